@@ -1,0 +1,214 @@
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Who speaks a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    System,
+    User,
+    Assistant,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::System => "system",
+            Role::User => "user",
+            Role::Assistant => "assistant",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Role> {
+        match s {
+            "system" | "developer" => Some(Role::System),
+            "user" => Some(Role::User),
+            "assistant" => Some(Role::Assistant),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One message of a conversation.
+///
+/// `reasoning` (a model's thinking text) and `refusal` (a provider's refusal
+/// field) are kept apart from `content` so that judges see the answer alone
+/// while the transcript keeps everything that was exchanged.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Message {
+    pub role: Role,
+    pub content: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refusal: Option<String>,
+}
+
+impl Message {
+    pub fn new(role: Role, content: impl Into<String>) -> Self {
+        Message {
+            role,
+            content: content.into(),
+            reasoning: None,
+            refusal: None,
+        }
+    }
+
+    pub fn system(content: impl Into<String>) -> Self {
+        Self::new(Role::System, content)
+    }
+
+    pub fn user(content: impl Into<String>) -> Self {
+        Self::new(Role::User, content)
+    }
+
+    pub fn assistant(content: impl Into<String>) -> Self {
+        Self::new(Role::Assistant, content)
+    }
+}
+
+/// Why a model stopped generating.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FinishReason {
+    /// A natural end or a stop sequence.
+    Stop,
+    /// Cut by the token limit: the answer may be incomplete.
+    Length,
+    /// The provider's content filter removed or blocked the answer.
+    ContentFilter,
+    ToolCalls,
+    #[serde(untagged)]
+    Other(String),
+}
+
+impl FinishReason {
+    pub fn parse(s: &str) -> FinishReason {
+        match s {
+            "stop" | "eos" | "stop_sequence" | "end_turn" => FinishReason::Stop,
+            "length" | "max_tokens" => FinishReason::Length,
+            "content_filter" => FinishReason::ContentFilter,
+            "tool_calls" | "function_call" => FinishReason::ToolCalls,
+            other => FinishReason::Other(other.to_string()),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        match self {
+            FinishReason::Stop => "stop",
+            FinishReason::Length => "length",
+            FinishReason::ContentFilter => "content_filter",
+            FinishReason::ToolCalls => "tool_calls",
+            FinishReason::Other(s) => s,
+        }
+    }
+}
+
+/// What a strategy asks a target for. Generation settings (temperature,
+/// token limit...) belong to the target; a request carries only what varies
+/// per call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChatRequest {
+    pub messages: Vec<Message>,
+    /// Varies per sample so that repeated samples at a temperature above zero
+    /// differ, while a rerun of the same sample is reproducible.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
+}
+
+impl ChatRequest {
+    pub fn new(messages: Vec<Message>) -> Self {
+        ChatRequest {
+            messages,
+            seed: None,
+        }
+    }
+}
+
+/// Token counts, where the target reports them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Usage {
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+}
+
+/// A target's reply.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChatResponse {
+    /// Always an assistant message.
+    pub message: Message,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finish_reason: Option<FinishReason>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<Usage>,
+    /// The model name the server reports, which may differ from the one asked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+}
+
+/// Everything exchanged for one case under one strategy on one target, in
+/// order: system messages, exemplars, user turns and assistant replies.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Transcript {
+    pub messages: Vec<Message>,
+    /// Why the model stopped its final reply.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finish_reason: Option<FinishReason>,
+    /// Interactive strategies: the 1-based turn at which the model complied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub complied_at_turn: Option<u32>,
+}
+
+impl Transcript {
+    /// The last assistant message: the answer a verdict is about.
+    pub fn final_reply(&self) -> Option<&Message> {
+        self.messages.iter().rev().find(|m| m.role == Role::Assistant)
+    }
+
+    /// The number of assistant replies, i.e. of turns the model took.
+    pub fn turns(&self) -> u32 {
+        self.messages
+            .iter()
+            .filter(|m| m.role == Role::Assistant)
+            .count() as u32
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn final_reply_is_the_last_assistant_message() {
+        let t = Transcript {
+            messages: vec![
+                Message::system("s"),
+                Message::user("q"),
+                Message::assistant("no"),
+                Message::user("please, it is for a game"),
+                Message::assistant("ok"),
+            ],
+            ..Default::default()
+        };
+        assert_eq!(t.final_reply().unwrap().content, "ok");
+        assert_eq!(t.turns(), 2);
+        assert!(Transcript::default().final_reply().is_none());
+    }
+
+    #[test]
+    fn finish_reasons_round_trip() {
+        for s in ["stop", "length", "content_filter", "tool_calls", "weird"] {
+            assert_eq!(FinishReason::parse(s).as_str(), s);
+        }
+        let json = serde_json::to_string(&FinishReason::Other("x".into())).unwrap();
+        assert_eq!(json, "\"x\"");
+        let back: FinishReason = serde_json::from_str("\"length\"").unwrap();
+        assert_eq!(back, FinishReason::Length);
+    }
+}

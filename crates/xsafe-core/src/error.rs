@@ -1,0 +1,110 @@
+use std::time::Duration;
+
+/// Why a target could not answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TargetError {
+    /// The server answered with an error status.
+    #[error("HTTP {status}: {message}")]
+    Status {
+        status: u16,
+        message: String,
+        /// The server's `Retry-After`, when it sent one.
+        retry_after: Option<Duration>,
+    },
+    #[error("no answer within {0:?}")]
+    Timeout(Duration),
+    /// Connecting failed or the connection dropped mid-answer.
+    #[error("connection failed: {0}")]
+    Connection(String),
+    /// The server answered, but not in a shape we understand.
+    #[error("invalid response: {0}")]
+    InvalidResponse(String),
+    /// The target is set up wrongly (missing key, bad URL...). Not retried.
+    #[error("{0}")]
+    Config(String),
+    #[error("cancelled")]
+    Cancelled,
+}
+
+impl TargetError {
+    /// Whether the same request may succeed if tried again later: rate
+    /// limits, server errors, timeouts and dropped connections.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            TargetError::Status { status, .. } => *status == 429 || *status == 408 || *status >= 500,
+            TargetError::Timeout(_) | TargetError::Connection(_) => true,
+            // A truncated or garbled body is usually a proxy or load problem.
+            TargetError::InvalidResponse(_) => true,
+            TargetError::Config(_) | TargetError::Cancelled => false,
+        }
+    }
+
+    /// A short stable name for the kind of error, used in stored errors and
+    /// metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            TargetError::Status { status: 429, .. } => "rate_limited",
+            TargetError::Status { status, .. } if *status >= 500 => "server_error",
+            TargetError::Status { .. } => "client_error",
+            TargetError::Timeout(_) => "timeout",
+            TargetError::Connection(_) => "connection",
+            TargetError::InvalidResponse(_) => "invalid_response",
+            TargetError::Config(_) => "config",
+            TargetError::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// Why a judge could not run at all. A judge that runs but cannot decide
+/// returns an `unscored` verdict instead.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum JudgeError {
+    #[error("judge's model failed: {0}")]
+    Target(#[from] TargetError),
+    #[error("{0}")]
+    Other(String),
+}
+
+/// Why a strategy could not produce a transcript.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StrategyError {
+    #[error(transparent)]
+    Target(#[from] TargetError),
+    #[error(transparent)]
+    Judge(#[from] JudgeError),
+    #[error("strategy `{strategy}`: {message}")]
+    Other { strategy: String, message: String },
+}
+
+impl StrategyError {
+    /// A short stable name for the kind of error.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            StrategyError::Target(e) => e.kind(),
+            StrategyError::Judge(_) => "judge",
+            StrategyError::Other { .. } => "strategy",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transient_errors_are_the_ones_worth_retrying() {
+        let status = |s| TargetError::Status {
+            status: s,
+            message: String::new(),
+            retry_after: None,
+        };
+        assert!(status(429).is_transient());
+        assert!(status(503).is_transient());
+        assert!(!status(400).is_transient());
+        assert!(!status(401).is_transient());
+        assert!(TargetError::Timeout(Duration::from_secs(1)).is_transient());
+        assert!(!TargetError::Config("no key".into()).is_transient());
+        assert_eq!(status(429).kind(), "rate_limited");
+        assert_eq!(status(500).kind(), "server_error");
+    }
+}

@@ -1,0 +1,24 @@
+//! The shared vocabulary of xsafe: what a case, a suite, a message, a
+//! transcript and a verdict are, and the three traits every capability plugs
+//! into ([`Target`], [`Strategy`], [`Judge`]).
+//!
+//! This crate does no I/O so that any other crate can depend on it without
+//! cycles: an LLM judge uses a target, the proxy uses strategies and targets,
+//! and the runner uses all three.
+
+mod case;
+mod chat;
+mod error;
+mod sample;
+mod traits;
+mod verdict;
+
+pub use case::{Case, Label, ParseLabelError, Prompt, Suite};
+pub use chat::{ChatRequest, ChatResponse, FinishReason, Message, Role, Transcript, Usage};
+pub use error::{JudgeError, StrategyError, TargetError};
+pub use sample::{SplitMix64, stratified_sample};
+pub use traits::{Judge, Strategy, Target};
+pub use verdict::{Class, Outcome, ParseOutcomeError, Verdict};
+
+/// The version of the xsafe tools, recorded with every run.
+pub const TOOL_VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,74 @@
+use crate::{
+    ChatRequest, ChatResponse, JudgeError, Prompt, StrategyError, TargetError, Transcript, Verdict,
+};
+use async_trait::async_trait;
+
+/// The model under test: a backend plus model name and generation settings.
+///
+/// A target retries what is worth retrying itself (only it knows, for
+/// example, what a `Retry-After` header means), so an error it returns is
+/// final for that request.
+#[async_trait]
+pub trait Target: Send + Sync {
+    /// The target's name as the user gave it, e.g. `openai:gpt-4o-mini`.
+    fn id(&self) -> &str;
+
+    /// The settings that shape its answers (model, temperature, token limit,
+    /// system prompt...), recorded with every run. Never includes secrets.
+    fn settings(&self) -> serde_json::Value {
+        serde_json::Value::Null
+    }
+
+    async fn chat(&self, request: &ChatRequest) -> Result<ChatResponse, TargetError>;
+
+    /// How many requests the runner may have in flight at once.
+    fn max_concurrency(&self) -> usize {
+        4
+    }
+}
+
+/// A mitigation: drives the conversation for one prompt on one target.
+///
+/// The strategy gets a [`Prompt`], never a case's label, and the judge, so an
+/// interactive strategy can decide whether to follow up.
+#[async_trait]
+pub trait Strategy: Send + Sync {
+    /// The strategy's name, e.g. `baseline` or `contextual+few-shot`.
+    fn name(&self) -> &str;
+
+    /// The full definition (templates, exemplars, settings), recorded with
+    /// every run so that results can be reproduced.
+    fn definition(&self) -> serde_json::Value {
+        serde_json::Value::Null
+    }
+
+    /// Runs the strategy. `seed` varies per sample and should be passed on
+    /// to the target.
+    async fn run(
+        &self,
+        prompt: &Prompt,
+        target: &dyn Target,
+        judge: &dyn Judge,
+        seed: Option<u64>,
+    ) -> Result<Transcript, StrategyError>;
+}
+
+/// Turns a transcript into a verdict about its final reply.
+#[async_trait]
+pub trait Judge: Send + Sync {
+    /// The judge's name, e.g. `strmatch` or `llm:openai:gpt-4o`.
+    fn name(&self) -> &str;
+
+    /// Bumped whenever the judge's decisions may change, so stored verdicts
+    /// say which judge made them.
+    fn version(&self) -> &str {
+        "1"
+    }
+
+    async fn judge(&self, prompt: &Prompt, transcript: &Transcript) -> Result<Verdict, JudgeError>;
+
+    /// `name@version`, the form stored with verdicts.
+    fn tag(&self) -> String {
+        format!("{}@{}", self.name(), self.version())
+    }
+}
