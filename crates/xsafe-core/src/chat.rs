@@ -168,7 +168,10 @@ pub struct Transcript {
 impl Transcript {
     /// The last assistant message: the answer a verdict is about.
     pub fn final_reply(&self) -> Option<&Message> {
-        self.messages.iter().rev().find(|m| m.role == Role::Assistant)
+        self.messages
+            .iter()
+            .rev()
+            .find(|m| m.role == Role::Assistant)
     }
 
     /// The number of assistant replies, i.e. of turns the model took.

@@ -31,7 +31,9 @@ impl TargetError {
     /// limits, server errors, timeouts and dropped connections.
     pub fn is_transient(&self) -> bool {
         match self {
-            TargetError::Status { status, .. } => *status == 429 || *status == 408 || *status >= 500,
+            TargetError::Status { status, .. } => {
+                *status == 429 || *status == 408 || *status >= 500
+            }
             TargetError::Timeout(_) | TargetError::Connection(_) => true,
             // A truncated or garbled body is usually a proxy or load problem.
             TargetError::InvalidResponse(_) => true,

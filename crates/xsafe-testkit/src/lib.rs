@@ -1,0 +1,389 @@
+//! Test helpers for xsafe: a real HTTP/1.1 server on 127.0.0.1 whose every
+//! answer the test decides, including the broken ones (slow answers, 429s
+//! with or without `Retry-After`, 500s, dropped connections, malformed JSON).
+//!
+//! It is written on a bare TCP listener rather than a web framework so that a
+//! test can make it misbehave at the byte level, e.g. close the connection
+//! half-way through a body. Each server runs on its own thread and runtime,
+//! so synchronous tests (which spawn the `xsafe` binary) can use it as well
+//! as async ones.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// A request as the server received it.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub method: String,
+    pub path: String,
+    /// Header names in lower case.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Request {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        let name = name.to_ascii_lowercase();
+        self.headers
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The body as JSON, or `Null` when it is not JSON.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or(serde_json::Value::Null)
+    }
+
+    /// For chat completion requests: the content of the last user message.
+    pub fn last_user_message(&self) -> String {
+        self.json()["messages"]
+            .as_array()
+            .and_then(|m| m.iter().rev().find(|m| m["role"] == "user"))
+            .and_then(|m| m["content"].as_str())
+            .unwrap_or_default()
+            .to_string()
+    }
+}
+
+/// What the server does with a request.
+#[derive(Debug, Clone)]
+pub enum Reply {
+    /// A complete response.
+    Full {
+        status: u16,
+        headers: Vec<(String, String)>,
+        body: Vec<u8>,
+    },
+    /// Wait, then do the inner reply.
+    Slow(Duration, Box<Reply>),
+    /// Close the connection without answering.
+    Drop,
+    /// Send the status line, headers and half the body, then close.
+    Truncated(Box<Reply>),
+}
+
+impl Reply {
+    pub fn status(status: u16, body: impl Into<Vec<u8>>) -> Reply {
+        Reply::Full {
+            status,
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: body.into(),
+        }
+    }
+
+    pub fn json(value: &serde_json::Value) -> Reply {
+        Reply::status(200, value.to_string())
+    }
+
+    /// A `200` whose body is `bytes` served as an octet stream (a file).
+    pub fn bytes(bytes: impl Into<Vec<u8>>) -> Reply {
+        Reply::Full {
+            status: 200,
+            headers: vec![("content-type".into(), "application/octet-stream".into())],
+            body: bytes.into(),
+        }
+    }
+
+    /// A `429 Too Many Requests`, with `Retry-After` in seconds when given.
+    pub fn rate_limited(retry_after: Option<u64>) -> Reply {
+        let mut headers = vec![("content-type".into(), "application/json".into())];
+        if let Some(s) = retry_after {
+            headers.push(("retry-after".into(), s.to_string()));
+        }
+        Reply::Full {
+            status: 429,
+            headers,
+            body: br#"{"error":{"message":"rate limit reached","type":"rate_limit"}}"#.to_vec(),
+        }
+    }
+
+    /// A chat completion in the OpenAI schema whose answer is `content`.
+    pub fn chat(content: &str) -> Reply {
+        Reply::json(&chat_completion(content, "stop"))
+    }
+
+    pub fn slow(self, delay: Duration) -> Reply {
+        Reply::Slow(delay, Box::new(self))
+    }
+}
+
+/// The JSON body of a chat completion answering `content`.
+pub fn chat_completion(content: &str, finish_reason: &str) -> serde_json::Value {
+    serde_json::json!({
+        "id": "chatcmpl-test",
+        "object": "chat.completion",
+        "created": 0,
+        "model": "test-model",
+        "choices": [{
+            "index": 0,
+            "message": {"role": "assistant", "content": content},
+            "finish_reason": finish_reason
+        }],
+        "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}
+    })
+}
+
+type Handler = dyn Fn(&Request) -> Reply + Send + Sync;
+
+/// A server on 127.0.0.1 that answers with a handler. Stops when dropped.
+pub struct TestServer {
+    addr: SocketAddr,
+    requests: Arc<Mutex<Vec<Request>>>,
+    in_flight: Arc<AtomicUsize>,
+    max_in_flight: Arc<AtomicUsize>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl TestServer {
+    /// Starts a server on a free port of 127.0.0.1.
+    pub fn start(handler: impl Fn(&Request) -> Reply + Send + Sync + 'static) -> TestServer {
+        let handler: Arc<Handler> = Arc::new(handler);
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let in_flight = Arc::new(AtomicUsize::new(0));
+        let max_in_flight = Arc::new(AtomicUsize::new(0));
+        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+        let (shutdown, mut stop) = tokio::sync::oneshot::channel::<()>();
+        let state = (requests.clone(), in_flight.clone(), max_in_flight.clone());
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("test server runtime");
+            rt.block_on(async move {
+                let listener = TcpListener::bind("127.0.0.1:0")
+                    .await
+                    .expect("bind 127.0.0.1");
+                addr_tx.send(listener.local_addr().unwrap()).unwrap();
+                loop {
+                    tokio::select! {
+                        _ = &mut stop => break,
+                        accepted = listener.accept() => {
+                            let Ok((stream, _)) = accepted else { continue };
+                            let handler = handler.clone();
+                            let (requests, in_flight, max_in_flight) = state.clone();
+                            tokio::spawn(async move {
+                                let now = in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+                                max_in_flight.fetch_max(now, Ordering::SeqCst);
+                                let _ = serve(stream, &*handler, &requests).await;
+                                in_flight.fetch_sub(1, Ordering::SeqCst);
+                            });
+                        }
+                    }
+                }
+            });
+            // Dropping the runtime here cancels connections still open.
+        });
+        let addr = addr_rx.recv().expect("test server did not start");
+        TestServer {
+            addr,
+            requests,
+            in_flight,
+            max_in_flight,
+            shutdown: Some(shutdown),
+            thread: Some(thread),
+        }
+    }
+
+    /// `http://127.0.0.1:PORT`, without a trailing slash.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Every request received so far, in order of arrival.
+    pub fn requests(&self) -> Vec<Request> {
+        self.requests.lock().unwrap().clone()
+    }
+
+    pub fn request_count(&self) -> usize {
+        self.requests.lock().unwrap().len()
+    }
+
+    /// The most connections that were being served at the same time.
+    pub fn max_in_flight(&self) -> usize {
+        self.max_in_flight.load(Ordering::SeqCst)
+    }
+
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::SeqCst)
+    }
+
+    /// Stops the server; connections to its port are refused afterwards.
+    pub fn stop(mut self) {
+        self.shutdown_now();
+    }
+
+    fn shutdown_now(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.shutdown_now();
+    }
+}
+
+/// A URL on 127.0.0.1 where nothing listens: for "server down" tests.
+pub fn unused_url() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    format!("http://{addr}")
+}
+
+async fn serve(
+    mut stream: TcpStream,
+    handler: &Handler,
+    requests: &Mutex<Vec<Request>>,
+) -> std::io::Result<()> {
+    // One request per connection: every answer says `connection: close`.
+    let Some(request) = read_request(&mut stream).await? else {
+        return Ok(());
+    };
+    requests.lock().unwrap().push(request.clone());
+    let mut reply = handler(&request);
+    let mut truncate = false;
+    loop {
+        match reply {
+            Reply::Slow(delay, inner) => {
+                tokio::time::sleep(delay).await;
+                reply = *inner;
+            }
+            Reply::Truncated(inner) => {
+                truncate = true;
+                reply = *inner;
+            }
+            Reply::Drop => return Ok(()),
+            Reply::Full {
+                status,
+                headers,
+                body,
+            } => {
+                let mut head = format!("HTTP/1.1 {status} {}\r\n", reason(status));
+                for (k, v) in &headers {
+                    head.push_str(&format!("{k}: {v}\r\n"));
+                }
+                head.push_str(&format!(
+                    "content-length: {}\r\nconnection: close\r\n\r\n",
+                    body.len()
+                ));
+                stream.write_all(head.as_bytes()).await?;
+                let sent = if truncate {
+                    &body[..body.len() / 2]
+                } else {
+                    &body[..]
+                };
+                stream.write_all(sent).await?;
+                stream.flush().await?;
+                return stream.shutdown().await;
+            }
+        }
+    }
+}
+
+async fn read_request(stream: &mut TcpStream) -> std::io::Result<Option<Request>> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 8192];
+    let head_end = loop {
+        let n = stream.read(&mut chunk).await?;
+        if n == 0 {
+            return Ok(None);
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        if let Some(pos) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break pos + 4;
+        }
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
+    let mut lines = head.split("\r\n");
+    let mut first = lines.next().unwrap_or_default().split_whitespace();
+    let method = first.next().unwrap_or_default().to_string();
+    let path = first.next().unwrap_or_default().to_string();
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    let length: usize = headers
+        .iter()
+        .find(|(k, _)| k == "content-length")
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0);
+    let mut body = buf[head_end..].to_vec();
+    while body.len() < length {
+        let n = stream.read(&mut chunk).await?;
+        if n == 0 {
+            break;
+        }
+        body.extend_from_slice(&chunk[..n]);
+    }
+    Ok(Some(Request {
+        method,
+        path,
+        headers,
+        body,
+    }))
+}
+
+fn reason(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        404 => "Not Found",
+        429 => "Too Many Requests",
+        500 => "Internal Server Error",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        _ => "Status",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+
+    fn get(url: &str, path: &str) -> String {
+        let addr = url.trim_start_matches("http://");
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        write!(s, "GET {path} HTTP/1.1\r\nhost: x\r\n\r\n").unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        out
+    }
+
+    #[test]
+    fn answers_records_and_stops() {
+        let server = TestServer::start(|r| match r.path.as_str() {
+            "/a" => Reply::bytes("hello"),
+            "/drop" => Reply::Drop,
+            _ => Reply::rate_limited(Some(3)),
+        });
+        let url = server.url();
+        assert!(get(&url, "/a").ends_with("\r\n\r\nhello"));
+        let limited = get(&url, "/b");
+        assert!(limited.starts_with("HTTP/1.1 429"));
+        assert!(limited.contains("retry-after: 3"));
+        assert_eq!(get(&url, "/drop"), "");
+        assert_eq!(server.request_count(), 3);
+        assert_eq!(server.requests()[0].path, "/a");
+        server.stop();
+        assert!(std::net::TcpStream::connect(url.trim_start_matches("http://")).is_err());
+    }
+}
