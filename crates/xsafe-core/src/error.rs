@@ -24,6 +24,12 @@ pub enum TargetError {
     Config(String),
     #[error("cancelled")]
     Cancelled,
+    /// A transient error that persisted through every retry.
+    #[error("{last} (gave up after {attempts} attempts)")]
+    Exhausted {
+        attempts: u32,
+        last: Box<TargetError>,
+    },
 }
 
 impl TargetError {
@@ -37,7 +43,9 @@ impl TargetError {
             TargetError::Timeout(_) | TargetError::Connection(_) => true,
             // A truncated or garbled body is usually a proxy or load problem.
             TargetError::InvalidResponse(_) => true,
-            TargetError::Config(_) | TargetError::Cancelled => false,
+            TargetError::Config(_) | TargetError::Cancelled | TargetError::Exhausted { .. } => {
+                false
+            }
         }
     }
 
@@ -53,6 +61,15 @@ impl TargetError {
             TargetError::InvalidResponse(_) => "invalid_response",
             TargetError::Config(_) => "config",
             TargetError::Cancelled => "cancelled",
+            TargetError::Exhausted { last, .. } => last.kind(),
+        }
+    }
+
+    /// How many attempts were made before this error was returned.
+    pub fn attempts(&self) -> u32 {
+        match self {
+            TargetError::Exhausted { attempts, .. } => *attempts,
+            _ => 1,
         }
     }
 }

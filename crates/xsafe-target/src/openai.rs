@@ -1,0 +1,420 @@
+use crate::TargetOptions;
+use async_trait::async_trait;
+use serde_json::{Value, json};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use xsafe_core::{
+    ChatRequest, ChatResponse, FinishReason, Message, Role, SplitMix64, Target, TargetError, Usage,
+};
+
+/// Settings of an OpenAI-compatible target.
+#[derive(Debug, Clone)]
+pub struct OpenAiConfig {
+    pub model: String,
+    /// Up to and including `/v1`, e.g. `http://127.0.0.1:8000/v1`.
+    pub base_url: String,
+    /// The environment variable that holds the API key. The key itself is
+    /// never stored in the config so it cannot end up in a run record.
+    pub api_key_env: String,
+    pub temperature: f64,
+    pub max_tokens: u32,
+    pub seed: Option<u64>,
+    pub system_prompt: Option<String>,
+    pub timeout: Duration,
+    pub max_concurrency: usize,
+    /// Retries after the first attempt for transient failures.
+    pub max_retries: u32,
+    /// The first backoff delay; doubles on each retry, with jitter.
+    pub retry_base: Duration,
+    /// The longest wait between two attempts, whatever `Retry-After` says.
+    pub retry_cap: Duration,
+}
+
+impl OpenAiConfig {
+    pub fn new(model: &str) -> Self {
+        OpenAiConfig {
+            model: model.to_string(),
+            base_url: "https://api.openai.com/v1".to_string(),
+            api_key_env: "OPENAI_API_KEY".to_string(),
+            temperature: 0.0,
+            max_tokens: 512,
+            seed: None,
+            system_prompt: None,
+            timeout: Duration::from_secs(120),
+            max_concurrency: 8,
+            max_retries: 5,
+            retry_base: Duration::from_millis(500),
+            retry_cap: Duration::from_secs(60),
+        }
+    }
+
+    /// Overrides the settings the user gave.
+    pub fn apply(&mut self, o: &TargetOptions) {
+        if let Some(v) = &o.base_url {
+            self.base_url = v.trim_end_matches('/').to_string();
+        }
+        if let Some(v) = &o.api_key_env {
+            self.api_key_env = v.clone();
+        }
+        if let Some(v) = o.temperature {
+            self.temperature = v;
+        }
+        if let Some(v) = o.max_tokens {
+            self.max_tokens = v;
+        }
+        if o.seed.is_some() {
+            self.seed = o.seed;
+        }
+        if o.system_prompt.is_some() {
+            self.system_prompt = o.system_prompt.clone();
+        }
+        if let Some(v) = o.timeout_secs {
+            self.timeout = Duration::from_secs_f64(v);
+        }
+        if let Some(v) = o.max_concurrency {
+            self.max_concurrency = v.max(1);
+        }
+        if let Some(v) = o.max_retries {
+            self.max_retries = v;
+        }
+    }
+}
+
+/// A model behind any `/v1/chat/completions` server.
+pub struct OpenAiTarget {
+    id: String,
+    config: OpenAiConfig,
+    client: reqwest::Client,
+    api_key: Option<String>,
+}
+
+impl OpenAiTarget {
+    pub fn new(config: OpenAiConfig) -> Result<Self, TargetError> {
+        if !(config.base_url.starts_with("http://") || config.base_url.starts_with("https://")) {
+            return Err(TargetError::Config(format!(
+                "base URL `{}` must start with http:// or https://",
+                config.base_url
+            )));
+        }
+        let client = reqwest::Client::builder()
+            .timeout(config.timeout)
+            .connect_timeout(Duration::from_secs(10).min(config.timeout))
+            .build()
+            .map_err(|e| TargetError::Config(format!("cannot build HTTP client: {e}")))?;
+        let api_key = std::env::var(&config.api_key_env)
+            .ok()
+            .filter(|k| !k.is_empty());
+        Ok(OpenAiTarget {
+            id: format!("openai:{}", config.model),
+            config,
+            client,
+            api_key,
+        })
+    }
+
+    pub fn config(&self) -> &OpenAiConfig {
+        &self.config
+    }
+
+    fn body(&self, request: &ChatRequest) -> Value {
+        let mut messages: Vec<Value> = Vec::with_capacity(request.messages.len() + 1);
+        let mut rest = request.messages.as_slice();
+        if let Some(system) = &self.config.system_prompt {
+            // The target's own system prompt comes first; a strategy's system
+            // message is appended to it rather than sent as a second one,
+            // since many chat templates accept only one.
+            let mut content = system.clone();
+            if let Some((first, tail)) = rest.split_first()
+                && first.role == Role::System
+            {
+                content.push_str("\n\n");
+                content.push_str(&first.content);
+                rest = tail;
+            }
+            messages.push(json!({"role": "system", "content": content}));
+        }
+        messages.extend(
+            rest.iter()
+                .map(|m| json!({"role": m.role.as_str(), "content": m.content})),
+        );
+        let mut body = json!({
+            "model": self.config.model,
+            "messages": messages,
+            "temperature": self.config.temperature,
+            "max_tokens": self.config.max_tokens,
+        });
+        if let Some(seed) = request.seed.or(self.config.seed) {
+            body["seed"] = json!(seed);
+        }
+        body
+    }
+
+    async fn attempt(&self, body: &Value) -> Result<ChatResponse, TargetError> {
+        let url = format!("{}/chat/completions", self.config.base_url);
+        let mut req = self.client.post(&url).json(body);
+        if let Some(key) = &self.api_key {
+            req = req.bearer_auth(key);
+        }
+        let response = req.send().await.map_err(|e| self.transport_error(e))?;
+        let status = response.status();
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .map(Duration::from_secs_f64);
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| self.transport_error(e))?;
+        if !status.is_success() {
+            return Err(TargetError::Status {
+                status: status.as_u16(),
+                message: error_message(&bytes),
+                retry_after,
+            });
+        }
+        parse_completion(&bytes)
+    }
+
+    fn transport_error(&self, e: reqwest::Error) -> TargetError {
+        if e.is_timeout() {
+            TargetError::Timeout(self.config.timeout)
+        } else if e.is_builder() {
+            TargetError::Config(format!("bad request to `{}`: {e}", self.config.base_url))
+        } else {
+            // Walk the source chain: reqwest's top-level message alone
+            // ("error sending request") does not say what went wrong.
+            let mut message = e.to_string();
+            let mut source = std::error::Error::source(&e);
+            while let Some(s) = source {
+                message.push_str(": ");
+                message.push_str(&s.to_string());
+                source = s.source();
+            }
+            TargetError::Connection(format!("{} ({message})", self.config.base_url))
+        }
+    }
+
+    fn backoff(&self, retry: u32, err: &TargetError, rng: &mut SplitMix64) -> Duration {
+        if let TargetError::Status {
+            retry_after: Some(after),
+            ..
+        } = err
+        {
+            return (*after).min(self.config.retry_cap);
+        }
+        let exp = self.config.retry_base.saturating_mul(1u32 << retry.min(16));
+        // Full jitter between half and all of the exponential delay, so
+        // clients that failed together do not retry together.
+        let jitter = 0.5 + (rng.next_u64() as f64 / u64::MAX as f64) * 0.5;
+        exp.mul_f64(jitter).min(self.config.retry_cap)
+    }
+}
+
+#[async_trait]
+impl Target for OpenAiTarget {
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn settings(&self) -> Value {
+        json!({
+            "backend": "openai",
+            "model": self.config.model,
+            "base_url": self.config.base_url,
+            "temperature": self.config.temperature,
+            "max_tokens": self.config.max_tokens,
+            "seed": self.config.seed,
+            "system_prompt": self.config.system_prompt,
+            "timeout_secs": self.config.timeout.as_secs_f64(),
+        })
+    }
+
+    fn max_concurrency(&self) -> usize {
+        self.config.max_concurrency
+    }
+
+    async fn chat(&self, request: &ChatRequest) -> Result<ChatResponse, TargetError> {
+        let body = self.body(request);
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or_default();
+        let mut rng = SplitMix64::new(nanos);
+        let mut retry = 0;
+        loop {
+            match self.attempt(&body).await {
+                Ok(response) => return Ok(response),
+                Err(err) if err.is_transient() && retry < self.config.max_retries => {
+                    let wait = self.backoff(retry, &err, &mut rng);
+                    tracing::debug!(target_id = %self.id, error = %err, ?wait, "retrying");
+                    tokio::time::sleep(wait).await;
+                    retry += 1;
+                }
+                Err(err) if retry > 0 => {
+                    return Err(TargetError::Exhausted {
+                        attempts: retry + 1,
+                        last: Box::new(err),
+                    });
+                }
+                Err(err) => return Err(err),
+            }
+        }
+    }
+}
+
+/// The `error.message` of an OpenAI-style error body, or the start of the
+/// body when it has none.
+fn error_message(bytes: &[u8]) -> String {
+    let parsed: Option<Value> = serde_json::from_slice(bytes).ok();
+    if let Some(m) = parsed
+        .as_ref()
+        .and_then(|v| v["error"]["message"].as_str().or(v["error"].as_str()))
+    {
+        return m.to_string();
+    }
+    let text = String::from_utf8_lossy(bytes);
+    let text = text.trim();
+    if text.is_empty() {
+        "(empty body)".to_string()
+    } else {
+        text.chars().take(300).collect()
+    }
+}
+
+/// Reads a chat completion, keeping provider refusals and reasoning apart
+/// from the answer.
+fn parse_completion(bytes: &[u8]) -> Result<ChatResponse, TargetError> {
+    let v: Value = serde_json::from_slice(bytes).map_err(|e| {
+        TargetError::InvalidResponse(format!(
+            "body is not JSON ({e}): {}",
+            String::from_utf8_lossy(&bytes[..bytes.len().min(200)])
+        ))
+    })?;
+    let choice = v["choices"]
+        .get(0)
+        .ok_or_else(|| TargetError::InvalidResponse("no `choices[0]` in the response".into()))?;
+    let message = &choice["message"];
+    if !message.is_object() {
+        return Err(TargetError::InvalidResponse(
+            "`choices[0].message` is missing".into(),
+        ));
+    }
+    let content = match &message["content"] {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        Value::Array(parts) => parts
+            .iter()
+            .filter_map(|p| p["text"].as_str())
+            .collect::<Vec<_>>()
+            .join(""),
+        other => {
+            return Err(TargetError::InvalidResponse(format!(
+                "`choices[0].message.content` is {other}, not text"
+            )));
+        }
+    };
+    let (mut reasoning, content) = split_think(&content);
+    for field in ["reasoning_content", "reasoning"] {
+        if let Some(r) = message[field].as_str().filter(|r| !r.is_empty()) {
+            reasoning = Some(match reasoning {
+                Some(inline) => format!("{r}\n\n{inline}"),
+                None => r.to_string(),
+            });
+        }
+    }
+    let refusal = message["refusal"]
+        .as_str()
+        .filter(|r| !r.is_empty())
+        .map(str::to_string);
+    let usage = v["usage"].as_object().map(|u| Usage {
+        prompt_tokens: u.get("prompt_tokens").and_then(Value::as_u64).unwrap_or(0),
+        completion_tokens: u
+            .get("completion_tokens")
+            .and_then(Value::as_u64)
+            .unwrap_or(0),
+    });
+    Ok(ChatResponse {
+        message: Message {
+            role: Role::Assistant,
+            content,
+            reasoning,
+            refusal,
+        },
+        finish_reason: choice["finish_reason"].as_str().map(FinishReason::parse),
+        usage,
+        model: v["model"].as_str().map(str::to_string),
+    })
+}
+
+/// Splits a leading `<think>...</think>` block (reasoning models served
+/// without a reasoning parser) from the answer.
+fn split_think(content: &str) -> (Option<String>, String) {
+    let trimmed = content.trim_start();
+    if let Some(rest) = trimmed.strip_prefix("<think>") {
+        if let Some((thought, answer)) = rest.split_once("</think>") {
+            return (
+                Some(thought.trim().to_string()).filter(|t| !t.is_empty()),
+                answer.trim_start().to_string(),
+            );
+        }
+        // Cut off while still thinking: there is no answer.
+        return (Some(rest.trim().to_string()), String::new());
+    }
+    (None, content.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn think_blocks_are_kept_apart_from_the_answer() {
+        assert_eq!(
+            split_think("<think>hmm</think>\n\nHello"),
+            (Some("hmm".into()), "Hello".into())
+        );
+        assert_eq!(split_think("Hello"), (None, "Hello".into()));
+        assert_eq!(
+            split_think("<think>still going"),
+            (Some("still going".into()), String::new())
+        );
+    }
+
+    #[test]
+    fn completions_keep_refusal_and_reasoning_fields() {
+        let body = json!({
+            "model": "m",
+            "choices": [{
+                "message": {"role": "assistant", "content": null, "refusal": "I can't help with that.", "reasoning_content": "policy"},
+                "finish_reason": "content_filter"
+            }]
+        });
+        let r = parse_completion(body.to_string().as_bytes()).unwrap();
+        assert_eq!(r.message.content, "");
+        assert_eq!(
+            r.message.refusal.as_deref(),
+            Some("I can't help with that.")
+        );
+        assert_eq!(r.message.reasoning.as_deref(), Some("policy"));
+        assert_eq!(r.finish_reason, Some(FinishReason::ContentFilter));
+    }
+
+    #[test]
+    fn malformed_completions_are_invalid_responses() {
+        for body in [&b"{not json"[..], b"{}", br#"{"choices":[{}]}"#] {
+            let err = parse_completion(body).unwrap_err();
+            assert_eq!(err.kind(), "invalid_response", "{body:?}");
+        }
+    }
+
+    #[test]
+    fn error_messages_come_from_the_body() {
+        assert_eq!(
+            error_message(br#"{"error":{"message":"bad key"}}"#),
+            "bad key"
+        );
+        assert_eq!(error_message(b""), "(empty body)");
+        assert_eq!(error_message(b"oops"), "oops");
+    }
+}

@@ -1,0 +1,152 @@
+//! The OpenAI-compatible target against a real server on 127.0.0.1 that
+//! answers slowly, with 429s and 500s, drops connections or sends broken JSON.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+use xsafe_core::{ChatRequest, Message, Target, TargetError};
+use xsafe_target::{OpenAiConfig, OpenAiTarget};
+use xsafe_testkit::{Reply, TestServer};
+
+fn target(server_url: &str, tweak: impl FnOnce(&mut OpenAiConfig)) -> OpenAiTarget {
+    let mut config = OpenAiConfig::new("test-model");
+    config.base_url = format!("{server_url}/v1");
+    config.api_key_env = "XSAFE_TEST_KEY_THAT_IS_NOT_SET".into();
+    config.retry_base = Duration::from_millis(5);
+    config.max_retries = 3;
+    tweak(&mut config);
+    OpenAiTarget::new(config).unwrap()
+}
+
+fn ask(text: &str) -> ChatRequest {
+    ChatRequest::new(vec![Message::user(text)])
+}
+
+/// A handler that fails `n` times with `failure`, then answers.
+fn fail_then_answer(n: usize, failure: Reply) -> impl Fn(&xsafe_testkit::Request) -> Reply {
+    let count = Arc::new(AtomicUsize::new(0));
+    move |_| {
+        if count.fetch_add(1, Ordering::SeqCst) < n {
+            failure.clone()
+        } else {
+            Reply::chat("fine")
+        }
+    }
+}
+
+#[tokio::test]
+async fn sends_the_openai_schema_and_reads_the_answer() {
+    let server = TestServer::start(|_| Reply::chat("Hello there"));
+    let t = target(&server.url(), |c| {
+        c.system_prompt = Some("Be brief.".into());
+        c.seed = Some(9);
+    });
+    let mut req = ChatRequest::new(vec![Message::system("Read kindly."), Message::user("Hi")]);
+    req.seed = Some(3);
+    let reply = t.chat(&req).await.unwrap();
+    assert_eq!(reply.message.content, "Hello there");
+    let sent = &server.requests()[0];
+    assert_eq!(sent.method, "POST");
+    assert_eq!(sent.path, "/v1/chat/completions");
+    let body = sent.json();
+    assert_eq!(body["model"], "test-model");
+    assert_eq!(body["temperature"], 0.0);
+    assert_eq!(body["max_tokens"], 512);
+    assert_eq!(body["seed"], 3, "the request's seed wins over the target's");
+    let messages = body["messages"].as_array().unwrap();
+    assert_eq!(messages.len(), 2, "one merged system message: {messages:?}");
+    assert_eq!(messages[0]["content"], "Be brief.\n\nRead kindly.");
+    assert_eq!(messages[1]["content"], "Hi");
+    assert!(sent.header("authorization").is_none());
+}
+
+#[tokio::test]
+async fn sends_the_api_key_from_the_named_variable() {
+    let server = TestServer::start(|_| Reply::chat("ok"));
+    // SAFETY: this variable name is used by this test alone.
+    unsafe { std::env::set_var("XSAFE_TEST_API_KEY_1", "sk-test-123") };
+    let t = target(&server.url(), |c| {
+        c.api_key_env = "XSAFE_TEST_API_KEY_1".into()
+    });
+    t.chat(&ask("Hi")).await.unwrap();
+    assert_eq!(
+        server.requests()[0].header("authorization"),
+        Some("Bearer sk-test-123")
+    );
+    assert!(!t.settings().to_string().contains("sk-test-123"));
+}
+
+#[tokio::test]
+async fn retries_rate_limits_and_server_errors() {
+    for failure in [
+        Reply::rate_limited(None),
+        Reply::rate_limited(Some(0)),
+        Reply::status(500, "{}"),
+        Reply::status(503, "upstream busy"),
+        Reply::Drop,
+        Reply::status(200, "{\"choices\": [tru"),
+        Reply::Truncated(Box::new(Reply::chat("cut"))),
+    ] {
+        let server = TestServer::start(fail_then_answer(2, failure.clone()));
+        let t = target(&server.url(), |_| {});
+        let reply = t.chat(&ask("Hi")).await;
+        assert_eq!(
+            reply.map(|r| r.message.content),
+            Ok("fine".to_string()),
+            "{failure:?}"
+        );
+        assert_eq!(server.request_count(), 3);
+    }
+}
+
+#[tokio::test]
+async fn honours_retry_after() {
+    let server = TestServer::start(fail_then_answer(1, Reply::rate_limited(Some(1))));
+    let t = target(&server.url(), |_| {});
+    let started = std::time::Instant::now();
+    t.chat(&ask("Hi")).await.unwrap();
+    // The backoff alone would be ~5 ms; Retry-After asks for a second.
+    assert!(started.elapsed() >= Duration::from_millis(900));
+}
+
+#[tokio::test]
+async fn gives_up_after_the_last_retry_with_the_reason() {
+    let server = TestServer::start(|_| Reply::status(500, r#"{"error":{"message":"boom"}}"#));
+    let t = target(&server.url(), |_| {});
+    let err = t.chat(&ask("Hi")).await.unwrap_err();
+    assert_eq!(err.attempts(), 4);
+    assert_eq!(err.kind(), "server_error");
+    assert!(err.to_string().contains("boom"), "{err}");
+    assert_eq!(server.request_count(), 4);
+}
+
+#[tokio::test]
+async fn client_errors_are_not_retried() {
+    let server = TestServer::start(|_| Reply::status(401, r#"{"error":{"message":"bad key"}}"#));
+    let t = target(&server.url(), |_| {});
+    let err = t.chat(&ask("Hi")).await.unwrap_err();
+    assert!(
+        matches!(err, TargetError::Status { status: 401, .. }),
+        "{err:?}"
+    );
+    assert_eq!(server.request_count(), 1);
+}
+
+#[tokio::test]
+async fn slow_answers_time_out_and_are_retried() {
+    let server = TestServer::start(fail_then_answer(
+        1,
+        Reply::chat("late").slow(Duration::from_secs(3)),
+    ));
+    let t = target(&server.url(), |c| c.timeout = Duration::from_millis(300));
+    let reply = t.chat(&ask("Hi")).await.unwrap();
+    assert_eq!(reply.message.content, "fine");
+}
+
+#[tokio::test]
+async fn a_server_that_is_down_is_a_connection_error() {
+    let t = target(&xsafe_testkit::unused_url(), |c| c.max_retries = 1);
+    let err = t.chat(&ask("Hi")).await.unwrap_err();
+    assert_eq!(err.kind(), "connection");
+    assert!(err.to_string().contains("127.0.0.1"), "{err}");
+}
