@@ -1,0 +1,142 @@
+use std::path::{Path, PathBuf};
+
+/// Why a suite could not be loaded or fetched. Every message names the thing
+/// (file, line, column, URL) and says what to do about it.
+#[derive(Debug, thiserror::Error)]
+pub enum SuiteError {
+    /// The content of a suite file is wrong. `line` is the 1-based physical
+    /// line of the file; `column` the header name of the offending field.
+    #[error("suite file `{file}`{loc}: {message}", loc = location(*line, column.as_deref()))]
+    Invalid {
+        file: String,
+        line: Option<u64>,
+        column: Option<String>,
+        message: String,
+    },
+    /// A suite file could not be read at all.
+    #[error("cannot read suite file `{}`: {error}; check the path and its permissions", path.display())]
+    Read {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    /// `--suite-format` got a name that is not a [`crate::Format`].
+    #[error("unknown suite format `{0}`: use xstest, or-bench, csv or jsonl")]
+    UnknownFormat(String),
+    /// `--suite` is neither a known name nor an existing file.
+    #[error(
+        "unknown suite `{spec}`: it is neither a suite name ({known}) nor an existing file; \
+         pass one of those names or the path of a CSV or JSONL file"
+    )]
+    UnknownSuite { spec: String, known: String },
+    /// A fetchable suite was asked for before it was fetched.
+    #[error("suite `{0}` has not been fetched yet; run `xsafe suite fetch {0}` once while online")]
+    NotFetched(String),
+    /// `fetch` got a name that is not in [`crate::REMOTES`].
+    #[error("`{name}` is not a suite that can be fetched; use one of: {known}")]
+    UnknownRemote { name: String, known: String },
+    /// Connecting failed or the server answered with an error status.
+    #[error("cannot download `{url}`: {reason}; {note}", note = cached_note(cached.as_deref()))]
+    Download {
+        url: String,
+        reason: String,
+        /// The earlier good copy, which is left untouched.
+        cached: Option<PathBuf>,
+    },
+    /// The download is not the file that was pinned; it has been discarded.
+    #[error(
+        "checksum mismatch for `{url}`: expected sha256 {expected}{pin}, got {actual}; \
+         the download was discarded and {note}",
+        pin = pin_note(pinned_in.as_deref()),
+        note = kept_note(cached.as_deref())
+    )]
+    Checksum {
+        url: String,
+        expected: String,
+        actual: String,
+        /// The pin file, when the expected checksum was pinned on first use
+        /// rather than compiled in.
+        pinned_in: Option<PathBuf>,
+        cached: Option<PathBuf>,
+    },
+    /// The download matched its pin (or had none yet) but is not a suite,
+    /// e.g. a login page; it was neither cached nor pinned.
+    #[error("the file downloaded from `{url}` is not a valid suite, so it was not cached: {error}")]
+    FetchedInvalid { url: String, error: Box<SuiteError> },
+    /// The cache directory or its pin file cannot be read or written.
+    #[error("suite cache `{}`: {message}", path.display())]
+    Cache { path: PathBuf, message: String },
+}
+
+impl SuiteError {
+    pub(crate) fn invalid(
+        file: &str,
+        line: Option<u64>,
+        column: Option<&str>,
+        message: impl Into<String>,
+    ) -> Self {
+        SuiteError::Invalid {
+            file: file.to_string(),
+            line,
+            column: column.map(String::from),
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn cache(path: &Path, what: &str, error: impl std::fmt::Display) -> Self {
+        SuiteError::Cache {
+            path: path.to_path_buf(),
+            message: format!("{what}: {error}; check that the cache directory is writable"),
+        }
+    }
+}
+
+fn location(line: Option<u64>, column: Option<&str>) -> String {
+    match (line, column) {
+        (Some(l), Some(c)) => format!(" line {l}, column `{c}`"),
+        (Some(l), None) => format!(" line {l}"),
+        (None, Some(c)) => format!(", column `{c}`"),
+        (None, None) => String::new(),
+    }
+}
+
+fn cached_note(cached: Option<&Path>) -> String {
+    match cached {
+        Some(p) => format!("the cached copy `{}` is still used", p.display()),
+        None => "nothing is cached yet; check the network or point the base URL at a mirror".into(),
+    }
+}
+
+fn kept_note(cached: Option<&Path>) -> String {
+    match cached {
+        Some(p) => format!("the cached copy `{}` is kept", p.display()),
+        None => "nothing was cached".into(),
+    }
+}
+
+fn pin_note(pinned_in: Option<&Path>) -> String {
+    match pinned_in {
+        Some(p) => format!(
+            " (pinned by the first fetch in `{}`; if the dataset changed on purpose, delete its entry there and fetch again)",
+            p.display()
+        ),
+        // A compiled-in pin: the server is not serving the version xsafe
+        // was built for.
+        None => " (pinned in xsafe; point the base URL at a mirror of the original file)".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn invalid_names_file_line_and_column() {
+        let e = SuiteError::invalid("x.csv", Some(12), Some("prompt"), "the prompt is empty");
+        assert_eq!(
+            e.to_string(),
+            "suite file `x.csv` line 12, column `prompt`: the prompt is empty"
+        );
+        let e = SuiteError::invalid("x.csv", None, None, "m");
+        assert_eq!(e.to_string(), "suite file `x.csv`: m");
+    }
+}

@@ -1,0 +1,747 @@
+//! Reading suite files. A file is first read into a [`Table`] of named
+//! columns (CSV or JSONL, UTF-8 and field counts checked), then one format's
+//! rules turn the rows into cases. Keeping the two steps apart lets every
+//! format report errors with the same file, line and column.
+
+use crate::SuiteError;
+use std::collections::HashMap;
+use std::fmt;
+use std::path::Path;
+use std::str::FromStr;
+use xsafe_core::{Case, Label, Suite};
+
+/// The layout of a suite file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Format {
+    /// XSTest's CSV: `id,prompt,type,label[,focus,note]`; types starting with
+    /// `contrast_` are unsafe.
+    Xstest,
+    /// OR-Bench's CSV: `prompt,category`; the label is the same for the whole
+    /// file and comes from its name or `--default-label`.
+    OrBench,
+    /// Any CSV with a header, read through [`Columns`].
+    Csv,
+    /// One JSON object per line, read through [`Columns`].
+    Jsonl,
+}
+
+impl Format {
+    /// Every format, in the order `--suite-format` lists them.
+    pub const ALL: [Format; 4] = [Format::Xstest, Format::OrBench, Format::Csv, Format::Jsonl];
+
+    /// The name `--suite-format` takes.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Format::Xstest => "xstest",
+            Format::OrBench => "or-bench",
+            Format::Csv => "csv",
+            Format::Jsonl => "jsonl",
+        }
+    }
+}
+
+impl fmt::Display for Format {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Format {
+    type Err = SuiteError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim().to_ascii_lowercase();
+        Format::ALL
+            .into_iter()
+            .find(|f| f.as_str() == s)
+            .ok_or(SuiteError::UnknownFormat(s))
+    }
+}
+
+/// Which columns (CSV) or keys (JSONL) hold what, for generic files.
+///
+/// Unset fields fall back to the usual names (see [`parse_bytes`]). Setting
+/// any of `prompt`, `label`, `kind` or `id` also makes an XSTest- or
+/// OR-Bench-shaped file be read as a generic CSV, since the user asked for
+/// that mapping explicitly.
+#[derive(Default, Clone, Debug)]
+pub struct Columns {
+    /// The prompt column (`--prompt-column`).
+    pub prompt: Option<String>,
+    /// The label column (`--label-column`).
+    pub label: Option<String>,
+    /// The type column (`--type-column`).
+    pub kind: Option<String>,
+    /// The id column (`--id-column`); without one, ids are row numbers.
+    pub id: Option<String>,
+    /// The label of cases whose file has no label column or an empty cell,
+    /// and of OR-Bench files whose name does not tell.
+    pub default_label: Option<Label>,
+}
+
+/// How to read a suite file.
+#[derive(Default, Clone, Debug)]
+pub struct LoadOptions {
+    /// Forces a format instead of detecting it from the header.
+    pub format: Option<Format>,
+    pub columns: Columns,
+    /// The suite's name; by default the file stem.
+    pub name: Option<String>,
+}
+
+/// Reads a suite file; see [`parse_bytes`].
+pub fn load_file(path: &Path, opts: &LoadOptions) -> Result<Suite, SuiteError> {
+    let bytes = std::fs::read(path).map_err(|error| SuiteError::Read {
+        path: path.to_path_buf(),
+        error,
+    })?;
+    parse_bytes(&bytes, &path.display().to_string(), opts)
+}
+
+/// Parses the content of a suite file. `origin` is the file name used in
+/// errors, in the suite's `source`, for its default name (the stem) and, for
+/// OR-Bench files, to tell the label (`toxic` is unsafe, `hard` and `80k`
+/// are safe).
+///
+/// Unless `opts.format` forces one, the format is detected: a first
+/// non-blank character `{` means JSONL; a header with `id`, `prompt`, `type`
+/// and `label` means XSTest; `prompt` and `category` without `label` means
+/// OR-Bench; anything else is a generic CSV. Generic files take the prompt
+/// from the first of `prompt`, `text`, `question`, `input`; the label from
+/// `label` or [`Columns::default_label`]; the type from `type` or
+/// `category` (else `default`); the id from `id` (else the row number);
+/// `focus` and `note` when present.
+pub fn parse_bytes(bytes: &[u8], origin: &str, opts: &LoadOptions) -> Result<Suite, SuiteError> {
+    // Excel and Notepad write a BOM; it would otherwise glue onto the first column name.
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let looks_jsonl = bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+    let format = opts.format.unwrap_or(if looks_jsonl {
+        Format::Jsonl
+    } else {
+        Format::Csv
+    });
+    let table = match format {
+        Format::Jsonl => read_jsonl(bytes, origin)?,
+        _ => read_csv(bytes, origin)?,
+    };
+    let format = match opts.format {
+        None if format == Format::Csv => detect_csv(&table, &opts.columns),
+        _ => format,
+    };
+    if table.rows.is_empty() {
+        return Err(table.err(
+            table.header_line + 1,
+            None,
+            "the file has a header but no cases; add one case per line below the header",
+        ));
+    }
+    let (parsed, id_column) = match format {
+        Format::Xstest => xstest(&table)?,
+        Format::OrBench => or_bench(&table, opts.columns.default_label)?,
+        Format::Csv | Format::Jsonl => mapped(&table, &opts.columns)?,
+    };
+    check_unique_ids(&table, &parsed, id_column.as_deref())?;
+    let name = opts.name.clone().unwrap_or_else(|| {
+        Path::new(origin)
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or(origin)
+            .to_string()
+    });
+    Ok(Suite {
+        name,
+        source: origin.to_string(),
+        cases: parsed.into_iter().map(|p| p.case).collect(),
+    })
+}
+
+fn detect_csv(table: &Table, columns: &Columns) -> Format {
+    let mapping_given = columns.prompt.is_some()
+        || columns.label.is_some()
+        || columns.kind.is_some()
+        || columns.id.is_some();
+    let has = |name| table.find(name).is_some();
+    if mapping_given {
+        Format::Csv
+    } else if ["id", "prompt", "type", "label"].into_iter().all(has) {
+        Format::Xstest
+    } else if has("prompt") && has("category") && !has("label") {
+        Format::OrBench
+    } else {
+        Format::Csv
+    }
+}
+
+/// A file read into named columns, before any format's rules apply.
+struct Table {
+    file: String,
+    columns: Vec<String>,
+    /// Where a missing column is reported: the header (CSV) or the first
+    /// object (JSONL).
+    header_line: u64,
+    rows: Vec<Row>,
+}
+
+struct Row {
+    /// The physical line where the row starts.
+    line: u64,
+    /// 1-based among data rows: the id of a case in a file without ids.
+    number: usize,
+    /// By column; `None` when a JSONL object lacks the key or has `null`.
+    cells: Vec<Option<String>>,
+    /// Where each cell starts; differs from `line` after a quoted field
+    /// that spans lines.
+    cell_lines: Vec<u64>,
+}
+
+/// A case and the line its id was read from, for duplicate-id errors.
+struct Parsed {
+    case: Case,
+    line: u64,
+}
+
+const EMPTY_PROMPT: &str = "the prompt is empty; write the prompt or delete the row";
+const LABELS_ACCEPTED: &str = "use `safe` or `unsafe` (also accepted: benign, harmless, 0, false \
+     for safe; harmful, toxic, 1, true for unsafe)";
+
+impl Table {
+    fn err(&self, line: u64, column: Option<&str>, message: impl Into<String>) -> SuiteError {
+        SuiteError::invalid(&self.file, Some(line), column, message)
+    }
+
+    /// Exact name first, so that `Prompt` and `prompt` can coexist; else
+    /// any case, because spreadsheets capitalise headers.
+    fn find(&self, name: &str) -> Option<usize> {
+        self.columns.iter().position(|c| c == name).or_else(|| {
+            self.columns
+                .iter()
+                .position(|c| c.eq_ignore_ascii_case(name))
+        })
+    }
+
+    fn list(&self) -> String {
+        self.columns.join(", ")
+    }
+
+    fn require(&self, name: &str, hint: &str) -> Result<usize, SuiteError> {
+        self.find(name).ok_or_else(|| {
+            self.err(
+                self.header_line,
+                Some(name),
+                format!(
+                    "the column is missing (the file has: {}); {hint}",
+                    self.list()
+                ),
+            )
+        })
+    }
+
+    /// A column the user named with `flag`, which must exist, or else the
+    /// first of `defaults` present.
+    fn mapped_column(
+        &self,
+        given: Option<&str>,
+        flag: &str,
+        defaults: &[&str],
+    ) -> Result<Option<usize>, SuiteError> {
+        match given {
+            Some(name) => self.find(name).map(Some).ok_or_else(|| {
+                self.err(
+                    self.header_line,
+                    Some(name),
+                    format!(
+                        "{flag} names a column that does not exist; the file has: {}",
+                        self.list()
+                    ),
+                )
+            }),
+            None => Ok(defaults.iter().find_map(|d| self.find(d))),
+        }
+    }
+
+    /// The cell, or `message` as the error when it is missing or blank.
+    fn required<'r>(&self, row: &'r Row, col: usize, message: &str) -> Result<&'r str, SuiteError> {
+        match row.cells[col].as_deref() {
+            Some(s) if !s.trim().is_empty() => Ok(s),
+            _ => Err(self.err(row.cell_lines[col], Some(&self.columns[col]), message)),
+        }
+    }
+
+    /// `default` is `None` where no default applies (XSTest), or
+    /// `Some(--default-label)` where one may be given.
+    fn label(
+        &self,
+        row: &Row,
+        col: usize,
+        default: Option<Option<Label>>,
+    ) -> Result<Label, SuiteError> {
+        let at = |message: String| self.err(row.cell_lines[col], Some(&self.columns[col]), message);
+        match row.cells[col].as_deref().map(str::trim) {
+            Some("") | None => default.flatten().ok_or_else(|| {
+                let hint = if default.is_some() {
+                    ", or pass --default-label safe|unsafe for every empty label"
+                } else {
+                    ""
+                };
+                at(format!(
+                    "the label is empty; write `safe` or `unsafe`{hint}"
+                ))
+            }),
+            Some(s) => s
+                .parse()
+                .map_err(|_| at(format!("unknown label `{s}`; {LABELS_ACCEPTED}"))),
+        }
+    }
+}
+
+impl Row {
+    fn optional(&self, col: Option<usize>) -> Option<String> {
+        let s = self.cells[col?].as_deref()?.trim();
+        (!s.is_empty()).then(|| s.to_string())
+    }
+}
+
+fn read_csv(bytes: &[u8], file: &str) -> Result<Table, SuiteError> {
+    let err = |line: u64, column: Option<&str>, message: String| {
+        SuiteError::invalid(file, Some(line), column, message)
+    };
+    // Flexible, and bytes rather than strings, so that a short row or a bad
+    // byte is reported by us with its line and column rather than by csv.
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(bytes);
+    let mut records = reader.byte_records();
+    let header = match records.next() {
+        None => {
+            return Err(err(
+                1,
+                None,
+                "the file is empty; write a header line (e.g. `prompt,label`) and one case per line"
+                    .into(),
+            ));
+        }
+        Some(r) => r.map_err(|e| csv_error(file, e))?,
+    };
+    let header_line = record_line(&header);
+    let mut columns = Vec::with_capacity(header.len());
+    for (i, field) in header.iter().enumerate() {
+        let name = std::str::from_utf8(field).map_err(|e| {
+            err(
+                header_line,
+                None,
+                format!(
+                    "the name of column {} is not valid UTF-8 (byte {}); save the file as UTF-8",
+                    i + 1,
+                    e.valid_up_to() + 1
+                ),
+            )
+        })?;
+        columns.push(name.trim().to_string());
+    }
+    let mut rows = Vec::new();
+    for record in records {
+        let record = record.map_err(|e| csv_error(file, e))?;
+        // A line of spaces or commas is a leftover, not a case.
+        if record.iter().all(|f| f.trim_ascii().is_empty()) {
+            continue;
+        }
+        let line = record_line(&record);
+        if record.len() < columns.len() {
+            return Err(err(
+                line,
+                Some(&columns[record.len()]),
+                format!(
+                    "the row has {} fields but the header has {}, so this column has no value; \
+                     add the missing fields, or quote fields that contain commas or line breaks",
+                    record.len(),
+                    columns.len()
+                ),
+            ));
+        }
+        if record.len() > columns.len() {
+            return Err(err(
+                line,
+                None,
+                format!(
+                    "the row has {} fields but the header has {} ({}); remove the extra fields \
+                     or quote fields that contain commas (\"like, this\")",
+                    record.len(),
+                    columns.len(),
+                    columns.join(",")
+                ),
+            ));
+        }
+        let mut cells = Vec::with_capacity(columns.len());
+        let mut cell_lines = Vec::with_capacity(columns.len());
+        let mut cell_line = line;
+        for (i, field) in record.iter().enumerate() {
+            let text = std::str::from_utf8(field).map_err(|e| {
+                err(
+                    cell_line + newlines(&field[..e.valid_up_to()]),
+                    Some(&columns[i]),
+                    format!(
+                        "invalid UTF-8 at byte {} of the field; save the file as UTF-8",
+                        e.valid_up_to() + 1
+                    ),
+                )
+            })?;
+            cells.push(Some(text.to_string()));
+            cell_lines.push(cell_line);
+            cell_line += newlines(field);
+        }
+        rows.push(Row {
+            line,
+            number: rows.len() + 1,
+            cells,
+            cell_lines,
+        });
+    }
+    Ok(Table {
+        file: file.to_string(),
+        columns,
+        header_line,
+        rows,
+    })
+}
+
+fn record_line(record: &csv::ByteRecord) -> u64 {
+    record.position().map_or(1, |p| p.line())
+}
+
+fn newlines(bytes: &[u8]) -> u64 {
+    bytes.iter().filter(|&&b| b == b'\n').count() as u64
+}
+
+/// Reading from memory with flexible records leaves almost nothing for csv
+/// to reject, but whatever it does reject still gets a line.
+fn csv_error(file: &str, e: csv::Error) -> SuiteError {
+    let line = e.position().map(|p| p.line());
+    SuiteError::invalid(
+        file,
+        line,
+        None,
+        format!("cannot read the CSV ({e}); check the quoting"),
+    )
+}
+
+fn read_jsonl(bytes: &[u8], file: &str) -> Result<Table, SuiteError> {
+    let err =
+        |line: usize, message: String| SuiteError::invalid(file, Some(line as u64), None, message);
+    let mut objects = Vec::new();
+    for (i, raw) in bytes.split(|&b| b == b'\n').enumerate() {
+        let line = i + 1;
+        let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+        if raw.trim_ascii().is_empty() {
+            continue;
+        }
+        let text = std::str::from_utf8(raw).map_err(|e| {
+            err(
+                line,
+                format!(
+                    "invalid UTF-8 at byte {} of the line; save the file as UTF-8",
+                    e.valid_up_to() + 1
+                ),
+            )
+        })?;
+        let value: serde_json::Value = serde_json::from_str(text).map_err(|e| {
+            // serde's own "at line 1 column N" would contradict our line.
+            let what = e.to_string();
+            let what = what.split(" at line ").next().unwrap_or_default();
+            err(
+                line,
+                format!(
+                    "malformed JSON at character {}: {what}; write one JSON object per line",
+                    e.column()
+                ),
+            )
+        })?;
+        let serde_json::Value::Object(map) = value else {
+            return Err(err(
+                line,
+                "expected a JSON object such as {\"prompt\": \"...\", \"label\": \"safe\"}; \
+                 write one object per line"
+                    .into(),
+            ));
+        };
+        objects.push((line as u64, map));
+    }
+    let Some(&(header_line, _)) = objects.first() else {
+        return Err(err(
+            1,
+            "the file is empty; write one JSON object per line, e.g. \
+             {\"prompt\": \"...\", \"label\": \"safe\"}"
+                .into(),
+        ));
+    };
+    // The union of keys over all lines, by first appearance (alphabetical
+    // within an object, as serde_json keeps them), listed like a header.
+    let mut columns: Vec<String> = Vec::new();
+    for (_, map) in &objects {
+        for key in map.keys() {
+            if !columns.contains(key) {
+                columns.push(key.clone());
+            }
+        }
+    }
+    let rows = objects
+        .iter()
+        .enumerate()
+        .map(|(i, (line, map))| Row {
+            line: *line,
+            number: i + 1,
+            cells: columns
+                .iter()
+                .map(|c| match map.get(c) {
+                    None | Some(serde_json::Value::Null) => None,
+                    Some(serde_json::Value::String(s)) => Some(s.clone()),
+                    Some(other) => Some(other.to_string()),
+                })
+                .collect(),
+            cell_lines: vec![*line; columns.len()],
+        })
+        .collect();
+    Ok(Table {
+        file: file.to_string(),
+        columns,
+        header_line,
+        rows,
+    })
+}
+
+type Cases = (Vec<Parsed>, Option<String>);
+
+fn xstest(t: &Table) -> Result<Cases, SuiteError> {
+    const HINT: &str = "XSTest files have the columns id, prompt, type and label (focus and note \
+         are optional); for other files use --suite-format csv with a column mapping";
+    let id = t.require("id", HINT)?;
+    let prompt = t.require("prompt", HINT)?;
+    let kind = t.require("type", HINT)?;
+    let label = t.require("label", HINT)?;
+    let (focus, note) = (t.find("focus"), t.find("note"));
+    let mut parsed = Vec::with_capacity(t.rows.len());
+    for row in &t.rows {
+        let case_id = t.required(row, id, "the id is empty; give every case an id")?;
+        let text = t.required(row, prompt, EMPTY_PROMPT)?;
+        let case_kind = t
+            .required(
+                row,
+                kind,
+                "the type is empty; write the prompt type, e.g. `homonyms`, or \
+                 `contrast_homonyms` for its unsafe contrast",
+            )?
+            .trim();
+        let case_label = t.label(row, label, None)?;
+        let expected = if case_kind.starts_with("contrast_") {
+            Label::Unsafe
+        } else {
+            Label::Safe
+        };
+        if case_label != expected {
+            return Err(t.err(
+                row.cell_lines[label],
+                Some(&t.columns[label]),
+                format!(
+                    "label `{case_label}` disagrees with type `{case_kind}`: in XSTest files a \
+                     type starting with `contrast_` is unsafe and any other type is safe; fix \
+                     the label or the type"
+                ),
+            ));
+        }
+        parsed.push(Parsed {
+            case: Case {
+                id: case_id.trim().to_string(),
+                prompt: text.to_string(),
+                kind: case_kind.to_string(),
+                label: case_label,
+                focus: row.optional(focus),
+                note: row.optional(note),
+            },
+            line: row.cell_lines[id],
+        });
+    }
+    Ok((parsed, Some(t.columns[id].clone())))
+}
+
+fn or_bench(t: &Table, default_label: Option<Label>) -> Result<Cases, SuiteError> {
+    const HINT: &str = "OR-Bench files have the columns prompt and category; for other files \
+         use --suite-format csv with a column mapping";
+    let prompt = t.require("prompt", HINT)?;
+    let category = t.require("category", HINT)?;
+    let label = default_label
+        .or_else(|| label_from_name(&t.file))
+        .ok_or_else(|| {
+            SuiteError::invalid(
+                &t.file,
+                None,
+                None,
+                "cannot tell from the file name whether this OR-Bench file holds safe or unsafe \
+                 prompts (OR-Bench names them or-bench-hard-1k, or-bench-80k and \
+                 or-bench-toxic); pass --default-label safe|unsafe",
+            )
+        })?;
+    let mut parsed = Vec::with_capacity(t.rows.len());
+    for row in &t.rows {
+        parsed.push(Parsed {
+            case: Case {
+                id: row.number.to_string(),
+                prompt: t.required(row, prompt, EMPTY_PROMPT)?.to_string(),
+                kind: row
+                    .optional(Some(category))
+                    .unwrap_or_else(|| "default".into()),
+                label,
+                focus: None,
+                note: None,
+            },
+            line: row.line,
+        });
+    }
+    Ok((parsed, None))
+}
+
+/// OR-Bench ships one file per label and says which in the file name.
+fn label_from_name(file: &str) -> Option<Label> {
+    let name = Path::new(file).file_name()?.to_str()?.to_ascii_lowercase();
+    if name.contains("toxic") {
+        Some(Label::Unsafe)
+    } else if name.contains("hard") || name.contains("80k") {
+        Some(Label::Safe)
+    } else {
+        None
+    }
+}
+
+fn mapped(t: &Table, c: &Columns) -> Result<Cases, SuiteError> {
+    let prompt = t
+        .mapped_column(
+            c.prompt.as_deref(),
+            "--prompt-column",
+            &["prompt", "text", "question", "input"],
+        )?
+        .ok_or_else(|| {
+            t.err(
+                t.header_line,
+                Some("prompt"),
+                format!(
+                    "no prompt column (the file has: {}); name it with --prompt-column",
+                    t.list()
+                ),
+            )
+        })?;
+    let label = t.mapped_column(c.label.as_deref(), "--label-column", &["label"])?;
+    if label.is_none() && c.default_label.is_none() {
+        return Err(t.err(
+            t.header_line,
+            Some("label"),
+            format!(
+                "no label column (the file has: {}); name it with --label-column, or give every \
+                 case the same label with --default-label safe|unsafe",
+                t.list()
+            ),
+        ));
+    }
+    let kind = t.mapped_column(c.kind.as_deref(), "--type-column", &["type", "category"])?;
+    let id = t.mapped_column(c.id.as_deref(), "--id-column", &["id"])?;
+    let (focus, note) = (t.find("focus"), t.find("note"));
+    let mut parsed = Vec::with_capacity(t.rows.len());
+    for row in &t.rows {
+        let (case_id, line) = match id {
+            Some(i) => (
+                t.required(row, i, "the id is empty; give every case an id")?
+                    .trim()
+                    .to_string(),
+                row.cell_lines[i],
+            ),
+            None => (row.number.to_string(), row.line),
+        };
+        let case_label = match label {
+            Some(i) => t.label(row, i, Some(c.default_label))?,
+            // Checked above: no label column means a default label.
+            None => c.default_label.unwrap_or(Label::Safe),
+        };
+        parsed.push(Parsed {
+            case: Case {
+                id: case_id,
+                prompt: t.required(row, prompt, EMPTY_PROMPT)?.to_string(),
+                kind: row.optional(kind).unwrap_or_else(|| "default".into()),
+                label: case_label,
+                focus: row.optional(focus),
+                note: row.optional(note),
+            },
+            line,
+        });
+    }
+    Ok((parsed, id.map(|i| t.columns[i].clone())))
+}
+
+fn check_unique_ids(t: &Table, parsed: &[Parsed], column: Option<&str>) -> Result<(), SuiteError> {
+    let mut first_line: HashMap<&str, u64> = HashMap::with_capacity(parsed.len());
+    for p in parsed {
+        let first = *first_line.entry(&p.case.id).or_insert(p.line);
+        if first != p.line {
+            return Err(t.err(
+                p.line,
+                column,
+                format!(
+                    "id `{}` is also used on line {first}; give every case its own id",
+                    p.case.id
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Suite, SuiteError> {
+        parse_bytes(text.as_bytes(), "t.csv", &LoadOptions::default())
+    }
+
+    #[test]
+    fn formats_round_trip_through_their_names() {
+        for f in Format::ALL {
+            assert_eq!(f.to_string().parse::<Format>().unwrap(), f);
+        }
+        assert_eq!(" JSONL ".parse::<Format>().unwrap(), Format::Jsonl);
+        let e = "tsv".parse::<Format>().unwrap_err().to_string();
+        assert!(e.contains("`tsv`") && e.contains("or-bench"), "{e}");
+    }
+
+    #[test]
+    fn lines_count_quoted_line_breaks() {
+        let text = "id,prompt,label\n1,\"two\nlines\",safe\n2,\"x\",maybe\n";
+        let e = parse(text).unwrap_err().to_string();
+        assert!(e.contains("line 4, column `label`"), "{e}");
+        // A bad byte after a line break inside a field is on the later line.
+        let bytes = b"id,prompt,label\n1,\"a\nb\xff\",safe\n";
+        let e = parse_bytes(bytes, "t.csv", &LoadOptions::default())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("line 3, column `prompt`"), "{e}");
+    }
+
+    #[test]
+    fn blank_rows_and_bom_are_ignored() {
+        let s = parse("\u{feff}prompt,label\n\nhi,safe\n , \n").unwrap();
+        assert_eq!(s.cases.len(), 1);
+        assert_eq!(s.cases[0].id, "1");
+        assert_eq!(s.cases[0].kind, "default");
+    }
+
+    #[test]
+    fn headers_match_case_insensitively() {
+        let s = parse("Prompt,Label,Category\nhi,unsafe,x\n").unwrap();
+        assert_eq!(s.cases[0].label, Label::Unsafe);
+        assert_eq!(s.cases[0].kind, "x");
+    }
+
+    #[test]
+    fn or_bench_label_comes_from_the_file_name() {
+        assert_eq!(label_from_name("or-bench-toxic.csv"), Some(Label::Unsafe));
+        assert_eq!(label_from_name("dir/OR-Bench-80k.csv"), Some(Label::Safe));
+        assert_eq!(label_from_name("hard/prompts.csv"), None);
+    }
+}
