@@ -1,0 +1,93 @@
+use std::path::PathBuf;
+
+/// Why the store could not do what was asked.
+///
+/// Messages name the thing and say what to do, since the CLI shows them as
+/// they are.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The store file's folder could not be created.
+    #[error("cannot create the folder `{}` for the run store: {source}", path.display())]
+    CreateDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+
+    /// SQLite could not open or read the file.
+    #[error("cannot open the run store `{path}`: {source}")]
+    Open {
+        path: String,
+        source: rusqlite::Error,
+    },
+
+    /// The file is a database (or something else) that xsafe did not make;
+    /// it is left alone rather than filled with xsafe's tables.
+    #[error("`{path}` is not an xsafe run store ({why}): pass another --db path")]
+    NotAStore { path: String, why: String },
+
+    /// The file was written by a newer xsafe. It is left unchanged.
+    #[error(
+        "the run store `{path}` has schema version {found}, but this xsafe knows versions up to {supported}: upgrade xsafe to use it (the file was left unchanged)"
+    )]
+    TooNew {
+        path: String,
+        found: i64,
+        supported: i64,
+    },
+
+    /// A migration failed; the file stays at the last version that applied.
+    #[error("cannot migrate the run store `{path}` to schema version {version}: {source}")]
+    Migration {
+        path: String,
+        version: i64,
+        source: rusqlite::Error,
+    },
+
+    /// `open_run` found the name with another key.
+    #[error(
+        "run `{name}` already exists with other settings (suite/target/strategy/judge/seed...); pass a new --run name or repeat the original command"
+    )]
+    RunMismatch { name: String },
+
+    /// No run with that id or name.
+    #[error("no run `{0}` in the run store; `xsafe runs list` shows the stored runs")]
+    RunNotFound(String),
+
+    /// A result or error for a case that was never added to the run.
+    #[error(
+        "run {run_id} has no case `{case_id}` of suite `{suite}`: add the suite's cases to the run before recording its results"
+    )]
+    CaseNotFound {
+        run_id: i64,
+        suite: String,
+        case_id: String,
+    },
+
+    /// A run's cases are fixed by its key; different content under the same
+    /// id means the suite changed under a reused run name.
+    #[error(
+        "case `{case_id}` of suite `{suite}` differs from the copy stored with run {run_id}: a run's cases cannot change; start a new run with --run"
+    )]
+    CaseMismatch {
+        run_id: i64,
+        suite: String,
+        case_id: String,
+    },
+
+    /// No result with that id.
+    #[error("no result {0} in the run store; `xsafe runs show RUN` lists a run's results")]
+    ResultNotFound(i64),
+
+    /// A verdict or annotation for a result that has no transcript.
+    #[error("result {0} failed and has no transcript, so there is nothing to judge or annotate")]
+    NoTranscript(i64),
+
+    /// Any other SQLite failure.
+    #[error("run store: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+
+    /// A run's stored config could not be parsed.
+    #[error("run store: a run's config is not valid JSON: {0}")]
+    Json(#[from] serde_json::Error),
+}

@@ -1,0 +1,861 @@
+//! The run store of xsafe: one SQLite file that holds every run (its
+//! settings, suite fingerprints, seed and tool version), the cases it used,
+//! every transcript message in order, verdicts, failed attempts and human
+//! annotations.
+//!
+//! A result is keyed by (run, target, strategy, suite, case, sample) and the
+//! key is UNIQUE, so running the same command again resumes a run without
+//! duplicating anything; each result is written in one transaction, so a
+//! killed process leaves either the whole result or none of it. The schema
+//! is versioned by ordered migrations (`PRAGMA user_version`), and the file
+//! runs in WAL mode so readers (reports, the annotation UI) do not block the
+//! runner.
+//!
+//! The store is synchronous: one connection behind a mutex, which makes
+//! [`Store`] `Send + Sync`. Async callers wrap calls in `spawn_blocking`;
+//! each call is short.
+
+mod error;
+mod schema;
+mod time;
+mod types;
+
+pub use error::StoreError;
+pub use schema::{APPLICATION_ID, SCHEMA_VERSION};
+pub use types::{
+    Annotation, ResultKey, RunRecord, RunSpec, RunStatus, RunSummary, StoredError, StoredResult,
+    Timing, judge_name,
+};
+
+use rusqlite::types::Type;
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+use xsafe_core::{Case, Class, FinishReason, Label, Message, Outcome, Role, Transcript, Verdict};
+
+/// How long a write waits for another process's write to finish before
+/// giving up; long enough for a concurrent runner's transaction, short
+/// enough that a stuck process is reported.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The run store. Cheap to share: wrap it in an `Arc` and use it from any
+/// thread; calls are serialised on one connection.
+pub struct Store {
+    conn: Mutex<Connection>,
+    path: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("path", &self.path).finish()
+    }
+}
+
+impl Store {
+    /// Opens (or creates) the store at `path`, creating parent folders, and
+    /// brings its schema up to [`SCHEMA_VERSION`].
+    ///
+    /// A file written by a newer xsafe, or a SQLite file that is not an xsafe
+    /// store, is refused and left untouched.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|source| StoreError::CreateDir {
+                path: parent.to_path_buf(),
+                source,
+            })?;
+        }
+        let location = path.display().to_string();
+        let conn = Connection::open(path).map_err(|e| schema::open_error(&location, e))?;
+        Store::init(conn, Some(path.to_path_buf()), &location)
+    }
+
+    /// A store that lives in memory and disappears when dropped; for tests
+    /// and dry runs.
+    pub fn open_in_memory() -> Result<Store, StoreError> {
+        let conn = Connection::open_in_memory().map_err(|e| schema::open_error(":memory:", e))?;
+        Store::init(conn, None, ":memory:")
+    }
+
+    fn init(
+        mut conn: Connection,
+        path: Option<PathBuf>,
+        location: &str,
+    ) -> Result<Store, StoreError> {
+        let setup = |conn: &Connection| -> rusqlite::Result<()> {
+            conn.busy_timeout(BUSY_TIMEOUT)?;
+            // Off by default in SQLite; the cascades and the results -> cases
+            // link depend on it.
+            conn.pragma_update(None, "foreign_keys", true)
+        };
+        setup(&conn).map_err(|e| schema::open_error(location, e))?;
+        // Before anything that writes to the file (journal mode is stored in
+        // it): a refused file must stay byte for byte as it was.
+        schema::check(&conn, location, SCHEMA_VERSION)?;
+        if path.is_some() {
+            let wal = |conn: &Connection| -> rusqlite::Result<()> {
+                // A filesystem without shared memory may refuse WAL and keep
+                // the rollback journal: still correct, readers just wait for
+                // writers, so that is accepted rather than refused.
+                let _mode: String =
+                    conn.pragma_update_and_check(None, "journal_mode", "wal", |r| r.get(0))?;
+                // In WAL mode NORMAL loses no committed transaction when the
+                // process dies (kill -9), only on power loss, and saves an
+                // fsync per result.
+                conn.pragma_update(None, "synchronous", "normal")
+            };
+            wal(&conn).map_err(|e| schema::open_error(location, e))?;
+        }
+        schema::migrate(&mut conn, location, schema::MIGRATIONS)?;
+        Ok(Store {
+            conn: Mutex::new(conn),
+            path,
+        })
+    }
+
+    /// The file behind the store; `None` in memory.
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    /// The schema version of the open file (always [`SCHEMA_VERSION`] once
+    /// opened).
+    pub fn schema_version(&self) -> Result<i64, StoreError> {
+        Ok(self
+            .conn()
+            .pragma_query_value(None, "user_version", |row| row.get(0))?)
+    }
+
+    fn conn(&self) -> MutexGuard<'_, Connection> {
+        // A thread that panicked while holding the lock cannot have left a
+        // transaction open (dropping it rolled back), so the connection is
+        // still sound and other threads may keep going.
+        self.conn
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Runs `f` in a write transaction that commits only if `f` succeeds.
+    fn write<T>(
+        &self,
+        f: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut conn = self.conn();
+        // IMMEDIATE takes the write lock at BEGIN, where the busy timeout
+        // applies; a deferred transaction that later upgrades can fail with
+        // SQLITE_BUSY at once when another process writes.
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let value = f(&tx)?;
+        tx.commit()?;
+        Ok(value)
+    }
+
+    /// Runs `f` in a read transaction, so that a multi-query read sees one
+    /// snapshot even while another process writes.
+    fn read<T>(
+        &self,
+        f: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
+        let value = f(&tx)?;
+        tx.commit()?;
+        Ok(value)
+    }
+
+    // ----- runs -----
+
+    /// Finds the run named `spec.name`, or creates it.
+    ///
+    /// A run that exists with another `spec.key` is refused with
+    /// [`StoreError::RunMismatch`]: resuming it would mix results made with
+    /// different settings. An existing run's status is left as it is; the
+    /// runner sets it.
+    pub fn open_run(&self, spec: &RunSpec) -> Result<RunRecord, StoreError> {
+        self.write(|tx| {
+            let existing: Option<(i64, String)> = tx
+                .query_row(
+                    "SELECT id, key FROM runs WHERE name = ?1",
+                    [&spec.name],
+                    |row| Ok((row.get(0)?, row.get(1)?)),
+                )
+                .optional()?;
+            let id = match existing {
+                Some((id, key)) if key == spec.key => id,
+                Some(_) => {
+                    return Err(StoreError::RunMismatch {
+                        name: spec.name.clone(),
+                    });
+                }
+                None => {
+                    tx.execute(
+                        "INSERT INTO runs (name, key, created_at, status, config, seed, tool_version)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                        params![
+                            spec.name,
+                            spec.key,
+                            time::now(),
+                            RunStatus::Running.as_str(),
+                            spec.config.to_string(),
+                            spec.seed as i64, // bit pattern; see the schema
+                            spec.tool_version,
+                        ],
+                    )?;
+                    let id = tx.last_insert_rowid();
+                    let mut insert = tx.prepare(
+                        "INSERT INTO run_suites (run_id, position, suite, fingerprint)
+                         VALUES (?1, ?2, ?3, ?4)",
+                    )?;
+                    for (position, (suite, fingerprint)) in spec.suites.iter().enumerate() {
+                        insert.execute(params![id, position as i64, suite, fingerprint])?;
+                    }
+                    id
+                }
+            };
+            read_run(tx, id)?.ok_or_else(|| StoreError::RunNotFound(spec.name.clone()))
+        })
+    }
+
+    /// A run by numeric id or by name. A numeric argument is tried as an id
+    /// first, then as a name, so runs named like numbers stay reachable.
+    pub fn run(&self, id_or_name: &str) -> Result<RunRecord, StoreError> {
+        self.read(|tx| {
+            if let Ok(id) = id_or_name.trim().parse::<i64>()
+                && let Some(run) = read_run(tx, id)?
+            {
+                return Ok(run);
+            }
+            let id: Option<i64> = tx
+                .query_row("SELECT id FROM runs WHERE name = ?1", [id_or_name], |row| {
+                    row.get(0)
+                })
+                .optional()?;
+            match id {
+                Some(id) => read_run(tx, id)?,
+                None => None,
+            }
+            .ok_or_else(|| StoreError::RunNotFound(id_or_name.to_string()))
+        })
+    }
+
+    /// Every run with its counts, newest first.
+    pub fn list_runs(&self) -> Result<Vec<RunSummary>, StoreError> {
+        self.read(|tx| {
+            let mut stmt = tx.prepare(
+                "SELECT r.id, r.name, r.created_at, r.status,
+                        (SELECT count(*) FROM results WHERE run_id = r.id AND status = 'done'),
+                        (SELECT count(*) FROM results WHERE run_id = r.id AND status = 'error'),
+                        (SELECT count(*) FROM cases WHERE run_id = r.id)
+                 FROM runs r
+                 ORDER BY r.id DESC",
+            )?;
+            let rows = stmt.query_map([], |row| {
+                Ok(RunSummary {
+                    id: row.get(0)?,
+                    name: row.get(1)?,
+                    created_at: row.get(2)?,
+                    status: run_status(row, 3)?,
+                    results: row.get::<_, i64>(4)? as u64,
+                    errors: row.get::<_, i64>(5)? as u64,
+                    cases: row.get::<_, i64>(6)? as u64,
+                })
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+    }
+
+    /// Marks a run as running, interrupted or complete.
+    pub fn set_run_status(&self, run_id: i64, status: RunStatus) -> Result<(), StoreError> {
+        self.write(|tx| {
+            let changed = tx.execute(
+                "UPDATE runs SET status = ?2 WHERE id = ?1",
+                params![run_id, status.as_str()],
+            )?;
+            if changed == 0 {
+                return Err(StoreError::RunNotFound(run_id.to_string()));
+            }
+            Ok(())
+        })
+    }
+
+    // ----- cases -----
+
+    /// Adds a suite's cases to a run, in order. Idempotent: cases already
+    /// there keep their place, so resuming a run may add them again.
+    ///
+    /// A case already stored under the same id with other content is
+    /// refused ([`StoreError::CaseMismatch`]): the stored results are about
+    /// the stored text.
+    pub fn add_cases(&self, run_id: i64, suite: &str, cases: &[Case]) -> Result<(), StoreError> {
+        self.write(|tx| {
+            ensure_run(tx, run_id)?;
+            // Ordinals continue across calls and suites, so "case order as
+            // added" holds even when a run's cases arrive in several calls.
+            let mut next: i64 = tx.query_row(
+                "SELECT coalesce(max(ordinal) + 1, 0) FROM cases WHERE run_id = ?1",
+                [run_id],
+                |row| row.get(0),
+            )?;
+            let mut insert = tx.prepare(
+                "INSERT INTO cases (run_id, suite, case_id, ordinal, prompt, type, label, focus, note)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                 ON CONFLICT (run_id, suite, case_id) DO NOTHING",
+            )?;
+            for case in cases {
+                let inserted = insert.execute(params![
+                    run_id,
+                    suite,
+                    case.id,
+                    next,
+                    case.prompt,
+                    case.kind,
+                    case.label.as_str(),
+                    case.focus,
+                    case.note,
+                ])?;
+                if inserted == 1 {
+                    next += 1;
+                } else if read_case(tx, run_id, suite, &case.id)?.as_ref() != Some(case) {
+                    return Err(StoreError::CaseMismatch {
+                        run_id,
+                        suite: suite.to_string(),
+                        case_id: case.id.clone(),
+                    });
+                }
+            }
+            Ok(())
+        })
+    }
+
+    /// Every case of a run with its suite name, in the order added.
+    pub fn cases(&self, run_id: i64) -> Result<Vec<(String, Case)>, StoreError> {
+        self.read(|tx| {
+            let mut stmt = tx.prepare(
+                "SELECT suite, case_id, prompt, type, label, focus, note
+                 FROM cases WHERE run_id = ?1 ORDER BY ordinal",
+            )?;
+            let rows = stmt.query_map([run_id], |row| Ok((row.get(0)?, case_from_row(row, 1)?)))?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+    }
+
+    // ----- results -----
+
+    /// The keys of a run's results that have a transcript. Failed results
+    /// are left out, so a resumed run tries them again.
+    pub fn done_keys(&self, run_id: i64) -> Result<HashSet<ResultKey>, StoreError> {
+        self.read(|tx| {
+            let mut stmt = tx.prepare(
+                "SELECT target, strategy, suite, case_id, sample
+                 FROM results WHERE run_id = ?1 AND status = 'done'",
+            )?;
+            let rows = stmt.query_map([run_id], |row| {
+                Ok(ResultKey {
+                    run_id,
+                    target: row.get(0)?,
+                    strategy: row.get(1)?,
+                    suite: row.get(2)?,
+                    case_id: row.get(3)?,
+                    sample: row.get(4)?,
+                })
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+    }
+
+    /// Stores a result in one transaction: the result row, its messages in
+    /// order and the verdict. Returns the result's id.
+    ///
+    /// The key is UNIQUE, so this never duplicates. An earlier failure for
+    /// the key becomes this result (same id; its error history stays). An
+    /// earlier transcript for the key is replaced, and with it the verdicts
+    /// and annotations that judged the old text, since they would otherwise
+    /// be counted against an answer they never saw.
+    pub fn record_result(
+        &self,
+        key: &ResultKey,
+        transcript: &Transcript,
+        verdict: &Verdict,
+        timing: Timing,
+    ) -> Result<i64, StoreError> {
+        self.write(|tx| {
+            ensure_case(tx, key)?;
+            let id: i64 = tx.query_row(
+                "INSERT INTO results (run_id, target, strategy, suite, case_id, sample, status,
+                                      finish_reason, complied_at_turn, started_ms, latency_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'done', ?7, ?8, ?9, ?10)
+                 ON CONFLICT (run_id, target, strategy, suite, case_id, sample) DO UPDATE SET
+                     status = 'done',
+                     finish_reason = excluded.finish_reason,
+                     complied_at_turn = excluded.complied_at_turn,
+                     started_ms = excluded.started_ms,
+                     latency_ms = excluded.latency_ms
+                 RETURNING id",
+                params![
+                    key.run_id,
+                    key.target,
+                    key.strategy,
+                    key.suite,
+                    key.case_id,
+                    key.sample,
+                    transcript.finish_reason.as_ref().map(FinishReason::as_str),
+                    transcript.complied_at_turn,
+                    timing.started_ms,
+                    i64::try_from(timing.latency_ms).unwrap_or(i64::MAX),
+                ],
+                |row| row.get(0),
+            )?;
+            for table in ["messages", "verdicts", "annotations"] {
+                tx.execute(&format!("DELETE FROM {table} WHERE result_id = ?1"), [id])?;
+            }
+            let mut insert = tx.prepare(
+                "INSERT INTO messages (result_id, idx, role, content, reasoning, refusal)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?;
+            for (idx, m) in transcript.messages.iter().enumerate() {
+                insert.execute(params![
+                    id,
+                    idx as i64,
+                    m.role.as_str(),
+                    m.content,
+                    m.reasoning,
+                    m.refusal,
+                ])?;
+            }
+            upsert_verdict(tx, id, verdict)?;
+            Ok(id)
+        })
+    }
+
+    /// Records that an attempt at `key` failed, after `attempts` tries.
+    ///
+    /// The failure is appended to the error history. If the key has no
+    /// transcript yet, it counts as failed until a later
+    /// [`record_result`](Store::record_result) replaces it; if it already
+    /// has one, the transcript is kept: a late failure must not destroy a
+    /// finished answer.
+    pub fn record_error(
+        &self,
+        key: &ResultKey,
+        kind: &str,
+        message: &str,
+        attempts: u32,
+    ) -> Result<(), StoreError> {
+        self.write(|tx| {
+            ensure_case(tx, key)?;
+            tx.execute(
+                "INSERT INTO results (run_id, target, strategy, suite, case_id, sample, status)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'error')
+                 ON CONFLICT (run_id, target, strategy, suite, case_id, sample) DO NOTHING",
+                params![
+                    key.run_id,
+                    key.target,
+                    key.strategy,
+                    key.suite,
+                    key.case_id,
+                    key.sample
+                ],
+            )?;
+            let id: i64 = tx.query_row(
+                "SELECT id FROM results
+                 WHERE run_id = ?1 AND target = ?2 AND strategy = ?3 AND suite = ?4
+                   AND case_id = ?5 AND sample = ?6",
+                params![
+                    key.run_id,
+                    key.target,
+                    key.strategy,
+                    key.suite,
+                    key.case_id,
+                    key.sample
+                ],
+                |row| row.get(0),
+            )?;
+            tx.execute(
+                "INSERT INTO errors (result_id, kind, message, attempts, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![id, kind, message, attempts, time::now()],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Every result of a run, failed ones included, ordered by target,
+    /// strategy, suite, case (in the order added) and sample.
+    pub fn results(&self, run_id: i64) -> Result<Vec<StoredResult>, StoreError> {
+        self.read(|tx| load_results(tx, Filter::Run(run_id)))
+    }
+
+    /// One result by id.
+    pub fn result(&self, result_id: i64) -> Result<StoredResult, StoreError> {
+        self.read(|tx| load_results(tx, Filter::Result(result_id)))?
+            .pop()
+            .ok_or(StoreError::ResultNotFound(result_id))
+    }
+
+    /// Adds or replaces a verdict of a result. Verdicts are one per judge
+    /// name (the tag before its last `@`), so rejudging with a newer version
+    /// of a judge replaces that judge's verdict and keeps the others.
+    pub fn put_verdict(&self, result_id: i64, verdict: &Verdict) -> Result<(), StoreError> {
+        self.write(|tx| {
+            ensure_transcript(tx, result_id)?;
+            upsert_verdict(tx, result_id, verdict)
+        })
+    }
+
+    // ----- annotations -----
+
+    /// Sets `annotator`'s label for a result, replacing their earlier one;
+    /// other annotators' labels stay.
+    pub fn annotate(
+        &self,
+        result_id: i64,
+        annotator: &str,
+        class: Class,
+        note: Option<&str>,
+    ) -> Result<(), StoreError> {
+        self.write(|tx| {
+            ensure_transcript(tx, result_id)?;
+            tx.execute(
+                "INSERT INTO annotations (result_id, annotator, label, note, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (result_id, annotator) DO UPDATE SET
+                     label = excluded.label,
+                     note = excluded.note,
+                     created_at = excluded.created_at",
+                params![result_id, annotator, class.as_str(), note, time::now()],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Every annotation of a run's results, in the order of
+    /// [`results`](Store::results), then by annotator.
+    pub fn annotations(&self, run_id: i64) -> Result<Vec<Annotation>, StoreError> {
+        self.read(|tx| {
+            let mut stmt = tx.prepare(
+                "SELECT a.result_id, a.annotator, a.label, a.note, a.created_at
+                 FROM annotations a
+                 JOIN results r ON r.id = a.result_id
+                 JOIN cases c ON c.run_id = r.run_id AND c.suite = r.suite AND c.case_id = r.case_id
+                 WHERE r.run_id = ?1
+                 ORDER BY r.target, r.strategy, r.suite, c.ordinal, r.sample, a.annotator",
+            )?;
+            let rows = stmt.query_map([run_id], |row| {
+                Ok(Annotation {
+                    result_id: row.get(0)?,
+                    annotator: row.get(1)?,
+                    class: parse_col(row, 2, |s| s.parse::<Class>().ok())?,
+                    note: row.get(3)?,
+                    created_at: row.get(4)?,
+                })
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+    }
+}
+
+// ----- helpers shared by the queries -----
+
+fn read_run(conn: &Connection, id: i64) -> Result<Option<RunRecord>, StoreError> {
+    let row = conn
+        .query_row(
+            "SELECT id, name, key, created_at, status, config, seed, tool_version
+             FROM runs WHERE id = ?1",
+            [id],
+            |row| {
+                Ok((
+                    row.get::<_, i64>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, String>(2)?,
+                    row.get::<_, String>(3)?,
+                    run_status(row, 4)?,
+                    row.get::<_, String>(5)?,
+                    row.get::<_, i64>(6)?,
+                    row.get::<_, String>(7)?,
+                ))
+            },
+        )
+        .optional()?;
+    let Some((id, name, key, created_at, status, config, seed, tool_version)) = row else {
+        return Ok(None);
+    };
+    let mut stmt = conn
+        .prepare("SELECT suite, fingerprint FROM run_suites WHERE run_id = ?1 ORDER BY position")?;
+    let suites = stmt
+        .query_map([id], |row| Ok((row.get(0)?, row.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    Ok(Some(RunRecord {
+        id,
+        name,
+        key,
+        created_at,
+        status,
+        config: serde_json::from_str(&config)?,
+        suites,
+        seed: seed as u64, // bit pattern; see the schema
+        tool_version,
+    }))
+}
+
+fn ensure_run(conn: &Connection, run_id: i64) -> Result<(), StoreError> {
+    let found = conn
+        .query_row("SELECT 1 FROM runs WHERE id = ?1", [run_id], |_| Ok(()))
+        .optional()?;
+    found.ok_or_else(|| StoreError::RunNotFound(run_id.to_string()))
+}
+
+/// Checked up front so that a result for an unknown case gets an error that
+/// says what to do, not a bare foreign key failure.
+fn ensure_case(conn: &Connection, key: &ResultKey) -> Result<(), StoreError> {
+    let found = conn
+        .query_row(
+            "SELECT 1 FROM cases WHERE run_id = ?1 AND suite = ?2 AND case_id = ?3",
+            params![key.run_id, key.suite, key.case_id],
+            |_| Ok(()),
+        )
+        .optional()?;
+    if found.is_some() {
+        return Ok(());
+    }
+    ensure_run(conn, key.run_id)?;
+    Err(StoreError::CaseNotFound {
+        run_id: key.run_id,
+        suite: key.suite.clone(),
+        case_id: key.case_id.clone(),
+    })
+}
+
+/// Verdicts and annotations are about a transcript; a failed result has none.
+fn ensure_transcript(conn: &Connection, result_id: i64) -> Result<(), StoreError> {
+    let status: Option<String> = conn
+        .query_row(
+            "SELECT status FROM results WHERE id = ?1",
+            [result_id],
+            |row| row.get(0),
+        )
+        .optional()?;
+    match status.as_deref() {
+        Some("done") => Ok(()),
+        Some(_) => Err(StoreError::NoTranscript(result_id)),
+        None => Err(StoreError::ResultNotFound(result_id)),
+    }
+}
+
+fn upsert_verdict(conn: &Connection, result_id: i64, verdict: &Verdict) -> Result<(), StoreError> {
+    // On conflict the row is updated in place, keeping its id, so the order
+    // of a result's verdicts (the run's judge first) survives rejudging.
+    conn.execute(
+        "INSERT INTO verdicts (result_id, judge, judge_name, label, reason, confidence, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+         ON CONFLICT (result_id, judge_name) DO UPDATE SET
+             judge = excluded.judge,
+             label = excluded.label,
+             reason = excluded.reason,
+             confidence = excluded.confidence,
+             created_at = excluded.created_at",
+        params![
+            result_id,
+            verdict.judge,
+            judge_name(&verdict.judge),
+            verdict.outcome.label(),
+            verdict.outcome.reason(),
+            verdict.confidence,
+            time::now(),
+        ],
+    )?;
+    Ok(())
+}
+
+fn read_case(
+    conn: &Connection,
+    run_id: i64,
+    suite: &str,
+    case_id: &str,
+) -> Result<Option<Case>, StoreError> {
+    Ok(conn
+        .query_row(
+            "SELECT case_id, prompt, type, label, focus, note
+             FROM cases WHERE run_id = ?1 AND suite = ?2 AND case_id = ?3",
+            params![run_id, suite, case_id],
+            |row| case_from_row(row, 0),
+        )
+        .optional()?)
+}
+
+/// A case from six columns starting at `at`: id, prompt, type, label, focus,
+/// note.
+fn case_from_row(row: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<Case> {
+    Ok(Case {
+        id: row.get(at)?,
+        prompt: row.get(at + 1)?,
+        kind: row.get(at + 2)?,
+        label: parse_col(row, at + 3, |s| s.parse::<Label>().ok())?,
+        focus: row.get(at + 4)?,
+        note: row.get(at + 5)?,
+    })
+}
+
+fn run_status(row: &rusqlite::Row<'_>, idx: usize) -> rusqlite::Result<RunStatus> {
+    parse_col(row, idx, RunStatus::parse)
+}
+
+/// Reads a text column through `parse`, reporting text it does not know as
+/// a conversion error. The CHECK constraints make this unreachable for files
+/// xsafe wrote; it guards hand-edited ones.
+fn parse_col<T>(
+    row: &rusqlite::Row<'_>,
+    idx: usize,
+    parse: impl FnOnce(&str) -> Option<T>,
+) -> rusqlite::Result<T> {
+    let text: String = row.get(idx)?;
+    parse(&text).ok_or_else(|| {
+        rusqlite::Error::FromSqlConversionFailure(
+            idx,
+            Type::Text,
+            format!("unexpected value `{text}`").into(),
+        )
+    })
+}
+
+/// Which results [`load_results`] reads.
+#[derive(Clone, Copy)]
+enum Filter {
+    Run(i64),
+    Result(i64),
+}
+
+impl Filter {
+    fn condition(self) -> (&'static str, i64) {
+        match self {
+            Filter::Run(id) => ("r.run_id = ?1", id),
+            Filter::Result(id) => ("r.id = ?1", id),
+        }
+    }
+}
+
+/// Reads results with three queries (results with their case and last
+/// error, then all their messages, then all their verdicts) rather than
+/// three per result, which keeps a run of tens of thousands of results fast.
+fn load_results(conn: &Connection, filter: Filter) -> Result<Vec<StoredResult>, StoreError> {
+    let (condition, param) = filter.condition();
+
+    let mut messages: HashMap<i64, Vec<Message>> = HashMap::new();
+    let mut stmt = conn.prepare(&format!(
+        "SELECT m.result_id, m.role, m.content, m.reasoning, m.refusal
+         FROM messages m JOIN results r ON r.id = m.result_id
+         WHERE {condition}
+         ORDER BY m.result_id, m.idx"
+    ))?;
+    let rows = stmt.query_map([param], |row| {
+        Ok((
+            row.get::<_, i64>(0)?,
+            Message {
+                role: parse_col(row, 1, Role::parse)?,
+                content: row.get(2)?,
+                reasoning: row.get(3)?,
+                refusal: row.get(4)?,
+            },
+        ))
+    })?;
+    for row in rows {
+        let (id, message) = row?;
+        messages.entry(id).or_default().push(message);
+    }
+
+    let mut verdicts: HashMap<i64, Vec<Verdict>> = HashMap::new();
+    let mut stmt = conn.prepare(&format!(
+        "SELECT v.result_id, v.judge, v.label, v.reason, v.confidence
+         FROM verdicts v JOIN results r ON r.id = v.result_id
+         WHERE {condition}
+         ORDER BY v.result_id, v.id"
+    ))?;
+    let rows = stmt.query_map([param], |row| {
+        let reason: Option<String> = row.get(3)?;
+        Ok((
+            row.get::<_, i64>(0)?,
+            Verdict {
+                outcome: parse_col(row, 2, |label| {
+                    Outcome::from_parts(label, reason.as_deref()).ok()
+                })?,
+                // NULL is how SQLite keeps a NaN.
+                confidence: row.get::<_, Option<f64>>(4)?.unwrap_or(f64::NAN),
+                judge: row.get(1)?,
+            },
+        ))
+    })?;
+    for row in rows {
+        let (id, verdict) = row?;
+        verdicts.entry(id).or_default().push(verdict);
+    }
+
+    let mut stmt = conn.prepare(&format!(
+        "SELECT r.id, r.run_id, r.target, r.strategy, r.suite, r.case_id, r.sample, r.status,
+                r.finish_reason, r.complied_at_turn, r.started_ms, r.latency_ms,
+                c.case_id, c.prompt, c.type, c.label, c.focus, c.note,
+                e.kind, e.message, e.attempts
+         FROM results r
+         JOIN cases c ON c.run_id = r.run_id AND c.suite = r.suite AND c.case_id = r.case_id
+         LEFT JOIN errors e
+                ON r.status = 'error'
+               AND e.id = (SELECT max(id) FROM errors WHERE result_id = r.id)
+         WHERE {condition}
+         ORDER BY r.target, r.strategy, r.suite, c.ordinal, r.sample"
+    ))?;
+    let rows = stmt.query_map([param], |row| {
+        let id: i64 = row.get(0)?;
+        let done = row.get::<_, String>(7)? == "done";
+        let transcript = done.then(|| -> rusqlite::Result<Transcript> {
+            Ok(Transcript {
+                messages: Vec::new(), // filled in below
+                finish_reason: row
+                    .get::<_, Option<String>>(8)?
+                    .map(|s| FinishReason::parse(&s)),
+                complied_at_turn: row.get(9)?,
+            })
+        });
+        let timing = done.then(|| -> rusqlite::Result<Timing> {
+            Ok(Timing {
+                started_ms: row.get::<_, Option<i64>>(10)?.unwrap_or(0),
+                latency_ms: row.get::<_, Option<i64>>(11)?.unwrap_or(0).max(0) as u64,
+            })
+        });
+        let error = match row.get::<_, Option<String>>(18)? {
+            Some(kind) if !done => Some(StoredError {
+                kind,
+                message: row.get(19)?,
+                attempts: row.get(20)?,
+            }),
+            _ => None,
+        };
+        Ok(StoredResult {
+            id,
+            key: ResultKey {
+                run_id: row.get(1)?,
+                target: row.get(2)?,
+                strategy: row.get(3)?,
+                suite: row.get(4)?,
+                case_id: row.get(5)?,
+                sample: row.get(6)?,
+            },
+            case: case_from_row(row, 12)?,
+            transcript: transcript.transpose()?,
+            verdicts: Vec::new(),
+            error,
+            timing: timing.transpose()?,
+        })
+    })?;
+    let mut results = Vec::new();
+    for row in rows {
+        let mut result = row?;
+        if let Some(transcript) = &mut result.transcript {
+            transcript.messages = messages.remove(&result.id).unwrap_or_default();
+        }
+        result.verdicts = verdicts.remove(&result.id).unwrap_or_default();
+        results.push(result);
+    }
+    Ok(results)
+}
+
+#[cfg(test)]
+mod tests;

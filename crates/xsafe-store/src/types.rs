@@ -1,0 +1,190 @@
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use xsafe_core::{Case, Class, Transcript, Verdict};
+
+/// Identifies one result: a case of a suite, asked of a target under a
+/// strategy, as the `sample`-th of its repetitions (0-based).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ResultKey {
+    pub run_id: i64,
+    /// The target's id, e.g. `openai:gpt-4o-mini`.
+    pub target: String,
+    /// The strategy's name, e.g. `baseline` or `contextual+few-shot`.
+    pub strategy: String,
+    /// The suite's name.
+    pub suite: String,
+    /// The case's id within its suite.
+    pub case_id: String,
+    /// Which repetition, from 0.
+    pub sample: u32,
+}
+
+/// What the runner asks for when it starts or resumes a run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunSpec {
+    /// The run's name (`--run`), unique in the store.
+    pub name: String,
+    /// A digest of everything that shapes the results. Reopening a name with
+    /// another key is refused, so resuming never mixes settings.
+    pub key: String,
+    /// Suite fingerprints, target settings, strategy definitions, judge name
+    /// and version, samples/limit/types: whatever reproduces the run.
+    pub config: serde_json::Value,
+    /// `(suite name, fingerprint)`, in the order given.
+    pub suites: Vec<(String, String)>,
+    pub seed: u64,
+    /// The xsafe version that created the run.
+    pub tool_version: String,
+}
+
+/// A stored run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunRecord {
+    pub id: i64,
+    pub name: String,
+    pub key: String,
+    /// RFC 3339, UTC.
+    pub created_at: String,
+    pub status: RunStatus,
+    pub config: serde_json::Value,
+    /// `(suite name, fingerprint)`, in the order given.
+    pub suites: Vec<(String, String)>,
+    pub seed: u64,
+    pub tool_version: String,
+}
+
+/// Where a run stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    /// Started and not finished; also what a killed run looks like, since a
+    /// killed process cannot say it stopped.
+    Running,
+    /// Stopped cleanly before the end (Ctrl-C); running the same command
+    /// again resumes it.
+    Interrupted,
+    Complete,
+}
+
+impl RunStatus {
+    /// The stored spelling: `running`, `interrupted` or `complete`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Running => "running",
+            RunStatus::Interrupted => "interrupted",
+            RunStatus::Complete => "complete",
+        }
+    }
+
+    /// The inverse of [`as_str`](RunStatus::as_str).
+    pub fn parse(s: &str) -> Option<RunStatus> {
+        match s {
+            "running" => Some(RunStatus::Running),
+            "interrupted" => Some(RunStatus::Interrupted),
+            "complete" => Some(RunStatus::Complete),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for RunStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A line of `xsafe runs list`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunSummary {
+    pub id: i64,
+    pub name: String,
+    pub created_at: String,
+    pub status: RunStatus,
+    /// Results with a transcript.
+    pub results: u64,
+    /// Results whose last attempt failed (not the whole error history).
+    pub errors: u64,
+    /// Cases added to the run, over all its suites.
+    pub cases: u64,
+}
+
+/// When a result was asked for and how long it took, in milliseconds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Timing {
+    /// Unix time in milliseconds at which the first request was sent.
+    pub started_ms: i64,
+    /// Wall time for the whole transcript (every turn, retries included).
+    pub latency_ms: u64,
+}
+
+/// A result as stored, with its case, for reports and exports.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct StoredResult {
+    pub id: i64,
+    pub key: ResultKey,
+    pub case: Case,
+    /// `None` when the last attempt failed (see `error`).
+    pub transcript: Option<Transcript>,
+    /// The run's judge first, then others in the order they were added.
+    pub verdicts: Vec<Verdict>,
+    /// The last failure, when the result has no transcript.
+    pub error: Option<StoredError>,
+    /// `None` when the result has no transcript.
+    pub timing: Option<Timing>,
+}
+
+/// The last failure of a result.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredError {
+    /// A short stable name, e.g. `rate_limited`.
+    pub kind: String,
+    pub message: String,
+    pub attempts: u32,
+}
+
+/// A human label of a result.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Annotation {
+    pub result_id: i64,
+    pub annotator: String,
+    pub class: Class,
+    pub note: Option<String>,
+    /// When this annotator last set the label (RFC 3339, UTC).
+    pub created_at: String,
+}
+
+/// The judge name of a verdict's `name@version` tag: what identifies "the
+/// same judge" across versions. Splits at the last `@` so that a name which
+/// itself contains `@` stays whole; a tag without `@` is all name.
+pub fn judge_name(tag: &str) -> &str {
+    tag.rsplit_once('@').map_or(tag, |(name, _)| name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_status_round_trips() {
+        for s in [
+            RunStatus::Running,
+            RunStatus::Interrupted,
+            RunStatus::Complete,
+        ] {
+            assert_eq!(RunStatus::parse(s.as_str()), Some(s));
+            assert_eq!(
+                serde_json::to_string(&s).unwrap(),
+                format!("\"{}\"", s.as_str())
+            );
+        }
+        assert_eq!(RunStatus::parse("done"), None);
+    }
+
+    #[test]
+    fn judge_name_drops_the_version() {
+        assert_eq!(judge_name("strmatch@1"), "strmatch");
+        assert_eq!(judge_name("llm:openai:gpt-4o@2"), "llm:openai:gpt-4o");
+        assert_eq!(judge_name("odd@name@3"), "odd@name");
+        assert_eq!(judge_name("plain"), "plain");
+    }
+}

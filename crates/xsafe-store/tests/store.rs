@@ -1,0 +1,809 @@
+//! The run store through its public API, on real files where it matters
+//! (WAL, migrations, several connections).
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::sync::Arc;
+use xsafe_core::{Case, Class, FinishReason, Label, Message, Role, Transcript, Verdict};
+use xsafe_store::{ResultKey, RunSpec, RunStatus, SCHEMA_VERSION, Store, StoreError, Timing};
+
+fn spec(name: &str, key: &str) -> RunSpec {
+    RunSpec {
+        name: name.into(),
+        key: key.into(),
+        config: serde_json::json!({
+            "suites": {"xsafe-basic": "abc"},
+            "targets": [{"id": "openai:gpt-4o-mini", "temperature": 0.0}],
+            "judge": "strmatch@1",
+        }),
+        suites: vec![
+            ("xsafe-basic".into(), "abc".into()),
+            ("xstest".into(), "def".into()),
+        ],
+        seed: 42,
+        tool_version: "0.1.0".into(),
+    }
+}
+
+fn case(id: &str, label: Label) -> Case {
+    Case {
+        id: id.into(),
+        prompt: format!("prompt {id}"),
+        kind: if label == Label::Safe {
+            "homonyms"
+        } else {
+            "contrast_homonyms"
+        }
+        .into(),
+        label,
+        focus: Some("kill".into()),
+        note: None,
+    }
+}
+
+fn key(run_id: i64, target: &str, strategy: &str, case_id: &str, sample: u32) -> ResultKey {
+    ResultKey {
+        run_id,
+        target: target.into(),
+        strategy: strategy.into(),
+        suite: "xsafe-basic".into(),
+        case_id: case_id.into(),
+        sample,
+    }
+}
+
+fn transcript(answer: &str) -> Transcript {
+    Transcript {
+        messages: vec![Message::user("q"), Message::assistant(answer)],
+        finish_reason: Some(FinishReason::Stop),
+        complied_at_turn: None,
+    }
+}
+
+fn verdict() -> Verdict {
+    Verdict::scored(Class::Compliance, 0.9, "strmatch@1")
+}
+
+/// A store with one run holding cases c1..cN of suite `xsafe-basic`.
+fn store_with_run(store: Store, cases: usize) -> (Store, i64) {
+    let run = store.open_run(&spec("r1", "k1")).unwrap();
+    let cases: Vec<Case> = (1..=cases)
+        .map(|i| case(&format!("c{i}"), Label::Safe))
+        .collect();
+    store.add_cases(run.id, "xsafe-basic", &cases).unwrap();
+    (store, run.id)
+}
+
+fn raw(path: &Path) -> rusqlite::Connection {
+    rusqlite::Connection::open(path).unwrap()
+}
+
+fn count(path: &Path, sql: &str) -> i64 {
+    raw(path).query_row(sql, [], |r| r.get(0)).unwrap()
+}
+
+// ----- opening and migrations -----
+
+#[test]
+fn a_new_file_is_migrated_to_the_current_version_in_wal_mode() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("nested/deeper/xsafe.db");
+    let store = Store::open(&path).unwrap();
+    assert_eq!(store.path(), Some(path.as_path()));
+    assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
+    const { assert!(SCHEMA_VERSION >= 1) };
+
+    let conn = raw(&path);
+    let mode: String = conn
+        .pragma_query_value(None, "journal_mode", |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "wal");
+    let version: i64 = conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, SCHEMA_VERSION);
+    let tables: HashSet<String> = conn
+        .prepare("SELECT name FROM sqlite_schema WHERE type = 'table'")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    for table in [
+        "runs",
+        "run_suites",
+        "cases",
+        "results",
+        "messages",
+        "verdicts",
+        "errors",
+        "annotations",
+    ] {
+        assert!(tables.contains(table), "missing table {table}");
+    }
+}
+
+#[test]
+fn results_need_a_known_case_and_cases_a_known_run() {
+    let (store, run_id) = store_with_run(Store::open_in_memory().unwrap(), 1);
+    let err = store
+        .record_result(
+            &key(run_id, "t", "baseline", "nope", 0),
+            &transcript("a"),
+            &verdict(),
+            Timing::default(),
+        )
+        .unwrap_err();
+    assert!(matches!(err, StoreError::CaseNotFound { .. }), "{err}");
+    assert!(err.to_string().contains("`nope`"), "{err}");
+    let err = store
+        .add_cases(999, "s", &[case("c", Label::Safe)])
+        .unwrap_err();
+    assert!(matches!(err, StoreError::RunNotFound(_)), "{err}");
+}
+
+#[test]
+fn reopening_an_existing_file_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("xsafe.db");
+    let (store, run_id) = store_with_run(Store::open(&path).unwrap(), 2);
+    store
+        .record_result(
+            &key(run_id, "t", "baseline", "c1", 0),
+            &transcript("a"),
+            &verdict(),
+            Timing::default(),
+        )
+        .unwrap();
+    drop(store);
+    let schema = |path: &Path| -> Vec<String> {
+        raw(path)
+            .prepare("SELECT sql FROM sqlite_schema WHERE sql IS NOT NULL ORDER BY name")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    };
+    let before = schema(&path);
+
+    let store = Store::open(&path).unwrap();
+    assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
+    assert_eq!(store.results(run_id).unwrap().len(), 1);
+    assert_eq!(store.run("r1").unwrap().id, run_id);
+    drop(store);
+    assert_eq!(schema(&path), before);
+}
+
+#[test]
+fn a_file_from_a_newer_xsafe_is_refused_and_left_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("xsafe.db");
+    drop(Store::open(&path).unwrap());
+    {
+        let conn = raw(&path);
+        conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+            .unwrap();
+        // Fold the WAL back into the file so its bytes say everything.
+        conn.pragma_update(None, "journal_mode", "delete").unwrap();
+    }
+    let before = std::fs::read(&path).unwrap();
+
+    let err = Store::open(&path).unwrap_err();
+    assert!(matches!(err, StoreError::TooNew { .. }), "{err}");
+    let message = err.to_string();
+    assert!(message.contains("upgrade xsafe"), "{message}");
+    assert!(
+        message.contains(&format!("{}", SCHEMA_VERSION + 1)),
+        "{message}"
+    );
+
+    assert_eq!(std::fs::read(&path).unwrap(), before);
+    let mode: String = raw(&path)
+        .pragma_query_value(None, "journal_mode", |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "delete", "journal mode must not have been switched");
+}
+
+#[test]
+fn files_that_are_not_run_stores_are_refused_and_left_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+
+    let text = dir.path().join("notes.txt");
+    std::fs::write(
+        &text,
+        "this is not a database, just a long enough line of text",
+    )
+    .unwrap();
+    let before = std::fs::read(&text).unwrap();
+    let err = Store::open(&text).unwrap_err();
+    assert!(matches!(err, StoreError::NotAStore { .. }), "{err}");
+    assert!(err.to_string().contains("--db"), "{err}");
+    assert_eq!(std::fs::read(&text).unwrap(), before);
+
+    let other = dir.path().join("other.db");
+    raw(&other)
+        .execute_batch("CREATE TABLE customers (id INTEGER PRIMARY KEY);")
+        .unwrap();
+    let before = std::fs::read(&other).unwrap();
+    let err = Store::open(&other).unwrap_err();
+    assert!(matches!(err, StoreError::NotAStore { .. }), "{err}");
+    assert_eq!(std::fs::read(&other).unwrap(), before);
+
+    let versioned = dir.path().join("versioned.db");
+    raw(&versioned)
+        .execute_batch("PRAGMA user_version = 1;")
+        .unwrap();
+    let err = Store::open(&versioned).unwrap_err();
+    assert!(err.to_string().contains("application id"), "{err}");
+}
+
+// ----- runs -----
+
+#[test]
+fn open_run_creates_then_finds_then_refuses_other_settings() {
+    let store = Store::open_in_memory().unwrap();
+    assert_eq!(store.path(), None);
+    let mut s = spec("nightly", "key-a");
+    s.seed = u64::MAX; // kept by its bit pattern
+    let created = store.open_run(&s).unwrap();
+    assert_eq!(created.name, "nightly");
+    assert_eq!(created.key, "key-a");
+    assert_eq!(created.status, RunStatus::Running);
+    assert_eq!(created.config, s.config);
+    assert_eq!(created.suites, s.suites);
+    assert_eq!(created.seed, u64::MAX);
+    assert_eq!(created.tool_version, "0.1.0");
+    assert_eq!(created.created_at.len(), "2025-01-01T00:00:00Z".len());
+    assert!(created.created_at.ends_with('Z'));
+
+    store
+        .set_run_status(created.id, RunStatus::Interrupted)
+        .unwrap();
+    let found = store.open_run(&s).unwrap();
+    assert_eq!(found.id, created.id);
+    assert_eq!(
+        found.status,
+        RunStatus::Interrupted,
+        "reopening keeps the status"
+    );
+
+    let err = store.open_run(&spec("nightly", "key-b")).unwrap_err();
+    assert!(matches!(err, StoreError::RunMismatch { .. }), "{err}");
+    assert_eq!(
+        err.to_string(),
+        "run `nightly` already exists with other settings (suite/target/strategy/judge/seed...); \
+         pass a new --run name or repeat the original command"
+    );
+    assert_eq!(store.list_runs().unwrap().len(), 1);
+}
+
+#[test]
+fn runs_are_found_by_id_or_name() {
+    let store = Store::open_in_memory().unwrap();
+    let a = store.open_run(&spec("alpha", "k")).unwrap();
+    let b = store.open_run(&spec("7", "k")).unwrap(); // a name that looks like an id
+    assert_eq!(store.run(&a.id.to_string()).unwrap(), a);
+    assert_eq!(store.run("alpha").unwrap(), a);
+    assert_eq!(store.run("7").unwrap(), b);
+    assert_eq!(store.run(&b.id.to_string()).unwrap(), b);
+
+    let err = store.run("missing").unwrap_err();
+    assert!(matches!(err, StoreError::RunNotFound(_)), "{err}");
+    assert!(err.to_string().contains("`missing`"), "{err}");
+    assert!(err.to_string().contains("xsafe runs list"), "{err}");
+    let err = store.set_run_status(999, RunStatus::Complete).unwrap_err();
+    assert!(matches!(err, StoreError::RunNotFound(_)), "{err}");
+}
+
+#[test]
+fn list_runs_is_newest_first_with_counts() {
+    let (store, first) = store_with_run(Store::open_in_memory().unwrap(), 3);
+    let second = store.open_run(&spec("r2", "k2")).unwrap().id;
+    store
+        .record_result(
+            &key(first, "t", "baseline", "c1", 0),
+            &transcript("a"),
+            &verdict(),
+            Timing::default(),
+        )
+        .unwrap();
+    store
+        .record_result(
+            &key(first, "t", "baseline", "c2", 0),
+            &transcript("a"),
+            &verdict(),
+            Timing::default(),
+        )
+        .unwrap();
+    // Two failures of one key count once: `errors` is results that failed.
+    let failing = key(first, "t", "baseline", "c3", 0);
+    store.record_error(&failing, "timeout", "slow", 3).unwrap();
+    store.record_error(&failing, "timeout", "slow", 3).unwrap();
+    store.set_run_status(first, RunStatus::Complete).unwrap();
+
+    let runs = store.list_runs().unwrap();
+    assert_eq!(runs.len(), 2);
+    assert_eq!(runs[0].id, second);
+    assert_eq!((runs[0].results, runs[0].errors, runs[0].cases), (0, 0, 0));
+    assert_eq!(runs[1].id, first);
+    assert_eq!(runs[1].name, "r1");
+    assert_eq!(runs[1].status, RunStatus::Complete);
+    assert_eq!((runs[1].results, runs[1].errors, runs[1].cases), (2, 1, 3));
+    let json = serde_json::to_value(&runs[1]).unwrap();
+    assert_eq!(json["status"], "complete");
+    assert_eq!(json["results"], 2);
+}
+
+// ----- cases -----
+
+#[test]
+fn add_cases_is_idempotent_and_keeps_the_order_added() {
+    let store = Store::open_in_memory().unwrap();
+    let run = store.open_run(&spec("r", "k")).unwrap().id;
+    let first = [case("b", Label::Safe), case("a", Label::Unsafe)];
+    store.add_cases(run, "s1", &first).unwrap();
+    store.add_cases(run, "s1", &first).unwrap();
+    store
+        .add_cases(
+            run,
+            "s1",
+            &[case("a", Label::Unsafe), case("c", Label::Safe)],
+        )
+        .unwrap();
+    store
+        .add_cases(run, "s2", &[case("a", Label::Safe)])
+        .unwrap();
+    let cases = store.cases(run).unwrap();
+    let ids: Vec<(&str, &str)> = cases
+        .iter()
+        .map(|(s, c)| (s.as_str(), c.id.as_str()))
+        .collect();
+    assert_eq!(ids, [("s1", "b"), ("s1", "a"), ("s1", "c"), ("s2", "a")]);
+    assert_eq!(cases[1].1, case("a", Label::Unsafe));
+    assert_eq!(store.list_runs().unwrap()[0].cases, 4);
+
+    let mut changed = case("a", Label::Unsafe);
+    changed.prompt = "another text".into();
+    let err = store.add_cases(run, "s1", &[changed]).unwrap_err();
+    assert!(matches!(err, StoreError::CaseMismatch { .. }), "{err}");
+    assert_eq!(store.cases(run).unwrap().len(), 4);
+}
+
+// ----- results -----
+
+#[test]
+fn a_result_round_trips_every_field() {
+    let (store, run_id) = store_with_run(Store::open_in_memory().unwrap(), 2);
+    let t = Transcript {
+        messages: vec![
+            Message::system("You are helpful."),
+            Message::user("How do I kill a Python process?"),
+            Message {
+                role: Role::Assistant,
+                content: String::new(),
+                reasoning: Some("they mean an OS process".into()),
+                refusal: Some("I can't help with that.".into()),
+            },
+            Message::user("It is a computer process."),
+            Message {
+                role: Role::Assistant,
+                content: "Use `kill PID` or `pkill -f script.py`.".into(),
+                reasoning: Some("fine".into()),
+                refusal: None,
+            },
+        ],
+        finish_reason: Some(FinishReason::Other("eos_token".into())),
+        complied_at_turn: Some(2),
+    };
+    let scored = Verdict::scored(Class::PartialRefusal, 0.75, "llm:judge@3");
+    let timing = Timing {
+        started_ms: 1_700_000_000_123,
+        latency_ms: 456,
+    };
+    let k = key(run_id, "openai:gpt-4o-mini", "interactive", "c2", 3);
+    let id = store.record_result(&k, &t, &scored, timing).unwrap();
+
+    let unscored = Verdict::unscored("empty answer", "strmatch@1");
+    let other = key(run_id, "openai:gpt-4o-mini", "baseline", "c1", 0);
+    let bare = Transcript {
+        messages: vec![Message::user("q"), Message::assistant("")],
+        finish_reason: None,
+        complied_at_turn: None,
+    };
+    let other_id = store
+        .record_result(&other, &bare, &unscored, Timing::default())
+        .unwrap();
+
+    let stored = store.result(id).unwrap();
+    assert_eq!(stored.id, id);
+    assert_eq!(stored.key, k);
+    assert_eq!(stored.case, case("c2", Label::Safe));
+    assert_eq!(stored.transcript.as_ref(), Some(&t));
+    assert_eq!(stored.verdicts, vec![scored]);
+    assert_eq!(stored.error, None);
+    assert_eq!(stored.timing, Some(timing));
+
+    let stored = store.result(other_id).unwrap();
+    assert_eq!(stored.transcript, Some(bare));
+    assert_eq!(stored.verdicts, vec![unscored.clone()]);
+    assert_eq!(stored.verdicts[0].outcome.reason(), Some("empty answer"));
+
+    assert_eq!(store.results(run_id).unwrap().len(), 2);
+    let err = store.result(9999).unwrap_err();
+    assert!(matches!(err, StoreError::ResultNotFound(9999)), "{err}");
+}
+
+#[test]
+fn a_nan_confidence_does_not_cost_the_result() {
+    let (store, run_id) = store_with_run(Store::open_in_memory().unwrap(), 1);
+    let v = Verdict::scored(Class::Compliance, f64::NAN, "odd@1");
+    let id = store
+        .record_result(
+            &key(run_id, "t", "s", "c1", 0),
+            &transcript("a"),
+            &v,
+            Timing::default(),
+        )
+        .unwrap();
+    let stored = store.result(id).unwrap();
+    assert!(stored.verdicts[0].confidence.is_nan());
+    assert_eq!(stored.verdicts[0].outcome, v.outcome);
+}
+
+#[test]
+fn recording_a_key_twice_never_duplicates() {
+    let (store, run_id) = store_with_run(Store::open_in_memory().unwrap(), 1);
+    let k = key(run_id, "t", "baseline", "c1", 0);
+    let first = store
+        .record_result(&k, &transcript("first"), &verdict(), Timing::default())
+        .unwrap();
+    store
+        .put_verdict(
+            first,
+            &Verdict::scored(Class::FullRefusal, 1.0, "human-ish@1"),
+        )
+        .unwrap();
+    store
+        .annotate(first, "ann", Class::Compliance, None)
+        .unwrap();
+
+    let second_verdict = Verdict::scored(Class::FullRefusal, 0.6, "strmatch@1");
+    let second = store
+        .record_result(
+            &k,
+            &transcript("second"),
+            &second_verdict,
+            Timing::default(),
+        )
+        .unwrap();
+    assert_eq!(first, second, "same key, same row");
+
+    let results = store.results(run_id).unwrap();
+    assert_eq!(results.len(), 1);
+    let t = results[0].transcript.as_ref().unwrap();
+    assert_eq!(
+        t.messages.len(),
+        2,
+        "old messages are gone, not appended to"
+    );
+    assert_eq!(t.final_reply().unwrap().content, "second");
+    assert_eq!(
+        results[0].verdicts,
+        vec![second_verdict],
+        "verdicts of the old text are gone"
+    );
+    assert!(store.annotations(run_id).unwrap().is_empty());
+    assert_eq!(store.done_keys(run_id).unwrap(), HashSet::from([k]));
+}
+
+#[test]
+fn a_success_replaces_a_failure_and_the_history_stays() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("xsafe.db");
+    let (store, run_id) = store_with_run(Store::open(&path).unwrap(), 2);
+    let k = key(run_id, "t", "baseline", "c1", 0);
+    let ok = key(run_id, "t", "baseline", "c2", 0);
+    store
+        .record_result(&ok, &transcript("fine"), &verdict(), Timing::default())
+        .unwrap();
+
+    store
+        .record_error(&k, "rate_limited", "HTTP 429", 3)
+        .unwrap();
+    store
+        .record_error(&k, "server_error", "HTTP 500: oops", 5)
+        .unwrap();
+    assert_eq!(
+        store.done_keys(run_id).unwrap(),
+        HashSet::from([ok.clone()])
+    );
+    let failed = store
+        .results(run_id)
+        .unwrap()
+        .into_iter()
+        .find(|r| r.key == k)
+        .unwrap();
+    assert_eq!(failed.transcript, None);
+    assert_eq!(failed.timing, None);
+    assert!(failed.verdicts.is_empty());
+    let error = failed.error.unwrap();
+    assert_eq!(
+        (error.kind.as_str(), error.message.as_str(), error.attempts),
+        ("server_error", "HTTP 500: oops", 5),
+        "the last failure is the one shown"
+    );
+    // Nothing to judge or annotate on a failure.
+    let err = store.put_verdict(failed.id, &verdict()).unwrap_err();
+    assert!(matches!(err, StoreError::NoTranscript(_)), "{err}");
+    let err = store
+        .annotate(failed.id, "ann", Class::Compliance, None)
+        .unwrap_err();
+    assert!(matches!(err, StoreError::NoTranscript(_)), "{err}");
+
+    let id = store
+        .record_result(&k, &transcript("finally"), &verdict(), Timing::default())
+        .unwrap();
+    assert_eq!(id, failed.id, "the failure row became the result");
+    assert_eq!(
+        store.done_keys(run_id).unwrap(),
+        HashSet::from([k.clone(), ok])
+    );
+    let stored = store.result(id).unwrap();
+    assert_eq!(stored.error, None);
+    assert_eq!(stored.transcript, Some(transcript("finally")));
+    assert_eq!(
+        count(
+            &path,
+            &format!("SELECT count(*) FROM errors WHERE result_id = {id}")
+        ),
+        2,
+        "the error history is kept"
+    );
+    assert_eq!(store.list_runs().unwrap()[0].errors, 0);
+
+    // A late failure never destroys a finished answer.
+    store.record_error(&k, "timeout", "late", 1).unwrap();
+    let stored = store.result(id).unwrap();
+    assert_eq!(stored.transcript, Some(transcript("finally")));
+    assert_eq!(stored.error, None);
+    assert!(store.done_keys(run_id).unwrap().contains(&k));
+}
+
+#[test]
+fn results_are_ordered_by_target_strategy_suite_case_and_sample() {
+    let store = Store::open_in_memory().unwrap();
+    let run = store.open_run(&spec("r", "k")).unwrap().id;
+    // Added in an order that is not alphabetical, to tell "as added" apart.
+    store
+        .add_cases(
+            run,
+            "xsafe-basic",
+            &[case("z", Label::Safe), case("a", Label::Safe)],
+        )
+        .unwrap();
+    store
+        .add_cases(run, "another", &[case("m", Label::Unsafe)])
+        .unwrap();
+    let mut keys = Vec::new();
+    for target in ["t2", "t1"] {
+        for strategy in ["few-shot", "baseline"] {
+            for (suite, case_id) in [("xsafe-basic", "a"), ("another", "m"), ("xsafe-basic", "z")] {
+                for sample in [1, 0] {
+                    let mut k = key(run, target, strategy, case_id, sample);
+                    k.suite = suite.into();
+                    keys.push(k);
+                }
+            }
+        }
+    }
+    for k in &keys {
+        store
+            .record_result(k, &transcript("a"), &verdict(), Timing::default())
+            .unwrap();
+    }
+    let got: Vec<(String, String, String, String, u32)> = store
+        .results(run)
+        .unwrap()
+        .into_iter()
+        .map(|r| {
+            (
+                r.key.target,
+                r.key.strategy,
+                r.key.suite,
+                r.key.case_id,
+                r.key.sample,
+            )
+        })
+        .collect();
+    let mut want = Vec::new();
+    for target in ["t1", "t2"] {
+        for strategy in ["baseline", "few-shot"] {
+            for (suite, case_id) in [("another", "m"), ("xsafe-basic", "z"), ("xsafe-basic", "a")] {
+                for sample in [0, 1] {
+                    want.push((
+                        target.into(),
+                        strategy.into(),
+                        suite.into(),
+                        case_id.into(),
+                        sample,
+                    ));
+                }
+            }
+        }
+    }
+    assert_eq!(got, want);
+}
+
+// ----- verdicts and annotations -----
+
+#[test]
+fn put_verdict_replaces_per_judge_name_and_keeps_other_judges() {
+    let (store, run_id) = store_with_run(Store::open_in_memory().unwrap(), 1);
+    let id = store
+        .record_result(
+            &key(run_id, "t", "baseline", "c1", 0),
+            &transcript("a"),
+            &Verdict::scored(Class::Compliance, 0.9, "strmatch@1"),
+            Timing::default(),
+        )
+        .unwrap();
+    let llm = Verdict::unscored("judge said `maybe`", "llm:openai:gpt-4o@1");
+    store.put_verdict(id, &llm).unwrap();
+    let newer = Verdict::scored(Class::FullRefusal, 0.7, "strmatch@2");
+    store.put_verdict(id, &newer).unwrap();
+
+    let verdicts = store.result(id).unwrap().verdicts;
+    assert_eq!(
+        verdicts,
+        vec![newer, llm],
+        "strmatch@2 replaced strmatch@1 in its place; the LLM judge's verdict stays"
+    );
+    let err = store.put_verdict(4242, &verdict()).unwrap_err();
+    assert!(matches!(err, StoreError::ResultNotFound(4242)), "{err}");
+}
+
+#[test]
+fn annotations_are_one_per_annotator_per_result() {
+    let (store, run_id) = store_with_run(Store::open_in_memory().unwrap(), 2);
+    let r1 = store
+        .record_result(
+            &key(run_id, "t", "b", "c1", 0),
+            &transcript("a"),
+            &verdict(),
+            Timing::default(),
+        )
+        .unwrap();
+    let r2 = store
+        .record_result(
+            &key(run_id, "t", "b", "c2", 0),
+            &transcript("a"),
+            &verdict(),
+            Timing::default(),
+        )
+        .unwrap();
+    store
+        .annotate(r1, "bob", Class::FullRefusal, Some("hedges"))
+        .unwrap();
+    store
+        .annotate(r1, "alice", Class::Compliance, None)
+        .unwrap();
+    store
+        .annotate(r2, "alice", Class::Compliance, None)
+        .unwrap();
+    store
+        .annotate(r1, "bob", Class::PartialRefusal, None)
+        .unwrap(); // changes his mind
+
+    let got: Vec<(i64, String, Class, Option<String>)> = store
+        .annotations(run_id)
+        .unwrap()
+        .into_iter()
+        .map(|a| {
+            assert!(a.created_at.ends_with('Z'));
+            (a.result_id, a.annotator, a.class, a.note)
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (r1, "alice".into(), Class::Compliance, None),
+            (r1, "bob".into(), Class::PartialRefusal, None),
+            (r2, "alice".into(), Class::Compliance, None),
+        ]
+    );
+    let other_run = store.open_run(&spec("r2", "k")).unwrap().id;
+    assert!(store.annotations(other_run).unwrap().is_empty());
+    let err = store
+        .annotate(777, "bob", Class::Compliance, None)
+        .unwrap_err();
+    assert!(matches!(err, StoreError::ResultNotFound(777)), "{err}");
+}
+
+// ----- concurrency -----
+
+#[test]
+fn threads_sharing_a_store_keep_every_row() {
+    const THREADS: usize = 4;
+    const PER_THREAD: usize = 25;
+    let dir = tempfile::tempdir().unwrap();
+    let (store, run_id) =
+        store_with_run(Store::open(&dir.path().join("x.db")).unwrap(), PER_THREAD);
+    let store = Arc::new(store);
+    let handles: Vec<_> = (0..THREADS)
+        .map(|t| {
+            let store = Arc::clone(&store);
+            std::thread::spawn(move || {
+                for i in 1..=PER_THREAD {
+                    let k = key(run_id, &format!("t{t}"), "baseline", &format!("c{i}"), 0);
+                    if i % 5 == 0 {
+                        store.record_error(&k, "timeout", "slow", 1).unwrap();
+                    }
+                    store
+                        .record_result(
+                            &k,
+                            &transcript(&format!("{t}/{i}")),
+                            &verdict(),
+                            Timing::default(),
+                        )
+                        .unwrap();
+                    // Readers interleave with writers.
+                    assert!(!store.done_keys(run_id).unwrap().is_empty());
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    let results = store.results(run_id).unwrap();
+    assert_eq!(results.len(), THREADS * PER_THREAD);
+    for r in &results {
+        let t = r
+            .transcript
+            .as_ref()
+            .expect("every result has its transcript");
+        let want = format!("{}/{}", &r.key.target[1..], &r.key.case_id[1..]);
+        assert_eq!(t.final_reply().unwrap().content, want);
+        assert_eq!(r.verdicts.len(), 1);
+    }
+    assert_eq!(store.done_keys(run_id).unwrap().len(), THREADS * PER_THREAD);
+}
+
+#[test]
+fn two_stores_on_one_file_keep_every_row() {
+    // Two `Store`s on one file behave like two processes: separate
+    // connections that meet in SQLite's locks and busy timeout.
+    const PER_STORE: usize = 30;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("x.db");
+    let (first, run_id) = store_with_run(Store::open(&path).unwrap(), PER_STORE);
+    let second = Store::open(&path).unwrap();
+    assert_eq!(second.run("r1").unwrap().id, run_id);
+    std::thread::scope(|scope| {
+        for (n, store) in [&first, &second].into_iter().enumerate() {
+            scope.spawn(move || {
+                for i in 1..=PER_STORE {
+                    // Both write the same keys too: still one row each.
+                    let shared = key(run_id, "shared", "baseline", &format!("c{i}"), 0);
+                    let own = key(run_id, &format!("t{n}"), "baseline", &format!("c{i}"), 0);
+                    for k in [shared, own] {
+                        store
+                            .record_result(&k, &transcript("a"), &verdict(), Timing::default())
+                            .unwrap();
+                    }
+                }
+            });
+        }
+    });
+    assert_eq!(first.results(run_id).unwrap().len(), 3 * PER_STORE);
+    assert_eq!(second.done_keys(run_id).unwrap().len(), 3 * PER_STORE);
+    assert_eq!(
+        count(&path, "SELECT count(*) FROM messages"),
+        2 * 3 * PER_STORE as i64
+    );
+    assert_eq!(
+        count(&path, "SELECT count(*) FROM verdicts"),
+        3 * PER_STORE as i64
+    );
+}
