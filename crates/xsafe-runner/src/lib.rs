@@ -1,0 +1,253 @@
+//! The runner: executes suites x targets x strategies x samples, judges each
+//! transcript and stores it, one transaction per result, so that a run killed
+//! at any moment resumes where it stopped when the same command runs again.
+
+mod plan;
+mod summary;
+
+pub use plan::{RunPlan, Selection};
+pub use summary::{GroupSummary, RunOutcome};
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use xsafe_core::{Case, Judge, Strategy, Target};
+use xsafe_store::{ResultKey, RunStatus, Store, StoreError, Timing};
+
+/// Why a run could not go on. Failures of single cases are not errors of
+/// the run: they are stored and retried by the next run of the command.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Plan(String),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// What the runner reports while it works, for progress bars and logs.
+#[derive(Debug, Clone)]
+pub enum Event {
+    /// The run is open: `total` results in all, `done` of them stored before.
+    Started {
+        run_id: i64,
+        run_name: String,
+        total: u64,
+        done: u64,
+    },
+    /// One result was stored: its verdict label, or the error kind.
+    Stored { key: ResultKey, outcome: String },
+}
+
+/// One unit of work.
+struct Job {
+    key: ResultKey,
+    case: Case,
+    target: Arc<dyn Target>,
+    strategy: Arc<dyn Strategy>,
+}
+
+/// Runs the plan, storing every result, until it is done or `cancel` fires.
+pub async fn execute(
+    store: Arc<Store>,
+    plan: &RunPlan,
+    cancel: CancellationToken,
+    on_event: impl Fn(Event) + Send + Sync + 'static,
+) -> Result<RunOutcome, RunError> {
+    let selection = plan.selection()?;
+    let spec = plan.spec();
+    let run = blocking(&store, move |s| s.open_run(&spec)).await?;
+    for (suite, cases) in &selection.suites {
+        let (suite, cases) = (suite.clone(), cases.clone());
+        blocking(&store, move |s| s.add_cases(run.id, &suite, &cases)).await?;
+    }
+    let done: HashSet<ResultKey> = blocking(&store, move |s| s.done_keys(run.id)).await?;
+    let mut jobs = Vec::new();
+    let mut total = 0u64;
+    for target in &plan.targets {
+        for strategy in &plan.strategies {
+            for (suite, cases) in &selection.suites {
+                for case in cases {
+                    for sample in 0..plan.samples {
+                        total += 1;
+                        let key = ResultKey {
+                            run_id: run.id,
+                            target: target.id().to_string(),
+                            strategy: strategy.name().to_string(),
+                            suite: suite.clone(),
+                            case_id: case.id.clone(),
+                            sample,
+                        };
+                        if !done.contains(&key) {
+                            jobs.push(Job {
+                                key,
+                                case: case.clone(),
+                                target: target.clone(),
+                                strategy: strategy.clone(),
+                            });
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let done_before = total - jobs.len() as u64;
+    blocking(&store, move |s| {
+        s.set_run_status(run.id, RunStatus::Running)
+    })
+    .await?;
+    let on_event = Arc::new(on_event);
+    on_event(Event::Started {
+        run_id: run.id,
+        run_name: run.name.clone(),
+        total,
+        done: done_before,
+    });
+
+    // One semaphore per target: each target's own limit bounds its requests
+    // in flight, whatever else the run is doing.
+    let limits: Vec<(String, Arc<Semaphore>)> = plan
+        .targets
+        .iter()
+        .map(|t| {
+            (
+                t.id().to_string(),
+                Arc::new(Semaphore::new(t.max_concurrency().max(1))),
+            )
+        })
+        .collect();
+    let mut tasks = JoinSet::new();
+    let mut interrupted = false;
+    for job in jobs {
+        let limit = &limits
+            .iter()
+            .find(|(id, _)| *id == job.key.target)
+            .expect("every job's target has a limit")
+            .1;
+        let permit = tokio::select! {
+            _ = cancel.cancelled() => { interrupted = true; break; }
+            permit = limit.clone().acquire_owned() => permit.expect("semaphores are never closed"),
+        };
+        let store = store.clone();
+        let judge = plan.judge.clone();
+        let on_event = on_event.clone();
+        let seed = plan.seed.wrapping_add(job.key.sample as u64);
+        tasks.spawn(async move {
+            let _permit = permit;
+            let outcome = run_one(&store, &job, &*judge, seed).await?;
+            on_event(Event::Stored {
+                key: job.key,
+                outcome,
+            });
+            Ok::<(), RunError>(())
+        });
+        // Surface store failures early rather than after the whole run.
+        while let Some(joined) = tasks.try_join_next() {
+            joined.map_err(|e| RunError::Internal(e.to_string()))??;
+        }
+    }
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled(), if !interrupted => {
+                // Replies still in flight are dropped: they were not stored,
+                // so the next run asks for them again.
+                interrupted = true;
+                tasks.abort_all();
+            }
+            joined = tasks.join_next() => match joined {
+                None => break,
+                Some(Ok(result)) => result?,
+                Some(Err(e)) if e.is_cancelled() => {}
+                Some(Err(e)) => return Err(RunError::Internal(e.to_string())),
+            }
+        }
+    }
+    let status = if interrupted {
+        RunStatus::Interrupted
+    } else {
+        RunStatus::Complete
+    };
+    blocking(&store, move |s| s.set_run_status(run.id, status)).await?;
+    let results = blocking(&store, move |s| s.results(run.id)).await?;
+    Ok(RunOutcome::new(
+        &run,
+        status,
+        total,
+        done_before,
+        &results,
+        plan.judge.name(),
+    ))
+}
+
+/// Runs, judges and stores one job; returns the verdict label or error kind.
+async fn run_one(
+    store: &Arc<Store>,
+    job: &Job,
+    judge: &dyn Judge,
+    seed: u64,
+) -> Result<String, RunError> {
+    let started = Instant::now();
+    let started_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default();
+    let prompt = job.case.to_prompt();
+    let transcript = job
+        .strategy
+        .run(&prompt, &*job.target, judge, Some(seed))
+        .await;
+    let latency_ms = started.elapsed().as_millis() as u64;
+    let key = job.key.clone();
+    match transcript {
+        Ok(transcript) => match judge.judge(&prompt, &transcript).await {
+            Ok(verdict) => {
+                let label = verdict.outcome.label().to_string();
+                let timing = Timing {
+                    started_ms,
+                    latency_ms,
+                };
+                blocking(store, move |s| {
+                    s.record_result(&key, &transcript, &verdict, timing)
+                })
+                .await?;
+                Ok(label)
+            }
+            Err(e) => {
+                let message = e.to_string();
+                blocking(store, move |s| s.record_error(&key, "judge", &message, 1)).await?;
+                Ok("error:judge".into())
+            }
+        },
+        Err(e) => {
+            let kind = e.kind().to_string();
+            let attempts = match &e {
+                xsafe_core::StrategyError::Target(t) => t.attempts(),
+                _ => 1,
+            };
+            let message = e.to_string();
+            tracing::warn!(case = %job.key.case_id, target = %job.key.target, error = %message, "case failed");
+            let stored_kind = kind.clone();
+            blocking(store, move |s| {
+                s.record_error(&key, &stored_kind, &message, attempts)
+            })
+            .await?;
+            Ok(format!("error:{kind}"))
+        }
+    }
+}
+
+/// Runs a store call off the async workers: SQLite calls block.
+async fn blocking<T: Send + 'static>(
+    store: &Arc<Store>,
+    f: impl FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, RunError> {
+    let store = store.clone();
+    tokio::task::spawn_blocking(move || f(&store))
+        .await
+        .map_err(|e| RunError::Internal(e.to_string()))?
+        .map_err(RunError::from)
+}

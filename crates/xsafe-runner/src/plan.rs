@@ -1,0 +1,169 @@
+use crate::RunError;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+use xsafe_core::{Case, Judge, Strategy, Suite, TOOL_VERSION, Target, stratified_sample};
+use xsafe_store::RunSpec;
+
+/// What to run: suites x targets x strategies x samples, judged by one judge.
+#[derive(Clone)]
+pub struct RunPlan {
+    pub suites: Vec<Suite>,
+    pub targets: Vec<Arc<dyn Target>>,
+    pub strategies: Vec<Arc<dyn Strategy>>,
+    pub judge: Arc<dyn Judge>,
+    /// Answers per case (more than one is useful at a temperature above 0).
+    pub samples: u32,
+    pub seed: u64,
+    /// At most this many cases per suite: a seeded sample stratified by type
+    /// and label.
+    pub limit: Option<usize>,
+    /// Only these types (all when empty).
+    pub types: Vec<String>,
+    /// The run's name; derived from the settings when absent, so the same
+    /// command finds the same run.
+    pub name: Option<String>,
+}
+
+/// The cases a plan runs, per suite.
+#[derive(Debug, Clone)]
+pub struct Selection {
+    pub suites: Vec<(String, Vec<Case>)>,
+}
+
+impl Selection {
+    pub fn case_count(&self) -> usize {
+        self.suites.iter().map(|(_, c)| c.len()).sum()
+    }
+}
+
+impl RunPlan {
+    /// Applies `types` and `limit` to every suite.
+    pub fn selection(&self) -> Result<Selection, RunError> {
+        if self.suites.is_empty() || self.targets.is_empty() || self.strategies.is_empty() {
+            return Err(RunError::Plan(
+                "a run needs at least one suite, one target and one strategy".into(),
+            ));
+        }
+        if self.samples == 0 {
+            return Err(RunError::Plan("--samples must be at least 1".into()));
+        }
+        let mut names: Vec<&str> = self.suites.iter().map(|s| s.name.as_str()).collect();
+        names.sort_unstable();
+        if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
+            return Err(RunError::Plan(format!(
+                "suite `{}` is given twice; give each suite once",
+                w[0]
+            )));
+        }
+        for t in &self.types {
+            if !self
+                .suites
+                .iter()
+                .any(|s| s.cases.iter().any(|c| &c.kind == t))
+            {
+                let mut known: Vec<&str> = self.suites.iter().flat_map(|s| s.types()).collect();
+                known.sort_unstable();
+                known.dedup();
+                return Err(RunError::Plan(format!(
+                    "--types: no case has type `{t}`; the suites have: {}",
+                    known.join(", ")
+                )));
+            }
+        }
+        let mut suites = Vec::new();
+        for suite in &self.suites {
+            let cases: Vec<Case> = suite
+                .cases
+                .iter()
+                .filter(|c| self.types.is_empty() || self.types.contains(&c.kind))
+                .cloned()
+                .collect();
+            let cases = match self.limit {
+                Some(n) => {
+                    let keys: Vec<(String, xsafe_core::Label)> =
+                        cases.iter().map(|c| (c.kind.clone(), c.label)).collect();
+                    stratified_sample(&keys, n, self.seed)
+                        .into_iter()
+                        .map(|i| cases[i].clone())
+                        .collect()
+                }
+                None => cases,
+            };
+            if !cases.is_empty() {
+                suites.push((suite.name.clone(), cases));
+            }
+        }
+        if suites.is_empty() {
+            return Err(RunError::Plan(
+                "no case left to run after --types and --limit".into(),
+            ));
+        }
+        Ok(Selection { suites })
+    }
+
+    /// Everything that decides the run's results, recorded with the run.
+    pub fn config(&self) -> Value {
+        json!({
+            "suites": self.suites.iter().map(|s| json!({
+                "name": s.name,
+                "source": s.source,
+                "fingerprint": s.fingerprint(),
+                "cases": s.cases.len(),
+            })).collect::<Vec<_>>(),
+            "targets": self.targets.iter().map(|t| json!({
+                "id": t.id(),
+                "settings": t.settings(),
+            })).collect::<Vec<_>>(),
+            "strategies": self.strategies.iter().map(|s| json!({
+                "name": s.name(),
+                "definition": s.definition(),
+            })).collect::<Vec<_>>(),
+            "judge": {"name": self.judge.name(), "version": self.judge.version()},
+            "samples": self.samples,
+            "seed": self.seed,
+            "limit": self.limit,
+            "types": self.types,
+        })
+    }
+
+    /// The sha256 of the config: what makes two commands the same run.
+    ///
+    /// Left out: the tool version, so a run started before an upgrade can be
+    /// resumed after it, and where a target is served (its base URLs), since
+    /// moving a model to another host or replica does not change its answers.
+    pub fn key(&self) -> String {
+        let mut config = self.config();
+        if let Some(targets) = config["targets"].as_array_mut() {
+            for t in targets {
+                if let Some(settings) = t["settings"].as_object_mut() {
+                    settings.remove("base_url");
+                    settings.remove("base_urls");
+                }
+            }
+        }
+        // serde_json's maps are sorted, so the text is canonical.
+        hex::encode(Sha256::digest(config.to_string().as_bytes()))
+    }
+
+    pub fn run_name(&self) -> String {
+        self.name
+            .clone()
+            .unwrap_or_else(|| format!("run-{}", &self.key()[..12]))
+    }
+
+    pub(crate) fn spec(&self) -> RunSpec {
+        RunSpec {
+            name: self.run_name(),
+            key: self.key(),
+            config: self.config(),
+            suites: self
+                .suites
+                .iter()
+                .map(|s| (s.name.clone(), s.fingerprint()))
+                .collect(),
+            seed: self.seed,
+            tool_version: TOOL_VERSION.to_string(),
+        }
+    }
+}
