@@ -1,0 +1,221 @@
+//! The command line, declared with clap's derive API. Every flag a team would
+//! set once also reads an `XSAFE_*` environment variable.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "xsafe",
+    version,
+    about = "Measure and mitigate exaggerated safety (over-refusal) in language models",
+    long_about = "Measure and mitigate exaggerated safety (over-refusal) in language models.\n\n\
+        xsafe runs prompt suites (XSTest, OR-Bench, its own xsafe-basic, any CSV/JSONL) against \
+        models, judges every answer as compliance, full refusal or partial refusal, stores \
+        everything so runs resume, and reports what each mitigation strategy gains on safe \
+        prompts and costs on unsafe ones."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct Global {
+    /// The run store (SQLite) [default: xsafe.db in the platform's data directory]
+    #[arg(long, global = true, env = "XSAFE_DB", value_name = "PATH")]
+    pub db: Option<PathBuf>,
+    /// Where fetched suites and models are kept [default: the platform's cache directory]
+    #[arg(long, global = true, env = "XSAFE_CACHE_DIR", value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// More log output on stderr (-v info, -vv debug); XSAFE_LOG takes a filter
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Only errors on stderr, no progress bar
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run suites against targets under strategies, judge and store every answer
+    Run(Box<RunArgs>),
+    /// List, show and fetch suites
+    #[command(subcommand, visible_alias = "suite")]
+    Suites(SuitesCommand),
+    /// List and show stored runs
+    #[command(subcommand)]
+    Runs(RunsCommand),
+    /// Write every transcript and verdict of a run as JSONL or XSTest-format CSV
+    Export(ExportArgs),
+}
+
+/// How to read a suite file.
+#[derive(Debug, Clone, Args, Default)]
+pub struct SuiteFileArgs {
+    /// Force the file format instead of detecting it from the header
+    #[arg(long, value_name = "FORMAT", value_parser = ["xstest", "or-bench", "csv", "jsonl"])]
+    pub suite_format: Option<String>,
+    /// Column (CSV) or field (JSONL) holding the prompt
+    #[arg(long, value_name = "NAME")]
+    pub prompt_column: Option<String>,
+    /// Column holding the label (safe/unsafe)
+    #[arg(long, value_name = "NAME")]
+    pub label_column: Option<String>,
+    /// Column holding the prompt type
+    #[arg(long, value_name = "NAME")]
+    pub type_column: Option<String>,
+    /// Column holding the case id
+    #[arg(long, value_name = "NAME")]
+    pub id_column: Option<String>,
+    /// The label of every case when the file has no label column
+    #[arg(long, value_name = "LABEL", value_parser = ["safe", "unsafe"])]
+    pub default_label: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct TargetArgs {
+    /// The model under test, as BACKEND:MODEL (e.g. openai:gpt-4o-mini); repeat or comma-separate for several
+    #[arg(
+        long,
+        short = 't',
+        env = "XSAFE_TARGET",
+        value_delimiter = ',',
+        required = true
+    )]
+    pub target: Vec<String>,
+    /// Base URL of an OpenAI-compatible server, up to /v1 (e.g. http://127.0.0.1:8000/v1)
+    #[arg(long, env = "XSAFE_BASE_URL", value_name = "URL")]
+    pub base_url: Option<String>,
+    /// Environment variable holding the API key [default: OPENAI_API_KEY]
+    #[arg(long, env = "XSAFE_API_KEY_ENV", value_name = "VAR")]
+    pub api_key_env: Option<String>,
+    /// Sampling temperature [default: 0]
+    #[arg(long)]
+    pub temperature: Option<f64>,
+    /// Most tokens per answer [default: 512]; a cut answer is marked as such
+    #[arg(long)]
+    pub max_tokens: Option<u32>,
+    /// The target's own system prompt, sent with every conversation
+    #[arg(long, value_name = "TEXT")]
+    pub system_prompt: Option<String>,
+    /// Seconds to wait for one answer [default: 120]
+    #[arg(long, value_name = "SECS")]
+    pub timeout: Option<f64>,
+    /// Requests in flight per target [default: 8]
+    #[arg(long, env = "XSAFE_CONCURRENCY")]
+    pub concurrency: Option<usize>,
+    /// Retries of a failed request (429, 5xx, timeouts) before the case is stored as an error [default: 5]
+    #[arg(long)]
+    pub max_retries: Option<u32>,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// A built-in or fetched suite's name, or a CSV/JSONL file; repeat or comma-separate for several
+    #[arg(
+        long,
+        short = 's',
+        env = "XSAFE_SUITE",
+        value_delimiter = ',',
+        required = true
+    )]
+    pub suite: Vec<String>,
+    #[command(flatten)]
+    pub suite_file: SuiteFileArgs,
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Strategies to run, comma-separated
+    #[arg(
+        long,
+        env = "XSAFE_STRATEGY",
+        value_delimiter = ',',
+        default_value = "baseline"
+    )]
+    pub strategy: Vec<String>,
+    /// The judge that labels every answer
+    #[arg(long, short = 'j', env = "XSAFE_JUDGE", default_value = "strmatch")]
+    pub judge: String,
+    /// Answers per case
+    #[arg(long, default_value_t = 1)]
+    pub samples: u32,
+    /// At most N cases per suite: a seeded sample stratified by type and label
+    #[arg(long, value_name = "N")]
+    pub limit: Option<usize>,
+    /// Only these prompt types, comma-separated
+    #[arg(long, value_delimiter = ',', value_name = "T1,T2")]
+    pub types: Vec<String>,
+    /// Seed for sampling cases and for the targets
+    #[arg(long, env = "XSAFE_SEED", default_value_t = 0)]
+    pub seed: u64,
+    /// Name of the run [default: derived from the settings, so the same command resumes the same run]
+    #[arg(long = "run", value_name = "NAME")]
+    pub run_name: Option<String>,
+    /// Print the summary as one JSON object
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SuitesCommand {
+    /// List the built-in and fetched suites
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a suite's cases
+    Show {
+        /// A suite name or a file path
+        name: String,
+        /// Only this type
+        #[arg(long = "type", value_name = "T")]
+        kind: Option<String>,
+        #[command(flatten)]
+        file: SuiteFileArgs,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Download a public suite into the cache and check its pinned checksum
+    Fetch {
+        /// xstest, or-bench-hard-1k or or-bench-toxic
+        name: String,
+        /// Download from this base URL instead of the dataset's public location
+        #[arg(long, env = "XSAFE_SUITE_BASE_URL", value_name = "URL")]
+        base_url: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RunsCommand {
+    /// List stored runs, newest first
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one line per result of a run: type, label, verdict, start of the answer
+    Show {
+        /// Run name or id
+        run: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ExportFormat {
+    Jsonl,
+    Csv,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Run name or id
+    pub run: String,
+    #[arg(long, value_enum, default_value_t = ExportFormat::Jsonl)]
+    pub format: ExportFormat,
+    /// Write to this file instead of stdout
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}

@@ -1,0 +1,76 @@
+//! `xsafe export RUN --format jsonl|csv`.
+
+use crate::cli::{ExportArgs, ExportFormat, Global};
+use crate::commands::runs::result_json;
+use anyhow::{Context, Result};
+use std::io::Write;
+use std::process::ExitCode;
+
+pub fn run(global: &Global, args: ExportArgs) -> Result<ExitCode> {
+    let store = global.open_store()?;
+    let record = store.run(&args.run)?;
+    let results = store.results(record.id)?;
+    let mut out: Box<dyn Write> = match &args.output {
+        Some(path) => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(path)
+                .with_context(|| format!("creating `{}`", path.display()))?,
+        )),
+        None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+    };
+    match args.format {
+        ExportFormat::Jsonl => {
+            for r in &results {
+                let mut line = result_json(r);
+                line["run"] = record.name.clone().into();
+                writeln!(out, "{line}")?;
+            }
+        }
+        ExportFormat::Csv => {
+            // XSTest's completion format first, so its tools and
+            // `xsafe judge eval` read the file; our own columns after.
+            let mut w = csv::Writer::from_writer(&mut out);
+            w.write_record([
+                "id",
+                "type",
+                "prompt",
+                "completion",
+                "final_label",
+                "label",
+                "target",
+                "strategy",
+                "sample",
+                "judge",
+            ])?;
+            let mut skipped = 0;
+            for r in &results {
+                let Some(reply) = r.transcript.as_ref().and_then(|t| t.final_reply()) else {
+                    skipped += 1;
+                    continue;
+                };
+                let verdict = r.verdicts.first();
+                let final_label = verdict
+                    .and_then(|v| v.outcome.class())
+                    .map(|c| c.xstest_label())
+                    .unwrap_or("");
+                w.write_record([
+                    r.key.case_id.as_str(),
+                    &r.case.kind,
+                    &r.case.prompt,
+                    &reply.content,
+                    final_label,
+                    r.case.label.as_str(),
+                    &r.key.target,
+                    &r.key.strategy,
+                    &r.key.sample.to_string(),
+                    verdict.map(|v| v.judge.as_str()).unwrap_or(""),
+                ])?;
+            }
+            w.flush()?;
+            if skipped > 0 {
+                eprintln!("{skipped} results without an answer (errors) were left out of the CSV");
+            }
+        }
+    }
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}

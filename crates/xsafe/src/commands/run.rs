@@ -1,0 +1,154 @@
+//! `xsafe run`: suites x targets x strategies x samples, judged and stored.
+
+use crate::cli::{Global, RunArgs};
+use crate::commands::print_json;
+use crate::table;
+use anyhow::{Context, Result, anyhow};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::process::ExitCode;
+use tokio_util::sync::CancellationToken;
+use xsafe_runner::{Event, RunOutcome, RunPlan};
+use xsafe_target::TargetOptions;
+
+pub async fn run(global: &Global, args: RunArgs) -> Result<ExitCode> {
+    let cache = global.cache_dir()?;
+    let load = args.suite_file.load_options()?;
+    let suites = args
+        .suite
+        .iter()
+        .map(|s| xsafe_suite::resolve(s, &cache, &load).map_err(anyhow::Error::from))
+        .collect::<Result<Vec<_>>>()?;
+    let t = &args.target;
+    let options = TargetOptions {
+        base_url: t.base_url.clone(),
+        api_key_env: t.api_key_env.clone(),
+        temperature: t.temperature,
+        max_tokens: t.max_tokens,
+        seed: None,
+        system_prompt: t.system_prompt.clone(),
+        timeout_secs: t.timeout,
+        max_concurrency: t.concurrency,
+        max_retries: t.max_retries,
+    };
+    let targets = t
+        .target
+        .iter()
+        .map(|spec| xsafe_target::from_spec(spec, &options).map_err(|e| anyhow!(e)))
+        .collect::<Result<Vec<_>>>()?;
+    let strategies = args
+        .strategy
+        .iter()
+        .map(|s| xsafe_strategy::from_name(s.trim()).map_err(|e| anyhow!(e)))
+        .collect::<Result<Vec<_>>>()?;
+    let judge = xsafe_judge::from_name(&args.judge).map_err(|e| anyhow!(e))?;
+    let plan = RunPlan {
+        suites,
+        targets,
+        strategies,
+        judge,
+        samples: args.samples,
+        seed: args.seed,
+        limit: args.limit,
+        types: args.types.clone(),
+        name: args.run_name.clone(),
+    };
+    let store = global.open_store()?;
+
+    let cancel = CancellationToken::new();
+    let on_signal = cancel.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("\ninterrupted: stopping; run the same command again to resume");
+            on_signal.cancel();
+        }
+    });
+
+    let bar = ProgressBar::with_draw_target(None, progress_target(global.quiet));
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {msg} [{bar:30}] {pos}/{len} {per_sec} eta {eta}")
+            .expect("static template")
+            .progress_chars("=> "),
+    );
+    let events = bar.clone();
+    let outcome = xsafe_runner::execute(store, &plan, cancel.clone(), move |event| match event {
+        Event::Started {
+            run_name,
+            total,
+            done,
+            ..
+        } => {
+            events.set_length(total);
+            events.set_position(done);
+            events.set_message(run_name);
+        }
+        Event::Stored { .. } => events.inc(1),
+    })
+    .await
+    .context("the run stopped")?;
+    bar.finish_and_clear();
+
+    if args.json {
+        print_json(&outcome)?;
+    } else {
+        print!("{}", render_summary(&outcome));
+    }
+    if cancel.is_cancelled() {
+        return Ok(ExitCode::from(130));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn progress_target(quiet: bool) -> ProgressDrawTarget {
+    if quiet {
+        ProgressDrawTarget::hidden()
+    } else {
+        // indicatif draws nothing when stderr is not a terminal.
+        ProgressDrawTarget::stderr()
+    }
+}
+
+fn render_summary(o: &RunOutcome) -> String {
+    let mut out = format!(
+        "run {} (id {}): {}, {}/{} results, {} errors, judge {}\n",
+        o.run_name, o.run_id, o.status, o.done, o.total, o.errors, o.judge
+    );
+    let pct = |k: u64, n: u64| {
+        if n == 0 {
+            "-".to_string()
+        } else {
+            format!("{k}/{n} ({:.1}%)", 100.0 * k as f64 / n as f64)
+        }
+    };
+    let rows: Vec<Vec<String>> = o
+        .groups
+        .iter()
+        .map(|g| {
+            vec![
+                g.target.clone(),
+                g.strategy.clone(),
+                pct(g.safe_refused, g.safe),
+                pct(g.unsafe_complied, g.unsafe_),
+                g.unscored.to_string(),
+                g.errors.to_string(),
+            ]
+        })
+        .collect();
+    out.push_str(&table::render(
+        &[
+            "target",
+            "strategy",
+            "safe refused",
+            "unsafe complied",
+            "unscored",
+            "errors",
+        ],
+        &rows,
+    ));
+    if o.errors > 0 {
+        out.push_str(&format!(
+            "{} results failed (see `xsafe runs show {}`); run the same command again to retry them\n",
+            o.errors, o.run_name
+        ));
+    }
+    out
+}

@@ -1,0 +1,145 @@
+//! `xsafe runs list|show`.
+
+use crate::cli::{Global, RunsCommand};
+use crate::commands::print_json;
+use crate::table;
+use anyhow::Result;
+use serde_json::json;
+use std::process::ExitCode;
+use xsafe_store::StoredResult;
+
+pub fn run(global: &Global, cmd: RunsCommand) -> Result<ExitCode> {
+    let store = global.open_store()?;
+    match cmd {
+        RunsCommand::List { json } => {
+            let runs = store.list_runs()?;
+            if json {
+                print_json(&runs)?;
+            } else if runs.is_empty() {
+                eprintln!(
+                    "no runs yet in {}; start one with `xsafe run`",
+                    global.db_path()?.display()
+                );
+            } else {
+                let rows: Vec<Vec<String>> = runs
+                    .iter()
+                    .map(|r| {
+                        vec![
+                            r.id.to_string(),
+                            r.name.clone(),
+                            r.created_at.clone(),
+                            r.status.as_str().to_string(),
+                            r.cases.to_string(),
+                            r.results.to_string(),
+                            r.errors.to_string(),
+                        ]
+                    })
+                    .collect();
+                print!(
+                    "{}",
+                    table::render(
+                        &[
+                            "id", "name", "created", "status", "cases", "results", "errors"
+                        ],
+                        &rows
+                    )
+                );
+            }
+        }
+        RunsCommand::Show { run, json } => {
+            let record = store.run(&run)?;
+            let results = store.results(record.id)?;
+            if json {
+                let rows: Vec<_> = results.iter().map(result_json).collect();
+                print_json(&json!({"run": record.name, "id": record.id, "results": rows}))?;
+            } else {
+                println!(
+                    "run {} (id {}), {}, created {}",
+                    record.name,
+                    record.id,
+                    record.status.as_str(),
+                    record.created_at
+                );
+                let mut group: Option<(String, String)> = None;
+                let mut rows = Vec::new();
+                for r in &results {
+                    let this = (r.key.target.clone(), r.key.strategy.clone());
+                    if group.as_ref() != Some(&this) {
+                        if !rows.is_empty() {
+                            print!("{}", render_rows(&rows));
+                            rows.clear();
+                        }
+                        println!("\n== {} / {}", this.0, this.1);
+                        group = Some(this);
+                    }
+                    rows.push(result_row(r));
+                }
+                if !rows.is_empty() {
+                    print!("{}", render_rows(&rows));
+                }
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn render_rows(rows: &[Vec<String>]) -> String {
+    table::render(&["case", "type", "label", "verdict", "answer"], rows)
+}
+
+fn verdict_label(r: &StoredResult) -> String {
+    match (&r.error, r.verdicts.first()) {
+        (Some(e), _) => format!("error:{}", e.kind),
+        (None, Some(v)) => v.outcome.label().to_string(),
+        (None, None) => "-".to_string(),
+    }
+}
+
+fn result_row(r: &StoredResult) -> Vec<String> {
+    let case = if r.key.sample > 0 {
+        format!("{}#{}", r.key.case_id, r.key.sample)
+    } else {
+        r.key.case_id.clone()
+    };
+    let answer = match (&r.error, &r.transcript) {
+        (Some(e), _) => e.message.clone(),
+        (None, Some(t)) => t
+            .final_reply()
+            .map(|m| m.content.clone())
+            .unwrap_or_default(),
+        (None, None) => String::new(),
+    };
+    vec![
+        case,
+        r.case.kind.clone(),
+        r.case.label.to_string(),
+        verdict_label(r),
+        table::excerpt(&answer, 60),
+    ]
+}
+
+/// One result with everything stored about it, as exported and shown.
+pub fn result_json(r: &StoredResult) -> serde_json::Value {
+    json!({
+        "target": r.key.target,
+        "strategy": r.key.strategy,
+        "suite": r.key.suite,
+        "id": r.key.case_id,
+        "sample": r.key.sample,
+        "type": r.case.kind,
+        "label": r.case.label,
+        "prompt": r.case.prompt,
+        "messages": r.transcript.as_ref().map(|t| &t.messages),
+        "finish_reason": r.transcript.as_ref().and_then(|t| t.finish_reason.as_ref()),
+        "complied_at_turn": r.transcript.as_ref().and_then(|t| t.complied_at_turn),
+        "verdicts": r.verdicts.iter().map(|v| json!({
+            "judge": v.judge,
+            "verdict": v.outcome.label(),
+            "reason": v.outcome.reason(),
+            "confidence": v.confidence,
+        })).collect::<Vec<_>>(),
+        "error": r.error.as_ref().map(|e| json!({
+            "kind": e.kind, "message": e.message, "attempts": e.attempts,
+        })),
+    })
+}

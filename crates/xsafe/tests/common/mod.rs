@@ -1,0 +1,85 @@
+//! Helpers for the CLI tests: run the real `xsafe` binary with its own
+//! store and cache in a temporary directory.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub struct Env {
+    pub dir: tempfile::TempDir,
+}
+
+impl Env {
+    pub fn new() -> Env {
+        Env {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    pub fn db(&self) -> PathBuf {
+        self.dir.path().join("runs.db")
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// The command with a private store and cache and no inherited XSAFE_*.
+    pub fn cmd(&self) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_xsafe"));
+        for (k, _) in std::env::vars() {
+            if k.starts_with("XSAFE_") {
+                c.env_remove(k);
+            }
+        }
+        c.env("XSAFE_DB", self.db())
+            .env("XSAFE_CACHE_DIR", self.dir.path().join("cache"))
+            .env("NO_COLOR", "1");
+        c
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.cmd().args(args).output().unwrap()
+    }
+
+    /// Runs and insists on exit code 0; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "xsafe {args:?} failed with {:?}\nstdout:\n{}\nstderr:\n{}",
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    pub fn write(&self, name: &str, content: impl AsRef<[u8]>) -> PathBuf {
+        let p = self.path(name);
+        std::fs::write(&p, content).unwrap();
+        p
+    }
+}
+
+/// A model that refuses any prompt mentioning one of a few words and answers
+/// everything else, deterministically.
+pub fn keyword_model(req: &xsafe_testkit::Request) -> xsafe_testkit::Reply {
+    let prompt = req.last_user_message().to_lowercase();
+    let refuse = [
+        "kill", "shoot", "attack", "bomb", "steal", "private", "address",
+    ]
+    .iter()
+    .any(|w| prompt.contains(w));
+    if refuse {
+        xsafe_testkit::Reply::chat("I'm sorry, but I can't help with that.")
+    } else {
+        xsafe_testkit::Reply::chat(&format!("Here is an answer to: {prompt}"))
+    }
+}
+
+pub fn count_rows(db: &Path, sql: &str) -> i64 {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    conn.query_row(sql, [], |r| r.get(0)).unwrap()
+}
