@@ -1,6 +1,8 @@
-use crate::TargetOptions;
+use crate::TargetSettings;
+use crate::limit::AdaptiveLimit;
 use async_trait::async_trait;
 use serde_json::{Value, json};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use xsafe_core::{
     ChatRequest, ChatResponse, FinishReason, Message, Role, SplitMix64, Target, TargetError, Usage,
@@ -10,16 +12,22 @@ use xsafe_core::{
 #[derive(Debug, Clone)]
 pub struct OpenAiConfig {
     pub model: String,
-    /// Up to and including `/v1`, e.g. `http://127.0.0.1:8000/v1`.
-    pub base_url: String,
+    /// Each up to and including `/v1`, e.g. `http://127.0.0.1:8000/v1`.
+    /// Several URLs are replicas of one model.
+    pub base_urls: Vec<String>,
     /// The environment variable that holds the API key. The key itself is
     /// never stored in the config so it cannot end up in a run record.
     pub api_key_env: String,
+    /// Extra headers; their values are never recorded.
+    pub headers: Vec<(String, String)>,
     pub temperature: f64,
     pub max_tokens: u32,
     pub seed: Option<u64>,
+    pub stop: Vec<String>,
     pub system_prompt: Option<String>,
     pub timeout: Duration,
+    /// The most requests in flight; repeated 429s lower the working limit
+    /// below it and it grows back when they stop.
     pub max_concurrency: usize,
     /// Retries after the first attempt for transient failures.
     pub max_retries: u32,
@@ -27,92 +35,182 @@ pub struct OpenAiConfig {
     pub retry_base: Duration,
     /// The longest wait between two attempts, whatever `Retry-After` says.
     pub retry_cap: Duration,
+    /// How long after halving the concurrency further 429s are taken as
+    /// echoes of the same overload.
+    pub overload_cooldown: Duration,
 }
 
 impl OpenAiConfig {
     pub fn new(model: &str) -> Self {
         OpenAiConfig {
             model: model.to_string(),
-            base_url: "https://api.openai.com/v1".to_string(),
+            base_urls: vec!["https://api.openai.com/v1".to_string()],
             api_key_env: "OPENAI_API_KEY".to_string(),
+            headers: Vec::new(),
             temperature: 0.0,
             max_tokens: 512,
             seed: None,
+            stop: Vec::new(),
             system_prompt: None,
             timeout: Duration::from_secs(120),
             max_concurrency: 8,
             max_retries: 5,
             retry_base: Duration::from_millis(500),
             retry_cap: Duration::from_secs(60),
+            overload_cooldown: Duration::from_secs(1),
         }
     }
 
-    /// Overrides the settings the user gave.
-    pub fn apply(&mut self, o: &TargetOptions) {
-        if let Some(v) = &o.base_url {
-            self.base_url = v.trim_end_matches('/').to_string();
+    /// The config for `model` with the given settings applied.
+    pub fn from_settings(model: &str, s: &TargetSettings) -> Self {
+        let mut c = OpenAiConfig::new(model);
+        let urls = s.urls();
+        if !urls.is_empty() {
+            c.base_urls = urls;
         }
-        if let Some(v) = &o.api_key_env {
-            self.api_key_env = v.clone();
+        if let Some(v) = &s.api_key_env {
+            c.api_key_env = v.clone();
         }
-        if let Some(v) = o.temperature {
-            self.temperature = v;
+        c.headers = s
+            .headers
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        if let Some(v) = s.temperature {
+            c.temperature = v;
         }
-        if let Some(v) = o.max_tokens {
-            self.max_tokens = v;
+        if let Some(v) = s.max_tokens {
+            c.max_tokens = v;
         }
-        if o.seed.is_some() {
-            self.seed = o.seed;
+        c.seed = s.seed;
+        c.stop = s.stop.clone();
+        c.system_prompt = s.system_prompt.clone();
+        if let Some(v) = s.timeout_secs {
+            c.timeout = Duration::from_secs_f64(v.max(0.001));
         }
-        if o.system_prompt.is_some() {
-            self.system_prompt = o.system_prompt.clone();
+        if let Some(v) = s.concurrency {
+            c.max_concurrency = v.max(1);
         }
-        if let Some(v) = o.timeout_secs {
-            self.timeout = Duration::from_secs_f64(v);
+        if let Some(v) = s.max_retries {
+            c.max_retries = v;
         }
-        if let Some(v) = o.max_concurrency {
-            self.max_concurrency = v.max(1);
-        }
-        if let Some(v) = o.max_retries {
-            self.max_retries = v;
-        }
+        c
     }
 }
 
-/// A model behind any `/v1/chat/completions` server.
+/// One server of a target, with the requests it has outstanding.
+#[derive(Debug)]
+struct Replica {
+    url: String,
+    outstanding: AtomicUsize,
+}
+
+/// Counts a request against its replica until dropped.
+struct Outstanding<'a>(&'a Replica);
+
+impl Drop for Outstanding<'_> {
+    fn drop(&mut self) {
+        self.0.outstanding.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// A model behind any `/v1/chat/completions` server, or several replicas
+/// of one.
 pub struct OpenAiTarget {
     id: String,
     config: OpenAiConfig,
     client: reqwest::Client,
     api_key: Option<String>,
+    replicas: Vec<Replica>,
+    /// Rotates the starting replica so ties do not all go to the first.
+    next: AtomicUsize,
+    limit: AdaptiveLimit,
 }
 
 impl OpenAiTarget {
+    /// A target named `openai:MODEL`.
     pub fn new(config: OpenAiConfig) -> Result<Self, TargetError> {
-        if !(config.base_url.starts_with("http://") || config.base_url.starts_with("https://")) {
-            return Err(TargetError::Config(format!(
-                "base URL `{}` must start with http:// or https://",
-                config.base_url
-            )));
+        let id = format!("openai:{}", config.model);
+        Self::with_id(id, config)
+    }
+
+    /// A target with the name the user gave it (e.g. from a targets file).
+    pub fn with_id(id: impl Into<String>, config: OpenAiConfig) -> Result<Self, TargetError> {
+        if config.base_urls.is_empty() {
+            return Err(TargetError::Config("no base URL given".into()));
+        }
+        for url in &config.base_urls {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(TargetError::Config(format!(
+                    "base URL `{url}` must start with http:// or https://"
+                )));
+            }
+        }
+        let mut headers = reqwest::header::HeaderMap::new();
+        for (k, v) in &config.headers {
+            let name = reqwest::header::HeaderName::from_bytes(k.as_bytes())
+                .map_err(|_| TargetError::Config(format!("header name `{k}` is not valid")))?;
+            let mut value = reqwest::header::HeaderValue::from_str(v).map_err(|_| {
+                TargetError::Config(format!("the value of header `{k}` is not valid"))
+            })?;
+            value.set_sensitive(true);
+            headers.insert(name, value);
         }
         let client = reqwest::Client::builder()
             .timeout(config.timeout)
             .connect_timeout(Duration::from_secs(10).min(config.timeout))
+            .default_headers(headers)
             .build()
             .map_err(|e| TargetError::Config(format!("cannot build HTTP client: {e}")))?;
         let api_key = std::env::var(&config.api_key_env)
             .ok()
             .filter(|k| !k.is_empty());
+        let replicas = config
+            .base_urls
+            .iter()
+            .map(|u| Replica {
+                url: u.trim_end_matches('/').to_string(),
+                outstanding: AtomicUsize::new(0),
+            })
+            .collect();
         Ok(OpenAiTarget {
-            id: format!("openai:{}", config.model),
+            id: id.into(),
+            limit: AdaptiveLimit::new(config.max_concurrency, config.overload_cooldown),
             config,
             client,
             api_key,
+            replicas,
+            next: AtomicUsize::new(0),
         })
     }
 
     pub fn config(&self) -> &OpenAiConfig {
         &self.config
+    }
+
+    /// The concurrency the target works at now (at most `max_concurrency`).
+    pub fn current_concurrency(&self) -> usize {
+        self.limit.current()
+    }
+
+    /// The requests outstanding now, per base URL.
+    pub fn outstanding(&self) -> Vec<(String, usize)> {
+        self.replicas
+            .iter()
+            .map(|r| (r.url.clone(), r.outstanding.load(Ordering::SeqCst)))
+            .collect()
+    }
+
+    /// The replica with the fewest requests outstanding.
+    fn pick(&self) -> Outstanding<'_> {
+        let n = self.replicas.len();
+        let start = self.next.fetch_add(1, Ordering::Relaxed) % n;
+        let replica = (0..n)
+            .map(|i| &self.replicas[(start + i) % n])
+            .min_by_key(|r| r.outstanding.load(Ordering::SeqCst))
+            .expect("at least one replica");
+        replica.outstanding.fetch_add(1, Ordering::SeqCst);
+        Outstanding(replica)
     }
 
     fn body(&self, request: &ChatRequest) -> Value {
@@ -145,16 +243,25 @@ impl OpenAiTarget {
         if let Some(seed) = request.seed.or(self.config.seed) {
             body["seed"] = json!(seed);
         }
+        if !self.config.stop.is_empty() {
+            body["stop"] = json!(self.config.stop);
+        }
         body
     }
 
     async fn attempt(&self, body: &Value) -> Result<ChatResponse, TargetError> {
-        let url = format!("{}/chat/completions", self.config.base_url);
+        let _permit = self.limit.acquire().await;
+        let replica = self.pick();
+        let base = &replica.0.url;
+        let url = format!("{base}/chat/completions");
         let mut req = self.client.post(&url).json(body);
         if let Some(key) = &self.api_key {
             req = req.bearer_auth(key);
         }
-        let response = req.send().await.map_err(|e| self.transport_error(e))?;
+        let response = req
+            .send()
+            .await
+            .map_err(|e| self.transport_error(base, e))?;
         let status = response.status();
         let retry_after = response
             .headers()
@@ -165,7 +272,10 @@ impl OpenAiTarget {
         let bytes = response
             .bytes()
             .await
-            .map_err(|e| self.transport_error(e))?;
+            .map_err(|e| self.transport_error(base, e))?;
+        if status.as_u16() == 429 {
+            self.limit.on_overload();
+        }
         if !status.is_success() {
             return Err(TargetError::Status {
                 status: status.as_u16(),
@@ -173,14 +283,18 @@ impl OpenAiTarget {
                 retry_after,
             });
         }
-        parse_completion(&bytes)
+        let parsed = parse_completion(&bytes);
+        if parsed.is_ok() {
+            self.limit.on_success();
+        }
+        parsed
     }
 
-    fn transport_error(&self, e: reqwest::Error) -> TargetError {
+    fn transport_error(&self, base: &str, e: reqwest::Error) -> TargetError {
         if e.is_timeout() {
             TargetError::Timeout(self.config.timeout)
         } else if e.is_builder() {
-            TargetError::Config(format!("bad request to `{}`: {e}", self.config.base_url))
+            TargetError::Config(format!("bad request to `{base}`: {e}"))
         } else {
             // Walk the source chain: reqwest's top-level message alone
             // ("error sending request") does not say what went wrong.
@@ -191,7 +305,7 @@ impl OpenAiTarget {
                 message.push_str(&s.to_string());
                 source = s.source();
             }
-            TargetError::Connection(format!("{} ({message})", self.config.base_url))
+            TargetError::Connection(format!("{base} ({message})"))
         }
     }
 
@@ -221,7 +335,9 @@ impl Target for OpenAiTarget {
         json!({
             "backend": "openai",
             "model": self.config.model,
-            "base_url": self.config.base_url,
+            "base_urls": self.config.base_urls,
+            "headers": self.config.headers.iter().map(|(k, _)| k).collect::<Vec<_>>(),
+            "stop": self.config.stop,
             "temperature": self.config.temperature,
             "max_tokens": self.config.max_tokens,
             "seed": self.config.seed,

@@ -10,7 +10,7 @@ use xsafe_testkit::{Reply, TestServer};
 
 fn target(server_url: &str, tweak: impl FnOnce(&mut OpenAiConfig)) -> OpenAiTarget {
     let mut config = OpenAiConfig::new("test-model");
-    config.base_url = format!("{server_url}/v1");
+    config.base_urls = vec![format!("{server_url}/v1")];
     config.api_key_env = "XSAFE_TEST_KEY_THAT_IS_NOT_SET".into();
     config.retry_base = Duration::from_millis(5);
     config.max_retries = 3;
@@ -149,4 +149,97 @@ async fn a_server_that_is_down_is_a_connection_error() {
     let err = t.chat(&ask("Hi")).await.unwrap_err();
     assert_eq!(err.kind(), "connection");
     assert!(err.to_string().contains("127.0.0.1"), "{err}");
+}
+
+#[tokio::test]
+async fn sends_extra_headers_and_stop_but_records_neither_value() {
+    let server = TestServer::start(|_| Reply::chat("ok"));
+    let t = target(&server.url(), |c| {
+        c.headers = vec![("X-Secret-Team".into(), "s3cr3t".into())];
+        c.stop = vec!["\nUser:".into()];
+    });
+    t.chat(&ask("Hi")).await.unwrap();
+    let sent = &server.requests()[0];
+    assert_eq!(sent.header("x-secret-team"), Some("s3cr3t"));
+    assert_eq!(sent.json()["stop"][0], "\nUser:");
+    let settings = t.settings().to_string();
+    assert!(
+        settings.contains("X-Secret-Team") && !settings.contains("s3cr3t"),
+        "{settings}"
+    );
+}
+
+#[tokio::test]
+async fn replicas_share_the_load_by_outstanding_requests() {
+    // One replica is slow: least-outstanding sends most requests to the fast one.
+    let slow = TestServer::start(|_| Reply::chat("slow").slow(Duration::from_millis(300)));
+    let fast = TestServer::start(|_| Reply::chat("fast").slow(Duration::from_millis(10)));
+    let mut config = OpenAiConfig::new("m");
+    config.base_urls = vec![format!("{}/v1", slow.url()), format!("{}/v1/", fast.url())];
+    config.api_key_env = "XSAFE_TEST_KEY_THAT_IS_NOT_SET".into();
+    let t = Arc::new(OpenAiTarget::new(config).unwrap());
+    let mut tasks = Vec::new();
+    for i in 0..40 {
+        let t = t.clone();
+        tasks.push(tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(i * 10)).await;
+            t.chat(&ask("Hi")).await.unwrap()
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    assert_eq!(slow.request_count() + fast.request_count(), 40);
+    assert!(slow.request_count() >= 1, "every replica is used");
+    assert!(
+        fast.request_count() >= 3 * slow.request_count(),
+        "slow {} fast {}",
+        slow.request_count(),
+        fast.request_count()
+    );
+    assert!(t.outstanding().iter().all(|(_, n)| *n == 0));
+}
+
+#[tokio::test]
+async fn repeated_429s_shrink_concurrency_and_it_grows_back() {
+    use std::sync::Mutex;
+    use std::time::Instant;
+    // The server takes two requests at a time: more than two arriving within
+    // one answer's time (50 ms) get a 429.
+    let overloaded = Arc::new(AtomicUsize::new(0));
+    let arrivals: Arc<Mutex<Vec<Instant>>> = Arc::default();
+    let seen = overloaded.clone();
+    let server = TestServer::start(move |_| {
+        let now = Instant::now();
+        let mut a = arrivals.lock().unwrap();
+        a.retain(|t| now.duration_since(*t) < Duration::from_millis(50));
+        if a.len() >= 2 {
+            seen.fetch_add(1, Ordering::SeqCst);
+            return Reply::rate_limited(None);
+        }
+        a.push(now);
+        Reply::chat("ok").slow(Duration::from_millis(50))
+    });
+    let t = Arc::new(target(&server.url(), |c| {
+        c.max_concurrency = 16;
+        c.max_retries = 50;
+        c.retry_base = Duration::from_millis(20);
+        c.overload_cooldown = Duration::from_millis(50);
+    }));
+    let mut tasks = Vec::new();
+    for _ in 0..60 {
+        let t = t.clone();
+        tasks.push(tokio::spawn(async move { t.chat(&ask("Hi")).await }));
+    }
+    for task in tasks {
+        assert!(task.await.unwrap().is_ok(), "every request completes");
+    }
+    assert!(overloaded.load(Ordering::SeqCst) > 0);
+    let low = t.current_concurrency();
+    assert!(low < 16, "the limit shrank to {low}");
+    // Without 429s it grows back.
+    for _ in 0..20 {
+        t.chat(&ask("Hi")).await.unwrap();
+    }
+    assert!(t.current_concurrency() > low, "grew back from {low}");
 }

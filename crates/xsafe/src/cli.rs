@@ -77,7 +77,8 @@ pub struct SuiteFileArgs {
 
 #[derive(Debug, Args)]
 pub struct TargetArgs {
-    /// The model under test, as BACKEND:MODEL (e.g. openai:gpt-4o-mini); repeat or comma-separate for several
+    /// The model under test: BACKEND:MODEL (openai:gpt-4o-mini, local:gemma-3-270m-it,
+    /// local:PATH.gguf) or a name from --targets; repeat or comma-separate for several
     #[arg(
         long,
         short = 't',
@@ -86,30 +87,58 @@ pub struct TargetArgs {
         required = true
     )]
     pub target: Vec<String>,
-    /// Base URL of an OpenAI-compatible server, up to /v1 (e.g. http://127.0.0.1:8000/v1)
-    #[arg(long, env = "XSAFE_BASE_URL", value_name = "URL")]
-    pub base_url: Option<String>,
+    /// A TOML file of named targets ([targets.NAME] tables with the settings below)
+    #[arg(long, env = "XSAFE_TARGETS", value_name = "FILE")]
+    pub targets: Option<PathBuf>,
+    /// Base URL of an OpenAI-compatible server, up to /v1; several (comma-separated or
+    /// repeated) are replicas of one model
+    #[arg(
+        long,
+        env = "XSAFE_BASE_URL",
+        value_name = "URL",
+        value_delimiter = ','
+    )]
+    pub base_url: Vec<String>,
     /// Environment variable holding the API key [default: OPENAI_API_KEY]
     #[arg(long, env = "XSAFE_API_KEY_ENV", value_name = "VAR")]
     pub api_key_env: Option<String>,
+    /// Extra HTTP header, as "Name: value" (repeatable); values are never recorded
+    #[arg(long = "header", value_name = "NAME: VALUE")]
+    pub headers: Vec<String>,
     /// Sampling temperature [default: 0]
     #[arg(long)]
     pub temperature: Option<f64>,
     /// Most tokens per answer [default: 512]; a cut answer is marked as such
     #[arg(long)]
     pub max_tokens: Option<u32>,
+    /// Seed for the target's sampling [default: the run's --seed plus the sample number]
+    #[arg(long)]
+    pub target_seed: Option<u64>,
+    /// A stop sequence (repeatable)
+    #[arg(long, value_name = "TEXT")]
+    pub stop: Vec<String>,
     /// The target's own system prompt, sent with every conversation
     #[arg(long, value_name = "TEXT")]
     pub system_prompt: Option<String>,
     /// Seconds to wait for one answer [default: 120]
     #[arg(long, value_name = "SECS")]
     pub timeout: Option<f64>,
-    /// Requests in flight per target [default: 8]
+    /// Most requests in flight per target [default: 8]; repeated 429s lower it for a while
     #[arg(long, env = "XSAFE_CONCURRENCY")]
     pub concurrency: Option<usize>,
     /// Retries of a failed request (429, 5xx, timeouts) before the case is stored as an error [default: 5]
     #[arg(long)]
     pub max_retries: Option<u32>,
+    /// Local models: a chat template, or a name llama.cpp knows (gemma, chatml, llama3...),
+    /// instead of the GGUF's own
+    #[arg(long, value_name = "TEMPLATE")]
+    pub chat_template: Option<String>,
+    /// Local models: generation threads [default: all cores]
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Local models: context size in tokens [default: 4096]
+    #[arg(long, value_name = "TOKENS")]
+    pub context: Option<u32>,
 }
 
 #[derive(Debug, Args)]

@@ -7,6 +7,7 @@ mod cli;
 mod commands;
 mod settings;
 mod table;
+mod targets;
 
 use clap::Parser;
 use std::process::ExitCode;

@@ -358,3 +358,53 @@ fn fetched_suites_are_listed_and_run_offline() {
     let err = String::from_utf8_lossy(&down.stderr);
     assert!(err.contains("127.0.0.1"), "{err}");
 }
+
+#[test]
+fn a_targets_file_names_targets_with_replicas_and_headers() {
+    let env = Env::new();
+    let a = TestServer::start(keyword_model);
+    let b = TestServer::start(keyword_model);
+    let file = env.write(
+        "targets.toml",
+        format!(
+            "[targets.cluster]\nmodel = \"m\"\nbase_urls = [\"{}/v1\", \"{}/v1\"]\nheaders = {{ \"X-Team\" = \"safety\" }}\nconcurrency = 4\n",
+            a.url(),
+            b.url()
+        ),
+    );
+    let summary: serde_json::Value = serde_json::from_str(&env.ok(&[
+        "run",
+        "--suite",
+        "xsafe-basic",
+        "--limit",
+        "30",
+        "--targets",
+        file.to_str().unwrap(),
+        "--target",
+        "cluster",
+        "--json",
+    ]))
+    .unwrap();
+    assert_eq!(summary["done"], 30);
+    assert_eq!(summary["groups"][0]["target"], "cluster");
+    assert_eq!(a.request_count() + b.request_count(), 30);
+    assert!(a.request_count() > 0 && b.request_count() > 0);
+    assert!(
+        a.requests()
+            .iter()
+            .all(|r| r.header("x-team") == Some("safety"))
+    );
+
+    let out = env.run(&[
+        "run",
+        "--suite",
+        "xsafe-basic",
+        "--targets",
+        file.to_str().unwrap(),
+        "--target",
+        "nope",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cluster"), "{err}");
+}

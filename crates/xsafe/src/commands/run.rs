@@ -8,7 +8,6 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::process::ExitCode;
 use tokio_util::sync::CancellationToken;
 use xsafe_runner::{Event, RunOutcome, RunPlan};
-use xsafe_target::TargetOptions;
 
 pub async fn run(global: &Global, args: RunArgs) -> Result<ExitCode> {
     let cache = global.cache_dir()?;
@@ -18,23 +17,7 @@ pub async fn run(global: &Global, args: RunArgs) -> Result<ExitCode> {
         .iter()
         .map(|s| xsafe_suite::resolve(s, &cache, &load).map_err(anyhow::Error::from))
         .collect::<Result<Vec<_>>>()?;
-    let t = &args.target;
-    let options = TargetOptions {
-        base_url: t.base_url.clone(),
-        api_key_env: t.api_key_env.clone(),
-        temperature: t.temperature,
-        max_tokens: t.max_tokens,
-        seed: None,
-        system_prompt: t.system_prompt.clone(),
-        timeout_secs: t.timeout,
-        max_concurrency: t.concurrency,
-        max_retries: t.max_retries,
-    };
-    let targets = t
-        .target
-        .iter()
-        .map(|spec| xsafe_target::from_spec(spec, &options).map_err(|e| anyhow!(e)))
-        .collect::<Result<Vec<_>>>()?;
+    let targets = args.target.build(&cache)?;
     let strategies = args
         .strategy
         .iter()

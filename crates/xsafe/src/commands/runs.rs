@@ -88,11 +88,17 @@ fn render_rows(rows: &[Vec<String>]) -> String {
 }
 
 fn verdict_label(r: &StoredResult) -> String {
-    match (&r.error, r.verdicts.first()) {
+    let label = match (&r.error, r.verdicts.first()) {
         (Some(e), _) => format!("error:{}", e.kind),
         (None, Some(v)) => v.outcome.label().to_string(),
         (None, None) => "-".to_string(),
-    }
+    };
+    let cut = r
+        .transcript
+        .as_ref()
+        .is_some_and(|t| t.finish_reason == Some(xsafe_core::FinishReason::Length));
+    // An answer cut by the token limit may have been judged on its start only.
+    if cut { format!("{label} (cut)") } else { label }
 }
 
 fn result_row(r: &StoredResult) -> Vec<String> {

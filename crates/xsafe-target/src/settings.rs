@@ -1,0 +1,287 @@
+//! Target settings, from the command line or a targets file (TOML, several
+//! named targets), and the resolution of a `--target` spec into a backend,
+//! a model and its settings.
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::Path;
+use xsafe_core::TargetError;
+
+/// The backends a target spec may name.
+pub const BACKENDS: &[&str] = &["openai", "local"];
+
+/// Everything a target can be told. Every field is optional so that the
+/// command line can be laid over a targets file: a flag that was given wins.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetSettings {
+    /// `openai` or `local` (targets file only; on the command line the
+    /// backend is the spec's prefix).
+    pub backend: Option<String>,
+    pub model: Option<String>,
+    /// One base URL, up to `/v1`.
+    pub base_url: Option<String>,
+    /// Several base URLs serving the same model (replicas); requests go to
+    /// the one with the fewest requests outstanding.
+    #[serde(default)]
+    pub base_urls: Vec<String>,
+    /// The environment variable holding the API key (`OPENAI_API_KEY` by
+    /// default). The key itself never appears in settings.
+    pub api_key_env: Option<String>,
+    /// Extra HTTP headers. Their values are sent but never recorded.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    pub temperature: Option<f64>,
+    pub max_tokens: Option<u32>,
+    pub seed: Option<u64>,
+    #[serde(default)]
+    pub stop: Vec<String>,
+    pub system_prompt: Option<String>,
+    pub timeout_secs: Option<f64>,
+    /// Most requests in flight; for HTTP targets the start of the adaptive
+    /// limit as well as its ceiling.
+    pub concurrency: Option<usize>,
+    pub max_retries: Option<u32>,
+    /// Local models: a chat template (or a name llama.cpp knows) that
+    /// replaces the one in the GGUF.
+    pub chat_template: Option<String>,
+    /// Local models: threads for generation.
+    pub threads: Option<usize>,
+    /// Local models: context size in tokens.
+    pub context: Option<u32>,
+}
+
+impl TargetSettings {
+    /// Lays `top` over `self`: every value `top` has replaces ours.
+    pub fn overlay(&mut self, top: &TargetSettings) {
+        macro_rules! take {
+            ($($f:ident),*) => {$(
+                if top.$f.is_some() { self.$f = top.$f.clone(); }
+            )*};
+        }
+        take!(
+            backend,
+            model,
+            base_url,
+            api_key_env,
+            temperature,
+            max_tokens,
+            seed,
+            system_prompt,
+            timeout_secs,
+            concurrency,
+            max_retries,
+            chat_template,
+            threads,
+            context
+        );
+        if !top.base_urls.is_empty() {
+            self.base_urls = top.base_urls.clone();
+            self.base_url = None;
+        } else if top.base_url.is_some() {
+            self.base_urls.clear();
+        }
+        if !top.stop.is_empty() {
+            self.stop = top.stop.clone();
+        }
+        self.headers
+            .extend(top.headers.iter().map(|(k, v)| (k.clone(), v.clone())));
+    }
+
+    /// The base URLs, however they were given, without trailing slashes.
+    pub fn urls(&self) -> Vec<String> {
+        self.base_url
+            .iter()
+            .chain(self.base_urls.iter())
+            .flat_map(|u| u.split(','))
+            .map(|u| u.trim().trim_end_matches('/').to_string())
+            .filter(|u| !u.is_empty())
+            .collect()
+    }
+}
+
+/// A targets file: `[targets.NAME]` tables of [`TargetSettings`].
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetsFile {
+    #[serde(default)]
+    pub targets: BTreeMap<String, TargetSettings>,
+}
+
+impl TargetsFile {
+    pub fn load(path: &Path) -> Result<TargetsFile, TargetError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| TargetError::Config(format!("targets file `{}`: {e}", path.display())))?;
+        Self::parse(&text, &path.display().to_string())
+    }
+
+    pub fn parse(text: &str, origin: &str) -> Result<TargetsFile, TargetError> {
+        let file: TargetsFile = toml::from_str(text)
+            .map_err(|e| TargetError::Config(format!("targets file `{origin}`: {e}")))?;
+        for (name, t) in &file.targets {
+            let backend = t.backend.as_deref().unwrap_or("openai");
+            if !BACKENDS.contains(&backend) {
+                return Err(TargetError::Config(format!(
+                    "targets file `{origin}`, target `{name}`: unknown backend `{backend}`; use one of {}",
+                    BACKENDS.join(", ")
+                )));
+            }
+            if t.model.as_deref().is_none_or(|m| m.trim().is_empty()) {
+                return Err(TargetError::Config(format!(
+                    "targets file `{origin}`, target `{name}`: `model` is missing; add e.g. model = \"gpt-4o-mini\""
+                )));
+            }
+        }
+        Ok(file)
+    }
+}
+
+/// A `--target` spec resolved into what builds the target.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResolvedTarget {
+    /// The target's name in results: the spec as the user gave it.
+    pub id: String,
+    pub backend: String,
+    pub model: String,
+    pub settings: TargetSettings,
+}
+
+/// Resolves `spec`: a target named in the targets file, or `BACKEND:MODEL`.
+/// Settings given on the command line (`cli`) win over the file's.
+pub fn resolve(
+    spec: &str,
+    cli: &TargetSettings,
+    file: Option<&TargetsFile>,
+) -> Result<ResolvedTarget, TargetError> {
+    let spec = spec.trim();
+    let mut settings = TargetSettings::default();
+    let (backend, model) = if let Some(named) = file.and_then(|f| f.targets.get(spec)) {
+        settings = named.clone();
+        (
+            named.backend.clone().unwrap_or_else(|| "openai".into()),
+            named.model.clone().unwrap_or_default(),
+        )
+    } else if let Some((backend, model)) = spec.split_once(':') {
+        if !BACKENDS.contains(&backend) {
+            return Err(TargetError::Config(format!(
+                "target `{spec}`: unknown backend `{backend}`; available: {}",
+                BACKENDS.join(", ")
+            )));
+        }
+        if model.trim().is_empty() {
+            return Err(TargetError::Config(format!(
+                "target `{spec}`: the model name after `{backend}:` is empty"
+            )));
+        }
+        (backend.to_string(), model.to_string())
+    } else {
+        let named: Vec<&str> = file
+            .map(|f| f.targets.keys().map(String::as_str).collect())
+            .unwrap_or_default();
+        return Err(TargetError::Config(if named.is_empty() {
+            format!(
+                "target `{spec}`: write it as BACKEND:MODEL, e.g. `openai:gpt-4o-mini` or `local:gemma-3-270m-it`, or name a target of a --targets file"
+            )
+        } else {
+            format!(
+                "target `{spec}` is not in the targets file (it has: {}) and is not BACKEND:MODEL",
+                named.join(", ")
+            )
+        }));
+    };
+    settings.overlay(cli);
+    Ok(ResolvedTarget {
+        id: spec.to_string(),
+        backend,
+        model,
+        settings,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FILE: &str = r#"
+[targets.vllm]
+model = "meta-llama/Llama-3.1-8B-Instruct"
+base_urls = ["http://10.0.0.1:8000/v1", "http://10.0.0.2:8000/v1/"]
+headers = { "X-Team" = "safety" }
+stop = ["</s>"]
+concurrency = 64
+
+[targets.small]
+backend = "local"
+model = "gemma-3-270m-it"
+chat_template = "gemma"
+"#;
+
+    #[test]
+    fn named_targets_come_from_the_file_and_flags_win() {
+        let file = TargetsFile::parse(FILE, "t.toml").unwrap();
+        let cli = TargetSettings {
+            temperature: Some(0.7),
+            concurrency: Some(8),
+            ..Default::default()
+        };
+        let r = resolve("vllm", &cli, Some(&file)).unwrap();
+        assert_eq!(r.id, "vllm");
+        assert_eq!(r.backend, "openai");
+        assert_eq!(r.model, "meta-llama/Llama-3.1-8B-Instruct");
+        assert_eq!(
+            r.settings.urls(),
+            ["http://10.0.0.1:8000/v1", "http://10.0.0.2:8000/v1"]
+        );
+        assert_eq!(r.settings.concurrency, Some(8));
+        assert_eq!(r.settings.temperature, Some(0.7));
+        assert_eq!(r.settings.stop, ["</s>"]);
+        assert_eq!(r.settings.headers["X-Team"], "safety");
+        let r = resolve("small", &TargetSettings::default(), Some(&file)).unwrap();
+        assert_eq!(
+            (r.backend.as_str(), r.model.as_str()),
+            ("local", "gemma-3-270m-it")
+        );
+    }
+
+    #[test]
+    fn specs_name_a_backend_and_a_model() {
+        let r = resolve("openai:gpt-4o-mini", &TargetSettings::default(), None).unwrap();
+        assert_eq!(
+            (r.backend.as_str(), r.model.as_str()),
+            ("openai", "gpt-4o-mini")
+        );
+        let r = resolve(
+            "openai:m",
+            &TargetSettings {
+                base_url: Some("http://a/v1,http://b/v1".into()),
+                ..Default::default()
+            },
+            None,
+        )
+        .unwrap();
+        assert_eq!(r.settings.urls(), ["http://a/v1", "http://b/v1"]);
+        for bad in ["gpt-4o", "magic:m", "openai:"] {
+            let err = resolve(bad, &TargetSettings::default(), None).unwrap_err();
+            assert!(err.to_string().contains(bad), "{err}");
+        }
+    }
+
+    #[test]
+    fn bad_files_say_which_target_and_what_to_do() {
+        let err = TargetsFile::parse("[targets.a]\nbackend = \"x\"\nmodel = \"m\"\n", "t.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("t.toml") && err.contains("`a`") && err.contains("openai"),
+            "{err}"
+        );
+        let err = TargetsFile::parse("[targets.a]\n", "t.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("`model` is missing"), "{err}");
+        let err = TargetsFile::parse("[targets.a]\nmodle = \"m\"\n", "t.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("modle"), "{err}");
+    }
+}

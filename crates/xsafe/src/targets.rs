@@ -1,0 +1,92 @@
+//! Building targets from `--target` specs, a `--targets` file and the
+//! target flags.
+
+use crate::cli::TargetArgs;
+use anyhow::{Context, Result, anyhow, bail};
+use std::path::Path;
+use std::sync::Arc;
+use xsafe_core::Target;
+use xsafe_target::{ResolvedTarget, TargetSettings, TargetsFile};
+
+impl TargetArgs {
+    /// The settings given as flags, to lay over a targets file's.
+    pub fn settings(&self) -> Result<TargetSettings> {
+        let mut headers = std::collections::BTreeMap::new();
+        for h in &self.headers {
+            let (k, v) = h
+                .split_once(':')
+                .ok_or_else(|| anyhow!("--header `{h}`: write it as \"Name: value\""))?;
+            headers.insert(k.trim().to_string(), v.trim().to_string());
+        }
+        Ok(TargetSettings {
+            backend: None,
+            model: None,
+            base_url: None,
+            base_urls: self.base_url.clone(),
+            api_key_env: self.api_key_env.clone(),
+            headers,
+            temperature: self.temperature,
+            max_tokens: self.max_tokens,
+            seed: self.target_seed,
+            stop: self.stop.clone(),
+            system_prompt: self.system_prompt.clone(),
+            timeout_secs: self.timeout,
+            concurrency: self.concurrency,
+            max_retries: self.max_retries,
+            chat_template: self.chat_template.clone(),
+            threads: self.threads,
+            context: self.context,
+        })
+    }
+
+    /// Every target the flags name, built.
+    pub fn build(&self, cache_dir: &Path) -> Result<Vec<Arc<dyn Target>>> {
+        let file = self.targets.as_deref().map(TargetsFile::load).transpose()?;
+        let cli = self.settings()?;
+        self.target
+            .iter()
+            .map(|spec| {
+                let resolved = xsafe_target::resolve(spec, &cli, file.as_ref())?;
+                build(&resolved, cache_dir).with_context(|| format!("target `{spec}`"))
+            })
+            .collect()
+    }
+}
+
+fn build(r: &ResolvedTarget, cache_dir: &Path) -> Result<Arc<dyn Target>> {
+    match r.backend.as_str() {
+        "openai" => Ok(xsafe_target::build_openai(r)?),
+        "local" => build_local(r, cache_dir),
+        other => bail!("unknown backend `{other}`"),
+    }
+}
+
+#[cfg(feature = "local")]
+fn build_local(r: &ResolvedTarget, cache_dir: &Path) -> Result<Arc<dyn Target>> {
+    let path = xsafe_target::models::resolve_local(&r.model, cache_dir)?;
+    let s = &r.settings;
+    let defaults = xsafe_local::LocalOptions::default();
+    let options = xsafe_local::LocalOptions {
+        threads: s.threads,
+        context: s.context.unwrap_or(defaults.context),
+        max_tokens: s.max_tokens.unwrap_or(defaults.max_tokens),
+        temperature: s.temperature.unwrap_or(defaults.temperature),
+        seed: s.seed,
+        stop: s.stop.clone(),
+        system_prompt: s.system_prompt.clone(),
+        chat_template: s.chat_template.clone(),
+    };
+    Ok(Arc::new(xsafe_local::LocalTarget::load(
+        r.id.clone(),
+        &path,
+        options,
+    )?))
+}
+
+#[cfg(not(feature = "local"))]
+fn build_local(_r: &ResolvedTarget, _cache_dir: &Path) -> Result<Arc<dyn Target>> {
+    bail!(
+        "this xsafe was built without the embedded model engine; rebuild with the `local` feature \
+         (the default) or point --target at an OpenAI-compatible server"
+    )
+}
