@@ -11,7 +11,7 @@ pub use summary::{GroupSummary, RunOutcome};
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use xsafe_core::{Case, Judge, Strategy, Target};
@@ -137,8 +137,7 @@ pub async fn execute(
         let on_event = on_event.clone();
         let seed = plan.seed.wrapping_add(job.key.sample as u64);
         tasks.spawn(async move {
-            let _permit = permit;
-            let outcome = run_one(&store, &job, &*judge, seed).await?;
+            let outcome = run_one(&store, &job, &*judge, seed, permit).await?;
             on_event(Event::Stored {
                 key: job.key,
                 outcome,
@@ -189,6 +188,7 @@ async fn run_one(
     job: &Job,
     judge: &dyn Judge,
     seed: u64,
+    permit: OwnedSemaphorePermit,
 ) -> Result<String, RunError> {
     let started = Instant::now();
     let started_ms = SystemTime::now()
@@ -200,6 +200,9 @@ async fn run_one(
         .strategy
         .run(&prompt, &*job.target, judge, Some(seed))
         .await;
+    // The target is free for the next case while this one is judged and
+    // stored: holding the place through the write would idle the model.
+    drop(permit);
     let latency_ms = started.elapsed().as_millis() as u64;
     let key = job.key.clone();
     match transcript {

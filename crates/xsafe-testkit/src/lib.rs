@@ -6,7 +6,8 @@
 //! test can make it misbehave at the byte level, e.g. close the connection
 //! half-way through a body. Each server runs on its own thread and runtime,
 //! so synchronous tests (which spawn the `xsafe` binary) can use it as well
-//! as async ones.
+//! as async ones. Connections are kept alive between requests, as real
+//! servers keep them.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -151,8 +152,9 @@ impl TestServer {
         let (shutdown, mut stop) = tokio::sync::oneshot::channel::<()>();
         let state = (requests.clone(), in_flight.clone(), max_in_flight.clone());
         let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
+            // One thread is plenty for a test server and leaves the cores to
+            // the code under test.
+            let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
                 .expect("test server runtime");
@@ -166,19 +168,20 @@ impl TestServer {
                         _ = &mut stop => break,
                         accepted = listener.accept() => {
                             let Ok((stream, _)) = accepted else { continue };
+                            let _ = stream.set_nodelay(true);
                             let handler = handler.clone();
                             let (requests, in_flight, max_in_flight) = state.clone();
                             tokio::spawn(async move {
-                                let now = in_flight.fetch_add(1, Ordering::SeqCst) + 1;
-                                max_in_flight.fetch_max(now, Ordering::SeqCst);
-                                let _ = serve(stream, &*handler, &requests).await;
-                                in_flight.fetch_sub(1, Ordering::SeqCst);
+                                let counters = Counters { in_flight: &in_flight, max_in_flight: &max_in_flight };
+                                let _ = serve(stream, &*handler, &requests, counters).await;
                             });
                         }
                     }
                 }
             });
-            // Dropping the runtime here cancels connections still open.
+            // Connections still open are cancelled; a reply still sleeping
+            // on a blocking thread is abandoned rather than waited for.
+            rt.shutdown_background();
         });
         let addr = addr_rx.recv().expect("test server did not start");
         TestServer {
@@ -247,29 +250,55 @@ pub fn unused_url() -> String {
     format!("http://{addr}")
 }
 
+/// Counts requests being answered (not open connections, which a client's
+/// pool keeps idle).
+struct Counters<'a> {
+    in_flight: &'a AtomicUsize,
+    max_in_flight: &'a AtomicUsize,
+}
+
+/// Serves requests on one connection until the client closes it (HTTP/1.1
+/// keep-alive, as real servers do) or a reply drops or cuts it.
 async fn serve(
     mut stream: TcpStream,
     handler: &Handler,
     requests: &Mutex<Vec<Request>>,
+    counters: Counters<'_>,
 ) -> std::io::Result<()> {
-    // One request per connection: every answer says `connection: close`.
-    let Some(request) = read_request(&mut stream).await? else {
-        return Ok(());
-    };
-    requests.lock().unwrap().push(request.clone());
-    let mut reply = handler(&request);
+    while let Some(request) = read_request(&mut stream).await? {
+        requests.lock().unwrap().push(request.clone());
+        let now = counters.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        counters.max_in_flight.fetch_max(now, Ordering::SeqCst);
+        let client_closes = request
+            .header("connection")
+            .is_some_and(|v| v.eq_ignore_ascii_case("close"));
+        let keep_open = answer(&mut stream, handler(&request)).await;
+        counters.in_flight.fetch_sub(1, Ordering::SeqCst);
+        if !keep_open? || client_closes {
+            return Ok(());
+        }
+    }
+    Ok(())
+}
+
+/// Writes one reply; says whether the connection can serve another.
+async fn answer(stream: &mut TcpStream, mut reply: Reply) -> std::io::Result<bool> {
     let mut truncate = false;
     loop {
         match reply {
             Reply::Slow(delay, inner) => {
-                tokio::time::sleep(delay).await;
+                // A thread's sleep keeps to the delay within tens of
+                // microseconds; tokio's timer rounds up to its next
+                // millisecond tick, which would add ~5% to a 20 ms answer and
+                // blur benchmarks of the client.
+                let _ = tokio::task::spawn_blocking(move || std::thread::sleep(delay)).await;
                 reply = *inner;
             }
             Reply::Truncated(inner) => {
                 truncate = true;
                 reply = *inner;
             }
-            Reply::Drop => return Ok(()),
+            Reply::Drop => return Ok(false),
             Reply::Full {
                 status,
                 headers,
@@ -279,19 +308,26 @@ async fn serve(
                 for (k, v) in &headers {
                     head.push_str(&format!("{k}: {v}\r\n"));
                 }
-                head.push_str(&format!(
-                    "content-length: {}\r\nconnection: close\r\n\r\n",
-                    body.len()
-                ));
-                stream.write_all(head.as_bytes()).await?;
-                let sent = if truncate {
+                head.push_str(&format!("content-length: {}\r\n", body.len()));
+                if truncate {
+                    head.push_str("connection: close\r\n");
+                }
+                head.push_str("\r\n");
+                // One write for head and body: two small writes on a kept-alive
+                // connection meet Nagle's algorithm and delayed ACKs (~40 ms).
+                let mut bytes = head.into_bytes();
+                bytes.extend_from_slice(if truncate {
                     &body[..body.len() / 2]
                 } else {
                     &body[..]
-                };
-                stream.write_all(sent).await?;
+                });
+                stream.write_all(&bytes).await?;
                 stream.flush().await?;
-                return stream.shutdown().await;
+                if truncate {
+                    stream.shutdown().await?;
+                    return Ok(false);
+                }
+                return Ok(true);
             }
         }
     }
@@ -362,7 +398,11 @@ mod tests {
     fn get(url: &str, path: &str) -> String {
         let addr = url.trim_start_matches("http://");
         let mut s = std::net::TcpStream::connect(addr).unwrap();
-        write!(s, "GET {path} HTTP/1.1\r\nhost: x\r\n\r\n").unwrap();
+        write!(
+            s,
+            "GET {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n"
+        )
+        .unwrap();
         let mut out = String::new();
         s.read_to_string(&mut out).unwrap();
         out
