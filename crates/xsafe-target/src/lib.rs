@@ -4,6 +4,7 @@
 //! target from a spec such as `openai:gpt-4o-mini`.
 
 mod limit;
+pub mod models;
 mod openai;
 mod settings;
 

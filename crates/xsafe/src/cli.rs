@@ -50,6 +50,9 @@ pub enum Command {
     Runs(RunsCommand),
     /// Write every transcript and verdict of a run as JSONL or XSTest-format CSV
     Export(ExportArgs),
+    /// Download, import and list the GGUF models that local: targets run
+    #[command(subcommand)]
+    Model(crate::commands::model::ModelCommand),
 }
 
 /// How to read a suite file.
@@ -78,13 +81,14 @@ pub struct SuiteFileArgs {
 #[derive(Debug, Args)]
 pub struct TargetArgs {
     /// The model under test: BACKEND:MODEL (openai:gpt-4o-mini, local:gemma-3-270m-it,
-    /// local:PATH.gguf) or a name from --targets; repeat or comma-separate for several
+    /// local:PATH.gguf; local:default is the best model in the cache) or a name from
+    /// --targets; repeat or comma-separate for several
     #[arg(
         long,
         short = 't',
         env = "XSAFE_TARGET",
         value_delimiter = ',',
-        required = true
+        default_value = "local:default"
     )]
     pub target: Vec<String>,
     /// A TOML file of named targets ([targets.NAME] tables with the settings below)

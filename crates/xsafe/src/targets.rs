@@ -63,7 +63,19 @@ fn build(r: &ResolvedTarget, cache_dir: &Path) -> Result<Arc<dyn Target>> {
 
 #[cfg(feature = "local")]
 fn build_local(r: &ResolvedTarget, cache_dir: &Path) -> Result<Arc<dyn Target>> {
-    let path = xsafe_target::models::resolve_local(&r.model, cache_dir)?;
+    use xsafe_target::models;
+    let path = models::resolve_local(&r.model, cache_dir)?;
+    let known = models::known_by_file(&path);
+    if let Some(m) = known
+        && !m.instruction_tuned
+    {
+        tracing::warn!(
+            "`{}` is a base model: it continues text rather than answering and refuses nothing, \
+             so its figures only demonstrate the pipeline; `xsafe model pull gemma-3-270m-it` or an \
+             OpenAI-compatible server gives a real measurement",
+            m.name
+        );
+    }
     let s = &r.settings;
     let defaults = xsafe_local::LocalOptions::default();
     let options = xsafe_local::LocalOptions {
@@ -75,6 +87,7 @@ fn build_local(r: &ResolvedTarget, cache_dir: &Path) -> Result<Arc<dyn Target>> 
         stop: s.stop.clone(),
         system_prompt: s.system_prompt.clone(),
         chat_template: s.chat_template.clone(),
+        fallback_chat_template: known.and_then(|m| m.chat_template).map(Into::into),
     };
     Ok(Arc::new(xsafe_local::LocalTarget::load(
         r.id.clone(),

@@ -1,6 +1,7 @@
 //! One file per command.
 
 mod export;
+pub mod model;
 mod run;
 mod runs;
 mod suites;
@@ -17,6 +18,7 @@ pub async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Suites(cmd) => suites::run(global, cmd).await,
         Command::Runs(cmd) => runs::run(global, cmd),
         Command::Export(args) => export::run(global, args),
+        Command::Model(cmd) => model::run(global, cmd).await,
     }
 }
 

@@ -17,7 +17,9 @@ pub async fn run(global: &Global, args: RunArgs) -> Result<ExitCode> {
         .iter()
         .map(|s| xsafe_suite::resolve(s, &cache, &load).map_err(anyhow::Error::from))
         .collect::<Result<Vec<_>>>()?;
-    let targets = args.target.build(&cache)?;
+    // Loading a local model reads hundreds of megabytes: keep it off the
+    // async workers.
+    let targets = tokio::task::block_in_place(|| args.target.build(&cache))?;
     let strategies = args
         .strategy
         .iter()

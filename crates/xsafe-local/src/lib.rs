@@ -1,0 +1,759 @@
+//! The embedded local model of xsafe: a GGUF model run inside the process by
+//! llama.cpp (through the `llama-cpp-2` crate), as a [`Target`] like any
+//! HTTP server, so `--target local:gemma-3-270m-it` needs no server at all.
+//!
+//! This is the only crate that depends on llama.cpp, which needs `cmake`
+//! and `libclang-dev` to build and takes minutes to compile; everything
+//! else in xsafe builds and tests without it. The workspace's
+//! `.cargo/config.toml` compiles for the native CPU
+//! (`-C target-cpu=native`), which llama-cpp-sys-2 turns into
+//! `GGML_NATIVE=ON`; without it ggml gets only baseline x86-64 SIMD (SSE2,
+//! no AVX2 or FMA) and its matrix products run far slower.
+//!
+//! One worker thread owns the model and a single llama.cpp context and
+//! serves requests one at a time from a queue, so memory stays near the
+//! model's size whatever the run's concurrency, and generation uses every
+//! core for the one request in hand (llama.cpp parallelises inside a
+//! forward pass). [`Target::chat`] only sends the request over a channel and
+//! awaits the reply, so the async runtime is never blocked.
+//!
+//! The prompt is built with the chat template from the GGUF's metadata,
+//! applied by llama.cpp's built-in template engine; [`LocalOptions::chat_template`]
+//! overrides it. llama.cpp does not execute arbitrary Jinja: it recognises
+//! its known templates by name (`gemma`, `chatml`, `llama3`, `mistral-v7`,
+//! `phi4`, ...) or by telltale markers in a template's text, so an override
+//! is best given as one of those names.
+
+use async_trait::async_trait;
+use llama_cpp_2::context::LlamaContext;
+use llama_cpp_2::context::params::LlamaContextParams;
+use llama_cpp_2::llama_backend::LlamaBackend;
+use llama_cpp_2::llama_batch::LlamaBatch;
+use llama_cpp_2::model::params::LlamaModelParams;
+use llama_cpp_2::model::{LlamaChatMessage, LlamaChatTemplate, LlamaModel};
+use llama_cpp_2::sampling::LlamaSampler;
+use llama_cpp_2::token::LlamaToken;
+use serde_json::{Value, json};
+use std::num::NonZeroU32;
+use std::panic::AssertUnwindSafe;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock, mpsc};
+use std::time::{Duration, Instant};
+use tokio::sync::oneshot;
+use xsafe_core::{
+    ChatRequest, ChatResponse, FinishReason, Message, Role, Target, TargetError, Usage,
+};
+
+/// Tokens handed to llama.cpp per decode call while reading the prompt.
+const PROMPT_BATCH: usize = 512;
+
+/// How a local model generates.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LocalOptions {
+    /// Threads for generation; `None` uses every core the process may use.
+    pub threads: Option<usize>,
+    /// Context size in tokens: prompt plus answer must fit. `0` takes the
+    /// model's training context (large, and memory grows with it).
+    pub context: u32,
+    /// Most tokens per answer; an answer cut by it finishes with `length`.
+    pub max_tokens: u32,
+    /// `0` decodes greedily (deterministic); above it, tokens are sampled at
+    /// this temperature with the request's seed (else [`Self::seed`]).
+    pub temperature: f64,
+    pub seed: Option<u64>,
+    /// Generation stops at the first of these; it is cut from the answer.
+    pub stop: Vec<String>,
+    /// The target's own system prompt, merged with a strategy's system
+    /// message as the OpenAI-compatible target does.
+    pub system_prompt: Option<String>,
+    /// Replaces the GGUF's chat template: a name llama.cpp knows (`gemma`,
+    /// `chatml`, `llama3`, ...) or a template text it recognises.
+    pub chat_template: Option<String>,
+    /// The template for a GGUF that carries none, when `chat_template` is
+    /// not given: the registry's choice for a known model (xsafe-target's
+    /// `KnownModel::chat_template`), so `--chat-template` stays an override.
+    pub fallback_chat_template: Option<String>,
+}
+
+impl Default for LocalOptions {
+    fn default() -> Self {
+        LocalOptions {
+            threads: None,
+            context: 4096,
+            max_tokens: 512,
+            temperature: 0.0,
+            seed: None,
+            stop: Vec::new(),
+            system_prompt: None,
+            chat_template: None,
+            fallback_chat_template: None,
+        }
+    }
+}
+
+/// Where the chat template came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TemplateSource {
+    /// The GGUF's `tokenizer.chat_template` metadata.
+    Gguf,
+    /// [`LocalOptions::chat_template`].
+    Option,
+    /// [`LocalOptions::fallback_chat_template`], as the GGUF has none.
+    Fallback,
+}
+
+impl TemplateSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TemplateSource::Gguf => "gguf",
+            TemplateSource::Option => "option",
+            TemplateSource::Fallback => "fallback",
+        }
+    }
+}
+
+/// What was loaded, for settings, logs and `xsafe model` output.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelInfo {
+    pub path: PathBuf,
+    pub file_name: String,
+    pub size_bytes: u64,
+    /// The GGUF's `general.name`, when it has one.
+    pub name: Option<String>,
+    pub parameters: u64,
+    /// The context the model was trained with.
+    pub train_context: u32,
+    /// The context the target works with, as llama.cpp rounded it.
+    pub context: u32,
+    pub threads: usize,
+    pub template_source: TemplateSource,
+    pub template: String,
+}
+
+/// Counters over every request served, for benchmarks.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct LocalStats {
+    pub requests: u64,
+    pub prompt_tokens: u64,
+    /// Time spent reading prompts (prefill).
+    pub prompt_time: Duration,
+    pub generated_tokens: u64,
+    /// Time spent generating answers, one token at a time.
+    pub generate_time: Duration,
+}
+
+impl LocalStats {
+    pub fn prompt_tokens_per_sec(&self) -> f64 {
+        per_sec(self.prompt_tokens, self.prompt_time)
+    }
+
+    pub fn generate_tokens_per_sec(&self) -> f64 {
+        per_sec(self.generated_tokens, self.generate_time)
+    }
+}
+
+fn per_sec(n: u64, t: Duration) -> f64 {
+    if t.is_zero() {
+        0.0
+    } else {
+        n as f64 / t.as_secs_f64()
+    }
+}
+
+struct Job {
+    request: ChatRequest,
+    reply: oneshot::Sender<Result<ChatResponse, TargetError>>,
+}
+
+/// A GGUF model run in-process by llama.cpp. See the crate docs.
+pub struct LocalTarget {
+    id: String,
+    options: LocalOptions,
+    info: ModelInfo,
+    // A std channel: the worker is a plain thread that blocks on it, and
+    // `Sender` is `Sync`, so `chat` can send from any task.
+    jobs: mpsc::Sender<Job>,
+    stats: Arc<Mutex<LocalStats>>,
+}
+
+impl std::fmt::Debug for LocalTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalTarget")
+            .field("id", &self.id)
+            .field("info", &self.info)
+            .finish_non_exhaustive()
+    }
+}
+
+impl LocalTarget {
+    /// Loads the GGUF at `path` and starts the worker that serves it.
+    ///
+    /// Blocks while the model loads (a fraction of a second for a small
+    /// model, as the file is memory-mapped); from async code, call it inside
+    /// `tokio::task::spawn_blocking` if that matters. Fails with
+    /// [`TargetError::Config`] when the file is missing or not a model
+    /// llama.cpp can load, when the model has no chat template and none was
+    /// given, or when llama.cpp does not know the template.
+    pub fn load(
+        id: impl Into<String>,
+        path: &Path,
+        options: LocalOptions,
+    ) -> Result<LocalTarget, TargetError> {
+        let id = id.into();
+        let meta = std::fs::metadata(path)
+            .map_err(|e| TargetError::Config(format!("model file `{}`: {e}", path.display())))?;
+        if !meta.is_file() {
+            return Err(TargetError::Config(format!(
+                "model file `{}` is not a file",
+                path.display()
+            )));
+        }
+        let threads = options
+            .threads
+            .filter(|t| *t > 0)
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+        let (ready_tx, ready_rx) = mpsc::sync_channel(1);
+        let (jobs, queue) = mpsc::channel::<Job>();
+        let stats = Arc::new(Mutex::new(LocalStats::default()));
+        let setup = Setup {
+            path: path.to_path_buf(),
+            size_bytes: meta.len(),
+            threads,
+            options: options.clone(),
+        };
+        let worker_stats = stats.clone();
+        std::thread::Builder::new()
+            .name("xsafe-local-model".into())
+            .spawn(move || worker(setup, ready_tx, queue, worker_stats))
+            .map_err(|e| TargetError::Config(format!("cannot start the model thread: {e}")))?;
+        let info = ready_rx.recv().map_err(|_| {
+            TargetError::Config(format!(
+                "loading model `{}` crashed; run with -vv to see llama.cpp's log",
+                path.display()
+            ))
+        })??;
+        tracing::info!(
+            target_id = %id,
+            model = %info.path.display(),
+            parameters = info.parameters,
+            context = info.context,
+            threads = info.threads,
+            template = info.template_source.as_str(),
+            "local model loaded"
+        );
+        Ok(LocalTarget {
+            id,
+            options,
+            info,
+            jobs,
+            stats,
+        })
+    }
+
+    /// What was loaded.
+    pub fn info(&self) -> &ModelInfo {
+        &self.info
+    }
+
+    /// Token counts and timings over every request served so far.
+    pub fn stats(&self) -> LocalStats {
+        *self.stats.lock().expect("stats lock")
+    }
+}
+
+#[async_trait]
+impl Target for LocalTarget {
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn settings(&self) -> Value {
+        let o = &self.options;
+        json!({
+            "backend": "local",
+            "model": self.info.file_name,
+            "model_path": self.info.path,
+            "model_size_bytes": self.info.size_bytes,
+            "model_name": self.info.name,
+            "context": self.info.context,
+            "chat_template_source": self.info.template_source.as_str(),
+            "chat_template": self.info.template,
+            "sampler": if o.temperature > 0.0 { "temperature" } else { "greedy" },
+            "temperature": o.temperature,
+            "max_tokens": o.max_tokens,
+            "seed": o.seed,
+            "stop": o.stop,
+            "system_prompt": o.system_prompt,
+        })
+    }
+
+    /// Two: one request generating and one waiting in the queue, so the
+    /// worker never idles between requests. More would only wait longer in
+    /// the queue; memory does not depend on it.
+    fn max_concurrency(&self) -> usize {
+        2
+    }
+
+    async fn chat(&self, request: &ChatRequest) -> Result<ChatResponse, TargetError> {
+        let (reply, answer) = oneshot::channel();
+        let job = Job {
+            request: request.clone(),
+            reply,
+        };
+        self.jobs.send(job).map_err(|_| worker_gone())?;
+        answer.await.map_err(|_| worker_gone())?
+    }
+}
+
+fn worker_gone() -> TargetError {
+    TargetError::Config("the local model's worker thread stopped; see the log above".into())
+}
+
+/// The process-wide llama.cpp backend: llama.cpp may be initialised once.
+fn backend() -> Result<&'static LlamaBackend, TargetError> {
+    static BACKEND: OnceLock<Result<LlamaBackend, String>> = OnceLock::new();
+    BACKEND
+        .get_or_init(|| {
+            // llama.cpp logs every tensor it loads; route it through tracing
+            // so it follows -v / XSAFE_LOG instead of flooding stderr.
+            llama_cpp_2::send_logs_to_tracing(llama_cpp_2::LogOptions::default());
+            LlamaBackend::init().map_err(|e| e.to_string())
+        })
+        .as_ref()
+        .map_err(|e| TargetError::Config(format!("cannot start llama.cpp: {e}")))
+}
+
+struct Setup {
+    path: PathBuf,
+    size_bytes: u64,
+    threads: usize,
+    options: LocalOptions,
+}
+
+/// The worker thread: loads the model, reports, then serves the queue until
+/// every sender is dropped.
+fn worker(
+    setup: Setup,
+    ready: mpsc::SyncSender<Result<ModelInfo, TargetError>>,
+    queue: mpsc::Receiver<Job>,
+    stats: Arc<Mutex<LocalStats>>,
+) {
+    // The model and the context that borrows it live on this thread's
+    // stack for as long as the target does.
+    let (model, mut info) = match load_model(&setup) {
+        Ok(v) => v,
+        Err(e) => {
+            let _ = ready.send(Err(e));
+            return;
+        }
+    };
+    let mut engine = match Engine::new(&model, &info, &setup) {
+        Ok(e) => e,
+        Err(e) => {
+            let _ = ready.send(Err(e));
+            return;
+        }
+    };
+    // llama.cpp rounds the context up (to a multiple of 256); report what
+    // the prompt and answer really have.
+    info.context = engine.ctx.n_ctx();
+    if ready.send(Ok(info)).is_err() {
+        return;
+    }
+    for job in queue {
+        // The caller gave up (its task was cancelled): skip the work.
+        if job.reply.is_closed() {
+            continue;
+        }
+        let result = std::panic::catch_unwind(AssertUnwindSafe(|| engine.chat(&job.request)))
+            .unwrap_or_else(|panic| {
+                let message = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "unknown panic".into());
+                Err(TargetError::InvalidResponse(format!(
+                    "the local model failed: {message}"
+                )))
+            });
+        if let Ok((_, timing)) = &result {
+            let mut s = stats.lock().expect("stats lock");
+            s.requests += 1;
+            s.prompt_tokens += timing.prompt_tokens;
+            s.prompt_time += timing.prompt_time;
+            s.generated_tokens += timing.generated_tokens;
+            s.generate_time += timing.generate_time;
+        }
+        let _ = job.reply.send(result.map(|(response, _)| response));
+    }
+}
+
+fn load_model(setup: &Setup) -> Result<(LlamaModel, ModelInfo), TargetError> {
+    let backend = backend()?;
+    let path = &setup.path;
+    let model =
+        LlamaModel::load_from_file(backend, path, &LlamaModelParams::default()).map_err(|e| {
+            TargetError::Config(format!(
+                "cannot load model `{}` ({e}): is it a GGUF file that this llama.cpp supports? \
+                 Run with -vv to see llama.cpp's log",
+                path.display()
+            ))
+        })?;
+    let (template, source) = match &setup.options.chat_template {
+        Some(t) => (t.clone(), TemplateSource::Option),
+        None => match model.chat_template(None) {
+            Ok(t) => {
+                let text = t.to_string().map_err(|_| {
+                    TargetError::Config(format!(
+                        "the chat template of model `{}` is not UTF-8; pass --chat-template NAME",
+                        path.display()
+                    ))
+                })?;
+                (text, TemplateSource::Gguf)
+            }
+            Err(_) => match &setup.options.fallback_chat_template {
+                Some(t) => (t.clone(), TemplateSource::Fallback),
+                None => {
+                    return Err(TargetError::Config(format!(
+                        "model `{}` has no chat template in its metadata; pass one with \
+                     --chat-template NAME (gemma, chatml, llama3, ...)",
+                        path.display()
+                    )));
+                }
+            },
+        },
+    };
+    let train_context = model.n_ctx_train();
+    let context = if setup.options.context == 0 {
+        train_context
+    } else {
+        setup.options.context
+    };
+    let info = ModelInfo {
+        path: path.clone(),
+        file_name: path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        size_bytes: setup.size_bytes,
+        name: model
+            .meta_val_str("general.name")
+            .ok()
+            .filter(|n| !n.is_empty()),
+        parameters: model.n_params(),
+        train_context,
+        context,
+        threads: setup.threads,
+        template_source: source,
+        template,
+    };
+    Ok((model, info))
+}
+
+/// Time and tokens of one request.
+struct Timing {
+    prompt_tokens: u64,
+    prompt_time: Duration,
+    generated_tokens: u64,
+    generate_time: Duration,
+}
+
+/// The model, its one context and the template, owned by the worker.
+struct Engine<'m> {
+    model: &'m LlamaModel,
+    ctx: LlamaContext<'m>,
+    template: LlamaChatTemplate,
+    template_text: String,
+    model_name: Option<String>,
+    options: LocalOptions,
+    batch: LlamaBatch<'static>,
+}
+
+impl<'m> Engine<'m> {
+    fn new(model: &'m LlamaModel, info: &ModelInfo, setup: &Setup) -> Result<Self, TargetError> {
+        let template = LlamaChatTemplate::new(&info.template).map_err(|_| {
+            TargetError::Config("the chat template contains a NUL byte".to_string())
+        })?;
+        let threads = i32::try_from(info.threads).unwrap_or(i32::MAX);
+        let params = LlamaContextParams::default()
+            .with_n_ctx(NonZeroU32::new(info.context))
+            .with_n_batch(PROMPT_BATCH as u32)
+            .with_n_threads(threads)
+            .with_n_threads_batch(threads);
+        let ctx = model.new_context(backend()?, params).map_err(|e| {
+            TargetError::Config(format!(
+                "cannot create a context of {} tokens for model `{}` ({e}); try a smaller --context",
+                info.context,
+                info.path.display()
+            ))
+        })?;
+        let engine = Engine {
+            model,
+            ctx,
+            template,
+            template_text: info.template.clone(),
+            model_name: info.name.clone(),
+            options: setup.options.clone(),
+            batch: LlamaBatch::new(PROMPT_BATCH, 1),
+        };
+        // Fail at load, not on the first case, when llama.cpp does not know
+        // the template.
+        engine.format(&[Message::system("s"), Message::user("u")])?;
+        Ok(engine)
+    }
+
+    /// The prompt text for a conversation, ending where the assistant's
+    /// turn begins.
+    fn format(&self, messages: &[Message]) -> Result<String, TargetError> {
+        let chat = with_system_prompt(self.options.system_prompt.as_deref(), messages)
+            .into_iter()
+            .map(|(role, content)| {
+                // A NUL cannot cross into C; it carries no meaning in a prompt.
+                LlamaChatMessage::new(role.as_str().to_string(), content.replace('\0', ""))
+                    .expect("NUL bytes were removed")
+            })
+            .collect::<Vec<_>>();
+        self.model
+            .apply_chat_template(&self.template, &chat, true)
+            .map_err(|e| {
+                let shown: String = self.template_text.chars().take(60).collect();
+                TargetError::Config(format!(
+                    "llama.cpp cannot apply the chat template `{shown}...` ({e}); it knows only \
+                     its built-in templates: pass --chat-template NAME (gemma, chatml, llama3, \
+                     mistral-v7, phi4, ...)"
+                ))
+            })
+    }
+
+    fn sampler(&self, seed: Option<u64>) -> LlamaSampler {
+        let t = self.options.temperature;
+        if t > 0.0 {
+            // Folding keeps both halves of a 64-bit seed in llama.cpp's u32.
+            let seed = seed.or(self.options.seed).map_or(
+                // llama.cpp's LLAMA_DEFAULT_SEED: a random seed.
+                u32::MAX,
+                |s| ((s >> 32) ^ s) as u32,
+            );
+            LlamaSampler::chain_simple([LlamaSampler::temp(t as f32), LlamaSampler::dist(seed)])
+        } else {
+            LlamaSampler::greedy()
+        }
+    }
+
+    fn chat(&mut self, request: &ChatRequest) -> Result<(ChatResponse, Timing), TargetError> {
+        let prompt = self.format(&request.messages)?;
+        let model = self.model;
+        let vocab = model.vocab();
+        let mut tokens = vocab.tokenize(prompt.as_bytes(), true, true);
+        // A template that writes BOS itself plus llama.cpp adding one would
+        // give two, which degrades some models' answers.
+        if tokens.len() >= 2 && tokens[0] == vocab.bos() && tokens[1] == vocab.bos() {
+            tokens.remove(0);
+        }
+        if tokens.is_empty() {
+            // Nothing to condition on: llama.cpp cannot start from no token.
+            return Err(TargetError::Config(
+                "the conversation formats to an empty prompt".into(),
+            ));
+        }
+        let n_ctx = self.ctx.n_ctx() as usize;
+        if tokens.len() >= n_ctx {
+            return Err(TargetError::Config(format!(
+                "the prompt of {} tokens does not fit the context of {n_ctx}; raise --context",
+                tokens.len()
+            )));
+        }
+
+        // One context serves every request: clearing the KV cache is all it
+        // takes to start afresh, and is far cheaper than a new context.
+        self.ctx.clear_kv_cache();
+        let started = Instant::now();
+        self.read_prompt(&tokens)?;
+        let prompt_time = started.elapsed();
+
+        let started = Instant::now();
+        let mut sampler = self.sampler(request.seed);
+        let mut answer: Vec<u8> = Vec::new();
+        let mut generated = 0u32;
+        let mut n_past = tokens.len();
+        let mut last_logits = self.batch.n_tokens() - 1;
+        let finish = loop {
+            if generated >= self.options.max_tokens {
+                break FinishReason::Length;
+            }
+            let token = sampler.sample(&self.ctx, last_logits);
+            if vocab.is_eog(token) {
+                break FinishReason::Stop;
+            }
+            generated += 1;
+            answer.extend(vocab.token_to_piece(token, false, None));
+            if let Some(at) = find_stop(&answer, &self.options.stop) {
+                answer.truncate(at);
+                break FinishReason::Stop;
+            }
+            if generated >= self.options.max_tokens || n_past >= n_ctx {
+                break FinishReason::Length;
+            }
+            self.decode_one(token, n_past)?;
+            n_past += 1;
+            last_logits = 0;
+        };
+        let generate_time = started.elapsed();
+
+        let content = String::from_utf8_lossy(&answer).trim().to_string();
+        let response = ChatResponse {
+            message: Message::assistant(content),
+            finish_reason: Some(finish),
+            usage: Some(Usage {
+                prompt_tokens: tokens.len() as u64,
+                completion_tokens: u64::from(generated),
+            }),
+            model: self.model_name.clone(),
+        };
+        let timing = Timing {
+            prompt_tokens: tokens.len() as u64,
+            prompt_time,
+            generated_tokens: u64::from(generated),
+            generate_time,
+        };
+        Ok((response, timing))
+    }
+
+    /// Feeds the prompt in batches; logits are kept for its last token only.
+    fn read_prompt(&mut self, tokens: &[LlamaToken]) -> Result<(), TargetError> {
+        let last = tokens.len() - 1;
+        // llama.cpp lowers n_batch to a small context and aborts the
+        // process (not an error) on a larger batch, so ask it.
+        let size = PROMPT_BATCH.min(self.ctx.n_batch() as usize).max(1);
+        for (c, chunk) in tokens.chunks(size).enumerate() {
+            self.batch.clear();
+            for (i, token) in chunk.iter().enumerate() {
+                let pos = c * size + i;
+                self.batch
+                    .add(*token, pos as i32, &[0], pos == last)
+                    .map_err(engine_error)?;
+            }
+            self.ctx.decode(&mut self.batch).map_err(engine_error)?;
+        }
+        Ok(())
+    }
+
+    fn decode_one(&mut self, token: LlamaToken, pos: usize) -> Result<(), TargetError> {
+        self.batch.clear();
+        self.batch
+            .add(token, pos as i32, &[0], true)
+            .map_err(engine_error)?;
+        self.ctx.decode(&mut self.batch).map_err(engine_error)
+    }
+}
+
+fn engine_error(e: impl std::fmt::Display) -> TargetError {
+    TargetError::Config(format!(
+        "the local model failed ({e}); a smaller prompt or a larger --context may help"
+    ))
+}
+
+/// The conversation with the target's own system prompt first: merged with
+/// a leading system message rather than sent as a second one, since many
+/// chat templates accept only one.
+fn with_system_prompt(system: Option<&str>, messages: &[Message]) -> Vec<(Role, String)> {
+    let mut out = Vec::with_capacity(messages.len() + 1);
+    let mut rest = messages;
+    if let Some(system) = system {
+        let mut content = system.to_string();
+        if let Some((first, tail)) = rest.split_first()
+            && first.role == Role::System
+        {
+            content.push_str("\n\n");
+            content.push_str(&first.content);
+            rest = tail;
+        }
+        out.push((Role::System, content));
+    }
+    out.extend(rest.iter().map(|m| (m.role, m.content.clone())));
+    out
+}
+
+/// Where the earliest stop string starts in `text`, if any does.
+fn find_stop(text: &[u8], stops: &[String]) -> Option<usize> {
+    stops
+        .iter()
+        .filter(|s| !s.is_empty())
+        .filter_map(|s| text.windows(s.len()).position(|w| w == s.as_bytes()))
+        .min()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stop_strings_are_found_at_their_earliest_start() {
+        let stops = vec!["\n\n".to_string(), "User:".to_string()];
+        assert_eq!(find_stop(b"Hello there", &stops), None);
+        assert_eq!(find_stop(b"Hi\n\nUser: x", &stops), Some(2));
+        assert_eq!(find_stop(b"Hi User:\n\n", &stops), Some(3));
+        assert_eq!(find_stop(b"abc", &[String::new()]), None);
+        assert_eq!(find_stop("é stop".as_bytes(), &["stop".into()]), Some(3));
+    }
+
+    #[test]
+    fn the_system_prompt_is_merged_with_a_strategys_system_message() {
+        let messages = vec![Message::system("be brief"), Message::user("hi")];
+        assert_eq!(
+            with_system_prompt(Some("you are helpful"), &messages),
+            vec![
+                (Role::System, "you are helpful\n\nbe brief".to_string()),
+                (Role::User, "hi".to_string()),
+            ]
+        );
+        let plain = vec![Message::user("hi")];
+        assert_eq!(
+            with_system_prompt(Some("sys"), &plain),
+            vec![
+                (Role::System, "sys".to_string()),
+                (Role::User, "hi".to_string())
+            ]
+        );
+        assert_eq!(
+            with_system_prompt(None, &messages),
+            vec![
+                (Role::System, "be brief".to_string()),
+                (Role::User, "hi".to_string())
+            ]
+        );
+    }
+
+    #[test]
+    fn defaults_are_greedy_with_a_4k_context() {
+        let o = LocalOptions::default();
+        assert_eq!(o.context, 4096);
+        assert_eq!(o.max_tokens, 512);
+        assert_eq!(o.temperature, 0.0);
+        assert!(o.threads.is_none() && o.chat_template.is_none());
+    }
+
+    #[test]
+    fn missing_files_are_config_errors_naming_the_file() {
+        let err = LocalTarget::load(
+            "local:x",
+            Path::new("/nonexistent/x.gguf"),
+            Default::default(),
+        )
+        .unwrap_err();
+        assert!(matches!(err, TargetError::Config(_)));
+        assert!(err.to_string().contains("/nonexistent/x.gguf"), "{err}");
+    }
+
+    #[test]
+    fn files_that_are_not_models_are_refused() {
+        let dir = std::env::temp_dir().join(format!("xsafe-local-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("not-a-model.gguf");
+        std::fs::write(&file, b"this is not a GGUF file").unwrap();
+        let err = LocalTarget::load("local:x", &file, Default::default()).unwrap_err();
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(matches!(err, TargetError::Config(_)));
+        assert!(err.to_string().contains("not-a-model.gguf"), "{err}");
+    }
+}

@@ -1,0 +1,265 @@
+//! The local target on a real GGUF model, when one is on this machine:
+//! `XSAFE_TEST_GGUF=PATH`, or `gemma-3-270m` (else any known model) in the
+//! xsafe cache (`XSAFE_CACHE_DIR`, else the platform's cache directory).
+//! `scripts/install-demo-model.sh` puts one there. Without a model the tests
+//! print "skipped: no model" and pass, so the crate's tests run anywhere.
+//!
+//! Everything runs in one test function on purpose: several models decoding
+//! at once would fight over the cores and prove nothing more.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+use xsafe_core::{ChatRequest, FinishReason, Message, Target, TargetError};
+use xsafe_local::{LocalOptions, LocalTarget, TemplateSource};
+
+fn model_path() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("XSAFE_TEST_GGUF").filter(|p| !p.is_empty()) {
+        let p = PathBuf::from(p);
+        assert!(p.is_file(), "XSAFE_TEST_GGUF={} is not a file", p.display());
+        return Some(p);
+    }
+    let cache = std::env::var_os("XSAFE_CACHE_DIR")
+        .filter(|p| !p.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| dirs::cache_dir().map(|d| d.join("xsafe")))?;
+    xsafe_target::models::resolve_local("gemma-3-270m", &cache)
+        .or_else(|_| xsafe_target::models::resolve_local("default", &cache))
+        .ok()
+}
+
+fn ask(text: &str) -> ChatRequest {
+    ChatRequest::new(vec![Message::user(text)])
+}
+
+/// Loads as the CLI would: a known model's registry template is the
+/// fallback for a GGUF without one (the base Gemma GGUF has none).
+fn load(path: &Path, mut options: LocalOptions) -> LocalTarget {
+    options.fallback_chat_template = xsafe_target::models::known_by_file(path)
+        .and_then(|m| m.chat_template)
+        .map(str::to_string);
+    LocalTarget::load("local:test", path, options).expect("the model loads")
+}
+
+#[tokio::test]
+async fn a_real_model_answers() {
+    let Some(path) = model_path() else {
+        eprintln!("skipped: no model");
+        return;
+    };
+    eprintln!("model: {}", path.display());
+
+    let target = Arc::new(load(
+        &path,
+        LocalOptions {
+            max_tokens: 32,
+            ..Default::default()
+        },
+    ));
+    let info = target.info();
+    assert!(info.size_bytes > 0 && info.parameters > 0);
+    let settings = target.settings();
+    assert_eq!(settings["backend"], "local");
+    assert_eq!(settings["model"], info.file_name.as_str());
+    assert_eq!(settings["sampler"], "greedy");
+    assert_eq!(
+        settings["chat_template_source"],
+        info.template_source.as_str()
+    );
+    if info.template_source == TemplateSource::Fallback {
+        // Without the registry's fallback, a GGUF without a template is
+        // refused with what to do.
+        let err = LocalTarget::load("local:test", &path, LocalOptions::default()).unwrap_err();
+        assert!(matches!(err, TargetError::Config(_)), "{err:?}");
+        assert!(err.to_string().contains("--chat-template"), "{err}");
+    }
+
+    // One short prompt gets a non-empty answer.
+    let first = target
+        .chat(&ask("What is the capital of France?"))
+        .await
+        .unwrap();
+    eprintln!(
+        "answer: {:?} ({:?})",
+        first.message.content, first.finish_reason
+    );
+    assert!(!first.message.content.is_empty());
+    let usage = first.usage.unwrap();
+    assert!(usage.prompt_tokens > 5 && usage.completion_tokens > 0);
+    assert!(matches!(
+        first.finish_reason,
+        Some(FinishReason::Stop | FinishReason::Length)
+    ));
+
+    // Greedy decoding is deterministic.
+    let again = target
+        .chat(&ask("What is the capital of France?"))
+        .await
+        .unwrap();
+    assert_eq!(again.message.content, first.message.content);
+
+    // Eight requests at once all complete, served one after another by the
+    // one context: each answer equals the one it gets alone, so nothing
+    // leaks from one request's KV cache into the next.
+    let other = target
+        .chat(&ask("Write one sentence about the sea."))
+        .await
+        .unwrap();
+    let before = target.stats().requests;
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..8)
+        .map(|i| {
+            let target = target.clone();
+            tokio::spawn(async move {
+                let q = if i % 2 == 0 {
+                    "What is the capital of France?"
+                } else {
+                    "Write one sentence about the sea."
+                };
+                target.chat(&ask(q)).await
+            })
+        })
+        .collect();
+    for (i, task) in tasks.into_iter().enumerate() {
+        let answer = task.await.unwrap().unwrap();
+        let expected = if i % 2 == 0 { &first } else { &other };
+        assert_eq!(
+            answer.message.content, expected.message.content,
+            "request {i}"
+        );
+    }
+    assert_eq!(target.stats().requests, before + 8);
+    eprintln!("8 concurrent requests in {:?}", started.elapsed());
+
+    // A stop string cuts the answer where it first appears.
+    let full = &other.message.content;
+    let words: Vec<&str> = full.split_whitespace().collect();
+    if words.len() >= 3 {
+        let stop = format!(" {}", words[2]);
+        let at = full.find(&stop).unwrap();
+        let stopped = load(
+            &path,
+            LocalOptions {
+                max_tokens: 32,
+                stop: vec![stop.clone()],
+                ..Default::default()
+            },
+        );
+        let r = stopped
+            .chat(&ask("Write one sentence about the sea."))
+            .await
+            .unwrap();
+        assert_eq!(r.message.content, full[..at].trim(), "stop {stop:?}");
+        assert_eq!(r.finish_reason, Some(FinishReason::Stop));
+    }
+    drop(target);
+
+    // The token limit marks the answer as cut.
+    let short = load(
+        &path,
+        LocalOptions {
+            max_tokens: 4,
+            ..Default::default()
+        },
+    );
+    let r = short
+        .chat(&ask("Tell me a long story about a dragon."))
+        .await
+        .unwrap();
+    assert_eq!(r.finish_reason, Some(FinishReason::Length));
+    assert_eq!(r.usage.unwrap().completion_tokens, 4);
+    drop(short);
+
+    // A prompt longer than the context is refused, saying what to do.
+    let tiny = load(
+        &path,
+        LocalOptions {
+            context: 64,
+            ..Default::default()
+        },
+    );
+    let err = tiny
+        .chat(&ask(&"many words here ".repeat(200)))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, TargetError::Config(_)), "{err:?}");
+    assert!(err.to_string().contains("raise --context"), "{err}");
+    assert!(tiny.info().context < 600, "{:?}", tiny.info());
+    drop(tiny);
+
+    // A template llama.cpp knows by name replaces the GGUF's; one it does
+    // not know is refused at load.
+    let chatml = load(
+        &path,
+        LocalOptions {
+            max_tokens: 4,
+            chat_template: Some("chatml".into()),
+            ..Default::default()
+        },
+    );
+    assert_eq!(chatml.info().template_source, TemplateSource::Option);
+    chatml.chat(&ask("Hello")).await.unwrap();
+    drop(chatml);
+    let err = LocalTarget::load(
+        "local:test",
+        &path,
+        LocalOptions {
+            chat_template: Some("no-such-template".into()),
+            ..Default::default()
+        },
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("--chat-template"), "{err}");
+}
+
+/// Throughput and memory on the real model: `cargo test -p xsafe-local
+/// --release --test real_model -- --ignored --nocapture`.
+#[tokio::test]
+#[ignore = "a measurement, not a test: run it by hand"]
+async fn measure_throughput() {
+    let Some(path) = model_path() else {
+        eprintln!("skipped: no model");
+        return;
+    };
+    let target = load(
+        &path,
+        LocalOptions {
+            max_tokens: 128,
+            ..Default::default()
+        },
+    );
+    // Warm up: the first request pages the model in.
+    target.chat(&ask("Hello")).await.unwrap();
+    let warm = target.stats();
+    let context = "Exaggerated safety is when a language model refuses a safe request \
+                   because it looks like an unsafe one, for example refusing to explain how \
+                   to kill a Python process. ";
+    let started = Instant::now();
+    for i in 0..5 {
+        let prompt = format!(
+            "{}Question {i}: explain in a few sentences why this matters for evaluation.",
+            context.repeat(4)
+        );
+        target.chat(&ask(&prompt)).await.unwrap();
+    }
+    let wall = started.elapsed();
+    let s = target.stats();
+    let prompt_tokens = s.prompt_tokens - warm.prompt_tokens;
+    let prompt_time = s.prompt_time - warm.prompt_time;
+    let generated = s.generated_tokens - warm.generated_tokens;
+    let generate_time = s.generate_time - warm.generate_time;
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let peak = status
+        .lines()
+        .find(|l| l.starts_with("VmHWM"))
+        .unwrap_or("VmHWM: unknown");
+    println!(
+        "model {} ({} threads): prompt {prompt_tokens} tokens at {:.0} tokens/s, \
+         generation {generated} tokens at {:.1} tokens/s, 5 requests in {wall:?}; peak RSS {}",
+        target.info().file_name,
+        target.info().threads,
+        prompt_tokens as f64 / prompt_time.as_secs_f64(),
+        generated as f64 / generate_time.as_secs_f64(),
+        peak.trim_start_matches("VmHWM:").trim()
+    );
+}

@@ -1,0 +1,361 @@
+//! The model cache: downloads from a real HTTP server on 127.0.0.1, checksums,
+//! trust-on-first-use pins, imports and `local:` resolution. Small fake files
+//! stand in for GGUF models; the registry entries are built by the tests so
+//! their checksums can be computed here.
+
+use sha2::{Digest, Sha256};
+use std::path::Path;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use xsafe_core::TargetError;
+use xsafe_target::models::{
+    self, KnownModel, cache_path, import_model, models_dir, pull_model, resolve_local_in,
+};
+use xsafe_testkit::{Reply, TestServer, unused_url};
+
+const BODY: &[u8] = b"GGUF\x03\x00\x00\x00 a tiny stand-in for a model file";
+
+fn sha(bytes: &[u8]) -> &'static str {
+    Box::leak(hex::encode(Sha256::digest(bytes)).into_boxed_str())
+}
+
+fn model(name: &'static str, sha256: Option<&'static str>, instruct: bool) -> KnownModel {
+    KnownModel {
+        name,
+        url: "https://example.invalid/models/tiny.gguf",
+        file_name: Box::leak(format!("{name}.gguf").into_boxed_str()),
+        sha256,
+        instruction_tuned: instruct,
+        chat_template: None,
+        description: "test model",
+    }
+}
+
+/// A server answering `/tiny.gguf` with whatever `body` holds at the time.
+fn serve(body: &'static Mutex<Vec<u8>>) -> TestServer {
+    TestServer::start(move |r| {
+        if r.path == "/tiny.gguf" {
+            Reply::bytes(body.lock().unwrap().clone())
+        } else {
+            Reply::status(404, "not found")
+        }
+    })
+}
+
+fn no_progress(_: u64, _: Option<u64>) {}
+
+/// Files in the models directory other than the pin file: a failed
+/// download must leave neither a partial file nor a final one.
+fn model_files(cache: &Path) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(models_dir(cache)) else {
+        return Vec::new();
+    };
+    let mut names: Vec<String> = entries
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n != "pins.json")
+        .collect();
+    names.sort();
+    names
+}
+
+#[tokio::test]
+async fn a_download_matching_its_checksum_is_cached() {
+    static BODY_NOW: Mutex<Vec<u8>> = Mutex::new(Vec::new());
+    *BODY_NOW.lock().unwrap() = BODY.to_vec();
+    let server = serve(&BODY_NOW);
+    let cache = tempfile::tempdir().unwrap();
+    let m = model("tiny", Some(sha(BODY)), true);
+    let seen = AtomicU64::new(0);
+    let total = Mutex::new(None);
+    let progress = |n: u64, t: Option<u64>| {
+        seen.store(n, Ordering::SeqCst);
+        *total.lock().unwrap() = t;
+    };
+    let url = format!("{}/tiny.gguf", server.url());
+    let path = pull_model(&m, Some(&url), cache.path(), &progress)
+        .await
+        .unwrap();
+    assert_eq!(path, cache_path(&m, cache.path()));
+    assert_eq!(std::fs::read(&path).unwrap(), BODY);
+    assert_eq!(seen.load(Ordering::SeqCst), BODY.len() as u64);
+    assert_eq!(*total.lock().unwrap(), Some(BODY.len() as u64));
+    assert_eq!(model_files(cache.path()), vec!["tiny.gguf"]);
+    assert_eq!(server.request_count(), 1);
+
+    // A verified copy is not downloaded again.
+    pull_model(&m, Some(&url), cache.path(), &no_progress)
+        .await
+        .unwrap();
+    assert_eq!(server.request_count(), 1);
+}
+
+#[tokio::test]
+async fn a_download_with_the_wrong_checksum_leaves_nothing() {
+    static BODY_NOW: Mutex<Vec<u8>> = Mutex::new(Vec::new());
+    *BODY_NOW.lock().unwrap() = b"something else entirely".to_vec();
+    let server = serve(&BODY_NOW);
+    let cache = tempfile::tempdir().unwrap();
+    let m = model("tiny", Some(sha(BODY)), true);
+    let url = format!("{}/tiny.gguf", server.url());
+    let err = pull_model(&m, Some(&url), cache.path(), &no_progress)
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(matches!(err, TargetError::Config(_)), "{err:?}");
+    assert!(text.contains(sha(BODY)), "names the expected sum: {text}");
+    assert!(
+        text.contains(sha(b"something else entirely")),
+        "names the actual sum: {text}"
+    );
+    assert!(text.contains(&url), "names the URL: {text}");
+    assert!(model_files(cache.path()).is_empty());
+}
+
+#[tokio::test]
+async fn the_first_pull_pins_and_later_ones_must_match() {
+    static BODY_NOW: Mutex<Vec<u8>> = Mutex::new(Vec::new());
+    let server = serve(&BODY_NOW);
+    let cache = tempfile::tempdir().unwrap();
+    let m = model("tofu", None, true);
+    let url = format!("{}/tiny.gguf", server.url());
+    *BODY_NOW.lock().unwrap() = BODY.to_vec();
+    let path = pull_model(&m, Some(&url), cache.path(), &no_progress)
+        .await
+        .unwrap();
+    let pins: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(models_dir(cache.path()).join("pins.json")).unwrap())
+            .unwrap();
+    assert_eq!(pins["tofu"], sha(BODY));
+
+    // A cached copy that does not match the pin (say, from an older xsafe)
+    // is downloaded afresh; a download that does not match either is
+    // refused and the copy is left as it was.
+    std::fs::write(&path, b"GGUF an older copy").unwrap();
+    *BODY_NOW.lock().unwrap() = b"GGUF a new upstream version".to_vec();
+    let err = pull_model(&m, Some(&url), cache.path(), &no_progress)
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("pins.json"), "says where the pin is: {text}");
+    assert!(text.contains("unchanged"), "says the copy was kept: {text}");
+    assert_eq!(std::fs::read(&path).unwrap(), b"GGUF an older copy");
+    assert_eq!(model_files(cache.path()), vec!["tofu.gguf"]);
+
+    // The pinned version downloads again.
+    *BODY_NOW.lock().unwrap() = BODY.to_vec();
+    pull_model(&m, Some(&url), cache.path(), &no_progress)
+        .await
+        .unwrap();
+    assert_eq!(std::fs::read(&path).unwrap(), BODY);
+}
+
+#[tokio::test]
+async fn a_deleted_pin_accepts_a_new_version() {
+    static BODY_NOW: Mutex<Vec<u8>> = Mutex::new(Vec::new());
+    let server = serve(&BODY_NOW);
+    let cache = tempfile::tempdir().unwrap();
+    let m = model("tofu", None, true);
+    let url = format!("{}/tiny.gguf", server.url());
+    *BODY_NOW.lock().unwrap() = BODY.to_vec();
+    pull_model(&m, Some(&url), cache.path(), &no_progress)
+        .await
+        .unwrap();
+    std::fs::remove_file(models_dir(cache.path()).join("pins.json")).unwrap();
+    *BODY_NOW.lock().unwrap() = b"GGUF version two".to_vec();
+    let path = pull_model(&m, Some(&url), cache.path(), &no_progress)
+        .await
+        .unwrap();
+    assert_eq!(std::fs::read(path).unwrap(), b"GGUF version two");
+}
+
+#[tokio::test]
+async fn a_server_that_is_down_or_answers_an_error_is_reported() {
+    let cache = tempfile::tempdir().unwrap();
+    let m = model("tiny", Some(sha(BODY)), true);
+    let url = format!("{}/tiny.gguf", unused_url());
+    let err = pull_model(&m, Some(&url), cache.path(), &no_progress)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, TargetError::Connection(_)), "{err:?}");
+    assert!(err.to_string().contains(&url), "{err}");
+    assert!(model_files(cache.path()).is_empty());
+
+    let server = TestServer::start(|_| Reply::status(404, "no such file"));
+    let url = format!("{}/tiny.gguf", server.url());
+    let err = pull_model(&m, Some(&url), cache.path(), &no_progress)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, TargetError::Status { status: 404, .. }),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains(&url), "{err}");
+    assert!(model_files(cache.path()).is_empty());
+}
+
+#[tokio::test]
+async fn a_connection_dropped_mid_body_is_not_cached() {
+    let cache = tempfile::tempdir().unwrap();
+    let m = model("tofu", None, true);
+    let server = TestServer::start(|_| Reply::Truncated(Box::new(Reply::bytes(BODY))));
+    let url = format!("{}/tiny.gguf", server.url());
+    let err = pull_model(&m, Some(&url), cache.path(), &no_progress)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, TargetError::Connection(_)), "{err:?}");
+    assert!(model_files(cache.path()).is_empty());
+    // Nothing was pinned from the broken body.
+    assert!(!models_dir(cache.path()).join("pins.json").exists());
+}
+
+#[test]
+fn import_checks_the_checksum() {
+    let cache = tempfile::tempdir().unwrap();
+    let src = tempfile::tempdir().unwrap();
+    let file = src.path().join("download.gguf");
+    std::fs::write(&file, BODY).unwrap();
+    let m = model("tiny", Some(sha(BODY)), false);
+    let path = import_model(&m, &file, cache.path()).unwrap();
+    assert_eq!(path, cache_path(&m, cache.path()));
+    assert_eq!(std::fs::read(&path).unwrap(), BODY);
+
+    let wrong = src.path().join("wrong.gguf");
+    std::fs::write(&wrong, b"not it").unwrap();
+    let other = model("other", Some(sha(BODY)), false);
+    let err = import_model(&other, &wrong, cache.path()).unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("wrong.gguf") && text.contains(sha(BODY)),
+        "{text}"
+    );
+    assert_eq!(model_files(cache.path()), vec!["tiny.gguf"]);
+
+    let err = import_model(&m, &src.path().join("missing.gguf"), cache.path()).unwrap_err();
+    assert!(err.to_string().contains("missing.gguf"), "{err}");
+}
+
+#[tokio::test]
+async fn files_that_are_not_gguf_are_never_cached_or_pinned() {
+    let cache = tempfile::tempdir().unwrap();
+    let m = model("tofu", None, true);
+    let server = TestServer::start(|_| Reply::status(200, "<html>please log in</html>"));
+    let url = format!("{}/tiny.gguf", server.url());
+    let err = pull_model(&m, Some(&url), cache.path(), &no_progress)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("not a GGUF"), "{err}");
+    let src = tempfile::tempdir().unwrap();
+    let file = src.path().join("notes.txt");
+    std::fs::write(&file, b"hello").unwrap();
+    let err = import_model(&m, &file, cache.path()).unwrap_err();
+    assert!(err.to_string().contains("notes.txt"), "{err}");
+    assert!(model_files(cache.path()).is_empty());
+    assert!(!models_dir(cache.path()).join("pins.json").exists());
+}
+
+#[test]
+fn import_pins_a_model_without_a_checksum() {
+    let cache = tempfile::tempdir().unwrap();
+    let src = tempfile::tempdir().unwrap();
+    let file = src.path().join("a.gguf");
+    std::fs::write(&file, BODY).unwrap();
+    let m = model("tofu", None, true);
+    import_model(&m, &file, cache.path()).unwrap();
+    std::fs::write(&file, b"GGUF changed").unwrap();
+    let err = import_model(&m, &file, cache.path()).unwrap_err();
+    assert!(err.to_string().contains("pins.json"), "{err}");
+    assert_eq!(
+        std::fs::read(cache_path(&m, cache.path())).unwrap(),
+        BODY,
+        "the first import is kept"
+    );
+}
+
+#[test]
+fn local_specs_resolve_to_paths_names_and_the_default() {
+    let cache = tempfile::tempdir().unwrap();
+    let base = model("base", None, false);
+    let instruct = model("instruct", None, true);
+    let registry = [base, instruct];
+
+    // Nothing cached: the default and names say how to get a model.
+    let err = resolve_local_in("default", cache.path(), &registry).unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("xsafe model pull instruct"), "{text}");
+    assert!(text.contains("install-demo-model.sh"), "{text}");
+    let err = resolve_local_in("base", cache.path(), &registry).unwrap_err();
+    assert!(err.to_string().contains("xsafe model pull base"), "{err}");
+    assert!(matches!(err, TargetError::Config(_)));
+
+    // A path is taken as it is; a missing one is named.
+    let file = cache.path().join("mine.gguf");
+    std::fs::write(&file, BODY).unwrap();
+    let spec = file.to_str().unwrap();
+    assert_eq!(
+        resolve_local_in(spec, cache.path(), &registry).unwrap(),
+        file
+    );
+    let missing = cache.path().join("gone.gguf");
+    let err = resolve_local_in(missing.to_str().unwrap(), cache.path(), &registry).unwrap_err();
+    assert!(err.to_string().contains("gone.gguf"), "{err}");
+
+    let err = resolve_local_in("llama-9000", cache.path(), &registry).unwrap_err();
+    assert!(err.to_string().contains("base, instruct, default"), "{err}");
+
+    // Only the base model cached: it is the default.
+    std::fs::create_dir_all(models_dir(cache.path())).unwrap();
+    std::fs::write(cache_path(&base, cache.path()), BODY).unwrap();
+    assert_eq!(
+        resolve_local_in("default", cache.path(), &registry).unwrap(),
+        cache_path(&base, cache.path())
+    );
+    assert_eq!(
+        resolve_local_in("", cache.path(), &registry).unwrap(),
+        cache_path(&base, cache.path())
+    );
+    assert_eq!(
+        resolve_local_in("base", cache.path(), &registry).unwrap(),
+        cache_path(&base, cache.path())
+    );
+
+    // An instruction-tuned model wins once it is there.
+    std::fs::write(cache_path(&instruct, cache.path()), BODY).unwrap();
+    assert_eq!(
+        resolve_local_in("default", cache.path(), &registry).unwrap(),
+        cache_path(&instruct, cache.path())
+    );
+}
+
+#[test]
+fn the_real_registry_names_the_demo_route_for_the_base_model() {
+    let cache = tempfile::tempdir().unwrap();
+    let err = models::resolve_local("gemma-3-270m", cache.path()).unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("xsafe model pull gemma-3-270m"), "{text}");
+    assert!(text.contains("scripts/install-demo-model.sh"), "{text}");
+    let base = models::known_by_file(&cache_path(
+        models::known("gemma-3-270m").unwrap(),
+        cache.path(),
+    ));
+    assert_eq!(base.map(|m| m.chat_template), Some(Some("gemma")));
+    assert!(models::known_by_file(Path::new("/x/mine.gguf")).is_none());
+    let listed = models::cached(cache.path());
+    assert_eq!(listed.len(), models::MODELS.len());
+    assert!(listed.iter().all(|(_, p)| p.is_none()));
+}
+
+#[tokio::test]
+async fn unknown_names_are_refused_before_any_download() {
+    let cache = tempfile::tempdir().unwrap();
+    let err = models::pull(
+        "nope",
+        Some("http://127.0.0.1:9/x"),
+        cache.path(),
+        &no_progress,
+    )
+    .await
+    .unwrap_err();
+    assert!(err.to_string().contains("gemma-3-270m-it"), "{err}");
+    let err = models::import("nope", Path::new("x.gguf"), cache.path()).unwrap_err();
+    assert!(err.to_string().contains("unknown model `nope`"), "{err}");
+}

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The main job on a fresh Debian machine with only the Rust toolchain:
+# install what is missing (build tools, the demo model), build xsafe with its
+# embedded model engine, run the built-in suite on the embedded default
+# target and print the results.
+#
+#   scripts/demo.sh [extra `xsafe run` flags, e.g. --limit 100]
+#
+# XSAFE_DEMO_LIMIT (default 40) sets how many cases are run; the demo model
+# is small but a full suite still takes a while on two cores.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+
+missing=()
+command -v cmake >/dev/null 2>&1 || missing+=(cmake)
+command -v cc >/dev/null 2>&1 || missing+=(gcc g++)
+command -v c++ >/dev/null 2>&1 || missing+=(g++)
+ls /usr/lib/llvm-*/lib/libclang*.so* >/dev/null 2>&1 || missing+=(libclang-dev)
+command -v python3 >/dev/null 2>&1 || missing+=(python3 python3-pip)
+if ((${#missing[@]})); then
+  echo "installing build tools: ${missing[*]}" >&2
+  sudo_cmd=()
+  [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+  "${sudo_cmd[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq "${missing[@]}"
+fi
+
+echo "building xsafe (the first build compiles llama.cpp and takes several minutes)" >&2
+cargo build --release --locked -p xsafe
+xsafe="$root/target/release/xsafe"
+
+XSAFE="$xsafe" "$root/scripts/install-demo-model.sh"
+
+"$xsafe" run --suite xsafe-basic --target local:default \
+  --limit "${XSAFE_DEMO_LIMIT:-40}" --max-tokens 128 "$@"
