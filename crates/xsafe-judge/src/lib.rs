@@ -5,8 +5,12 @@
 //! the target, and a provider's own refusal signal (a `refusal` field or a
 //! `content_filter` stop) is a full refusal whatever the text says.
 
+pub mod labels;
+mod llm;
+pub mod metrics;
 mod strmatch;
 
+pub use llm::LlmJudge;
 pub use strmatch::StrMatch;
 
 use std::sync::Arc;
