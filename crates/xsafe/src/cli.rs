@@ -53,6 +53,10 @@ pub enum Command {
     /// Download, import and list the GGUF models that local: targets run
     #[command(subcommand)]
     Model(crate::commands::model::ModelCommand),
+    /// Judge a CSV/JSONL of prompt/answer pairs, or measure a judge against human labels (`judge eval`)
+    Judge(Box<JudgeCommand>),
+    /// Judge every stored answer of a run again with another judge, without asking the model
+    Rejudge(Box<RejudgeArgs>),
 }
 
 /// How to read a suite file.
@@ -168,9 +172,6 @@ pub struct RunArgs {
         default_value = "baseline"
     )]
     pub strategy: Vec<String>,
-    /// The judge that labels every answer
-    #[arg(long, short = 'j', env = "XSAFE_JUDGE", default_value = "strmatch")]
-    pub judge: String,
     /// Answers per case
     #[arg(long, default_value_t = 1)]
     pub samples: u32,
@@ -189,6 +190,8 @@ pub struct RunArgs {
     /// Print the summary as one JSON object
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub judge: JudgeArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -251,4 +254,122 @@ pub struct ExportArgs {
     /// Write to this file instead of stdout
     #[arg(long, short = 'o', value_name = "FILE")]
     pub output: Option<PathBuf>,
+}
+
+/// Which judge labels the answers, and for `llm:` judges the settings of the
+/// judging model (its own flags, so that judge and target can differ).
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Judge")]
+pub struct JudgeArgs {
+    /// The judge: strmatch, or llm:TARGET with TARGET any target spec (llm:openai:gpt-4o-mini,
+    /// llm:local:PATH.gguf, or llm:NAME for a target of --targets)
+    #[arg(
+        long,
+        short = 'j',
+        env = "XSAFE_JUDGE",
+        default_value = "strmatch",
+        value_name = "JUDGE"
+    )]
+    pub judge: String,
+    /// llm: judges: base URL of the judge's OpenAI-compatible server, up to /v1; several are replicas
+    #[arg(
+        long,
+        env = "XSAFE_JUDGE_BASE_URL",
+        value_name = "URL",
+        value_delimiter = ','
+    )]
+    pub judge_base_url: Vec<String>,
+    /// llm: judges: environment variable holding the judge's API key [default: OPENAI_API_KEY]
+    #[arg(long, env = "XSAFE_JUDGE_API_KEY_ENV", value_name = "VAR")]
+    pub judge_api_key_env: Option<String>,
+    /// llm: judges: extra HTTP header, as "Name: value" (repeatable)
+    #[arg(long = "judge-header", value_name = "NAME: VALUE")]
+    pub judge_headers: Vec<String>,
+    /// llm: judges: most tokens of the judge's output [default: 512]
+    #[arg(long, value_name = "N")]
+    pub judge_max_tokens: Option<u32>,
+    /// llm: judges: seconds to wait for one verdict [default: 120]
+    #[arg(long, value_name = "SECS")]
+    pub judge_timeout: Option<f64>,
+    /// llm: judges: most requests in flight to the judge [default: 8]
+    #[arg(long, env = "XSAFE_JUDGE_CONCURRENCY", value_name = "N")]
+    pub judge_concurrency: Option<usize>,
+    /// llm: judges: retries of a failed request to the judge [default: 5]
+    #[arg(long, value_name = "N")]
+    pub judge_max_retries: Option<u32>,
+}
+
+/// `xsafe judge FILE` or `xsafe judge eval ...`. A file literally named
+/// `eval` is reached as `./eval`.
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct JudgeCommand {
+    #[command(subcommand)]
+    pub command: Option<JudgeSubcommand>,
+    #[command(flatten)]
+    pub file: JudgeFileArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum JudgeSubcommand {
+    /// Judge human-labelled answers (XSTest completion CSVs or JSONL) and print the agreement
+    Eval(JudgeEvalArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum VerdictFormat {
+    Jsonl,
+    Csv,
+}
+
+#[derive(Debug, Args)]
+pub struct JudgeFileArgs {
+    /// A CSV or JSONL of answers: fields `prompt` and `answer` (or `completion`), optional `id`,
+    /// `type`; a file named `eval` is written ./eval
+    #[arg(required = true, value_name = "FILE")]
+    pub file: Option<PathBuf>,
+    /// A TOML file of named targets, for llm:NAME judges
+    #[arg(long, env = "XSAFE_TARGETS", value_name = "FILE")]
+    pub targets: Option<PathBuf>,
+    /// Write the verdicts to this file instead of stdout
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Output format [default: csv for an --output ending in .csv, else jsonl]
+    #[arg(long, value_enum)]
+    pub format: Option<VerdictFormat>,
+    #[command(flatten)]
+    pub judge: JudgeArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct JudgeEvalArgs {
+    /// Human-labelled answers: XSTest completion CSVs (prompt, completion, final_label; id, type
+    /// optional) or JSONL with those fields; several are read as one set
+    #[arg(long, required = true, num_args = 1.., value_name = "FILE")]
+    pub labels: Vec<PathBuf>,
+    /// A TOML file of named targets, for llm:NAME judges
+    #[arg(long, env = "XSAFE_TARGETS", value_name = "FILE")]
+    pub targets: Option<PathBuf>,
+    /// Print the figures as one JSON object
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub judge: JudgeArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct RejudgeArgs {
+    /// Run name or id
+    pub run: String,
+    /// A TOML file of named targets, for llm:NAME judges
+    #[arg(long, env = "XSAFE_TARGETS", value_name = "FILE")]
+    pub targets: Option<PathBuf>,
+    /// Judge again answers that already have a verdict of this judge and version
+    #[arg(long)]
+    pub force: bool,
+    /// Print the summary as one JSON object
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub judge: JudgeArgs,
 }

@@ -5,6 +5,7 @@
 
 mod cli;
 mod commands;
+mod judges;
 mod settings;
 mod table;
 mod targets;

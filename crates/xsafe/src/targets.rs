@@ -3,6 +3,7 @@
 
 use crate::cli::TargetArgs;
 use anyhow::{Context, Result, anyhow, bail};
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 use xsafe_core::Target;
@@ -11,13 +12,7 @@ use xsafe_target::{ResolvedTarget, TargetSettings, TargetsFile};
 impl TargetArgs {
     /// The settings given as flags, to lay over a targets file's.
     pub fn settings(&self) -> Result<TargetSettings> {
-        let mut headers = std::collections::BTreeMap::new();
-        for h in &self.headers {
-            let (k, v) = h
-                .split_once(':')
-                .ok_or_else(|| anyhow!("--header `{h}`: write it as \"Name: value\""))?;
-            headers.insert(k.trim().to_string(), v.trim().to_string());
-        }
+        let headers = parse_headers(&self.headers, "--header")?;
         Ok(TargetSettings {
             backend: None,
             model: None,
@@ -53,7 +48,20 @@ impl TargetArgs {
     }
 }
 
-fn build(r: &ResolvedTarget, cache_dir: &Path) -> Result<Arc<dyn Target>> {
+/// `Name: value` headers from a flag's values.
+pub fn parse_headers(values: &[String], flag: &str) -> Result<BTreeMap<String, String>> {
+    let mut headers = BTreeMap::new();
+    for h in values {
+        let (k, v) = h
+            .split_once(':')
+            .ok_or_else(|| anyhow!("{flag} `{h}`: write it as \"Name: value\""))?;
+        headers.insert(k.trim().to_string(), v.trim().to_string());
+    }
+    Ok(headers)
+}
+
+/// Builds one resolved target with the backend it names.
+pub fn build(r: &ResolvedTarget, cache_dir: &Path) -> Result<Arc<dyn Target>> {
     match r.backend.as_str() {
         "openai" => Ok(xsafe_target::build_openai(r)?),
         "local" => build_local(r, cache_dir),

@@ -1,7 +1,9 @@
 //! One file per command.
 
 mod export;
+mod judge;
 pub mod model;
+mod rejudge;
 mod run;
 mod runs;
 mod suites;
@@ -19,6 +21,8 @@ pub async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Runs(cmd) => runs::run(global, cmd),
         Command::Export(args) => export::run(global, args),
         Command::Model(cmd) => model::run(global, cmd).await,
+        Command::Judge(cmd) => judge::run(global, *cmd).await,
+        Command::Rejudge(args) => rejudge::run(global, *args).await,
     }
 }
 
@@ -52,4 +56,23 @@ impl SuiteFileArgs {
 pub fn print_json(value: &impl serde::Serialize) -> Result<()> {
     println!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
+}
+
+/// A progress bar on stderr (hidden with `--quiet`; indicatif draws nothing
+/// when stderr is not a terminal).
+pub fn progress_bar(quiet: bool, len: u64, message: &str) -> indicatif::ProgressBar {
+    use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+    let target = if quiet {
+        ProgressDrawTarget::hidden()
+    } else {
+        ProgressDrawTarget::stderr()
+    };
+    let bar = ProgressBar::with_draw_target(Some(len), target);
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {msg} [{bar:30}] {pos}/{len} {per_sec} eta {eta}")
+            .expect("static template")
+            .progress_chars("=> "),
+    );
+    bar.set_message(message.to_string());
+    bar
 }

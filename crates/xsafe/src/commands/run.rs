@@ -25,7 +25,10 @@ pub async fn run(global: &Global, args: RunArgs) -> Result<ExitCode> {
         .iter()
         .map(|s| xsafe_strategy::from_name(s.trim()).map_err(|e| anyhow!(e)))
         .collect::<Result<Vec<_>>>()?;
-    let judge = xsafe_judge::from_name(&args.judge).map_err(|e| anyhow!(e))?;
+    let judge = args
+        .judge
+        .build(args.target.targets.as_deref(), &cache)?
+        .judge;
     let plan = RunPlan {
         suites,
         targets,

@@ -1,0 +1,350 @@
+//! `xsafe judge FILE`: verdicts for a file of prompt/answer pairs, and
+//! `xsafe judge eval`: a judge's agreement with human labels.
+//!
+//! A judge that fails on an answer (its model unreachable after retries)
+//! does not stop the command: the answer is reported as an error, counted,
+//! and the command exits with 2 once everything else is written.
+
+use crate::cli::{
+    Global, JudgeCommand, JudgeEvalArgs, JudgeFileArgs, JudgeSubcommand, VerdictFormat,
+};
+use crate::commands::{print_json, progress_bar};
+use crate::table;
+use anyhow::{Context, Result};
+use serde::Serialize;
+use std::io::Write;
+use std::process::ExitCode;
+use std::time::Instant;
+use xsafe_core::{Class, Outcome};
+use xsafe_judge::metrics::{self, Agreement};
+
+pub async fn run(global: &Global, cmd: JudgeCommand) -> Result<ExitCode> {
+    match cmd.command {
+        Some(JudgeSubcommand::Eval(args)) => eval(global, args).await,
+        None => judge_file(global, cmd.file).await,
+    }
+}
+
+async fn judge_file(global: &Global, args: JudgeFileArgs) -> Result<ExitCode> {
+    let path = args.file.expect("clap requires FILE without a subcommand");
+    let answers = xsafe_judge::labels::load_answers(&path)?;
+    let judge = args
+        .judge
+        .build(args.targets.as_deref(), &global.cache_dir()?)?;
+    let format = args.format.unwrap_or_else(|| {
+        let csv = args
+            .output
+            .as_ref()
+            .and_then(|p| p.extension())
+            .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
+        if csv {
+            VerdictFormat::Csv
+        } else {
+            VerdictFormat::Jsonl
+        }
+    });
+    let out: Box<dyn Write> = match &args.output {
+        Some(p) => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(p).with_context(|| format!("creating `{}`", p.display()))?,
+        )),
+        None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+    };
+    let mut writer = VerdictWriter::new(out, format)?;
+    let tag = judge.judge.tag();
+    let items = answers
+        .iter()
+        .map(|a| (a.to_prompt(), a.to_transcript()))
+        .collect();
+    let bar = progress_bar(
+        global.quiet,
+        answers.len() as u64,
+        &format!("judging with {tag}"),
+    );
+    let mut counts = Counts::default();
+    judge
+        .judge_each(items, |i, result| {
+            bar.inc(1);
+            let a = &answers[i];
+            let row = match &result {
+                Ok(v) => {
+                    counts.add(&v.outcome);
+                    VerdictRow {
+                        id: a.id.as_deref(),
+                        prompt: &a.prompt,
+                        answer: &a.answer,
+                        verdict: v.outcome.label(),
+                        confidence: Some(v.confidence),
+                        reason: v.outcome.reason().map(String::from),
+                        judge: &v.judge,
+                    }
+                }
+                Err(e) => {
+                    counts.errors += 1;
+                    tracing::warn!(answer = %a.source, error = %e, "the judge failed");
+                    VerdictRow {
+                        id: a.id.as_deref(),
+                        prompt: &a.prompt,
+                        answer: &a.answer,
+                        verdict: "error",
+                        confidence: None,
+                        reason: Some(e.to_string()),
+                        judge: &tag,
+                    }
+                }
+            };
+            writer.write(&row)
+        })
+        .await?;
+    bar.finish_and_clear();
+    writer.finish()?;
+    eprintln!("{}", counts.line(answers.len(), &tag));
+    Ok(counts.exit_code())
+}
+
+/// One line of `xsafe judge FILE`'s output.
+#[derive(Serialize)]
+struct VerdictRow<'a> {
+    id: Option<&'a str>,
+    prompt: &'a str,
+    answer: &'a str,
+    /// compliance, full_refusal, partial_refusal, unscored, or error.
+    verdict: &'a str,
+    confidence: Option<f64>,
+    reason: Option<String>,
+    judge: &'a str,
+}
+
+enum VerdictWriter {
+    Jsonl(Box<dyn Write>),
+    Csv(Box<csv::Writer<Box<dyn Write>>>),
+}
+
+impl VerdictWriter {
+    fn new(out: Box<dyn Write>, format: VerdictFormat) -> Result<Self> {
+        Ok(match format {
+            VerdictFormat::Jsonl => VerdictWriter::Jsonl(out),
+            VerdictFormat::Csv => {
+                let mut w = csv::Writer::from_writer(out);
+                w.write_record([
+                    "id",
+                    "prompt",
+                    "answer",
+                    "verdict",
+                    "confidence",
+                    "reason",
+                    "judge",
+                ])?;
+                VerdictWriter::Csv(Box::new(w))
+            }
+        })
+    }
+
+    fn write(&mut self, row: &VerdictRow) -> Result<()> {
+        match self {
+            VerdictWriter::Jsonl(out) => writeln!(out, "{}", serde_json::to_string(row)?)?,
+            VerdictWriter::Csv(w) => w.write_record([
+                row.id.unwrap_or_default(),
+                row.prompt,
+                row.answer,
+                row.verdict,
+                &row.confidence.map(|c| c.to_string()).unwrap_or_default(),
+                row.reason.as_deref().unwrap_or_default(),
+                row.judge,
+            ])?,
+        }
+        Ok(())
+    }
+
+    fn finish(self) -> Result<()> {
+        match self {
+            VerdictWriter::Jsonl(mut out) => out.flush()?,
+            VerdictWriter::Csv(mut w) => w.flush()?,
+        }
+        Ok(())
+    }
+}
+
+/// Verdicts by outcome, for the summary on stderr.
+#[derive(Default)]
+struct Counts {
+    classes: [u64; 3],
+    unscored: u64,
+    errors: u64,
+}
+
+impl Counts {
+    fn add(&mut self, outcome: &Outcome) {
+        match outcome.class() {
+            Some(c) => self.classes[Class::ALL.iter().position(|&k| k == c).unwrap()] += 1,
+            None => self.unscored += 1,
+        }
+    }
+
+    fn line(&self, total: usize, tag: &str) -> String {
+        let mut line = format!(
+            "judged {total} answers with {tag}: {} compliance, {} full_refusal, {} partial_refusal, {} unscored",
+            self.classes[0], self.classes[1], self.classes[2], self.unscored
+        );
+        if self.errors > 0 {
+            line.push_str(&format!(
+                ", {} errors (the judge failed; see the warnings above and run again)",
+                self.errors
+            ));
+        }
+        line
+    }
+
+    fn exit_code(&self) -> ExitCode {
+        if self.errors > 0 {
+            ExitCode::from(2)
+        } else {
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+/// What `xsafe judge eval --json` prints.
+#[derive(Serialize)]
+struct EvalReport {
+    judge: String,
+    files: Vec<String>,
+    #[serde(flatten)]
+    agreement: Agreement,
+    /// Answers the judge failed on; they are in no other figure.
+    errors: u64,
+    /// Wall time of the judging alone (not of reading the files).
+    seconds: f64,
+    answers_per_second: Option<f64>,
+}
+
+async fn eval(global: &Global, args: JudgeEvalArgs) -> Result<ExitCode> {
+    let mut answers = Vec::new();
+    for path in &args.labels {
+        answers.extend(xsafe_judge::labels::load_labels(path)?);
+    }
+    let judge = args
+        .judge
+        .build(args.targets.as_deref(), &global.cache_dir()?)?;
+    let tag = judge.judge.tag();
+    let items = answers
+        .iter()
+        .map(|a| (a.to_prompt(), a.to_transcript()))
+        .collect();
+    let bar = progress_bar(
+        global.quiet,
+        answers.len() as u64,
+        &format!("judging with {tag}"),
+    );
+    let mut pairs: Vec<(Class, Outcome)> = Vec::with_capacity(answers.len());
+    let mut errors = 0u64;
+    let started = Instant::now();
+    judge
+        .judge_each(items, |i, result| {
+            bar.inc(1);
+            match result {
+                Ok(v) => pairs.push((answers[i].label, v.outcome)),
+                Err(e) => {
+                    errors += 1;
+                    tracing::warn!(answer = %answers[i].source, error = %e, "the judge failed");
+                }
+            }
+            Ok(())
+        })
+        .await?;
+    let seconds = started.elapsed().as_secs_f64();
+    bar.finish_and_clear();
+    let report = EvalReport {
+        judge: tag,
+        files: args
+            .labels
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect(),
+        agreement: metrics::agreement(pairs),
+        errors,
+        seconds,
+        answers_per_second: (seconds > 0.0).then(|| answers.len() as f64 / seconds),
+    };
+    if args.json {
+        print_json(&report)?;
+    } else {
+        print!("{}", render_eval(&report));
+    }
+    if errors > 0 {
+        eprintln!(
+            "the judge failed on {errors} answers, which are left out of every figure; see the \
+             warnings above and run again"
+        );
+        return Ok(ExitCode::from(2));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn pct(x: Option<f64>) -> String {
+    x.map_or("-".into(), |x| format!("{:.1}%", 100.0 * x))
+}
+
+fn num(x: Option<f64>) -> String {
+    x.map_or("-".into(), |x| format!("{x:.3}"))
+}
+
+fn render_eval(r: &EvalReport) -> String {
+    let a = &r.agreement;
+    let mut out = format!(
+        "judge {} on {} answers ({})\n",
+        r.judge,
+        a.n + r.errors,
+        r.files.join(", ")
+    );
+    out.push_str(&table::render(
+        &["figure", "value"],
+        &[
+            vec!["n".into(), a.n.to_string()],
+            vec!["unscored".into(), a.unscored.to_string()],
+            vec!["errors".into(), r.errors.to_string()],
+            vec!["accuracy (3 classes)".into(), pct(a.accuracy_3class)],
+            vec!["accuracy (binary)".into(), pct(a.accuracy_binary)],
+            vec!["kappa".into(), num(a.kappa)],
+            vec!["kappa (binary)".into(), num(a.kappa_binary)],
+            vec![
+                "answers/second".into(),
+                r.answers_per_second
+                    .map_or("-".into(), |x| format!("{x:.1}")),
+            ],
+        ],
+    ));
+    out.push('\n');
+    let rows: Vec<Vec<String>> = a
+        .per_class
+        .iter()
+        .map(|c| {
+            vec![
+                c.class.to_string(),
+                c.support.to_string(),
+                c.predicted.to_string(),
+                num(c.precision),
+                num(c.recall),
+                num(c.f1),
+            ]
+        })
+        .collect();
+    out.push_str(&table::render(
+        &["class", "human", "judge", "precision", "recall", "f1"],
+        &rows,
+    ));
+    out.push_str("\nconfusion (rows: human, columns: judge; scored answers)\n");
+    let rows: Vec<Vec<String>> = Class::ALL
+        .iter()
+        .zip(&a.confusion)
+        .map(|(c, row)| {
+            std::iter::once(c.to_string())
+                .chain(row.iter().map(u64::to_string))
+                .collect()
+        })
+        .collect();
+    out.push_str(&table::render(
+        &["", "compliance", "full_refusal", "partial_refusal"],
+        &rows,
+    ));
+    out
+}

@@ -1,0 +1,180 @@
+//! `xsafe rejudge RUN --judge J`: judges every stored answer of a run again,
+//! without asking the model, and stores the verdicts beside the others.
+//!
+//! Verdicts are kept one per judge name, so a second rejudge with the same
+//! judge replaces rather than adds. Answers that already carry a verdict of
+//! this judge and version are skipped unless `--force`: a rejudge with an
+//! LLM judge that was interrupted resumes where it stopped.
+
+use crate::cli::{Global, RejudgeArgs};
+use crate::commands::{print_json, progress_bar};
+use crate::table;
+use anyhow::Result;
+use serde::Serialize;
+use std::process::ExitCode;
+use xsafe_core::Class;
+use xsafe_store::judge_name;
+
+/// Counts of one target, strategy and prompt label under the judge.
+#[derive(Debug, Default, Serialize)]
+struct Group {
+    target: String,
+    strategy: String,
+    label: String,
+    compliance: u64,
+    full_refusal: u64,
+    partial_refusal: u64,
+    unscored: u64,
+    /// Answers without a verdict of this judge (the judge failed on them).
+    unjudged: u64,
+}
+
+#[derive(Debug, Serialize)]
+struct Summary {
+    run: String,
+    run_id: i64,
+    judge: String,
+    /// Answers judged by this command.
+    judged: u64,
+    /// Answers that already had a verdict of this judge and version.
+    already_judged: u64,
+    /// Results without an answer (failed requests): nothing to judge.
+    no_answer: u64,
+    /// Answers the judge failed on; the next rejudge tries them again.
+    errors: u64,
+    groups: Vec<Group>,
+}
+
+pub async fn run(global: &Global, args: RejudgeArgs) -> Result<ExitCode> {
+    let store = global.open_store()?;
+    let record = store.run(&args.run)?;
+    let results = store.results(record.id)?;
+    let judge = args
+        .judge
+        .build(args.targets.as_deref(), &global.cache_dir()?)?;
+    let tag = judge.judge.tag();
+    let (mut no_answer, mut already_judged) = (0, 0);
+    let mut todo = Vec::new();
+    for r in &results {
+        match &r.transcript {
+            None => no_answer += 1,
+            Some(_) if !args.force && r.verdicts.iter().any(|v| v.judge == tag) => {
+                already_judged += 1
+            }
+            Some(t) => todo.push((r.id, r.case.to_prompt(), t.clone())),
+        }
+    }
+    let ids: Vec<i64> = todo.iter().map(|(id, _, _)| *id).collect();
+    let items = todo.into_iter().map(|(_, p, t)| (p, t)).collect();
+    let bar = progress_bar(
+        global.quiet,
+        ids.len() as u64,
+        &format!("rejudging {} with {tag}", record.name),
+    );
+    let (mut judged, mut errors) = (0, 0);
+    judge
+        .judge_each(items, |i, result| {
+            bar.inc(1);
+            match result {
+                Ok(verdict) => {
+                    tokio::task::block_in_place(|| store.put_verdict(ids[i], &verdict))?;
+                    judged += 1;
+                }
+                Err(e) => {
+                    errors += 1;
+                    tracing::warn!(result = ids[i], error = %e, "the judge failed");
+                }
+            }
+            Ok(())
+        })
+        .await?;
+    bar.finish_and_clear();
+
+    let name = judge.judge.name().to_string();
+    let mut groups: Vec<Group> = Vec::new();
+    for r in store.results(record.id)? {
+        if r.transcript.is_none() {
+            continue;
+        }
+        let label = r.case.label.to_string();
+        let i = match groups.iter().position(|g| {
+            g.target == r.key.target && g.strategy == r.key.strategy && g.label == label
+        }) {
+            Some(i) => i,
+            None => {
+                groups.push(Group {
+                    target: r.key.target.clone(),
+                    strategy: r.key.strategy.clone(),
+                    label,
+                    ..Default::default()
+                });
+                groups.len() - 1
+            }
+        };
+        let g = &mut groups[i];
+        match r.verdicts.iter().find(|v| judge_name(&v.judge) == name) {
+            None => g.unjudged += 1,
+            Some(v) => match v.outcome.class() {
+                Some(Class::Compliance) => g.compliance += 1,
+                Some(Class::FullRefusal) => g.full_refusal += 1,
+                Some(Class::PartialRefusal) => g.partial_refusal += 1,
+                None => g.unscored += 1,
+            },
+        }
+    }
+    let summary = Summary {
+        run: record.name.clone(),
+        run_id: record.id,
+        judge: tag,
+        judged,
+        already_judged,
+        no_answer,
+        errors,
+        groups,
+    };
+    if args.json {
+        print_json(&summary)?;
+    } else {
+        print!("{}", render(&summary));
+    }
+    if errors > 0 {
+        eprintln!("the judge failed on {errors} answers; run the same command again to judge them");
+        return Ok(ExitCode::from(2));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn render(s: &Summary) -> String {
+    let mut out = format!(
+        "run {} (id {}) judged by {}: {} judged now, {} already judged, {} without an answer, {} errors\n",
+        s.run, s.run_id, s.judge, s.judged, s.already_judged, s.no_answer, s.errors
+    );
+    let rows: Vec<Vec<String>> = s
+        .groups
+        .iter()
+        .map(|g| {
+            vec![
+                g.target.clone(),
+                g.strategy.clone(),
+                g.label.clone(),
+                g.compliance.to_string(),
+                g.full_refusal.to_string(),
+                g.partial_refusal.to_string(),
+                g.unscored.to_string(),
+            ]
+        })
+        .collect();
+    out.push_str(&table::render(
+        &[
+            "target",
+            "strategy",
+            "label",
+            "compliance",
+            "full_refusal",
+            "partial_refusal",
+            "unscored",
+        ],
+        &rows,
+    ));
+    out
+}

@@ -1,0 +1,91 @@
+//! Building the judge `--judge` names, and judging many answers with it.
+
+use crate::cli::JudgeArgs;
+use crate::targets::parse_headers;
+use anyhow::{Context, Result, anyhow};
+use futures::StreamExt;
+use std::path::Path;
+use std::sync::Arc;
+use xsafe_core::{Judge, JudgeError, Prompt, Transcript, Verdict};
+use xsafe_target::{TargetSettings, TargetsFile};
+
+/// A judge, and how many answers to judge at once with it.
+pub struct ResolvedJudge {
+    pub judge: Arc<dyn Judge>,
+    /// The judging model's concurrency for `llm:` judges; 1 for judges that
+    /// compute locally, so their throughput is that of one core.
+    pub concurrency: usize,
+}
+
+impl JudgeArgs {
+    /// The settings of an `llm:` judge's model given as flags.
+    fn settings(&self) -> Result<TargetSettings> {
+        Ok(TargetSettings {
+            base_urls: self.judge_base_url.clone(),
+            api_key_env: self.judge_api_key_env.clone(),
+            headers: parse_headers(&self.judge_headers, "--judge-header")?,
+            max_tokens: self.judge_max_tokens,
+            timeout_secs: self.judge_timeout,
+            concurrency: self.judge_concurrency,
+            max_retries: self.judge_max_retries,
+            ..TargetSettings::default()
+        })
+    }
+
+    /// Builds the judge: `llm:TARGET` builds TARGET as `--target` would
+    /// (with `targets_file` for named targets and the `--judge-*` flags for
+    /// settings); anything else is a judge name.
+    pub fn build(&self, targets_file: Option<&Path>, cache_dir: &Path) -> Result<ResolvedJudge> {
+        let spec = self.judge.trim();
+        let Some(target_spec) = spec.strip_prefix("llm:") else {
+            let judge = xsafe_judge::from_name(spec).map_err(|e| {
+                if e.contains("llm:") {
+                    anyhow!(e)
+                } else {
+                    anyhow!("{e}, llm:TARGET")
+                }
+            })?;
+            return Ok(ResolvedJudge {
+                judge,
+                concurrency: 1,
+            });
+        };
+        let file = targets_file.map(TargetsFile::load).transpose()?;
+        let mut resolved = xsafe_target::resolve(target_spec, &self.settings()?, file.as_ref())
+            .with_context(|| format!("judge `{spec}`"))?;
+        // A judge should give the same verdict for the same answer: greedy
+        // and seeded unless the targets file says otherwise.
+        resolved.settings.temperature.get_or_insert(0.0);
+        resolved.settings.seed.get_or_insert(0);
+        // Loading a local model reads hundreds of megabytes: keep it off
+        // the async workers.
+        let target = tokio::task::block_in_place(|| crate::targets::build(&resolved, cache_dir))
+            .with_context(|| format!("judge `{spec}`"))?;
+        let concurrency = target.max_concurrency().max(1);
+        Ok(ResolvedJudge {
+            judge: Arc::new(xsafe_judge::LlmJudge::new(target)),
+            concurrency,
+        })
+    }
+}
+
+impl ResolvedJudge {
+    /// Judges every item, `concurrency` at a time, and hands each result to
+    /// `done` in the order of `items` (so output can be written as it comes).
+    pub async fn judge_each(
+        &self,
+        items: Vec<(Prompt, Transcript)>,
+        mut done: impl FnMut(usize, Result<Verdict, JudgeError>) -> Result<()>,
+    ) -> Result<()> {
+        let judge = &self.judge;
+        let mut results = futures::stream::iter(items)
+            .map(|(prompt, transcript)| async move { judge.judge(&prompt, &transcript).await })
+            .buffered(self.concurrency);
+        let mut i = 0;
+        while let Some(result) = results.next().await {
+            done(i, result)?;
+            i += 1;
+        }
+        Ok(())
+    }
+}
