@@ -114,7 +114,16 @@ fn location(line: Option<u64>, field: Option<&str>) -> String {
 
 /// Reads human-labelled answers: every row must have a `final_label`.
 pub fn load_labels(path: &Path) -> Result<Vec<LabelledAnswer>, LabelsError> {
-    let table = read_table(path)?;
+    labelled(read_table(path)?)
+}
+
+/// Reads human-labelled answers from a file's bytes (`name` says which file,
+/// for messages, and its extension gives the format).
+pub fn parse_labels(bytes: &[u8], name: &str) -> Result<Vec<LabelledAnswer>, LabelsError> {
+    labelled(parse_table(bytes, name, Path::new(name))?)
+}
+
+fn labelled(table: Table) -> Result<Vec<LabelledAnswer>, LabelsError> {
     let label_col = table.require(
         LABEL_FIELD,
         "label files are XSTest completion files with the columns prompt, completion and \
@@ -160,9 +169,12 @@ fn read_table(path: &Path) -> Result<Table, LabelsError> {
         path: path.to_path_buf(),
         error,
     })?;
-    let file = path.display().to_string();
+    parse_table(&bytes, &path.display().to_string(), path)
+}
+
+fn parse_table(bytes: &[u8], file: &str, path: &Path) -> Result<Table, LabelsError> {
     // Excel and Notepad write a BOM; it would otherwise glue onto the first column name.
-    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     let ext = path
         .extension()
         .and_then(|e| e.to_str())
@@ -173,9 +185,9 @@ fn read_table(path: &Path) -> Result<Table, LabelsError> {
         _ => bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{'),
     };
     if jsonl {
-        read_jsonl(bytes, &file)
+        read_jsonl(bytes, file)
     } else {
-        read_csv(bytes, &file)
+        read_csv(bytes, file)
     }
 }
 

@@ -5,28 +5,41 @@
 //! the target, and a provider's own refusal signal (a `refusal` field or a
 //! `content_filter` stop) is a full refusal whatever the text says.
 
+pub mod classifier;
 pub mod labels;
 mod llm;
 pub mod metrics;
 mod strmatch;
 
+pub use classifier::XsafeJudge;
 pub use llm::LlmJudge;
 pub use strmatch::StrMatch;
 
 use std::sync::Arc;
 use xsafe_core::{Class, FinishReason, Judge, Message, Transcript, Verdict};
 
-/// The judges `--judge` can name.
-pub const JUDGES: &[&str] = &["strmatch"];
+/// The judges `--judge` can name without a target (`llm:TARGET` needs one
+/// and is built by the caller).
+pub const JUDGES: &[&str] = &["xsafe", "xsafe:MODEL.json", "strmatch"];
 
-/// Builds a judge by name.
+/// The judge runs use unless told otherwise.
+pub const DEFAULT_JUDGE: &str = "xsafe";
+
+/// Builds a judge by name: `xsafe` (the shipped classifier), `xsafe:PATH`
+/// (the classifier with weights from `xsafe judge train`) or `strmatch`.
 pub fn from_name(name: &str) -> Result<Arc<dyn Judge>, String> {
     match name {
+        "xsafe" => Ok(Arc::new(XsafeJudge::builtin())),
         "strmatch" => Ok(Arc::new(StrMatch)),
-        other => Err(format!(
-            "unknown judge `{other}`; available: {}",
-            JUDGES.join(", ")
-        )),
+        other => match other.strip_prefix("xsafe:") {
+            Some(path) => XsafeJudge::from_file(std::path::Path::new(path))
+                .map(|j| Arc::new(j) as Arc<dyn Judge>)
+                .map_err(|e| e.to_string()),
+            None => Err(format!(
+                "unknown judge `{other}`; available: {}, llm:TARGET",
+                JUDGES.join(", ")
+            )),
+        },
     }
 }
 

@@ -261,13 +261,14 @@ pub struct ExportArgs {
 #[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "Judge")]
 pub struct JudgeArgs {
-    /// The judge: strmatch, or llm:TARGET with TARGET any target spec (llm:openai:gpt-4o-mini,
-    /// llm:local:PATH.gguf, or llm:NAME for a target of --targets)
+    /// The judge: xsafe (the shipped local classifier), xsafe:MODEL.json (weights from `xsafe
+    /// judge train`), strmatch, or llm:TARGET with TARGET any target spec
+    /// (llm:openai:gpt-4o-mini, llm:local:PATH.gguf, or llm:NAME for a target of --targets)
     #[arg(
         long,
         short = 'j',
         env = "XSAFE_JUDGE",
-        default_value = "strmatch",
+        default_value = xsafe_judge::DEFAULT_JUDGE,
         value_name = "JUDGE"
     )]
     pub judge: String,
@@ -314,6 +315,28 @@ pub struct JudgeCommand {
 pub enum JudgeSubcommand {
     /// Judge human-labelled answers (XSTest completion CSVs or JSONL) and print the agreement
     Eval(JudgeEvalArgs),
+    /// Train the xsafe classifier's weights from the built-in corpus and label files
+    Train(JudgeTrainArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct JudgeTrainArgs {
+    /// More human-labelled answers to train on: XSTest completion CSVs or JSONL with the fields
+    /// prompt, completion, final_label
+    #[arg(long, num_args = 1.., value_name = "FILE")]
+    pub labels: Vec<PathBuf>,
+    /// Leave out the built-in corpus (then --labels must give the examples)
+    #[arg(long)]
+    pub no_corpus: bool,
+    /// Inverse strength of the L2 penalty: smaller is a simpler model
+    #[arg(long, default_value_t = xsafe_judge::classifier::DEFAULT_C, value_name = "C")]
+    pub c: f64,
+    /// Where to write the weights (JSON); use them with --judge xsafe:FILE
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: PathBuf,
+    /// Print the summary as one JSON object
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -21,6 +21,7 @@ use xsafe_judge::metrics::{self, Agreement};
 pub async fn run(global: &Global, cmd: JudgeCommand) -> Result<ExitCode> {
     match cmd.command {
         Some(JudgeSubcommand::Eval(args)) => eval(global, args).await,
+        Some(JudgeSubcommand::Train(args)) => super::judge_train::run(args),
         None => judge_file(global, cmd.file).await,
     }
 }

@@ -2,6 +2,7 @@
 
 mod export;
 mod judge;
+mod judge_train;
 pub mod model;
 mod rejudge;
 mod run;
