@@ -10,7 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dev="${1:-../shared/data/xstest/completions-dev}"
-xsafe="${XSAFE:-target/debug/xsafe}"
+xsafe="${XSAFE:-${CARGO_TARGET_DIR:-target}/debug/xsafe}"
 models=(gpt4 llama2orig mistralinstruct)
 file() { echo "$dev/xstest_v2_completions_$1.csv"; }
 for m in "${models[@]}"; do
