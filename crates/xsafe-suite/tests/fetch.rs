@@ -193,13 +193,3 @@ async fn unknown_names_list_the_fetchable_suites() {
         "{e}"
     );
 }
-
-#[tokio::test]
-async fn a_dropped_connection_is_a_download_error() {
-    let server = TestServer::start(|_| Reply::Drop);
-    let cache = tempfile::tempdir().unwrap();
-    let e = fetch("xstest", Some(&server.url()), cache.path())
-        .await
-        .unwrap_err();
-    assert!(matches!(e, SuiteError::Download { .. }), "{e:?}");
-}

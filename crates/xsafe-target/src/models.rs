@@ -14,13 +14,10 @@
 //! `CACHE/models/pins.json`, and every later one must match it. Deleting the
 //! entry (or the whole file) accepts a new version.
 
-use sha2::{Digest, Sha256};
-use std::collections::BTreeMap;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
-use tokio::io::AsyncWriteExt;
 use xsafe_core::TargetError;
+use xsafe_fetch::{FetchError, Pin};
 
 /// A GGUF model that xsafe knows how to get.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -191,9 +188,7 @@ fn looks_like_path(spec: &str) -> bool {
     }
 }
 
-/// Progress of a download: bytes received so far, and the total when the
-/// server says it.
-pub type Progress<'a> = &'a (dyn Fn(u64, Option<u64>) + Send + Sync);
+pub use xsafe_fetch::Progress;
 
 /// Downloads the known model `name` into the cache and returns its path.
 ///
@@ -211,7 +206,7 @@ pub async fn pull(
 /// Downloads `model` into `cache_dir/models/FILE_NAME` and returns that path.
 ///
 /// The body is streamed into a temporary file beside the cache entry and
-/// hashed on the way; only a file matching the pinned sha256 (or, for a
+/// hashed on the way; only a GGUF file matching the pinned sha256 (or, for a
 /// model pinned on first use, the recorded one) is renamed into place, so a
 /// failed or wrong download never damages a good copy. When the cache
 /// already holds a copy with the expected checksum nothing is downloaded.
@@ -222,47 +217,23 @@ pub async fn pull_model(
     progress: Progress<'_>,
 ) -> Result<PathBuf, TargetError> {
     let url = url.unwrap_or(model.url);
-    let dir = models_dir(cache_dir);
     let target = cache_path(model, cache_dir);
-    let pins_path = dir.join(PINS_FILE);
-    let expected = expected_sha(model, &pins_path)?;
-    if let Some(expected) = &expected
-        && target.is_file()
+    let pin = pin_for(model, cache_dir);
+    let fetch_error = |e| model_error(model, e);
+    if xsafe_fetch::is_verified(&target, &pin)
+        .await
+        .map_err(fetch_error)?
     {
-        let path = target.clone();
-        let actual = tokio::task::spawn_blocking(move || sha256_file(&path))
-            .await
-            .map_err(|e| TargetError::Config(format!("hashing the cached model failed: {e}")))??;
-        if actual == *expected {
-            tracing::info!(model = model.name, path = %target.display(), "already cached");
-            return Ok(target);
-        }
+        tracing::info!(model = model.name, path = %target.display(), "already cached");
+        return Ok(target);
     }
-
-    std::fs::create_dir_all(&dir).map_err(|e| cache_error(&dir, "cannot create it", e))?;
-    // In the cache directory so that the final rename stays on one file
-    // system and is atomic; deleted on drop if anything below fails.
-    let tmp = temp_for(model, &dir)?;
-    let file = tmp
-        .reopen()
-        .map_err(|e| cache_error(tmp.path(), "cannot open the temporary file", e))?;
-    let (actual, head) =
-        download_to(url, tokio::fs::File::from_std(file), tmp.path(), progress).await?;
-
-    if let Some(expected) = expected.as_ref().filter(|e| **e != actual) {
-        return Err(checksum_error(
-            model, url, expected, &actual, &pins_path, &target,
-        ));
-    }
-    if !head.starts_with(GGUF_MAGIC) {
+    let staged = xsafe_fetch::fetch(url, &target, &pin, Some(progress))
+        .await
+        .map_err(fetch_error)?;
+    if !is_gguf(staged.path())? {
         return Err(not_gguf(&format!("the download from `{url}`")));
     }
-    if expected.is_none() {
-        pin(&pins_path, model.name, &actual)?;
-    }
-    tmp.persist(&target)
-        .map_err(|e| cache_error(&target, "cannot move the download into place", e.error))?;
-    Ok(target)
+    staged.commit().map_err(fetch_error)
 }
 
 /// Puts a GGUF that is already on disk into the cache as the known model
@@ -281,96 +252,29 @@ pub fn import_model(
     file: &Path,
     cache_dir: &Path,
 ) -> Result<PathBuf, TargetError> {
-    let mut source = std::fs::File::open(file).map_err(|e| {
-        TargetError::Config(format!("cannot read model file `{}`: {e}", file.display()))
-    })?;
-    let dir = models_dir(cache_dir);
     let target = cache_path(model, cache_dir);
-    let pins_path = dir.join(PINS_FILE);
-    let expected = expected_sha(model, &pins_path)?;
-    std::fs::create_dir_all(&dir).map_err(|e| cache_error(&dir, "cannot create it", e))?;
-    let mut tmp = temp_for(model, &dir)?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    let mut head = Vec::with_capacity(GGUF_MAGIC.len());
-    loop {
-        let n = source.read(&mut buf).map_err(|e| {
-            TargetError::Config(format!("cannot read model file `{}`: {e}", file.display()))
-        })?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-        keep_head(&mut head, &buf[..n]);
-        tmp.write_all(&buf[..n])
-            .map_err(|e| cache_error(tmp.path(), "cannot write the copy", e))?;
-    }
-    tmp.as_file()
-        .sync_all()
-        .map_err(|e| cache_error(tmp.path(), "cannot write the copy", e))?;
-    let actual = hex::encode(hasher.finalize());
-    if let Some(expected) = expected.as_ref().filter(|e| **e != actual) {
-        let pinned = if model.sha256.is_some() {
-            "xsafe's pinned checksum".to_string()
-        } else {
-            format!("the checksum pinned in `{}`", pins_path.display())
-        };
-        return Err(TargetError::Config(format!(
-            "`{}` is not model `{}`: its sha256 is {actual}, but {pinned} is {expected}; \
-             nothing was imported",
-            file.display(),
-            model.name
-        )));
-    }
-    if !head.starts_with(GGUF_MAGIC) {
+    let staged = xsafe_fetch::stage_file(file, &target, &pin_for(model, cache_dir))
+        .map_err(|e| model_error(model, e))?;
+    if !is_gguf(staged.path())? {
         return Err(not_gguf(&format!("`{}`", file.display())));
     }
-    if expected.is_none() {
-        pin(&pins_path, model.name, &actual)?;
-    }
-    tmp.persist(&target)
-        .map_err(|e| cache_error(&target, "cannot move the copy into place", e.error))?;
-    Ok(target)
+    staged.commit().map_err(|e| model_error(model, e))
 }
-
-/// The sha256 of a file, lower-case hex.
-pub fn sha256_file(path: &Path) -> Result<String, TargetError> {
-    let mut file = std::fs::File::open(path)
-        .map_err(|e| TargetError::Config(format!("cannot read `{}`: {e}", path.display())))?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = file
-            .read(&mut buf)
-            .map_err(|e| TargetError::Config(format!("cannot read `{}`: {e}", path.display())))?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-    }
-    Ok(hex::encode(hasher.finalize()))
-}
-
-const PINS_FILE: &str = "pins.json";
 
 /// Every GGUF file starts with these bytes. Checked so that an HTML error
 /// page or a wrong file is never cached (or, worse, pinned on first use).
 const GGUF_MAGIC: &[u8; 4] = b"GGUF";
 
-/// A temporary file beside `model`'s cache entry, readable by all like any
-/// downloaded file (a model is not a secret; tempfile's default is 0600).
-fn temp_for(model: &KnownModel, dir: &Path) -> Result<tempfile::NamedTempFile, TargetError> {
-    let prefix = format!(".{}.", model.file_name);
-    let mut builder = tempfile::Builder::new();
-    builder.prefix(&prefix).suffix(".part");
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        builder.permissions(std::fs::Permissions::from_mode(0o644));
+fn is_gguf(path: &Path) -> Result<bool, TargetError> {
+    let mut head = [0u8; GGUF_MAGIC.len()];
+    match std::fs::File::open(path).and_then(|mut f| f.read_exact(&mut head)) {
+        Ok(()) => Ok(head == *GGUF_MAGIC),
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Ok(false),
+        Err(e) => Err(TargetError::Config(format!(
+            "model cache `{}`: cannot read the new file back: {e}",
+            path.display()
+        ))),
     }
-    builder
-        .tempfile_in(dir)
-        .map_err(|e| cache_error(dir, "cannot create a temporary file", e))
 }
 
 fn not_gguf(what: &str) -> TargetError {
@@ -388,149 +292,28 @@ fn lookup(name: &str) -> Result<&'static KnownModel, TargetError> {
     })
 }
 
-/// The checksum a file for `model` must have: the compiled-in one, else the
-/// one pinned by an earlier pull or import, else none yet.
-fn expected_sha(model: &KnownModel, pins_path: &Path) -> Result<Option<String>, TargetError> {
-    Ok(match model.sha256 {
-        Some(sha) => Some(sha.to_ascii_lowercase()),
-        None => read_pins(pins_path)?.get(model.name).cloned(),
-    })
+/// The compiled-in checksum, else the one the first pull or import records
+/// in `CACHE/models/pins.json`.
+fn pin_for(model: &KnownModel, cache_dir: &Path) -> Pin {
+    let pins = models_dir(cache_dir).join("pins.json");
+    Pin::new(model.sha256, pins, model.name)
 }
 
-/// The first bytes of a stream, up to the length of the GGUF magic.
-fn keep_head(head: &mut Vec<u8>, chunk: &[u8]) {
-    let want = GGUF_MAGIC.len().saturating_sub(head.len());
-    head.extend_from_slice(&chunk[..want.min(chunk.len())]);
-}
-
-/// Streams `url` into `file`, returning the body's sha256 and first bytes.
-async fn download_to(
-    url: &str,
-    mut file: tokio::fs::File,
-    path: &Path,
-    progress: Progress<'_>,
-) -> Result<(String, Vec<u8>), TargetError> {
-    let client = reqwest::Client::builder()
-        // No overall timeout: a model takes minutes on a slow line. A
-        // stalled connection is caught by the read timeout instead.
-        .connect_timeout(Duration::from_secs(30))
-        .read_timeout(Duration::from_secs(60))
-        .redirect(reqwest::redirect::Policy::limited(10))
-        .build()
-        .map_err(|e| TargetError::Config(format!("cannot build an HTTP client: {e}")))?;
-    let mut response = client.get(url).send().await.map_err(|e| describe(url, e))?;
-    let status = response.status();
-    if !status.is_success() {
-        return Err(TargetError::Status {
-            status: status.as_u16(),
-            message: format!("downloading `{url}`: the server answered {status}"),
+/// Network failures keep their kind so callers can tell them from a wrong
+/// file; everything else names the model.
+fn model_error(model: &KnownModel, e: FetchError) -> TargetError {
+    match e {
+        FetchError::Download {
+            status: Some(status),
+            ..
+        } => TargetError::Status {
+            status,
+            message: e.to_string(),
             retry_after: None,
-        });
+        },
+        FetchError::Download { .. } => TargetError::Connection(e.to_string()),
+        _ => TargetError::Config(format!("model `{}`: {e}", model.name)),
     }
-    let total = response.content_length();
-    let mut hasher = Sha256::new();
-    let mut received = 0u64;
-    let mut head = Vec::with_capacity(GGUF_MAGIC.len());
-    progress(0, total);
-    while let Some(chunk) = response.chunk().await.map_err(|e| describe(url, e))? {
-        hasher.update(&chunk);
-        keep_head(&mut head, &chunk);
-        file.write_all(&chunk)
-            .await
-            .map_err(|e| cache_error(path, "cannot write the download", e))?;
-        received += chunk.len() as u64;
-        progress(received, total);
-    }
-    if let Some(total) = total.filter(|t| *t != received) {
-        return Err(TargetError::Connection(format!(
-            "downloading `{url}`: the connection closed after {received} of {total} bytes"
-        )));
-    }
-    file.flush()
-        .await
-        .and(file.sync_all().await)
-        .map_err(|e| cache_error(path, "cannot write the download", e))?;
-    Ok((hex::encode(hasher.finalize()), head))
-}
-
-/// reqwest's own message only repeats the URL; the root cause ("connection
-/// refused", "dns error") is what tells the user what went wrong.
-fn describe(url: &str, e: reqwest::Error) -> TargetError {
-    if e.is_timeout() {
-        return TargetError::Connection(format!("downloading `{url}`: the server stopped sending"));
-    }
-    let mut cause: &dyn std::error::Error = &e;
-    while let Some(inner) = cause.source() {
-        cause = inner;
-    }
-    if e.is_connect() {
-        TargetError::Connection(format!("downloading `{url}`: cannot connect ({cause})"))
-    } else {
-        TargetError::Connection(format!("downloading `{url}`: {cause}"))
-    }
-}
-
-fn checksum_error(
-    model: &KnownModel,
-    url: &str,
-    expected: &str,
-    actual: &str,
-    pins_path: &Path,
-    target: &Path,
-) -> TargetError {
-    let pinned = if model.sha256.is_some() {
-        "xsafe's pinned checksum".to_string()
-    } else {
-        format!(
-            "the checksum pinned by the first download, in `{}` (delete its entry to accept a new version)",
-            pins_path.display()
-        )
-    };
-    let kept = if target.is_file() {
-        format!("; the cached copy `{}` is unchanged", target.display())
-    } else {
-        String::new()
-    };
-    TargetError::Config(format!(
-        "the download of model `{}` from `{url}` has sha256 {actual}, but {pinned} is {expected}; \
-         it was discarded{kept}",
-        model.name
-    ))
-}
-
-fn cache_error(path: &Path, what: &str, e: std::io::Error) -> TargetError {
-    TargetError::Config(format!("model cache `{}`: {what}: {e}", path.display()))
-}
-
-fn read_pins(path: &Path) -> Result<BTreeMap<String, String>, TargetError> {
-    match std::fs::read(path) {
-        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
-            TargetError::Config(format!(
-                "model pin file `{}` is not valid JSON ({e}); fix it, or delete it to pin the \
-                 next download of each model afresh",
-                path.display()
-            ))
-        }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(BTreeMap::new()),
-        Err(e) => Err(cache_error(path, "cannot read the pin file", e)),
-    }
-}
-
-/// Records `sha` as the checksum of `name`, replacing the pin file
-/// atomically so a crash never leaves half a file.
-fn pin(path: &Path, name: &str, sha: &str) -> Result<(), TargetError> {
-    let mut pins = read_pins(path)?;
-    pins.insert(name.to_string(), sha.to_string());
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let json = serde_json::to_string_pretty(&pins).expect("a map of strings serialises");
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)
-        .map_err(|e| cache_error(dir, "cannot create a temporary file", e))?;
-    tmp.write_all(json.as_bytes())
-        .map_err(|e| cache_error(path, "cannot write the pin file", e))?;
-    tmp.persist(path)
-        .map_err(|e| cache_error(path, "cannot write the pin file", e.error))?;
-    tracing::info!(model = name, sha256 = sha, pins = %path.display(), "pinned on first use");
-    Ok(())
 }
 
 #[cfg(test)]
@@ -562,15 +345,6 @@ mod tests {
         }
         assert!(known("gemma-3-270m").is_some());
         assert!(known("nope").is_none());
-    }
-
-    #[test]
-    fn the_head_of_a_stream_is_kept_across_chunks() {
-        let mut head = Vec::new();
-        for chunk in [&b"GG"[..], b"", b"U", b"F and more"] {
-            keep_head(&mut head, chunk);
-        }
-        assert_eq!(head, b"GGUF");
     }
 
     #[test]
