@@ -42,6 +42,13 @@ pub trait Strategy: Send + Sync {
         serde_json::Value::Null
     }
 
+    /// Refuses to run on a suite whose prompts the strategy would leak into
+    /// the conversation (a few-shot exemplar that is itself one of the
+    /// cases). Called with every case's prompt before a run starts.
+    fn check(&self, _prompts: &[Prompt]) -> Result<(), StrategyError> {
+        Ok(())
+    }
+
     /// Runs the strategy. `seed` varies per sample and should be passed on
     /// to the target.
     async fn run(

@@ -59,6 +59,19 @@ pub async fn execute(
     on_event: impl Fn(Event) + Send + Sync + 'static,
 ) -> Result<RunOutcome, RunError> {
     let selection = plan.selection()?;
+    // Before anything is stored: a strategy refuses suites it would leak
+    // (a few-shot exemplar that is one of the cases), checked against every
+    // case of the suites, not only the ones this run samples.
+    let prompts: Vec<_> = plan
+        .suites
+        .iter()
+        .flat_map(|s| s.cases.iter().map(|c| c.to_prompt()))
+        .collect();
+    for strategy in &plan.strategies {
+        strategy
+            .check(&prompts)
+            .map_err(|e| RunError::Plan(e.to_string()))?;
+    }
     let spec = plan.spec();
     let run = blocking(&store, move |s| s.open_run(&spec)).await?;
     for (suite, cases) in &selection.suites {

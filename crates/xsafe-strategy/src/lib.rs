@@ -1,57 +1,193 @@
 //! Strategies: how a prompt is put to a target. A strategy drives the whole
 //! conversation for one prompt and returns its transcript, so a multi-turn
 //! mitigation fits the same trait as sending the prompt as it is.
+//!
+//! Strategies are data: each is a TOML file (`strategies/` holds the
+//! built-in ones, compiled in) whose texts are minijinja templates, and
+//! `a+b` composes any of them in order. A strategy never sees a case's
+//! label: it acts the same on safe and unsafe prompts.
 
-use async_trait::async_trait;
+mod composite;
+mod data;
+mod spec;
+mod steps;
+mod text;
+
+pub use composite::Composite;
+pub use data::Exemplar;
+pub use spec::{Kind, SpecError, StrategyFile};
+pub use steps::{NO_FOLLOWUP, OVERLAP_SIMILARITY};
+
+use composite::Step;
+use std::collections::BTreeMap;
+use std::path::Path;
 use std::sync::Arc;
-use xsafe_core::{
-    ChatRequest, Judge, Message, Prompt, Strategy, StrategyError, Target, Transcript,
-};
+use xsafe_core::{Strategy, Target};
 
-/// The strategies `--strategy` can name.
-pub const STRATEGIES: &[&str] = &["baseline"];
+const BUILTIN: &[(&str, &str)] = &[
+    ("baseline", include_str!("../strategies/baseline.toml")),
+    ("few-shot", include_str!("../strategies/few-shot.toml")),
+    (
+        "few-shot-nearest",
+        include_str!("../strategies/few-shot-nearest.toml"),
+    ),
+    ("contextual", include_str!("../strategies/contextual.toml")),
+    (
+        "interactive",
+        include_str!("../strategies/interactive.toml"),
+    ),
+];
 
-/// Builds a strategy by name.
-pub fn from_name(name: &str) -> Result<Arc<dyn Strategy>, String> {
-    match name {
-        "baseline" => Ok(Arc::new(Baseline)),
-        other => Err(format!(
-            "unknown strategy `{other}`; available: {}",
-            STRATEGIES.join(", ")
-        )),
+/// The built-in strategies' names.
+pub const STRATEGIES: &[&str] = &[
+    "baseline",
+    "few-shot",
+    "few-shot-nearest",
+    "contextual",
+    "interactive",
+];
+
+/// What building a strategy needs besides its file.
+#[derive(Clone, Default)]
+pub struct BuildOptions {
+    /// A target that writes interactive follow-ups (`--clarifier T`).
+    pub clarifier: Option<Arc<dyn Target>>,
+}
+
+/// The strategies a command can name: the built-in ones and those of
+/// `--strategy-file`, which add to them or replace one of the same name.
+#[derive(Debug, Clone)]
+pub struct Registry {
+    files: BTreeMap<String, StrategyFile>,
+}
+
+impl Default for Registry {
+    fn default() -> Self {
+        Registry::builtin()
     }
 }
 
-/// The prompt as it is (the target adds its own system prompt, if any).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Baseline;
-
-#[async_trait]
-impl Strategy for Baseline {
-    fn name(&self) -> &str {
-        "baseline"
+impl Registry {
+    pub fn builtin() -> Registry {
+        let files = BUILTIN
+            .iter()
+            .map(|(name, text)| {
+                let file = StrategyFile::parse(text, &format!("builtin:{name}"))
+                    .expect("the built-in strategies parse");
+                (file.name.clone(), file)
+            })
+            .collect();
+        Registry { files }
     }
 
-    fn definition(&self) -> serde_json::Value {
-        serde_json::json!({"name": "baseline", "messages": ["user: {prompt}"]})
+    /// Adds a strategy file; returns its name.
+    pub fn add_file(&mut self, path: &Path) -> Result<String, SpecError> {
+        let file = StrategyFile::load(path)?;
+        let name = file.name.clone();
+        self.files.insert(name.clone(), file);
+        Ok(name)
     }
 
-    async fn run(
-        &self,
-        prompt: &Prompt,
-        target: &dyn Target,
-        _judge: &dyn Judge,
-        seed: Option<u64>,
-    ) -> Result<Transcript, StrategyError> {
-        let mut request = ChatRequest::new(vec![Message::user(prompt.text.clone())]);
-        request.seed = seed;
-        let response = target.chat(&request).await?;
-        let mut messages = request.messages;
-        messages.push(response.message);
-        Ok(Transcript {
-            messages,
-            finish_reason: response.finish_reason,
-            complied_at_turn: None,
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.files.keys().map(String::as_str)
+    }
+
+    pub fn file(&self, name: &str) -> Option<&StrategyFile> {
+        self.files.get(name)
+    }
+
+    /// Builds a strategy by name; `a+b+c` composes strategies in order.
+    pub fn build(&self, name: &str, options: &BuildOptions) -> Result<Composite, SpecError> {
+        let mut steps = Vec::new();
+        let mut descriptions = Vec::new();
+        for part in name.split('+').map(str::trim) {
+            self.collect(part, options, &mut steps, &mut descriptions, 0)?;
+        }
+        let interactive = steps
+            .iter()
+            .filter(|s| matches!(s, Step::Interactive(_)))
+            .count();
+        if interactive > 1 {
+            return Err(SpecError::Invalid {
+                file: name.to_string(),
+                field: None,
+                message: "a strategy can have one interactive step at most".into(),
+            });
+        }
+        if options.clarifier.is_some() && interactive == 0 {
+            return Err(SpecError::Invalid {
+                file: name.to_string(),
+                field: None,
+                message: "--clarifier writes interactive follow-ups, but this strategy has no interactive step".into(),
+            });
+        }
+        Ok(Composite {
+            name: name.split('+').map(str::trim).collect::<Vec<_>>().join("+"),
+            description: descriptions.join(" Then: "),
+            steps,
         })
     }
+
+    fn collect(
+        &self,
+        name: &str,
+        options: &BuildOptions,
+        steps: &mut Vec<Step>,
+        descriptions: &mut Vec<String>,
+        depth: usize,
+    ) -> Result<(), SpecError> {
+        let file = self.files.get(name).ok_or_else(|| SpecError::Unknown {
+            name: name.to_string(),
+            available: self.names().collect::<Vec<_>>().join(", ")
+                + " (or a+b to compose them, or --strategy-file FILE)",
+        })?;
+        if depth > 8 {
+            return Err(SpecError::invalid(
+                &file.source,
+                "steps",
+                "compositions nest too deep (a composition that includes itself?)",
+            ));
+        }
+        let base = file.path.as_deref();
+        if !file.description.is_empty() {
+            descriptions.push(file.description.clone());
+        }
+        match &file.kind {
+            Kind::Baseline => {}
+            Kind::FewShot(s) => steps.push(Step::FewShot(steps::FewShot::new(
+                name,
+                s.clone(),
+                &file.source,
+                base,
+            )?)),
+            Kind::Contextual(s) => steps.push(Step::Contextual(steps::Contextual::new(
+                name,
+                s.clone(),
+                &file.source,
+                base,
+            )?)),
+            Kind::Interactive(s) => steps.push(Step::Interactive(steps::Interactive::new(
+                name,
+                s.clone(),
+                &file.source,
+                base,
+                options.clarifier.clone(),
+            )?)),
+            Kind::Composition(c) => {
+                descriptions.pop();
+                for step in &c.steps {
+                    self.collect(step, options, steps, descriptions, depth + 1)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Builds a built-in strategy (or a composition of them) by name.
+pub fn from_name(name: &str) -> Result<Arc<dyn Strategy>, String> {
+    Registry::builtin()
+        .build(name, &BuildOptions::default())
+        .map(|c| Arc::new(c) as Arc<dyn Strategy>)
+        .map_err(|e| e.to_string())
 }

@@ -1,0 +1,179 @@
+//! A strategy as it runs: its steps in order.
+
+use crate::steps::{Contextual, FewShot, Interactive};
+use async_trait::async_trait;
+use serde_json::{Value, json};
+use xsafe_core::{
+    ChatRequest, Judge, Message, Prompt, Strategy, StrategyError, Target, Transcript,
+};
+
+/// One step of a strategy.
+#[derive(Clone)]
+pub(crate) enum Step {
+    FewShot(FewShot),
+    Contextual(Contextual),
+    Interactive(Interactive),
+}
+
+/// A strategy: baseline has no steps; `contextual+few-shot` has two.
+///
+/// Steps contribute in order. Their system texts join, in step order, into
+/// one system message at the start (the target merges its own system prompt
+/// with it); their turns (few-shot exemplars) follow in step order; then the
+/// user's prompt, as contextual templates may have rewritten it. An
+/// interactive step drives the conversation after the first reply.
+#[derive(Clone)]
+pub struct Composite {
+    pub(crate) name: String,
+    pub(crate) description: String,
+    pub(crate) steps: Vec<Step>,
+}
+
+impl Composite {
+    pub fn description(&self) -> &str {
+        &self.description
+    }
+
+    /// The messages of the first request for a prompt: exactly what is sent.
+    pub fn opening(&self, prompt: &Prompt) -> Result<Vec<Message>, StrategyError> {
+        let mut system = Vec::new();
+        let mut turns = Vec::new();
+        let mut user = prompt.text.clone();
+        for step in &self.steps {
+            match step {
+                Step::FewShot(f) => f.contribute(prompt, &user, &mut system, &mut turns)?,
+                Step::Contextual(c) => c.contribute(prompt, &mut user, &mut system)?,
+                Step::Interactive(_) => {}
+            }
+        }
+        let mut messages = Vec::with_capacity(turns.len() + 2);
+        if !system.is_empty() {
+            messages.push(Message::system(system.join("\n\n")));
+        }
+        messages.extend(turns);
+        messages.push(Message::user(user));
+        Ok(messages)
+    }
+
+    fn interactive(&self) -> Option<&Interactive> {
+        self.steps.iter().find_map(|s| match s {
+            Step::Interactive(i) => Some(i),
+            _ => None,
+        })
+    }
+
+    /// Interactive strategies: the most follow-ups, and the follow-up that
+    /// would go out after a refusal at each turn (without a clarifier
+    /// target; with one, the clarifier writes it).
+    pub fn followups(&self, prompt: &Prompt) -> Result<Vec<String>, StrategyError> {
+        let Some(i) = self.interactive() else {
+            return Ok(Vec::new());
+        };
+        let topic = i.topic(prompt);
+        (1..=i.spec.max_turns)
+            .map(|turn| {
+                let vars = crate::steps::Vars {
+                    prompt: &prompt.text,
+                    topic: topic.as_deref().unwrap_or_default(),
+                    reply: "(the model's refusal)",
+                    turn,
+                    ..Default::default()
+                };
+                crate::steps::render(i.template(turn, topic.as_deref()), &vars).map_err(|e| {
+                    StrategyError::Other {
+                        strategy: self.name.clone(),
+                        message: format!("template error: {e}"),
+                    }
+                })
+            })
+            .collect()
+    }
+}
+
+#[async_trait]
+impl Strategy for Composite {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn definition(&self) -> Value {
+        let steps: Vec<Value> = self
+            .steps
+            .iter()
+            .map(|s| match s {
+                Step::FewShot(f) => f.definition(),
+                Step::Contextual(c) => c.definition(),
+                Step::Interactive(i) => i.definition(),
+            })
+            .collect();
+        json!({"name": self.name, "description": self.description, "steps": steps})
+    }
+
+    fn check(&self, prompts: &[Prompt]) -> Result<(), StrategyError> {
+        for step in &self.steps {
+            if let Step::FewShot(f) = step {
+                f.check(prompts)?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn run(
+        &self,
+        prompt: &Prompt,
+        target: &dyn Target,
+        judge: &dyn Judge,
+        seed: Option<u64>,
+    ) -> Result<Transcript, StrategyError> {
+        let mut messages = self.opening(prompt)?;
+        let mut request = ChatRequest::new(messages.clone());
+        request.seed = seed;
+        let response = target.chat(&request).await?;
+        messages.push(response.message);
+        let mut finish_reason = response.finish_reason;
+        let mut complied_at_turn = None;
+        if let Some(interactive) = self.interactive() {
+            // `turn` counts the model's replies so far.
+            let mut turn = 1;
+            loop {
+                let so_far = Transcript {
+                    messages: messages.clone(),
+                    finish_reason: finish_reason.clone(),
+                    complied_at_turn: None,
+                };
+                let verdict = judge.judge(prompt, &so_far).await?;
+                match verdict.outcome.class() {
+                    Some(class) if !class.is_refusal() => {
+                        complied_at_turn = Some(turn as u32);
+                        break;
+                    }
+                    // A judge that cannot decide stops the conversation:
+                    // following up on an answer that may not refuse would
+                    // be pressing the model for nothing.
+                    None => break,
+                    Some(_) if turn > interactive.spec.max_turns => break,
+                    Some(_) => {}
+                }
+                let reply = messages
+                    .last()
+                    .map(|m| m.content.clone())
+                    .unwrap_or_default();
+                let Some(followup) = interactive.followup(prompt, &reply, turn, seed).await? else {
+                    break;
+                };
+                messages.push(Message::user(followup));
+                let mut request = ChatRequest::new(messages.clone());
+                request.seed = seed;
+                let response = target.chat(&request).await?;
+                messages.push(response.message);
+                finish_reason = response.finish_reason;
+                turn += 1;
+            }
+        }
+        Ok(Transcript {
+            messages,
+            finish_reason,
+            complied_at_turn,
+        })
+    }
+}

@@ -1,0 +1,296 @@
+//! Strategy files: one TOML file is one strategy.
+//!
+//! ```toml
+//! name = "few-shot"
+//! kind = "few-shot"            # baseline | few-shot | contextual | interactive | composition
+//! description = "..."
+//! k = 4                        # kind-specific settings, see each kind's struct
+//! ```
+
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// A strategy file that cannot be used.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SpecError {
+    #[error("cannot read strategy file `{path}`: {error}; check the path")]
+    Read { path: String, error: String },
+    #[error("strategy file `{file}`{}: {message}", field.as_ref().map(|f| format!(", field `{f}`")).unwrap_or_default())]
+    Invalid {
+        file: String,
+        field: Option<String>,
+        message: String,
+    },
+    #[error("unknown strategy `{name}`; available: {available}")]
+    Unknown { name: String, available: String },
+}
+
+impl SpecError {
+    pub(crate) fn invalid(file: &str, field: &str, message: impl Into<String>) -> SpecError {
+        SpecError::Invalid {
+            file: file.to_string(),
+            field: Some(field.to_string()),
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn toml(file: &str, e: &toml::de::Error) -> SpecError {
+        SpecError::Invalid {
+            file: file.to_string(),
+            field: None,
+            message: e.message().trim().to_string()
+                + &e.span()
+                    .map(|s| format!(" (at byte {})", s.start))
+                    .unwrap_or_default(),
+        }
+    }
+}
+
+/// How few-shot picks its exemplars.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Selection {
+    /// The same exemplars for every prompt: the bank's first safe exemplar
+    /// of each type in turn, and its first unsafe ones.
+    #[default]
+    Fixed,
+    /// The exemplars whose prompts share the most words with the prompt.
+    Nearest,
+}
+
+fn builtin() -> String {
+    "builtin".into()
+}
+
+fn default_k() -> usize {
+    4
+}
+
+fn default_unsafe() -> usize {
+    1
+}
+
+fn default_turns() -> usize {
+    2
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// `kind = "few-shot"`: exemplar exchanges placed as earlier turns.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FewShotSpec {
+    /// Exemplars per prompt.
+    #[serde(default = "default_k")]
+    pub k: usize,
+    /// How many of the k are unsafe prompts with refusals, to keep the
+    /// boundary.
+    #[serde(rename = "unsafe", default = "default_unsafe")]
+    pub unsafe_count: usize,
+    #[serde(default)]
+    pub selection: Selection,
+    /// `builtin`, or a TOML file of `[[exemplar]]` relative to this file.
+    #[serde(default = "builtin")]
+    pub exemplars: String,
+    /// An optional system text (template) before the exemplars.
+    #[serde(default)]
+    pub system: Option<String>,
+}
+
+/// `kind = "contextual"`: a system message asking for the most plausible
+/// benign reading, plus context matched to the prompt's type.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContextualSpec {
+    /// The system text (template); variables `instructions` (the texts'
+    /// `system`), `context` (the type's note, empty if none), `topic`,
+    /// `prompt`.
+    #[serde(default)]
+    pub system: Option<String>,
+    /// The user turn (template), variables as above.
+    #[serde(default)]
+    pub user: Option<String>,
+    /// `builtin`, or a TOML file with `system`, `[type]` and `[detect]`.
+    #[serde(default = "builtin")]
+    pub contexts: String,
+    /// Detect the type from the prompt's words when it is not known.
+    #[serde(default = "default_true")]
+    pub detect: bool,
+}
+
+/// `kind = "interactive"`: when the judge says the reply refuses, a
+/// clarifying follow-up in the user's voice, up to `max_turns` times.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InteractiveSpec {
+    /// Follow-ups at most (the conversation has up to max_turns + 1 replies).
+    #[serde(default = "default_turns")]
+    pub max_turns: usize,
+    /// `builtin`, or a TOML file with `default`, `[type]` and `[second]`.
+    #[serde(default = "builtin")]
+    pub followups: String,
+}
+
+/// `kind = "composition"`: other strategies applied in order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CompositionSpec {
+    pub steps: Vec<String>,
+}
+
+/// What a strategy file says.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Kind {
+    Baseline,
+    FewShot(FewShotSpec),
+    Contextual(ContextualSpec),
+    Interactive(InteractiveSpec),
+    Composition(CompositionSpec),
+}
+
+/// A parsed strategy file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StrategyFile {
+    pub name: String,
+    pub description: String,
+    pub kind: Kind,
+    /// Where it came from (`builtin:NAME` or a path), for messages.
+    pub source: String,
+    /// The file's path, against which its relative paths are resolved.
+    pub path: Option<PathBuf>,
+}
+
+impl StrategyFile {
+    /// Reads a strategy file from disk.
+    pub fn load(path: &Path) -> Result<StrategyFile, SpecError> {
+        let text = std::fs::read_to_string(path).map_err(|e| SpecError::Read {
+            path: path.display().to_string(),
+            error: e.to_string(),
+        })?;
+        let mut file = StrategyFile::parse(&text, &path.display().to_string())?;
+        file.path = Some(path.to_path_buf());
+        Ok(file)
+    }
+
+    /// Parses a strategy file's text; `source` names it in messages.
+    pub fn parse(text: &str, source: &str) -> Result<StrategyFile, SpecError> {
+        let mut table: toml::Table =
+            toml::from_str(text).map_err(|e| SpecError::toml(source, &e))?;
+        let mut take_str = |key: &str, required: bool| -> Result<Option<String>, SpecError> {
+            match table.remove(key) {
+                Some(toml::Value::String(s)) => Ok(Some(s)),
+                Some(other) => Err(SpecError::invalid(
+                    source,
+                    key,
+                    format!("must be a string, not {}", other.type_str()),
+                )),
+                None if required => Err(SpecError::invalid(source, key, "is missing")),
+                None => Ok(None),
+            }
+        };
+        let name = take_str("name", true)?.expect("required");
+        let kind = take_str("kind", true)?.expect("required");
+        let description = take_str("description", false)?.unwrap_or_default();
+        if name.is_empty() || name.contains(['+', ',']) || name.chars().any(char::is_whitespace) {
+            return Err(SpecError::invalid(
+                source,
+                "name",
+                format!(
+                    "`{name}` cannot be a strategy name: use letters, digits and dashes (`+` composes strategies, `,` lists them)"
+                ),
+            ));
+        }
+        let rest = toml::Value::Table(table);
+        let settings = |e: toml::de::Error| {
+            SpecError::invalid(source, "kind", format!("{kind}: {}", e.message().trim()))
+        };
+        let kind = match kind.as_str() {
+            "baseline" => {
+                if let toml::Value::Table(t) = &rest
+                    && let Some(k) = t.keys().next()
+                {
+                    return Err(SpecError::invalid(source, k, "baseline takes no settings"));
+                }
+                Kind::Baseline
+            }
+            "few-shot" => Kind::FewShot(rest.try_into().map_err(settings)?),
+            "contextual" => Kind::Contextual(rest.try_into().map_err(settings)?),
+            "interactive" => Kind::Interactive(rest.try_into().map_err(settings)?),
+            "composition" => Kind::Composition(rest.try_into().map_err(settings)?),
+            other => {
+                return Err(SpecError::invalid(
+                    source,
+                    "kind",
+                    format!(
+                        "unknown kind `{other}`; use baseline, few-shot, contextual, interactive or composition"
+                    ),
+                ));
+            }
+        };
+        Ok(StrategyFile {
+            name,
+            description,
+            kind,
+            source: source.to_string(),
+            path: None,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_each_kind_with_defaults() {
+        let f =
+            StrategyFile::parse("name = \"fs\"\nkind = \"few-shot\"\nk = 2\n", "t.toml").unwrap();
+        assert_eq!(
+            f.kind,
+            Kind::FewShot(FewShotSpec {
+                k: 2,
+                unsafe_count: 1,
+                selection: Selection::Fixed,
+                exemplars: "builtin".into(),
+                system: None
+            })
+        );
+        let f = StrategyFile::parse("name = \"i\"\nkind = \"interactive\"\n", "t.toml").unwrap();
+        assert_eq!(
+            f.kind,
+            Kind::Interactive(InteractiveSpec {
+                max_turns: 2,
+                followups: "builtin".into()
+            })
+        );
+        let f = StrategyFile::parse("name = \"b\"\nkind = \"baseline\"\n", "t.toml").unwrap();
+        assert_eq!(f.kind, Kind::Baseline);
+    }
+
+    #[test]
+    fn bad_files_name_the_file_and_field() {
+        let err = |text: &str| StrategyFile::parse(text, "s.toml").unwrap_err().to_string();
+        assert_eq!(
+            err("kind = \"baseline\""),
+            "strategy file `s.toml`, field `name`: is missing"
+        );
+        assert!(
+            err("name = \"x\"\nkind = \"magic\"").contains("field `kind`: unknown kind `magic`")
+        );
+        let e = err("name = \"x\"\nkind = \"few-shot\"\nkk = 3");
+        assert!(
+            e.contains("s.toml") && e.contains("unknown field `kk`"),
+            "{e}"
+        );
+        let e = err("name = \"x\"\nkind = \"few-shot\"\nselection = \"random\"");
+        assert!(e.contains("unknown variant `random`"), "{e}");
+        assert!(err("name = \"a+b\"\nkind = \"baseline\"").contains("cannot be a strategy name"));
+        assert!(
+            err("name = \"x\"\nkind = \"baseline\"\nk = 1")
+                .contains("field `k`: baseline takes no settings")
+        );
+        assert!(err("name = ").starts_with("strategy file `s.toml`: "));
+    }
+}

@@ -1,0 +1,521 @@
+//! What each kind of strategy adds to a conversation.
+
+use crate::data::{self, Contexts, Exemplar, Followups};
+use crate::spec::{ContextualSpec, FewShotSpec, InteractiveSpec, Selection, SpecError};
+use crate::text;
+use minijinja::{Environment, UndefinedBehavior, context};
+use serde::Serialize;
+use serde_json::{Value, json};
+use std::path::Path;
+use std::sync::{Arc, LazyLock};
+use xsafe_core::{ChatRequest, Message, Prompt, StrategyError, Target};
+
+/// Templates render strictly: a misspelt variable is an error, not "".
+static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
+    let mut env = Environment::new();
+    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    env.set_keep_trailing_newline(false);
+    env
+});
+
+/// The variables every template can use.
+#[derive(Debug, Clone, Default, Serialize)]
+pub(crate) struct Vars<'a> {
+    /// The prompt (or the user turn as earlier steps left it).
+    pub prompt: &'a str,
+    /// The prompt's type, known or detected; empty if neither.
+    pub topic: &'a str,
+    /// Contextual: the type's context note; empty if none.
+    pub context: &'a str,
+    /// Contextual: the instructions of the contexts file.
+    pub instructions: &'a str,
+    /// Interactive: the model's last reply (the refusal).
+    pub reply: &'a str,
+    /// Interactive: the follow-up's number, from 1.
+    pub turn: usize,
+}
+
+pub(crate) fn render(template: &str, vars: &Vars) -> Result<String, minijinja::Error> {
+    TEMPLATES
+        .render_str(
+            template,
+            context! { ..minijinja::Value::from_serialize(vars) },
+        )
+        .map(|s| s.trim().to_string())
+}
+
+/// Checks a template renders, so a mistake is reported when the strategy
+/// is loaded rather than on the first prompt.
+fn check_template(template: &str, file: &str, field: &str) -> Result<(), SpecError> {
+    let sample = Vars {
+        prompt: "p",
+        topic: "homonyms",
+        context: "c",
+        instructions: "i",
+        reply: "r",
+        turn: 1,
+    };
+    render(template, &sample)
+        .map(|_| ())
+        .map_err(|e| SpecError::invalid(file, field, format!("template error: {e}")))
+}
+
+fn template_error(strategy: &str, e: minijinja::Error) -> StrategyError {
+    StrategyError::Other {
+        strategy: strategy.to_string(),
+        message: format!("template error: {e}"),
+    }
+}
+
+/// The type a prompt is about: the known one if the texts have a note for
+/// it, else the type whose cue phrases the prompt contains most (ties to
+/// the first in name order), else none.
+///
+/// A suite's unsafe-only type names (`discr`, `privacy` from XSTest's
+/// `contrast_discr`, `contrast_privacy`) have no notes, so those prompts are
+/// detected from their words like any prompt of unknown type.
+pub(crate) fn topic_of(
+    prompt: &Prompt,
+    known: impl Fn(&str) -> bool,
+    cues: &std::collections::BTreeMap<String, Vec<String>>,
+    detect: bool,
+) -> Option<String> {
+    if let Some(t) = &prompt.topic
+        && known(t)
+    {
+        return Some(t.clone());
+    }
+    if !detect {
+        return None;
+    }
+    let padded = format!(" {} ", text::normalised(&prompt.text));
+    let mut best: Option<(&str, usize)> = None;
+    for (kind, phrases) in cues {
+        let hits = phrases
+            .iter()
+            .filter(|p| padded.contains(&format!(" {} ", text::normalised(p))))
+            .count();
+        if hits > 0 && best.is_none_or(|(_, b)| hits > b) {
+            best = Some((kind, hits));
+        }
+    }
+    best.map(|(k, _)| k.to_string())
+}
+
+/// Few-shot: exemplar exchanges as earlier turns.
+#[derive(Debug, Clone)]
+pub struct FewShot {
+    pub(crate) name: String,
+    spec: FewShotSpec,
+    bank: Vec<Exemplar>,
+    file: String,
+}
+
+/// Exemplars at or above this content-word Jaccard similarity to a case are
+/// taken to be that case.
+pub const OVERLAP_SIMILARITY: f64 = 0.6;
+
+impl FewShot {
+    pub(crate) fn new(
+        name: &str,
+        spec: FewShotSpec,
+        source: &str,
+        base: Option<&Path>,
+    ) -> Result<Self, SpecError> {
+        let bank = data::exemplars(&spec.exemplars, base)?;
+        let safe = bank.iter().filter(|e| e.is_safe()).count();
+        let unsafe_ = bank.len() - safe;
+        if spec.k == 0 || spec.unsafe_count > spec.k {
+            return Err(SpecError::invalid(
+                source,
+                "k",
+                format!(
+                    "k = {} with unsafe = {}: k must be at least 1 and at least `unsafe`",
+                    spec.k, spec.unsafe_count
+                ),
+            ));
+        }
+        if spec.k - spec.unsafe_count > safe || spec.unsafe_count > unsafe_ {
+            return Err(SpecError::invalid(
+                source,
+                "k",
+                format!(
+                    "the exemplar bank `{}` has {safe} safe and {unsafe_} unsafe exemplars, fewer than k = {} with unsafe = {} needs",
+                    spec.exemplars, spec.k, spec.unsafe_count
+                ),
+            ));
+        }
+        if let Some(t) = &spec.system {
+            check_template(t, source, "system")?;
+        }
+        Ok(FewShot {
+            name: name.to_string(),
+            spec,
+            bank,
+            file: source.to_string(),
+        })
+    }
+
+    /// The exemplars this strategy can ever show: the fixed ones, or the
+    /// whole bank when it picks the nearest.
+    fn usable(&self) -> Vec<&Exemplar> {
+        match self.spec.selection {
+            Selection::Fixed => self.select(None),
+            Selection::Nearest => self.bank.iter().collect(),
+        }
+    }
+
+    /// The exemplars for a prompt, in the order they are shown: the safe
+    /// ones with the unsafe ones in the middle, so neither a refusal nor a
+    /// compliance is always the last thing the model saw.
+    fn select(&self, prompt: Option<&str>) -> Vec<&Exemplar> {
+        let k_safe = self.spec.k - self.spec.unsafe_count;
+        let pick = |safe: bool, n: usize| -> Vec<&Exemplar> {
+            let pool: Vec<&Exemplar> = self.bank.iter().filter(|e| e.is_safe() == safe).collect();
+            match (self.spec.selection, prompt) {
+                (Selection::Nearest, Some(p)) => {
+                    let words = text::content_words(p);
+                    let mut scored: Vec<(f64, &Exemplar)> = pool
+                        .into_iter()
+                        .map(|e| (text::jaccard(&words, &text::content_words(&e.prompt)), e))
+                        .collect();
+                    // Most similar first, ties by id; then shown least similar first.
+                    scored.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.id.cmp(&b.1.id)));
+                    let mut chosen: Vec<&Exemplar> =
+                        scored.into_iter().take(n).map(|(_, e)| e).collect();
+                    chosen.reverse();
+                    chosen
+                }
+                _ => round_robin_by_type(pool).into_iter().take(n).collect(),
+            }
+        };
+        let safe = pick(true, k_safe);
+        let unsafe_ = pick(false, self.spec.unsafe_count);
+        let half = safe.len().div_ceil(2);
+        let mut shown = safe[..half].to_vec();
+        shown.extend(unsafe_);
+        shown.extend(&safe[half..]);
+        shown
+    }
+
+    pub(crate) fn contribute(
+        &self,
+        prompt: &Prompt,
+        user: &str,
+        system: &mut Vec<String>,
+        turns: &mut Vec<Message>,
+    ) -> Result<(), StrategyError> {
+        if let Some(t) = &self.spec.system {
+            let vars = Vars {
+                prompt: user,
+                ..Default::default()
+            };
+            system.push(render(t, &vars).map_err(|e| template_error(&self.name, e))?);
+        }
+        for e in self.select(Some(&prompt.text)) {
+            turns.push(Message::user(e.prompt.trim()));
+            turns.push(Message::assistant(e.answer.trim()));
+        }
+        Ok(())
+    }
+
+    /// Refuses a suite one of whose cases is a usable exemplar.
+    pub(crate) fn check(&self, prompts: &[Prompt]) -> Result<(), StrategyError> {
+        let cases: Vec<(&Prompt, String, std::collections::HashSet<String>)> = prompts
+            .iter()
+            .map(|p| (p, text::normalised(&p.text), text::content_words(&p.text)))
+            .collect();
+        let mut overlaps = Vec::new();
+        for e in self.usable() {
+            let norm = text::normalised(&e.prompt);
+            let words = text::content_words(&e.prompt);
+            for (p, case_norm, case_words) in &cases {
+                let similarity = if *case_norm == norm {
+                    1.0
+                } else {
+                    text::jaccard(&words, case_words)
+                };
+                if similarity >= OVERLAP_SIMILARITY {
+                    overlaps.push(format!(
+                        "exemplar `{}` ~ case `{}` ({similarity:.2}): \"{}\" / \"{}\"",
+                        e.id,
+                        p.id,
+                        e.prompt.trim(),
+                        p.text.trim()
+                    ));
+                }
+            }
+        }
+        if overlaps.is_empty() {
+            return Ok(());
+        }
+        let n = overlaps.len();
+        overlaps.truncate(10);
+        Err(StrategyError::Other {
+            strategy: self.name.clone(),
+            message: format!(
+                "{n} few-shot exemplar(s) of `{}` are cases of the suite being run (content-word similarity >= {OVERLAP_SIMILARITY}), which would show the model the answer; remove them from the bank or run another bank:\n  {}",
+                self.spec.exemplars,
+                overlaps.join("\n  ")
+            ),
+        })
+    }
+
+    pub(crate) fn definition(&self) -> Value {
+        json!({
+            "kind": "few-shot",
+            "name": self.name,
+            "file": self.file,
+            "settings": self.spec,
+            "exemplars": self.usable(),
+        })
+    }
+}
+
+/// The bank's exemplars reordered so each type comes up in turn: the first
+/// of each type (in the order types first appear), then the second, ...
+fn round_robin_by_type(pool: Vec<&Exemplar>) -> Vec<&Exemplar> {
+    let mut types: Vec<&str> = Vec::new();
+    for e in &pool {
+        if !types.contains(&e.kind.as_str()) {
+            types.push(&e.kind);
+        }
+    }
+    let mut queues: Vec<std::collections::VecDeque<&Exemplar>> = types
+        .iter()
+        .map(|t| pool.iter().copied().filter(|e| e.kind == *t).collect())
+        .collect();
+    let mut out = Vec::with_capacity(pool.len());
+    while out.len() < pool.len() {
+        for q in &mut queues {
+            if let Some(e) = q.pop_front() {
+                out.push(e);
+            }
+        }
+    }
+    out
+}
+
+/// The default contextual system template.
+pub const CONTEXTUAL_SYSTEM: &str =
+    "{{ instructions }}{% if context %}\n\n{{ context }}{% endif %}";
+
+/// Contextual: instructions and a type-matched context note.
+#[derive(Debug, Clone)]
+pub struct Contextual {
+    pub(crate) name: String,
+    spec: ContextualSpec,
+    texts: Contexts,
+    file: String,
+}
+
+impl Contextual {
+    pub(crate) fn new(
+        name: &str,
+        spec: ContextualSpec,
+        source: &str,
+        base: Option<&Path>,
+    ) -> Result<Self, SpecError> {
+        let texts = data::contexts(&spec.contexts, base)?;
+        check_template(
+            spec.system.as_deref().unwrap_or(CONTEXTUAL_SYSTEM),
+            source,
+            "system",
+        )?;
+        if let Some(u) = &spec.user {
+            check_template(u, source, "user")?;
+        }
+        Ok(Contextual {
+            name: name.to_string(),
+            spec,
+            texts,
+            file: source.to_string(),
+        })
+    }
+
+    pub(crate) fn topic(&self, prompt: &Prompt) -> Option<String> {
+        topic_of(
+            prompt,
+            |t| self.texts.types.contains_key(t),
+            &self.texts.detect,
+            self.spec.detect,
+        )
+    }
+
+    pub(crate) fn contribute(
+        &self,
+        prompt: &Prompt,
+        user: &mut String,
+        system: &mut Vec<String>,
+    ) -> Result<(), StrategyError> {
+        let topic = self.topic(prompt).unwrap_or_default();
+        let context = self
+            .texts
+            .types
+            .get(&topic)
+            .map(|s| s.trim())
+            .unwrap_or_default();
+        let vars = Vars {
+            prompt: user,
+            topic: &topic,
+            context,
+            instructions: self.texts.system.trim(),
+            ..Default::default()
+        };
+        let template = self.spec.system.as_deref().unwrap_or(CONTEXTUAL_SYSTEM);
+        let text = render(template, &vars).map_err(|e| template_error(&self.name, e))?;
+        if !text.is_empty() {
+            system.push(text);
+        }
+        if let Some(t) = &self.spec.user {
+            *user = render(t, &vars).map_err(|e| template_error(&self.name, e))?;
+        }
+        Ok(())
+    }
+
+    pub(crate) fn definition(&self) -> Value {
+        json!({
+            "kind": "contextual",
+            "name": self.name,
+            "file": self.file,
+            "settings": self.spec,
+            "texts": self.texts,
+        })
+    }
+}
+
+/// What a clarifier target answers when the prompt has no harmless reading
+/// to clarify; the conversation then ends with the refusal.
+pub const NO_FOLLOWUP: &str = "NO_FOLLOWUP";
+
+/// Interactive: type-aware follow-ups while the judge says the reply
+/// refuses.
+#[derive(Clone)]
+pub struct Interactive {
+    pub(crate) name: String,
+    pub(crate) spec: InteractiveSpec,
+    texts: Followups,
+    cues: Contexts,
+    clarifier: Option<Arc<dyn Target>>,
+    file: String,
+}
+
+impl Interactive {
+    pub(crate) fn new(
+        name: &str,
+        spec: InteractiveSpec,
+        source: &str,
+        base: Option<&Path>,
+        clarifier: Option<Arc<dyn Target>>,
+    ) -> Result<Self, SpecError> {
+        let texts = data::followups(&spec.followups, base)?;
+        check_template(&texts.default, source, "followups.default")?;
+        for (t, text) in &texts.types {
+            check_template(text, source, &format!("followups.type.{t}"))?;
+        }
+        if let Some(t) = &texts.second.default {
+            check_template(t, source, "followups.second.default")?;
+        }
+        if clarifier.is_some() && texts.second.clarifier.is_none() {
+            return Err(SpecError::invalid(
+                source,
+                "followups.second.clarifier",
+                "a clarifier target was given but the follow-ups have no clarifier prompt",
+            ));
+        }
+        if let Some(t) = &texts.second.clarifier {
+            check_template(t, source, "followups.second.clarifier")?;
+        }
+        Ok(Interactive {
+            name: name.to_string(),
+            spec,
+            texts,
+            // Types are detected with the contextual strategy's cues.
+            cues: data::contexts("builtin", None)?,
+            clarifier,
+            file: source.to_string(),
+        })
+    }
+
+    /// The follow-up template for a turn (1-based) and prompt type.
+    pub(crate) fn template(&self, turn: usize, topic: Option<&str>) -> &str {
+        if turn >= 2
+            && let Some(t) = &self.texts.second.default
+        {
+            return t;
+        }
+        topic
+            .and_then(|t| self.texts.types.get(t))
+            .unwrap_or(&self.texts.default)
+    }
+
+    pub(crate) fn topic(&self, prompt: &Prompt) -> Option<String> {
+        topic_of(
+            prompt,
+            |t| self.texts.types.contains_key(t),
+            &self.cues.detect,
+            true,
+        )
+    }
+
+    /// The user's next message after a refusal, or `None` when the
+    /// clarifier finds no harmless reading to clarify (it answers
+    /// [`NO_FOLLOWUP`]): the refusal then stands.
+    pub(crate) async fn followup(
+        &self,
+        prompt: &Prompt,
+        reply: &str,
+        turn: usize,
+        seed: Option<u64>,
+    ) -> Result<Option<String>, StrategyError> {
+        let topic = self.topic(prompt);
+        let vars = Vars {
+            prompt: &prompt.text,
+            topic: topic.as_deref().unwrap_or_default(),
+            reply,
+            turn,
+            ..Default::default()
+        };
+        let Some(clarifier) = &self.clarifier else {
+            return render(self.template(turn, topic.as_deref()), &vars)
+                .map(Some)
+                .map_err(|e| template_error(&self.name, e));
+        };
+        let instructions = self
+            .texts
+            .second
+            .clarifier
+            .as_deref()
+            .expect("checked when built");
+        let ask = render(instructions, &vars).map_err(|e| template_error(&self.name, e))?;
+        let mut request = ChatRequest::new(vec![Message::user(ask)]);
+        request.seed = seed;
+        let response = clarifier.chat(&request).await?;
+        let text = response.message.content.trim().to_string();
+        let bare = text.trim_matches(|c: char| !c.is_alphanumeric() && c != '_');
+        if bare.eq_ignore_ascii_case(NO_FOLLOWUP) {
+            return Ok(None);
+        }
+        if text.is_empty() {
+            return Err(StrategyError::Other {
+                strategy: self.name.clone(),
+                message: format!(
+                    "the clarifier `{}` wrote an empty follow-up",
+                    clarifier.id()
+                ),
+            });
+        }
+        Ok(Some(text))
+    }
+
+    pub(crate) fn definition(&self) -> Value {
+        json!({
+            "kind": "interactive",
+            "name": self.name,
+            "file": self.file,
+            "settings": self.spec,
+            "followups": self.texts,
+            "clarifier": self.clarifier.as_ref().map(|c| json!({"id": c.id(), "settings": c.settings()})),
+        })
+    }
+}
