@@ -18,6 +18,9 @@
 mod error;
 mod schema;
 mod time;
+
+/// The current time as `YYYY-MM-DDTHH:MM:SSZ`, as the store writes it.
+pub use time::now as now_rfc3339;
 mod types;
 
 pub use error::StoreError;

@@ -4,7 +4,7 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// The current time as `YYYY-MM-DDTHH:MM:SSZ`.
-pub(crate) fn now() -> String {
+pub fn now() -> String {
     format_rfc3339(SystemTime::now())
 }
 

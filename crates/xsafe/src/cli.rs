@@ -45,6 +45,9 @@ pub enum Command {
     /// List, show and fetch suites
     #[command(subcommand, visible_alias = "suite")]
     Suites(SuitesCommand),
+    /// List strategies and show exactly what one sends
+    #[command(subcommand, visible_alias = "strategy")]
+    Strategies(StrategiesCommand),
     /// List and show stored runs
     #[command(subcommand)]
     Runs(RunsCommand),
@@ -57,6 +60,9 @@ pub enum Command {
     Judge(Box<JudgeCommand>),
     /// Judge every stored answer of a run again with another judge, without asking the model
     Rejudge(Box<RejudgeArgs>),
+    /// Choose the best strategy for a target on part of a suite, check it on the rest, and
+    /// write a profile
+    Tune(Box<TuneArgs>),
 }
 
 /// How to read a suite file.
@@ -164,14 +170,8 @@ pub struct RunArgs {
     pub suite_file: SuiteFileArgs,
     #[command(flatten)]
     pub target: TargetArgs,
-    /// Strategies to run, comma-separated
-    #[arg(
-        long,
-        env = "XSAFE_STRATEGY",
-        value_delimiter = ',',
-        default_value = "baseline"
-    )]
-    pub strategy: Vec<String>,
+    #[command(flatten)]
+    pub strategies: StrategyArgs,
     /// Answers per case
     #[arg(long, default_value_t = 1)]
     pub samples: u32,
@@ -192,6 +192,60 @@ pub struct RunArgs {
     pub json: bool,
     #[command(flatten)]
     pub judge: JudgeArgs,
+}
+
+/// Which strategies, from which files.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Strategies")]
+pub struct StrategyArgs {
+    /// Strategies, comma-separated; `a+b` applies a then b (built-in: baseline, few-shot,
+    /// few-shot-nearest, contextual, interactive; see `xsafe strategies list`)
+    #[arg(
+        long,
+        env = "XSAFE_STRATEGY",
+        value_delimiter = ',',
+        default_value = "baseline"
+    )]
+    pub strategy: Vec<String>,
+    /// A strategy file (TOML): adds a strategy, or replaces the built-in one of its name
+    /// (repeatable)
+    #[arg(long = "strategy-file", value_name = "FILE")]
+    pub strategy_files: Vec<PathBuf>,
+    /// A target that writes interactive follow-ups instead of the templates: a target spec,
+    /// resolved like --target (same flags and --targets file)
+    #[arg(long, value_name = "TARGET")]
+    pub clarifier: Option<String>,
+}
+
+/// `xsafe strategies ...`
+#[derive(Debug, Subcommand)]
+pub enum StrategiesCommand {
+    /// List the strategies (built-in and those of --strategy-file)
+    List {
+        /// A strategy file to list too (repeatable)
+        #[arg(long = "strategy-file", value_name = "FILE")]
+        strategy_files: Vec<PathBuf>,
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show exactly what a strategy sends for a prompt
+    Show {
+        /// A strategy name; `a+b` composes
+        name: String,
+        /// The prompt to show it with
+        #[arg(long, value_name = "TEXT")]
+        prompt: String,
+        /// The prompt's type (e.g. homonyms) [default: detected from its words]
+        #[arg(long = "type", value_name = "TYPE")]
+        kind: Option<String>,
+        /// A strategy file to use too (repeatable)
+        #[arg(long = "strategy-file", value_name = "FILE")]
+        strategy_files: Vec<PathBuf>,
+        /// Print JSON: the messages, the follow-ups and the full definition
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -393,6 +447,56 @@ pub struct RejudgeArgs {
     /// Print the summary as one JSON object
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub judge: JudgeArgs,
+}
+
+/// `xsafe tune`: the strategy flags are StrategyArgs', except that the list
+/// is `--strategies` (`--strategy` also works), defaults to every built-in
+/// strategy and two compositions, and does not read `XSAFE_STRATEGY` (a
+/// team's default strategy for runs is not the list to compare).
+#[derive(Debug, Args)]
+#[command(mut_arg("strategy", |a| a
+    .long("strategies")
+    .visible_alias("strategy")
+    .default_value(None)
+    .env(None)
+    .value_name("A,B")
+    .help("Strategies to compare, comma-separated; `a+b` applies a then b; baseline is always \
+        included [default: every built-in strategy, contextual+few-shot, contextual+interactive \
+        and those of --strategy-file]")))]
+pub struct TuneArgs {
+    /// The suite to tune on: a built-in or fetched suite's name, or a CSV/JSONL file
+    #[arg(long, short = 's', env = "XSAFE_SUITE", value_name = "SUITE")]
+    pub suite: String,
+    /// How far a strategy's refusal rate on unsafe prompts may fall below baseline's and the
+    /// strategy still be chosen
+    #[arg(long, default_value_t = 0.02, value_name = "RATE")]
+    pub margin: f64,
+    /// Share of the suite that chooses (the calibration part); the rest checks the choice
+    #[arg(long, default_value_t = 0.5, value_name = "SHARE")]
+    pub calibration: f64,
+    /// Answers per case
+    #[arg(long, default_value_t = 1)]
+    pub samples: u32,
+    /// At most N cases per part: a seeded sample stratified by type and label
+    #[arg(long, value_name = "N")]
+    pub limit: Option<usize>,
+    /// Seed for the split, for --limit and for the target
+    #[arg(long, env = "XSAFE_SEED", default_value_t = 0)]
+    pub seed: u64,
+    /// Where to write the profile [default: profile-TARGET.toml in the current directory]
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Print the profile as one JSON object (with the path it was written to)
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub suite_file: SuiteFileArgs,
+    #[command(flatten)]
+    pub target: TargetArgs,
+    #[command(flatten)]
+    pub strategies: StrategyArgs,
     #[command(flatten)]
     pub judge: JudgeArgs,
 }

@@ -7,6 +7,7 @@ mod cli;
 mod commands;
 mod judges;
 mod settings;
+mod strategies;
 mod table;
 mod targets;
 

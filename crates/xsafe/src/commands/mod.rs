@@ -7,7 +7,9 @@ pub mod model;
 mod rejudge;
 mod run;
 mod runs;
+mod strategies;
 mod suites;
+mod tune;
 
 use crate::cli::{Cli, Command, SuiteFileArgs};
 use anyhow::{Result, anyhow};
@@ -19,12 +21,27 @@ pub async fn dispatch(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Run(args) => run::run(global, *args).await,
         Command::Suites(cmd) => suites::run(global, cmd).await,
+        Command::Strategies(cmd) => strategies::run(cmd),
         Command::Runs(cmd) => runs::run(global, cmd),
         Command::Export(args) => export::run(global, args),
         Command::Model(cmd) => model::run(global, cmd).await,
         Command::Judge(cmd) => judge::run(global, *cmd).await,
         Command::Rejudge(args) => rejudge::run(global, *args).await,
+        Command::Tune(args) => tune::run(global, *args).await,
     }
+}
+
+/// A token cancelled by Ctrl-C, so a run stops cleanly and resumes later.
+pub(crate) fn cancel_on_ctrl_c() -> tokio_util::sync::CancellationToken {
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let on_signal = cancel.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("\ninterrupted: stopping; run the same command again to resume");
+            on_signal.cancel();
+        }
+    });
+    cancel
 }
 
 impl SuiteFileArgs {

@@ -3,10 +3,9 @@
 use crate::cli::{Global, RunArgs};
 use crate::commands::print_json;
 use crate::table;
-use anyhow::{Context, Result, anyhow};
+use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::process::ExitCode;
-use tokio_util::sync::CancellationToken;
 use xsafe_runner::{Event, RunOutcome, RunPlan};
 
 pub async fn run(global: &Global, args: RunArgs) -> Result<ExitCode> {
@@ -20,11 +19,7 @@ pub async fn run(global: &Global, args: RunArgs) -> Result<ExitCode> {
     // Loading a local model reads hundreds of megabytes: keep it off the
     // async workers.
     let targets = tokio::task::block_in_place(|| args.target.build(&cache))?;
-    let strategies = args
-        .strategy
-        .iter()
-        .map(|s| xsafe_strategy::from_name(s.trim()).map_err(|e| anyhow!(e)))
-        .collect::<Result<Vec<_>>>()?;
+    let strategies = args.strategies.build(&args.target, &cache)?;
     let judge = args
         .judge
         .build(args.target.targets.as_deref(), &cache)?
@@ -42,14 +37,7 @@ pub async fn run(global: &Global, args: RunArgs) -> Result<ExitCode> {
     };
     let store = global.open_store()?;
 
-    let cancel = CancellationToken::new();
-    let on_signal = cancel.clone();
-    tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!("\ninterrupted: stopping; run the same command again to resume");
-            on_signal.cancel();
-        }
-    });
+    let cancel = super::cancel_on_ctrl_c();
 
     let bar = ProgressBar::with_draw_target(None, progress_target(global.quiet));
     bar.set_style(

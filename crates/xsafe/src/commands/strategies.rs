@@ -1,0 +1,96 @@
+//! `xsafe strategies list|show`.
+
+use crate::cli::StrategiesCommand;
+use crate::commands::print_json;
+use crate::strategies::registry;
+use crate::table;
+use anyhow::Result;
+use serde_json::json;
+use std::process::ExitCode;
+use xsafe_core::{Prompt, Strategy};
+use xsafe_strategy::{BuildOptions, Kind};
+
+pub fn run(cmd: StrategiesCommand) -> Result<ExitCode> {
+    match cmd {
+        StrategiesCommand::List {
+            strategy_files,
+            json,
+        } => {
+            let registry = registry(&strategy_files)?;
+            let rows: Vec<(String, &str, String, String)> = registry
+                .names()
+                .map(|name| {
+                    let f = registry.file(name).expect("listed names exist");
+                    let kind = match &f.kind {
+                        Kind::Baseline => "baseline",
+                        Kind::FewShot(_) => "few-shot",
+                        Kind::Contextual(_) => "contextual",
+                        Kind::Interactive(_) => "interactive",
+                        Kind::Composition(_) => "composition",
+                    };
+                    (
+                        name.to_string(),
+                        kind,
+                        f.source.clone(),
+                        f.description.clone(),
+                    )
+                })
+                .collect();
+            if json {
+                let list: Vec<_> = rows
+                    .iter()
+                    .map(
+                        |(n, k, s, d)| json!({"name": n, "kind": k, "source": s, "description": d}),
+                    )
+                    .collect();
+                print_json(&list)?;
+            } else {
+                let table_rows: Vec<Vec<String>> = rows
+                    .iter()
+                    .map(|(n, k, s, _)| vec![n.clone(), k.to_string(), s.clone()])
+                    .collect();
+                print!(
+                    "{}",
+                    table::render(&["name", "kind", "source"], &table_rows)
+                );
+                println!(
+                    "\nCompose with `+` (e.g. contextual+few-shot); `xsafe strategies show NAME --prompt TEXT` prints what is sent."
+                );
+            }
+        }
+        StrategiesCommand::Show {
+            name,
+            prompt,
+            kind,
+            strategy_files,
+            json,
+        } => {
+            let strategy = registry(&strategy_files)?.build(&name, &BuildOptions::default())?;
+            let prompt = Prompt {
+                id: String::new(),
+                text: prompt,
+                topic: kind,
+            };
+            let messages = strategy.opening(&prompt)?;
+            let followups = strategy.followups(&prompt)?;
+            if json {
+                print_json(&json!({
+                    "name": strategy.name(),
+                    "messages": messages,
+                    "followups": followups,
+                    "definition": strategy.definition(),
+                }))?;
+            } else {
+                println!("strategy {}: {}\n", strategy.name(), strategy.description());
+                println!("first request ({} messages):", messages.len());
+                for m in &messages {
+                    println!("\n[{}]\n{}", m.role.as_str(), m.content);
+                }
+                for (i, f) in followups.iter().enumerate() {
+                    println!("\nif reply {} refuses, the follow-up (user):\n{}", i + 1, f);
+                }
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
