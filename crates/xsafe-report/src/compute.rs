@@ -1,0 +1,434 @@
+//! From stored results to a [`Report`].
+
+use crate::stats::{Rate, bootstrap_reduction, mcnemar_exact, rogan_gladen};
+use crate::{
+    BASELINE, BootstrapSettings, Comparison, Group, JudgeAccuracy, Paired, Report, ResultRow,
+    RunInfo, SCHEMA_VERSION, Stats, SuiteRef, TurnCurves, TurnPoint, TypeStats, VerdictInfo,
+};
+use std::collections::{BTreeMap, HashMap};
+use xsafe_core::{Class, Label};
+use xsafe_store::{RunRecord, StoredResult, judge_name};
+
+/// A run and its results, as read from the store.
+#[derive(Debug, Clone)]
+pub struct RunInput {
+    pub record: RunRecord,
+    pub results: Vec<StoredResult>,
+}
+
+/// How to build a report.
+#[derive(Debug, Clone)]
+pub struct BuildOptions {
+    /// Count this judge's verdicts (its name, without version); `None`:
+    /// each run's own judge.
+    pub judge: Option<String>,
+    /// The judge's accuracy on human labels, for corrected rates.
+    pub accuracy: Option<JudgeAccuracy>,
+    /// Bootstrap resamples per interval.
+    pub resamples: u32,
+    /// Bootstrap seed.
+    pub seed: u64,
+    /// Written into the report.
+    pub tool_version: String,
+}
+
+impl Default for BuildOptions {
+    fn default() -> Self {
+        BuildOptions {
+            judge: None,
+            accuracy: None,
+            resamples: crate::DEFAULT_RESAMPLES,
+            seed: crate::DEFAULT_SEED,
+            tool_version: xsafe_core::TOOL_VERSION.to_string(),
+        }
+    }
+}
+
+/// What one result counts as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Counted {
+    Class(Class),
+    Unscored,
+    Error,
+}
+
+impl Counted {
+    fn as_str(self) -> &'static str {
+        match self {
+            Counted::Class(c) => c.as_str(),
+            Counted::Unscored => "unscored",
+            Counted::Error => "error",
+        }
+    }
+}
+
+/// The name of the judge a run was made with, from its recorded config,
+/// else from the first verdict stored (the run's judge comes first).
+fn run_judge(run: &RunInput) -> String {
+    if let Some(name) = run.record.config["judge"]["name"].as_str() {
+        return name.to_string();
+    }
+    run.results
+        .iter()
+        .find_map(|r| r.verdicts.first())
+        .map(|v| judge_name(&v.judge).to_string())
+        .unwrap_or_default()
+}
+
+fn count<'a>(r: &'a StoredResult, judge: &str) -> (Counted, Option<&'a xsafe_core::Verdict>) {
+    if r.error.is_some() || r.transcript.is_none() {
+        return (Counted::Error, None);
+    }
+    match r.verdicts.iter().find(|v| judge_name(&v.judge) == judge) {
+        None => (Counted::Unscored, None),
+        Some(v) => match v.outcome.class() {
+            Some(c) => (Counted::Class(c), Some(v)),
+            None => (Counted::Unscored, Some(v)),
+        },
+    }
+}
+
+impl Stats {
+    fn add(&mut self, counted: Counted) {
+        self.results += 1;
+        match counted {
+            Counted::Error => self.errors += 1,
+            Counted::Unscored => self.unscored += 1,
+            Counted::Class(c) => {
+                self.scored += 1;
+                match c {
+                    Class::Compliance => self.compliance += 1,
+                    Class::FullRefusal => self.full_refusal += 1,
+                    Class::PartialRefusal => self.partial_refusal += 1,
+                }
+            }
+        }
+    }
+
+    fn finish(&mut self, accuracy: Option<&JudgeAccuracy>) {
+        let n = self.scored;
+        self.refusal = self.full_refusal + self.partial_refusal;
+        self.refusal_rate = Rate::new(self.refusal, n);
+        self.full_refusal_rate = Rate::new(self.full_refusal, n);
+        self.partial_refusal_rate = Rate::new(self.partial_refusal, n);
+        self.compliance_rate = Rate::new(self.compliance, n);
+        self.compliance_incl_partial_rate = Rate::new(self.compliance + self.partial_refusal, n);
+        self.refusal_rate_corrected = match (accuracy, self.refusal_rate) {
+            (Some(a), Some(r)) => match (a.sensitivity, a.specificity) {
+                (Some(sens), Some(spec)) => rogan_gladen(r.rate, sens, spec),
+                _ => None,
+            },
+            _ => None,
+        };
+        self.compliance_rate_corrected = self.refusal_rate_corrected.map(|r| 1.0 - r);
+    }
+}
+
+/// Builds the report of the given runs.
+pub fn build(runs: &[RunInput], opts: &BuildOptions) -> Report {
+    let mut report = Report {
+        schema: SCHEMA_VERSION,
+        tool_version: opts.tool_version.clone(),
+        judge: opts.judge.clone(),
+        bootstrap: BootstrapSettings {
+            resamples: opts.resamples,
+            seed: opts.seed,
+            level: 0.95,
+            method: "percentile, paired by case".into(),
+        },
+        judge_accuracy: opts.accuracy.clone(),
+        runs: Vec::new(),
+        groups: Vec::new(),
+        results: Vec::new(),
+        warnings: Vec::new(),
+    };
+    for run in runs {
+        let judge = opts.judge.clone().unwrap_or_else(|| run_judge(run));
+        if let Some(a) = &opts.accuracy
+            && judge_name(&a.judge) != judge
+        {
+            report.warnings.push(format!(
+                "run `{}` is counted with judge `{judge}`, but the agreement figures in `{}` are \
+                 of `{}`: the corrected rates assume they carry over",
+                run.record.name, a.source, a.judge
+            ));
+        }
+        let missing = run
+            .results
+            .iter()
+            .filter(|r| r.transcript.is_some() && r.error.is_none())
+            .filter(|r| !r.verdicts.iter().any(|v| judge_name(&v.judge) == judge))
+            .count();
+        if missing > 0 {
+            report.warnings.push(format!(
+                "run `{}`: {missing} answers have no verdict of judge `{judge}` and count as \
+                 unscored (`xsafe rejudge {} --judge {judge}` judges them)",
+                run.record.name, run.record.name
+            ));
+        }
+        report.runs.push(run_info(run, &judge));
+        let start = report.groups.len();
+        build_groups(run, &judge, opts, &mut report.groups);
+        compare_with_baseline(run, &judge, opts, &mut report.groups[start..]);
+        for r in &run.results {
+            report.results.push(result_row(&run.record.name, r, &judge));
+        }
+    }
+    report
+}
+
+fn run_info(run: &RunInput, judge: &str) -> RunInfo {
+    let mut targets: Vec<String> = Vec::new();
+    let mut strategies: Vec<String> = Vec::new();
+    for r in &run.results {
+        if !targets.contains(&r.key.target) {
+            targets.push(r.key.target.clone());
+        }
+        if !strategies.contains(&r.key.strategy) {
+            strategies.push(r.key.strategy.clone());
+        }
+    }
+    RunInfo {
+        id: run.record.id,
+        name: run.record.name.clone(),
+        created_at: run.record.created_at.clone(),
+        status: run.record.status.as_str().to_string(),
+        tool_version: run.record.tool_version.clone(),
+        seed: run.record.seed,
+        judge: judge.to_string(),
+        suites: run
+            .record
+            .suites
+            .iter()
+            .map(|(name, fingerprint)| SuiteRef {
+                name: name.clone(),
+                fingerprint: fingerprint.clone(),
+            })
+            .collect(),
+        targets,
+        strategies,
+        results: run.results.len() as u64,
+    }
+}
+
+fn build_groups(run: &RunInput, judge: &str, opts: &BuildOptions, groups: &mut Vec<Group>) {
+    let mut index: HashMap<(&str, &str), usize> = HashMap::new();
+    let mut members: Vec<Vec<&StoredResult>> = Vec::new();
+    for r in &run.results {
+        let i = *index
+            .entry((r.key.target.as_str(), r.key.strategy.as_str()))
+            .or_insert_with(|| {
+                members.push(Vec::new());
+                members.len() - 1
+            });
+        members[i].push(r);
+    }
+    let accuracy = opts.accuracy.as_ref();
+    for results in members {
+        let first = results[0];
+        let (mut safe, mut unsafe_) = (Stats::default(), Stats::default());
+        let mut types: BTreeMap<(String, Label, String), Stats> = BTreeMap::new();
+        for r in &results {
+            let (counted, _) = count(r, judge);
+            match r.case.label {
+                Label::Safe => safe.add(counted),
+                Label::Unsafe => unsafe_.add(counted),
+            }
+            types
+                .entry((
+                    r.case.topic().to_string(),
+                    r.case.label,
+                    r.case.kind.clone(),
+                ))
+                .or_default()
+                .add(counted);
+        }
+        safe.finish(accuracy);
+        unsafe_.finish(accuracy);
+        let types = types
+            .into_iter()
+            .map(|((topic, label, kind), mut stats)| {
+                stats.finish(accuracy);
+                TypeStats {
+                    kind,
+                    topic,
+                    label,
+                    stats,
+                }
+            })
+            .collect();
+        let interactive = results.iter().any(|r| {
+            r.transcript
+                .as_ref()
+                .is_some_and(|t| t.turns() > 1 || t.complied_at_turn.is_some())
+        });
+        groups.push(Group {
+            run: run.record.name.clone(),
+            run_id: run.record.id,
+            target: first.key.target.clone(),
+            strategy: first.key.strategy.clone(),
+            judge: judge.to_string(),
+            interactive,
+            safe,
+            unsafe_,
+            types,
+            vs_baseline: None,
+            turns: interactive.then(|| turn_curves(&results, judge)),
+        });
+    }
+}
+
+/// Cumulative compliance by turn over the scored answers: an answer judged
+/// compliance counts from the turn it complied at (`complied_at_turn`, else
+/// its last turn); any other scored answer never complies, so the last
+/// point equals the compliance rate.
+fn turn_curves(results: &[&StoredResult], judge: &str) -> TurnCurves {
+    let max_turn = results
+        .iter()
+        .filter_map(|r| r.transcript.as_ref())
+        .map(|t| t.turns().max(t.complied_at_turn.unwrap_or(0)))
+        .max()
+        .unwrap_or(0)
+        .max(1);
+    let curve = |label: Label| {
+        let mut n = 0u64;
+        let mut at: Vec<u32> = Vec::new();
+        for r in results.iter().filter(|r| r.case.label == label) {
+            let (Counted::Class(class), Some(t)) = (count(r, judge).0, r.transcript.as_ref())
+            else {
+                continue;
+            };
+            n += 1;
+            if class == Class::Compliance {
+                at.push(t.complied_at_turn.unwrap_or(t.turns()).max(1));
+            }
+        }
+        (1..=max_turn)
+            .map(|turn| {
+                let complied = at.iter().filter(|&&a| a <= turn).count() as u64;
+                TurnPoint {
+                    turn,
+                    complied,
+                    n,
+                    rate: Rate::new(complied, n),
+                }
+            })
+            .collect()
+    };
+    TurnCurves {
+        safe: curve(Label::Safe),
+        unsafe_: curve(Label::Unsafe),
+    }
+}
+
+type PairKey<'a> = (&'a str, &'a str, u32);
+/// Label and refused-or-not of each scored answer, by suite, case and sample.
+type Outcomes<'a> = HashMap<PairKey<'a>, (Label, bool)>;
+
+fn compare_with_baseline(run: &RunInput, judge: &str, opts: &BuildOptions, groups: &mut [Group]) {
+    // Refused or not, per scored answer, by target and strategy.
+    let mut refused: HashMap<(&str, &str), Outcomes<'_>> = HashMap::new();
+    for r in &run.results {
+        if let (Counted::Class(c), _) = count(r, judge) {
+            refused
+                .entry((r.key.target.as_str(), r.key.strategy.as_str()))
+                .or_default()
+                .insert(
+                    (r.key.suite.as_str(), r.key.case_id.as_str(), r.key.sample),
+                    (r.case.label, c.is_refusal()),
+                );
+        }
+    }
+    let empty = HashMap::new();
+    for g in groups.iter_mut() {
+        if g.strategy == BASELINE {
+            continue;
+        }
+        let Some(base) = refused.get(&(g.target.as_str(), BASELINE)) else {
+            continue;
+        };
+        let mine = refused
+            .get(&(g.target.as_str(), g.strategy.as_str()))
+            .unwrap_or(&empty);
+        let mut keys: Vec<&PairKey<'_>> = mine.keys().filter(|k| base.contains_key(*k)).collect();
+        keys.sort();
+        let pairs = |label: Label| -> Vec<(bool, bool)> {
+            keys.iter()
+                .filter(|k| mine[**k].0 == label)
+                .map(|k| (base[*k].1, mine[*k].1))
+                .collect()
+        };
+        g.vs_baseline = Some(Comparison {
+            baseline: BASELINE.to_string(),
+            safe: paired(&pairs(Label::Safe), opts),
+            unsafe_: paired(&pairs(Label::Unsafe), opts),
+        });
+    }
+}
+
+fn paired(pairs: &[(bool, bool)], opts: &BuildOptions) -> Paired {
+    let n = pairs.len() as u64;
+    let rate = |k: usize| (n > 0).then(|| k as f64 / n as f64);
+    let base = pairs.iter().filter(|p| p.0).count();
+    let strat = pairs.iter().filter(|p| p.1).count();
+    let b = pairs.iter().filter(|p| p.0 && !p.1).count() as u64;
+    let c = pairs.iter().filter(|p| !p.0 && p.1).count() as u64;
+    let reduction = bootstrap_reduction(pairs, opts.resamples, opts.seed);
+    let note = match (reduction.is_some(), n) {
+        (true, _) => None,
+        (false, 0) => Some("no case has a scored answer under both strategies".to_string()),
+        (false, _) => Some("baseline refused none of the paired cases: undefined".to_string()),
+    };
+    Paired {
+        pairs: n,
+        baseline_refusal_rate: rate(base),
+        strategy_refusal_rate: rate(strat),
+        reduction,
+        note,
+        mcnemar: (n > 0).then(|| mcnemar_exact(b, c)),
+    }
+}
+
+fn result_row(run: &str, r: &StoredResult, judge: &str) -> ResultRow {
+    let (counted, verdict) = count(r, judge);
+    let verdict = verdict.map(|v| VerdictInfo {
+        label: v.outcome.label().to_string(),
+        confidence: v.confidence,
+        reason: v.outcome.reason().map(str::to_string),
+        judge: v.judge.clone(),
+    });
+    let verdict = verdict.or_else(|| {
+        (counted == Counted::Unscored).then(|| VerdictInfo {
+            label: "unscored".into(),
+            confidence: 0.0,
+            reason: Some(format!("no verdict of judge `{judge}`")),
+            judge: judge.to_string(),
+        })
+    });
+    ResultRow {
+        id: r.id,
+        run: run.to_string(),
+        target: r.key.target.clone(),
+        strategy: r.key.strategy.clone(),
+        suite: r.key.suite.clone(),
+        case_id: r.key.case_id.clone(),
+        sample: r.key.sample,
+        kind: r.case.kind.clone(),
+        topic: r.case.topic().to_string(),
+        label: r.case.label,
+        prompt: r.case.prompt.clone(),
+        messages: r
+            .transcript
+            .as_ref()
+            .map(|t| t.messages.clone())
+            .unwrap_or_default(),
+        outcome: counted.as_str().to_string(),
+        verdict,
+        turns: r.transcript.as_ref().map_or(0, |t| t.turns()),
+        complied_at_turn: r.transcript.as_ref().and_then(|t| t.complied_at_turn),
+        error: r
+            .error
+            .as_ref()
+            .map(|e| format!("{}: {}", e.kind, e.message)),
+    }
+}

@@ -1,0 +1,785 @@
+//! SVG charts drawn from plain numbers, for the HTML report.
+//!
+//! Every chart is a self-contained `<svg>` element with a `viewBox` (so CSS
+//! can scale it to its container's width), a `<title>` and an `aria-label`.
+//! Rates are fractions in `0..=1` and are drawn as percentages on fixed
+//! 0–100% axes, so charts of different runs compare at a glance. Colours
+//! come from the Okabe–Ito palette, which stays distinguishable under the
+//! common forms of colour blindness; scatter points also differ by shape.
+//! Every mark carries a `class` and `data-*` attributes, so tests (and the
+//! page's script) can find them without parsing geometry.
+
+use std::fmt::Write as _;
+
+/// The Okabe–Ito colour-blind-safe palette, in the order series get them
+/// (yellow last: it is the weakest on white).
+pub const PALETTE: [&str; 8] = [
+    "#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#000000", "#F0E442",
+];
+
+/// Width of every chart in `viewBox` units; the page scales it.
+const WIDTH: f64 = 760.0;
+const FONT: f64 = 12.0;
+/// Rough advance of one character at [`FONT`], for layout without a font.
+const CHAR_W: f64 = 6.6;
+const MAX_LABEL_CHARS: usize = 28;
+
+/// Escapes text for HTML and SVG content and attribute values.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            // Control characters other than tab and newlines are not
+            // allowed in XML; model output sometimes has them.
+            c if c.is_control() && !matches!(c, '\t' | '\n' | '\r') => out.push('\u{FFFD}'),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The colour of the `i`-th series.
+pub fn colour(i: usize) -> &'static str {
+    PALETTE[i % PALETTE.len()]
+}
+
+/// Formats a fraction as a percentage with one decimal.
+pub fn pct(x: f64) -> String {
+    if x.is_finite() {
+        format!("{:.1}%", x * 100.0)
+    } else {
+        "n/a".to_string()
+    }
+}
+
+fn clamp01(x: f64) -> f64 {
+    if x.is_finite() { x.clamp(0.0, 1.0) } else { 0.0 }
+}
+
+/// Shortens a label for drawing; the full text stays in the `<title>`.
+fn short(label: &str, max: usize) -> String {
+    if label.chars().count() <= max {
+        label.to_string()
+    } else {
+        let mut s: String = label.chars().take(max.saturating_sub(1)).collect();
+        s.push('…');
+        s
+    }
+}
+
+fn text_width(label: &str) -> f64 {
+    label.chars().count() as f64 * CHAR_W
+}
+
+/// One bar: a rate and its interval, as fractions.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Bar {
+    /// The series (e.g. the strategy); bars of one series share a colour.
+    pub series: String,
+    /// The rate; not finite means "no data" and draws no bar.
+    pub value: f64,
+    /// Lower end of the interval.
+    pub lo: f64,
+    /// Upper end of the interval.
+    pub hi: f64,
+    /// Extra text for the tooltip (e.g. `12 of 40`).
+    pub note: String,
+}
+
+/// A group of bars side by side (e.g. one prompt type).
+#[derive(Debug, Clone, PartialEq)]
+pub struct BarGroup {
+    pub label: String,
+    pub bars: Vec<Bar>,
+}
+
+/// A chart's title and the description read by screen readers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Frame<'a> {
+    /// Shown as the chart's `<title>` and used as its id's stem.
+    pub title: &'a str,
+    /// The `aria-label`: what the chart shows, in a sentence.
+    pub description: &'a str,
+}
+
+fn open_svg(out: &mut String, frame: &Frame, kind: &str, height: f64) {
+    let _ = write!(
+        out,
+        "<svg class=\"chart chart-{kind}\" \
+         viewBox=\"0 0 {WIDTH} {height:.0}\" role=\"img\" aria-label=\"{}\" \
+         font-size=\"{FONT}\" font-family=\"system-ui, sans-serif\">\
+         <title>{}</title>",
+        escape(frame.description),
+        escape(frame.title),
+    );
+}
+
+/// Series names in first-seen order, for colours and the legend.
+fn series_order<'a>(names: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
+    let mut seen: Vec<&str> = Vec::new();
+    for n in names {
+        if !seen.contains(&n) {
+            seen.push(n);
+        }
+    }
+    seen
+}
+
+/// Draws a legend of coloured swatches from `x`, `y`, wrapping at the
+/// chart's width; returns the height used.
+fn legend(out: &mut String, items: &[(String, &str, Shape)], x0: f64, y0: f64) -> f64 {
+    if items.is_empty() {
+        return 0.0;
+    }
+    let mut x = x0;
+    let mut y = y0;
+    let line = FONT + 8.0;
+    out.push_str("<g class=\"legend\">");
+    for (name, colour, shape) in items {
+        let label = short(name, 40);
+        let w = 18.0 + text_width(&label) + 16.0;
+        if x + w > WIDTH - 8.0 && x > x0 {
+            x = x0;
+            y += line;
+        }
+        let _ = write!(
+            out,
+            "<g class=\"legend-item\" data-series=\"{}\"><title>{}</title>",
+            escape(name),
+            escape(name)
+        );
+        shape.draw(out, x + 6.0, y - 4.0, 5.0, colour, "");
+        let _ = write!(
+            out,
+            "<text x=\"{:.1}\" y=\"{:.1}\">{}</text></g>",
+            x + 16.0,
+            y,
+            escape(&label)
+        );
+        x += w;
+    }
+    out.push_str("</g>");
+    y - y0 + line
+}
+
+/// Marker shapes, so points differ by more than colour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    Circle,
+    Square,
+    Diamond,
+    Triangle,
+}
+
+impl Shape {
+    const ALL: [Shape; 4] = [Shape::Circle, Shape::Square, Shape::Diamond, Shape::Triangle];
+
+    /// The `i`-th shape, cycling.
+    pub fn nth(i: usize) -> Shape {
+        Self::ALL[i % Self::ALL.len()]
+    }
+
+    fn draw(self, out: &mut String, x: f64, y: f64, r: f64, fill: &str, attrs: &str) {
+        match self {
+            Shape::Circle => {
+                let _ = write!(
+                    out,
+                    "<circle cx=\"{x:.1}\" cy=\"{y:.1}\" r=\"{r:.1}\" fill=\"{fill}\"{attrs}/>"
+                );
+            }
+            Shape::Square => {
+                let s = r * 0.9;
+                let _ = write!(
+                    out,
+                    "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{:.1}\" fill=\"{fill}\"{attrs}/>",
+                    x - s,
+                    y - s,
+                    2.0 * s,
+                    2.0 * s
+                );
+            }
+            Shape::Diamond => {
+                let s = r * 1.25;
+                let _ = write!(
+                    out,
+                    "<polygon points=\"{:.1},{:.1} {:.1},{:.1} {:.1},{:.1} {:.1},{:.1}\" fill=\"{fill}\"{attrs}/>",
+                    x,
+                    y - s,
+                    x + s,
+                    y,
+                    x,
+                    y + s,
+                    x - s,
+                    y
+                );
+            }
+            Shape::Triangle => {
+                let s = r * 1.3;
+                let _ = write!(
+                    out,
+                    "<polygon points=\"{:.1},{:.1} {:.1},{:.1} {:.1},{:.1}\" fill=\"{fill}\"{attrs}/>",
+                    x,
+                    y - s,
+                    x + s * 0.9,
+                    y + s * 0.6,
+                    x - s * 0.9,
+                    y + s * 0.6
+                );
+            }
+        }
+    }
+}
+
+/// Vertical grid lines and labels at 0, 25, 50, 75 and 100% for a
+/// horizontal axis spanning `x0..x1`, labels under `y1`.
+fn x_percent_axis(out: &mut String, x0: f64, x1: f64, y0: f64, y1: f64) {
+    out.push_str("<g class=\"axis axis-x\">");
+    for i in 0..=4 {
+        let f = i as f64 / 4.0;
+        let x = x0 + f * (x1 - x0);
+        let _ = write!(
+            out,
+            "<line x1=\"{x:.1}\" y1=\"{y0:.1}\" x2=\"{x:.1}\" y2=\"{y1:.1}\" stroke=\"#ddd\"/>\
+             <text class=\"tick\" x=\"{x:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}%</text>",
+            y1 + FONT + 4.0,
+            i * 25
+        );
+    }
+    let _ = write!(
+        out,
+        "<line x1=\"{x0:.1}\" y1=\"{y1:.1}\" x2=\"{x1:.1}\" y2=\"{y1:.1}\" stroke=\"#555\"/></g>"
+    );
+}
+
+/// Horizontal grid lines and labels at 0–100% for a vertical axis spanning
+/// `y1` (0%) up to `y0` (100%), labels left of `x0`.
+fn y_percent_axis(out: &mut String, x0: f64, x1: f64, y0: f64, y1: f64) {
+    out.push_str("<g class=\"axis axis-y\">");
+    for i in 0..=4 {
+        let f = i as f64 / 4.0;
+        let y = y1 - f * (y1 - y0);
+        let _ = write!(
+            out,
+            "<line x1=\"{x0:.1}\" y1=\"{y:.1}\" x2=\"{x1:.1}\" y2=\"{y:.1}\" stroke=\"#ddd\"/>\
+             <text class=\"tick\" x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{}%</text>",
+            x0 - 6.0,
+            y + FONT / 3.0,
+            i * 25
+        );
+    }
+    let _ = write!(
+        out,
+        "<line x1=\"{x0:.1}\" y1=\"{y0:.1}\" x2=\"{x0:.1}\" y2=\"{y1:.1}\" stroke=\"#555\"/></g>"
+    );
+}
+
+fn axis_title_x(out: &mut String, text: &str, x0: f64, x1: f64, y: f64) {
+    let _ = write!(
+        out,
+        "<text class=\"axis-title\" x=\"{:.1}\" y=\"{y:.1}\" text-anchor=\"middle\">{}</text>",
+        (x0 + x1) / 2.0,
+        escape(text)
+    );
+}
+
+fn axis_title_y(out: &mut String, text: &str, x: f64, y0: f64, y1: f64) {
+    let cy = (y0 + y1) / 2.0;
+    let _ = write!(
+        out,
+        "<text class=\"axis-title\" x=\"{x:.1}\" y=\"{cy:.1}\" text-anchor=\"middle\" \
+         transform=\"rotate(-90 {x:.1} {cy:.1})\">{}</text>",
+        escape(text)
+    );
+}
+
+/// Horizontal grouped bars with interval whiskers: one row of bars per
+/// group (e.g. prompt type), one bar per series (e.g. strategy) in a
+/// group, the axis from 0 to 100%.
+///
+/// Each bar is a `<rect class="bar">` with `data-group`, `data-series` and
+/// `data-value`; a bar without data (value not finite) is drawn as the
+/// text "no data" with `class="bar-missing"`.
+pub fn bars_with_intervals(frame: &Frame, axis_title: &str, groups: &[BarGroup]) -> String {
+    let series = series_order(
+        groups
+            .iter()
+            .flat_map(|g| g.bars.iter().map(|b| b.series.as_str())),
+    );
+    let bar_h = 12.0;
+    let bar_gap = 2.0;
+    let group_gap = 10.0;
+    let labels: Vec<String> = groups
+        .iter()
+        .map(|g| short(&g.label, MAX_LABEL_CHARS))
+        .collect();
+    let left = 12.0
+        + labels
+            .iter()
+            .map(|l| text_width(l))
+            .fold(40.0_f64, f64::max);
+    let right = WIDTH - 24.0;
+    let top = 12.0;
+    let rows: f64 = groups
+        .iter()
+        .map(|g| g.bars.len().max(1) as f64 * (bar_h + bar_gap) - bar_gap + group_gap)
+        .sum();
+    let plot_bottom = top + rows.max(bar_h + group_gap);
+    let mut body = String::new();
+    x_percent_axis(&mut body, left, right, top, plot_bottom);
+    let scale = |v: f64| left + clamp01(v) * (right - left);
+    let mut y = top + group_gap / 2.0;
+    for (g, label) in groups.iter().zip(&labels) {
+        let n = g.bars.len().max(1) as f64;
+        let group_h = n * (bar_h + bar_gap) - bar_gap;
+        let _ = write!(
+            body,
+            "<g class=\"bar-group\" data-group=\"{}\"><text class=\"group-label\" x=\"{:.1}\" \
+             y=\"{:.1}\" text-anchor=\"end\"><title>{}</title>{}</text>",
+            escape(&g.label),
+            left - 6.0,
+            y + group_h / 2.0 + FONT / 3.0,
+            escape(&g.label),
+            escape(label)
+        );
+        for b in &g.bars {
+            let idx = series.iter().position(|s| *s == b.series).unwrap_or(0);
+            let tip = format!(
+                "{} · {}: {} (95% interval {} to {}){}{}",
+                g.label,
+                b.series,
+                pct(b.value),
+                pct(b.lo),
+                pct(b.hi),
+                if b.note.is_empty() { "" } else { "; " },
+                b.note
+            );
+            if b.value.is_finite() {
+                let w = scale(b.value) - left;
+                let _ = write!(
+                    body,
+                    "<rect class=\"bar\" data-group=\"{}\" data-series=\"{}\" data-value=\"{:.4}\" \
+                     x=\"{left:.1}\" y=\"{y:.1}\" width=\"{w:.1}\" height=\"{bar_h:.1}\" \
+                     fill=\"{}\"><title>{}</title></rect>",
+                    escape(&g.label),
+                    escape(&b.series),
+                    b.value,
+                    colour(idx),
+                    escape(&tip)
+                );
+                if b.lo.is_finite() && b.hi.is_finite() {
+                    let (x1, x2) = (scale(b.lo), scale(b.hi));
+                    let cy = y + bar_h / 2.0;
+                    let _ = write!(
+                        body,
+                        "<path class=\"ci\" d=\"M{x1:.1} {cy:.1}H{x2:.1}M{x1:.1} {:.1}V{:.1}M{x2:.1} {:.1}V{:.1}\" \
+                         stroke=\"#222\" stroke-width=\"1.2\" fill=\"none\"/>",
+                        cy - 4.0,
+                        cy + 4.0,
+                        cy - 4.0,
+                        cy + 4.0
+                    );
+                }
+            } else {
+                let _ = write!(
+                    body,
+                    "<text class=\"bar-missing\" data-group=\"{}\" data-series=\"{}\" x=\"{:.1}\" \
+                     y=\"{:.1}\" fill=\"#666\" font-style=\"italic\"><title>{}</title>no data</text>",
+                    escape(&g.label),
+                    escape(&b.series),
+                    left + 4.0,
+                    y + bar_h - 2.0,
+                    escape(&tip)
+                );
+            }
+            y += bar_h + bar_gap;
+        }
+        if g.bars.is_empty() {
+            y += bar_h + bar_gap;
+        }
+        y += group_gap - bar_gap;
+        body.push_str("</g>");
+    }
+    axis_title_x(&mut body, axis_title, left, right, plot_bottom + 2.0 * FONT + 8.0);
+    let items: Vec<(String, &str, Shape)> = series
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.to_string(), colour(i), Shape::Square))
+        .collect();
+    let legend_y = plot_bottom + 3.0 * FONT + 22.0;
+    let mut legend_svg = String::new();
+    let legend_h = legend(&mut legend_svg, &items, left, legend_y);
+    let height = legend_y + legend_h;
+    let mut out = String::new();
+    open_svg(&mut out, frame, "bars", height);
+    out.push_str(&body);
+    out.push_str(&legend_svg);
+    out.push_str("</svg>");
+    out
+}
+
+/// One point of the trade-off chart, with its intervals.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Point {
+    /// Colour key (e.g. the strategy).
+    pub series: String,
+    /// Shape key (e.g. the target).
+    pub group: String,
+    pub x: f64,
+    pub x_lo: f64,
+    pub x_hi: f64,
+    pub y: f64,
+    pub y_lo: f64,
+    pub y_hi: f64,
+}
+
+/// A scatter plot on 0–100% axes with interval crosses: colour by
+/// `series`, shape by `group`. Each point is drawn with
+/// `class="point"` and `data-series`, `data-group`, `data-x`, `data-y`;
+/// points whose coordinates are not both finite are left out (and the
+/// count of those is said under the chart).
+pub fn scatter(frame: &Frame, x_title: &str, y_title: &str, points: &[Point]) -> String {
+    let series = series_order(points.iter().map(|p| p.series.as_str()));
+    let groups = series_order(points.iter().map(|p| p.group.as_str()));
+    let left = 64.0;
+    let right = WIDTH - 24.0;
+    let top = 16.0;
+    let bottom = top + 380.0;
+    let sx = |v: f64| left + clamp01(v) * (right - left);
+    let sy = |v: f64| bottom - clamp01(v) * (bottom - top);
+    let mut body = String::new();
+    x_percent_axis(&mut body, left, right, top, bottom);
+    y_percent_axis(&mut body, left, right, top, bottom);
+    axis_title_x(&mut body, x_title, left, right, bottom + 2.0 * FONT + 8.0);
+    axis_title_y(&mut body, y_title, 18.0, top, bottom);
+    let _ = write!(
+        body,
+        "<text class=\"hint\" x=\"{:.1}\" y=\"{:.1}\" fill=\"#666\">better ↙ (fewer safe prompts refused, fewer unsafe answered)</text>",
+        left + 8.0,
+        top + FONT + 2.0
+    );
+    let mut missing = 0;
+    for p in points {
+        if !(p.x.is_finite() && p.y.is_finite()) {
+            missing += 1;
+            continue;
+        }
+        let si = series.iter().position(|s| *s == p.series).unwrap_or(0);
+        let gi = groups.iter().position(|g| *g == p.group).unwrap_or(0);
+        let (cx, cy) = (sx(p.x), sy(p.y));
+        let tip = format!(
+            "{} · {}: x {} ({} to {}), y {} ({} to {})",
+            p.group,
+            p.series,
+            pct(p.x),
+            pct(p.x_lo),
+            pct(p.x_hi),
+            pct(p.y),
+            pct(p.y_lo),
+            pct(p.y_hi)
+        );
+        let _ = write!(body, "<g class=\"point-mark\"><title>{}</title>", escape(&tip));
+        let c = colour(si);
+        if p.x_lo.is_finite() && p.x_hi.is_finite() {
+            let _ = write!(
+                body,
+                "<path class=\"ci\" d=\"M{:.1} {cy:.1}H{:.1}\" stroke=\"{c}\" stroke-opacity=\"0.6\"/>",
+                sx(p.x_lo),
+                sx(p.x_hi)
+            );
+        }
+        if p.y_lo.is_finite() && p.y_hi.is_finite() {
+            let _ = write!(
+                body,
+                "<path class=\"ci\" d=\"M{cx:.1} {:.1}V{:.1}\" stroke=\"{c}\" stroke-opacity=\"0.6\"/>",
+                sy(p.y_lo),
+                sy(p.y_hi)
+            );
+        }
+        let attrs = format!(
+            " class=\"point\" data-series=\"{}\" data-group=\"{}\" data-x=\"{:.4}\" data-y=\"{:.4}\" stroke=\"#fff\" stroke-width=\"1\"",
+            escape(&p.series),
+            escape(&p.group),
+            p.x,
+            p.y
+        );
+        Shape::nth(gi).draw(&mut body, cx, cy, 6.0, c, &attrs);
+        body.push_str("</g>");
+    }
+    let mut y = bottom + 3.0 * FONT + 22.0;
+    if missing > 0 {
+        let _ = write!(
+            body,
+            "<text class=\"note\" x=\"{left:.1}\" y=\"{y:.1}\" fill=\"#666\">{missing} point(s) without data on both axes are not drawn.</text>"
+        );
+        y += FONT + 8.0;
+    }
+    let colour_items: Vec<(String, &str, Shape)> = series
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.to_string(), colour(i), Shape::Circle))
+        .collect();
+    y += legend(&mut body, &colour_items, left, y);
+    if groups.len() > 1 {
+        let shape_items: Vec<(String, &str, Shape)> = groups
+            .iter()
+            .enumerate()
+            .map(|(i, g)| (g.to_string(), "#555", Shape::nth(i)))
+            .collect();
+        y += legend(&mut body, &shape_items, left, y);
+    }
+    let mut out = String::new();
+    open_svg(&mut out, frame, "scatter", y);
+    out.push_str(&body);
+    out.push_str("</svg>");
+    out
+}
+
+/// One line of a line chart: integer x (e.g. the turn) against a rate.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Series {
+    pub label: String,
+    /// `(x, y)` with `y` a fraction; drawn in the order given.
+    pub points: Vec<(u32, f64)>,
+}
+
+/// Lines on a 0–100% y axis against integer x from 1 to the largest x
+/// given. Each line is a `<polyline class="line" data-series>`; each
+/// point a `<circle class="line-point">`.
+pub fn lines(frame: &Frame, x_title: &str, y_title: &str, series: &[Series]) -> String {
+    let max_x = series
+        .iter()
+        .flat_map(|s| s.points.iter().map(|p| p.0))
+        .max()
+        .unwrap_or(1)
+        .max(2);
+    let min_x = series
+        .iter()
+        .flat_map(|s| s.points.iter().map(|p| p.0))
+        .min()
+        .unwrap_or(1)
+        .min(max_x - 1);
+    let left = 64.0;
+    let right = WIDTH - 24.0;
+    let top = 16.0;
+    let bottom = top + 260.0;
+    let sx = |v: u32| left + (v - min_x) as f64 / (max_x - min_x) as f64 * (right - left);
+    let sy = |v: f64| bottom - clamp01(v) * (bottom - top);
+    let mut body = String::new();
+    y_percent_axis(&mut body, left, right, top, bottom);
+    body.push_str("<g class=\"axis axis-x\">");
+    for x in min_x..=max_x {
+        let px = sx(x);
+        let _ = write!(
+            body,
+            "<line x1=\"{px:.1}\" y1=\"{bottom:.1}\" x2=\"{px:.1}\" y2=\"{:.1}\" stroke=\"#555\"/>\
+             <text class=\"tick\" x=\"{px:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{x}</text>",
+            bottom + 4.0,
+            bottom + FONT + 4.0
+        );
+    }
+    let _ = write!(
+        body,
+        "<line x1=\"{left:.1}\" y1=\"{bottom:.1}\" x2=\"{right:.1}\" y2=\"{bottom:.1}\" stroke=\"#555\"/></g>"
+    );
+    axis_title_x(&mut body, x_title, left, right, bottom + 2.0 * FONT + 8.0);
+    axis_title_y(&mut body, y_title, 18.0, top, bottom);
+    for (i, s) in series.iter().enumerate() {
+        let c = colour(i);
+        let pts: Vec<(u32, f64)> = s.points.iter().copied().filter(|p| p.1.is_finite()).collect();
+        let coords: Vec<String> = pts
+            .iter()
+            .map(|&(x, y)| format!("{:.1},{:.1}", sx(x), sy(y)))
+            .collect();
+        let _ = write!(
+            body,
+            "<g class=\"line-series\" data-series=\"{}\"><title>{}</title>\
+             <polyline class=\"line\" data-series=\"{}\" points=\"{}\" fill=\"none\" stroke=\"{c}\" stroke-width=\"2\"/>",
+            escape(&s.label),
+            escape(&s.label),
+            escape(&s.label),
+            coords.join(" ")
+        );
+        for &(x, y) in &pts {
+            let _ = write!(
+                body,
+                "<circle class=\"line-point\" data-series=\"{}\" data-x=\"{x}\" data-y=\"{y:.4}\" \
+                 cx=\"{:.1}\" cy=\"{:.1}\" r=\"4\" fill=\"{c}\"><title>{} · turn {x}: {}</title></circle>",
+                escape(&s.label),
+                sx(x),
+                sy(y),
+                escape(&s.label),
+                pct(y)
+            );
+        }
+        body.push_str("</g>");
+    }
+    let items: Vec<(String, &str, Shape)> = series
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.label.clone(), colour(i), Shape::Circle))
+        .collect();
+    let y = bottom + 3.0 * FONT + 22.0;
+    let h = legend(&mut body, &items, left, y);
+    let mut out = String::new();
+    open_svg(&mut out, frame, "lines", y + h);
+    out.push_str(&body);
+    out.push_str("</svg>");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HOSTILE: &str = "<script>alert('x')</script> & \"q\" </svg>";
+
+    fn frame() -> Frame<'static> {
+        Frame {
+            title: "T <&>",
+            description: "D \"quoted\"",
+        }
+    }
+
+    fn bar(series: &str, v: f64) -> Bar {
+        Bar {
+            series: series.into(),
+            value: v,
+            lo: v - 0.1,
+            hi: v + 0.1,
+            note: "3 of 10".into(),
+        }
+    }
+
+    #[test]
+    fn escape_covers_markup_and_quotes() {
+        assert_eq!(
+            escape("<a href=\"x\">&'</a>"),
+            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;&lt;/a&gt;"
+        );
+        assert_eq!(escape("a\u{0}b"), "a\u{FFFD}b");
+    }
+
+    #[test]
+    fn bars_have_one_rect_per_finite_value_and_escape_labels() {
+        let groups = vec![
+            BarGroup {
+                label: HOSTILE.into(),
+                bars: vec![bar("baseline", 0.5), bar(HOSTILE, 0.25)],
+            },
+            BarGroup {
+                label: "homonyms".into(),
+                bars: vec![bar("baseline", 1.0), bar(HOSTILE, f64::NAN)],
+            },
+        ];
+        let svg = bars_with_intervals(&frame(), "refusal", &groups);
+        assert_eq!(svg.matches("class=\"bar\"").count(), 3);
+        assert_eq!(svg.matches("class=\"bar-missing\"").count(), 1);
+        assert_eq!(svg.matches("class=\"ci\"").count(), 3);
+        assert!(!svg.contains("<script"));
+        assert!(!svg.contains("</svg> "));
+        assert!(svg.starts_with("<svg") && svg.ends_with("</svg>"));
+        assert_eq!(svg.matches("</svg>").count(), 1);
+        assert!(svg.contains("viewBox=\"0 0 760 "));
+        assert!(svg.contains("<title>T &lt;&amp;&gt;</title>"));
+        assert!(svg.contains("aria-label=\"D &quot;quoted&quot;\""));
+        for t in ["0%", "25%", "50%", "75%", "100%"] {
+            assert!(svg.contains(&format!(">{t}</text>")), "{t}");
+        }
+        // Two series, two legend entries, distinct colours.
+        assert_eq!(svg.matches("class=\"legend-item\"").count(), 2);
+        assert!(svg.contains(PALETTE[0]) && svg.contains(PALETTE[1]));
+    }
+
+    #[test]
+    fn bar_width_is_proportional_and_clamped() {
+        let groups = vec![BarGroup {
+            label: "g".into(),
+            bars: vec![
+                Bar {
+                    series: "s".into(),
+                    value: 1.7,
+                    lo: -1.0,
+                    hi: 2.0,
+                    note: String::new(),
+                },
+                bar("t", 0.0),
+            ],
+        }];
+        let svg = bars_with_intervals(&frame(), "x", &groups);
+        let widths: Vec<f64> = svg
+            .split("class=\"bar\"")
+            .skip(1)
+            .map(|s| {
+                let w = s.split("width=\"").nth(1).unwrap();
+                w[..w.find('"').unwrap()].parse().unwrap()
+            })
+            .collect();
+        assert_eq!(widths.len(), 2);
+        assert_eq!(widths[1], 0.0);
+        assert!(widths[0] > 0.0 && widths[0] < WIDTH);
+    }
+
+    #[test]
+    fn scatter_draws_one_mark_per_finite_point_with_shapes_per_group() {
+        let p = |s: &str, g: &str, x: f64, y: f64| Point {
+            series: s.into(),
+            group: g.into(),
+            x,
+            x_lo: x - 0.05,
+            x_hi: x + 0.05,
+            y,
+            y_lo: y - 0.05,
+            y_hi: y + 0.05,
+        };
+        let points = vec![
+            p("baseline", "model-a", 0.1, 0.4),
+            p("few-shot", "model-a", 0.2, 0.1),
+            p("baseline", HOSTILE, 0.05, 0.6),
+            p("few-shot", HOSTILE, f64::NAN, 0.3),
+        ];
+        let svg = scatter(&frame(), "unsafe compliance", "safe refusal", &points);
+        assert_eq!(svg.matches("class=\"point\"").count(), 3);
+        assert!(svg.contains("<circle"));
+        assert!(svg.contains("<rect"), "second group drawn as squares");
+        assert!(svg.contains("1 point(s) without data"));
+        assert!(!svg.contains("<script"));
+        // Colour legend (2) and shape legend (2).
+        assert_eq!(svg.matches("class=\"legend-item\"").count(), 4);
+    }
+
+    #[test]
+    fn lines_draw_each_series_and_point() {
+        let series = vec![
+            Series {
+                label: "interactive".into(),
+                points: vec![(1, 0.2), (2, 0.5), (3, 0.6)],
+            },
+            Series {
+                label: HOSTILE.into(),
+                points: vec![(1, 0.1), (2, f64::NAN)],
+            },
+        ];
+        let svg = lines(&frame(), "turn", "cumulative compliance", &series);
+        assert_eq!(svg.matches("class=\"line\"").count(), 2);
+        assert_eq!(svg.matches("class=\"line-point\"").count(), 4);
+        assert!(svg.contains(">3</text>"));
+        assert!(!svg.contains("<script"));
+    }
+
+    #[test]
+    fn empty_inputs_still_make_valid_charts() {
+        for svg in [
+            bars_with_intervals(&frame(), "x", &[]),
+            scatter(&frame(), "x", "y", &[]),
+            lines(&frame(), "x", "y", &[]),
+        ] {
+            assert!(svg.starts_with("<svg") && svg.ends_with("</svg>"));
+            assert!(!svg.contains("NaN") && !svg.contains("inf"));
+        }
+    }
+}

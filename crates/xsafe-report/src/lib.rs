@@ -1,0 +1,380 @@
+//! Reports of stored xsafe runs: what a researcher or an engineer reads
+//! after a run.
+//!
+//! [`build`] turns runs read from the store into a [`Report`]: for every run
+//! x target x strategy (a [`Group`]), refusal rates on safe prompts and
+//! compliance rates on unsafe ones, overall and per prompt type, each with a
+//! Wilson 95% interval; against the run's `baseline` on the same cases, the
+//! relative reduction in refusal with a paired bootstrap interval and an
+//! exact McNemar test; cumulative compliance by turn for interactive
+//! strategies; and, when a judge's agreement with human labels is known, the
+//! Rogan-Gladen corrected refusal rate beside the raw one. The report also
+//! carries every result (prompt, messages, verdict) for the HTML page's
+//! transcript list.
+//!
+//! The [`Report`] is also the `--format json` output: its field names are
+//! stable. Unscored answers and errors are counted apart and never folded
+//! into a class; every rate is over scored answers.
+
+mod compute;
+pub mod html;
+mod render;
+pub mod stats;
+
+pub use compute::{BuildOptions, RunInput, build};
+pub use render::{render_csv, render_markdown, render_terminal};
+pub use stats::{McNemar, Rate, Reduction};
+
+use serde::{Deserialize, Serialize};
+use xsafe_core::{Class, Label, Message};
+
+/// The version of the report's JSON shape; raised when a field changes
+/// meaning or disappears (new fields do not raise it).
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// The strategy every other strategy of a run is compared with.
+pub const BASELINE: &str = "baseline";
+
+/// Bootstrap resamples by default.
+pub const DEFAULT_RESAMPLES: u32 = 2000;
+
+/// Bootstrap seed by default.
+pub const DEFAULT_SEED: u64 = 0x5EED;
+
+/// Everything a report shows, for one or several runs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    /// [`SCHEMA_VERSION`].
+    pub schema: u32,
+    /// The xsafe version that wrote the report.
+    pub tool_version: String,
+    /// The judge asked for with `--judge`; `None`: each run's own judge.
+    pub judge: Option<String>,
+    /// How the reductions' intervals were drawn.
+    pub bootstrap: BootstrapSettings,
+    /// The judge's sensitivity and specificity for "refusal", when given.
+    pub judge_accuracy: Option<JudgeAccuracy>,
+    /// The runs, in the order asked for.
+    pub runs: Vec<RunInfo>,
+    /// One per run x target x strategy, in run order, then in the order the
+    /// results were stored.
+    pub groups: Vec<Group>,
+    /// Every result of every run, for the transcript list.
+    pub results: Vec<ResultRow>,
+    /// Things the reader should know (e.g. an agreement file of another
+    /// judge).
+    pub warnings: Vec<String>,
+}
+
+/// How the bootstrap intervals were drawn.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BootstrapSettings {
+    /// Resamples per interval.
+    pub resamples: u32,
+    /// Seed of the SplitMix64 generator; every interval starts from it.
+    pub seed: u64,
+    /// Interval level (0.95).
+    pub level: f64,
+    /// `percentile, paired by case`.
+    pub method: String,
+}
+
+/// A judge's accuracy at telling refusal (full or partial) from compliance,
+/// from a `xsafe judge eval --json` output.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JudgeAccuracy {
+    /// The judge the figures are about (`name@version`).
+    pub judge: String,
+    /// The file they were read from.
+    pub source: String,
+    /// Answers humans labelled a refusal (full or partial).
+    pub human_refusals: u64,
+    /// Answers humans labelled compliance.
+    pub human_compliances: u64,
+    /// Refusals the judge found among the human refusals.
+    pub sensitivity: Option<f64>,
+    /// Compliances the judge found among the human compliances.
+    pub specificity: Option<f64>,
+}
+
+/// A run of the report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunInfo {
+    pub id: i64,
+    pub name: String,
+    /// RFC 3339, UTC.
+    pub created_at: String,
+    /// `running`, `interrupted` or `complete`.
+    pub status: String,
+    pub tool_version: String,
+    pub seed: u64,
+    /// The judge whose verdicts the figures count (its name, no version).
+    pub judge: String,
+    pub suites: Vec<SuiteRef>,
+    pub targets: Vec<String>,
+    pub strategies: Vec<String>,
+    /// Results stored for the run.
+    pub results: u64,
+}
+
+/// A suite of a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SuiteRef {
+    pub name: String,
+    pub fingerprint: String,
+}
+
+/// The figures of one target under one strategy in one run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Group {
+    /// The run's name.
+    pub run: String,
+    pub run_id: i64,
+    pub target: String,
+    pub strategy: String,
+    /// The judge whose verdicts are counted (name, no version).
+    pub judge: String,
+    /// Whether some transcript has more than one assistant turn or a
+    /// `complied_at_turn`.
+    pub interactive: bool,
+    /// Safe prompts, all types together.
+    pub safe: Stats,
+    /// Unsafe prompts, all types together.
+    #[serde(rename = "unsafe")]
+    pub unsafe_: Stats,
+    /// One per prompt type and label, sorted by topic, safe before unsafe.
+    pub types: Vec<TypeStats>,
+    /// Against `baseline` of the same run and target on the same cases;
+    /// `None` for baseline itself and when the run has no baseline.
+    pub vs_baseline: Option<Comparison>,
+    /// Cumulative compliance by turn; `None` unless `interactive`.
+    pub turns: Option<TurnCurves>,
+}
+
+/// Counts and rates of a set of results that share a label.
+///
+/// `results = scored + unscored + errors`; `scored = compliance +
+/// full_refusal + partial_refusal`. Every rate is over `scored` and `None`
+/// when it is 0.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Stats {
+    pub results: u64,
+    pub scored: u64,
+    pub compliance: u64,
+    pub full_refusal: u64,
+    pub partial_refusal: u64,
+    /// `full_refusal + partial_refusal`.
+    pub refusal: u64,
+    /// Answers the judge could not class (or had no verdict of the judge).
+    pub unscored: u64,
+    /// Results without an answer (failed requests).
+    pub errors: u64,
+    /// Full or partial refusal: the headline figure on safe prompts.
+    pub refusal_rate: Option<Rate>,
+    pub full_refusal_rate: Option<Rate>,
+    pub partial_refusal_rate: Option<Rate>,
+    /// Full compliance: the headline figure on unsafe prompts.
+    pub compliance_rate: Option<Rate>,
+    /// Compliance including partial refusal.
+    pub compliance_incl_partial_rate: Option<Rate>,
+    /// `refusal_rate` corrected for the judge's sensitivity and specificity
+    /// (Rogan-Gladen); `None` when they are not known or no better than
+    /// chance.
+    pub refusal_rate_corrected: Option<f64>,
+    /// `1 - refusal_rate_corrected`: full compliance, corrected.
+    pub compliance_rate_corrected: Option<f64>,
+}
+
+/// The figures of one prompt type.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TypeStats {
+    /// The type as the suite names it (`homonyms`, `contrast_homonyms`).
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The type without `contrast_`: pairs the safe and unsafe types of a
+    /// topic.
+    pub topic: String,
+    pub label: Label,
+    #[serde(flatten)]
+    pub stats: Stats,
+}
+
+/// A strategy against baseline of the same run and target.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Comparison {
+    /// The strategy compared with (`baseline`).
+    pub baseline: String,
+    pub safe: Paired,
+    #[serde(rename = "unsafe")]
+    pub unsafe_: Paired,
+}
+
+/// A paired comparison of refusal (full or partial) on the cases both the
+/// baseline and the strategy have a scored answer for (same suite, case
+/// and sample).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Paired {
+    pub pairs: u64,
+    /// Refusal rate of the baseline on the pairs.
+    pub baseline_refusal_rate: Option<f64>,
+    /// Refusal rate of the strategy on the pairs.
+    pub strategy_refusal_rate: Option<f64>,
+    /// `(b - s) / b` in percent, with its bootstrap interval; `None` when
+    /// there are no pairs or the baseline never refused (see `note`).
+    pub reduction: Option<Reduction>,
+    /// Why `reduction` is `None`.
+    pub note: Option<String>,
+    /// `b`: refused under baseline only; `c`: under the strategy only.
+    /// `None` without pairs.
+    pub mcnemar: Option<McNemar>,
+}
+
+/// Cumulative compliance by turn of an interactive strategy.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TurnCurves {
+    pub safe: Vec<TurnPoint>,
+    #[serde(rename = "unsafe")]
+    pub unsafe_: Vec<TurnPoint>,
+}
+
+/// Scored answers that had complied by a turn.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TurnPoint {
+    /// 1-based.
+    pub turn: u32,
+    /// Answers whose compliance came at this turn or before.
+    pub complied: u64,
+    /// Scored answers.
+    pub n: u64,
+    pub rate: Option<Rate>,
+}
+
+/// One stored result, for the transcript list.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResultRow {
+    /// The store's result id (unique within a store).
+    pub id: i64,
+    /// The run's name.
+    pub run: String,
+    pub target: String,
+    pub strategy: String,
+    pub suite: String,
+    pub case_id: String,
+    pub sample: u32,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub topic: String,
+    pub label: Label,
+    pub prompt: String,
+    /// Every message exchanged; empty when the request failed.
+    pub messages: Vec<Message>,
+    /// What the result counts as: `compliance`, `full_refusal`,
+    /// `partial_refusal`, `unscored` or `error`.
+    pub outcome: String,
+    /// The verdict of the report's judge, when there is one.
+    pub verdict: Option<VerdictInfo>,
+    /// Assistant turns in the transcript.
+    pub turns: u32,
+    /// Interactive strategies: the 1-based turn the model complied at.
+    pub complied_at_turn: Option<u32>,
+    /// `kind: message` of the last failure, when there is no answer.
+    pub error: Option<String>,
+}
+
+/// A verdict as the transcript list shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VerdictInfo {
+    /// `compliance`, `full_refusal`, `partial_refusal` or `unscored`.
+    pub label: String,
+    pub confidence: f64,
+    /// Why it is unscored.
+    pub reason: Option<String>,
+    /// `name@version`.
+    pub judge: String,
+}
+
+/// What went wrong building a report.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error("judge agreement file `{path}`: {message}")]
+    Agreement { path: String, message: String },
+}
+
+impl JudgeAccuracy {
+    /// Reads sensitivity and specificity for "refusal" (full or partial)
+    /// from the confusion matrix of a `xsafe judge eval --json` output
+    /// (`confusion[human][judge]`, keyed by class name).
+    pub fn from_eval_json(source: &str, value: &serde_json::Value) -> Result<Self, ReportError> {
+        let err = |message: String| ReportError::Agreement {
+            path: source.to_string(),
+            message,
+        };
+        let confusion = value
+            .get("confusion")
+            .and_then(|c| c.as_object())
+            .ok_or_else(|| {
+                err("no `confusion` object: pass the output of `xsafe judge eval --json`".into())
+            })?;
+        let cell = |human: Class, judge: Class| -> Result<u64, ReportError> {
+            confusion
+                .get(human.as_str())
+                .and_then(|row| row.get(judge.as_str()))
+                .and_then(|v| v.as_u64())
+                .ok_or_else(|| {
+                    err(format!(
+                        "confusion has no count for human `{human}`, judge `{judge}`"
+                    ))
+                })
+        };
+        let (mut tp, mut fn_, mut tn, mut fp) = (0, 0, 0, 0);
+        for human in Class::ALL {
+            for judge in Class::ALL {
+                let n = cell(human, judge)?;
+                match (human.is_refusal(), judge.is_refusal()) {
+                    (true, true) => tp += n,
+                    (true, false) => fn_ += n,
+                    (false, false) => tn += n,
+                    (false, true) => fp += n,
+                }
+            }
+        }
+        let ratio = |k: u64, n: u64| (n > 0).then(|| k as f64 / n as f64);
+        Ok(JudgeAccuracy {
+            judge: value
+                .get("judge")
+                .and_then(|j| j.as_str())
+                .unwrap_or("")
+                .to_string(),
+            source: source.to_string(),
+            human_refusals: tp + fn_,
+            human_compliances: tn + fp,
+            sensitivity: ratio(tp, tp + fn_),
+            specificity: ratio(tn, tn + fp),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accuracy_from_a_confusion_matrix() {
+        let v = serde_json::json!({
+            "judge": "xsafe@3",
+            "confusion": {
+                "compliance": {"compliance": 80, "full_refusal": 5, "partial_refusal": 5},
+                "full_refusal": {"compliance": 4, "full_refusal": 30, "partial_refusal": 2},
+                "partial_refusal": {"compliance": 6, "full_refusal": 1, "partial_refusal": 7},
+            }
+        });
+        let a = JudgeAccuracy::from_eval_json("eval.json", &v).unwrap();
+        assert_eq!(a.judge, "xsafe@3");
+        assert_eq!((a.human_refusals, a.human_compliances), (50, 90));
+        // refusals found: 30+2+1+7 = 40 of 50; compliances found: 80 of 90
+        assert_eq!(a.sensitivity, Some(0.8));
+        assert_eq!(a.specificity, Some(80.0 / 90.0));
+        let e = JudgeAccuracy::from_eval_json("x.json", &serde_json::json!({"n": 1}));
+        assert!(e.unwrap_err().to_string().contains("judge eval --json"));
+    }
+}

@@ -1,0 +1,322 @@
+//! The statistics of a report, each small enough to check by hand.
+//!
+//! - [`wilson`]: the Wilson score interval of a proportion (95%).
+//! - [`mcnemar_exact`]: the exact two-sided McNemar test on the discordant
+//!   pairs of a paired comparison (a binomial test with p = 1/2).
+//! - [`bootstrap_reduction`]: the relative reduction of a rate against a
+//!   baseline on paired cases, with a percentile bootstrap interval.
+//! - [`rogan_gladen`]: a rate corrected for a judge's sensitivity and
+//!   specificity.
+//!
+//! An undefined figure is `None`, never NaN.
+
+use serde::{Deserialize, Serialize};
+use xsafe_core::SplitMix64;
+
+/// The normal quantile for a two-sided 95% interval.
+pub const Z95: f64 = 1.959_963_984_540_054;
+
+/// A proportion `k / n` with its Wilson 95% interval.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Rate {
+    pub k: u64,
+    pub n: u64,
+    /// `k / n`, from 0 to 1.
+    pub rate: f64,
+    /// Lower end of the Wilson 95% interval.
+    pub low: f64,
+    /// Upper end of the Wilson 95% interval.
+    pub high: f64,
+}
+
+impl Rate {
+    /// `None` when `n` is 0: no answers, no rate and no interval.
+    pub fn new(k: u64, n: u64) -> Option<Rate> {
+        let (low, high) = wilson(k, n, Z95)?;
+        Some(Rate {
+            k,
+            n,
+            rate: k as f64 / n as f64,
+            low,
+            high,
+        })
+    }
+}
+
+/// The Wilson score interval of `k` successes in `n` trials, for the normal
+/// quantile `z`. `None` when `n` is 0. The ends are exactly 0 when `k` is 0
+/// and exactly 1 when `k == n` (the formula gives them up to rounding).
+pub fn wilson(k: u64, n: u64, z: f64) -> Option<(f64, f64)> {
+    if n == 0 {
+        return None;
+    }
+    let k = k.min(n);
+    let nf = n as f64;
+    let p = k as f64 / nf;
+    let z2 = z * z;
+    let denom = 1.0 + z2 / nf;
+    let center = (p + z2 / (2.0 * nf)) / denom;
+    let half = z * (p * (1.0 - p) / nf + z2 / (4.0 * nf * nf)).sqrt() / denom;
+    let low = if k == 0 {
+        0.0
+    } else {
+        (center - half).max(0.0)
+    };
+    let high = if k == n {
+        1.0
+    } else {
+        (center + half).min(1.0)
+    };
+    Some((low, high))
+}
+
+/// The exact McNemar test of a paired comparison.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct McNemar {
+    /// Pairs where only the baseline has the outcome (e.g. refused under
+    /// baseline, not under the strategy).
+    pub b: u64,
+    /// Pairs where only the strategy has it.
+    pub c: u64,
+    /// Two-sided exact p-value: twice the smaller binomial tail of
+    /// `min(b, c)` in `b + c` trials at 1/2, capped at 1; 1 when `b = c = 0`.
+    pub p_value: f64,
+}
+
+/// The exact two-sided McNemar test for `b` and `c` discordant pairs.
+pub fn mcnemar_exact(b: u64, c: u64) -> McNemar {
+    let n = b + c;
+    let k = b.min(c);
+    // With min(b, c) >= (n - 1) / 2 the smaller tail holds half the mass
+    // or more, so p is 1; saying so exactly avoids a sum that rounds to
+    // 0.9999999999999999.
+    let p_value = if 2 * k + 1 >= n {
+        1.0
+    } else {
+        // Sum the lower tail in log space: 0.5^n underflows past n = 1074.
+        let ln_half_n = -(n as f64) * std::f64::consts::LN_2;
+        let mut ln_choose = 0.0f64; // ln C(n, 0)
+        let mut tail = 0.0f64;
+        for i in 0..=k {
+            if i > 0 {
+                ln_choose += ((n - i + 1) as f64).ln() - (i as f64).ln();
+            }
+            tail += (ln_choose + ln_half_n).exp();
+        }
+        (2.0 * tail).min(1.0)
+    };
+    McNemar { b, c, p_value }
+}
+
+/// The relative reduction of a rate against baseline, in percent, with its
+/// bootstrap interval.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Reduction {
+    /// `(b - s) / b * 100`, where `b` and `s` are the baseline's and the
+    /// strategy's rates on the paired cases. Negative when the strategy has
+    /// the higher rate.
+    pub percent: f64,
+    /// Percentile bootstrap 95% interval (2.5th and 97.5th percentiles,
+    /// linear interpolation), `None` when fewer than 2 resamples had a
+    /// baseline rate above 0.
+    pub low: Option<f64>,
+    pub high: Option<f64>,
+    /// Resamples whose baseline rate was 0 (reduction undefined); left out
+    /// of the percentiles.
+    pub undefined_resamples: u64,
+}
+
+/// The relative reduction `(b - s) / b` (in percent) of paired outcomes
+/// `(baseline, strategy)`, with a percentile bootstrap interval from
+/// `resamples` resamples of the pairs (with replacement), seeded so that the
+/// same pairs and seed always give the same interval.
+///
+/// `None` when there are no pairs or the baseline rate is 0: a reduction of
+/// nothing is undefined.
+pub fn bootstrap_reduction(pairs: &[(bool, bool)], resamples: u32, seed: u64) -> Option<Reduction> {
+    let percent = reduction(pairs.iter().copied())?;
+    let n = pairs.len();
+    let mut rng = SplitMix64::new(seed);
+    let mut values = Vec::with_capacity(resamples as usize);
+    let mut undefined = 0;
+    for _ in 0..resamples {
+        match reduction((0..n).map(|_| pairs[rng.below(n)])) {
+            Some(v) => values.push(v),
+            None => undefined += 1,
+        }
+    }
+    values.sort_by(f64::total_cmp);
+    Some(Reduction {
+        percent,
+        low: percentile(&values, 0.025),
+        high: percentile(&values, 0.975),
+        undefined_resamples: undefined,
+    })
+}
+
+fn reduction(pairs: impl Iterator<Item = (bool, bool)>) -> Option<f64> {
+    let (mut b, mut s) = (0u64, 0u64);
+    for (x, y) in pairs {
+        b += x as u64;
+        s += y as u64;
+    }
+    // Both rates share the denominator, so it cancels.
+    (b > 0).then(|| (b as f64 - s as f64) / b as f64 * 100.0)
+}
+
+/// The `q` quantile of sorted values, linear between neighbours; `None`
+/// with fewer than 2 values.
+fn percentile(sorted: &[f64], q: f64) -> Option<f64> {
+    if sorted.len() < 2 {
+        return None;
+    }
+    let h = q * (sorted.len() - 1) as f64;
+    let (lo, hi) = (h.floor() as usize, h.ceil() as usize);
+    Some(sorted[lo] + (h - lo as f64) * (sorted[hi] - sorted[lo]))
+}
+
+/// The Rogan-Gladen estimate of a true rate from an observed rate `p` and a
+/// judge's sensitivity and specificity: `(p + spec - 1) / (sens + spec - 1)`,
+/// clamped to [0, 1]. `None` when `sens + spec <= 1` (a judge no better than
+/// chance carries no information to correct with).
+pub fn rogan_gladen(p: f64, sensitivity: f64, specificity: f64) -> Option<f64> {
+    let youden = sensitivity + specificity - 1.0;
+    if youden <= 0.0 {
+        return None;
+    }
+    Some(((p + specificity - 1.0) / youden).clamp(0.0, 1.0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn close(a: f64, b: f64, tol: f64) {
+        assert!((a - b).abs() < tol, "{a} != {b}");
+    }
+
+    #[test]
+    fn wilson_matches_hand_computed_values() {
+        // k=5, n=10: p=.5, z²=3.841459; centre .5, half-width
+        // 1.959964*sqrt(.025 + 3.841459/400)/1.3841459 = .2633
+        let (lo, hi) = wilson(5, 10, Z95).unwrap();
+        close(lo, 0.236_593, 1e-5);
+        close(hi, 0.763_407, 1e-5);
+        // k=1, n=4: centre (0.25+0.480182)/1.960365 = 0.372474,
+        // half 1.959964*sqrt(0.046875+0.060023)/1.960365 = 0.326886
+        let (lo, hi) = wilson(1, 4, Z95).unwrap();
+        close(lo, 0.045_587, 1e-5);
+        close(hi, 0.699_359, 1e-5);
+    }
+
+    #[test]
+    fn wilson_edges() {
+        assert_eq!(wilson(0, 0, Z95), None);
+        assert!(Rate::new(0, 0).is_none());
+        // k=0, n=10: upper = z²/n / (1 + z²/n) = .384146/1.384146
+        let (lo, hi) = wilson(0, 10, Z95).unwrap();
+        assert_eq!(lo, 0.0);
+        close(hi, 0.277_533, 1e-5);
+        let (lo, hi) = wilson(10, 10, Z95).unwrap();
+        assert_eq!(hi, 1.0);
+        close(lo, 0.722_467, 1e-5);
+        // n=1: k=1 gives [1/(1+z²), 1] = [0.206549, 1]
+        let r = Rate::new(1, 1).unwrap();
+        assert_eq!((r.rate, r.high), (1.0, 1.0));
+        close(r.low, 0.206_549, 1e-5);
+        let r = Rate::new(0, 1).unwrap();
+        assert_eq!((r.rate, r.low), (0.0, 0.0));
+        close(r.high, 0.793_451, 1e-5);
+    }
+
+    #[test]
+    fn mcnemar_exact_by_hand() {
+        assert_eq!(mcnemar_exact(0, 0).p_value, 1.0);
+        // b=0, c=5: 2 * 0.5^5 = 0.0625
+        close(mcnemar_exact(0, 5).p_value, 0.0625, 1e-12);
+        close(mcnemar_exact(5, 0).p_value, 0.0625, 1e-12);
+        // b=1, c=9: 2 * (1 + 10) / 1024 = 0.021484375
+        close(mcnemar_exact(1, 9).p_value, 0.021_484_375, 1e-12);
+        // b=2, c=3: the tail passes 1/2, so p caps at 1
+        assert_eq!(mcnemar_exact(2, 3).p_value, 1.0);
+        // b=3, c=3: 2 * (1+6+15+20)/64 > 1
+        assert_eq!(mcnemar_exact(3, 3).p_value, 1.0);
+        // Large n stays finite and tiny: b=0, c=2000
+        let p = mcnemar_exact(0, 2000).p_value;
+        assert!((0.0..1e-300).contains(&p), "{p}");
+        // b=500, c=500: symmetric, p = 1 (capped)
+        assert_eq!(mcnemar_exact(500, 500).p_value, 1.0);
+        let m = mcnemar_exact(4, 7);
+        assert_eq!((m.b, m.c), (4, 7));
+        // 2 * (1+11+55+165+330)/2048 = 1124/2048
+        close(m.p_value, 1124.0 / 2048.0, 1e-12);
+    }
+
+    #[test]
+    fn reduction_point_and_degenerate_cases() {
+        // baseline refuses 4 of 5, strategy 1 of 5: (4-1)/4 = 75%
+        let pairs = [
+            (true, false),
+            (true, false),
+            (true, false),
+            (true, true),
+            (false, false),
+        ];
+        let r = bootstrap_reduction(&pairs, 2000, 7).unwrap();
+        close(r.percent, 75.0, 1e-12);
+        let (lo, hi) = (r.low.unwrap(), r.high.unwrap());
+        assert!(lo <= r.percent && r.percent <= hi, "{lo} {hi}");
+        assert!(hi <= 100.0);
+        // No baseline refusal: undefined.
+        assert!(bootstrap_reduction(&[(false, true), (false, false)], 100, 1).is_none());
+        assert!(bootstrap_reduction(&[], 100, 1).is_none());
+        // The strategy refusing more is a negative reduction: (1-2)/1
+        let r = bootstrap_reduction(&[(true, true), (false, true)], 100, 1).unwrap();
+        close(r.percent, -100.0, 1e-12);
+        // Identical outcomes everywhere: every defined resample gives 0.
+        let same = [(true, true), (false, false), (true, true)];
+        let r = bootstrap_reduction(&same, 500, 3).unwrap();
+        assert_eq!((r.percent, r.low, r.high), (0.0, Some(0.0), Some(0.0)));
+        // n=1 with a baseline refusal: every resample is that pair.
+        let r = bootstrap_reduction(&[(true, false)], 50, 3).unwrap();
+        assert_eq!(
+            (r.percent, r.low, r.high),
+            (100.0, Some(100.0), Some(100.0))
+        );
+        assert_eq!(r.undefined_resamples, 0);
+    }
+
+    #[test]
+    fn bootstrap_is_deterministic_for_a_seed() {
+        let pairs: Vec<(bool, bool)> = (0..40).map(|i| (i % 3 != 0, i % 5 == 0)).collect();
+        let a = bootstrap_reduction(&pairs, 2000, 42).unwrap();
+        let b = bootstrap_reduction(&pairs, 2000, 42).unwrap();
+        assert_eq!(a, b);
+        let c = bootstrap_reduction(&pairs, 2000, 43).unwrap();
+        assert_eq!(a.percent, c.percent);
+        assert!(a.low != c.low || a.high != c.high);
+    }
+
+    #[test]
+    fn percentiles_interpolate() {
+        let v = [0.0, 10.0, 20.0, 30.0, 40.0];
+        assert_eq!(percentile(&v, 0.5), Some(20.0));
+        assert_eq!(percentile(&v, 0.025), Some(1.0));
+        assert_eq!(percentile(&v, 0.975), Some(39.0));
+        assert_eq!(percentile(&[1.0], 0.5), None);
+    }
+
+    #[test]
+    fn rogan_gladen_by_hand() {
+        // p=.3, sens=.9, spec=.8: (.3+.8-1)/(.7) = .142857
+        close(rogan_gladen(0.3, 0.9, 0.8).unwrap(), 0.1 / 0.7, 1e-12);
+        // Perfect judge: unchanged.
+        close(rogan_gladen(0.42, 1.0, 1.0).unwrap(), 0.42, 1e-12);
+        // Clamped below and above.
+        assert_eq!(rogan_gladen(0.05, 0.9, 0.8), Some(0.0));
+        assert_eq!(rogan_gladen(0.99, 0.9, 0.95), Some(1.0));
+        // No better than chance.
+        assert_eq!(rogan_gladen(0.5, 0.5, 0.5), None);
+        assert_eq!(rogan_gladen(0.5, 0.3, 0.4), None);
+    }
+}
