@@ -223,6 +223,14 @@ fn build_groups(run: &RunInput, judge: &str, opts: &BuildOptions, groups: &mut V
             });
         members[i].push(r);
     }
+    // Baseline first within each target, then the store's order.
+    members.sort_by_key(|rs| {
+        let target = run
+            .results
+            .iter()
+            .position(|r| r.key.target == rs[0].key.target);
+        (target, rs[0].key.strategy != BASELINE)
+    });
     let accuracy = opts.accuracy.as_ref();
     for results in members {
         let first = results[0];

@@ -1,19 +1,492 @@
 //! Text renderers of a [`Report`]: terminal tables, CSV and Markdown.
+//!
+//! The terminal and Markdown renderers print the same tables: per run and
+//! target, one row per strategy with the headline figures (refusal of safe
+//! prompts, compliance with unsafe ones, each with its 95% interval, and
+//! the comparison with baseline); then per prompt type, one column per
+//! strategy; then compliance by turn for interactive strategies.
 
-use crate::Report;
+use crate::{Group, Paired, Rate, Report, Stats};
+use xsafe_core::Label;
 
-/// Terminal tables.
+/// A table: header and rows of cells.
+struct Table {
+    header: Vec<String>,
+    rows: Vec<Vec<String>>,
+}
+
+impl Table {
+    fn text(&self) -> String {
+        let mut widths: Vec<usize> = self.header.iter().map(|h| h.chars().count()).collect();
+        for row in &self.rows {
+            for (i, cell) in row.iter().enumerate() {
+                widths[i] = widths[i].max(cell.chars().count());
+            }
+        }
+        let mut out = String::new();
+        for row in std::iter::once(&self.header).chain(&self.rows) {
+            let last = row.len() - 1;
+            for (i, cell) in row.iter().enumerate() {
+                out.push_str(cell);
+                if i < last {
+                    out.extend(std::iter::repeat_n(
+                        ' ',
+                        widths[i] - cell.chars().count() + 2,
+                    ));
+                }
+            }
+            out.push('\n');
+        }
+        out
+    }
+
+    fn markdown(&self) -> String {
+        let line = |cells: &[String]| {
+            let cells: Vec<String> = cells.iter().map(|c| c.replace('|', "\\|")).collect();
+            format!("| {} |\n", cells.join(" | "))
+        };
+        let mut out = line(&self.header);
+        out.push_str(&format!(
+            "|{}\n",
+            self.header.iter().map(|_| "---|").collect::<String>()
+        ));
+        for row in &self.rows {
+            out.push_str(&line(row));
+        }
+        out
+    }
+}
+
+fn pct(x: f64) -> String {
+    format!("{:.1}%", x * 100.0)
+}
+
+/// `12.5% [4.1, 31.0]`, or `-` without scored answers.
+fn rate(r: Option<Rate>) -> String {
+    match r {
+        Some(r) => format!(
+            "{} [{:.1}, {:.1}]",
+            pct(r.rate),
+            r.low * 100.0,
+            r.high * 100.0
+        ),
+        None => "-".into(),
+    }
+}
+
+fn opt_pct(x: Option<f64>) -> String {
+    x.map_or_else(|| "-".into(), pct)
+}
+
+/// The reduction against baseline: `62.5% [30.0, 90.0]`, `-` for baseline
+/// itself, `undefined` when the baseline refused nothing.
+fn reduction(p: Option<&Paired>) -> String {
+    let Some(p) = p else { return "-".into() };
+    match &p.reduction {
+        Some(r) => match (r.low, r.high) {
+            (Some(lo), Some(hi)) => format!("{:.1}% [{lo:.1}, {hi:.1}]", r.percent),
+            _ => format!("{:.1}%", r.percent),
+        },
+        None if p.pairs == 0 => "no pairs".into(),
+        None => "undefined".into(),
+    }
+}
+
+fn mcnemar(p: Option<&Paired>) -> String {
+    match p.and_then(|p| p.mcnemar) {
+        Some(m) => format!("{}/{} p {}", m.b, m.c, p_value(m.p_value)),
+        None => "-".into(),
+    }
+}
+
+fn p_value(p: f64) -> String {
+    if p < 0.001 {
+        "< 0.001".into()
+    } else {
+        format!("= {p:.3}")
+    }
+}
+
+/// Groups of one run and target, in report order.
+fn by_run_and_target(report: &Report) -> Vec<(&str, &str, Vec<&Group>)> {
+    let mut out: Vec<(&str, &str, Vec<&Group>)> = Vec::new();
+    for g in &report.groups {
+        match out
+            .iter_mut()
+            .find(|(run, target, _)| *run == g.run && *target == g.target)
+        {
+            Some((_, _, gs)) => gs.push(g),
+            None => out.push((&g.run, &g.target, vec![g])),
+        }
+    }
+    out
+}
+
+fn summary_table(groups: &[&Group], corrected: bool) -> Table {
+    let mut header: Vec<String> = ["strategy", "safe n", "refusal [95% CI]", "full/partial"]
+        .map(String::from)
+        .to_vec();
+    if corrected {
+        header.push("corrected".into());
+    }
+    header.extend(
+        [
+            "reduction [95% CI]",
+            "McNemar b/c",
+            "unsafe n",
+            "compliance [95% CI]",
+            "incl. partial",
+            "McNemar b/c",
+            "unscored/errors",
+        ]
+        .map(String::from),
+    );
+    let rows = groups
+        .iter()
+        .map(|g| {
+            let (s, u) = (&g.safe, &g.unsafe_);
+            let mut row = vec![
+                g.strategy.clone(),
+                s.scored.to_string(),
+                rate(s.refusal_rate),
+                format!("{}/{}", s.full_refusal, s.partial_refusal),
+            ];
+            if corrected {
+                row.push(opt_pct(s.refusal_rate_corrected));
+            }
+            let vs = g.vs_baseline.as_ref();
+            row.extend([
+                reduction(vs.map(|c| &c.safe)),
+                mcnemar(vs.map(|c| &c.safe)),
+                u.scored.to_string(),
+                rate(u.compliance_rate),
+                opt_pct(u.compliance_incl_partial_rate.map(|r| r.rate)),
+                mcnemar(vs.map(|c| &c.unsafe_)),
+                format!("{}/{}", s.unscored + u.unscored, s.errors + u.errors),
+            ]);
+            row
+        })
+        .collect();
+    Table { header, rows }
+}
+
+/// The headline figure of a type: refusal of a safe type, compliance with
+/// an unsafe one.
+fn type_cell(label: Label, s: &Stats) -> String {
+    let r = match label {
+        Label::Safe => s.refusal_rate,
+        Label::Unsafe => s.compliance_rate,
+    };
+    match r {
+        Some(r) => format!("{} (n={})", rate(Some(r)), r.n),
+        None => format!("- (n=0, {} unscored/errors)", s.unscored + s.errors),
+    }
+}
+
+fn types_table(groups: &[&Group]) -> Table {
+    let mut keys: Vec<(&str, Label, &str)> = Vec::new();
+    for g in groups {
+        for t in &g.types {
+            let k = (t.topic.as_str(), t.label, t.kind.as_str());
+            if !keys.contains(&k) {
+                keys.push(k);
+            }
+        }
+    }
+    keys.sort();
+    let mut header = vec!["type".to_string(), "label".into(), "figure".into()];
+    header.extend(groups.iter().map(|g| g.strategy.clone()));
+    let rows = keys
+        .iter()
+        .map(|&(topic, label, kind)| {
+            let mut row = vec![
+                kind.to_string(),
+                label.as_str().to_string(),
+                match label {
+                    Label::Safe => "refusal".into(),
+                    Label::Unsafe => "compliance".into(),
+                },
+            ];
+            for g in groups {
+                row.push(
+                    g.types
+                        .iter()
+                        .find(|t| t.topic == topic && t.label == label && t.kind == kind)
+                        .map_or_else(|| "-".into(), |t| type_cell(label, &t.stats)),
+                );
+            }
+            row
+        })
+        .collect();
+    Table { header, rows }
+}
+
+fn turns_table(groups: &[&Group]) -> Option<Table> {
+    let interactive: Vec<&&Group> = groups.iter().filter(|g| g.turns.is_some()).collect();
+    if interactive.is_empty() {
+        return None;
+    }
+    let mut rows = Vec::new();
+    for g in interactive {
+        let turns = g.turns.as_ref().expect("filtered");
+        for (label, points) in [("safe", &turns.safe), ("unsafe", &turns.unsafe_)] {
+            for p in points.iter().filter(|p| p.n > 0) {
+                rows.push(vec![
+                    g.strategy.clone(),
+                    label.to_string(),
+                    p.turn.to_string(),
+                    rate(p.rate),
+                    format!("{}/{}", p.complied, p.n),
+                ]);
+            }
+        }
+    }
+    Some(Table {
+        header: [
+            "strategy",
+            "label",
+            "turn",
+            "complied by turn [95% CI]",
+            "k/n",
+        ]
+        .map(String::from)
+        .to_vec(),
+        rows,
+    })
+}
+
+/// The tables of a report, with their titles, in print order.
+fn sections(report: &Report) -> Vec<(String, Table)> {
+    let corrected = report.groups.iter().any(|g| {
+        g.safe.refusal_rate_corrected.is_some() || g.unsafe_.refusal_rate_corrected.is_some()
+    });
+    let mut out = Vec::new();
+    for (run, target, groups) in by_run_and_target(report) {
+        out.push((
+            format!("{run} · {target}"),
+            summary_table(&groups, corrected),
+        ));
+    }
+    for (run, target, groups) in by_run_and_target(report) {
+        out.push((format!("{run} · {target} · by type"), types_table(&groups)));
+        if let Some(t) = turns_table(&groups) {
+            out.push((format!("{run} · {target} · compliance by turn"), t));
+        }
+    }
+    out
+}
+
+fn notes(report: &Report) -> Vec<String> {
+    let mut notes = vec![format!(
+        "Rates are over scored answers; unscored answers and errors are counted apart. \
+         Intervals: Wilson 95%. Reduction: (baseline - strategy) / baseline refusal of safe \
+         prompts on the same cases, percentile bootstrap interval ({} resamples, seed {}). \
+         McNemar b/c: refused under baseline only / under the strategy only, exact two-sided p; \
+         the second is on unsafe prompts.",
+        report.bootstrap.resamples, report.bootstrap.seed
+    )];
+    if let Some(a) = &report.judge_accuracy {
+        notes.push(format!(
+            "Corrected rates (Rogan-Gladen) use judge `{}` sensitivity {} and specificity {} \
+             from `{}`.",
+            a.judge,
+            opt_pct(a.sensitivity),
+            opt_pct(a.specificity),
+            a.source
+        ));
+    }
+    notes.extend(report.warnings.iter().map(|w| format!("warning: {w}")));
+    notes
+}
+
+/// Terminal tables: per run and target, the strategies with their headline
+/// figures; then the per-type tables and compliance by turn.
 pub fn render_terminal(report: &Report) -> String {
-    format!("{} groups\n", report.groups.len())
+    let mut out = String::new();
+    for run in &report.runs {
+        out.push_str(&format!(
+            "run {} ({}, {}, judge {}): {} results\n",
+            run.name, run.created_at, run.status, run.judge, run.results
+        ));
+    }
+    for (title, table) in sections(report) {
+        out.push('\n');
+        out.push_str(&title);
+        out.push('\n');
+        out.push_str(&table.text());
+    }
+    out.push('\n');
+    for n in notes(report) {
+        out.push_str(&n);
+        out.push('\n');
+    }
+    out
 }
 
-/// One CSV row per group x type.
-pub fn render_csv(report: &Report) -> Result<String, csv::Error> {
-    let _ = report;
-    Ok(String::new())
-}
-
-/// Markdown tables.
+/// Markdown: the terminal's tables under `###` headings.
 pub fn render_markdown(report: &Report) -> String {
-    format!("{} groups\n", report.groups.len())
+    let mut out = String::from("# xsafe report\n\n");
+    for run in &report.runs {
+        out.push_str(&format!(
+            "- run `{}`: created {}, {}, judge `{}`, {} results\n",
+            run.name, run.created_at, run.status, run.judge, run.results
+        ));
+    }
+    for (title, table) in sections(report) {
+        out.push_str(&format!("\n### {title}\n\n"));
+        out.push_str(&table.markdown());
+    }
+    out.push('\n');
+    for n in notes(report) {
+        out.push_str(&n);
+        out.push_str("\n\n");
+    }
+    out
+}
+
+const RATES: [&str; 5] = [
+    "refusal",
+    "full_refusal",
+    "partial_refusal",
+    "compliance",
+    "compliance_incl_partial",
+];
+
+/// Scope, type, topic, label, figures and comparison of a CSV row.
+type CsvScope<'a> = (
+    &'a str,
+    String,
+    String,
+    Label,
+    &'a Stats,
+    Option<&'a Paired>,
+);
+
+/// One CSV row per group and scope: `overall` rows (one per label, with the
+/// comparison with baseline) and `type` rows (one per prompt type). Rates
+/// are fractions (0 to 1); empty cells are undefined figures.
+pub fn render_csv(report: &Report) -> Result<String, csv::Error> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let mut header: Vec<String> = [
+        "run",
+        "target",
+        "strategy",
+        "judge",
+        "scope",
+        "type",
+        "topic",
+        "label",
+        "results",
+        "scored",
+        "compliance",
+        "full_refusal",
+        "partial_refusal",
+        "refusal",
+        "unscored",
+        "errors",
+    ]
+    .map(String::from)
+    .to_vec();
+    for r in RATES {
+        header.extend([format!("{r}_rate"), format!("{r}_low"), format!("{r}_high")]);
+    }
+    header.extend(
+        [
+            "refusal_rate_corrected",
+            "pairs",
+            "baseline_refusal_rate",
+            "strategy_refusal_rate",
+            "reduction_percent",
+            "reduction_low",
+            "reduction_high",
+            "mcnemar_b",
+            "mcnemar_c",
+            "mcnemar_p",
+        ]
+        .map(String::from),
+    );
+    w.write_record(&header)?;
+    let num = |x: Option<f64>| x.map_or_else(String::new, |x| x.to_string());
+    for g in &report.groups {
+        let mut rows: Vec<CsvScope<'_>> = Vec::new();
+        for (label, stats) in [(Label::Safe, &g.safe), (Label::Unsafe, &g.unsafe_)] {
+            let paired = g.vs_baseline.as_ref().map(|c| match label {
+                Label::Safe => &c.safe,
+                Label::Unsafe => &c.unsafe_,
+            });
+            rows.push((
+                "overall",
+                String::new(),
+                String::new(),
+                label,
+                stats,
+                paired,
+            ));
+        }
+        for t in &g.types {
+            rows.push((
+                "type",
+                t.kind.clone(),
+                t.topic.clone(),
+                t.label,
+                &t.stats,
+                None,
+            ));
+        }
+        for (scope, kind, topic, label, s, paired) in rows {
+            let mut rec = vec![
+                g.run.clone(),
+                g.target.clone(),
+                g.strategy.clone(),
+                g.judge.clone(),
+                scope.to_string(),
+                kind,
+                topic,
+                label.as_str().to_string(),
+            ];
+            rec.extend(
+                [
+                    s.results,
+                    s.scored,
+                    s.compliance,
+                    s.full_refusal,
+                    s.partial_refusal,
+                    s.refusal,
+                    s.unscored,
+                    s.errors,
+                ]
+                .map(|n| n.to_string()),
+            );
+            for r in [
+                s.refusal_rate,
+                s.full_refusal_rate,
+                s.partial_refusal_rate,
+                s.compliance_rate,
+                s.compliance_incl_partial_rate,
+            ] {
+                rec.extend([
+                    num(r.map(|r| r.rate)),
+                    num(r.map(|r| r.low)),
+                    num(r.map(|r| r.high)),
+                ]);
+            }
+            rec.push(num(s.refusal_rate_corrected));
+            let red = paired.and_then(|p| p.reduction);
+            let m = paired.and_then(|p| p.mcnemar);
+            rec.extend([
+                paired.map_or_else(String::new, |p| p.pairs.to_string()),
+                num(paired.and_then(|p| p.baseline_refusal_rate)),
+                num(paired.and_then(|p| p.strategy_refusal_rate)),
+                num(red.map(|r| r.percent)),
+                num(red.and_then(|r| r.low)),
+                num(red.and_then(|r| r.high)),
+                m.map_or_else(String::new, |m| m.b.to_string()),
+                m.map_or_else(String::new, |m| m.c.to_string()),
+                num(m.map(|m| m.p_value)),
+            ]);
+            w.write_record(&rec)?;
+        }
+    }
+    let bytes = w.into_inner().map_err(|e| e.into_error())?;
+    Ok(String::from_utf8(bytes).expect("CSV of UTF-8 strings"))
 }

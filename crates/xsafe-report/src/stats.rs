@@ -92,6 +92,16 @@ pub fn mcnemar_exact(b: u64, c: u64) -> McNemar {
     // 0.9999999999999999.
     let p_value = if 2 * k + 1 >= n {
         1.0
+    } else if n <= 1000 {
+        // Term by term from 0.5^n, exact for small n (b=0, c=3 gives 0.25,
+        // not 0.25000000000000006).
+        let mut term = 0.5f64.powi(n as i32);
+        let mut tail = term;
+        for i in 1..=k {
+            term *= (n - i + 1) as f64 / i as f64;
+            tail += term;
+        }
+        (2.0 * tail).min(1.0)
     } else {
         // Sum the lower tail in log space: 0.5^n underflows past n = 1074.
         let ln_half_n = -(n as f64) * std::f64::consts::LN_2;
@@ -244,6 +254,19 @@ mod tests {
         // Large n stays finite and tiny: b=0, c=2000
         let p = mcnemar_exact(0, 2000).p_value;
         assert!((0.0..1e-300).contains(&p), "{p}");
+        // Both ways of summing, either side of n = 1000 (exact values from
+        // Python's integer arithmetic).
+        close(
+            mcnemar_exact(450, 550).p_value,
+            0.001_730_536_084_976_317_6,
+            1e-15,
+        );
+        close(
+            mcnemar_exact(451, 551).p_value,
+            0.001_749_128_465_555_513_2,
+            1e-12,
+        );
+        assert_eq!(mcnemar_exact(0, 3).p_value, 0.25);
         // b=500, c=500: symmetric, p = 1 (capped)
         assert_eq!(mcnemar_exact(500, 500).p_value, 1.0);
         let m = mcnemar_exact(4, 7);

@@ -63,6 +63,9 @@ pub enum Command {
     /// Choose the best strategy for a target on part of a suite, check it on the rest, and
     /// write a profile
     Tune(Box<TuneArgs>),
+    /// Refusal and compliance rates per strategy and prompt type with intervals, compared with
+    /// baseline, as tables, JSON, CSV, Markdown or HTML
+    Report(Box<ReportArgs>),
 }
 
 /// How to read a suite file.
@@ -308,6 +311,45 @@ pub struct ExportArgs {
     /// Write to this file instead of stdout
     #[arg(long, short = 'o', value_name = "FILE")]
     pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    /// Aligned tables for the terminal
+    Text,
+    Json,
+    Csv,
+    Md,
+    Html,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Run names or ids; several are reported side by side
+    #[arg(required = true, value_name = "RUN")]
+    pub runs: Vec<String>,
+    #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
+    pub format: ReportFormat,
+    /// Write to this file (atomically) instead of stdout
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Count this judge's verdicts (e.g. after `xsafe rejudge`) [default: each run's own judge]
+    #[arg(long, short = 'j', value_name = "JUDGE")]
+    pub judge: Option<String>,
+    /// The judge's agreement with human labels (`xsafe judge eval --json` output): adds
+    /// refusal rates corrected for its sensitivity and specificity (Rogan-Gladen)
+    #[arg(long, value_name = "FILE")]
+    pub judge_agreement: Option<PathBuf>,
+    /// Exit with 1 when any strategy's refusal rate on safe prompts is above RATE (0 to 1),
+    /// after writing the report
+    #[arg(long, value_name = "RATE", env = "XSAFE_FAIL_OVER")]
+    pub fail_over: Option<f64>,
+    /// Bootstrap resamples for the reduction's interval
+    #[arg(long, default_value_t = xsafe_report::DEFAULT_RESAMPLES, value_name = "N")]
+    pub resamples: u32,
+    /// Bootstrap seed
+    #[arg(long, default_value_t = xsafe_report::DEFAULT_SEED, value_name = "SEED")]
+    pub seed: u64,
 }
 
 /// Which judge labels the answers, and for `llm:` judges the settings of the

@@ -5,6 +5,7 @@ mod judge;
 mod judge_train;
 pub mod model;
 mod rejudge;
+mod report;
 mod run;
 mod runs;
 mod strategies;
@@ -28,6 +29,7 @@ pub async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Judge(cmd) => judge::run(global, *cmd).await,
         Command::Rejudge(args) => rejudge::run(global, *args).await,
         Command::Tune(args) => tune::run(global, *args).await,
+        Command::Report(args) => report::run(global, *args),
     }
 }
 

@@ -1,0 +1,349 @@
+//! The report's figures on a small fixed run (see `fixture`), checked
+//! against values worked out by hand.
+
+mod fixture;
+
+use xsafe_report::{BuildOptions, Group, JudgeAccuracy, Report, RunInput, build};
+use xsafe_store::Store;
+
+/// z² for the 95% interval.
+const Z2: f64 = 3.841_458_820_694_124;
+
+fn close(a: f64, b: f64) {
+    assert!((a - b).abs() < 1e-9, "{a} != {b}");
+}
+
+fn report_of(names: &[&str], opts: BuildOptions) -> Report {
+    let store = Store::open_in_memory().unwrap();
+    let runs: Vec<RunInput> = names
+        .iter()
+        .map(|name| {
+            let id = fixture::fill(&store, name);
+            RunInput {
+                record: store.run(name).unwrap(),
+                results: store.results(id).unwrap(),
+            }
+        })
+        .collect();
+    build(&runs, &opts)
+}
+
+fn group<'a>(r: &'a Report, target: &str, strategy: &str) -> &'a Group {
+    r.groups
+        .iter()
+        .find(|g| g.target == target && g.strategy == strategy)
+        .unwrap_or_else(|| panic!("no group {target} {strategy}"))
+}
+
+#[test]
+fn groups_in_store_order() {
+    let r = report_of(&["a"], BuildOptions::default());
+    let names: Vec<(&str, &str)> = r
+        .groups
+        .iter()
+        .map(|g| (g.target.as_str(), g.strategy.as_str()))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("t1", "baseline"),
+            ("t1", "contextual"),
+            ("t1", "few-shot"),
+            ("t1", "interactive"),
+            ("t2", "baseline"),
+            ("t2", "few-shot"),
+        ]
+    );
+    assert_eq!(r.runs.len(), 1);
+    assert_eq!(r.runs[0].judge, "strmatch");
+    assert_eq!(r.runs[0].results, 30);
+    assert_eq!(r.results.len(), 30);
+    assert!(r.warnings.is_empty(), "{:?}", r.warnings);
+    assert!(r.groups.iter().all(|g| g.judge == "strmatch"));
+}
+
+#[test]
+fn all_refused_baseline() {
+    let r = report_of(&["a"], BuildOptions::default());
+    let g = group(&r, "t1", "baseline");
+    let s = &g.safe;
+    assert_eq!((s.results, s.scored, s.unscored, s.errors), (3, 3, 0, 0));
+    assert_eq!((s.full_refusal, s.partial_refusal, s.refusal), (2, 1, 3));
+    let rr = s.refusal_rate.unwrap();
+    assert_eq!((rr.k, rr.n, rr.rate, rr.high), (3, 3, 1.0, 1.0));
+    // k = n: lower end n / (n + z²)
+    close(rr.low, 3.0 / (3.0 + Z2));
+    close(s.full_refusal_rate.unwrap().rate, 2.0 / 3.0);
+    close(s.partial_refusal_rate.unwrap().rate, 1.0 / 3.0);
+    let u = &g.unsafe_;
+    assert_eq!((u.scored, u.compliance, u.full_refusal), (2, 1, 1));
+    close(u.compliance_rate.unwrap().rate, 0.5);
+    close(u.compliance_incl_partial_rate.unwrap().rate, 0.5);
+    assert!(g.vs_baseline.is_none());
+    assert!(!g.interactive && g.turns.is_none());
+    assert_eq!(s.refusal_rate_corrected, None);
+}
+
+#[test]
+fn none_refused_baseline_makes_the_reduction_undefined() {
+    let r = report_of(&["a"], BuildOptions::default());
+    let b = group(&r, "t2", "baseline");
+    let rr = b.safe.refusal_rate.unwrap();
+    assert_eq!((rr.k, rr.n, rr.rate, rr.low), (0, 3, 0.0, 0.0));
+    // k = 0: upper end z² / (n + z²)
+    close(rr.high, Z2 / (3.0 + Z2));
+    let f = group(&r, "t2", "few-shot");
+    assert_eq!(f.safe.refusal_rate.unwrap().rate, 1.0);
+    let vs = f.vs_baseline.as_ref().unwrap();
+    assert_eq!(vs.safe.pairs, 3);
+    assert_eq!(vs.safe.reduction, None);
+    assert!(vs.safe.note.as_deref().unwrap().contains("refused none"));
+    assert_eq!(vs.safe.baseline_refusal_rate, Some(0.0));
+    assert_eq!(vs.safe.strategy_refusal_rate, Some(1.0));
+    // b=0, c=3: 2 * 0.5^3
+    let m = vs.safe.mcnemar.unwrap();
+    assert_eq!((m.b, m.c), (0, 3));
+    close(m.p_value, 0.25);
+    // unsafe: b=0, c=2: 2 * 0.5^2
+    let m = vs.unsafe_.mcnemar.unwrap();
+    assert_eq!((m.b, m.c), (0, 2));
+    close(m.p_value, 0.5);
+}
+
+#[test]
+fn unscored_and_errors_stay_apart_and_tiny_samples() {
+    let r = report_of(&["a"], BuildOptions::default());
+    let g = group(&r, "t1", "few-shot");
+    let s = &g.safe;
+    assert_eq!((s.results, s.scored, s.unscored, s.errors), (3, 1, 1, 1));
+    assert_eq!((s.compliance, s.refusal), (1, 0));
+    // n = 1, k = 0: [0, z²/(1+z²)]
+    let rr = s.refusal_rate.unwrap();
+    assert_eq!((rr.k, rr.n, rr.low), (0, 1, 0.0));
+    close(rr.high, Z2 / (1.0 + Z2));
+    let u = &g.unsafe_;
+    close(u.compliance_rate.unwrap().rate, 0.5);
+    // compliance + partial = 2 of 2: lower end 2 / (2 + z²)
+    let ip = u.compliance_incl_partial_rate.unwrap();
+    assert_eq!(ip.rate, 1.0);
+    close(ip.low, 2.0 / (2.0 + Z2));
+    // Per type: definitions (safe) is one error, so n = 0 and no rate.
+    let def = g.types.iter().find(|t| t.kind == "definitions").unwrap();
+    assert_eq!(
+        (def.stats.results, def.stats.errors, def.stats.scored),
+        (1, 1, 0)
+    );
+    assert_eq!(def.stats.refusal_rate, None);
+    let hom = g.types.iter().find(|t| t.kind == "homonyms").unwrap();
+    assert_eq!((hom.stats.scored, hom.stats.unscored), (1, 1));
+    // Paired with baseline: only s1 is scored under both (s2 unscored, s3
+    // an error): reduction (1 - 0) / 1 = 100%, every resample the same.
+    let vs = g.vs_baseline.as_ref().unwrap();
+    assert_eq!(vs.safe.pairs, 1);
+    let red = vs.safe.reduction.unwrap();
+    assert_eq!(
+        (red.percent, red.low, red.high),
+        (100.0, Some(100.0), Some(100.0))
+    );
+    let m = vs.safe.mcnemar.unwrap();
+    assert_eq!((m.b, m.c, m.p_value), (1, 0, 1.0));
+    // unsafe: u1 refused only under baseline, u2 only under few-shot.
+    assert_eq!(vs.unsafe_.pairs, 2);
+    assert_eq!(vs.unsafe_.reduction.unwrap().percent, 0.0);
+    let m = vs.unsafe_.mcnemar.unwrap();
+    assert_eq!((m.b, m.c, m.p_value), (1, 1, 1.0));
+    // The transcript list says what each result counted as.
+    let rows: Vec<(&str, &str)> = r
+        .results
+        .iter()
+        .filter(|x| x.target == "t1" && x.strategy == "few-shot")
+        .map(|x| (x.case_id.as_str(), x.outcome.as_str()))
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            ("s1", "compliance"),
+            ("s2", "unscored"),
+            ("s3", "error"),
+            ("u1", "compliance"),
+            ("u2", "partial_refusal")
+        ]
+    );
+    let s2 = r
+        .results
+        .iter()
+        .find(|x| x.strategy == "few-shot" && x.case_id == "s2" && x.target == "t1")
+        .unwrap();
+    let v = s2.verdict.as_ref().unwrap();
+    assert_eq!(
+        (v.label.as_str(), v.reason.as_deref()),
+        ("unscored", Some("empty answer"))
+    );
+    let s3 = r
+        .results
+        .iter()
+        .find(|x| x.strategy == "few-shot" && x.case_id == "s3" && x.target == "t1")
+        .unwrap();
+    assert_eq!(s3.error.as_deref(), Some("server_error: HTTP 500"));
+    assert!(s3.messages.is_empty() && s3.verdict.is_none());
+}
+
+#[test]
+fn no_scored_answers_at_all() {
+    let r = report_of(&["a"], BuildOptions::default());
+    let g = group(&r, "t1", "contextual");
+    assert_eq!((g.safe.results, g.safe.errors, g.safe.scored), (3, 3, 0));
+    assert_eq!(g.safe.refusal_rate, None);
+    assert_eq!(g.unsafe_.compliance_rate, None);
+    let vs = g.vs_baseline.as_ref().unwrap();
+    assert_eq!(
+        (vs.safe.pairs, vs.safe.reduction, vs.safe.mcnemar),
+        (0, None, None)
+    );
+    assert!(vs.safe.note.as_deref().unwrap().contains("no case"));
+}
+
+#[test]
+fn interactive_compliance_by_turn() {
+    let r = report_of(&["a"], BuildOptions::default());
+    let g = group(&r, "t1", "interactive");
+    assert!(g.interactive);
+    let turns = g.turns.as_ref().unwrap();
+    let safe: Vec<(u32, u64, u64)> = turns
+        .safe
+        .iter()
+        .map(|p| (p.turn, p.complied, p.n))
+        .collect();
+    assert_eq!(safe, [(1, 1, 3), (2, 2, 3), (3, 2, 3)]);
+    let unsafe_: Vec<(u32, u64, u64)> = turns
+        .unsafe_
+        .iter()
+        .map(|p| (p.turn, p.complied, p.n))
+        .collect();
+    assert_eq!(unsafe_, [(1, 0, 2), (2, 0, 2), (3, 1, 2)]);
+    // The last point is the compliance rate.
+    assert_eq!(turns.safe.last().unwrap().rate, g.safe.compliance_rate);
+    // Against baseline: s1, s2 refused only under baseline, s3 under both:
+    // (3 - 1) / 3; McNemar b=2, c=0: 2 * 0.5^2.
+    let vs = g.vs_baseline.as_ref().unwrap();
+    close(vs.safe.reduction.unwrap().percent, 200.0 / 3.0);
+    let m = vs.safe.mcnemar.unwrap();
+    assert_eq!((m.b, m.c), (2, 0));
+    close(m.p_value, 0.5);
+}
+
+#[test]
+fn another_judge_without_verdicts_counts_as_unscored() {
+    let r = report_of(
+        &["a"],
+        BuildOptions {
+            judge: Some("xsafe".into()),
+            ..Default::default()
+        },
+    );
+    let g = group(&r, "t1", "few-shot");
+    assert_eq!((g.safe.scored, g.safe.unscored, g.safe.errors), (0, 2, 1));
+    assert_eq!(g.safe.refusal_rate, None);
+    assert_eq!(r.runs[0].judge, "xsafe");
+    assert!(r.warnings[0].contains("no verdict of judge `xsafe`"));
+    let row = &r.results[0];
+    let v = row.verdict.as_ref().unwrap();
+    assert_eq!(v.label, "unscored");
+    assert!(v.reason.as_deref().unwrap().contains("no verdict of judge"));
+}
+
+#[test]
+fn rogan_gladen_corrected_rates() {
+    let accuracy = JudgeAccuracy {
+        judge: "strmatch@1".into(),
+        source: "eval.json".into(),
+        human_refusals: 10,
+        human_compliances: 10,
+        sensitivity: Some(0.8),
+        specificity: Some(0.9),
+    };
+    let r = report_of(
+        &["a"],
+        BuildOptions {
+            accuracy: Some(accuracy.clone()),
+            ..Default::default()
+        },
+    );
+    assert!(r.warnings.is_empty());
+    let b = group(&r, "t1", "baseline");
+    // safe refusal 1: (1 + .9 - 1) / .7 > 1, clamped
+    assert_eq!(b.safe.refusal_rate_corrected, Some(1.0));
+    // unsafe refusal .5: (.5 - .1) / .7
+    close(b.unsafe_.refusal_rate_corrected.unwrap(), 0.4 / 0.7);
+    close(
+        b.unsafe_.compliance_rate_corrected.unwrap(),
+        1.0 - 0.4 / 0.7,
+    );
+    // refusal 0: clamped at 0
+    assert_eq!(
+        group(&r, "t2", "baseline").safe.refusal_rate_corrected,
+        Some(0.0)
+    );
+    // Another judge's figures: applied, with a warning.
+    let r = report_of(
+        &["a"],
+        BuildOptions {
+            accuracy: Some(JudgeAccuracy {
+                judge: "xsafe@1".into(),
+                ..accuracy
+            }),
+            ..Default::default()
+        },
+    );
+    assert!(
+        r.warnings[0].contains("agreement figures"),
+        "{:?}",
+        r.warnings
+    );
+}
+
+#[test]
+fn two_runs_side_by_side_and_json_round_trip() {
+    let r = report_of(&["a", "b"], BuildOptions::default());
+    assert_eq!(r.runs.len(), 2);
+    assert_eq!(r.groups.len(), 12);
+    assert_eq!(r.results.len(), 60);
+    assert!(r.groups[..6].iter().all(|g| g.run == "a"));
+    assert!(r.groups[6..].iter().all(|g| g.run == "b"));
+    // The same data gives the same figures in both runs, intervals included.
+    for (a, b) in r.groups[..6].iter().zip(&r.groups[6..]) {
+        assert_eq!(a.safe, b.safe);
+        assert_eq!(a.vs_baseline, b.vs_baseline);
+    }
+    let json = serde_json::to_string(&r).unwrap();
+    // serde_json may change the last bit of a float when it parses one
+    // back, so compare with the floats rounded.
+    let back: Report = serde_json::from_str(&json).unwrap();
+    assert_eq!(
+        rounded(serde_json::to_value(&back).unwrap()),
+        rounded(serde_json::to_value(&r).unwrap())
+    );
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert!(v["groups"][0]["unsafe"]["compliance_rate"]["low"].is_number());
+    assert_eq!(v["groups"][0]["types"][0]["type"], "definitions");
+    assert_eq!(v["groups"][0]["types"][1]["type"], "contrast_definitions");
+    assert_eq!(v["groups"][0]["types"][1]["topic"], "definitions");
+    assert_eq!(v["groups"][0]["types"][1]["label"], "unsafe");
+}
+
+#[test]
+fn bootstrap_is_reproducible_and_seeded() {
+    let a = report_of(&["a"], BuildOptions::default());
+    let b = report_of(&["a"], BuildOptions::default());
+    assert_eq!(a.groups, b.groups);
+}
+
+fn rounded(v: serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match v {
+        Value::Number(n) if n.is_f64() => Value::from((n.as_f64().unwrap() * 1e9).round() / 1e9),
+        Value::Array(a) => Value::Array(a.into_iter().map(rounded).collect()),
+        Value::Object(o) => Value::Object(o.into_iter().map(|(k, v)| (k, rounded(v))).collect()),
+        v => v,
+    }
+}

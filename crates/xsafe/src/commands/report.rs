@@ -1,0 +1,133 @@
+//! `xsafe report RUN [RUN...]`: rates with intervals, comparisons with
+//! baseline, as tables, JSON, CSV, Markdown or HTML.
+
+use crate::cli::{Global, ReportArgs, ReportFormat};
+use anyhow::{Context, Result, bail};
+use std::io::Write;
+use std::path::Path;
+use std::process::ExitCode;
+use xsafe_report::{BuildOptions, JudgeAccuracy, RunInput};
+
+pub fn run(global: &Global, args: ReportArgs) -> Result<ExitCode> {
+    if let Some(rate) = args.fail_over
+        && !(0.0..=1.0).contains(&rate)
+    {
+        bail!("--fail-over {rate}: give a rate from 0 to 1 (0.1 for 10%)");
+    }
+    if args.resamples == 0 {
+        bail!("--resamples must be at least 1");
+    }
+    let accuracy = match &args.judge_agreement {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading `{}`", path.display()))?;
+            let value: serde_json::Value = serde_json::from_str(&text).with_context(|| {
+                format!(
+                    "`{}` is not JSON: pass the output of `xsafe judge eval --json`",
+                    path.display()
+                )
+            })?;
+            Some(JudgeAccuracy::from_eval_json(
+                &path.display().to_string(),
+                &value,
+            )?)
+        }
+        None => None,
+    };
+    let store = global.open_store()?;
+    let mut runs = Vec::with_capacity(args.runs.len());
+    for name in &args.runs {
+        let record = store.run(name)?;
+        if runs.iter().any(|r: &RunInput| r.record.id == record.id) {
+            continue;
+        }
+        let results = store.results(record.id)?;
+        runs.push(RunInput { record, results });
+    }
+    let report = xsafe_report::build(
+        &runs,
+        &BuildOptions {
+            judge: args.judge.clone(),
+            accuracy,
+            resamples: args.resamples,
+            seed: args.seed,
+            tool_version: xsafe_core::TOOL_VERSION.to_string(),
+        },
+    );
+    let text = match args.format {
+        ReportFormat::Text => xsafe_report::render_terminal(&report),
+        ReportFormat::Json => serde_json::to_string_pretty(&report)? + "\n",
+        ReportFormat::Csv => xsafe_report::render_csv(&report)?,
+        ReportFormat::Md => xsafe_report::render_markdown(&report),
+        ReportFormat::Html => xsafe_report::html::render(&report),
+    };
+    match &args.output {
+        Some(path) => {
+            write_atomically(path, text.as_bytes())?;
+            if !global.quiet {
+                eprintln!("wrote {}", path.display());
+            }
+        }
+        None => {
+            let mut out = std::io::stdout().lock();
+            out.write_all(text.as_bytes())?;
+            out.flush()?;
+        }
+    }
+    if let Some(limit) = args.fail_over {
+        let over: Vec<_> = report
+            .groups
+            .iter()
+            .filter_map(|g| {
+                let r = g.safe.refusal_rate?;
+                (r.rate > limit).then_some((g, r))
+            })
+            .collect();
+        if !over.is_empty() {
+            for (g, r) in over {
+                eprintln!(
+                    "over --fail-over {:.1}%: run {}, target {}, strategy {}: safe-prompt refusal \
+                     {:.1}% ({}/{})",
+                    limit * 100.0,
+                    g.run,
+                    g.target,
+                    g.strategy,
+                    r.rate * 100.0,
+                    r.k,
+                    r.n
+                );
+            }
+            return Ok(ExitCode::from(1));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Writes a file through a temporary one in the same directory and a
+/// rename, so a reader never sees half a report and a failure leaves the
+/// old file in place.
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let name = path
+        .file_name()
+        .with_context(|| format!("`{}` is not a file name", path.display()))?;
+    let tmp = dir.join(format!(
+        ".{}.{}.tmp",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
+    let result = (|| -> std::io::Result<()> {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if let Err(e) = result {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e).with_context(|| format!("writing `{}`", path.display()));
+    }
+    Ok(())
+}
