@@ -255,12 +255,53 @@ fn turns_table(groups: &[&Group]) -> Option<Table> {
     })
 }
 
-/// The tables of a report, with their titles, in print order.
+/// Every group in one table, to read runs and targets side by side.
+fn overview_table(report: &Report) -> Table {
+    let rows = report
+        .groups
+        .iter()
+        .map(|g| {
+            vec![
+                g.run.clone(),
+                g.target.clone(),
+                g.strategy.clone(),
+                rate(g.safe.refusal_rate),
+                reduction(g.vs_baseline.as_ref().map(|c| &c.safe)),
+                rate(g.unsafe_.compliance_rate),
+                format!(
+                    "{}/{}",
+                    g.safe.unscored + g.unsafe_.unscored,
+                    g.safe.errors + g.unsafe_.errors
+                ),
+            ]
+        })
+        .collect();
+    Table {
+        header: [
+            "run",
+            "target",
+            "strategy",
+            "safe refusal [95% CI]",
+            "reduction [95% CI]",
+            "unsafe compliance [95% CI]",
+            "unscored/errors",
+        ]
+        .map(String::from)
+        .to_vec(),
+        rows,
+    }
+}
+
+/// The tables of a report, with their titles, in print order: an overview
+/// when there are several runs or targets, then per run and target.
 fn sections(report: &Report) -> Vec<(String, Table)> {
     let corrected = report.groups.iter().any(|g| {
         g.safe.refusal_rate_corrected.is_some() || g.unsafe_.refusal_rate_corrected.is_some()
     });
     let mut out = Vec::new();
+    if by_run_and_target(report).len() > 1 {
+        out.push(("overview".to_string(), overview_table(report)));
+    }
     for (run, target, groups) in by_run_and_target(report) {
         out.push((
             format!("{run} · {target}"),

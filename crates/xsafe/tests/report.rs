@@ -161,6 +161,22 @@ fn two_runs_side_by_side() {
     assert_eq!(v["groups"][6]["run"], "after");
     assert_eq!(v["results"].as_array().unwrap().len(), 60);
     let text = env.ok(&["report", "before", "after"]);
+    let overview: Vec<&str> = text
+        .split("\n\n")
+        .find(|s| s.starts_with("overview"))
+        .unwrap()
+        .lines()
+        .collect();
+    // title, header, 12 groups
+    assert_eq!(overview.len(), 14, "{text}");
+    assert!(
+        overview[2].starts_with("before  t1      baseline"),
+        "{text}"
+    );
+    assert!(
+        overview[13].starts_with("after   t2      few-shot"),
+        "{text}"
+    );
     assert!(
         text.contains("before · t1\n") && text.contains("after · t2\n"),
         "{text}"
