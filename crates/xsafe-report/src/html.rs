@@ -1,19 +1,746 @@
-//! The HTML report: one self-contained page.
+//! The HTML report: one self-contained page that makes no network request.
+//!
+//! The page has a run summary table, refusal (safe prompts) and compliance
+//! (unsafe prompts) per type as bars with Wilson intervals, one chart per
+//! run x target; the trade-off chart (safe-prompt refusal against
+//! unsafe-prompt compliance, one point per strategy per target);
+//! cumulative compliance by turn when a strategy is interactive; and every
+//! transcript, collapsed, with filters on run, target, strategy, type,
+//! label and verdict plus a text search. Charts are SVG drawn here
+//! ([`svg`]); styles and the filter script are inline, and a
+//! Content-Security-Policy forbids the page any request, so a prompt or an
+//! answer that holds markup can neither run nor fetch anything (all text
+//! from runs is escaped besides).
+//!
+//! Filters work on `data-*` attributes of each transcript
+//! (`data-run`, `data-target`, `data-strategy`, `data-type`, `data-label`,
+//! `data-verdict`), so they stay a few lines of script and are easy to test.
 
-use crate::Report;
+pub mod svg;
+
+use crate::{Group, Rate, Report, ResultRow, Stats};
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+use svg::{Bar, BarGroup, Frame, Point, Series, escape, pct};
+use xsafe_core::Label;
+
+const CSS: &str = include_str!("html/page.css");
+const JS: &str = include_str!("html/page.js");
+
+/// Transcript prompts are cut to this many characters in a collapsed row.
+const PROMPT_PREVIEW: usize = 180;
 
 /// Renders the report as one self-contained HTML page.
 pub fn render(report: &Report) -> String {
-    let json = serde_json::to_string(report)
-        .unwrap_or_default()
-        .replace("</", "<\\/");
-    format!(
+    let mut out = String::with_capacity(16_384 + report.results.len() * 1_024);
+    out.push_str(
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
-         <title>xsafe report</title>\n</head>\n<body>\n<h1>xsafe report</h1>\n\
-         <p>{} groups, {} results.</p>\n\
-         <script type=\"application/json\" id=\"report\">{}</script>\n</body>\n</html>\n",
-        report.groups.len(),
-        report.results.len(),
-        json
-    )
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
+         <meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; \
+         style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:; \
+         base-uri 'none'; form-action 'none'\">\n",
+    );
+    // Errors of the page's script are kept where a test (or a curious
+    // reader with the console open) can find them.
+    out.push_str(
+        "<script>window.xsafeErrors=[];window.addEventListener('error',function(e){\
+         window.xsafeErrors.push(String(e.message));});</script>\n",
+    );
+    let _ = writeln!(out, "<title>{}</title>", escape(&page_title(report)));
+    let _ = write!(out, "<style>\n{CSS}</style>\n</head>\n<body>\n");
+    header(&mut out, report);
+    let multi_run = report.runs.len() > 1;
+    summary(&mut out, report, multi_run);
+    per_type(&mut out, report);
+    tradeoff(&mut out, report, multi_run);
+    turns(&mut out, report, multi_run);
+    transcripts(&mut out, report);
+    let _ = writeln!(
+        out,
+        "<footer><p>Written by xsafe {}. Rates are over scored answers; \
+         intervals are Wilson 95% (bootstrap 95%, {} resamples, for reductions).</p></footer>",
+        escape(&report.tool_version),
+        report.bootstrap.resamples
+    );
+    let _ = write!(out, "<script>\n{JS}</script>\n</body>\n</html>\n");
+    out
+}
+
+fn page_title(report: &Report) -> String {
+    let names: Vec<&str> = report.runs.iter().map(|r| r.name.as_str()).collect();
+    if names.is_empty() {
+        "xsafe report".to_string()
+    } else {
+        format!("xsafe report: {}", names.join(", "))
+    }
+}
+
+fn header(out: &mut String, report: &Report) {
+    let _ = write!(
+        out,
+        "<header><h1>{}</h1>\n<nav><a href=\"#summary\">Summary</a> \
+         <a href=\"#types\">By type</a> <a href=\"#tradeoff\">Trade-off</a>",
+        escape(&page_title(report))
+    );
+    if report.groups.iter().any(|g| g.turns.is_some()) {
+        out.push_str(" <a href=\"#turns\">By turn</a>");
+    }
+    out.push_str(" <a href=\"#transcripts\">Transcripts</a></nav></header>\n<main>\n");
+    out.push_str("<section id=\"runs\"><h2>Runs</h2><div class=\"table-wrap\"><table class=\"runs\"><thead><tr><th>run</th><th>created</th><th>status</th><th>suites</th><th>targets</th><th>strategies</th><th>judge</th><th class=\"num\">results</th></tr></thead><tbody>\n");
+    for r in &report.runs {
+        let suites: Vec<String> = r
+            .suites
+            .iter()
+            .map(|s| {
+                format!(
+                    "<span title=\"{}\">{}</span>",
+                    escape(&s.fingerprint),
+                    escape(&s.name)
+                )
+            })
+            .collect();
+        let _ = writeln!(
+            out,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"num\">{}</td></tr>",
+            escape(&r.name),
+            escape(&r.created_at),
+            escape(&r.status),
+            suites.join(", "),
+            escape(&r.targets.join(", ")),
+            escape(&r.strategies.join(", ")),
+            escape(&r.judge),
+            r.results
+        );
+    }
+    out.push_str("</tbody></table></div>\n");
+    if let Some(j) = &report.judge {
+        let _ = writeln!(
+            out,
+            "<p>Verdicts of the judge <code>{}</code>.</p>",
+            escape(j)
+        );
+    }
+    if let Some(a) = &report.judge_accuracy {
+        let _ = writeln!(
+            out,
+            "<p>Corrected rates use the judge <code>{}</code>'s sensitivity {} and specificity {} \
+             for refusal (from <code>{}</code>: {} human refusals, {} human compliances).</p>",
+            escape(&a.judge),
+            a.sensitivity.map_or("n/a".into(), pct),
+            a.specificity.map_or("n/a".into(), pct),
+            escape(&a.source),
+            a.human_refusals,
+            a.human_compliances
+        );
+    }
+    if !report.warnings.is_empty() {
+        out.push_str("<ul class=\"warnings\">");
+        for w in &report.warnings {
+            let _ = write!(out, "<li>{}</li>", escape(w));
+        }
+        out.push_str("</ul>\n");
+    }
+    out.push_str("</section>\n");
+}
+
+/// `12.5% [5.0–20.1]` with `k/n` in the tooltip.
+fn rate_cell(rate: Option<&Rate>) -> String {
+    match rate {
+        Some(r) => format!(
+            "<td class=\"num\" title=\"{} of {}\">{} <span class=\"ci\">[{:.1}–{:.1}]</span></td>",
+            r.k,
+            r.n,
+            pct(r.rate),
+            r.low * 100.0,
+            r.high * 100.0
+        ),
+        None => "<td class=\"num na\">–</td>".to_string(),
+    }
+}
+
+fn group_name(g: &Group, multi_run: bool) -> String {
+    if multi_run {
+        format!("{} · {}", g.run, g.target)
+    } else {
+        g.target.clone()
+    }
+}
+
+fn summary(out: &mut String, report: &Report, multi_run: bool) {
+    let corrected = report.judge_accuracy.is_some();
+    out.push_str("<section id=\"summary\"><h2>Summary</h2>\n<p class=\"lede\">Refusal on safe prompts should be low; compliance on unsafe prompts should be low too. Reduction is the drop in safe-prompt refusal against baseline on the same cases.</p>\n<div class=\"table-wrap\"><table class=\"summary\"><thead><tr>");
+    if multi_run {
+        out.push_str("<th rowspan=\"2\">run</th>");
+    }
+    let _ = writeln!(
+        out,
+        "<th rowspan=\"2\">target</th><th rowspan=\"2\">strategy</th>\
+         <th colspan=\"{}\" class=\"grp\">safe prompts</th><th colspan=\"3\" class=\"grp\">unsafe prompts</th>\
+         <th colspan=\"2\" class=\"grp\">vs baseline (safe)</th><th rowspan=\"2\" class=\"num\">unscored</th><th rowspan=\"2\" class=\"num\">errors</th></tr><tr>\
+         <th class=\"num\">scored</th><th class=\"num\">refusal</th><th class=\"num\">full</th><th class=\"num\">partial</th>{}\
+         <th class=\"num\">scored</th><th class=\"num\">compliance</th><th class=\"num\">incl. partial</th>\
+         <th class=\"num\">reduction</th><th class=\"num\">McNemar p</th></tr></thead><tbody>",
+        if corrected { 5 } else { 4 },
+        if corrected {
+            "<th class=\"num\">corrected</th>"
+        } else {
+            ""
+        }
+    );
+    for g in &report.groups {
+        let _ = write!(
+            out,
+            "<tr data-run=\"{}\" data-target=\"{}\" data-strategy=\"{}\">",
+            escape(&g.run),
+            escape(&g.target),
+            escape(&g.strategy)
+        );
+        if multi_run {
+            let _ = write!(out, "<td>{}</td>", escape(&g.run));
+        }
+        let _ = write!(
+            out,
+            "<td>{}</td><td>{}</td><td class=\"num\">{}</td>{}{}{}",
+            escape(&g.target),
+            escape(&g.strategy),
+            g.safe.scored,
+            rate_cell(g.safe.refusal_rate.as_ref()),
+            rate_cell(g.safe.full_refusal_rate.as_ref()),
+            rate_cell(g.safe.partial_refusal_rate.as_ref()),
+        );
+        if corrected {
+            let _ = write!(
+                out,
+                "<td class=\"num\">{}</td>",
+                g.safe.refusal_rate_corrected.map_or("–".into(), pct)
+            );
+        }
+        let _ = write!(
+            out,
+            "<td class=\"num\">{}</td>{}{}",
+            g.unsafe_.scored,
+            rate_cell(g.unsafe_.compliance_rate.as_ref()),
+            rate_cell(g.unsafe_.compliance_incl_partial_rate.as_ref()),
+        );
+        match &g.vs_baseline {
+            Some(c) => {
+                let red = match &c.safe.reduction {
+                    Some(r) => match (r.low, r.high) {
+                        (Some(lo), Some(hi)) => format!(
+                            "{:.1}% <span class=\"ci\">[{lo:.1}–{hi:.1}]</span>",
+                            r.percent
+                        ),
+                        _ => format!("{:.1}%", r.percent),
+                    },
+                    None => format!(
+                        "<span title=\"{}\">–</span>",
+                        escape(c.safe.note.as_deref().unwrap_or("undefined"))
+                    ),
+                };
+                let p = c.safe.mcnemar.map_or("–".to_string(), |m| {
+                    format!(
+                        "<span title=\"b={} c={} pairs={}\">{}</span>",
+                        m.b,
+                        m.c,
+                        c.safe.pairs,
+                        p_value(m.p_value)
+                    )
+                });
+                let _ = write!(
+                    out,
+                    "<td class=\"num\">{red}</td><td class=\"num\">{p}</td>"
+                );
+            }
+            None => out.push_str("<td class=\"num na\">–</td><td class=\"num na\">–</td>"),
+        }
+        let _ = writeln!(
+            out,
+            "<td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
+            g.safe.unscored + g.unsafe_.unscored,
+            g.safe.errors + g.unsafe_.errors
+        );
+    }
+    out.push_str("</tbody></table></div></section>\n");
+}
+
+fn p_value(p: f64) -> String {
+    if p < 0.001 {
+        "&lt;0.001".to_string()
+    } else {
+        format!("{p:.3}")
+    }
+}
+
+/// `(run, target)` pairs in report order.
+fn run_targets(report: &Report) -> Vec<(&str, &str)> {
+    let mut seen: Vec<(&str, &str)> = Vec::new();
+    for g in &report.groups {
+        let key = (g.run.as_str(), g.target.as_str());
+        if !seen.contains(&key) {
+            seen.push(key);
+        }
+    }
+    seen
+}
+
+fn stats_note(s: &Stats, what: &str) -> String {
+    let k = if what == "refused" {
+        s.refusal
+    } else {
+        s.compliance
+    };
+    let mut note = format!("{k} of {} {what}", s.scored);
+    if s.unscored > 0 || s.errors > 0 {
+        let _ = write!(note, "; {} unscored, {} errors", s.unscored, s.errors);
+    }
+    note
+}
+
+fn bar(series: &str, rate: Option<&Rate>, note: String) -> Bar {
+    let (value, lo, hi) = rate.map_or((f64::NAN, f64::NAN, f64::NAN), |r| (r.rate, r.low, r.high));
+    Bar {
+        series: series.to_string(),
+        value,
+        lo,
+        hi,
+        note,
+    }
+}
+
+/// Picks the safe or unsafe figures of a group.
+type StatOf = fn(&Group) -> &Stats;
+/// Picks the rate a chart shows.
+type RateOf = fn(&Stats) -> Option<&Rate>;
+
+/// Strategies in report order: each has one colour on the whole page.
+fn strategies(report: &Report) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for g in &report.groups {
+        if !out.contains(&g.strategy) {
+            out.push(g.strategy.clone());
+        }
+    }
+    out
+}
+
+fn per_type(out: &mut String, report: &Report) {
+    out.push_str("<section id=\"types\"><h2>By prompt type</h2>\n");
+    let strategies = strategies(report);
+    if report.groups.is_empty() {
+        out.push_str("<p>No results.</p>");
+    }
+    let multi_run = report.runs.len() > 1;
+    for (run, target) in run_targets(report) {
+        let groups: Vec<&Group> = report
+            .groups
+            .iter()
+            .filter(|g| g.run == run && g.target == target)
+            .collect();
+        let heading = if multi_run {
+            format!("{run} · {target}")
+        } else {
+            target.to_string()
+        };
+        let _ = writeln!(
+            out,
+            "<div class=\"chart-block\" data-run=\"{}\" data-target=\"{}\"><h3>{}</h3>",
+            escape(run),
+            escape(target),
+            escape(&heading)
+        );
+        for label in [Label::Safe, Label::Unsafe] {
+            let (all, stat, rate_of, what): (&str, StatOf, RateOf, &str) = match label {
+                Label::Safe => (
+                    "all safe prompts",
+                    |g| &g.safe,
+                    |s| s.refusal_rate.as_ref(),
+                    "refused",
+                ),
+                Label::Unsafe => (
+                    "all unsafe prompts",
+                    |g| &g.unsafe_,
+                    |s| s.compliance_rate.as_ref(),
+                    "complied",
+                ),
+            };
+            if groups.iter().all(|g| stat(g).results == 0) {
+                continue;
+            }
+            let mut kinds: Vec<&str> = Vec::new();
+            for g in &groups {
+                for t in g.types.iter().filter(|t| t.label == label) {
+                    if !kinds.contains(&t.kind.as_str()) {
+                        kinds.push(&t.kind);
+                    }
+                }
+            }
+            let mut bar_groups = vec![BarGroup {
+                label: all.to_string(),
+                bars: groups
+                    .iter()
+                    .map(|g| bar(&g.strategy, rate_of(stat(g)), stats_note(stat(g), what)))
+                    .collect(),
+            }];
+            for kind in kinds {
+                bar_groups.push(BarGroup {
+                    label: kind.to_string(),
+                    bars: groups
+                        .iter()
+                        .map(|g| {
+                            match g.types.iter().find(|t| t.label == label && t.kind == kind) {
+                                Some(t) => {
+                                    bar(&g.strategy, rate_of(&t.stats), stats_note(&t.stats, what))
+                                }
+                                None => bar(&g.strategy, None, "no prompts of this type".into()),
+                            }
+                        })
+                        .collect(),
+                });
+            }
+            let (title, axis) = match label {
+                Label::Safe => (
+                    format!("Refusal on safe prompts by type: {heading}"),
+                    "refusal rate (full or partial), safe prompts",
+                ),
+                Label::Unsafe => (
+                    format!("Compliance on unsafe prompts by type: {heading}"),
+                    "full compliance rate, unsafe prompts",
+                ),
+            };
+            let description = format!(
+                "{title}. Horizontal bars, one per strategy for each prompt type, with 95% intervals."
+            );
+            let _ = writeln!(
+                out,
+                "<figure class=\"chart-fig\" data-label=\"{}\">{}<figcaption>{}</figcaption></figure>",
+                label.as_str(),
+                svg::bars_with_intervals(
+                    &Frame {
+                        title: &title,
+                        description: &description,
+                        palette: &strategies,
+                    },
+                    axis,
+                    &bar_groups
+                ),
+                escape(&title)
+            );
+        }
+        out.push_str("</div>\n");
+    }
+    out.push_str("</section>\n");
+}
+
+fn tradeoff(out: &mut String, report: &Report, multi_run: bool) {
+    out.push_str("<section id=\"tradeoff\"><h2>Trade-off</h2>\n");
+    let points: Vec<Point> = report
+        .groups
+        .iter()
+        .map(|g| {
+            let (x, x_lo, x_hi) = g
+                .unsafe_
+                .compliance_rate
+                .map_or((f64::NAN, f64::NAN, f64::NAN), |r| (r.rate, r.low, r.high));
+            let (y, y_lo, y_hi) = g
+                .safe
+                .refusal_rate
+                .map_or((f64::NAN, f64::NAN, f64::NAN), |r| (r.rate, r.low, r.high));
+            Point {
+                series: g.strategy.clone(),
+                group: group_name(g, multi_run),
+                x,
+                x_lo,
+                x_hi,
+                y,
+                y_lo,
+                y_hi,
+            }
+        })
+        .collect();
+    if points.iter().any(|p| p.x.is_finite() && p.y.is_finite()) {
+        let title = "Safe-prompt refusal against unsafe-prompt compliance";
+        let description = "Scatter plot, one point per strategy per target: x is the full compliance rate on unsafe prompts, y the refusal rate on safe prompts, with 95% intervals; colour is the strategy, shape the target.";
+        let _ = writeln!(
+            out,
+            "<figure class=\"chart-fig\">{}<figcaption>{} Colour: strategy; shape: target. Lower left is better.</figcaption></figure>",
+            svg::scatter(
+                &Frame {
+                    title,
+                    description,
+                    palette: &strategies(report),
+                },
+                "full compliance on unsafe prompts",
+                "refusal on safe prompts",
+                &points
+            ),
+            escape(title)
+        );
+    } else {
+        out.push_str("<p class=\"empty\">A trade-off needs both safe and unsafe prompts with scored answers; these runs lack one of them.</p>\n");
+    }
+    out.push_str("</section>\n");
+}
+
+fn turns(out: &mut String, report: &Report, multi_run: bool) {
+    let interactive: Vec<&Group> = report.groups.iter().filter(|g| g.turns.is_some()).collect();
+    if interactive.is_empty() {
+        return;
+    }
+    let palette: Vec<String> = interactive
+        .iter()
+        .map(|g| turn_series_name(g, multi_run))
+        .collect();
+    out.push_str("<section id=\"turns\"><h2>Compliance by turn</h2>\n<p class=\"lede\">Interactive strategies: the share of scored answers that had complied by each turn (the first reply is turn 1).</p>\n");
+    for label in [Label::Safe, Label::Unsafe] {
+        let series: Vec<Series> = interactive
+            .iter()
+            .filter_map(|g| {
+                let curve = g.turns.as_ref()?;
+                let points = match label {
+                    Label::Safe => &curve.safe,
+                    Label::Unsafe => &curve.unsafe_,
+                };
+                (!points.is_empty()).then(|| Series {
+                    label: turn_series_name(g, multi_run),
+                    points: points
+                        .iter()
+                        .map(|p| (p.turn, p.rate.map_or(f64::NAN, |r| r.rate)))
+                        .collect(),
+                })
+            })
+            .collect();
+        if series.is_empty() {
+            continue;
+        }
+        let title = format!("Cumulative compliance by turn, {} prompts", label.as_str());
+        let description = format!(
+            "{title}. Line chart, one line per target and interactive strategy; x is the turn, y the share complied by then."
+        );
+        let _ = writeln!(
+            out,
+            "<figure class=\"chart-fig\" data-label=\"{}\">{}<figcaption>{}</figcaption></figure>",
+            label.as_str(),
+            svg::lines(
+                &Frame {
+                    title: &title,
+                    description: &description,
+                    palette: &palette,
+                },
+                "turn",
+                "complied by this turn",
+                &series
+            ),
+            escape(&title)
+        );
+    }
+    out.push_str("</section>\n");
+}
+
+fn turn_series_name(g: &Group, multi_run: bool) -> String {
+    format!("{} · {}", group_name(g, multi_run), g.strategy)
+}
+
+/// Distinct values in first-seen order (sorted for types).
+fn distinct<'a>(rows: &'a [ResultRow], f: impl Fn(&'a ResultRow) -> &'a str) -> Vec<&'a str> {
+    let mut seen = BTreeSet::new();
+    let mut out = Vec::new();
+    for r in rows {
+        let v = f(r);
+        if seen.insert(v) {
+            out.push(v);
+        }
+    }
+    out
+}
+
+fn select(out: &mut String, key: &str, label: &str, values: &[&str]) {
+    let _ = write!(
+        out,
+        "<label>{label} <select data-filter=\"{key}\" id=\"filter-{key}\"><option value=\"\">all</option>"
+    );
+    for v in values {
+        let _ = write!(
+            out,
+            "<option value=\"{}\">{}</option>",
+            escape(v),
+            escape(v)
+        );
+    }
+    out.push_str("</select></label>\n");
+}
+
+fn outcome_text(outcome: &str) -> &str {
+    match outcome {
+        "compliance" => "compliance",
+        "full_refusal" => "full refusal",
+        "partial_refusal" => "partial refusal",
+        "unscored" => "unscored",
+        "error" => "error",
+        other => other,
+    }
+}
+
+fn preview(text: &str) -> String {
+    let one_line: String = text
+        .chars()
+        .map(|c| if c.is_whitespace() { ' ' } else { c })
+        .collect();
+    if one_line.chars().count() > PROMPT_PREVIEW {
+        let mut s: String = one_line.chars().take(PROMPT_PREVIEW - 1).collect();
+        s.push('…');
+        s
+    } else {
+        one_line
+    }
+}
+
+fn transcripts(out: &mut String, report: &Report) {
+    let rows = &report.results;
+    let _ = write!(
+        out,
+        "<section id=\"transcripts\"><h2>Transcripts</h2>\n<form class=\"filters\" id=\"filters\" onsubmit=\"return false\">\n"
+    );
+    let runs = distinct(rows, |r| &r.run);
+    if runs.len() > 1 {
+        select(out, "run", "run", &runs);
+    }
+    let targets = distinct(rows, |r| &r.target);
+    if targets.len() > 1 {
+        select(out, "target", "target", &targets);
+    }
+    select(
+        out,
+        "strategy",
+        "strategy",
+        &distinct(rows, |r| &r.strategy),
+    );
+    let mut types = distinct(rows, |r| &r.kind);
+    types.sort_unstable();
+    select(out, "type", "type", &types);
+    select(out, "label", "label", &distinct(rows, |r| r.label.as_str()));
+    let mut verdicts = distinct(rows, |r| &r.outcome);
+    let order = [
+        "compliance",
+        "full_refusal",
+        "partial_refusal",
+        "unscored",
+        "error",
+    ];
+    verdicts.sort_by_key(|v| order.iter().position(|o| o == v).unwrap_or(order.len()));
+    select(out, "verdict", "verdict", &verdicts);
+    let _ = write!(
+        out,
+        "<label class=\"search\">text <input type=\"search\" id=\"filter-text\" placeholder=\"search prompts and answers\" autocomplete=\"off\"></label>\n\
+         <button type=\"button\" id=\"filter-reset\">reset</button>\n\
+         <span class=\"count\"><span id=\"shown-count\">{n}</span> of {n} shown</span>\n</form>\n\
+         <noscript><p>Filters need JavaScript; every transcript is listed below.</p></noscript>\n\
+         <p id=\"no-match\" class=\"empty\" hidden>No transcript matches these filters.</p>\n\
+         <div id=\"transcript-list\">\n",
+        n = rows.len()
+    );
+    let multi_run = runs.len() > 1;
+    for r in rows {
+        transcript(out, r, multi_run);
+    }
+    out.push_str("</div></section>\n</main>\n");
+}
+
+fn transcript(out: &mut String, r: &ResultRow, multi_run: bool) {
+    let _ = write!(
+        out,
+        "<details class=\"transcript\" data-id=\"{}\" data-run=\"{}\" data-target=\"{}\" data-strategy=\"{}\" \
+         data-type=\"{}\" data-label=\"{}\" data-verdict=\"{}\"><summary>\
+         <span class=\"badge v-{}\">{}</span> <span class=\"lab lab-{}\">{}</span> \
+         <span class=\"meta\">{} · {} · {}{}</span> <span class=\"prompt\">{}</span></summary>\n<div class=\"body\">",
+        r.id,
+        escape(&r.run),
+        escape(&r.target),
+        escape(&r.strategy),
+        escape(&r.kind),
+        r.label.as_str(),
+        escape(&r.outcome),
+        escape(&r.outcome),
+        escape(outcome_text(&r.outcome)),
+        r.label.as_str(),
+        r.label.as_str(),
+        escape(&r.kind),
+        escape(&r.strategy),
+        escape(&r.target),
+        if multi_run {
+            format!(" · {}", escape(&r.run))
+        } else {
+            String::new()
+        },
+        escape(&preview(&r.prompt))
+    );
+    let _ = write!(
+        out,
+        "<dl class=\"facts\"><dt>case</dt><dd>{} / {} (sample {})</dd><dt>target</dt><dd>{}</dd><dt>run</dt><dd>{}</dd>",
+        escape(&r.suite),
+        escape(&r.case_id),
+        r.sample,
+        escape(&r.target),
+        escape(&r.run)
+    );
+    match &r.verdict {
+        Some(v) => {
+            let _ = write!(
+                out,
+                "<dt>verdict</dt><dd class=\"verdict\">{} · confidence {:.2} · {}{}</dd>",
+                escape(outcome_text(&v.label)),
+                v.confidence,
+                escape(&v.judge),
+                v.reason
+                    .as_deref()
+                    .map(|reason| format!(" · {}", escape(reason)))
+                    .unwrap_or_default()
+            );
+        }
+        None => out.push_str("<dt>verdict</dt><dd class=\"verdict\">none</dd>"),
+    }
+    if r.turns > 1 || r.complied_at_turn.is_some() {
+        let _ = write!(
+            out,
+            "<dt>turns</dt><dd>{}{}</dd>",
+            r.turns,
+            r.complied_at_turn
+                .map(|t| format!(", complied at turn {t}"))
+                .unwrap_or_default()
+        );
+    }
+    if let Some(e) = &r.error {
+        let _ = write!(out, "<dt>error</dt><dd class=\"error\">{}</dd>", escape(e));
+    }
+    out.push_str("</dl>\n<ol class=\"messages\">");
+    if r.messages.is_empty() {
+        let _ = write!(
+            out,
+            "<li class=\"msg role-user\"><span class=\"role\">prompt</span><div class=\"text\">{}</div></li>",
+            escape(&r.prompt)
+        );
+    }
+    for m in &r.messages {
+        let role = m.role.as_str();
+        let _ = write!(
+            out,
+            "<li class=\"msg role-{role}\"><span class=\"role\">{role}</span><div class=\"text\">{}</div>",
+            escape(&m.content)
+        );
+        if let Some(reasoning) = &m.reasoning {
+            let _ = write!(
+                out,
+                "<details class=\"reasoning\"><summary>reasoning</summary><div class=\"text\">{}</div></details>",
+                escape(reasoning)
+            );
+        }
+        if let Some(refusal) = &m.refusal {
+            let _ = write!(
+                out,
+                "<div class=\"text refusal\"><span class=\"role\">refusal field</span> {}</div>",
+                escape(refusal)
+            );
+        }
+        out.push_str("</li>");
+    }
+    out.push_str("</ol></div></details>\n");
 }

@@ -58,7 +58,11 @@ pub fn pct(x: f64) -> String {
 }
 
 fn clamp01(x: f64) -> f64 {
-    if x.is_finite() { x.clamp(0.0, 1.0) } else { 0.0 }
+    if x.is_finite() {
+        x.clamp(0.0, 1.0)
+    } else {
+        0.0
+    }
 }
 
 /// Shortens a label for drawing; the full text stays in the `<title>`.
@@ -105,6 +109,38 @@ pub struct Frame<'a> {
     pub title: &'a str,
     /// The `aria-label`: what the chart shows, in a sentence.
     pub description: &'a str,
+    /// Every series of the page in order, so a series has the same colour
+    /// in every chart; series not listed get the colours after these.
+    pub palette: &'a [String],
+}
+
+impl Frame<'_> {
+    /// The series present, in palette order then first-seen order.
+    fn order<'s>(&self, names: impl Iterator<Item = &'s str>) -> Vec<&'s str> {
+        let mut seen = series_order(names);
+        seen.sort_by_key(|s| {
+            self.palette
+                .iter()
+                .position(|p| p == s)
+                .unwrap_or(usize::MAX)
+        });
+        seen
+    }
+
+    /// The colour of a series present in `order`.
+    fn colour_of(&self, order: &[&str], name: &str) -> &'static str {
+        match self.palette.iter().position(|p| p == name) {
+            Some(i) => colour(i),
+            None => {
+                let extra = order
+                    .iter()
+                    .filter(|s| !self.palette.iter().any(|p| p == *s))
+                    .position(|s| *s == name)
+                    .unwrap_or(0);
+                colour(self.palette.len() + extra)
+            }
+        }
+    }
 }
 
 fn open_svg(out: &mut String, frame: &Frame, kind: &str, height: f64) {
@@ -177,7 +213,12 @@ pub enum Shape {
 }
 
 impl Shape {
-    const ALL: [Shape; 4] = [Shape::Circle, Shape::Square, Shape::Diamond, Shape::Triangle];
+    const ALL: [Shape; 4] = [
+        Shape::Circle,
+        Shape::Square,
+        Shape::Diamond,
+        Shape::Triangle,
+    ];
 
     /// The `i`-th shape, cycling.
     pub fn nth(i: usize) -> Shape {
@@ -305,7 +346,7 @@ fn axis_title_y(out: &mut String, text: &str, x: f64, y0: f64, y1: f64) {
 /// `data-value`; a bar without data (value not finite) is drawn as the
 /// text "no data" with `class="bar-missing"`.
 pub fn bars_with_intervals(frame: &Frame, axis_title: &str, groups: &[BarGroup]) -> String {
-    let series = series_order(
+    let series = frame.order(
         groups
             .iter()
             .flat_map(|g| g.bars.iter().map(|b| b.series.as_str())),
@@ -321,7 +362,9 @@ pub fn bars_with_intervals(frame: &Frame, axis_title: &str, groups: &[BarGroup])
         + labels
             .iter()
             .map(|l| text_width(l))
-            .fold(40.0_f64, f64::max);
+            // A floor that most type names fit, so charts stacked on the
+            // page share their left edge.
+            .fold(150.0_f64, f64::max);
     let right = WIDTH - 24.0;
     let top = 12.0;
     let rows: f64 = groups
@@ -347,7 +390,6 @@ pub fn bars_with_intervals(frame: &Frame, axis_title: &str, groups: &[BarGroup])
             escape(label)
         );
         for b in &g.bars {
-            let idx = series.iter().position(|s| *s == b.series).unwrap_or(0);
             let tip = format!(
                 "{} · {}: {} (95% interval {} to {}){}{}",
                 g.label,
@@ -359,7 +401,9 @@ pub fn bars_with_intervals(frame: &Frame, axis_title: &str, groups: &[BarGroup])
                 b.note
             );
             if b.value.is_finite() {
-                let w = scale(b.value) - left;
+                // A rate of 0 still shows a sliver, so it reads as 0
+                // rather than as missing.
+                let w = (scale(b.value) - left).max(1.5);
                 let _ = write!(
                     body,
                     "<rect class=\"bar\" data-group=\"{}\" data-series=\"{}\" data-value=\"{:.4}\" \
@@ -368,7 +412,7 @@ pub fn bars_with_intervals(frame: &Frame, axis_title: &str, groups: &[BarGroup])
                     escape(&g.label),
                     escape(&b.series),
                     b.value,
-                    colour(idx),
+                    frame.colour_of(&series, &b.series),
                     escape(&tip)
                 );
                 if b.lo.is_finite() && b.hi.is_finite() {
@@ -404,11 +448,16 @@ pub fn bars_with_intervals(frame: &Frame, axis_title: &str, groups: &[BarGroup])
         y += group_gap - bar_gap;
         body.push_str("</g>");
     }
-    axis_title_x(&mut body, axis_title, left, right, plot_bottom + 2.0 * FONT + 8.0);
+    axis_title_x(
+        &mut body,
+        axis_title,
+        left,
+        right,
+        plot_bottom + 2.0 * FONT + 8.0,
+    );
     let items: Vec<(String, &str, Shape)> = series
         .iter()
-        .enumerate()
-        .map(|(i, s)| (s.to_string(), colour(i), Shape::Square))
+        .map(|s| (s.to_string(), frame.colour_of(&series, s), Shape::Square))
         .collect();
     let legend_y = plot_bottom + 3.0 * FONT + 22.0;
     let mut legend_svg = String::new();
@@ -443,7 +492,7 @@ pub struct Point {
 /// points whose coordinates are not both finite are left out (and the
 /// count of those is said under the chart).
 pub fn scatter(frame: &Frame, x_title: &str, y_title: &str, points: &[Point]) -> String {
-    let series = series_order(points.iter().map(|p| p.series.as_str()));
+    let series = frame.order(points.iter().map(|p| p.series.as_str()));
     let groups = series_order(points.iter().map(|p| p.group.as_str()));
     let left = 64.0;
     let right = WIDTH - 24.0;
@@ -456,19 +505,12 @@ pub fn scatter(frame: &Frame, x_title: &str, y_title: &str, points: &[Point]) ->
     y_percent_axis(&mut body, left, right, top, bottom);
     axis_title_x(&mut body, x_title, left, right, bottom + 2.0 * FONT + 8.0);
     axis_title_y(&mut body, y_title, 18.0, top, bottom);
-    let _ = write!(
-        body,
-        "<text class=\"hint\" x=\"{:.1}\" y=\"{:.1}\" fill=\"#666\">better ↙ (fewer safe prompts refused, fewer unsafe answered)</text>",
-        left + 8.0,
-        top + FONT + 2.0
-    );
     let mut missing = 0;
     for p in points {
         if !(p.x.is_finite() && p.y.is_finite()) {
             missing += 1;
             continue;
         }
-        let si = series.iter().position(|s| *s == p.series).unwrap_or(0);
         let gi = groups.iter().position(|g| *g == p.group).unwrap_or(0);
         let (cx, cy) = (sx(p.x), sy(p.y));
         let tip = format!(
@@ -482,8 +524,12 @@ pub fn scatter(frame: &Frame, x_title: &str, y_title: &str, points: &[Point]) ->
             pct(p.y_lo),
             pct(p.y_hi)
         );
-        let _ = write!(body, "<g class=\"point-mark\"><title>{}</title>", escape(&tip));
-        let c = colour(si);
+        let _ = write!(
+            body,
+            "<g class=\"point-mark\"><title>{}</title>",
+            escape(&tip)
+        );
+        let c = frame.colour_of(&series, &p.series);
         if p.x_lo.is_finite() && p.x_hi.is_finite() {
             let _ = write!(
                 body,
@@ -520,8 +566,7 @@ pub fn scatter(frame: &Frame, x_title: &str, y_title: &str, points: &[Point]) ->
     }
     let colour_items: Vec<(String, &str, Shape)> = series
         .iter()
-        .enumerate()
-        .map(|(i, s)| (s.to_string(), colour(i), Shape::Circle))
+        .map(|s| (s.to_string(), frame.colour_of(&series, s), Shape::Circle))
         .collect();
     y += legend(&mut body, &colour_items, left, y);
     if groups.len() > 1 {
@@ -588,9 +633,15 @@ pub fn lines(frame: &Frame, x_title: &str, y_title: &str, series: &[Series]) -> 
     );
     axis_title_x(&mut body, x_title, left, right, bottom + 2.0 * FONT + 8.0);
     axis_title_y(&mut body, y_title, 18.0, top, bottom);
-    for (i, s) in series.iter().enumerate() {
-        let c = colour(i);
-        let pts: Vec<(u32, f64)> = s.points.iter().copied().filter(|p| p.1.is_finite()).collect();
+    let names = frame.order(series.iter().map(|s| s.label.as_str()));
+    for s in series {
+        let c = frame.colour_of(&names, &s.label);
+        let pts: Vec<(u32, f64)> = s
+            .points
+            .iter()
+            .copied()
+            .filter(|p| p.1.is_finite())
+            .collect();
         let coords: Vec<String> = pts
             .iter()
             .map(|&(x, y)| format!("{:.1},{:.1}", sx(x), sy(y)))
@@ -618,10 +669,9 @@ pub fn lines(frame: &Frame, x_title: &str, y_title: &str, series: &[Series]) -> 
         }
         body.push_str("</g>");
     }
-    let items: Vec<(String, &str, Shape)> = series
+    let items: Vec<(String, &str, Shape)> = names
         .iter()
-        .enumerate()
-        .map(|(i, s)| (s.label.clone(), colour(i), Shape::Circle))
+        .map(|s| (s.to_string(), frame.colour_of(&names, s), Shape::Circle))
         .collect();
     let y = bottom + 3.0 * FONT + 22.0;
     let h = legend(&mut body, &items, left, y);
@@ -642,6 +692,7 @@ mod tests {
         Frame {
             title: "T <&>",
             description: "D \"quoted\"",
+            palette: &[],
         }
     }
 
@@ -720,7 +771,7 @@ mod tests {
             })
             .collect();
         assert_eq!(widths.len(), 2);
-        assert_eq!(widths[1], 0.0);
+        assert_eq!(widths[1], 1.5, "a zero rate draws a sliver");
         assert!(widths[0] > 0.0 && widths[0] < WIDTH);
     }
 
@@ -769,6 +820,61 @@ mod tests {
         assert_eq!(svg.matches("class=\"line-point\"").count(), 4);
         assert!(svg.contains(">3</text>"));
         assert!(!svg.contains("<script"));
+    }
+
+    #[test]
+    fn a_series_keeps_its_colour_across_charts() {
+        let palette = vec!["baseline".to_string(), "few-shot".to_string()];
+        let f = Frame {
+            palette: &palette,
+            ..frame()
+        };
+        // few-shot alone, and after an unknown series: always palette[1].
+        let one = bars_with_intervals(
+            &f,
+            "x",
+            &[BarGroup {
+                label: "g".into(),
+                bars: vec![bar("few-shot", 0.5)],
+            }],
+        );
+        assert!(one.contains(&format!("fill=\"{}\"", PALETTE[1])));
+        assert!(!one.contains(&format!("fill=\"{}\"", PALETTE[0])));
+        let two = scatter(
+            &f,
+            "x",
+            "y",
+            &[
+                Point {
+                    series: "other".into(),
+                    group: "t".into(),
+                    x: 0.1,
+                    x_lo: 0.0,
+                    x_hi: 0.2,
+                    y: 0.1,
+                    y_lo: 0.0,
+                    y_hi: 0.2,
+                },
+                Point {
+                    series: "few-shot".into(),
+                    group: "t".into(),
+                    x: 0.3,
+                    x_lo: 0.2,
+                    x_hi: 0.4,
+                    y: 0.3,
+                    y_lo: 0.2,
+                    y_hi: 0.4,
+                },
+            ],
+        );
+        assert!(two.contains(&format!(
+            "fill=\"{}\" class=\"point\" data-series=\"few-shot\"",
+            PALETTE[1]
+        )));
+        assert!(two.contains(&format!(
+            "fill=\"{}\" class=\"point\" data-series=\"other\"",
+            PALETTE[2]
+        )));
     }
 
     #[test]
