@@ -151,3 +151,22 @@ fn big_reports_stay_light() {
     let per_row = html.len() / n;
     assert!(per_row < 2500, "{per_row} bytes per transcript");
 }
+
+#[test]
+fn several_runs_side_by_side() {
+    let report = html_support::two_runs();
+    let html = render(&report);
+    if let Ok(path) = std::env::var("XSAFE_HTML_OUT_RUNS") {
+        std::fs::write(path, &html).unwrap();
+    }
+    // Run column and run filter; a shape per run x target in the
+    // trade-off chart, a bar chart pair per run x target.
+    assert!(html.contains("<th rowspan=\"2\">run</th>"));
+    assert!(html.contains("data-filter=\"run\""));
+    assert_eq!(count(&html, "class=\"chart chart-bars\""), 8);
+    assert_eq!(count(&html, "class=\"point\""), 10);
+    for name in ["r1 · t1", "r1 · t2", "r2 · t1", "r2 · t2"] {
+        assert!(html.contains(&format!("data-series=\"{name}\"")), "{name}");
+    }
+    assert_eq!(count(&html, "<details class=\"transcript\""), 60);
+}

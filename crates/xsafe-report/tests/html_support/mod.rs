@@ -75,3 +75,11 @@ pub fn big_report(n: usize) -> Report {
         .collect();
     report
 }
+
+/// The fixture run twice, as `r1` and `r2`.
+pub fn two_runs() -> Report {
+    let store = Store::open_in_memory().unwrap();
+    fixture::fill(&store, "r1");
+    fixture::fill(&store, "r2");
+    report_of(&store, &["r1", "r2"])
+}
