@@ -14,9 +14,11 @@ mod html_support;
 
 use html_support::{HOSTILE, HOSTILE_TYPE, big_report, report};
 use serde_json::{Value, json};
-use std::net::TcpListener;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use xsafe_report::html::render;
 
@@ -39,15 +41,38 @@ fn find_binary(env: &str, names: &[&str]) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-/// chromedriver, ended when dropped.
+/// chromedriver, ended when dropped, after it has closed the browsers
+/// of sessions still open (a failed assertion leaves one).
 struct Driver {
     child: Child,
+    port: u16,
     base: String,
     http: reqwest::Client,
+    sessions: Mutex<Vec<String>>,
 }
 
 impl Drop for Driver {
     fn drop(&mut self) {
+        let open = std::mem::take(&mut *self.sessions.lock().unwrap_or_else(|e| e.into_inner()));
+        for id in open {
+            // Blocking on purpose: this may run while a test unwinds inside
+            // the runtime. chromedriver answers once the browser has quit.
+            if let Ok(mut conn) = TcpStream::connect(("127.0.0.1", self.port)) {
+                let _ = conn.set_read_timeout(Some(Duration::from_secs(20)));
+                let _ = write!(
+                    conn,
+                    "DELETE /session/{id} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+                );
+                // The status line is enough: the connection may stay open.
+                let (mut got, mut buf) = (Vec::new(), [0u8; 1024]);
+                while let Ok(n @ 1..) = conn.read(&mut buf) {
+                    got.extend_from_slice(&buf[..n]);
+                    if got.windows(4).any(|w| w == b"\r\n\r\n") {
+                        break;
+                    }
+                }
+            }
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -71,6 +96,8 @@ impl Driver {
             .unwrap_or_else(|e| panic!("cannot start {}: {e}", chromedriver.display()));
         let driver = Driver {
             child,
+            port,
+            sessions: Mutex::new(Vec::new()),
             base: format!("http://127.0.0.1:{port}"),
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(60))
@@ -134,6 +161,7 @@ impl Driver {
             .call(reqwest::Method::POST, "/session", Some(caps))
             .await;
         let id = v["sessionId"].as_str().expect("a session id").to_string();
+        self.sessions.lock().unwrap().push(id.clone());
         Session { driver: self, id }
     }
 }
@@ -296,6 +324,11 @@ impl Session<'_> {
     }
 
     async fn close(self) {
+        self.driver
+            .sessions
+            .lock()
+            .unwrap()
+            .retain(|s| *s != self.id);
         self.driver
             .call(
                 reqwest::Method::DELETE,
