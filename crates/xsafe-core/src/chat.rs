@@ -163,6 +163,12 @@ pub struct Transcript {
     /// Interactive strategies: the 1-based turn at which the model complied.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub complied_at_turn: Option<u32>,
+    /// How many messages the strategy sent before the model's first reply
+    /// (system message, few-shot exemplars, the prompt). The model's own
+    /// replies are the assistant messages after them; `None` (transcripts
+    /// stored before this was recorded) counts every assistant message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub opening: Option<u32>,
 }
 
 impl Transcript {
@@ -174,10 +180,12 @@ impl Transcript {
             .find(|m| m.role == Role::Assistant)
     }
 
-    /// The number of assistant replies, i.e. of turns the model took.
+    /// The number of turns the model took: its replies, not the exemplar
+    /// answers a few-shot strategy placed before the prompt.
     pub fn turns(&self) -> u32 {
         self.messages
             .iter()
+            .skip(self.opening.unwrap_or(0) as usize)
             .filter(|m| m.role == Role::Assistant)
             .count() as u32
     }

@@ -386,12 +386,14 @@ impl Store {
             ensure_case(tx, key)?;
             let id: i64 = tx.query_row(
                 "INSERT INTO results (run_id, target, strategy, suite, case_id, sample, status,
-                                      finish_reason, complied_at_turn, started_ms, latency_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'done', ?7, ?8, ?9, ?10)
+                                      finish_reason, complied_at_turn, started_ms, latency_ms,
+                                      opening)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'done', ?7, ?8, ?9, ?10, ?11)
                  ON CONFLICT (run_id, target, strategy, suite, case_id, sample) DO UPDATE SET
                      status = 'done',
                      finish_reason = excluded.finish_reason,
                      complied_at_turn = excluded.complied_at_turn,
+                     opening = excluded.opening,
                      started_ms = excluded.started_ms,
                      latency_ms = excluded.latency_ms
                  RETURNING id",
@@ -406,6 +408,7 @@ impl Store {
                     transcript.complied_at_turn,
                     timing.started_ms,
                     i64::try_from(timing.latency_ms).unwrap_or(i64::MAX),
+                    transcript.opening,
                 ],
                 |row| row.get(0),
             )?;
@@ -796,7 +799,7 @@ fn load_results(conn: &Connection, filter: Filter) -> Result<Vec<StoredResult>, 
         "SELECT r.id, r.run_id, r.target, r.strategy, r.suite, r.case_id, r.sample, r.status,
                 r.finish_reason, r.complied_at_turn, r.started_ms, r.latency_ms,
                 c.case_id, c.prompt, c.type, c.label, c.focus, c.note,
-                e.kind, e.message, e.attempts
+                e.kind, e.message, e.attempts, r.opening
          FROM results r
          JOIN cases c ON c.run_id = r.run_id AND c.suite = r.suite AND c.case_id = r.case_id
          LEFT JOIN errors e
@@ -815,6 +818,7 @@ fn load_results(conn: &Connection, filter: Filter) -> Result<Vec<StoredResult>, 
                     .get::<_, Option<String>>(8)?
                     .map(|s| FinishReason::parse(&s)),
                 complied_at_turn: row.get(9)?,
+                opening: row.get(21)?,
             })
         });
         let timing = done.then(|| -> rusqlite::Result<Timing> {

@@ -7,7 +7,10 @@ use rusqlite::{Connection, ErrorCode, TransactionBehavior};
 /// The migrations, in order: script `i` takes the schema from version `i` to
 /// `i + 1`. Only ever append; a released script must never change, because
 /// files migrated by it exist.
-pub(crate) const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_initial.sql")];
+pub(crate) const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/0001_initial.sql"),
+    include_str!("migrations/0002_opening.sql"),
+];
 
 /// The schema version this build writes and reads: the number of migrations.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

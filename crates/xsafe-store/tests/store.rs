@@ -57,6 +57,7 @@ fn transcript(answer: &str) -> Transcript {
         messages: vec![Message::user("q"), Message::assistant(answer)],
         finish_reason: Some(FinishReason::Stop),
         complied_at_turn: None,
+        opening: Some(1),
     }
 }
 
@@ -395,6 +396,7 @@ fn a_result_round_trips_every_field() {
         ],
         finish_reason: Some(FinishReason::Other("eos_token".into())),
         complied_at_turn: Some(2),
+        opening: Some(2),
     };
     let scored = Verdict::scored(Class::PartialRefusal, 0.75, "llm:judge@3");
     let timing = Timing {
@@ -410,6 +412,7 @@ fn a_result_round_trips_every_field() {
         messages: vec![Message::user("q"), Message::assistant("")],
         finish_reason: None,
         complied_at_turn: None,
+        opening: None,
     };
     let other_id = store
         .record_result(&other, &bare, &unscored, Timing::default())

@@ -126,6 +126,7 @@ impl Strategy for Composite {
         seed: Option<u64>,
     ) -> Result<Transcript, StrategyError> {
         let mut messages = self.opening(prompt)?;
+        let opening = Some(messages.len() as u32);
         let mut request = ChatRequest::new(messages.clone());
         request.seed = seed;
         let response = target.chat(&request).await?;
@@ -140,6 +141,7 @@ impl Strategy for Composite {
                     messages: messages.clone(),
                     finish_reason: finish_reason.clone(),
                     complied_at_turn: None,
+                    opening,
                 };
                 let verdict = judge.judge(prompt, &so_far).await?;
                 match verdict.outcome.class() {
@@ -174,6 +176,7 @@ impl Strategy for Composite {
             messages,
             finish_reason,
             complied_at_turn,
+            opening,
         })
     }
 }

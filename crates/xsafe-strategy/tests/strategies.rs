@@ -84,7 +84,10 @@ async fn baseline_sends_the_prompt_as_it_is() {
 async fn few_shot_places_exemplars_as_earlier_turns() {
     let server = TestServer::start(|_| Reply::chat("Use kill PID."));
     let strategy = build("few-shot");
-    run(&strategy, &prompt(PROMPT, Some("homonyms")), &server).await;
+    let t = run(&strategy, &prompt(PROMPT, Some("homonyms")), &server).await;
+    // The exemplar answers are not the model's turns.
+    assert_eq!(t.opening, Some(9));
+    assert_eq!(t.turns(), 1);
     let messages = sent(&server).remove(0);
     let messages = messages.as_array().unwrap();
     // Four exchanges, then the prompt.
@@ -220,6 +223,7 @@ async fn interactive_follows_up_until_the_model_complies() {
     assert_eq!(server.request_count(), 2);
     assert_eq!(t.messages.len(), 4);
     assert_eq!(t.complied_at_turn, Some(2));
+    assert_eq!(t.turns(), 2);
     assert_eq!(t.final_reply().unwrap().content, "Sure: run `kill PID`.");
     let second = sent(&server).remove(1);
     assert_eq!(second[0], json!({"role": "user", "content": PROMPT}));
