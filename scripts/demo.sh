@@ -32,5 +32,12 @@ xsafe="$root/target/release/xsafe"
 
 XSAFE="$xsafe" "$root/scripts/install-demo-model.sh"
 
-"$xsafe" run --suite xsafe-basic --target local:default \
-  --limit "${XSAFE_DEMO_LIMIT:-40}" --max-tokens 128 "$@"
+summary=$("$xsafe" run --suite xsafe-basic --target local:default \
+  --limit "${XSAFE_DEMO_LIMIT:-40}" --max-tokens 128 --json "$@")
+run=$(printf '%s' "$summary" | python3 -c 'import json, sys; print(json.load(sys.stdin)["run_name"])')
+
+# What a researcher reads after a run: the report in the terminal, and the
+# same as a self-contained HTML page with charts and every transcript.
+"$xsafe" report "$run"
+"$xsafe" report "$run" --format html --output "$root/xsafe-demo-report.html"
+echo "HTML report: $root/xsafe-demo-report.html" >&2
