@@ -1,0 +1,279 @@
+//! What the proxy reads at start: the profile `xsafe tune` wrote, the
+//! server's config file, and the client keys (stored as SHA-256 hashes).
+
+use serde::Deserialize;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use xsafe_core::{Judge, Strategy};
+use xsafe_strategy::{BuildOptions, Composite, Registry};
+
+/// Why the proxy cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read `{path}`: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("`{path}` is not valid: {message}")]
+    Invalid { path: PathBuf, message: String },
+    #[error("{0}")]
+    Other(String),
+}
+
+/// The server's config file (TOML). Flags override it.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// The profile to serve, relative to the config file.
+    pub profile: Option<PathBuf>,
+    /// The upstream's base URL, ending in `/v1` as in `--base-url`.
+    pub upstream: Option<String>,
+    pub listen: Option<String>,
+    /// The environment variable that holds the upstream's API key.
+    pub upstream_key_env: Option<String>,
+    pub timeout_secs: Option<f64>,
+    pub max_body_bytes: Option<usize>,
+    /// Overrides the profile's judge (interactive strategies).
+    pub judge: Option<String>,
+    /// Client keys, as SHA-256 hashes.
+    #[serde(default)]
+    pub keys: Vec<KeyEntry>,
+}
+
+/// One client key.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyEntry {
+    /// Who holds the key; logged instead of the key.
+    pub name: String,
+    /// The key's SHA-256, in hex.
+    pub sha256: String,
+}
+
+impl ServerConfig {
+    pub fn load(path: &Path) -> Result<ServerConfig, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let mut config: ServerConfig = toml::from_str(&text).map_err(|e| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        if let Some(p) = config.profile.as_mut()
+            && p.is_relative()
+            && let Some(dir) = path.parent()
+        {
+            *p = dir.join(&*p);
+        }
+        for key in &config.keys {
+            if parse_hash(&key.sha256).is_none() {
+                return Err(ConfigError::Invalid {
+                    path: path.to_path_buf(),
+                    message: format!(
+                        "key `{}`: `sha256` must be 64 hex digits (`xsafe serve hash-key` makes one)",
+                        key.name
+                    ),
+                });
+            }
+        }
+        Ok(config)
+    }
+
+    /// The keys as `(name, hash)` pairs.
+    pub fn key_hashes(&self) -> Vec<(String, [u8; 32])> {
+        self.keys
+            .iter()
+            .filter_map(|k| parse_hash(&k.sha256).map(|h| (k.name.clone(), h)))
+            .collect()
+    }
+}
+
+fn parse_hash(hex_text: &str) -> Option<[u8; 32]> {
+    let bytes = hex::decode(hex_text.trim()).ok()?;
+    bytes.try_into().ok()
+}
+
+/// The SHA-256 of a client key, in hex: what the config file stores.
+pub fn hash_key(key: &str) -> String {
+    hex::encode(Sha256::digest(key.as_bytes()))
+}
+
+/// The parts of a profile the proxy uses.
+#[derive(Debug, Clone)]
+pub struct Profile {
+    pub path: PathBuf,
+    /// The chosen strategy's name, e.g. `contextual+few-shot`.
+    pub strategy: String,
+    /// Its definition as tuning recorded it.
+    pub definition: toml::Value,
+    /// The judge tuning used, `name@version`.
+    pub judge: Option<String>,
+    /// The target tuning measured.
+    pub target: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ProfileFile {
+    #[serde(default)]
+    profile: ProfileHeader,
+    choice: ProfileChoice,
+}
+
+#[derive(Default, Deserialize)]
+struct ProfileHeader {
+    target: Option<String>,
+    judge: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ProfileChoice {
+    strategy: String,
+    definition: Option<toml::Value>,
+}
+
+impl Profile {
+    pub fn load(path: &Path) -> Result<Profile, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let file: ProfileFile = toml::from_str(&text).map_err(|e| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            message: format!("{e} (a profile is what `xsafe tune` writes)"),
+        })?;
+        Ok(Profile {
+            path: path.to_path_buf(),
+            strategy: file.choice.strategy,
+            definition: file
+                .choice
+                .definition
+                .unwrap_or_else(|| toml::Value::Table(Default::default())),
+            judge: file.profile.judge,
+            target: file.profile.target,
+        })
+    }
+
+    /// Builds the profile's strategy by name and checks that it is the one
+    /// tuning measured: a strategy whose texts or exemplars changed since
+    /// is another strategy, and serving it would serve unmeasured behaviour.
+    pub fn build_strategy(&self, registry: &Registry) -> Result<Composite, ConfigError> {
+        let strategy = registry
+            .build(&self.strategy, &BuildOptions::default())
+            .map_err(|e| ConfigError::Other(format!("profile `{}`: {e}", self.path.display())))?;
+        let built = to_toml(&strategy.definition())
+            .unwrap_or_else(|| toml::Value::Table(Default::default()));
+        if let Some(at) = difference(&built, &self.definition, String::new()) {
+            return Err(ConfigError::Other(format!(
+                "profile `{}`: the strategy `{}` this xsafe builds differs from the one the profile \
+                 was tuned with (first difference at `{}`); run `xsafe tune` again, or pass the \
+                 profile's strategy as a --strategy-file",
+                self.path.display(),
+                self.strategy,
+                if at.is_empty() { "the top" } else { &at }
+            )));
+        }
+        Ok(strategy)
+    }
+
+    /// The judge for interactive strategies: `judge` when given, else the
+    /// one the profile was tuned with (its name without `@version`).
+    pub fn build_judge(&self, judge: Option<&str>) -> Result<Arc<dyn Judge>, ConfigError> {
+        let name = match judge {
+            Some(j) => j.trim().to_string(),
+            None => self
+                .judge
+                .as_deref()
+                .map(|j| j.rsplit_once('@').map_or(j, |(name, _)| name).to_string())
+                .unwrap_or_else(|| xsafe_judge::DEFAULT_JUDGE.to_string()),
+        };
+        if name.starts_with("llm:") {
+            return Err(ConfigError::Other(format!(
+                "the judge `{name}` is a model; the proxy judges replies with a local judge only \
+                 (xsafe, xsafe:MODEL.json, strmatch): pass --judge xsafe"
+            )));
+        }
+        xsafe_judge::from_name(&name).map_err(ConfigError::Other)
+    }
+}
+
+/// JSON as TOML, which has no null: as `xsafe tune` writes definitions.
+fn to_toml(v: &Value) -> Option<toml::Value> {
+    Some(match v {
+        Value::Null => return None,
+        Value::Bool(b) => toml::Value::Boolean(*b),
+        Value::Number(n) => match n.as_i64() {
+            Some(i) => toml::Value::Integer(i),
+            None if n.is_u64() => toml::Value::String(n.to_string()),
+            None => toml::Value::Float(n.as_f64()?),
+        },
+        Value::String(s) => toml::Value::String(s.clone()),
+        Value::Array(items) => toml::Value::Array(items.iter().filter_map(to_toml).collect()),
+        Value::Object(map) => toml::Value::Table(
+            map.iter()
+                .filter_map(|(k, v)| to_toml(v).map(|t| (k.clone(), t)))
+                .collect(),
+        ),
+    })
+}
+
+/// The path of the first place where two values differ.
+fn difference(a: &toml::Value, b: &toml::Value, path: String) -> Option<String> {
+    use toml::Value as T;
+    match (a, b) {
+        (T::Table(x), T::Table(y)) => {
+            for key in x.keys().chain(y.keys()) {
+                let sub = if path.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{path}.{key}")
+                };
+                match (x.get(key), y.get(key)) {
+                    (Some(p), Some(q)) => {
+                        if let Some(d) = difference(p, q, sub) {
+                            return Some(d);
+                        }
+                    }
+                    _ => return Some(sub),
+                }
+            }
+            None
+        }
+        (T::Array(x), T::Array(y)) => {
+            if x.len() != y.len() {
+                return Some(format!("{path} (length {} vs {})", x.len(), y.len()));
+            }
+            x.iter()
+                .zip(y)
+                .enumerate()
+                .find_map(|(i, (p, q))| difference(p, q, format!("{path}[{i}]")))
+        }
+        _ => (a != b).then_some(path),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_hashes_are_sha256_hex() {
+        assert_eq!(
+            hash_key("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        assert!(parse_hash(&hash_key("x")).is_some());
+        assert!(parse_hash("abcd").is_none());
+    }
+
+    #[test]
+    fn differences_name_the_path() {
+        let a: toml::Value = toml::from_str("x = 1\n[t]\nk = [1, 2]\n").unwrap();
+        let b: toml::Value = toml::from_str("x = 1\n[t]\nk = [1, 3]\n").unwrap();
+        assert_eq!(difference(&a, &b, String::new()).as_deref(), Some("t.k[1]"));
+        assert_eq!(difference(&a, &a, String::new()), None);
+    }
+}

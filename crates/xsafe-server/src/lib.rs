@@ -1,0 +1,24 @@
+//! HTTP servers for xsafe. The proxy (`xsafe serve`) puts a tuned profile
+//! into use without changing the application: an OpenAI-compatible
+//! `/v1/chat/completions` in front of a model that adds the profile's
+//! strategy to every request (system text, exemplar turns) or, for an
+//! interactive strategy, judges the upstream's reply and sends the
+//! clarifying follow-up before the client sees an answer.
+//!
+//! Each server is a `router(state) -> Router`, so tests and the binary
+//! serve it the same way.
+
+mod config;
+mod error;
+mod metrics;
+mod proxy;
+mod upstream;
+
+pub use config::{ConfigError, KeyEntry, Profile, ServerConfig, hash_key};
+pub use error::ApiError;
+pub use metrics::Metrics;
+pub use proxy::{
+    DEFAULT_MAX_BODY_BYTES, DEFAULT_TIMEOUT, FOLLOWUPS_HEADER, Proxy, ProxyOptions,
+    STRATEGY_HEADER, merge, router, serve, shutdown_signal,
+};
+pub use upstream::Secret;

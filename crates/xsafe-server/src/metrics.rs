@@ -1,0 +1,139 @@
+//! Counters in the Prometheus text format, written by hand: a handful of
+//! atomics needs no metrics framework.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// Upper bounds of the upstream latency histogram, in seconds.
+const BUCKETS: &[f64] = &[
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0,
+];
+
+#[derive(Debug, Default)]
+pub struct Metrics {
+    requests: Mutex<BTreeMap<u16, u64>>,
+    errors: Mutex<BTreeMap<&'static str, u64>>,
+    /// Per bucket (not cumulative); the last one is +Inf.
+    latency: [AtomicU64; 15],
+    latency_micros: AtomicU64,
+    latency_count: AtomicU64,
+    refusals: AtomicU64,
+    followups: AtomicU64,
+}
+
+impl Metrics {
+    pub fn request(&self, status: u16) {
+        *self.requests.lock().unwrap().entry(status).or_default() += 1;
+    }
+
+    pub fn error(&self, kind: &'static str) {
+        *self.errors.lock().unwrap().entry(kind).or_default() += 1;
+    }
+
+    pub fn upstream_latency(&self, d: Duration) {
+        let secs = d.as_secs_f64();
+        let i = BUCKETS
+            .iter()
+            .position(|b| secs <= *b)
+            .unwrap_or(BUCKETS.len());
+        self.latency[i].fetch_add(1, Ordering::Relaxed);
+        self.latency_micros
+            .fetch_add(d.as_micros() as u64, Ordering::Relaxed);
+        self.latency_count.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn refusal(&self) {
+        self.refusals.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn followups(&self, n: u64) {
+        self.followups.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// The Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        out.push_str("# HELP xsafe_proxy_requests_total Requests answered, by HTTP status.\n");
+        out.push_str("# TYPE xsafe_proxy_requests_total counter\n");
+        for (status, n) in self.requests.lock().unwrap().iter() {
+            let _ = writeln!(out, "xsafe_proxy_requests_total{{status=\"{status}\"}} {n}");
+        }
+        out.push_str("# HELP xsafe_proxy_errors_total Failed requests, by kind.\n");
+        out.push_str("# TYPE xsafe_proxy_errors_total counter\n");
+        for (kind, n) in self.errors.lock().unwrap().iter() {
+            let _ = writeln!(out, "xsafe_proxy_errors_total{{kind=\"{kind}\"}} {n}");
+        }
+        out.push_str(
+            "# HELP xsafe_proxy_upstream_latency_seconds Time to the upstream's answer, per upstream request.\n",
+        );
+        out.push_str("# TYPE xsafe_proxy_upstream_latency_seconds histogram\n");
+        let mut cumulative = 0;
+        for (i, bound) in BUCKETS
+            .iter()
+            .map(|b| b.to_string())
+            .chain(["+Inf".to_string()])
+            .enumerate()
+        {
+            cumulative += self.latency[i].load(Ordering::Relaxed);
+            let _ = writeln!(
+                out,
+                "xsafe_proxy_upstream_latency_seconds_bucket{{le=\"{bound}\"}} {cumulative}"
+            );
+        }
+        let _ = writeln!(
+            out,
+            "xsafe_proxy_upstream_latency_seconds_sum {}",
+            self.latency_micros.load(Ordering::Relaxed) as f64 / 1e6
+        );
+        let _ = writeln!(
+            out,
+            "xsafe_proxy_upstream_latency_seconds_count {}",
+            self.latency_count.load(Ordering::Relaxed)
+        );
+        out.push_str(
+            "# HELP xsafe_proxy_refusals_detected_total Upstream replies the judge found refusing.\n",
+        );
+        out.push_str("# TYPE xsafe_proxy_refusals_detected_total counter\n");
+        let _ = writeln!(
+            out,
+            "xsafe_proxy_refusals_detected_total {}",
+            self.refusals.load(Ordering::Relaxed)
+        );
+        out.push_str(
+            "# HELP xsafe_proxy_followups_sent_total Clarifying follow-ups sent upstream.\n",
+        );
+        out.push_str("# TYPE xsafe_proxy_followups_sent_total counter\n");
+        let _ = writeln!(
+            out,
+            "xsafe_proxy_followups_sent_total {}",
+            self.followups.load(Ordering::Relaxed)
+        );
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histogram_buckets_are_cumulative() {
+        let m = Metrics::default();
+        m.upstream_latency(Duration::from_millis(3));
+        m.upstream_latency(Duration::from_millis(200));
+        m.upstream_latency(Duration::from_secs(500));
+        m.request(200);
+        m.error("upstream_timeout");
+        let text = m.render();
+        assert!(text.contains("xsafe_proxy_upstream_latency_seconds_bucket{le=\"0.005\"} 1\n"));
+        assert!(text.contains("xsafe_proxy_upstream_latency_seconds_bucket{le=\"0.25\"} 2\n"));
+        assert!(text.contains("xsafe_proxy_upstream_latency_seconds_bucket{le=\"120\"} 2\n"));
+        assert!(text.contains("xsafe_proxy_upstream_latency_seconds_bucket{le=\"+Inf\"} 3\n"));
+        assert!(text.contains("xsafe_proxy_upstream_latency_seconds_count 3\n"));
+        assert!(text.contains("xsafe_proxy_requests_total{status=\"200\"} 1\n"));
+        assert!(text.contains("xsafe_proxy_errors_total{kind=\"upstream_timeout\"} 1\n"));
+    }
+}

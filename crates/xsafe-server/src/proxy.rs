@@ -1,0 +1,882 @@
+//! The proxy's routes: chat completions with the profile's strategy
+//! applied, models, health and metrics.
+
+use crate::config::ConfigError;
+use crate::error::{ApiError, ErrorKind};
+use crate::metrics::Metrics;
+use crate::upstream::{Conversation, Secret, Upstream};
+use async_trait::async_trait;
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use futures::StreamExt;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use xsafe_core::{Judge, JudgeError, Message, Prompt, Role, Strategy, Transcript, Verdict};
+use xsafe_strategy::Composite;
+
+/// The response header that reports how many follow-ups were sent.
+pub const FOLLOWUPS_HEADER: &str = "x-xsafe-followups";
+/// The response header naming the strategy applied.
+pub const STRATEGY_HEADER: &str = "x-xsafe-strategy";
+
+/// Request bodies above this are refused with 413 unless configured.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 1 << 20;
+/// How long the upstream may take to answer, unless configured.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// How the proxy is set up.
+#[derive(Debug, Clone)]
+pub struct ProxyOptions {
+    /// The upstream's base URL, e.g. `http://127.0.0.1:8000/v1`.
+    pub upstream: String,
+    pub upstream_key: Option<Secret>,
+    /// Client keys as `(name, sha256)`.
+    pub keys: Vec<(String, [u8; 32])>,
+    /// Serve without client keys (only when `keys` is empty).
+    pub allow_anonymous: bool,
+    pub max_body_bytes: usize,
+    pub timeout: Duration,
+}
+
+impl ProxyOptions {
+    pub fn new(upstream: impl Into<String>) -> Self {
+        ProxyOptions {
+            upstream: upstream.into(),
+            upstream_key: None,
+            keys: Vec::new(),
+            allow_anonymous: false,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            timeout: DEFAULT_TIMEOUT,
+        }
+    }
+}
+
+/// The proxy's state: the strategy, the judge, the upstream and counters.
+pub struct Proxy {
+    options: ProxyOptions,
+    strategy: Composite,
+    interactive: bool,
+    judge: Option<Arc<dyn Judge>>,
+    upstream: Upstream,
+    metrics: Metrics,
+}
+
+impl Proxy {
+    /// `judge` is needed when the strategy has an interactive step.
+    pub fn new(
+        options: ProxyOptions,
+        strategy: Composite,
+        judge: Option<Arc<dyn Judge>>,
+    ) -> Result<Proxy, ConfigError> {
+        let interactive = !strategy
+            .followups(&Prompt::new("x"))
+            .map_err(|e| ConfigError::Other(e.to_string()))?
+            .is_empty();
+        if interactive && judge.is_none() {
+            return Err(ConfigError::Other(format!(
+                "the strategy `{}` is interactive and needs a judge",
+                strategy.name()
+            )));
+        }
+        if options.keys.is_empty() && !options.allow_anonymous {
+            return Err(ConfigError::Other(
+                "no client keys: add [[keys]] to the config file (`xsafe serve hash-key` makes \
+                 one), or pass --no-auth to serve without authentication"
+                    .into(),
+            ));
+        }
+        let base = options.upstream.trim_end_matches('/').to_string();
+        if !(base.starts_with("http://") || base.starts_with("https://")) {
+            return Err(ConfigError::Other(format!(
+                "--upstream `{base}` is not an http:// or https:// URL"
+            )));
+        }
+        let client = reqwest::Client::builder()
+            .connect_timeout(options.timeout.min(Duration::from_secs(10)))
+            .build()
+            .map_err(|e| ConfigError::Other(format!("cannot build the HTTP client: {e}")))?;
+        let upstream = Upstream {
+            client,
+            base,
+            key: options.upstream_key.clone(),
+            timeout: options.timeout,
+        };
+        Ok(Proxy {
+            options,
+            strategy,
+            interactive,
+            judge,
+            upstream,
+            metrics: Metrics::default(),
+        })
+    }
+
+    pub fn strategy(&self) -> &Composite {
+        &self.strategy
+    }
+
+    pub fn is_interactive(&self) -> bool {
+        self.interactive
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// Checks the bearer key; returns the key's name.
+    fn authorize(&self, headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
+        if self.options.keys.is_empty() && self.options.allow_anonymous {
+            return Ok(None);
+        }
+        let Some(value) = headers.get(header::AUTHORIZATION) else {
+            return Err(ApiError::unauthorized(
+                "missing API key: send `Authorization: Bearer KEY`",
+            ));
+        };
+        let key = value
+            .to_str()
+            .ok()
+            .and_then(|v| {
+                let (scheme, key) = v.trim().split_once(' ')?;
+                scheme.eq_ignore_ascii_case("bearer").then(|| key.trim())
+            })
+            .ok_or_else(|| {
+                ApiError::unauthorized("malformed Authorization header: use `Bearer KEY`")
+            })?;
+        let hash: [u8; 32] = Sha256::digest(key.as_bytes()).into();
+        // Compare every byte of every hash, so the time taken says nothing.
+        let mut found = None;
+        for (name, stored) in &self.options.keys {
+            let diff = stored
+                .iter()
+                .zip(hash.iter())
+                .fold(0u8, |acc, (a, b)| acc | (a ^ b));
+            if diff == 0 && found.is_none() {
+                found = Some(name.as_str());
+            }
+        }
+        found
+            .map(Some)
+            .ok_or_else(|| ApiError::unauthorized("invalid API key"))
+    }
+
+    async fn read_body(&self, headers: &HeaderMap, body: Body) -> Result<Vec<u8>, ApiError> {
+        let limit = self.options.max_body_bytes;
+        let declared = headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > limit as u64) {
+            return Err(ApiError::too_large(limit));
+        }
+        let mut stream = body.into_data_stream();
+        let mut out = Vec::with_capacity(declared.unwrap_or(0) as usize);
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| {
+                ApiError::bad_request("unreadable_body", format!("cannot read the body: {e}"))
+            })?;
+            if out.len() + chunk.len() > limit {
+                return Err(ApiError::too_large(limit));
+            }
+            out.extend_from_slice(&chunk);
+        }
+        Ok(out)
+    }
+
+    async fn chat(&self, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
+        let started = Instant::now();
+        let who = self.authorize(&headers)?.map(str::to_string);
+        let bytes = self.read_body(&headers, body).await?;
+        let mut request: Value = serde_json::from_slice(&bytes).map_err(|e| {
+            ApiError::bad_request("invalid_json", format!("the body is not valid JSON: {e}"))
+        })?;
+        let parsed = validate(&request)?;
+        let messages = request["messages"].as_array().cloned().unwrap_or_default();
+        let prompt = Prompt::new(parsed.prompt.clone());
+        let opening = self
+            .strategy
+            .opening(&prompt)
+            .map_err(|e| ApiError::internal(format!("the strategy failed: {e}")))?;
+        let merged = merge(&messages, &opening, parsed.last_user, &parsed.prompt);
+        let interactive = self.interactive && parsed.last_user + 1 == messages.len();
+        let response = if interactive {
+            self.interactive(request, merged, opening.len(), &prompt, parsed.stream)
+                .await?
+        } else {
+            request["messages"] = Value::Array(merged);
+            if parsed.stream {
+                self.stream_through(&request).await?
+            } else {
+                self.forward(&request).await?
+            }
+        };
+        tracing::info!(
+            client = who.as_deref().unwrap_or("-"),
+            status = response.status().as_u16(),
+            followups = response
+                .headers()
+                .get(FOLLOWUPS_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("0"),
+            ms = started.elapsed().as_millis() as u64,
+            "chat completion"
+        );
+        Ok(response)
+    }
+
+    fn extension(&self, followups: u32, extra: Value) -> Value {
+        let mut ext = json!({"strategy": self.strategy.name(), "followups": followups});
+        if let (Value::Object(ext), Value::Object(extra)) = (&mut ext, extra) {
+            ext.extend(extra);
+        }
+        ext
+    }
+
+    fn headers(&self, response: &mut Response, followups: u32) {
+        let h = response.headers_mut();
+        h.insert(FOLLOWUPS_HEADER, HeaderValue::from(followups));
+        if let Ok(v) = HeaderValue::from_str(self.strategy.name()) {
+            h.insert(STRATEGY_HEADER, v);
+        }
+    }
+
+    fn json_response(&self, mut body: Value, followups: u32, extra: Value) -> Response {
+        if let Value::Object(map) = &mut body {
+            map.insert("xsafe".into(), self.extension(followups, extra));
+        }
+        let mut response = (
+            [(header::CONTENT_TYPE, "application/json")],
+            body.to_string(),
+        )
+            .into_response();
+        self.headers(&mut response, followups);
+        response
+    }
+
+    async fn forward(&self, request: &Value) -> Result<Response, ApiError> {
+        let body = self
+            .upstream
+            .complete(request, &self.metrics)
+            .await
+            .map_err(|e| e.to_api())?;
+        Ok(self.json_response(body, 0, Value::Null))
+    }
+
+    /// Streams the upstream's events to the client as they come.
+    async fn stream_through(&self, request: &Value) -> Result<Response, ApiError> {
+        let bytes = serde_json::to_vec(request).map_err(|e| ApiError::internal(e.to_string()))?;
+        let upstream = self
+            .upstream
+            .send(
+                reqwest::Method::POST,
+                "/chat/completions",
+                Some(bytes),
+                &self.metrics,
+            )
+            .await
+            .map_err(|e| e.to_api())?;
+        let content_type = upstream
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| HeaderValue::from_bytes(v.as_bytes()).ok())
+            .unwrap_or_else(|| HeaderValue::from_static("text/event-stream"));
+        let idle = self.upstream.timeout;
+        // A stalled upstream ends the stream (the status is already sent);
+        // the client sees the connection close without `[DONE]`.
+        let chunks = futures::stream::unfold(
+            (Box::pin(upstream.bytes_stream()), false),
+            move |(mut s, done)| async move {
+                if done {
+                    return None;
+                }
+                match tokio::time::timeout(idle, s.next()).await {
+                    Ok(Some(Ok(b))) => Some((Ok(b), (s, false))),
+                    Ok(Some(Err(e))) => Some((
+                        Err(std::io::Error::other(e.without_url().to_string())),
+                        (s, true),
+                    )),
+                    Ok(None) => None,
+                    Err(_) => Some((
+                        Err(std::io::Error::new(
+                            std::io::ErrorKind::TimedOut,
+                            "the upstream stalled",
+                        )),
+                        (s, true),
+                    )),
+                }
+            },
+        );
+        let mut response = Response::new(Body::from_stream(chunks));
+        response
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, content_type);
+        response
+            .headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        self.headers(&mut response, 0);
+        Ok(response)
+    }
+
+    /// Sends upstream, judges the reply and follows up on refusals before
+    /// answering; a streaming client gets the final reply as events once
+    /// the judge has decided.
+    async fn interactive(
+        &self,
+        request: Value,
+        merged: Vec<Value>,
+        opening_len: usize,
+        prompt: &Prompt,
+        stream: bool,
+    ) -> Result<Response, ApiError> {
+        let judge = self.judge.as_deref().expect("checked in Proxy::new");
+        let mut template = request.clone();
+        if let Value::Object(map) = &mut template {
+            map.remove("stream");
+            map.remove("stream_options");
+            map.remove("messages");
+        }
+        let conversation = Conversation {
+            upstream: &self.upstream,
+            metrics: &self.metrics,
+            template,
+            base: merged,
+            opening_len,
+            last: Mutex::new(None),
+            error: Mutex::new(None),
+            usage: Mutex::new((0, 0)),
+        };
+        let counting = Counting {
+            inner: judge,
+            metrics: &self.metrics,
+            last: Mutex::new(None),
+        };
+        let transcript = match self
+            .strategy
+            .run(prompt, &conversation, &counting, None)
+            .await
+        {
+            Ok(t) => t,
+            Err(e) => {
+                return Err(match conversation.error.lock().unwrap().take() {
+                    Some(upstream) => upstream.to_api(),
+                    None => ApiError::internal(format!("the strategy failed: {e}")),
+                });
+            }
+        };
+        let followups = transcript.turns().saturating_sub(1);
+        self.metrics.followups(u64::from(followups));
+        let Some(last) = conversation.last.lock().unwrap().take() else {
+            return Err(ApiError::internal("no upstream answer"));
+        };
+        let (prompt_tokens, completion_tokens) = *conversation.usage.lock().unwrap();
+        let verdict = counting.last.lock().unwrap().take();
+        let extra = json!({
+            "complied_at_turn": transcript.complied_at_turn,
+            "verdict": verdict,
+            "usage": {
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": completion_tokens,
+                "total_tokens": prompt_tokens + completion_tokens,
+            },
+        });
+        if !stream {
+            return Ok(self.json_response(last, followups, extra));
+        }
+        let include_usage = request["stream_options"]["include_usage"] == Value::Bool(true);
+        let events = as_events(&last, include_usage, self.extension(followups, extra));
+        let mut response = Response::new(Body::from(events));
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/event-stream"),
+        );
+        response
+            .headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        self.headers(&mut response, followups);
+        Ok(response)
+    }
+
+    async fn models(&self, headers: HeaderMap) -> Result<Response, ApiError> {
+        self.authorize(&headers)?;
+        let started = Instant::now();
+        let response = self
+            .upstream
+            .send(reqwest::Method::GET, "/models", None, &self.metrics)
+            .await
+            .map_err(|e| e.to_api())?;
+        let bytes = self
+            .upstream
+            .read(response, started)
+            .await
+            .map_err(|e| e.to_api())?;
+        Ok(([(header::CONTENT_TYPE, "application/json")], bytes).into_response())
+    }
+}
+
+/// What the proxy needs from a chat request, checked.
+struct Parsed {
+    /// Index of the last user message: the prompt the strategy applies to.
+    last_user: usize,
+    prompt: String,
+    stream: bool,
+}
+
+fn validate(request: &Value) -> Result<Parsed, ApiError> {
+    let bad = |m: String| ApiError::bad_request("invalid_request", m);
+    let Value::Object(map) = request else {
+        return Err(bad("the body must be a JSON object".into()));
+    };
+    if let Some(model) = map.get("model")
+        && !model.is_string()
+    {
+        return Err(bad("`model` must be a string".into()));
+    }
+    let stream = match map.get("stream") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => return Err(bad("`stream` must be a boolean".into())),
+    };
+    if let Some(o) = map.get("stream_options")
+        && !(o.is_object() || o.is_null())
+    {
+        return Err(bad("`stream_options` must be an object".into()));
+    }
+    let Some(messages) = map.get("messages") else {
+        return Err(bad("`messages` is required".into()));
+    };
+    let Value::Array(messages) = messages else {
+        return Err(bad("`messages` must be an array".into()));
+    };
+    for (i, m) in messages.iter().enumerate() {
+        let Value::Object(m) = m else {
+            return Err(bad(format!("`messages[{i}]` must be an object")));
+        };
+        if !m.get("role").is_some_and(Value::is_string) {
+            return Err(bad(format!("`messages[{i}].role` must be a string")));
+        }
+        match m.get("content") {
+            None | Some(Value::Null) | Some(Value::String(_)) => {}
+            Some(Value::Array(parts)) => {
+                if let Some(j) = parts.iter().position(|p| !p.is_object()) {
+                    return Err(bad(format!(
+                        "`messages[{i}].content[{j}]` must be an object"
+                    )));
+                }
+            }
+            Some(_) => {
+                return Err(bad(format!(
+                    "`messages[{i}].content` must be a string or an array of parts"
+                )));
+            }
+        }
+    }
+    let last_user = messages
+        .iter()
+        .rposition(|m| m["role"] == "user")
+        .ok_or_else(|| {
+            bad("`messages` has no user message (the strategy applies to the last one)".into())
+        })?;
+    Ok(Parsed {
+        last_user,
+        prompt: text_of(&messages[last_user]["content"]),
+        stream,
+    })
+}
+
+/// A message's text: the content, or its text parts joined.
+fn text_of(content: &Value) -> String {
+    match content {
+        Value::String(s) => s.clone(),
+        Value::Array(parts) => parts
+            .iter()
+            .filter(|p| p["type"] == "text" || p.get("type").is_none())
+            .filter_map(|p| p["text"].as_str())
+            .collect::<Vec<_>>()
+            .join("\n"),
+        _ => String::new(),
+    }
+}
+
+fn is_system(m: &Value) -> bool {
+    matches!(m["role"].as_str(), Some("system" | "developer"))
+}
+
+/// The client's messages with the strategy's opening merged in: the
+/// strategy's system text first in the client's leading system message (or
+/// a new one), its exemplar turns after the system messages, and the last
+/// user message as the strategy rewrote it (if it did). Every message of
+/// the client keeps its other fields.
+pub fn merge(
+    messages: &[Value],
+    opening: &[Message],
+    last_user: usize,
+    prompt: &str,
+) -> Vec<Value> {
+    let (system, rest) = match opening.split_first() {
+        Some((first, rest)) if first.role == Role::System => (Some(first.content.as_str()), rest),
+        _ => (None, opening),
+    };
+    let (user, turns) = match rest.split_last() {
+        Some((last, turns)) if last.role == Role::User => (Some(last.content.as_str()), turns),
+        _ => (None, rest),
+    };
+    let leading = messages.iter().take_while(|m| is_system(m)).count();
+    let mut out = Vec::with_capacity(messages.len() + turns.len() + 1);
+    let mut from = 0;
+    match system {
+        Some(text) if leading > 0 => {
+            let mut m = messages[0].clone();
+            m["content"] = match &m["content"] {
+                Value::String(s) if s.is_empty() => Value::String(text.to_string()),
+                Value::String(s) => Value::String(format!("{text}\n\n{s}")),
+                Value::Array(parts) => {
+                    let mut parts = parts.clone();
+                    parts.insert(0, json!({"type": "text", "text": text}));
+                    Value::Array(parts)
+                }
+                _ => Value::String(text.to_string()),
+            };
+            out.push(m);
+            from = 1;
+        }
+        Some(text) => out.push(json!({"role": "system", "content": text})),
+        None => {}
+    }
+    out.extend(messages[from..leading].iter().cloned());
+    out.extend(
+        turns
+            .iter()
+            .map(|m| json!({"role": m.role.as_str(), "content": m.content})),
+    );
+    for (i, m) in messages.iter().enumerate().skip(leading) {
+        if i == last_user
+            && let Some(user) = user
+            && user != prompt
+        {
+            let mut m = m.clone();
+            m["content"] = Value::String(user.to_string());
+            out.push(m);
+        } else {
+            out.push(m.clone());
+        }
+    }
+    out
+}
+
+/// A completion as the events a streaming client expects: the message as
+/// one delta, then the finish reason, then usage if asked, then `[DONE]`.
+fn as_events(completion: &Value, include_usage: bool, extension: Value) -> String {
+    let mut head = serde_json::Map::new();
+    for field in [
+        "id",
+        "created",
+        "model",
+        "system_fingerprint",
+        "service_tier",
+    ] {
+        if let Some(v) = completion.get(field) {
+            head.insert(field.into(), v.clone());
+        }
+    }
+    head.insert("object".into(), "chat.completion.chunk".into());
+    let chunk = |choices: Value, extra: Option<(&str, Value)>| {
+        let mut c = head.clone();
+        c.insert("choices".into(), choices);
+        if let Some((k, v)) = extra {
+            c.insert(k.into(), v);
+        }
+        format!("data: {}\n\n", Value::Object(c))
+    };
+    let mut out = String::new();
+    let choices = completion["choices"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    for (i, choice) in choices.iter().enumerate() {
+        let index = choice.get("index").cloned().unwrap_or(json!(i));
+        let message = &choice["message"];
+        let mut delta = serde_json::Map::new();
+        delta.insert("role".into(), "assistant".into());
+        for field in ["content", "refusal", "reasoning_content"] {
+            if let Some(v) = message.get(field).filter(|v| !v.is_null()) {
+                delta.insert(field.into(), v.clone());
+            }
+        }
+        if let Some(Value::Array(calls)) = message.get("tool_calls") {
+            let calls: Vec<Value> = calls
+                .iter()
+                .enumerate()
+                .map(|(k, c)| {
+                    let mut c = c.clone();
+                    c["index"] = json!(k);
+                    c
+                })
+                .collect();
+            delta.insert("tool_calls".into(), Value::Array(calls));
+        }
+        out.push_str(&chunk(
+            json!([{"index": index, "delta": delta, "finish_reason": null}]),
+            None,
+        ));
+    }
+    for (i, choice) in choices.iter().enumerate() {
+        let index = choice.get("index").cloned().unwrap_or(json!(i));
+        let last = i + 1 == choices.len() && !include_usage;
+        out.push_str(&chunk(
+            json!([{"index": index, "delta": {}, "finish_reason": choice["finish_reason"]}]),
+            last.then(|| ("xsafe", extension.clone())),
+        ));
+    }
+    if include_usage {
+        let mut c = head.clone();
+        c.insert("choices".into(), json!([]));
+        c.insert("usage".into(), completion["usage"].clone());
+        c.insert("xsafe".into(), extension);
+        out.push_str(&format!("data: {}\n\n", Value::Object(c)));
+    }
+    out.push_str("data: [DONE]\n\n");
+    out
+}
+
+/// The profile's judge, counting the refusals it finds and keeping its
+/// last verdict for the response's extension field.
+struct Counting<'a> {
+    inner: &'a dyn Judge,
+    metrics: &'a Metrics,
+    last: Mutex<Option<Verdict>>,
+}
+
+#[async_trait]
+impl Judge for Counting<'_> {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+
+    fn version(&self) -> &str {
+        self.inner.version()
+    }
+
+    async fn judge(&self, prompt: &Prompt, transcript: &Transcript) -> Result<Verdict, JudgeError> {
+        let verdict = self.inner.judge(prompt, transcript).await?;
+        if verdict.outcome.class().is_some_and(|c| c.is_refusal()) {
+            self.metrics.refusal();
+        }
+        *self.last.lock().unwrap() = Some(verdict.clone());
+        Ok(verdict)
+    }
+}
+
+async fn chat(State(p): State<Arc<Proxy>>, headers: HeaderMap, body: Body) -> Response {
+    match p.chat(headers, body).await {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::warn!(status = e.status.as_u16(), code = e.code, "{}", e.message);
+            e.into_response()
+        }
+    }
+}
+
+async fn models(State(p): State<Arc<Proxy>>, headers: HeaderMap) -> Response {
+    match p.models(headers).await {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::warn!(status = e.status.as_u16(), code = e.code, "{}", e.message);
+            e.into_response()
+        }
+    }
+}
+
+async fn healthz() -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        r#"{"status":"ok"}"#,
+    )
+        .into_response()
+}
+
+async fn metrics(State(p): State<Arc<Proxy>>, headers: HeaderMap) -> Response {
+    if let Err(e) = p.authorize(&headers) {
+        return e.into_response();
+    }
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        p.metrics.render(),
+    )
+        .into_response()
+}
+
+async fn not_found() -> Response {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "invalid_request_error",
+        "not_found",
+        "no such route: the proxy serves POST /v1/chat/completions, GET /v1/models, /healthz and /metrics",
+    )
+    .into_response()
+}
+
+async fn method_not_allowed() -> Response {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "invalid_request_error",
+        "method_not_allowed",
+        "method not allowed on this route",
+    )
+    .into_response()
+}
+
+async fn count(State(p): State<Arc<Proxy>>, request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    p.metrics.request(response.status().as_u16());
+    if let Some(ErrorKind(kind)) = response.extensions().get::<ErrorKind>() {
+        p.metrics.error(kind);
+    }
+    response
+}
+
+/// The proxy's routes.
+pub fn router(state: Arc<Proxy>) -> Router {
+    Router::new()
+        .route("/v1/chat/completions", post(chat))
+        .route("/v1/models", get(models))
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(state.clone(), count))
+        .with_state(state)
+}
+
+/// Serves until `shutdown` resolves, then lets requests in flight finish.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    proxy: Arc<Proxy>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(proxy))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn roles(v: &[Value]) -> Vec<String> {
+        v.iter()
+            .map(|m| format!("{}:{}", m["role"].as_str().unwrap(), m["content"]))
+            .collect()
+    }
+
+    #[test]
+    fn merge_puts_strategy_system_first_and_turns_before_the_conversation() {
+        let client = vec![
+            json!({"role": "system", "content": "be brief", "name": "x"}),
+            json!({"role": "user", "content": "q1"}),
+            json!({"role": "assistant", "content": "a1"}),
+            json!({"role": "user", "content": "q2"}),
+        ];
+        let opening = vec![
+            Message::system("S"),
+            Message::user("e"),
+            Message::assistant("f"),
+            Message::user("q2"),
+        ];
+        let out = merge(&client, &opening, 3, "q2");
+        assert_eq!(
+            roles(&out),
+            [
+                "system:\"S\\n\\nbe brief\"",
+                "user:\"e\"",
+                "assistant:\"f\"",
+                "user:\"q1\"",
+                "assistant:\"a1\"",
+                "user:\"q2\""
+            ]
+        );
+        assert_eq!(out[0]["name"], "x");
+    }
+
+    #[test]
+    fn merge_without_client_system_or_strategy_system() {
+        let client = vec![json!({"role": "user", "content": "q"})];
+        let opening = vec![Message::system("S"), Message::user("q")];
+        assert_eq!(
+            roles(&merge(&client, &opening, 0, "q")),
+            ["system:\"S\"", "user:\"q\""]
+        );
+        let opening = vec![
+            Message::user("e"),
+            Message::assistant("f"),
+            Message::user("Q!"),
+        ];
+        assert_eq!(
+            roles(&merge(&client, &opening, 0, "q")),
+            ["user:\"e\"", "assistant:\"f\"", "user:\"Q!\""]
+        );
+        let client = vec![
+            json!({"role": "system", "content": "a"}),
+            json!({"role": "developer", "content": "b"}),
+            json!({"role": "user", "content": "q"}),
+        ];
+        let opening = vec![
+            Message::user("e"),
+            Message::assistant("f"),
+            Message::user("q"),
+        ];
+        assert_eq!(
+            roles(&merge(&client, &opening, 2, "q")),
+            [
+                "system:\"a\"",
+                "developer:\"b\"",
+                "user:\"e\"",
+                "assistant:\"f\"",
+                "user:\"q\""
+            ]
+        );
+        let baseline = vec![Message::user("q")];
+        assert_eq!(merge(&client, &baseline, 2, "q"), client);
+    }
+
+    #[test]
+    fn events_carry_the_whole_message() {
+        let c = json!({"id": "x", "created": 1, "model": "m", "choices": [{"index": 0,
+            "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 1}});
+        let text = as_events(&c, true, json!({"followups": 1}));
+        let events: Vec<&str> = text.split("\n\n").filter(|e| !e.is_empty()).collect();
+        assert_eq!(events.len(), 4);
+        assert!(events[0].contains(r#""delta":{"content":"hi","role":"assistant"}"#));
+        assert!(events[2].contains(r#""usage":{"prompt_tokens":1}"#));
+        assert_eq!(events[3], "data: [DONE]");
+    }
+}

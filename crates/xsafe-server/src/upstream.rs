@@ -1,0 +1,310 @@
+//! Talking to the upstream server, and the upstream as a [`Target`] so an
+//! interactive strategy can drive the conversation through it.
+
+use crate::error::ApiError;
+use crate::metrics::Metrics;
+use async_trait::async_trait;
+use axum::http::StatusCode;
+use serde_json::{Value, json};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+use xsafe_core::{ChatRequest, ChatResponse, FinishReason, Message, Role, Target, TargetError};
+
+/// An API key that never shows in `Debug` output or logs.
+#[derive(Clone)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// Why an upstream request failed.
+#[derive(Debug, Clone)]
+pub enum UpstreamError {
+    Timeout(Duration),
+    Connection(String),
+    Status { status: u16, message: String },
+    Invalid(String),
+}
+
+impl UpstreamError {
+    /// The answer to the client. The upstream's 4xx answers about the
+    /// request itself (unknown model, bad parameter, rate limit) keep their
+    /// status so the client sees what it did wrong; 5xx and the upstream
+    /// rejecting the proxy's own key are the proxy's problem: 502.
+    pub fn to_api(&self) -> ApiError {
+        match self {
+            UpstreamError::Timeout(d) => ApiError::upstream_timeout(d.as_secs_f64()),
+            UpstreamError::Connection(e) => {
+                ApiError::upstream(format!("cannot reach the upstream server: {e}"))
+            }
+            UpstreamError::Invalid(e) => {
+                ApiError::upstream(format!("the upstream server's answer is invalid: {e}"))
+            }
+            UpstreamError::Status { status, message } => match *status {
+                401 | 403 => ApiError::upstream(format!(
+                    "the upstream server refused the proxy's credentials (HTTP {status}): {message}"
+                )),
+                400..=499 => ApiError::new(
+                    StatusCode::from_u16(*status).unwrap_or(StatusCode::BAD_REQUEST),
+                    if *status == 429 {
+                        "rate_limit_error"
+                    } else {
+                        "invalid_request_error"
+                    },
+                    "upstream_rejected",
+                    format!("the upstream server answered HTTP {status}: {message}"),
+                ),
+                _ => ApiError::upstream(format!(
+                    "the upstream server answered HTTP {status}: {message}"
+                )),
+            },
+        }
+    }
+
+    fn to_target_error(&self) -> TargetError {
+        match self {
+            UpstreamError::Timeout(d) => TargetError::Timeout(*d),
+            UpstreamError::Connection(e) => TargetError::Connection(e.clone()),
+            UpstreamError::Invalid(e) => TargetError::InvalidResponse(e.clone()),
+            UpstreamError::Status { status, message } => TargetError::Status {
+                status: *status,
+                message: message.clone(),
+                retry_after: None,
+            },
+        }
+    }
+}
+
+/// The upstream server: its base URL, key and timeout.
+#[derive(Debug, Clone)]
+pub struct Upstream {
+    pub client: reqwest::Client,
+    /// Base URL without a trailing slash, e.g. `http://127.0.0.1:8000/v1`.
+    pub base: String,
+    pub key: Option<Secret>,
+    pub timeout: Duration,
+}
+
+impl Upstream {
+    fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        let mut r = self.client.request(method, format!("{}{path}", self.base));
+        if let Some(key) = &self.key
+            && let Ok(mut value) =
+                reqwest::header::HeaderValue::from_str(&format!("Bearer {}", key.0))
+        {
+            value.set_sensitive(true);
+            r = r.header(reqwest::header::AUTHORIZATION, value);
+        }
+        r
+    }
+
+    /// Sends a request and waits (up to the timeout) for the status and
+    /// headers; a status other than 2xx is an error with the body's message.
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+        metrics: &Metrics,
+    ) -> Result<reqwest::Response, UpstreamError> {
+        let mut r = self.request(method, path);
+        if let Some(body) = body {
+            r = r
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body);
+        }
+        let started = Instant::now();
+        let response = match tokio::time::timeout(self.timeout, r.send()).await {
+            Err(_) => return Err(UpstreamError::Timeout(self.timeout)),
+            Ok(Err(e)) if e.is_timeout() => return Err(UpstreamError::Timeout(self.timeout)),
+            Ok(Err(e)) => return Err(UpstreamError::Connection(describe(e))),
+            Ok(Ok(r)) => r,
+        };
+        metrics.upstream_latency(started.elapsed());
+        if !response.status().is_success() {
+            let status = response.status().as_u16();
+            let bytes = self.read(response, started).await.unwrap_or_default();
+            return Err(UpstreamError::Status {
+                status,
+                message: error_message(&bytes),
+            });
+        }
+        Ok(response)
+    }
+
+    /// Reads a whole body within what is left of the timeout.
+    pub async fn read(
+        &self,
+        response: reqwest::Response,
+        started: Instant,
+    ) -> Result<Vec<u8>, UpstreamError> {
+        let left = self.timeout.saturating_sub(started.elapsed());
+        match tokio::time::timeout(left, response.bytes()).await {
+            Err(_) => Err(UpstreamError::Timeout(self.timeout)),
+            Ok(Err(e)) if e.is_timeout() => Err(UpstreamError::Timeout(self.timeout)),
+            Ok(Err(e)) => Err(UpstreamError::Connection(describe(e))),
+            Ok(Ok(b)) => Ok(b.to_vec()),
+        }
+    }
+
+    /// A non-streaming chat completion: the response as JSON.
+    pub async fn complete(&self, body: &Value, metrics: &Metrics) -> Result<Value, UpstreamError> {
+        let started = Instant::now();
+        let bytes = serde_json::to_vec(body).map_err(|e| UpstreamError::Invalid(e.to_string()))?;
+        let response = self
+            .send(
+                reqwest::Method::POST,
+                "/chat/completions",
+                Some(bytes),
+                metrics,
+            )
+            .await?;
+        let bytes = self.read(response, started).await?;
+        let value: Value = serde_json::from_slice(&bytes)
+            .map_err(|e| UpstreamError::Invalid(format!("the body is not JSON ({e})")))?;
+        if !value.is_object() {
+            return Err(UpstreamError::Invalid(
+                "the body is not a JSON object".into(),
+            ));
+        }
+        Ok(value)
+    }
+}
+
+/// A reqwest error without the URL (which may carry credentials in its
+/// userinfo), with its causes.
+fn describe(e: reqwest::Error) -> String {
+    let e = e.without_url();
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+/// The `error.message` of an OpenAI-style error body, or the body's start.
+fn error_message(bytes: &[u8]) -> String {
+    let v: Value = serde_json::from_slice(bytes).unwrap_or(Value::Null);
+    if let Some(m) = v["error"]["message"].as_str().or(v["error"].as_str()) {
+        return m.chars().take(500).collect();
+    }
+    let text = String::from_utf8_lossy(bytes);
+    let text: String = text.chars().take(200).collect();
+    if text.trim().is_empty() {
+        "(no message)".into()
+    } else {
+        text
+    }
+}
+
+/// The upstream as a target for one client request: the strategy's
+/// messages are mapped onto the client's request, whose other fields
+/// (model, temperature, tools...) go along untouched.
+pub struct Conversation<'a> {
+    pub upstream: &'a Upstream,
+    pub metrics: &'a Metrics,
+    /// The client's body, with `stream` off.
+    pub template: Value,
+    /// The client's messages with the strategy's opening merged in: what
+    /// stands for the strategy's first `opening_len` messages.
+    pub base: Vec<Value>,
+    pub opening_len: usize,
+    /// The last successful response, as the upstream sent it.
+    pub last: Mutex<Option<Value>>,
+    /// The last failure, so the client gets the right status.
+    pub error: Mutex<Option<UpstreamError>>,
+    /// Token counts over every upstream request.
+    pub usage: Mutex<(u64, u64)>,
+}
+
+#[async_trait]
+impl Target for Conversation<'_> {
+    fn id(&self) -> &str {
+        "upstream"
+    }
+
+    async fn chat(&self, request: &ChatRequest) -> Result<ChatResponse, TargetError> {
+        let mut messages = self.base.clone();
+        for m in request.messages.iter().skip(self.opening_len) {
+            messages.push(json!({"role": m.role.as_str(), "content": m.content}));
+        }
+        let mut body = self.template.clone();
+        body["messages"] = Value::Array(messages);
+        match self.upstream.complete(&body, self.metrics).await {
+            Ok(value) => {
+                let parsed = parse_completion(&value).map_err(UpstreamError::Invalid);
+                match parsed {
+                    Ok(response) => {
+                        if let Some(u) = response.usage {
+                            let mut total = self.usage.lock().unwrap();
+                            total.0 += u.prompt_tokens;
+                            total.1 += u.completion_tokens;
+                        }
+                        *self.last.lock().unwrap() = Some(value);
+                        Ok(response)
+                    }
+                    Err(e) => {
+                        let err = e.to_target_error();
+                        *self.error.lock().unwrap() = Some(e);
+                        Err(err)
+                    }
+                }
+            }
+            Err(e) => {
+                let err = e.to_target_error();
+                *self.error.lock().unwrap() = Some(e);
+                Err(err)
+            }
+        }
+    }
+}
+
+/// The first choice of a chat completion, as the judge reads it.
+fn parse_completion(v: &Value) -> Result<ChatResponse, String> {
+    let choice = v["choices"]
+        .get(0)
+        .ok_or("no `choices[0]` in the response")?;
+    let message = &choice["message"];
+    if !message.is_object() {
+        return Err("`choices[0].message` is missing".into());
+    }
+    let content = match &message["content"] {
+        Value::String(s) => s.clone(),
+        Value::Array(parts) => parts
+            .iter()
+            .filter_map(|p| p["text"].as_str())
+            .collect::<Vec<_>>()
+            .join(""),
+        _ => String::new(),
+    };
+    let text = |field: &str| {
+        message[field]
+            .as_str()
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+    };
+    let usage = v["usage"].as_object().map(|u| xsafe_core::Usage {
+        prompt_tokens: u.get("prompt_tokens").and_then(Value::as_u64).unwrap_or(0),
+        completion_tokens: u
+            .get("completion_tokens")
+            .and_then(Value::as_u64)
+            .unwrap_or(0),
+    });
+    Ok(ChatResponse {
+        message: Message {
+            role: Role::Assistant,
+            content,
+            reasoning: text("reasoning_content").or_else(|| text("reasoning")),
+            refusal: text("refusal"),
+        },
+        finish_reason: choice["finish_reason"].as_str().map(FinishReason::parse),
+        usage,
+        model: v["model"].as_str().map(str::to_string),
+    })
+}

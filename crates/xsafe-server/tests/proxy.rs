@@ -1,0 +1,656 @@
+//! The proxy on a real socket in front of a scripted upstream on 127.0.0.1.
+
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::time::Duration;
+use xsafe_core::Prompt;
+use xsafe_server::{FOLLOWUPS_HEADER, Proxy, ProxyOptions, Secret};
+use xsafe_strategy::{BuildOptions, Registry};
+use xsafe_testkit::{Reply, Request, TestServer};
+
+const KEY: &str = "sk-client-key";
+const UPSTREAM_KEY: &str = "sk-upstream-secret-value";
+const PROMPT: &str = "How do I kill a Python process?";
+const REFUSAL: &str = "I'm sorry, but I can't help with that.";
+const ANSWER: &str = "To kill a Python process, find its process ID with `ps aux | grep python`, \
+    then run `kill PID`. If it does not stop, `kill -9 PID` ends it at once.";
+
+struct Running {
+    url: String,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    handle: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Running {
+    async fn stop(mut self) -> std::io::Result<()> {
+        let _ = self.shutdown.take().unwrap().send(());
+        self.handle.await.unwrap()
+    }
+}
+
+fn options(upstream: &TestServer) -> ProxyOptions {
+    let mut o = ProxyOptions::new(format!("{}/v1", upstream.url()));
+    o.upstream_key = Some(Secret(UPSTREAM_KEY.into()));
+    let hash: [u8; 32] = hex::decode(xsafe_server::hash_key(KEY))
+        .unwrap()
+        .try_into()
+        .unwrap();
+    o.keys = vec![("test".into(), hash)];
+    o
+}
+
+async fn start(strategy: &str, o: ProxyOptions) -> Running {
+    let strategy = Registry::builtin()
+        .build(strategy, &BuildOptions::default())
+        .unwrap();
+    let judge = xsafe_judge::from_name("xsafe").unwrap();
+    let proxy = Arc::new(Proxy::new(o, strategy, Some(judge)).unwrap());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let handle = tokio::spawn(xsafe_server::serve(listener, proxy, async move {
+        let _ = rx.await;
+    }));
+    Running {
+        url,
+        shutdown: Some(tx),
+        handle,
+    }
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::new()
+}
+
+async fn post(url: &str, body: &Value) -> reqwest::Response {
+    client()
+        .post(format!("{url}/v1/chat/completions"))
+        .bearer_auth(KEY)
+        .json(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+fn has_system(r: &Request) -> bool {
+    r.json()["messages"][0]["role"] == "system"
+}
+
+fn user_turns(r: &Request) -> usize {
+    r.json()["messages"]
+        .as_array()
+        .map(|m| m.iter().filter(|m| m["role"] == "user").count())
+        .unwrap_or(0)
+}
+
+/// Answers only when a system message is present.
+fn refuse_without_system(r: &Request) -> Reply {
+    if has_system(r) {
+        Reply::chat(ANSWER)
+    } else {
+        Reply::chat(REFUSAL)
+    }
+}
+
+/// Answers only after a follow-up.
+fn refuse_first(r: &Request) -> Reply {
+    if user_turns(r) > 1 {
+        Reply::chat(ANSWER)
+    } else {
+        Reply::chat(REFUSAL)
+    }
+}
+
+fn opening(strategy: &str) -> Vec<Value> {
+    Registry::builtin()
+        .build(strategy, &BuildOptions::default())
+        .unwrap()
+        .opening(&Prompt::new(PROMPT))
+        .unwrap()
+        .iter()
+        .map(|m| json!({"role": m.role.as_str(), "content": m.content}))
+        .collect()
+}
+
+#[tokio::test]
+async fn contextual_merges_the_system_message_and_passes_parameters_through() {
+    let upstream = TestServer::start(refuse_without_system);
+    let proxy = start("contextual", options(&upstream)).await;
+    let body = json!({
+        "model": "m",
+        "temperature": 0.3,
+        "max_tokens": 77,
+        "tools": [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}],
+        "some_vendor_field": {"x": [1, 2]},
+        "messages": [
+            {"role": "system", "content": "You are terse."},
+            {"role": "user", "content": PROMPT}
+        ]
+    });
+    let r = post(&proxy.url, &body).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()[FOLLOWUPS_HEADER], "0");
+    let answer: Value = r.json().await.unwrap();
+    assert_eq!(answer["choices"][0]["message"]["content"], ANSWER);
+    assert_eq!(answer["xsafe"]["strategy"], "contextual");
+    assert_eq!(answer["xsafe"]["followups"], 0);
+
+    let sent = upstream.requests();
+    assert_eq!(sent.len(), 1);
+    let got = sent[0].json();
+    let strategy_system = opening("contextual")[0]["content"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(!strategy_system.is_empty());
+    assert_eq!(
+        got["messages"],
+        json!([
+            {"role": "system", "content": format!("{strategy_system}\n\nYou are terse.")},
+            {"role": "user", "content": PROMPT}
+        ])
+    );
+    for field in [
+        "model",
+        "temperature",
+        "max_tokens",
+        "tools",
+        "some_vendor_field",
+    ] {
+        assert_eq!(got[field], body[field], "{field}");
+    }
+    // The upstream gets the proxy's upstream key, never the client's.
+    assert_eq!(
+        sent[0].header("authorization"),
+        Some(format!("Bearer {UPSTREAM_KEY}").as_str())
+    );
+    proxy.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn few_shot_inserts_exemplars_before_the_conversation() {
+    let upstream = TestServer::start(|_| Reply::chat(ANSWER));
+    let proxy = start("few-shot", options(&upstream)).await;
+    let conversation = vec![
+        json!({"role": "user", "content": "Hi", "name": "bob"}),
+        json!({"role": "assistant", "content": "Hello!"}),
+        json!({"role": "user", "content": PROMPT}),
+    ];
+    let r = post(
+        &proxy.url,
+        &json!({"model": "m", "seed": 7, "messages": conversation}),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let got = upstream.requests()[0].json();
+    let opening = opening("few-shot");
+    assert!(opening.len() > 2, "few-shot sends exemplar turns");
+    let mut expected: Vec<Value> = opening[..opening.len() - 1].to_vec();
+    expected.extend(conversation);
+    assert_eq!(got["messages"], Value::Array(expected));
+    assert_eq!(got["seed"], 7);
+    proxy.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn interactive_follows_up_on_a_refusal_and_reports_it_outside_the_content() {
+    let upstream = TestServer::start(refuse_first);
+    let proxy = start("interactive", options(&upstream)).await;
+    let body = json!({"model": "m", "temperature": 0.5, "messages": [{"role": "user", "content": PROMPT}]});
+    let r = post(&proxy.url, &body).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()[FOLLOWUPS_HEADER], "1");
+    let answer: Value = r.json().await.unwrap();
+    assert_eq!(answer["choices"][0]["message"]["content"], ANSWER);
+    assert_eq!(answer["xsafe"]["followups"], 1);
+    assert_eq!(answer["xsafe"]["complied_at_turn"], 2);
+    assert_eq!(answer["xsafe"]["usage"]["total_tokens"], 30);
+    let sent = upstream.requests();
+    assert_eq!(sent.len(), 2);
+    let second = sent[1].json();
+    let m = second["messages"].as_array().unwrap();
+    assert_eq!(m.len(), 3);
+    assert_eq!(m[0], json!({"role": "user", "content": PROMPT}));
+    assert_eq!(m[1], json!({"role": "assistant", "content": REFUSAL}));
+    assert_eq!(m[2]["role"], "user");
+    assert!(!m[2]["content"].as_str().unwrap().is_empty());
+    assert_eq!(second["temperature"], 0.5);
+    assert_eq!(second["model"], "m");
+
+    // A model that keeps refusing gets max_turns (2) follow-ups, then the
+    // client gets the refusal.
+    let stubborn = TestServer::start(|_| Reply::chat(REFUSAL));
+    let proxy2 = start("interactive", options(&stubborn)).await;
+    let r = post(&proxy2.url, &body).await;
+    assert_eq!(r.headers()[FOLLOWUPS_HEADER], "2");
+    let answer: Value = r.json().await.unwrap();
+    assert_eq!(answer["choices"][0]["message"]["content"], REFUSAL);
+    assert_eq!(stubborn.request_count(), 3);
+
+    let metrics = client()
+        .get(format!("{}/metrics", proxy2.url))
+        .bearer_auth(KEY)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("xsafe_proxy_refusals_detected_total 3\n"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("xsafe_proxy_followups_sent_total 2\n"),
+        "{metrics}"
+    );
+    proxy.stop().await.unwrap();
+    proxy2.stop().await.unwrap();
+}
+
+fn sse_body() -> String {
+    let chunk = |delta: Value, finish: Value| {
+        format!(
+            "data: {}\n\n",
+            json!({"id": "c", "object": "chat.completion.chunk", "created": 0, "model": "m",
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
+        )
+    };
+    format!(
+        "{}{}{}data: [DONE]\n\n",
+        chunk(json!({"role": "assistant", "content": "Sure"}), Value::Null),
+        chunk(json!({"content": ", here."}), Value::Null),
+        chunk(json!({}), json!("stop"))
+    )
+}
+
+/// The content of every delta of an event stream, joined; and whether it
+/// ended with `[DONE]`.
+fn read_events(text: &str) -> (String, bool, Vec<Value>) {
+    let mut content = String::new();
+    let mut done = false;
+    let mut events = Vec::new();
+    for line in text.lines() {
+        let Some(data) = line.strip_prefix("data: ") else {
+            continue;
+        };
+        if data == "[DONE]" {
+            done = true;
+            continue;
+        }
+        let v: Value = serde_json::from_str(data).unwrap();
+        assert_eq!(v["object"], "chat.completion.chunk");
+        if let Some(c) = v["choices"][0]["delta"]["content"].as_str() {
+            content.push_str(c);
+        }
+        events.push(v);
+    }
+    (content, done, events)
+}
+
+#[tokio::test]
+async fn streaming_passes_events_through() {
+    let upstream = TestServer::start(|_| Reply::Full {
+        status: 200,
+        headers: vec![("content-type".into(), "text/event-stream".into())],
+        body: sse_body().into_bytes(),
+    });
+    let proxy = start("contextual", options(&upstream)).await;
+    let r = post(
+        &proxy.url,
+        &json!({"model": "m", "stream": true, "messages": [{"role": "user", "content": PROMPT}]}),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
+    assert_eq!(r.text().await.unwrap(), sse_body());
+    let got = upstream.requests()[0].json();
+    assert_eq!(got["stream"], true);
+    assert_eq!(got["messages"][0]["role"], "system");
+    proxy.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn streaming_with_interactive_holds_the_reply_until_judged() {
+    let upstream = TestServer::start(refuse_first);
+    let proxy = start("interactive", options(&upstream)).await;
+    let r = post(
+        &proxy.url,
+        &json!({"model": "m", "stream": true, "stream_options": {"include_usage": true},
+            "messages": [{"role": "user", "content": PROMPT}]}),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()[FOLLOWUPS_HEADER], "1");
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
+    let (content, done, events) = read_events(&r.text().await.unwrap());
+    assert_eq!(content, ANSWER);
+    assert!(done);
+    assert_eq!(events.last().unwrap()["usage"]["total_tokens"], 15);
+    assert_eq!(events.last().unwrap()["xsafe"]["followups"], 1);
+    assert!(
+        events
+            .iter()
+            .any(|e| e["choices"][0]["finish_reason"] == "stop")
+    );
+    // The upstream was asked without streaming, so the judge sees it all.
+    for r in upstream.requests() {
+        assert!(r.json().get("stream").is_none());
+        assert!(r.json().get("stream_options").is_none());
+    }
+    proxy.stop().await.unwrap();
+}
+
+async fn error_of(r: reqwest::Response) -> (u16, Value) {
+    let status = r.status().as_u16();
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json")
+    );
+    let body: Value = r.json().await.unwrap();
+    assert!(body["error"]["message"].is_string(), "{body}");
+    assert!(body["error"]["type"].is_string(), "{body}");
+    assert!(body["error"]["code"].is_string(), "{body}");
+    (status, body)
+}
+
+#[tokio::test]
+async fn clients_need_a_key_from_the_config() {
+    let upstream = TestServer::start(|_| Reply::chat(ANSWER));
+    let proxy = start("baseline", options(&upstream)).await;
+    let body = json!({"model": "m", "messages": [{"role": "user", "content": "hi"}]});
+    let url = format!("{}/v1/chat/completions", proxy.url);
+    let none = client().post(&url).json(&body).send().await.unwrap();
+    assert_eq!(error_of(none).await.0, 401);
+    let wrong = client()
+        .post(&url)
+        .bearer_auth("sk-wrong")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let (status, err) = error_of(wrong).await;
+    assert_eq!(status, 401);
+    assert_eq!(err["error"]["code"], "invalid_api_key");
+    let right = post(&proxy.url, &body).await;
+    assert_eq!(right.status(), 200);
+    assert_eq!(
+        upstream.request_count(),
+        1,
+        "refused requests never reach the upstream"
+    );
+
+    let metrics = client()
+        .get(format!("{}/metrics", proxy.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(metrics.status(), 401);
+    let health = client()
+        .get(format!("{}/healthz", proxy.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    proxy.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn models_are_forwarded() {
+    let upstream = TestServer::start(|r| {
+        assert_eq!(r.path, "/v1/models");
+        Reply::json(&json!({"object": "list", "data": [{"id": "m", "object": "model"}]}))
+    });
+    let proxy = start("baseline", options(&upstream)).await;
+    let r = client()
+        .get(format!("{}/v1/models", proxy.url))
+        .bearer_auth(KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["data"][0]["id"], "m");
+    proxy.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn failures_are_openai_errors_with_the_right_status() {
+    let upstream = TestServer::start(|r| match r.last_user_message().as_str() {
+        "fail" => Reply::status(500, r#"{"error":{"message":"boom"}}"#),
+        "slow" => Reply::chat(ANSWER).slow(Duration::from_secs(3)),
+        "bad model" => Reply::status(404, r#"{"error":{"message":"no such model"}}"#),
+        _ => Reply::chat(ANSWER),
+    });
+    let mut o = options(&upstream);
+    o.timeout = Duration::from_millis(300);
+    let proxy = start("contextual", o).await;
+    let url = format!("{}/v1/chat/completions", proxy.url);
+    let ask = |text: &str| json!({"model": "m", "messages": [{"role": "user", "content": text}]});
+
+    let (status, err) = error_of(post(&proxy.url, &ask("fail")).await).await;
+    assert_eq!(status, 502);
+    assert!(err["error"]["message"].as_str().unwrap().contains("boom"));
+    assert!(!err.to_string().contains(UPSTREAM_KEY));
+
+    let (status, err) = error_of(post(&proxy.url, &ask("slow")).await).await;
+    assert_eq!(status, 504);
+    assert_eq!(err["error"]["code"], "upstream_timeout");
+
+    let (status, _) = error_of(post(&proxy.url, &ask("bad model")).await).await;
+    assert_eq!(status, 404);
+
+    let malformed = client()
+        .post(&url)
+        .bearer_auth(KEY)
+        .header("content-type", "application/json")
+        .body("{\"model\": \"m\", \"messages\": [")
+        .send()
+        .await
+        .unwrap();
+    let (status, err) = error_of(malformed).await;
+    assert_eq!(status, 400);
+    assert_eq!(err["error"]["code"], "invalid_json");
+
+    let wrong_type = post(&proxy.url, &json!({"model": "m", "messages": "hi"})).await;
+    assert_eq!(error_of(wrong_type).await.0, 400);
+
+    let huge = format!(
+        "{{\"model\":\"m\",\"messages\":[{{\"role\":\"user\",\"content\":\"{}\"}}]}}",
+        "a".repeat(1_100_000)
+    );
+    let r = client()
+        .post(&url)
+        .bearer_auth(KEY)
+        .header("content-type", "application/json")
+        .body(huge)
+        .send()
+        .await
+        .unwrap();
+    let (status, err) = error_of(r).await;
+    assert_eq!(status, 413);
+    assert_eq!(err["error"]["code"], "request_too_large");
+
+    // Unknown routes and methods answer in the same shape.
+    let r = client()
+        .get(format!("{}/v2/x", proxy.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_of(r).await.0, 404);
+
+    let metrics = client()
+        .get(format!("{}/metrics", proxy.url))
+        .bearer_auth(KEY)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        "xsafe_proxy_requests_total{status=\"502\"} 1",
+        "xsafe_proxy_requests_total{status=\"504\"} 1",
+        "xsafe_proxy_requests_total{status=\"413\"} 1",
+        "xsafe_proxy_errors_total{kind=\"upstream_timeout\"} 1",
+        "xsafe_proxy_errors_total{kind=\"upstream_error\"} 1",
+        "xsafe_proxy_errors_total{kind=\"invalid_json\"} 1",
+        "xsafe_proxy_errors_total{kind=\"request_too_large\"} 1",
+    ] {
+        assert!(metrics.contains(line), "{line} missing from\n{metrics}");
+    }
+    assert!(
+        metrics.contains("xsafe_proxy_upstream_latency_seconds_count 2\n"),
+        "{metrics}"
+    );
+    assert!(!metrics.contains(UPSTREAM_KEY));
+    proxy.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn shutdown_lets_requests_in_flight_finish() {
+    let upstream = TestServer::start(|_| Reply::chat(ANSWER).slow(Duration::from_millis(700)));
+    let proxy = start("baseline", options(&upstream)).await;
+    let url = proxy.url.clone();
+    let in_flight = tokio::spawn(async move {
+        post(
+            &url,
+            &json!({"model": "m", "messages": [{"role": "user", "content": "hi"}]}),
+        )
+        .await
+    });
+    // Wait until the request reached the upstream, then stop the proxy.
+    while upstream.request_count() == 0 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let url = proxy.url.clone();
+    proxy.stop().await.unwrap();
+    let r = in_flight.await.unwrap();
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["choices"][0]["message"]["content"], ANSWER);
+    // Stopped: new connections are refused.
+    assert!(client().get(format!("{url}/healthz")).send().await.is_err());
+}
+
+/// A small seeded generator, so a failing case can be replayed.
+struct SplitMix(u64);
+
+impl SplitMix {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+fn odd_value(rng: &mut SplitMix) -> Value {
+    match rng.below(9) {
+        0 => Value::Null,
+        1 => json!(rng.next()),
+        2 => json!(-1.5e300),
+        3 => json!(true),
+        4 => json!("x".repeat(rng.below(5000))),
+        5 => json!([1, "a", null]),
+        6 => json!({"role": 5}),
+        7 => json!([{"role": "user", "content": 12}]),
+        _ => json!([{"role": "user", "content": [1, 2]}]),
+    }
+}
+
+/// A body that is almost a chat request, broken somewhere.
+fn malformed(rng: &mut SplitMix) -> Vec<u8> {
+    let valid = json!({"model": "m", "messages": [{"role": "user", "content": "hi"}]});
+    match rng.below(7) {
+        0 => (0..rng.below(300)).map(|_| rng.next() as u8).collect(),
+        1 => {
+            let text = valid.to_string();
+            let cut = rng.below(text.len());
+            text.as_bytes()[..cut].to_vec()
+        }
+        2 => {
+            let mut body = valid.clone();
+            let field = ["model", "messages", "stream", "stream_options"][rng.below(4)];
+            body[field] = odd_value(rng);
+            body.to_string().into_bytes()
+        }
+        3 => {
+            let mut body = valid.clone();
+            body["messages"][0][["role", "content"][rng.below(2)]] = odd_value(rng);
+            body.to_string().into_bytes()
+        }
+        4 => {
+            let depth = 1 + rng.below(100_000);
+            format!("{}{}", "[".repeat(depth), "]".repeat(depth)).into_bytes()
+        }
+        5 => {
+            let mut bytes = valid.to_string().into_bytes();
+            for _ in 0..1 + rng.below(4) {
+                let i = rng.below(bytes.len());
+                bytes[i] = rng.next() as u8;
+            }
+            bytes
+        }
+        _ => odd_value(rng).to_string().into_bytes(),
+    }
+}
+
+#[tokio::test]
+async fn malformed_bodies_get_json_errors_and_the_server_keeps_serving() {
+    let upstream = TestServer::start(|_| Reply::chat(ANSWER));
+    let proxy = start("contextual", options(&upstream)).await;
+    let url = format!("{}/v1/chat/completions", proxy.url);
+    let http = client();
+    let mut rng = SplitMix(42);
+    for i in 0..400 {
+        let body = malformed(&mut rng);
+        let r = http
+            .post(&url)
+            .bearer_auth(KEY)
+            .header("content-type", "application/json")
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("case {i}: the proxy dropped the connection: {e}"));
+        let status = r.status().as_u16();
+        let text = r.text().await.unwrap();
+        if status == 200 {
+            // A mutation can leave the request valid.
+            continue;
+        }
+        assert!(
+            (400..500).contains(&status),
+            "case {i}: status {status} for {:?}",
+            String::from_utf8_lossy(&body[..body.len().min(200)])
+        );
+        let v: Value =
+            serde_json::from_str(&text).unwrap_or_else(|_| panic!("case {i}: not JSON: {text}"));
+        assert!(v["error"]["message"].is_string(), "case {i}: {text}");
+        assert!(!text.contains(UPSTREAM_KEY));
+    }
+    let r = post(
+        &proxy.url,
+        &json!({"model": "m", "messages": [{"role": "user", "content": "still there?"}]}),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    proxy.stop().await.unwrap();
+}
