@@ -433,6 +433,7 @@ fn result_row(run: &str, r: &StoredResult, judge: &str) -> ResultRow {
         outcome: counted.as_str().to_string(),
         verdict,
         turns: r.transcript.as_ref().map_or(0, |t| t.turns()),
+        opening: r.transcript.as_ref().and_then(|t| t.opening),
         complied_at_turn: r.transcript.as_ref().and_then(|t| t.complied_at_turn),
         error: r
             .error

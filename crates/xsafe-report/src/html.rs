@@ -719,11 +719,20 @@ fn transcript(out: &mut String, r: &ResultRow, multi_run: bool) {
             escape(&r.prompt)
         );
     }
-    for m in &r.messages {
+    // Few-shot exemplars: the turns the strategy placed before the prompt
+    // (the opening's last message), shown as examples, not as the model's.
+    let exemplars_end = r.opening.map_or(0, |o| o.saturating_sub(1) as usize);
+    for (i, m) in r.messages.iter().enumerate() {
         let role = m.role.as_str();
+        let exemplar = i < exemplars_end && m.role != xsafe_core::Role::System;
+        let (class, label) = if exemplar {
+            (" exemplar", format!("example {role}"))
+        } else {
+            ("", role.to_string())
+        };
         let _ = write!(
             out,
-            "<li class=\"msg role-{role}\"><span class=\"role\">{role}</span><div class=\"text\">{}</div>",
+            "<li class=\"msg role-{role}{class}\"><span class=\"role\">{label}</span><div class=\"text\">{}</div>",
             escape(&m.content)
         );
         if let Some(reasoning) = &m.reasoning {

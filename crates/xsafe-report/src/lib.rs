@@ -273,8 +273,12 @@ pub struct ResultRow {
     pub outcome: String,
     /// The verdict of the report's judge, when there is one.
     pub verdict: Option<VerdictInfo>,
-    /// Assistant turns in the transcript.
+    /// The model's turns (its replies, not few-shot exemplar answers).
     pub turns: u32,
+    /// How many messages the strategy sent before the model's first reply
+    /// (system, exemplars, the prompt); absent for older results.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub opening: Option<u32>,
     /// Interactive strategies: the 1-based turn the model complied at.
     pub complied_at_turn: Option<u32>,
     /// `kind: message` of the last failure, when there is no answer.

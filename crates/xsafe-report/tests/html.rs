@@ -170,3 +170,30 @@ fn several_runs_side_by_side() {
     }
     assert_eq!(count(&html, "<details class=\"transcript\""), 60);
 }
+
+#[test]
+fn few_shot_exemplars_are_shown_as_examples() {
+    use xsafe_core::Message;
+    let mut report = report();
+    let row = &mut report.results[0];
+    row.messages = vec![
+        Message::system("Be helpful."),
+        Message::user("EXAMPLE-Q"),
+        Message::assistant("EXAMPLE-A"),
+        Message::user("THE-PROMPT"),
+        Message::assistant("THE-REPLY"),
+    ];
+    row.opening = Some(4);
+    let html = render(&report);
+    assert_eq!(count(&html, "<span class=\"role\">example user</span>"), 1);
+    assert_eq!(
+        count(&html, "<span class=\"role\">example assistant</span>"),
+        1
+    );
+    let prompt_at = html.find("THE-PROMPT").unwrap();
+    let li = html[..prompt_at].rfind("<li").unwrap();
+    assert!(
+        !html[li..prompt_at].contains("exemplar"),
+        "the prompt is not an example"
+    );
+}
