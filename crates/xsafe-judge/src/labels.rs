@@ -9,6 +9,7 @@
 
 use std::path::{Path, PathBuf};
 use xsafe_core::{Class, Message, Prompt, Transcript};
+use xsafe_suite::table::{self, Example, Table, TableError};
 
 /// Where the answer is read from, in order of preference.
 const ANSWER_FIELDS: &[&str] = &["answer", "completion", "response"];
@@ -94,7 +95,7 @@ pub enum LabelsError {
     },
     /// The content is wrong. `line` is the 1-based line where the row
     /// starts; `field` the column (CSV) or key (JSONL).
-    #[error("answer file `{file}`{loc}: {message}", loc = location(*line, field.as_deref()))]
+    #[error("answer file `{file}`{loc}: {message}", loc = table::location(*line, field.as_deref(), "field"))]
     Invalid {
         file: String,
         line: Option<u64>,
@@ -103,12 +104,14 @@ pub enum LabelsError {
     },
 }
 
-fn location(line: Option<u64>, field: Option<&str>) -> String {
-    match (line, field) {
-        (Some(l), Some(f)) => format!(" line {l}, field `{f}`"),
-        (Some(l), None) => format!(" line {l}"),
-        (None, Some(f)) => format!(", field `{f}`"),
-        (None, None) => String::new(),
+impl From<TableError> for LabelsError {
+    fn from(e: TableError) -> Self {
+        LabelsError::Invalid {
+            file: e.file,
+            line: e.line,
+            field: e.field,
+            message: e.message,
+        }
     }
 }
 
@@ -124,12 +127,13 @@ pub fn parse_labels(bytes: &[u8], name: &str) -> Result<Vec<LabelledAnswer>, Lab
 }
 
 fn labelled(table: Table) -> Result<Vec<LabelledAnswer>, LabelsError> {
-    let label_col = table.require(
+    let label_col = require(
+        &table,
         LABEL_FIELD,
         "label files are XSTest completion files with the columns prompt, completion and \
          final_label (id and type optional)",
     )?;
-    let answers = table.answers(Some(label_col), true)?;
+    let answers = answers(&table, Some(label_col), true)?;
     Ok(answers
         .into_iter()
         .map(|a| LabelledAnswer {
@@ -147,21 +151,7 @@ fn labelled(table: Table) -> Result<Vec<LabelledAnswer>, LabelsError> {
 /// that column, is read too (and must then be valid where it is not empty).
 pub fn load_answers(path: &Path) -> Result<Vec<Answer>, LabelsError> {
     let table = read_table(path)?;
-    table.answers(table.find(LABEL_FIELD), false)
-}
-
-/// The content of a file as named cells, whichever format it is in.
-struct Table {
-    file: String,
-    columns: Vec<String>,
-    header_line: u64,
-    rows: Vec<Row>,
-}
-
-struct Row {
-    line: u64,
-    /// `None` where a JSONL object lacks the key (or has `null`).
-    cells: Vec<Option<String>>,
+    answers(&table, table.find(LABEL_FIELD), false)
 }
 
 fn read_table(path: &Path) -> Result<Table, LabelsError> {
@@ -173,8 +163,6 @@ fn read_table(path: &Path) -> Result<Table, LabelsError> {
 }
 
 fn parse_table(bytes: &[u8], file: &str, path: &Path) -> Result<Table, LabelsError> {
-    // Excel and Notepad write a BOM; it would otherwise glue onto the first column name.
-    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     let ext = path
         .extension()
         .and_then(|e| e.to_str())
@@ -182,13 +170,18 @@ fn parse_table(bytes: &[u8], file: &str, path: &Path) -> Result<Table, LabelsErr
     let jsonl = match ext.as_deref() {
         Some("csv") => false,
         Some("jsonl" | "json") => true,
-        _ => bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{'),
+        _ => table::looks_jsonl(bytes),
     };
-    if jsonl {
-        read_jsonl(bytes, file)
+    const EXAMPLE: Example = Example {
+        header: "prompt,completion,final_label",
+        row: "answer",
+        object: r#"{"prompt": "...", "completion": "...", "final_label": "1_full_compliance"}"#,
+    };
+    Ok(if jsonl {
+        table::read_jsonl(bytes, file, &EXAMPLE)?
     } else {
-        read_csv(bytes, file)
-    }
+        table::read_csv(bytes, file, &EXAMPLE)?
+    })
 }
 
 fn invalid(file: &str, line: u64, field: Option<&str>, message: impl Into<String>) -> LabelsError {
@@ -200,254 +193,68 @@ fn invalid(file: &str, line: u64, field: Option<&str>, message: impl Into<String
     }
 }
 
-fn read_csv(bytes: &[u8], file: &str) -> Result<Table, LabelsError> {
-    // Flexible byte records, so that a short row or a bad byte is reported
-    // by us with its line and field rather than by csv.
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .from_reader(bytes);
-    let mut records = reader.byte_records();
-    let csv_error = |e: csv::Error| LabelsError::Invalid {
-        file: file.to_string(),
-        line: e.position().map(|p| p.line()),
-        field: None,
-        message: format!("cannot read the CSV ({e}); check the quoting"),
-    };
-    let Some(header) = records.next() else {
-        return Err(invalid(
-            file,
-            1,
-            None,
-            "the file is empty; write a header line (e.g. `prompt,completion,final_label`) and \
-             one answer per line",
-        ));
-    };
-    let header = header.map_err(csv_error)?;
-    let header_line = header.position().map_or(1, |p| p.line());
-    let mut columns = Vec::with_capacity(header.len());
-    for (i, name) in header.iter().enumerate() {
-        let name = std::str::from_utf8(name).map_err(|_| {
-            invalid(
-                file,
-                header_line,
-                None,
-                format!(
-                    "the name of column {} is not valid UTF-8; save the file as UTF-8",
-                    i + 1
-                ),
-            )
-        })?;
-        columns.push(name.trim().to_string());
-    }
-    let mut rows = Vec::new();
-    for record in records {
-        let record = record.map_err(csv_error)?;
-        // A line of spaces or commas is a leftover, not an answer.
-        if record.iter().all(|f| f.trim_ascii().is_empty()) {
-            continue;
-        }
-        let line = record.position().map_or(1, |p| p.line());
-        if record.len() != columns.len() {
-            let (field, what) = if record.len() < columns.len() {
-                (
-                    Some(columns[record.len()].as_str()),
-                    "add the missing fields",
-                )
-            } else {
-                (None, "remove the extra fields")
-            };
-            return Err(invalid(
-                file,
-                line,
-                field,
-                format!(
-                    "the row has {} fields but the header has {}; {what}, and quote fields that \
-                     contain commas or line breaks (\"like, this\")",
-                    record.len(),
-                    columns.len()
-                ),
-            ));
-        }
-        let mut cells = Vec::with_capacity(columns.len());
-        for (i, field) in record.iter().enumerate() {
-            let text = std::str::from_utf8(field).map_err(|e| {
-                invalid(
-                    file,
-                    line,
-                    Some(&columns[i]),
-                    format!(
-                        "invalid UTF-8 at byte {} of the field; save the file as UTF-8",
-                        e.valid_up_to() + 1
-                    ),
-                )
-            })?;
-            cells.push(Some(text.to_string()));
-        }
-        rows.push(Row { line, cells });
-    }
-    Ok(Table {
-        file: file.to_string(),
-        columns,
-        header_line,
-        rows,
+fn require(t: &Table, name: &str, hint: &str) -> Result<usize, LabelsError> {
+    t.find(name).ok_or_else(|| {
+        invalid(
+            &t.file,
+            t.header_line,
+            Some(name),
+            format!(
+                "the field is missing (the file has: {}); {hint}",
+                t.columns.join(", ")
+            ),
+        )
     })
 }
 
-fn read_jsonl(bytes: &[u8], file: &str) -> Result<Table, LabelsError> {
-    let mut objects = Vec::new();
-    for (i, raw) in bytes.split(|&b| b == b'\n').enumerate() {
-        let line = i as u64 + 1;
-        let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
-        if raw.trim_ascii().is_empty() {
-            continue;
-        }
-        let text = std::str::from_utf8(raw).map_err(|e| {
-            invalid(
-                file,
-                line,
-                None,
-                format!(
-                    "invalid UTF-8 at byte {} of the line; save the file as UTF-8",
-                    e.valid_up_to() + 1
-                ),
-            )
-        })?;
-        let value: serde_json::Value = serde_json::from_str(text).map_err(|e| {
-            // serde's own "at line 1 column N" would contradict our line.
-            let what = e.to_string();
-            let what = what.split(" at line ").next().unwrap_or_default();
-            invalid(
-                file,
-                line,
-                None,
-                format!(
-                    "malformed JSON at character {}: {what}; write one JSON object per line",
-                    e.column()
-                ),
-            )
-        })?;
-        let serde_json::Value::Object(map) = value else {
-            return Err(invalid(
-                file,
-                line,
-                None,
-                "expected a JSON object such as {\"prompt\": \"...\", \"completion\": \"...\", \
-                 \"final_label\": \"1_full_compliance\"}; write one object per line",
-            ));
-        };
-        objects.push((line, map));
-    }
-    let Some(&(header_line, _)) = objects.first() else {
-        return Err(invalid(
-            file,
-            1,
-            None,
-            "the file is empty; write one JSON object per line, e.g. {\"prompt\": \"...\", \
-             \"completion\": \"...\"}",
-        ));
-    };
-    let mut columns: Vec<String> = Vec::new();
-    for (_, map) in &objects {
-        for key in map.keys() {
-            if !columns.contains(key) {
-                columns.push(key.clone());
-            }
-        }
-    }
-    let rows = objects
+/// Every row as an answer. With a `label` column, each row's label is
+/// parsed; `required` makes an empty one an error.
+fn answers(t: &Table, label: Option<usize>, required: bool) -> Result<Vec<Answer>, LabelsError> {
+    const HINT: &str = "answer files need a prompt and an answer (field `answer` or \
+         `completion`); id, type and final_label are optional";
+    let prompt = require(t, "prompt", HINT)?;
+    let answer = ANSWER_FIELDS
         .iter()
-        .map(|(line, map)| Row {
-            line: *line,
-            cells: columns
-                .iter()
-                .map(|c| match map.get(c) {
-                    None | Some(serde_json::Value::Null) => None,
-                    Some(serde_json::Value::String(s)) => Some(s.clone()),
-                    Some(other) => Some(other.to_string()),
-                })
-                .collect(),
-        })
-        .collect();
-    Ok(Table {
-        file: file.to_string(),
-        columns,
-        header_line,
-        rows,
-    })
-}
-
-impl Table {
-    /// Exact name first, then any case, because spreadsheets capitalise headers.
-    fn find(&self, name: &str) -> Option<usize> {
-        self.columns.iter().position(|c| c == name).or_else(|| {
-            self.columns
-                .iter()
-                .position(|c| c.eq_ignore_ascii_case(name))
-        })
-    }
-
-    fn require(&self, name: &str, hint: &str) -> Result<usize, LabelsError> {
-        self.find(name).ok_or_else(|| {
+        .find_map(|f| t.find(f))
+        .ok_or_else(|| {
             invalid(
-                &self.file,
-                self.header_line,
-                Some(name),
+                &t.file,
+                t.header_line,
+                Some("completion"),
                 format!(
-                    "the field is missing (the file has: {}); {hint}",
-                    self.columns.join(", ")
+                    "no answer field: name it `completion` (XSTest) or `answer` (the file \
+                     has: {})",
+                    t.columns.join(", ")
                 ),
             )
-        })
-    }
-
-    /// Every row as an answer. With a `label` column, each row's label is
-    /// parsed; `required` makes an empty one an error.
-    fn answers(&self, label: Option<usize>, required: bool) -> Result<Vec<Answer>, LabelsError> {
-        const HINT: &str = "answer files need a prompt and an answer (field `answer` or \
-             `completion`); id, type and final_label are optional";
-        let prompt = self.require("prompt", HINT)?;
-        let answer = ANSWER_FIELDS
-            .iter()
-            .find_map(|f| self.find(f))
-            .ok_or_else(|| {
-                invalid(
-                    &self.file,
-                    self.header_line,
-                    Some("completion"),
-                    format!(
-                        "no answer field: name it `completion` (XSTest) or `answer` (the file \
-                         has: {})",
-                        self.columns.join(", ")
-                    ),
+        })?;
+    let id = t.find("id");
+    let kind = t.find("type");
+    t.rows
+        .iter()
+        .map(|row| {
+            let at = |col: usize, message: String| {
+                invalid(&t.file, row.line, Some(&t.columns[col]), message)
+            };
+            let prompt = match row.cells[prompt].as_deref() {
+                Some(p) if !p.trim().is_empty() => p.to_string(),
+                _ => {
+                    return Err(at(
+                        prompt,
+                        "the prompt is empty; write the prompt or delete the row".into(),
+                    ));
+                }
+            };
+            let answer = row.cells[answer].clone().ok_or_else(|| {
+                at(
+                    answer,
+                    "the answer is missing; write it (an empty string is judged `unscored`) \
+                     or delete the line"
+                        .into(),
                 )
             })?;
-        let id = self.find("id");
-        let kind = self.find("type");
-        self.rows
-            .iter()
-            .map(|row| {
-                let at = |col: usize, message: String| {
-                    invalid(&self.file, row.line, Some(&self.columns[col]), message)
-                };
-                let prompt = match row.cells[prompt].as_deref() {
-                    Some(p) if !p.trim().is_empty() => p.to_string(),
-                    _ => {
-                        return Err(at(
-                            prompt,
-                            "the prompt is empty; write the prompt or delete the row".into(),
-                        ));
-                    }
-                };
-                let answer = row.cells[answer].clone().ok_or_else(|| {
-                    at(
-                        answer,
-                        "the answer is missing; write it (an empty string is judged `unscored`) \
-                         or delete the line"
-                            .into(),
-                    )
-                })?;
-                let label = match label {
+            let label =
+                match label {
                     None => None,
                     Some(col) => match row.cells[col].as_deref().map(str::trim) {
                         None | Some("") if required => {
@@ -462,23 +269,16 @@ impl Table {
                         })?),
                     },
                 };
-                let optional = |col: Option<usize>| {
-                    col.and_then(|c| row.cells[c].as_deref())
-                        .map(str::trim)
-                        .filter(|s| !s.is_empty())
-                        .map(String::from)
-                };
-                Ok(Answer {
-                    id: optional(id),
-                    kind: optional(kind),
-                    prompt,
-                    answer,
-                    label,
-                    source: format!("{}:{}", self.file, row.line),
-                })
+            Ok(Answer {
+                id: row.optional(id),
+                kind: row.optional(kind),
+                prompt,
+                answer,
+                label,
+                source: format!("{}:{}", t.file, row.line),
             })
-            .collect()
-    }
+        })
+        .collect()
 }
 
 #[cfg(test)]

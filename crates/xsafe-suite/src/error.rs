@@ -1,3 +1,4 @@
+use crate::table::{TableError, location};
 use std::path::{Path, PathBuf};
 
 /// Why a suite could not be loaded or fetched. Every message names the thing
@@ -6,7 +7,7 @@ use std::path::{Path, PathBuf};
 pub enum SuiteError {
     /// The content of a suite file is wrong. `line` is the 1-based physical
     /// line of the file; `column` the header name of the offending field.
-    #[error("suite file `{file}`{loc}: {message}", loc = location(*line, column.as_deref()))]
+    #[error("suite file `{file}`{loc}: {message}", loc = location(*line, column.as_deref(), "column"))]
     Invalid {
         file: String,
         line: Option<u64>,
@@ -90,12 +91,9 @@ impl SuiteError {
     }
 }
 
-fn location(line: Option<u64>, column: Option<&str>) -> String {
-    match (line, column) {
-        (Some(l), Some(c)) => format!(" line {l}, column `{c}`"),
-        (Some(l), None) => format!(" line {l}"),
-        (None, Some(c)) => format!(", column `{c}`"),
-        (None, None) => String::new(),
+impl From<TableError> for SuiteError {
+    fn from(e: TableError) -> Self {
+        SuiteError::invalid(&e.file, e.line, e.field.as_deref(), e.message)
     }
 }
 

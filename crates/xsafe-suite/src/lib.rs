@@ -10,6 +10,7 @@ mod builtin;
 mod error;
 mod parse;
 mod remote;
+pub mod table;
 
 pub use builtin::{builtin, builtin_names};
 pub use error::SuiteError;

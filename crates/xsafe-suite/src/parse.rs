@@ -4,6 +4,7 @@
 //! format report errors with the same file, line and column.
 
 use crate::SuiteError;
+use crate::table::{self, Example, Row, Table};
 use std::collections::HashMap;
 use std::fmt;
 use std::path::Path;
@@ -112,17 +113,14 @@ pub fn load_file(path: &Path, opts: &LoadOptions) -> Result<Suite, SuiteError> {
 /// `category` (else `default`); the id from `id` (else the row number);
 /// `focus` and `note` when present.
 pub fn parse_bytes(bytes: &[u8], origin: &str, opts: &LoadOptions) -> Result<Suite, SuiteError> {
-    // Excel and Notepad write a BOM; it would otherwise glue onto the first column name.
-    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    let looks_jsonl = bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
-    let format = opts.format.unwrap_or(if looks_jsonl {
+    let format = opts.format.unwrap_or(if table::looks_jsonl(bytes) {
         Format::Jsonl
     } else {
         Format::Csv
     });
     let table = match format {
-        Format::Jsonl => read_jsonl(bytes, origin)?,
-        _ => read_csv(bytes, origin)?,
+        Format::Jsonl => table::read_jsonl(bytes, origin, &EXAMPLE)?,
+        _ => table::read_csv(bytes, origin, &EXAMPLE)?,
     };
     let format = match opts.format {
         None if format == Format::Csv => detect_csv(&table, &opts.columns),
@@ -172,34 +170,17 @@ fn detect_csv(table: &Table, columns: &Columns) -> Format {
     }
 }
 
-/// A file read into named columns, before any format's rules apply.
-struct Table {
-    file: String,
-    columns: Vec<String>,
-    /// Where a missing column is reported: the header (CSV) or the first
-    /// object (JSONL).
-    header_line: u64,
-    rows: Vec<Row>,
-}
-
-struct Row {
-    /// The physical line where the row starts.
-    line: u64,
-    /// 1-based among data rows: the id of a case in a file without ids.
-    number: usize,
-    /// By column; `None` when a JSONL object lacks the key or has `null`.
-    cells: Vec<Option<String>>,
-    /// Where each cell starts; differs from `line` after a quoted field
-    /// that spans lines.
-    cell_lines: Vec<u64>,
-}
-
 /// A case and the line its id was read from, for duplicate-id errors.
 struct Parsed {
     case: Case,
     line: u64,
 }
 
+const EXAMPLE: Example = Example {
+    header: "prompt,label",
+    row: "case",
+    object: r#"{"prompt": "...", "label": "safe"}"#,
+};
 const EMPTY_PROMPT: &str = "the prompt is empty; write the prompt or delete the row";
 const LABELS_ACCEPTED: &str = "use `safe` or `unsafe` (also accepted: benign, harmless, 0, false \
      for safe; harmful, toxic, 1, true for unsafe)";
@@ -207,16 +188,6 @@ const LABELS_ACCEPTED: &str = "use `safe` or `unsafe` (also accepted: benign, ha
 impl Table {
     fn err(&self, line: u64, column: Option<&str>, message: impl Into<String>) -> SuiteError {
         SuiteError::invalid(&self.file, Some(line), column, message)
-    }
-
-    /// Exact name first, so that `Prompt` and `prompt` can coexist; else
-    /// any case, because spreadsheets capitalise headers.
-    fn find(&self, name: &str) -> Option<usize> {
-        self.columns.iter().position(|c| c == name).or_else(|| {
-            self.columns
-                .iter()
-                .position(|c| c.eq_ignore_ascii_case(name))
-        })
     }
 
     fn list(&self) -> String {
@@ -294,221 +265,6 @@ impl Table {
     }
 }
 
-impl Row {
-    fn optional(&self, col: Option<usize>) -> Option<String> {
-        let s = self.cells[col?].as_deref()?.trim();
-        (!s.is_empty()).then(|| s.to_string())
-    }
-}
-
-fn read_csv(bytes: &[u8], file: &str) -> Result<Table, SuiteError> {
-    let err = |line: u64, column: Option<&str>, message: String| {
-        SuiteError::invalid(file, Some(line), column, message)
-    };
-    // Flexible, and bytes rather than strings, so that a short row or a bad
-    // byte is reported by us with its line and column rather than by csv.
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .from_reader(bytes);
-    let mut records = reader.byte_records();
-    let header = match records.next() {
-        None => {
-            return Err(err(
-                1,
-                None,
-                "the file is empty; write a header line (e.g. `prompt,label`) and one case per line"
-                    .into(),
-            ));
-        }
-        Some(r) => r.map_err(|e| csv_error(file, e))?,
-    };
-    let header_line = record_line(&header);
-    let mut columns = Vec::with_capacity(header.len());
-    for (i, field) in header.iter().enumerate() {
-        let name = std::str::from_utf8(field).map_err(|e| {
-            err(
-                header_line,
-                None,
-                format!(
-                    "the name of column {} is not valid UTF-8 (byte {}); save the file as UTF-8",
-                    i + 1,
-                    e.valid_up_to() + 1
-                ),
-            )
-        })?;
-        columns.push(name.trim().to_string());
-    }
-    let mut rows = Vec::new();
-    for record in records {
-        let record = record.map_err(|e| csv_error(file, e))?;
-        // A line of spaces or commas is a leftover, not a case.
-        if record.iter().all(|f| f.trim_ascii().is_empty()) {
-            continue;
-        }
-        let line = record_line(&record);
-        if record.len() < columns.len() {
-            return Err(err(
-                line,
-                Some(&columns[record.len()]),
-                format!(
-                    "the row has {} fields but the header has {}, so this column has no value; \
-                     add the missing fields, or quote fields that contain commas or line breaks",
-                    record.len(),
-                    columns.len()
-                ),
-            ));
-        }
-        if record.len() > columns.len() {
-            return Err(err(
-                line,
-                None,
-                format!(
-                    "the row has {} fields but the header has {} ({}); remove the extra fields \
-                     or quote fields that contain commas (\"like, this\")",
-                    record.len(),
-                    columns.len(),
-                    columns.join(",")
-                ),
-            ));
-        }
-        let mut cells = Vec::with_capacity(columns.len());
-        let mut cell_lines = Vec::with_capacity(columns.len());
-        let mut cell_line = line;
-        for (i, field) in record.iter().enumerate() {
-            let text = std::str::from_utf8(field).map_err(|e| {
-                err(
-                    cell_line + newlines(&field[..e.valid_up_to()]),
-                    Some(&columns[i]),
-                    format!(
-                        "invalid UTF-8 at byte {} of the field; save the file as UTF-8",
-                        e.valid_up_to() + 1
-                    ),
-                )
-            })?;
-            cells.push(Some(text.to_string()));
-            cell_lines.push(cell_line);
-            cell_line += newlines(field);
-        }
-        rows.push(Row {
-            line,
-            number: rows.len() + 1,
-            cells,
-            cell_lines,
-        });
-    }
-    Ok(Table {
-        file: file.to_string(),
-        columns,
-        header_line,
-        rows,
-    })
-}
-
-fn record_line(record: &csv::ByteRecord) -> u64 {
-    record.position().map_or(1, |p| p.line())
-}
-
-fn newlines(bytes: &[u8]) -> u64 {
-    bytes.iter().filter(|&&b| b == b'\n').count() as u64
-}
-
-/// Reading from memory with flexible records leaves almost nothing for csv
-/// to reject, but whatever it does reject still gets a line.
-fn csv_error(file: &str, e: csv::Error) -> SuiteError {
-    let line = e.position().map(|p| p.line());
-    SuiteError::invalid(
-        file,
-        line,
-        None,
-        format!("cannot read the CSV ({e}); check the quoting"),
-    )
-}
-
-fn read_jsonl(bytes: &[u8], file: &str) -> Result<Table, SuiteError> {
-    let err =
-        |line: usize, message: String| SuiteError::invalid(file, Some(line as u64), None, message);
-    let mut objects = Vec::new();
-    for (i, raw) in bytes.split(|&b| b == b'\n').enumerate() {
-        let line = i + 1;
-        let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
-        if raw.trim_ascii().is_empty() {
-            continue;
-        }
-        let text = std::str::from_utf8(raw).map_err(|e| {
-            err(
-                line,
-                format!(
-                    "invalid UTF-8 at byte {} of the line; save the file as UTF-8",
-                    e.valid_up_to() + 1
-                ),
-            )
-        })?;
-        let value: serde_json::Value = serde_json::from_str(text).map_err(|e| {
-            // serde's own "at line 1 column N" would contradict our line.
-            let what = e.to_string();
-            let what = what.split(" at line ").next().unwrap_or_default();
-            err(
-                line,
-                format!(
-                    "malformed JSON at character {}: {what}; write one JSON object per line",
-                    e.column()
-                ),
-            )
-        })?;
-        let serde_json::Value::Object(map) = value else {
-            return Err(err(
-                line,
-                "expected a JSON object such as {\"prompt\": \"...\", \"label\": \"safe\"}; \
-                 write one object per line"
-                    .into(),
-            ));
-        };
-        objects.push((line as u64, map));
-    }
-    let Some(&(header_line, _)) = objects.first() else {
-        return Err(err(
-            1,
-            "the file is empty; write one JSON object per line, e.g. \
-             {\"prompt\": \"...\", \"label\": \"safe\"}"
-                .into(),
-        ));
-    };
-    // The union of keys over all lines, by first appearance (alphabetical
-    // within an object, as serde_json keeps them), listed like a header.
-    let mut columns: Vec<String> = Vec::new();
-    for (_, map) in &objects {
-        for key in map.keys() {
-            if !columns.contains(key) {
-                columns.push(key.clone());
-            }
-        }
-    }
-    let rows = objects
-        .iter()
-        .enumerate()
-        .map(|(i, (line, map))| Row {
-            line: *line,
-            number: i + 1,
-            cells: columns
-                .iter()
-                .map(|c| match map.get(c) {
-                    None | Some(serde_json::Value::Null) => None,
-                    Some(serde_json::Value::String(s)) => Some(s.clone()),
-                    Some(other) => Some(other.to_string()),
-                })
-                .collect(),
-            cell_lines: vec![*line; columns.len()],
-        })
-        .collect();
-    Ok(Table {
-        file: file.to_string(),
-        columns,
-        header_line,
-        rows,
-    })
-}
-
 type Cases = (Vec<Parsed>, Option<String>);
 
 fn xstest(t: &Table) -> Result<Cases, SuiteError> {
@@ -581,10 +337,10 @@ fn or_bench(t: &Table, default_label: Option<Label>) -> Result<Cases, SuiteError
             )
         })?;
     let mut parsed = Vec::with_capacity(t.rows.len());
-    for row in &t.rows {
+    for (i, row) in t.rows.iter().enumerate() {
         parsed.push(Parsed {
             case: Case {
-                id: row.number.to_string(),
+                id: (i + 1).to_string(),
                 prompt: t.required(row, prompt, EMPTY_PROMPT)?.to_string(),
                 kind: row
                     .optional(Some(category))
@@ -644,7 +400,7 @@ fn mapped(t: &Table, c: &Columns) -> Result<Cases, SuiteError> {
     let id = t.mapped_column(c.id.as_deref(), "--id-column", &["id"])?;
     let (focus, note) = (t.find("focus"), t.find("note"));
     let mut parsed = Vec::with_capacity(t.rows.len());
-    for row in &t.rows {
+    for (number, row) in t.rows.iter().enumerate() {
         let (case_id, line) = match id {
             Some(i) => (
                 t.required(row, i, "the id is empty; give every case an id")?
@@ -652,7 +408,7 @@ fn mapped(t: &Table, c: &Columns) -> Result<Cases, SuiteError> {
                     .to_string(),
                 row.cell_lines[i],
             ),
-            None => (row.number.to_string(), row.line),
+            None => ((number + 1).to_string(), row.line),
         };
         let case_label = match label {
             Some(i) => t.label(row, i, Some(c.default_label))?,

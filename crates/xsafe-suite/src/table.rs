@@ -1,0 +1,281 @@
+//! Reading a CSV or JSONL file into a [`Table`] of named columns, with UTF-8
+//! and field counts checked and errors that name the file, line and field.
+//! Suite files (here) and answer files (xsafe-judge) are both read with it,
+//! then each applies its own rules to the rows.
+
+/// A file read into named columns, before any format's rules apply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Table {
+    /// The file name used in errors.
+    pub file: String,
+    /// The header (CSV), or the keys of all lines by first appearance,
+    /// alphabetical within an object as serde_json keeps them (JSONL).
+    pub columns: Vec<String>,
+    /// Where a missing column is reported: the header (CSV) or the first
+    /// object (JSONL).
+    pub header_line: u64,
+    /// The data rows; blank lines (and CSV lines of only spaces and commas)
+    /// are skipped.
+    pub rows: Vec<Row>,
+}
+
+/// One data row of a [`Table`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Row {
+    /// The physical line where the row starts.
+    pub line: u64,
+    /// By column; `None` when a JSONL object lacks the key or has `null`.
+    /// A JSON string is taken as it is, any other value as its JSON text.
+    pub cells: Vec<Option<String>>,
+    /// Where each cell starts; differs from `line` after a quoted field
+    /// that spans lines.
+    pub cell_lines: Vec<u64>,
+}
+
+/// What a good file looks like, for the messages about an empty file or a
+/// line that is not an object.
+#[derive(Debug, Clone, Copy)]
+pub struct Example {
+    /// A CSV header line, e.g. `prompt,label`.
+    pub header: &'static str,
+    /// What one row holds, e.g. `case`.
+    pub row: &'static str,
+    /// One JSONL line, e.g. `{"prompt": "...", "label": "safe"}`.
+    pub object: &'static str,
+}
+
+/// Why a file could not be read into a [`Table`]. `line` is the 1-based
+/// physical line; `field` the column (CSV) or key (JSONL).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{file}`{loc}: {message}", loc = location(*line, field.as_deref(), "field"))]
+pub struct TableError {
+    pub file: String,
+    pub line: Option<u64>,
+    pub field: Option<String>,
+    pub message: String,
+}
+
+/// Where in a file, for messages: ` line 3, field `prompt``, where `what`
+/// is `field` or `column`; empty when neither is known.
+pub fn location(line: Option<u64>, name: Option<&str>, what: &str) -> String {
+    match (line, name) {
+        (Some(l), Some(n)) => format!(" line {l}, {what} `{n}`"),
+        (Some(l), None) => format!(" line {l}"),
+        (None, Some(n)) => format!(", {what} `{n}`"),
+        (None, None) => String::new(),
+    }
+}
+
+fn err(file: &str, line: u64, field: Option<&str>, message: String) -> TableError {
+    TableError {
+        file: file.to_string(),
+        line: Some(line),
+        field: field.map(String::from),
+        message,
+    }
+}
+
+impl Table {
+    /// Exact name first, so that `Prompt` and `prompt` can coexist; else
+    /// any case, because spreadsheets capitalise headers.
+    pub fn find(&self, name: &str) -> Option<usize> {
+        self.columns.iter().position(|c| c == name).or_else(|| {
+            self.columns
+                .iter()
+                .position(|c| c.eq_ignore_ascii_case(name))
+        })
+    }
+}
+
+impl Row {
+    /// The trimmed cell of `col`, if there is such a column and the cell is
+    /// not blank.
+    pub fn optional(&self, col: Option<usize>) -> Option<String> {
+        let s = self.cells[col?].as_deref()?.trim();
+        (!s.is_empty()).then(|| s.to_string())
+    }
+}
+
+/// Excel and Notepad write a BOM; it would otherwise glue onto the first
+/// column name.
+fn strip_bom(bytes: &[u8]) -> &[u8] {
+    bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes)
+}
+
+/// Whether the first non-blank character (after any BOM) is `{`.
+pub fn looks_jsonl(bytes: &[u8]) -> bool {
+    strip_bom(bytes).iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{')
+}
+
+/// Reads a CSV file with a header line; `file` names it in errors.
+pub fn read_csv(bytes: &[u8], file: &str, example: &Example) -> Result<Table, TableError> {
+    // Flexible, and bytes rather than strings, so that a short row or a bad
+    // byte is reported by us with its line and column rather than by csv.
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(strip_bom(bytes));
+    let mut records = reader.byte_records();
+    // Reading from memory with flexible records leaves almost nothing for
+    // csv to reject, but whatever it does reject still gets a line.
+    let csv_error = |e: csv::Error| TableError {
+        file: file.to_string(),
+        line: e.position().map(|p| p.line()),
+        field: None,
+        message: format!("cannot read the CSV ({e}); check the quoting"),
+    };
+    let Some(header) = records.next() else {
+        let Example { header, row, .. } = example;
+        let message = format!(
+            "the file is empty; write a header line (e.g. `{header}`) and one {row} per line"
+        );
+        return Err(err(file, 1, None, message));
+    };
+    let header = header.map_err(csv_error)?;
+    let header_line = record_line(&header);
+    let mut columns = Vec::with_capacity(header.len());
+    for (i, field) in header.iter().enumerate() {
+        let name = std::str::from_utf8(field).map_err(|e| {
+            let message = format!(
+                "the name of column {} is not valid UTF-8 (byte {}); save the file as UTF-8",
+                i + 1,
+                e.valid_up_to() + 1
+            );
+            err(file, header_line, None, message)
+        })?;
+        columns.push(name.trim().to_string());
+    }
+    let mut rows = Vec::new();
+    for record in records {
+        let record = record.map_err(csv_error)?;
+        // A line of spaces or commas is a leftover, not a row.
+        if record.iter().all(|f| f.trim_ascii().is_empty()) {
+            continue;
+        }
+        let line = record_line(&record);
+        let (n, m) = (record.len(), columns.len());
+        if n < m {
+            let message = format!(
+                "the row has {n} fields but the header has {m}, so this column has no value; \
+                 add the missing fields, or quote fields that contain commas or line breaks"
+            );
+            return Err(err(file, line, Some(&columns[n]), message));
+        }
+        if n > m {
+            let message = format!(
+                "the row has {n} fields but the header has {m} ({}); remove the extra fields \
+                 or quote fields that contain commas (\"like, this\")",
+                columns.join(",")
+            );
+            return Err(err(file, line, None, message));
+        }
+        let mut cells = Vec::with_capacity(m);
+        let mut cell_lines = Vec::with_capacity(m);
+        let mut cell_line = line;
+        for (i, field) in record.iter().enumerate() {
+            let text = std::str::from_utf8(field).map_err(|e| {
+                let message = format!(
+                    "invalid UTF-8 at byte {} of the field; save the file as UTF-8",
+                    e.valid_up_to() + 1
+                );
+                let at = cell_line + newlines(&field[..e.valid_up_to()]);
+                err(file, at, Some(&columns[i]), message)
+            })?;
+            cells.push(Some(text.to_string()));
+            cell_lines.push(cell_line);
+            cell_line += newlines(field);
+        }
+        rows.push(Row {
+            line,
+            cells,
+            cell_lines,
+        });
+    }
+    Ok(Table {
+        file: file.to_string(),
+        columns,
+        header_line,
+        rows,
+    })
+}
+
+fn record_line(record: &csv::ByteRecord) -> u64 {
+    record.position().map_or(1, |p| p.line())
+}
+
+fn newlines(bytes: &[u8]) -> u64 {
+    bytes.iter().filter(|&&b| b == b'\n').count() as u64
+}
+
+/// Reads a file of one JSON object per line; `file` names it in errors.
+pub fn read_jsonl(bytes: &[u8], file: &str, example: &Example) -> Result<Table, TableError> {
+    let mut objects = Vec::new();
+    for (i, raw) in strip_bom(bytes).split(|&b| b == b'\n').enumerate() {
+        let line = i as u64 + 1;
+        let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+        if raw.trim_ascii().is_empty() {
+            continue;
+        }
+        let text = std::str::from_utf8(raw).map_err(|e| {
+            let message = format!(
+                "invalid UTF-8 at byte {} of the line; save the file as UTF-8",
+                e.valid_up_to() + 1
+            );
+            err(file, line, None, message)
+        })?;
+        let value: serde_json::Value = serde_json::from_str(text).map_err(|e| {
+            // serde's own "at line 1 column N" would contradict our line.
+            let what = e.to_string();
+            let what = what.split(" at line ").next().unwrap_or_default();
+            let message = format!(
+                "malformed JSON at character {}: {what}; write one JSON object per line",
+                e.column()
+            );
+            err(file, line, None, message)
+        })?;
+        let serde_json::Value::Object(map) = value else {
+            let message = format!(
+                "expected a JSON object such as {}; write one object per line",
+                example.object
+            );
+            return Err(err(file, line, None, message));
+        };
+        objects.push((line, map));
+    }
+    let Some(&(header_line, _)) = objects.first() else {
+        let message = format!(
+            "the file is empty; write one JSON object per line, e.g. {}",
+            example.object
+        );
+        return Err(err(file, 1, None, message));
+    };
+    let mut columns: Vec<String> = Vec::new();
+    for (_, map) in &objects {
+        for key in map.keys() {
+            if !columns.contains(key) {
+                columns.push(key.clone());
+            }
+        }
+    }
+    let rows = objects
+        .iter()
+        .map(|(line, map)| Row {
+            line: *line,
+            cells: columns
+                .iter()
+                .map(|c| match map.get(c) {
+                    None | Some(serde_json::Value::Null) => None,
+                    Some(serde_json::Value::String(s)) => Some(s.clone()),
+                    Some(other) => Some(other.to_string()),
+                })
+                .collect(),
+            cell_lines: vec![*line; columns.len()],
+        })
+        .collect();
+    Ok(Table {
+        file: file.to_string(),
+        columns,
+        header_line,
+        rows,
+    })
+}
