@@ -66,6 +66,9 @@ pub enum Command {
     /// Refusal and compliance rates per strategy and prompt type with intervals, compared with
     /// baseline, as tables, JSON, CSV, Markdown or HTML
     Report(Box<ReportArgs>),
+    /// Serve a profile: an OpenAI-compatible proxy that applies the profile's strategy in front
+    /// of a model (`serve hash-key` hashes a client key for the config file)
+    Serve(Box<ServeCommand>),
 }
 
 /// How to read a suite file.
@@ -541,4 +544,67 @@ pub struct TuneArgs {
     pub strategies: StrategyArgs,
     #[command(flatten)]
     pub judge: JudgeArgs,
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct ServeCommand {
+    #[command(subcommand)]
+    pub action: Option<ServeAction>,
+    #[command(flatten)]
+    pub args: ServeArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ServeAction {
+    /// Print the SHA-256 of a client key (read from stdin, or a new random one with
+    /// --generate) as a `[[keys]]` entry for the config file
+    HashKey(HashKeyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct HashKeyArgs {
+    /// Make a new random key and print it with its hash
+    #[arg(long)]
+    pub generate: bool,
+    /// The name the key is logged as
+    #[arg(long, default_value = "client")]
+    pub name: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The profile `xsafe tune` wrote [or `profile` in the config file]
+    #[arg(long, env = "XSAFE_PROFILE", value_name = "FILE")]
+    pub profile: Option<PathBuf>,
+    /// The upstream server's base URL, e.g. http://127.0.0.1:8000/v1 [or `upstream` in the
+    /// config file]
+    #[arg(long, env = "XSAFE_UPSTREAM", value_name = "URL")]
+    pub upstream: Option<String>,
+    /// Address to listen on [default: 127.0.0.1:8080]
+    #[arg(long, env = "XSAFE_LISTEN", value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// The server's config file (TOML): client key hashes and the settings of these flags
+    #[arg(long, env = "XSAFE_SERVE_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// The environment variable that holds the upstream's API key (none is sent if it is
+    /// unset) [default: OPENAI_API_KEY]
+    #[arg(long, value_name = "VAR")]
+    pub upstream_key_env: Option<String>,
+    /// Seconds the upstream may take to answer one request [default: 120]
+    #[arg(long, value_name = "SECS")]
+    pub timeout: Option<f64>,
+    /// Larger request bodies are refused with 413 [default: 1048576]
+    #[arg(long, value_name = "BYTES")]
+    pub max_body_bytes: Option<usize>,
+    /// The judge of an interactive strategy [default: the profile's]; local judges only
+    /// (xsafe, xsafe:MODEL.json, strmatch)
+    #[arg(long, value_name = "JUDGE")]
+    pub judge: Option<String>,
+    /// A strategy file, for a profile whose strategy is not built in (repeatable)
+    #[arg(long = "strategy-file", value_name = "FILE")]
+    pub strategy_files: Vec<PathBuf>,
+    /// Serve without client keys (only when the config file has none)
+    #[arg(long)]
+    pub no_auth: bool,
 }

@@ -8,6 +8,7 @@ mod rejudge;
 mod report;
 mod run;
 mod runs;
+mod serve;
 mod strategies;
 mod suites;
 mod tune;
@@ -30,6 +31,7 @@ pub async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Rejudge(args) => rejudge::run(global, *args).await,
         Command::Tune(args) => tune::run(global, *args).await,
         Command::Report(args) => report::run(global, *args),
+        Command::Serve(cmd) => serve::run(global, *cmd).await,
     }
 }
 

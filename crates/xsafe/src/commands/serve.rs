@@ -1,0 +1,143 @@
+//! `xsafe serve`: the OpenAI-compatible proxy that applies a profile's
+//! strategy in front of a model; `xsafe serve hash-key` for its config.
+
+use crate::cli::{Global, HashKeyArgs, ServeAction, ServeArgs, ServeCommand};
+use anyhow::{Context, Result, anyhow, bail};
+use std::io::Read;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+use xsafe_core::Strategy;
+use xsafe_server::{Profile, Proxy, ProxyOptions, Secret, ServerConfig};
+
+pub async fn run(global: &Global, cmd: ServeCommand) -> Result<ExitCode> {
+    match cmd.action {
+        Some(ServeAction::HashKey(args)) => hash_key(args),
+        None => serve(global, cmd.args).await,
+    }
+}
+
+fn hash_key(args: HashKeyArgs) -> Result<ExitCode> {
+    let key = if args.generate {
+        let mut bytes = [0u8; 24];
+        std::fs::File::open("/dev/urandom")
+            .and_then(|mut f| f.read_exact(&mut bytes))
+            .context("reading /dev/urandom for a new key")?;
+        let key: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        format!("xsk-{key}")
+    } else {
+        let mut text = String::new();
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .context("reading the key from stdin")?;
+        let key = text.trim_end_matches(['\n', '\r']).to_string();
+        if key.trim().is_empty() {
+            bail!(
+                "no key on stdin: pipe one in (`printf %s KEY | xsafe serve hash-key`) or pass --generate"
+            );
+        }
+        key
+    };
+    if args.generate {
+        println!("# the key to give the client (it is not stored anywhere): {key}");
+    }
+    println!(
+        "[[keys]]\nname = \"{}\"\nsha256 = \"{}\"",
+        args.name.replace('"', ""),
+        xsafe_server::hash_key(&key)
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn serve(global: &Global, args: ServeArgs) -> Result<ExitCode> {
+    let config = match &args.config {
+        Some(path) => ServerConfig::load(path)?,
+        None => ServerConfig::default(),
+    };
+    let profile_path = args
+        .profile
+        .clone()
+        .or(config.profile.clone())
+        .ok_or_else(|| anyhow!("--profile FILE is required (or `profile` in --config)"))?;
+    let upstream = args
+        .upstream
+        .clone()
+        .or(config.upstream.clone())
+        .ok_or_else(|| anyhow!("--upstream URL is required (or `upstream` in --config)"))?;
+    let listen = args
+        .listen
+        .clone()
+        .or(config.listen.clone())
+        .unwrap_or_else(|| "127.0.0.1:8080".to_string());
+    let key_env = args
+        .upstream_key_env
+        .clone()
+        .or(config.upstream_key_env.clone())
+        .unwrap_or_else(|| "OPENAI_API_KEY".to_string());
+    let timeout = args
+        .timeout
+        .or(config.timeout_secs)
+        .map(Duration::try_from_secs_f64)
+        .transpose()
+        .map_err(|e| anyhow!("--timeout: {e}"))?
+        .unwrap_or(xsafe_server::DEFAULT_TIMEOUT);
+    let max_body_bytes = args
+        .max_body_bytes
+        .or(config.max_body_bytes)
+        .unwrap_or(xsafe_server::DEFAULT_MAX_BODY_BYTES);
+    let keys = config.key_hashes();
+    if args.no_auth && !keys.is_empty() {
+        bail!("--no-auth: the config file has client keys; remove them to serve without keys");
+    }
+
+    let profile = Profile::load(&profile_path)?;
+    let registry = crate::strategies::registry(&args.strategy_files)?;
+    let strategy = profile.build_strategy(&registry)?;
+    let interactive = !strategy
+        .followups(&xsafe_core::Prompt::new("x"))
+        .map_err(|e| anyhow!("{e}"))?
+        .is_empty();
+    let judge = if interactive {
+        Some(profile.build_judge(args.judge.as_deref().or(config.judge.as_deref()))?)
+    } else {
+        None
+    };
+    let upstream_key = std::env::var(&key_env)
+        .ok()
+        .filter(|k| !k.is_empty())
+        .map(Secret);
+    let options = ProxyOptions {
+        upstream: upstream.clone(),
+        upstream_key,
+        keys,
+        allow_anonymous: args.no_auth,
+        max_body_bytes,
+        timeout,
+    };
+    let proxy = Arc::new(Proxy::new(options, strategy, judge.clone())?);
+    let listener = tokio::net::TcpListener::bind(&listen)
+        .await
+        .with_context(|| format!("cannot listen on `{listen}`"))?;
+    let addr = listener.local_addr()?;
+    if !global.quiet {
+        eprintln!(
+            "serving profile {} (strategy {}{}) on http://{addr}/v1 in front of {upstream}; \
+             Ctrl-C stops after the requests in flight",
+            profile_path.display(),
+            proxy.strategy().name(),
+            judge
+                .map(|j| format!(", judged by {}", j.tag()))
+                .unwrap_or_default(),
+        );
+        if args.no_auth {
+            eprintln!("warning: --no-auth: anyone who can reach {addr} can use the upstream");
+        }
+    }
+    xsafe_server::serve(listener, proxy, xsafe_server::shutdown_signal())
+        .await
+        .context("serving")?;
+    if !global.quiet {
+        eprintln!("stopped");
+    }
+    Ok(ExitCode::SUCCESS)
+}
