@@ -228,3 +228,20 @@ fn a_profile_written_by_tune_is_accepted() {
     loaded.build_strategy(&Registry::builtin()).unwrap();
     assert_eq!(loaded.build_judge(None).unwrap().name(), "strmatch");
 }
+
+#[test]
+fn a_generated_key_goes_to_stderr_and_only_its_hash_to_stdout() {
+    let env = Env::new();
+    let out = env
+        .cmd()
+        .args(["serve", "hash-key", "--generate"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    let key = stderr.trim().rsplit(' ').next().unwrap();
+    assert!(key.starts_with("xsk-") && key.len() == 52, "{stderr}");
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(!stdout.contains(key));
+    assert!(stdout.contains(&xsafe_server::hash_key(key)));
+}

@@ -39,7 +39,8 @@ fn hash_key(args: HashKeyArgs) -> Result<ExitCode> {
         key
     };
     if args.generate {
-        println!("# the key to give the client (it is not stored anywhere): {key}");
+        // On stderr, so `>> serve.toml` stores the hash only.
+        eprintln!("the new key (give it to the client; it is not stored anywhere): {key}");
     }
     println!(
         "[[keys]]\nname = \"{}\"\nsha256 = \"{}\"",
