@@ -167,6 +167,14 @@ impl Profile {
         let built = to_toml(&strategy.definition())
             .unwrap_or_else(|| toml::Value::Table(Default::default()));
         if let Some(at) = difference(&built, &self.definition, String::new()) {
+            if at.contains("clarifier") {
+                return Err(ConfigError::Other(format!(
+                    "profile `{}`: the strategy was tuned with --clarifier (a model wrote the \
+                     follow-ups); the proxy writes follow-ups from the strategy's templates only, \
+                     so it would serve something else than was measured: tune without --clarifier",
+                    self.path.display()
+                )));
+            }
             return Err(ConfigError::Other(format!(
                 "profile `{}`: the strategy `{}` this xsafe builds differs from the one the profile \
                  was tuned with (first difference at `{}`); run `xsafe tune` again, or pass the \

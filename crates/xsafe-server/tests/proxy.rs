@@ -3,7 +3,7 @@
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
-use xsafe_core::Prompt;
+use xsafe_core::{Prompt, Strategy};
 use xsafe_server::{FOLLOWUPS_HEADER, Proxy, ProxyOptions, Secret};
 use xsafe_strategy::{BuildOptions, Registry};
 use xsafe_testkit::{Reply, Request, TestServer};
@@ -653,4 +653,60 @@ async fn malformed_bodies_get_json_errors_and_the_server_keeps_serving() {
     .await;
     assert_eq!(r.status(), 200);
     proxy.stop().await.unwrap();
+}
+
+/// JSON without its nulls, as TOML (which has none) keeps it.
+fn without_nulls(v: &Value) -> Value {
+    match v {
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .filter(|(_, x)| !x.is_null())
+                .map(|(k, x)| (k.clone(), without_nulls(x)))
+                .collect(),
+        ),
+        Value::Array(a) => Value::Array(
+            a.iter()
+                .filter(|x| !x.is_null())
+                .map(without_nulls)
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+fn load_profile(dir: &std::path::Path, definition: &Value) -> xsafe_server::Profile {
+    let file =
+        json!({"choice": {"strategy": "interactive", "definition": without_nulls(definition)}});
+    let path = dir.join("p.toml");
+    std::fs::write(&path, toml::to_string(&file).unwrap()).unwrap();
+    xsafe_server::Profile::load(&path).unwrap()
+}
+
+#[test]
+fn a_profile_tuned_with_a_clarifier_is_refused_by_name() {
+    let dir = std::env::temp_dir().join(format!("xsafe-server-profile-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let registry = Registry::builtin();
+    let definition = registry
+        .build("interactive", &BuildOptions::default())
+        .unwrap()
+        .definition();
+    assert!(
+        load_profile(&dir, &definition)
+            .build_strategy(&registry)
+            .is_ok()
+    );
+    let mut clarified = definition.clone();
+    clarified["steps"][0]["clarifier"] = json!({"id": "openai:c", "settings": {"model": "c"}});
+    let Err(err) = load_profile(&dir, &clarified).build_strategy(&registry) else {
+        panic!("a clarifier profile was accepted");
+    };
+    assert!(err.to_string().contains("--clarifier"), "{err}");
+    let mut edited = definition;
+    edited["steps"][0]["max_turns"] = json!(5);
+    let Err(err) = load_profile(&dir, &edited).build_strategy(&registry) else {
+        panic!("an edited profile was accepted");
+    };
+    assert!(err.to_string().contains("steps[0].max_turns"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
 }
