@@ -710,3 +710,51 @@ fn a_profile_tuned_with_a_clarifier_is_refused_by_name() {
     assert!(err.to_string().contains("steps[0].max_turns"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn a_chunked_body_over_the_limit_is_refused_while_it_arrives() {
+    let upstream = TestServer::start(|_| Reply::chat(ANSWER));
+    let mut o = options(&upstream);
+    o.max_body_bytes = 10_000;
+    let proxy = start("baseline", o).await;
+    // No content-length: the limit is enforced on the bytes as they come.
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+        (0..20).map(|_| Ok(vec![b' '; 1000])).collect();
+    let r = client()
+        .post(format!("{}/v1/chat/completions", proxy.url))
+        .bearer_auth(KEY)
+        .body(reqwest::Body::wrap_stream(futures::stream::iter(chunks)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_of(r).await.0, 413);
+    assert_eq!(upstream.request_count(), 0);
+    proxy.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn an_upstream_failure_during_a_follow_up_is_a_502() {
+    let upstream = TestServer::start(|r| {
+        if user_turns(r) > 1 {
+            Reply::status(503, r#"{"error":{"message":"overloaded"}}"#)
+        } else {
+            Reply::chat(REFUSAL)
+        }
+    });
+    let proxy = start("interactive", options(&upstream)).await;
+    let r = post(
+        &proxy.url,
+        &json!({"model": "m", "messages": [{"role": "user", "content": PROMPT}]}),
+    )
+    .await;
+    let (status, err) = error_of(r).await;
+    assert_eq!(status, 502);
+    assert!(
+        err["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("overloaded")
+    );
+    assert_eq!(upstream.request_count(), 2);
+    proxy.stop().await.unwrap();
+}

@@ -133,6 +133,7 @@ fn serve_proxies_with_the_profile_and_stops_on_sigterm() {
         .spawn()
         .unwrap();
     let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut guard = Serving(Some(child));
     let mut line = String::new();
     stderr.read_line(&mut line).unwrap();
     let addr = line
@@ -166,6 +167,7 @@ fn serve_proxies_with_the_profile_and_stops_on_sigterm() {
         .clone();
     assert_eq!(sent["messages"][0]["content"], system.as_str());
 
+    let mut child = guard.0.take().unwrap();
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
