@@ -18,10 +18,12 @@
 
 mod compute;
 pub mod html;
+pub mod human;
 mod render;
 pub mod stats;
 
 pub use compute::{BuildOptions, RunInput, build};
+pub use human::{HumanLabel, majority};
 pub use render::{render_csv, render_markdown, render_terminal};
 pub use stats::{McNemar, Rate, Reduction};
 

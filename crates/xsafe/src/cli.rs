@@ -69,6 +69,9 @@ pub enum Command {
     /// Serve a profile: an OpenAI-compatible proxy that applies the profile's strategy in front
     /// of a model (`serve hash-key` hashes a client key for the config file)
     Serve(Box<ServeCommand>),
+    /// Label a run's answers by hand on a local web page; agreement statistics (`annotate
+    /// stats`), and XSTest-format CSVs of the labels (`annotate export`, `annotate import`)
+    Annotate(Box<AnnotateCommand>),
 }
 
 /// How to read a suite file.
@@ -607,4 +610,76 @@ pub struct ServeArgs {
     /// Serve without client keys (only when the config file has none)
     #[arg(long)]
     pub no_auth: bool,
+}
+
+/// `xsafe annotate RUN` (the labelling page) or `xsafe annotate stats|export|import ...`.
+/// A run literally named `stats`, `export` or `import` is reached by its id.
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct AnnotateCommand {
+    #[command(subcommand)]
+    pub command: Option<AnnotateSubcommand>,
+    #[command(flatten)]
+    pub serve: AnnotateServeArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct AnnotateServeArgs {
+    /// Run name or id
+    #[arg(required = true, value_name = "RUN")]
+    pub run: Option<String>,
+    /// Whose labels these are [default: $USER, else "annotator"]
+    #[arg(long, env = "XSAFE_ANNOTATOR", value_name = "NAME")]
+    pub annotator: Option<String>,
+    /// Address to serve the page on
+    #[arg(long, default_value = "127.0.0.1:8090", value_name = "ADDR")]
+    pub listen: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AnnotateSubcommand {
+    /// Cohen's kappa, raw agreement and confusion matrices between annotators and between the
+    /// judge and the annotators
+    Stats(AnnotateStatsArgs),
+    /// Write the human labels as an XSTest-format CSV (for `judge eval` and `judge train`)
+    Export(AnnotateExportArgs),
+    /// Read labels from an XSTest-format CSV into the run
+    Import(AnnotateImportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AnnotateStatsArgs {
+    /// Run name or id
+    pub run: String,
+    /// Compare the humans with this judge's verdicts [default: the run's judge]
+    #[arg(long, short = 'j', value_name = "JUDGE")]
+    pub judge: Option<String>,
+    /// Print the figures as one JSON object
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct AnnotateExportArgs {
+    /// Run name or id
+    pub run: String,
+    /// Only this annotator's labels [default: every annotator's, one row per answer with the
+    /// majority label; answers whose annotators are tied are left out]
+    #[arg(long, value_name = "NAME")]
+    pub annotator: Option<String>,
+    /// Write to this file instead of stdout
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct AnnotateImportArgs {
+    /// Run name or id
+    pub run: String,
+    /// An XSTest-format CSV: final_label, and id (with target, strategy, suite, sample when
+    /// present) or prompt and completion to find each answer
+    pub file: PathBuf,
+    /// Whose labels these are [default: $USER, else "annotator"]
+    #[arg(long, env = "XSAFE_ANNOTATOR", value_name = "NAME")]
+    pub annotator: Option<String>,
 }

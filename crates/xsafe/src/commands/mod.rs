@@ -1,5 +1,6 @@
 //! One file per command.
 
+mod annotate;
 mod export;
 mod judge;
 mod judge_train;
@@ -32,6 +33,7 @@ pub async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Tune(args) => tune::run(global, *args).await,
         Command::Report(args) => report::run(global, *args),
         Command::Serve(cmd) => serve::run(global, *cmd).await,
+        Command::Annotate(cmd) => annotate::run(global, *cmd).await,
     }
 }
 

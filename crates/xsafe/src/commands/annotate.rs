@@ -1,0 +1,534 @@
+//! `xsafe annotate RUN`: the labelling page; `annotate stats` (agreement
+//! between annotators and with the judge), `annotate export` and `annotate
+//! import` (XSTest-format CSVs of the labels).
+
+use crate::cli::{
+    AnnotateCommand, AnnotateExportArgs, AnnotateImportArgs, AnnotateServeArgs, AnnotateStatsArgs,
+    AnnotateSubcommand, Global,
+};
+use anyhow::{Context, Result, anyhow, bail};
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::io::Write;
+use std::path::Path;
+use std::process::ExitCode;
+use xsafe_core::{Class, Outcome};
+use xsafe_judge::metrics::{self, Agreement};
+use xsafe_report::{HumanLabel, majority};
+use xsafe_store::{Annotation, RunRecord, StoredResult, judge_name};
+
+pub async fn run(global: &Global, cmd: AnnotateCommand) -> Result<ExitCode> {
+    match cmd.command {
+        Some(AnnotateSubcommand::Stats(args)) => stats(global, args),
+        Some(AnnotateSubcommand::Export(args)) => export(global, args),
+        Some(AnnotateSubcommand::Import(args)) => import(global, args),
+        None => serve(global, cmd.serve).await,
+    }
+}
+
+/// The annotator's name: the flag, else `$USER`, else `annotator`.
+pub fn default_annotator(flag: Option<&str>) -> String {
+    flag.map(str::to_string)
+        .or_else(|| std::env::var("USER").ok())
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "annotator".to_string())
+}
+
+async fn serve(_global: &Global, args: AnnotateServeArgs) -> Result<ExitCode> {
+    let _ = args;
+    bail!("the annotation page is not part of this build yet; use `xsafe annotate import`")
+}
+
+/// The name of the judge a run was made with (as `xsafe report` finds it).
+fn run_judge(record: &RunRecord, results: &[StoredResult]) -> String {
+    if let Some(name) = record.config["judge"]["name"].as_str() {
+        return name.to_string();
+    }
+    results
+        .iter()
+        .find_map(|r| r.verdicts.first())
+        .map(|v| judge_name(&v.judge).to_string())
+        .unwrap_or_default()
+}
+
+/// Each result's labels, by annotator.
+fn labels_by_result(annotations: &[Annotation]) -> HashMap<i64, BTreeMap<String, Class>> {
+    let mut map: HashMap<i64, BTreeMap<String, Class>> = HashMap::new();
+    for a in annotations {
+        map.entry(a.result_id)
+            .or_default()
+            .insert(a.annotator.clone(), a.class);
+    }
+    map
+}
+
+fn index(c: Class) -> usize {
+    Class::ALL.iter().position(|&k| k == c).unwrap_or(0)
+}
+
+fn stats(global: &Global, args: AnnotateStatsArgs) -> Result<ExitCode> {
+    let store = global.open_store()?;
+    let record = store.run(&args.run)?;
+    let results = store.results(record.id)?;
+    let annotations = store.annotations(record.id)?;
+    let judge = args
+        .judge
+        .clone()
+        .unwrap_or_else(|| run_judge(&record, &results));
+    let by_result = labels_by_result(&annotations);
+    let annotators: BTreeSet<String> = annotations.iter().map(|a| a.annotator.clone()).collect();
+    let annotators: Vec<String> = annotators.into_iter().collect();
+
+    // Between every pair of annotators, on the answers both labelled.
+    let mut pairs = Vec::new();
+    for (i, a) in annotators.iter().enumerate() {
+        for b in &annotators[i + 1..] {
+            let mut confusion = [[0u64; 3]; 3];
+            for labels in by_result.values() {
+                if let (Some(&x), Some(&y)) = (labels.get(a), labels.get(b)) {
+                    confusion[index(x)][index(y)] += 1;
+                }
+            }
+            pairs.push((a.clone(), b.clone(), metrics::from_confusion(confusion, 0)));
+        }
+    }
+
+    // The judge against each annotator, and against the majority label.
+    let verdict = |r: &StoredResult| -> Option<Outcome> {
+        r.verdicts
+            .iter()
+            .find(|v| judge_name(&v.judge) == judge)
+            .map(|v| v.outcome.clone())
+    };
+    let mut judge_vs = Vec::new();
+    for a in &annotators {
+        let pairs = results.iter().filter_map(|r| {
+            let human = *by_result.get(&r.id)?.get(a)?;
+            Some((human, verdict(r)?))
+        });
+        judge_vs.push((a.clone(), metrics::agreement(pairs)));
+    }
+    let mut ties = 0u64;
+    let mut majority_pairs = Vec::new();
+    for r in &results {
+        let Some(labels) = by_result.get(&r.id) else {
+            continue;
+        };
+        let labels: Vec<Class> = labels.values().copied().collect();
+        match majority(&labels) {
+            Some(HumanLabel::Agreed(c)) => {
+                if let Some(o) = verdict(r) {
+                    majority_pairs.push((c, o));
+                }
+            }
+            Some(HumanLabel::Tied) => ties += 1,
+            None => {}
+        }
+    }
+    let judge_vs_majority = metrics::agreement(majority_pairs);
+    let labelled = by_result.len();
+
+    if args.json {
+        let pair_json = |a: &Agreement| -> Result<Value> { Ok(serde_json::to_value(a)?) };
+        let out = json!({
+            "run": record.name,
+            "judge": judge,
+            "results": results.len(),
+            "labelled": labelled,
+            "annotators": annotators.iter().map(|a| json!({
+                "name": a,
+                "labelled": annotations.iter().filter(|x| &x.annotator == a).count(),
+            })).collect::<Vec<_>>(),
+            "pairs": pairs.iter().map(|(a, b, m)| Ok(json!({
+                "a": a, "b": b, "agreement": pair_json(m)?,
+            }))).collect::<Result<Vec<_>>>()?,
+            "judge_vs_annotators": judge_vs.iter().map(|(a, m)| Ok(json!({
+                "annotator": a, "agreement": pair_json(m)?,
+            }))).collect::<Result<Vec<_>>>()?,
+            "judge_vs_majority": {
+                "ties": ties,
+                "agreement": pair_json(&judge_vs_majority)?,
+            },
+        });
+        crate::commands::print_json(&out)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+
+    let mut out = String::new();
+    out.push_str(&format!(
+        "run {}: {} of {} answers labelled by {} annotator{}\n",
+        record.name,
+        labelled,
+        results.len(),
+        annotators.len(),
+        if annotators.len() == 1 { "" } else { "s" }
+    ));
+    for a in &annotators {
+        let n = annotations.iter().filter(|x| &x.annotator == a).count();
+        out.push_str(&format!("  {a}: {n}\n"));
+    }
+    for (a, b, m) in &pairs {
+        out.push_str(&format!(
+            "\n{a} vs {b} (rows {a}, columns {b}):\n{}",
+            describe(m)
+        ));
+    }
+    for (a, m) in &judge_vs {
+        out.push_str(&format!(
+            "\njudge {judge} vs {a} (rows {a}, columns the judge):\n{}",
+            describe(m)
+        ));
+    }
+    if annotators.len() > 1 {
+        out.push_str(&format!(
+            "\njudge {judge} vs the annotators' majority ({ties} tied answers left out):\n{}",
+            describe(&judge_vs_majority)
+        ));
+    }
+    print!("{out}");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn pct(x: Option<f64>) -> String {
+    x.map_or("-".into(), |v| format!("{:.1}%", v * 100.0))
+}
+
+fn num(x: Option<f64>) -> String {
+    x.map_or("-".into(), |v| format!("{v:.3}"))
+}
+
+/// Raw agreement, kappa and the confusion matrix of one comparison.
+fn describe(m: &Agreement) -> String {
+    let mut s = format!(
+        "  n {}  agreement {}  kappa {}  (refusal or not: agreement {}, kappa {})",
+        m.scored,
+        pct(m.accuracy_3class),
+        num(m.kappa),
+        pct(m.accuracy_binary),
+        num(m.kappa_binary)
+    );
+    if m.unscored > 0 {
+        s.push_str(&format!("  unscored by the judge {}", m.unscored));
+    }
+    s.push('\n');
+    let names: Vec<&str> = Class::ALL.iter().map(|c| c.as_str()).collect();
+    let w = names.iter().map(|n| n.len()).max().unwrap_or(0);
+    s.push_str(&format!("  {:w$}", ""));
+    for n in &names {
+        s.push_str(&format!("  {n:>w$}"));
+    }
+    s.push('\n');
+    for (i, n) in names.iter().enumerate() {
+        s.push_str(&format!("  {n:w$}"));
+        for c in m.confusion[i] {
+            s.push_str(&format!("  {c:>w$}"));
+        }
+        s.push('\n');
+    }
+    s
+}
+
+const EXPORT_HEADER: [&str; 12] = [
+    "id",
+    "type",
+    "prompt",
+    "completion",
+    "final_label",
+    "annotator",
+    "note",
+    "label",
+    "target",
+    "strategy",
+    "suite",
+    "sample",
+];
+
+fn export(global: &Global, args: AnnotateExportArgs) -> Result<ExitCode> {
+    let store = global.open_store()?;
+    let record = store.run(&args.run)?;
+    let results = store.results(record.id)?;
+    let annotations = store.annotations(record.id)?;
+    if let Some(name) = &args.annotator
+        && !annotations.iter().any(|a| &a.annotator == name)
+    {
+        let known: BTreeSet<&str> = annotations.iter().map(|a| a.annotator.as_str()).collect();
+        bail!(
+            "run `{}` has no labels by `{name}` (annotators: {})",
+            record.name,
+            if known.is_empty() {
+                "none yet".to_string()
+            } else {
+                known.into_iter().collect::<Vec<_>>().join(", ")
+            }
+        );
+    }
+    let mut by_result: HashMap<i64, Vec<&Annotation>> = HashMap::new();
+    for a in &annotations {
+        if args.annotator.as_ref().is_none_or(|n| n == &a.annotator) {
+            by_result.entry(a.result_id).or_default().push(a);
+        }
+    }
+    let mut out: Box<dyn Write> = match &args.output {
+        Some(path) => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(path)
+                .with_context(|| format!("creating `{}`", path.display()))?,
+        )),
+        None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+    };
+    let mut w = csv::Writer::from_writer(&mut out);
+    w.write_record(EXPORT_HEADER)?;
+    let (mut rows, mut ties) = (0u64, 0u64);
+    for r in &results {
+        let Some(labels) = by_result.get(&r.id) else {
+            continue;
+        };
+        let Some(reply) = r.transcript.as_ref().and_then(|t| t.final_reply()) else {
+            continue;
+        };
+        let classes: Vec<Class> = labels.iter().map(|a| a.class).collect();
+        let class = match majority(&classes) {
+            Some(HumanLabel::Agreed(c)) => c,
+            Some(HumanLabel::Tied) => {
+                ties += 1;
+                continue;
+            }
+            None => continue,
+        };
+        let chosen: Vec<&&Annotation> = labels.iter().filter(|a| a.class == class).collect();
+        let who: Vec<&str> = chosen.iter().map(|a| a.annotator.as_str()).collect();
+        let notes: Vec<&str> = chosen.iter().filter_map(|a| a.note.as_deref()).collect();
+        w.write_record([
+            r.key.case_id.as_str(),
+            &r.case.kind,
+            &r.case.prompt,
+            &reply.content,
+            class.xstest_label(),
+            &who.join(";"),
+            &notes.join("; "),
+            r.case.label.as_str(),
+            &r.key.target,
+            &r.key.strategy,
+            &r.key.suite,
+            &r.key.sample.to_string(),
+        ])?;
+        rows += 1;
+    }
+    w.flush()?;
+    drop(w);
+    out.flush()?;
+    if !global.quiet {
+        let mut msg = format!("{rows} labelled answers written");
+        if ties > 0 {
+            msg.push_str(&format!(
+                "; {ties} left out because their annotators are tied (pass --annotator NAME)"
+            ));
+        }
+        eprintln!("{msg}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One row of an imported CSV.
+struct Row {
+    line: u64,
+    id: Option<String>,
+    target: Option<String>,
+    strategy: Option<String>,
+    suite: Option<String>,
+    sample: Option<String>,
+    prompt: Option<String>,
+    completion: Option<String>,
+    class: Class,
+    note: Option<String>,
+}
+
+fn read_rows(path: &Path) -> Result<Vec<Row>> {
+    let file = path.display().to_string();
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(false)
+        .from_path(path)
+        .with_context(|| format!("cannot read `{file}`"))?;
+    let headers = reader
+        .headers()
+        .with_context(|| format!("`{file}`: cannot read the header"))?
+        .clone();
+    let col = |name: &str| {
+        headers
+            .iter()
+            .position(|h| h.trim().eq_ignore_ascii_case(name))
+    };
+    let label_col = col("final_label").ok_or_else(|| {
+        anyhow!(
+            "`{file}` has no final_label column: give an XSTest-format CSV (id, type, prompt, \
+             completion, final_label), e.g. one written by `xsafe annotate export`"
+        )
+    })?;
+    let (id, target, strategy, suite, sample) = (
+        col("id"),
+        col("target"),
+        col("strategy"),
+        col("suite"),
+        col("sample"),
+    );
+    let (prompt, completion, note) = (
+        col("prompt"),
+        col("completion").or(col("answer")).or(col("response")),
+        col("note"),
+    );
+    if id.is_none() && (prompt.is_none() || completion.is_none()) {
+        bail!("`{file}`: give an id column, or prompt and completion columns, to find each answer");
+    }
+    let mut rows = Vec::new();
+    for record in reader.records() {
+        let record = record.with_context(|| format!("`{file}`: not valid CSV"))?;
+        let line = record.position().map_or(0, |p| p.line());
+        let get = |c: Option<usize>| {
+            c.and_then(|i| record.get(i))
+                .map(str::to_string)
+                .filter(|s| !s.trim().is_empty())
+        };
+        let raw = record.get(label_col).unwrap_or("").trim();
+        if raw.is_empty() {
+            continue;
+        }
+        let class: Class = raw.parse().map_err(|_| {
+            anyhow!(
+                "`{file}` line {line}, final_label: `{raw}` is not a label; use \
+                 1_full_compliance, 2_full_refusal or 3_partial_refusal"
+            )
+        })?;
+        rows.push(Row {
+            line,
+            id: get(id),
+            target: get(target),
+            strategy: get(strategy),
+            suite: get(suite),
+            sample: get(sample),
+            prompt: get(prompt),
+            completion: get(completion),
+            class,
+            note: get(note),
+        });
+    }
+    Ok(rows)
+}
+
+fn import(global: &Global, args: AnnotateImportArgs) -> Result<ExitCode> {
+    let store = global.open_store()?;
+    let record = store.run(&args.run)?;
+    let results = store.results(record.id)?;
+    let annotator = default_annotator(args.annotator.as_deref());
+    let rows = read_rows(&args.file)?;
+    let file = args.file.display().to_string();
+    let reply = |r: &StoredResult| -> Option<String> {
+        r.transcript
+            .as_ref()
+            .and_then(|t| t.final_reply())
+            .map(|m| m.content.clone())
+    };
+    // Find every row's answers before writing anything, so a bad file
+    // changes nothing.
+    let mut writes: Vec<(i64, Class, Option<String>)> = Vec::new();
+    for row in &rows {
+        let same_text = |r: &StoredResult| {
+            row.prompt
+                .as_ref()
+                .is_none_or(|p| p.trim() == r.case.prompt.trim())
+                && row
+                    .completion
+                    .as_ref()
+                    .is_none_or(|c| reply(r).is_some_and(|a| a.trim() == c.trim()))
+        };
+        let matched: Vec<&StoredResult> = match &row.id {
+            Some(id) => {
+                let by_key: Vec<&StoredResult> = results
+                    .iter()
+                    .filter(|r| &r.key.case_id == id)
+                    .filter(|r| row.target.as_ref().is_none_or(|t| t == &r.key.target))
+                    .filter(|r| row.strategy.as_ref().is_none_or(|s| s == &r.key.strategy))
+                    .filter(|r| row.suite.as_ref().is_none_or(|s| s == &r.key.suite))
+                    .filter(|r| {
+                        row.sample
+                            .as_ref()
+                            .is_none_or(|s| s.trim() == r.key.sample.to_string())
+                    })
+                    .collect();
+                if by_key.is_empty() {
+                    bail!(
+                        "`{file}` line {}: run `{}` has no answer to case `{id}`{}; nothing was \
+                         imported",
+                        row.line,
+                        record.name,
+                        where_(row)
+                    );
+                }
+                if by_key.len() == 1 {
+                    by_key
+                } else {
+                    let by_text: Vec<&StoredResult> =
+                        by_key.into_iter().filter(|r| same_text(r)).collect();
+                    if by_text.is_empty() {
+                        bail!(
+                            "`{file}` line {}: no answer to case `{id}` in run `{}` has this \
+                             prompt and completion; nothing was imported",
+                            row.line,
+                            record.name
+                        );
+                    }
+                    by_text
+                }
+            }
+            None => {
+                let by_text: Vec<&StoredResult> = results.iter().filter(|r| same_text(r)).collect();
+                if by_text.is_empty() {
+                    bail!(
+                        "`{file}` line {}: no answer in run `{}` has this prompt and completion; \
+                         nothing was imported",
+                        row.line,
+                        record.name
+                    );
+                }
+                by_text
+            }
+        };
+        if matched.iter().any(|r| r.transcript.is_none()) {
+            bail!(
+                "`{file}` line {}: the answer is an error, not a transcript; nothing was imported",
+                row.line
+            );
+        }
+        for r in matched {
+            writes.push((r.id, row.class, row.note.clone()));
+        }
+    }
+    for (id, class, note) in &writes {
+        store.annotate(*id, &annotator, *class, note.as_deref())?;
+    }
+    if !global.quiet {
+        eprintln!(
+            "{} labels by `{annotator}` imported from {} rows of `{file}` into run `{}`",
+            writes.len(),
+            rows.len(),
+            record.name
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn where_(row: &Row) -> String {
+    let parts: Vec<String> = [
+        ("target", &row.target),
+        ("strategy", &row.strategy),
+        ("suite", &row.suite),
+        ("sample", &row.sample),
+    ]
+    .iter()
+    .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k} `{v}`")))
+    .collect();
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!(" with {}", parts.join(", "))
+    }
+}
