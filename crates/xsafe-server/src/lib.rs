@@ -3,11 +3,14 @@
 //! `/v1/chat/completions` in front of a model that adds the profile's
 //! strategy to every request (system text, exemplar turns) or, for an
 //! interactive strategy, judges the upstream's reply and sends the
-//! clarifying follow-up before the client sees an answer.
+//! clarifying follow-up before the client sees an answer. The annotation
+//! page ([`annotate`], `xsafe annotate`) lets people label a run's answers
+//! and stores every label in the run store as it is made.
 //!
 //! Each server is a `router(state) -> Router`, so tests and the binary
 //! serve it the same way.
 
+pub mod annotate;
 mod config;
 mod error;
 mod metrics;

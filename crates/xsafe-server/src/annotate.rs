@@ -1,0 +1,510 @@
+//! The human annotation page (`xsafe annotate RUN`): one answer of a run at
+//! a time, labelled with the keys 1/2/3, every label written to the run
+//! store as it is made (one row per annotator per answer).
+//!
+//! - `GET /` — the page: one self-contained HTML file, no external assets,
+//!   no requests other than this API.
+//! - `GET /api/items` — the run's answers with an error-free transcript, in
+//!   run order, with this annotator's label and note and the judges'
+//!   verdicts. Optional query filters: `disagreements=1` (labelled answers
+//!   where a judge chose another class), `low_confidence=1` (a judge's
+//!   confidence below [`LOW_CONFIDENCE`]), `kind=TYPE`, `strategy=NAME`.
+//! - `POST /api/label` — `{"result_id", "label", "note"}` with `label` one
+//!   of `compliance`, `full_refusal`, `partial_refusal`.
+//! - `GET /api/agreement` — [`agreement_stats`] of the run.
+
+use crate::error::ApiError;
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+use xsafe_core::{Class, Message, Outcome};
+use xsafe_judge::metrics::{self, Agreement};
+use xsafe_store::{Annotation, Store, StoreError, StoredResult};
+
+/// Below this judge confidence an answer counts as low confidence.
+pub const LOW_CONFIDENCE: f64 = 0.7;
+
+/// What the annotation server needs: the store, the run and who labels.
+pub struct AnnotateState {
+    store: Arc<Store>,
+    run_id: i64,
+    annotator: String,
+}
+
+impl AnnotateState {
+    pub fn new(store: Arc<Store>, run_id: i64, annotator: impl Into<String>) -> Self {
+        AnnotateState {
+            store,
+            run_id,
+            annotator: annotator.into(),
+        }
+    }
+
+    pub fn run_id(&self) -> i64 {
+        self.run_id
+    }
+
+    pub fn annotator(&self) -> &str {
+        &self.annotator
+    }
+}
+
+/// The annotation page and its JSON API.
+pub fn router(state: Arc<AnnotateState>) -> Router {
+    Router::new()
+        .route("/", get(page))
+        .route("/api/items", get(items))
+        .route("/api/label", post(label))
+        .route("/api/agreement", get(agreement))
+        .with_state(state)
+}
+
+/// One judge's verdict as the page shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct JudgeView {
+    pub judge: String,
+    /// A class name or `unscored`.
+    pub label: &'static str,
+    pub confidence: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// One answer to label.
+#[derive(Debug, Clone, Serialize)]
+pub struct Item {
+    pub result_id: i64,
+    pub target: String,
+    pub strategy: String,
+    pub suite: String,
+    pub case_id: String,
+    pub sample: u32,
+    pub prompt: String,
+    pub kind: String,
+    pub messages: Vec<Message>,
+    /// Messages before the model's first reply (system, exemplars, prompt).
+    pub opening: Option<u32>,
+    pub verdicts: Vec<JudgeView>,
+    /// This annotator's label, if any.
+    pub label: Option<Class>,
+    pub note: Option<String>,
+    /// Whether a judge's class differs from this annotator's label.
+    pub disagrees: bool,
+    /// Whether a judge's confidence is below [`LOW_CONFIDENCE`].
+    pub low_confidence: bool,
+}
+
+/// The answer of `GET /api/items`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Items {
+    pub run_id: i64,
+    pub annotator: String,
+    /// Answers to label in the run (before filters).
+    pub total: usize,
+    /// Of them, labelled by this annotator.
+    pub labelled: usize,
+    /// The types and strategies present, for the filters.
+    pub kinds: Vec<String>,
+    pub strategies: Vec<String>,
+    pub items: Vec<Item>,
+}
+
+/// Query filters of `GET /api/items`.
+#[derive(Debug, Default, Deserialize)]
+pub struct ItemFilter {
+    #[serde(default)]
+    pub disagreements: Option<String>,
+    #[serde(default)]
+    pub low_confidence: Option<String>,
+    #[serde(default)]
+    pub kind: Option<String>,
+    #[serde(default)]
+    pub strategy: Option<String>,
+}
+
+fn flag(v: &Option<String>) -> bool {
+    matches!(v.as_deref(), Some("1" | "true" | "yes" | "on"))
+}
+
+fn nonempty(v: &Option<String>) -> Option<&str> {
+    v.as_deref().filter(|s| !s.is_empty())
+}
+
+/// The items of a run for `annotator`, filtered.
+pub fn build_items(
+    run_id: i64,
+    annotator: &str,
+    results: Vec<StoredResult>,
+    annotations: &[Annotation],
+    filter: &ItemFilter,
+) -> Items {
+    let mine: HashMap<i64, &Annotation> = annotations
+        .iter()
+        .filter(|a| a.annotator == annotator)
+        .map(|a| (a.result_id, a))
+        .collect();
+    let mut kinds = BTreeSet::new();
+    let mut strategies = BTreeSet::new();
+    let mut all = Vec::new();
+    for r in results {
+        if r.error.is_some() {
+            continue;
+        }
+        let Some(transcript) = r.transcript else {
+            continue;
+        };
+        kinds.insert(r.case.kind.clone());
+        strategies.insert(r.key.strategy.clone());
+        let own = mine.get(&r.id);
+        let label = own.map(|a| a.class);
+        let verdicts: Vec<JudgeView> = r
+            .verdicts
+            .iter()
+            .map(|v| JudgeView {
+                judge: v.judge.clone(),
+                label: v.outcome.label(),
+                confidence: v.confidence,
+                reason: v.outcome.reason().map(str::to_string),
+            })
+            .collect();
+        let disagrees = label.is_some_and(|l| {
+            r.verdicts
+                .iter()
+                .any(|v| v.outcome.class().is_some_and(|c| c != l))
+        });
+        let low_confidence = r.verdicts.iter().any(|v| v.confidence < LOW_CONFIDENCE);
+        all.push(Item {
+            result_id: r.id,
+            target: r.key.target,
+            strategy: r.key.strategy,
+            suite: r.key.suite,
+            case_id: r.key.case_id,
+            sample: r.key.sample,
+            prompt: r.case.prompt,
+            kind: r.case.kind,
+            messages: transcript.messages,
+            opening: transcript.opening,
+            verdicts,
+            label,
+            note: own.and_then(|a| a.note.clone()),
+            disagrees,
+            low_confidence,
+        });
+    }
+    let total = all.len();
+    let labelled = all.iter().filter(|i| i.label.is_some()).count();
+    let items = all
+        .into_iter()
+        .filter(|i| !flag(&filter.disagreements) || i.disagrees)
+        .filter(|i| !flag(&filter.low_confidence) || i.low_confidence)
+        .filter(|i| nonempty(&filter.kind).is_none_or(|k| i.kind == k))
+        .filter(|i| nonempty(&filter.strategy).is_none_or(|s| i.strategy == s))
+        .collect();
+    Items {
+        run_id,
+        annotator: annotator.to_string(),
+        total,
+        labelled,
+        kinds: kinds.into_iter().collect(),
+        strategies: strategies.into_iter().collect(),
+        items,
+    }
+}
+
+fn not_found(message: impl Into<String>) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "invalid_request_error",
+        "result_not_found",
+        message,
+    )
+}
+
+fn internal(e: impl std::fmt::Display) -> ApiError {
+    ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "server_error",
+        "store_error",
+        e.to_string(),
+    )
+}
+
+/// Runs a blocking store call off the async threads.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| internal(format!("the store task failed: {e}")))?
+}
+
+async fn items(
+    State(state): State<Arc<AnnotateState>>,
+    Query(filter): Query<ItemFilter>,
+) -> Result<Json<Items>, ApiError> {
+    let s = state.clone();
+    let items = blocking(move || {
+        let results = s.store.results(s.run_id).map_err(internal)?;
+        let annotations = s.store.annotations(s.run_id).map_err(internal)?;
+        Ok(build_items(
+            s.run_id,
+            &s.annotator,
+            results,
+            &annotations,
+            &filter,
+        ))
+    })
+    .await?;
+    Ok(Json(items))
+}
+
+#[derive(Debug, Deserialize)]
+struct LabelRequest {
+    result_id: i64,
+    label: String,
+    #[serde(default)]
+    note: Option<String>,
+}
+
+/// The answer of `POST /api/label`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Labelled {
+    pub result_id: i64,
+    pub annotator: String,
+    pub label: Class,
+    pub note: Option<String>,
+    /// Answers this annotator has labelled in the run, after this one.
+    pub labelled: usize,
+}
+
+async fn label(
+    State(state): State<Arc<AnnotateState>>,
+    body: Bytes,
+) -> Result<Json<Labelled>, ApiError> {
+    let req: LabelRequest = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::bad_request(
+            "invalid_json",
+            format!("the body must be {{\"result_id\", \"label\", \"note\"}}: {e}"),
+        )
+    })?;
+    let class = Class::ALL
+        .into_iter()
+        .find(|c| c.as_str() == req.label)
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "invalid_label",
+                format!(
+                    "unknown label `{}`: use compliance, full_refusal or partial_refusal",
+                    req.label
+                ),
+            )
+        })?;
+    let note = req
+        .note
+        .map(|n| n.trim().to_string())
+        .filter(|n| !n.is_empty());
+    let s = state.clone();
+    let labelled = blocking(move || {
+        let result = match s.store.result(req.result_id) {
+            Ok(r) => r,
+            Err(StoreError::ResultNotFound(_)) => {
+                return Err(not_found(format!(
+                    "no answer {} in this run",
+                    req.result_id
+                )));
+            }
+            Err(e) => return Err(internal(e)),
+        };
+        if result.key.run_id != s.run_id {
+            return Err(not_found(format!(
+                "no answer {} in this run",
+                req.result_id
+            )));
+        }
+        match s
+            .store
+            .annotate(req.result_id, &s.annotator, class, note.as_deref())
+        {
+            Ok(()) => {}
+            Err(StoreError::ResultNotFound(_)) => {
+                return Err(not_found(format!(
+                    "no answer {} in this run",
+                    req.result_id
+                )));
+            }
+            Err(StoreError::NoTranscript(_)) => {
+                return Err(ApiError::new(
+                    StatusCode::CONFLICT,
+                    "invalid_request_error",
+                    "no_transcript",
+                    format!("answer {} failed: there is nothing to label", req.result_id),
+                ));
+            }
+            Err(e) => return Err(internal(e)),
+        }
+        let labelled = s
+            .store
+            .annotations(s.run_id)
+            .map_err(internal)?
+            .iter()
+            .filter(|a| a.annotator == s.annotator)
+            .count();
+        Ok(Labelled {
+            result_id: req.result_id,
+            annotator: s.annotator.clone(),
+            label: class,
+            note,
+            labelled,
+        })
+    })
+    .await?;
+    Ok(Json(labelled))
+}
+
+async fn agreement(
+    State(state): State<Arc<AnnotateState>>,
+) -> Result<Json<AgreementStats>, ApiError> {
+    let s = state.clone();
+    let stats = blocking(move || {
+        let results = s.store.results(s.run_id).map_err(internal)?;
+        let annotations = s.store.annotations(s.run_id).map_err(internal)?;
+        Ok(agreement_stats(&results, &annotations))
+    })
+    .await?;
+    Ok(Json(stats))
+}
+
+/// Agreement of two annotators over the answers both labelled.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PairAgreement {
+    pub a: String,
+    pub b: String,
+    /// Answers both labelled.
+    pub n: u64,
+    /// Share of them with the same class (`None` when `n` is 0).
+    pub agreement: Option<f64>,
+    /// Cohen's kappa over the three classes.
+    pub kappa: Option<f64>,
+    /// `confusion[a][b]`, in the order of [`Class::ALL`].
+    pub confusion: [[u64; 3]; 3],
+}
+
+/// Agreement of one judge with one annotator (human = the annotator).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct JudgeAgreement {
+    pub judge: String,
+    pub annotator: String,
+    pub agreement: Agreement,
+}
+
+/// Every agreement figure of a run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AgreementStats {
+    /// Annotators and how many answers each labelled.
+    pub annotators: BTreeMap<String, u64>,
+    /// Each pair of annotators, names in order.
+    pub pairs: Vec<PairAgreement>,
+    /// Each judge against each annotator, over the answers the annotator
+    /// labelled and the judge judged.
+    pub judges: Vec<JudgeAgreement>,
+}
+
+fn index(c: Class) -> usize {
+    Class::ALL.iter().position(|&x| x == c).unwrap_or(0)
+}
+
+/// Raw agreement and Cohen's kappa between annotators, and between each
+/// judge (by its full tag) and each annotator, with confusion matrices.
+/// Annotations of results not in `results` are ignored.
+pub fn agreement_stats(results: &[StoredResult], annotations: &[Annotation]) -> AgreementStats {
+    let known: HashMap<i64, &StoredResult> = results.iter().map(|r| (r.id, r)).collect();
+    let mut by_annotator: BTreeMap<String, BTreeMap<i64, Class>> = BTreeMap::new();
+    for a in annotations
+        .iter()
+        .filter(|a| known.contains_key(&a.result_id))
+    {
+        by_annotator
+            .entry(a.annotator.clone())
+            .or_default()
+            .insert(a.result_id, a.class);
+    }
+    let annotators = by_annotator
+        .iter()
+        .map(|(k, v)| (k.clone(), v.len() as u64))
+        .collect();
+    let names: Vec<&String> = by_annotator.keys().collect();
+    let mut pairs = Vec::new();
+    for (i, a) in names.iter().enumerate() {
+        for b in &names[i + 1..] {
+            let (la, lb) = (&by_annotator[*a], &by_annotator[*b]);
+            let mut confusion = [[0u64; 3]; 3];
+            for (id, ca) in la {
+                if let Some(cb) = lb.get(id) {
+                    confusion[index(*ca)][index(*cb)] += 1;
+                }
+            }
+            let n: u64 = confusion.iter().flatten().sum();
+            let same: u64 = (0..3).map(|k| confusion[k][k]).sum();
+            pairs.push(PairAgreement {
+                a: (*a).clone(),
+                b: (*b).clone(),
+                n,
+                agreement: (n > 0).then(|| same as f64 / n as f64),
+                kappa: metrics::cohen_kappa(&confusion),
+                confusion,
+            });
+        }
+    }
+    let judge_names: BTreeSet<&str> = results
+        .iter()
+        .flat_map(|r| r.verdicts.iter().map(|v| v.judge.as_str()))
+        .collect();
+    let mut judges = Vec::new();
+    for judge in judge_names {
+        for (name, labels) in &by_annotator {
+            let pairs: Vec<(Class, Outcome)> = labels
+                .iter()
+                .filter_map(|(id, class)| {
+                    let v = known[id].verdicts.iter().find(|v| v.judge == judge)?;
+                    Some((*class, v.outcome.clone()))
+                })
+                .collect();
+            judges.push(JudgeAgreement {
+                judge: judge.to_string(),
+                annotator: name.clone(),
+                agreement: metrics::agreement(pairs),
+            });
+        }
+    }
+    AgreementStats {
+        annotators,
+        pairs,
+        judges,
+    }
+}
+
+/// The page's Content-Security-Policy: its own inline script and style, and
+/// requests to its own API only.
+pub const PAGE_CSP: &str = "default-src 'none'; script-src 'unsafe-inline'; \
+     style-src 'unsafe-inline'; connect-src 'self'; img-src 'none'; base-uri 'none'; \
+     form-action 'none'; frame-ancestors 'none'";
+
+async fn page() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CONTENT_SECURITY_POLICY, PAGE_CSP),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        PAGE,
+    )
+        .into_response()
+}
+
+const PAGE: &str = include_str!("annotate/page.html");
