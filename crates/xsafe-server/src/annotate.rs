@@ -12,6 +12,8 @@
 //! - `POST /api/label` — `{"result_id", "label", "note"}` with `label` one
 //!   of `compliance`, `full_refusal`, `partial_refusal`.
 //! - `GET /api/agreement` — [`agreement_stats`] of the run.
+//!
+//! [`router`] gives the routes; [`serve`] runs them on a listener.
 
 use crate::error::ApiError;
 use axum::body::Bytes;
@@ -63,6 +65,18 @@ pub fn router(state: Arc<AnnotateState>) -> Router {
         .route("/api/label", post(label))
         .route("/api/agreement", get(agreement))
         .with_state(state)
+}
+
+/// Serves the annotation page on `listener` until `shutdown` resolves
+/// (e.g. [`shutdown_signal`](crate::shutdown_signal)).
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: Arc<AnnotateState>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
 }
 
 /// One judge's verdict as the page shows it.

@@ -523,6 +523,20 @@ async fn labels_made_with_the_keyboard_survive_a_reload() {
     assert_eq!(stored.len(), 4);
     assert_eq!(stored[3].class, Class::Compliance);
 
+    // The agreement panel: the judge against alice (2 of 4 alike: alice
+    // says full refusal, compliance, compliance, compliance), with its matrix.
+    s.js("var d = document.getElementById('agreement-box'); d.open = true; return null;")
+        .await;
+    s.wait_for("return document.querySelectorAll('#agreement table').length === 1")
+        .await;
+    let heading = s
+        .js("return document.querySelector('#agreement h3').textContent")
+        .await;
+    assert_eq!(
+        heading,
+        json!("strmatch@1 vs alice: n=4, agreement 0.50, kappa -0.33"),
+    );
+
     s.assert_clean(&base).await;
     s.close().await;
 }

@@ -6,7 +6,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 use xsafe_core::{Case, Class, FinishReason, Label, Message, Transcript, Verdict};
-use xsafe_server::annotate::{AnnotateState, router};
+use xsafe_server::annotate::{self, AnnotateState};
 use xsafe_store::{ResultKey, RunSpec, Store, Timing};
 
 /// Text that would run script if the page put it in as HTML.
@@ -152,7 +152,11 @@ pub fn fixture() -> Fixture {
 pub async fn serve(store: Arc<Store>, run_id: i64, annotator: &str) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let app = router(Arc::new(AnnotateState::new(store, run_id, annotator)));
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let state = Arc::new(AnnotateState::new(store, run_id, annotator));
+    tokio::spawn(async move {
+        annotate::serve(listener, state, std::future::pending())
+            .await
+            .unwrap()
+    });
     addr
 }
