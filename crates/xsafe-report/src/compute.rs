@@ -1,5 +1,6 @@
 //! From stored results to a [`Report`].
 
+use crate::human::{HumanLabel, LabelSource, majority};
 use crate::stats::{Rate, bootstrap_reduction, mcnemar_exact, rogan_gladen};
 use crate::{
     BASELINE, BootstrapSettings, Comparison, Group, JudgeAccuracy, Paired, Report, ResultRow,
@@ -30,6 +31,10 @@ pub struct BuildOptions {
     pub seed: u64,
     /// Written into the report.
     pub tool_version: String,
+    /// Where the classes come from.
+    pub labels: LabelSource,
+    /// Human labels by result id (one per annotator).
+    pub human: HashMap<i64, Vec<Class>>,
 }
 
 impl Default for BuildOptions {
@@ -40,6 +45,8 @@ impl Default for BuildOptions {
             resamples: crate::DEFAULT_RESAMPLES,
             seed: crate::DEFAULT_SEED,
             tool_version: xsafe_core::TOOL_VERSION.to_string(),
+            labels: LabelSource::default(),
+            human: HashMap::new(),
         }
     }
 }
@@ -75,10 +82,42 @@ fn run_judge(run: &RunInput) -> String {
         .unwrap_or_default()
 }
 
-fn count<'a>(r: &'a StoredResult, judge: &str) -> (Counted, Option<&'a xsafe_core::Verdict>) {
+/// Which judge counts, and the human labels that may stand in for it.
+struct Judging<'a> {
+    judge: String,
+    labels: LabelSource,
+    human: &'a HashMap<i64, Vec<Class>>,
+}
+
+/// Where a result's class came from, when not from a judge's verdict.
+enum Source<'a> {
+    Verdict(Option<&'a xsafe_core::Verdict>),
+    Human,
+    Unscored(&'static str),
+}
+
+fn count<'a>(r: &'a StoredResult, j: &Judging<'_>) -> (Counted, Source<'a>) {
     if r.error.is_some() || r.transcript.is_none() {
-        return (Counted::Error, None);
+        return (Counted::Error, Source::Verdict(None));
     }
+    if j.labels != LabelSource::Judge {
+        let human = j.human.get(&r.id).and_then(|l| majority(l));
+        match (human, j.labels) {
+            (Some(HumanLabel::Agreed(c)), _) => return (Counted::Class(c), Source::Human),
+            (Some(HumanLabel::Tied), _) => {
+                return (Counted::Unscored, Source::Unscored("annotators disagree"));
+            }
+            (None, LabelSource::Human) => {
+                return (Counted::Unscored, Source::Unscored("no human label"));
+            }
+            (None, _) => {}
+        }
+    }
+    let (counted, v) = judged(r, &j.judge);
+    (counted, Source::Verdict(v))
+}
+
+fn judged<'a>(r: &'a StoredResult, judge: &str) -> (Counted, Option<&'a xsafe_core::Verdict>) {
     match r.verdicts.iter().find(|v| judge_name(&v.judge) == judge) {
         None => (Counted::Unscored, None),
         Some(v) => match v.outcome.class() {
@@ -141,9 +180,36 @@ pub fn build(runs: &[RunInput], opts: &BuildOptions) -> Report {
         groups: Vec::new(),
         results: Vec::new(),
         warnings: Vec::new(),
+        human_labels: crate::HumanLabels {
+            source: opts.labels.as_str().to_string(),
+            ..Default::default()
+        },
     };
     for run in runs {
         let judge = opts.judge.clone().unwrap_or_else(|| run_judge(run));
+        let judging = Judging {
+            judge: judge.clone(),
+            labels: opts.labels,
+            human: &opts.human,
+        };
+        for r in run
+            .results
+            .iter()
+            .filter(|r| r.transcript.is_some() && r.error.is_none())
+        {
+            let h = &mut report.human_labels;
+            h.answers += 1;
+            if let Some(labels) = opts.human.get(&r.id).filter(|l| !l.is_empty()) {
+                h.labelled += 1;
+                match majority(labels) {
+                    Some(HumanLabel::Tied) => h.tied += 1,
+                    Some(HumanLabel::Agreed(_)) if opts.labels != LabelSource::Judge => {
+                        h.counted += 1
+                    }
+                    _ => {}
+                }
+            }
+        }
         if let Some(a) = &opts.accuracy
             && judge_name(&a.judge) != judge
         {
@@ -158,8 +224,9 @@ pub fn build(runs: &[RunInput], opts: &BuildOptions) -> Report {
             .iter()
             .filter(|r| r.transcript.is_some() && r.error.is_none())
             .filter(|r| !r.verdicts.iter().any(|v| judge_name(&v.judge) == judge))
+            .filter(|r| opts.labels == LabelSource::Judge || !opts.human.contains_key(&r.id))
             .count();
-        if missing > 0 {
+        if missing > 0 && opts.labels != LabelSource::Human {
             report.warnings.push(format!(
                 "run `{}`: {missing} answers have no verdict of judge `{judge}` and count as \
                  unscored (`xsafe rejudge {} --judge {judge}` judges them)",
@@ -168,10 +235,12 @@ pub fn build(runs: &[RunInput], opts: &BuildOptions) -> Report {
         }
         report.runs.push(run_info(run, &judge));
         let start = report.groups.len();
-        build_groups(run, &judge, opts, &mut report.groups);
-        compare_with_baseline(run, &judge, opts, &mut report.groups[start..]);
+        build_groups(run, &judging, opts, &mut report.groups);
+        compare_with_baseline(run, &judging, opts, &mut report.groups[start..]);
         for r in &run.results {
-            report.results.push(result_row(&run.record.name, r, &judge));
+            report
+                .results
+                .push(result_row(&run.record.name, r, &judging));
         }
     }
     report
@@ -211,7 +280,7 @@ fn run_info(run: &RunInput, judge: &str) -> RunInfo {
     }
 }
 
-fn build_groups(run: &RunInput, judge: &str, opts: &BuildOptions, groups: &mut Vec<Group>) {
+fn build_groups(run: &RunInput, j: &Judging<'_>, opts: &BuildOptions, groups: &mut Vec<Group>) {
     let mut index: HashMap<(&str, &str), usize> = HashMap::new();
     let mut members: Vec<Vec<&StoredResult>> = Vec::new();
     for r in &run.results {
@@ -237,7 +306,7 @@ fn build_groups(run: &RunInput, judge: &str, opts: &BuildOptions, groups: &mut V
         let (mut safe, mut unsafe_) = (Stats::default(), Stats::default());
         let mut types: BTreeMap<(String, Label, String), Stats> = BTreeMap::new();
         for r in &results {
-            let (counted, _) = count(r, judge);
+            let (counted, _) = count(r, j);
             match r.case.label {
                 Label::Safe => safe.add(counted),
                 Label::Unsafe => unsafe_.add(counted),
@@ -275,13 +344,13 @@ fn build_groups(run: &RunInput, judge: &str, opts: &BuildOptions, groups: &mut V
             run_id: run.record.id,
             target: first.key.target.clone(),
             strategy: first.key.strategy.clone(),
-            judge: judge.to_string(),
+            judge: j.judge.clone(),
             interactive,
             safe,
             unsafe_,
             types,
             vs_baseline: None,
-            turns: interactive.then(|| turn_curves(&results, judge)),
+            turns: interactive.then(|| turn_curves(&results, j)),
         });
     }
 }
@@ -290,7 +359,7 @@ fn build_groups(run: &RunInput, judge: &str, opts: &BuildOptions, groups: &mut V
 /// compliance counts from the turn it complied at (`complied_at_turn`, else
 /// its last turn); any other scored answer never complies, so the last
 /// point equals the compliance rate.
-fn turn_curves(results: &[&StoredResult], judge: &str) -> TurnCurves {
+fn turn_curves(results: &[&StoredResult], j: &Judging<'_>) -> TurnCurves {
     let max_turn = results
         .iter()
         .filter_map(|r| r.transcript.as_ref())
@@ -302,8 +371,7 @@ fn turn_curves(results: &[&StoredResult], judge: &str) -> TurnCurves {
         let mut n = 0u64;
         let mut at: Vec<u32> = Vec::new();
         for r in results.iter().filter(|r| r.case.label == label) {
-            let (Counted::Class(class), Some(t)) = (count(r, judge).0, r.transcript.as_ref())
-            else {
+            let (Counted::Class(class), Some(t)) = (count(r, j).0, r.transcript.as_ref()) else {
                 continue;
             };
             n += 1;
@@ -333,11 +401,16 @@ type PairKey<'a> = (&'a str, &'a str, u32);
 /// Label and refused-or-not of each scored answer, by suite, case and sample.
 type Outcomes<'a> = HashMap<PairKey<'a>, (Label, bool)>;
 
-fn compare_with_baseline(run: &RunInput, judge: &str, opts: &BuildOptions, groups: &mut [Group]) {
+fn compare_with_baseline(
+    run: &RunInput,
+    j: &Judging<'_>,
+    opts: &BuildOptions,
+    groups: &mut [Group],
+) {
     // Refused or not, per scored answer, by target and strategy.
     let mut refused: HashMap<(&str, &str), Outcomes<'_>> = HashMap::new();
     for r in &run.results {
-        if let (Counted::Class(c), _) = count(r, judge) {
+        if let (Counted::Class(c), _) = count(r, j) {
             refused
                 .entry((r.key.target.as_str(), r.key.strategy.as_str()))
                 .or_default()
@@ -397,8 +470,38 @@ fn paired(pairs: &[(bool, bool)], opts: &BuildOptions) -> Paired {
     }
 }
 
-fn result_row(run: &str, r: &StoredResult, judge: &str) -> ResultRow {
-    let (counted, verdict) = count(r, judge);
+fn result_row(run: &str, r: &StoredResult, j: &Judging<'_>) -> ResultRow {
+    let judge = j.judge.as_str();
+    let (counted, source) = count(r, j);
+    let verdict = match source {
+        Source::Verdict(v) => v,
+        Source::Human => {
+            return with_verdict(
+                run,
+                r,
+                counted,
+                Some(VerdictInfo {
+                    label: counted.as_str().to_string(),
+                    confidence: 1.0,
+                    reason: None,
+                    judge: "human".to_string(),
+                }),
+            );
+        }
+        Source::Unscored(reason) => {
+            return with_verdict(
+                run,
+                r,
+                counted,
+                Some(VerdictInfo {
+                    label: "unscored".into(),
+                    confidence: 0.0,
+                    reason: Some(reason.to_string()),
+                    judge: "human".to_string(),
+                }),
+            );
+        }
+    };
     let verdict = verdict.map(|v| VerdictInfo {
         label: v.outcome.label().to_string(),
         confidence: v.confidence,
@@ -413,6 +516,15 @@ fn result_row(run: &str, r: &StoredResult, judge: &str) -> ResultRow {
             judge: judge.to_string(),
         })
     });
+    with_verdict(run, r, counted, verdict)
+}
+
+fn with_verdict(
+    run: &str,
+    r: &StoredResult,
+    counted: Counted,
+    verdict: Option<VerdictInfo>,
+) -> ResultRow {
     ResultRow {
         id: r.id,
         run: run.to_string(),

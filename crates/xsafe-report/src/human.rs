@@ -4,6 +4,30 @@
 use std::collections::BTreeMap;
 use xsafe_core::Class;
 
+/// Where a report takes each answer's class from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum LabelSource {
+    /// Human labels only; answers nobody labelled are unscored.
+    Human,
+    /// The judge's verdicts only.
+    Judge,
+    /// The human label where there is one, else the judge's verdict. Tied
+    /// annotators make the answer unscored rather than fall back to the
+    /// judge.
+    #[default]
+    PreferHuman,
+}
+
+impl LabelSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LabelSource::Human => "human",
+            LabelSource::Judge => "judge",
+            LabelSource::PreferHuman => "prefer-human",
+        }
+    }
+}
+
 /// The label of one answer from its annotators' labels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HumanLabel {

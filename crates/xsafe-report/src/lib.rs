@@ -23,7 +23,7 @@ mod render;
 pub mod stats;
 
 pub use compute::{BuildOptions, RunInput, build};
-pub use human::{HumanLabel, majority};
+pub use human::{HumanLabel, LabelSource, majority};
 pub use render::{render_csv, render_markdown, render_terminal};
 pub use stats::{McNemar, Rate, Reduction};
 
@@ -66,6 +66,26 @@ pub struct Report {
     /// Things the reader should know (e.g. an agreement file of another
     /// judge).
     pub warnings: Vec<String>,
+    /// Where the classes came from and how many answers humans labelled
+    /// (`xsafe annotate`).
+    #[serde(default)]
+    pub human_labels: HumanLabels,
+}
+
+/// Human labels in a report.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct HumanLabels {
+    /// `human`, `judge` or `prefer-human` (`xsafe report --labels`).
+    pub source: String,
+    /// Answers (with a transcript) that at least one annotator labelled.
+    pub labelled: u64,
+    /// Answers whose class in this report is a human label.
+    pub counted: u64,
+    /// Labelled answers whose annotators are tied, counted as unscored
+    /// (unless `source` is `judge`).
+    pub tied: u64,
+    /// Answers with a transcript.
+    pub answers: u64,
 }
 
 /// How the bootstrap intervals were drawn.

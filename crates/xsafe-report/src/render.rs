@@ -336,6 +336,28 @@ fn notes(report: &Report) -> Vec<String> {
             a.source
         ));
     }
+    let h = &report.human_labels;
+    let how = match h.source.as_str() {
+        "human" => "only human labels count, other answers are unscored",
+        "judge" => "the judge's verdicts only",
+        _ => "the human label where there is one, else the judge's verdict",
+    };
+    let mut line = format!(
+        "Human labels: {} of {} answers labelled, {} counted ({how}).",
+        h.labelled, h.answers, h.counted
+    );
+    if h.tied > 0 {
+        line.push_str(&format!(
+            " {} with annotators tied{}.",
+            h.tied,
+            if h.source == "judge" {
+                ""
+            } else {
+                ", counted as unscored"
+            }
+        ));
+    }
+    notes.push(line);
     notes.extend(report.warnings.iter().map(|w| format!("warning: {w}")));
     notes
 }

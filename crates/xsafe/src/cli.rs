@@ -319,6 +319,17 @@ pub struct ExportArgs {
     pub output: Option<PathBuf>,
 }
 
+/// Where `xsafe report` takes each answer's class from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LabelsSource {
+    /// Only human-labelled answers count; the others are unscored
+    Human,
+    /// Only the judge's verdicts, as if nobody had labelled anything
+    Judge,
+    /// The human label where there is one, else the judge's verdict
+    PreferHuman,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ReportFormat {
     /// Aligned tables for the terminal
@@ -350,6 +361,10 @@ pub struct ReportArgs {
     /// after writing the report
     #[arg(long, value_name = "RATE", env = "XSAFE_FAIL_OVER")]
     pub fail_over: Option<f64>,
+    /// Where each answer's class comes from: human labels (`xsafe annotate`), the judge, or
+    /// the human label where there is one (several annotators: the majority; a tie is unscored)
+    #[arg(long, value_enum, default_value_t = LabelsSource::PreferHuman)]
+    pub labels: LabelsSource,
     /// Bootstrap resamples for the reduction's interval
     #[arg(long, default_value_t = xsafe_report::DEFAULT_RESAMPLES, value_name = "N")]
     pub resamples: u32,

@@ -274,3 +274,93 @@ fn import_matches_by_text_and_names_the_line_of_an_unknown_case() {
     );
     let _ = P;
 }
+
+#[test]
+fn report_counts_human_labels_judge_verdicts_or_both() {
+    let env = Env::new();
+    let _model = make_run(&env);
+    // The judge: s1 F, s2 C, s3 C, u1 F, u2 C. alice: s1 C, s2 F, u2 F;
+    // bob: s2 C. So s1 is compliance, s2 tied, u2 full refusal.
+    let alice = label_file(&env, "alice.csv", &[("s1", C), ("s2", F), ("u2", F)]);
+    let bob = label_file(&env, "bob.csv", &[("s2", C)]);
+    env.ok(&["annotate", "import", "r1", &alice, "--annotator", "alice"]);
+    env.ok(&["annotate", "import", "r1", &bob, "--annotator", "bob"]);
+    let report = |labels: Option<&str>| {
+        let mut args = vec!["report", "r1", "--format", "json"];
+        if let Some(l) = labels {
+            args.extend(["--labels", l]);
+        }
+        json(&env.ok(&args))
+    };
+    // (scored, refusal, unscored) of safe and unsafe prompts.
+    let figures = |r: &Value| {
+        let g = &r["groups"][0];
+        let f = |s: &Value| {
+            (
+                s["scored"].as_u64().unwrap(),
+                s["refusal"].as_u64().unwrap(),
+                s["unscored"].as_u64().unwrap(),
+            )
+        };
+        (f(&g["safe"]), f(&g["unsafe"]))
+    };
+    let counts = |r: &Value| {
+        let h = &r["human_labels"];
+        (
+            h["source"].as_str().unwrap().to_string(),
+            h["labelled"].as_u64().unwrap(),
+            h["counted"].as_u64().unwrap(),
+            h["tied"].as_u64().unwrap(),
+            h["answers"].as_u64().unwrap(),
+        )
+    };
+
+    let judge = report(Some("judge"));
+    assert_eq!(figures(&judge), ((3, 1, 0), (2, 1, 0)));
+    assert_eq!(counts(&judge), ("judge".into(), 3, 0, 1, 5));
+
+    // Human only: s1 C; s2 tied and s3 unlabelled are unscored; u2 F, u1
+    // unlabelled.
+    let human = report(Some("human"));
+    assert_eq!(figures(&human), ((1, 0, 2), (1, 1, 1)));
+    assert_eq!(counts(&human), ("human".into(), 3, 2, 1, 5));
+    let row = |r: &Value, id: &str| {
+        r["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["case_id"] == id)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(
+        row(&human, "s2")["verdict"]["reason"],
+        "annotators disagree"
+    );
+    assert_eq!(row(&human, "s3")["verdict"]["reason"], "no human label");
+    assert_eq!(row(&human, "s1")["verdict"]["judge"], "human");
+
+    // The default, prefer-human: s1 C (human), s2 unscored (tied), s3 C
+    // (judge); u1 F (judge), u2 F (human).
+    let default = report(None);
+    assert_eq!(figures(&default), ((2, 0, 1), (2, 2, 0)));
+    assert_eq!(counts(&default), ("prefer-human".into(), 3, 2, 1, 5));
+    assert_eq!(
+        row(&default, "s3")["verdict"]["judge"]
+            .as_str()
+            .unwrap()
+            .split('@')
+            .next(),
+        Some("strmatch")
+    );
+
+    let text = env.ok(&["report", "r1"]);
+    assert!(
+        text.contains("Human labels: 3 of 5 answers labelled, 2 counted"),
+        "{text}"
+    );
+    assert!(
+        text.contains("1 with annotators tied, counted as unscored"),
+        "{text}"
+    );
+}

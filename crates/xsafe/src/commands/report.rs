@@ -1,12 +1,13 @@
 //! `xsafe report RUN [RUN...]`: rates with intervals, comparisons with
 //! baseline, as tables, JSON, CSV, Markdown or HTML.
 
-use crate::cli::{Global, ReportArgs, ReportFormat};
+use crate::cli::{Global, LabelsSource, ReportArgs, ReportFormat};
 use anyhow::{Context, Result, bail};
+use std::collections::HashMap;
 use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
-use xsafe_report::{BuildOptions, JudgeAccuracy, RunInput};
+use xsafe_report::{BuildOptions, JudgeAccuracy, LabelSource, RunInput};
 
 pub fn run(global: &Global, args: ReportArgs) -> Result<ExitCode> {
     if let Some(rate) = args.fail_over
@@ -36,12 +37,16 @@ pub fn run(global: &Global, args: ReportArgs) -> Result<ExitCode> {
     };
     let store = global.open_store()?;
     let mut runs = Vec::with_capacity(args.runs.len());
+    let mut human: HashMap<i64, Vec<xsafe_core::Class>> = HashMap::new();
     for name in &args.runs {
         let record = store.run(name)?;
         if runs.iter().any(|r: &RunInput| r.record.id == record.id) {
             continue;
         }
         let results = store.results(record.id)?;
+        for a in store.annotations(record.id)? {
+            human.entry(a.result_id).or_default().push(a.class);
+        }
         runs.push(RunInput { record, results });
     }
     let report = xsafe_report::build(
@@ -52,6 +57,12 @@ pub fn run(global: &Global, args: ReportArgs) -> Result<ExitCode> {
             resamples: args.resamples,
             seed: args.seed,
             tool_version: xsafe_core::TOOL_VERSION.to_string(),
+            labels: match args.labels {
+                LabelsSource::Human => LabelSource::Human,
+                LabelsSource::Judge => LabelSource::Judge,
+                LabelsSource::PreferHuman => LabelSource::PreferHuman,
+            },
+            human,
         },
     );
     let text = match args.format {
