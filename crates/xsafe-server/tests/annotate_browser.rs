@@ -485,6 +485,35 @@ async fn labels_made_with_the_keyboard_survive_a_reload() {
         json!("hedges 1")
     );
 
+    // Editing the note of a labelled answer saves it when the field is left.
+    let note = s.element("#note").await;
+    s.post(&format!("/element/{note}/clear"), json!({})).await;
+    s.post(
+        &format!("/element/{note}/value"),
+        json!({"text": "hedges 2"}),
+    )
+    .await;
+    s.key(ESCAPE).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let notes: Vec<Option<String>> = f
+            .store
+            .annotations(f.run_id)
+            .unwrap()
+            .into_iter()
+            .map(|a| a.note)
+            .collect();
+        if notes[3].as_deref() == Some("hedges 2") {
+            assert_eq!(notes.len(), 4);
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the edited note was not saved: {notes:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
     // Filters: one strategy; only disagreements with the judge (the judge
     // said compliance, full refusal, compliance, compliance).
     s.js(
