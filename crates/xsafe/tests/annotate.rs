@@ -364,3 +364,98 @@ fn report_counts_human_labels_judge_verdicts_or_both() {
         "{text}"
     );
 }
+
+/// Kills the server if the test fails before it stops.
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A GET over a plain socket: (status line, body).
+fn get(addr: &str, path: &str) -> (String, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    (head.lines().next().unwrap().to_string(), body.to_string())
+}
+
+#[test]
+fn annotate_serves_the_page_and_stops_on_sigterm() {
+    use std::io::BufRead;
+    let env = Env::new();
+    let _model = make_run(&env);
+    let child = env
+        .cmd()
+        .args([
+            "annotate",
+            "r1",
+            "--annotator",
+            "alice",
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut child = Child(child);
+    let mut line = String::new();
+    std::io::BufReader::new(child.0.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line.trim();
+    let addr = url
+        .strip_prefix("http://")
+        .and_then(|u| u.strip_suffix('/'))
+        .unwrap_or_else(|| panic!("not a URL: {line:?}"))
+        .to_string();
+
+    let (status, body) = get(&addr, "/");
+    assert!(status.contains("200"), "{status}");
+    assert!(
+        body.contains("<html") || body.contains("<!doctype"),
+        "{body}"
+    );
+    let (status, body) = get(&addr, "/api/items");
+    assert!(status.contains("200"), "{status}");
+    // The body may be chunked: find the JSON object in it.
+    let start = body.find('{').unwrap();
+    let end = body.rfind('}').unwrap();
+    let items = json(&body[start..=end]);
+    assert_eq!(items["annotator"], "alice");
+    assert_eq!(items["total"], 5);
+
+    let pid = child.0.id().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let status = loop {
+        if let Some(s) = child.0.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still serving 20 s after SIGTERM"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status:?}");
+}

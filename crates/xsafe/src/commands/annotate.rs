@@ -12,9 +12,11 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
+use std::sync::Arc;
 use xsafe_core::{Class, Outcome};
 use xsafe_judge::metrics::{self, Agreement};
 use xsafe_report::{HumanLabel, majority};
+use xsafe_server::annotate::AnnotateState;
 use xsafe_store::{Annotation, RunRecord, StoredResult, judge_name};
 
 pub async fn run(global: &Global, cmd: AnnotateCommand) -> Result<ExitCode> {
@@ -35,9 +37,35 @@ pub fn default_annotator(flag: Option<&str>) -> String {
         .unwrap_or_else(|| "annotator".to_string())
 }
 
-async fn serve(_global: &Global, args: AnnotateServeArgs) -> Result<ExitCode> {
-    let _ = args;
-    bail!("the annotation page is not part of this build yet; use `xsafe annotate import`")
+async fn serve(global: &Global, args: AnnotateServeArgs) -> Result<ExitCode> {
+    let store = global.open_store()?;
+    let run = args
+        .run
+        .as_deref()
+        .ok_or_else(|| anyhow!("give the run to label: xsafe annotate RUN"))?;
+    let record = store.run(run)?;
+    let annotator = default_annotator(args.annotator.as_deref());
+    let listener = tokio::net::TcpListener::bind(&args.listen)
+        .await
+        .with_context(|| format!("cannot listen on `{}`", args.listen))?;
+    let addr = listener.local_addr()?;
+    let state = Arc::new(AnnotateState::new(store, record.id, annotator.clone()));
+    // The URL goes to stdout (for scripts); the rest to stderr.
+    println!("http://{addr}/");
+    if !global.quiet {
+        eprintln!(
+            "labelling run `{}` as `{annotator}` on http://{addr}/ (every label is saved when it \
+             is made); Ctrl-C stops",
+            record.name
+        );
+    }
+    xsafe_server::annotate::serve(listener, state, xsafe_server::shutdown_signal())
+        .await
+        .context("serving the annotation page")?;
+    if !global.quiet {
+        eprintln!("stopped");
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// The name of the judge a run was made with (as `xsafe report` finds it).
