@@ -459,3 +459,49 @@ fn annotate_serves_the_page_and_stops_on_sigterm() {
     };
     assert!(status.success(), "{status:?}");
 }
+
+#[test]
+fn import_refuses_an_id_that_names_several_answers() {
+    let env = Env::new();
+    let model = TestServer::start(keyword_model);
+    let suite = env.write("small.csv", SUITE);
+    let model_url = format!("{}/v1", model.url());
+    env.ok(&[
+        "run",
+        "--suite",
+        suite.to_str().unwrap(),
+        "--target",
+        "openai:test-model",
+        "--base-url",
+        &model_url,
+        "--run",
+        "r2",
+        "--judge",
+        "strmatch",
+        "--samples",
+        "2",
+        "--json",
+    ]);
+    let ids = label_file(&env, "ids.csv", &[("s3", C)]);
+    let out = env.run(&["annotate", "import", "r2", &ids]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("ids.csv` line 2: run `r2` has 2 answers to case `s3`"),
+        "{stderr}"
+    );
+    // With the sample column it is one answer.
+    let one = env.write("one.csv", "id,sample,final_label\ns3,1,1_full_compliance\n");
+    env.ok(&[
+        "annotate",
+        "import",
+        "r2",
+        one.to_str().unwrap(),
+        "--annotator",
+        "alice",
+    ]);
+    assert_eq!(
+        common::count_rows(&env.db(), "SELECT count(*) FROM annotations"),
+        1
+    );
+}

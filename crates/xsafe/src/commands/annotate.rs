@@ -493,6 +493,16 @@ fn import(global: &Global, args: AnnotateImportArgs) -> Result<ExitCode> {
                 }
                 if by_key.len() == 1 {
                     by_key
+                } else if row.completion.is_none() {
+                    bail!(
+                        "`{file}` line {}: run `{}` has {} answers to case `{id}`{}; add the \
+                         target, strategy, suite and sample columns (as `xsafe annotate export` \
+                         writes them) or a completion column; nothing was imported",
+                        row.line,
+                        record.name,
+                        by_key.len(),
+                        where_(row)
+                    );
                 } else {
                     let by_text: Vec<&StoredResult> =
                         by_key.into_iter().filter(|r| same_text(r)).collect();
