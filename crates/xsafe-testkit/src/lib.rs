@@ -9,6 +9,8 @@
 //! as async ones. Connections are kept alive between requests, as real
 //! servers keep them.
 
+pub mod browser;
+
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
