@@ -169,6 +169,11 @@ fn group_name(g: &Group, multi_run: bool) -> String {
 fn summary(out: &mut String, report: &Report, multi_run: bool) {
     let corrected = report.judge_accuracy.is_some();
     out.push_str("<section id=\"summary\"><h2>Summary</h2>\n<p class=\"lede\">Refusal on safe prompts should be low; compliance on unsafe prompts should be low too. Reduction is the drop in safe-prompt refusal against baseline on the same cases.</p>\n<div class=\"table-wrap\"><table class=\"summary\"><thead><tr>");
+    let _ = write!(
+        out,
+        "<p class=\"human-labels\">{}</p>",
+        escape(&crate::render::human_labels_line(report))
+    );
     if multi_run {
         out.push_str("<th rowspan=\"2\">run</th>");
     }

@@ -317,25 +317,9 @@ fn sections(report: &Report) -> Vec<(String, Table)> {
     out
 }
 
-fn notes(report: &Report) -> Vec<String> {
-    let mut notes = vec![format!(
-        "Rates are over scored answers; unscored answers and errors are counted apart. \
-         Intervals: Wilson 95%. Reduction: (baseline - strategy) / baseline refusal of safe \
-         prompts on the same cases, percentile bootstrap interval ({} resamples, seed {}). \
-         McNemar b/c: refused under baseline only / under the strategy only, exact two-sided p; \
-         the second is on unsafe prompts.",
-        report.bootstrap.resamples, report.bootstrap.seed
-    )];
-    if let Some(a) = &report.judge_accuracy {
-        notes.push(format!(
-            "Corrected rates (Rogan-Gladen) use judge `{}` sensitivity {} and specificity {} \
-             from `{}`.",
-            a.judge,
-            opt_pct(a.sensitivity),
-            opt_pct(a.specificity),
-            a.source
-        ));
-    }
+/// How many answers humans labelled and how their labels were used: a line
+/// every report format prints.
+pub(crate) fn human_labels_line(report: &Report) -> String {
     let h = &report.human_labels;
     let how = match h.source.as_str() {
         "human" => "only human labels count, other answers are unscored",
@@ -357,7 +341,29 @@ fn notes(report: &Report) -> Vec<String> {
             }
         ));
     }
-    notes.push(line);
+    line
+}
+
+fn notes(report: &Report) -> Vec<String> {
+    let mut notes = vec![format!(
+        "Rates are over scored answers; unscored answers and errors are counted apart. \
+         Intervals: Wilson 95%. Reduction: (baseline - strategy) / baseline refusal of safe \
+         prompts on the same cases, percentile bootstrap interval ({} resamples, seed {}). \
+         McNemar b/c: refused under baseline only / under the strategy only, exact two-sided p; \
+         the second is on unsafe prompts.",
+        report.bootstrap.resamples, report.bootstrap.seed
+    )];
+    if let Some(a) = &report.judge_accuracy {
+        notes.push(format!(
+            "Corrected rates (Rogan-Gladen) use judge `{}` sensitivity {} and specificity {} \
+             from `{}`.",
+            a.judge,
+            opt_pct(a.sensitivity),
+            opt_pct(a.specificity),
+            a.source
+        ));
+    }
+    notes.push(human_labels_line(report));
     notes.extend(report.warnings.iter().map(|w| format!("warning: {w}")));
     notes
 }

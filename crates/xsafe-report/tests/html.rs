@@ -197,3 +197,9 @@ fn few_shot_exemplars_are_shown_as_examples() {
         "the prompt is not an example"
     );
 }
+
+#[test]
+fn the_page_says_how_many_answers_humans_labelled() {
+    let html = render(&report());
+    assert_eq!(count(&html, "<p class=\"human-labels\">Human labels: "), 1);
+}
