@@ -2,7 +2,6 @@
 //! server's config file, and the client keys (stored as SHA-256 hashes).
 
 use serde::Deserialize;
-use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -164,7 +163,7 @@ impl Profile {
         let strategy = registry
             .build(&self.strategy, &BuildOptions::default())
             .map_err(|e| ConfigError::Other(format!("profile `{}`: {e}", self.path.display())))?;
-        let built = to_toml(&strategy.definition())
+        let built = xsafe_strategy::json_to_toml(&strategy.definition())
             .unwrap_or_else(|| toml::Value::Table(Default::default()));
         if let Some(at) = difference(&built, &self.definition, String::new()) {
             if at.contains("clarifier") {
@@ -206,26 +205,6 @@ impl Profile {
         }
         xsafe_judge::from_name(&name).map_err(ConfigError::Other)
     }
-}
-
-/// JSON as TOML, which has no null: as `xsafe tune` writes definitions.
-fn to_toml(v: &Value) -> Option<toml::Value> {
-    Some(match v {
-        Value::Null => return None,
-        Value::Bool(b) => toml::Value::Boolean(*b),
-        Value::Number(n) => match n.as_i64() {
-            Some(i) => toml::Value::Integer(i),
-            None if n.is_u64() => toml::Value::String(n.to_string()),
-            None => toml::Value::Float(n.as_f64()?),
-        },
-        Value::String(s) => toml::Value::String(s.clone()),
-        Value::Array(items) => toml::Value::Array(items.iter().filter_map(to_toml).collect()),
-        Value::Object(map) => toml::Value::Table(
-            map.iter()
-                .filter_map(|(k, v)| to_toml(v).map(|t| (k.clone(), t)))
-                .collect(),
-        ),
-    })
 }
 
 /// The path of the first place where two values differ.

@@ -191,3 +191,28 @@ pub fn from_name(name: &str) -> Result<Arc<dyn Strategy>, String> {
         .map(|c| Arc::new(c) as Arc<dyn Strategy>)
         .map_err(|e| e.to_string())
 }
+
+/// JSON as TOML, as a tuning profile stores a strategy's definition (and
+/// the target's settings): TOML has no null, so a null field or item is
+/// left out; an integer past `i64` is kept exactly, as text. `xsafe tune`
+/// writes definitions with it and `xsafe serve` compares with it, so the
+/// two always agree.
+pub fn json_to_toml(v: &serde_json::Value) -> Option<toml::Value> {
+    use serde_json::Value;
+    Some(match v {
+        Value::Null => return None,
+        Value::Bool(b) => toml::Value::Boolean(*b),
+        Value::Number(n) => match n.as_i64() {
+            Some(i) => toml::Value::Integer(i),
+            None if n.is_u64() => toml::Value::String(n.to_string()),
+            None => toml::Value::Float(n.as_f64()?),
+        },
+        Value::String(s) => toml::Value::String(s.clone()),
+        Value::Array(items) => toml::Value::Array(items.iter().filter_map(json_to_toml).collect()),
+        Value::Object(map) => toml::Value::Table(
+            map.iter()
+                .filter_map(|(k, v)| json_to_toml(v).map(|t| (k.clone(), t)))
+                .collect(),
+        ),
+    })
+}

@@ -60,13 +60,8 @@ pub fn run(args: JudgeTrainArgs) -> Result<ExitCode> {
         })
         .collect();
 
-    // Written beside the target and renamed into place, so a failure never
-    // leaves half a model where a good one was.
-    let json = model.to_json();
-    let tmp = args.output.with_extension("json.tmp");
-    std::fs::write(&tmp, &json).with_context(|| format!("writing `{}`", tmp.display()))?;
-    std::fs::rename(&tmp, &args.output)
-        .with_context(|| format!("moving the weights to `{}`", args.output.display()))?;
+    // A failure never leaves half a model where a good one was.
+    super::write_atomically(&args.output, model.to_json().as_bytes())?;
 
     let report = TrainReport {
         output: args.output.display().to_string(),

@@ -15,7 +15,8 @@ mod suites;
 mod tune;
 
 use crate::cli::{Cli, Command, SuiteFileArgs};
-use anyhow::{Result, anyhow};
+use anyhow::{Context, Result, anyhow};
+use std::path::Path;
 use std::process::ExitCode;
 use xsafe_suite::{Columns, LoadOptions};
 
@@ -35,6 +36,35 @@ pub async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Serve(cmd) => serve::run(global, *cmd).await,
         Command::Annotate(cmd) => annotate::run(global, *cmd).await,
     }
+}
+
+/// Writes a file through a temporary one in the same directory and a
+/// rename, so a reader never sees half a file (a report, a profile, weights) and a failure leaves the
+/// old file in place.
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let name = path
+        .file_name()
+        .with_context(|| format!("`{}` is not a file name", path.display()))?;
+    let tmp = dir.join(format!(
+        ".{}.{}.tmp",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
+    let result = (|| -> std::io::Result<()> {
+        let mut f = std::fs::File::create(&tmp)?;
+        std::io::Write::write_all(&mut f, bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if let Err(e) = result {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e).with_context(|| format!("writing `{}`", path.display()));
+    }
+    Ok(())
 }
 
 /// A token cancelled by Ctrl-C, so a run stops cleanly and resumes later.

@@ -5,7 +5,6 @@ use crate::cli::{Global, LabelsSource, ReportArgs, ReportFormat};
 use anyhow::{Context, Result, bail};
 use std::collections::HashMap;
 use std::io::Write;
-use std::path::Path;
 use std::process::ExitCode;
 use xsafe_report::{BuildOptions, JudgeAccuracy, LabelSource, RunInput};
 
@@ -74,7 +73,7 @@ pub fn run(global: &Global, args: ReportArgs) -> Result<ExitCode> {
     };
     match &args.output {
         Some(path) => {
-            write_atomically(path, text.as_bytes())?;
+            super::write_atomically(path, text.as_bytes())?;
             if !global.quiet {
                 eprintln!("wrote {}", path.display());
             }
@@ -112,33 +111,4 @@ pub fn run(global: &Global, args: ReportArgs) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// Writes a file through a temporary one in the same directory and a
-/// rename, so a reader never sees half a report and a failure leaves the
-/// old file in place.
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let name = path
-        .file_name()
-        .with_context(|| format!("`{}` is not a file name", path.display()))?;
-    let tmp = dir.join(format!(
-        ".{}.{}.tmp",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
-    let result = (|| -> std::io::Result<()> {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if let Err(e) = result {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(e).with_context(|| format!("writing `{}`", path.display()));
-    }
-    Ok(())
 }

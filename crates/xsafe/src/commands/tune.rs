@@ -181,7 +181,7 @@ pub async fn run(global: &Global, args: TuneArgs) -> Result<ExitCode> {
             calibration_share: args.calibration,
             samples: args.samples,
             limit: args.limit,
-            target_settings: toml_value(&redact(target.settings()))
+            target_settings: xsafe_strategy::json_to_toml(&redact(target.settings()))
                 .unwrap_or_else(|| toml::Value::Table(toml::Table::new())),
         },
         choice: Choice {
@@ -189,7 +189,7 @@ pub async fn run(global: &Global, args: TuneArgs) -> Result<ExitCode> {
             baseline_is_best: chosen.name() == BASELINE,
             steps: steps(chosen.as_ref()),
             unsafe_refusal_floor: decision.floor,
-            definition: toml_value(&redact(chosen.definition()))
+            definition: xsafe_strategy::json_to_toml(&redact(chosen.definition()))
                 .unwrap_or_else(|| toml::Value::Table(toml::Table::new())),
         },
         calibration: part_report(&calibration, &cal, &cal_figures),
@@ -201,11 +201,12 @@ pub async fn run(global: &Global, args: TuneArgs) -> Result<ExitCode> {
         .output
         .clone()
         .unwrap_or_else(|| PathBuf::from(default_output(target.id())));
-    write_atomically(
+    super::write_atomically(
         &output,
-        &format!(
+        format!(
             "# xsafe tune profile: the strategy chosen for one target; see `xsafe tune --help`.\n{text}"
-        ),
+        )
+        .as_bytes(),
     )?;
 
     if args.json {
@@ -786,27 +787,6 @@ fn strip_userinfo(url: &str) -> String {
     }
 }
 
-/// JSON as TOML, which has no null: a null field or item is left out.
-pub(crate) fn toml_value(v: &Value) -> Option<toml::Value> {
-    Some(match v {
-        Value::Null => return None,
-        Value::Bool(b) => toml::Value::Boolean(*b),
-        Value::Number(n) => match n.as_i64() {
-            Some(i) => toml::Value::Integer(i),
-            // Past i64 an integer is kept exact as text.
-            None if n.is_u64() => toml::Value::String(n.to_string()),
-            None => toml::Value::Float(n.as_f64()?),
-        },
-        Value::String(s) => toml::Value::String(s.clone()),
-        Value::Array(items) => toml::Value::Array(items.iter().filter_map(toml_value).collect()),
-        Value::Object(map) => toml::Value::Table(
-            map.iter()
-                .filter_map(|(k, v)| toml_value(v).map(|t| (k.clone(), t)))
-                .collect(),
-        ),
-    })
-}
-
 /// `profile-TARGET.toml`, with the characters a file name should not hold
 /// (`:` and `/` of `openai:MODEL`, `local:PATH`) as `-`.
 fn default_output(target: &str) -> String {
@@ -821,20 +801,6 @@ fn default_output(target: &str) -> String {
         })
         .collect();
     format!("profile-{safe}.toml")
-}
-
-/// Written beside the destination and renamed into place, so a reader (the
-/// proxy) never sees half a profile.
-fn write_atomically(path: &Path, text: &str) -> Result<()> {
-    let name = path
-        .file_name()
-        .ok_or_else(|| anyhow!("--output `{}` is not a file name", path.display()))?;
-    let tmp = path.with_file_name(format!(".{}.tmp", name.to_string_lossy()));
-    std::fs::write(&tmp, text).with_context(|| format!("writing `{}`", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| {
-        let _ = std::fs::remove_file(&tmp);
-        format!("moving the profile to `{}`", path.display())
-    })
 }
 
 fn render(p: &Profile, output: &Path) -> String {
@@ -1036,7 +1002,7 @@ mod tests {
             "seed": null,
             "steps": [{"kind": "few-shot", "x": null}],
         });
-        let t = toml_value(&redact(v)).unwrap();
+        let t = xsafe_strategy::json_to_toml(&redact(v)).unwrap();
         let text = toml::to_string(&t).unwrap();
         assert!(!text.contains("hunter2") && !text.contains("pw@"), "{text}");
         assert!(text.contains("X-Secret") && text.contains("http://host/v1"));
