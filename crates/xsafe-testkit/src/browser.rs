@@ -255,6 +255,41 @@ impl Session<'_> {
             .unwrap_or_default()
     }
 
+    /// The page is clean: no script error (the page's `window.xsafeErrors`
+    /// capture is empty), nothing injected ran (`window.pwned`), no request
+    /// but to `own_origin` (none at all when `None`), and no SEVERE entry
+    /// in the console (script and console errors, blocked requests and
+    /// content-policy violations are all SEVERE).
+    pub async fn assert_clean(&self, own_origin: Option<&str>) {
+        assert_eq!(self.js("return window.xsafeErrors").await, json!([]));
+        assert_eq!(
+            self.js("return typeof window.pwned").await,
+            json!("undefined")
+        );
+        let requests = self
+            .js("return performance.getEntriesByType('resource').map(function (e) { return e.name; })")
+            .await;
+        let requests = requests.as_array().expect("a list of requests");
+        match own_origin {
+            None => assert!(requests.is_empty(), "the page made requests: {requests:?}"),
+            Some(base) => {
+                for r in requests {
+                    assert!(
+                        r.as_str().is_some_and(|r| r.starts_with(base)),
+                        "the page requested {r}"
+                    );
+                }
+            }
+        }
+        let severe: Vec<Value> = self
+            .browser_log()
+            .await
+            .into_iter()
+            .filter(|e| e["level"] == json!("SEVERE"))
+            .collect();
+        assert!(severe.is_empty(), "browser console: {severe:?}");
+    }
+
     /// Ends the session and its browser.
     pub async fn close(self) {
         self.driver
