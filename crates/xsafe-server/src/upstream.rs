@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use serde_json::{Value, json};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
-use xsafe_core::{ChatRequest, ChatResponse, FinishReason, Message, Role, Target, TargetError};
+use xsafe_core::{ChatRequest, ChatResponse, Target, TargetError};
 
 /// An API key that never shows in `Debug` output or logs.
 #[derive(Clone)]
@@ -238,7 +238,12 @@ impl Target for Conversation<'_> {
         body["messages"] = Value::Array(messages);
         match self.upstream.complete(&body, self.metrics).await {
             Ok(value) => {
-                let parsed = parse_completion(&value).map_err(UpstreamError::Invalid);
+                // Read as every target reads a completion, so the judge sees
+                // the answer without reasoning, as in `xsafe run`.
+                let parsed = xsafe_target::parse_chat_completion(&value).map_err(|e| match e {
+                    TargetError::InvalidResponse(why) => UpstreamError::Invalid(why),
+                    other => UpstreamError::Invalid(other.to_string()),
+                });
                 match parsed {
                     Ok(response) => {
                         if let Some(u) = response.usage {
@@ -263,48 +268,4 @@ impl Target for Conversation<'_> {
             }
         }
     }
-}
-
-/// The first choice of a chat completion, as the judge reads it.
-fn parse_completion(v: &Value) -> Result<ChatResponse, String> {
-    let choice = v["choices"]
-        .get(0)
-        .ok_or("no `choices[0]` in the response")?;
-    let message = &choice["message"];
-    if !message.is_object() {
-        return Err("`choices[0].message` is missing".into());
-    }
-    let content = match &message["content"] {
-        Value::String(s) => s.clone(),
-        Value::Array(parts) => parts
-            .iter()
-            .filter_map(|p| p["text"].as_str())
-            .collect::<Vec<_>>()
-            .join(""),
-        _ => String::new(),
-    };
-    let text = |field: &str| {
-        message[field]
-            .as_str()
-            .filter(|s| !s.is_empty())
-            .map(str::to_string)
-    };
-    let usage = v["usage"].as_object().map(|u| xsafe_core::Usage {
-        prompt_tokens: u.get("prompt_tokens").and_then(Value::as_u64).unwrap_or(0),
-        completion_tokens: u
-            .get("completion_tokens")
-            .and_then(Value::as_u64)
-            .unwrap_or(0),
-    });
-    Ok(ChatResponse {
-        message: Message {
-            role: Role::Assistant,
-            content,
-            reasoning: text("reasoning_content").or_else(|| text("reasoning")),
-            refusal: text("refusal"),
-        },
-        finish_reason: choice["finish_reason"].as_str().map(FinishReason::parse),
-        usage,
-        model: v["model"].as_str().map(str::to_string),
-    })
 }

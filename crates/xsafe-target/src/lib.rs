@@ -9,7 +9,7 @@ mod openai;
 mod settings;
 
 pub use limit::AdaptiveLimit;
-pub use openai::{OpenAiConfig, OpenAiTarget};
+pub use openai::{OpenAiConfig, OpenAiTarget, parse_chat_completion};
 pub use settings::{BACKENDS, ResolvedTarget, TargetSettings, TargetsFile, resolve};
 
 use std::sync::Arc;

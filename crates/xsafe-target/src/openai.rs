@@ -398,8 +398,7 @@ fn error_message(bytes: &[u8]) -> String {
     }
 }
 
-/// Reads a chat completion, keeping provider refusals and reasoning apart
-/// from the answer.
+/// Reads a chat completion's body.
 fn parse_completion(bytes: &[u8]) -> Result<ChatResponse, TargetError> {
     let v: Value = serde_json::from_slice(bytes).map_err(|e| {
         TargetError::InvalidResponse(format!(
@@ -407,6 +406,13 @@ fn parse_completion(bytes: &[u8]) -> Result<ChatResponse, TargetError> {
             String::from_utf8_lossy(&bytes[..bytes.len().min(200)])
         ))
     })?;
+    parse_chat_completion(&v)
+}
+
+/// Reads a chat completion's first choice, keeping provider refusals and
+/// reasoning (a `reasoning_content` field or a leading `<think>` block)
+/// apart from the answer, as every judge expects.
+pub fn parse_chat_completion(v: &Value) -> Result<ChatResponse, TargetError> {
     let choice = v["choices"]
         .get(0)
         .ok_or_else(|| TargetError::InvalidResponse("no `choices[0]` in the response".into()))?;
