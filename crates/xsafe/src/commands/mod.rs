@@ -67,6 +67,36 @@ pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// Executes a run plan with a progress bar on stderr (hidden with
+/// `--quiet`); `message` turns the run's name into the bar's label.
+pub(crate) async fn execute_with_progress(
+    store: std::sync::Arc<xsafe_store::Store>,
+    plan: &xsafe_runner::RunPlan,
+    cancel: &tokio_util::sync::CancellationToken,
+    quiet: bool,
+    message: impl Fn(&str) -> String + Send + Sync + 'static,
+) -> Result<xsafe_runner::RunOutcome, xsafe_runner::RunError> {
+    use xsafe_runner::Event;
+    let bar = progress_bar(quiet, 0, "");
+    let events = bar.clone();
+    let outcome = xsafe_runner::execute(store, plan, cancel.clone(), move |event| match event {
+        Event::Started {
+            run_name,
+            total,
+            done,
+            ..
+        } => {
+            events.set_length(total);
+            events.set_position(done);
+            events.set_message(message(&run_name));
+        }
+        Event::Stored { .. } => events.inc(1),
+    })
+    .await;
+    bar.finish_and_clear();
+    outcome
+}
+
 /// A token cancelled by Ctrl-C, so a run stops cleanly and resumes later.
 pub(crate) fn cancel_on_ctrl_c() -> tokio_util::sync::CancellationToken {
     let cancel = tokio_util::sync::CancellationToken::new();

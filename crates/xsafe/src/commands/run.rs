@@ -4,9 +4,8 @@ use crate::cli::{Global, RunArgs};
 use crate::commands::print_json;
 use crate::table;
 use anyhow::{Context, Result};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::process::ExitCode;
-use xsafe_runner::{Event, RunOutcome, RunPlan};
+use xsafe_runner::{RunOutcome, RunPlan};
 
 pub async fn run(global: &Global, args: RunArgs) -> Result<ExitCode> {
     let cache = global.cache_dir()?;
@@ -39,29 +38,10 @@ pub async fn run(global: &Global, args: RunArgs) -> Result<ExitCode> {
 
     let cancel = super::cancel_on_ctrl_c();
 
-    let bar = ProgressBar::with_draw_target(None, progress_target(global.quiet));
-    bar.set_style(
-        ProgressStyle::with_template("{spinner} {msg} [{bar:30}] {pos}/{len} {per_sec} eta {eta}")
-            .expect("static template")
-            .progress_chars("=> "),
-    );
-    let events = bar.clone();
-    let outcome = xsafe_runner::execute(store, &plan, cancel.clone(), move |event| match event {
-        Event::Started {
-            run_name,
-            total,
-            done,
-            ..
-        } => {
-            events.set_length(total);
-            events.set_position(done);
-            events.set_message(run_name);
-        }
-        Event::Stored { .. } => events.inc(1),
-    })
-    .await
-    .context("the run stopped")?;
-    bar.finish_and_clear();
+    let outcome =
+        super::execute_with_progress(store, &plan, &cancel, global.quiet, |name| name.to_string())
+            .await
+            .context("the run stopped")?;
 
     if args.json {
         print_json(&outcome)?;
@@ -72,15 +52,6 @@ pub async fn run(global: &Global, args: RunArgs) -> Result<ExitCode> {
         return Ok(ExitCode::from(130));
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn progress_target(quiet: bool) -> ProgressDrawTarget {
-    if quiet {
-        ProgressDrawTarget::hidden()
-    } else {
-        // indicatif draws nothing when stderr is not a terminal.
-        ProgressDrawTarget::stderr()
-    }
 }
 
 fn render_summary(o: &RunOutcome) -> String {

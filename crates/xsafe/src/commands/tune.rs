@@ -24,7 +24,6 @@ use crate::cli::{Global, TuneArgs};
 use crate::commands::print_json;
 use crate::table;
 use anyhow::{Context, Result, anyhow, bail};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 use serde_json::Value;
 use std::cmp::Ordering;
@@ -34,7 +33,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 use xsafe_core::{Case, Label, Strategy, Suite, TOOL_VERSION, Target, stratified_sample};
-use xsafe_runner::{Event, GroupSummary, RunOutcome, RunPlan};
+use xsafe_runner::{GroupSummary, RunOutcome, RunPlan};
 use xsafe_store::Store;
 use xsafe_strategy::{BuildOptions, Registry};
 use xsafe_target::TargetsFile;
@@ -374,41 +373,11 @@ async fn execute(
     quiet: bool,
     part: &'static str,
 ) -> Result<RunOutcome> {
-    let target = if quiet {
-        ProgressDrawTarget::hidden()
-    } else {
-        ProgressDrawTarget::stderr()
-    };
-    let bar = ProgressBar::with_draw_target(None, target);
-    bar.set_style(
-        ProgressStyle::with_template("{spinner} {msg} [{bar:30}] {pos}/{len} {per_sec} eta {eta}")
-            .expect("static template")
-            .progress_chars("=> "),
-    );
-    let events = bar.clone();
-    let outcome =
-        xsafe_runner::execute(
-            store.clone(),
-            plan,
-            cancel.clone(),
-            move |event| match event {
-                Event::Started {
-                    run_name,
-                    total,
-                    done,
-                    ..
-                } => {
-                    events.set_length(total);
-                    events.set_position(done);
-                    events.set_message(format!("{part} {run_name}"));
-                }
-                Event::Stored { .. } => events.inc(1),
-            },
-        )
-        .await
-        .with_context(|| format!("the {part} run stopped"))?;
-    bar.finish_and_clear();
-    Ok(outcome)
+    super::execute_with_progress(store.clone(), plan, cancel, quiet, move |name| {
+        format!("{part} {name}")
+    })
+    .await
+    .with_context(|| format!("the {part} run stopped"))
 }
 
 /// Figures with errors are incomplete: say so and exit 2, writing nothing.
