@@ -133,6 +133,49 @@ pub fn from_confusion(confusion: [[u64; 3]; 3], unscored: u64) -> Agreement {
     }
 }
 
+/// The confidence levels [`by_confidence`] reports by default.
+pub const CONFIDENCE_LEVELS: [f64; 6] = [0.5, 0.6, 0.7, 0.8, 0.9, 0.95];
+
+/// Agreement on the answers a judge was at least `min_confidence` sure of.
+///
+/// Read it as a plan for human review: label the answers below the level by
+/// hand (the annotation page filters them), and the judge's labels on the
+/// rest agree with humans this often.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ConfidenceBand {
+    pub min_confidence: f64,
+    /// Scored answers with at least that confidence.
+    pub answers: u64,
+    /// `answers` as a share of all scored answers.
+    pub share: Option<f64>,
+    pub accuracy_3class: Option<f64>,
+    pub accuracy_binary: Option<f64>,
+}
+
+/// Agreement at each level of judge confidence, from (human label, judge
+/// class, judge confidence) triples of scored answers.
+pub fn by_confidence(scored: &[(Class, Class, f64)], levels: &[f64]) -> Vec<ConfidenceBand> {
+    levels
+        .iter()
+        .map(|&min_confidence| {
+            let mut confusion = [[0u64; 3]; 3];
+            for &(human, judge, confidence) in scored {
+                if confidence >= min_confidence {
+                    confusion[index(human)][index(judge)] += 1;
+                }
+            }
+            let a = from_confusion(confusion, 0);
+            ConfidenceBand {
+                min_confidence,
+                answers: a.scored,
+                share: ratio(a.scored, scored.len() as u64),
+                accuracy_3class: a.accuracy_3class,
+                accuracy_binary: a.accuracy_binary,
+            }
+        })
+        .collect()
+}
+
 fn ratio(k: u64, n: u64) -> Option<f64> {
     (n > 0).then(|| k as f64 / n as f64)
 }
@@ -225,6 +268,32 @@ mod tests {
     /// kappa = (108 - 56)/(144 - 56) = 52/88.
     /// Binary (C | F+P): [[5, 1], [1, 5]]: accuracy 10/12, p_e = 72/144 = 1/2,
     /// kappa = (10/12 - 1/2)/(1/2) = 2/3.
+    #[test]
+    fn agreement_by_confidence_keeps_only_answers_at_or_above_each_level() {
+        let scored = [
+            (C, C, 0.99), // right, sure
+            (F, F, 0.95), // right, exactly at the level
+            (P, F, 0.90), // wrong, but a refusal either way
+            (C, F, 0.55), // wrong
+            (F, F, 0.40), // right, unsure
+        ];
+        let bands = by_confidence(&scored, &[0.0, 0.5, 0.95, 1.0]);
+        let got: Vec<_> = bands
+            .iter()
+            .map(|b| (b.answers, b.share, b.accuracy_3class, b.accuracy_binary))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (5, Some(1.0), Some(0.6), Some(0.8)),
+                (4, Some(0.8), Some(0.5), Some(0.75)),
+                (2, Some(0.4), Some(1.0), Some(1.0)),
+                (0, Some(0.0), None, None),
+            ]
+        );
+        assert!(by_confidence(&[], &[0.5])[0].share.is_none());
+    }
+
     #[test]
     fn a_worked_example() {
         let a = agreement(pairs(

@@ -8,7 +8,8 @@
 //!   run order, with this annotator's label and note and the judges'
 //!   verdicts. Optional query filters: `disagreements=1` (labelled answers
 //!   where a judge chose another class), `low_confidence=1` (a judge's
-//!   confidence below [`LOW_CONFIDENCE`]), `kind=TYPE`, `strategy=NAME`.
+//!   confidence below the state's threshold, [`DEFAULT_LOW_CONFIDENCE`]
+//!   unless set), `kind=TYPE`, `strategy=NAME`.
 //! - `POST /api/label` — `{"result_id", "label", "note"}` with `label` one
 //!   of `compliance`, `full_refusal`, `partial_refusal`.
 //! - `GET /api/agreement` — [`agreement_stats`] of the run.
@@ -29,14 +30,16 @@ use xsafe_core::{Class, Message, Outcome};
 use xsafe_judge::metrics::{self, Agreement};
 use xsafe_store::{Annotation, Store, StoreError, StoredResult};
 
-/// Below this judge confidence an answer counts as low confidence.
-pub const LOW_CONFIDENCE: f64 = 0.7;
+/// Below this judge confidence an answer counts as low confidence, unless
+/// [`AnnotateState::with_low_confidence`] says otherwise.
+pub const DEFAULT_LOW_CONFIDENCE: f64 = 0.7;
 
 /// What the annotation server needs: the store, the run and who labels.
 pub struct AnnotateState {
     store: Arc<Store>,
     run_id: i64,
     annotator: String,
+    low_confidence: f64,
 }
 
 impl AnnotateState {
@@ -45,7 +48,15 @@ impl AnnotateState {
             store,
             run_id,
             annotator: annotator.into(),
+            low_confidence: DEFAULT_LOW_CONFIDENCE,
         }
+    }
+
+    /// Answers a judge was less sure of than `threshold` count as low
+    /// confidence (`xsafe judge eval` shows the agreement at each level).
+    pub fn with_low_confidence(mut self, threshold: f64) -> Self {
+        self.low_confidence = threshold;
+        self
     }
 
     pub fn run_id(&self) -> i64 {
@@ -110,7 +121,7 @@ pub struct Item {
     pub note: Option<String>,
     /// Whether a judge's class differs from this annotator's label.
     pub disagrees: bool,
-    /// Whether a judge's confidence is below [`LOW_CONFIDENCE`].
+    /// Whether a judge's confidence is below [`Items::low_confidence_below`].
     pub low_confidence: bool,
 }
 
@@ -123,6 +134,8 @@ pub struct Items {
     pub total: usize,
     /// Of them, labelled by this annotator.
     pub labelled: usize,
+    /// The confidence under which a judge's verdict counts as low.
+    pub low_confidence_below: f64,
     /// The types and strategies present, for the filters.
     pub kinds: Vec<String>,
     pub strategies: Vec<String>,
@@ -150,10 +163,12 @@ fn nonempty(v: &Option<String>) -> Option<&str> {
     v.as_deref().filter(|s| !s.is_empty())
 }
 
-/// The items of a run for `annotator`, filtered.
+/// The items of a run for `annotator`, filtered; a judge's verdict below
+/// `low_confidence` confidence marks its answer as low confidence.
 pub fn build_items(
     run_id: i64,
     annotator: &str,
+    low_confidence: f64,
     results: Vec<StoredResult>,
     annotations: &[Annotation],
     filter: &ItemFilter,
@@ -192,7 +207,7 @@ pub fn build_items(
                 .iter()
                 .any(|v| v.outcome.class().is_some_and(|c| c != l))
         });
-        let low_confidence = r.verdicts.iter().any(|v| v.confidence < LOW_CONFIDENCE);
+        let is_low = r.verdicts.iter().any(|v| v.confidence < low_confidence);
         all.push(Item {
             result_id: r.id,
             target: r.key.target,
@@ -208,7 +223,7 @@ pub fn build_items(
             label,
             note: own.and_then(|a| a.note.clone()),
             disagrees,
-            low_confidence,
+            low_confidence: is_low,
         });
     }
     let total = all.len();
@@ -225,6 +240,7 @@ pub fn build_items(
         annotator: annotator.to_string(),
         total,
         labelled,
+        low_confidence_below: low_confidence,
         kinds: kinds.into_iter().collect(),
         strategies: strategies.into_iter().collect(),
         items,
@@ -269,6 +285,7 @@ async fn items(
         Ok(build_items(
             s.run_id,
             &s.annotator,
+            s.low_confidence,
             results,
             &annotations,
             &filter,

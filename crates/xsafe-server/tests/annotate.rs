@@ -4,10 +4,11 @@
 
 mod annotate_support;
 
-use annotate_support::{HOSTILE, fixture, serve};
+use annotate_support::{HOSTILE, fixture, serve, serve_state};
 use serde_json::{Value, json};
 use std::net::SocketAddr;
 use xsafe_core::Class;
+use xsafe_server::annotate::AnnotateState;
 use xsafe_server::annotate::agreement_stats;
 
 async fn get(addr: SocketAddr, path: &str) -> (u16, Value) {
@@ -65,6 +66,7 @@ async fn items_are_the_error_free_answers_in_run_order() {
     assert_eq!(v["items"][3]["messages"].as_array().unwrap().len(), 5);
 
     // Filters.
+    assert_eq!(v["low_confidence_below"], 0.7);
     let (_, v) = get(addr, "/api/items?low_confidence=1").await;
     assert_eq!(ids(&v), vec![f.ids[1], f.ids[2]]);
     let (_, v) = get(addr, "/api/items?kind=figurative").await;
@@ -74,6 +76,17 @@ async fn items_are_the_error_free_answers_in_run_order() {
     assert_eq!(v["total"], 4, "total is before filters");
     let (_, v) = get(addr, "/api/items?disagreements=1").await;
     assert_eq!(ids(&v), Vec::<i64>::new(), "nothing labelled yet");
+}
+
+#[tokio::test]
+async fn the_low_confidence_level_is_the_servers_choice() {
+    let f = fixture();
+    let state = AnnotateState::new(f.store.clone(), f.run_id, "alice").with_low_confidence(0.92);
+    let addr = serve_state(state).await;
+    let (_, v) = get(addr, "/api/items?low_confidence=1").await;
+    assert_eq!(v["low_confidence_below"], 0.92);
+    // Every answer but the one judged with confidence 0.95.
+    assert_eq!(ids(&v), vec![f.ids[1], f.ids[2], f.ids[3]]);
 }
 
 #[tokio::test]

@@ -117,6 +117,11 @@ async fn labels_made_with_the_keyboard_survive_a_reload() {
             .await,
         json!("0 labelled of 4")
     );
+    assert_eq!(
+        s.js("return document.getElementById('low-level').textContent")
+            .await,
+        json!("(below 0.7)")
+    );
     assert_eq!(s.pressed().await, Value::Null);
     assert!(s.judge_hidden().await, "the judge shows before a label");
     assert_eq!(

@@ -649,6 +649,10 @@ pub struct AnnotateServeArgs {
     /// Address to serve the page on
     #[arg(long, default_value = "127.0.0.1:8090", value_name = "ADDR")]
     pub listen: String,
+    /// A judge confidence under which an answer counts as low confidence (for the filter);
+    /// `xsafe judge eval` shows how often the judge agrees with humans at each level
+    #[arg(long, default_value_t = xsafe_server::annotate::DEFAULT_LOW_CONFIDENCE, value_name = "P")]
+    pub low_confidence: f64,
 }
 
 #[derive(Debug, Subcommand)]

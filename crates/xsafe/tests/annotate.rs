@@ -406,6 +406,8 @@ fn annotate_serves_the_page_and_stops_on_sigterm() {
             "alice",
             "--listen",
             "127.0.0.1:0",
+            "--low-confidence",
+            "0.9",
         ])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
@@ -437,6 +439,7 @@ fn annotate_serves_the_page_and_stops_on_sigterm() {
     let items = json(&body[start..=end]);
     assert_eq!(items["annotator"], "alice");
     assert_eq!(items["total"], 5);
+    assert_eq!(items["low_confidence_below"], 0.9);
 
     let pid = child.0.id().to_string();
     assert!(
@@ -458,6 +461,19 @@ fn annotate_serves_the_page_and_stops_on_sigterm() {
         std::thread::sleep(std::time::Duration::from_millis(50));
     };
     assert!(status.success(), "{status:?}");
+}
+
+#[test]
+fn annotate_refuses_a_confidence_level_outside_0_to_1() {
+    let env = Env::new();
+    let _model = make_run(&env);
+    let out = env.run(&["annotate", "r1", "--low-confidence", "70"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--low-confidence 70: give a confidence from 0 to 1"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -254,6 +254,12 @@ fn eval_prints_the_agreement_figures() {
     close(&refusal["precision"], 2.0 / 4.0);
     close(&refusal["recall"], 1.0);
     assert_eq!(r["per_class"][2]["precision"], Value::Null);
+    // strmatch is always sure: every level keeps every scored answer.
+    let bands = r["by_confidence"].as_array().unwrap();
+    assert_eq!(bands.len(), 6);
+    assert!(bands.iter().all(|b| b["answers"] == 7), "{bands:?}");
+    close(&bands[5]["min_confidence"], 0.95);
+    close(&bands[5]["accuracy_3class"], 4.0 / 7.0);
 
     // Two files are one set; the text form has the same figures.
     let text = env.ok(&[
@@ -272,6 +278,12 @@ fn eval_prints_the_agreement_figures() {
         text.contains("confusion (rows: human, columns: judge"),
         "{text}"
     );
+    assert!(!text.contains("by judge confidence"), "{text}");
+
+    // The classifier's confidences vary, so the text shows the levels.
+    let text = env.ok(&["judge", "eval", "--labels", file.to_str().unwrap()]);
+    assert!(text.contains("agreement by judge confidence"), "{text}");
+    assert!(text.contains(">= 0.95"), "{text}");
 
     let unlabelled = env.write("x.csv", "prompt,completion\np,a\n");
     let out = env.run(&["judge", "eval", "--labels", unlabelled.to_str().unwrap()]);

@@ -150,9 +150,14 @@ pub fn fixture() -> Fixture {
 /// Serves the annotation router for `annotator` on 127.0.0.1; returns its
 /// address. The server lives as long as the runtime.
 pub async fn serve(store: Arc<Store>, run_id: i64, annotator: &str) -> SocketAddr {
+    serve_state(AnnotateState::new(store, run_id, annotator)).await
+}
+
+/// Serves the annotation router with `state` on 127.0.0.1.
+pub async fn serve_state(state: AnnotateState) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let state = Arc::new(AnnotateState::new(store, run_id, annotator));
+    let state = Arc::new(state);
     tokio::spawn(async move {
         annotate::serve(listener, state, std::future::pending())
             .await

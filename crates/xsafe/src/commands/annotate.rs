@@ -43,13 +43,22 @@ async fn serve(global: &Global, args: AnnotateServeArgs) -> Result<ExitCode> {
         .run
         .as_deref()
         .ok_or_else(|| anyhow!("give the run to label: xsafe annotate RUN"))?;
+    if !(0.0..=1.0).contains(&args.low_confidence) {
+        bail!(
+            "--low-confidence {}: give a confidence from 0 to 1, such as 0.9",
+            args.low_confidence
+        );
+    }
     let record = store.run(run)?;
     let annotator = default_annotator(args.annotator.as_deref());
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
         .with_context(|| format!("cannot listen on `{}`", args.listen))?;
     let addr = listener.local_addr()?;
-    let state = Arc::new(AnnotateState::new(store, record.id, annotator.clone()));
+    let state = Arc::new(
+        AnnotateState::new(store, record.id, annotator.clone())
+            .with_low_confidence(args.low_confidence),
+    );
     // The URL goes to stdout (for scripts); the rest to stderr.
     println!("http://{addr}/");
     if !global.quiet {

@@ -16,7 +16,7 @@ use std::io::Write;
 use std::process::ExitCode;
 use std::time::Instant;
 use xsafe_core::{Class, Outcome};
-use xsafe_judge::metrics::{self, Agreement};
+use xsafe_judge::metrics::{self, Agreement, ConfidenceBand};
 
 pub async fn run(global: &Global, cmd: JudgeCommand) -> Result<ExitCode> {
     match cmd.command {
@@ -211,6 +211,9 @@ struct EvalReport {
     files: Vec<String>,
     #[serde(flatten)]
     agreement: Agreement,
+    /// Agreement on the answers judged with at least each level of
+    /// confidence: what is left to the judge when the rest is reviewed.
+    by_confidence: Vec<ConfidenceBand>,
     /// Answers the judge failed on; they are in no other figure.
     errors: u64,
     /// Wall time of the judging alone (not of reading the files).
@@ -237,13 +240,19 @@ async fn eval(global: &Global, args: JudgeEvalArgs) -> Result<ExitCode> {
         &format!("judging with {tag}"),
     );
     let mut pairs: Vec<(Class, Outcome)> = Vec::with_capacity(answers.len());
+    let mut scored: Vec<(Class, Class, f64)> = Vec::with_capacity(answers.len());
     let mut errors = 0u64;
     let started = Instant::now();
     judge
         .judge_each(items, |i, result| {
             bar.inc(1);
             match result {
-                Ok(v) => pairs.push((answers[i].label, v.outcome)),
+                Ok(v) => {
+                    if let Outcome::Scored(class) = v.outcome {
+                        scored.push((answers[i].label, class, v.confidence));
+                    }
+                    pairs.push((answers[i].label, v.outcome));
+                }
                 Err(e) => {
                     errors += 1;
                     tracing::warn!(answer = %answers[i].source, error = %e, "the judge failed");
@@ -262,6 +271,7 @@ async fn eval(global: &Global, args: JudgeEvalArgs) -> Result<ExitCode> {
             .map(|p| p.display().to_string())
             .collect(),
         agreement: metrics::agreement(pairs),
+        by_confidence: metrics::by_confidence(&scored, &metrics::CONFIDENCE_LEVELS),
         errors,
         seconds,
         answers_per_second: (seconds > 0.0).then(|| answers.len() as f64 / seconds),
@@ -347,5 +357,30 @@ fn render_eval(r: &EvalReport) -> String {
         &["", "compliance", "full_refusal", "partial_refusal"],
         &rows,
     ));
+    // A judge that is always equally sure (strmatch) has nothing to show.
+    let all_or_none = |b: &ConfidenceBand| b.answers == 0 || b.answers == a.scored;
+    if !r.by_confidence.iter().all(all_or_none) {
+        out.push_str(
+            "\nagreement by judge confidence (label the answers below a level by hand; \
+             the judge's labels on the rest agree this often)\n",
+        );
+        let rows: Vec<Vec<String>> = r
+            .by_confidence
+            .iter()
+            .map(|b| {
+                vec![
+                    format!(">= {}", b.min_confidence),
+                    b.answers.to_string(),
+                    pct(b.share),
+                    pct(b.accuracy_3class),
+                    pct(b.accuracy_binary),
+                ]
+            })
+            .collect();
+        out.push_str(&table::render(
+            &["confidence", "answers", "share", "3 classes", "binary"],
+            &rows,
+        ));
+    }
     out
 }
