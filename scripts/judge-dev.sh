@@ -20,14 +20,22 @@ done
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 
-figures() { # judge, labels... -> "acc3 acc_bin kappa n unscored"
+figures() { # judge, labels... -> "acc3 acc_bin kappa n unscored answers/s [share acc3 at >= 0.95]"
   local judge="$1"; shift
   "$xsafe" -q judge eval --judge "$judge" --labels "$@" --json |
-    python3 -c 'import json,sys; r=json.load(sys.stdin); print("%.1f%%  %.1f%%  %.3f  %4d  %3d  %.0f" % (100*r["accuracy_3class"], 100*r["accuracy_binary"], r["kappa"], r["n"], r["unscored"], r["answers_per_second"]))'
+    python3 -c '
+import json, sys
+r = json.load(sys.stdin)
+line = "%.1f%%  %.1f%%  %.3f  %4d  %3d  %7.0f" % (100*r["accuracy_3class"], 100*r["accuracy_binary"], r["kappa"], r["n"], r["unscored"], r["answers_per_second"])
+sure = [b for b in r["by_confidence"] if b["min_confidence"] == 0.95][0]
+if 0 < sure["answers"] < r["scored"]:
+    line += "  %3.0f%% at %.1f%%" % (100*sure["share"], 100*sure["accuracy_3class"])
+print(line)'
 }
 
-echo "xsafe judge, leave one model out (trained on the corpus and the other two models):"
-echo "  held out          3-class  binary  kappa     n  unscored  answers/s"
+echo "xsafe judge, leave one model out (trained on the corpus and the other two models;"
+echo "the last column: the share of answers judged with confidence >= 0.95, and the agreement on them):"
+echo "  held out          3-class  binary  kappa     n  unscored  answers/s  >= 0.95"
 for held in "${models[@]}"; do
   train=()
   for m in "${models[@]}"; do [[ "$m" == "$held" ]] || train+=("$(file "$m")"); done
