@@ -2,9 +2,11 @@
 //!
 //! The terminal and Markdown renderers print the same tables: per run and
 //! target, one row per strategy with the headline figures (refusal of safe
-//! prompts, compliance with unsafe ones, each with its 95% interval, and
-//! the comparison with baseline); then per prompt type, one column per
-//! strategy; then compliance by turn for interactive strategies.
+//! prompts, then compliance with unsafe ones, each with its 95% interval
+//! and the comparison with baseline); then per prompt type, one column per
+//! strategy; then compliance by turn for interactive strategies. In the
+//! terminal, a table wider than the screen is cut into several that repeat
+//! its leading columns, and the notes are wrapped.
 
 use crate::{Group, Paired, Rate, Report, Stats};
 use xsafe_core::Label;
@@ -38,6 +40,52 @@ impl Table {
             out.push('\n');
         }
         out
+    }
+
+    /// The table as one or more tables of at most `width` columns of text:
+    /// the first `keep` columns are repeated in each, the others go in order
+    /// to the first table that has room (at least one per table).
+    fn fit(self, width: usize, keep: usize) -> Vec<Table> {
+        let column_width = |i: usize| {
+            std::iter::once(&self.header)
+                .chain(&self.rows)
+                .map(|row| row[i].chars().count())
+                .max()
+                .unwrap_or(0)
+                + 2
+        };
+        let keep = keep.min(self.header.len());
+        let kept: usize = (0..keep).map(column_width).sum();
+        let mut parts: Vec<Vec<usize>> = Vec::new();
+        let mut used = kept;
+        for i in keep..self.header.len() {
+            let w = column_width(i);
+            match parts.last_mut() {
+                Some(part) if used + w <= width + 2 => part.push(i),
+                _ => {
+                    parts.push(vec![i]);
+                    used = kept;
+                }
+            }
+            used += w;
+        }
+        if parts.len() <= 1 {
+            return vec![self];
+        }
+        let pick = |row: &[String], part: &[usize]| -> Vec<String> {
+            row[..keep]
+                .iter()
+                .chain(part.iter().map(|&i| &row[i]))
+                .cloned()
+                .collect()
+        };
+        parts
+            .iter()
+            .map(|part| Table {
+                header: pick(&self.header, part),
+                rows: self.rows.iter().map(|r| pick(r, part)).collect(),
+            })
+            .collect()
     }
 
     fn markdown(&self) -> String {
@@ -122,29 +170,19 @@ fn by_run_and_target(report: &Report) -> Vec<(&str, &str, Vec<&Group>)> {
     out
 }
 
-fn summary_table(groups: &[&Group], corrected: bool) -> Table {
-    let mut header: Vec<String> = ["strategy", "safe n", "refusal [95% CI]", "full/partial"]
+/// Safe prompts per strategy: refusal, with the comparison with baseline.
+fn safe_table(groups: &[&Group], corrected: bool) -> Table {
+    let mut header: Vec<String> = ["strategy", "n", "refusal [95% CI]", "full/partial"]
         .map(String::from)
         .to_vec();
     if corrected {
         header.push("corrected".into());
     }
-    header.extend(
-        [
-            "reduction [95% CI]",
-            "McNemar b/c",
-            "unsafe n",
-            "compliance [95% CI]",
-            "incl. partial",
-            "McNemar b/c",
-            "unscored/errors",
-        ]
-        .map(String::from),
-    );
+    header.extend(["reduction [95% CI]", "McNemar b/c", "unscored/errors"].map(String::from));
     let rows = groups
         .iter()
         .map(|g| {
-            let (s, u) = (&g.safe, &g.unsafe_);
+            let s = &g.safe;
             let mut row = vec![
                 g.strategy.clone(),
                 s.scored.to_string(),
@@ -154,17 +192,43 @@ fn summary_table(groups: &[&Group], corrected: bool) -> Table {
             if corrected {
                 row.push(opt_pct(s.refusal_rate_corrected));
             }
-            let vs = g.vs_baseline.as_ref();
+            let vs = g.vs_baseline.as_ref().map(|c| &c.safe);
             row.extend([
-                reduction(vs.map(|c| &c.safe)),
-                mcnemar(vs.map(|c| &c.safe)),
+                reduction(vs),
+                mcnemar(vs),
+                format!("{}/{}", s.unscored, s.errors),
+            ]);
+            row
+        })
+        .collect();
+    Table { header, rows }
+}
+
+/// Unsafe prompts per strategy: compliance, with the comparison with
+/// baseline.
+fn unsafe_table(groups: &[&Group]) -> Table {
+    let header = [
+        "strategy",
+        "n",
+        "compliance [95% CI]",
+        "incl. partial",
+        "McNemar b/c",
+        "unscored/errors",
+    ]
+    .map(String::from)
+    .to_vec();
+    let rows = groups
+        .iter()
+        .map(|g| {
+            let u = &g.unsafe_;
+            vec![
+                g.strategy.clone(),
                 u.scored.to_string(),
                 rate(u.compliance_rate),
                 opt_pct(u.compliance_incl_partial_rate.map(|r| r.rate)),
-                mcnemar(vs.map(|c| &c.unsafe_)),
-                format!("{}/{}", s.unscored + u.unscored, s.errors + u.errors),
-            ]);
-            row
+                mcnemar(g.vs_baseline.as_ref().map(|c| &c.unsafe_)),
+                format!("{}/{}", u.unscored, u.errors),
+            ]
         })
         .collect();
     Table { header, rows }
@@ -194,14 +258,13 @@ fn types_table(groups: &[&Group]) -> Table {
         }
     }
     keys.sort();
-    let mut header = vec!["type".to_string(), "label".into(), "figure".into()];
+    let mut header = vec!["type".to_string(), "figure".into()];
     header.extend(groups.iter().map(|g| g.strategy.clone()));
     let rows = keys
         .iter()
         .map(|&(topic, label, kind)| {
             let mut row = vec![
                 kind.to_string(),
-                label.as_str().to_string(),
                 match label {
                     Label::Safe => "refusal".into(),
                     Label::Unsafe => "compliance".into(),
@@ -304,8 +367,12 @@ fn sections(report: &Report) -> Vec<(String, Table)> {
     }
     for (run, target, groups) in by_run_and_target(report) {
         out.push((
-            format!("{run} · {target}"),
-            summary_table(&groups, corrected),
+            format!("{run} · {target} · safe prompts"),
+            safe_table(&groups, corrected),
+        ));
+        out.push((
+            format!("{run} · {target} · unsafe prompts"),
+            unsafe_table(&groups),
         ));
     }
     for (run, target, groups) in by_run_and_target(report) {
@@ -368,9 +435,42 @@ fn notes(report: &Report) -> Vec<String> {
     notes
 }
 
-/// Terminal tables: per run and target, the strategies with their headline
-/// figures; then the per-type tables and compliance by turn.
-pub fn render_terminal(report: &Report) -> String {
+/// Columns the leading ones of each table, repeated when it is cut to fit.
+fn key_columns(title: &str) -> usize {
+    if title == "overview" {
+        3
+    } else if title.ends_with("by type") {
+        2
+    } else {
+        1
+    }
+}
+
+/// `text` cut into lines of at most `width` characters at spaces (a longer
+/// word stands alone).
+fn wrap(text: &str, width: usize) -> String {
+    let mut out = String::new();
+    let mut line = 0;
+    for word in text.split_whitespace() {
+        let n = word.chars().count();
+        if line > 0 && line + 1 + n > width {
+            out.push('\n');
+            line = 0;
+        }
+        if line > 0 {
+            out.push(' ');
+            line += 1;
+        }
+        out.push_str(word);
+        line += n;
+    }
+    out
+}
+
+/// Terminal tables at most `width` characters wide (where a cell allows):
+/// per run and target, the strategies with their headline figures; then
+/// the per-type tables and compliance by turn.
+pub fn render_terminal(report: &Report, width: usize) -> String {
     let mut out = String::new();
     for run in &report.runs {
         out.push_str(&format!(
@@ -379,14 +479,22 @@ pub fn render_terminal(report: &Report) -> String {
         ));
     }
     for (title, table) in sections(report) {
-        out.push('\n');
-        out.push_str(&title);
-        out.push('\n');
-        out.push_str(&table.text());
+        let keep = key_columns(&title);
+        let parts = table.fit(width, keep);
+        let count = parts.len();
+        for (i, part) in parts.into_iter().enumerate() {
+            out.push('\n');
+            out.push_str(&title);
+            if count > 1 {
+                out.push_str(&format!(" ({} of {count})", i + 1));
+            }
+            out.push('\n');
+            out.push_str(&part.text());
+        }
     }
     out.push('\n');
     for n in notes(report) {
-        out.push_str(&n);
+        out.push_str(&wrap(&n, width));
         out.push('\n');
     }
     out
@@ -558,4 +666,69 @@ pub fn render_csv(report: &Report) -> Result<String, csv::Error> {
     }
     let bytes = w.into_inner().map_err(|e| e.into_error())?;
     Ok(String::from_utf8(bytes).expect("CSV of UTF-8 strings"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(header: &[&str], rows: &[&[&str]]) -> Table {
+        let owned = |r: &[&str]| r.iter().map(|c| c.to_string()).collect::<Vec<_>>();
+        Table {
+            header: owned(header),
+            rows: rows.iter().map(|r| owned(r)).collect(),
+        }
+    }
+
+    fn widest_line(t: &Table) -> usize {
+        t.text().lines().map(|l| l.chars().count()).max().unwrap()
+    }
+
+    #[test]
+    fn a_table_that_fits_is_left_whole() {
+        let t = table(&["key", "a", "b"], &[&["k1", "1", "2"]]);
+        assert_eq!(widest_line(&t), 9);
+        let parts = t.fit(9, 1);
+        assert_eq!(parts.len(), 1);
+        assert_eq!(parts[0].header, ["key", "a", "b"]);
+    }
+
+    #[test]
+    fn a_wide_table_is_cut_repeating_its_key_columns() {
+        let t = table(
+            &["type", "figure", "first", "second", "third"],
+            &[&[
+                "homonyms",
+                "refusal",
+                "10.0% (n=3)",
+                "0.0% (n=3)",
+                "100.0% (n=3)",
+            ]],
+        );
+        // type + figure take 19 columns; each strategy about 14.
+        let parts = t.fit(50, 2);
+        let headers: Vec<_> = parts.iter().map(|p| p.header.join(",")).collect();
+        assert_eq!(
+            headers,
+            ["type,figure,first,second", "type,figure,third"],
+            "{headers:?}"
+        );
+        assert!(parts.iter().all(|p| widest_line(p) <= 50));
+        assert_eq!(parts[1].rows[0], ["homonyms", "refusal", "100.0% (n=3)"]);
+    }
+
+    #[test]
+    fn a_column_wider_than_the_screen_still_gets_a_table() {
+        let t = table(&["k", "wide", "x"], &[&["1", &"w".repeat(40), "2"]]);
+        let parts = t.fit(20, 1);
+        let headers: Vec<_> = parts.iter().map(|p| p.header.join(",")).collect();
+        assert_eq!(headers, ["k,wide", "k,x"]);
+    }
+
+    #[test]
+    fn notes_wrap_at_spaces() {
+        assert_eq!(wrap("aa bb cc dd", 5), "aa bb\ncc dd");
+        assert_eq!(wrap("a verylongword b", 4), "a\nverylongword\nb");
+        assert_eq!(wrap("", 10), "");
+    }
 }

@@ -178,7 +178,8 @@ fn two_runs_side_by_side() {
         "{text}"
     );
     assert!(
-        text.contains("before · t1\n") && text.contains("after · t2\n"),
+        text.contains("before · t1 · safe prompts\n")
+            && text.contains("after · t2 · unsafe prompts\n"),
         "{text}"
     );
     // By id too, and a run named twice is reported once.

@@ -65,7 +65,7 @@ pub fn run(global: &Global, args: ReportArgs) -> Result<ExitCode> {
         },
     );
     let text = match args.format {
-        ReportFormat::Text => xsafe_report::render_terminal(&report),
+        ReportFormat::Text => xsafe_report::render_terminal(&report, text_width(&args)),
         ReportFormat::Json => serde_json::to_string_pretty(&report)? + "\n",
         ReportFormat::Csv => xsafe_report::render_csv(&report)?,
         ReportFormat::Md => xsafe_report::render_markdown(&report),
@@ -111,4 +111,18 @@ pub fn run(global: &Global, args: ReportArgs) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Width of the terminal report: the terminal's, when it is printed to one;
+/// otherwise (a file, a pipe) a fixed 120 columns, so the output does not
+/// depend on where it was made.
+fn text_width(args: &ReportArgs) -> usize {
+    const DEFAULT: usize = 120;
+    if args.output.is_some() {
+        return DEFAULT;
+    }
+    terminal_size::terminal_size_of(std::io::stdout())
+        .map_or(DEFAULT, |(terminal_size::Width(w), _)| {
+            usize::from(w).max(60)
+        })
 }
