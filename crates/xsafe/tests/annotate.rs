@@ -354,7 +354,9 @@ fn report_counts_human_labels_judge_verdicts_or_both() {
         Some("strmatch")
     );
 
+    // The notes are wrapped to the width: read them as one line.
     let text = env.ok(&["report", "r1"]);
+    let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
     assert!(
         text.contains("Human labels: 3 of 5 answers labelled, 2 counted"),
         "{text}"
