@@ -34,6 +34,7 @@ pub struct ServerConfig {
     /// The environment variable that holds the upstream's API key.
     pub upstream_key_env: Option<String>,
     pub timeout_secs: Option<f64>,
+    pub upstream_retries: Option<u32>,
     pub max_body_bytes: Option<usize>,
     /// Overrides the profile's judge (interactive strategies).
     pub judge: Option<String>,

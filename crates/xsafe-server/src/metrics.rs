@@ -22,6 +22,7 @@ pub struct Metrics {
     latency_count: AtomicU64,
     refusals: AtomicU64,
     followups: AtomicU64,
+    retries: AtomicU64,
 }
 
 impl Metrics {
@@ -51,6 +52,10 @@ impl Metrics {
 
     pub fn followups(&self, n: u64) {
         self.followups.fetch_add(n, Ordering::Relaxed);
+    }
+
+    pub fn retry(&self) {
+        self.retries.fetch_add(1, Ordering::Relaxed);
     }
 
     /// The Prometheus text exposition.
@@ -110,6 +115,16 @@ impl Metrics {
             out,
             "xsafe_proxy_followups_sent_total {}",
             self.followups.load(Ordering::Relaxed)
+        );
+        out.push_str(
+            "# HELP xsafe_proxy_upstream_retries_total Upstream requests sent again after a \
+             429, a 5xx or no connection.\n",
+        );
+        out.push_str("# TYPE xsafe_proxy_upstream_retries_total counter\n");
+        let _ = writeln!(
+            out,
+            "xsafe_proxy_upstream_retries_total {}",
+            self.retries.load(Ordering::Relaxed)
         );
         out
     }

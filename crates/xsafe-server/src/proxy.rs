@@ -30,6 +30,9 @@ pub const STRATEGY_HEADER: &str = "x-xsafe-strategy";
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1 << 20;
 /// How long the upstream may take to answer, unless configured.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
+/// How many times a request the upstream failed (429, 5xx, no connection)
+/// is sent again, unless configured.
+pub const DEFAULT_UPSTREAM_RETRIES: u32 = 2;
 
 /// How the proxy is set up.
 #[derive(Debug, Clone)]
@@ -42,7 +45,11 @@ pub struct ProxyOptions {
     /// Serve without client keys (only when `keys` is empty).
     pub allow_anonymous: bool,
     pub max_body_bytes: usize,
+    /// The upstream's time for one request, retries included.
     pub timeout: Duration,
+    /// Retries of a request the upstream failed before any of its answer
+    /// reached the client.
+    pub upstream_retries: u32,
 }
 
 impl ProxyOptions {
@@ -54,6 +61,7 @@ impl ProxyOptions {
             allow_anonymous: false,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             timeout: DEFAULT_TIMEOUT,
+            upstream_retries: DEFAULT_UPSTREAM_RETRIES,
         }
     }
 }
@@ -107,6 +115,7 @@ impl Proxy {
             base,
             key: options.upstream_key.clone(),
             timeout: options.timeout,
+            retries: options.upstream_retries,
         };
         Ok(Proxy {
             options,

@@ -78,14 +78,48 @@ impl UpstreamError {
     }
 }
 
-/// The upstream server: its base URL, key and timeout.
+/// The upstream server: its base URL, key, timeout and retries.
 #[derive(Debug, Clone)]
 pub struct Upstream {
     pub client: reqwest::Client,
     /// Base URL without a trailing slash, e.g. `http://127.0.0.1:8000/v1`.
     pub base: String,
     pub key: Option<Secret>,
+    /// For one request, retries included.
     pub timeout: Duration,
+    /// Retries of a request that failed with 429, a 5xx or no connection.
+    pub retries: u32,
+}
+
+/// The first wait before a retry; it doubles with each one, up to
+/// [`MAX_BACKOFF`], unless the upstream asks for another with Retry-After.
+const FIRST_BACKOFF: Duration = Duration::from_millis(250);
+const MAX_BACKOFF: Duration = Duration::from_secs(4);
+
+impl UpstreamError {
+    /// Whether sending the request again may succeed: the upstream was
+    /// busy, failed on its side, or could not be reached. A timeout is not
+    /// retried: the time for the request is spent.
+    fn is_transient(&self) -> bool {
+        match self {
+            UpstreamError::Connection(_) => true,
+            UpstreamError::Status { status, .. } => matches!(status, 429 | 500 | 502 | 503 | 504),
+            UpstreamError::Timeout(_) | UpstreamError::Invalid(_) => false,
+        }
+    }
+}
+
+/// The wait a Retry-After header asks for, in seconds (its date form is
+/// not used by the servers this proxies).
+fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let secs: f64 = headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    Duration::try_from_secs_f64(secs).ok()
 }
 
 impl Upstream {
@@ -101,8 +135,11 @@ impl Upstream {
         r
     }
 
-    /// Sends a request and waits (up to the timeout) for the status and
-    /// headers; a status other than 2xx is an error with the body's message.
+    /// Sends a request and waits for the status and headers; a status other
+    /// than 2xx is an error with the body's message. A transient failure
+    /// (429, 5xx, no connection) is retried up to `retries` times after a
+    /// growing wait, or the one the upstream asks for, as long as it fits in
+    /// the timeout, which counts from the first attempt.
     pub async fn send(
         &self,
         method: reqwest::Method,
@@ -110,27 +147,63 @@ impl Upstream {
         body: Option<Vec<u8>>,
         metrics: &Metrics,
     ) -> Result<reqwest::Response, UpstreamError> {
-        let mut r = self.request(method, path);
+        let started = Instant::now();
+        let mut backoff = FIRST_BACKOFF;
+        let mut attempt = 0;
+        loop {
+            let (error, asked) = match self.attempt(&method, path, &body, started, metrics).await {
+                Ok(response) => return Ok(response),
+                Err(failure) => failure,
+            };
+            let wait = asked.unwrap_or(backoff);
+            let left = self.timeout.saturating_sub(started.elapsed());
+            if attempt == self.retries || !error.is_transient() || wait >= left {
+                return Err(error);
+            }
+            tracing::debug!(attempt, ?wait, error = ?error, "retrying the upstream request");
+            metrics.retry();
+            tokio::time::sleep(wait).await;
+            attempt += 1;
+            backoff = (backoff * 2).min(MAX_BACKOFF);
+        }
+    }
+
+    /// One attempt of [`Upstream::send`]; a failure comes with the wait
+    /// the upstream asked for, if any.
+    async fn attempt(
+        &self,
+        method: &reqwest::Method,
+        path: &str,
+        body: &Option<Vec<u8>>,
+        started: Instant,
+        metrics: &Metrics,
+    ) -> Result<reqwest::Response, (UpstreamError, Option<Duration>)> {
+        let mut r = self.request(method.clone(), path);
         if let Some(body) = body {
             r = r
                 .header(reqwest::header::CONTENT_TYPE, "application/json")
-                .body(body);
+                .body(body.clone());
         }
-        let started = Instant::now();
-        let response = match tokio::time::timeout(self.timeout, r.send()).await {
-            Err(_) => return Err(UpstreamError::Timeout(self.timeout)),
-            Ok(Err(e)) if e.is_timeout() => return Err(UpstreamError::Timeout(self.timeout)),
-            Ok(Err(e)) => return Err(UpstreamError::Connection(describe(e))),
+        let sent = Instant::now();
+        let left = self.timeout.saturating_sub(started.elapsed());
+        let response = match tokio::time::timeout(left, r.send()).await {
+            Err(_) => return Err((UpstreamError::Timeout(self.timeout), None)),
+            Ok(Err(e)) if e.is_timeout() => {
+                return Err((UpstreamError::Timeout(self.timeout), None));
+            }
+            Ok(Err(e)) => return Err((UpstreamError::Connection(describe(e)), None)),
             Ok(Ok(r)) => r,
         };
-        metrics.upstream_latency(started.elapsed());
+        metrics.upstream_latency(sent.elapsed());
         if !response.status().is_success() {
             let status = response.status().as_u16();
+            let asked = retry_after(response.headers());
             let bytes = self.read(response, started).await.unwrap_or_default();
-            return Err(UpstreamError::Status {
+            let error = UpstreamError::Status {
                 status,
                 message: error_message(&bytes),
-            });
+            };
+            return Err((error, asked));
         }
         Ok(response)
     }

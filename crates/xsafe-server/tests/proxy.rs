@@ -436,6 +436,7 @@ async fn failures_are_openai_errors_with_the_right_status() {
     });
     let mut o = options(&upstream);
     o.timeout = Duration::from_millis(300);
+    o.upstream_retries = 0;
     let proxy = start("contextual", o).await;
     let url = format!("{}/v1/chat/completions", proxy.url);
     let ask = |text: &str| json!({"model": "m", "messages": [{"role": "user", "content": text}]});
@@ -755,6 +756,109 @@ async fn an_upstream_failure_during_a_follow_up_is_a_502() {
             .unwrap()
             .contains("overloaded")
     );
-    assert_eq!(upstream.request_count(), 2);
+    // The reply, then the follow-up and its two retries.
+    assert_eq!(upstream.request_count(), 4);
+    proxy.stop().await.unwrap();
+}
+
+/// Answers `failures` times with `failure`, then with the answer.
+fn failing(failures: usize, failure: fn() -> Reply) -> impl Fn(&Request) -> Reply {
+    let seen = std::sync::atomic::AtomicUsize::new(0);
+    move |_| {
+        if seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst) < failures {
+            failure()
+        } else {
+            Reply::chat(ANSWER)
+        }
+    }
+}
+
+async fn metric(proxy: &Running, name: &str) -> String {
+    let text = client()
+        .get(format!("{}/metrics", proxy.url))
+        .bearer_auth(KEY)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(name).map(|v| v.trim().to_string()))
+        .unwrap_or_else(|| panic!("no {name} in\n{text}"))
+}
+
+#[tokio::test]
+async fn transient_upstream_failures_are_retried_before_the_client_sees_them() {
+    let ask = json!({"model": "m", "messages": [{"role": "user", "content": PROMPT}]});
+    let busy = || Reply::rate_limited(Some(0));
+    let down = || Reply::status(503, r#"{"error":{"message":"overloaded"}}"#);
+
+    // Two failures, two retries: the client gets the answer.
+    let upstream = TestServer::start(failing(2, down));
+    let proxy = start("contextual", options(&upstream)).await;
+    let r = post(&proxy.url, &ask).await;
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["choices"][0]["message"]["content"], ANSWER);
+    assert_eq!(upstream.request_count(), 3);
+    assert_eq!(
+        metric(&proxy, "xsafe_proxy_upstream_retries_total").await,
+        "2"
+    );
+    proxy.stop().await.unwrap();
+
+    // Three 429s with two retries: the client gets the 429.
+    let upstream = TestServer::start(failing(3, busy));
+    let proxy = start("contextual", options(&upstream)).await;
+    let (status, err) = error_of(post(&proxy.url, &ask).await).await;
+    assert_eq!(status, 429);
+    assert_eq!(err["error"]["type"], "rate_limit_error");
+    assert_eq!(upstream.request_count(), 3);
+    proxy.stop().await.unwrap();
+
+    // A wait the upstream asks for that does not fit in the timeout is
+    // not waited: the 429 goes back at once.
+    let upstream = TestServer::start(failing(1, || Reply::rate_limited(Some(30))));
+    let mut o = options(&upstream);
+    o.timeout = Duration::from_secs(5);
+    let proxy = start("contextual", o).await;
+    let (status, _) = error_of(post(&proxy.url, &ask).await).await;
+    assert_eq!(status, 429);
+    assert_eq!(upstream.request_count(), 1);
+    proxy.stop().await.unwrap();
+
+    // A request the upstream rejects is not sent again.
+    let upstream = TestServer::start(failing(1, || {
+        Reply::status(400, r#"{"error":{"message":"bad parameter"}}"#)
+    }));
+    let proxy = start("contextual", options(&upstream)).await;
+    let (status, _) = error_of(post(&proxy.url, &ask).await).await;
+    assert_eq!(status, 400);
+    assert_eq!(upstream.request_count(), 1);
+    assert_eq!(
+        metric(&proxy, "xsafe_proxy_upstream_retries_total").await,
+        "0"
+    );
+    proxy.stop().await.unwrap();
+
+    // No upstream at all: retried, then a 502.
+    let gone = TestServer::start(|_| Reply::chat(ANSWER));
+    let mut o = options(&gone);
+    drop(gone);
+    o.upstream_retries = 1;
+    let proxy = start("contextual", o).await;
+    let (status, err) = error_of(post(&proxy.url, &ask).await).await;
+    assert_eq!(status, 502);
+    assert!(
+        err["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("cannot reach")
+    );
+    assert_eq!(
+        metric(&proxy, "xsafe_proxy_upstream_retries_total").await,
+        "1"
+    );
     proxy.stop().await.unwrap();
 }

@@ -609,9 +609,13 @@ pub struct ServeArgs {
     /// unset) [default: OPENAI_API_KEY]
     #[arg(long, value_name = "VAR")]
     pub upstream_key_env: Option<String>,
-    /// Seconds the upstream may take to answer one request [default: 120]
+    /// Seconds the upstream may take to answer one request, retries included [default: 120]
     #[arg(long, value_name = "SECS")]
     pub timeout: Option<f64>,
+    /// Retries of a request the upstream failed with 429, a 5xx or no connection, before any
+    /// of its answer reached the client (Retry-After is honoured) [default: 2]
+    #[arg(long, value_name = "N")]
+    pub upstream_retries: Option<u32>,
     /// Larger request bodies are refused with 413 [default: 1048576]
     #[arg(long, value_name = "BYTES")]
     pub max_body_bytes: Option<usize>,

@@ -107,9 +107,16 @@ fn a_profile_whose_strategy_changed_is_refused() {
 #[test]
 fn serve_proxies_with_the_profile_and_stops_on_sigterm() {
     let env = Env::new();
-    let upstream = TestServer::start(|r| {
+    // Overloaded three times: the config's three retries (one more than the
+    // default) get the answer.
+    let seen = std::sync::atomic::AtomicUsize::new(0);
+    let upstream = TestServer::start(move |r| {
         assert_eq!(r.header("authorization"), Some("Bearer sk-upstream"));
-        Reply::chat("Use `kill PID`.")
+        if seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst) < 3 {
+            Reply::status(503, r#"{"error":{"message":"overloaded"}}"#)
+        } else {
+            Reply::chat("Use `kill PID`.")
+        }
     });
     let profile = write_profile(&env, "contextual", false);
     let config = env.path("serve.toml");
@@ -117,7 +124,7 @@ fn serve_proxies_with_the_profile_and_stops_on_sigterm() {
         &config,
         format!(
             "profile = \"profile.toml\"\nupstream = \"{}/v1\"\nlisten = \"127.0.0.1:0\"\n\
-             upstream_key_env = \"TEST_UPSTREAM_KEY\"\n\n{}",
+             upstream_key_env = \"TEST_UPSTREAM_KEY\"\nupstream_retries = 3\n\n{}",
             upstream.url(),
             hash_key(&env, KEY)
         ),
@@ -157,7 +164,8 @@ fn serve_proxies_with_the_profile_and_stops_on_sigterm() {
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
     assert!(response.contains("x-xsafe-followups: 0"), "{response}");
     assert!(response.contains("Use `kill PID`."));
-    let sent = upstream.requests()[0].json();
+    assert_eq!(upstream.request_count(), 4);
+    let sent = upstream.requests()[3].json();
     let system = Registry::builtin()
         .build("contextual", &BuildOptions::default())
         .unwrap()

@@ -82,6 +82,10 @@ async fn serve(global: &Global, args: ServeArgs) -> Result<ExitCode> {
         .transpose()
         .map_err(|e| anyhow!("--timeout: {e}"))?
         .unwrap_or(xsafe_server::DEFAULT_TIMEOUT);
+    let upstream_retries = args
+        .upstream_retries
+        .or(config.upstream_retries)
+        .unwrap_or(xsafe_server::DEFAULT_UPSTREAM_RETRIES);
     let max_body_bytes = args
         .max_body_bytes
         .or(config.max_body_bytes)
@@ -114,6 +118,7 @@ async fn serve(global: &Global, args: ServeArgs) -> Result<ExitCode> {
         allow_anonymous: args.no_auth,
         max_body_bytes,
         timeout,
+        upstream_retries,
     };
     let proxy = Arc::new(Proxy::new(options, strategy, judge.clone())?);
     let listener = tokio::net::TcpListener::bind(&listen)
