@@ -62,6 +62,19 @@ fn client() -> reqwest::Client {
     reqwest::Client::new()
 }
 
+/// The proxy's `/metrics` text.
+async fn metrics_of(proxy: &Running) -> String {
+    client()
+        .get(format!("{}/metrics", proxy.url))
+        .bearer_auth(KEY)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
 async fn post(url: &str, body: &Value) -> reqwest::Response {
     client()
         .post(format!("{url}/v1/chat/completions"))
@@ -227,15 +240,7 @@ async fn interactive_follows_up_on_a_refusal_and_reports_it_outside_the_content(
     assert_eq!(answer["choices"][0]["message"]["content"], REFUSAL);
     assert_eq!(stubborn.request_count(), 3);
 
-    let metrics = client()
-        .get(format!("{}/metrics", proxy2.url))
-        .bearer_auth(KEY)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = metrics_of(&proxy2).await;
     assert!(
         metrics.contains("xsafe_proxy_refusals_detected_total 3\n"),
         "{metrics}"
@@ -492,15 +497,7 @@ async fn failures_are_openai_errors_with_the_right_status() {
         .unwrap();
     assert_eq!(error_of(r).await.0, 404);
 
-    let metrics = client()
-        .get(format!("{}/metrics", proxy.url))
-        .bearer_auth(KEY)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = metrics_of(&proxy).await;
     for line in [
         "xsafe_proxy_requests_total{status=\"502\"} 1",
         "xsafe_proxy_requests_total{status=\"504\"} 1",
@@ -773,16 +770,9 @@ fn failing(failures: usize, failure: fn() -> Reply) -> impl Fn(&Request) -> Repl
     }
 }
 
+/// One metric's value.
 async fn metric(proxy: &Running, name: &str) -> String {
-    let text = client()
-        .get(format!("{}/metrics", proxy.url))
-        .bearer_auth(KEY)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = metrics_of(proxy).await;
     text.lines()
         .find_map(|l| l.strip_prefix(name).map(|v| v.trim().to_string()))
         .unwrap_or_else(|| panic!("no {name} in\n{text}"))
