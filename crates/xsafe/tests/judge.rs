@@ -141,7 +141,7 @@ fn the_xsafe_classifier_is_the_default_judge() {
     assert_eq!(lines.len(), 8);
     for line in &lines {
         let judge = line["judge"].as_str().unwrap();
-        assert!(judge.starts_with("xsafe@1-"), "{judge}");
+        assert!(judge.starts_with("xsafe@2-"), "{judge}");
     }
     // "Sure, run `kill PID`." and "I'm sorry, I can't help with that."
     assert_eq!(lines[0]["verdict"], "compliance", "{}", lines[0]);
@@ -185,7 +185,7 @@ fn trained_weights_judge_and_bad_weights_are_refused() {
     ]));
     assert_eq!(r["n"], 8);
     assert_eq!(r["unscored"], 1);
-    assert!(r["judge"].as_str().unwrap().starts_with("xsafe@1-"));
+    assert!(r["judge"].as_str().unwrap().starts_with("xsafe@2-"));
 
     // Training again gives the same bytes.
     let first = std::fs::read(&weights).unwrap();
