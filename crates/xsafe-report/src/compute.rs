@@ -237,13 +237,67 @@ pub fn build(runs: &[RunInput], opts: &BuildOptions) -> Report {
         let start = report.groups.len();
         build_groups(run, &judging, opts, &mut report.groups);
         compare_with_baseline(run, &judging, opts, &mut report.groups[start..]);
+        let first = report.results.len();
         for r in &run.results {
             report
                 .results
                 .push(result_row(&run.record.name, r, &judging));
         }
+        if let Some(w) = unscored_warning(&run.record.name, &report.results[first..]) {
+            report.warnings.push(w);
+        }
     }
     report
+}
+
+/// The reason of an answer the report's judge has not judged.
+const NO_VERDICT: &str = "no verdict of judge";
+
+/// From this share of a run's answers unscored, the report says so and why:
+/// every rate then rests on few answers, or the model is not answering.
+const UNSCORED_WARNING_SHARE: f64 = 0.2;
+
+/// A warning when many of a run's answers are unscored, with the commonest
+/// reasons (the text before a reason's first `:`, its figures left out).
+/// Answers without a verdict of the report's judge have a warning of their
+/// own and are not counted again.
+fn unscored_warning(run: &str, rows: &[ResultRow]) -> Option<String> {
+    let answers = rows.iter().filter(|r| r.outcome != "error").count();
+    let reason = |r: &ResultRow| r.verdict.as_ref().and_then(|v| v.reason.clone());
+    let unscored: Vec<&ResultRow> = rows
+        .iter()
+        .filter(|r| r.outcome == "unscored")
+        .filter(|r| !reason(r).is_some_and(|t| t.starts_with(NO_VERDICT)))
+        .collect();
+    if unscored.is_empty() || (unscored.len() as f64) < UNSCORED_WARNING_SHARE * answers as f64 {
+        return None;
+    }
+    let mut reasons: Vec<(String, usize)> = Vec::new();
+    for r in &unscored {
+        let reason = r
+            .verdict
+            .as_ref()
+            .and_then(|v| v.reason.as_deref())
+            .map_or("no reason given", |t| t.split(':').next().unwrap_or(t))
+            .to_string();
+        match reasons.iter_mut().find(|(known, _)| *known == reason) {
+            Some((_, n)) => *n += 1,
+            None => reasons.push((reason, 1)),
+        }
+    }
+    reasons.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    let why: Vec<String> = reasons
+        .iter()
+        .take(3)
+        .map(|(reason, n)| format!("{n}: {reason}"))
+        .collect();
+    Some(format!(
+        "run `{run}`: {} of {answers} answers are unscored ({}{}); `xsafe runs show {run}` \
+         lists them",
+        unscored.len(),
+        why.join("; "),
+        if reasons.len() > 3 { "; ..." } else { "" }
+    ))
 }
 
 fn run_info(run: &RunInput, judge: &str) -> RunInfo {
@@ -512,7 +566,7 @@ fn result_row(run: &str, r: &StoredResult, j: &Judging<'_>) -> ResultRow {
         (counted == Counted::Unscored).then(|| VerdictInfo {
             label: "unscored".into(),
             confidence: 0.0,
-            reason: Some(format!("no verdict of judge `{judge}`")),
+            reason: Some(format!("{NO_VERDICT} `{judge}`")),
             judge: judge.to_string(),
         })
     });

@@ -3,7 +3,7 @@
 
 mod fixture;
 
-use xsafe_report::{BuildOptions, Group, JudgeAccuracy, Report, RunInput, build};
+use xsafe_report::{BuildOptions, Group, JudgeAccuracy, LabelSource, Report, RunInput, build};
 use xsafe_store::Store;
 
 /// z² for the 95% interval.
@@ -245,11 +245,39 @@ fn another_judge_without_verdicts_counts_as_unscored() {
     assert_eq!((g.safe.scored, g.safe.unscored, g.safe.errors), (0, 2, 1));
     assert_eq!(g.safe.refusal_rate, None);
     assert_eq!(r.runs[0].judge, "xsafe");
+    // Said once: the count of unscored answers does not repeat it.
+    assert_eq!(r.warnings.len(), 1, "{:?}", r.warnings);
     assert!(r.warnings[0].contains("no verdict of judge `xsafe`"));
     let row = &r.results[0];
     let v = row.verdict.as_ref().unwrap();
     assert_eq!(v.label, "unscored");
     assert!(v.reason.as_deref().unwrap().contains("no verdict of judge"));
+}
+
+#[test]
+fn many_unscored_answers_are_reported_with_their_reasons() {
+    // Without human labels, counting only human labels leaves every answer
+    // unscored.
+    let r = report_of(
+        &["a"],
+        BuildOptions {
+            labels: LabelSource::Human,
+            ..Default::default()
+        },
+    );
+    assert_eq!(
+        r.warnings,
+        [
+            "run `a`: 24 of 24 answers are unscored (24: no human label); `xsafe runs show a` \
+          lists them"
+        ]
+    );
+    // The fixture's own judge leaves one answer in 24 unscored: no warning.
+    assert!(
+        report_of(&["a"], BuildOptions::default())
+            .warnings
+            .is_empty()
+    );
 }
 
 #[test]
