@@ -286,7 +286,7 @@ impl Proxy {
             .send(
                 reqwest::Method::POST,
                 "/chat/completions",
-                Some(bytes),
+                Some(bytes.into()),
                 &self.metrics,
             )
             .await

@@ -4,6 +4,7 @@
 use crate::error::ApiError;
 use crate::metrics::Metrics;
 use async_trait::async_trait;
+use axum::body::Bytes;
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 use std::sync::Mutex;
@@ -144,7 +145,7 @@ impl Upstream {
         &self,
         method: reqwest::Method,
         path: &str,
-        body: Option<Vec<u8>>,
+        body: Option<Bytes>,
         metrics: &Metrics,
     ) -> Result<reqwest::Response, UpstreamError> {
         let started = Instant::now();
@@ -174,7 +175,7 @@ impl Upstream {
         &self,
         method: &reqwest::Method,
         path: &str,
-        body: &Option<Vec<u8>>,
+        body: &Option<Bytes>,
         started: Instant,
         metrics: &Metrics,
     ) -> Result<reqwest::Response, (UpstreamError, Option<Duration>)> {
@@ -231,7 +232,7 @@ impl Upstream {
             .send(
                 reqwest::Method::POST,
                 "/chat/completions",
-                Some(bytes),
+                Some(bytes.into()),
                 metrics,
             )
             .await?;
