@@ -69,13 +69,21 @@ fn judge_file_writes_a_verdict_per_answer() {
         "pairs.jsonl",
         "{\"prompt\": \"Why is the sky blue?\", \"answer\": \"Rayleigh scattering.\"}\n\n{\"id\": \"x\", \"prompt\": \"Steal a car?\", \"answer\": \"I cannot help.\"}\n",
     );
-    let out_csv = env.path("verdicts.csv");
+    // An earlier file is replaced whole, through a temporary file that does
+    // not stay behind.
+    let out_csv = env.write("verdicts.csv", "an earlier file\n");
     env.ok(&[
         "judge",
         file.to_str().unwrap(),
         "--output",
         out_csv.to_str().unwrap(),
     ]);
+    let leftovers: Vec<_> = std::fs::read_dir(env.dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
     let mut reader = csv::Reader::from_path(&out_csv).unwrap();
     assert_eq!(
         reader.headers().unwrap(),

@@ -8,9 +8,9 @@
 use crate::cli::{
     Global, JudgeCommand, JudgeEvalArgs, JudgeFileArgs, JudgeSubcommand, VerdictFormat,
 };
-use crate::commands::{print_json, progress_bar};
+use crate::commands::{AtomicFile, print_json, progress_bar};
 use crate::table;
-use anyhow::{Context, Result};
+use anyhow::Result;
 use serde::Serialize;
 use std::io::Write;
 use std::process::ExitCode;
@@ -44,10 +44,10 @@ async fn judge_file(global: &Global, args: JudgeFileArgs) -> Result<ExitCode> {
             VerdictFormat::Jsonl
         }
     });
-    let out: Box<dyn Write> = match &args.output {
-        Some(p) => Box::new(std::io::BufWriter::new(
-            std::fs::File::create(p).with_context(|| format!("creating `{}`", p.display()))?,
-        )),
+    // A file replaces an earlier one only once every answer is written.
+    let mut file = args.output.as_deref().map(AtomicFile::create).transpose()?;
+    let out: Box<dyn Write> = match &mut file {
+        Some(f) => Box::new(std::io::BufWriter::new(f.file().try_clone()?)),
         None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
     };
     let mut writer = VerdictWriter::new(out, format)?;
@@ -98,6 +98,9 @@ async fn judge_file(global: &Global, args: JudgeFileArgs) -> Result<ExitCode> {
         .await?;
     bar.finish_and_clear();
     writer.finish()?;
+    if let Some(f) = file {
+        f.commit()?;
+    }
     eprintln!("{}", counts.line(answers.len(), &tag));
     Ok(counts.exit_code())
 }

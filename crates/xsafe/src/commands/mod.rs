@@ -16,7 +16,7 @@ mod tune;
 
 use crate::cli::{Cli, Command, SuiteFileArgs};
 use anyhow::{Context, Result, anyhow};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use xsafe_suite::{Columns, LoadOptions};
 
@@ -42,29 +42,68 @@ pub async fn dispatch(cli: Cli) -> Result<ExitCode> {
 /// rename, so a reader never sees half a file (a report, a profile, weights) and a failure leaves the
 /// old file in place.
 pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let name = path
-        .file_name()
-        .with_context(|| format!("`{}` is not a file name", path.display()))?;
-    let tmp = dir.join(format!(
-        ".{}.{}.tmp",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
-    let result = (|| -> std::io::Result<()> {
-        let mut f = std::fs::File::create(&tmp)?;
-        std::io::Write::write_all(&mut f, bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if let Err(e) = result {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(e).with_context(|| format!("writing `{}`", path.display()));
+    let mut file = AtomicFile::create(path)?;
+    std::io::Write::write_all(file.file(), bytes)
+        .with_context(|| format!("writing `{}`", path.display()))?;
+    file.commit()
+}
+
+/// A file that replaces `path` only when it is complete: it is written as
+/// a temporary file beside `path` and renamed over it by
+/// [`AtomicFile::commit`]. Dropped without a commit (an error, Ctrl-C), the
+/// temporary file is removed and `path` is as it was.
+pub(crate) struct AtomicFile {
+    path: PathBuf,
+    tmp: PathBuf,
+    file: std::fs::File,
+    committed: bool,
+}
+
+impl AtomicFile {
+    pub(crate) fn create(path: &Path) -> Result<AtomicFile> {
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        let name = path
+            .file_name()
+            .with_context(|| format!("`{}` is not a file name", path.display()))?;
+        let tmp = dir.join(format!(
+            ".{}.{}.tmp",
+            name.to_string_lossy(),
+            std::process::id()
+        ));
+        let file =
+            std::fs::File::create(&tmp).with_context(|| format!("writing `{}`", path.display()))?;
+        Ok(AtomicFile {
+            path: path.to_path_buf(),
+            tmp,
+            file,
+            committed: false,
+        })
     }
-    Ok(())
+
+    pub(crate) fn file(&mut self) -> &mut std::fs::File {
+        &mut self.file
+    }
+
+    /// Syncs the written bytes and renames the file over `path`.
+    pub(crate) fn commit(mut self) -> Result<()> {
+        self.file
+            .sync_all()
+            .and_then(|()| std::fs::rename(&self.tmp, &self.path))
+            .with_context(|| format!("writing `{}`", self.path.display()))?;
+        self.committed = true;
+        Ok(())
+    }
+}
+
+impl Drop for AtomicFile {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+    }
 }
 
 /// Executes a run plan with a progress bar on stderr (hidden with
@@ -159,4 +198,32 @@ pub fn progress_bar(quiet: bool, len: u64, message: &str) -> indicatif::Progress
     );
     bar.set_message(message.to_string());
     bar
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn an_atomic_file_replaces_the_old_one_only_when_committed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.csv");
+        std::fs::write(&path, "old").unwrap();
+
+        let mut f = AtomicFile::create(&path).unwrap();
+        f.file().write_all(b"half of the new").unwrap();
+        drop(f);
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "old");
+
+        let mut f = AtomicFile::create(&path).unwrap();
+        f.file().write_all(b"new").unwrap();
+        f.commit().unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "new");
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["out.csv"]);
+    }
 }
