@@ -78,12 +78,7 @@ fn judge_file_writes_a_verdict_per_answer() {
         "--output",
         out_csv.to_str().unwrap(),
     ]);
-    let leftovers: Vec<_> = std::fs::read_dir(env.dir.path())
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.ends_with(".tmp"))
-        .collect();
-    assert!(leftovers.is_empty(), "{leftovers:?}");
+    env.assert_no_temporary_files();
     let mut reader = csv::Reader::from_path(&out_csv).unwrap();
     assert_eq!(
         reader.headers().unwrap(),

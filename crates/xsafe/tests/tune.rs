@@ -328,12 +328,7 @@ fn tune_chooses_few_shot_checks_it_and_resumes() {
     assert_eq!(again["choice"], p["choice"]);
     assert_ne!(first, "");
     // No temporary file is left beside the profile.
-    let leftovers: Vec<_> = std::fs::read_dir(env.dir.path())
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.ends_with(".tmp"))
-        .collect();
-    assert!(leftovers.is_empty(), "{leftovers:?}");
+    env.assert_no_temporary_files();
 }
 
 #[test]

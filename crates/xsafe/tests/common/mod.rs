@@ -56,6 +56,16 @@ impl Env {
         String::from_utf8(out.stdout).unwrap()
     }
 
+    /// Fails if a temporary file of an atomic write stayed behind.
+    pub fn assert_no_temporary_files(&self) {
+        let leftovers: Vec<_> = std::fs::read_dir(self.dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".tmp"))
+            .collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
+    }
+
     pub fn write(&self, name: &str, content: impl AsRef<[u8]>) -> PathBuf {
         let p = self.path(name);
         std::fs::write(&p, content).unwrap();
