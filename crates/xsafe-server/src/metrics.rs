@@ -98,34 +98,27 @@ impl Metrics {
             "xsafe_proxy_upstream_latency_seconds_count {}",
             self.latency_count.load(Ordering::Relaxed)
         );
-        out.push_str(
-            "# HELP xsafe_proxy_refusals_detected_total Upstream replies the judge found refusing.\n",
-        );
-        out.push_str("# TYPE xsafe_proxy_refusals_detected_total counter\n");
-        let _ = writeln!(
-            out,
-            "xsafe_proxy_refusals_detected_total {}",
-            self.refusals.load(Ordering::Relaxed)
-        );
-        out.push_str(
-            "# HELP xsafe_proxy_followups_sent_total Clarifying follow-ups sent upstream.\n",
-        );
-        out.push_str("# TYPE xsafe_proxy_followups_sent_total counter\n");
-        let _ = writeln!(
-            out,
-            "xsafe_proxy_followups_sent_total {}",
-            self.followups.load(Ordering::Relaxed)
-        );
-        out.push_str(
-            "# HELP xsafe_proxy_upstream_retries_total Upstream requests sent again after a \
-             429, a 5xx or no connection.\n",
-        );
-        out.push_str("# TYPE xsafe_proxy_upstream_retries_total counter\n");
-        let _ = writeln!(
-            out,
-            "xsafe_proxy_upstream_retries_total {}",
-            self.retries.load(Ordering::Relaxed)
-        );
+        for (name, help, value) in [
+            (
+                "xsafe_proxy_refusals_detected_total",
+                "Upstream replies the judge found refusing.",
+                &self.refusals,
+            ),
+            (
+                "xsafe_proxy_followups_sent_total",
+                "Clarifying follow-ups sent upstream.",
+                &self.followups,
+            ),
+            (
+                "xsafe_proxy_upstream_retries_total",
+                "Upstream requests sent again after a 429, a 5xx or no connection.",
+                &self.retries,
+            ),
+        ] {
+            let _ = writeln!(out, "# HELP {name} {help}");
+            let _ = writeln!(out, "# TYPE {name} counter");
+            let _ = writeln!(out, "{name} {}", value.load(Ordering::Relaxed));
+        }
         out
     }
 }
