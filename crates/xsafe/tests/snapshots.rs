@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{Env, SMALL_SUITE, keyword_model};
+use common::{Env, SMALL_SUITE, keyword_model, run_small_suite_on};
 use xsafe_testkit::TestServer;
 
 fn settings() -> insta::Settings {
@@ -18,23 +18,7 @@ fn settings() -> insta::Settings {
 }
 
 fn run_small(env: &Env, server: &TestServer, json: bool) -> String {
-    let suite = env.write("small.csv", SMALL_SUITE);
-    let url = format!("{}/v1", server.url());
-    let mut args = vec![
-        "run",
-        "--suite",
-        suite.to_str().unwrap(),
-        "--target",
-        "openai:test-model",
-        "--base-url",
-        &url,
-        "--run",
-        "snap",
-    ];
-    if json {
-        args.push("--json");
-    }
-    env.ok(&args)
+    run_small_suite_on(env, server, "snap", if json { &["--json"] } else { &[] })
 }
 
 #[test]
