@@ -18,13 +18,19 @@ struct Table {
 }
 
 impl Table {
-    fn text(&self) -> String {
+    /// The width of each column: its widest cell, header included.
+    fn widths(&self) -> Vec<usize> {
         let mut widths: Vec<usize> = self.header.iter().map(|h| h.chars().count()).collect();
         for row in &self.rows {
             for (i, cell) in row.iter().enumerate() {
                 widths[i] = widths[i].max(cell.chars().count());
             }
         }
+        widths
+    }
+
+    fn text(&self) -> String {
+        let widths = self.widths();
         let mut out = String::new();
         for row in std::iter::once(&self.header).chain(&self.rows) {
             let last = row.len() - 1;
@@ -46,20 +52,13 @@ impl Table {
     /// the first `keep` columns are repeated in each, the others go in order
     /// to the first table that has room (at least one per table).
     fn fit(self, width: usize, keep: usize) -> Vec<Table> {
-        let column_width = |i: usize| {
-            std::iter::once(&self.header)
-                .chain(&self.rows)
-                .map(|row| row[i].chars().count())
-                .max()
-                .unwrap_or(0)
-                + 2
-        };
+        // Each column takes its width and the two spaces after it.
+        let widths: Vec<usize> = self.widths().into_iter().map(|w| w + 2).collect();
         let keep = keep.min(self.header.len());
-        let kept: usize = (0..keep).map(column_width).sum();
+        let kept: usize = widths[..keep].iter().sum();
         let mut parts: Vec<Vec<usize>> = Vec::new();
         let mut used = kept;
-        for i in keep..self.header.len() {
-            let w = column_width(i);
+        for (i, &w) in widths.iter().enumerate().skip(keep) {
             match parts.last_mut() {
                 Some(part) if used + w <= width + 2 => part.push(i),
                 _ => {
