@@ -15,7 +15,7 @@ use serde::Serialize;
 use std::io::Write;
 use std::process::ExitCode;
 use std::time::Instant;
-use xsafe_core::{Class, Outcome};
+use xsafe_core::{Class, Outcome, Verdict};
 use xsafe_judge::metrics::{self, Agreement, ConfidenceBand};
 
 pub async fn run(global: &Global, cmd: JudgeCommand) -> Result<ExitCode> {
@@ -242,20 +242,15 @@ async fn eval(global: &Global, args: JudgeEvalArgs) -> Result<ExitCode> {
         answers.len() as u64,
         &format!("judging with {tag}"),
     );
-    let mut pairs: Vec<(Class, Outcome)> = Vec::with_capacity(answers.len());
-    let mut scored: Vec<(Class, Class, f64)> = Vec::with_capacity(answers.len());
+    // (human label, verdict) of every answer the judge did not fail on.
+    let mut judged: Vec<(Class, Verdict)> = Vec::with_capacity(answers.len());
     let mut errors = 0u64;
     let started = Instant::now();
     judge
         .judge_each(items, |i, result| {
             bar.inc(1);
             match result {
-                Ok(v) => {
-                    if let Outcome::Scored(class) = v.outcome {
-                        scored.push((answers[i].label, class, v.confidence));
-                    }
-                    pairs.push((answers[i].label, v.outcome));
-                }
+                Ok(v) => judged.push((answers[i].label, v)),
                 Err(e) => {
                     errors += 1;
                     tracing::warn!(answer = %answers[i].source, error = %e, "the judge failed");
@@ -266,6 +261,10 @@ async fn eval(global: &Global, args: JudgeEvalArgs) -> Result<ExitCode> {
         .await?;
     let seconds = started.elapsed().as_secs_f64();
     bar.finish_and_clear();
+    let scored: Vec<(Class, Class, f64)> = judged
+        .iter()
+        .filter_map(|(label, v)| v.outcome.class().map(|c| (*label, c, v.confidence)))
+        .collect();
     let report = EvalReport {
         judge: tag,
         files: args
@@ -273,7 +272,7 @@ async fn eval(global: &Global, args: JudgeEvalArgs) -> Result<ExitCode> {
             .iter()
             .map(|p| p.display().to_string())
             .collect(),
-        agreement: metrics::agreement(pairs),
+        agreement: metrics::agreement(judged.iter().map(|(label, v)| (*label, &v.outcome))),
         by_confidence: metrics::by_confidence(&scored, &metrics::CONFIDENCE_LEVELS),
         errors,
         seconds,
