@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use xsafe_core::{ChatRequest, ChatResponse, Target, TargetError};
+use xsafe_target::retry_after;
 
 /// An API key that never shows in `Debug` output or logs.
 #[derive(Clone)]
@@ -108,19 +109,6 @@ impl UpstreamError {
             UpstreamError::Timeout(_) | UpstreamError::Invalid(_) => false,
         }
     }
-}
-
-/// The wait a Retry-After header asks for, in seconds (its date form is
-/// not used by the servers this proxies).
-fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
-    let secs: f64 = headers
-        .get(reqwest::header::RETRY_AFTER)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse()
-        .ok()?;
-    Duration::try_from_secs_f64(secs).ok()
 }
 
 impl Upstream {

@@ -263,12 +263,7 @@ impl OpenAiTarget {
             .await
             .map_err(|e| self.transport_error(base, e))?;
         let status = response.status();
-        let retry_after = response
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<f64>().ok())
-            .map(Duration::from_secs_f64);
+        let retry_after = retry_after(response.headers());
         let bytes = response
             .bytes()
             .await
@@ -381,6 +376,19 @@ impl Target for OpenAiTarget {
 
 /// The `error.message` of an OpenAI-style error body, or the start of the
 /// body when it has none.
+/// The wait a `Retry-After` header asks for, in seconds; its date form, a
+/// negative number or one too large for a [`Duration`] is no answer.
+pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let secs: f64 = headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    Duration::try_from_secs_f64(secs).ok()
+}
+
 fn error_message(bytes: &[u8]) -> String {
     let parsed: Option<Value> = serde_json::from_slice(bytes).ok();
     if let Some(m) = parsed
@@ -528,6 +536,24 @@ mod tests {
             let err = parse_completion(body).unwrap_err();
             assert_eq!(err.kind(), "invalid_response", "{body:?}");
         }
+    }
+
+    #[test]
+    fn retry_after_takes_seconds_and_ignores_what_is_not() {
+        let headers = |v: &str| {
+            let mut h = reqwest::header::HeaderMap::new();
+            h.insert(reqwest::header::RETRY_AFTER, v.parse().unwrap());
+            h
+        };
+        assert_eq!(retry_after(&headers(" 2 ")), Some(Duration::from_secs(2)));
+        assert_eq!(
+            retry_after(&headers("0.5")),
+            Some(Duration::from_millis(500))
+        );
+        for bad in ["-1", "NaN", "1e300", "Wed, 21 Oct 2026 07:28:00 GMT"] {
+            assert_eq!(retry_after(&headers(bad)), None, "{bad}");
+        }
+        assert_eq!(retry_after(&reqwest::header::HeaderMap::new()), None);
     }
 
     #[test]
