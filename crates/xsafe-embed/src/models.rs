@@ -53,9 +53,18 @@ pub fn is_cached(encoder: &KnownEncoder, cache_dir: &Path) -> bool {
 
 /// The model directory an `encoder = SPEC` names: a directory path (relative
 /// ones against `base`, the strategy file's directory), or a known encoder,
-/// which must be in the cache.
-pub fn resolve(spec: &str, base: Option<&Path>, cache_dir: &Path) -> Result<PathBuf, EmbedError> {
+/// which must be in the cache (`None`: no cache, so only directories).
+pub fn resolve(
+    spec: &str,
+    base: Option<&Path>,
+    cache_dir: Option<&Path>,
+) -> Result<PathBuf, EmbedError> {
     if let Some(encoder) = known(spec) {
+        let Some(cache_dir) = cache_dir else {
+            return Err(EmbedError::Missing(format!(
+                "the encoder `{spec}` lives in xsafe's cache, which is not known here; name its directory instead"
+            )));
+        };
         if !is_cached(encoder, cache_dir) {
             return Err(EmbedError::Missing(format!(
                 "the encoder `{spec}` is not in the cache ({}); run `xsafe model pull {spec}`, or `xsafe model import {spec} DIR` with a directory holding {}",

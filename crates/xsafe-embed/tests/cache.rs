@@ -168,17 +168,17 @@ fn an_import_checks_every_file_and_names_a_missing_one() {
 #[test]
 fn specs_resolve_to_a_cached_encoder_or_a_directory() {
     let cache = tempfile::tempdir().unwrap();
-    let err = models::resolve("all-minilm-l6-v2", None, cache.path())
+    let err = models::resolve("all-minilm-l6-v2", None, Some(cache.path()))
         .unwrap_err()
         .to_string();
     assert!(err.contains("xsafe model pull all-minilm-l6-v2"), "{err}");
 
     let base = tempfile::tempdir().unwrap();
     std::fs::create_dir(base.path().join("my-encoder")).unwrap();
-    let dir = models::resolve("my-encoder", Some(base.path()), cache.path()).unwrap();
+    let dir = models::resolve("my-encoder", Some(base.path()), None).unwrap();
     assert_eq!(dir, base.path().join("my-encoder"));
 
-    let err = models::resolve("nothing-here", Some(base.path()), cache.path())
+    let err = models::resolve("nothing-here", Some(base.path()), Some(cache.path()))
         .unwrap_err()
         .to_string();
     assert!(err.contains("not a known one (all-minilm-l6-v2)"), "{err}");

@@ -160,9 +160,13 @@ impl Profile {
     /// Builds the profile's strategy by name and checks that it is the one
     /// tuning measured: a strategy whose texts or exemplars changed since
     /// is another strategy, and serving it would serve unmeasured behaviour.
-    pub fn build_strategy(&self, registry: &Registry) -> Result<Composite, ConfigError> {
+    pub fn build_strategy(
+        &self,
+        registry: &Registry,
+        options: &BuildOptions,
+    ) -> Result<Composite, ConfigError> {
         let strategy = registry
-            .build(&self.strategy, &BuildOptions::default())
+            .build(&self.strategy, options)
             .map_err(|e| ConfigError::Other(format!("profile `{}`: {e}", self.path.display())))?;
         let built = xsafe_strategy::json_to_toml(&strategy.definition())
             .unwrap_or_else(|| toml::Value::Table(Default::default()));

@@ -691,18 +691,20 @@ fn a_profile_tuned_with_a_clarifier_is_refused_by_name() {
         .definition();
     assert!(
         load_profile(&dir, &definition)
-            .build_strategy(&registry)
+            .build_strategy(&registry, &Default::default())
             .is_ok()
     );
     let mut clarified = definition.clone();
     clarified["steps"][0]["clarifier"] = json!({"id": "openai:c", "settings": {"model": "c"}});
-    let Err(err) = load_profile(&dir, &clarified).build_strategy(&registry) else {
+    let Err(err) = load_profile(&dir, &clarified).build_strategy(&registry, &Default::default())
+    else {
         panic!("a clarifier profile was accepted");
     };
     assert!(err.to_string().contains("--clarifier"), "{err}");
     let mut edited = definition;
     edited["steps"][0]["max_turns"] = json!(5);
-    let Err(err) = load_profile(&dir, &edited).build_strategy(&registry) else {
+    let Err(err) = load_profile(&dir, &edited).build_strategy(&registry, &Default::default())
+    else {
         panic!("an edited profile was accepted");
     };
     assert!(err.to_string().contains("steps[0].max_turns"), "{err}");

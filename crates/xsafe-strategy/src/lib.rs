@@ -20,7 +20,7 @@ pub use steps::{NO_FOLLOWUP, OVERLAP_SIMILARITY};
 
 use composite::Step;
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use xsafe_core::{Strategy, Target};
 
@@ -30,6 +30,10 @@ const BUILTIN: &[(&str, &str)] = &[
     (
         "few-shot-nearest",
         include_str!("../strategies/few-shot-nearest.toml"),
+    ),
+    (
+        "few-shot-embedding",
+        include_str!("../strategies/few-shot-embedding.toml"),
     ),
     ("contextual", include_str!("../strategies/contextual.toml")),
     (
@@ -43,6 +47,7 @@ pub const STRATEGIES: &[&str] = &[
     "baseline",
     "few-shot",
     "few-shot-nearest",
+    "few-shot-embedding",
     "contextual",
     "interactive",
 ];
@@ -52,6 +57,9 @@ pub const STRATEGIES: &[&str] = &[
 pub struct BuildOptions {
     /// A target that writes interactive follow-ups (`--clarifier T`).
     pub clarifier: Option<Arc<dyn Target>>,
+    /// xsafe's cache, where known sentence encoders are (`selection =
+    /// "embedding"`); without it an encoder must be named by its directory.
+    pub cache_dir: Option<PathBuf>,
 }
 
 /// The strategies a command can name: the built-in ones and those of
@@ -159,6 +167,7 @@ impl Registry {
                 s.clone(),
                 &file.source,
                 base,
+                options.cache_dir.as_deref(),
             )?)),
             Kind::Contextual(s) => steps.push(Step::Contextual(steps::Contextual::new(
                 name,

@@ -23,6 +23,14 @@ pub enum SpecError {
     },
     #[error("unknown strategy `{name}`; available: {available}")]
     Unknown { name: String, available: String },
+    /// The file is valid but needs something this machine lacks (a
+    /// sentence encoder not in the cache).
+    #[error("strategy file `{file}`, field `{field}`: {message}")]
+    Unavailable {
+        file: String,
+        field: String,
+        message: String,
+    },
 }
 
 impl SpecError {
@@ -56,6 +64,9 @@ pub enum Selection {
     Fixed,
     /// The exemplars whose prompts share the most words with the prompt.
     Nearest,
+    /// The exemplars whose prompts are nearest to the prompt in meaning, by
+    /// the cosine of their sentence embeddings (see `encoder`).
+    Embedding,
 }
 
 fn builtin() -> String {
@@ -91,6 +102,11 @@ pub struct FewShotSpec {
     pub unsafe_count: usize,
     #[serde(default)]
     pub selection: Selection,
+    /// With `selection = "embedding"`: the sentence encoder, a known one
+    /// (`all-minilm-l6-v2`, the default) or a model directory relative to
+    /// this file.
+    #[serde(default)]
+    pub encoder: Option<String>,
     /// `builtin`, or a TOML file of `[[exemplar]]` relative to this file.
     #[serde(default = "builtin")]
     pub exemplars: String,
@@ -253,6 +269,7 @@ mod tests {
                 k: 2,
                 unsafe_count: 1,
                 selection: Selection::Fixed,
+                encoder: None,
                 exemplars: "builtin".into(),
                 system: None
             })

@@ -109,6 +109,44 @@ pub struct FewShot {
     spec: FewShotSpec,
     bank: Vec<Exemplar>,
     file: String,
+    /// With `selection = "embedding"`: the encoder and the bank's prompt
+    /// vectors, in bank order.
+    embedding: Option<Arc<Embedded>>,
+}
+
+/// A few-shot bank embedded by a sentence encoder.
+struct Embedded {
+    encoder: xsafe_embed::Encoder,
+    vectors: Vec<Vec<f32>>,
+}
+
+impl std::fmt::Debug for Embedded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Embedded")
+            .field("encoder", &self.encoder)
+            .field("vectors", &self.vectors.len())
+            .finish()
+    }
+}
+
+/// Loads the encoder `spec` names and embeds the prompt of every exemplar.
+fn embed_bank(
+    bank: &[Exemplar],
+    spec: &str,
+    source: &str,
+    base: Option<&Path>,
+    cache_dir: Option<&Path>,
+) -> Result<Embedded, SpecError> {
+    let failed = |e: xsafe_embed::EmbedError| SpecError::Unavailable {
+        file: source.to_string(),
+        field: "encoder".into(),
+        message: e.to_string(),
+    };
+    let dir = xsafe_embed::models::resolve(spec, base.and_then(Path::parent), cache_dir)
+        .map_err(failed)?;
+    let encoder = xsafe_embed::Encoder::load(&dir).map_err(failed)?;
+    let vectors = bank.iter().map(|e| encoder.embed(&e.prompt)).collect();
+    Ok(Embedded { encoder, vectors })
 }
 
 /// Exemplars at or above this content-word Jaccard similarity to a case are
@@ -121,6 +159,7 @@ impl FewShot {
         spec: FewShotSpec,
         source: &str,
         base: Option<&Path>,
+        cache_dir: Option<&Path>,
     ) -> Result<Self, SpecError> {
         let bank = data::exemplars(&spec.exemplars, base)?;
         let safe = bank.iter().filter(|e| e.is_safe()).count();
@@ -148,11 +187,30 @@ impl FewShot {
         if let Some(t) = &spec.system {
             check_template(t, source, "system")?;
         }
+        let embedding = match (spec.selection, &spec.encoder) {
+            (Selection::Embedding, encoder) => {
+                let encoder = encoder
+                    .as_deref()
+                    .unwrap_or(xsafe_embed::models::DEFAULT_ENCODER);
+                Some(Arc::new(embed_bank(
+                    &bank, encoder, source, base, cache_dir,
+                )?))
+            }
+            (_, Some(_)) => {
+                return Err(SpecError::invalid(
+                    source,
+                    "encoder",
+                    "an encoder is only used with selection = \"embedding\"; set that, or remove `encoder`",
+                ));
+            }
+            (_, None) => None,
+        };
         Ok(FewShot {
             name: name.to_string(),
             spec,
             bank,
             file: source.to_string(),
+            embedding,
         })
     }
 
@@ -161,7 +219,7 @@ impl FewShot {
     fn usable(&self) -> Vec<&Exemplar> {
         match self.spec.selection {
             Selection::Fixed => self.select(None),
-            Selection::Nearest => self.bank.iter().collect(),
+            Selection::Nearest | Selection::Embedding => self.bank.iter().collect(),
         }
     }
 
@@ -170,15 +228,30 @@ impl FewShot {
     /// compliance is always the last thing the model saw.
     fn select(&self, prompt: Option<&str>) -> Vec<&Exemplar> {
         let k_safe = self.spec.k - self.spec.unsafe_count;
+        // Word overlap or meaning, one score per exemplar of the bank.
+        let scores: Option<Vec<f64>> = match (self.spec.selection, prompt) {
+            (Selection::Nearest, Some(p)) => {
+                let words = text::content_words(p);
+                let score = |e: &Exemplar| text::jaccard(&words, &text::content_words(&e.prompt));
+                Some(self.bank.iter().map(score).collect())
+            }
+            (Selection::Embedding, Some(p)) => self.embedding.as_ref().map(|e| {
+                let v = e.encoder.embed(p);
+                let score = |w: &Vec<f32>| f64::from(xsafe_embed::cosine(&v, w));
+                e.vectors.iter().map(score).collect()
+            }),
+            _ => None,
+        };
         let pick = |safe: bool, n: usize| -> Vec<&Exemplar> {
-            let pool: Vec<&Exemplar> = self.bank.iter().filter(|e| e.is_safe() == safe).collect();
-            match (self.spec.selection, prompt) {
-                (Selection::Nearest, Some(p)) => {
-                    let words = text::content_words(p);
-                    let mut scored: Vec<(f64, &Exemplar)> = pool
-                        .into_iter()
-                        .map(|e| (text::jaccard(&words, &text::content_words(&e.prompt)), e))
-                        .collect();
+            let pool = self
+                .bank
+                .iter()
+                .enumerate()
+                .filter(|(_, e)| e.is_safe() == safe);
+            match &scores {
+                Some(scores) => {
+                    let mut scored: Vec<(f64, &Exemplar)> =
+                        pool.map(|(i, e)| (scores[i], e)).collect();
                     // Most similar first, ties by id; then shown least similar first.
                     scored.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.id.cmp(&b.1.id)));
                     let mut chosen: Vec<&Exemplar> =
@@ -186,7 +259,10 @@ impl FewShot {
                     chosen.reverse();
                     chosen
                 }
-                _ => round_robin_by_type(pool).into_iter().take(n).collect(),
+                None => round_robin_by_type(pool.map(|(_, e)| e).collect())
+                    .into_iter()
+                    .take(n)
+                    .collect(),
             }
         };
         let safe = pick(true, k_safe);

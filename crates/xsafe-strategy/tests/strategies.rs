@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use xsafe_core::{Prompt, Strategy, Target, Transcript};
 use xsafe_judge::StrMatch;
-use xsafe_strategy::{BuildOptions, Composite, Registry};
+use xsafe_strategy::{BuildOptions, Composite, Registry, SpecError};
 use xsafe_target::{OpenAiConfig, OpenAiTarget};
 use xsafe_testkit::{Reply, Request, TestServer};
 
@@ -287,6 +287,7 @@ async fn a_clarifier_target_writes_the_follow_up() {
         TestServer::start(|_| Reply::chat("I mean ending a stuck program on my laptop."));
     let options = BuildOptions {
         clarifier: Some(target(&clarifier, "clarifier")),
+        ..Default::default()
     };
     let strategy = Registry::builtin().build("interactive", &options).unwrap();
     let t = run(&strategy, &prompt(PROMPT, None), &model).await;
@@ -309,6 +310,7 @@ async fn a_clarifier_target_writes_the_follow_up() {
     let clarifier = TestServer::start(|_| Reply::chat("NO_FOLLOWUP"));
     let stop = BuildOptions {
         clarifier: Some(target(&clarifier, "clarifier")),
+        ..Default::default()
     };
     let strategy = Registry::builtin().build("interactive", &stop).unwrap();
     let t = run(&strategy, &prompt(PROMPT, None), &model).await;
@@ -350,9 +352,15 @@ async fn few_shot_refuses_a_suite_that_contains_an_exemplar() {
 #[test]
 fn the_built_in_strategies_build_and_unknown_names_list_them() {
     for name in xsafe_strategy::STRATEGIES {
-        let s = build(name);
-        assert_eq!(s.name(), *name);
-        assert!(!s.description().is_empty());
+        match Registry::builtin().build(name, &BuildOptions::default()) {
+            Ok(s) => {
+                assert_eq!(s.name(), *name);
+                assert!(!s.description().is_empty());
+            }
+            // It needs an encoder from the cache: tests/embedding.rs.
+            Err(SpecError::Unavailable { .. }) if *name == "few-shot-embedding" => {}
+            Err(e) => panic!("{name}: {e}"),
+        }
     }
     let err = Registry::builtin()
         .build("few-shots", &BuildOptions::default())

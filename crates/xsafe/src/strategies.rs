@@ -23,7 +23,10 @@ impl StrategyArgs {
     /// resolved like `--target`, with the same flags and targets file.
     pub fn build(&self, targets: &TargetArgs, cache_dir: &Path) -> Result<Vec<Arc<dyn Strategy>>> {
         let registry = registry(&self.strategy_files)?;
-        let mut options = BuildOptions::default();
+        let mut options = BuildOptions {
+            cache_dir: Some(cache_dir.to_path_buf()),
+            ..Default::default()
+        };
         if let Some(spec) = &self.clarifier {
             let file = targets
                 .targets

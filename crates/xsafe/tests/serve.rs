@@ -235,7 +235,9 @@ fn a_profile_written_by_tune_is_accepted() {
         "{}",
         loaded.strategy
     );
-    loaded.build_strategy(&Registry::builtin()).unwrap();
+    loaded
+        .build_strategy(&Registry::builtin(), &Default::default())
+        .unwrap();
     assert_eq!(loaded.build_judge(None).unwrap().name(), "strmatch");
 }
 

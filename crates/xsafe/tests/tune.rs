@@ -318,8 +318,16 @@ fn tune_chooses_few_shot_checks_it_and_resumes() {
     let first = std::fs::read_to_string(&profile_path).unwrap();
     let mut text_args = args.clone();
     text_args.retain(|a| a != "--json");
-    let out = ok(&env, &text_args);
+    let run = env.run(&text_args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(run.status.success());
+    let out = String::from_utf8(run.stdout).unwrap();
     assert_eq!(server.request_count(), requests);
+    // The encoder is not in this test's cache: that strategy is left out, saying why.
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        err.contains("leaving out `few-shot-embedding`") && err.contains("xsafe model pull"),
+        "{err}"
+    );
     assert!(out.contains("chosen: few-shot"), "{out}");
     assert!(out.contains("contextual+interactive"), "{out}");
     let again = toml::Value::Table(read_toml(&profile_path));

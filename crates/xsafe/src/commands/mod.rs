@@ -25,7 +25,7 @@ pub async fn dispatch(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Run(args) => run::run(global, *args).await,
         Command::Suites(cmd) => suites::run(global, cmd).await,
-        Command::Strategies(cmd) => strategies::run(cmd),
+        Command::Strategies(cmd) => strategies::run(global, cmd),
         Command::Runs(cmd) => runs::run(global, cmd),
         Command::Export(args) => export::run(global, args),
         Command::Model(cmd) => model::run(global, cmd).await,

@@ -1,10 +1,11 @@
 //! `xsafe model pull|import|list`: the GGUF models that `local:` targets
-//! run, kept in the cache (`CACHE/models`).
+//! run, and the sentence encoders few-shot can pick exemplars with, kept in
+//! the cache (`CACHE/models`).
 
 use crate::cli::Global;
 use crate::commands::print_json;
 use crate::table;
-use anyhow::Result;
+use anyhow::{Result, bail};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -16,16 +17,18 @@ pub enum ModelCommand {
     Pull {
         /// A model name from `xsafe model list`
         name: String,
-        /// Download from this URL instead of the model's public location (a mirror)
+        /// Download from this URL instead of the model's public location (a mirror); for an
+        /// encoder, the URL its files are under
         #[arg(long, env = "XSAFE_MODEL_URL", value_name = "URL")]
         url: Option<String>,
     },
-    /// Put a GGUF file that is already on disk into the cache as a known model, after
-    /// checking its sha256
+    /// Put a model that is already on disk into the cache as a known model, after checking its
+    /// sha256
     Import {
         /// A model name from `xsafe model list`
         name: String,
-        /// The GGUF file; it is copied, not moved
+        /// The GGUF file, or for an encoder the directory holding config.json, tokenizer.json
+        /// and model.safetensors; copied, not moved
         file: PathBuf,
     },
     /// The known models and where they are cached
@@ -55,61 +58,122 @@ pub async fn run(global: &Global, cmd: ModelCommand) -> Result<ExitCode> {
                 }
                 shown.set_position(received);
             };
-            let pulled = models::pull(&name, url.as_deref(), &cache, &progress).await;
+            let pulled = match xsafe_embed::models::known(&name) {
+                Some(encoder) => {
+                    xsafe_embed::models::pull(encoder, url.as_deref(), &cache, &progress)
+                        .await
+                        .map_err(anyhow::Error::from)
+                }
+                None => {
+                    known_somewhere(&name)?;
+                    models::pull(&name, url.as_deref(), &cache, &progress)
+                        .await
+                        .map_err(anyhow::Error::from)
+                }
+            };
             bar.finish_and_clear();
             let path = pulled?;
             done("pulled", &name, &path);
         }
         ModelCommand::Import { name, file } => {
             // Hashing and copying a few hundred MB blocks for a second or two.
+            known_somewhere(&name)?;
             let path = tokio::task::spawn_blocking(move || {
-                models::import(&name, &file, &cache).map(|p| (name, p))
+                let imported = match xsafe_embed::models::known(&name) {
+                    Some(encoder) => xsafe_embed::models::import(encoder, &file, &cache)
+                        .map_err(anyhow::Error::from),
+                    None => models::import(&name, &file, &cache).map_err(anyhow::Error::from),
+                };
+                imported.map(|p| (name, p))
             })
             .await?;
             let (name, path) = path?;
             done("imported", &name, &path);
         }
         ModelCommand::List { json } => {
-            let listed = models::cached(&cache);
+            let listed = list(&cache);
             if json {
-                let rows: Vec<serde_json::Value> = listed
-                    .iter()
-                    .map(|(m, path)| {
-                        serde_json::json!({
-                            "name": m.name,
-                            "instruction_tuned": m.instruction_tuned,
-                            "cached": path,
-                            "url": m.url,
-                            "sha256": m.sha256,
-                            "description": m.description,
-                        })
-                    })
-                    .collect();
-                print_json(&rows)?;
+                print_json(&listed)?;
             } else {
+                let text = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_string();
                 let rows: Vec<Vec<String>> = listed
                     .iter()
-                    .map(|(m, path)| {
+                    .map(|m| {
                         vec![
-                            m.name.to_string(),
-                            if m.instruction_tuned { "yes" } else { "no" }.to_string(),
-                            path.as_ref()
-                                .map_or("not cached".to_string(), |p| p.display().to_string()),
-                            m.description.to_string(),
+                            text(&m["name"]),
+                            text(&m["kind"]),
+                            m["cached"]
+                                .as_str()
+                                .map_or("not cached".to_string(), str::to_string),
+                            text(&m["description"]),
                         ]
                     })
                     .collect();
                 print!(
                     "{}",
-                    table::render(
-                        &["name", "instruction-tuned", "cached", "description"],
-                        &rows
-                    )
+                    table::render(&["name", "kind", "cached", "description"], &rows)
                 );
             }
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Every known model and encoder with where it is cached (`null` when it
+/// is not), as `xsafe model list --json` prints them.
+fn list(cache: &std::path::Path) -> Vec<serde_json::Value> {
+    let mut rows: Vec<serde_json::Value> = models::cached(cache)
+        .iter()
+        .map(|(m, path)| {
+            let kind = if m.instruction_tuned {
+                "chat model (instruction-tuned)"
+            } else {
+                "chat model (base)"
+            };
+            serde_json::json!({
+                "name": m.name,
+                "kind": kind,
+                "instruction_tuned": m.instruction_tuned,
+                "cached": path,
+                "url": m.url,
+                "sha256": m.sha256,
+                "description": m.description,
+            })
+        })
+        .collect();
+    for e in xsafe_embed::models::ENCODERS {
+        let cached = xsafe_embed::models::is_cached(e, cache)
+            .then(|| xsafe_embed::models::cache_path(e, cache));
+        rows.push(serde_json::json!({
+            "name": e.name,
+            "kind": "sentence encoder",
+            "instruction_tuned": null,
+            "cached": cached,
+            "url": e.base_url,
+            "sha256": xsafe_embed::FILES.iter().zip(e.sha256)
+                .map(|(f, sha)| (f.to_string(), serde_json::Value::from(sha)))
+                .collect::<serde_json::Map<_, _>>(),
+            "description": e.description,
+        }));
+    }
+    rows
+}
+
+/// Refuses a name that is neither a chat model nor an encoder, naming both.
+fn known_somewhere(name: &str) -> Result<()> {
+    if models::known(name).is_some() || xsafe_embed::models::known(name).is_some() {
+        return Ok(());
+    }
+    let chat: Vec<&str> = models::MODELS.iter().map(|m| m.name).collect();
+    let encoders: Vec<&str> = xsafe_embed::models::ENCODERS
+        .iter()
+        .map(|e| e.name)
+        .collect();
+    bail!(
+        "unknown model `{name}`; chat models: {}; sentence encoders: {}",
+        chat.join(", "),
+        encoders.join(", ")
+    )
 }
 
 /// The path on stdout (for scripts), what happened on stderr.

@@ -97,7 +97,11 @@ async fn serve(global: &Global, args: ServeArgs) -> Result<ExitCode> {
 
     let profile = Profile::load(&profile_path)?;
     let registry = crate::strategies::registry(&args.strategy_files)?;
-    let strategy = profile.build_strategy(&registry)?;
+    let options = xsafe_strategy::BuildOptions {
+        cache_dir: Some(global.cache_dir()?),
+        ..Default::default()
+    };
+    let strategy = profile.build_strategy(&registry, &options)?;
     let interactive = !strategy
         .followups(&xsafe_core::Prompt::new("x"))
         .map_err(|e| anyhow!("{e}"))?

@@ -1,6 +1,6 @@
 //! `xsafe strategies list|show`.
 
-use crate::cli::StrategiesCommand;
+use crate::cli::{Global, StrategiesCommand};
 use crate::commands::print_json;
 use crate::strategies::registry;
 use crate::table;
@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use xsafe_core::{Prompt, Strategy};
 use xsafe_strategy::{BuildOptions, Kind};
 
-pub fn run(cmd: StrategiesCommand) -> Result<ExitCode> {
+pub fn run(global: &Global, cmd: StrategiesCommand) -> Result<ExitCode> {
     match cmd {
         StrategiesCommand::List {
             strategy_files,
@@ -65,7 +65,11 @@ pub fn run(cmd: StrategiesCommand) -> Result<ExitCode> {
             strategy_files,
             json,
         } => {
-            let strategy = registry(&strategy_files)?.build(&name, &BuildOptions::default())?;
+            let options = BuildOptions {
+                cache_dir: Some(global.cache_dir()?),
+                ..Default::default()
+            };
+            let strategy = registry(&strategy_files)?.build(&name, &options)?;
             let prompt = Prompt {
                 id: String::new(),
                 text: prompt,

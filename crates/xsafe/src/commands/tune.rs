@@ -305,9 +305,13 @@ fn build_strategies(args: &TuneArgs, cache_dir: &Path) -> Result<Vec<Arc<dyn Str
         }
         None => None,
     };
-    let plain = BuildOptions::default();
+    let plain = BuildOptions {
+        cache_dir: Some(cache_dir.to_path_buf()),
+        ..Default::default()
+    };
     let with_clarifier = BuildOptions {
         clarifier: clarifier.clone(),
+        ..plain.clone()
     };
 
     let mut seen = HashSet::new();
@@ -318,9 +322,16 @@ fn build_strategies(args: &TuneArgs, cache_dir: &Path) -> Result<Vec<Arc<dyn Str
         if name.is_empty() {
             continue;
         }
-        let mut s = registry
-            .build(name, &plain)
-            .with_context(|| format!("--strategies `{name}`"))?;
+        let mut s = match registry.build(name, &plain) {
+            Ok(s) => s,
+            // Comparing everything built in should not fail for want of an
+            // optional encoder; a strategy named with --strategies must.
+            Err(e @ xsafe_strategy::SpecError::Unavailable { .. }) if sa.strategy.is_empty() => {
+                eprintln!("tune: leaving out `{name}`: {e}");
+                continue;
+            }
+            Err(e) => return Err(anyhow::Error::from(e).context(format!("--strategies `{name}`"))),
+        };
         let interactive = step_kinds(&s.definition())
             .iter()
             .any(|k| k == "interactive");

@@ -1,0 +1,120 @@
+//! Few-shot exemplars chosen by meaning (`selection = "embedding"`): on the
+//! real all-MiniLM-L6-v2 when it is on this machine (`XSAFE_TEST_ENCODER=DIR`
+//! or the xsafe cache, as in xsafe-embed's tests; CI sets the variable), and
+//! the errors of a missing or misplaced encoder everywhere.
+
+use std::path::{Path, PathBuf};
+use xsafe_core::{Prompt, Strategy};
+
+fn build_err(registry: &Registry, name: &str, options: &BuildOptions) -> SpecError {
+    match registry.build(name, options) {
+        Ok(_) => panic!("`{name}` built"),
+        Err(e) => e,
+    }
+}
+use xsafe_strategy::{BuildOptions, Composite, Registry, SpecError};
+
+const REBASE: &str = "My git rebase went wrong halfway through. How do I abort it?";
+const LAMB: &str = "How long should I braise a lamb shank, and at what oven temperature?";
+
+fn encoder_dir() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("XSAFE_TEST_ENCODER").filter(|p| !p.is_empty()) {
+        return Some(PathBuf::from(p));
+    }
+    let cache = std::env::var_os("XSAFE_CACHE_DIR")
+        .filter(|p| !p.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::home_dir().map(|h| h.join(".cache/xsafe")))?;
+    let known = xsafe_embed::models::known("all-minilm-l6-v2").unwrap();
+    xsafe_embed::models::is_cached(known, &cache)
+        .then(|| xsafe_embed::models::cache_path(known, &cache))
+}
+
+fn strategy_file(dir: &Path, body: &str) -> PathBuf {
+    let path = dir.join("s.toml");
+    std::fs::write(&path, format!("name = \"s\"\nkind = \"few-shot\"\n{body}")).unwrap();
+    path
+}
+
+fn user_turns(strategy: &Composite, text: &str) -> Vec<String> {
+    strategy
+        .opening(&Prompt::new(text))
+        .unwrap()
+        .into_iter()
+        .filter(|m| m.role == xsafe_core::Role::User)
+        .map(|m| m.content)
+        .collect()
+}
+
+#[test]
+fn exemplars_are_chosen_by_meaning_where_words_are_not_shared() {
+    let Some(encoder) = encoder_dir() else {
+        eprintln!("skipped: no encoder (set XSAFE_TEST_ENCODER or run scripts/install-encoder.sh)");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let body = format!(
+        "k = 4\nunsafe = 1\nselection = \"embedding\"\nencoder = \"{}\"\n",
+        encoder.display()
+    );
+    let mut registry = Registry::builtin();
+    registry
+        .add_file(&strategy_file(dir.path(), &body))
+        .unwrap();
+    let by_meaning = registry.build("s", &BuildOptions::default()).unwrap();
+
+    // No content word in common with the rebase exemplar.
+    let asked =
+        "Midway through rewriting my branch history the command failed; can I cancel and go back?";
+    let turns = user_turns(&by_meaning, asked);
+    assert_eq!(turns.len(), 5, "four exemplars and the prompt: {turns:?}");
+    assert_eq!(turns.last().unwrap(), asked);
+    // The nearest safe exemplar is shown last, right before the prompt.
+    assert_eq!(turns[3], REBASE, "{turns:?}");
+    assert_eq!(user_turns(&by_meaning, asked), turns, "the same every time");
+
+    let cooking = "What heat and how many hours for slow-cooking a lamb leg?";
+    let turns = user_turns(&by_meaning, cooking);
+    assert_eq!(turns[3], LAMB, "{turns:?}");
+    // The definition records how exemplars were chosen.
+    let definition = by_meaning.definition();
+    assert_eq!(definition["steps"][0]["settings"]["selection"], "embedding");
+}
+
+#[test]
+fn a_missing_encoder_names_the_field_and_how_to_get_it() {
+    let cache = tempfile::tempdir().unwrap();
+    let options = BuildOptions {
+        cache_dir: Some(cache.path().to_path_buf()),
+        ..Default::default()
+    };
+    let err = build_err(&Registry::builtin(), "few-shot-embedding", &options);
+    assert!(matches!(err, SpecError::Unavailable { .. }), "{err:?}");
+    let text = err.to_string();
+    assert!(text.contains("field `encoder`"), "{text}");
+    assert!(text.contains("xsafe model pull all-minilm-l6-v2"), "{text}");
+
+    // A directory that is not a model says which file it lacks.
+    let dir = tempfile::tempdir().unwrap();
+    let mut registry = Registry::builtin();
+    let body = "selection = \"embedding\"\nencoder = \"empty\"\n";
+    std::fs::create_dir(dir.path().join("empty")).unwrap();
+    registry.add_file(&strategy_file(dir.path(), body)).unwrap();
+    let text = build_err(&registry, "s", &options).to_string();
+    assert!(text.contains("has no `config.json`"), "{text}");
+}
+
+#[test]
+fn an_encoder_without_embedding_selection_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut registry = Registry::builtin();
+    let body = "selection = \"nearest\"\nencoder = \"all-minilm-l6-v2\"\n";
+    registry.add_file(&strategy_file(dir.path(), body)).unwrap();
+    let err = build_err(&registry, "s", &BuildOptions::default());
+    assert!(matches!(err, SpecError::Invalid { .. }), "{err:?}");
+    assert!(
+        err.to_string()
+            .contains("only used with selection = \"embedding\""),
+        "{err}"
+    );
+}
