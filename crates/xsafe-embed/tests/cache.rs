@@ -7,18 +7,19 @@
 use sha2::{Digest, Sha256};
 use std::path::Path;
 use std::sync::Mutex;
-use xsafe_embed::models::{self, KnownEncoder};
-use xsafe_embed::{EmbedError, Encoder, FILES};
+use xsafe_embed::models::{self, CACHED_FILES, KnownEncoder};
+use xsafe_embed::{EmbedError, Encoder};
 use xsafe_testkit::{Reply, TestServer};
 
 /// What the test server holds: each file's name and body (`None`: it
 /// answers 500).
 type Files = Mutex<Vec<(String, Option<Vec<u8>>)>>;
 
-const BODIES: [&[u8]; 3] = [
+const BODIES: [&[u8]; 4] = [
     b"{\"config\": 1}",
     b"{\"tokenizer\": 1}",
     b"safetensors stand-in",
+    b"{\"max_seq_length\": 8}",
 ];
 
 fn sha(bytes: &[u8]) -> &'static str {
@@ -29,7 +30,7 @@ fn encoder() -> KnownEncoder {
     KnownEncoder {
         name: "tiny-encoder",
         base_url: "https://example.invalid/tiny",
-        sha256: [sha(BODIES[0]), sha(BODIES[1]), sha(BODIES[2])],
+        sha256: BODIES.map(sha),
         description: "test encoder",
     }
 }
@@ -50,7 +51,7 @@ fn serve(files: &'static Files) -> TestServer {
 }
 
 fn good_files() -> Vec<(String, Option<Vec<u8>>)> {
-    FILES
+    CACHED_FILES
         .iter()
         .zip(BODIES)
         .map(|(f, b)| (f.to_string(), Some(b.to_vec())))
@@ -82,16 +83,16 @@ async fn a_pull_caches_every_file_once() {
         .await
         .unwrap();
     assert_eq!(dir, cache.path().join("models/tiny-encoder"));
-    for (file, body) in FILES.iter().zip(BODIES) {
+    for (file, body) in CACHED_FILES.iter().zip(BODIES) {
         assert_eq!(std::fs::read(dir.join(file)).unwrap(), body);
     }
     assert!(models::is_cached(&e, cache.path()));
-    assert_eq!(server.request_count(), 3);
+    assert_eq!(server.request_count(), 4);
     // Everything verified in the cache: nothing is asked again.
     models::pull(&e, Some(&base), cache.path(), &no_progress)
         .await
         .unwrap();
-    assert_eq!(server.request_count(), 3);
+    assert_eq!(server.request_count(), 4);
 }
 
 #[tokio::test]
@@ -126,13 +127,13 @@ async fn a_failed_or_wrong_file_keeps_what_was_good_and_the_next_pull_finishes()
     assert!(err.contains("sha256") || err.contains("checksum"), "{err}");
     assert_eq!(cached_files(&dir), ["config.json", "tokenizer.json"]);
 
-    // Fixed upstream: only the missing file is fetched.
+    // Fixed upstream: only the missing files are fetched.
     FILES_NOW.lock().unwrap()[2].1 = Some(BODIES[2].to_vec());
     let before = server.request_count();
     models::pull(&e, Some(&base), cache.path(), &no_progress)
         .await
         .unwrap();
-    assert_eq!(server.request_count(), before + 1);
+    assert_eq!(server.request_count(), before + 2);
     assert!(models::is_cached(&e, cache.path()));
 }
 
@@ -150,6 +151,7 @@ fn an_import_checks_every_file_and_names_a_missing_one() {
     assert!(cached_files(&models::cache_path(&e, cache.path())).is_empty());
 
     std::fs::write(src.path().join("model.safetensors"), b"something else").unwrap();
+    std::fs::write(src.path().join("sentence_bert_config.json"), BODIES[3]).unwrap();
     let err = models::import(&e, src.path(), cache.path())
         .unwrap_err()
         .to_string();
@@ -157,6 +159,13 @@ fn an_import_checks_every_file_and_names_a_missing_one() {
     assert!(!models::is_cached(&e, cache.path()));
 
     std::fs::write(src.path().join("model.safetensors"), BODIES[2]).unwrap();
+    std::fs::remove_file(src.path().join("sentence_bert_config.json")).unwrap();
+    let err = models::import(&e, src.path(), cache.path())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("has no `sentence_bert_config.json`"), "{err}");
+
+    std::fs::write(src.path().join("sentence_bert_config.json"), BODIES[3]).unwrap();
     let dir = models::import(&e, src.path(), cache.path()).unwrap();
     assert!(models::is_cached(&e, cache.path()));
     assert_eq!(

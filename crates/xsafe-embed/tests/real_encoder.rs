@@ -8,7 +8,6 @@
 //! the same `tokenizer.json`, and the expected vectors from an independent
 //! NumPy forward pass of the same weights: two implementations agreeing.
 
-use std::path::PathBuf;
 use std::sync::OnceLock;
 use xsafe_embed::{Encoder, cosine, models};
 
@@ -16,29 +15,10 @@ fn encoder() -> Option<&'static Encoder> {
     static ENCODER: OnceLock<Option<Encoder>> = OnceLock::new();
     ENCODER
         .get_or_init(|| {
-            let dir = match std::env::var_os("XSAFE_TEST_ENCODER").filter(|p| !p.is_empty()) {
-                Some(p) => PathBuf::from(p),
-                None => {
-                    let cache = std::env::var_os("XSAFE_CACHE_DIR")
-                        .filter(|p| !p.is_empty())
-                        .map(PathBuf::from)
-                        .or_else(|| std::env::home_dir().map(|h| h.join(".cache/xsafe")))?;
-                    let known = models::known(models::DEFAULT_ENCODER).unwrap();
-                    if !models::is_cached(known, &cache) {
-                        return None;
-                    }
-                    models::cache_path(known, &cache)
-                }
-            };
+            let dir = xsafe_testkit::encoder_dir(&models::CACHED_FILES)?;
             Some(Encoder::load(&dir).unwrap_or_else(|e| panic!("{e}")))
         })
         .as_ref()
-        .or_else(|| {
-            eprintln!(
-                "skipped: no encoder (set XSAFE_TEST_ENCODER or run scripts/install-encoder.sh)"
-            );
-            None
-        })
 }
 
 #[test]

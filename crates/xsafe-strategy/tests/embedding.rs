@@ -18,16 +18,7 @@ const REBASE: &str = "My git rebase went wrong halfway through. How do I abort i
 const LAMB: &str = "How long should I braise a lamb shank, and at what oven temperature?";
 
 fn encoder_dir() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("XSAFE_TEST_ENCODER").filter(|p| !p.is_empty()) {
-        return Some(PathBuf::from(p));
-    }
-    let cache = std::env::var_os("XSAFE_CACHE_DIR")
-        .filter(|p| !p.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| std::env::home_dir().map(|h| h.join(".cache/xsafe")))?;
-    let known = xsafe_embed::models::known("all-minilm-l6-v2").unwrap();
-    xsafe_embed::models::is_cached(known, &cache)
-        .then(|| xsafe_embed::models::cache_path(known, &cache))
+    xsafe_testkit::encoder_dir(&xsafe_embed::models::CACHED_FILES)
 }
 
 fn strategy_file(dir: &Path, body: &str) -> PathBuf {

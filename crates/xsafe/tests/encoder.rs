@@ -1,7 +1,8 @@
 //! The sentence encoder through the binary: `xsafe model list|pull|import`
 //! for it, and the `few-shot-embedding` strategy, which needs it. Pulling
 //! and the strategy itself run on the real all-MiniLM-L6-v2 when it is on
-//! this machine (`XSAFE_TEST_ENCODER=DIR`; CI sets it), served from a real
+//! this machine (`XSAFE_TEST_ENCODER=DIR` or the xsafe cache; CI sets the
+//! variable), served from a real
 //! HTTP server on 127.0.0.1.
 
 mod common;
@@ -12,11 +13,7 @@ use std::path::PathBuf;
 use xsafe_testkit::{Reply, TestServer};
 
 fn encoder_dir() -> Option<PathBuf> {
-    let dir = std::env::var_os("XSAFE_TEST_ENCODER").filter(|p| !p.is_empty());
-    if dir.is_none() {
-        eprintln!("skipped: no encoder (set XSAFE_TEST_ENCODER to its directory)");
-    }
-    dir.map(PathBuf::from)
+    xsafe_testkit::encoder_dir(&xsafe_embed::models::CACHED_FILES)
 }
 
 fn listed(env: &Env) -> Value {
@@ -71,7 +68,7 @@ fn without_the_encoder_the_strategy_says_how_to_get_it() {
 #[test]
 fn a_pulled_encoder_picks_exemplars_by_meaning() {
     let Some(dir) = encoder_dir() else { return };
-    let files: Vec<(String, Vec<u8>)> = xsafe_embed::FILES
+    let files: Vec<(String, Vec<u8>)> = xsafe_embed::models::CACHED_FILES
         .iter()
         .map(|f| (format!("/mirror/{f}"), std::fs::read(dir.join(f)).unwrap()))
         .collect();
@@ -82,7 +79,7 @@ fn a_pulled_encoder_picks_exemplars_by_meaning() {
     let env = Env::new();
     let url = format!("{}/mirror", server.url());
     let path = env.ok(&["model", "pull", "all-minilm-l6-v2", "--url", &url]);
-    assert_eq!(server.request_count(), 3);
+    assert_eq!(server.request_count(), 4);
     let cached = PathBuf::from(path.trim());
     assert_eq!(listed(&env)["cached"], cached.to_str().unwrap());
 

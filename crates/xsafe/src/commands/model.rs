@@ -27,8 +27,8 @@ pub enum ModelCommand {
     Import {
         /// A model name from `xsafe model list`
         name: String,
-        /// The GGUF file, or for an encoder the directory holding config.json, tokenizer.json
-        /// and model.safetensors; copied, not moved
+        /// The GGUF file, or for an encoder the directory holding config.json, tokenizer.json,
+        /// model.safetensors and sentence_bert_config.json; copied, not moved
         file: PathBuf,
     },
     /// The known models and where they are cached
@@ -150,7 +150,7 @@ fn list(cache: &std::path::Path) -> Vec<serde_json::Value> {
             "instruction_tuned": null,
             "cached": cached,
             "url": e.base_url,
-            "sha256": xsafe_embed::FILES.iter().zip(e.sha256)
+            "sha256": xsafe_embed::models::CACHED_FILES.iter().zip(e.sha256)
                 .map(|(f, sha)| (f.to_string(), serde_json::Value::from(sha)))
                 .collect::<serde_json::Map<_, _>>(),
             "description": e.description,
