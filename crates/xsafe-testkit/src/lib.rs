@@ -392,6 +392,20 @@ fn reason(status: u16) -> &'static str {
     }
 }
 
+/// The names of the files in `dir`, sorted; empty when `dir` does not
+/// exist. For checking that a download or an import left nothing half-done
+/// (temporary files, rejected bodies) behind.
+pub fn file_names(dir: &std::path::Path) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut names: Vec<String> = entries
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
 /// The directory of a real sentence encoder for the tests that need one:
 /// `XSAFE_TEST_ENCODER`, else `all-minilm-l6-v2` in xsafe's cache
 /// (`XSAFE_CACHE_DIR`, else `$XDG_CACHE_HOME/xsafe` or `~/.cache/xsafe`)

@@ -1,0 +1,33 @@
+# Shared by the install scripts (sourced, not run): where xsafe's cache is,
+# a portable sha256, and the check that pip is there.
+
+# xsafe's own default (the `dirs` crate's cache directory), so that what
+# the scripts install lands where xsafe looks: $XSAFE_CACHE_DIR, else
+# ~/Library/Caches/xsafe on macOS, else $XDG_CACHE_HOME/xsafe or
+# ~/.cache/xsafe.
+xsafe_cache_dir() {
+  if [ -n "${XSAFE_CACHE_DIR:-}" ]; then
+    echo "$XSAFE_CACHE_DIR"
+  elif [ "$(uname -s)" = Darwin ]; then
+    echo "$HOME/Library/Caches/xsafe"
+  else
+    echo "${XDG_CACHE_HOME:-$HOME/.cache}/xsafe"
+  fi
+}
+
+sha256_of() {
+  if command -v sha256sum >/dev/null 2>&1; then
+    sha256sum "$1" | cut -d' ' -f1
+  else
+    shasum -a 256 "$1" | cut -d' ' -f1
+  fi
+}
+
+# Exits with a message naming what to install when pip is missing.
+need_pip() {
+  if ! python3 -m pip --version >/dev/null 2>&1; then
+    echo "error: python3 with pip is needed to install $1 from PyPI" \
+      "(Debian: apt-get install python3-pip)" >&2
+    exit 2
+  fi
+}
