@@ -15,7 +15,7 @@ fn encoder() -> Option<&'static Encoder> {
     static ENCODER: OnceLock<Option<Encoder>> = OnceLock::new();
     ENCODER
         .get_or_init(|| {
-            let dir = xsafe_testkit::encoder_dir(&models::CACHED_FILES)?;
+            let dir = xsafe_testkit::encoder_dir(models::DEFAULT_ENCODER, &models::CACHED_FILES)?;
             Some(Encoder::load(&dir).unwrap_or_else(|e| panic!("{e}")))
         })
         .as_ref()

@@ -18,7 +18,10 @@ const REBASE: &str = "My git rebase went wrong halfway through. How do I abort i
 const LAMB: &str = "How long should I braise a lamb shank, and at what oven temperature?";
 
 fn encoder_dir() -> Option<PathBuf> {
-    xsafe_testkit::encoder_dir(&xsafe_embed::models::CACHED_FILES)
+    xsafe_testkit::encoder_dir(
+        xsafe_embed::models::DEFAULT_ENCODER,
+        &xsafe_embed::models::CACHED_FILES,
+    )
 }
 
 fn strategy_file(dir: &Path, body: &str) -> PathBuf {
@@ -40,7 +43,6 @@ fn user_turns(strategy: &Composite, text: &str) -> Vec<String> {
 #[test]
 fn exemplars_are_chosen_by_meaning_where_words_are_not_shared() {
     let Some(encoder) = encoder_dir() else {
-        eprintln!("skipped: no encoder (set XSAFE_TEST_ENCODER or run scripts/install-encoder.sh)");
         return;
     };
     let dir = tempfile::tempdir().unwrap();

@@ -407,25 +407,23 @@ pub fn file_names(dir: &std::path::Path) -> Vec<String> {
 }
 
 /// The directory of a real sentence encoder for the tests that need one:
-/// `XSAFE_TEST_ENCODER`, else `all-minilm-l6-v2` in xsafe's cache
-/// (`XSAFE_CACHE_DIR`, else `$XDG_CACHE_HOME/xsafe` or `~/.cache/xsafe`)
-/// when it holds every one of `files`. `None` (after saying so on stderr)
-/// when neither: the test then passes without running, and CI, which sets
-/// the variable, runs it.
-pub fn encoder_dir(files: &[&str]) -> Option<std::path::PathBuf> {
+/// `XSAFE_TEST_ENCODER`, else encoder `name` in xsafe's cache
+/// (`XSAFE_CACHE_DIR`, else the platform's cache directory, as the binary
+/// finds it) when it holds every one of `files`. `None` (after saying so
+/// on stderr) when neither: the test then passes without running, and CI,
+/// which sets the variable, runs it.
+pub fn encoder_dir(name: &str, files: &[&str]) -> Option<std::path::PathBuf> {
     use std::path::PathBuf;
-    let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
+    let var = |key: &str| std::env::var_os(key).filter(|v| !v.is_empty());
     if let Some(dir) = var("XSAFE_TEST_ENCODER") {
         return Some(PathBuf::from(dir));
     }
-    let cache = var("XSAFE_CACHE_DIR").map(PathBuf::from).or_else(|| {
-        var("XDG_CACHE_HOME")
-            .map(PathBuf::from)
-            .or_else(|| std::env::home_dir().map(|h| h.join(".cache")))
-            .map(|c| c.join("xsafe"))
-    });
-    let dir = cache.map(|c| c.join("models/all-minilm-l6-v2"));
-    let found = dir.filter(|d| files.iter().all(|f| d.join(f).is_file()));
+    let cache = var("XSAFE_CACHE_DIR")
+        .map(PathBuf::from)
+        .or_else(|| dirs::cache_dir().map(|c| c.join("xsafe")));
+    let found = cache
+        .map(|c| c.join("models").join(name))
+        .filter(|d| files.iter().all(|f| d.join(f).is_file()));
     if found.is_none() {
         eprintln!(
             "skipped: no encoder (set XSAFE_TEST_ENCODER to its directory, or run scripts/install-encoder.sh)"

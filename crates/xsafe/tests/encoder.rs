@@ -13,7 +13,10 @@ use std::path::PathBuf;
 use xsafe_testkit::{Reply, TestServer};
 
 fn encoder_dir() -> Option<PathBuf> {
-    xsafe_testkit::encoder_dir(&xsafe_embed::models::CACHED_FILES)
+    xsafe_testkit::encoder_dir(
+        xsafe_embed::models::DEFAULT_ENCODER,
+        &xsafe_embed::models::CACHED_FILES,
+    )
 }
 
 fn listed(env: &Env) -> Value {
