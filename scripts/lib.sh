@@ -1,5 +1,5 @@
-# Shared by the install scripts (sourced, not run): where xsafe's cache is,
-# a portable sha256, and the check that pip is there.
+# Shared by the scripts (sourced, not run): where xsafe's cache is, a
+# portable sha256, and the checks that pip and libclang are there.
 
 # xsafe's own default (the `dirs` crate's cache directory), so that what
 # the scripts install lands where xsafe looks: $XSAFE_CACHE_DIR, else
@@ -30,4 +30,17 @@ need_pip() {
       "(Debian: apt-get install python3-pip)" >&2
     exit 2
   fi
+}
+
+# Whether bindgen (llama.cpp's bindings in xsafe-local) will find libclang:
+# libclang.so or libclang-N.so, with or without a version suffix (Debian:
+# libclang-dev). Not libclang-cpp.so, which llvm-14-dev brings and bindgen
+# cannot use.
+have_libclang() {
+  local lib
+  for lib in /usr/lib/llvm-*/lib/libclang.so* /usr/lib/llvm-*/lib/libclang-[0-9]*.so* \
+    /usr/lib/*/libclang.so* /usr/lib/*/libclang-[0-9]*.so*; do
+    [ -e "$lib" ] && return 0
+  done
+  return 1
 }
