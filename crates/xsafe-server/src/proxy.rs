@@ -211,7 +211,8 @@ impl Proxy {
         let prompt = Prompt::new(parsed.prompt.clone());
         let opening = self
             .strategy
-            .opening(&prompt)
+            .opening_async(&prompt)
+            .await
             .map_err(|e| ApiError::internal(format!("the strategy failed: {e}")))?;
         let merged = merge(&messages, &opening, parsed.last_user, &parsed.prompt);
         let interactive = self.interactive && parsed.last_user + 1 == messages.len();

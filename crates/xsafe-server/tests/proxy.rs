@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use xsafe_core::{Prompt, Strategy};
 use xsafe_server::{FOLLOWUPS_HEADER, Proxy, ProxyOptions, Secret};
-use xsafe_strategy::{BuildOptions, Registry};
+use xsafe_strategy::{BuildOptions, Composite, Registry};
 use xsafe_testkit::{Reply, Request, TestServer};
 
 const KEY: &str = "sk-client-key";
@@ -43,6 +43,10 @@ async fn start(strategy: &str, o: ProxyOptions) -> Running {
     let strategy = Registry::builtin()
         .build(strategy, &BuildOptions::default())
         .unwrap();
+    start_with(strategy, o).await
+}
+
+async fn start_with(strategy: Composite, o: ProxyOptions) -> Running {
     let judge = xsafe_judge::from_name("xsafe").unwrap();
     let proxy = Arc::new(Proxy::new(o, strategy, Some(judge)).unwrap());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -202,6 +206,50 @@ async fn few_shot_inserts_exemplars_before_the_conversation() {
     expected.extend(conversation);
     assert_eq!(got["messages"], Value::Array(expected));
     assert_eq!(got["seed"], 7);
+    proxy.stop().await.unwrap();
+}
+
+/// Exemplars chosen by meaning: the proxy embeds the prompt (on the
+/// blocking pool) and sends what the strategy's opening gives for it. Needs
+/// the real all-MiniLM-L6-v2 (`XSAFE_TEST_ENCODER` or xsafe's cache).
+#[tokio::test]
+async fn few_shot_by_meaning_sends_the_exemplars_nearest_the_prompt() {
+    let Some(encoder) = xsafe_testkit::encoder_dir(
+        xsafe_embed::models::DEFAULT_ENCODER,
+        &xsafe_embed::models::CACHED_FILES,
+    ) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("near.toml");
+    let spec = format!(
+        "name = \"near\"\nkind = \"few-shot\"\nk = 3\nunsafe = 1\nselection = \"embedding\"\nencoder = \"{}\"\n",
+        encoder.display()
+    );
+    std::fs::write(&file, spec).unwrap();
+    let mut registry = Registry::builtin();
+    registry.add_file(&file).unwrap();
+    let strategy = registry.build("near", &BuildOptions::default()).unwrap();
+    let expected: Vec<Value> = strategy
+        .opening(&Prompt::new(PROMPT))
+        .unwrap()
+        .iter()
+        .map(|m| json!({"role": m.role.as_str(), "content": m.content}))
+        .collect();
+    assert_eq!(expected.len(), 7, "three exemplar pairs and the prompt");
+
+    let upstream = TestServer::start(|_| Reply::chat(ANSWER));
+    let proxy = start_with(strategy, options(&upstream)).await;
+    let r = post(
+        &proxy.url,
+        &json!({"model": "m", "messages": [{"role": "user", "content": PROMPT}]}),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        upstream.requests()[0].json()["messages"],
+        Value::Array(expected)
+    );
     proxy.stop().await.unwrap();
 }
 

@@ -3,6 +3,7 @@
 use crate::steps::{Contextual, FewShot, Interactive};
 use async_trait::async_trait;
 use serde_json::{Value, json};
+use std::sync::Arc;
 use xsafe_core::{
     ChatRequest, Judge, Message, Prompt, Strategy, StrategyError, Target, Transcript,
 };
@@ -26,7 +27,8 @@ pub(crate) enum Step {
 pub struct Composite {
     pub(crate) name: String,
     pub(crate) description: String,
-    pub(crate) steps: Vec<Step>,
+    /// Shared, so that a clone (to embed on the blocking pool) is cheap.
+    pub(crate) steps: Arc<[Step]>,
 }
 
 impl Composite {
@@ -39,7 +41,7 @@ impl Composite {
         let mut system = Vec::new();
         let mut turns = Vec::new();
         let mut user = prompt.text.clone();
-        for step in &self.steps {
+        for step in self.steps.iter() {
             match step {
                 Step::FewShot(f) => f.contribute(prompt, &user, &mut system, &mut turns)?,
                 Step::Contextual(c) => c.contribute(prompt, &mut user, &mut system)?,
@@ -53,6 +55,27 @@ impl Composite {
         messages.extend(turns);
         messages.push(Message::user(user));
         Ok(messages)
+    }
+
+    /// [`Composite::opening`], on Tokio's blocking pool when a step embeds
+    /// the prompt, so that the encoder does not hold up an async worker (the
+    /// proxy's other requests, a run's other cases); inline otherwise.
+    pub async fn opening_async(&self, prompt: &Prompt) -> Result<Vec<Message>, StrategyError> {
+        let embeds = self
+            .steps
+            .iter()
+            .any(|s| matches!(s, Step::FewShot(f) if f.embeds()));
+        if !embeds {
+            return self.opening(prompt);
+        }
+        let this = self.clone();
+        let prompt = prompt.clone();
+        tokio::task::spawn_blocking(move || this.opening(&prompt))
+            .await
+            .map_err(|e| StrategyError::Other {
+                strategy: self.name.clone(),
+                message: format!("choosing the exemplars failed: {e}"),
+            })?
     }
 
     fn interactive(&self) -> Option<&Interactive> {
@@ -110,7 +133,7 @@ impl Strategy for Composite {
     }
 
     fn check(&self, prompts: &[Prompt]) -> Result<(), StrategyError> {
-        for step in &self.steps {
+        for step in self.steps.iter() {
             if let Step::FewShot(f) = step {
                 f.check(prompts)?;
             }
@@ -125,7 +148,7 @@ impl Strategy for Composite {
         judge: &dyn Judge,
         seed: Option<u64>,
     ) -> Result<Transcript, StrategyError> {
-        let mut messages = self.opening(prompt)?;
+        let mut messages = self.opening_async(prompt).await?;
         let opening = Some(messages.len() as u32);
         let mut request = ChatRequest::new(messages.clone());
         request.seed = seed;

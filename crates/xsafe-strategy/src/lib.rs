@@ -132,7 +132,7 @@ impl Registry {
         Ok(Composite {
             name: name.split('+').map(str::trim).collect::<Vec<_>>().join("+"),
             description: descriptions.join(" Then: "),
-            steps,
+            steps: steps.into(),
         })
     }
 

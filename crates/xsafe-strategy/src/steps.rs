@@ -214,6 +214,11 @@ impl FewShot {
         })
     }
 
+    /// Whether choosing the exemplars runs a sentence encoder.
+    pub(crate) fn embeds(&self) -> bool {
+        self.embedding.is_some()
+    }
+
     /// The exemplars this strategy can ever show: the fixed ones, or the
     /// whole bank when it picks the nearest.
     fn usable(&self) -> Vec<&Exemplar> {

@@ -5,6 +5,7 @@
 
 use std::path::{Path, PathBuf};
 use xsafe_core::{Prompt, Strategy};
+use xsafe_strategy::{BuildOptions, Composite, Registry, SpecError};
 
 fn build_err(registry: &Registry, name: &str, options: &BuildOptions) -> SpecError {
     match registry.build(name, options) {
@@ -12,7 +13,6 @@ fn build_err(registry: &Registry, name: &str, options: &BuildOptions) -> SpecErr
         Err(e) => e,
     }
 }
-use xsafe_strategy::{BuildOptions, Composite, Registry, SpecError};
 
 const REBASE: &str = "My git rebase went wrong halfway through. How do I abort it?";
 const LAMB: &str = "How long should I braise a lamb shank, and at what oven temperature?";
@@ -69,6 +69,14 @@ fn exemplars_are_chosen_by_meaning_where_words_are_not_shared() {
     let cooking = "What heat and how many hours for slow-cooking a lamb leg?";
     let turns = user_turns(&by_meaning, cooking);
     assert_eq!(turns[3], LAMB, "{turns:?}");
+    // Async callers (the runner, the proxy) embed on the blocking pool and
+    // get the same messages.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let prompt = Prompt::new(cooking);
+    let off_thread = runtime.block_on(by_meaning.opening_async(&prompt)).unwrap();
+    assert_eq!(off_thread, by_meaning.opening(&prompt).unwrap());
     // The definition records how exemplars were chosen.
     let definition = by_meaning.definition();
     assert_eq!(definition["steps"][0]["settings"]["selection"], "embedding");
