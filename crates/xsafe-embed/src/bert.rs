@@ -6,6 +6,8 @@
 use crate::EmbedError;
 use serde::Deserialize;
 use std::collections::HashMap;
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 
 /// The parts of a Hugging Face `config.json` the forward pass needs.
@@ -376,27 +378,36 @@ struct Header {
 
 /// The f32 tensors of a `.safetensors` file: an 8-byte little-endian header
 /// length, a JSON header naming each tensor's dtype, shape and byte range,
-/// then the data.
+/// then the data. Tensors are read from the file straight into their own
+/// vectors, a block at a time, so loading holds the model once, not the
+/// file's bytes beside it.
 fn read_safetensors(path: &Path) -> Result<HashMap<String, Tensor>, EmbedError> {
-    let bytes = std::fs::read(path).map_err(|e| EmbedError::read(path, e))?;
+    let io = |e: std::io::Error| EmbedError::read(path, e);
     let bad = |message: String| EmbedError::Invalid {
         file: path.to_path_buf(),
         message,
     };
-    let len = bytes
-        .get(..8)
-        .map(|b| u64::from_le_bytes(b.try_into().expect("eight bytes")) as usize)
-        .ok_or_else(|| bad("too short for a safetensors file".into()))?;
-    let data_start = 8usize
+    let mut file = File::open(path).map_err(io)?;
+    let file_len = file.metadata().map_err(io)?.len();
+    if file_len < 8 {
+        return Err(bad("too short for a safetensors file".into()));
+    }
+    let mut len = [0u8; 8];
+    file.read_exact(&mut len).map_err(io)?;
+    let len = u64::from_le_bytes(len);
+    let data_start = 8u64
         .checked_add(len)
-        .filter(|&end| end <= bytes.len())
+        .filter(|&end| end <= file_len)
         .ok_or_else(|| {
             bad("the header runs past the end of the file (truncated download?)".into())
         })?;
-    let header: HashMap<String, serde_json::Value> = serde_json::from_slice(&bytes[8..data_start])
+    let data_len = file_len - data_start;
+    let mut header = vec![0u8; len as usize];
+    file.read_exact(&mut header).map_err(io)?;
+    let header: HashMap<String, serde_json::Value> = serde_json::from_slice(&header)
         .map_err(|e| bad(format!("the header is not valid JSON: {e}")))?;
-    let data = &bytes[data_start..];
-    let mut tensors = HashMap::new();
+
+    let mut wanted = Vec::new();
     for (name, value) in header {
         if name == "__metadata__" {
             continue;
@@ -415,26 +426,34 @@ fn read_safetensors(path: &Path) -> Result<HashMap<String, Tensor>, EmbedError> 
         }
         let [start, end] = h.data_offsets;
         let count: usize = h.shape.iter().product();
-        let raw = data
-            .get(start..end)
-            .filter(|r| r.len() == count * 4)
-            .ok_or_else(|| {
-                bad(format!(
-                    "tensor `{name}`'s bytes {start}..{end} do not hold its shape {:?} (truncated download?)",
-                    h.shape
-                ))
-            })?;
-        let values = raw
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes(b.try_into().expect("four bytes")))
-            .collect();
-        tensors.insert(
-            name,
-            Tensor {
-                shape: h.shape,
-                data: values,
-            },
-        );
+        if start > end || end as u64 > data_len || end - start != count * 4 {
+            return Err(bad(format!(
+                "tensor `{name}`'s bytes {start}..{end} do not hold its shape {:?} (truncated download?)",
+                h.shape
+            )));
+        }
+        wanted.push((start, count, name, h.shape));
+    }
+    // In file order, so the reads go forward.
+    wanted.sort_by_key(|w| w.0);
+    let mut block = vec![0u8; 1 << 16];
+    let mut tensors = HashMap::with_capacity(wanted.len());
+    for (start, count, name, shape) in wanted {
+        file.seek(SeekFrom::Start(data_start + start as u64))
+            .map_err(io)?;
+        let mut data = Vec::with_capacity(count);
+        let mut left = count * 4;
+        while left > 0 {
+            let chunk = &mut block[..left.min(1 << 16)];
+            file.read_exact(chunk).map_err(io)?;
+            data.extend(
+                chunk
+                    .chunks_exact(4)
+                    .map(|b| f32::from_le_bytes(b.try_into().expect("four bytes"))),
+            );
+            left -= chunk.len();
+        }
+        tensors.insert(name, Tensor { shape, data });
     }
     Ok(tensors)
 }
