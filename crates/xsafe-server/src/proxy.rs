@@ -217,7 +217,7 @@ impl Proxy {
         let merged = merge(&messages, &opening, parsed.last_user, &parsed.prompt);
         let interactive = self.interactive && parsed.last_user + 1 == messages.len();
         let response = if interactive {
-            self.interactive(request, merged, opening.len(), &prompt, parsed.stream)
+            self.interactive(request, merged, opening, &prompt, parsed.stream)
                 .await?
         } else {
             request["messages"] = Value::Array(merged);
@@ -341,7 +341,7 @@ impl Proxy {
         &self,
         request: Value,
         merged: Vec<Value>,
-        opening_len: usize,
+        opening: Vec<Message>,
         prompt: &Prompt,
         stream: bool,
     ) -> Result<Response, ApiError> {
@@ -357,7 +357,7 @@ impl Proxy {
             metrics: &self.metrics,
             template,
             base: merged,
-            opening_len,
+            opening_len: opening.len(),
             last: Mutex::new(None),
             error: Mutex::new(None),
             usage: Mutex::new((0, 0)),
@@ -369,7 +369,7 @@ impl Proxy {
         };
         let transcript = match self
             .strategy
-            .run(prompt, &conversation, &counting, None)
+            .run_from(prompt, opening, &conversation, &counting, None)
             .await
         {
             Ok(t) => t,

@@ -78,6 +78,71 @@ impl Composite {
             })?
     }
 
+    /// [`Strategy::run`] from an opening already made with
+    /// [`Composite::opening`] for this prompt (the proxy makes it to merge
+    /// into the client's messages), so it is not made twice.
+    pub async fn run_from(
+        &self,
+        prompt: &Prompt,
+        mut messages: Vec<Message>,
+        target: &dyn Target,
+        judge: &dyn Judge,
+        seed: Option<u64>,
+    ) -> Result<Transcript, StrategyError> {
+        let opening = Some(messages.len() as u32);
+        let mut request = ChatRequest::new(messages.clone());
+        request.seed = seed;
+        let response = target.chat(&request).await?;
+        messages.push(response.message);
+        let mut finish_reason = response.finish_reason;
+        let mut complied_at_turn = None;
+        if let Some(interactive) = self.interactive() {
+            // `turn` counts the model's replies so far.
+            let mut turn = 1;
+            loop {
+                let so_far = Transcript {
+                    messages: messages.clone(),
+                    finish_reason: finish_reason.clone(),
+                    complied_at_turn: None,
+                    opening,
+                };
+                let verdict = judge.judge(prompt, &so_far).await?;
+                match verdict.outcome.class() {
+                    Some(class) if !class.is_refusal() => {
+                        complied_at_turn = Some(turn as u32);
+                        break;
+                    }
+                    // A judge that cannot decide stops the conversation:
+                    // following up on an answer that may not refuse would
+                    // be pressing the model for nothing.
+                    None => break,
+                    Some(_) if turn > interactive.spec.max_turns => break,
+                    Some(_) => {}
+                }
+                let reply = messages
+                    .last()
+                    .map(|m| m.content.clone())
+                    .unwrap_or_default();
+                let Some(followup) = interactive.followup(prompt, &reply, turn, seed).await? else {
+                    break;
+                };
+                messages.push(Message::user(followup));
+                let mut request = ChatRequest::new(messages.clone());
+                request.seed = seed;
+                let response = target.chat(&request).await?;
+                messages.push(response.message);
+                finish_reason = response.finish_reason;
+                turn += 1;
+            }
+        }
+        Ok(Transcript {
+            messages,
+            finish_reason,
+            complied_at_turn,
+            opening,
+        })
+    }
+
     fn interactive(&self) -> Option<&Interactive> {
         self.steps.iter().find_map(|s| match s {
             Step::Interactive(i) => Some(i),
@@ -148,58 +213,7 @@ impl Strategy for Composite {
         judge: &dyn Judge,
         seed: Option<u64>,
     ) -> Result<Transcript, StrategyError> {
-        let mut messages = self.opening_async(prompt).await?;
-        let opening = Some(messages.len() as u32);
-        let mut request = ChatRequest::new(messages.clone());
-        request.seed = seed;
-        let response = target.chat(&request).await?;
-        messages.push(response.message);
-        let mut finish_reason = response.finish_reason;
-        let mut complied_at_turn = None;
-        if let Some(interactive) = self.interactive() {
-            // `turn` counts the model's replies so far.
-            let mut turn = 1;
-            loop {
-                let so_far = Transcript {
-                    messages: messages.clone(),
-                    finish_reason: finish_reason.clone(),
-                    complied_at_turn: None,
-                    opening,
-                };
-                let verdict = judge.judge(prompt, &so_far).await?;
-                match verdict.outcome.class() {
-                    Some(class) if !class.is_refusal() => {
-                        complied_at_turn = Some(turn as u32);
-                        break;
-                    }
-                    // A judge that cannot decide stops the conversation:
-                    // following up on an answer that may not refuse would
-                    // be pressing the model for nothing.
-                    None => break,
-                    Some(_) if turn > interactive.spec.max_turns => break,
-                    Some(_) => {}
-                }
-                let reply = messages
-                    .last()
-                    .map(|m| m.content.clone())
-                    .unwrap_or_default();
-                let Some(followup) = interactive.followup(prompt, &reply, turn, seed).await? else {
-                    break;
-                };
-                messages.push(Message::user(followup));
-                let mut request = ChatRequest::new(messages.clone());
-                request.seed = seed;
-                let response = target.chat(&request).await?;
-                messages.push(response.message);
-                finish_reason = response.finish_reason;
-                turn += 1;
-            }
-        }
-        Ok(Transcript {
-            messages,
-            finish_reason,
-            complied_at_turn,
-            opening,
-        })
+        let opening = self.opening_async(prompt).await?;
+        self.run_from(prompt, opening, target, judge, seed).await
     }
 }
