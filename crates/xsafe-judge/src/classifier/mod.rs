@@ -2,7 +2,7 @@
 //! no GPU.
 //!
 //! An answer goes through three steps:
-//! 1. [`precheck`](crate::precheck): a provider refusal is a full refusal,
+//! 1. [`precheck`]: a provider refusal is a full refusal,
 //!    an empty answer is `unscored`;
 //! 2. [`not_an_attempt`]: an answer that only repeats the prompt or the
 //!    conversation's instructions, or asks one question over and over, is

@@ -70,7 +70,8 @@ pub struct Model {
     pub features: Vec<String>,
     /// One row per sentence feature, one column per class.
     pub weights: Vec<[f64; 3]>,
-    /// See [`WORD_FEATURE_SCALE`].
+    /// The weight of the word features beside the sentence features: each
+    /// answer's word features together have this Euclidean length.
     pub word_scale: f64,
     /// Weights of the word features the model knows.
     pub words: BTreeMap<String, [f64; 3]>,
