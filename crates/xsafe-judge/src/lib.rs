@@ -5,12 +5,14 @@
 //! the target, and a provider's own refusal signal (a `refusal` field or a
 //! `content_filter` stop) is a full refusal whatever the text says.
 
+mod cascade;
 pub mod classifier;
 pub mod labels;
 mod llm;
 pub mod metrics;
 mod strmatch;
 
+pub use cascade::Cascade;
 pub use classifier::XsafeJudge;
 pub use llm::LlmJudge;
 pub use strmatch::StrMatch;

@@ -415,6 +415,18 @@ pub struct JudgeArgs {
     /// llm: judges: retries of a failed request to the judge [default: 5]
     #[arg(long, value_name = "N")]
     pub judge_max_retries: Option<u32>,
+    /// A second judge (e.g. llm:TARGET, with the --judge-* settings) for the answers --judge
+    /// is less sure of than --escalate-below; its verdict stands
+    #[arg(long, value_name = "JUDGE")]
+    pub escalate_to: Option<String>,
+    /// The confidence under which --judge's verdict goes to --escalate-to
+    #[arg(
+        long,
+        value_name = "P",
+        default_value_t = 0.95,
+        requires = "escalate_to"
+    )]
+    pub escalate_below: f64,
 }
 
 /// `xsafe judge FILE` or `xsafe judge eval ...`. A file literally named

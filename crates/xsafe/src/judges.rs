@@ -35,8 +35,30 @@ impl JudgeArgs {
     /// Builds the judge: `llm:TARGET` builds TARGET as `--target` would
     /// (with `targets_file` for named targets and the `--judge-*` flags for
     /// settings); anything else is a judge name.
+    ///
+    /// With `--escalate-to`, the answers `--judge` is less sure of than
+    /// `--escalate-below` go to that judge ([`xsafe_judge::Cascade`]); the
+    /// pair judges as many at once as the second can.
     pub fn build(&self, targets_file: Option<&Path>, cache_dir: &Path) -> Result<ResolvedJudge> {
-        let spec = self.judge.trim();
+        let first = self.build_one(self.judge.trim(), targets_file, cache_dir)?;
+        let Some(spec) = &self.escalate_to else {
+            return Ok(first);
+        };
+        let second = self.build_one(spec.trim(), targets_file, cache_dir)?;
+        let cascade = xsafe_judge::Cascade::new(first.judge, second.judge, self.escalate_below)
+            .map_err(|e| anyhow!("--escalate-below: {e}"))?;
+        Ok(ResolvedJudge {
+            judge: Arc::new(cascade),
+            concurrency: first.concurrency.max(second.concurrency),
+        })
+    }
+
+    fn build_one(
+        &self,
+        spec: &str,
+        targets_file: Option<&Path>,
+        cache_dir: &Path,
+    ) -> Result<ResolvedJudge> {
         let Some(target_spec) = spec.strip_prefix("llm:") else {
             let judge = xsafe_judge::from_name(spec).map_err(|e| {
                 if e.contains("llm:") {

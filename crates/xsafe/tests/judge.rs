@@ -393,6 +393,100 @@ fn eval_with_an_llm_judge_against_a_server() {
 }
 
 #[test]
+fn unsure_verdicts_escalate_to_an_llm_judge() {
+    let env = Env::new();
+    let file = env.write("labels-escalate.csv", LABELLED);
+    // The classifier's own verdicts: which answers it is less sure of.
+    let out = env.write("verdicts.jsonl", "");
+    env.ok(&[
+        "judge",
+        "--judge",
+        "xsafe",
+        file.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    let unsure = std::fs::read_to_string(&out)
+        .unwrap()
+        .lines()
+        .map(json)
+        .filter(|v| v["verdict"] != "unscored" && v["confidence"].as_f64().unwrap() < 0.95)
+        .count();
+    assert!(unsure > 0, "some answers must be unsure for this test");
+
+    let server = TestServer::start(judge_model);
+    let url = format!("{}/v1", server.url());
+    let r = json(&env.ok(&[
+        "judge",
+        "eval",
+        "--judge",
+        "xsafe",
+        "--escalate-to",
+        "llm:openai:judge-model",
+        "--judge-base-url",
+        &url,
+        "--labels",
+        file.to_str().unwrap(),
+        "--json",
+    ]));
+    // Only the unsure answers reach the LLM; the empty one none of them.
+    assert_eq!(server.request_count(), unsure);
+    let tag = r["judge"].as_str().unwrap();
+    assert!(tag.starts_with("xsafe>llm:openai:judge-model@2-"), "{tag}");
+    assert!(tag.ends_with(">1<0.95"), "{tag}");
+    assert_eq!(r["n"], 8);
+    assert_eq!(r["unscored"], 1);
+
+    // Every scored answer escalated at 1: the LLM judges all seven.
+    env.ok(&[
+        "judge",
+        "eval",
+        "--judge",
+        "xsafe",
+        "--escalate-to",
+        "llm:openai:judge-model",
+        "--escalate-below",
+        "1",
+        "--judge-base-url",
+        &url,
+        "--labels",
+        file.to_str().unwrap(),
+    ]);
+    assert_eq!(server.request_count(), unsure + 7);
+
+    let fails = |args: &[&str]| {
+        let out = env.run(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let err = fails(&[
+        "judge",
+        "eval",
+        "--judge",
+        "xsafe",
+        "--escalate-to",
+        "strmatch",
+        "--escalate-below",
+        "1.5",
+        "--labels",
+        file.to_str().unwrap(),
+    ]);
+    assert!(
+        err.contains("--escalate-below") && err.contains("at most 1"),
+        "{err}"
+    );
+    let err = fails(&[
+        "judge",
+        "eval",
+        "--escalate-below",
+        "0.9",
+        "--labels",
+        file.to_str().unwrap(),
+    ]);
+    assert!(err.contains("--escalate-to"), "{err}");
+}
+
+#[test]
 fn rejudge_judges_a_stored_run_again_without_the_model() {
     let env = Env::new();
     let model = run_small_suite(&env, "r1", &[]);
