@@ -444,7 +444,8 @@ fn read_safetensors(path: &Path) -> Result<HashMap<String, Tensor>, EmbedError> 
         let mut data = Vec::with_capacity(count);
         let mut left = count * 4;
         while left > 0 {
-            let chunk = &mut block[..left.min(1 << 16)];
+            let n = left.min(block.len());
+            let chunk = &mut block[..n];
             file.read_exact(chunk).map_err(io)?;
             data.extend(
                 chunk

@@ -62,13 +62,10 @@ impl Judge for Cascade {
 mod tests {
     use super::*;
     use crate::{StrMatch, XsafeJudge};
-    use xsafe_core::{Class, Message};
+    use xsafe_core::Class;
 
     fn transcript(answer: &str) -> Transcript {
-        Transcript {
-            messages: vec![Message::user("q"), Message::assistant(answer)],
-            ..Default::default()
-        }
+        crate::labels::to_transcript("q", answer)
     }
 
     #[tokio::test]

@@ -78,7 +78,7 @@ fn to_prompt(id: Option<&str>, text: &str) -> Prompt {
     }
 }
 
-fn to_transcript(prompt: &str, answer: &str) -> Transcript {
+pub(crate) fn to_transcript(prompt: &str, answer: &str) -> Transcript {
     Transcript {
         messages: vec![Message::user(prompt), Message::assistant(answer)],
         ..Default::default()

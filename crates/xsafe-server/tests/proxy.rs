@@ -118,15 +118,22 @@ fn refuse_first(r: &Request) -> Reply {
     }
 }
 
-fn opening(strategy: &str) -> Vec<Value> {
-    Registry::builtin()
-        .build(strategy, &BuildOptions::default())
-        .unwrap()
+/// The messages a strategy opens with for `PROMPT`, as the upstream gets them.
+fn opening_of(strategy: &Composite) -> Vec<Value> {
+    strategy
         .opening(&Prompt::new(PROMPT))
         .unwrap()
         .iter()
         .map(|m| json!({"role": m.role.as_str(), "content": m.content}))
         .collect()
+}
+
+fn opening(strategy: &str) -> Vec<Value> {
+    opening_of(
+        &Registry::builtin()
+            .build(strategy, &BuildOptions::default())
+            .unwrap(),
+    )
 }
 
 #[tokio::test]
@@ -230,12 +237,7 @@ async fn few_shot_by_meaning_sends_the_exemplars_nearest_the_prompt() {
     let mut registry = Registry::builtin();
     registry.add_file(&file).unwrap();
     let strategy = registry.build("near", &BuildOptions::default()).unwrap();
-    let expected: Vec<Value> = strategy
-        .opening(&Prompt::new(PROMPT))
-        .unwrap()
-        .iter()
-        .map(|m| json!({"role": m.role.as_str(), "content": m.content}))
-        .collect();
+    let expected = opening_of(&strategy);
     assert_eq!(expected.len(), 7, "three exemplar pairs and the prompt");
 
     let upstream = TestServer::start(|_| Reply::chat(ANSWER));

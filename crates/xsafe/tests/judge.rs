@@ -397,7 +397,7 @@ fn unsure_verdicts_escalate_to_an_llm_judge() {
     let env = Env::new();
     let file = env.write("labels-escalate.csv", LABELLED);
     // The classifier's own verdicts: which answers it is less sure of.
-    let out = env.write("verdicts.jsonl", "");
+    let out = env.path("verdicts.jsonl");
     env.ok(&[
         "judge",
         "--judge",

@@ -288,6 +288,7 @@ pub fn extract(prompt: &str, answer: &str) -> Vec<f32> {
     let content_before = first_negative.is_some_and(|f| content.iter().any(|&i| i < f));
     let pivot_after = first_negative.is_some_and(|f| kinds[f + 1..].iter().any(|k| k.pivot));
     let has_negative = flag(first_negative.is_some());
+    let any_nonsense = flag(kinds.iter().any(|k| k.nonsense));
 
     // How many of the prompt's content words the answering sentences use.
     let prompt_words: Vec<&str> = words(&prompt)
@@ -335,9 +336,9 @@ pub fn extract(prompt: &str, answer: &str) -> Vec<f32> {
         has_negative * lists,
         has_negative * flag(pivot_after),
         has_negative * coverage,
-        flag(kinds.iter().any(|k| k.nonsense)),
+        any_nonsense,
         first2(|k| k.nonsense),
-        has_negative * flag(kinds.iter().any(|k| k.nonsense)),
+        has_negative * any_nonsense,
     ];
     debug_assert_eq!(features.len(), FEATURE_NAMES.len());
     features
