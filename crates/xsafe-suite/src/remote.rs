@@ -160,7 +160,24 @@ pub(crate) fn load_cached(remote: &Remote, cache_dir: &Path) -> Result<Suite, Su
     if !path.is_file() {
         return Err(SuiteError::NotFetched(remote.name.to_string()));
     }
-    let mut suite = load_file(&path, &load_options(remote))?;
+    let mut suite = load_file(&path, &load_options(remote)).map_err(|e| match e {
+        SuiteError::Invalid {
+            file,
+            line,
+            column,
+            message,
+        } => SuiteError::Invalid {
+            file,
+            line,
+            column,
+            message: format!(
+                "{message}; this is the cached download of `{name}`, which has been damaged: \
+                 fetch it again with `xsafe suites fetch {name}`",
+                name = remote.name
+            ),
+        },
+        other => other,
+    })?;
     suite.source = remote.url.to_string();
     Ok(suite)
 }

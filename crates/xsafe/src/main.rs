@@ -38,9 +38,11 @@ fn main() -> ExitCode {
 
 fn init_logging(verbose: u8, quiet: bool) {
     use tracing_subscriber::EnvFilter;
+    // llama.cpp warns about things a user cannot act on (token types of a
+    // model file, its cache layout) on every load; its warnings show from -v.
     let default = match (quiet, verbose) {
         (true, _) => "error",
-        (false, 0) => "warn",
+        (false, 0) => "warn,llama-cpp-2=error",
         (false, 1) => "info",
         (false, _) => "debug",
     };
@@ -48,6 +50,8 @@ fn init_logging(verbose: u8, quiet: bool) {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // Colours only on a terminal: logs piped to a file stay plain text.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .init();
 }

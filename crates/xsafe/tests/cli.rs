@@ -348,6 +348,43 @@ fn fetched_suites_are_listed_and_run_offline() {
     .unwrap();
     assert_eq!(summary["done"], 2);
 
+    // A cached file broken afterwards is named on stderr (in plain text on
+    // a pipe, no terminal colours) and does not hide the other suites.
+    std::fs::write(
+        env.path("cache/suites/or-bench-hard-1k.csv"),
+        "no prompt column here\n1\n",
+    )
+    .unwrap();
+    let out = env
+        .cmd()
+        .env_remove("NO_COLOR")
+        .args(["suites", "list", "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let names: Vec<String> = serde_json::from_slice::<serde_json::Value>(&out.stdout)
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap().to_string())
+        .collect();
+    assert!(names.contains(&"xsafe-basic".to_string()), "{names:?}");
+    assert!(
+        !names.contains(&"or-bench-hard-1k".to_string()),
+        "{names:?}"
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("WARN") && err.contains("or-bench-hard-1k.csv"),
+        "{err}"
+    );
+    assert!(
+        err.contains("fetch it again with `xsafe suites fetch or-bench-hard-1k`"),
+        "{err}"
+    );
+    assert!(!err.contains('\u{1b}'), "colour codes on a pipe: {err:?}");
+
     let down = env.run(&[
         "suites",
         "fetch",
