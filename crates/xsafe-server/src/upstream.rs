@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use xsafe_core::{ChatRequest, ChatResponse, Target, TargetError};
-use xsafe_target::retry_after;
+use xsafe_target::{error_message, retry_after};
 
 /// An API key that never shows in `Debug` output or logs.
 #[derive(Clone)]
@@ -248,21 +248,6 @@ fn describe(e: reqwest::Error) -> String {
         source = s.source();
     }
     text
-}
-
-/// The `error.message` of an OpenAI-style error body, or the body's start.
-fn error_message(bytes: &[u8]) -> String {
-    let v: Value = serde_json::from_slice(bytes).unwrap_or(Value::Null);
-    if let Some(m) = v["error"]["message"].as_str().or(v["error"].as_str()) {
-        return m.chars().take(500).collect();
-    }
-    let text = String::from_utf8_lossy(bytes);
-    let text: String = text.chars().take(200).collect();
-    if text.trim().is_empty() {
-        "(no message)".into()
-    } else {
-        text
-    }
 }
 
 /// The upstream as a target for one client request: the strategy's

@@ -9,7 +9,7 @@ mod openai;
 mod settings;
 
 pub use limit::AdaptiveLimit;
-pub use openai::{OpenAiConfig, OpenAiTarget, parse_chat_completion, retry_after};
+pub use openai::{OpenAiConfig, OpenAiTarget, error_message, parse_chat_completion, retry_after};
 pub use settings::{BACKENDS, ResolvedTarget, TargetSettings, TargetsFile, resolve};
 
 use std::sync::Arc;

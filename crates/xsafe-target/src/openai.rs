@@ -389,13 +389,16 @@ pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
     Duration::try_from_secs_f64(secs).ok()
 }
 
-fn error_message(bytes: &[u8]) -> String {
+/// What an error response says: the `error.message` (or a string `error`)
+/// of an OpenAI-style body, else the start of the body as text. Shortened,
+/// so that a server's HTML error page does not fill a log line.
+pub fn error_message(bytes: &[u8]) -> String {
     let parsed: Option<Value> = serde_json::from_slice(bytes).ok();
     if let Some(m) = parsed
         .as_ref()
         .and_then(|v| v["error"]["message"].as_str().or(v["error"].as_str()))
     {
-        return m.to_string();
+        return m.chars().take(500).collect();
     }
     let text = String::from_utf8_lossy(bytes);
     let text = text.trim();
@@ -564,5 +567,9 @@ mod tests {
         );
         assert_eq!(error_message(b""), "(empty body)");
         assert_eq!(error_message(b"oops"), "oops");
+        assert_eq!(error_message(br#"{"error":"overloaded"}"#), "overloaded");
+        let long = format!(r#"{{"error":{{"message":"{}"}}}}"#, "x".repeat(900));
+        assert_eq!(error_message(long.as_bytes()).len(), 500);
+        assert_eq!(error_message("<html>".repeat(100).as_bytes()).len(), 300);
     }
 }
