@@ -467,7 +467,7 @@ fn tradeoff(out: &mut String, report: &Report, multi_run: bool) {
         let description = "Scatter plot, one point per strategy per target: x is the full compliance rate on unsafe prompts, y the refusal rate on safe prompts, with 95% intervals; colour is the strategy, shape the target.";
         let _ = writeln!(
             out,
-            "<figure class=\"chart-fig\">{}<figcaption>{} Colour: strategy; shape: target. Lower left is better.</figcaption></figure>",
+            "<figure class=\"chart-fig\">{}<figcaption>{}. Colour: strategy; shape: target. Lower left is better.</figcaption></figure>",
             svg::scatter(
                 &Frame {
                     title,
