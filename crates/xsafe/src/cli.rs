@@ -30,7 +30,7 @@ pub struct Global {
     /// Where fetched suites and models are kept [default: the platform's cache directory]
     #[arg(long, global = true, env = "XSAFE_CACHE_DIR", value_name = "DIR")]
     pub cache_dir: Option<PathBuf>,
-    /// More log output on stderr (-v info, -vv debug); XSAFE_LOG takes a filter
+    /// More log output on stderr (-v info, -vv debug and all of llama.cpp's log); XSAFE_LOG takes a filter
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
     /// Only errors on stderr, no progress bar

@@ -39,11 +39,14 @@ fn main() -> ExitCode {
 fn init_logging(verbose: u8, quiet: bool) {
     use tracing_subscriber::EnvFilter;
     // llama.cpp warns about things a user cannot act on (token types of a
-    // model file, its cache layout) on every load; its warnings show from -v.
+    // model file, its cache layout) on every load, and its info is a line
+    // per tensor: its warnings show from -v, the rest from -vv. Its log
+    // events have the target `llama-cpp-2`; the binding's own complaints
+    // about them `llama_cpp_2`.
     let default = match (quiet, verbose) {
         (true, _) => "error",
-        (false, 0) => "warn,llama-cpp-2=error",
-        (false, 1) => "info",
+        (false, 0) => "warn,llama-cpp-2=error,llama_cpp_2=error",
+        (false, 1) => "info,llama-cpp-2=warn,llama_cpp_2=error",
         (false, _) => "debug",
     };
     let filter = EnvFilter::try_from_env("XSAFE_LOG").unwrap_or_else(|_| EnvFilter::new(default));
