@@ -12,10 +12,12 @@ use crate::commands::{AtomicFile, print_json, progress_bar};
 use crate::table;
 use anyhow::Result;
 use serde::Serialize;
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::process::ExitCode;
 use std::time::Instant;
 use xsafe_core::{Class, Outcome, Verdict};
+use xsafe_judge::labels::LabelledAnswer;
 use xsafe_judge::metrics::{self, Agreement, ConfidenceBand};
 
 pub async fn run(global: &Global, cmd: JudgeCommand) -> Result<ExitCode> {
@@ -217,11 +219,54 @@ struct EvalReport {
     /// Agreement on the answers judged with at least each level of
     /// confidence: what is left to the judge when the rest is reviewed.
     by_confidence: Vec<ConfidenceBand>,
+    /// Agreement per prompt type, when the files give types (XSTest's
+    /// `type` column): where the judge and the humans part.
+    by_type: Vec<TypeAgreement>,
     /// Answers the judge failed on; they are in no other figure.
     errors: u64,
     /// Wall time of the judging alone (not of reading the files).
     seconds: f64,
     answers_per_second: Option<f64>,
+}
+
+/// Agreement on the answers of one prompt type.
+#[derive(Serialize)]
+struct TypeAgreement {
+    #[serde(rename = "type")]
+    kind: String,
+    n: u64,
+    unscored: u64,
+    accuracy_3class: Option<f64>,
+    accuracy_binary: Option<f64>,
+}
+
+/// Agreement per type, sorted by type; answers without a type are `(none)`.
+/// Empty when no answer has a type.
+fn by_type(answers: &[LabelledAnswer], judged: &[(usize, Verdict)]) -> Vec<TypeAgreement> {
+    if answers.iter().all(|a| a.kind.is_none()) {
+        return Vec::new();
+    }
+    let mut groups: BTreeMap<&str, Vec<(Class, &Outcome)>> = BTreeMap::new();
+    for (i, v) in judged {
+        let a = &answers[*i];
+        groups
+            .entry(a.kind.as_deref().unwrap_or("(none)"))
+            .or_default()
+            .push((a.label, &v.outcome));
+    }
+    groups
+        .into_iter()
+        .map(|(kind, pairs)| {
+            let a = metrics::agreement(pairs);
+            TypeAgreement {
+                kind: kind.to_string(),
+                n: a.n,
+                unscored: a.unscored,
+                accuracy_3class: a.accuracy_3class,
+                accuracy_binary: a.accuracy_binary,
+            }
+        })
+        .collect()
 }
 
 async fn eval(global: &Global, args: JudgeEvalArgs) -> Result<ExitCode> {
@@ -242,15 +287,15 @@ async fn eval(global: &Global, args: JudgeEvalArgs) -> Result<ExitCode> {
         answers.len() as u64,
         &format!("judging with {tag}"),
     );
-    // (human label, verdict) of every answer the judge did not fail on.
-    let mut judged: Vec<(Class, Verdict)> = Vec::with_capacity(answers.len());
+    // (answer index, verdict) of every answer the judge did not fail on.
+    let mut judged: Vec<(usize, Verdict)> = Vec::with_capacity(answers.len());
     let mut errors = 0u64;
     let started = Instant::now();
     judge
         .judge_each(items, |i, result| {
             bar.inc(1);
             match result {
-                Ok(v) => judged.push((answers[i].label, v)),
+                Ok(v) => judged.push((i, v)),
                 Err(e) => {
                     errors += 1;
                     tracing::warn!(answer = %answers[i].source, error = %e, "the judge failed");
@@ -263,7 +308,10 @@ async fn eval(global: &Global, args: JudgeEvalArgs) -> Result<ExitCode> {
     bar.finish_and_clear();
     let scored: Vec<(Class, Class, f64)> = judged
         .iter()
-        .filter_map(|(label, v)| v.outcome.class().map(|c| (*label, c, v.confidence)))
+        .filter_map(|(i, v)| {
+            let label = answers[*i].label;
+            v.outcome.class().map(|c| (label, c, v.confidence))
+        })
         .collect();
     let report = EvalReport {
         judge: tag,
@@ -272,8 +320,9 @@ async fn eval(global: &Global, args: JudgeEvalArgs) -> Result<ExitCode> {
             .iter()
             .map(|p| p.display().to_string())
             .collect(),
-        agreement: metrics::agreement(judged.iter().map(|(label, v)| (*label, &v.outcome))),
+        agreement: metrics::agreement(judged.iter().map(|(i, v)| (answers[*i].label, &v.outcome))),
         by_confidence: metrics::by_confidence(&scored, &metrics::CONFIDENCE_LEVELS),
+        by_type: by_type(&answers, &judged),
         errors,
         seconds,
         answers_per_second: (seconds > 0.0).then(|| answers.len() as f64 / seconds),
@@ -381,6 +430,26 @@ fn render_eval(r: &EvalReport) -> String {
             .collect();
         out.push_str(&table::render(
             &["confidence", "answers", "share", "3 classes", "binary"],
+            &rows,
+        ));
+    }
+    if !r.by_type.is_empty() {
+        out.push_str("\nagreement by prompt type\n");
+        let rows: Vec<Vec<String>> = r
+            .by_type
+            .iter()
+            .map(|t| {
+                vec![
+                    t.kind.clone(),
+                    t.n.to_string(),
+                    t.unscored.to_string(),
+                    pct(t.accuracy_3class),
+                    pct(t.accuracy_binary),
+                ]
+            })
+            .collect();
+        out.push_str(&table::render(
+            &["type", "answers", "unscored", "3 classes", "binary"],
             &rows,
         ));
     }
