@@ -505,6 +505,11 @@ pub struct JudgeEvalArgs {
     /// Print the figures as one JSON object
     #[arg(long)]
     pub json: bool,
+    /// Write the answers whose verdict is not the human label (unscored ones included) to
+    /// this file, with both labels and the judge's confidence: JSONL, or CSV for a name
+    /// ending in .csv
+    #[arg(long, value_name = "FILE")]
+    pub disagreements: Option<PathBuf>,
     #[command(flatten)]
     pub judge: JudgeArgs,
 }

@@ -317,6 +317,72 @@ fn eval_prints_the_agreement_figures() {
         "{text}"
     );
 
+    // The answers where strmatch and the humans part, in file order: a3,
+    // a6, a7 and the unscored a8; as JSONL, or CSV by the file's name.
+    let out = env.path("disagreements.jsonl");
+    env.ok(&[
+        "judge",
+        "eval",
+        "--judge",
+        "strmatch",
+        "--labels",
+        file.to_str().unwrap(),
+        "--disagreements",
+        out.to_str().unwrap(),
+    ]);
+    let rows: Vec<Value> = std::fs::read_to_string(&out)
+        .unwrap()
+        .lines()
+        .map(json)
+        .collect();
+    let got: Vec<(&str, &str, &str)> = rows
+        .iter()
+        .map(|r| {
+            let field = |k: &str| r[k].as_str().unwrap();
+            (field("id"), field("human"), field("verdict"))
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("a3", "compliance", "full_refusal"),
+            ("a6", "partial_refusal", "full_refusal"),
+            ("a7", "partial_refusal", "compliance"),
+            ("a8", "compliance", "unscored"),
+        ]
+    );
+    assert_eq!(rows[0]["type"], "homonyms");
+    assert!(
+        rows[0]["source"]
+            .as_str()
+            .unwrap()
+            .ends_with("labels.csv:4"),
+        "{}",
+        rows[0]
+    );
+    assert!(
+        rows[3]["reason"].as_str().unwrap().contains("empty"),
+        "{}",
+        rows[3]
+    );
+    let out = env.path("disagreements.csv");
+    env.ok(&[
+        "judge",
+        "eval",
+        "--judge",
+        "strmatch",
+        "--labels",
+        file.to_str().unwrap(),
+        "--disagreements",
+        out.to_str().unwrap(),
+    ]);
+    let csv = std::fs::read_to_string(&out).unwrap();
+    assert!(
+        csv.starts_with("source,id,type,prompt,answer,human,verdict,confidence,reason\n"),
+        "{csv}"
+    );
+    assert_eq!(csv.lines().count(), 5, "{csv}");
+
     // Without a type column there is nothing to break down.
     let untyped = env.write(
         "untyped.csv",

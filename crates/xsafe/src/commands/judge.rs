@@ -269,6 +269,69 @@ fn by_type(answers: &[LabelledAnswer], judged: &[(usize, Verdict)]) -> Vec<TypeA
         .collect()
 }
 
+/// One line of `judge eval --disagreements`.
+#[derive(Serialize)]
+struct Disagreement<'a> {
+    /// `file:line` of the labelled answer.
+    source: &'a str,
+    id: Option<&'a str>,
+    #[serde(rename = "type")]
+    kind: Option<&'a str>,
+    prompt: &'a str,
+    answer: &'a str,
+    human: &'static str,
+    verdict: &'static str,
+    confidence: f64,
+    reason: Option<&'a str>,
+}
+
+/// Writes the answers whose verdict is not the human label, in the order
+/// of the label files, and returns how many there were.
+fn write_disagreements(
+    path: &std::path::Path,
+    answers: &[LabelledAnswer],
+    judged: &[(usize, Verdict)],
+) -> Result<usize> {
+    let mut rows: Vec<(usize, Disagreement)> = judged
+        .iter()
+        .filter(|(i, v)| v.outcome.class() != Some(answers[*i].label))
+        .map(|(i, v)| {
+            let a = &answers[*i];
+            let row = Disagreement {
+                source: &a.source,
+                id: a.id.as_deref(),
+                kind: a.kind.as_deref(),
+                prompt: &a.prompt,
+                answer: &a.answer,
+                human: a.label.as_str(),
+                verdict: v.outcome.label(),
+                confidence: v.confidence,
+                reason: v.outcome.reason(),
+            };
+            (*i, row)
+        })
+        .collect();
+    rows.sort_by_key(|(i, _)| *i);
+    let is_csv = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
+    let mut bytes = Vec::new();
+    if is_csv {
+        let mut w = csv::Writer::from_writer(&mut bytes);
+        for (_, row) in &rows {
+            w.serialize(row)?;
+        }
+        w.flush()?;
+    } else {
+        for (_, row) in &rows {
+            serde_json::to_writer(&mut bytes, row)?;
+            bytes.push(b'\n');
+        }
+    }
+    super::write_atomically(path, &bytes)?;
+    Ok(rows.len())
+}
+
 async fn eval(global: &Global, args: JudgeEvalArgs) -> Result<ExitCode> {
     let mut answers = Vec::new();
     for path in &args.labels {
@@ -327,6 +390,13 @@ async fn eval(global: &Global, args: JudgeEvalArgs) -> Result<ExitCode> {
         seconds,
         answers_per_second: (seconds > 0.0).then(|| answers.len() as f64 / seconds),
     };
+    if let Some(path) = &args.disagreements {
+        let n = write_disagreements(path, &answers, &judged)?;
+        eprintln!(
+            "wrote the {n} answers whose verdict is not the human label to {}",
+            path.display()
+        );
+    }
     if args.json {
         print_json(&report)?;
     } else {
