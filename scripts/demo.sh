@@ -29,7 +29,10 @@ fi
 
 echo "building xsafe (the first build compiles llama.cpp and takes several minutes)" >&2
 cargo build --release --locked -p xsafe
-xsafe="$root/target/release/xsafe"
+# Wherever cargo puts it (CARGO_TARGET_DIR, a config's build.target-dir).
+target_dir=$(cargo metadata --format-version 1 --no-deps --locked |
+  python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
+xsafe="$target_dir/release/xsafe"
 
 XSAFE="$xsafe" "$root/scripts/install-demo-model.sh"
 
