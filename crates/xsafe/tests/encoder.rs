@@ -56,6 +56,22 @@ fn without_the_encoder_the_strategy_says_how_to_get_it() {
             && err.contains("sentence encoders: all-minilm-l6-v2"),
         "{err}"
     );
+    // A download site out of reach: the error says how to do without it.
+    for (name, what) in [
+        ("all-minilm-l6-v2", "its files into a directory"),
+        ("gemma-3-270m-it", "the GGUF file"),
+    ] {
+        let out = env.run(&["model", "pull", name, "--url", &xsafe_testkit::unused_url()]);
+        assert_eq!(out.status.code(), Some(2));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("cannot download `http://127.0.0.1:"), "{err}");
+        assert!(
+            err.contains(&format!(
+                "download {what} elsewhere and run `xsafe model import {name} PATH`"
+            )),
+            "{err}"
+        );
+    }
     let empty = env.path("empty");
     std::fs::create_dir(&empty).unwrap();
     let out = env.run(&[

@@ -9,6 +9,7 @@ use anyhow::{Result, bail};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use xsafe_core::TargetError;
 use xsafe_target::models::{self, KnownModel};
 
 #[derive(Debug, clap::Subcommand)]
@@ -58,17 +59,35 @@ pub async fn run(global: &Global, cmd: ModelCommand) -> Result<ExitCode> {
                 }
                 shown.set_position(received);
             };
+            // Where the download site is out of reach (no network, a
+            // firewall), say the two ways around it.
+            let offline = |what: &str| {
+                format!(
+                    "; where that site cannot be reached, point --url (XSAFE_MODEL_URL) at a \
+                     mirror, or download {what} elsewhere and run `xsafe model import {name} PATH`"
+                )
+            };
             let pulled = match xsafe_embed::models::known(&name) {
                 Some(encoder) => {
                     xsafe_embed::models::pull(encoder, url.as_deref(), &cache, &progress)
                         .await
-                        .map_err(anyhow::Error::from)
+                        .map_err(|e| match e {
+                            xsafe_embed::EmbedError::Fetch(
+                                ref f @ xsafe_fetch::FetchError::Download { .. },
+                            ) => anyhow::anyhow!("{f}{}", offline("its files into a directory")),
+                            other => other.into(),
+                        })
                 }
                 None => {
                     known_somewhere(&name)?;
                     models::pull(&name, url.as_deref(), &cache, &progress)
                         .await
-                        .map_err(anyhow::Error::from)
+                        .map_err(|e| match e {
+                            TargetError::Connection(_) | TargetError::Status { .. } => {
+                                anyhow::anyhow!("{e}{}", offline("the GGUF file"))
+                            }
+                            other => other.into(),
+                        })
                 }
             };
             bar.finish_and_clear();
