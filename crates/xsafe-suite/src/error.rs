@@ -100,7 +100,10 @@ impl From<TableError> for SuiteError {
 fn cached_note(cached: Option<&Path>) -> String {
     match cached {
         Some(p) => format!("the cached copy `{}` is still used", p.display()),
-        None => "nothing is cached yet; check the network or point the base URL at a mirror".into(),
+        None => "nothing is cached yet; check the network, point `xsafe suites fetch --base-url` \
+                 (XSAFE_SUITE_BASE_URL) at a mirror, or download the CSV elsewhere and pass its \
+                 path to --suite"
+            .into(),
     }
 }
 
@@ -119,7 +122,7 @@ fn pin_note(pinned_in: Option<&Path>) -> String {
         ),
         // A compiled-in pin: the server is not serving the version xsafe
         // was built for.
-        None => " (pinned in xsafe; point the base URL at a mirror of the original file)".into(),
+        None => " (pinned in xsafe; point --base-url (XSAFE_SUITE_BASE_URL) at a mirror of the original file)".into(),
     }
 }
 

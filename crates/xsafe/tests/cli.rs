@@ -395,6 +395,10 @@ fn fetched_suites_are_listed_and_run_offline() {
     assert_eq!(down.status.code(), Some(2));
     let err = String::from_utf8_lossy(&down.stderr);
     assert!(err.contains("127.0.0.1"), "{err}");
+    assert!(
+        err.contains("nothing is cached yet") && err.contains("pass its path to --suite"),
+        "{err}"
+    );
 }
 
 #[test]
