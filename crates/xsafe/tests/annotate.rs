@@ -453,6 +453,22 @@ fn annotate_refuses_a_confidence_level_outside_0_to_1() {
 }
 
 #[test]
+fn an_address_in_use_is_refused_with_what_to_do() {
+    let env = Env::new();
+    let _model = make_run(&env);
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let out = env.run(&["annotate", "r1", "--listen", &addr]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("cannot listen on `{addr}`"))
+            && err.contains("choose another address or port with --listen"),
+        "{err}"
+    );
+}
+
+#[test]
 fn import_refuses_an_id_that_names_several_answers() {
     let env = Env::new();
     let _model = run_small_suite(&env, "r2", &["--samples", "2"]);

@@ -105,6 +105,28 @@ fn a_profile_whose_strategy_changed_is_refused() {
 }
 
 #[test]
+fn an_address_in_use_is_refused_with_what_to_do() {
+    let env = Env::new();
+    let profile = write_profile(&env, "contextual", false);
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let out = env
+        .cmd()
+        .args(["serve", "--no-auth", "--upstream", "http://127.0.0.1:9/v1"])
+        .args(["--listen", &addr, "--profile"])
+        .arg(&profile)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("cannot listen on `{addr}`"))
+            && stderr.contains("choose another address or port with --listen"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn serve_proxies_with_the_profile_and_stops_on_sigterm() {
     let env = Env::new();
     // Overloaded three times: the config's three retries (one more than the

@@ -53,7 +53,12 @@ async fn serve(global: &Global, args: AnnotateServeArgs) -> Result<ExitCode> {
     let annotator = default_annotator(args.annotator.as_deref());
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
-        .with_context(|| format!("cannot listen on `{}`", args.listen))?;
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "cannot listen on `{}`: {e}; choose another address or port with --listen",
+                args.listen
+            )
+        })?;
     let addr = listener.local_addr()?;
     let state = Arc::new(
         AnnotateState::new(store, record.id, annotator.clone())

@@ -125,9 +125,11 @@ async fn serve(global: &Global, args: ServeArgs) -> Result<ExitCode> {
         upstream_retries,
     };
     let proxy = Arc::new(Proxy::new(options, strategy, judge.clone())?);
-    let listener = tokio::net::TcpListener::bind(&listen)
-        .await
-        .with_context(|| format!("cannot listen on `{listen}`"))?;
+    let listener = tokio::net::TcpListener::bind(&listen).await.map_err(|e| {
+        anyhow::anyhow!(
+            "cannot listen on `{listen}`: {e}; choose another address or port with --listen"
+        )
+    })?;
     let addr = listener.local_addr()?;
     if !global.quiet {
         eprintln!(
