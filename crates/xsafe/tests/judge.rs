@@ -382,6 +382,20 @@ fn eval_prints_the_agreement_figures() {
         "{csv}"
     );
     assert_eq!(csv.lines().count(), 5, "{csv}");
+    // A path that cannot be written fails before any judging.
+    let nowhere = env.path("no-such-dir/d.jsonl");
+    let out = env.run(&[
+        "judge",
+        "eval",
+        "--labels",
+        file.to_str().unwrap(),
+        "--disagreements",
+        nowhere.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no-such-dir/d.jsonl"), "{err}");
 
     // Without a type column there is nothing to break down.
     let untyped = env.write(

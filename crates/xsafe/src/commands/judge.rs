@@ -285,13 +285,13 @@ struct Disagreement<'a> {
     reason: Option<&'a str>,
 }
 
-/// Writes the answers whose verdict is not the human label, in the order
-/// of the label files, and returns how many there were.
-fn write_disagreements(
-    path: &std::path::Path,
+/// The answers whose verdict is not the human label, in the order of the
+/// label files, as CSV or JSONL, and how many there are.
+fn disagreements(
+    csv: bool,
     answers: &[LabelledAnswer],
     judged: &[(usize, Verdict)],
-) -> Result<usize> {
+) -> Result<(Vec<u8>, usize)> {
     let mut rows: Vec<(usize, Disagreement)> = judged
         .iter()
         .filter(|(i, v)| v.outcome.class() != Some(answers[*i].label))
@@ -312,11 +312,8 @@ fn write_disagreements(
         })
         .collect();
     rows.sort_by_key(|(i, _)| *i);
-    let is_csv = path
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
     let mut bytes = Vec::new();
-    if is_csv {
+    if csv {
         let mut w = csv::Writer::from_writer(&mut bytes);
         for (_, row) in &rows {
             w.serialize(row)?;
@@ -328,8 +325,7 @@ fn write_disagreements(
             bytes.push(b'\n');
         }
     }
-    super::write_atomically(path, &bytes)?;
-    Ok(rows.len())
+    Ok((bytes, rows.len()))
 }
 
 async fn eval(global: &Global, args: JudgeEvalArgs) -> Result<ExitCode> {
@@ -340,6 +336,13 @@ async fn eval(global: &Global, args: JudgeEvalArgs) -> Result<ExitCode> {
     let judge = args
         .judge
         .build(args.targets.as_deref(), &global.cache_dir()?)?;
+    // Opened before judging, so a path that cannot be written fails at
+    // once rather than after a long LLM judging.
+    let mut disagreements_file = args
+        .disagreements
+        .as_deref()
+        .map(AtomicFile::create)
+        .transpose()?;
     let tag = judge.judge.tag();
     let items = answers
         .iter()
@@ -390,8 +393,13 @@ async fn eval(global: &Global, args: JudgeEvalArgs) -> Result<ExitCode> {
         seconds,
         answers_per_second: (seconds > 0.0).then(|| answers.len() as f64 / seconds),
     };
-    if let Some(path) = &args.disagreements {
-        let n = write_disagreements(path, &answers, &judged)?;
+    if let (Some(mut file), Some(path)) = (disagreements_file.take(), &args.disagreements) {
+        let csv = path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
+        let (bytes, n) = disagreements(csv, &answers, &judged)?;
+        file.file().write_all(&bytes)?;
+        file.commit()?;
         eprintln!(
             "wrote the {n} answers whose verdict is not the human label to {}",
             path.display()
