@@ -564,6 +564,7 @@ fn failed_results_write_no_profile_until_the_same_command_retries_them() {
     assert!(err.contains("no profile was written"), "{err}");
     assert!(err.contains("run the same command again"), "{err}");
     assert!(!out.exists());
+    env.assert_no_temporary_files();
     let first = server.request_count();
     assert_eq!(first, 40);
 
@@ -579,6 +580,22 @@ fn failed_results_write_no_profile_until_the_same_command_retries_them() {
     // Only the 20 failed calibration results were asked again, then 20
     // held-out cases under baseline.
     assert_eq!(server.request_count(), first + 40);
+}
+
+#[test]
+fn a_profile_path_that_cannot_be_written_fails_before_asking() {
+    let env = Env::new();
+    let server = TestServer::start(scripted);
+    let url = format!("{}/v1", server.url());
+    let suite = env.write("tune.csv", main_suite());
+    let out = env.path("no-such-dir/p.toml");
+    let args = tune_args(&suite, &url, &out, &[]);
+    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+    let res = env.run(&argv);
+    assert_eq!(res.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&res.stderr);
+    assert!(err.contains("no-such-dir/p.toml"), "{err}");
+    assert_eq!(server.request_count(), 0);
 }
 
 #[test]
