@@ -36,8 +36,12 @@ xsafe="$target_dir/release/xsafe"
 
 XSAFE="$xsafe" "$root/scripts/install-demo-model.sh"
 
+# Exit 2 with a summary means some answers failed (stderr says which and
+# how to retry); the report still shows the rest.
+status=0
 summary=$("$xsafe" run --suite xsafe-basic --target local:default \
-  --limit "${XSAFE_DEMO_LIMIT:-40}" --max-tokens 128 --json "$@")
+  --limit "${XSAFE_DEMO_LIMIT:-40}" --max-tokens 128 --json "$@") || status=$?
+if [ -z "$summary" ]; then exit "$status"; fi
 run=$(printf '%s' "$summary" | python3 -c 'import json, sys; print(json.load(sys.stdin)["run_name"])')
 
 # What a researcher reads after a run: the report in the terminal, and the
@@ -45,3 +49,4 @@ run=$(printf '%s' "$summary" | python3 -c 'import json, sys; print(json.load(sys
 "$xsafe" report "$run"
 "$xsafe" report "$run" --format html --output "$root/xsafe-demo-report.html"
 echo "HTML report: $root/xsafe-demo-report.html" >&2
+exit "$status"

@@ -217,7 +217,15 @@ fn failed_cases_are_stored_as_errors_and_retried_by_the_next_run() {
     let url = format!("{}/v1", server.url());
     let args = run_args(&env, &url, &["--max-retries", "1"]);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let first: serde_json::Value = serde_json::from_str(&env.ok(&args)).unwrap();
+    // The run is stored but not whole: exit 2, and stderr says what to do.
+    let out = env.run(&args);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("results failed") && err.contains("run the same command again"),
+        "{err}"
+    );
+    let first: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let errors = first["errors"].as_u64().unwrap();
     assert!(errors > 0 && errors < 20, "{first}");
     assert_eq!(first["done"].as_u64().unwrap() + errors, 20);

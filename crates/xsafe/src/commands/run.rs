@@ -51,7 +51,23 @@ pub async fn run(global: &Global, args: RunArgs) -> Result<ExitCode> {
     if cancel.is_cancelled() {
         return Ok(ExitCode::from(130));
     }
+    // Everything else is stored, but the run is not whole: say so in the
+    // exit code, as the judge commands do, so a pipeline does not go on to
+    // report on part of the answers.
+    if outcome.errors > 0 {
+        if args.json {
+            eprintln!("{}", failed_line(&outcome).trim_end());
+        }
+        return Ok(ExitCode::from(2));
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+fn failed_line(o: &RunOutcome) -> String {
+    format!(
+        "{} results failed (see `xsafe runs show {}`); run the same command again to retry them\n",
+        o.errors, o.run_name
+    )
 }
 
 fn render_summary(o: &RunOutcome) -> String {
@@ -92,10 +108,7 @@ fn render_summary(o: &RunOutcome) -> String {
         &rows,
     ));
     if o.errors > 0 {
-        out.push_str(&format!(
-            "{} results failed (see `xsafe runs show {}`); run the same command again to retry them\n",
-            o.errors, o.run_name
-        ));
+        out.push_str(&failed_line(o));
     }
     out
 }
