@@ -336,13 +336,11 @@ async fn eval(global: &Global, args: JudgeEvalArgs) -> Result<ExitCode> {
     let judge = args
         .judge
         .build(args.targets.as_deref(), &global.cache_dir()?)?;
-    // Opened before judging, so a path that cannot be written fails at
-    // once rather than after a long LLM judging.
-    let mut disagreements_file = args
-        .disagreements
-        .as_deref()
-        .map(AtomicFile::create)
-        .transpose()?;
+    // A path that cannot be written fails now, not after a long LLM
+    // judging (the trial file is removed at once).
+    if let Some(path) = &args.disagreements {
+        drop(AtomicFile::create(path)?);
+    }
     let tag = judge.judge.tag();
     let items = answers
         .iter()
@@ -393,13 +391,12 @@ async fn eval(global: &Global, args: JudgeEvalArgs) -> Result<ExitCode> {
         seconds,
         answers_per_second: (seconds > 0.0).then(|| answers.len() as f64 / seconds),
     };
-    if let (Some(mut file), Some(path)) = (disagreements_file.take(), &args.disagreements) {
+    if let Some(path) = &args.disagreements {
         let csv = path
             .extension()
             .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
         let (bytes, n) = disagreements(csv, &answers, &judged)?;
-        file.file().write_all(&bytes)?;
-        file.commit()?;
+        super::write_atomically(path, &bytes)?;
         eprintln!(
             "wrote the {n} answers whose verdict is not the human label to {}",
             path.display()

@@ -28,7 +28,6 @@ use serde::Serialize;
 use serde_json::Value;
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, HashSet};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -124,13 +123,14 @@ pub async fn run(global: &Global, args: TuneArgs) -> Result<ExitCode> {
         .build(args.target.targets.as_deref(), &cache)?
         .judge;
     let store = global.open_store()?;
-    // Opened before the runs, so a profile path that cannot be written
-    // fails now, not after hours of asking the model.
+    // A profile path that cannot be written fails now, not after hours of
+    // asking the model (the trial file is removed at once, so a crash
+    // leaves nothing behind).
     let output = args
         .output
         .clone()
         .unwrap_or_else(|| PathBuf::from(default_output(target.id())));
-    let mut output_file = AtomicFile::create(&output)?;
+    drop(AtomicFile::create(&output)?);
 
     let cancel = super::cancel_on_ctrl_c();
 
@@ -204,12 +204,13 @@ pub async fn run(global: &Global, args: TuneArgs) -> Result<ExitCode> {
         candidates: decision.candidates,
     };
     let text = toml::to_string(&profile).context("writing the profile as TOML")?;
-    write!(
-        output_file.file(),
-        "# xsafe tune profile: the strategy chosen for one target; see `xsafe tune --help`.\n{text}"
-    )
-    .with_context(|| format!("writing `{}`", output.display()))?;
-    output_file.commit()?;
+    super::write_atomically(
+        &output,
+        format!(
+            "# xsafe tune profile: the strategy chosen for one target; see `xsafe tune --help`.\n{text}"
+        )
+        .as_bytes(),
+    )?;
 
     if args.json {
         print_json(&JsonReport {
