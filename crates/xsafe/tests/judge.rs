@@ -319,19 +319,21 @@ fn eval_prints_the_agreement_figures() {
 
     // The answers where strmatch and the humans part, in file order: a3,
     // a6, a7 and the unscored a8; as JSONL, or CSV by the file's name.
-    let out = env.path("disagreements.jsonl");
-    env.ok(&[
-        "judge",
-        "eval",
-        "--judge",
-        "strmatch",
-        "--labels",
-        file.to_str().unwrap(),
-        "--disagreements",
-        out.to_str().unwrap(),
-    ]);
-    let rows: Vec<Value> = std::fs::read_to_string(&out)
-        .unwrap()
+    let disagreements = |name: &str| {
+        let out = env.path(name);
+        env.ok(&[
+            "judge",
+            "eval",
+            "--judge",
+            "strmatch",
+            "--labels",
+            file.to_str().unwrap(),
+            "--disagreements",
+            out.to_str().unwrap(),
+        ]);
+        std::fs::read_to_string(&out).unwrap()
+    };
+    let rows: Vec<Value> = disagreements("disagreements.jsonl")
         .lines()
         .map(json)
         .collect();
@@ -365,18 +367,7 @@ fn eval_prints_the_agreement_figures() {
         "{}",
         rows[3]
     );
-    let out = env.path("disagreements.csv");
-    env.ok(&[
-        "judge",
-        "eval",
-        "--judge",
-        "strmatch",
-        "--labels",
-        file.to_str().unwrap(),
-        "--disagreements",
-        out.to_str().unwrap(),
-    ]);
-    let csv = std::fs::read_to_string(&out).unwrap();
+    let csv = disagreements("disagreements.csv");
     assert!(
         csv.starts_with("source,id,type,prompt,answer,human,verdict,confidence,reason\n"),
         "{csv}"

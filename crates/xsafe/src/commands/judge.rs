@@ -35,12 +35,7 @@ async fn judge_file(global: &Global, args: JudgeFileArgs) -> Result<ExitCode> {
         .judge
         .build(args.targets.as_deref(), &global.cache_dir()?)?;
     let format = args.format.unwrap_or_else(|| {
-        let csv = args
-            .output
-            .as_ref()
-            .and_then(|p| p.extension())
-            .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
-        if csv {
+        if args.output.as_deref().is_some_and(super::csv_by_name) {
             VerdictFormat::Csv
         } else {
             VerdictFormat::Jsonl
@@ -336,10 +331,8 @@ async fn eval(global: &Global, args: JudgeEvalArgs) -> Result<ExitCode> {
     let judge = args
         .judge
         .build(args.targets.as_deref(), &global.cache_dir()?)?;
-    // A path that cannot be written fails now, not after a long LLM
-    // judging (the trial file is removed at once).
     if let Some(path) = &args.disagreements {
-        drop(AtomicFile::create(path)?);
+        super::check_writable(path)?;
     }
     let tag = judge.judge.tag();
     let items = answers
@@ -392,10 +385,7 @@ async fn eval(global: &Global, args: JudgeEvalArgs) -> Result<ExitCode> {
         answers_per_second: (seconds > 0.0).then(|| answers.len() as f64 / seconds),
     };
     if let Some(path) = &args.disagreements {
-        let csv = path
-            .extension()
-            .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
-        let (bytes, n) = disagreements(csv, &answers, &judged)?;
+        let (bytes, n) = disagreements(super::csv_by_name(path), &answers, &judged)?;
         super::write_atomically(path, &bytes)?;
         eprintln!(
             "wrote the {n} answers whose verdict is not the human label to {}",

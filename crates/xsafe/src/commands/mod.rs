@@ -38,6 +38,19 @@ pub async fn dispatch(cli: Cli) -> Result<ExitCode> {
     }
 }
 
+/// Fails now if `path` cannot be written, for a file written at the end of
+/// long work (a tune, an LLM judging): a trial temporary file is created
+/// beside it and removed at once, so a crash meanwhile leaves nothing.
+pub(crate) fn check_writable(path: &Path) -> Result<()> {
+    AtomicFile::create(path).map(drop)
+}
+
+/// Whether a file's name asks for CSV (`.csv`, any case) rather than JSONL.
+pub(crate) fn csv_by_name(path: &Path) -> bool {
+    path.extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("csv"))
+}
+
 /// Writes a file through a temporary one in the same directory and a
 /// rename, so a reader never sees half a file (a report, a profile, weights) and a failure leaves the
 /// old file in place.

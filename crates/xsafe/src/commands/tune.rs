@@ -21,7 +21,7 @@
 //! neither rate.
 
 use crate::cli::{Global, TuneArgs};
-use crate::commands::{AtomicFile, print_json};
+use crate::commands::print_json;
 use crate::table;
 use anyhow::{Context, Result, anyhow, bail};
 use serde::Serialize;
@@ -123,14 +123,11 @@ pub async fn run(global: &Global, args: TuneArgs) -> Result<ExitCode> {
         .build(args.target.targets.as_deref(), &cache)?
         .judge;
     let store = global.open_store()?;
-    // A profile path that cannot be written fails now, not after hours of
-    // asking the model (the trial file is removed at once, so a crash
-    // leaves nothing behind).
     let output = args
         .output
         .clone()
         .unwrap_or_else(|| PathBuf::from(default_output(target.id())));
-    drop(AtomicFile::create(&output)?);
+    super::check_writable(&output)?;
 
     let cancel = super::cancel_on_ctrl_c();
 
