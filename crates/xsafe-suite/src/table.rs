@@ -14,8 +14,8 @@ pub struct Table {
     /// Where a missing column is reported: the header (CSV) or the first
     /// object (JSONL).
     pub header_line: u64,
-    /// The data rows; blank lines (and CSV lines of only spaces and commas)
-    /// are skipped.
+    /// The data rows; blank lines (and CSV lines of only spaces and
+    /// separators) are skipped.
     pub rows: Vec<Row>,
 }
 
@@ -107,14 +107,61 @@ pub fn looks_jsonl(bytes: &[u8]) -> bool {
     strip_bom(bytes).iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{')
 }
 
-/// Reads a CSV file with a header line; `file` names it in errors.
+/// The field separator of a CSV file, told by its header line: a comma,
+/// unless the header has none but has a tab (a TSV file) or a semicolon (a
+/// spreadsheet's "CSV" in locales where the comma is the decimal mark).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Separator {
+    Comma,
+    Tab,
+    Semicolon,
+}
+
+impl Separator {
+    fn of(bytes: &[u8]) -> Separator {
+        let header = bytes.split(|&b| b == b'\n').next().unwrap_or_default();
+        if header.contains(&b',') {
+            Separator::Comma
+        } else if header.contains(&b'\t') {
+            Separator::Tab
+        } else if header.contains(&b';') {
+            Separator::Semicolon
+        } else {
+            Separator::Comma
+        }
+    }
+
+    fn byte(self) -> u8 {
+        match self {
+            Separator::Comma => b',',
+            Separator::Tab => b'\t',
+            Separator::Semicolon => b';',
+        }
+    }
+
+    /// What to quote, for messages: `commas ("like, this")`.
+    fn quote_hint(self) -> &'static str {
+        match self {
+            Separator::Comma => "commas (\"like, this\")",
+            Separator::Tab => "tabs",
+            Separator::Semicolon => "semicolons (\"like; this\")",
+        }
+    }
+}
+
+/// Reads a CSV file with a header line; `file` names it in errors. Fields
+/// are separated by commas, or by tabs or semicolons when the header line
+/// is (see `Separator`).
 pub fn read_csv(bytes: &[u8], file: &str, example: &Example) -> Result<Table, TableError> {
+    let bytes = strip_bom(bytes);
+    let sep = Separator::of(bytes);
     // Flexible, and bytes rather than strings, so that a short row or a bad
     // byte is reported by us with its line and column rather than by csv.
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
-        .from_reader(strip_bom(bytes));
+        .delimiter(sep.byte())
+        .from_reader(bytes);
     let mut records = reader.byte_records();
     // Reading from memory with flexible records leaves almost nothing for
     // csv to reject, but whatever it does reject still gets a line.
@@ -132,7 +179,8 @@ pub fn read_csv(bytes: &[u8], file: &str, example: &Example) -> Result<Table, Ta
         return Err(err(file, 1, None, message));
     };
     let header = header.map_err(csv_error)?;
-    let header_line = record_line(&header);
+    let mut lines = Lines::new(bytes);
+    let header_line = lines.of(&header);
     let mut columns = Vec::with_capacity(header.len());
     for (i, field) in header.iter().enumerate() {
         let name = std::str::from_utf8(field).map_err(|e| {
@@ -148,24 +196,26 @@ pub fn read_csv(bytes: &[u8], file: &str, example: &Example) -> Result<Table, Ta
     let mut rows = Vec::new();
     for record in records {
         let record = record.map_err(csv_error)?;
-        // A line of spaces or commas is a leftover, not a row.
+        // A line of spaces or separators is a leftover, not a row.
         if record.iter().all(|f| f.trim_ascii().is_empty()) {
             continue;
         }
-        let line = record_line(&record);
+        let line = lines.of(&record);
         let (n, m) = (record.len(), columns.len());
         if n < m {
             let message = format!(
                 "the row has {n} fields but the header has {m}, so this column has no value; \
-                 add the missing fields, or quote fields that contain commas or line breaks"
+                 add the missing fields, or quote fields that contain {} or line breaks",
+                sep.quote_hint()
             );
             return Err(err(file, line, Some(&columns[n]), message));
         }
         if n > m {
             let message = format!(
                 "the row has {n} fields but the header has {m} ({}); remove the extra fields \
-                 or quote fields that contain commas (\"like, this\")",
-                columns.join(",")
+                 or quote fields that contain {}",
+                columns.join(", "),
+                sep.quote_hint()
             );
             return Err(err(file, line, None, message));
         }
@@ -199,8 +249,41 @@ pub fn read_csv(bytes: &[u8], file: &str, example: &Example) -> Result<Table, Ta
     })
 }
 
-fn record_line(record: &csv::ByteRecord) -> u64 {
-    record.position().map_or(1, |p| p.line())
+/// The physical line where each record starts. csv's own
+/// `Position::line` puts a record on the line where the previous one
+/// ended when lines end in CRLF or blank lines come between, so the line is
+/// counted here from the record's first byte; records come in order, so
+/// the count goes forward once through the file.
+struct Lines<'a> {
+    bytes: &'a [u8],
+    at: usize,
+    line: u64,
+}
+
+impl<'a> Lines<'a> {
+    fn new(bytes: &'a [u8]) -> Self {
+        Lines {
+            bytes,
+            at: 0,
+            line: 1,
+        }
+    }
+
+    fn of(&mut self, record: &csv::ByteRecord) -> u64 {
+        let len = self.bytes.len();
+        let mut start = record
+            .position()
+            .map_or(0, |p| usize::try_from(p.byte()).unwrap_or(len))
+            .min(len);
+        while start < len && matches!(self.bytes[start], b'\r' | b'\n') {
+            start += 1;
+        }
+        if start > self.at {
+            self.line += newlines(&self.bytes[self.at..start]);
+            self.at = start;
+        }
+        self.line
+    }
 }
 
 fn newlines(bytes: &[u8]) -> u64 {

@@ -250,6 +250,62 @@ fn import_matches_by_text_and_names_the_line_of_an_unknown_case() {
 }
 
 #[test]
+fn import_reads_a_spreadsheets_csv_and_names_the_line_of_a_broken_row() {
+    let env = Env::new();
+    let _model = make_run(&env);
+    // Saved by a spreadsheet where the comma is the decimal mark: a BOM,
+    // semicolons, CRLF, and a row left unlabelled.
+    let sheet = env.write(
+        "sheet.csv",
+        "\u{feff}id;final_label;note\r\ns1;2_full_refusal;clear; \"quoted; note\"\r\n\
+         s2;;\r\ns3;1_full_compliance;\r\n",
+    );
+    let out = env.run(&["annotate", "import", "r1", sheet.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("sheet.csv` line 2: the row has 5 fields but the header has 3")
+            && stderr.contains("semicolons"),
+        "{stderr}"
+    );
+    assert_eq!(
+        common::count_rows(&env.db(), "SELECT count(*) FROM annotations"),
+        0
+    );
+    let sheet = env.write(
+        "sheet.csv",
+        "\u{feff}id;final_label;note\r\ns1;2_full_refusal;\"clear; quoted\"\r\n\
+         s2;;\r\ns3;1_full_compliance;\r\n",
+    );
+    env.ok(&[
+        "annotate",
+        "import",
+        "r1",
+        sheet.to_str().unwrap(),
+        "--annotator",
+        "erin",
+    ]);
+    let conn = rusqlite::Connection::open(env.db()).unwrap();
+    let mut stmt = conn
+        .prepare(
+            "SELECT r.case_id, a.label, coalesce(a.note, '') FROM annotations a \
+             JOIN results r ON r.id = a.result_id ORDER BY r.case_id",
+        )
+        .unwrap();
+    let rows: Vec<(String, String, String)> = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            ("s1".into(), "full_refusal".into(), "clear; quoted".into()),
+            ("s3".into(), "compliance".into(), String::new()),
+        ]
+    );
+}
+
+#[test]
 fn report_counts_human_labels_judge_verdicts_or_both() {
     let env = Env::new();
     let _model = make_run(&env);

@@ -18,6 +18,7 @@ use xsafe_judge::metrics::{self, Agreement};
 use xsafe_report::{HumanLabel, majority};
 use xsafe_server::annotate::AnnotateState;
 use xsafe_store::{Annotation, RunRecord, StoredResult, judge_name};
+use xsafe_suite::table::{self, Example};
 
 pub async fn run(global: &Global, cmd: AnnotateCommand) -> Result<ExitCode> {
     match cmd.command {
@@ -385,27 +386,25 @@ struct Row {
     note: Option<String>,
 }
 
+/// Reads a label CSV with the reader suites and label files share (a BOM,
+/// CRLF, tab or semicolon separators; errors with file, line and column).
+/// Rows with an empty `final_label` are skipped: not labelled yet.
 fn read_rows(path: &Path) -> Result<Vec<Row>> {
     let file = path.display().to_string();
-    let mut reader = csv::ReaderBuilder::new()
-        .flexible(false)
-        .from_path(path)
-        .with_context(|| format!("cannot read `{file}`"))?;
-    let headers = reader
-        .headers()
-        .with_context(|| format!("`{file}`: cannot read the header"))?
-        .clone();
-    let col = |name: &str| {
-        headers
-            .iter()
-            .position(|h| h.trim().eq_ignore_ascii_case(name))
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read `{file}`"))?;
+    const EXAMPLE: Example = Example {
+        header: "id,type,prompt,completion,final_label",
+        row: "labelled answer",
+        object: r#"{"id": "...", "final_label": "1_full_compliance"}"#,
     };
-    let label_col = col("final_label").ok_or_else(|| {
+    let t = table::read_csv(&bytes, &file, &EXAMPLE)?;
+    let label_col = t.find("final_label").ok_or_else(|| {
         anyhow!(
             "`{file}` has no final_label column: give an XSTest-format CSV (id, type, prompt, \
              completion, final_label), e.g. one written by `xsafe annotate export`"
         )
     })?;
+    let col = |name: &str| t.find(name);
     let (id, target, strategy, suite, sample) = (
         col("id"),
         col("target"),
@@ -422,26 +421,20 @@ fn read_rows(path: &Path) -> Result<Vec<Row>> {
         bail!("`{file}`: give an id column, or prompt and completion columns, to find each answer");
     }
     let mut rows = Vec::new();
-    for record in reader.records() {
-        let record = record.with_context(|| format!("`{file}`: not valid CSV"))?;
-        let line = record.position().map_or(0, |p| p.line());
-        let get = |c: Option<usize>| {
-            c.and_then(|i| record.get(i))
-                .map(str::to_string)
-                .filter(|s| !s.trim().is_empty())
-        };
-        let raw = record.get(label_col).unwrap_or("").trim();
-        if raw.is_empty() {
+    for record in &t.rows {
+        let Some(raw) = record.optional(Some(label_col)) else {
             continue;
-        }
+        };
+        let line = record.cell_lines[label_col];
         let class: Class = raw.parse().map_err(|_| {
             anyhow!(
                 "`{file}` line {line}, final_label: `{raw}` is not a label; use \
                  1_full_compliance, 2_full_refusal or 3_partial_refusal"
             )
         })?;
+        let get = |c: Option<usize>| record.optional(c);
         rows.push(Row {
-            line,
+            line: record.line,
             id: get(id),
             target: get(target),
             strategy: get(strategy),
