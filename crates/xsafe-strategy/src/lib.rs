@@ -104,6 +104,12 @@ impl Registry {
         self.files.get(name)
     }
 
+    /// The known names, for messages about an unknown one.
+    fn available(&self) -> String {
+        self.names().collect::<Vec<_>>().join(", ")
+            + " (or a+b to compose them, or --strategy-file FILE)"
+    }
+
     /// Builds a strategy by name; `a+b+c` composes strategies in order.
     pub fn build(&self, name: &str, options: &BuildOptions) -> Result<Composite, SpecError> {
         let mut steps = Vec::new();
@@ -146,8 +152,7 @@ impl Registry {
     ) -> Result<(), SpecError> {
         let file = self.files.get(name).ok_or_else(|| SpecError::Unknown {
             name: name.to_string(),
-            available: self.names().collect::<Vec<_>>().join(", ")
-                + " (or a+b to compose them, or --strategy-file FILE)",
+            available: self.available(),
         })?;
         if depth > 8 {
             return Err(SpecError::invalid(
@@ -184,6 +189,17 @@ impl Registry {
             )?)),
             Kind::Composition(c) => {
                 descriptions.pop();
+                if let Some(step) = c
+                    .steps
+                    .iter()
+                    .find(|s| !self.files.contains_key(s.as_str()))
+                {
+                    return Err(SpecError::invalid(
+                        &file.source,
+                        "steps",
+                        format!("unknown strategy `{step}`; available: {}", self.available()),
+                    ));
+                }
                 for step in &c.steps {
                     self.collect(step, options, steps, descriptions, depth + 1)?;
                 }

@@ -42,6 +42,23 @@ impl SpecError {
         }
     }
 
+    /// A file that a strategy file's `field` names and that cannot be read
+    /// is reported as that field's error, so the message says where the
+    /// path came from.
+    pub(crate) fn named_by(self, file: &str, field: &str) -> SpecError {
+        match self {
+            SpecError::Read { path, error } => SpecError::invalid(
+                file,
+                field,
+                format!(
+                    "cannot read `{path}`: {error}; a relative path is taken from the strategy \
+                     file's folder"
+                ),
+            ),
+            other => other,
+        }
+    }
+
     pub(crate) fn toml(file: &str, e: &toml::de::Error) -> SpecError {
         SpecError::Invalid {
             file: file.to_string(),
@@ -219,8 +236,16 @@ impl StrategyFile {
             ));
         }
         let rest = toml::Value::Table(table);
-        let settings = |e: toml::de::Error| {
-            SpecError::invalid(source, "kind", format!("{kind}: {}", e.message().trim()))
+        // The key of a bad setting, as serde's own messages do not say it.
+        let settings = |e: serde_path_to_error::Error<toml::de::Error>| {
+            let path = e.path().to_string();
+            let field = if path.is_empty() || path == "." || path.starts_with('?') {
+                "kind"
+            } else {
+                path.as_str()
+            };
+            let message = e.inner().message().trim();
+            SpecError::invalid(source, field, format!("{kind}: {message}"))
         };
         let kind = match kind.as_str() {
             "baseline" => {
@@ -231,10 +256,16 @@ impl StrategyFile {
                 }
                 Kind::Baseline
             }
-            "few-shot" => Kind::FewShot(rest.try_into().map_err(settings)?),
-            "contextual" => Kind::Contextual(rest.try_into().map_err(settings)?),
-            "interactive" => Kind::Interactive(rest.try_into().map_err(settings)?),
-            "composition" => Kind::Composition(rest.try_into().map_err(settings)?),
+            "few-shot" => Kind::FewShot(serde_path_to_error::deserialize(rest).map_err(settings)?),
+            "contextual" => {
+                Kind::Contextual(serde_path_to_error::deserialize(rest).map_err(settings)?)
+            }
+            "interactive" => {
+                Kind::Interactive(serde_path_to_error::deserialize(rest).map_err(settings)?)
+            }
+            "composition" => {
+                Kind::Composition(serde_path_to_error::deserialize(rest).map_err(settings)?)
+            }
             other => {
                 return Err(SpecError::invalid(
                     source,
@@ -302,7 +333,25 @@ mod tests {
             "{e}"
         );
         let e = err("name = \"x\"\nkind = \"few-shot\"\nselection = \"random\"");
-        assert!(e.contains("unknown variant `random`"), "{e}");
+        assert!(
+            e.contains("field `selection`: few-shot: unknown variant `random`"),
+            "{e}"
+        );
+        let e = err("name = \"x\"\nkind = \"few-shot\"\nk = \"six\"");
+        assert!(
+            e.contains("field `k`: few-shot: invalid type: string \"six\""),
+            "{e}"
+        );
+        let e = err("name = \"x\"\nkind = \"composition\"\nsteps = [\"a\", 2]");
+        assert!(
+            e.contains("field `steps[1]`: composition: invalid type"),
+            "{e}"
+        );
+        let e = err("name = \"x\"\nkind = \"composition\"");
+        assert!(
+            e.contains("field `kind`: composition: missing field `steps`"),
+            "{e}"
+        );
         assert!(err("name = \"a+b\"\nkind = \"baseline\"").contains("cannot be a strategy name"));
         assert!(
             err("name = \"x\"\nkind = \"baseline\"\nk = 1")

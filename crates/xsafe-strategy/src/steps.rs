@@ -44,9 +44,43 @@ pub(crate) fn render(template: &str, vars: &Vars) -> Result<String, minijinja::E
         .map(|s| s.trim().to_string())
 }
 
+/// The names of [`Vars`]' fields, for messages.
+const VAR_NAMES: [&str; 6] = [
+    "prompt",
+    "topic",
+    "context",
+    "instructions",
+    "reply",
+    "turn",
+];
+
 /// Checks a template renders, so a mistake is reported when the strategy
-/// is loaded rather than on the first prompt.
+/// is loaded rather than on the first prompt; a misspelt variable is named.
 fn check_template(template: &str, file: &str, field: &str) -> Result<(), SpecError> {
+    let invalid =
+        |e: minijinja::Error| SpecError::invalid(file, field, format!("template error: {e}"));
+    let compiled = TEMPLATES.template_from_str(template).map_err(invalid)?;
+    let mut unknown: Vec<String> = compiled
+        .undeclared_variables(false)
+        .into_iter()
+        .filter(|v| !VAR_NAMES.contains(&v.as_str()) && !TEMPLATES.globals().any(|(g, _)| g == v))
+        .collect();
+    if !unknown.is_empty() {
+        unknown.sort();
+        let list = unknown
+            .iter()
+            .map(|v| format!("`{v}`"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        return Err(SpecError::invalid(
+            file,
+            field,
+            format!(
+                "unknown template variable {list}; the variables are {}",
+                VAR_NAMES.join(", ")
+            ),
+        ));
+    }
     let sample = Vars {
         prompt: "p",
         topic: "homonyms",
@@ -55,9 +89,7 @@ fn check_template(template: &str, file: &str, field: &str) -> Result<(), SpecErr
         reply: "r",
         turn: 1,
     };
-    render(template, &sample)
-        .map(|_| ())
-        .map_err(|e| SpecError::invalid(file, field, format!("template error: {e}")))
+    render(template, &sample).map(|_| ()).map_err(invalid)
 }
 
 fn template_error(strategy: &str, e: minijinja::Error) -> StrategyError {
@@ -161,7 +193,8 @@ impl FewShot {
         base: Option<&Path>,
         cache_dir: Option<&Path>,
     ) -> Result<Self, SpecError> {
-        let bank = data::exemplars(&spec.exemplars, base)?;
+        let bank =
+            data::exemplars(&spec.exemplars, base).map_err(|e| e.named_by(source, "exemplars"))?;
         let safe = bank.iter().filter(|e| e.is_safe()).count();
         let unsafe_ = bank.len() - safe;
         if spec.k == 0 || spec.unsafe_count > spec.k {
@@ -397,7 +430,8 @@ impl Contextual {
         source: &str,
         base: Option<&Path>,
     ) -> Result<Self, SpecError> {
-        let texts = data::contexts(&spec.contexts, base)?;
+        let texts =
+            data::contexts(&spec.contexts, base).map_err(|e| e.named_by(source, "contexts"))?;
         check_template(
             spec.system.as_deref().unwrap_or(CONTEXTUAL_SYSTEM),
             source,
@@ -489,7 +523,8 @@ impl Interactive {
         base: Option<&Path>,
         clarifier: Option<Arc<dyn Target>>,
     ) -> Result<Self, SpecError> {
-        let texts = data::followups(&spec.followups, base)?;
+        let texts =
+            data::followups(&spec.followups, base).map_err(|e| e.named_by(source, "followups"))?;
         check_template(&texts.default, source, "followups.default")?;
         for (t, text) in &texts.types {
             check_template(text, source, &format!("followups.type.{t}"))?;
@@ -598,5 +633,41 @@ impl Interactive {
             "followups": self.texts,
             "clarifier": self.clarifier.as_ref().map(|c| json!({"id": c.id(), "settings": c.settings()})),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_variable_names_in_messages_are_the_template_variables() {
+        let vars = serde_json::to_value(Vars::default()).unwrap();
+        let mut fields: Vec<&str> = vars
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        let mut names = VAR_NAMES.to_vec();
+        fields.sort_unstable();
+        names.sort_unstable();
+        assert_eq!(fields, names);
+    }
+
+    #[test]
+    fn a_template_may_use_minijinja_globals_but_not_unknown_names() {
+        check_template(
+            "{% for i in range(turn) %}{{ prompt }}{% endfor %}",
+            "f",
+            "user",
+        )
+        .unwrap();
+        let e = check_template("{{ promt }} {{ zz }}", "f", "user").unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("unknown template variable `promt`, `zz`"),
+            "{e}"
+        );
     }
 }

@@ -379,6 +379,55 @@ fn the_built_in_strategies_build_and_unknown_names_list_them() {
     assert!(err.contains("one interactive step at most"), "{err}");
 }
 
+/// A strategy file's mistakes name the file and the field they are in.
+#[test]
+fn strategy_file_errors_name_the_file_and_the_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let error = |name: &str, body: &str| -> String {
+        let path = dir.path().join(format!("{name}.toml"));
+        std::fs::write(&path, format!("name = \"{name}\"\n{body}")).unwrap();
+        let mut registry = Registry::builtin();
+        let file = path.display().to_string();
+        let e = match registry.add_file(&path) {
+            Err(e) => e.to_string(),
+            Ok(_) => match registry.build(name, &BuildOptions::default()) {
+                Err(e) => e.to_string(),
+                Ok(_) => panic!("{name} built"),
+            },
+        };
+        assert!(e.contains(&format!("`{file}`")), "{e}");
+        e
+    };
+    // A misspelt template variable, by name.
+    let e = error(
+        "ctx",
+        "kind = \"contextual\"\nsystem = \"Context: {{ contxt }} {{ prompt }}\"",
+    );
+    assert!(
+        e.contains("field `system`: unknown template variable `contxt`; the variables are prompt, topic, context"),
+        "{e}"
+    );
+    // A step that does not exist, in the composition's file.
+    let e = error(
+        "combo",
+        "kind = \"composition\"\nsteps = [\"contextual\", \"nope\"]",
+    );
+    assert!(
+        e.contains("field `steps`: unknown strategy `nope`; available: baseline, combo"),
+        "{e}"
+    );
+    // An exemplar file that is not there: the field that names it, and the
+    // path it was looked for at (beside the strategy file).
+    let e = error("fs", "kind = \"few-shot\"\nexemplars = \"missing.toml\"");
+    let missing = dir.path().join("missing.toml").display().to_string();
+    assert!(
+        e.contains(&format!("field `exemplars`: cannot read `{missing}`")),
+        "{e}"
+    );
+    let e = error("ia", "kind = \"interactive\"\nfollowups = \"nope.toml\"");
+    assert!(e.contains("field `followups`: cannot read"), "{e}");
+}
+
 #[test]
 fn a_strategy_never_sees_the_label() {
     // The same prompt text and topic give the same messages whatever the
