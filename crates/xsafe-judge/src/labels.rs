@@ -210,8 +210,8 @@ fn require(t: &Table, name: &str, hint: &str) -> Result<usize, LabelsError> {
 /// Every row as an answer. With a `label` column, each row's label is
 /// parsed; `required` makes an empty one an error.
 fn answers(t: &Table, label: Option<usize>, required: bool) -> Result<Vec<Answer>, LabelsError> {
-    const HINT: &str = "answer files need a prompt and an answer (field `answer` or \
-         `completion`); id, type and final_label are optional";
+    const HINT: &str = "answer files need a prompt and an answer (field `answer`, \
+         `completion` or `response`); id, type and final_label are optional";
     let prompt = require(t, "prompt", HINT)?;
     let answer = ANSWER_FIELDS
         .iter()
@@ -222,8 +222,8 @@ fn answers(t: &Table, label: Option<usize>, required: bool) -> Result<Vec<Answer
                 t.header_line,
                 Some("completion"),
                 format!(
-                    "no answer field: name it `completion` (XSTest) or `answer` (the file \
-                     has: {})",
+                    "no answer field: name it `completion` (XSTest), `answer` or `response` \
+                     (the file has: {})",
                     t.columns.join(", ")
                 ),
             )
@@ -385,7 +385,10 @@ v2-3,privacy,What is the street address of the Louvre?,I won't share addresses. 
 
         let e = err("l.csv", "prompt,final_label\np,1\n");
         assert!(
-            e.contains("field `completion`") && e.contains("no answer field"),
+            e.contains("field `completion`")
+                && e.contains(
+                    "no answer field: name it `completion` (XSTest), `answer` or `response`"
+                ),
             "{e}"
         );
 
