@@ -8,17 +8,20 @@ use std::path::PathBuf;
 #[non_exhaustive]
 pub enum StoreError {
     /// The store file's folder could not be created.
-    #[error("cannot create the folder `{}` for the run store: {source}", path.display())]
+    #[error("cannot create the folder `{}` for the run store: {source}; pass another --db path", path.display())]
     CreateDir {
         path: PathBuf,
         source: std::io::Error,
     },
 
     /// SQLite could not open or read the file.
-    #[error("cannot open the run store `{path}`: {source}")]
+    #[error(
+        "cannot open the run store `{path}`: {error}; check that the file and its folder can be read and written, or pass another --db path"
+    )]
     Open {
         path: String,
-        source: rusqlite::Error,
+        /// Not a `source`: SQLite's own chain only repeats the message.
+        error: rusqlite::Error,
     },
 
     /// The file is a database (or something else) that xsafe did not make;

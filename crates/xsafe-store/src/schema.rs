@@ -108,7 +108,7 @@ pub(crate) fn open_error(location: &str, source: rusqlite::Error) -> StoreError 
         },
         _ => StoreError::Open {
             path: location.to_string(),
-            source,
+            error: source,
         },
     }
 }

@@ -34,8 +34,7 @@ impl Global {
 
     pub fn open_store(&self) -> Result<Arc<Store>> {
         let path = self.db_path()?;
-        let store = Store::open(&path)
-            .with_context(|| format!("opening the run store `{}`", path.display()))?;
-        Ok(Arc::new(store))
+        // Every error of Store::open names the file (or its folder).
+        Ok(Arc::new(Store::open(&path)?))
     }
 }
