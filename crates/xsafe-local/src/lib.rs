@@ -208,6 +208,19 @@ impl LocalTarget {
                 path.display()
             )));
         }
+        // Told here rather than by llama.cpp, whose refusal says only that
+        // loading failed, after logging errors of its own.
+        let mut magic = [0u8; 4];
+        let mut file = std::fs::File::open(path)
+            .map_err(|e| TargetError::Config(format!("model file `{}`: {e}", path.display())))?;
+        let read = std::io::Read::read_exact(&mut file, &mut magic);
+        if read.is_err() || &magic != b"GGUF" {
+            return Err(TargetError::Config(format!(
+                "model file `{}` is not a GGUF file (it does not start with `GGUF`); give a \
+                 GGUF model such as those `xsafe model list` names",
+                path.display()
+            )));
+        }
         let threads = options
             .threads
             .filter(|t| *t > 0)
@@ -754,6 +767,10 @@ mod tests {
         let err = LocalTarget::load("local:x", &file, Default::default()).unwrap_err();
         let _ = std::fs::remove_dir_all(&dir);
         assert!(matches!(err, TargetError::Config(_)));
-        assert!(err.to_string().contains("not-a-model.gguf"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("not-a-model.gguf` is not a GGUF file"),
+            "{err}"
+        );
     }
 }
