@@ -1,7 +1,7 @@
 //! From stored results to a [`Report`].
 
 use crate::human::{HumanLabel, LabelSource, majority};
-use crate::stats::{Rate, bootstrap_reduction, mcnemar_exact, rogan_gladen};
+use crate::stats::{Rate, bootstrap_reduction_clustered, mcnemar_clustered, rogan_gladen};
 use crate::{
     BASELINE, BootstrapSettings, Comparison, Group, JudgeAccuracy, Paired, Report, ResultRow,
     RunInfo, SCHEMA_VERSION, Stats, SuiteRef, TurnCurves, TurnPoint, TypeStats, VerdictInfo,
@@ -144,14 +144,24 @@ impl Stats {
         }
     }
 
-    fn finish(&mut self, accuracy: Option<&JudgeAccuracy>) {
-        let n = self.scored;
+    /// The rates, from the scored answers' classes per case (one entry per
+    /// case, the counts of its answers): with several answers per case the
+    /// intervals take the case as the unit ([`Rate::clustered`]).
+    fn finish(&mut self, cases: &[ClassCounts], accuracy: Option<&JudgeAccuracy>) {
+        debug_assert_eq!(
+            cases.iter().map(ClassCounts::total).sum::<u64>(),
+            self.scored
+        );
         self.refusal = self.full_refusal + self.partial_refusal;
-        self.refusal_rate = Rate::new(self.refusal, n);
-        self.full_refusal_rate = Rate::new(self.full_refusal, n);
-        self.partial_refusal_rate = Rate::new(self.partial_refusal, n);
-        self.compliance_rate = Rate::new(self.compliance, n);
-        self.compliance_incl_partial_rate = Rate::new(self.compliance + self.partial_refusal, n);
+        let rate = |k: fn(&ClassCounts) -> u64| {
+            let clusters: Vec<(u64, u64)> = cases.iter().map(|c| (k(c), c.total())).collect();
+            Rate::clustered(&clusters)
+        };
+        self.refusal_rate = rate(|c| c.full_refusal + c.partial_refusal);
+        self.full_refusal_rate = rate(|c| c.full_refusal);
+        self.partial_refusal_rate = rate(|c| c.partial_refusal);
+        self.compliance_rate = rate(|c| c.compliance);
+        self.compliance_incl_partial_rate = rate(|c| c.compliance + c.partial_refusal);
         self.refusal_rate_corrected = match (accuracy, self.refusal_rate) {
             (Some(a), Some(r)) => match (a.sensitivity, a.specificity) {
                 (Some(sens), Some(spec)) => rogan_gladen(r.rate, sens, spec),
@@ -160,6 +170,52 @@ impl Stats {
             _ => None,
         };
         self.compliance_rate_corrected = self.refusal_rate_corrected.map(|r| 1.0 - r);
+    }
+}
+
+/// The scored answers of one case by class.
+#[derive(Debug, Clone, Copy, Default)]
+struct ClassCounts {
+    compliance: u64,
+    full_refusal: u64,
+    partial_refusal: u64,
+}
+
+impl ClassCounts {
+    fn total(&self) -> u64 {
+        self.compliance + self.full_refusal + self.partial_refusal
+    }
+}
+
+/// A group's counts as [`Stats`], and its scored answers per case, for
+/// intervals that take the case as the unit.
+#[derive(Default)]
+struct Tally<'a> {
+    stats: Stats,
+    cases: BTreeMap<(&'a str, &'a str), ClassCounts>,
+}
+
+impl<'a> Tally<'a> {
+    fn add(&mut self, r: &'a StoredResult, counted: Counted) {
+        self.stats.add(counted);
+        if let Counted::Class(c) = counted {
+            let case = self
+                .cases
+                .entry((r.key.suite.as_str(), r.key.case_id.as_str()))
+                .or_default();
+            match c {
+                Class::Compliance => case.compliance += 1,
+                Class::FullRefusal => case.full_refusal += 1,
+                Class::PartialRefusal => case.partial_refusal += 1,
+            }
+        }
+    }
+
+    fn finish(self, accuracy: Option<&JudgeAccuracy>) -> Stats {
+        let mut stats = self.stats;
+        let cases: Vec<ClassCounts> = self.cases.into_values().collect();
+        stats.finish(&cases, accuracy);
+        stats
     }
 }
 
@@ -357,13 +413,13 @@ fn build_groups(run: &RunInput, j: &Judging<'_>, opts: &BuildOptions, groups: &m
     let accuracy = opts.accuracy.as_ref();
     for results in members {
         let first = results[0];
-        let (mut safe, mut unsafe_) = (Stats::default(), Stats::default());
-        let mut types: BTreeMap<(String, Label, String), Stats> = BTreeMap::new();
-        for r in &results {
+        let (mut safe, mut unsafe_) = (Tally::default(), Tally::default());
+        let mut types: BTreeMap<(String, Label, String), Tally> = BTreeMap::new();
+        for &r in &results {
             let (counted, _) = count(r, j);
             match r.case.label {
-                Label::Safe => safe.add(counted),
-                Label::Unsafe => unsafe_.add(counted),
+                Label::Safe => safe.add(r, counted),
+                Label::Unsafe => unsafe_.add(r, counted),
             }
             types
                 .entry((
@@ -372,20 +428,17 @@ fn build_groups(run: &RunInput, j: &Judging<'_>, opts: &BuildOptions, groups: &m
                     r.case.kind.clone(),
                 ))
                 .or_default()
-                .add(counted);
+                .add(r, counted);
         }
-        safe.finish(accuracy);
-        unsafe_.finish(accuracy);
+        let safe = safe.finish(accuracy);
+        let unsafe_ = unsafe_.finish(accuracy);
         let types = types
             .into_iter()
-            .map(|((topic, label, kind), mut stats)| {
-                stats.finish(accuracy);
-                TypeStats {
-                    kind,
-                    topic,
-                    label,
-                    stats,
-                }
+            .map(|((topic, label, kind), tally)| TypeStats {
+                kind,
+                topic,
+                label,
+                stats: tally.finish(accuracy),
             })
             .collect();
         let interactive = results.iter().any(|r| {
@@ -487,11 +540,21 @@ fn compare_with_baseline(
             .unwrap_or(&empty);
         let mut keys: Vec<&PairKey<'_>> = mine.keys().filter(|k| base.contains_key(*k)).collect();
         keys.sort();
-        let pairs = |label: Label| -> Vec<(bool, bool)> {
-            keys.iter()
-                .filter(|k| mine[**k].0 == label)
-                .map(|k| (base[*k].1, mine[*k].1))
-                .collect()
+        // The pairs of each case together (its samples), cases in order.
+        let pairs = |label: Label| -> Vec<Vec<(bool, bool)>> {
+            let mut cases: Vec<Vec<(bool, bool)>> = Vec::new();
+            let mut last: Option<(&str, &str)> = None;
+            for k in keys.iter().filter(|k| mine[**k].0 == label) {
+                if last != Some((k.0, k.1)) {
+                    cases.push(Vec::new());
+                    last = Some((k.0, k.1));
+                }
+                cases
+                    .last_mut()
+                    .expect("pushed")
+                    .push((base[*k].1, mine[*k].1));
+            }
+            cases
         };
         g.vs_baseline = Some(Comparison {
             baseline: BASELINE.to_string(),
@@ -501,14 +564,25 @@ fn compare_with_baseline(
     }
 }
 
-fn paired(pairs: &[(bool, bool)], opts: &BuildOptions) -> Paired {
+/// The comparison of paired answers, given per case (a case has several
+/// pairs with `--samples`): the bootstrap resamples cases and McNemar's test
+/// is the clustered one when a case has more than one pair.
+fn paired(cases: &[Vec<(bool, bool)>], opts: &BuildOptions) -> Paired {
+    let pairs: Vec<(bool, bool)> = cases.iter().flatten().copied().collect();
     let n = pairs.len() as u64;
     let rate = |k: usize| (n > 0).then(|| k as f64 / n as f64);
     let base = pairs.iter().filter(|p| p.0).count();
     let strat = pairs.iter().filter(|p| p.1).count();
-    let b = pairs.iter().filter(|p| p.0 && !p.1).count() as u64;
-    let c = pairs.iter().filter(|p| !p.0 && p.1).count() as u64;
-    let reduction = bootstrap_reduction(pairs, opts.resamples, opts.seed);
+    let discordant: Vec<(u64, u64)> = cases
+        .iter()
+        .map(|c| {
+            let b = c.iter().filter(|p| p.0 && !p.1).count() as u64;
+            let s = c.iter().filter(|p| !p.0 && p.1).count() as u64;
+            (b, s)
+        })
+        .collect();
+    let slices: Vec<&[(bool, bool)]> = cases.iter().map(Vec::as_slice).collect();
+    let reduction = bootstrap_reduction_clustered(&slices, opts.resamples, opts.seed);
     let note = match (reduction.is_some(), n) {
         (true, _) => None,
         (false, 0) => Some("no case has a scored answer under both strategies".to_string()),
@@ -520,7 +594,7 @@ fn paired(pairs: &[(bool, bool)], opts: &BuildOptions) -> Paired {
         strategy_refusal_rate: rate(strat),
         reduction,
         note,
-        mcnemar: (n > 0).then(|| mcnemar_exact(b, c)),
+        mcnemar: (n > 0).then(|| mcnemar_clustered(&discordant)),
     }
 }
 

@@ -55,10 +55,15 @@ pub fn render(report: &Report) -> String {
     tradeoff(&mut out, report, multi_run);
     turns(&mut out, report, multi_run);
     transcripts(&mut out, report);
+    let by_case = if report.by_case() {
+        format!(" {}", escape(crate::render::BY_CASE))
+    } else {
+        String::new()
+    };
     let _ = writeln!(
         out,
         "<footer><p>Written by xsafe {}. Rates are over scored answers; \
-         intervals are Wilson 95% (bootstrap 95%, {} resamples, for reductions).</p></footer>",
+         intervals are Wilson 95% (bootstrap 95%, {} resamples, for reductions).{by_case}</p></footer>",
         escape(&report.tool_version),
         report.bootstrap.resamples
     );

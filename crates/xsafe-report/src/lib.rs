@@ -72,6 +72,30 @@ pub struct Report {
     pub human_labels: HumanLabels,
 }
 
+impl Report {
+    /// Whether some case has several scored answers (`--samples`), so that
+    /// intervals and tests took the case as the unit ([`Rate::clustered`],
+    /// [`stats::bootstrap_reduction_clustered`],
+    /// [`stats::mcnemar_clustered`]).
+    pub fn by_case(&self) -> bool {
+        let rates = |s: &Stats| {
+            [s.refusal_rate, s.compliance_rate]
+                .iter()
+                .flatten()
+                .any(|r| r.effective_n.is_some())
+        };
+        self.groups.iter().any(|g| {
+            rates(&g.safe)
+                || rates(&g.unsafe_)
+                || g.vs_baseline.as_ref().is_some_and(|c| {
+                    [&c.safe, &c.unsafe_]
+                        .iter()
+                        .any(|p| p.mcnemar.is_some_and(|m| m.clustered))
+                })
+        })
+    }
+}
+
 /// Human labels in a report.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct HumanLabels {

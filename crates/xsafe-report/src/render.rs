@@ -410,6 +410,13 @@ pub(crate) fn human_labels_line(report: &Report) -> String {
     line
 }
 
+/// Said under a report whose cases have several answers (`--samples`).
+pub(crate) const BY_CASE: &str = "Several answers per case (--samples): the case is the unit, as \
+     answers of one case are not independent. Intervals are Wilson at the answers' effective \
+     number (their count over the design effect of the cases' spread); the bootstrap resamples \
+     cases; McNemar's p is the clustered test of Durkalski et al. (chi-square) where a case has \
+     several pairs.";
+
 fn notes(report: &Report) -> Vec<String> {
     let mut notes = vec![format!(
         "Rates are over scored answers; unscored answers and errors are counted apart. \
@@ -419,6 +426,9 @@ fn notes(report: &Report) -> Vec<String> {
          the second is on unsafe prompts.",
         report.bootstrap.resamples, report.bootstrap.seed
     )];
+    if report.by_case() {
+        notes.push(BY_CASE.to_string());
+    }
     if let Some(a) = &report.judge_accuracy {
         notes.push(format!(
             "Corrected rates (Rogan-Gladen) use judge `{}` sensitivity {} and specificity {} \

@@ -1,10 +1,17 @@
 //! The statistics of a report, each small enough to check by hand.
 //!
-//! - [`wilson`]: the Wilson score interval of a proportion (95%).
+//! - [`wilson`]: the Wilson score interval of a proportion (95%);
+//!   [`Rate::clustered`] when a case has several answers (`--samples`).
 //! - [`mcnemar_exact`]: the exact two-sided McNemar test on the discordant
-//!   pairs of a paired comparison (a binomial test with p = 1/2).
+//!   pairs of a paired comparison (a binomial test with p = 1/2);
+//!   [`mcnemar_clustered`] when a case has several pairs.
 //! - [`bootstrap_reduction`]: the relative reduction of a rate against a
-//!   baseline on paired cases, with a percentile bootstrap interval.
+//!   baseline on paired cases, with a percentile bootstrap interval;
+//!   [`bootstrap_reduction_clustered`] resamples cases rather than pairs.
+//!
+//! Several samples of one case are not independent answers (at temperature
+//! 0 they are often the same answer), so with `--samples` above 1 the
+//! intervals and tests take the case as the unit.
 //! - [`rogan_gladen`]: a rate corrected for a judge's sensitivity and
 //!   specificity.
 //!
@@ -27,6 +34,11 @@ pub struct Rate {
     pub low: f64,
     /// Upper end of the Wilson 95% interval.
     pub high: f64,
+    /// With several answers per case: the number of independent answers
+    /// they are worth, at which the interval was taken (see
+    /// [`Rate::clustered`]); absent when every case has one answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub effective_n: Option<f64>,
 }
 
 impl Rate {
@@ -39,6 +51,54 @@ impl Rate {
             rate: k as f64 / n as f64,
             low,
             high,
+            effective_n: None,
+        })
+    }
+
+    /// The proportion over answers that come in clusters, `(k_i, m_i)` per
+    /// case: `k_i` of its `m_i` answers have the outcome. Answers of one
+    /// case tend to agree, so the Wilson interval is taken at the effective
+    /// size `n / deff`, where the design effect `deff` is the ratio of the
+    /// variance of the rate estimated from the cases' spread (the ratio
+    /// estimator's, with the `C / (C - 1)` correction) to the variance of
+    /// `n` independent answers. `deff` is kept between 1 (no fewer than
+    /// independent answers) and `n / C` (no more than one answer per case),
+    /// and is `n / C` when every answer agrees, where the spread tells
+    /// nothing. Clusters of one answer each give [`Rate::new`].
+    ///
+    /// `None` when there are no answers.
+    pub fn clustered(clusters: &[(u64, u64)]) -> Option<Rate> {
+        let clusters: Vec<(u64, u64)> = clusters.iter().copied().filter(|c| c.1 > 0).collect();
+        if clusters.iter().all(|c| c.1 == 1) {
+            let k = clusters.iter().map(|c| c.0).sum();
+            return Rate::new(k, clusters.len() as u64);
+        }
+        let k: u64 = clusters.iter().map(|c| c.0.min(c.1)).sum();
+        let n: u64 = clusters.iter().map(|c| c.1).sum();
+        let nf = n as f64;
+        let c = clusters.len() as f64;
+        let p = k as f64 / nf;
+        let most = nf / c;
+        let deff = if k == 0 || k == n || clusters.len() < 2 {
+            most
+        } else {
+            let spread: f64 = clusters
+                .iter()
+                .map(|&(ki, mi)| (ki.min(mi) as f64 - p * mi as f64).powi(2))
+                .sum();
+            let var_clustered = c / (c - 1.0) * spread / (nf * nf);
+            let var_independent = p * (1.0 - p) / nf;
+            (var_clustered / var_independent).clamp(1.0, most)
+        };
+        let n_eff = nf / deff;
+        let (low, high) = wilson_real(p * n_eff, n_eff, Z95, k == 0, k == n);
+        Some(Rate {
+            k,
+            n,
+            rate: p,
+            low,
+            high,
+            effective_n: Some(n_eff),
         })
     }
 }
@@ -51,23 +111,20 @@ pub fn wilson(k: u64, n: u64, z: f64) -> Option<(f64, f64)> {
         return None;
     }
     let k = k.min(n);
-    let nf = n as f64;
-    let p = k as f64 / nf;
+    Some(wilson_real(k as f64, n as f64, z, k == 0, k == n))
+}
+
+/// The Wilson interval for a size and count that need not be whole (an
+/// effective size); `none` and `all` pin the ends at exactly 0 and 1.
+fn wilson_real(k: f64, n: f64, z: f64, none: bool, all: bool) -> (f64, f64) {
+    let p = k / n;
     let z2 = z * z;
-    let denom = 1.0 + z2 / nf;
-    let center = (p + z2 / (2.0 * nf)) / denom;
-    let half = z * (p * (1.0 - p) / nf + z2 / (4.0 * nf * nf)).sqrt() / denom;
-    let low = if k == 0 {
-        0.0
-    } else {
-        (center - half).max(0.0)
-    };
-    let high = if k == n {
-        1.0
-    } else {
-        (center + half).min(1.0)
-    };
-    Some((low, high))
+    let denom = 1.0 + z2 / n;
+    let center = (p + z2 / (2.0 * n)) / denom;
+    let half = z * (p * (1.0 - p) / n + z2 / (4.0 * n * n)).sqrt() / denom;
+    let low = if none { 0.0 } else { (center - half).max(0.0) };
+    let high = if all { 1.0 } else { (center + half).min(1.0) };
+    (low, high)
 }
 
 /// The exact McNemar test of a paired comparison.
@@ -80,7 +137,79 @@ pub struct McNemar {
     pub c: u64,
     /// Two-sided exact p-value: twice the smaller binomial tail of
     /// `min(b, c)` in `b + c` trials at 1/2, capped at 1; 1 when `b = c = 0`.
+    /// With several pairs per case, the clustered test's (see
+    /// [`mcnemar_clustered`]).
     pub p_value: f64,
+    /// Whether the pairs were tested by case ([`mcnemar_clustered`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub clustered: bool,
+}
+
+/// McNemar's test when a case gives several pairs, `(b_k, c_k)` per case:
+/// Durkalski et al.'s statistic `(sum of (b_k - c_k))^2 / sum of (b_k -
+/// c_k)^2`, referred to the chi-square distribution with one degree of
+/// freedom. With one pair per case it is the exact test, [`mcnemar_exact`].
+pub fn mcnemar_clustered(cases: &[(u64, u64)]) -> McNemar {
+    let b: u64 = cases.iter().map(|c| c.0).sum();
+    let c: u64 = cases.iter().map(|c| c.1).sum();
+    if cases.iter().all(|&(bk, ck)| bk + ck <= 1) {
+        return mcnemar_exact(b, c);
+    }
+    let diff = |&(bk, ck): &(u64, u64)| bk as f64 - ck as f64;
+    let num = cases.iter().map(diff).sum::<f64>().powi(2);
+    let den: f64 = cases.iter().map(|x| diff(x).powi(2)).sum();
+    let p_value = if den == 0.0 {
+        1.0
+    } else {
+        // P(chi-square(1) > x) = erfc(sqrt(x / 2)).
+        erfc((num / den / 2.0).sqrt()).min(1.0)
+    };
+    McNemar {
+        b,
+        c,
+        p_value,
+        clustered: true,
+    }
+}
+
+/// The complementary error function for `x >= 0`, from its continued
+/// fraction (Lentz's method) past 2 and from the Taylor series of erf
+/// below; relative error below 1e-12, plenty for a p-value.
+fn erfc(x: f64) -> f64 {
+    if x < 2.0 {
+        // erf(x) = 2/sqrt(pi) * sum (-1)^n x^(2n+1) / (n! (2n+1)).
+        let mut term = x;
+        let mut sum = x;
+        let x2 = x * x;
+        for n in 1..200 {
+            term *= -x2 / n as f64;
+            let add = term / (2 * n + 1) as f64;
+            sum += add;
+            if add.abs() < 1e-17 * sum.abs() {
+                break;
+            }
+        }
+        return 1.0 - 2.0 / std::f64::consts::PI.sqrt() * sum;
+    }
+    // erfc(x) = exp(-x^2)/sqrt(pi) * 1/(x + (1/2)/(x + 1/(x + (3/2)/(x + ...)))).
+    let tiny = 1e-300;
+    let mut f = x;
+    let mut c = x;
+    let mut d = 0.0;
+    for n in 1..500 {
+        let a = n as f64 / 2.0;
+        d = x + a * d;
+        d = if d.abs() < tiny { tiny } else { d };
+        c = x + a / c;
+        c = if c.abs() < tiny { tiny } else { c };
+        d = 1.0 / d;
+        let delta = c * d;
+        f *= delta;
+        if (delta - 1.0).abs() < 1e-15 {
+            break;
+        }
+    }
+    (-x * x).exp() / std::f64::consts::PI.sqrt() / f
 }
 
 /// The exact two-sided McNemar test for `b` and `c` discordant pairs.
@@ -115,7 +244,12 @@ pub fn mcnemar_exact(b: u64, c: u64) -> McNemar {
         }
         (2.0 * tail).min(1.0)
     };
-    McNemar { b, c, p_value }
+    McNemar {
+        b,
+        c,
+        p_value,
+        clustered: false,
+    }
 }
 
 /// The relative reduction of a rate against baseline, in percent, with its
@@ -144,13 +278,26 @@ pub struct Reduction {
 /// `None` when there are no pairs or the baseline rate is 0: a reduction of
 /// nothing is undefined.
 pub fn bootstrap_reduction(pairs: &[(bool, bool)], resamples: u32, seed: u64) -> Option<Reduction> {
-    let percent = reduction(pairs.iter().copied())?;
-    let n = pairs.len();
+    let cases: Vec<&[(bool, bool)]> = pairs.chunks(1).collect();
+    bootstrap_reduction_clustered(&cases, resamples, seed)
+}
+
+/// [`bootstrap_reduction`] for cases with several pairs each (the samples
+/// of a case): each resample draws cases with replacement and takes all
+/// their pairs. With one pair per case it is the same, draw for draw.
+pub fn bootstrap_reduction_clustered(
+    cases: &[&[(bool, bool)]],
+    resamples: u32,
+    seed: u64,
+) -> Option<Reduction> {
+    let percent = reduction(cases.iter().flat_map(|c| c.iter().copied()))?;
+    let n = cases.len();
     let mut rng = SplitMix64::new(seed);
     let mut values = Vec::with_capacity(resamples as usize);
     let mut undefined = 0;
     for _ in 0..resamples {
-        match reduction((0..n).map(|_| pairs[rng.below(n)])) {
+        let drawn = (0..n).flat_map(|_| cases[rng.below(n)].iter().copied());
+        match reduction(drawn) {
             Some(v) => values.push(v),
             None => undefined += 1,
         }
@@ -318,6 +465,93 @@ mod tests {
         let c = bootstrap_reduction(&pairs, 2000, 43).unwrap();
         assert_eq!(a.percent, c.percent);
         assert!(a.low != c.low || a.high != c.high);
+    }
+
+    #[test]
+    fn erfc_matches_known_values() {
+        for (x, want) in [
+            (0.0, 1.0),
+            (0.5, 0.479_500_122_186_953_5),
+            (1.0, 0.157_299_207_050_285_13),
+            (2.0, 0.004_677_734_981_047_265),
+            (3.0, 2.209_049_699_858_543_8e-5),
+            (6.0, 2.151_973_671_249_891_6e-17),
+        ] {
+            let got = erfc(x);
+            assert!(
+                (got - want).abs() <= 1e-12 * want,
+                "erfc({x}) = {got}, not {want}"
+            );
+        }
+    }
+
+    #[test]
+    fn clustered_mcnemar_by_hand() {
+        // One pair per case: the exact test, unchanged.
+        let single = [(1, 0), (1, 0), (0, 0), (0, 1), (1, 0)];
+        assert_eq!(mcnemar_clustered(&single), mcnemar_exact(3, 1));
+        // Differences 2, 2, -1, 1: (4)^2 / (4 + 4 + 1 + 1) = 1.6, and
+        // P(chi-square(1) > 1.6) = 0.205903...
+        let m = mcnemar_clustered(&[(2, 0), (2, 0), (0, 1), (1, 0), (0, 0)]);
+        assert_eq!((m.b, m.c, m.clustered), (5, 1, true));
+        close(m.p_value, 0.205_903_210_732_068_33, 1e-12);
+        // Discordant both ways within each case: no evidence either way.
+        let m = mcnemar_clustered(&[(1, 1), (2, 2)]);
+        assert_eq!(m.p_value, 1.0);
+    }
+
+    #[test]
+    fn clustered_rates_count_cases_not_samples() {
+        // One answer per case: the plain Wilson rate.
+        assert_eq!(Rate::clustered(&[(1, 1), (0, 1), (1, 1)]), Rate::new(2, 3));
+        // Three samples per case that always agree are worth one answer
+        // each: the interval of 4 answers in 10, at the rate 12 / 30.
+        let agreeing: Vec<(u64, u64)> = (0..10).map(|i| (if i < 4 { 3 } else { 0 }, 3)).collect();
+        let r = Rate::clustered(&agreeing).unwrap();
+        let (lo, hi) = wilson(4, 10, Z95).unwrap();
+        assert_eq!((r.k, r.n), (12, 30));
+        close(r.rate, 0.4, 1e-15);
+        close(r.effective_n.unwrap(), 10.0, 1e-12);
+        close(r.low, lo, 1e-12);
+        close(r.high, hi, 1e-12);
+        // By hand: k = 4 of n = 8 in C = 4 cases, spread (1 + 1 + 0 + 0),
+        // clustered variance 4/3 * 2 / 64 = 1/24 against 0.25 / 8 = 1/32:
+        // deff 4/3, so the interval of 3 in 6.
+        let r = Rate::clustered(&[(2, 2), (0, 2), (1, 2), (1, 2)]).unwrap();
+        let (lo, hi) = wilson(3, 6, Z95).unwrap();
+        close(r.effective_n.unwrap(), 6.0, 1e-12);
+        close(r.low, lo, 1e-12);
+        close(r.high, hi, 1e-12);
+        // Samples that disagree within every case more than chance would:
+        // never worth more than independent answers.
+        let r = Rate::clustered(&[(1, 2), (1, 2), (1, 2), (1, 2)]).unwrap();
+        close(r.effective_n.unwrap(), 8.0, 1e-12);
+        // Nothing refused: the spread says nothing, so one answer per case;
+        // the ends stay exact.
+        let r = Rate::clustered(&[(0, 3), (0, 3), (0, 3)]).unwrap();
+        assert_eq!((r.low, r.effective_n), (0.0, Some(3.0)));
+        close(r.high, wilson(0, 3, Z95).unwrap().1, 1e-12);
+        assert_eq!(Rate::clustered(&[]), None);
+        assert_eq!(Rate::clustered(&[(0, 0)]), None);
+    }
+
+    #[test]
+    fn the_bootstrap_resamples_cases() {
+        let pairs: Vec<(bool, bool)> = (0..40).map(|i| (i % 3 != 0, i % 5 == 0)).collect();
+        let single = bootstrap_reduction(&pairs, 500, 7).unwrap();
+        // Every case's pair three times: each resample draws the same cases
+        // as before, so the same reductions; drawing the 120 pairs one by
+        // one would have given a narrower interval.
+        let tripled: Vec<Vec<(bool, bool)>> = pairs.iter().map(|&p| vec![p; 3]).collect();
+        let cases: Vec<&[(bool, bool)]> = tripled.iter().map(Vec::as_slice).collect();
+        assert_eq!(
+            bootstrap_reduction_clustered(&cases, 500, 7).unwrap(),
+            single
+        );
+        let flat: Vec<(bool, bool)> = tripled.concat();
+        let naive = bootstrap_reduction(&flat, 500, 7).unwrap();
+        let width = |r: &Reduction| r.high.unwrap() - r.low.unwrap();
+        assert!(width(&naive) < width(&single), "{naive:?} {single:?}");
     }
 
     #[test]

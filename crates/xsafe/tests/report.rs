@@ -295,3 +295,38 @@ fn end_to_end_after_a_run() {
             .starts_with("strmatch@")
     );
 }
+
+/// Three samples of a model that answers the same way every time are worth
+/// one answer per case: the same intervals as one sample, and the report
+/// says why.
+#[test]
+fn several_samples_per_case_count_cases_not_answers() {
+    let env = Env::new();
+    let _one = common::run_small_suite(&env, "one", &[]);
+    let _three = common::run_small_suite(&env, "three", &["--samples", "3"]);
+    let one = json(&env, &["one"]);
+    let three = json(&env, &["three"]);
+    let (r1, r3) = (
+        &one["groups"][0]["safe"]["refusal_rate"],
+        &three["groups"][0]["safe"]["refusal_rate"],
+    );
+    // s1 is refused, s2 and s3 answered: 1 of 3, and 3 of 9 answers.
+    assert_eq!((r1["k"].as_u64(), r1["n"].as_u64()), (Some(1), Some(3)));
+    assert_eq!((r3["k"].as_u64(), r3["n"].as_u64()), (Some(3), Some(9)));
+    assert!(r1.get("effective_n").is_none(), "{r1}");
+    assert_eq!(r3["effective_n"].as_f64(), Some(3.0));
+    for end in ["rate", "low", "high"] {
+        let (a, b) = (r1[end].as_f64().unwrap(), r3[end].as_f64().unwrap());
+        assert!((a - b).abs() < 1e-12, "{end}: {a} vs {b}");
+    }
+    let text = env.ok(&["report", "three"]);
+    assert!(
+        text.replace('\n', " ")
+            .contains("Several answers per case (--samples): the case is the unit"),
+        "{text}"
+    );
+    assert!(
+        !env.ok(&["report", "one"])
+            .contains("Several answers per case")
+    );
+}
