@@ -489,3 +489,29 @@ fn a_targets_file_names_targets_with_replicas_and_headers() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("cluster"), "{err}");
 }
+
+#[test]
+fn samples_at_temperature_zero_are_warned_about() {
+    let env = Env::new();
+    let server = TestServer::start(keyword_model);
+    let url = format!("{}/v1", server.url());
+    let stderr = |run: &str, extra: &[&str]| {
+        let mut args = run_args(&env, &url, &["--samples", "2"]);
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let args: Vec<&str> = args
+            .iter()
+            .map(|a| if a == "t1" { run } else { a.as_str() })
+            .collect();
+        let out = env.run(&args);
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let warned = stderr("t1", &[]);
+    assert!(
+        warned.contains("--samples 2 with `openai:test-model` at temperature 0")
+            && warned.contains("set --temperature above 0"),
+        "{warned}"
+    );
+    let quiet = stderr("t2", &["--temperature", "0.7"]);
+    assert!(!quiet.contains("temperature 0"), "{quiet}");
+}

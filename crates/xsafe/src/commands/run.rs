@@ -18,6 +18,19 @@ pub async fn run(global: &Global, args: RunArgs) -> Result<ExitCode> {
     // Loading a local model reads hundreds of megabytes: keep it off the
     // async workers.
     let targets = tokio::task::block_in_place(|| args.target.build(&cache))?;
+    if args.samples > 1 {
+        for t in &targets {
+            if t.settings()["temperature"].as_f64() == Some(0.0) {
+                tracing::warn!(
+                    "--samples {} with `{}` at temperature 0: its samples of a case will mostly be \
+                     the same answer, costing requests for little (the report counts cases, not \
+                     answers); set --temperature above 0 to sample",
+                    args.samples,
+                    t.id()
+                );
+            }
+        }
+    }
     let strategies = args.strategies.build(&args.target, &cache)?;
     let judge = args
         .judge
