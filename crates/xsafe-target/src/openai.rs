@@ -272,9 +272,18 @@ impl OpenAiTarget {
             self.limit.on_overload();
         }
         if !status.is_success() {
+            let mut message = error_message(&bytes);
+            // A server that does not know the path, at a base URL without
+            // `/v1`: most often that is the mistake. (Behind `/v1`, a 404
+            // is usually an unknown model, which the body says.)
+            if matches!(status.as_u16(), 404 | 405 | 501) && !base.ends_with("/v1") {
+                message.push_str(&format!(
+                    " (POST {url}: is --base-url right? For most servers it ends in /v1)"
+                ));
+            }
             return Err(TargetError::Status {
                 status: status.as_u16(),
-                message: error_message(&bytes),
+                message,
                 retry_after,
             });
         }
@@ -390,8 +399,9 @@ pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
 }
 
 /// What an error response says: the `error.message` (or a string `error`)
-/// of an OpenAI-style body, else the start of the body as text. Shortened,
-/// so that a server's HTML error page does not fill a log line.
+/// of an OpenAI-style body, else the start of the body as text (an HTML
+/// error page's text, without its markup). Shortened, so that a server's
+/// error page does not fill a log line.
 pub fn error_message(bytes: &[u8]) -> String {
     let parsed: Option<Value> = serde_json::from_slice(bytes).ok();
     if let Some(m) = parsed
@@ -401,12 +411,50 @@ pub fn error_message(bytes: &[u8]) -> String {
         return m.chars().take(500).collect();
     }
     let text = String::from_utf8_lossy(bytes);
-    let text = text.trim();
+    let mut text = text.trim().to_string();
+    if text.starts_with('<') {
+        text = html_text(&text);
+    }
     if text.is_empty() {
         "(empty body)".to_string()
     } else {
         text.chars().take(300).collect()
     }
+}
+
+/// The text of an HTML page's body (the whole page if it has no body tag):
+/// tags dropped, the common entities decoded, spaces collapsed.
+fn html_text(html: &str) -> String {
+    let lower = html.to_ascii_lowercase();
+    let start = lower
+        .find("<body")
+        .and_then(|i| lower[i..].find('>').map(|j| i + j + 1))
+        .unwrap_or(0);
+    let end = lower
+        .rfind("</body>")
+        .filter(|&e| e >= start)
+        .unwrap_or(html.len());
+    let mut out = String::new();
+    let mut in_tag = false;
+    for ch in html[start..end].chars() {
+        match ch {
+            '<' => {
+                in_tag = true;
+                out.push(' ');
+            }
+            '>' => in_tag = false,
+            c if !in_tag => out.push(c),
+            _ => {}
+        }
+    }
+    let out = out
+        .replace("&nbsp;", " ")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&amp;", "&");
+    out.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// Reads a chat completion's body.
@@ -570,6 +618,27 @@ mod tests {
         assert_eq!(error_message(br#"{"error":"overloaded"}"#), "overloaded");
         let long = format!(r#"{{"error":{{"message":"{}"}}}}"#, "x".repeat(900));
         assert_eq!(error_message(long.as_bytes()).len(), 500);
-        assert_eq!(error_message("<html>".repeat(100).as_bytes()).len(), 300);
+        assert_eq!(
+            error_message("<html>".repeat(100).as_bytes()),
+            "(empty body)"
+        );
+        let page = format!(
+            "<!DOCTYPE HTML>\n<html><head><title>Error response</title><style>p {{}}</style></head>\n\
+             <body>\n<h1>Error response</h1>\n<p>Error code: 501</p>\n<p>Message: Unsupported \
+             method (&#39;POST&#39;).</p>{}</body></html>",
+            "<p>more</p>".repeat(100)
+        );
+        let m = error_message(page.as_bytes());
+        assert!(
+            m.starts_with(
+                "Error response Error code: 501 Message: Unsupported method ('POST'). more"
+            ),
+            "{m}"
+        );
+        assert_eq!(m.chars().count(), 300);
+        assert_eq!(
+            error_message(b"<html><body><center><h1>404 Not Found</h1></center></body></html>"),
+            "404 Not Found"
+        );
     }
 }

@@ -132,6 +132,39 @@ async fn client_errors_are_not_retried() {
     assert_eq!(server.request_count(), 1);
 }
 
+/// A 404 at a base URL without `/v1` says to check it; behind `/v1` a 404
+/// is the server's own word (e.g. an unknown model), passed on alone. An
+/// HTML error page is reduced to its text.
+#[tokio::test]
+async fn a_path_the_server_does_not_serve_points_at_the_base_url() {
+    let server = TestServer::start(|r| {
+        if r.path == "/v1/chat/completions" {
+            Reply::status(
+                404,
+                r#"{"error":{"message":"model `test-model` not found"}}"#,
+            )
+        } else {
+            Reply::status(
+                404,
+                "<html><body><h1>404 Not Found</h1><hr>nginx</body></html>",
+            )
+        }
+    });
+    let t = target(&server.url(), |c| c.base_urls = vec![server.url()]);
+    let err = t.chat(&ask("Hi")).await.unwrap_err().to_string();
+    assert_eq!(
+        err,
+        format!(
+            "HTTP 404: 404 Not Found nginx (POST {}/chat/completions: is --base-url right? For \
+             most servers it ends in /v1)",
+            server.url()
+        )
+    );
+    let t = target(&server.url(), |_| {});
+    let err = t.chat(&ask("Hi")).await.unwrap_err().to_string();
+    assert_eq!(err, "HTTP 404: model `test-model` not found");
+}
+
 #[tokio::test]
 async fn slow_answers_time_out_and_are_retried() {
     let server = TestServer::start(fail_then_answer(
