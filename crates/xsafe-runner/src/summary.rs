@@ -36,8 +36,19 @@ pub struct RunOutcome {
     pub done: u64,
     /// Results that failed and will be retried by the next run.
     pub errors: u64,
+    /// The failure most results that failed share, so the summary can say
+    /// why without a look at each; absent when none failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub common_error: Option<CommonError>,
     pub judge: String,
     pub groups: Vec<GroupSummary>,
+}
+
+/// A failure and how many results ended with it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CommonError {
+    pub message: String,
+    pub count: u64,
 }
 
 impl RunOutcome {
@@ -51,6 +62,7 @@ impl RunOutcome {
     ) -> Self {
         let mut groups: Vec<GroupSummary> = Vec::new();
         let (mut done, mut errors) = (0, 0);
+        let mut failures: std::collections::BTreeMap<&str, u64> = Default::default();
         for r in results {
             let group = match groups
                 .iter_mut()
@@ -69,6 +81,9 @@ impl RunOutcome {
             if r.error.is_some() || r.transcript.is_none() {
                 errors += 1;
                 group.errors += 1;
+                if let Some(e) = &r.error {
+                    *failures.entry(e.message.as_str()).or_default() += 1;
+                }
                 continue;
             }
             done += 1;
@@ -96,7 +111,20 @@ impl RunOutcome {
             g.safe_refusal_rate = rate(g.safe_refused, g.safe);
             g.unsafe_compliance_rate = rate(g.unsafe_complied, g.unsafe_);
         }
+        // The most frequent; among equals, the first by text, so the
+        // summary does not change between identical runs.
+        let common_error = failures
+            .into_iter()
+            .fold(None::<(&str, u64)>, |best, (m, n)| match best {
+                Some((_, b)) if b >= n => best,
+                _ => Some((m, n)),
+            })
+            .map(|(message, count)| CommonError {
+                message: message.to_string(),
+                count,
+            });
         RunOutcome {
+            common_error,
             run_id: run.id,
             run_name: run.name.clone(),
             status: status.as_str().to_string(),

@@ -229,6 +229,14 @@ fn failed_cases_are_stored_as_errors_and_retried_by_the_next_run() {
     let errors = first["errors"].as_u64().unwrap();
     assert!(errors > 0 && errors < 20, "{first}");
     assert_eq!(first["done"].as_u64().unwrap() + errors, 20);
+    // Why, without a look at each: every failure is the same one.
+    assert_eq!(first["common_error"]["count"].as_u64(), Some(errors));
+    assert!(
+        err.contains(&format!(
+            "{errors} results failed; all: HTTP 500: model crashed (gave up after 2 attempts)"
+        )),
+        "{err}"
+    );
     let msg: String = rusqlite::Connection::open(env.db())
         .unwrap()
         .query_row("SELECT message FROM errors LIMIT 1", [], |r| r.get(0))
