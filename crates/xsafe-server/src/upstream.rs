@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use xsafe_core::{ChatRequest, ChatResponse, Target, TargetError};
-use xsafe_target::{error_message, retry_after};
+use xsafe_target::{base_url_hint, error_message, retry_after};
 
 /// An API key that never shows in `Debug` output or logs.
 #[derive(Clone)]
@@ -188,9 +188,11 @@ impl Upstream {
             let status = response.status().as_u16();
             let asked = retry_after(response.headers());
             let bytes = self.read(response, started).await.unwrap_or_default();
+            let url = format!("{}{path}", self.base);
             let error = UpstreamError::Status {
                 status,
-                message: error_message(&bytes),
+                message: error_message(&bytes)
+                    + &base_url_hint(status, &self.base, method.as_str(), &url),
             };
             return Err((error, asked));
         }

@@ -505,8 +505,10 @@ async fn failures_are_openai_errors_with_the_right_status() {
     assert_eq!(status, 504);
     assert_eq!(err["error"]["code"], "upstream_timeout");
 
-    let (status, _) = error_of(post(&proxy.url, &ask("bad model")).await).await;
+    let (status, err) = error_of(post(&proxy.url, &ask("bad model")).await).await;
     assert_eq!(status, 404);
+    // Behind /v1 a 404 is the upstream's own word.
+    assert!(!err.to_string().contains("base URL"), "{err}");
 
     let malformed = client()
         .post(&url)
@@ -564,6 +566,32 @@ async fn failures_are_openai_errors_with_the_right_status() {
         "{metrics}"
     );
     assert!(!metrics.contains(UPSTREAM_KEY));
+    proxy.stop().await.unwrap();
+}
+
+/// An upstream URL without `/v1`, at a server that serves the API below it:
+/// the error says which URL was asked and what to check.
+#[tokio::test]
+async fn an_upstream_url_without_v1_is_named_in_the_error() {
+    let upstream = TestServer::start(|_| {
+        Reply::status(404, "<html><body><h1>404 Not Found</h1></body></html>")
+    });
+    let mut o = options(&upstream);
+    o.upstream = upstream.url();
+    o.upstream_retries = 0;
+    let proxy = start("baseline", o).await;
+    let ask = json!({"model": "m", "messages": [{"role": "user", "content": "hi"}]});
+    let (status, err) = error_of(post(&proxy.url, &ask).await).await;
+    assert_eq!(status, 404);
+    let message = err["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains(&format!(
+            "404 Not Found (POST {}/chat/completions: is the base URL right? For most servers \
+             it ends in /v1)",
+            upstream.url()
+        )),
+        "{message}"
+    );
     proxy.stop().await.unwrap();
 }
 

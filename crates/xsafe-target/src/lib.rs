@@ -9,7 +9,9 @@ mod openai;
 mod settings;
 
 pub use limit::AdaptiveLimit;
-pub use openai::{OpenAiConfig, OpenAiTarget, error_message, parse_chat_completion, retry_after};
+pub use openai::{
+    OpenAiConfig, OpenAiTarget, base_url_hint, error_message, parse_chat_completion, retry_after,
+};
 pub use settings::{BACKENDS, ResolvedTarget, TargetSettings, TargetsFile, resolve};
 
 use std::sync::Arc;

@@ -273,14 +273,7 @@ impl OpenAiTarget {
         }
         if !status.is_success() {
             let mut message = error_message(&bytes);
-            // A server that does not know the path, at a base URL without
-            // `/v1`: most often that is the mistake. (Behind `/v1`, a 404
-            // is usually an unknown model, which the body says.)
-            if matches!(status.as_u16(), 404 | 405 | 501) && !base.ends_with("/v1") {
-                message.push_str(&format!(
-                    " (POST {url}: is --base-url right? For most servers it ends in /v1)"
-                ));
-            }
+            message.push_str(&base_url_hint(status.as_u16(), base, "POST", &url));
             return Err(TargetError::Status {
                 status: status.as_u16(),
                 message,
@@ -419,6 +412,19 @@ pub fn error_message(bytes: &[u8]) -> String {
         "(empty body)".to_string()
     } else {
         text.chars().take(300).collect()
+    }
+}
+
+/// What to add to the error of a request to `url` (under the base URL
+/// `base`) that the server answered with `status`: a server that does not
+/// know the path, at a base URL without `/v1`, most often means the `/v1`
+/// is missing (behind `/v1`, a 404 is usually an unknown model, which the
+/// body says). Empty otherwise.
+pub fn base_url_hint(status: u16, base: &str, method: &str, url: &str) -> String {
+    if matches!(status, 404 | 405 | 501) && !base.trim_end_matches('/').ends_with("/v1") {
+        format!(" ({method} {url}: is the base URL right? For most servers it ends in /v1)")
+    } else {
+        String::new()
     }
 }
 

@@ -155,8 +155,8 @@ async fn a_path_the_server_does_not_serve_points_at_the_base_url() {
     assert_eq!(
         err,
         format!(
-            "HTTP 404: 404 Not Found nginx (POST {}/chat/completions: is --base-url right? For \
-             most servers it ends in /v1)",
+            "HTTP 404: 404 Not Found nginx (POST {}/chat/completions: is the base URL right? \
+             For most servers it ends in /v1)",
             server.url()
         )
     );
