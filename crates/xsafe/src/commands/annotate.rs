@@ -361,7 +361,7 @@ fn export(global: &Global, args: AnnotateExportArgs) -> Result<ExitCode> {
     drop(w);
     out.flush()?;
     if !global.quiet {
-        let mut msg = format!("{rows} labelled answers written");
+        let mut msg = format!("{} written", super::count(rows, "labelled answer"));
         if ties > 0 {
             msg.push_str(&format!(
                 "; {ties} left out because their annotators are tied (pass --annotator NAME)"

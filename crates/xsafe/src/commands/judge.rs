@@ -183,8 +183,12 @@ impl Counts {
 
     fn line(&self, total: usize, tag: &str) -> String {
         let mut line = format!(
-            "judged {total} answers with {tag}: {} compliance, {} full_refusal, {} partial_refusal, {} unscored",
-            self.classes[0], self.classes[1], self.classes[2], self.unscored
+            "judged {} with {tag}: {} compliance, {} full_refusal, {} partial_refusal, {} unscored",
+            super::count(total as u64, "answer"),
+            self.classes[0],
+            self.classes[1],
+            self.classes[2],
+            self.unscored
         );
         if self.errors > 0 {
             line.push_str(&format!(

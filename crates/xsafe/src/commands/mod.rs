@@ -38,6 +38,14 @@ pub async fn dispatch(cli: Cli) -> Result<ExitCode> {
     }
 }
 
+/// `1 answer`, `2 answers`: a count and its noun, in the plural unless one.
+pub(crate) fn count(n: impl Into<u64>, noun: &str) -> String {
+    match n.into() {
+        1 => format!("1 {noun}"),
+        n => format!("{n} {noun}s"),
+    }
+}
+
 /// Fails now if `path` cannot be written, for a file written at the end of
 /// long work (a tune, an LLM judging): a trial temporary file is created
 /// beside it and removed at once, so a crash meanwhile leaves nothing.
@@ -217,6 +225,13 @@ pub fn progress_bar(quiet: bool, len: u64, message: &str) -> indicatif::Progress
 mod tests {
     use super::*;
     use std::io::Write;
+
+    #[test]
+    fn counts_take_the_plural_unless_one() {
+        assert_eq!(count(1u64, "answer"), "1 answer");
+        assert_eq!(count(0u64, "answer"), "0 answers");
+        assert_eq!(count(3u32, "result"), "3 results");
+    }
 
     #[test]
     fn an_atomic_file_replaces_the_old_one_only_when_committed() {

@@ -92,15 +92,22 @@ fn failed_line(o: &RunOutcome) -> String {
         None => String::new(),
     };
     format!(
-        "{} results failed{why}\nsee `xsafe runs show {}`; run the same command again to retry them\n",
-        o.errors, o.run_name
+        "{} failed{why}\nsee `xsafe runs show {}`; run the same command again to retry them\n",
+        super::count(o.errors, "result"),
+        o.run_name
     )
 }
 
 fn render_summary(o: &RunOutcome) -> String {
     let mut out = format!(
-        "run {} (id {}): {}, {}/{} results, {} errors, judge {}\n",
-        o.run_name, o.run_id, o.status, o.done, o.total, o.errors, o.judge
+        "run {} (id {}): {}, {}/{} results, {}, judge {}\n",
+        o.run_name,
+        o.run_id,
+        o.status,
+        o.done,
+        o.total,
+        super::count(o.errors, "error"),
+        o.judge
     );
     let pct = |k: u64, n: u64| {
         if n == 0 {

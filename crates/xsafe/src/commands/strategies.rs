@@ -86,7 +86,10 @@ pub fn run(global: &Global, cmd: StrategiesCommand) -> Result<ExitCode> {
                 }))?;
             } else {
                 println!("strategy {}: {}\n", strategy.name(), strategy.description());
-                println!("first request ({} messages):", messages.len());
+                println!(
+                    "first request ({}):",
+                    super::count(messages.len() as u64, "message")
+                );
                 for m in &messages {
                     println!("\n[{}]\n{}", m.role.as_str(), m.content);
                 }
