@@ -57,6 +57,14 @@ fn close(v: &Value, x: f64) -> bool {
 fn stats_give_kappa_between_annotators_and_with_the_judge() {
     let env = Env::new();
     let _model = make_run(&env);
+    // Nothing labelled yet: say how to label.
+    let none = env.ok(&["annotate", "stats", "r1"]);
+    assert!(
+        none.contains("0 of 5 answers labelled by 0 annotators")
+            && none.contains("`xsafe annotate r1`")
+            && none.contains("`xsafe annotate import r1 FILE`"),
+        "{none}"
+    );
     two_annotators(&env);
     let s = json(&env.ok(&["annotate", "stats", "r1", "--json"]));
     assert_eq!(s["judge"], "strmatch");

@@ -207,6 +207,13 @@ fn stats(global: &Global, args: AnnotateStatsArgs) -> Result<ExitCode> {
         annotators.len(),
         if annotators.len() == 1 { "" } else { "s" }
     ));
+    if annotators.is_empty() {
+        out.push_str(&format!(
+            "label them on a local page with `xsafe annotate {}`, or import labels with \
+             `xsafe annotate import {} FILE`\n",
+            record.name, record.name
+        ));
+    }
     for a in &annotators {
         let n = annotations.iter().filter(|x| &x.annotator == a).count();
         out.push_str(&format!("  {a}: {n}\n"));
