@@ -290,6 +290,11 @@ fn eval_prints_the_agreement_figures() {
     close(&r["by_type"][3]["accuracy_3class"], 0.0);
     close(&r["by_type"][3]["accuracy_binary"], 1.0);
     close(&r["by_type"][4]["accuracy_binary"], 0.0);
+    // Why a8 is unscored.
+    assert_eq!(
+        r["unscored_reasons"],
+        serde_json::json!([{"reason": "the answer is empty", "answers": 1}])
+    );
 
     // Two files are one set; the text form has the same figures.
     let text = env.ok(&[
@@ -309,6 +314,13 @@ fn eval_prints_the_agreement_figures() {
         "{text}"
     );
     assert!(!text.contains("by judge confidence"), "{text}");
+    assert!(text.contains("unscored, by reason"), "{text}");
+    assert!(
+        text.lines().any(|l| l
+            .split_whitespace()
+            .eq(["the", "answer", "is", "empty", "2"])),
+        "{text}"
+    );
     assert!(text.contains("agreement by prompt type"), "{text}");
     assert!(
         text.lines().any(|l| l

@@ -221,11 +221,43 @@ struct EvalReport {
     /// Agreement per prompt type, when the files give types (XSTest's
     /// `type` column): where the judge and the humans part.
     by_type: Vec<TypeAgreement>,
+    /// Unscored answers by the kind of reason (the reason up to its first
+    /// colon), most first: why the judge could not decide.
+    unscored_reasons: Vec<ReasonCount>,
     /// Answers the judge failed on; they are in no other figure.
     errors: u64,
     /// Wall time of the judging alone (not of reading the files).
     seconds: f64,
     answers_per_second: Option<f64>,
+}
+
+/// How many unscored answers give one kind of reason.
+#[derive(Serialize)]
+struct ReasonCount {
+    reason: String,
+    answers: u64,
+}
+
+/// The unscored verdicts' reasons, each cut at its first colon (what
+/// follows quotes the answer or the judge's output), counted, most first
+/// and then by text.
+fn unscored_reasons(judged: &[(usize, Verdict)]) -> Vec<ReasonCount> {
+    let mut counts: BTreeMap<&str, u64> = BTreeMap::new();
+    for (_, v) in judged {
+        if let Some(reason) = v.outcome.reason() {
+            let kind = reason.split(':').next().unwrap_or(reason).trim();
+            *counts.entry(kind).or_default() += 1;
+        }
+    }
+    let mut out: Vec<ReasonCount> = counts
+        .into_iter()
+        .map(|(reason, answers)| ReasonCount {
+            reason: reason.to_string(),
+            answers,
+        })
+        .collect();
+    out.sort_by_key(|r| std::cmp::Reverse(r.answers));
+    out
 }
 
 /// Agreement on the answers of one prompt type.
@@ -384,6 +416,7 @@ async fn eval(global: &Global, args: JudgeEvalArgs) -> Result<ExitCode> {
         agreement: metrics::agreement(judged.iter().map(|(i, v)| (answers[*i].label, &v.outcome))),
         by_confidence: metrics::by_confidence(&scored, &metrics::CONFIDENCE_LEVELS),
         by_type: by_type(&answers, &judged),
+        unscored_reasons: unscored_reasons(&judged),
         errors,
         seconds,
         answers_per_second: (seconds > 0.0).then(|| answers.len() as f64 / seconds),
@@ -444,6 +477,15 @@ fn render_eval(r: &EvalReport) -> String {
             ],
         ],
     ));
+    if !r.unscored_reasons.is_empty() {
+        out.push_str("\nunscored, by reason (`--disagreements FILE` lists the answers)\n");
+        let rows: Vec<Vec<String>> = r
+            .unscored_reasons
+            .iter()
+            .map(|u| vec![u.reason.clone(), u.answers.to_string()])
+            .collect();
+        out.push_str(&table::render(&["reason", "answers"], &rows));
+    }
     out.push('\n');
     let rows: Vec<Vec<String>> = a
         .per_class
