@@ -72,7 +72,22 @@ pub async fn execute(
             .check(&prompts)
             .map_err(|e| RunError::Plan(e.to_string()))?;
     }
-    let spec = plan.spec();
+    let mut spec = plan.spec();
+    // A run stored under the older key (see RunPlan::legacy_key) is resumed
+    // under it.
+    let legacy = plan.legacy_key();
+    if legacy != spec.key {
+        let name = plan
+            .name
+            .clone()
+            .unwrap_or_else(|| RunPlan::derived_name(&legacy));
+        let lookup = name.clone();
+        let existing = blocking(&store, move |s| Ok(s.run(&lookup).ok())).await?;
+        if existing.is_some_and(|r| r.key == legacy) {
+            spec.name = name;
+            spec.key = legacy;
+        }
+    }
     let run = blocking(&store, move |s| s.open_run(&spec)).await?;
     for (suite, cases) in &selection.suites {
         let (suite, cases) = (suite.clone(), cases.clone());

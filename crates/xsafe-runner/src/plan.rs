@@ -130,26 +130,31 @@ impl RunPlan {
     /// The sha256 of the config: what makes two commands the same run.
     ///
     /// Left out: the tool version, so a run started before an upgrade can be
-    /// resumed after it, and where a target is served (its base URLs), since
-    /// moving a model to another host or replica does not change its answers.
+    /// resumed after it; where a target is served (its base URLs) and where
+    /// a local model file lies, since moving a model does not change its
+    /// answers; a request's timeout, which decides only whether a request
+    /// fails (raising it to resume a run whose requests timed out is the
+    /// usual fix); and the order of the suites, targets and strategies.
     pub fn key(&self) -> String {
-        let mut config = self.config();
-        if let Some(targets) = config["targets"].as_array_mut() {
-            for t in targets {
-                if let Some(settings) = t["settings"].as_object_mut() {
-                    settings.remove("base_url");
-                    settings.remove("base_urls");
-                }
-            }
-        }
-        // serde_json's maps are sorted, so the text is canonical.
-        hex::encode(Sha256::digest(config.to_string().as_bytes()))
+        key_of(self.config(), true)
+    }
+
+    /// The key as xsafe made it before the timeout, the model file's path
+    /// and the order of lists were left out, so a run stored then is still
+    /// resumed by the same command.
+    pub fn legacy_key(&self) -> String {
+        key_of(self.config(), false)
+    }
+
+    /// The name a command without `--run` gives its run, from `key`.
+    pub fn derived_name(key: &str) -> String {
+        format!("run-{}", &key[..12])
     }
 
     pub fn run_name(&self) -> String {
         self.name
             .clone()
-            .unwrap_or_else(|| format!("run-{}", &self.key()[..12]))
+            .unwrap_or_else(|| RunPlan::derived_name(&self.key()))
     }
 
     pub(crate) fn spec(&self) -> RunSpec {
@@ -166,4 +171,33 @@ impl RunPlan {
             tool_version: TOOL_VERSION.to_string(),
         }
     }
+}
+
+/// The sha256 of a run's config without what does not change its answers
+/// (see [`RunPlan::key`]); `canonical` false gives the older key, which left
+/// out only the base URLs.
+fn key_of(mut config: Value, canonical: bool) -> String {
+    let operational: &[&str] = if canonical {
+        &["base_url", "base_urls", "timeout_secs", "model_path"]
+    } else {
+        &["base_url", "base_urls"]
+    };
+    if let Some(targets) = config["targets"].as_array_mut() {
+        for t in targets {
+            if let Some(settings) = t["settings"].as_object_mut() {
+                for k in operational {
+                    settings.remove(*k);
+                }
+            }
+        }
+    }
+    if canonical {
+        for list in ["suites", "targets", "strategies"] {
+            if let Some(items) = config[list].as_array_mut() {
+                items.sort_by_cached_key(|v| v.to_string());
+            }
+        }
+    }
+    // serde_json's maps are sorted, so the text is canonical.
+    hex::encode(Sha256::digest(config.to_string().as_bytes()))
 }
