@@ -573,12 +573,12 @@ fn paired(cases: &[Vec<(bool, bool)>], opts: &BuildOptions) -> Paired {
     let rate = |k: usize| (n > 0).then(|| k as f64 / n as f64);
     let base = pairs.iter().filter(|p| p.0).count();
     let strat = pairs.iter().filter(|p| p.1).count();
-    let discordant: Vec<(u64, u64)> = cases
+    let discordant: Vec<(u64, u64, u64)> = cases
         .iter()
         .map(|c| {
             let b = c.iter().filter(|p| p.0 && !p.1).count() as u64;
             let s = c.iter().filter(|p| !p.0 && p.1).count() as u64;
-            (b, s)
+            (b, s, c.len() as u64)
         })
         .collect();
     let slices: Vec<&[(bool, bool)]> = cases.iter().map(Vec::as_slice).collect();

@@ -145,17 +145,47 @@ pub struct McNemar {
     pub clustered: bool,
 }
 
-/// McNemar's test when a case gives several pairs, `(b_k, c_k)` per case:
-/// Durkalski et al.'s statistic `(sum of (b_k - c_k))^2 / sum of (b_k -
-/// c_k)^2`, referred to the chi-square distribution with one degree of
-/// freedom. With one pair per case it is the exact test, [`mcnemar_exact`].
-pub fn mcnemar_clustered(cases: &[(u64, u64)]) -> McNemar {
+/// McNemar's test when a case gives several pairs, `(b_k, c_k, m_k)` per
+/// case: `b_k` and `c_k` discordant pairs of its `m_k`.
+///
+/// - When every case's pairs are all the same pair (samples that agree, as
+///   at temperature 0), a case is one pair: the exact test on the cases,
+///   [`mcnemar_exact`] of the cases with `b_k = m_k` and with `c_k = m_k`.
+/// - When no case has more than one discordant pair, the discordant pairs
+///   come from distinct cases and are independent: the exact test on them.
+/// - Otherwise Durkalski et al.'s statistic `(sum of (b_k - c_k))^2 / sum
+///   of (b_k - c_k)^2`, referred to the chi-square distribution with one
+///   degree of freedom.
+///
+/// `b` and `c` are the pairs' counts in every case; `clustered` says
+/// whether the test took the case as the unit.
+pub fn mcnemar_clustered(cases: &[(u64, u64, u64)]) -> McNemar {
     let b: u64 = cases.iter().map(|c| c.0).sum();
     let c: u64 = cases.iter().map(|c| c.1).sum();
-    if cases.iter().all(|&(bk, ck)| bk + ck <= 1) {
+    // No discordant pair, or every pair discordant the same way.
+    let uniform = |&(bk, ck, mk): &(u64, u64, u64)| match (bk, ck) {
+        (0, 0) => true,
+        (b, 0) => b == mk,
+        (0, c) => c == mk,
+        _ => false,
+    };
+    let several = cases.iter().any(|c| c.2 > 1);
+    if several && cases.iter().all(uniform) {
+        let by_case = mcnemar_exact(
+            cases.iter().filter(|c| c.0 > 0).count() as u64,
+            cases.iter().filter(|c| c.1 > 0).count() as u64,
+        );
+        return McNemar {
+            b,
+            c,
+            p_value: by_case.p_value,
+            clustered: true,
+        };
+    }
+    if cases.iter().all(|&(bk, ck, _)| bk + ck <= 1) {
         return mcnemar_exact(b, c);
     }
-    let diff = |&(bk, ck): &(u64, u64)| bk as f64 - ck as f64;
+    let diff = |&(bk, ck, _): &(u64, u64, u64)| bk as f64 - ck as f64;
     let num = cases.iter().map(diff).sum::<f64>().powi(2);
     let den: f64 = cases.iter().map(|x| diff(x).powi(2)).sum();
     let p_value = if den == 0.0 {
@@ -488,15 +518,21 @@ mod tests {
     #[test]
     fn clustered_mcnemar_by_hand() {
         // One pair per case: the exact test, unchanged.
-        let single = [(1, 0), (1, 0), (0, 0), (0, 1), (1, 0)];
+        let single = [(1, 0, 1), (1, 0, 1), (0, 0, 1), (0, 1, 1), (1, 0, 1)];
         assert_eq!(mcnemar_clustered(&single), mcnemar_exact(3, 1));
-        // Differences 2, 2, -1, 1: (4)^2 / (4 + 4 + 1 + 1) = 1.6, and
-        // P(chi-square(1) > 1.6) = 0.205903...
-        let m = mcnemar_clustered(&[(2, 0), (2, 0), (0, 1), (1, 0), (0, 0)]);
+        // Three samples per case that always agree: a case is one pair, so
+        // the exact test of 3 against 1 cases (p = 0.625), not of 9 against 3.
+        let tripled = [(3, 0, 3), (3, 0, 3), (0, 0, 3), (0, 3, 3), (3, 0, 3)];
+        let m = mcnemar_clustered(&tripled);
+        assert_eq!((m.b, m.c, m.clustered), (9, 3, true));
+        assert_eq!(m.p_value, mcnemar_exact(3, 1).p_value);
+        // Differences 2, 2, -1, 1 (the cases mixed): (4)^2 / (4 + 4 + 1 + 1)
+        // = 1.6, and P(chi-square(1) > 1.6) = 0.205903...
+        let m = mcnemar_clustered(&[(2, 0, 3), (2, 0, 2), (0, 1, 2), (1, 0, 2), (0, 0, 2)]);
         assert_eq!((m.b, m.c, m.clustered), (5, 1, true));
         close(m.p_value, 0.205_903_210_732_068_33, 1e-12);
         // Discordant both ways within each case: no evidence either way.
-        let m = mcnemar_clustered(&[(1, 1), (2, 2)]);
+        let m = mcnemar_clustered(&[(1, 1, 2), (2, 2, 4)]);
         assert_eq!(m.p_value, 1.0);
     }
 
