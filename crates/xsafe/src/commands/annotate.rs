@@ -200,12 +200,10 @@ fn stats(global: &Global, args: AnnotateStatsArgs) -> Result<ExitCode> {
 
     let mut out = String::new();
     out.push_str(&format!(
-        "run {}: {} of {} answers labelled by {} annotator{}\n",
+        "run {}: {labelled} of {} labelled by {}\n",
         record.name,
-        labelled,
-        results.len(),
-        annotators.len(),
-        if annotators.len() == 1 { "" } else { "s" }
+        super::count(results.len() as u64, "answer"),
+        super::count(annotators.len() as u64, "annotator"),
     ));
     if annotators.is_empty() {
         out.push_str(&format!(

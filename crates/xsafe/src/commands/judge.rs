@@ -192,8 +192,8 @@ impl Counts {
         );
         if self.errors > 0 {
             line.push_str(&format!(
-                ", {} errors (the judge failed; see the warnings above and run again)",
-                self.errors
+                ", {} (the judge failed; see the warnings above and run again)",
+                super::count(self.errors, "error")
             ));
         }
         line
@@ -425,7 +425,8 @@ async fn eval(global: &Global, args: JudgeEvalArgs) -> Result<ExitCode> {
         let (bytes, n) = disagreements(super::csv_by_name(path), &answers, &judged)?;
         super::write_atomically(path, &bytes)?;
         eprintln!(
-            "wrote the {n} answers whose verdict is not the human label to {}",
+            "wrote the {} whose verdict is not the human label to {}",
+            super::count(n as u64, "answer"),
             path.display()
         );
     }
@@ -436,8 +437,9 @@ async fn eval(global: &Global, args: JudgeEvalArgs) -> Result<ExitCode> {
     }
     if errors > 0 {
         eprintln!(
-            "the judge failed on {errors} answers, which are left out of every figure; see the \
-             warnings above and run again"
+            "the judge failed on {}, which are left out of every figure; see the warnings above \
+             and run again",
+            super::count(errors, "answer")
         );
         return Ok(ExitCode::from(2));
     }
@@ -455,9 +457,9 @@ fn num(x: Option<f64>) -> String {
 fn render_eval(r: &EvalReport) -> String {
     let a = &r.agreement;
     let mut out = format!(
-        "judge {} on {} answers ({})\n",
+        "judge {} on {} ({})\n",
         r.judge,
-        a.n + r.errors,
+        super::count(a.n + r.errors, "answer"),
         r.files.join(", ")
     );
     out.push_str(&table::render(

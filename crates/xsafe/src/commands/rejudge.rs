@@ -138,7 +138,10 @@ pub async fn run(global: &Global, args: RejudgeArgs) -> Result<ExitCode> {
         print!("{}", render(&summary));
     }
     if errors > 0 {
-        eprintln!("the judge failed on {errors} answers; run the same command again to judge them");
+        eprintln!(
+            "the judge failed on {}; run the same command again to judge them",
+            super::count(errors, "answer")
+        );
         return Ok(ExitCode::from(2));
     }
     Ok(ExitCode::SUCCESS)
@@ -146,8 +149,14 @@ pub async fn run(global: &Global, args: RejudgeArgs) -> Result<ExitCode> {
 
 fn render(s: &Summary) -> String {
     let mut out = format!(
-        "run {} (id {}) judged by {}: {} judged now, {} already judged, {} without an answer, {} errors\n",
-        s.run, s.run_id, s.judge, s.judged, s.already_judged, s.no_answer, s.errors
+        "run {} (id {}) judged by {}: {} judged now, {} already judged, {} without an answer, {}\n",
+        s.run,
+        s.run_id,
+        s.judge,
+        s.judged,
+        s.already_judged,
+        s.no_answer,
+        super::count(s.errors, "error")
     );
     let rows: Vec<Vec<String>> = s
         .groups
