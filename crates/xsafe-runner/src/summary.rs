@@ -115,10 +115,7 @@ impl RunOutcome {
         // summary does not change between identical runs.
         let common_error = failures
             .into_iter()
-            .fold(None::<(&str, u64)>, |best, (m, n)| match best {
-                Some((_, b)) if b >= n => best,
-                _ => Some((m, n)),
-            })
+            .min_by_key(|&(message, count)| (std::cmp::Reverse(count), message))
             .map(|(message, count)| CommonError {
                 message: message.to_string(),
                 count,
