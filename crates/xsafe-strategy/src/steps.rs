@@ -89,7 +89,10 @@ fn check_template(template: &str, file: &str, field: &str) -> Result<(), SpecErr
         reply: "r",
         turn: 1,
     };
-    render(template, &sample).map(|_| ()).map_err(invalid)
+    compiled
+        .render(context! { ..minijinja::Value::from_serialize(&sample) })
+        .map(|_| ())
+        .map_err(invalid)
 }
 
 fn template_error(strategy: &str, e: minijinja::Error) -> StrategyError {
