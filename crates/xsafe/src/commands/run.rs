@@ -79,15 +79,12 @@ pub async fn run(global: &Global, args: RunArgs) -> Result<ExitCode> {
 fn failed_line(o: &RunOutcome) -> String {
     let why = match &o.common_error {
         Some(e) => {
-            let flat = e.message.split_whitespace().collect::<Vec<_>>().join(" ");
-            let cut: String = flat.chars().take(400).collect();
-            let more = if cut.len() < flat.len() { "…" } else { "" };
             let times = if e.count == o.errors {
                 "all".to_string()
             } else {
                 format!("{} of them", e.count)
             };
-            format!("; {times}: {cut}{more}")
+            format!("; {times}: {}", table::excerpt(&e.message, 400))
         }
         None => String::new(),
     };
