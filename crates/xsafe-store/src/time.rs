@@ -83,7 +83,8 @@ mod tests {
                 cur == next_in_month || cur == next_month,
                 "{prev:?} -> {cur:?}"
             );
-            let leap = cur.0 % 4 == 0 && (cur.0 % 100 != 0 || cur.0 % 400 == 0);
+            let leap = cur.0.is_multiple_of(4)
+                && (!cur.0.is_multiple_of(100) || cur.0.is_multiple_of(400));
             let len = [
                 31,
                 if leap { 29 } else { 28 },
