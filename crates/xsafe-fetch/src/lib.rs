@@ -1,10 +1,12 @@
 //! Pinned files in a cache: what `xsafe suites fetch` and `xsafe model pull`
-//! share. A file is streamed into a temporary file beside its destination
-//! and hashed on the way; only one matching its [`Pin`] becomes a [`Staged`]
-//! file, which the caller can check further (is it a suite, a GGUF?) before
+//! share. A file is streamed into a file beside its destination and hashed
+//! on the way; only one matching its [`Pin`] becomes a [`Staged`] file,
+//! which the caller can check further (is it a suite, a GGUF?) before
 //! [`Staged::commit`] records a first-use pin and renames it into place. So a
 //! failed, cut or wrong download never damages an earlier good copy, and a
-//! file under its final name is always a verified one.
+//! file under its final name is always a verified one. A download cut off
+//! part-way is resumed where it stopped, in the same call or the next
+//! (see [`fetch`]).
 //!
 //! Trust on first use: where no checksum is known in advance, the first
 //! committed file's sha256 is recorded in a JSON pin file (`{"key": "sha"}`)
@@ -16,7 +18,7 @@ use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncSeekExt, AsyncWriteExt};
 
 /// Progress of a download: bytes received so far, and the total when the
 /// server says it.
@@ -115,36 +117,75 @@ fn kept_note(kept: Option<&Path>) -> String {
 /// deletes it (and pins nothing).
 #[derive(Debug)]
 pub struct Staged {
-    tmp: tempfile::NamedTempFile,
+    path: PathBuf,
+    /// A download's record of where it came from, removed with the file.
+    record: Option<PathBuf>,
+    /// Held open, and for a download locked, until the file is in place or
+    /// deleted.
+    _file: std::fs::File,
     dest: PathBuf,
     sha256: String,
     /// The pin to record on commit, on first use.
     unpinned: Option<Pin>,
+    committed: bool,
 }
 
 impl Staged {
-    /// The temporary file, for the caller's own checks.
+    /// The staged file, for the caller's own checks.
     pub fn path(&self) -> &Path {
-        self.tmp.path()
+        &self.path
     }
 
     /// Records the checksum if this is the first use, then renames the file
     /// over its destination (atomically: they are in one directory).
-    pub fn commit(self) -> Result<PathBuf, FetchError> {
+    pub fn commit(mut self) -> Result<PathBuf, FetchError> {
         if let Some(Pin::TrustOnFirstUse { pins_file, key }) = &self.unpinned {
             write_pin(pins_file, key, &self.sha256)?;
         }
-        let dest = self.dest;
-        self.tmp
-            .persist(&dest)
-            .map_err(|e| cache_error(&dest, "cannot move the file into place", e.error))?;
-        Ok(dest)
+        std::fs::rename(&self.path, &self.dest)
+            .map_err(|e| cache_error(&self.dest, "cannot move the file into place", e))?;
+        self.committed = true;
+        if let Some(record) = &self.record {
+            let _ = std::fs::remove_file(record);
+        }
+        Ok(self.dest.clone())
     }
 }
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = std::fs::remove_file(&self.path);
+            if let Some(record) = &self.record {
+                let _ = std::fs::remove_file(record);
+            }
+        }
+    }
+}
+
+/// Pauses before the retries of a download that keeps failing without a
+/// new byte; one more failure gives up. A retry after an attempt that did
+/// bring new bytes starts over at the first pause.
+const RETRY_PAUSES: [Duration; 3] = [
+    Duration::from_millis(100),
+    Duration::from_millis(500),
+    Duration::from_secs(2),
+];
 
 /// Downloads `url` for `dest`, checks it against `pin` and returns it
 /// staged. Redirects are followed; there is no overall time limit (a model
 /// takes minutes on a slow line), but a server silent for 60 s is given up.
+///
+/// The download goes to `.NAME.partial` beside `dest`, locked so that a
+/// second download of the same file is refused rather than mixed in. When
+/// the connection breaks after the transfer has begun, the download is
+/// asked again from the byte where it stopped (an HTTP range, only while
+/// the server's `ETag` or `Last-Modified` says the file is the same one;
+/// otherwise from the start), up to three times in a row without progress
+/// (after pauses of 0.1, 0.5 and 2 s). If it still fails, a file the server identified is kept with
+/// `.NAME.partial.json` (its URL and version), and the next `fetch` of the
+/// same URL resumes it; anything else is deleted. The checksum always
+/// covers the whole file, resumed or not.
 pub async fn fetch(
     url: &str,
     dest: &Path,
@@ -152,11 +193,6 @@ pub async fn fetch(
     progress: Option<Progress<'_>>,
 ) -> Result<Staged, FetchError> {
     let expected = pin.expected()?;
-    let tmp = temp_beside(dest)?;
-    let reopened = tmp
-        .reopen()
-        .map_err(|e| cache_error(tmp.path(), "cannot open it", e));
-    let mut file = tokio::fs::File::from_std(reopened?);
     let failed = |reason: String, status: Option<u16>| FetchError::Download {
         url: url.to_string(),
         reason,
@@ -168,36 +204,333 @@ pub async fn fetch(
         .redirect(reqwest::redirect::Policy::limited(10))
         .build()
         .map_err(|e| failed(format!("cannot build an HTTP client: {e}"), None))?;
-    let request = client.get(url).send().await;
-    let mut response = request.map_err(|e| failed(describe(e), None))?;
-    let status = response.status();
-    if !status.is_success() {
-        let reason = format!("the server answered HTTP {status}");
-        return Err(failed(reason, Some(status.as_u16())));
-    }
-    let total = response.content_length();
     let progress = progress.unwrap_or(&|_, _| ());
-    let mut hasher = Sha256::new();
-    let mut received = 0u64;
-    progress(0, total);
-    while let Some(chunk) = response
-        .chunk()
-        .await
-        .map_err(|e| failed(describe(e), None))?
-    {
-        hasher.update(&chunk);
-        let written = file.write_all(&chunk).await;
-        written.map_err(|e| cache_error(tmp.path(), "cannot write the download", e))?;
-        received += chunk.len() as u64;
-        progress(received, total);
+    let mut partial = Partial::open(dest, url).await?;
+    let resumed_from = partial.len;
+    // A transfer has begun when the server first answers with the file (or
+    // a partial download is there to resume); before that a failure is the
+    // URL's or the network's, and retrying would only delay the message.
+    let mut begun = partial.len > 0;
+    let mut best = partial.len;
+    let mut fruitless = 0;
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        let outcome = partial.attempt(&client, &mut begun, progress).await;
+        let (reason, status) = match outcome {
+            Ok(()) => break,
+            Err(Failure::Fatal(reason, status)) => {
+                return Err(partial.give_up(failed(reason, status)).await);
+            }
+            Err(Failure::Retry(reason, status)) => (reason, status),
+        };
+        if partial.len > best {
+            best = partial.len;
+            fruitless = 0;
+        }
+        match RETRY_PAUSES.get(fruitless).filter(|_| begun) {
+            Some(pause) => {
+                tracing::warn!(url, %reason, received = partial.len, "download interrupted; retrying");
+                tokio::time::sleep(*pause).await;
+                fruitless += 1;
+            }
+            None => {
+                let tries = if attempts > 1 {
+                    format!(" ({attempts} attempts)")
+                } else {
+                    String::new()
+                };
+                return Err(partial.give_up(failed(reason + &tries, status)).await);
+            }
+        }
     }
-    if let Some(total) = total.filter(|t| *t != received) {
-        let reason = format!("the connection closed after {received} of {total} bytes");
-        return Err(failed(reason, None));
+    if resumed_from > 0 {
+        tracing::info!(url, resumed_from, "resumed an earlier partial download");
     }
-    let synced = file.sync_all().await;
-    synced.map_err(|e| cache_error(tmp.path(), "cannot write the download", e))?;
-    check(tmp, hasher, dest, pin, expected, url.to_string())
+    let (path, record, file, hasher) = partial.finish().await?;
+    check(
+        path,
+        Some(record),
+        file,
+        hasher,
+        dest,
+        pin,
+        expected,
+        url.to_string(),
+    )
+}
+
+/// Why one request of a download failed: worth asking again, or not.
+enum Failure {
+    Retry(String, Option<u16>),
+    Fatal(String, Option<u16>),
+}
+
+/// Where a partial download came from, kept beside it as JSON.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Record {
+    url: String,
+    /// The `ETag` or `Last-Modified` of the file being downloaded, sent back
+    /// as `If-Range` so that a changed file is sent whole.
+    version: String,
+}
+
+/// A download in progress: `.NAME.partial` beside the destination, locked
+/// while it is written, and the hash of what it holds.
+struct Partial {
+    path: PathBuf,
+    record_path: PathBuf,
+    url: String,
+    file: tokio::fs::File,
+    hasher: Sha256,
+    len: u64,
+    /// The file's version, when the server gave one.
+    version: Option<String>,
+    /// The file's size, when the server said it.
+    total: Option<u64>,
+}
+
+impl Partial {
+    /// Opens and locks the partial file for `dest`, keeping what it holds
+    /// when its record names the same URL and a version to check it by.
+    async fn open(dest: &Path, url: &str) -> Result<Partial, FetchError> {
+        let dir = dest.parent().unwrap_or(Path::new("."));
+        std::fs::create_dir_all(dir).map_err(|e| cache_error(dir, "cannot create it", e))?;
+        let name = dest.file_name().unwrap_or_default().to_string_lossy();
+        let path = dir.join(format!(".{name}.partial"));
+        let record_path = dir.join(format!(".{name}.partial.json"));
+        let mut options = std::fs::OpenOptions::new();
+        options.read(true).write(true).create(true).truncate(false);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o644);
+        let file = options
+            .open(&path)
+            .map_err(|e| cache_error(&path, "cannot create the download file", e))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(FetchError::File {
+                    path,
+                    message: "another download of this file is in progress (another xsafe \
+                              command?); wait for it to end, or stop it"
+                        .into(),
+                });
+            }
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(cache_error(&path, "cannot lock the download file", e));
+            }
+        }
+        let record = std::fs::read(&record_path)
+            .ok()
+            .and_then(|bytes| serde_json::from_slice::<Record>(&bytes).ok())
+            .filter(|r| r.url == url);
+        let (file, hasher, len, version) = match record {
+            Some(record) => {
+                let hashing_path = path.clone();
+                let (file, hasher, len) = tokio::task::spawn_blocking(move || {
+                    let mut file = file;
+                    let hasher = copy_hashing(
+                        &mut file,
+                        &hashing_path,
+                        &mut std::io::sink(),
+                        &hashing_path,
+                    )?;
+                    let len = std::io::Seek::stream_position(&mut file)
+                        .map_err(|e| read_error(&hashing_path, e))?;
+                    Ok::<_, FetchError>((file, hasher, len))
+                })
+                .await
+                .map_err(|e| read_error(&path, e))??;
+                (file, hasher, len, Some(record.version))
+            }
+            None => {
+                file.set_len(0)
+                    .map_err(|e| cache_error(&path, "cannot empty the download file", e))?;
+                (file, Sha256::new(), 0, None)
+            }
+        };
+        Ok(Partial {
+            path,
+            record_path,
+            url: url.to_string(),
+            file: tokio::fs::File::from_std(file),
+            hasher,
+            len,
+            version,
+            total: None,
+        })
+    }
+
+    /// One request: from the start, or from `len` while the file is the
+    /// same version. Appends what arrives.
+    async fn attempt(
+        &mut self,
+        client: &reqwest::Client,
+        begun: &mut bool,
+        progress: Progress<'_>,
+    ) -> Result<(), Failure> {
+        let mut request = client.get(&self.url);
+        match (&self.version, self.len) {
+            (Some(version), from) if from > 0 => {
+                request = request
+                    .header(reqwest::header::RANGE, format!("bytes={from}-"))
+                    .header(reqwest::header::IF_RANGE, version);
+            }
+            _ => self.restart().await?,
+        }
+        let fail = |begun: bool, reason: String, status: Option<u16>| match begun {
+            true => Failure::Retry(reason, status),
+            false => Failure::Fatal(reason, status),
+        };
+        let mut response = request
+            .send()
+            .await
+            .map_err(|e| fail(*begun, describe(e), None))?;
+        let status = response.status();
+        match status.as_u16() {
+            206 => match content_range(response.headers()) {
+                Some((start, total)) if start == self.len => self.total = total,
+                _ => {
+                    self.restart().await?;
+                    let reason = "the server resumed the download at another byte than asked";
+                    return Err(Failure::Retry(reason.into(), Some(206)));
+                }
+            },
+            200 => {
+                self.restart().await?;
+                self.total = response.content_length();
+                self.version = version(response.headers());
+                self.write_record()?;
+            }
+            416 => {
+                self.restart().await?;
+                let reason = "the server refused to resume the download (HTTP 416)";
+                return Err(Failure::Retry(reason.into(), Some(416)));
+            }
+            code => {
+                let reason = format!("the server answered HTTP {status}");
+                let transient = code == 429 || status.is_server_error();
+                return Err(fail(*begun && transient, reason, Some(code)));
+            }
+        }
+        *begun = true;
+        progress(self.len, self.total);
+        loop {
+            let chunk = response
+                .chunk()
+                .await
+                .map_err(|e| Failure::Retry(describe(e), None))?;
+            let Some(chunk) = chunk else { break };
+            self.hasher.update(&chunk);
+            let written = self.file.write_all(&chunk).await;
+            written.map_err(|e| {
+                let e = cache_error(&self.path, "cannot write the download", e);
+                Failure::Fatal(e.to_string(), None)
+            })?;
+            self.len += chunk.len() as u64;
+            progress(self.len, self.total);
+        }
+        match self.total {
+            Some(total) if total != self.len => Err(Failure::Retry(
+                format!("the connection closed after {} of {total} bytes", self.len),
+                None,
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// Empties the file, to download it from the start.
+    async fn restart(&mut self) -> Result<(), Failure> {
+        if self.len == 0 {
+            return Ok(());
+        }
+        let emptied = self.file.set_len(0).await;
+        let seeked = match emptied {
+            Ok(()) => self.file.seek(std::io::SeekFrom::Start(0)).await.map(drop),
+            Err(e) => Err(e),
+        };
+        seeked.map_err(|e| {
+            let e = cache_error(&self.path, "cannot empty the download file", e);
+            Failure::Fatal(e.to_string(), None)
+        })?;
+        self.hasher = Sha256::new();
+        self.len = 0;
+        Ok(())
+    }
+
+    /// Records the URL and version, so that another `fetch` can resume;
+    /// without a version nothing could tell a changed file, so the record
+    /// is removed instead.
+    fn write_record(&self) -> Result<(), Failure> {
+        let written = match &self.version {
+            Some(version) => {
+                let record = Record {
+                    url: self.url.clone(),
+                    version: version.clone(),
+                };
+                let json = serde_json::to_vec(&record).expect("a record serialises");
+                std::fs::write(&self.record_path, json)
+            }
+            None => match std::fs::remove_file(&self.record_path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+                _ => Ok(()),
+            },
+        };
+        written.map_err(|e| {
+            let e = cache_error(&self.record_path, "cannot write the download's record", e);
+            Failure::Fatal(e.to_string(), None)
+        })
+    }
+
+    /// The error for a download given up: what was received is kept for
+    /// the next `fetch` when the server identified the file, else deleted.
+    async fn give_up(self, mut error: FetchError) -> FetchError {
+        let resumable = self.version.is_some() && self.len > 0;
+        if resumable && self.file.sync_all().await.is_ok() {
+            if let FetchError::Download { reason, .. } = &mut error {
+                reason.push_str(&format!(
+                    "; the {} bytes received are kept in `{}`, and the same command resumes \
+                     from there",
+                    self.len,
+                    self.path.display()
+                ));
+            }
+        } else {
+            let _ = std::fs::remove_file(&self.path);
+            let _ = std::fs::remove_file(&self.record_path);
+        }
+        error
+    }
+
+    /// The complete file, written to disk, with its hash.
+    async fn finish(self) -> Result<(PathBuf, PathBuf, std::fs::File, Sha256), FetchError> {
+        let synced = self.file.sync_all().await;
+        if let Err(e) = synced {
+            let _ = std::fs::remove_file(&self.path);
+            let _ = std::fs::remove_file(&self.record_path);
+            return Err(cache_error(&self.path, "cannot write the download", e));
+        }
+        let file = self.file.into_std().await;
+        Ok((self.path, self.record_path, file, self.hasher))
+    }
+}
+
+/// `Content-Range: bytes START-END/TOTAL`: the first byte sent and the
+/// file's size (`None` for `*`).
+fn content_range(headers: &reqwest::header::HeaderMap) -> Option<(u64, Option<u64>)> {
+    let value = headers.get(reqwest::header::CONTENT_RANGE)?.to_str().ok()?;
+    let (range, total) = value.strip_prefix("bytes ")?.split_once('/')?;
+    let start = range.split_once('-')?.0.trim().parse().ok()?;
+    Some((start, total.trim().parse().ok()))
+}
+
+/// What identifies this version of the file for `If-Range`: a strong
+/// `ETag` (weak ones cannot be used there), else `Last-Modified`.
+fn version(headers: &reqwest::header::HeaderMap) -> Option<String> {
+    let header = |name| headers.get(name)?.to_str().ok().map(str::to_string);
+    header(reqwest::header::ETAG)
+        .filter(|tag| !tag.starts_with("W/"))
+        .or_else(|| header(reqwest::header::LAST_MODIFIED))
 }
 
 /// Copies the local file `src` for `dest`, checks it against `pin` and
@@ -210,7 +543,11 @@ pub fn stage_file(src: &Path, dest: &Path, pin: &Pin) -> Result<Staged, FetchErr
     let hasher = copy_hashing(&mut source, src, tmp.as_file_mut(), &tmp_path)?;
     let synced = tmp.as_file().sync_all();
     synced.map_err(|e| cache_error(&tmp_path, "cannot write the copy", e))?;
-    check(tmp, hasher, dest, pin, expected, src.display().to_string())
+    let (file, path) = tmp
+        .keep()
+        .map_err(|e| cache_error(&tmp_path, "cannot keep the copy", e.error))?;
+    let from = src.display().to_string();
+    check(path, None, file, hasher, dest, pin, expected, from)
 }
 
 /// Whether `dest` exists and matches `pin` (never, while nothing is pinned
@@ -252,9 +589,13 @@ fn copy_hashing(
     }
 }
 
-/// Stages `tmp` if its checksum is the expected one, else deletes it.
+/// Stages the file at `path` if its checksum is the expected one, else
+/// deletes it (and `record`).
+#[allow(clippy::too_many_arguments)]
 fn check(
-    tmp: tempfile::NamedTempFile,
+    path: PathBuf,
+    record: Option<PathBuf>,
+    file: std::fs::File,
     hasher: Sha256,
     dest: &Path,
     pin: &Pin,
@@ -263,7 +604,17 @@ fn check(
 ) -> Result<Staged, FetchError> {
     let actual = hex::encode(hasher.finalize());
     let unpinned = expected.is_none().then(|| pin.clone());
+    let staged = Staged {
+        path,
+        record,
+        _file: file,
+        dest: dest.to_path_buf(),
+        sha256: actual.clone(),
+        unpinned,
+        committed: false,
+    };
     if let Some(expected) = expected.filter(|e| *e != actual) {
+        drop(staged);
         return Err(FetchError::Checksum {
             from,
             expected,
@@ -272,12 +623,7 @@ fn check(
             kept: dest.is_file().then(|| dest.to_path_buf()),
         });
     }
-    Ok(Staged {
-        tmp,
-        dest: dest.to_path_buf(),
-        sha256: actual,
-        unpinned,
-    })
+    Ok(staged)
 }
 
 /// A temporary file in `dest`'s directory, so that the final rename stays

@@ -5,8 +5,9 @@
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use xsafe_fetch::{FetchError, Pin, fetch, is_verified, sha256_file, stage_file};
-use xsafe_testkit::{Reply, TestServer, file_names, unused_url};
+use xsafe_testkit::{Reply, Request, TestServer, file_names, unused_url};
 
 fn sha(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
@@ -150,12 +151,18 @@ async fn failed_downloads_say_why_and_leave_nothing() {
 
     let cut = Reply::Truncated(Box::new(Reply::bytes(vec![7u8; 4096])));
     for reply in [Reply::Drop, cut] {
+        let tries = if matches!(reply, Reply::Drop) { 1 } else { 4 };
         let server = TestServer::start(move |_| reply.clone());
         let err = fetch(&server.url(), &dest, &pin, None).await.unwrap_err();
         assert!(
             matches!(err, FetchError::Download { status: None, .. }),
             "{err:?}"
         );
+        // A connection dropped before any answer is not retried; a body cut
+        // off is asked again from the start (the server names no version to
+        // resume by), three times in a row without a new byte, then given up.
+        assert_eq!(server.request_count(), tries, "{err}");
+        assert!(!err.to_string().contains("kept"), "{err}");
     }
     assert!(file_names(&dir.path().join("cache")).is_empty());
     assert!(!pin.pins_file().unwrap().exists());
@@ -192,4 +199,210 @@ fn local_files_are_staged_the_same_way() {
         "{err}"
     );
     assert_eq!(file_names(&dir.path().join("cache")), ["f.bin"]);
+}
+
+/// What a file server answers to `r` for `body`, whose version is `etag`:
+/// the bytes from `Range: bytes=N-` while `If-Range` (when sent) names this
+/// version, else the whole file.
+fn file_reply(r: &Request, body: &[u8], etag: &str) -> Reply {
+    let from = r.header("range").and_then(|v| {
+        v.strip_prefix("bytes=")?
+            .strip_suffix('-')?
+            .parse::<usize>()
+            .ok()
+    });
+    let same = r.header("if-range").is_none_or(|v| v == etag);
+    let mut headers = vec![("etag".to_string(), etag.to_string())];
+    match from.filter(|_| same) {
+        Some(from) if from < body.len() => {
+            let range = format!("bytes {from}-{}/{}", body.len() - 1, body.len());
+            headers.push(("content-range".into(), range));
+            let body = body[from..].to_vec();
+            Reply::Full {
+                status: 206,
+                headers,
+                body,
+            }
+        }
+        Some(_) => Reply::status(416, ""),
+        None => Reply::Full {
+            status: 200,
+            headers,
+            body: body.to_vec(),
+        },
+    }
+}
+
+/// `n` bytes that differ from one place to the next.
+fn pattern(n: usize) -> Vec<u8> {
+    (0..n).map(|i| (i * 7 % 251) as u8).collect()
+}
+
+fn header(r: &Request, name: &str) -> Option<String> {
+    r.header(name).map(str::to_string)
+}
+
+#[tokio::test]
+async fn a_cut_download_is_resumed_where_it_stopped() {
+    static SEEN: AtomicUsize = AtomicUsize::new(0);
+    let body = pattern(10_000);
+    let served = body.clone();
+    // The first two answers are cut half-way.
+    let server = TestServer::start(move |r| {
+        let reply = file_reply(r, &served, "\"v1\"");
+        match SEEN.fetch_add(1, Ordering::SeqCst) {
+            0 | 1 => Reply::Truncated(Box::new(reply)),
+            _ => reply,
+        }
+    });
+    let url = format!("{}/f.bin", server.url());
+    let dir = tempfile::tempdir().unwrap();
+    let (dest, _) = setup(dir.path());
+    let pin = Pin::Sha256(sha(&body));
+    let seen = Mutex::new(Vec::new());
+    let progress = |n: u64, total: Option<u64>| seen.lock().unwrap().push((n, total));
+    let staged = fetch(&url, &dest, &pin, Some(&progress)).await.unwrap();
+    let asked: Vec<_> = server
+        .requests()
+        .iter()
+        .map(|r| (header(r, "range"), header(r, "if-range")))
+        .collect();
+    let v1 = Some("\"v1\"".to_string());
+    assert_eq!(
+        asked,
+        [
+            (None, None),
+            (Some("bytes=5000-".into()), v1.clone()),
+            (Some("bytes=7500-".into()), v1),
+        ]
+    );
+    assert_eq!(std::fs::read(staged.path()).unwrap(), body);
+    assert_eq!(seen.lock().unwrap().last(), Some(&(10_000, Some(10_000))));
+    staged.commit().unwrap();
+    assert_eq!(std::fs::read(&dest).unwrap(), body);
+    assert_eq!(file_names(&dir.path().join("cache")), ["f.bin"]);
+}
+
+#[tokio::test]
+async fn a_changed_or_unnamed_version_is_downloaded_again_from_the_start() {
+    // No ETag or Last-Modified: nothing tells the file is the same, so the
+    // retry asks for all of it.
+    static PLAIN: AtomicUsize = AtomicUsize::new(0);
+    let body = pattern(4_000);
+    let served = body.clone();
+    let server = TestServer::start(move |_| {
+        let reply = Reply::bytes(served.clone());
+        match PLAIN.fetch_add(1, Ordering::SeqCst) {
+            0 => Reply::Truncated(Box::new(reply)),
+            _ => reply,
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let (dest, pin) = setup(dir.path());
+    let staged = fetch(&server.url(), &dest, &pin, None).await.unwrap();
+    assert_eq!(std::fs::read(staged.path()).unwrap(), body);
+    let ranges: Vec<_> = server
+        .requests()
+        .iter()
+        .map(|r| header(r, "range"))
+        .collect();
+    assert_eq!(ranges, [None, None]);
+    drop(staged);
+
+    // The file changed between the cut and the retry: the server sees the
+    // old version in If-Range and sends the new one whole, which is what
+    // gets pinned.
+    static CHANGED: AtomicUsize = AtomicUsize::new(0);
+    let (old, new) = (pattern(6_000), b"the new version".repeat(300));
+    let new_served = new.clone();
+    let server = TestServer::start(move |r| match CHANGED.fetch_add(1, Ordering::SeqCst) {
+        0 => Reply::Truncated(Box::new(file_reply(r, &old, "\"old\""))),
+        _ => file_reply(r, &new_served, "\"new\""),
+    });
+    let staged = fetch(&server.url(), &dest, &pin, None).await.unwrap();
+    assert_eq!(std::fs::read(staged.path()).unwrap(), new);
+    let second = &server.requests()[1];
+    assert_eq!(header(second, "range").as_deref(), Some("bytes=3000-"));
+    assert_eq!(header(second, "if-range").as_deref(), Some("\"old\""));
+    staged.commit().unwrap();
+    assert_eq!(pin.expected().unwrap(), Some(sha(&new)));
+    assert_eq!(file_names(&dir.path().join("cache")), ["f.bin"]);
+}
+
+#[tokio::test]
+async fn a_download_given_up_is_resumed_by_the_next_fetch() {
+    static BROKEN: AtomicBool = AtomicBool::new(true);
+    static FIRST: AtomicBool = AtomicBool::new(true);
+    let body = pattern(8_000);
+    let served = body.clone();
+    // While broken: the first answer is cut half-way, then every
+    // connection is dropped.
+    let server = TestServer::start(move |r| {
+        let reply = file_reply(r, &served, "\"v1\"");
+        if !BROKEN.load(Ordering::SeqCst) {
+            reply
+        } else if FIRST.swap(false, Ordering::SeqCst) {
+            Reply::Truncated(Box::new(reply))
+        } else {
+            Reply::Drop
+        }
+    });
+    let url = format!("{}/f.bin", server.url());
+    let dir = tempfile::tempdir().unwrap();
+    let (dest, pin) = setup(dir.path());
+    let err = fetch(&url, &dest, &pin, None).await.unwrap_err();
+    let text = err.to_string();
+    for part in [
+        "(4 attempts)",
+        "the 4000 bytes received are kept",
+        "resumes",
+    ] {
+        assert!(text.contains(part), "{part} in {text}");
+    }
+    let cache = dir.path().join("cache");
+    assert_eq!(
+        file_names(&cache),
+        [".f.bin.partial", ".f.bin.partial.json"]
+    );
+    assert!(!pin.pins_file().unwrap().exists());
+
+    BROKEN.store(false, Ordering::SeqCst);
+    let before = server.request_count();
+    let seen = Mutex::new(Vec::new());
+    let progress = |n: u64, total: Option<u64>| seen.lock().unwrap().push((n, total));
+    let staged = fetch(&url, &dest, &pin, Some(&progress)).await.unwrap();
+    let resumed = &server.requests()[before];
+    assert_eq!(header(resumed, "range").as_deref(), Some("bytes=4000-"));
+    assert_eq!(server.request_count(), before + 1);
+    assert_eq!(seen.lock().unwrap().first(), Some(&(4_000, Some(8_000))));
+    staged.commit().unwrap();
+    // The whole file is hashed and pinned, not only the resumed part.
+    assert_eq!(std::fs::read(&dest).unwrap(), body);
+    assert_eq!(pin.expected().unwrap(), Some(sha(&body)));
+    assert_eq!(file_names(&cache), ["f.bin"]);
+}
+
+#[tokio::test]
+async fn a_second_download_of_the_same_file_is_refused_while_one_runs() {
+    let body = pattern(1_000);
+    let served = body.clone();
+    let server = TestServer::start(move |r| file_reply(r, &served, "\"v1\""));
+    let dir = tempfile::tempdir().unwrap();
+    let (dest, pin) = setup(dir.path());
+    std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
+    let partial = dest.with_file_name(".f.bin.partial");
+    let running = std::fs::File::create(&partial).unwrap();
+    running.lock().unwrap();
+    let err = fetch(&server.url(), &dest, &pin, None).await.unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains(".f.bin.partial`: another download"), "{text}");
+    assert_eq!(server.request_count(), 0);
+    assert!(
+        partial.exists(),
+        "the running download's file is left alone"
+    );
+
+    drop(running);
+    let staged = fetch(&server.url(), &dest, &pin, None).await.unwrap();
+    assert_eq!(std::fs::read(staged.path()).unwrap(), body);
 }

@@ -205,10 +205,11 @@ pub async fn pull(
 
 /// Downloads `model` into `cache_dir/models/FILE_NAME` and returns that path.
 ///
-/// The body is streamed into a temporary file beside the cache entry and
-/// hashed on the way; only a GGUF file matching the pinned sha256 (or, for a
-/// model pinned on first use, the recorded one) is renamed into place, so a
-/// failed or wrong download never damages a good copy. When the cache
+/// The body is streamed into a file beside the cache entry and hashed on
+/// the way (a cut download resumes, see [`xsafe_fetch::fetch`]); only a
+/// GGUF file matching the pinned sha256 (or, for a model pinned on first
+/// use, the recorded one) is renamed into place, so a failed or wrong
+/// download never damages a good copy. When the cache
 /// already holds a copy with the expected checksum nothing is downloaded.
 pub async fn pull_model(
     model: &KnownModel,

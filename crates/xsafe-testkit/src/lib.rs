@@ -381,9 +381,11 @@ async fn read_request(stream: &mut TcpStream) -> std::io::Result<Option<Request>
 fn reason(status: u16) -> &'static str {
     match status {
         200 => "OK",
+        206 => "Partial Content",
         400 => "Bad Request",
         401 => "Unauthorized",
         404 => "Not Found",
+        416 => "Range Not Satisfiable",
         429 => "Too Many Requests",
         500 => "Internal Server Error",
         502 => "Bad Gateway",
