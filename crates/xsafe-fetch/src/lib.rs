@@ -182,10 +182,10 @@ const RETRY_PAUSES: [Duration; 3] = [
 /// asked again from the byte where it stopped (an HTTP range, only while
 /// the server's `ETag` or `Last-Modified` says the file is the same one;
 /// otherwise from the start), up to three times in a row without progress
-/// (after pauses of 0.1, 0.5 and 2 s). If it still fails, a file the server identified is kept with
-/// `.NAME.partial.json` (its URL and version), and the next `fetch` of the
-/// same URL resumes it; anything else is deleted. The checksum always
-/// covers the whole file, resumed or not.
+/// (after pauses of 0.1, 0.5 and 2 s). If it still fails, a file the server
+/// identified is kept with `.NAME.partial.json` (its URL and version), and
+/// the next `fetch` of the same URL resumes it; anything else is deleted.
+/// The checksum always covers the whole file, resumed or not.
 pub async fn fetch(
     url: &str,
     dest: &Path,
@@ -219,9 +219,7 @@ pub async fn fetch(
         let outcome = partial.attempt(&client, &mut begun, progress).await;
         let (reason, status) = match outcome {
             Ok(()) => break,
-            Err(Failure::Fatal(reason, status)) => {
-                return Err(partial.give_up(failed(reason, status)).await);
-            }
+            Err(Failure::Fatal(error)) => return Err(partial.give_up(error).await),
             Err(Failure::Retry(reason, status)) => (reason, status),
         };
         if partial.len > best {
@@ -260,10 +258,11 @@ pub async fn fetch(
     )
 }
 
-/// Why one request of a download failed: worth asking again, or not.
+/// Why one request of a download failed: worth asking again (the reason
+/// and the HTTP status), or not.
 enum Failure {
     Retry(String, Option<u16>),
-    Fatal(String, Option<u16>),
+    Fatal(FetchError),
 }
 
 /// Where a partial download came from, kept beside it as JSON.
@@ -380,7 +379,11 @@ impl Partial {
         }
         let fail = |begun: bool, reason: String, status: Option<u16>| match begun {
             true => Failure::Retry(reason, status),
-            false => Failure::Fatal(reason, status),
+            false => Failure::Fatal(FetchError::Download {
+                url: self.url.clone(),
+                reason,
+                status,
+            }),
         };
         let mut response = request
             .send()
@@ -424,8 +427,7 @@ impl Partial {
             self.hasher.update(&chunk);
             let written = self.file.write_all(&chunk).await;
             written.map_err(|e| {
-                let e = cache_error(&self.path, "cannot write the download", e);
-                Failure::Fatal(e.to_string(), None)
+                Failure::Fatal(cache_error(&self.path, "cannot write the download", e))
             })?;
             self.len += chunk.len() as u64;
             progress(self.len, self.total);
@@ -450,8 +452,7 @@ impl Partial {
             Err(e) => Err(e),
         };
         seeked.map_err(|e| {
-            let e = cache_error(&self.path, "cannot empty the download file", e);
-            Failure::Fatal(e.to_string(), None)
+            Failure::Fatal(cache_error(&self.path, "cannot empty the download file", e))
         })?;
         self.hasher = Sha256::new();
         self.len = 0;
@@ -477,8 +478,8 @@ impl Partial {
             },
         };
         written.map_err(|e| {
-            let e = cache_error(&self.record_path, "cannot write the download's record", e);
-            Failure::Fatal(e.to_string(), None)
+            let what = "cannot write the download's record";
+            Failure::Fatal(cache_error(&self.record_path, what, e))
         })
     }
 
