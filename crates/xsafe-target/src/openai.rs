@@ -18,6 +18,10 @@ pub struct OpenAiConfig {
     /// The environment variable that holds the API key. The key itself is
     /// never stored in the config so it cannot end up in a run record.
     pub api_key_env: String,
+    /// Whether the variable was named on purpose (`--api-key-env`, a
+    /// targets file): then it must be set. The default variable may be
+    /// unset, as servers on one's own machine usually need no key.
+    pub api_key_required: bool,
     /// Extra headers; their values are never recorded.
     pub headers: Vec<(String, String)>,
     pub temperature: f64,
@@ -46,6 +50,7 @@ impl OpenAiConfig {
             model: model.to_string(),
             base_urls: vec!["https://api.openai.com/v1".to_string()],
             api_key_env: "OPENAI_API_KEY".to_string(),
+            api_key_required: false,
             headers: Vec::new(),
             temperature: 0.0,
             max_tokens: 512,
@@ -70,6 +75,7 @@ impl OpenAiConfig {
         }
         if let Some(v) = &s.api_key_env {
             c.api_key_env = v.clone();
+            c.api_key_required = true;
         }
         c.headers = s
             .headers
@@ -165,6 +171,14 @@ impl OpenAiTarget {
         let api_key = std::env::var(&config.api_key_env)
             .ok()
             .filter(|k| !k.is_empty());
+        if api_key.is_none() && config.api_key_required {
+            return Err(TargetError::Config(format!(
+                "the API key variable `{}` (--api-key-env, or `api_key_env` in a targets \
+                 file) is not set or is empty; export it, or leave the setting out for a \
+                 server that needs no key",
+                config.api_key_env
+            )));
+        }
         let replicas = config
             .base_urls
             .iter()
@@ -274,6 +288,7 @@ impl OpenAiTarget {
         if !status.is_success() {
             let mut message = error_message(&bytes);
             message.push_str(&base_url_hint(status.as_u16(), base, "POST", &url));
+            message.push_str(&self.key_hint(status.as_u16()));
             return Err(TargetError::Status {
                 status: status.as_u16(),
                 message,
@@ -285,6 +300,19 @@ impl OpenAiTarget {
             self.limit.on_success();
         }
         parsed
+    }
+
+    /// For a 401 or 403: whether a key was sent, and from which variable.
+    fn key_hint(&self, status: u16) -> String {
+        let var = &self.config.api_key_env;
+        match (status, &self.api_key) {
+            (401 | 403, None) => format!(
+                " (no API key was sent: `{var}` is not set; export the key in it, or name \
+                 the variable that holds it with --api-key-env)"
+            ),
+            (401 | 403, Some(_)) => format!(" (the server refused the API key from `{var}`)"),
+            _ => String::new(),
+        }
     }
 
     fn transport_error(&self, base: &str, e: reqwest::Error) -> TargetError {

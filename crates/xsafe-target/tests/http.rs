@@ -76,6 +76,47 @@ async fn sends_the_api_key_from_the_named_variable() {
     assert!(!t.settings().to_string().contains("sk-test-123"));
 }
 
+/// A variable named on purpose must hold a key; a 401 says whether a key
+/// was sent, and from which variable.
+#[tokio::test]
+async fn a_missing_or_refused_api_key_is_named() {
+    let mut config = OpenAiConfig::new("test-model");
+    config.api_key_env = "XSAFE_TEST_KEY_THAT_IS_NOT_SET".into();
+    config.api_key_required = true;
+    let err = OpenAiTarget::new(config)
+        .err()
+        .expect("an unset named variable");
+    let text = err.to_string();
+    assert!(
+        text.contains("`XSAFE_TEST_KEY_THAT_IS_NOT_SET` (--api-key-env"),
+        "{text}"
+    );
+    assert!(text.contains("is not set or is empty"), "{text}");
+
+    let server = TestServer::start(|_| Reply::status(401, r#"{"error":{"message":"bad key"}}"#));
+    let err = target(&server.url(), |_| {})
+        .chat(&ask("Hi"))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("bad key (no API key was sent: `XSAFE_TEST_KEY_THAT_IS_NOT_SET` is not set"),
+        "{err}"
+    );
+    // SAFETY: this variable name is used by this test alone.
+    unsafe { std::env::set_var("XSAFE_TEST_API_KEY_2", "sk-wrong") };
+    let t = target(&server.url(), |c| {
+        c.api_key_env = "XSAFE_TEST_API_KEY_2".into();
+        c.api_key_required = true;
+    });
+    let err = t.chat(&ask("Hi")).await.unwrap_err().to_string();
+    assert!(
+        err.contains("bad key (the server refused the API key from `XSAFE_TEST_API_KEY_2`)"),
+        "{err}"
+    );
+    assert!(!err.contains("sk-wrong"), "{err}");
+}
+
 #[tokio::test]
 async fn retries_rate_limits_and_server_errors() {
     for failure in [

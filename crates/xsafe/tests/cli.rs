@@ -499,6 +499,23 @@ fn a_targets_file_names_targets_with_replicas_and_headers() {
 }
 
 #[test]
+fn an_unset_api_key_variable_named_on_purpose_is_refused_before_any_request() {
+    let env = Env::new();
+    let server = TestServer::start(keyword_model);
+    let url = format!("{}/v1", server.url());
+    let args = run_args(&env, &url, &["--api-key-env", "XSAFE_CLI_TEST_UNSET_KEY"]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = env.run(&args);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("`XSAFE_CLI_TEST_UNSET_KEY` (--api-key-env") && err.contains("is not set"),
+        "{err}"
+    );
+    assert_eq!(server.request_count(), 0);
+}
+
+#[test]
 fn samples_at_temperature_zero_are_warned_about() {
     let env = Env::new();
     let server = TestServer::start(keyword_model);

@@ -105,6 +105,30 @@ fn a_profile_whose_strategy_changed_is_refused() {
 }
 
 #[test]
+fn an_unset_upstream_key_variable_named_on_purpose_is_refused() {
+    let env = Env::new();
+    let profile = write_profile(&env, "contextual", false);
+    let out = env
+        .cmd()
+        .args(["serve", "--no-auth", "--upstream", "http://127.0.0.1:9/v1"])
+        .args([
+            "--upstream-key-env",
+            "XSAFE_SERVE_TEST_UNSET_KEY",
+            "--profile",
+        ])
+        .arg(&profile)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("`XSAFE_SERVE_TEST_UNSET_KEY` (--upstream-key-env")
+            && stderr.contains("is not set"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn an_address_in_use_is_refused_with_what_to_do() {
     let env = Env::new();
     let profile = write_profile(&env, "contextual", false);

@@ -70,10 +70,12 @@ async fn serve(global: &Global, args: ServeArgs) -> Result<ExitCode> {
         .clone()
         .or(config.listen.clone())
         .unwrap_or_else(|| "127.0.0.1:8080".to_string());
-    let key_env = args
+    let named_key_env = args
         .upstream_key_env
         .clone()
-        .or(config.upstream_key_env.clone())
+        .or(config.upstream_key_env.clone());
+    let key_env = named_key_env
+        .clone()
         .unwrap_or_else(|| "OPENAI_API_KEY".to_string());
     let timeout = args
         .timeout
@@ -115,6 +117,13 @@ async fn serve(global: &Global, args: ServeArgs) -> Result<ExitCode> {
         .ok()
         .filter(|k| !k.is_empty())
         .map(Secret);
+    if upstream_key.is_none() && named_key_env.is_some() {
+        bail!(
+            "the upstream's API key variable `{key_env}` (--upstream-key-env, or \
+             `upstream_key_env` in the config file) is not set or is empty; export it, or \
+             leave the setting out for an upstream that needs no key"
+        );
+    }
     let options = ProxyOptions {
         upstream: upstream.clone(),
         upstream_key,
