@@ -579,6 +579,12 @@ impl<'m> Engine<'m> {
 
         // One context serves every request: clearing the KV cache is all it
         // takes to start afresh, and is far cheaper than a new context.
+        // Keeping the cache of the start a prompt shares with the one before
+        // (a strategy's system prompt) was tried and dropped: on Gemma 3 270M
+        // a greedy answer came out different after a request with the same
+        // system prompt than from an empty cache (most likely because keys
+        // and values computed in batches of another size differ in their
+        // last bits), so answers would depend on the order of requests.
         self.ctx.clear_kv_cache();
         let started = Instant::now();
         self.read_prompt(&tokens)?;
