@@ -261,6 +261,7 @@ pub enum StrategiesCommand {
 pub enum SuitesCommand {
     /// List the built-in and fetched suites
     List {
+        /// Print JSON: one object per suite
         #[arg(long)]
         json: bool,
     },
@@ -273,6 +274,7 @@ pub enum SuitesCommand {
         kind: Option<String>,
         #[command(flatten)]
         file: SuiteFileArgs,
+        /// Print JSON: the suite's cases
         #[arg(long)]
         json: bool,
     },
@@ -290,6 +292,7 @@ pub enum SuitesCommand {
 pub enum RunsCommand {
     /// List stored runs, newest first
     List {
+        /// Print JSON: one object per run
         #[arg(long)]
         json: bool,
     },
@@ -297,6 +300,7 @@ pub enum RunsCommand {
     Show {
         /// Run name or id
         run: String,
+        /// Print JSON: every result with its whole answer and verdict
         #[arg(long)]
         json: bool,
     },

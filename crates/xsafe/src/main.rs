@@ -1,7 +1,26 @@
 //! The `xsafe` command: measure and mitigate exaggerated safety in language
 //! models. Each subcommand lives in its own file under `commands/`; this file
 //! parses the command line, sets up logging and maps outcomes to exit codes
-//! (0 ok, 1 a requested threshold failed, 2 error, 130 interrupted).
+//! (0 ok, 1 a requested threshold failed, 2 error, 130 interrupted, 141
+//! stdout closed by its reader, as for a process that SIGPIPE ended).
+
+/// `print!` to stdout that returns the write's error (with `?`) instead of
+/// panicking as `print!` does when stdout is a pipe its reader has closed
+/// (`xsafe runs show 1 --json | head`); `main` then exits quietly.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        write!(std::io::stdout(), $($arg)*)?
+    }};
+}
+
+/// `println!` to stdout, as [`out!`].
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout(), $($arg)*)?
+    }};
+}
 
 mod cli;
 mod commands;
@@ -29,11 +48,35 @@ fn main() -> ExitCode {
     };
     match runtime.block_on(commands::dispatch(cli)) {
         Ok(code) => code,
+        // The reader of our output stopped reading (`| head`): nothing to
+        // say, and nobody to say it to on stdout.
+        Err(e) if stdout_closed(&e) => ExitCode::from(141),
         Err(e) => {
             eprintln!("error: {}", message(&e));
             ExitCode::from(2)
         }
     }
+}
+
+/// Whether the error is a write to a pipe whose reader has gone. No other
+/// part of the command line meets one: HTTP and store errors reach here as
+/// their own types.
+fn stdout_closed(e: &anyhow::Error) -> bool {
+    let broken = |io: &std::io::Error| io.kind() == std::io::ErrorKind::BrokenPipe;
+    e.chain().any(|cause| {
+        // The csv crate's errors hold their I/O error without giving it as
+        // their source.
+        let in_csv = cause
+            .downcast_ref::<csv::Error>()
+            .and_then(|e| match e.kind() {
+                csv::ErrorKind::Io(io) => Some(io),
+                _ => None,
+            });
+        cause
+            .downcast_ref::<std::io::Error>()
+            .or(in_csv)
+            .is_some_and(broken)
+    })
 }
 
 /// The error and its causes, joined by ": ", leaving out a cause whose text

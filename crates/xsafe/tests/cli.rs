@@ -515,6 +515,39 @@ fn an_unset_api_key_variable_named_on_purpose_is_refused_before_any_request() {
     assert_eq!(server.request_count(), 0);
 }
 
+/// `xsafe ... | head`: a reader that stops reading ends the command quietly
+/// with 141 (as SIGPIPE would), not with a panic's backtrace or an error.
+#[test]
+fn a_closed_stdout_ends_the_command_quietly() {
+    let env = Env::new();
+    let server = TestServer::start(keyword_model);
+    let url = format!("{}/v1", server.url());
+    let args = run_args(&env, &url, &[]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    env.ok(&args);
+    for command in [
+        &["suites", "show", "xsafe-basic"][..],
+        &["suites", "show", "xsafe-basic", "--json"],
+        &["runs", "show", "t1"],
+        &["export", "t1", "--format", "csv"],
+        &["report", "t1", "--format", "html"],
+    ] {
+        let mut child = env
+            .cmd()
+            .args(command)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Close the only reading end before the command writes.
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(141), "{command:?}: {stderr}");
+        assert!(stderr.is_empty(), "{command:?}: {stderr}");
+    }
+}
+
 #[test]
 fn samples_at_temperature_zero_are_warned_about() {
     let env = Env::new();

@@ -66,7 +66,7 @@ async fn serve(global: &Global, args: AnnotateServeArgs) -> Result<ExitCode> {
             .with_low_confidence(args.low_confidence),
     );
     // The URL goes to stdout (for scripts); the rest to stderr.
-    println!("http://{addr}/");
+    outln!("http://{addr}/");
     if !global.quiet {
         eprintln!(
             "labelling run `{}` as `{annotator}` on http://{addr}/ (every label is saved when it \
@@ -234,7 +234,7 @@ fn stats(global: &Global, args: AnnotateStatsArgs) -> Result<ExitCode> {
             describe(&judge_vs_majority)
         ));
     }
-    print!("{out}");
+    out!("{out}");
     Ok(ExitCode::SUCCESS)
 }
 

@@ -433,7 +433,7 @@ async fn eval(global: &Global, args: JudgeEvalArgs) -> Result<ExitCode> {
     if args.json {
         print_json(&report)?;
     } else {
-        print!("{}", render_eval(&report));
+        out!("{}", render_eval(&report));
     }
     if errors > 0 {
         eprintln!(

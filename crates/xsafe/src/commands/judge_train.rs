@@ -72,7 +72,7 @@ pub fn run(args: JudgeTrainArgs) -> Result<ExitCode> {
     if args.json {
         print_json(&report)?;
     } else {
-        println!(
+        outln!(
             "trained {} on {} answers ({} compliance, {} full refusal, {} partial refusal) in {} L-BFGS iterations",
             report.judge,
             model.training.examples,
@@ -82,7 +82,7 @@ pub fn run(args: JudgeTrainArgs) -> Result<ExitCode> {
             model.training.iterations,
         );
         for s in &model.training.sources {
-            println!(
+            outln!(
                 "  {:<48} {:>5} answers  sha256 {}",
                 s.name,
                 s.examples,
@@ -90,15 +90,16 @@ pub fn run(args: JudgeTrainArgs) -> Result<ExitCode> {
             );
         }
         let a = &report.in_sample;
-        println!(
+        outln!(
             "in-sample agreement {:.1}% (3 classes), {:.1}% (binary), kappa {:.3}; measure on other files with `xsafe judge eval`",
             100.0 * a.accuracy_3class.unwrap_or(0.0),
             100.0 * a.accuracy_binary.unwrap_or(0.0),
             a.kappa.unwrap_or(0.0)
         );
-        println!(
+        outln!(
             "weights written to {}; use them with --judge xsafe:{}",
-            report.output, report.output
+            report.output,
+            report.output
         );
     }
     Ok(ExitCode::SUCCESS)

@@ -34,6 +34,7 @@ pub enum ModelCommand {
     },
     /// The known models and where they are cached
     List {
+        /// Print JSON: one object per model
         #[arg(long)]
         json: bool,
     },
@@ -92,7 +93,7 @@ pub async fn run(global: &Global, cmd: ModelCommand) -> Result<ExitCode> {
             };
             bar.finish_and_clear();
             let path = pulled?;
-            done("pulled", &name, &path);
+            done("pulled", &name, &path)?;
         }
         ModelCommand::Import { name, file } => {
             // Hashing and copying a few hundred MB blocks for a second or two.
@@ -107,7 +108,7 @@ pub async fn run(global: &Global, cmd: ModelCommand) -> Result<ExitCode> {
             })
             .await?;
             let (name, path) = path?;
-            done("imported", &name, &path);
+            done("imported", &name, &path)?;
         }
         ModelCommand::List { json } => {
             let listed = list(&cache);
@@ -128,7 +129,7 @@ pub async fn run(global: &Global, cmd: ModelCommand) -> Result<ExitCode> {
                         ]
                     })
                     .collect();
-                print!(
+                out!(
                     "{}",
                     table::render(&["name", "kind", "cached", "description"], &rows)
                 );
@@ -196,8 +197,8 @@ fn known_somewhere(name: &str) -> Result<()> {
 }
 
 /// The path on stdout (for scripts), what happened on stderr.
-fn done(what: &str, name: &str, path: &std::path::Path) {
-    println!("{}", path.display());
+fn done(what: &str, name: &str, path: &std::path::Path) -> anyhow::Result<()> {
+    outln!("{}", path.display());
     eprintln!("{what} `{name}` into {}", path.display());
     if models::known(name).is_some_and(|m: &KnownModel| !m.instruction_tuned) {
         eprintln!(
@@ -207,6 +208,7 @@ fn done(what: &str, name: &str, path: &std::path::Path) {
              or an OpenAI-compatible server"
         );
     }
+    Ok(())
 }
 
 fn draw_target(quiet: bool) -> ProgressDrawTarget {

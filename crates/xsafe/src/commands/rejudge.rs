@@ -135,7 +135,7 @@ pub async fn run(global: &Global, args: RejudgeArgs) -> Result<ExitCode> {
     if args.json {
         print_json(&summary)?;
     } else {
-        print!("{}", render(&summary));
+        out!("{}", render(&summary));
     }
     if errors > 0 {
         eprintln!(

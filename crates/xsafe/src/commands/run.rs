@@ -59,7 +59,7 @@ pub async fn run(global: &Global, args: RunArgs) -> Result<ExitCode> {
     if args.json {
         print_json(&outcome)?;
     } else {
-        print!("{}", render_summary(&outcome));
+        out!("{}", render_summary(&outcome));
     }
     if cancel.is_cancelled() {
         return Ok(ExitCode::from(130));

@@ -35,7 +35,7 @@ pub fn run(global: &Global, cmd: RunsCommand) -> Result<ExitCode> {
                         ]
                     })
                     .collect();
-                print!(
+                out!(
                     "{}",
                     table::render(
                         &[
@@ -53,7 +53,7 @@ pub fn run(global: &Global, cmd: RunsCommand) -> Result<ExitCode> {
                 let rows: Vec<_> = results.iter().map(result_json).collect();
                 print_json(&json!({"run": record.name, "id": record.id, "results": rows}))?;
             } else {
-                println!(
+                outln!(
                     "run {} (id {}), {}, created {}",
                     record.name,
                     record.id,
@@ -66,16 +66,16 @@ pub fn run(global: &Global, cmd: RunsCommand) -> Result<ExitCode> {
                     let this = (r.key.target.clone(), r.key.strategy.clone());
                     if group.as_ref() != Some(&this) {
                         if !rows.is_empty() {
-                            print!("{}", render_rows(&rows));
+                            out!("{}", render_rows(&rows));
                             rows.clear();
                         }
-                        println!("\n== {} / {}", this.0, this.1);
+                        outln!("\n== {} / {}", this.0, this.1);
                         group = Some(this);
                     }
                     rows.push(result_row(r));
                 }
                 if !rows.is_empty() {
-                    print!("{}", render_rows(&rows));
+                    out!("{}", render_rows(&rows));
                 }
             }
         }

@@ -42,7 +42,7 @@ fn hash_key(args: HashKeyArgs) -> Result<ExitCode> {
         // On stderr, so `>> serve.toml` stores the hash only.
         eprintln!("the new key (give it to the client; it is not stored anywhere): {key}");
     }
-    println!(
+    outln!(
         "[[keys]]\nname = \"{}\"\nsha256 = \"{}\"",
         args.name.replace('"', ""),
         xsafe_server::hash_key(&key)

@@ -49,11 +49,11 @@ pub fn run(global: &Global, cmd: StrategiesCommand) -> Result<ExitCode> {
                     .iter()
                     .map(|(n, k, s, _)| vec![n.clone(), k.to_string(), s.clone()])
                     .collect();
-                print!(
+                out!(
                     "{}",
                     table::render(&["name", "kind", "source"], &table_rows)
                 );
-                println!(
+                outln!(
                     "\nCompose with `+` (e.g. contextual+few-shot); `xsafe strategies show NAME --prompt TEXT` prints what is sent."
                 );
             }
@@ -85,16 +85,16 @@ pub fn run(global: &Global, cmd: StrategiesCommand) -> Result<ExitCode> {
                     "definition": strategy.definition(),
                 }))?;
             } else {
-                println!("strategy {}: {}\n", strategy.name(), strategy.description());
-                println!(
+                outln!("strategy {}: {}\n", strategy.name(), strategy.description());
+                outln!(
                     "first request ({}):",
                     super::count(messages.len() as u64, "message")
                 );
                 for m in &messages {
-                    println!("\n[{}]\n{}", m.role.as_str(), m.content);
+                    outln!("\n[{}]\n{}", m.role.as_str(), m.content);
                 }
                 for (i, f) in followups.iter().enumerate() {
-                    println!("\nif reply {} refuses, the follow-up (user):\n{}", i + 1, f);
+                    outln!("\nif reply {} refuses, the follow-up (user):\n{}", i + 1, f);
                 }
             }
         }

@@ -36,7 +36,7 @@ pub async fn run(global: &Global, cmd: SuitesCommand) -> Result<ExitCode> {
                         ]
                     })
                     .collect();
-                print!(
+                out!(
                     "{}",
                     table::render(
                         &[
@@ -78,9 +78,13 @@ pub async fn run(global: &Global, cmd: SuitesCommand) -> Result<ExitCode> {
                 print_json(&cases)?;
             } else {
                 let summary = SuiteSummary::of(&suite);
-                println!(
+                outln!(
                     "{}: {} cases ({} safe, {} unsafe), fingerprint {}",
-                    summary.name, summary.cases, summary.safe, summary.unsafe_, summary.fingerprint
+                    summary.name,
+                    summary.cases,
+                    summary.safe,
+                    summary.unsafe_,
+                    summary.fingerprint
                 );
                 let rows: Vec<Vec<String>> = cases
                     .iter()
@@ -93,7 +97,7 @@ pub async fn run(global: &Global, cmd: SuitesCommand) -> Result<ExitCode> {
                         ]
                     })
                     .collect();
-                print!(
+                out!(
                     "{}",
                     table::render(&["id", "type", "label", "prompt"], &rows)
                 );

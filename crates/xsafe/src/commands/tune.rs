@@ -215,7 +215,7 @@ pub async fn run(global: &Global, args: TuneArgs) -> Result<ExitCode> {
             profile: &profile,
         })?;
     } else {
-        print!("{}", render(&profile, &output));
+        out!("{}", render(&profile, &output));
     }
     Ok(ExitCode::SUCCESS)
 }
