@@ -242,19 +242,23 @@ fn header(r: &Request, name: &str) -> Option<String> {
     r.header(name).map(str::to_string)
 }
 
+/// A handler answering with `answer`, its first `n` answers cut half-way.
+fn cut_first(
+    n: usize,
+    answer: impl Fn(&Request) -> Reply + Send + Sync + 'static,
+) -> impl Fn(&Request) -> Reply + Send + Sync + 'static {
+    let seen = AtomicUsize::new(0);
+    move |r| match seen.fetch_add(1, Ordering::SeqCst) < n {
+        true => Reply::Truncated(Box::new(answer(r))),
+        false => answer(r),
+    }
+}
+
 #[tokio::test]
 async fn a_cut_download_is_resumed_where_it_stopped() {
-    static SEEN: AtomicUsize = AtomicUsize::new(0);
     let body = pattern(10_000);
     let served = body.clone();
-    // The first two answers are cut half-way.
-    let server = TestServer::start(move |r| {
-        let reply = file_reply(r, &served, "\"v1\"");
-        match SEEN.fetch_add(1, Ordering::SeqCst) {
-            0 | 1 => Reply::Truncated(Box::new(reply)),
-            _ => reply,
-        }
-    });
+    let server = TestServer::start(cut_first(2, move |r| file_reply(r, &served, "\"v1\"")));
     let url = format!("{}/f.bin", server.url());
     let dir = tempfile::tempdir().unwrap();
     let (dest, _) = setup(dir.path());
@@ -287,16 +291,9 @@ async fn a_cut_download_is_resumed_where_it_stopped() {
 async fn a_changed_or_unnamed_version_is_downloaded_again_from_the_start() {
     // No ETag or Last-Modified: nothing tells the file is the same, so the
     // retry asks for all of it.
-    static PLAIN: AtomicUsize = AtomicUsize::new(0);
     let body = pattern(4_000);
     let served = body.clone();
-    let server = TestServer::start(move |_| {
-        let reply = Reply::bytes(served.clone());
-        match PLAIN.fetch_add(1, Ordering::SeqCst) {
-            0 => Reply::Truncated(Box::new(reply)),
-            _ => reply,
-        }
-    });
+    let server = TestServer::start(cut_first(1, move |_| Reply::bytes(served.clone())));
     let dir = tempfile::tempdir().unwrap();
     let (dest, pin) = setup(dir.path());
     let staged = fetch(&server.url(), &dest, &pin, None).await.unwrap();

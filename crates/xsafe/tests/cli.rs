@@ -82,8 +82,8 @@ fn a_bad_suite_file_is_refused_with_file_and_line() {
     assert!(!env.db().exists() || count_rows(&env.db(), "SELECT count(*) FROM runs") == 0);
 }
 
-fn run_args<'a>(env: &Env, server: &'a str, extra: &[&'a str]) -> Vec<String> {
-    let mut args: Vec<String> = [
+fn run_args<'a>(server: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![
         "run",
         "--suite",
         "xsafe-basic",
@@ -96,12 +96,8 @@ fn run_args<'a>(env: &Env, server: &'a str, extra: &[&'a str]) -> Vec<String> {
         "--run",
         "t1",
         "--json",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    args.extend(extra.iter().map(|s| s.to_string()));
-    let _ = env;
+    ];
+    args.extend_from_slice(extra);
     args
 }
 
@@ -110,8 +106,7 @@ fn run_judges_stores_and_summarises() {
     let env = Env::new();
     let server = TestServer::start(keyword_model);
     let url = format!("{}/v1", server.url());
-    let args = run_args(&env, &url, &[]);
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let args = run_args(&url, &[]);
     let summary: serde_json::Value = serde_json::from_str(&env.ok(&args)).unwrap();
     assert_eq!(summary["run_name"], "t1");
     assert!(summary["run_id"].as_i64().unwrap() > 0);
@@ -215,8 +210,7 @@ fn failed_cases_are_stored_as_errors_and_retried_by_the_next_run() {
         }
     });
     let url = format!("{}/v1", server.url());
-    let args = run_args(&env, &url, &["--max-retries", "1"]);
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let args = run_args(&url, &["--max-retries", "1"]);
     // The run is stored but not whole: exit 2, and stderr says what to do.
     let out = env.run(&args);
     assert_eq!(out.status.code(), Some(2));
@@ -266,8 +260,7 @@ fn other_settings_under_an_existing_run_name_are_refused() {
     let env = Env::new();
     let server = TestServer::start(keyword_model);
     let url = format!("{}/v1", server.url());
-    let args = run_args(&env, &url, &[]);
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let args = run_args(&url, &[]);
     env.ok(&args);
     let mut other = args.clone();
     other.extend(["--temperature", "0.7"]);
@@ -278,8 +271,7 @@ fn other_settings_under_an_existing_run_name_are_refused() {
     // Where the model is served is not part of a run's identity.
     let moved = TestServer::start(keyword_model);
     let moved_url = format!("{}/v1", moved.url());
-    let args = run_args(&env, &moved_url, &[]);
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let args = run_args(&moved_url, &[]);
     let again: serde_json::Value = serde_json::from_str(&env.ok(&args)).unwrap();
     assert_eq!(again["done_before"], 20);
     assert_eq!(moved.request_count(), 0);
@@ -503,8 +495,7 @@ fn an_unset_api_key_variable_named_on_purpose_is_refused_before_any_request() {
     let env = Env::new();
     let server = TestServer::start(keyword_model);
     let url = format!("{}/v1", server.url());
-    let args = run_args(&env, &url, &["--api-key-env", "XSAFE_CLI_TEST_UNSET_KEY"]);
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let args = run_args(&url, &["--api-key-env", "XSAFE_CLI_TEST_UNSET_KEY"]);
     let out = env.run(&args);
     assert_eq!(out.status.code(), Some(2), "{out:?}");
     let err = String::from_utf8_lossy(&out.stderr);
@@ -522,8 +513,7 @@ fn a_closed_stdout_ends_the_command_quietly() {
     let env = Env::new();
     let server = TestServer::start(keyword_model);
     let url = format!("{}/v1", server.url());
-    let args = run_args(&env, &url, &[]);
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let args = run_args(&url, &[]);
     env.ok(&args);
     for command in [
         &["suites", "show", "xsafe-basic"][..],
@@ -554,12 +544,13 @@ fn samples_at_temperature_zero_are_warned_about() {
     let server = TestServer::start(keyword_model);
     let url = format!("{}/v1", server.url());
     let stderr = |run: &str, extra: &[&str]| {
-        let mut args = run_args(&env, &url, &["--samples", "2"]);
-        args.extend(extra.iter().map(|s| s.to_string()));
-        let args: Vec<&str> = args
-            .iter()
-            .map(|a| if a == "t1" { run } else { a.as_str() })
-            .collect();
+        let mut args = run_args(&url, &["--samples", "2"]);
+        args.extend_from_slice(extra);
+        for a in &mut args {
+            if *a == "t1" {
+                *a = run;
+            }
+        }
         let out = env.run(&args);
         assert!(out.status.success(), "{out:?}");
         String::from_utf8_lossy(&out.stderr).into_owned()

@@ -84,19 +84,26 @@ fn hash_key_prints_a_config_entry() {
     );
 }
 
+/// `xsafe serve` of `profile` with `extra` flags, which must be refused
+/// before it listens; returns its stderr.
+fn serve_refused(env: &Env, profile: &std::path::Path, extra: &[&str]) -> String {
+    let out = env
+        .cmd()
+        .args(["serve", "--no-auth", "--upstream", "http://127.0.0.1:9/v1"])
+        .args(extra)
+        .arg("--profile")
+        .arg(profile)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
 #[test]
 fn a_profile_whose_strategy_changed_is_refused() {
     let env = Env::new();
     let profile = write_profile(&env, "contextual", true);
-    let out = env
-        .cmd()
-        .args(["serve", "--no-auth", "--upstream", "http://127.0.0.1:9/v1"])
-        .arg("--profile")
-        .arg(&profile)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = serve_refused(&env, &profile, &[]);
     assert!(
         stderr.contains("differs from the one the profile"),
         "{stderr}"
@@ -108,19 +115,8 @@ fn a_profile_whose_strategy_changed_is_refused() {
 fn an_unset_upstream_key_variable_named_on_purpose_is_refused() {
     let env = Env::new();
     let profile = write_profile(&env, "contextual", false);
-    let out = env
-        .cmd()
-        .args(["serve", "--no-auth", "--upstream", "http://127.0.0.1:9/v1"])
-        .args([
-            "--upstream-key-env",
-            "XSAFE_SERVE_TEST_UNSET_KEY",
-            "--profile",
-        ])
-        .arg(&profile)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let unset = ["--upstream-key-env", "XSAFE_SERVE_TEST_UNSET_KEY"];
+    let stderr = serve_refused(&env, &profile, &unset);
     assert!(
         stderr.contains("`XSAFE_SERVE_TEST_UNSET_KEY` (--upstream-key-env")
             && stderr.contains("is not set"),
@@ -134,15 +130,7 @@ fn an_address_in_use_is_refused_with_what_to_do() {
     let profile = write_profile(&env, "contextual", false);
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap().to_string();
-    let out = env
-        .cmd()
-        .args(["serve", "--no-auth", "--upstream", "http://127.0.0.1:9/v1"])
-        .args(["--listen", &addr, "--profile"])
-        .arg(&profile)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = serve_refused(&env, &profile, &["--listen", &addr]);
     assert!(
         stderr.contains(&format!("cannot listen on `{addr}`"))
             && stderr.contains("choose another address or port with --listen"),
