@@ -26,8 +26,8 @@ mod types;
 pub use error::StoreError;
 pub use schema::{APPLICATION_ID, SCHEMA_VERSION};
 pub use types::{
-    Annotation, ResultKey, RunRecord, RunSpec, RunStatus, RunSummary, StoredError, StoredResult,
-    Timing, judge_name,
+    Annotation, DeletedRun, ResultKey, RunRecord, RunSpec, RunStatus, RunSummary, StoredError,
+    StoredResult, Timing, judge_name,
 };
 
 use rusqlite::types::Type;
@@ -265,6 +265,29 @@ impl Store {
                 })
             })?;
             Ok(rows.collect::<Result<_, _>>()?)
+        })
+    }
+
+    /// Deletes a run and everything stored under it (its suites' cases,
+    /// results, transcripts, verdicts, errors and human labels) in one
+    /// transaction, and says how much went.
+    pub fn delete_run(&self, run_id: i64) -> Result<DeletedRun, StoreError> {
+        self.write(|tx| {
+            let count = |sql: &str| -> Result<u64, StoreError> {
+                Ok(tx.query_row(sql, [run_id], |row| row.get::<_, i64>(0))? as u64)
+            };
+            let deleted = DeletedRun {
+                results: count("SELECT count(*) FROM results WHERE run_id = ?1")?,
+                annotations: count(
+                    "SELECT count(*) FROM annotations a JOIN results r ON r.id = a.result_id
+                     WHERE r.run_id = ?1",
+                )?,
+            };
+            // The tables that hang off a run cascade (see the first migration).
+            if tx.execute("DELETE FROM runs WHERE id = ?1", [run_id])? == 0 {
+                return Err(StoreError::RunNotFound(run_id.to_string()));
+            }
+            Ok(deleted)
         })
     }
 

@@ -108,6 +108,15 @@ pub struct RunSummary {
     pub cases: u64,
 }
 
+/// What [`Store::delete_run`](crate::Store::delete_run) removed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeletedRun {
+    /// Results, whether answered or failed.
+    pub results: u64,
+    /// Human labels of those results.
+    pub annotations: u64,
+}
+
 /// When a result was asked for and how long it took, in milliseconds.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Timing {

@@ -723,6 +723,57 @@ fn annotations_are_one_per_annotator_per_result() {
     assert!(matches!(err, StoreError::ResultNotFound(777)), "{err}");
 }
 
+#[test]
+fn deleting_a_run_removes_everything_under_it_and_nothing_else() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("runs.db");
+    let (store, run_id) = store_with_run(Store::open(&path).unwrap(), 3);
+    let other = store.open_run(&spec("r2", "k2")).unwrap().id;
+    store
+        .add_cases(other, "xsafe-basic", &[case("c1", Label::Safe)])
+        .unwrap();
+    for (run, case_id) in [(run_id, "c1"), (run_id, "c2"), (other, "c1")] {
+        let id = store
+            .record_result(
+                &key(run, "t", "b", case_id, 0),
+                &transcript("a"),
+                &verdict(),
+                Timing::default(),
+            )
+            .unwrap();
+        store.annotate(id, "ann", Class::Compliance, None).unwrap();
+    }
+    store
+        .record_error(&key(run_id, "t", "b", "c3", 0), "http", "HTTP 500", 1)
+        .unwrap();
+
+    let deleted = store.delete_run(run_id).unwrap();
+    assert_eq!(deleted.results, 3, "two answered, one failed");
+    assert_eq!(deleted.annotations, 2);
+    assert!(matches!(
+        store.run(&run_id.to_string()),
+        Err(StoreError::RunNotFound(_))
+    ));
+    for (table, left) in [
+        ("runs", 1),
+        ("run_suites", 2),
+        ("cases", 1),
+        ("results", 1),
+        ("messages", 2),
+        ("verdicts", 1),
+        ("errors", 0),
+        ("annotations", 1),
+    ] {
+        let sql = format!("SELECT count(*) FROM {table}");
+        assert_eq!(count(&path, &sql), left, "{table}");
+    }
+    assert_eq!(store.annotations(other).unwrap().len(), 1);
+    assert!(matches!(
+        store.delete_run(run_id),
+        Err(StoreError::RunNotFound(_))
+    ));
+}
+
 // ----- concurrency -----
 
 #[test]

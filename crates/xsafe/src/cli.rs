@@ -304,6 +304,16 @@ pub enum RunsCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Delete runs and everything stored under them (answers, verdicts, human labels)
+    #[command(alias = "rm")]
+    Delete {
+        /// Run names or ids
+        #[arg(required = true)]
+        runs: Vec<String>,
+        /// Delete runs with human labels, or marked running, too
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

@@ -559,3 +559,57 @@ fn import_refuses_an_id_that_names_several_answers() {
         1
     );
 }
+
+/// `xsafe runs delete`: human labels and a run marked running need
+/// --force; a refused delete removes nothing, even of the other runs named.
+#[test]
+fn runs_with_human_labels_are_deleted_only_with_force() {
+    let env = Env::new();
+    let _model = make_run(&env);
+    let _other = run_small_suite(&env, "r2", &["--strategy", "contextual"]);
+    two_annotators(&env);
+    let runs = |env: &Env| -> Vec<String> {
+        let list = json(&env.ok(&["runs", "list", "--json"]));
+        let names = list.as_array().unwrap().iter();
+        names
+            .map(|r| r["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+
+    let out = env.run(&["runs", "delete", "r2", "r1"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("run `r1` has 10 human labels")
+            && stderr.contains("xsafe annotate export r1")
+            && stderr.contains("nothing was deleted"),
+        "{stderr}"
+    );
+    assert_eq!(runs(&env), ["r2", "r1"]);
+    let out = env.run(&["runs", "delete", "nope"]);
+    assert_eq!(out.status.code(), Some(2));
+
+    let out = env.run(&["runs", "rm", "r1", "--force"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("deleted run `r1` (id 1): 5 results, 10 human labels"),
+        "{stderr}"
+    );
+    assert_eq!(runs(&env), ["r2"]);
+    assert_eq!(
+        common::count_rows(&env.db(), "SELECT count(*) FROM annotations"),
+        0
+    );
+    // A run marked running (an xsafe writing to it, or one that crashed).
+    rusqlite::Connection::open(env.db())
+        .unwrap()
+        .execute("UPDATE runs SET status = 'running'", [])
+        .unwrap();
+    let out = env.run(&["runs", "delete", "2"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("run `r2` is marked running"), "{stderr}");
+    env.ok(&["runs", "delete", "2", "--force"]);
+    assert!(runs(&env).is_empty());
+}

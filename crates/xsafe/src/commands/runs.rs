@@ -1,7 +1,7 @@
-//! `xsafe runs list|show`.
+//! `xsafe runs list|show|delete`.
 
 use crate::cli::{Global, RunsCommand};
-use crate::commands::print_json;
+use crate::commands::{count, print_json};
 use crate::table;
 use anyhow::Result;
 use serde_json::json;
@@ -79,8 +79,56 @@ pub fn run(global: &Global, cmd: RunsCommand) -> Result<ExitCode> {
                 }
             }
         }
+        RunsCommand::Delete { runs, force } => delete(&store, &runs, force)?,
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Deletes the runs after checking them all, so that a refused one leaves
+/// every run in place. Human labels are work that cannot be asked again,
+/// and a run marked running may have an xsafe writing to it: both need
+/// `--force`.
+fn delete(store: &xsafe_store::Store, names: &[String], force: bool) -> Result<()> {
+    let mut runs = Vec::new();
+    for name in names {
+        let run = store.run(name)?;
+        if !runs.iter().any(|r: &xsafe_store::RunRecord| r.id == run.id) {
+            runs.push(run);
+        }
+    }
+    for run in &runs {
+        if force {
+            break;
+        }
+        let labels = store.annotations(run.id)?.len();
+        if labels > 0 {
+            anyhow::bail!(
+                "run `{}` has {}; `xsafe annotate export {}` keeps them in a file; add \
+                 --force to delete the run anyway (nothing was deleted)",
+                run.name,
+                count(labels as u64, "human label"),
+                run.name
+            );
+        }
+        if run.status == xsafe_store::RunStatus::Running {
+            anyhow::bail!(
+                "run `{}` is marked running: an xsafe may be writing to it; if none is (a \
+                 crash leaves the mark), add --force (nothing was deleted)",
+                run.name
+            );
+        }
+    }
+    for run in runs {
+        let deleted = store.delete_run(run.id)?;
+        eprintln!(
+            "deleted run `{}` (id {}): {}, {}",
+            run.name,
+            run.id,
+            count(deleted.results, "result"),
+            count(deleted.annotations, "human label")
+        );
+    }
+    Ok(())
 }
 
 fn render_rows(rows: &[Vec<String>]) -> String {
