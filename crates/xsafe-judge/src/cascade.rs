@@ -65,7 +65,7 @@ mod tests {
     use xsafe_core::Class;
 
     fn transcript(answer: &str) -> Transcript {
-        crate::labels::to_transcript("q", answer)
+        crate::labels::to_transcript("q", answer, None)
     }
 
     #[tokio::test]

@@ -491,7 +491,8 @@ pub enum VerdictFormat {
 #[derive(Debug, Args)]
 pub struct JudgeFileArgs {
     /// A CSV or JSONL of answers: fields `prompt` and `answer` (or `completion`), optional `id`,
-    /// `type`; a file named `eval` is written ./eval
+    /// `type`; or conversations as `messages` (OpenAI's chat format), whose last assistant
+    /// message is judged; a file named `eval` is written ./eval
     #[arg(required = true, value_name = "FILE")]
     pub file: Option<PathBuf>,
     /// A TOML file of named targets, for llm:NAME judges

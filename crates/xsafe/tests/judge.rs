@@ -798,3 +798,35 @@ fn a_file_named_eval_is_reached_with_a_path() {
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("\"verdict\":\"compliance\""));
 }
+
+/// `xsafe export` JSONL goes back into `xsafe judge`: each line's
+/// conversation gives the prompt (its first user message) and the answer
+/// judged (its last assistant message), so the verdicts are the run's.
+#[test]
+fn an_exported_run_is_judged_again_from_its_conversations() {
+    let env = Env::new();
+    let _model = run_small_suite(&env, "r1", &["--strategy", "interactive"]);
+    let export = env.path("r1.jsonl");
+    let export = export.to_str().unwrap();
+    env.ok(&["export", "r1", "--format", "jsonl", "--output", export]);
+    let exported: Vec<Value> = std::fs::read_to_string(export)
+        .unwrap()
+        .lines()
+        .map(json)
+        .collect();
+    let judged: Vec<Value> = env
+        .ok(&["judge", export, "--judge", "strmatch"])
+        .lines()
+        .map(json)
+        .collect();
+    assert_eq!(judged.len(), 5);
+    let mut followed_up = 0;
+    for (e, j) in exported.iter().zip(&judged) {
+        let messages = e["messages"].as_array().unwrap();
+        followed_up += usize::from(messages.len() > 2);
+        assert_eq!(j["prompt"], e["prompt"]);
+        assert_eq!(j["answer"], messages.last().unwrap()["content"]);
+        assert_eq!(j["verdict"], e["verdicts"][0]["verdict"], "{e}");
+    }
+    assert_eq!(followed_up, 2, "the two refused cases were asked again");
+}

@@ -500,6 +500,7 @@ mod tests {
             answer: answer.into(),
             label,
             source: "t:1".into(),
+            conversation: None,
         };
         let set = TrainingSet::new(
             "t",
