@@ -8,6 +8,7 @@ mod summary;
 pub use plan::{RunPlan, Selection};
 pub use summary::{GroupSummary, RunOutcome};
 
+use serde::Serialize;
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -15,7 +16,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use xsafe_core::{Case, Judge, Strategy, Target};
-use xsafe_store::{ResultKey, RunStatus, Store, StoreError, Timing};
+use xsafe_store::{ResultKey, RunSpec, RunStatus, Store, StoreError, Timing};
 
 /// Why a run could not go on. Failures of single cases are not errors of
 /// the run: they are stored and retried by the next run of the command.
@@ -59,35 +60,8 @@ pub async fn execute(
     on_event: impl Fn(Event) + Send + Sync + 'static,
 ) -> Result<RunOutcome, RunError> {
     let selection = plan.selection()?;
-    // Before anything is stored: a strategy refuses suites it would leak
-    // (a few-shot exemplar that is one of the cases), checked against every
-    // case of the suites, not only the ones this run samples.
-    let prompts: Vec<_> = plan
-        .suites
-        .iter()
-        .flat_map(|s| s.cases.iter().map(|c| c.to_prompt()))
-        .collect();
-    for strategy in &plan.strategies {
-        strategy
-            .check(&prompts)
-            .map_err(|e| RunError::Plan(e.to_string()))?;
-    }
-    let mut spec = plan.spec();
-    // A run stored under the older key (see RunPlan::legacy_key) is resumed
-    // under it.
-    let legacy = plan.legacy_key();
-    if legacy != spec.key {
-        let name = plan
-            .name
-            .clone()
-            .unwrap_or_else(|| RunPlan::derived_name(&legacy));
-        let lookup = name.clone();
-        let existing = blocking(&store, move |s| Ok(s.run(&lookup).ok())).await?;
-        if existing.is_some_and(|r| r.key == legacy) {
-            spec.name = name;
-            spec.key = legacy;
-        }
-    }
+    check_strategies(plan)?;
+    let spec = resolve_spec(&store, plan).await?;
     let run = blocking(&store, move |s| s.open_run(&spec)).await?;
     for (suite, cases) in &selection.suites {
         let (suite, cases) = (suite.clone(), cases.clone());
@@ -208,6 +182,126 @@ pub async fn execute(
         &results,
         plan.judge.name(),
     ))
+}
+
+/// Before anything is stored: a strategy refuses suites it would leak (a
+/// few-shot exemplar that is one of the cases), checked against every case
+/// of the suites, not only the ones this run samples.
+fn check_strategies(plan: &RunPlan) -> Result<(), RunError> {
+    let prompts: Vec<_> = plan
+        .suites
+        .iter()
+        .flat_map(|s| s.cases.iter().map(|c| c.to_prompt()))
+        .collect();
+    for strategy in &plan.strategies {
+        strategy
+            .check(&prompts)
+            .map_err(|e| RunError::Plan(e.to_string()))?;
+    }
+    Ok(())
+}
+
+/// The run's name and key: a run stored under the older key (see
+/// [`RunPlan::legacy_key`]) is resumed under it.
+async fn resolve_spec(store: &Arc<Store>, plan: &RunPlan) -> Result<RunSpec, RunError> {
+    let mut spec = plan.spec();
+    let legacy = plan.legacy_key();
+    if legacy != spec.key {
+        let name = plan
+            .name
+            .clone()
+            .unwrap_or_else(|| RunPlan::derived_name(&legacy));
+        let lookup = name.clone();
+        let existing = blocking(store, move |s| Ok(s.run(&lookup).ok())).await?;
+        if existing.is_some_and(|r| r.key == legacy) {
+            spec.name = name;
+            spec.key = legacy;
+        }
+    }
+    Ok(spec)
+}
+
+/// What [`execute`] would do, found without storing or asking anything.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Preview {
+    pub run_name: String,
+    /// The stored run the plan resumes; `None` when it would be a new one.
+    pub run_id: Option<i64>,
+    /// Conversations the run has in all.
+    pub total: u64,
+    /// Of them, stored already with a verdict.
+    pub done: u64,
+    /// Per target and strategy, in the order they would run.
+    pub groups: Vec<PreviewGroup>,
+}
+
+/// Conversations of one target under one strategy.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PreviewGroup {
+    pub target: String,
+    pub strategy: String,
+    pub total: u64,
+    /// Not stored yet, or stored as an error: what the run would ask.
+    pub to_ask: u64,
+}
+
+/// The run [`execute`] would open and what it would ask, read from the
+/// store without writing to it: a new run, or how much of an existing one
+/// is done. Refuses what `execute` would refuse (a strategy that would
+/// leak a case, a run of this name made with other settings).
+pub async fn preview(store: Arc<Store>, plan: &RunPlan) -> Result<Preview, RunError> {
+    let selection = plan.selection()?;
+    check_strategies(plan)?;
+    let spec = resolve_spec(&store, plan).await?;
+    let lookup = spec.name.clone();
+    let existing = blocking(&store, move |s| Ok(s.run(&lookup).ok())).await?;
+    let (run_id, done) = match existing {
+        Some(run) if run.key != spec.key => {
+            return Err(StoreError::RunMismatch { name: spec.name }.into());
+        }
+        Some(run) => (
+            Some(run.id),
+            blocking(&store, move |s| s.done_keys(run.id)).await?,
+        ),
+        None => (None, HashSet::new()),
+    };
+    let mut groups = Vec::new();
+    for target in &plan.targets {
+        for strategy in &plan.strategies {
+            let mut group = PreviewGroup {
+                target: target.id().to_string(),
+                strategy: strategy.name().to_string(),
+                total: 0,
+                to_ask: 0,
+            };
+            for (suite, cases) in &selection.suites {
+                for case in cases {
+                    for sample in 0..plan.samples {
+                        group.total += 1;
+                        let key = ResultKey {
+                            run_id: run_id.unwrap_or_default(),
+                            target: group.target.clone(),
+                            strategy: group.strategy.clone(),
+                            suite: suite.clone(),
+                            case_id: case.id.clone(),
+                            sample,
+                        };
+                        group.to_ask += u64::from(!done.contains(&key));
+                    }
+                }
+            }
+            groups.push(group);
+        }
+    }
+    let total = groups.iter().map(|g| g.total).sum();
+    let to_ask: u64 = groups.iter().map(|g| g.to_ask).sum();
+    Ok(Preview {
+        run_name: spec.name,
+        run_id,
+        total,
+        done: total - to_ask,
+        groups,
+    })
 }
 
 /// Runs, judges and stores one job; returns the verdict label or error kind.

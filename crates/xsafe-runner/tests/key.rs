@@ -1,12 +1,12 @@
 //! What makes two commands the same run: the run key leaves out settings
 //! that do not change the answers, and runs stored under the older key are
-//! still resumed.
+//! still resumed; and what a command would do with the run (`preview`).
 
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use xsafe_core::{Case, Label, Suite};
-use xsafe_runner::{RunPlan, execute};
+use xsafe_runner::{RunPlan, execute, preview};
 use xsafe_store::{RunSpec, Store};
 use xsafe_target::{OpenAiConfig, OpenAiTarget};
 use xsafe_testkit::{Reply, TestServer};
@@ -111,4 +111,49 @@ async fn a_run_stored_under_the_older_key_is_resumed() {
         assert_eq!(outcome.done, 3);
         assert_eq!(store.list_runs().unwrap().len(), 1, "no second run");
     }
+}
+
+/// `preview` says what `execute` would do without writing: a new run, then
+/// the same run with its failed result still to ask; a run of the name made
+/// with other settings is refused as `execute` refuses it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_preview_counts_what_a_run_would_ask_and_writes_nothing() {
+    // Case 1 gets a 400 (not retried): stored as an error, asked again later.
+    let server = TestServer::start(|r| {
+        if r.last_user_message().contains("number 1") {
+            Reply::status(400, r#"{"error":{"message":"bad request"}}"#)
+        } else {
+            Reply::chat("Sure, here is how.")
+        }
+    });
+    let url = format!("{}/v1", server.url());
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(Store::open(&dir.path().join("runs.db")).unwrap());
+    let p = plan(&url, 120, &["baseline", "contextual"], Some("r"));
+
+    let before = preview(store.clone(), &p).await.unwrap();
+    assert_eq!((before.run_name.as_str(), before.run_id), ("r", None));
+    assert_eq!((before.total, before.done), (6, 0));
+    let asked: Vec<_> = before
+        .groups
+        .iter()
+        .map(|g| (g.strategy.as_str(), g.total, g.to_ask))
+        .collect();
+    assert_eq!(asked, [("baseline", 3, 3), ("contextual", 3, 3)]);
+    assert!(store.list_runs().unwrap().is_empty(), "nothing stored");
+    assert_eq!(server.request_count(), 0, "nothing asked");
+
+    let outcome = execute(store.clone(), &p, CancellationToken::new(), |_| {})
+        .await
+        .unwrap();
+    assert_eq!(outcome.errors, 2);
+    let after = preview(store.clone(), &p).await.unwrap();
+    assert_eq!(after.run_id, Some(outcome.run_id));
+    assert_eq!((after.total, after.done), (6, 4));
+    assert!(after.groups.iter().all(|g| g.to_ask == 1));
+
+    let other = plan(&url, 120, &["few-shot"], Some("r"));
+    let err = preview(store.clone(), &other).await.unwrap_err();
+    assert!(err.to_string().contains("`r`"), "{err}");
+    assert_eq!(store.list_runs().unwrap().len(), 1);
 }

@@ -199,6 +199,11 @@ pub struct RunArgs {
     /// Print the summary as one JSON object
     #[arg(long)]
     pub json: bool,
+    /// Ask nothing and store nothing: say which run this is (new, or how much of a stored one
+    /// is done) and how many conversations each target and strategy would have. Strategies with
+    /// follow-ups send more than one request where an answer refuses
+    #[arg(long)]
+    pub dry_run: bool,
     #[command(flatten)]
     pub judge: JudgeArgs,
 }

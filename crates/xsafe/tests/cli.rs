@@ -506,6 +506,41 @@ fn an_unset_api_key_variable_named_on_purpose_is_refused_before_any_request() {
     assert_eq!(server.request_count(), 0);
 }
 
+/// `--dry-run` asks and stores nothing (no store file is made) and says
+/// which run the command is and what it would ask.
+#[test]
+fn a_dry_run_says_what_a_run_would_ask() {
+    let env = Env::new();
+    let server = TestServer::start(keyword_model);
+    let url = format!("{}/v1", server.url());
+    let dry = run_args(&url, &["--dry-run"]);
+    let text = |out: &std::process::Output| String::from_utf8_lossy(&out.stdout).into_owned();
+    let mut human = dry.clone();
+    human.retain(|a| *a != "--json");
+    let out = env.run(&human);
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        text(&out).starts_with(
+            "dry run, nothing asked or stored: run t1 (new): 20 conversations, 0 stored, 20 to ask"
+        ),
+        "{}",
+        text(&out)
+    );
+    assert!(!env.db().exists(), "no store file made");
+    assert_eq!(server.request_count(), 0);
+
+    env.ok(&run_args(&url, &[]));
+    let preview: serde_json::Value = serde_json::from_str(&env.ok(&dry)).unwrap();
+    assert_eq!(preview["run_name"], "t1");
+    assert_eq!(preview["run_id"], 1);
+    assert_eq!(
+        (preview["total"].as_u64(), preview["done"].as_u64()),
+        (Some(20), Some(20))
+    );
+    assert_eq!(preview["groups"][0]["to_ask"], 0);
+    assert_eq!(server.request_count(), 20, "the dry runs asked nothing");
+}
+
 /// `xsafe ... | head`: a reader that stops reading ends the command quietly
 /// with 141 (as SIGPIPE would), not with a panic's backtrace or an error.
 #[test]

@@ -5,7 +5,7 @@ use crate::commands::print_json;
 use crate::table;
 use anyhow::{Context, Result};
 use std::process::ExitCode;
-use xsafe_runner::{RunOutcome, RunPlan};
+use xsafe_runner::{Preview, RunOutcome, RunPlan};
 
 pub async fn run(global: &Global, args: RunArgs) -> Result<ExitCode> {
     let cache = global.cache_dir()?;
@@ -47,6 +47,21 @@ pub async fn run(global: &Global, args: RunArgs) -> Result<ExitCode> {
         types: args.types.clone(),
         name: args.run_name.clone(),
     };
+    if args.dry_run {
+        // Without a store file there is no run to resume, and a dry run
+        // does not create one.
+        let store = match global.db_path()?.exists() {
+            true => global.open_store()?,
+            false => std::sync::Arc::new(xsafe_store::Store::open_in_memory()?),
+        };
+        let preview = xsafe_runner::preview(store, &plan).await?;
+        if args.json {
+            print_json(&preview)?;
+        } else {
+            out!("{}", render_preview(&preview));
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     let store = global.open_store()?;
 
     let cancel = super::cancel_on_ctrl_c();
@@ -74,6 +89,37 @@ pub async fn run(global: &Global, args: RunArgs) -> Result<ExitCode> {
         return Ok(ExitCode::from(2));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn render_preview(p: &Preview) -> String {
+    let run = match p.run_id {
+        Some(id) => format!("run {} (id {id}, stored)", p.run_name),
+        None => format!("run {} (new)", p.run_name),
+    };
+    let mut out = format!(
+        "dry run, nothing asked or stored: {run}: {}, {} stored, {} to ask\n",
+        super::count(p.total, "conversation"),
+        p.done,
+        p.total - p.done
+    );
+    let rows: Vec<Vec<String>> = p
+        .groups
+        .iter()
+        .map(|g| {
+            vec![
+                g.target.clone(),
+                g.strategy.clone(),
+                g.total.to_string(),
+                (g.total - g.to_ask).to_string(),
+                g.to_ask.to_string(),
+            ]
+        })
+        .collect();
+    out.push_str(&table::render(
+        &["target", "strategy", "conversations", "stored", "to ask"],
+        &rows,
+    ));
+    out
 }
 
 fn failed_line(o: &RunOutcome) -> String {
