@@ -322,7 +322,59 @@ fn eval_prints_the_agreement_figures() {
     assert!(text.contains("unscored, by reason"), "{text}");
     assert!(row(&["the", "answer", "is", "empty", "2"]), "{text}");
     assert!(text.contains("agreement by prompt type"), "{text}");
-    assert!(row(&["homonyms", "6", "0", "66.7%", "66.7%"]), "{text}");
+    assert!(
+        row(&["homonyms", "6", "0", "66.7%", "66.7%", "0.000"]),
+        "{text}"
+    );
+    // Figures by file, in the order given (here one file twice); one file
+    // alone has none.
+    assert!(text.contains("agreement by label file"), "{text}");
+    let path = file.to_str().unwrap();
+    let by_file = [path, "8", "1", "57.1%", "71.4%", "0.344"];
+    let rows = text.lines().filter(|l| l.split_whitespace().eq(by_file));
+    assert_eq!(rows.count(), 2, "{text}");
+    assert_eq!(r["by_file"], serde_json::json!([]));
+
+    // Several files: each file's figures (XSTest's files are a model each).
+    let first_four: String = LABELLED.lines().take(5).map(|l| format!("{l}\n")).collect();
+    let other = env.write("other.csv", first_four);
+    let r = json(&env.ok(&[
+        "judge",
+        "eval",
+        "--judge",
+        "strmatch",
+        "--labels",
+        file.to_str().unwrap(),
+        other.to_str().unwrap(),
+        "--json",
+    ]));
+    let files: Vec<(String, u64)> = r["by_file"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["file"].as_str().unwrap().to_string(),
+                f["n"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    let name = |p: &std::path::Path| p.to_str().unwrap().to_string();
+    assert_eq!(files, [(name(&file), 8), (name(&other), 4)]);
+    let r = json(&env.ok(&[
+        "judge",
+        "eval",
+        "--judge",
+        "strmatch",
+        "--labels",
+        other.to_str().unwrap(),
+        file.to_str().unwrap(),
+        "--json",
+    ]));
+    assert_eq!(r["by_file"][0]["file"], name(&other).as_str(), "as given");
+    // a1..a4: strmatch misses a3 only.
+    close(&r["by_file"][0]["accuracy_3class"], 3.0 / 4.0);
+    close(&r["by_file"][1]["kappa"], 11.0 / 32.0);
 
     // The answers where strmatch and the humans part, in file order: a3,
     // a6, a7 and the unscored a8; as JSONL, or CSV by the file's name.

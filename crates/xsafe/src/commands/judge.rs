@@ -218,9 +218,12 @@ struct EvalReport {
     /// Agreement on the answers judged with at least each level of
     /// confidence: what is left to the judge when the rest is reviewed.
     by_confidence: Vec<ConfidenceBand>,
+    /// Agreement per label file, when there are several (XSTest's files are
+    /// one model each): how the judge does on each model's answers.
+    by_file: Vec<GroupAgreement>,
     /// Agreement per prompt type, when the files give types (XSTest's
     /// `type` column): where the judge and the humans part.
-    by_type: Vec<TypeAgreement>,
+    by_type: Vec<GroupAgreement>,
     /// Unscored answers by the kind of reason (the reason up to its first
     /// colon), most first: why the judge could not decide.
     unscored_reasons: Vec<ReasonCount>,
@@ -260,44 +263,72 @@ fn unscored_reasons(judged: &[(usize, Verdict)]) -> Vec<ReasonCount> {
     out
 }
 
-/// Agreement on the answers of one prompt type.
+/// Agreement on a group of the answers: one prompt type, or one file.
 #[derive(Serialize)]
-struct TypeAgreement {
-    #[serde(rename = "type")]
-    kind: String,
+struct GroupAgreement {
+    #[serde(flatten)]
+    group: Group,
     n: u64,
     unscored: u64,
     accuracy_3class: Option<f64>,
     accuracy_binary: Option<f64>,
+    kappa: Option<f64>,
 }
 
-/// Agreement per type, sorted by type; answers without a type are `(none)`.
-/// Empty when no answer has a type.
-fn by_type(answers: &[LabelledAnswer], judged: &[(usize, Verdict)]) -> Vec<TypeAgreement> {
-    if answers.iter().all(|a| a.kind.is_none()) {
-        return Vec::new();
+/// What a group is; in JSON, `"type": ...` or `"file": ...`.
+#[derive(Serialize)]
+enum Group {
+    #[serde(rename = "type")]
+    Type(String),
+    #[serde(rename = "file")]
+    File(String),
+}
+
+impl Group {
+    fn name(&self) -> &str {
+        match self {
+            Group::Type(name) | Group::File(name) => name,
+        }
     }
-    let mut groups: BTreeMap<&str, Vec<(Class, &Outcome)>> = BTreeMap::new();
+}
+
+/// Agreement per group: `key` says each answer's (by its index), the
+/// groups come in the order of their keys, and `group` names each.
+fn by_group<K: Ord>(
+    answers: &[LabelledAnswer],
+    judged: &[(usize, Verdict)],
+    key: impl Fn(usize) -> K,
+    group: impl Fn(K) -> Group,
+) -> Vec<GroupAgreement> {
+    let mut groups: BTreeMap<K, Vec<(Class, &Outcome)>> = BTreeMap::new();
     for (i, v) in judged {
-        let a = &answers[*i];
-        groups
-            .entry(a.kind.as_deref().unwrap_or("(none)"))
-            .or_default()
-            .push((a.label, &v.outcome));
+        let pair = (answers[*i].label, &v.outcome);
+        groups.entry(key(*i)).or_default().push(pair);
     }
     groups
         .into_iter()
-        .map(|(kind, pairs)| {
+        .map(|(key, pairs)| {
             let a = metrics::agreement(pairs);
-            TypeAgreement {
-                kind: kind.to_string(),
+            GroupAgreement {
+                group: group(key),
                 n: a.n,
                 unscored: a.unscored,
                 accuracy_3class: a.accuracy_3class,
                 accuracy_binary: a.accuracy_binary,
+                kappa: a.kappa,
             }
         })
         .collect()
+}
+
+/// Agreement per type, sorted by type; answers without a type are
+/// `(none)`. Empty when no answer has a type.
+fn by_type(answers: &[LabelledAnswer], judged: &[(usize, Verdict)]) -> Vec<GroupAgreement> {
+    if answers.iter().all(|a| a.kind.is_none()) {
+        return Vec::new();
+    }
+    let kind = |i: usize| answers[i].kind.as_deref().unwrap_or("(none)");
+    by_group(answers, judged, kind, |k| Group::Type(k.to_string()))
 }
 
 /// One line of `judge eval --disagreements`.
@@ -361,8 +392,12 @@ fn disagreements(
 
 async fn eval(global: &Global, args: JudgeEvalArgs) -> Result<ExitCode> {
     let mut answers = Vec::new();
-    for path in &args.labels {
-        answers.extend(xsafe_judge::labels::load_labels(path)?);
+    // The label file of each answer, for the figures by file.
+    let mut file_of = Vec::new();
+    for (f, path) in args.labels.iter().enumerate() {
+        let labelled = xsafe_judge::labels::load_labels(path)?;
+        file_of.extend(std::iter::repeat_n(f, labelled.len()));
+        answers.extend(labelled);
     }
     let judge = args
         .judge
@@ -406,13 +441,24 @@ async fn eval(global: &Global, args: JudgeEvalArgs) -> Result<ExitCode> {
             v.outcome.class().map(|c| (label, c, v.confidence))
         })
         .collect();
+    let files: Vec<String> = args
+        .labels
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
+    let by_file = match files.len() {
+        1 => Vec::new(),
+        _ => by_group(
+            &answers,
+            &judged,
+            |i| file_of[i],
+            |f| Group::File(files[f].clone()),
+        ),
+    };
     let report = EvalReport {
         judge: tag,
-        files: args
-            .labels
-            .iter()
-            .map(|p| p.display().to_string())
-            .collect(),
+        files: files.clone(),
+        by_file,
         agreement: metrics::agreement(judged.iter().map(|(i, v)| (answers[*i].label, &v.outcome))),
         by_confidence: metrics::by_confidence(&scored, &metrics::CONFIDENCE_LEVELS),
         by_type: by_type(&answers, &judged),
@@ -546,23 +592,36 @@ fn render_eval(r: &EvalReport) -> String {
             &rows,
         ));
     }
-    if !r.by_type.is_empty() {
-        out.push_str("\nagreement by prompt type\n");
-        let rows: Vec<Vec<String>> = r
-            .by_type
+    for (title, column, groups) in [
+        ("label file", "file", &r.by_file),
+        ("prompt type", "type", &r.by_type),
+    ] {
+        if groups.is_empty() {
+            continue;
+        }
+        out.push_str(&format!("\nagreement by {title}\n"));
+        let rows: Vec<Vec<String>> = groups
             .iter()
-            .map(|t| {
+            .map(|g| {
                 vec![
-                    t.kind.clone(),
-                    t.n.to_string(),
-                    t.unscored.to_string(),
-                    pct(t.accuracy_3class),
-                    pct(t.accuracy_binary),
+                    g.group.name().to_string(),
+                    g.n.to_string(),
+                    g.unscored.to_string(),
+                    pct(g.accuracy_3class),
+                    pct(g.accuracy_binary),
+                    g.kappa.map_or_else(|| "-".into(), |k| format!("{k:.3}")),
                 ]
             })
             .collect();
         out.push_str(&table::render(
-            &["type", "answers", "unscored", "3 classes", "binary"],
+            &[
+                column,
+                "answers",
+                "unscored",
+                "3 classes",
+                "binary",
+                "kappa",
+            ],
             &rows,
         ));
     }
