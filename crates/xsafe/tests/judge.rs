@@ -338,16 +338,12 @@ fn eval_prints_the_agreement_figures() {
     // Several files: each file's figures (XSTest's files are a model each).
     let first_four: String = LABELLED.lines().take(5).map(|l| format!("{l}\n")).collect();
     let other = env.write("other.csv", first_four);
-    let r = json(&env.ok(&[
-        "judge",
-        "eval",
-        "--judge",
-        "strmatch",
-        "--labels",
-        file.to_str().unwrap(),
-        other.to_str().unwrap(),
-        "--json",
-    ]));
+    let eval_json = |labels: &[&std::path::Path]| {
+        let mut args = vec!["judge", "eval", "--judge", "strmatch", "--json", "--labels"];
+        args.extend(labels.iter().map(|p| p.to_str().unwrap()));
+        json(&env.ok(&args))
+    };
+    let r = eval_json(&[&file, &other]);
     let files: Vec<(String, u64)> = r["by_file"]
         .as_array()
         .unwrap()
@@ -361,16 +357,7 @@ fn eval_prints_the_agreement_figures() {
         .collect();
     let name = |p: &std::path::Path| p.to_str().unwrap().to_string();
     assert_eq!(files, [(name(&file), 8), (name(&other), 4)]);
-    let r = json(&env.ok(&[
-        "judge",
-        "eval",
-        "--judge",
-        "strmatch",
-        "--labels",
-        other.to_str().unwrap(),
-        file.to_str().unwrap(),
-        "--json",
-    ]));
+    let r = eval_json(&[&other, &file]);
     assert_eq!(r["by_file"][0]["file"], name(&other).as_str(), "as given");
     // a1..a4: strmatch misses a3 only.
     close(&r["by_file"][0]["accuracy_3class"], 3.0 / 4.0);
