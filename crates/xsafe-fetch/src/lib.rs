@@ -315,6 +315,10 @@ impl Partial {
                         .into(),
                 });
             }
+            // A file system without locks still downloads, unguarded.
+            Err(std::fs::TryLockError::Error(e)) if e.kind() == std::io::ErrorKind::Unsupported => {
+                tracing::debug!(path = %path.display(), "no file locks here: {e}");
+            }
             Err(std::fs::TryLockError::Error(e)) => {
                 return Err(cache_error(&path, "cannot lock the download file", e));
             }

@@ -151,6 +151,10 @@ fn run_judges_stores_and_summarises() {
         serde_json::from_str(&env.ok(&["runs", "list", "--json"])).unwrap();
     assert_eq!(list[0]["name"], "t1");
     assert_eq!(list[0]["results"], 20);
+    // What the run measured, which its derived name would not say.
+    assert_eq!(list[0]["suites"], serde_json::json!(["xsafe-basic"]));
+    assert_eq!(list[0]["targets"], serde_json::json!(["openai:test-model"]));
+    assert_eq!(list[0]["strategies"], serde_json::json!(["baseline"]));
 
     let show = env.ok(&["runs", "show", "t1"]);
     assert!(show.contains("== openai:test-model / baseline"), "{show}");

@@ -4,6 +4,7 @@ use crate::cli::{Global, RunsCommand};
 use crate::commands::{count, print_json};
 use crate::table;
 use anyhow::Result;
+use serde::Serialize;
 use serde_json::json;
 use std::process::ExitCode;
 use xsafe_store::StoredResult;
@@ -13,37 +14,60 @@ pub fn run(global: &Global, cmd: RunsCommand) -> Result<ExitCode> {
     match cmd {
         RunsCommand::List { json } => {
             let runs = store.list_runs()?;
+            let measured = runs
+                .iter()
+                .map(|r| {
+                    store
+                        .run(&r.id.to_string())
+                        .map(|record| Measured::of(&record))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
             if json {
-                print_json(&runs)?;
+                let rows: Vec<_> = runs
+                    .iter()
+                    .zip(&measured)
+                    .map(|(summary, measured)| ListedRun { summary, measured })
+                    .collect();
+                print_json(&rows)?;
             } else if runs.is_empty() {
                 eprintln!(
                     "no runs yet in {}; start one with `xsafe run`",
                     global.db_path()?.display()
                 );
             } else {
+                // Long lists (tune's seven strategies) are cut; --json has all.
+                let list = |names: &[String]| table::excerpt(&names.join(","), 40);
                 let rows: Vec<Vec<String>> = runs
                     .iter()
-                    .map(|r| {
+                    .zip(&measured)
+                    .map(|(r, m)| {
                         vec![
                             r.id.to_string(),
                             r.name.clone(),
                             r.created_at.clone(),
                             r.status.as_str().to_string(),
+                            list(&m.suites),
+                            list(&m.targets),
+                            list(&m.strategies),
                             r.cases.to_string(),
                             r.results.to_string(),
                             r.errors.to_string(),
                         ]
                     })
                     .collect();
-                out!(
-                    "{}",
-                    table::render(
-                        &[
-                            "id", "name", "created", "status", "cases", "results", "errors"
-                        ],
-                        &rows
-                    )
-                );
+                let header = [
+                    "id",
+                    "name",
+                    "created",
+                    "status",
+                    "suites",
+                    "targets",
+                    "strategies",
+                    "cases",
+                    "results",
+                    "errors",
+                ];
+                out!("{}", table::render(&header, &rows));
             }
         }
         RunsCommand::Show { run, json } => {
@@ -129,6 +153,40 @@ fn delete(store: &xsafe_store::Store, names: &[String], force: bool) -> Result<(
         );
     }
     Ok(())
+}
+
+/// A line of `runs list --json`: the store's counts and what was measured.
+#[derive(Serialize)]
+struct ListedRun<'a> {
+    #[serde(flatten)]
+    summary: &'a xsafe_store::RunSummary,
+    #[serde(flatten)]
+    measured: &'a Measured,
+}
+
+/// What a run measured, by name, from what it recorded: a derived run
+/// name says nothing of it.
+#[derive(Serialize)]
+struct Measured {
+    suites: Vec<String>,
+    targets: Vec<String>,
+    strategies: Vec<String>,
+}
+
+impl Measured {
+    fn of(run: &xsafe_store::RunRecord) -> Measured {
+        let names = |list: &str, field: &str| -> Vec<String> {
+            let items = run.config[list].as_array().into_iter().flatten();
+            items
+                .filter_map(|item| item[field].as_str().map(String::from))
+                .collect()
+        };
+        Measured {
+            suites: run.suites.iter().map(|(name, _)| name.clone()).collect(),
+            targets: names("targets", "id"),
+            strategies: names("strategies", "name"),
+        }
+    }
 }
 
 fn render_rows(rows: &[Vec<String>]) -> String {
