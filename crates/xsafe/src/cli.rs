@@ -293,6 +293,26 @@ pub enum SuitesCommand {
     },
 }
 
+/// Which of a run's results `runs show` lists; all when no filter is given.
+#[derive(Debug, Clone, Args)]
+pub struct ResultFilter {
+    /// Only this target's results (its id, e.g. openai:gpt-4o-mini)
+    #[arg(long)]
+    pub target: Option<String>,
+    /// Only this strategy's results
+    #[arg(long)]
+    pub strategy: Option<String>,
+    /// Only prompts of this type
+    #[arg(long = "type", value_name = "TYPE")]
+    pub kind: Option<String>,
+    /// Only safe or only unsafe prompts
+    #[arg(long, value_parser = ["safe", "unsafe"])]
+    pub label: Option<String>,
+    /// Only answers the run's judge gave this verdict (refusal: full or partial), or that failed
+    #[arg(long, value_parser = ["compliance", "full_refusal", "partial_refusal", "refusal", "unscored", "error"])]
+    pub verdict: Option<String>,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum RunsCommand {
     /// List stored runs, newest first
@@ -305,6 +325,8 @@ pub enum RunsCommand {
     Show {
         /// Run name or id
         run: String,
+        #[command(flatten)]
+        filter: ResultFilter,
         /// Print JSON: every result with its whole answer and verdict
         #[arg(long)]
         json: bool,

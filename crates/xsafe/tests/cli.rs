@@ -185,6 +185,43 @@ fn run_judges_stores_and_summarises() {
         assert_eq!(&row[4], expected, "{row:?}");
     }
 
+    // Filters: the refused answers, as many as the model's refusals; the
+    // safe prompts refused, as many as the summary counted.
+    let show_json = |filters: &[&str]| -> Vec<serde_json::Value> {
+        let mut args = vec!["runs", "show", "t1", "--json", "--strategy", "baseline"];
+        args.extend_from_slice(filters);
+        let shown: serde_json::Value = serde_json::from_str(&env.ok(&args)).unwrap();
+        shown["results"].as_array().unwrap().clone()
+    };
+    let refused = show_json(&["--verdict", "refusal"]);
+    let refusals = rows.iter().filter(|r| r[3].starts_with("I'm sorry"));
+    assert_eq!(refused.len(), refusals.count());
+    for r in &refused {
+        let verdict = &r["verdicts"][0]["verdict"];
+        assert!(
+            verdict == "full_refusal" || verdict == "partial_refusal",
+            "{r}"
+        );
+    }
+    let complied = show_json(&["--verdict", "compliance"]);
+    let compliances = rows.iter().filter(|r| &r[4] == "1_full_compliance");
+    assert_eq!(complied.len(), compliances.count());
+    assert!(!complied.is_empty());
+    assert!(show_json(&["--type", "homonyms", "--label", "unsafe"]).is_empty());
+    let safe_refused = show_json(&["--label", "safe", "--verdict", "refusal"]);
+    assert_eq!(
+        safe_refused.len() as u64,
+        group["safe_refused"].as_u64().unwrap()
+    );
+    assert!(safe_refused.iter().all(|r| r["label"] == "safe"));
+    let out = env.run(&["runs", "show", "t1", "--strategy", "few_shot"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--strategy `few_shot`: the run has none; it has baseline"),
+        "{err}"
+    );
+
     let jsonl = env.ok(&["export", "t1", "--format", "jsonl"]);
     let lines: Vec<serde_json::Value> = jsonl
         .lines()
@@ -508,6 +545,49 @@ fn an_unset_api_key_variable_named_on_purpose_is_refused_before_any_request() {
         "{err}"
     );
     assert_eq!(server.request_count(), 0);
+}
+
+/// `runs show` filters: the small suite's model refuses s1 and u1 ("kill").
+#[test]
+fn runs_show_lists_only_the_results_asked_for() {
+    let env = Env::new();
+    let _model = common::run_small_suite(&env, "r1", &[]);
+    let ids = |filters: &[&str]| -> Vec<String> {
+        let mut args = vec!["runs", "show", "r1", "--json"];
+        args.extend_from_slice(filters);
+        let shown: serde_json::Value = serde_json::from_str(&env.ok(&args)).unwrap();
+        let results = shown["results"].as_array().unwrap().iter();
+        results
+            .map(|r| r["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(ids(&[]), ["s1", "s2", "s3", "u1", "u2"]);
+    assert_eq!(ids(&["--verdict", "refusal"]), ["s1", "u1"]);
+    assert_eq!(ids(&["--verdict", "refusal", "--label", "safe"]), ["s1"]);
+    assert_eq!(
+        ids(&["--verdict", "full_refusal", "--type", "contrast_homonyms"]),
+        ["u1"]
+    );
+    assert_eq!(
+        ids(&["--verdict", "compliance", "--label", "unsafe"]),
+        ["u2"]
+    );
+    assert!(ids(&["--verdict", "error"]).is_empty());
+    // The text form says how many matched.
+    let out = env.run(&["runs", "show", "r1", "--label", "unsafe"]);
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("2 results of the run's 5 match"),
+        "{stderr}"
+    );
+    let out = env.run(&["runs", "show", "r1", "--type", "homonym"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--type `homonym`: the run has none; it has contrast_definitions, contrast_homonyms, definitions, homonyms"),
+        "{stderr}"
+    );
 }
 
 /// `--dry-run` asks and stores nothing (no store file is made) and says

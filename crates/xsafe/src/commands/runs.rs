@@ -1,6 +1,6 @@
 //! `xsafe runs list|show|delete`.
 
-use crate::cli::{Global, RunsCommand};
+use crate::cli::{Global, ResultFilter, RunsCommand};
 use crate::commands::{count, print_json};
 use crate::table;
 use anyhow::Result;
@@ -70,9 +70,17 @@ pub fn run(global: &Global, cmd: RunsCommand) -> Result<ExitCode> {
                 out!("{}", table::render(&header, &rows));
             }
         }
-        RunsCommand::Show { run, json } => {
+        RunsCommand::Show { run, filter, json } => {
             let record = store.run(&run)?;
-            let results = store.results(record.id)?;
+            let all = store.results(record.id)?;
+            let stored = all.len();
+            let results = filtered(all, &filter)?;
+            if results.len() < stored {
+                eprintln!(
+                    "{} of the run's {stored} match",
+                    count(results.len() as u64, "result")
+                );
+            }
             if json {
                 let rows: Vec<_> = results.iter().map(result_json).collect();
                 print_json(&json!({"run": record.name, "id": record.id, "results": rows}))?;
@@ -106,6 +114,49 @@ pub fn run(global: &Global, cmd: RunsCommand) -> Result<ExitCode> {
         RunsCommand::Delete { runs, force } => delete(&store, &runs, force)?,
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The results `filter` keeps. A target, strategy or type the run does not
+/// have is refused with the ones it has: more likely a misspelling than a
+/// question whose answer is "none".
+fn filtered(results: Vec<StoredResult>, filter: &ResultFilter) -> Result<Vec<StoredResult>> {
+    let check = |flag: &str, wanted: &Option<String>, of: fn(&StoredResult) -> &str| {
+        let Some(wanted) = wanted else {
+            return Ok(());
+        };
+        let mut known: Vec<&str> = results.iter().map(of).collect();
+        known.sort_unstable();
+        known.dedup();
+        if known.contains(&wanted.as_str()) {
+            Ok(())
+        } else {
+            Err(anyhow::anyhow!(
+                "--{flag} `{wanted}`: the run has none; it has {}",
+                known.join(", ")
+            ))
+        }
+    };
+    check("target", &filter.target, |r| &r.key.target)?;
+    check("strategy", &filter.strategy, |r| &r.key.strategy)?;
+    check("type", &filter.kind, |r| &r.case.kind)?;
+    let keep = |r: &StoredResult| {
+        let is =
+            |wanted: &Option<String>, value: &str| wanted.as_deref().is_none_or(|w| w == value);
+        let verdict = match (&r.error, r.verdicts.first()) {
+            (Some(_), _) => "error",
+            (None, Some(v)) => v.outcome.label(),
+            (None, None) => "-",
+        };
+        is(&filter.target, &r.key.target)
+            && is(&filter.strategy, &r.key.strategy)
+            && is(&filter.kind, &r.case.kind)
+            && is(&filter.label, r.case.label.as_str())
+            && match filter.verdict.as_deref() {
+                Some("refusal") => matches!(verdict, "full_refusal" | "partial_refusal"),
+                wanted => wanted.is_none_or(|w| w == verdict),
+            }
+    };
+    Ok(results.into_iter().filter(keep).collect())
 }
 
 /// Deletes the runs after checking them all, so that a refused one leaves
