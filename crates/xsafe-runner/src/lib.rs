@@ -63,6 +63,9 @@ pub async fn execute(
     check_strategies(plan)?;
     let spec = resolve_spec(&store, plan).await?;
     let run = blocking(&store, move |s| s.open_run(&spec)).await?;
+    // Held to the end: another process running the same command meanwhile
+    // is refused rather than asking the model for the same cases.
+    let _claim = store.lock_run(&run)?;
     for (suite, cases) in &selection.suites {
         let (suite, cases) = (suite.clone(), cases.clone());
         blocking(&store, move |s| s.add_cases(run.id, &suite, &cases)).await?;

@@ -157,3 +157,38 @@ async fn a_preview_counts_what_a_run_would_ask_and_writes_nothing() {
     assert!(err.to_string().contains("`r`"), "{err}");
     assert_eq!(store.list_runs().unwrap().len(), 1);
 }
+
+/// While one process runs a run, another running the same command is
+/// refused before it asks anything; once the first is done (or dead), the
+/// second goes ahead.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_run_another_process_holds_is_refused() {
+    let server = TestServer::start(|_| Reply::chat("Sure, here is how."));
+    let url = format!("{}/v1", server.url());
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("runs.db");
+    let store = Arc::new(Store::open(&path).unwrap());
+    let p = plan(&url, 120, &["baseline"], Some("r"));
+    let first = execute(store.clone(), &p, CancellationToken::new(), |_| {})
+        .await
+        .unwrap();
+    // Another process's claim: the same run locked through another open.
+    let other = Store::open(&path).unwrap();
+    let run = other.run("r").unwrap();
+    let claim = other.lock_run(&run).unwrap();
+    let asked = server.request_count();
+    let err = execute(store.clone(), &p, CancellationToken::new(), |_| {})
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("is being run by another xsafe process"),
+        "{err}"
+    );
+    assert_eq!(server.request_count(), asked);
+    drop(claim);
+    let again = execute(store, &p, CancellationToken::new(), |_| {})
+        .await
+        .unwrap();
+    assert_eq!((again.run_id, again.done_before), (first.run_id, 3));
+}

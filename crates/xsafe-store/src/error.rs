@@ -53,6 +53,21 @@ pub enum StoreError {
     )]
     RunMismatch { name: String },
 
+    /// Another process holds the run (see `Store::lock_run`).
+    #[error(
+        "run `{name}` is being run by another xsafe process (it holds `{}`); wait for it to finish, or stop it, then run the command again",
+        path.display()
+    )]
+    RunBusy { name: String, path: PathBuf },
+
+    /// The lock file of a run cannot be made or locked.
+    #[error("cannot lock run `{name}` with `{}`: {source}; check that the run store's folder can be written, or pass another --db path", path.display())]
+    Lock {
+        name: String,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+
     /// No run with that id or name.
     #[error("no run `{0}` in the run store; `xsafe runs list` shows the stored runs")]
     RunNotFound(String),

@@ -26,8 +26,8 @@ mod types;
 pub use error::StoreError;
 pub use schema::{APPLICATION_ID, SCHEMA_VERSION};
 pub use types::{
-    Annotation, DeletedRun, ResultKey, RunRecord, RunSpec, RunStatus, RunSummary, StoredError,
-    StoredResult, Timing, judge_name,
+    Annotation, DeletedRun, ResultKey, RunLock, RunRecord, RunSpec, RunStatus, RunSummary,
+    StoredError, StoredResult, Timing, judge_name,
 };
 
 use rusqlite::types::Type;
@@ -268,6 +268,53 @@ impl Store {
         })
     }
 
+    /// Claims `run` for this process until the returned lock is dropped, so
+    /// that two processes never run it at once (each would ask the model
+    /// for the same cases). The claim is an operating-system lock on
+    /// `run-ID.lock` in a `.locks` folder beside the store file: a process
+    /// that dies releases it, so a crash never leaves a run locked. A store
+    /// in memory, or a file system without locks, claims nothing.
+    pub fn lock_run(&self, run: &RunRecord) -> Result<RunLock, StoreError> {
+        let Some(path) = self.lock_path(run.id) else {
+            return Ok(RunLock { _file: None });
+        };
+        let failed = |source| StoreError::Lock {
+            name: run.name.clone(),
+            path: path.clone(),
+            source,
+        };
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(failed)?;
+        }
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(failed)?;
+        match file.try_lock() {
+            Ok(()) => Ok(RunLock { _file: Some(file) }),
+            Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::RunBusy {
+                name: run.name.clone(),
+                path,
+            }),
+            Err(std::fs::TryLockError::Error(e)) if e.kind() == std::io::ErrorKind::Unsupported => {
+                Ok(RunLock { _file: None })
+            }
+            Err(std::fs::TryLockError::Error(e)) => Err(failed(e)),
+        }
+    }
+
+    /// Where run `run_id`'s lock file is; `None` in memory.
+    fn lock_path(&self, run_id: i64) -> Option<PathBuf> {
+        let path = self.path.as_ref()?;
+        let name = path.file_name()?.to_string_lossy();
+        Some(
+            path.with_file_name(format!(".{name}.locks"))
+                .join(format!("run-{run_id}.lock")),
+        )
+    }
+
     /// Deletes a run and everything stored under it (its suites' cases,
     /// results, transcripts, verdicts, errors and human labels) in one
     /// transaction, and says how much went.
@@ -288,6 +335,11 @@ impl Store {
                 return Err(StoreError::RunNotFound(run_id.to_string()));
             }
             Ok(deleted)
+        })
+        .inspect(|_| {
+            if let Some(lock) = self.lock_path(run_id) {
+                let _ = std::fs::remove_file(lock);
+            }
         })
     }
 

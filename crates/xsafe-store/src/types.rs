@@ -108,6 +108,14 @@ pub struct RunSummary {
     pub cases: u64,
 }
 
+/// A run claimed by this process; see
+/// [`Store::lock_run`](crate::Store::lock_run). Dropping it releases the
+/// claim.
+#[derive(Debug)]
+pub struct RunLock {
+    pub(crate) _file: Option<std::fs::File>,
+}
+
 /// What [`Store::delete_run`](crate::Store::delete_run) removed.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeletedRun {

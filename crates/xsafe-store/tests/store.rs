@@ -774,6 +774,40 @@ fn deleting_a_run_removes_everything_under_it_and_nothing_else() {
     ));
 }
 
+#[test]
+fn a_run_is_claimed_by_one_process_at_a_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("runs.db");
+    let (store, run_id) = store_with_run(Store::open(&path).unwrap(), 1);
+    let run = store.run(&run_id.to_string()).unwrap();
+    let other = Store::open(&path).unwrap();
+    let claim = store.lock_run(&run).unwrap();
+    let lock = dir
+        .path()
+        .join(".runs.db.locks")
+        .join(format!("run-{run_id}.lock"));
+    assert!(lock.is_file());
+    // Another open of the file is another holder, as another process is.
+    let err = other.lock_run(&run).unwrap_err();
+    assert!(matches!(err, StoreError::RunBusy { .. }), "{err}");
+    assert!(
+        err.to_string()
+            .contains("run `r1` is being run by another xsafe process")
+    );
+    drop(claim);
+    let again = other.lock_run(&run).unwrap();
+    drop(again);
+    // A store in memory claims nothing, and never refuses.
+    let memory = Store::open_in_memory().unwrap();
+    let (memory, id) = store_with_run(memory, 1);
+    let run = memory.run(&id.to_string()).unwrap();
+    let _a = memory.lock_run(&run).unwrap();
+    let _b = memory.lock_run(&run).unwrap();
+    // Deleting the run removes its lock file.
+    store.delete_run(run_id).unwrap();
+    assert!(!lock.exists());
+}
+
 // ----- concurrency -----
 
 #[test]

@@ -560,8 +560,9 @@ fn import_refuses_an_id_that_names_several_answers() {
     );
 }
 
-/// `xsafe runs delete`: human labels and a run marked running need
-/// --force; a refused delete removes nothing, even of the other runs named.
+/// `xsafe runs delete`: human labels and a run another process is running
+/// need --force; a refused delete removes nothing, even of the other runs
+/// named.
 #[test]
 fn runs_with_human_labels_are_deleted_only_with_force() {
     let env = Env::new();
@@ -601,15 +602,23 @@ fn runs_with_human_labels_are_deleted_only_with_force() {
         common::count_rows(&env.db(), "SELECT count(*) FROM annotations"),
         0
     );
-    // A run marked running (an xsafe writing to it, or one that crashed).
+    // A run another xsafe is running (here: this test holds its claim).
+    let store = xsafe_store::Store::open(&env.db()).unwrap();
+    let claim = store.lock_run(&store.run("r2").unwrap()).unwrap();
+    let out = env.run(&["runs", "delete", "2"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("run `r2` is being run by another xsafe process")
+            && stderr.contains("--force"),
+        "{stderr}"
+    );
+    drop(claim);
+    // Marked running but held by no one (a crash): deleted without --force.
     rusqlite::Connection::open(env.db())
         .unwrap()
         .execute("UPDATE runs SET status = 'running'", [])
         .unwrap();
-    let out = env.run(&["runs", "delete", "2"]);
-    assert_eq!(out.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("run `r2` is marked running"), "{stderr}");
-    env.ok(&["runs", "delete", "2", "--force"]);
+    env.ok(&["runs", "delete", "2"]);
     assert!(runs(&env).is_empty());
 }

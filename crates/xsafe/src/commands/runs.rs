@@ -161,8 +161,8 @@ fn filtered(results: Vec<StoredResult>, filter: &ResultFilter) -> Result<Vec<Sto
 
 /// Deletes the runs after checking them all, so that a refused one leaves
 /// every run in place. Human labels are work that cannot be asked again,
-/// and a run marked running may have an xsafe writing to it: both need
-/// `--force`.
+/// and a run another xsafe is running would fail under it: both need
+/// `--force`. The runs are claimed until deleted, so none starts meanwhile.
 fn delete(store: &xsafe_store::Store, names: &[String], force: bool) -> Result<()> {
     let mut runs = Vec::new();
     for name in names {
@@ -171,10 +171,17 @@ fn delete(store: &xsafe_store::Store, names: &[String], force: bool) -> Result<(
             runs.push(run);
         }
     }
+    let mut claims = Vec::new();
     for run in &runs {
         if force {
             break;
         }
+        claims.push(store.lock_run(run).map_err(|e| match e {
+            xsafe_store::StoreError::RunBusy { .. } => {
+                anyhow::anyhow!("{e}; or add --force to delete it anyway (nothing was deleted)")
+            }
+            e => e.into(),
+        })?);
         let labels = store.annotations(run.id)?.len();
         if labels > 0 {
             anyhow::bail!(
@@ -182,13 +189,6 @@ fn delete(store: &xsafe_store::Store, names: &[String], force: bool) -> Result<(
                  --force to delete the run anyway (nothing was deleted)",
                 run.name,
                 count(labels as u64, "human label"),
-                run.name
-            );
-        }
-        if run.status == xsafe_store::RunStatus::Running {
-            anyhow::bail!(
-                "run `{}` is marked running: an xsafe may be writing to it; if none is (a \
-                 crash leaves the mark), add --force (nothing was deleted)",
                 run.name
             );
         }
@@ -203,6 +203,8 @@ fn delete(store: &xsafe_store::Store, names: &[String], force: bool) -> Result<(
             count(deleted.annotations, "human label")
         );
     }
+    // The claims end here, with their runs gone.
+    drop(claims);
     Ok(())
 }
 
