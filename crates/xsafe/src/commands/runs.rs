@@ -7,113 +7,121 @@ use anyhow::Result;
 use serde::Serialize;
 use serde_json::json;
 use std::process::ExitCode;
-use xsafe_store::StoredResult;
+use xsafe_store::{RunRecord, RunSummary, Store, StoreError, StoredResult};
 
 pub fn run(global: &Global, cmd: RunsCommand) -> Result<ExitCode> {
     let store = global.open_store()?;
     match cmd {
-        RunsCommand::List { json } => {
-            let runs = store.list_runs()?;
-            let measured = runs
-                .iter()
-                .map(|r| {
-                    store
-                        .run(&r.id.to_string())
-                        .map(|record| Measured::of(&record))
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            if json {
-                let rows: Vec<_> = runs
-                    .iter()
-                    .zip(&measured)
-                    .map(|(summary, measured)| ListedRun { summary, measured })
-                    .collect();
-                print_json(&rows)?;
-            } else if runs.is_empty() {
-                eprintln!(
-                    "no runs yet in {}; start one with `xsafe run`",
-                    global.db_path()?.display()
-                );
-            } else {
-                // Long lists (tune's seven strategies) are cut; --json has all.
-                let list = |names: &[String]| table::excerpt(&names.join(","), 40);
-                let rows: Vec<Vec<String>> = runs
-                    .iter()
-                    .zip(&measured)
-                    .map(|(r, m)| {
-                        vec![
-                            r.id.to_string(),
-                            r.name.clone(),
-                            r.created_at.clone(),
-                            r.status.as_str().to_string(),
-                            list(&m.suites),
-                            list(&m.targets),
-                            list(&m.strategies),
-                            r.cases.to_string(),
-                            r.results.to_string(),
-                            r.errors.to_string(),
-                        ]
-                    })
-                    .collect();
-                let header = [
-                    "id",
-                    "name",
-                    "created",
-                    "status",
-                    "suites",
-                    "targets",
-                    "strategies",
-                    "cases",
-                    "results",
-                    "errors",
-                ];
-                out!("{}", table::render(&header, &rows));
-            }
-        }
-        RunsCommand::Show { run, filter, json } => {
-            let record = store.run(&run)?;
-            let all = store.results(record.id)?;
-            let stored = all.len();
-            let results = filtered(all, &filter)?;
-            if results.len() < stored {
-                eprintln!(
-                    "{} of the run's {stored} match",
-                    count(results.len() as u64, "result")
-                );
-            }
-            if json {
-                let rows: Vec<_> = results.iter().map(result_json).collect();
-                print_json(&json!({"run": record.name, "id": record.id, "results": rows}))?;
-            } else {
-                outln!(
-                    "run {} (id {}), {}, created {}",
-                    record.name,
-                    record.id,
-                    record.status.as_str(),
-                    record.created_at
-                );
-                let mut group: Option<(String, String)> = None;
-                let mut rows = Vec::new();
-                for r in &results {
-                    let this = (r.key.target.clone(), r.key.strategy.clone());
-                    if group.as_ref() != Some(&this) {
-                        if !rows.is_empty() {
-                            out!("{}", render_rows(&rows));
-                            rows.clear();
-                        }
-                        outln!("\n== {} / {}", this.0, this.1);
-                        group = Some(this);
-                    }
-                    rows.push(result_row(r));
-                }
-                if !rows.is_empty() {
-                    out!("{}", render_rows(&rows));
-                }
-            }
-        }
+        RunsCommand::List { json } => list(global, &store, json)?,
+        RunsCommand::Show { run, filter, json } => show(&store, &run, &filter, json)?,
         RunsCommand::Delete { runs, force } => delete(&store, &runs, force)?,
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Every run, newest first, with what it measured.
+fn list(global: &Global, store: &Store, json: bool) -> Result<()> {
+    let runs = store.list_runs()?;
+    let measured = runs
+        .iter()
+        .map(|r| {
+            store
+                .run(&r.id.to_string())
+                .map(|record| Measured::of(&record))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if json {
+        let rows: Vec<_> = runs
+            .iter()
+            .zip(&measured)
+            .map(|(summary, measured)| ListedRun { summary, measured })
+            .collect();
+        print_json(&rows)?;
+    } else if runs.is_empty() {
+        eprintln!(
+            "no runs yet in {}; start one with `xsafe run`",
+            global.db_path()?.display()
+        );
+    } else {
+        // Long lists (tune's seven strategies) are cut; --json has all.
+        let list = |names: &[String]| table::excerpt(&names.join(","), 40);
+        let rows: Vec<Vec<String>> = runs
+            .iter()
+            .zip(&measured)
+            .map(|(r, m)| {
+                vec![
+                    r.id.to_string(),
+                    r.name.clone(),
+                    r.created_at.clone(),
+                    r.status.as_str().to_string(),
+                    list(&m.suites),
+                    list(&m.targets),
+                    list(&m.strategies),
+                    r.cases.to_string(),
+                    r.results.to_string(),
+                    r.errors.to_string(),
+                ]
+            })
+            .collect();
+        let header = [
+            "id",
+            "name",
+            "created",
+            "status",
+            "suites",
+            "targets",
+            "strategies",
+            "cases",
+            "results",
+            "errors",
+        ];
+        out!("{}", table::render(&header, &rows));
+    }
+    Ok(())
+}
+
+/// One line per result of a run, or of the results `filter` keeps.
+fn show(store: &Store, run: &str, filter: &ResultFilter, json: bool) -> Result<()> {
+    let record = store.run(run)?;
+    let all = store.results(record.id)?;
+    let stored = all.len();
+    let results = filtered(all, filter)?;
+    if results.len() < stored {
+        eprintln!(
+            "{} of the run's {stored} match",
+            count(results.len() as u64, "result")
+        );
+    }
+    if json {
+        let rows: Vec<_> = results.iter().map(result_json).collect();
+        print_json(&json!({"run": record.name, "id": record.id, "results": rows}))?;
+    } else {
+        outln!(
+            "run {} (id {}), {}, created {}",
+            record.name,
+            record.id,
+            record.status.as_str(),
+            record.created_at
+        );
+        let mut group: Option<(String, String)> = None;
+        let mut rows = Vec::new();
+        for r in &results {
+            let this = (r.key.target.clone(), r.key.strategy.clone());
+            if group.as_ref() != Some(&this) {
+                if !rows.is_empty() {
+                    out!("{}", render_rows(&rows));
+                    rows.clear();
+                }
+                outln!("\n== {} / {}", this.0, this.1);
+                group = Some(this);
+            }
+            rows.push(result_row(r));
+        }
+        if !rows.is_empty() {
+            out!("{}", render_rows(&rows));
+        }
+    }
+    Ok(())
 }
 
 /// The results `filter` keeps. A target, strategy or type the run does not
@@ -163,11 +171,11 @@ fn filtered(results: Vec<StoredResult>, filter: &ResultFilter) -> Result<Vec<Sto
 /// every run in place. Human labels are work that cannot be asked again,
 /// and a run another xsafe is running would fail under it: both need
 /// `--force`. The runs are claimed until deleted, so none starts meanwhile.
-fn delete(store: &xsafe_store::Store, names: &[String], force: bool) -> Result<()> {
+fn delete(store: &Store, names: &[String], force: bool) -> Result<()> {
     let mut runs = Vec::new();
     for name in names {
         let run = store.run(name)?;
-        if !runs.iter().any(|r: &xsafe_store::RunRecord| r.id == run.id) {
+        if !runs.iter().any(|r: &RunRecord| r.id == run.id) {
             runs.push(run);
         }
     }
@@ -177,7 +185,7 @@ fn delete(store: &xsafe_store::Store, names: &[String], force: bool) -> Result<(
             break;
         }
         claims.push(store.lock_run(run).map_err(|e| match e {
-            xsafe_store::StoreError::RunBusy { .. } => {
+            StoreError::RunBusy { .. } => {
                 anyhow::anyhow!("{e}; or add --force to delete it anyway (nothing was deleted)")
             }
             e => e.into(),
@@ -212,7 +220,7 @@ fn delete(store: &xsafe_store::Store, names: &[String], force: bool) -> Result<(
 #[derive(Serialize)]
 struct ListedRun<'a> {
     #[serde(flatten)]
-    summary: &'a xsafe_store::RunSummary,
+    summary: &'a RunSummary,
     #[serde(flatten)]
     measured: &'a Measured,
 }
@@ -227,7 +235,7 @@ struct Measured {
 }
 
 impl Measured {
-    fn of(run: &xsafe_store::RunRecord) -> Measured {
+    fn of(run: &RunRecord) -> Measured {
         let names = |list: &str, field: &str| -> Vec<String> {
             let items = run.config[list].as_array().into_iter().flatten();
             items
