@@ -613,7 +613,18 @@ fn a_dry_run_says_what_a_run_would_ask() {
     assert!(!env.db().exists(), "no store file made");
     assert_eq!(server.request_count(), 0);
 
-    env.ok(&run_args(&url, &[]));
+    // The run itself, as a person would: the summary, and where to go next.
+    let mut run = run_args(&url, &[]);
+    run.retain(|a| *a != "--json");
+    let out = env.run(&run);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        text(&out).starts_with("run t1 (id 1): complete"),
+        "{}",
+        text(&out)
+    );
+    assert!(stderr.contains("`xsafe report t1`"), "{stderr}");
     let preview: serde_json::Value = serde_json::from_str(&env.ok(&dry)).unwrap();
     assert_eq!(preview["run_name"], "t1");
     assert_eq!(preview["run_id"], 1);

@@ -75,6 +75,14 @@ pub async fn run(global: &Global, args: RunArgs) -> Result<ExitCode> {
         print_json(&outcome)?;
     } else {
         out!("{}", render_summary(&outcome));
+        if !global.quiet && outcome.done > 0 && !cancel.is_cancelled() {
+            // Where to go next, for someone new to the tool; not data.
+            eprintln!(
+                "rates with 95% intervals and paired tests against baseline: `xsafe report {}` \
+                 (`--format html -o report.html` for charts)",
+                outcome.run_name
+            );
+        }
     }
     if cancel.is_cancelled() {
         return Ok(ExitCode::from(130));
