@@ -8,7 +8,7 @@
 //! terminal, a table wider than the screen is cut into several that repeat
 //! its leading columns, and the notes are wrapped.
 
-use crate::{Group, Paired, Rate, Report, Stats};
+use crate::{Group, Paired, Rate, Report, RunInfo, Stats};
 use xsafe_core::Label;
 
 /// A table: header and rows of cells.
@@ -476,6 +476,13 @@ fn wrap(text: &str, width: usize) -> String {
     out
 }
 
+/// The run's suites by name, for the line that introduces it: runs of
+/// different suites can be reported together.
+fn suite_names(run: &RunInfo) -> String {
+    let names: Vec<&str> = run.suites.iter().map(|s| s.name.as_str()).collect();
+    names.join(", ")
+}
+
 /// Terminal tables at most `width` characters wide (where a cell allows):
 /// per run and target, the strategies with their headline figures; then
 /// the per-type tables and compliance by turn.
@@ -483,8 +490,13 @@ pub fn render_terminal(report: &Report, width: usize) -> String {
     let mut out = String::new();
     for run in &report.runs {
         out.push_str(&format!(
-            "run {} ({}, {}, judge {}): {} results\n",
-            run.name, run.created_at, run.status, run.judge, run.results
+            "run {} ({}, {}, judge {}): {} results on {}\n",
+            run.name,
+            run.created_at,
+            run.status,
+            run.judge,
+            run.results,
+            suite_names(run)
         ));
     }
     for (title, table) in sections(report) {
@@ -514,8 +526,13 @@ pub fn render_markdown(report: &Report) -> String {
     let mut out = String::from("# xsafe report\n\n");
     for run in &report.runs {
         out.push_str(&format!(
-            "- run `{}`: created {}, {}, judge `{}`, {} results\n",
-            run.name, run.created_at, run.status, run.judge, run.results
+            "- run `{}`: created {}, {}, judge `{}`, {} results on {}\n",
+            run.name,
+            run.created_at,
+            run.status,
+            run.judge,
+            run.results,
+            suite_names(run)
         ));
     }
     for (title, table) in sections(report) {
