@@ -48,7 +48,7 @@ pub enum Command {
     /// List strategies and show exactly what one sends
     #[command(subcommand, visible_alias = "strategy")]
     Strategies(StrategiesCommand),
-    /// List and show stored runs
+    /// List, show and delete stored runs
     #[command(subcommand)]
     Runs(RunsCommand),
     /// Write every transcript and verdict of a run as JSONL or XSTest-format CSV
@@ -72,6 +72,12 @@ pub enum Command {
     /// Label a run's answers by hand on a local web page; agreement statistics (`annotate
     /// stats`), and XSTest-format CSVs of the labels (`annotate export`, `annotate import`)
     Annotate(Box<AnnotateCommand>),
+    /// Print a shell's completion script for xsafe, e.g. `xsafe completions bash >
+    /// ~/.local/share/bash-completion/completions/xsafe`
+    Completions {
+        /// bash, zsh, fish, elvish or powershell
+        shell: clap_complete::Shell,
+    },
 }
 
 /// How to read a suite file.

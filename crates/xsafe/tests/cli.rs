@@ -694,3 +694,27 @@ fn samples_at_temperature_zero_are_warned_about() {
     let quiet = stderr("t2", &["--temperature", "0.7"]);
     assert!(!quiet.contains("temperature 0"), "{quiet}");
 }
+
+/// The completion scripts come from the command definitions; bash loads
+/// its script and registers it for `xsafe`.
+#[test]
+fn completion_scripts_cover_the_commands_and_load_in_bash() {
+    let env = Env::new();
+    let bash = env.ok(&["completions", "bash"]);
+    for word in ["runs", "delete", "--dry-run", "--verdict", "completions"] {
+        assert!(bash.contains(word), "{word} in the bash script");
+    }
+    assert!(env.ok(&["completions", "zsh"]).contains("#compdef xsafe"));
+    assert!(
+        env.ok(&["completions", "fish"])
+            .contains("complete -c xsafe")
+    );
+    let script = env.write("xsafe.bash", bash);
+    let out = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(format!("source {} && complete -p xsafe", script.display()))
+        .output()
+        .expect("bash runs");
+    let registered = String::from_utf8_lossy(&out.stdout);
+    assert!(registered.contains("-F _xsafe"), "{registered} {out:?}");
+}

@@ -35,7 +35,18 @@ pub async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Report(args) => report::run(global, *args),
         Command::Serve(cmd) => serve::run(global, *cmd).await,
         Command::Annotate(cmd) => annotate::run(global, *cmd).await,
+        Command::Completions { shell } => completions(shell),
     }
+}
+
+/// `xsafe completions SHELL`: the shell's completion script, from the same
+/// definition as `--help`, so it never falls behind the commands.
+fn completions(shell: clap_complete::Shell) -> Result<ExitCode> {
+    use clap::CommandFactory;
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "xsafe", &mut script);
+    std::io::Write::write_all(&mut std::io::stdout(), &script)?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `1 answer`, `2 answers`: a count and its noun, in the plural unless one.
