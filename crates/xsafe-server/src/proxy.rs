@@ -40,6 +40,9 @@ pub struct ProxyOptions {
     /// The upstream's base URL, e.g. `http://127.0.0.1:8000/v1`.
     pub upstream: String,
     pub upstream_key: Option<Secret>,
+    /// The environment variable the key is read from, for the message when
+    /// the upstream refuses the proxy's credentials.
+    pub upstream_key_env: Option<String>,
     /// Client keys as `(name, sha256)`.
     pub keys: Vec<(String, [u8; 32])>,
     /// Serve without client keys (only when `keys` is empty).
@@ -57,6 +60,7 @@ impl ProxyOptions {
         ProxyOptions {
             upstream: upstream.into(),
             upstream_key: None,
+            upstream_key_env: None,
             keys: Vec::new(),
             allow_anonymous: false,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
@@ -114,6 +118,7 @@ impl Proxy {
             client,
             base,
             key: options.upstream_key.clone(),
+            key_env: options.upstream_key_env.clone(),
             timeout: options.timeout,
             retries: options.upstream_retries,
         };

@@ -87,6 +87,8 @@ pub struct Upstream {
     /// Base URL without a trailing slash, e.g. `http://127.0.0.1:8000/v1`.
     pub base: String,
     pub key: Option<Secret>,
+    /// Where the key comes from, for messages.
+    pub key_env: Option<String>,
     /// For one request, retries included.
     pub timeout: Duration,
     /// Retries of a request that failed with 429, a 5xx or no connection.
@@ -192,11 +194,33 @@ impl Upstream {
             let error = UpstreamError::Status {
                 status,
                 message: error_message(&bytes)
-                    + &base_url_hint(status, &self.base, method.as_str(), &url),
+                    + &base_url_hint(status, &self.base, method.as_str(), &url)
+                    + &self.key_hint(status),
             };
             return Err((error, asked));
         }
         Ok(response)
+    }
+
+    /// For a 401 or 403, whether the proxy sent a key and from where: the
+    /// operator's fix, in the message the client and the log get.
+    fn key_hint(&self, status: u16) -> String {
+        if !matches!(status, 401 | 403) {
+            return String::new();
+        }
+        match (&self.key, self.key_env.as_deref()) {
+            (None, Some(var)) => format!(
+                " (the proxy sent no API key: `{var}` was not set when `xsafe serve` started; \
+                 set it, or name another variable with --upstream-key-env)"
+            ),
+            (None, None) => " (the proxy sent no API key: start `xsafe serve` with the key in \
+                 OPENAI_API_KEY, or in the variable --upstream-key-env names)"
+                .to_string(),
+            (Some(_), Some(var)) => {
+                format!(" (the upstream refused the proxy's API key, from `{var}`)")
+            }
+            (Some(_), None) => " (the upstream refused the proxy's API key)".to_string(),
+        }
     }
 
     /// Reads a whole body within what is left of the timeout.

@@ -481,6 +481,36 @@ async fn models_are_forwarded() {
     proxy.stop().await.unwrap();
 }
 
+/// An upstream that refuses the proxy's credentials is the operator's to
+/// fix: a 502 saying whether the proxy sent a key, and from which variable.
+#[tokio::test]
+async fn refused_credentials_say_whether_the_proxy_sent_a_key() {
+    let upstream =
+        TestServer::start(|_| Reply::status(401, r#"{"error":{"message":"invalid api key"}}"#));
+    for (key, expected) in [
+        (
+            None,
+            "invalid api key (the proxy sent no API key: `TEAM_KEY` was not set when `xsafe serve` started",
+        ),
+        (
+            Some(Secret(UPSTREAM_KEY.into())),
+            "invalid api key (the upstream refused the proxy's API key, from `TEAM_KEY`)",
+        ),
+    ] {
+        let mut o = options(&upstream);
+        o.upstream_key = key;
+        o.upstream_key_env = Some("TEAM_KEY".into());
+        let proxy = start("baseline", o).await;
+        let ask = json!({"model": "m", "messages": [{"role": "user", "content": "hi"}]});
+        let (status, err) = error_of(post(&proxy.url, &ask).await).await;
+        assert_eq!(status, 502);
+        let message = err["error"]["message"].as_str().unwrap();
+        assert!(message.contains(expected), "{message}");
+        assert!(!message.contains(UPSTREAM_KEY));
+        proxy.stop().await.unwrap();
+    }
+}
+
 #[tokio::test]
 async fn failures_are_openai_errors_with_the_right_status() {
     let upstream = TestServer::start(|r| match r.last_user_message().as_str() {

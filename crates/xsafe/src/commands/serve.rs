@@ -127,6 +127,7 @@ async fn serve(global: &Global, args: ServeArgs) -> Result<ExitCode> {
     let options = ProxyOptions {
         upstream: upstream.clone(),
         upstream_key,
+        upstream_key_env: Some(key_env.clone()),
         keys,
         allow_anonymous: args.no_auth,
         max_body_bytes,
