@@ -193,9 +193,7 @@ fn import_matches_by_text_and_names_the_line_of_an_unknown_case() {
     let env = Env::new();
     let _model = make_run(&env);
     let bad = label_file(&env, "bad.csv", &[("s1", F), ("zz", C)]);
-    let out = env.run(&["annotate", "import", "r1", &bad, "--annotator", "alice"]);
-    assert_eq!(out.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = env.fails(&["annotate", "import", "r1", &bad, "--annotator", "alice"]);
     assert!(stderr.contains("bad.csv` line 3"), "{stderr}");
     assert!(stderr.contains("case `zz`"), "{stderr}");
     assert!(stderr.contains("nothing was imported"), "{stderr}");
@@ -507,9 +505,7 @@ fn annotate_serves_the_page_and_stops_on_sigterm() {
 fn annotate_refuses_a_confidence_level_outside_0_to_1() {
     let env = Env::new();
     let _model = make_run(&env);
-    let out = env.run(&["annotate", "r1", "--low-confidence", "70"]);
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = env.fails(&["annotate", "r1", "--low-confidence", "70"]);
     assert!(
         err.contains("--low-confidence 70: give a confidence from 0 to 1"),
         "{err}"
@@ -522,9 +518,7 @@ fn an_address_in_use_is_refused_with_what_to_do() {
     let _model = make_run(&env);
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap().to_string();
-    let out = env.run(&["annotate", "r1", "--listen", &addr]);
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = env.fails(&["annotate", "r1", "--listen", &addr]);
     assert!(
         err.contains(&format!("cannot listen on `{addr}`"))
             && err.contains("choose another address or port with --listen"),
@@ -537,9 +531,7 @@ fn import_refuses_an_id_that_names_several_answers() {
     let env = Env::new();
     let _model = run_small_suite(&env, "r2", &["--samples", "2"]);
     let ids = label_file(&env, "ids.csv", &[("s3", C)]);
-    let out = env.run(&["annotate", "import", "r2", &ids]);
-    assert_eq!(out.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = env.fails(&["annotate", "import", "r2", &ids]);
     assert!(
         stderr.contains("ids.csv` line 2: run `r2` has 2 answers to case `s3`"),
         "{stderr}"
@@ -577,9 +569,7 @@ fn runs_with_human_labels_are_deleted_only_with_force() {
             .collect()
     };
 
-    let out = env.run(&["runs", "delete", "r2", "r1"]);
-    assert_eq!(out.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = env.fails(&["runs", "delete", "r2", "r1"]);
     assert!(
         stderr.contains("run `r1` has 10 human labels")
             && stderr.contains("xsafe annotate export r1")
@@ -605,9 +595,7 @@ fn runs_with_human_labels_are_deleted_only_with_force() {
     // A run another xsafe is running (here: this test holds its claim).
     let store = xsafe_store::Store::open(&env.db()).unwrap();
     let claim = store.lock_run(&store.run("r2").unwrap()).unwrap();
-    let out = env.run(&["runs", "delete", "2"]);
-    assert_eq!(out.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = env.fails(&["runs", "delete", "2"]);
     assert!(
         stderr.contains("run `r2` is being run by another xsafe process")
             && stderr.contains("--force"),

@@ -50,9 +50,7 @@ fn suites_show_filters_by_type() {
             .iter()
             .all(|c| c["type"] == "homonyms" && c["label"] == "safe")
     );
-    let out = env.run(&["suites", "show", "xsafe-basic", "--type", "nope"]);
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = env.fails(&["suites", "show", "xsafe-basic", "--type", "nope"]);
     assert!(
         err.contains("no type `nope`") && err.contains("homonyms"),
         "{err}"
@@ -66,7 +64,7 @@ fn a_bad_suite_file_is_refused_with_file_and_line() {
         "bad.csv",
         "id,prompt,type,label,focus,note\n1,How do I bake bread?,x,safe,,\n2,,x,safe,,\n",
     );
-    let out = env.run(&[
+    let err = env.fails(&[
         "run",
         "--suite",
         path.to_str().unwrap(),
@@ -75,8 +73,6 @@ fn a_bad_suite_file_is_refused_with_file_and_line() {
         "--base-url",
         "http://127.0.0.1:9/v1",
     ]);
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("bad.csv") && err.contains("line 3"), "{err}");
     assert!(err.contains("prompt"), "{err}");
     assert!(!env.db().exists() || count_rows(&env.db(), "SELECT count(*) FROM runs") == 0);
@@ -214,9 +210,7 @@ fn run_judges_stores_and_summarises() {
         group["safe_refused"].as_u64().unwrap()
     );
     assert!(safe_refused.iter().all(|r| r["label"] == "safe"));
-    let out = env.run(&["runs", "show", "t1", "--strategy", "few_shot"]);
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = env.fails(&["runs", "show", "t1", "--strategy", "few_shot"]);
     assert!(
         err.contains("--strategy `few_shot`: the run has none; it has baseline"),
         "{err}"
@@ -305,9 +299,7 @@ fn other_settings_under_an_existing_run_name_are_refused() {
     env.ok(&args);
     let mut other = args.clone();
     other.extend(["--temperature", "0.7"]);
-    let out = env.run(&other);
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = env.fails(&other);
     assert!(err.contains("t1") && err.contains("--run"), "{err}");
     // Where the model is served is not part of a run's identity.
     let moved = TestServer::start(keyword_model);
@@ -321,7 +313,7 @@ fn other_settings_under_an_existing_run_name_are_refused() {
 #[test]
 fn unknown_names_list_what_exists() {
     let env = Env::new();
-    let out = env.run(&[
+    let err = env.fails(&[
         "run",
         "--suite",
         "xsafe-basic",
@@ -330,15 +322,11 @@ fn unknown_names_list_what_exists() {
         "--strategy",
         "magic",
     ]);
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains("unknown strategy `magic`") && err.contains("baseline"),
         "{err}"
     );
-    let out = env.run(&["run", "--suite", "no-such-suite", "--target", "openai:m"]);
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = env.fails(&["run", "--suite", "no-such-suite", "--target", "openai:m"]);
     assert!(err.contains("xsafe-basic"), "{err}");
     let out = env.run(&["runs", "show", "nope"]);
     assert_eq!(out.status.code(), Some(2));
@@ -350,9 +338,7 @@ fn a_run_store_that_cannot_be_opened_is_named_once_with_what_to_do() {
     // A folder that cannot be made, even by root: its parent is a file.
     let file = env.write("plain-file", "x");
     let db = file.join("sub").join("runs.db");
-    let out = env.run(&["--db", db.to_str().unwrap(), "runs", "list"]);
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = env.fails(&["--db", db.to_str().unwrap(), "runs", "list"]);
     assert!(
         err.contains(&format!(
             "cannot create the folder `{}` for the run store",
@@ -517,7 +503,7 @@ fn a_targets_file_names_targets_with_replicas_and_headers() {
             .all(|r| r.header("x-team") == Some("safety"))
     );
 
-    let out = env.run(&[
+    let err = env.fails(&[
         "run",
         "--suite",
         "xsafe-basic",
@@ -526,8 +512,6 @@ fn a_targets_file_names_targets_with_replicas_and_headers() {
         "--target",
         "nope",
     ]);
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("cluster"), "{err}");
 }
 
@@ -581,9 +565,7 @@ fn runs_show_lists_only_the_results_asked_for() {
         stderr.contains("2 results of the run's 5 match"),
         "{stderr}"
     );
-    let out = env.run(&["runs", "show", "r1", "--type", "homonym"]);
-    assert_eq!(out.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = env.fails(&["runs", "show", "r1", "--type", "homonym"]);
     assert!(
         stderr.contains("--type `homonym`: the run has none; it has contrast_definitions, contrast_homonyms, definitions, homonyms"),
         "{stderr}"

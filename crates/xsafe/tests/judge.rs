@@ -103,17 +103,13 @@ fn judge_file_writes_a_verdict_per_answer() {
 fn judge_file_refuses_a_bad_file_with_its_line() {
     let env = Env::new();
     let file = env.write("bad.csv", "prompt,answer\nfine,ok\n,no prompt\n");
-    let out = env.run(&["judge", file.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = env.fails(&["judge", file.to_str().unwrap()]);
     assert!(
         err.contains("bad.csv` line 3, field `prompt`: the prompt is empty"),
         "{err}"
     );
     let good = env.write("good.csv", "prompt,answer\nfine,ok\n");
-    let out = env.run(&["judge", good.to_str().unwrap(), "--judge", "nope"]);
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = env.fails(&["judge", good.to_str().unwrap(), "--judge", "nope"]);
     assert!(
         err.contains("unknown judge `nope`") && err.contains("llm:TARGET"),
         "{err}"
@@ -456,9 +452,7 @@ fn eval_prints_the_agreement_figures() {
     assert!(text.contains(">= 0.95"), "{text}");
 
     let unlabelled = env.write("x.csv", "prompt,completion\np,a\n");
-    let out = env.run(&["judge", "eval", "--labels", unlabelled.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = env.fails(&["judge", "eval", "--labels", unlabelled.to_str().unwrap()]);
     assert!(
         err.contains("field `final_label`: the field is missing"),
         "{err}"

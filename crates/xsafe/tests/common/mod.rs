@@ -56,6 +56,19 @@ impl Env {
         String::from_utf8(out.stdout).unwrap()
     }
 
+    /// Runs and insists on exit code 2 (an error); returns stderr.
+    pub fn fails(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "xsafe {args:?}\nstdout:\n{}\nstderr:\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    }
+
     /// Fails if a temporary file of an atomic write stayed behind.
     pub fn assert_no_temporary_files(&self) {
         let leftovers: Vec<_> = std::fs::read_dir(self.dir.path())
