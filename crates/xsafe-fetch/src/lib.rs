@@ -381,13 +381,16 @@ impl Partial {
             }
             _ => self.restart().await?,
         }
-        let fail = |begun: bool, reason: String, status: Option<u16>| match begun {
-            true => Failure::Retry(reason, status),
-            false => Failure::Fatal(FetchError::Download {
-                url: self.url.clone(),
-                reason,
-                status,
-            }),
+        let fail = |begun: bool, reason: String, status: Option<u16>| {
+            if begun {
+                Failure::Retry(reason, status)
+            } else {
+                Failure::Fatal(FetchError::Download {
+                    url: self.url.clone(),
+                    reason,
+                    status,
+                })
+            }
         };
         let mut response = request
             .send()

@@ -248,9 +248,12 @@ fn cut_first(
     answer: impl Fn(&Request) -> Reply + Send + Sync + 'static,
 ) -> impl Fn(&Request) -> Reply + Send + Sync + 'static {
     let seen = AtomicUsize::new(0);
-    move |r| match seen.fetch_add(1, Ordering::SeqCst) < n {
-        true => Reply::Truncated(Box::new(answer(r))),
-        false => answer(r),
+    move |r| {
+        if seen.fetch_add(1, Ordering::SeqCst) < n {
+            Reply::Truncated(Box::new(answer(r)))
+        } else {
+            answer(r)
+        }
     }
 }
 

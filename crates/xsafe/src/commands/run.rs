@@ -50,9 +50,10 @@ pub async fn run(global: &Global, args: RunArgs) -> Result<ExitCode> {
     if args.dry_run {
         // Without a store file there is no run to resume, and a dry run
         // does not create one.
-        let store = match global.db_path()?.exists() {
-            true => global.open_store()?,
-            false => std::sync::Arc::new(xsafe_store::Store::open_in_memory()?),
+        let store = if global.db_path()?.exists() {
+            global.open_store()?
+        } else {
+            std::sync::Arc::new(xsafe_store::Store::open_in_memory()?)
         };
         let preview = xsafe_runner::preview(store, &plan).await?;
         if args.json {
