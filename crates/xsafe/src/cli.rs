@@ -619,6 +619,10 @@ pub struct TuneArgs {
     /// Print the profile as one JSON object (with the path it was written to)
     #[arg(long)]
     pub json: bool,
+    /// Ask nothing, store and write nothing: how many conversations the calibration run would
+    /// have (every strategy) and the held-out run at most (baseline and the one chosen)
+    #[arg(long)]
+    pub dry_run: bool,
     #[command(flatten)]
     pub suite_file: SuiteFileArgs,
     #[command(flatten)]

@@ -618,3 +618,40 @@ fn bad_settings_are_refused() {
         assert!(err.contains(needle), "{extra:?}: {err}");
     }
 }
+
+/// `tune --dry-run` asks, stores and writes nothing, and says how many
+/// conversations the two runs would have.
+#[test]
+fn a_dry_run_counts_the_conversations_and_writes_nothing() {
+    let env = Env::new();
+    let server = TestServer::start(scripted);
+    let url = format!("{}/v1", server.url());
+    let suite = env.write("tune.csv", main_suite());
+    let profile_path = env.path("profile.toml");
+    let args = tune_args(&suite, &url, &profile_path, &["--dry-run", "--json"]);
+    let dry: serde_json::Value = serde_json::from_str(&ok(&env, &args)).unwrap();
+    // 40 cases split in two; one group per strategy on the calibration half.
+    let calibration = &dry["calibration"];
+    let strategies = calibration["groups"].as_array().unwrap().len() as u64;
+    assert!(strategies >= 5, "{dry}");
+    assert_eq!(calibration["total"], 20 * strategies);
+    assert_eq!(calibration["done"], 0);
+    assert_eq!(dry["heldout_cases"], 20);
+    assert_eq!(dry["heldout_conversations_at_most"], 40);
+    assert_eq!(server.request_count(), 0);
+    assert!(!profile_path.exists());
+    assert!(!env.db().exists(), "no store file made");
+
+    let text = ok(
+        &env,
+        &tune_args(&suite, &url, &profile_path, &["--dry-run"]),
+    );
+    assert!(
+        text.starts_with("calibration: dry run, nothing asked or stored: run "),
+        "{text}"
+    );
+    assert!(
+        text.contains("held-out: 20 cases after the calibration, at most 40 conversations"),
+        "{text}"
+    );
+}

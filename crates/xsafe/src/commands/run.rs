@@ -48,14 +48,7 @@ pub async fn run(global: &Global, args: RunArgs) -> Result<ExitCode> {
         name: args.run_name.clone(),
     };
     if args.dry_run {
-        // Without a store file there is no run to resume, and a dry run
-        // does not create one.
-        let store = if global.db_path()?.exists() {
-            global.open_store()?
-        } else {
-            std::sync::Arc::new(xsafe_store::Store::open_in_memory()?)
-        };
-        let preview = xsafe_runner::preview(store, &plan).await?;
+        let preview = xsafe_runner::preview(dry_run_store(global)?, &plan).await?;
         if args.json {
             print_json(&preview)?;
         } else {
@@ -100,7 +93,17 @@ pub async fn run(global: &Global, args: RunArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn render_preview(p: &Preview) -> String {
+/// The store a dry run reads: without a store file there is no run to
+/// resume, and a dry run does not create one.
+pub(crate) fn dry_run_store(global: &Global) -> Result<std::sync::Arc<xsafe_store::Store>> {
+    Ok(if global.db_path()?.exists() {
+        global.open_store()?
+    } else {
+        std::sync::Arc::new(xsafe_store::Store::open_in_memory()?)
+    })
+}
+
+pub(crate) fn render_preview(p: &Preview) -> String {
     let run = match p.run_id {
         Some(id) => format!("run {} (id {id}, stored)", p.run_name),
         None => format!("run {} (new)", p.run_name),

@@ -122,12 +122,10 @@ pub async fn run(global: &Global, args: TuneArgs) -> Result<ExitCode> {
         .judge
         .build(args.target.targets.as_deref(), &cache)?
         .judge;
-    let store = global.open_store()?;
     let output = args
         .output
         .clone()
         .unwrap_or_else(|| PathBuf::from(default_output(target.id())));
-    super::check_writable(&output)?;
 
     let cancel = super::cancel_on_ctrl_c();
 
@@ -145,6 +143,30 @@ pub async fn run(global: &Global, args: TuneArgs) -> Result<ExitCode> {
 
     // 1. Every strategy on the calibration part.
     let cal_plan = plan(&calibration, strategies.clone());
+    if args.dry_run {
+        let store = super::run::dry_run_store(global)?;
+        let preview = xsafe_runner::preview(store, &cal_plan).await?;
+        let heldout_at_most = 2 * heldout.cases.len() as u64 * u64::from(args.samples);
+        if args.json {
+            print_json(&serde_json::json!({
+                "calibration": preview,
+                "heldout_cases": heldout.cases.len(),
+                "heldout_conversations_at_most": heldout_at_most,
+                "output": output.display().to_string(),
+            }))?;
+        } else {
+            out!("calibration: {}", super::run::render_preview(&preview));
+            outln!(
+                "held-out: {} after the calibration, at most {heldout_at_most} conversations \
+                 (baseline and the strategy chosen); the profile would go to {}",
+                super::count(heldout.cases.len() as u64, "case"),
+                output.display()
+            );
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let store = global.open_store()?;
+    super::check_writable(&output)?;
     let cal = execute(&store, &cal_plan, &cancel, global.quiet, "calibration").await?;
     if cancel.is_cancelled() {
         return Ok(ExitCode::from(130));
