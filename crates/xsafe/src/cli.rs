@@ -299,7 +299,8 @@ pub enum SuitesCommand {
     },
 }
 
-/// Which of a run's results `runs show` lists; all when no filter is given.
+/// Which of a run's results `runs show` lists and `export` writes; all when no filter is
+/// given.
 #[derive(Debug, Clone, Args)]
 pub struct ResultFilter {
     /// Only this target's results (its id, e.g. openai:gpt-4o-mini)
@@ -359,11 +360,14 @@ pub enum ExportFormat {
 pub struct ExportArgs {
     /// Run name or id
     pub run: String,
-    #[arg(long, value_enum, default_value_t = ExportFormat::Jsonl)]
-    pub format: ExportFormat,
-    /// Write to this file instead of stdout
+    /// Output format [default: csv for an --output ending in .csv, else jsonl]
+    #[arg(long, value_enum)]
+    pub format: Option<ExportFormat>,
+    /// Write to this file instead of stdout (replaced only once the export is whole)
     #[arg(long, short = 'o', value_name = "FILE")]
     pub output: Option<PathBuf>,
+    #[command(flatten)]
+    pub filter: ResultFilter,
 }
 
 /// Where `xsafe report` takes each answer's class from.

@@ -210,6 +210,25 @@ fn run_judges_stores_and_summarises() {
         group["safe_refused"].as_u64().unwrap()
     );
     assert!(safe_refused.iter().all(|r| r["label"] == "safe"));
+    // Export takes the same filters, and its format from the file's name;
+    // an earlier file is replaced whole.
+    let csv_path = env.write("complied.csv", "an earlier export\n");
+    env.ok(&[
+        "export",
+        "t1",
+        "--verdict",
+        "compliance",
+        "--output",
+        csv_path.to_str().unwrap(),
+    ]);
+    let exported = std::fs::read_to_string(&csv_path).unwrap();
+    assert!(
+        exported.starts_with("id,type,prompt,completion,final_label"),
+        "{exported}"
+    );
+    let mut reader = csv::Reader::from_reader(exported.as_bytes());
+    assert_eq!(reader.records().count(), complied.len());
+    env.assert_no_temporary_files();
     let err = env.fails(&["runs", "show", "t1", "--strategy", "few_shot"]);
     assert!(
         err.contains("--strategy `few_shot`: the run has none; it has baseline"),

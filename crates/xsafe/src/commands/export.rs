@@ -1,23 +1,38 @@
 //! `xsafe export RUN --format jsonl|csv`.
 
 use crate::cli::{ExportArgs, ExportFormat, Global};
-use crate::commands::runs::result_json;
-use anyhow::{Context, Result};
+use crate::commands::AtomicFile;
+use crate::commands::runs::{filtered, result_json};
+use anyhow::Result;
 use std::io::Write;
 use std::process::ExitCode;
 
 pub fn run(global: &Global, args: ExportArgs) -> Result<ExitCode> {
     let store = global.open_store()?;
     let record = store.run(&args.run)?;
-    let results = store.results(record.id)?;
-    let mut out: Box<dyn Write> = match &args.output {
-        Some(path) => Box::new(std::io::BufWriter::new(
-            std::fs::File::create(path)
-                .with_context(|| format!("creating `{}`", path.display()))?,
-        )),
+    let all = store.results(record.id)?;
+    let stored = all.len();
+    let results = filtered(all, &args.filter)?;
+    if results.len() < stored {
+        eprintln!(
+            "exporting {} of the run's {stored}",
+            super::count(results.len() as u64, "result")
+        );
+    }
+    let format = args.format.unwrap_or_else(|| {
+        if args.output.as_deref().is_some_and(super::csv_by_name) {
+            ExportFormat::Csv
+        } else {
+            ExportFormat::Jsonl
+        }
+    });
+    // A file replaces an earlier one only once the export is whole.
+    let mut file = args.output.as_deref().map(AtomicFile::create).transpose()?;
+    let mut out: Box<dyn Write> = match &mut file {
+        Some(f) => Box::new(std::io::BufWriter::new(f.file().try_clone()?)),
         None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
     };
-    match args.format {
+    match format {
         ExportFormat::Jsonl => {
             for r in &results {
                 let mut line = result_json(r);
@@ -72,5 +87,9 @@ pub fn run(global: &Global, args: ExportArgs) -> Result<ExitCode> {
         }
     }
     out.flush()?;
+    drop(out);
+    if let Some(f) = file {
+        f.commit()?;
+    }
     Ok(ExitCode::SUCCESS)
 }

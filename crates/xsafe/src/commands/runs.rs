@@ -127,7 +127,10 @@ fn show(store: &Store, run: &str, filter: &ResultFilter, json: bool) -> Result<(
 /// The results `filter` keeps. A target, strategy or type the run does not
 /// have is refused with the ones it has: more likely a misspelling than a
 /// question whose answer is "none".
-fn filtered(results: Vec<StoredResult>, filter: &ResultFilter) -> Result<Vec<StoredResult>> {
+pub(crate) fn filtered(
+    results: Vec<StoredResult>,
+    filter: &ResultFilter,
+) -> Result<Vec<StoredResult>> {
     let check = |flag: &str, wanted: &Option<String>, of: fn(&StoredResult) -> &str| {
         let Some(wanted) = wanted else {
             return Ok(());
