@@ -2,7 +2,7 @@ use crate::TargetSettings;
 use crate::limit::AdaptiveLimit;
 use async_trait::async_trait;
 use serde_json::{Value, json};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use xsafe_core::{
     ChatRequest, ChatResponse, FinishReason, Message, Role, SplitMix64, Target, TargetError, Usage,
@@ -131,6 +131,10 @@ pub struct OpenAiTarget {
     /// Rotates the starting replica so ties do not all go to the first.
     next: AtomicUsize,
     limit: AdaptiveLimit,
+    /// Set once the server refused `max_tokens` asking for
+    /// `max_completion_tokens` (OpenAI's reasoning models): the limit is
+    /// sent under that name from then on.
+    completion_tokens: AtomicBool,
 }
 
 impl OpenAiTarget {
@@ -195,6 +199,7 @@ impl OpenAiTarget {
             api_key,
             replicas,
             next: AtomicUsize::new(0),
+            completion_tokens: AtomicBool::new(false),
         })
     }
 
@@ -252,8 +257,13 @@ impl OpenAiTarget {
             "model": self.config.model,
             "messages": messages,
             "temperature": self.config.temperature,
-            "max_tokens": self.config.max_tokens,
         });
+        let limit = if self.completion_tokens.load(Ordering::Relaxed) {
+            "max_completion_tokens"
+        } else {
+            "max_tokens"
+        };
+        body[limit] = json!(self.config.max_tokens);
         if let Some(seed) = request.seed.or(self.config.seed) {
             body["seed"] = json!(seed);
         }
@@ -263,7 +273,9 @@ impl OpenAiTarget {
         body
     }
 
-    async fn attempt(&self, body: &Value) -> Result<ChatResponse, TargetError> {
+    /// One request. A 400 that names the parameter it refuses says which
+    /// (see [`Failed`]).
+    async fn attempt(&self, body: &Value) -> Result<ChatResponse, Failed> {
         let _permit = self.limit.acquire().await;
         let replica = self.pick();
         let base = &replica.0.url;
@@ -275,13 +287,13 @@ impl OpenAiTarget {
         let response = req
             .send()
             .await
-            .map_err(|e| self.transport_error(base, e))?;
+            .map_err(|e| Failed::from(self.transport_error(base, e)))?;
         let status = response.status();
         let retry_after = retry_after(response.headers());
         let bytes = response
             .bytes()
             .await
-            .map_err(|e| self.transport_error(base, e))?;
+            .map_err(|e| Failed::from(self.transport_error(base, e)))?;
         if status.as_u16() == 429 {
             self.limit.on_overload();
         }
@@ -289,13 +301,24 @@ impl OpenAiTarget {
             let mut message = error_message(&bytes);
             message.push_str(&base_url_hint(status.as_u16(), base, "POST", &url));
             message.push_str(&self.key_hint(status.as_u16()));
-            return Err(TargetError::Status {
+            let refused = (status.as_u16() == 400)
+                .then(|| refused_parameter(&bytes))
+                .flatten();
+            if refused.as_deref() == Some("temperature") {
+                message.push_str(&format!(
+                    " (the model takes no --temperature {}; run with the one it names, e.g. \
+                     --temperature 1)",
+                    self.config.temperature
+                ));
+            }
+            let error = TargetError::Status {
                 status: status.as_u16(),
                 message,
                 retry_after,
-            });
+            };
+            return Err(Failed { error, refused });
         }
-        let parsed = parse_completion(&bytes);
+        let parsed = parse_completion(&bytes).map_err(Failed::from);
         if parsed.is_ok() {
             self.limit.on_success();
         }
@@ -376,7 +399,7 @@ impl Target for OpenAiTarget {
     }
 
     async fn chat(&self, request: &ChatRequest) -> Result<ChatResponse, TargetError> {
-        let body = self.body(request);
+        let mut body = self.body(request);
         let nanos = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_nanos() as u64)
@@ -384,28 +407,79 @@ impl Target for OpenAiTarget {
         let mut rng = SplitMix64::new(nanos);
         let mut retry = 0;
         loop {
-            match self.attempt(&body).await {
+            let err = match self.attempt(&body).await {
                 Ok(response) => return Ok(response),
-                Err(err) if err.is_transient() && retry < self.config.max_retries => {
+                // OpenAI's reasoning models take the limit as
+                // `max_completion_tokens`: sent so from then on, and this
+                // request again at once (not a retry).
+                Err(Failed {
+                    refused: Some(param),
+                    ..
+                }) if param == "max_tokens" && body.get("max_tokens").is_some() => {
+                    if !self.completion_tokens.swap(true, Ordering::Relaxed) {
+                        tracing::warn!(
+                            target_id = %self.id,
+                            "the server refused `max_tokens`; sending the token limit as \
+                             `max_completion_tokens`"
+                        );
+                    }
+                    body = self.body(request);
+                    continue;
+                }
+                Err(failed) => failed.error,
+            };
+            match err {
+                err if err.is_transient() && retry < self.config.max_retries => {
                     let wait = self.backoff(retry, &err, &mut rng);
                     tracing::debug!(target_id = %self.id, error = %err, ?wait, "retrying");
                     tokio::time::sleep(wait).await;
                     retry += 1;
                 }
-                Err(err) if retry > 0 => {
+                err if retry > 0 => {
                     return Err(TargetError::Exhausted {
                         attempts: retry + 1,
                         last: Box::new(err),
                     });
                 }
-                Err(err) => return Err(err),
+                err => return Err(err),
             }
         }
     }
 }
 
-/// The `error.message` of an OpenAI-style error body, or the start of the
-/// body when it has none.
+/// A request that failed, with the parameter a 400 refused when it names
+/// one (`error.param`), so that the caller can adapt the request.
+struct Failed {
+    error: TargetError,
+    refused: Option<String>,
+}
+
+impl From<TargetError> for Failed {
+    fn from(error: TargetError) -> Self {
+        Failed {
+            error,
+            refused: None,
+        }
+    }
+}
+
+/// The parameter an OpenAI-style 400 refuses as unsupported (`error.param`
+/// with an `unsupported_*` code), or `max_tokens` when the message asks for
+/// `max_completion_tokens` instead. A parameter refused for its value
+/// (`max_tokens` too large) is not one: its message is the answer.
+fn refused_parameter(bytes: &[u8]) -> Option<String> {
+    let body: Value = serde_json::from_slice(bytes).ok()?;
+    let error = &body["error"];
+    let message = error["message"].as_str().unwrap_or_default();
+    if message.contains("max_tokens") && message.contains("max_completion_tokens") {
+        return Some("max_tokens".into());
+    }
+    let code = error["code"].as_str().unwrap_or_default();
+    code.starts_with("unsupported")
+        .then(|| error["param"].as_str().map(String::from))
+        .flatten()
+}
+
 /// The wait a `Retry-After` header asks for, in seconds; its date form, a
 /// negative number or one too large for a [`Duration`] is no answer.
 pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {

@@ -117,6 +117,67 @@ async fn a_missing_or_refused_api_key_is_named() {
     assert!(!err.contains("sk-wrong"), "{err}");
 }
 
+/// OpenAI's reasoning models refuse `max_tokens` and take the limit as
+/// `max_completion_tokens`, and only their default temperature: the first
+/// is adapted to once for the target, the second said plainly.
+#[tokio::test]
+async fn a_server_that_wants_max_completion_tokens_gets_it() {
+    let server = TestServer::start(|r| {
+        let body = r.json();
+        if body.get("max_tokens").is_some() {
+            Reply::status(
+                400,
+                r#"{"error":{"message":"Unsupported parameter: 'max_tokens' is not supported with this model. Use 'max_completion_tokens' instead.","type":"invalid_request_error","param":"max_tokens","code":"unsupported_parameter"}}"#,
+            )
+        } else if body["temperature"] != 1.0 {
+            Reply::status(
+                400,
+                r#"{"error":{"message":"Unsupported value: 'temperature' does not support 0 with this model. Only the default (1) value is supported.","type":"invalid_request_error","param":"temperature","code":"unsupported_value"}}"#,
+            )
+        } else {
+            Reply::chat("fine")
+        }
+    });
+    let t = target(&server.url(), |c| c.temperature = 1.0);
+    assert_eq!(t.chat(&ask("Hi")).await.unwrap().message.content, "fine");
+    let sent: Vec<_> = server.requests().iter().map(|r| r.json()).collect();
+    assert_eq!(sent.len(), 2, "asked again at once, not as a retry");
+    assert_eq!(sent[0]["max_tokens"], 512);
+    assert_eq!(sent[1]["max_completion_tokens"], 512);
+    assert!(sent[1].get("max_tokens").is_none());
+    // From then on the limit goes under its new name straight away.
+    t.chat(&ask("Again")).await.unwrap();
+    assert_eq!(server.request_count(), 3);
+    assert_eq!(server.requests()[2].json()["max_completion_tokens"], 512);
+
+    // A temperature the model does not take is not retried; the error says
+    // which flag to change.
+    let t = target(&server.url(), |_| {});
+    let err = t.chat(&ask("Hi")).await.unwrap_err().to_string();
+    assert!(
+        err.contains("Only the default (1) value is supported")
+            && err.contains("the model takes no --temperature 0"),
+        "{err}"
+    );
+    assert_eq!(server.request_count(), 5, "one refusal of each, no retry");
+}
+
+/// A parameter refused for its value is not renamed: `max_tokens` too
+/// large is the server's answer, passed on once.
+#[tokio::test]
+async fn a_max_tokens_too_large_is_the_servers_answer() {
+    let server = TestServer::start(|_| {
+        Reply::status(
+            400,
+            r#"{"error":{"message":"max_tokens is too large: 100000. This model supports at most 16384 completion tokens.","type":"invalid_request_error","param":"max_tokens","code":"invalid_value"}}"#,
+        )
+    });
+    let t = target(&server.url(), |c| c.max_tokens = 100_000);
+    let err = t.chat(&ask("Hi")).await.unwrap_err().to_string();
+    assert!(err.contains("max_tokens is too large"), "{err}");
+    assert_eq!(server.request_count(), 1);
+}
+
 #[tokio::test]
 async fn retries_rate_limits_and_server_errors() {
     for failure in [
