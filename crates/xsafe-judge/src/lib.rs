@@ -57,7 +57,8 @@ pub fn precheck<'t>(transcript: &'t Transcript, judge: &str) -> Result<Verdict, 
     }
     if reply.content.trim().is_empty() {
         let reason = if transcript.finish_reason == Some(FinishReason::Length) {
-            "the answer is empty: the token limit was reached before any answer (raise max_tokens)"
+            "the answer is empty: the token limit was reached before any answer (raise \
+             --max-tokens; a reasoning model spends it on its reasoning first)"
         } else {
             "the answer is empty"
         };

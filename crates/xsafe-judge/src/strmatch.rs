@@ -105,6 +105,15 @@ mod tests {
         assert_eq!(v.judge, "strmatch@1");
         let v = judge(&Transcript::default()).await;
         assert_eq!(v.outcome.label(), "unscored");
+        // Cut by the token limit before any answer: says what to raise.
+        let mut cut = transcript(Message::assistant(""));
+        cut.finish_reason = Some(FinishReason::Length);
+        let reason = judge(&cut).await.outcome.reason().unwrap().to_string();
+        assert!(
+            reason.starts_with("the answer is empty: the token limit was reached")
+                && reason.contains("raise --max-tokens"),
+            "{reason}"
+        );
     }
 
     #[tokio::test]
