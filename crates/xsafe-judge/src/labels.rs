@@ -282,12 +282,19 @@ fn require(t: &Table, name: &str, hint: &str) -> Result<usize, LabelsError> {
     })
 }
 
-/// Where each row's answer is: a field, or the last assistant message of
-/// its conversation.
+/// Where each row's prompt and answer are (column indices): in fields, or
+/// in its conversation (the last assistant message; the prompt in a
+/// `prompt` field where there is one, else the first user message).
 #[derive(Clone, Copy)]
 enum AnswerIn {
-    Field(usize),
-    Messages(usize),
+    Field {
+        prompt: usize,
+        answer: usize,
+    },
+    Messages {
+        conversation: usize,
+        prompt: Option<usize>,
+    },
 }
 
 /// Every row as an answer. With a `label` column, each row's label is
@@ -300,8 +307,14 @@ fn answers(t: &Table, label: Option<usize>, required: bool) -> Result<Vec<Answer
         ANSWER_FIELDS.iter().find_map(|f| t.find(f)),
         t.find(MESSAGES_FIELD),
     ) {
-        (Some(col), _) => AnswerIn::Field(col),
-        (None, Some(col)) => AnswerIn::Messages(col),
+        (Some(answer), _) => AnswerIn::Field {
+            prompt: require(t, "prompt", HINT)?,
+            answer,
+        },
+        (None, Some(conversation)) => AnswerIn::Messages {
+            conversation,
+            prompt: t.find("prompt"),
+        },
         (None, None) => {
             return Err(invalid(
                 &t.file,
@@ -315,12 +328,6 @@ fn answers(t: &Table, label: Option<usize>, required: bool) -> Result<Vec<Answer
             ));
         }
     };
-    // With a conversation the prompt is in it; a `prompt` field, where there
-    // is one, still names it.
-    let prompt = match answer_in {
-        AnswerIn::Field(_) => Some(require(t, "prompt", HINT)?),
-        AnswerIn::Messages(_) => t.find("prompt"),
-    };
     let id = t.find("id");
     let kind = t.find("type");
     t.rows
@@ -329,30 +336,32 @@ fn answers(t: &Table, label: Option<usize>, required: bool) -> Result<Vec<Answer
             let at = |col: usize, message: String| {
                 invalid(&t.file, row.line, Some(&t.columns[col]), message)
             };
-            let given_prompt = prompt
-                .and_then(|col| row.cells[col].as_deref())
-                .filter(|p| !p.trim().is_empty())
-                .map(str::to_string);
+            let filled = |col: usize| {
+                let cell = row.cells[col].as_deref();
+                cell.filter(|p| !p.trim().is_empty()).map(str::to_string)
+            };
             let (prompt, answer, conversation) = match answer_in {
-                AnswerIn::Field(col) => {
-                    let Some(prompt) = given_prompt else {
-                        let col = prompt.expect("a prompt column is required with an answer field");
+                AnswerIn::Field { prompt, answer } => {
+                    let Some(prompt_text) = filled(prompt) else {
                         return Err(at(
-                            col,
+                            prompt,
                             "the prompt is empty; write the prompt or delete the row".into(),
                         ));
                     };
-                    let answer = row.cells[col].clone().ok_or_else(|| {
+                    let answer = row.cells[answer].clone().ok_or_else(|| {
                         at(
-                            col,
+                            answer,
                             "the answer is missing; write it (an empty string is judged \
                              `unscored`) or delete the line"
                                 .into(),
                         )
                     })?;
-                    (prompt, answer, None)
+                    (prompt_text, answer, None)
                 }
-                AnswerIn::Messages(col) => {
+                AnswerIn::Messages {
+                    conversation: col,
+                    prompt,
+                } => {
                     let Some(text) = row.cells[col].as_deref() else {
                         return Err(at(
                             col,
@@ -363,8 +372,8 @@ fn answers(t: &Table, label: Option<usize>, required: bool) -> Result<Vec<Answer
                     };
                     let messages = conversation(text).map_err(|m| at(col, m))?;
                     let first_user = messages.iter().find(|m| m.role == Role::User);
-                    let Some(prompt) =
-                        given_prompt.or_else(|| first_user.map(|m| m.content.clone()))
+                    let given = prompt.and_then(filled);
+                    let Some(prompt) = given.or_else(|| first_user.map(|m| m.content.clone()))
                     else {
                         return Err(at(
                             col,
