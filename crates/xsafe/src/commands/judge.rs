@@ -457,7 +457,7 @@ async fn eval(global: &Global, args: JudgeEvalArgs) -> Result<ExitCode> {
     };
     let report = EvalReport {
         judge: tag,
-        files: files.clone(),
+        files,
         by_file,
         agreement: metrics::agreement(judged.iter().map(|(i, v)| (answers[*i].label, &v.outcome))),
         by_confidence: metrics::by_confidence(&scored, &metrics::CONFIDENCE_LEVELS),

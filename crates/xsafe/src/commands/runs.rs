@@ -183,25 +183,24 @@ fn delete(store: &Store, names: &[String], force: bool) -> Result<()> {
         }
     }
     let mut claims = Vec::new();
-    for run in &runs {
-        if force {
-            break;
-        }
-        claims.push(store.lock_run(run).map_err(|e| match e {
-            StoreError::RunBusy { .. } => {
-                anyhow::anyhow!("{e}; or add --force to delete it anyway (nothing was deleted)")
+    if !force {
+        for run in &runs {
+            claims.push(store.lock_run(run).map_err(|e| match e {
+                StoreError::RunBusy { .. } => {
+                    anyhow::anyhow!("{e}; or add --force to delete it anyway (nothing was deleted)")
+                }
+                e => e.into(),
+            })?);
+            let labels = store.annotations(run.id)?.len();
+            if labels > 0 {
+                anyhow::bail!(
+                    "run `{}` has {}; `xsafe annotate export {}` keeps them in a file; add \
+                     --force to delete the run anyway (nothing was deleted)",
+                    run.name,
+                    count(labels as u64, "human label"),
+                    run.name
+                );
             }
-            e => e.into(),
-        })?);
-        let labels = store.annotations(run.id)?.len();
-        if labels > 0 {
-            anyhow::bail!(
-                "run `{}` has {}; `xsafe annotate export {}` keeps them in a file; add \
-                 --force to delete the run anyway (nothing was deleted)",
-                run.name,
-                count(labels as u64, "human label"),
-                run.name
-            );
         }
     }
     for run in runs {
