@@ -2,23 +2,14 @@
 
 use crate::cli::{ExportArgs, ExportFormat, Global};
 use crate::commands::AtomicFile;
-use crate::commands::runs::{filtered, result_json};
+use crate::commands::runs::{result_json, selected};
 use anyhow::Result;
 use std::io::Write;
 use std::process::ExitCode;
 
 pub fn run(global: &Global, args: ExportArgs) -> Result<ExitCode> {
     let store = global.open_store()?;
-    let record = store.run(&args.run)?;
-    let all = store.results(record.id)?;
-    let stored = all.len();
-    let results = filtered(all, &args.filter)?;
-    if results.len() < stored {
-        eprintln!(
-            "exporting {} of the run's {stored}",
-            super::count(results.len() as u64, "result")
-        );
-    }
+    let (record, results) = selected(&store, &args.run, &args.filter)?;
     let format = args.format.unwrap_or_else(|| {
         if args.output.as_deref().is_some_and(super::csv_by_name) {
             ExportFormat::Csv

@@ -82,16 +82,7 @@ fn list(global: &Global, store: &Store, json: bool) -> Result<()> {
 
 /// One line per result of a run, or of the results `filter` keeps.
 fn show(store: &Store, run: &str, filter: &ResultFilter, json: bool) -> Result<()> {
-    let record = store.run(run)?;
-    let all = store.results(record.id)?;
-    let stored = all.len();
-    let results = filtered(all, filter)?;
-    if results.len() < stored {
-        eprintln!(
-            "{} of the run's {stored} match",
-            count(results.len() as u64, "result")
-        );
-    }
+    let (record, results) = selected(store, run, filter)?;
     if json {
         let rows: Vec<_> = results.iter().map(result_json).collect();
         print_json(&json!({"run": record.name, "id": record.id, "results": rows}))?;
@@ -124,13 +115,30 @@ fn show(store: &Store, run: &str, filter: &ResultFilter, json: bool) -> Result<(
     Ok(())
 }
 
+/// A run and the results of it `filter` keeps; when that is not all of
+/// them, stderr says how many.
+pub(crate) fn selected(
+    store: &Store,
+    run: &str,
+    filter: &ResultFilter,
+) -> Result<(RunRecord, Vec<StoredResult>)> {
+    let record = store.run(run)?;
+    let all = store.results(record.id)?;
+    let stored = all.len();
+    let results = filtered(all, filter)?;
+    if results.len() < stored {
+        eprintln!(
+            "{} of the run's {stored} match",
+            count(results.len() as u64, "result")
+        );
+    }
+    Ok((record, results))
+}
+
 /// The results `filter` keeps. A target, strategy or type the run does not
 /// have is refused with the ones it has: more likely a misspelling than a
 /// question whose answer is "none".
-pub(crate) fn filtered(
-    results: Vec<StoredResult>,
-    filter: &ResultFilter,
-) -> Result<Vec<StoredResult>> {
+fn filtered(results: Vec<StoredResult>, filter: &ResultFilter) -> Result<Vec<StoredResult>> {
     let check = |flag: &str, wanted: &Option<String>, of: fn(&StoredResult) -> &str| {
         let Some(wanted) = wanted else {
             return Ok(());
