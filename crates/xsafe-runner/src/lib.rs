@@ -71,35 +71,12 @@ pub async fn execute(
         blocking(&store, move |s| s.add_cases(run.id, &suite, &cases)).await?;
     }
     let done: HashSet<ResultKey> = blocking(&store, move |s| s.done_keys(run.id)).await?;
-    let mut jobs = Vec::new();
-    let mut total = 0u64;
-    for target in &plan.targets {
-        for strategy in &plan.strategies {
-            for (suite, cases) in &selection.suites {
-                for case in cases {
-                    for sample in 0..plan.samples {
-                        total += 1;
-                        let key = ResultKey {
-                            run_id: run.id,
-                            target: target.id().to_string(),
-                            strategy: strategy.name().to_string(),
-                            suite: suite.clone(),
-                            case_id: case.id.clone(),
-                            sample,
-                        };
-                        if !done.contains(&key) {
-                            jobs.push(Job {
-                                key,
-                                case: case.clone(),
-                                target: target.clone(),
-                                strategy: strategy.clone(),
-                            });
-                        }
-                    }
-                }
-            }
-        }
-    }
+    let all = plan_jobs(plan, &selection, run.id);
+    let total = all.len() as u64;
+    let jobs: Vec<Job> = all
+        .into_iter()
+        .filter(|job| !done.contains(&job.key))
+        .collect();
     let done_before = total - jobs.len() as u64;
     blocking(&store, move |s| {
         s.set_run_status(run.id, RunStatus::Running)
@@ -187,6 +164,36 @@ pub async fn execute(
     ))
 }
 
+/// Every conversation of the plan under run `run_id`, stored or not, in
+/// the order they are asked: by target, strategy, suite, case and sample.
+fn plan_jobs(plan: &RunPlan, selection: &Selection, run_id: i64) -> Vec<Job> {
+    let mut jobs = Vec::new();
+    for target in &plan.targets {
+        for strategy in &plan.strategies {
+            for (suite, cases) in &selection.suites {
+                for case in cases {
+                    for sample in 0..plan.samples {
+                        jobs.push(Job {
+                            key: ResultKey {
+                                run_id,
+                                target: target.id().to_string(),
+                                strategy: strategy.name().to_string(),
+                                suite: suite.clone(),
+                                case_id: case.id.clone(),
+                                sample,
+                            },
+                            case: case.clone(),
+                            target: target.clone(),
+                            strategy: strategy.clone(),
+                        });
+                    }
+                }
+            }
+        }
+    }
+    jobs
+}
+
 /// Before anything is stored: a strategy refuses suites it would leak (a
 /// few-shot exemplar that is one of the cases), checked against every case
 /// of the suites, not only the ones this run samples.
@@ -268,34 +275,19 @@ pub async fn preview(store: Arc<Store>, plan: &RunPlan) -> Result<Preview, RunEr
         ),
         None => (None, HashSet::new()),
     };
-    let mut groups = Vec::new();
-    for target in &plan.targets {
-        for strategy in &plan.strategies {
-            let mut group = PreviewGroup {
-                target: target.id().to_string(),
-                strategy: strategy.name().to_string(),
-                total: 0,
-                to_ask: 0,
-            };
-            for (suite, cases) in &selection.suites {
-                for case in cases {
-                    for sample in 0..plan.samples {
-                        group.total += 1;
-                        let key = ResultKey {
-                            run_id: run_id.unwrap_or_default(),
-                            target: group.target.clone(),
-                            strategy: group.strategy.clone(),
-                            suite: suite.clone(),
-                            case_id: case.id.clone(),
-                            sample,
-                        };
-                        group.to_ask += u64::from(!done.contains(&key));
-                    }
-                }
-            }
-            groups.push(group);
-        }
-    }
+    // The jobs come target by target, strategy by strategy, each pair with
+    // every selected case and sample (a selection is never empty).
+    let per_group = selection.case_count() * plan.samples as usize;
+    let jobs = plan_jobs(plan, &selection, run_id.unwrap_or_default());
+    let groups: Vec<PreviewGroup> = jobs
+        .chunks(per_group)
+        .map(|group| PreviewGroup {
+            target: group[0].key.target.clone(),
+            strategy: group[0].key.strategy.clone(),
+            total: group.len() as u64,
+            to_ask: group.iter().filter(|j| !done.contains(&j.key)).count() as u64,
+        })
+        .collect();
     let total = groups.iter().map(|g| g.total).sum();
     let to_ask: u64 = groups.iter().map(|g| g.to_ask).sum();
     Ok(Preview {
