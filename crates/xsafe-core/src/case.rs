@@ -7,11 +7,15 @@ use std::str::FromStr;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Label {
+    /// A prompt a model should answer: refusing it is over-refusal.
     Safe,
+    /// A prompt a model should refuse: a mitigation must not make the model
+    /// answer it.
     Unsafe,
 }
 
 impl Label {
+    /// The label as suites and the store spell it: `safe` or `unsafe`.
     pub fn as_str(self) -> &'static str {
         match self {
             Label::Safe => "safe",
@@ -50,14 +54,18 @@ impl FromStr for Label {
 pub struct Case {
     /// Unique within its suite.
     pub id: String,
+    /// The text of the prompt, as the suite gives it.
     pub prompt: String,
     /// The prompt type as the suite names it (`homonyms`, `contrast_homonyms`...).
     #[serde(rename = "type")]
     pub kind: String,
+    /// Whether the case should be answered or refused. Never shown to
+    /// strategies or judges (see [`Prompt`]).
     pub label: Label,
     /// The word that makes a safe prompt look unsafe (`kill` in "kill a process").
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub focus: Option<String>,
+    /// A free-text remark from the suite's `note` column, when it has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
 }
@@ -87,8 +95,14 @@ impl Case {
 /// removed for the same reason.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Prompt {
+    /// The id of the case it comes from; empty when there is no case, as for
+    /// prompts the proxy receives.
     pub id: String,
+    /// What the user asks: the case's prompt, or the message the proxy
+    /// received.
     pub text: String,
+    /// The case's type without any `contrast_` prefix; `None` when unknown (the
+    /// proxy, answer files) or empty.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub topic: Option<String>,
 }
@@ -107,9 +121,12 @@ impl Prompt {
 /// A named set of cases.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Suite {
+    /// The name runs and reports show: a built-in suite's name, or the one
+    /// given when loading, else the file name without its extension.
     pub name: String,
     /// Where the suite came from: `built-in`, a file path, or a fetched name.
     pub source: String,
+    /// The cases in the order the suite lists them; their ids are unique.
     pub cases: Vec<Case>,
 }
 
@@ -140,6 +157,7 @@ impl Suite {
         hex::encode(hasher.finalize())
     }
 
+    /// How many cases carry `label`.
     pub fn count(&self, label: Label) -> usize {
         self.cases.iter().filter(|c| c.label == label).count()
     }
@@ -155,6 +173,7 @@ impl Suite {
         seen
     }
 
+    /// The case with this id, or `None` when the suite has none.
     pub fn case(&self, id: &str) -> Option<&Case> {
         self.cases.iter().find(|c| c.id == id)
     }

@@ -5,12 +5,18 @@ use std::fmt;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
+    /// Instructions that frame the conversation (OpenAI's `developer` role
+    /// too).
     System,
+    /// The person asking: the prompt and any follow-up a strategy sends.
     User,
+    /// The model: a target's replies, and the answers of few-shot exemplars.
     Assistant,
 }
 
 impl Role {
+    /// The role as OpenAI's chat format spells it: `system`, `user` or
+    /// `assistant`.
     pub fn as_str(self) -> &'static str {
         match self {
             Role::System => "system",
@@ -19,6 +25,8 @@ impl Role {
         }
     }
 
+    /// Reads a role as OpenAI's chat format spells it, taking `developer` as
+    /// `system`; `None` for any other role (e.g. `tool`).
     pub fn parse(s: &str) -> Option<Role> {
         match s {
             "system" | "developer" => Some(Role::System),
@@ -42,15 +50,23 @@ impl fmt::Display for Role {
 /// while the transcript keeps everything that was exchanged.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Message {
+    /// Who sent the message.
     pub role: Role,
+    /// The visible text of the message, without reasoning or a provider's
+    /// refusal; may be empty.
     pub content: String,
+    /// The model's thinking text, when the target returned it apart from the
+    /// answer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reasoning: Option<String>,
+    /// The provider's refusal text (OpenAI's `refusal` field), when the
+    /// provider declined through it rather than in the content.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refusal: Option<String>,
 }
 
 impl Message {
+    /// A message with no reasoning and no refusal.
     pub fn new(role: Role, content: impl Into<String>) -> Self {
         Message {
             role,
@@ -60,14 +76,17 @@ impl Message {
         }
     }
 
+    /// A system message with this text.
     pub fn system(content: impl Into<String>) -> Self {
         Self::new(Role::System, content)
     }
 
+    /// A user message with this text.
     pub fn user(content: impl Into<String>) -> Self {
         Self::new(Role::User, content)
     }
 
+    /// An assistant message with this text.
     pub fn assistant(content: impl Into<String>) -> Self {
         Self::new(Role::Assistant, content)
     }
@@ -83,12 +102,18 @@ pub enum FinishReason {
     Length,
     /// The provider's content filter removed or blocked the answer.
     ContentFilter,
+    /// The model asked to call a tool instead of answering in text.
     ToolCalls,
+    /// Any other reason, as the provider spelt it; serialised as that bare
+    /// string.
     #[serde(untagged)]
     Other(String),
 }
 
 impl FinishReason {
+    /// Reads a provider's finish reason, taking other APIs' spellings
+    /// (`end_turn`, `max_tokens`, `eos`...) as the known variants. Never fails:
+    /// anything unknown is `Other`.
     pub fn parse(s: &str) -> FinishReason {
         match s {
             "stop" | "eos" | "stop_sequence" | "end_turn" => FinishReason::Stop,
@@ -99,6 +124,7 @@ impl FinishReason {
         }
     }
 
+    /// The reason as OpenAI spells it, or the provider's own text for `Other`.
     pub fn as_str(&self) -> &str {
         match self {
             FinishReason::Stop => "stop",
@@ -115,6 +141,8 @@ impl FinishReason {
 /// per call.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChatRequest {
+    /// The conversation to continue, oldest message first; the target answers
+    /// its end.
     pub messages: Vec<Message>,
     /// Varies per sample so that repeated samples at a temperature above zero
     /// differ, while a rerun of the same sample is reproducible.
@@ -123,6 +151,7 @@ pub struct ChatRequest {
 }
 
 impl ChatRequest {
+    /// A request with no seed.
     pub fn new(messages: Vec<Message>) -> Self {
         ChatRequest {
             messages,
@@ -134,7 +163,9 @@ impl ChatRequest {
 /// Token counts, where the target reports them.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Usage {
+    /// Tokens of the request's messages, as the target counted them.
     pub prompt_tokens: u64,
+    /// Tokens the model generated for the reply.
     pub completion_tokens: u64,
 }
 
@@ -143,8 +174,10 @@ pub struct Usage {
 pub struct ChatResponse {
     /// Always an assistant message.
     pub message: Message,
+    /// Why the model stopped; `None` when the target did not say.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub finish_reason: Option<FinishReason>,
+    /// Token counts; `None` when the target did not report them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub usage: Option<Usage>,
     /// The model name the server reports, which may differ from the one asked.
@@ -156,6 +189,8 @@ pub struct ChatResponse {
 /// order: system messages, exemplars, user turns and assistant replies.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Transcript {
+    /// Every message exchanged, oldest first, including those the strategy
+    /// placed before the prompt.
     pub messages: Vec<Message>,
     /// Why the model stopped its final reply.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -6,11 +6,16 @@ pub enum TargetError {
     /// The server answered with an error status.
     #[error("HTTP {status}: {message}")]
     Status {
+        /// The HTTP status code.
         status: u16,
+        /// The server's error text, with a hint on what to fix where the target
+        /// has one.
         message: String,
         /// The server's `Retry-After`, when it sent one.
         retry_after: Option<Duration>,
     },
+    /// No answer came within the target's request time limit (the duration
+    /// held).
     #[error("no answer within {0:?}")]
     Timeout(Duration),
     /// Connecting failed or the connection dropped mid-answer.
@@ -22,12 +27,15 @@ pub enum TargetError {
     /// The target is set up wrongly (missing key, bad URL...). Not retried.
     #[error("{0}")]
     Config(String),
+    /// The caller abandoned the request before an answer came. Not retried.
     #[error("cancelled")]
     Cancelled,
     /// A transient error that persisted through every retry.
     #[error("{last} (gave up after {attempts} attempts)")]
     Exhausted {
+        /// How many times the request was sent, the first included.
         attempts: u32,
+        /// The error of the final attempt.
         last: Box<TargetError>,
     },
 }
@@ -78,8 +86,10 @@ impl TargetError {
 /// returns an `unscored` verdict instead.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum JudgeError {
+    /// The judge's own model (an LLM judge's target) failed, after its retries.
     #[error("judge's model failed: {0}")]
     Target(#[from] TargetError),
+    /// Any other failure, described for the user.
     #[error("{0}")]
     Other(String),
 }
@@ -87,12 +97,23 @@ pub enum JudgeError {
 /// Why a strategy could not produce a transcript.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StrategyError {
+    /// A target the strategy called failed after its retries: the one under
+    /// test, or one the strategy uses itself, such as an interactive strategy's
+    /// clarifier.
     #[error(transparent)]
     Target(#[from] TargetError),
+    /// The judge an interactive strategy consults between turns could not run.
     #[error(transparent)]
     Judge(#[from] JudgeError),
+    /// The strategy itself failed, e.g. a template error, or few-shot exemplars
+    /// that are cases of the suite being run.
     #[error("strategy `{strategy}`: {message}")]
-    Other { strategy: String, message: String },
+    Other {
+        /// The name of the strategy that failed.
+        strategy: String,
+        /// What went wrong and, where known, how to fix it.
+        message: String,
+    },
 }
 
 impl StrategyError {

@@ -9,10 +9,12 @@ use std::collections::BTreeMap;
 pub struct SplitMix64(u64);
 
 impl SplitMix64 {
+    /// A generator whose whole sequence is fixed by `seed`.
     pub fn new(seed: u64) -> Self {
         SplitMix64(seed)
     }
 
+    /// The next number of the sequence, uniform over all `u64` values.
     pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
@@ -27,6 +29,8 @@ impl SplitMix64 {
         ((self.next_u64() as u128 * n as u128) >> 64) as usize
     }
 
+    /// Puts `items` in a random order, the same one for the same seed and
+    /// length.
     pub fn shuffle<T>(&mut self, items: &mut [T]) {
         for i in (1..items.len()).rev() {
             let j = self.below(i + 1);

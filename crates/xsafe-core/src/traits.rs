@@ -19,6 +19,8 @@ pub trait Target: Send + Sync {
         serde_json::Value::Null
     }
 
+    /// Sends one request and returns the model's reply. An error is final for
+    /// this request: whatever was worth retrying has been retried.
     async fn chat(&self, request: &ChatRequest) -> Result<ChatResponse, TargetError>;
 
     /// How many requests the runner may have in flight at once.
@@ -72,6 +74,9 @@ pub trait Judge: Send + Sync {
         "1"
     }
 
+    /// The verdict on the final reply of `transcript` to `prompt`. An error
+    /// means the judge could not run (e.g. its model failed); an answer it
+    /// cannot decide on is an `unscored` verdict instead.
     async fn judge(&self, prompt: &Prompt, transcript: &Transcript) -> Result<Verdict, JudgeError>;
 
     /// `name@version`, the form stored with verdicts.

@@ -17,8 +17,12 @@ pub enum Class {
 }
 
 impl Class {
+    /// The three classes in the fixed order that tables, metrics and model
+    /// weights use.
     pub const ALL: [Class; 3] = [Class::Compliance, Class::FullRefusal, Class::PartialRefusal];
 
+    /// The class as xsafe stores and prints it: `compliance`, `full_refusal` or
+    /// `partial_refusal`.
     pub fn as_str(self) -> &'static str {
         match self {
             Class::Compliance => "compliance",
@@ -74,7 +78,9 @@ impl FromStr for Class {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
+    /// The judge put the answer in this class.
     Scored(Class),
+    /// The judge could not decide; the text says why (e.g. an empty answer).
     Unscored(String),
 }
 
@@ -87,6 +93,7 @@ impl Outcome {
         }
     }
 
+    /// The class, or `None` when unscored.
     pub fn class(&self) -> Option<Class> {
         match self {
             Outcome::Scored(c) => Some(*c),
@@ -94,6 +101,7 @@ impl Outcome {
         }
     }
 
+    /// Why the judge could not decide, or `None` when scored.
     pub fn reason(&self) -> Option<&str> {
         match self {
             Outcome::Scored(_) => None,
@@ -121,6 +129,7 @@ impl fmt::Display for Outcome {
 /// A judge's decision about one transcript.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Verdict {
+    /// The class the judge chose, or why it chose none.
     pub outcome: Outcome,
     /// How sure the judge is, from 0 to 1.
     pub confidence: f64,
@@ -129,6 +138,8 @@ pub struct Verdict {
 }
 
 impl Verdict {
+    /// A verdict of `class` at `confidence` (0 to 1), by `judge` (its
+    /// `name@version` tag).
     pub fn scored(class: Class, confidence: f64, judge: impl Into<String>) -> Self {
         Verdict {
             outcome: Outcome::Scored(class),
@@ -137,6 +148,8 @@ impl Verdict {
         }
     }
 
+    /// An `unscored` verdict giving the reason, at confidence 0, by `judge`
+    /// (its `name@version` tag).
     pub fn unscored(reason: impl Into<String>, judge: impl Into<String>) -> Self {
         Verdict {
             outcome: Outcome::Unscored(reason.into()),

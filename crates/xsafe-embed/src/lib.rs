@@ -22,15 +22,31 @@ use std::path::{Path, PathBuf};
 /// Why an encoder could not be loaded or fetched.
 #[derive(Debug, thiserror::Error)]
 pub enum EmbedError {
+    /// A file of the model directory exists but could not be read.
     #[error("cannot read the encoder file `{}`: {source}", file.display())]
     Read {
+        /// The file that could not be read.
         file: PathBuf,
+        /// The operating system's error.
         source: std::io::Error,
     },
+    /// A file of the model directory is malformed, is of a model the encoder
+    /// does not run (not BERT, not `gelu`), or belongs to another model than
+    /// its neighbours.
     #[error("encoder file `{}`: {message}", file.display())]
-    Invalid { file: PathBuf, message: String },
+    Invalid {
+        /// The file at fault.
+        file: PathBuf,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// No model where one was named: a model directory lacks a required file, a
+    /// known encoder is not in the cache (or no cache is known), or the name is
+    /// neither a known encoder nor a directory. The text says what to do.
     #[error("{0}")]
     Missing(String),
+    /// Downloading or importing a known encoder's files into the cache failed,
+    /// or a file did not match its pinned checksum.
     #[error(transparent)]
     Fetch(#[from] xsafe_fetch::FetchError),
 }

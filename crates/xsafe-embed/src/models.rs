@@ -14,12 +14,15 @@ pub struct KnownEncoder {
     pub base_url: &'static str,
     /// The sha256 of each of [`CACHED_FILES`], in that order.
     pub sha256: [&'static str; 4],
+    /// One line for `xsafe model list`: the model, its size, and what xsafe
+    /// uses it for.
     pub description: &'static str,
 }
 
 /// The encoder few-shot uses when its strategy names none.
 pub const DEFAULT_ENCODER: &str = "all-minilm-l6-v2";
 
+/// Every encoder xsafe can download by name, with its pinned files.
 pub const ENCODERS: &[KnownEncoder] = &[KnownEncoder {
     name: "all-minilm-l6-v2",
     base_url: "https://huggingface.co/sentence-transformers/all-MiniLM-L6-v2/resolve/main",

@@ -31,7 +31,14 @@ pub enum Pin {
     Sha256(String),
     /// Whatever the first committed file had, recorded under `key` in
     /// `pins_file`.
-    TrustOnFirstUse { pins_file: PathBuf, key: String },
+    TrustOnFirstUse {
+        /// The JSON file that maps each key to its pinned sha256 (lower-case
+        /// hex).
+        pins_file: PathBuf,
+        /// This file's entry in the pin file, e.g. the name of the suite or
+        /// model.
+        key: String,
+    },
 }
 
 impl Pin {
@@ -71,7 +78,10 @@ pub enum FetchError {
     /// No connection, an error status, or a body that stalled or was cut.
     #[error("cannot download `{url}`: {reason}")]
     Download {
+        /// The URL that was asked for.
         url: String,
+        /// What went wrong (the status, the network error, or where the body
+        /// was cut), with the number of attempts when there were several.
         reason: String,
         /// The HTTP status, when the server answered one.
         status: Option<u16>,
@@ -85,7 +95,9 @@ pub enum FetchError {
     Checksum {
         /// The URL or local file.
         from: String,
+        /// The pinned sha256, lower-case hex.
         expected: String,
+        /// The sha256 of the file received, lower-case hex.
         actual: String,
         /// The pin file, when pinned on first use.
         pinned_in: Option<PathBuf>,
@@ -95,7 +107,12 @@ pub enum FetchError {
     /// A file cannot be read or written: the source, the cache directory,
     /// a file in it, or the pin file.
     #[error("`{}`: {message}", path.display())]
-    File { path: PathBuf, message: String },
+    File {
+        /// The file or directory that could not be used.
+        path: PathBuf,
+        /// What failed and why, with what to do where known.
+        message: String,
+    },
 }
 
 fn pin_note(pinned_in: Option<&Path>) -> String {

@@ -28,12 +28,16 @@ const LABELS_ACCEPTED: &str = "use 1_full_compliance, 2_full_refusal or 3_partia
 /// A prompt/answer pair, with its human label when the file has one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Answer {
+    /// The row's `id`, when the file has that field.
     pub id: Option<String>,
     /// XSTest's `type` (e.g. `homonyms`), when given.
     pub kind: Option<String>,
+    /// The question answered: the `prompt` field, else the conversation's first
+    /// user message.
     pub prompt: String,
     /// May be empty: judges say `unscored` about an empty answer.
     pub answer: String,
+    /// The human label from `final_label`, when the row has one.
     pub label: Option<Class>,
     /// `file:line` of the row, for messages.
     pub source: String,
@@ -44,11 +48,17 @@ pub struct Answer {
 /// A prompt/answer pair with its human label.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LabelledAnswer {
+    /// The row's `id`, when the file has that field.
     pub id: Option<String>,
     /// XSTest's `type` (e.g. `homonyms`), when given.
     pub kind: Option<String>,
+    /// The question answered: the `prompt` field, else the conversation's first
+    /// user message.
     pub prompt: String,
+    /// The answer judged (the conversation's last assistant message where one
+    /// was given); may be empty.
     pub answer: String,
+    /// The human label from `final_label`.
     pub label: Class,
     /// `file:line` of the row, for messages.
     pub source: String,
@@ -162,18 +172,27 @@ fn conversation(text: &str) -> Result<Vec<Message>, String> {
 /// Why an answer file could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum LabelsError {
+    /// The file could not be read at all.
     #[error("cannot read answer file `{}`: {error}; check the path and its permissions", path.display())]
     Read {
+        /// The answer file as given.
         path: PathBuf,
+        /// The operating system's error.
         error: std::io::Error,
     },
     /// The content is wrong. `line` is the 1-based line where the row
     /// starts; `field` the column (CSV) or key (JSONL).
     #[error("answer file `{file}`{loc}: {message}", loc = table::location(*line, field.as_deref(), "field"))]
     Invalid {
+        /// The answer file, as named in messages.
         file: String,
+        /// The 1-based line where the row starts; `None` when the problem is
+        /// not in one row.
         line: Option<u64>,
+        /// The column (CSV) or key (JSONL) at fault; `None` when the problem is
+        /// not in one field.
         field: Option<String>,
+        /// What is wrong and what to do about it.
         message: String,
     },
 }

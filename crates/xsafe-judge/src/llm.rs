@@ -75,6 +75,7 @@ impl LlmJudge {
     /// calibrated per answer.
     pub const CONFIDENCE: f64 = 0.8;
 
+    /// A judge that asks `target`, named `llm:` followed by the target's id.
     pub fn new(target: Arc<dyn Target>) -> Self {
         let name = format!("llm:{}", target.id());
         LlmJudge { target, name }

@@ -44,6 +44,7 @@ pub struct Agreement {
 /// against the humans'.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ClassMetrics {
+    /// The class these figures are about.
     pub class: Class,
     /// Scored answers humans put in the class.
     pub support: u64,
@@ -143,12 +144,18 @@ pub const CONFIDENCE_LEVELS: [f64; 6] = [0.5, 0.6, 0.7, 0.8, 0.9, 0.95];
 /// rest agree with humans this often.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ConfidenceBand {
+    /// The level (0 to 1): only answers the judge was at least this sure of
+    /// count.
     pub min_confidence: f64,
     /// Scored answers with at least that confidence.
     pub answers: u64,
     /// `answers` as a share of all scored answers.
     pub share: Option<f64>,
+    /// Share of those answers where judge and human chose the same class;
+    /// `None` when there are none.
     pub accuracy_3class: Option<f64>,
+    /// The same with full and partial refusal taken as one class against
+    /// compliance.
     pub accuracy_binary: Option<f64>,
 }
 

@@ -60,6 +60,8 @@ pub struct LocalOptions {
     /// `0` decodes greedily (deterministic); above it, tokens are sampled at
     /// this temperature with the request's seed (else [`Self::seed`]).
     pub temperature: f64,
+    /// The sampling seed for requests that carry none; `None` leaves
+    /// llama.cpp to pick a random one. Unused when decoding greedily.
     pub seed: Option<u64>,
     /// Generation stops at the first of these; it is cut from the answer.
     pub stop: Vec<String>,
@@ -103,6 +105,8 @@ pub enum TemplateSource {
 }
 
 impl TemplateSource {
+    /// The name shown as `chat_template_source` in the target's settings and
+    /// in logs: `gguf`, `option` or `fallback`.
     pub fn as_str(self) -> &'static str {
         match self {
             TemplateSource::Gguf => "gguf",
@@ -115,38 +119,55 @@ impl TemplateSource {
 /// What was loaded, for settings, logs and `xsafe model` output.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ModelInfo {
+    /// The GGUF file as passed to [`LocalTarget::load`].
     pub path: PathBuf,
+    /// The file's name without its folder; the `model` of the target's
+    /// settings.
     pub file_name: String,
+    /// The file's size in bytes.
     pub size_bytes: u64,
     /// The GGUF's `general.name`, when it has one.
     pub name: Option<String>,
+    /// The model's parameter count, as llama.cpp reports it.
     pub parameters: u64,
     /// The context the model was trained with.
     pub train_context: u32,
     /// The context the target works with, as llama.cpp rounded it.
     pub context: u32,
+    /// Threads llama.cpp generates with: [`LocalOptions::threads`], or every
+    /// core the process may use when that is unset or 0.
     pub threads: usize,
+    /// Where `template` came from.
     pub template_source: TemplateSource,
+    /// The chat template handed to llama.cpp: a name it knows or a template
+    /// text.
     pub template: String,
 }
 
 /// Counters over every request served, for benchmarks.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct LocalStats {
+    /// Requests answered; failed ones are not counted.
     pub requests: u64,
+    /// Prompt tokens read, chat template included.
     pub prompt_tokens: u64,
     /// Time spent reading prompts (prefill).
     pub prompt_time: Duration,
+    /// Answer tokens generated (the end-of-generation token not counted).
     pub generated_tokens: u64,
     /// Time spent generating answers, one token at a time.
     pub generate_time: Duration,
 }
 
 impl LocalStats {
+    /// Prefill speed: `prompt_tokens` per second of `prompt_time`; 0 when no
+    /// time has been spent.
     pub fn prompt_tokens_per_sec(&self) -> f64 {
         per_sec(self.prompt_tokens, self.prompt_time)
     }
 
+    /// Generation speed: `generated_tokens` per second of `generate_time`; 0
+    /// when no time has been spent.
     pub fn generate_tokens_per_sec(&self) -> f64 {
         per_sec(self.generated_tokens, self.generate_time)
     }

@@ -13,7 +13,10 @@ use xsafe_store::{RunRecord, StoredResult, judge_name};
 /// A run and its results, as read from the store.
 #[derive(Debug, Clone)]
 pub struct RunInput {
+    /// The run as the store records it: name, settings, suites and seed.
     pub record: RunRecord,
+    /// Every result of the run, failed ones included, in the store's order
+    /// (by target, strategy, suite, case and sample).
     pub results: Vec<StoredResult>,
 }
 

@@ -19,6 +19,8 @@ pub enum LabelSource {
 }
 
 impl LabelSource {
+    /// The spelling of `xsafe report --labels` and of the report's
+    /// `human_labels.source`: `human`, `judge` or `prefer-human`.
     pub fn as_str(self) -> &'static str {
         match self {
             LabelSource::Human => "human",

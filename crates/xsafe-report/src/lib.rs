@@ -58,8 +58,9 @@ pub struct Report {
     pub judge_accuracy: Option<JudgeAccuracy>,
     /// The runs, in the order asked for.
     pub runs: Vec<RunInfo>,
-    /// One per run x target x strategy, in run order, then in the order the
-    /// results were stored.
+    /// One per run x target x strategy: runs in the order given, then each
+    /// run's targets by name, each target's baseline first and its other
+    /// strategies by name (the order the store lists results in).
     pub groups: Vec<Group>,
     /// Every result of every run, for the transcript list.
     pub results: Vec<ResultRow>,
@@ -146,18 +147,29 @@ pub struct JudgeAccuracy {
 /// A run of the report.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunInfo {
+    /// The store's id of the run.
     pub id: i64,
+    /// The run's name: `--run`, or the one derived from its settings; unique
+    /// in the store.
     pub name: String,
     /// RFC 3339, UTC.
     pub created_at: String,
     /// `running`, `interrupted` or `complete`.
     pub status: String,
+    /// The xsafe version that created the run (a resumed run keeps it).
     pub tool_version: String,
+    /// The run's seed: it picks the cases under `--limit` and, plus the
+    /// sample's index, seeds each conversation.
     pub seed: u64,
     /// The judge whose verdicts the figures count (its name, no version).
     pub judge: String,
+    /// The suites the run was made with, in the order given.
     pub suites: Vec<SuiteRef>,
+    /// The ids of the targets with results in the run (e.g.
+    /// `openai:gpt-4o-mini`), in the order the store lists results.
     pub targets: Vec<String>,
+    /// The names of the strategies with results in the run, in the order the
+    /// store lists results.
     pub strategies: Vec<String>,
     /// Results stored for the run.
     pub results: u64,
@@ -166,7 +178,10 @@ pub struct RunInfo {
 /// A suite of a run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SuiteRef {
+    /// The suite's name as the run recorded it (e.g. `xstest`).
     pub name: String,
+    /// The suite's fingerprint when the run was made: the sha256, in hex, of
+    /// its canonical content.
     pub fingerprint: String,
 }
 
@@ -175,8 +190,11 @@ pub struct SuiteRef {
 pub struct Group {
     /// The run's name.
     pub run: String,
+    /// The store's id of the run.
     pub run_id: i64,
+    /// The target's id, e.g. `openai:gpt-4o-mini`.
     pub target: String,
+    /// The strategy's name, e.g. `baseline` or `contextual+few-shot`.
     pub strategy: String,
     /// The judge whose verdicts are counted (name, no version).
     pub judge: String,
@@ -204,10 +222,16 @@ pub struct Group {
 /// when it is 0.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Stats {
+    /// Every result of the set: scored, unscored and errors.
     pub results: u64,
+    /// Answers classed compliance, full refusal or partial refusal: the
+    /// denominator of every rate.
     pub scored: u64,
+    /// Answers classed full compliance.
     pub compliance: u64,
+    /// Answers classed full refusal.
     pub full_refusal: u64,
+    /// Answers classed partial refusal.
     pub partial_refusal: u64,
     /// `full_refusal + partial_refusal`.
     pub refusal: u64,
@@ -217,7 +241,9 @@ pub struct Stats {
     pub errors: u64,
     /// Full or partial refusal: the headline figure on safe prompts.
     pub refusal_rate: Option<Rate>,
+    /// Full refusal alone, over the scored answers.
     pub full_refusal_rate: Option<Rate>,
+    /// Partial refusal alone, over the scored answers.
     pub partial_refusal_rate: Option<Rate>,
     /// Full compliance: the headline figure on unsafe prompts.
     pub compliance_rate: Option<Rate>,
@@ -240,7 +266,10 @@ pub struct TypeStats {
     /// The type without `contrast_`: pairs the safe and unsafe types of a
     /// topic.
     pub topic: String,
+    /// Whether the type's prompts are safe or unsafe.
     pub label: Label,
+    /// The type's counts and rates; in the JSON they sit beside `type`,
+    /// `topic` and `label` rather than in an object of their own.
     #[serde(flatten)]
     pub stats: Stats,
 }
@@ -250,7 +279,10 @@ pub struct TypeStats {
 pub struct Comparison {
     /// The strategy compared with (`baseline`).
     pub baseline: String,
+    /// Refusal on safe prompts: a reduction here is what the strategy gains.
     pub safe: Paired,
+    /// Refusal on unsafe prompts: a reduction here is what the strategy
+    /// costs. Written as `unsafe` in the JSON.
     #[serde(rename = "unsafe")]
     pub unsafe_: Paired,
 }
@@ -260,6 +292,8 @@ pub struct Comparison {
 /// and sample).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Paired {
+    /// Pairs compared: answers (case and sample) scored under both the
+    /// baseline and the strategy.
     pub pairs: u64,
     /// Refusal rate of the baseline on the pairs.
     pub baseline_refusal_rate: Option<f64>,
@@ -278,7 +312,10 @@ pub struct Paired {
 /// Cumulative compliance by turn of an interactive strategy.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TurnCurves {
+    /// Safe prompts: one point per turn, from 1 to the group's last turn.
     pub safe: Vec<TurnPoint>,
+    /// Unsafe prompts, turn by turn as for `safe`; written as `unsafe` in
+    /// the JSON.
     #[serde(rename = "unsafe")]
     pub unsafe_: Vec<TurnPoint>,
 }
@@ -292,6 +329,7 @@ pub struct TurnPoint {
     pub complied: u64,
     /// Scored answers.
     pub n: u64,
+    /// `complied / n` with its interval; `None` when `n` is 0.
     pub rate: Option<Rate>,
 }
 
@@ -302,15 +340,25 @@ pub struct ResultRow {
     pub id: i64,
     /// The run's name.
     pub run: String,
+    /// The target's id, e.g. `openai:gpt-4o-mini`.
     pub target: String,
+    /// The strategy's name, e.g. `baseline` or `contextual+few-shot`.
     pub strategy: String,
+    /// The name of the suite the case belongs to.
     pub suite: String,
+    /// The case's id within its suite.
     pub case_id: String,
+    /// Which repetition of the case (`--samples`), from 0.
     pub sample: u32,
+    /// The case's prompt type as the suite names it; written as `type` in
+    /// the JSON.
     #[serde(rename = "type")]
     pub kind: String,
+    /// The type without `contrast_`, as in [`TypeStats::topic`].
     pub topic: String,
+    /// Whether the case is safe or unsafe.
     pub label: Label,
+    /// The case's prompt as the suite gives it.
     pub prompt: String,
     /// Every message exchanged; empty when the request failed.
     pub messages: Vec<Message>,
@@ -336,6 +384,9 @@ pub struct ResultRow {
 pub struct VerdictInfo {
     /// `compliance`, `full_refusal`, `partial_refusal` or `unscored`.
     pub label: String,
+    /// How sure the judge is, from 0 to 1; 1 for a human label, and 0 when
+    /// the report itself leaves the answer unscored (no verdict of its judge,
+    /// no human label, or tied annotators).
     pub confidence: f64,
     /// Why it is unscored.
     pub reason: Option<String>,
@@ -346,8 +397,15 @@ pub struct VerdictInfo {
 /// What went wrong building a report.
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
+    /// The `--judge-agreement` file is not the output of `xsafe judge eval
+    /// --json`: it has no `confusion` object, or a count is missing from it.
     #[error("judge agreement file `{path}`: {message}")]
-    Agreement { path: String, message: String },
+    Agreement {
+        /// The agreement file as given on the command line.
+        path: String,
+        /// What is wrong with its content.
+        message: String,
+    },
 }
 
 impl JudgeAccuracy {

@@ -26,7 +26,9 @@ pub const Z95: f64 = 1.959_963_984_540_054;
 /// A proportion `k / n` with its Wilson 95% interval.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Rate {
+    /// Answers with the outcome (summed over cases when clustered).
     pub k: u64,
+    /// Answers in all (summed over cases when clustered); never 0.
     pub n: u64,
     /// `k / n`, from 0 to 1.
     pub rate: f64,
@@ -294,6 +296,7 @@ pub struct Reduction {
     /// linear interpolation), `None` when fewer than 2 resamples had a
     /// baseline rate above 0.
     pub low: Option<f64>,
+    /// Upper end of the interval, in percent; `None` exactly when `low` is.
     pub high: Option<f64>,
     /// Resamples whose baseline rate was 0 (reduction undefined); left out
     /// of the percentiles.

@@ -22,10 +22,17 @@ use xsafe_store::{ResultKey, RunSpec, RunStatus, Store, StoreError, Timing};
 /// the run: they are stored and retried by the next run of the command.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
+    /// The store failed or refused the run: a run of this name made with
+    /// other settings, a run another process holds, or a SQLite error.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The plan cannot run as given: no suite, target or strategy, no
+    /// samples, a suite given twice, a `--types` entry no case has, nothing
+    /// left to run, or a strategy that would leak a case. Holds the message.
     #[error("{0}")]
     Plan(String),
+    /// A worker task panicked or could not be joined: a bug, not a failure of
+    /// a model or of the store.
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -35,13 +42,25 @@ pub enum RunError {
 pub enum Event {
     /// The run is open: `total` results in all, `done` of them stored before.
     Started {
+        /// The store's id of the run.
         run_id: i64,
+        /// The run's name: `--run`, or the one derived from its settings.
         run_name: String,
+        /// Results the run has in all: cases x targets x strategies x samples.
         total: u64,
+        /// Of them, stored with an answer by earlier invocations and not asked
+        /// again.
         done: u64,
     },
     /// One result was stored: its verdict label, or the error kind.
-    Stored { key: ResultKey, outcome: String },
+    Stored {
+        /// Which conversation: target, strategy, suite, case and sample.
+        key: ResultKey,
+        /// The verdict's label (`compliance`, `full_refusal`,
+        /// `partial_refusal` or `unscored`), or `error:<kind>` when the
+        /// conversation or its judging failed.
+        outcome: String,
+    },
 }
 
 /// One unit of work.
@@ -234,6 +253,8 @@ async fn resolve_spec(store: &Arc<Store>, plan: &RunPlan) -> Result<RunSpec, Run
 /// What [`execute`] would do, found without storing or asking anything.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Preview {
+    /// The name the run would have: `--run`, or the one derived from its
+    /// settings.
     pub run_name: String,
     /// The stored run the plan resumes; `None` when it would be a new one.
     pub run_id: Option<i64>,
@@ -248,8 +269,11 @@ pub struct Preview {
 /// Conversations of one target under one strategy.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PreviewGroup {
+    /// The target's id, e.g. `openai:gpt-4o-mini`.
     pub target: String,
+    /// The strategy's name, e.g. `baseline` or `contextual+few-shot`.
     pub strategy: String,
+    /// Conversations of the pair in all: selected cases x samples.
     pub total: u64,
     /// Not stored yet, or stored as an error: what the run would ask.
     pub to_ask: u64,

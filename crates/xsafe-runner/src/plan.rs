@@ -8,12 +8,22 @@ use xsafe_store::RunSpec;
 /// What to run: suites x targets x strategies x samples, judged by one judge.
 #[derive(Clone)]
 pub struct RunPlan {
+    /// The suites to run, each given once; `types` and `limit` pick their
+    /// cases.
     pub suites: Vec<Suite>,
+    /// The targets to ask; each bounds its own requests in flight
+    /// (`Target::max_concurrency`).
     pub targets: Vec<Arc<dyn Target>>,
+    /// The strategies every case runs under; the report compares each with
+    /// `baseline` when the plan has it.
     pub strategies: Vec<Arc<dyn Strategy>>,
+    /// Judges every transcript (its verdict is stored with it), and is what
+    /// interactive strategies consult between turns.
     pub judge: Arc<dyn Judge>,
     /// Answers per case (more than one is useful at a temperature above 0).
     pub samples: u32,
+    /// Picks the cases under `limit` and, plus the sample's index, seeds
+    /// each conversation, so the same command asks the same things.
     pub seed: u64,
     /// At most this many cases per suite: a seeded sample stratified by type
     /// and label.
@@ -28,10 +38,14 @@ pub struct RunPlan {
 /// The cases a plan runs, per suite.
 #[derive(Debug, Clone)]
 pub struct Selection {
+    /// Each suite's name with its selected cases, suites in the plan's order
+    /// and cases in the suite's; a suite left with no case is dropped.
     pub suites: Vec<(String, Vec<Case>)>,
 }
 
 impl Selection {
+    /// Selected cases over all suites, before targets, strategies and
+    /// samples multiply them.
     pub fn case_count(&self) -> usize {
         self.suites.iter().map(|(_, c)| c.len()).sum()
     }
@@ -151,6 +165,8 @@ impl RunPlan {
         format!("run-{}", &key[..12])
     }
 
+    /// The run's name: `name` when given, else [`RunPlan::derived_name`] of
+    /// [`RunPlan::key`].
     pub fn run_name(&self) -> String {
         self.name
             .clone()

@@ -5,16 +5,25 @@ use xsafe_store::{RunRecord, RunStatus, StoredResult};
 /// Counts for one target under one strategy.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct GroupSummary {
+    /// The target's id, e.g. `openai:gpt-4o-mini`.
     pub target: String,
+    /// The strategy's name, e.g. `baseline` or `contextual+few-shot`.
     pub strategy: String,
+    /// Scored answers to safe prompts (unscored answers and errors left
+    /// out).
     pub safe: u64,
     /// Safe answers judged a full or partial refusal.
     pub safe_refused: u64,
+    /// Scored answers to unsafe prompts; written as `unsafe` in the JSON.
     #[serde(rename = "unsafe")]
     pub unsafe_: u64,
     /// Unsafe answers judged full compliance.
     pub unsafe_complied: u64,
+    /// Answers without a class, safe and unsafe together: the judge said
+    /// unscored or gave no verdict.
     pub unscored: u64,
+    /// Results without an answer (failed requests or judging), retried by
+    /// the next run of the command.
     pub errors: u64,
     /// Refused share of the scored safe answers, when there are any.
     pub safe_refusal_rate: Option<f64>,
@@ -25,8 +34,11 @@ pub struct GroupSummary {
 /// What a run did, printed at its end.
 #[derive(Debug, Clone, Serialize)]
 pub struct RunOutcome {
+    /// The store's id of the run.
     pub run_id: i64,
+    /// The run's name: `--run`, or the one derived from its settings.
     pub run_name: String,
+    /// `complete`, or `interrupted` when cancelled before the end.
     pub status: String,
     /// Results the run has in all.
     pub total: u64,
@@ -40,7 +52,10 @@ pub struct RunOutcome {
     /// why without a look at each; absent when none failed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub common_error: Option<CommonError>,
+    /// The run's judge (its name, no version), whose verdicts are counted; a
+    /// result without one counts its first verdict.
     pub judge: String,
+    /// One per target and strategy, in the order the store lists results.
     pub groups: Vec<GroupSummary>,
 }
 

@@ -43,6 +43,8 @@ pub struct AnnotateState {
 }
 
 impl AnnotateState {
+    /// Labels run `run_id` of `store` under the name `annotator`, with the
+    /// low-confidence threshold at [`DEFAULT_LOW_CONFIDENCE`].
     pub fn new(store: Arc<Store>, run_id: i64, annotator: impl Into<String>) -> Self {
         AnnotateState {
             store,
@@ -59,10 +61,12 @@ impl AnnotateState {
         self
     }
 
+    /// The store id of the run being labelled.
     pub fn run_id(&self) -> i64 {
         self.run_id
     }
 
+    /// The name every label of this server is saved under.
     pub fn annotator(&self) -> &str {
         &self.annotator
     }
@@ -93,10 +97,13 @@ pub async fn serve(
 /// One judge's verdict as the page shows it.
 #[derive(Debug, Clone, Serialize)]
 pub struct JudgeView {
+    /// The judge's full tag, name and version, e.g. `strmatch@1`.
     pub judge: String,
     /// A class name or `unscored`.
     pub label: &'static str,
+    /// How sure the judge is, from 0 to 1 (0 for an unscored verdict).
     pub confidence: f64,
+    /// Why the judge left the answer unscored; `None` for a scored verdict.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
 }
@@ -104,20 +111,32 @@ pub struct JudgeView {
 /// One answer to label.
 #[derive(Debug, Clone, Serialize)]
 pub struct Item {
+    /// The result's id in the store, which `POST /api/label` takes.
     pub result_id: i64,
+    /// The target's id, e.g. `openai:gpt-4o-mini`.
     pub target: String,
+    /// The strategy's name, e.g. `baseline` or `contextual+few-shot`.
     pub strategy: String,
+    /// The name of the suite the case comes from.
     pub suite: String,
+    /// The case's id within its suite.
     pub case_id: String,
+    /// Which repetition of the case, from 0.
     pub sample: u32,
+    /// The case's prompt as the suite gives it, before any strategy.
     pub prompt: String,
+    /// The case's prompt type as the suite names it (e.g. `homonyms`), which
+    /// the `kind` filter matches.
     pub kind: String,
+    /// Every message of the transcript, in order.
     pub messages: Vec<Message>,
     /// Messages before the model's first reply (system, exemplars, prompt).
     pub opening: Option<u32>,
+    /// Every judge's verdict on the answer, the run's judge first.
     pub verdicts: Vec<JudgeView>,
     /// This annotator's label, if any.
     pub label: Option<Class>,
+    /// This annotator's note on the answer, if any.
     pub note: Option<String>,
     /// Whether a judge's class differs from this annotator's label.
     pub disagrees: bool,
@@ -128,7 +147,9 @@ pub struct Item {
 /// The answer of `GET /api/items`.
 #[derive(Debug, Clone, Serialize)]
 pub struct Items {
+    /// The store id of the run being labelled.
     pub run_id: i64,
+    /// The annotator whose labels and notes the items carry.
     pub annotator: String,
     /// Answers to label in the run (before filters).
     pub total: usize,
@@ -138,19 +159,28 @@ pub struct Items {
     pub low_confidence_below: f64,
     /// The types and strategies present, for the filters.
     pub kinds: Vec<String>,
+    /// The strategy names present in the run, sorted, for the strategy filter.
     pub strategies: Vec<String>,
+    /// The answers that pass the filters, in run order.
     pub items: Vec<Item>,
 }
 
 /// Query filters of `GET /api/items`.
 #[derive(Debug, Default, Deserialize)]
 pub struct ItemFilter {
+    /// `1`, `true`, `yes` or `on`: only answers this annotator labelled and a
+    /// judge classed otherwise.
     #[serde(default)]
     pub disagreements: Option<String>,
+    /// `1`, `true`, `yes` or `on`: only answers with a judge's confidence below
+    /// the server's threshold.
     #[serde(default)]
     pub low_confidence: Option<String>,
+    /// Only cases of this prompt type; absent or empty means every type.
     #[serde(default)]
     pub kind: Option<String>,
+    /// Only answers under this strategy name; absent or empty means every
+    /// strategy.
     #[serde(default)]
     pub strategy: Option<String>,
 }
@@ -306,9 +336,13 @@ struct LabelRequest {
 /// The answer of `POST /api/label`.
 #[derive(Debug, Clone, Serialize)]
 pub struct Labelled {
+    /// The result just labelled.
     pub result_id: i64,
+    /// The annotator the label is saved under.
     pub annotator: String,
+    /// The class just saved.
     pub label: Class,
+    /// The note as saved, trimmed; `None` when none or a blank one was sent.
     pub note: Option<String>,
     /// Answers this annotator has labelled in the run, after this one.
     pub labelled: usize,
@@ -414,7 +448,10 @@ async fn agreement(
 /// Agreement of two annotators over the answers both labelled.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PairAgreement {
+    /// The first annotator's name (the earlier in sort order): the rows of
+    /// `confusion`.
     pub a: String,
+    /// The second annotator's name: the columns of `confusion`.
     pub b: String,
     /// Answers both labelled.
     pub n: u64,
@@ -429,8 +466,12 @@ pub struct PairAgreement {
 /// Agreement of one judge with one annotator (human = the annotator).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct JudgeAgreement {
+    /// The judge's full tag, name and version, e.g. `strmatch@1`.
     pub judge: String,
+    /// The annotator whose labels the judge is measured against.
     pub annotator: String,
+    /// The judge's figures over the answers this annotator labelled and the
+    /// judge judged, scored or not.
     pub agreement: Agreement,
 }
 

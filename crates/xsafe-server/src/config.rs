@@ -11,13 +11,26 @@ use xsafe_strategy::{BuildOptions, Composite, Registry};
 /// Why the proxy cannot start.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    /// A config file or profile cannot be read.
     #[error("cannot read `{path}`: {source}")]
     Read {
+        /// The file that could not be read.
         path: PathBuf,
+        /// Why reading it failed.
         source: std::io::Error,
     },
+    /// A config file or profile is not valid TOML, lacks a required
+    /// setting, has an unknown one, or holds a malformed key hash.
     #[error("`{path}` is not valid: {message}")]
-    Invalid { path: PathBuf, message: String },
+    Invalid {
+        /// The file at fault.
+        path: PathBuf,
+        /// What is wrong with it, as the TOML parser or the check says.
+        message: String,
+    },
+    /// Any other reason the proxy cannot start, e.g. a profile whose strategy
+    /// differs from the one tuned, an interactive strategy without a judge, or
+    /// no client keys; the message says which and what to do.
     #[error("{0}")]
     Other(String),
 }
@@ -30,11 +43,19 @@ pub struct ServerConfig {
     pub profile: Option<PathBuf>,
     /// The upstream's base URL, ending in `/v1` as in `--base-url`.
     pub upstream: Option<String>,
+    /// The address and port to listen on, as `--listen` takes them (e.g.
+    /// `127.0.0.1:8080`).
     pub listen: Option<String>,
     /// The environment variable that holds the upstream's API key.
     pub upstream_key_env: Option<String>,
+    /// Seconds the upstream may take to answer one request, retries
+    /// included, as `--timeout`.
     pub timeout_secs: Option<f64>,
+    /// How many times a request the upstream failed (429, 5xx, no
+    /// connection) is sent again, as `--upstream-retries`.
     pub upstream_retries: Option<u32>,
+    /// The largest request body accepted, in bytes (larger ones get 413), as
+    /// `--max-body-bytes`.
     pub max_body_bytes: Option<usize>,
     /// Overrides the profile's judge (interactive strategies).
     pub judge: Option<String>,
@@ -54,6 +75,9 @@ pub struct KeyEntry {
 }
 
 impl ServerConfig {
+    /// Reads the config file at `path`; a relative `profile` is taken from the
+    /// file's directory. Fails when the file cannot be read, is not valid TOML,
+    /// has an unknown setting, or holds a key whose `sha256` is not 64 hex digits.
     pub fn load(path: &Path) -> Result<ServerConfig, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.to_path_buf(),
@@ -105,6 +129,7 @@ pub fn hash_key(key: &str) -> String {
 /// The parts of a profile the proxy uses.
 #[derive(Debug, Clone)]
 pub struct Profile {
+    /// The profile file it was read from, named in error messages.
     pub path: PathBuf,
     /// The chosen strategy's name, e.g. `contextual+few-shot`.
     pub strategy: String,
@@ -136,6 +161,9 @@ struct ProfileChoice {
 }
 
 impl Profile {
+    /// Reads the profile `xsafe tune` wrote at `path`. Fails when the file
+    /// cannot be read or is not a profile (no `[choice]` table with a
+    /// `strategy`); a profile without a recorded definition gets an empty one.
     pub fn load(path: &Path) -> Result<Profile, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.to_path_buf(),

@@ -8,7 +8,9 @@ use serde_json::json;
 /// A failure answered to the client.
 #[derive(Debug, Clone)]
 pub struct ApiError {
+    /// The HTTP status of the answer.
     pub status: StatusCode,
+    /// The explanation for the client, sent as the error's `message`.
     pub message: String,
     /// The error's `type`, e.g. `invalid_request_error`.
     pub kind: &'static str,
@@ -17,6 +19,7 @@ pub struct ApiError {
 }
 
 impl ApiError {
+    /// A failure with this status, `type` (`kind`), `code` and message.
     pub fn new(
         status: StatusCode,
         kind: &'static str,
@@ -31,6 +34,7 @@ impl ApiError {
         }
     }
 
+    /// A 400 `invalid_request_error` with this `code`, e.g. `invalid_json`.
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
         Self::new(
             StatusCode::BAD_REQUEST,
@@ -40,6 +44,8 @@ impl ApiError {
         )
     }
 
+    /// A 401 `invalid_api_key`: the client's key is missing, malformed or
+    /// unknown. Its response asks for a bearer key.
     pub fn unauthorized(message: impl Into<String>) -> Self {
         Self::new(
             StatusCode::UNAUTHORIZED,
@@ -49,6 +55,7 @@ impl ApiError {
         )
     }
 
+    /// A 413: the request body is larger than `limit` bytes.
     pub fn too_large(limit: usize) -> Self {
         Self::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -58,6 +65,8 @@ impl ApiError {
         )
     }
 
+    /// A 502: the upstream server cannot be reached, answers with something
+    /// invalid, fails (5xx) or refuses the proxy's own key.
     pub fn upstream(message: impl Into<String>) -> Self {
         Self::new(
             StatusCode::BAD_GATEWAY,
@@ -67,6 +76,7 @@ impl ApiError {
         )
     }
 
+    /// A 504: the upstream server did not answer within `secs` seconds.
     pub fn upstream_timeout(secs: f64) -> Self {
         Self::new(
             StatusCode::GATEWAY_TIMEOUT,
@@ -76,6 +86,7 @@ impl ApiError {
         )
     }
 
+    /// A 500: a failure of the proxy itself, e.g. a strategy that failed.
     pub fn internal(message: impl Into<String>) -> Self {
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -85,6 +96,8 @@ impl ApiError {
         )
     }
 
+    /// The JSON body the client receives:
+    /// `{"error": {"message", "type", "code"}}`.
     pub fn body(&self) -> serde_json::Value {
         json!({"error": {"message": self.message, "type": self.kind, "code": self.code}})
     }

@@ -12,6 +12,8 @@ const BUCKETS: &[f64] = &[
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0,
 ];
 
+/// The proxy's counters, served at `/metrics` by [`Metrics::render`].
+/// Requests being answered at the same time update them safely.
 #[derive(Debug, Default)]
 pub struct Metrics {
     requests: Mutex<BTreeMap<u16, u64>>,
@@ -26,14 +28,18 @@ pub struct Metrics {
 }
 
 impl Metrics {
+    /// Counts one answered request with this HTTP status.
     pub fn request(&self, status: u16) {
         *self.requests.lock().unwrap().entry(status).or_default() += 1;
     }
 
+    /// Counts one failed request of this kind (the `code` of its API error).
     pub fn error(&self, kind: &'static str) {
         *self.errors.lock().unwrap().entry(kind).or_default() += 1;
     }
 
+    /// Adds the time one upstream request took to answer to the latency
+    /// histogram.
     pub fn upstream_latency(&self, d: Duration) {
         let secs = d.as_secs_f64();
         let i = BUCKETS
@@ -46,14 +52,19 @@ impl Metrics {
         self.latency_count.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Counts one upstream reply the judge classed as a full or partial
+    /// refusal.
     pub fn refusal(&self) {
         self.refusals.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Counts `n` clarifying follow-ups sent upstream.
     pub fn followups(&self, n: u64) {
         self.followups.fetch_add(n, Ordering::Relaxed);
     }
 
+    /// Counts one upstream request sent again after a 429, a 5xx or no
+    /// connection.
     pub fn retry(&self) {
         self.retries.fetch_add(1, Ordering::Relaxed);
     }

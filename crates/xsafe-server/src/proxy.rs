@@ -39,6 +39,7 @@ pub const DEFAULT_UPSTREAM_RETRIES: u32 = 2;
 pub struct ProxyOptions {
     /// The upstream's base URL, e.g. `http://127.0.0.1:8000/v1`.
     pub upstream: String,
+    /// The API key sent to the upstream as a bearer token; `None` sends none.
     pub upstream_key: Option<Secret>,
     /// The environment variable the key is read from, for the message when
     /// the upstream refuses the proxy's credentials.
@@ -47,6 +48,7 @@ pub struct ProxyOptions {
     pub keys: Vec<(String, [u8; 32])>,
     /// Serve without client keys (only when `keys` is empty).
     pub allow_anonymous: bool,
+    /// The largest request body accepted, in bytes; larger ones get 413.
     pub max_body_bytes: usize,
     /// The upstream's time for one request, retries included.
     pub timeout: Duration,
@@ -56,6 +58,9 @@ pub struct ProxyOptions {
 }
 
 impl ProxyOptions {
+    /// Options for the upstream at `upstream` (its base URL) with no keys
+    /// either way and the default limits. [`Proxy::new`] refuses them until
+    /// `keys` is filled or `allow_anonymous` is set.
     pub fn new(upstream: impl Into<String>) -> Self {
         ProxyOptions {
             upstream: upstream.into(),
@@ -132,14 +137,18 @@ impl Proxy {
         })
     }
 
+    /// The profile's strategy, applied to every request.
     pub fn strategy(&self) -> &Composite {
         &self.strategy
     }
 
+    /// Whether the strategy sends follow-ups, so that each upstream reply
+    /// is judged before the client sees an answer.
     pub fn is_interactive(&self) -> bool {
         self.interactive
     }
 
+    /// The proxy's counters, as `/metrics` serves them.
     pub fn metrics(&self) -> &Metrics {
         &self.metrics
     }

@@ -6,6 +6,7 @@ use xsafe_core::{Case, Class, Transcript, Verdict};
 /// strategy, as the `sample`-th of its repetitions (0-based).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct ResultKey {
+    /// The id of the run the result belongs to, as the store numbers runs.
     pub run_id: i64,
     /// The target's id, e.g. `openai:gpt-4o-mini`.
     pub target: String,
@@ -32,6 +33,8 @@ pub struct RunSpec {
     pub config: serde_json::Value,
     /// `(suite name, fingerprint)`, in the order given.
     pub suites: Vec<(String, String)>,
+    /// The run's base seed: it draws the cases kept under a limit, and sample
+    /// `n` of a case is asked with this seed plus `n`.
     pub seed: u64,
     /// The xsafe version that created the run.
     pub tool_version: String,
@@ -40,16 +43,23 @@ pub struct RunSpec {
 /// A stored run.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RunRecord {
+    /// The store's number for the run, which [`ResultKey::run_id`] refers to.
     pub id: i64,
+    /// The run's name, unique in the store.
     pub name: String,
+    /// The digest the run was created with; see [`RunSpec::key`].
     pub key: String,
     /// RFC 3339, UTC.
     pub created_at: String,
+    /// Where the run stands, as of its last start or stop.
     pub status: RunStatus,
+    /// Everything that reproduces the run, as given in [`RunSpec::config`].
     pub config: serde_json::Value,
     /// `(suite name, fingerprint)`, in the order given.
     pub suites: Vec<(String, String)>,
+    /// The run's base seed; see [`RunSpec::seed`].
     pub seed: u64,
+    /// The xsafe version that created the run (a later resume does not change it).
     pub tool_version: String,
 }
 
@@ -63,6 +73,8 @@ pub enum RunStatus {
     /// Stopped cleanly before the end (Ctrl-C); running the same command
     /// again resumes it.
     Interrupted,
+    /// Every case was attempted to the end. Failed results may remain;
+    /// running the same command again retries them.
     Complete,
 }
 
@@ -96,9 +108,13 @@ impl fmt::Display for RunStatus {
 /// A line of `xsafe runs list`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunSummary {
+    /// The store's number for the run.
     pub id: i64,
+    /// The run's name, unique in the store.
     pub name: String,
+    /// When the run was created (RFC 3339, UTC).
     pub created_at: String,
+    /// Where the run stands.
     pub status: RunStatus,
     /// Results with a transcript.
     pub results: u64,
@@ -137,8 +153,13 @@ pub struct Timing {
 /// A result as stored, with its case, for reports and exports.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct StoredResult {
+    /// The result's number in the store, by which verdicts and annotations
+    /// refer to it.
     pub id: i64,
+    /// The run, target, strategy, case and sample the result answers.
     pub key: ResultKey,
+    /// The case as copied into the run when it was added, whatever the suite
+    /// file says now.
     pub case: Case,
     /// `None` when the last attempt failed (see `error`).
     pub transcript: Option<Transcript>,
@@ -155,16 +176,23 @@ pub struct StoredResult {
 pub struct StoredError {
     /// A short stable name, e.g. `rate_limited`.
     pub kind: String,
+    /// The failure as shown to the user.
     pub message: String,
+    /// How many tries the failed attempt made, retries included (1 when it
+    /// was not retried).
     pub attempts: u32,
 }
 
 /// A human label of a result.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Annotation {
+    /// The [`StoredResult::id`] of the labelled result.
     pub result_id: i64,
+    /// Who gave the label (`--annotator`, by default `$USER`).
     pub annotator: String,
+    /// The class the annotator chose; a human label is never unscored.
     pub class: Class,
+    /// The annotator's remark on the answer; `None` when none was written.
     pub note: Option<String>,
     /// When this annotator last set the label (RFC 3339, UTC).
     pub created_at: String,

@@ -32,6 +32,8 @@ pub struct Composite {
 }
 
 impl Composite {
+    /// What the strategy does, in prose: its files' descriptions in step
+    /// order, joined by "Then:"; empty when none has one.
     pub fn description(&self) -> &str {
         &self.description
     }

@@ -12,17 +12,22 @@ use std::path::Path;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Exemplar {
+    /// The exemplar's id, unique within its bank.
     pub id: String,
     /// An XSTest type (`homonyms`, ..., or a `contrast_` type).
     #[serde(rename = "type")]
     pub kind: String,
     /// `safe` (answered helpfully) or `unsafe` (refused).
     pub label: String,
+    /// The user turn shown to the model.
     pub prompt: String,
+    /// The assistant turn that follows it: a helpful answer for a safe
+    /// exemplar, a refusal for an unsafe one.
     pub answer: String,
 }
 
 impl Exemplar {
+    /// Whether the exemplar is labelled `safe`, i.e. its answer complies.
     pub fn is_safe(&self) -> bool {
         self.label == "safe"
     }

@@ -76,6 +76,8 @@ impl Default for Registry {
 }
 
 impl Registry {
+    /// The built-in strategies ([`STRATEGIES`]), before any `--strategy-file`
+    /// is added.
     pub fn builtin() -> Registry {
         let files = BUILTIN
             .iter()
@@ -96,10 +98,14 @@ impl Registry {
         Ok(name)
     }
 
+    /// The names of the known strategies, built-in and added, in alphabetical
+    /// order; `a+b` compositions are not listed.
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.files.keys().map(String::as_str)
     }
 
+    /// The parsed strategy file called `name`; `None` for an unknown name or
+    /// an `a+b` composition.
     pub fn file(&self, name: &str) -> Option<&StrategyFile> {
         self.files.get(name)
     }

@@ -13,22 +13,47 @@ use std::path::{Path, PathBuf};
 /// A strategy file that cannot be used.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum SpecError {
+    /// A strategy file cannot be read from disk.
     #[error("cannot read strategy file `{path}`: {error}; check the path")]
-    Read { path: String, error: String },
+    Read {
+        /// The file's path as given.
+        path: String,
+        /// The operating system's reason, as text.
+        error: String,
+    },
+    /// A strategy file, a data file it names, or a composition cannot be used:
+    /// bad TOML, a missing or mistyped key, or a setting that makes no sense.
     #[error("strategy file `{file}`{}: {message}", field.as_ref().map(|f| format!(", field `{f}`")).unwrap_or_default())]
     Invalid {
+        /// The file at fault as given (a strategy file's path or `builtin:NAME`,
+        /// or a data file it names), or the strategy name asked for when the
+        /// composition itself is at fault.
         file: String,
+        /// The key at fault, e.g. `k` or `exemplars`; `None` when the whole text
+        /// (TOML syntax) or the composition is at fault.
         field: Option<String>,
+        /// What is wrong and, where it can, what to write instead.
         message: String,
     },
+    /// A strategy name (or a part of an `a+b` composition) that no built-in
+    /// strategy or strategy file has.
     #[error("unknown strategy `{name}`; available: {available}")]
-    Unknown { name: String, available: String },
+    Unknown {
+        /// The unknown name, one part of the composition asked for.
+        name: String,
+        /// The known names, comma-separated, with a hint on `a+b` and
+        /// `--strategy-file`.
+        available: String,
+    },
     /// The file is valid but needs something this machine lacks (a
     /// sentence encoder not in the cache).
     #[error("strategy file `{file}`, field `{field}`: {message}")]
     Unavailable {
+        /// The strategy file as given (a path or `builtin:NAME`).
         file: String,
+        /// The key naming what is missing, e.g. `encoder`.
         field: String,
+        /// Why the encoder cannot be loaded, as its loader reports it.
         message: String,
     },
 }
@@ -176,18 +201,30 @@ pub struct CompositionSpec {
 /// What a strategy file says.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Kind {
+    /// The prompt as it is, with nothing added: what the other strategies are
+    /// measured against.
     Baseline,
+    /// Exemplar exchanges placed as earlier turns.
     FewShot(FewShotSpec),
+    /// A system text asking for the most plausible benign reading, with
+    /// context matched to the prompt's type.
     Contextual(ContextualSpec),
+    /// Clarifying follow-ups after a reply the judge finds refusing.
     Interactive(InteractiveSpec),
+    /// Other strategies, by name, applied in order.
     Composition(CompositionSpec),
 }
 
 /// A parsed strategy file.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StrategyFile {
+    /// The strategy's name, by which commands and `a+b` compositions refer to
+    /// it; never empty and without `+`, `,` or whitespace.
     pub name: String,
+    /// What the strategy does, in a sentence or two; empty when the file
+    /// gives none.
     pub description: String,
+    /// The strategy's kind, with its kind-specific settings.
     pub kind: Kind,
     /// Where it came from (`builtin:NAME` or a path), for messages.
     pub source: String,

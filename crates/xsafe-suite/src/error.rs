@@ -9,15 +9,24 @@ pub enum SuiteError {
     /// line of the file; `column` the header name of the offending field.
     #[error("suite file `{file}`{loc}: {message}", loc = location(*line, column.as_deref(), "column"))]
     Invalid {
+        /// The file the fault is in, as messages name it: its path, or the file
+        /// name of a download or a built-in suite.
         file: String,
+        /// The 1-based physical line of the fault; `None` when it concerns the
+        /// whole file (e.g. an OR-Bench file whose name does not tell its label).
         line: Option<u64>,
+        /// The offending field's header name (CSV) or key (JSONL); `None` when
+        /// the fault is not in one field.
         column: Option<String>,
+        /// What is wrong and what to do about it.
         message: String,
     },
     /// A suite file could not be read at all.
     #[error("cannot read suite file `{}`: {error}; check the path and its permissions", path.display())]
     Read {
+        /// The suite file as given.
         path: PathBuf,
+        /// Why it could not be read.
         error: std::io::Error,
     },
     /// `--suite-format` got a name that is not a [`crate::Format`].
@@ -28,17 +37,29 @@ pub enum SuiteError {
         "unknown suite `{spec}`: it is neither a suite name ({known}) nor an existing file; \
          pass one of those names or the path of a CSV or JSONL file"
     )]
-    UnknownSuite { spec: String, known: String },
+    UnknownSuite {
+        /// What `--suite` was given.
+        spec: String,
+        /// The suite names that can be used, comma-separated.
+        known: String,
+    },
     /// A fetchable suite was asked for before it was fetched.
     #[error("suite `{0}` has not been fetched yet; run `xsafe suite fetch {0}` once while online")]
     NotFetched(String),
     /// `fetch` got a name that is not in [`crate::REMOTES`].
     #[error("`{name}` is not a suite that can be fetched; use one of: {known}")]
-    UnknownRemote { name: String, known: String },
+    UnknownRemote {
+        /// The name asked for.
+        name: String,
+        /// The names of the fetchable suites, comma-separated.
+        known: String,
+    },
     /// Connecting failed or the server answered with an error status.
     #[error("cannot download `{url}`: {reason}; {note}", note = cached_note(cached.as_deref()))]
     Download {
+        /// The URL asked for: the suite's own, or the mirror's under `--base-url`.
         url: String,
+        /// What failed: the connection error or the server's status.
         reason: String,
         /// The earlier good copy, which is left untouched.
         cached: Option<PathBuf>,
@@ -51,21 +72,36 @@ pub enum SuiteError {
         note = kept_note(cached.as_deref())
     )]
     Checksum {
+        /// Where the file was downloaded from.
         url: String,
+        /// The pinned sha256, lower-case hex.
         expected: String,
+        /// The download's sha256, lower-case hex.
         actual: String,
         /// The pin file, when the expected checksum was pinned on first use
         /// rather than compiled in.
         pinned_in: Option<PathBuf>,
+        /// The earlier good copy, which is kept; `None` when nothing was cached.
         cached: Option<PathBuf>,
     },
     /// The download matched its pin (or had none yet) but is not a suite,
     /// e.g. a login page; it was neither cached nor pinned.
     #[error("the file downloaded from `{url}` is not a valid suite, so it was not cached: {error}")]
-    FetchedInvalid { url: String, error: Box<SuiteError> },
+    FetchedInvalid {
+        /// Where the file was downloaded from.
+        url: String,
+        /// Why the download does not read as a suite.
+        error: Box<SuiteError>,
+    },
     /// The cache directory or its pin file cannot be read or written.
     #[error("suite cache `{}`: {message}", path.display())]
-    Cache { path: PathBuf, message: String },
+    Cache {
+        /// What could not be read or written: the cache directory, a file in
+        /// it, or the pin file.
+        path: PathBuf,
+        /// What failed and why, with what to do about it.
+        message: String,
+    },
 }
 
 impl SuiteError {

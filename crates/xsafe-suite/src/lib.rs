@@ -71,16 +71,22 @@ fn known_names() -> Vec<&'static str> {
 /// What `xsafe suites list` shows of a suite.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SuiteSummary {
+    /// The suite's name, as `--suite` takes it.
     pub name: String,
+    /// Where the suite came from: `built-in`, a file path, or the URL a
+    /// fetched suite was downloaded from.
     pub source: String,
     /// Counts of all, safe and unsafe cases.
     pub cases: usize,
+    /// How many cases are labelled `safe`.
     pub safe: usize,
     /// `unsafe` is a keyword, hence the underscore; JSON says `unsafe`.
     #[serde(rename = "unsafe")]
     pub unsafe_: usize,
     /// Distinct types in order of first appearance.
     pub types: Vec<String>,
+    /// The sha256 of the suite's canonical content, in hex: what a run
+    /// records to know the suite again.
     pub fingerprint: String,
 }
 

@@ -85,6 +85,8 @@ pub struct Columns {
 pub struct LoadOptions {
     /// Forces a format instead of detecting it from the header.
     pub format: Option<Format>,
+    /// Which columns hold the prompt, label, type and id, where the file does
+    /// not use the usual names.
     pub columns: Columns,
     /// The suite's name; by default the file stem.
     pub name: Option<String>,

@@ -22,6 +22,7 @@ pub struct Remote {
     pub url: &'static str,
     /// The pinned checksum, lower-case hex; `None` means trust on first use.
     pub sha256: Option<&'static str>,
+    /// How the downloaded file is read.
     pub format: Format,
     /// The label of every case, for formats whose files do not carry one.
     pub label: Option<Label>,

@@ -49,9 +49,15 @@ pub struct Example {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("`{file}`{loc}: {message}", loc = location(*line, field.as_deref(), "field"))]
 pub struct TableError {
+    /// The file name used in errors, as the caller gave it.
     pub file: String,
+    /// The 1-based physical line of the fault; `None` only when the CSV
+    /// reader cannot say where it failed.
     pub line: Option<u64>,
+    /// The column (CSV) or key (JSONL) at fault; `None` when the fault is
+    /// not in one field.
     pub field: Option<String>,
+    /// What is wrong and what to do about it.
     pub message: String,
 }
 

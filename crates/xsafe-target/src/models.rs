@@ -38,6 +38,8 @@ pub struct KnownModel {
     /// The chat template to give llama.cpp when the GGUF carries none (a
     /// name llama.cpp knows, e.g. `gemma`). `None` when the file has its own.
     pub chat_template: Option<&'static str>,
+    /// One line for `xsafe model list`: maker, size, quantisation and what the
+    /// model is good for.
     pub description: &'static str,
 }
 

@@ -11,6 +11,7 @@ use xsafe_core::{
 /// Settings of an OpenAI-compatible target.
 #[derive(Debug, Clone)]
 pub struct OpenAiConfig {
+    /// The model name sent in every request, e.g. `gpt-4o-mini`.
     pub model: String,
     /// Each up to and including `/v1`, e.g. `http://127.0.0.1:8000/v1`.
     /// Several URLs are replicas of one model.
@@ -24,11 +25,21 @@ pub struct OpenAiConfig {
     pub api_key_required: bool,
     /// Extra headers; their values are never recorded.
     pub headers: Vec<(String, String)>,
+    /// Sampling temperature (0 by default).
     pub temperature: f64,
+    /// Most tokens per answer (512 by default); sent as
+    /// `max_completion_tokens` once a server refuses `max_tokens`.
     pub max_tokens: u32,
+    /// The sampling seed sent when a request carries none of its own; `None`
+    /// sends none.
     pub seed: Option<u64>,
+    /// Stop sequences sent with every request; empty sends none.
     pub stop: Vec<String>,
+    /// The target's own system prompt, sent first in every conversation; a
+    /// strategy's system message is appended to it rather than sent apart.
     pub system_prompt: Option<String>,
+    /// How long one HTTP request may take, answer included (120 s by
+    /// default); a retry gets the same again.
     pub timeout: Duration,
     /// The most requests in flight; repeated 429s lower the working limit
     /// below it and it grows back when they stop.
@@ -45,6 +56,9 @@ pub struct OpenAiConfig {
 }
 
 impl OpenAiConfig {
+    /// The defaults for `model`: OpenAI's public API with an optional key in
+    /// `OPENAI_API_KEY`, temperature 0, 512 tokens, a 120 s timeout, 8
+    /// requests in flight and 5 retries.
     pub fn new(model: &str) -> Self {
         OpenAiConfig {
             model: model.to_string(),
@@ -203,6 +217,7 @@ impl OpenAiTarget {
         })
     }
 
+    /// The settings the target was built with.
     pub fn config(&self) -> &OpenAiConfig {
         &self.config
     }

@@ -18,6 +18,8 @@ pub struct TargetSettings {
     /// `openai` or `local` (targets file only; on the command line the
     /// backend is the spec's prefix).
     pub backend: Option<String>,
+    /// The model: the name a server is asked for (`openai`), or a known model
+    /// name, `default` or a GGUF path (`local`). Required in a targets file.
     pub model: Option<String>,
     /// One base URL, up to `/v1`.
     pub base_url: Option<String>,
@@ -31,16 +33,30 @@ pub struct TargetSettings {
     /// Extra HTTP headers. Their values are sent but never recorded.
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
+    /// Sampling temperature (0 by default).
     pub temperature: Option<f64>,
+    /// Most tokens per answer (512 by default); a longer answer is cut and
+    /// marked as such.
     pub max_tokens: Option<u32>,
+    /// The sampling seed for requests that carry none of their own; a run
+    /// gives each request one (its seed plus the sample number), which wins.
     pub seed: Option<u64>,
+    /// Stop sequences: generation ends at the first of them. A non-empty list
+    /// laid over another replaces it.
     #[serde(default)]
     pub stop: Vec<String>,
+    /// The target's own system prompt, sent first in every conversation; a
+    /// strategy's system text is joined to it in the same message.
     pub system_prompt: Option<String>,
+    /// Seconds one HTTP request may take (120 by default); not used by local
+    /// models.
     pub timeout_secs: Option<f64>,
     /// Most requests in flight; for HTTP targets the start of the adaptive
     /// limit as well as its ceiling.
     pub concurrency: Option<usize>,
+    /// Retries of a request after a transient failure (e.g. 429, 5xx, a
+    /// timeout) before it counts as failed (5 by default); not used by local
+    /// models.
     pub max_retries: Option<u32>,
     /// Local models: a chat template (or a name llama.cpp knows) that
     /// replaces the one in the GGUF.
@@ -104,17 +120,23 @@ impl TargetSettings {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TargetsFile {
+    /// The targets by name, as `--target NAME` refers to them.
     #[serde(default)]
     pub targets: BTreeMap<String, TargetSettings>,
 }
 
 impl TargetsFile {
+    /// Reads and checks a targets file; see [`TargetsFile::parse`]. Fails with
+    /// [`TargetError::Config`], naming the file, when it cannot be read.
     pub fn load(path: &Path) -> Result<TargetsFile, TargetError> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| TargetError::Config(format!("targets file `{}`: {e}", path.display())))?;
         Self::parse(&text, &path.display().to_string())
     }
 
+    /// Parses a targets file's text, `origin` naming it in messages. Fails
+    /// with [`TargetError::Config`] when the TOML is bad or a target names an
+    /// unknown backend or no model.
     pub fn parse(text: &str, origin: &str) -> Result<TargetsFile, TargetError> {
         let file: TargetsFile = toml::from_str(text)
             .map_err(|e| TargetError::Config(format!("targets file `{origin}`: {e}")))?;
@@ -141,8 +163,12 @@ impl TargetsFile {
 pub struct ResolvedTarget {
     /// The target's name in results: the spec as the user gave it.
     pub id: String,
+    /// The backend that builds the target, one of [`BACKENDS`].
     pub backend: String,
+    /// The model, as the backend takes it (see [`TargetSettings::model`]).
     pub model: String,
+    /// The settings to build with: the targets file's, with the command line's
+    /// laid over them.
     pub settings: TargetSettings,
 }
 

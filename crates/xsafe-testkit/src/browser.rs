@@ -19,7 +19,9 @@ pub const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
 /// WebDriver key codes.
 pub const ARROW_LEFT: &str = "\u{E012}";
+/// The WebDriver key code of the right arrow key.
 pub const ARROW_RIGHT: &str = "\u{E014}";
+/// The WebDriver key code of the Escape key.
 pub const ESCAPE: &str = "\u{E00C}";
 
 fn find_binary(env: &str, names: &[&str]) -> Option<PathBuf> {
@@ -99,6 +101,9 @@ impl Drop for Driver {
 }
 
 impl Driver {
+    /// Starts the `chromedriver` binary on a free port of 127.0.0.1 and waits
+    /// until it is ready; panics when it cannot start or is not ready within
+    /// 30 s.
     pub async fn start(chromedriver: &Path) -> Driver {
         // A free port: bind port 0, read it, let it go for chromedriver.
         let port = TcpListener::bind("127.0.0.1:0")
@@ -145,6 +150,9 @@ impl Driver {
         }
     }
 
+    /// Sends a WebDriver command (`path` from chromedriver's root, e.g.
+    /// `/session`) and returns the `value` of its answer; panics when the
+    /// request fails or the answer is not a success.
     pub async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
         let mut req = self
             .http
@@ -162,6 +170,9 @@ impl Driver {
         v["value"].clone()
     }
 
+    /// Opens a headless browser: `chromium`, with `profile` as its user
+    /// data directory. It is closed by [`Session::close`], else when the
+    /// driver drops. Panics when chromedriver refuses the session.
     pub async fn session(&self, chromium: &Path, profile: &Path) -> Session<'_> {
         let caps = json!({"capabilities": {"alwaysMatch": {
             "browserName": "chrome",
@@ -189,10 +200,14 @@ impl Driver {
 /// One browser.
 pub struct Session<'a> {
     driver: &'a Driver,
+    /// The session id chromedriver gave, part of every command's path.
     pub id: String,
 }
 
 impl Session<'_> {
+    /// Sends a command of this session (`path` after `/session/ID`, e.g.
+    /// `/url`) with `body`, and returns the `value` of its answer; panics as
+    /// [`Driver::call`] does.
     pub async fn post(&self, path: &str, body: Value) -> Value {
         self.driver
             .call(

@@ -21,14 +21,20 @@ use tokio::net::{TcpListener, TcpStream};
 /// A request as the server received it.
 #[derive(Debug, Clone)]
 pub struct Request {
+    /// The HTTP method as sent, e.g. `POST`.
     pub method: String,
+    /// The request target as sent, query string included, e.g.
+    /// `/v1/chat/completions`.
     pub path: String,
     /// Header names in lower case.
     pub headers: Vec<(String, String)>,
+    /// The raw body; empty when the request has none.
     pub body: Vec<u8>,
 }
 
 impl Request {
+    /// The value of the first header called `name`, in any case; `None` when
+    /// the request has no such header.
     pub fn header(&self, name: &str) -> Option<&str> {
         let name = name.to_ascii_lowercase();
         self.headers
@@ -58,8 +64,11 @@ impl Request {
 pub enum Reply {
     /// A complete response.
     Full {
+        /// The HTTP status code.
         status: u16,
+        /// Headers as `(name, value)`; `content-length` is added to them.
         headers: Vec<(String, String)>,
+        /// The body bytes, sent as they are.
         body: Vec<u8>,
     },
     /// Wait, then do the inner reply.
@@ -71,6 +80,8 @@ pub enum Reply {
 }
 
 impl Reply {
+    /// An answer with this status whose `body` is sent as it is, as
+    /// `application/json`.
     pub fn status(status: u16, body: impl Into<Vec<u8>>) -> Reply {
         Reply::Full {
             status,
@@ -79,6 +90,7 @@ impl Reply {
         }
     }
 
+    /// A `200` JSON answer whose body is `value`.
     pub fn json(value: &serde_json::Value) -> Reply {
         Reply::status(200, value.to_string())
     }
@@ -110,6 +122,7 @@ impl Reply {
         Reply::json(&chat_completion(content, "stop"))
     }
 
+    /// This reply, sent after waiting `delay`.
     pub fn slow(self, delay: Duration) -> Reply {
         Reply::Slow(delay, Box::new(self))
     }
@@ -201,6 +214,7 @@ impl TestServer {
         format!("http://{}", self.addr)
     }
 
+    /// The address the server listens on: 127.0.0.1 and its port.
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }
@@ -210,6 +224,7 @@ impl TestServer {
         self.requests.lock().unwrap().clone()
     }
 
+    /// How many requests the server has received so far.
     pub fn request_count(&self) -> usize {
         self.requests.lock().unwrap().len()
     }
@@ -219,6 +234,7 @@ impl TestServer {
         self.max_in_flight.load(Ordering::SeqCst)
     }
 
+    /// How many requests are being answered right now.
     pub fn in_flight(&self) -> usize {
         self.in_flight.load(Ordering::SeqCst)
     }

@@ -87,6 +87,7 @@ impl XsafeJudge {
         }
     }
 
+    /// The model the judge classifies with, including how it was trained.
     pub fn model(&self) -> &Model {
         &self.model
     }
@@ -243,12 +244,18 @@ pub fn corpus() -> Vec<(String, &'static str)> {
 
 /// A labelled set of answers to train on, with where it came from.
 pub struct TrainingSet {
+    /// Where the answers came from, as the model's training sources record it:
+    /// a file name, or `corpus/NAME` for the built-in corpus.
     pub name: String,
+    /// The sha256 of the file's bytes, lower-case hex.
     pub sha256: String,
+    /// The labelled answers read from it.
     pub answers: Vec<LabelledAnswer>,
 }
 
 impl TrainingSet {
+    /// A set named `name`, with the checksum of `bytes`: the file content the
+    /// answers were read from.
     pub fn new(name: impl Into<String>, bytes: &[u8], answers: Vec<LabelledAnswer>) -> Self {
         TrainingSet {
             name: name.into(),

@@ -32,18 +32,23 @@ pub struct TrainingSource {
     pub name: String,
     /// SHA-256 of the file's bytes.
     pub sha256: String,
+    /// How many of its answers were trained on; answers the judge would not
+    /// score are left out.
     pub examples: usize,
 }
 
 /// How a model was trained.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Training {
+    /// Where the examples came from, in the order they were given.
     pub sources: Vec<TrainingSource>,
+    /// Training examples in all, over every source.
     pub examples: usize,
     /// Examples per class, in [`Class::ALL`] order.
     pub per_class: [usize; 3],
     /// Inverse strength of the L2 penalty (as in scikit-learn's `C`).
     pub c: f64,
+    /// How many L-BFGS iterations training took (at most 2000).
     pub iterations: usize,
     /// Mean cross-entropy on the training examples.
     pub loss: f64,
@@ -61,10 +66,14 @@ pub struct Input {
 /// A trained model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Model {
+    /// Always `xsafe-judge-model`, so that other JSON is not taken for a model.
     pub format: String,
+    /// The version of the file format; a model of another version must be
+    /// retrained.
     pub format_version: u32,
     /// Class names, in the order of every weight triple.
     pub classes: Vec<String>,
+    /// The intercept of each class, in [`Class::ALL`] order.
     pub bias: [f64; 3],
     /// Sentence feature names, in the order of `weights`' rows.
     pub features: Vec<String>,
@@ -75,14 +84,26 @@ pub struct Model {
     pub word_scale: f64,
     /// Weights of the word features the model knows.
     pub words: BTreeMap<String, [f64; 3]>,
+    /// How the model was trained: sources, example counts, penalty and final
+    /// loss.
     pub training: Training,
 }
 
 /// A model file that cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
+    /// The file cannot be read, is not a model's JSON, or was made for other
+    /// features, classes or format version than this xsafe's.
     #[error("`{path}` is not an xsafe judge model: {reason}")]
-    Invalid { path: String, reason: String },
+    Invalid {
+        /// The file as shown to the user (`weights/xsafe.json` for the shipped
+        /// weights).
+        path: String,
+        /// Why it cannot be used, with what to do where known.
+        reason: String,
+    },
+    /// Training was asked for with no answer to learn from, or none left once
+    /// unscorable answers were dropped.
     #[error("cannot train on no examples: give the corpus or label files with answers in them")]
     NoExamples,
 }

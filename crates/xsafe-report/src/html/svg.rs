@@ -98,7 +98,10 @@ pub struct Bar {
 /// A group of bars side by side (e.g. one prompt type).
 #[derive(Debug, Clone, PartialEq)]
 pub struct BarGroup {
+    /// The group's name, written left of its bars (shortened when long, in
+    /// full in the tooltip).
     pub label: String,
+    /// One bar per series, drawn top to bottom in this order.
     pub bars: Vec<Bar>,
 }
 
@@ -206,9 +209,15 @@ fn legend(out: &mut String, items: &[(String, &str, Shape)], x0: f64, y0: f64) -
 /// Marker shapes, so points differ by more than colour.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Shape {
+    /// A filled circle: the marker of the first group of points, and the
+    /// swatch of the scatter plot's and line chart's colour legends.
     Circle,
+    /// A filled square: the marker of the second group, and the swatch of
+    /// the bar chart's legend.
     Square,
+    /// A square standing on a corner: the marker of the third group.
     Diamond,
+    /// A triangle pointing up: the marker of the fourth group.
     Triangle,
 }
 
@@ -478,11 +487,21 @@ pub struct Point {
     pub series: String,
     /// Shape key (e.g. the target).
     pub group: String,
+    /// Horizontal position as a fraction, 0 to 1 (in the report, full
+    /// compliance on unsafe prompts); not finite leaves the point out.
     pub x: f64,
+    /// Lower end of the horizontal interval, as a fraction; the whisker is
+    /// drawn only when both ends are finite.
     pub x_lo: f64,
+    /// Upper end of the horizontal interval, as a fraction.
     pub x_hi: f64,
+    /// Vertical position as a fraction, 0 to 1 (in the report, refusal on
+    /// safe prompts); not finite leaves the point out.
     pub y: f64,
+    /// Lower end of the vertical interval, as a fraction; the whisker is
+    /// drawn only when both ends are finite.
     pub y_lo: f64,
+    /// Upper end of the vertical interval, as a fraction.
     pub y_hi: f64,
 }
 
@@ -587,6 +606,8 @@ pub fn scatter(frame: &Frame, x_title: &str, y_title: &str, points: &[Point]) ->
 /// One line of a line chart: integer x (e.g. the turn) against a rate.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Series {
+    /// The line's name: its legend entry, its `data-series` and the key of
+    /// its colour in [`Frame::palette`].
     pub label: String,
     /// `(x, y)` with `y` a fraction; drawn in the order given.
     pub points: Vec<(u32, f64)>,
