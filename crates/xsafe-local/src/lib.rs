@@ -58,10 +58,11 @@ pub struct LocalOptions {
     /// Most tokens per answer; an answer cut by it finishes with `length`.
     pub max_tokens: u32,
     /// `0` decodes greedily (deterministic); above it, tokens are sampled at
-    /// this temperature with the request's seed (else [`Self::seed`]).
+    /// this temperature with [`Self::seed`] (else the request's seed).
     pub temperature: f64,
-    /// The sampling seed for requests that carry none; `None` leaves
-    /// llama.cpp to pick a random one. Unused when decoding greedily.
+    /// The sampling seed of every request, in place of the request's own (a
+    /// run's per-sample seed); with neither, llama.cpp picks a random one.
+    /// Unused when decoding greedily.
     pub seed: Option<u64>,
     /// Generation stops at the first of these; it is cut from the answer.
     pub stop: Vec<String>,
@@ -563,7 +564,7 @@ impl<'m> Engine<'m> {
         let t = self.options.temperature;
         if t > 0.0 {
             // Folding keeps both halves of a 64-bit seed in llama.cpp's u32.
-            let seed = seed.or(self.options.seed).map_or(
+            let seed = self.options.seed.or(seed).map_or(
                 // llama.cpp's LLAMA_DEFAULT_SEED: a random seed.
                 u32::MAX,
                 |s| ((s >> 32) ^ s) as u32,

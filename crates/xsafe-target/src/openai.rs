@@ -30,8 +30,8 @@ pub struct OpenAiConfig {
     /// Most tokens per answer (512 by default); sent as
     /// `max_completion_tokens` once a server refuses `max_tokens`.
     pub max_tokens: u32,
-    /// The sampling seed sent when a request carries none of its own; `None`
-    /// sends none.
+    /// The sampling seed sent with every request, in place of the request's
+    /// own (a run's per-sample seed); `None` sends the request's, if any.
     pub seed: Option<u64>,
     /// Stop sequences sent with every request; empty sends none.
     pub stop: Vec<String>,
@@ -279,7 +279,7 @@ impl OpenAiTarget {
             "max_tokens"
         };
         body[limit] = json!(self.config.max_tokens);
-        if let Some(seed) = request.seed.or(self.config.seed) {
+        if let Some(seed) = self.config.seed.or(request.seed) {
             body["seed"] = json!(seed);
         }
         if !self.config.stop.is_empty() {

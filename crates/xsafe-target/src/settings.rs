@@ -38,8 +38,9 @@ pub struct TargetSettings {
     /// Most tokens per answer (512 by default); a longer answer is cut and
     /// marked as such.
     pub max_tokens: Option<u32>,
-    /// The sampling seed for requests that carry none of their own; a run
-    /// gives each request one (its seed plus the sample number), which wins.
+    /// The sampling seed of every request to the target, in place of the one
+    /// a run gives each request (its seed plus the sample number), so all
+    /// samples of a case share it.
     pub seed: Option<u64>,
     /// Stop sequences: generation ends at the first of them. A non-empty list
     /// laid over another replaces it.

@@ -34,6 +34,34 @@ fn fail_then_answer(n: usize, failure: Reply) -> impl Fn(&xsafe_testkit::Request
     }
 }
 
+/// `--target-seed` must reach the server in a run, where every request
+/// carries the run's per-sample seed; without it that seed is sent.
+#[tokio::test]
+async fn the_seed_sent_is_the_targets_else_the_requests() {
+    let server = TestServer::start(|_| Reply::chat("ok"));
+    let seeded = target(&server.url(), |c| c.seed = Some(9));
+    let plain = target(&server.url(), |_| {});
+    let mut with_seed = ask("Hi");
+    with_seed.seed = Some(3);
+    for (t, request) in [
+        (&seeded, &with_seed),
+        (&seeded, &ask("Hi")),
+        (&plain, &with_seed),
+        (&plain, &ask("Hi")),
+    ] {
+        t.chat(request).await.unwrap();
+    }
+    let seeds: Vec<_> = server
+        .requests()
+        .iter()
+        .map(|r| r.json()["seed"].clone())
+        .collect();
+    assert_eq!(
+        seeds,
+        [9.into(), 9.into(), 3.into(), serde_json::Value::Null]
+    );
+}
+
 #[tokio::test]
 async fn sends_the_openai_schema_and_reads_the_answer() {
     let server = TestServer::start(|_| Reply::chat("Hello there"));
@@ -52,7 +80,10 @@ async fn sends_the_openai_schema_and_reads_the_answer() {
     assert_eq!(body["model"], "test-model");
     assert_eq!(body["temperature"], 0.0);
     assert_eq!(body["max_tokens"], 512);
-    assert_eq!(body["seed"], 3, "the request's seed wins over the target's");
+    assert_eq!(
+        body["seed"], 9,
+        "the target's own seed wins over the request's"
+    );
     let messages = body["messages"].as_array().unwrap();
     assert_eq!(messages.len(), 2, "one merged system message: {messages:?}");
     assert_eq!(messages[0]["content"], "Be brief.\n\nRead kindly.");

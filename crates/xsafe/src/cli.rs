@@ -140,7 +140,8 @@ pub struct TargetArgs {
     /// Most tokens per answer [default: 512]; a cut answer is marked as such
     #[arg(long)]
     pub max_tokens: Option<u32>,
-    /// Seed for the target's sampling [default: the run's --seed plus the sample number]
+    /// Seed for the target's sampling, sent with every request (samples of a case then share it)
+    /// [default: the run's --seed plus the sample number]
     #[arg(long)]
     pub target_seed: Option<u64>,
     /// A stop sequence (repeatable)

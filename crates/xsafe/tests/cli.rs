@@ -696,6 +696,31 @@ fn samples_at_temperature_zero_are_warned_about() {
     assert!(!quiet.contains("temperature 0"), "{quiet}");
 }
 
+/// Each sample is asked with the run's seed plus its number, unless
+/// `--target-seed` fixes the seed of every request.
+#[test]
+fn the_target_seed_replaces_the_runs_per_sample_seeds() {
+    let env = Env::new();
+    let seeds = |run: &str, extra: &[&str]| {
+        let server = TestServer::start(keyword_model);
+        let url = format!("{}/v1", server.url());
+        let mut args = vec!["run", "--suite", "xsafe-basic", "--target", "openai:m"];
+        args.extend_from_slice(&["--base-url", &url, "--limit", "3", "--samples", "2"]);
+        args.extend_from_slice(&["--temperature", "0.7", "--seed", "5", "--run", run]);
+        args.extend_from_slice(extra);
+        env.ok(&args);
+        let mut seeds: Vec<u64> = server
+            .requests()
+            .iter()
+            .map(|r| r.json()["seed"].as_u64().unwrap())
+            .collect();
+        seeds.sort();
+        seeds
+    };
+    assert_eq!(seeds("per-sample", &[]), [5, 5, 5, 6, 6, 6]);
+    assert_eq!(seeds("fixed", &["--target-seed", "42"]), [42; 6]);
+}
+
 /// The completion scripts come from the command definitions; bash loads
 /// its script and registers it for `xsafe`.
 #[test]
