@@ -27,9 +27,6 @@ pub enum TargetError {
     /// The target is set up wrongly (missing key, bad URL...). Not retried.
     #[error("{0}")]
     Config(String),
-    /// The caller abandoned the request before an answer came. Not retried.
-    #[error("cancelled")]
-    Cancelled,
     /// A transient error that persisted through every retry.
     #[error("{last} (gave up after {attempts} attempts)")]
     Exhausted {
@@ -51,9 +48,7 @@ impl TargetError {
             TargetError::Timeout(_) | TargetError::Connection(_) => true,
             // A truncated or garbled body is usually a proxy or load problem.
             TargetError::InvalidResponse(_) => true,
-            TargetError::Config(_) | TargetError::Cancelled | TargetError::Exhausted { .. } => {
-                false
-            }
+            TargetError::Config(_) | TargetError::Exhausted { .. } => false,
         }
     }
 
@@ -68,7 +63,6 @@ impl TargetError {
             TargetError::Connection(_) => "connection",
             TargetError::InvalidResponse(_) => "invalid_response",
             TargetError::Config(_) => "config",
-            TargetError::Cancelled => "cancelled",
             TargetError::Exhausted { last, .. } => last.kind(),
         }
     }

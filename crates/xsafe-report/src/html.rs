@@ -7,7 +7,7 @@
 //! cumulative compliance by turn when a strategy is interactive; and every
 //! transcript, collapsed, with filters on run, target, strategy, type,
 //! label and verdict plus a text search. Charts are SVG drawn here
-//! ([`svg`]); styles and the filter script are inline, and a
+//! (the `svg` module); styles and the filter script are inline, and a
 //! Content-Security-Policy forbids the page any request, so a prompt or an
 //! answer that holds markup can neither run nor fetch anything (all text
 //! from runs is escaped besides).
@@ -16,7 +16,7 @@
 //! (`data-run`, `data-target`, `data-strategy`, `data-type`, `data-label`,
 //! `data-verdict`), so they stay a few lines of script and are easy to test.
 
-pub mod svg;
+mod svg;
 
 use crate::{Group, Rate, Report, ResultRow, Stats};
 use std::collections::BTreeSet;

@@ -5,8 +5,9 @@
 mod plan;
 mod summary;
 
-pub use plan::{RunPlan, Selection};
-pub use summary::{GroupSummary, RunOutcome};
+pub use plan::RunPlan;
+use plan::Selection;
+pub use summary::{CommonError, GroupSummary, RunOutcome};
 
 use serde::Serialize;
 use std::collections::HashSet;

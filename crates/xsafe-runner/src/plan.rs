@@ -37,7 +37,7 @@ pub struct RunPlan {
 
 /// The cases a plan runs, per suite.
 #[derive(Debug, Clone)]
-pub struct Selection {
+pub(crate) struct Selection {
     /// Each suite's name with its selected cases, suites in the plan's order
     /// and cases in the suite's; a suite left with no case is dropped.
     pub suites: Vec<(String, Vec<Case>)>,
@@ -46,14 +46,14 @@ pub struct Selection {
 impl Selection {
     /// Selected cases over all suites, before targets, strategies and
     /// samples multiply them.
-    pub fn case_count(&self) -> usize {
+    pub(crate) fn case_count(&self) -> usize {
         self.suites.iter().map(|(_, c)| c.len()).sum()
     }
 }
 
 impl RunPlan {
     /// Applies `types` and `limit` to every suite.
-    pub fn selection(&self) -> Result<Selection, RunError> {
+    pub(crate) fn selection(&self) -> Result<Selection, RunError> {
         if self.suites.is_empty() || self.targets.is_empty() || self.strategies.is_empty() {
             return Err(RunError::Plan(
                 "a run needs at least one suite, one target and one strategy".into(),

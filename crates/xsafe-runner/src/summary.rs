@@ -62,7 +62,9 @@ pub struct RunOutcome {
 /// A failure and how many results ended with it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CommonError {
+    /// The failure as stored and shown to the user.
     pub message: String,
+    /// How many of the run's results failed with exactly this message.
     pub count: u64,
 }
 

@@ -96,7 +96,7 @@ pub async fn serve(
 
 /// One judge's verdict as the page shows it.
 #[derive(Debug, Clone, Serialize)]
-pub struct JudgeView {
+pub(crate) struct JudgeView {
     /// The judge's full tag, name and version, e.g. `strmatch@1`.
     pub judge: String,
     /// A class name or `unscored`.
@@ -110,7 +110,7 @@ pub struct JudgeView {
 
 /// One answer to label.
 #[derive(Debug, Clone, Serialize)]
-pub struct Item {
+pub(crate) struct Item {
     /// The result's id in the store, which `POST /api/label` takes.
     pub result_id: i64,
     /// The target's id, e.g. `openai:gpt-4o-mini`.
@@ -146,7 +146,7 @@ pub struct Item {
 
 /// The answer of `GET /api/items`.
 #[derive(Debug, Clone, Serialize)]
-pub struct Items {
+pub(crate) struct Items {
     /// The store id of the run being labelled.
     pub run_id: i64,
     /// The annotator whose labels and notes the items carry.
@@ -167,7 +167,7 @@ pub struct Items {
 
 /// Query filters of `GET /api/items`.
 #[derive(Debug, Default, Deserialize)]
-pub struct ItemFilter {
+pub(crate) struct ItemFilter {
     /// `1`, `true`, `yes` or `on`: only answers this annotator labelled and a
     /// judge classed otherwise.
     #[serde(default)]
@@ -195,7 +195,7 @@ fn nonempty(v: &Option<String>) -> Option<&str> {
 
 /// The items of a run for `annotator`, filtered; a judge's verdict below
 /// `low_confidence` confidence marks its answer as low confidence.
-pub fn build_items(
+pub(crate) fn build_items(
     run_id: i64,
     annotator: &str,
     low_confidence: f64,

@@ -18,8 +18,6 @@ mod proxy;
 mod upstream;
 
 pub use config::{ConfigError, KeyEntry, Profile, ServerConfig, hash_key};
-pub use error::ApiError;
-pub use metrics::Metrics;
 pub use proxy::{
     DEFAULT_MAX_BODY_BYTES, DEFAULT_TIMEOUT, DEFAULT_UPSTREAM_RETRIES, FOLLOWUPS_HEADER, Proxy,
     ProxyOptions, STRATEGY_HEADER, merge, router, serve, shutdown_signal,

@@ -142,17 +142,6 @@ impl Proxy {
         &self.strategy
     }
 
-    /// Whether the strategy sends follow-ups, so that each upstream reply
-    /// is judged before the client sees an answer.
-    pub fn is_interactive(&self) -> bool {
-        self.interactive
-    }
-
-    /// The proxy's counters, as `/metrics` serves them.
-    pub fn metrics(&self) -> &Metrics {
-        &self.metrics
-    }
-
     /// Checks the bearer key; returns the key's name.
     fn authorize(&self, headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
         if self.options.keys.is_empty() && self.options.allow_anonymous {

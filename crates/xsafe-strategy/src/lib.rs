@@ -14,7 +14,6 @@ mod steps;
 mod text;
 
 pub use composite::Composite;
-pub use data::Exemplar;
 pub use spec::{Kind, SpecError, StrategyFile};
 pub use steps::{NO_FOLLOWUP, OVERLAP_SIMILARITY};
 
