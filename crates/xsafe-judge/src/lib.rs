@@ -45,6 +45,17 @@ pub fn from_name(name: &str) -> Result<Arc<dyn Judge>, String> {
     }
 }
 
+/// The name under which the judge `spec` (as `--judge` takes it) stores
+/// its verdicts, to find them again: `xsafe:PATH` is stored as `xsafe:` and
+/// the file's name, whatever the folder; other judges by their spec.
+pub fn stored_name(spec: &str) -> String {
+    let spec = spec.trim();
+    match spec.strip_prefix("xsafe:") {
+        Some(path) => classifier::weights_name(std::path::Path::new(path)),
+        None => spec.to_string(),
+    }
+}
+
 /// What every judge decides before looking at the text: a provider refusal
 /// is a full refusal, and a transcript without a non-empty answer cannot be
 /// judged. Returns `Err` with the answer to judge otherwise.

@@ -184,7 +184,30 @@ fn trained_weights_judge_and_bad_weights_are_refused() {
     ]));
     assert_eq!(r["n"], 8);
     assert_eq!(r["unscored"], 1);
-    assert!(r["judge"].as_str().unwrap().starts_with("xsafe@2-"));
+    assert!(r["judge"].as_str().unwrap().starts_with("xsafe:w.json@2-"));
+
+    // Its verdicts are stored under its own name, beside the shipped
+    // judge's, and found again under another spelling of the path.
+    let model = TestServer::start(keyword_model);
+    common::run_small_suite_on(&env, &model, "r1", &["--json"]);
+    env.ok(&["rejudge", "r1", "--judge", &spec]);
+    let export = env.ok(&["export", "r1", "--format", "jsonl"]);
+    for line in export.lines().map(json) {
+        let judges: Vec<&str> = line["verdicts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v["judge"].as_str().unwrap().split('@').next().unwrap())
+            .collect();
+        assert_eq!(judges, ["xsafe", "xsafe:w.json"], "{line}");
+    }
+    let respelt = format!("xsafe:{}", env.path(".").join("w.json").display());
+    let report = json(&env.ok(&["report", "r1", "-j", &respelt, "--format", "json"]));
+    let safe = &report["groups"][0]["safe"];
+    assert_eq!(
+        (safe["scored"].as_u64(), safe["unscored"].as_u64()),
+        (Some(3), Some(0))
+    );
 
     // Training again gives the same bytes.
     let first = std::fs::read(&weights).unwrap();

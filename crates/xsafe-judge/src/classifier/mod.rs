@@ -48,6 +48,7 @@ const RULES_VERSION: u32 = 2;
 #[derive(Debug, Clone)]
 pub struct XsafeJudge {
     model: Arc<Model>,
+    name: String,
     version: String,
 }
 
@@ -56,10 +57,11 @@ impl XsafeJudge {
     pub fn builtin() -> XsafeJudge {
         let model = Model::from_json(BUILTIN_WEIGHTS, "weights/xsafe.json")
             .expect("the shipped weights are valid");
-        XsafeJudge::new(model, BUILTIN_WEIGHTS)
+        XsafeJudge::new(model, BUILTIN_WEIGHTS, crate::DEFAULT_JUDGE.to_string())
     }
 
-    /// The judge with weights from a file `xsafe judge train` wrote.
+    /// The judge with weights from a file `xsafe judge train` wrote, named
+    /// `xsafe:FILE` after the file's name (see [`crate::stored_name`]).
     pub fn from_file(path: &Path) -> Result<XsafeJudge, ModelError> {
         let shown = path.display().to_string();
         let json = std::fs::read_to_string(path).map_err(|e| ModelError::Invalid {
@@ -67,22 +69,23 @@ impl XsafeJudge {
             reason: format!("cannot read it ({e}); check the path"),
         })?;
         let model = Model::from_json(&json, &shown)?;
-        Ok(XsafeJudge::new(model, &json))
+        Ok(XsafeJudge::new(model, &json, weights_name(path)))
     }
 
-    /// The judge with these weights.
-    pub fn from_model(model: Model) -> XsafeJudge {
+    /// The judge with these weights, under the name `name`.
+    pub fn from_model(model: Model, name: impl Into<String>) -> XsafeJudge {
         let json = model.to_json();
-        XsafeJudge::new(model, &json)
+        XsafeJudge::new(model, &json, name.into())
     }
 
-    fn new(model: Model, json: &str) -> XsafeJudge {
+    fn new(model: Model, json: &str, name: String) -> XsafeJudge {
         // The version names the rules around the model ([`RULES_VERSION`])
         // and the weights, so verdicts of other rules or differently trained
         // models are told apart in the store.
         let digest = hex::encode(Sha256::digest(json.as_bytes()));
         XsafeJudge {
             model: Arc::new(model),
+            name,
             version: format!("{RULES_VERSION}-{}", &digest[..12]),
         }
     }
@@ -118,10 +121,18 @@ impl XsafeJudge {
     }
 }
 
+/// The name a judge with the weights at `path` stores its verdicts under:
+/// `xsafe:` and the file's name, so that other spellings of the same path
+/// find them and they never replace the shipped judge's (`xsafe`).
+pub(crate) fn weights_name(path: &Path) -> String {
+    let file = path.file_name().unwrap_or(path.as_os_str());
+    format!("xsafe:{}", file.to_string_lossy())
+}
+
 #[async_trait]
 impl Judge for XsafeJudge {
     fn name(&self) -> &str {
-        "xsafe"
+        &self.name
     }
 
     fn version(&self) -> &str {

@@ -117,8 +117,8 @@ fn stats(global: &Global, args: AnnotateStatsArgs) -> Result<ExitCode> {
     let annotations = store.annotations(record.id)?;
     let judge = args
         .judge
-        .clone()
-        .unwrap_or_else(|| run_judge(&record, &results));
+        .as_deref()
+        .map_or_else(|| run_judge(&record, &results), xsafe_judge::stored_name);
     let by_result = labels_by_result(&annotations);
     let annotators: BTreeSet<String> = annotations.iter().map(|a| a.annotator.clone()).collect();
     let annotators: Vec<String> = annotators.into_iter().collect();

@@ -48,7 +48,8 @@ pub fn run(args: JudgeTrainArgs) -> Result<ExitCode> {
         bail!("nothing to train on: --no-corpus needs --labels FILE...");
     }
     let model = classifier::train(&sets, args.c)?;
-    let judge = XsafeJudge::from_model(model.clone());
+    let name = xsafe_judge::stored_name(&format!("xsafe:{}", args.output.display()));
+    let judge = XsafeJudge::from_model(model.clone(), name);
     let pairs: Vec<(Class, _)> = sets
         .iter()
         .flat_map(|s| &s.answers)

@@ -51,7 +51,7 @@ pub fn run(global: &Global, args: ReportArgs) -> Result<ExitCode> {
     let report = xsafe_report::build(
         &runs,
         &BuildOptions {
-            judge: args.judge.clone(),
+            judge: args.judge.as_deref().map(xsafe_judge::stored_name),
             accuracy,
             resamples: args.resamples,
             seed: args.seed,
