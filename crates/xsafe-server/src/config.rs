@@ -230,6 +230,12 @@ impl Profile {
                 .map(|j| j.rsplit_once('@').map_or(j, |(name, _)| name).to_string())
                 .unwrap_or_else(|| xsafe_judge::DEFAULT_JUDGE.to_string()),
         };
+        if let Some((first, _)) = name.split_once('>') {
+            return Err(ConfigError::Other(format!(
+                "the profile was tuned with `{name}`, a judge that escalates unsure verdicts to a \
+                 second; the proxy judges replies with one local judge: pass --judge {first}"
+            )));
+        }
         if name.starts_with("llm:") {
             return Err(ConfigError::Other(format!(
                 "the judge `{name}` is a model; the proxy judges replies with a local judge only \
@@ -287,6 +293,29 @@ mod tests {
         );
         assert!(parse_hash(&hash_key("x")).is_some());
         assert!(parse_hash("abcd").is_none());
+    }
+
+    #[test]
+    fn the_profiles_judge_is_rebuilt_or_refused_with_what_to_pass() {
+        let profile = |judge: &str| Profile {
+            path: "p.toml".into(),
+            strategy: "interactive".into(),
+            definition: toml::Value::Table(Default::default()),
+            judge: Some(judge.into()),
+            target: None,
+        };
+        let built = profile("strmatch@1").build_judge(None).unwrap();
+        assert_eq!(built.name(), "strmatch");
+        let err = |judge: &str| profile(judge).build_judge(None).err().unwrap().to_string();
+        let escalating = err("xsafe>strmatch@2-e4bd5b89060a>1<0.95");
+        assert!(
+            escalating.contains("`xsafe>strmatch`") && escalating.contains("--judge xsafe"),
+            "{escalating}"
+        );
+        assert!(err("llm:openai:m@2").contains("pass --judge xsafe"));
+        // An explicit --judge is taken as it is.
+        let chosen = profile("xsafe>strmatch@1>1<1").build_judge(Some("strmatch"));
+        assert_eq!(chosen.unwrap().name(), "strmatch");
     }
 
     #[test]

@@ -34,7 +34,8 @@ pub struct RunSpec {
     /// `(suite name, fingerprint)`, in the order given.
     pub suites: Vec<(String, String)>,
     /// The run's base seed: it draws the cases kept under a limit, and sample
-    /// `n` of a case is asked with this seed plus `n`.
+    /// `n` of a case is asked with this seed plus `n` (unless its target has
+    /// a seed of its own).
     pub seed: u64,
     /// The xsafe version that created the run.
     pub tool_version: String,
