@@ -145,6 +145,11 @@ impl Composite {
         })
     }
 
+    /// Whether the strategy has an interactive step (follows up a refusal).
+    pub fn is_interactive(&self) -> bool {
+        self.interactive().is_some()
+    }
+
     fn interactive(&self) -> Option<&Interactive> {
         self.steps.iter().find_map(|s| match s {
             Step::Interactive(i) => Some(i),

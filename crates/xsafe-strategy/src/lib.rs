@@ -54,7 +54,8 @@ pub const STRATEGIES: &[&str] = &[
 /// What building a strategy needs besides its file.
 #[derive(Clone, Default)]
 pub struct BuildOptions {
-    /// A target that writes interactive follow-ups (`--clarifier T`).
+    /// A target that writes interactive follow-ups (`--clarifier T`); a
+    /// strategy without an interactive step is built as if it were absent.
     pub clarifier: Option<Arc<dyn Target>>,
     /// xsafe's cache, where known sentence encoders are (`selection =
     /// "embedding"`); without it an encoder must be named by its directory.
@@ -131,13 +132,6 @@ impl Registry {
                 file: name.to_string(),
                 field: None,
                 message: "a strategy can have one interactive step at most".into(),
-            });
-        }
-        if options.clarifier.is_some() && interactive == 0 {
-            return Err(SpecError::Invalid {
-                file: name.to_string(),
-                field: None,
-                message: "--clarifier writes interactive follow-ups, but this strategy has no interactive step".into(),
             });
         }
         Ok(Composite {

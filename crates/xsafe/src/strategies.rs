@@ -2,11 +2,11 @@
 //! `--clarifier`.
 
 use crate::cli::{StrategyArgs, TargetArgs};
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use xsafe_core::Strategy;
-use xsafe_strategy::{BuildOptions, Registry};
+use xsafe_strategy::{BuildOptions, Composite, Registry};
 use xsafe_target::TargetsFile;
 
 /// The built-in strategies and those of the files.
@@ -19,10 +19,27 @@ pub fn registry(files: &[PathBuf]) -> Result<Registry> {
 }
 
 impl StrategyArgs {
-    /// Every strategy the flags name, built. The clarifier target is
-    /// resolved like `--target`, with the same flags and targets file.
+    /// Every strategy the flags name, built; `--clarifier` goes to those
+    /// with an interactive step.
     pub fn build(&self, targets: &TargetArgs, cache_dir: &Path) -> Result<Vec<Arc<dyn Strategy>>> {
         let registry = registry(&self.strategy_files)?;
+        let options = self.build_options(targets, cache_dir)?;
+        let built = self
+            .strategy
+            .iter()
+            .map(|name| registry.build(name.trim(), &options))
+            .collect::<Result<Vec<_>, _>>()?;
+        check_clarifier(&options, built.iter().any(Composite::is_interactive))?;
+        Ok(built
+            .into_iter()
+            .map(|c| Arc::new(c) as Arc<dyn Strategy>)
+            .collect())
+    }
+
+    /// What building a strategy needs: the cache (for sentence encoders)
+    /// and the `--clarifier` target, resolved like `--target` with the same
+    /// flags and targets file.
+    pub fn build_options(&self, targets: &TargetArgs, cache_dir: &Path) -> Result<BuildOptions> {
         let mut options = BuildOptions {
             cache_dir: Some(cache_dir.to_path_buf()),
             ..Default::default()
@@ -40,14 +57,18 @@ impl StrategyArgs {
                     .with_context(|| format!("--clarifier `{spec}`"))?;
             options.clarifier = Some(target);
         }
-        self.strategy
-            .iter()
-            .map(|name| {
-                registry
-                    .build(name.trim(), &options)
-                    .map(|c| Arc::new(c) as Arc<dyn Strategy>)
-                    .map_err(anyhow::Error::from)
-            })
-            .collect()
+        Ok(options)
     }
+}
+
+/// A `--clarifier` only writes interactive follow-ups: given to strategies
+/// of which none is interactive, it is a mistake worth saying.
+pub fn check_clarifier(options: &BuildOptions, any_interactive: bool) -> Result<()> {
+    if options.clarifier.is_some() && !any_interactive {
+        bail!(
+            "--clarifier writes interactive follow-ups, but none of the strategies has an \
+             interactive step (add one, e.g. interactive or contextual+interactive)"
+        );
+    }
+    Ok(())
 }

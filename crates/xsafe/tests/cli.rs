@@ -721,6 +721,58 @@ fn the_target_seed_replaces_the_runs_per_sample_seeds() {
     assert_eq!(seeds("fixed", &["--target-seed", "42"]), [42; 6]);
 }
 
+/// `--clarifier` writes the follow-ups of the interactive strategies of a
+/// run; the other strategies of the same run run without it.
+#[test]
+fn a_clarifier_serves_the_interactive_strategies_of_a_run() {
+    let env = Env::new();
+    // One server: the clarifier (model `clar`) writes the follow-up, the
+    // model refuses "kill" until it is told what is meant.
+    let server = TestServer::start(|req| {
+        if req.json()["model"] == "clar" {
+            return Reply::chat("I mean passing the time.");
+        }
+        match req.last_user_message().as_str() {
+            "I mean passing the time." => Reply::chat("Read a book."),
+            _ => keyword_model(req),
+        }
+    });
+    let url = format!("{}/v1", server.url());
+    let suite = env.write("small.csv", common::SMALL_SUITE);
+    let run = |strategies: &'static str| {
+        let mut args = vec!["run", "--suite", suite.to_str().unwrap()];
+        args.extend_from_slice(&["--target", "openai:m", "--base-url", &url]);
+        args.extend_from_slice(&["--judge", "strmatch", "--strategy", strategies]);
+        args.extend_from_slice(&["--clarifier", "openai:clar", "--json"]);
+        args
+    };
+    let summary: serde_json::Value =
+        serde_json::from_str(&env.ok(&run("baseline,interactive"))).unwrap();
+    assert_eq!(summary["done"], 10);
+    let clarified = server
+        .requests()
+        .iter()
+        .filter(|r| r.json()["model"] == "clar")
+        .count();
+    assert_eq!(
+        clarified, 2,
+        "one follow-up per refused case under interactive"
+    );
+    let export = env.ok(&["export", summary["run_name"].as_str().unwrap()]);
+    let answered_after_a_followup = export
+        .lines()
+        .filter(|l| l.contains("\"strategy\":\"interactive\"") && l.contains("Read a book."))
+        .count();
+    assert_eq!(answered_after_a_followup, 2);
+
+    let err = env.fails(&run("baseline,contextual"));
+    assert!(
+        err.contains("--clarifier")
+            && err.contains("none of the strategies has an interactive step"),
+        "{err}"
+    );
+}
+
 /// The completion scripts come from the command definitions; bash loads
 /// its script and registers it for `xsafe`.
 #[test]

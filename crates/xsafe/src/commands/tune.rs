@@ -32,11 +32,10 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
-use xsafe_core::{Case, Label, Strategy, Suite, TOOL_VERSION, Target, stratified_sample};
+use xsafe_core::{Case, Label, Strategy, Suite, TOOL_VERSION, stratified_sample};
 use xsafe_runner::{GroupSummary, RunOutcome, RunPlan};
 use xsafe_store::Store;
-use xsafe_strategy::{BuildOptions, Registry};
-use xsafe_target::TargetsFile;
+use xsafe_strategy::Registry;
 
 /// The compositions tried by default besides the built-in strategies.
 const DEFAULT_COMPOSITIONS: &[&str] = &["contextual+few-shot", "contextual+interactive"];
@@ -311,31 +310,7 @@ fn build_strategies(args: &TuneArgs, cache_dir: &Path) -> Result<Vec<Arc<dyn Str
         names.extend(sa.strategy.iter().cloned());
     }
 
-    let clarifier = match &sa.clarifier {
-        Some(spec) => {
-            let file = args
-                .target
-                .targets
-                .as_deref()
-                .map(TargetsFile::load)
-                .transpose()?;
-            let resolved = xsafe_target::resolve(spec, &args.target.settings()?, file.as_ref())
-                .with_context(|| format!("--clarifier `{spec}`"))?;
-            let target: Arc<dyn Target> =
-                tokio::task::block_in_place(|| crate::targets::build(&resolved, cache_dir))
-                    .with_context(|| format!("--clarifier `{spec}`"))?;
-            Some(target)
-        }
-        None => None,
-    };
-    let plain = BuildOptions {
-        cache_dir: Some(cache_dir.to_path_buf()),
-        ..Default::default()
-    };
-    let with_clarifier = BuildOptions {
-        clarifier: clarifier.clone(),
-        ..plain.clone()
-    };
+    let options = sa.build_options(&args.target, cache_dir)?;
 
     let mut seen = HashSet::new();
     let mut built: Vec<Arc<dyn Strategy>> = Vec::new();
@@ -345,7 +320,7 @@ fn build_strategies(args: &TuneArgs, cache_dir: &Path) -> Result<Vec<Arc<dyn Str
         if name.is_empty() {
             continue;
         }
-        let mut s = match registry.build(name, &plain) {
+        let s = match registry.build(name, &options) {
             Ok(s) => s,
             // Comparing everything built in should not fail for want of an
             // optional encoder; a strategy named with --strategies must.
@@ -355,38 +330,13 @@ fn build_strategies(args: &TuneArgs, cache_dir: &Path) -> Result<Vec<Arc<dyn Str
             }
             Err(e) => return Err(anyhow::Error::from(e).context(format!("--strategies `{name}`"))),
         };
-        let interactive = step_kinds(&s.definition())
-            .iter()
-            .any(|k| k == "interactive");
-        if interactive && clarifier.is_some() {
-            s = registry
-                .build(name, &with_clarifier)
-                .with_context(|| format!("--strategies `{name}`"))?;
-        }
-        any_interactive |= interactive;
+        any_interactive |= s.is_interactive();
         if seen.insert(s.name().to_string()) {
             built.push(Arc::new(s));
         }
     }
-    if clarifier.is_some() && !any_interactive {
-        bail!(
-            "--clarifier writes interactive follow-ups, but none of the strategies to compare has an \
-             interactive step"
-        );
-    }
+    crate::strategies::check_clarifier(&options, any_interactive)?;
     Ok(built)
-}
-
-fn step_kinds(definition: &Value) -> Vec<String> {
-    definition["steps"]
-        .as_array()
-        .map(|steps| {
-            steps
-                .iter()
-                .filter_map(|s| s["kind"].as_str().map(String::from))
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 /// How many steps a strategy has (baseline none, `contextual+few-shot`
