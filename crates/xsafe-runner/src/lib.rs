@@ -231,12 +231,14 @@ fn check_strategies(plan: &RunPlan) -> Result<(), RunError> {
     Ok(())
 }
 
-/// The run's name and key: a run stored under the older key (see
-/// [`RunPlan::legacy_key`]) is resumed under it.
+/// The run's name and key: a run stored under an older key (see
+/// [`RunPlan::legacy_keys`]) is resumed under it.
 async fn resolve_spec(store: &Arc<Store>, plan: &RunPlan) -> Result<RunSpec, RunError> {
     let mut spec = plan.spec();
-    let legacy = plan.legacy_key();
-    if legacy != spec.key {
+    for legacy in plan.legacy_keys() {
+        if legacy == spec.key {
+            continue;
+        }
         let name = plan
             .name
             .clone()
@@ -246,6 +248,7 @@ async fn resolve_spec(store: &Arc<Store>, plan: &RunPlan) -> Result<RunSpec, Run
         if existing.is_some_and(|r| r.key == legacy) {
             spec.name = name;
             spec.key = legacy;
+            break;
         }
     }
     Ok(spec)

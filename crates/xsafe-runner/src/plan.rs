@@ -148,16 +148,22 @@ impl RunPlan {
     /// a local model file lies, since moving a model does not change its
     /// answers; a request's timeout, which decides only whether a request
     /// fails (raising it to resume a run whose requests timed out is the
-    /// usual fix); and the order of the suites, targets and strategies.
+    /// usual fix); and the order of the suites, targets and strategies. The
+    /// same is left out of the settings of an interactive strategy's
+    /// clarifier target.
     pub fn key(&self) -> String {
-        key_of(self.config(), true)
+        key_of(self.config(), KeyVersion::Current)
     }
 
-    /// The key as xsafe made it before the timeout, the model file's path
-    /// and the order of lists were left out, so a run stored then is still
-    /// resumed by the same command.
-    pub fn legacy_key(&self) -> String {
-        key_of(self.config(), false)
+    /// The keys as earlier versions of xsafe made them, newest first, so a
+    /// run stored then is still resumed by the same command: before the
+    /// clarifier's settings were treated as the targets', and before the
+    /// timeout, the model file's path and the order of lists were left out.
+    pub fn legacy_keys(&self) -> Vec<String> {
+        [KeyVersion::BeforeClarifier, KeyVersion::First]
+            .into_iter()
+            .map(|v| key_of(self.config(), v))
+            .collect()
     }
 
     /// The name a command without `--run` gives its run, from `key`.
@@ -189,25 +195,49 @@ impl RunPlan {
     }
 }
 
+/// How a version of xsafe made a run's key.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum KeyVersion {
+    /// Left out only the targets' base URLs.
+    First,
+    /// Also their timeouts and model paths, and the order of lists.
+    BeforeClarifier,
+    /// Also the same settings of clarifier targets.
+    Current,
+}
+
 /// The sha256 of a run's config without what does not change its answers
-/// (see [`RunPlan::key`]); `canonical` false gives the older key, which left
-/// out only the base URLs.
-fn key_of(mut config: Value, canonical: bool) -> String {
-    let operational: &[&str] = if canonical {
+/// (see [`RunPlan::key`]), as `version` made it.
+fn key_of(mut config: Value, version: KeyVersion) -> String {
+    let operational: &[&str] = if version >= KeyVersion::BeforeClarifier {
         &["base_url", "base_urls", "timeout_secs", "model_path"]
     } else {
         &["base_url", "base_urls"]
     };
+    let strip = |settings: &mut Value| {
+        if let Some(settings) = settings.as_object_mut() {
+            for k in operational {
+                settings.remove(*k);
+            }
+        }
+    };
     if let Some(targets) = config["targets"].as_array_mut() {
         for t in targets {
-            if let Some(settings) = t["settings"].as_object_mut() {
-                for k in operational {
-                    settings.remove(*k);
+            strip(&mut t["settings"]);
+        }
+    }
+    if version == KeyVersion::Current
+        && let Some(strategies) = config["strategies"].as_array_mut()
+    {
+        for s in strategies {
+            if let Some(steps) = s["definition"]["steps"].as_array_mut() {
+                for step in steps {
+                    strip(&mut step["clarifier"]["settings"]);
                 }
             }
         }
     }
-    if canonical {
+    if version >= KeyVersion::BeforeClarifier {
         for list in ["suites", "targets", "strategies"] {
             if let Some(items) = config[list].as_array_mut() {
                 items.sort_by_cached_key(|v| v.to_string());

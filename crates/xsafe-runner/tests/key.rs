@@ -65,8 +65,8 @@ fn the_timeout_and_the_order_of_strategies_do_not_make_another_run() {
     );
     assert_eq!(a.key(), b.key());
     assert_eq!(a.run_name(), b.run_name());
-    // The older key held both.
-    assert_ne!(a.legacy_key(), b.legacy_key());
+    // The oldest key held both.
+    assert_ne!(a.legacy_keys().last(), b.legacy_keys().last());
     // What changes the answers still does.
     let c = plan(
         "http://127.0.0.1:9/v1",
@@ -88,7 +88,7 @@ async fn a_run_stored_under_the_older_key_is_resumed() {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(Store::open(&dir.path().join("runs.db")).unwrap());
         let p = plan(&url, 120, &["baseline"], name);
-        let legacy = p.legacy_key();
+        let legacy = p.legacy_keys().pop().unwrap();
         assert_ne!(legacy, p.key());
         let old_name = name.map_or_else(|| RunPlan::derived_name(&legacy), String::from);
         let old = store
@@ -111,6 +111,63 @@ async fn a_run_stored_under_the_older_key_is_resumed() {
         assert_eq!(outcome.done, 3);
         assert_eq!(store.list_runs().unwrap().len(), 1, "no second run");
     }
+}
+
+fn openai(url: &str, model: &str, timeout_secs: u64) -> Arc<OpenAiTarget> {
+    let mut config = OpenAiConfig::new(model);
+    config.base_urls = vec![url.to_string()];
+    config.api_key_env = "XSAFE_TEST_NO_KEY".into();
+    config.timeout = Duration::from_secs(timeout_secs);
+    Arc::new(OpenAiTarget::new(config).unwrap())
+}
+
+/// An interactive strategy's clarifier is a target too: where it is served
+/// and its timeout make no other run, its model does; a run stored under
+/// the key that still held them is resumed.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_clarifiers_address_and_timeout_do_not_make_another_run() {
+    let with_clarifier = |url: &str, timeout_secs: u64, model: &str| {
+        let options = xsafe_strategy::BuildOptions {
+            clarifier: Some(openai(url, model, timeout_secs)),
+            ..Default::default()
+        };
+        let interactive = xsafe_strategy::Registry::builtin()
+            .build("interactive", &options)
+            .unwrap();
+        let mut p = plan(url, 120, &[], None);
+        p.strategies = vec![Arc::new(interactive)];
+        p
+    };
+    let a = with_clarifier("http://127.0.0.1:9/v1", 120, "clar");
+    let b = with_clarifier("http://127.0.0.1:8/v1", 300, "clar");
+    assert_eq!(a.key(), b.key());
+    assert_ne!(
+        a.key(),
+        with_clarifier("http://127.0.0.1:9/v1", 120, "other").key()
+    );
+
+    let server = TestServer::start(|_| Reply::chat("Sure, here is how."));
+    let url = format!("{}/v1", server.url());
+    let p = with_clarifier(&url, 120, "clar");
+    let before = p.legacy_keys()[0].clone();
+    assert_ne!(before, p.key());
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(Store::open(&dir.path().join("runs.db")).unwrap());
+    let old = store
+        .open_run(&RunSpec {
+            name: RunPlan::derived_name(&before),
+            key: before,
+            config: p.config(),
+            suites: vec![("small".into(), suite().fingerprint())],
+            seed: 0,
+            tool_version: "0.0.0-old".into(),
+        })
+        .unwrap();
+    let outcome = execute(store.clone(), &p, CancellationToken::new(), |_| {})
+        .await
+        .unwrap();
+    assert_eq!(outcome.run_id, old.id);
+    assert_eq!(store.list_runs().unwrap().len(), 1, "no second run");
 }
 
 /// `preview` says what `execute` would do without writing: a new run, then
