@@ -18,7 +18,8 @@ command -v cmake >/dev/null 2>&1 || missing+=(cmake)
 command -v cc >/dev/null 2>&1 || missing+=(gcc g++)
 command -v c++ >/dev/null 2>&1 || missing+=(g++)
 have_libclang || missing+=(libclang-dev)
-command -v python3 >/dev/null 2>&1 || missing+=(python3 python3-pip)
+command -v python3 >/dev/null 2>&1 || missing+=(python3)
+python3 -m pip --version >/dev/null 2>&1 || missing+=(python3-pip)
 if ((${#missing[@]})); then
   echo "installing build tools: ${missing[*]}" >&2
   sudo_cmd=()

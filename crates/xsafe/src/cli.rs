@@ -150,7 +150,7 @@ pub struct TargetArgs {
     /// The target's own system prompt, sent with every conversation
     #[arg(long, value_name = "TEXT")]
     pub system_prompt: Option<String>,
-    /// Seconds to wait for one answer [default: 120]
+    /// Seconds to wait for each attempt at an answer; a retry waits as long again [default: 120]
     #[arg(long, value_name = "SECS")]
     pub timeout: Option<f64>,
     /// Most requests in flight per target [default: 8]; repeated 429s lower it for a while

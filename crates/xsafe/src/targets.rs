@@ -85,6 +85,14 @@ fn build_local(r: &ResolvedTarget, cache_dir: &Path) -> Result<Arc<dyn Target>> 
         );
     }
     let s = &r.settings;
+    let ignored = http_only_settings(s);
+    if !ignored.is_empty() {
+        tracing::warn!(
+            "`{}` runs in this process: {} only apply to openai: targets and are ignored",
+            r.id,
+            ignored.join(", ")
+        );
+    }
     let defaults = xsafe_local::LocalOptions::default();
     let options = xsafe_local::LocalOptions {
         threads: s.threads,
@@ -104,10 +112,54 @@ fn build_local(r: &ResolvedTarget, cache_dir: &Path) -> Result<Arc<dyn Target>> 
     )?))
 }
 
+/// The settings given that only an HTTP target has a use for (flags, or a
+/// targets file), so that a local target can say it ignores them.
+#[cfg_attr(not(feature = "local"), allow(dead_code))]
+fn http_only_settings(s: &TargetSettings) -> Vec<&'static str> {
+    [
+        (
+            s.base_url.is_some() || !s.base_urls.is_empty(),
+            "--base-url",
+        ),
+        (s.api_key_env.is_some(), "--api-key-env"),
+        (!s.headers.is_empty(), "--header"),
+        (s.timeout_secs.is_some(), "--timeout"),
+        (s.concurrency.is_some(), "--concurrency"),
+        (s.max_retries.is_some(), "--max-retries"),
+    ]
+    .into_iter()
+    .filter_map(|(given, flag)| given.then_some(flag))
+    .collect()
+}
+
 #[cfg(not(feature = "local"))]
 fn build_local(_r: &ResolvedTarget, _cache_dir: &Path) -> Result<Arc<dyn Target>> {
     bail!(
         "this xsafe was built without the embedded model engine; rebuild with the `local` feature \
          (the default) or point --target at an OpenAI-compatible server"
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_local_target_names_the_http_settings_it_ignores() {
+        let none = TargetSettings::default();
+        assert!(http_only_settings(&none).is_empty());
+        let given = TargetSettings {
+            base_urls: vec!["http://127.0.0.1:1/v1".into()],
+            timeout_secs: Some(5.0),
+            max_retries: Some(0),
+            // What a local model uses is not named.
+            temperature: Some(0.7),
+            threads: Some(2),
+            ..Default::default()
+        };
+        assert_eq!(
+            http_only_settings(&given),
+            ["--base-url", "--timeout", "--max-retries"]
+        );
+    }
 }
