@@ -22,6 +22,21 @@ macro_rules! outln {
     }};
 }
 
+/// Whether `-q` was given: set once in `main`, read by [`note!`].
+static QUIET: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// `eprintln!` for what a command tells the person at the terminal besides
+/// its data and its errors (what it wrote where, what to do next); `-q`
+/// silences it. Errors, and warnings that explain an exit code, use
+/// `eprintln!`.
+macro_rules! note {
+    ($($arg:tt)*) => {
+        if !$crate::QUIET.load(std::sync::atomic::Ordering::Relaxed) {
+            eprintln!($($arg)*);
+        }
+    };
+}
+
 mod cli;
 mod commands;
 mod judges;
@@ -36,6 +51,7 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     init_logging(cli.global.verbose, cli.global.quiet);
+    QUIET.store(cli.global.quiet, std::sync::atomic::Ordering::Relaxed);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

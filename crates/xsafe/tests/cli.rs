@@ -773,6 +773,36 @@ fn a_clarifier_serves_the_interactive_strategies_of_a_run() {
     );
 }
 
+/// `-q` leaves stderr to errors: the notes of what a command did (what it
+/// judged, wrote, found) go, its data on stdout stays.
+#[test]
+fn quiet_commands_say_nothing_but_their_data() {
+    let env = Env::new();
+    let answers = env.write("a.csv", "prompt,completion\nHi?,Hello there.\n");
+    let report = env.path("verdicts.csv");
+    let commands: [&[&str]; 3] = [
+        &["runs", "list"],
+        &["judge", answers.to_str().unwrap(), "--judge", "strmatch"],
+        &[
+            "judge",
+            answers.to_str().unwrap(),
+            "-o",
+            report.to_str().unwrap(),
+        ],
+    ];
+    for args in commands {
+        let loud = env.run(args);
+        assert!(
+            loud.status.success() && !loud.stderr.is_empty(),
+            "{args:?}: {loud:?}"
+        );
+        let quiet = env.run(&[&["-q"], args].concat());
+        assert!(quiet.status.success(), "{args:?}: {quiet:?}");
+        assert_eq!(String::from_utf8_lossy(&quiet.stderr), "", "{args:?}");
+        assert_eq!(quiet.stdout, loud.stdout, "{args:?}");
+    }
+}
+
 /// The completion scripts come from the command definitions; bash loads
 /// its script and registers it for `xsafe`.
 #[test]

@@ -67,19 +67,15 @@ async fn serve(global: &Global, args: AnnotateServeArgs) -> Result<ExitCode> {
     );
     // The URL goes to stdout (for scripts); the rest to stderr.
     outln!("http://{addr}/");
-    if !global.quiet {
-        eprintln!(
-            "labelling run `{}` as `{annotator}` on http://{addr}/ (every label is saved when it \
-             is made); Ctrl-C stops",
-            record.name
-        );
-    }
+    note!(
+        "labelling run `{}` as `{annotator}` on http://{addr}/ (every label is saved when it is \
+         made); Ctrl-C stops",
+        record.name
+    );
     xsafe_server::annotate::serve(listener, state, xsafe_server::shutdown_signal())
         .await
         .context("serving the annotation page")?;
-    if !global.quiet {
-        eprintln!("stopped");
-    }
+    note!("stopped");
     Ok(ExitCode::SUCCESS)
 }
 
@@ -365,15 +361,13 @@ fn export(global: &Global, args: AnnotateExportArgs) -> Result<ExitCode> {
     w.flush()?;
     drop(w);
     out.flush()?;
-    if !global.quiet {
-        let mut msg = format!("{} written", super::count(rows, "labelled answer"));
-        if ties > 0 {
-            msg.push_str(&format!(
-                "; {ties} left out because their annotators are tied (pass --annotator NAME)"
-            ));
-        }
-        eprintln!("{msg}");
+    let mut msg = format!("{} written", super::count(rows, "labelled answer"));
+    if ties > 0 {
+        msg.push_str(&format!(
+            "; {ties} left out because their annotators are tied (pass --annotator NAME)"
+        ));
     }
+    note!("{msg}");
     Ok(ExitCode::SUCCESS)
 }
 
@@ -555,14 +549,12 @@ fn import(global: &Global, args: AnnotateImportArgs) -> Result<ExitCode> {
     for (id, class, note) in &writes {
         store.annotate(*id, &annotator, *class, note.as_deref())?;
     }
-    if !global.quiet {
-        eprintln!(
-            "{} labels by `{annotator}` imported from {} rows of `{file}` into run `{}`",
-            writes.len(),
-            rows.len(),
-            record.name
-        );
-    }
+    note!(
+        "{} labels by `{annotator}` imported from {} rows of `{file}` into run `{}`",
+        writes.len(),
+        rows.len(),
+        record.name
+    );
     Ok(ExitCode::SUCCESS)
 }
 

@@ -73,7 +73,7 @@ pub fn run(global: &Global, args: ExportArgs) -> Result<ExitCode> {
             }
             w.flush()?;
             if skipped > 0 {
-                eprintln!("{skipped} results without an answer (errors) were left out of the CSV");
+                note!("{skipped} results without an answer (errors) were left out of the CSV");
             }
         }
     }

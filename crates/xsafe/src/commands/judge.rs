@@ -98,7 +98,7 @@ async fn judge_file(global: &Global, args: JudgeFileArgs) -> Result<ExitCode> {
     if let Some(f) = file {
         f.commit()?;
     }
-    eprintln!("{}", counts.line(answers.len(), &tag));
+    note!("{}", counts.line(answers.len(), &tag));
     Ok(counts.exit_code())
 }
 
@@ -470,7 +470,7 @@ async fn eval(global: &Global, args: JudgeEvalArgs) -> Result<ExitCode> {
     if let Some(path) = &args.disagreements {
         let (bytes, n) = disagreements(super::csv_by_name(path), &answers, &judged)?;
         super::write_atomically(path, &bytes)?;
-        eprintln!(
+        note!(
             "wrote the {} whose verdict is not the human label to {}",
             super::count(n as u64, "answer"),
             path.display()

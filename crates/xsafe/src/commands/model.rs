@@ -199,9 +199,9 @@ fn known_somewhere(name: &str) -> Result<()> {
 /// The path on stdout (for scripts), what happened on stderr.
 fn done(what: &str, name: &str, path: &std::path::Path) -> anyhow::Result<()> {
     outln!("{}", path.display());
-    eprintln!("{what} `{name}` into {}", path.display());
+    note!("{what} `{name}` into {}", path.display());
     if models::known(name).is_some_and(|m: &KnownModel| !m.instruction_tuned) {
-        eprintln!(
+        note!(
             "note: `{name}` is a base model: it continues the prompt rather than answering, \
              so it refuses nothing and its numbers only demonstrate the pipeline; for a real \
              measurement use an instruction-tuned model (`xsafe model pull gemma-3-270m-it`) \

@@ -74,9 +74,7 @@ pub fn run(global: &Global, args: ReportArgs) -> Result<ExitCode> {
     match &args.output {
         Some(path) => {
             super::write_atomically(path, text.as_bytes())?;
-            if !global.quiet {
-                eprintln!("wrote {}", path.display());
-            }
+            note!("wrote {}", path.display());
         }
         None => {
             let mut out = std::io::stdout().lock();

@@ -69,9 +69,9 @@ pub async fn run(global: &Global, args: RunArgs) -> Result<ExitCode> {
         print_json(&outcome)?;
     } else {
         out!("{}", render_summary(&outcome));
-        if !global.quiet && outcome.done > 0 && !cancel.is_cancelled() {
+        if outcome.done > 0 && !cancel.is_cancelled() {
             // Where to go next, for someone new to the tool; not data.
-            eprintln!(
+            note!(
                 "rates with 95% intervals and paired tests against baseline: `xsafe report {}` \
                  (`--format html -o report.html` for charts)",
                 outcome.run_name

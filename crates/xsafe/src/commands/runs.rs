@@ -38,7 +38,7 @@ fn list(global: &Global, store: &Store, json: bool) -> Result<()> {
             .collect();
         print_json(&rows)?;
     } else if runs.is_empty() {
-        eprintln!(
+        note!(
             "no runs yet in {}; start one with `xsafe run`",
             global.db_path()?.display()
         );
@@ -127,7 +127,7 @@ pub(crate) fn selected(
     let stored = all.len();
     let results = filtered(all, filter)?;
     if results.len() < stored {
-        eprintln!(
+        note!(
             "{} of the run's {stored} match",
             count(results.len() as u64, "result")
         );
@@ -213,7 +213,7 @@ fn delete(store: &Store, names: &[String], force: bool) -> Result<()> {
     }
     for run in runs {
         let deleted = store.delete_run(run.id)?;
-        eprintln!(
+        note!(
             "deleted run `{}` (id {}): {}, {}",
             run.name,
             run.id,

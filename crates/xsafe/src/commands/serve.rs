@@ -141,25 +141,22 @@ async fn serve(global: &Global, args: ServeArgs) -> Result<ExitCode> {
         )
     })?;
     let addr = listener.local_addr()?;
-    if !global.quiet {
-        eprintln!(
-            "serving profile {} (strategy {}{}) on http://{addr}/v1 in front of {upstream}; \
-             Ctrl-C stops after the requests in flight",
-            profile_path.display(),
-            proxy.strategy().name(),
-            judge
-                .map(|j| format!(", judged by {}", j.tag()))
-                .unwrap_or_default(),
-        );
-        if args.no_auth {
-            eprintln!("warning: --no-auth: anyone who can reach {addr} can use the upstream");
-        }
+    note!(
+        "serving profile {} (strategy {}{}) on http://{addr}/v1 in front of {upstream}; Ctrl-C \
+         stops after the requests in flight",
+        profile_path.display(),
+        proxy.strategy().name(),
+        judge
+            .map(|j| format!(", judged by {}", j.tag()))
+            .unwrap_or_default(),
+    );
+    if args.no_auth {
+        // Said even under -q: it is what makes the proxy an open relay.
+        eprintln!("warning: --no-auth: anyone who can reach {addr} can use the upstream");
     }
     xsafe_server::serve(listener, proxy, xsafe_server::shutdown_signal())
         .await
         .context("serving")?;
-    if !global.quiet {
-        eprintln!("stopped");
-    }
+    note!("stopped");
     Ok(ExitCode::SUCCESS)
 }

@@ -106,7 +106,7 @@ pub async fn run(global: &Global, cmd: SuitesCommand) -> Result<ExitCode> {
         SuitesCommand::Fetch { name, base_url } => {
             let path = xsafe_suite::fetch(&name, base_url.as_deref(), &cache).await?;
             let suite = xsafe_suite::resolve(&name, &cache, &Default::default())?;
-            eprintln!(
+            note!(
                 "fetched `{name}` into {}: {} cases, fingerprint {}",
                 path.display(),
                 suite.cases.len(),

@@ -325,7 +325,7 @@ fn build_strategies(args: &TuneArgs, cache_dir: &Path) -> Result<Vec<Arc<dyn Str
             // Comparing everything built in should not fail for want of an
             // optional encoder; a strategy named with --strategies must.
             Err(e @ xsafe_strategy::SpecError::Unavailable { .. }) if sa.strategy.is_empty() => {
-                eprintln!("tune: leaving out `{name}`: {e}");
+                note!("tune: leaving out `{name}`: {e}");
                 continue;
             }
             Err(e) => return Err(anyhow::Error::from(e).context(format!("--strategies `{name}`"))),
