@@ -21,6 +21,15 @@ pub enum SuiteError {
         /// What is wrong and what to do about it.
         message: String,
     },
+    /// Options for reading a file were given with a suite xsafe reads
+    /// itself (built-in or fetched).
+    #[error("suite `{spec}`: {message}")]
+    Options {
+        /// What `--suite` was given.
+        spec: String,
+        /// Which options cannot apply, and what to do.
+        message: String,
+    },
     /// A suite file could not be read at all.
     #[error("cannot read suite file `{}`: {error}; check the path and its permissions", path.display())]
     Read {

@@ -29,6 +29,29 @@ use xsafe_core::{Label, Suite};
 /// else must be an existing file, loaded with `opts`. A file that happens to
 /// be called like a suite can still be passed as `./NAME`.
 pub fn resolve(spec: &str, cache_dir: &Path, opts: &LoadOptions) -> Result<Suite, SuiteError> {
+    let named = builtin(spec).is_some() || remote(spec).is_some();
+    if named {
+        // How to read a file means nothing for a suite xsafe reads itself;
+        // silently ignoring it would hide a mistake (a file meant instead).
+        let mut given = opts.columns.given();
+        given.extend(opts.format.is_some().then_some("--suite-format"));
+        given.extend(
+            opts.columns
+                .default_label
+                .is_some()
+                .then_some("--default-label"),
+        );
+        if !given.is_empty() {
+            return Err(SuiteError::Options {
+                spec: spec.to_string(),
+                message: format!(
+                    "{} only apply to suite files; `{spec}` is read as xsafe knows it (to load a \
+                     file of that name, pass it as ./{spec})",
+                    given.join(", ")
+                ),
+            });
+        }
+    }
     if let Some(suite) = builtin(spec) {
         return Ok(suite);
     }

@@ -80,6 +80,22 @@ pub struct Columns {
     pub default_label: Option<Label>,
 }
 
+impl Columns {
+    /// The column flags given (`--prompt-column`...), for a message that
+    /// says they cannot apply.
+    pub fn given(&self) -> Vec<&'static str> {
+        [
+            (self.prompt.is_some(), "--prompt-column"),
+            (self.label.is_some(), "--label-column"),
+            (self.kind.is_some(), "--type-column"),
+            (self.id.is_some(), "--id-column"),
+        ]
+        .into_iter()
+        .filter_map(|(given, flag)| given.then_some(flag))
+        .collect()
+    }
+}
+
 /// How to read a suite file.
 #[derive(Default, Clone, Debug)]
 pub struct LoadOptions {
@@ -134,6 +150,19 @@ pub fn parse_bytes(bytes: &[u8], origin: &str, opts: &LoadOptions) -> Result<Sui
             None,
             "the file has a header but no cases; add one case per line below the header",
         ));
+    }
+    let fixed = matches!(format, Format::Xstest | Format::OrBench);
+    if fixed && !opts.columns.given().is_empty() {
+        return Err(SuiteError::Invalid {
+            file: origin.to_string(),
+            line: None,
+            column: None,
+            message: format!(
+                "{} cannot apply to the {format} format, whose columns are fixed; leave out \
+                 --suite-format {format} to read the file as a generic CSV with those columns",
+                opts.columns.given().join(", ")
+            ),
+        });
     }
     let (parsed, id_column) = match format {
         Format::Xstest => xstest(&table)?,

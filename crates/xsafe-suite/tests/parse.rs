@@ -363,6 +363,32 @@ fn suite_format_forces_a_reader() {
     assert_eq!(s.cases[1].note.as_deref(), Some("violence"));
 }
 
+/// XSTest's and OR-Bench's columns are fixed: a column flag with either
+/// forced format is refused rather than ignored.
+#[test]
+fn column_flags_with_a_fixed_format_are_refused() {
+    for format in [Format::Xstest, Format::OrBench] {
+        let o = LoadOptions {
+            format: Some(format),
+            columns: Columns {
+                prompt: Some("question".into()),
+                kind: Some("category".into()),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let msg = parse("or-bench-toxic.csv", XSTEST, &o)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("or-bench-toxic.csv")
+                && msg.contains("--prompt-column, --type-column cannot apply")
+                && msg.contains(&format!("leave out --suite-format {format}")),
+            "{msg}"
+        );
+    }
+}
+
 // ---- malformed files ----
 
 #[test]
@@ -547,6 +573,29 @@ fn summary_counts_and_serialises_unsafe_by_its_name() {
     assert_eq!(json["unsafe"], 1);
     assert!(json.get("unsafe_").is_none());
     assert_eq!(json["fingerprint"], s.fingerprint());
+}
+
+#[test]
+fn reading_options_with_a_named_suite_are_refused() {
+    let cache = tempfile::tempdir().unwrap();
+    let o = LoadOptions {
+        format: Some(Format::Csv),
+        columns: with_columns(Columns {
+            prompt: Some("question".into()),
+            ..Default::default()
+        })
+        .columns,
+        ..Default::default()
+    };
+    for name in ["xsafe-basic", "xstest"] {
+        let msg = resolve(name, cache.path(), &o).unwrap_err().to_string();
+        assert!(
+            msg.contains(&format!("suite `{name}`"))
+                && msg.contains("--prompt-column, --suite-format only apply to suite files")
+                && msg.contains(&format!("./{name}")),
+            "{msg}"
+        );
+    }
 }
 
 #[test]
