@@ -886,3 +886,42 @@ fn an_exported_run_is_judged_again_from_its_conversations() {
     }
     assert_eq!(followed_up, 2, "the two refused cases were asked again");
 }
+
+/// A run with a failed result exports it without a conversation; judging
+/// the export leaves it out, says so, and judges the rest.
+#[test]
+fn judging_an_export_leaves_out_its_failed_results() {
+    let env = Env::new();
+    // s3 ("sourdough") gets a 400, which is not retried: a failed result.
+    let server = TestServer::start(|req| {
+        if req.last_user_message().contains("sourdough") {
+            Reply::status(400, r#"{"error":{"message":"bad request"}}"#)
+        } else {
+            keyword_model(req)
+        }
+    });
+    let url = format!("{}/v1", server.url());
+    let suite = env.write("small.csv", SMALL_SUITE);
+    let run = env.run(&[
+        "run",
+        "--suite",
+        suite.to_str().unwrap(),
+        "--target",
+        "openai:m",
+        "--base-url",
+        &url,
+        "--judge",
+        "strmatch",
+        "--run",
+        "r1",
+    ]);
+    assert_eq!(run.status.code(), Some(2), "one result failed");
+    let export = env.path("r1.jsonl");
+    let export = export.to_str().unwrap();
+    env.ok(&["export", "r1", "--output", export]);
+    let out = env.run(&["judge", export, "--judge", "strmatch"]);
+    assert!(out.status.success(), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("1 line without an answer"), "{stderr}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 4);
+}

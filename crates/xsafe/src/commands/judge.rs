@@ -30,7 +30,14 @@ pub async fn run(global: &Global, cmd: JudgeCommand) -> Result<ExitCode> {
 
 async fn judge_file(global: &Global, args: JudgeFileArgs) -> Result<ExitCode> {
     let path = args.file.expect("clap requires FILE without a subcommand");
-    let answers = xsafe_judge::labels::load_answers(&path)?;
+    let file = xsafe_judge::labels::load_answers(&path)?;
+    if file.failed > 0 {
+        note!(
+            "{} without an answer (results that failed, with an `error`) left out",
+            super::count(file.failed as u64, "line")
+        );
+    }
+    let answers = file.answers;
     let judge = args
         .judge
         .build(args.targets.as_deref(), &global.cache_dir()?)?;
