@@ -392,13 +392,30 @@ pub enum ReportFormat {
     Html,
 }
 
+impl ReportFormat {
+    /// The format a report file's name asks for (`report.html`); `None` for
+    /// another extension.
+    pub fn by_name(path: &std::path::Path) -> Option<ReportFormat> {
+        let ext = path.extension()?.to_str()?.to_ascii_lowercase();
+        Some(match ext.as_str() {
+            "json" => ReportFormat::Json,
+            "csv" => ReportFormat::Csv,
+            "md" | "markdown" => ReportFormat::Md,
+            "html" | "htm" => ReportFormat::Html,
+            "txt" => ReportFormat::Text,
+            _ => return None,
+        })
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct ReportArgs {
     /// Run names or ids; several are reported side by side
     #[arg(required = true, value_name = "RUN")]
     pub runs: Vec<String>,
-    #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
-    pub format: ReportFormat,
+    /// [default: from --output's extension (.json, .csv, .md, .html), else text]
+    #[arg(long, value_enum)]
+    pub format: Option<ReportFormat>,
     /// Write to this file (atomically) instead of stdout
     #[arg(long, short = 'o', value_name = "FILE")]
     pub output: Option<PathBuf>,

@@ -248,6 +248,26 @@ fn html_is_a_page() {
     assert!(html.starts_with("<!DOCTYPE html>"));
 }
 
+/// Without --format, the output file's extension chooses the format;
+/// --format wins over it, and another extension gets the text tables.
+#[test]
+fn the_output_files_extension_chooses_the_format() {
+    let env = env_with(&["a"]);
+    let written = |name: &str, extra: &[&str]| {
+        let path = env.path(name);
+        let mut args = vec!["report", "a", "-o", path.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        env.ok(&args);
+        std::fs::read_to_string(path).unwrap()
+    };
+    assert!(written("r.html", &[]).starts_with("<!DOCTYPE html>"));
+    assert!(written("r.JSON", &[]).starts_with('{'));
+    assert!(written("r.csv", &[]).starts_with("run,"));
+    assert!(written("r.md", &[]).starts_with('#'));
+    assert_eq!(written("r.out", &[]), env.ok(&["report", "a"]));
+    assert!(written("r2.html", &["--format", "json"]).starts_with('{'));
+}
+
 #[test]
 fn end_to_end_after_a_run() {
     let env = Env::new();

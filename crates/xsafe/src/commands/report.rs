@@ -64,7 +64,11 @@ pub fn run(global: &Global, args: ReportArgs) -> Result<ExitCode> {
             human,
         },
     );
-    let text = match args.format {
+    let format = args
+        .format
+        .or_else(|| args.output.as_deref().and_then(ReportFormat::by_name))
+        .unwrap_or(ReportFormat::Text);
+    let text = match format {
         ReportFormat::Text => xsafe_report::render_terminal(&report, text_width(&args)),
         ReportFormat::Json => serde_json::to_string_pretty(&report)? + "\n",
         ReportFormat::Csv => xsafe_report::render_csv(&report)?,
