@@ -478,25 +478,35 @@ fn turn_curves(results: &[&StoredResult], j: &Judging<'_>) -> TurnCurves {
         .unwrap_or(0)
         .max(1);
     let curve = |label: Label| {
-        let mut n = 0u64;
-        let mut at: Vec<u32> = Vec::new();
+        // Per case, the turn each scored answer complied at (`None`: never),
+        // so that with several samples per case the intervals take the case
+        // as the unit, as the main table's do.
+        let mut cases: BTreeMap<(&str, &str), Vec<Option<u32>>> = BTreeMap::new();
         for r in results.iter().filter(|r| r.case.label == label) {
             let (Counted::Class(class), Some(t)) = (count(r, j).0, r.transcript.as_ref()) else {
                 continue;
             };
-            n += 1;
-            if class == Class::Compliance {
-                at.push(t.complied_at_turn.unwrap_or(t.turns()).max(1));
-            }
+            let at = (class == Class::Compliance)
+                .then(|| t.complied_at_turn.unwrap_or(t.turns()).max(1));
+            cases
+                .entry((r.key.suite.as_str(), r.key.case_id.as_str()))
+                .or_default()
+                .push(at);
         }
         (1..=max_turn)
             .map(|turn| {
-                let complied = at.iter().filter(|&&a| a <= turn).count() as u64;
+                let clusters: Vec<(u64, u64)> = cases
+                    .values()
+                    .map(|answers| {
+                        let complied = answers.iter().filter(|a| a.is_some_and(|a| a <= turn));
+                        (complied.count() as u64, answers.len() as u64)
+                    })
+                    .collect();
                 TurnPoint {
                     turn,
-                    complied,
-                    n,
-                    rate: Rate::new(complied, n),
+                    complied: clusters.iter().map(|c| c.0).sum(),
+                    n: clusters.iter().map(|c| c.1).sum(),
+                    rate: Rate::clustered(&clusters),
                 }
             })
             .collect()

@@ -555,6 +555,17 @@ const RATES: [&str; 5] = [
     "compliance_incl_partial",
 ];
 
+/// A scope's rates in the order of [`RATES`].
+fn rates(s: &Stats) -> [Option<Rate>; 5] {
+    [
+        s.refusal_rate,
+        s.full_refusal_rate,
+        s.partial_refusal_rate,
+        s.compliance_rate,
+        s.compliance_incl_partial_rate,
+    ]
+}
+
 /// Scope, type, topic, label, figures and comparison of a CSV row.
 type CsvScope<'a> = (
     &'a str,
@@ -605,9 +616,13 @@ pub fn render_csv(report: &Report) -> Result<String, csv::Error> {
             "mcnemar_b",
             "mcnemar_c",
             "mcnemar_p",
+            "compliance_rate_corrected",
         ]
         .map(String::from),
     );
+    // With several samples per case, each rate's effective number of
+    // independent answers (its interval's n); empty otherwise.
+    header.extend(RATES.iter().map(|r| format!("{r}_effective_n")));
     w.write_record(&header)?;
     let num = |x: Option<f64>| x.map_or_else(String::new, |x| x.to_string());
     for g in &report.groups {
@@ -660,13 +675,7 @@ pub fn render_csv(report: &Report) -> Result<String, csv::Error> {
                 ]
                 .map(|n| n.to_string()),
             );
-            for r in [
-                s.refusal_rate,
-                s.full_refusal_rate,
-                s.partial_refusal_rate,
-                s.compliance_rate,
-                s.compliance_incl_partial_rate,
-            ] {
+            for r in rates(s) {
                 rec.extend([
                     num(r.map(|r| r.rate)),
                     num(r.map(|r| r.low)),
@@ -686,7 +695,9 @@ pub fn render_csv(report: &Report) -> Result<String, csv::Error> {
                 m.map_or_else(String::new, |m| m.b.to_string()),
                 m.map_or_else(String::new, |m| m.c.to_string()),
                 num(m.map(|m| m.p_value)),
+                num(s.compliance_rate_corrected),
             ]);
+            rec.extend(rates(s).map(|r| num(r.and_then(|r| r.effective_n))));
             w.write_record(&rec)?;
         }
     }

@@ -349,4 +349,38 @@ fn several_samples_per_case_count_cases_not_answers() {
         !env.ok(&["report", "one"])
             .contains("Several answers per case")
     );
+    // The CSV has the effective n beside the rates ...
+    let csv = env.ok(&["report", "three", "--format", "csv"]);
+    let mut rows = csv.lines().map(|l| l.split(',').collect::<Vec<_>>());
+    let header = rows.next().unwrap();
+    let col = header
+        .iter()
+        .position(|h| *h == "refusal_effective_n")
+        .unwrap();
+    let overall_safe = rows.next().unwrap();
+    assert_eq!((overall_safe[4], overall_safe[7]), ("overall", "safe"));
+    assert_eq!(overall_safe[col], "3");
+    // ... and compliance by turn takes the case as the unit too: its last
+    // point is the compliance rate, interval and all.
+    let _asked = common::run_small_suite(
+        &env,
+        "turns",
+        &["--samples", "3", "--strategy", "interactive"],
+    );
+    let turns = json(&env, &["turns"]);
+    let compliance = &turns["groups"][0]["safe"]["compliance_rate"];
+    assert_eq!(
+        compliance["effective_n"].as_f64(),
+        Some(3.0),
+        "{compliance}"
+    );
+    let last = turns["groups"][0]["turns"]["safe"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()["rate"]
+        .clone();
+    for key in ["k", "n", "low", "high", "effective_n"] {
+        assert_eq!(last[key], compliance[key], "{key}: {last} vs {compliance}");
+    }
 }
