@@ -139,6 +139,8 @@ pub struct Profile {
     pub judge: Option<String>,
     /// The target tuning measured.
     pub target: Option<String>,
+    /// The settings that target was measured with (`[profile.target_settings]`).
+    pub target_settings: Option<toml::Value>,
 }
 
 #[derive(Deserialize)]
@@ -152,6 +154,7 @@ struct ProfileFile {
 struct ProfileHeader {
     target: Option<String>,
     judge: Option<String>,
+    target_settings: Option<toml::Value>,
 }
 
 #[derive(Deserialize)]
@@ -182,7 +185,33 @@ impl Profile {
                 .unwrap_or_else(|| toml::Value::Table(Default::default())),
             judge: file.profile.judge,
             target: file.profile.target,
+            target_settings: file.profile.target_settings,
         })
+    }
+
+    /// What tuning measured with that the proxy does not apply: the target's
+    /// own system prompt and a temperature above 0. The proxy passes on each
+    /// client's messages and settings, so the profile's rates hold for
+    /// clients that send the same; empty when nothing needs saying.
+    pub fn unapplied_settings(&self) -> Vec<String> {
+        let Some(settings) = &self.target_settings else {
+            return Vec::new();
+        };
+        let mut said = Vec::new();
+        if let Some(prompt) = settings.get("system_prompt").and_then(|v| v.as_str()) {
+            let shown: String = prompt.chars().take(60).collect();
+            let cut = if shown.len() < prompt.len() {
+                "..."
+            } else {
+                ""
+            };
+            said.push(format!("the system prompt \"{shown}{cut}\""));
+        }
+        let temperature = settings.get("temperature").and_then(|v| v.as_float());
+        if let Some(t) = temperature.filter(|t| *t > 0.0) {
+            said.push(format!("temperature {t}"));
+        }
+        said
     }
 
     /// Builds the profile's strategy by name and checks that it is the one
@@ -303,6 +332,7 @@ mod tests {
             definition: toml::Value::Table(Default::default()),
             judge: Some(judge.into()),
             target: None,
+            target_settings: None,
         };
         let built = profile("strmatch@1").build_judge(None).unwrap();
         assert_eq!(built.name(), "strmatch");
@@ -316,6 +346,33 @@ mod tests {
         // An explicit --judge is taken as it is.
         let chosen = profile("xsafe>strmatch@1>1<1").build_judge(Some("strmatch"));
         assert_eq!(chosen.unwrap().name(), "strmatch");
+    }
+
+    #[test]
+    fn the_settings_the_proxy_does_not_apply_are_named() {
+        let profile = |settings: &str| Profile {
+            path: "p.toml".into(),
+            strategy: "baseline".into(),
+            definition: toml::Value::Table(Default::default()),
+            judge: None,
+            target: None,
+            target_settings: Some(toml::from_str(settings).unwrap()),
+        };
+        assert!(
+            profile("temperature = 0.0\nmax_tokens = 512")
+                .unapplied_settings()
+                .is_empty()
+        );
+        let long = "x".repeat(70);
+        let said =
+            profile(&format!("temperature = 0.7\nsystem_prompt = \"{long}\"")).unapplied_settings();
+        assert_eq!(
+            said,
+            [
+                format!("the system prompt \"{}...\"", "x".repeat(60)),
+                "temperature 0.7".to_string()
+            ]
+        );
     }
 
     #[test]

@@ -98,6 +98,15 @@ async fn serve(global: &Global, args: ServeArgs) -> Result<ExitCode> {
     }
 
     let profile = Profile::load(&profile_path)?;
+    let unapplied = profile.unapplied_settings();
+    if !unapplied.is_empty() {
+        tracing::warn!(
+            "the profile was tuned with {}, which the proxy does not add: it passes on each \
+             client's own messages and settings, so the tuned rates hold for clients that send \
+             the same",
+            unapplied.join(" and ")
+        );
+    }
     let registry = crate::strategies::registry(&args.strategy_files)?;
     let options = xsafe_strategy::BuildOptions {
         cache_dir: Some(global.cache_dir()?),
