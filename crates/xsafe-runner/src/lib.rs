@@ -1,6 +1,8 @@
 //! The runner: executes suites x targets x strategies x samples, judges each
 //! transcript and stores it, one transaction per result, so that a run killed
 //! at any moment resumes where it stopped when the same command runs again.
+//! An answer the judge failed on is stored unjudged, and the next run judges
+//! it again without asking the model: nothing stored is asked twice.
 
 mod plan;
 mod summary;
@@ -10,14 +12,14 @@ use plan::Selection;
 pub use summary::{CommonError, GroupSummary, RunOutcome};
 
 use serde::Serialize;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
-use xsafe_core::{Case, Judge, Strategy, Target};
-use xsafe_store::{ResultKey, RunSpec, RunStatus, Store, StoreError, Timing};
+use xsafe_core::{Case, Judge, JudgeError, Strategy, Target, Transcript};
+use xsafe_store::{ResultKey, RunSpec, RunStatus, Store, StoreError, StoredError, Timing};
 
 /// Why a run could not go on. Failures of single cases are not errors of
 /// the run: they are stored and retried by the next run of the command.
@@ -49,8 +51,9 @@ pub enum Event {
         run_name: String,
         /// Results the run has in all: cases x targets x strategies x samples.
         total: u64,
-        /// Of them, stored with an answer by earlier invocations and not asked
-        /// again.
+        /// Of them, stored and judged by earlier invocations: neither asked
+        /// nor judged again. Answers the judge failed on are not among
+        /// them: they are judged again (not asked).
         done: u64,
     },
     /// One result was stored: its verdict label, or the error kind.
@@ -70,6 +73,16 @@ struct Job {
     case: Case,
     target: Arc<dyn Target>,
     strategy: Arc<dyn Strategy>,
+    /// The answer an earlier invocation stored when its judge failed: it
+    /// is judged again rather than asked again.
+    answer: Option<StoredAnswer>,
+}
+
+/// An answer stored without a verdict.
+struct StoredAnswer {
+    result_id: i64,
+    transcript: Transcript,
+    timing: Timing,
 }
 
 /// Runs the plan, storing every result, until it is done or `cancel` fires.
@@ -91,11 +104,28 @@ pub async fn execute(
         blocking(&store, move |s| s.add_cases(run.id, &suite, &cases)).await?;
     }
     let done: HashSet<ResultKey> = blocking(&store, move |s| s.done_keys(run.id)).await?;
+    let mut answers: HashMap<ResultKey, StoredAnswer> =
+        blocking(&store, move |s| s.unjudged(run.id))
+            .await?
+            .into_iter()
+            .filter_map(|r| {
+                let answer = StoredAnswer {
+                    result_id: r.id,
+                    transcript: r.transcript?,
+                    timing: r.timing.unwrap_or_default(),
+                };
+                Some((r.key, answer))
+            })
+            .collect();
     let all = plan_jobs(plan, &selection, run.id);
     let total = all.len() as u64;
     let jobs: Vec<Job> = all
         .into_iter()
         .filter(|job| !done.contains(&job.key))
+        .map(|job| Job {
+            answer: answers.remove(&job.key),
+            ..job
+        })
         .collect();
     let done_before = total - jobs.len() as u64;
     blocking(&store, move |s| {
@@ -205,6 +235,7 @@ fn plan_jobs(plan: &RunPlan, selection: &Selection, run_id: i64) -> Vec<Job> {
                             case: case.clone(),
                             target: target.clone(),
                             strategy: strategy.clone(),
+                            answer: None,
                         });
                     }
                 }
@@ -264,7 +295,8 @@ pub struct Preview {
     pub run_id: Option<i64>,
     /// Conversations the run has in all.
     pub total: u64,
-    /// Of them, stored already with a verdict.
+    /// Of them, stored already with an answer: judged, or (when the judge
+    /// failed on it) to be judged again without asking the model.
     pub done: u64,
     /// Per target and strategy, in the order they would run.
     pub groups: Vec<PreviewGroup>,
@@ -279,7 +311,8 @@ pub struct PreviewGroup {
     pub strategy: String,
     /// Conversations of the pair in all: selected cases x samples.
     pub total: u64,
-    /// Not stored yet, or stored as an error: what the run would ask.
+    /// Not stored yet, or stored as a failed request: what the run would
+    /// ask the model. An answer the judge failed on is not asked again.
     pub to_ask: u64,
 }
 
@@ -297,10 +330,12 @@ pub async fn preview(store: Arc<Store>, plan: &RunPlan) -> Result<Preview, RunEr
         Some(run) if run.key != spec.key => {
             return Err(StoreError::RunMismatch { name: spec.name }.into());
         }
-        Some(run) => (
-            Some(run.id),
-            blocking(&store, move |s| s.done_keys(run.id)).await?,
-        ),
+        Some(run) => {
+            let mut answered = blocking(&store, move |s| s.done_keys(run.id)).await?;
+            let unjudged = blocking(&store, move |s| s.unjudged(run.id)).await?;
+            answered.extend(unjudged.into_iter().map(|r| r.key));
+            (Some(run.id), answered)
+        }
         None => (None, HashSet::new()),
     };
     // The jobs come target by target, strategy by strategy, each pair with
@@ -328,6 +363,13 @@ pub async fn preview(store: Arc<Store>, plan: &RunPlan) -> Result<Preview, RunEr
 }
 
 /// Runs, judges and stores one job; returns the verdict label or error kind.
+///
+/// A job with a stored answer is only judged. A judge failure after the
+/// model answered keeps the answer (stored unjudged, counted as an error
+/// until judged), so neither the next run nor `xsafe rejudge` needs the
+/// model again. An interactive strategy consults the judge between turns:
+/// a failure there is the strategy's, with no final transcript to keep, and
+/// the conversation is asked again by the next run.
 async fn run_one(
     store: &Arc<Store>,
     job: &Job,
@@ -335,55 +377,87 @@ async fn run_one(
     seed: u64,
     permit: OwnedSemaphorePermit,
 ) -> Result<String, RunError> {
-    let started = Instant::now();
-    let started_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or_default();
     let prompt = job.case.to_prompt();
-    let transcript = job
-        .strategy
-        .run(&prompt, &*job.target, judge, Some(seed))
-        .await;
-    // The target is free for the next case while this one is judged and
-    // stored: holding the place through the write would idle the model.
-    drop(permit);
-    let latency_ms = started.elapsed().as_millis() as u64;
     let key = job.key.clone();
-    match transcript {
-        Ok(transcript) => match judge.judge(&prompt, &transcript).await {
-            Ok(verdict) => {
-                let label = verdict.outcome.label().to_string();
-                let timing = Timing {
-                    started_ms,
-                    latency_ms,
-                };
-                blocking(store, move |s| {
-                    s.record_result(&key, &transcript, &verdict, timing)
-                })
-                .await?;
-                Ok(label)
-            }
-            Err(e) => {
-                let message = e.to_string();
-                blocking(store, move |s| s.record_error(&key, "judge", &message, 1)).await?;
-                Ok("error:judge".into())
-            }
-        },
-        Err(e) => {
-            let kind = e.kind().to_string();
-            let attempts = match &e {
-                xsafe_core::StrategyError::Target(t) => t.attempts(),
-                _ => 1,
+    let (transcript, timing) = match &job.answer {
+        // The permit stays held through the judging below: it bounds how
+        // many stored answers are judged at once, as it bounds conversations,
+        // so resuming a run whose judge was down does not send every stored
+        // answer to the judge together.
+        Some(answer) => (answer.transcript.clone(), answer.timing),
+        None => {
+            let started = Instant::now();
+            let started_ms = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_millis() as i64)
+                .unwrap_or_default();
+            let transcript = job
+                .strategy
+                .run(&prompt, &*job.target, judge, Some(seed))
+                .await;
+            let timing = Timing {
+                started_ms,
+                latency_ms: started.elapsed().as_millis() as u64,
             };
-            let message = e.to_string();
-            tracing::warn!(case = %job.key.case_id, target = %job.key.target, error = %message, "case failed");
-            let stored_kind = kind.clone();
-            blocking(store, move |s| {
-                s.record_error(&key, &stored_kind, &message, attempts)
+            match transcript {
+                Ok(transcript) => (transcript, timing),
+                Err(e) => {
+                    drop(permit);
+                    let kind = e.kind().to_string();
+                    let attempts = match &e {
+                        xsafe_core::StrategyError::Target(t) => t.attempts(),
+                        _ => 1,
+                    };
+                    let message = e.to_string();
+                    tracing::warn!(case = %job.key.case_id, target = %job.key.target, error = %message, "case failed");
+                    let stored_kind = kind.clone();
+                    blocking(store, move |s| {
+                        s.record_error(&key, &stored_kind, &message, attempts)
+                    })
+                    .await?;
+                    return Ok(format!("error:{kind}"));
+                }
+            }
+        }
+    };
+    // The target is free for the next case while a new answer is judged and
+    // stored: holding the place through the write would idle the model.
+    let permit = job.answer.is_some().then_some(permit);
+    let verdict = judge.judge(&prompt, &transcript).await;
+    drop(permit);
+    let result_id = job.answer.as_ref().map(|a| a.result_id);
+    match verdict {
+        Ok(verdict) => {
+            let label = verdict.outcome.label().to_string();
+            blocking(store, move |s| match result_id {
+                // The stored answer is the one judged: only the verdict is
+                // new, and putting it makes the result done.
+                Some(id) => s.put_verdict(id, &verdict),
+                None => s
+                    .record_result(&key, &transcript, &verdict, timing)
+                    .map(drop),
             })
             .await?;
-            Ok(format!("error:{kind}"))
+            Ok(label)
+        }
+        Err(e) => {
+            let error = StoredError {
+                kind: "judge".into(),
+                message: e.to_string(),
+                attempts: match &e {
+                    JudgeError::Target(t) => t.attempts(),
+                    JudgeError::Other(_) => 1,
+                },
+            };
+            tracing::warn!(case = %job.key.case_id, target = %job.key.target, error = %error.message, "the judge failed; the answer is kept for the next run to judge");
+            blocking(store, move |s| match result_id {
+                Some(_) => s.record_error(&key, &error.kind, &error.message, error.attempts),
+                None => s
+                    .record_unjudged(&key, &transcript, timing, &error)
+                    .map(drop),
+            })
+            .await?;
+            Ok("error:judge".into())
         }
     }
 }

@@ -22,8 +22,9 @@ pub struct GroupSummary {
     /// Answers without a class, safe and unsafe together: the judge said
     /// unscored or gave no verdict.
     pub unscored: u64,
-    /// Results without an answer (failed requests or judging), retried by
-    /// the next run of the command.
+    /// Results without a verdict: failed requests, asked again by the next
+    /// run of the command, and answers the judge failed on, kept and judged
+    /// again by it.
     pub errors: u64,
     /// Refused share of the scored safe answers, when there are any.
     pub safe_refusal_rate: Option<f64>,
@@ -42,7 +43,7 @@ pub struct RunOutcome {
     pub status: String,
     /// Results the run has in all.
     pub total: u64,
-    /// Stored by earlier invocations of the same command.
+    /// Stored and judged by earlier invocations of the same command.
     pub done_before: u64,
     /// Results with a verdict now.
     pub done: u64,

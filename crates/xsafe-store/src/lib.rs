@@ -6,7 +6,10 @@
 //! A result is keyed by (run, target, strategy, suite, case, sample) and the
 //! key is UNIQUE, so running the same command again resumes a run without
 //! duplicating anything; each result is written in one transaction, so a
-//! killed process leaves either the whole result or none of it. The schema
+//! killed process leaves either the whole result or none of it. A result is
+//! `done` (answered and judged) or failed; a failed result whose model
+//! answered but whose judge failed keeps the answer's messages, so the next
+//! run judges it again instead of asking the model twice. The schema
 //! is versioned by ordered migrations (`PRAGMA user_version`), and the file
 //! runs in WAL mode so readers (reports, the annotation UI) do not block the
 //! runner.
@@ -420,8 +423,10 @@ impl Store {
 
     // ----- results -----
 
-    /// The keys of a run's results that have a transcript. Failed results
-    /// are left out, so a resumed run tries them again.
+    /// The keys of a run's results that are done: answered and judged.
+    /// Failed results are left out, so a resumed run tries them again:
+    /// asks again when the request failed, judges the stored answer again
+    /// when the judge failed (see [`unjudged`](Store::unjudged)).
     pub fn done_keys(&self, run_id: i64) -> Result<HashSet<ResultKey>, StoreError> {
         self.read(|tx| {
             let mut stmt = tx.prepare(
@@ -458,53 +463,34 @@ impl Store {
         timing: Timing,
     ) -> Result<i64, StoreError> {
         self.write(|tx| {
-            ensure_case(tx, key)?;
-            let id: i64 = tx.query_row(
-                "INSERT INTO results (run_id, target, strategy, suite, case_id, sample, status,
-                                      finish_reason, complied_at_turn, started_ms, latency_ms,
-                                      opening)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'done', ?7, ?8, ?9, ?10, ?11)
-                 ON CONFLICT (run_id, target, strategy, suite, case_id, sample) DO UPDATE SET
-                     status = 'done',
-                     finish_reason = excluded.finish_reason,
-                     complied_at_turn = excluded.complied_at_turn,
-                     opening = excluded.opening,
-                     started_ms = excluded.started_ms,
-                     latency_ms = excluded.latency_ms
-                 RETURNING id",
-                params![
-                    key.run_id,
-                    key.target,
-                    key.strategy,
-                    key.suite,
-                    key.case_id,
-                    key.sample,
-                    transcript.finish_reason.as_ref().map(FinishReason::as_str),
-                    transcript.complied_at_turn,
-                    timing.started_ms,
-                    i64::try_from(timing.latency_ms).unwrap_or(i64::MAX),
-                    transcript.opening,
-                ],
-                |row| row.get(0),
-            )?;
-            for table in ["messages", "verdicts", "annotations"] {
-                tx.execute(&format!("DELETE FROM {table} WHERE result_id = ?1"), [id])?;
-            }
-            let mut insert = tx.prepare(
-                "INSERT INTO messages (result_id, idx, role, content, reasoning, refusal)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            )?;
-            for (idx, m) in transcript.messages.iter().enumerate() {
-                insert.execute(params![
-                    id,
-                    idx as i64,
-                    m.role.as_str(),
-                    m.content,
-                    m.reasoning,
-                    m.refusal,
-                ])?;
-            }
+            let id = write_transcript(tx, key, transcript, timing, Status::Done)?;
             upsert_verdict(tx, id, verdict)?;
+            Ok(id)
+        })
+    }
+
+    /// Stores an answer the judge failed on, in one transaction: the result
+    /// row and its messages as [`record_result`](Store::record_result)
+    /// stores them, no verdict, and `error` appended to the error history.
+    /// Returns the result's id.
+    ///
+    /// The result counts as failed (it is not among the
+    /// [`done_keys`](Store::done_keys), [`results`](Store::results) shows
+    /// `error` beside the transcript) until a verdict is put on it with
+    /// [`put_verdict`](Store::put_verdict); [`unjudged`](Store::unjudged)
+    /// finds it so the answer can be judged again without asking the model.
+    /// An earlier transcript for the key is replaced, with its verdicts and
+    /// annotations, as `record_result` replaces it.
+    pub fn record_unjudged(
+        &self,
+        key: &ResultKey,
+        transcript: &Transcript,
+        timing: Timing,
+        error: &StoredError,
+    ) -> Result<i64, StoreError> {
+        self.write(|tx| {
+            let id = write_transcript(tx, key, transcript, timing, Status::Error)?;
+            insert_error(tx, id, &error.kind, &error.message, error.attempts)?;
             Ok(id)
         })
     }
@@ -515,7 +501,9 @@ impl Store {
     /// transcript yet, it counts as failed until a later
     /// [`record_result`](Store::record_result) replaces it; if it already
     /// has one, the transcript is kept: a late failure must not destroy a
-    /// finished answer.
+    /// finished answer. An answer the judge failed on (see
+    /// [`record_unjudged`](Store::record_unjudged)) stays failed, with its
+    /// answer, and the new failure is the one shown.
     pub fn record_error(
         &self,
         key: &ResultKey,
@@ -552,12 +540,7 @@ impl Store {
                 ],
                 |row| row.get(0),
             )?;
-            tx.execute(
-                "INSERT INTO errors (result_id, kind, message, attempts, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![id, kind, message, attempts, time::now()],
-            )?;
-            Ok(())
+            insert_error(tx, id, kind, message, attempts)
         })
     }
 
@@ -565,6 +548,15 @@ impl Store {
     /// strategy, suite, case (in the order added) and sample.
     pub fn results(&self, run_id: i64) -> Result<Vec<StoredResult>, StoreError> {
         self.read(|tx| load_results(tx, Filter::Run(run_id)))
+    }
+
+    /// The results of a run whose model answered but whose judge failed
+    /// (stored by [`record_unjudged`](Store::record_unjudged) and not
+    /// judged since), with their transcripts and timing, in the order of
+    /// [`results`](Store::results): what a resumed run judges again without
+    /// asking the model.
+    pub fn unjudged(&self, run_id: i64) -> Result<Vec<StoredResult>, StoreError> {
+        self.read(|tx| load_results(tx, Filter::Unjudged(run_id)))
     }
 
     /// One result by id.
@@ -577,17 +569,28 @@ impl Store {
     /// Adds or replaces a verdict of a result. Verdicts are one per judge
     /// name (the tag before its last `@`), so rejudging with a newer version
     /// of a judge replaces that judge's verdict and keeps the others.
+    ///
+    /// An answer the judge failed on (see
+    /// [`record_unjudged`](Store::record_unjudged)) becomes done with its
+    /// first verdict, whichever judge gave it: it is judged, so a resumed
+    /// run no longer judges it again, and its error history stays.
     pub fn put_verdict(&self, result_id: i64, verdict: &Verdict) -> Result<(), StoreError> {
         self.write(|tx| {
             ensure_transcript(tx, result_id)?;
-            upsert_verdict(tx, result_id, verdict)
+            upsert_verdict(tx, result_id, verdict)?;
+            tx.execute(
+                "UPDATE results SET status = 'done' WHERE id = ?1 AND status = 'error'",
+                [result_id],
+            )?;
+            Ok(())
         })
     }
 
     // ----- annotations -----
 
     /// Sets `annotator`'s label for a result, replacing their earlier one;
-    /// other annotators' labels stay.
+    /// other annotators' labels stay. An answer the judge failed on may be
+    /// labelled too: the label is about the answer, which is stored.
     pub fn annotate(
         &self,
         result_id: i64,
@@ -707,20 +710,122 @@ fn ensure_case(conn: &Connection, key: &ResultKey) -> Result<(), StoreError> {
     })
 }
 
-/// Verdicts and annotations are about a transcript; a failed result has none.
+/// Verdicts and annotations are about a transcript; a failed request has
+/// none, an answer the judge failed on has one.
 fn ensure_transcript(conn: &Connection, result_id: i64) -> Result<(), StoreError> {
-    let status: Option<String> = conn
+    let answered: Option<bool> = conn
         .query_row(
-            "SELECT status FROM results WHERE id = ?1",
+            &format!("SELECT {ANSWERED} FROM results r WHERE r.id = ?1"),
             [result_id],
             |row| row.get(0),
         )
         .optional()?;
-    match status.as_deref() {
-        Some("done") => Ok(()),
-        Some(_) => Err(StoreError::NoTranscript(result_id)),
+    match answered {
+        Some(true) => Ok(()),
+        Some(false) => Err(StoreError::NoTranscript(result_id)),
         None => Err(StoreError::ResultNotFound(result_id)),
     }
+}
+
+/// SQL that is true when result `r` has a stored transcript: it is done,
+/// or it failed at judging and kept the answer's messages. A failed
+/// request never has messages (`record_error` writes none), so their
+/// presence is what tells the two failures apart, with no column that
+/// could disagree with them.
+const ANSWERED: &str =
+    "(r.status = 'done' OR EXISTS (SELECT 1 FROM messages WHERE result_id = r.id))";
+
+/// The stored spelling of a result's status (see the first migration).
+#[derive(Clone, Copy)]
+enum Status {
+    /// Answered and judged.
+    Done,
+    /// The last attempt failed: the request, or the judging of its answer.
+    Error,
+}
+
+impl Status {
+    fn as_str(self) -> &'static str {
+        match self {
+            Status::Done => "done",
+            Status::Error => "error",
+        }
+    }
+}
+
+/// Writes `key`'s result row with `status` and its messages, replacing an
+/// earlier transcript with the verdicts and annotations that judged it;
+/// returns the result's id. The caller adds the verdict or the error.
+fn write_transcript(
+    tx: &Transaction<'_>,
+    key: &ResultKey,
+    transcript: &Transcript,
+    timing: Timing,
+    status: Status,
+) -> Result<i64, StoreError> {
+    ensure_case(tx, key)?;
+    let id: i64 = tx.query_row(
+        "INSERT INTO results (run_id, target, strategy, suite, case_id, sample, status,
+                              finish_reason, complied_at_turn, started_ms, latency_ms,
+                              opening)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+         ON CONFLICT (run_id, target, strategy, suite, case_id, sample) DO UPDATE SET
+             status = excluded.status,
+             finish_reason = excluded.finish_reason,
+             complied_at_turn = excluded.complied_at_turn,
+             opening = excluded.opening,
+             started_ms = excluded.started_ms,
+             latency_ms = excluded.latency_ms
+         RETURNING id",
+        params![
+            key.run_id,
+            key.target,
+            key.strategy,
+            key.suite,
+            key.case_id,
+            key.sample,
+            status.as_str(),
+            transcript.finish_reason.as_ref().map(FinishReason::as_str),
+            transcript.complied_at_turn,
+            timing.started_ms,
+            i64::try_from(timing.latency_ms).unwrap_or(i64::MAX),
+            transcript.opening,
+        ],
+        |row| row.get(0),
+    )?;
+    for table in ["messages", "verdicts", "annotations"] {
+        tx.execute(&format!("DELETE FROM {table} WHERE result_id = ?1"), [id])?;
+    }
+    let mut insert = tx.prepare(
+        "INSERT INTO messages (result_id, idx, role, content, reasoning, refusal)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?;
+    for (idx, m) in transcript.messages.iter().enumerate() {
+        insert.execute(params![
+            id,
+            idx as i64,
+            m.role.as_str(),
+            m.content,
+            m.reasoning,
+            m.refusal,
+        ])?;
+    }
+    Ok(id)
+}
+
+fn insert_error(
+    conn: &Connection,
+    result_id: i64,
+    kind: &str,
+    message: &str,
+    attempts: u32,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO errors (result_id, kind, message, attempts, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![result_id, kind, message, attempts, time::now()],
+    )?;
+    Ok(())
 }
 
 fn upsert_verdict(conn: &Connection, result_id: i64, verdict: &Verdict) -> Result<(), StoreError> {
@@ -804,13 +909,19 @@ fn parse_col<T>(
 enum Filter {
     Run(i64),
     Result(i64),
+    /// A run's answers the judge failed on.
+    Unjudged(i64),
 }
 
 impl Filter {
-    fn condition(self) -> (&'static str, i64) {
+    fn condition(self) -> (String, i64) {
         match self {
-            Filter::Run(id) => ("r.run_id = ?1", id),
-            Filter::Result(id) => ("r.id = ?1", id),
+            Filter::Run(id) => ("r.run_id = ?1".into(), id),
+            Filter::Result(id) => ("r.id = ?1".into(), id),
+            Filter::Unjudged(id) => (
+                format!("r.run_id = ?1 AND r.status = 'error' AND {ANSWERED}"),
+                id,
+            ),
         }
     }
 }
@@ -874,7 +985,7 @@ fn load_results(conn: &Connection, filter: Filter) -> Result<Vec<StoredResult>, 
         "SELECT r.id, r.run_id, r.target, r.strategy, r.suite, r.case_id, r.sample, r.status,
                 r.finish_reason, r.complied_at_turn, r.started_ms, r.latency_ms,
                 c.case_id, c.prompt, c.type, c.label, c.focus, c.note,
-                e.kind, e.message, e.attempts, r.opening
+                e.kind, e.message, e.attempts, r.opening, {ANSWERED}
          FROM results r
          JOIN cases c ON c.run_id = r.run_id AND c.suite = r.suite AND c.case_id = r.case_id
          LEFT JOIN errors e
@@ -886,7 +997,8 @@ fn load_results(conn: &Connection, filter: Filter) -> Result<Vec<StoredResult>, 
     let rows = stmt.query_map([param], |row| {
         let id: i64 = row.get(0)?;
         let done = row.get::<_, String>(7)? == "done";
-        let transcript = done.then(|| -> rusqlite::Result<Transcript> {
+        let answered: bool = row.get(22)?;
+        let transcript = answered.then(|| -> rusqlite::Result<Transcript> {
             Ok(Transcript {
                 messages: Vec::new(), // filled in below
                 finish_reason: row
@@ -896,7 +1008,7 @@ fn load_results(conn: &Connection, filter: Filter) -> Result<Vec<StoredResult>, 
                 opening: row.get(21)?,
             })
         });
-        let timing = done.then(|| -> rusqlite::Result<Timing> {
+        let timing = answered.then(|| -> rusqlite::Result<Timing> {
             Ok(Timing {
                 started_ms: row.get::<_, Option<i64>>(10)?.unwrap_or(0),
                 latency_ms: row.get::<_, Option<i64>>(11)?.unwrap_or(0).max(0) as u64,

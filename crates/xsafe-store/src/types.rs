@@ -117,9 +117,10 @@ pub struct RunSummary {
     pub created_at: String,
     /// Where the run stands.
     pub status: RunStatus,
-    /// Results with a transcript.
+    /// Results done: answered and judged.
     pub results: u64,
-    /// Results whose last attempt failed (not the whole error history).
+    /// Results whose last attempt failed (not the whole error history):
+    /// failed requests, and answers the judge failed on.
     pub errors: u64,
     /// Cases added to the run, over all its suites.
     pub cases: u64,
@@ -162,11 +163,16 @@ pub struct StoredResult {
     /// The case as copied into the run when it was added, whatever the suite
     /// file says now.
     pub case: Case,
-    /// `None` when the last attempt failed (see `error`).
+    /// The conversation; `None` when no answer is stored because the
+    /// request failed (see `error`). An answer the judge failed on is kept
+    /// here, beside its `error`.
     pub transcript: Option<Transcript>,
     /// The run's judge first, then others in the order they were added.
     pub verdicts: Vec<Verdict>,
-    /// The last failure, when the result has no transcript.
+    /// The last failure, when the result is not done: the request failed
+    /// (no `transcript`), or the judge failed on the answer (`transcript`
+    /// kept, no verdict). Either way reports count the result as an error,
+    /// and the next run of the command retries it.
     pub error: Option<StoredError>,
     /// `None` when the result has no transcript.
     pub timing: Option<Timing>,
@@ -175,7 +181,8 @@ pub struct StoredResult {
 /// The last failure of a result.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoredError {
-    /// A short stable name, e.g. `rate_limited`.
+    /// A short stable name, e.g. `rate_limited`, or `judge` when the judge
+    /// failed on the answer.
     pub kind: String,
     /// The failure as shown to the user.
     pub message: String,

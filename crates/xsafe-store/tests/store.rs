@@ -5,7 +5,9 @@ use std::collections::HashSet;
 use std::path::Path;
 use std::sync::Arc;
 use xsafe_core::{Case, Class, FinishReason, Label, Message, Role, Transcript, Verdict};
-use xsafe_store::{ResultKey, RunSpec, RunStatus, SCHEMA_VERSION, Store, StoreError, Timing};
+use xsafe_store::{
+    ResultKey, RunSpec, RunStatus, SCHEMA_VERSION, Store, StoreError, StoredError, Timing,
+};
 
 fn spec(name: &str, key: &str) -> RunSpec {
     RunSpec {
@@ -571,6 +573,134 @@ fn a_success_replaces_a_failure_and_the_history_stays() {
     assert_eq!(stored.transcript, Some(transcript("finally")));
     assert_eq!(stored.error, None);
     assert!(store.done_keys(run_id).unwrap().contains(&k));
+}
+
+/// An answer the judge failed on is kept beside its error: failed (not
+/// done, counted as an error) until a verdict is put on it, by any judge;
+/// then done, with its error history. A failed request stays without one.
+#[test]
+fn an_answer_the_judge_failed_on_is_kept_until_it_is_judged() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("xsafe.db");
+    let (store, run_id) = store_with_run(Store::open(&path).unwrap(), 2);
+    let k = key(run_id, "t", "baseline", "c1", 0);
+    let request_failed = key(run_id, "t", "baseline", "c2", 0);
+    store
+        .record_error(&request_failed, "timeout", "no answer", 3)
+        .unwrap();
+    let timing = Timing {
+        started_ms: 1_700_000_000_000,
+        latency_ms: 250,
+    };
+    let down = StoredError {
+        kind: "judge".into(),
+        message: "judge's model failed: HTTP 500: overloaded".into(),
+        attempts: 2,
+    };
+    let id = store
+        .record_unjudged(&k, &transcript("an answer"), timing, &down)
+        .unwrap();
+
+    // Not done, so a resumed run takes it up; found as unjudged, with the
+    // answer and the model's timing, and only it.
+    assert!(store.done_keys(run_id).unwrap().is_empty());
+    let unjudged = store.unjudged(run_id).unwrap();
+    assert_eq!(unjudged.len(), 1);
+    assert_eq!(
+        (unjudged[0].id, &unjudged[0].key),
+        (id, &k),
+        "the failed request is not among them"
+    );
+    // Read back from another connection: it is on the file.
+    let reopened = Store::open(&path).unwrap();
+    let stored = reopened.result(id).unwrap();
+    assert_eq!(stored.transcript, Some(transcript("an answer")));
+    assert_eq!(stored.timing, Some(timing));
+    assert!(stored.verdicts.is_empty());
+    assert_eq!(stored.error, Some(down.clone()));
+    let failed = reopened
+        .results(run_id)
+        .unwrap()
+        .into_iter()
+        .find(|r| r.key == request_failed)
+        .unwrap();
+    assert_eq!((failed.transcript, failed.timing), (None, None));
+    assert_eq!(reopened.list_runs().unwrap()[0].errors, 2);
+    assert_eq!(reopened.list_runs().unwrap()[0].results, 0);
+
+    // The judge fails again: the new failure is shown, the answer stays.
+    store
+        .record_error(&k, "judge", "judge's model failed: timed out", 1)
+        .unwrap();
+    let stored = store.result(id).unwrap();
+    assert_eq!(stored.transcript, Some(transcript("an answer")));
+    assert_eq!(
+        stored.error.unwrap().message,
+        "judge's model failed: timed out"
+    );
+
+    // A human may label the answer meanwhile; a failed request still not.
+    store.annotate(id, "ann", Class::Compliance, None).unwrap();
+    let err = store
+        .annotate(failed.id, "ann", Class::Compliance, None)
+        .unwrap_err();
+    assert!(matches!(err, StoreError::NoTranscript(_)), "{err}");
+    let err = store.put_verdict(failed.id, &verdict()).unwrap_err();
+    assert!(matches!(err, StoreError::NoTranscript(_)), "{err}");
+
+    // A verdict, here from another judge than the run's (as `xsafe
+    // rejudge` puts it), makes the result done.
+    let other = Verdict::scored(Class::Compliance, 0.8, "llm:openai:judge@1");
+    store.put_verdict(id, &other).unwrap();
+    assert_eq!(store.done_keys(run_id).unwrap(), HashSet::from([k.clone()]));
+    assert!(store.unjudged(run_id).unwrap().is_empty());
+    let judged = store.result(id).unwrap();
+    assert_eq!(judged.error, None);
+    assert_eq!(judged.verdicts, vec![other]);
+    assert_eq!(judged.transcript, Some(transcript("an answer")));
+    assert_eq!(judged.timing, Some(timing));
+    assert_eq!(
+        store.annotations(run_id).unwrap().len(),
+        1,
+        "the label stays"
+    );
+    assert_eq!(
+        count(
+            &path,
+            &format!("SELECT count(*) FROM errors WHERE result_id = {id}")
+        ),
+        2,
+        "the error history is kept"
+    );
+    let listed = &store.list_runs().unwrap()[0];
+    assert_eq!((listed.results, listed.errors), (1, 1));
+}
+
+/// Storing an answer unjudged over an earlier one replaces it, with the
+/// verdicts and labels of the old text, as `record_result` does.
+#[test]
+fn an_unjudged_answer_replaces_an_earlier_one_and_what_judged_it() {
+    let (store, run_id) = store_with_run(Store::open_in_memory().unwrap(), 1);
+    let k = key(run_id, "t", "baseline", "c1", 0);
+    let id = store
+        .record_result(&k, &transcript("old"), &verdict(), Timing::default())
+        .unwrap();
+    store.annotate(id, "ann", Class::Compliance, None).unwrap();
+    let error = StoredError {
+        kind: "judge".into(),
+        message: "down".into(),
+        attempts: 1,
+    };
+    let again = store
+        .record_unjudged(&k, &transcript("new"), Timing::default(), &error)
+        .unwrap();
+    assert_eq!(again, id, "the same result, never a duplicate");
+    let stored = store.result(id).unwrap();
+    assert_eq!(stored.transcript, Some(transcript("new")));
+    assert!(stored.verdicts.is_empty());
+    assert_eq!(stored.error, Some(error));
+    assert!(store.annotations(run_id).unwrap().is_empty());
+    assert!(store.done_keys(run_id).unwrap().is_empty());
 }
 
 #[test]

@@ -826,3 +826,135 @@ fn completion_scripts_cover_the_commands_and_load_in_bash() {
     let registered = String::from_utf8_lossy(&out.stdout);
     assert!(registered.contains("-F _xsafe"), "{registered} {out:?}");
 }
+
+/// A judge that is down does not cost the model's answers: the run fails
+/// saying why, `runs show --verdict error` lists the answers with the
+/// judge's error, the same command judges them again without asking the
+/// model, and `xsafe rejudge` judges them once the judge is back.
+#[test]
+fn answers_the_judge_failed_on_are_kept_and_judged_without_the_model() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let env = Env::new();
+    let model = TestServer::start(keyword_model);
+    let down = Arc::new(AtomicBool::new(true));
+    let flag = down.clone();
+    let judge = TestServer::start(move |_| {
+        if flag.load(Ordering::SeqCst) {
+            Reply::status(500, r#"{"error":{"message":"judge overloaded"}}"#)
+        } else {
+            Reply::chat("1_full_compliance")
+        }
+    });
+    let judge_url = format!("{}/v1", judge.url());
+    let judge_args = [
+        "--judge",
+        "llm:openai:judge-model",
+        "--judge-base-url",
+        &judge_url,
+        "--judge-max-retries",
+        "0",
+    ];
+    let suite = env.write("small.csv", common::SMALL_SUITE);
+    let model_url = format!("{}/v1", model.url());
+    let run = || {
+        let mut args = vec![
+            "run",
+            "--suite",
+            suite.to_str().unwrap(),
+            "--target",
+            "openai:test-model",
+            "--base-url",
+            &model_url,
+            "--run",
+            "r1",
+            "--json",
+        ];
+        args.extend_from_slice(&judge_args);
+        env.run(&args)
+    };
+
+    let out = run();
+    assert_eq!(out.status.code(), Some(2));
+    let first: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (first["done"].as_u64(), first["errors"].as_u64()),
+        (Some(0), Some(5))
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("5 results failed; all: ") && stderr.contains("judge overloaded"),
+        "{stderr}"
+    );
+    assert_eq!((model.request_count(), judge.request_count()), (5, 5));
+
+    // Listed as errors, with the answer the model gave and the judge's error.
+    let shown: serde_json::Value =
+        serde_json::from_str(&env.ok(&["runs", "show", "r1", "--verdict", "error", "--json"]))
+            .unwrap();
+    let shown = shown["results"].as_array().unwrap();
+    assert_eq!(shown.len(), 5);
+    for r in shown {
+        assert_eq!(r["error"]["kind"], "judge", "{r}");
+        assert!(
+            r["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("judge overloaded"),
+            "{r}"
+        );
+        assert_eq!(r["messages"][1]["role"], "assistant", "{r}");
+        assert!(r["verdicts"].as_array().unwrap().is_empty(), "{r}");
+    }
+    let text = env.ok(&["runs", "show", "r1"]);
+    assert!(
+        text.contains("error:judge") && text.contains("judge overloaded"),
+        "{text}"
+    );
+
+    // The same command, judge still down: judged again, not asked again.
+    let out = run();
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!((model.request_count(), judge.request_count()), (5, 10));
+
+    // The judge is back: rejudge judges the stored answers.
+    down.store(false, Ordering::SeqCst);
+    let s: serde_json::Value = serde_json::from_str(&env.ok(&[
+        "rejudge",
+        "r1",
+        "--judge",
+        "llm:openai:judge-model",
+        "--judge-base-url",
+        &judge_url,
+        "--json",
+    ]))
+    .unwrap();
+    assert_eq!(
+        (
+            s["judged"].as_u64(),
+            s["no_answer"].as_u64(),
+            s["errors"].as_u64()
+        ),
+        (Some(5), Some(0), Some(0))
+    );
+    assert_eq!((model.request_count(), judge.request_count()), (5, 15));
+    let out = run();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let last: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (last["done"].as_u64(), last["errors"].as_u64()),
+        (Some(5), Some(0))
+    );
+    assert_eq!(last["done_before"], 5);
+    assert_eq!(
+        (model.request_count(), judge.request_count()),
+        (5, 15),
+        "nothing asked of anyone"
+    );
+    assert_eq!(count_rows(&env.db(), "SELECT count(*) FROM results"), 5);
+}
