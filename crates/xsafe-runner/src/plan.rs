@@ -145,8 +145,8 @@ impl RunPlan {
     ///
     /// Left out: the tool version, so a run started before an upgrade can be
     /// resumed after it; where a target is served (its base URLs) and where
-    /// a local model file lies, since moving a model does not change its
-    /// answers; a request's timeout, which decides only whether a request
+    /// a local model file lies (its path, and the folder in a target named
+    /// by the path), since moving a model does not change its answers; a request's timeout, which decides only whether a request
     /// fails (raising it to resume a run whose requests timed out is the
     /// usual fix); and the order of the suites, targets and strategies. The
     /// same is left out of the settings of an interactive strategy's
@@ -202,8 +202,25 @@ enum KeyVersion {
     First,
     /// Also their timeouts and model paths, and the order of lists.
     BeforeClarifier,
-    /// Also the same settings of clarifier targets.
+    /// Also the same settings of clarifier targets, and the folder in a
+    /// local target's name (`local:/models/m.gguf` is keyed as
+    /// `local:m.gguf`).
     Current,
+}
+
+/// A local target named by the model file's path is keyed by the file's
+/// name: moving the model does not change its answers (its size and name
+/// stay in the settings).
+fn local_file_name(target: &mut Value) {
+    let local = target["settings"]["backend"] == "local";
+    let path = target["id"]
+        .as_str()
+        .and_then(|id| id.strip_prefix("local:"))
+        .filter(|p| p.contains(['/', '\\']));
+    if let (true, Some(path)) = (local, path) {
+        let name = path.rsplit(['/', '\\']).next().unwrap_or(path).to_string();
+        target["id"] = Value::String(format!("local:{name}"));
+    }
 }
 
 /// The sha256 of a run's config without what does not change its answers
@@ -223,6 +240,9 @@ fn key_of(mut config: Value, version: KeyVersion) -> String {
     };
     if let Some(targets) = config["targets"].as_array_mut() {
         for t in targets {
+            if version == KeyVersion::Current {
+                local_file_name(t);
+            }
             strip(&mut t["settings"]);
         }
     }
@@ -246,4 +266,42 @@ fn key_of(mut config: Value, version: KeyVersion) -> String {
     }
     // serde_json's maps are sorted, so the text is canonical.
     hex::encode(Sha256::digest(config.to_string().as_bytes()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn config(id: &str, backend: &str, path: &str) -> Value {
+        json!({"targets": [{"id": id, "settings": {
+            "backend": backend, "model": "m.gguf", "model_path": path, "model_size_bytes": 7,
+        }}]})
+    }
+
+    #[test]
+    fn a_local_model_moved_to_another_folder_keeps_its_key() {
+        let key = |id: &str, backend: &str, version| key_of(config(id, backend, id), version);
+        let (here, there) = ("local:/models/m.gguf", "local:/srv/cache/m.gguf");
+        assert_eq!(
+            key(here, "local", KeyVersion::Current),
+            key(there, "local", KeyVersion::Current)
+        );
+        // The older keys held the folder, and a run stored under one is
+        // still found by it.
+        assert_ne!(
+            key(here, "local", KeyVersion::BeforeClarifier),
+            key(there, "local", KeyVersion::BeforeClarifier)
+        );
+        // Another file, or a model of a server whose name has a slash, is
+        // another target.
+        assert_ne!(
+            key(here, "local", KeyVersion::Current),
+            key("local:/models/other.gguf", "local", KeyVersion::Current)
+        );
+        assert_ne!(
+            key("openai:org/a", "openai", KeyVersion::Current),
+            key("openai:org/b", "openai", KeyVersion::Current)
+        );
+    }
 }
