@@ -711,8 +711,9 @@ pub struct ServeArgs {
     #[arg(long, value_name = "BYTES")]
     pub max_body_bytes: Option<usize>,
     /// The judge of an interactive strategy [default: the profile's]; local judges only
-    /// (xsafe, xsafe:MODEL.json, strmatch)
-    #[arg(long, value_name = "JUDGE")]
+    /// (xsafe, xsafe:MODEL.json, strmatch). XSAFE_JUDGE is not read: the profile's judge is
+    /// the one tuning measured with
+    #[arg(long, short = 'j', value_name = "JUDGE")]
     pub judge: Option<String>,
     /// A strategy file, for a profile whose strategy is not built in (repeatable)
     #[arg(long = "strategy-file", value_name = "FILE")]
