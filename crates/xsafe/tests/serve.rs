@@ -111,6 +111,16 @@ fn a_profile_whose_strategy_changed_is_refused() {
     assert!(stderr.contains("`description`"), "{stderr}");
 }
 
+/// A judge that cannot be built is refused even when the profile's strategy
+/// would not use it.
+#[test]
+fn an_unknown_judge_is_refused_for_any_strategy() {
+    let env = Env::new();
+    let profile = write_profile(&env, "contextual", false);
+    let stderr = serve_refused(&env, &profile, &["-j", "strmach"]);
+    assert!(stderr.contains("unknown judge `strmach`"), "{stderr}");
+}
+
 #[test]
 fn an_unset_upstream_key_variable_named_on_purpose_is_refused() {
     let env = Env::new();

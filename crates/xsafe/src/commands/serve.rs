@@ -117,9 +117,20 @@ async fn serve(global: &Global, args: ServeArgs) -> Result<ExitCode> {
         .followups(&xsafe_core::Prompt::new("x"))
         .map_err(|e| anyhow!("{e}"))?
         .is_empty();
+    let chosen_judge = args.judge.as_deref().or(config.judge.as_deref());
     let judge = if interactive {
-        Some(profile.build_judge(args.judge.as_deref().or(config.judge.as_deref()))?)
+        Some(profile.build_judge(chosen_judge)?)
     } else {
+        if let Some(name) = chosen_judge {
+            // A misspelt judge is refused here too, not when a later
+            // profile makes it matter.
+            profile.build_judge(Some(name))?;
+            tracing::warn!(
+                "the judge `{name}` is not used: the profile's strategy `{}` sends no follow-ups, \
+                 so the proxy judges nothing",
+                profile.strategy
+            );
+        }
         None
     };
     let upstream_key = std::env::var(&key_env)
