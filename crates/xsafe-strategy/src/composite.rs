@@ -125,7 +125,10 @@ impl Composite {
                     .last()
                     .map(|m| m.content.clone())
                     .unwrap_or_default();
-                let Some(followup) = interactive.followup(prompt, &reply, turn, seed).await? else {
+                let Some(followup) = interactive
+                    .followup(prompt, &reply, turn, seed, judge)
+                    .await?
+                else {
                     break;
                 };
                 messages.push(Message::user(followup));
@@ -143,6 +146,22 @@ impl Composite {
             complied_at_turn,
             opening,
         })
+    }
+
+    /// Notes on the steps that choose their text by the prompt's type
+    /// (contextual notes, interactive follow-ups) and have none for this
+    /// prompt's type: each takes the type from the prompt's words instead,
+    /// as it does in a run. Empty when the prompt's type is not given or
+    /// every such step knows it.
+    pub fn type_notes(&self, prompt: &Prompt) -> Vec<String> {
+        self.steps
+            .iter()
+            .filter_map(|s| match s {
+                Step::Contextual(c) => c.type_note(prompt),
+                Step::Interactive(i) => i.type_note(prompt),
+                Step::FewShot(_) => None,
+            })
+            .collect()
     }
 
     /// Whether the strategy has an interactive step (follows up a refusal).

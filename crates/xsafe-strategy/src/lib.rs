@@ -7,6 +7,7 @@
 //! `a+b` composes any of them in order. A strategy never sees a case's
 //! label: it acts the same on safe and unsafe prompts.
 
+mod clarifier;
 mod composite;
 mod data;
 mod spec;

@@ -1,5 +1,6 @@
 //! What each kind of strategy adds to a conversation.
 
+use crate::clarifier::{self, Reading};
 use crate::data::{self, Contexts, Exemplar, Followups};
 use crate::spec::{ContextualSpec, FewShotSpec, InteractiveSpec, Selection, SpecError};
 use crate::text;
@@ -8,7 +9,9 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use std::path::Path;
 use std::sync::{Arc, LazyLock};
-use xsafe_core::{ChatRequest, Message, Prompt, StrategyError, Target};
+use xsafe_core::{
+    ChatRequest, FinishReason, Judge, Message, Prompt, StrategyError, Target, Transcript,
+};
 
 /// Templates render strictly: a misspelt variable is an error, not "".
 static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
@@ -137,6 +140,22 @@ pub(crate) fn topic_of(
     best.map(|(k, _)| k.to_string())
 }
 
+/// What a step's definition records as its `file`: `builtin:NAME` for a
+/// built-in strategy, else the strategy file's name without its folder.
+///
+/// The definition is what a run's key and a profile's check compare, and
+/// it holds everything the file says that changes what is sent (settings,
+/// texts, exemplars); how its path was typed (`ctx.toml`, `./ctx.toml`, an
+/// absolute path) or the folder it lies in changes nothing, so it must not
+/// make another run or refuse a profile. A bare file name records as it
+/// did before, so runs started that way keep their keys.
+fn recorded_file(source: &str, path: Option<&Path>) -> String {
+    match path.and_then(Path::file_name) {
+        Some(name) => name.to_string_lossy().into_owned(),
+        None => source.to_string(),
+    }
+}
+
 /// Few-shot: exemplar exchanges as earlier turns.
 #[derive(Debug, Clone)]
 pub struct FewShot {
@@ -245,7 +264,7 @@ impl FewShot {
             name: name.to_string(),
             spec,
             bank,
-            file: source.to_string(),
+            file: recorded_file(source, base),
             embedding,
         })
     }
@@ -447,7 +466,7 @@ impl Contextual {
             name: name.to_string(),
             spec,
             texts,
-            file: source.to_string(),
+            file: recorded_file(source, base),
         })
     }
 
@@ -458,6 +477,32 @@ impl Contextual {
             &self.texts.detect,
             self.spec.detect,
         )
+    }
+
+    /// A note when the prompt's type is one this step has no note for, and
+    /// so what it reads the prompt as (see [`Composite::type_notes`]).
+    ///
+    /// [`Composite::type_notes`]: crate::Composite::type_notes
+    pub(crate) fn type_note(&self, prompt: &Prompt) -> Option<String> {
+        let given = prompt.topic.as_deref()?;
+        if self.texts.types.contains_key(given) {
+            return None;
+        }
+        let unknown = format!("`{}` has no context note for type `{given}`", self.name);
+        Some(if !self.spec.detect {
+            format!("{unknown} and does not detect types (detect = false): it adds no type note")
+        } else {
+            let read = "so it takes the type from the prompt's words, as a run does";
+            match self.topic(prompt) {
+                Some(t) if self.texts.types.contains_key(&t) => {
+                    format!("{unknown}, {read}: `{t}`")
+                }
+                Some(t) => format!(
+                    "{unknown}, {read}: `{t}`, which has no note either: it adds no type note"
+                ),
+                None => format!("{unknown}, {read}, and finds none: it adds no type note"),
+            }
+        })
     }
 
     pub(crate) fn contribute(
@@ -552,7 +597,7 @@ impl Interactive {
             // Types are detected with the contextual strategy's cues.
             cues: data::contexts("builtin", None)?,
             clarifier,
-            file: source.to_string(),
+            file: recorded_file(source, base),
         })
     }
 
@@ -577,15 +622,35 @@ impl Interactive {
         )
     }
 
-    /// The user's next message after a refusal, or `None` when the
-    /// clarifier finds no harmless reading to clarify (it answers
-    /// [`NO_FOLLOWUP`]): the refusal then stands.
+    /// As [`Contextual::type_note`], for the follow-ups.
+    pub(crate) fn type_note(&self, prompt: &Prompt) -> Option<String> {
+        let given = prompt.topic.as_deref()?;
+        if self.texts.types.contains_key(given) {
+            return None;
+        }
+        let unknown = format!("`{}` has no follow-up for type `{given}`", self.name);
+        let read = "so it takes the type from the prompt's words, as a run does";
+        Some(match self.topic(prompt) {
+            Some(t) if self.texts.types.contains_key(&t) => format!("{unknown}, {read}: `{t}`"),
+            Some(t) => format!(
+                "{unknown}, {read}: `{t}`, which has none either: it sends the default follow-up"
+            ),
+            None => format!("{unknown}, {read}, and finds none: it sends the default follow-up"),
+        })
+    }
+
+    /// The user's next message after a refusal, or `None` when the refusal
+    /// stands: the clarifier finds no harmless reading to clarify (it
+    /// answers [`NO_FOLLOWUP`]) or declines to write a follow-up at all
+    /// (see [`crate::clarifier`]); `judge` decides a clarifier reply whose
+    /// words do not.
     pub(crate) async fn followup(
         &self,
         prompt: &Prompt,
         reply: &str,
         turn: usize,
         seed: Option<u64>,
+        judge: &dyn Judge,
     ) -> Result<Option<String>, StrategyError> {
         let topic = self.topic(prompt);
         let vars = Vars {
@@ -607,24 +672,63 @@ impl Interactive {
             .as_deref()
             .expect("checked when built");
         let ask = render(instructions, &vars).map_err(|e| template_error(&self.name, e))?;
-        let mut request = ChatRequest::new(vec![Message::user(ask)]);
+        let mut request = ChatRequest::new(vec![Message::user(ask.clone())]);
         request.seed = seed;
         let response = clarifier.chat(&request).await?;
-        let text = response.message.content.trim().to_string();
-        let bare = text.trim_matches(|c: char| !c.is_alphanumeric() && c != '_');
-        if bare.eq_ignore_ascii_case(NO_FOLLOWUP) {
+        // The provider declined for the clarifier: a refusal like any other.
+        if response.message.refusal.is_some()
+            || response.finish_reason == Some(FinishReason::ContentFilter)
+        {
             return Ok(None);
         }
+        let text = response.message.content.trim().to_string();
         if text.is_empty() {
+            // Not a refusal the clarifier made, but a clarifier that could
+            // not answer: ending the conversation would pass it off as the
+            // model's refusal, so the case fails and the next run asks again.
+            let hint = if response.finish_reason == Some(FinishReason::Length) {
+                ": it reached its token limit first (raise `max_tokens`, with --max-tokens or \
+                 in the targets file; a reasoning model spends tokens on its reasoning first)"
+            } else {
+                "; check that the clarifier is a chat model that answers its instructions"
+            };
             return Err(StrategyError::Other {
                 strategy: self.name.clone(),
                 message: format!(
-                    "the clarifier `{}` wrote an empty follow-up",
+                    "the clarifier `{}` wrote an empty follow-up{hint}",
                     clarifier.id()
                 ),
             });
         }
-        Ok(Some(text))
+        // The answer its instructions ask for when there is nothing to clarify.
+        let bare = text.trim_matches(|c: char| !c.is_alphanumeric() && c != '_');
+        if bare.eq_ignore_ascii_case(NO_FOLLOWUP) {
+            return Ok(None);
+        }
+        match clarifier::read(&text) {
+            Reading::Declines => return Ok(None),
+            Reading::Followup => return Ok(Some(text)),
+            Reading::Unclear => {}
+        }
+        // The clarifier's reply, judged as the answer to its own request: a
+        // judge that cannot call it compliance keeps the refusal, as the
+        // conversation stops when it cannot decide on the model's reply.
+        let asked = Prompt {
+            id: prompt.id.clone(),
+            text: ask.clone(),
+            topic: None,
+        };
+        let transcript = Transcript {
+            messages: vec![Message::user(ask), response.message],
+            finish_reason: response.finish_reason,
+            complied_at_turn: None,
+            opening: Some(1),
+        };
+        let verdict = judge.judge(&asked, &transcript).await?;
+        Ok(match verdict.outcome.class() {
+            Some(class) if !class.is_refusal() => Some(text),
+            _ => None,
+        })
     }
 
     pub(crate) fn definition(&self) -> Value {

@@ -7,8 +7,8 @@ use crate::table;
 use anyhow::Result;
 use serde_json::json;
 use std::process::ExitCode;
-use xsafe_core::{Prompt, Strategy};
-use xsafe_strategy::{BuildOptions, Kind};
+use xsafe_core::{Case, Label, Strategy};
+use xsafe_strategy::{BuildOptions, Kind, SpecError};
 
 pub fn run(global: &Global, cmd: StrategiesCommand) -> Result<ExitCode> {
     match cmd {
@@ -17,6 +17,25 @@ pub fn run(global: &Global, cmd: StrategiesCommand) -> Result<ExitCode> {
             json,
         } => {
             let registry = registry(&strategy_files)?;
+            // A file is checked as `show` and `run` check it, by building its
+            // strategy: a misspelt template variable or a composition step
+            // that does not exist is an error when the file is loaded, not
+            // on first use. Built-in strategies are checked by their tests.
+            let options = BuildOptions {
+                cache_dir: Some(global.cache_dir()?),
+                ..Default::default()
+            };
+            for name in registry.names() {
+                if registry.file(name).is_some_and(|f| f.path.is_some()) {
+                    match registry.build(name, &options) {
+                        Ok(_) => {}
+                        // The file is right; this machine lacks its sentence
+                        // encoder, which `show` and `run` will say again.
+                        Err(e @ SpecError::Unavailable { .. }) => note!("note: {e}"),
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+            }
             let rows: Vec<(String, &str, String, String)> = registry
                 .names()
                 .map(|name| {
@@ -70,11 +89,21 @@ pub fn run(global: &Global, cmd: StrategiesCommand) -> Result<ExitCode> {
                 ..Default::default()
             };
             let strategy = registry(&strategy_files)?.build(&name, &options)?;
-            let prompt = Prompt {
+            // The prompt as a run makes it from a case of this type, by the
+            // same function (`contrast_homonyms` reads as `homonyms`); a
+            // case's label never reaches a strategy, so the one here is moot.
+            let prompt = Case {
                 id: String::new(),
-                text: prompt,
-                topic: kind,
-            };
+                prompt,
+                kind: kind.unwrap_or_default(),
+                label: Label::Safe,
+                focus: None,
+                note: None,
+            }
+            .to_prompt();
+            for note in strategy.type_notes(&prompt) {
+                note!("note: {note}");
+            }
             let messages = strategy.opening(&prompt)?;
             let followups = strategy.followups(&prompt)?;
             if json {
