@@ -6,7 +6,7 @@ use crate::{
     BASELINE, BootstrapSettings, Comparison, Group, JudgeAccuracy, Paired, Report, ResultRow,
     RunInfo, SCHEMA_VERSION, Stats, SuiteRef, TurnCurves, TurnPoint, TypeStats, VerdictInfo,
 };
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use xsafe_core::{Class, Label};
 use xsafe_store::{RunRecord, StoredResult, judge_name};
 
@@ -269,14 +269,29 @@ pub fn build(runs: &[RunInput], opts: &BuildOptions) -> Report {
                 }
             }
         }
-        if let Some(a) = &opts.accuracy
-            && judge_name(&a.judge) != judge
-        {
-            report.warnings.push(format!(
-                "run `{}` is counted with judge `{judge}`, but the agreement figures in `{}` are \
-                 of `{}`: the corrected rates assume they carry over",
-                run.record.name, a.source, a.judge
-            ));
+        if let Some(a) = &opts.accuracy {
+            // The same judge with other weights or rules (another version)
+            // may agree otherwise with the humans.
+            let tags: BTreeSet<&str> = run
+                .results
+                .iter()
+                .flat_map(|r| &r.verdicts)
+                .map(|v| v.judge.as_str())
+                .filter(|t| judge_name(t) == judge)
+                .collect();
+            let same_judge = judge_name(&a.judge) == judge;
+            if !same_judge || (!tags.is_empty() && !tags.contains(a.judge.as_str())) {
+                let counted = if same_judge {
+                    tags.into_iter().collect::<Vec<_>>().join("`, `")
+                } else {
+                    judge.clone()
+                };
+                report.warnings.push(format!(
+                    "run `{}` is counted with judge `{counted}`, but the agreement figures in `{}` \
+                     are of `{}`: the corrected rates assume they carry over",
+                    run.record.name, a.source, a.judge
+                ));
+            }
         }
         let missing = run
             .results

@@ -212,6 +212,20 @@ fn judge_choice_and_agreement_file() {
         .to_string(),
     );
     let v = json(&env, &["a", "--judge-agreement", eval.to_str().unwrap()]);
+    assert_eq!(v["warnings"], serde_json::json!([]), "the run's own judge");
+    // The same judge in another version is named in a warning.
+    let older = env.write(
+        "older.json",
+        std::fs::read_to_string(&eval)
+            .unwrap()
+            .replace("strmatch@1", "strmatch@0"),
+    );
+    let w = json(&env, &["a", "--judge-agreement", older.to_str().unwrap()]);
+    let w = w["warnings"][0].as_str().unwrap();
+    assert!(
+        w.contains("counted with judge `strmatch@1`") && w.contains("are of `strmatch@0`"),
+        "{w}"
+    );
     // sensitivity 8/10, specificity 9/10
     assert_eq!(v["judge_accuracy"]["sensitivity"], 0.8);
     assert_eq!(v["judge_accuracy"]["specificity"], 0.9);
