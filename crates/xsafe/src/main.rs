@@ -22,7 +22,7 @@ macro_rules! outln {
     }};
 }
 
-/// Whether `-q` was given: set once in `main`, read by [`note!`].
+/// Whether `-q` was given: set once in `main`, read by `note!`.
 static QUIET: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 /// `eprintln!` for what a command tells the person at the terminal besides
