@@ -240,7 +240,11 @@ fn summary(out: &mut String, report: &Report, multi_run: bool) {
                             "{:.1}% <span class=\"ci\">[{lo:.1}–{hi:.1}]</span>",
                             r.percent
                         ),
-                        _ => format!("{:.1}%", r.percent),
+                        _ => format!(
+                            "{:.1}% <span class=\"ci\" title=\"the baseline refused too few \
+                             of the cases to resample\">[no interval]</span>",
+                            r.percent
+                        ),
                     },
                     None => format!(
                         "<span title=\"{}\">–</span>",

@@ -126,13 +126,14 @@ fn opt_pct(x: Option<f64>) -> String {
 }
 
 /// The reduction against baseline: `62.5% [30.0, 90.0]`, `-` for baseline
-/// itself, `undefined` when the baseline refused nothing.
+/// itself, `undefined` when the baseline refused nothing, and `[no
+/// interval]` when it refused too few to resample (see the notes).
 fn reduction(p: Option<&Paired>) -> String {
     let Some(p) = p else { return "-".into() };
     match &p.reduction {
         Some(r) => match (r.low, r.high) {
             (Some(lo), Some(hi)) => format!("{:.1}% [{lo:.1}, {hi:.1}]", r.percent),
-            _ => format!("{:.1}%", r.percent),
+            _ => format!("{:.1}% [no interval]", r.percent),
         },
         None if p.pairs == 0 => "no pairs".into(),
         None => "undefined".into(),
@@ -428,6 +429,21 @@ fn notes(report: &Report) -> Vec<String> {
     )];
     if report.by_case() {
         notes.push(BY_CASE.to_string());
+    }
+    let unresampled = report.groups.iter().any(|g| {
+        g.vs_baseline.as_ref().is_some_and(|c| {
+            [&c.safe, &c.unsafe_]
+                .iter()
+                .any(|p| p.reduction.is_some_and(|r| r.low.is_none()))
+        })
+    });
+    if unresampled {
+        notes.push(format!(
+            "[no interval]: the baseline refused so few of the cases that more than {}% of the \
+             resamples had no baseline refusal (and so no reduction); an interval from the rest \
+             would be too narrow.",
+            crate::stats::MAX_UNDEFINED_SHARE * 100.0
+        ));
     }
     if let Some(a) = &report.judge_accuracy {
         notes.push(format!(

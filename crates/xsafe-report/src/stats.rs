@@ -293,8 +293,9 @@ pub struct Reduction {
     /// the higher rate.
     pub percent: f64,
     /// Percentile bootstrap 95% interval (2.5th and 97.5th percentiles,
-    /// linear interpolation), `None` when fewer than 2 resamples had a
-    /// baseline rate above 0.
+    /// linear interpolation), `None` when more than 2.5% of the resamples
+    /// had no baseline refusal (see [`MAX_UNDEFINED_SHARE`]) or fewer than 2
+    /// had one.
     pub low: Option<f64>,
     /// Upper end of the interval, in percent; `None` exactly when `low` is.
     pub high: Option<f64>,
@@ -302,6 +303,14 @@ pub struct Reduction {
     /// of the percentiles.
     pub undefined_resamples: u64,
 }
+
+/// The share of resamples without a baseline refusal above which the
+/// reduction gets no interval. Those resamples have no reduction; leaving
+/// them out conditions the interval on the baseline refusing, which is
+/// harmless when they are rare and wrong when they reach the tail a 95%
+/// interval reads (1 baseline refusal in 10 cases: a third of resamples,
+/// and the rest all say 100%).
+pub const MAX_UNDEFINED_SHARE: f64 = 0.025;
 
 /// The relative reduction `(b - s) / b` (in percent) of paired outcomes
 /// `(baseline, strategy)`, with a percentile bootstrap interval from
@@ -336,10 +345,15 @@ pub fn bootstrap_reduction_clustered(
         }
     }
     values.sort_by(f64::total_cmp);
+    let reliable = undefined as f64 <= MAX_UNDEFINED_SHARE * f64::from(resamples);
+    let (low, high) = match (percentile(&values, 0.025), percentile(&values, 0.975)) {
+        (Some(low), Some(high)) if reliable => (Some(low), Some(high)),
+        _ => (None, None),
+    };
     Some(Reduction {
         percent,
-        low: percentile(&values, 0.025),
-        high: percentile(&values, 0.975),
+        low,
+        high,
         undefined_resamples: undefined,
     })
 }
@@ -476,10 +490,16 @@ mod tests {
         // The strategy refusing more is a negative reduction: (1-2)/1
         let r = bootstrap_reduction(&[(true, true), (false, true)], 100, 1).unwrap();
         close(r.percent, -100.0, 1e-12);
-        // Identical outcomes everywhere: every defined resample gives 0.
-        let same = [(true, true), (false, false), (true, true)];
+        // Identical outcomes everywhere: every defined resample gives 0
+        // (half the cases refused: a resample without one is rare).
+        let same: Vec<(bool, bool)> = (0..10).map(|i| (i % 2 == 0, i % 2 == 0)).collect();
         let r = bootstrap_reduction(&same, 500, 3).unwrap();
         assert_eq!((r.percent, r.low, r.high), (0.0, Some(0.0), Some(0.0)));
+        // Three cases, two refused: a resample has none 1 time in 27, more
+        // than the 2.5% the interval's tail can lose.
+        let few = [(true, true), (false, false), (true, true)];
+        let r = bootstrap_reduction(&few, 2000, 3).unwrap();
+        assert_eq!((r.low, r.high), (None, None));
         // n=1 with a baseline refusal: every resample is that pair.
         let r = bootstrap_reduction(&[(true, false)], 50, 3).unwrap();
         assert_eq!(
@@ -487,6 +507,13 @@ mod tests {
             (100.0, Some(100.0), Some(100.0))
         );
         assert_eq!(r.undefined_resamples, 0);
+        // One baseline refusal in ten cases: about a third of resamples
+        // lack it, and the others all say 100%: no interval, not [100, 100].
+        let mut one_in_ten = vec![(false, false); 9];
+        one_in_ten.push((true, false));
+        let r = bootstrap_reduction(&one_in_ten, 2000, 1).unwrap();
+        assert!(r.undefined_resamples > 500, "{r:?}");
+        assert_eq!((r.percent, r.low, r.high), (100.0, None, None));
     }
 
     #[test]
