@@ -246,6 +246,45 @@ fn judge_choice_and_agreement_file() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("judge eval --json"));
 }
 
+/// -o through a symlink replaces the file it points to and keeps the link;
+/// a FIFO is written through, not replaced by a regular file (as root, the
+/// same would put a file in place of /dev/null).
+#[cfg(unix)]
+#[test]
+fn an_output_path_that_is_a_link_or_a_fifo_stays_one() {
+    use std::os::unix::fs::FileTypeExt;
+    let env = env_with(&["a"]);
+    let expected = env.ok(&["report", "a", "--format", "csv"]);
+    let target = env.write("target.csv", "old");
+    let link = env.path("link.csv");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    env.ok(&["report", "a", "-o", link.to_str().unwrap()]);
+    assert!(std::fs::symlink_metadata(&link).unwrap().is_symlink());
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), expected);
+
+    let fifo = env.path("fifo.csv");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::read_to_string(fifo).unwrap())
+    };
+    env.ok(&[
+        "report",
+        "a",
+        "--format",
+        "csv",
+        "-o",
+        fifo.to_str().unwrap(),
+    ]);
+    assert_eq!(reader.join().unwrap(), expected);
+    let kind = std::fs::symlink_metadata(&fifo).unwrap().file_type();
+    assert!(kind.is_fifo(), "{kind:?}");
+}
+
 #[test]
 fn html_is_a_page() {
     let env = env_with(&["a"]);

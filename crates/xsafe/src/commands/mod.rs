@@ -15,7 +15,7 @@ mod suites;
 mod tune;
 
 use crate::cli::{Cli, Command, SuiteFileArgs};
-use anyhow::{Context, Result, anyhow};
+use anyhow::{Context, Result, anyhow, bail};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use xsafe_suite::{Columns, LoadOptions};
@@ -61,7 +61,11 @@ pub(crate) fn count(n: impl Into<u64>, noun: &str) -> String {
 /// long work (a tune, an LLM judging): a trial temporary file is created
 /// beside it and removed at once, so a crash meanwhile leaves nothing.
 pub(crate) fn check_writable(path: &Path) -> Result<()> {
-    AtomicFile::create(path).map(drop)
+    match replaced_file(path)? {
+        // Opening a FIFO waits for its reader: it is written at the end.
+        None => Ok(()),
+        Some(_) => AtomicFile::create(path).map(drop),
+    }
 }
 
 /// Whether a file's name asks for CSV (`.csv`, any case) rather than JSONL.
@@ -81,23 +85,42 @@ pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
 }
 
 /// A file that replaces `path` only when it is complete: it is written as
-/// a temporary file beside `path` and renamed over it by
-/// [`AtomicFile::commit`]. Dropped without a commit (an error, Ctrl-C), the
-/// temporary file is removed and `path` is as it was.
+/// a temporary file beside the file `path` names (through symlinks) and
+/// renamed over it by [`AtomicFile::commit`]. Dropped without a commit (an
+/// error, Ctrl-C), the temporary file is removed and `path` is as it was.
+///
+/// A path that is not a regular file (a FIFO, `/dev/stdout`, `/dev/null`)
+/// is written through as it is: renaming over it would put a regular file
+/// in its place (as root, in `/dev`).
 pub(crate) struct AtomicFile {
     path: PathBuf,
-    tmp: PathBuf,
+    /// The temporary file and the file it replaces; `None` when writing
+    /// straight to `path`.
+    replace: Option<(PathBuf, PathBuf)>,
     file: std::fs::File,
     committed: bool,
 }
 
 impl AtomicFile {
     pub(crate) fn create(path: &Path) -> Result<AtomicFile> {
-        let dir = match path.parent() {
+        let writing = || format!("writing `{}`", path.display());
+        let Some(target) = replaced_file(path)? else {
+            let file = std::fs::OpenOptions::new()
+                .write(true)
+                .open(path)
+                .with_context(writing)?;
+            return Ok(AtomicFile {
+                path: path.to_path_buf(),
+                replace: None,
+                file,
+                committed: false,
+            });
+        };
+        let dir = match target.parent() {
             Some(d) if !d.as_os_str().is_empty() => d,
             _ => Path::new("."),
         };
-        let name = path
+        let name = target
             .file_name()
             .with_context(|| format!("`{}` is not a file name", path.display()))?;
         let tmp = dir.join(format!(
@@ -105,11 +128,10 @@ impl AtomicFile {
             name.to_string_lossy(),
             std::process::id()
         ));
-        let file =
-            std::fs::File::create(&tmp).with_context(|| format!("writing `{}`", path.display()))?;
+        let file = std::fs::File::create(&tmp).with_context(writing)?;
         Ok(AtomicFile {
             path: path.to_path_buf(),
-            tmp,
+            replace: Some((tmp, target)),
             file,
             committed: false,
         })
@@ -119,21 +141,58 @@ impl AtomicFile {
         &mut self.file
     }
 
-    /// Syncs the written bytes and renames the file over `path`.
+    /// Syncs the written bytes and renames the file over the one it
+    /// replaces (written through: flushes them).
     pub(crate) fn commit(mut self) -> Result<()> {
-        self.file
-            .sync_all()
-            .and_then(|()| std::fs::rename(&self.tmp, &self.path))
-            .with_context(|| format!("writing `{}`", self.path.display()))?;
+        let done = match &self.replace {
+            Some((tmp, target)) => self
+                .file
+                .sync_all()
+                .and_then(|()| std::fs::rename(tmp, target)),
+            None => std::io::Write::flush(&mut self.file),
+        };
+        done.with_context(|| format!("writing `{}`", self.path.display()))?;
         self.committed = true;
         Ok(())
     }
 }
 
+/// The regular file that writing `path` replaces: `path` itself, or where
+/// its symlinks lead (a dangling one included); `None` when `path` is
+/// something to write through (a FIFO, a device).
+fn replaced_file(path: &Path) -> Result<Option<PathBuf>> {
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_dir() => bail!(
+            "`{}` is a directory; give the name of a file to write",
+            path.display()
+        ),
+        Ok(m) if m.is_file() => {
+            Ok(Some(std::fs::canonicalize(path).with_context(|| {
+                format!("resolving `{}`", path.display())
+            })?))
+        }
+        Ok(_) => Ok(None),
+        Err(_) => {
+            // Nothing there yet, or a symlink to a file not made yet.
+            let mut target = path.to_path_buf();
+            for _ in 0..40 {
+                match std::fs::read_link(&target) {
+                    Ok(next) => {
+                        let base = target.parent().unwrap_or(Path::new("."));
+                        target = base.join(next);
+                    }
+                    Err(_) => break,
+                }
+            }
+            Ok(Some(target))
+        }
+    }
+}
+
 impl Drop for AtomicFile {
     fn drop(&mut self) {
-        if !self.committed {
-            let _ = std::fs::remove_file(&self.tmp);
+        if let (false, Some((tmp, _))) = (self.committed, &self.replace) {
+            let _ = std::fs::remove_file(tmp);
         }
     }
 }
