@@ -273,6 +273,28 @@ impl Profile {
         }
         xsafe_judge::from_name(&name).map_err(ConfigError::Other)
     }
+
+    /// When `judge` is the profile's judge by name but of another version,
+    /// what the operator should know: the profile's rates were measured with
+    /// the other version, whose verdicts (and so the follow-ups sent) may
+    /// differ. `None` when the versions agree, when the profile names no
+    /// version, or when `judge` is another judge altogether (a `--judge` of
+    /// another name is the operator's choice). Not a refusal: the built-in
+    /// judge's version changes with xsafe releases.
+    pub fn judge_version_mismatch(&self, judge: &dyn Judge) -> Option<String> {
+        let (name, version) = self.judge.as_deref()?.trim().rsplit_once('@')?;
+        if name != judge.name() || version == judge.version() {
+            return None;
+        }
+        Some(format!(
+            "profile `{}`: its rates were measured with the judge `{name}@{version}`, and the \
+             proxy judges replies with `{}` (another version of `{name}`, which may decide some \
+             replies, and so the follow-ups sent, differently); run `xsafe tune` again to measure \
+             the profile with this version",
+            self.path.display(),
+            judge.tag()
+        ))
+    }
 }
 
 /// The path of the first place where two values differ.
@@ -346,6 +368,44 @@ mod tests {
         // An explicit --judge is taken as it is.
         let chosen = profile("xsafe>strmatch@1>1<1").build_judge(Some("strmatch"));
         assert_eq!(chosen.unwrap().name(), "strmatch");
+    }
+
+    #[test]
+    fn another_version_of_the_profiles_judge_is_named_with_both_versions() {
+        let profile = |judge: Option<&str>| Profile {
+            path: "p.toml".into(),
+            strategy: "interactive".into(),
+            definition: toml::Value::Table(Default::default()),
+            judge: judge.map(str::to_string),
+            target: None,
+            target_settings: None,
+        };
+        let xsafe = xsafe_judge::from_name("xsafe").unwrap();
+        let current = xsafe.tag();
+        let said = profile(Some("xsafe@1-0000deadbeef"))
+            .judge_version_mismatch(xsafe.as_ref())
+            .expect("another version is named");
+        assert!(
+            said.contains("`xsafe@1-0000deadbeef`")
+                && said.contains(&format!("`{current}`"))
+                && said.contains("xsafe tune"),
+            "{said}"
+        );
+        // The same version, no version recorded, or no judge recorded.
+        for same in [Some(current.as_str()), Some("xsafe"), None] {
+            assert_eq!(profile(same).judge_version_mismatch(xsafe.as_ref()), None);
+        }
+        // Another judge than the profile's is the operator's choice.
+        let strmatch = xsafe_judge::from_name("strmatch").unwrap();
+        assert_eq!(
+            profile(Some("xsafe@1-0000deadbeef")).judge_version_mismatch(strmatch.as_ref()),
+            None
+        );
+        assert!(
+            profile(Some("strmatch@0"))
+                .judge_version_mismatch(strmatch.as_ref())
+                .is_some()
+        );
     }
 
     #[test]

@@ -16,6 +16,14 @@ pub struct ApiError {
     pub kind: &'static str,
     /// The error's `code`, and the `kind` label of the errors metric.
     pub code: &'static str,
+    /// Sent as the response's `Retry-After` header: the upstream's own on
+    /// the 429 it answered, so the client backs off as long as it asked.
+    /// (Boxed, like `log`, to keep every `Result<_, ApiError>` small.)
+    pub retry_after: Option<Box<str>>,
+    /// What the operator's log says instead of `message`, when the fix is
+    /// the operator's and names things clients need not see (the
+    /// environment variable the proxy's key comes from).
+    pub log: Option<Box<str>>,
 }
 
 impl ApiError {
@@ -31,7 +39,15 @@ impl ApiError {
             message: message.into(),
             kind,
             code,
+            retry_after: None,
+            log: None,
         }
+    }
+
+    /// The text for the operator's log: [`ApiError::log`] when set, else the
+    /// client's message.
+    pub fn log_message(&self) -> &str {
+        self.log.as_deref().unwrap_or(&self.message)
     }
 
     /// A 400 `invalid_request_error` with this `code`, e.g. `invalid_json`.
@@ -76,13 +92,17 @@ impl ApiError {
         )
     }
 
-    /// A 504: the upstream server did not answer within `secs` seconds.
+    /// A 504: the upstream server did not answer within `secs` seconds, the
+    /// proxy's time for a whole client request.
     pub fn upstream_timeout(secs: f64) -> Self {
         Self::new(
             StatusCode::GATEWAY_TIMEOUT,
             "upstream_error",
             "upstream_timeout",
-            format!("the upstream server did not answer within {secs} s"),
+            format!(
+                "the upstream server did not answer within {secs} s, the proxy's time for a \
+                 request (retries and follow-ups included)"
+            ),
         )
     }
 
@@ -113,6 +133,12 @@ impl IntoResponse for ApiError {
         );
         if self.status == StatusCode::UNAUTHORIZED {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if let Some(wait) = self
+            .retry_after
+            .and_then(|v| HeaderValue::from_str(&v).ok())
+        {
+            headers.insert(header::RETRY_AFTER, wait);
         }
         // The metrics middleware counts errors by this code.
         response.extensions_mut().insert(ErrorKind(self.code));

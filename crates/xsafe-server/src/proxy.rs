@@ -50,7 +50,13 @@ pub struct ProxyOptions {
     pub allow_anonymous: bool,
     /// The largest request body accepted, in bytes; larger ones get 413.
     pub max_body_bytes: usize,
-    /// The upstream's time for one request, retries included.
+    /// The upstream's time for one client request, counted from its first
+    /// upstream request: every upstream request made for it (an interactive
+    /// strategy's reply and follow-ups, and the judging in between) and
+    /// their retries. A client request still unanswered then gets a 504.
+    /// For a stream passed through, it bounds the wait for the stream to
+    /// start; once it has, it is how long the upstream may stall between
+    /// two chunks (a steady stream may last longer).
     pub timeout: Duration,
     /// Retries of a request the upstream failed before any of its answer
     /// reached the client.
@@ -219,15 +225,19 @@ impl Proxy {
             .map_err(|e| ApiError::internal(format!("the strategy failed: {e}")))?;
         let merged = merge(&messages, &opening, parsed.last_user, &parsed.prompt);
         let interactive = self.interactive && parsed.last_user + 1 == messages.len();
+        // One deadline for everything this request asks of the upstream, so
+        // follow-ups and retries cannot stretch the client's wait past
+        // --timeout.
+        let deadline = self.upstream.deadline();
         let response = if interactive {
-            self.interactive(request, merged, opening, &prompt, parsed.stream)
+            self.interactive(request, merged, opening, &prompt, parsed.stream, deadline)
                 .await?
         } else {
             request["messages"] = Value::Array(merged);
             if parsed.stream {
-                self.stream_through(&request).await?
+                self.stream_through(&request, deadline).await?
             } else {
-                self.forward(&request).await?
+                self.forward(&request, deadline).await?
             }
         };
         tracing::info!(
@@ -273,17 +283,25 @@ impl Proxy {
         response
     }
 
-    async fn forward(&self, request: &Value) -> Result<Response, ApiError> {
+    async fn forward(&self, request: &Value, deadline: Instant) -> Result<Response, ApiError> {
         let body = self
             .upstream
-            .complete(request, &self.metrics)
+            .complete(request, deadline, &self.metrics)
             .await
             .map_err(|e| e.to_api())?;
         Ok(self.json_response(body, 0, Value::Null))
     }
 
-    /// Streams the upstream's events to the client as they come.
-    async fn stream_through(&self, request: &Value) -> Result<Response, ApiError> {
+    /// Streams the upstream's events to the client as they come. The
+    /// deadline bounds the wait for the stream to start (retries
+    /// included); after that the status is sent, and only a stall of the
+    /// whole timeout ends the stream: a long answer arriving steadily is
+    /// not cut off.
+    async fn stream_through(
+        &self,
+        request: &Value,
+        deadline: Instant,
+    ) -> Result<Response, ApiError> {
         let bytes = serde_json::to_vec(request).map_err(|e| ApiError::internal(e.to_string()))?;
         let upstream = self
             .upstream
@@ -291,6 +309,7 @@ impl Proxy {
                 reqwest::Method::POST,
                 "/chat/completions",
                 Some(bytes.into()),
+                deadline,
                 &self.metrics,
             )
             .await
@@ -339,7 +358,7 @@ impl Proxy {
 
     /// Sends upstream, judges the reply and follows up on refusals before
     /// answering; a streaming client gets the final reply as events once
-    /// the judge has decided.
+    /// the judge has decided. Every turn shares `deadline`.
     async fn interactive(
         &self,
         request: Value,
@@ -347,6 +366,7 @@ impl Proxy {
         opening: Vec<Message>,
         prompt: &Prompt,
         stream: bool,
+        deadline: Instant,
     ) -> Result<Response, ApiError> {
         let judge = self.judge.as_deref().expect("checked in Proxy::new");
         let mut template = request.clone();
@@ -358,6 +378,7 @@ impl Proxy {
         let conversation = Conversation {
             upstream: &self.upstream,
             metrics: &self.metrics,
+            deadline,
             template,
             base: merged,
             opening_len: opening.len(),
@@ -370,11 +391,18 @@ impl Proxy {
             metrics: &self.metrics,
             last: Mutex::new(None),
         };
-        let transcript = match self
+        // Each upstream request already stops at the deadline; this also
+        // bounds the judging between them: the client waits the timeout at
+        // most, whatever the turns spend it on.
+        let run = self
             .strategy
-            .run_from(prompt, opening, &conversation, &counting, None)
-            .await
-        {
+            .run_from(prompt, opening, &conversation, &counting, None);
+        let Ok(ran) = tokio::time::timeout_at(deadline.into(), run).await else {
+            return Err(ApiError::upstream_timeout(
+                self.upstream.timeout.as_secs_f64(),
+            ));
+        };
+        let transcript = match ran {
             Ok(t) => t,
             Err(e) => {
                 return Err(match conversation.error.lock().unwrap().take() {
@@ -418,15 +446,21 @@ impl Proxy {
 
     async fn models(&self, headers: HeaderMap) -> Result<Response, ApiError> {
         self.authorize(&headers)?;
-        let started = Instant::now();
+        let deadline = self.upstream.deadline();
         let response = self
             .upstream
-            .send(reqwest::Method::GET, "/models", None, &self.metrics)
+            .send(
+                reqwest::Method::GET,
+                "/models",
+                None,
+                deadline,
+                &self.metrics,
+            )
             .await
             .map_err(|e| e.to_api())?;
         let bytes = self
             .upstream
-            .read(response, started)
+            .read(response, deadline)
             .await
             .map_err(|e| e.to_api())?;
         Ok(([(header::CONTENT_TYPE, "application/json")], bytes).into_response())
@@ -690,7 +724,12 @@ async fn chat(State(p): State<Arc<Proxy>>, headers: HeaderMap, body: Body) -> Re
     match p.chat(headers, body).await {
         Ok(r) => r,
         Err(e) => {
-            tracing::warn!(status = e.status.as_u16(), code = e.code, "{}", e.message);
+            tracing::warn!(
+                status = e.status.as_u16(),
+                code = e.code,
+                "{}",
+                e.log_message()
+            );
             e.into_response()
         }
     }
@@ -700,7 +739,12 @@ async fn models(State(p): State<Arc<Proxy>>, headers: HeaderMap) -> Response {
     match p.models(headers).await {
         Ok(r) => r,
         Err(e) => {
-            tracing::warn!(status = e.status.as_u16(), code = e.code, "{}", e.message);
+            tracing::warn!(
+                status = e.status.as_u16(),
+                code = e.code,
+                "{}",
+                e.log_message()
+            );
             e.into_response()
         }
     }

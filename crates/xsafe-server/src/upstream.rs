@@ -25,17 +25,36 @@ impl std::fmt::Debug for Secret {
 /// Why an upstream request failed.
 #[derive(Debug, Clone)]
 pub enum UpstreamError {
+    /// The client request's time (see [`Upstream::timeout`]) ran out.
     Timeout(Duration),
+    /// The upstream could not be reached, or dropped the connection.
     Connection(String),
-    Status { status: u16, message: String },
+    /// The upstream answered with a status other than 2xx.
+    Status {
+        /// The upstream's status.
+        status: u16,
+        /// What the upstream said, with a hint when the base URL looks wrong.
+        message: String,
+        /// For 401 and 403: where the proxy's key comes from and how to fix
+        /// it. The operator's to read, so it goes to the log only.
+        operator_hint: String,
+        /// The upstream's `Retry-After` as it sent it (seconds or a date),
+        /// for the client when the proxy passes a 429 on.
+        retry_after: Option<String>,
+    },
+    /// The upstream's answer is not a chat completion.
     Invalid(String),
 }
 
 impl UpstreamError {
     /// The answer to the client. The upstream's 4xx answers about the
     /// request itself (unknown model, bad parameter, rate limit) keep their
-    /// status so the client sees what it did wrong; 5xx and the upstream
-    /// rejecting the proxy's own key are the proxy's problem: 502.
+    /// status so the client sees what it did wrong, and a 429 its
+    /// `Retry-After` so the client waits as long as the upstream asked; 5xx
+    /// and the upstream rejecting the proxy's own key are the proxy's
+    /// problem: 502. For the latter the client only learns that the operator
+    /// must act: the upstream's words and where the key comes from (an
+    /// environment variable's name) go to the operator's log.
     pub fn to_api(&self) -> ApiError {
         match self {
             UpstreamError::Timeout(d) => ApiError::upstream_timeout(d.as_secs_f64()),
@@ -45,20 +64,42 @@ impl UpstreamError {
             UpstreamError::Invalid(e) => {
                 ApiError::upstream(format!("the upstream server's answer is invalid: {e}"))
             }
-            UpstreamError::Status { status, message } => match *status {
-                401 | 403 => ApiError::upstream(format!(
-                    "the upstream server refused the proxy's credentials (HTTP {status}): {message}"
-                )),
-                400..=499 => ApiError::new(
-                    StatusCode::from_u16(*status).unwrap_or(StatusCode::BAD_REQUEST),
+            UpstreamError::Status {
+                status,
+                message,
+                operator_hint,
+                retry_after,
+            } => match *status {
+                401 | 403 => {
+                    let mut error = ApiError::upstream(format!(
+                        "the upstream server refused the proxy's credentials (HTTP {status}); \
+                         the proxy's operator can fix this"
+                    ));
+                    error.log = Some(
+                        format!(
+                            "the upstream server refused the proxy's credentials (HTTP {status}): \
+                             {message}{operator_hint}"
+                        )
+                        .into(),
+                    );
+                    error
+                }
+                400..=499 => {
+                    let mut error = ApiError::new(
+                        StatusCode::from_u16(*status).unwrap_or(StatusCode::BAD_REQUEST),
+                        if *status == 429 {
+                            "rate_limit_error"
+                        } else {
+                            "invalid_request_error"
+                        },
+                        "upstream_rejected",
+                        format!("the upstream server answered HTTP {status}: {message}"),
+                    );
                     if *status == 429 {
-                        "rate_limit_error"
-                    } else {
-                        "invalid_request_error"
-                    },
-                    "upstream_rejected",
-                    format!("the upstream server answered HTTP {status}: {message}"),
-                ),
+                        error.retry_after = retry_after.as_deref().map(Box::from);
+                    }
+                    error
+                }
                 _ => ApiError::upstream(format!(
                     "the upstream server answered HTTP {status}: {message}"
                 )),
@@ -71,10 +112,18 @@ impl UpstreamError {
             UpstreamError::Timeout(d) => TargetError::Timeout(*d),
             UpstreamError::Connection(e) => TargetError::Connection(e.clone()),
             UpstreamError::Invalid(e) => TargetError::InvalidResponse(e.clone()),
-            UpstreamError::Status { status, message } => TargetError::Status {
+            UpstreamError::Status {
+                status,
+                message,
+                retry_after,
+                ..
+            } => TargetError::Status {
                 status: *status,
                 message: message.clone(),
-                retry_after: None,
+                retry_after: retry_after
+                    .as_deref()
+                    .and_then(|v| v.trim().parse::<f64>().ok())
+                    .and_then(|s| Duration::try_from_secs_f64(s).ok()),
             },
         }
     }
@@ -83,13 +132,18 @@ impl UpstreamError {
 /// The upstream server: its base URL, key, timeout and retries.
 #[derive(Debug, Clone)]
 pub struct Upstream {
+    /// The HTTP client every upstream request goes through.
     pub client: reqwest::Client,
     /// Base URL without a trailing slash, e.g. `http://127.0.0.1:8000/v1`.
     pub base: String,
+    /// The key sent as a bearer token, if any.
     pub key: Option<Secret>,
-    /// Where the key comes from, for messages.
+    /// Where the key comes from, for the operator's log.
     pub key_env: Option<String>,
-    /// For one request, retries included.
+    /// For one client request: every upstream request it makes (an
+    /// interactive strategy's first reply and its follow-ups) and their
+    /// retries. Callers turn it into a deadline with [`Upstream::deadline`]
+    /// when the client request starts and pass that to every call.
     pub timeout: Duration,
     /// Retries of a request that failed with 429, a 5xx or no connection.
     pub retries: u32,
@@ -114,6 +168,15 @@ impl UpstreamError {
 }
 
 impl Upstream {
+    /// When a client request that starts now must be answered by.
+    pub fn deadline(&self) -> Instant {
+        // A --timeout too large to add to the clock means no bound in
+        // practice: a year stands for it.
+        Instant::now()
+            .checked_add(self.timeout)
+            .unwrap_or_else(|| Instant::now() + Duration::from_secs(86_400 * 365))
+    }
+
     fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
         let mut r = self.client.request(method, format!("{}{path}", self.base));
         if let Some(key) = &self.key
@@ -129,25 +192,26 @@ impl Upstream {
     /// Sends a request and waits for the status and headers; a status other
     /// than 2xx is an error with the body's message. A transient failure
     /// (429, 5xx, no connection) is retried up to `retries` times after a
-    /// growing wait, or the one the upstream asks for, as long as it fits in
-    /// the timeout, which counts from the first attempt.
+    /// growing wait, or the one the upstream asks for, as long as it ends
+    /// before `deadline`: the client request's, shared by every upstream
+    /// request made for it.
     pub async fn send(
         &self,
         method: reqwest::Method,
         path: &str,
         body: Option<Bytes>,
+        deadline: Instant,
         metrics: &Metrics,
     ) -> Result<reqwest::Response, UpstreamError> {
-        let started = Instant::now();
         let mut backoff = FIRST_BACKOFF;
         let mut attempt = 0;
         loop {
-            let (error, asked) = match self.attempt(&method, path, &body, started, metrics).await {
+            let (error, asked) = match self.attempt(&method, path, &body, deadline, metrics).await {
                 Ok(response) => return Ok(response),
                 Err(failure) => failure,
             };
             let wait = asked.unwrap_or(backoff);
-            let left = self.timeout.saturating_sub(started.elapsed());
+            let left = deadline.saturating_duration_since(Instant::now());
             if attempt == self.retries || !error.is_transient() || wait >= left {
                 return Err(error);
             }
@@ -166,7 +230,7 @@ impl Upstream {
         method: &reqwest::Method,
         path: &str,
         body: &Option<Bytes>,
-        started: Instant,
+        deadline: Instant,
         metrics: &Metrics,
     ) -> Result<reqwest::Response, (UpstreamError, Option<Duration>)> {
         let mut r = self.request(method.clone(), path);
@@ -176,8 +240,7 @@ impl Upstream {
                 .body(body.clone());
         }
         let sent = Instant::now();
-        let left = self.timeout.saturating_sub(started.elapsed());
-        let response = match tokio::time::timeout(left, r.send()).await {
+        let response = match tokio::time::timeout_at(deadline.into(), r.send()).await {
             Err(_) => return Err((UpstreamError::Timeout(self.timeout), None)),
             Ok(Err(e)) if e.is_timeout() => {
                 return Err((UpstreamError::Timeout(self.timeout), None));
@@ -189,13 +252,19 @@ impl Upstream {
         if !response.status().is_success() {
             let status = response.status().as_u16();
             let asked = retry_after(response.headers());
-            let bytes = self.read(response, started).await.unwrap_or_default();
+            let retry_after = response
+                .headers()
+                .get(reqwest::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .map(|v| v.trim().to_string());
+            let bytes = self.read(response, deadline).await.unwrap_or_default();
             let url = format!("{}{path}", self.base);
             let error = UpstreamError::Status {
                 status,
                 message: error_message(&bytes)
-                    + &base_url_hint(status, &self.base, method.as_str(), &url)
-                    + &self.key_hint(status),
+                    + &base_url_hint(status, &self.base, method.as_str(), &url),
+                operator_hint: self.key_hint(status),
+                retry_after,
             };
             return Err((error, asked));
         }
@@ -203,7 +272,8 @@ impl Upstream {
     }
 
     /// For a 401 or 403, whether the proxy sent a key and from where: the
-    /// operator's fix, in the message the client and the log get.
+    /// operator's fix, for the log only (clients need not learn the names
+    /// of the operator's environment variables).
     fn key_hint(&self, status: u16) -> String {
         if !matches!(status, 401 | 403) {
             return String::new();
@@ -223,14 +293,13 @@ impl Upstream {
         }
     }
 
-    /// Reads a whole body within what is left of the timeout.
+    /// Reads a whole body before `deadline`.
     pub async fn read(
         &self,
         response: reqwest::Response,
-        started: Instant,
+        deadline: Instant,
     ) -> Result<Vec<u8>, UpstreamError> {
-        let left = self.timeout.saturating_sub(started.elapsed());
-        match tokio::time::timeout(left, response.bytes()).await {
+        match tokio::time::timeout_at(deadline.into(), response.bytes()).await {
             Err(_) => Err(UpstreamError::Timeout(self.timeout)),
             Ok(Err(e)) if e.is_timeout() => Err(UpstreamError::Timeout(self.timeout)),
             Ok(Err(e)) => Err(UpstreamError::Connection(describe(e))),
@@ -238,19 +307,25 @@ impl Upstream {
         }
     }
 
-    /// A non-streaming chat completion: the response as JSON.
-    pub async fn complete(&self, body: &Value, metrics: &Metrics) -> Result<Value, UpstreamError> {
-        let started = Instant::now();
+    /// A non-streaming chat completion, answered before `deadline`: the
+    /// response as JSON.
+    pub async fn complete(
+        &self,
+        body: &Value,
+        deadline: Instant,
+        metrics: &Metrics,
+    ) -> Result<Value, UpstreamError> {
         let bytes = serde_json::to_vec(body).map_err(|e| UpstreamError::Invalid(e.to_string()))?;
         let response = self
             .send(
                 reqwest::Method::POST,
                 "/chat/completions",
                 Some(bytes.into()),
+                deadline,
                 metrics,
             )
             .await?;
-        let bytes = self.read(response, started).await?;
+        let bytes = self.read(response, deadline).await?;
         let value: Value = serde_json::from_slice(&bytes)
             .map_err(|e| UpstreamError::Invalid(format!("the body is not JSON ({e})")))?;
         if !value.is_object() {
@@ -280,13 +355,20 @@ fn describe(e: reqwest::Error) -> String {
 /// messages are mapped onto the client's request, whose other fields
 /// (model, temperature, tools...) go along untouched.
 pub struct Conversation<'a> {
+    /// Where the strategy's requests go.
     pub upstream: &'a Upstream,
+    /// Counts every upstream request and retry.
     pub metrics: &'a Metrics,
+    /// The client request's deadline: the first reply and every follow-up
+    /// share it, so a strategy's turns cannot add up to more than the
+    /// proxy's timeout.
+    pub deadline: Instant,
     /// The client's body, with `stream` off.
     pub template: Value,
     /// The client's messages with the strategy's opening merged in: what
     /// stands for the strategy's first `opening_len` messages.
     pub base: Vec<Value>,
+    /// How many of the strategy's messages `base` stands for.
     pub opening_len: usize,
     /// The last successful response, as the upstream sent it.
     pub last: Mutex<Option<Value>>,
@@ -309,7 +391,11 @@ impl Target for Conversation<'_> {
         }
         let mut body = self.template.clone();
         body["messages"] = Value::Array(messages);
-        match self.upstream.complete(&body, self.metrics).await {
+        match self
+            .upstream
+            .complete(&body, self.deadline, self.metrics)
+            .await
+        {
             Ok(value) => {
                 // Read as every target reads a completion, so the judge sees
                 // the answer without reasoning, as in `xsafe run`.

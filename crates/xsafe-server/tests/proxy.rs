@@ -481,10 +481,68 @@ async fn models_are_forwarded() {
     proxy.stop().await.unwrap();
 }
 
+/// The warnings and errors logged on this thread while it lives: what the
+/// proxy's operator reads. A `#[tokio::test]` runs the proxy's tasks on
+/// its one thread, so they log here.
+struct Logs {
+    lines: Arc<std::sync::Mutex<Vec<String>>>,
+    _guard: tracing::subscriber::DefaultGuard,
+}
+
+impl Logs {
+    fn capture() -> Logs {
+        let lines = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let guard = tracing::subscriber::set_default(Collector(lines.clone()));
+        Logs {
+            lines,
+            _guard: guard,
+        }
+    }
+
+    fn text(&self) -> String {
+        self.lines.lock().unwrap().join("\n")
+    }
+}
+
+struct Collector(Arc<std::sync::Mutex<Vec<String>>>);
+
+impl tracing::Subscriber for Collector {
+    fn enabled(&self, metadata: &tracing::Metadata<'_>) -> bool {
+        *metadata.level() <= tracing::Level::WARN
+    }
+
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+
+    fn event(&self, event: &tracing::Event<'_>) {
+        struct Line(String);
+        impl tracing::field::Visit for Line {
+            fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+                self.0.push_str(&format!("{}={value:?} ", field.name()));
+            }
+        }
+        let mut line = Line(String::new());
+        event.record(&mut line);
+        self.0.lock().unwrap().push(line.0);
+    }
+
+    fn enter(&self, _: &tracing::span::Id) {}
+
+    fn exit(&self, _: &tracing::span::Id) {}
+}
+
 /// An upstream that refuses the proxy's credentials is the operator's to
-/// fix: a 502 saying whether the proxy sent a key, and from which variable.
+/// fix: the client gets a 502 saying only that; the operator's log says
+/// whether the proxy sent a key and from which variable. The variable's
+/// name and the upstream's words (which may quote part of the key) stay
+/// off the client.
 #[tokio::test]
-async fn refused_credentials_say_whether_the_proxy_sent_a_key() {
+async fn refused_credentials_tell_the_client_to_ask_the_operator_and_the_log_why() {
     let upstream =
         TestServer::start(|_| Reply::status(401, r#"{"error":{"message":"invalid api key"}}"#));
     for (key, expected) in [
@@ -497,6 +555,7 @@ async fn refused_credentials_say_whether_the_proxy_sent_a_key() {
             "invalid api key (the upstream refused the proxy's API key, from `TEAM_KEY`)",
         ),
     ] {
+        let logs = Logs::capture();
         let mut o = options(&upstream);
         o.upstream_key = key;
         o.upstream_key_env = Some("TEAM_KEY".into());
@@ -504,11 +563,150 @@ async fn refused_credentials_say_whether_the_proxy_sent_a_key() {
         let ask = json!({"model": "m", "messages": [{"role": "user", "content": "hi"}]});
         let (status, err) = error_of(post(&proxy.url, &ask).await).await;
         assert_eq!(status, 502);
-        let message = err["error"]["message"].as_str().unwrap();
-        assert!(message.contains(expected), "{message}");
-        assert!(!message.contains(UPSTREAM_KEY));
+        assert_eq!(err["error"]["code"], "upstream_error");
+        assert_eq!(
+            err["error"]["message"],
+            "the upstream server refused the proxy's credentials (HTTP 401); the proxy's \
+             operator can fix this"
+        );
         proxy.stop().await.unwrap();
+        let log = logs.text();
+        assert!(log.contains(expected), "{log}");
+        assert!(!log.contains(UPSTREAM_KEY), "{log}");
     }
+}
+
+/// An upstream that sleeps 1.5 s per answer and refuses the first time.
+fn slow_refuse_first(r: &Request) -> Reply {
+    refuse_first(r).slow(Duration::from_millis(1500))
+}
+
+/// The timeout bounds the whole client request: the first reply and the
+/// follow-up share it, so two answers of 1.5 s do not fit in 2.5 s even
+/// though each would. Streaming or not, the client gets the 504 before any
+/// event, as soon as the time is spent rather than when the upstream is
+/// done.
+#[tokio::test]
+async fn the_timeout_bounds_every_turn_of_an_interactive_request_together() {
+    let upstream = TestServer::start(slow_refuse_first);
+    let mut o = options(&upstream);
+    o.timeout = Duration::from_millis(2500);
+    o.upstream_retries = 0;
+    let proxy = start("interactive", o).await;
+    let plain = json!({"model": "m", "messages": [{"role": "user", "content": PROMPT}]});
+    let mut streaming = plain.clone();
+    streaming["stream"] = json!(true);
+    let (plain, streaming) = tokio::join!(post(&proxy.url, &plain), post(&proxy.url, &streaming));
+    for r in [plain, streaming] {
+        let (status, err) = error_of(r).await;
+        assert_eq!(status, 504, "{err}");
+        assert_eq!(err["error"]["code"], "upstream_timeout");
+    }
+    // Each got its first reply in time and ran out during the follow-up.
+    assert_eq!(upstream.request_count(), 4);
+    let metrics = metrics_of(&proxy).await;
+    assert!(
+        metrics.contains("xsafe_proxy_errors_total{kind=\"upstream_timeout\"} 2"),
+        "{metrics}"
+    );
+    proxy.stop().await.unwrap();
+
+    // With time for both turns the same upstream is followed up to an answer.
+    let mut o = options(&upstream);
+    o.timeout = Duration::from_secs(30);
+    let proxy = start("interactive", o).await;
+    let r = post(
+        &proxy.url,
+        &json!({"model": "m", "messages": [{"role": "user", "content": PROMPT}]}),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()[FOLLOWUPS_HEADER], "1");
+    proxy.stop().await.unwrap();
+}
+
+/// A 429 the proxy passes on (its retries spent, or the wait asked for
+/// longer than the timeout) keeps the upstream's `Retry-After`, in seconds
+/// or as a date, so the client backs off as long as the upstream asked.
+#[tokio::test]
+async fn an_upstream_429_reaches_the_client_with_its_retry_after() {
+    let ask = json!({"model": "m", "messages": [{"role": "user", "content": PROMPT}]});
+    let retry_after = |r: &reqwest::Response| {
+        r.headers()
+            .get("retry-after")
+            .map(|v| v.to_str().unwrap().to_string())
+    };
+
+    // Retried once after the second asked for, then passed on.
+    let upstream = TestServer::start(|_| Reply::rate_limited(Some(1)));
+    let mut o = options(&upstream);
+    o.upstream_retries = 1;
+    let proxy = start("contextual", o).await;
+    let r = post(&proxy.url, &ask).await;
+    assert_eq!(retry_after(&r).as_deref(), Some("1"));
+    let (status, err) = error_of(r).await;
+    assert_eq!(status, 429);
+    assert_eq!(err["error"]["type"], "rate_limit_error");
+    assert_eq!(upstream.request_count(), 2);
+    proxy.stop().await.unwrap();
+
+    // A wait longer than the timeout: passed on at once, with the wait.
+    let upstream = TestServer::start(|_| Reply::rate_limited(Some(30)));
+    let mut o = options(&upstream);
+    o.timeout = Duration::from_secs(5);
+    let proxy = start("contextual", o).await;
+    let r = post(&proxy.url, &ask).await;
+    assert_eq!(retry_after(&r).as_deref(), Some("30"));
+    assert_eq!(r.status(), 429);
+    assert_eq!(upstream.request_count(), 1);
+    proxy.stop().await.unwrap();
+
+    // A date is passed on as it came; the proxy's own retries waited its
+    // backoff instead.
+    const DATE: &str = "Wed, 21 Oct 2099 07:28:00 GMT";
+    let upstream = TestServer::start(|_| Reply::Full {
+        status: 429,
+        headers: vec![
+            ("content-type".into(), "application/json".into()),
+            ("retry-after".into(), DATE.into()),
+        ],
+        body: br#"{"error":{"message":"slow down"}}"#.to_vec(),
+    });
+    let proxy = start("contextual", options(&upstream)).await;
+    let r = post(&proxy.url, &ask).await;
+    assert_eq!(r.status(), 429);
+    assert_eq!(retry_after(&r).as_deref(), Some(DATE));
+    assert_eq!(upstream.request_count(), 3);
+    proxy.stop().await.unwrap();
+
+    // A 429 on an interactive strategy's follow-up is passed on the same way.
+    let upstream = TestServer::start(|r| {
+        if user_turns(r) > 1 {
+            Reply::rate_limited(Some(30))
+        } else {
+            Reply::chat(REFUSAL)
+        }
+    });
+    let mut o = options(&upstream);
+    o.timeout = Duration::from_secs(5);
+    let proxy = start("interactive", o).await;
+    let r = post(&proxy.url, &ask).await;
+    assert_eq!(r.status(), 429);
+    assert_eq!(retry_after(&r).as_deref(), Some("30"));
+    assert_eq!(upstream.request_count(), 2);
+    proxy.stop().await.unwrap();
+
+    // Other failures carry none: a 503 the proxy retried is its own 502.
+    let upstream = TestServer::start(|_| Reply::Full {
+        status: 503,
+        headers: vec![("retry-after".into(), "0".into())],
+        body: br#"{"error":{"message":"overloaded"}}"#.to_vec(),
+    });
+    let proxy = start("contextual", options(&upstream)).await;
+    let r = post(&proxy.url, &ask).await;
+    assert_eq!(r.status(), 502);
+    assert_eq!(retry_after(&r), None);
+    proxy.stop().await.unwrap();
 }
 
 #[tokio::test]

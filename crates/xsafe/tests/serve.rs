@@ -14,6 +14,16 @@ const KEY: &str = "sk-cli-test";
 
 /// A profile as `xsafe tune` writes it (the parts the proxy reads).
 fn write_profile(env: &Env, strategy: &str, tamper: bool) -> std::path::PathBuf {
+    write_judged_profile(env, strategy, tamper, "xsafe@1")
+}
+
+/// [`write_profile`], tuned with `judge` (`name@version`).
+fn write_judged_profile(
+    env: &Env,
+    strategy: &str,
+    tamper: bool,
+    judge: &str,
+) -> std::path::PathBuf {
     let built = Registry::builtin()
         .build(strategy, &BuildOptions::default())
         .unwrap();
@@ -22,7 +32,7 @@ fn write_profile(env: &Env, strategy: &str, tamper: bool) -> std::path::PathBuf 
         definition["description"] = "something else".into();
     }
     let json = serde_json::json!({
-        "profile": {"target": "openai:m", "judge": "xsafe@1"},
+        "profile": {"target": "openai:m", "judge": judge},
         "choice": {"strategy": strategy, "definition": definition},
     });
     let text = toml::to_string(&json_to_toml(&json)).unwrap();
@@ -309,6 +319,49 @@ fn start_serve(
     profile: &std::path::Path,
     upstream: &str,
 ) -> (std::process::Child, String) {
+    let started = start_serve_with(env, profile, upstream, &[]);
+    (started.child, started.url)
+}
+
+/// A proxy started by [`start_serve_with`].
+struct Started {
+    child: std::process::Child,
+    /// `http://ADDR/v1`.
+    url: String,
+    /// What serve said before it listened: its warnings.
+    startup: String,
+    /// The rest of its stderr, once it has stopped.
+    rest: std::thread::JoinHandle<String>,
+}
+
+impl Started {
+    /// Stops the proxy with SIGTERM; returns what it logged after starting.
+    fn stop(mut self) -> String {
+        Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert_eq!(self.child.wait().unwrap().code(), Some(0));
+        self.rest.join().unwrap()
+    }
+
+    /// Kills the proxy, which may not handle SIGTERM yet: it installs its
+    /// handler once it serves, just after saying where.
+    fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `xsafe serve --no-auth` on a free port with `extra` flags and
+/// without the upstream key `OPENAI_API_KEY` (whatever the environment
+/// running the tests holds).
+fn start_serve_with(
+    env: &Env,
+    profile: &std::path::Path,
+    upstream: &str,
+    extra: &[&str],
+) -> Started {
     let mut child = env
         .cmd()
         .args([
@@ -319,26 +372,130 @@ fn start_serve(
             "--upstream",
             upstream,
         ])
+        .args(extra)
         .arg("--profile")
         .arg(profile)
+        .env_remove("OPENAI_API_KEY")
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    stderr.read_line(&mut line).unwrap();
-    let url = line
-        .split(" on ")
-        .nth(1)
-        .and_then(|rest| rest.split(' ').next())
-        .unwrap_or_else(|| panic!("no address in {line:?}"))
-        .to_string();
+    // Warnings come before the line that says where it serves.
+    let mut startup = String::new();
+    let url = loop {
+        let mut line = String::new();
+        if stderr.read_line(&mut line).unwrap() == 0 {
+            let _ = child.kill();
+            panic!("serve stopped before listening:\n{startup}");
+        }
+        if line.starts_with("serving profile") {
+            break line
+                .split(" on ")
+                .nth(1)
+                .and_then(|rest| rest.split(' ').next())
+                .unwrap_or_else(|| panic!("no address in {line:?}"))
+                .to_string();
+        }
+        startup.push_str(&line);
+    };
     // Keep draining stderr so the child never blocks on a full pipe.
-    std::thread::spawn(move || {
+    let rest = std::thread::spawn(move || {
         let mut rest = String::new();
         let _ = stderr.read_to_string(&mut rest);
+        rest
     });
-    (child, url)
+    Started {
+        child,
+        url,
+        startup,
+        rest,
+    }
+}
+
+/// A profile tuned with another version of its judge is served, with a
+/// warning that names both versions; a `--judge` of another name, or a
+/// strategy that judges nothing, gets no such warning.
+#[test]
+fn another_version_of_the_profiles_judge_is_served_with_a_warning() {
+    let env = Env::new();
+    let current = xsafe_judge::from_name("xsafe").unwrap().tag();
+    let old = "xsafe@1-0000deadbeef";
+    assert_ne!(current, old);
+    let upstream = "http://127.0.0.1:9/v1";
+    let interactive = write_judged_profile(&env, "interactive", false, old);
+    for (extra, warned) in [
+        (&[][..], true),
+        (&["--judge", "xsafe"][..], true),
+        (&["--judge", "strmatch"][..], false),
+    ] {
+        let started = start_serve_with(&env, &interactive, upstream, extra);
+        let startup = started.startup.clone();
+        started.kill();
+        let said = startup.contains(old)
+            && startup.contains(&format!("`{current}`"))
+            && startup.contains("run `xsafe tune` again");
+        assert_eq!(said, warned, "{extra:?}:\n{startup}");
+        assert!(startup.lines().count() <= usize::from(warned), "{startup}");
+    }
+    // A strategy without follow-ups judges nothing: nothing to warn about.
+    let contextual = env.path("contextual.toml");
+    std::fs::rename(
+        write_judged_profile(&env, "contextual", false, old),
+        &contextual,
+    )
+    .unwrap();
+    let started = start_serve_with(&env, &contextual, upstream, &[]);
+    let startup = started.startup.clone();
+    started.kill();
+    assert_eq!(startup, "");
+}
+
+/// Sends one chat request to the proxy at `url` (`http://ADDR/v1`); returns
+/// the raw HTTP response.
+fn ask(url: &str) -> String {
+    let addr = url
+        .trim_start_matches("http://")
+        .trim_end_matches("/v1")
+        .to_string();
+    let body = serde_json::json!({"model": "m", "messages": [{"role": "user", "content": "hi"}]})
+        .to_string();
+    let request = format!(
+        "POST /v1/chat/completions HTTP/1.1\r\nhost: {addr}\r\n\
+         content-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let mut stream = std::net::TcpStream::connect(&addr).unwrap();
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response
+}
+
+/// An upstream refusing the proxy's credentials: the client learns the
+/// operator must act, the operator's log says what to do.
+#[test]
+fn refused_upstream_credentials_are_explained_in_the_log_not_to_the_client() {
+    let env = Env::new();
+    let upstream =
+        TestServer::start(|_| Reply::status(401, r#"{"error":{"message":"invalid api key"}}"#));
+    let profile = write_profile(&env, "contextual", false);
+    let started = start_serve_with(&env, &profile, &format!("{}/v1", upstream.url()), &[]);
+    let response = ask(&started.url);
+    let log = started.stop();
+    assert!(response.starts_with("HTTP/1.1 502"), "{response}");
+    assert!(
+        response.contains("the proxy's operator can fix this"),
+        "{response}"
+    );
+    assert!(!response.contains("OPENAI_API_KEY"), "{response}");
+    assert!(!response.contains("invalid api key"), "{response}");
+    assert!(
+        log.contains(
+            "invalid api key (the proxy sent no API key: `OPENAI_API_KEY` was not set when \
+             `xsafe serve` started"
+        ),
+        "{log}"
+    );
 }
 
 /// `id -> (completion, final_label)` of a run's CSV export.

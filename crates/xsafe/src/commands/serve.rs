@@ -119,7 +119,13 @@ async fn serve(global: &Global, args: ServeArgs) -> Result<ExitCode> {
         .is_empty();
     let chosen_judge = args.judge.as_deref().or(config.judge.as_deref());
     let judge = if interactive {
-        Some(profile.build_judge(chosen_judge)?)
+        let judge = profile.build_judge(chosen_judge)?;
+        // Warned, not refused: the built-in judge's version changes with
+        // xsafe releases, and the profile still works; its rates may not.
+        if let Some(warning) = profile.judge_version_mismatch(judge.as_ref()) {
+            tracing::warn!("{warning}");
+        }
+        Some(judge)
     } else {
         if let Some(name) = chosen_judge {
             // A misspelt judge is refused here too, not when a later
