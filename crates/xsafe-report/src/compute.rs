@@ -100,9 +100,12 @@ enum Source<'a> {
 }
 
 fn count<'a>(r: &'a StoredResult, j: &Judging<'_>) -> (Counted, Source<'a>) {
-    if r.error.is_some() || r.transcript.is_none() {
+    if r.transcript.is_none() {
         return (Counted::Error, Source::Verdict(None));
     }
+    // An answer the judge failed on is stored (with its error): a human
+    // label of it counts where human labels do; the judge has no verdict.
+    let unjudged = r.error.is_some();
     if j.labels != LabelSource::Judge {
         let human = j.human.get(&r.id).and_then(|l| majority(l));
         match (human, j.labels) {
@@ -115,6 +118,9 @@ fn count<'a>(r: &'a StoredResult, j: &Judging<'_>) -> (Counted, Source<'a>) {
             }
             (None, _) => {}
         }
+    }
+    if unjudged {
+        return (Counted::Error, Source::Verdict(None));
     }
     let (counted, v) = judged(r, &j.judge);
     (counted, Source::Verdict(v))
@@ -251,11 +257,7 @@ pub fn build(runs: &[RunInput], opts: &BuildOptions) -> Report {
             labels: opts.labels,
             human: &opts.human,
         };
-        for r in run
-            .results
-            .iter()
-            .filter(|r| r.transcript.is_some() && r.error.is_none())
-        {
+        for r in run.results.iter().filter(|r| r.transcript.is_some()) {
             let h = &mut report.human_labels;
             h.answers += 1;
             if let Some(labels) = opts.human.get(&r.id).filter(|l| !l.is_empty()) {

@@ -598,17 +598,21 @@ impl Store {
         class: Class,
         note: Option<&str>,
     ) -> Result<(), StoreError> {
+        self.write(|tx| upsert_annotation(tx, result_id, annotator, class, note))
+    }
+
+    /// [`annotate`](Store::annotate) for many results in one transaction:
+    /// every label is stored, or (on any error) none is, so an import that
+    /// fails half-way changes nothing.
+    pub fn annotate_all(
+        &self,
+        annotator: &str,
+        labels: &[(i64, Class, Option<String>)],
+    ) -> Result<(), StoreError> {
         self.write(|tx| {
-            ensure_transcript(tx, result_id)?;
-            tx.execute(
-                "INSERT INTO annotations (result_id, annotator, label, note, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5)
-                 ON CONFLICT (result_id, annotator) DO UPDATE SET
-                     label = excluded.label,
-                     note = excluded.note,
-                     created_at = excluded.created_at",
-                params![result_id, annotator, class.as_str(), note, time::now()],
-            )?;
+            for (result_id, class, note) in labels {
+                upsert_annotation(tx, *result_id, annotator, *class, note.as_deref())?;
+            }
             Ok(())
         })
     }
@@ -708,6 +712,26 @@ fn ensure_case(conn: &Connection, key: &ResultKey) -> Result<(), StoreError> {
         suite: key.suite.clone(),
         case_id: key.case_id.clone(),
     })
+}
+
+fn upsert_annotation(
+    tx: &Transaction<'_>,
+    result_id: i64,
+    annotator: &str,
+    class: Class,
+    note: Option<&str>,
+) -> Result<(), StoreError> {
+    ensure_transcript(tx, result_id)?;
+    tx.execute(
+        "INSERT INTO annotations (result_id, annotator, label, note, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT (result_id, annotator) DO UPDATE SET
+             label = excluded.label,
+             note = excluded.note,
+             created_at = excluded.created_at",
+        params![result_id, annotator, class.as_str(), note, time::now()],
+    )?;
+    Ok(())
 }
 
 /// Verdicts and annotations are about a transcript; a failed request has

@@ -796,6 +796,33 @@ fn put_verdict_replaces_per_judge_name_and_keeps_other_judges() {
     assert!(matches!(err, StoreError::ResultNotFound(4242)), "{err}");
 }
 
+/// A batch of labels is stored whole or not at all: one unknown result
+/// leaves the labels before it unstored.
+#[test]
+fn a_batch_of_labels_is_stored_whole_or_not_at_all() {
+    let (store, run_id) = store_with_run(Store::open_in_memory().unwrap(), 2);
+    let r1 = store
+        .record_result(
+            &key(run_id, "t", "b", "c1", 0),
+            &transcript("a"),
+            &verdict(),
+            Timing::default(),
+        )
+        .unwrap();
+    let labels = [
+        (r1, Class::Compliance, Some("fine".to_string())),
+        (r1 + 1000, Class::FullRefusal, None),
+    ];
+    assert!(store.annotate_all("alice", &labels).is_err());
+    assert!(store.annotations(run_id).unwrap().is_empty());
+    store.annotate_all("alice", &labels[..1]).unwrap();
+    let stored = store.annotations(run_id).unwrap();
+    assert_eq!(
+        (stored.len(), stored[0].note.as_deref()),
+        (1, Some("fine"))
+    );
+}
+
 #[test]
 fn annotations_are_one_per_annotator_per_result() {
     let (store, run_id) = store_with_run(Store::open_in_memory().unwrap(), 2);

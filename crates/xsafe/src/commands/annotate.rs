@@ -167,6 +167,19 @@ fn stats(global: &Global, args: AnnotateStatsArgs) -> Result<ExitCode> {
     }
     let judge_vs_majority = metrics::agreement(majority_pairs);
     let labelled = by_result.len();
+    let unjudged = results
+        .iter()
+        .filter(|r| by_result.contains_key(&r.id) && verdict(r).is_none())
+        .count();
+    if unjudged > 0 {
+        // Zeros against the humans would read as a judge that agrees with
+        // nobody; say they are missing verdicts, and how to get them.
+        note!(
+            "{unjudged} of the {labelled} labelled answers have no verdict of judge `{judge}` and \
+             are left out of its agreement (`xsafe rejudge {} --judge {judge}` judges them)",
+            record.name
+        );
+    }
 
     if args.json {
         let pair_json = |a: &Agreement| -> Result<Value> { Ok(serde_json::to_value(a)?) };
@@ -313,11 +326,14 @@ fn export(global: &Global, args: AnnotateExportArgs) -> Result<ExitCode> {
             by_result.entry(a.result_id).or_default().push(a);
         }
     }
-    let mut out: Box<dyn Write> = match &args.output {
-        Some(path) => Box::new(std::io::BufWriter::new(
-            std::fs::File::create(path)
-                .with_context(|| format!("creating `{}`", path.display()))?,
-        )),
+    // A labels file is replaced only once the export is whole.
+    let mut file = args
+        .output
+        .as_deref()
+        .map(super::AtomicFile::create)
+        .transpose()?;
+    let mut out: Box<dyn Write> = match &mut file {
+        Some(f) => Box::new(std::io::BufWriter::new(f.file().try_clone()?)),
         None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
     };
     let mut w = csv::Writer::from_writer(&mut out);
@@ -361,6 +377,10 @@ fn export(global: &Global, args: AnnotateExportArgs) -> Result<ExitCode> {
     w.flush()?;
     drop(w);
     out.flush()?;
+    drop(out);
+    if let Some(f) = file {
+        f.commit()?;
+    }
     let mut msg = format!("{} written", super::count(rows, "labelled answer"));
     if ties > 0 {
         msg.push_str(&format!(
@@ -448,6 +468,20 @@ fn read_rows(path: &Path) -> Result<Vec<Row>> {
     Ok(rows)
 }
 
+/// The final answer of a result, if it has one.
+fn reply(r: &StoredResult) -> Option<String> {
+    r.transcript
+        .as_ref()
+        .and_then(|t| t.final_reply())
+        .map(|m| m.content.clone())
+}
+
+/// A text as an import compares it: trimmed, with CRLF line ends as LF
+/// (a CSV edited on Windows keeps its labels' answers).
+fn same(text: &str) -> String {
+    text.trim().replace("\r\n", "\n")
+}
+
 fn import(global: &Global, args: AnnotateImportArgs) -> Result<ExitCode> {
     let store = global.open_store()?;
     let record = store.run(&args.run)?;
@@ -455,12 +489,14 @@ fn import(global: &Global, args: AnnotateImportArgs) -> Result<ExitCode> {
     let annotator = default_annotator(args.annotator.as_deref());
     let rows = read_rows(&args.file)?;
     let file = args.file.display().to_string();
-    let reply = |r: &StoredResult| -> Option<String> {
-        r.transcript
-            .as_ref()
-            .and_then(|t| t.final_reply())
-            .map(|m| m.content.clone())
-    };
+    // Looked up by case id, or by prompt for a file without ids: one pass
+    // over the run, not one per row.
+    let mut by_case: HashMap<&str, Vec<&StoredResult>> = HashMap::new();
+    let mut by_prompt: HashMap<String, Vec<&StoredResult>> = HashMap::new();
+    for r in &results {
+        by_case.entry(r.key.case_id.as_str()).or_default().push(r);
+        by_prompt.entry(same(&r.case.prompt)).or_default().push(r);
+    }
     // Find every row's answers before writing anything, so a bad file
     // changes nothing.
     let mut writes: Vec<(i64, Class, Option<String>)> = Vec::new();
@@ -468,17 +504,19 @@ fn import(global: &Global, args: AnnotateImportArgs) -> Result<ExitCode> {
         let same_text = |r: &StoredResult| {
             row.prompt
                 .as_ref()
-                .is_none_or(|p| p.trim() == r.case.prompt.trim())
+                .is_none_or(|p| same(p) == same(&r.case.prompt))
                 && row
                     .completion
                     .as_ref()
-                    .is_none_or(|c| reply(r).is_some_and(|a| a.trim() == c.trim()))
+                    .is_none_or(|c| reply(r).is_some_and(|a| same(&a) == same(c)))
         };
         let matched: Vec<&StoredResult> = match &row.id {
             Some(id) => {
-                let by_key: Vec<&StoredResult> = results
-                    .iter()
-                    .filter(|r| &r.key.case_id == id)
+                let by_key: Vec<&StoredResult> = by_case
+                    .get(id.as_str())
+                    .into_iter()
+                    .flatten()
+                    .copied()
                     .filter(|r| row.target.as_ref().is_none_or(|t| t == &r.key.target))
                     .filter(|r| row.strategy.as_ref().is_none_or(|s| s == &r.key.strategy))
                     .filter(|r| row.suite.as_ref().is_none_or(|s| s == &r.key.suite))
@@ -497,9 +535,7 @@ fn import(global: &Global, args: AnnotateImportArgs) -> Result<ExitCode> {
                         where_(row)
                     );
                 }
-                if by_key.len() == 1 {
-                    by_key
-                } else if row.completion.is_none() {
+                if by_key.len() > 1 && row.completion.is_none() {
                     bail!(
                         "`{file}` line {}: run `{}` has {} answers to case `{id}`{}; add the \
                          target, strategy, suite and sample columns (as `xsafe annotate export` \
@@ -509,22 +545,34 @@ fn import(global: &Global, args: AnnotateImportArgs) -> Result<ExitCode> {
                         by_key.len(),
                         where_(row)
                     );
-                } else {
-                    let by_text: Vec<&StoredResult> =
-                        by_key.into_iter().filter(|r| same_text(r)).collect();
-                    if by_text.is_empty() {
-                        bail!(
-                            "`{file}` line {}: no answer to case `{id}` in run `{}` has this \
-                             prompt and completion; nothing was imported",
-                            row.line,
-                            record.name
-                        );
-                    }
-                    by_text
                 }
+                // A label is about an answer: where the file gives the text,
+                // it must be the stored answer's, even when the id alone
+                // finds one (labels of another run's answers would land on
+                // this run's answers to the same cases).
+                let by_text: Vec<&StoredResult> =
+                    by_key.into_iter().filter(|r| same_text(r)).collect();
+                if by_text.is_empty() {
+                    bail!(
+                        "`{file}` line {}: the prompt or completion of this row is not that of \
+                         run `{}`'s answer to case `{id}`{}: the label is for another answer \
+                         (another run's?); nothing was imported",
+                        row.line,
+                        record.name,
+                        where_(row)
+                    );
+                }
+                by_text
             }
             None => {
-                let by_text: Vec<&StoredResult> = results.iter().filter(|r| same_text(r)).collect();
+                let prompt = row.prompt.as_deref().map(same).unwrap_or_default();
+                let by_text: Vec<&StoredResult> = by_prompt
+                    .get(&prompt)
+                    .into_iter()
+                    .flatten()
+                    .copied()
+                    .filter(|r| same_text(r))
+                    .collect();
                 if by_text.is_empty() {
                     bail!(
                         "`{file}` line {}: no answer in run `{}` has this prompt and completion; \
@@ -546,9 +594,10 @@ fn import(global: &Global, args: AnnotateImportArgs) -> Result<ExitCode> {
             writes.push((r.id, row.class, row.note.clone()));
         }
     }
-    for (id, class, note) in &writes {
-        store.annotate(*id, &annotator, *class, note.as_deref())?;
-    }
+    // One transaction: a store that fails half-way keeps none of the file.
+    store
+        .annotate_all(&annotator, &writes)
+        .with_context(|| format!("importing `{file}` (nothing was imported)"))?;
     note!(
         "{} labels by `{annotator}` imported from {} rows of `{file}` into run `{}`",
         writes.len(),
