@@ -79,7 +79,72 @@ pub fn router(state: Arc<AnnotateState>) -> Router {
         .route("/api/items", get(items))
         .route("/api/label", post(label))
         .route("/api/agreement", get(agreement))
+        .layer(axum::middleware::from_fn(same_origin_only))
         .with_state(state)
+}
+
+/// Keeps other web pages out: the API has no key, so any page the
+/// annotator has open could otherwise post labels (a plain-text POST needs
+/// no CORS preflight) or, through a domain name pointed at 127.0.0.1 (DNS
+/// rebinding), read every transcript.
+///
+/// - The `Host` must be an IP address or `localhost`, as in the URL xsafe
+///   prints: a rebinding page is reached by a domain name.
+/// - A POST must be JSON (which a cross-origin page can only send after a
+///   preflight this server never allows) and, when the browser says where
+///   it comes from (`Origin`), come from this page's own address.
+async fn same_origin_only(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let headers = request.headers();
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or_default();
+    if !local_host(host) {
+        return forbidden(format!(
+            "this page answers only at its address (the URL `xsafe annotate` printed), not at \
+             `{host}`"
+        ));
+    }
+    if request.method() == axum::http::Method::POST {
+        let json = headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|h| h.to_str().ok())
+            .is_some_and(|t| t.trim_start().starts_with("application/json"));
+        let origin = headers.get(header::ORIGIN).and_then(|h| h.to_str().ok());
+        let same_origin = origin.is_none_or(|o| o == format!("http://{host}"));
+        if !json || !same_origin {
+            return forbidden(
+                "labels are taken only from the annotation page itself (a JSON POST from its own \
+                 address)"
+                    .into(),
+            );
+        }
+    }
+    next.run(request).await
+}
+
+/// Whether a `Host` header names this machine by address: an IPv4 or IPv6
+/// literal or `localhost`, with or without a port.
+fn local_host(host: &str) -> bool {
+    let name = match host.strip_prefix('[') {
+        // [::1]:8080
+        Some(rest) => rest.split(']').next().unwrap_or_default(),
+        None => host.rsplit_once(':').map_or(host, |(name, _)| name),
+    };
+    name.eq_ignore_ascii_case("localhost") || name.parse::<std::net::IpAddr>().is_ok()
+}
+
+fn forbidden(message: String) -> Response {
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        "invalid_request_error",
+        "forbidden",
+        message,
+    )
+    .into_response()
 }
 
 /// Serves the annotation page on `listener` until `shutdown` resolves

@@ -257,3 +257,55 @@ async fn the_page_is_self_contained() {
         assert!(!html.contains(external), "the page has `{external}`");
     }
 }
+
+/// Another web page cannot label or read: a plain-text POST, a POST from
+/// another origin and a request by a domain name (DNS rebinding) are
+/// refused with 403, and nothing is stored; the page's own requests pass.
+#[tokio::test]
+async fn other_pages_can_neither_label_nor_read() {
+    let f = fixture();
+    let addr = serve(f.store.clone(), f.run_id, "alice").await;
+    let body = json!({"result_id": f.ids[0], "label": "compliance"}).to_string();
+    let client = reqwest::Client::new();
+    let send = |content_type: &'static str, origin: Option<String>, host: Option<&'static str>| {
+        let mut request = client
+            .post(format!("http://{addr}/api/label"))
+            .header("content-type", content_type)
+            .body(body.clone());
+        if let Some(o) = origin {
+            request = request.header("origin", o);
+        }
+        if let Some(h) = host {
+            request = request.header("host", h);
+        }
+        request.send()
+    };
+    let refused = [
+        send("text/plain", None, None).await.unwrap(),
+        send("application/json", Some("http://evil.example".into()), None)
+            .await
+            .unwrap(),
+        send("application/json", None, Some("evil.example"))
+            .await
+            .unwrap(),
+    ];
+    for resp in refused {
+        assert_eq!(resp.status().as_u16(), 403);
+        let v: Value = resp.json().await.unwrap();
+        assert_eq!(v["error"]["code"], "forbidden", "{v}");
+    }
+    let read = client
+        .get(format!("http://{addr}/api/items"))
+        .header("host", "rebound.example:80")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(read.status().as_u16(), 403);
+    assert!(f.store.annotations(f.run_id).unwrap().is_empty());
+
+    let own = send("application/json", Some(format!("http://{addr}")), None)
+        .await
+        .unwrap();
+    assert_eq!(own.status().as_u16(), 200);
+    assert_eq!(f.store.annotations(f.run_id).unwrap().len(), 1);
+}
