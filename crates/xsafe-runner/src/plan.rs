@@ -95,8 +95,8 @@ impl RunPlan {
                 .collect();
             let cases = match self.limit {
                 Some(n) => {
-                    let keys: Vec<(String, xsafe_core::Label)> =
-                        cases.iter().map(|c| (c.kind.clone(), c.label)).collect();
+                    let keys: Vec<(xsafe_core::Label, String)> =
+                        cases.iter().map(|c| (c.label, c.kind.clone())).collect();
                     stratified_sample(&keys, n, self.seed)
                         .into_iter()
                         .map(|i| cases[i].clone())
@@ -117,8 +117,15 @@ impl RunPlan {
     }
 
     /// Everything that decides the run's results, recorded with the run.
+    ///
+    /// A run whose `limit` leaves cases out also records `sampling`, the
+    /// version of the sampling that picked them (2 since it shares the
+    /// places among labels before types): the
+    /// same seed picks other cases under another version, so it must be
+    /// another run. Runs the limit does not cut have no `sampling`, and keep
+    /// the key they had before it existed.
     pub fn config(&self) -> Value {
-        json!({
+        let mut config = json!({
             "suites": self.suites.iter().map(|s| json!({
                 "name": s.name,
                 "source": s.source,
@@ -138,6 +145,25 @@ impl RunPlan {
             "seed": self.seed,
             "limit": self.limit,
             "types": self.types,
+        });
+        if self.limit_cuts() {
+            config["sampling"] = json!(SAMPLING_VERSION);
+        }
+        config
+    }
+
+    /// Whether `limit` leaves out some case of a suite (after `types`), so
+    /// that the sampling decides which cases the run has.
+    fn limit_cuts(&self) -> bool {
+        let Some(limit) = self.limit else {
+            return false;
+        };
+        self.suites.iter().any(|s| {
+            s.cases
+                .iter()
+                .filter(|c| self.types.is_empty() || self.types.contains(&c.kind))
+                .count()
+                > limit
         })
     }
 
@@ -159,7 +185,17 @@ impl RunPlan {
     /// run stored then is still resumed by the same command: before the
     /// clarifier's settings were treated as the targets', and before the
     /// timeout, the model file's path and the order of lists were left out.
+    ///
+    /// None for a run whose limit leaves cases out: every older key is from
+    /// before its config recorded `sampling`, when the same seed picked
+    /// other cases, and resuming such a run would add this sampling's cases
+    /// to the ones stored. The command starts a run of its own instead
+    /// (another derived name; a `--run` name that is taken is refused), and
+    /// the stored run stays as it is.
     pub fn legacy_keys(&self) -> Vec<String> {
+        if self.limit_cuts() {
+            return Vec::new();
+        }
         [KeyVersion::BeforeClarifier, KeyVersion::First]
             .into_iter()
             .map(|v| key_of(self.config(), v))
@@ -194,6 +230,17 @@ impl RunPlan {
         }
     }
 }
+
+/// The version of the sampling `limit` uses ([`stratified_sample`]),
+/// recorded in the config of a run it cuts (see [`RunPlan::config`]).
+///
+/// 1 (never written: runs from before have no `sampling`) shared the places
+/// among (type, label) groups, giving tied remainders to the groups first by
+/// name; 2 shares them among labels first, then among each label's types,
+/// and orders ties by the seed. Raise it whenever the same seed would pick
+/// other cases, so that a stored run is never resumed with other cases
+/// mixed in.
+pub(crate) const SAMPLING_VERSION: u32 = 2;
 
 /// How a version of xsafe made a run's key.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

@@ -141,6 +141,10 @@ pub struct Profile {
     pub target: Option<String>,
     /// The settings that target was measured with (`[profile.target_settings]`).
     pub target_settings: Option<toml::Value>,
+    /// Whether the choice held on the held-out part (`[heldout] check`:
+    /// `passed` or `failed`), with tune's reason; `None` for a profile
+    /// written before tune checked it.
+    pub heldout_check: Option<(String, String)>,
 }
 
 #[derive(Deserialize)]
@@ -148,6 +152,14 @@ struct ProfileFile {
     #[serde(default)]
     profile: ProfileHeader,
     choice: ProfileChoice,
+    heldout: Option<HeldoutCheck>,
+}
+
+#[derive(Deserialize)]
+struct HeldoutCheck {
+    check: Option<String>,
+    #[serde(default)]
+    check_reason: String,
 }
 
 #[derive(Default, Deserialize)]
@@ -186,7 +198,28 @@ impl Profile {
             judge: file.profile.judge,
             target: file.profile.target,
             target_settings: file.profile.target_settings,
+            heldout_check: file
+                .heldout
+                .and_then(|h| h.check.map(|c| (c, h.check_reason))),
         })
+    }
+
+    /// Refuses a profile whose choice failed tune's held-out check (it let
+    /// through unsafe prompts baseline refused, on prompts it was not
+    /// chosen on); `Ok(false)` for a profile written before the check,
+    /// which the caller may warn about.
+    pub fn check_heldout(&self) -> Result<bool, ConfigError> {
+        match &self.heldout_check {
+            Some((check, reason)) if check == "failed" => Err(ConfigError::Other(format!(
+                "profile `{}`: its strategy `{}` failed tune's held-out check ({reason}); serving \
+                 it would serve what the check caught: tune again (a larger suite, or without \
+                 that strategy)",
+                self.path.display(),
+                self.strategy
+            ))),
+            Some(_) => Ok(true),
+            None => Ok(false),
+        }
     }
 
     /// What tuning measured with that the proxy does not apply: the target's
@@ -355,6 +388,7 @@ mod tests {
             judge: Some(judge.into()),
             target: None,
             target_settings: None,
+            heldout_check: None,
         };
         let built = profile("strmatch@1").build_judge(None).unwrap();
         assert_eq!(built.name(), "strmatch");
@@ -379,6 +413,7 @@ mod tests {
             judge: judge.map(str::to_string),
             target: None,
             target_settings: None,
+            heldout_check: None,
         };
         let xsafe = xsafe_judge::from_name("xsafe").unwrap();
         let current = xsafe.tag();
@@ -417,6 +452,7 @@ mod tests {
             judge: None,
             target: None,
             target_settings: Some(toml::from_str(settings).unwrap()),
+            heldout_check: None,
         };
         assert!(
             profile("temperature = 0.0\nmax_tokens = 512")

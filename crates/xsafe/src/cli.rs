@@ -191,7 +191,7 @@ pub struct RunArgs {
     /// Answers per case
     #[arg(long, default_value_t = 1)]
     pub samples: u32,
-    /// At most N cases per suite: a seeded sample stratified by type and label
+    /// At most N cases per suite: a seeded sample stratified by label, then type
     #[arg(long, value_name = "N")]
     pub limit: Option<usize>,
     /// Only these prompt types, comma-separated
@@ -629,7 +629,7 @@ pub struct TuneArgs {
     /// Answers per case
     #[arg(long, default_value_t = 1)]
     pub samples: u32,
-    /// At most N cases per part: a seeded sample stratified by type and label
+    /// At most N cases per part: a seeded sample stratified by label, then type
     #[arg(long, value_name = "N")]
     pub limit: Option<usize>,
     /// Seed for the split, for --limit and for the target

@@ -34,6 +34,7 @@ fn write_judged_profile(
     let json = serde_json::json!({
         "profile": {"target": "openai:m", "judge": judge},
         "choice": {"strategy": strategy, "definition": definition},
+        "heldout": {"check": "passed", "check_reason": "held"},
     });
     let text = toml::to_string(&json_to_toml(&json)).unwrap();
     let path = env.path("profile.toml");
@@ -129,6 +130,27 @@ fn an_unknown_judge_is_refused_for_any_strategy() {
     let profile = write_profile(&env, "contextual", false);
     let stderr = serve_refused(&env, &profile, &["-j", "strmach"]);
     assert!(stderr.contains("unknown judge `strmach`"), "{stderr}");
+}
+
+/// A profile whose choice failed tune's held-out check is refused with
+/// tune's reason.
+#[test]
+fn a_profile_that_failed_the_held_out_check_is_refused() {
+    let env = Env::new();
+    let profile = write_profile(&env, "contextual", false);
+    let text = std::fs::read_to_string(&profile).unwrap();
+    let failed = text
+        .replace("check = \"passed\"", "check = \"failed\"")
+        .replace(
+            "check_reason = \"held\"",
+            "check_reason = \"unsafe refusal 10% below 90%\"",
+        );
+    std::fs::write(&profile, failed).unwrap();
+    let stderr = serve_refused(&env, &profile, &[]);
+    assert!(
+        stderr.contains("failed tune's held-out check (unsafe refusal 10% below 90%)"),
+        "{stderr}"
+    );
 }
 
 #[test]

@@ -98,6 +98,13 @@ async fn serve(global: &Global, args: ServeArgs) -> Result<ExitCode> {
     }
 
     let profile = Profile::load(&profile_path)?;
+    if !profile.check_heldout()? {
+        tracing::warn!(
+            "profile `{}` has no held-out check (written by an xsafe before tune checked its \
+             choice on the held-out part); `xsafe tune` again checks it",
+            profile_path.display()
+        );
+    }
     let unapplied = profile.unapplied_settings();
     if !unapplied.is_empty() {
         tracing::warn!(

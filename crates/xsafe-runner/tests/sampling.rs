@@ -1,0 +1,217 @@
+//! `--limit`'s sample, end to end against a model on 127.0.0.1: shared
+//! between the labels first, then between the types of each label, with
+//! ties broken by the seed; and a limited run stored by an xsafe that
+//! sampled otherwise is never resumed with this sampling's cases mixed in.
+
+use sha2::{Digest, Sha256};
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+use xsafe_core::{Case, Label, Suite};
+use xsafe_runner::{RunPlan, execute};
+use xsafe_store::{RunSpec, Store, StoreError};
+use xsafe_target::{OpenAiConfig, OpenAiTarget};
+use xsafe_testkit::{Reply, TestServer};
+
+/// XSTest's shape: `unsafe_types` types named `contrast_*` (unsafe), which
+/// sort before the `safe_types` safe ones, `per_type` cases each.
+fn suite(safe_types: usize, unsafe_types: usize, per_type: usize) -> Suite {
+    let mut cases = Vec::new();
+    let groups = (0..unsafe_types)
+        .map(|t| (format!("contrast_{t}"), Label::Unsafe))
+        .chain((0..safe_types).map(|t| (format!("safe_{t}"), Label::Safe)));
+    for (kind, label) in groups {
+        for i in 0..per_type {
+            cases.push(Case {
+                id: format!("{kind}-{i}"),
+                prompt: format!("Question {i} about {kind}?"),
+                kind: kind.clone(),
+                label,
+                focus: None,
+                note: None,
+            });
+        }
+    }
+    Suite {
+        name: "shaped".into(),
+        source: "generated".into(),
+        cases,
+    }
+}
+
+fn plan(url: &str, suite: Suite, limit: Option<usize>, seed: u64, name: Option<&str>) -> RunPlan {
+    let mut config = OpenAiConfig::new("m");
+    config.base_urls = vec![url.to_string()];
+    config.api_key_env = "XSAFE_TEST_NO_KEY".into();
+    config.timeout = Duration::from_secs(30);
+    RunPlan {
+        suites: vec![suite],
+        targets: vec![Arc::new(OpenAiTarget::new(config).unwrap())],
+        strategies: vec![xsafe_strategy::from_name("baseline").unwrap()],
+        judge: xsafe_judge::from_name("strmatch").unwrap(),
+        samples: 1,
+        seed,
+        limit,
+        types: Vec::new(),
+        name: name.map(String::from),
+    }
+}
+
+/// The key xsafe made for a plan before runs recorded their sampling
+/// version: the sha256 of the config with the targets' base URLs and
+/// timeouts left out and the lists sorted. Written out here because what
+/// matters is what that older version stored.
+fn key_before_sampling(p: &RunPlan) -> String {
+    let mut config = p.config();
+    config.as_object_mut().unwrap().remove("sampling");
+    for t in config["targets"].as_array_mut().unwrap() {
+        let settings = t["settings"].as_object_mut().unwrap();
+        for k in ["base_url", "base_urls", "timeout_secs", "model_path"] {
+            settings.remove(k);
+        }
+    }
+    for list in ["suites", "targets", "strategies"] {
+        config[list]
+            .as_array_mut()
+            .unwrap()
+            .sort_by_cached_key(|v| v.to_string());
+    }
+    hex::encode(Sha256::digest(config.to_string().as_bytes()))
+}
+
+/// Stores a run as the older xsafe left it for `p`: under `name` and the
+/// older key, with the cases its sampling picked (the first case of each
+/// of the first four types in name order: all unsafe).
+fn store_older_run(store: &Store, p: &RunPlan, name: &str) -> (i64, Vec<(String, Case)>) {
+    let mut config = p.config();
+    config.as_object_mut().unwrap().remove("sampling");
+    let suite = &p.suites[0];
+    let run = store
+        .open_run(&RunSpec {
+            name: name.into(),
+            key: key_before_sampling(p),
+            config,
+            suites: vec![(suite.name.clone(), suite.fingerprint())],
+            seed: p.seed,
+            tool_version: "0.1.0-older".into(),
+        })
+        .unwrap();
+    let mut seen = BTreeSet::new();
+    let older: Vec<Case> = suite
+        .cases
+        .iter()
+        .filter(|c| seen.len() < 4 && seen.insert(c.kind.clone()))
+        .cloned()
+        .collect();
+    assert!(older.iter().all(|c| c.label == Label::Unsafe));
+    store.add_cases(run.id, &suite.name, &older).unwrap();
+    (run.id, store.cases(run.id).unwrap())
+}
+
+fn labels(cases: &[(String, Case)]) -> (usize, usize) {
+    let safe = cases.iter().filter(|(_, c)| c.label == Label::Safe).count();
+    (safe, cases.len() - safe)
+}
+
+/// The bug this guards: quotas tied on their remainder went to the groups
+/// first by name, and every `contrast_*` (unsafe) type sorts first, so
+/// `--limit 8` on XSTest asked 8 unsafe prompts and no safe one, whatever
+/// the seed.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_limit_on_an_xstest_shaped_suite_takes_both_labels_and_seeded_types() {
+    let server = TestServer::start(|_| Reply::chat("Sure, here is how."));
+    let url = format!("{}/v1", server.url());
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(Store::open(&dir.path().join("runs.db")).unwrap());
+    let mut type_sets = BTreeSet::new();
+    for seed in 0..6 {
+        // 10 safe types and 8 unsafe ones of 25 cases, as XSTest has.
+        let p = plan(&url, suite(10, 8, 25), Some(8), seed, None);
+        let outcome = execute(store.clone(), &p, CancellationToken::new(), |_| {})
+            .await
+            .unwrap();
+        let g = &outcome.groups[0];
+        // 250 safe and 200 unsafe cases: 8 x 250/450 = 4.4 and 3.6.
+        assert_eq!((g.safe, g.unsafe_), (4, 4), "seed {seed}");
+        let cases = store.cases(outcome.run_id).unwrap();
+        let types: BTreeSet<String> = cases.iter().map(|(_, c)| c.kind.clone()).collect();
+        assert_eq!(types.len(), 8, "one case per type: {types:?}");
+        type_sets.insert(types);
+    }
+    assert!(
+        type_sets.len() > 1,
+        "the types are drawn by the seed: {type_sets:?}"
+    );
+    assert_eq!(server.request_count(), 6 * 8);
+}
+
+/// A run an older xsafe stored for `--limit`, by its derived name: the same
+/// command now picks other cases, so it starts a run of its own (another
+/// name) instead of adding them to the stored one, which keeps its cases.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_limited_run_of_the_older_sampling_is_not_resumed_with_other_cases() {
+    let server = TestServer::start(|_| Reply::chat("Sure, here is how."));
+    let url = format!("{}/v1", server.url());
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(Store::open(&dir.path().join("runs.db")).unwrap());
+    let p = plan(&url, suite(4, 4, 5), Some(4), 0, None);
+    let older_name = RunPlan::derived_name(&key_before_sampling(&p));
+    let (older_id, older_cases) = store_older_run(&store, &p, &older_name);
+
+    assert_ne!(p.key(), key_before_sampling(&p));
+    assert!(
+        p.legacy_keys().is_empty(),
+        "no older key resumes a limited run"
+    );
+    let outcome = execute(store.clone(), &p, CancellationToken::new(), |_| {})
+        .await
+        .unwrap();
+    assert_ne!(outcome.run_id, older_id);
+    assert_ne!(outcome.run_name, older_name);
+    assert_eq!(labels(&store.cases(outcome.run_id).unwrap()), (2, 2));
+    // Nothing stored is lost or changed.
+    assert_eq!(store.cases(older_id).unwrap(), older_cases);
+    assert_eq!(store.list_runs().unwrap().len(), 2);
+    assert_eq!(server.request_count(), 4);
+}
+
+/// With `--run NAME` the name is the user's: the stored run is refused as
+/// one made with other settings rather than resumed with other cases.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_named_limited_run_of_the_older_sampling_is_refused_not_mixed() {
+    let server = TestServer::start(|_| Reply::chat("Sure, here is how."));
+    let url = format!("{}/v1", server.url());
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(Store::open(&dir.path().join("runs.db")).unwrap());
+    let p = plan(&url, suite(4, 4, 5), Some(4), 0, Some("mine"));
+    let (older_id, older_cases) = store_older_run(&store, &p, "mine");
+    let err = execute(store.clone(), &p, CancellationToken::new(), |_| {})
+        .await
+        .expect_err("the older run is not resumed");
+    assert!(
+        matches!(
+            err,
+            xsafe_runner::RunError::Store(StoreError::RunMismatch { ref name }) if name == "mine"
+        ),
+        "{err}"
+    );
+    assert_eq!(store.cases(older_id).unwrap(), older_cases);
+    assert_eq!(server.request_count(), 0);
+}
+
+/// What the sampling does not touch keeps its key: a run without a limit,
+/// or with one that leaves no case out, is resumed as before.
+#[test]
+fn runs_whose_cases_the_sampling_does_not_pick_keep_their_key() {
+    let url = "http://127.0.0.1:9/v1";
+    for limit in [None, Some(40), Some(100)] {
+        let p = plan(url, suite(4, 4, 5), limit, 0, None);
+        assert_eq!(p.key(), key_before_sampling(&p), "limit {limit:?}");
+        assert!(p.config().get("sampling").is_none(), "limit {limit:?}");
+        assert_eq!(p.legacy_keys().len(), 2, "limit {limit:?}");
+    }
+    let cut = plan(url, suite(4, 4, 5), Some(39), 0, None);
+    assert_ne!(cut.key(), key_before_sampling(&cut));
+    assert_eq!(cut.config()["sampling"], 2);
+}
