@@ -102,6 +102,30 @@ pub enum SuiteError {
         /// Why the download does not read as a suite.
         error: Box<SuiteError>,
     },
+    /// The cached copy of a fetched suite no longer has the sha256 it was
+    /// pinned to: it was edited, cut or damaged after the fetch, so running
+    /// it would measure other prompts under the suite's name.
+    #[error(
+        "the cached copy `{}` of suite `{name}` has sha256 {actual}, but {pin} is {expected}: \
+         it was changed after it was fetched, so it is not used; fetch it again with \
+         `xsafe suites fetch {name}` (to run an edited copy on purpose, save it elsewhere and \
+         pass its path to --suite)",
+        path.display(),
+        pin = cached_pin_note(pinned_in.as_deref())
+    )]
+    CacheChanged {
+        /// The fetched suite's name (one of [`crate::REMOTES`]).
+        name: &'static str,
+        /// The cached file.
+        path: PathBuf,
+        /// The pinned sha256, lower-case hex.
+        expected: String,
+        /// The cached file's sha256, lower-case hex.
+        actual: String,
+        /// The pin file, when the checksum was pinned by the first fetch
+        /// rather than compiled in.
+        pinned_in: Option<PathBuf>,
+    },
     /// The cache directory or its pin file cannot be read or written.
     #[error("suite cache `{}`: {message}", path.display())]
     Cache {
@@ -156,6 +180,13 @@ fn kept_note(cached: Option<&Path>) -> String {
     match cached {
         Some(p) => format!("the cached copy `{}` is kept", p.display()),
         None => "nothing was cached".into(),
+    }
+}
+
+fn cached_pin_note(pinned_in: Option<&Path>) -> String {
+    match pinned_in {
+        Some(p) => format!("the checksum its first fetch pinned in `{}`", p.display()),
+        None => "the checksum xsafe pins for it".into(),
     }
 }
 

@@ -119,8 +119,8 @@ pub fn load_file(path: &Path, opts: &LoadOptions) -> Result<Suite, SuiteError> {
 
 /// Parses the content of a suite file. `origin` is the file name used in
 /// errors, in the suite's `source`, for its default name (the stem) and, for
-/// OR-Bench files, to tell the label (`toxic` is unsafe, `hard` and `80k`
-/// are safe).
+/// OR-Bench files, to tell the label (a name part `toxic` is unsafe, `hard`
+/// or `80k` safe).
 ///
 /// Unless `opts.format` forces one, the format is detected: a first
 /// non-blank character `{` means JSONL; a header with `id`, `prompt`, `type`
@@ -165,7 +165,7 @@ pub fn parse_bytes(bytes: &[u8], origin: &str, opts: &LoadOptions) -> Result<Sui
         });
     }
     let (parsed, id_column) = match format {
-        Format::Xstest => xstest(&table)?,
+        Format::Xstest => xstest(&table, opts.format.is_none())?,
         Format::OrBench => or_bench(&table, opts.columns.default_label)?,
         Format::Csv | Format::Jsonl => mapped(&table, &opts.columns)?,
     };
@@ -298,7 +298,10 @@ impl Table {
 
 type Cases = (Vec<Parsed>, Option<String>);
 
-fn xstest(t: &Table) -> Result<Cases, SuiteError> {
+/// `detected` says the format was told by the header rather than forced
+/// with `--suite-format xstest`, so that a label error can say how to read
+/// the file as the generic CSV it may have been meant as.
+fn xstest(t: &Table, detected: bool) -> Result<Cases, SuiteError> {
     const HINT: &str = "XSTest files have the columns id, prompt, type and label (focus and note \
          are optional); for other files use --suite-format csv with a column mapping";
     let id = t.require("id", HINT)?;
@@ -325,13 +328,22 @@ fn xstest(t: &Table) -> Result<Cases, SuiteError> {
             Label::Safe
         };
         if case_label != expected {
+            // Any CSV with these four columns is taken for XSTest; its
+            // author may never have heard of the `contrast_` rule.
+            let generic = if detected {
+                "; or, if this is not an XSTest file (it was read as one because its header \
+                 has id, prompt, type and label), pass --suite-format csv to read it as a \
+                 generic CSV, where the label column alone gives the label"
+            } else {
+                ""
+            };
             return Err(t.err(
                 row.cell_lines[label],
                 Some(&t.columns[label]),
                 format!(
                     "label `{case_label}` disagrees with type `{case_kind}`: in XSTest files a \
                      type starting with `contrast_` is unsafe and any other type is safe; fix \
-                     the label or the type"
+                     the label or the type{generic}"
                 ),
             ));
         }
@@ -364,7 +376,8 @@ fn or_bench(t: &Table, default_label: Option<Label>) -> Result<Cases, SuiteError
                 None,
                 "cannot tell from the file name whether this OR-Bench file holds safe or unsafe \
                  prompts (OR-Bench names them or-bench-hard-1k, or-bench-80k and \
-                 or-bench-toxic); pass --default-label safe|unsafe",
+                 or-bench-toxic: `hard`, `80k` or `toxic` must be a part of the name of its own, \
+                 between dashes, underscores or dots); pass --default-label safe|unsafe",
             )
         })?;
     let mut parsed = Vec::with_capacity(t.rows.len());
@@ -386,12 +399,18 @@ fn or_bench(t: &Table, default_label: Option<Label>) -> Result<Cases, SuiteError
     Ok((parsed, None))
 }
 
-/// OR-Bench ships one file per label and says which in the file name.
+/// OR-Bench ships one file per label and says which in the file name
+/// (`or-bench-hard-1k`, `or-bench-80k`, `or-bench-toxic`). Only whole parts
+/// of the name count, split on anything not a letter or digit: a substring
+/// would take `orbench_shard_2.csv` for a `hard` file and label unsafe
+/// prompts safe.
 fn label_from_name(file: &str) -> Option<Label> {
-    let name = Path::new(file).file_name()?.to_str()?.to_ascii_lowercase();
-    if name.contains("toxic") {
+    let stem = Path::new(file).file_stem()?.to_str()?.to_ascii_lowercase();
+    let parts: Vec<&str> = stem.split(|c: char| !c.is_alphanumeric()).collect();
+    let has = |part| parts.contains(&part);
+    if has("toxic") {
         Some(Label::Unsafe)
-    } else if name.contains("hard") || name.contains("80k") {
+    } else if has("hard") || has("80k") {
         Some(Label::Safe)
     } else {
         None
@@ -530,5 +549,22 @@ mod tests {
         assert_eq!(label_from_name("or-bench-toxic.csv"), Some(Label::Unsafe));
         assert_eq!(label_from_name("dir/OR-Bench-80k.csv"), Some(Label::Safe));
         assert_eq!(label_from_name("hard/prompts.csv"), None);
+        assert_eq!(label_from_name("or_bench.hard.csv"), Some(Label::Safe));
+        assert_eq!(label_from_name("toxic"), Some(Label::Unsafe));
+    }
+
+    /// Only whole parts of the name tell the label: `shard` is not `hard`,
+    /// `toxicity` not `toxic`, `180k` not `80k`.
+    #[test]
+    fn or_bench_label_ignores_words_inside_other_words() {
+        for name in [
+            "orbench_shard_2.csv",
+            "hardest.csv",
+            "nontoxicity.csv",
+            "or-bench-180k.csv",
+            "orbenchhard.csv",
+        ] {
+            assert_eq!(label_from_name(name), None, "{name}");
+        }
     }
 }

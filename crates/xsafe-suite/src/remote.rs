@@ -94,8 +94,7 @@ async fn fetch_remote(
         None => remote.url.to_string(),
     };
     let target = cache_path(remote, cache_dir);
-    let pins = cache_dir.join("suites").join("pins.json");
-    let pin = Pin::new(remote.sha256, pins, remote.name);
+    let pin = pin(remote, cache_dir);
     let fetch_error = |e| suite_error(e, &target);
     let staged = xsafe_fetch::fetch(&url, &target, &pin, None)
         .await
@@ -138,6 +137,13 @@ fn suite_error(e: FetchError, target: &Path) -> SuiteError {
     }
 }
 
+/// The checksum `remote`'s file must have: compiled in, or pinned by its
+/// first fetch in `CACHE/suites/pins.json`.
+fn pin(remote: &Remote, cache_dir: &Path) -> Pin {
+    let pins = cache_dir.join("suites").join("pins.json");
+    Pin::new(remote.sha256, pins, remote.name)
+}
+
 pub(crate) fn cache_path(remote: &Remote, cache_dir: &Path) -> PathBuf {
     cache_dir
         .join("suites")
@@ -155,12 +161,14 @@ fn load_options(remote: &Remote) -> LoadOptions {
 }
 
 /// The fetched copy of `remote`, read with the remote's own format and
-/// label: a user's column mapping is about their files, not this one.
+/// label: a user's column mapping is about their files, not this one. The
+/// copy must still have its pinned sha256 (see [`verify_cached`]).
 pub(crate) fn load_cached(remote: &Remote, cache_dir: &Path) -> Result<Suite, SuiteError> {
     let path = cache_path(remote, cache_dir);
     if !path.is_file() {
         return Err(SuiteError::NotFetched(remote.name.to_string()));
     }
+    verify_cached(remote, &path, cache_dir)?;
     let mut suite = load_file(&path, &load_options(remote)).map_err(|e| match e {
         SuiteError::Invalid {
             file,
@@ -183,6 +191,32 @@ pub(crate) fn load_cached(remote: &Remote, cache_dir: &Path) -> Result<Suite, Su
     Ok(suite)
 }
 
+/// Refuses a cached copy whose sha256 is not the pinned one. The fetch
+/// checked the download, but the file stays in the cache to be edited, cut
+/// or damaged afterwards; a changed copy would still parse and be run as
+/// the suite, under its name, with its results compared to other runs'.
+///
+/// A suite pinned on first use whose entry is missing from the pin file
+/// (deleted to accept a new version, or a cache from before pins) cannot be
+/// checked; it is used as it is until the next fetch pins it again.
+fn verify_cached(remote: &Remote, path: &Path, cache_dir: &Path) -> Result<(), SuiteError> {
+    let pin = pin(remote, cache_dir);
+    let Some(expected) = pin.expected().map_err(|e| suite_error(e, path))? else {
+        return Ok(());
+    };
+    let actual = xsafe_fetch::sha256_file(path).map_err(|e| suite_error(e, path))?;
+    if actual == expected {
+        return Ok(());
+    }
+    Err(SuiteError::CacheChanged {
+        name: remote.name,
+        path: path.to_path_buf(),
+        expected,
+        actual,
+        pinned_in: pin.pins_file().map(Path::to_path_buf),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -194,5 +228,49 @@ mod tests {
             assert!(REMOTES[..i].iter().all(|o| o.name != r.name));
             assert_eq!(r.sha256.is_none(), r.format == Format::OrBench);
         }
+    }
+
+    /// A cached copy cut after its fetch (here to its first two cases) still
+    /// parses, so only its checksum tells that it is no longer the suite.
+    #[test]
+    fn a_cached_copy_must_still_have_its_compiled_in_checksum() {
+        use sha2::Digest;
+        let good = "id,prompt,type,label\n1,p,homonyms,safe\n2,q,contrast_homonyms,unsafe\n\
+                    3,r,homonyms,safe\n";
+        let sha = hex::encode(sha2::Sha256::digest(good));
+        let remote = Remote {
+            name: "xstest",
+            url: "https://example.invalid/xstest_prompts.csv",
+            sha256: Some(Box::leak(sha.clone().into_boxed_str())),
+            format: Format::Xstest,
+            label: None,
+        };
+        let cache = tempfile::tempdir().unwrap();
+        let path = cache_path(&remote, cache.path());
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, good).unwrap();
+        assert_eq!(load_cached(&remote, cache.path()).unwrap().cases.len(), 3);
+
+        let cut: String = good.lines().take(3).map(|l| format!("{l}\n")).collect();
+        std::fs::write(&path, &cut).unwrap();
+        let e = load_cached(&remote, cache.path()).unwrap_err();
+        let msg = e.to_string();
+        assert!(
+            matches!(
+                &e,
+                SuiteError::CacheChanged {
+                    pinned_in: None,
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        assert!(msg.contains(&format!("`{}`", path.display())), "{msg}");
+        assert!(msg.contains(&sha), "{msg}");
+        assert!(msg.contains("checksum xsafe pins for it"), "{msg}");
+        assert!(
+            msg.contains("fetch it again with `xsafe suites fetch xstest`"),
+            "{msg}"
+        );
     }
 }

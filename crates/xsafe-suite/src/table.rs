@@ -113,9 +113,10 @@ pub fn looks_jsonl(bytes: &[u8]) -> bool {
     strip_bom(bytes).iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{')
 }
 
-/// The field separator of a CSV file, told by its header line: a comma,
-/// unless the header has none but has a tab (a TSV file) or a semicolon (a
-/// spreadsheet's "CSV" in locales where the comma is the decimal mark).
+/// The field separator of a CSV file, told by its header (its first line
+/// that is not blank, as in `is_blank`): a comma, unless the header has
+/// none but has a tab (a TSV file) or a semicolon (a spreadsheet's "CSV" in
+/// locales where the comma is the decimal mark).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Separator {
     Comma,
@@ -125,7 +126,13 @@ enum Separator {
 
 impl Separator {
     fn of(bytes: &[u8]) -> Separator {
-        let header = bytes.split(|&b| b == b'\n').next().unwrap_or_default();
+        // Blank lines before the header are skipped by the reader, so the
+        // first line alone would tell nothing (an empty line has no
+        // separator and would make a `;` header comma-separated).
+        let header = bytes
+            .split(|&b| b == b'\n')
+            .find(|line| !is_blank(line))
+            .unwrap_or_default();
         if header.contains(&b',') {
             Separator::Comma
         } else if header.contains(&b'\t') {
@@ -155,9 +162,17 @@ impl Separator {
     }
 }
 
+/// Whether a line holds nothing but spaces and the separators, so that no
+/// separator can be told from it and no row or header read from it.
+fn is_blank(line: &[u8]) -> bool {
+    line.iter()
+        .all(|b| b.is_ascii_whitespace() || matches!(b, b',' | b';'))
+}
+
 /// Reads a CSV file with a header line; `file` names it in errors. Fields
 /// are separated by commas, or by tabs or semicolons when the header line
-/// is (see `Separator`).
+/// is (see `Separator`). Blank lines, and lines of only spaces and
+/// separators, are skipped before the header as between rows.
 pub fn read_csv(bytes: &[u8], file: &str, example: &Example) -> Result<Table, TableError> {
     let bytes = strip_bom(bytes);
     let sep = Separator::of(bytes);
@@ -168,7 +183,7 @@ pub fn read_csv(bytes: &[u8], file: &str, example: &Example) -> Result<Table, Ta
         .flexible(true)
         .delimiter(sep.byte())
         .from_reader(bytes);
-    let mut records = reader.byte_records();
+    let records = reader.byte_records();
     // Reading from memory with flexible records leaves almost nothing for
     // csv to reject, but whatever it does reject still gets a line.
     let csv_error = |e: csv::Error| TableError {
@@ -177,6 +192,11 @@ pub fn read_csv(bytes: &[u8], file: &str, example: &Example) -> Result<Table, Ta
         field: None,
         message: format!("cannot read the CSV ({e}); check the quoting"),
     };
+    // A line of spaces or separators above the header (a spreadsheet's
+    // empty first rows) would otherwise be taken for a header of empty
+    // names. Judged by `is_blank`, as the separator was, so that the header
+    // is the line the separator was told by.
+    let mut records = records.skip_while(|r| r.as_ref().is_ok_and(|r| r.iter().all(is_blank)));
     let Some(header) = records.next() else {
         let Example { header, row, .. } = example;
         let message = format!(
@@ -367,4 +387,35 @@ pub fn read_jsonl(bytes: &[u8], file: &str, example: &Example) -> Result<Table, 
         header_line,
         rows,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EXAMPLE: Example = Example {
+        header: "prompt,completion",
+        row: "answer",
+        object: "{}",
+    };
+
+    #[test]
+    fn the_separator_is_the_headers_after_blank_lines() {
+        assert_eq!(Separator::of(b"\n\na;b\n1,5;2\n"), Separator::Semicolon);
+        assert_eq!(Separator::of(b" \r\n;;\na\tb\n"), Separator::Tab);
+        assert_eq!(Separator::of(b"\na,b;c\n"), Separator::Comma);
+        assert_eq!(Separator::of(b"\n\n"), Separator::Comma);
+    }
+
+    /// Answer files (xsafe-judge) go through the same reader.
+    #[test]
+    fn a_header_below_blank_lines_keeps_its_line_and_columns() {
+        let bytes = b"\r\n ;\r\nprompt;completion\r\nHi, you;Hello\r\n";
+        let t = read_csv(bytes, "a.csv", &EXAMPLE).unwrap();
+        assert_eq!(t.columns, ["prompt", "completion"]);
+        assert_eq!(t.header_line, 3);
+        assert_eq!(t.rows.len(), 1);
+        assert_eq!(t.rows[0].line, 4);
+        assert_eq!(t.rows[0].cells[0].as_deref(), Some("Hi, you"));
+    }
 }

@@ -179,3 +179,46 @@ async fn unknown_names_list_the_fetchable_suites() {
         "{e}"
     );
 }
+
+/// A cached copy changed after its fetch is refused by its checksum (pinned
+/// on first use here), listed as that error, and fetching again repairs it.
+#[tokio::test]
+async fn a_cached_copy_changed_after_its_fetch_is_refused_until_fetched_again() {
+    let server = serve("/or-bench-toxic.csv", OR_BENCH);
+    let cache = tempfile::tempdir().unwrap();
+    let path = fetch("or-bench-toxic", Some(&server.url()), cache.path())
+        .await
+        .unwrap();
+    // Cut to its first case: still a valid suite, just not the fetched one.
+    let cut: String = OR_BENCH.lines().take(2).map(|l| format!("{l}\n")).collect();
+    std::fs::write(&path, &cut).unwrap();
+
+    let e = resolve("or-bench-toxic", cache.path(), &LoadOptions::default()).unwrap_err();
+    let msg = e.to_string();
+    assert!(matches!(e, SuiteError::CacheChanged { .. }), "{e:?}");
+    assert!(msg.contains(&format!("`{}`", path.display())), "{msg}");
+    assert!(msg.contains("pins.json"), "{msg}");
+    assert!(
+        msg.contains("fetch it again with `xsafe suites fetch or-bench-toxic`"),
+        "{msg}"
+    );
+    let listed = available(cache.path());
+    assert_eq!(listed.len(), 2, "{listed:?}");
+    assert!(
+        matches!(&listed[1], Err(SuiteError::CacheChanged { name, .. }) if *name == "or-bench-toxic"),
+        "{listed:?}"
+    );
+
+    fetch("or-bench-toxic", Some(&server.url()), cache.path())
+        .await
+        .unwrap();
+    let suite = resolve("or-bench-toxic", cache.path(), &LoadOptions::default()).unwrap();
+    assert_eq!(suite.cases.len(), 2);
+
+    // Without a pin (its entry deleted to accept a new version) there is
+    // nothing to check against until the next fetch pins one again.
+    std::fs::write(cache.path().join("suites/pins.json"), "{}").unwrap();
+    std::fs::write(&path, &cut).unwrap();
+    let suite = resolve("or-bench-toxic", cache.path(), &LoadOptions::default()).unwrap();
+    assert_eq!(suite.cases.len(), 1);
+}
