@@ -817,10 +817,7 @@ fn a_batch_of_labels_is_stored_whole_or_not_at_all() {
     assert!(store.annotations(run_id).unwrap().is_empty());
     store.annotate_all("alice", &labels[..1]).unwrap();
     let stored = store.annotations(run_id).unwrap();
-    assert_eq!(
-        (stored.len(), stored[0].note.as_deref()),
-        (1, Some("fine"))
-    );
+    assert_eq!((stored.len(), stored[0].note.as_deref()), (1, Some("fine")));
 }
 
 #[test]
