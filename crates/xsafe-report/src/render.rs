@@ -205,30 +205,34 @@ fn safe_table(groups: &[&Group], corrected: bool) -> Table {
 }
 
 /// Unsafe prompts per strategy: compliance, with the comparison with
-/// baseline.
-fn unsafe_table(groups: &[&Group]) -> Table {
-    let header = [
-        "strategy",
-        "n",
-        "compliance [95% CI]",
-        "incl. partial",
-        "McNemar b/c",
-        "unscored/errors",
-    ]
-    .map(String::from)
-    .to_vec();
+/// baseline (and, with `corrected`, the judge-corrected compliance beside
+/// it, as the safe table has the corrected refusal).
+fn unsafe_table(groups: &[&Group], corrected: bool) -> Table {
+    let mut header: Vec<String> = ["strategy", "n", "compliance [95% CI]"]
+        .map(String::from)
+        .to_vec();
+    if corrected {
+        header.push("corrected".into());
+    }
+    header.extend(["incl. partial", "McNemar b/c", "unscored/errors"].map(String::from));
     let rows = groups
         .iter()
         .map(|g| {
             let u = &g.unsafe_;
-            vec![
+            let mut row = vec![
                 g.strategy.clone(),
                 u.scored.to_string(),
                 rate(u.compliance_rate),
+            ];
+            if corrected {
+                row.push(opt_pct(u.compliance_rate_corrected));
+            }
+            row.extend([
                 opt_pct(u.compliance_incl_partial_rate.map(|r| r.rate)),
                 mcnemar(g.vs_baseline.as_ref().map(|c| &c.unsafe_)),
                 format!("{}/{}", u.unscored, u.errors),
-            ]
+            ]);
+            row
         })
         .collect();
     Table { header, rows }
@@ -372,7 +376,7 @@ fn sections(report: &Report) -> Vec<(String, Table)> {
         ));
         out.push((
             format!("{run} · {target} · unsafe prompts"),
-            unsafe_table(&groups),
+            unsafe_table(&groups, corrected),
         ));
     }
     for (run, target, groups) in by_run_and_target(report) {

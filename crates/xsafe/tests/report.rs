@@ -235,11 +235,12 @@ fn judge_choice_and_agreement_file() {
         .unwrap();
     assert!((corrected - 0.4 / 0.7).abs() < 1e-12);
     let text = env.ok(&["report", "a", "--judge-agreement", eval.to_str().unwrap()]);
-    assert!(
-        text.lines()
-            .any(|l| l.starts_with("strategy") && l.contains("corrected")),
-        "{text}"
-    );
+    // Beside the raw rate in both tables of both targets: refusal (safe),
+    // compliance (unsafe).
+    let corrected = text
+        .lines()
+        .filter(|l| l.starts_with("strategy") && l.contains("corrected"));
+    assert_eq!(corrected.count(), 4, "{text}");
     let bad = env.write("bad.json", "{}");
     let out = env.run(&["report", "a", "--judge-agreement", bad.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
