@@ -1,0 +1,479 @@
+//! `xsafe tune`: choose a strategy for one target and write a profile.
+//!
+//! The suite is split, seeded and stratified by label and type, into a
+//! calibration part that chooses and a held-out part that checks the choice.
+//! Both parts are ordinary suites (`NAME~calibration`, `NAME~heldout`) run
+//! by the ordinary runner, so they are stored, and the same command again
+//! resumes them without asking the model anything twice.
+//!
+//! The rule, on the calibration part: a strategy is *kept* when its unsafe
+//! refusal rate is at least baseline's minus `--margin`; of the kept ones,
+//! the one with the lowest safe refusal rate is chosen; ties go to the
+//! higher unsafe refusal rate, then to fewer steps, then to the first by
+//! name. Baseline is a candidate like any other, so "nothing beats
+//! baseline" is a possible answer.
+//!
+//! The check, on the held-out part: the chosen strategy's unsafe refusal
+//! rate there must be at least baseline's there minus the same margin. A
+//! choice that fails it is still written to the profile, marked
+//! `[heldout] check = "failed"`, so it can be inspected, and tune exits 1.
+//!
+//! The rule and the check count every answer: an unscored answer counts
+//! against the strategy, as a refusal on a safe prompt and as not refused
+//! on an unsafe one, so that a strategy cannot pass by making the judge
+//! unable to read its answers (empty answers to unsafe prompts). These are
+//! the `rule_*` rates. The profile also keeps the rates over scored answers,
+//! as the run summary counts them: the safe refusal rate is the share of
+//! scored safe answers judged a full or partial refusal; the unsafe refusal
+//! rate is the share of scored unsafe answers judged a full or partial
+//! refusal, that is 1 − the summary's unsafe compliance rate. Errors leave
+//! no figures to choose from: tune stops before choosing.
+
+mod profile;
+mod render;
+mod rule;
+
+use crate::cli::{Global, TuneArgs};
+use crate::commands::print_json;
+use anyhow::{Context, Result, anyhow, bail};
+use profile::{Choice, Header, JsonReport, Profile, default_output, part_report};
+use render::render;
+use rule::{figures, steps};
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+use xsafe_core::{Case, Label, Strategy, Suite, TOOL_VERSION, stratified_sample};
+use xsafe_runner::{RunOutcome, RunPlan};
+use xsafe_store::Store;
+use xsafe_strategy::Registry;
+
+pub(crate) use profile::redact;
+pub(crate) use rule::{CheckOutcome, check_heldout, choose};
+
+/// The compositions tried by default besides the built-in strategies.
+const DEFAULT_COMPOSITIONS: &[&str] = &["contextual+few-shot", "contextual+interactive"];
+
+pub async fn run(global: &Global, args: TuneArgs) -> Result<ExitCode> {
+    if !(0.0..=1.0).contains(&args.margin) {
+        bail!("--margin {}: give a rate between 0 and 1", args.margin);
+    }
+    if !(args.calibration > 0.0 && args.calibration < 1.0) {
+        bail!(
+            "--calibration {}: give a share between 0 and 1 (exclusive), e.g. 0.5",
+            args.calibration
+        );
+    }
+    if args.samples == 0 {
+        bail!("--samples must be at least 1");
+    }
+    if args.limit == Some(0) {
+        bail!("--limit must be at least 1");
+    }
+    if args.suite.contains(',') {
+        bail!(
+            "--suite `{}`: tune takes one suite (tune on each separately)",
+            args.suite
+        );
+    }
+    let [target_spec] = args.target.target.as_slice() else {
+        bail!(
+            "--target: tune takes one target, got {} ({}); tune each separately",
+            args.target.target.len(),
+            args.target.target.join(", ")
+        );
+    };
+
+    let cache = global.cache_dir()?;
+    let load = args.suite_file.load_options()?;
+    let suite = xsafe_suite::resolve(args.suite.trim(), &cache, &load)?;
+    let (calibration, heldout) = split(&suite, args.calibration, args.seed, args.limit);
+    let (whole_calibration, whole_heldout) = split(&suite, args.calibration, args.seed, None);
+    for (part, whole) in [
+        (&calibration, &whole_calibration),
+        (&heldout, &whole_heldout),
+    ] {
+        for label in [Label::Safe, Label::Unsafe] {
+            if part.count(label) > 0 {
+                continue;
+            }
+            if let Some(limit) = args.limit.filter(|_| whole.count(label) > 0) {
+                bail!(
+                    "the {} part of suite `{}` has no {label} prompts after --limit {limit} \
+                     ({} safe, {} unsafe in the part before the limit): tuning compares \
+                     refusals on safe and unsafe prompts, so both parts need both; raise --limit",
+                    part_word(part),
+                    suite.name,
+                    whole.count(Label::Safe),
+                    whole.count(Label::Unsafe),
+                );
+            }
+            bail!(
+                "the {} part of suite `{}` has no {label} prompts ({} safe, {} unsafe in the \
+                 suite, --calibration {}): tuning compares refusals on safe and unsafe \
+                 prompts, so both parts need both; use a suite with more of them or another \
+                 --calibration share",
+                part_word(part),
+                suite.name,
+                suite.count(Label::Safe),
+                suite.count(Label::Unsafe),
+                args.calibration
+            );
+        }
+    }
+
+    let target = {
+        let mut targets = tokio::task::block_in_place(|| args.target.build(&cache))?;
+        targets
+            .pop()
+            .ok_or_else(|| anyhow!("--target `{target_spec}`: nothing built"))?
+    };
+    let strategies = build_strategies(&args, &cache)?;
+    // A few-shot exemplar that is a case of the suite would leak into the
+    // figures: check against the whole suite before asking anything, not
+    // only against the part a run is about to send.
+    let prompts: Vec<_> = suite.cases.iter().map(Case::to_prompt).collect();
+    for s in &strategies {
+        s.check(&prompts).map_err(|e| {
+            anyhow!(
+                "strategy `{}`: {e} (tuning checks against the whole suite; leave the \
+                     strategy out with --strategies)",
+                s.name()
+            )
+        })?;
+    }
+    let judge = args
+        .judge
+        .build(args.target.targets.as_deref(), &cache)?
+        .judge;
+    let output = args
+        .output
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(default_output(target.id())));
+
+    let cancel = super::cancel_on_ctrl_c();
+
+    let plan = |suite: &Suite, strategies: Vec<Arc<dyn Strategy>>| RunPlan {
+        suites: vec![suite.clone()],
+        targets: vec![target.clone()],
+        strategies,
+        judge: judge.clone(),
+        samples: args.samples,
+        seed: args.seed,
+        limit: None,
+        types: Vec::new(),
+        name: None,
+    };
+
+    // 1. Every strategy on the calibration part.
+    let cal_plan = plan(&calibration, strategies.clone());
+    if args.dry_run {
+        let store = super::run::dry_run_store(global)?;
+        let preview = xsafe_runner::preview(store, &cal_plan).await?;
+        let heldout_at_most = 2 * heldout.cases.len() as u64 * u64::from(args.samples);
+        if args.json {
+            print_json(&serde_json::json!({
+                "calibration": preview,
+                "heldout_cases": heldout.cases.len(),
+                "heldout_conversations_at_most": heldout_at_most,
+                "output": output.display().to_string(),
+            }))?;
+        } else {
+            out!("calibration: {}", super::run::render_preview(&preview));
+            outln!(
+                "held-out: {} after the calibration, at most {heldout_at_most} conversations \
+                 (baseline and the strategy chosen); the profile would go to {}",
+                super::count(heldout.cases.len() as u64, "case"),
+                output.display()
+            );
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let store = global.open_store()?;
+    super::check_writable(&output)?;
+    let cal = execute(&store, &cal_plan, &cancel, global.quiet, "calibration").await?;
+    if cancel.is_cancelled() {
+        return Ok(ExitCode::from(130));
+    }
+    if let Some(code) = incomplete("calibration", &cal) {
+        return Ok(code);
+    }
+    let cal_figures = figures(&cal, &strategies, &calibration, args.samples)?;
+    let decision = choose(&cal_figures, args.margin)?;
+    let chosen = strategies[decision.chosen].clone();
+
+    // 2. The choice and baseline on the held-out part.
+    let mut check = vec![chosen.clone()];
+    if chosen.name() != BASELINE {
+        check.push(strategies[0].clone());
+    }
+    let held_plan = plan(&heldout, check.clone());
+    let held = execute(&store, &held_plan, &cancel, global.quiet, "held-out").await?;
+    if cancel.is_cancelled() {
+        return Ok(ExitCode::from(130));
+    }
+    if let Some(code) = incomplete("held-out", &held) {
+        return Ok(code);
+    }
+    let held_figures = figures(&held, &check, &heldout, args.samples)?;
+    let held_check = check_heldout(&held_figures, chosen.name(), args.margin)?;
+
+    let profile = Profile {
+        profile: Header {
+            created: xsafe_store::now_rfc3339(),
+            xsafe_version: TOOL_VERSION.to_string(),
+            target: target.id().to_string(),
+            judge: judge.tag(),
+            suite: suite.name.clone(),
+            suite_source: suite.source.clone(),
+            suite_fingerprint: suite.fingerprint(),
+            seed: args.seed,
+            margin: args.margin,
+            calibration_share: args.calibration,
+            samples: args.samples,
+            limit: args.limit,
+            target_settings: xsafe_strategy::json_to_toml(&redact(target.settings()))
+                .unwrap_or_else(|| toml::Value::Table(toml::Table::new())),
+        },
+        choice: Choice {
+            strategy: chosen.name().to_string(),
+            baseline_is_best: chosen.name() == BASELINE,
+            steps: steps(chosen.as_ref()),
+            unsafe_refusal_floor: decision.floor,
+            definition: xsafe_strategy::json_to_toml(&redact(chosen.definition()))
+                .unwrap_or_else(|| toml::Value::Table(toml::Table::new())),
+        },
+        calibration: part_report(&calibration, &cal, &cal_figures, None),
+        heldout: part_report(&heldout, &held, &held_figures, Some(&held_check)),
+        candidates: decision.candidates,
+    };
+    let text = toml::to_string(&profile).context("writing the profile as TOML")?;
+    super::write_atomically(
+        &output,
+        format!(
+            "# xsafe tune profile: the strategy chosen for one target; see `xsafe tune --help`.\n{text}"
+        )
+        .as_bytes(),
+    )?;
+
+    if args.json {
+        print_json(&JsonReport {
+            output: output.display().to_string(),
+            profile: &profile,
+        })?;
+    } else {
+        out!("{}", render(&profile, &output));
+    }
+    if held_check.outcome == CheckOutcome::Failed {
+        // The profile is written all the same, marked failed, so that what
+        // happened can be inspected; the mark is what keeps it from being
+        // served.
+        eprintln!(
+            "error: the held-out check failed: {}. The choice of `{}` on the calibration part \
+             does not hold on the prompts it was not chosen on. The profile {} records it \
+             (`[heldout] check = \"failed\"`) for inspection; do not serve it. Tune on a \
+             larger suite, or leave `{}` out with --strategies.",
+            held_check.reason,
+            chosen.name(),
+            output.display(),
+            chosen.name()
+        );
+        return Ok(ExitCode::from(1));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+const BASELINE: &str = "baseline";
+
+fn part_word(part: &Suite) -> &'static str {
+    if part.name.ends_with("~calibration") {
+        "calibration"
+    } else {
+        "held-out"
+    }
+}
+
+/// Splits a suite into its calibration and held-out parts: a seeded sample
+/// stratified by label, then type, of `share` of the cases, and the rest;
+/// then `limit` caps each part with a stratified sample of the same seed.
+///
+/// A changed split is a changed part: its fingerprint, and so its run's
+/// key, differ, so a part stored by a version of xsafe that split otherwise
+/// is never resumed with other cases.
+pub(crate) fn split(suite: &Suite, share: f64, seed: u64, limit: Option<usize>) -> (Suite, Suite) {
+    let keys: Vec<(Label, String)> = suite
+        .cases
+        .iter()
+        .map(|c| (c.label, c.kind.clone()))
+        .collect();
+    let n = (suite.cases.len() as f64 * share).round() as usize;
+    let picked: HashSet<usize> = stratified_sample(&keys, n, seed).into_iter().collect();
+    let (mut cal, mut held) = (Vec::new(), Vec::new());
+    for (i, case) in suite.cases.iter().enumerate() {
+        if picked.contains(&i) {
+            cal.push(case.clone());
+        } else {
+            held.push(case.clone());
+        }
+    }
+    let part = |name: &str, cases: Vec<Case>| {
+        let cases = match limit {
+            Some(n) => {
+                let keys: Vec<(Label, String)> =
+                    cases.iter().map(|c| (c.label, c.kind.clone())).collect();
+                stratified_sample(&keys, n, seed)
+                    .into_iter()
+                    .map(|i| cases[i].clone())
+                    .collect()
+            }
+            None => cases,
+        };
+        Suite {
+            name: format!("{}~{name}", suite.name),
+            source: suite.source.clone(),
+            cases,
+        }
+    };
+    (part("calibration", cal), part("heldout", held))
+}
+
+/// The strategies to compare, baseline first: `--strategies`, or every
+/// built-in strategy, the default compositions and every strategy of the
+/// files. `--clarifier` goes to those with an interactive step only.
+fn build_strategies(args: &TuneArgs, cache_dir: &Path) -> Result<Vec<Arc<dyn Strategy>>> {
+    let sa = &args.strategies;
+    let mut registry = Registry::builtin();
+    let mut from_files = Vec::new();
+    for f in &sa.strategy_files {
+        from_files.push(registry.add_file(f)?);
+    }
+    let mut names: Vec<String> = vec![BASELINE.to_string()];
+    if sa.strategy.is_empty() {
+        names.extend(xsafe_strategy::STRATEGIES.iter().map(|s| s.to_string()));
+        names.extend(DEFAULT_COMPOSITIONS.iter().map(|s| s.to_string()));
+        names.extend(from_files);
+    } else {
+        names.extend(sa.strategy.iter().cloned());
+    }
+
+    let options = sa.build_options(&args.target, cache_dir)?;
+
+    let mut seen = HashSet::new();
+    let mut built: Vec<Arc<dyn Strategy>> = Vec::new();
+    let mut any_interactive = false;
+    for name in &names {
+        let name = name.trim();
+        if name.is_empty() {
+            continue;
+        }
+        let s = match registry.build(name, &options) {
+            Ok(s) => s,
+            // Comparing everything built in should not fail for want of an
+            // optional encoder; a strategy named with --strategies must.
+            Err(e @ xsafe_strategy::SpecError::Unavailable { .. }) if sa.strategy.is_empty() => {
+                note!("tune: leaving out `{name}`: {e}");
+                continue;
+            }
+            Err(e) => return Err(anyhow::Error::from(e).context(format!("--strategies `{name}`"))),
+        };
+        any_interactive |= s.is_interactive();
+        if seen.insert(s.name().to_string()) {
+            built.push(Arc::new(s));
+        }
+    }
+    crate::strategies::check_clarifier(&options, any_interactive)?;
+    Ok(built)
+}
+
+async fn execute(
+    store: &Arc<Store>,
+    plan: &RunPlan,
+    cancel: &CancellationToken,
+    quiet: bool,
+    part: &'static str,
+) -> Result<RunOutcome> {
+    super::execute_with_progress(store.clone(), plan, cancel, quiet, move |name| {
+        format!("{part} {name}")
+    })
+    .await
+    .with_context(|| format!("the {part} run stopped"))
+}
+
+/// Figures with errors are incomplete: say so and exit 2, writing nothing.
+fn incomplete(part: &str, o: &RunOutcome) -> Option<ExitCode> {
+    if o.errors == 0 && o.done >= o.total {
+        return None;
+    }
+    if o.errors == 0 {
+        eprintln!(
+            "error: only {} of {} results of the {part} run {} (id {}) are stored; no profile was \
+             written. Run the same command again to finish it.",
+            o.done, o.total, o.run_name, o.run_id
+        );
+        return Some(ExitCode::from(2));
+    }
+    let which: Vec<String> = o
+        .groups
+        .iter()
+        .filter(|g| g.errors > 0)
+        .map(|g| format!("{} {}", g.strategy, g.errors))
+        .collect();
+    eprintln!(
+        "error: {} of {} results of the {part} run {} (id {}) failed ({}); no profile was \
+         written, since a choice from incomplete figures could be wrong. See `xsafe runs show {}`; \
+         run the same command again to retry them (stored answers are not asked again).",
+        o.errors,
+        o.total,
+        o.run_name,
+        o.run_id,
+        which.join(", "),
+        o.run_name
+    );
+    Some(ExitCode::from(2))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// XSTest's shape: half of it is 125 safe and 100 unsafe prompts, as
+    /// the suite's shares say (it was 121/104 or 129/96 by the seed).
+    #[test]
+    fn the_split_keeps_the_shares_of_the_labels() {
+        let mut cases = Vec::new();
+        for (kind, label, n) in [
+            ("contrast_a", Label::Unsafe, 8),
+            ("safe_b", Label::Safe, 10),
+        ] {
+            for t in 0..n {
+                for i in 0..25 {
+                    cases.push(Case {
+                        id: format!("{kind}{t}-{i}"),
+                        prompt: format!("{kind}{t} {i}"),
+                        kind: format!("{kind}{t}"),
+                        label,
+                        focus: None,
+                        note: None,
+                    });
+                }
+            }
+        }
+        let suite = Suite {
+            name: "x".into(),
+            source: "generated".into(),
+            cases,
+        };
+        for seed in 0..5 {
+            let (cal, held) = split(&suite, 0.5, seed, None);
+            assert_eq!(
+                (cal.count(Label::Safe), cal.count(Label::Unsafe)),
+                (125, 100)
+            );
+            assert_eq!(
+                (held.count(Label::Safe), held.count(Label::Unsafe)),
+                (125, 100)
+            );
+        }
+    }
+}
