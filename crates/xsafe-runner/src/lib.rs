@@ -99,6 +99,44 @@ pub async fn execute(
     // Held to the end: another process running the same command meanwhile
     // is refused rather than asking the model for the same cases.
     let _claim = store.lock_run(&run)?;
+    let run_id = run.id;
+    let outcome = execute_claimed(&store, plan, &selection, run, cancel, on_event).await;
+    if let Err(error) = &outcome
+        && may_write_after(error)
+    {
+        // The run stopped: it must not stay `running` with no process
+        // running it. The error that stopped it is the one to report, so a
+        // failure here is only logged.
+        let marked = blocking(&store, move |s| s.mark_stopped(run_id)).await;
+        if let Err(e) = marked {
+            tracing::warn!(error = %e, "could not mark the stopped run interrupted");
+        }
+    }
+    outcome
+}
+
+/// Whether the store may still be written after `error` stopped a run: not
+/// when it is damaged (xsafe must not change it further), read-only, or
+/// failing to read or write at all.
+fn may_write_after(error: &RunError) -> bool {
+    !matches!(
+        error,
+        RunError::Store(
+            StoreError::Corrupt { .. } | StoreError::ReadOnly { .. } | StoreError::Io { .. }
+        )
+    )
+}
+
+/// [`execute`] once the run is open and claimed by this process.
+async fn execute_claimed(
+    store: &Arc<Store>,
+    plan: &RunPlan,
+    selection: &Selection,
+    run: xsafe_store::RunRecord,
+    cancel: CancellationToken,
+    on_event: impl Fn(Event) + Send + Sync + 'static,
+) -> Result<RunOutcome, RunError> {
+    let store = store.clone();
     for (suite, cases) in &selection.suites {
         let (suite, cases) = (suite.clone(), cases.clone());
         blocking(&store, move |s| s.add_cases(run.id, &suite, &cases)).await?;
@@ -117,7 +155,7 @@ pub async fn execute(
                 Some((r.key, answer))
             })
             .collect();
-    let all = plan_jobs(plan, &selection, run.id);
+    let all = plan_jobs(plan, selection, run.id);
     let total = all.len() as u64;
     let jobs: Vec<Job> = all
         .into_iter()
@@ -128,10 +166,15 @@ pub async fn execute(
         })
         .collect();
     let done_before = total - jobs.len() as u64;
-    blocking(&store, move |s| {
-        s.set_run_status(run.id, RunStatus::Running)
-    })
-    .await?;
+    let to_run = jobs.len();
+    // A run with nothing left to do is not marked running even for a
+    // moment: killed meanwhile, it would stay so although it is complete.
+    if to_run > 0 {
+        blocking(&store, move |s| {
+            s.set_run_status(run.id, RunStatus::Running)
+        })
+        .await?;
+    }
     let on_event = Arc::new(on_event);
     on_event(Event::Started {
         run_id: run.id,
@@ -154,6 +197,9 @@ pub async fn execute(
         .collect();
     let mut tasks = JoinSet::new();
     let mut interrupted = false;
+    // Jobs whose result is stored; an interrupted run with all of them
+    // stored lost nothing and is complete.
+    let mut finished = 0usize;
     for job in jobs {
         let limit = &limits
             .iter()
@@ -179,6 +225,7 @@ pub async fn execute(
         // Surface store failures early rather than after the whole run.
         while let Some(joined) = tasks.try_join_next() {
             joined.map_err(|e| RunError::Internal(e.to_string()))??;
+            finished += 1;
         }
     }
     loop {
@@ -191,13 +238,16 @@ pub async fn execute(
             }
             joined = tasks.join_next() => match joined {
                 None => break,
-                Some(Ok(result)) => result?,
+                Some(Ok(result)) => {
+                    result?;
+                    finished += 1;
+                }
                 Some(Err(e)) if e.is_cancelled() => {}
                 Some(Err(e)) => return Err(RunError::Internal(e.to_string())),
             }
         }
     }
-    let status = if interrupted {
+    let status = if interrupted && finished < to_run {
         RunStatus::Interrupted
     } else {
         RunStatus::Complete

@@ -62,13 +62,32 @@ impl RunPlan {
         if self.samples == 0 {
             return Err(RunError::Plan("--samples must be at least 1".into()));
         }
-        let mut names: Vec<&str> = self.suites.iter().map(|s| s.name.as_str()).collect();
-        names.sort_unstable();
-        if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
-            return Err(RunError::Plan(format!(
-                "suite `{}` is given twice; give each suite once",
-                w[0]
-            )));
+        for (i, first) in self.suites.iter().enumerate() {
+            let Some(second) = self.suites[i + 1..].iter().find(|s| s.name == first.name) else {
+                continue;
+            };
+            // Results are stored under the suite's name: two suites of one
+            // name would share their cases' keys.
+            let origin = |s: &Suite| match s.source.as_str() {
+                "built-in" => "the built-in suite".to_string(),
+                source => format!("`{source}`"),
+            };
+            return Err(RunError::Plan(if first.source == second.source {
+                format!(
+                    "suite `{}` ({}) is given twice; give each suite once",
+                    first.name,
+                    origin(first)
+                )
+            } else {
+                format!(
+                    "{} and {} are both suite `{}`: a suite file is named by its file name \
+                     without the extension; rename or copy one of the files to another name, \
+                     then give both",
+                    origin(first),
+                    origin(second),
+                    first.name
+                )
+            }));
         }
         for t in &self.types {
             if !self

@@ -1,3 +1,4 @@
+use rusqlite::ErrorCode;
 use std::path::PathBuf;
 
 /// Why the store could not do what was asked.
@@ -16,6 +17,29 @@ pub enum StoreError {
         source: std::io::Error,
     },
 
+    /// The store file does not exist and cannot be made: its folder cannot
+    /// be written by this user, or the file system is read-only.
+    #[error(
+        "cannot create the run store `{path}`: {source}; make its folder writable by this user, or pass another --db path"
+    )]
+    CreateFile {
+        /// The store file as given (`--db`).
+        path: String,
+        /// Why the operating system refused to create it.
+        source: std::io::Error,
+    },
+
+    /// The store file exists but this user may not read it.
+    #[error(
+        "cannot read the run store `{path}`: {source}; make the file readable by this user (e.g. `chmod u+r`), or pass another --db path"
+    )]
+    Unreadable {
+        /// The store file as given (`--db`).
+        path: String,
+        /// Why the operating system refused to open it.
+        source: std::io::Error,
+    },
+
     /// SQLite could not open or read the file.
     #[error(
         "cannot open the run store `{path}`: {error}; check that the file and its folder can be read and written, or pass another --db path"
@@ -29,12 +53,14 @@ pub enum StoreError {
 
     /// The file is a database (or something else) that xsafe did not make;
     /// it is left alone rather than filled with xsafe's tables.
-    #[error("`{path}` is not an xsafe run store ({why}): pass another --db path")]
+    #[error(
+        "`{path}` is not an xsafe run store: {why}; xsafe left it unchanged: pass another --db path"
+    )]
     NotAStore {
         /// The store file as given (`--db`), or `:memory:`.
         path: String,
-        /// What gave it away, worded to sit in brackets after the path, e.g.
-        /// `it is not a SQLite database`.
+        /// What gave it away, worded to follow "is not an xsafe run store:",
+        /// e.g. `it already holds tables of something else`.
         why: String,
     },
 
@@ -52,7 +78,9 @@ pub enum StoreError {
     },
 
     /// A migration failed; the file stays at the last version that applied.
-    #[error("cannot migrate the run store `{path}` to schema version {version}: {source}")]
+    #[error(
+        "cannot migrate the run store `{path}` to schema version {version}: {source}; the file was left at the version before, unchanged; if it fails the same way again, restore a backup copy or pass another --db path"
+    )]
     Migration {
         /// The store file as given (`--db`), or `:memory:`.
         path: String,
@@ -135,11 +163,155 @@ pub enum StoreError {
     #[error("result {0} failed and has no transcript, so there is nothing to judge or annotate")]
     NoTranscript(i64),
 
+    /// The file or its folder cannot be written by this user. Reading
+    /// works (the store is then opened read-only, see
+    /// [`Store::open`](crate::Store::open)); this write was refused and
+    /// nothing was changed.
+    #[error(
+        "cannot write to the run store `{path}`: the file or its folder is read-only for this user (commands that only read it still work); make both writable (e.g. `chmod u+w` on each), or pass another --db path"
+    )]
+    ReadOnly {
+        /// The store file as given (`--db`).
+        path: String,
+    },
+
+    /// The file is at an older schema version, and bringing it up to date
+    /// writes to it, which this user may not. It is left unchanged.
+    #[error(
+        "the run store `{path}` has schema version {found} and must be upgraded to version {version} before xsafe can use it, which writes to it, but the file or its folder is read-only for this user: make both writable (e.g. `chmod u+w` on each), then run the command again (the file was left unchanged)"
+    )]
+    ReadOnlyUpgrade {
+        /// The store file as given (`--db`).
+        path: String,
+        /// The schema version recorded in the file.
+        found: i64,
+        /// The version this build needs ([`SCHEMA_VERSION`](crate::SCHEMA_VERSION)).
+        version: i64,
+    },
+
+    /// The file's folder cannot be written, and a `-wal` file beside the
+    /// file holds changes that SQLite reads only through a `-shm` file it
+    /// would have to create.
+    #[error(
+        "cannot read the run store `{path}`: its folder is read-only for this user, and SQLite cannot read the changes kept in `{path}-wal` without writing a `-shm` file beside it; make the folder writable, then run the command again"
+    )]
+    ReadOnlyWal {
+        /// The store file as given (`--db`).
+        path: String,
+    },
+
+    /// Another process held the file's write lock for longer than the store
+    /// waits for it. Nothing was written by the refused call.
+    #[error(
+        "the run store `{path}` is locked: another process has been writing to it for over {waited_secs} s (an `xsafe run`, `runs delete`, or a SQLite tool with an open transaction); wait for it to finish, or stop it, then run the command again (what was stored is kept)"
+    )]
+    Busy {
+        /// The store file as given (`--db`).
+        path: String,
+        /// How long the call waited for the lock, in seconds.
+        waited_secs: u64,
+    },
+
+    /// The file is damaged (truncated, overwritten, a bad disk block).
+    /// xsafe stops at the first damage it meets and does not try to repair
+    /// it.
+    #[error(
+        "the run store `{path}` is damaged ({error}); xsafe stopped without changing it further: move it aside together with its `-wal` and `-shm` files (if any), then restore a backup copy to that path, or pass another --db path to start a new store"
+    )]
+    Corrupt {
+        /// The store file as given (`--db`).
+        path: String,
+        /// SQLite's description of the damage.
+        error: rusqlite::Error,
+    },
+
+    /// The disk holding the file is full. The write that failed was rolled
+    /// back; everything stored before it is kept.
+    #[error(
+        "cannot write to the run store `{path}`: the disk is full; free some space on it, then run the command again (what was stored before is kept)"
+    )]
+    DiskFull {
+        /// The store file as given (`--db`).
+        path: String,
+        /// SQLite's report.
+        error: rusqlite::Error,
+    },
+
+    /// The operating system failed to read or write the file (a failing
+    /// disk, a network share that went away, the file deleted meanwhile).
+    #[error(
+        "cannot read or write the run store `{path}` ({error}): check that the disk or share holding it is still there and working, then run the command again"
+    )]
+    Io {
+        /// The store file as given (`--db`).
+        path: String,
+        /// SQLite's report.
+        error: rusqlite::Error,
+    },
+
     /// Any other SQLite failure.
-    #[error("run store: {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    #[error("run store `{path}`: {error}")]
+    Sqlite {
+        /// The store file as given (`--db`), or `:memory:`.
+        path: String,
+        /// SQLite's report.
+        error: rusqlite::Error,
+    },
 
     /// A run's stored config could not be parsed.
     #[error("run store: a run's config is not valid JSON: {0}")]
     Json(#[from] serde_json::Error),
+}
+
+/// Lets queries use `?` on SQLite calls; the store names the file before the
+/// error leaves it (see [`StoreError::at`]).
+impl From<rusqlite::Error> for StoreError {
+    fn from(error: rusqlite::Error) -> StoreError {
+        StoreError::Sqlite {
+            path: String::new(),
+            error,
+        }
+    }
+}
+
+impl StoreError {
+    /// Names the store file in a SQLite failure and tells apart the
+    /// failures that have their own fix; other errors are returned as they
+    /// are.
+    pub(crate) fn at(self, location: &str) -> StoreError {
+        match self {
+            StoreError::Sqlite { error, .. } => classify(location, error),
+            other => other,
+        }
+    }
+}
+
+/// The variant of a SQLite failure on the file at `location`, by what the
+/// user can do about it.
+pub(crate) fn classify(location: &str, error: rusqlite::Error) -> StoreError {
+    let path = location.to_string();
+    match error.sqlite_error_code() {
+        // A file moved or deleted under an open connection is reported as
+        // read-only (SQLITE_READONLY_DBMOVED), but permissions are not
+        // the fix.
+        Some(ErrorCode::ReadOnly) if moved(&error) => StoreError::Io { path, error },
+        Some(ErrorCode::ReadOnly) => StoreError::ReadOnly { path },
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => StoreError::Busy {
+            path,
+            waited_secs: crate::BUSY_TIMEOUT.as_secs(),
+        },
+        Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase) => {
+            StoreError::Corrupt { path, error }
+        }
+        Some(ErrorCode::DiskFull) => StoreError::DiskFull { path, error },
+        Some(ErrorCode::SystemIoFailure) => StoreError::Io { path, error },
+        _ => StoreError::Sqlite { path, error },
+    }
+}
+
+/// Whether SQLite refused a write because the file was moved or deleted
+/// since it was opened.
+fn moved(error: &rusqlite::Error) -> bool {
+    const SQLITE_READONLY_DBMOVED: std::ffi::c_int = 1032;
+    matches!(error, rusqlite::Error::SqliteFailure(e, _) if e.extended_code == SQLITE_READONLY_DBMOVED)
 }

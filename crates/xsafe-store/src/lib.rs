@@ -12,7 +12,9 @@
 //! run judges it again instead of asking the model twice. The schema
 //! is versioned by ordered migrations (`PRAGMA user_version`), and the file
 //! runs in WAL mode so readers (reports, the annotation UI) do not block the
-//! runner.
+//! runner. Run and result ids are never given out twice, so a number that
+//! named a deleted run names nothing rather than another run. A store this
+//! user may only read is opened read-only, so reading commands still work.
 //!
 //! The store is synchronous: one connection behind a mutex, which makes
 //! [`Store`] `Send + Sync`. Async callers wrap calls in `spawn_blocking`;
@@ -34,28 +36,40 @@ pub use types::{
 };
 
 use rusqlite::types::Type;
-use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+use rusqlite::{
+    Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior, params,
+};
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 use xsafe_core::{Case, Class, FinishReason, Label, Message, Outcome, Role, Transcript, Verdict};
 
-/// How long a write waits for another process's write to finish before
-/// giving up; long enough for a concurrent runner's transaction, short
-/// enough that a stuck process is reported.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a call waits for another process's write to finish before
+/// giving up. A CLI has no reason to give up soon: a `runs delete` of a
+/// large run, a checkpoint, or a SQLite tool with a transaction open can
+/// hold the lock for seconds, and a run that gave up would stop with its
+/// work half done. A process stuck for a minute is still reported.
+pub(crate) const BUSY_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The run store. Cheap to share: wrap it in an `Arc` and use it from any
 /// thread; calls are serialised on one connection.
 pub struct Store {
     conn: Mutex<Connection>,
     path: Option<PathBuf>,
+    /// The file as errors name it: the path as given, or `:memory:`.
+    location: String,
+    /// Opened read-only (see [`Store::open`]): every write is refused with
+    /// [`StoreError::ReadOnly`] before SQLite is asked.
+    read_only: bool,
 }
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").field("path", &self.path).finish()
+        f.debug_struct("Store")
+            .field("path", &self.path)
+            .field("read_only", &self.read_only)
+            .finish()
     }
 }
 
@@ -65,6 +79,14 @@ impl Store {
     ///
     /// A file written by a newer xsafe, or a SQLite file that is not an xsafe
     /// store, is refused and left untouched.
+    ///
+    /// A store this user may read but not write (a read-only file, or a
+    /// read-only folder, where SQLite cannot make the `-wal` and `-shm`
+    /// files it writes beside the store) is opened read-only, so that
+    /// commands that only read work: every write then fails with
+    /// [`StoreError::ReadOnly`], and [`is_read_only`](Store::is_read_only)
+    /// says so up front. A read-only file that needs a migration is refused
+    /// with [`StoreError::ReadOnlyUpgrade`].
     pub fn open(path: &Path) -> Result<Store, StoreError> {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(|source| StoreError::CreateDir {
@@ -73,21 +95,120 @@ impl Store {
             })?;
         }
         let location = path.display().to_string();
-        let conn = Connection::open(path).map_err(|e| schema::open_error(&location, e))?;
-        Store::init(conn, Some(path.to_path_buf()), &location)
+        let read_write = Connection::open(path)
+            .map_err(|e| schema::open_error(&location, e))
+            .and_then(|conn| {
+                // SQLite opens a file it may not write read-only without
+                // failing; the migrations and the journal mode would then
+                // fail half-way with a bare "readonly database".
+                if conn.is_readonly(rusqlite::MAIN_DB).unwrap_or(false) {
+                    return Err(StoreError::ReadOnly {
+                        path: location.clone(),
+                    });
+                }
+                Store::init(
+                    conn,
+                    Some(path.to_path_buf()),
+                    &location,
+                    schema::MIGRATIONS,
+                )
+            });
+        match read_write {
+            Err(e) if cannot_write(&e) && path.is_file() => Store::open_read_only(path, &location),
+            Err(e) if cannot_write(&e) && !path.exists() => {
+                // SQLite only says "unable to open database file": creating
+                // the file here finds the operating system's reason.
+                match std::fs::File::create_new(path) {
+                    Err(source) => Err(StoreError::CreateFile {
+                        path: location,
+                        source,
+                    }),
+                    Ok(_) => {
+                        let _ = std::fs::remove_file(path);
+                        Err(e)
+                    }
+                }
+            }
+            other => other,
+        }
+    }
+
+    /// Opens an existing store that cannot be written, for reading.
+    fn open_read_only(path: &Path, location: &str) -> Result<Store, StoreError> {
+        // SQLite would only say "unable to open database file".
+        if let Err(source) = std::fs::File::open(path) {
+            return Err(StoreError::Unreadable {
+                path: location.to_string(),
+                source,
+            });
+        }
+        let open = |target: &str, flags: OpenFlags| -> Result<(Connection, i64), StoreError> {
+            let conn = Connection::open_with_flags(target, flags)
+                .map_err(|e| schema::open_error(location, e))?;
+            conn.busy_timeout(BUSY_TIMEOUT)
+                .map_err(|e| schema::open_error(location, e))?;
+            let version = schema::check(&conn, location, SCHEMA_VERSION)?;
+            Ok((conn, version))
+        };
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
+            | OpenFlags::SQLITE_OPEN_URI
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let (conn, version) = match open(&file_uri(path, ""), flags) {
+            Ok(opened) => opened,
+            // Reading a WAL file needs its `-shm` and `-wal` files, which a
+            // read-only folder cannot get when the last process to close the
+            // store removed them. The file alone then holds everything (no
+            // `-wal` means no change outside it, and none can be made in that
+            // folder meanwhile), so it is read as an immutable file, without
+            // them. A `-wal` file with changes in it must not be skipped.
+            Err(e) if cannot_write(&e) => {
+                let wal = PathBuf::from(format!("{}-wal", path.display()));
+                if std::fs::metadata(&wal).is_ok_and(|m| m.len() > 0) {
+                    return Err(StoreError::ReadOnlyWal {
+                        path: location.to_string(),
+                    });
+                }
+                open(&file_uri(path, "immutable=1"), flags)?
+            }
+            Err(e) => return Err(e),
+        };
+        if version < SCHEMA_VERSION {
+            return Err(match version {
+                // Nothing in it yet: making it a store writes to it.
+                0 => StoreError::ReadOnly {
+                    path: location.to_string(),
+                },
+                found => StoreError::ReadOnlyUpgrade {
+                    path: location.to_string(),
+                    found,
+                    version: SCHEMA_VERSION,
+                },
+            });
+        }
+        conn.pragma_update(None, "query_only", true)
+            .map_err(|e| schema::open_error(location, e))?;
+        Ok(Store {
+            conn: Mutex::new(conn),
+            path: Some(path.to_path_buf()),
+            location: location.to_string(),
+            read_only: true,
+        })
     }
 
     /// A store that lives in memory and disappears when dropped; for tests
     /// and dry runs.
     pub fn open_in_memory() -> Result<Store, StoreError> {
         let conn = Connection::open_in_memory().map_err(|e| schema::open_error(":memory:", e))?;
-        Store::init(conn, None, ":memory:")
+        Store::init(conn, None, ":memory:", schema::MIGRATIONS)
     }
 
+    /// Sets up a connection opened for writing and applies `migrations`
+    /// (all of them but in tests, which make files of older versions).
     fn init(
         mut conn: Connection,
         path: Option<PathBuf>,
         location: &str,
+        migrations: &[&str],
     ) -> Result<Store, StoreError> {
         let setup = |conn: &Connection| -> rusqlite::Result<()> {
             conn.busy_timeout(BUSY_TIMEOUT)?;
@@ -98,7 +219,7 @@ impl Store {
         setup(&conn).map_err(|e| schema::open_error(location, e))?;
         // Before anything that writes to the file (journal mode is stored in
         // it): a refused file must stay byte for byte as it was.
-        schema::check(&conn, location, SCHEMA_VERSION)?;
+        schema::check(&conn, location, migrations.len() as i64)?;
         if path.is_some() {
             let wal = |conn: &Connection| -> rusqlite::Result<()> {
                 // A filesystem without shared memory may refuse WAL and keep
@@ -113,10 +234,12 @@ impl Store {
             };
             wal(&conn).map_err(|e| schema::open_error(location, e))?;
         }
-        schema::migrate(&mut conn, location, schema::MIGRATIONS)?;
+        schema::migrate(&mut conn, location, migrations)?;
         Ok(Store {
             conn: Mutex::new(conn),
             path,
+            location: location.to_string(),
+            read_only: false,
         })
     }
 
@@ -128,9 +251,26 @@ impl Store {
     /// The schema version of the open file (always [`SCHEMA_VERSION`] once
     /// opened).
     pub fn schema_version(&self) -> Result<i64, StoreError> {
-        Ok(self
-            .conn()
-            .pragma_query_value(None, "user_version", |row| row.get(0))?)
+        self.read(|tx| Ok(tx.pragma_query_value(None, "user_version", |row| row.get(0))?))
+    }
+
+    /// Whether the store was opened read-only because this user may not
+    /// write the file or its folder (see [`open`](Store::open)): reading
+    /// works, every write fails with [`StoreError::ReadOnly`].
+    pub fn is_read_only(&self) -> bool {
+        self.read_only
+    }
+
+    /// Fails with [`StoreError::ReadOnly`] when the store was opened
+    /// read-only: for a command about to write, to say so before its work
+    /// rather than at its first write.
+    pub fn check_writable(&self) -> Result<(), StoreError> {
+        if self.read_only {
+            return Err(StoreError::ReadOnly {
+                path: self.location.clone(),
+            });
+        }
+        Ok(())
     }
 
     fn conn(&self) -> MutexGuard<'_, Connection> {
@@ -147,14 +287,18 @@ impl Store {
         &self,
         f: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
+        self.check_writable()?;
         let mut conn = self.conn();
-        // IMMEDIATE takes the write lock at BEGIN, where the busy timeout
-        // applies; a deferred transaction that later upgrades can fail with
-        // SQLITE_BUSY at once when another process writes.
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let value = f(&tx)?;
-        tx.commit()?;
-        Ok(value)
+        let run = || {
+            // IMMEDIATE takes the write lock at BEGIN, where the busy timeout
+            // applies; a deferred transaction that later upgrades can fail
+            // with SQLITE_BUSY at once when another process writes.
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let value = f(&tx)?;
+            tx.commit()?;
+            Ok(value)
+        };
+        run().map_err(|e: StoreError| e.at(&self.location))
     }
 
     /// Runs `f` in a read transaction, so that a multi-query read sees one
@@ -164,10 +308,13 @@ impl Store {
         f: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         let mut conn = self.conn();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
-        let value = f(&tx)?;
-        tx.commit()?;
-        Ok(value)
+        let run = || {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
+            let value = f(&tx)?;
+            tx.commit()?;
+            Ok(value)
+        };
+        run().map_err(|e: StoreError| e.at(&self.location))
     }
 
     // ----- runs -----
@@ -277,7 +424,11 @@ impl Store {
     /// `run-ID.lock` in a `.locks` folder beside the store file: a process
     /// that dies releases it, so a crash never leaves a run locked. A store
     /// in memory, or a file system without locks, claims nothing.
+    ///
+    /// A store opened read-only is refused with [`StoreError::ReadOnly`]:
+    /// a run is claimed to write to it.
     pub fn lock_run(&self, run: &RunRecord) -> Result<RunLock, StoreError> {
+        self.check_writable()?;
         let Some(path) = self.lock_path(run.id) else {
             return Ok(RunLock { _file: None });
         };
@@ -358,6 +509,36 @@ impl Store {
             }
             Ok(())
         })
+    }
+
+    /// Marks a run `interrupted` if it is marked running: for a runner
+    /// that stopped on an error, so that the run does not stay `running`
+    /// with no process running it. Complete and interrupted runs are left
+    /// as they are.
+    ///
+    /// Waits at most a few seconds for another process's write lock, not
+    /// the usual minute: that lock may be what stopped the run, and the
+    /// caller has an error to report.
+    pub fn mark_stopped(&self, run_id: i64) -> Result<(), StoreError> {
+        const WAIT: Duration = Duration::from_secs(3);
+        self.check_writable()?;
+        let mut conn = self.conn();
+        let mut mark = || -> Result<(), StoreError> {
+            conn.busy_timeout(WAIT)?;
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            tx.execute(
+                "UPDATE runs SET status = ?2 WHERE id = ?1 AND status = ?3",
+                params![
+                    run_id,
+                    RunStatus::Interrupted.as_str(),
+                    RunStatus::Running.as_str()
+                ],
+            )?;
+            Ok(tx.commit()?)
+        };
+        let marked = mark();
+        let restored = conn.busy_timeout(BUSY_TIMEOUT).map_err(StoreError::from);
+        marked.and(restored).map_err(|e| e.at(&self.location))
     }
 
     // ----- cases -----
@@ -644,6 +825,45 @@ impl Store {
 }
 
 // ----- helpers shared by the queries -----
+
+/// Whether opening failed because the file or its folder cannot be written,
+/// which reading may get around (see [`Store::open`]).
+fn cannot_write(error: &StoreError) -> bool {
+    match error {
+        StoreError::ReadOnly { .. } => true,
+        StoreError::Open { error, .. } => matches!(
+            error.sqlite_error_code(),
+            Some(rusqlite::ErrorCode::CannotOpen | rusqlite::ErrorCode::PermissionDenied)
+        ),
+        _ => false,
+    }
+}
+
+/// `path` as a SQLite URI with `query` parameters. SQLite takes the rest of
+/// the path as it is, so only what it would read otherwise is
+/// percent-encoded: `?` and `#` (which end the path), `%`, and bytes that
+/// are not printable ASCII.
+fn file_uri(path: &Path, query: &str) -> String {
+    // `file://` starts an authority: a path starting with `//` needs an
+    // empty one before it.
+    let mut uri = String::from(if path.as_os_str().as_encoded_bytes().starts_with(b"//") {
+        "file://"
+    } else {
+        "file:"
+    });
+    for &b in path.as_os_str().as_encoded_bytes() {
+        if (b.is_ascii_graphic() && !b"?#%".contains(&b)) || b == b' ' {
+            uri.push(b as char);
+        } else {
+            uri.push_str(&format!("%{b:02X}"));
+        }
+    }
+    if !query.is_empty() {
+        uri.push('?');
+        uri.push_str(query);
+    }
+    uri
+}
 
 fn read_run(conn: &Connection, id: i64) -> Result<Option<RunRecord>, StoreError> {
     let row = conn

@@ -2,7 +2,7 @@
 //! kept in `PRAGMA user_version`.
 
 use crate::StoreError;
-use rusqlite::{Connection, ErrorCode, TransactionBehavior};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 
 /// The migrations, in order: script `i` takes the schema from version `i` to
 /// `i + 1`. Only ever append; a released script must never change, because
@@ -10,6 +10,7 @@ use rusqlite::{Connection, ErrorCode, TransactionBehavior};
 pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_initial.sql"),
     include_str!("migrations/0002_opening.sql"),
+    include_str!("migrations/0003_ids_never_reused.sql"),
 ];
 
 /// The schema version this build writes and reads: the number of migrations.
@@ -63,18 +64,53 @@ pub(crate) fn check(conn: &Connection, location: &str, supported: i64) -> Result
 
 /// Applies the migrations the file lacks, each in its own transaction, so a
 /// failure leaves the file at the last version that fully applied.
+///
+/// Foreign keys are off while the scripts run, so that a script may rebuild
+/// a table the way SQLite documents it (create the new table, copy, drop
+/// the old one, rename): with them on, dropping `runs` would cascade and
+/// delete every result. Each script's transaction checks the keys before
+/// it commits instead, so a script cannot leave a dangling reference.
 pub(crate) fn migrate(
     conn: &mut Connection,
     location: &str,
     migrations: &[&str],
 ) -> Result<(), StoreError> {
     let current = check(conn, location, migrations.len() as i64)?;
+    if current >= migrations.len() as i64 {
+        return Ok(());
+    }
+    let on: bool = conn
+        .pragma_query_value(None, "foreign_keys", |row| row.get(0))
+        .map_err(|e| open_error(location, e))?;
+    // Outside a transaction: inside one the pragma does nothing.
+    conn.pragma_update(None, "foreign_keys", false)
+        .map_err(|e| open_error(location, e))?;
+    let applied = apply(conn, location, migrations, current);
+    let restored = conn
+        .pragma_update(None, "foreign_keys", on)
+        .map_err(|e| open_error(location, e));
+    applied.and(restored)
+}
+
+/// Applies `migrations` after the first `current`, one transaction each.
+fn apply(
+    conn: &mut Connection,
+    location: &str,
+    migrations: &[&str],
+    current: i64,
+) -> Result<(), StoreError> {
     for (i, sql) in migrations.iter().enumerate().skip(current as usize) {
         let version = i as i64 + 1;
-        let fail = |source| StoreError::Migration {
-            path: location.to_string(),
-            version,
-            source,
+        // A failure with a fix of its own (locked, read-only, disk full,
+        // damaged) says that fix; the file stays at the last version either
+        // way.
+        let fail = |source: rusqlite::Error| match crate::error::classify(location, source) {
+            StoreError::Sqlite { error, .. } => StoreError::Migration {
+                path: location.to_string(),
+                version,
+                source: error,
+            },
+            known => known,
         };
         // IMMEDIATE takes the write lock up front: two processes opening a
         // new file at once queue here instead of both applying the script.
@@ -89,6 +125,18 @@ pub(crate) fn migrate(
             continue;
         }
         tx.execute_batch(sql).map_err(fail)?;
+        let dangling: Option<String> = tx
+            .query_row("PRAGMA foreign_key_check", [], |row| row.get(0))
+            .optional()
+            .map_err(fail)?;
+        if let Some(table) = dangling {
+            return Err(fail(rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY),
+                Some(format!(
+                    "a row of table `{table}` refers to a row that is not there"
+                )),
+            )));
+        }
         tx.pragma_update(None, "user_version", version)
             .map_err(fail)?;
         tx.pragma_update(None, "application_id", APPLICATION_ID)
@@ -98,14 +146,22 @@ pub(crate) fn migrate(
     Ok(())
 }
 
-/// An error met while opening, with "not a database" told apart because its
-/// fix (pass another path) differs from an I/O problem's.
+/// An error met while opening: "not a database" is told apart (the file may
+/// be something else given by mistake), and the failures with a fix of
+/// their own (read-only, locked, damaged, disk full) get it; the rest are
+/// [`StoreError::Open`].
 pub(crate) fn open_error(location: &str, source: rusqlite::Error) -> StoreError {
+    use rusqlite::ErrorCode::*;
     match source.sqlite_error_code() {
-        Some(ErrorCode::NotADatabase) => StoreError::NotAStore {
+        Some(NotADatabase) => StoreError::NotAStore {
             path: location.to_string(),
-            why: "it is not a SQLite database".into(),
+            why: "it is not a SQLite database (if it was a run store, it is damaged: move it \
+                  aside and restore a backup copy to that path)"
+                .into(),
         },
+        Some(ReadOnly | DatabaseBusy | DatabaseLocked | DatabaseCorrupt | DiskFull) => {
+            crate::error::classify(location, source)
+        }
         _ => StoreError::Open {
             path: location.to_string(),
             error: source,

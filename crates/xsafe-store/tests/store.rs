@@ -1049,3 +1049,199 @@ fn two_stores_on_one_file_keep_every_row() {
         3 * PER_STORE as i64
     );
 }
+
+// ----- ids -----
+
+/// The bug this guards: after `runs delete` of the newest run, SQLite gave
+/// the next run its id and the next answers its answers' ids, so a page or
+/// a script holding the old numbers read or labelled another run.
+#[test]
+fn run_and_result_ids_are_never_given_out_again_after_a_delete() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("runs.db");
+    let (store, first) = store_with_run(Store::open(&path).unwrap(), 2);
+    let mut old_results = Vec::new();
+    for case_id in ["c1", "c2"] {
+        old_results.push(
+            store
+                .record_result(
+                    &key(first, "t", "b", case_id, 0),
+                    &transcript("a"),
+                    &verdict(),
+                    Timing::default(),
+                )
+                .unwrap(),
+        );
+    }
+    store.delete_run(first).unwrap();
+    drop(store);
+
+    // Reopened, as the next command would.
+    let (store, second) = store_with_run(Store::open(&path).unwrap(), 2);
+    assert!(second > first, "run id {first} was given out again");
+    let new_result = store
+        .record_result(
+            &key(second, "t", "b", "c1", 0),
+            &transcript("a"),
+            &verdict(),
+            Timing::default(),
+        )
+        .unwrap();
+    assert!(
+        old_results.iter().all(|&old| new_result > old),
+        "result id {new_result} was given out before: {old_results:?}"
+    );
+    assert!(matches!(
+        store.result(old_results[1]),
+        Err(StoreError::ResultNotFound(_))
+    ));
+}
+
+// ----- failures that name the file and the fix -----
+
+/// The bug this guards: another process holding the write lock for over
+/// five seconds stopped a run with a bare "database is locked".
+#[test]
+fn a_write_waits_for_another_process_that_holds_the_lock_for_seconds() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("runs.db");
+    let (store, run_id) = store_with_run(Store::open(&path).unwrap(), 1);
+    let holder = raw(&path);
+    holder.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let held = std::time::Duration::from_secs(6);
+    let release = std::thread::spawn(move || {
+        std::thread::sleep(held);
+        holder.execute_batch("COMMIT").unwrap();
+    });
+    let started = std::time::Instant::now();
+    store
+        .record_result(
+            &key(run_id, "t", "b", "c1", 0),
+            &transcript("a"),
+            &verdict(),
+            Timing::default(),
+        )
+        .unwrap();
+    assert!(started.elapsed() >= held - std::time::Duration::from_millis(500));
+    release.join().unwrap();
+    assert_eq!(store.done_keys(run_id).unwrap().len(), 1);
+}
+
+#[test]
+fn a_damaged_file_is_named_with_what_to_do_and_left_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("runs.db");
+    let (store, run_id) = store_with_run(Store::open(&path).unwrap(), 60);
+    for i in 1..=60 {
+        store
+            .record_result(
+                &key(run_id, "t", "b", &format!("c{i}"), 0),
+                &transcript(&"a long enough answer to fill pages ".repeat(20)),
+                &verdict(),
+                Timing::default(),
+            )
+            .unwrap();
+    }
+    drop(store); // the last connection folds the WAL into the file
+    assert!(!dir.path().join("runs.db-wal").exists());
+    let bytes = std::fs::read(&path).unwrap();
+    // Cut off at a page boundary past the first pages, as a copy that
+    // stopped half-way leaves it.
+    let cut = &bytes[..(bytes.len() / 2) & !4095];
+    std::fs::write(&path, cut).unwrap();
+
+    let err = Store::open(&path)
+        .and_then(|s| s.results(run_id).map(drop))
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Corrupt { .. }), "{err:?}");
+    let message = err.to_string();
+    for part in [
+        path.display().to_string().as_str(),
+        "damaged",
+        "move it aside",
+        "backup",
+        "--db",
+    ] {
+        assert!(message.contains(part), "`{part}` missing from: {message}");
+    }
+    assert!(!message.contains("read and written"), "{message}");
+    assert_eq!(std::fs::read(&path).unwrap(), cut, "the file was changed");
+}
+
+#[test]
+fn a_run_stopped_by_an_error_is_marked_interrupted_unless_complete() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, run_id) = store_with_run(Store::open(&dir.path().join("x.db")).unwrap(), 1);
+    store.set_run_status(run_id, RunStatus::Running).unwrap();
+    store.mark_stopped(run_id).unwrap();
+    assert_eq!(store.run("r1").unwrap().status, RunStatus::Interrupted);
+    store.set_run_status(run_id, RunStatus::Complete).unwrap();
+    store.mark_stopped(run_id).unwrap();
+    assert_eq!(store.run("r1").unwrap().status, RunStatus::Complete);
+}
+
+/// Whether file permissions bind this process: they do not bind root,
+/// which may write a read-only file. The read-only tests below need them;
+/// the CLI tests cover root by running xsafe as another user.
+#[cfg(unix)]
+fn permissions_apply(dir: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    let probe = dir.join("probe");
+    std::fs::write(&probe, "x").unwrap();
+    std::fs::set_permissions(&probe, std::fs::Permissions::from_mode(0o444)).unwrap();
+    let applies = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&probe)
+        .is_err();
+    std::fs::remove_file(&probe).unwrap();
+    if !applies {
+        eprintln!("skipped: file permissions do not bind this user (root)");
+    }
+    applies
+}
+
+#[cfg(unix)]
+#[test]
+fn a_store_that_cannot_be_written_is_read_and_refuses_writes_by_name() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    if !permissions_apply(dir.path()) {
+        return;
+    }
+    let folder = dir.path().join("store");
+    let path = folder.join("runs.db");
+    let (store, run_id) = store_with_run(Store::open(&path).unwrap(), 1);
+    store
+        .record_result(
+            &key(run_id, "t", "b", "c1", 0),
+            &transcript("a"),
+            &verdict(),
+            Timing::default(),
+        )
+        .unwrap();
+    drop(store);
+    let mode = |p: &Path, m: u32| std::fs::set_permissions(p, std::fs::Permissions::from_mode(m));
+
+    // A read-only file in a folder that can be written; then a read-only
+    // folder too, where SQLite cannot make the `-wal` and `-shm` files.
+    mode(&path, 0o444).unwrap();
+    for folder_mode in [0o755, 0o555] {
+        mode(&folder, folder_mode).unwrap();
+        let before = std::fs::read(&path).unwrap();
+        let store = Store::open(&path).unwrap();
+        assert!(store.is_read_only());
+        assert_eq!(store.list_runs().unwrap().len(), 1);
+        assert_eq!(store.results(run_id).unwrap().len(), 1);
+        let err = store
+            .set_run_status(run_id, RunStatus::Running)
+            .unwrap_err();
+        assert!(matches!(err, StoreError::ReadOnly { .. }), "{err:?}");
+        let message = err.to_string();
+        assert!(message.contains(&path.display().to_string()), "{message}");
+        assert!(message.contains("read-only"), "{message}");
+        assert!(message.contains("writable"), "{message}");
+        drop(store);
+        assert_eq!(std::fs::read(&path).unwrap(), before);
+    }
+    mode(&folder, 0o755).unwrap();
+}

@@ -1051,3 +1051,200 @@ fn suites_show_keeps_a_multi_line_prompt_on_its_row() {
         serde_json::from_str(&env.ok(&["suites", "show", file, "--json"])).unwrap();
     assert_eq!(json[0]["prompt"], "First line\r\nsecond line\nthird");
 }
+
+// ----- the run store's failures and ids -----
+
+/// The bug this guards: `runs delete` of the newest run gave its id to the
+/// next run, and its answers' ids to the next answers, so a script or an
+/// annotation page holding the old numbers reached another run.
+#[test]
+fn a_deleted_runs_ids_are_not_given_to_the_next_run() {
+    let env = Env::new();
+    let model = TestServer::start(keyword_model);
+    let extra = ["--judge", "strmatch", "--json"];
+    let first: serde_json::Value =
+        serde_json::from_str(&common::run_small_suite_on(&env, &model, "r1", &extra)).unwrap();
+    let first_id = first["run_id"].as_i64().unwrap();
+    let old_max = count_rows(&env.db(), "SELECT max(id) FROM results");
+    env.ok(&["runs", "delete", "r1"]);
+
+    let second: serde_json::Value =
+        serde_json::from_str(&common::run_small_suite_on(&env, &model, "r2", &extra)).unwrap();
+    let second_id = second["run_id"].as_i64().unwrap();
+    assert!(
+        second_id > first_id,
+        "run id {first_id} was given out again"
+    );
+    assert!(count_rows(&env.db(), "SELECT min(id) FROM results") > old_max);
+    // The old number names no run now, rather than the new one.
+    let out = env.run(&["runs", "show", &first_id.to_string()]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+/// `--suite sa/p.csv,sb/p.csv`: both files are suite `p`; the error names
+/// both and says how to tell them apart.
+#[test]
+fn two_suite_files_of_one_name_are_named_with_the_fix() {
+    let env = Env::new();
+    std::fs::create_dir_all(env.path("sa")).unwrap();
+    std::fs::create_dir_all(env.path("sb")).unwrap();
+    let a = env.write("sa/p.csv", common::SMALL_SUITE);
+    let b = env.write("sb/p.csv", common::SMALL_SUITE);
+    let suites = format!("{},{}", a.display(), b.display());
+    let stderr = env.fails(&[
+        "run",
+        "--suite",
+        &suites,
+        "--target",
+        "openai:m",
+        "--base-url",
+        "http://127.0.0.1:9/v1",
+    ]);
+    for part in [
+        a.display().to_string(),
+        b.display().to_string(),
+        "suite `p`".to_string(),
+        "rename".to_string(),
+    ] {
+        assert!(stderr.contains(&part), "`{part}` missing from: {stderr}");
+    }
+    assert!(!stderr.contains("given twice"), "{stderr}");
+}
+
+/// A damaged store file (here: cut short, as an interrupted copy leaves
+/// it) is named, with what to do, and left as it is.
+#[test]
+fn a_damaged_store_is_named_with_what_to_do_and_left_unchanged() {
+    let env = Env::new();
+    let model = TestServer::start(keyword_model);
+    let suite: String = (0..200)
+        .map(|i| {
+            format!(
+                "c{i},How do I bake bread number {i} with a long enough prompt to fill pages?,homonyms,safe,,\n"
+            )
+        })
+        .collect();
+    let suite = env.write(
+        "big.csv",
+        format!("id,prompt,type,label,focus,note\n{suite}"),
+    );
+    let url = format!("{}/v1", model.url());
+    env.ok(&[
+        "run",
+        "--suite",
+        suite.to_str().unwrap(),
+        "--target",
+        "openai:m",
+        "--base-url",
+        &url,
+        "--judge",
+        "strmatch",
+        "--json",
+    ]);
+    let bytes = std::fs::read(env.db()).unwrap();
+    let cut = &bytes[..(bytes.len() / 2) & !4095];
+    std::fs::write(env.db(), cut).unwrap();
+
+    for args in [&["runs", "list"][..], &["report", "1"][..]] {
+        let stderr = env.fails(args);
+        for part in [
+            env.db().display().to_string().as_str(),
+            "damaged",
+            "move it aside",
+            "backup",
+        ] {
+            assert!(stderr.contains(part), "`{part}` missing from: {stderr}");
+        }
+        assert!(!stderr.contains("read and written"), "{stderr}");
+    }
+    assert_eq!(
+        std::fs::read(env.db()).unwrap(),
+        cut,
+        "the file was changed"
+    );
+}
+
+/// A store this user may read but not write: a read-only file, then a
+/// read-only folder too (where SQLite cannot make its `-wal` and `-shm`
+/// files). Reading commands work; `run` says what to change, naming the
+/// file, before anything is asked; the file is left unchanged.
+#[cfg(unix)]
+#[test]
+fn a_store_that_cannot_be_written_is_still_read() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    use std::os::unix::process::CommandExt;
+    let env = Env::new();
+    let model = TestServer::start(keyword_model);
+    let extra = ["--judge", "strmatch", "--json"];
+    common::run_small_suite_on(&env, &model, "r1", &extra);
+    let asked = model.request_count();
+    let mode = |path: &std::path::Path, mode: u32| {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap()
+    };
+    // Permissions do not bind root: as root, xsafe runs as `nobody`.
+    let root = std::fs::metadata(env.db()).unwrap().uid() == 0;
+    let reader = |args: &[&str]| -> Option<std::process::Output> {
+        let mut cmd = env.cmd();
+        if root {
+            cmd.uid(65534).gid(65534);
+        }
+        match cmd.args(args).output() {
+            Ok(out) => Some(out),
+            Err(e) if root => {
+                eprintln!("skipped: cannot run xsafe as another user ({e})");
+                None
+            }
+            Err(e) => panic!("{e}"),
+        }
+    };
+    let url = format!("{}/v1", model.url());
+    let suite = env.path("small.csv");
+    let run = [
+        "run",
+        "--suite",
+        suite.to_str().unwrap(),
+        "--target",
+        "openai:test-model",
+        "--base-url",
+        &url,
+        "--run",
+        "r2",
+    ];
+    mode(&env.db(), 0o444);
+    for folder in [0o777, 0o555] {
+        mode(env.dir.path(), folder);
+        let before = std::fs::read(env.db()).unwrap();
+        let Some(out) = reader(&["runs", "list", "--json"]) else {
+            return;
+        };
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let runs: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(runs[0]["name"], "r1", "{runs}");
+        let out = reader(&["report", "r1"]).unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+
+        let out = reader(&run).unwrap();
+        assert_eq!(out.status.code(), Some(2));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        for part in [
+            env.db().display().to_string().as_str(),
+            "read-only",
+            "make both writable",
+        ] {
+            assert!(stderr.contains(part), "`{part}` missing from: {stderr}");
+        }
+        assert!(!stderr.contains("the run stopped"), "{stderr}");
+        assert_eq!(model.request_count(), asked, "nothing was asked");
+        assert_eq!(std::fs::read(env.db()).unwrap(), before);
+    }
+    mode(env.dir.path(), 0o755);
+    mode(&env.db(), 0o644);
+}

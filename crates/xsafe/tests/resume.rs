@@ -135,3 +135,76 @@ fn ctrl_c_stops_cleanly_and_marks_the_run_interrupted() {
         serde_json::from_str(&env.ok(&["runs", "list", "--json"])).unwrap();
     assert_eq!(runs[0]["status"], "interrupted");
 }
+
+/// The bug this guards: another process holding the store's write lock for
+/// more than five seconds stopped the run with "database is locked". The
+/// run waits for it and finishes.
+#[test]
+fn a_run_waits_out_another_process_holding_the_store_for_seconds() {
+    let env = Env::new();
+    let server = TestServer::start(|req| keyword_model(req).slow(Duration::from_millis(100)));
+    let url = format!("{}/v1", server.url());
+    let child = env
+        .cmd()
+        .args(args(&url))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_results(&env, 4);
+    let holder = rusqlite::Connection::open(env.db()).unwrap();
+    holder.execute_batch("BEGIN IMMEDIATE").unwrap();
+    std::thread::sleep(Duration::from_secs(6));
+    holder.execute_batch("COMMIT").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(summary["status"], "complete");
+    assert_eq!(count_rows(&env.db(), "SELECT count(*) FROM results"), CASES);
+}
+
+/// The bug this guards: a run stopped by a store error stayed `running` in
+/// `runs list` with no process running it. Here the store starts refusing
+/// verdicts in the middle of the run (a trigger another process adds); the
+/// run stops, names the file, and is marked interrupted; once the store
+/// accepts writes again the same command finishes it.
+#[test]
+fn a_run_stopped_by_a_store_error_is_marked_interrupted_and_resumes() {
+    let env = Env::new();
+    let server = TestServer::start(|req| keyword_model(req).slow(Duration::from_millis(100)));
+    let url = format!("{}/v1", server.url());
+    let child = env
+        .cmd()
+        .args(args(&url))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_results(&env, 4);
+    let conn = rusqlite::Connection::open(env.db()).unwrap();
+    conn.execute_batch(
+        "CREATE TRIGGER refuse BEFORE INSERT ON verdicts
+         BEGIN SELECT RAISE(ABORT, 'simulated store failure'); END;",
+    )
+    .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("the run stopped"), "{stderr}");
+    assert!(stderr.contains("simulated store failure"), "{stderr}");
+    assert!(stderr.contains(&env.db().display().to_string()), "{stderr}");
+    let runs: serde_json::Value =
+        serde_json::from_str(&env.ok(&["runs", "list", "--json"])).unwrap();
+    assert_eq!(runs[0]["status"], "interrupted", "{runs}");
+
+    conn.execute_batch("DROP TRIGGER refuse").unwrap();
+    let out = env.ok(&args(&url).iter().map(String::as_str).collect::<Vec<_>>());
+    let summary: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(summary["status"], "complete");
+    assert_eq!(summary["done"], CASES);
+}

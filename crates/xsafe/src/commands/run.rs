@@ -57,6 +57,9 @@ pub async fn run(global: &Global, args: RunArgs) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let store = global.open_store()?;
+    // A store this user may only read is said to be so here, not as a run
+    // that stopped: nothing started.
+    store.check_writable()?;
 
     let cancel = super::cancel_on_ctrl_c();
 
