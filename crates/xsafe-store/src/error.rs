@@ -264,7 +264,7 @@ pub enum StoreError {
 }
 
 /// Lets queries use `?` on SQLite calls; the store names the file before the
-/// error leaves it (see [`StoreError::at`]).
+/// error leaves it (see `StoreError::at`).
 impl From<rusqlite::Error> for StoreError {
     fn from(error: rusqlite::Error) -> StoreError {
         StoreError::Sqlite {

@@ -288,17 +288,10 @@ impl Store {
         f: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         self.check_writable()?;
-        let mut conn = self.conn();
-        let run = || {
-            // IMMEDIATE takes the write lock at BEGIN, where the busy timeout
-            // applies; a deferred transaction that later upgrades can fail
-            // with SQLITE_BUSY at once when another process writes.
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let value = f(&tx)?;
-            tx.commit()?;
-            Ok(value)
-        };
-        run().map_err(|e: StoreError| e.at(&self.location))
+        // IMMEDIATE takes the write lock at BEGIN, where the busy timeout
+        // applies; a deferred transaction that later upgrades can fail with
+        // SQLITE_BUSY at once when another process writes.
+        self.transaction(TransactionBehavior::Immediate, f)
     }
 
     /// Runs `f` in a read transaction, so that a multi-query read sees one
@@ -307,9 +300,19 @@ impl Store {
         &self,
         f: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
+        self.transaction(TransactionBehavior::Deferred, f)
+    }
+
+    /// Runs `f` in a transaction of `behavior` that commits only if `f`
+    /// succeeds; an error names the store.
+    fn transaction<T>(
+        &self,
+        behavior: TransactionBehavior,
+        f: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
         let mut conn = self.conn();
         let run = || {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
+            let tx = conn.transaction_with_behavior(behavior)?;
             let value = f(&tx)?;
             tx.commit()?;
             Ok(value)
