@@ -366,13 +366,6 @@ impl Started {
         assert_eq!(self.child.wait().unwrap().code(), Some(0));
         self.rest.join().unwrap()
     }
-
-    /// Kills the proxy, which may not handle SIGTERM yet: it installs its
-    /// handler once it serves, just after saying where.
-    fn kill(mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// Starts `xsafe serve --no-auth` on a free port with `extra` flags and
@@ -452,7 +445,9 @@ fn another_version_of_the_profiles_judge_is_served_with_a_warning() {
     ] {
         let started = start_serve_with(&env, &interactive, upstream, extra);
         let startup = started.startup.clone();
-        started.kill();
+        // SIGTERM on seeing the start line stops it cleanly (exit 0):
+        // its handler is in place before it says where it serves.
+        started.stop();
         let said = startup.contains(old)
             && startup.contains(&format!("`{current}`"))
             && startup.contains("run `xsafe tune` again");
@@ -468,7 +463,7 @@ fn another_version_of_the_profiles_judge_is_served_with_a_warning() {
     .unwrap();
     let started = start_serve_with(&env, &contextual, upstream, &[]);
     let startup = started.startup.clone();
-    started.kill();
+    started.stop();
     assert_eq!(startup, "");
 }
 

@@ -61,6 +61,9 @@ async fn serve(global: &Global, args: AnnotateServeArgs) -> Result<ExitCode> {
             )
         })?;
     let addr = listener.local_addr()?;
+    // Before the start line: a signal sent on seeing it stops the server
+    // gracefully (see `shutdown_signal`).
+    let shutdown = xsafe_server::shutdown_signal();
     let state = Arc::new(
         AnnotateState::new(store, record.id, annotator.clone())
             .with_low_confidence(args.low_confidence),
@@ -72,7 +75,7 @@ async fn serve(global: &Global, args: AnnotateServeArgs) -> Result<ExitCode> {
          made); Ctrl-C stops",
         record.name
     );
-    xsafe_server::annotate::serve(listener, state, xsafe_server::shutdown_signal())
+    xsafe_server::annotate::serve(listener, state, shutdown)
         .await
         .context("serving the annotation page")?;
     note!("stopped");

@@ -174,6 +174,9 @@ async fn serve(global: &Global, args: ServeArgs) -> Result<ExitCode> {
         )
     })?;
     let addr = listener.local_addr()?;
+    // Before the start line: a signal sent on seeing it stops the server
+    // gracefully (see `shutdown_signal`).
+    let shutdown = xsafe_server::shutdown_signal();
     note!(
         "serving profile {} (strategy {}{}) on http://{addr}/v1 in front of {upstream}; Ctrl-C \
          stops after the requests in flight",
@@ -187,7 +190,7 @@ async fn serve(global: &Global, args: ServeArgs) -> Result<ExitCode> {
         // Said even under -q: it is what makes the proxy an open relay.
         eprintln!("warning: --no-auth: anyone who can reach {addr} can use the upstream");
     }
-    xsafe_server::serve(listener, proxy, xsafe_server::shutdown_signal())
+    xsafe_server::serve(listener, proxy, shutdown)
         .await
         .context("serving")?;
     note!("stopped");
