@@ -33,10 +33,12 @@ pub enum UpstreamError {
     Status {
         /// The upstream's status.
         status: u16,
-        /// What the upstream said, with a hint when the base URL looks wrong.
+        /// What the upstream said.
         message: String,
-        /// For 401 and 403: where the proxy's key comes from and how to fix
-        /// it. The operator's to read, so it goes to the log only.
+        /// The operator's fix, for the log only (clients need not learn the
+        /// upstream's URL or the operator's variable names): for 401 and
+        /// 403 where the proxy's key comes from; for 404, 405 and 501 the
+        /// URL asked when the base URL looks wrong.
         operator_hint: String,
         /// The upstream's `Retry-After` as it sent it (seconds or a date),
         /// for the client when the proxy passes a 429 on.
@@ -69,41 +71,59 @@ impl UpstreamError {
                 message,
                 operator_hint,
                 retry_after,
-            } => match *status {
-                401 | 403 => {
-                    let mut error = ApiError::upstream(format!(
-                        "the upstream server refused the proxy's credentials (HTTP {status}); \
+            } => {
+                match *status {
+                    401 | 403 => {
+                        let mut error = ApiError::upstream(format!(
+                            "the upstream server refused the proxy's credentials (HTTP {status}); \
                          the proxy's operator can fix this"
-                    ));
-                    error.log = Some(
+                        ));
+                        error.log = Some(
                         format!(
                             "the upstream server refused the proxy's credentials (HTTP {status}): \
                              {message}{operator_hint}"
                         )
                         .into(),
                     );
-                    error
-                }
-                400..=499 => {
-                    let mut error = ApiError::new(
-                        StatusCode::from_u16(*status).unwrap_or(StatusCode::BAD_REQUEST),
-                        if *status == 429 {
-                            "rate_limit_error"
-                        } else {
-                            "invalid_request_error"
-                        },
-                        "upstream_rejected",
-                        format!("the upstream server answered HTTP {status}: {message}"),
-                    );
-                    if *status == 429 {
-                        error.retry_after = retry_after.as_deref().map(Box::from);
+                        error
                     }
-                    error
+                    400..=499 => {
+                        let log = (!operator_hint.is_empty()).then(|| {
+                        format!("the upstream server answered HTTP {status}: {message}{operator_hint}")
+                    });
+                        let mut error = ApiError::new(
+                            StatusCode::from_u16(*status).unwrap_or(StatusCode::BAD_REQUEST),
+                            if *status == 429 {
+                                "rate_limit_error"
+                            } else {
+                                "invalid_request_error"
+                            },
+                            "upstream_rejected",
+                            format!("the upstream server answered HTTP {status}: {message}"),
+                        );
+                        if *status == 429 {
+                            error.retry_after = retry_after.as_deref().map(Box::from);
+                        }
+                        error.log = log.map(Into::into);
+                        error
+                    }
+                    _ => {
+                        let mut error = ApiError::upstream(format!(
+                            "the upstream server answered HTTP {status}: {message}"
+                        ));
+                        if !operator_hint.is_empty() {
+                            error.log = Some(
+                                format!(
+                                    "the upstream server answered HTTP {status}: \
+                                 {message}{operator_hint}"
+                                )
+                                .into(),
+                            );
+                        }
+                        error
+                    }
                 }
-                _ => ApiError::upstream(format!(
-                    "the upstream server answered HTTP {status}: {message}"
-                )),
-            },
+            }
         }
     }
 
@@ -261,9 +281,9 @@ impl Upstream {
             let url = format!("{}{path}", self.base);
             let error = UpstreamError::Status {
                 status,
-                message: error_message(&bytes)
+                message: error_message(&bytes),
+                operator_hint: self.key_hint(status)
                     + &base_url_hint(status, &self.base, method.as_str(), &url),
-                operator_hint: self.key_hint(status),
                 retry_after,
             };
             return Err((error, asked));
