@@ -1,6 +1,6 @@
 use serde::Serialize;
 use xsafe_core::{Class, Label};
-use xsafe_store::{RunRecord, RunStatus, StoredResult};
+use xsafe_store::{CountedOutcome, OutcomeCount, RunRecord, RunStatus};
 
 /// Counts for one target under one strategy.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -70,58 +70,63 @@ pub struct CommonError {
 }
 
 impl RunOutcome {
+    /// The summary of `run` from its results counted by
+    /// [`Store::outcome_counts`](xsafe_store::Store::outcome_counts) with
+    /// `judge`: counts rather than the results themselves, so that the
+    /// memory it takes does not grow with the transcripts.
     pub(crate) fn new(
         run: &RunRecord,
         status: RunStatus,
         total: u64,
         done_before: u64,
-        results: &[StoredResult],
+        counts: &[OutcomeCount],
         judge: &str,
     ) -> Self {
         let mut groups: Vec<GroupSummary> = Vec::new();
         let (mut done, mut errors) = (0, 0);
         let mut failures: std::collections::BTreeMap<&str, u64> = Default::default();
-        for r in results {
+        for c in counts {
+            // The counts come ordered by target and strategy, as the store
+            // lists results, so groups are made in that order.
             let group = match groups
                 .iter_mut()
-                .position(|g| g.target == r.key.target && g.strategy == r.key.strategy)
+                .position(|g| g.target == c.target && g.strategy == c.strategy)
             {
                 Some(i) => &mut groups[i],
                 None => {
                     groups.push(GroupSummary {
-                        target: r.key.target.clone(),
-                        strategy: r.key.strategy.clone(),
+                        target: c.target.clone(),
+                        strategy: c.strategy.clone(),
                         ..Default::default()
                     });
                     groups.last_mut().unwrap()
                 }
             };
-            if r.error.is_some() || r.transcript.is_none() {
-                errors += 1;
-                group.errors += 1;
-                if let Some(e) = &r.error {
-                    *failures.entry(e.message.as_str()).or_default() += 1;
+            let n = c.count;
+            let class = match &c.outcome {
+                CountedOutcome::Failed(message) => {
+                    errors += n;
+                    group.errors += n;
+                    if let Some(message) = message {
+                        *failures.entry(message.as_str()).or_default() += n;
+                    }
+                    continue;
                 }
-                continue;
-            }
-            done += 1;
-            let verdict = r
-                .verdicts
-                .iter()
-                .find(|v| v.judge.split('@').next() == Some(judge))
-                .or(r.verdicts.first());
-            let Some(class) = verdict.and_then(|v| v.outcome.class()) else {
-                group.unscored += 1;
+                CountedOutcome::Judged(class) => class,
+            };
+            done += n;
+            let Some(class) = class else {
+                group.unscored += n;
                 continue;
             };
-            match r.case.label {
+            match c.label {
                 Label::Safe => {
-                    group.safe += 1;
-                    group.safe_refused += class.is_refusal() as u64;
+                    group.safe += n;
+                    group.safe_refused += n * class.is_refusal() as u64;
                 }
                 Label::Unsafe => {
-                    group.unsafe_ += 1;
-                    group.unsafe_complied += (class == Class::Compliance) as u64;
+                    group.unsafe_ += n;
+                    group.unsafe_complied += n * (*class == Class::Compliance) as u64;
                 }
             }
         }

@@ -31,8 +31,8 @@ mod types;
 pub use error::StoreError;
 pub use schema::{APPLICATION_ID, SCHEMA_VERSION};
 pub use types::{
-    Annotation, DeletedRun, ResultKey, RunLock, RunRecord, RunSpec, RunStatus, RunSummary,
-    StoredError, StoredResult, Timing, judge_name,
+    Annotation, CountedOutcome, DeletedRun, OutcomeCount, ResultKey, RunLock, RunRecord, RunSpec,
+    RunStatus, RunSummary, StoredError, StoredResult, Timing, judge_name,
 };
 
 use rusqlite::types::Type;
@@ -732,6 +732,79 @@ impl Store {
     /// strategy, suite, case (in the order added) and sample.
     pub fn results(&self, run_id: i64) -> Result<Vec<StoredResult>, StoreError> {
         self.read(|tx| load_results(tx, Filter::Run(run_id)))
+    }
+
+    /// A run's results counted by target, strategy, case label and
+    /// outcome, read without their transcripts, verdict details or error
+    /// histories: what a summary needs, in memory that grows with the number
+    /// of distinct outcomes rather than with the answers.
+    ///
+    /// A result counts as failed exactly when [`results`](Store::results)
+    /// gives it an `error` or no `transcript`. Any other result counts one
+    /// verdict: the first (in the order `results` lists them) of `judge`,
+    /// that is whose tag before its first `@` is `judge`; a result without
+    /// one counts its first verdict, whichever judge gave it. (The first
+    /// `@`, as the run summary has always split tags, where [`judge_name`]
+    /// takes the last: the two differ only for a name with an `@` in it.)
+    ///
+    /// Rows come ordered by target and strategy, as `results` lists the
+    /// results; within a pair their order is fixed but means nothing. Each
+    /// has a count of at least 1.
+    pub fn outcome_counts(
+        &self,
+        run_id: i64,
+        judge: &str,
+    ) -> Result<Vec<OutcomeCount>, StoreError> {
+        self.read(|tx| {
+            // The last error is joined as `results` joins it, so "failed"
+            // and the message shown agree with what `results` reads. The
+            // verdict is picked by sorting the result's verdicts: `judge`'s
+            // first, then by id (the order `results` lists them).
+            let mut stmt = tx.prepare(&format!(
+                "SELECT target, strategy, label, failed, message, verdict, count(*)
+                 FROM (
+                     SELECT r.target AS target, r.strategy AS strategy, c.label AS label,
+                            (e.id IS NOT NULL OR NOT {ANSWERED}) AS failed,
+                            e.message AS message,
+                            CASE WHEN e.id IS NULL AND {ANSWERED} THEN (
+                                SELECT v.label FROM verdicts v
+                                WHERE v.result_id = r.id
+                                ORDER BY substr(v.judge, 1, instr(v.judge || '@', '@') - 1) = ?2 DESC,
+                                         v.id
+                                LIMIT 1
+                            ) END AS verdict
+                     FROM results r
+                     JOIN cases c
+                       ON c.run_id = r.run_id AND c.suite = r.suite AND c.case_id = r.case_id
+                     LEFT JOIN errors e
+                            ON r.status = 'error'
+                           AND e.id = (SELECT max(id) FROM errors WHERE result_id = r.id)
+                     WHERE r.run_id = ?1
+                 )
+                 GROUP BY target, strategy, label, failed, message, verdict
+                 ORDER BY target, strategy, label, failed, message, verdict"
+            ))?;
+            let rows = stmt.query_map(params![run_id, judge], |row| {
+                let outcome = if row.get::<_, bool>(3)? {
+                    CountedOutcome::Failed(row.get(4)?)
+                } else {
+                    match row.get::<_, Option<String>>(5)?.as_deref() {
+                        None | Some("unscored") => CountedOutcome::Judged(None),
+                        Some(_) => {
+                            CountedOutcome::Judged(Some(parse_col(row, 5, |s| s.parse().ok())?))
+                        }
+                    }
+                };
+                Ok(OutcomeCount {
+                    target: row.get(0)?,
+                    strategy: row.get(1)?,
+                    label: parse_col(row, 2, |s| s.parse::<Label>().ok())?,
+                    outcome,
+                    count: row.get::<_, i64>(6)? as u64,
+                })
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
     }
 
     /// The results of a run whose model answered but whose judge failed

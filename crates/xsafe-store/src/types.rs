@@ -1,6 +1,6 @@
 use serde::{Deserialize, Serialize};
 use std::fmt;
-use xsafe_core::{Case, Class, Transcript, Verdict};
+use xsafe_core::{Case, Class, Label, Transcript, Verdict};
 
 /// Identifies one result: a case of a suite, asked of a target under a
 /// strategy, as the `sample`-th of its repetitions (0-based).
@@ -176,6 +176,36 @@ pub struct StoredResult {
     pub error: Option<StoredError>,
     /// `None` when the result has no transcript.
     pub timing: Option<Timing>,
+}
+
+/// How many of a run's results share a target, strategy, case label and
+/// outcome: a row of [`Store::outcome_counts`](crate::Store::outcome_counts),
+/// which counts a run's results without reading their transcripts.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct OutcomeCount {
+    /// The target's id, e.g. `openai:gpt-4o-mini`.
+    pub target: String,
+    /// The strategy's name, e.g. `baseline` or `contextual+few-shot`.
+    pub strategy: String,
+    /// Whether the counted results' case is safe or unsafe.
+    pub label: Label,
+    /// What the counted results ended with.
+    pub outcome: CountedOutcome,
+    /// How many results share all of the above; never 0.
+    pub count: u64,
+}
+
+/// What a counted result ended with; see [`OutcomeCount`].
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CountedOutcome {
+    /// Answered and not failed: the class of the verdict counted, `None`
+    /// when that verdict is unscored or the result has none.
+    Judged(Option<Class>),
+    /// Failed, as [`StoredResult::error`] says or for want of a transcript:
+    /// a failed request, or an answer the judge failed on. Holds the last
+    /// failure's message, `None` when none was recorded.
+    Failed(Option<String>),
 }
 
 /// The last failure of a result.

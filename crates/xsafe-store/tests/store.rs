@@ -6,7 +6,8 @@ use std::path::Path;
 use std::sync::Arc;
 use xsafe_core::{Case, Class, FinishReason, Label, Message, Role, Transcript, Verdict};
 use xsafe_store::{
-    ResultKey, RunSpec, RunStatus, SCHEMA_VERSION, Store, StoreError, StoredError, Timing,
+    CountedOutcome, OutcomeCount, ResultKey, RunSpec, RunStatus, SCHEMA_VERSION, Store, StoreError,
+    StoredError, Timing,
 };
 
 fn spec(name: &str, key: &str) -> RunSpec {
@@ -794,6 +795,142 @@ fn put_verdict_replaces_per_judge_name_and_keeps_other_judges() {
     );
     let err = store.put_verdict(4242, &verdict()).unwrap_err();
     assert!(matches!(err, StoreError::ResultNotFound(4242)), "{err}");
+}
+
+/// A run's results are counted without their transcripts, each as
+/// `results` reads it: failed when it has an error or no transcript,
+/// otherwise by the run judge's verdict (a tag's part before its first `@`),
+/// or by its first verdict when the run's judge gave none.
+#[test]
+fn outcome_counts_count_each_result_once_by_the_judges_verdict_or_its_failure() {
+    let store = Store::open_in_memory().unwrap();
+    let run = store.open_run(&spec("r1", "k1")).unwrap();
+    let cases: Vec<Case> = (1..=6)
+        .map(|i| {
+            case(
+                &format!("c{i}"),
+                if i <= 4 { Label::Safe } else { Label::Unsafe },
+            )
+        })
+        .collect();
+    store.add_cases(run.id, "xsafe-basic", &cases).unwrap();
+    let judged = |target: &str, case_id: &str, sample: u32, v: &Verdict| {
+        store
+            .record_result(
+                &key(run.id, target, "baseline", case_id, sample),
+                &transcript("a"),
+                v,
+                Timing::default(),
+            )
+            .unwrap()
+    };
+    let strmatch = |class| Verdict::scored(class, 0.9, "strmatch@1");
+    let other = |class| Verdict::scored(class, 0.9, "llm:openai:judge@1");
+    // Target `b` is stored first; the counts still come in target order.
+    judged("b", "c1", 0, &strmatch(Class::FullRefusal));
+    judged("a", "c1", 0, &strmatch(Class::FullRefusal));
+    judged("a", "c1", 1, &strmatch(Class::FullRefusal));
+    // Another judge's verdict beside the run judge's does not count.
+    let id = judged("a", "c2", 0, &strmatch(Class::Compliance));
+    store.put_verdict(id, &other(Class::FullRefusal)).unwrap();
+    // The run judge's verdict is counted wherever it is in the list.
+    let down = StoredError {
+        kind: "judge".into(),
+        message: "judge down".into(),
+        attempts: 1,
+    };
+    let unjudged = |case_id: &str| {
+        store
+            .record_unjudged(
+                &key(run.id, "a", "baseline", case_id, 0),
+                &transcript("a"),
+                Timing::default(),
+                &down,
+            )
+            .unwrap()
+    };
+    let id = unjudged("c3");
+    store.put_verdict(id, &other(Class::Compliance)).unwrap();
+    store
+        .put_verdict(
+            id,
+            &Verdict::scored(Class::FullRefusal, 0.9, "strmatch@x@2"),
+        )
+        .unwrap();
+    // Without the run judge's verdict, the first one counts.
+    let id = unjudged("c5");
+    store.put_verdict(id, &other(Class::Compliance)).unwrap();
+    store
+        .put_verdict(id, &Verdict::unscored("?", "third@1"))
+        .unwrap();
+    // Unscored, and failures: an answer the judge failed on, a failed
+    // request, and an answer that failed at judging again.
+    judged("a", "c6", 3, &Verdict::unscored("empty", "strmatch@1"));
+    unjudged("c4");
+    store
+        .record_error(
+            &key(run.id, "a", "baseline", "c6", 1),
+            "timeout",
+            "no answer",
+            2,
+        )
+        .unwrap();
+    let id = unjudged("c6");
+    store
+        .record_error(
+            &key(run.id, "a", "baseline", "c6", 0),
+            "judge",
+            "no answer",
+            1,
+        )
+        .unwrap();
+    assert!(store.result(id).unwrap().transcript.is_some());
+
+    let row = |target: &str, label, outcome, count| OutcomeCount {
+        target: target.into(),
+        strategy: "baseline".into(),
+        label,
+        outcome,
+        count,
+    };
+    let judged_as = |class| CountedOutcome::Judged(class);
+    assert_eq!(
+        store.outcome_counts(run.id, "strmatch").unwrap(),
+        vec![
+            row("a", Label::Safe, judged_as(Some(Class::Compliance)), 1),
+            row("a", Label::Safe, judged_as(Some(Class::FullRefusal)), 3),
+            row(
+                "a",
+                Label::Safe,
+                CountedOutcome::Failed(Some("judge down".into())),
+                1
+            ),
+            row("a", Label::Unsafe, judged_as(Some(Class::Compliance)), 1),
+            row("a", Label::Unsafe, judged_as(None), 1),
+            row(
+                "a",
+                Label::Unsafe,
+                CountedOutcome::Failed(Some("no answer".into())),
+                2
+            ),
+            row("b", Label::Safe, judged_as(Some(Class::FullRefusal)), 1),
+        ]
+    );
+    // Another judge's verdicts count for a summary of that judge.
+    let by_other = store.outcome_counts(run.id, "llm:openai:judge").unwrap();
+    assert_eq!(
+        by_other[..2],
+        [
+            row("a", Label::Safe, judged_as(Some(Class::Compliance)), 1),
+            row("a", Label::Safe, judged_as(Some(Class::FullRefusal)), 3),
+        ]
+    );
+    assert!(
+        store
+            .outcome_counts(run.id + 1, "strmatch")
+            .unwrap()
+            .is_empty()
+    );
 }
 
 /// A batch of labels is stored whole or not at all: one unknown result

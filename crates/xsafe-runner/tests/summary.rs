@@ -1,0 +1,328 @@
+//! The summary at the end of a run is counted by the store without loading
+//! any transcript; it must say exactly what the computation it replaced
+//! said from every stored result (kept here as `reference`): the same
+//! numbers, groups in the same order, the same common error among equals,
+//! and the same verdict counted when several judges judged a result.
+
+use async_trait::async_trait;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+use xsafe_core::{
+    Case, Class, Judge, JudgeError, Label, Outcome, Prompt, Suite, Transcript, Verdict,
+};
+use xsafe_runner::{CommonError, GroupSummary, RunOutcome, RunPlan, execute};
+use xsafe_store::{Store, StoredResult};
+use xsafe_target::{OpenAiConfig, OpenAiTarget};
+use xsafe_testkit::{Reply, TestServer};
+
+/// What the model answers to a prompt, named in the prompt; the judge below
+/// reads the answer back.
+const BEHAVIOURS: [&str; 9] = [
+    "comply",
+    "refuse",
+    "partial",
+    "unsure",
+    "empty",
+    "judgefail",
+    "fail-a",
+    "fail-b",
+    "coin",
+];
+
+fn suite() -> Suite {
+    Suite {
+        name: "mixed".into(),
+        source: "generated".into(),
+        cases: BEHAVIOURS
+            .iter()
+            .enumerate()
+            .flat_map(|(i, b)| {
+                [Label::Safe, Label::Unsafe].map(|label| Case {
+                    id: format!("{b}-{label}"),
+                    prompt: format!("case {i} ({label}): {b}"),
+                    kind: "mixed".into(),
+                    label,
+                    focus: None,
+                    note: None,
+                })
+            })
+            .collect(),
+    }
+}
+
+/// The model: answers with the behaviour the prompt names, fails with a
+/// message of its own on `fail-a` and `fail-b`, and on `coin` refuses or
+/// complies by the sample's seed. Model `m2` also fails on `partial`, so
+/// groups differ.
+fn model_server() -> TestServer {
+    TestServer::start(|r| {
+        let prompt = r.last_user_message();
+        let behaviour = prompt.rsplit(": ").next().unwrap_or_default().to_string();
+        let model = r.json()["model"].as_str().unwrap_or_default().to_string();
+        match behaviour.as_str() {
+            "fail-a" => Reply::status(500, r#"{"error":{"message":"model down a"}}"#),
+            "fail-b" => Reply::status(500, r#"{"error":{"message":"model down b"}}"#),
+            "partial" if model == "m2" => {
+                Reply::status(503, r#"{"error":{"message":"m2 overloaded"}}"#)
+            }
+            "empty" => Reply::chat(""),
+            "coin" => {
+                let odd = r.json()["seed"].as_u64().unwrap_or_default() % 2 == 1;
+                Reply::chat(if odd { "refuse" } else { "comply" })
+            }
+            other => Reply::chat(other),
+        }
+    })
+}
+
+/// A judge that reads the answer: fails on `judgefail`, leaves `unsure` and
+/// empty answers unscored, and otherwise gives the class the answer names.
+struct RuleJudge;
+
+#[async_trait]
+impl Judge for RuleJudge {
+    fn name(&self) -> &str {
+        "rule"
+    }
+
+    async fn judge(&self, _: &Prompt, transcript: &Transcript) -> Result<Verdict, JudgeError> {
+        let answer = transcript
+            .final_reply()
+            .map(|m| m.content.clone())
+            .unwrap_or_default();
+        let outcome = match answer.as_str() {
+            "judgefail" => return Err(JudgeError::Other("rule judge failed".into())),
+            "refuse" => Outcome::Scored(Class::FullRefusal),
+            "partial" => Outcome::Scored(Class::PartialRefusal),
+            "comply" => Outcome::Scored(Class::Compliance),
+            _ => Outcome::Unscored("no rule for it".into()),
+        };
+        Ok(Verdict {
+            outcome,
+            confidence: 1.0,
+            judge: self.tag(),
+        })
+    }
+}
+
+fn openai(url: &str, model: &str) -> Arc<OpenAiTarget> {
+    let mut config = OpenAiConfig::new(model);
+    config.base_urls = vec![url.to_string()];
+    config.api_key_env = "XSAFE_TEST_NO_KEY".into();
+    config.timeout = Duration::from_secs(30);
+    config.max_retries = 0;
+    Arc::new(OpenAiTarget::new(config).unwrap())
+}
+
+fn plan(url: &str) -> RunPlan {
+    RunPlan {
+        suites: vec![suite()],
+        // Given out of order: the summary lists groups in the store's order.
+        targets: vec![openai(url, "m2"), openai(url, "m1")],
+        strategies: vec![
+            xsafe_strategy::from_name("few-shot").unwrap(),
+            xsafe_strategy::from_name("baseline").unwrap(),
+        ],
+        judge: Arc::new(RuleJudge),
+        samples: 2,
+        seed: 0,
+        limit: None,
+        types: Vec::new(),
+        name: Some("summary".into()),
+    }
+}
+
+/// The summary as it was computed before it was counted by the store: from
+/// every stored result of the run, transcripts and all. The fields that are
+/// not computed from the results are taken from `outcome`.
+fn reference(outcome: &RunOutcome, results: &[StoredResult], judge: &str) -> RunOutcome {
+    let mut groups: Vec<GroupSummary> = Vec::new();
+    let (mut done, mut errors) = (0, 0);
+    let mut failures: BTreeMap<&str, u64> = Default::default();
+    for r in results {
+        let group = match groups
+            .iter_mut()
+            .position(|g| g.target == r.key.target && g.strategy == r.key.strategy)
+        {
+            Some(i) => &mut groups[i],
+            None => {
+                groups.push(GroupSummary {
+                    target: r.key.target.clone(),
+                    strategy: r.key.strategy.clone(),
+                    ..Default::default()
+                });
+                groups.last_mut().unwrap()
+            }
+        };
+        if r.error.is_some() || r.transcript.is_none() {
+            errors += 1;
+            group.errors += 1;
+            if let Some(e) = &r.error {
+                *failures.entry(e.message.as_str()).or_default() += 1;
+            }
+            continue;
+        }
+        done += 1;
+        let verdict = r
+            .verdicts
+            .iter()
+            .find(|v| v.judge.split('@').next() == Some(judge))
+            .or(r.verdicts.first());
+        let Some(class) = verdict.and_then(|v| v.outcome.class()) else {
+            group.unscored += 1;
+            continue;
+        };
+        match r.case.label {
+            Label::Safe => {
+                group.safe += 1;
+                group.safe_refused += class.is_refusal() as u64;
+            }
+            Label::Unsafe => {
+                group.unsafe_ += 1;
+                group.unsafe_complied += (class == Class::Compliance) as u64;
+            }
+        }
+    }
+    for g in &mut groups {
+        g.safe_refusal_rate = (g.safe > 0).then(|| g.safe_refused as f64 / g.safe as f64);
+        g.unsafe_compliance_rate =
+            (g.unsafe_ > 0).then(|| g.unsafe_complied as f64 / g.unsafe_ as f64);
+    }
+    let common_error = failures
+        .into_iter()
+        .min_by_key(|&(message, count)| (std::cmp::Reverse(count), message))
+        .map(|(message, count)| CommonError {
+            message: message.to_string(),
+            count,
+        });
+    RunOutcome {
+        run_id: outcome.run_id,
+        run_name: outcome.run_name.clone(),
+        status: outcome.status.clone(),
+        total: outcome.total,
+        done_before: outcome.done_before,
+        done,
+        errors,
+        common_error,
+        judge: judge.to_string(),
+        groups,
+    }
+}
+
+/// The summary and the reference agree on every field, rates included.
+fn assert_same(outcome: &RunOutcome, store: &Store) {
+    let results = store.results(outcome.run_id).unwrap();
+    let expected = reference(outcome, &results, "rule");
+    assert_eq!(outcome.groups, expected.groups);
+    assert_eq!(
+        (outcome.done, outcome.errors, &outcome.common_error),
+        (expected.done, expected.errors, &expected.common_error)
+    );
+    assert_eq!(
+        serde_json::to_value(outcome).unwrap(),
+        serde_json::to_value(&expected).unwrap()
+    );
+}
+
+fn scored(class: Class, judge: &str) -> Verdict {
+    Verdict::scored(class, 1.0, judge)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_counted_summary_is_the_one_computed_from_every_result() {
+    let model = model_server();
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(Store::open(&dir.path().join("runs.db")).unwrap());
+    let p = plan(&format!("{}/v1", model.url()));
+
+    let first = execute(store.clone(), &p, CancellationToken::new(), |_| {})
+        .await
+        .unwrap();
+    // 18 cases x 2 targets x 2 strategies x 2 samples.
+    assert_eq!(first.total, 144);
+    assert_same(&first, &store);
+    // The case the comparison is about: every kind of outcome is there.
+    let g = &first.groups;
+    assert_eq!(g.len(), 4);
+    assert!(
+        g.iter()
+            .all(|g| g.safe_refused > 0 && g.unsafe_complied > 0)
+    );
+    assert!(g.iter().all(|g| g.unscored > 0 && g.errors > 0));
+    assert_ne!(g[0].errors, g[3].errors, "m1 and m2 fail differently");
+    // Three failures tie as the most common (model down a, model down b
+    // and the judge's failure, 16 each): the first by text is the one shown.
+    let why = first.common_error.as_ref().unwrap();
+    assert_eq!(why.count, 16);
+    assert!(why.message.contains("model down a"), "{}", why.message);
+
+    // A second judge's verdicts: beside the run judge's (which still
+    // counts), and alone on answers the run's judge failed on (which then
+    // count). Tags whose part before the first `@` is the run judge's name
+    // count as its verdicts, wherever they are in the list.
+    let results = store.results(first.run_id).unwrap();
+    let unjudged: Vec<&StoredResult> = results
+        .iter()
+        .filter(|r| r.transcript.is_some() && r.error.is_some())
+        .collect();
+    assert_eq!(unjudged.len(), 16);
+    for r in results.iter().filter(|r| r.error.is_none()).step_by(3) {
+        store
+            .put_verdict(r.id, &scored(Class::FullRefusal, "other@1"))
+            .unwrap();
+    }
+    for (i, r) in unjudged.iter().enumerate() {
+        let first_class = if i % 2 == 0 {
+            Class::Compliance
+        } else {
+            Class::FullRefusal
+        };
+        match i % 5 {
+            // Only the other judge's verdict: it counts.
+            0 | 1 => store
+                .put_verdict(r.id, &scored(first_class, "other@1"))
+                .unwrap(),
+            // Another judge first, then the run's judge: the latter counts.
+            2 => {
+                store
+                    .put_verdict(r.id, &scored(first_class, "other@1"))
+                    .unwrap();
+                store
+                    .put_verdict(r.id, &scored(Class::PartialRefusal, "rule@2"))
+                    .unwrap();
+            }
+            // A tag naming the run's judge before its first `@`.
+            3 => {
+                store
+                    .put_verdict(r.id, &scored(first_class, "other@1"))
+                    .unwrap();
+                store
+                    .put_verdict(r.id, &scored(Class::PartialRefusal, "rule@x@1"))
+                    .unwrap();
+            }
+            // Left unjudged: judged again (and failing again) below.
+            _ => {}
+        }
+    }
+    let unscored = Verdict {
+        outcome: Outcome::Unscored("unsure".into()),
+        confidence: 0.5,
+        judge: "third@1".into(),
+    };
+    store.put_verdict(unjudged[1].id, &unscored).unwrap();
+
+    // Resumed: failed requests are asked again and fail again, the answers
+    // left unjudged are judged again and fail again.
+    let second = execute(store.clone(), &p, CancellationToken::new(), |_| {})
+        .await
+        .unwrap();
+    assert_eq!(second.total, 144);
+    assert!(second.done > first.done);
+    assert_same(&second, &store);
+    // The judge's failures are fewer now; the model's two still tie.
+    let why = second.common_error.as_ref().unwrap();
+    assert_eq!(why.count, 16);
+    assert!(why.message.contains("model down a"), "{}", why.message);
+}
