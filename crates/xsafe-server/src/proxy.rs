@@ -98,10 +98,9 @@ impl Proxy {
         strategy: Composite,
         judge: Option<Arc<dyn Judge>>,
     ) -> Result<Proxy, ConfigError> {
-        let interactive = !strategy
-            .followups(&Prompt::new("x"))
-            .map_err(|e| ConfigError::Other(e.to_string()))?
-            .is_empty();
+        let interactive = strategy
+            .sends_followups()
+            .map_err(|e| ConfigError::Other(e.to_string()))?;
         if interactive && judge.is_none() {
             return Err(ConfigError::Other(format!(
                 "the strategy `{}` is interactive and needs a judge",

@@ -164,6 +164,14 @@ impl Composite {
             .collect()
     }
 
+    /// Whether the strategy sends follow-ups after a refusal: an interactive
+    /// step with at least one turn. Its follow-up templates are rendered
+    /// once for a stand-in prompt, so a template that cannot render fails
+    /// here, when a server starts, rather than on a client's request.
+    pub fn sends_followups(&self) -> Result<bool, StrategyError> {
+        Ok(!self.followups(&Prompt::new("x"))?.is_empty())
+    }
+
     /// Whether the strategy has an interactive step (follows up a refusal).
     pub fn is_interactive(&self) -> bool {
         self.interactive().is_some()

@@ -120,10 +120,7 @@ async fn serve(global: &Global, args: ServeArgs) -> Result<ExitCode> {
         ..Default::default()
     };
     let strategy = profile.build_strategy(&registry, &options)?;
-    let interactive = !strategy
-        .followups(&xsafe_core::Prompt::new("x"))
-        .map_err(|e| anyhow!("{e}"))?
-        .is_empty();
+    let interactive = strategy.sends_followups().map_err(|e| anyhow!("{e}"))?;
     let chosen_judge = args.judge.as_deref().or(config.judge.as_deref());
     let judge = if interactive {
         let judge = profile.build_judge(chosen_judge)?;
