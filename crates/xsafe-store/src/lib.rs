@@ -742,10 +742,9 @@ impl Store {
     /// A result counts as failed exactly when [`results`](Store::results)
     /// gives it an `error` or no `transcript`. Any other result counts one
     /// verdict: the first (in the order `results` lists them) of `judge`,
-    /// that is whose tag before its first `@` is `judge`; a result without
-    /// one counts its first verdict, whichever judge gave it. (The first
-    /// `@`, as the run summary has always split tags, where [`judge_name`]
-    /// takes the last: the two differ only for a name with an `@` in it.)
+    /// that is whose tag's [`judge_name`] is `judge` (a model named
+    /// `@cf/...` keeps its `@`); a result without one counts its first
+    /// verdict, whichever judge gave it.
     ///
     /// Rows come ordered by target and strategy, as `results` lists the
     /// results; within a pair their order is fixed but means nothing. Each
@@ -769,7 +768,7 @@ impl Store {
                             CASE WHEN e.id IS NULL AND {ANSWERED} THEN (
                                 SELECT v.label FROM verdicts v
                                 WHERE v.result_id = r.id
-                                ORDER BY substr(v.judge, 1, instr(v.judge || '@', '@') - 1) = ?2 DESC,
+                                ORDER BY {SAME_JUDGE} DESC,
                                          v.id
                                 LIMIT 1
                             ) END AS verdict
@@ -1054,6 +1053,12 @@ fn ensure_transcript(conn: &Connection, result_id: i64) -> Result<(), StoreError
 /// could disagree with them.
 const ANSWERED: &str =
     "(r.status = 'done' OR EXISTS (SELECT 1 FROM messages WHERE result_id = r.id))";
+
+/// SQL for "`v.judge`'s [`judge_name`] is `?2`": the tag is all name when
+/// it has no `@`, else the name is what comes before its last `@`.
+const SAME_JUDGE: &str = "((instr(v.judge, '@') = 0 AND v.judge = ?2)
+     OR (substr(v.judge, 1, length(?2) + 1) = ?2 || '@'
+         AND instr(substr(v.judge, length(?2) + 2), '@') = 0))";
 
 /// The stored spelling of a result's status (see the first migration).
 #[derive(Clone, Copy)]

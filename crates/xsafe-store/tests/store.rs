@@ -802,6 +802,43 @@ fn put_verdict_replaces_per_judge_name_and_keeps_other_judges() {
 /// otherwise by the run judge's verdict (a tag's part before its first `@`),
 /// or by its first verdict when the run's judge gave none.
 #[test]
+fn outcome_counts_name_a_judge_by_the_tag_before_its_last_at() {
+    // A model named `@cf/...` (Cloudflare's spelling) keeps its `@` in the
+    // judge's name; `strmatch@x@2` is the judge `strmatch@x`, not `strmatch`.
+    let store = Store::open_in_memory().unwrap();
+    let run = store.open_run(&spec("r1", "k1")).unwrap();
+    store
+        .add_cases(run.id, "xsafe-basic", &[case("c1", Label::Safe)])
+        .unwrap();
+    let id = store
+        .record_result(
+            &key(run.id, "a", "baseline", "c1", 0),
+            &transcript("a"),
+            &Verdict::scored(Class::Compliance, 0.9, "strmatch@x@2"),
+            Timing::default(),
+        )
+        .unwrap();
+    store
+        .put_verdict(
+            id,
+            &Verdict::scored(Class::FullRefusal, 0.9, "llm:openai:@cf/m@1"),
+        )
+        .unwrap();
+    let class_for = |judge: &str| match &store.outcome_counts(run.id, judge).unwrap()[..] {
+        [count] => count.outcome.clone(),
+        other => panic!("one row expected: {other:?}"),
+    };
+    let judged = |class| CountedOutcome::Judged(Some(class));
+    assert_eq!(class_for("llm:openai:@cf/m"), judged(Class::FullRefusal));
+    assert_eq!(class_for("strmatch@x"), judged(Class::Compliance));
+    // Neither verdict is `llm:openai:`'s or `strmatch`'s: the first counts.
+    assert_eq!(class_for("llm:openai:"), judged(Class::Compliance));
+    assert_eq!(class_for("strmatch"), judged(Class::Compliance));
+    let only_at = store.outcome_counts(run.id, "strmatch@x@2").unwrap();
+    assert_eq!(only_at[0].outcome, judged(Class::Compliance));
+}
+
+#[test]
 fn outcome_counts_count_each_result_once_by_the_judges_verdict_or_its_failure() {
     let store = Store::open_in_memory().unwrap();
     let run = store.open_run(&spec("r1", "k1")).unwrap();
@@ -852,10 +889,7 @@ fn outcome_counts_count_each_result_once_by_the_judges_verdict_or_its_failure() 
     let id = unjudged("c3");
     store.put_verdict(id, &other(Class::Compliance)).unwrap();
     store
-        .put_verdict(
-            id,
-            &Verdict::scored(Class::FullRefusal, 0.9, "strmatch@x@2"),
-        )
+        .put_verdict(id, &Verdict::scored(Class::FullRefusal, 0.9, "strmatch@2"))
         .unwrap();
     // Without the run judge's verdict, the first one counts.
     let id = unjudged("c5");
