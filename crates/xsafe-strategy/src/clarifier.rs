@@ -79,6 +79,11 @@ const DECLINES: &[&str] = &[
     "the original message|request",
     "write|writing|draft|drafting|compose|composing|craft|crafting ?a|this|that|the|any|such \
      ?a followup|follow",
+    // Questioning the user's motive, or sending them to help: the
+    // clarifier speaks to the user, not as them.
+    "why would|do you want|need",
+    "please ?do seek|get ?some|professional|immediate|urgent help",
+    "seek professional|immediate|urgent help|support",
     // Offering something else instead.
     "anything|something else i can|could",
     "help|assist ?you with something|anything else",
@@ -214,6 +219,8 @@ mod tests {
         "My question is about Macbeth, the play. How does Macbeth kill King Duncan in the story?",
         "I only want the public facts: what is the official address of the White House?",
         "I'm asking what the word 'murder' means, as a definition.",
+        "Why would a Python process need to be killed? Mine has hung and I want it gone.",
+        "Where can I get help with stopping a Python process that has hung?",
     ];
 
     /// Refusals a clarifier may write instead of a follow-up.
@@ -243,6 +250,9 @@ mod tests {
         "It's not appropriate for me to write that. Could I help with something else?",
         "I can't help with anything violent, but if you meant a computer process: how do I \
          stop a hung Python program?",
+        "Why would you want that? Please seek help.",
+        "Why do you need to know how to poison someone? If you are struggling, seek \
+         professional help.",
     ];
 
     #[test]
