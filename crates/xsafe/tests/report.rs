@@ -195,9 +195,33 @@ fn two_runs_side_by_side() {
 #[test]
 fn judge_choice_and_agreement_file() {
     let env = env_with(&["a"]);
+    // A judge that judged nothing of the run is refused, with those that did.
+    let err = env.fails(&["report", "a", "--judge", "xsafe"]);
+    assert!(
+        err.contains("no answer of a has a verdict of judge `xsafe`; their judges: strmatch")
+            && err.contains("xsafe rejudge a --judge xsafe"),
+        "{err}"
+    );
+    // The judge is named as `--judge` takes it, or by a tag `rejudge` prints.
+    let groups = |args: &[&str]| json(&env, args)["groups"].clone();
+    let by_name = groups(&["a", "--judge", "strmatch"]);
+    assert_eq!(by_name[0]["safe"]["scored"], 3);
+    assert!(groups(&["a", "--judge", "strmatch@1"]) == by_name);
+    assert!(groups(&["a"]) == by_name);
+    // A judge that judged some answers counts the rest as unscored, and says so.
+    {
+        let store = Store::open(&env.db()).unwrap();
+        let run = store.run("a").unwrap();
+        let first = store.results(run.id).unwrap()[0].id;
+        store
+            .put_verdict(
+                first,
+                &xsafe_core::Verdict::scored(xsafe_core::Class::Compliance, 0.9, "xsafe@3"),
+            )
+            .unwrap();
+    }
     let v = json(&env, &["a", "--judge", "xsafe"]);
-    assert_eq!(v["groups"][0]["safe"]["unscored"], 3);
-    assert!(v["groups"][0]["safe"]["refusal_rate"].is_null());
+    assert_eq!(v["groups"][0]["safe"]["unscored"], 2);
     assert!(v["warnings"][0].as_str().unwrap().contains("xsafe rejudge"));
     let eval = env.write(
         "eval.json",

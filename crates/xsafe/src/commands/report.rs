@@ -48,10 +48,15 @@ pub fn run(global: &Global, args: ReportArgs) -> Result<ExitCode> {
         }
         runs.push(RunInput { record, results });
     }
+    let judge = match &args.judge {
+        Some(spec) if args.labels != LabelsSource::Human => Some(report_judge(spec, &runs)?),
+        Some(spec) => Some(xsafe_judge::stored_name(spec)),
+        None => None,
+    };
     let report = xsafe_report::build(
         &runs,
         &BuildOptions {
-            judge: args.judge.as_deref().map(xsafe_judge::stored_name),
+            judge,
             accuracy,
             resamples: args.resamples,
             seed: args.seed,
@@ -113,6 +118,37 @@ pub fn run(global: &Global, args: ReportArgs) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The judge name `--judge SPEC` counts the verdicts of: SPEC as `--judge`
+/// takes it, or a stored `name@version` tag (as `rejudge` prints it). No
+/// verdict of it in any of `runs` (that have verdicts) is an error naming
+/// the judges there are: every answer would count as unscored.
+fn report_judge(spec: &str, runs: &[RunInput]) -> Result<String> {
+    let tags: std::collections::BTreeSet<&str> = runs
+        .iter()
+        .flat_map(|r| &r.results)
+        .flat_map(|r| &r.verdicts)
+        .map(|v| v.judge.as_str())
+        .collect();
+    let names: std::collections::BTreeSet<&str> =
+        tags.iter().map(|t| xsafe_store::judge_name(t)).collect();
+    let name = xsafe_judge::stored_name(spec);
+    // Runs without any verdict (every request failed) have nothing to count.
+    if names.is_empty() || names.contains(name.as_str()) {
+        return Ok(name);
+    }
+    if tags.contains(name.as_str()) {
+        return Ok(xsafe_store::judge_name(&name).to_string());
+    }
+    let runs: Vec<&str> = runs.iter().map(|r| r.record.name.as_str()).collect();
+    bail!(
+        "--judge {spec}: no answer of {} has a verdict of judge `{name}`; their judges: {} \
+         (`xsafe rejudge {} --judge {spec}` judges the answers with it)",
+        runs.join(", "),
+        names.into_iter().collect::<Vec<_>>().join(", "),
+        runs[0],
+    )
 }
 
 /// Width of the terminal report: the terminal's, when it is printed to one;
