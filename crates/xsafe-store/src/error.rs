@@ -124,6 +124,26 @@ pub enum StoreError {
         source: std::io::Error,
     },
 
+    /// A new run named like a number, which would read as a run id.
+    #[error(
+        "a run cannot be named `{0}`: a number is read as a run id; give a name with a letter in it"
+    )]
+    NumericRunName(String),
+
+    /// A number that is one run's id and another run's name (a store made
+    /// before numeric names were refused).
+    #[error(
+        "`{given}` is both the id of run `{by_id}` and the name of run {named}: give the name `{by_id}` or the id {named}"
+    )]
+    AmbiguousRun {
+        /// What was given.
+        given: String,
+        /// The name of the run whose id it is.
+        by_id: String,
+        /// The id of the run with that name.
+        named: i64,
+    },
+
     /// No run with that id or name.
     #[error("no run `{0}` in the run store; `xsafe runs list` shows the stored runs")]
     RunNotFound(String),

@@ -344,6 +344,9 @@ impl Store {
                         name: spec.name.clone(),
                     });
                 }
+                None if is_numeric(&spec.name) => {
+                    return Err(StoreError::NumericRunName(spec.name.clone()));
+                }
                 None => {
                     tx.execute(
                         "INSERT INTO runs (name, key, created_at, status, config, seed, tool_version)
@@ -373,31 +376,83 @@ impl Store {
         })
     }
 
-    /// A run by numeric id or by name. A numeric argument is tried as an id
-    /// first, then as a name, so runs named like numbers stay reachable.
+    /// A run by numeric id or by name. New runs cannot be named like
+    /// numbers, but a store made before that rule may hold one: a number
+    /// that is both one run's id and another's name is refused
+    /// ([`StoreError::AmbiguousRun`]) rather than guessed.
     pub fn run(&self, id_or_name: &str) -> Result<RunRecord, StoreError> {
-        self.read(|tx| {
-            if let Ok(id) = id_or_name.trim().parse::<i64>()
-                && let Some(run) = read_run(tx, id)?
-            {
-                return Ok(run);
-            }
-            let id: Option<i64> = tx
+        let run = self.read(|tx| {
+            let by_id = match id_or_name.trim().parse::<i64>() {
+                Ok(id) => read_run(tx, id)?,
+                Err(_) => None,
+            };
+            let named: Option<i64> = tx
                 .query_row("SELECT id FROM runs WHERE name = ?1", [id_or_name], |row| {
                     row.get(0)
                 })
                 .optional()?;
-            match id {
-                Some(id) => read_run(tx, id)?,
-                None => None,
+            match (by_id, named) {
+                (Some(run), Some(named)) if run.id != named => Err(StoreError::AmbiguousRun {
+                    given: id_or_name.to_string(),
+                    by_id: run.name,
+                    named,
+                }),
+                (Some(run), _) => Ok(run),
+                (None, Some(id)) => {
+                    read_run(tx, id)?.ok_or_else(|| StoreError::RunNotFound(id_or_name.to_string()))
+                }
+                (None, None) => Err(StoreError::RunNotFound(id_or_name.to_string())),
             }
-            .ok_or_else(|| StoreError::RunNotFound(id_or_name.to_string()))
-        })
+        })?;
+        Ok(self.live(run))
     }
 
-    /// Every run with its counts, newest first.
+    /// A run by its id.
+    pub fn run_by_id(&self, id: i64) -> Result<RunRecord, StoreError> {
+        let run = self
+            .read(|tx| read_run(tx, id)?.ok_or_else(|| StoreError::RunNotFound(id.to_string())))?;
+        Ok(self.live(run))
+    }
+
+    /// `run` with the status it has now: a run stored as running that no
+    /// process holds (see [`lock_run`](Store::lock_run)) was killed, and
+    /// stands as interrupted; the same command resumes it.
+    fn live(&self, mut run: RunRecord) -> RunRecord {
+        run.status = self.live_status(run.id, run.status);
+        run
+    }
+
+    fn live_status(&self, run_id: i64, stored: RunStatus) -> RunStatus {
+        if stored == RunStatus::Running && !self.run_held(run_id) {
+            RunStatus::Interrupted
+        } else {
+            stored
+        }
+    }
+
+    /// Whether a process holds run `run_id`'s lock now (a store in memory,
+    /// or a file system without locks, cannot tell: held).
+    fn run_held(&self, run_id: i64) -> bool {
+        let Some(path) = self.lock_path(run_id) else {
+            return true;
+        };
+        let file = match std::fs::File::open(&path) {
+            Ok(file) => file,
+            // Never locked (or its folder deleted): nobody holds it.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return false,
+            Err(_) => return true,
+        };
+        match file.try_lock_shared() {
+            Ok(()) => false,
+            Err(std::fs::TryLockError::WouldBlock) => true,
+            Err(std::fs::TryLockError::Error(_)) => true,
+        }
+    }
+
+    /// Every run with its counts, newest first; the status as
+    /// [`run`](Store::run) gives it.
     pub fn list_runs(&self) -> Result<Vec<RunSummary>, StoreError> {
-        self.read(|tx| {
+        let mut runs: Vec<RunSummary> = self.read(|tx| {
             let mut stmt = tx.prepare(
                 "SELECT r.id, r.name, r.created_at, r.status,
                         (SELECT count(*) FROM results WHERE run_id = r.id AND status = 'done'),
@@ -418,7 +473,11 @@ impl Store {
                 })
             })?;
             Ok(rows.collect::<Result<_, _>>()?)
-        })
+        })?;
+        for run in &mut runs {
+            run.status = self.live_status(run.id, run.status);
+        }
+        Ok(runs)
     }
 
     /// Claims `run` for this process until the returned lock is dropped, so
@@ -1053,6 +1112,11 @@ fn ensure_transcript(conn: &Connection, result_id: i64) -> Result<(), StoreError
 /// could disagree with them.
 const ANSWERED: &str =
     "(r.status = 'done' OR EXISTS (SELECT 1 FROM messages WHERE result_id = r.id))";
+
+/// Whether a run name would be read as a run id by [`Store::run`].
+fn is_numeric(name: &str) -> bool {
+    name.trim().parse::<i64>().is_ok()
+}
 
 /// SQL for "`v.judge`'s [`judge_name`] is `?2`": the tag is all name when
 /// it has no `@`, else the name is what comes before its last `@`.

@@ -68,8 +68,10 @@ pub struct RunRecord {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RunStatus {
-    /// Started and not finished; also what a killed run looks like, since a
-    /// killed process cannot say it stopped.
+    /// Started and not finished, and a process holds it. A killed process
+    /// cannot say it stopped: [`Store::run`](crate::Store::run) and
+    /// [`Store::list_runs`](crate::Store::list_runs) read a run stored as
+    /// running that no process holds as [`Interrupted`](RunStatus::Interrupted).
     Running,
     /// Stopped cleanly before the end (Ctrl-C); running the same command
     /// again resumes it.

@@ -286,11 +286,11 @@ fn open_run_creates_then_finds_then_refuses_other_settings() {
 fn runs_are_found_by_id_or_name() {
     let store = Store::open_in_memory().unwrap();
     let a = store.open_run(&spec("alpha", "k")).unwrap();
-    let b = store.open_run(&spec("7", "k")).unwrap(); // a name that looks like an id
+    let b = store.open_run(&spec("beta", "k")).unwrap();
     assert_eq!(store.run(&a.id.to_string()).unwrap(), a);
     assert_eq!(store.run("alpha").unwrap(), a);
-    assert_eq!(store.run("7").unwrap(), b);
-    assert_eq!(store.run(&b.id.to_string()).unwrap(), b);
+    assert_eq!(store.run(&format!(" {}", b.id)).unwrap(), b);
+    assert_eq!(store.run_by_id(b.id).unwrap(), b);
 
     let err = store.run("missing").unwrap_err();
     assert!(matches!(err, StoreError::RunNotFound(_)), "{err}");
@@ -1415,4 +1415,67 @@ fn a_store_that_cannot_be_written_is_read_and_refuses_writes_by_name() {
         assert_eq!(std::fs::read(&path).unwrap(), before);
     }
     mode(&folder, 0o755).unwrap();
+}
+
+#[test]
+fn a_run_cannot_be_named_like_an_id_and_an_old_one_so_named_is_not_guessed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("runs.db");
+    let store = Store::open(&path).unwrap();
+    let first = store.open_run(&spec("first", "k1")).unwrap();
+    let second = store.open_run(&spec("second", "k2")).unwrap();
+    let err = store.open_run(&spec(" 7", "k3")).unwrap_err();
+    assert!(matches!(err, StoreError::NumericRunName(_)), "{err}");
+    assert!(
+        err.to_string().contains("give a name with a letter"),
+        "{err}"
+    );
+    // A store made before the rule: the second run is named "1".
+    drop(store);
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute("UPDATE runs SET name = '1' WHERE id = ?1", [second.id])
+        .unwrap();
+    let store = Store::open(&path).unwrap();
+    let err = store.run("1").unwrap_err().to_string();
+    assert_eq!(
+        err,
+        format!(
+            "`1` is both the id of run `first` and the name of run {}: give the name `first` or the id {}",
+            second.id, second.id
+        )
+    );
+    assert_eq!(store.run("first").unwrap().id, first.id);
+    // A number that is only an id is found.
+    assert_eq!(store.run(&second.id.to_string()).unwrap().name, "1");
+    assert!(matches!(store.run("99"), Err(StoreError::RunNotFound(_))));
+}
+
+#[test]
+fn a_running_run_that_no_process_holds_reads_as_interrupted() {
+    // A run killed with `kill -9` never said it stopped; its lock is free.
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("runs.db")).unwrap();
+    let run = store.open_run(&spec("killed", "k")).unwrap();
+    let held = store.lock_run(&run).unwrap();
+    assert_eq!(store.run("killed").unwrap().status, RunStatus::Running);
+    assert_eq!(store.list_runs().unwrap()[0].status, RunStatus::Running);
+    // Held by another process: a second store's view says running too.
+    let other = Store::open(&dir.path().join("runs.db")).unwrap();
+    assert_eq!(other.run_by_id(run.id).unwrap().status, RunStatus::Running);
+    drop(held);
+    assert_eq!(other.run("killed").unwrap().status, RunStatus::Interrupted);
+    assert_eq!(other.list_runs().unwrap()[0].status, RunStatus::Interrupted);
+    // Never locked at all (stored, then the process died at once).
+    let fresh = store.open_run(&spec("fresh", "k2")).unwrap();
+    assert_eq!(
+        store.run_by_id(fresh.id).unwrap().status,
+        RunStatus::Interrupted
+    );
+    // The same command resumes it as before: open_run marks it running.
+    let again = store.open_run(&spec("killed", "k")).unwrap();
+    assert_eq!(again.id, run.id);
+    // Complete runs are what they say.
+    store.set_run_status(run.id, RunStatus::Complete).unwrap();
+    assert_eq!(store.run("killed").unwrap().status, RunStatus::Complete);
 }
