@@ -9,6 +9,7 @@
 mod case;
 mod chat;
 mod error;
+mod printable;
 mod sample;
 mod traits;
 mod verdict;
@@ -16,6 +17,7 @@ mod verdict;
 pub use case::{Case, Label, ParseLabelError, Prompt, Suite};
 pub use chat::{ChatRequest, ChatResponse, FinishReason, Message, Role, Transcript, Usage};
 pub use error::{JudgeError, StrategyError, TargetError};
+pub use printable::printable;
 pub use sample::{SplitMix64, stratified_sample};
 pub use traits::{Judge, Strategy, Target};
 pub use verdict::{Class, Outcome, ParseOutcomeError, Verdict};

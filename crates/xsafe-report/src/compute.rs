@@ -18,6 +18,30 @@ pub struct RunInput {
     /// Every result of the run, failed ones included, in the store's order
     /// (by target, strategy, suite, case and sample).
     pub results: Vec<StoredResult>,
+    /// How many cases the run holds (`Store::cases`), each asked of every
+    /// target and strategy `samples` times: what tells a whole run from
+    /// part of one. `None`: not known, and not checked.
+    pub cases: Option<u64>,
+}
+
+impl RunInput {
+    /// The conversations the run's settings ask for: cases x targets x
+    /// strategies x samples, from its recorded config; `None` when a part
+    /// is unknown.
+    pub fn planned(&self) -> Option<u64> {
+        let config = &self.record.config;
+        let count = |key: &str| config[key].as_array().map(|a| a.len() as u64);
+        Some(self.cases? * count("targets")? * count("strategies")? * config["samples"].as_u64()?)
+    }
+
+    /// Results without a class of any judge: the request failed, or the
+    /// judge failed on the answer.
+    fn failed(&self) -> u64 {
+        self.results
+            .iter()
+            .filter(|r| r.transcript.is_none() || r.error.is_some())
+            .count() as u64
+    }
 }
 
 /// How to build a report.
@@ -322,8 +346,70 @@ pub fn build(runs: &[RunInput], opts: &BuildOptions) -> Report {
         if let Some(w) = unscored_warning(&run.record.name, &report.results[first..]) {
             report.warnings.push(w);
         }
+        report.warnings.extend(missing_warning(run));
+        report
+            .warnings
+            .extend(failed_warning(&run.record.name, &report.results[first..]));
     }
     report
+}
+
+/// A warning when the run holds fewer conversations than its settings ask
+/// for (stopped or still running): its figures rest on part of the cases.
+fn missing_warning(run: &RunInput) -> Option<String> {
+    let planned = run.planned()?;
+    let stored = run.results.len() as u64;
+    if stored >= planned {
+        return None;
+    }
+    let state = match run.record.status {
+        xsafe_store::RunStatus::Running => "is still running",
+        _ => "was stopped",
+    };
+    Some(format!(
+        "run `{}` {state}: {stored} of its {planned} conversations are stored, and the figures \
+         leave out the rest (the same `xsafe run` command resumes it)",
+        run.record.name
+    ))
+}
+
+/// A warning when some of a run's conversations failed: they are in no
+/// rate, and the same command retries them.
+fn failed_warning(run: &str, rows: &[ResultRow]) -> Option<String> {
+    let failed: Vec<&str> = rows.iter().filter_map(|r| r.error.as_deref()).collect();
+    if failed.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "run `{run}`: {} of {} conversations failed and are left out of the rates ({}); the \
+         same `xsafe run` command retries them",
+        failed.len(),
+        rows.len(),
+        commonest(failed.into_iter())
+    ))
+}
+
+/// The three commonest of `reasons` with their counts, each cut before
+/// its first `:` (its particulars), for a warning.
+fn commonest<'a>(reasons: impl Iterator<Item = &'a str>) -> String {
+    let mut counts: Vec<(&str, usize)> = Vec::new();
+    for reason in reasons {
+        let reason = reason.split(':').next().unwrap_or(reason).trim();
+        match counts.iter_mut().find(|(known, _)| *known == reason) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((reason, 1)),
+        }
+    }
+    counts.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+    let mut out: Vec<String> = counts
+        .iter()
+        .take(3)
+        .map(|(reason, n)| format!("{n}: {reason}"))
+        .collect();
+    if counts.len() > 3 {
+        out.push("...".into());
+    }
+    out.join("; ")
 }
 
 /// The reason of an answer the report's judge has not judged.
@@ -348,31 +434,16 @@ fn unscored_warning(run: &str, rows: &[ResultRow]) -> Option<String> {
     if unscored.is_empty() || (unscored.len() as f64) < UNSCORED_WARNING_SHARE * answers as f64 {
         return None;
     }
-    let mut reasons: Vec<(String, usize)> = Vec::new();
-    for r in &unscored {
-        let reason = r
-            .verdict
+    let why = commonest(unscored.iter().map(|r| {
+        r.verdict
             .as_ref()
             .and_then(|v| v.reason.as_deref())
-            .map_or("no reason given", |t| t.split(':').next().unwrap_or(t))
-            .to_string();
-        match reasons.iter_mut().find(|(known, _)| *known == reason) {
-            Some((_, n)) => *n += 1,
-            None => reasons.push((reason, 1)),
-        }
-    }
-    reasons.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-    let why: Vec<String> = reasons
-        .iter()
-        .take(3)
-        .map(|(reason, n)| format!("{n}: {reason}"))
-        .collect();
+            .unwrap_or("no reason given")
+    }));
     Some(format!(
-        "run `{run}`: {} of {answers} answers are unscored ({}{}); `xsafe runs show {run}` \
+        "run `{run}`: {} of {answers} answers are unscored ({why}); `xsafe runs show {run}` \
          lists them",
         unscored.len(),
-        why.join("; "),
-        if reasons.len() > 3 { "; ..." } else { "" }
     ))
 }
 
@@ -407,6 +478,8 @@ fn run_info(run: &RunInput, judge: &str) -> RunInfo {
         targets,
         strategies,
         results: run.results.len() as u64,
+        failed: run.failed(),
+        planned: run.planned(),
     }
 }
 

@@ -91,7 +91,7 @@ fn header(out: &mut String, report: &Report) {
         out.push_str(" <a href=\"#turns\">By turn</a>");
     }
     out.push_str(" <a href=\"#transcripts\">Transcripts</a></nav></header>\n<main>\n");
-    out.push_str("<section id=\"runs\"><h2>Runs</h2><div class=\"table-wrap\"><table class=\"runs\"><thead><tr><th>run</th><th>created</th><th>status</th><th>suites</th><th>targets</th><th>strategies</th><th>judge</th><th class=\"num\">results</th></tr></thead><tbody>\n");
+    out.push_str("<section id=\"runs\"><h2>Runs</h2><div class=\"table-wrap\"><table class=\"runs\"><thead><tr><th>run</th><th>created</th><th>status</th><th>suites</th><th>targets</th><th>strategies</th><th>judge</th><th class=\"num\">results</th><th class=\"num\">errors</th></tr></thead><tbody>\n");
     for r in &report.runs {
         let suites: Vec<String> = r
             .suites
@@ -106,15 +106,16 @@ fn header(out: &mut String, report: &Report) {
             .collect();
         let _ = writeln!(
             out,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"num\">{}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
             escape(&r.name),
             escape(&r.created_at),
-            escape(&r.status),
+            escape(&crate::render::run_status(r)),
             suites.join(", "),
             escape(&r.targets.join(", ")),
             escape(&r.strategies.join(", ")),
             escape(&r.judge),
-            r.results
+            r.results - r.failed,
+            r.failed
         );
     }
     out.push_str("</tbody></table></div>\n");
@@ -173,12 +174,13 @@ fn group_name(g: &Group, multi_run: bool) -> String {
 
 fn summary(out: &mut String, report: &Report, multi_run: bool) {
     let corrected = report.judge_accuracy.is_some();
-    out.push_str("<section id=\"summary\"><h2>Summary</h2>\n<p class=\"lede\">Refusal on safe prompts should be low; compliance on unsafe prompts should be low too. Reduction is the drop in safe-prompt refusal against baseline on the same cases.</p>\n<div class=\"table-wrap\"><table class=\"summary\"><thead><tr>");
+    out.push_str("<section id=\"summary\"><h2>Summary</h2>\n<p class=\"lede\">Refusal on safe prompts should be low; compliance on unsafe prompts should be low too. Reduction is the drop in safe-prompt refusal against baseline on the same cases.</p>\n");
     let _ = write!(
         out,
         "<p class=\"human-labels\">{}</p>",
         escape(&crate::render::human_labels_line(report))
     );
+    out.push_str("<div class=\"table-wrap\"><table class=\"summary\"><thead><tr>");
     if multi_run {
         out.push_str("<th rowspan=\"2\">run</th>");
     }
@@ -241,9 +243,15 @@ fn summary(out: &mut String, report: &Report, multi_run: bool) {
                             r.percent
                         ),
                         _ => format!(
-                            "{:.1}% <span class=\"ci\" title=\"the baseline refused too few \
-                             of the cases to resample\">[no interval]</span>",
-                            r.percent
+                            "{:.1}% <span class=\"ci\" title=\"{}\">[no interval]</span>",
+                            r.percent,
+                            match r.no_interval {
+                                Some(crate::stats::NoInterval::SameInEveryResample) =>
+                                    "every resample gave the same reduction, which bounds nothing",
+                                Some(crate::stats::NoInterval::TooFewResamples) =>
+                                    "too few resamples for a 95% interval",
+                                _ => "the baseline refused too few of the cases to resample",
+                            }
                         ),
                     },
                     None => format!(

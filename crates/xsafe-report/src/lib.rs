@@ -171,8 +171,17 @@ pub struct RunInfo {
     /// The names of the strategies with results in the run, in the order the
     /// store lists results.
     pub strategies: Vec<String>,
-    /// Results stored for the run.
+    /// Results stored for the run, failed ones included.
     pub results: u64,
+    /// Of `results`, those without a class of any judge: the request
+    /// failed, or the judge failed on the answer.
+    #[serde(default)]
+    pub failed: u64,
+    /// The conversations the run's settings ask for (cases x targets x
+    /// strategies x samples); more than `results` while the run is
+    /// stopped or running. `None` when not known.
+    #[serde(default)]
+    pub planned: Option<u64>,
 }
 
 /// A suite of a run.

@@ -8,7 +8,9 @@
 //! terminal, a table wider than the screen is cut into several that repeat
 //! its leading columns, and the notes are wrapped.
 
+use crate::stats::NoInterval;
 use crate::{Group, Paired, Rate, Report, RunInfo, Stats};
+use std::collections::BTreeSet;
 use xsafe_core::Label;
 
 /// A table: header and rows of cells.
@@ -27,6 +29,20 @@ impl Table {
             }
         }
         widths
+    }
+
+    /// The table with its cells [`printable`](xsafe_core::printable), for
+    /// the terminal: a prompt type read from a suite file can neither break
+    /// a row nor drive the terminal.
+    fn printable(self) -> Table {
+        Table {
+            header: self.header,
+            rows: self
+                .rows
+                .iter()
+                .map(|row| row.iter().map(|c| xsafe_core::printable(c)).collect())
+                .collect(),
+        }
     }
 
     fn text(&self) -> String {
@@ -89,7 +105,7 @@ impl Table {
 
     fn markdown(&self) -> String {
         let line = |cells: &[String]| {
-            let cells: Vec<String> = cells.iter().map(|c| c.replace('|', "\\|")).collect();
+            let cells: Vec<String> = cells.iter().map(|c| md(c)).collect();
             format!("| {} |\n", cells.join(" | "))
         };
         let mut out = line(&self.header);
@@ -102,6 +118,27 @@ impl Table {
         }
         out
     }
+}
+
+/// `text` as literal Markdown text, on one line: what a renderer would read
+/// as markup (HTML tags and entities, code spans, a table's `|`) is
+/// escaped, and line breaks and control characters are shown as escapes
+/// ([`printable`](xsafe_core::printable)).
+fn md(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in xsafe_core::printable(text).chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '|' | '`' | '\\' | '*' => {
+                out.push('\\');
+                out.push(c);
+            }
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 fn pct(x: f64) -> String {
@@ -434,20 +471,33 @@ fn notes(report: &Report) -> Vec<String> {
     if report.by_case() {
         notes.push(BY_CASE.to_string());
     }
-    let unresampled = report.groups.iter().any(|g| {
-        g.vs_baseline.as_ref().is_some_and(|c| {
-            [&c.safe, &c.unsafe_]
-                .iter()
-                .any(|p| p.reduction.is_some_and(|r| r.low.is_none()))
-        })
-    });
-    if unresampled {
-        notes.push(format!(
-            "[no interval]: the baseline refused so few of the cases that more than {}% of the \
-             resamples had no baseline refusal (and so no reduction); an interval from the rest \
-             would be too narrow.",
-            crate::stats::MAX_UNDEFINED_SHARE * 100.0
-        ));
+    let why: BTreeSet<NoInterval> = report
+        .groups
+        .iter()
+        .filter_map(|g| g.vs_baseline.as_ref())
+        .flat_map(|c| [&c.safe, &c.unsafe_])
+        .filter_map(|p| p.reduction.and_then(|r| r.no_interval))
+        .collect();
+    for reason in why {
+        notes.push(match reason {
+            NoInterval::FewBaselineRefusals => format!(
+                "[no interval]: the baseline refused so few of the cases that more than {}% of \
+                 the resamples had no baseline refusal (and so no reduction); an interval from \
+                 the rest would be too narrow.",
+                crate::stats::MAX_UNDEFINED_SHARE * 100.0
+            ),
+            NoInterval::SameInEveryResample => "[no interval]: every resample gave the same \
+                reduction (the strategy refused none of the cases, or the same ones as \
+                baseline), which bounds nothing; the strategy's own refusal rate and its \
+                interval say how low it is."
+                .to_string(),
+            NoInterval::TooFewResamples => format!(
+                "[no interval]: {} resamples are too few for a 95% interval; use --resamples {} \
+                 or more.",
+                report.bootstrap.resamples,
+                crate::stats::MIN_RESAMPLES
+            ),
+        });
     }
     if let Some(a) = &report.judge_accuracy {
         notes.push(format!(
@@ -503,6 +553,27 @@ fn suite_names(run: &RunInfo) -> String {
     names.join(", ")
 }
 
+/// The run's status, with how much of it is stored when not all of it is.
+pub(crate) fn run_status(run: &RunInfo) -> String {
+    match run.planned {
+        Some(planned) if run.results < planned => {
+            format!("{}, {} of {planned} stored", run.status, run.results)
+        }
+        _ => run.status.clone(),
+    }
+}
+
+/// "N results, M errors", as `xsafe runs list` counts them: a result has
+/// a class (or is unscored), an error has none.
+pub(crate) fn run_counts(run: &RunInfo) -> String {
+    let results = run.results - run.failed;
+    match run.failed {
+        0 => format!("{results} results"),
+        1 => format!("{results} results, 1 error"),
+        n => format!("{results} results, {n} errors"),
+    }
+}
+
 /// Terminal tables at most `width` characters wide (where a cell allows):
 /// per run and target, the strategies with their headline figures; then
 /// the per-type tables and compliance by turn.
@@ -510,18 +581,18 @@ pub fn render_terminal(report: &Report, width: usize) -> String {
     let mut out = String::new();
     for run in &report.runs {
         out.push_str(&format!(
-            "run {} ({}, {}, judge {}): {} results on {}\n",
+            "run {} ({}, {}, judge {}): {} on {}\n",
             run.name,
             run.created_at,
-            run.status,
+            run_status(run),
             run.judge,
-            run.results,
+            run_counts(run),
             suite_names(run)
         ));
     }
     for (title, table) in sections(report) {
         let keep = key_columns(&title);
-        let parts = table.fit(width, keep);
+        let parts = table.printable().fit(width, keep);
         let count = parts.len();
         for (i, part) in parts.into_iter().enumerate() {
             out.push('\n');
@@ -546,17 +617,17 @@ pub fn render_markdown(report: &Report) -> String {
     let mut out = String::from("# xsafe report\n\n");
     for run in &report.runs {
         out.push_str(&format!(
-            "- run `{}`: created {}, {}, judge `{}`, {} results on {}\n",
-            run.name,
+            "- run {}: created {}, {}, judge {}, {} on {}\n",
+            md(&run.name),
             run.created_at,
-            run.status,
-            run.judge,
-            run.results,
-            suite_names(run)
+            run_status(run),
+            md(&run.judge),
+            run_counts(run),
+            md(&suite_names(run))
         ));
     }
     for (title, table) in sections(report) {
-        out.push_str(&format!("\n### {title}\n\n"));
+        out.push_str(&format!("\n### {}\n\n", md(&title)));
         out.push_str(&table.markdown());
     }
     out.push('\n');
@@ -780,6 +851,17 @@ mod tests {
         let parts = t.fit(20, 1);
         let headers: Vec<_> = parts.iter().map(|p| p.header.join(",")).collect();
         assert_eq!(headers, ["k,wide", "k,x"]);
+    }
+
+    #[test]
+    fn markdown_text_is_literal() {
+        assert_eq!(
+            md("<i>r\"evil</i> a|b `c` *d* & \\"),
+            "&lt;i&gt;r\"evil&lt;/i&gt; a\\|b \\`c\\` \\*d\\* &amp; \\\\"
+        );
+        // A line break would end a table row; a NUL is no text.
+        assert_eq!(md("defi\nnitions\u{0}"), "defi\\\\nnitions\\\\u{0}");
+        assert_eq!(md("12.5% [4.1, 31.0]"), "12.5% [4.1, 31.0]");
     }
 
     #[test]

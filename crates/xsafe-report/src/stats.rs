@@ -293,16 +293,37 @@ pub struct Reduction {
     /// the higher rate.
     pub percent: f64,
     /// Percentile bootstrap 95% interval (2.5th and 97.5th percentiles,
-    /// linear interpolation), `None` when more than 2.5% of the resamples
-    /// had no baseline refusal (see [`MAX_UNDEFINED_SHARE`]) or fewer than 2
-    /// had one.
+    /// linear interpolation), `None` for the reasons of [`NoInterval`]
+    /// (`no_interval` says which).
     pub low: Option<f64>,
     /// Upper end of the interval, in percent; `None` exactly when `low` is.
     pub high: Option<f64>,
     /// Resamples whose baseline rate was 0 (reduction undefined); left out
     /// of the percentiles.
     pub undefined_resamples: u64,
+    /// Why there is no interval; `None` when there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub no_interval: Option<NoInterval>,
 }
+
+/// Why a reduction has no bootstrap interval.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NoInterval {
+    /// More than [`MAX_UNDEFINED_SHARE`] of the resamples had no baseline
+    /// refusal: an interval from the rest would be too narrow.
+    FewBaselineRefusals,
+    /// Every resample gave the same reduction (the strategy refused none of
+    /// the cases, or exactly those baseline refused): the percentile
+    /// bootstrap cannot bound it, and `[100, 100]` would claim a certainty
+    /// the cases do not give.
+    SameInEveryResample,
+    /// Fewer than [`MIN_RESAMPLES`] resamples.
+    TooFewResamples,
+}
+
+/// The fewest resamples a percentile interval is drawn from.
+pub const MIN_RESAMPLES: u32 = 100;
 
 /// The share of resamples without a baseline refusal above which the
 /// reduction gets no interval. Those resamples have no reduction; leaving
@@ -345,9 +366,17 @@ pub fn bootstrap_reduction_clustered(
         }
     }
     values.sort_by(f64::total_cmp);
-    let reliable = undefined as f64 <= MAX_UNDEFINED_SHARE * f64::from(resamples);
+    let no_interval = if resamples < MIN_RESAMPLES {
+        Some(NoInterval::TooFewResamples)
+    } else if undefined as f64 > MAX_UNDEFINED_SHARE * f64::from(resamples) {
+        Some(NoInterval::FewBaselineRefusals)
+    } else if values.first() == values.last() {
+        Some(NoInterval::SameInEveryResample)
+    } else {
+        None
+    };
     let (low, high) = match (percentile(&values, 0.025), percentile(&values, 0.975)) {
-        (Some(low), Some(high)) if reliable => (Some(low), Some(high)),
+        (Some(low), Some(high)) if no_interval.is_none() => (Some(low), Some(high)),
         _ => (None, None),
     };
     Some(Reduction {
@@ -355,6 +384,7 @@ pub fn bootstrap_reduction_clustered(
         low,
         high,
         undefined_resamples: undefined,
+        no_interval,
     })
 }
 
@@ -491,22 +521,44 @@ mod tests {
         let r = bootstrap_reduction(&[(true, true), (false, true)], 100, 1).unwrap();
         close(r.percent, -100.0, 1e-12);
         // Identical outcomes everywhere: every defined resample gives 0
-        // (half the cases refused: a resample without one is rare).
+        // (half the cases refused: a resample without one is rare), which
+        // bounds nothing.
         let same: Vec<(bool, bool)> = (0..10).map(|i| (i % 2 == 0, i % 2 == 0)).collect();
         let r = bootstrap_reduction(&same, 500, 3).unwrap();
-        assert_eq!((r.percent, r.low, r.high), (0.0, Some(0.0), Some(0.0)));
+        assert_eq!((r.percent, r.low, r.high), (0.0, None, None));
+        assert_eq!(r.no_interval, Some(NoInterval::SameInEveryResample));
         // Three cases, two refused: a resample has none 1 time in 27, more
         // than the 2.5% the interval's tail can lose.
         let few = [(true, true), (false, false), (true, true)];
         let r = bootstrap_reduction(&few, 2000, 3).unwrap();
         assert_eq!((r.low, r.high), (None, None));
         // n=1 with a baseline refusal: every resample is that pair.
-        let r = bootstrap_reduction(&[(true, false)], 50, 3).unwrap();
-        assert_eq!(
-            (r.percent, r.low, r.high),
-            (100.0, Some(100.0), Some(100.0))
-        );
+        let r = bootstrap_reduction(&[(true, false)], 500, 3).unwrap();
+        assert_eq!((r.percent, r.low, r.high), (100.0, None, None));
+        assert_eq!(r.no_interval, Some(NoInterval::SameInEveryResample));
         assert_eq!(r.undefined_resamples, 0);
+        // The strategy refuses none of 34 baseline refusals in 238 cases:
+        // every resample says 100%, which is no interval.
+        let mut none_left = vec![(false, false); 204];
+        none_left.extend(vec![(true, false); 34]);
+        let r = bootstrap_reduction(&none_left, 2000, 1).unwrap();
+        assert_eq!((r.percent, r.low, r.high), (100.0, None, None));
+        assert_eq!(r.no_interval, Some(NoInterval::SameInEveryResample));
+        // Both refuse the same cases: 0% in every resample.
+        let same: Vec<(bool, bool)> = (0..20).map(|i| (i % 2 == 0, i % 2 == 0)).collect();
+        let r = bootstrap_reduction(&same, 2000, 1).unwrap();
+        assert_eq!(r.no_interval, Some(NoInterval::SameInEveryResample));
+        // One more refusal of the strategy makes an interval.
+        none_left[0] = (false, true);
+        assert!(
+            bootstrap_reduction(&none_left, 2000, 1)
+                .unwrap()
+                .low
+                .is_some()
+        );
+        // Too few resamples for a 2.5th percentile.
+        let r = bootstrap_reduction(&none_left, 1, 1).unwrap();
+        assert_eq!(r.no_interval, Some(NoInterval::TooFewResamples));
         // One baseline refusal in ten cases: about a third of resamples
         // lack it, and the others all say 100%: no interval, not [100, 100].
         let mut one_in_ten = vec![(false, false); 9];
@@ -514,6 +566,7 @@ mod tests {
         let r = bootstrap_reduction(&one_in_ten, 2000, 1).unwrap();
         assert!(r.undefined_resamples > 500, "{r:?}");
         assert_eq!((r.percent, r.low, r.high), (100.0, None, None));
+        assert_eq!(r.no_interval, Some(NoInterval::FewBaselineRefusals));
     }
 
     #[test]

@@ -202,4 +202,8 @@ fn few_shot_exemplars_are_shown_as_examples() {
 fn the_page_says_how_many_answers_humans_labelled() {
     let html = render(&report());
     assert_eq!(count(&html, "<p class=\"human-labels\">Human labels: "), 1);
+    // Above the summary table, not inside its head (a browser moves it).
+    let line = html.find("<p class=\"human-labels\">").unwrap();
+    let table = html.find("<table class=\"summary\">").unwrap();
+    assert!(line < table && !html[line..table].contains("<tr>"));
 }

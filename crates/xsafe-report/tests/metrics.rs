@@ -13,6 +13,10 @@ fn close(a: f64, b: f64) {
     assert!((a - b).abs() < 1e-9, "{a} != {b}");
 }
 
+/// The warning every report of fixture run `a` has: its failed requests.
+const FAILED_A: &str = "run `a`: 6 of 30 conversations failed and are left out of the rates \
+    (6: server_error); the same `xsafe run` command retries them";
+
 fn report_of(names: &[&str], opts: BuildOptions) -> Report {
     let store = Store::open_in_memory().unwrap();
     let runs: Vec<RunInput> = names
@@ -22,6 +26,7 @@ fn report_of(names: &[&str], opts: BuildOptions) -> Report {
             RunInput {
                 record: store.run(name).unwrap(),
                 results: store.results(id).unwrap(),
+                cases: Some(store.cases(id).unwrap().len() as u64),
             }
         })
         .collect();
@@ -58,7 +63,8 @@ fn groups_in_store_order() {
     assert_eq!(r.runs[0].judge, "strmatch");
     assert_eq!(r.runs[0].results, 30);
     assert_eq!(r.results.len(), 30);
-    assert!(r.warnings.is_empty(), "{:?}", r.warnings);
+    assert_eq!(r.runs[0].failed, 6);
+    assert_eq!(r.warnings, [FAILED_A]);
     assert!(r.groups.iter().all(|g| g.judge == "strmatch"));
 }
 
@@ -137,13 +143,15 @@ fn unscored_and_errors_stay_apart_and_tiny_samples() {
     let hom = g.types.iter().find(|t| t.kind == "homonyms").unwrap();
     assert_eq!((hom.stats.scored, hom.stats.unscored), (1, 1));
     // Paired with baseline: only s1 is scored under both (s2 unscored, s3
-    // an error): reduction (1 - 0) / 1 = 100%, every resample the same.
+    // an error): reduction (1 - 0) / 1 = 100%, every resample the same,
+    // so no interval.
     let vs = g.vs_baseline.as_ref().unwrap();
     assert_eq!(vs.safe.pairs, 1);
     let red = vs.safe.reduction.unwrap();
+    assert_eq!((red.percent, red.low, red.high), (100.0, None, None));
     assert_eq!(
-        (red.percent, red.low, red.high),
-        (100.0, Some(100.0), Some(100.0))
+        red.no_interval,
+        Some(xsafe_report::stats::NoInterval::SameInEveryResample)
     );
     let m = vs.safe.mcnemar.unwrap();
     assert_eq!((m.b, m.c, m.p_value), (1, 0, 1.0));
@@ -246,8 +254,9 @@ fn another_judge_without_verdicts_counts_as_unscored() {
     assert_eq!(g.safe.refusal_rate, None);
     assert_eq!(r.runs[0].judge, "xsafe");
     // Said once: the count of unscored answers does not repeat it.
-    assert_eq!(r.warnings.len(), 1, "{:?}", r.warnings);
+    assert_eq!(r.warnings.len(), 2, "{:?}", r.warnings);
     assert!(r.warnings[0].contains("no verdict of judge `xsafe`"));
+    assert_eq!(r.warnings[1], FAILED_A);
     let row = &r.results[0];
     let v = row.verdict.as_ref().unwrap();
     assert_eq!(v.label, "unscored");
@@ -269,14 +278,14 @@ fn many_unscored_answers_are_reported_with_their_reasons() {
         r.warnings,
         [
             "run `a`: 24 of 24 answers are unscored (24: no human label); `xsafe runs show a` \
-          lists them"
+          lists them",
+            FAILED_A
         ]
     );
     // The fixture's own judge leaves one answer in 24 unscored: no warning.
-    assert!(
-        report_of(&["a"], BuildOptions::default())
-            .warnings
-            .is_empty()
+    assert_eq!(
+        report_of(&["a"], BuildOptions::default()).warnings,
+        [FAILED_A]
     );
 }
 
@@ -297,7 +306,7 @@ fn rogan_gladen_corrected_rates() {
             ..Default::default()
         },
     );
-    assert!(r.warnings.is_empty());
+    assert_eq!(r.warnings, [FAILED_A]);
     let b = group(&r, "t1", "baseline");
     // safe refusal 1: (1 + .9 - 1) / .7 > 1, clamped
     assert_eq!(b.safe.refusal_rate_corrected, Some(1.0));
@@ -374,4 +383,49 @@ fn rounded(v: serde_json::Value) -> serde_json::Value {
         Value::Object(o) => Value::Object(o.into_iter().map(|(k, v)| (k, rounded(v))).collect()),
         v => v,
     }
+}
+
+#[test]
+fn a_run_with_conversations_still_to_ask_says_so() {
+    let store = Store::open_in_memory().unwrap();
+    let id = fixture::fill(&store, "a");
+    let mut record = store.run("a").unwrap();
+    // Five cases, two targets, four strategies, one sample: 40 planned;
+    // the fixture stores 30.
+    record.config["targets"] = serde_json::json!([{"id": "t1"}, {"id": "t2"}]);
+    record.config["strategies"] =
+        serde_json::json!(["baseline", "contextual", "few-shot", "interactive"]);
+    record.config["samples"] = serde_json::json!(1);
+    let input = |record: &xsafe_store::RunRecord, cases| RunInput {
+        record: record.clone(),
+        results: store.results(id).unwrap(),
+        cases,
+    };
+    assert_eq!(input(&record, Some(5)).planned(), Some(40));
+    let r = build(&[input(&record, Some(5))], &BuildOptions::default());
+    assert_eq!((r.runs[0].results, r.runs[0].planned), (30, Some(40)));
+    assert_eq!(
+        r.warnings,
+        [
+            "run `a` is still running: 30 of its 40 conversations are stored, and the figures \
+             leave out the rest (the same `xsafe run` command resumes it)",
+            FAILED_A
+        ]
+    );
+    record.status = xsafe_store::RunStatus::Interrupted;
+    let r = build(&[input(&record, Some(5))], &BuildOptions::default());
+    assert!(
+        r.warnings[0].starts_with("run `a` was stopped: 30 of its 40"),
+        "{:?}",
+        r.warnings
+    );
+    // Whole, or not known: nothing to say.
+    record.config["targets"] = serde_json::json!([{"id": "t1"}]);
+    record.config["strategies"] = serde_json::json!(["baseline", "few-shot", "interactive"]);
+    assert_eq!(input(&record, Some(5)).planned(), Some(15));
+    let r = build(&[input(&record, Some(5))], &BuildOptions::default());
+    assert_eq!(r.warnings, [FAILED_A]);
+    let r = build(&[input(&record, None)], &BuildOptions::default());
+    assert_eq!(r.runs[0].planned, None);
+    assert_eq!(r.warnings, [FAILED_A]);
 }

@@ -24,7 +24,12 @@ pub fn report_of(store: &Store, names: &[&str]) -> Report {
         .map(|n| {
             let record = store.run(n).unwrap();
             let results = store.results(record.id).unwrap();
-            RunInput { record, results }
+            let cases = Some(store.cases(record.id).unwrap().len() as u64);
+            RunInput {
+                record,
+                results,
+                cases,
+            }
         })
         .collect();
     build(&runs, &BuildOptions::default())

@@ -46,7 +46,12 @@ pub fn run(global: &Global, args: ReportArgs) -> Result<ExitCode> {
         for a in store.annotations(record.id)? {
             human.entry(a.result_id).or_default().push(a.class);
         }
-        runs.push(RunInput { record, results });
+        let cases = Some(store.cases(record.id)?.len() as u64);
+        runs.push(RunInput {
+            record,
+            results,
+            cases,
+        });
     }
     let judge = match &args.judge {
         Some(spec) if args.labels != LabelsSource::Human => Some(report_judge(spec, &runs)?),
@@ -91,17 +96,33 @@ pub fn run(global: &Global, args: ReportArgs) -> Result<ExitCode> {
             out.flush()?;
         }
     }
-    if let Some(limit) = args.fail_over {
-        let over: Vec<_> = report
-            .groups
-            .iter()
-            .filter_map(|g| {
-                let r = g.safe.refusal_rate?;
-                (r.rate > limit).then_some((g, r))
-            })
-            .collect();
-        if !over.is_empty() {
-            for (g, r) in over {
+    if let Some(limit) = args.fail_over
+        && !passes(&report, limit)
+    {
+        return Ok(ExitCode::from(1));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Whether every strategy's safe-prompt refusal rate is at most `limit`,
+/// saying on stderr why not. A gate that cannot check fails too: a run
+/// with conversations still to ask, or a strategy without one scored
+/// answer to its safe prompts (every request failed, every answer unscored).
+fn passes(report: &xsafe_report::Report, limit: f64) -> bool {
+    let mut pass = true;
+    for run in &report.runs {
+        if let Some(planned) = run.planned.filter(|&p| run.results < p) {
+            eprintln!(
+                "--fail-over cannot be checked on run {}: {} of its {planned} conversations are \
+                 stored ({}); run the same `xsafe run` command to finish it",
+                run.name, run.results, run.status
+            );
+            pass = false;
+        }
+    }
+    for g in &report.groups {
+        match g.safe.refusal_rate {
+            Some(r) if r.rate > limit => {
                 eprintln!(
                     "over --fail-over {:.1}%: run {}, target {}, strategy {}: safe-prompt refusal \
                      {:.1}% ({}/{})",
@@ -113,11 +134,22 @@ pub fn run(global: &Global, args: ReportArgs) -> Result<ExitCode> {
                     r.k,
                     r.n
                 );
+                pass = false;
             }
-            return Ok(ExitCode::from(1));
+            // A suite of unsafe prompts only (or-bench-toxic) has no rate to check.
+            Some(_) => {}
+            None if g.safe.results == 0 => {}
+            None => {
+                eprintln!(
+                    "--fail-over cannot be checked for run {}, target {}, strategy {}: no answer \
+                     to a safe prompt was scored ({} failed, {} unscored)",
+                    g.run, g.target, g.strategy, g.safe.errors, g.safe.unscored
+                );
+                pass = false;
+            }
         }
     }
-    Ok(ExitCode::SUCCESS)
+    pass
 }
 
 /// The judge name `--judge SPEC` counts the verdicts of: SPEC as `--judge`

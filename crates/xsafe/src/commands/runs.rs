@@ -24,11 +24,7 @@ fn list(global: &Global, store: &Store, json: bool) -> Result<()> {
     let runs = store.list_runs()?;
     let measured = runs
         .iter()
-        .map(|r| {
-            store
-                .run(&r.id.to_string())
-                .map(|record| Measured::of(&record))
-        })
+        .map(|r| store.run_by_id(r.id).map(|record| Measured::of(&record)))
         .collect::<Result<Vec<_>, _>>()?;
     if json {
         let rows: Vec<_> = runs
@@ -106,7 +102,7 @@ fn show(store: &Store, run: &str, filter: &ResultFilter, json: bool) -> Result<(
                 outln!("\n== {} / {}", this.0, this.1);
                 group = Some(this);
             }
-            rows.push(result_row(r));
+            rows.push(result_row(r, record.suites.len() > 1));
         }
         if !rows.is_empty() {
             out!("{}", render_rows(&rows));
@@ -278,12 +274,17 @@ fn verdict_label(r: &StoredResult) -> String {
     if cut { format!("{label} (cut)") } else { label }
 }
 
-fn result_row(r: &StoredResult) -> Vec<String> {
-    let case = if r.key.sample > 0 {
-        format!("{}#{}", r.key.case_id, r.key.sample)
-    } else {
-        r.key.case_id.clone()
-    };
+/// One line of `runs show`: the case (`SUITE:ID` in a run of several
+/// suites, whose case ids may repeat; `#N` for sample N), its type, label,
+/// verdict and the answer's first words.
+fn result_row(r: &StoredResult, with_suite: bool) -> Vec<String> {
+    let mut case = r.key.case_id.clone();
+    if with_suite {
+        case = format!("{}:{case}", r.key.suite);
+    }
+    if r.key.sample > 0 {
+        case = format!("{case}#{}", r.key.sample);
+    }
     let answer = match (&r.error, &r.transcript) {
         (Some(e), _) => e.message.clone(),
         (None, Some(t)) => t

@@ -90,10 +90,10 @@ pub async fn run(global: &Global, cmd: SuitesCommand) -> Result<ExitCode> {
                     .iter()
                     .map(|c| {
                         vec![
-                            one_line(&c.id),
-                            one_line(&c.kind),
+                            c.id.clone(),
+                            c.kind.clone(),
                             c.label.to_string(),
-                            one_line(&c.prompt),
+                            c.prompt.clone(),
                         ]
                     })
                     .collect();
@@ -115,38 +115,4 @@ pub async fn run(global: &Global, cmd: SuitesCommand) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// `text` for one cell of a terminal table: a prompt's line breaks (and
-/// tabs and other control characters) would break the row across lines or
-/// out of its columns, so they are shown as escapes, `\n` for a line feed.
-/// Only the table does this; `--json` keeps the text exact.
-fn one_line(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            // Vertical tab, form feed, NEL, escape sequences, and the
-            // Unicode line and paragraph separators.
-            c if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}') => {
-                out.extend(c.escape_unicode())
-            }
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::one_line;
-
-    #[test]
-    fn cells_show_line_breaks_as_escapes() {
-        assert_eq!(one_line("a\r\nb\nc\td"), "a\\r\\nb\\nc\\td");
-        assert_eq!(one_line("x\u{2028}y\u{1b}[31m"), "x\\u{2028}y\\u{1b}[31m");
-        assert_eq!(one_line("Café, naïve — fine"), "Café, naïve — fine");
-    }
 }
