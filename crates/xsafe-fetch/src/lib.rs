@@ -259,8 +259,14 @@ pub async fn fetch(
             }
         }
     }
-    if resumed_from > 0 {
+    if resumed_from > 0 && !partial.restarted {
         tracing::info!(url, resumed_from, "resumed an earlier partial download");
+    } else if resumed_from > 0 {
+        tracing::info!(
+            url,
+            "an earlier partial download could not be resumed (the server sent the file \
+             whole, or another version of it); downloaded from the start"
+        );
     }
     let (path, record, file, hasher) = partial.finish().await?;
     check(
@@ -304,6 +310,9 @@ struct Partial {
     version: Option<String>,
     /// The file's size, when the server said it.
     total: Option<u64>,
+    /// Whether what the file held was thrown away to start again (the
+    /// server sent another version, or ignored the range asked for).
+    restarted: bool,
 }
 
 impl Partial {
@@ -378,6 +387,7 @@ impl Partial {
             len,
             version,
             total: None,
+            restarted: false,
         })
     }
 
@@ -480,6 +490,7 @@ impl Partial {
         })?;
         self.hasher = Sha256::new();
         self.len = 0;
+        self.restarted = true;
         Ok(())
     }
 
@@ -721,10 +732,10 @@ fn read_pins(path: &Path) -> Result<BTreeMap<String, String>, FetchError> {
 fn write_pin(path: &Path, key: &str, sha: &str) -> Result<(), FetchError> {
     let mut pins = read_pins(path)?;
     pins.insert(key.to_string(), sha.to_string());
-    let dir = path.parent().unwrap_or(Path::new("."));
     let json = serde_json::to_string_pretty(&pins).expect("a map of strings serialises");
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)
-        .map_err(|e| cache_error(dir, "cannot create a temporary file", e))?;
+    // Readable by all, as the files it pins are: a shared cache's other
+    // users must read the pins to use them.
+    let mut tmp = temp_beside(path)?;
     tmp.write_all(json.as_bytes())
         .map_err(|e| cache_error(path, "cannot write the pin file", e))?;
     tmp.persist(path)

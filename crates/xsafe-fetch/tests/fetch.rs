@@ -101,6 +101,14 @@ async fn the_first_commit_pins_and_later_ones_must_match() {
         staged.commit().unwrap();
         assert_eq!(pin.expected().unwrap(), Some(sha(b"version one")));
     }
+    // Readable by the cache's other users, as the pinned file is.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(pin.pins_file().unwrap()), 0o644);
+        assert_eq!(mode(&dest), 0o644);
+    }
 
     *BODY.lock().unwrap() = b"version two".to_vec();
     let err = fetch(&url, &dest, &pin, None).await.unwrap_err();
