@@ -3,6 +3,7 @@
 //! Ollama, llama.cpp's server, hosted APIs) and the registry that builds a
 //! target from a spec such as `openai:gpt-4o-mini`.
 
+mod gguf;
 mod limit;
 pub mod models;
 mod openai;

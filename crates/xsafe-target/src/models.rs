@@ -14,7 +14,6 @@
 //! `CACHE/models/pins.json`, and every later one must match it. Deleting the
 //! entry (or the whole file) accepts a new version.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use xsafe_core::TargetError;
 use xsafe_fetch::{FetchError, Pin};
@@ -233,8 +232,8 @@ pub async fn pull_model(
     let staged = xsafe_fetch::fetch(url, &target, &pin, Some(progress))
         .await
         .map_err(fetch_error)?;
-    if !is_gguf(staged.path())? {
-        return Err(not_gguf(&format!("the download from `{url}`")));
+    if let Some(why) = gguf_problem(staged.path())? {
+        return Err(not_gguf(&format!("the download from `{url}`"), &why));
     }
     staged.commit().map_err(fetch_error)
 }
@@ -258,31 +257,27 @@ pub fn import_model(
     let target = cache_path(model, cache_dir);
     let staged = xsafe_fetch::stage_file(file, &target, &pin_for(model, cache_dir))
         .map_err(|e| model_error(model, e))?;
-    if !is_gguf(staged.path())? {
-        return Err(not_gguf(&format!("`{}`", file.display())));
+    if let Some(why) = gguf_problem(staged.path())? {
+        return Err(not_gguf(&format!("`{}`", file.display()), &why));
     }
     staged.commit().map_err(|e| model_error(model, e))
 }
 
-/// Every GGUF file starts with these bytes. Checked so that an HTML error
-/// page or a wrong file is never cached (or, worse, pinned on first use).
-const GGUF_MAGIC: &[u8; 4] = b"GGUF";
-
-fn is_gguf(path: &Path) -> Result<bool, TargetError> {
-    let mut head = [0u8; GGUF_MAGIC.len()];
-    match std::fs::File::open(path).and_then(|mut f| f.read_exact(&mut head)) {
-        Ok(()) => Ok(head == *GGUF_MAGIC),
-        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Ok(false),
-        Err(e) => Err(TargetError::Config(format!(
+/// Why the new file at `path` is not a whole GGUF model, checked before
+/// it is cached (or, worse, pinned on first use): an HTML error page, a
+/// wrong file, or a download cut short.
+fn gguf_problem(path: &Path) -> Result<Option<String>, TargetError> {
+    crate::gguf::problem(path).map_err(|e| {
+        TargetError::Config(format!(
             "model cache `{}`: cannot read the new file back: {e}",
             path.display()
-        ))),
-    }
+        ))
+    })
 }
 
-fn not_gguf(what: &str) -> TargetError {
+fn not_gguf(what: &str, why: &str) -> TargetError {
     TargetError::Config(format!(
-        "{what} is not a GGUF model file (it does not start with `GGUF`); nothing was cached"
+        "{what} is not a whole GGUF model file: {why}; nothing was cached"
     ))
 }
 

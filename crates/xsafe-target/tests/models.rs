@@ -13,7 +13,9 @@ use xsafe_target::models::{
 };
 use xsafe_testkit::{Reply, TestServer, unused_url};
 
-const BODY: &[u8] = b"GGUF\x03\x00\x00\x00 a tiny stand-in for a model file";
+/// A tiny whole GGUF standing in for a model file.
+static BODY: std::sync::LazyLock<Vec<u8>> =
+    std::sync::LazyLock::new(|| xsafe_testkit::tiny_gguf("a tiny stand-in for a model"));
 
 fn sha(bytes: &[u8]) -> &'static str {
     Box::leak(hex::encode(Sha256::digest(bytes)).into_boxed_str())
@@ -64,7 +66,7 @@ async fn a_download_matching_its_checksum_is_cached() {
     *BODY_NOW.lock().unwrap() = BODY.to_vec();
     let server = serve(&BODY_NOW);
     let cache = tempfile::tempdir().unwrap();
-    let m = model("tiny", Some(sha(BODY)), true);
+    let m = model("tiny", Some(sha(&BODY[..])), true);
     let seen = AtomicU64::new(0);
     let total = Mutex::new(None);
     let progress = |n: u64, t: Option<u64>| {
@@ -76,7 +78,7 @@ async fn a_download_matching_its_checksum_is_cached() {
         .await
         .unwrap();
     assert_eq!(path, cache_path(&m, cache.path()));
-    assert_eq!(std::fs::read(&path).unwrap(), BODY);
+    assert_eq!(std::fs::read(&path).unwrap(), &BODY[..]);
     assert_eq!(seen.load(Ordering::SeqCst), BODY.len() as u64);
     assert_eq!(*total.lock().unwrap(), Some(BODY.len() as u64));
     assert_eq!(model_files(cache.path()), vec!["tiny.gguf"]);
@@ -95,14 +97,17 @@ async fn a_download_with_the_wrong_checksum_leaves_nothing() {
     *BODY_NOW.lock().unwrap() = b"something else entirely".to_vec();
     let server = serve(&BODY_NOW);
     let cache = tempfile::tempdir().unwrap();
-    let m = model("tiny", Some(sha(BODY)), true);
+    let m = model("tiny", Some(sha(&BODY[..])), true);
     let url = format!("{}/tiny.gguf", server.url());
     let err = pull_model(&m, Some(&url), cache.path(), &no_progress)
         .await
         .unwrap_err();
     let text = err.to_string();
     assert!(matches!(err, TargetError::Config(_)), "{err:?}");
-    assert!(text.contains(sha(BODY)), "names the expected sum: {text}");
+    assert!(
+        text.contains(sha(&BODY[..])),
+        "names the expected sum: {text}"
+    );
     assert!(
         text.contains(sha(b"something else entirely")),
         "names the actual sum: {text}"
@@ -125,13 +130,13 @@ async fn the_first_pull_pins_and_later_ones_must_match() {
     let pins: serde_json::Value =
         serde_json::from_slice(&std::fs::read(models_dir(cache.path()).join("pins.json")).unwrap())
             .unwrap();
-    assert_eq!(pins["tofu"], sha(BODY));
+    assert_eq!(pins["tofu"], sha(&BODY[..]));
 
     // A cached copy that does not match the pin (say, from an older xsafe)
     // is downloaded afresh; a download that does not match either is
     // refused and the copy is left as it was.
     std::fs::write(&path, b"GGUF an older copy").unwrap();
-    *BODY_NOW.lock().unwrap() = b"GGUF a new upstream version".to_vec();
+    *BODY_NOW.lock().unwrap() = xsafe_testkit::tiny_gguf("a new upstream version");
     let err = pull_model(&m, Some(&url), cache.path(), &no_progress)
         .await
         .unwrap_err();
@@ -146,13 +151,13 @@ async fn the_first_pull_pins_and_later_ones_must_match() {
     pull_model(&m, Some(&url), cache.path(), &no_progress)
         .await
         .unwrap();
-    assert_eq!(std::fs::read(&path).unwrap(), BODY);
+    assert_eq!(std::fs::read(&path).unwrap(), &BODY[..]);
 }
 
 #[tokio::test]
 async fn a_server_that_is_down_or_answers_an_error_is_reported() {
     let cache = tempfile::tempdir().unwrap();
-    let m = model("tiny", Some(sha(BODY)), true);
+    let m = model("tiny", Some(sha(&BODY[..])), true);
     let url = format!("{}/tiny.gguf", unused_url());
     let err = pull_model(&m, Some(&url), cache.path(), &no_progress)
         .await
@@ -179,19 +184,19 @@ fn import_checks_the_checksum() {
     let cache = tempfile::tempdir().unwrap();
     let src = tempfile::tempdir().unwrap();
     let file = src.path().join("download.gguf");
-    std::fs::write(&file, BODY).unwrap();
-    let m = model("tiny", Some(sha(BODY)), false);
+    std::fs::write(&file, &BODY[..]).unwrap();
+    let m = model("tiny", Some(sha(&BODY[..])), false);
     let path = import_model(&m, &file, cache.path()).unwrap();
     assert_eq!(path, cache_path(&m, cache.path()));
-    assert_eq!(std::fs::read(&path).unwrap(), BODY);
+    assert_eq!(std::fs::read(&path).unwrap(), &BODY[..]);
 
     let wrong = src.path().join("wrong.gguf");
     std::fs::write(&wrong, b"not it").unwrap();
-    let other = model("other", Some(sha(BODY)), false);
+    let other = model("other", Some(sha(&BODY[..])), false);
     let err = import_model(&other, &wrong, cache.path()).unwrap_err();
     let text = err.to_string();
     assert!(
-        text.contains("wrong.gguf") && text.contains(sha(BODY)),
+        text.contains("wrong.gguf") && text.contains(sha(&BODY[..])),
         "{text}"
     );
     assert_eq!(model_files(cache.path()), vec!["tiny.gguf"]);
@@ -209,14 +214,43 @@ async fn files_that_are_not_gguf_are_never_cached_or_pinned() {
     let err = pull_model(&m, Some(&url), cache.path(), &no_progress)
         .await
         .unwrap_err();
-    assert!(err.to_string().contains("not a GGUF"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("is not a whole GGUF model file: it does not start with `GGUF`"),
+        "{err}"
+    );
     let src = tempfile::tempdir().unwrap();
     let file = src.path().join("notes.txt");
     std::fs::write(&file, b"hello").unwrap();
     let err = import_model(&m, &file, cache.path()).unwrap_err();
     assert!(err.to_string().contains("notes.txt"), "{err}");
+    // A GGUF cut short (a server that closed early without a length) starts
+    // like a model: it is neither cached nor pinned, so the whole file
+    // still can be.
+    let whole = BODY.to_vec();
+    let cut = whole[..whole.len() - 10].to_vec();
+    let server = TestServer::start(move |_| Reply::bytes(cut.clone()));
+    let url = format!("{}/tiny.gguf", server.url());
+    let err = pull_model(&m, Some(&url), cache.path(), &no_progress)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains(&format!(
+            "it is cut short: {} bytes where its tensors need {}",
+            whole.len() - 10,
+            whole.len()
+        )),
+        "{err}"
+    );
+    let file = src.path().join("cut.gguf");
+    std::fs::write(&file, &whole[..100]).unwrap();
+    let err = import_model(&m, &file, cache.path()).unwrap_err();
+    assert!(err.to_string().contains("cut short"), "{err}");
     assert!(model_files(cache.path()).is_empty());
     assert!(!models_dir(cache.path()).join("pins.json").exists());
+    std::fs::write(&file, &whole).unwrap();
+    import_model(&m, &file, cache.path()).unwrap();
 }
 
 #[test]
@@ -224,15 +258,15 @@ fn import_pins_a_model_without_a_checksum() {
     let cache = tempfile::tempdir().unwrap();
     let src = tempfile::tempdir().unwrap();
     let file = src.path().join("a.gguf");
-    std::fs::write(&file, BODY).unwrap();
+    std::fs::write(&file, &BODY[..]).unwrap();
     let m = model("tofu", None, true);
     import_model(&m, &file, cache.path()).unwrap();
-    std::fs::write(&file, b"GGUF changed").unwrap();
+    std::fs::write(&file, xsafe_testkit::tiny_gguf("changed")).unwrap();
     let err = import_model(&m, &file, cache.path()).unwrap_err();
     assert!(err.to_string().contains("pins.json"), "{err}");
     assert_eq!(
         std::fs::read(cache_path(&m, cache.path())).unwrap(),
-        BODY,
+        &BODY[..],
         "the first import is kept"
     );
 }
@@ -255,7 +289,7 @@ fn local_specs_resolve_to_paths_names_and_the_default() {
 
     // A path is taken as it is; a missing one is named.
     let file = cache.path().join("mine.gguf");
-    std::fs::write(&file, BODY).unwrap();
+    std::fs::write(&file, &BODY[..]).unwrap();
     let spec = file.to_str().unwrap();
     assert_eq!(
         resolve_local_in(spec, cache.path(), &registry).unwrap(),
@@ -270,7 +304,7 @@ fn local_specs_resolve_to_paths_names_and_the_default() {
 
     // Only the base model cached: it is the default.
     std::fs::create_dir_all(models_dir(cache.path())).unwrap();
-    std::fs::write(cache_path(&base, cache.path()), BODY).unwrap();
+    std::fs::write(cache_path(&base, cache.path()), &BODY[..]).unwrap();
     assert_eq!(
         resolve_local_in("default", cache.path(), &registry).unwrap(),
         cache_path(&base, cache.path())
@@ -285,7 +319,7 @@ fn local_specs_resolve_to_paths_names_and_the_default() {
     );
 
     // An instruction-tuned model wins once it is there.
-    std::fs::write(cache_path(&instruct, cache.path()), BODY).unwrap();
+    std::fs::write(cache_path(&instruct, cache.path()), &BODY[..]).unwrap();
     assert_eq!(
         resolve_local_in("default", cache.path(), &registry).unwrap(),
         cache_path(&instruct, cache.path())

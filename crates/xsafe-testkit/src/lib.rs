@@ -424,6 +424,60 @@ pub fn file_names(dir: &std::path::Path) -> Vec<String> {
     names
 }
 
+/// A small valid GGUF model file (version 3) whose `general.name` is
+/// `name`, for the tests of model files: metadata with a string, an array
+/// and an alignment of 64, and two tensors (4 x 2 F32 at offset 0, 64 Q8_0
+/// at offset 64), the last ending at the file's end. It loads in no engine
+/// (it has no architecture); it is whole as GGUF files go.
+pub fn tiny_gguf(name: &str) -> Vec<u8> {
+    fn string(out: &mut Vec<u8>, s: &str) {
+        out.extend((s.len() as u64).to_le_bytes());
+        out.extend(s.as_bytes());
+    }
+    let mut out = b"GGUF".to_vec();
+    out.extend(3u32.to_le_bytes());
+    out.extend(2u64.to_le_bytes()); // tensors
+    out.extend(3u64.to_le_bytes()); // metadata entries
+    string(&mut out, "general.name");
+    out.extend(8u32.to_le_bytes()); // string
+    string(&mut out, name);
+    string(&mut out, "tokenizer.ggml.scores");
+    out.extend(9u32.to_le_bytes()); // array
+    out.extend(6u32.to_le_bytes()); // of f32
+    out.extend(3u64.to_le_bytes());
+    out.extend([0u8; 12]);
+    string(&mut out, "general.alignment");
+    out.extend(4u32.to_le_bytes()); // u32
+    out.extend(64u32.to_le_bytes());
+    string(&mut out, "a");
+    out.extend(2u32.to_le_bytes());
+    out.extend(4u64.to_le_bytes());
+    out.extend(2u64.to_le_bytes());
+    out.extend(0u32.to_le_bytes()); // F32
+    out.extend(0u64.to_le_bytes());
+    string(&mut out, "b");
+    out.extend(1u32.to_le_bytes());
+    out.extend(64u64.to_le_bytes());
+    out.extend(8u32.to_le_bytes()); // Q8_0: 2 blocks of 34 bytes
+    out.extend(64u64.to_le_bytes());
+    while !out.len().is_multiple_of(64) {
+        out.push(0);
+    }
+    out.extend([7u8; 64 + 68]);
+    out
+}
+
+/// xsafe's model cache as the binary finds it: `XSAFE_CACHE_DIR`, else the
+/// platform's cache directory, then `xsafe/models`. `None` when there is
+/// no such directory.
+pub fn models_dir() -> Option<std::path::PathBuf> {
+    let cache = std::env::var_os("XSAFE_CACHE_DIR")
+        .filter(|v| !v.is_empty())
+        .map(std::path::PathBuf::from)
+        .or_else(|| dirs::cache_dir().map(|c| c.join("xsafe")))?;
+    Some(cache.join("models")).filter(|d| d.is_dir())
+}
+
 /// The directory of a real sentence encoder for the tests that need one:
 /// `XSAFE_TEST_ENCODER`, else encoder `name` in xsafe's cache
 /// (`XSAFE_CACHE_DIR`, else the platform's cache directory, as the binary
@@ -436,11 +490,8 @@ pub fn encoder_dir(name: &str, files: &[&str]) -> Option<std::path::PathBuf> {
     if let Some(dir) = var("XSAFE_TEST_ENCODER") {
         return Some(PathBuf::from(dir));
     }
-    let cache = var("XSAFE_CACHE_DIR")
-        .map(PathBuf::from)
-        .or_else(|| dirs::cache_dir().map(|c| c.join("xsafe")));
-    let found = cache
-        .map(|c| c.join("models").join(name))
+    let found = models_dir()
+        .map(|models| models.join(name))
         .filter(|d| files.iter().all(|f| d.join(f).is_file()));
     if found.is_none() {
         eprintln!(
