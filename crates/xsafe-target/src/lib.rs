@@ -13,7 +13,9 @@ pub use limit::AdaptiveLimit;
 pub use openai::{
     OpenAiConfig, OpenAiTarget, base_url_hint, error_message, parse_chat_completion, retry_after,
 };
-pub use settings::{BACKENDS, ResolvedTarget, TargetSettings, TargetsFile, resolve};
+pub use settings::{
+    BACKENDS, MAX_TIMEOUT_SECS, ResolvedTarget, TargetSettings, TargetsFile, resolve, timeout,
+};
 
 use std::sync::Arc;
 use xsafe_core::{Target, TargetError};

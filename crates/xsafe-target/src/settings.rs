@@ -159,6 +159,22 @@ impl TargetsFile {
     }
 }
 
+/// The longest a timeout may be: a day.
+pub const MAX_TIMEOUT_SECS: f64 = 86_400.0;
+
+/// A timeout in seconds as a duration, or why it cannot be one: it must be
+/// a number above 0 and at most [`MAX_TIMEOUT_SECS`] (infinity, NaN and
+/// 0 are refused rather than turned into "never" or "at once").
+pub fn timeout(secs: f64) -> Result<std::time::Duration, String> {
+    if secs.is_finite() && secs > 0.0 && secs <= MAX_TIMEOUT_SECS {
+        Ok(std::time::Duration::from_secs_f64(secs))
+    } else {
+        Err(format!(
+            "give a number of seconds above 0 and at most {MAX_TIMEOUT_SECS}"
+        ))
+    }
+}
+
 /// A `--target` spec resolved into what builds the target.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ResolvedTarget {
@@ -217,6 +233,14 @@ pub fn resolve(
         }));
     };
     settings.overlay(cli);
+    if let Some(secs) = settings.timeout_secs {
+        timeout(secs).map_err(|why| {
+            TargetError::Config(format!(
+                "target `{spec}`: timeout {secs}: {why} (--timeout, or timeout_secs in a targets \
+                 file)"
+            ))
+        })?;
+    }
     Ok(ResolvedTarget {
         id: spec.to_string(),
         backend,
@@ -228,6 +252,33 @@ pub fn resolve(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_timeout_must_be_seconds_above_zero_and_at_most_a_day() {
+        let cli = |secs| TargetSettings {
+            timeout_secs: Some(secs),
+            ..Default::default()
+        };
+        for bad in [f64::INFINITY, f64::NAN, 0.0, -1.0, 1e20] {
+            let err = resolve("openai:m", &cli(bad), None)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("give a number of seconds above 0 and at most 86400")
+                    && err.contains("timeout_secs in a targets file"),
+                "{bad}: {err}"
+            );
+        }
+        let file = TargetsFile::parse("[targets.t]\nmodel = \"m\"\ntimeout_secs = inf\n", "t.toml")
+            .unwrap();
+        let err = resolve("t", &TargetSettings::default(), Some(&file)).unwrap_err();
+        assert!(
+            err.to_string().starts_with("target `t`: timeout inf:"),
+            "{err}"
+        );
+        assert_eq!(timeout(0.5), Ok(std::time::Duration::from_millis(500)));
+        assert!(resolve("openai:m", &cli(86_400.0), None).is_ok());
+    }
 
     const FILE: &str = r#"
 [targets.vllm]

@@ -151,7 +151,7 @@ pub struct TargetArgs {
     #[arg(long, value_name = "TEXT")]
     pub system_prompt: Option<String>,
     /// Seconds to wait for each attempt at an answer; a retry waits as long again [default: 120]
-    #[arg(long, value_name = "SECS")]
+    #[arg(long, value_name = "SECS", value_parser = seconds)]
     pub timeout: Option<f64>,
     /// Most requests in flight per target [default: 8]; repeated 429s lower it for a while
     #[arg(long, env = "XSAFE_CONCURRENCY")]
@@ -476,7 +476,7 @@ pub struct JudgeArgs {
     #[arg(long, value_name = "N")]
     pub judge_max_tokens: Option<u32>,
     /// llm: judges: seconds to wait for one verdict [default: 120]
-    #[arg(long, value_name = "SECS")]
+    #[arg(long, value_name = "SECS", value_parser = seconds)]
     pub judge_timeout: Option<f64>,
     /// llm: judges: most requests in flight to the judge [default: 8]
     #[arg(long, env = "XSAFE_JUDGE_CONCURRENCY", value_name = "N")]
@@ -701,7 +701,7 @@ pub struct ServeArgs {
     #[arg(long, value_name = "VAR")]
     pub upstream_key_env: Option<String>,
     /// Seconds the upstream may take to answer one request, retries included [default: 120]
-    #[arg(long, value_name = "SECS")]
+    #[arg(long, value_name = "SECS", value_parser = seconds)]
     pub timeout: Option<f64>,
     /// Retries of a request the upstream failed with 429, a 5xx or no connection, before any
     /// of its answer reached the client (Retry-After is honoured) [default: 2]
@@ -797,4 +797,13 @@ pub struct AnnotateImportArgs {
     /// Whose labels these are [default: $USER, else "annotator"]
     #[arg(long, env = "XSAFE_ANNOTATOR", value_name = "NAME")]
     pub annotator: Option<String>,
+}
+
+/// A timeout flag's value: seconds above 0, at most a day.
+fn seconds(text: &str) -> Result<f64, String> {
+    let secs: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{text}` is not a number of seconds"))?;
+    xsafe_target::timeout(secs).map(|_| secs)
 }

@@ -1248,3 +1248,49 @@ fn a_store_that_cannot_be_written_is_still_read() {
     mode(env.dir.path(), 0o755);
     mode(&env.db(), 0o644);
 }
+
+/// A timeout of infinity, NaN, 0 or more than a day is refused with what
+/// to give, before anything starts (it panicked, or became 1 ms).
+#[test]
+fn timeouts_must_be_seconds_above_zero_and_at_most_a_day() {
+    let env = Env::new();
+    let suite = env.write("small.csv", common::SMALL_SUITE);
+    let run = |flag: &str, value: &str| {
+        env.fails(&[
+            "run",
+            "--suite",
+            suite.to_str().unwrap(),
+            "--target",
+            "openai:m",
+            "--base-url",
+            "http://127.0.0.1:9/v1",
+            &format!("{flag}={value}"),
+        ])
+    };
+    for value in ["inf", "NaN", "0", "-1", "1e20"] {
+        for flag in ["--timeout", "--judge-timeout"] {
+            let err = run(flag, value);
+            assert!(
+                err.contains(&format!("invalid value '{value}' for '{flag} <SECS>'"))
+                    && err.contains("above 0 and at most 86400"),
+                "{flag} {value}: {err}"
+            );
+        }
+    }
+    assert!(run("--timeout", "soon").contains("`soon` is not a number of seconds"));
+    let targets = env.write(
+        "targets.toml",
+        "[targets.t]\nmodel = \"m\"\nbase_url = \"http://127.0.0.1:9/v1\"\ntimeout_secs = inf\n",
+    );
+    let err = env.fails(&[
+        "run",
+        "--suite",
+        suite.to_str().unwrap(),
+        "--targets",
+        targets.to_str().unwrap(),
+        "--target",
+        "t",
+    ]);
+    assert!(err.contains("target `t`: timeout inf:"), "{err}");
+    assert!(!env.db().exists(), "nothing was stored");
+}

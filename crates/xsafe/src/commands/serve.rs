@@ -6,7 +6,6 @@ use anyhow::{Context, Result, anyhow, bail};
 use std::io::Read;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
 use xsafe_core::Strategy;
 use xsafe_server::{Profile, Proxy, ProxyOptions, Secret, ServerConfig};
 
@@ -77,13 +76,12 @@ async fn serve(global: &Global, args: ServeArgs) -> Result<ExitCode> {
     let key_env = named_key_env
         .clone()
         .unwrap_or_else(|| "OPENAI_API_KEY".to_string());
-    let timeout = args
-        .timeout
-        .or(config.timeout_secs)
-        .map(Duration::try_from_secs_f64)
-        .transpose()
-        .map_err(|e| anyhow!("--timeout: {e}"))?
-        .unwrap_or(xsafe_server::DEFAULT_TIMEOUT);
+    let timeout = match args.timeout.or(config.timeout_secs) {
+        Some(secs) => xsafe_target::timeout(secs).map_err(|why| {
+            anyhow!("timeout {secs} (--timeout, or timeout_secs in --config): {why}")
+        })?,
+        None => xsafe_server::DEFAULT_TIMEOUT,
+    };
     let upstream_retries = args
         .upstream_retries
         .or(config.upstream_retries)
