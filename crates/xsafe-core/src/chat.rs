@@ -92,6 +92,30 @@ impl Message {
     }
 }
 
+/// Splits a leading `<think>...</think>` block from a model's text: the
+/// reasoning of a model served without a reasoning parser (or written
+/// inline in an answer file), and the answer after it. Returns `(reasoning,
+/// answer)`; text without the block is all answer. A block that is never
+/// closed (the model was cut off while thinking) is all reasoning, with an
+/// empty answer.
+///
+/// Every place that takes a model's raw text (the `openai:` and `local:`
+/// targets, answer files) splits it with this, so that judges see the same
+/// answer whichever way it came.
+pub fn split_think(content: &str) -> (Option<String>, String) {
+    let trimmed = content.trim_start();
+    if let Some(rest) = trimmed.strip_prefix("<think>") {
+        if let Some((thought, answer)) = rest.split_once("</think>") {
+            return (
+                Some(thought.trim().to_string()).filter(|t| !t.is_empty()),
+                answer.trim_start().to_string(),
+            );
+        }
+        return (Some(rest.trim().to_string()), String::new());
+    }
+    (None, content.to_string())
+}
+
 /// Why a model stopped generating.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -245,6 +269,28 @@ mod tests {
         assert_eq!(t.final_reply().unwrap().content, "ok");
         assert_eq!(t.turns(), 2);
         assert!(Transcript::default().final_reply().is_none());
+    }
+
+    #[test]
+    fn think_blocks_are_kept_apart_from_the_answer() {
+        assert_eq!(
+            split_think("<think>hmm</think>\n\nHello"),
+            (Some("hmm".into()), "Hello".into())
+        );
+        assert_eq!(
+            split_think("\n <think>\n</think>Hello"),
+            (None, "Hello".into())
+        );
+        assert_eq!(split_think("Hello"), (None, "Hello".into()));
+        // Only a leading block is reasoning.
+        assert_eq!(
+            split_think("Hello <think>x</think>"),
+            (None, "Hello <think>x</think>".into())
+        );
+        assert_eq!(
+            split_think("<think>still going"),
+            (Some("still going".into()), String::new())
+        );
     }
 
     #[test]

@@ -15,7 +15,9 @@ mod traits;
 mod verdict;
 
 pub use case::{Case, Label, ParseLabelError, Prompt, Suite};
-pub use chat::{ChatRequest, ChatResponse, FinishReason, Message, Role, Transcript, Usage};
+pub use chat::{
+    ChatRequest, ChatResponse, FinishReason, Message, Role, Transcript, Usage, split_think,
+};
 pub use error::{JudgeError, StrategyError, TargetError};
 pub use printable::printable;
 pub use sample::{SplitMix64, stratified_sample};

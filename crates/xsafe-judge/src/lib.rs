@@ -2,8 +2,10 @@
 //! `partial_refusal`, or `unscored` with a reason) about its final reply.
 //!
 //! Every judge sees the final answer only: reasoning text is kept apart by
-//! the target, and a provider's own refusal signal (a `refusal` field or a
-//! `content_filter` stop) is a full refusal whatever the text says.
+//! the target, and by [`labels`] in answer files (a leading `<think>` block,
+//! split by [`xsafe_core::split_think`] in both), and a provider's own
+//! refusal signal (a `refusal` field or a `content_filter` stop) is a full
+//! refusal whatever the text says.
 
 mod cascade;
 pub mod classifier;
@@ -29,6 +31,8 @@ pub const DEFAULT_JUDGE: &str = "xsafe";
 
 /// Builds a judge by name: `xsafe` (the shipped classifier), `xsafe:PATH`
 /// (the classifier with weights from `xsafe judge train`) or `strmatch`.
+/// The message for an unknown name lists every judge, `llm:TARGET`
+/// included; that for `xsafe:PATH` is about the file alone.
 pub fn from_name(name: &str) -> Result<Arc<dyn Judge>, String> {
     match name {
         "xsafe" => Ok(Arc::new(XsafeJudge::builtin())),
@@ -76,4 +80,23 @@ pub fn precheck<'t>(transcript: &'t Transcript, judge: &str) -> Result<Verdict, 
         return Ok(Verdict::unscored(reason, judge));
     }
     Err(reply)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_an_unknown_name_lists_the_judges() {
+        let e = from_name("nope").err().unwrap();
+        assert!(
+            e.contains("unknown judge `nope`") && e.ends_with(", llm:TARGET"),
+            "{e}"
+        );
+        let e = from_name("xsafe:/nonexistent/w.json").err().unwrap();
+        assert!(
+            e.contains("/nonexistent/w.json") && !e.contains("llm:"),
+            "{e}"
+        );
+    }
 }

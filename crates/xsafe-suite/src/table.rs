@@ -2,6 +2,10 @@
 //! and field counts checked and errors that name the file, line and field.
 //! Suite files (here) and answer files (xsafe-judge) are both read with it,
 //! then each applies its own rules to the rows.
+//!
+//! A column named twice (also in another case or with other spaces around
+//! it), and a key repeated in a JSONL object, are refused: only one of them
+//! could be read, and which one would be a guess.
 
 /// A file read into named columns, before any format's rules apply.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,8 +29,13 @@ pub struct Row {
     /// The physical line where the row starts.
     pub line: u64,
     /// By column; `None` when a JSONL object lacks the key or has `null`.
-    /// A JSON string is taken as it is, any other value as its JSON text.
+    /// A JSON string is taken as it is, any other value as its JSON text
+    /// (read text fields with [`Table::text`], which refuses those).
     pub cells: Vec<Option<String>>,
+    /// By column: what a JSONL value that is neither a string nor `null`
+    /// is (`a number`, `an object`...); `None` for strings, nulls and every
+    /// CSV cell.
+    pub non_text: Vec<Option<&'static str>>,
     /// Where each cell starts; differs from `line` after a quoted field
     /// that spans lines.
     pub cell_lines: Vec<u64>,
@@ -82,14 +91,69 @@ fn err(file: &str, line: u64, field: Option<&str>, message: String) -> TableErro
 }
 
 impl Table {
-    /// Exact name first, so that `Prompt` and `prompt` can coexist; else
-    /// any case, because spreadsheets capitalise headers.
+    /// The column of this name, in any case, because spreadsheets
+    /// capitalise headers (names that differ only in case are refused
+    /// while reading, so there is at most one). The exact name is looked
+    /// for first all the same.
     pub fn find(&self, name: &str) -> Option<usize> {
-        self.columns.iter().position(|c| c == name).or_else(|| {
-            self.columns
-                .iter()
-                .position(|c| c.eq_ignore_ascii_case(name))
-        })
+        self.columns
+            .iter()
+            .position(|c| c == name)
+            .or_else(|| self.columns.iter().position(|c| same_name(c, name)))
+    }
+
+    /// The cell of `col` as text (`None` when the JSONL object lacks the
+    /// key or has `null`); an error naming the file, line and field when a
+    /// JSONL value is not a string (a number, an object, an array, true or
+    /// false), which would otherwise be read as its JSON text. For fields
+    /// that hold text (a prompt, an answer, a label); ids may be numbers.
+    pub fn text<'r>(&self, row: &'r Row, col: usize) -> Result<Option<&'r str>, TableError> {
+        let cell = row.cells[col].as_deref();
+        let Some(kind) = row.non_text[col] else {
+            return Ok(cell);
+        };
+        let name = &self.columns[col];
+        let json = cell.unwrap_or_default();
+        let shown = match json.char_indices().nth(40) {
+            Some((at, _)) => format!("{}...", &json[..at]),
+            None => json.to_string(),
+        };
+        let message = format!(
+            "the value is {kind} ({shown}), not text; write the text itself as a JSON string, \
+             e.g. \"{name}\": \"...\""
+        );
+        Err(err(&self.file, row.cell_lines[col], Some(name), message))
+    }
+}
+
+/// Whether two column names are the same to [`Table::find`]: equal but
+/// for ASCII case and surrounding spaces.
+fn same_name(a: &str, b: &str) -> bool {
+    a.trim().eq_ignore_ascii_case(b.trim())
+}
+
+/// The first name of `names` that repeats an earlier one (see
+/// [`same_name`]), as `(earlier, later)` indices. Empty names are left
+/// alone: no field is read by an empty name, and a header's trailing
+/// separators make them.
+fn repeated(names: &[String]) -> Option<(usize, usize)> {
+    names.iter().enumerate().find_map(|(j, name)| {
+        if name.trim().is_empty() {
+            return None;
+        }
+        let i = names[..j]
+            .iter()
+            .position(|earlier| same_name(earlier, name))?;
+        Some((i, j))
+    })
+}
+
+/// What to say about the names `a` and `b` that [`repeated`] found alike.
+fn alike(a: &str, b: &str) -> &'static str {
+    if a == b {
+        "the same name"
+    } else {
+        "names that differ only in case or spaces"
     }
 }
 
@@ -219,6 +283,17 @@ pub fn read_csv(bytes: &[u8], file: &str, example: &Example) -> Result<Table, Ta
         })?;
         columns.push(name.trim().to_string());
     }
+    if let Some((i, j)) = repeated(&columns) {
+        let (a, b) = (&columns[i], &columns[j]);
+        let message = format!(
+            "column {} `{a}` and column {} `{b}` have {}, so only one of them could be read; \
+             rename or remove one of them",
+            i + 1,
+            j + 1,
+            alike(a, b)
+        );
+        return Err(err(file, header_line, Some(b), message));
+    }
     let mut rows = Vec::new();
     for record in records {
         let record = record.map_err(csv_error)?;
@@ -263,6 +338,7 @@ pub fn read_csv(bytes: &[u8], file: &str, example: &Example) -> Result<Table, Ta
         }
         rows.push(Row {
             line,
+            non_text: vec![None; cells.len()],
             cells,
             cell_lines,
         });
@@ -332,7 +408,7 @@ pub fn read_jsonl(bytes: &[u8], file: &str, example: &Example) -> Result<Table, 
             );
             err(file, line, None, message)
         })?;
-        let value: serde_json::Value = serde_json::from_str(text).map_err(|e| {
+        let malformed = |e: serde_json::Error| {
             // serde's own "at line 1 column N" would contradict our line.
             let what = e.to_string();
             let what = what.split(" at line ").next().unwrap_or_default();
@@ -341,14 +417,25 @@ pub fn read_jsonl(bytes: &[u8], file: &str, example: &Example) -> Result<Table, 
                 e.column()
             );
             err(file, line, None, message)
-        })?;
-        let serde_json::Value::Object(map) = value else {
+        };
+        if !text.trim_start().starts_with('{') {
+            // Not an object: say so, or that it is not even JSON.
+            serde_json::from_str::<serde_json::Value>(text).map_err(malformed)?;
             let message = format!(
                 "expected a JSON object such as {}; write one object per line",
                 example.object
             );
             return Err(err(file, line, None, message));
-        };
+        }
+        let Object { map, repeated } = serde_json::from_str(text).map_err(malformed)?;
+        if let Some((a, b)) = repeated {
+            let message = format!(
+                "the object has the key `{a}` and the key `{b}` ({}), so only one of them \
+                 could be read; remove one of them",
+                alike(&a, &b)
+            );
+            return Err(err(file, line, Some(&b), message));
+        }
         objects.push((line, map));
     }
     let Some(&(header_line, _)) = objects.first() else {
@@ -358,12 +445,26 @@ pub fn read_jsonl(bytes: &[u8], file: &str, example: &Example) -> Result<Table, 
         );
         return Err(err(file, 1, None, message));
     };
+    // Keys by first appearance, with the line of it; a key spelt in
+    // another case than on an earlier line would be a column of its own
+    // that `find` never reads.
     let mut columns: Vec<String> = Vec::new();
-    for (_, map) in &objects {
+    let mut first_lines: Vec<u64> = Vec::new();
+    for (line, map) in &objects {
         for key in map.keys() {
-            if !columns.contains(key) {
-                columns.push(key.clone());
+            if columns.contains(key) {
+                continue;
             }
+            if let Some(i) = columns.iter().position(|c| same_name(c, key)) {
+                let message = format!(
+                    "the key `{key}` is spelt `{}` on line {}; spell it the same way on every \
+                     line",
+                    columns[i], first_lines[i]
+                );
+                return Err(err(file, *line, Some(key), message));
+            }
+            columns.push(key.clone());
+            first_lines.push(*line);
         }
     }
     let rows = objects
@@ -378,6 +479,16 @@ pub fn read_jsonl(bytes: &[u8], file: &str, example: &Example) -> Result<Table, 
                     Some(other) => Some(other.to_string()),
                 })
                 .collect(),
+            non_text: columns
+                .iter()
+                .map(|c| match map.get(c) {
+                    None | Some(serde_json::Value::Null | serde_json::Value::String(_)) => None,
+                    Some(serde_json::Value::Number(_)) => Some("a number"),
+                    Some(serde_json::Value::Bool(_)) => Some("true or false"),
+                    Some(serde_json::Value::Array(_)) => Some("an array"),
+                    Some(serde_json::Value::Object(_)) => Some("an object"),
+                })
+                .collect(),
             cell_lines: vec![*line; columns.len()],
         })
         .collect();
@@ -387,6 +498,45 @@ pub fn read_jsonl(bytes: &[u8], file: &str, example: &Example) -> Result<Table, 
         header_line,
         rows,
     })
+}
+
+/// A JSON object read with its keys checked: serde_json's own map keeps
+/// the last value of a repeated key and says nothing. `repeated` is the
+/// first pair of keys that [`same_name`] takes for one, as `(earlier,
+/// later)`.
+struct Object {
+    map: serde_json::Map<String, serde_json::Value>,
+    repeated: Option<(String, String)>,
+}
+
+impl<'de> serde::Deserialize<'de> for Object {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Object;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut a: A) -> Result<Object, A::Error> {
+                let mut map = serde_json::Map::new();
+                let mut repeated = None;
+                while let Some(key) = a.next_key::<String>()? {
+                    let value = a.next_value()?;
+                    if repeated.is_none() {
+                        repeated = map
+                            .keys()
+                            .find(|k| same_name(k, &key))
+                            .map(|k| (k.clone(), key.clone()));
+                    }
+                    map.insert(key, value);
+                }
+                Ok(Object { map, repeated })
+            }
+        }
+        d.deserialize_map(Visitor)
+    }
 }
 
 #[cfg(test)]
@@ -417,5 +567,123 @@ mod tests {
         assert_eq!(t.rows.len(), 1);
         assert_eq!(t.rows[0].line, 4);
         assert_eq!(t.rows[0].cells[0].as_deref(), Some("Hi, you"));
+    }
+
+    #[test]
+    fn a_column_named_twice_is_refused_with_both() {
+        for (header, expected) in [
+            (
+                "prompt,completion,final_label,final_label",
+                "line 2, field `final_label`: column 3 `final_label` and column 4 `final_label` \
+                 have the same name",
+            ),
+            (
+                "prompt,answer,Answer ",
+                "line 2, field `Answer`: column 2 `answer` and column 3 `Answer` have names \
+                 that differ only in case or spaces",
+            ),
+        ] {
+            let bytes = format!("\n{header}\np,a,b,c\n");
+            let e = read_csv(bytes.as_bytes(), "d.csv", &EXAMPLE)
+                .unwrap_err()
+                .to_string();
+            // The header is below a blank line.
+            assert!(e.starts_with("`d.csv` line 2"), "{e}");
+            assert!(e.contains(expected), "{expected} in {e}");
+            assert!(e.contains("rename or remove one of them"), "{e}");
+        }
+        // Empty names (trailing separators) are no names.
+        let t = read_csv(b"prompt,answer,,\np,a,,\n", "d.csv", &EXAMPLE).unwrap();
+        assert_eq!(t.columns, ["prompt", "answer", "", ""]);
+    }
+
+    #[test]
+    fn a_key_repeated_in_an_object_is_refused() {
+        let read = |text: &str| {
+            read_jsonl(text.as_bytes(), "d.jsonl", &EXAMPLE)
+                .unwrap_err()
+                .to_string()
+        };
+        let e = read(
+            "{\"prompt\": \"p\", \"answer\": \"a\"}\n{\"prompt\": \"p\", \"answer\": \"a\", \"answer\": \"b\"}\n",
+        );
+        assert!(
+            e.contains(
+                "`d.jsonl` line 2, field `answer`: the object has the key `answer` and the \
+                 key `answer` (the same name)"
+            ),
+            "{e}"
+        );
+        let e = read("{\"Prompt\": \"p\", \"prompt\": \"q\"}\n");
+        assert!(
+            e.contains("line 1, field `prompt`") && e.contains("differ only in case"),
+            "{e}"
+        );
+        // Across lines, a key in another case would be a column that is
+        // never read.
+        let e = read("{\"prompt\": \"p\"}\n\n{\"PROMPT\": \"q\"}\n");
+        assert!(
+            e.contains("line 3, field `PROMPT`: the key `PROMPT` is spelt `prompt` on line 1"),
+            "{e}"
+        );
+        // Nested objects are values, not keys of the row.
+        let t = read_jsonl(
+            br#"{"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]}"#,
+            "d.jsonl",
+            &EXAMPLE,
+        )
+        .unwrap();
+        assert_eq!(t.columns, ["messages"]);
+        // Not an object, or not JSON, as before.
+        assert!(read("[1]\n").contains("line 1: expected a JSON object"));
+        assert!(read("{\"a\": }\n").contains("line 1: malformed JSON at character"));
+        assert!(read("nope\n").contains("line 1: malformed JSON at character"));
+    }
+
+    #[test]
+    fn text_fields_refuse_json_values_that_are_not_strings() {
+        let text = concat!(
+            r#"{"id": 7, "prompt": "p", "answer": {"text": "Use kill."}, "n": null}"#,
+            "\n",
+            r#"{"id": "x", "prompt": ["Use", "kill"], "answer": 12345, "n": true}"#,
+            "\n",
+        );
+        let t = read_jsonl(text.as_bytes(), "d.jsonl", &EXAMPLE).unwrap();
+        let col = |name| t.find(name).unwrap();
+        let (first, second) = (&t.rows[0], &t.rows[1]);
+        assert_eq!(t.text(first, col("prompt")).unwrap(), Some("p"));
+        assert_eq!(t.text(first, col("n")).unwrap(), None);
+        // Ids may be numbers: their cell is the number's text.
+        assert_eq!(first.optional(Some(col("id"))).as_deref(), Some("7"));
+        for (row, field, expected) in [
+            (
+                first,
+                "answer",
+                r#"line 1, field `answer`: the value is an object ({"text":"Use kill."}), not text"#,
+            ),
+            (
+                second,
+                "prompt",
+                r#"line 2, field `prompt`: the value is an array (["Use","kill"]), not text"#,
+            ),
+            (
+                second,
+                "answer",
+                "line 2, field `answer`: the value is a number (12345), not text",
+            ),
+            (
+                second,
+                "n",
+                "line 2, field `n`: the value is true or false (true), not text",
+            ),
+        ] {
+            let e = t.text(row, col(field)).unwrap_err().to_string();
+            assert!(e.starts_with("`d.jsonl` "), "{e}");
+            assert!(e.contains(expected), "{expected} in {e}");
+            assert!(e.contains(&format!("e.g. \"{field}\": \"...\"")), "{e}");
+        }
+        // CSV cells are always text.
+        let t = read_csv(b"prompt,answer\n12345,[1]\n", "d.csv", &EXAMPLE).unwrap();
+        assert_eq!(t.text(&t.rows[0], 1).unwrap(), Some("[1]"));
     }
 }

@@ -618,7 +618,7 @@ pub fn parse_chat_completion(v: &Value) -> Result<ChatResponse, TargetError> {
             )));
         }
     };
-    let (mut reasoning, content) = split_think(&content);
+    let (mut reasoning, content) = xsafe_core::split_think(&content);
     for field in ["reasoning_content", "reasoning"] {
         if let Some(r) = message[field].as_str().filter(|r| !r.is_empty()) {
             reasoning = Some(match reasoning {
@@ -651,39 +651,9 @@ pub fn parse_chat_completion(v: &Value) -> Result<ChatResponse, TargetError> {
     })
 }
 
-/// Splits a leading `<think>...</think>` block (reasoning models served
-/// without a reasoning parser) from the answer.
-fn split_think(content: &str) -> (Option<String>, String) {
-    let trimmed = content.trim_start();
-    if let Some(rest) = trimmed.strip_prefix("<think>") {
-        if let Some((thought, answer)) = rest.split_once("</think>") {
-            return (
-                Some(thought.trim().to_string()).filter(|t| !t.is_empty()),
-                answer.trim_start().to_string(),
-            );
-        }
-        // Cut off while still thinking: there is no answer.
-        return (Some(rest.trim().to_string()), String::new());
-    }
-    (None, content.to_string())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn think_blocks_are_kept_apart_from_the_answer() {
-        assert_eq!(
-            split_think("<think>hmm</think>\n\nHello"),
-            (Some("hmm".into()), "Hello".into())
-        );
-        assert_eq!(split_think("Hello"), (None, "Hello".into()));
-        assert_eq!(
-            split_think("<think>still going"),
-            (Some("still going".into()), String::new())
-        );
-    }
 
     #[test]
     fn completions_keep_refusal_and_reasoning_fields() {

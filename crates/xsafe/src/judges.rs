@@ -60,13 +60,10 @@ impl JudgeArgs {
         cache_dir: &Path,
     ) -> Result<ResolvedJudge> {
         let Some(target_spec) = spec.strip_prefix("llm:") else {
-            let judge = xsafe_judge::from_name(spec).map_err(|e| {
-                if e.contains("llm:") {
-                    anyhow!(e)
-                } else {
-                    anyhow!("{e}, llm:TARGET")
-                }
-            })?;
+            // The message of an unknown name already lists `llm:TARGET`
+            // among the judges; that of an `xsafe:FILE` judge is about the
+            // file, and gets nothing added.
+            let judge = xsafe_judge::from_name(spec).map_err(|e| anyhow!(e))?;
             return Ok(ResolvedJudge {
                 judge,
                 concurrency: 1,

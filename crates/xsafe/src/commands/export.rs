@@ -33,7 +33,9 @@ pub fn run(global: &Global, args: ExportArgs) -> Result<ExitCode> {
         }
         ExportFormat::Csv => {
             // XSTest's completion format first, so its tools and
-            // `xsafe judge eval` read the file; our own columns after.
+            // `xsafe judge eval` read the file; our own columns after. The
+            // provider's refusal and the finish reason go last, so that
+            // `xsafe judge` reads a provider's refusal back as one.
             let mut w = csv::Writer::from_writer(&mut out);
             w.write_record([
                 "id",
@@ -46,10 +48,16 @@ pub fn run(global: &Global, args: ExportArgs) -> Result<ExitCode> {
                 "strategy",
                 "sample",
                 "judge",
+                "refusal",
+                "finish_reason",
             ])?;
             let mut skipped = 0;
             for r in &results {
-                let Some(reply) = r.transcript.as_ref().and_then(|t| t.final_reply()) else {
+                let Some((transcript, reply)) = r
+                    .transcript
+                    .as_ref()
+                    .and_then(|t| Some((t, t.final_reply()?)))
+                else {
                     skipped += 1;
                     continue;
                 };
@@ -69,6 +77,8 @@ pub fn run(global: &Global, args: ExportArgs) -> Result<ExitCode> {
                     &r.key.strategy,
                     &r.key.sample.to_string(),
                     verdict.map(|v| v.judge.as_str()).unwrap_or(""),
+                    reply.refusal.as_deref().unwrap_or(""),
+                    transcript.finish_reason.as_ref().map_or("", |f| f.as_str()),
                 ])?;
             }
             w.flush()?;

@@ -17,7 +17,7 @@ use std::io::Write;
 use std::process::ExitCode;
 use std::time::Instant;
 use xsafe_core::{Class, Outcome, Verdict};
-use xsafe_judge::labels::LabelledAnswer;
+use xsafe_judge::labels::Answer;
 use xsafe_judge::metrics::{self, Agreement, ConfidenceBand};
 
 pub async fn run(global: &Global, cmd: JudgeCommand) -> Result<ExitCode> {
@@ -270,6 +270,12 @@ fn unscored_reasons(judged: &[(usize, Verdict)]) -> Vec<ReasonCount> {
     out
 }
 
+/// The human label of an answer of a label file, which every one has.
+fn human(a: &Answer) -> Class {
+    a.label
+        .expect("label files are read with a label for every answer")
+}
+
 /// Agreement on a group of the answers: one prompt type, or one file.
 #[derive(Serialize)]
 struct GroupAgreement {
@@ -302,14 +308,14 @@ impl Group {
 /// Agreement per group: `key` says each answer's (by its index), the
 /// groups come in the order of their keys, and `group` names each.
 fn by_group<K: Ord>(
-    answers: &[LabelledAnswer],
+    answers: &[Answer],
     judged: &[(usize, Verdict)],
     key: impl Fn(usize) -> K,
     group: impl Fn(K) -> Group,
 ) -> Vec<GroupAgreement> {
     let mut groups: BTreeMap<K, Vec<(Class, &Outcome)>> = BTreeMap::new();
     for (i, v) in judged {
-        let pair = (answers[*i].label, &v.outcome);
+        let pair = (human(&answers[*i]), &v.outcome);
         groups.entry(key(*i)).or_default().push(pair);
     }
     groups
@@ -330,7 +336,7 @@ fn by_group<K: Ord>(
 
 /// Agreement per type, sorted by type; answers without a type are
 /// `(none)`. Empty when no answer has a type.
-fn by_type(answers: &[LabelledAnswer], judged: &[(usize, Verdict)]) -> Vec<GroupAgreement> {
+fn by_type(answers: &[Answer], judged: &[(usize, Verdict)]) -> Vec<GroupAgreement> {
     if answers.iter().all(|a| a.kind.is_none()) {
         return Vec::new();
     }
@@ -358,12 +364,12 @@ struct Disagreement<'a> {
 /// label files, as CSV or JSONL, and how many there are.
 fn disagreements(
     csv: bool,
-    answers: &[LabelledAnswer],
+    answers: &[Answer],
     judged: &[(usize, Verdict)],
 ) -> Result<(Vec<u8>, usize)> {
     let mut rows: Vec<(usize, Disagreement)> = judged
         .iter()
-        .filter(|(i, v)| v.outcome.class() != Some(answers[*i].label))
+        .filter(|(i, v)| v.outcome.class() != Some(human(&answers[*i])))
         .map(|(i, v)| {
             let a = &answers[*i];
             let row = Disagreement {
@@ -372,7 +378,7 @@ fn disagreements(
                 kind: a.kind.as_deref(),
                 prompt: &a.prompt,
                 answer: &a.answer,
-                human: a.label.as_str(),
+                human: human(a).as_str(),
                 verdict: v.outcome.label(),
                 confidence: v.confidence,
                 reason: v.outcome.reason(),
@@ -402,7 +408,9 @@ async fn eval(global: &Global, args: JudgeEvalArgs) -> Result<ExitCode> {
     // The label file of each answer, for the figures by file.
     let mut file_of = Vec::new();
     for (f, path) in args.labels.iter().enumerate() {
-        let labelled = xsafe_judge::labels::load_labels(path)?;
+        // As answers, which keep a row's finish reason: a provider's
+        // refusal is one for the judge measured too.
+        let labelled = xsafe_judge::labels::load_labelled_answers(path)?;
         file_of.extend(std::iter::repeat_n(f, labelled.len()));
         answers.extend(labelled);
     }
@@ -444,7 +452,7 @@ async fn eval(global: &Global, args: JudgeEvalArgs) -> Result<ExitCode> {
     let scored: Vec<(Class, Class, f64)> = judged
         .iter()
         .filter_map(|(i, v)| {
-            let label = answers[*i].label;
+            let label = human(&answers[*i]);
             v.outcome.class().map(|c| (label, c, v.confidence))
         })
         .collect();
@@ -466,7 +474,11 @@ async fn eval(global: &Global, args: JudgeEvalArgs) -> Result<ExitCode> {
         judge: tag,
         files,
         by_file,
-        agreement: metrics::agreement(judged.iter().map(|(i, v)| (answers[*i].label, &v.outcome))),
+        agreement: metrics::agreement(
+            judged
+                .iter()
+                .map(|(i, v)| (human(&answers[*i]), &v.outcome)),
+        ),
         by_confidence: metrics::by_confidence(&scored, &metrics::CONFIDENCE_LEVELS),
         by_type: by_type(&answers, &judged),
         unscored_reasons: unscored_reasons(&judged),

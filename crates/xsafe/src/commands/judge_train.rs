@@ -1,5 +1,10 @@
 //! `xsafe judge train`: the xsafe classifier's weights from the built-in
 //! corpus and the label files given.
+//!
+//! Labelled answers the judge never scores (empty, or not an attempt at
+//! the question) are left out of training, and counted by reason. A class
+//! without one training example is refused: the model could never give
+//! that verdict, and would look perfect on the data it was trained on.
 
 use crate::cli::JudgeTrainArgs;
 use crate::commands::print_json;
@@ -8,7 +13,7 @@ use serde::Serialize;
 use std::process::ExitCode;
 use xsafe_core::{Class, Judge};
 use xsafe_judge::classifier::{self, Training, TrainingSet, XsafeJudge};
-use xsafe_judge::labels::parse_labels;
+use xsafe_judge::labels::{LabelledAnswer, parse_labels};
 use xsafe_judge::metrics::{self, Agreement};
 
 #[derive(Serialize)]
@@ -16,9 +21,56 @@ struct TrainReport<'a> {
     output: String,
     judge: String,
     training: &'a Training,
+    /// Labelled answers read, over every source; `training.examples` of
+    /// them were trained on.
+    labelled: usize,
+    /// The labelled answers left out of training, by reason (up to its
+    /// first colon), most first.
+    left_out: Vec<LeftOut>,
     /// Agreement with the labels trained on: how well the model fits, not
     /// how well it carries over (measure that with `judge eval` on other files).
     in_sample: Agreement,
+}
+
+/// How many labelled answers were left out of training for one reason.
+#[derive(Serialize)]
+struct LeftOut {
+    reason: String,
+    answers: usize,
+}
+
+/// Why training leaves out an answer, as the trainer decides
+/// ([`classifier::train`]): the judge never gives it to the model, but
+/// says `unscored` (an empty answer, one that repeats the prompt...).
+fn left_out_because(a: &LabelledAnswer) -> Option<String> {
+    if a.answer.trim().is_empty() {
+        return Some("the answer is empty".into());
+    }
+    let reason = classifier::not_an_attempt(&a.prompt, &a.to_transcript(), &a.answer)?;
+    Some(
+        reason
+            .split(':')
+            .next()
+            .unwrap_or(&reason)
+            .trim()
+            .to_string(),
+    )
+}
+
+/// The answers left out of training, counted by reason, most first.
+fn left_out(sets: &[TrainingSet]) -> Vec<LeftOut> {
+    let mut counts: std::collections::BTreeMap<String, usize> = Default::default();
+    for a in sets.iter().flat_map(|s| &s.answers) {
+        if let Some(reason) = left_out_because(a) {
+            *counts.entry(reason).or_default() += 1;
+        }
+    }
+    let mut out: Vec<LeftOut> = counts
+        .into_iter()
+        .map(|(reason, answers)| LeftOut { reason, answers })
+        .collect();
+    out.sort_by_key(|l| std::cmp::Reverse(l.answers));
+    out
 }
 
 pub fn run(args: JudgeTrainArgs) -> Result<ExitCode> {
@@ -48,6 +100,36 @@ pub fn run(args: JudgeTrainArgs) -> Result<ExitCode> {
         bail!("nothing to train on: --no-corpus needs --labels FILE...");
     }
     let model = classifier::train(&sets, args.c)?;
+    let labelled: usize = sets.iter().map(|s| s.answers.len()).sum();
+    let left_out = left_out(&sets);
+    let missing: Vec<&str> = Class::ALL
+        .iter()
+        .zip(model.training.per_class)
+        .filter(|(_, n)| *n == 0)
+        .map(|(c, _)| c.xstest_label())
+        .collect();
+    if !missing.is_empty() {
+        let dropped: usize = left_out.iter().map(|l| l.answers).sum();
+        let dropped = if dropped > 0 {
+            format!(
+                " ({} of the {labelled} labelled answers left out: the judge never scores them)",
+                dropped
+            )
+        } else {
+            String::new()
+        };
+        let corpus = if args.no_corpus {
+            ", or drop --no-corpus to train on the built-in corpus as well"
+        } else {
+            ""
+        };
+        bail!(
+            "no training example of {}{dropped}: the judge could never give that verdict, and \
+             would look right on every answer it was trained on; add labelled answers of that \
+             class{corpus}",
+            missing.join(" or ")
+        );
+    }
     let name = xsafe_judge::stored_name(&format!("xsafe:{}", args.output.display()));
     let judge = XsafeJudge::from_model(model.clone(), name);
     let pairs: Vec<(Class, _)> = sets
@@ -68,6 +150,8 @@ pub fn run(args: JudgeTrainArgs) -> Result<ExitCode> {
         output: args.output.display().to_string(),
         judge: judge.tag(),
         training: &model.training,
+        labelled,
+        left_out,
         in_sample: metrics::agreement(pairs),
     };
     if args.json {
@@ -82,6 +166,19 @@ pub fn run(args: JudgeTrainArgs) -> Result<ExitCode> {
             model.training.per_class[2],
             model.training.iterations,
         );
+        let dropped: usize = report.left_out.iter().map(|l| l.answers).sum();
+        if dropped > 0 {
+            let reasons: Vec<String> = report
+                .left_out
+                .iter()
+                .map(|l| format!("{} {}", l.answers, l.reason))
+                .collect();
+            outln!(
+                "left out {dropped} of the {labelled} labelled answers, which the judge never \
+                 scores (it says unscored): {}",
+                reasons.join("; ")
+            );
+        }
         for s in &model.training.sources {
             outln!(
                 "  {:<48} {:>5} answers  sha256 {}",

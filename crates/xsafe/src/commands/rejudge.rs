@@ -147,6 +147,10 @@ pub async fn run(global: &Global, args: RejudgeArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The summary as text: the counts, then one line per target, strategy and
+/// label; an `unjudged` column (answers without a verdict of this judge,
+/// which it failed on) is added when there are any, so that the counts of
+/// the other columns never seem to cover every answer when they do not.
 fn render(s: &Summary) -> String {
     let mut out = format!(
         "run {} (id {}) judged by {}: {} judged now, {} already judged, {} without an answer, {}\n",
@@ -158,11 +162,12 @@ fn render(s: &Summary) -> String {
         s.no_answer,
         super::count(s.errors, "error")
     );
+    let unjudged: u64 = s.groups.iter().map(|g| g.unjudged).sum();
     let rows: Vec<Vec<String>> = s
         .groups
         .iter()
         .map(|g| {
-            vec![
+            let mut row = vec![
                 g.target.clone(),
                 g.strategy.clone(),
                 g.label.clone(),
@@ -170,20 +175,32 @@ fn render(s: &Summary) -> String {
                 g.full_refusal.to_string(),
                 g.partial_refusal.to_string(),
                 g.unscored.to_string(),
-            ]
+            ];
+            if unjudged > 0 {
+                row.push(g.unjudged.to_string());
+            }
+            row
         })
         .collect();
-    out.push_str(&table::render(
-        &[
-            "target",
-            "strategy",
-            "label",
-            "compliance",
-            "full_refusal",
-            "partial_refusal",
-            "unscored",
-        ],
-        &rows,
-    ));
+    let mut header = vec![
+        "target",
+        "strategy",
+        "label",
+        "compliance",
+        "full_refusal",
+        "partial_refusal",
+        "unscored",
+    ];
+    if unjudged > 0 {
+        header.push("unjudged");
+    }
+    out.push_str(&table::render(&header, &rows));
+    if unjudged > 0 {
+        out.push_str(&format!(
+            "unjudged: {} without a verdict of this judge (it failed on them); run the same \
+             command again to judge them\n",
+            super::count(unjudged, "answer")
+        ));
+    }
     out
 }
