@@ -97,7 +97,9 @@ impl Message {
 /// inline in an answer file), and the answer after it. Returns `(reasoning,
 /// answer)`; text without the block is all answer. A block that is never
 /// closed (the model was cut off while thinking) is all reasoning, with an
-/// empty answer.
+/// empty answer. A `</think>` with no `<think>` before it is the end of a
+/// block whose opening tag was part of the prompt (DeepSeek-R1 and QwQ
+/// chat templates end with `<think>`): what comes before it is reasoning.
 ///
 /// Every place that takes a model's raw text (the `openai:` and `local:`
 /// targets, answer files) splits it with this, so that judges see the same
@@ -112,6 +114,14 @@ pub fn split_think(content: &str) -> (Option<String>, String) {
             );
         }
         return (Some(rest.trim().to_string()), String::new());
+    }
+    if let Some((thought, answer)) = content.split_once("</think>")
+        && !thought.contains("<think>")
+    {
+        return (
+            Some(thought.trim().to_string()).filter(|t| !t.is_empty()),
+            answer.trim_start().to_string(),
+        );
     }
     (None, content.to_string())
 }
@@ -291,6 +301,16 @@ mod tests {
             split_think("<think>still going"),
             (Some("still going".into()), String::new())
         );
+        // The opening tag was the prompt's: the text up to `</think>` is
+        // reasoning.
+        assert_eq!(
+            split_think("I should refuse? No, it is safe.\n</think>\n\nRun `kill PID`."),
+            (
+                Some("I should refuse? No, it is safe.".into()),
+                "Run `kill PID`.".into()
+            )
+        );
+        assert_eq!(split_think("</think>Hello"), (None, "Hello".into()));
     }
 
     #[test]

@@ -92,6 +92,32 @@ async fn sends_the_openai_schema_and_reads_the_answer() {
 }
 
 #[tokio::test]
+async fn reasoning_before_a_closing_think_tag_is_not_the_answer() {
+    // A reasoning model whose chat template opens `<think>` in the prompt,
+    // served without a reasoning parser, answers `...</think>answer`.
+    let server = TestServer::start(|_| {
+        Reply::chat(
+            "This might be harmful; I'm sorry, but I can't... no, it is safe.\n</think>\n\nRun `kill PID`.",
+        )
+    });
+    let reply = target(&server.url(), |_| {})
+        .chat(&ask("Hi"))
+        .await
+        .unwrap();
+    assert_eq!(reply.message.content, "Run `kill PID`.");
+    assert!(
+        reply
+            .message
+            .reasoning
+            .as_deref()
+            .unwrap()
+            .starts_with("This might be harmful"),
+        "{:?}",
+        reply.message.reasoning
+    );
+}
+
+#[tokio::test]
 async fn sends_the_api_key_from_the_named_variable() {
     let server = TestServer::start(|_| Reply::chat("ok"));
     // SAFETY: this variable name is used by this test alone.
