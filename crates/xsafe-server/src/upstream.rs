@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use xsafe_core::{ChatRequest, ChatResponse, Target, TargetError};
-use xsafe_target::{base_url_hint, error_message, retry_after};
+use xsafe_target::{base_url_hint, error_message, retry_after, without_userinfo};
 
 /// An API key that never shows in `Debug` output or logs.
 #[derive(Clone)]
@@ -278,12 +278,14 @@ impl Upstream {
                 .and_then(|v| v.to_str().ok())
                 .map(|v| v.trim().to_string());
             let bytes = self.read(response, deadline).await.unwrap_or_default();
-            let url = format!("{}{path}", self.base);
+            // The operator's log shows the upstream without credentials.
+            let base = without_userinfo(&self.base);
+            let url = format!("{base}{path}");
             let error = UpstreamError::Status {
                 status,
                 message: error_message(&bytes),
                 operator_hint: self.key_hint(status)
-                    + &base_url_hint(status, &self.base, method.as_str(), &url),
+                    + &base_url_hint(status, &base, method.as_str(), &url),
                 retry_after,
             };
             return Err((error, asked));

@@ -12,6 +12,7 @@ mod settings;
 pub use limit::AdaptiveLimit;
 pub use openai::{
     OpenAiConfig, OpenAiTarget, base_url_hint, error_message, parse_chat_completion, retry_after,
+    without_userinfo,
 };
 pub use settings::{
     BACKENDS, MAX_TIMEOUT_SECS, ResolvedTarget, TargetSettings, TargetsFile, resolve, timeout,

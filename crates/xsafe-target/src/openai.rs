@@ -2,8 +2,8 @@ use crate::TargetSettings;
 use crate::limit::AdaptiveLimit;
 use async_trait::async_trait;
 use serde_json::{Value, json};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use xsafe_core::{
     ChatRequest, ChatResponse, FinishReason, Message, Role, SplitMix64, Target, TargetError, Usage,
 };
@@ -118,11 +118,27 @@ impl OpenAiConfig {
     }
 }
 
-/// One server of a target, with the requests it has outstanding.
+/// One server of a target, with the requests it has outstanding and how
+/// it has fared lately.
 #[derive(Debug)]
 struct Replica {
     url: String,
+    /// The URL as messages and records show it: without credentials.
+    shown: String,
     outstanding: AtomicUsize,
+    /// Failures in a row (a dropped connection, a timeout, a 429 or a 5xx).
+    failures: AtomicU32,
+    /// Until when (milliseconds since the target's `started`) it is passed
+    /// over while another replica is not: a replica that fails at once
+    /// would otherwise always have the fewest outstanding requests and
+    /// draw most of them, retries included.
+    resting_until: AtomicU64,
+}
+
+/// How long a replica rests after failures in a row: 1 s, doubling, at
+/// most 30 s.
+fn rest_after(failures: u32) -> Duration {
+    Duration::from_secs(1u64 << failures.saturating_sub(1).min(5)).min(Duration::from_secs(30))
 }
 
 /// Counts a request against its replica until dropped.
@@ -144,6 +160,11 @@ pub struct OpenAiTarget {
     replicas: Vec<Replica>,
     /// Rotates the starting replica so ties do not all go to the first.
     next: AtomicUsize,
+    /// What replicas' rests are measured from.
+    started: Instant,
+    /// Whether an `Authorization` header was given (`--header`): it is
+    /// sent in place of the API key, which would otherwise replace it.
+    header_auth: bool,
     limit: AdaptiveLimit,
     /// Set once the server refused `max_tokens` asking for
     /// `max_completion_tokens` (OpenAI's reasoning models): the limit is
@@ -186,10 +207,14 @@ impl OpenAiTarget {
             .default_headers(headers)
             .build()
             .map_err(|e| TargetError::Config(format!("cannot build HTTP client: {e}")))?;
+        let header_auth = config
+            .headers
+            .iter()
+            .any(|(k, _)| k.trim().eq_ignore_ascii_case("authorization"));
         let api_key = std::env::var(&config.api_key_env)
             .ok()
-            .filter(|k| !k.is_empty());
-        if api_key.is_none() && config.api_key_required {
+            .filter(|k| !k.is_empty() && !header_auth);
+        if api_key.is_none() && config.api_key_required && !header_auth {
             return Err(TargetError::Config(format!(
                 "the API key variable `{}` (--api-key-env, or `api_key_env` in a targets \
                  file) is not set or is empty; export it, or leave the setting out for a \
@@ -200,9 +225,15 @@ impl OpenAiTarget {
         let replicas = config
             .base_urls
             .iter()
-            .map(|u| Replica {
-                url: u.trim_end_matches('/').to_string(),
-                outstanding: AtomicUsize::new(0),
+            .map(|u| {
+                let url = u.trim_end_matches('/').to_string();
+                Replica {
+                    shown: without_userinfo(&url),
+                    url,
+                    outstanding: AtomicUsize::new(0),
+                    failures: AtomicU32::new(0),
+                    resting_until: AtomicU64::new(0),
+                }
             })
             .collect();
         Ok(OpenAiTarget {
@@ -213,6 +244,8 @@ impl OpenAiTarget {
             api_key,
             replicas,
             next: AtomicUsize::new(0),
+            started: Instant::now(),
+            header_auth,
             completion_tokens: AtomicBool::new(false),
         })
     }
@@ -227,24 +260,50 @@ impl OpenAiTarget {
         self.limit.current()
     }
 
-    /// The requests outstanding now, per base URL.
+    /// The requests outstanding now, per base URL (without credentials).
     pub fn outstanding(&self) -> Vec<(String, usize)> {
         self.replicas
             .iter()
-            .map(|r| (r.url.clone(), r.outstanding.load(Ordering::SeqCst)))
+            .map(|r| (r.shown.clone(), r.outstanding.load(Ordering::SeqCst)))
             .collect()
     }
 
-    /// The replica with the fewest requests outstanding.
+    fn now_ms(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
+    }
+
+    /// The replica with the fewest requests outstanding among those not
+    /// resting after failures (all of them, when every one is).
     fn pick(&self) -> Outstanding<'_> {
         let n = self.replicas.len();
         let start = self.next.fetch_add(1, Ordering::Relaxed) % n;
+        let now = self.now_ms();
         let replica = (0..n)
             .map(|i| &self.replicas[(start + i) % n])
-            .min_by_key(|r| r.outstanding.load(Ordering::SeqCst))
+            .min_by_key(|r| {
+                let resting = r.resting_until.load(Ordering::SeqCst) > now;
+                (resting, r.outstanding.load(Ordering::SeqCst))
+            })
             .expect("at least one replica");
         replica.outstanding.fetch_add(1, Ordering::SeqCst);
         Outstanding(replica)
+    }
+
+    /// Records how a request to `replica` fared: a failure that another
+    /// replica may not share (no connection, a timeout, a 429 or a 5xx)
+    /// rests it for a while; an answer ends its rest.
+    fn fared(&self, replica: &Replica, failed: bool) {
+        if !failed {
+            replica.failures.store(0, Ordering::SeqCst);
+            replica.resting_until.store(0, Ordering::SeqCst);
+            return;
+        }
+        let failures = replica.failures.fetch_add(1, Ordering::SeqCst) + 1;
+        let until = self.now_ms() + rest_after(failures).as_millis() as u64;
+        replica.resting_until.store(until, Ordering::SeqCst);
+        if self.replicas.len() > 1 {
+            tracing::debug!(replica = %replica.shown, failures, "replica rests after failures");
+        }
     }
 
     fn body(&self, request: &ChatRequest) -> Value {
@@ -293,28 +352,39 @@ impl OpenAiTarget {
     async fn attempt(&self, body: &Value) -> Result<ChatResponse, Failed> {
         let _permit = self.limit.acquire().await;
         let replica = self.pick();
-        let base = &replica.0.url;
-        let url = format!("{base}/chat/completions");
+        let url = format!("{}/chat/completions", replica.0.url);
+        let base = &replica.0.shown;
         let mut req = self.client.post(&url).json(body);
         if let Some(key) = &self.api_key {
             req = req.bearer_auth(key);
         }
-        let response = req
-            .send()
-            .await
-            .map_err(|e| Failed::from(self.transport_error(base, e)))?;
+        let response = match req.send().await {
+            Ok(response) => response,
+            Err(e) => {
+                self.fared(replica.0, true);
+                return Err(Failed::from(self.transport_error(base, e)));
+            }
+        };
         let status = response.status();
         let retry_after = retry_after(response.headers());
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| Failed::from(self.transport_error(base, e)))?;
+        let bytes = match response.bytes().await {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                self.fared(replica.0, true);
+                return Err(Failed::from(self.transport_error(base, e)));
+            }
+        };
         if status.as_u16() == 429 {
             self.limit.on_overload();
         }
+        self.fared(
+            replica.0,
+            status.as_u16() == 429 || status.is_server_error(),
+        );
         if !status.is_success() {
+            let shown_url = format!("{base}/chat/completions");
             let mut message = error_message(&bytes);
-            message.push_str(&base_url_hint(status.as_u16(), base, "POST", &url));
+            message.push_str(&base_url_hint(status.as_u16(), base, "POST", &shown_url));
             message.push_str(&self.key_hint(status.as_u16()));
             let refused = (status.as_u16() == 400)
                 .then(|| refused_parameter(&bytes))
@@ -343,6 +413,14 @@ impl OpenAiTarget {
     /// For a 401 or 403: whether a key was sent, and from which variable.
     fn key_hint(&self, status: u16) -> String {
         let var = &self.config.api_key_env;
+        if self.header_auth {
+            return match status {
+                401 | 403 => " (the server refused the Authorization header given with \
+                              --header)"
+                    .to_string(),
+                _ => String::new(),
+            };
+        }
         match (status, &self.api_key) {
             (401 | 403, None) => format!(
                 " (no API key was sent: `{var}` is not set; export the key in it, or name \
@@ -354,13 +432,15 @@ impl OpenAiTarget {
     }
 
     fn transport_error(&self, base: &str, e: reqwest::Error) -> TargetError {
+        let e = e.without_url();
         if e.is_timeout() {
             TargetError::Timeout(self.config.timeout)
         } else if e.is_builder() {
             TargetError::Config(format!("bad request to `{base}`: {e}"))
         } else {
             // Walk the source chain: reqwest's top-level message alone
-            // ("error sending request") does not say what went wrong.
+            // ("error sending request") does not say what went wrong. The
+            // URL is `base`, shown without credentials.
             let mut message = e.to_string();
             let mut source = std::error::Error::source(&e);
             while let Some(s) = source {
@@ -398,7 +478,7 @@ impl Target for OpenAiTarget {
         json!({
             "backend": "openai",
             "model": self.config.model,
-            "base_urls": self.config.base_urls,
+            "base_urls": self.replicas.iter().map(|r| &r.shown).collect::<Vec<_>>(),
             "headers": self.config.headers.iter().map(|(k, _)| k).collect::<Vec<_>>(),
             "stop": self.config.stop,
             "temperature": self.config.temperature,
@@ -479,20 +559,45 @@ impl From<TargetError> for Failed {
 }
 
 /// The parameter an OpenAI-style 400 refuses as unsupported (`error.param`
-/// with an `unsupported_*` code), or `max_tokens` when the message asks for
-/// `max_completion_tokens` instead. A parameter refused for its value
-/// (`max_tokens` too large) is not one: its message is the answer.
+/// with an `unsupported_*` code), or `max_tokens` when the message says it
+/// is not supported and names `max_completion_tokens`. A parameter refused
+/// for its value is not one: vLLM's "'max_tokens' or
+/// 'max_completion_tokens' is too large" names both, and its message is
+/// the answer.
 fn refused_parameter(bytes: &[u8]) -> Option<String> {
     let body: Value = serde_json::from_slice(bytes).ok()?;
     let error = &body["error"];
     let message = error["message"].as_str().unwrap_or_default();
-    if message.contains("max_tokens") && message.contains("max_completion_tokens") {
+    let lower = message.to_lowercase();
+    let unsupported = ["unsupported", "not supported", "instead"]
+        .iter()
+        .any(|w| lower.contains(w));
+    if unsupported
+        && !lower.contains("too large")
+        && message.contains("max_tokens")
+        && message.contains("max_completion_tokens")
+    {
         return Some("max_tokens".into());
     }
     let code = error["code"].as_str().unwrap_or_default();
     code.starts_with("unsupported")
         .then(|| error["param"].as_str().map(String::from))
         .flatten()
+}
+
+/// `url` without the user name and password it may carry
+/// (`https://user:secret@host/v1` as `https://<redacted>@host/v1`), for
+/// messages, logs and records: what identifies the server, not the
+/// credentials.
+pub fn without_userinfo(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{scheme}://<redacted>@{}", &rest[at + 1..]),
+        None => url.to_string(),
+    }
 }
 
 /// The wait a `Retry-After` header asks for, in seconds; its date form, a
@@ -595,9 +700,15 @@ fn parse_completion(bytes: &[u8]) -> Result<ChatResponse, TargetError> {
 /// reasoning (a `reasoning_content` field or a leading `<think>` block)
 /// apart from the answer, as every judge expects.
 pub fn parse_chat_completion(v: &Value) -> Result<ChatResponse, TargetError> {
-    let choice = v["choices"]
-        .get(0)
-        .ok_or_else(|| TargetError::InvalidResponse("no `choices[0]` in the response".into()))?;
+    let choice = v["choices"].get(0).ok_or_else(|| {
+        // Some servers answer an error with HTTP 200: say theirs.
+        match v["error"]["message"].as_str().or(v["error"].as_str()) {
+            Some(said) => TargetError::InvalidResponse(format!(
+                "no `choices[0]` in the response; the server said: {said}"
+            )),
+            None => TargetError::InvalidResponse("no `choices[0]` in the response".into()),
+        }
+    })?;
     let message = &choice["message"];
     if !message.is_object() {
         return Err(TargetError::InvalidResponse(
@@ -656,6 +767,26 @@ mod tests {
     use super::*;
 
     #[test]
+    fn only_an_unsupported_max_tokens_is_refused_as_a_parameter() {
+        let body = |message: &str| json!({"error": {"message": message}}).to_string();
+        let openai = "Unsupported parameter: 'max_tokens' is not supported with this model. \
+                      Use 'max_completion_tokens' instead.";
+        assert_eq!(
+            refused_parameter(body(openai).as_bytes()).as_deref(),
+            Some("max_tokens")
+        );
+        // vLLM refuses the value, naming both: the message is the answer.
+        let vllm = "'max_tokens' or 'max_completion_tokens' is too large: 512. This model's \
+                    maximum context length is 2048 tokens";
+        assert_eq!(refused_parameter(body(vllm).as_bytes()), None);
+        let coded = json!({"error": {"message": "no", "code": "unsupported_value", "param": "temperature"}});
+        assert_eq!(
+            refused_parameter(coded.to_string().as_bytes()).as_deref(),
+            Some("temperature")
+        );
+    }
+
+    #[test]
     fn completions_keep_refusal_and_reasoning_fields() {
         let body = json!({
             "model": "m",
@@ -672,6 +803,15 @@ mod tests {
         );
         assert_eq!(r.message.reasoning.as_deref(), Some("policy"));
         assert_eq!(r.finish_reason, Some(FinishReason::ContentFilter));
+    }
+
+    #[test]
+    fn an_error_sent_with_http_200_is_quoted() {
+        let body = json!({"error": {"message": "model overloaded"}});
+        let err = parse_chat_completion(&body).unwrap_err().to_string();
+        assert!(err.contains("the server said: model overloaded"), "{err}");
+        let err = parse_chat_completion(&json!({"error": "busy"})).unwrap_err();
+        assert!(err.to_string().contains("the server said: busy"), "{err}");
     }
 
     #[test]

@@ -393,6 +393,93 @@ async fn replicas_share_the_load_by_outstanding_requests() {
 }
 
 #[tokio::test]
+async fn a_failing_replica_rests_and_its_requests_go_to_the_others() {
+    // A replica that fails at once always had the fewest outstanding
+    // requests: it drew most of them, retries included, and cases failed
+    // while a healthy replica was free.
+    let broken = TestServer::start(|_| Reply::status(500, "boom"));
+    let healthy = TestServer::start(|_| Reply::chat("fine").slow(Duration::from_millis(30)));
+    let mut config = OpenAiConfig::new("m");
+    config.base_urls = vec![
+        format!("{}/v1", broken.url()),
+        format!("{}/v1", healthy.url()),
+    ];
+    config.api_key_env = "XSAFE_TEST_KEY_THAT_IS_NOT_SET".into();
+    config.retry_base = Duration::from_millis(5);
+    config.max_retries = 2;
+    let t = Arc::new(OpenAiTarget::new(config).unwrap());
+    let mut tasks = Vec::new();
+    for _ in 0..40 {
+        let t = t.clone();
+        tasks.push(tokio::spawn(async move { t.chat(&ask("Hi")).await }));
+    }
+    for task in tasks {
+        assert_eq!(task.await.unwrap().unwrap().message.content, "fine");
+    }
+    // It rests a second after its first failure: the requests in flight
+    // then may reach it, later ones do not.
+    assert!(
+        broken.request_count() <= 10,
+        "broken {} healthy {}",
+        broken.request_count(),
+        healthy.request_count()
+    );
+    assert_eq!(healthy.request_count(), 40);
+}
+
+#[tokio::test]
+async fn credentials_in_a_base_url_are_never_shown_or_recorded() {
+    let server = TestServer::start(|_| Reply::status(500, "boom"));
+    let with_secret = server.url().replace("http://", "http://user:URLPASS789@");
+    let t = target(&with_secret, |c| c.max_retries = 0);
+    let err = t.chat(&ask("Hi")).await.unwrap_err().to_string();
+    assert!(!err.contains("URLPASS789"), "{err}");
+    let settings = t.settings().to_string();
+    assert!(
+        !settings.contains("URLPASS789") && settings.contains("<redacted>@127.0.0.1"),
+        "{settings}"
+    );
+    assert!(
+        t.outstanding()
+            .iter()
+            .all(|(u, _)| !u.contains("URLPASS789"))
+    );
+    // Nobody listening: the connection error names the server, not the secret.
+    let down = xsafe_testkit::unused_url().replace("http://", "http://user:URLPASS789@");
+    let t = target(&down, |c| c.max_retries = 0);
+    let err = t.chat(&ask("Hi")).await.unwrap_err().to_string();
+    assert!(
+        !err.contains("URLPASS789") && err.contains("<redacted>@"),
+        "{err}"
+    );
+    assert_eq!(
+        xsafe_target::without_userinfo("https://a:b@host:1/v1?x=@y"),
+        "https://<redacted>@host:1/v1?x=@y"
+    );
+}
+
+#[tokio::test]
+async fn an_authorization_header_is_sent_in_place_of_the_api_key() {
+    let server = TestServer::start(|_| Reply::status(401, "no"));
+    // SAFETY: this variable name is used by this test alone.
+    unsafe { std::env::set_var("XSAFE_TEST_API_KEY_HEADER", "envkey") };
+    let t = target(&server.url(), |c| {
+        c.api_key_env = "XSAFE_TEST_API_KEY_HEADER".into();
+        c.api_key_required = true;
+        c.headers = vec![("Authorization".into(), "Bearer hdrkey".into())];
+    });
+    let err = t.chat(&ask("Hi")).await.unwrap_err().to_string();
+    assert_eq!(
+        server.requests()[0].header("authorization"),
+        Some("Bearer hdrkey")
+    );
+    assert!(
+        err.contains("refused the Authorization header given with --header"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
 async fn repeated_429s_shrink_concurrency_and_it_grows_back() {
     use std::sync::Mutex;
     use std::time::Instant;

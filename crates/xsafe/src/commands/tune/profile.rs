@@ -119,24 +119,13 @@ pub(crate) fn redact(mut v: Value) -> Value {
             }
             Value::Array(items) => items.iter_mut().for_each(|i| walk(i, key)),
             Value::String(s) if key.is_some_and(|k| k.contains("url")) => {
-                *s = strip_userinfo(s);
+                *s = xsafe_target::without_userinfo(s);
             }
             _ => {}
         }
     }
     walk(&mut v, None);
     v
-}
-
-fn strip_userinfo(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_string();
-    };
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    match rest[..authority_end].rfind('@') {
-        Some(at) => format!("{scheme}://<redacted>@{}", &rest[at + 1..]),
-        None => url.to_string(),
-    }
 }
 
 /// `profile-TARGET.toml`, with the characters a file name should not hold
