@@ -231,15 +231,13 @@ impl LocalTarget {
             )));
         }
         // Told here rather than by llama.cpp, whose refusal says only that
-        // loading failed, after logging errors of its own.
-        let mut magic = [0u8; 4];
-        let mut file = std::fs::File::open(path)
+        // loading failed ("null result"), after logging errors of its own.
+        let problem = xsafe_target::models::gguf_problem_of(path)
             .map_err(|e| TargetError::Config(format!("model file `{}`: {e}", path.display())))?;
-        let read = std::io::Read::read_exact(&mut file, &mut magic);
-        if read.is_err() || &magic != b"GGUF" {
+        if let Some(why) = problem {
             return Err(TargetError::Config(format!(
-                "model file `{}` is not a GGUF file (it does not start with `GGUF`); give a \
-                 GGUF model such as those `xsafe model list` names",
+                "model file `{}` is not a whole GGUF model file: {why}; give a GGUF model \
+                 such as those `xsafe model list` names",
                 path.display()
             )));
         }
@@ -814,12 +812,19 @@ mod tests {
         let file = dir.join("not-a-model.gguf");
         std::fs::write(&file, b"this is not a GGUF file").unwrap();
         let err = LocalTarget::load("local:x", &file, Default::default()).unwrap_err();
-        let _ = std::fs::remove_dir_all(&dir);
         assert!(matches!(err, TargetError::Config(_)));
         assert!(
-            err.to_string()
-                .contains("not-a-model.gguf` is not a GGUF file"),
+            err.to_string().contains(
+                "not-a-model.gguf` is not a whole GGUF model file: it does not start with `GGUF`"
+            ),
             "{err}"
         );
+        // A model cut short is told as such, not as llama.cpp's "null result".
+        let cut = dir.join("cut.gguf");
+        let whole = xsafe_testkit::tiny_gguf("cut");
+        std::fs::write(&cut, &whole[..whole.len() - 1]).unwrap();
+        let err = LocalTarget::load("local:x", &cut, Default::default()).unwrap_err();
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(err.to_string().contains("it is cut short"), "{err}");
     }
 }

@@ -263,6 +263,13 @@ pub fn import_model(
     staged.commit().map_err(|e| model_error(model, e))
 }
 
+/// Why the file at `path` is not a whole GGUF model file (not one at all,
+/// a version other than 2 or 3, or cut short), or `None` when it is one;
+/// only its header is read. `Err` when it cannot be read.
+pub fn gguf_problem_of(path: &Path) -> std::io::Result<Option<String>> {
+    crate::gguf::problem(path)
+}
+
 /// Why the new file at `path` is not a whole GGUF model, checked before
 /// it is cached (or, worse, pinned on first use): an HTML error page, a
 /// wrong file, or a download cut short.
