@@ -168,7 +168,7 @@ fn reference(outcome: &RunOutcome, results: &[StoredResult], judge: &str) -> Run
         let verdict = r
             .verdicts
             .iter()
-            .find(|v| v.judge.split('@').next() == Some(judge))
+            .find(|v| xsafe_store::judge_name(&v.judge) == judge)
             .or(r.verdicts.first());
         let Some(class) = verdict.and_then(|v| v.outcome.class()) else {
             group.unscored += 1;
@@ -260,7 +260,7 @@ async fn the_counted_summary_is_the_one_computed_from_every_result() {
 
     // A second judge's verdicts: beside the run judge's (which still
     // counts), and alone on answers the run's judge failed on (which then
-    // count). Tags whose part before the first `@` is the run judge's name
+    // count). Tags whose name (before the last `@`) is the run judge's
     // count as its verdicts, wherever they are in the list.
     let results = store.results(first.run_id).unwrap();
     let unjudged: Vec<&StoredResult> = results
@@ -293,7 +293,8 @@ async fn the_counted_summary_is_the_one_computed_from_every_result() {
                     .put_verdict(r.id, &scored(Class::PartialRefusal, "rule@2"))
                     .unwrap();
             }
-            // A tag naming the run's judge before its first `@`.
+            // A tag of another judge whose name starts like the run's
+            // (`rule@x`): not the run judge's verdict, so the first counts.
             3 => {
                 store
                     .put_verdict(r.id, &scored(first_class, "other@1"))
