@@ -1,0 +1,67 @@
+//! What the `xsafe` judge leaves unscored, against real answers: none of
+//! the built-in corpus (every one of them trains the shipped weights) and,
+//! where `../shared` is beside the project, none of XSTest's human-labelled
+//! development answers, all of them English attempts at the question.
+//! Foreign-language answers, copies of the prompt in template tokens and
+//! the like are unscored; see the unit tests beside the classifier.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use xsafe_judge::classifier::{self, not_an_attempt};
+use xsafe_judge::labels::{LabelledAnswer, load_labels, parse_labels};
+
+/// The unscored answers of `answers`, by reason (its words before the
+/// first `:` or `(`), with where each came from.
+fn unscored(answers: &[LabelledAnswer]) -> BTreeMap<String, Vec<String>> {
+    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for a in answers {
+        if let Some(reason) = not_an_attempt(&a.prompt, &a.to_transcript(), &a.answer) {
+            let kind = reason
+                .split([':', '('])
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_string();
+            out.entry(kind).or_default().push(a.source.clone());
+        }
+    }
+    out
+}
+
+#[test]
+fn no_corpus_answer_is_unscored() {
+    let mut n = 0;
+    for (name, text) in classifier::corpus() {
+        let answers = parse_labels(text.as_bytes(), &name).expect("the corpus parses");
+        n += answers.len();
+        let found = unscored(&answers);
+        assert!(found.is_empty(), "{name}: {found:#?}");
+    }
+    assert_eq!(n, 840);
+}
+
+#[test]
+fn no_xstest_development_answer_is_unscored() {
+    let dev =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/xstest/completions-dev");
+    let Ok(entries) = std::fs::read_dir(&dev) else {
+        eprintln!("{} is not there: nothing to check", dev.display());
+        return;
+    };
+    let mut files: Vec<_> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "csv"))
+        .collect();
+    files.sort();
+    let mut n = 0;
+    for file in &files {
+        let answers = load_labels(file).expect("the development answers parse");
+        n += answers.len();
+        let found = unscored(&answers);
+        assert!(found.is_empty(), "{}: {found:#?}", file.display());
+    }
+    eprintln!(
+        "{n} development answers in {} files, none unscored",
+        files.len()
+    );
+}
