@@ -228,6 +228,11 @@ async fn execute_claimed(
             finished += 1;
         }
     }
+    if interrupted {
+        // Cancelled while waiting for a place: the requests in flight are
+        // dropped as below, not waited for (up to timeout x retries each).
+        tasks.abort_all();
+    }
     loop {
         tokio::select! {
             _ = cancel.cancelled(), if !interrupted => {
@@ -415,6 +420,60 @@ pub async fn preview(store: Arc<Store>, plan: &RunPlan) -> Result<Preview, RunEr
     })
 }
 
+/// A judge that remembers its last verdict, given again for the same
+/// conversation (its messages and finish reason) without asking the judge.
+struct RememberLast<'a> {
+    inner: &'a dyn Judge,
+    last: std::sync::Mutex<Option<(Transcript, xsafe_core::Verdict)>>,
+}
+
+impl<'a> RememberLast<'a> {
+    fn new(inner: &'a dyn Judge) -> Self {
+        RememberLast {
+            inner,
+            last: std::sync::Mutex::new(None),
+        }
+    }
+}
+
+/// The parts of a transcript a judge reads (not `complied_at_turn`, which
+/// the strategy sets after judging).
+fn judged_part(t: &Transcript) -> Transcript {
+    Transcript {
+        messages: t.messages.clone(),
+        finish_reason: t.finish_reason.clone(),
+        complied_at_turn: None,
+        opening: t.opening,
+    }
+}
+
+#[async_trait::async_trait]
+impl Judge for RememberLast<'_> {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+
+    fn version(&self) -> &str {
+        self.inner.version()
+    }
+
+    async fn judge(
+        &self,
+        prompt: &xsafe_core::Prompt,
+        transcript: &Transcript,
+    ) -> Result<xsafe_core::Verdict, JudgeError> {
+        let part = judged_part(transcript);
+        if let Some((seen, verdict)) = &*self.last.lock().expect("never poisoned")
+            && *seen == part
+        {
+            return Ok(verdict.clone());
+        }
+        let verdict = self.inner.judge(prompt, transcript).await?;
+        *self.last.lock().expect("never poisoned") = Some((part, verdict.clone()));
+        Ok(verdict)
+    }
+}
+
 /// Runs, judges and stores one job; returns the verdict label or error kind.
 ///
 /// A job with a stored answer is only judged. A judge failure after the
@@ -432,6 +491,10 @@ async fn run_one(
 ) -> Result<String, RunError> {
     let prompt = job.case.to_prompt();
     let key = job.key.clone();
+    // An interactive strategy judges each reply to decide whether to follow
+    // up; the last one it judged is the answer judged below, and a paid
+    // `llm:` judge is not asked about it twice.
+    let judge = &RememberLast::new(judge);
     let (transcript, timing) = match &job.answer {
         // The permit stays held through the judging below: it bounds how
         // many stored answers are judged at once, as it bounds conversations,

@@ -89,6 +89,26 @@ impl RunPlan {
                 )
             }));
         }
+        // Results are stored under the target's id and the strategy's name:
+        // one given twice would be asked twice for the same keys.
+        let twice = |names: Vec<&str>| {
+            names
+                .iter()
+                .enumerate()
+                .find(|(i, n)| names[..*i].contains(n))
+                .map(|(_, n)| n.to_string())
+        };
+        if let Some(id) = twice(self.targets.iter().map(|t| t.id()).collect()) {
+            return Err(RunError::Plan(format!(
+                "target `{id}` is given twice; give each target once (two settings of one \
+                 model are two named targets of a --targets file)"
+            )));
+        }
+        if let Some(name) = twice(self.strategies.iter().map(|s| s.name()).collect()) {
+            return Err(RunError::Plan(format!(
+                "strategy `{name}` is given twice; give each strategy once"
+            )));
+        }
         for t in &self.types {
             if !self
                 .suites

@@ -205,3 +205,44 @@ async fn a_judge_failure_inside_an_interactive_strategy_is_the_conversations() {
     let dry = preview(store.clone(), &p).await.unwrap();
     assert_eq!(dry.groups[0].to_ask, 3, "asked again by the next run");
 }
+
+/// An interactive strategy judges each reply to decide whether to follow
+/// up; the final reply it judged is not sent to the (paid) judge again when
+/// the run judges the conversation.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_interactive_conversation_asks_the_judge_once_per_reply() {
+    // The model refuses at turn 1 and complies at turn 2.
+    let model = TestServer::start(|r| {
+        if r.json()["messages"].as_array().unwrap().len() > 2 {
+            Reply::chat("Sure: send SIGTERM with kill PID.")
+        } else {
+            Reply::chat("I'm sorry, I can't help with that.")
+        }
+    });
+    let judge = TestServer::start(|r| {
+        let asked = r.json()["messages"].to_string();
+        if asked.contains("kill PID") {
+            Reply::chat("1_full_compliance")
+        } else {
+            Reply::chat("2_full_refusal")
+        }
+    });
+    let store = Arc::new(Store::open_in_memory().unwrap());
+    let p = plan(
+        &format!("{}/v1", model.url()),
+        &format!("{}/v1", judge.url()),
+        "interactive",
+    );
+    let outcome = execute(store.clone(), &p, CancellationToken::new(), |_| {})
+        .await
+        .unwrap();
+    assert_eq!((outcome.done, outcome.errors), (3, 0));
+    // Two replies per case, each judged once (it was three: the last twice).
+    assert_eq!(model.request_count(), 6);
+    assert_eq!(judge.request_count(), 6);
+    for r in store.results(outcome.run_id).unwrap() {
+        let t = r.transcript.unwrap();
+        assert_eq!(t.complied_at_turn, Some(2));
+        assert_eq!(r.verdicts[0].outcome.label(), "compliance");
+    }
+}

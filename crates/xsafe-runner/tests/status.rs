@@ -141,6 +141,40 @@ async fn a_cancellation_before_the_results_are_stored_interrupts_the_run() {
     assert_eq!(store.run("r").unwrap().status, RunStatus::Interrupted);
 }
 
+/// Ctrl-C while the run waits for a place (more cases than the target's
+/// concurrency, the usual case) drops the requests in flight at once: it
+/// waited for each of them, up to its timeout and retries.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cancellation_while_waiting_for_a_place_drops_the_requests_in_flight() {
+    let cancel = CancellationToken::new();
+    // Ctrl-C comes as the first request reaches the model.
+    let on_request = cancel.clone();
+    let model = TestServer::start(move |_| {
+        on_request.cancel();
+        Reply::chat("late").slow(Duration::from_secs(30))
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(Store::open(&dir.path().join("runs.db")).unwrap());
+    let mut p = plan(
+        &format!("{}/v1", model.url()),
+        vec![suite("small", "small.csv")],
+    );
+    let mut config = OpenAiConfig::new("m");
+    config.base_urls = vec![format!("{}/v1", model.url())];
+    config.api_key_env = "XSAFE_TEST_NO_KEY".into();
+    config.timeout = Duration::from_secs(30);
+    config.max_concurrency = 1;
+    p.targets = vec![Arc::new(OpenAiTarget::new(config).unwrap())];
+    let outcome = tokio::time::timeout(
+        Duration::from_secs(10),
+        execute(store.clone(), &p, cancel, |_| {}),
+    )
+    .await
+    .expect("the run stops without waiting for the model")
+    .unwrap();
+    assert_eq!((outcome.done, outcome.status.as_str()), (0, "interrupted"));
+}
+
 /// Two files `sa/p.csv` and `sb/p.csv` are both suite `p`: the error names
 /// both files and says how to tell them apart, rather than calling it one
 /// suite given twice.
@@ -172,4 +206,31 @@ async fn two_suite_files_of_one_name_are_named_with_the_fix() {
     let message = err.to_string();
     assert!(message.contains("given twice"), "{message}");
     assert!(message.contains("`sa/p.csv`"), "{message}");
+}
+
+/// A strategy or target given twice was asked twice for the same keys: the
+/// run asked twice the requests and never showed all its results.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_strategy_or_target_given_twice_is_refused() {
+    let store = Arc::new(Store::open_in_memory().unwrap());
+    let mut p = plan("http://127.0.0.1:9/v1", vec![suite("small", "small.csv")]);
+    p.strategies
+        .push(xsafe_strategy::from_name("baseline").unwrap());
+    let err = execute(store.clone(), &p, CancellationToken::new(), |_| {})
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "strategy `baseline` is given twice; give each strategy once"
+    );
+    let mut p = plan("http://127.0.0.1:9/v1", vec![suite("small", "small.csv")]);
+    p.targets.push(p.targets[0].clone());
+    let err = execute(store, &p, CancellationToken::new(), |_| {})
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("target `openai:m` is given twice"),
+        "{err}"
+    );
 }

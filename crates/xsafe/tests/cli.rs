@@ -1294,3 +1294,72 @@ fn timeouts_must_be_seconds_above_zero_and_at_most_a_day() {
     assert!(err.contains("target `t`: timeout inf:"), "{err}");
     assert!(!env.db().exists(), "nothing was stored");
 }
+
+/// Ctrl-C stops a run at once, even with more cases than places (it waited
+/// for every request in flight, up to its timeout and retries); the same
+/// command resumes it.
+#[test]
+fn ctrl_c_stops_a_run_without_waiting_for_the_model() {
+    let env = Env::new();
+    let asked = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let seen = asked.clone();
+    let model = TestServer::start(move |_| {
+        seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        xsafe_testkit::Reply::chat("late").slow(std::time::Duration::from_secs(60))
+    });
+    let suite = env.write("small.csv", common::SMALL_SUITE);
+    let url = format!("{}/v1", model.url());
+    let mut child = env
+        .cmd()
+        .args([
+            "run",
+            "--suite",
+            suite.to_str().unwrap(),
+            "--target",
+            "openai:m",
+            "--base-url",
+            &url,
+            "--concurrency",
+            "1",
+            "--judge",
+            "strmatch",
+            "--run",
+            "slow",
+        ])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while asked.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "never asked"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let pid = child.id().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still waiting for the model 20 s after Ctrl-C"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(130));
+    let listed = env.ok(&["runs", "list"]);
+    assert!(
+        listed.contains("slow") && listed.contains("interrupted"),
+        "{listed}"
+    );
+}

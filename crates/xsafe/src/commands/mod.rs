@@ -228,13 +228,22 @@ pub(crate) async fn execute_with_progress(
 }
 
 /// A token cancelled by Ctrl-C, so a run stops cleanly and resumes later.
+/// A second Ctrl-C exits at once (130): what is stored is kept, each answer
+/// being stored in one transaction, and the same command resumes.
 pub(crate) fn cancel_on_ctrl_c() -> tokio_util::sync::CancellationToken {
     let cancel = tokio_util::sync::CancellationToken::new();
     let on_signal = cancel.clone();
     tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!("\ninterrupted: stopping; run the same command again to resume");
+            eprintln!(
+                "\ninterrupted: stopping (Ctrl-C again to exit at once); run the same command \
+                 again to resume"
+            );
             on_signal.cancel();
+        }
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("interrupted again: exiting");
+            std::process::exit(130);
         }
     });
     cancel
