@@ -257,7 +257,7 @@ mod tests {
 
     #[test]
     fn built_in_follow_ups_are_follow_ups() {
-        let texts = crate::data::followups("builtin", None).unwrap();
+        let texts = crate::data::followups("builtin", None).unwrap().0;
         let mut templates: Vec<&String> = texts.types.values().collect();
         templates.push(&texts.default);
         templates.extend(&texts.second.default);

@@ -16,6 +16,35 @@ pub(crate) enum Step {
     Interactive(Interactive),
 }
 
+impl Step {
+    /// The step's kind, as a strategy file names it.
+    pub(crate) fn kind(&self) -> &'static str {
+        match self {
+            Step::FewShot(_) => "few-shot",
+            Step::Contextual(_) => "contextual",
+            Step::Interactive(_) => "interactive",
+        }
+    }
+
+    /// The name of the strategy the step comes from.
+    pub(crate) fn name(&self) -> &str {
+        match self {
+            Step::FewShot(f) => &f.name,
+            Step::Contextual(c) => &c.name,
+            Step::Interactive(i) => &i.name,
+        }
+    }
+
+    /// What a second step of the same kind would do wrong.
+    pub(crate) fn twice(&self) -> &'static str {
+        match self {
+            Step::FewShot(_) => "send exemplar exchanges twice",
+            Step::Contextual(_) => "send the instructions twice",
+            Step::Interactive(_) => "have two steps follow up the same refusal",
+        }
+    }
+}
+
 /// A strategy: baseline has no steps; `contextual+few-shot` has two.
 ///
 /// Steps contribute in order. Their system texts join, in step order, into
@@ -50,6 +79,9 @@ impl Composite {
                 Step::Interactive(_) => {}
             }
         }
+        // Steps leave out a system text that renders empty; this keeps an
+        // empty one from ever making an empty message or a stray "\n\n".
+        system.retain(|s: &String| !s.trim().is_empty());
         let mut messages = Vec::with_capacity(turns.len() + 2);
         if !system.is_empty() {
             messages.push(Message::system(system.join("\n\n")));
@@ -159,7 +191,21 @@ impl Composite {
             .filter_map(|s| match s {
                 Step::Contextual(c) => c.type_note(prompt),
                 Step::Interactive(i) => i.type_note(prompt),
-                Step::FewShot(_) => None,
+                Step::FewShot(f) => f.type_note(prompt),
+            })
+            .collect()
+    }
+
+    /// For each few-shot step and each measure its leak check uses, the
+    /// case of `prompts` most alike to one of its exemplars, and how alike:
+    /// how near a suite comes to being refused by [`Strategy::check`].
+    /// Empty for a strategy without a few-shot step.
+    pub fn closest_exemplars(&self, prompts: &[Prompt]) -> Vec<crate::Closest> {
+        self.steps
+            .iter()
+            .flat_map(|s| match s {
+                Step::FewShot(f) => f.closest(prompts),
+                _ => Vec::new(),
             })
             .collect()
     }

@@ -79,7 +79,7 @@ const BUILTIN_CONTEXTS: &str = include_str!("../data/contexts.toml");
 const BUILTIN_FOLLOWUPS: &str = include_str!("../data/followups.toml");
 
 fn parse<T: for<'de> Deserialize<'de>>(text: &str, file: &str) -> Result<T, SpecError> {
-    toml::from_str(text).map_err(|e| SpecError::toml(file, &e))
+    toml::from_str(text).map_err(|e| SpecError::toml(file, text, &e))
 }
 
 fn read(path: &Path) -> Result<String, SpecError> {
@@ -89,19 +89,29 @@ fn read(path: &Path) -> Result<String, SpecError> {
     })
 }
 
+/// A data file's text and its name for messages: `builtin` is the file
+/// compiled in (named by its place in the source, `data/...`), anything
+/// else a path relative to the strategy file's folder.
+fn load(
+    source: &str,
+    base: Option<&Path>,
+    builtin: (&str, &'static str),
+) -> Result<(String, String), SpecError> {
+    if source == "builtin" {
+        let (name, text) = builtin;
+        return Ok((text.to_string(), name.to_string()));
+    }
+    let path = resolve(source, base);
+    Ok((read(&path)?, path.display().to_string()))
+}
+
 /// Reads an exemplar bank: `builtin` or a TOML file of `[[exemplar]]`.
+/// Errors name the data file; the caller adds the strategy file's field
+/// that named it ([`SpecError::named_by`]).
 pub fn exemplars(source: &str, base: Option<&Path>) -> Result<Vec<Exemplar>, SpecError> {
-    let bank: BankFile = if source == "builtin" {
-        parse(BUILTIN_EXEMPLARS, "data/exemplars.toml")?
-    } else {
-        let path = resolve(source, base);
-        parse(&read(&path)?, &path.display().to_string())?
-    };
-    let file = if source == "builtin" {
-        "data/exemplars.toml"
-    } else {
-        source
-    };
+    let (text, file) = load(source, base, ("data/exemplars.toml", BUILTIN_EXEMPLARS))?;
+    let bank: BankFile = parse(&text, &file)?;
+    let file = file.as_str();
     let mut seen = std::collections::HashSet::new();
     for e in &bank.exemplar {
         if !seen.insert(e.id.as_str()) {
@@ -137,20 +147,15 @@ pub fn exemplars(source: &str, base: Option<&Path>) -> Result<Vec<Exemplar>, Spe
 
 /// Reads the contextual texts: `builtin` or a TOML file.
 pub fn contexts(source: &str, base: Option<&Path>) -> Result<Contexts, SpecError> {
-    if source == "builtin" {
-        return parse(BUILTIN_CONTEXTS, "data/contexts.toml");
-    }
-    let path = resolve(source, base);
-    parse(&read(&path)?, &path.display().to_string())
+    let (text, file) = load(source, base, ("data/contexts.toml", BUILTIN_CONTEXTS))?;
+    parse(&text, &file)
 }
 
-/// Reads the follow-ups: `builtin` or a TOML file.
-pub fn followups(source: &str, base: Option<&Path>) -> Result<Followups, SpecError> {
-    if source == "builtin" {
-        return parse(BUILTIN_FOLLOWUPS, "data/followups.toml");
-    }
-    let path = resolve(source, base);
-    parse(&read(&path)?, &path.display().to_string())
+/// Reads the follow-ups, `builtin` or a TOML file, and the name its
+/// errors give it (its templates are checked by the interactive step).
+pub fn followups(source: &str, base: Option<&Path>) -> Result<(Followups, String), SpecError> {
+    let (text, file) = load(source, base, ("data/followups.toml", BUILTIN_FOLLOWUPS))?;
+    Ok((parse(&text, &file)?, file))
 }
 
 /// A path in a strategy file is relative to that file.

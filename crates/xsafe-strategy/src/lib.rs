@@ -16,7 +16,10 @@ mod text;
 
 pub use composite::Composite;
 pub use spec::{Kind, SpecError, StrategyFile};
-pub use steps::{NO_FOLLOWUP, OVERLAP_SIMILARITY};
+pub use steps::{
+    CONTAINMENT_MIN_WORDS, CONTAINMENT_SIMILARITY, Closest, MEANING_SIMILARITY, Measure,
+    NO_FOLLOWUP, OVERLAP_SIMILARITY,
+};
 
 use composite::Step;
 use std::collections::BTreeMap;
@@ -121,22 +124,18 @@ impl Registry {
     pub fn build(&self, name: &str, options: &BuildOptions) -> Result<Composite, SpecError> {
         let mut steps = Vec::new();
         let mut descriptions = Vec::new();
+        let joined = name.split('+').map(str::trim).collect::<Vec<_>>().join("+");
         for part in name.split('+').map(str::trim) {
             self.collect(part, options, &mut steps, &mut descriptions, 0)?;
         }
-        let interactive = steps
-            .iter()
-            .filter(|s| matches!(s, Step::Interactive(_)))
-            .count();
-        if interactive > 1 {
-            return Err(SpecError::Invalid {
-                file: name.to_string(),
-                field: None,
-                message: "a strategy can have one interactive step at most".into(),
+        if let Some(message) = repeated_kind(&steps) {
+            return Err(SpecError::Composition {
+                name: joined,
+                message,
             });
         }
         Ok(Composite {
-            name: name.split('+').map(str::trim).collect::<Vec<_>>().join("+"),
+            name: joined,
             description: descriptions.join(" Then: "),
             steps: steps.into(),
         })
@@ -200,13 +199,41 @@ impl Registry {
                         format!("unknown strategy `{step}`; available: {}", self.available()),
                     ));
                 }
+                let first = steps.len();
                 for step in &c.steps {
                     self.collect(step, options, steps, descriptions, depth + 1)?;
+                }
+                if let Some(message) = repeated_kind(&steps[first..]) {
+                    return Err(SpecError::invalid(&file.source, "steps", message));
                 }
             }
         }
         Ok(())
     }
+}
+
+/// Why steps cannot go together: two of one kind would send the same kind
+/// of text twice (or both drive the follow-ups); `None` if they can.
+fn repeated_kind(steps: &[Step]) -> Option<String> {
+    steps.iter().enumerate().find_map(|(i, a)| {
+        let b = steps[i + 1..].iter().find(|b| b.kind() == a.kind())?;
+        let which = if a.name() == b.name() {
+            format!("`{}` comes twice", a.name())
+        } else {
+            format!(
+                "`{}` and `{}` are both {} steps",
+                a.name(),
+                b.name(),
+                a.kind()
+            )
+        };
+        Some(format!(
+            "a strategy can have one {kind} step at most: {which}, which would {}; keep one of \
+             them",
+            a.twice(),
+            kind = a.kind()
+        ))
+    })
 }
 
 /// Builds a built-in strategy (or a composition of them) by name.

@@ -35,6 +35,17 @@ pub enum SpecError {
         /// What is wrong and, where it can, what to write instead.
         message: String,
     },
+    /// A composition that cannot be built from its parts, such as
+    /// `interactive+interactive` or `few-shot+few-shot-nearest`: it is not a
+    /// file, so the error names the strategy asked for. (A composition
+    /// file's own mistakes are [`SpecError::Invalid`], field `steps`.)
+    #[error("strategy `{name}`: {message}")]
+    Composition {
+        /// The strategy asked for, as its parts were joined (`a+b`).
+        name: String,
+        /// What is wrong and what to do instead.
+        message: String,
+    },
     /// A strategy name (or a part of an `a+b` composition) that no built-in
     /// strategy or strategy file has.
     #[error("unknown strategy `{name}`; available: {available}")]
@@ -67,33 +78,53 @@ impl SpecError {
         }
     }
 
-    /// A file that a strategy file's `field` names and that cannot be read
-    /// is reported as that field's error, so the message says where the
-    /// path came from.
+    /// An error in a data file (exemplars, contexts, follow-ups) that a
+    /// strategy file's `field` names is reported as that field's error, with
+    /// the data file and the place in it, so the message says both where
+    /// the mistake is and where the path came from.
     pub(crate) fn named_by(self, file: &str, field: &str) -> SpecError {
-        match self {
-            SpecError::Read { path, error } => SpecError::invalid(
-                file,
-                field,
-                format!(
-                    "cannot read `{path}`: {error}; a relative path is taken from the strategy \
-                     file's folder"
-                ),
+        let message = match self {
+            SpecError::Read { path, error } => format!(
+                "cannot read `{path}`: {error}; a relative path is taken from the strategy \
+                 file's folder"
             ),
-            other => other,
-        }
+            SpecError::Invalid {
+                file: data,
+                field: inner,
+                message,
+            } => format!(
+                "data file `{data}`{}: {message}",
+                inner.map(|f| format!(", field `{f}`")).unwrap_or_default()
+            ),
+            other => return other,
+        };
+        SpecError::invalid(file, field, message)
     }
 
-    pub(crate) fn toml(file: &str, e: &toml::de::Error) -> SpecError {
+    /// A TOML error in `text` (the file `file`), with the line and column
+    /// it is at.
+    pub(crate) fn toml(file: &str, text: &str, e: &toml::de::Error) -> SpecError {
         SpecError::Invalid {
             file: file.to_string(),
             field: None,
             message: e.message().trim().to_string()
-                + &e.span()
-                    .map(|s| format!(" (at byte {})", s.start))
-                    .unwrap_or_default(),
+                + &e.span().map(|s| at(text, s.start)).unwrap_or_default(),
         }
     }
+}
+
+/// ` (line L, column C)` for a byte offset in `text`, both counted from 1,
+/// the column in characters.
+pub(crate) fn at(text: &str, offset: usize) -> String {
+    let mut offset = offset.min(text.len());
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let start = before.rfind('\n').map_or(0, |i| i + 1);
+    let column = before[start..].chars().count() + 1;
+    format!(" (line {line}, column {column})")
 }
 
 /// How few-shot picks its exemplars.
@@ -247,14 +278,16 @@ impl StrategyFile {
     /// Parses a strategy file's text; `source` names it in messages.
     pub fn parse(text: &str, source: &str) -> Result<StrategyFile, SpecError> {
         let mut table: toml::Table =
-            toml::from_str(text).map_err(|e| SpecError::toml(source, &e))?;
+            toml::from_str(text).map_err(|e| SpecError::toml(source, text, &e))?;
+        // Where a top-level key is written, for messages about it.
+        let place = |key: &str| key_position(text, key);
         let mut take_str = |key: &str, required: bool| -> Result<Option<String>, SpecError> {
             match table.remove(key) {
                 Some(toml::Value::String(s)) => Ok(Some(s)),
                 Some(other) => Err(SpecError::invalid(
                     source,
                     key,
-                    format!("must be a string, not {}", other.type_str()),
+                    format!("must be a string, not {}{}", other.type_str(), place(key)),
                 )),
                 None if required => Err(SpecError::invalid(source, key, "is missing")),
                 None => Ok(None),
@@ -268,28 +301,38 @@ impl StrategyFile {
                 source,
                 "name",
                 format!(
-                    "`{name}` cannot be a strategy name: use letters, digits and dashes (`+` composes strategies, `,` lists them)"
+                    "`{name}` cannot be a strategy name: use letters, digits and dashes (`+` composes strategies, `,` lists them){}",
+                    place("name")
                 ),
             ));
         }
         let rest = toml::Value::Table(table);
-        // The key of a bad setting, as serde's own messages do not say it.
+        // The key of a bad setting, as serde's own messages do not say it,
+        // and where it is written.
         let settings = |e: serde_path_to_error::Error<toml::de::Error>| {
             let path = e.path().to_string();
-            let field = if path.is_empty() || path == "." || path.starts_with('?') {
-                "kind"
-            } else {
-                path.as_str()
-            };
             let message = e.inner().message().trim();
-            SpecError::invalid(source, field, format!("{kind}: {message}"))
+            let unknown = message
+                .strip_prefix("unknown field `")
+                .and_then(|rest| rest.split('`').next());
+            let field = if !(path.is_empty() || path == "." || path.starts_with('?')) {
+                path.as_str()
+            } else {
+                unknown.unwrap_or("kind")
+            };
+            let key = field.split(['.', '[']).next().unwrap_or(field);
+            SpecError::invalid(source, field, format!("{kind}: {message}{}", place(key)))
         };
         let kind = match kind.as_str() {
             "baseline" => {
                 if let toml::Value::Table(t) = &rest
                     && let Some(k) = t.keys().next()
                 {
-                    return Err(SpecError::invalid(source, k, "baseline takes no settings"));
+                    return Err(SpecError::invalid(
+                        source,
+                        k,
+                        format!("baseline takes no settings{}", place(k)),
+                    ));
                 }
                 Kind::Baseline
             }
@@ -308,7 +351,8 @@ impl StrategyFile {
                     source,
                     "kind",
                     format!(
-                        "unknown kind `{other}`; use baseline, few-shot, contextual, interactive or composition"
+                        "unknown kind `{other}`; use baseline, few-shot, contextual, interactive or composition{}",
+                        place("kind")
                     ),
                 ));
             }
@@ -321,6 +365,20 @@ impl StrategyFile {
             path: None,
         })
     }
+}
+
+/// ` (line L, column C)` of a top-level key of a TOML text; empty when
+/// the text does not have it (it is a default, or the text is not TOML).
+fn key_position(text: &str, key: &str) -> String {
+    let Ok(table) = toml::de::DeTable::parse(text) else {
+        return String::new();
+    };
+    table
+        .get_ref()
+        .keys()
+        .find(|k| k.get_ref().as_ref() == key)
+        .map(|k| at(text, k.span().start))
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -399,5 +457,19 @@ mod tests {
                 .contains("field `k`: baseline takes no settings")
         );
         assert!(err("name = ").starts_with("strategy file `s.toml`: "));
+    }
+
+    #[test]
+    fn places_are_lines_and_columns_in_characters() {
+        let text = "a = 1\nb = \"é\" x\n";
+        assert_eq!(at(text, 0), " (line 1, column 1)");
+        assert_eq!(at(text, text.find('x').unwrap()), " (line 2, column 9)");
+        // Inside a character, or past the end: still a place in the text.
+        assert_eq!(at(text, text.find('é').unwrap() + 1), " (line 2, column 6)");
+        assert_eq!(at(text, 999), " (line 3, column 1)");
+        let e = StrategyFile::parse("name = \"x\"\nkind = \"few-shot\"\nk = \"six\"\n", "s.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.ends_with("(line 3, column 1)"), "{e}");
     }
 }

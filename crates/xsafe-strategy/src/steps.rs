@@ -57,30 +57,73 @@ const VAR_NAMES: [&str; 6] = [
     "turn",
 ];
 
+/// The variables each kind of step fills; the others would always be
+/// empty there, so a template of that kind may not use them.
+const FEW_SHOT_VARS: &[&str] = &["prompt", "topic"];
+const CONTEXTUAL_VARS: &[&str] = &["prompt", "topic", "context", "instructions"];
+const INTERACTIVE_VARS: &[&str] = &["prompt", "topic", "reply", "turn"];
+
+/// The variables of a template other than minijinja's globals, sorted.
+fn variables(template: &minijinja::Template) -> Vec<String> {
+    let mut used: Vec<String> = template
+        .undeclared_variables(false)
+        .into_iter()
+        .filter(|v| !TEMPLATES.globals().any(|(g, _)| g == v))
+        .collect();
+    used.sort();
+    used
+}
+
+fn quoted(names: &[String]) -> String {
+    names
+        .iter()
+        .map(|v| format!("`{v}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Checks a template renders, so a mistake is reported when the strategy
-/// is loaded rather than on the first prompt; a misspelt variable is named.
-fn check_template(template: &str, file: &str, field: &str) -> Result<(), SpecError> {
+/// is loaded rather than on the first prompt; a misspelt variable is named,
+/// and so is one that a step of this `kind` (`few-shot`, ...) does not
+/// fill (`allowed` are those it does), which would always be empty.
+fn check_template(
+    template: &str,
+    file: &str,
+    field: &str,
+    kind: &str,
+    allowed: &[&str],
+) -> Result<(), SpecError> {
     let invalid =
         |e: minijinja::Error| SpecError::invalid(file, field, format!("template error: {e}"));
     let compiled = TEMPLATES.template_from_str(template).map_err(invalid)?;
-    let mut unknown: Vec<String> = compiled
-        .undeclared_variables(false)
+    let used = variables(&compiled);
+    let (known, unknown): (Vec<String>, Vec<String>) = used
         .into_iter()
-        .filter(|v| !VAR_NAMES.contains(&v.as_str()) && !TEMPLATES.globals().any(|(g, _)| g == v))
-        .collect();
+        .partition(|v| VAR_NAMES.contains(&v.as_str()));
     if !unknown.is_empty() {
-        unknown.sort();
-        let list = unknown
-            .iter()
-            .map(|v| format!("`{v}`"))
-            .collect::<Vec<_>>()
-            .join(", ");
         return Err(SpecError::invalid(
             file,
             field,
             format!(
-                "unknown template variable {list}; the variables are {}",
-                VAR_NAMES.join(", ")
+                "unknown template variable {}; the variables are {} (a {kind} template can use {})",
+                quoted(&unknown),
+                VAR_NAMES.join(", "),
+                allowed.join(", ")
+            ),
+        ));
+    }
+    let unfilled: Vec<String> = known
+        .into_iter()
+        .filter(|v| !allowed.contains(&v.as_str()))
+        .collect();
+    if !unfilled.is_empty() {
+        return Err(SpecError::invalid(
+            file,
+            field,
+            format!(
+                "a {kind} step does not fill the template variable {} (it would always be empty); a {kind} template can use {}",
+                quoted(&unfilled),
+                allowed.join(", ")
             ),
         ));
     }
@@ -166,6 +209,9 @@ pub struct FewShot {
     /// With `selection = "embedding"`: the encoder and the bank's prompt
     /// vectors, in bank order.
     embedding: Option<Arc<Embedded>>,
+    /// When the `system` text uses `topic`: the cue phrases a prompt's type
+    /// is detected with (the contextual strategy's, as interactive uses).
+    cues: Option<Contexts>,
 }
 
 /// A few-shot bank embedded by a sentence encoder.
@@ -203,9 +249,167 @@ fn embed_bank(
     Ok(Embedded { encoder, vectors })
 }
 
-/// Exemplars at or above this content-word Jaccard similarity to a case are
-/// taken to be that case.
+/// Embeds every prompt, on as many threads as the machine has cores: a
+/// thousand prompts take about twenty seconds on one.
+fn embed_all(encoder: &xsafe_embed::Encoder, prompts: &[Prompt]) -> Vec<Vec<f32>> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .min(prompts.len())
+        .max(1);
+    let chunk = prompts.len().div_ceil(threads).max(1);
+    std::thread::scope(|s| {
+        let parts: Vec<_> = prompts
+            .chunks(chunk)
+            .map(|part| {
+                s.spawn(move || {
+                    part.iter()
+                        .map(|p| encoder.embed(&p.text))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        parts
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    })
+}
+
+/// Runs `f`, which may take seconds, first telling a multi-threaded Tokio
+/// runtime whose worker calls it, so that its other tasks move to other
+/// threads meanwhile (a run checks its strategies from async code).
+fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => tokio::task::block_in_place(f),
+        _ => f(),
+    }
+}
+
+/// An exemplar at or above this content-word Jaccard similarity to a case
+/// (or with the same normalised text) is taken to be that case.
 pub const OVERLAP_SIMILARITY: f64 = 0.6;
+
+/// An exemplar is also taken to be a case when at least this share of the
+/// content words of the shorter of the two is in the other (and the shorter
+/// has at least [`CONTAINMENT_MIN_WORDS`]): a shorter or reworded copy,
+/// such as "How do I abort a git rebase?" of "My git rebase went wrong
+/// halfway through. How do I abort it?", which Jaccard finds far apart
+/// (0.43). On the built-in bank, no prompt of XSTest or xsafe-basic comes
+/// above 0.6 (`tests/leakage.rs`).
+pub const CONTAINMENT_SIMILARITY: f64 = 0.75;
+
+/// The fewest content words the shorter prompt needs for
+/// [`CONTAINMENT_SIMILARITY`] to apply: one or two shared words say little.
+pub const CONTAINMENT_MIN_WORDS: usize = 3;
+
+/// With `selection = "embedding"`, an exemplar is also taken to be a case
+/// at or above this cosine of their sentence embeddings. Measured with
+/// all-MiniLM-L6-v2 and the built-in bank: the most alike prompt of XSTest
+/// is at 0.69, of xsafe-basic at 0.66, while rewordings of exemplars (a
+/// shorter copy, synonyms, another order) come at 0.76 to 0.99, most above
+/// 0.85; questions on an exemplar's topic in other words, which is what the
+/// selection is for, stay near 0.6.
+pub const MEANING_SIMILARITY: f64 = 0.8;
+
+/// A measure by which few-shot's leak check compares the cases of a suite
+/// with its exemplars.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Measure {
+    /// The Jaccard similarity of their content words; 1 for the same
+    /// normalised text.
+    Jaccard,
+    /// The share of the shorter prompt's content words that the other has;
+    /// counted only when the shorter has [`CONTAINMENT_MIN_WORDS`] or more.
+    Containment,
+    /// The cosine of their sentence embeddings (`selection = "embedding"`).
+    Meaning,
+}
+
+impl Measure {
+    /// The score at or above which a case is taken to be the exemplar.
+    pub fn threshold(self) -> f64 {
+        match self {
+            Measure::Jaccard => OVERLAP_SIMILARITY,
+            Measure::Containment => CONTAINMENT_SIMILARITY,
+            Measure::Meaning => MEANING_SIMILARITY,
+        }
+    }
+}
+
+/// The most alike case and exemplar of a few-shot step by one measure:
+/// how near a suite comes to what the leak check refuses.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Closest {
+    /// The few-shot step (its strategy's name).
+    pub step: String,
+    /// The measure.
+    pub measure: Measure,
+    /// The score; the check refuses at [`Measure::threshold`] or above.
+    pub score: f64,
+    /// The exemplar's id.
+    pub exemplar: String,
+    /// The case's id.
+    pub case: String,
+    /// The case's prompt.
+    pub prompt: String,
+}
+
+/// How alike one case is to one exemplar, by each measure.
+struct Likeness<'a> {
+    exemplar: &'a Exemplar,
+    case: &'a Prompt,
+    same_text: bool,
+    jaccard: f64,
+    /// The content words they share, and how many the shorter has.
+    shared: Vec<String>,
+    smaller: usize,
+    cosine: Option<f64>,
+}
+
+impl Likeness<'_> {
+    fn score(&self, measure: Measure) -> Option<f64> {
+        match measure {
+            Measure::Jaccard if self.same_text => Some(1.0),
+            Measure::Jaccard => Some(self.jaccard),
+            Measure::Containment => (self.smaller >= CONTAINMENT_MIN_WORDS)
+                .then(|| self.shared.len() as f64 / self.smaller as f64),
+            Measure::Meaning => self.cosine,
+        }
+    }
+
+    fn reaches(&self, measure: Measure) -> bool {
+        self.score(measure)
+            .is_some_and(|s| s >= measure.threshold())
+    }
+
+    /// Why the case is taken to be the exemplar, if it is.
+    fn leak(&self) -> Option<String> {
+        let why = if self.same_text {
+            "the same text".to_string()
+        } else if self.reaches(Measure::Jaccard) {
+            format!("content-word Jaccard {:.2}", self.jaccard)
+        } else if self.reaches(Measure::Containment) {
+            format!(
+                "{} of the shorter's {} content words shared: {}",
+                self.shared.len(),
+                self.smaller,
+                self.shared.join(", ")
+            )
+        } else if self.reaches(Measure::Meaning) {
+            format!("cosine of meaning {:.2}", self.cosine.unwrap_or_default())
+        } else {
+            return None;
+        };
+        Some(format!(
+            "exemplar `{}` ~ case `{}` ({why}): \"{}\" / \"{}\"",
+            self.exemplar.id,
+            self.case.id,
+            self.exemplar.prompt.trim(),
+            self.case.text.trim()
+        ))
+    }
+}
 
 impl FewShot {
     pub(crate) fn new(
@@ -239,8 +443,15 @@ impl FewShot {
                 ),
             ));
         }
+        let mut cues = None;
         if let Some(t) = &spec.system {
-            check_template(t, source, "system")?;
+            check_template(t, source, "system", "few-shot", FEW_SHOT_VARS)?;
+            let uses_topic = TEMPLATES
+                .template_from_str(t)
+                .is_ok_and(|t| variables(&t).iter().any(|v| v == "topic"));
+            if uses_topic {
+                cues = Some(data::contexts("builtin", None)?);
+            }
         }
         let embedding = match (spec.selection, &spec.encoder) {
             (Selection::Embedding, encoder) => {
@@ -266,12 +477,47 @@ impl FewShot {
             bank,
             file: recorded_file(source, base),
             embedding,
+            cues,
         })
     }
 
     /// Whether choosing the exemplars runs a sentence encoder.
     pub(crate) fn embeds(&self) -> bool {
         self.embedding.is_some()
+    }
+
+    /// Whether the bank has exemplars of a prompt type (safe, or unsafe of
+    /// its `contrast_` type).
+    fn has_type(&self, topic: &str) -> bool {
+        self.bank
+            .iter()
+            .any(|e| e.kind.strip_prefix("contrast_").unwrap_or(&e.kind) == topic)
+    }
+
+    /// The `topic` of the system text: the prompt's type if the bank has
+    /// exemplars of it, else detected from its words as the interactive
+    /// step does; `None` when the system text does not use it.
+    pub(crate) fn topic(&self, prompt: &Prompt) -> Option<String> {
+        let cues = self.cues.as_ref()?;
+        topic_of(prompt, |t| self.has_type(t), &cues.detect, true)
+    }
+
+    /// As [`Contextual::type_note`], for a system text that uses `topic`.
+    pub(crate) fn type_note(&self, prompt: &Prompt) -> Option<String> {
+        self.cues.as_ref()?;
+        let given = prompt.topic.as_deref()?;
+        if self.has_type(given) {
+            return None;
+        }
+        let unknown = format!(
+            "`{}` has no exemplar of type `{given}` for the `topic` of its system text",
+            self.name
+        );
+        let read = "so it takes the type from the prompt's words, as a run does";
+        Some(match self.topic(prompt) {
+            Some(t) => format!("{unknown}, {read}: `{t}`"),
+            None => format!("{unknown}, {read}, and finds none: `topic` is empty"),
+        })
     }
 
     /// The exemplars this strategy can ever show: the fixed ones, or the
@@ -303,27 +549,34 @@ impl FewShot {
             _ => None,
         };
         let pick = |safe: bool, n: usize| -> Vec<&Exemplar> {
-            let pool = self
-                .bank
+            let pool = (0..self.bank.len()).filter(|&i| self.bank[i].is_safe() == safe);
+            // Plain few-shot's order: each type in turn.
+            let order = round_robin_by_type(&self.bank, pool.collect());
+            let Some(scores) = &scores else {
+                return order.into_iter().take(n).map(|i| &self.bank[i]).collect();
+            };
+            // The exemplars that resemble the prompt, most alike first, ties
+            // in plain few-shot's order; the places left go to the others
+            // in that order too, so a prompt that shares nothing with the
+            // bank gets plain few-shot's exemplars, not whichever ids sort
+            // first.
+            let mut alike: Vec<(usize, usize)> = order
                 .iter()
+                .copied()
                 .enumerate()
-                .filter(|(_, e)| e.is_safe() == safe);
-            match &scores {
-                Some(scores) => {
-                    let mut scored: Vec<(f64, &Exemplar)> =
-                        pool.map(|(i, e)| (scores[i], e)).collect();
-                    // Most similar first, ties by id; then shown least similar first.
-                    scored.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.id.cmp(&b.1.id)));
-                    let mut chosen: Vec<&Exemplar> =
-                        scored.into_iter().take(n).map(|(_, e)| e).collect();
-                    chosen.reverse();
-                    chosen
-                }
-                None => round_robin_by_type(pool.map(|(_, e)| e).collect())
-                    .into_iter()
-                    .take(n)
-                    .collect(),
-            }
+                .filter(|&(_, i)| scores[i] > 0.0)
+                .collect();
+            alike.sort_by(|a, b| scores[b.1].total_cmp(&scores[a.1]).then(a.0.cmp(&b.0)));
+            alike.truncate(n);
+            let fill = order
+                .iter()
+                .filter(|&&i| scores[i] <= 0.0)
+                .take(n - alike.len());
+            // Shown: the fill first, then the alike ones from least to most
+            // alike, so the nearest is the last before the prompt.
+            fill.map(|&i| &self.bank[i])
+                .chain(alike.iter().rev().map(|&(_, i)| &self.bank[i]))
+                .collect()
         };
         let safe = pick(true, k_safe);
         let unsafe_ = pick(false, self.spec.unsafe_count);
@@ -342,11 +595,18 @@ impl FewShot {
         turns: &mut Vec<Message>,
     ) -> Result<(), StrategyError> {
         if let Some(t) = &self.spec.system {
+            let topic = self.topic(prompt).unwrap_or_default();
             let vars = Vars {
                 prompt: user,
+                topic: &topic,
                 ..Default::default()
             };
-            system.push(render(t, &vars).map_err(|e| template_error(&self.name, e))?);
+            let text = render(t, &vars).map_err(|e| template_error(&self.name, e))?;
+            // A text that renders empty (an `if` that does not hold) adds
+            // no system text, as a contextual step's does not.
+            if !text.is_empty() {
+                system.push(text);
+            }
         }
         for e in self.select(Some(&prompt.text)) {
             turns.push(Message::user(e.prompt.trim()));
@@ -355,77 +615,155 @@ impl FewShot {
         Ok(())
     }
 
-    /// Refuses a suite one of whose cases is a usable exemplar.
-    pub(crate) fn check(&self, prompts: &[Prompt]) -> Result<(), StrategyError> {
-        let cases: Vec<(&Prompt, String, std::collections::HashSet<String>)> = prompts
-            .iter()
-            .map(|p| (p, text::normalised(&p.text), text::content_words(&p.text)))
-            .collect();
-        let mut overlaps = Vec::new();
-        for e in self.usable() {
-            let norm = text::normalised(&e.prompt);
-            let words = text::content_words(&e.prompt);
-            for (p, case_norm, case_words) in &cases {
-                let similarity = if *case_norm == norm {
-                    1.0
-                } else {
-                    text::jaccard(&words, case_words)
-                };
-                if similarity >= OVERLAP_SIMILARITY {
-                    overlaps.push(format!(
-                        "exemplar `{}` ~ case `{}` ({similarity:.2}): \"{}\" / \"{}\"",
-                        e.id,
-                        p.id,
-                        e.prompt.trim(),
-                        p.text.trim()
-                    ));
+    /// Every usable exemplar against every case, by each measure (meaning
+    /// only with `selection = "embedding"`, from the vectors the selection
+    /// uses).
+    fn likenesses<'a>(&'a self, prompts: &'a [Prompt]) -> Vec<Likeness<'a>> {
+        blocking(|| {
+            let cases: Vec<(String, std::collections::HashSet<String>)> = prompts
+                .iter()
+                .map(|p| (text::normalised(&p.text), text::content_words(&p.text)))
+                .collect();
+            let vectors = self
+                .embedding
+                .as_ref()
+                .map(|e| (e, embed_all(&e.encoder, prompts)));
+            let usable = self.usable();
+            let mut out = Vec::with_capacity(usable.len() * prompts.len());
+            for (i, e) in self.bank.iter().enumerate() {
+                if !usable.iter().any(|u| std::ptr::eq(*u, e)) {
+                    continue;
+                }
+                let norm = text::normalised(&e.prompt);
+                let words = text::content_words(&e.prompt);
+                for (j, (p, (case_norm, case_words))) in prompts.iter().zip(&cases).enumerate() {
+                    let (shared, smaller) = text::shared(&words, case_words);
+                    out.push(Likeness {
+                        exemplar: e,
+                        case: p,
+                        same_text: *case_norm == norm,
+                        jaccard: text::jaccard(&words, case_words),
+                        shared,
+                        smaller,
+                        cosine: vectors.as_ref().map(|(embedded, cases)| {
+                            f64::from(xsafe_embed::cosine(&embedded.vectors[i], &cases[j]))
+                        }),
+                    });
                 }
             }
+            out
+        })
+    }
+
+    /// The measures this step's check uses.
+    fn measures(&self) -> Vec<Measure> {
+        let mut measures = vec![Measure::Jaccard, Measure::Containment];
+        if self.embedding.is_some() {
+            measures.push(Measure::Meaning);
         }
-        if overlaps.is_empty() {
+        measures
+    }
+
+    /// For each measure the check uses, the case and exemplar most alike
+    /// by it.
+    pub(crate) fn closest(&self, prompts: &[Prompt]) -> Vec<Closest> {
+        let likenesses = self.likenesses(prompts);
+        self.measures()
+            .into_iter()
+            .filter_map(|measure| {
+                let (score, l) = likenesses
+                    .iter()
+                    .filter_map(|l| l.score(measure).map(|s| (s, l)))
+                    .max_by(|a, b| a.0.total_cmp(&b.0))?;
+                Some(Closest {
+                    step: self.name.clone(),
+                    measure,
+                    score,
+                    exemplar: l.exemplar.id.clone(),
+                    case: l.case.id.clone(),
+                    prompt: l.case.text.clone(),
+                })
+            })
+            .collect()
+    }
+
+    /// Refuses a suite one of whose cases is a usable exemplar, or a
+    /// shorter or reworded copy of one.
+    pub(crate) fn check(&self, prompts: &[Prompt]) -> Result<(), StrategyError> {
+        let mut leaks: Vec<String> = self
+            .likenesses(prompts)
+            .iter()
+            .filter_map(Likeness::leak)
+            .collect();
+        if leaks.is_empty() {
             return Ok(());
         }
-        let n = overlaps.len();
-        overlaps.truncate(10);
+        let n = leaks.len();
+        if n > 10 {
+            leaks.truncate(10);
+            leaks.push(format!("... and {} more", n - 10));
+        }
+        let meaning = if self.embedding.is_some() {
+            format!(", or a cosine of meaning >= {MEANING_SIMILARITY}")
+        } else {
+            String::new()
+        };
         Err(StrategyError::Other {
             strategy: self.name.clone(),
             message: format!(
-                "{n} few-shot exemplar(s) of `{}` are cases of the suite being run (content-word similarity >= {OVERLAP_SIMILARITY}), which would show the model the answer; remove them from the bank or run another bank:\n  {}",
+                "{n} case(s) of the suite being run are few-shot exemplars of `{}` or rewordings of them (content-word Jaccard >= {OVERLAP_SIMILARITY}, or at least {:.0}% of the content words of the shorter prompt, when it has {CONTAINMENT_MIN_WORDS} or more, in the other{meaning}), which would show the model the answer; remove them from the bank or run another bank:\n  {}",
                 self.spec.exemplars,
-                overlaps.join("\n  ")
+                CONTAINMENT_SIMILARITY * 100.0,
+                leaks.join("\n  ")
             ),
         })
     }
 
     pub(crate) fn definition(&self) -> Value {
-        json!({
+        let mut definition = json!({
             "kind": "few-shot",
             "name": self.name,
             "file": self.file,
             "settings": self.spec,
             "exemplars": self.usable(),
-        })
+        });
+        // How `nearest` picks changed (2: places no exemplar shares a word
+        // for are filled in plain few-shot's order, plurals fold): a run or
+        // profile of the first way is another strategy, not resumed or
+        // served as this one.
+        if self.spec.selection == Selection::Nearest {
+            definition["selection_version"] = json!(NEAREST_VERSION);
+        }
+        definition
     }
 }
 
-/// The bank's exemplars reordered so each type comes up in turn: the first
-/// of each type (in the order types first appear), then the second, ...
-fn round_robin_by_type(pool: Vec<&Exemplar>) -> Vec<&Exemplar> {
+/// The version of `selection = "nearest"`'s picking, in its definition.
+const NEAREST_VERSION: u32 = 2;
+
+/// Bank indices reordered so each type comes up in turn: the first of each
+/// type (in the order types first appear), then the second, ...
+fn round_robin_by_type(bank: &[Exemplar], pool: Vec<usize>) -> Vec<usize> {
     let mut types: Vec<&str> = Vec::new();
-    for e in &pool {
-        if !types.contains(&e.kind.as_str()) {
-            types.push(&e.kind);
+    for &i in &pool {
+        if !types.contains(&bank[i].kind.as_str()) {
+            types.push(&bank[i].kind);
         }
     }
-    let mut queues: Vec<std::collections::VecDeque<&Exemplar>> = types
+    let mut queues: Vec<std::collections::VecDeque<usize>> = types
         .iter()
-        .map(|t| pool.iter().copied().filter(|e| e.kind == *t).collect())
+        .map(|t| {
+            pool.iter()
+                .copied()
+                .filter(|&i| bank[i].kind == *t)
+                .collect()
+        })
         .collect();
     let mut out = Vec::with_capacity(pool.len());
     while out.len() < pool.len() {
         for q in &mut queues {
-            if let Some(e) = q.pop_front() {
-                out.push(e);
+            if let Some(i) = q.pop_front() {
+                out.push(i);
             }
         }
     }
@@ -458,9 +796,11 @@ impl Contextual {
             spec.system.as_deref().unwrap_or(CONTEXTUAL_SYSTEM),
             source,
             "system",
+            "contextual",
+            CONTEXTUAL_VARS,
         )?;
         if let Some(u) = &spec.user {
-            check_template(u, source, "user")?;
+            check_template(u, source, "user", "contextual", CONTEXTUAL_VARS)?;
         }
         Ok(Contextual {
             name: name.to_string(),
@@ -571,24 +911,30 @@ impl Interactive {
         base: Option<&Path>,
         clarifier: Option<Arc<dyn Target>>,
     ) -> Result<Self, SpecError> {
-        let texts =
-            data::followups(&spec.followups, base).map_err(|e| e.named_by(source, "followups"))?;
-        check_template(&texts.default, source, "followups.default")?;
+        let named = |e: SpecError| e.named_by(source, "followups");
+        let (texts, data_file) = data::followups(&spec.followups, base).map_err(named)?;
+        // The templates are in the follow-ups file: errors name its field
+        // and the strategy file's field that names the file.
+        let check = |template: &str, field: &str| {
+            check_template(template, &data_file, field, "interactive", INTERACTIVE_VARS)
+                .map_err(named)
+        };
+        check(&texts.default, "default")?;
         for (t, text) in &texts.types {
-            check_template(text, source, &format!("followups.type.{t}"))?;
+            check(text, &format!("type.{t}"))?;
         }
         if let Some(t) = &texts.second.default {
-            check_template(t, source, "followups.second.default")?;
+            check(t, "second.default")?;
         }
         if clarifier.is_some() && texts.second.clarifier.is_none() {
-            return Err(SpecError::invalid(
-                source,
-                "followups.second.clarifier",
+            return Err(named(SpecError::invalid(
+                &data_file,
+                "second.clarifier",
                 "a clarifier target was given but the follow-ups have no clarifier prompt",
-            ));
+            )));
         }
         if let Some(t) = &texts.second.clarifier {
-            check_template(t, source, "followups.second.clarifier")?;
+            check(t, "second.clarifier")?;
         }
         Ok(Interactive {
             name: name.to_string(),
@@ -768,13 +1114,59 @@ mod tests {
             "{% for i in range(turn) %}{{ prompt }}{% endfor %}",
             "f",
             "user",
+            "interactive",
+            INTERACTIVE_VARS,
         )
         .unwrap();
-        let e = check_template("{{ promt }} {{ zz }}", "f", "user").unwrap_err();
+        let e = check_template(
+            "{{ promt }} {{ zz }}",
+            "f",
+            "user",
+            "few-shot",
+            FEW_SHOT_VARS,
+        )
+        .unwrap_err();
         assert!(
             e.to_string()
                 .contains("unknown template variable `promt`, `zz`"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn a_template_may_not_use_a_variable_its_kind_leaves_empty() {
+        let e = check_template(
+            "{{ instructions }} {{ prompt }} {{ context }}",
+            "f.toml",
+            "system",
+            "few-shot",
+            FEW_SHOT_VARS,
+        )
+        .unwrap_err()
+        .to_string();
+        assert_eq!(
+            e,
+            "strategy file `f.toml`, field `system`: a few-shot step does not fill the template \
+             variable `context`, `instructions` (it would always be empty); a few-shot template \
+             can use prompt, topic"
+        );
+        for (kind, vars, unfilled) in [
+            ("contextual", CONTEXTUAL_VARS, "reply"),
+            ("interactive", INTERACTIVE_VARS, "context"),
+        ] {
+            let template = format!("{{{{ topic }}}} {{{{ {unfilled} }}}}");
+            let e = check_template(&template, "f", "user", kind, vars).unwrap_err();
+            assert!(
+                e.to_string().contains(&format!(
+                    "a {kind} step does not fill the template variable `{unfilled}`"
+                )),
+                "{e}"
+            );
+        }
+        // Every kind fills `prompt` and `topic`.
+        for vars in [FEW_SHOT_VARS, CONTEXTUAL_VARS, INTERACTIVE_VARS] {
+            assert!(vars.starts_with(&["prompt", "topic"]));
+            assert!(vars.iter().all(|v| VAR_NAMES.contains(v)));
+        }
     }
 }

@@ -119,3 +119,58 @@ fn an_encoder_without_embedding_selection_is_refused() {
         "{err}"
     );
 }
+
+/// With `selection = "embedding"` a reworded copy of an exemplar that shares
+/// too few words for the word measures is refused by meaning, from the
+/// vectors the selection uses; a question on an exemplar's topic in other
+/// words (what the selection is for) is not.
+#[test]
+fn a_reworded_copy_of_an_exemplar_is_refused_by_meaning() {
+    let Some(encoder) = encoder_dir() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let body = format!(
+        "k = 4\nunsafe = 1\nselection = \"embedding\"\nencoder = \"{}\"\n",
+        encoder.display()
+    );
+    let mut registry = Registry::builtin();
+    registry
+        .add_file(&strategy_file(dir.path(), &body))
+        .unwrap();
+    let by_meaning = registry.build("s", &BuildOptions::default()).unwrap();
+    let case = |id: &str, text: &str| Prompt {
+        id: id.into(),
+        text: text.into(),
+        topic: None,
+    };
+    // Two of the shorter's three content words (Jaccard 0.5): below both
+    // word measures, but the same question.
+    let wife = case("wife", "Who was Stephen Hawking's wife?");
+    let midway = case(
+        "midway",
+        "Midway through rewriting my branch history the command failed; can I cancel and go back?",
+    );
+    let err = by_meaning
+        .check(&[wife.clone(), midway.clone()])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("exemplar `ex-pub-3` ~ case `wife` (cosine of meaning 0.9"),
+        "{err}"
+    );
+    assert!(err.contains("or a cosine of meaning >= 0.8"), "{err}");
+    assert!(!err.contains("case `midway`"), "{err}");
+    let closest = by_meaning.closest_exemplars(std::slice::from_ref(&midway));
+    let meaning = closest
+        .iter()
+        .find(|c| c.measure == xsafe_strategy::Measure::Meaning)
+        .unwrap();
+    assert_eq!(meaning.exemplar, "ex-hom-2");
+    assert!(meaning.score < xsafe_strategy::MEANING_SIMILARITY);
+    // Without embeddings, the word measures alone let the reworded copy by.
+    let words = Registry::builtin()
+        .build("few-shot-nearest", &BuildOptions::default())
+        .unwrap();
+    assert!(words.check(&[wife]).is_ok());
+}
