@@ -24,10 +24,12 @@ pub struct Cli {
 
 #[derive(Debug, Args)]
 pub struct Global {
-    /// The run store (SQLite) [default: xsafe.db in the platform's data directory]
+    /// The run store (SQLite) [default: xsafe/xsafe.db in the platform's data directory,
+    /// ~/.local/share on Linux]
     #[arg(long, global = true, env = "XSAFE_DB", value_name = "PATH")]
     pub db: Option<PathBuf>,
-    /// Where fetched suites and models are kept [default: the platform's cache directory]
+    /// Where fetched suites and models are kept [default: xsafe/ in the platform's cache
+    /// directory, ~/.cache on Linux]
     #[arg(long, global = true, env = "XSAFE_CACHE_DIR", value_name = "DIR")]
     pub cache_dir: Option<PathBuf>,
     /// More log output on stderr (-v info, -vv debug and all of llama.cpp's log); XSAFE_LOG takes a filter
@@ -53,7 +55,8 @@ pub enum Command {
     Runs(RunsCommand),
     /// Write every transcript and verdict of a run as JSONL or XSTest-format CSV
     Export(ExportArgs),
-    /// Download, import and list the GGUF models that local: targets run
+    /// Download, import and list the GGUF models that local: targets run and the sentence
+    /// encoder of few-shot-embedding
     #[command(subcommand)]
     Model(crate::commands::model::ModelCommand),
     /// Judge a CSV/JSONL of prompt/answer pairs, or measure a judge against human labels (`judge eval`)
@@ -107,7 +110,7 @@ pub struct SuiteFileArgs {
 pub struct TargetArgs {
     /// The model under test: BACKEND:MODEL (openai:gpt-4o-mini, local:gemma-3-270m-it,
     /// local:PATH.gguf; local:default is the best model in the cache) or a name from
-    /// --targets; repeat or comma-separate for several
+    /// --targets; `run` takes several (repeat or comma-separate), `tune` one
     #[arg(
         long,
         short = 't',
@@ -220,7 +223,8 @@ pub struct RunArgs {
 #[command(next_help_heading = "Strategies")]
 pub struct StrategyArgs {
     /// Strategies, comma-separated; `a+b` applies a then b (built-in: baseline, few-shot,
-    /// few-shot-nearest, contextual, interactive; see `xsafe strategies list`)
+    /// few-shot-nearest, few-shot-embedding, contextual, interactive; see `xsafe strategies
+    /// list`)
     #[arg(
         long,
         env = "XSAFE_STRATEGY",

@@ -22,17 +22,27 @@ macro_rules! outln {
     }};
 }
 
+/// `eprintln!` that ignores a failed write: `eprintln!` panics when stderr
+/// is a pipe its reader has closed (`xsafe run ... 2>&1 | head -1`), which
+/// cut a run short mid-way; what was to be said is lost, the work goes on.
+macro_rules! errln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 /// Whether `-q` was given: set once in `main`, read by `note!`.
 static QUIET: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
-/// `eprintln!` for what a command tells the person at the terminal besides
+/// `errln!` for what a command tells the person at the terminal besides
 /// its data and its errors (what it wrote where, what to do next); `-q`
 /// silences it. Errors, and warnings that explain an exit code, use
-/// `eprintln!`.
+/// `errln!`.
 macro_rules! note {
     ($($arg:tt)*) => {
         if !$crate::QUIET.load(std::sync::atomic::Ordering::Relaxed) {
-            eprintln!($($arg)*);
+            errln!($($arg)*);
         }
     };
 }
@@ -58,7 +68,7 @@ fn main() -> ExitCode {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
+            errln!("error: cannot start the async runtime: {e}");
             return ExitCode::from(2);
         }
     };
@@ -68,7 +78,7 @@ fn main() -> ExitCode {
         // say, and nobody to say it to on stdout.
         Err(e) if stdout_closed(&e) => ExitCode::from(141),
         Err(e) => {
-            eprintln!("error: {}", message(&e));
+            errln!("error: {}", message(&e));
             ExitCode::from(2)
         }
     }
@@ -133,6 +143,8 @@ fn init_logging(verbose: u8, quiet: bool) {
         // Colours only on a terminal: logs piped to a file stay plain text.
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
+        // A log line stderr's reader is gone for is dropped quietly.
+        .log_internal_errors(false)
         .init();
 }
 

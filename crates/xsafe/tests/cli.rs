@@ -1363,3 +1363,44 @@ fn ctrl_c_stops_a_run_without_waiting_for_the_model() {
         "{listed}"
     );
 }
+
+/// A reader of stderr that stops reading (`2>&1 | head -1`) does not stop
+/// the run: a panic on the broken pipe cut it short after its first warning.
+#[test]
+fn a_closed_stderr_does_not_cut_a_run_short() {
+    let env = Env::new();
+    let model = TestServer::start(|_| Reply::status(500, "boom"));
+    let suite = env.write("small.csv", common::SMALL_SUITE);
+    let url = format!("{}/v1", model.url());
+    let mut child = env
+        .cmd()
+        .args([
+            "run",
+            "--suite",
+            suite.to_str().unwrap(),
+            "--target",
+            "openai:m",
+            "--base-url",
+            &url,
+            "--max-retries",
+            "0",
+            "--concurrency",
+            "1",
+            "--judge",
+            "strmatch",
+            "--run",
+            "closed",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stderr.take());
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(2), "failed requests, not a panic");
+    assert_eq!(model.request_count(), 5, "every case was asked");
+    let listed = env.ok(&["runs", "list", "--json"]);
+    let runs: serde_json::Value = serde_json::from_str(&listed).unwrap();
+    assert_eq!(runs[0]["status"], "complete", "{listed}");
+    assert_eq!(runs[0]["errors"], 5, "{listed}");
+}

@@ -501,7 +501,7 @@ async fn eval(global: &Global, args: JudgeEvalArgs) -> Result<ExitCode> {
         out!("{}", render_eval(&report));
     }
     if errors > 0 {
-        eprintln!(
+        errln!(
             "the judge failed on {}, which are left out of every figure; see the warnings above \
              and run again",
             super::count(errors, "answer")

@@ -235,14 +235,14 @@ pub(crate) fn cancel_on_ctrl_c() -> tokio_util::sync::CancellationToken {
     let on_signal = cancel.clone();
     tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!(
+            errln!(
                 "\ninterrupted: stopping (Ctrl-C again to exit at once); run the same command \
                  again to resume"
             );
             on_signal.cancel();
         }
         if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!("interrupted again: exiting");
+            errln!("interrupted again: exiting");
             std::process::exit(130);
         }
     });

@@ -138,7 +138,7 @@ pub async fn run(global: &Global, args: RejudgeArgs) -> Result<ExitCode> {
         out!("{}", render(&summary));
     }
     if errors > 0 {
-        eprintln!(
+        errln!(
             "the judge failed on {}; run the same command again to judge them",
             super::count(errors, "answer")
         );

@@ -112,10 +112,12 @@ fn passes(report: &xsafe_report::Report, limit: f64) -> bool {
     let mut pass = true;
     for run in &report.runs {
         if let Some(planned) = run.planned.filter(|&p| run.results < p) {
-            eprintln!(
+            errln!(
                 "--fail-over cannot be checked on run {}: {} of its {planned} conversations are \
                  stored ({}); run the same `xsafe run` command to finish it",
-                run.name, run.results, run.status
+                run.name,
+                run.results,
+                run.status
             );
             pass = false;
         }
@@ -123,7 +125,7 @@ fn passes(report: &xsafe_report::Report, limit: f64) -> bool {
     for g in &report.groups {
         match g.safe.refusal_rate {
             Some(r) if r.rate > limit => {
-                eprintln!(
+                errln!(
                     "over --fail-over {:.1}%: run {}, target {}, strategy {}: safe-prompt refusal \
                      {:.1}% ({}/{})",
                     limit * 100.0,
@@ -140,10 +142,14 @@ fn passes(report: &xsafe_report::Report, limit: f64) -> bool {
             Some(_) => {}
             None if g.safe.results == 0 => {}
             None => {
-                eprintln!(
+                errln!(
                     "--fail-over cannot be checked for run {}, target {}, strategy {}: no answer \
                      to a safe prompt was scored ({} failed, {} unscored)",
-                    g.run, g.target, g.strategy, g.safe.errors, g.safe.unscored
+                    g.run,
+                    g.target,
+                    g.strategy,
+                    g.safe.errors,
+                    g.safe.unscored
                 );
                 pass = false;
             }

@@ -89,7 +89,7 @@ pub async fn run(global: &Global, args: RunArgs) -> Result<ExitCode> {
     // report on part of the answers.
     if outcome.errors > 0 {
         if args.json {
-            eprintln!("{}", failed_line(&outcome).trim_end());
+            errln!("{}", failed_line(&outcome).trim_end());
         }
         return Ok(ExitCode::from(2));
     }

@@ -39,7 +39,7 @@ fn hash_key(args: HashKeyArgs) -> Result<ExitCode> {
     };
     if args.generate {
         // On stderr, so `>> serve.toml` stores the hash only.
-        eprintln!("the new key (give it to the client; it is not stored anywhere): {key}");
+        errln!("the new key (give it to the client; it is not stored anywhere): {key}");
     }
     outln!(
         "[[keys]]\nname = \"{}\"\nsha256 = \"{}\"",
@@ -183,7 +183,7 @@ async fn serve(global: &Global, args: ServeArgs) -> Result<ExitCode> {
     );
     if args.no_auth {
         // Said even under -q: it is what makes the proxy an open relay.
-        eprintln!("warning: --no-auth: anyone who can reach {addr} can use the upstream");
+        errln!("warning: --no-auth: anyone who can reach {addr} can use the upstream");
     }
     xsafe_server::serve(listener, proxy, shutdown)
         .await

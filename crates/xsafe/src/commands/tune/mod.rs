@@ -269,7 +269,7 @@ pub async fn run(global: &Global, args: TuneArgs) -> Result<ExitCode> {
         // The profile is written all the same, marked failed, so that what
         // happened can be inspected; the mark is what keeps it from being
         // served.
-        eprintln!(
+        errln!(
             "error: the held-out check failed: {}. The choice of `{}` on the calibration part \
              does not hold on the prompts it was not chosen on. The profile {} records it \
              (`[heldout] check = \"failed\"`) for inspection; do not serve it. Tune on a \
@@ -406,10 +406,13 @@ fn incomplete(part: &str, o: &RunOutcome) -> Option<ExitCode> {
         return None;
     }
     if o.errors == 0 {
-        eprintln!(
+        errln!(
             "error: only {} of {} results of the {part} run {} (id {}) are stored; no profile was \
              written. Run the same command again to finish it.",
-            o.done, o.total, o.run_name, o.run_id
+            o.done,
+            o.total,
+            o.run_name,
+            o.run_id
         );
         return Some(ExitCode::from(2));
     }
@@ -419,7 +422,7 @@ fn incomplete(part: &str, o: &RunOutcome) -> Option<ExitCode> {
         .filter(|g| g.errors > 0)
         .map(|g| format!("{} {}", g.strategy, g.errors))
         .collect();
-    eprintln!(
+    errln!(
         "error: {} of {} results of the {part} run {} (id {}) failed ({}); no profile was \
          written, since a choice from incomplete figures could be wrong. See `xsafe runs show {}`; \
          run the same command again to retry them (stored answers are not asked again).",
