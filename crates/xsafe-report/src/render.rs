@@ -456,8 +456,8 @@ pub(crate) fn human_labels_line(report: &Report) -> String {
 pub(crate) const BY_CASE: &str = "Several answers per case (--samples): the case is the unit, as \
      answers of one case are not independent. Intervals are Wilson at the answers' effective \
      number (their count over the design effect of the cases' spread); the bootstrap resamples \
-     cases; McNemar's test counts cases (exact where each case's samples agree, else Durkalski \
-     et al.'s clustered chi-square).";
+     cases; McNemar's test counts cases (exact where each case's samples agree, b/c then \
+     counting cases; else Durkalski et al.'s clustered chi-square, b/c counting answers).";
 
 fn notes(report: &Report) -> Vec<String> {
     let mut notes = vec![format!(

@@ -133,7 +133,8 @@ fn wilson_real(k: f64, n: f64, z: f64, none: bool, all: bool) -> (f64, f64) {
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct McNemar {
     /// Pairs where only the baseline has the outcome (e.g. refused under
-    /// baseline, not under the strategy).
+    /// baseline, not under the strategy); cases, when a case's samples all
+    /// agree (see [`mcnemar_clustered`]).
     pub b: u64,
     /// Pairs where only the strategy has it.
     pub c: u64,
@@ -159,8 +160,9 @@ pub struct McNemar {
 ///   of (b_k - c_k)^2`, referred to the chi-square distribution with one
 ///   degree of freedom.
 ///
-/// `b` and `c` are the pairs' counts in every case; `clustered` says
-/// whether the test took the case as the unit.
+/// `b` and `c` count cases in the first way (so that three samples that
+/// agree give the one-sample figures), pairs in the others; `clustered`
+/// says whether the test took the case as the unit.
 pub fn mcnemar_clustered(cases: &[(u64, u64, u64)]) -> McNemar {
     let b: u64 = cases.iter().map(|c| c.0).sum();
     let c: u64 = cases.iter().map(|c| c.1).sum();
@@ -177,11 +179,10 @@ pub fn mcnemar_clustered(cases: &[(u64, u64, u64)]) -> McNemar {
             cases.iter().filter(|c| c.0 > 0).count() as u64,
             cases.iter().filter(|c| c.1 > 0).count() as u64,
         );
+        // The one-sample figures, counts included: b and c count cases.
         return McNemar {
-            b,
-            c,
-            p_value: by_case.p_value,
             clustered: true,
+            ..by_case
         };
     }
     if cases.iter().all(|&(bk, ck, _)| bk + ck <= 1) {
@@ -604,10 +605,12 @@ mod tests {
         let single = [(1, 0, 1), (1, 0, 1), (0, 0, 1), (0, 1, 1), (1, 0, 1)];
         assert_eq!(mcnemar_clustered(&single), mcnemar_exact(3, 1));
         // Three samples per case that always agree: a case is one pair, so
-        // the exact test of 3 against 1 cases (p = 0.625), not of 9 against 3.
+        // the exact test of 3 against 1 cases (p = 0.625), not of 9 against
+        // 3, and the counts shown are those cases (9/3 beside p = 0.625
+        // would contradict itself).
         let tripled = [(3, 0, 3), (3, 0, 3), (0, 0, 3), (0, 3, 3), (3, 0, 3)];
         let m = mcnemar_clustered(&tripled);
-        assert_eq!((m.b, m.c, m.clustered), (9, 3, true));
+        assert_eq!((m.b, m.c, m.clustered), (3, 1, true));
         assert_eq!(m.p_value, mcnemar_exact(3, 1).p_value);
         // Differences 2, 2, -1, 1 (the cases mixed): (4)^2 / (4 + 4 + 1 + 1)
         // = 1.6, and P(chi-square(1) > 1.6) = 0.205903...
