@@ -79,6 +79,9 @@ impl Reader {
         }
         let tensors = self.count()?;
         let entries = self.count()?;
+        if tensors == 0 {
+            return Err(Malformed::Not("it holds no tensors, so no model".into()));
+        }
         let mut alignment = DEFAULT_ALIGNMENT;
         for _ in 0..entries {
             let key = self.string()?;
@@ -280,6 +283,11 @@ mod tests {
         assert!(problem_of(&v1).unwrap().contains("GGUF version 1"));
         // A count larger than the file is a cut or broken header, not a
         // reason to loop for hours.
+        // A header and nothing else is whole, and no model.
+        let mut empty = b"GGUF".to_vec();
+        empty.extend(3u32.to_le_bytes());
+        empty.extend([0u8; 16]);
+        assert!(problem_of(&empty).unwrap().contains("holds no tensors"));
         let mut huge = tiny_gguf("tiny");
         huge[16..24].copy_from_slice(&u64::MAX.to_le_bytes());
         assert!(problem_of(&huge).unwrap().contains("header runs past"));
