@@ -526,25 +526,7 @@ fn annotate_serves_the_page_and_stops_on_sigterm() {
     assert_eq!(items["total"], 5);
     assert_eq!(items["low_confidence_below"], 0.9);
 
-    let pid = child.0.id().to_string();
-    assert!(
-        std::process::Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    let status = loop {
-        if let Some(s) = child.0.try_wait().unwrap() {
-            break s;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "still serving 20 s after SIGTERM"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    };
+    let status = common::signal_and_wait(&mut child.0, "TERM", "still serving");
     assert!(status.success(), "{status:?}");
 }
 

@@ -1337,25 +1337,7 @@ fn ctrl_c_stops_a_run_without_waiting_for_the_model() {
         );
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
-    let pid = child.id().to_string();
-    assert!(
-        std::process::Command::new("kill")
-            .args(["-INT", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "still waiting for the model 20 s after Ctrl-C"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    };
+    let status = common::signal_and_wait(&mut child, "INT", "still waiting for the model");
     assert_eq!(status.code(), Some(130));
     let listed = env.ok(&["runs", "list"]);
     assert!(

@@ -153,3 +153,31 @@ pub fn count_rows(db: &Path, sql: &str) -> i64 {
     let conn = rusqlite::Connection::open(db).unwrap();
     conn.query_row(sql, [], |r| r.get(0)).unwrap()
 }
+
+/// Sends `signal` (`TERM`, `INT`) to `child` and waits for it to exit, at
+/// most 20 s (failing the test with `what` after that); returns how it exited.
+pub fn signal_and_wait(
+    child: &mut std::process::Child,
+    signal: &str,
+    what: &str,
+) -> std::process::ExitStatus {
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args([&format!("-{signal}"), &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what} 20 s after SIG{signal}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
