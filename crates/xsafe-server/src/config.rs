@@ -269,10 +269,16 @@ impl Profile {
                     self.path.display()
                 )));
             }
+            // A way of picking this xsafe no longer has (few-shot-nearest's
+            // first) cannot come back from a strategy file.
+            let fix = if at.contains("selection_version") {
+                "run `xsafe tune` again"
+            } else {
+                "run `xsafe tune` again, or pass the profile's strategy as a --strategy-file"
+            };
             return Err(ConfigError::Other(format!(
                 "profile `{}`: the strategy `{}` this xsafe builds differs from the one the profile \
-                 was tuned with (first difference at `{}`); run `xsafe tune` again, or pass the \
-                 profile's strategy as a --strategy-file",
+                 was tuned with (first difference at `{}`); {fix}",
                 self.path.display(),
                 self.strategy,
                 if at.is_empty() { "the top" } else { &at }

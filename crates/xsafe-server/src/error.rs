@@ -81,6 +81,18 @@ impl ApiError {
         )
     }
 
+    /// A 408: the client's request body did not arrive within `secs`
+    /// seconds (a client that stopped sending holds a connection, and a
+    /// graceful shutdown, for nothing).
+    pub fn request_timeout(secs: f64) -> Self {
+        Self::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "invalid_request_error",
+            "request_timeout",
+            format!("the request body did not arrive within {secs} s"),
+        )
+    }
+
     /// A 502: the upstream server cannot be reached, answers with something
     /// invalid, fails (5xx) or refuses the proxy's own key.
     pub fn upstream(message: impl Into<String>) -> Self {

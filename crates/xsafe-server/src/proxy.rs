@@ -114,12 +114,36 @@ impl Proxy {
                     .into(),
             ));
         }
-        let base = options.upstream.trim_end_matches('/').to_string();
+        let base = options.upstream.trim().trim_end_matches('/').to_string();
+        let shown = xsafe_target::without_userinfo(&base);
         if !(base.starts_with("http://") || base.starts_with("https://")) {
             return Err(ConfigError::Other(format!(
-                "--upstream `{base}` is not an http:// or https:// URL"
+                "--upstream `{shown}` is not an http:// or https:// URL"
             )));
         }
+        if base.contains(',') {
+            return Err(ConfigError::Other(format!(
+                "--upstream `{shown}`: the proxy takes one upstream URL (a comma-separated list \
+                 is not read as replicas here); put a load balancer in front of several"
+            )));
+        }
+        if let Some(key) = &options.upstream_key
+            && reqwest::header::HeaderValue::from_str(&format!("Bearer {}", key.0)).is_err()
+        {
+            return Err(ConfigError::Other(format!(
+                "the upstream's API key{} is not a valid HTTP header value (a line break or \
+                 another control character in it, such as a trailing newline?); fix the \
+                 variable",
+                options
+                    .upstream_key_env
+                    .as_deref()
+                    .map(|v| format!(" in `{v}`"))
+                    .unwrap_or_default()
+            )));
+        }
+        // A user name and password in the URL are the upstream's
+        // credentials (sent as basic authentication): no API key beside them.
+        let userinfo = shown != base;
         let client = reqwest::Client::builder()
             .connect_timeout(options.timeout.min(Duration::from_secs(10)))
             .build()
@@ -127,7 +151,8 @@ impl Proxy {
         let upstream = Upstream {
             client,
             base,
-            key: options.upstream_key.clone(),
+            key: options.upstream_key.clone().filter(|_| !userinfo),
+            userinfo,
             key_env: options.upstream_key_env.clone(),
             timeout: options.timeout,
             retries: options.upstream_retries,
@@ -195,15 +220,25 @@ impl Proxy {
         }
         let mut stream = body.into_data_stream();
         let mut out = Vec::with_capacity(declared.unwrap_or(0) as usize);
-        while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|e| {
-                ApiError::bad_request("unreadable_body", format!("cannot read the body: {e}"))
-            })?;
-            if out.len() + chunk.len() > limit {
-                return Err(ApiError::too_large(limit));
+        // The whole body within the request's time: a client that stops
+        // sending would otherwise hold its connection, and a graceful
+        // shutdown, as long as it likes.
+        let timeout = self.options.timeout;
+        let read = async {
+            while let Some(chunk) = stream.next().await {
+                let chunk = chunk.map_err(|e| {
+                    ApiError::bad_request("unreadable_body", format!("cannot read the body: {e}"))
+                })?;
+                if out.len() + chunk.len() > limit {
+                    return Err(ApiError::too_large(limit));
+                }
+                out.extend_from_slice(&chunk);
             }
-            out.extend_from_slice(&chunk);
-        }
+            Ok(())
+        };
+        tokio::time::timeout(timeout, read)
+            .await
+            .map_err(|_| ApiError::request_timeout(timeout.as_secs_f64()))??;
         Ok(out)
     }
 
@@ -318,6 +353,20 @@ impl Proxy {
             .get(reqwest::header::CONTENT_TYPE)
             .and_then(|v| HeaderValue::from_bytes(v.as_bytes()).ok())
             .unwrap_or_else(|| HeaderValue::from_static("text/event-stream"));
+        // Not a stream but one JSON body (an error some servers send with
+        // HTTP 200, or a server that ignores `stream`): checked as one.
+        if content_type
+            .to_str()
+            .is_ok_and(|t| t.trim_start().starts_with("application/json"))
+        {
+            let bytes = self
+                .upstream
+                .read(upstream, deadline)
+                .await
+                .map_err(|e| e.to_api())?;
+            let body = crate::upstream::completion(&bytes).map_err(|e| e.to_api())?;
+            return Ok(self.json_response(body, 0, Value::Null));
+        }
         let idle = self.upstream.timeout;
         // A stalled upstream ends the stream (the status is already sent);
         // the client sees the connection close without `[DONE]`.
@@ -810,15 +859,42 @@ pub fn router(state: Arc<Proxy>) -> Router {
         .with_state(state)
 }
 
-/// Serves until `shutdown` resolves, then lets requests in flight finish.
+/// How long after the shutdown signal requests in flight may take beyond
+/// the proxy's request timeout before the proxy stops without them.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// Serves until `shutdown` resolves, then lets requests in flight finish:
+/// at most the proxy's request timeout and [`SHUTDOWN_GRACE`] more, so that
+/// a client that stopped sending its request (or reading the answer) never
+/// holds the shutdown.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     proxy: Arc<Proxy>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(proxy))
-        .with_graceful_shutdown(shutdown)
-        .await
+    let grace = proxy.options.timeout + SHUTDOWN_GRACE;
+    let (signalled, stopping) = tokio::sync::oneshot::channel::<()>();
+    let server = axum::serve(listener, router(proxy)).with_graceful_shutdown(async move {
+        shutdown.await;
+        let _ = signalled.send(());
+    });
+    let give_up = async move {
+        if stopping.await.is_err() {
+            // The server ended without a signal: nothing to wait for.
+            std::future::pending::<()>().await;
+        }
+        tokio::time::sleep(grace).await;
+    };
+    tokio::select! {
+        served = server => served,
+        () = give_up => {
+            tracing::warn!(
+                waited_secs = grace.as_secs_f64(),
+                "stopping without the requests still open (a client that stopped sending or reading)"
+            );
+            Ok(())
+        }
+    }
 }
 
 /// Resolves on Ctrl-C or SIGTERM. The handlers are installed when this is

@@ -156,8 +156,11 @@ pub struct Upstream {
     pub client: reqwest::Client,
     /// Base URL without a trailing slash, e.g. `http://127.0.0.1:8000/v1`.
     pub base: String,
-    /// The key sent as a bearer token, if any.
+    /// The key sent as a bearer token, if any (none when `userinfo`).
     pub key: Option<Secret>,
+    /// Whether the base URL carries a user name and password, sent as
+    /// basic authentication in place of a key.
+    pub userinfo: bool,
     /// Where the key comes from, for the operator's log.
     pub key_env: Option<String>,
     /// For one client request: every upstream request it makes (an
@@ -300,6 +303,9 @@ impl Upstream {
         if !matches!(status, 401 | 403) {
             return String::new();
         }
+        if self.userinfo {
+            return " (the upstream refused the user name and password in --upstream)".into();
+        }
         match (&self.key, self.key_env.as_deref()) {
             (None, Some(var)) => format!(
                 " (the proxy sent no API key: `{var}` was not set when `xsafe serve` started; \
@@ -348,15 +354,33 @@ impl Upstream {
             )
             .await?;
         let bytes = self.read(response, deadline).await?;
-        let value: Value = serde_json::from_slice(&bytes)
-            .map_err(|e| UpstreamError::Invalid(format!("the body is not JSON ({e})")))?;
-        if !value.is_object() {
-            return Err(UpstreamError::Invalid(
-                "the body is not a JSON object".into(),
-            ));
-        }
-        Ok(value)
+        completion(&bytes)
     }
+}
+
+/// A chat completion's body as JSON; a body that is not one (not JSON, not
+/// an object, no `choices`: some servers answer an error with HTTP 200) is
+/// an invalid answer, quoting the server's `error.message` when it has one,
+/// never passed to the client as a success.
+pub fn completion(bytes: &[u8]) -> Result<Value, UpstreamError> {
+    let value: Value = serde_json::from_slice(bytes)
+        .map_err(|e| UpstreamError::Invalid(format!("the body is not JSON ({e})")))?;
+    if !value.is_object() {
+        return Err(UpstreamError::Invalid(
+            "the body is not a JSON object".into(),
+        ));
+    }
+    if !value["choices"].is_array() {
+        let said = value["error"]["message"]
+            .as_str()
+            .or(value["error"].as_str())
+            .map(|m| format!("; the server said: {m}"))
+            .unwrap_or_default();
+        return Err(UpstreamError::Invalid(format!(
+            "the answer has no `choices`{said}"
+        )));
+    }
+    Ok(value)
 }
 
 /// A reqwest error without the URL (which may carry credentials in its

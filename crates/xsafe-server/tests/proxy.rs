@@ -715,6 +715,7 @@ async fn failures_are_openai_errors_with_the_right_status() {
         "fail" => Reply::status(500, r#"{"error":{"message":"boom"}}"#),
         "slow" => Reply::chat(ANSWER).slow(Duration::from_secs(3)),
         "bad model" => Reply::status(404, r#"{"error":{"message":"no such model"}}"#),
+        "error as 200" => Reply::json(&json!({"error": {"message": "hidden error"}})),
         _ => Reply::chat(ANSWER),
     });
     let mut o = options(&upstream);
@@ -723,6 +724,22 @@ async fn failures_are_openai_errors_with_the_right_status() {
     let proxy = start("contextual", o).await;
     let url = format!("{}/v1/chat/completions", proxy.url);
     let ask = |text: &str| json!({"model": "m", "messages": [{"role": "user", "content": text}]});
+
+    // An error some servers send with HTTP 200 is no answer: a 502 quoting
+    // it, for a plain request and a streaming one alike.
+    for stream in [false, true] {
+        let mut body = ask("error as 200");
+        body["stream"] = json!(stream);
+        let (status, err) = error_of(post(&proxy.url, &body).await).await;
+        assert_eq!(status, 502, "stream {stream}: {err}");
+        assert!(
+            err["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("no `choices`; the server said: hidden error"),
+            "{err}"
+        );
+    }
 
     let (status, err) = error_of(post(&proxy.url, &ask("fail")).await).await;
     assert_eq!(status, 502);
@@ -779,18 +796,18 @@ async fn failures_are_openai_errors_with_the_right_status() {
 
     let metrics = metrics_of(&proxy).await;
     for line in [
-        "xsafe_proxy_requests_total{status=\"502\"} 1",
+        "xsafe_proxy_requests_total{status=\"502\"} 3",
         "xsafe_proxy_requests_total{status=\"504\"} 1",
         "xsafe_proxy_requests_total{status=\"413\"} 1",
         "xsafe_proxy_errors_total{kind=\"upstream_timeout\"} 1",
-        "xsafe_proxy_errors_total{kind=\"upstream_error\"} 1",
+        "xsafe_proxy_errors_total{kind=\"upstream_error\"} 3",
         "xsafe_proxy_errors_total{kind=\"invalid_json\"} 1",
         "xsafe_proxy_errors_total{kind=\"request_too_large\"} 1",
     ] {
         assert!(metrics.contains(line), "{line} missing from\n{metrics}");
     }
     assert!(
-        metrics.contains("xsafe_proxy_upstream_latency_seconds_count 2\n"),
+        metrics.contains("xsafe_proxy_upstream_latency_seconds_count 4\n"),
         "{metrics}"
     );
     assert!(!metrics.contains(UPSTREAM_KEY));
@@ -852,6 +869,82 @@ async fn shutdown_lets_requests_in_flight_finish() {
     assert_eq!(v["choices"][0]["message"]["content"], ANSWER);
     // Stopped: new connections are refused.
     assert!(client().get(format!("{url}/healthz")).send().await.is_err());
+}
+
+/// A client that stops sending its body gets a 408 at the request's
+/// timeout; one that never finishes its headers does not hold a shutdown
+/// past the timeout and the grace (both held it as long as they stayed).
+#[tokio::test]
+async fn a_client_that_stops_sending_holds_neither_its_request_nor_the_shutdown() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let upstream = TestServer::start(|_| Reply::chat(ANSWER));
+    let mut o = options(&upstream);
+    o.timeout = Duration::from_millis(500);
+    let proxy = start("baseline", o).await;
+    let addr = proxy.url.trim_start_matches("http://").to_string();
+    let mut stalled = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    stalled
+        .write_all(
+            format!(
+                "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {KEY}\r\n\
+                 Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"mo"
+            )
+            .as_bytes(),
+        )
+        .await
+        .unwrap();
+    let mut answer = vec![0u8; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(10), stalled.read(&mut answer))
+        .await
+        .expect("answered at the timeout")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer[..n]);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("request_timeout"), "{answer}");
+    // Headers begun and never finished, then the shutdown.
+    let mut half = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    half.write_all(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let stopped = tokio::time::timeout(
+        Duration::from_secs(10) + xsafe_server::SHUTDOWN_GRACE,
+        proxy.stop(),
+    )
+    .await;
+    assert!(
+        stopped.is_ok(),
+        "the shutdown waited for the half-sent request"
+    );
+    drop(half);
+}
+
+/// One upstream URL, a key that can be sent, and credentials never shown.
+#[test]
+fn an_upstream_list_or_an_unsendable_key_is_refused_and_credentials_are_not_shown() {
+    let strategy = || {
+        Registry::builtin()
+            .build("baseline", &BuildOptions::default())
+            .unwrap()
+    };
+    let err = |o: ProxyOptions| Proxy::new(o, strategy(), None).err().unwrap().to_string();
+    let upstream = TestServer::start(|_| Reply::chat(ANSWER));
+    let mut o = options(&upstream);
+    o.upstream = format!("{0}/v1,{0}/v2", upstream.url());
+    assert!(err(o).contains("the proxy takes one upstream URL"));
+    let mut o = options(&upstream);
+    o.upstream_key = Some(Secret("sk-abc\n".into()));
+    o.upstream_key_env = Some("UPSTREAM_KEY_VAR".into());
+    assert!(
+        err(o).contains("the upstream's API key in `UPSTREAM_KEY_VAR` is not a valid HTTP header")
+    );
+    let mut o = options(&upstream);
+    o.upstream = "ftp://alice:s3cretpw@host/v1".into();
+    let e = err(o);
+    assert!(
+        !e.contains("s3cretpw") && e.contains("<redacted>@host"),
+        "{e}"
+    );
 }
 
 /// A small seeded generator, so a failing case can be replayed.
@@ -1019,6 +1112,36 @@ fn a_profile_tuned_with_a_clarifier_is_refused_by_name() {
         panic!("an edited profile was accepted");
     };
     assert!(err.to_string().contains("steps[0].max_turns"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A profile of few-shot-nearest's first way of picking cannot be served,
+/// and no strategy file could bring that way back: only tuning again can.
+#[test]
+fn a_profile_of_an_earlier_nearest_selection_is_sent_to_tune_again() {
+    let dir = std::env::temp_dir().join(format!("xsafe-server-nearest-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let registry = Registry::builtin();
+    let mut definition = registry
+        .build("few-shot-nearest", &BuildOptions::default())
+        .unwrap()
+        .definition();
+    definition["steps"][0]
+        .as_object_mut()
+        .unwrap()
+        .remove("selection_version");
+    let file = json!({"choice": {"strategy": "few-shot-nearest", "definition": without_nulls(&definition)}});
+    let path = dir.join("p.toml");
+    std::fs::write(&path, toml::to_string(&file).unwrap()).unwrap();
+    let profile = xsafe_server::Profile::load(&path).unwrap();
+    let Err(err) = profile.build_strategy(&registry, &Default::default()) else {
+        panic!("a profile of the earlier picking was accepted");
+    };
+    let err = err.to_string();
+    assert!(
+        err.contains("selection_version") && err.ends_with("run `xsafe tune` again"),
+        "{err}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -162,8 +162,9 @@ pub struct OpenAiTarget {
     next: AtomicUsize,
     /// What replicas' rests are measured from.
     started: Instant,
-    /// Whether an `Authorization` header was given (`--header`): it is
-    /// sent in place of the API key, which would otherwise replace it.
+    /// Whether credentials were given on purpose (an `Authorization`
+    /// header, a user name and password in a base URL): they are sent in
+    /// place of the API key.
     header_auth: bool,
     limit: AdaptiveLimit,
     /// Set once the server refused `max_tokens` asking for
@@ -207,13 +208,27 @@ impl OpenAiTarget {
             .default_headers(headers)
             .build()
             .map_err(|e| TargetError::Config(format!("cannot build HTTP client: {e}")))?;
+        // Credentials given on purpose, an `Authorization` header or a user
+        // name and password in a base URL (sent as basic authentication),
+        // are sent in place of the API key: both would be two
+        // `Authorization` headers.
         let header_auth = config
             .headers
             .iter()
-            .any(|(k, _)| k.trim().eq_ignore_ascii_case("authorization"));
+            .any(|(k, _)| k.trim().eq_ignore_ascii_case("authorization"))
+            || config.base_urls.iter().any(|u| without_userinfo(u) != *u);
         let api_key = std::env::var(&config.api_key_env)
             .ok()
             .filter(|k| !k.is_empty() && !header_auth);
+        if let Some(key) = &api_key
+            && reqwest::header::HeaderValue::from_str(&format!("Bearer {key}")).is_err()
+        {
+            return Err(TargetError::Config(format!(
+                "the API key in `{}` is not a valid HTTP header value (a line break or another \
+                 control character in it, such as a trailing newline?); fix the variable",
+                config.api_key_env
+            )));
+        }
         if api_key.is_none() && config.api_key_required && !header_auth {
             return Err(TargetError::Config(format!(
                 "the API key variable `{}` (--api-key-env, or `api_key_env` in a targets \
@@ -415,8 +430,8 @@ impl OpenAiTarget {
         let var = &self.config.api_key_env;
         if self.header_auth {
             return match status {
-                401 | 403 => " (the server refused the Authorization header given with \
-                              --header)"
+                401 | 403 => " (the server refused the credentials given with --header \
+                              Authorization or in the base URL)"
                     .to_string(),
                 _ => String::new(),
             };

@@ -162,15 +162,20 @@ impl TargetsFile {
 /// The longest a timeout may be: a day.
 pub const MAX_TIMEOUT_SECS: f64 = 86_400.0;
 
+/// The shortest a timeout may be: a millisecond (less would round to no
+/// time at all).
+pub const MIN_TIMEOUT_SECS: f64 = 0.001;
+
 /// A timeout in seconds as a duration, or why it cannot be one: it must be
-/// a number above 0 and at most [`MAX_TIMEOUT_SECS`] (infinity, NaN and
-/// 0 are refused rather than turned into "never" or "at once").
+/// a number from [`MIN_TIMEOUT_SECS`] to [`MAX_TIMEOUT_SECS`] (infinity,
+/// NaN, 0 and 1e-10 are refused rather than turned into "never" or "at
+/// once").
 pub fn timeout(secs: f64) -> Result<std::time::Duration, String> {
-    if secs.is_finite() && secs > 0.0 && secs <= MAX_TIMEOUT_SECS {
+    if (MIN_TIMEOUT_SECS..=MAX_TIMEOUT_SECS).contains(&secs) {
         Ok(std::time::Duration::from_secs_f64(secs))
     } else {
         Err(format!(
-            "give a number of seconds above 0 and at most {MAX_TIMEOUT_SECS}"
+            "give a number of seconds from {MIN_TIMEOUT_SECS} to {MAX_TIMEOUT_SECS}"
         ))
     }
 }
@@ -259,12 +264,12 @@ mod tests {
             timeout_secs: Some(secs),
             ..Default::default()
         };
-        for bad in [f64::INFINITY, f64::NAN, 0.0, -1.0, 1e20] {
+        for bad in [f64::INFINITY, f64::NAN, 0.0, -1.0, 1e20, 1e-10] {
             let err = resolve("openai:m", &cli(bad), None)
                 .unwrap_err()
                 .to_string();
             assert!(
-                err.contains("give a number of seconds above 0 and at most 86400")
+                err.contains("give a number of seconds from 0.001 to 86400")
                     && err.contains("timeout_secs in a targets file"),
                 "{bad}: {err}"
             );

@@ -459,6 +459,35 @@ async fn credentials_in_a_base_url_are_never_shown_or_recorded() {
 }
 
 #[tokio::test]
+async fn credentials_in_the_url_are_sent_in_place_of_the_api_key_and_a_bad_key_is_named() {
+    let server = TestServer::start(|_| Reply::chat("ok"));
+    // SAFETY: these variable names are used by this test alone.
+    unsafe { std::env::set_var("XSAFE_TEST_API_KEY_URL", "sk-envkey") };
+    let with_user = server.url().replace("http://", "http://alice:pw@");
+    let t = target(&with_user, |c| {
+        c.api_key_env = "XSAFE_TEST_API_KEY_URL".into();
+    });
+    t.chat(&ask("Hi")).await.unwrap();
+    let sent = server.requests()[0]
+        .header("authorization")
+        .unwrap()
+        .to_string();
+    assert!(
+        sent.starts_with("Basic "),
+        "one Authorization, the URL's: {sent}"
+    );
+    unsafe { std::env::set_var("XSAFE_TEST_API_KEY_NL", "sk-abc\n") };
+    let mut config = OpenAiConfig::new("m");
+    config.base_urls = vec![format!("{}/v1", server.url())];
+    config.api_key_env = "XSAFE_TEST_API_KEY_NL".into();
+    let err = OpenAiTarget::new(config).err().unwrap().to_string();
+    assert!(
+        err.contains("the API key in `XSAFE_TEST_API_KEY_NL` is not a valid HTTP header value"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
 async fn an_authorization_header_is_sent_in_place_of_the_api_key() {
     let server = TestServer::start(|_| Reply::status(401, "no"));
     // SAFETY: this variable name is used by this test alone.
@@ -474,7 +503,7 @@ async fn an_authorization_header_is_sent_in_place_of_the_api_key() {
         Some("Bearer hdrkey")
     );
     assert!(
-        err.contains("refused the Authorization header given with --header"),
+        err.contains("refused the credentials given with --header Authorization"),
         "{err}"
     );
 }

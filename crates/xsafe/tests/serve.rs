@@ -68,9 +68,13 @@ fn json_to_toml(v: &serde_json::Value) -> toml::Value {
 }
 
 fn hash_key(env: &Env, key: &str) -> String {
+    hash_key_named(env, key, "app")
+}
+
+fn hash_key_named(env: &Env, key: &str, name: &str) -> String {
     let mut child = env
         .cmd()
-        .args(["serve", "hash-key", "--name", "app"])
+        .args(["serve", "hash-key", "--name", name])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
@@ -93,6 +97,12 @@ fn hash_key_prints_a_config_entry() {
         hash_key(&env, "abc"),
         "[[keys]]\nname = \"app\"\nsha256 = \"ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad\"\n"
     );
+    // Any name stays TOML (`team\` wrote `name = "team\"`, which no config read).
+    for name in ["team\\", "say \"hi\"", "a'b\\\""] {
+        let entry = hash_key_named(&env, "abc", name);
+        let parsed: toml::Value = toml::from_str(&entry).unwrap();
+        assert_eq!(parsed["keys"][0]["name"].as_str(), Some(name), "{entry}");
+    }
 }
 
 /// `xsafe serve` of `profile` with `extra` flags, which must be refused

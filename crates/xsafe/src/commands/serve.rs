@@ -41,11 +41,12 @@ fn hash_key(args: HashKeyArgs) -> Result<ExitCode> {
         // On stderr, so `>> serve.toml` stores the hash only.
         errln!("the new key (give it to the client; it is not stored anywhere): {key}");
     }
-    outln!(
-        "[[keys]]\nname = \"{}\"\nsha256 = \"{}\"",
-        args.name.replace('"', ""),
-        xsafe_server::hash_key(&key)
-    );
+    // Written by the TOML serializer: a name with `\` or `"` stays TOML.
+    let entry = toml::toml! {
+        name = (args.name.as_str())
+        sha256 = (xsafe_server::hash_key(&key))
+    };
+    out!("[[keys]]\n{entry}");
     Ok(ExitCode::SUCCESS)
 }
 
@@ -173,13 +174,14 @@ async fn serve(global: &Global, args: ServeArgs) -> Result<ExitCode> {
     // gracefully (see `shutdown_signal`).
     let shutdown = xsafe_server::shutdown_signal();
     note!(
-        "serving profile {} (strategy {}{}) on http://{addr}/v1 in front of {upstream}; Ctrl-C \
+        "serving profile {} (strategy {}{}) on http://{addr}/v1 in front of {}; Ctrl-C \
          stops after the requests in flight",
         profile_path.display(),
         proxy.strategy().name(),
         judge
             .map(|j| format!(", judged by {}", j.tag()))
             .unwrap_or_default(),
+        xsafe_target::without_userinfo(&upstream),
     );
     if args.no_auth {
         // Said even under -q: it is what makes the proxy an open relay.
