@@ -15,7 +15,8 @@ pub use openai::{
     without_userinfo,
 };
 pub use settings::{
-    BACKENDS, MAX_TIMEOUT_SECS, ResolvedTarget, TargetSettings, TargetsFile, resolve, timeout,
+    BACKENDS, MAX_TIMEOUT_SECS, MIN_TIMEOUT_SECS, ResolvedTarget, TargetSettings, TargetsFile,
+    resolve, timeout,
 };
 
 use std::sync::Arc;
