@@ -127,23 +127,25 @@ impl Proxy {
                  is not read as replicas here); put a load balancer in front of several"
             )));
         }
-        if let Some(key) = &options.upstream_key
-            && reqwest::header::HeaderValue::from_str(&format!("Bearer {}", key.0)).is_err()
-        {
-            return Err(ConfigError::Other(format!(
-                "the upstream's API key{} is not a valid HTTP header value (a line break or \
-                 another control character in it, such as a trailing newline?); fix the \
-                 variable",
-                options
-                    .upstream_key_env
-                    .as_deref()
-                    .map(|v| format!(" in `{v}`"))
-                    .unwrap_or_default()
-            )));
-        }
         // A user name and password in the URL are the upstream's
         // credentials (sent as basic authentication): no API key beside them.
         let userinfo = shown != base;
+        let key = match &options.upstream_key {
+            Some(key) => Some(xsafe_target::bearer(&key.0).ok_or_else(|| {
+                ConfigError::Other(format!(
+                    "the upstream's API key{} is not a valid HTTP header value (a line break or \
+                     another control character in it, such as a trailing newline?); fix the \
+                     variable",
+                    options
+                        .upstream_key_env
+                        .as_deref()
+                        .map(|v| format!(" in `{v}`"))
+                        .unwrap_or_default()
+                ))
+            })?),
+            None => None,
+        }
+        .filter(|_| !userinfo);
         let client = reqwest::Client::builder()
             .connect_timeout(options.timeout.min(Duration::from_secs(10)))
             .build()
@@ -151,7 +153,7 @@ impl Proxy {
         let upstream = Upstream {
             client,
             base,
-            key: options.upstream_key.clone().filter(|_| !userinfo),
+            key,
             userinfo,
             key_env: options.upstream_key_env.clone(),
             timeout: options.timeout,

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use xsafe_core::{ChatRequest, ChatResponse, Target, TargetError};
-use xsafe_target::{base_url_hint, error_message, retry_after, without_userinfo};
+use xsafe_target::{base_url_hint, error_message, retry_after, server_said, without_userinfo};
 
 /// An API key that never shows in `Debug` output or logs.
 #[derive(Clone)]
@@ -156,8 +156,9 @@ pub struct Upstream {
     pub client: reqwest::Client,
     /// Base URL without a trailing slash, e.g. `http://127.0.0.1:8000/v1`.
     pub base: String,
-    /// The key sent as a bearer token, if any (none when `userinfo`).
-    pub key: Option<Secret>,
+    /// The key as the `Authorization: Bearer` header it is sent as, if any
+    /// (none when `userinfo`); see [`xsafe_target::bearer`].
+    pub key: Option<reqwest::header::HeaderValue>,
     /// Whether the base URL carries a user name and password, sent as
     /// basic authentication in place of a key.
     pub userinfo: bool,
@@ -202,12 +203,8 @@ impl Upstream {
 
     fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
         let mut r = self.client.request(method, format!("{}{path}", self.base));
-        if let Some(key) = &self.key
-            && let Ok(mut value) =
-                reqwest::header::HeaderValue::from_str(&format!("Bearer {}", key.0))
-        {
-            value.set_sensitive(true);
-            r = r.header(reqwest::header::AUTHORIZATION, value);
+        if let Some(key) = &self.key {
+            r = r.header(reqwest::header::AUTHORIZATION, key.clone());
         }
         r
     }
@@ -371,9 +368,7 @@ pub fn completion(bytes: &[u8]) -> Result<Value, UpstreamError> {
         ));
     }
     if !value["choices"].is_array() {
-        let said = value["error"]["message"]
-            .as_str()
-            .or(value["error"].as_str())
+        let said = server_said(&value)
             .map(|m| format!("; the server said: {m}"))
             .unwrap_or_default();
         return Err(UpstreamError::Invalid(format!(

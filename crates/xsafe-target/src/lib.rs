@@ -11,8 +11,8 @@ mod settings;
 
 pub use limit::AdaptiveLimit;
 pub use openai::{
-    OpenAiConfig, OpenAiTarget, base_url_hint, error_message, parse_chat_completion, retry_after,
-    without_userinfo,
+    OpenAiConfig, OpenAiTarget, base_url_hint, bearer, error_message, parse_chat_completion,
+    retry_after, server_said, without_userinfo,
 };
 pub use settings::{
     BACKENDS, MAX_TIMEOUT_SECS, MIN_TIMEOUT_SECS, ResolvedTarget, TargetSettings, TargetsFile,

@@ -156,7 +156,8 @@ pub struct OpenAiTarget {
     id: String,
     config: OpenAiConfig,
     client: reqwest::Client,
-    api_key: Option<String>,
+    /// The API key as the `Authorization` header it is sent as.
+    api_key: Option<reqwest::header::HeaderValue>,
     replicas: Vec<Replica>,
     /// Rotates the starting replica so ties do not all go to the first.
     next: AtomicUsize,
@@ -217,18 +218,20 @@ impl OpenAiTarget {
             .iter()
             .any(|(k, _)| k.trim().eq_ignore_ascii_case("authorization"))
             || config.base_urls.iter().any(|u| without_userinfo(u) != *u);
-        let api_key = std::env::var(&config.api_key_env)
+        let api_key = match std::env::var(&config.api_key_env)
             .ok()
-            .filter(|k| !k.is_empty() && !header_auth);
-        if let Some(key) = &api_key
-            && reqwest::header::HeaderValue::from_str(&format!("Bearer {key}")).is_err()
+            .filter(|k| !k.is_empty() && !header_auth)
         {
-            return Err(TargetError::Config(format!(
-                "the API key in `{}` is not a valid HTTP header value (a line break or another \
-                 control character in it, such as a trailing newline?); fix the variable",
-                config.api_key_env
-            )));
-        }
+            Some(key) => Some(bearer(&key).ok_or_else(|| {
+                TargetError::Config(format!(
+                    "the API key in `{}` is not a valid HTTP header value (a line break or \
+                     another control character in it, such as a trailing newline?); fix the \
+                     variable",
+                    config.api_key_env
+                ))
+            })?),
+            None => None,
+        };
         if api_key.is_none() && config.api_key_required && !header_auth {
             return Err(TargetError::Config(format!(
                 "the API key variable `{}` (--api-key-env, or `api_key_env` in a targets \
@@ -371,7 +374,7 @@ impl OpenAiTarget {
         let base = &replica.0.shown;
         let mut req = self.client.post(&url).json(body);
         if let Some(key) = &self.api_key {
-            req = req.bearer_auth(key);
+            req = req.header(reqwest::header::AUTHORIZATION, key.clone());
         }
         let response = match req.send().await {
             Ok(response) => response,
@@ -628,16 +631,28 @@ pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
     Duration::try_from_secs_f64(secs).ok()
 }
 
+/// `key` as the `Authorization: Bearer` header value it is sent as, marked
+/// sensitive (never printed by a `Debug`); `None` when it cannot be sent (a
+/// line break or another control character in it).
+pub fn bearer(key: &str) -> Option<reqwest::header::HeaderValue> {
+    let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {key}")).ok()?;
+    value.set_sensitive(true);
+    Some(value)
+}
+
+/// What an OpenAI-style body says went wrong: its `error.message`, or a
+/// string `error`.
+pub fn server_said(body: &Value) -> Option<&str> {
+    body["error"]["message"].as_str().or(body["error"].as_str())
+}
+
 /// What an error response says: the `error.message` (or a string `error`)
 /// of an OpenAI-style body, else the start of the body as text (an HTML
 /// error page's text, without its markup). Shortened, so that a server's
 /// error page does not fill a log line.
 pub fn error_message(bytes: &[u8]) -> String {
     let parsed: Option<Value> = serde_json::from_slice(bytes).ok();
-    if let Some(m) = parsed
-        .as_ref()
-        .and_then(|v| v["error"]["message"].as_str().or(v["error"].as_str()))
-    {
+    if let Some(m) = parsed.as_ref().and_then(server_said) {
         return m.chars().take(500).collect();
     }
     let text = String::from_utf8_lossy(bytes);
@@ -717,7 +732,7 @@ fn parse_completion(bytes: &[u8]) -> Result<ChatResponse, TargetError> {
 pub fn parse_chat_completion(v: &Value) -> Result<ChatResponse, TargetError> {
     let choice = v["choices"].get(0).ok_or_else(|| {
         // Some servers answer an error with HTTP 200: say theirs.
-        match v["error"]["message"].as_str().or(v["error"].as_str()) {
+        match server_said(v) {
             Some(said) => TargetError::InvalidResponse(format!(
                 "no `choices[0]` in the response; the server said: {said}"
             )),
