@@ -436,15 +436,11 @@ impl<'a> RememberLast<'a> {
     }
 }
 
-/// The parts of a transcript a judge reads (not `complied_at_turn`, which
-/// the strategy sets after judging).
-fn judged_part(t: &Transcript) -> Transcript {
-    Transcript {
-        messages: t.messages.clone(),
-        finish_reason: t.finish_reason.clone(),
-        complied_at_turn: None,
-        opening: t.opening,
-    }
+/// Whether two transcripts are the same conversation to a judge: the same
+/// messages, finish reason and opening (`complied_at_turn` is the
+/// strategy's, set after judging).
+fn same_to_a_judge(a: &Transcript, b: &Transcript) -> bool {
+    a.messages == b.messages && a.finish_reason == b.finish_reason && a.opening == b.opening
 }
 
 #[async_trait::async_trait]
@@ -462,14 +458,13 @@ impl Judge for RememberLast<'_> {
         prompt: &xsafe_core::Prompt,
         transcript: &Transcript,
     ) -> Result<xsafe_core::Verdict, JudgeError> {
-        let part = judged_part(transcript);
         if let Some((seen, verdict)) = &*self.last.lock().expect("never poisoned")
-            && *seen == part
+            && same_to_a_judge(seen, transcript)
         {
             return Ok(verdict.clone());
         }
         let verdict = self.inner.judge(prompt, transcript).await?;
-        *self.last.lock().expect("never poisoned") = Some((part, verdict.clone()));
+        *self.last.lock().expect("never poisoned") = Some((transcript.clone(), verdict.clone()));
         Ok(verdict)
     }
 }
