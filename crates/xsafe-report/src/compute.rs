@@ -346,7 +346,9 @@ pub fn build(runs: &[RunInput], opts: &BuildOptions) -> Report {
         if let Some(w) = unscored_warning(&run.record.name, &report.results[first..]) {
             report.warnings.push(w);
         }
-        report.warnings.extend(missing_warning(run));
+        report
+            .warnings
+            .extend(report.runs.last().and_then(missing_warning));
         report
             .warnings
             .extend(failed_warning(&run.record.name, &report.results[first..]));
@@ -356,20 +358,17 @@ pub fn build(runs: &[RunInput], opts: &BuildOptions) -> Report {
 
 /// A warning when the run holds fewer conversations than its settings ask
 /// for (stopped or still running): its figures rest on part of the cases.
-fn missing_warning(run: &RunInput) -> Option<String> {
-    let planned = run.planned()?;
-    let stored = run.results.len() as u64;
-    if stored >= planned {
-        return None;
-    }
-    let state = match run.record.status {
-        xsafe_store::RunStatus::Running => "is still running",
-        _ => "was stopped",
+fn missing_warning(run: &RunInfo) -> Option<String> {
+    let planned = run.unfinished()?;
+    let state = if run.status == xsafe_store::RunStatus::Running.as_str() {
+        "is still running"
+    } else {
+        "was stopped"
     };
     Some(format!(
-        "run `{}` {state}: {stored} of its {planned} conversations are stored, and the figures \
+        "run `{}` {state}: {} of its {planned} conversations are stored, and the figures \
          leave out the rest (the same `xsafe run` command resumes it)",
-        run.record.name
+        run.name, run.results
     ))
 }
 

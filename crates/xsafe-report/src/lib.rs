@@ -184,6 +184,15 @@ pub struct RunInfo {
     pub planned: Option<u64>,
 }
 
+impl RunInfo {
+    /// The conversations planned, when fewer are stored: the run was
+    /// stopped, or is still running. `None` for a whole run, or when the
+    /// plan is not known.
+    pub fn unfinished(&self) -> Option<u64> {
+        self.planned.filter(|&planned| self.results < planned)
+    }
+}
+
 /// A suite of a run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SuiteRef {

@@ -555,11 +555,9 @@ fn suite_names(run: &RunInfo) -> String {
 
 /// The run's status, with how much of it is stored when not all of it is.
 pub(crate) fn run_status(run: &RunInfo) -> String {
-    match run.planned {
-        Some(planned) if run.results < planned => {
-            format!("{}, {} of {planned} stored", run.status, run.results)
-        }
-        _ => run.status.clone(),
+    match run.unfinished() {
+        Some(planned) => format!("{}, {} of {planned} stored", run.status, run.results),
+        None => run.status.clone(),
     }
 }
 

@@ -111,7 +111,7 @@ pub fn run(global: &Global, args: ReportArgs) -> Result<ExitCode> {
 fn passes(report: &xsafe_report::Report, limit: f64) -> bool {
     let mut pass = true;
     for run in &report.runs {
-        if let Some(planned) = run.planned.filter(|&p| run.results < p) {
+        if let Some(planned) = run.unfinished() {
             errln!(
                 "--fail-over cannot be checked on run {}: {} of its {planned} conversations are \
                  stored ({}); run the same `xsafe run` command to finish it",
