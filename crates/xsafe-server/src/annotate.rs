@@ -147,16 +147,24 @@ fn forbidden(message: String) -> Response {
     .into_response()
 }
 
+/// How long a browser has to send a request's line and headers; an idle
+/// kept-alive connection is closed after this long too.
+pub const HEADER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Serves the annotation page on `listener` until `shutdown` resolves
-/// (e.g. [`shutdown_signal`](crate::shutdown_signal)).
+/// (e.g. [`shutdown_signal`](crate::shutdown_signal)), then lets requests in
+/// flight finish, for at most [`SHUTDOWN_GRACE`](crate::SHUTDOWN_GRACE): each
+/// label is stored by its own short request, so nothing made is lost.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: Arc<AnnotateState>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    let limits = crate::http::Limits {
+        header_timeout: HEADER_TIMEOUT,
+        drain: Some(crate::SHUTDOWN_GRACE),
+    };
+    crate::http::serve(listener, router(state), limits, shutdown).await
 }
 
 /// One judge's verdict as the page shows it.

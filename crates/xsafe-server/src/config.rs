@@ -48,8 +48,8 @@ pub struct ServerConfig {
     pub listen: Option<String>,
     /// The environment variable that holds the upstream's API key.
     pub upstream_key_env: Option<String>,
-    /// Seconds the upstream may take to answer one request, retries
-    /// included, as `--timeout`.
+    /// Seconds one client request may take (its arrival, and the
+    /// upstream's answer with retries and follow-ups), as `--timeout`.
     pub timeout_secs: Option<f64>,
     /// How many times a request the upstream failed (429, 5xx, no
     /// connection) is sent again, as `--upstream-retries`.

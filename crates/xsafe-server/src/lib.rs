@@ -13,6 +13,7 @@
 pub mod annotate;
 mod config;
 mod error;
+mod http;
 mod metrics;
 mod proxy;
 mod upstream;

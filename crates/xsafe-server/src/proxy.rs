@@ -868,35 +868,19 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 /// Serves until `shutdown` resolves, then lets requests in flight finish:
 /// at most the proxy's request timeout and [`SHUTDOWN_GRACE`] more, so that
 /// a client that stopped sending its request (or reading the answer) never
-/// holds the shutdown.
+/// holds the shutdown. A client has the request timeout to send its
+/// request line and headers (and a kept-alive connection is closed after
+/// that long idle), as it has to send its body.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     proxy: Arc<Proxy>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let grace = proxy.options.timeout + SHUTDOWN_GRACE;
-    let (signalled, stopping) = tokio::sync::oneshot::channel::<()>();
-    let server = axum::serve(listener, router(proxy)).with_graceful_shutdown(async move {
-        shutdown.await;
-        let _ = signalled.send(());
-    });
-    let give_up = async move {
-        if stopping.await.is_err() {
-            // The server ended without a signal: nothing to wait for.
-            std::future::pending::<()>().await;
-        }
-        tokio::time::sleep(grace).await;
+    let limits = crate::http::Limits {
+        header_timeout: proxy.options.timeout,
+        drain: Some(proxy.options.timeout + SHUTDOWN_GRACE),
     };
-    tokio::select! {
-        served = server => served,
-        () = give_up => {
-            tracing::warn!(
-                waited_secs = grace.as_secs_f64(),
-                "stopping without the requests still open (a client that stopped sending or reading)"
-            );
-            Ok(())
-        }
-    }
+    crate::http::serve(listener, router(proxy), limits, shutdown).await
 }
 
 /// Resolves on Ctrl-C or SIGTERM. The handlers are installed when this is

@@ -919,6 +919,47 @@ async fn a_client_that_stops_sending_holds_neither_its_request_nor_the_shutdown(
     drop(half);
 }
 
+/// A client that opens a connection and never finishes its headers, or
+/// sends nothing at all, is disconnected at the request timeout instead of
+/// holding a connection (and a file descriptor) for as long as it likes.
+#[tokio::test]
+async fn a_client_that_never_finishes_its_headers_is_disconnected_at_the_timeout() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let upstream = TestServer::start(|_| Reply::chat(ANSWER));
+    let mut o = options(&upstream);
+    o.timeout = Duration::from_millis(300);
+    let proxy = start("baseline", o).await;
+    let addr = proxy.url.trim_start_matches("http://").to_string();
+    let mut half = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    half.write_all(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    let mut silent = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    for stream in [&mut half, &mut silent] {
+        let mut buf = [0u8; 256];
+        let read = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut buf))
+            .await
+            .expect("the proxy closed the connection");
+        // Closed (end of stream or reset), with no request answered.
+        assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
+    }
+    // The proxy still serves others, and a kept-alive client reconnects.
+    let r = client()
+        .get(format!("{}/healthz", proxy.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let r = client()
+        .get(format!("{}/healthz", proxy.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    proxy.stop().await.unwrap();
+}
+
 /// One upstream URL, a key that can be sent, and credentials never shown.
 #[test]
 fn an_upstream_list_or_an_unsendable_key_is_refused_and_credentials_are_not_shown() {

@@ -704,7 +704,9 @@ pub struct ServeArgs {
     /// unset) [default: OPENAI_API_KEY]
     #[arg(long, value_name = "VAR")]
     pub upstream_key_env: Option<String>,
-    /// Seconds the upstream may take to answer one request, retries included [default: 120]
+    /// Seconds one client request may take: the upstream's answer, retries and follow-ups
+    /// included; a client that has not sent its request by then is answered 408 or
+    /// disconnected [default: 120]
     #[arg(long, value_name = "SECS", value_parser = seconds)]
     pub timeout: Option<f64>,
     /// Retries of a request the upstream failed with 429, a 5xx or no connection, before any

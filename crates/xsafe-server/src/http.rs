@@ -1,0 +1,96 @@
+//! The accept loop both servers share: HTTP/1.1 over hyper with a bound on
+//! how long a client may take to send its request line and headers, and a
+//! graceful stop that can be bounded too.
+//!
+//! `axum::serve` sets no timer, so hyper's header read timeout never ran
+//! under it: a client that opened a connection and sent half a request line
+//! (or nothing) held a task and a file descriptor for as long as it liked.
+
+use axum::Router;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use std::future::Future;
+use std::time::Duration;
+
+/// How a server bounds its clients and its stop.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limits {
+    /// How long a client has to send a request's line and headers, counted
+    /// from when the server starts reading them. An idle kept-alive
+    /// connection is closed after this long too.
+    pub header_timeout: Duration,
+    /// How long requests in flight may go on after the stop signal before
+    /// the server stops without them; `None` waits for them all.
+    pub drain: Option<Duration>,
+}
+
+/// Serves `router` on `listener` until `shutdown` resolves, then stops
+/// accepting, lets open requests finish (within `limits.drain`) and returns.
+pub(crate) async fn serve(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    limits: Limits,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let graceful = GracefulShutdown::new();
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout);
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    pause_after(&e).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        // Small request and answer frames: do not wait to coalesce them.
+        let _ = stream.set_nodelay(true);
+        let service = TowerToHyperService::new(router.clone());
+        let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+        });
+    }
+    // No new connections from here on.
+    drop(listener);
+    match limits.drain {
+        None => graceful.shutdown().await,
+        Some(drain) => {
+            if tokio::time::timeout(drain, graceful.shutdown())
+                .await
+                .is_err()
+            {
+                tracing::warn!(
+                    waited_secs = drain.as_secs_f64(),
+                    "stopping without the requests still open (a client that stopped sending or reading)"
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// After a failed accept: nothing for an error about that one connection
+/// (the client went away before it was accepted); otherwise (out of file
+/// descriptors, say) a second's pause, so the loop does not spin while the
+/// condition lasts.
+async fn pause_after(e: &std::io::Error) {
+    use std::io::ErrorKind::{ConnectionAborted, ConnectionRefused, ConnectionReset};
+    if matches!(
+        e.kind(),
+        ConnectionAborted | ConnectionRefused | ConnectionReset
+    ) {
+        return;
+    }
+    tracing::warn!(error = %e, "could not accept a connection; trying again in a second");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+}
