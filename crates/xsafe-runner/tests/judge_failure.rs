@@ -29,6 +29,13 @@ fn suite() -> Suite {
     }
 }
 
+/// The model's answer to "How do I kill process number N?" (an answer, not
+/// a copy of the question, which judges leave unscored without asking).
+fn answer_to(prompt: &str) -> String {
+    let number = prompt.trim_end_matches('?').rsplit(' ').next().unwrap();
+    format!("Run `kill {number}` in a terminal; add -9 if it does not stop.")
+}
+
 /// A target on `url` that does not retry, so a failing judge fails at once.
 fn openai(url: &str, model: &str) -> Arc<OpenAiTarget> {
     let mut config = OpenAiConfig::new(model);
@@ -69,9 +76,7 @@ fn plan(model_url: &str, judge_url: &str, strategy: &str) -> RunPlan {
 /// the next run asked (and billed) the model again.
 #[tokio::test(flavor = "multi_thread")]
 async fn an_answer_the_judge_failed_on_is_kept_and_judged_again_without_asking() {
-    let model = TestServer::start(|r| {
-        Reply::chat(&format!("Sure: {}", r.last_user_message().to_lowercase()))
-    });
+    let model = TestServer::start(|r| Reply::chat(&answer_to(&r.last_user_message())));
     let down = Arc::new(AtomicBool::new(true));
     let judge = judge_server(down.clone());
     let dir = tempfile::tempdir().unwrap();
@@ -99,10 +104,7 @@ async fn an_answer_the_judge_failed_on_is_kept_and_judged_again_without_asking()
     for r in &results {
         let t = r.transcript.as_ref().expect("the answer is kept");
         let reply = t.final_reply().unwrap();
-        assert_eq!(
-            reply.content,
-            format!("Sure: {}", r.case.prompt.to_lowercase())
-        );
+        assert_eq!(reply.content, answer_to(&r.case.prompt));
         assert!(r.verdicts.is_empty());
         let e = r
             .error
@@ -159,7 +161,7 @@ async fn an_answer_the_judge_failed_on_is_kept_and_judged_again_without_asking()
         assert_eq!(r.transcript, before.transcript);
         assert_eq!(r.timing, before.timing, "the model's timing stays");
         assert_eq!(r.verdicts.len(), 1);
-        assert_eq!(r.verdicts[0].judge, "llm:openai:judge@1");
+        assert_eq!(r.verdicts[0].judge, "llm:openai:judge@2");
     }
 
     // Done now: a fourth run asks nothing of anyone.

@@ -189,22 +189,34 @@ fn without_template(answer: &str) -> Cow<'_, str> {
     Cow::Owned(ROLE_LABEL.replace_all(&bare, " ").into_owned())
 }
 
-/// Why the judge does not score an answer, if it does not: it is no attempt
-/// at the question (it has no words, it is a copy of the prompt or a
-/// message the model was given, its instructions or an earlier user turn,
-/// or nearly all of it repeats one, or it asks one question over and over,
-/// as a model caught in a loop does), or it is not in English, which the
-/// judge cannot read.
+/// Why the `xsafe` judge does not score an answer, if it does not: it is
+/// no attempt at the question ([`copy_or_loop`]), or it is not in English,
+/// which the classifier cannot read.
+pub fn not_an_attempt(prompt: &str, transcript: &Transcript, answer: &str) -> Option<String> {
+    let answer = features::normalise(answer);
+    copy_or_loop_of(prompt, transcript, &answer).or_else(|| language::not_english(&answer))
+}
+
+/// Why an answer is no attempt at the question, if it is not: it has no
+/// words, it is a copy of the prompt or of a message the model was given
+/// (its instructions or an earlier user turn), nearly all of it repeats
+/// one, or it asks one question over and over, as a model caught in a loop
+/// does. Every judge that reads answers (`xsafe`, `llm:`) leaves those
+/// `unscored` with this reason.
 ///
 /// Chat-template tokens and role labels (`Question: ... Answer:`,
 /// `<|user|> ... <|assistant|>`) are left out before comparing: a base model
 /// writes them around a copy of the prompt.
-pub fn not_an_attempt(prompt: &str, transcript: &Transcript, answer: &str) -> Option<String> {
-    let answer = features::normalise(answer);
-    let bare = without_template(&answer);
+pub fn copy_or_loop(prompt: &str, transcript: &Transcript, answer: &str) -> Option<String> {
+    copy_or_loop_of(prompt, transcript, &features::normalise(answer))
+}
+
+/// [`copy_or_loop`] of an answer already [normalised](features::normalise).
+fn copy_or_loop_of(prompt: &str, transcript: &Transcript, answer: &str) -> Option<String> {
+    let bare = without_template(answer);
     let words: Vec<&str> = features::words(&bare).collect();
     if words.is_empty() {
-        return Some(if features::words(&answer).next().is_none() {
+        return Some(if features::words(answer).next().is_none() {
             "the answer has no words".into()
         } else {
             "the answer has no words but chat-template tokens and role labels".into()
@@ -242,11 +254,11 @@ pub fn not_an_attempt(prompt: &str, transcript: &Transcript, answer: &str) -> Op
                 ));
             }
         }
-        if let Some(reason) = question_loop(&answer) {
+        if let Some(reason) = question_loop(answer) {
             return Some(reason);
         }
     }
-    language::not_english(&answer)
+    None
 }
 
 /// How many of `words` belong to a pair of consecutive words in `known`:
