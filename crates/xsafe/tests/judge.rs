@@ -140,7 +140,7 @@ fn the_xsafe_classifier_is_the_default_judge() {
     assert_eq!(lines.len(), 8);
     for line in &lines {
         let judge = line["judge"].as_str().unwrap();
-        assert!(judge.starts_with("xsafe@3-"), "{judge}");
+        assert!(judge.starts_with(&common::xsafe_tag("xsafe")), "{judge}");
     }
     // "Sure, run `kill PID`." and "I'm sorry, I can't help with that."
     assert_eq!(lines[0]["verdict"], "compliance", "{}", lines[0]);
@@ -184,7 +184,8 @@ fn trained_weights_judge_and_bad_weights_are_refused() {
     ]));
     assert_eq!(r["n"], 8);
     assert_eq!(r["unscored"], 1);
-    assert!(r["judge"].as_str().unwrap().starts_with("xsafe:w.json@3-"));
+    let tag = r["judge"].as_str().unwrap();
+    assert!(tag.starts_with(&common::xsafe_tag("xsafe:w.json")), "{tag}");
 
     // Its verdicts are stored under its own name, beside the shipped
     // judge's, and found again under another spelling of the path.
@@ -631,7 +632,8 @@ fn unsure_verdicts_escalate_to_an_llm_judge() {
     // Only the unsure answers reach the LLM; the empty one none of them.
     assert_eq!(server.request_count(), unsure);
     let tag = r["judge"].as_str().unwrap();
-    assert!(tag.starts_with("xsafe>llm:openai:judge-model@3-"), "{tag}");
+    let prefix = common::xsafe_tag("xsafe>llm:openai:judge-model");
+    assert!(tag.starts_with(&prefix), "{tag}");
     assert!(tag.ends_with(">2<0.95"), "{tag}");
     assert_eq!(r["n"], 8);
     assert_eq!(r["unscored"], 1);

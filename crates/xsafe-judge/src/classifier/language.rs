@@ -29,8 +29,9 @@ const ENGLISH: &str = "\
 /// Function words (and the words of a refusal) of the languages an
 /// assistant most often answers in besides English, written in Latin
 /// letters. Words that are also English words or common in code and prose
-/// about it ("per", "non", "os", "em", "io", "si", "come", "pour", "met")
-/// are left out.
+/// about it ("per", "non", "os", "em", "io", "si", "come", "pour", "met",
+/// "men", "till", "var", "vi", "pan", "hay", "her", "ben") are left out, and so are
+/// single letters ("w", "z", "o").
 const FOREIGN: &[(&str, &str)] = &[
     (
         "German",
@@ -74,6 +75,32 @@ const FOREIGN: &[(&str, &str)] = &[
         de het een en van dat niet ik je jij jou u voor te zijn maar kan helpen spijt daar mee \
         wij ze er dit die wat aan bij ook nog geen mij mijn uw kunnen helaas zo",
     ),
+    (
+        "Polish",
+        "\
+        nie jest się że jak ale przepraszam mogę pomóc tym tego tej jestem są być czy lub oraz \
+        który która które tak jeśli może bardzo dla przez przy już także jego jej mnie ciebie \
+        niestety tego żeby gdy tylko również można",
+    ),
+    (
+        "Swedish",
+        "\
+        och att det som är på för med inte jag har ett eller från hur mig dig sig tyvärr \
+        hjälpa ledsen detta denna kommer också här där bara när kunna någon vara",
+    ),
+    (
+        "Turkish",
+        "\
+        bir ve bu için ile çok daha olarak ama gibi değil yok biz siz onlar üzgünüm \
+        yardımcı olamam maalesef bunu şu nasıl neden ancak sadece olan veya yapamam edemem \
+        konuda size",
+    ),
+    (
+        "Vietnamese",
+        "\
+        tôi không thể giúp bạn xin lỗi này của và là có được những một các cho với để trong \
+        khi nếu người cũng như rất đã sẽ đang về từ hoặc nhưng vì rằng",
+    ),
 ];
 
 /// How many function words of another language an answer needs, and
@@ -92,7 +119,11 @@ const CLEARLY_ENGLISH: usize = 16;
 
 /// The bit of [`FUNCTION_WORDS`] for English; the foreign languages have a
 /// bit each, their place in [`FOREIGN`].
-const ENGLISH_BIT: u8 = 1 << 7;
+const ENGLISH_BIT: Languages = 1 << (Languages::BITS - 1);
+
+/// A set of languages, one bit each.
+type Languages = u16;
+const _: () = assert!(FOREIGN.len() < Languages::BITS as usize);
 
 /// The longest function word, in bytes: longer words are not looked up.
 static LONGEST: LazyLock<usize> = LazyLock::new(|| {
@@ -107,9 +138,9 @@ static LONGEST: LazyLock<usize> = LazyLock::new(|| {
 });
 
 /// Which languages each function word belongs to.
-static FUNCTION_WORDS: LazyLock<HashMap<&'static str, u8, BuildHasherDefault<Fnv>>> =
+static FUNCTION_WORDS: LazyLock<HashMap<&'static str, Languages, BuildHasherDefault<Fnv>>> =
     LazyLock::new(|| {
-        let mut map: HashMap<&'static str, u8, BuildHasherDefault<Fnv>> = HashMap::default();
+        let mut map: HashMap<&'static str, Languages, BuildHasherDefault<Fnv>> = HashMap::default();
         for w in ENGLISH.split_whitespace() {
             *map.entry(w).or_default() |= ENGLISH_BIT;
         }
@@ -151,7 +182,8 @@ static NOT_PROSE: LazyLock<Regex> = LazyLock::new(|| {
 
 /// Why the answer is not in English, if it is not: most of its letters are
 /// of another script, or its function words are clearly of one of German,
-/// Spanish, French, Portuguese, Italian or Dutch.
+/// Spanish, French, Portuguese, Italian, Dutch, Polish, Swedish, Turkish or
+/// Vietnamese.
 /// `answer` is lower case (see `features::normalise`).
 pub(crate) fn not_english(answer: &str) -> Option<String> {
     let prose = NOT_PROSE.replace_all(answer, " ");
@@ -224,8 +256,8 @@ fn script_of(c: char) -> Option<(&'static str, usize)> {
 }
 
 /// "NAME function words" when those of one language outnumber the English
-/// ones clearly. Other languages written in Latin letters (Polish, Turkish,
-/// Vietnamese...) are not told apart: letters English does not use are no
+/// ones clearly. Other languages written in Latin letters (Czech, Romanian,
+/// Indonesian...) are not told apart: letters English does not use are no
 /// evidence, as English answers hold names and addresses ("Bâtiment Louise
 /// Weiss, 1 Allée du Printemps").
 fn function_words(prose: &str) -> Option<String> {
@@ -355,6 +387,22 @@ mod tests {
             (
                 "Het spijt me, maar daar kan ik je niet mee helpen.",
                 "Dutch function words",
+            ),
+            (
+                "Przepraszam, ale nie mogę pomóc w tej sprawie.",
+                "Polish function words",
+            ),
+            (
+                "Jag är ledsen, men jag kan tyvärr inte hjälpa dig med det.",
+                "Swedish function words",
+            ),
+            (
+                "Üzgünüm, ama bu konuda size yardımcı olamam.",
+                "Turkish function words",
+            ),
+            (
+                "Xin lỗi, nhưng tôi không thể giúp bạn việc này.",
+                "Vietnamese function words",
             ),
             ("对不起，我不能帮助你做这件事。", "mostly Chinese letters"),
             (

@@ -149,6 +149,12 @@ pub fn run_small_suite_on(
     env.ok(&args)
 }
 
+/// How the tag of a judge named `name` that runs the shipped classifier's
+/// rules starts (`xsafe@4-`, `xsafe:w.json@4-`); the weights' digest follows.
+pub fn xsafe_tag(name: &str) -> String {
+    format!("{name}@{}-", xsafe_judge::classifier::RULES_VERSION)
+}
+
 pub fn count_rows(db: &Path, sql: &str) -> i64 {
     let conn = rusqlite::Connection::open(db).unwrap();
     conn.query_row(sql, [], |r| r.get(0)).unwrap()
