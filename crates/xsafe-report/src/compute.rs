@@ -127,9 +127,10 @@ fn count<'a>(r: &'a StoredResult, j: &Judging<'_>) -> (Counted, Source<'a>) {
     if r.transcript.is_none() {
         return (Counted::Error, Source::Verdict(None));
     }
-    // An answer the judge failed on is stored (with its error): a human
-    // label of it counts where human labels do; the judge has no verdict.
-    let unjudged = r.error.is_some();
+    // An answer the run's judge failed on is stored (with its error): a
+    // human label of it counts where human labels do, and so does the
+    // verdict of another judge counted (after `xsafe rejudge`); without
+    // either, it is an error.
     if j.labels != LabelSource::Judge {
         let human = j.human.get(&r.id).and_then(|l| majority(l));
         match (human, j.labels) {
@@ -143,10 +144,10 @@ fn count<'a>(r: &'a StoredResult, j: &Judging<'_>) -> (Counted, Source<'a>) {
             (None, _) => {}
         }
     }
-    if unjudged {
+    let (counted, v) = judged(r, &j.judge);
+    if v.is_none() && r.error.is_some() {
         return (Counted::Error, Source::Verdict(None));
     }
-    let (counted, v) = judged(r, &j.judge);
     (counted, Source::Verdict(v))
 }
 

@@ -99,8 +99,13 @@ pub async fn execute(
     // Held to the end: another process running the same command meanwhile
     // is refused rather than asking the model for the same cases.
     let _claim = store.lock_run(&run)?;
-    let run_id = run.id;
-    let outcome = execute_claimed(&store, plan, &selection, run, cancel, on_event).await;
+    let (run_id, run_name) = (run.id, run.name.clone());
+    let outcome = match execute_claimed(&store, plan, &selection, run, cancel, on_event).await {
+        Err(error) if lost_the_run(&error) && !run_exists(&store, run_id).await => {
+            Err(StoreError::RunDeleted(run_name).into())
+        }
+        other => other,
+    };
     if let Err(error) = &outcome
         && may_write_after(error)
     {
@@ -113,6 +118,26 @@ pub async fn execute(
         }
     }
     outcome
+}
+
+/// Whether `error` is what writing to a run that is gone fails with: the
+/// run, one of its cases or one of its results not found.
+fn lost_the_run(error: &RunError) -> bool {
+    matches!(
+        error,
+        RunError::Store(
+            StoreError::RunNotFound(_)
+                | StoreError::CaseNotFound { .. }
+                | StoreError::ResultNotFound(_)
+        )
+    )
+}
+
+/// Whether run `run_id` is still stored; when the store cannot say, it is
+/// taken to be, so that the error that stopped the run is the one reported.
+async fn run_exists(store: &Arc<Store>, run_id: i64) -> bool {
+    let found = blocking(store, move |s| s.run_by_id(run_id)).await;
+    !matches!(found, Err(RunError::Store(StoreError::RunNotFound(_))))
 }
 
 /// Whether the store may still be written after `error` stopped a run: not
@@ -155,7 +180,7 @@ async fn execute_claimed(
                 Some((r.key, answer))
             })
             .collect();
-    let all = plan_jobs(plan, selection, run.id);
+    let all = plan_jobs(plan, selection, run.id, Some(&run.config));
     let total = all.len() as u64;
     let jobs: Vec<Job> = all
         .into_iter()
@@ -272,11 +297,22 @@ async fn execute_claimed(
     ))
 }
 
-/// Every conversation of the plan under run `run_id`, stored or not, in
-/// the order they are asked: by target, strategy, suite, case and sample.
-fn plan_jobs(plan: &RunPlan, selection: &Selection, run_id: i64) -> Vec<Job> {
+/// Every conversation of the plan under run `run_id`, stored or not, in the
+/// order they are asked: by target, strategy, suite, case and sample. In a
+/// stored run (its config `stored`), a target goes by the id the run first
+/// named it by ([`plan::stored_target_id`]).
+fn plan_jobs(
+    plan: &RunPlan,
+    selection: &Selection,
+    run_id: i64,
+    stored: Option<&serde_json::Value>,
+) -> Vec<Job> {
     let mut jobs = Vec::new();
     for target in &plan.targets {
+        let target_id = match stored {
+            Some(config) => plan::stored_target_id(config, target.as_ref()),
+            None => target.id().to_string(),
+        };
         for strategy in &plan.strategies {
             for (suite, cases) in &selection.suites {
                 for case in cases {
@@ -284,7 +320,7 @@ fn plan_jobs(plan: &RunPlan, selection: &Selection, run_id: i64) -> Vec<Job> {
                         jobs.push(Job {
                             key: ResultKey {
                                 run_id,
-                                target: target.id().to_string(),
+                                target: target_id.clone(),
                                 strategy: strategy.name().to_string(),
                                 suite: suite.clone(),
                                 case_id: case.id.clone(),
@@ -377,14 +413,15 @@ pub struct PreviewGroup {
 /// The run [`execute`] would open and what it would ask, read from the
 /// store without writing to it: a new run, or how much of an existing one
 /// is done. Refuses what `execute` would refuse (a strategy that would
-/// leak a case, a run of this name made with other settings).
+/// leak a case, a run of this name made with other settings, a name a new
+/// run cannot have).
 pub async fn preview(store: Arc<Store>, plan: &RunPlan) -> Result<Preview, RunError> {
     let selection = plan.selection()?;
     check_strategies(plan)?;
     let spec = resolve_spec(&store, plan).await?;
     let lookup = spec.name.clone();
     let existing = blocking(&store, move |s| Ok(s.run(&lookup).ok())).await?;
-    let (run_id, done) = match existing {
+    let (run_id, done, stored) = match existing {
         Some(run) if run.key != spec.key => {
             return Err(StoreError::RunMismatch { name: spec.name }.into());
         }
@@ -392,14 +429,22 @@ pub async fn preview(store: Arc<Store>, plan: &RunPlan) -> Result<Preview, RunEr
             let mut answered = blocking(&store, move |s| s.done_keys(run.id)).await?;
             let unjudged = blocking(&store, move |s| s.unjudged(run.id)).await?;
             answered.extend(unjudged.into_iter().map(|r| r.key));
-            (Some(run.id), answered)
+            (Some(run.id), answered, Some(run.config))
         }
-        None => (None, HashSet::new()),
+        None => {
+            xsafe_store::check_new_run_name(&spec.name)?;
+            (None, HashSet::new(), None)
+        }
     };
     // The jobs come target by target, strategy by strategy, each pair with
     // every selected case and sample (a selection is never empty).
     let per_group = selection.case_count() * plan.samples as usize;
-    let jobs = plan_jobs(plan, &selection, run_id.unwrap_or_default());
+    let jobs = plan_jobs(
+        plan,
+        &selection,
+        run_id.unwrap_or_default(),
+        stored.as_ref(),
+    );
     let groups: Vec<PreviewGroup> = jobs
         .chunks(per_group)
         .map(|group| PreviewGroup {

@@ -1,8 +1,9 @@
 use crate::RunError;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
+use std::collections::HashSet;
 use std::sync::Arc;
-use xsafe_core::{Case, Judge, Strategy, Suite, TOOL_VERSION, Target, stratified_sample};
+use xsafe_core::{Case, Judge, Label, Strategy, Suite, TOOL_VERSION, Target, stratified_sample};
 use xsafe_store::RunSpec;
 
 /// What to run: suites x targets x strategies x samples, judged by one judge.
@@ -25,8 +26,8 @@ pub struct RunPlan {
     /// Picks the cases under `limit` and, plus the sample's index, seeds
     /// each conversation, so the same command asks the same things.
     pub seed: u64,
-    /// At most this many cases per suite: a seeded sample stratified by type
-    /// and label.
+    /// At most this many cases per suite: a seeded sample stratified by
+    /// label and type, drawn from the cases in id order.
     pub limit: Option<usize>,
     /// Only these types (all when empty).
     pub types: Vec<String>,
@@ -133,14 +134,7 @@ impl RunPlan {
                 .cloned()
                 .collect();
             let cases = match self.limit {
-                Some(n) => {
-                    let keys: Vec<(xsafe_core::Label, String)> =
-                        cases.iter().map(|c| (c.label, c.kind.clone())).collect();
-                    stratified_sample(&keys, n, self.seed)
-                        .into_iter()
-                        .map(|i| cases[i].clone())
-                        .collect()
-                }
+                Some(n) => sample(&cases, n, self.seed),
                 None => cases,
             };
             if !cases.is_empty() {
@@ -158,8 +152,7 @@ impl RunPlan {
     /// Everything that decides the run's results, recorded with the run.
     ///
     /// A run whose `limit` leaves cases out also records `sampling`, the
-    /// version of the sampling that picked them (2 since it shares the
-    /// places among labels before types): the
+    /// version of the sampling that picked them ([`SAMPLING_VERSION`]): the
     /// same seed picks other cases under another version, so it must be
     /// another run. Runs the limit does not cut have no `sampling`, and keep
     /// the key they had before it existed.
@@ -211,34 +204,42 @@ impl RunPlan {
     /// Left out: the tool version, so a run started before an upgrade can be
     /// resumed after it; where a target is served (its base URLs) and where
     /// a local model file lies (its path, and the folder in a target named
-    /// by the path), since moving a model does not change its answers; a request's timeout, which decides only whether a request
-    /// fails (raising it to resume a run whose requests timed out is the
-    /// usual fix); and the order of the suites, targets and strategies. The
-    /// same is left out of the settings of an interactive strategy's
-    /// clarifier target.
+    /// by the path), since moving a model does not change its answers; a
+    /// request's timeout, which decides only whether a request fails
+    /// (raising it to resume a run whose requests timed out is the usual
+    /// fix); where a suite was read from (the path a file was given by,
+    /// `p.csv`, `./p.csv` or `/abs/p.csv`, or a fetched suite's URL: its
+    /// name and fingerprint stay); the order of the suites, targets,
+    /// strategies and types; and types given twice. The same is left out of
+    /// the settings of an interactive strategy's clarifier target.
     pub fn key(&self) -> String {
         key_of(self.config(), KeyVersion::Current)
     }
 
     /// The keys as earlier versions of xsafe made them, newest first, so a
-    /// run stored then is still resumed by the same command: before the
+    /// run stored then is still resumed by the same command: before where a
+    /// suite was read from and the order of types were left out, before the
     /// clarifier's settings were treated as the targets', and before the
     /// timeout, the model file's path and the order of lists were left out.
     ///
     /// None for a run whose limit leaves cases out: every older key is from
-    /// before its config recorded `sampling`, when the same seed picked
-    /// other cases, and resuming such a run would add this sampling's cases
-    /// to the ones stored. The command starts a run of its own instead
-    /// (another derived name; a `--run` name that is taken is refused), and
-    /// the stored run stays as it is.
+    /// an older sampling (see [`SAMPLING_VERSION`]), under which the same
+    /// seed picked other cases, and resuming such a run would add this
+    /// sampling's cases to the ones stored. The command starts a run of its
+    /// own instead (another derived name; a `--run` name that is taken is
+    /// refused), and the stored run stays as it is.
     pub fn legacy_keys(&self) -> Vec<String> {
         if self.limit_cuts() {
             return Vec::new();
         }
-        [KeyVersion::BeforeClarifier, KeyVersion::First]
-            .into_iter()
-            .map(|v| key_of(self.config(), v))
-            .collect()
+        [
+            KeyVersion::BeforeSuiteFiles,
+            KeyVersion::BeforeClarifier,
+            KeyVersion::First,
+        ]
+        .into_iter()
+        .map(|v| key_of(self.config(), v))
+        .collect()
     }
 
     /// The name a command without `--run` gives its run, from `key`.
@@ -270,16 +271,41 @@ impl RunPlan {
     }
 }
 
-/// The version of the sampling `limit` uses ([`stratified_sample`]),
-/// recorded in the config of a run it cuts (see [`RunPlan::config`]).
+/// The version of the sampling `limit` uses ([`sample`]), recorded in the
+/// config of a run it cuts (see [`RunPlan::config`]).
 ///
 /// 1 (never written: runs from before have no `sampling`) shared the places
 /// among (type, label) groups, giving tied remainders to the groups first by
 /// name; 2 shares them among labels first, then among each label's types,
-/// and orders ties by the seed. Raise it whenever the same seed would pick
-/// other cases, so that a stored run is never resumed with other cases
-/// mixed in.
-pub(crate) const SAMPLING_VERSION: u32 = 2;
+/// and orders ties by the seed, drawing from the cases in the file's order;
+/// 3 draws the same way from the cases in id order, so that reordering a
+/// suite's rows (which keeps its fingerprint, and so the run's key) picks
+/// the same cases. Raise it whenever the same seed would pick other cases,
+/// so that a stored run is never resumed with other cases mixed in.
+pub(crate) const SAMPLING_VERSION: u32 = 3;
+
+/// The seeded sample of at most `n` of `cases` that `limit` takes
+/// (stratified by label, then type: see [`stratified_sample`]), in the
+/// order of `cases`.
+///
+/// It is drawn from the cases sorted by id, the order the suite's
+/// fingerprint reads them in: the same cases and seed give the same sample
+/// whatever order the file lists them in, so a run key (which holds the
+/// fingerprint, the seed and the limit) always means the same cases.
+fn sample(cases: &[Case], n: usize, seed: u64) -> Vec<Case> {
+    let mut by_id: Vec<&Case> = cases.iter().collect();
+    by_id.sort_unstable_by(|a, b| a.id.cmp(&b.id));
+    let keys: Vec<(Label, &str)> = by_id.iter().map(|c| (c.label, c.kind.as_str())).collect();
+    let picked: HashSet<&str> = stratified_sample(&keys, n, seed)
+        .into_iter()
+        .map(|i| by_id[i].id.as_str())
+        .collect();
+    cases
+        .iter()
+        .filter(|c| picked.contains(c.id.as_str()))
+        .cloned()
+        .collect()
+}
 
 /// How a version of xsafe made a run's key.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -291,6 +317,10 @@ enum KeyVersion {
     /// Also the same settings of clarifier targets, and the folder in a
     /// local target's name (`local:/models/m.gguf` is keyed as
     /// `local:m.gguf`).
+    BeforeSuiteFiles,
+    /// Also where a suite was read from (a file's path as typed, a fetched
+    /// suite's URL: it is known by its name and fingerprint), and the order
+    /// and repeats of `types`.
     Current,
 }
 
@@ -306,6 +336,41 @@ fn local_file_name(target: &mut Value) {
     if let (true, Some(path)) = (local, path) {
         let name = path.rsplit(['/', '\\']).next().unwrap_or(path).to_string();
         target["id"] = Value::String(format!("local:{name}"));
+    }
+}
+
+/// The id results of `target` are stored under in the run recorded with
+/// `config`: the one the run was first given when the same model is now
+/// named by another path (`local:/abs/m.gguf`, `local:C/m.gguf` for a run
+/// made with `local:m.gguf`, which the run's key does not tell apart), so
+/// that the run finds its answers instead of asking every case again and
+/// storing them twice; else the target's own id.
+pub(crate) fn stored_target_id(config: &Value, target: &dyn Target) -> String {
+    let keyed = |mut t: Value| {
+        local_file_name(&mut t);
+        t["id"].take()
+    };
+    let this = keyed(json!({"id": target.id(), "settings": target.settings()}));
+    config["targets"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|t| keyed((*t).clone()) == this)
+        .and_then(|t| t["id"].as_str())
+        .unwrap_or(target.id())
+        .to_string()
+}
+
+/// A suite is keyed by its name and fingerprint, not by where it was read
+/// from: a file by any spelling of its path (`p.csv`, `./p.csv`,
+/// `/abs/p.csv`), a fetched suite from any mirror, is one suite. A built-in
+/// suite's `source` is the one word `built-in` and stays, so runs of
+/// built-in suites keep the key (and derived name) they had.
+fn suite_source(suite: &mut Value) {
+    if suite["source"] != "built-in"
+        && let Some(suite) = suite.as_object_mut()
+    {
+        suite.remove("source");
     }
 }
 
@@ -326,13 +391,22 @@ fn key_of(mut config: Value, version: KeyVersion) -> String {
     };
     if let Some(targets) = config["targets"].as_array_mut() {
         for t in targets {
-            if version == KeyVersion::Current {
+            if version >= KeyVersion::BeforeSuiteFiles {
                 local_file_name(t);
             }
             strip(&mut t["settings"]);
         }
     }
-    if version == KeyVersion::Current
+    if version == KeyVersion::Current {
+        if let Some(suites) = config["suites"].as_array_mut() {
+            suites.iter_mut().for_each(suite_source);
+        }
+        if let Some(types) = config["types"].as_array_mut() {
+            types.sort_by_cached_key(|v| v.to_string());
+            types.dedup();
+        }
+    }
+    if version >= KeyVersion::BeforeSuiteFiles
         && let Some(strategies) = config["strategies"].as_array_mut()
     {
         for s in strategies {

@@ -172,6 +172,61 @@ async fn an_answer_the_judge_failed_on_is_kept_and_judged_again_without_asking()
     assert_eq!((model.request_count(), judge.request_count()), (3, 9));
 }
 
+/// The bug this guards: `xsafe rejudge RUN --judge strmatch` on answers
+/// the run's (LLM) judge failed on made them done, so the next run of the
+/// command never had its judge judge them, and its summary counted
+/// strmatch's verdicts under the LLM judge's name. Another judge's verdicts
+/// are stored beside the run's and leave the answers to the run's judge.
+#[tokio::test(flavor = "multi_thread")]
+async fn another_judges_verdicts_leave_the_answers_to_the_runs_judge() {
+    let model = TestServer::start(|r| Reply::chat(&answer_to(&r.last_user_message())));
+    let down = Arc::new(AtomicBool::new(true));
+    let judge = judge_server(down.clone());
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(Store::open(&dir.path().join("runs.db")).unwrap());
+    let p = plan(
+        &format!("{}/v1", model.url()),
+        &format!("{}/v1", judge.url()),
+        "baseline",
+    );
+    let first = execute(store.clone(), &p, CancellationToken::new(), |_| {})
+        .await
+        .unwrap();
+    assert_eq!((first.done, first.errors), (0, 3));
+
+    // What `xsafe rejudge RUN --judge strmatch` does with each answer.
+    let strmatch = xsafe_judge::from_name("strmatch").unwrap();
+    for r in store.results(first.run_id).unwrap() {
+        let verdict = strmatch
+            .judge(&r.case.to_prompt(), r.transcript.as_ref().unwrap())
+            .await
+            .unwrap();
+        store.put_verdict(r.id, &verdict).unwrap();
+    }
+
+    // The run's judge, still down, is asked again for each answer; the
+    // summary counts its failures, not strmatch's verdicts.
+    let second = execute(store.clone(), &p, CancellationToken::new(), |_| {})
+        .await
+        .unwrap();
+    assert_eq!((second.done_before, second.done, second.errors), (0, 0, 3));
+    assert_eq!(second.groups[0].safe, 0, "strmatch's verdicts do not count");
+    assert_eq!(judge.request_count(), 6);
+
+    // Back up, it judges them; the model is never asked again.
+    down.store(false, Ordering::SeqCst);
+    let third = execute(store.clone(), &p, CancellationToken::new(), |_| {})
+        .await
+        .unwrap();
+    assert_eq!((third.done_before, third.done, third.errors), (0, 3, 0));
+    assert_eq!((model.request_count(), judge.request_count()), (3, 9));
+    for r in store.results(first.run_id).unwrap() {
+        let judges: Vec<&str> = r.verdicts.iter().map(|v| v.judge.as_str()).collect();
+        assert_eq!(judges, ["strmatch@1", "llm:openai:judge@2"]);
+        assert_eq!(r.error, None);
+    }
+}
+
 /// An interactive strategy consults the judge between turns: a failure
 /// there is the strategy's, with no final transcript to keep, so it is
 /// stored as a failed conversation (kind `judge`, saying why) that the next

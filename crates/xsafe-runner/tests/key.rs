@@ -149,7 +149,8 @@ async fn the_clarifiers_address_and_timeout_do_not_make_another_run() {
     let server = TestServer::start(|_| Reply::chat("Sure, here is how."));
     let url = format!("{}/v1", server.url());
     let p = with_clarifier(&url, 120, "clar");
-    let before = p.legacy_keys()[0].clone();
+    // The key from before the clarifier's settings were left out.
+    let before = p.legacy_keys()[1].clone();
     assert_ne!(before, p.key());
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(Store::open(&dir.path().join("runs.db")).unwrap());
@@ -168,6 +169,117 @@ async fn the_clarifiers_address_and_timeout_do_not_make_another_run() {
         .unwrap();
     assert_eq!(outcome.run_id, old.id);
     assert_eq!(store.list_runs().unwrap().len(), 1, "no second run");
+}
+
+/// The same suite file given by another path (`p.csv`, `./p.csv`,
+/// `/abs/p.csv`), or a suite fetched from another mirror, is the same run:
+/// a suite is known by its name and fingerprint. So are the same types in another order or given twice.
+/// What changes the cases still makes another run.
+#[test]
+fn a_suite_files_path_and_the_order_of_types_do_not_make_another_run() {
+    let url = "http://127.0.0.1:9/v1";
+    let from = |source: &str, types: &[&str]| {
+        let mut p = plan(url, 120, &["baseline"], None);
+        p.suites[0].source = source.into();
+        p.types = types.iter().map(|t| t.to_string()).collect();
+        p
+    };
+    let key = from("p.csv", &["a", "b"]).key();
+    for (source, types) in [
+        ("./p.csv", &["a", "b"][..]),
+        ("/abs/dir/p.csv", &["b", "a"]),
+        ("../x/p.csv", &["b", "a", "b"]),
+    ] {
+        assert_eq!(from(source, types).key(), key, "{source} {types:?}");
+    }
+    assert_ne!(from("p.csv", &["a"]).key(), key);
+    let mut renamed = from("p.csv", &["a", "b"]);
+    renamed.suites[0].name = "q".into();
+    assert_ne!(renamed.key(), key);
+    let mut edited = from("p.csv", &["a", "b"]);
+    edited.suites[0].cases[0].prompt.push('!');
+    assert_ne!(edited.key(), key);
+    // A fetched suite is the same from any mirror.
+    assert_eq!(
+        from("https://example.org/p.csv", &["a", "b"]).key(),
+        from("https://mirror.example.com/x/p.csv", &["a", "b"]).key()
+    );
+    // A built-in suite, whose source is one word, keeps the key it had.
+    let builtin = from("built-in", &[]);
+    assert_eq!(builtin.legacy_keys()[0], builtin.key());
+    assert_ne!(from("built-in", &["a", "b"]).key(), key);
+}
+
+/// A run of a suite file stored under the key that held the path as typed
+/// is resumed by the same command; and then by another spelling of the
+/// file's path, which is now the same run.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_run_stored_with_the_suite_files_path_in_its_key_is_resumed() {
+    let server = TestServer::start(|_| Reply::chat("Sure, here is how."));
+    let url = format!("{}/v1", server.url());
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(Store::open(&dir.path().join("runs.db")).unwrap());
+    let spelled = |source: &str| {
+        let mut p = plan(&url, 120, &["baseline"], None);
+        p.suites[0].source = source.into();
+        p
+    };
+    let p = spelled("data/small.csv");
+    let before = p.legacy_keys()[0].clone();
+    assert_ne!(before, p.key());
+    let old = store
+        .open_run(&RunSpec {
+            name: RunPlan::derived_name(&before),
+            key: before,
+            config: p.config(),
+            suites: vec![("small".into(), suite().fingerprint())],
+            seed: 0,
+            tool_version: "0.0.0-old".into(),
+        })
+        .unwrap();
+    let outcome = execute(store.clone(), &p, CancellationToken::new(), |_| {})
+        .await
+        .unwrap();
+    assert_eq!((outcome.run_id, outcome.done_before), (old.id, 0));
+    assert_eq!(server.request_count(), 3);
+
+    // A new run, asked by one spelling, is resumed by another.
+    let new = execute(
+        store.clone(),
+        &spelled("./small.csv"),
+        CancellationToken::new(),
+        |_| {},
+    )
+    .await
+    .unwrap();
+    assert_ne!(new.run_id, old.id);
+    let again = execute(
+        store.clone(),
+        &spelled("/elsewhere/small.csv"),
+        CancellationToken::new(),
+        |_| {},
+    )
+    .await
+    .unwrap();
+    assert_eq!((again.run_id, again.done_before), (new.run_id, 3));
+    assert_eq!(server.request_count(), 6);
+}
+
+/// A blank `--run` name is refused, by a dry run as by the run itself,
+/// before anything is stored or asked.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_blank_run_name_is_refused() {
+    let store = Arc::new(Store::open_in_memory().unwrap());
+    for name in ["", "   "] {
+        let p = plan("http://127.0.0.1:9/v1", 120, &["baseline"], Some(name));
+        let err = preview(store.clone(), &p).await.unwrap_err();
+        assert!(err.to_string().contains("the name is blank"), "{err}");
+        let err = execute(store.clone(), &p, CancellationToken::new(), |_| {})
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("the name is blank"), "{err}");
+    }
+    assert!(store.list_runs().unwrap().is_empty());
 }
 
 /// `preview` says what `execute` would do without writing: a new run, then
@@ -248,4 +360,97 @@ async fn a_run_another_process_holds_is_refused() {
         .await
         .unwrap();
     assert_eq!((again.run_id, again.done_before), (first.run_id, 3));
+}
+
+/// A local model file named by `id` (`local:PATH`), answering every case
+/// the same and counting what it is asked.
+struct LocalFile {
+    id: String,
+    asked: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl xsafe_core::Target for LocalFile {
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn settings(&self) -> serde_json::Value {
+        serde_json::json!({"backend": "local", "model": "m.gguf", "model_size_bytes": 7})
+    }
+
+    async fn chat(
+        &self,
+        _: &xsafe_core::ChatRequest,
+    ) -> Result<xsafe_core::ChatResponse, xsafe_core::TargetError> {
+        self.asked.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(xsafe_core::ChatResponse {
+            message: xsafe_core::Message::assistant("Run `kill PID` in a terminal."),
+            finish_reason: Some(xsafe_core::FinishReason::Stop),
+            usage: None,
+            model: None,
+        })
+    }
+}
+
+/// The bug this guards: a local model named by another path (`m.gguf`,
+/// `./models/m.gguf`, `/abs/m.gguf`) made the same run (its key holds the
+/// file's name, not its folder) but stored its answers under the new id,
+/// so every case was asked again and the run held each twice.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_local_model_named_by_another_path_resumes_its_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(Store::open(&dir.path().join("runs.db")).unwrap());
+    let target = |id: &str| {
+        Arc::new(LocalFile {
+            id: id.into(),
+            asked: Default::default(),
+        })
+    };
+    let plan_on = |t: Arc<LocalFile>| {
+        let mut p = plan("http://127.0.0.1:9/v1", 30, &["baseline"], None);
+        p.targets = vec![t];
+        p
+    };
+    let first = target("local:models/m.gguf");
+    let run = execute(
+        store.clone(),
+        &plan_on(first.clone()),
+        CancellationToken::new(),
+        |_| {},
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        (
+            run.done,
+            first.asked.load(std::sync::atomic::Ordering::SeqCst)
+        ),
+        (3, 3)
+    );
+
+    let moved = target("local:/srv/cache/m.gguf");
+    let shown = preview(store.clone(), &plan_on(moved.clone()))
+        .await
+        .unwrap();
+    assert_eq!(shown.groups[0].target, "local:models/m.gguf");
+    assert_eq!(shown.groups[0].to_ask, 0);
+    let again = execute(
+        store.clone(),
+        &plan_on(moved.clone()),
+        CancellationToken::new(),
+        |_| {},
+    )
+    .await
+    .unwrap();
+    assert_eq!(again.run_id, run.run_id);
+    assert_eq!(again.done_before, 3);
+    assert_eq!(moved.asked.load(std::sync::atomic::Ordering::SeqCst), 0);
+    let results = store.results(run.run_id).unwrap();
+    assert_eq!(results.len(), 3);
+    assert!(
+        results
+            .iter()
+            .all(|r| r.key.target == "local:models/m.gguf")
+    );
 }

@@ -33,9 +33,11 @@ fn suite(safe_types: usize, unsafe_types: usize, per_type: usize) -> Suite {
             });
         }
     }
+    // Keyed as a built-in suite is, whose key nothing since the sampling's
+    // version has changed (a suite file's path is left out of it now).
     Suite {
         name: "shaped".into(),
-        source: "generated".into(),
+        source: "built-in".into(),
         cases,
     }
 }
@@ -58,13 +60,25 @@ fn plan(url: &str, suite: Suite, limit: Option<usize>, seed: u64, name: Option<&
     }
 }
 
-/// The key xsafe made for a plan before runs recorded their sampling
-/// version: the sha256 of the config with the targets' base URLs and
-/// timeouts left out and the lists sorted. Written out here because what
-/// matters is what that older version stored.
-fn key_before_sampling(p: &RunPlan) -> String {
+/// `p`'s config as an older xsafe recorded it: with `sampling` as that
+/// version recorded it, `None` before configs recorded it.
+fn older_config(p: &RunPlan, sampling: Option<u32>) -> serde_json::Value {
     let mut config = p.config();
-    config.as_object_mut().unwrap().remove("sampling");
+    match sampling {
+        Some(version) => config["sampling"] = version.into(),
+        None => {
+            config.as_object_mut().unwrap().remove("sampling");
+        }
+    }
+    config
+}
+
+/// The key an older xsafe made for a plan: the sha256 of its
+/// [`older_config`] with the targets' base URLs and timeouts left out and
+/// the lists sorted. Written out here because what matters is what that
+/// older version stored.
+fn older_key(p: &RunPlan, sampling: Option<u32>) -> String {
+    let mut config = older_config(p, sampling);
     for t in config["targets"].as_array_mut().unwrap() {
         let settings = t["settings"].as_object_mut().unwrap();
         for k in ["base_url", "base_urls", "timeout_secs", "model_path"] {
@@ -80,18 +94,21 @@ fn key_before_sampling(p: &RunPlan) -> String {
     hex::encode(Sha256::digest(config.to_string().as_bytes()))
 }
 
-/// Stores a run as the older xsafe left it for `p`: under `name` and the
-/// older key, with the cases its sampling picked (the first case of each
-/// of the first four types in name order: all unsafe).
-fn store_older_run(store: &Store, p: &RunPlan, name: &str) -> (i64, Vec<(String, Case)>) {
-    let mut config = p.config();
-    config.as_object_mut().unwrap().remove("sampling");
+/// Stores a run as the older xsafe of `sampling` left it for `p`: under
+/// `name` and the older key, with the cases the first sampling picked (the
+/// first case of each of the first four types in name order: all unsafe).
+fn store_older_run(
+    store: &Store,
+    p: &RunPlan,
+    name: &str,
+    sampling: Option<u32>,
+) -> (i64, Vec<(String, Case)>) {
     let suite = &p.suites[0];
     let run = store
         .open_run(&RunSpec {
             name: name.into(),
-            key: key_before_sampling(p),
-            config,
+            key: older_key(p, sampling),
+            config: older_config(p, sampling),
             suites: vec![(suite.name.clone(), suite.fingerprint())],
             seed: p.seed,
             tool_version: "0.1.0-older".into(),
@@ -146,34 +163,85 @@ async fn a_limit_on_an_xstest_shaped_suite_takes_both_labels_and_seeded_types() 
     assert_eq!(server.request_count(), 6 * 8);
 }
 
-/// A run an older xsafe stored for `--limit`, by its derived name: the same
-/// command now picks other cases, so it starts a run of its own (another
-/// name) instead of adding them to the stored one, which keeps its cases.
+/// The bug this guards: the suite's fingerprint (in the run key) reads the
+/// cases in id order, but the sample was drawn in the file's order, so a
+/// file whose rows were reordered kept the key and picked other cases, and
+/// resuming the run mixed two samples (17 results for `--limit 10`). The
+/// sample is drawn in id order: the same key is always the same cases.
 #[tokio::test(flavor = "multi_thread")]
-async fn a_limited_run_of_the_older_sampling_is_not_resumed_with_other_cases() {
+async fn reordering_a_suite_file_resumes_a_limited_run_with_the_same_cases() {
     let server = TestServer::start(|_| Reply::chat("Sure, here is how."));
     let url = format!("{}/v1", server.url());
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(Store::open(&dir.path().join("runs.db")).unwrap());
-    let p = plan(&url, suite(4, 4, 5), Some(4), 0, None);
-    let older_name = RunPlan::derived_name(&key_before_sampling(&p));
-    let (older_id, older_cases) = store_older_run(&store, &p, &older_name);
-
-    assert_ne!(p.key(), key_before_sampling(&p));
-    assert!(
-        p.legacy_keys().is_empty(),
-        "no older key resumes a limited run"
-    );
-    let outcome = execute(store.clone(), &p, CancellationToken::new(), |_| {})
+    let p = plan(&url, suite(4, 4, 5), Some(10), 3, None);
+    let first = execute(store.clone(), &p, CancellationToken::new(), |_| {})
         .await
         .unwrap();
-    assert_ne!(outcome.run_id, older_id);
-    assert_ne!(outcome.run_name, older_name);
-    assert_eq!(labels(&store.cases(outcome.run_id).unwrap()), (2, 2));
-    // Nothing stored is lost or changed.
-    assert_eq!(store.cases(older_id).unwrap(), older_cases);
-    assert_eq!(store.list_runs().unwrap().len(), 2);
-    assert_eq!(server.request_count(), 4);
+    let picked: BTreeSet<String> = store
+        .cases(first.run_id)
+        .unwrap()
+        .into_iter()
+        .map(|(_, c)| c.id)
+        .collect();
+    assert_eq!(picked.len(), 10);
+
+    for reorder in [
+        |cases: &mut Vec<Case>| cases.reverse(),
+        |cases: &mut Vec<Case>| cases.rotate_left(7),
+    ] {
+        let mut reordered = suite(4, 4, 5);
+        reorder(&mut reordered.cases);
+        let q = plan(&url, reordered, Some(10), 3, None);
+        assert_eq!(q.key(), p.key(), "the fingerprint ignores the order");
+        let again = execute(store.clone(), &q, CancellationToken::new(), |_| {})
+            .await
+            .unwrap();
+        assert_eq!(again.run_id, first.run_id);
+        assert_eq!((again.total, again.done_before), (10, 10));
+        let cases: BTreeSet<String> = store
+            .cases(first.run_id)
+            .unwrap()
+            .into_iter()
+            .map(|(_, c)| c.id)
+            .collect();
+        assert_eq!(cases, picked, "no case of another sample added");
+    }
+    assert_eq!(store.results(first.run_id).unwrap().len(), 10);
+    assert_eq!(server.request_count(), 10);
+}
+
+/// A run an older xsafe stored for `--limit`, by its derived name: the same
+/// command may now pick other cases (before sampling 2, other shares; under
+/// it, the file's order), so it starts a run of its own (another name)
+/// instead of adding them to the stored one, which keeps its cases.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_limited_run_of_the_older_sampling_is_not_resumed_with_other_cases() {
+    for sampling in [None, Some(2)] {
+        let server = TestServer::start(|_| Reply::chat("Sure, here is how."));
+        let url = format!("{}/v1", server.url());
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(&dir.path().join("runs.db")).unwrap());
+        let p = plan(&url, suite(4, 4, 5), Some(4), 0, None);
+        let older_name = RunPlan::derived_name(&older_key(&p, sampling));
+        let (older_id, older_cases) = store_older_run(&store, &p, &older_name, sampling);
+
+        assert_ne!(p.key(), older_key(&p, sampling), "{sampling:?}");
+        assert!(
+            p.legacy_keys().is_empty(),
+            "no older key resumes a limited run"
+        );
+        let outcome = execute(store.clone(), &p, CancellationToken::new(), |_| {})
+            .await
+            .unwrap();
+        assert_ne!(outcome.run_id, older_id);
+        assert_ne!(outcome.run_name, older_name);
+        assert_eq!(labels(&store.cases(outcome.run_id).unwrap()), (2, 2));
+        // Nothing stored is lost or changed.
+        assert_eq!(store.cases(older_id).unwrap(), older_cases);
+        assert_eq!(store.list_runs().unwrap().len(), 2);
+        assert_eq!(server.request_count(), 4);
+    }
 }
 
 /// With `--run NAME` the name is the user's: the stored run is refused as
@@ -185,7 +253,7 @@ async fn a_named_limited_run_of_the_older_sampling_is_refused_not_mixed() {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(Store::open(&dir.path().join("runs.db")).unwrap());
     let p = plan(&url, suite(4, 4, 5), Some(4), 0, Some("mine"));
-    let (older_id, older_cases) = store_older_run(&store, &p, "mine");
+    let (older_id, older_cases) = store_older_run(&store, &p, "mine", Some(2));
     let err = execute(store.clone(), &p, CancellationToken::new(), |_| {})
         .await
         .expect_err("the older run is not resumed");
@@ -207,11 +275,11 @@ fn runs_whose_cases_the_sampling_does_not_pick_keep_their_key() {
     let url = "http://127.0.0.1:9/v1";
     for limit in [None, Some(40), Some(100)] {
         let p = plan(url, suite(4, 4, 5), limit, 0, None);
-        assert_eq!(p.key(), key_before_sampling(&p), "limit {limit:?}");
+        assert_eq!(p.key(), older_key(&p, None), "limit {limit:?}");
         assert!(p.config().get("sampling").is_none(), "limit {limit:?}");
-        assert_eq!(p.legacy_keys().len(), 2, "limit {limit:?}");
+        assert_eq!(p.legacy_keys().len(), 3, "limit {limit:?}");
     }
     let cut = plan(url, suite(4, 4, 5), Some(39), 0, None);
-    assert_ne!(cut.key(), key_before_sampling(&cut));
-    assert_eq!(cut.config()["sampling"], 2);
+    assert_ne!(cut.key(), older_key(&cut, None));
+    assert_eq!(cut.config()["sampling"], 3);
 }

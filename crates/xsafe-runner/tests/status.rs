@@ -234,3 +234,41 @@ async fn a_strategy_or_target_given_twice_is_refused() {
         "{err}"
     );
 }
+
+/// A run deleted (`xsafe runs delete --force`) while it runs: the runner
+/// stops saying so, not that there is no such run in the store.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_run_deleted_while_it_runs_stops_saying_it_was_deleted() {
+    let model =
+        TestServer::start(|_| Reply::chat("Sure, here is how.").slow(Duration::from_millis(300)));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("runs.db");
+    let store = Arc::new(Store::open(&path).unwrap());
+    let p = plan(
+        &format!("{}/v1", model.url()),
+        vec![suite("small", "small.csv")],
+    );
+    let running = tokio::spawn({
+        let (store, p) = (store.clone(), p.clone());
+        async move { execute(store, &p, CancellationToken::new(), |_| {}).await }
+    });
+    // Once the model is asked, the run and its cases are stored.
+    while model.request_count() == 0 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let other = Store::open(&path).unwrap();
+    let run = other.run("r").unwrap();
+    other.delete_run(run.id).unwrap();
+    let err = running.await.unwrap().unwrap_err();
+    assert!(
+        matches!(&err, RunError::Store(xsafe_store::StoreError::RunDeleted(name)) if name == "r"),
+        "{err}"
+    );
+    let message = err.to_string();
+    assert!(
+        message.contains("run `r` was deleted while it was running"),
+        "{message}"
+    );
+    assert!(!message.contains("no run"), "{message}");
+    assert!(other.list_runs().unwrap().is_empty(), "nothing recreated");
+}

@@ -40,6 +40,20 @@ pub enum StoreError {
         source: std::io::Error,
     },
 
+    /// The path given is a name SQLite does not read as a file (`:memory:`,
+    /// an empty path, a `file:` URI): the runs would not be kept, or not
+    /// where the path says.
+    #[error(
+        "cannot use `{path}` as the run store: SQLite reads it as {what}, not as a file path; pass the path of a file to --db or XSAFE_DB (a file whose name starts so as `./NAME`)"
+    )]
+    NotAFile {
+        /// The path as given (`--db`).
+        path: String,
+        /// What SQLite reads it as, worded to follow "reads it as", e.g.
+        /// `a database in memory, dropped at exit`.
+        what: &'static str,
+    },
+
     /// SQLite could not open or read the file.
     #[error(
         "cannot open the run store `{path}`: {error}; check that the file and its folder can be read and written, or pass another --db path"
@@ -129,6 +143,19 @@ pub enum StoreError {
         "a run cannot be named `{0}`: a number is read as a run id; give a name with a letter in it"
     )]
     NumericRunName(String),
+
+    /// A new run named with nothing but white space (or nothing at all).
+    #[error(
+        "a run cannot be named `{0}`: the name is blank; give a name with a letter in it, or leave out --run to name the run after its settings"
+    )]
+    BlankRunName(String),
+
+    /// The run was deleted (`xsafe runs delete --force` in another process)
+    /// while this process was running it.
+    #[error(
+        "run `{0}` was deleted while it was running, by another command (such as `xsafe runs delete --force`), and its results with it; run the command again to start it anew"
+    )]
+    RunDeleted(String),
 
     /// A number that is one run's id and another run's name (a store made
     /// before numeric names were refused).

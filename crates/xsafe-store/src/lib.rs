@@ -57,6 +57,9 @@ pub(crate) const BUSY_TIMEOUT: Duration = Duration::from_secs(60);
 pub struct Store {
     conn: Mutex<Connection>,
     path: Option<PathBuf>,
+    /// The folder of the run locks (see [`lock_run`](Store::lock_run)),
+    /// beside the file `path` resolves to; `None` in memory.
+    locks: Option<PathBuf>,
     /// The file as errors name it: the path as given, or `:memory:`.
     location: String,
     /// Opened read-only (see [`Store::open`]): every write is refused with
@@ -87,7 +90,12 @@ impl Store {
     /// [`StoreError::ReadOnly`], and [`is_read_only`](Store::is_read_only)
     /// says so up front. A read-only file that needs a migration is refused
     /// with [`StoreError::ReadOnlyUpgrade`].
+    ///
+    /// A path SQLite would not read as a file (`:memory:`, an empty path,
+    /// a `file:` URI) is refused with [`StoreError::NotAFile`]: the runs
+    /// would be lost at exit, or kept elsewhere than the path says.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
+        check_file_path(path)?;
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(|source| StoreError::CreateDir {
                 path: parent.to_path_buf(),
@@ -189,6 +197,7 @@ impl Store {
             .map_err(|e| schema::open_error(location, e))?;
         Ok(Store {
             conn: Mutex::new(conn),
+            locks: locks_dir(path),
             path: Some(path.to_path_buf()),
             location: location.to_string(),
             read_only: true,
@@ -237,6 +246,7 @@ impl Store {
         schema::migrate(&mut conn, location, migrations)?;
         Ok(Store {
             conn: Mutex::new(conn),
+            locks: path.as_deref().and_then(locks_dir),
             path,
             location: location.to_string(),
             read_only: false,
@@ -327,7 +337,10 @@ impl Store {
     /// A run that exists with another `spec.key` is refused with
     /// [`StoreError::RunMismatch`]: resuming it would mix results made with
     /// different settings. An existing run's status is left as it is; the
-    /// runner sets it.
+    /// runner sets it. Its answers that an earlier xsafe marked done on
+    /// another judge's verdict alone (see [`put_verdict`](Store::put_verdict))
+    /// are failed again, answers kept, so [`unjudged`](Store::unjudged)
+    /// gives them to the run's judge.
     pub fn open_run(&self, spec: &RunSpec) -> Result<RunRecord, StoreError> {
         self.write(|tx| {
             let existing: Option<(i64, String)> = tx
@@ -338,16 +351,17 @@ impl Store {
                 )
                 .optional()?;
             let id = match existing {
-                Some((id, key)) if key == spec.key => id,
+                Some((id, key)) if key == spec.key => {
+                    reopen_judged_by_others(tx, id)?;
+                    id
+                }
                 Some(_) => {
                     return Err(StoreError::RunMismatch {
                         name: spec.name.clone(),
                     });
                 }
-                None if is_numeric(&spec.name) => {
-                    return Err(StoreError::NumericRunName(spec.name.clone()));
-                }
                 None => {
+                    check_new_run_name(&spec.name)?;
                     tx.execute(
                         "INSERT INTO runs (name, key, created_at, status, config, seed, tool_version)
                          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -523,12 +537,7 @@ impl Store {
 
     /// Where run `run_id`'s lock file is; `None` in memory.
     fn lock_path(&self, run_id: i64) -> Option<PathBuf> {
-        let path = self.path.as_ref()?;
-        let name = path.file_name()?.to_string_lossy();
-        Some(
-            path.with_file_name(format!(".{name}.locks"))
-                .join(format!("run-{run_id}.lock")),
-        )
+        Some(self.locks.as_ref()?.join(format!("run-{run_id}.lock")))
     }
 
     /// Deletes a run and everything stored under it (its suites' cases,
@@ -799,11 +808,10 @@ impl Store {
     /// of distinct outcomes rather than with the answers.
     ///
     /// A result counts as failed exactly when [`results`](Store::results)
-    /// gives it an `error` or no `transcript`. Any other result counts one
-    /// verdict: the first (in the order `results` lists them) of `judge`,
-    /// that is whose tag's [`judge_name`] is `judge` (a model named
-    /// `@cf/...` keeps its `@`); a result without one counts its first
-    /// verdict, whichever judge gave it.
+    /// gives it an `error` or no `transcript`. Any other result counts the
+    /// verdict of `judge`, that is whose tag's [`judge_name`] is `judge` (a
+    /// model named `@cf/...` keeps its `@`); a result without one counts as
+    /// judged with no class, never by another judge's verdict.
     ///
     /// Rows come ordered by target and strategy, as `results` lists the
     /// results; within a pair their order is fixed but means nothing. Each
@@ -815,9 +823,8 @@ impl Store {
     ) -> Result<Vec<OutcomeCount>, StoreError> {
         self.read(|tx| {
             // The last error is joined as `results` joins it, so "failed"
-            // and the message shown agree with what `results` reads. The
-            // verdict is picked by sorting the result's verdicts: `judge`'s
-            // first, then by id (the order `results` lists them).
+            // and the message shown agree with what `results` reads. A
+            // result has at most one verdict of a judge name.
             let mut stmt = tx.prepare(&format!(
                 "SELECT target, strategy, label, failed, message, verdict, count(*)
                  FROM (
@@ -826,9 +833,8 @@ impl Store {
                             e.message AS message,
                             CASE WHEN e.id IS NULL AND {ANSWERED} THEN (
                                 SELECT v.label FROM verdicts v
-                                WHERE v.result_id = r.id
-                                ORDER BY {SAME_JUDGE} DESC,
-                                         v.id
+                                WHERE v.result_id = r.id AND {SAME_JUDGE}
+                                ORDER BY v.id
                                 LIMIT 1
                             ) END AS verdict
                      FROM results r
@@ -886,17 +892,30 @@ impl Store {
     /// of a judge replaces that judge's verdict and keeps the others.
     ///
     /// An answer the judge failed on (see
-    /// [`record_unjudged`](Store::record_unjudged)) becomes done with its
-    /// first verdict, whichever judge gave it: it is judged, so a resumed
-    /// run no longer judges it again, and its error history stays.
+    /// [`record_unjudged`](Store::record_unjudged)) becomes done with a
+    /// verdict of the run's own judge (the one its config names, any
+    /// version), and its error history stays: a resumed run no longer
+    /// judges it. Another judge's verdict (`xsafe rejudge --judge OTHER`)
+    /// is stored beside it and leaves it failed, so the next run of the
+    /// command still has its own judge judge it. A run whose config names
+    /// no judge takes the first verdict given.
     pub fn put_verdict(&self, result_id: i64, verdict: &Verdict) -> Result<(), StoreError> {
         self.write(|tx| {
             ensure_transcript(tx, result_id)?;
             upsert_verdict(tx, result_id, verdict)?;
-            tx.execute(
-                "UPDATE results SET status = 'done' WHERE id = ?1 AND status = 'error'",
+            let run_id: i64 = tx.query_row(
+                "SELECT run_id FROM results WHERE id = ?1",
                 [result_id],
+                |row| row.get(0),
             )?;
+            let own =
+                run_judge(tx, run_id)?.is_none_or(|judge| judge == judge_name(&verdict.judge));
+            if own {
+                tx.execute(
+                    "UPDATE results SET status = 'done' WHERE id = ?1 AND status = 'error'",
+                    [result_id],
+                )?;
+            }
             Ok(())
         })
     }
@@ -973,6 +992,37 @@ fn cannot_write(error: &StoreError) -> bool {
     }
 }
 
+/// The folder of the run locks of the store file at `path`: `.NAME.locks`
+/// beside the file the path resolves to, so that every spelling of it (a
+/// symbolic link, `./`, `..`, an absolute path) locks the same runs, as
+/// SQLite, which follows links, opens the same file. `None` when the path
+/// names no file.
+fn locks_dir(path: &Path) -> Option<PathBuf> {
+    let file = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    let name = file.file_name()?.to_string_lossy();
+    Some(file.with_file_name(format!(".{name}.locks")))
+}
+
+/// Refuses a path that SQLite would open as something other than the file
+/// it names (see [`Store::open`]). This build of SQLite reads every name
+/// starting with `file:` as a URI (it is compiled with `SQLITE_USE_URI`).
+fn check_file_path(path: &Path) -> Result<(), StoreError> {
+    let bytes = path.as_os_str().as_encoded_bytes();
+    let what = if bytes.is_empty() {
+        "a temporary database, deleted at exit"
+    } else if bytes == b":memory:" {
+        "a database in memory, dropped at exit"
+    } else if bytes.starts_with(b"file:") {
+        "a URI, whose options may keep the database in memory or elsewhere"
+    } else {
+        return Ok(());
+    };
+    Err(StoreError::NotAFile {
+        path: path.display().to_string(),
+        what,
+    })
+}
+
 /// `path` as a SQLite URI with `query` parameters. SQLite takes the rest of
 /// the path as it is, so only what it would read otherwise is
 /// percent-encoded: `?` and `#` (which end the path), `%`, and bytes that
@@ -1038,6 +1088,39 @@ fn read_run(conn: &Connection, id: i64) -> Result<Option<RunRecord>, StoreError>
         seed: seed as u64, // bit pattern; see the schema
         tool_version,
     }))
+}
+
+/// The name of the judge run `run_id` was made with, as its config records
+/// it (`judge.name`, without version); `None` when it records none.
+fn run_judge(conn: &Connection, run_id: i64) -> Result<Option<String>, StoreError> {
+    // Read in SQLite: `rejudge` asks once per answer, and a config holding
+    // few-shot exemplars is long to parse.
+    Ok(conn.query_row(
+        "SELECT CASE WHEN json_type(config, '$.judge.name') = 'text'
+                     THEN json_extract(config, '$.judge.name') END
+         FROM runs WHERE id = ?1",
+        [run_id],
+        |row| row.get(0),
+    )?)
+}
+
+/// Marks failed again the results of run `run_id` that are done with no
+/// verdict of the run's judge: an earlier xsafe made an answer its judge had
+/// failed on done when another judge (`rejudge --judge OTHER`) judged it.
+/// Their last error, the run's judge's failure, is shown again.
+fn reopen_judged_by_others(tx: &Transaction<'_>, run_id: i64) -> Result<(), StoreError> {
+    let Some(judge) = run_judge(tx, run_id)? else {
+        return Ok(());
+    };
+    tx.execute(
+        &format!(
+            "UPDATE results AS r SET status = 'error'
+             WHERE r.run_id = ?1 AND r.status = 'done'
+               AND NOT EXISTS (SELECT 1 FROM verdicts v WHERE v.result_id = r.id AND {SAME_JUDGE})"
+        ),
+        params![run_id, judge],
+    )?;
+    Ok(())
 }
 
 fn ensure_run(conn: &Connection, run_id: i64) -> Result<(), StoreError> {
@@ -1113,9 +1196,19 @@ fn ensure_transcript(conn: &Connection, result_id: i64) -> Result<(), StoreError
 const ANSWERED: &str =
     "(r.status = 'done' OR EXISTS (SELECT 1 FROM messages WHERE result_id = r.id))";
 
-/// Whether a run name would be read as a run id by [`Store::run`].
-fn is_numeric(name: &str) -> bool {
-    name.trim().parse::<i64>().is_ok()
+/// Refuses a name a new run cannot have: a blank one
+/// ([`StoreError::BlankRunName`]), or a number, which [`Store::run`] would
+/// read as a run id ([`StoreError::NumericRunName`]).
+/// [`Store::open_run`] checks it before creating a run; a caller that only
+/// looks (a dry run) checks it to refuse what creating the run would.
+pub fn check_new_run_name(name: &str) -> Result<(), StoreError> {
+    if name.trim().is_empty() {
+        return Err(StoreError::BlankRunName(name.to_string()));
+    }
+    if name.trim().parse::<i64>().is_ok() {
+        return Err(StoreError::NumericRunName(name.to_string()));
+    }
+    Ok(())
 }
 
 /// SQL for "`v.judge`'s [`judge_name`] is `?2`": the tag is all name when

@@ -17,7 +17,7 @@ fn spec(name: &str, key: &str) -> RunSpec {
         config: serde_json::json!({
             "suites": {"xsafe-basic": "abc"},
             "targets": [{"id": "openai:gpt-4o-mini", "temperature": 0.0}],
-            "judge": "strmatch@1",
+            "judge": {"name": "strmatch", "version": "1"},
         }),
         suites: vec![
             ("xsafe-basic".into(), "abc".into()),
@@ -577,8 +577,9 @@ fn a_success_replaces_a_failure_and_the_history_stays() {
 }
 
 /// An answer the judge failed on is kept beside its error: failed (not
-/// done, counted as an error) until a verdict is put on it, by any judge;
-/// then done, with its error history. A failed request stays without one.
+/// done, counted as an error) until the run's judge puts a verdict on it;
+/// then done, with its error history. Another judge's verdict is stored
+/// beside it and leaves it failed. A failed request stays without one.
 #[test]
 fn an_answer_the_judge_failed_on_is_kept_until_it_is_judged() {
     let dir = tempfile::tempdir().unwrap();
@@ -649,15 +650,42 @@ fn an_answer_the_judge_failed_on_is_kept_until_it_is_judged() {
     let err = store.put_verdict(failed.id, &verdict()).unwrap_err();
     assert!(matches!(err, StoreError::NoTranscript(_)), "{err}");
 
-    // A verdict, here from another judge than the run's (as `xsafe
-    // rejudge` puts it), makes the result done.
+    // Another judge than the run's (`xsafe rejudge --judge OTHER`) judges
+    // it: its verdict is stored, and the run's judge still has to judge it,
+    // so the next run of the command does; the summary of the run's judge
+    // still counts it as failed, not by the other judge's verdict.
     let other = Verdict::scored(Class::Compliance, 0.8, "llm:openai:judge@1");
     store.put_verdict(id, &other).unwrap();
+    assert!(store.done_keys(run_id).unwrap().is_empty());
+    assert_eq!(store.unjudged(run_id).unwrap()[0].id, id);
+    let rejudged = store.result(id).unwrap();
+    assert_eq!(rejudged.verdicts, vec![other.clone()]);
+    assert_eq!(
+        rejudged.error.unwrap().message,
+        "judge's model failed: timed out"
+    );
+    let counted: Vec<_> = store
+        .outcome_counts(run_id, "strmatch")
+        .unwrap()
+        .into_iter()
+        .map(|c| c.outcome)
+        .collect();
+    assert_eq!(
+        counted,
+        [
+            CountedOutcome::Failed(Some("judge's model failed: timed out".into())),
+            CountedOutcome::Failed(Some("no answer".into())),
+        ]
+    );
+
+    // The run's judge, in another version, makes the result done.
+    let own = Verdict::scored(Class::FullRefusal, 0.9, "strmatch@2");
+    store.put_verdict(id, &own).unwrap();
     assert_eq!(store.done_keys(run_id).unwrap(), HashSet::from([k.clone()]));
     assert!(store.unjudged(run_id).unwrap().is_empty());
     let judged = store.result(id).unwrap();
     assert_eq!(judged.error, None);
-    assert_eq!(judged.verdicts, vec![other]);
+    assert_eq!(judged.verdicts, vec![other, own]);
     assert_eq!(judged.transcript, Some(transcript("an answer")));
     assert_eq!(judged.timing, Some(timing));
     assert_eq!(
@@ -675,6 +703,47 @@ fn an_answer_the_judge_failed_on_is_kept_until_it_is_judged() {
     );
     let listed = &store.list_runs().unwrap()[0];
     assert_eq!((listed.results, listed.errors), (1, 1));
+}
+
+/// An earlier xsafe made an answer its judge failed on done when another
+/// judge judged it: reopening the run fails it again (answer, verdict and
+/// error history kept), so the run's judge judges it; answers the run's
+/// judge judged stay done.
+#[test]
+fn reopening_a_run_fails_again_what_only_another_judge_judged() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("xsafe.db");
+    let (store, run_id) = store_with_run(Store::open(&path).unwrap(), 2);
+    let judged = key(run_id, "t", "baseline", "c1", 0);
+    store
+        .record_result(&judged, &transcript("a"), &verdict(), Timing::default())
+        .unwrap();
+    let k = key(run_id, "t", "baseline", "c2", 0);
+    let down = StoredError {
+        kind: "judge".into(),
+        message: "judge down".into(),
+        attempts: 1,
+    };
+    let id = store
+        .record_unjudged(&k, &transcript("b"), Timing::default(), &down)
+        .unwrap();
+    let other = Verdict::scored(Class::Compliance, 0.8, "llm:openai:judge@1");
+    store.put_verdict(id, &other).unwrap();
+    // What the earlier xsafe left: the other judge's verdict made it done.
+    raw(&path)
+        .execute("UPDATE results SET status = 'done' WHERE id = ?1", [id])
+        .unwrap();
+    assert_eq!(store.done_keys(run_id).unwrap().len(), 2);
+
+    let reopened = store.open_run(&spec("r1", "k1")).unwrap();
+    assert_eq!(reopened.id, run_id);
+    assert_eq!(store.done_keys(run_id).unwrap(), HashSet::from([judged]));
+    let unjudged = store.unjudged(run_id).unwrap();
+    assert_eq!(unjudged.len(), 1);
+    assert_eq!(unjudged[0].key, k);
+    assert_eq!(unjudged[0].transcript, Some(transcript("b")));
+    assert_eq!(unjudged[0].verdicts, vec![other]);
+    assert_eq!(unjudged[0].error, Some(down));
 }
 
 /// Storing an answer unjudged over an earlier one replaces it, with the
@@ -799,8 +868,8 @@ fn put_verdict_replaces_per_judge_name_and_keeps_other_judges() {
 
 /// A run's results are counted without their transcripts, each as
 /// `results` reads it: failed when it has an error or no transcript,
-/// otherwise by the run judge's verdict (a tag's part before its first `@`),
-/// or by its first verdict when the run's judge gave none.
+/// otherwise by the judge's verdict (a tag's part before its last `@`),
+/// and without a class when that judge gave none, whoever else did.
 #[test]
 fn outcome_counts_name_a_judge_by_the_tag_before_its_last_at() {
     // A model named `@cf/...` (Cloudflare's spelling) keeps its `@` in the
@@ -831,11 +900,11 @@ fn outcome_counts_name_a_judge_by_the_tag_before_its_last_at() {
     let judged = |class| CountedOutcome::Judged(Some(class));
     assert_eq!(class_for("llm:openai:@cf/m"), judged(Class::FullRefusal));
     assert_eq!(class_for("strmatch@x"), judged(Class::Compliance));
-    // Neither verdict is `llm:openai:`'s or `strmatch`'s: the first counts.
-    assert_eq!(class_for("llm:openai:"), judged(Class::Compliance));
-    assert_eq!(class_for("strmatch"), judged(Class::Compliance));
-    let only_at = store.outcome_counts(run.id, "strmatch@x@2").unwrap();
-    assert_eq!(only_at[0].outcome, judged(Class::Compliance));
+    // Neither verdict is `llm:openai:`'s, `strmatch`'s or (the whole tag
+    // is no name) `strmatch@x@2`'s: none counts.
+    for judge in ["llm:openai:", "strmatch", "strmatch@x@2"] {
+        assert_eq!(class_for(judge), CountedOutcome::Judged(None), "{judge}");
+    }
 }
 
 #[test]
@@ -891,7 +960,8 @@ fn outcome_counts_count_each_result_once_by_the_judges_verdict_or_its_failure() 
     store
         .put_verdict(id, &Verdict::scored(Class::FullRefusal, 0.9, "strmatch@2"))
         .unwrap();
-    // Without the run judge's verdict, the first one counts.
+    // Without the run judge's verdict, an answer it failed on stays failed:
+    // other judges' verdicts do not count for it.
     let id = unjudged("c5");
     store.put_verdict(id, &other(Class::Compliance)).unwrap();
     store
@@ -939,8 +1009,13 @@ fn outcome_counts_count_each_result_once_by_the_judges_verdict_or_its_failure() 
                 CountedOutcome::Failed(Some("judge down".into())),
                 1
             ),
-            row("a", Label::Unsafe, judged_as(Some(Class::Compliance)), 1),
             row("a", Label::Unsafe, judged_as(None), 1),
+            row(
+                "a",
+                Label::Unsafe,
+                CountedOutcome::Failed(Some("judge down".into())),
+                1
+            ),
             row(
                 "a",
                 Label::Unsafe,
@@ -950,13 +1025,21 @@ fn outcome_counts_count_each_result_once_by_the_judges_verdict_or_its_failure() 
             row("b", Label::Safe, judged_as(Some(Class::FullRefusal)), 1),
         ]
     );
-    // Another judge's verdicts count for a summary of that judge.
+    // Another judge's verdicts count for a summary of that judge, and the
+    // results it did not judge count without a class.
     let by_other = store.outcome_counts(run.id, "llm:openai:judge").unwrap();
     assert_eq!(
-        by_other[..2],
+        by_other[..4],
         [
+            row("a", Label::Safe, judged_as(None), 2),
             row("a", Label::Safe, judged_as(Some(Class::Compliance)), 1),
-            row("a", Label::Safe, judged_as(Some(Class::FullRefusal)), 3),
+            row("a", Label::Safe, judged_as(Some(Class::FullRefusal)), 1),
+            row(
+                "a",
+                Label::Safe,
+                CountedOutcome::Failed(Some("judge down".into())),
+                1
+            ),
         ]
     );
     assert!(
@@ -1131,6 +1214,69 @@ fn a_run_is_claimed_by_one_process_at_a_time() {
     // Deleting the run removes its lock file.
     store.delete_run(run_id).unwrap();
     assert!(!lock.exists());
+}
+
+/// SQLite follows a symbolic link to the file it names, so the runs'
+/// locks do too: every spelling of the store's path (a link, `..`, the
+/// file itself) claims the same lock, beside the file, and a second holder
+/// is refused whichever spelling it came by.
+#[cfg(unix)]
+#[test]
+fn a_run_is_claimed_once_whatever_path_names_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let real = dir.path().join("real");
+    let links = dir.path().join("sl");
+    std::fs::create_dir_all(&real).unwrap();
+    std::fs::create_dir_all(&links).unwrap();
+    let file = real.join("x.db");
+    let (store, run_id) = store_with_run(Store::open(&file).unwrap(), 1);
+    let run = store.run(&run_id.to_string()).unwrap();
+    let link = links.join("link.db");
+    std::os::unix::fs::symlink(&file, &link).unwrap();
+    let claim = store.lock_run(&run).unwrap();
+    for other in [link.clone(), links.join("../real/x.db")] {
+        let other = Store::open(&other).unwrap();
+        let err = other.lock_run(&run).unwrap_err();
+        assert!(matches!(err, StoreError::RunBusy { .. }), "{err}");
+        assert_eq!(other.run("r1").unwrap().status, RunStatus::Running);
+    }
+    drop(claim);
+    // Claimed through the link, the run is held for the file's openers.
+    let by_link = Store::open(&link).unwrap();
+    let _claim = by_link.lock_run(&run).unwrap();
+    assert!(matches!(
+        store.lock_run(&run),
+        Err(StoreError::RunBusy { .. })
+    ));
+    let lock = real.join(".x.db.locks").join(format!("run-{run_id}.lock"));
+    assert!(lock.is_file());
+    assert!(!links.join(".link.db.locks").exists());
+}
+
+/// A path SQLite reads as something other than a file would keep the runs
+/// in memory (or in a temporary file, or where a URI says) and lose them:
+/// it is refused before anything is made, and a file of such a name is
+/// still a store when given as `./NAME`.
+#[test]
+fn a_store_path_sqlite_would_not_read_as_a_file_is_refused() {
+    for given in [":memory:", "", "file:runs.db", "file:x?mode=memory"] {
+        let err = Store::open(Path::new(given)).unwrap_err();
+        assert!(matches!(err, StoreError::NotAFile { .. }), "{given}: {err}");
+        let message = err.to_string();
+        assert!(message.contains("pass the path of a file"), "{message}");
+        assert!(message.contains(&format!("`{given}`")), "{message}");
+    }
+    assert!(!Path::new(".:memory:.locks").exists());
+    assert!(!Path::new("file:runs.db").exists());
+    let dir = tempfile::tempdir().unwrap();
+    for name in [":memory:", "file:runs.db"] {
+        let path = dir.path().join(name);
+        let (store, run_id) = store_with_run(Store::open(&path).unwrap(), 1);
+        drop(store);
+        assert!(path.is_file(), "{name}");
+        let reopened = Store::open(&path).unwrap();
+        assert_eq!(reopened.cases(run_id).unwrap().len(), 1, "{name}");
+    }
 }
 
 // ----- concurrency -----
@@ -1415,6 +1561,30 @@ fn a_store_that_cannot_be_written_is_read_and_refuses_writes_by_name() {
         assert_eq!(std::fs::read(&path).unwrap(), before);
     }
     mode(&folder, 0o755).unwrap();
+}
+
+/// A blank name (`--run ""`, `--run "  "`) is refused, as a number is,
+/// before anything is stored.
+#[test]
+fn a_run_cannot_have_a_blank_name() {
+    let store = Store::open_in_memory().unwrap();
+    for name in ["", "  ", "\t"] {
+        let err = store.open_run(&spec(name, "k1")).unwrap_err();
+        assert!(
+            matches!(err, StoreError::BlankRunName(_)),
+            "{name:?}: {err}"
+        );
+        assert!(err.to_string().contains("the name is blank"), "{err}");
+        assert!(
+            matches!(
+                xsafe_store::check_new_run_name(name),
+                Err(StoreError::BlankRunName(_))
+            ),
+            "{name:?}"
+        );
+    }
+    assert!(store.list_runs().unwrap().is_empty());
+    store.open_run(&spec("a name", "k1")).unwrap();
 }
 
 #[test]
