@@ -11,7 +11,11 @@
 //! Trust on first use: where no checksum is known in advance, the first
 //! committed file's sha256 is recorded in a JSON pin file (`{"key": "sha"}`)
 //! and every later file must match it. Deleting the entry accepts a new
-//! version.
+//! version. Only a download known to be whole is pinned: one whose server
+//! said its length or sent it in chunks (whose last chunk marks the end).
+//! A body that just ends when the connection closes could be cut short
+//! without a sign, and pinning it would then refuse the whole file ever
+//! after; such a file is put in place unpinned, with a warning.
 
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -144,6 +148,11 @@ pub struct Staged {
     sha256: String,
     /// The pin to record on commit, on first use.
     unpinned: Option<Pin>,
+    /// Whether the file is known to be whole: a local file, or a download
+    /// whose end the server marked (see [`Staged::is_whole`]).
+    whole: bool,
+    /// The URL or local file, for the warning about a file not pinned.
+    from: String,
     committed: bool,
 }
 
@@ -153,11 +162,41 @@ impl Staged {
         &self.path
     }
 
-    /// Records the checksum if this is the first use, then renames the file
-    /// over its destination (atomically: they are in one directory).
+    /// Whether the file is known to be whole: a local file, or a download
+    /// whose server said its length (`Content-Length`, or a resumed
+    /// range's `Content-Range` total) or sent it in chunks, the last of
+    /// which marks the end. `false` for a body that ended when the
+    /// connection closed, which a connection cut early would look like.
+    /// A file with a known checksum is whole whatever this says.
+    pub fn is_whole(&self) -> bool {
+        self.whole
+    }
+
+    /// Whether [`Staged::commit`] records the file's checksum: on first use
+    /// (nothing pinned yet), when the file is known to be whole.
+    pub fn pins(&self) -> bool {
+        self.unpinned.is_some() && self.whole
+    }
+
+    /// Records the checksum if this is the first use and the file is known
+    /// to be whole, then renames the file over its destination
+    /// (atomically: they are in one directory). A first-use file not known
+    /// to be whole is put in place unpinned, with a warning: nothing pins
+    /// it until a download that is.
     pub fn commit(mut self) -> Result<PathBuf, FetchError> {
         if let Some(Pin::TrustOnFirstUse { pins_file, key }) = &self.unpinned {
-            write_pin(pins_file, key, &self.sha256)?;
+            if self.whole {
+                write_pin(pins_file, key, &self.sha256)?;
+            } else {
+                tracing::warn!(
+                    "`{}` came from `{}` without its length (no Content-Length, not chunked), \
+                     so a download cut short could not be told from the whole file: it is \
+                     used but its checksum is not pinned; a later download from a server that \
+                     gives the length pins it",
+                    self.dest.display(),
+                    self.from
+                );
+            }
         }
         std::fs::rename(&self.path, &self.dest)
             .map_err(|e| cache_error(&self.dest, "cannot move the file into place", e))?;
@@ -268,12 +307,15 @@ pub async fn fetch(
              whole, or another version of it); downloaded from the start"
         );
     }
-    let (path, record, file, hasher) = partial.finish().await?;
+    let (path, record, file, hasher, framed) = partial.finish().await?;
     check(
-        path,
-        Some(record),
-        file,
-        hasher,
+        Download {
+            path,
+            record: Some(record),
+            file,
+            hasher,
+            whole: framed,
+        },
         dest,
         pin,
         expected,
@@ -310,6 +352,9 @@ struct Partial {
     version: Option<String>,
     /// The file's size, when the server said it.
     total: Option<u64>,
+    /// Whether the last response marked where the file ends: its size was
+    /// said, or it was chunked (a cut chunked body is an error).
+    framed: bool,
     /// Whether what the file held was thrown away to start again (the
     /// server sent another version, or ignored the range asked for).
     restarted: bool,
@@ -387,6 +432,7 @@ impl Partial {
             len,
             version,
             total: None,
+            framed: false,
             restarted: false,
         })
     }
@@ -451,6 +497,7 @@ impl Partial {
             }
         }
         *begun = true;
+        self.framed = self.total.is_some() || chunked(response.headers());
         progress(self.len, self.total);
         loop {
             let chunk = response
@@ -538,8 +585,9 @@ impl Partial {
         error
     }
 
-    /// The complete file, written to disk, with its hash.
-    async fn finish(self) -> Result<(PathBuf, PathBuf, std::fs::File, Sha256), FetchError> {
+    /// The complete file, written to disk, with its hash and whether the
+    /// server marked its end.
+    async fn finish(self) -> Result<(PathBuf, PathBuf, std::fs::File, Sha256, bool), FetchError> {
         let synced = self.file.sync_all().await;
         if let Err(e) = synced {
             let _ = std::fs::remove_file(&self.path);
@@ -547,8 +595,20 @@ impl Partial {
             return Err(cache_error(&self.path, "cannot write the download", e));
         }
         let file = self.file.into_std().await;
-        Ok((self.path, self.record_path, file, self.hasher))
+        Ok((self.path, self.record_path, file, self.hasher, self.framed))
     }
+}
+
+/// Whether the body is sent in chunks (`Transfer-Encoding` ending in
+/// `chunked`), whose last, empty chunk marks the end.
+fn chunked(headers: &reqwest::header::HeaderMap) -> bool {
+    headers
+        .get_all(reqwest::header::TRANSFER_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .next_back()
+        .is_some_and(|coding| coding.trim().eq_ignore_ascii_case("chunked"))
 }
 
 /// `Content-Range: bytes START-END/TOTAL`: the first byte sent and the
@@ -583,7 +643,14 @@ pub fn stage_file(src: &Path, dest: &Path, pin: &Pin) -> Result<Staged, FetchErr
         .keep()
         .map_err(|e| cache_error(&tmp_path, "cannot keep the copy", e.error))?;
     let from = src.display().to_string();
-    check(path, None, file, hasher, dest, pin, expected, from)
+    let copy = Download {
+        path,
+        record: None,
+        file,
+        hasher,
+        whole: true,
+    };
+    check(copy, dest, pin, expected, from)
 }
 
 /// Whether `dest` exists and matches `pin` (never, while nothing is pinned
@@ -625,19 +692,34 @@ fn copy_hashing(
     }
 }
 
-/// Stages the file at `path` if its checksum is the expected one, else
-/// deletes it (and `record`).
-#[allow(clippy::too_many_arguments)]
-fn check(
+/// A file received beside its destination, before its checksum is
+/// checked.
+struct Download {
     path: PathBuf,
+    /// A download's record of where it came from, removed with the file.
     record: Option<PathBuf>,
     file: std::fs::File,
     hasher: Sha256,
+    /// Whether the file is known to be whole (see [`Staged::is_whole`]).
+    whole: bool,
+}
+
+/// Stages the received file if its checksum is the expected one, else
+/// deletes it (and its record).
+fn check(
+    received: Download,
     dest: &Path,
     pin: &Pin,
     expected: Option<String>,
     from: String,
 ) -> Result<Staged, FetchError> {
+    let Download {
+        path,
+        record,
+        file,
+        hasher,
+        whole,
+    } = received;
     let actual = hex::encode(hasher.finalize());
     let unpinned = expected.is_none().then(|| pin.clone());
     let staged = Staged {
@@ -647,6 +729,8 @@ fn check(
         dest: dest.to_path_buf(),
         sha256: actual.clone(),
         unpinned,
+        whole,
+        from: from.clone(),
         committed: false,
     };
     if let Some(expected) = expected.filter(|e| *e != actual) {

@@ -414,3 +414,81 @@ async fn a_second_download_of_the_same_file_is_refused_while_one_runs() {
     let staged = fetch(&server.url(), &dest, &pin, None).await.unwrap();
     assert_eq!(std::fs::read(staged.path()).unwrap(), body);
 }
+
+/// A server on 127.0.0.1 that answers every request with `response`, raw
+/// bytes written as they are, then closes the connection: for the framings
+/// the test kit's server does not send (no `Content-Length`, chunked).
+fn raw_server(response: Vec<u8>) -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/f.bin", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") && matches!(stream.read(&mut byte), Ok(1)) {
+                head.push(byte[0]);
+            }
+            let _ = stream.write_all(&response);
+            let _ = stream.shutdown(std::net::Shutdown::Both);
+        }
+    });
+    url
+}
+
+/// A body without `Content-Length` that just ends when the connection
+/// closes may have been cut at any byte (a CSV at a row boundary still
+/// reads): pinning it once refused the whole file ever after. It is put
+/// in place unpinned, and the whole file from a server that gives its
+/// length is then accepted and pinned.
+#[tokio::test]
+async fn a_body_ended_by_the_connection_closing_is_not_pinned() {
+    let body = b"prompt,category\nfirst,a\nsecond,b\nthird,c\n".to_vec();
+    let mut cut = b"HTTP/1.1 200 OK\r\nconnection: close\r\n\r\n".to_vec();
+    cut.extend_from_slice(&body[..24]);
+    let url = raw_server(cut);
+    let dir = tempfile::tempdir().unwrap();
+    let (dest, pin) = setup(dir.path());
+    let staged = fetch(&url, &dest, &pin, None).await.unwrap();
+    assert!(!staged.is_whole() && !staged.pins());
+    staged.commit().unwrap();
+    assert_eq!(std::fs::read(&dest).unwrap(), &body[..24]);
+    assert_eq!(pin.expected().unwrap(), None);
+    assert!(!pin.pins_file().unwrap().exists());
+
+    static WHOLE: Mutex<Vec<u8>> = Mutex::new(Vec::new());
+    *WHOLE.lock().unwrap() = body.clone();
+    let (_server, url) = serve(&WHOLE);
+    let staged = fetch(&url, &dest, &pin, None).await.unwrap();
+    assert!(staged.is_whole() && staged.pins());
+    staged.commit().unwrap();
+    assert_eq!(std::fs::read(&dest).unwrap(), body);
+    assert_eq!(pin.expected().unwrap(), Some(sha(&body)));
+}
+
+/// A chunked body ends with its last, empty chunk, so it is known whole
+/// and pinned; one cut before that chunk is an error, and nothing is kept.
+#[tokio::test]
+async fn a_chunked_body_is_whole_only_with_its_last_chunk() {
+    let head = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n";
+    let chunks = b"6\r\nhello,\r\n6\r\nworld\n\r\n".to_vec();
+    let dir = tempfile::tempdir().unwrap();
+    let (dest, pin) = setup(dir.path());
+
+    let cut = [&head[..], &chunks].concat();
+    let err = fetch(&raw_server(cut), &dest, &pin, None)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, FetchError::Download { status: None, .. }),
+        "{err:?}"
+    );
+    assert!(file_names(&dir.path().join("cache")).is_empty());
+
+    let whole = [&head[..], &chunks, b"0\r\n\r\n"].concat();
+    let staged = fetch(&raw_server(whole), &dest, &pin, None).await.unwrap();
+    assert!(staged.is_whole() && staged.pins());
+    staged.commit().unwrap();
+    assert_eq!(pin.expected().unwrap(), Some(sha(b"hello,world\n")));
+}

@@ -28,58 +28,109 @@ use xsafe_core::{Label, Suite};
 /// so a run never touches the network behind the user's back), and anything
 /// else must be an existing file, loaded with `opts`. A file that happens to
 /// be called like a suite can still be passed as `./NAME`.
+///
+/// `opts` (how to read a file) cannot apply to a named suite, which xsafe
+/// reads its own way: with a name they are refused rather than ignored,
+/// since they say a file was meant. See [`resolve_all`] for several suites.
 pub fn resolve(spec: &str, cache_dir: &Path, opts: &LoadOptions) -> Result<Suite, SuiteError> {
-    let named = builtin(spec).is_some() || remote(spec).is_some();
-    if named {
-        // How to read a file means nothing for a suite xsafe reads itself;
-        // silently ignoring it would hide a mistake (a file meant instead).
-        let mut given = opts.columns.given();
-        given.extend(opts.format.is_some().then_some("--suite-format"));
-        given.extend(
-            opts.columns
-                .default_label
-                .is_some()
-                .then_some("--default-label"),
-        );
-        if !given.is_empty() {
-            return Err(SuiteError::Options {
+    let mut suites = resolve_all(&[spec], cache_dir, opts)?;
+    Ok(suites.remove(0))
+}
+
+/// Turns every `--suite` argument into a suite, as [`resolve`] does one.
+///
+/// `opts` apply to the suite files among `specs` only, so that a named
+/// suite can run beside a file that needs them (`--suite
+/// xsafe-basic,mine.csv --default-label safe`); they are refused only when
+/// no suite given is a file, since then they apply to nothing.
+pub fn resolve_all<S: AsRef<str>>(
+    specs: &[S],
+    cache_dir: &Path,
+    opts: &LoadOptions,
+) -> Result<Vec<Suite>, SuiteError> {
+    let named = |spec: &str| builtin(spec).is_some() || remote(spec).is_some();
+    let given = opts.given();
+    if !given.is_empty() && specs.iter().all(|s| named(s.as_ref())) {
+        return Err(options_for_names_only(specs, &given));
+    }
+    specs
+        .iter()
+        .map(|spec| {
+            let spec = spec.as_ref();
+            if let Some(suite) = builtin(spec) {
+                return Ok(suite);
+            }
+            if let Some(remote) = remote(spec) {
+                return remote::load_cached(remote, cache_dir);
+            }
+            let path = Path::new(spec);
+            if path.is_file() {
+                return load_file(path, opts);
+            }
+            Err(SuiteError::UnknownSuite {
                 spec: spec.to_string(),
-                message: format!(
-                    "{} only apply to suite files; `{spec}` is read as xsafe knows it (to load a \
-                     file of that name, pass it as ./{spec})",
-                    given.join(", ")
-                ),
-            });
-        }
+                known: known_names().join(", "),
+            })
+        })
+        .collect()
+}
+
+/// The error for file-reading flags given with suite names only: they
+/// would apply to nothing, and silently ignoring them would hide a
+/// mistake (a file meant instead).
+fn options_for_names_only<S: AsRef<str>>(specs: &[S], given: &[&str]) -> SuiteError {
+    let names: Vec<&str> = specs.iter().map(AsRef::as_ref).collect();
+    let verb = if given.len() == 1 { "applies" } else { "apply" };
+    let mut message = format!(
+        "{} only {verb} to suite files, and no suite given is a file: xsafe reads {} its own \
+         way; leave {} out",
+        given.join(", "),
+        names
+            .iter()
+            .map(|n| format!("`{n}`"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        if given.len() == 1 { "it" } else { "them" },
+    );
+    // A file that happens to share a suite's name is loaded by its path.
+    for name in names.iter().filter(|n| Path::new(n).is_file()) {
+        message.push_str(&format!(
+            ", or pass the file `{name}` here as ./{name} to load it instead"
+        ));
     }
-    if let Some(suite) = builtin(spec) {
-        return Ok(suite);
+    SuiteError::Options {
+        spec: names.join(","),
+        message,
     }
-    if let Some(remote) = remote(spec) {
-        return remote::load_cached(remote, cache_dir);
-    }
-    let path = Path::new(spec);
-    if path.is_file() {
-        return load_file(path, opts);
-    }
-    Err(SuiteError::UnknownSuite {
-        spec: spec.to_string(),
-        known: known_names().join(", "),
-    })
+}
+
+/// A suite [`available`] lists: its name, and the suite or why it cannot
+/// be used (a fetched copy changed or damaged after its fetch).
+#[derive(Debug)]
+pub struct Available {
+    /// The name `--suite` takes.
+    pub name: &'static str,
+    /// The suite, or why it cannot be used.
+    pub suite: Result<Suite, SuiteError>,
 }
 
 /// Every suite a user can name without a path: the built-ins, then every
-/// fetched suite present in `cache_dir`. A cached file that no longer parses
-/// is listed as its error rather than hidden.
-pub fn available(cache_dir: &Path) -> Vec<Result<Suite, SuiteError>> {
-    let builtins = builtin_names()
-        .iter()
-        .filter_map(|name| builtin(name))
-        .map(Ok);
+/// fetched suite present in `cache_dir`. A cached file that cannot be used
+/// is listed with its error rather than hidden.
+pub fn available(cache_dir: &Path) -> Vec<Available> {
+    let builtins = builtin_names().iter().filter_map(|&name| {
+        builtin(name).map(|suite| Available {
+            name,
+            suite: Ok(suite),
+        })
+    });
     let fetched = REMOTES
         .iter()
         .filter(|r| remote::cache_path(r, cache_dir).is_file())
-        .map(|r| remote::load_cached(r, cache_dir));
+        .map(|r| Available {
+            name: r.name,
+            suite: remote::load_cached(r, cache_dir),
+        });
     builtins.chain(fetched).collect()
 }
 

@@ -4,7 +4,7 @@
 //! format report errors with the same file, line and column.
 
 use crate::SuiteError;
-use crate::table::{self, Example, Row, Table};
+use crate::table::{self, Example, JsonKind, Row, Table};
 use std::collections::HashMap;
 use std::fmt;
 use std::path::Path;
@@ -108,6 +108,23 @@ pub struct LoadOptions {
     pub name: Option<String>,
 }
 
+impl LoadOptions {
+    /// The flags given for reading files (`--suite-format`, the column
+    /// flags, `--default-label`), for a message that says they cannot
+    /// apply; the name is not one.
+    pub fn given(&self) -> Vec<&'static str> {
+        let mut given = self.columns.given();
+        given.extend(self.format.is_some().then_some("--suite-format"));
+        given.extend(
+            self.columns
+                .default_label
+                .is_some()
+                .then_some("--default-label"),
+        );
+        given
+    }
+}
+
 /// Reads a suite file; see [`parse_bytes`].
 pub fn load_file(path: &Path, opts: &LoadOptions) -> Result<Suite, SuiteError> {
     let bytes = std::fs::read(path).map_err(|error| SuiteError::Read {
@@ -124,12 +141,21 @@ pub fn load_file(path: &Path, opts: &LoadOptions) -> Result<Suite, SuiteError> {
 ///
 /// Unless `opts.format` forces one, the format is detected: a first
 /// non-blank character `{` means JSONL; a header with `id`, `prompt`, `type`
-/// and `label` means XSTest; `prompt` and `category` without `label` means
-/// OR-Bench; anything else is a generic CSV. Generic files take the prompt
-/// from the first of `prompt`, `text`, `question`, `input`; the label from
-/// `label` or [`Columns::default_label`]; the type from `type` or
-/// `category` (else `default`); the id from `id` (else the row number);
-/// `focus` and `note` when present.
+/// and `label` means XSTest; a header of `prompt` and `category` and
+/// nothing else (OR-Bench's own) means OR-Bench; anything else is a generic
+/// CSV. Generic files take the prompt from the first of `prompt`, `text`,
+/// `question`, `input`; the label from `label` or
+/// [`Columns::default_label`]; the type from `type` or `category` (else
+/// `default`); the id from `id` (else the row number); `focus` and `note`
+/// when present.
+///
+/// Text fields (prompt, id, type, label, focus, note) must be JSON strings
+/// in JSONL, but for an id that is a number and a label that is true or
+/// false or a number (see below). A label of `0`, `1`, `true` or `false`
+/// says yes or no, so it is read only where the label column's name says
+/// to what: `true` is safe in a column named for safety (`safe`,
+/// `is_safe`, `benign`...) and unsafe in one named for harm (`unsafe`,
+/// `harmful`, `is_toxic`...); in any other column (`label`) it is refused.
 pub fn parse_bytes(bytes: &[u8], origin: &str, opts: &LoadOptions) -> Result<Suite, SuiteError> {
     let format = opts.format.unwrap_or(if table::looks_jsonl(bytes) {
         Format::Jsonl
@@ -194,7 +220,10 @@ fn detect_csv(table: &Table, columns: &Columns) -> Format {
         Format::Csv
     } else if ["id", "prompt", "type", "label"].into_iter().all(has) {
         Format::Xstest
-    } else if has("prompt") && has("category") && !has("label") {
+    } else if table.columns.len() == 2 && has("prompt") && has("category") {
+        // Only OR-Bench's own header: OR-Bench ignores every other column
+        // (ids, types, notes) and labels by the file name, which would
+        // silently lose them from a file of one's own.
         Format::OrBench
     } else {
         Format::Csv
@@ -213,8 +242,9 @@ const EXAMPLE: Example = Example {
     object: r#"{"prompt": "...", "label": "safe"}"#,
 };
 const EMPTY_PROMPT: &str = "the prompt is empty; write the prompt or delete the row";
-const LABELS_ACCEPTED: &str = "use `safe` or `unsafe` (also accepted: benign, harmless, 0, false \
-     for safe; harmful, toxic, 1, true for unsafe)";
+const LABELS_ACCEPTED: &str = "use `safe` or `unsafe` (also accepted: benign, harmless for safe; \
+     harmful, toxic for unsafe; 0, 1, true, false in a column whose name says to what, such as \
+     is_safe or is_harmful)";
 
 impl Table {
     fn err(&self, line: u64, column: Option<&str>, message: impl Into<String>) -> SuiteError {
@@ -261,12 +291,39 @@ impl Table {
         }
     }
 
-    /// The cell, or `message` as the error when it is missing or blank.
-    fn required<'r>(&self, row: &'r Row, col: usize, message: &str) -> Result<&'r str, SuiteError> {
-        match row.cells[col].as_deref() {
+    /// The cell as text, or `message` as the error when it is missing or
+    /// blank; a JSONL value of a kind not in `accepted` is refused (see
+    /// [`Table::text_or`]).
+    fn required<'r>(
+        &self,
+        row: &'r Row,
+        col: usize,
+        accepted: &[JsonKind],
+        message: &str,
+    ) -> Result<&'r str, SuiteError> {
+        match self.text_or(row, col, accepted)? {
             Some(s) if !s.trim().is_empty() => Ok(s),
             _ => Err(self.err(row.cell_lines[col], Some(&self.columns[col]), message)),
         }
+    }
+
+    /// The trimmed text of `col`, if there is such a column and the cell
+    /// is not blank; a JSONL value that is not a string is refused.
+    fn optional_text(&self, row: &Row, col: Option<usize>) -> Result<Option<String>, SuiteError> {
+        let Some(col) = col else { return Ok(None) };
+        self.text(row, col)?;
+        Ok(row.optional(Some(col)))
+    }
+
+    /// The id of `col`, trimmed: text, or a JSONL number.
+    fn id(&self, row: &Row, col: usize) -> Result<String, SuiteError> {
+        let id = self.required(
+            row,
+            col,
+            &[JsonKind::Number],
+            "the id is empty; give every case an id",
+        )?;
+        Ok(id.trim().to_string())
     }
 
     /// `default` is `None` where no default applies (XSTest), or
@@ -277,8 +334,10 @@ impl Table {
         col: usize,
         default: Option<Option<Label>>,
     ) -> Result<Label, SuiteError> {
-        let at = |message: String| self.err(row.cell_lines[col], Some(&self.columns[col]), message);
-        match row.cells[col].as_deref().map(str::trim) {
+        let name = &self.columns[col];
+        let at = |message: String| self.err(row.cell_lines[col], Some(name), message);
+        let cell = self.text_or(row, col, &[JsonKind::Bool, JsonKind::Number])?;
+        match cell.map(str::trim) {
             Some("") | None => default.flatten().ok_or_else(|| {
                 let hint = if default.is_some() {
                     ", or pass --default-label safe|unsafe for every empty label"
@@ -289,10 +348,79 @@ impl Table {
                     "the label is empty; write `safe` or `unsafe`{hint}"
                 ))
             }),
-            Some(s) => s
-                .parse()
-                .map_err(|_| at(format!("unknown label `{s}`; {LABELS_ACCEPTED}"))),
+            Some(s) => match yes_or_no(s) {
+                Some(yes) => {
+                    let meant = yes_means(name).ok_or_else(|| {
+                        at(format!(
+                            "the label `{s}` says yes or no, but the column's name does not \
+                             say to what, so it could mean safe as well as unsafe; write \
+                             `safe` or `unsafe`, or name the column for what yes means (e.g. \
+                             `is_safe`, or `is_harmful`) and pass that name to --label-column"
+                        ))
+                    })?;
+                    Ok(if yes { meant } else { opposite(meant) })
+                }
+                None => s
+                    .parse()
+                    .map_err(|_| at(format!("unknown label `{s}`; {LABELS_ACCEPTED}"))),
+            },
         }
+    }
+}
+
+/// `Some(true)` for `1` and `true`, `Some(false)` for `0` and `false` (in
+/// any case), `None` for anything else.
+fn yes_or_no(value: &str) -> Option<bool> {
+    match value.to_ascii_lowercase().as_str() {
+        "1" | "true" => Some(true),
+        "0" | "false" => Some(false),
+        _ => None,
+    }
+}
+
+/// What a label of `true` or `1` means in the column `name`, told by the
+/// words of the name (split at anything not a letter or digit and where a
+/// lower-case letter meets a capital, as in `isSafe`): a word for safety
+/// (`is_safe`) means safe, a word for harm (`is_harmful`, `toxic`) unsafe.
+/// `None` when the name says neither (`label`, `verdict`), says both, or
+/// holds a negation (`not_safe`), which a word list would read backwards.
+fn yes_means(name: &str) -> Option<Label> {
+    const SAFE: &[&str] = &["safe", "benign", "harmless"];
+    const UNSAFE: &[&str] = &[
+        "unsafe",
+        "harm",
+        "harmful",
+        "toxic",
+        "toxicity",
+        "malicious",
+        "dangerous",
+    ];
+    const NEGATIONS: &[&str] = &["not", "non", "no"];
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut previous_lower = false;
+    for c in name.chars() {
+        if !c.is_alphanumeric() || (previous_lower && c.is_uppercase()) {
+            words.push(std::mem::take(&mut word));
+        }
+        if c.is_alphanumeric() {
+            word.extend(c.to_lowercase());
+        }
+        previous_lower = c.is_lowercase();
+    }
+    words.push(word);
+    let has = |list: &[&str]| words.iter().any(|w| list.contains(&w.as_str()));
+    match (has(SAFE), has(UNSAFE), has(NEGATIONS)) {
+        (true, false, false) => Some(Label::Safe),
+        (false, true, false) => Some(Label::Unsafe),
+        _ => None,
+    }
+}
+
+fn opposite(label: Label) -> Label {
+    match label {
+        Label::Safe => Label::Unsafe,
+        Label::Unsafe => Label::Safe,
     }
 }
 
@@ -311,12 +439,13 @@ fn xstest(t: &Table, detected: bool) -> Result<Cases, SuiteError> {
     let (focus, note) = (t.find("focus"), t.find("note"));
     let mut parsed = Vec::with_capacity(t.rows.len());
     for row in &t.rows {
-        let case_id = t.required(row, id, "the id is empty; give every case an id")?;
-        let text = t.required(row, prompt, EMPTY_PROMPT)?;
+        let case_id = t.id(row, id)?;
+        let text = t.required(row, prompt, &[], EMPTY_PROMPT)?;
         let case_kind = t
             .required(
                 row,
                 kind,
+                &[],
                 "the type is empty; write the prompt type, e.g. `homonyms`, or \
                  `contrast_homonyms` for its unsafe contrast",
             )?
@@ -349,12 +478,12 @@ fn xstest(t: &Table, detected: bool) -> Result<Cases, SuiteError> {
         }
         parsed.push(Parsed {
             case: Case {
-                id: case_id.trim().to_string(),
+                id: case_id,
                 prompt: text.to_string(),
                 kind: case_kind.to_string(),
                 label: case_label,
-                focus: row.optional(focus),
-                note: row.optional(note),
+                focus: t.optional_text(row, focus)?,
+                note: t.optional_text(row, note)?,
             },
             line: row.cell_lines[id],
         });
@@ -385,9 +514,9 @@ fn or_bench(t: &Table, default_label: Option<Label>) -> Result<Cases, SuiteError
         parsed.push(Parsed {
             case: Case {
                 id: (i + 1).to_string(),
-                prompt: t.required(row, prompt, EMPTY_PROMPT)?.to_string(),
-                kind: row
-                    .optional(Some(category))
+                prompt: t.required(row, prompt, &[], EMPTY_PROMPT)?.to_string(),
+                kind: t
+                    .optional_text(row, Some(category))?
                     .unwrap_or_else(|| "default".into()),
                 label,
                 focus: None,
@@ -452,12 +581,7 @@ fn mapped(t: &Table, c: &Columns) -> Result<Cases, SuiteError> {
     let mut parsed = Vec::with_capacity(t.rows.len());
     for (number, row) in t.rows.iter().enumerate() {
         let (case_id, line) = match id {
-            Some(i) => (
-                t.required(row, i, "the id is empty; give every case an id")?
-                    .trim()
-                    .to_string(),
-                row.cell_lines[i],
-            ),
+            Some(i) => (t.id(row, i)?, row.cell_lines[i]),
             None => ((number + 1).to_string(), row.line),
         };
         let case_label = match label {
@@ -468,11 +592,13 @@ fn mapped(t: &Table, c: &Columns) -> Result<Cases, SuiteError> {
         parsed.push(Parsed {
             case: Case {
                 id: case_id,
-                prompt: t.required(row, prompt, EMPTY_PROMPT)?.to_string(),
-                kind: row.optional(kind).unwrap_or_else(|| "default".into()),
+                prompt: t.required(row, prompt, &[], EMPTY_PROMPT)?.to_string(),
+                kind: t
+                    .optional_text(row, kind)?
+                    .unwrap_or_else(|| "default".into()),
                 label: case_label,
-                focus: row.optional(focus),
-                note: row.optional(note),
+                focus: t.optional_text(row, focus)?,
+                note: t.optional_text(row, note)?,
             },
             line,
         });
@@ -483,8 +609,9 @@ fn mapped(t: &Table, c: &Columns) -> Result<Cases, SuiteError> {
 fn check_unique_ids(t: &Table, parsed: &[Parsed], column: Option<&str>) -> Result<(), SuiteError> {
     let mut first_line: HashMap<&str, u64> = HashMap::with_capacity(parsed.len());
     for p in parsed {
-        let first = *first_line.entry(&p.case.id).or_insert(p.line);
-        if first != p.line {
+        // By id alone: two cases on one line (once, lines ended in a lone
+        // CR counted as one) are two cases all the same.
+        if let Some(&first) = first_line.get(p.case.id.as_str()) {
             return Err(t.err(
                 p.line,
                 column,
@@ -494,6 +621,7 @@ fn check_unique_ids(t: &Table, parsed: &[Parsed], column: Option<&str>) -> Resul
                 ),
             ));
         }
+        first_line.insert(&p.case.id, p.line);
     }
     Ok(())
 }

@@ -12,7 +12,10 @@ use xsafe_fetch::{FetchError, Pin};
 /// be established when xsafe was written), the first successful fetch
 /// records the file's sha256 in `CACHE/suites/pins.json` and every later
 /// fetch must match it: trust on first use. Deleting the entry accepts a
-/// new version of the file.
+/// new version of the file. Only a download known to be whole is pinned
+/// (its server said its length or sent it chunked, see
+/// [`xsafe_fetch::Staged::is_whole`]): a file cut at a row boundary still
+/// parses, and pinning it would refuse the whole file ever after.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Remote {
     /// What `xsafe suite fetch` and `--suite` take; also the cache file's stem.
@@ -66,7 +69,8 @@ pub fn remote(name: &str) -> Option<&'static Remote> {
 /// last segment of the default URL), for mirrors and tests. The download
 /// lands in a temporary file beside the cache, is checked against the pinned
 /// sha256 (see [`Remote`]) and parsed as a suite, and only then renamed over
-/// the cached copy, so a failed fetch never damages a good copy.
+/// the cached copy, so a failed fetch never damages a good copy. The URL
+/// it came from is kept beside it (`NAME.url`), as the suite's `source`.
 pub async fn fetch(
     name: &str,
     base_url: Option<&str>,
@@ -103,11 +107,40 @@ async fn fetch_remote(
         .map_err(|e| SuiteError::cache(staged.path(), "cannot read the download back", e))?;
     parse_bytes(&bytes, file_name, &load_options(remote)).map_err(|e| {
         SuiteError::FetchedInvalid {
-            url,
+            url: url.clone(),
             error: Box::new(e),
         }
     })?;
-    staged.commit().map_err(fetch_error)
+    let path = staged.commit().map_err(fetch_error)?;
+    write_source(remote, cache_dir, &url)?;
+    Ok(path)
+}
+
+/// Where the URL a cached copy was downloaded from is kept.
+fn source_path(remote: &Remote, cache_dir: &Path) -> PathBuf {
+    cache_dir
+        .join("suites")
+        .join(format!("{}.url", remote.name))
+}
+
+/// Records `url` as where the cached copy of `remote` came from, replacing
+/// the record whole (written aside, then renamed).
+fn write_source(remote: &Remote, cache_dir: &Path, url: &str) -> Result<(), SuiteError> {
+    let path = source_path(remote, cache_dir);
+    let aside = path.with_extension("url.partial");
+    std::fs::write(&aside, format!("{url}\n"))
+        .and_then(|()| std::fs::rename(&aside, &path))
+        .map_err(|e| SuiteError::cache(&path, "cannot record where the suite came from", e))
+}
+
+/// The URL the cached copy of `remote` was downloaded from: as recorded by
+/// its fetch, else (a cache from before the record) the suite's own.
+fn source(remote: &Remote, cache_dir: &Path) -> String {
+    std::fs::read_to_string(source_path(remote, cache_dir))
+        .ok()
+        .map(|url| url.trim().to_string())
+        .filter(|url| !url.is_empty())
+        .unwrap_or_else(|| remote.url.to_string())
 }
 
 /// A fetch error in this crate's terms, which say whether an earlier copy
@@ -187,7 +220,7 @@ pub(crate) fn load_cached(remote: &Remote, cache_dir: &Path) -> Result<Suite, Su
         },
         other => other,
     })?;
-    suite.source = remote.url.to_string();
+    suite.source = source(remote, cache_dir);
     Ok(suite)
 }
 

@@ -6,6 +6,11 @@
 //! A column named twice (also in another case or with other spaces around
 //! it), and a key repeated in a JSONL object, are refused: only one of them
 //! could be read, and which one would be a guess.
+//!
+//! Lines end in LF, CRLF or a lone CR (old Mac files), in any mix: every
+//! line number counts them all, and a line break inside a quoted CSV cell
+//! is read as LF whichever it was, so that a file checked out with CRLF
+//! reads the same as with LF.
 
 /// A file read into named columns, before any format's rules apply.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,15 +35,52 @@ pub struct Row {
     pub line: u64,
     /// By column; `None` when a JSONL object lacks the key or has `null`.
     /// A JSON string is taken as it is, any other value as its JSON text
-    /// (read text fields with [`Table::text`], which refuses those).
+    /// (read text fields with [`Table::text`], which refuses those). Line
+    /// breaks inside a CSV cell are LF, whatever the file's were.
     pub cells: Vec<Option<String>>,
     /// By column: what a JSONL value that is neither a string nor `null`
-    /// is (`a number`, `an object`...); `None` for strings, nulls and every
-    /// CSV cell.
-    pub non_text: Vec<Option<&'static str>>,
+    /// is; `None` for strings, nulls and every CSV cell.
+    pub non_text: Vec<Option<JsonKind>>,
     /// Where each cell starts; differs from `line` after a quoted field
     /// that spans lines.
     pub cell_lines: Vec<u64>,
+}
+
+/// A JSONL value that is not text: what [`Table::text`] refuses unless
+/// the caller accepts it, as an id may be a number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JsonKind {
+    /// A JSON number, e.g. `7`.
+    Number,
+    /// `true` or `false`.
+    Bool,
+    /// A JSON array, e.g. a list of chat messages.
+    Array,
+    /// A JSON object.
+    Object,
+}
+
+impl JsonKind {
+    fn of(value: &serde_json::Value) -> Option<JsonKind> {
+        match value {
+            serde_json::Value::Null | serde_json::Value::String(_) => None,
+            serde_json::Value::Number(_) => Some(JsonKind::Number),
+            serde_json::Value::Bool(_) => Some(JsonKind::Bool),
+            serde_json::Value::Array(_) => Some(JsonKind::Array),
+            serde_json::Value::Object(_) => Some(JsonKind::Object),
+        }
+    }
+}
+
+impl std::fmt::Display for JsonKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            JsonKind::Number => "a number",
+            JsonKind::Bool => "true or false",
+            JsonKind::Array => "an array",
+            JsonKind::Object => "an object",
+        })
+    }
 }
 
 /// What a good file looks like, for the messages about an empty file or a
@@ -106,10 +148,23 @@ impl Table {
     /// key or has `null`); an error naming the file, line and field when a
     /// JSONL value is not a string (a number, an object, an array, true or
     /// false), which would otherwise be read as its JSON text. For fields
-    /// that hold text (a prompt, an answer, a label); ids may be numbers.
+    /// that hold text (a prompt, an answer, a label); ids may be numbers
+    /// (see [`Table::text_or`]).
     pub fn text<'r>(&self, row: &'r Row, col: usize) -> Result<Option<&'r str>, TableError> {
+        self.text_or(row, col, &[])
+    }
+
+    /// As [`Table::text`], but a JSONL value of one of the kinds in
+    /// `accepted` is read as its JSON text too (`7`, `true`): for an id
+    /// that may be a number, or a label that may be true or false.
+    pub fn text_or<'r>(
+        &self,
+        row: &'r Row,
+        col: usize,
+        accepted: &[JsonKind],
+    ) -> Result<Option<&'r str>, TableError> {
         let cell = row.cells[col].as_deref();
-        let Some(kind) = row.non_text[col] else {
+        let Some(kind) = row.non_text[col].filter(|k| !accepted.contains(k)) else {
             return Ok(cell);
         };
         let name = &self.columns[col];
@@ -193,8 +248,7 @@ impl Separator {
         // Blank lines before the header are skipped by the reader, so the
         // first line alone would tell nothing (an empty line has no
         // separator and would make a `;` header comma-separated).
-        let header = bytes
-            .split(|&b| b == b'\n')
+        let header = split_lines(bytes)
             .find(|line| !is_blank(line))
             .unwrap_or_default();
         if header.contains(&b',') {
@@ -332,7 +386,7 @@ pub fn read_csv(bytes: &[u8], file: &str, example: &Example) -> Result<Table, Ta
                 let at = cell_line + newlines(&field[..e.valid_up_to()]);
                 err(file, at, Some(&columns[i]), message)
             })?;
-            cells.push(Some(text.to_string()));
+            cells.push(Some(lf_line_ends(text)));
             cell_lines.push(cell_line);
             cell_line += newlines(field);
         }
@@ -388,16 +442,55 @@ impl<'a> Lines<'a> {
     }
 }
 
+/// How many line ends `bytes` holds: LF, CRLF and a lone CR each count
+/// once.
 fn newlines(bytes: &[u8]) -> u64 {
-    bytes.iter().filter(|&&b| b == b'\n').count() as u64
+    let lone_crs = bytes
+        .iter()
+        .enumerate()
+        .filter(|&(i, &b)| b == b'\r' && bytes.get(i + 1) != Some(&b'\n'))
+        .count();
+    (bytes.iter().filter(|&&b| b == b'\n').count() + lone_crs) as u64
+}
+
+/// The lines of `bytes`, without their ends (LF, CRLF or a lone CR), as
+/// [`newlines`] counts them.
+fn split_lines(bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut rest = Some(bytes);
+    std::iter::from_fn(move || {
+        let text = rest?;
+        match text.iter().position(|&b| b == b'\n' || b == b'\r') {
+            Some(end) => {
+                let next = match text[end..] {
+                    [b'\r', b'\n', ..] => end + 2,
+                    _ => end + 1,
+                };
+                rest = Some(&text[next..]);
+                Some(&text[..end])
+            }
+            None => {
+                rest = None;
+                Some(text)
+            }
+        }
+    })
+}
+
+/// `text` with its line breaks (CRLF or a lone CR) as LF: a quoted cell
+/// reads the same whichever line ends the file was saved with.
+fn lf_line_ends(text: &str) -> String {
+    if text.contains('\r') {
+        text.replace("\r\n", "\n").replace('\r', "\n")
+    } else {
+        text.to_string()
+    }
 }
 
 /// Reads a file of one JSON object per line; `file` names it in errors.
 pub fn read_jsonl(bytes: &[u8], file: &str, example: &Example) -> Result<Table, TableError> {
     let mut objects = Vec::new();
-    for (i, raw) in strip_bom(bytes).split(|&b| b == b'\n').enumerate() {
+    for (i, raw) in split_lines(strip_bom(bytes)).enumerate() {
         let line = i as u64 + 1;
-        let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
         if raw.trim_ascii().is_empty() {
             continue;
         }
@@ -481,13 +574,7 @@ pub fn read_jsonl(bytes: &[u8], file: &str, example: &Example) -> Result<Table, 
                 .collect(),
             non_text: columns
                 .iter()
-                .map(|c| match map.get(c) {
-                    None | Some(serde_json::Value::Null | serde_json::Value::String(_)) => None,
-                    Some(serde_json::Value::Number(_)) => Some("a number"),
-                    Some(serde_json::Value::Bool(_)) => Some("true or false"),
-                    Some(serde_json::Value::Array(_)) => Some("an array"),
-                    Some(serde_json::Value::Object(_)) => Some("an object"),
-                })
+                .map(|c| map.get(c).and_then(JsonKind::of))
                 .collect(),
             cell_lines: vec![*line; columns.len()],
         })

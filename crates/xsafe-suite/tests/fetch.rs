@@ -2,7 +2,7 @@
 //! real hosts are unreachable in tests).
 
 use xsafe_core::Label;
-use xsafe_suite::{LoadOptions, SuiteError, available, fetch, remote, resolve};
+use xsafe_suite::{LoadOptions, SuiteError, available, fetch, resolve};
 use xsafe_testkit::{Reply, TestServer, file_names, unused_url};
 
 const OR_BENCH: &str = "prompt,category\n\
@@ -32,17 +32,19 @@ async fn a_good_file_is_cached_and_then_used_offline() {
     assert_eq!(std::fs::read_to_string(&path).unwrap(), OR_BENCH);
     assert_eq!(server.request_count(), 1);
     assert_eq!(server.requests()[0].method, "GET");
+    let server_url = server.url();
     server.stop();
 
     let suite = resolve("or-bench-hard-1k", cache.path(), &LoadOptions::default()).unwrap();
     assert_eq!(suite.name, "or-bench-hard-1k");
-    assert_eq!(suite.source, remote("or-bench-hard-1k").unwrap().url);
+    // The source is the URL the file came from: here the mirror's.
+    assert_eq!(suite.source, format!("{}/or-bench-hard-1k.csv", server_url));
     assert_eq!(suite.cases.len(), 2);
     assert_eq!(suite.count(Label::Safe), 2);
     assert_eq!(suite.cases[1].kind, "violence");
 
     let listed = available(cache.path());
-    let names: Vec<String> = listed.into_iter().map(|s| s.unwrap().name).collect();
+    let names: Vec<String> = listed.into_iter().map(|a| a.suite.unwrap().name).collect();
     assert_eq!(names, ["xsafe-basic", "or-bench-hard-1k"]);
 }
 
@@ -143,10 +145,11 @@ async fn or_bench_is_pinned_on_first_use() {
     assert!(matches!(e, SuiteError::Checksum { .. }), "{e:?}");
     assert!(msg.contains(&pinned) && msg.contains("pins.json"), "{msg}");
     assert!(msg.contains("is kept"), "{msg}");
-    // The first copy and the pin survive; no temporary file is left.
+    // The first copy, its source and the pin survive; no temporary file
+    // is left.
     assert_eq!(
         file_names(&cache.path().join("suites")),
-        ["or-bench-toxic.csv", "pins.json"]
+        ["or-bench-toxic.csv", "or-bench-toxic.url", "pins.json"]
     );
     let suite = resolve("or-bench-toxic", cache.path(), &LoadOptions::default()).unwrap();
     assert_eq!(suite.cases.len(), 2);
@@ -204,8 +207,9 @@ async fn a_cached_copy_changed_after_its_fetch_is_refused_until_fetched_again() 
     );
     let listed = available(cache.path());
     assert_eq!(listed.len(), 2, "{listed:?}");
+    assert_eq!(listed[1].name, "or-bench-toxic");
     assert!(
-        matches!(&listed[1], Err(SuiteError::CacheChanged { name, .. }) if *name == "or-bench-toxic"),
+        matches!(&listed[1].suite, Err(SuiteError::CacheChanged { name, .. }) if *name == "or-bench-toxic"),
         "{listed:?}"
     );
 

@@ -4,38 +4,68 @@ use crate::cli::{Global, SuitesCommand};
 use crate::commands::print_json;
 use crate::table;
 use anyhow::Result;
+use serde::Serialize;
 use std::process::ExitCode;
 use xsafe_suite::SuiteSummary;
+
+/// One line of `suites list`: a suite, or one that cannot be used (a
+/// fetched copy changed or damaged after its fetch) with why, so that
+/// neither the table nor `--json` leaves it out.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Listed {
+    Usable(SuiteSummary),
+    Unusable { name: &'static str, error: String },
+}
+
+impl Listed {
+    /// The table's cells: name, cases, safe, unsafe, types, fingerprint,
+    /// source (for an unusable suite, its error).
+    fn row(&self) -> Vec<String> {
+        match self {
+            Listed::Usable(s) => vec![
+                s.name.clone(),
+                s.cases.to_string(),
+                s.safe.to_string(),
+                s.unsafe_.to_string(),
+                s.types.len().to_string(),
+                s.fingerprint[..12].to_string(),
+                s.source.clone(),
+            ],
+            Listed::Unusable { name, error } => {
+                let mut row = vec![name.to_string()];
+                row.extend(std::iter::repeat_n("-".to_string(), 5));
+                row.push(format!("unusable: {error}"));
+                row
+            }
+        }
+    }
+}
 
 pub async fn run(global: &Global, cmd: SuitesCommand) -> Result<ExitCode> {
     let cache = global.cache_dir()?;
     match cmd {
         SuitesCommand::List { json } => {
-            let mut summaries = Vec::new();
-            for suite in xsafe_suite::available(&cache) {
-                match suite {
-                    Ok(s) => summaries.push(SuiteSummary::of(&s)),
-                    // A broken cached file must not hide the others.
-                    Err(e) => tracing::warn!("{e}"),
-                }
-            }
+            // A broken cached file is listed with its error (and logged):
+            // it must neither hide the others nor be hidden by `-q` or
+            // `--json`.
+            let listed: Vec<Listed> = xsafe_suite::available(&cache)
+                .into_iter()
+                .map(|a| match a.suite {
+                    Ok(s) => Listed::Usable(SuiteSummary::of(&s)),
+                    Err(e) => {
+                        tracing::warn!("{e}");
+                        Listed::Unusable {
+                            name: a.name,
+                            error: e.to_string(),
+                        }
+                    }
+                })
+                .collect();
             if json {
-                print_json(&summaries)?;
+                print_json(&listed)?;
             } else {
-                let rows: Vec<Vec<String>> = summaries
-                    .iter()
-                    .map(|s| {
-                        vec![
-                            s.name.clone(),
-                            s.cases.to_string(),
-                            s.safe.to_string(),
-                            s.unsafe_.to_string(),
-                            s.types.len().to_string(),
-                            s.fingerprint[..12].to_string(),
-                            s.source.clone(),
-                        ]
-                    })
-                    .collect();
+                let rows: Vec<Vec<String>> = listed.iter().map(Listed::row).collect();
                 out!(
                     "{}",
                     table::render(
