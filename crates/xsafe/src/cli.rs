@@ -320,7 +320,8 @@ pub struct ResultFilter {
     /// Only safe or only unsafe prompts
     #[arg(long, value_parser = ["safe", "unsafe"])]
     pub label: Option<String>,
-    /// Only answers the run's judge gave this verdict (refusal: full or partial), or that failed
+    /// Only answers the run's judge gave this verdict (refusal: full or partial; unscored: also
+    /// those it has no verdict for, as `report` counts them), or that failed
     #[arg(long, value_parser = ["compliance", "full_refusal", "partial_refusal", "refusal", "unscored", "error"])]
     pub verdict: Option<String>,
 }
@@ -730,7 +731,8 @@ pub struct ServeArgs {
 }
 
 /// `xsafe annotate RUN` (the labelling page) or `xsafe annotate stats|export|import ...`.
-/// A run literally named `stats`, `export` or `import` is reached by its id.
+/// New runs cannot be named `stats`, `export`, `import` or `help`; one an earlier xsafe
+/// named so is reached by its id.
 #[derive(Debug, Args)]
 #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub struct AnnotateCommand {

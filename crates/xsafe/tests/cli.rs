@@ -447,18 +447,19 @@ fn fetched_suites_are_listed_and_run_offline() {
         .output()
         .unwrap();
     assert!(out.status.success());
-    let names: Vec<String> = serde_json::from_slice::<serde_json::Value>(&out.stdout)
-        .unwrap()
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["name"].as_str().unwrap().to_string())
-        .collect();
-    assert!(names.contains(&"xsafe-basic".to_string()), "{names:?}");
-    assert!(
-        !names.contains(&"or-bench-hard-1k".to_string()),
-        "{names:?}"
-    );
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let entry = |name: &str| {
+        list.as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == name)
+            .cloned()
+    };
+    assert!(entry("xsafe-basic").is_some(), "{list}");
+    // The damaged copy is listed with why it cannot be used.
+    let damaged = entry("or-bench-hard-1k").expect("the damaged suite is listed");
+    assert!(damaged["error"].is_string(), "{damaged}");
+    assert!(damaged.get("cases").is_none(), "{damaged}");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains("WARN") && err.contains("or-bench-hard-1k.csv"),
@@ -994,7 +995,9 @@ fn a_cached_suite_changed_after_its_fetch_is_refused() {
         .iter()
         .map(|s| s["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["xsafe-basic"]);
+    assert_eq!(names, ["xsafe-basic", "or-bench-hard-1k"]);
+    let why = list[1]["error"].as_str().unwrap();
+    assert!(why.contains("changed after it was fetched"), "{why}");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains("WARN") && err.contains(&cached.display().to_string()),
@@ -1029,13 +1032,16 @@ fn a_cached_suite_changed_after_its_fetch_is_refused() {
 }
 
 /// `suites show` keeps each case on one table line, showing a prompt's line
-/// breaks as `\n`/`\r`; `--json` keeps the prompt exact.
+/// breaks as `\n`/`\r`; `--json` keeps the prompt exact. (A JSONL file:
+/// in a CSV's quoted cell a CRLF reads as LF, the same suite whatever the
+/// checkout's line ends.)
 #[test]
 fn suites_show_keeps_a_multi_line_prompt_on_its_row() {
     let env = Env::new();
     let path = env.write(
-        "lines.csv",
-        "id,prompt,label\n1,\"First line\r\nsecond line\nthird\",safe\n2,One line,unsafe\n",
+        "lines.jsonl",
+        "{\"id\":\"1\",\"prompt\":\"First line\\r\\nsecond line\\nthird\",\"label\":\"safe\"}\n\
+         {\"id\":\"2\",\"prompt\":\"One line\",\"label\":\"unsafe\"}\n",
     );
     let file = path.to_str().unwrap();
     let text = env.ok(&["suites", "show", file]);
@@ -1166,8 +1172,9 @@ fn a_damaged_store_is_named_with_what_to_do_and_left_unchanged() {
 
 /// A store this user may read but not write: a read-only file, then a
 /// read-only folder too (where SQLite cannot make its `-wal` and `-shm`
-/// files). Reading commands work; `run` says what to change, naming the
-/// file, before anything is asked; the file is left unchanged.
+/// files). Reading commands work; `run` and `rejudge` say what to change,
+/// naming the file, before anything is asked (`rejudge` asked the judge
+/// about every answer first); the file is left unchanged.
 #[cfg(unix)]
 #[test]
 fn a_store_that_cannot_be_written_is_still_read() {
@@ -1210,6 +1217,16 @@ fn a_store_that_cannot_be_written_is_still_read() {
         "--run",
         "r2",
     ];
+    let judge = TestServer::start(|_| Reply::chat("1_full_compliance"));
+    let judge_url = format!("{}/v1", judge.url());
+    let rejudge = [
+        "rejudge",
+        "r1",
+        "--judge",
+        "llm:openai:judge-model",
+        "--judge-base-url",
+        &judge_url,
+    ];
     mode(&env.db(), 0o444);
     for folder in [0o777, 0o555] {
         mode(env.dir.path(), folder);
@@ -1231,18 +1248,21 @@ fn a_store_that_cannot_be_written_is_still_read() {
             String::from_utf8_lossy(&out.stderr)
         );
 
-        let out = reader(&run).unwrap();
-        assert_eq!(out.status.code(), Some(2));
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        for part in [
-            env.db().display().to_string().as_str(),
-            "read-only",
-            "make both writable",
-        ] {
-            assert!(stderr.contains(part), "`{part}` missing from: {stderr}");
+        for args in [&run[..], &rejudge] {
+            let out = reader(args).unwrap();
+            assert_eq!(out.status.code(), Some(2), "{args:?}");
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            for part in [
+                env.db().display().to_string().as_str(),
+                "read-only",
+                "make both writable",
+            ] {
+                assert!(stderr.contains(part), "`{part}` missing from: {stderr}");
+            }
+            assert!(!stderr.contains("the run stopped"), "{stderr}");
         }
-        assert!(!stderr.contains("the run stopped"), "{stderr}");
         assert_eq!(model.request_count(), asked, "nothing was asked");
+        assert_eq!(judge.request_count(), 0, "the judge was asked nothing");
         assert_eq!(std::fs::read(env.db()).unwrap(), before);
     }
     mode(env.dir.path(), 0o755);

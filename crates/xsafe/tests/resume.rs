@@ -3,9 +3,9 @@
 
 mod common;
 
-use common::{Env, count_rows, keyword_model};
+use common::{Env, count_rows, keyword_model, wait_for_results};
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use xsafe_testkit::TestServer;
 
 const CASES: i64 = 40;
@@ -28,25 +28,6 @@ fn args(url: &str) -> Vec<String> {
     .iter()
     .map(|s| s.to_string())
     .collect()
-}
-
-/// Waits until the store holds at least `n` results.
-fn wait_for_results(env: &Env, n: i64) -> i64 {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if env.db().exists() {
-            let conn = rusqlite::Connection::open(env.db()).unwrap();
-            let done: rusqlite::Result<i64> =
-                conn.query_row("SELECT count(*) FROM results", [], |r| r.get(0));
-            if let Ok(done) = done
-                && done >= n
-            {
-                return done;
-            }
-        }
-        assert!(Instant::now() < deadline, "the run stored nothing for 60 s");
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 #[test]

@@ -2,14 +2,18 @@
 
 use crate::cli::{ExportArgs, ExportFormat, Global};
 use crate::commands::AtomicFile;
-use crate::commands::runs::{result_json, selected};
+use crate::commands::runs::{Selection, result_json, selected, verdict_of};
 use anyhow::Result;
 use std::io::Write;
 use std::process::ExitCode;
 
 pub fn run(global: &Global, args: ExportArgs) -> Result<ExitCode> {
     let store = global.open_store()?;
-    let (record, results) = selected(&store, &args.run, &args.filter)?;
+    let Selection {
+        record,
+        judge,
+        results,
+    } = selected(&store, &args.run, &args.filter)?;
     let format = args.format.unwrap_or_else(|| {
         if args.output.as_deref().is_some_and(super::csv_by_name) {
             ExportFormat::Csv
@@ -36,6 +40,8 @@ pub fn run(global: &Global, args: ExportArgs) -> Result<ExitCode> {
             // `xsafe judge eval` read the file; our own columns after. The
             // provider's refusal and the finish reason go last, so that
             // `xsafe judge` reads a provider's refusal back as one.
+            // `final_label` and `judge` are the run's judge's verdict, as
+            // `xsafe report` counts it; empty when it gave none.
             let mut w = csv::Writer::from_writer(&mut out);
             w.write_record([
                 "id",
@@ -62,7 +68,7 @@ pub fn run(global: &Global, args: ExportArgs) -> Result<ExitCode> {
                     skipped += 1;
                     continue;
                 };
-                let verdict = r.verdicts.first();
+                let verdict = verdict_of(r, &judge);
                 let final_label = verdict
                     .and_then(|v| v.outcome.class())
                     .map(|c| c.xstest_label())

@@ -64,6 +64,12 @@ pub async fn run(global: &Global, args: RejudgeArgs) -> Result<ExitCode> {
             Some(t) => todo.push((r.id, r.case.to_prompt(), t.clone())),
         }
     }
+    // A store this user may only read is said to be so before the first
+    // (perhaps paid) request to the judge, not at the first verdict stored;
+    // with nothing left to judge, the command only reads.
+    if !todo.is_empty() {
+        store.check_writable()?;
+    }
     let ids: Vec<i64> = todo.iter().map(|(id, _, _)| *id).collect();
     let items = todo.into_iter().map(|(_, p, t)| (p, t)).collect();
     let bar = progress_bar(

@@ -2,6 +2,7 @@
 //! baseline, as tables, JSON, CSV, Markdown or HTML.
 
 use crate::cli::{Global, LabelsSource, ReportArgs, ReportFormat};
+use crate::commands::runs::counted_judge;
 use anyhow::{Context, Result, bail};
 use std::collections::HashMap;
 use std::io::Write;
@@ -54,7 +55,13 @@ pub fn run(global: &Global, args: ReportArgs) -> Result<ExitCode> {
         });
     }
     let judge = match &args.judge {
-        Some(spec) if args.labels != LabelsSource::Human => Some(report_judge(spec, &runs)?),
+        Some(spec) if args.labels != LabelsSource::Human => {
+            let stored: Vec<_> = runs
+                .iter()
+                .map(|r| (r.record.name.as_str(), r.results.as_slice()))
+                .collect();
+            Some(counted_judge(spec, &stored)?)
+        }
         Some(spec) => Some(xsafe_judge::stored_name(spec)),
         None => None,
     };
@@ -156,37 +163,6 @@ fn passes(report: &xsafe_report::Report, limit: f64) -> bool {
         }
     }
     pass
-}
-
-/// The judge name `--judge SPEC` counts the verdicts of: SPEC as `--judge`
-/// takes it, or a stored `name@version` tag (as `rejudge` prints it). No
-/// verdict of it in any of `runs` (that have verdicts) is an error naming
-/// the judges there are: every answer would count as unscored.
-fn report_judge(spec: &str, runs: &[RunInput]) -> Result<String> {
-    let tags: std::collections::BTreeSet<&str> = runs
-        .iter()
-        .flat_map(|r| &r.results)
-        .flat_map(|r| &r.verdicts)
-        .map(|v| v.judge.as_str())
-        .collect();
-    let names: std::collections::BTreeSet<&str> =
-        tags.iter().map(|t| xsafe_store::judge_name(t)).collect();
-    let name = xsafe_judge::stored_name(spec);
-    // Runs without any verdict (every request failed) have nothing to count.
-    if names.is_empty() || names.contains(name.as_str()) {
-        return Ok(name);
-    }
-    if tags.contains(name.as_str()) {
-        return Ok(xsafe_store::judge_name(&name).to_string());
-    }
-    let runs: Vec<&str> = runs.iter().map(|r| r.record.name.as_str()).collect();
-    bail!(
-        "--judge {spec}: no answer of {} has a verdict of judge `{name}`; their judges: {} \
-         (`xsafe rejudge {} --judge {spec}` judges the answers with it)",
-        runs.join(", "),
-        names.into_iter().collect::<Vec<_>>().join(", "),
-        runs[0],
-    )
 }
 
 /// Width of the terminal report: the terminal's, when it is printed to one;

@@ -7,7 +7,8 @@ use anyhow::Result;
 use serde::Serialize;
 use serde_json::json;
 use std::process::ExitCode;
-use xsafe_store::{RunRecord, RunSummary, Store, StoreError, StoredResult};
+use xsafe_core::Verdict;
+use xsafe_store::{RunRecord, RunStatus, RunSummary, Store, StoreError, StoredResult, judge_name};
 
 pub fn run(global: &Global, cmd: RunsCommand) -> Result<ExitCode> {
     let store = global.open_store()?;
@@ -76,15 +77,31 @@ fn list(global: &Global, store: &Store, json: bool) -> Result<()> {
     Ok(())
 }
 
-/// One line per result of a run, or of the results `filter` keeps.
+/// One line per result of a run, or of the results `filter` keeps, with
+/// the verdict of the run's own judge.
 fn show(store: &Store, run: &str, filter: &ResultFilter, json: bool) -> Result<()> {
-    let (record, results) = selected(store, run, filter)?;
+    let Selection {
+        record,
+        judge,
+        results,
+    } = selected(store, run, filter)?;
     if json {
         let rows: Vec<_> = results.iter().map(result_json).collect();
-        print_json(&json!({"run": record.name, "id": record.id, "results": rows}))?;
+        print_json(&json!({
+            "run": record.name,
+            "id": record.id,
+            "judge": judge,
+            "results": rows,
+        }))?;
     } else {
+        // Which judge's verdicts the column shows, when the run says.
+        let judged_by = if judge.is_empty() {
+            String::new()
+        } else {
+            format!(", judged by {judge}")
+        };
         outln!(
-            "run {} (id {}), {}, created {}",
+            "run {} (id {}), {}, created {}{judged_by}",
             record.name,
             record.id,
             record.status.as_str(),
@@ -102,7 +119,7 @@ fn show(store: &Store, run: &str, filter: &ResultFilter, json: bool) -> Result<(
                 outln!("\n== {} / {}", this.0, this.1);
                 group = Some(this);
             }
-            rows.push(result_row(r, record.suites.len() > 1));
+            rows.push(result_row(r, &judge, record.suites.len() > 1));
         }
         if !rows.is_empty() {
             out!("{}", render_rows(&rows));
@@ -111,56 +128,179 @@ fn show(store: &Store, run: &str, filter: &ResultFilter, json: bool) -> Result<(
     Ok(())
 }
 
+/// A run and the results of it a [`ResultFilter`] keeps, with the judge
+/// whose verdicts they are filtered and shown by.
+pub(crate) struct Selection {
+    pub record: RunRecord,
+    /// The name of the run's own judge (see [`run_judge`]).
+    pub judge: String,
+    pub results: Vec<StoredResult>,
+}
+
 /// A run and the results of it `filter` keeps; when that is not all of
 /// them, stderr says how many.
-pub(crate) fn selected(
-    store: &Store,
-    run: &str,
-    filter: &ResultFilter,
-) -> Result<(RunRecord, Vec<StoredResult>)> {
+pub(crate) fn selected(store: &Store, run: &str, filter: &ResultFilter) -> Result<Selection> {
     let record = store.run(run)?;
     let all = store.results(record.id)?;
+    let judge = run_judge(&record, &all);
+    let started = Started::of(store, &record)?;
     let stored = all.len();
-    let results = filtered(all, filter)?;
+    let results = filtered(all, filter, &judge, &started)?;
     if results.len() < stored {
         note!(
             "{} of the run's {stored} match",
             count(results.len() as u64, "result")
         );
     }
-    Ok((record, results))
+    Ok(Selection {
+        record,
+        judge,
+        results,
+    })
 }
 
-/// The results `filter` keeps. A target, strategy or type the run does not
-/// have is refused with the ones it has: more likely a misspelling than a
-/// question whose answer is "none".
-fn filtered(results: Vec<StoredResult>, filter: &ResultFilter) -> Result<Vec<StoredResult>> {
-    let check = |flag: &str, wanted: &Option<String>, of: fn(&StoredResult) -> &str| {
-        let Some(wanted) = wanted else {
-            return Ok(());
-        };
-        let mut known: Vec<&str> = results.iter().map(of).collect();
-        known.sort_unstable();
-        known.dedup();
-        if known.contains(&wanted.as_str()) {
-            Ok(())
-        } else {
+/// The name of the judge a run was made with, as `xsafe report` counts it:
+/// from the run's recorded config, else from the first verdict stored (the
+/// run's judge comes first). Its version may have changed since: verdicts
+/// are matched by name (see [`verdict_of`]).
+pub(crate) fn run_judge(record: &RunRecord, results: &[StoredResult]) -> String {
+    if let Some(name) = record.config["judge"]["name"].as_str() {
+        return name.to_string();
+    }
+    results
+        .iter()
+        .find_map(|r| r.verdicts.first())
+        .map(|v| judge_name(&v.judge).to_string())
+        .unwrap_or_default()
+}
+
+/// The judge name `--judge SPEC` counts the verdicts of in `runs` (each a
+/// run's name and results): SPEC as `--judge` takes it, or a stored
+/// `name@version` tag (as `rejudge` prints it). No verdict of it in any of
+/// the runs (that have verdicts) is an error naming the judges there are:
+/// every answer would count as unjudged.
+pub(crate) fn counted_judge(spec: &str, runs: &[(&str, &[StoredResult])]) -> Result<String> {
+    let tags: std::collections::BTreeSet<&str> = runs
+        .iter()
+        .flat_map(|(_, results)| results.iter())
+        .flat_map(|r| &r.verdicts)
+        .map(|v| v.judge.as_str())
+        .collect();
+    let names: std::collections::BTreeSet<&str> = tags.iter().map(|t| judge_name(t)).collect();
+    let name = xsafe_judge::stored_name(spec);
+    // Runs without any verdict (every request failed) have nothing to count.
+    if names.is_empty() || names.contains(name.as_str()) {
+        return Ok(name);
+    }
+    if tags.contains(name.as_str()) {
+        return Ok(judge_name(&name).to_string());
+    }
+    let runs: Vec<&str> = runs.iter().map(|(run, _)| *run).collect();
+    anyhow::bail!(
+        "--judge {spec}: no answer of {} has a verdict of judge `{name}`; their judges: {} \
+         (`xsafe rejudge {} --judge {spec}` judges the answers with it)",
+        runs.join(", "),
+        names.into_iter().collect::<Vec<_>>().join(", "),
+        runs[0],
+    )
+}
+
+/// The verdict judge `judge` (a name, without version) gave `r`, whatever
+/// its version: at most one, since a result keeps one verdict per judge
+/// name. `None` when that judge gave none, whichever others did: the
+/// answer is unjudged by it, as `xsafe report` counts it.
+pub(crate) fn verdict_of<'a>(r: &'a StoredResult, judge: &str) -> Option<&'a Verdict> {
+    r.verdicts.iter().find(|v| judge_name(&v.judge) == judge)
+}
+
+/// The names a run was started with, which a filter may ask for even when
+/// no result of them is stored yet (a run interrupted early): targets and
+/// strategies from its recorded config, prompt types from its cases (stored
+/// as it starts).
+struct Started {
+    targets: Vec<String>,
+    strategies: Vec<String>,
+    types: Vec<String>,
+    status: RunStatus,
+}
+
+impl Started {
+    fn of(store: &Store, record: &RunRecord) -> Result<Started> {
+        let Measured {
+            targets,
+            strategies,
+            ..
+        } = Measured::of(record);
+        let mut types: Vec<String> = store
+            .cases(record.id)?
+            .into_iter()
+            .map(|(_, case)| case.kind)
+            .collect();
+        types.sort_unstable();
+        types.dedup();
+        Ok(Started {
+            targets,
+            strategies,
+            types,
+            status: record.status,
+        })
+    }
+}
+
+/// The results `filter` keeps, by the verdicts of `judge`. A target,
+/// strategy or type the run was not started with and has no result of is
+/// refused with the ones it has: more likely a misspelling than a question
+/// whose answer is "none". One it was started with but has no result of
+/// yet keeps none, with a note saying why.
+fn filtered(
+    results: Vec<StoredResult>,
+    filter: &ResultFilter,
+    judge: &str,
+    started: &Started,
+) -> Result<Vec<StoredResult>> {
+    let check =
+        |flag: &str, wanted: &Option<String>, names: &[String], of: fn(&StoredResult) -> &str| {
+            let Some(wanted) = wanted else {
+                return Ok(());
+            };
+            if results.iter().any(|r| of(r) == wanted) {
+                return Ok(());
+            }
+            if names.contains(wanted) {
+                note!(
+                    "--{flag} `{wanted}`: no conversation of it is stored yet (the run is {})",
+                    started.status.as_str()
+                );
+                return Ok(());
+            }
+            let mut known: Vec<&str> = names
+                .iter()
+                .map(String::as_str)
+                .chain(results.iter().map(of))
+                .collect();
+            known.sort_unstable();
+            known.dedup();
             Err(anyhow::anyhow!(
                 "--{flag} `{wanted}`: the run has none; it has {}",
                 known.join(", ")
             ))
-        }
-    };
-    check("target", &filter.target, |r| &r.key.target)?;
-    check("strategy", &filter.strategy, |r| &r.key.strategy)?;
-    check("type", &filter.kind, |r| &r.case.kind)?;
+        };
+    check("target", &filter.target, &started.targets, |r| {
+        &r.key.target
+    })?;
+    check("strategy", &filter.strategy, &started.strategies, |r| {
+        &r.key.strategy
+    })?;
+    check("type", &filter.kind, &started.types, |r| &r.case.kind)?;
     let keep = |r: &StoredResult| {
         let is =
             |wanted: &Option<String>, value: &str| wanted.as_deref().is_none_or(|w| w == value);
-        let verdict = match (&r.error, r.verdicts.first()) {
+        // An answer the judge has no verdict for counts as unscored, as in
+        // `xsafe report`.
+        let verdict = match (&r.error, verdict_of(r, judge)) {
             (Some(_), _) => "error",
             (None, Some(v)) => v.outcome.label(),
-            (None, None) => "-",
+            (None, None) => "unscored",
         };
         is(&filter.target, &r.key.target)
             && is(&filter.strategy, &r.key.strategy)
@@ -260,8 +400,11 @@ fn render_rows(rows: &[Vec<String>]) -> String {
     table::render(&["case", "type", "label", "verdict", "answer"], rows)
 }
 
-fn verdict_label(r: &StoredResult) -> String {
-    let label = match (&r.error, r.verdicts.first()) {
+/// The verdict of `judge` on `r` as `runs show` prints it: its class, or
+/// `error:KIND`, or `-` when that judge gave none; ` (cut)` marks an answer
+/// cut by the token limit.
+fn verdict_label(r: &StoredResult, judge: &str) -> String {
+    let label = match (&r.error, verdict_of(r, judge)) {
         (Some(e), _) => format!("error:{}", e.kind),
         (None, Some(v)) => v.outcome.label().to_string(),
         (None, None) => "-".to_string(),
@@ -276,8 +419,8 @@ fn verdict_label(r: &StoredResult) -> String {
 
 /// One line of `runs show`: the case (`SUITE:ID` in a run of several
 /// suites, whose case ids may repeat; `#N` for sample N), its type, label,
-/// verdict and the answer's first words.
-fn result_row(r: &StoredResult, with_suite: bool) -> Vec<String> {
+/// verdict (`judge`'s) and the answer's first words.
+fn result_row(r: &StoredResult, judge: &str, with_suite: bool) -> Vec<String> {
     let mut case = r.key.case_id.clone();
     if with_suite {
         case = format!("{}:{case}", r.key.suite);
@@ -297,7 +440,7 @@ fn result_row(r: &StoredResult, with_suite: bool) -> Vec<String> {
         case,
         r.case.kind.clone(),
         r.case.label.to_string(),
-        verdict_label(r),
+        verdict_label(r, judge),
         table::excerpt(&answer, 60),
     ]
 }

@@ -149,6 +149,28 @@ pub fn run_small_suite_on(
     env.ok(&args)
 }
 
+/// Waits until the store holds at least `n` results.
+pub fn wait_for_results(env: &Env, n: i64) -> i64 {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        if env.db().exists() {
+            let conn = rusqlite::Connection::open(env.db()).unwrap();
+            let done: rusqlite::Result<i64> =
+                conn.query_row("SELECT count(*) FROM results", [], |r| r.get(0));
+            if let Ok(done) = done
+                && done >= n
+            {
+                return done;
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the run stored nothing for 60 s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
 /// How the tag of a judge named `name` that runs the shipped classifier's
 /// rules starts (`xsafe@4-`, `xsafe:w.json@4-`); the weights' digest follows.
 pub fn xsafe_tag(name: &str) -> String {
