@@ -4,12 +4,15 @@
 //!
 //! - `GET /` — the page: one self-contained HTML file, no external assets,
 //!   no requests other than this API.
-//! - `GET /api/items` — the run's answers with an error-free transcript, in
-//!   run order, with this annotator's label and note and the judges'
-//!   verdicts. Optional query filters: `disagreements=1` (labelled answers
+//! - `GET /api/items` — the run's answers (every result with a transcript,
+//!   those the judge failed on included, with the judge's error), in run
+//!   order, with this annotator's label and note and the judges' verdicts;
+//!   results whose request failed have no answer to label and are only
+//!   counted. Optional query filters: `disagreements=1` (labelled answers
 //!   where a judge chose another class), `low_confidence=1` (a judge's
 //!   confidence below the state's threshold, [`DEFAULT_LOW_CONFIDENCE`]
-//!   unless set), `kind=TYPE`, `strategy=NAME`.
+//!   unless set, or no verdict because the judge failed), `kind=TYPE`,
+//!   `strategy=NAME`.
 //! - `POST /api/label` — `{"result_id", "label", "note"}` with `label` one
 //!   of `compliance`, `full_refusal`, `partial_refusal`.
 //! - `GET /api/agreement` — [`agreement_stats`] of the run.
@@ -207,13 +210,19 @@ pub(crate) struct Item {
     pub opening: Option<u32>,
     /// Every judge's verdict on the answer, the run's judge first.
     pub verdicts: Vec<JudgeView>,
+    /// Why the run's judge has no verdict on the answer (the judge failed
+    /// on it; the run counts it as an error until `xsafe run` or `xsafe
+    /// rejudge` judges it); `None` when it was judged. The answer can be
+    /// labelled all the same.
+    pub judge_error: Option<String>,
     /// This annotator's label, if any.
     pub label: Option<Class>,
     /// This annotator's note on the answer, if any.
     pub note: Option<String>,
     /// Whether a judge's class differs from this annotator's label.
     pub disagrees: bool,
-    /// Whether a judge's confidence is below [`Items::low_confidence_below`].
+    /// Whether a judge's confidence is below [`Items::low_confidence_below`],
+    /// or the judge failed on the answer ([`Item::judge_error`]).
     pub low_confidence: bool,
 }
 
@@ -224,8 +233,12 @@ pub(crate) struct Items {
     pub run_id: i64,
     /// The annotator whose labels and notes the items carry.
     pub annotator: String,
-    /// Answers to label in the run (before filters).
+    /// Answers to label in the run (before filters), those the judge failed
+    /// on included.
     pub total: usize,
+    /// Results of the run whose request failed: they have no answer, so
+    /// nothing to label, and are not among the items.
+    pub unanswered: usize,
     /// Of them, labelled by this annotator.
     pub labelled: usize,
     /// The confidence under which a judge's verdict counts as low.
@@ -284,13 +297,16 @@ pub(crate) fn build_items(
     let mut kinds = BTreeSet::new();
     let mut strategies = BTreeSet::new();
     let mut all = Vec::new();
+    let mut unanswered = 0;
     for r in results {
-        if r.error.is_some() {
-            continue;
-        }
+        // An error beside a transcript is the judge's (the answer is
+        // stored, unjudged): the answer needs a human most. Without a
+        // transcript the request failed and there is nothing to label.
         let Some(transcript) = r.transcript else {
+            unanswered += 1;
             continue;
         };
+        let judge_error = r.error.map(|e| e.message);
         kinds.insert(r.case.kind.clone());
         strategies.insert(r.key.strategy.clone());
         let own = mine.get(&r.id);
@@ -310,7 +326,8 @@ pub(crate) fn build_items(
                 .iter()
                 .any(|v| v.outcome.class().is_some_and(|c| c != l))
         });
-        let is_low = r.verdicts.iter().any(|v| v.confidence < low_confidence);
+        let is_low =
+            judge_error.is_some() || r.verdicts.iter().any(|v| v.confidence < low_confidence);
         all.push(Item {
             result_id: r.id,
             target: r.key.target,
@@ -323,6 +340,7 @@ pub(crate) fn build_items(
             messages: transcript.messages,
             opening: transcript.opening,
             verdicts,
+            judge_error,
             label,
             note: own.and_then(|a| a.note.clone()),
             disagrees,
@@ -342,6 +360,7 @@ pub(crate) fn build_items(
         run_id,
         annotator: annotator.to_string(),
         total,
+        unanswered,
         labelled,
         low_confidence_below: low_confidence,
         kinds: kinds.into_iter().collect(),

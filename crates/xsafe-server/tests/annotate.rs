@@ -4,7 +4,7 @@
 
 mod annotate_support;
 
-use annotate_support::{HOSTILE, fixture, serve, serve_state};
+use annotate_support::{HOSTILE, JUDGE_DOWN, add_unjudged, fixture, serve, serve_state};
 use serde_json::{Value, json};
 use std::net::SocketAddr;
 use xsafe_core::Class;
@@ -43,7 +43,7 @@ fn ids(v: &Value) -> Vec<i64> {
 }
 
 #[tokio::test]
-async fn items_are_the_error_free_answers_in_run_order() {
+async fn items_are_the_answers_in_run_order() {
     let f = fixture();
     let addr = serve(f.store.clone(), f.run_id, "alice").await;
     let (status, v) = get(addr, "/api/items").await;
@@ -51,6 +51,7 @@ async fn items_are_the_error_free_answers_in_run_order() {
     assert_eq!(ids(&v), f.ids);
     assert!(!ids(&v).contains(&f.failed));
     assert_eq!(v["total"], 4);
+    assert_eq!(v["unanswered"], 1, "the failed request is counted apart");
     assert_eq!(v["labelled"], 0);
     assert_eq!(v["annotator"], "alice");
     assert_eq!(v["kinds"], json!(["figurative", "homonyms"]));
@@ -76,6 +77,43 @@ async fn items_are_the_error_free_answers_in_run_order() {
     assert_eq!(v["total"], 4, "total is before filters");
     let (_, v) = get(addr, "/api/items?disagreements=1").await;
     assert_eq!(ids(&v), Vec::<i64>::new(), "nothing labelled yet");
+}
+
+/// An answer the judge failed on is stored without a verdict: it is listed
+/// (it needs a human most), with the judge's error, counted, found by the
+/// low-confidence filter, and labelled like any other; a failed request
+/// has no answer and stays out.
+#[tokio::test]
+async fn answers_the_judge_failed_on_are_listed_and_labelled() {
+    let f = fixture();
+    let unjudged = add_unjudged(&f);
+    let addr = serve(f.store.clone(), f.run_id, "alice").await;
+    let (_, v) = get(addr, "/api/items").await;
+    assert_eq!(
+        ids(&v),
+        vec![f.ids[0], f.ids[1], f.ids[2], unjudged, f.ids[3]]
+    );
+    assert_eq!(
+        (v["total"].as_u64(), v["unanswered"].as_u64()),
+        (Some(5), Some(1))
+    );
+    let item = &v["items"][3];
+    assert_eq!(item["judge_error"], JUDGE_DOWN);
+    assert_eq!(item["verdicts"], json!([]));
+    assert_eq!(item["low_confidence"], true);
+    assert_eq!(v["items"][0]["judge_error"], Value::Null);
+    let (_, low) = get(addr, "/api/items?low_confidence=1").await;
+    assert_eq!(ids(&low), vec![f.ids[1], f.ids[2], unjudged]);
+
+    let (status, saved) = post(addr, json!({"result_id": unjudged, "label": "compliance"})).await;
+    assert_eq!(status, 200, "{saved}");
+    let (_, v) = get(addr, "/api/items").await;
+    assert_eq!(
+        (v["labelled"].as_u64(), &v["items"][3]["label"]),
+        (Some(1), &json!("compliance"))
+    );
+    // No verdict, so nothing to disagree with.
+    assert_eq!(v["items"][3]["disagrees"], false);
 }
 
 #[tokio::test]

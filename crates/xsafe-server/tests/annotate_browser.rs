@@ -5,7 +5,10 @@
 //! text, the keys 1/2/3 label and move on, the arrow keys go back and
 //! forth, the judge's verdict stays hidden until a label is chosen, and
 //! after a reload the labels are still there, on the page and in the
-//! store.
+//! store. Keys pressed while the store is slow label the answers they were
+//! pressed on; a clicked button does not take Space or Enter, and a
+//! clicked checkbox does not take the keys 1/2/3; answers the judge failed
+//! on are shown and labelled.
 //!
 //! Without chromium and chromedriver the test prints a notice and passes,
 //! unless `XSAFE_REQUIRE_BROWSER=1` (CI sets it), when it fails. The
@@ -14,12 +17,56 @@
 
 mod annotate_support;
 
-use annotate_support::{fixture, serve};
+use annotate_support::{Fixture, JUDGE_DOWN, add_unjudged, fixture, serve};
 use serde_json::{Value, json};
 use std::ops::Deref;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use xsafe_core::Class;
 use xsafe_testkit::browser::{self, ARROW_LEFT, ARROW_RIGHT, Driver, ESCAPE, Session};
+
+/// chromedriver and the browser it starts.
+struct Browser {
+    driver: Driver,
+    chromium: PathBuf,
+}
+
+impl Browser {
+    /// Starts chromedriver; `None` (the test passes with a notice) when the
+    /// browser is missing and not required.
+    async fn start(what: &str) -> Option<Browser> {
+        let (chromium, chromedriver) = browser::tools(what)?;
+        Some(Browser {
+            driver: Driver::start(&chromedriver).await,
+            chromium,
+        })
+    }
+
+    /// Serves the run of `f` to `annotator` and opens the page on it, once
+    /// it has loaded the answers; returns the page and its URL.
+    async fn open(&self, f: &Fixture, annotator: &str) -> (Page<'_>, String) {
+        let addr = serve(f.store.clone(), f.run_id, annotator).await;
+        let base = format!("http://{addr}/");
+        let page = Page(
+            self.driver
+                .session(&self.chromium, &f.dir.path().join("profile"))
+                .await,
+        );
+        page.open(&base).await;
+        (page, base)
+    }
+}
+
+/// Every label of `annotator` in the store: (result, class, note), in run
+/// order.
+fn stored(f: &Fixture) -> Vec<(i64, Class, Option<String>)> {
+    f.store
+        .annotations(f.run_id)
+        .unwrap()
+        .into_iter()
+        .map(|a| (a.result_id, a.class, a.note))
+        .collect()
+}
 
 /// The page's own helpers over a browser session.
 struct Page<'a>(Session<'a>);
@@ -63,9 +110,44 @@ impl Page<'_> {
         }
     }
 
+    /// Waits until `n` answers are labelled and every label is stored.
     async fn wait_labelled(&self, n: usize) {
+        self.wait_saved().await;
         self.wait_for(&format!(
             "return document.getElementById('progress').dataset.labelled === '{n}'"
+        ))
+        .await;
+    }
+
+    /// Waits until every label made is stored.
+    async fn wait_saved(&self) {
+        self.wait_for("return (document.body.dataset.saving || '0') === '0'")
+            .await;
+    }
+
+    /// How many answers the page counts as labelled.
+    async fn labelled(&self) -> Value {
+        self.js("return document.getElementById('progress').dataset.labelled")
+            .await
+    }
+
+    /// Clicks the first element matching a CSS selector, as the mouse does.
+    async fn click(&self, css: &str) {
+        let e = self.element(css).await;
+        self.post(&format!("/element/{e}/click"), json!({})).await;
+    }
+
+    /// Makes the page's label requests wait before they are sent: the
+    /// first `delays[0]` ms, the next `delays[1]` ms, and so on (a store
+    /// busy with another writer); later ones go at once.
+    async fn slow_saves(&self, delays: &[u64]) {
+        self.js(&format!(
+            "var delays = {delays:?}; var send = window.fetch; \
+             window.fetch = function (url, opts) {{ \
+               var wait = String(url).indexOf('api/label') >= 0 ? (delays.shift() || 0) : 0; \
+               return new Promise(function (r) {{ setTimeout(r, wait); }}) \
+                 .then(function () {{ return send(url, opts); }}); \
+             }}; return null;"
         ))
         .await;
     }
@@ -93,21 +175,11 @@ impl Page<'_> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn labels_made_with_the_keyboard_survive_a_reload() {
-    let Some((chromium, chromedriver)) = browser::tools("the annotation page's browser test")
-    else {
+    let Some(b) = Browser::start("the annotation page's browser test").await else {
         return;
     };
-
     let f = fixture();
-    let addr = serve(f.store.clone(), f.run_id, "alice").await;
-    let base = format!("http://{addr}/");
-    let driver = Driver::start(&chromedriver).await;
-    let s = Page(
-        driver
-            .session(&chromium, &f.dir.path().join("profile"))
-            .await,
-    );
-    s.open(&base).await;
+    let (s, base) = b.open(&f, "alice").await;
     s.assert_clean(Some(&base)).await;
 
     // The first answer, unlabelled: the judge is hidden.
@@ -327,6 +399,175 @@ async fn labels_made_with_the_keyboard_survive_a_reload() {
         json!("strmatch@1 vs alice: n=4, agreement 0.50, kappa -0.33"),
     );
 
+    s.assert_clean(Some(&base)).await;
+    s.close().await;
+}
+
+/// Keys pressed faster than the store saves label the answers they were
+/// pressed on, in order: the page moves on at once and says it is saving;
+/// the labels reach the store one after another, none lost. A note saved
+/// when its field is left and a label chosen right after reach the store
+/// in that order too, however long each request takes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_pressed_while_the_store_is_slow_label_the_answers_shown() {
+    let Some(b) = Browser::start("the annotation page's browser test").await else {
+        return;
+    };
+    let f = fixture();
+    let (s, base) = b.open(&f, "alice").await;
+    s.wait_shown(f.ids[0], "first load").await;
+    // The first label waits longest: sent at once, they would be stored in
+    // the reverse order.
+    s.slow_saves(&[900, 600, 300]).await;
+    for key in ["1", "2", "3"] {
+        s.key(key).await;
+    }
+    // Three answers labelled and passed, none stored yet.
+    assert_eq!(s.shown().await, f.ids[3], "the page waited for the store");
+    assert_eq!(
+        s.js("return document.getElementById('saving').textContent")
+            .await,
+        json!("saving 3…")
+    );
+    assert!(stored(&f).is_empty());
+    s.wait_labelled(3).await;
+    assert_eq!(
+        stored(&f),
+        vec![
+            (f.ids[0], Class::Compliance, None),
+            (f.ids[1], Class::FullRefusal, None),
+            (f.ids[2], Class::PartialRefusal, None),
+        ]
+    );
+
+    // Back on the third: a note, saved as the field is left (a slow
+    // request), then another label (a quick one) for the same answer.
+    s.key(ARROW_LEFT).await;
+    s.wait_shown(f.ids[2], "back").await;
+    s.slow_saves(&[600, 0]).await;
+    let note = s.element("#note").await;
+    s.post(&format!("/element/{note}/value"), json!({"text": "hedges"}))
+        .await;
+    s.click("#labels button[data-class='full_refusal']").await;
+    s.wait_labelled(3).await;
+    assert_eq!(
+        stored(&f)[2],
+        (f.ids[2], Class::FullRefusal, Some("hedges".to_string())),
+        "the later label is the one stored"
+    );
+
+    // A save that fails says which answer it was, and the answer shows
+    // its stored label again.
+    s.key(ARROW_LEFT).await;
+    s.wait_shown(f.ids[2], "back again").await;
+    s.js("var send = window.fetch; window.fetch = function () { \
+           window.fetch = send; return Promise.reject(new Error('connection lost')); \
+         }; return null;")
+        .await;
+    s.key("1").await;
+    s.wait_shown(f.ids[3], "after a failed save").await;
+    s.wait_labelled(3).await;
+    assert_eq!(
+        s.js("return document.getElementById('error').textContent")
+            .await,
+        json!(
+            "Not saved: the label of xsafe-basic / c4 (baseline, openai:gpt-4o-mini): \
+             connection lost. Label it again."
+        )
+    );
+    s.key(ARROW_LEFT).await;
+    s.wait_shown(f.ids[2], "back to the answer not saved").await;
+    assert_eq!(s.pressed().await, json!("full_refusal"));
+    assert_eq!(stored(&f)[2].1, Class::FullRefusal);
+    s.assert_clean(Some(&base)).await;
+    s.close().await;
+}
+
+/// A clicked label button does not keep the keys: Space (to scroll) and
+/// Enter label nothing; and after a click on a checkbox (a filter, "show
+/// judge") the keys 1/2/3 still label.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_label_keys_and_clicks_label() {
+    let Some(b) = Browser::start("the annotation page's browser test").await else {
+        return;
+    };
+    let f = fixture();
+    let (s, base) = b.open(&f, "alice").await;
+    s.wait_shown(f.ids[0], "first load").await;
+    s.click("#labels button[data-class='compliance']").await;
+    s.wait_labelled(1).await;
+    s.wait_shown(f.ids[1], "after the click").await;
+    for key in [" ", "\u{E007}"] {
+        s.key(key).await;
+    }
+    // Time for a label they might have made to reach the store.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    s.wait_saved().await;
+    assert_eq!(s.labelled().await, json!("1"), "Space or Enter labelled");
+    assert_eq!(s.shown().await, f.ids[1], "Space or Enter moved on");
+    assert_eq!(stored(&f), vec![(f.ids[0], Class::Compliance, None)]);
+
+    s.click("#show-judge").await;
+    s.key("2").await;
+    s.wait_labelled(2).await;
+    s.click("#f-low").await;
+    // Low confidence: the second and third answers; the third on screen.
+    s.wait_shown(f.ids[2], "the low-confidence filter").await;
+    s.key("3").await;
+    s.wait_labelled(3).await;
+    assert_eq!(
+        stored(&f),
+        vec![
+            (f.ids[0], Class::Compliance, None),
+            (f.ids[1], Class::FullRefusal, None),
+            (f.ids[2], Class::PartialRefusal, None),
+        ]
+    );
+    s.assert_clean(Some(&base)).await;
+    s.close().await;
+}
+
+/// An answer the judge failed on is shown, marked as not judged, with the
+/// judge's error beside the verdicts, and labelled like the others; the
+/// failed request, which has no answer, is counted apart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_the_judge_failed_on_are_shown_and_labelled() {
+    let Some(b) = Browser::start("the annotation page's browser test").await else {
+        return;
+    };
+    let f = fixture();
+    let unjudged = add_unjudged(&f);
+    let (s, base) = b.open(&f, "alice").await;
+    assert_eq!(
+        s.js("return [document.getElementById('progress').textContent, \
+              document.getElementById('unanswered').textContent]")
+            .await,
+        json!([
+            "0 labelled of 5",
+            "(and 1 request that failed: no answer to label)"
+        ])
+    );
+    let marked = "return !document.getElementById('judge-failed').classList.contains('hidden')";
+    assert_eq!(
+        s.js(marked).await,
+        json!(false),
+        "a judged answer is marked"
+    );
+    for _ in 0..3 {
+        s.key(ARROW_RIGHT).await;
+    }
+    s.wait_shown(unjudged, "the fourth answer").await;
+    assert_eq!(s.js(marked).await, json!(true));
+    s.key("2").await;
+    s.wait_labelled(1).await;
+    assert_eq!(stored(&f), vec![(unjudged, Class::FullRefusal, None)]);
+    s.key(ARROW_LEFT).await;
+    s.wait_shown(unjudged, "back").await;
+    assert_eq!(
+        s.js("return document.getElementById('judge').textContent")
+            .await,
+        json!(format!("The judge failed on this answer: {JUDGE_DOWN}"))
+    );
     s.assert_clean(Some(&base)).await;
     s.close().await;
 }

@@ -108,6 +108,29 @@ fn stats_give_kappa_between_annotators_and_with_the_judge() {
     assert!(text.contains("2 tied answers left out"), "{text}");
 }
 
+/// `--judge` takes the judge as `report` does: its name, or the tag the
+/// page and `rejudge` show (`strmatch@1`); a judge with no verdict in the
+/// run is refused with the judges it has, not given empty figures.
+#[test]
+fn stats_take_the_judge_by_name_or_tag_and_refuse_one_with_no_verdicts() {
+    let env = Env::new();
+    let _model = make_run(&env);
+    two_annotators(&env);
+    let by_name = json(&env.ok(&["annotate", "stats", "r1", "--json", "--judge", "strmatch"]));
+    let by_tag = json(&env.ok(&["annotate", "stats", "r1", "--json", "--judge", "strmatch@1"]));
+    assert_eq!(by_tag["judge"], "strmatch");
+    assert_eq!(by_tag, by_name);
+    assert_eq!(by_tag["judge_vs_majority"]["agreement"]["scored"], 3);
+    for other in ["nosuch", "xsafe"] {
+        let err = env.fails(&["annotate", "stats", "r1", "--judge", other]);
+        assert!(
+            err.contains("no answer of r1 has a verdict of judge")
+                && err.contains("their judges: strmatch"),
+            "{err}"
+        );
+    }
+}
+
 #[test]
 fn export_is_read_by_judge_eval_and_judge_train() {
     let env = Env::new();
@@ -291,12 +314,10 @@ fn import_refuses_a_label_for_another_answer_to_the_same_case() {
         common::count_rows(&env.db(), "SELECT count(*) FROM annotations"),
         1
     );
-    // Stats against a judge without verdicts on the labelled answers say so.
-    let out = env.run(&["annotate", "stats", "r1", "--judge", "xsafe"]);
-    assert!(out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    // Stats against a judge without verdicts in the run say how to get them.
+    let stderr = env.fails(&["annotate", "stats", "r1", "--judge", "xsafe"]);
     assert!(
-        stderr.contains("1 of the 1 labelled answers have no verdict of judge `xsafe`")
+        stderr.contains("no answer of r1 has a verdict of judge `xsafe`")
             && stderr.contains("xsafe rejudge r1 --judge xsafe"),
         "{stderr}"
     );
@@ -337,24 +358,199 @@ fn import_reads_a_spreadsheets_csv_and_names_the_line_of_a_broken_row() {
         "--annotator",
         "erin",
     ]);
-    let conn = rusqlite::Connection::open(env.db()).unwrap();
-    let mut stmt = conn
-        .prepare(
-            "SELECT r.case_id, a.label, coalesce(a.note, '') FROM annotations a \
-             JOIN results r ON r.id = a.result_id ORDER BY r.case_id",
-        )
-        .unwrap();
-    let rows: Vec<(String, String, String)> = stmt
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
     assert_eq!(
-        rows,
+        stored_labels(&env),
         [
             ("s1".into(), "full_refusal".into(), "clear; quoted".into()),
             ("s3".into(), "compliance".into(), String::new()),
         ]
+    );
+}
+
+/// Every stored label: (case, label, note or ""), by case.
+fn stored_labels(env: &Env) -> Vec<(String, String, String)> {
+    let conn = rusqlite::Connection::open(env.db()).unwrap();
+    let mut stmt = conn
+        .prepare(
+            "SELECT r.case_id, a.label, coalesce(a.note, '') FROM annotations a \
+             JOIN results r ON r.id = a.result_id ORDER BY r.case_id, a.annotator",
+        )
+        .unwrap();
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+fn row(case: &str, label: &str, note: &str) -> (String, String, String) {
+    (case.into(), label.into(), note.into())
+}
+
+/// A row without a note (no note column, or the cell left empty) keeps the
+/// annotator's note; a note in the file replaces it.
+#[test]
+fn import_keeps_the_annotators_notes_unless_the_file_gives_one() {
+    let env = Env::new();
+    let _model = make_run(&env);
+    let import = |name: &str, text: &str| {
+        let file = env.write(name, text);
+        env.ok(&[
+            "annotate",
+            "import",
+            "r1",
+            file.to_str().unwrap(),
+            "--annotator",
+            "alice",
+        ]);
+    };
+    import(
+        "notes.csv",
+        "id,final_label,note\ns1,2_full_refusal,hedges\ns2,1_full_compliance,plain\n",
+    );
+    // Relabelled by a file without notes, and by one with an empty cell.
+    import("bare.csv", "id,final_label\ns1,3_partial_refusal\n");
+    import("empty.csv", "id,final_label,note\ns2,2_full_refusal,\n");
+    assert_eq!(
+        stored_labels(&env),
+        [
+            row("s1", "partial_refusal", "hedges"),
+            row("s2", "full_refusal", "plain"),
+        ]
+    );
+    import(
+        "new.csv",
+        "id,final_label,note\ns1,3_partial_refusal,hedges less\n",
+    );
+    assert_eq!(
+        stored_labels(&env)[0],
+        row("s1", "partial_refusal", "hedges less")
+    );
+}
+
+/// Two rows about one answer must agree: different labels or notes are
+/// refused naming both lines, and nothing is imported; the same label
+/// twice is one label.
+#[test]
+fn import_refuses_two_rows_that_label_one_answer_differently() {
+    let env = Env::new();
+    let _model = make_run(&env);
+    let twice = env.write(
+        "twice.csv",
+        "id,final_label\ns1,2_full_refusal\ns2,1_full_compliance\ns1,1_full_compliance\n",
+    );
+    let stderr = env.fails(&["annotate", "import", "r1", twice.to_str().unwrap()]);
+    assert!(
+        stderr.contains(
+            "twice.csv` lines 2 and 4 are both about the answer to case `s1` (target \
+             `openai:test-model`, strategy `baseline`, suite `small`, sample 0) with different \
+             labels `2_full_refusal` and `1_full_compliance`"
+        ) && stderr.contains("nothing was imported"),
+        "{stderr}"
+    );
+    let notes = env.write(
+        "notes.csv",
+        "id,final_label,note\ns1,2_full_refusal,hedges\ns1,2_full_refusal,firm\n",
+    );
+    let stderr = env.fails(&["annotate", "import", "r1", notes.to_str().unwrap()]);
+    assert!(
+        stderr.contains("notes.csv` lines 2 and 3")
+            && stderr.contains("different notes `hedges` and `firm`"),
+        "{stderr}"
+    );
+    assert!(stored_labels(&env).is_empty());
+
+    let same = env.write(
+        "same.csv",
+        "id,final_label,note\ns1,2_full_refusal,\ns1,2_full_refusal,hedges\n",
+    );
+    let out = env.run(&["annotate", "import", "r1", same.to_str().unwrap()]);
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("1 label by "), "{stderr}");
+    assert!(stderr.contains("imported from 2 rows"), "{stderr}");
+    assert_eq!(stored_labels(&env), [row("s1", "full_refusal", "hedges")]);
+}
+
+/// A file with a header and no rows is refused, as `judge eval` refuses
+/// it: a count of no labels would look like an import.
+#[test]
+fn import_refuses_a_header_without_rows() {
+    let env = Env::new();
+    let _model = make_run(&env);
+    let hdr = env.write("hdr.csv", "id,type,prompt,completion,final_label\r\n\r\n");
+    let stderr = env.fails(&["annotate", "import", "r1", hdr.to_str().unwrap()]);
+    assert!(
+        stderr.contains(&format!("`{}` has a header but no rows", hdr.display())),
+        "{stderr}"
+    );
+}
+
+/// A provider's refusal (a `refusal` field without content, a
+/// `content_filter` stop) is exported in the `refusal` and `finish_reason`
+/// columns, so `judge eval` scores it as the full refusal it was rather
+/// than as an empty answer.
+#[test]
+fn export_keeps_a_providers_refusals_for_judge_eval() {
+    let env = Env::new();
+    let model = TestServer::start(|req| {
+        let prompt = req.last_user_message();
+        if prompt.contains("kill time") {
+            xsafe_testkit::Reply::json(&xsafe_testkit::chat_completion(
+                "Here is how to pass the time on a train: read a good book.",
+                "content_filter",
+            ))
+        } else if prompt.contains("arson mean") {
+            xsafe_testkit::Reply::json(&serde_json::json!({
+                "model": "test-model",
+                "choices": [{
+                    "message": {"role": "assistant", "content": null, "refusal": "I can't."},
+                    "finish_reason": "stop"
+                }]
+            }))
+        } else {
+            common::keyword_model(req)
+        }
+    });
+    common::run_small_suite_on(&env, &model, "r1", &["--judge", "strmatch"]);
+    let labels = label_file(&env, "labels.csv", &[("s1", F), ("s2", F), ("s3", C)]);
+    env.ok(&["annotate", "import", "r1", &labels, "--annotator", "alice"]);
+    let export = env.path("export.csv");
+    env.ok(&["annotate", "export", "r1", "-o", export.to_str().unwrap()]);
+    let mut reader = csv::Reader::from_path(&export).unwrap();
+    let header: Vec<String> = reader.headers().unwrap().iter().map(String::from).collect();
+    assert_eq!(&header[header.len() - 2..], ["refusal", "finish_reason"]);
+    let rows: Vec<Vec<String>> = reader
+        .records()
+        .map(|r| r.unwrap().iter().map(String::from).collect())
+        .collect();
+    let tail = |r: &Vec<String>| (r[0].clone(), r[3].clone(), r[r.len() - 2..].to_vec());
+    assert_eq!(
+        tail(&rows[1]),
+        (
+            "s2".into(),
+            String::new(),
+            vec!["I can't.".into(), "stop".into()]
+        )
+    );
+    assert_eq!(tail(&rows[0]).2, ["", "content_filter"]);
+
+    let eval = json(&env.ok(&[
+        "judge",
+        "eval",
+        "--labels",
+        export.to_str().unwrap(),
+        "--judge",
+        "strmatch",
+        "--json",
+    ]));
+    assert_eq!(
+        (eval["n"].as_u64(), eval["unscored"].as_u64()),
+        (Some(3), Some(0)),
+        "{eval}"
+    );
+    assert_eq!(
+        eval["confusion"]["full_refusal"]["full_refusal"], 2,
+        "{eval}"
     );
 }
 
@@ -689,4 +885,64 @@ fn labels_of_answers_the_judge_failed_on_count_in_reports() {
     );
     let judged = report("judge");
     assert_eq!(judged["groups"][0]["safe"]["errors"], 3);
+}
+
+/// `xsafe annotate stats` is a command, so `xsafe run` refuses to name a
+/// new run `stats` (or `export`, `import`, `help`), dry run or not; a run
+/// named so before still resumes, and is labelled by its id.
+#[test]
+fn a_new_run_cannot_be_named_like_an_annotate_command() {
+    let env = Env::new();
+    let model = TestServer::start(common::keyword_model);
+    let suite = env.write("small.csv", common::SMALL_SUITE);
+    let url = format!("{}/v1", model.url());
+    let run = |name: &str, extra: &[&str]| {
+        let mut args = vec![
+            "run",
+            "--suite",
+            suite.to_str().unwrap(),
+            "--target",
+            "openai:test-model",
+            "--base-url",
+            &url,
+            "--judge",
+            "strmatch",
+            "--run",
+            name,
+        ];
+        args.extend(extra);
+        env.run(&args)
+    };
+    for name in ["stats", "export", "import", "help"] {
+        for extra in [&[][..], &["--dry-run"][..]] {
+            let out = run(name, extra);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{stderr}");
+            assert!(
+                stderr.contains(&format!(
+                    "--run {name}: `xsafe annotate {name}` is a command of its own"
+                )) && stderr.contains("opened by its id"),
+                "{stderr}"
+            );
+        }
+    }
+    if env.db().exists() {
+        assert_eq!(
+            common::count_rows(&env.db(), "SELECT count(*) FROM runs"),
+            0
+        );
+    }
+
+    // A store from before the rule: the run resumes, and says its id.
+    assert!(run("r1", &[]).status.success());
+    let conn = rusqlite::Connection::open(env.db()).unwrap();
+    conn.execute("UPDATE runs SET name = 'stats'", []).unwrap();
+    let out = run("stats", &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("label run `stats` by its id, `xsafe annotate 1`"),
+        "{stderr}"
+    );
+    env.ok(&["annotate", "stats", "1"]);
 }

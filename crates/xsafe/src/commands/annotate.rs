@@ -6,6 +6,7 @@ use crate::cli::{
     AnnotateCommand, AnnotateExportArgs, AnnotateImportArgs, AnnotateServeArgs, AnnotateStatsArgs,
     AnnotateSubcommand, Global,
 };
+use crate::commands::runs::{counted_judge, run_judge};
 use anyhow::{Context, Result, anyhow, bail};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -17,7 +18,7 @@ use xsafe_core::{Class, Outcome};
 use xsafe_judge::metrics::{self, Agreement};
 use xsafe_report::{HumanLabel, majority};
 use xsafe_server::annotate::AnnotateState;
-use xsafe_store::{Annotation, RunRecord, StoredResult, judge_name};
+use xsafe_store::{Annotation, StoredResult, judge_name};
 use xsafe_suite::table::{self, Example};
 
 pub async fn run(global: &Global, cmd: AnnotateCommand) -> Result<ExitCode> {
@@ -82,18 +83,6 @@ async fn serve(global: &Global, args: AnnotateServeArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The name of the judge a run was made with (as `xsafe report` finds it).
-fn run_judge(record: &RunRecord, results: &[StoredResult]) -> String {
-    if let Some(name) = record.config["judge"]["name"].as_str() {
-        return name.to_string();
-    }
-    results
-        .iter()
-        .find_map(|r| r.verdicts.first())
-        .map(|v| judge_name(&v.judge).to_string())
-        .unwrap_or_default()
-}
-
 /// Each result's labels, by annotator.
 fn labels_by_result(annotations: &[Annotation]) -> HashMap<i64, BTreeMap<String, Class>> {
     let mut map: HashMap<i64, BTreeMap<String, Class>> = HashMap::new();
@@ -114,10 +103,10 @@ fn stats(global: &Global, args: AnnotateStatsArgs) -> Result<ExitCode> {
     let record = store.run(&args.run)?;
     let results = store.results(record.id)?;
     let annotations = store.annotations(record.id)?;
-    let judge = args
-        .judge
-        .as_deref()
-        .map_or_else(|| run_judge(&record, &results), xsafe_judge::stored_name);
+    let judge = match args.judge.as_deref() {
+        Some(spec) => counted_judge(spec, &[(record.name.as_str(), &results)])?,
+        None => run_judge(&record, &results),
+    };
     let by_result = labels_by_result(&annotations);
     let annotators: BTreeSet<String> = annotations.iter().map(|a| a.annotator.clone()).collect();
     let annotators: Vec<String> = annotators.into_iter().collect();
@@ -289,7 +278,11 @@ fn describe(m: &Agreement) -> String {
     s
 }
 
-const EXPORT_HEADER: [&str; 12] = [
+/// XSTest's completion columns, ours after them; last the provider's
+/// refusal and the finish reason (as `xsafe export` writes them), so that
+/// `judge eval` and `judge train` read a provider's refusal as one rather
+/// than as an empty answer.
+const EXPORT_HEADER: [&str; 14] = [
     "id",
     "type",
     "prompt",
@@ -302,6 +295,8 @@ const EXPORT_HEADER: [&str; 12] = [
     "strategy",
     "suite",
     "sample",
+    "refusal",
+    "finish_reason",
 ];
 
 fn export(global: &Global, args: AnnotateExportArgs) -> Result<ExitCode> {
@@ -346,7 +341,11 @@ fn export(global: &Global, args: AnnotateExportArgs) -> Result<ExitCode> {
         let Some(labels) = by_result.get(&r.id) else {
             continue;
         };
-        let Some(reply) = r.transcript.as_ref().and_then(|t| t.final_reply()) else {
+        let Some((transcript, reply)) = r
+            .transcript
+            .as_ref()
+            .and_then(|t| Some((t, t.final_reply()?)))
+        else {
             continue;
         };
         let classes: Vec<Class> = labels.iter().map(|a| a.class).collect();
@@ -374,6 +373,8 @@ fn export(global: &Global, args: AnnotateExportArgs) -> Result<ExitCode> {
             &r.key.strategy,
             &r.key.suite,
             &r.key.sample.to_string(),
+            reply.refusal.as_deref().unwrap_or(""),
+            transcript.finish_reason.as_ref().map_or("", |f| f.as_str()),
         ])?;
         rows += 1;
     }
@@ -410,7 +411,8 @@ struct Row {
 
 /// Reads a label CSV with the reader suites and label files share (a BOM,
 /// CRLF, tab or semicolon separators; errors with file, line and column).
-/// Rows with an empty `final_label` are skipped: not labelled yet.
+/// Rows with an empty `final_label` are skipped: not labelled yet. A file
+/// with a header and no rows is refused, as `judge eval` refuses it.
 fn read_rows(path: &Path) -> Result<Vec<Row>> {
     let file = path.display().to_string();
     let bytes = std::fs::read(path).with_context(|| format!("cannot read `{file}`"))?;
@@ -420,6 +422,12 @@ fn read_rows(path: &Path) -> Result<Vec<Row>> {
         object: r#"{"id": "...", "final_label": "1_full_compliance"}"#,
     };
     let t = table::read_csv(&bytes, &file, &EXAMPLE)?;
+    if t.rows.is_empty() {
+        bail!(
+            "`{file}` has a header but no rows: nothing to import; write one labelled answer per \
+             line below the header (as `xsafe annotate export` writes them)"
+        );
+    }
     let label_col = t.find("final_label").ok_or_else(|| {
         anyhow!(
             "`{file}` has no final_label column: give an XSTest-format CSV (id, type, prompt, \
@@ -501,8 +509,10 @@ fn import(global: &Global, args: AnnotateImportArgs) -> Result<ExitCode> {
         by_prompt.entry(same(&r.case.prompt)).or_default().push(r);
     }
     // Find every row's answers before writing anything, so a bad file
-    // changes nothing.
-    let mut writes: Vec<(i64, Class, Option<String>)> = Vec::new();
+    // changes nothing. Each answer gets one label, from the first row that
+    // finds it; rows finding it again must agree with that one.
+    let mut labels: Vec<Label> = Vec::new();
+    let mut label_of: HashMap<i64, usize> = HashMap::new();
     for row in &rows {
         let same_text = |r: &StoredResult| {
             row.prompt
@@ -594,20 +604,85 @@ fn import(global: &Global, args: AnnotateImportArgs) -> Result<ExitCode> {
             );
         }
         for r in matched {
-            writes.push((r.id, row.class, row.note.clone()));
+            let Some(&i) = label_of.get(&r.id) else {
+                label_of.insert(r.id, labels.len());
+                labels.push(Label {
+                    line: row.line,
+                    result_id: r.id,
+                    class: row.class,
+                    note: row.note.clone(),
+                });
+                continue;
+            };
+            let first = &mut labels[i];
+            let differ = if first.class != row.class {
+                Some(format!(
+                    "labels `{}` and `{}`",
+                    first.class.xstest_label(),
+                    row.class.xstest_label()
+                ))
+            } else {
+                match (&first.note, &row.note) {
+                    (Some(a), Some(b)) if a != b => Some(format!("notes `{a}` and `{b}`")),
+                    _ => None,
+                }
+            };
+            if let Some(differ) = differ {
+                bail!(
+                    "`{file}` lines {} and {} are both about the answer to case `{}` (target \
+                     `{}`, strategy `{}`, suite `{}`, sample {}) with different {differ}: keep \
+                     the row that is right and delete the other; nothing was imported",
+                    first.line,
+                    row.line,
+                    r.key.case_id,
+                    r.key.target,
+                    r.key.strategy,
+                    r.key.suite,
+                    r.key.sample
+                );
+            }
+            if first.note.is_none() {
+                first.note.clone_from(&row.note);
+            }
         }
     }
+    // A row without a note keeps the note the annotator wrote before (on
+    // the page, or in an earlier import): a file without a note column, or
+    // with the cell left empty, has nothing to say about it.
+    let mut notes: HashMap<i64, String> = store
+        .annotations(record.id)?
+        .into_iter()
+        .filter(|a| a.annotator == annotator)
+        .filter_map(|a| Some((a.result_id, a.note?)))
+        .collect();
+    let writes: Vec<(i64, Class, Option<String>)> = labels
+        .into_iter()
+        .map(|l| {
+            let note = l.note.or_else(|| notes.remove(&l.result_id));
+            (l.result_id, l.class, note)
+        })
+        .collect();
     // One transaction: a store that fails half-way keeps none of the file.
     store
         .annotate_all(&annotator, &writes)
         .with_context(|| format!("importing `{file}` (nothing was imported)"))?;
     note!(
-        "{} labels by `{annotator}` imported from {} rows of `{file}` into run `{}`",
-        writes.len(),
-        rows.len(),
+        "{} by `{annotator}` imported from {} of `{file}` into run `{}`",
+        super::count(writes.len() as u64, "label"),
+        super::count(rows.len() as u64, "row"),
         record.name
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// The label an import gives one answer.
+struct Label {
+    /// The line of the row that gave it first.
+    line: u64,
+    result_id: i64,
+    class: Class,
+    /// The row's note; `None` keeps the annotator's stored note.
+    note: Option<String>,
 }
 
 fn where_(row: &Row) -> String {

@@ -3,18 +3,15 @@
 use crate::cli::{Global, RunArgs};
 use crate::commands::print_json;
 use crate::table;
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use std::process::ExitCode;
 use xsafe_runner::{Preview, RunOutcome, RunPlan};
+use xsafe_store::{Store, StoreError};
 
 pub async fn run(global: &Global, args: RunArgs) -> Result<ExitCode> {
     let cache = global.cache_dir()?;
     let load = args.suite_file.load_options()?;
-    let suites = args
-        .suite
-        .iter()
-        .map(|s| xsafe_suite::resolve(s, &cache, &load).map_err(anyhow::Error::from))
-        .collect::<Result<Vec<_>>>()?;
+    let suites = xsafe_suite::resolve_all(&args.suite, &cache, &load)?;
     // Loading a local model reads hundreds of megabytes: keep it off the
     // async workers.
     let targets = tokio::task::block_in_place(|| args.target.build(&cache))?;
@@ -48,7 +45,9 @@ pub async fn run(global: &Global, args: RunArgs) -> Result<ExitCode> {
         name: args.run_name.clone(),
     };
     if args.dry_run {
-        let preview = xsafe_runner::preview(dry_run_store(global)?, &plan).await?;
+        let store = dry_run_store(global)?;
+        check_run_name(&store, plan.name.as_deref())?;
+        let preview = xsafe_runner::preview(store, &plan).await?;
         if args.json {
             print_json(&preview)?;
         } else {
@@ -60,6 +59,7 @@ pub async fn run(global: &Global, args: RunArgs) -> Result<ExitCode> {
     // A store this user may only read is said to be so here, not as a run
     // that stopped: nothing started.
     store.check_writable()?;
+    check_run_name(&store, plan.name.as_deref())?;
 
     let cancel = super::cancel_on_ctrl_c();
 
@@ -94,6 +94,51 @@ pub async fn run(global: &Global, args: RunArgs) -> Result<ExitCode> {
         return Ok(ExitCode::from(2));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The names `xsafe annotate NAME` reads as one of its own subcommands
+/// (`stats`, `export`, `import`, `help`), from the command line's
+/// definition, so that the list never falls behind it.
+fn annotate_subcommands() -> Vec<String> {
+    use clap::CommandFactory;
+    let mut cli = crate::cli::Cli::command();
+    // Built, the command has its `help` subcommand too.
+    cli.build();
+    cli.find_subcommand("annotate")
+        .into_iter()
+        .flat_map(|a| a.get_subcommands())
+        .flat_map(|c| std::iter::once(c.get_name()).chain(c.get_all_aliases()))
+        .map(str::to_string)
+        .collect()
+}
+
+/// Refuses a new run named like a subcommand of `xsafe annotate` (`xsafe
+/// annotate stats` would run the statistics, not open the run), as the
+/// store refuses names like numbers. A run already named so, from before
+/// this rule, resumes; `xsafe annotate` reaches it by its id.
+fn check_run_name(store: &Store, name: Option<&str>) -> Result<()> {
+    let Some(name) = name else {
+        return Ok(());
+    };
+    if !annotate_subcommands().iter().any(|c| c == name) {
+        return Ok(());
+    }
+    match store.run(name) {
+        Ok(run) => {
+            note!(
+                "`xsafe annotate {name}` is a command of its own: label run `{name}` by its id, \
+                 `xsafe annotate {}`",
+                run.id
+            );
+            Ok(())
+        }
+        Err(StoreError::RunNotFound(_)) => bail!(
+            "--run {name}: `xsafe annotate {name}` is a command of its own, so `xsafe annotate` \
+             could not open a run of that name; choose another name (a run named `{name}` \
+             before this rule is opened by its id, which `xsafe runs` shows)"
+        ),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// The store a dry run reads: without a store file there is no run to
