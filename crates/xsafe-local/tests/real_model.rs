@@ -1,32 +1,18 @@
-//! The local target on a real GGUF model, when one is on this machine:
-//! `XSAFE_TEST_GGUF=PATH`, or `gemma-3-270m` (else any known model) in the
-//! xsafe cache (`XSAFE_CACHE_DIR`, else the platform's cache directory).
-//! `scripts/install-demo-model.sh` puts one there. Without a model the tests
-//! print "skipped: no model" and pass, so the crate's tests run anywhere.
+//! The local target on a real GGUF model, when one is on this machine (see
+//! `support::model_path`). Without a model the tests print "skipped: no
+//! model" and pass, so the crate's tests run anywhere.
 //!
 //! Everything runs in one test function on purpose: several models decoding
 //! at once would fight over the cores and prove nothing more.
 
-use std::path::{Path, PathBuf};
+mod support;
+
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
+use support::model_path;
 use xsafe_core::{ChatRequest, FinishReason, Message, Target, TargetError};
 use xsafe_local::{LocalOptions, LocalTarget, TemplateSource};
-
-fn model_path() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("XSAFE_TEST_GGUF").filter(|p| !p.is_empty()) {
-        let p = PathBuf::from(p);
-        assert!(p.is_file(), "XSAFE_TEST_GGUF={} is not a file", p.display());
-        return Some(p);
-    }
-    let cache = std::env::var_os("XSAFE_CACHE_DIR")
-        .filter(|p| !p.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| dirs::cache_dir().map(|d| d.join("xsafe")))?;
-    xsafe_target::models::resolve_local("gemma-3-270m", &cache)
-        .or_else(|_| xsafe_target::models::resolve_local("default", &cache))
-        .ok()
-}
 
 fn ask(text: &str) -> ChatRequest {
     ChatRequest::new(vec![Message::user(text)])
@@ -130,6 +116,25 @@ async fn a_real_model_answers() {
     }
     assert_eq!(target.stats().requests, before + 8);
     eprintln!("8 concurrent requests in {:?}", started.elapsed());
+
+    // Sampling is reproducible for every seed, 4294967295 too, which
+    // llama.cpp would take as "pick a random seed".
+    let sampled = load(
+        &path,
+        LocalOptions {
+            max_tokens: 24,
+            temperature: 1.0,
+            ..Default::default()
+        },
+    );
+    for seed in [7, u64::from(u32::MAX), 0xFFFF_FFFF_0000_0000] {
+        let mut request = ask("Write one sentence about the sea.");
+        request.seed = Some(seed);
+        let a = sampled.chat(&request).await.unwrap();
+        let b = sampled.chat(&request).await.unwrap();
+        assert_eq!(a.message.content, b.message.content, "seed {seed}");
+    }
+    drop(sampled);
 
     // A stop string cuts the answer where it first appears.
     let full = &other.message.content;

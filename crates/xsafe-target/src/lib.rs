@@ -15,8 +15,8 @@ pub use openai::{
     retry_after, server_said, without_userinfo,
 };
 pub use settings::{
-    BACKENDS, MAX_TIMEOUT_SECS, MIN_TIMEOUT_SECS, ResolvedTarget, TargetSettings, TargetsFile,
-    resolve, timeout,
+    BACKENDS, MAX_TEMPERATURE, MAX_TIMEOUT_SECS, MIN_TIMEOUT_SECS, ResolvedTarget, TargetSettings,
+    TargetsFile, resolve, temperature, timeout,
 };
 
 use std::sync::Arc;

@@ -194,7 +194,7 @@ pub use xsafe_fetch::Progress;
 /// Downloads the known model `name` into the cache and returns its path.
 ///
 /// `url` replaces the model's default URL (mirrors, tests; the CLI passes
-/// `--url` / `XSAFE_MODEL_URL`). See [`pull_model`].
+/// `--url` / `XSAFE_MODEL_URL`); see [`download_url`]. See [`pull_model`].
 pub async fn pull(
     name: &str,
     url: Option<&str>,
@@ -202,6 +202,39 @@ pub async fn pull(
     progress: Progress<'_>,
 ) -> Result<PathBuf, TargetError> {
     pull_model(lookup(name)?, url, cache_dir, progress).await
+}
+
+/// Where `model` is downloaded from, given `url` (`--url` /
+/// `XSAFE_MODEL_URL`): `url` itself when it names a GGUF file (its path
+/// ends in `.gguf`); the model's file in it when it names a folder (a
+/// mirror that keeps models under their usual file names, so one setting
+/// serves every model); the model's public URL without it. A URL naming
+/// the file of another model of `catalogue` is refused, before anything is
+/// downloaded: a variable set for one model must not fill the cache entry
+/// (and, for a model pinned on first use, the pin) of another.
+pub fn download_url(
+    model: &KnownModel,
+    url: Option<&str>,
+    catalogue: &[KnownModel],
+) -> Result<String, TargetError> {
+    let Some(url) = url.map(str::trim).filter(|u| !u.is_empty()) else {
+        return Ok(model.url.to_string());
+    };
+    let path = url.split(['?', '#']).next().unwrap_or(url);
+    let file = path.rsplit('/').next().unwrap_or_default();
+    if !file.to_ascii_lowercase().ends_with(".gguf") {
+        return Ok(format!("{}/{}", url.trim_end_matches('/'), model.file_name));
+    }
+    if file != model.file_name
+        && let Some(other) = catalogue.iter().find(|m| m.file_name == file)
+    {
+        return Err(TargetError::Config(format!(
+            "`{url}` is the file of model `{}`, not of `{}`: point --url (XSAFE_MODEL_URL) at \
+             `{}` or at a folder holding it; nothing was downloaded",
+            other.name, model.name, model.file_name
+        )));
+    }
+    Ok(url.to_string())
 }
 
 /// Downloads `model` into `cache_dir/models/FILE_NAME` and returns that path.
@@ -212,16 +245,36 @@ pub async fn pull(
 /// use, the recorded one) is renamed into place, so a failed or wrong
 /// download never damages a good copy. When the cache
 /// already holds a copy with the expected checksum nothing is downloaded.
+/// A file that is another known model (by its published sha256) is
+/// refused, whatever URL it came from (see [`pull_model_in`]).
 pub async fn pull_model(
     model: &KnownModel,
     url: Option<&str>,
     cache_dir: &Path,
     progress: Progress<'_>,
 ) -> Result<PathBuf, TargetError> {
-    let url = url.unwrap_or(model.url);
+    pull_model_in(MODELS, model, url, cache_dir, progress).await
+}
+
+/// [`pull_model`] with `catalogue` as the known models whose files must
+/// not be taken for `model`'s (for tests, and for a registry extended at
+/// run time): a URL naming another one's file is refused before the
+/// download (see [`download_url`]), and a file with another one's
+/// published sha256 after it, so a model pinned on first use is never
+/// pinned to another model. A pin already recorded that way (by an xsafe
+/// without this check) is refused too, saying how to clear it.
+pub async fn pull_model_in(
+    catalogue: &[KnownModel],
+    model: &KnownModel,
+    url: Option<&str>,
+    cache_dir: &Path,
+    progress: Progress<'_>,
+) -> Result<PathBuf, TargetError> {
+    let url = download_url(model, url, catalogue)?;
     let target = cache_path(model, cache_dir);
     let pin = pin_for(model, cache_dir);
     let fetch_error = |e| model_error(model, e);
+    let first_use = own_pin(catalogue, model, &pin, &target)?;
     if xsafe_fetch::is_verified(&target, &pin)
         .await
         .map_err(fetch_error)?
@@ -229,11 +282,22 @@ pub async fn pull_model(
         tracing::info!(model = model.name, path = %target.display(), "already cached");
         return Ok(target);
     }
-    let staged = xsafe_fetch::fetch(url, &target, &pin, Some(progress))
+    let staged = xsafe_fetch::fetch(&url, &target, &pin, Some(progress))
         .await
         .map_err(fetch_error)?;
+    let from = format!("the download from `{url}`");
     if let Some(why) = gguf_problem(staged.path())? {
-        return Err(not_gguf(&format!("the download from `{url}`"), &why));
+        return Err(not_gguf(&from, &why));
+    }
+    if first_use {
+        // Hashing a few hundred MB again takes a second or two: off the
+        // async workers.
+        let path = staged.path().to_path_buf();
+        let sha = tokio::task::spawn_blocking(move || xsafe_fetch::sha256_file(&path))
+            .await
+            .map_err(|e| TargetError::Config(format!("model `{}`: {e}", model.name)))?
+            .map_err(fetch_error)?;
+        not_another_model(catalogue, model, &sha, &from)?;
     }
     staged.commit().map_err(fetch_error)
 }
@@ -247,20 +311,93 @@ pub fn import(name: &str, file: &Path, cache_dir: &Path) -> Result<PathBuf, Targ
 /// [`import`] for a given model entry. The file is copied (the source may be
 /// in a temporary directory about to be deleted), hashed while copying, and
 /// renamed into place only when it matches. For a model pinned on first use
-/// that has no pin yet, importing trusts the file (it must still be a GGUF)
-/// and pins it.
+/// that has no pin yet, importing trusts the file (it must still be a GGUF,
+/// and not another known model by its published sha256) and pins it.
 pub fn import_model(
     model: &KnownModel,
     file: &Path,
     cache_dir: &Path,
 ) -> Result<PathBuf, TargetError> {
+    import_model_in(MODELS, model, file, cache_dir)
+}
+
+/// [`import_model`] with `catalogue` as the known models whose files must
+/// not be taken for `model`'s (see [`pull_model_in`]).
+pub fn import_model_in(
+    catalogue: &[KnownModel],
+    model: &KnownModel,
+    file: &Path,
+    cache_dir: &Path,
+) -> Result<PathBuf, TargetError> {
     let target = cache_path(model, cache_dir);
-    let staged = xsafe_fetch::stage_file(file, &target, &pin_for(model, cache_dir))
-        .map_err(|e| model_error(model, e))?;
+    let pin = pin_for(model, cache_dir);
+    let first_use = own_pin(catalogue, model, &pin, &target)?;
+    let staged = xsafe_fetch::stage_file(file, &target, &pin).map_err(|e| model_error(model, e))?;
+    let from = format!("`{}`", file.display());
     if let Some(why) = gguf_problem(staged.path())? {
-        return Err(not_gguf(&format!("`{}`", file.display()), &why));
+        return Err(not_gguf(&from, &why));
+    }
+    if first_use {
+        let sha = xsafe_fetch::sha256_file(staged.path()).map_err(|e| model_error(model, e))?;
+        not_another_model(catalogue, model, &sha, &from)?;
     }
     staged.commit().map_err(|e| model_error(model, e))
+}
+
+/// Whether `model` is pinned on first use and has no pin yet; refuses a
+/// pin that is another known model's published sha256, which an xsafe
+/// that let `XSAFE_MODEL_URL` name any model's file could record.
+fn own_pin(
+    catalogue: &[KnownModel],
+    model: &KnownModel,
+    pin: &Pin,
+    cached: &Path,
+) -> Result<bool, TargetError> {
+    let Some(pinned) = pin.expected().map_err(|e| model_error(model, e))? else {
+        return Ok(true);
+    };
+    match (another_model(catalogue, model, &pinned), pin.pins_file()) {
+        (Some(other), Some(pins)) => Err(TargetError::Config(format!(
+            "model `{}`: `{}` pins it to the sha256 of model `{}` ({pinned}), recorded from a \
+             download of the wrong file; delete the `{}` entry there and the cached file `{}`, \
+             then pull it again",
+            model.name,
+            pins.display(),
+            other.name,
+            model.name,
+            cached.display()
+        ))),
+        _ => Ok(false),
+    }
+}
+
+/// Refuses a new file for `model` that is another model of `catalogue`.
+fn not_another_model(
+    catalogue: &[KnownModel],
+    model: &KnownModel,
+    sha256: &str,
+    from: &str,
+) -> Result<(), TargetError> {
+    match another_model(catalogue, model, sha256) {
+        Some(other) => Err(TargetError::Config(format!(
+            "{from} is model `{}` (sha256 {sha256}), not `{}`; nothing was cached or pinned \
+             (does --url or XSAFE_MODEL_URL name another model's file?)",
+            other.name, model.name
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// The model of `catalogue` other than `model` whose published sha256 is
+/// `sha256`.
+fn another_model<'c>(
+    catalogue: &'c [KnownModel],
+    model: &KnownModel,
+    sha256: &str,
+) -> Option<&'c KnownModel> {
+    catalogue
+        .iter()
+        .find(|m| m.name != model.name && m.sha256.is_some_and(|s| s.eq_ignore_ascii_case(sha256)))
 }
 
 /// Why the file at `path` is not a whole GGUF model file (not one at all,

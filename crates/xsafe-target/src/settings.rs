@@ -180,6 +180,21 @@ pub fn timeout(secs: f64) -> Result<std::time::Duration, String> {
     }
 }
 
+/// The highest sampling temperature, as OpenAI's API allows.
+pub const MAX_TEMPERATURE: f64 = 2.0;
+
+/// A sampling temperature, or why it cannot be one: a number from 0
+/// (greedy) to [`MAX_TEMPERATURE`]. NaN, infinity and negative numbers are
+/// refused rather than stored beside answers a local model decoded
+/// greedily.
+pub fn temperature(t: f64) -> Result<f64, String> {
+    if (0.0..=MAX_TEMPERATURE).contains(&t) {
+        Ok(t)
+    } else {
+        Err(format!("give a number from 0 to {MAX_TEMPERATURE}"))
+    }
+}
+
 /// A `--target` spec resolved into what builds the target.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ResolvedTarget {
@@ -246,6 +261,14 @@ pub fn resolve(
             ))
         })?;
     }
+    if let Some(t) = settings.temperature {
+        temperature(t).map_err(|why| {
+            TargetError::Config(format!(
+                "target `{spec}`: temperature {t}: {why} (--temperature, or temperature in a \
+                 targets file)"
+            ))
+        })?;
+    }
     Ok(ResolvedTarget {
         id: spec.to_string(),
         backend,
@@ -283,6 +306,32 @@ mod tests {
         );
         assert_eq!(timeout(0.5), Ok(std::time::Duration::from_millis(500)));
         assert!(resolve("openai:m", &cli(86_400.0), None).is_ok());
+    }
+
+    #[test]
+    fn a_temperature_must_be_from_0_to_2() {
+        let cli = |t| TargetSettings {
+            temperature: Some(t),
+            ..Default::default()
+        };
+        for bad in [-1.0, f64::NAN, f64::INFINITY, 2.5] {
+            let err = resolve("local:m", &cli(bad), None).unwrap_err().to_string();
+            assert!(
+                err.contains("give a number from 0 to 2")
+                    && err.contains("temperature in a targets file"),
+                "{bad}: {err}"
+            );
+        }
+        let file = TargetsFile::parse("[targets.t]\nmodel = \"m\"\ntemperature = nan\n", "t.toml")
+            .unwrap();
+        let err = resolve("t", &TargetSettings::default(), Some(&file)).unwrap_err();
+        assert!(
+            err.to_string().starts_with("target `t`: temperature NaN:"),
+            "{err}"
+        );
+        for good in [0.0, 0.7, 2.0] {
+            assert!(resolve("openai:m", &cli(good), None).is_ok(), "{good}");
+        }
     }
 
     const FILE: &str = r#"

@@ -9,7 +9,8 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use xsafe_core::TargetError;
 use xsafe_target::models::{
-    self, KnownModel, cache_path, import_model, models_dir, pull_model, resolve_local_in,
+    self, KnownModel, cache_path, download_url, import_model, import_model_in, models_dir,
+    pull_model, pull_model_in, resolve_local_in,
 };
 use xsafe_testkit::{Reply, TestServer, unused_url};
 
@@ -358,4 +359,141 @@ async fn unknown_names_are_refused_before_any_download() {
     assert!(err.to_string().contains("gemma-3-270m-it"), "{err}");
     let err = models::import("nope", Path::new("x.gguf"), cache.path()).unwrap_err();
     assert!(err.to_string().contains("unknown model `nope`"), "{err}");
+}
+
+/// A catalogue like the real one: a base model with a published checksum
+/// (the tiny GGUF's) and an instruction-tuned one pinned on first use.
+fn catalogue() -> [KnownModel; 2] {
+    [
+        model("base", Some(sha(&BODY[..])), false),
+        model("it", None, true),
+    ]
+}
+
+fn pins(cache: &Path) -> serde_json::Value {
+    std::fs::read(models_dir(cache).join("pins.json"))
+        .map(|b| serde_json::from_slice(&b).unwrap())
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_url_names_a_file_or_a_folder_holding_the_models_file() {
+    let [base, it] = catalogue();
+    let all = catalogue();
+    assert_eq!(download_url(&it, None, &all).unwrap(), it.url);
+    assert_eq!(
+        download_url(&it, Some("http://m/x/it.gguf?download=1"), &all).unwrap(),
+        "http://m/x/it.gguf?download=1"
+    );
+    assert_eq!(
+        download_url(&it, Some("http://m/x/"), &all).unwrap(),
+        "http://m/x/it.gguf"
+    );
+    assert_eq!(
+        download_url(&base, Some("http://m/x"), &all).unwrap(),
+        "http://m/x/base.gguf"
+    );
+    // A file of a name no model has is the user's choice.
+    assert!(download_url(&it, Some("http://m/mirror-copy.gguf"), &all).is_ok());
+    let err = download_url(&it, Some("http://m/x/base.gguf"), &all)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("is the file of model `base`, not of `it`") && err.contains("XSAFE_MODEL_URL"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn another_models_file_is_never_cached_or_pinned_as_this_one() {
+    // The base model's file, under its own name and under another.
+    let server = TestServer::start(|r| {
+        Reply::bytes(if r.path.ends_with(".gguf") {
+            BODY.to_vec()
+        } else {
+            b"not found".to_vec()
+        })
+    });
+    let cache = tempfile::tempdir().unwrap();
+    let all = catalogue();
+    let it = &all[1];
+
+    // Named by its file name: refused before downloading.
+    let url = format!("{}/base.gguf", server.url());
+    let err = pull_model_in(&all, it, Some(&url), cache.path(), &no_progress)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("is the file of model `base`, not of `it`"),
+        "{err}"
+    );
+    assert_eq!(server.request_count(), 0);
+
+    // Renamed: downloaded, recognised by its checksum and discarded.
+    let url = format!("{}/renamed.gguf", server.url());
+    let err = pull_model_in(&all, it, Some(&url), cache.path(), &no_progress)
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(matches!(err, TargetError::Config(_)), "{err:?}");
+    assert!(
+        text.contains(&format!("the download from `{url}` is model `base`"))
+            && text.contains(sha(&BODY[..]))
+            && text.contains("not `it`"),
+        "{text}"
+    );
+    assert!(model_files(cache.path()).is_empty());
+    assert!(pins(cache.path()).get("it").is_none());
+
+    // Imported from disk: the same.
+    let file = cache.path().join("downloaded.gguf");
+    std::fs::write(&file, &BODY[..]).unwrap();
+    let err = import_model_in(&all, it, &file, cache.path())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("is model `base`"), "{err}");
+    assert!(pins(cache.path()).get("it").is_none());
+
+    // The base model itself is fine from the same URL, or from a folder.
+    let folder = format!("{}/mirror/", server.url());
+    pull_model_in(&all, &all[0], Some(&folder), cache.path(), &no_progress)
+        .await
+        .unwrap();
+    assert_eq!(model_files(cache.path()), vec!["base.gguf"]);
+}
+
+#[tokio::test]
+async fn a_pin_recorded_from_another_models_file_is_refused() {
+    // What an earlier xsafe left: the base model cached and pinned as `it`.
+    let cache = tempfile::tempdir().unwrap();
+    let all = catalogue();
+    let it = &all[1];
+    std::fs::create_dir_all(models_dir(cache.path())).unwrap();
+    std::fs::write(cache_path(it, cache.path()), &BODY[..]).unwrap();
+    std::fs::write(
+        models_dir(cache.path()).join("pins.json"),
+        serde_json::json!({ "it": sha(&BODY[..]) }).to_string(),
+    )
+    .unwrap();
+    let err = pull_model_in(&all, it, Some(&unused_url()), cache.path(), &no_progress)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("pins it to the sha256 of model `base`")
+            && err.contains("pins.json")
+            && err.contains("delete the `it` entry"),
+        "{err}"
+    );
+    let other = xsafe_testkit::tiny_gguf("the real instruction-tuned model");
+    let file = cache.path().join("it-download.gguf");
+    std::fs::write(&file, &other).unwrap();
+    let err = import_model_in(&all, it, &file, cache.path())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("pins it to the sha256 of model `base`"),
+        "{err}"
+    );
 }

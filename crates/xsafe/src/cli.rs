@@ -137,8 +137,8 @@ pub struct TargetArgs {
     /// Extra HTTP header, as "Name: value" (repeatable); values are never recorded
     #[arg(long = "header", value_name = "NAME: VALUE")]
     pub headers: Vec<String>,
-    /// Sampling temperature [default: 0]
-    #[arg(long)]
+    /// Sampling temperature, 0 (greedy) to 2 [default: 0]
+    #[arg(long, value_parser = temperature)]
     pub temperature: Option<f64>,
     /// Most tokens per answer [default: 512]; a cut answer is marked as such
     #[arg(long)]
@@ -489,6 +489,10 @@ pub struct JudgeArgs {
     /// llm: judges: retries of a failed request to the judge [default: 5]
     #[arg(long, value_name = "N")]
     pub judge_max_retries: Option<u32>,
+    /// llm:local judges: a chat template, or a name llama.cpp knows (gemma, chatml, llama3...),
+    /// instead of the GGUF's own
+    #[arg(long, value_name = "TEMPLATE")]
+    pub judge_chat_template: Option<String>,
     /// A second judge (e.g. llm:TARGET, with the --judge-* settings) for the answers --judge
     /// is less sure of than --escalate-below; its verdict stands
     #[arg(long, value_name = "JUDGE")]
@@ -514,6 +518,8 @@ pub struct JudgeCommand {
     pub file: JudgeFileArgs,
 }
 
+// Parsed once per process: the size of the larger variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum JudgeSubcommand {
     /// Judge human-labelled answers (XSTest completion CSVs or JSONL) and print the agreement
@@ -805,6 +811,15 @@ pub struct AnnotateImportArgs {
     /// Whose labels these are [default: $USER, else "annotator"]
     #[arg(long, env = "XSAFE_ANNOTATOR", value_name = "NAME")]
     pub annotator: Option<String>,
+}
+
+/// A `--temperature`: a number from 0 to 2.
+fn temperature(text: &str) -> Result<f64, String> {
+    let t: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{text}` is not a number"))?;
+    xsafe_target::temperature(t)
 }
 
 /// A timeout flag's value: seconds above 0, at most a day.

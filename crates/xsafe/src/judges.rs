@@ -28,6 +28,7 @@ impl JudgeArgs {
             timeout_secs: self.judge_timeout,
             concurrency: self.judge_concurrency,
             max_retries: self.judge_max_retries,
+            chat_template: self.judge_chat_template.clone(),
             ..TargetSettings::default()
         })
     }

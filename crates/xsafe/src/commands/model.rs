@@ -18,8 +18,9 @@ pub enum ModelCommand {
     Pull {
         /// A model name from `xsafe model list`
         name: String,
-        /// Download from this URL instead of the model's public location (a mirror); for an
-        /// encoder, the URL its files are under
+        /// Download from this URL instead of the model's public location: a GGUF file, or a
+        /// folder (a mirror) holding the model under its usual file name; for an encoder, the
+        /// URL its files are under. A file of another known model is refused
         #[arg(long, env = "XSAFE_MODEL_URL", value_name = "URL")]
         url: Option<String>,
     },
