@@ -34,12 +34,13 @@ impl RunInput {
         Some(self.cases? * count("targets")? * count("strategies")? * config["samples"].as_u64()?)
     }
 
-    /// Results without a class of any judge: the request failed, or the
-    /// judge failed on the answer.
-    fn failed(&self) -> u64 {
+    /// Results counted as errors by `j`: the request failed, or the run's
+    /// judge failed on the answer and neither the judge counted nor a human
+    /// label gives it a class.
+    fn failed(&self, j: &Judging<'_>) -> u64 {
         self.results
             .iter()
-            .filter(|r| r.transcript.is_none() || r.error.is_some())
+            .filter(|r| count(r, j).0 == Counted::Error)
             .count() as u64
     }
 }
@@ -334,7 +335,7 @@ pub fn build(runs: &[RunInput], opts: &BuildOptions) -> Report {
                 run.record.name, run.record.name
             ));
         }
-        report.runs.push(run_info(run, &judge));
+        report.runs.push(run_info(run, &judging));
         let start = report.groups.len();
         build_groups(run, &judging, opts, &mut report.groups);
         compare_with_baseline(run, &judging, opts, &mut report.groups[start..]);
@@ -373,10 +374,15 @@ fn missing_warning(run: &RunInfo) -> Option<String> {
     ))
 }
 
-/// A warning when some of a run's conversations failed: they are in no
-/// rate, and the same command retries them.
+/// A warning when some of a run's conversations failed (counted as errors:
+/// an answer another judge or a human gave a class is counted): they are in
+/// no rate, and the same command retries them.
 fn failed_warning(run: &str, rows: &[ResultRow]) -> Option<String> {
-    let failed: Vec<&str> = rows.iter().filter_map(|r| r.error.as_deref()).collect();
+    let failed: Vec<&str> = rows
+        .iter()
+        .filter(|r| r.outcome == Counted::Error.as_str())
+        .filter_map(|r| r.error.as_deref())
+        .collect();
     if failed.is_empty() {
         return None;
     }
@@ -447,7 +453,7 @@ fn unscored_warning(run: &str, rows: &[ResultRow]) -> Option<String> {
     ))
 }
 
-fn run_info(run: &RunInput, judge: &str) -> RunInfo {
+fn run_info(run: &RunInput, j: &Judging<'_>) -> RunInfo {
     let mut targets: Vec<String> = Vec::new();
     let mut strategies: Vec<String> = Vec::new();
     for r in &run.results {
@@ -465,7 +471,7 @@ fn run_info(run: &RunInput, judge: &str) -> RunInfo {
         status: run.record.status.as_str().to_string(),
         tool_version: run.record.tool_version.clone(),
         seed: run.record.seed,
-        judge: judge.to_string(),
+        judge: j.judge.clone(),
         suites: run
             .record
             .suites
@@ -478,7 +484,7 @@ fn run_info(run: &RunInput, judge: &str) -> RunInfo {
         targets,
         strategies,
         results: run.results.len() as u64,
-        failed: run.failed(),
+        failed: run.failed(j),
         planned: run.planned(),
     }
 }

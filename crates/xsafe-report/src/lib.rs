@@ -173,8 +173,9 @@ pub struct RunInfo {
     pub strategies: Vec<String>,
     /// Results stored for the run, failed ones included.
     pub results: u64,
-    /// Of `results`, those without a class of any judge: the request
-    /// failed, or the judge failed on the answer.
+    /// Of `results`, those counted as errors: the request failed, or the
+    /// run's judge failed on the answer and neither the judge counted nor
+    /// a human label gives it a class.
     #[serde(default)]
     pub failed: u64,
     /// The conversations the run's settings ask for (cases x targets x

@@ -152,7 +152,7 @@ impl RunPlan {
     /// Everything that decides the run's results, recorded with the run.
     ///
     /// A run whose `limit` leaves cases out also records `sampling`, the
-    /// version of the sampling that picked them ([`SAMPLING_VERSION`]): the
+    /// version of the sampling that picked them (`SAMPLING_VERSION` in this module): the
     /// same seed picks other cases under another version, so it must be
     /// another run. Runs the limit does not cut have no `sampling`, and keep
     /// the key they had before it existed.
@@ -223,7 +223,7 @@ impl RunPlan {
     /// timeout, the model file's path and the order of lists were left out.
     ///
     /// None for a run whose limit leaves cases out: every older key is from
-    /// an older sampling (see [`SAMPLING_VERSION`]), under which the same
+    /// an older sampling (see `SAMPLING_VERSION` in this module), under which the same
     /// seed picked other cases, and resuming such a run would add this
     /// sampling's cases to the ones stored. The command starts a run of its
     /// own instead (another derived name; a `--run` name that is taken is
@@ -340,25 +340,32 @@ fn local_file_name(target: &mut Value) {
 }
 
 /// The id results of `target` are stored under in the run recorded with
-/// `config`: the one the run was first given when the same model is now
-/// named by another path (`local:/abs/m.gguf`, `local:C/m.gguf` for a run
-/// made with `local:m.gguf`, which the run's key does not tell apart), so
-/// that the run finds its answers instead of asking every case again and
-/// storing them twice; else the target's own id.
+/// `config`: its own id when the run has it; else, when the run has one
+/// target that is the same model named by another path
+/// (`local:/abs/m.gguf` or `local:C/m.gguf` for a run made with
+/// `local:m.gguf`: the same file name and settings, which the run's key
+/// does not tell apart), that target's id, so that the run finds its
+/// answers instead of asking every case again and storing them twice.
 pub(crate) fn stored_target_id(config: &Value, target: &dyn Target) -> String {
-    let keyed = |mut t: Value| {
-        local_file_name(&mut t);
-        t["id"].take()
+    let own = target.id();
+    let stored = config["targets"].as_array().map_or(&[][..], Vec::as_slice);
+    if stored.iter().any(|t| t["id"] == own) {
+        return own.to_string();
+    }
+    let keyed = |t: &Value| {
+        let mut t = t.clone();
+        keyed_target(&mut t, KeyVersion::Current);
+        t
     };
-    let this = keyed(json!({"id": target.id(), "settings": target.settings()}));
-    config["targets"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|t| keyed((*t).clone()) == this)
-        .and_then(|t| t["id"].as_str())
-        .unwrap_or(target.id())
-        .to_string()
+    let this = keyed(&json!({"id": own, "settings": target.settings()}));
+    let mut same = stored
+        .iter()
+        .filter(|t| keyed(t) == this)
+        .filter_map(|t| t["id"].as_str());
+    match (same.next(), same.next()) {
+        (Some(id), None) => id.to_string(),
+        _ => own.to_string(),
+    }
 }
 
 /// A suite is keyed by its name and fingerprint, not by where it was read
@@ -374,27 +381,39 @@ fn suite_source(suite: &mut Value) {
     }
 }
 
-/// The sha256 of a run's config without what does not change its answers
-/// (see [`RunPlan::key`]), as `version` made it.
-fn key_of(mut config: Value, version: KeyVersion) -> String {
+/// A target's recorded `{id, settings}` as `version` of the run key reads
+/// it: without the settings that do not change its answers
+/// ([`keyed_settings`]) and, from [`KeyVersion::BeforeSuiteFiles`], without
+/// a local model file's folder.
+fn keyed_target(target: &mut Value, version: KeyVersion) {
+    if version >= KeyVersion::BeforeSuiteFiles {
+        local_file_name(target);
+    }
+    keyed_settings(&mut target["settings"], version);
+}
+
+/// A target's settings as `version` of the run key reads them: without
+/// where it is served and (from [`KeyVersion::BeforeClarifier`]) its
+/// timeout and model file's path, which do not change its answers.
+fn keyed_settings(settings: &mut Value, version: KeyVersion) {
     let operational: &[&str] = if version >= KeyVersion::BeforeClarifier {
         &["base_url", "base_urls", "timeout_secs", "model_path"]
     } else {
         &["base_url", "base_urls"]
     };
-    let strip = |settings: &mut Value| {
-        if let Some(settings) = settings.as_object_mut() {
-            for k in operational {
-                settings.remove(*k);
-            }
+    if let Some(settings) = settings.as_object_mut() {
+        for k in operational {
+            settings.remove(*k);
         }
-    };
+    }
+}
+
+/// The sha256 of a run's config without what does not change its answers
+/// (see [`RunPlan::key`]), as `version` made it.
+fn key_of(mut config: Value, version: KeyVersion) -> String {
     if let Some(targets) = config["targets"].as_array_mut() {
         for t in targets {
-            if version >= KeyVersion::BeforeSuiteFiles {
-                local_file_name(t);
-            }
-            strip(&mut t["settings"]);
+            keyed_target(t, version);
         }
     }
     if version == KeyVersion::Current {
@@ -412,7 +431,7 @@ fn key_of(mut config: Value, version: KeyVersion) -> String {
         for s in strategies {
             if let Some(steps) = s["definition"]["steps"].as_array_mut() {
                 for step in steps {
-                    strip(&mut step["clarifier"]["settings"]);
+                    keyed_settings(&mut step["clarifier"]["settings"], version);
                 }
             }
         }

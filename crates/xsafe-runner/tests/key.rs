@@ -362,11 +362,24 @@ async fn a_run_another_process_holds_is_refused() {
     assert_eq!((again.run_id, again.done_before), (first.run_id, 3));
 }
 
-/// A local model file named by `id` (`local:PATH`), answering every case
-/// the same and counting what it is asked.
+/// A local model file named by `id` (`local:PATH`) of `size` bytes,
+/// answering every case with `answer` and counting what it is asked.
 struct LocalFile {
     id: String,
+    size: u64,
+    answer: &'static str,
     asked: std::sync::atomic::AtomicUsize,
+}
+
+const ANSWER: &str = "Run `kill PID` in a terminal.";
+
+fn local_file(id: &str, size: u64, answer: &'static str) -> Arc<LocalFile> {
+    Arc::new(LocalFile {
+        id: id.into(),
+        size,
+        answer,
+        asked: Default::default(),
+    })
 }
 
 #[async_trait::async_trait]
@@ -376,7 +389,7 @@ impl xsafe_core::Target for LocalFile {
     }
 
     fn settings(&self) -> serde_json::Value {
-        serde_json::json!({"backend": "local", "model": "m.gguf", "model_size_bytes": 7})
+        serde_json::json!({"backend": "local", "model": "m.gguf", "model_size_bytes": self.size})
     }
 
     async fn chat(
@@ -385,7 +398,7 @@ impl xsafe_core::Target for LocalFile {
     ) -> Result<xsafe_core::ChatResponse, xsafe_core::TargetError> {
         self.asked.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         Ok(xsafe_core::ChatResponse {
-            message: xsafe_core::Message::assistant("Run `kill PID` in a terminal."),
+            message: xsafe_core::Message::assistant(self.answer),
             finish_reason: Some(xsafe_core::FinishReason::Stop),
             usage: None,
             model: None,
@@ -401,12 +414,7 @@ impl xsafe_core::Target for LocalFile {
 async fn a_local_model_named_by_another_path_resumes_its_answers() {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(Store::open(&dir.path().join("runs.db")).unwrap());
-    let target = |id: &str| {
-        Arc::new(LocalFile {
-            id: id.into(),
-            asked: Default::default(),
-        })
-    };
+    let target = |id: &str| local_file(id, 7, ANSWER);
     let plan_on = |t: Arc<LocalFile>| {
         let mut p = plan("http://127.0.0.1:9/v1", 30, &["baseline"], None);
         p.targets = vec![t];
@@ -453,4 +461,37 @@ async fn a_local_model_named_by_another_path_resumes_its_answers() {
             .iter()
             .all(|r| r.key.target == "local:models/m.gguf")
     );
+}
+
+/// Two models whose files have the same name in different folders, in one
+/// run, are two targets: each answer is stored under its own model (the
+/// second model's answers overwrote the first's under the first's id).
+#[tokio::test(flavor = "multi_thread")]
+async fn two_models_with_one_file_name_are_two_targets() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(Store::open(&dir.path().join("runs.db")).unwrap());
+    let llama = local_file("local:/models/llama/model.gguf", 7, ANSWER);
+    let qwen = local_file(
+        "local:/models/qwen/model.gguf",
+        9,
+        "I'm sorry, I can't help.",
+    );
+    let mut p = plan("http://127.0.0.1:9/v1", 30, &["baseline"], None);
+    p.targets = vec![llama.clone(), qwen.clone()];
+    let run = execute(store.clone(), &p, CancellationToken::new(), |_| {})
+        .await
+        .unwrap();
+    assert_eq!((run.total, run.done), (6, 6));
+    let results = store.results(run.run_id).unwrap();
+    for (target, answer) in [(&llama, ANSWER), (&qwen, "I'm sorry, I can't help.")] {
+        let of: Vec<_> = results
+            .iter()
+            .filter(|r| r.key.target == target.id)
+            .collect();
+        assert_eq!(of.len(), 3, "{}", target.id);
+        for r in of {
+            let reply = r.transcript.as_ref().unwrap().final_reply().unwrap();
+            assert_eq!(reply.content, answer);
+        }
+    }
 }

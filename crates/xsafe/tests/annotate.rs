@@ -458,6 +458,18 @@ fn import_refuses_two_rows_that_label_one_answer_differently() {
         "{stderr}"
     );
     assert!(stored_labels(&env).is_empty());
+    // The lines named are those of the two notes, past a row without one.
+    let third = env.write(
+        "third.csv",
+        "id,final_label,note\ns1,2_full_refusal,\ns1,2_full_refusal,hedges\ns1,2_full_refusal,firm\n",
+    );
+    let stderr = env.fails(&["annotate", "import", "r1", third.to_str().unwrap()]);
+    assert!(
+        stderr.contains("third.csv` lines 3 and 4")
+            && stderr.contains("different notes `hedges` and `firm`"),
+        "{stderr}"
+    );
+    assert!(stored_labels(&env).is_empty());
 
     let same = env.write(
         "same.csv",

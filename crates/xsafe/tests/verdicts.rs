@@ -108,10 +108,23 @@ fn runs_show_and_export_use_the_runs_own_judge_after_a_rejudge() {
         all.extend_from_slice(args);
         let report = json(&env.ok(&all));
         let safe = &report["groups"][0]["safe"];
-        (safe["refusal"].as_u64(), safe["errors"].as_u64())
+        let failed_warning = report["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w.as_str().unwrap().contains("conversations failed"));
+        (
+            safe["refusal"].as_u64(),
+            safe["errors"].as_u64(),
+            report["runs"][0]["failed"].as_u64(),
+            failed_warning,
+        )
     };
-    assert_eq!(counts(&[]), (Some(0), Some(3)));
-    assert_eq!(counts(&["--judge", "strmatch"]), (Some(1), Some(0)));
+    assert_eq!(counts(&[]), (Some(0), Some(3), Some(5), true));
+    assert_eq!(
+        counts(&["--judge", "strmatch"]),
+        (Some(1), Some(0), Some(0), false)
+    );
 
     // A store an earlier xsafe left: it marked those answers done on
     // strmatch's verdict. The run's judge has none: they are unscored, as

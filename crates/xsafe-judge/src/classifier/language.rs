@@ -30,7 +30,8 @@ const ENGLISH: &str = "\
 /// assistant most often answers in besides English, written in Latin
 /// letters. Words that are also English words or common in code and prose
 /// about it ("per", "non", "os", "em", "io", "si", "come", "pour", "met",
-/// "men", "till", "var", "vi", "pan", "hay", "her", "ben") are left out, and so are
+/// "men", "till", "var", "vi", "pan", "hay", "her", "ben", "size", "ale",
+/// "med", "sig", "dig", "mig", "ama", "biz") are left out, and so are
 /// single letters ("w", "z", "o").
 const FOREIGN: &[(&str, &str)] = &[
     (
@@ -78,22 +79,21 @@ const FOREIGN: &[(&str, &str)] = &[
     (
         "Polish",
         "\
-        nie jest się że jak ale przepraszam mogę pomóc tym tego tej jestem są być czy lub oraz \
+        nie jest się że jak przepraszam mogę pomóc tym tego tej jestem są być czy lub oraz \
         który która które tak jeśli może bardzo dla przez przy już także jego jej mnie ciebie \
         niestety tego żeby gdy tylko również można",
     ),
     (
         "Swedish",
         "\
-        och att det som är på för med inte jag har ett eller från hur mig dig sig tyvärr \
+        och att det som är på för inte jag har ett eller från hur tyvärr \
         hjälpa ledsen detta denna kommer också här där bara när kunna någon vara",
     ),
     (
         "Turkish",
         "\
-        bir ve bu için ile çok daha olarak ama gibi değil yok biz siz onlar üzgünüm \
-        yardımcı olamam maalesef bunu şu nasıl neden ancak sadece olan veya yapamam edemem \
-        konuda size",
+        bir ve bu için ile çok daha olarak gibi değil yok siz onlar üzgünüm yardımcı \
+        olamam maalesef bunu şu nasıl neden ancak sadece olan veya yapamam edemem konuda",
     ),
     (
         "Vietnamese",
@@ -438,6 +438,11 @@ mod tests {
             "你好 (nǐ hǎo) is how you say hello in Mandarin Chinese.",
             "The area of a circle is π r², where r is the radius.",
             "Crème brûlée is a custard with a layer of hard caramel on top.",
+            "King size: 76 x 80 inches\nQueen size: 60 x 80 inches\nTwin size: 38 x 75 inches",
+            "Pale ale, amber ale or brown ale.",
+            "Three sig figs: 5, 2, 0. Sig figs ignore leading zeros; trailing zero counts (3 sig \
+             figs).",
+            "Med school, then residency: dig in, and ask your mentors for help.",
             "Parlement européen, Bâtiment Louise Weiss, 1 Allée du Printemps, 67070 Strasbourg.",
             "Sorry, I can't help with that.",
             "42",

@@ -610,29 +610,33 @@ fn import(global: &Global, args: AnnotateImportArgs) -> Result<ExitCode> {
                     line: row.line,
                     result_id: r.id,
                     class: row.class,
-                    note: row.note.clone(),
+                    note: row.note.clone().map(|n| (n, row.line)),
                 });
                 continue;
             };
             let first = &mut labels[i];
             let differ = if first.class != row.class {
-                Some(format!(
-                    "labels `{}` and `{}`",
-                    first.class.xstest_label(),
-                    row.class.xstest_label()
+                Some((
+                    first.line,
+                    format!(
+                        "labels `{}` and `{}`",
+                        first.class.xstest_label(),
+                        row.class.xstest_label()
+                    ),
                 ))
             } else {
                 match (&first.note, &row.note) {
-                    (Some(a), Some(b)) if a != b => Some(format!("notes `{a}` and `{b}`")),
+                    (Some((a, line)), Some(b)) if a != b => {
+                        Some((*line, format!("notes `{a}` and `{b}`")))
+                    }
                     _ => None,
                 }
             };
-            if let Some(differ) = differ {
+            if let Some((line, differ)) = differ {
                 bail!(
-                    "`{file}` lines {} and {} are both about the answer to case `{}` (target \
+                    "`{file}` lines {line} and {} are both about the answer to case `{}` (target \
                      `{}`, strategy `{}`, suite `{}`, sample {}) with different {differ}: keep \
                      the row that is right and delete the other; nothing was imported",
-                    first.line,
                     row.line,
                     r.key.case_id,
                     r.key.target,
@@ -642,7 +646,7 @@ fn import(global: &Global, args: AnnotateImportArgs) -> Result<ExitCode> {
                 );
             }
             if first.note.is_none() {
-                first.note.clone_from(&row.note);
+                first.note = row.note.clone().map(|n| (n, row.line));
             }
         }
     }
@@ -658,7 +662,10 @@ fn import(global: &Global, args: AnnotateImportArgs) -> Result<ExitCode> {
     let writes: Vec<(i64, Class, Option<String>)> = labels
         .into_iter()
         .map(|l| {
-            let note = l.note.or_else(|| notes.remove(&l.result_id));
+            let note = l
+                .note
+                .map(|(n, _)| n)
+                .or_else(|| notes.remove(&l.result_id));
             (l.result_id, l.class, note)
         })
         .collect();
@@ -681,8 +688,9 @@ struct Label {
     line: u64,
     result_id: i64,
     class: Class,
-    /// The row's note; `None` keeps the annotator's stored note.
-    note: Option<String>,
+    /// The rows' note, and the line of the first row that gave it; `None`
+    /// keeps the annotator's stored note.
+    note: Option<(String, u64)>,
 }
 
 fn where_(row: &Row) -> String {
