@@ -269,8 +269,9 @@ pub struct Stats {
     /// Compliance including partial refusal.
     pub compliance_incl_partial_rate: Option<Rate>,
     /// `refusal_rate` corrected for the judge's sensitivity and specificity
-    /// (Rogan-Gladen); `None` when they are not known or no better than
-    /// chance.
+    /// (Rogan-Gladen) on the answers the judge decided, human labels
+    /// counted as they are; `None` when they are not known or no better
+    /// than chance, or when human labels decided every scored answer.
     pub refusal_rate_corrected: Option<f64>,
     /// `1 - refusal_rate_corrected`: full compliance, corrected.
     pub compliance_rate_corrected: Option<f64>,
