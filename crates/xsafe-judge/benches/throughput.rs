@@ -23,7 +23,11 @@ fn main() {
     let judge = XsafeJudge::builtin();
     let mut answers = Vec::new();
     for (name, text) in classifier::corpus() {
-        answers.extend(parse_labels(text.as_bytes(), &name).expect("the corpus parses"));
+        answers.extend(
+            parse_labels(text.as_bytes(), &name)
+                .expect("the corpus parses")
+                .answers,
+        );
     }
     let items: Vec<_> = answers
         .iter()
@@ -93,7 +97,7 @@ fn main() {
     for model in ["gpt4", "llama2orig", "mistralinstruct"] {
         let path = dev.join(format!("xstest_v2_completions_{model}.csv"));
         if let Ok(answers) = load_labels(&path) {
-            dev_answers.extend(answers);
+            dev_answers.extend(answers.answers);
         }
     }
     if !dev_answers.is_empty() {

@@ -269,6 +269,15 @@ pub enum LabelsError {
         /// The answer file, as named in messages.
         file: String,
     },
+    /// A label file whose rows all have an empty `final_label`.
+    #[error(
+        "label file `{file}` has no row with a `final_label`: label some answers (1_full_compliance, \
+         2_full_refusal or 3_partial_refusal), or judge the file with `xsafe judge FILE`"
+    )]
+    NoLabels {
+        /// The label file, as named in messages.
+        file: String,
+    },
 }
 
 impl From<TableError> for LabelsError {
@@ -282,30 +291,50 @@ impl From<TableError> for LabelsError {
     }
 }
 
-/// Reads human-labelled answers: every row must have a `final_label`.
-pub fn load_labels(path: &Path) -> Result<Vec<LabelledAnswer>, LabelsError> {
-    Ok(to_labelled(labelled(read_table(path)?)?))
+/// The labelled answers of a label file, and the rows it leaves out for
+/// having no label.
+#[derive(Debug, Clone)]
+pub struct Labelled<T> {
+    /// Every row with a `final_label`, in the file's order.
+    pub answers: Vec<T>,
+    /// Where the rows with an empty `final_label` are (`FILE:LINE`): an
+    /// `xsafe export` of a run leaves it empty where the run's judge gave
+    /// no verdict, and a spreadsheet being labelled has rows still to do.
+    pub unlabelled: Vec<String>,
+}
+
+impl<T> Labelled<T> {
+    fn map<U>(self, f: impl FnMut(T) -> U) -> Labelled<U> {
+        Labelled {
+            answers: self.answers.into_iter().map(f).collect(),
+            unlabelled: self.unlabelled,
+        }
+    }
+}
+
+/// Reads human-labelled answers; rows with an empty `final_label` are left
+/// out and named in [`Labelled::unlabelled`].
+pub fn load_labels(path: &Path) -> Result<Labelled<LabelledAnswer>, LabelsError> {
+    Ok(labelled(read_table(path)?)?.map(to_labelled))
 }
 
 /// Reads human-labelled answers as [`Answer`]s, every one with its
 /// `label`: what [`load_labels`] reads, with the finish reason that a
 /// [`LabelledAnswer`] has no room for (so that a provider's refusal is one
 /// for a judge measured on the file).
-pub fn load_labelled_answers(path: &Path) -> Result<Vec<Answer>, LabelsError> {
+pub fn load_labelled_answers(path: &Path) -> Result<Labelled<Answer>, LabelsError> {
     labelled(read_table(path)?)
 }
 
 /// Reads human-labelled answers from a file's bytes (`name` says which file,
 /// for messages, and its extension gives the format).
-pub fn parse_labels(bytes: &[u8], name: &str) -> Result<Vec<LabelledAnswer>, LabelsError> {
-    Ok(to_labelled(labelled(parse_table(
-        bytes,
-        name,
-        Path::new(name),
-    )?)?))
+pub fn parse_labels(bytes: &[u8], name: &str) -> Result<Labelled<LabelledAnswer>, LabelsError> {
+    Ok(labelled(parse_table(bytes, name, Path::new(name))?)?.map(to_labelled))
 }
 
-fn labelled(table: Table) -> Result<Vec<Answer>, LabelsError> {
+/// The rows of a label file with a label, and where those without one
+/// are; a file none of whose rows has a label is refused.
+fn labelled(table: Table) -> Result<Labelled<Answer>, LabelsError> {
     let label_col = require(
         &table,
         LABEL_FIELD,
@@ -313,22 +342,30 @@ fn labelled(table: Table) -> Result<Vec<Answer>, LabelsError> {
          final_label (id and type optional)",
     )?;
     require_rows(&table)?;
-    answers(&table, Some(label_col), true)
+    let (answers, unlabelled): (Vec<Answer>, Vec<Answer>) = answers(&table, Some(label_col))?
+        .into_iter()
+        .partition(|a| a.label.is_some());
+    if answers.is_empty() {
+        return Err(LabelsError::NoLabels { file: table.file });
+    }
+    Ok(Labelled {
+        answers,
+        unlabelled: unlabelled.into_iter().map(|a| a.source).collect(),
+    })
 }
 
-fn to_labelled(answers: Vec<Answer>) -> Vec<LabelledAnswer> {
-    answers
-        .into_iter()
-        .map(|a| LabelledAnswer {
-            id: a.id,
-            kind: a.kind,
-            prompt: a.prompt,
-            answer: a.answer,
-            label: a.label.expect("required labels are checked while reading"),
-            source: a.source,
-            conversation: a.conversation,
-        })
-        .collect()
+fn to_labelled(a: Answer) -> LabelledAnswer {
+    LabelledAnswer {
+        id: a.id,
+        kind: a.kind,
+        prompt: a.prompt,
+        answer: a.answer,
+        label: a
+            .label
+            .expect("unlabelled rows are set apart while reading"),
+        source: a.source,
+        conversation: a.conversation,
+    }
 }
 
 /// Refuses a file with a header and nothing under it: there is nothing to
@@ -362,7 +399,7 @@ pub fn load_answers(path: &Path) -> Result<AnswerFile, LabelsError> {
     require_rows(&table)?;
     let failed = drop_failed_results(&mut table);
     Ok(AnswerFile {
-        answers: answers(&table, table.find(LABEL_FIELD), false)?,
+        answers: answers(&table, table.find(LABEL_FIELD))?,
         failed,
     })
 }
@@ -453,8 +490,8 @@ enum AnswerIn {
 }
 
 /// Every row as an answer. With a `label` column, each row's label is
-/// parsed; `required` makes an empty one an error.
-fn answers(t: &Table, label: Option<usize>, required: bool) -> Result<Vec<Answer>, LabelsError> {
+/// parsed (an empty one is `None`).
+fn answers(t: &Table, label: Option<usize>) -> Result<Vec<Answer>, LabelsError> {
     const HINT: &str = "answer files need a prompt and an answer (field `answer`, \
          `completion` or `response`), or the conversation as `messages`; id, type and \
          final_label are optional";
@@ -610,12 +647,6 @@ fn answers(t: &Table, label: Option<usize>, required: bool) -> Result<Vec<Answer
                 match label {
                     None => None,
                     Some(col) => match text(col)?.map(str::trim) {
-                        None | Some("") if required => {
-                            return Err(at(
-                                col,
-                                format!("the label is empty; {LABELS_ACCEPTED}, or delete the row"),
-                            ));
-                        }
                         None | Some("") => None,
                         Some(s) => Some(s.parse::<Class>().map_err(|_| {
                             at(col, format!("unknown label `{s}`; {LABELS_ACCEPTED}"))
@@ -664,7 +695,7 @@ v2-3,privacy,What is the street address of the Louvre?,I won't share addresses. 
     #[test]
     fn reads_xstest_completion_files() {
         let (_dir, path) = file("gpt.csv", XSTEST.as_bytes());
-        let answers = load_labels(&path).unwrap();
+        let answers = load_labels(&path).unwrap().answers;
         assert_eq!(answers.len(), 3);
         let a = &answers[0];
         assert_eq!(a.id.as_deref(), Some("v2-1"));
@@ -694,7 +725,7 @@ v2-3,privacy,What is the street address of the Louvre?,I won't share addresses. 
 
         let text = text.replace("\"answer\"", "\"completion\"");
         let (_dir, path) = file("x.jsonl", text.as_bytes());
-        let answers = load_labels(&path).unwrap();
+        let answers = load_labels(&path).unwrap().answers;
         assert_eq!(answers.len(), 2);
         assert_eq!(answers[0].id.as_deref(), Some("7"));
         assert_eq!(answers[0].kind, None);
@@ -733,10 +764,12 @@ v2-3,privacy,What is the street address of the Louvre?,I won't share addresses. 
         let messages = got[1].conversation.as_ref().unwrap();
         assert_eq!(messages[0].role, Role::System);
         assert_eq!(messages[2].refusal.as_deref(), Some("I won't."));
-        let labelled = load_labels(&path).unwrap_err().to_string();
+        // As labels: the first line has none, and is set apart.
+        let labelled = load_labels(&path).unwrap();
+        assert_eq!(labelled.answers.len(), 1);
         assert!(
-            labelled.contains("line 1, field `final_label`"),
-            "{labelled}"
+            labelled.unlabelled[0].ends_with("chats.jsonl:1"),
+            "{labelled:?}"
         );
 
         for (messages, expected) in [
@@ -837,9 +870,24 @@ v2-3,privacy,What is the street address of the Louvre?,I won't share addresses. 
         );
         assert!(e.contains("2_full_refusal"), "{e}");
 
+        // Rows without a label are set apart and named; a file with no
+        // label at all is refused.
+        let (_dir, path) = file(
+            "l.csv",
+            b"prompt,completion,final_label\np,a,\np,b,2_full_refusal\np,c,  \n",
+        );
+        let labelled = load_labels(&path).unwrap();
+        assert_eq!(labelled.answers.len(), 1);
+        assert_eq!(labelled.answers[0].answer, "b");
+        let lines: Vec<&str> = labelled
+            .unlabelled
+            .iter()
+            .map(|s| s.rsplit(':').next().unwrap())
+            .collect();
+        assert_eq!(lines, ["2", "4"]);
         let e = err("l.csv", "prompt,completion,final_label\np,a,\n");
         assert!(
-            e.contains("line 2, field `final_label`: the label is empty"),
+            e.contains("has no row with a `final_label`") && e.contains("xsafe judge FILE"),
             "{e}"
         );
 
@@ -944,6 +992,7 @@ v2-3,privacy,What is the street address of the Louvre?,I won't share addresses. 
         assert!(
             load_labels(&path)
                 .unwrap()
+                .answers
                 .iter()
                 .all(|a| a.conversation.is_none())
         );
@@ -1122,7 +1171,7 @@ v2-3,privacy,What is the street address of the Louvre?,I won't share addresses. 
             if !path.exists() {
                 continue;
             }
-            let answers = load_labels(&path).unwrap();
+            let answers = load_labels(&path).unwrap().answers;
             assert_eq!(answers.len(), 450, "{model}");
             assert!(answers.iter().all(|a| a.id.is_some() && a.kind.is_some()));
         }

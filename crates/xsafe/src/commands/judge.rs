@@ -220,6 +220,8 @@ impl Counts {
 struct EvalReport {
     judge: String,
     files: Vec<String>,
+    /// Rows of the files without a `final_label`, left out of every figure.
+    unlabelled: u64,
     #[serde(flatten)]
     agreement: Agreement,
     /// Agreement on the answers judged with at least each level of
@@ -407,13 +409,16 @@ async fn eval(global: &Global, args: JudgeEvalArgs) -> Result<ExitCode> {
     let mut answers = Vec::new();
     // The label file of each answer, for the figures by file.
     let mut file_of = Vec::new();
+    let mut unlabelled = Vec::new();
     for (f, path) in args.labels.iter().enumerate() {
         // As answers, which keep a row's finish reason: a provider's
         // refusal is one for the judge measured too.
         let labelled = xsafe_judge::labels::load_labelled_answers(path)?;
-        file_of.extend(std::iter::repeat_n(f, labelled.len()));
-        answers.extend(labelled);
+        file_of.extend(std::iter::repeat_n(f, labelled.answers.len()));
+        answers.extend(labelled.answers);
+        unlabelled.extend(labelled.unlabelled);
     }
+    note_unlabelled(&unlabelled);
     let judge = args
         .judge
         .build(args.targets.as_deref(), &global.cache_dir()?)?;
@@ -473,6 +478,7 @@ async fn eval(global: &Global, args: JudgeEvalArgs) -> Result<ExitCode> {
     let report = EvalReport {
         judge: tag,
         files,
+        unlabelled: unlabelled.len() as u64,
         by_file,
         agreement: metrics::agreement(
             judged
@@ -509,6 +515,26 @@ async fn eval(global: &Global, args: JudgeEvalArgs) -> Result<ExitCode> {
         return Ok(ExitCode::from(2));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Says which rows of the label files have no `final_label` and so are
+/// left out (an `xsafe export` leaves it empty where the run's judge gave
+/// no verdict).
+pub(crate) fn note_unlabelled(rows: &[String]) {
+    if rows.is_empty() {
+        return;
+    }
+    let shown: Vec<&str> = rows.iter().take(3).map(String::as_str).collect();
+    let more = if rows.len() > shown.len() {
+        ", ..."
+    } else {
+        ""
+    };
+    note!(
+        "{} without a final_label left out ({}{more})",
+        super::count(rows.len() as u64, "row"),
+        shown.join(", ")
+    );
 }
 
 fn pct(x: Option<f64>) -> String {

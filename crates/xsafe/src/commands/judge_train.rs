@@ -80,7 +80,7 @@ pub fn run(args: JudgeTrainArgs) -> Result<ExitCode> {
     let mut sets = Vec::new();
     if !args.no_corpus {
         for (name, text) in classifier::corpus() {
-            let answers = parse_labels(text.as_bytes(), &name)?;
+            let answers = parse_labels(text.as_bytes(), &name)?.answers;
             sets.push(TrainingSet::new(name, text.as_bytes(), answers));
         }
     }
@@ -93,8 +93,9 @@ pub fn run(args: JudgeTrainArgs) -> Result<ExitCode> {
             || path.display().to_string(),
             |n| n.to_string_lossy().into_owned(),
         );
-        let answers = parse_labels(&bytes, &path.display().to_string())?;
-        sets.push(TrainingSet::new(name, &bytes, answers));
+        let labelled = parse_labels(&bytes, &path.display().to_string())?;
+        super::judge::note_unlabelled(&labelled.unlabelled);
+        sets.push(TrainingSet::new(name, &bytes, labelled.answers));
     }
     if sets.is_empty() {
         bail!("nothing to train on: --no-corpus needs --labels FILE...");
