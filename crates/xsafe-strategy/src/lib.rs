@@ -45,6 +45,10 @@ const BUILTIN: &[(&str, &str)] = &[
     ),
 ];
 
+/// The strategy that sends the prompt unchanged: the reference every other
+/// is measured against, which no strategy file may replace.
+pub const BASELINE: &str = "baseline";
+
 /// The built-in strategies' names.
 pub const STRATEGIES: &[&str] = &[
     "baseline",
@@ -67,7 +71,8 @@ pub struct BuildOptions {
 }
 
 /// The strategies a command can name: the built-in ones and those of
-/// `--strategy-file`, which add to them or replace one of the same name.
+/// `--strategy-file`, which add to them or replace one of the same name
+/// (not [`BASELINE`]).
 #[derive(Debug, Clone)]
 pub struct Registry {
     files: BTreeMap<String, StrategyFile>,
@@ -94,10 +99,39 @@ impl Registry {
         Registry { files }
     }
 
-    /// Adds a strategy file; returns its name.
+    /// Adds a strategy file; returns its name. A file replaces the
+    /// built-in strategy of its name, except `baseline`, the unchanged
+    /// prompt every other strategy is measured against (`xsafe tune` sets
+    /// its floor from it); it cannot take the name of another file already
+    /// added, since one name would then mean two strategies.
     pub fn add_file(&mut self, path: &Path) -> Result<String, SpecError> {
         let file = StrategyFile::load(path)?;
         let name = file.name.clone();
+        let same_file = |a: &Path, b: &Path| match (a.canonicalize(), b.canonicalize()) {
+            (Ok(a), Ok(b)) => a == b,
+            _ => a == b,
+        };
+        let taken = match self.files.get(&name) {
+            _ if name == BASELINE => Some(
+                "the unchanged prompt every strategy is measured against, which a file cannot \
+                 replace"
+                    .to_string(),
+            ),
+            Some(known) => match (&known.path, &file.path) {
+                (Some(k), Some(f)) if !same_file(k, f) => {
+                    Some(format!("also the name of strategy file `{}`", known.source))
+                }
+                _ => None,
+            },
+            None => None,
+        };
+        if let Some(taken) = taken {
+            return Err(SpecError::Invalid {
+                file: file.source,
+                field: Some("name".into()),
+                message: format!("`{name}` is {taken}; give this strategy another name"),
+            });
+        }
         self.files.insert(name.clone(), file);
         Ok(name)
     }

@@ -1085,3 +1085,52 @@ fn the_nearest_selection_names_its_version_in_the_definition() {
             .is_none()
     );
 }
+
+/// The bug this guards: a file named `baseline` replaced the built-in one,
+/// and `xsafe tune` measured every strategy's floor against it (a file of
+/// kind few-shot that complied with every unsafe prompt was chosen and
+/// served). A file cannot take baseline's name, nor another file's; the
+/// same file given twice is one strategy, and another built-in can be
+/// replaced, as the README says.
+#[test]
+fn a_file_cannot_take_a_built_in_or_another_files_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    };
+    let base = write("base.toml", "name = \"baseline\"\nkind = \"few-shot\"\n");
+    let mut registry = Registry::builtin();
+    let err = registry.add_file(&base).unwrap_err().to_string();
+    assert!(
+        err.contains("base.toml`, field `name`")
+            && err
+                .contains("`baseline` is the unchanged prompt every strategy is measured against")
+            && err.contains("give this strategy another name"),
+        "{err}"
+    );
+    let a = write(
+        "a.toml",
+        "name = \"mine\"\nkind = \"contextual\"\nsystem = \"A\"\n",
+    );
+    let b = write(
+        "b.toml",
+        "name = \"mine\"\nkind = \"contextual\"\nsystem = \"B\"\n",
+    );
+    registry.add_file(&a).unwrap();
+    registry.add_file(&a).unwrap();
+    registry
+        .add_file(&dir.path().join(".").join("a.toml"))
+        .unwrap();
+    let err = registry.add_file(&b).unwrap_err().to_string();
+    assert!(
+        err.contains("b.toml`, field `name`") && err.contains("a.toml"),
+        "{err}"
+    );
+    let own = write(
+        "c.toml",
+        "name = \"contextual\"\nkind = \"contextual\"\nsystem = \"C\"\n",
+    );
+    registry.add_file(&own).unwrap();
+}
