@@ -150,10 +150,6 @@ fn forbidden(message: String) -> Response {
     .into_response()
 }
 
-/// How long a browser has to send a request's line and headers; an idle
-/// kept-alive connection is closed after this long too.
-pub const HEADER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
-
 /// Serves the annotation page on `listener` until `shutdown` resolves
 /// (e.g. [`shutdown_signal`](crate::shutdown_signal)), then lets requests in
 /// flight finish, for at most [`SHUTDOWN_GRACE`](crate::SHUTDOWN_GRACE): each
@@ -164,7 +160,7 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let limits = crate::http::Limits {
-        header_timeout: HEADER_TIMEOUT,
+        header_timeout: crate::http::MAX_HEADER_WAIT,
         drain: Some(crate::SHUTDOWN_GRACE),
     };
     crate::http::serve(listener, router(state), limits, shutdown).await

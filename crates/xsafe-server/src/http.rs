@@ -13,6 +13,12 @@ use hyper_util::service::TowerToHyperService;
 use std::future::Future;
 use std::time::Duration;
 
+/// The longest a client may take to send a request's line and headers
+/// (and a kept-alive connection may stay idle): a browser or an SDK sends
+/// them at once, and a connection that sends nothing holds a file
+/// descriptor that real clients need.
+pub(crate) const MAX_HEADER_WAIT: Duration = Duration::from_secs(30);
+
 /// How a server bounds its clients and its stop.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Limits {
@@ -62,19 +68,22 @@ pub(crate) async fn serve(
     }
     // No new connections from here on.
     drop(listener);
-    match limits.drain {
-        None => graceful.shutdown().await,
-        Some(drain) => {
-            if tokio::time::timeout(drain, graceful.shutdown())
-                .await
-                .is_err()
-            {
-                tracing::warn!(
-                    waited_secs = drain.as_secs_f64(),
-                    "stopping without the requests still open (a client that stopped sending or reading)"
-                );
-            }
+    let limit = async {
+        match limits.drain {
+            Some(drain) => tokio::time::sleep(drain).await,
+            None => std::future::pending().await,
         }
+    };
+    // A second Ctrl-C or SIGTERM stops at once: whoever sends it does not
+    // want to wait for the requests still open.
+    let again = crate::shutdown_signal();
+    tokio::select! {
+        () = graceful.shutdown() => {}
+        () = limit => tracing::warn!(
+            waited_secs = limits.drain.unwrap_or_default().as_secs_f64(),
+            "stopping without the requests still open (a client that stopped sending or reading)"
+        ),
+        () = again => tracing::warn!("a second signal: stopping without the requests still open"),
     }
     Ok(())
 }

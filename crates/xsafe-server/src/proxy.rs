@@ -868,16 +868,17 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 /// Serves until `shutdown` resolves, then lets requests in flight finish:
 /// at most the proxy's request timeout and [`SHUTDOWN_GRACE`] more, so that
 /// a client that stopped sending its request (or reading the answer) never
-/// holds the shutdown. A client has the request timeout to send its
-/// request line and headers (and a kept-alive connection is closed after
-/// that long idle), as it has to send its body.
+/// holds the shutdown; a second signal stops at once. A client has the
+/// request timeout, at most 30 s, to send its request line and headers
+/// (and a kept-alive connection is closed after that long idle), and the
+/// request timeout to send its body.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     proxy: Arc<Proxy>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let limits = crate::http::Limits {
-        header_timeout: proxy.options.timeout,
+        header_timeout: proxy.options.timeout.min(crate::http::MAX_HEADER_WAIT),
         drain: Some(proxy.options.timeout + SHUTDOWN_GRACE),
     };
     crate::http::serve(listener, router(proxy), limits, shutdown).await

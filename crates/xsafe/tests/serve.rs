@@ -6,6 +6,7 @@ mod common;
 use common::Env;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Command, Stdio};
+use std::time::Duration;
 use xsafe_core::{Prompt, Strategy};
 use xsafe_strategy::{BuildOptions, Registry};
 use xsafe_testkit::{Reply, TestServer};
@@ -629,4 +630,59 @@ impl Drop for Serving {
             let _ = child.wait();
         }
     }
+}
+
+/// A second SIGTERM (or Ctrl-C) stops the proxy at once: the first waits
+/// for the requests in flight, up to `--timeout` and 5 s more, which an
+/// operator who signals again does not want to wait for.
+#[test]
+fn a_second_signal_stops_without_waiting_for_requests_in_flight() {
+    let env = Env::new();
+    let upstream =
+        TestServer::start(|_| Reply::chat("Use `kill PID`.").slow(Duration::from_secs(60)));
+    let profile = write_profile(&env, "baseline", false);
+    let mut started = start_serve_with(
+        &env,
+        &profile,
+        &format!("{}/v1", upstream.url()),
+        &["--timeout", "120"],
+    );
+    let url = started.url.clone();
+    let asking = std::thread::spawn(move || ask(&url));
+    while upstream.request_count() == 0 {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let pid = started.child.id().to_string();
+    let term = || {
+        assert!(
+            Command::new("kill")
+                .args(["-TERM", &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+    };
+    term();
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        started.child.try_wait().unwrap().is_none(),
+        "the first signal waits for the request in flight"
+    );
+    let signalled = std::time::Instant::now();
+    term();
+    let deadline = signalled + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = started.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still serving 10 s after the second signal"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(0));
+    let log = started.rest.join().unwrap();
+    assert!(log.contains("a second signal"), "{log}");
+    let _ = asking.join();
 }
