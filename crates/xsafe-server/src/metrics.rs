@@ -18,6 +18,8 @@ const BUCKETS: &[f64] = &[
 pub struct Metrics {
     requests: Mutex<BTreeMap<u16, u64>>,
     errors: Mutex<BTreeMap<&'static str, u64>>,
+    /// Upstream requests by [`UpstreamOutcome`].
+    upstream: Mutex<BTreeMap<&'static str, u64>>,
     /// Per bucket (not cumulative); the last one is +Inf.
     latency: [AtomicU64; 15],
     latency_micros: AtomicU64,
@@ -33,14 +35,24 @@ impl Metrics {
         *self.requests.lock().unwrap().entry(status).or_default() += 1;
     }
 
-    /// Counts one failed request of this kind (the `code` of its API error).
+    /// Counts one failure of this kind: the `code` of the API error a
+    /// request was answered with, or [`STREAM_FAILED`] and
+    /// [`FOLLOWUP_REJECTED`] for a request answered with a 200 that did not
+    /// go as it should.
     pub fn error(&self, kind: &'static str) {
         *self.errors.lock().unwrap().entry(kind).or_default() += 1;
     }
 
-    /// Adds the time one upstream request took to answer to the latency
-    /// histogram.
-    pub fn upstream_latency(&self, d: Duration) {
+    /// Counts one upstream request (every attempt: retries and follow-ups
+    /// too, failed or not) by how it ended, and adds the time it took, to
+    /// its answer or its failure, to the latency histogram.
+    pub fn upstream_request(&self, d: Duration, outcome: UpstreamOutcome) {
+        *self
+            .upstream
+            .lock()
+            .unwrap()
+            .entry(outcome.label())
+            .or_default() += 1;
         let secs = d.as_secs_f64();
         let i = BUCKETS
             .iter()
@@ -58,9 +70,9 @@ impl Metrics {
         self.refusals.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Counts `n` clarifying follow-ups sent upstream.
-    pub fn followups(&self, n: u64) {
-        self.followups.fetch_add(n, Ordering::Relaxed);
+    /// Counts one clarifying follow-up sent upstream, whatever its answer.
+    pub fn followup(&self) {
+        self.followups.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Counts one upstream request sent again after a 429, a 5xx or no
@@ -77,13 +89,32 @@ impl Metrics {
         for (status, n) in self.requests.lock().unwrap().iter() {
             let _ = writeln!(out, "xsafe_proxy_requests_total{{status=\"{status}\"}} {n}");
         }
-        out.push_str("# HELP xsafe_proxy_errors_total Failed requests, by kind.\n");
+        out.push_str(
+            "# HELP xsafe_proxy_errors_total Failed requests, by kind (the error's code). A \
+             request answered 200 that then failed is here too, its 200 in requests_total: \
+             upstream_stream for a stream the upstream broke off or stalled, \
+             followup_rejected for a follow-up the upstream refused with a 4xx (the client got \
+             the reply before it).\n",
+        );
         out.push_str("# TYPE xsafe_proxy_errors_total counter\n");
         for (kind, n) in self.errors.lock().unwrap().iter() {
             let _ = writeln!(out, "xsafe_proxy_errors_total{{kind=\"{kind}\"}} {n}");
         }
         out.push_str(
-            "# HELP xsafe_proxy_upstream_latency_seconds Time to the upstream's answer, per upstream request.\n",
+            "# HELP xsafe_proxy_upstream_requests_total Upstream requests (retries and \
+             follow-ups included), by outcome: ok (a 2xx), status (another HTTP status), \
+             timeout, connection (unreachable or dropped).\n",
+        );
+        out.push_str("# TYPE xsafe_proxy_upstream_requests_total counter\n");
+        for (outcome, n) in self.upstream.lock().unwrap().iter() {
+            let _ = writeln!(
+                out,
+                "xsafe_proxy_upstream_requests_total{{outcome=\"{outcome}\"}} {n}"
+            );
+        }
+        out.push_str(
+            "# HELP xsafe_proxy_upstream_latency_seconds Time to the upstream's answer or \
+             failure, per upstream request (every outcome).\n",
         );
         out.push_str("# TYPE xsafe_proxy_upstream_latency_seconds histogram\n");
         let mut cumulative = 0;
@@ -117,7 +148,7 @@ impl Metrics {
             ),
             (
                 "xsafe_proxy_followups_sent_total",
-                "Clarifying follow-ups sent upstream.",
+                "Clarifying follow-ups sent upstream, answered or not.",
                 &self.followups,
             ),
             (
@@ -134,6 +165,39 @@ impl Metrics {
     }
 }
 
+/// The `kind` of [`Metrics::error`] for a stream that failed after its 200
+/// was sent: the upstream broke it off or stalled past the timeout.
+pub const STREAM_FAILED: &str = "upstream_stream";
+
+/// The `kind` of [`Metrics::error`] for a follow-up the upstream refused
+/// with a 4xx, answered with the reply before it.
+pub const FOLLOWUP_REJECTED: &str = "followup_rejected";
+
+/// How one upstream request ended, the `outcome` label of
+/// `xsafe_proxy_upstream_requests_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpstreamOutcome {
+    /// A 2xx status.
+    Ok,
+    /// Another HTTP status.
+    Status,
+    /// No answer within the client request's time.
+    Timeout,
+    /// The upstream could not be reached or dropped the connection.
+    Connection,
+}
+
+impl UpstreamOutcome {
+    fn label(self) -> &'static str {
+        match self {
+            UpstreamOutcome::Ok => "ok",
+            UpstreamOutcome::Status => "status",
+            UpstreamOutcome::Timeout => "timeout",
+            UpstreamOutcome::Connection => "connection",
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -141,9 +205,9 @@ mod tests {
     #[test]
     fn histogram_buckets_are_cumulative() {
         let m = Metrics::default();
-        m.upstream_latency(Duration::from_millis(3));
-        m.upstream_latency(Duration::from_millis(200));
-        m.upstream_latency(Duration::from_secs(500));
+        m.upstream_request(Duration::from_millis(3), UpstreamOutcome::Ok);
+        m.upstream_request(Duration::from_millis(200), UpstreamOutcome::Status);
+        m.upstream_request(Duration::from_secs(500), UpstreamOutcome::Timeout);
         m.request(200);
         m.error("upstream_timeout");
         let text = m.render();
@@ -154,5 +218,13 @@ mod tests {
         assert!(text.contains("xsafe_proxy_upstream_latency_seconds_count 3\n"));
         assert!(text.contains("xsafe_proxy_requests_total{status=\"200\"} 1\n"));
         assert!(text.contains("xsafe_proxy_errors_total{kind=\"upstream_timeout\"} 1\n"));
+        for outcome in ["ok", "status", "timeout"] {
+            assert!(
+                text.contains(&format!(
+                    "xsafe_proxy_upstream_requests_total{{outcome=\"{outcome}\"}} 1\n"
+                )),
+                "{text}"
+            );
+        }
     }
 }

@@ -3,8 +3,8 @@
 
 use crate::config::ConfigError;
 use crate::error::{ApiError, ErrorKind};
-use crate::metrics::Metrics;
-use crate::upstream::{Conversation, Secret, Upstream};
+use crate::metrics::{FOLLOWUP_REJECTED, Metrics, STREAM_FAILED};
+use crate::upstream::{Conversation, Secret, Upstream, UpstreamError};
 use async_trait::async_trait;
 use axum::Router;
 use axum::body::Body;
@@ -16,6 +16,7 @@ use axum::routing::{get, post};
 use futures::StreamExt;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
+use std::sync::atomic::AtomicU32;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use xsafe_core::{Judge, JudgeError, Message, Prompt, Role, Strategy, Transcript, Verdict};
@@ -88,7 +89,9 @@ pub struct Proxy {
     interactive: bool,
     judge: Option<Arc<dyn Judge>>,
     upstream: Upstream,
-    metrics: Metrics,
+    /// Shared with the streams being passed through, which count their
+    /// failures after the response has left.
+    metrics: Arc<Metrics>,
 }
 
 impl Proxy {
@@ -165,7 +168,7 @@ impl Proxy {
             interactive,
             judge,
             upstream,
-            metrics: Metrics::default(),
+            metrics: Arc::default(),
         })
     }
 
@@ -328,11 +331,42 @@ impl Proxy {
         Ok(self.json_response(body, 0, Value::Null))
     }
 
+    /// A response whose body is an event stream, with the proxy's headers.
+    fn event_stream(&self, body: Body, content_type: HeaderValue, followups: u32) -> Response {
+        let mut response = Response::new(body);
+        let h = response.headers_mut();
+        h.insert(header::CONTENT_TYPE, content_type);
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        self.headers(&mut response, followups);
+        response
+    }
+
+    /// A whole completion as the `chat.completion.chunk` events a client
+    /// that asked `request` to stream expects, ending with `[DONE]` (with a
+    /// usage chunk if it asked for `stream_options.include_usage`).
+    fn events_response(
+        &self,
+        completion: &Value,
+        request: &Value,
+        followups: u32,
+        extra: Value,
+    ) -> Response {
+        let include_usage = request["stream_options"]["include_usage"] == Value::Bool(true);
+        let events = as_events(completion, include_usage, self.extension(followups, extra));
+        self.event_stream(
+            Body::from(events),
+            HeaderValue::from_static("text/event-stream"),
+            followups,
+        )
+    }
+
     /// Streams the upstream's events to the client as they come. The
     /// deadline bounds the wait for the stream to start (retries
     /// included); after that the status is sent, and only a stall of the
     /// whole timeout ends the stream: a long answer arriving steadily is
-    /// not cut off.
+    /// not cut off. An upstream that answers with one JSON completion
+    /// instead (a server that ignores `stream`) has it sent as events; any
+    /// other answer that is not an event stream is a 502.
     async fn stream_through(
         &self,
         request: &Value,
@@ -353,57 +387,83 @@ impl Proxy {
         let content_type = upstream
             .headers()
             .get(reqwest::header::CONTENT_TYPE)
-            .and_then(|v| HeaderValue::from_bytes(v.as_bytes()).ok())
-            .unwrap_or_else(|| HeaderValue::from_static("text/event-stream"));
-        // Not a stream but one JSON body (an error some servers send with
-        // HTTP 200, or a server that ignores `stream`): checked as one.
-        if content_type
-            .to_str()
-            .is_ok_and(|t| t.trim_start().starts_with("application/json"))
-        {
-            let bytes = self
-                .upstream
-                .read(upstream, deadline)
-                .await
-                .map_err(|e| e.to_api())?;
-            let body = crate::upstream::completion(&bytes).map_err(|e| e.to_api())?;
-            return Ok(self.json_response(body, 0, Value::Null));
+            .and_then(|v| HeaderValue::from_bytes(v.as_bytes()).ok());
+        let media_type = content_type
+            .as_ref()
+            .and_then(|v| v.to_str().ok())
+            .map(|t| {
+                let t = t.split(';').next().unwrap_or_default().trim();
+                t.to_ascii_lowercase()
+            });
+        match (content_type, media_type.as_deref()) {
+            (Some(content_type), Some("text/event-stream")) => {
+                Ok(self.pass_events(upstream, content_type))
+            }
+            // One JSON body: a server that ignores `stream`, or an error
+            // some servers send with HTTP 200 (checked as any completion).
+            (_, Some(t)) if t == "application/json" || t.ends_with("+json") => {
+                let bytes = self
+                    .upstream
+                    .read(upstream, deadline)
+                    .await
+                    .map_err(|e| e.to_api())?;
+                let body = crate::upstream::completion(&bytes).map_err(|e| e.to_api())?;
+                Ok(self.events_response(&body, request, 0, Value::Null))
+            }
+            // An HTML page with 200, plain text...: not an answer.
+            (_, media_type) => {
+                let bytes = self
+                    .upstream
+                    .read(upstream, deadline)
+                    .await
+                    .unwrap_or_default();
+                let what = media_type.map_or_else(
+                    || "a body without a content type".to_string(),
+                    |t| format!("`{t}`"),
+                );
+                Err(UpstreamError::Invalid(format!(
+                    "a streaming request was answered with {what}, not an event stream: {}",
+                    xsafe_target::error_message(&bytes)
+                ))
+                .to_api())
+            }
         }
+    }
+
+    /// The upstream's event stream passed on as it comes. A stall of the
+    /// whole timeout or a broken connection ends it (the status is already
+    /// sent: the client sees the connection close without `[DONE]`), and is
+    /// counted among the errors as [`STREAM_FAILED`].
+    fn pass_events(&self, upstream: reqwest::Response, content_type: HeaderValue) -> Response {
         let idle = self.upstream.timeout;
-        // A stalled upstream ends the stream (the status is already sent);
-        // the client sees the connection close without `[DONE]`.
+        let metrics = Arc::clone(&self.metrics);
         let chunks = futures::stream::unfold(
             (Box::pin(upstream.bytes_stream()), false),
-            move |(mut s, done)| async move {
-                if done {
-                    return None;
-                }
-                match tokio::time::timeout(idle, s.next()).await {
-                    Ok(Some(Ok(b))) => Some((Ok(b), (s, false))),
-                    Ok(Some(Err(e))) => Some((
-                        Err(std::io::Error::other(e.without_url().to_string())),
-                        (s, true),
-                    )),
-                    Ok(None) => None,
-                    Err(_) => Some((
-                        Err(std::io::Error::new(
+            move |(mut s, done)| {
+                let metrics = Arc::clone(&metrics);
+                async move {
+                    if done {
+                        return None;
+                    }
+                    let error = match tokio::time::timeout(idle, s.next()).await {
+                        Ok(Some(Ok(b))) => return Some((Ok(b), (s, false))),
+                        Ok(None) => return None,
+                        Ok(Some(Err(e))) => std::io::Error::other(e.without_url().to_string()),
+                        Err(_) => std::io::Error::new(
                             std::io::ErrorKind::TimedOut,
                             "the upstream stalled",
-                        )),
-                        (s, true),
-                    )),
+                        ),
+                    };
+                    tracing::warn!(
+                        code = STREAM_FAILED,
+                        "the upstream's stream failed after it started: {error}"
+                    );
+                    metrics.error(STREAM_FAILED);
+                    Some((Err(error), (s, true)))
                 }
             },
         );
-        let mut response = Response::new(Body::from_stream(chunks));
-        response
-            .headers_mut()
-            .insert(header::CONTENT_TYPE, content_type);
-        response
-            .headers_mut()
-            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-        self.headers(&mut response, 0);
-        Ok(response)
+        self.event_stream(Body::from_stream(chunks), content_type, 0)
     }
 
     /// Sends upstream, judges the reply and follows up on refusals before
@@ -435,6 +495,7 @@ impl Proxy {
             last: Mutex::new(None),
             error: Mutex::new(None),
             usage: Mutex::new((0, 0)),
+            sent: AtomicU32::new(0),
         };
         let counting = Counting {
             inner: judge,
@@ -452,24 +513,36 @@ impl Proxy {
                 self.upstream.timeout.as_secs_f64(),
             ));
         };
-        let transcript = match ran {
-            Ok(t) => t,
-            Err(e) => {
-                return Err(match conversation.error.lock().unwrap().take() {
-                    Some(upstream) => upstream.to_api(),
-                    None => ApiError::internal(format!("the strategy failed: {e}")),
-                });
-            }
+        let followups = conversation.followups();
+        let verdict = counting.last.lock().unwrap().take();
+        let (complied_at_turn, rejected) = match ran {
+            Ok(transcript) => (transcript.complied_at_turn, None),
+            Err(e) => match conversation.error.lock().unwrap().take() {
+                // A follow-up the upstream refused (the conversation grown
+                // past its context, say): the client's request was valid
+                // and the reply before it is an answer, so it gets that,
+                // with what happened in the extension field.
+                Some(upstream) if upstream.is_rejection() && followups > 0 => {
+                    let error = upstream.to_api();
+                    tracing::warn!(
+                        code = FOLLOWUP_REJECTED,
+                        followups,
+                        "the upstream refused a follow-up; answering with the reply before it: {}",
+                        error.log_message()
+                    );
+                    self.metrics.error(FOLLOWUP_REJECTED);
+                    (None, Some(error.message))
+                }
+                Some(upstream) => return Err(upstream.to_api()),
+                None => return Err(ApiError::internal(format!("the strategy failed: {e}"))),
+            },
         };
-        let followups = transcript.turns().saturating_sub(1);
-        self.metrics.followups(u64::from(followups));
         let Some(last) = conversation.last.lock().unwrap().take() else {
             return Err(ApiError::internal("no upstream answer"));
         };
         let (prompt_tokens, completion_tokens) = *conversation.usage.lock().unwrap();
-        let verdict = counting.last.lock().unwrap().take();
-        let extra = json!({
-            "complied_at_turn": transcript.complied_at_turn,
+        let mut extra = json!({
+            "complied_at_turn": complied_at_turn,
             "verdict": verdict,
             "usage": {
                 "prompt_tokens": prompt_tokens,
@@ -477,21 +550,14 @@ impl Proxy {
                 "total_tokens": prompt_tokens + completion_tokens,
             },
         });
-        if !stream {
-            return Ok(self.json_response(last, followups, extra));
+        if let Some(message) = rejected {
+            extra["followup_rejected"] = Value::String(message);
         }
-        let include_usage = request["stream_options"]["include_usage"] == Value::Bool(true);
-        let events = as_events(&last, include_usage, self.extension(followups, extra));
-        let mut response = Response::new(Body::from(events));
-        response.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/event-stream"),
-        );
-        response
-            .headers_mut()
-            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-        self.headers(&mut response, followups);
-        Ok(response)
+        if stream {
+            Ok(self.events_response(&last, &request, followups, extra))
+        } else {
+            Ok(self.json_response(last, followups, extra))
+        }
     }
 
     async fn models(&self, headers: HeaderMap) -> Result<Response, ApiError> {

@@ -2,12 +2,13 @@
 //! interactive strategy can drive the conversation through it.
 
 use crate::error::ApiError;
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, UpstreamOutcome};
 use async_trait::async_trait;
 use axum::body::Bytes;
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 use xsafe_core::{ChatRequest, ChatResponse, Target, TargetError};
 use xsafe_target::{base_url_hint, error_message, retry_after, server_said, without_userinfo};
@@ -43,6 +44,8 @@ pub enum UpstreamError {
         /// The upstream's `Retry-After` as it sent it (seconds or a date),
         /// for the client when the proxy passes a 429 on.
         retry_after: Option<String>,
+        /// The wait that `Retry-After` asks for, from when it came.
+        wait: Option<Duration>,
     },
     /// The upstream's answer is not a chat completion.
     Invalid(String),
@@ -71,6 +74,7 @@ impl UpstreamError {
                 message,
                 operator_hint,
                 retry_after,
+                ..
             } => {
                 match *status {
                     401 | 403 => {
@@ -135,15 +139,12 @@ impl UpstreamError {
             UpstreamError::Status {
                 status,
                 message,
-                retry_after,
+                wait,
                 ..
             } => TargetError::Status {
                 status: *status,
                 message: message.clone(),
-                retry_after: retry_after
-                    .as_deref()
-                    .and_then(|v| v.trim().parse::<f64>().ok())
-                    .and_then(|s| Duration::try_from_secs_f64(s).ok()),
+                retry_after: *wait,
             },
         }
     }
@@ -188,6 +189,14 @@ impl UpstreamError {
             UpstreamError::Status { status, .. } => matches!(status, 429 | 500 | 502 | 503 | 504),
             UpstreamError::Timeout(_) | UpstreamError::Invalid(_) => false,
         }
+    }
+
+    /// Whether the upstream refused the request itself: a 4xx other than
+    /// 429 (busy) and 401 or 403 (the proxy's credentials). Sent again it
+    /// would be refused again.
+    pub fn is_rejection(&self) -> bool {
+        matches!(self, UpstreamError::Status { status, .. }
+            if (400..500).contains(status) && !matches!(status, 401 | 403 | 429))
     }
 }
 
@@ -243,8 +252,9 @@ impl Upstream {
         }
     }
 
-    /// One attempt of [`Upstream::send`]; a failure comes with the wait
-    /// the upstream asked for, if any.
+    /// One attempt of [`Upstream::send`], counted in the metrics with the
+    /// time it took whatever its outcome; a failure comes with the wait the
+    /// upstream asked for, if any.
     async fn attempt(
         &self,
         method: &reqwest::Method,
@@ -260,15 +270,20 @@ impl Upstream {
                 .body(body.clone());
         }
         let sent = Instant::now();
-        let response = match tokio::time::timeout_at(deadline.into(), r.send()).await {
-            Err(_) => return Err((UpstreamError::Timeout(self.timeout), None)),
-            Ok(Err(e)) if e.is_timeout() => {
-                return Err((UpstreamError::Timeout(self.timeout), None));
-            }
-            Ok(Err(e)) => return Err((UpstreamError::Connection(describe(e)), None)),
-            Ok(Ok(r)) => r,
+        let answered = match tokio::time::timeout_at(deadline.into(), r.send()).await {
+            Err(_) => Err(UpstreamError::Timeout(self.timeout)),
+            Ok(Err(e)) if e.is_timeout() => Err(UpstreamError::Timeout(self.timeout)),
+            Ok(Err(e)) => Err(UpstreamError::Connection(describe(e))),
+            Ok(Ok(r)) => Ok(r),
         };
-        metrics.upstream_latency(sent.elapsed());
+        let outcome = match &answered {
+            Ok(r) if r.status().is_success() => UpstreamOutcome::Ok,
+            Ok(_) => UpstreamOutcome::Status,
+            Err(UpstreamError::Timeout(_)) => UpstreamOutcome::Timeout,
+            Err(_) => UpstreamOutcome::Connection,
+        };
+        metrics.upstream_request(sent.elapsed(), outcome);
+        let response = answered.map_err(|e| (e, None))?;
         if !response.status().is_success() {
             let status = response.status().as_u16();
             let asked = retry_after(response.headers());
@@ -287,6 +302,7 @@ impl Upstream {
                 operator_hint: self.key_hint(status)
                     + &base_url_hint(status, &base, method.as_str(), &url),
                 retry_after,
+                wait: asked,
             };
             return Err((error, asked));
         }
@@ -417,6 +433,16 @@ pub struct Conversation<'a> {
     pub error: Mutex<Option<UpstreamError>>,
     /// Token counts over every upstream request.
     pub usage: Mutex<(u64, u64)>,
+    /// Requests the strategy has sent: its first and each follow-up,
+    /// answered or not.
+    pub sent: AtomicU32,
+}
+
+impl Conversation<'_> {
+    /// The follow-ups sent so far, answered or not.
+    pub fn followups(&self) -> u32 {
+        self.sent.load(Ordering::SeqCst).saturating_sub(1)
+    }
 }
 
 #[async_trait]
@@ -432,6 +458,11 @@ impl Target for Conversation<'_> {
         }
         let mut body = self.template.clone();
         body["messages"] = Value::Array(messages);
+        // Every request after the first is a follow-up, counted as it is
+        // sent: one that fails or outlasts the timeout was sent all the same.
+        if self.sent.fetch_add(1, Ordering::SeqCst) > 0 {
+            self.metrics.followup();
+        }
         match self
             .upstream
             .complete(&body, self.deadline, self.metrics)

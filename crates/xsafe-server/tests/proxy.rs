@@ -609,6 +609,11 @@ async fn the_timeout_bounds_every_turn_of_an_interactive_request_together() {
         metrics.contains("xsafe_proxy_errors_total{kind=\"upstream_timeout\"} 2"),
         "{metrics}"
     );
+    // The follow-ups were sent, though no answer came in time.
+    assert!(
+        metrics.contains("xsafe_proxy_followups_sent_total 2\n"),
+        "{metrics}"
+    );
     proxy.stop().await.unwrap();
 
     // With time for both turns the same upstream is followed up to an answer.
@@ -661,8 +666,8 @@ async fn an_upstream_429_reaches_the_client_with_its_retry_after() {
     assert_eq!(upstream.request_count(), 1);
     proxy.stop().await.unwrap();
 
-    // A date is passed on as it came; the proxy's own retries waited its
-    // backoff instead.
+    // A date is passed on as it came; the wait it asks for, counted from
+    // now, is as long as the timeout: not waited, no retry.
     const DATE: &str = "Wed, 21 Oct 2099 07:28:00 GMT";
     let upstream = TestServer::start(|_| Reply::Full {
         status: 429,
@@ -676,7 +681,7 @@ async fn an_upstream_429_reaches_the_client_with_its_retry_after() {
     let r = post(&proxy.url, &ask).await;
     assert_eq!(r.status(), 429);
     assert_eq!(retry_after(&r).as_deref(), Some(DATE));
-    assert_eq!(upstream.request_count(), 3);
+    assert_eq!(upstream.request_count(), 1);
     proxy.stop().await.unwrap();
 
     // A 429 on an interactive strategy's follow-up is passed on the same way.
@@ -806,10 +811,15 @@ async fn failures_are_openai_errors_with_the_right_status() {
     ] {
         assert!(metrics.contains(line), "{line} missing from\n{metrics}");
     }
-    assert!(
-        metrics.contains("xsafe_proxy_upstream_latency_seconds_count 4\n"),
-        "{metrics}"
-    );
+    // Every upstream request has its latency, the one that timed out too.
+    for line in [
+        "xsafe_proxy_upstream_requests_total{outcome=\"ok\"} 2\n",
+        "xsafe_proxy_upstream_requests_total{outcome=\"status\"} 2\n",
+        "xsafe_proxy_upstream_requests_total{outcome=\"timeout\"} 1\n",
+        "xsafe_proxy_upstream_latency_seconds_count 5\n",
+    ] {
+        assert!(metrics.contains(line), "{line} missing from\n{metrics}");
+    }
     assert!(!metrics.contains(UPSTREAM_KEY));
     proxy.stop().await.unwrap();
 }
@@ -1230,8 +1240,25 @@ async fn an_upstream_failure_during_a_follow_up_is_a_502() {
             .unwrap()
             .contains("overloaded")
     );
-    // The reply, then the follow-up and its two retries.
+    // The reply, then the follow-up and its two retries: the follow-up was
+    // sent, and every attempt has its latency.
     assert_eq!(upstream.request_count(), 4);
+    assert_eq!(
+        metric(&proxy, "xsafe_proxy_followups_sent_total").await,
+        "1"
+    );
+    assert_eq!(
+        metric(
+            &proxy,
+            "xsafe_proxy_upstream_requests_total{outcome=\"status\"}"
+        )
+        .await,
+        "3"
+    );
+    assert_eq!(
+        metric(&proxy, "xsafe_proxy_upstream_latency_seconds_count").await,
+        "4"
+    );
     proxy.stop().await.unwrap();
 }
 
@@ -1327,5 +1354,205 @@ async fn transient_upstream_failures_are_retried_before_the_client_sees_them() {
         metric(&proxy, "xsafe_proxy_upstream_retries_total").await,
         "1"
     );
+    // Both attempts are counted, with the time they took to fail.
+    assert_eq!(
+        metric(
+            &proxy,
+            "xsafe_proxy_upstream_requests_total{outcome=\"connection\"}"
+        )
+        .await,
+        "2"
+    );
+    assert_eq!(
+        metric(&proxy, "xsafe_proxy_upstream_latency_seconds_count").await,
+        "2"
+    );
+    proxy.stop().await.unwrap();
+}
+
+/// A server that ignores `stream` and answers one JSON completion: the
+/// streaming client gets it as events, ending with `[DONE]`. Any other
+/// answer that is not an event stream (a proxy's HTML page with 200) is a
+/// 502 naming it, never a success.
+#[tokio::test]
+async fn a_stream_answered_without_events_is_sent_as_events_or_refused() {
+    let upstream = TestServer::start(|r| match r.json()["model"].as_str() {
+        Some("html") => Reply::Full {
+            status: 200,
+            headers: vec![("content-type".into(), "text/html; charset=utf-8".into())],
+            body: b"<html><body><h1>Welcome to nginx!</h1></body></html>".to_vec(),
+        },
+        _ => Reply::chat(ANSWER),
+    });
+    let proxy = start("contextual", options(&upstream)).await;
+    let ask = |model: &str| {
+        json!({"model": model, "stream": true, "stream_options": {"include_usage": true},
+            "messages": [{"role": "user", "content": PROMPT}]})
+    };
+
+    let r = post(&proxy.url, &ask("m")).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()[FOLLOWUPS_HEADER], "0");
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
+    let (content, done, events) = read_events(&r.text().await.unwrap());
+    assert_eq!(content, ANSWER);
+    assert!(done);
+    assert!(
+        events
+            .iter()
+            .any(|e| e["choices"][0]["finish_reason"] == "stop")
+    );
+    assert_eq!(events.last().unwrap()["usage"]["total_tokens"], 15);
+    assert_eq!(events.last().unwrap()["xsafe"]["strategy"], "contextual");
+    assert_eq!(upstream.requests()[0].json()["stream"], true);
+
+    let (status, err) = error_of(post(&proxy.url, &ask("html")).await).await;
+    assert_eq!(status, 502, "{err}");
+    let message = err["error"]["message"].as_str().unwrap();
+    assert!(message.contains("`text/html`"), "{message}");
+    assert!(message.contains("Welcome to nginx!"), "{message}");
+    proxy.stop().await.unwrap();
+}
+
+/// An upstream that accepts a stream and then stalls, holding the
+/// connection open after its first event.
+async fn stalling_stream_upstream() -> (String, tokio::task::JoinHandle<()>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/v1", listener.local_addr().unwrap());
+    let handle = tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.unwrap();
+        let mut request = Vec::new();
+        let mut buf = [0u8; 4096];
+        // The head and the JSON body, whose closing brace ends it.
+        while !request.ends_with(b"}") {
+            let n = socket.read(&mut buf).await.unwrap();
+            assert!(n > 0);
+            request.extend_from_slice(&buf[..n]);
+        }
+        let event = "data: {\"object\":\"chat.completion.chunk\",\"choices\":[]}\n\n";
+        let head = format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n\
+             transfer-encoding: chunked\r\n\r\n{:x}\r\n{event}\r\n",
+            event.len()
+        );
+        socket.write_all(head.as_bytes()).await.unwrap();
+        tokio::time::sleep(Duration::from_secs(30)).await;
+    });
+    (url, handle)
+}
+
+/// A stream that fails after its 200 was sent (the upstream closing it in
+/// the middle of an event, or stalling past the timeout) is counted among
+/// the errors as `upstream_stream`; its 200 stays what the client got.
+#[tokio::test]
+async fn a_stream_that_fails_midway_is_counted_as_an_error() {
+    let ask = json!({"model": "m", "stream": true,
+        "messages": [{"role": "user", "content": PROMPT}]});
+    let upstream = TestServer::start(|_| {
+        Reply::Truncated(Box::new(Reply::Full {
+            status: 200,
+            headers: vec![("content-type".into(), "text/event-stream".into())],
+            body: sse_body().into_bytes(),
+        }))
+    });
+    let proxy = start("contextual", options(&upstream)).await;
+    let r = post(&proxy.url, &ask).await;
+    assert_eq!(r.status(), 200);
+    if let Ok(text) = r.text().await {
+        assert!(!text.contains("[DONE]"), "{text}");
+    }
+    let metrics = metrics_of(&proxy).await;
+    for line in [
+        "xsafe_proxy_requests_total{status=\"200\"} 1\n",
+        "xsafe_proxy_errors_total{kind=\"upstream_stream\"} 1\n",
+    ] {
+        assert!(metrics.contains(line), "{line} missing from\n{metrics}");
+    }
+    proxy.stop().await.unwrap();
+
+    let (url, stalling) = stalling_stream_upstream().await;
+    let mut o = ProxyOptions::new(url);
+    o.keys = options(&upstream).keys;
+    o.timeout = Duration::from_millis(500);
+    let proxy = start("contextual", o).await;
+    let r = post(&proxy.url, &ask).await;
+    assert_eq!(r.status(), 200);
+    if let Ok(text) = r.text().await {
+        assert!(!text.contains("[DONE]"), "{text}");
+    }
+    assert_eq!(
+        metric(&proxy, "xsafe_proxy_errors_total{kind=\"upstream_stream\"}").await,
+        "1"
+    );
+    stalling.abort();
+    proxy.stop().await.unwrap();
+}
+
+/// A follow-up the proxy sent that the upstream refuses with a 4xx (the
+/// longer conversation past the model's context) does not fail the
+/// client's valid request: it gets the reply before the follow-up, with
+/// the follow-up sent in the header and its refusal in the extension
+/// field, streaming or not; the refusal is counted and not sent again.
+#[tokio::test]
+async fn a_follow_up_the_upstream_rejects_answers_with_the_reply_before_it() {
+    const TOO_LONG: &str = "This model's maximum context length is 4096 tokens.";
+    let upstream = TestServer::start(|r| {
+        if user_turns(r) > 1 {
+            Reply::status(
+                400,
+                json!({"error": {"message": TOO_LONG, "code": "context_length_exceeded"}})
+                    .to_string(),
+            )
+        } else {
+            Reply::chat(REFUSAL)
+        }
+    });
+    let proxy = start("interactive", options(&upstream)).await;
+    let plain = json!({"model": "m", "messages": [{"role": "user", "content": PROMPT}]});
+    let r = post(&proxy.url, &plain).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()[FOLLOWUPS_HEADER], "1");
+    let answer: Value = r.json().await.unwrap();
+    assert_eq!(answer["choices"][0]["message"]["content"], REFUSAL);
+    assert_eq!(answer["xsafe"]["followups"], 1);
+    assert_eq!(answer["xsafe"]["complied_at_turn"], Value::Null);
+    // The verdict is the reply's the client gets.
+    let verdict = answer["xsafe"]["verdict"].to_string();
+    assert!(verdict.contains("full_refusal"), "{verdict}");
+    let rejected = answer["xsafe"]["followup_rejected"].as_str().unwrap();
+    assert!(rejected.contains("HTTP 400"), "{rejected}");
+    assert!(rejected.contains(TOO_LONG), "{rejected}");
+    // The reply and the follow-up, which is not sent again.
+    assert_eq!(upstream.request_count(), 2);
+
+    let mut streaming = plain.clone();
+    streaming["stream"] = json!(true);
+    let r = post(&proxy.url, &streaming).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()[FOLLOWUPS_HEADER], "1");
+    let (content, done, events) = read_events(&r.text().await.unwrap());
+    assert_eq!(content, REFUSAL);
+    assert!(done);
+    assert!(
+        events.last().unwrap()["xsafe"]["followup_rejected"]
+            .as_str()
+            .unwrap()
+            .contains(TOO_LONG)
+    );
+
+    let metrics = metrics_of(&proxy).await;
+    for line in [
+        "xsafe_proxy_requests_total{status=\"200\"} 2\n",
+        "xsafe_proxy_errors_total{kind=\"followup_rejected\"} 2\n",
+        "xsafe_proxy_followups_sent_total 2\n",
+    ] {
+        assert!(metrics.contains(line), "{line} missing from\n{metrics}");
+    }
     proxy.stop().await.unwrap();
 }

@@ -618,17 +618,24 @@ pub fn without_userinfo(url: &str) -> String {
     }
 }
 
-/// The wait a `Retry-After` header asks for, in seconds; its date form, a
-/// negative number or one too large for a [`Duration`] is no answer.
+/// The wait a `Retry-After` header asks for: a number of seconds, or an
+/// HTTP date (`Wed, 21 Oct 2015 07:28:00 GMT`, and the obsolete RFC 850
+/// and asctime forms) counted from now, a date already past being no wait.
+/// A negative number, one too large for a [`Duration`] or anything else is
+/// no answer.
 pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
-    let secs: f64 = headers
-        .get(reqwest::header::RETRY_AFTER)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse()
-        .ok()?;
-    Duration::try_from_secs_f64(secs).ok()
+    let value = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
+    retry_after_at(value, std::time::SystemTime::now())
+}
+
+/// [`retry_after`] of the header's `value` at the time `now`.
+fn retry_after_at(value: &str, now: std::time::SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<f64>() {
+        return Duration::try_from_secs_f64(secs).ok();
+    }
+    let date = httpdate::parse_http_date(value).ok()?;
+    Some(date.duration_since(now).unwrap_or(Duration::ZERO))
 }
 
 /// `key` as the `Authorization: Bearer` header value it is sent as, marked
@@ -864,10 +871,42 @@ mod tests {
             retry_after(&headers("0.5")),
             Some(Duration::from_millis(500))
         );
-        for bad in ["-1", "NaN", "1e300", "Wed, 21 Oct 2026 07:28:00 GMT"] {
+        for bad in ["-1", "NaN", "1e300", "soon", "Wed, 21 Oct 2026 07:28"] {
             assert_eq!(retry_after(&headers(bad)), None, "{bad}");
         }
         assert_eq!(retry_after(&reqwest::header::HeaderMap::new()), None);
+    }
+
+    #[test]
+    fn retry_after_takes_an_http_date_counted_from_now() {
+        // 2015-10-21 07:28:00 UTC.
+        let now = std::time::UNIX_EPOCH + Duration::from_secs(1_445_412_480);
+        for date in [
+            "Wed, 21 Oct 2015 07:28:30 GMT",
+            " Wednesday, 21-Oct-15 07:28:30 GMT ",
+            "Wed Oct 21 07:28:30 2015",
+        ] {
+            assert_eq!(
+                retry_after_at(date, now),
+                Some(Duration::from_secs(30)),
+                "{date}"
+            );
+        }
+        // A date already past asks for no wait, never a negative one.
+        assert_eq!(
+            retry_after_at("Wed, 21 Oct 2015 07:27:00 GMT", now),
+            Some(Duration::ZERO)
+        );
+        // Measured against the clock: a date a minute ahead asks for a
+        // minute, give or take the second it is written to.
+        let ahead = httpdate::fmt_http_date(std::time::SystemTime::now() + Duration::from_secs(60));
+        let mut h = reqwest::header::HeaderMap::new();
+        h.insert(reqwest::header::RETRY_AFTER, ahead.parse().unwrap());
+        let wait = retry_after(&h).unwrap();
+        assert!(
+            (Duration::from_secs(58)..=Duration::from_secs(60)).contains(&wait),
+            "{wait:?}"
+        );
     }
 
     #[test]
