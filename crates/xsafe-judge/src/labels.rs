@@ -83,10 +83,10 @@ pub struct LabelledAnswer {
     /// The whole conversation, when the file gave one (`messages`), or
     /// when the answer carries more than its text (a `<think>` block, a
     /// provider's refusal): then the prompt and that answer.
-    ///
-    /// A `finish_reason` field is not kept here; [`load_labelled_answers`]
-    /// keeps it.
     pub conversation: Option<Vec<Message>>,
+    /// Why the model stopped, from a `finish_reason` field (a
+    /// `content_filter` stop is a provider's refusal).
+    pub finish_reason: Option<FinishReason>,
 }
 
 impl Answer {
@@ -114,9 +114,14 @@ impl LabelledAnswer {
     }
 
     /// The conversation the file gave, else a one-turn transcript: the
-    /// prompt, then the answer.
+    /// prompt, then the answer; with the row's finish reason.
     pub fn to_transcript(&self) -> Transcript {
-        to_transcript(&self.prompt, &self.answer, self.conversation.as_deref())
+        transcript(
+            &self.prompt,
+            &self.answer,
+            self.conversation.as_deref(),
+            self.finish_reason.clone(),
+        )
     }
 }
 
@@ -126,16 +131,6 @@ fn to_prompt(id: Option<&str>, text: &str) -> Prompt {
         text: text.to_string(),
         topic: None,
     }
-}
-
-/// A transcript of the conversation given, else of the prompt and answer
-/// (without a finish reason).
-pub(crate) fn to_transcript(
-    prompt: &str,
-    answer: &str,
-    conversation: Option<&[Message]>,
-) -> Transcript {
-    transcript(prompt, answer, conversation, None)
 }
 
 fn transcript(
@@ -365,6 +360,7 @@ fn to_labelled(a: Answer) -> LabelledAnswer {
             .expect("unlabelled rows are set apart while reading"),
         source: a.source,
         conversation: a.conversation,
+        finish_reason: a.finish_reason,
     }
 }
 

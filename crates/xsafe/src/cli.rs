@@ -480,7 +480,8 @@ pub struct JudgeArgs {
     /// llm: judges: most tokens of the judge's output [default: 512]
     #[arg(long, value_name = "N")]
     pub judge_max_tokens: Option<u32>,
-    /// llm: judges: seconds to wait for one verdict [default: 120]
+    /// llm: judges: seconds to wait for each attempt at a verdict; a retry waits as long again
+    /// [default: 120]
     #[arg(long, value_name = "SECS", value_parser = seconds)]
     pub judge_timeout: Option<f64>,
     /// llm: judges: most requests in flight to the judge [default: 8]

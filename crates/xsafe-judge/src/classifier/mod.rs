@@ -348,19 +348,32 @@ impl TrainingSet {
     }
 }
 
-/// Trains a model on labelled answers. Answers the judge would not score
-/// (empty, or repeating the prompt) are left out, as they never reach the
-/// model.
+/// Why training leaves out a labelled answer, if it does: the judge never
+/// gives its text to the model. A provider's refusal (a `refusal` field, a
+/// `content_filter` stop) is a full refusal whatever the text says, and
+/// learning its text as a refusal taught the model that a cake recipe is
+/// one; an empty answer, one that is no attempt at the question or not in
+/// English is unscored.
+pub fn left_out_of_training(a: &LabelledAnswer) -> Option<String> {
+    let transcript = a.to_transcript();
+    if let Ok(verdict) = precheck(&transcript, "") {
+        return Some(match verdict.outcome.reason() {
+            Some(reason) => reason.to_string(),
+            None => "a provider's refusal (decided without reading the text)".to_string(),
+        });
+    }
+    not_an_attempt(&a.prompt, &transcript, &a.answer)
+}
+
+/// Trains a model on labelled answers. Answers the judge never gives to
+/// the model ([`left_out_of_training`]) are left out.
 pub fn train(sets: &[TrainingSet], c: f64) -> Result<Model, ModelError> {
     let mut examples = Vec::new();
     let mut sources = Vec::new();
     for set in sets {
         let before = examples.len();
         for a in &set.answers {
-            let transcript = a.to_transcript();
-            if a.answer.trim().is_empty()
-                || not_an_attempt(&a.prompt, &transcript, &a.answer).is_some()
-            {
+            if left_out_of_training(a).is_some() {
                 continue;
             }
             examples.push((input(&a.prompt, &a.answer), a.label));
@@ -704,6 +717,7 @@ mod tests {
             label,
             source: "t:1".into(),
             conversation: None,
+            finish_reason: None,
         };
         let set = TrainingSet::new(
             "t",

@@ -30,6 +30,9 @@ pub async fn run(global: &Global, cmd: JudgeCommand) -> Result<ExitCode> {
 
 async fn judge_file(global: &Global, args: JudgeFileArgs) -> Result<ExitCode> {
     let path = args.file.expect("clap requires FILE without a subcommand");
+    if let Some(output) = &args.output {
+        super::check_not_input(output, "--output", [path.as_path()])?;
+    }
     let file = xsafe_judge::labels::load_answers(&path)?;
     if file.failed > 0 {
         note!(
@@ -423,6 +426,11 @@ async fn eval(global: &Global, args: JudgeEvalArgs) -> Result<ExitCode> {
         .judge
         .build(args.targets.as_deref(), &global.cache_dir()?)?;
     if let Some(path) = &args.disagreements {
+        super::check_not_input(
+            path,
+            "--disagreements",
+            args.labels.iter().map(std::path::PathBuf::as_path),
+        )?;
         super::check_writable(path)?;
     }
     let tag = judge.judge.tag();

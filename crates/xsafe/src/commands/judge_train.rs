@@ -1,8 +1,9 @@
 //! `xsafe judge train`: the xsafe classifier's weights from the built-in
 //! corpus and the label files given.
 //!
-//! Labelled answers the judge never scores (empty, or not an attempt at
-//! the question) are left out of training, and counted by reason. A class
+//! Labelled answers whose text the judge never gives to its model (a
+//! provider's refusal, an empty answer, one that is no attempt at the
+//! question) are left out of training, and counted by reason. A class
 //! without one training example is refused: the model could never give
 //! that verdict, and would look perfect on the data it was trained on.
 
@@ -43,10 +44,7 @@ struct LeftOut {
 /// ([`classifier::train`]): the judge never gives it to the model, but
 /// says `unscored` (an empty answer, one that repeats the prompt...).
 fn left_out_because(a: &LabelledAnswer) -> Option<String> {
-    if a.answer.trim().is_empty() {
-        return Some("the answer is empty".into());
-    }
-    let reason = classifier::not_an_attempt(&a.prompt, &a.to_transcript(), &a.answer)?;
+    let reason = classifier::left_out_of_training(a)?;
     Some(
         reason
             .split(':')
@@ -77,6 +75,11 @@ pub fn run(args: JudgeTrainArgs) -> Result<ExitCode> {
     if !(args.c.is_finite() && args.c > 0.0) {
         bail!("--c must be a positive number, not {}", args.c);
     }
+    super::check_not_input(
+        &args.output,
+        "--output",
+        args.labels.iter().map(std::path::PathBuf::as_path),
+    )?;
     let mut sets = Vec::new();
     if !args.no_corpus {
         for (name, text) in classifier::corpus() {
@@ -113,7 +116,7 @@ pub fn run(args: JudgeTrainArgs) -> Result<ExitCode> {
         let dropped: usize = left_out.iter().map(|l| l.answers).sum();
         let dropped = if dropped > 0 {
             format!(
-                " ({} of the {labelled} labelled answers left out: the judge never scores them)",
+                " ({} of the {labelled} labelled answers left out: the judge never reads them)",
                 dropped
             )
         } else {
@@ -175,8 +178,8 @@ pub fn run(args: JudgeTrainArgs) -> Result<ExitCode> {
                 .map(|l| format!("{} {}", l.answers, l.reason))
                 .collect();
             outln!(
-                "left out {dropped} of the {labelled} labelled answers, which the judge never \
-                 scores (it says unscored): {}",
+                "left out {dropped} of the {labelled} labelled answers, whose text the judge \
+                 never reads (it decides them before its model): {}",
                 reasons.join("; ")
             );
         }

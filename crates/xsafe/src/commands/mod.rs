@@ -68,6 +68,31 @@ pub(crate) fn check_writable(path: &Path) -> Result<()> {
     }
 }
 
+/// Refuses an output path (given by `flag`) that names one of the files
+/// the command reads, by any spelling or link: writing it would replace
+/// that input, a file of human labels say, with no way back.
+pub(crate) fn check_not_input<'a>(
+    output: &Path,
+    flag: &str,
+    inputs: impl IntoIterator<Item = &'a Path>,
+) -> Result<()> {
+    // A path that does not exist yet is no input.
+    let Ok(out) = output.canonicalize() else {
+        return Ok(());
+    };
+    for input in inputs {
+        if input.canonicalize().is_ok_and(|i| i == out) {
+            bail!(
+                "{flag} `{}` is `{}`, which this command reads: writing it would replace that \
+                 file; give another path",
+                output.display(),
+                input.display()
+            );
+        }
+    }
+    Ok(())
+}
+
 /// Whether a file's name asks for CSV (`.csv`, any case) rather than JSONL.
 pub(crate) fn csv_by_name(path: &Path) -> bool {
     path.extension()
