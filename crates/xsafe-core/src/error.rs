@@ -39,11 +39,15 @@ pub enum TargetError {
 
 impl TargetError {
     /// Whether the same request may succeed if tried again later: rate
-    /// limits, server errors, timeouts and dropped connections.
+    /// limits, server errors, timeouts and dropped connections. 501 (not
+    /// implemented: a wrong address, often) and 505 say the server will
+    /// never take the request, so they are final.
     pub fn is_transient(&self) -> bool {
         match self {
             TargetError::Status { status, .. } => {
-                *status == 429 || *status == 408 || *status >= 500
+                *status == 429
+                    || *status == 408
+                    || (*status >= 500 && !matches!(*status, 501 | 505))
             }
             TargetError::Timeout(_) | TargetError::Connection(_) => true,
             // A truncated or garbled body is usually a proxy or load problem.
@@ -136,6 +140,11 @@ mod tests {
         assert!(status(503).is_transient());
         assert!(!status(400).is_transient());
         assert!(!status(401).is_transient());
+        // Not implemented (a wrong address, often) and an HTTP version the
+        // server refuses: asking again gets the same answer.
+        assert!(!status(501).is_transient());
+        assert!(!status(505).is_transient());
+        assert!(status(500).is_transient() && status(502).is_transient());
         assert!(TargetError::Timeout(Duration::from_secs(1)).is_transient());
         assert!(!TargetError::Config("no key".into()).is_transient());
         assert_eq!(status(429).kind(), "rate_limited");

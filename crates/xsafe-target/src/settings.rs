@@ -101,8 +101,12 @@ impl TargetSettings {
         if !top.stop.is_empty() {
             self.stop = top.stop.clone();
         }
-        self.headers
-            .extend(top.headers.iter().map(|(k, v)| (k.clone(), v.clone())));
+        // Header names are case-insensitive: `--header "Authorization: ..."`
+        // replaces a file's `authorization`, whatever the spelling.
+        for (name, value) in &top.headers {
+            self.headers.retain(|k, _| !k.eq_ignore_ascii_case(name));
+            self.headers.insert(name.clone(), value.clone());
+        }
     }
 
     /// The base URLs, however they were given, without trailing slashes.
@@ -269,6 +273,22 @@ pub fn resolve(
             ))
         })?;
     }
+    for (value, what) in [
+        (
+            settings.max_tokens.map(u64::from),
+            "max tokens 0 (--max-tokens, or max_tokens",
+        ),
+        (
+            settings.concurrency.map(|c| c as u64),
+            "concurrency 0 (--concurrency, or concurrency",
+        ),
+    ] {
+        if value == Some(0) {
+            return Err(TargetError::Config(format!(
+                "target `{spec}`: {what} in a targets file): give 1 or more"
+            )));
+        }
+    }
     Ok(ResolvedTarget {
         id: spec.to_string(),
         backend,
@@ -306,6 +326,59 @@ mod tests {
         );
         assert_eq!(timeout(0.5), Ok(std::time::Duration::from_millis(500)));
         assert!(resolve("openai:m", &cli(86_400.0), None).is_ok());
+    }
+
+    /// The bugs this guards: a `--header` lost to the file's header of the
+    /// same name spelt in another case (an `Authorization` flag sent the
+    /// file's token), and zero tokens or zero concurrency went through.
+    #[test]
+    fn flags_replace_headers_whatever_their_case_and_counts_start_at_one() {
+        let file = TargetsFile::parse(
+            "[targets.t]\nmodel = \"m\"\nheaders = { authorization = \"Bearer FILE\", x-team = \"a\" }\n",
+            "t.toml",
+        )
+        .unwrap();
+        let cli = TargetSettings {
+            headers: [
+                ("Authorization".to_string(), "Bearer CLI".to_string()),
+                ("X-Team".to_string(), "b".to_string()),
+            ]
+            .into(),
+            ..Default::default()
+        };
+        let r = resolve("t", &cli, Some(&file)).unwrap();
+        assert_eq!(
+            r.settings.headers,
+            [
+                ("Authorization".to_string(), "Bearer CLI".to_string()),
+                ("X-Team".to_string(), "b".to_string()),
+            ]
+            .into()
+        );
+        for (settings, what) in [
+            (
+                TargetSettings {
+                    max_tokens: Some(0),
+                    ..Default::default()
+                },
+                "max tokens 0",
+            ),
+            (
+                TargetSettings {
+                    concurrency: Some(0),
+                    ..Default::default()
+                },
+                "concurrency 0",
+            ),
+        ] {
+            let err = resolve("openai:m", &settings, None)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains(what) && err.contains("give 1 or more"),
+                "{err}"
+            );
+        }
     }
 
     #[test]

@@ -141,7 +141,7 @@ pub struct TargetArgs {
     #[arg(long, value_parser = temperature)]
     pub temperature: Option<f64>,
     /// Most tokens per answer [default: 512]; a cut answer is marked as such
-    #[arg(long)]
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_tokens: Option<u32>,
     /// Seed for the target's sampling, sent with every request (samples of a case then share it)
     /// [default: the run's --seed plus the sample number]
@@ -157,7 +157,7 @@ pub struct TargetArgs {
     #[arg(long, value_name = "SECS", value_parser = seconds)]
     pub timeout: Option<f64>,
     /// Most requests in flight per target [default: 8]; repeated 429s lower it for a while
-    #[arg(long, env = "XSAFE_CONCURRENCY")]
+    #[arg(long, env = "XSAFE_CONCURRENCY", value_parser = at_least_one)]
     pub concurrency: Option<usize>,
     /// Retries of a failed request (429, 5xx, timeouts) before the case is stored as an error [default: 5]
     #[arg(long)]
@@ -478,14 +478,14 @@ pub struct JudgeArgs {
     #[arg(long = "judge-header", value_name = "NAME: VALUE")]
     pub judge_headers: Vec<String>,
     /// llm: judges: most tokens of the judge's output [default: 512]
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub judge_max_tokens: Option<u32>,
     /// llm: judges: seconds to wait for each attempt at a verdict; a retry waits as long again
     /// [default: 120]
     #[arg(long, value_name = "SECS", value_parser = seconds)]
     pub judge_timeout: Option<f64>,
     /// llm: judges: most requests in flight to the judge [default: 8]
-    #[arg(long, env = "XSAFE_JUDGE_CONCURRENCY", value_name = "N")]
+    #[arg(long, env = "XSAFE_JUDGE_CONCURRENCY", value_name = "N", value_parser = at_least_one)]
     pub judge_concurrency: Option<usize>,
     /// llm: judges: retries of a failed request to the judge [default: 5]
     #[arg(long, value_name = "N")]
@@ -812,6 +812,15 @@ pub struct AnnotateImportArgs {
     /// Whose labels these are [default: $USER, else "annotator"]
     #[arg(long, env = "XSAFE_ANNOTATOR", value_name = "NAME")]
     pub annotator: Option<String>,
+}
+
+/// A count that must be 1 or more (`--concurrency`).
+fn at_least_one(text: &str) -> Result<usize, String> {
+    match text.trim().parse::<usize>() {
+        Ok(0) => Err("give 1 or more".into()),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("`{text}` is not a whole number")),
+    }
 }
 
 /// A `--temperature`: a number from 0 to 2.

@@ -1298,6 +1298,20 @@ fn timeouts_must_be_seconds_above_zero_and_at_most_a_day() {
         }
     }
     assert!(run("--timeout", "soon").contains("`soon` is not a number of seconds"));
+    // Counts start at one: zero tokens or zero requests in flight asked
+    // nothing useful, and zero concurrency was quietly made one.
+    for flag in [
+        "--max-tokens",
+        "--concurrency",
+        "--judge-max-tokens",
+        "--judge-concurrency",
+    ] {
+        let err = run(flag, "0");
+        assert!(
+            err.contains(&format!("invalid value '0' for '{flag}")),
+            "{flag}: {err}"
+        );
+    }
     let targets = env.write(
         "targets.toml",
         "[targets.t]\nmodel = \"m\"\nbase_url = \"http://127.0.0.1:9/v1\"\ntimeout_secs = inf\n",
