@@ -50,8 +50,8 @@ pub struct OpenAiConfig {
     pub retry_base: Duration,
     /// The longest wait between two attempts, whatever `Retry-After` says.
     pub retry_cap: Duration,
-    /// How long after halving the concurrency further 429s are taken as
-    /// echoes of the same overload.
+    /// How long after a 429 halved the concurrency it holds before growing
+    /// again.
     pub overload_cooldown: Duration,
 }
 
@@ -126,19 +126,30 @@ struct Replica {
     /// The URL as messages and records show it: without credentials.
     shown: String,
     outstanding: AtomicUsize,
-    /// Failures in a row (a dropped connection, a timeout, a 429 or a 5xx).
+    /// Failures in a row (a dropped connection, a timeout, a 429, a 5xx, a
+    /// malformed answer: any that another replica may not share).
     failures: AtomicU32,
     /// Until when (milliseconds since the target's `started`) it is passed
     /// over while another replica is not: a replica that fails at once
     /// would otherwise always have the fewest outstanding requests and
-    /// draw most of them, retries included.
+    /// draw most of them, retries included. At least as long as its
+    /// `Retry-After` asked.
     resting_until: AtomicU64,
+    /// Until when (as `resting_until`) its `Retry-After` asked not to be
+    /// sent anything, at most `retry_cap` ahead; when every replica asked
+    /// so, the target waits for the first to be over.
+    asked_until: AtomicU64,
 }
 
 /// How long a replica rests after failures in a row: 1 s, doubling, at
 /// most 30 s.
 fn rest_after(failures: u32) -> Duration {
     Duration::from_secs(1u64 << failures.saturating_sub(1).min(5)).min(Duration::from_secs(30))
+}
+
+/// `d` in whole milliseconds, saturating (a `Retry-After` may be huge).
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// Counts a request against its replica until dropped.
@@ -251,6 +262,7 @@ impl OpenAiTarget {
                     outstanding: AtomicUsize::new(0),
                     failures: AtomicU32::new(0),
                     resting_until: AtomicU64::new(0),
+                    asked_until: AtomicU64::new(0),
                 }
             })
             .collect();
@@ -291,7 +303,9 @@ impl OpenAiTarget {
     }
 
     /// The replica with the fewest requests outstanding among those not
-    /// resting after failures (all of them, when every one is).
+    /// resting after failures. When every one rests: one whose
+    /// `Retry-After` is over (or the one whose ends first), again by fewest
+    /// outstanding.
     fn pick(&self) -> Outstanding<'_> {
         let n = self.replicas.len();
         let start = self.next.fetch_add(1, Ordering::Relaxed) % n;
@@ -300,27 +314,65 @@ impl OpenAiTarget {
             .map(|i| &self.replicas[(start + i) % n])
             .min_by_key(|r| {
                 let resting = r.resting_until.load(Ordering::SeqCst) > now;
-                (resting, r.outstanding.load(Ordering::SeqCst))
+                let asked = r.asked_until.load(Ordering::SeqCst).saturating_sub(now);
+                (resting, asked, r.outstanding.load(Ordering::SeqCst))
             })
             .expect("at least one replica");
         replica.outstanding.fetch_add(1, Ordering::SeqCst);
         Outstanding(replica)
     }
 
+    /// Whether a replica other than `failed` is not resting: a retry goes
+    /// to it at once.
+    fn another_replica_is_free(&self, failed: &Replica) -> bool {
+        let now = self.now_ms();
+        self.replicas
+            .iter()
+            .any(|r| !std::ptr::eq(r, failed) && r.resting_until.load(Ordering::SeqCst) <= now)
+    }
+
+    /// When every replica's `Retry-After` asks to wait, waits until the
+    /// first of them is over (at most `retry_cap`, as the asks are).
+    async fn wait_for_a_replica(&self) {
+        let now = self.now_ms();
+        let wait = self
+            .replicas
+            .iter()
+            .map(|r| r.asked_until.load(Ordering::SeqCst).saturating_sub(now))
+            .min()
+            .unwrap_or(0);
+        if wait > 0 {
+            tracing::debug!(target_id = %self.id, wait_ms = wait, "every replica asked to wait");
+            tokio::time::sleep(Duration::from_millis(wait)).await;
+        }
+    }
+
     /// Records how a request to `replica` fared: a failure that another
-    /// replica may not share (no connection, a timeout, a 429 or a 5xx)
-    /// rests it for a while; an answer ends its rest.
-    fn fared(&self, replica: &Replica, failed: bool) {
-        if !failed {
+    /// replica may not share (a transient one: no connection, a timeout, a
+    /// 429, a 5xx, a malformed answer) rests it for a while, and at least
+    /// as long as its `Retry-After` asks; an answer, or an error that is
+    /// the request's own, ends its rest.
+    fn fared(&self, replica: &Replica, error: Option<&TargetError>) {
+        let Some(error) = error.filter(|e| e.is_transient()) else {
             replica.failures.store(0, Ordering::SeqCst);
             replica.resting_until.store(0, Ordering::SeqCst);
+            replica.asked_until.store(0, Ordering::SeqCst);
             return;
-        }
+        };
         let failures = replica.failures.fetch_add(1, Ordering::SeqCst) + 1;
-        let until = self.now_ms() + rest_after(failures).as_millis() as u64;
-        replica.resting_until.store(until, Ordering::SeqCst);
+        let now = self.now_ms();
+        let asked = asked_wait(error);
+        let rest = rest_after(failures).max(asked);
+        // A later failure never shortens a rest another one began.
+        replica
+            .resting_until
+            .fetch_max(now.saturating_add(millis(rest)), Ordering::SeqCst);
+        replica.asked_until.fetch_max(
+            now.saturating_add(millis(asked.min(self.config.retry_cap))),
+            Ordering::SeqCst,
+        );
         if self.replicas.len() > 1 {
-            tracing::debug!(replica = %replica.shown, failures, "replica rests after failures");
+            tracing::debug!(replica = %replica.shown, failures, ?rest, "replica rests after failures");
         }
     }
 
@@ -365,40 +417,45 @@ impl OpenAiTarget {
         body
     }
 
-    /// One request. A 400 that names the parameter it refuses says which
-    /// (see [`Failed`]).
-    async fn attempt(&self, body: &Value) -> Result<ChatResponse, Failed> {
-        let _permit = self.limit.acquire().await;
+    /// One request, to the replica [`Self::pick`] chooses (returned with
+    /// the result), within the concurrency limit; how it fared rests the
+    /// replica or ends its rest, and adapts the limit.
+    async fn attempt(&self, body: &Value) -> (&Replica, Result<ChatResponse, Failed>) {
+        self.wait_for_a_replica().await;
+        let permit = self.limit.acquire().await;
         let replica = self.pick();
-        let url = format!("{}/chat/completions", replica.0.url);
-        let base = &replica.0.shown;
+        let result = self.send(replica.0, body).await;
+        match &result {
+            Ok(_) => permit.succeeded(),
+            Err(Failed {
+                error: TargetError::Status { status: 429, .. },
+                ..
+            }) => permit.overloaded(),
+            Err(_) => {}
+        }
+        self.fared(replica.0, result.as_ref().err().map(|f| &f.error));
+        (replica.0, result)
+    }
+
+    /// Sends one request to `replica` and reads its answer. A 400 that
+    /// names the parameter it refuses says which (see [`Failed`]).
+    async fn send(&self, replica: &Replica, body: &Value) -> Result<ChatResponse, Failed> {
+        let url = format!("{}/chat/completions", replica.url);
+        let base = &replica.shown;
         let mut req = self.client.post(&url).json(body);
         if let Some(key) = &self.api_key {
             req = req.header(reqwest::header::AUTHORIZATION, key.clone());
         }
-        let response = match req.send().await {
-            Ok(response) => response,
-            Err(e) => {
-                self.fared(replica.0, true);
-                return Err(Failed::from(self.transport_error(base, e)));
-            }
-        };
+        let response = req
+            .send()
+            .await
+            .map_err(|e| self.transport_error(base, e))?;
         let status = response.status();
         let retry_after = retry_after(response.headers());
-        let bytes = match response.bytes().await {
-            Ok(bytes) => bytes,
-            Err(e) => {
-                self.fared(replica.0, true);
-                return Err(Failed::from(self.transport_error(base, e)));
-            }
-        };
-        if status.as_u16() == 429 {
-            self.limit.on_overload();
-        }
-        self.fared(
-            replica.0,
-            status.as_u16() == 429 || status.is_server_error(),
-        );
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| self.transport_error(base, e))?;
         if !status.is_success() {
             let shown_url = format!("{base}/chat/completions");
             let mut message = error_message(&bytes);
@@ -421,11 +478,7 @@ impl OpenAiTarget {
             };
             return Err(Failed { error, refused });
         }
-        let parsed = parse_completion(&bytes).map_err(Failed::from);
-        if parsed.is_ok() {
-            self.limit.on_success();
-        }
-        parsed
+        Ok(parse_completion(&bytes)?)
     }
 
     /// For a 401 or 403: whether a key was sent, and from which variable.
@@ -470,19 +523,28 @@ impl OpenAiTarget {
         }
     }
 
-    fn backoff(&self, retry: u32, err: &TargetError, rng: &mut SplitMix64) -> Duration {
-        if let TargetError::Status {
-            retry_after: Some(after),
-            ..
-        } = err
-        {
-            return (*after).min(self.config.retry_cap);
+    /// The wait before retry number `retry + 1` after `err` from
+    /// `failed`: none when another replica is not resting (the retry goes
+    /// to it); else the exponential backoff, or the `Retry-After` when it
+    /// asks for longer (a `Retry-After: 0` does not make retries back to
+    /// back), at most `retry_cap`.
+    fn backoff(
+        &self,
+        retry: u32,
+        err: &TargetError,
+        failed: &Replica,
+        rng: &mut SplitMix64,
+    ) -> Duration {
+        if self.another_replica_is_free(failed) {
+            return Duration::ZERO;
         }
         let exp = self.config.retry_base.saturating_mul(1u32 << retry.min(16));
         // Full jitter between half and all of the exponential delay, so
         // clients that failed together do not retry together.
         let jitter = 0.5 + (rng.next_u64() as f64 / u64::MAX as f64) * 0.5;
-        exp.mul_f64(jitter).min(self.config.retry_cap)
+        exp.mul_f64(jitter)
+            .max(asked_wait(err))
+            .min(self.config.retry_cap)
     }
 }
 
@@ -520,7 +582,8 @@ impl Target for OpenAiTarget {
         let mut rng = SplitMix64::new(nanos);
         let mut retry = 0;
         loop {
-            let err = match self.attempt(&body).await {
+            let (replica, result) = self.attempt(&body).await;
+            let err = match result {
                 Ok(response) => return Ok(response),
                 // OpenAI's reasoning models take the limit as
                 // `max_completion_tokens`: sent so from then on, and this
@@ -543,7 +606,7 @@ impl Target for OpenAiTarget {
             };
             match err {
                 err if err.is_transient() && retry < self.config.max_retries => {
-                    let wait = self.backoff(retry, &err, &mut rng);
+                    let wait = self.backoff(retry, &err, replica, &mut rng);
                     tracing::debug!(target_id = %self.id, error = %err, ?wait, "retrying");
                     tokio::time::sleep(wait).await;
                     retry += 1;
@@ -557,6 +620,17 @@ impl Target for OpenAiTarget {
                 err => return Err(err),
             }
         }
+    }
+}
+
+/// The wait an error's `Retry-After` asks for; none without one.
+fn asked_wait(err: &TargetError) -> Duration {
+    match err {
+        TargetError::Status {
+            retry_after: Some(after),
+            ..
+        } => *after,
+        _ => Duration::ZERO,
     }
 }
 
@@ -722,20 +796,89 @@ fn html_text(html: &str) -> String {
     out.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-/// Reads a chat completion's body.
+/// Reads a chat completion's body. A lone UTF-16 surrogate escape in it
+/// (`"\ud800"`, which Python's `json` writes for a model's broken
+/// character) is read as U+FFFD rather than failing the whole answer.
 fn parse_completion(bytes: &[u8]) -> Result<ChatResponse, TargetError> {
-    let v: Value = serde_json::from_slice(bytes).map_err(|e| {
-        TargetError::InvalidResponse(format!(
-            "body is not JSON ({e}): {}",
-            String::from_utf8_lossy(&bytes[..bytes.len().min(200)])
-        ))
-    })?;
+    let v: Value = serde_json::from_slice(bytes)
+        .or_else(|e| match without_lone_surrogates(bytes) {
+            Some(fixed) => serde_json::from_slice(&fixed),
+            None => Err(e),
+        })
+        .map_err(|e| {
+            TargetError::InvalidResponse(format!(
+                "body is not JSON ({e}): {}",
+                String::from_utf8_lossy(&bytes[..bytes.len().min(200)])
+            ))
+        })?;
     parse_chat_completion(&v)
+}
+
+/// `json` with every `\uXXXX` escape of a UTF-16 surrogate that is not
+/// half of a valid pair replaced by `\ufffd`; `None` when it has none.
+/// serde_json refuses such escapes and has no lossy mode. Escapes appear
+/// only inside strings, so the bytes are read escape by escape without
+/// tracking strings (`\\ud800` is an escaped backslash, then text).
+fn without_lone_surrogates(json: &[u8]) -> Option<Vec<u8>> {
+    /// The code unit of a `\uXXXX` escape at the start of `b`.
+    fn unit(b: &[u8]) -> Option<u16> {
+        let hex = b.strip_prefix(b"\\u")?.get(..4)?;
+        u16::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()
+    }
+    let (mut out, mut i, mut changed) = (Vec::with_capacity(json.len()), 0, false);
+    while i < json.len() {
+        if json[i] != b'\\' {
+            out.push(json[i]);
+            i += 1;
+            continue;
+        }
+        let len = match unit(&json[i..]) {
+            Some(0xD800..=0xDBFF) if matches!(unit(&json[i + 6..]), Some(0xDC00..=0xDFFF)) => 12,
+            Some(0xD800..=0xDFFF) => {
+                out.extend_from_slice(b"\\ufffd");
+                i += 6;
+                changed = true;
+                continue;
+            }
+            Some(_) => 6,
+            // Any other escape is two bytes (a bad one stays for the parser
+            // to refuse).
+            None => 2,
+        };
+        let end = (i + len).min(json.len());
+        out.extend_from_slice(&json[i..end]);
+        i = end;
+    }
+    changed.then_some(out)
+}
+
+/// A readable line for each tool call of an answer (`tool_calls`, or the
+/// older single `function_call`): `[tool call] name(arguments)`. A
+/// [`Message`] has no field for tool calls, and a model that answers a
+/// harmful prompt with a call has attempted it: the call is kept in the
+/// content, for the judges and the transcript.
+fn tool_call_lines(message: &Value) -> Vec<String> {
+    let calls = message["tool_calls"].as_array().into_iter().flatten();
+    let functions = calls
+        .map(|c| &c["function"])
+        .chain(Some(&message["function_call"]).filter(|f| f.is_object()));
+    functions
+        .map(|f| {
+            let name = f["name"].as_str().unwrap_or("?");
+            let arguments = match &f["arguments"] {
+                Value::String(a) => a.clone(),
+                Value::Null => String::new(),
+                other => other.to_string(),
+            };
+            format!("[tool call] {name}({arguments})")
+        })
+        .collect()
 }
 
 /// Reads a chat completion's first choice, keeping provider refusals and
 /// reasoning (a `reasoning_content` field or a leading `<think>` block)
-/// apart from the answer, as every judge expects.
+/// apart from the answer, as every judge expects. Tool calls are written
+/// after the content, one `[tool call] name(arguments)` line each.
 pub fn parse_chat_completion(v: &Value) -> Result<ChatResponse, TargetError> {
     let choice = v["choices"].get(0).ok_or_else(|| {
         // Some servers answer an error with HTTP 200: say theirs.
@@ -766,7 +909,13 @@ pub fn parse_chat_completion(v: &Value) -> Result<ChatResponse, TargetError> {
             )));
         }
     };
-    let (mut reasoning, content) = xsafe_core::split_think(&content);
+    let (mut reasoning, mut content) = xsafe_core::split_think(&content);
+    for line in tool_call_lines(message) {
+        if !content.is_empty() {
+            content.push('\n');
+        }
+        content.push_str(&line);
+    }
     for field in ["reasoning_content", "reasoning"] {
         if let Some(r) = message[field].as_str().filter(|r| !r.is_empty()) {
             reasoning = Some(match reasoning {
@@ -849,6 +998,47 @@ mod tests {
         assert!(err.contains("the server said: model overloaded"), "{err}");
         let err = parse_chat_completion(&json!({"error": "busy"})).unwrap_err();
         assert!(err.to_string().contains("the server said: busy"), "{err}");
+    }
+
+    #[test]
+    fn a_lone_surrogate_escape_is_read_as_a_replacement_character() {
+        // Python's json writes a broken character as a lone surrogate.
+        let body = br#"{"choices":[{"message":{"role":"assistant","content":"a\ud800b \udc00 \\ud800 \ud83d\ude00 \u00e9\ud83d"}}]}"#;
+        let r = parse_completion(body).unwrap();
+        assert_eq!(
+            r.message.content,
+            "a\u{FFFD}b \u{FFFD} \\ud800 😀 é\u{FFFD}"
+        );
+        assert_eq!(
+            without_lone_surrogates(br#"{"a":"\ud83d\ude00 \\ud800"}"#),
+            None
+        );
+        // A body that is broken otherwise stays refused.
+        let err = parse_completion(br#"{"choices": "\ud800"#).unwrap_err();
+        assert_eq!(err.kind(), "invalid_response");
+    }
+
+    #[test]
+    fn tool_calls_are_kept_in_the_content() {
+        let body = json!({"choices": [{
+            "message": {"role": "assistant", "content": null, "tool_calls": [
+                {"id": "1", "type": "function", "function": {"name": "run_shell", "arguments": "{\"cmd\":\"rm -rf /\"}"}},
+                {"id": "2", "type": "function", "function": {"name": "noop", "arguments": {}}},
+            ]},
+            "finish_reason": "tool_calls"
+        }]});
+        let r = parse_chat_completion(&body).unwrap();
+        assert_eq!(
+            r.message.content,
+            "[tool call] run_shell({\"cmd\":\"rm -rf /\"})\n[tool call] noop({})"
+        );
+        assert_eq!(r.finish_reason, Some(FinishReason::ToolCalls));
+        let body = json!({"choices": [{"message": {
+            "role": "assistant", "content": "Sure.",
+            "function_call": {"name": "f", "arguments": "x"}
+        }}]});
+        let r = parse_chat_completion(&body).unwrap();
+        assert_eq!(r.message.content, "Sure.\n[tool call] f(x)");
     }
 
     #[test]

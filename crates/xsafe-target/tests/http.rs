@@ -551,3 +551,146 @@ async fn repeated_429s_shrink_concurrency_and_it_grows_back() {
     }
     assert!(t.current_concurrency() > low, "grew back from {low}");
 }
+
+/// `count` cases at once, each of which must be answered.
+async fn answer_all(t: &Arc<OpenAiTarget>, count: usize) {
+    let mut tasks = Vec::new();
+    for _ in 0..count {
+        let t = t.clone();
+        tasks.push(tokio::spawn(async move { t.chat(&ask("Hi")).await }));
+    }
+    for task in tasks {
+        assert_eq!(task.await.unwrap().unwrap().message.content, "fine");
+    }
+}
+
+/// A replica that answers 200 with a body that is no completion fails as
+/// one that answers 500 does: it rests, and retries go to the others. It
+/// fails at once, so it always had the fewest outstanding requests and
+/// drew every retry while the healthy replica was busy.
+#[tokio::test]
+async fn a_replica_answering_broken_completions_rests() {
+    for broken_body in [
+        &b"{\"choices\": [tru"[..],
+        br#"{"error":{"message":"busy"}}"#,
+    ] {
+        let broken = TestServer::start(move |_| Reply::status(200, broken_body));
+        let healthy = TestServer::start(|_| Reply::chat("fine").slow(Duration::from_millis(50)));
+        let t = Arc::new(target(&healthy.url(), |c| {
+            c.base_urls = vec![
+                format!("{}/v1", broken.url()),
+                format!("{}/v1", healthy.url()),
+            ];
+            c.max_retries = 2;
+        }));
+        answer_all(&t, 16).await;
+        assert_eq!(healthy.request_count(), 16);
+        // Only first attempts sent before its first failure reach it: at
+        // most one per case.
+        assert!(
+            broken.request_count() <= 16,
+            "broken {}",
+            broken.request_count()
+        );
+    }
+}
+
+/// A replica that says `Retry-After` rests at least that long, and the
+/// retry goes at once to another replica rather than waiting for it.
+#[tokio::test]
+async fn a_retry_after_rests_its_replica_and_the_retry_goes_elsewhere() {
+    let limited = TestServer::start(|_| Reply::rate_limited(Some(3600)));
+    let healthy = TestServer::start(|_| Reply::chat("fine").slow(Duration::from_millis(20)));
+    let t = Arc::new(target(&healthy.url(), |c| {
+        c.base_urls = vec![
+            format!("{}/v1", limited.url()),
+            format!("{}/v1", healthy.url()),
+        ];
+        c.max_concurrency = 4;
+        c.retry_cap = Duration::from_secs(3600);
+    }));
+    // Waiting for the Retry-After would take an hour.
+    tokio::time::timeout(Duration::from_secs(120), async {
+        answer_all(&t, 12).await;
+        // Later cases, one at a time, all go to the healthy replica.
+        for _ in 0..4 {
+            t.chat(&ask("Hi")).await.unwrap();
+        }
+    })
+    .await
+    .expect("the retries did not wait for the Retry-After");
+    assert_eq!(healthy.request_count(), 16);
+    // Only requests sent before its 429 came back reach it.
+    assert!(
+        limited.request_count() <= 4,
+        "limited {}",
+        limited.request_count()
+    );
+}
+
+/// `Retry-After: 0` (or a date already past) does not make the retries
+/// back to back: each waits at least the exponential backoff.
+#[tokio::test]
+async fn a_retry_after_of_zero_still_backs_off() {
+    let past = "Wed, 21 Oct 2015 07:28:00 GMT";
+    for value in ["0", past] {
+        let server = TestServer::start(move |_| Reply::Full {
+            status: 429,
+            headers: vec![("retry-after".into(), value.into())],
+            body: b"{}".to_vec(),
+        });
+        let t = target(&server.url(), |c| {
+            c.retry_base = Duration::from_millis(200);
+            c.max_retries = 2;
+        });
+        let started = std::time::Instant::now();
+        let err = t.chat(&ask("Hi")).await.unwrap_err();
+        assert_eq!(err.attempts(), 3);
+        // At least half of 200 ms and of 400 ms (the jitter's least).
+        assert!(
+            started.elapsed() >= Duration::from_millis(300),
+            "{value}: {:?}",
+            started.elapsed()
+        );
+    }
+}
+
+/// A server that takes one request at a time and answers 429 to any
+/// other: the limit settles at one rather than swinging between one and
+/// more, so most requests are answered and every case completes.
+#[tokio::test]
+async fn the_limit_settles_on_a_server_that_takes_one_request_at_a_time() {
+    use std::sync::Mutex;
+    use std::time::Instant;
+    // When the request being answered ends; one that arrives before then
+    // is refused.
+    let busy_until: Arc<Mutex<Option<Instant>>> = Arc::default();
+    let refused = Arc::new(AtomicUsize::new(0));
+    let seen = refused.clone();
+    let answer = Duration::from_millis(20);
+    let server = TestServer::start(move |_| {
+        let now = Instant::now();
+        let mut busy = busy_until.lock().unwrap();
+        if busy.is_some_and(|until| until > now) {
+            seen.fetch_add(1, Ordering::SeqCst);
+            return Reply::rate_limited(None);
+        }
+        *busy = Some(now + answer);
+        Reply::chat("fine").slow(answer)
+    });
+    let t = Arc::new(target(&server.url(), |c| {
+        c.max_concurrency = 8;
+        c.max_retries = 30;
+        c.retry_base = Duration::from_millis(10);
+        c.retry_cap = Duration::from_millis(200);
+        c.overload_cooldown = Duration::from_millis(500);
+    }));
+    let cases = 60;
+    answer_all(&t, cases).await;
+    let refused = refused.load(Ordering::SeqCst);
+    // The first burst is refused (7 of 8, then a few while the limit
+    // halves to one); after that, a 429 at most per cooldown as it probes
+    // for two.
+    assert!(refused <= cases / 2, "{refused} 429s for {cases} answers");
+    assert_eq!(server.request_count(), cases + refused);
+}
