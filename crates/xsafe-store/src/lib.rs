@@ -824,7 +824,8 @@ impl Store {
         self.read(|tx| {
             // The last error is joined as `results` joins it, so "failed"
             // and the message shown agree with what `results` reads. A
-            // result has at most one verdict of a judge name.
+            // result has at most one verdict of a judge name (the stored
+            // `judge_name`, which `upsert_verdict` fills with `judge_name`).
             let mut stmt = tx.prepare(&format!(
                 "SELECT target, strategy, label, failed, message, verdict, count(*)
                  FROM (
@@ -833,9 +834,7 @@ impl Store {
                             e.message AS message,
                             CASE WHEN e.id IS NULL AND {ANSWERED} THEN (
                                 SELECT v.label FROM verdicts v
-                                WHERE v.result_id = r.id AND {SAME_JUDGE}
-                                ORDER BY v.id
-                                LIMIT 1
+                                WHERE v.result_id = r.id AND v.judge_name = ?2
                             ) END AS verdict
                      FROM results r
                      JOIN cases c
@@ -1113,11 +1112,9 @@ fn reopen_judged_by_others(tx: &Transaction<'_>, run_id: i64) -> Result<(), Stor
         return Ok(());
     };
     tx.execute(
-        &format!(
-            "UPDATE results AS r SET status = 'error'
-             WHERE r.run_id = ?1 AND r.status = 'done'
-               AND NOT EXISTS (SELECT 1 FROM verdicts v WHERE v.result_id = r.id AND {SAME_JUDGE})"
-        ),
+        "UPDATE results AS r SET status = 'error'
+         WHERE r.run_id = ?1 AND r.status = 'done'
+           AND NOT EXISTS (SELECT 1 FROM verdicts v WHERE v.result_id = r.id AND v.judge_name = ?2)",
         params![run_id, judge],
     )?;
     Ok(())
@@ -1210,12 +1207,6 @@ pub fn check_new_run_name(name: &str) -> Result<(), StoreError> {
     }
     Ok(())
 }
-
-/// SQL for "`v.judge`'s [`judge_name`] is `?2`": the tag is all name when
-/// it has no `@`, else the name is what comes before its last `@`.
-const SAME_JUDGE: &str = "((instr(v.judge, '@') = 0 AND v.judge = ?2)
-     OR (substr(v.judge, 1, length(?2) + 1) = ?2 || '@'
-         AND instr(substr(v.judge, length(?2) + 2), '@') = 0))";
 
 /// The stored spelling of a result's status (see the first migration).
 #[derive(Clone, Copy)]
