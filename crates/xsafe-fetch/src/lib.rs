@@ -162,6 +162,12 @@ impl Staged {
         &self.path
     }
 
+    /// The staged file's sha256 (lower-case hex), hashed as it was written:
+    /// what [`Staged::commit`] pins on first use.
+    pub fn sha256(&self) -> &str {
+        &self.sha256
+    }
+
     /// Whether the file is known to be whole: a local file, or a download
     /// whose server said its length (`Content-Length`, or a resumed
     /// range's `Content-Range` total) or sent it in chunks, the last of

@@ -290,14 +290,7 @@ pub async fn pull_model_in(
         return Err(not_gguf(&from, &why));
     }
     if first_use {
-        // Hashing a few hundred MB again takes a second or two: off the
-        // async workers.
-        let path = staged.path().to_path_buf();
-        let sha = tokio::task::spawn_blocking(move || xsafe_fetch::sha256_file(&path))
-            .await
-            .map_err(|e| TargetError::Config(format!("model `{}`: {e}", model.name)))?
-            .map_err(fetch_error)?;
-        not_another_model(catalogue, model, &sha, &from)?;
+        not_another_model(catalogue, model, staged.sha256(), &from)?;
     }
     staged.commit().map_err(fetch_error)
 }
@@ -338,8 +331,7 @@ pub fn import_model_in(
         return Err(not_gguf(&from, &why));
     }
     if first_use {
-        let sha = xsafe_fetch::sha256_file(staged.path()).map_err(|e| model_error(model, e))?;
-        not_another_model(catalogue, model, &sha, &from)?;
+        not_another_model(catalogue, model, staged.sha256(), &from)?;
     }
     staged.commit().map_err(|e| model_error(model, e))
 }
