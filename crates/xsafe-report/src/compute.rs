@@ -98,16 +98,27 @@ impl Counted {
 }
 
 /// The name of the judge a run was made with, from its recorded config,
-/// else from the first verdict stored (the run's judge comes first).
-fn run_judge(run: &RunInput) -> String {
-    if let Some(name) = run.record.config["judge"]["name"].as_str() {
+/// else from the first verdict stored (the run's judge comes first). Its
+/// version may have changed since: verdicts are matched by name (see
+/// [`verdict_of`]). What a report counts, and what `runs show` and
+/// `export` show, by default.
+pub fn run_judge(record: &RunRecord, results: &[StoredResult]) -> String {
+    if let Some(name) = record.config["judge"]["name"].as_str() {
         return name.to_string();
     }
-    run.results
+    results
         .iter()
         .find_map(|r| r.verdicts.first())
         .map(|v| judge_name(&v.judge).to_string())
         .unwrap_or_default()
+}
+
+/// The verdict judge `judge` (a name, without version) gave `r`, whatever
+/// its version: at most one, since a result keeps one verdict per judge
+/// name. `None` when that judge gave none, whichever others did: the
+/// answer is unjudged by it.
+pub fn verdict_of<'a>(r: &'a StoredResult, judge: &str) -> Option<&'a xsafe_core::Verdict> {
+    r.verdicts.iter().find(|v| judge_name(&v.judge) == judge)
 }
 
 /// Which judge counts, and the human labels that may stand in for it.
@@ -153,7 +164,7 @@ fn count<'a>(r: &'a StoredResult, j: &Judging<'_>) -> (Counted, Source<'a>) {
 }
 
 fn judged<'a>(r: &'a StoredResult, judge: &str) -> (Counted, Option<&'a xsafe_core::Verdict>) {
-    match r.verdicts.iter().find(|v| judge_name(&v.judge) == judge) {
+    match verdict_of(r, judge) {
         None => (Counted::Unscored, None),
         Some(v) => match v.outcome.class() {
             Some(c) => (Counted::Class(c), Some(v)),
@@ -306,7 +317,10 @@ pub fn build(runs: &[RunInput], opts: &BuildOptions) -> Report {
         },
     };
     for run in runs {
-        let judge = opts.judge.clone().unwrap_or_else(|| run_judge(run));
+        let judge = opts
+            .judge
+            .clone()
+            .unwrap_or_else(|| run_judge(&run.record, &run.results));
         let judging = Judging {
             judge: judge.clone(),
             labels: opts.labels,

@@ -6,7 +6,7 @@ use crate::cli::{
     AnnotateCommand, AnnotateExportArgs, AnnotateImportArgs, AnnotateServeArgs, AnnotateStatsArgs,
     AnnotateSubcommand, Global,
 };
-use crate::commands::runs::{counted_judge, run_judge};
+use crate::commands::runs::{counted_judge, run_judge, verdict_of};
 use anyhow::{Context, Result, anyhow, bail};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -18,7 +18,7 @@ use xsafe_core::{Class, Outcome};
 use xsafe_judge::metrics::{self, Agreement};
 use xsafe_report::{HumanLabel, majority};
 use xsafe_server::annotate::AnnotateState;
-use xsafe_store::{Annotation, StoredResult, judge_name};
+use xsafe_store::{Annotation, StoredResult};
 use xsafe_suite::table::{self, Example};
 
 pub async fn run(global: &Global, cmd: AnnotateCommand) -> Result<ExitCode> {
@@ -126,12 +126,8 @@ fn stats(global: &Global, args: AnnotateStatsArgs) -> Result<ExitCode> {
     }
 
     // The judge against each annotator, and against the majority label.
-    let verdict = |r: &StoredResult| -> Option<Outcome> {
-        r.verdicts
-            .iter()
-            .find(|v| judge_name(&v.judge) == judge)
-            .map(|v| v.outcome.clone())
-    };
+    let verdict =
+        |r: &StoredResult| -> Option<Outcome> { verdict_of(r, &judge).map(|v| v.outcome.clone()) };
     let mut judge_vs = Vec::new();
     for a in &annotators {
         let pairs = results.iter().filter_map(|r| {

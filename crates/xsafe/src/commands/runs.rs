@@ -7,7 +7,7 @@ use anyhow::Result;
 use serde::Serialize;
 use serde_json::json;
 use std::process::ExitCode;
-use xsafe_core::Verdict;
+pub(crate) use xsafe_report::{run_judge, verdict_of};
 use xsafe_store::{RunRecord, RunStatus, RunSummary, Store, StoreError, StoredResult, judge_name};
 
 pub fn run(global: &Global, cmd: RunsCommand) -> Result<ExitCode> {
@@ -159,21 +159,6 @@ pub(crate) fn selected(store: &Store, run: &str, filter: &ResultFilter) -> Resul
     })
 }
 
-/// The name of the judge a run was made with, as `xsafe report` counts it:
-/// from the run's recorded config, else from the first verdict stored (the
-/// run's judge comes first). Its version may have changed since: verdicts
-/// are matched by name (see [`verdict_of`]).
-pub(crate) fn run_judge(record: &RunRecord, results: &[StoredResult]) -> String {
-    if let Some(name) = record.config["judge"]["name"].as_str() {
-        return name.to_string();
-    }
-    results
-        .iter()
-        .find_map(|r| r.verdicts.first())
-        .map(|v| judge_name(&v.judge).to_string())
-        .unwrap_or_default()
-}
-
 /// The judge name `--judge SPEC` counts the verdicts of in `runs` (each a
 /// run's name and results): SPEC as `--judge` takes it, or a stored
 /// `name@version` tag (as `rejudge` prints it). No verdict of it in any of
@@ -203,14 +188,6 @@ pub(crate) fn counted_judge(spec: &str, runs: &[(&str, &[StoredResult])]) -> Res
         names.into_iter().collect::<Vec<_>>().join(", "),
         runs[0],
     )
-}
-
-/// The verdict judge `judge` (a name, without version) gave `r`, whatever
-/// its version: at most one, since a result keeps one verdict per judge
-/// name. `None` when that judge gave none, whichever others did: the
-/// answer is unjudged by it, as `xsafe report` counts it.
-pub(crate) fn verdict_of<'a>(r: &'a StoredResult, judge: &str) -> Option<&'a Verdict> {
-    r.verdicts.iter().find(|v| judge_name(&v.judge) == judge)
 }
 
 /// The names a run was started with, which a filter may ask for even when
