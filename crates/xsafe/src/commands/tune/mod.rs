@@ -47,7 +47,7 @@ use tokio_util::sync::CancellationToken;
 use xsafe_core::{Case, Label, Strategy, Suite, TOOL_VERSION, stratified_sample};
 use xsafe_runner::{RunOutcome, RunPlan};
 use xsafe_store::Store;
-use xsafe_strategy::Registry;
+use xsafe_strategy::{BASELINE, Registry};
 
 pub(crate) use profile::redact;
 pub(crate) use rule::{CheckOutcome, check_heldout, choose};
@@ -283,8 +283,6 @@ pub async fn run(global: &Global, args: TuneArgs) -> Result<ExitCode> {
     }
     Ok(ExitCode::SUCCESS)
 }
-
-const BASELINE: &str = "baseline";
 
 fn part_word(part: &Suite) -> &'static str {
     if part.name.ends_with("~calibration") {
