@@ -443,18 +443,13 @@ impl<'a> Lines<'a> {
 }
 
 /// How many line ends `bytes` holds: LF, CRLF and a lone CR each count
-/// once.
+/// once ([`split_lines`] gives one line more than there are ends).
 fn newlines(bytes: &[u8]) -> u64 {
-    let lone_crs = bytes
-        .iter()
-        .enumerate()
-        .filter(|&(i, &b)| b == b'\r' && bytes.get(i + 1) != Some(&b'\n'))
-        .count();
-    (bytes.iter().filter(|&&b| b == b'\n').count() + lone_crs) as u64
+    split_lines(bytes).count() as u64 - 1
 }
 
-/// The lines of `bytes`, without their ends (LF, CRLF or a lone CR), as
-/// [`newlines`] counts them.
+/// The lines of `bytes`, without their ends (LF, CRLF or a lone CR): one
+/// more than [`newlines`] counts, the last empty after a final end.
 fn split_lines(bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
     let mut rest = Some(bytes);
     std::iter::from_fn(move || {
