@@ -161,7 +161,7 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let limits = crate::http::Limits {
         header_timeout: crate::http::MAX_HEADER_WAIT,
-        drain: Some(crate::SHUTDOWN_GRACE),
+        drain: crate::SHUTDOWN_GRACE,
     };
     crate::http::serve(listener, router(state), limits, shutdown).await
 }

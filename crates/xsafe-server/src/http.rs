@@ -27,8 +27,8 @@ pub(crate) struct Limits {
     /// connection is closed after this long too.
     pub header_timeout: Duration,
     /// How long requests in flight may go on after the stop signal before
-    /// the server stops without them; `None` waits for them all.
-    pub drain: Option<Duration>,
+    /// the server stops without them.
+    pub drain: Duration,
 }
 
 /// Serves `router` on `listener` until `shutdown` resolves, then stops
@@ -68,19 +68,13 @@ pub(crate) async fn serve(
     }
     // No new connections from here on.
     drop(listener);
-    let limit = async {
-        match limits.drain {
-            Some(drain) => tokio::time::sleep(drain).await,
-            None => std::future::pending().await,
-        }
-    };
     // A second Ctrl-C or SIGTERM stops at once: whoever sends it does not
     // want to wait for the requests still open.
     let again = crate::shutdown_signal();
     tokio::select! {
         () = graceful.shutdown() => {}
-        () = limit => tracing::warn!(
-            waited_secs = limits.drain.unwrap_or_default().as_secs_f64(),
+        () = tokio::time::sleep(limits.drain) => tracing::warn!(
+            waited_secs = limits.drain.as_secs_f64(),
             "stopping without the requests still open (a client that stopped sending or reading)"
         ),
         () = again => tracing::warn!("a second signal: stopping without the requests still open"),

@@ -945,7 +945,7 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let limits = crate::http::Limits {
         header_timeout: proxy.options.timeout.min(crate::http::MAX_HEADER_WAIT),
-        drain: Some(proxy.options.timeout + SHUTDOWN_GRACE),
+        drain: proxy.options.timeout + SHUTDOWN_GRACE,
     };
     crate::http::serve(listener, router(proxy), limits, shutdown).await
 }
