@@ -180,7 +180,7 @@ async fn execute_claimed(
                 Some((r.key, answer))
             })
             .collect();
-    let all = plan_jobs(plan, selection, run.id, Some(&run.config));
+    let all = plan_jobs(plan, selection, run.id, &run.config);
     let total = all.len() as u64;
     let jobs: Vec<Job> = all
         .into_iter()
@@ -298,21 +298,18 @@ async fn execute_claimed(
 }
 
 /// Every conversation of the plan under run `run_id`, stored or not, in the
-/// order they are asked: by target, strategy, suite, case and sample. In a
-/// stored run (its config `stored`), a target goes by the id the run first
-/// named it by ([`plan::stored_target_id`]).
+/// order they are asked: by target, strategy, suite, case and sample. A
+/// target goes by the id the run's `config` first named it by
+/// ([`plan::stored_target_id`]; its own, in a new run).
 fn plan_jobs(
     plan: &RunPlan,
     selection: &Selection,
     run_id: i64,
-    stored: Option<&serde_json::Value>,
+    config: &serde_json::Value,
 ) -> Vec<Job> {
     let mut jobs = Vec::new();
     for target in &plan.targets {
-        let target_id = match stored {
-            Some(config) => plan::stored_target_id(config, target.as_ref()),
-            None => target.id().to_string(),
-        };
+        let target_id = plan::stored_target_id(config, target.as_ref());
         for strategy in &plan.strategies {
             for (suite, cases) in &selection.suites {
                 for case in cases {
@@ -421,7 +418,7 @@ pub async fn preview(store: Arc<Store>, plan: &RunPlan) -> Result<Preview, RunEr
     let spec = resolve_spec(&store, plan).await?;
     let lookup = spec.name.clone();
     let existing = blocking(&store, move |s| Ok(s.run(&lookup).ok())).await?;
-    let (run_id, done, stored) = match existing {
+    let (run_id, done, config) = match existing {
         Some(run) if run.key != spec.key => {
             return Err(StoreError::RunMismatch { name: spec.name }.into());
         }
@@ -429,22 +426,17 @@ pub async fn preview(store: Arc<Store>, plan: &RunPlan) -> Result<Preview, RunEr
             let mut answered = blocking(&store, move |s| s.done_keys(run.id)).await?;
             let unjudged = blocking(&store, move |s| s.unjudged(run.id)).await?;
             answered.extend(unjudged.into_iter().map(|r| r.key));
-            (Some(run.id), answered, Some(run.config))
+            (Some(run.id), answered, run.config)
         }
         None => {
             xsafe_store::check_new_run_name(&spec.name)?;
-            (None, HashSet::new(), None)
+            (None, HashSet::new(), spec.config)
         }
     };
     // The jobs come target by target, strategy by strategy, each pair with
     // every selected case and sample (a selection is never empty).
     let per_group = selection.case_count() * plan.samples as usize;
-    let jobs = plan_jobs(
-        plan,
-        &selection,
-        run_id.unwrap_or_default(),
-        stored.as_ref(),
-    );
+    let jobs = plan_jobs(plan, &selection, run_id.unwrap_or_default(), &config);
     let groups: Vec<PreviewGroup> = jobs
         .chunks(per_group)
         .map(|group| PreviewGroup {

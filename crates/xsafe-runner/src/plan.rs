@@ -232,13 +232,16 @@ impl RunPlan {
         if self.limit_cuts() {
             return Vec::new();
         }
+        // One config for every version: building it fingerprints every
+        // case of every suite.
+        let config = self.config();
         [
             KeyVersion::BeforeSuiteFiles,
             KeyVersion::BeforeClarifier,
             KeyVersion::First,
         ]
         .into_iter()
-        .map(|v| key_of(self.config(), v))
+        .map(|v| key_of(config.clone(), v))
         .collect()
     }
 
@@ -250,16 +253,24 @@ impl RunPlan {
     /// The run's name: `name` when given, else [`RunPlan::derived_name`] of
     /// [`RunPlan::key`].
     pub fn run_name(&self) -> String {
+        self.name_with(&self.key())
+    }
+
+    /// The run's name when its key is `key`.
+    fn name_with(&self, key: &str) -> String {
         self.name
             .clone()
-            .unwrap_or_else(|| RunPlan::derived_name(&self.key()))
+            .unwrap_or_else(|| RunPlan::derived_name(key))
     }
 
     pub(crate) fn spec(&self) -> RunSpec {
+        // Built once: it fingerprints every case of every suite.
+        let config = self.config();
+        let key = key_of(config.clone(), KeyVersion::Current);
         RunSpec {
-            name: self.run_name(),
-            key: self.key(),
-            config: self.config(),
+            name: self.name_with(&key),
+            key,
+            config,
             suites: self
                 .suites
                 .iter()
