@@ -14,10 +14,11 @@
 //! type, refusal, finish reason) must be JSON strings in JSONL.
 //!
 //! [`load_answers`] reads prompt/answer pairs whose human label is optional
-//! (for `xsafe judge FILE`); [`load_labels`] and [`load_labelled_answers`]
-//! insist on a label for every answer (for `xsafe judge train` and `xsafe
-//! judge eval`). Errors name the file, the line and the field, and say what
-//! to do; a file with a header and no rows is refused.
+//! (for `xsafe judge FILE`); [`load_labels`] and [`parse_labels`] read the
+//! rows with a label and name those without (for `xsafe judge train` and
+//! `xsafe judge eval`), refusing a file with none. Errors name the file,
+//! the line and the field, and say what to do; a file with a header and no
+//! rows is refused.
 
 use std::path::{Path, PathBuf};
 use xsafe_core::{Class, FinishReason, Message, Prompt, Role, Transcript, split_think};
@@ -311,14 +312,6 @@ impl<T> Labelled<T> {
 /// out and named in [`Labelled::unlabelled`].
 pub fn load_labels(path: &Path) -> Result<Labelled<LabelledAnswer>, LabelsError> {
     Ok(labelled(read_table(path)?)?.map(to_labelled))
-}
-
-/// Reads human-labelled answers as [`Answer`]s, every one with its
-/// `label`: what [`load_labels`] reads, with the finish reason that a
-/// [`LabelledAnswer`] has no room for (so that a provider's refusal is one
-/// for a judge measured on the file).
-pub fn load_labelled_answers(path: &Path) -> Result<Labelled<Answer>, LabelsError> {
-    labelled(read_table(path)?)
 }
 
 /// Reads human-labelled answers from a file's bytes (`name` says which file,

@@ -17,7 +17,7 @@ use std::io::Write;
 use std::process::ExitCode;
 use std::time::Instant;
 use xsafe_core::{Class, Outcome, Verdict};
-use xsafe_judge::labels::Answer;
+use xsafe_judge::labels::LabelledAnswer;
 use xsafe_judge::metrics::{self, Agreement, ConfidenceBand};
 
 pub async fn run(global: &Global, cmd: JudgeCommand) -> Result<ExitCode> {
@@ -275,12 +275,6 @@ fn unscored_reasons(judged: &[(usize, Verdict)]) -> Vec<ReasonCount> {
     out
 }
 
-/// The human label of an answer of a label file, which every one has.
-fn human(a: &Answer) -> Class {
-    a.label
-        .expect("label files are read with a label for every answer")
-}
-
 /// Agreement on a group of the answers: one prompt type, or one file.
 #[derive(Serialize)]
 struct GroupAgreement {
@@ -313,14 +307,14 @@ impl Group {
 /// Agreement per group: `key` says each answer's (by its index), the
 /// groups come in the order of their keys, and `group` names each.
 fn by_group<K: Ord>(
-    answers: &[Answer],
+    answers: &[LabelledAnswer],
     judged: &[(usize, Verdict)],
     key: impl Fn(usize) -> K,
     group: impl Fn(K) -> Group,
 ) -> Vec<GroupAgreement> {
     let mut groups: BTreeMap<K, Vec<(Class, &Outcome)>> = BTreeMap::new();
     for (i, v) in judged {
-        let pair = (human(&answers[*i]), &v.outcome);
+        let pair = (answers[*i].label, &v.outcome);
         groups.entry(key(*i)).or_default().push(pair);
     }
     groups
@@ -341,7 +335,7 @@ fn by_group<K: Ord>(
 
 /// Agreement per type, sorted by type; answers without a type are
 /// `(none)`. Empty when no answer has a type.
-fn by_type(answers: &[Answer], judged: &[(usize, Verdict)]) -> Vec<GroupAgreement> {
+fn by_type(answers: &[LabelledAnswer], judged: &[(usize, Verdict)]) -> Vec<GroupAgreement> {
     if answers.iter().all(|a| a.kind.is_none()) {
         return Vec::new();
     }
@@ -369,12 +363,12 @@ struct Disagreement<'a> {
 /// label files, as CSV or JSONL, and how many there are.
 fn disagreements(
     csv: bool,
-    answers: &[Answer],
+    answers: &[LabelledAnswer],
     judged: &[(usize, Verdict)],
 ) -> Result<(Vec<u8>, usize)> {
     let mut rows: Vec<(usize, Disagreement)> = judged
         .iter()
-        .filter(|(i, v)| v.outcome.class() != Some(human(&answers[*i])))
+        .filter(|(i, v)| v.outcome.class() != Some(answers[*i].label))
         .map(|(i, v)| {
             let a = &answers[*i];
             let row = Disagreement {
@@ -383,7 +377,7 @@ fn disagreements(
                 kind: a.kind.as_deref(),
                 prompt: &a.prompt,
                 answer: &a.answer,
-                human: human(a).as_str(),
+                human: a.label.as_str(),
                 verdict: v.outcome.label(),
                 confidence: v.confidence,
                 reason: v.outcome.reason(),
@@ -414,9 +408,9 @@ async fn eval(global: &Global, args: JudgeEvalArgs) -> Result<ExitCode> {
     let mut file_of = Vec::new();
     let mut unlabelled = Vec::new();
     for (f, path) in args.labels.iter().enumerate() {
-        // As answers, which keep a row's finish reason: a provider's
-        // refusal is one for the judge measured too.
-        let labelled = xsafe_judge::labels::load_labelled_answers(path)?;
+        // With each row's finish reason: a provider's refusal is one for
+        // the judge measured too.
+        let labelled = xsafe_judge::labels::load_labels(path)?;
         file_of.extend(std::iter::repeat_n(f, labelled.answers.len()));
         answers.extend(labelled.answers);
         unlabelled.extend(labelled.unlabelled);
@@ -465,7 +459,7 @@ async fn eval(global: &Global, args: JudgeEvalArgs) -> Result<ExitCode> {
     let scored: Vec<(Class, Class, f64)> = judged
         .iter()
         .filter_map(|(i, v)| {
-            let label = human(&answers[*i]);
+            let label = answers[*i].label;
             v.outcome.class().map(|c| (label, c, v.confidence))
         })
         .collect();
@@ -488,11 +482,7 @@ async fn eval(global: &Global, args: JudgeEvalArgs) -> Result<ExitCode> {
         files,
         unlabelled: unlabelled.len() as u64,
         by_file,
-        agreement: metrics::agreement(
-            judged
-                .iter()
-                .map(|(i, v)| (human(&answers[*i]), &v.outcome)),
-        ),
+        agreement: metrics::agreement(judged.iter().map(|(i, v)| (answers[*i].label, &v.outcome))),
         by_confidence: metrics::by_confidence(&scored, &metrics::CONFIDENCE_LEVELS),
         by_type: by_type(&answers, &judged),
         unscored_reasons: unscored_reasons(&judged),

@@ -41,8 +41,9 @@ struct LeftOut {
 }
 
 /// Why training leaves out an answer, as the trainer decides
-/// ([`classifier::train`]): the judge never gives it to the model, but
-/// says `unscored` (an empty answer, one that repeats the prompt...).
+/// ([`classifier::left_out_of_training`]), up to its first colon: the judge
+/// decides it before its model (a provider's refusal is a full refusal; an
+/// empty answer, one that repeats the prompt... is `unscored`).
 fn left_out_because(a: &LabelledAnswer) -> Option<String> {
     let reason = classifier::left_out_of_training(a)?;
     Some(
