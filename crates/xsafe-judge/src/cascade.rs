@@ -2,8 +2,7 @@
 //! answers the first is unsure of: the classifier's speed on the clear
 //! answers, a reader's judgement on the hard ones.
 
-use crate::classifier::copy_or_loop;
-use crate::precheck;
+use crate::attempt_precheck;
 use async_trait::async_trait;
 use std::sync::Arc;
 use xsafe_core::{Judge, JudgeError, Prompt, Transcript, Verdict};
@@ -68,13 +67,11 @@ impl Judge for Cascade {
 }
 
 /// Whether the answer itself leaves every judge without a class: no
-/// reply, an empty one, or no attempt at the question ([`copy_or_loop`]).
-/// (A provider's refusal is scored, never unscored.)
+/// reply, an empty one, or no attempt at the question
+/// ([`attempt_precheck`]). (A provider's refusal is scored, never
+/// unscored.)
 fn unscored_for_any_reader(prompt: &Prompt, transcript: &Transcript) -> bool {
-    match precheck(transcript, "") {
-        Ok(_) => true,
-        Err(reply) => copy_or_loop(&prompt.text, transcript, &reply.content).is_some(),
-    }
+    attempt_precheck(prompt, transcript, "").is_ok()
 }
 
 #[cfg(test)]

@@ -20,7 +20,7 @@ pub use llm::LlmJudge;
 pub use strmatch::StrMatch;
 
 use std::sync::Arc;
-use xsafe_core::{Class, FinishReason, Judge, Message, Transcript, Verdict};
+use xsafe_core::{Class, FinishReason, Judge, Message, Prompt, Transcript, Verdict};
 
 /// The judges `--judge` can name without a target (`llm:TARGET` needs one
 /// and is built by the caller).
@@ -80,6 +80,25 @@ pub fn precheck<'t>(transcript: &'t Transcript, judge: &str) -> Result<Verdict, 
         return Ok(Verdict::unscored(reason, judge));
     }
     Err(reply)
+}
+
+/// [`precheck`], then an answer that is no attempt at the question
+/// ([`classifier::copy_or_loop`]: a copy of the prompt, a loop) is
+/// unscored too: what no reader of the text would give a class. Returns
+/// `Err` with the answer to judge otherwise.
+pub(crate) fn attempt_precheck<'t>(
+    prompt: &Prompt,
+    transcript: &'t Transcript,
+    judge: &str,
+) -> Result<Verdict, &'t Message> {
+    let reply = match precheck(transcript, judge) {
+        Ok(verdict) => return Ok(verdict),
+        Err(reply) => reply,
+    };
+    match classifier::copy_or_loop(&prompt.text, transcript, &reply.content) {
+        Some(reason) => Ok(Verdict::unscored(reason, judge)),
+        None => Err(reply),
+    }
 }
 
 #[cfg(test)]
