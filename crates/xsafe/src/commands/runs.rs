@@ -143,7 +143,7 @@ pub(crate) fn selected(store: &Store, run: &str, filter: &ResultFilter) -> Resul
     let record = store.run(run)?;
     let all = store.results(record.id)?;
     let judge = run_judge(&record, &all);
-    let started = Started::of(store, &record)?;
+    let started = Started::of(store, &record, filter)?;
     let stored = all.len();
     let results = filtered(all, filter, &judge, &started)?;
     if results.len() < stored {
@@ -193,7 +193,7 @@ pub(crate) fn counted_judge(spec: &str, runs: &[(&str, &[StoredResult])]) -> Res
 /// The names a run was started with, which a filter may ask for even when
 /// no result of them is stored yet (a run interrupted early): targets and
 /// strategies from its recorded config, prompt types from its cases (stored
-/// as it starts).
+/// as it starts; read only when `--type` asks, since that reads every case).
 struct Started {
     targets: Vec<String>,
     strategies: Vec<String>,
@@ -202,17 +202,19 @@ struct Started {
 }
 
 impl Started {
-    fn of(store: &Store, record: &RunRecord) -> Result<Started> {
+    fn of(store: &Store, record: &RunRecord, filter: &ResultFilter) -> Result<Started> {
         let Measured {
             targets,
             strategies,
             ..
         } = Measured::of(record);
-        let mut types: Vec<String> = store
-            .cases(record.id)?
-            .into_iter()
-            .map(|(_, case)| case.kind)
-            .collect();
+        let mut types: Vec<String> = match filter.kind {
+            Some(_) => store.cases(record.id)?,
+            None => Vec::new(),
+        }
+        .into_iter()
+        .map(|(_, case)| case.kind)
+        .collect();
         types.sort_unstable();
         types.dedup();
         Ok(Started {
