@@ -39,7 +39,13 @@ pub(crate) fn is_blank(text: &str) -> bool {
 
 /// `text` trimmed as llama.cpp's templates trim a message (C's `isspace`).
 fn c_trim(text: &str) -> &str {
-    text.trim_matches(|c| matches!(c, ' ' | '\t' | '\n' | '\x0b' | '\x0c' | '\r'))
+    text.trim_matches(|c: char| u8::try_from(c).is_ok_and(is_c_space))
+}
+
+/// C's `isspace` in the "C" locale, which llama.cpp's trimming and its
+/// tokens' `lstrip`/`rstrip` use alike.
+fn is_c_space(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r')
 }
 
 /// A control (or unknown) token: what only the template's markup may write.
@@ -211,7 +217,6 @@ fn pieces<'c>(
             (_, piece) => merged.push(piece),
         }
     }
-    let is_space = |b: &u8| matches!(b, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r');
     for i in 0..merged.len() {
         let Piece::Token(control) = merged[i] else {
             continue;
@@ -219,14 +224,14 @@ fn pieces<'c>(
         if control.lstrip
             && let Some(Piece::Text(before)) = i.checked_sub(1).map(|j| &mut merged[j])
         {
-            while before.end > before.start && is_space(&prompt[before.end - 1]) {
+            while before.end > before.start && is_c_space(prompt[before.end - 1]) {
                 before.end -= 1;
             }
         }
         if control.rstrip
             && let Some(Piece::Text(after)) = merged.get_mut(i + 1)
         {
-            while after.start < after.end && is_space(&prompt[after.start]) {
+            while after.start < after.end && is_c_space(prompt[after.start]) {
                 after.start += 1;
             }
         }
