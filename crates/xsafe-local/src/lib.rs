@@ -548,6 +548,11 @@ impl<'m> Engine<'m> {
         Ok(engine)
     }
 
+    /// The start of the chat template's text, as errors quote it.
+    fn shown_template(&self) -> String {
+        self.template_text.chars().take(60).collect()
+    }
+
     /// The conversation as llama.cpp's template formats it, ending where
     /// the assistant's turn begins.
     fn format(&self, chat: &[(Role, String)]) -> Result<String, TargetError> {
@@ -561,7 +566,7 @@ impl<'m> Engine<'m> {
         self.model
             .apply_chat_template(&self.template, &chat, true)
             .map_err(|e| {
-                let shown: String = self.template_text.chars().take(60).collect();
+                let shown = self.shown_template();
                 TargetError::Config(format!(
                     "llama.cpp cannot apply the chat template `{shown}...` ({e}); it knows only \
                      its built-in templates: pass --chat-template NAME (gemma, chatml, llama3, \
@@ -601,7 +606,7 @@ impl<'m> Engine<'m> {
                     "the chat template `{}` changes the messages' text in a way xsafe cannot \
                      follow, so their text cannot be told from its markup; pass another with \
                      --chat-template NAME (gemma, chatml, llama3, ...)",
-                    self.template_text.chars().take(60).collect::<String>()
+                    self.shown_template()
                 ))
             })?;
         let vocab = self.model.vocab();
