@@ -273,21 +273,16 @@ pub fn resolve(
             ))
         })?;
     }
-    for (value, what) in [
-        (
-            settings.max_tokens.map(u64::from),
-            "max tokens 0 (--max-tokens, or max_tokens",
-        ),
-        (
-            settings.concurrency.map(|c| c as u64),
-            "concurrency 0 (--concurrency, or concurrency",
-        ),
-    ] {
-        if value == Some(0) {
-            return Err(TargetError::Config(format!(
-                "target `{spec}`: {what} in a targets file): give 1 or more"
-            )));
-        }
+    let zero = |what: &str, flag: &str, key: &str| {
+        TargetError::Config(format!(
+            "target `{spec}`: {what} 0 ({flag}, or {key} in a targets file): give 1 or more"
+        ))
+    };
+    if settings.max_tokens == Some(0) {
+        return Err(zero("max tokens", "--max-tokens", "max_tokens"));
+    }
+    if settings.concurrency == Some(0) {
+        return Err(zero("concurrency", "--concurrency", "concurrency"));
     }
     Ok(ResolvedTarget {
         id: spec.to_string(),
