@@ -235,9 +235,13 @@ impl Upstream {
         let mut backoff = FIRST_BACKOFF;
         let mut attempt = 0;
         loop {
-            let (error, asked) = match self.attempt(&method, path, &body, deadline, metrics).await {
+            let error = match self.attempt(&method, path, &body, deadline, metrics).await {
                 Ok(response) => return Ok(response),
-                Err(failure) => failure,
+                Err(error) => error,
+            };
+            let asked = match &error {
+                UpstreamError::Status { wait, .. } => *wait,
+                _ => None,
             };
             let wait = asked.unwrap_or(backoff);
             let left = deadline.saturating_duration_since(Instant::now());
@@ -253,8 +257,8 @@ impl Upstream {
     }
 
     /// One attempt of [`Upstream::send`], counted in the metrics with the
-    /// time it took whatever its outcome; a failure comes with the wait the
-    /// upstream asked for, if any.
+    /// time it took whatever its outcome; a status error carries the wait
+    /// the upstream asked for, if any.
     async fn attempt(
         &self,
         method: &reqwest::Method,
@@ -262,7 +266,7 @@ impl Upstream {
         body: &Option<Bytes>,
         deadline: Instant,
         metrics: &Metrics,
-    ) -> Result<reqwest::Response, (UpstreamError, Option<Duration>)> {
+    ) -> Result<reqwest::Response, UpstreamError> {
         let mut r = self.request(method.clone(), path);
         if let Some(body) = body {
             r = r
@@ -270,12 +274,7 @@ impl Upstream {
                 .body(body.clone());
         }
         let sent = Instant::now();
-        let answered = match tokio::time::timeout_at(deadline.into(), r.send()).await {
-            Err(_) => Err(UpstreamError::Timeout(self.timeout)),
-            Ok(Err(e)) if e.is_timeout() => Err(UpstreamError::Timeout(self.timeout)),
-            Ok(Err(e)) => Err(UpstreamError::Connection(describe(e))),
-            Ok(Ok(r)) => Ok(r),
-        };
+        let answered = self.within(deadline, r.send()).await;
         let outcome = match &answered {
             Ok(r) if r.status().is_success() => UpstreamOutcome::Ok,
             Ok(_) => UpstreamOutcome::Status,
@@ -283,7 +282,7 @@ impl Upstream {
             Err(_) => UpstreamOutcome::Connection,
         };
         metrics.upstream_request(sent.elapsed(), outcome);
-        let response = answered.map_err(|e| (e, None))?;
+        let response = answered?;
         if !response.status().is_success() {
             let status = response.status().as_u16();
             let asked = retry_after(response.headers());
@@ -304,7 +303,7 @@ impl Upstream {
                 retry_after,
                 wait: asked,
             };
-            return Err((error, asked));
+            return Err(error);
         }
         Ok(response)
     }
@@ -340,11 +339,22 @@ impl Upstream {
         response: reqwest::Response,
         deadline: Instant,
     ) -> Result<Vec<u8>, UpstreamError> {
-        match tokio::time::timeout_at(deadline.into(), response.bytes()).await {
+        Ok(self.within(deadline, response.bytes()).await?.to_vec())
+    }
+
+    /// `io` (sending, or reading a body) if it ends before `deadline`: a
+    /// timeout, the deadline's or the client's own, is the proxy's
+    /// [`UpstreamError::Timeout`]; any other failure a lost connection.
+    async fn within<T>(
+        &self,
+        deadline: Instant,
+        io: impl std::future::Future<Output = reqwest::Result<T>>,
+    ) -> Result<T, UpstreamError> {
+        match tokio::time::timeout_at(deadline.into(), io).await {
             Err(_) => Err(UpstreamError::Timeout(self.timeout)),
             Ok(Err(e)) if e.is_timeout() => Err(UpstreamError::Timeout(self.timeout)),
             Ok(Err(e)) => Err(UpstreamError::Connection(describe(e))),
-            Ok(Ok(b)) => Ok(b.to_vec()),
+            Ok(Ok(value)) => Ok(value),
         }
     }
 
