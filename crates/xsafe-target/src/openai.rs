@@ -147,6 +147,13 @@ fn rest_after(failures: u32) -> Duration {
     Duration::from_secs(1u64 << failures.saturating_sub(1).min(5)).min(Duration::from_secs(30))
 }
 
+impl Replica {
+    /// Whether it rests at `now` (milliseconds since the target's start).
+    fn rests(&self, now: u64) -> bool {
+        self.resting_until.load(Ordering::SeqCst) > now
+    }
+}
+
 /// `d` in whole milliseconds, saturating (a `Retry-After` may be huge).
 fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
@@ -299,7 +306,7 @@ impl OpenAiTarget {
     }
 
     fn now_ms(&self) -> u64 {
-        self.started.elapsed().as_millis() as u64
+        millis(self.started.elapsed())
     }
 
     /// The replica with the fewest requests outstanding among those not
@@ -313,7 +320,7 @@ impl OpenAiTarget {
         let replica = (0..n)
             .map(|i| &self.replicas[(start + i) % n])
             .min_by_key(|r| {
-                let resting = r.resting_until.load(Ordering::SeqCst) > now;
+                let resting = r.rests(now);
                 let asked = r.asked_until.load(Ordering::SeqCst).saturating_sub(now);
                 (resting, asked, r.outstanding.load(Ordering::SeqCst))
             })
@@ -328,7 +335,7 @@ impl OpenAiTarget {
         let now = self.now_ms();
         self.replicas
             .iter()
-            .any(|r| !std::ptr::eq(r, failed) && r.resting_until.load(Ordering::SeqCst) <= now)
+            .any(|r| !std::ptr::eq(r, failed) && !r.rests(now))
     }
 
     /// When every replica's `Retry-After` asks to wait, waits until the
