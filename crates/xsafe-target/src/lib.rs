@@ -9,7 +9,7 @@ pub mod models;
 mod openai;
 mod settings;
 
-pub use limit::AdaptiveLimit;
+pub use limit::{AdaptiveLimit, MemberLoad, Permit};
 pub use openai::{
     OpenAiConfig, OpenAiTarget, base_url_hint, bearer, error_message, parse_chat_completion,
     retry_after, server_said, without_userinfo,

@@ -10,13 +10,20 @@
 //! same overload); the limit grows by one only after a whole window of
 //! successes (as many as the limit) of requests sent at the current limit;
 //! and it does not grow at all for a cooldown after a decrease.
+//!
+//! One limit can cover several members, the replicas of one model: each
+//! member adapts its own limit, by these rules, from the signals of its own
+//! requests alone, so that one overloaded replica does not slow the
+//! others, while the requests in flight across all members stay within the
+//! one maximum.
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 
+/// One member's limit and the requests it has in flight.
 #[derive(Debug)]
-struct State {
+struct Member {
     limit: usize,
     in_flight: usize,
     /// Decreases so far: a permit taken before the latest one was sent at
@@ -28,92 +35,201 @@ struct State {
     successes: usize,
 }
 
-/// How many requests may be in flight, adapting to overload signals.
+impl Member {
+    fn has_room(&self) -> bool {
+        self.in_flight < self.limit
+    }
+}
+
+#[derive(Debug)]
+struct State {
+    members: Vec<Member>,
+    /// The requests in flight across all members.
+    in_flight: usize,
+}
+
+/// How many requests may be in flight, adapting to overload signals: one
+/// limit for one server, or one per member (the replicas of one model)
+/// under a maximum for all of them together.
 #[derive(Debug)]
 pub struct AdaptiveLimit {
+    /// The most in flight across all members, and the most any one
+    /// member's limit grows to.
     max: usize,
-    /// After a decrease, the limit holds for this long before it grows again.
+    /// After a decrease, a member's limit holds for this long before it
+    /// grows again.
     cooldown: Duration,
     state: Mutex<State>,
+    /// Told when a place frees or a limit grows.
     released: Notify,
 }
 
-/// A place in flight; gives it back when dropped. Report how its request
-/// fared with [`Permit::succeeded`] or [`Permit::overloaded`].
+/// How a member of an [`AdaptiveLimit`] stands when a request chooses
+/// where to go (see [`AdaptiveLimit::acquire_by`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemberLoad {
+    /// Its requests in flight.
+    pub in_flight: usize,
+    /// Whether it is below its own limit.
+    pub has_room: bool,
+}
+
+/// A place in flight on one member; gives it back when dropped. Report how
+/// its request fared with [`Permit::succeeded`] or [`Permit::overloaded`]:
+/// only the member's own limit adapts.
 pub struct Permit<'a> {
     limit: &'a AdaptiveLimit,
-    /// The limit's decreases when the place was taken.
+    member: usize,
+    /// The member's decreases when the place was taken.
     decreases: u64,
 }
 
 impl Drop for Permit<'_> {
     fn drop(&mut self) {
-        self.limit.state.lock().unwrap().in_flight -= 1;
+        {
+            let mut s = self.limit.state.lock().unwrap();
+            s.members[self.member].in_flight -= 1;
+            s.in_flight -= 1;
+        }
         self.limit.released.notify_waiters();
     }
 }
 
 impl Permit<'_> {
+    /// The member the place was taken on (its index, from 0).
+    pub fn member(&self) -> usize {
+        self.member
+    }
+
     /// The request succeeded: a whole window of successes (as many as the
-    /// limit) of requests sent since the last decrease grows it by one,
-    /// once the cooldown after that decrease is over.
+    /// member's limit) of requests sent since its last decrease grows that
+    /// limit by one, once the cooldown after that decrease is over.
     pub fn succeeded(&self) {
         let l = self.limit;
         let mut s = l.state.lock().unwrap();
-        let cooling = s.last_decrease.is_some_and(|t| t.elapsed() < l.cooldown);
-        if self.decreases != s.decreases || cooling {
+        let m = &mut s.members[self.member];
+        let cooling = m.last_decrease.is_some_and(|t| t.elapsed() < l.cooldown);
+        if self.decreases != m.decreases || cooling {
             return;
         }
-        s.successes += 1;
-        if s.successes >= s.limit && s.limit < l.max {
-            s.limit += 1;
-            s.successes = 0;
+        m.successes += 1;
+        if m.successes >= m.limit && m.limit < l.max {
+            m.limit += 1;
+            m.successes = 0;
             drop(s);
             l.released.notify_waiters();
         }
     }
 
-    /// The server said it is overloaded: halve the limit, unless the
-    /// request was sent before the last decrease (its answer is an echo of
-    /// the overload that decrease answered).
+    /// The server said it is overloaded: halve the member's limit, unless
+    /// the request was sent before the member's last decrease (its answer
+    /// is an echo of the overload that decrease answered).
     pub fn overloaded(&self) {
         let mut s = self.limit.state.lock().unwrap();
-        if self.decreases != s.decreases {
+        let m = &mut s.members[self.member];
+        if self.decreases != m.decreases {
             return;
         }
-        s.limit = (s.limit / 2).max(1);
-        s.decreases += 1;
-        s.last_decrease = Some(Instant::now());
-        s.successes = 0;
+        m.limit = (m.limit / 2).max(1);
+        m.decreases += 1;
+        m.last_decrease = Some(Instant::now());
+        m.successes = 0;
     }
 }
 
 impl AdaptiveLimit {
-    /// Starts at `max`, the most it will ever allow; after a decrease it
-    /// holds for `cooldown` before growing again.
+    /// A limit for one server: starts at `max`, the most it will ever
+    /// allow; after a decrease it holds for `cooldown` before growing
+    /// again.
     pub fn new(max: usize, cooldown: Duration) -> Self {
+        Self::with_members(1, max, cooldown)
+    }
+
+    /// A limit for `members` replicas: each has its own limit, starting at
+    /// `max` and adapting as [`AdaptiveLimit::new`]'s does, while at most
+    /// `max` requests are in flight across all of them.
+    ///
+    /// # Panics
+    ///
+    /// If `members` is 0.
+    pub fn with_members(members: usize, max: usize, cooldown: Duration) -> Self {
+        assert!(members > 0, "an adaptive limit needs at least one member");
         let max = max.max(1);
+        let member = || Member {
+            limit: max,
+            in_flight: 0,
+            decreases: 0,
+            last_decrease: None,
+            successes: 0,
+        };
         AdaptiveLimit {
             max,
             cooldown,
             state: Mutex::new(State {
-                limit: max,
+                members: (0..members).map(|_| member()).collect(),
                 in_flight: 0,
-                decreases: 0,
-                last_decrease: None,
-                successes: 0,
             }),
             released: Notify::new(),
         }
     }
 
-    /// The current limit.
-    pub fn current(&self) -> usize {
-        self.state.lock().unwrap().limit
+    /// The most requests in flight across all members.
+    pub fn max(&self) -> usize {
+        self.max
     }
 
-    /// Waits for a place in flight.
+    /// The current limit: the sum of the members' limits, at most
+    /// [`AdaptiveLimit::max`] (for one member, its limit).
+    pub fn current(&self) -> usize {
+        let s = self.state.lock().unwrap();
+        s.members
+            .iter()
+            .map(|m| m.limit)
+            .sum::<usize>()
+            .min(self.max)
+    }
+
+    /// The current limit of member `member` alone.
+    ///
+    /// # Panics
+    ///
+    /// If there is no such member.
+    pub fn current_of(&self, member: usize) -> usize {
+        self.state.lock().unwrap().members[member].limit
+    }
+
+    /// The requests in flight on member `member`.
+    ///
+    /// # Panics
+    ///
+    /// If there is no such member.
+    pub fn in_flight_of(&self, member: usize) -> usize {
+        self.state.lock().unwrap().members[member].in_flight
+    }
+
+    /// Waits for a place in flight on the first member with room (for a
+    /// limit of one member: on it).
     pub async fn acquire(&self) -> Permit<'_> {
+        self.acquire_by(|members| members.iter().position(|m| m.has_room))
+            .await
+    }
+
+    /// Waits for a place in flight on the member `choose` picks. While
+    /// fewer than [`AdaptiveLimit::max`] requests are in flight, `choose`
+    /// is called with how each member stands (in the order of members) and
+    /// returns the index of a member with room, or `None` to wait until a
+    /// place frees on any member or a limit grows, and be asked again. It
+    /// is called with the limit locked: it must be quick and must not use
+    /// this limit.
+    ///
+    /// # Panics
+    ///
+    /// If `choose` returns a member that has no room.
+    pub async fn acquire_by(
+        &self,
+        mut choose: impl FnMut(&[MemberLoad]) -> Option<usize>,
+    ) -> Permit<'_> {
+        let mut loads = Vec::new();
         loop {
             let released = self.released.notified();
             tokio::pin!(released);
@@ -122,12 +238,24 @@ impl AdaptiveLimit {
             released.as_mut().enable();
             {
                 let mut s = self.state.lock().unwrap();
-                if s.in_flight < s.limit {
-                    s.in_flight += 1;
-                    return Permit {
-                        limit: self,
-                        decreases: s.decreases,
-                    };
+                if s.in_flight < self.max {
+                    loads.clear();
+                    loads.extend(s.members.iter().map(|m| MemberLoad {
+                        in_flight: m.in_flight,
+                        has_room: m.has_room(),
+                    }));
+                    if let Some(i) = choose(&loads) {
+                        let m = &mut s.members[i];
+                        assert!(m.has_room(), "member {i} was chosen with no room");
+                        m.in_flight += 1;
+                        let decreases = m.decreases;
+                        s.in_flight += 1;
+                        return Permit {
+                            limit: self,
+                            member: i,
+                            decreases,
+                        };
+                    }
                 }
             }
             released.await;
@@ -213,5 +341,73 @@ mod tests {
             .await
             .expect("released")
             .unwrap();
+    }
+
+    /// Chooses member `member` when it has room, else waits.
+    fn on(member: usize) -> impl FnMut(&[MemberLoad]) -> Option<usize> {
+        move |m| m[member].has_room.then_some(member)
+    }
+
+    #[tokio::test]
+    async fn each_member_adapts_from_its_own_signals() {
+        let l = AdaptiveLimit::with_members(2, 8, Duration::ZERO);
+        for expected in [4, 2, 1, 1] {
+            let p = l.acquire_by(on(0)).await;
+            assert_eq!(p.member(), 0);
+            p.overloaded();
+            assert_eq!(l.current_of(0), expected);
+        }
+        assert_eq!(l.current_of(1), 8, "the other member keeps its limit");
+        assert_eq!(l.current(), 8, "the sum, at most the maximum");
+        l.acquire_by(on(1)).await.overloaded();
+        assert_eq!((l.current_of(1), l.current()), (4, 5));
+        // Successes on one member grow only its limit.
+        l.acquire_by(on(0)).await.succeeded();
+        assert_eq!((l.current_of(0), l.current_of(1)), (2, 4));
+    }
+
+    #[tokio::test]
+    async fn members_together_stay_within_the_maximum() {
+        let l = std::sync::Arc::new(AdaptiveLimit::with_members(2, 3, Duration::ZERO));
+        let held = take(&l, 3).await;
+        assert!(held.iter().all(|p| p.member() == 0), "first with room");
+        assert_eq!((l.in_flight_of(0), l.in_flight_of(1)), (3, 0));
+        // Member 1 has room, but three are in flight in all.
+        let l2 = l.clone();
+        let waiter = tokio::spawn(async move { l2.acquire().await.member() });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(!waiter.is_finished());
+        drop(held);
+        let member = tokio::time::timeout(Duration::from_secs(5), waiter)
+            .await
+            .expect("released")
+            .unwrap();
+        assert_eq!(member, 0);
+    }
+
+    #[tokio::test]
+    async fn a_request_goes_to_a_member_with_room_or_waits_for_one() {
+        let l = std::sync::Arc::new(AdaptiveLimit::with_members(2, 8, Duration::ZERO));
+        let full = l.acquire().await;
+        full.overloaded();
+        full.overloaded();
+        l.acquire().await.overloaded();
+        assert_eq!(l.current_of(0), 2);
+        let second = l.acquire().await;
+        assert_eq!(second.member(), 0);
+        // Member 0 is at its limit: the next place is on member 1.
+        assert_eq!(l.acquire().await.member(), 1);
+        // One that may go only to member 0 waits for a place on it.
+        let l2 = l.clone();
+        let waiter = tokio::spawn(async move { l2.acquire_by(on(0)).await.member() });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(!waiter.is_finished());
+        drop(second);
+        let member = tokio::time::timeout(Duration::from_secs(5), waiter)
+            .await
+            .expect("released")
+            .unwrap();
+        assert_eq!(member, 0);
+        drop(full);
     }
 }

@@ -1,5 +1,5 @@
 use crate::TargetSettings;
-use crate::limit::AdaptiveLimit;
+use crate::limit::{AdaptiveLimit, MemberLoad};
 use async_trait::async_trait;
 use serde_json::{Value, json};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
@@ -41,8 +41,9 @@ pub struct OpenAiConfig {
     /// How long one HTTP request may take, answer included (120 s by
     /// default); a retry gets the same again.
     pub timeout: Duration,
-    /// The most requests in flight; repeated 429s lower the working limit
-    /// below it and it grows back when they stop.
+    /// The most requests in flight, across all replicas. Each replica has
+    /// its own working limit, at most this: its 429s lower it (and only
+    /// its), and it grows back when they stop.
     pub max_concurrency: usize,
     /// Retries after the first attempt for transient failures.
     pub max_retries: u32,
@@ -50,8 +51,8 @@ pub struct OpenAiConfig {
     pub retry_base: Duration,
     /// The longest wait between two attempts, whatever `Retry-After` says.
     pub retry_cap: Duration,
-    /// How long after a 429 halved the concurrency it holds before growing
-    /// again.
+    /// How long after a 429 halved a replica's concurrency it holds before
+    /// growing again.
     pub overload_cooldown: Duration,
 }
 
@@ -118,14 +119,14 @@ impl OpenAiConfig {
     }
 }
 
-/// One server of a target, with the requests it has outstanding and how
-/// it has fared lately.
+/// One server of a target and how it has fared lately. Its requests in
+/// flight and its concurrency limit are its member of the target's
+/// [`AdaptiveLimit`] (member `i` is replica `i`).
 #[derive(Debug)]
 struct Replica {
     url: String,
     /// The URL as messages and records show it: without credentials.
     shown: String,
-    outstanding: AtomicUsize,
     /// Failures in a row (a dropped connection, a timeout, a 429, a 5xx, a
     /// malformed answer: any that another replica may not share).
     failures: AtomicU32,
@@ -159,15 +160,6 @@ fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
-/// Counts a request against its replica until dropped.
-struct Outstanding<'a>(&'a Replica);
-
-impl Drop for Outstanding<'_> {
-    fn drop(&mut self) {
-        self.0.outstanding.fetch_sub(1, Ordering::SeqCst);
-    }
-}
-
 /// A model behind any `/v1/chat/completions` server, or several replicas
 /// of one.
 pub struct OpenAiTarget {
@@ -185,6 +177,9 @@ pub struct OpenAiTarget {
     /// header, a user name and password in a base URL): they are sent in
     /// place of the API key.
     header_auth: bool,
+    /// One adaptive limit per replica (member `i` is replica `i`), each
+    /// lowered only by that replica's 429s, with at most `max_concurrency`
+    /// requests in flight across them all.
     limit: AdaptiveLimit,
     /// Set once the server refused `max_tokens` asking for
     /// `max_completion_tokens` (OpenAI's reasoning models): the limit is
@@ -258,7 +253,7 @@ impl OpenAiTarget {
                 config.api_key_env
             )));
         }
-        let replicas = config
+        let replicas: Vec<Replica> = config
             .base_urls
             .iter()
             .map(|u| {
@@ -266,7 +261,6 @@ impl OpenAiTarget {
                 Replica {
                     shown: without_userinfo(&url),
                     url,
-                    outstanding: AtomicUsize::new(0),
                     failures: AtomicU32::new(0),
                     resting_until: AtomicU64::new(0),
                     asked_until: AtomicU64::new(0),
@@ -275,7 +269,11 @@ impl OpenAiTarget {
             .collect();
         Ok(OpenAiTarget {
             id: id.into(),
-            limit: AdaptiveLimit::new(config.max_concurrency, config.overload_cooldown),
+            limit: AdaptiveLimit::with_members(
+                replicas.len(),
+                config.max_concurrency,
+                config.overload_cooldown,
+            ),
             config,
             client,
             api_key,
@@ -292,16 +290,30 @@ impl OpenAiTarget {
         &self.config
     }
 
-    /// The concurrency the target works at now (at most `max_concurrency`).
+    /// The concurrency the target works at now: the sum of its replicas'
+    /// limits, at most `max_concurrency` (with one replica, its limit).
     pub fn current_concurrency(&self) -> usize {
         self.limit.current()
     }
 
+    /// The concurrency each replica works at now, per base URL (without
+    /// credentials): each at most `max_concurrency`, lowered by its own
+    /// 429s alone.
+    pub fn replica_concurrency(&self) -> Vec<(String, usize)> {
+        self.per_replica(|i| self.limit.current_of(i))
+    }
+
     /// The requests outstanding now, per base URL (without credentials).
     pub fn outstanding(&self) -> Vec<(String, usize)> {
+        self.per_replica(|i| self.limit.in_flight_of(i))
+    }
+
+    /// `value` of each replica, with its URL as shown.
+    fn per_replica(&self, value: impl Fn(usize) -> usize) -> Vec<(String, usize)> {
         self.replicas
             .iter()
-            .map(|r| (r.shown.clone(), r.outstanding.load(Ordering::SeqCst)))
+            .enumerate()
+            .map(|(i, r)| (r.shown.clone(), value(i)))
             .collect()
     }
 
@@ -309,28 +321,33 @@ impl OpenAiTarget {
         millis(self.started.elapsed())
     }
 
-    /// The replica with the fewest requests outstanding among those not
-    /// resting after failures. When every one rests: one whose
-    /// `Retry-After` is over (or the one whose ends first), again by fewest
-    /// outstanding.
-    fn pick(&self) -> Outstanding<'_> {
+    /// The replica a request goes to, given how each stands in the
+    /// concurrency limit (`loads`, in the order of replicas), or `None` to
+    /// wait for a place to free on any of them. A replica resting after
+    /// failures is passed over while another is not; when every one rests,
+    /// one whose `Retry-After` still runs is passed over while another's
+    /// is over (when every one's runs, the one ending first is preferred).
+    /// Among the rest, the one with room below its own limit and the
+    /// fewest requests outstanding is taken, ties going round from
+    /// `start`. A replica passed over is not taken even when the others
+    /// are at their limits: its rest is what keeps a failing replica
+    /// (which always has the fewest outstanding) from drawing the load.
+    fn choose(&self, loads: &[MemberLoad], start: usize) -> Option<usize> {
         let n = self.replicas.len();
-        let start = self.next.fetch_add(1, Ordering::Relaxed) % n;
         let now = self.now_ms();
-        let replica = (0..n)
-            .map(|i| &self.replicas[(start + i) % n])
-            .min_by_key(|r| {
-                let resting = r.rests(now);
-                let asked = r.asked_until.load(Ordering::SeqCst).saturating_sub(now);
-                (resting, asked, r.outstanding.load(Ordering::SeqCst))
-            })
-            .expect("at least one replica");
-        replica.outstanding.fetch_add(1, Ordering::SeqCst);
-        Outstanding(replica)
+        let asked = |r: &Replica| r.asked_until.load(Ordering::SeqCst).saturating_sub(now);
+        // Whether it rests, and whether its `Retry-After` is still running.
+        let standing = |r: &Replica| (r.rests(now), asked(r) > 0);
+        let best = self.replicas.iter().map(standing).min()?;
+        (0..n)
+            .map(|i| (start + i) % n)
+            .filter(|&i| loads[i].has_room && standing(&self.replicas[i]) == best)
+            .min_by_key(|&i| (asked(&self.replicas[i]), loads[i].in_flight))
     }
 
     /// Whether a replica other than `failed` is not resting: a retry goes
-    /// to it at once.
+    /// to it without backing off (as soon as it has room under the
+    /// concurrency limit).
     fn another_replica_is_free(&self, failed: &Replica) -> bool {
         let now = self.now_ms();
         self.replicas
@@ -424,14 +441,19 @@ impl OpenAiTarget {
         body
     }
 
-    /// One request, to the replica [`Self::pick`] chooses (returned with
-    /// the result), within the concurrency limit; how it fared rests the
-    /// replica or ends its rest, and adapts the limit.
+    /// One request, to the replica [`Self::choose`] chooses (returned
+    /// with the result), once it has a place in flight under that
+    /// replica's limit and the target's; how it fared rests the replica or
+    /// ends its rest, and adapts that replica's limit alone.
     async fn attempt(&self, body: &Value) -> (&Replica, Result<ChatResponse, Failed>) {
         self.wait_for_a_replica().await;
-        let permit = self.limit.acquire().await;
-        let replica = self.pick();
-        let result = self.send(replica.0, body).await;
+        let start = self.next.fetch_add(1, Ordering::Relaxed) % self.replicas.len();
+        let permit = self
+            .limit
+            .acquire_by(|loads| self.choose(loads, start))
+            .await;
+        let replica = &self.replicas[permit.member()];
+        let result = self.send(replica, body).await;
         match &result {
             Ok(_) => permit.succeeded(),
             Err(Failed {
@@ -440,8 +462,8 @@ impl OpenAiTarget {
             }) => permit.overloaded(),
             Err(_) => {}
         }
-        self.fared(replica.0, result.as_ref().err().map(|f| &f.error));
-        (replica.0, result)
+        self.fared(replica, result.as_ref().err().map(|f| &f.error));
+        (replica, result)
     }
 
     /// Sends one request to `replica` and reads its answer. A 400 that

@@ -694,3 +694,111 @@ async fn the_limit_settles_on_a_server_that_takes_one_request_at_a_time() {
     assert!(refused <= cases / 2, "{refused} 429s for {cases} answers");
     assert_eq!(server.request_count(), cases + refused);
 }
+
+/// Two replicas under `--concurrency 8`: one takes a single request at a
+/// time and answers 429 to any other, the other takes any load. The 429s
+/// lower the overloaded replica's own limit, to one, and not the healthy
+/// replica's, which keeps the rest of the eight in flight. (With one limit
+/// for the whole target, they lowered it to one for both.)
+#[tokio::test]
+async fn an_overloaded_replica_does_not_slow_the_healthy_one() {
+    use std::sync::Mutex;
+    let answer = Duration::from_millis(50);
+    let refused = Arc::new(AtomicUsize::new(0));
+    let seen = refused.clone();
+    let overloaded = TestServer::start_with_load(move |_, load| {
+        if load > 1 {
+            seen.fetch_add(1, Ordering::SeqCst);
+            return Reply::rate_limited(None);
+        }
+        Reply::chat("fine").slow(answer)
+    });
+    // How many requests the healthy server was answering as each arrived
+    // (itself included), in order of arrival.
+    let loads: Arc<Mutex<Vec<usize>>> = Arc::default();
+    let record = loads.clone();
+    let healthy = TestServer::start_with_load(move |_, load| {
+        record.lock().unwrap().push(load);
+        Reply::chat("fine").slow(answer)
+    });
+    let t = Arc::new(target(&healthy.url(), |c| {
+        c.base_urls = vec![
+            format!("{}/v1", overloaded.url()),
+            format!("{}/v1", healthy.url()),
+        ];
+        c.max_concurrency = 8;
+        c.max_retries = 20;
+        // A limit that fell stays down: what is counted below does not
+        // depend on when a cooldown ends.
+        c.overload_cooldown = Duration::from_secs(3600);
+    }));
+    // Rounds of cases until one in which the overloaded replica answered
+    // and refused nothing: it is sent one request at a time.
+    let mut settled = None;
+    for _ in 0..10 {
+        let refused_before = refused.load(Ordering::SeqCst);
+        let answered_before = overloaded.request_count() - refused_before;
+        let loads_before = loads.lock().unwrap().len();
+        answer_all(&t, 100).await;
+        let refused_now = refused.load(Ordering::SeqCst) - refused_before;
+        let answered = overloaded.request_count() - refused_before - refused_now - answered_before;
+        if refused_now == 0 && answered > 0 {
+            let peak = loads.lock().unwrap()[loads_before..]
+                .iter()
+                .copied()
+                .max()
+                .unwrap_or(0);
+            settled = Some((answered, peak));
+            break;
+        }
+    }
+    let Some((answered, peak)) = settled else {
+        panic!(
+            "the overloaded replica never settled: {} refused in all",
+            refused.load(Ordering::SeqCst)
+        );
+    };
+    assert!(
+        refused.load(Ordering::SeqCst) > 0,
+        "it was overloaded first"
+    );
+    // The eight in flight less the overloaded replica's one.
+    assert!(
+        peak >= 7,
+        "the healthy replica had at most {peak} in flight once the other \
+         settled (which answered {answered})"
+    );
+    assert_eq!(t.current_concurrency(), 8);
+    assert!(t.outstanding().iter().all(|(_, n)| *n == 0));
+}
+
+/// Each replica reports its own limit, and the target the sum of them, at
+/// most its maximum.
+#[tokio::test]
+async fn each_replica_reports_its_own_limit() {
+    let limited = TestServer::start(|_| Reply::rate_limited(None));
+    let healthy = TestServer::start(|_| Reply::chat("fine"));
+    let t = target(&healthy.url(), |c| {
+        c.base_urls = vec![
+            format!("{}/v1", limited.url()),
+            format!("{}/v1", healthy.url()),
+        ];
+        c.max_concurrency = 4;
+        c.overload_cooldown = Duration::from_secs(3600);
+    });
+    // Neither has anything outstanding: the first request goes to the
+    // first replica, and its retry, at once, to the other.
+    assert_eq!(t.chat(&ask("Hi")).await.unwrap().message.content, "fine");
+    assert_eq!((limited.request_count(), healthy.request_count()), (1, 1));
+    let limits: Vec<usize> = t
+        .replica_concurrency()
+        .into_iter()
+        .map(|(_, n)| n)
+        .collect();
+    assert_eq!(limits, [2, 4]);
+    assert_eq!(t.current_concurrency(), 4, "the sum, at most the maximum");
+    assert_eq!(
+        t.replica_concurrency()[0].0,
+        format!("{}/v1", limited.url())
+    );
+}

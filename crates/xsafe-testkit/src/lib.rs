@@ -144,7 +144,9 @@ pub fn chat_completion(content: &str, finish_reason: &str) -> serde_json::Value 
     })
 }
 
-type Handler = dyn Fn(&Request) -> Reply + Send + Sync;
+/// Answers a request, given how many requests are being answered at that
+/// moment, this one included.
+type Handler = dyn Fn(&Request, usize) -> Reply + Send + Sync;
 
 /// A server on 127.0.0.1 that answers with a handler. Stops when dropped.
 pub struct TestServer {
@@ -159,6 +161,17 @@ pub struct TestServer {
 impl TestServer {
     /// Starts a server on a free port of 127.0.0.1.
     pub fn start(handler: impl Fn(&Request) -> Reply + Send + Sync + 'static) -> TestServer {
+        TestServer::start_with_load(move |request, _| handler(request))
+    }
+
+    /// Starts a server on a free port of 127.0.0.1 whose handler is also
+    /// told how many requests are being answered as it is called, this one
+    /// included (as [`TestServer::in_flight`] counts them): for a server
+    /// that refuses what it cannot take at once, e.g. a 429 to any request
+    /// beyond the first in flight.
+    pub fn start_with_load(
+        handler: impl Fn(&Request, usize) -> Reply + Send + Sync + 'static,
+    ) -> TestServer {
         let handler: Arc<Handler> = Arc::new(handler);
         let requests = Arc::new(Mutex::new(Vec::new()));
         let in_flight = Arc::new(AtomicUsize::new(0));
@@ -290,7 +303,7 @@ async fn serve(
         let client_closes = request
             .header("connection")
             .is_some_and(|v| v.eq_ignore_ascii_case("close"));
-        let keep_open = answer(&mut stream, handler(&request)).await;
+        let keep_open = answer(&mut stream, handler(&request, now)).await;
         counters.in_flight.fetch_sub(1, Ordering::SeqCst);
         if !keep_open? || client_closes {
             return Ok(());
@@ -536,5 +549,15 @@ mod tests {
         assert_eq!(server.requests()[0].path, "/a");
         server.stop();
         assert!(std::net::TcpStream::connect(url.trim_start_matches("http://")).is_err());
+    }
+
+    #[test]
+    fn a_handler_can_be_told_the_load() {
+        let server = TestServer::start_with_load(|_, load| Reply::bytes(load.to_string()));
+        // One request at a time: each is the only one being answered.
+        for _ in 0..2 {
+            assert!(get(&server.url(), "/").ends_with("\r\n\r\n1"));
+        }
+        assert_eq!(server.in_flight(), 0);
     }
 }
