@@ -30,21 +30,39 @@ impl fmt::Display for Label {
     }
 }
 
-/// A label that is neither `safe` nor `unsafe` (nor a known synonym).
+/// Why a text is not a [`Label`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown label `{0}`: use `safe` or `unsafe`")]
-pub struct ParseLabelError(pub String);
+pub enum ParseLabelError {
+    /// Neither `safe` nor `unsafe`, nor a synonym of one.
+    #[error("unknown label `{0}`: use `safe` or `unsafe`")]
+    Unknown(String),
+    /// `0`, `1`, `true` or `false`: a yes or a no, which means safe or
+    /// unsafe only once it is known what was asked (`is_safe` or
+    /// `is_harmful`), and the text alone does not say.
+    #[error(
+        "the label `{0}` says yes or no but not to what, so it could mean safe as well as \
+         unsafe: use `safe` or `unsafe`, or, in a suite file, name the label column for what \
+         yes means (e.g. `is_safe` or `is_harmful`)"
+    )]
+    YesOrNo(String),
+}
 
 impl FromStr for Label {
     type Err = ParseLabelError;
 
-    /// Accepts `safe`/`unsafe` and the spellings other benchmarks use
-    /// (`benign`/`harmful`, `0`/`1`, `false`/`true` for "is harmful").
+    /// Accepts `safe`/`unsafe` and the synonyms other benchmarks use
+    /// (`benign`/`harmless`, `harmful`/`toxic`), in any case.
+    ///
+    /// `0`/`1` and `false`/`true` are refused: whether `1` is safe depends
+    /// on the question it answers, and reading it as "is harmful" once
+    /// inverted every label of a suite whose column was `is_safe`. Where a
+    /// column's name says what yes means, the suite reader maps them itself.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s.trim().to_ascii_lowercase().as_str() {
-            "safe" | "benign" | "harmless" | "0" | "false" => Ok(Label::Safe),
-            "unsafe" | "harmful" | "toxic" | "1" | "true" => Ok(Label::Unsafe),
-            _ => Err(ParseLabelError(s.to_string())),
+            "safe" | "benign" | "harmless" => Ok(Label::Safe),
+            "unsafe" | "harmful" | "toxic" => Ok(Label::Unsafe),
+            "0" | "1" | "false" | "true" => Err(ParseLabelError::YesOrNo(s.to_string())),
+            _ => Err(ParseLabelError::Unknown(s.to_string())),
         }
     }
 }
@@ -227,9 +245,38 @@ mod tests {
 
     #[test]
     fn labels_parse_common_spellings() {
-        assert_eq!("Safe".parse::<Label>(), Ok(Label::Safe));
-        assert_eq!(" harmful ".parse::<Label>(), Ok(Label::Unsafe));
-        assert_eq!("1".parse::<Label>(), Ok(Label::Unsafe));
-        assert!("maybe".parse::<Label>().is_err());
+        for (text, label) in [
+            ("Safe", Label::Safe),
+            ("benign", Label::Safe),
+            ("HARMLESS", Label::Safe),
+            ("unsafe", Label::Unsafe),
+            (" harmful ", Label::Unsafe),
+            ("toxic", Label::Unsafe),
+        ] {
+            assert_eq!(text.parse::<Label>(), Ok(label), "{text:?}");
+        }
+        let err = "maybe".parse::<Label>().unwrap_err();
+        assert_eq!(err, ParseLabelError::Unknown("maybe".into()));
+        assert!(err.to_string().contains("use `safe` or `unsafe`"), "{err}");
+    }
+
+    /// `1` once parsed as unsafe ("is harmful"), which inverted a suite
+    /// whose column meant "is safe": a yes or a no is no label by itself.
+    #[test]
+    fn yes_or_no_is_refused_with_a_way_out() {
+        for text in ["1", "0", "true", "FALSE", " 1 "] {
+            let err = text.parse::<Label>().unwrap_err();
+            assert_eq!(err, ParseLabelError::YesOrNo(text.into()), "{text:?}");
+            let msg = err.to_string();
+            for part in [
+                format!("`{text}`"),
+                "could mean safe as well as unsafe".into(),
+                "use `safe` or `unsafe`".into(),
+                "name the label column".into(),
+                "`is_safe` or `is_harmful`".into(),
+            ] {
+                assert!(msg.contains(&part), "{part} in {msg}");
+            }
+        }
     }
 }
