@@ -329,6 +329,15 @@ pub async fn fetch(
     )
 }
 
+/// Whether an HTTP status may go away if the same request is sent again:
+/// 429 (too many requests) and the server errors, but for 501 (Not
+/// Implemented) and 505 (HTTP Version Not Supported), which the server
+/// answers the same every time, so that retrying them would only delay
+/// the message (as for the OpenAI target).
+fn transient(status: u16) -> bool {
+    status == 429 || ((500..600).contains(&status) && !matches!(status, 501 | 505))
+}
+
 /// Why one request of a download failed: worth asking again (the reason
 /// and the HTTP status), or not.
 enum Failure {
@@ -498,8 +507,7 @@ impl Partial {
             }
             code => {
                 let reason = format!("the server answered HTTP {status}");
-                let transient = code == 429 || status.is_server_error();
-                return Err(fail(*begun && transient, reason, Some(code)));
+                return Err(fail(*begun && transient(code), reason, Some(code)));
             }
         }
         *begun = true;

@@ -415,6 +415,37 @@ async fn a_second_download_of_the_same_file_is_refused_while_one_runs() {
     assert_eq!(std::fs::read(staged.path()).unwrap(), body);
 }
 
+/// Once a transfer has begun, a break is asked again, and so is a server
+/// error that may pass (503); but 501 Not Implemented and 505 HTTP Version
+/// Not Supported are answered the same every time. They were once retried
+/// as server errors, so a wrong URL took three more requests and seconds
+/// of pauses to report.
+#[tokio::test]
+async fn a_final_server_error_ends_the_download_at_once_but_a_passing_one_is_retried() {
+    // The status's requests after the first, cut, answer.
+    for (status, asked) in [(501, 1), (505, 1), (503, 3)] {
+        let answered = AtomicUsize::new(0);
+        let server = TestServer::start(move |_| {
+            if answered.fetch_add(1, Ordering::SeqCst) == 0 {
+                Reply::Truncated(Box::new(Reply::bytes(pattern(4_000))))
+            } else {
+                Reply::status(status, "no")
+            }
+        });
+        let dir = tempfile::tempdir().unwrap();
+        let (dest, pin) = setup(dir.path());
+        let err = fetch(&server.url(), &dest, &pin, None).await.unwrap_err();
+        assert!(
+            matches!(err, FetchError::Download { status: Some(s), .. } if s == status),
+            "{err:?}"
+        );
+        let text = err.to_string();
+        assert!(text.contains(&format!("HTTP {status}")), "{text}");
+        assert_eq!(server.request_count(), 1 + asked, "{text}");
+        assert!(file_names(&dir.path().join("cache")).is_empty());
+    }
+}
+
 /// A server on 127.0.0.1 that answers every request with `response`, raw
 /// bytes written as they are, then closes the connection: for the framings
 /// the test kit's server does not send (no `Content-Length`, chunked).
