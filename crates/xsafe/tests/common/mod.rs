@@ -172,7 +172,7 @@ pub fn wait_for_results(env: &Env, n: i64) -> i64 {
 }
 
 /// How the tag of a judge named `name` that runs the shipped classifier's
-/// rules starts (`xsafe@4-`, `xsafe:w.json@4-`); the weights' digest follows.
+/// rules starts (`xsafe@5-`, `xsafe:w.json@5-`); the weights' digest follows.
 pub fn xsafe_tag(name: &str) -> String {
     format!("{name}@{}-", xsafe_judge::classifier::RULES_VERSION)
 }
