@@ -16,7 +16,9 @@ file() { echo "$dev/xstest_v2_completions_$1.csv"; }
 for m in "${models[@]}"; do
   [[ -f "$(file "$m")" ]] || { echo "no $(file "$m"): nothing to measure" >&2; exit 1; }
 done
-[[ -x "$xsafe" ]] || cargo build --locked --quiet --bin xsafe
+# Without XSAFE, build first: a binary left from older sources would
+# measure the old judge (cargo does nothing when it is up to date).
+[[ -n "${XSAFE:-}" ]] || cargo build --locked --quiet --bin xsafe
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 
