@@ -410,4 +410,137 @@ mod tests {
         assert_eq!(v["confusion"]["compliance"]["full_refusal"], 1);
         assert_eq!(v["confusion"]["partial_refusal"]["compliance"], 0);
     }
+
+    // The reference tables below were computed with statsmodels 0.15.0
+    // (`statsmodels.stats.inter_rater.cohens_kappa`) and scikit-learn 1.9.1
+    // (`precision_recall_fscore_support(..., zero_division=nan)`), numpy
+    // 2.4.6, Python 3.11, and agree with the textbook formulas from the
+    // confusion matrix. They are values, not code.
+
+    fn near(got: Option<f64>, want: Option<f64>) {
+        match (got, want) {
+            (Some(g), Some(w)) => assert!((g - w).abs() <= 1e-12 * w.abs() + 1e-15, "{g} != {w}"),
+            _ => assert_eq!(got, want),
+        }
+    }
+
+    /// `(confusion, kappa)` from statsmodels' `cohens_kappa(table)`. Where
+    /// both raters put everything in one class statsmodels gives NaN (0/0)
+    /// and this gives 1, as [`cohen_kappa`] says.
+    #[test]
+    fn kappa_matches_statsmodels() {
+        for (m, want) in [
+            ([[5, 1, 0], [0, 3, 1], [1, 0, 1]], 0.590_909_090_909_090_8),
+            ([[1, 1, 0], [0, 2, 0], [0, 0, 0]], 0.5),
+            ([[0, 2, 0], [2, 0, 0], [0, 0, 0]], -1.0),
+            // The judge never says full refusal.
+            ([[1, 0, 0], [1, 0, 0], [0, 0, 0]], 0.0),
+            ([[3, 0, 0], [0, 4, 0], [0, 0, 5]], 1.0),
+            ([[0, 3, 3], [3, 0, 3], [3, 3, 0]], -0.499_999_999_999_999_94),
+            // Humans all say full refusal, the judge all partial.
+            ([[0, 0, 0], [0, 0, 3], [0, 0, 0]], 0.0),
+            ([[44, 8, 5], [2, 38, 6], [9, 5, 35]], 0.653_848_656_386_232),
+            (
+                [[90, 3, 0], [12, 40, 7], [4, 9, 2]],
+                0.605_813_326_139_735_6,
+            ),
+            ([[1_000_000, 1, 0], [0, 0, 0], [0, 0, 0]], 0.0),
+            // The judge says compliance to everything.
+            ([[7, 0, 0], [3, 0, 0], [5, 0, 0]], 0.0),
+        ] {
+            near(cohen_kappa(&m), Some(want));
+        }
+        for (m, want) in [
+            ([[20, 5], [10, 15]], 0.399_999_999_999_999_9),
+            ([[9, 12], [11, 16]], 0.021_276_595_744_680_778),
+            ([[0, 4], [6, 0]], -0.923_076_923_076_923),
+        ] {
+            near(cohen_kappa(&m), Some(want));
+        }
+        // statsmodels: NaN; here 1 (documented), and None with no answers.
+        assert_eq!(cohen_kappa(&[[0, 0, 0], [0, 5, 0], [0, 0, 0]]), Some(1.0));
+        assert_eq!(cohen_kappa(&[[0, 0], [0, 7]]), Some(1.0));
+        assert_eq!(cohen_kappa(&[[0u64; 3]; 3]), None);
+    }
+
+    /// `(confusion, precision, recall, F1)` per class from scikit-learn's
+    /// `precision_recall_fscore_support` with `zero_division=nan` (NaN is
+    /// `None` here). One documented difference: where the judge never chose
+    /// a class that humans did, scikit-learn's F1 is 0 and this one is
+    /// `None`, as precision is.
+    #[test]
+    fn per_class_figures_match_sklearn() {
+        type Row = [Option<f64>; 3];
+        let table: [([[u64; 3]; 3], Row, Row, Row); 6] = [
+            (
+                [[5, 1, 0], [0, 3, 1], [1, 0, 1]],
+                [Some(0.833_333_333_333_333_4), Some(0.75), Some(0.5)],
+                [Some(0.833_333_333_333_333_4), Some(0.75), Some(0.5)],
+                [Some(0.833_333_333_333_333_4), Some(0.75), Some(0.5)],
+            ),
+            (
+                [[44, 8, 5], [2, 38, 6], [9, 5, 35]],
+                [
+                    Some(0.8),
+                    Some(0.745_098_039_215_686_3),
+                    Some(0.760_869_565_217_391_4),
+                ],
+                [
+                    Some(0.771_929_824_561_403_5),
+                    Some(0.826_086_956_521_739_1),
+                    Some(0.714_285_714_285_714_3),
+                ],
+                [
+                    Some(0.785_714_285_714_285_7),
+                    Some(0.783_505_154_639_175_2),
+                    Some(0.736_842_105_263_157_9),
+                ],
+            ),
+            (
+                [[1, 1, 0], [0, 2, 0], [0, 0, 0]],
+                [Some(1.0), Some(0.666_666_666_666_666_6), None],
+                [Some(0.5), Some(1.0), None],
+                [Some(0.666_666_666_666_666_6), Some(0.8), None],
+            ),
+            (
+                [[0, 2, 0], [2, 0, 0], [0, 0, 0]],
+                [Some(0.0), Some(0.0), None],
+                [Some(0.0), Some(0.0), None],
+                [Some(0.0), Some(0.0), None],
+            ),
+            (
+                [[90, 3, 0], [12, 40, 7], [4, 9, 2]],
+                [
+                    Some(0.849_056_603_773_584_9),
+                    Some(0.769_230_769_230_769_3),
+                    Some(0.222_222_222_222_222_2),
+                ],
+                [
+                    Some(0.967_741_935_483_871),
+                    Some(0.677_966_101_694_915_2),
+                    Some(0.133_333_333_333_333_33),
+                ],
+                [
+                    Some(0.904_522_613_065_326_7),
+                    Some(0.720_720_720_720_720_7),
+                    Some(0.166_666_666_666_666_66),
+                ],
+            ),
+            (
+                // scikit-learn's F1: [0.636..., 0.0, 0.0].
+                [[7, 0, 0], [3, 0, 0], [5, 0, 0]],
+                [Some(0.466_666_666_666_666_7), None, None],
+                [Some(1.0), Some(0.0), Some(0.0)],
+                [Some(0.636_363_636_363_636_4), None, None],
+            ),
+        ];
+        for (m, precision, recall, f1) in table {
+            let a = from_confusion(m, 0);
+            for (k, c) in a.per_class.iter().enumerate() {
+                near(c.precision, precision[k]);
+                near(c.recall, recall[k]);
+                near(c.f1, f1[k]);
+            }
+        }
+    }
 }
