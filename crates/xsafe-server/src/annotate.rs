@@ -154,6 +154,9 @@ fn forbidden(message: String) -> Response {
 /// (e.g. [`shutdown_signal`](crate::shutdown_signal)), then lets requests in
 /// flight finish, for at most [`SHUTDOWN_GRACE`](crate::SHUTDOWN_GRACE): each
 /// label is stored by its own short request, so nothing made is lost.
+/// It holds as many connections at once as the open-file limit leaves room
+/// for beside the store's files (see [`serve`](crate::serve), which raises
+/// the limit the same way).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: Arc<AnnotateState>,
@@ -162,6 +165,8 @@ pub async fn serve(
     let limits = crate::http::Limits {
         header_timeout: crate::http::MAX_HEADER_WAIT,
         drain: crate::SHUTDOWN_GRACE,
+        // A connection here is its socket alone: the store is shared.
+        max_connections: crate::open_files::connection_cap(None, 1),
     };
     crate::http::serve(listener, router(state), limits, shutdown).await
 }

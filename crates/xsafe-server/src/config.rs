@@ -3,6 +3,7 @@
 
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
+use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use xsafe_core::{Judge, Strategy};
@@ -57,6 +58,9 @@ pub struct ServerConfig {
     /// The largest request body accepted, in bytes (larger ones get 413), as
     /// `--max-body-bytes`.
     pub max_body_bytes: Option<usize>,
+    /// The most client connections held at once, as `--max-connections`;
+    /// unset, it follows from the open-file limit.
+    pub max_connections: Option<NonZeroUsize>,
     /// Overrides the profile's judge (interactive strategies).
     pub judge: Option<String>,
     /// Client keys, as SHA-256 hashes.

@@ -1,17 +1,22 @@
 //! The accept loop both servers share: HTTP/1.1 over hyper with a bound on
-//! how long a client may take to send its request line and headers, and a
-//! graceful stop that can be bounded too.
+//! how long a client may take to send its request line and headers, a cap
+//! on the connections held at once, and a graceful stop that can be
+//! bounded too.
 //!
 //! `axum::serve` sets no timer, so hyper's header read timeout never ran
 //! under it: a client that opened a connection and sent half a request line
 //! (or nothing) held a task and a file descriptor for as long as it liked.
+//! The timeout alone still let a crowd of such clients take every
+//! descriptor for its length, hence the cap.
 
 use axum::Router;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// The longest a client may take to send a request's line and headers
 /// (and a kept-alive connection may stay idle): a browser or an SDK sends
@@ -29,6 +34,12 @@ pub(crate) struct Limits {
     /// How long requests in flight may go on after the stop signal before
     /// the server stops without them.
     pub drain: Duration,
+    /// The most connections held at once (at least one). At the cap the
+    /// server accepts no more until one closes: new clients wait in the
+    /// listen queue instead of taking the file descriptors that the
+    /// connections already held need for their upstream sockets and the
+    /// store.
+    pub max_connections: usize,
 }
 
 /// Serves `router` on `listener` until `shutdown` resolves, then stops
@@ -45,7 +56,14 @@ pub(crate) async fn serve(
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_timeout);
     let mut shutdown = std::pin::pin!(shutdown);
+    let mut slots = ConnectionSlots::new(limits.max_connections);
     loop {
+        // A slot first, then the connection: at the cap, the next client
+        // waits to be accepted rather than being accepted and failing.
+        let slot = tokio::select! {
+            slot = slots.acquire() => slot,
+            () = &mut shutdown => break,
+        };
         let stream = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => stream,
@@ -64,6 +82,8 @@ pub(crate) async fn serve(
             if let Err(e) = connection.await {
                 tracing::debug!(error = %e, "connection ended with an error");
             }
+            // The connection is closed: its slot is free for the next one.
+            drop(slot);
         });
     }
     // No new connections from here on.
@@ -80,6 +100,47 @@ pub(crate) async fn serve(
         () = again => tracing::warn!("a second signal: stopping without the requests still open"),
     }
     Ok(())
+}
+
+/// The connections a server may still accept: one permit per connection,
+/// held by the connection's task until the connection closes.
+struct ConnectionSlots {
+    free: Arc<Semaphore>,
+    cap: usize,
+    /// Whether reaching the cap has been logged: once per server, not for
+    /// every client that then waits.
+    cap_logged: bool,
+}
+
+impl ConnectionSlots {
+    fn new(cap: usize) -> Self {
+        let cap = cap.clamp(1, Semaphore::MAX_PERMITS);
+        ConnectionSlots {
+            free: Arc::new(Semaphore::new(cap)),
+            cap,
+            cap_logged: false,
+        }
+    }
+
+    /// A free slot, waiting for a connection to close if there is none.
+    /// Cancel-safe: a wait given up takes no slot.
+    async fn acquire(&mut self) -> OwnedSemaphorePermit {
+        if let Ok(slot) = Arc::clone(&self.free).try_acquire_owned() {
+            return slot;
+        }
+        if !self.cap_logged {
+            self.cap_logged = true;
+            tracing::warn!(
+                max_connections = self.cap,
+                "holding as many connections as the cap allows: new clients wait to be \
+                 accepted until one closes (logged once)"
+            );
+        }
+        Arc::clone(&self.free)
+            .acquire_owned()
+            .await
+            .expect("the semaphore is never closed")
+    }
 }
 
 /// After a failed accept: nothing for an error about that one connection

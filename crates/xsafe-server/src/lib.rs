@@ -15,6 +15,7 @@ mod config;
 mod error;
 mod http;
 mod metrics;
+mod open_files;
 mod proxy;
 mod upstream;
 

@@ -92,7 +92,8 @@ impl Metrics {
         out.push_str(
             "# HELP xsafe_proxy_errors_total Failed requests, by kind (the error's code). A \
              request answered 200 that then failed is here too, its 200 in requests_total: \
-             upstream_stream for a stream the upstream broke off or stalled, \
+             upstream_stream for a stream the upstream broke off, stalled or ended without \
+             [DONE], \
              followup_rejected for a follow-up the upstream refused with a 4xx (the client got \
              the reply before it).\n",
         );
@@ -166,7 +167,8 @@ impl Metrics {
 }
 
 /// The `kind` of [`Metrics::error`] for a stream that failed after its 200
-/// was sent: the upstream broke it off or stalled past the timeout.
+/// was sent: the upstream broke it off, stalled past the timeout, or ended
+/// it (cleanly, as far as HTTP goes) without `data: [DONE]`.
 pub const STREAM_FAILED: &str = "upstream_stream";
 
 /// The `kind` of [`Metrics::error`] for a follow-up the upstream refused

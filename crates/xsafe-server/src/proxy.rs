@@ -16,6 +16,7 @@ use axum::routing::{get, post};
 use futures::StreamExt;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
+use std::num::NonZeroUsize;
 use std::sync::atomic::AtomicU32;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -62,6 +63,13 @@ pub struct ProxyOptions {
     /// Retries of a request the upstream failed before any of its answer
     /// reached the client.
     pub upstream_retries: u32,
+    /// The most client connections held at once; further clients wait to
+    /// be accepted until one closes. `None` derives it from the process's
+    /// open-file limit (raised to its hard limit at start), keeping room
+    /// for an upstream socket per connection and for the process's own
+    /// files, so that idle clients cannot use up the descriptors the
+    /// requests being answered need.
+    pub max_connections: Option<NonZeroUsize>,
 }
 
 impl ProxyOptions {
@@ -78,6 +86,7 @@ impl ProxyOptions {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             timeout: DEFAULT_TIMEOUT,
             upstream_retries: DEFAULT_UPSTREAM_RETRIES,
+            max_connections: None,
         }
     }
 }
@@ -431,23 +440,44 @@ impl Proxy {
     }
 
     /// The upstream's event stream passed on as it comes. A stall of the
-    /// whole timeout or a broken connection ends it (the status is already
-    /// sent: the client sees the connection close without `[DONE]`), and is
-    /// counted among the errors as [`STREAM_FAILED`].
+    /// whole timeout, a broken connection, or an end without `data: [DONE]`
+    /// (an upstream that closed the stream cleanly before finishing it)
+    /// ends it with an error: the status is already sent, so the client
+    /// sees the connection close without the body's end, which an SDK
+    /// reports as an error rather than taking a truncated answer for a
+    /// whole one. Each is counted among the errors as [`STREAM_FAILED`].
+    /// The body ends after the chunk that holds `[DONE]`: what the upstream
+    /// does after it (closing late, stalling, failing) is not the client's
+    /// to wait for.
     fn pass_events(&self, upstream: reqwest::Response, content_type: HeaderValue) -> Response {
         let idle = self.upstream.timeout;
         let metrics = Arc::clone(&self.metrics);
         let chunks = futures::stream::unfold(
-            (Box::pin(upstream.bytes_stream()), false),
-            move |(mut s, done)| {
+            (
+                Box::pin(upstream.bytes_stream()),
+                DoneWatch::default(),
+                false,
+            ),
+            move |(mut s, mut watch, ended)| {
                 let metrics = Arc::clone(&metrics);
                 async move {
-                    if done {
+                    if ended {
                         return None;
                     }
                     let error = match tokio::time::timeout(idle, s.next()).await {
-                        Ok(Some(Ok(b))) => return Some((Ok(b), (s, false))),
-                        Ok(None) => return None,
+                        Ok(Some(Ok(b))) => {
+                            // After `[DONE]` the client has the whole answer:
+                            // its body ends there, whether the upstream then
+                            // closes, keeps the connection open or fails.
+                            watch.scan(&b);
+                            let done = watch.finished();
+                            return Some((Ok(b), (s, watch, done)));
+                        }
+                        Ok(None) if watch.finish() => return None,
+                        Ok(None) => std::io::Error::new(
+                            std::io::ErrorKind::UnexpectedEof,
+                            "the upstream ended the stream without `data: [DONE]`",
+                        ),
                         Ok(Some(Err(e))) => std::io::Error::other(e.without_url().to_string()),
                         Err(_) => std::io::Error::new(
                             std::io::ErrorKind::TimedOut,
@@ -459,7 +489,7 @@ impl Proxy {
                         "the upstream's stream failed after it started: {error}"
                     );
                     metrics.error(STREAM_FAILED);
-                    Some((Err(error), (s, true)))
+                    Some((Err(error), (s, watch, true)))
                 }
             },
         );
@@ -808,6 +838,63 @@ fn as_events(completion: &Value, include_usage: bool, extension: Value) -> Strin
     out
 }
 
+/// Watches an event stream for its closing `data: [DONE]` as the bytes
+/// pass, however they are split into chunks, in constant memory: it keeps
+/// only the first bytes of the current line.
+///
+/// The line counts when its field is `data` and its value (after the one
+/// space the event-stream format allows) starts with `[DONE]`: what the
+/// OpenAI SDKs stop at. A last line the stream ends without a line break
+/// counts too, as a line reader takes it.
+#[derive(Debug, Default)]
+struct DoneWatch {
+    /// The current line's first bytes, at most `DONE_LINE.len()`.
+    line: Vec<u8>,
+    seen: bool,
+}
+
+/// The longest spelling of the line [`DoneWatch`] looks for; `data:[DONE]`
+/// is the other.
+const DONE_LINE: &[u8] = b"data: [DONE]";
+
+impl DoneWatch {
+    /// Reads the next bytes of the stream.
+    fn scan(&mut self, bytes: &[u8]) {
+        if self.seen {
+            return;
+        }
+        for &byte in bytes {
+            if byte == b'\n' || byte == b'\r' {
+                if self.line_is_done() {
+                    self.seen = true;
+                    return;
+                }
+                self.line.clear();
+            } else if self.line.len() < DONE_LINE.len() {
+                self.line.push(byte);
+            }
+        }
+    }
+
+    /// Whether a whole `[DONE]` line has been read.
+    fn finished(&self) -> bool {
+        self.seen
+    }
+
+    /// At the end of the stream: whether `[DONE]` came.
+    fn finish(&mut self) -> bool {
+        self.seen = self.seen || self.line_is_done();
+        self.seen
+    }
+
+    fn line_is_done(&self) -> bool {
+        self.line
+            .strip_prefix(b"data:")
+            .map(|value| value.strip_prefix(b" ").unwrap_or(value))
+            .is_some_and(|value| value.starts_with(b"[DONE]"))
+    }
+}
+
 /// The profile's judge, counting the refusals it finds and keeping its
 /// last verdict for the response's extension field.
 struct Counting<'a> {
@@ -931,6 +1018,10 @@ pub fn router(state: Arc<Proxy>) -> Router {
 /// the proxy's request timeout before the proxy stops without them.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
+/// File descriptors one client connection may take: its socket, and the
+/// upstream socket its request is sent on.
+const FDS_PER_CONNECTION: u64 = 2;
+
 /// Serves until `shutdown` resolves, then lets requests in flight finish:
 /// at most the proxy's request timeout and [`SHUTDOWN_GRACE`] more, so that
 /// a client that stopped sending its request (or reading the answer) never
@@ -938,6 +1029,11 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 /// request timeout, at most 30 s, to send its request line and headers
 /// (and a kept-alive connection is closed after that long idle), and the
 /// request timeout to send its body.
+///
+/// The first server started in the process raises its soft open-file
+/// limit to the hard one (a process-wide setting, as Go's runtime does at
+/// start). At most [`ProxyOptions::max_connections`] connections are held
+/// at once, or, when that is `None`, as many as the limit leaves room for.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     proxy: Arc<Proxy>,
@@ -946,6 +1042,10 @@ pub async fn serve(
     let limits = crate::http::Limits {
         header_timeout: proxy.options.timeout.min(crate::http::MAX_HEADER_WAIT),
         drain: proxy.options.timeout + SHUTDOWN_GRACE,
+        max_connections: crate::open_files::connection_cap(
+            proxy.options.max_connections.map(NonZeroUsize::get),
+            FDS_PER_CONNECTION,
+        ),
     };
     crate::http::serve(listener, router(proxy), limits, shutdown).await
 }
@@ -1062,6 +1162,55 @@ mod tests {
         );
         let baseline = vec![Message::user("q")];
         assert_eq!(merge(&client, &baseline, 2, "q"), client);
+    }
+
+    /// Whether [`DoneWatch`] finds `[DONE]` in `stream` split at every
+    /// byte, and in two chunks split at each position.
+    fn done_in(stream: &str) -> bool {
+        let bytes = stream.as_bytes();
+        let mut byte_by_byte = DoneWatch::default();
+        for b in bytes {
+            byte_by_byte.scan(std::slice::from_ref(b));
+        }
+        let seen = byte_by_byte.finish();
+        for at in 0..=bytes.len() {
+            let mut watch = DoneWatch::default();
+            watch.scan(&bytes[..at]);
+            watch.scan(&bytes[at..]);
+            assert_eq!(watch.finish(), seen, "split at {at} of {stream:?}");
+        }
+        seen
+    }
+
+    #[test]
+    fn the_done_event_is_found_however_the_stream_is_split() {
+        let event = "data: {\"choices\":[{\"delta\":{\"content\":\"data: [DONE]\"}}]}\n\n";
+        for ending in [
+            "data: [DONE]\n\n",
+            "data:[DONE]\n\n",
+            "data: [DONE]\r\n\r\n",
+            "data: [DONE]\r\r",
+            "data: [DONE]",
+            ": keep-alive\n\ndata: [DONE]\n\n",
+        ] {
+            assert!(done_in(&format!("{event}{ending}")), "{ending:?}");
+        }
+        for ending in [
+            "",
+            "data: [DONE",
+            "data:  [DONE]\n\n",
+            "event: done\n\n",
+            " data: [DONE]\n\n",
+            "data: {\"text\": \"[DONE]\"}\n\n",
+        ] {
+            assert!(!done_in(&format!("{event}{ending}")), "{ending:?}");
+        }
+        // A long line before it does not grow the watch's memory.
+        let mut watch = DoneWatch::default();
+        watch.scan(format!("data: {}", "x".repeat(100_000)).as_bytes());
+        assert_eq!(watch.line.len(), DONE_LINE.len());
+        watch.scan(b"\ndata: [DONE]\n");
+        assert!(watch.finish());
     }
 
     #[test]

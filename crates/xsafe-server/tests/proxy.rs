@@ -484,19 +484,31 @@ async fn models_are_forwarded() {
 /// The warnings and errors logged on this thread while it lives: what the
 /// proxy's operator reads. A `#[tokio::test]` runs the proxy's tasks on
 /// its one thread, so they log here.
+///
+/// One collector is the global default for the whole test binary and keeps
+/// an event when its thread is capturing. A subscriber set per thread
+/// (`set_default`) missed events now and then: a callsite first reached on
+/// another test's thread, while no subscriber wanted it, could be cached
+/// as unwanted before this thread's subscriber was counted.
 struct Logs {
     lines: Arc<std::sync::Mutex<Vec<String>>>,
-    _guard: tracing::subscriber::DefaultGuard,
+}
+
+thread_local! {
+    static CAPTURING: std::cell::RefCell<Option<Arc<std::sync::Mutex<Vec<String>>>>> =
+        const { std::cell::RefCell::new(None) };
 }
 
 impl Logs {
     fn capture() -> Logs {
+        static GLOBAL: std::sync::Once = std::sync::Once::new();
+        GLOBAL.call_once(|| {
+            tracing::subscriber::set_global_default(Collector)
+                .expect("no other global subscriber in this test binary");
+        });
         let lines = Arc::new(std::sync::Mutex::new(Vec::new()));
-        let guard = tracing::subscriber::set_default(Collector(lines.clone()));
-        Logs {
-            lines,
-            _guard: guard,
-        }
+        CAPTURING.with(|c| *c.borrow_mut() = Some(lines.clone()));
+        Logs { lines }
     }
 
     fn text(&self) -> String {
@@ -504,7 +516,15 @@ impl Logs {
     }
 }
 
-struct Collector(Arc<std::sync::Mutex<Vec<String>>>);
+impl Drop for Logs {
+    fn drop(&mut self) {
+        CAPTURING.with(|c| c.borrow_mut().take());
+    }
+}
+
+/// Keeps each warning and error in the capture of the thread it is logged
+/// on, if that thread is capturing.
+struct Collector;
 
 impl tracing::Subscriber for Collector {
     fn enabled(&self, metadata: &tracing::Metadata<'_>) -> bool {
@@ -526,9 +546,13 @@ impl tracing::Subscriber for Collector {
                 self.0.push_str(&format!("{}={value:?} ", field.name()));
             }
         }
-        let mut line = Line(String::new());
-        event.record(&mut line);
-        self.0.lock().unwrap().push(line.0);
+        CAPTURING.with(|c| {
+            if let Some(lines) = c.borrow().as_ref() {
+                let mut line = Line(String::new());
+                event.record(&mut line);
+                lines.lock().unwrap().push(line.0);
+            }
+        });
     }
 
     fn enter(&self, _: &tracing::span::Id) {}
@@ -1555,4 +1579,272 @@ async fn a_follow_up_the_upstream_rejects_answers_with_the_reply_before_it() {
         assert!(metrics.contains(line), "{line} missing from\n{metrics}");
     }
     proxy.stop().await.unwrap();
+}
+
+/// The proxy holds at most `max_connections` connections. With the cap
+/// taken by clients that send nothing (each may stay for the header
+/// timeout), the next client is not accepted, let alone served, until one
+/// of them closes; then it is. Reaching the cap is logged once, not for
+/// every client that waits, and the proxy answers as before once the idle
+/// clients are gone.
+#[tokio::test]
+async fn at_the_connection_cap_the_next_client_waits_until_a_connection_closes() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
+    const CAP: usize = 4;
+    const HEALTHZ: &[u8] = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+    let logs = Logs::capture();
+    let upstream = TestServer::start(|_| Reply::chat(ANSWER));
+    let mut o = options(&upstream);
+    o.max_connections = std::num::NonZeroUsize::new(CAP);
+    let proxy = start("baseline", o).await;
+    let addr = proxy.url.trim_start_matches("http://").to_string();
+    // Connected in turn, so the listen queue hands them to the proxy in
+    // this order: the idle ones first.
+    let mut idle = Vec::new();
+    for _ in 0..CAP {
+        idle.push(TcpStream::connect(&addr).await.unwrap());
+    }
+    let mut waiting = TcpStream::connect(&addr).await.unwrap();
+    waiting.write_all(HEALTHZ).await.unwrap();
+    let mut buf = [0u8; 1024];
+    let early = tokio::time::timeout(Duration::from_millis(500), waiting.read(&mut buf)).await;
+    assert!(
+        early.is_err(),
+        "a client beyond the cap was answered: {early:?}"
+    );
+    // One idle client leaves: its slot goes to the one waiting.
+    drop(idle.pop());
+    let n = tokio::time::timeout(Duration::from_secs(10), waiting.read(&mut buf))
+        .await
+        .expect("served once a connection closed")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&buf[..n]);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+
+    // At the cap again (the served client keeps its connection): the next
+    // one waits too, and that is not logged again.
+    let mut next = TcpStream::connect(&addr).await.unwrap();
+    next.write_all(HEALTHZ).await.unwrap();
+    let early = tokio::time::timeout(Duration::from_millis(300), next.read(&mut buf)).await;
+    assert!(
+        early.is_err(),
+        "a client beyond the cap was answered: {early:?}"
+    );
+    drop(waiting);
+    let n = tokio::time::timeout(Duration::from_secs(10), next.read(&mut buf))
+        .await
+        .expect("served once a connection closed")
+        .unwrap();
+    assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+
+    // The idle clients gone, requests are answered as before.
+    drop(idle);
+    drop(next);
+    let r = post(
+        &proxy.url,
+        &json!({"model": "m", "messages": [{"role": "user", "content": PROMPT}]}),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["choices"][0]["message"]["content"], ANSWER);
+    proxy.stop().await.unwrap();
+    let log = logs.text();
+    assert_eq!(
+        log.matches("holding as many connections as the cap allows")
+            .count(),
+        1,
+        "{log}"
+    );
+    assert!(log.contains(&format!("max_connections={CAP}")), "{log}");
+}
+
+/// An upstream on 127.0.0.1 that answers every request with a 200 event
+/// stream made of `pieces`, each written as its own chunk after a pause,
+/// then ends the body properly and closes the connection: a clean end,
+/// whatever the pieces hold.
+async fn chunked_stream_upstream(pieces: &'static [&'static str]) -> String {
+    stream_upstream(pieces, true).await
+}
+
+/// [`chunked_stream_upstream`], but when `end` is false the body is never
+/// ended: after the pieces the connection stays open and silent.
+async fn stream_upstream(pieces: &'static [&'static str], end: bool) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/v1", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        loop {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            tokio::spawn(async move {
+                // The request's head, then as much body as it declares.
+                let mut request = Vec::new();
+                let mut buf = [0u8; 4096];
+                let head_end = loop {
+                    if let Some(i) = request.windows(4).position(|w| w == b"\r\n\r\n") {
+                        break i + 4;
+                    }
+                    let n = socket.read(&mut buf).await.unwrap();
+                    assert!(n > 0, "the request ended in its head");
+                    request.extend_from_slice(&buf[..n]);
+                };
+                let head = String::from_utf8_lossy(&request[..head_end]).to_ascii_lowercase();
+                let length: usize = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length:"))
+                    .map_or(0, |v| v.trim().parse().unwrap());
+                while request.len() < head_end + length {
+                    let n = socket.read(&mut buf).await.unwrap();
+                    assert!(n > 0, "the request ended in its body");
+                    request.extend_from_slice(&buf[..n]);
+                }
+                socket
+                    .write_all(
+                        b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n\
+                          transfer-encoding: chunked\r\nconnection: close\r\n\r\n",
+                    )
+                    .await
+                    .unwrap();
+                for piece in pieces {
+                    let chunk = format!("{:x}\r\n{piece}\r\n", piece.len());
+                    socket.write_all(chunk.as_bytes()).await.unwrap();
+                    socket.flush().await.unwrap();
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                if !end {
+                    // Silent until the client goes away.
+                    let _ = socket.read(&mut buf).await;
+                    return;
+                }
+                socket.write_all(b"0\r\n\r\n").await.unwrap();
+                socket.shutdown().await.unwrap();
+            });
+        }
+    });
+    url
+}
+
+const FIRST_EVENT: &str = "data: {\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\
+    \"delta\":{\"role\":\"assistant\",\"content\":\"Sure\"},\"finish_reason\":null}]}\n\n";
+const SECOND_EVENT: &str = "data: {\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\
+    \"delta\":{\"content\":\", here\"},\"finish_reason\":null}]}\n\n";
+
+/// A proxy without client keys' options for the upstream at `url`.
+fn options_for(url: String) -> ProxyOptions {
+    let mut o = ProxyOptions::new(url);
+    o.allow_anonymous = true;
+    o
+}
+
+/// A stream the upstream ends cleanly (its chunked body complete, the
+/// connection closed normally) without `data: [DONE]` was cut short: the
+/// client gets the events that came and then an error, not a body that
+/// looks whole, and it is counted as `upstream_stream` and logged.
+#[tokio::test]
+async fn a_stream_that_ends_without_done_is_an_error_for_the_client_and_counted() {
+    use futures::StreamExt;
+    const PIECES: &[&str] = &[FIRST_EVENT, SECOND_EVENT];
+    let logs = Logs::capture();
+    let url = chunked_stream_upstream(PIECES).await;
+    let proxy = start("contextual", options_for(url)).await;
+    let r = client()
+        .post(format!("{}/v1/chat/completions", proxy.url))
+        .json(&json!({"model": "m", "stream": true,
+            "messages": [{"role": "user", "content": PROMPT}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let mut body = r.bytes_stream();
+    let mut received = Vec::new();
+    let mut error = None;
+    while let Some(chunk) = body.next().await {
+        match chunk {
+            Ok(bytes) => received.extend_from_slice(&bytes),
+            Err(e) => {
+                error = Some(e);
+                break;
+            }
+        }
+    }
+    assert_eq!(String::from_utf8_lossy(&received), PIECES.concat());
+    assert!(
+        error.is_some(),
+        "the client's stream ended as if it were whole"
+    );
+    let metrics = metrics_of(&proxy).await;
+    for line in [
+        "xsafe_proxy_requests_total{status=\"200\"} 1\n",
+        "xsafe_proxy_errors_total{kind=\"upstream_stream\"} 1\n",
+    ] {
+        assert!(metrics.contains(line), "{line} missing from\n{metrics}");
+    }
+    proxy.stop().await.unwrap();
+    let log = logs.text();
+    assert!(
+        log.contains("the upstream ended the stream without `data: [DONE]`"),
+        "{log}"
+    );
+}
+
+/// After `[DONE]` the client's body ends, although the upstream keeps the
+/// stream open and silent: the answer is whole, nothing is counted as
+/// failed (the client waited for the upstream's stall timeout, then got an
+/// error for a complete answer).
+#[tokio::test]
+async fn the_body_ends_at_done_whatever_the_upstream_does_after() {
+    const PIECES: &[&str] = &[FIRST_EVENT, SECOND_EVENT, "data: [DONE]\n\n"];
+    let url = stream_upstream(PIECES, false).await;
+    let mut o = options_for(url);
+    o.timeout = Duration::from_secs(2);
+    let proxy = start("contextual", o).await;
+    let r = client()
+        .post(format!("{}/v1/chat/completions", proxy.url))
+        .json(&json!({"model": "m", "stream": true,
+            "messages": [{"role": "user", "content": PROMPT}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let body = r.text().await.expect("the body ends at [DONE], whole");
+    assert_eq!(body, PIECES.concat());
+    let metrics = metrics_of(&proxy).await;
+    assert!(
+        !metrics.contains("kind=\"upstream_stream\""),
+        "a whole answer counted as failed:\n{metrics}"
+    );
+    proxy.stop().await.unwrap();
+}
+
+/// A stream that does end with `[DONE]`, the event split across two
+/// writes (`data: [DO` then `NE]`) or written without the space, is
+/// passed on whole and not counted as a failure.
+#[tokio::test]
+async fn a_done_split_across_writes_ends_the_stream_normally() {
+    const SPLIT: &[&str] = &[FIRST_EVENT, SECOND_EVENT, "data: [DO", "NE]\n\n"];
+    const NO_SPACE: &[&str] = &[FIRST_EVENT, "data:[DONE]\n\n"];
+    for pieces in [SPLIT, NO_SPACE] {
+        let url = chunked_stream_upstream(pieces).await;
+        let proxy = start("contextual", options_for(url)).await;
+        let r = client()
+            .post(format!("{}/v1/chat/completions", proxy.url))
+            .json(&json!({"model": "m", "stream": true,
+                "messages": [{"role": "user", "content": PROMPT}]}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.text().await.unwrap(), pieces.concat());
+        let metrics = metrics_of(&proxy).await;
+        assert!(
+            !metrics.contains("kind=\"upstream_stream\""),
+            "{pieces:?} counted as failed:\n{metrics}"
+        );
+        assert!(
+            metrics.contains("xsafe_proxy_requests_total{status=\"200\"} 1\n"),
+            "{metrics}"
+        );
+        proxy.stop().await.unwrap();
+    }
 }

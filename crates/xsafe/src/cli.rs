@@ -724,6 +724,10 @@ pub struct ServeArgs {
     /// Larger request bodies are refused with 413 [default: 1048576]
     #[arg(long, value_name = "BYTES")]
     pub max_body_bytes: Option<usize>,
+    /// The most client connections held at once; more clients wait to be accepted until one
+    /// closes [default: from the open-file limit, which serve raises to its hard limit]
+    #[arg(long, value_name = "N")]
+    pub max_connections: Option<std::num::NonZeroUsize>,
     /// The judge of an interactive strategy [default: the profile's]; local judges only
     /// (xsafe, xsafe:MODEL.json, strmatch). XSAFE_JUDGE is not read: the profile's judge is
     /// the one tuning measured with

@@ -91,6 +91,7 @@ async fn serve(global: &Global, args: ServeArgs) -> Result<ExitCode> {
         .max_body_bytes
         .or(config.max_body_bytes)
         .unwrap_or(xsafe_server::DEFAULT_MAX_BODY_BYTES);
+    let max_connections = args.max_connections.or(config.max_connections);
     let keys = config.key_hashes();
     if args.no_auth && !keys.is_empty() {
         bail!("--no-auth: the config file has client keys; remove them to serve without keys");
@@ -162,6 +163,7 @@ async fn serve(global: &Global, args: ServeArgs) -> Result<ExitCode> {
         max_body_bytes,
         timeout,
         upstream_retries,
+        max_connections,
     };
     let proxy = Arc::new(Proxy::new(options, strategy, judge.clone())?);
     let listener = tokio::net::TcpListener::bind(&listen).await.map_err(|e| {
