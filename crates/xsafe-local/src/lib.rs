@@ -130,8 +130,11 @@ impl TemplateSource {
 pub struct ModelInfo {
     /// The GGUF file as passed to [`LocalTarget::load`].
     pub path: PathBuf,
-    /// The file's name without its folder; the `model` of the target's
-    /// settings.
+    /// The name (without its folder) of the file the model was read from:
+    /// a symbolic link is followed, so `m1/g.gguf` linking to the cached
+    /// `gemma-3-270m-q4_k_m.gguf` has that name. The `model` of the
+    /// target's settings, by which a run's key knows the model whatever
+    /// name or path it was given by.
     pub file_name: String,
     /// The file's size in bytes.
     pub size_bytes: u64,
@@ -474,7 +477,7 @@ fn load_model(setup: &Setup) -> Result<(LlamaModel, ModelInfo), TargetError> {
     };
     let info = ModelInfo {
         path: path.clone(),
-        file_name: path
+        file_name: read_from(path)
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default(),
@@ -491,6 +494,12 @@ fn load_model(setup: &Setup) -> Result<(LlamaModel, ModelInfo), TargetError> {
         template,
     };
     Ok((model, info))
+}
+
+/// The file `path` leads to, symbolic links followed; `path` itself when
+/// that cannot be told.
+fn read_from(path: &Path) -> PathBuf {
+    std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
 }
 
 /// Time and tokens of one request.
@@ -906,6 +915,26 @@ mod tests {
                 (Role::User, "hi".to_string())
             ]
         );
+    }
+
+    /// A model read through a symbolic link is known by the file it
+    /// leads to, so a run's key is the same whichever name loaded it.
+    #[cfg(unix)]
+    #[test]
+    fn a_link_is_read_from_the_file_it_leads_to() {
+        let dir = std::env::temp_dir().join(format!("xsafe-local-link-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("gemma-3-270m-q4_k_m.gguf");
+        std::fs::write(&file, b"GGUF").unwrap();
+        let link = dir.join("g.gguf");
+        let _ = std::fs::remove_file(&link);
+        std::os::unix::fs::symlink(&file, &link).unwrap();
+        let name = |p: &Path| read_from(p).file_name().unwrap().to_owned();
+        assert_eq!(name(&link), "gemma-3-270m-q4_k_m.gguf");
+        assert_eq!(name(&file), "gemma-3-270m-q4_k_m.gguf");
+        // A path that cannot be followed stays as it is.
+        assert_eq!(name(&dir.join("missing.gguf")), "missing.gguf");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -27,6 +27,40 @@ fn load(path: &Path, mut options: LocalOptions) -> LocalTarget {
     LocalTarget::load("local:test", path, options).expect("the model loads")
 }
 
+/// The model through a symbolic link of another name is the same target
+/// as by its own path: the same file name in its settings (which a run's
+/// key reads) and the same chat template, the registry's fallback for the
+/// base model included (the link was refused for want of a template).
+#[cfg(unix)]
+#[test]
+fn a_real_model_through_a_link_is_the_same_target() {
+    let Some(path) = model_path() else {
+        eprintln!("skipped: no model");
+        return;
+    };
+    let dir = std::env::temp_dir().join(format!("xsafe-real-link-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let link = dir.join("g.gguf");
+    let _ = std::fs::remove_file(&link);
+    std::os::unix::fs::symlink(path.canonicalize().unwrap(), &link).unwrap();
+    let options = || LocalOptions {
+        context: 256,
+        ..Default::default()
+    };
+    let direct = load(&path, options()).settings();
+    let linked = load(&link, options()).settings();
+    std::fs::remove_dir_all(&dir).unwrap();
+    for field in [
+        "model",
+        "model_size_bytes",
+        "chat_template_source",
+        "chat_template",
+    ] {
+        assert_eq!(linked[field], direct[field], "{field}");
+    }
+    assert_ne!(linked["model_path"], direct["model_path"]);
+}
+
 #[tokio::test]
 async fn a_real_model_answers() {
     let Some(path) = model_path() else {

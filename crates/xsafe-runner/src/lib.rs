@@ -7,8 +7,8 @@
 mod plan;
 mod summary;
 
-pub use plan::RunPlan;
 use plan::Selection;
+pub use plan::{RunPlan, what_is_sent};
 pub use summary::{CommonError, GroupSummary, RunOutcome};
 
 use serde::Serialize;

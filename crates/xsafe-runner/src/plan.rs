@@ -2,6 +2,7 @@ use crate::RunError;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use std::collections::HashSet;
+use std::path::Path;
 use std::sync::Arc;
 use xsafe_core::{Case, Judge, Label, Strategy, Suite, TOOL_VERSION, Target, stratified_sample};
 use xsafe_store::RunSpec;
@@ -110,6 +111,26 @@ impl RunPlan {
                 "strategy `{name}` is given twice; give each strategy once"
             )));
         }
+        // Nor under two names: `contextual+few-shot` and
+        // `few-shot+contextual` send the same messages, and a plan with both
+        // would ask every case twice to compare a strategy with itself.
+        let sent: Vec<Option<Value>> = self
+            .strategies
+            .iter()
+            .map(|s| what_is_sent(&s.definition()))
+            .collect();
+        for (i, this) in sent.iter().enumerate() {
+            let Some(this) = this else { continue };
+            if let Some(first) = sent[..i].iter().position(|s| s.as_ref() == Some(this)) {
+                return Err(RunError::Plan(format!(
+                    "strategies `{}` and `{}` are one strategy: they have the same steps and \
+                     send the same messages (the order of these steps changes nothing sent), so \
+                     every case would be asked twice; give one of them",
+                    self.strategies[first].name(),
+                    self.strategies[i].name()
+                )));
+            }
+        }
         for t in &self.types {
             if !self
                 .suites
@@ -204,7 +225,10 @@ impl RunPlan {
     /// Left out: the tool version, so a run started before an upgrade can be
     /// resumed after it; where a target is served (its base URLs) and where
     /// a local model file lies (its path, and the folder in a target named
-    /// by the path), since moving a model does not change its answers; a
+    /// by the path), since moving a model does not change its answers; the
+    /// name a local model was given by (`local:default`, `local:NAME`, its
+    /// path or a symbolic link to it: the key holds the name of the file
+    /// read, with its size and settings); a
     /// request's timeout, which decides only whether a request fails
     /// (raising it to resume a run whose requests timed out is the usual
     /// fix); where a suite was read from (the path a file was given by,
@@ -217,32 +241,30 @@ impl RunPlan {
     }
 
     /// The keys as earlier versions of xsafe made them, newest first, so a
-    /// run stored then is still resumed by the same command: before where a
-    /// suite was read from and the order of types were left out, before the
-    /// clarifier's settings were treated as the targets', and before the
-    /// timeout, the model file's path and the order of lists were left out.
+    /// run stored then is still resumed by the same command: before the
+    /// name a local model was given by (`local:default`, `local:NAME`, a
+    /// path) was left out, before where a suite was read from and the order
+    /// of types were, before the clarifier's settings were treated as the
+    /// targets', and before the timeout, the model file's path and the order
+    /// of lists were.
     ///
-    /// None for a run whose limit leaves cases out: every older key is from
-    /// an older sampling (see `SAMPLING_VERSION` in this module), under which the same
-    /// seed picked other cases, and resuming such a run would add this
-    /// sampling's cases to the ones stored. The command starts a run of its
-    /// own instead (another derived name; a `--run` name that is taken is
-    /// refused), and the stored run stays as it is.
+    /// For a run whose limit leaves cases out, only the keys made with this
+    /// sampling (see `SAMPLING_VERSION` in this module): the older ones are
+    /// from an older sampling, under which the same seed picked other cases,
+    /// and resuming such a run would add this sampling's cases to the ones
+    /// stored. The command starts a run of its own instead (another derived
+    /// name; a `--run` name that is taken is refused), and the stored run
+    /// stays as it is.
     pub fn legacy_keys(&self) -> Vec<String> {
-        if self.limit_cuts() {
-            return Vec::new();
-        }
+        let cuts = self.limit_cuts();
         // One config for every version: building it fingerprints every
         // case of every suite.
         let config = self.config();
-        [
-            KeyVersion::BeforeSuiteFiles,
-            KeyVersion::BeforeClarifier,
-            KeyVersion::First,
-        ]
-        .into_iter()
-        .map(|v| key_of(config.clone(), v))
-        .collect()
+        KeyVersion::LEGACY
+            .into_iter()
+            .filter(|v| !cuts || *v >= KeyVersion::FIRST_OF_THIS_SAMPLING)
+            .map(|v| key_of(config.clone(), v))
+            .collect()
     }
 
     /// The name a command without `--run` gives its run, from `key`.
@@ -280,6 +302,38 @@ impl RunPlan {
             tool_version: TOOL_VERSION.to_string(),
         }
     }
+}
+
+/// What a strategy of `definition` sends, whatever order its steps were
+/// given in, for telling two names of one strategy apart from two
+/// strategies; `None` for a definition without `steps` (a strategy that
+/// is not a composition of steps is known by its name only).
+///
+/// It is the steps' definitions without the strategy's name and
+/// description, which send nothing. Steps keep their order, except those
+/// whose place changes nothing sent, which go last in a fixed order: the one
+/// interactive step (it adds nothing to the opening and drives the
+/// conversation wherever it stands), and the one few-shot step without a
+/// system text (its exchanges come after every system text and before the
+/// prompt wherever it stands, chosen by the prompt as given). A few-shot
+/// step's system text joins the contextual step's in step order, and may
+/// render the prompt as the contextual step rewrote it, so such a step
+/// keeps its place.
+pub fn what_is_sent(definition: &Value) -> Option<Value> {
+    let steps = definition.get("steps")?.as_array()?;
+    let only_one = |kind: &Value| steps.iter().filter(|s| &s["kind"] == kind).count() == 1;
+    let moves = |s: &Value| {
+        only_one(&s["kind"])
+            && match s["kind"].as_str() {
+                Some("interactive") => true,
+                Some("few-shot") => s["settings"]["system"].is_null(),
+                _ => false,
+            }
+    };
+    let (mut free, mut placed): (Vec<&Value>, Vec<&Value>) = steps.iter().partition(|s| moves(s));
+    free.sort_by_cached_key(|s| s.to_string());
+    placed.extend(free);
+    Some(json!(placed))
 }
 
 /// The version of the sampling `limit` uses ([`sample`]), recorded in the
@@ -331,13 +385,36 @@ enum KeyVersion {
     BeforeSuiteFiles,
     /// Also where a suite was read from (a file's path as typed, a fetched
     /// suite's URL: it is known by its name and fingerprint), and the order
-    /// and repeats of `types`.
+    /// and repeats of `types`. The first made with sampling 3 (see
+    /// `SAMPLING_VERSION`).
+    BeforeLocalNames,
+    /// Also the name a local model was given by: `local:default`,
+    /// `local:NAME` and `local:PATH` (through a symbolic link too) of one
+    /// file are keyed as `local:FILE`, the name of the file the model was
+    /// read from, which its settings' `model` holds; an interactive
+    /// strategy's clarifier likewise.
     Current,
+}
+
+impl KeyVersion {
+    /// The versions before [`KeyVersion::Current`], newest first.
+    const LEGACY: [KeyVersion; 4] = [
+        KeyVersion::BeforeLocalNames,
+        KeyVersion::BeforeSuiteFiles,
+        KeyVersion::BeforeClarifier,
+        KeyVersion::First,
+    ];
+
+    /// The oldest version whose runs were sampled as `SAMPLING_VERSION`
+    /// says: a run whose `limit` leaves cases out is looked for under this
+    /// version's key and newer ones only.
+    const FIRST_OF_THIS_SAMPLING: KeyVersion = KeyVersion::BeforeLocalNames;
 }
 
 /// A local target named by the model file's path is keyed by the file's
 /// name: moving the model does not change its answers (its size and name
-/// stay in the settings).
+/// stay in the settings). From [`KeyVersion::BeforeSuiteFiles`] to
+/// [`KeyVersion::BeforeLocalNames`]; [`local_model_file`] after.
 fn local_file_name(target: &mut Value) {
     let local = target["settings"]["backend"] == "local";
     let path = target["id"]
@@ -347,6 +424,39 @@ fn local_file_name(target: &mut Value) {
     if let (true, Some(path)) = (local, path) {
         let name = path.rsplit(['/', '\\']).next().unwrap_or(path).to_string();
         target["id"] = Value::String(format!("local:{name}"));
+    }
+}
+
+/// A local target (`local:...`) is keyed as `local:FILE`, FILE being the
+/// name of the model file it was read from, which its settings' `model`
+/// holds: `local:default`, `local:NAME` of a known model and
+/// `local:PATH` (the path itself, or a symbolic link to the file) that
+/// load one file are one target, as what they answer is the same. A target
+/// of a `--targets` file keeps the name it was given.
+fn local_model_file(target: &mut Value) {
+    let named = target["id"]
+        .as_str()
+        .is_some_and(|id| id.starts_with("local:"));
+    let local = target["settings"]["backend"] == "local";
+    if let (true, true, Some(file)) = (named, local, target["settings"]["model"].as_str()) {
+        target["id"] = Value::String(format!("local:{file}"));
+    }
+}
+
+/// A local model's settings as xsafe recorded them before
+/// [`KeyVersion::Current`]: `model` was the name of the file as given
+/// (`local:m1/g.gguf` made `g.gguf`), not of the file a symbolic link leads
+/// to, and `model_path` is still that path as given.
+fn model_as_given(settings: &mut Value) {
+    if settings["backend"] != "local" {
+        return;
+    }
+    let given = settings["model_path"]
+        .as_str()
+        .and_then(|p| Path::new(p).file_name())
+        .map(|name| name.to_string_lossy().into_owned());
+    if let Some(name) = given {
+        settings["model"] = Value::String(name);
     }
 }
 
@@ -395,10 +505,14 @@ fn suite_source(suite: &mut Value) {
 /// A target's recorded `{id, settings}` as `version` of the run key reads
 /// it: without the settings that do not change its answers
 /// ([`keyed_settings`]) and, from [`KeyVersion::BeforeSuiteFiles`], without
-/// a local model file's folder.
+/// a local model file's folder; from [`KeyVersion::Current`], without the
+/// name a local model was given by.
 fn keyed_target(target: &mut Value, version: KeyVersion) {
     if version >= KeyVersion::BeforeSuiteFiles {
         local_file_name(target);
+    }
+    if version >= KeyVersion::Current {
+        local_model_file(target);
     }
     keyed_settings(&mut target["settings"], version);
 }
@@ -422,12 +536,16 @@ fn keyed_settings(settings: &mut Value, version: KeyVersion) {
 /// The sha256 of a run's config without what does not change its answers
 /// (see [`RunPlan::key`]), as `version` made it.
 fn key_of(mut config: Value, version: KeyVersion) -> String {
+    if version < KeyVersion::Current {
+        // Before `keyed_target` drops `model_path`, which says what it was.
+        for_each_target(&mut config, |t| model_as_given(&mut t["settings"]));
+    }
     if let Some(targets) = config["targets"].as_array_mut() {
         for t in targets {
             keyed_target(t, version);
         }
     }
-    if version == KeyVersion::Current {
+    if version >= KeyVersion::BeforeLocalNames {
         if let Some(suites) = config["suites"].as_array_mut() {
             suites.iter_mut().for_each(suite_source);
         }
@@ -436,12 +554,18 @@ fn key_of(mut config: Value, version: KeyVersion) -> String {
             types.dedup();
         }
     }
+    if version >= KeyVersion::Current {
+        for_each_clarifier(&mut config, local_model_file);
+    }
     if version >= KeyVersion::BeforeSuiteFiles
         && let Some(strategies) = config["strategies"].as_array_mut()
     {
         for s in strategies {
             if let Some(steps) = s["definition"]["steps"].as_array_mut() {
                 for step in steps {
+                    // Indexing adds `"clarifier": {"settings": null}` to a
+                    // step without a clarifier, as it always has: the keys
+                    // of stored runs hold it.
                     keyed_settings(&mut step["clarifier"]["settings"], version);
                 }
             }
@@ -458,14 +582,44 @@ fn key_of(mut config: Value, version: KeyVersion) -> String {
     hex::encode(Sha256::digest(config.to_string().as_bytes()))
 }
 
+/// Calls `f` with every target of a run's config: its targets and the
+/// clarifiers of its strategies.
+fn for_each_target(config: &mut Value, mut f: impl FnMut(&mut Value)) {
+    if let Some(targets) = config["targets"].as_array_mut() {
+        targets.iter_mut().for_each(&mut f);
+    }
+    for_each_clarifier(config, f);
+}
+
+/// Calls `f` with the clarifier target (`{id, settings}`) of every step of
+/// a run's strategies that has one, adding nothing to the others.
+fn for_each_clarifier(config: &mut Value, mut f: impl FnMut(&mut Value)) {
+    let Some(strategies) = config.get_mut("strategies").and_then(Value::as_array_mut) else {
+        return;
+    };
+    for s in strategies {
+        let steps = s
+            .get_mut("definition")
+            .and_then(|d| d.get_mut("steps"))
+            .and_then(Value::as_array_mut);
+        for step in steps.into_iter().flatten() {
+            if let Some(clarifier) = step.get_mut("clarifier").filter(|c| c.is_object()) {
+                f(clarifier);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
 
+    /// A target whose model file (a local one's `model`) is `path`'s.
     fn config(id: &str, backend: &str, path: &str) -> Value {
+        let file = path.rsplit('/').next().unwrap_or(path);
         json!({"targets": [{"id": id, "settings": {
-            "backend": backend, "model": "m.gguf", "model_path": path, "model_size_bytes": 7,
+            "backend": backend, "model": file, "model_path": path, "model_size_bytes": 7,
         }}]})
     }
 
@@ -493,5 +647,143 @@ mod tests {
             key("openai:org/a", "openai", KeyVersion::Current),
             key("openai:org/b", "openai", KeyVersion::Current)
         );
+    }
+
+    /// The demo model's cached file, as `local:default`, `local:NAME`, its
+    /// path and a symbolic link to it load it: the settings' `model` is the
+    /// name of the file read (a link followed), `model_path` the path given.
+    fn demo(id: &str, path: &str) -> Value {
+        json!({"id": id, "settings": {
+            "backend": "local", "model": "gemma-3-270m-q4_k_m.gguf", "model_path": path,
+            "model_size_bytes": 253_113_024, "chat_template_source": "fallback",
+        }})
+    }
+
+    fn run_on(targets: Vec<Value>) -> Value {
+        json!({"targets": targets, "strategies": [], "suites": [], "types": []})
+    }
+
+    #[test]
+    fn every_name_of_a_local_model_file_is_one_run() {
+        let cached = "/root/.cache/xsafe/models/gemma-3-270m-q4_k_m.gguf";
+        let names = [
+            demo("local:default", cached),
+            demo("local:gemma-3-270m", cached),
+            demo(&format!("local:{cached}"), cached),
+            demo("local:m1/g.gguf", "m1/g.gguf"),
+        ];
+        let key = |t: &Value, v| key_of(run_on(vec![t.clone()]), v);
+        for t in &names[1..] {
+            assert_eq!(
+                key(t, KeyVersion::Current),
+                key(&names[0], KeyVersion::Current)
+            );
+            // The older key held the name, and a run stored under it is
+            // still found by it.
+            assert_ne!(
+                key(t, KeyVersion::BeforeLocalNames),
+                key(&names[0], KeyVersion::BeforeLocalNames)
+            );
+        }
+        // Another file is another run; so is a target of a --targets file,
+        // which keeps the name it was given.
+        let mut other = names[0].clone();
+        other["settings"]["model"] = json!("gemma-3-270m-it-Q8_0.gguf");
+        assert_ne!(
+            key(&other, KeyVersion::Current),
+            key(&names[0], KeyVersion::Current)
+        );
+        let mut named = names[0].clone();
+        named["id"] = json!("small");
+        assert_ne!(
+            key(&named, KeyVersion::Current),
+            key(&names[0], KeyVersion::Current)
+        );
+    }
+
+    /// Before, `model` was the name of the path as given (`g.gguf` for the
+    /// link `m1/g.gguf`): the older keys of the config recorded now are the
+    /// keys of the config recorded then.
+    #[test]
+    fn the_older_keys_read_the_model_as_it_was_recorded() {
+        let now = run_on(vec![demo("local:m1/g.gguf", "m1/g.gguf")]);
+        let mut then = now.clone();
+        then["targets"][0]["settings"]["model"] = json!("g.gguf");
+        assert_ne!(now, then);
+        for v in KeyVersion::LEGACY {
+            assert_eq!(key_of(now.clone(), v), key_of(then.clone(), v));
+        }
+        assert_ne!(
+            key_of(now.clone(), KeyVersion::Current),
+            key_of(then, KeyVersion::Current)
+        );
+    }
+
+    /// A run without a local model keeps its key: the current key is the
+    /// one before local models were known by their file, clarifiers and
+    /// steps without one included.
+    #[test]
+    fn a_run_without_a_local_model_keeps_its_key() {
+        let config = json!({
+            "targets": [{"id": "openai:m", "settings": {"backend": "openai", "model": "m",
+                "base_urls": ["http://127.0.0.1:9/v1"], "timeout_secs": 30}}],
+            "strategies": [
+                {"name": "contextual+interactive", "definition": {"steps": [
+                    {"kind": "contextual", "name": "contextual"},
+                    {"kind": "interactive", "name": "interactive", "clarifier": {
+                        "id": "openai:c", "settings": {"backend": "openai", "model": "c"}}},
+                ]}},
+                {"name": "interactive", "definition": {"steps": [
+                    {"kind": "interactive", "name": "interactive", "clarifier": null},
+                ]}},
+            ],
+            "suites": [{"name": "s", "source": "s.csv", "fingerprint": "f"}],
+            "types": ["b", "a"],
+        });
+        assert_eq!(
+            key_of(config.clone(), KeyVersion::Current),
+            key_of(config.clone(), KeyVersion::BeforeLocalNames)
+        );
+        // A local model's file, as the clarifier, is keyed like a target's.
+        let mut local = config.clone();
+        local["strategies"][0]["definition"]["steps"][1]["clarifier"] =
+            demo("local:default", "/c/gemma-3-270m-q4_k_m.gguf");
+        let mut by_name = local.clone();
+        by_name["strategies"][0]["definition"]["steps"][1]["clarifier"]["id"] =
+            json!("local:gemma-3-270m");
+        assert_eq!(
+            key_of(local.clone(), KeyVersion::Current),
+            key_of(by_name.clone(), KeyVersion::Current)
+        );
+        assert_ne!(
+            key_of(local, KeyVersion::BeforeLocalNames),
+            key_of(by_name, KeyVersion::BeforeLocalNames)
+        );
+    }
+
+    #[test]
+    fn the_same_steps_in_an_order_that_sends_the_same_are_one_strategy() {
+        let step = |kind: &str, system: Value| json!({"kind": kind, "name": kind, "settings": {"system": system}});
+        let fs = step("few-shot", Value::Null);
+        let fs_sys = step("few-shot", json!("Be helpful."));
+        let ctx = step("contextual", Value::Null);
+        let int = step("interactive", Value::Null);
+        let sent = |name: &str, steps: &[&Value]| {
+            what_is_sent(&json!({"name": name, "description": name, "steps": steps}))
+        };
+        assert_eq!(sent("a", &[&ctx, &fs, &int]), sent("b", &[&int, &fs, &ctx]));
+        assert_eq!(sent("a", &[&ctx, &int]), sent("b", &[&int, &ctx]));
+        assert_eq!(
+            sent("a", &[&fs_sys, &int, &ctx]),
+            sent("b", &[&int, &fs_sys, &ctx])
+        );
+        assert_ne!(sent("a", &[&fs_sys, &ctx]), sent("b", &[&ctx, &fs_sys]));
+        assert_ne!(sent("a", &[&ctx]), sent("b", &[&ctx, &fs]));
+        // Two steps of a kind (which a composition refuses) keep their order.
+        let fs2 = json!({"kind": "few-shot", "name": "other", "settings": {}});
+        assert_ne!(sent("a", &[&fs, &fs2]), sent("b", &[&fs2, &fs]));
+        // A strategy that is not made of steps is known by its name only.
+        assert_eq!(what_is_sent(&Value::Null), None);
+        assert_eq!(what_is_sent(&json!({"name": "x"})), None);
     }
 }

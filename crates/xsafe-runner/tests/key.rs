@@ -225,8 +225,8 @@ async fn a_run_stored_with_the_suite_files_path_in_its_key_is_resumed() {
         p
     };
     let p = spelled("data/small.csv");
-    let before = p.legacy_keys()[0].clone();
-    assert_ne!(before, p.key());
+    // The newest older key that held the path (the newer ones left it out).
+    let before = p.legacy_keys().into_iter().find(|k| *k != p.key()).unwrap();
     let old = store
         .open_run(&RunSpec {
             name: RunPlan::derived_name(&before),
@@ -493,5 +493,141 @@ async fn two_models_with_one_file_name_are_two_targets() {
             let reply = r.transcript.as_ref().unwrap().final_reply().unwrap();
             assert_eq!(reply.content, answer);
         }
+    }
+}
+
+/// The demo model as a `local:` target loads it by `id`: settings as
+/// xsafe-local records them (`model` is the name of the file read,
+/// `model_path` the path given), counting what it is asked.
+struct Demo {
+    id: String,
+    settings: serde_json::Value,
+    asked: std::sync::atomic::AtomicUsize,
+}
+
+fn demo(id: &str, path: &str) -> Arc<Demo> {
+    Arc::new(Demo {
+        id: id.into(),
+        settings: serde_json::json!({
+            "backend": "local", "model": "gemma-3-270m-q4_k_m.gguf", "model_path": path,
+            "model_size_bytes": 253_113_024, "chat_template_source": "fallback",
+            "chat_template": "gemma", "temperature": 0.0,
+        }),
+        asked: Default::default(),
+    })
+}
+
+const CACHED: &str = "/home/u/.cache/xsafe/models/gemma-3-270m-q4_k_m.gguf";
+
+#[async_trait::async_trait]
+impl xsafe_core::Target for Demo {
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn settings(&self) -> serde_json::Value {
+        self.settings.clone()
+    }
+
+    async fn chat(
+        &self,
+        _: &xsafe_core::ChatRequest,
+    ) -> Result<xsafe_core::ChatResponse, xsafe_core::TargetError> {
+        self.asked.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(xsafe_core::ChatResponse {
+            message: xsafe_core::Message::assistant(ANSWER),
+            finish_reason: Some(xsafe_core::FinishReason::Stop),
+            usage: None,
+            model: None,
+        })
+    }
+}
+
+fn plan_on_demo(t: &Arc<Demo>, limit: Option<usize>) -> RunPlan {
+    let mut p = plan("http://127.0.0.1:9/v1", 30, &["baseline"], None);
+    p.targets = vec![t.clone()];
+    p.limit = limit;
+    p
+}
+
+/// The bug this guards: `local:default` and `local:gemma-3-270m` (and the
+/// file's path, or a symbolic link to it) load one file with the same
+/// settings, yet made two runs, so switching names asked every case again
+/// of a slow local model. Now one run: its answers are found under the id
+/// it first gave them.
+#[tokio::test(flavor = "multi_thread")]
+async fn every_name_of_a_local_model_file_resumes_one_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(Store::open(&dir.path().join("runs.db")).unwrap());
+    let first = demo("local:default", CACHED);
+    let run = execute(
+        store.clone(),
+        &plan_on_demo(&first, Some(2)),
+        CancellationToken::new(),
+        |_| {},
+    )
+    .await
+    .unwrap();
+    assert_eq!(run.done, 2);
+    let cached = format!("local:{CACHED}");
+    for id in ["local:gemma-3-270m", cached.as_str(), "local:m1/g.gguf"] {
+        let path = if id.contains("m1/") {
+            "m1/g.gguf"
+        } else {
+            CACHED
+        };
+        let other = demo(id, path);
+        let p = plan_on_demo(&other, Some(2));
+        assert_eq!(p.run_name(), run.run_name, "{id}");
+        let shown = preview(store.clone(), &p).await.unwrap();
+        assert_eq!(shown.run_id, Some(run.run_id), "{id}");
+        assert_eq!(shown.groups[0].target, "local:default");
+        assert_eq!(shown.groups[0].to_ask, 0, "{id}");
+        let again = execute(store.clone(), &p, CancellationToken::new(), |_| {})
+            .await
+            .unwrap();
+        assert_eq!((again.run_id, again.done_before), (run.run_id, 2), "{id}");
+        assert_eq!(other.asked.load(std::sync::atomic::Ordering::SeqCst), 0);
+    }
+    assert_eq!(store.list_runs().unwrap().len(), 1);
+    assert_eq!(store.results(run.run_id).unwrap().len(), 2);
+}
+
+/// A run stored under the key that held the local model's name (whose
+/// `--limit` left cases out, drawn by this sampling) is resumed by the
+/// same command, not started again; a link's run too, whose `model` was
+/// then the link's name.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_run_stored_under_the_key_with_the_local_name_is_resumed() {
+    for (id, path, limit) in [
+        ("local:gemma-3-270m", CACHED, Some(2)),
+        ("local:default", CACHED, None),
+        ("local:m1/g.gguf", "m1/g.gguf", Some(2)),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(&dir.path().join("runs.db")).unwrap());
+        let target = demo(id, path);
+        let p = plan_on_demo(&target, limit);
+        let legacy = p.legacy_keys()[0].clone();
+        assert_ne!(legacy, p.key());
+        let mut config = p.config();
+        if id.contains("m1/") {
+            config["targets"][0]["settings"]["model"] = "g.gguf".into();
+        }
+        let old = store
+            .open_run(&RunSpec {
+                name: RunPlan::derived_name(&legacy),
+                key: legacy,
+                config,
+                suites: vec![("small".into(), suite().fingerprint())],
+                seed: 0,
+                tool_version: "0.0.0-old".into(),
+            })
+            .unwrap();
+        let outcome = execute(store.clone(), &p, CancellationToken::new(), |_| {})
+            .await
+            .unwrap();
+        assert_eq!(outcome.run_id, old.id, "{id}");
+        assert_eq!(store.list_runs().unwrap().len(), 1, "{id}: no second run");
     }
 }

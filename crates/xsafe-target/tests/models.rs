@@ -9,8 +9,8 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use xsafe_core::TargetError;
 use xsafe_target::models::{
-    self, KnownModel, cache_path, download_url, import_model, import_model_in, models_dir,
-    pull_model, pull_model_in, resolve_local_in,
+    self, KnownModel, cache_path, download_url, import_model, import_model_in, known_by_file_in,
+    models_dir, pull_model, pull_model_in, resolve_local_in,
 };
 use xsafe_testkit::{Reply, TestServer, unused_url};
 
@@ -28,6 +28,7 @@ fn model(name: &'static str, sha256: Option<&'static str>, instruct: bool) -> Kn
         url: "https://example.invalid/models/tiny.gguf",
         file_name: Box::leak(format!("{name}.gguf").into_boxed_str()),
         sha256,
+        size_bytes: None,
         instruction_tuned: instruct,
         chat_template: None,
         description: "test model",
@@ -343,6 +344,46 @@ fn the_real_registry_names_the_demo_route_for_the_base_model() {
     let listed = models::cached(cache.path());
     assert_eq!(listed.len(), models::MODELS.len());
     assert!(listed.iter().all(|(_, p)| p.is_none()));
+}
+
+/// A known model given by a path is the same model as by its name (its
+/// chat template, whether it follows instructions): by the name of the file
+/// a symbolic link leads to, and a copy under another name by its pinned
+/// sha256. Refused before: `m1/g.gguf` linking to the demo model had no
+/// chat template, though `local:gemma-3-270m` had the registry's.
+#[test]
+fn a_known_model_is_known_by_any_path_to_its_file() {
+    let cache = tempfile::tempdir().unwrap();
+    let mut base = model("base", Some(sha(&BODY)), false);
+    base.size_bytes = Some(BODY.len() as u64);
+    base.chat_template = Some("gemma");
+    let registry = [model("other", None, true), base];
+    let cached = cache_path(&base, cache.path());
+    std::fs::create_dir_all(models_dir(cache.path())).unwrap();
+    std::fs::write(&cached, &BODY[..]).unwrap();
+    let known = |p: &Path| known_by_file_in(p, &registry).map(|m| m.name);
+    assert_eq!(known(&cached), Some("base"));
+
+    let elsewhere = tempfile::tempdir().unwrap();
+    let copy = elsewhere.path().join("g.gguf");
+    std::fs::write(&copy, &BODY[..]).unwrap();
+    assert_eq!(known(&copy), Some("base"), "a copy, by its sha256");
+    #[cfg(unix)]
+    {
+        let link = elsewhere.path().join("link.gguf");
+        std::os::unix::fs::symlink(&cached, &link).unwrap();
+        assert_eq!(known(&link), Some("base"), "a symbolic link");
+    }
+
+    // Another file of the same size, or of another size, is not the model.
+    let mut other = BODY.clone();
+    let last = other.len() - 1;
+    other[last] ^= 1;
+    std::fs::write(&copy, &other).unwrap();
+    assert_eq!(known(&copy), None);
+    std::fs::write(&copy, xsafe_testkit::tiny_gguf("another model")).unwrap();
+    assert_eq!(known(&copy), None);
+    assert_eq!(known(&elsewhere.path().join("missing.gguf")), None);
 }
 
 #[tokio::test]

@@ -44,6 +44,28 @@ fn a_model_url_naming_another_models_file_is_refused() {
     assert!(!env.path("cache/models/pins.json").exists());
 }
 
+/// The bug this guards: importing the base model's file as the
+/// instruction-tuned model asked whether --url or XSAFE_MODEL_URL named
+/// another model's file; import takes no URL.
+#[test]
+fn importing_another_models_file_does_not_ask_about_a_url() {
+    let Some(base) = base_model() else {
+        return;
+    };
+    let env = Env::new();
+    let err = env.fails(&["model", "import", "gemma-3-270m-it", base.to_str().unwrap()]);
+    assert!(
+        err.contains("is model `gemma-3-270m`")
+            && err.contains("not `gemma-3-270m-it`; nothing was cached or pinned"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("--url") && !err.contains("XSAFE_MODEL_URL"),
+        "{err}"
+    );
+    assert!(!env.path("cache/models/pins.json").exists());
+}
+
 #[test]
 fn temperatures_must_be_from_0_to_2() {
     let env = Env::new();
@@ -71,9 +93,13 @@ fn a_local_judge_takes_a_chat_template() {
         return;
     };
     let env = Env::new();
-    // Under a name xsafe does not know, so no template is chosen for it.
+    // A file xsafe does not know, so no template is chosen for it: a link
+    // or a copy of the known model would be known by its file or checksum,
+    // so a copy with a byte more (which llama.cpp still loads).
     let plain = env.path("plain.gguf");
-    std::os::unix::fs::symlink(&model, &plain).unwrap();
+    let mut bytes = std::fs::read(&model).unwrap();
+    bytes.push(0);
+    std::fs::write(&plain, bytes).unwrap();
     let judge = format!("llm:local:{}", plain.display());
     let answers = env.write(
         "answers.csv",
