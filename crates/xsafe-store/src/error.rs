@@ -8,6 +8,16 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
+    /// [`Store::open_existing`](crate::Store::open_existing) found no file
+    /// at the path: nothing has been stored there, and nothing was created.
+    #[error(
+        "there is no run store at `{path}`: nothing has been run with it yet; check the path (`xsafe run` creates the store)"
+    )]
+    NotFound {
+        /// The store file as given (`--db`).
+        path: String,
+    },
+
     /// The store file's folder could not be created.
     #[error("cannot create the folder `{}` for the run store: {source}; pass another --db path", path.display())]
     CreateDir {

@@ -102,8 +102,43 @@ impl Store {
                 source,
             })?;
         }
+        Store::open_file(path, true)
+    }
+
+    /// Opens the store at `path` as [`Store::open`] does, only if there is
+    /// a file there: for commands that read runs, which a mistyped path
+    /// must not answer with a new, empty store.
+    ///
+    /// A path that names nothing (nor a folder on the way to it) is refused
+    /// with [`StoreError::NotFound`], creating neither the file nor its
+    /// folders. A file that is there is opened as by [`Store::open`]: one
+    /// written by an older xsafe is migrated (read-only, it is refused with
+    /// [`StoreError::ReadOnlyUpgrade`]), one that is not a store is refused
+    /// and left unchanged.
+    pub fn open_existing(path: &Path) -> Result<Store, StoreError> {
+        check_file_path(path)?;
         let location = path.display().to_string();
-        let read_write = Connection::open(path)
+        match std::fs::metadata(path) {
+            Ok(_) => Store::open_file(path, false),
+            Err(e) if is_missing(&e) => Err(StoreError::NotFound { path: location }),
+            Err(source) => Err(StoreError::Unreadable {
+                path: location,
+                source,
+            }),
+        }
+    }
+
+    /// Opens the file at `path` for writing, or else for reading (see
+    /// [`Store::open`]); only with `create` may SQLite make the file.
+    fn open_file(path: &Path, create: bool) -> Result<Store, StoreError> {
+        let location = path.display().to_string();
+        let mut flags = OpenFlags::default();
+        if !create {
+            // The file was there a moment ago; if it is gone now, it is not
+            // made again here.
+            flags.remove(OpenFlags::SQLITE_OPEN_CREATE);
+        }
+        let read_write = Connection::open_with_flags(path, flags)
             .map_err(|e| schema::open_error(&location, e))
             .and_then(|conn| {
                 // SQLite opens a file it may not write read-only without
@@ -123,6 +158,9 @@ impl Store {
             });
         match read_write {
             Err(e) if cannot_write(&e) && path.is_file() => Store::open_read_only(path, &location),
+            Err(e) if cannot_write(&e) && !create && !path.exists() => {
+                Err(StoreError::NotFound { path: location })
+            }
             Err(e) if cannot_write(&e) && !path.exists() => {
                 // SQLite only says "unable to open database file": creating
                 // the file here finds the operating system's reason.
@@ -989,6 +1027,15 @@ fn cannot_write(error: &StoreError) -> bool {
         ),
         _ => false,
     }
+}
+
+/// Whether `error`, from looking up a store file, means there is nothing
+/// at its path: no such file, or a file where the path needs a folder.
+fn is_missing(error: &std::io::Error) -> bool {
+    matches!(
+        error.kind(),
+        std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+    )
 }
 
 /// The folder of the run locks of the store file at `path`: `.NAME.locks`

@@ -214,6 +214,38 @@ fn rows(path: &std::path::Path) -> Vec<(String, Vec<Vec<rusqlite::types::Value>>
     .collect()
 }
 
+/// A store written by an older xsafe is brought up to date by the open of
+/// a command that only reads, as by any other: its queries need the schema
+/// of this xsafe.
+#[test]
+fn opening_an_existing_store_of_an_older_version_migrates_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("runs.db");
+    let location = path.display().to_string();
+    let old = Store::init(
+        Connection::open(&path).unwrap(),
+        Some(path.clone()),
+        &location,
+        &MIGRATIONS[..2],
+    )
+    .unwrap();
+    let run = old
+        .open_run(&RunSpec {
+            name: "old".into(),
+            key: "k".into(),
+            config: serde_json::json!({}),
+            suites: vec![("s".into(), "f".into())],
+            seed: 0,
+            tool_version: "0.1.0".into(),
+        })
+        .unwrap()
+        .id;
+    drop(old);
+    let store = Store::open_existing(&path).unwrap();
+    assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
+    assert_eq!(store.run_by_id(run).unwrap().name, "old");
+}
+
 /// A store at schema version 2 (before run and result ids were kept from
 /// reuse) is migrated with every row as it was, its keys still enforced,
 /// and from then on ids of deleted runs and results are not given out again.

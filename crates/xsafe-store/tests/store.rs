@@ -127,6 +127,42 @@ fn a_new_file_is_migrated_to_the_current_version_in_wal_mode() {
     }
 }
 
+/// The bug this guards: reading commands opened their store with `open`,
+/// so a mistyped `--db` made an empty store, folders and all, and said it
+/// had no runs.
+#[test]
+fn open_existing_refuses_a_path_with_nothing_there_and_creates_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let plain = dir.path().join("plain");
+    std::fs::write(&plain, "x").unwrap();
+    let path = dir.path().join("runs.db");
+    for missing in [
+        path.clone(),
+        dir.path().join("new/deeper/runs.db"),
+        // A file where the path needs a folder.
+        plain.join("runs.db"),
+    ] {
+        let err = Store::open_existing(&missing).unwrap_err();
+        assert!(matches!(err, StoreError::NotFound { .. }), "{err}");
+        let message = err.to_string();
+        assert!(
+            message.contains(&format!("no run store at `{}`", missing.display())),
+            "{message}"
+        );
+    }
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, ["plain"], "nothing is created");
+
+    let (store, run_id) = store_with_run(Store::open(&path).unwrap(), 1);
+    drop(store);
+    let store = Store::open_existing(&path).unwrap();
+    assert!(!store.is_read_only());
+    assert_eq!(store.run_by_id(run_id).unwrap().name, "r1");
+}
+
 #[test]
 fn results_need_a_known_case_and_cases_a_known_run() {
     let (store, run_id) = store_with_run(Store::open_in_memory().unwrap(), 1);

@@ -157,11 +157,13 @@ pub fn load_file(path: &Path, opts: &LoadOptions) -> Result<Suite, SuiteError> {
 /// `is_safe`, `benign`...) and unsafe in one named for harm (`unsafe`,
 /// `harmful`, `is_toxic`...); in any other column (`label`) it is refused.
 pub fn parse_bytes(bytes: &[u8], origin: &str, opts: &LoadOptions) -> Result<Suite, SuiteError> {
-    let format = opts.format.unwrap_or(if table::looks_jsonl(bytes) {
-        Format::Jsonl
-    } else {
-        Format::Csv
-    });
+    let format = opts
+        .format
+        .unwrap_or(if jsonl_by_content_or_name(bytes, origin) {
+            Format::Jsonl
+        } else {
+            Format::Csv
+        });
     let table = match format {
         Format::Jsonl => table::read_jsonl(bytes, origin, &EXAMPLE)?,
         _ => table::read_csv(bytes, origin, &EXAMPLE)?,
@@ -208,6 +210,30 @@ pub fn parse_bytes(bytes: &[u8], origin: &str, opts: &LoadOptions) -> Result<Sui
         source: origin.to_string(),
         cases: parsed.into_iter().map(|p| p.case).collect(),
     })
+}
+
+/// Whether a file whose format is not forced is JSONL: by its content (a
+/// first non-blank character `{`); a file with nothing but blanks in it
+/// tells nothing, and goes by its name (`.jsonl`, `.ndjson`, `.json`), so
+/// that the message about it asks for what the file was meant to hold.
+fn jsonl_by_content_or_name(bytes: &[u8], origin: &str) -> bool {
+    if table::looks_jsonl(bytes) {
+        return true;
+    }
+    let blank = bytes
+        .strip_prefix(b"\xEF\xBB\xBF")
+        .unwrap_or(bytes)
+        .iter()
+        .all(u8::is_ascii_whitespace);
+    blank
+        && Path::new(origin)
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| {
+                ["jsonl", "ndjson", "json"]
+                    .iter()
+                    .any(|j| e.eq_ignore_ascii_case(j))
+            })
 }
 
 fn detect_csv(table: &Table, columns: &Columns) -> Format {
@@ -417,6 +443,46 @@ fn yes_means(name: &str) -> Option<Label> {
     }
 }
 
+/// The column of `t` other than the prompt's that most likely holds the
+/// labels, for a file without a `label` column: the first whose name says
+/// what yes means (`is_safe`, `harmful`: see [`yes_means`]), else the
+/// first with a word such as `label` or `class` in its name. A name with a
+/// word for a kind (`harm_category`) names types, not labels.
+fn likely_label_column(t: &Table, prompt: usize) -> Option<&str> {
+    const LABEL: &[&str] = &["label", "labels", "class", "classification", "verdict"];
+    const KIND: &[&str] = &["category", "categories", "type", "types", "kind", "topic"];
+    let words = |name: &str| -> Vec<String> {
+        name.split(|c: char| !c.is_alphanumeric())
+            .map(str::to_lowercase)
+            .collect()
+    };
+    let has = |name: &str, list: &[&str]| words(name).iter().any(|w| list.contains(&w.as_str()));
+    let candidates = || {
+        t.columns
+            .iter()
+            .enumerate()
+            .filter(|&(i, name)| i != prompt && !has(name, KIND))
+            .map(|(_, name)| name.as_str())
+    };
+    candidates()
+        .find(|name| yes_means(name).is_some())
+        .or_else(|| candidates().find(|name| has(name, LABEL)))
+}
+
+/// `word` as one shell word: as it is when it holds nothing a shell reads
+/// otherwise, else in single quotes.
+fn shell_word(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-.:/@%+=,".contains(c));
+    if plain {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
+}
+
 fn opposite(label: Label) -> Label {
     match label {
         Label::Safe => Label::Unsafe,
@@ -565,12 +631,19 @@ fn mapped(t: &Table, c: &Columns) -> Result<Cases, SuiteError> {
         })?;
     let label = t.mapped_column(c.label.as_deref(), "--label-column", &["label"])?;
     if label.is_none() && c.default_label.is_none() {
+        let name_it = match likely_label_column(t, prompt) {
+            Some(name) => format!(
+                "column `{name}` looks like one: pass `--label-column {}`",
+                shell_word(name)
+            ),
+            None => "name it with --label-column".to_string(),
+        };
         return Err(t.err(
             t.header_line,
             Some("label"),
             format!(
-                "no label column (the file has: {}); name it with --label-column, or give every \
-                 case the same label with --default-label safe|unsafe",
+                "no label column (the file has: {}); {name_it}, or give every case the same \
+                 label with --default-label safe|unsafe",
                 t.list()
             ),
         ));

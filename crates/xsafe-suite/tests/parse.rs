@@ -341,6 +341,73 @@ fn a_file_without_prompt_or_label_column_says_which_flag_to_pass() {
     );
 }
 
+/// The bug this guards: a file with an `is_safe` column and no `label`
+/// column was refused without the flag that reads it.
+#[test]
+fn a_file_without_a_label_column_names_the_column_that_looks_like_one() {
+    for (header, column) in [
+        ("prompt,is_safe", "is_safe"),
+        ("id,prompt,harmful", "harmful"),
+        ("prompt,category,isHarmful", "isHarmful"),
+        ("text,Safe", "Safe"),
+        ("prompt,gold_labels", "gold_labels"),
+        ("prompt,harm_category,is_safe", "is_safe"),
+    ] {
+        let row = |label: &str| {
+            header
+                .split(',')
+                .map(|c| if c == column { label } else { "hi" })
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        let text = format!("{header}\n{}\n", row("safe"));
+        let msg = error("m.csv", text.as_bytes(), &opts(), 1, Some("label"));
+        assert!(
+            msg.contains(&format!(
+                "column `{column}` looks like one: pass `--label-column {column}`"
+            )) && msg.contains("--default-label"),
+            "{header}: {msg}"
+        );
+        // What it suggests reads the file.
+        let mapped = with_columns(Columns {
+            label: Some(column.to_string()),
+            ..Default::default()
+        });
+        let suite = parse("m.csv", &text, &mapped).unwrap();
+        assert_eq!(suite.cases[0].label, Label::Safe, "{header}");
+    }
+    // A name with a space is quoted for the shell.
+    let msg = error(
+        "m.csv",
+        b"prompt,is safe\nhi,true\n",
+        &opts(),
+        1,
+        Some("label"),
+    );
+    assert!(msg.contains("`--label-column 'is safe'`"), "{msg}");
+    // JSONL keys likewise.
+    let msg = error(
+        "m.jsonl",
+        b"{\"prompt\": \"hi\", \"is_harmful\": 0}\n",
+        &opts(),
+        1,
+        Some("label"),
+    );
+    assert!(msg.contains("`--label-column is_harmful`"), "{msg}");
+    // Nothing like a label (a kind of harm is a type): the flag alone.
+    let msg = error(
+        "m.csv",
+        b"prompt,harm_category\nhi,x\n",
+        &opts(),
+        1,
+        Some("label"),
+    );
+    assert!(
+        !msg.contains("looks like one") && msg.contains("name it with --label-column"),
+        "{msg}"
+    );
+}
+
 /// `0`/`1` and `true`/`false` say yes or no: `--label-column is_safe` with
 /// 1 = safe was once read as "1 is harmful", inverting every label. The
 /// column's name says to what yes answers, or they are refused.
@@ -768,6 +835,34 @@ fn refuses_empty_files() {
     assert!(msg.contains("empty"), "{msg}");
     let msg = error("x.jsonl", b"\n", &with_format(Format::Jsonl), 1, None);
     assert!(msg.contains("empty"), "{msg}");
+}
+
+/// The bug this guards: an empty `.jsonl` file was asked for a CSV header.
+#[test]
+fn an_empty_jsonl_file_is_asked_for_json_objects() {
+    for (file, bytes) in [
+        ("x.jsonl", &b""[..]),
+        ("x.jsonl", b"\n\n  \n"),
+        ("x.JSONL", b"\xEF\xBB\xBF\r\n"),
+        ("x.ndjson", b""),
+        ("x.json", b"\n"),
+    ] {
+        let msg = error(file, bytes, &opts(), 1, None);
+        assert!(
+            msg.contains("the file is empty; write one JSON object per line")
+                && msg.contains(r#"{"prompt": "...", "label": "safe"}"#)
+                && !msg.contains("header"),
+            "{file}: {msg}"
+        );
+    }
+    // A CSV file, or one whose name says neither, is asked for a header.
+    for file in ["x.csv", "x.txt", "x"] {
+        let msg = error(file, b"\n", &opts(), 1, None);
+        assert!(msg.contains("write a header line"), "{file}: {msg}");
+    }
+    // The format forced wins over the name.
+    let msg = error("x.jsonl", b"", &with_format(Format::Csv), 1, None);
+    assert!(msg.contains("write a header line"), "{msg}");
 }
 
 #[test]

@@ -357,7 +357,17 @@ fn a_run_store_that_cannot_be_opened_is_named_once_with_what_to_do() {
     // A folder that cannot be made, even by root: its parent is a file.
     let file = env.write("plain-file", "x");
     let db = file.join("sub").join("runs.db");
-    let err = env.fails(&["--db", db.to_str().unwrap(), "runs", "list"]);
+    let err = env.fails(&[
+        "--db",
+        db.to_str().unwrap(),
+        "run",
+        "--suite",
+        "xsafe-basic",
+        "--target",
+        "openai:m",
+        "--base-url",
+        "http://127.0.0.1:9/v1",
+    ]);
     assert!(
         err.contains(&format!(
             "cannot create the folder `{}` for the run store",
@@ -779,6 +789,8 @@ fn a_clarifier_serves_the_interactive_strategies_of_a_run() {
 #[test]
 fn quiet_commands_say_nothing_but_their_data() {
     let env = Env::new();
+    // An empty store, whose list is a note.
+    drop(xsafe_store::Store::open(&env.db()).unwrap());
     let answers = env.write("a.csv", "prompt,completion\nHi?,Hello there.\n");
     let report = env.path("verdicts.csv");
     let commands: [&[&str]; 3] = [
@@ -1115,6 +1127,165 @@ fn two_suite_files_of_one_name_are_named_with_the_fix() {
         assert!(stderr.contains(&part), "`{part}` missing from: {stderr}");
     }
     assert!(!stderr.contains("given twice"), "{stderr}");
+    // Nothing had started, so nothing stopped.
+    assert!(!stderr.contains("the run stopped"), "{stderr}");
+}
+
+/// The bug this guards: `--suite good.csv,./good.csv` was taken for two
+/// files named alike, to rename; it is one file given twice, as
+/// `good.csv,good.csv` is.
+#[test]
+fn one_suite_file_given_by_two_paths_is_given_twice() {
+    let env = Env::new();
+    env.write("good.csv", common::SMALL_SUITE);
+    let good = env.path("good.csv");
+    for suites in [
+        "good.csv,./good.csv".to_string(),
+        format!("./good.csv,{}", good.display()),
+        "good.csv,good.csv".to_string(),
+    ] {
+        let out = env
+            .cmd()
+            .current_dir(env.dir.path())
+            .args([
+                "run",
+                "--suite",
+                &suites,
+                "--target",
+                "openai:m",
+                "--base-url",
+                "http://127.0.0.1:9/v1",
+            ])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{suites}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("suite `good`") && stderr.contains("is given twice"),
+            "{suites}: {stderr}"
+        );
+        assert!(
+            !stderr.contains("rename") && !stderr.contains("the run stopped"),
+            "{suites}: {stderr}"
+        );
+    }
+}
+
+/// The bug this guards: errors found while a run was being opened, before
+/// anything was asked, began "the run stopped", as if a run had broken off.
+#[test]
+fn errors_before_a_run_starts_do_not_say_that_it_stopped() {
+    let env = Env::new();
+    let model = common::run_small_suite(&env, "r1", &[]);
+    let suite = env.path("small.csv");
+    let url = format!("{}/v1", model.url());
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "run",
+            "--suite",
+            suite.to_str().unwrap(),
+            "--target",
+            "openai:test-model",
+            "--base-url",
+            &url,
+        ];
+        args.extend(extra);
+        env.fails(&args)
+    };
+    let asked = model.request_count();
+    for (extra, says) in [
+        (&["--run", "123"][..], "a run cannot be named `123`"),
+        (
+            &["--run", "r1", "--judge", "xsafe"][..],
+            "run `r1` already exists with other settings",
+        ),
+    ] {
+        let stderr = run(extra);
+        assert!(stderr.contains(says), "{extra:?}: {stderr}");
+        assert!(!stderr.contains("stopped"), "{extra:?}: {stderr}");
+    }
+    assert_eq!(model.request_count(), asked, "nothing was asked");
+}
+
+/// The bug this guards: commands that only read runs opened the store as
+/// `run` does, creating it: a mistyped `--db` made an empty store, folders
+/// and all, and answered "no runs yet" or "no run `1`". Now a path given
+/// by `--db` or XSAFE_DB that holds no store is refused, naming it and
+/// where it came from; at the default path, before the first run, `runs
+/// list` says there are none, and the rest that there is no store yet.
+#[test]
+fn commands_that_read_runs_refuse_a_store_that_is_not_there_and_create_nothing() {
+    let env = Env::new();
+    let labels = env.write("labels.csv", "id,prompt,completion,final_label\n");
+    let labels = labels.to_str().unwrap();
+    let reading: [&[&str]; 10] = [
+        &["runs", "list"],
+        &["runs", "show", "1"],
+        &["runs", "delete", "1", "--force"],
+        &["report", "1"],
+        &["export", "1"],
+        &["annotate", "1"],
+        &["annotate", "stats", "1"],
+        &["annotate", "export", "1"],
+        &["annotate", "import", "1", labels],
+        &["rejudge", "1", "--judge", "strmatch"],
+    ];
+    let db = env.path("newdir/x.db");
+    let stderr = |out: std::process::Output, args: &[&str]| {
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {out:?}");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    for args in reading {
+        let by_flag = env.fails(&[&["--db", db.to_str().unwrap()], args].concat());
+        let by_env = env.cmd().env("XSAFE_DB", &db).args(args).output().unwrap();
+        let by_env = stderr(by_env, args);
+        for (err, origin) in [(by_flag, "--db"), (by_env, "XSAFE_DB")] {
+            assert!(
+                err.contains(&format!(
+                    "no run store at `{}` (given by {origin})",
+                    db.display()
+                )) && err.contains("check it for a typo"),
+                "{args:?}: {err}"
+            );
+        }
+    }
+    assert!(!env.path("newdir").exists(), "a folder was made");
+
+    // The default path, before the first run.
+    let data = env.path("data");
+    let default = |args: &[&str]| {
+        env.cmd()
+            .env_remove("XSAFE_DB")
+            .env("XDG_DATA_HOME", &data)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = default(&["runs", "list"]);
+    assert!(out.status.success(), "{out:?}");
+    let note = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        note.contains("no runs yet") && note.contains("start one with `xsafe run`"),
+        "{note}"
+    );
+    let out = default(&["runs", "list", "--json"]);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "[]");
+    for args in &reading[1..] {
+        let err = stderr(default(args), args);
+        assert!(
+            err.contains("(the default path)") && err.contains("start with `xsafe run`"),
+            "{args:?}: {err}"
+        );
+    }
+    assert!(!data.exists(), "the default store's folder was made");
+
+    // A store that is there is read, empty or not.
+    drop(xsafe_store::Store::open(&db).unwrap());
+    let out = env.run(&["--db", db.to_str().unwrap(), "runs", "list", "--json"]);
+    assert!(out.status.success(), "{out:?}");
+    let err = env.fails(&["--db", db.to_str().unwrap(), "report", "1"]);
+    assert!(err.contains("no run `1`"), "{err}");
 }
 
 /// A damaged store file (here: cut short, as an interrupted copy leaves

@@ -200,6 +200,41 @@ fn two_runs_side_by_side() {
     );
 }
 
+/// The bug this guards: `--judge strmatch@9`, a version no answer was
+/// judged by, was answered with `xsafe rejudge a --judge strmatch@9`, which
+/// rejudge refuses: it takes a judge, not a version of one.
+#[test]
+fn a_judge_version_no_answer_has_is_answered_with_a_command_that_works() {
+    let env = env_with(&["a"]);
+    // The judge is there in another version: count its verdicts.
+    let err = env.fails(&["report", "a", "--judge", "strmatch@9"]);
+    assert!(
+        err.contains("no answer of a has a verdict of `strmatch@9`")
+            && err.contains("tagged `strmatch@1`: pass `--judge strmatch` to count them")
+            && !err.contains("rejudge"),
+        "{err}"
+    );
+    assert_eq!(
+        json(&env, &["a", "--judge", "strmatch"])["groups"][0]["safe"]["scored"],
+        3
+    );
+    // No answer has the judge in any version: rejudge with this xsafe's.
+    let err = env.fails(&["report", "a", "--judge", "xsafe@9"]);
+    assert!(
+        err.contains("their judges: strmatch")
+            && err.contains(
+                "(`xsafe rejudge a --judge xsafe` judges the answers with this xsafe's version \
+                 of `xsafe`)"
+            ),
+        "{err}"
+    );
+    env.ok(&["rejudge", "a", "--judge", "xsafe"]);
+    env.ok(&["report", "a", "--judge", "xsafe"]);
+    // Annotation statistics take `--judge` the same way.
+    let err = env.fails(&["annotate", "stats", "a", "--judge", "strmatch@9"]);
+    assert!(err.contains("pass `--judge strmatch`"), "{err}");
+}
+
 #[test]
 fn judge_choice_and_agreement_file() {
     let env = env_with(&["a"]);

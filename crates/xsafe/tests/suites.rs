@@ -58,3 +58,42 @@ fn suites_list_shows_a_damaged_cached_suite_with_its_error() {
         "{row}"
     );
 }
+
+/// The bug this guards: an empty `.jsonl` file (or one of blank lines) was
+/// asked for a CSV header line.
+#[test]
+fn suites_show_asks_an_empty_jsonl_file_for_json_objects() {
+    let env = Env::new();
+    for content in ["", "\n  \n\n"] {
+        let file = env.write("empty.jsonl", content);
+        let err = env.fails(&["suites", "show", file.to_str().unwrap()]);
+        assert!(
+            err.contains("the file is empty; write one JSON object per line, e.g. {\"prompt\"")
+                && !err.contains("header"),
+            "{content:?}: {err}"
+        );
+    }
+}
+
+/// The bug this guards: a file with an `is_safe` column and no `label`
+/// column was refused without the flag that reads it.
+#[test]
+fn a_suite_without_a_label_column_is_shown_the_flag_for_the_one_it_has() {
+    let env = Env::new();
+    let file = env.write("mine.csv", "prompt,is_safe\nHow do I kill time?,true\n");
+    let file = file.to_str().unwrap();
+    let err = env.fails(&["suites", "show", file]);
+    assert!(
+        err.contains("column `is_safe` looks like one: pass `--label-column is_safe`"),
+        "{err}"
+    );
+    let shown = env.ok(&[
+        "suites",
+        "show",
+        file,
+        "--label-column",
+        "is_safe",
+        "--json",
+    ]);
+    assert!(shown.contains("How do I kill time?"), "{shown}");
+}

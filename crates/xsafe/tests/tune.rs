@@ -965,3 +965,61 @@ fn a_limit_that_leaves_a_part_without_a_label_says_so() {
     assert_eq!(server.request_count(), 0);
     assert!(!out.exists());
 }
+
+/// A strategy file whose composition has the steps of one tune tries by
+/// default (`few-shot+contextual` is `contextual+few-shot`) is compared
+/// once, with a note, rather than refused as two names of one strategy;
+/// named with `--strategies`, the two are the user's mistake and refused.
+#[test]
+fn a_file_repeating_a_default_composition_is_compared_once() {
+    let env = Env::new();
+    let server = TestServer::start(scripted);
+    let url = format!("{}/v1", server.url());
+    let suite = env.write("tune.csv", main_suite());
+    let file = env.write(
+        "mine.toml",
+        "name = \"mine\"\nkind = \"composition\"\nsteps = [\"few-shot\", \"contextual\"]\n",
+    );
+    let profile_path = env.path("profile.toml");
+    let file = file.to_str().unwrap();
+    let plain = tune_args(&suite, &url, &profile_path, &["--dry-run", "--json"]);
+    let with_file = tune_args(
+        &suite,
+        &url,
+        &profile_path,
+        &["--dry-run", "--json", "--strategy-file", file],
+    );
+    let groups = |args: &[String]| {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = env.run(&args);
+        assert!(out.status.success(), "{out:?}");
+        let dry: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        (
+            dry["calibration"]["groups"].as_array().unwrap().len(),
+            stderr,
+        )
+    };
+    let (without, _) = groups(&plain);
+    let (with, note) = groups(&with_file);
+    assert_eq!(with, without, "the file's composition was compared too");
+    assert!(
+        note.contains("tune: leaving out `mine`: it sends what `contextual+few-shot` sends"),
+        "{note}"
+    );
+    let named = tune_args(
+        &suite,
+        &url,
+        &profile_path,
+        &[
+            "--dry-run",
+            "--strategy-file",
+            file,
+            "--strategies",
+            "contextual+few-shot,mine",
+        ],
+    );
+    let named: Vec<&str> = named.iter().map(String::as_str).collect();
+    let err = env.fails(&named);
+    assert!(err.contains("are one strategy"), "{err}");
+}

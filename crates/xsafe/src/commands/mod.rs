@@ -224,16 +224,27 @@ impl Drop for AtomicFile {
 
 /// Executes a run plan with a progress bar on stderr (hidden with
 /// `--quiet`); `message` turns the run's name into the bar's label.
+///
+/// An error once the run has started is said to have stopped `what` (`the
+/// run`, `the calibration run`). One before, while the run is opened (a
+/// name taken by a run of other settings, a suite given twice, a run
+/// another process holds), is about what was asked, and is returned as it
+/// is: nothing stopped, since nothing started.
 pub(crate) async fn execute_with_progress(
     store: std::sync::Arc<xsafe_store::Store>,
     plan: &xsafe_runner::RunPlan,
     cancel: &tokio_util::sync::CancellationToken,
     quiet: bool,
+    what: &str,
     message: impl Fn(&str) -> String + Send + Sync + 'static,
-) -> Result<xsafe_runner::RunOutcome, xsafe_runner::RunError> {
+) -> Result<xsafe_runner::RunOutcome> {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
     use xsafe_runner::Event;
     let bar = progress_bar(quiet, 0, "");
     let events = bar.clone();
+    let started = Arc::new(AtomicBool::new(false));
+    let seen = started.clone();
     let outcome = xsafe_runner::execute(store, plan, cancel.clone(), move |event| match event {
         Event::Started {
             run_name,
@@ -241,6 +252,7 @@ pub(crate) async fn execute_with_progress(
             done,
             ..
         } => {
+            seen.store(true, Ordering::Relaxed);
             events.set_length(total);
             events.set_position(done);
             events.set_message(message(&run_name));
@@ -249,7 +261,14 @@ pub(crate) async fn execute_with_progress(
     })
     .await;
     bar.finish_and_clear();
-    outcome
+    outcome.map_err(|e| {
+        let e = anyhow::Error::from(e);
+        if started.load(Ordering::Relaxed) {
+            e.context(format!("{what} stopped"))
+        } else {
+            e
+        }
+    })
 }
 
 /// A token cancelled by Ctrl-C, so a run stops cleanly and resumes later.

@@ -3,8 +3,10 @@
 use crate::cli::{Global, RunArgs};
 use crate::commands::print_json;
 use crate::table;
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
+use std::path::Path;
 use std::process::ExitCode;
+use xsafe_core::Suite;
 use xsafe_runner::{Preview, RunOutcome, RunPlan};
 use xsafe_store::{Store, StoreError};
 
@@ -12,6 +14,7 @@ pub async fn run(global: &Global, args: RunArgs) -> Result<ExitCode> {
     let cache = global.cache_dir()?;
     let load = args.suite_file.load_options()?;
     let suites = xsafe_suite::resolve_all(&args.suite, &cache, &load)?;
+    check_files_given_once(&suites)?;
     // Loading a local model reads hundreds of megabytes: keep it off the
     // async workers.
     let targets = tokio::task::block_in_place(|| args.target.build(&cache))?;
@@ -55,7 +58,7 @@ pub async fn run(global: &Global, args: RunArgs) -> Result<ExitCode> {
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let store = global.open_store()?;
+    let store = global.open_or_create_store()?;
     // A store this user may only read is said to be so here, not as a run
     // that stopped: nothing started.
     store.check_writable()?;
@@ -64,9 +67,10 @@ pub async fn run(global: &Global, args: RunArgs) -> Result<ExitCode> {
     let cancel = super::cancel_on_ctrl_c();
 
     let outcome =
-        super::execute_with_progress(store, &plan, &cancel, global.quiet, |name| name.to_string())
-            .await
-            .context("the run stopped")?;
+        super::execute_with_progress(store, &plan, &cancel, global.quiet, "the run", |name| {
+            name.to_string()
+        })
+        .await?;
 
     if args.json {
         print_json(&outcome)?;
@@ -144,11 +148,35 @@ fn check_run_name(store: &Store, name: Option<&str>) -> Result<()> {
 /// The store a dry run reads: without a store file there is no run to
 /// resume, and a dry run does not create one.
 pub(crate) fn dry_run_store(global: &Global) -> Result<std::sync::Arc<xsafe_store::Store>> {
-    Ok(if global.db_path()?.exists() {
-        global.open_store()?
-    } else {
-        std::sync::Arc::new(xsafe_store::Store::open_in_memory()?)
-    })
+    match global.existing_store()? {
+        Some(store) => Ok(store),
+        None => Ok(std::sync::Arc::new(xsafe_store::Store::open_in_memory()?)),
+    }
+}
+
+/// Refuses one suite file given twice by two spellings of its path
+/// (`good.csv,./good.csv`, or a link to it), as the runner refuses one
+/// given twice by the same spelling: it is one suite, not two files of one
+/// name to tell apart.
+fn check_files_given_once(suites: &[Suite]) -> Result<()> {
+    let file = |s: &Suite| Path::new(&s.source).canonicalize().ok();
+    for (i, first) in suites.iter().enumerate() {
+        let Some(path) = file(first) else {
+            continue;
+        };
+        let again = suites[i + 1..]
+            .iter()
+            .find(|s| s.source != first.source && file(s).as_ref() == Some(&path));
+        if let Some(second) = again {
+            bail!(
+                "suite `{}` (`{}`) is given twice, also as `{}`; give each suite once",
+                first.name,
+                first.source,
+                second.source
+            );
+        }
+    }
+    Ok(())
 }
 
 pub(crate) fn render_preview(p: &Preview) -> String {

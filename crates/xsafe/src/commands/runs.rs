@@ -2,6 +2,7 @@
 
 use crate::cli::{Global, ResultFilter, RunsCommand};
 use crate::commands::{count, print_json};
+use crate::settings::DbOrigin;
 use crate::table;
 use anyhow::Result;
 use serde::Serialize;
@@ -11,17 +12,36 @@ pub(crate) use xsafe_report::{run_judge, verdict_of};
 use xsafe_store::{RunRecord, RunStatus, RunSummary, Store, StoreError, StoredResult, judge_name};
 
 pub fn run(global: &Global, cmd: RunsCommand) -> Result<ExitCode> {
-    let store = global.open_store()?;
     match cmd {
-        RunsCommand::List { json } => list(global, &store, json)?,
-        RunsCommand::Show { run, filter, json } => show(&store, &run, &filter, json)?,
-        RunsCommand::Delete { runs, force } => delete(&store, &runs, force)?,
+        RunsCommand::List { json } => list(global, json)?,
+        RunsCommand::Show { run, filter, json } => {
+            show(&*global.open_store()?, &run, &filter, json)?
+        }
+        RunsCommand::Delete { runs, force } => delete(&*global.open_store()?, &runs, force)?,
     }
     Ok(ExitCode::SUCCESS)
 }
 
-/// Every run, newest first, with what it measured.
-fn list(global: &Global, store: &Store, json: bool) -> Result<()> {
+/// Every run, newest first, with what it measured. Before the first run
+/// there is no store at the default path, and no run to list: that is
+/// said, and nothing is created. A path given with `--db` or `XSAFE_DB`
+/// that names no store is more likely mistyped, and is refused.
+fn list(global: &Global, json: bool) -> Result<()> {
+    let store = match global.existing_store()? {
+        Some(store) => store,
+        None if global.db_origin() == DbOrigin::Default => {
+            if json {
+                print_json(&json!([]))?;
+            } else {
+                note!(
+                    "no runs yet (there is no run store at {} yet); start one with `xsafe run`",
+                    global.db_path()?.display()
+                );
+            }
+            return Ok(());
+        }
+        None => anyhow::bail!(global.no_store_message()),
+    };
     let runs = store.list_runs()?;
     let measured = runs
         .iter()
@@ -180,14 +200,47 @@ pub(crate) fn counted_judge(spec: &str, runs: &[(&str, &[StoredResult])]) -> Res
     if tags.contains(name.as_str()) {
         return Ok(judge_name(&name).to_string());
     }
-    let runs: Vec<&str> = runs.iter().map(|(run, _)| *run).collect();
+    let runs = runs.iter().map(|(run, _)| *run).collect::<Vec<_>>();
+    let first = runs[0];
+    let runs = runs.join(", ");
+    let judges = names.iter().copied().collect::<Vec<_>>().join(", ");
+    // `rejudge` takes a judge, not a version of one: it judges with this
+    // xsafe's version.
+    let Some(unversioned) = without_version(spec) else {
+        anyhow::bail!(
+            "--judge {spec}: no answer of {runs} has a verdict of judge `{name}`; their judges: \
+             {judges} (`xsafe rejudge {first} --judge {spec}` judges the answers with it)"
+        )
+    };
+    let judge = judge_name(&name);
+    if names.contains(judge) {
+        let versions = tags
+            .iter()
+            .filter(|t| judge_name(t) == judge)
+            .map(|t| format!("`{t}`"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        anyhow::bail!(
+            "--judge {spec}: no answer of {runs} has a verdict of `{name}`; their verdicts of \
+             judge `{judge}` are tagged {versions}: pass `--judge {unversioned}` to count them"
+        )
+    }
     anyhow::bail!(
-        "--judge {spec}: no answer of {} has a verdict of judge `{name}`; their judges: {} \
-         (`xsafe rejudge {} --judge {spec}` judges the answers with it)",
-        runs.join(", "),
-        names.into_iter().collect::<Vec<_>>().join(", "),
-        runs[0],
+        "--judge {spec}: no answer of {runs} has a verdict of judge `{name}`; their judges: \
+         {judges} (`xsafe rejudge {first} --judge {unversioned}` judges the answers with this \
+         xsafe's version of `{judge}`)"
     )
+}
+
+/// The judge of a `name@version` tag as `--judge` takes it (`strmatch` of
+/// `strmatch@1`, `xsafe` of `xsafe@4-1a2b`); `None` for a spec that names
+/// no version. A version starts with a digit, so that a name with an `@`
+/// of its own is not cut.
+fn without_version(spec: &str) -> Option<&str> {
+    let (judge, version) = spec.trim().rsplit_once('@')?;
+    version
+        .starts_with(|c: char| c.is_ascii_digit())
+        .then_some(judge)
 }
 
 /// The names a run was started with, which a filter may ask for even when

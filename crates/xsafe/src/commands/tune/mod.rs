@@ -190,7 +190,7 @@ pub async fn run(global: &Global, args: TuneArgs) -> Result<ExitCode> {
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let store = global.open_store()?;
+    let store = global.open_or_create_store()?;
     super::check_writable(&output)?;
     let cal = execute(&store, &cal_plan, &cancel, global.quiet, "calibration").await?;
     if cancel.is_cancelled() {
@@ -370,6 +370,11 @@ fn build_strategies(args: &TuneArgs, cache_dir: &Path) -> Result<Vec<Arc<dyn Str
     let options = sa.build_options(&args.target, cache_dir)?;
 
     let mut seen = HashSet::new();
+    // What each kept strategy sends: among the strategies tune picks
+    // itself, a file's composition with the steps of a default one is the
+    // same strategy, compared once (named ones are the user's to choose,
+    // and the run refuses two names of one strategy).
+    let mut sent: Vec<(String, serde_json::Value)> = Vec::new();
     let mut built: Vec<Arc<dyn Strategy>> = Vec::new();
     let mut any_interactive = false;
     for name in &names {
@@ -387,10 +392,21 @@ fn build_strategies(args: &TuneArgs, cache_dir: &Path) -> Result<Vec<Arc<dyn Str
             }
             Err(e) => return Err(anyhow::Error::from(e).context(format!("--strategies `{name}`"))),
         };
-        any_interactive |= s.is_interactive();
-        if seen.insert(s.name().to_string()) {
-            built.push(Arc::new(s));
+        if seen.contains(s.name()) {
+            continue;
         }
+        if sa.strategy.is_empty()
+            && let Some(what) = xsafe_runner::what_is_sent(&s.definition())
+        {
+            if let Some((same, _)) = sent.iter().find(|(_, w)| *w == what) {
+                note!("tune: leaving out `{name}`: it sends what `{same}` sends");
+                continue;
+            }
+            sent.push((s.name().to_string(), what));
+        }
+        any_interactive |= s.is_interactive();
+        seen.insert(s.name().to_string());
+        built.push(Arc::new(s));
     }
     crate::strategies::check_clarifier(&options, any_interactive)?;
     Ok(built)
@@ -403,11 +419,15 @@ async fn execute(
     quiet: bool,
     part: &'static str,
 ) -> Result<RunOutcome> {
-    super::execute_with_progress(store.clone(), plan, cancel, quiet, move |name| {
-        format!("{part} {name}")
-    })
+    super::execute_with_progress(
+        store.clone(),
+        plan,
+        cancel,
+        quiet,
+        &format!("the {part} run"),
+        move |name| format!("{part} {name}"),
+    )
     .await
-    .with_context(|| format!("the {part} run stopped"))
 }
 
 /// Figures with errors are incomplete: say so and exit 2, writing nothing.
