@@ -16,6 +16,9 @@ pub struct ApiError {
     pub kind: &'static str,
     /// The error's `code`, and the `kind` label of the errors metric.
     pub code: &'static str,
+    /// The error's `param`: the request field at fault, when there is one
+    /// (the body leaves `param` out otherwise).
+    pub param: Option<&'static str>,
     /// Sent as the response's `Retry-After` header: the upstream's own on
     /// the 429 it answered, so the client backs off as long as it asked.
     /// (Boxed, like `log`, to keep every `Result<_, ApiError>` small.)
@@ -39,9 +42,16 @@ impl ApiError {
             message: message.into(),
             kind,
             code,
+            param: None,
             retry_after: None,
             log: None,
         }
+    }
+
+    /// This error, naming `param` as the request field at fault.
+    pub fn with_param(mut self, param: &'static str) -> Self {
+        self.param = Some(param);
+        self
     }
 
     /// The text for the operator's log: [`ApiError::log`] when set, else the
@@ -129,9 +139,15 @@ impl ApiError {
     }
 
     /// The JSON body the client receives:
-    /// `{"error": {"message", "type", "code"}}`.
+    /// `{"error": {"message", "type", "code"}}`, with `param` when the
+    /// error names the field at fault.
     pub fn body(&self) -> serde_json::Value {
-        json!({"error": {"message": self.message, "type": self.kind, "code": self.code}})
+        let mut body =
+            json!({"error": {"message": self.message, "type": self.kind, "code": self.code}});
+        if let Some(param) = self.param {
+            body["error"]["param"] = param.into();
+        }
+        body
     }
 }
 

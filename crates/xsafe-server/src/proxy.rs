@@ -265,6 +265,12 @@ impl Proxy {
         })?;
         let parsed = validate(&request)?;
         let messages = request["messages"].as_array().cloned().unwrap_or_default();
+        // Only a conversation that ends with the user's message is judged
+        // and followed up; the others pass through as with any strategy.
+        let interactive = self.interactive && parsed.last_user + 1 == messages.len();
+        if interactive {
+            one_choice(&request, self.strategy.name())?;
+        }
         let prompt = Prompt::new(parsed.prompt.clone());
         let opening = self
             .strategy
@@ -272,7 +278,6 @@ impl Proxy {
             .await
             .map_err(|e| ApiError::internal(format!("the strategy failed: {e}")))?;
         let merged = merge(&messages, &opening, parsed.last_user, &parsed.prompt);
-        let interactive = self.interactive && parsed.last_user + 1 == messages.len();
         // One deadline for everything this request asks of the upstream, so
         // follow-ups and retries cannot stretch the client's wait past
         // --timeout.
@@ -681,6 +686,42 @@ fn validate(request: &Value) -> Result<Parsed, ApiError> {
         prompt: text_of(&messages[last_user]["content"]),
         stream,
     })
+}
+
+/// For a request an interactive strategy answers: that it asks for one
+/// choice. The strategy judges one reply and follows up on it, so the
+/// other choices of an `n` > 1 would reach the client unjudged (a refusal
+/// among them unmitigated), or be thrown away by the follow-up; such a
+/// request is refused before anything is sent upstream, as is an `n` that
+/// is no count of choices at all (which a lenient upstream might read as
+/// several). `n` absent, `null` or 1 is one choice, and goes upstream as
+/// it came.
+fn one_choice(request: &Value, strategy: &str) -> Result<(), ApiError> {
+    let n = match request.get("n") {
+        None | Some(Value::Null) => return Ok(()),
+        Some(n) if n.as_f64() == Some(1.0) => return Ok(()),
+        Some(n) => n,
+    };
+    let error = match n.as_u64() {
+        Some(count) if count > 1 => ApiError::bad_request(
+            "unsupported_value",
+            format!(
+                "`n` = {count} asks for {count} choices, but this profile's strategy \
+                 (`{strategy}`) is interactive: it judges one answer at a time and follows up \
+                 on a refusal before answering, so it gives one choice per request; ask with \
+                 n = 1 (or without `n`), or send {count} requests"
+            ),
+        ),
+        _ => ApiError::bad_request(
+            "invalid_request",
+            format!(
+                "`n` must be a positive integer, the number of choices, not {n}; this \
+                 profile's strategy (`{strategy}`) is interactive and judges one answer at a \
+                 time, so ask with n = 1 (or without `n`)"
+            ),
+        ),
+    };
+    Err(error.with_param("n"))
 }
 
 /// A message's text: the content, or its text parts joined.

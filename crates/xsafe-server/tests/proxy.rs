@@ -1848,3 +1848,268 @@ async fn a_done_split_across_writes_ends_the_stream_normally() {
         proxy.stop().await.unwrap();
     }
 }
+
+/// An upstream that answers `n` choices, as OpenAI does: choice 0 is
+/// `first`, the others `rest`, and every choice of a follow-up (a second
+/// user turn) complies. An `n` that is no count of choices gets the 400
+/// OpenAI answers; a request with `stream` gets the choices as events.
+fn choices_upstream(first: &'static str, rest: &'static str) -> impl Fn(&Request) -> Reply {
+    move |r| {
+        let body = r.json();
+        let n = match &body["n"] {
+            Value::Null => 1,
+            v => match v.as_u64() {
+                Some(n) if n >= 1 => n,
+                _ => {
+                    return Reply::status(
+                        400,
+                        json!({"error": {"message": format!("{v} is not a valid value for `n`"),
+                            "type": "invalid_request_error", "param": "n",
+                            "code": "invalid_value"}})
+                        .to_string(),
+                    );
+                }
+            },
+        };
+        let followed_up = user_turns(r) > 1;
+        let content = |i: u64| match i {
+            _ if followed_up => ANSWER,
+            0 => first,
+            _ => rest,
+        };
+        if body["stream"] == true {
+            let mut events = String::new();
+            for i in 0..n {
+                for (delta, finish) in [
+                    (
+                        json!({"role": "assistant", "content": content(i)}),
+                        Value::Null,
+                    ),
+                    (json!({}), json!("stop")),
+                ] {
+                    events.push_str(&format!(
+                        "data: {}\n\n",
+                        json!({"id": "c", "object": "chat.completion.chunk", "created": 0,
+                            "model": "m",
+                            "choices": [{"index": i, "delta": delta, "finish_reason": finish}]})
+                    ));
+                }
+            }
+            events.push_str("data: [DONE]\n\n");
+            return Reply::Full {
+                status: 200,
+                headers: vec![("content-type".into(), "text/event-stream".into())],
+                body: events.into_bytes(),
+            };
+        }
+        let choices: Vec<Value> = (0..n)
+            .map(|i| {
+                json!({"index": i, "message": {"role": "assistant", "content": content(i)},
+                    "finish_reason": "stop"})
+            })
+            .collect();
+        Reply::json(
+            &json!({"id": "c", "object": "chat.completion", "created": 0, "model": "m",
+            "choices": choices,
+            "usage": {"prompt_tokens": 10, "completion_tokens": 5 * n, "total_tokens": 10 + 5 * n}}),
+        )
+    }
+}
+
+/// The content of each choice of an event stream, by index.
+fn choice_contents(events: &[Value]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for e in events {
+        for c in e["choices"].as_array().into_iter().flatten() {
+            let i = c["index"].as_u64().unwrap() as usize;
+            if out.len() <= i {
+                out.resize(i + 1, String::new());
+            }
+            if let Some(text) = c["delta"]["content"].as_str() {
+                out[i].push_str(text);
+            }
+        }
+    }
+    out
+}
+
+/// An interactive strategy judges one answer and follows up on it: with
+/// `n` > 1 the other choices would reach the client unjudged (a refusal in
+/// choice 1 unmitigated while the `xsafe` field says the model complied),
+/// or a compliant choice 1 would be thrown away for answers to a follow-up
+/// on choice 0's refusal. So such a request is refused with the 400 an
+/// OpenAI SDK raises as `BadRequestError` (param `n`), streaming or not,
+/// before the upstream is asked; `n` = 1, absent or `null` is answered as
+/// ever, and goes upstream as it came.
+#[tokio::test]
+async fn interactive_refuses_more_than_one_choice_before_asking_the_upstream() {
+    let ask = |n: Option<Value>, stream: bool| {
+        let mut body = json!({"model": "m", "messages": [{"role": "user", "content": PROMPT}]});
+        if let Some(n) = n {
+            body["n"] = n;
+        }
+        if stream {
+            body["stream"] = json!(true);
+        }
+        body
+    };
+    // Choice 0 complies and choice 1 refuses, and the other way round.
+    for (first, rest) in [(ANSWER, REFUSAL), (REFUSAL, ANSWER)] {
+        let upstream = TestServer::start(choices_upstream(first, rest));
+        let proxy = start("interactive", options(&upstream)).await;
+        for stream in [false, true] {
+            for n in [2, 3] {
+                let r = post(&proxy.url, &ask(Some(json!(n)), stream)).await;
+                let (status, err) = error_of(r).await;
+                assert_eq!(status, 400, "n {n}, stream {stream}: {err}");
+                assert_eq!(err["error"]["type"], "invalid_request_error");
+                assert_eq!(err["error"]["param"], "n");
+                assert_eq!(err["error"]["code"], "unsupported_value");
+                let message = err["error"]["message"].as_str().unwrap();
+                for part in [
+                    "`interactive`",
+                    "is interactive",
+                    "one answer at a time",
+                    "n = 1",
+                    &format!("send {n} requests"),
+                ] {
+                    assert!(message.contains(part), "{part:?} not in {message}");
+                }
+            }
+            // What is no count of choices is refused too: a lenient
+            // upstream might read `"2"` or `2.0` as two.
+            for n in [
+                json!(0),
+                json!(-1),
+                json!(1.5),
+                json!(2.0),
+                json!("2"),
+                json!(true),
+                json!([1]),
+            ] {
+                let r = post(&proxy.url, &ask(Some(n.clone()), stream)).await;
+                let (status, err) = error_of(r).await;
+                assert_eq!(status, 400, "n {n}, stream {stream}: {err}");
+                assert_eq!(err["error"]["param"], "n", "{err}");
+                assert_eq!(err["error"]["code"], "invalid_request", "{err}");
+                let message = err["error"]["message"].as_str().unwrap();
+                assert!(message.contains("positive integer"), "{message}");
+                assert!(message.contains("is interactive"), "{message}");
+            }
+        }
+        assert_eq!(upstream.request_count(), 0, "the upstream was asked");
+        let metrics = metrics_of(&proxy).await;
+        for line in [
+            "xsafe_proxy_requests_total{status=\"400\"} 18\n",
+            "xsafe_proxy_errors_total{kind=\"unsupported_value\"} 4\n",
+            "xsafe_proxy_errors_total{kind=\"invalid_request\"} 14\n",
+            "xsafe_proxy_refusals_detected_total 0\n",
+        ] {
+            assert!(metrics.contains(line), "{line} missing from\n{metrics}");
+        }
+
+        // One choice, however it is asked for, is judged and followed up as
+        // before; `n` goes upstream as the client sent it.
+        for n in [None, Some(Value::Null), Some(json!(1))] {
+            for stream in [false, true] {
+                let before = upstream.request_count();
+                let r = post(&proxy.url, &ask(n.clone(), stream)).await;
+                assert_eq!(r.status(), 200, "n {n:?}, stream {stream}");
+                let followups = usize::from(first == REFUSAL);
+                assert_eq!(
+                    r.headers()[FOLLOWUPS_HEADER],
+                    followups.to_string().as_str()
+                );
+                let (contents, ext) = if stream {
+                    let (_, done, events) = read_events(&r.text().await.unwrap());
+                    assert!(done);
+                    let ext = events.last().unwrap()["xsafe"].clone();
+                    (choice_contents(&events), ext)
+                } else {
+                    let answer: Value = r.json().await.unwrap();
+                    let contents = answer["choices"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|c| c["message"]["content"].as_str().unwrap().to_string())
+                        .collect();
+                    (contents, answer["xsafe"].clone())
+                };
+                assert_eq!(contents, [ANSWER], "n {n:?}, stream {stream}");
+                assert_eq!(ext["followups"], followups);
+                assert_eq!(ext["complied_at_turn"], followups + 1);
+                let sent = upstream.requests();
+                assert_eq!(sent.len() - before, followups + 1);
+                for r in &sent[before..] {
+                    assert_eq!(r.json().get("n"), n.as_ref(), "n {n:?}");
+                }
+            }
+        }
+        proxy.stop().await.unwrap();
+    }
+}
+
+/// A conversation an interactive strategy does not follow up (its last
+/// message is not the user's) is passed through like any other strategy's,
+/// `n` included; so is every request of a strategy that is not
+/// interactive, streaming or not, and an `n` the upstream refuses reaches
+/// the client as the upstream's 400.
+#[tokio::test]
+async fn n_passes_through_where_nothing_is_followed_up() {
+    let upstream = TestServer::start(choices_upstream(ANSWER, REFUSAL));
+    let interactive = start("interactive", options(&upstream)).await;
+    let prefilled = json!({"model": "m", "n": 2, "messages": [
+        {"role": "user", "content": PROMPT},
+        {"role": "assistant", "content": "Sure:"}
+    ]});
+    let r = post(&interactive.url, &prefilled).await;
+    assert_eq!(r.status(), 200);
+    let answer: Value = r.json().await.unwrap();
+    assert_eq!(answer["choices"].as_array().unwrap().len(), 2);
+    assert_eq!(answer["choices"][1]["message"]["content"], REFUSAL);
+    assert_eq!(upstream.requests()[0].json()["n"], 2);
+    interactive.stop().await.unwrap();
+
+    let upstream = TestServer::start(choices_upstream(ANSWER, REFUSAL));
+    let contextual = start("contextual", options(&upstream)).await;
+    let ask = json!({"model": "m", "n": 2, "messages": [{"role": "user", "content": PROMPT}]});
+    let r = post(&contextual.url, &ask).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()[FOLLOWUPS_HEADER], "0");
+    let answer: Value = r.json().await.unwrap();
+    let contents: Vec<&str> = answer["choices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["message"]["content"].as_str().unwrap())
+        .collect();
+    assert_eq!(contents, [ANSWER, REFUSAL]);
+
+    let mut streaming = ask.clone();
+    streaming["stream"] = json!(true);
+    let r = post(&contextual.url, &streaming).await;
+    assert_eq!(r.status(), 200);
+    let (_, done, events) = read_events(&r.text().await.unwrap());
+    assert!(done);
+    assert_eq!(choice_contents(&events), [ANSWER, REFUSAL]);
+
+    let mut zero = ask.clone();
+    zero["n"] = json!(0);
+    let (status, err) = error_of(post(&contextual.url, &zero).await).await;
+    assert_eq!(status, 400);
+    assert_eq!(err["error"]["code"], "upstream_rejected");
+    assert!(
+        err["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("not a valid value for `n`"),
+        "{err}"
+    );
+
+    let sent = upstream.requests();
+    assert_eq!(sent.len(), 3);
+    for (r, n) in sent.iter().zip([2, 2, 0]) {
+        assert_eq!(r.json()["n"], n);
+    }
+    contextual.stop().await.unwrap();
+}
