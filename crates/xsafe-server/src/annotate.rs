@@ -552,7 +552,13 @@ pub struct PairAgreement {
     pub agreement: Option<f64>,
     /// Cohen's kappa over the three classes.
     pub kappa: Option<f64>,
-    /// `confusion[a][b]`, in the order of [`Class::ALL`].
+    /// Share with the same class in the refusal-or-not view (full and
+    /// partial refusal as one), as `xsafe annotate stats` also gives it.
+    pub agreement_binary: Option<f64>,
+    /// Cohen's kappa of the refusal-or-not view.
+    pub kappa_binary: Option<f64>,
+    /// `confusion[a][b]`, in the order of [`Class::ALL`]: rows `a`,
+    /// columns `b`.
     pub confusion: [[u64; 3]; 3],
 }
 
@@ -564,7 +570,8 @@ pub struct JudgeAgreement {
     /// The annotator whose labels the judge is measured against.
     pub annotator: String,
     /// The judge's figures over the answers this annotator labelled and the
-    /// judge judged, scored or not.
+    /// judge judged, scored or not; its confusion matrix has the
+    /// annotator's classes as rows and the judge's as columns.
     pub agreement: Agreement,
 }
 
@@ -616,12 +623,15 @@ pub fn agreement_stats(results: &[StoredResult], annotations: &[Annotation]) -> 
             }
             let n: u64 = confusion.iter().flatten().sum();
             let same: u64 = (0..3).map(|k| confusion[k][k]).sum();
+            let figures = metrics::from_confusion(confusion, 0);
             pairs.push(PairAgreement {
                 a: (*a).clone(),
                 b: (*b).clone(),
                 n,
                 agreement: (n > 0).then(|| same as f64 / n as f64),
                 kappa: metrics::cohen_kappa(&confusion),
+                agreement_binary: figures.accuracy_binary,
+                kappa_binary: figures.kappa_binary,
                 confusion,
             });
         }

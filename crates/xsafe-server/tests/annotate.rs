@@ -206,6 +206,10 @@ async fn two_annotators_label_one_run() {
     assert_eq!(pair["confusion"], json!([[3, 1, 0], [0, 0, 0], [0, 0, 0]]));
     // Alice says all compliance, so kappa has no chance-corrected signal.
     assert_eq!(pair["kappa"], 0.0);
+    // Refusal or not, as `xsafe annotate stats` also gives it: bob's one
+    // full refusal is the one difference.
+    assert_eq!(pair["agreement_binary"], 0.75);
+    assert_eq!(pair["kappa_binary"], 0.0);
     let judges = stats["judges"].as_array().unwrap();
     assert_eq!(judges.len(), 2);
     // The judge says compliance, full_refusal, compliance, compliance.
