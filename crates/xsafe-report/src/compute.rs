@@ -128,6 +128,9 @@ struct Judging<'a> {
     human: &'a HashMap<i64, Vec<Class>>,
 }
 
+/// Why an answer whose annotators are tied is unscored.
+const TIED: &str = "annotators disagree";
+
 /// Where a result's class came from, when not from a judge's verdict.
 enum Source<'a> {
     Verdict(Option<&'a xsafe_core::Verdict>),
@@ -148,7 +151,7 @@ fn count<'a>(r: &'a StoredResult, j: &Judging<'_>) -> (Counted, Source<'a>) {
         match (human, j.labels) {
             (Some(HumanLabel::Agreed(c)), _) => return (Counted::Class(c), Source::Human),
             (Some(HumanLabel::Tied), _) => {
-                return (Counted::Unscored, Source::Unscored("annotators disagree"));
+                return (Counted::Unscored, Source::Unscored(TIED));
             }
             (None, LabelSource::Human) => {
                 return (Counted::Unscored, Source::Unscored("no human label"));
@@ -388,7 +391,13 @@ pub fn build(runs: &[RunInput], opts: &BuildOptions) -> Report {
                 .results
                 .push(result_row(&run.record.name, r, &judging));
         }
-        if let Some(w) = unscored_warning(&run.record.name, &report.results[first..]) {
+        let own_judge = judge == run_judge(&run.record, &run.results);
+        if let Some(w) = unscored_warning(
+            &run.record.name,
+            &report.results[first..],
+            &judge,
+            own_judge,
+        ) {
             report.warnings.push(w);
         }
         report
@@ -469,10 +478,15 @@ const NO_VERDICT: &str = "no verdict of judge";
 const UNSCORED_WARNING_SHARE: f64 = 0.2;
 
 /// A warning when many of a run's answers are unscored, with the commonest
-/// reasons (the text before a reason's first `:`, its figures left out).
-/// Answers without a verdict of the report's judge have a warning of their
-/// own and are not counted again.
-fn unscored_warning(run: &str, rows: &[ResultRow]) -> Option<String> {
+/// reasons (the text before a reason's first `:`, its figures left out)
+/// and a command that shows them: for those a human label was wanted for
+/// (`--labels human`: no label, or tied annotators), `xsafe annotate RUN`,
+/// since `runs show` reads the judge and knows nothing of them; for those
+/// the judge left unscored, `xsafe runs show RUN --verdict unscored` when
+/// `judge` is the run's own judge (the one `runs show` reads), else the
+/// report's JSON. Answers without a verdict of the report's judge have a
+/// warning of their own and are not counted again.
+fn unscored_warning(run: &str, rows: &[ResultRow], judge: &str, own_judge: bool) -> Option<String> {
     let answers = rows.iter().filter(|r| r.outcome != "error").count();
     let reason = |r: &ResultRow| r.verdict.as_ref().and_then(|v| v.reason.clone());
     let unscored: Vec<&ResultRow> = rows
@@ -489,10 +503,42 @@ fn unscored_warning(run: &str, rows: &[ResultRow]) -> Option<String> {
             .and_then(|v| v.reason.as_deref())
             .unwrap_or("no reason given")
     }));
+    let (by_humans, by_judge): (Vec<&ResultRow>, Vec<&ResultRow>) = unscored
+        .iter()
+        .partition(|r| r.verdict.as_ref().is_some_and(|v| v.judge == "human"));
+    let both = !by_humans.is_empty() && !by_judge.is_empty();
+    let mut how = Vec::new();
+    if !by_judge.is_empty() {
+        let which = if both { "those of the judge" } else { "them" };
+        how.push(if own_judge {
+            format!("`xsafe runs show {run} --verdict unscored` lists {which}")
+        } else {
+            format!(
+                "`xsafe report {run} --judge {judge} --format json` lists {which} (outcome \
+                 `unscored`)"
+            )
+        });
+    }
+    if !by_humans.is_empty() {
+        let tied = by_humans.iter().any(|r| reason(r).as_deref() == Some(TIED));
+        how.push(format!(
+            "`xsafe annotate {run}` labels {}{}",
+            if both {
+                "those without a human label"
+            } else {
+                "them"
+            },
+            if tied {
+                " (another annotator's label can settle a tie)"
+            } else {
+                ""
+            }
+        ));
+    }
     Some(format!(
-        "run `{run}`: {} of {answers} answers are unscored ({why}); `xsafe runs show {run}` \
-         lists them",
+        "run `{run}`: {} of {answers} answers are unscored ({why}); {}",
         unscored.len(),
+        how.join("; ")
     ))
 }
 
@@ -754,10 +800,18 @@ fn paired(cases: &[Vec<(bool, bool)>], opts: &BuildOptions) -> Paired {
 fn result_row(run: &str, r: &StoredResult, j: &Judging<'_>) -> ResultRow {
     let judge = j.judge.as_str();
     let (counted, source) = count(r, j);
+    let info = |v: &xsafe_core::Verdict| VerdictInfo {
+        label: v.outcome.label().to_string(),
+        confidence: v.confidence,
+        reason: v.outcome.reason().map(str::to_string),
+        judge: v.judge.clone(),
+    };
+    // Beside a human label (or its absence), the judge's verdict.
+    let beside = || verdict_of(r, judge).map(info);
     let verdict = match source {
         Source::Verdict(v) => v,
         Source::Human => {
-            return with_verdict(
+            let mut row = with_verdict(
                 run,
                 r,
                 counted,
@@ -768,9 +822,11 @@ fn result_row(run: &str, r: &StoredResult, j: &Judging<'_>) -> ResultRow {
                     judge: "human".to_string(),
                 }),
             );
+            row.judge_verdict = beside();
+            return row;
         }
         Source::Unscored(reason) => {
-            return with_verdict(
+            let mut row = with_verdict(
                 run,
                 r,
                 counted,
@@ -781,14 +837,11 @@ fn result_row(run: &str, r: &StoredResult, j: &Judging<'_>) -> ResultRow {
                     judge: "human".to_string(),
                 }),
             );
+            row.judge_verdict = beside();
+            return row;
         }
     };
-    let verdict = verdict.map(|v| VerdictInfo {
-        label: v.outcome.label().to_string(),
-        confidence: v.confidence,
-        reason: v.outcome.reason().map(str::to_string),
-        judge: v.judge.clone(),
-    });
+    let verdict = verdict.map(info);
     let verdict = verdict.or_else(|| {
         (counted == Counted::Unscored).then(|| VerdictInfo {
             label: "unscored".into(),
@@ -825,6 +878,7 @@ fn with_verdict(
             .unwrap_or_default(),
         outcome: counted.as_str().to_string(),
         verdict,
+        judge_verdict: None,
         turns: r.transcript.as_ref().map_or(0, |t| t.turns()),
         opening: r.transcript.as_ref().and_then(|t| t.opening),
         complied_at_turn: r.transcript.as_ref().and_then(|t| t.complied_at_turn),

@@ -1,6 +1,8 @@
 //! The HTML report: one self-contained page that makes no network request.
 //!
-//! The page has a run summary table, refusal (safe prompts) and compliance
+//! The page has a run summary table (each strategy against baseline on
+//! safe prompts, its gain: reduction and McNemar's test; and on unsafe
+//! prompts, its cost: McNemar's test), refusal (safe prompts) and compliance
 //! (unsafe prompts) per type as bars with Wilson intervals, one chart per
 //! run x target; the trade-off chart (safe-prompt refusal against
 //! unsafe-prompt compliance, one point per strategy per target);
@@ -10,7 +12,8 @@
 //! (the `svg` module); styles and the filter script are inline, and a
 //! Content-Security-Policy forbids the page any request, so a prompt or an
 //! answer that holds markup can neither run nor fetch anything (all text
-//! from runs is escaped besides).
+//! from runs is escaped besides). Printed, the tables fit the page and
+//! headings stay with what follows them (`@media print`).
 //!
 //! Filters work on `data-*` attributes of each transcript
 //! (`data-run`, `data-target`, `data-strategy`, `data-type`, `data-label`,
@@ -18,10 +21,10 @@
 
 mod svg;
 
-use crate::{Group, Rate, Report, ResultRow, Stats};
-use std::collections::BTreeSet;
+use crate::{Group, Rate, Report, ResultRow, Stats, VerdictInfo};
+use std::collections::{BTreeSet, HashMap};
 use std::fmt::Write as _;
-use svg::{Bar, BarGroup, Frame, Point, Series, escape, pct};
+use svg::{Bar, BarGroup, Frame, LinePoint, Point, Series, escape, pct};
 use xsafe_core::Label;
 
 const CSS: &str = include_str!("html/page.css");
@@ -63,9 +66,10 @@ pub fn render(report: &Report) -> String {
     let _ = writeln!(
         out,
         "<footer><p>Written by xsafe {}. Rates are over scored answers; \
-         intervals are Wilson 95% (bootstrap 95%, {} resamples, for reductions).{by_case}</p></footer>",
+         intervals are Wilson 95% (bootstrap 95%, {} resamples, for reductions). {}{by_case}</p></footer>",
         escape(&report.tool_version),
-        report.bootstrap.resamples
+        report.bootstrap.resamples,
+        escape(&crate::render::mcnemar_note(report))
     );
     let _ = write!(out, "<script>\n{JS}</script>\n</body>\n</html>\n");
     out
@@ -142,11 +146,32 @@ fn header(out: &mut String, report: &Report) {
     if !report.warnings.is_empty() {
         out.push_str("<ul class=\"warnings\">");
         for w in &report.warnings {
-            let _ = write!(out, "<li>{}</li>", escape(w));
+            let _ = write!(out, "<li>{}</li>", inline_code(w));
         }
         out.push_str("</ul>\n");
     }
     out.push_str("</section>\n");
+}
+
+/// Text that writes names and commands as Markdown code spans (`` `custom3`
+/// ``), as the report's warnings do, as HTML: escaped, each span in
+/// `<code>`. A backtick without its pair stays as it is.
+fn inline_code(text: &str) -> String {
+    let parts: Vec<&str> = text.split('`').collect();
+    // Backticks that open or close a span: all of them but an odd last.
+    let paired = (parts.len() - 1) / 2 * 2;
+    let mut out = String::with_capacity(text.len() + 16);
+    for (i, part) in parts.iter().enumerate() {
+        if i > paired {
+            out.push('`');
+        }
+        if i % 2 == 1 && i < paired {
+            let _ = write!(out, "<code>{}</code>", escape(part));
+        } else {
+            out.push_str(&escape(part));
+        }
+    }
+    out
 }
 
 /// `12.5% [5.0–20.1]` with `k/n` in the tooltip.
@@ -174,7 +199,14 @@ fn group_name(g: &Group, multi_run: bool) -> String {
 
 fn summary(out: &mut String, report: &Report, multi_run: bool) {
     let corrected = report.judge_accuracy.is_some();
-    out.push_str("<section id=\"summary\"><h2>Summary</h2>\n<p class=\"lede\">Refusal on safe prompts should be low; compliance on unsafe prompts should be low too. Reduction is the drop in safe-prompt refusal against baseline on the same cases.</p>\n");
+    out.push_str(
+        "<section id=\"summary\"><h2>Summary</h2>\n<p class=\"lede\">Refusal on safe prompts \
+         should be low; compliance on unsafe prompts should be low too. Against baseline on the \
+         same cases: reduction is the drop in safe-prompt refusal; McNemar b/c counts answers \
+         refused under baseline only (b) and under the strategy only (c), with the test's p. On \
+         safe prompts a b above c is what a strategy gains; on unsafe prompts it is what the \
+         strategy costs (unsafe prompts it no longer refuses).</p>\n",
+    );
     let _ = write!(
         out,
         "<p class=\"human-labels\">{}</p>",
@@ -184,20 +216,25 @@ fn summary(out: &mut String, report: &Report, multi_run: bool) {
     if multi_run {
         out.push_str("<th rowspan=\"2\">run</th>");
     }
+    let corrected_th = if corrected {
+        "<th class=\"num\">corrected</th>"
+    } else {
+        ""
+    };
     let _ = writeln!(
         out,
         "<th rowspan=\"2\">target</th><th rowspan=\"2\">strategy</th>\
-         <th colspan=\"{}\" class=\"grp\">safe prompts</th><th colspan=\"3\" class=\"grp\">unsafe prompts</th>\
-         <th colspan=\"2\" class=\"grp\">vs baseline (safe)</th><th rowspan=\"2\" class=\"num\">unscored</th><th rowspan=\"2\" class=\"num\">errors</th></tr><tr>\
-         <th class=\"num\">scored</th><th class=\"num\">refusal</th><th class=\"num\">full</th><th class=\"num\">partial</th>{}\
-         <th class=\"num\">scored</th><th class=\"num\">compliance</th><th class=\"num\">incl. partial</th>\
-         <th class=\"num\">reduction</th><th class=\"num\">McNemar p</th></tr></thead><tbody>",
+         <th colspan=\"{}\" class=\"grp\">safe prompts</th>\
+         <th colspan=\"2\" class=\"grp vs\">vs baseline (safe)</th>\
+         <th colspan=\"{}\" class=\"grp\">unsafe prompts</th>\
+         <th class=\"grp vs\">vs baseline (unsafe)</th>\
+         <th rowspan=\"2\" class=\"num\">unscored/ errors</th></tr><tr>\
+         <th class=\"num\">scored</th><th class=\"num\">refusal</th><th class=\"num\">full</th><th class=\"num\">partial</th>{corrected_th}\
+         <th class=\"num vs\">reduction</th><th class=\"num\">McNemar b/c</th>\
+         <th class=\"num\">scored</th><th class=\"num\">compliance</th><th class=\"num\">incl. partial</th>{corrected_th}\
+         <th class=\"num vs\">McNemar b/c</th></tr></thead><tbody>",
         if corrected { 5 } else { 4 },
-        if corrected {
-            "<th class=\"num\">corrected</th>"
-        } else {
-            ""
-        }
+        if corrected { 4 } else { 3 },
     );
     for g in &report.groups {
         let _ = write!(
@@ -227,6 +264,17 @@ fn summary(out: &mut String, report: &Report, multi_run: bool) {
                 g.safe.refusal_rate_corrected.map_or("–".into(), pct)
             );
         }
+        match &g.vs_baseline {
+            Some(c) => {
+                let _ = write!(
+                    out,
+                    "<td class=\"num vs\">{}</td>{}",
+                    reduction_text(&c.safe),
+                    mcnemar_cell(&c.safe, "")
+                );
+            }
+            None => out.push_str("<td class=\"num na vs\">–</td><td class=\"num na\">–</td>"),
+        }
         let _ = write!(
             out,
             "<td class=\"num\">{}</td>{}{}",
@@ -234,62 +282,91 @@ fn summary(out: &mut String, report: &Report, multi_run: bool) {
             rate_cell(g.unsafe_.compliance_rate.as_ref()),
             rate_cell(g.unsafe_.compliance_incl_partial_rate.as_ref()),
         );
-        match &g.vs_baseline {
-            Some(c) => {
-                let red = match &c.safe.reduction {
-                    Some(r) => match (r.low, r.high) {
-                        (Some(lo), Some(hi)) => format!(
-                            "{:.1}% <span class=\"ci\">[{lo:.1}–{hi:.1}]</span>",
-                            r.percent
-                        ),
-                        _ => format!(
-                            "{:.1}% <span class=\"ci\" title=\"{}\">[no interval]</span>",
-                            r.percent,
-                            match r.no_interval {
-                                Some(crate::stats::NoInterval::SameInEveryResample) =>
-                                    "every resample gave the same reduction, which bounds nothing",
-                                Some(crate::stats::NoInterval::TooFewResamples) =>
-                                    "too few resamples for a 95% interval",
-                                _ => "the baseline refused too few of the cases to resample",
-                            }
-                        ),
-                    },
-                    None => format!(
-                        "<span title=\"{}\">–</span>",
-                        escape(c.safe.note.as_deref().unwrap_or("undefined"))
-                    ),
-                };
-                let p = c.safe.mcnemar.map_or("–".to_string(), |m| {
-                    format!(
-                        "<span title=\"b={} c={} pairs={}\">{}</span>",
-                        m.b,
-                        m.c,
-                        c.safe.pairs,
-                        p_value(m.p_value)
-                    )
-                });
-                let _ = write!(
-                    out,
-                    "<td class=\"num\">{red}</td><td class=\"num\">{p}</td>"
-                );
-            }
-            None => out.push_str("<td class=\"num na\">–</td><td class=\"num na\">–</td>"),
+        if corrected {
+            let _ = write!(
+                out,
+                "<td class=\"num\">{}</td>",
+                g.unsafe_.compliance_rate_corrected.map_or("–".into(), pct)
+            );
         }
+        match &g.vs_baseline {
+            Some(c) => out.push_str(&mcnemar_cell(&c.unsafe_, " vs")),
+            None => out.push_str("<td class=\"num na vs\">–</td>"),
+        }
+        let (unscored, errors) = (
+            g.safe.unscored + g.unsafe_.unscored,
+            g.safe.errors + g.unsafe_.errors,
+        );
         let _ = writeln!(
             out,
-            "<td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
-            g.safe.unscored + g.unsafe_.unscored,
-            g.safe.errors + g.unsafe_.errors
+            "<td class=\"num\" title=\"{unscored} unscored, {errors} errors (failed requests)\">\
+             {unscored}/{errors}</td></tr>"
         );
     }
     out.push_str("</tbody></table></div></section>\n");
 }
 
+/// The reduction in refusal against baseline with its interval, `[no
+/// interval]` (why, in the tooltip) or `–` (why, in the tooltip).
+fn reduction_text(p: &crate::Paired) -> String {
+    match &p.reduction {
+        Some(r) => match (r.low, r.high) {
+            (Some(lo), Some(hi)) => format!(
+                "{:.1}% <span class=\"ci\">[{lo:.1}–{hi:.1}]</span>",
+                r.percent
+            ),
+            _ => format!(
+                "{:.1}% <span class=\"ci\" title=\"{}\">[no interval]</span>",
+                r.percent,
+                match r.no_interval {
+                    Some(crate::stats::NoInterval::SameInEveryResample) =>
+                        "every resample gave the same reduction, which bounds nothing",
+                    Some(crate::stats::NoInterval::TooFewResamples) =>
+                        "too few resamples for a 95% interval",
+                    _ => "the baseline refused too few of the cases to resample",
+                }
+            ),
+        },
+        None => format!(
+            "<span title=\"{}\">–</span>",
+            escape(p.note.as_deref().unwrap_or("undefined"))
+        ),
+    }
+}
+
+/// McNemar's test against baseline as the terminal prints it (`8/0`, then
+/// `p = 0.046`), with what b and c are and which test it was in the
+/// tooltip; `–` without pairs. `class` is added to the cell's classes.
+fn mcnemar_cell(p: &crate::Paired, class: &str) -> String {
+    let Some(m) = p.mcnemar else {
+        return format!(
+            "<td class=\"num na{class}\" title=\"{}\">–</td>",
+            escape(p.note.as_deref().unwrap_or("no pairs"))
+        );
+    };
+    let test = if m.clustered {
+        "two-sided test with the case as the unit (several answers per case)"
+    } else {
+        "exact two-sided test"
+    };
+    format!(
+        "<td class=\"num mcnemar{class}\" title=\"b = {}: refused under baseline only; c = {}: \
+         refused under the strategy only; {} pairs; {test}\">{}/{} <span class=\"ci\">p {}</span></td>",
+        m.b,
+        m.c,
+        p.pairs,
+        m.b,
+        m.c,
+        p_value(m.p_value)
+    )
+}
+
+/// `= 0.046` or `&lt; 0.001`, as the terminal writes p.
 fn p_value(p: f64) -> String {
     if p < 0.001 {
-        "&lt;0.001".to_string()
+        "&lt; 0.001".to_string()
     } else {
-        format!("{p:.3}")
+        format!("= {p:.3}")
     }
 }
 
@@ -508,11 +585,21 @@ fn turns(out: &mut String, report: &Report, multi_run: bool) {
     if interactive.is_empty() {
         return;
     }
-    let palette: Vec<String> = interactive
+    // Colours are the strategies', as in every other chart of the page.
+    let palette = strategies(report);
+    out.push_str("<section id=\"turns\"><h2>Compliance by turn</h2>\n<p class=\"lede\">Interactive strategies: the share of scored answers that had complied by each turn (the first reply is turn 1), with 95% intervals.</p>\n");
+    // Lines of several targets (or runs) differ by marker and dash.
+    let mut drawn: Vec<String> = interactive
         .iter()
-        .map(|g| turn_series_name(g, multi_run))
+        .map(|g| group_name(g, multi_run))
         .collect();
-    out.push_str("<section id=\"turns\"><h2>Compliance by turn</h2>\n<p class=\"lede\">Interactive strategies: the share of scored answers that had complied by each turn (the first reply is turn 1).</p>\n");
+    drawn.sort();
+    drawn.dedup();
+    let shapes = match (drawn.len() > 1, multi_run) {
+        (false, _) => None,
+        (true, false) => Some("target"),
+        (true, true) => Some("run and target"),
+    };
     for label in [Label::Safe, Label::Unsafe] {
         let series: Vec<Series> = interactive
             .iter()
@@ -523,10 +610,22 @@ fn turns(out: &mut String, report: &Report, multi_run: bool) {
                     Label::Unsafe => &curve.unsafe_,
                 };
                 (!points.is_empty()).then(|| Series {
-                    label: turn_series_name(g, multi_run),
+                    series: g.strategy.clone(),
+                    group: group_name(g, multi_run),
                     points: points
                         .iter()
-                        .map(|p| (p.turn, p.rate.map_or(f64::NAN, |r| r.rate)))
+                        .map(|p| {
+                            let (y, lo, hi) = p.rate.map_or((f64::NAN, f64::NAN, f64::NAN), |r| {
+                                (r.rate, r.low, r.high)
+                            });
+                            LinePoint {
+                                x: p.turn,
+                                y,
+                                lo,
+                                hi,
+                                note: format!("{} of {} complied", p.complied, p.n),
+                            }
+                        })
                         .collect(),
                 })
             })
@@ -536,11 +635,13 @@ fn turns(out: &mut String, report: &Report, multi_run: bool) {
         }
         let title = format!("Cumulative compliance by turn, {} prompts", label.as_str());
         let description = format!(
-            "{title}. Line chart, one line per target and interactive strategy; x is the turn, y the share complied by then."
+            "{title}. Line chart, one line per target and interactive strategy; x is the turn, y \
+             the share complied by then, with 95% intervals; colour is the strategy{}.",
+            shapes.map_or(String::new(), |s| format!(", marker and dash the {s}"))
         );
         let _ = writeln!(
             out,
-            "<figure class=\"chart-fig\" data-label=\"{}\">{}<figcaption>{}</figcaption></figure>",
+            "<figure class=\"chart-fig\" data-label=\"{}\">{}<figcaption>{}.{}</figcaption></figure>",
             label.as_str(),
             svg::lines(
                 &Frame {
@@ -552,14 +653,13 @@ fn turns(out: &mut String, report: &Report, multi_run: bool) {
                 "complied by this turn",
                 &series
             ),
-            escape(&title)
+            escape(&title),
+            shapes.map_or(String::new(), |s| format!(
+                " Colour: strategy; marker and dash: {s}."
+            ))
         );
     }
     out.push_str("</section>\n");
-}
-
-fn turn_series_name(g: &Group, multi_run: bool) -> String {
-    format!("{} · {}", group_name(g, multi_run), g.strategy)
 }
 
 /// Distinct values in first-seen order (sorted for types).
@@ -661,18 +761,96 @@ fn transcripts(out: &mut String, report: &Report) {
         n = rows.len()
     );
     let multi_run = runs.len() > 1;
+    // Answers per case (`--samples`: the highest sample stored, counted
+    // from 1), to say which of them a row is.
+    let mut samples: HashMap<(&str, &str, &str, &str, &str), u32> = HashMap::new();
     for r in rows {
-        transcript(out, r, multi_run);
+        let n = samples
+            .entry((&r.run, &r.target, &r.strategy, &r.suite, &r.case_id))
+            .or_default();
+        *n = (*n).max(r.sample + 1);
+    }
+    for r in rows {
+        let of = samples[&(
+            r.run.as_str(),
+            r.target.as_str(),
+            r.strategy.as_str(),
+            r.suite.as_str(),
+            r.case_id.as_str(),
+        )];
+        transcript(out, r, multi_run, of);
     }
     out.push_str("</div></section>\n</main>\n");
 }
 
-fn transcript(out: &mut String, r: &ResultRow, multi_run: bool) {
+/// The case as `xsafe runs show` and the annotation page write it: its id,
+/// then `#N` for sample N (from 0, as stored) when it is not the first.
+fn case_label(r: &ResultRow) -> String {
+    if r.sample > 0 {
+        format!("{}#{}", r.case_id, r.sample)
+    } else {
+        r.case_id.clone()
+    }
+}
+
+/// A verdict as the transcript shows it: the class, then where it came
+/// from. A judge's verdict of a class has its confidence; a human label has
+/// none (it is no estimate), nor has an unscored answer (the reason says
+/// why). Beside a human label, or the lack of one, stands the judge's
+/// verdict of the same answer when there is one.
+fn verdict_text(v: &VerdictInfo, judge: Option<&VerdictInfo>) -> String {
+    let scored = |v: &VerdictInfo| v.label != "unscored";
+    let mut text = escape(outcome_text(&v.label));
+    if v.judge == "human" {
+        if scored(v) {
+            text.push_str(" · human label");
+        }
+    } else if scored(v) {
+        let _ = write!(
+            text,
+            " · confidence {:.2} · {}",
+            v.confidence,
+            escape(&v.judge)
+        );
+    } else {
+        let _ = write!(text, " · {}", escape(&v.judge));
+    }
+    if let Some(reason) = &v.reason {
+        let _ = write!(text, " · {}", inline_code(reason));
+    }
+    if let Some(j) = judge {
+        let _ = write!(
+            text,
+            " <span class=\"judge-verdict\">(judge {}: {}{}{})</span>",
+            escape(&j.judge),
+            escape(outcome_text(&j.label)),
+            j.reason
+                .as_deref()
+                .map(|reason| format!(" · {}", inline_code(reason)))
+                .unwrap_or_default(),
+            if scored(j) {
+                format!(", confidence {:.2}", j.confidence)
+            } else {
+                String::new()
+            }
+        );
+    }
+    text
+}
+
+/// One transcript; `of` is how many answers its case has under its run,
+/// target and strategy (`--samples`).
+fn transcript(out: &mut String, r: &ResultRow, multi_run: bool, of: u32) {
+    let sample = if of > 1 || r.sample > 0 {
+        format!(" <span class=\"sample\">{}</span>", escape(&case_label(r)))
+    } else {
+        String::new()
+    };
     let _ = write!(
         out,
         "<details class=\"transcript\" data-id=\"{}\" data-run=\"{}\" data-target=\"{}\" data-strategy=\"{}\" \
          data-type=\"{}\" data-label=\"{}\" data-verdict=\"{}\"><summary>\
-         <span class=\"badge v-{}\">{}</span> <span class=\"lab lab-{}\">{}</span> \
+         <span class=\"badge v-{}\">{}</span> <span class=\"lab lab-{}\">{}</span>{sample} \
          <span class=\"meta\">{} · {} · {}{}</span> <span class=\"prompt\">{}</span></summary>\n<div class=\"body\">",
         r.id,
         escape(&r.run),
@@ -697,10 +875,21 @@ fn transcript(out: &mut String, r: &ResultRow, multi_run: bool) {
     );
     let _ = write!(
         out,
-        "<dl class=\"facts\"><dt>case</dt><dd>{} / {} (sample {})</dd><dt>target</dt><dd>{}</dd><dt>run</dt><dd>{}</dd>",
+        "<dl class=\"facts\"><dt>case</dt><dd>{} / {}</dd>",
         escape(&r.suite),
-        escape(&r.case_id),
-        r.sample,
+        escape(&case_label(r)),
+    );
+    if of > 1 || r.sample > 0 {
+        let _ = write!(
+            out,
+            "<dt>sample</dt><dd>#{}: answer {} of {of} to this case</dd>",
+            r.sample,
+            r.sample + 1,
+        );
+    }
+    let _ = write!(
+        out,
+        "<dt>target</dt><dd>{}</dd><dt>run</dt><dd>{}</dd>",
         escape(&r.target),
         escape(&r.run)
     );
@@ -708,14 +897,8 @@ fn transcript(out: &mut String, r: &ResultRow, multi_run: bool) {
         Some(v) => {
             let _ = write!(
                 out,
-                "<dt>verdict</dt><dd class=\"verdict\">{} · confidence {:.2} · {}{}</dd>",
-                escape(outcome_text(&v.label)),
-                v.confidence,
-                escape(&v.judge),
-                v.reason
-                    .as_deref()
-                    .map(|reason| format!(" · {}", escape(reason)))
-                    .unwrap_or_default()
+                "<dt>verdict</dt><dd class=\"verdict\">{}</dd>",
+                verdict_text(v, r.judge_verdict.as_ref())
             );
         }
         None => out.push_str("<dt>verdict</dt><dd class=\"verdict\">none</dd>"),

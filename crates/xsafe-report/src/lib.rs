@@ -385,8 +385,14 @@ pub struct ResultRow {
     /// What the result counts as: `compliance`, `full_refusal`,
     /// `partial_refusal`, `unscored` or `error`.
     pub outcome: String,
-    /// The verdict of the report's judge, when there is one.
+    /// The verdict of the report's judge, when there is one; a human label
+    /// (`judge: "human"`) where human labels count.
     pub verdict: Option<VerdictInfo>,
+    /// When `verdict` is a human label, or the lack of one (`--labels
+    /// human`): the verdict of the report's judge on the same answer, when
+    /// it has one, to read beside it. Absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub judge_verdict: Option<VerdictInfo>,
     /// The model's turns (its replies, not few-shot exemplar answers).
     pub turns: u32,
     /// How many messages the strategy sent before the model's first reply

@@ -456,27 +456,52 @@ pub(crate) fn human_labels_line(report: &Report) -> String {
 pub(crate) const BY_CASE: &str = "Several answers per case (--samples): the case is the unit, as \
      answers of one case are not independent. Intervals are Wilson at the answers' effective \
      number (their count over the design effect of the cases' spread); the bootstrap resamples \
-     cases; McNemar's test counts cases (exact where each case's samples agree, b/c then \
-     counting cases; else Durkalski et al.'s clustered chi-square, b/c counting answers).";
+     cases; McNemar's test is exact on the cases where each case's samples agree (b/c then \
+     counting cases), exact on the answers where no case has more than one discordant pair, \
+     and else Durkalski et al.'s clustered chi-square (b/c counting answers).";
+
+/// What McNemar's b/c and p are, for the notes under the tables and the
+/// HTML page's footer: the test is exact unless some case gave several
+/// pairs ([`crate::stats::mcnemar_clustered`]).
+pub(crate) fn mcnemar_note(report: &Report) -> String {
+    let clustered = report
+        .groups
+        .iter()
+        .filter_map(|g| g.vs_baseline.as_ref())
+        .flat_map(|c| [&c.safe, &c.unsafe_])
+        .any(|p| p.mcnemar.is_some_and(|m| m.clustered));
+    format!(
+        "McNemar b/c: refused under baseline only / under the strategy only, with {}; on safe \
+         prompts b above c is what a strategy gains, on unsafe prompts (their own McNemar column) \
+         what it costs.",
+        if clustered {
+            "a two-sided p, of the exact binomial test or, with several answers per case, of the \
+             test said below"
+        } else {
+            "the exact two-sided p (binomial test on the discordant pairs)"
+        }
+    )
+}
 
 fn notes(report: &Report) -> Vec<String> {
     let mut notes = vec![format!(
         "Rates are over scored answers; unscored answers and errors are counted apart. \
          Intervals: Wilson 95%. Reduction: (baseline - strategy) / baseline refusal of safe \
-         prompts on the same cases, percentile bootstrap interval ({} resamples, seed {}). \
-         McNemar b/c: refused under baseline only / under the strategy only, exact two-sided p; \
-         the second is on unsafe prompts.",
-        report.bootstrap.resamples, report.bootstrap.seed
+         prompts on the same cases, percentile bootstrap interval ({} resamples, seed {}). {}",
+        report.bootstrap.resamples,
+        report.bootstrap.seed,
+        mcnemar_note(report)
     )];
     if report.by_case() {
         notes.push(BY_CASE.to_string());
     }
+    // The marks the tables show: only the safe-prompt reduction has a
+    // column (the unsafe one is in the JSON and CSV only).
     let why: BTreeSet<NoInterval> = report
         .groups
         .iter()
         .filter_map(|g| g.vs_baseline.as_ref())
-        .flat_map(|c| [&c.safe, &c.unsafe_])
-        .filter_map(|p| p.reduction.and_then(|r| r.no_interval))
+        .filter_map(|c| c.safe.reduction.and_then(|r| r.no_interval))
         .collect();
     for reason in why {
         notes.push(match reason {

@@ -2,8 +2,8 @@
 //! driven by `chromedriver` over the WebDriver HTTP protocol): it renders
 //! without script errors or requests, the charts are there with the
 //! expected number of bars, points and lines, the page fits 1280 and 800
-//! pixel wide windows, and the transcript filters hide and show the right
-//! rows.
+//! pixel wide windows and, printed, an A4 page, and the transcript filters
+//! hide and show the right rows.
 //!
 //! Without chromium and chromedriver the test prints a notice and passes,
 //! unless `XSAFE_REQUIRE_BROWSER=1` (CI sets it), when it fails. The
@@ -199,6 +199,53 @@ async fn the_report_renders_and_filters_in_chromium() {
     // Layout at laptop width and down to 800px.
     s.assert_fits(1280).await;
     s.assert_fits(800).await;
+
+    // Printed on A4 (about 700 CSS pixels between the page's margins): the
+    // summary table fits the page rather than being cut by its scrolling
+    // box, headings stay with what follows them, charts are not split, and
+    // the filters and links are left out.
+    s.post(
+        "/goog/cdp/execute",
+        json!({"cmd": "Emulation.setEmulatedMedia", "params": {"media": "print"}}),
+    )
+    .await;
+    s.set_width(720).await;
+    let printed = s
+        .js("var t = document.querySelector('table.summary'), w = t.parentElement; \
+             var css = function (sel) { return getComputedStyle(document.querySelector(sel)); }; \
+             return [w.scrollWidth <= w.clientWidth + 1, \
+                     t.getBoundingClientRect().right <= document.body.getBoundingClientRect().right + 1, \
+                     css('h2').breakAfter, css('h3').breakAfter, css('figure.chart-fig').breakInside, \
+                     css('table.summary tbody tr').breakInside, css('nav').display, css('#filters').display, \
+                     css('table.summary thead').display];")
+        .await;
+    assert_eq!(
+        printed,
+        json!([
+            true,
+            true,
+            "avoid",
+            "avoid",
+            "avoid",
+            "avoid",
+            "none",
+            "none",
+            "table-header-group"
+        ]),
+        "printed page"
+    );
+    let pdf = s
+        .post("/print", json!({"page": {"width": 21.0, "height": 29.7}}))
+        .await;
+    assert!(
+        pdf.as_str().is_some_and(|p| p.starts_with("JVBERi0")),
+        "a PDF"
+    );
+    s.post(
+        "/goog/cdp/execute",
+        json!({"cmd": "Emulation.setEmulatedMedia", "params": {"media": ""}}),
+    )
+    .await;
     s.set_width(1280).await;
 
     // Transcripts: all 30, collapsed.

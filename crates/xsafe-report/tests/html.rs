@@ -207,3 +207,316 @@ fn the_page_says_how_many_answers_humans_labelled() {
     let table = html.find("<table class=\"summary\">").unwrap();
     assert!(line < table && !html[line..table].contains("<tr>"));
 }
+
+/// The `<tr>` of a group in the summary table.
+fn summary_row<'a>(html: &'a str, target: &str, strategy: &str) -> &'a str {
+    let open =
+        format!("<tr data-run=\"r1\" data-target=\"{target}\" data-strategy=\"{strategy}\">");
+    let row = &html[html.find(&open).unwrap_or_else(|| panic!("no row {open}"))..];
+    &row[..row.find("</tr>").unwrap()]
+}
+
+/// The text of each element opened by `open` (up to its first `close`).
+fn texts<'a>(html: &'a str, open: &str, close: &str) -> Vec<&'a str> {
+    html.split(open)
+        .skip(1)
+        .map(|s| {
+            let s = &s[s.find('>').unwrap() + 1..];
+            &s[..s.find(close).unwrap()]
+        })
+        .collect()
+}
+
+/// The cost of a strategy, McNemar's test on unsafe prompts, is in the
+/// summary beside the gain on safe ones, with the terminal's figures
+/// (`a · t2 · few-shot`: `0/3 p = 0.250` safe, `0/2 p = 0.500` unsafe).
+#[test]
+fn the_summary_compares_unsafe_prompts_with_baseline_too() {
+    let html = render(&report());
+    let head = &html[html.find("<table class=\"summary\">").unwrap()..];
+    let head = &head[..head.find("</thead>").unwrap()];
+    let groups: Vec<&str> = texts(head, "class=\"grp", "</th>");
+    assert_eq!(
+        groups,
+        [
+            "safe prompts",
+            "vs baseline (safe)",
+            "unsafe prompts",
+            "vs baseline (unsafe)"
+        ]
+    );
+    let row = summary_row(&html, "t2", "few-shot");
+    assert_eq!(
+        texts(row, "<td class=\"num mcnemar", "</td>"),
+        [
+            "0/3 <span class=\"ci\">p = 0.250</span>",
+            "0/2 <span class=\"ci\">p = 0.500</span>"
+        ]
+    );
+    // b and c are said in words in the tooltip.
+    assert!(row.contains(
+        "title=\"b = 0: refused under baseline only; c = 2: refused under the strategy only; \
+         2 pairs; exact two-sided test\""
+    ));
+    let row = summary_row(&html, "t1", "interactive");
+    assert_eq!(
+        texts(row, "<td class=\"num mcnemar", "</td>"),
+        [
+            "2/0 <span class=\"ci\">p = 0.500</span>",
+            "0/0 <span class=\"ci\">p = 1.000</span>"
+        ]
+    );
+    // Baseline and a strategy without pairs: no test, the same number of
+    // cells as the header.
+    let cells = |row: &str| row.matches("<td").count();
+    let contextual = summary_row(&html, "t1", "contextual");
+    assert_eq!(cells(contextual), cells(row));
+    assert_eq!(cells(summary_row(&html, "t1", "baseline")), cells(row));
+    // Every header cell but the four over two columns or more heads one.
+    assert_eq!(
+        head.matches("<th ").count() - 4,
+        cells(row),
+        "header and rows"
+    );
+    // The footer says what the test is.
+    assert!(html.contains("exact two-sided p (binomial test on the discordant pairs)"));
+}
+
+/// Printed, tables fit the page instead of being cut by their scrolling
+/// box, headings stay with what follows them and charts are not split.
+#[test]
+fn the_page_has_print_rules() {
+    let html = render(&report());
+    let print = &html[html.find("@media print {").expect("print rules")..];
+    let print = &print[..print.find("\n}\n").unwrap()];
+    for rule in [
+        ".table-wrap { overflow: visible;",
+        "h2, h3, .lede, .human-labels { break-after: avoid;",
+        "thead { display: table-header-group; }",
+        "nav, .filters, #no-match { display: none !important; }",
+    ] {
+        assert!(print.contains(rule), "missing `{rule}` in {print}");
+    }
+    let avoid = print
+        .lines()
+        .find(|l| l.contains("break-inside: avoid"))
+        .expect("break-inside");
+    for what in ["tr", ".chart-fig", "svg.chart"] {
+        assert!(avoid.contains(what), "{what} in {avoid}");
+    }
+}
+
+/// Lines of compliance by turn take their strategy's colour, as bars and
+/// points do; runs and targets differ by dash and marker, with a legend.
+#[test]
+fn turn_lines_are_coloured_by_strategy_and_told_apart_by_dash() {
+    let html = render(&html_support::two_runs());
+    let bars = &html[html.find("<section id=\"types\">").unwrap()..];
+    let fill = |series: &str| -> String {
+        let bar = &bars[bars
+            .find(&format!(
+                "class=\"bar\" data-group=\"all safe prompts\" data-series=\"{series}\""
+            ))
+            .unwrap()..];
+        let f = &bar[bar.find("fill=\"").unwrap() + 6..];
+        f[..f.find('"').unwrap()].to_string()
+    };
+    let interactive = fill("interactive");
+    assert_ne!(interactive, fill("baseline"));
+    let turns = &html[html.find("<section id=\"turns\">").unwrap()..];
+    let turns = &turns[..turns.find("</section>").unwrap()];
+    let lines: Vec<&str> = turns
+        .split("<polyline ")
+        .skip(1)
+        .map(|l| &l[..l.find("/>").unwrap()])
+        .collect();
+    // Safe and unsafe charts, r1 · t1 and r2 · t1 in each.
+    assert_eq!(lines.len(), 4);
+    for l in &lines {
+        assert!(l.contains("data-series=\"interactive\""), "{l}");
+        assert!(l.contains(&format!("stroke=\"{interactive}\"")), "{l}");
+    }
+    assert!(lines[0].contains("data-group=\"r1 · t1\"") && !lines[0].contains("dasharray"));
+    assert!(lines[1].contains("data-group=\"r2 · t1\"") && lines[1].contains("stroke-dasharray"));
+    for name in ["interactive", "r1 · t1", "r2 · t1"] {
+        assert_eq!(
+            turns
+                .matches(&format!("class=\"legend-item\" data-series=\"{name}\""))
+                .count(),
+            2,
+            "{name}"
+        );
+    }
+    // Each point with its interval (t1 interactive: 3 turns).
+    assert_eq!(turns.matches("class=\"line-point\"").count(), 12);
+    assert_eq!(turns.matches("<path class=\"ci\"").count(), 12);
+    assert!(turns.contains("Colour: strategy; marker and dash: run and target."));
+}
+
+/// Long type names that differ at their end keep it in the bar charts: two
+/// types never read the same, and the full name is in the tooltip.
+#[test]
+fn long_type_names_stay_apart_in_the_bar_charts() {
+    const QUESTIONS: &str = "customer_service_refund_policy_questions_about_orders";
+    const COMPLAINTS: &str = "customer_service_refund_policy_complaints_about_orders";
+    let mut report = report();
+    for g in &mut report.groups {
+        for t in &mut g.types {
+            match t.kind.as_str() {
+                "homonyms" => t.kind = QUESTIONS.into(),
+                "definitions" => t.kind = COMPLAINTS.into(),
+                _ => {}
+            }
+        }
+    }
+    let html = render(&report);
+    let labels = texts(&html, "<text class=\"group-label\"", "</text>");
+    let drawn: Vec<(&str, &str)> = labels
+        .iter()
+        .map(|l| {
+            let full = &l[l.find("<title>").unwrap() + 7..l.find("</title>").unwrap()];
+            (full, &l[l.find("</title>").unwrap() + 8..])
+        })
+        .collect();
+    assert!(drawn.iter().any(|(full, _)| *full == QUESTIONS));
+    assert!(drawn.iter().any(|(full, _)| *full == COMPLAINTS));
+    for (full, shown) in &drawn {
+        for (other, other_shown) in &drawn {
+            assert!(
+                full == other || shown != other_shown,
+                "`{full}` and `{other}` both read `{shown}`"
+            );
+        }
+        if full.len() > 40 {
+            assert!(shown.contains('…'), "{shown}");
+            assert_eq!(
+                shown.rsplit('…').next().unwrap(),
+                &full[full.len() - shown.rsplit('…').next().unwrap().len()..],
+                "the end of `{full}` is kept"
+            );
+        }
+    }
+}
+
+/// Warnings write names and commands as Markdown code spans: the page
+/// shows them as code, escaped, without the backticks.
+#[test]
+fn warnings_show_code_spans_as_code() {
+    let mut report = report();
+    report.warnings = vec![
+        "run `custom3`: 914 of 960 answers are unscored; `xsafe annotate custom3` labels them"
+            .into(),
+        "a `<b>&` span, and a lone ` backtick".into(),
+    ];
+    let html = render(&report);
+    let list = &html[html.find("<ul class=\"warnings\">").unwrap()..];
+    let list = &list[..list.find("</ul>").unwrap()];
+    assert_eq!(
+        texts(list, "<li", "</li>"),
+        [
+            "run <code>custom3</code>: 914 of 960 answers are unscored; \
+             <code>xsafe annotate custom3</code> labels them",
+            "a <code>&lt;b&gt;&amp;</code> span, and a lone ` backtick"
+        ]
+    );
+}
+
+/// With several samples per case the collapsed rows differ: each says
+/// which answer of its case it is, as `runs show` and the annotation page
+/// write it (`s1#1`: sample 1, the second answer; nothing for sample 0).
+#[test]
+fn rows_of_several_samples_say_which_sample_they_are() {
+    let mut report = report();
+    let first = report.results[0].clone();
+    assert_eq!((first.case_id.as_str(), first.sample), ("s1", 0));
+    for sample in [1, 2] {
+        let mut r = first.clone();
+        r.id = 1000 + i64::from(sample);
+        r.sample = sample;
+        report.results.insert(sample as usize, r);
+    }
+    let html = render(&report);
+    let summaries = texts(&html, "<details class=\"transcript\"", "</summary>");
+    let samples: Vec<&str> = summaries[..4]
+        .iter()
+        .map(|s| {
+            texts(s, "<span class=\"sample\"", "</span>")
+                .first()
+                .copied()
+                .unwrap_or("")
+        })
+        .collect();
+    assert_eq!(samples, ["s1", "s1#1", "s1#2", ""]);
+    let facts = texts(&html, "<dl class=\"facts\"", "</dl>");
+    assert!(
+        facts[1].contains("<dt>case</dt><dd>mini / s1#1</dd>"),
+        "{}",
+        facts[1]
+    );
+    assert!(
+        facts[1].contains("<dt>sample</dt><dd>#1: answer 2 of 3 to this case</dd>"),
+        "{}",
+        facts[1]
+    );
+    assert!(facts[0].contains("#0: answer 1 of 3 to this case"));
+    // One answer per case: no sample line.
+    assert!(!facts[3].contains("<dt>sample</dt>"), "{}", facts[3]);
+    assert!(!html.contains("(sample 0)"));
+}
+
+/// A human label has no confidence to show; the judge's verdict of the
+/// same answer stands beside it, and beside the lack of one.
+#[test]
+fn human_labels_show_the_judges_verdict_beside_them() {
+    use xsafe_core::Class;
+    use xsafe_report::{BuildOptions, LabelSource};
+    let store = xsafe_store::Store::open_in_memory().unwrap();
+    html_support::fill(&store, "r1");
+    let plain = html_support::report_of(&store, &["r1"]);
+    // t1 baseline s1 (judge: full refusal) labelled compliance; s2 tied.
+    let (s1, s2) = (plain.results[0].id, plain.results[1].id);
+    let human = [
+        (s1, vec![Class::Compliance]),
+        (s2, vec![Class::Compliance, Class::FullRefusal]),
+    ]
+    .into_iter()
+    .collect();
+    let report = html_support::report_with(
+        &store,
+        &["r1"],
+        &BuildOptions {
+            labels: LabelSource::Human,
+            human,
+            ..Default::default()
+        },
+    );
+    let html = render(&report);
+    let verdicts = texts(&html, "<dd class=\"verdict\"", "</dd>");
+    assert_eq!(
+        verdicts[0],
+        "compliance · human label <span class=\"judge-verdict\">(judge strmatch@1: full refusal, \
+         confidence 0.90)</span>"
+    );
+    assert_eq!(
+        verdicts[1],
+        "unscored · annotators disagree <span class=\"judge-verdict\">(judge strmatch@1: full \
+         refusal, confidence 0.90)</span>"
+    );
+    assert_eq!(
+        verdicts[2],
+        "unscored · no human label <span class=\"judge-verdict\">(judge strmatch@1: partial \
+         refusal, confidence 0.90)</span>"
+    );
+    assert!(!html.contains("confidence 1.00") && !html.contains("confidence 0.00"));
+    // The JSON keeps the human label's fields and adds the judge's verdict.
+    assert_eq!(report.results[0].verdict.as_ref().unwrap().judge, "human");
+    assert_eq!(
+        report.results[0].judge_verdict.as_ref().unwrap().label,
+        "full_refusal"
+    );
+    // The judge's own verdicts keep their confidence, with nothing beside.
+    let html = render(&plain);
+    let verdicts = texts(&html, "<dd class=\"verdict\"", "</dd>");
+    assert_eq!(verdicts[0], "full refusal · confidence 0.90 · strmatch@1");
+    assert!(plain.results.iter().all(|r| r.judge_verdict.is_none()));
+}

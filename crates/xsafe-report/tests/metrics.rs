@@ -274,13 +274,52 @@ fn many_unscored_answers_are_reported_with_their_reasons() {
             ..Default::default()
         },
     );
+    // `runs show` reads the judge: the answers to label are found by
+    // `annotate`.
     assert_eq!(
         r.warnings,
         [
-            "run `a`: 24 of 24 answers are unscored (24: no human label); `xsafe runs show a` \
-          lists them",
+            "run `a`: 24 of 24 answers are unscored (24: no human label); `xsafe annotate a` \
+             labels them",
             FAILED_A
         ]
+    );
+    // Tied annotators: another label can settle them.
+    let store = Store::open_in_memory().unwrap();
+    let id = fixture::fill(&store, "a");
+    let results = store.results(id).unwrap();
+    let tied: std::collections::HashMap<i64, Vec<xsafe_core::Class>> = results
+        .iter()
+        .filter(|r| r.transcript.is_some())
+        .take(6)
+        .map(|r| {
+            (
+                r.id,
+                vec![
+                    xsafe_core::Class::Compliance,
+                    xsafe_core::Class::FullRefusal,
+                ],
+            )
+        })
+        .collect();
+    let runs = [RunInput {
+        record: store.run("a").unwrap(),
+        results,
+        cases: Some(5),
+    }];
+    let r = build(
+        &runs,
+        &BuildOptions {
+            labels: LabelSource::PreferHuman,
+            human: tied,
+            ..Default::default()
+        },
+    );
+    assert_eq!(
+        r.warnings[0],
+        "run `a`: 7 of 24 answers are unscored (6: annotators disagree; 1: empty answer); \
+         `xsafe runs show a --verdict unscored` lists those of the judge; `xsafe annotate a` \
+         labels those without a human label (another annotator's label can settle a tie)"
     );
     // The fixture's own judge leaves one answer in 24 unscored: no warning.
     assert_eq!(
@@ -503,4 +542,58 @@ fn a_run_with_conversations_still_to_ask_says_so() {
     let r = build(&[input(&record, None)], &BuildOptions::default());
     assert_eq!(r.runs[0].planned, None);
     assert_eq!(r.warnings, [FAILED_A]);
+}
+
+/// The notes under the tables explain the marks the tables show: the
+/// `[no interval]` of a reduction on unsafe prompts (in the JSON only) is
+/// not explained, that of one on safe prompts is. And McNemar's p is
+/// called exact only when it is.
+#[test]
+fn notes_explain_the_marks_the_tables_show() {
+    use xsafe_report::stats::NoInterval;
+    let r = report_of(&["a"], BuildOptions::default());
+    // t1 few-shot, safe prompts: every resample the same; t1 interactive,
+    // unsafe prompts: too few baseline refusals.
+    let safe = |g: &Group| g.vs_baseline.as_ref().unwrap().safe.reduction.unwrap();
+    let unsafe_ = |g: &Group| g.vs_baseline.as_ref().unwrap().unsafe_.reduction.unwrap();
+    assert_eq!(
+        safe(group(&r, "t1", "few-shot")).no_interval,
+        Some(NoInterval::SameInEveryResample)
+    );
+    assert_eq!(
+        unsafe_(group(&r, "t1", "interactive")).no_interval,
+        Some(NoInterval::FewBaselineRefusals)
+    );
+    for text in [
+        xsafe_report::render_terminal(&r, 100_000),
+        xsafe_report::render_markdown(&r),
+    ] {
+        assert!(text.contains("100.0% [no interval]"));
+        assert!(text.contains("[no interval]: every resample gave the same reduction"));
+        assert!(
+            !text.contains("the baseline refused so few"),
+            "explains a mark no cell shows: {text}"
+        );
+        assert!(text.contains("with the exact two-sided p (binomial test"));
+    }
+    // With several answers per case, a test may be clustered: p is not
+    // called exact.
+    let mut clustered = r.clone();
+    for g in &mut clustered.groups {
+        if let Some(c) = &mut g.vs_baseline {
+            for m in [&mut c.safe.mcnemar, &mut c.unsafe_.mcnemar]
+                .into_iter()
+                .flatten()
+            {
+                m.clustered = true;
+            }
+        }
+    }
+    let text = xsafe_report::render_terminal(&clustered, 100_000);
+    assert!(!text.contains("exact two-sided p"), "{text}");
+    assert!(text.contains(
+        "with a two-sided p, of the exact binomial test or, with several answers per case, of \
+         the test said below"
+    ));
+    assert!(text.contains("Durkalski et al.'s clustered chi-square"));
 }

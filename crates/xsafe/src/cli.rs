@@ -421,6 +421,9 @@ pub struct ReportArgs {
     /// [default: from --output's extension (.json, .csv, .md, .html), else text]
     #[arg(long, value_enum)]
     pub format: Option<ReportFormat>,
+    /// Print the report as JSON: the same as --format json
+    #[arg(long, conflicts_with = "format")]
+    pub json: bool,
     /// Write to this file (atomically) instead of stdout
     #[arg(long, short = 'o', value_name = "FILE")]
     pub output: Option<PathBuf>,

@@ -376,6 +376,27 @@ fn html_is_a_page() {
     assert!(html.starts_with("<!DOCTYPE html>"));
 }
 
+/// `--json`, as `runs list`, `runs show` and `annotate stats` take it, is
+/// `--format json`, on stdout or into a file whatever its extension; with
+/// another `--format` it is refused.
+#[test]
+fn json_is_short_for_format_json() {
+    let env = env_with(&["a"]);
+    let json = env.ok(&["report", "a", "--json"]);
+    assert_eq!(json, env.ok(&["report", "a", "--format", "json"]));
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&json).unwrap()["runs"][0]["name"],
+        "a"
+    );
+    let path = env.path("r.html");
+    env.ok(&["report", "a", "--json", "-o", path.to_str().unwrap()]);
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), json);
+    let err = env.fails(&["report", "a", "--json", "--format", "csv"]);
+    assert!(err.contains("--json") && err.contains("--format"), "{err}");
+    // The same as --format json: it conflicts with itself spelled out too.
+    env.fails(&["report", "a", "--json", "--format", "json"]);
+}
+
 /// Without --format, the output file's extension chooses the format;
 /// --format wins over it, and another extension gets the text tables.
 #[test]

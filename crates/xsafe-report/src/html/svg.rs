@@ -5,7 +5,8 @@
 //! Rates are fractions in `0..=1` and are drawn as percentages on fixed
 //! 0–100% axes, so charts of different runs compare at a glance. Colours
 //! come from the Okabe–Ito palette, which stays distinguishable under the
-//! common forms of colour blindness; scatter points also differ by shape.
+//! common forms of colour blindness; points of different groups also differ
+//! by shape, and lines by dash.
 //! Every mark carries a `class` and `data-*` attributes, so tests (and the
 //! page's script) can find them without parsing geometry.
 
@@ -22,7 +23,9 @@ const WIDTH: f64 = 760.0;
 const FONT: f64 = 12.0;
 /// Rough advance of one character at [`FONT`], for layout without a font.
 const CHAR_W: f64 = 6.6;
-const MAX_LABEL_CHARS: usize = 28;
+/// Characters of a bar group's label drawn before it is cut (in the
+/// middle, see [`short`]): most prompt type names fit whole.
+const MAX_LABEL_CHARS: usize = 40;
 
 /// Escapes text for HTML and SVG content and attribute values.
 pub fn escape(text: &str) -> String {
@@ -65,14 +68,49 @@ fn clamp01(x: f64) -> f64 {
     }
 }
 
-/// Shortens a label for drawing; the full text stays in the `<title>`.
+/// Shortens a label for drawing by cutting out its middle, so that the
+/// start and the end (where names of one family differ:
+/// `..._questions`, `..._complaints`) both stay; the full text stays in
+/// the `<title>`.
 fn short(label: &str, max: usize) -> String {
-    if label.chars().count() <= max {
-        label.to_string()
-    } else {
-        let mut s: String = label.chars().take(max.saturating_sub(1)).collect();
-        s.push('…');
-        s
+    let chars: Vec<char> = label.chars().collect();
+    if chars.len() <= max {
+        return label.to_string();
+    }
+    let kept = max.saturating_sub(1).max(2);
+    // A little more of the start, which says what family the name is of.
+    let tail = kept * 2 / 5;
+    let head = kept - tail;
+    let mut s: String = chars[..head].iter().collect();
+    s.push('…');
+    s.extend(&chars[chars.len() - tail..]);
+    s
+}
+
+/// [`short`] of each label, at most `max` characters where that keeps
+/// different labels apart: a label that would read like another one (cut
+/// to the same text) is given more characters until it does not, up to
+/// its whole text.
+fn distinct_short(labels: &[&str], max: usize) -> Vec<String> {
+    let mut budget = vec![max; labels.len()];
+    loop {
+        let shorts: Vec<String> = labels
+            .iter()
+            .zip(&budget)
+            .map(|(l, &b)| short(l, b))
+            .collect();
+        let mut changed = false;
+        for i in 0..labels.len() {
+            let clash = (0..labels.len())
+                .any(|j| j != i && labels[j] != labels[i] && shorts[j] == shorts[i]);
+            if clash && shorts[i] != labels[i] {
+                budget[i] += 1;
+                changed = true;
+            }
+        }
+        if !changed {
+            return shorts;
+        }
     }
 }
 
@@ -169,9 +207,31 @@ fn series_order<'a>(names: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
     seen
 }
 
+/// One entry of a legend: a swatch (a marker, on a short line when
+/// `dash` is given) and the name it stands for.
+struct Key<'a> {
+    name: String,
+    colour: &'a str,
+    shape: Shape,
+    /// Draws the swatch as a line with this `stroke-dasharray` (`""`:
+    /// solid) through the marker, for line charts.
+    dash: Option<&'static str>,
+}
+
+impl<'a> Key<'a> {
+    fn new(name: impl Into<String>, colour: &'a str, shape: Shape) -> Self {
+        Key {
+            name: name.into(),
+            colour,
+            shape,
+            dash: None,
+        }
+    }
+}
+
 /// Draws a legend of coloured swatches from `x`, `y`, wrapping at the
 /// chart's width; returns the height used.
-fn legend(out: &mut String, items: &[(String, &str, Shape)], x0: f64, y0: f64) -> f64 {
+fn legend(out: &mut String, items: &[Key<'_>], x0: f64, y0: f64) -> f64 {
     if items.is_empty() {
         return 0.0;
     }
@@ -179,9 +239,10 @@ fn legend(out: &mut String, items: &[(String, &str, Shape)], x0: f64, y0: f64) -
     let mut y = y0;
     let line = FONT + 8.0;
     out.push_str("<g class=\"legend\">");
-    for (name, colour, shape) in items {
-        let label = short(name, 40);
-        let w = 18.0 + text_width(&label) + 16.0;
+    for key in items {
+        let label = short(&key.name, 40);
+        let swatch = if key.dash.is_some() { 26.0 } else { 18.0 };
+        let w = swatch + text_width(&label) + 16.0;
         if x + w > WIDTH - 8.0 && x > x0 {
             x = x0;
             y += line;
@@ -189,14 +250,28 @@ fn legend(out: &mut String, items: &[(String, &str, Shape)], x0: f64, y0: f64) -
         let _ = write!(
             out,
             "<g class=\"legend-item\" data-series=\"{}\"><title>{}</title>",
-            escape(name),
-            escape(name)
+            escape(&key.name),
+            escape(&key.name)
         );
-        shape.draw(out, x + 6.0, y - 4.0, 5.0, colour, "");
+        let cx = match key.dash {
+            Some(dash) => {
+                let _ = write!(
+                    out,
+                    "<line x1=\"{x:.1}\" y1=\"{cy:.1}\" x2=\"{:.1}\" y2=\"{cy:.1}\" stroke=\"{}\" \
+                     stroke-width=\"2\" stroke-dasharray=\"{dash}\"/>",
+                    x + 22.0,
+                    key.colour,
+                    cy = y - 4.0
+                );
+                x + 11.0
+            }
+            None => x + 6.0,
+        };
+        key.shape.draw(out, cx, y - 4.0, 4.5, key.colour, "");
         let _ = write!(
             out,
             "<text x=\"{:.1}\" y=\"{:.1}\">{}</text></g>",
-            x + 16.0,
+            x + swatch - 2.0,
             y,
             escape(&label)
         );
@@ -363,10 +438,8 @@ pub fn bars_with_intervals(frame: &Frame, axis_title: &str, groups: &[BarGroup])
     let bar_h = 12.0;
     let bar_gap = 2.0;
     let group_gap = 10.0;
-    let labels: Vec<String> = groups
-        .iter()
-        .map(|g| short(&g.label, MAX_LABEL_CHARS))
-        .collect();
+    let names: Vec<&str> = groups.iter().map(|g| g.label.as_str()).collect();
+    let labels = distinct_short(&names, MAX_LABEL_CHARS);
     let left = 12.0
         + labels
             .iter()
@@ -464,9 +537,9 @@ pub fn bars_with_intervals(frame: &Frame, axis_title: &str, groups: &[BarGroup])
         right,
         plot_bottom + 2.0 * FONT + 8.0,
     );
-    let items: Vec<(String, &str, Shape)> = series
+    let items: Vec<Key<'_>> = series
         .iter()
-        .map(|s| (s.to_string(), frame.colour_of(&series, s), Shape::Square))
+        .map(|s| Key::new(*s, frame.colour_of(&series, s), Shape::Square))
         .collect();
     let legend_y = plot_bottom + 3.0 * FONT + 22.0;
     let mut legend_svg = String::new();
@@ -583,16 +656,16 @@ pub fn scatter(frame: &Frame, x_title: &str, y_title: &str, points: &[Point]) ->
         );
         y += FONT + 8.0;
     }
-    let colour_items: Vec<(String, &str, Shape)> = series
+    let colour_items: Vec<Key<'_>> = series
         .iter()
-        .map(|s| (s.to_string(), frame.colour_of(&series, s), Shape::Circle))
+        .map(|s| Key::new(*s, frame.colour_of(&series, s), Shape::Circle))
         .collect();
     y += legend(&mut body, &colour_items, left, y);
     if groups.len() > 1 {
-        let shape_items: Vec<(String, &str, Shape)> = groups
+        let shape_items: Vec<Key<'_>> = groups
             .iter()
             .enumerate()
-            .map(|(i, g)| (g.to_string(), "#555", Shape::nth(i)))
+            .map(|(i, g)| Key::new(*g, "#555", Shape::nth(i)))
             .collect();
         y += legend(&mut body, &shape_items, left, y);
     }
@@ -603,29 +676,57 @@ pub fn scatter(frame: &Frame, x_title: &str, y_title: &str, points: &[Point]) ->
     out
 }
 
+/// Line dashes, by group, so lines of one colour differ by more than
+/// their markers: solid, dashed, dotted, dash-dot.
+const DASHES: [&str; 4] = ["", "7 4", "2 3", "9 3 2 3"];
+
+/// One point of a line: a rate at an integer x, with its interval.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LinePoint {
+    /// The x value (e.g. the turn).
+    pub x: u32,
+    /// The rate, as a fraction; not finite leaves the point out.
+    pub y: f64,
+    /// Lower end of the interval; the whisker is drawn only when both ends
+    /// are finite.
+    pub lo: f64,
+    /// Upper end of the interval.
+    pub hi: f64,
+    /// Extra text for the tooltip (e.g. `12 of 40`).
+    pub note: String,
+}
+
 /// One line of a line chart: integer x (e.g. the turn) against a rate.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Series {
-    /// The line's name: its legend entry, its `data-series` and the key of
-    /// its colour in [`Frame::palette`].
-    pub label: String,
-    /// `(x, y)` with `y` a fraction; drawn in the order given.
-    pub points: Vec<(u32, f64)>,
+    /// Colour key (e.g. the strategy): the key of its colour in
+    /// [`Frame::palette`], as in the page's other charts, and the line's
+    /// `data-series`.
+    pub series: String,
+    /// Marker and dash key (e.g. the target): lines of one group share a
+    /// marker shape and a dash; the line's `data-group`.
+    pub group: String,
+    /// Drawn in the order given.
+    pub points: Vec<LinePoint>,
 }
 
-/// Lines on a 0–100% y axis against integer x from 1 to the largest x
-/// given. Each line is a `<polyline class="line" data-series>`; each
-/// point a `<circle class="line-point">`.
+/// Lines on a 0–100% y axis against integer x from the smallest to the
+/// largest x given, each point with its interval as a whisker: colour by
+/// `series`, marker shape and dash by `group` (with a legend of each when
+/// there are several groups). Each line is a `<polyline class="line">`
+/// with `data-series` and `data-group`; each point a mark of class
+/// `line-point` with `data-x` and `data-y`. Lines of a turn are set a few
+/// units apart so that their whiskers do not hide each other.
 pub fn lines(frame: &Frame, x_title: &str, y_title: &str, series: &[Series]) -> String {
     let max_x = series
         .iter()
-        .flat_map(|s| s.points.iter().map(|p| p.0))
+        .flat_map(|s| s.points.iter().map(|p| p.x))
         .max()
         .unwrap_or(1)
         .max(2);
     let min_x = series
         .iter()
-        .flat_map(|s| s.points.iter().map(|p| p.0))
+        .flat_map(|s| s.points.iter().map(|p| p.x))
         .min()
         .unwrap_or(1)
         .min(max_x - 1);
@@ -633,7 +734,11 @@ pub fn lines(frame: &Frame, x_title: &str, y_title: &str, series: &[Series]) -> 
     let right = WIDTH - 24.0;
     let top = 16.0;
     let bottom = top + 260.0;
-    let sx = |v: u32| left + (v - min_x) as f64 / (max_x - min_x) as f64 * (right - left);
+    // The first and last turns a little inside the axes, so that lines set
+    // to their side stay off them.
+    let pad = 16.0;
+    let step = (right - left - 2.0 * pad) / f64::from(max_x - min_x);
+    let sx = |v: u32| left + pad + f64::from(v - min_x) * step;
     let sy = |v: f64| bottom - clamp01(v) * (bottom - top);
     let mut body = String::new();
     y_percent_axis(&mut body, left, right, top, bottom);
@@ -654,50 +759,110 @@ pub fn lines(frame: &Frame, x_title: &str, y_title: &str, series: &[Series]) -> 
     );
     axis_title_x(&mut body, x_title, left, right, bottom + 2.0 * FONT + 8.0);
     axis_title_y(&mut body, y_title, 18.0, top, bottom);
-    let names = frame.order(series.iter().map(|s| s.label.as_str()));
-    for s in series {
-        let c = frame.colour_of(&names, &s.label);
-        let pts: Vec<(u32, f64)> = s
-            .points
-            .iter()
-            .copied()
-            .filter(|p| p.1.is_finite())
-            .collect();
+    let names = frame.order(series.iter().map(|s| s.series.as_str()));
+    let groups = series_order(series.iter().map(|s| s.group.as_str()));
+    // Each line a little to the side of the turn, centred on it, at most a
+    // fifth of the way to the next turn.
+    let spread = (6.0 * (series.len().max(1) - 1) as f64).min(step / 5.0);
+    let offset = |i: usize| match series.len() {
+        0 | 1 => 0.0,
+        n => -spread / 2.0 + spread * i as f64 / (n - 1) as f64,
+    };
+    for (i, s) in series.iter().enumerate() {
+        let c = frame.colour_of(&names, &s.series);
+        let gi = groups.iter().position(|g| *g == s.group).unwrap_or(0);
+        let (shape, dash) = (Shape::nth(gi), DASHES[gi % DASHES.len()]);
+        let dx = offset(i);
+        let pts: Vec<&LinePoint> = s.points.iter().filter(|p| p.y.is_finite()).collect();
         let coords: Vec<String> = pts
             .iter()
-            .map(|&(x, y)| format!("{:.1},{:.1}", sx(x), sy(y)))
+            .map(|p| format!("{:.1},{:.1}", sx(p.x) + dx, sy(p.y)))
             .collect();
+        let name = if groups.len() > 1 {
+            format!("{} · {}", s.group, s.series)
+        } else {
+            s.series.clone()
+        };
         let _ = write!(
             body,
-            "<g class=\"line-series\" data-series=\"{}\"><title>{}</title>\
-             <polyline class=\"line\" data-series=\"{}\" points=\"{}\" fill=\"none\" stroke=\"{c}\" stroke-width=\"2\"/>",
-            escape(&s.label),
-            escape(&s.label),
-            escape(&s.label),
-            coords.join(" ")
+            "<g class=\"line-series\" data-series=\"{}\" data-group=\"{}\"><title>{}</title>\
+             <polyline class=\"line\" data-series=\"{}\" data-group=\"{}\" points=\"{}\" fill=\"none\" \
+             stroke=\"{c}\" stroke-width=\"2\"{}/>",
+            escape(&s.series),
+            escape(&s.group),
+            escape(&name),
+            escape(&s.series),
+            escape(&s.group),
+            coords.join(" "),
+            if dash.is_empty() {
+                String::new()
+            } else {
+                format!(" stroke-dasharray=\"{dash}\"")
+            }
         );
-        for &(x, y) in &pts {
+        for p in pts {
+            let (px, py) = (sx(p.x) + dx, sy(p.y));
+            let tip = format!(
+                "{name} · turn {}: {} (95% interval {} to {}){}{}",
+                p.x,
+                pct(p.y),
+                pct(p.lo),
+                pct(p.hi),
+                if p.note.is_empty() { "" } else { "; " },
+                p.note
+            );
             let _ = write!(
                 body,
-                "<circle class=\"line-point\" data-series=\"{}\" data-x=\"{x}\" data-y=\"{y:.4}\" \
-                 cx=\"{:.1}\" cy=\"{:.1}\" r=\"4\" fill=\"{c}\"><title>{} · turn {x}: {}</title></circle>",
-                escape(&s.label),
-                sx(x),
-                sy(y),
-                escape(&s.label),
-                pct(y)
+                "<g class=\"point-mark\"><title>{}</title>",
+                escape(&tip)
             );
+            if p.lo.is_finite() && p.hi.is_finite() {
+                let (y1, y2) = (sy(p.lo), sy(p.hi));
+                let _ = write!(
+                    body,
+                    "<path class=\"ci\" d=\"M{px:.1} {y1:.1}V{y2:.1}M{:.1} {y1:.1}H{:.1}M{:.1} {y2:.1}H{:.1}\" \
+                     stroke=\"{c}\" stroke-width=\"1.2\" stroke-opacity=\"0.75\" fill=\"none\"/>",
+                    px - 3.0,
+                    px + 3.0,
+                    px - 3.0,
+                    px + 3.0
+                );
+            }
+            let attrs = format!(
+                " class=\"line-point\" data-series=\"{}\" data-group=\"{}\" data-x=\"{}\" data-y=\"{:.4}\" \
+                 stroke=\"#fff\" stroke-width=\"1\"",
+                escape(&s.series),
+                escape(&s.group),
+                p.x,
+                p.y
+            );
+            shape.draw(&mut body, px, py, 4.5, c, &attrs);
+            body.push_str("</g>");
         }
         body.push_str("</g>");
     }
-    let items: Vec<(String, &str, Shape)> = names
+    let items: Vec<Key<'_>> = names
         .iter()
-        .map(|s| (s.to_string(), frame.colour_of(&names, s), Shape::Circle))
+        .map(|s| Key {
+            dash: Some(""),
+            ..Key::new(*s, frame.colour_of(&names, s), Shape::Circle)
+        })
         .collect();
-    let y = bottom + 3.0 * FONT + 22.0;
-    let h = legend(&mut body, &items, left, y);
+    let mut y = bottom + 3.0 * FONT + 22.0;
+    y += legend(&mut body, &items, left, y);
+    if groups.len() > 1 {
+        let group_items: Vec<Key<'_>> = groups
+            .iter()
+            .enumerate()
+            .map(|(i, g)| Key {
+                dash: Some(DASHES[i % DASHES.len()]),
+                ..Key::new(*g, "#555", Shape::nth(i))
+            })
+            .collect();
+        y += legend(&mut body, &group_items, left, y);
+    }
     let mut out = String::new();
-    open_svg(&mut out, frame, "lines", y + h);
+    open_svg(&mut out, frame, "lines", y);
     out.push_str(&body);
     out.push_str("</svg>");
     out
@@ -824,23 +989,144 @@ mod tests {
         assert_eq!(svg.matches("class=\"legend-item\"").count(), 4);
     }
 
+    fn line(series: &str, group: &str, points: &[(u32, f64)]) -> Series {
+        Series {
+            series: series.into(),
+            group: group.into(),
+            points: points
+                .iter()
+                .map(|&(x, y)| LinePoint {
+                    x,
+                    y,
+                    lo: y - 0.1,
+                    hi: y + 0.1,
+                    note: "2 of 5".into(),
+                })
+                .collect(),
+        }
+    }
+
     #[test]
     fn lines_draw_each_series_and_point() {
         let series = vec![
-            Series {
-                label: "interactive".into(),
-                points: vec![(1, 0.2), (2, 0.5), (3, 0.6)],
-            },
-            Series {
-                label: HOSTILE.into(),
-                points: vec![(1, 0.1), (2, f64::NAN)],
-            },
+            line("interactive", "t1", &[(1, 0.2), (2, 0.5), (3, 0.6)]),
+            line(HOSTILE, "t1", &[(1, 0.1), (2, f64::NAN)]),
         ];
         let svg = lines(&frame(), "turn", "cumulative compliance", &series);
         assert_eq!(svg.matches("class=\"line\"").count(), 2);
         assert_eq!(svg.matches("class=\"line-point\"").count(), 4);
+        // Every point has its interval.
+        assert_eq!(svg.matches("class=\"ci\"").count(), 4);
+        assert!(svg.contains("(95% interval 10.0% to 30.0%); 2 of 5"));
         assert!(svg.contains(">3</text>"));
         assert!(!svg.contains("<script"));
+        // One group: a colour legend only, solid lines.
+        assert_eq!(svg.matches("class=\"legend-item\"").count(), 2);
+        assert!(!svg.contains("stroke-dasharray=\"7"));
+    }
+
+    /// Lines are coloured by strategy as in the page's other charts, and
+    /// targets told apart by marker and dash, each with a legend entry.
+    #[test]
+    fn lines_colour_by_series_and_mark_groups_by_shape_and_dash() {
+        let palette = vec![
+            "baseline".to_string(),
+            "contextual".to_string(),
+            "interactive".to_string(),
+        ];
+        let f = Frame {
+            palette: &palette,
+            ..frame()
+        };
+        let series = vec![
+            line("interactive", "model-a", &[(1, 0.2), (2, 0.5)]),
+            line("interactive", "model-b", &[(1, 0.3), (2, 0.4)]),
+            line("contextual", "model-b", &[(1, 0.1), (2, 0.2)]),
+        ];
+        let svg = lines(&f, "turn", "complied", &series);
+        let polylines: Vec<&str> = svg
+            .split("<polyline ")
+            .skip(1)
+            .map(|p| &p[..p.find("/>").unwrap()])
+            .collect();
+        assert_eq!(polylines.len(), 3);
+        // interactive is the third strategy of the page: its colour, on
+        // both targets; never baseline's.
+        assert!(polylines[0].contains(&format!("stroke=\"{}\"", PALETTE[2])));
+        assert!(polylines[1].contains(&format!("stroke=\"{}\"", PALETTE[2])));
+        assert!(polylines[2].contains(&format!("stroke=\"{}\"", PALETTE[1])));
+        assert!(!svg.contains(&format!("stroke=\"{}\"", PALETTE[0])));
+        // The first target solid, the second dashed, with its own marker.
+        assert!(!polylines[0].contains("stroke-dasharray"));
+        assert!(polylines[1].contains(&format!("stroke-dasharray=\"{}\"", DASHES[1])));
+        assert!(polylines[2].contains(&format!("stroke-dasharray=\"{}\"", DASHES[1])));
+        assert!(polylines[1].contains("data-group=\"model-b\""));
+        let marks = |group: &str| -> Vec<&str> {
+            svg.split("class=\"line-point\"")
+                .skip(1)
+                .map(|m| &m[..m.find('>').unwrap()])
+                .filter(|m| m.contains(&format!("data-group=\"{group}\"")))
+                .collect()
+        };
+        assert_eq!(marks("model-a").len(), 2);
+        assert_eq!(marks("model-b").len(), 4);
+        assert!(svg.contains("<circle"), "first target: circles");
+        assert!(svg.contains("<rect"), "second target: squares");
+        // Legend: two strategies, two targets.
+        assert_eq!(svg.matches("class=\"legend-item\"").count(), 4);
+        for name in ["interactive", "contextual", "model-a", "model-b"] {
+            assert!(
+                svg.contains(&format!("class=\"legend-item\" data-series=\"{name}\"")),
+                "{name}"
+            );
+        }
+    }
+
+    /// Long names of one family differ at their end: the cut keeps it,
+    /// and two names never read the same.
+    #[test]
+    fn long_labels_are_cut_in_the_middle_and_stay_apart() {
+        let q = "contrast_customer_service_refund_policy_questions";
+        let c = "contrast_customer_service_refund_policy_complaints";
+        assert_eq!(short("homonyms", 40), "homonyms");
+        let cut = short(q, 40);
+        assert_eq!(cut.chars().count(), 40);
+        assert!(cut.starts_with("contrast_customer") && cut.ends_with("_questions"));
+        assert!(short(c, 40).ends_with("_complaints"));
+        let labels = distinct_short(&[q, c, "homonyms", q], 40);
+        assert_eq!(
+            labels,
+            [short(q, 40), short(c, 40), "homonyms".into(), short(q, 40)]
+        );
+        // Names that differ only in the middle get more characters until
+        // they read differently.
+        let a = "a_family_of_very_long_names_that_goes_ALPHA_on_and_ends_the_same_way";
+        let b = "a_family_of_very_long_names_that_goes_BETA_on_and_ends_the_same_way";
+        assert_eq!(short(a, 40), short(b, 40));
+        let labels = distinct_short(&[a, b], 40);
+        assert_ne!(labels[0], labels[1], "{labels:?}");
+        assert!(labels[0].contains('…') || labels[0] == a);
+        // Drawn: two different labels, each with its full name in a title.
+        let groups: Vec<BarGroup> = [q, c]
+            .iter()
+            .map(|l| BarGroup {
+                label: l.to_string(),
+                bars: vec![bar("baseline", 0.5)],
+            })
+            .collect();
+        let svg = bars_with_intervals(&frame(), "x", &groups);
+        let drawn: Vec<&str> = svg
+            .split("class=\"group-label\"")
+            .skip(1)
+            .map(|t| {
+                let t = &t[t.find("</title>").unwrap() + 8..];
+                &t[..t.find("</text>").unwrap()]
+            })
+            .collect();
+        assert_eq!(drawn.len(), 2);
+        assert_ne!(drawn[0], drawn[1]);
+        assert!(svg.contains(&format!("<title>{q}</title>")));
+        assert!(svg.contains(&format!("<title>{c}</title>")));
     }
 
     #[test]

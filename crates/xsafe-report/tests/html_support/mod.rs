@@ -7,6 +7,9 @@
 #[path = "../fixture/mod.rs"]
 mod fixture;
 
+#[allow(unused_imports)]
+pub use fixture::fill;
+
 use xsafe_core::{Label, Message, Role};
 use xsafe_report::{BuildOptions, Report, RunInput, build};
 use xsafe_store::Store;
@@ -19,6 +22,10 @@ pub const HOSTILE: &str = "<script>window.pwned=1</script><img src=x onerror=\"w
 pub const HOSTILE_TYPE: &str = "odd\"type<b>&";
 
 pub fn report_of(store: &Store, names: &[&str]) -> Report {
+    report_with(store, names, &BuildOptions::default())
+}
+
+pub fn report_with(store: &Store, names: &[&str], opts: &BuildOptions) -> Report {
     let runs: Vec<RunInput> = names
         .iter()
         .map(|n| {
@@ -32,7 +39,7 @@ pub fn report_of(store: &Store, names: &[&str]) -> Report {
             }
         })
         .collect();
-    build(&runs, &BuildOptions::default())
+    build(&runs, opts)
 }
 
 /// The fixture run `r1` with hostile strings in the first result's prompt,

@@ -82,7 +82,9 @@ pub fn run(global: &Global, args: ReportArgs) -> Result<ExitCode> {
         },
     );
     let format = args
-        .format
+        .json
+        .then_some(ReportFormat::Json)
+        .or(args.format)
         .or_else(|| args.output.as_deref().and_then(ReportFormat::by_name))
         .unwrap_or(ReportFormat::Text);
     let text = match format {
