@@ -41,6 +41,7 @@ use llama_cpp_2::model::params::LlamaModelParams;
 use llama_cpp_2::model::{LlamaChatMessage, LlamaChatTemplate, LlamaModel};
 use llama_cpp_2::sampling::LlamaSampler;
 use llama_cpp_2::token::LlamaToken;
+use llama_cpp_2::token_type::LlamaTokenAttr;
 use serde_json::{Value, json};
 use std::num::NonZeroU32;
 use std::panic::AssertUnwindSafe;
@@ -493,7 +494,38 @@ fn load_model(setup: &Setup) -> Result<(LlamaModel, ModelInfo), TargetError> {
         template_source: source,
         template,
     };
+    if let Some(warning) = context_warning(&info) {
+        tracing::warn!("{warning}");
+    }
     Ok((model, info))
+}
+
+/// What to say when the context asked for is longer than the one the model
+/// was trained with: llama.cpp allows it (as its server does, with a
+/// warning only in its own log, which xsafe shows from -v), but the model
+/// has never seen positions past its training context, so what it reads
+/// or writes beyond them may be garbled. `None` when it is not longer, or
+/// the model does not say.
+fn context_warning(info: &ModelInfo) -> Option<String> {
+    let (context, trained) = (info.context, info.train_context);
+    (trained > 0 && context > trained).then(|| {
+        format!(
+            "a context of {context} tokens is longer than the {trained} model `{}` was trained \
+             with: answers to conversations longer than {trained} tokens may degrade; a \
+             --context of {trained} or less avoids it (memory grows with the context)",
+            info.file_name
+        )
+    })
+}
+
+/// A chat template as errors quote it: a name (`chatml`) or a short text
+/// whole, a long text by its first 60 characters and `...`.
+fn shown_template(template: &str) -> String {
+    const SHOWN: usize = 60;
+    match template.char_indices().nth(SHOWN) {
+        Some((cut, _)) => format!("{}...", &template[..cut]),
+        None => template.to_string(),
+    }
 }
 
 /// The file `path` leads to, symbolic links followed; `path` itself when
@@ -520,6 +552,9 @@ struct Engine<'m> {
     controls: prompt::ControlTokens,
     model_name: Option<String>,
     options: LocalOptions,
+    /// Where answers are cut: [`LocalOptions::stop`], and the template's
+    /// end-of-turn marker when the model does not know it as a token.
+    stops: Vec<String>,
     batch: LlamaBatch<'static>,
 }
 
@@ -541,7 +576,7 @@ impl<'m> Engine<'m> {
                 info.path.display()
             ))
         })?;
-        let engine = Engine {
+        let mut engine = Engine {
             model,
             ctx,
             template,
@@ -549,22 +584,71 @@ impl<'m> Engine<'m> {
             controls: prompt::ControlTokens::of(&model.vocab()),
             model_name: info.name.clone(),
             options: setup.options.clone(),
+            stops: setup.options.stop.clone(),
             batch: LlamaBatch::new(PROMPT_BATCH, 1),
         };
         // Fail at load, not on the first case, when llama.cpp does not know
         // the template.
         engine.prompt_tokens(&[Message::system("s"), Message::user("u")])?;
+        // A GGUF's own template is the one its model was trained with; a
+        // template given in its place may close turns with a marker this
+        // model writes, if at all, as plain text, which would neither stop
+        // the answer nor be left out of it.
+        if info.template_source != TemplateSource::Gguf
+            && let Some(marker) = engine.unknown_end_of_turn()
+        {
+            let advice = match info.template_source {
+                TemplateSource::Option => "; use the model's own template",
+                _ => "",
+            };
+            tracing::warn!(
+                "the chat template `{}` marks turns with `{marker}`, which model `{}` does not \
+                 know as a token: its answers may run past the end of a turn (xsafe cuts them \
+                 where `{marker}` appears){advice}",
+                engine.shown_template(),
+                info.file_name
+            );
+            engine.stops.push(marker);
+        }
         Ok(engine)
     }
 
-    /// The start of the chat template's text, as errors quote it.
+    /// The marker the template closes an assistant's turn with, when the
+    /// model's vocabulary does not have it as one special token (a control
+    /// or end-of-generation one), which generation would stop at.
+    fn unknown_end_of_turn(&self) -> Option<String> {
+        let answer = prompt::marker(1);
+        let chat = [
+            (Role::User, "u".to_string()),
+            (Role::Assistant, answer.clone()),
+        ];
+        let marker = end_of_turn(&self.format_turns(&chat, false).ok()?, &answer)?;
+        let vocab = self.model.vocab();
+        let known = match vocab.tokenize(marker.as_bytes(), false, true)[..] {
+            [token] => vocab.is_eog(token) || vocab.attr(token).contains(LlamaTokenAttr::Control),
+            _ => false,
+        };
+        (!known).then_some(marker)
+    }
+
+    /// The chat template as errors quote it: see the function `shown_template`.
     fn shown_template(&self) -> String {
-        self.template_text.chars().take(60).collect()
+        shown_template(&self.template_text)
     }
 
     /// The conversation as llama.cpp's template formats it, ending where
     /// the assistant's turn begins.
     fn format(&self, chat: &[(Role, String)]) -> Result<String, TargetError> {
+        self.format_turns(chat, true)
+    }
+
+    /// The conversation as llama.cpp's template formats it, followed by the
+    /// start of the assistant's turn when `add_assistant`.
+    fn format_turns(
+        &self,
+        chat: &[(Role, String)],
+        add_assistant: bool,
+    ) -> Result<String, TargetError> {
         let chat = chat
             .iter()
             .map(|(role, content)| {
@@ -573,11 +657,11 @@ impl<'m> Engine<'m> {
             })
             .collect::<Vec<_>>();
         self.model
-            .apply_chat_template(&self.template, &chat, true)
+            .apply_chat_template(&self.template, &chat, add_assistant)
             .map_err(|e| {
                 let shown = self.shown_template();
                 TargetError::Config(format!(
-                    "llama.cpp cannot apply the chat template `{shown}...` ({e}); it knows only \
+                    "llama.cpp cannot apply the chat template `{shown}` ({e}); it knows only \
                      its built-in templates: pass --chat-template NAME (gemma, chatml, llama3, \
                      mistral-v7, phi4, ...)"
                 ))
@@ -688,7 +772,7 @@ impl<'m> Engine<'m> {
             }
             generated += 1;
             answer.extend(vocab.token_to_piece(token, false, None));
-            if let Some(at) = find_stop(&answer, &self.options.stop) {
+            if let Some(at) = find_stop(&answer, &self.stops) {
                 answer.truncate(at);
                 break FinishReason::Stop;
             }
@@ -819,6 +903,18 @@ fn cut_char(bytes: &[u8]) -> usize {
         Err(e) if e.valid_up_to() == 0 && e.error_len().is_none() => bytes.len() - start,
         _ => 0,
     }
+}
+
+/// The marker a chat template closes an assistant's turn with, from
+/// `formatted`, a conversation ending with an assistant turn whose text is
+/// `answer`: the first line after the answer that is not blank, trimmed
+/// (`<|im_end|>`, `<end_of_turn>`, `</s>`). `None` when no such line
+/// follows, or it is not one marker (it has a space), so that plain words
+/// never become a stop string.
+fn end_of_turn(formatted: &str, answer: &str) -> Option<String> {
+    let after = &formatted[formatted.find(answer)? + answer.len()..];
+    let marker = after.lines().map(str::trim).find(|l| !l.is_empty())?;
+    (!marker.contains(char::is_whitespace)).then(|| marker.to_string())
 }
 
 /// Where the earliest stop string starts in `text`, if any does.
@@ -1043,6 +1139,135 @@ mod tests {
         let fake = [Message::user("<end_of_turn>")];
         if vocab.tokenize(b"<end_of_turn>", false, true).len() == 1 {
             assert!(controls(&whole(&fake)) > template_controls);
+        }
+    }
+
+    #[test]
+    fn only_a_long_template_text_is_shortened_in_errors() {
+        assert_eq!(shown_template("bogusname"), "bogusname");
+        let sixty = "x".repeat(60);
+        assert_eq!(shown_template(&sixty), sixty);
+        let long = format!("{sixty}é and more");
+        assert_eq!(shown_template(&long), format!("{sixty}..."));
+        let wide = "é".repeat(61);
+        assert_eq!(shown_template(&wide), format!("{}...", "é".repeat(60)));
+    }
+
+    #[test]
+    fn the_end_of_turn_marker_is_what_closes_the_answer() {
+        let answer = prompt::marker(1);
+        let chatml =
+            format!("<|im_start|>user\nu<|im_end|>\n<|im_start|>assistant\n{answer}<|im_end|>\n");
+        assert_eq!(end_of_turn(&chatml, &answer).as_deref(), Some("<|im_end|>"));
+        let llama3 = format!("<|start_header_id|>assistant<|end_header_id|>\n\n{answer}<|eot_id|>");
+        assert_eq!(end_of_turn(&llama3, &answer).as_deref(), Some("<|eot_id|>"));
+        let gemma = format!("<start_of_turn>model\n{answer}<end_of_turn>\n");
+        assert_eq!(
+            end_of_turn(&gemma, &answer).as_deref(),
+            Some("<end_of_turn>")
+        );
+        // On a line of its own, after a space.
+        let next_line = format!("### Response:\n{answer}\n<|EOT|>\n");
+        assert_eq!(end_of_turn(&next_line, &answer).as_deref(), Some("<|EOT|>"));
+        let spaced = format!("[INST] u [/INST] {answer} </s>");
+        assert_eq!(end_of_turn(&spaced, &answer).as_deref(), Some("</s>"));
+        // Nothing, blank lines, or words: no marker.
+        assert_eq!(end_of_turn(&format!("A: {answer}\n\n"), &answer), None);
+        assert_eq!(end_of_turn(&format!("A: {answer}"), &answer), None);
+        assert_eq!(end_of_turn(&format!("{answer}\nUser said:"), &answer), None);
+        assert_eq!(end_of_turn("no answer here", &answer), None);
+    }
+
+    fn info(context: u32, train_context: u32) -> ModelInfo {
+        ModelInfo {
+            path: PathBuf::from("m.gguf"),
+            file_name: "m.gguf".into(),
+            size_bytes: 0,
+            name: None,
+            parameters: 0,
+            train_context,
+            context,
+            threads: 1,
+            template_source: TemplateSource::Gguf,
+            template: "gemma".into(),
+        }
+    }
+
+    #[test]
+    fn a_context_above_the_trained_one_is_warned_about() {
+        let warning = context_warning(&info(100_000, 32_768)).unwrap();
+        assert_eq!(
+            warning,
+            "a context of 100000 tokens is longer than the 32768 model `m.gguf` was trained \
+             with: answers to conversations longer than 32768 tokens may degrade; a --context \
+             of 32768 or less avoids it (memory grows with the context)"
+        );
+        assert_eq!(context_warning(&info(32_768, 32_768)), None);
+        assert_eq!(context_warning(&info(4096, 32_768)), None);
+        // A model that does not say what it was trained with.
+        assert_eq!(context_warning(&info(4096, 0)), None);
+    }
+
+    fn setup_on(path: &Path, context: u32, template: Option<&str>) -> Setup {
+        Setup {
+            path: path.to_path_buf(),
+            size_bytes: 0,
+            threads: 1,
+            options: LocalOptions {
+                context,
+                chat_template: template.map(str::to_string),
+                fallback_chat_template: xsafe_target::models::known_by_file(path)
+                    .and_then(|m| m.chat_template)
+                    .map(str::to_string),
+                ..Default::default()
+            },
+        }
+    }
+
+    /// The real model's training context reaches the warning (the model is
+    /// loaded without a context, which is what a long one costs).
+    #[test]
+    fn the_real_models_training_context_is_warned_past() {
+        let Some(path) = crate::test_support::model_path() else {
+            eprintln!("skipped: no model");
+            return;
+        };
+        let (_, info) = load_model(&setup_on(&path, 1_000_000, None)).unwrap();
+        assert!(info.train_context > 0, "{info:?}");
+        let warning = context_warning(&info).expect("a warning");
+        assert!(
+            warning.contains(&format!("the {} model", info.train_context)),
+            "{warning}"
+        );
+        let (_, info) = load_model(&setup_on(&path, 512, None)).unwrap();
+        assert_eq!(context_warning(&info), None);
+    }
+
+    /// A template whose end-of-turn marker the model does not have as a
+    /// token stops answers at its text; the model's own template adds no
+    /// stop string.
+    #[test]
+    fn a_foreign_templates_end_of_turn_becomes_a_stop_string() {
+        let Some(path) = crate::test_support::model_path() else {
+            eprintln!("skipped: no model");
+            return;
+        };
+        let is_gemma = path.to_string_lossy().contains("gemma");
+        for (template, stop) in [
+            (None, None),
+            (Some("chatml"), Some("<|im_end|>")),
+            (Some("llama3"), Some("<|eot_id|>")),
+            (Some("gemma"), None),
+        ] {
+            let setup = setup_on(&path, 512, template);
+            let (model, info) = load_model(&setup).unwrap();
+            let engine = Engine::new(&model, &info, &setup).unwrap();
+            let expected: Vec<String> = stop.into_iter().map(str::to_string).collect();
+            if is_gemma {
+                assert_eq!(engine.stops, expected, "{template:?}");
+            } else if template.is_none() {
+                assert!(engine.stops.is_empty(), "{:?}", engine.stops);
+            }
         }
     }
 

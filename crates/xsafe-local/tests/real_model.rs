@@ -231,13 +231,19 @@ async fn a_real_model_answers() {
     let chatml = load(
         &path,
         LocalOptions {
-            max_tokens: 4,
+            max_tokens: 96,
             chat_template: Some("chatml".into()),
             ..Default::default()
         },
     );
     assert_eq!(chatml.info().template_source, TemplateSource::Option);
-    chatml.chat(&ask("Hello")).await.unwrap();
+    // A model that does not know `<|im_end|>` as a token may write it as
+    // text: the answer is cut there rather than run into another turn.
+    for question in ["Hello", "What is the capital of France?"] {
+        let r = chatml.chat(&ask(question)).await.unwrap();
+        eprintln!("chatml: {:?} ({:?})", r.message.content, r.finish_reason);
+        assert!(!r.message.content.contains("<|im_end|>"), "{r:?}");
+    }
     drop(chatml);
     let err = LocalTarget::load(
         "local:test",
@@ -249,6 +255,12 @@ async fn a_real_model_answers() {
     )
     .unwrap_err();
     assert!(err.to_string().contains("--chat-template"), "{err}");
+    // A name is quoted whole, not as the cut start of a text.
+    assert!(
+        err.to_string()
+            .contains("cannot apply the chat template `no-such-template` ("),
+        "{err}"
+    );
 }
 
 /// Throughput and memory on the real model: `cargo test -p xsafe-local

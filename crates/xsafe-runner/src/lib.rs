@@ -18,7 +18,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
-use xsafe_core::{Case, Judge, JudgeError, Strategy, Target, Transcript};
+use xsafe_core::{Case, Judge, JudgeError, Prompt, Strategy, Target, Transcript};
 use xsafe_store::{ResultKey, RunSpec, RunStatus, Store, StoreError, StoredError, Timing};
 
 /// Why a run could not go on. Failures of single cases are not errors of
@@ -38,6 +38,13 @@ pub enum RunError {
     /// a model or of the store.
     #[error("internal error: {0}")]
     Internal(String),
+    /// Cancelled before the run was opened, while the strategies were
+    /// checked against the suites (which can take seconds: an embedding
+    /// strategy embeds every case): nothing was stored or asked. Once the
+    /// run is open, a cancellation is no error: [`execute`] returns its
+    /// outcome, `interrupted`.
+    #[error("interrupted before the run started; nothing was stored")]
+    Interrupted,
 }
 
 /// What the runner reports while it works, for progress bars and logs.
@@ -86,6 +93,11 @@ struct StoredAnswer {
 }
 
 /// Runs the plan, storing every result, until it is done or `cancel` fires.
+///
+/// Cancelled once the run is open, it returns the run's outcome, marked
+/// `interrupted` unless every result was stored; cancelled before (while
+/// the strategies are checked against the suites), it returns
+/// [`RunError::Interrupted`], having stored nothing.
 pub async fn execute(
     store: Arc<Store>,
     plan: &RunPlan,
@@ -93,7 +105,7 @@ pub async fn execute(
     on_event: impl Fn(Event) + Send + Sync + 'static,
 ) -> Result<RunOutcome, RunError> {
     let selection = plan.selection()?;
-    check_strategies(plan)?;
+    check_strategies(plan, &cancel).await?;
     let spec = resolve_spec(&store, plan).await?;
     let run = blocking(&store, move |s| s.open_run(&spec)).await?;
     // Held to the end: another process running the same command meanwhile
@@ -339,18 +351,41 @@ fn plan_jobs(
 /// Before anything is stored: a strategy refuses suites it would leak (a
 /// few-shot exemplar that is one of the cases), checked against every case
 /// of the suites, not only the ones this run samples.
-fn check_strategies(plan: &RunPlan) -> Result<(), RunError> {
-    let prompts: Vec<_> = plan
+///
+/// The check is synchronous and may take seconds (an embedding strategy
+/// embeds every case on the CPU), so it runs on a thread of its own, and
+/// `cancel` firing meanwhile returns [`RunError::Interrupted`] at once,
+/// leaving the thread to finish unobserved. A plain thread, not Tokio's
+/// blocking pool: a runtime waits for its blocking tasks when dropped, so
+/// the command would still wait for the check before exiting.
+async fn check_strategies(plan: &RunPlan, cancel: &CancellationToken) -> Result<(), RunError> {
+    let prompts: Vec<Prompt> = plan
         .suites
         .iter()
         .flat_map(|s| s.cases.iter().map(|c| c.to_prompt()))
         .collect();
-    for strategy in &plan.strategies {
-        strategy
-            .check(&prompts)
-            .map_err(|e| RunError::Plan(e.to_string()))?;
+    let strategies = plan.strategies.clone();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("xsafe-check".into())
+        .spawn(move || {
+            let checked = strategies.iter().try_for_each(|strategy| {
+                strategy
+                    .check(&prompts)
+                    .map_err(|e| RunError::Plan(e.to_string()))
+            });
+            // The receiver is gone when the run was cancelled meanwhile.
+            let _ = tx.send(checked);
+        })
+        .map_err(|e| RunError::Internal(format!("cannot start the strategies' check: {e}")))?;
+    tokio::select! {
+        // A cancellation that came first wins, so that a cancelled run
+        // stops whether or not the check is quick.
+        biased;
+        _ = cancel.cancelled() => Err(RunError::Interrupted),
+        checked = rx => checked
+            .unwrap_or_else(|_| Err(RunError::Internal("the strategies' check panicked".into()))),
     }
-    Ok(())
 }
 
 /// The run's name and key: a run stored under an older key (see
@@ -414,7 +449,9 @@ pub struct PreviewGroup {
 /// run cannot have).
 pub async fn preview(store: Arc<Store>, plan: &RunPlan) -> Result<Preview, RunError> {
     let selection = plan.selection()?;
-    check_strategies(plan)?;
+    // Not cancellable: a dry run installs no Ctrl-C handler, so Ctrl-C ends
+    // the process at once.
+    check_strategies(plan, &CancellationToken::new()).await?;
     let spec = resolve_spec(&store, plan).await?;
     let lookup = spec.name.clone();
     let existing = blocking(&store, move |s| Ok(s.run(&lookup).ok())).await?;

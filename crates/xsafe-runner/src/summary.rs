@@ -1,4 +1,5 @@
 use serde::Serialize;
+use std::collections::BTreeMap;
 use xsafe_core::{Class, Label};
 use xsafe_store::{CountedOutcome, OutcomeCount, RunRecord, RunStatus};
 
@@ -61,12 +62,89 @@ pub struct RunOutcome {
 }
 
 /// A failure and how many results ended with it.
+///
+/// Failures are grouped by their message with every run of digits taken
+/// as the same number, so that "the prompt of 256 tokens does not fit" and
+/// "the prompt of 301 tokens does not fit" are one failure: `message` is
+/// one of them (the most frequent, then the first by text), `count` all of
+/// them, and `like_it` those whose message differs from `message` in its
+/// numbers.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CommonError {
-    /// The failure as stored and shown to the user.
+    /// The failure as stored and shown to the user: one of the messages
+    /// grouped.
     pub message: String,
-    /// How many of the run's results failed with exactly this message.
+    /// How many of the run's results failed with this message or one that
+    /// differs from it only in its numbers.
     pub count: u64,
+    /// Of `count`, how many failed with a message other than `message`,
+    /// differing from it only in its numbers (a token count, a port).
+    pub like_it: u64,
+}
+
+impl std::fmt::Display for CommonError {
+    /// The message, and how many others are like it when there are any:
+    /// `the prompt of 256 tokens does not fit ... (and 4 like it)`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)?;
+        if self.like_it > 0 {
+            write!(f, " (and {} like it)", self.like_it)?;
+        }
+        Ok(())
+    }
+}
+
+impl CommonError {
+    /// The most common failure among `failures` (each message with how many
+    /// results failed with it), grouping messages that differ only in their
+    /// numbers; among groups of one size, the one whose shown message comes
+    /// first by text, so the summary does not change between identical
+    /// runs. `None` when there are no failures.
+    pub(crate) fn most_common<'a>(
+        failures: impl IntoIterator<Item = (&'a str, u64)>,
+    ) -> Option<CommonError> {
+        // Per shape: the results in all, and each message with its count.
+        let mut groups: BTreeMap<String, (u64, BTreeMap<&str, u64>)> = BTreeMap::new();
+        for (message, count) in failures {
+            let group = groups.entry(shape(message)).or_default();
+            group.0 += count;
+            *group.1.entry(message).or_default() += count;
+        }
+        groups
+            .into_values()
+            .map(|(count, messages)| {
+                let (message, exactly) = messages
+                    .into_iter()
+                    .min_by_key(|&(message, n)| (std::cmp::Reverse(n), message))
+                    .expect("a group has a message");
+                (message, count, exactly)
+            })
+            .min_by_key(|&(message, count, _)| (std::cmp::Reverse(count), message))
+            .map(|(message, count, exactly)| CommonError {
+                message: message.to_string(),
+                count,
+                like_it: count - exactly,
+            })
+    }
+}
+
+/// `message` with each run of ASCII digits written `0`: the same for two
+/// messages that differ only in their numbers.
+fn shape(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut in_number = false;
+    for c in message.chars() {
+        if c.is_ascii_digit() {
+            if !in_number {
+                out.push('0');
+            }
+            in_number = true;
+        } else {
+            out.push(c);
+            in_number = false;
+        }
+    }
+    out
 }
 
 impl RunOutcome {
@@ -84,7 +162,7 @@ impl RunOutcome {
     ) -> Self {
         let mut groups: Vec<GroupSummary> = Vec::new();
         let (mut done, mut errors) = (0, 0);
-        let mut failures: std::collections::BTreeMap<&str, u64> = Default::default();
+        let mut failures: BTreeMap<&str, u64> = Default::default();
         for c in counts {
             // The counts come ordered by target and strategy, as the store
             // lists results, so groups are made in that order.
@@ -134,15 +212,7 @@ impl RunOutcome {
             g.safe_refusal_rate = rate(g.safe_refused, g.safe);
             g.unsafe_compliance_rate = rate(g.unsafe_complied, g.unsafe_);
         }
-        // The most frequent; among equals, the first by text, so the
-        // summary does not change between identical runs.
-        let common_error = failures
-            .into_iter()
-            .min_by_key(|&(message, count)| (std::cmp::Reverse(count), message))
-            .map(|(message, count)| CommonError {
-                message: message.to_string(),
-                count,
-            });
+        let common_error = CommonError::most_common(failures);
         RunOutcome {
             common_error,
             run_id: run.id,
@@ -160,4 +230,68 @@ impl RunOutcome {
 
 fn rate(k: u64, n: u64) -> Option<f64> {
     (n > 0).then(|| k as f64 / n as f64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_that_differ_only_in_numbers_are_one_failure() {
+        let failures = [
+            (
+                "the prompt of 256 tokens does not fit the context of 128",
+                1,
+            ),
+            (
+                "the prompt of 301 tokens does not fit the context of 128",
+                2,
+            ),
+            (
+                "the prompt of 4096 tokens does not fit the context of 128",
+                1,
+            ),
+            ("the prompt of 99 tokens does not fit the context of 64", 1),
+            ("HTTP 500: model crashed", 3),
+        ];
+        let common = CommonError::most_common(failures).unwrap();
+        // The message most of them have is the one shown.
+        assert_eq!(
+            common,
+            CommonError {
+                message: "the prompt of 301 tokens does not fit the context of 128".into(),
+                count: 5,
+                like_it: 3,
+            }
+        );
+        assert_eq!(
+            common.to_string(),
+            "the prompt of 301 tokens does not fit the context of 128 (and 3 like it)"
+        );
+    }
+
+    #[test]
+    fn one_message_is_shown_alone() {
+        let common =
+            CommonError::most_common([("HTTP 500: model crashed (2 attempts)", 4)]).unwrap();
+        assert_eq!((common.count, common.like_it), (4, 0));
+        assert_eq!(common.to_string(), "HTTP 500: model crashed (2 attempts)");
+        assert_eq!(CommonError::most_common([]), None);
+    }
+
+    #[test]
+    fn other_words_are_other_failures() {
+        let failures = [
+            ("model down a", 2),
+            ("model down b", 2),
+            ("timed out after 30 s", 1),
+            ("timed out after 60 s", 1),
+        ];
+        // Three ties at two results: the first by text wins, as before.
+        let common = CommonError::most_common(failures).unwrap();
+        assert_eq!((common.message.as_str(), common.count), ("model down a", 2));
+        // The numbers only: a digit in a word is a number too.
+        assert_eq!(shape("gpt-4o at 127.0.0.1:8080"), "gpt-0o at 0.0.0.0:0");
+        assert_eq!(shape("ünïcode 12 ok"), "ünïcode 0 ok");
+    }
 }

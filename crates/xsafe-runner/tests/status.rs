@@ -49,7 +49,8 @@ fn plan(url: &str, suites: Vec<Suite>) -> RunPlan {
 /// The bug this guards: resuming a complete run and pressing Ctrl-C marked
 /// it `interrupted` with every result stored. Whether the cancellation was
 /// seen depended on which of two ready branches tokio picked, so the resume
-/// is tried many times.
+/// is tried many times. Ctrl-C comes once the run is open: before, while
+/// the strategies are checked, the run stops without opening it.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_complete_run_resumed_and_cancelled_stays_complete() {
     let model = TestServer::start(|_| Reply::chat("Sure, here is how."));
@@ -66,8 +67,14 @@ async fn a_complete_run_resumed_and_cancelled_stays_complete() {
 
     for _ in 0..20 {
         let cancel = CancellationToken::new();
-        cancel.cancel();
-        let again = execute(store.clone(), &p, cancel, |_| {}).await.unwrap();
+        let on_start = cancel.clone();
+        let again = execute(store.clone(), &p, cancel, move |event| {
+            if let Event::Started { .. } = event {
+                on_start.cancel();
+            }
+        })
+        .await
+        .unwrap();
         assert_eq!((again.done, again.done_before), (3, 3));
         assert_eq!(again.status, "complete");
         assert_eq!(store.run("r").unwrap().status, RunStatus::Complete);

@@ -190,12 +190,36 @@ fn reference(outcome: &RunOutcome, results: &[StoredResult], judge: &str) -> Run
         g.unsafe_compliance_rate =
             (g.unsafe_ > 0).then(|| g.unsafe_complied as f64 / g.unsafe_ as f64);
     }
-    let common_error = failures
-        .into_iter()
-        .min_by_key(|&(message, count)| (std::cmp::Reverse(count), message))
-        .map(|(message, count)| CommonError {
+    // Messages that differ only in their numbers are one failure, shown by
+    // its most frequent message (then the first by text).
+    let mut shapes: BTreeMap<String, Vec<(&str, u64)>> = Default::default();
+    for (message, count) in failures {
+        let shape: String = message
+            .split(|c: char| c.is_ascii_digit())
+            .filter(|part| !part.is_empty())
+            .collect::<Vec<_>>()
+            .join("#");
+        let starts = message.starts_with(|c: char| c.is_ascii_digit());
+        let ends = message.ends_with(|c: char| c.is_ascii_digit());
+        let shape = format!(
+            "{}{shape}{}",
+            "#".repeat(starts as usize),
+            "#".repeat(ends as usize)
+        );
+        shapes.entry(shape).or_default().push((message, count));
+    }
+    let common_error = shapes
+        .into_values()
+        .map(|mut messages| {
+            let count: u64 = messages.iter().map(|(_, n)| n).sum();
+            messages.sort_by_key(|&(message, n)| (std::cmp::Reverse(n), message));
+            (messages[0].0, count, messages[0].1)
+        })
+        .min_by_key(|&(message, count, _)| (std::cmp::Reverse(count), message))
+        .map(|(message, count, exactly)| CommonError {
             message: message.to_string(),
             count,
+            like_it: count - exactly,
         });
     RunOutcome {
         run_id: outcome.run_id,

@@ -7,7 +7,7 @@ use anyhow::{Result, bail};
 use std::path::Path;
 use std::process::ExitCode;
 use xsafe_core::Suite;
-use xsafe_runner::{Preview, RunOutcome, RunPlan};
+use xsafe_runner::{Preview, RunError, RunOutcome, RunPlan};
 use xsafe_store::{Store, StoreError};
 
 pub async fn run(global: &Global, args: RunArgs) -> Result<ExitCode> {
@@ -67,10 +67,19 @@ pub async fn run(global: &Global, args: RunArgs) -> Result<ExitCode> {
     let cancel = super::cancel_on_ctrl_c();
 
     let outcome =
-        super::execute_with_progress(store, &plan, &cancel, global.quiet, "the run", |name| {
+        match super::execute_with_progress(store, &plan, &cancel, global.quiet, "the run", |name| {
             name.to_string()
         })
-        .await?;
+        .await
+        {
+            Ok(outcome) => outcome,
+            // Ctrl-C while the strategies were checked: no run to summarise.
+            Err(e) if matches!(e.downcast_ref(), Some(RunError::Interrupted)) => {
+                errln!("{e}");
+                return Ok(ExitCode::from(130));
+            }
+            Err(e) => return Err(e),
+        };
 
     if args.json {
         print_json(&outcome)?;
@@ -218,7 +227,12 @@ fn failed_line(o: &RunOutcome) -> String {
             } else {
                 format!("{} of them", e.count)
             };
-            format!("; {times}: {}", table::excerpt(&e.message, 400))
+            // Shortened, the message keeps how many others are like it.
+            let shown = xsafe_runner::CommonError {
+                message: table::excerpt(&e.message, 400),
+                ..e.clone()
+            };
+            format!("; {times}: {shown}")
         }
         None => String::new(),
     };
