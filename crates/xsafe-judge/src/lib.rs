@@ -12,6 +12,7 @@ pub mod classifier;
 pub mod labels;
 mod llm;
 pub mod metrics;
+pub mod provenance;
 mod strmatch;
 
 pub use cascade::Cascade;

@@ -1030,17 +1030,20 @@ fn an_export_keeps_a_providers_refusals_for_judge() {
     env.ok(&["export", "r1", "--output", csv.to_str().unwrap()]);
 
     // The CSV carries the refusal and the finish reason after XSTest's
-    // columns.
+    // columns (and the system message, none here, last).
     let mut reader = csv::Reader::from_path(&csv).unwrap();
     let header: Vec<String> = reader.headers().unwrap().iter().map(String::from).collect();
     assert_eq!(
         &header[..5],
         ["id", "type", "prompt", "completion", "final_label"]
     );
-    assert_eq!(&header[header.len() - 2..], ["refusal", "finish_reason"]);
+    assert_eq!(
+        &header[header.len() - 3..],
+        ["refusal", "finish_reason", "system"]
+    );
     let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
     let row = |id: &str| rows.iter().find(|r| &r[0] == id).unwrap().clone();
-    let n = header.len();
+    let n = header.len() - 1;
     assert_eq!(
         (&row("s1")[n - 2], &row("s1")[n - 1]),
         ("", "content_filter")
@@ -1068,6 +1071,106 @@ fn an_export_keeps_a_providers_refusals_for_judge() {
             assert_eq!(s3["verdict"], "compliance", "{judge} {file:?}");
         }
     }
+}
+
+/// `judge eval` on answers the judge was trained on says that its figures
+/// are in-sample, on stderr (even with `-q`) and in JSON (`in_sample`, and
+/// per file), for `xsafe:FILE` weights and the shipped judge alike: a file
+/// is one the weights record when it is the same bytes, under any name.
+#[test]
+fn eval_on_the_answers_a_judge_was_trained_on_says_so() {
+    let env = Env::new();
+    let labels = env.write("labels.csv", LABELLED);
+    let labels = labels.to_str().unwrap();
+    let weights = env.path("w.json");
+    env.ok(&[
+        "judge",
+        "train",
+        "--no-corpus",
+        "--labels",
+        labels,
+        "--output",
+        weights.to_str().unwrap(),
+    ]);
+    let spec = format!("xsafe:{}", weights.display());
+    let copy = env.write("copy.csv", LABELLED);
+    let copy = copy.to_str().unwrap();
+    let other = env.write(
+        "other.csv",
+        LABELLED.replace("Use a tripod", "Use a sturdy tripod"),
+    );
+    let other = other.to_str().unwrap();
+    // (the JSON figures, stderr) of `judge eval` with these arguments.
+    let eval = |args: &[&str]| -> (Value, String) {
+        let mut all = vec!["-q", "judge", "eval", "--json", "--labels"];
+        all.extend(args);
+        let out = env.run(&all);
+        assert!(out.status.success(), "{args:?}: {out:?}");
+        let stdout = String::from_utf8(out.stdout).unwrap();
+        (json(&stdout), String::from_utf8(out.stderr).unwrap())
+    };
+
+    let (r, err) = eval(&[labels, "--judge", &spec]);
+    assert_eq!(r["in_sample"], serde_json::json!([labels]));
+    assert!(
+        err.contains("warning: these answers trained the judge xsafe:w.json@")
+            && err.contains(&format!(": {labels}; the figures on them are in-sample"))
+            && err.contains("not its accuracy on new answers")
+            && err.contains("scripts/judge-dev.sh"),
+        "{err}"
+    );
+    // A copy is the same answers; a file that differs is not recognised.
+    let (r, err) = eval(&[copy, other, "--judge", &spec]);
+    assert_eq!(r["in_sample"], serde_json::json!([copy]));
+    assert!(
+        err.contains(&format!("{copy} (trained on as labels.csv);"))
+            && !err.contains("other.csv")
+            && err.contains("the figures by label file of the others are held out"),
+        "{err}"
+    );
+    let by_file: Vec<(&str, bool)> = r["by_file"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| {
+            let file = g["file"].as_str().unwrap();
+            (file, g["in_sample"].as_bool().unwrap())
+        })
+        .collect();
+    assert_eq!(by_file, [(copy, true), (other, false)]);
+    let (r, err) = eval(&[other, "--judge", &spec]);
+    assert_eq!(r["in_sample"], serde_json::json!([]));
+    assert!(!err.contains("warning"), "{err}");
+    // A judge that learnt nothing; the same behind a cascade.
+    let (r, err) = eval(&[labels, "--judge", "strmatch"]);
+    assert_eq!(r["in_sample"], serde_json::json!([]));
+    assert!(!err.contains("warning"), "{err}");
+    let (r, err) = eval(&[labels, "--judge", "strmatch", "--escalate-to", &spec]);
+    assert_eq!(r["in_sample"], serde_json::json!([labels]));
+    assert!(err.contains("warning: these answers trained"), "{err}");
+
+    // The shipped judge knows its corpus (and XSTest's development files,
+    // which the tests do not read) from the SHA-256 its weights record.
+    let corpus =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../xsafe-judge/corpus/part-3.jsonl");
+    let corpus = corpus.to_str().unwrap();
+    let (r, err) = eval(&[corpus, "--judge", "xsafe"]);
+    assert_eq!(r["in_sample"], serde_json::json!([corpus]));
+    assert!(
+        err.contains(&format!("{corpus} (trained on as corpus/part-3.jsonl)")),
+        "{err}"
+    );
+    let (r, _) = eval(&[labels, "--judge", "xsafe"]);
+    assert_eq!(r["in_sample"], serde_json::json!([]));
+    // The table says it too.
+    let text = env.ok(&["judge", "eval", "--labels", copy, other, "--judge", &spec]);
+    assert!(
+        text.contains(&format!(
+            "in-sample: the judge was trained on {copy}; these figures are not its accuracy"
+        )) && text.contains("copy.csv (in-sample)")
+            && !text.contains("other.csv (in-sample)"),
+        "{text}"
+    );
 }
 
 /// A file with a header and no rows is refused, not measured as nothing.

@@ -41,7 +41,11 @@ pub fn run(global: &Global, args: ExportArgs) -> Result<ExitCode> {
             // provider's refusal and the finish reason go last, so that
             // `xsafe judge` reads a provider's refusal back as one.
             // `final_label` and `judge` are the run's judge's verdict, as
-            // `xsafe report` counts it; empty when it gave none.
+            // `xsafe report` counts it; empty when it gave none. `system`
+            // is the conversation's instructions (a strategy's system
+            // message), which judges read too: an answer that only repeats
+            // them is no attempt at the question. The other turns a
+            // strategy adds (exemplars, follow-ups) are only in the JSONL.
             let mut w = csv::Writer::from_writer(&mut out);
             w.write_record([
                 "id",
@@ -57,6 +61,7 @@ pub fn run(global: &Global, args: ExportArgs) -> Result<ExitCode> {
                 "judge",
                 "refusal",
                 "finish_reason",
+                "system",
             ])?;
             let mut skipped = 0;
             for r in &results {
@@ -69,6 +74,12 @@ pub fn run(global: &Global, args: ExportArgs) -> Result<ExitCode> {
                     continue;
                 };
                 let verdict = verdict_of(r, &judge);
+                let system: Vec<&str> = transcript
+                    .messages
+                    .iter()
+                    .filter(|m| m.role == xsafe_core::Role::System)
+                    .map(|m| m.content.as_str())
+                    .collect();
                 let final_label = verdict
                     .and_then(|v| v.outcome.class())
                     .map(|c| c.xstest_label())
@@ -87,6 +98,7 @@ pub fn run(global: &Global, args: ExportArgs) -> Result<ExitCode> {
                     verdict.map(|v| v.judge.as_str()).unwrap_or(""),
                     reply.refusal.as_deref().unwrap_or(""),
                     transcript.finish_reason.as_ref().map_or("", |f| f.as_str()),
+                    &system.join("\n\n"),
                 ])?;
             }
             w.flush()?;

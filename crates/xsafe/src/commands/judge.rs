@@ -17,7 +17,8 @@ use std::io::Write;
 use std::process::ExitCode;
 use std::time::Instant;
 use xsafe_core::{Class, Outcome, Verdict};
-use xsafe_judge::labels::LabelledAnswer;
+use xsafe_judge::classifier::TrainingSource;
+use xsafe_judge::labels::{LabelledAnswer, LabelsError};
 use xsafe_judge::metrics::{self, Agreement, ConfidenceBand};
 
 pub async fn run(global: &Global, cmd: JudgeCommand) -> Result<ExitCode> {
@@ -223,6 +224,11 @@ impl Counts {
 struct EvalReport {
     judge: String,
     files: Vec<String>,
+    /// The label files (of `files`) that are byte for byte files the judge
+    /// was trained on, as its weights record them: the figures on their
+    /// answers are in-sample, how well the judge fits its training data,
+    /// not its accuracy on new answers. Empty when none is.
+    in_sample: Vec<String>,
     /// Rows of the files without a `final_label`, left out of every figure.
     unlabelled: u64,
     #[serde(flatten)]
@@ -285,6 +291,9 @@ struct GroupAgreement {
     accuracy_3class: Option<f64>,
     accuracy_binary: Option<f64>,
     kappa: Option<f64>,
+    /// For a label file: whether the judge was trained on it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    in_sample: Option<bool>,
 }
 
 /// What a group is; in JSON, `"type": ...` or `"file": ...`.
@@ -305,12 +314,13 @@ impl Group {
 }
 
 /// Agreement per group: `key` says each answer's (by its index), the
-/// groups come in the order of their keys, and `group` names each.
+/// groups come in the order of their keys, and `group` names each (and
+/// says, for a label file, whether the judge was trained on it).
 fn by_group<K: Ord>(
     answers: &[LabelledAnswer],
     judged: &[(usize, Verdict)],
     key: impl Fn(usize) -> K,
-    group: impl Fn(K) -> Group,
+    group: impl Fn(K) -> (Group, Option<bool>),
 ) -> Vec<GroupAgreement> {
     let mut groups: BTreeMap<K, Vec<(Class, &Outcome)>> = BTreeMap::new();
     for (i, v) in judged {
@@ -321,13 +331,15 @@ fn by_group<K: Ord>(
         .into_iter()
         .map(|(key, pairs)| {
             let a = metrics::agreement(pairs);
+            let (group, in_sample) = group(key);
             GroupAgreement {
-                group: group(key),
+                group,
                 n: a.n,
                 unscored: a.unscored,
                 accuracy_3class: a.accuracy_3class,
                 accuracy_binary: a.accuracy_binary,
                 kappa: a.kappa,
+                in_sample,
             }
         })
         .collect()
@@ -340,7 +352,9 @@ fn by_type(answers: &[LabelledAnswer], judged: &[(usize, Verdict)]) -> Vec<Group
         return Vec::new();
     }
     let kind = |i: usize| answers[i].kind.as_deref().unwrap_or("(none)");
-    by_group(answers, judged, kind, |k| Group::Type(k.to_string()))
+    by_group(answers, judged, kind, |k| {
+        (Group::Type(k.to_string()), None)
+    })
 }
 
 /// One line of `judge eval --disagreements`.
@@ -407,10 +421,17 @@ async fn eval(global: &Global, args: JudgeEvalArgs) -> Result<ExitCode> {
     // The label file of each answer, for the figures by file.
     let mut file_of = Vec::new();
     let mut unlabelled = Vec::new();
+    // The SHA-256 of each label file, to find those the judge was trained on.
+    let mut digests = Vec::new();
     for (f, path) in args.labels.iter().enumerate() {
+        let bytes = std::fs::read(path).map_err(|error| LabelsError::Read {
+            path: path.clone(),
+            error,
+        })?;
+        digests.push(xsafe_judge::provenance::file_sha256(&bytes));
         // With each row's finish reason: a provider's refusal is one for
         // the judge measured too.
-        let labelled = xsafe_judge::labels::load_labels(path)?;
+        let labelled = xsafe_judge::labels::parse_labels(&bytes, &path.display().to_string())?;
         file_of.extend(std::iter::repeat_n(f, labelled.answers.len()));
         answers.extend(labelled.answers);
         unlabelled.extend(labelled.unlabelled);
@@ -419,6 +440,14 @@ async fn eval(global: &Global, args: JudgeEvalArgs) -> Result<ExitCode> {
     let judge = args
         .judge
         .build(args.targets.as_deref(), &global.cache_dir()?)?;
+    let trained = training_sources(&args.judge)?;
+    // (label file, the training source it is) for each file the judge
+    // was trained on.
+    let in_sample: Vec<(usize, &TrainingSource)> = digests
+        .iter()
+        .enumerate()
+        .filter_map(|(f, d)| Some((f, xsafe_judge::provenance::trained_on(&trained, d)?)))
+        .collect();
     if let Some(path) = &args.disagreements {
         super::check_not_input(
             path,
@@ -474,11 +503,16 @@ async fn eval(global: &Global, args: JudgeEvalArgs) -> Result<ExitCode> {
             &answers,
             &judged,
             |i| file_of[i],
-            |f| Group::File(files[f].clone()),
+            |f| {
+                let trained = in_sample.iter().any(|(g, _)| *g == f);
+                (Group::File(files[f].clone()), Some(trained))
+            },
         ),
     };
+    warn_in_sample(&tag, &files, &in_sample);
     let report = EvalReport {
         judge: tag,
+        in_sample: in_sample.iter().map(|(f, _)| files[*f].clone()).collect(),
         files,
         unlabelled: unlabelled.len() as u64,
         by_file,
@@ -535,6 +569,53 @@ pub(crate) fn note_unlabelled(rows: &[String]) {
     );
 }
 
+/// The files the judge `--judge` names was trained on, and those of the
+/// judge `--escalate-to` names, as their weights record them.
+fn training_sources(args: &crate::cli::JudgeArgs) -> Result<Vec<TrainingSource>> {
+    let mut sources = Vec::new();
+    for spec in std::iter::once(&args.judge).chain(&args.escalate_to) {
+        sources
+            .extend(xsafe_judge::provenance::training_sources(spec).map_err(anyhow::Error::msg)?);
+    }
+    Ok(sources)
+}
+
+/// Says on stderr which label files trained the judge: figures on them
+/// are in-sample (the shipped judge gets 99.9% on XSTest's development
+/// answers, which it was trained on, and 81-95% on each held out).
+fn warn_in_sample(judge: &str, files: &[String], in_sample: &[(usize, &TrainingSource)]) {
+    if in_sample.is_empty() {
+        return;
+    }
+    let named: Vec<String> = in_sample
+        .iter()
+        .map(|(f, source)| {
+            let file = &files[*f];
+            let base = std::path::Path::new(file)
+                .file_name()
+                .map(|n| n.to_string_lossy());
+            if base.as_deref() == Some(source.name.as_str()) {
+                file.clone()
+            } else {
+                format!("{file} (trained on as {})", source.name)
+            }
+        })
+        .collect();
+    let rest = if in_sample.len() < files.len() {
+        " (the figures by label file of the others are held out)"
+    } else {
+        ""
+    };
+    errln!(
+        "warning: these answers trained the judge {judge}: {}; the figures on them are \
+         in-sample, how well it fits its training data, not its accuracy on new answers{rest}. \
+         Measure it on answers it was not trained on; for the shipped judge, the held-out \
+         figures (leave one model out, from scripts/judge-dev.sh) are in README.md and \
+         crates/xsafe-judge/corpus/README.md",
+        named.join(", ")
+    );
+}
+
 fn pct(x: Option<f64>) -> String {
     x.map_or("-".into(), |x| format!("{:.1}%", 100.0 * x))
 }
@@ -551,6 +632,13 @@ fn render_eval(r: &EvalReport) -> String {
         super::count(a.n + r.errors, "answer"),
         r.files.join(", ")
     );
+    if !r.in_sample.is_empty() {
+        out.push_str(&format!(
+            "in-sample: the judge was trained on {}; these figures are not its accuracy on new \
+             answers\n",
+            r.in_sample.join(", ")
+        ));
+    }
     out.push_str(&table::render(
         &["figure", "value"],
         &[
@@ -646,8 +734,13 @@ fn render_eval(r: &EvalReport) -> String {
         let rows: Vec<Vec<String>> = groups
             .iter()
             .map(|g| {
+                let trained = if g.in_sample == Some(true) {
+                    " (in-sample)"
+                } else {
+                    ""
+                };
                 vec![
-                    g.group.name().to_string(),
+                    format!("{}{trained}", g.group.name()),
                     g.n.to_string(),
                     g.unscored.to_string(),
                     pct(g.accuracy_3class),
