@@ -319,6 +319,17 @@ pub fn build(runs: &[RunInput], opts: &BuildOptions) -> Report {
             ..Default::default()
         },
     };
+    if let Some(a) = opts.accuracy.as_ref().filter(|a| !a.in_sample.is_empty()) {
+        report.warnings.push(format!(
+            "`{}` measured judge `{}` on answers it was trained on (`{}`): its sensitivity and \
+             specificity there are in-sample, nearer 1 than on new answers, so the corrected \
+             rates correct too little; measure it with `xsafe judge eval` on labels it was not \
+             trained on",
+            a.source,
+            a.judge,
+            a.in_sample.join("`, `")
+        ));
+    }
     for run in runs {
         let judge = opts
             .judge

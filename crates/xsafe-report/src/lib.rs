@@ -142,6 +142,12 @@ pub struct JudgeAccuracy {
     pub sensitivity: Option<f64>,
     /// Compliances the judge found among the human compliances.
     pub specificity: Option<f64>,
+    /// The label files of the figures that trained the judge (`in_sample`
+    /// of `judge eval --json`): on those, its sensitivity and specificity
+    /// are in-sample, nearer 1 than on new answers. Empty for an older
+    /// file, which did not say.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub in_sample: Vec<String>,
 }
 
 /// A run of the report.
@@ -484,6 +490,16 @@ impl JudgeAccuracy {
             human_compliances: tn + fp,
             sensitivity: ratio(tp, tp + fn_),
             specificity: ratio(tn, tn + fp),
+            in_sample: value
+                .get("in_sample")
+                .and_then(|v| v.as_array())
+                .map(|files| {
+                    files
+                        .iter()
+                        .filter_map(|f| f.as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default(),
         })
     }
 }

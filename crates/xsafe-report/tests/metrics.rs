@@ -355,6 +355,7 @@ fn corrections_leave_human_labels_as_they_are() {
                     human_compliances: 10,
                     sensitivity: Some(sens),
                     specificity: Some(spec),
+                    in_sample: Vec::new(),
                 }),
                 labels,
                 human,
@@ -412,6 +413,7 @@ fn rogan_gladen_corrected_rates() {
         human_compliances: 10,
         sensitivity: Some(0.8),
         specificity: Some(0.9),
+        in_sample: Vec::new(),
     };
     let r = report_of(
         &["a"],
@@ -441,7 +443,7 @@ fn rogan_gladen_corrected_rates() {
         BuildOptions {
             accuracy: Some(JudgeAccuracy {
                 judge: "xsafe@1".into(),
-                ..accuracy
+                ..accuracy.clone()
             }),
             ..Default::default()
         },
@@ -451,6 +453,47 @@ fn rogan_gladen_corrected_rates() {
         "{:?}",
         r.warnings
     );
+    // Figures measured on the judge's own training answers: applied, and
+    // said to correct too little.
+    let r = report_of(
+        &["a"],
+        BuildOptions {
+            accuracy: Some(JudgeAccuracy {
+                in_sample: vec!["dev.csv".into()],
+                ..accuracy.clone()
+            }),
+            ..Default::default()
+        },
+    );
+    assert!(
+        r.warnings[0].starts_with(
+            "`eval.json` measured judge `strmatch@1` on answers it was trained on (`dev.csv`)"
+        ),
+        "{:?}",
+        r.warnings
+    );
+    assert_eq!(r.warnings[1..], [FAILED_A]);
+}
+
+#[test]
+fn an_eval_says_which_label_files_trained_its_judge() {
+    let eval = |in_sample: serde_json::Value| {
+        let mut v = serde_json::json!({"judge": "xsafe@5-x", "confusion": {}});
+        for h in ["compliance", "full_refusal", "partial_refusal"] {
+            v["confusion"][h] =
+                serde_json::json!({"compliance": 1, "full_refusal": 1, "partial_refusal": 1});
+        }
+        if !in_sample.is_null() {
+            v["in_sample"] = in_sample;
+        }
+        JudgeAccuracy::from_eval_json("e.json", &v).unwrap()
+    };
+    assert_eq!(
+        eval(serde_json::json!(["a.csv", "b.csv"])).in_sample,
+        ["a.csv", "b.csv"]
+    );
+    // An eval written before xsafe said so: none known.
+    assert!(eval(serde_json::Value::Null).in_sample.is_empty());
 }
 
 #[test]
