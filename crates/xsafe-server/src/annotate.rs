@@ -152,8 +152,11 @@ fn forbidden(message: String) -> Response {
 
 /// Serves the annotation page on `listener` until `shutdown` resolves
 /// (e.g. [`shutdown_signal`](crate::shutdown_signal)), then lets requests in
-/// flight finish, for at most [`SHUTDOWN_GRACE`](crate::SHUTDOWN_GRACE): each
-/// label is stored by its own short request, so nothing made is lost.
+/// flight finish: each label is stored by its own short request, which may
+/// wait up to the store's busy timeout for another process's write, so they
+/// get that long and [`SHUTDOWN_GRACE`](crate::SHUTDOWN_GRACE) more, and a
+/// label being saved is answered rather than stored behind a page that
+/// heard nothing (a second signal stops at once).
 /// It holds as many connections at once as the open-file limit leaves room
 /// for beside the store's files (see [`serve`](crate::serve), which raises
 /// the limit the same way).
@@ -164,7 +167,7 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let limits = crate::http::Limits {
         header_timeout: crate::http::MAX_HEADER_WAIT,
-        drain: crate::SHUTDOWN_GRACE,
+        drain: xsafe_store::BUSY_TIMEOUT + crate::SHUTDOWN_GRACE,
         // A connection here is its socket alone: the store is shared.
         max_connections: crate::open_files::connection_cap(None, 1),
     };

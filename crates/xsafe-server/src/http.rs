@@ -93,9 +93,16 @@ pub(crate) async fn serve(
     let again = crate::shutdown_signal();
     tokio::select! {
         () = graceful.shutdown() => {}
+        // Not the client's fault alone: a request may be waiting on its
+        // upstream or on a run store another process holds, and its work
+        // (a label being stored) may still be done after its connection is
+        // closed.
         () = tokio::time::sleep(limits.drain) => tracing::warn!(
             waited_secs = limits.drain.as_secs_f64(),
-            "stopping without the requests still open (a client that stopped sending or reading)"
+            "stopping without the requests still open: a client that stopped sending or \
+             reading, or a request still waiting on the upstream or on a run store another \
+             process is writing (a label such a request was saving may still be saved, though \
+             its page got no answer)"
         ),
         () = again => tracing::warn!("a second signal: stopping without the requests still open"),
     }

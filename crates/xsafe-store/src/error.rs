@@ -18,6 +18,31 @@ pub enum StoreError {
         path: String,
     },
 
+    /// The disk holding the store is full: SQLite could not make the
+    /// small `-shm` file it reads the store through, and the store could
+    /// not be read without it (changes kept in its `-wal` file, or a
+    /// migration to apply). A store whose file holds everything is opened
+    /// read-only instead (see [`Store::open`](crate::Store::open)).
+    #[error(
+        "cannot open the run store `{path}`: the disk holding it is full, and SQLite needs a little space beside it (a `-shm` file) to read it; free some space on that disk, then run the command again (nothing was changed)"
+    )]
+    OpenDiskFull {
+        /// The store file as given (`--db`).
+        path: String,
+    },
+
+    /// Reading or writing failed while opening the store (SQLite's "disk
+    /// I/O error"), and the disk does not look full.
+    #[error(
+        "cannot open the run store `{path}` ({error}): the disk holding it may be full or failing (SQLite makes a `-shm` file beside the store to read it): check its free space and that the disk or share is still there and working, then run the command again, or pass another --db path"
+    )]
+    OpenIo {
+        /// The store file as given (`--db`).
+        path: String,
+        /// SQLite's report.
+        error: rusqlite::Error,
+    },
+
     /// The store file's folder could not be created.
     #[error("cannot create the folder `{}` for the run store: {source}; pass another --db path", path.display())]
     CreateDir {

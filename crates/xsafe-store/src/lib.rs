@@ -50,7 +50,7 @@ use xsafe_core::{Case, Class, FinishReason, Label, Message, Outcome, Role, Trans
 /// large run, a checkpoint, or a SQLite tool with a transaction open can
 /// hold the lock for seconds, and a run that gave up would stop with its
 /// work half done. A process stuck for a minute is still reported.
-pub(crate) const BUSY_TIMEOUT: Duration = Duration::from_secs(60);
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The run store. Cheap to share: wrap it in an `Arc` and use it from any
 /// thread; calls are serialised on one connection.
@@ -62,9 +62,21 @@ pub struct Store {
     locks: Option<PathBuf>,
     /// The file as errors name it: the path as given, or `:memory:`.
     location: String,
-    /// Opened read-only (see [`Store::open`]): every write is refused with
-    /// [`StoreError::ReadOnly`] before SQLite is asked.
-    read_only: bool,
+    /// Opened read-only (see [`Store::open`]), and why: every write is
+    /// refused before SQLite is asked.
+    read_only: Option<ReadOnlyBecause>,
+}
+
+/// Why a store was opened read-only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ReadOnlyBecause {
+    /// This user may not write the file or its folder: writes are refused
+    /// with [`StoreError::ReadOnly`].
+    Permissions,
+    /// The disk holding it is full, so SQLite could not make the `-shm`
+    /// file it reads a store in WAL mode through: writes are refused with
+    /// [`StoreError::DiskFull`].
+    DiskFull,
 }
 
 impl std::fmt::Debug for Store {
@@ -90,6 +102,14 @@ impl Store {
     /// [`StoreError::ReadOnly`], and [`is_read_only`](Store::is_read_only)
     /// says so up front. A read-only file that needs a migration is refused
     /// with [`StoreError::ReadOnlyUpgrade`].
+    ///
+    /// A store on a full disk, where SQLite cannot make the `-shm` file it
+    /// reads through, is opened read-only too, without that file, when the
+    /// file alone holds every change (no `-wal` file with changes in it
+    /// beside it): reading commands work, and every write fails with
+    /// [`StoreError::DiskFull`]. Otherwise a full disk is refused with
+    /// [`StoreError::OpenDiskFull`], and another failure to read or write
+    /// while opening with [`StoreError::OpenIo`].
     ///
     /// A path SQLite would not read as a file (`:memory:`, an empty path,
     /// a `file:` URI) is refused with [`StoreError::NotAFile`]: the runs
@@ -157,7 +177,18 @@ impl Store {
                 )
             });
         match read_write {
-            Err(e) if cannot_write(&e) && path.is_file() => Store::open_read_only(path, &location),
+            Err(e) if cannot_write(&e) && path.is_file() => {
+                Store::open_read_only(path, &location, ReadOnlyBecause::Permissions)
+            }
+            Err(e) if io_failure(&e) && path.is_file() => {
+                if !disk_full(path) {
+                    return Err(match e {
+                        StoreError::Open { path, error } => StoreError::OpenIo { path, error },
+                        other => other,
+                    });
+                }
+                Store::open_read_only(path, &location, ReadOnlyBecause::DiskFull)
+            }
             Err(e) if cannot_write(&e) && !create && !path.exists() => {
                 Err(StoreError::NotFound { path: location })
             }
@@ -180,7 +211,11 @@ impl Store {
     }
 
     /// Opens an existing store that cannot be written, for reading.
-    fn open_read_only(path: &Path, location: &str) -> Result<Store, StoreError> {
+    fn open_read_only(
+        path: &Path,
+        location: &str,
+        because: ReadOnlyBecause,
+    ) -> Result<Store, StoreError> {
         // SQLite would only say "unable to open database file".
         if let Err(source) = std::fs::File::open(path) {
             return Err(StoreError::Unreadable {
@@ -203,21 +238,38 @@ impl Store {
             Ok(opened) => opened,
             // Reading a WAL file needs its `-shm` and `-wal` files, which a
             // read-only folder cannot get when the last process to close the
-            // store removed them. The file alone then holds everything (no
-            // `-wal` means no change outside it, and none can be made in that
-            // folder meanwhile), so it is read as an immutable file, without
-            // them. A `-wal` file with changes in it must not be skipped.
-            Err(e) if cannot_write(&e) => {
+            // store removed them, nor a full disk. The file alone then holds
+            // everything (no `-wal` means no change outside it, and none can
+            // be made in that folder meanwhile, nor on that disk while it is
+            // full: a writer needs the `-shm` file that could not be made),
+            // so it is read as an immutable file, without them. A `-wal` file with changes
+            // in it must not be skipped.
+            Err(e)
+                if cannot_write(&e)
+                    || (because == ReadOnlyBecause::DiskFull
+                        && (io_failure(&e) || matches!(e, StoreError::DiskFull { .. }))) =>
+            {
                 let wal = PathBuf::from(format!("{}-wal", path.display()));
                 if std::fs::metadata(&wal).is_ok_and(|m| m.len() > 0) {
-                    return Err(StoreError::ReadOnlyWal {
-                        path: location.to_string(),
+                    return Err(match because {
+                        ReadOnlyBecause::Permissions => StoreError::ReadOnlyWal {
+                            path: location.to_string(),
+                        },
+                        ReadOnlyBecause::DiskFull => StoreError::OpenDiskFull {
+                            path: location.to_string(),
+                        },
                     });
                 }
                 open(&file_uri(path, "immutable=1"), flags)?
             }
             Err(e) => return Err(e),
         };
+        if version < SCHEMA_VERSION && because == ReadOnlyBecause::DiskFull {
+            // Bringing it up to date writes to it.
+            return Err(StoreError::OpenDiskFull {
+                path: location.to_string(),
+            });
+        }
         if version < SCHEMA_VERSION {
             return Err(match version {
                 // Nothing in it yet: making it a store writes to it.
@@ -238,7 +290,7 @@ impl Store {
             locks: locks_dir(path),
             path: Some(path.to_path_buf()),
             location: location.to_string(),
-            read_only: true,
+            read_only: Some(because),
         })
     }
 
@@ -287,7 +339,7 @@ impl Store {
             locks: path.as_deref().and_then(locks_dir),
             path,
             location: location.to_string(),
-            read_only: false,
+            read_only: None,
         })
     }
 
@@ -303,22 +355,30 @@ impl Store {
     }
 
     /// Whether the store was opened read-only because this user may not
-    /// write the file or its folder (see [`open`](Store::open)): reading
-    /// works, every write fails with [`StoreError::ReadOnly`].
+    /// write the file or its folder, or because its disk is full (see
+    /// [`open`](Store::open)): reading works, every write fails with
+    /// [`StoreError::ReadOnly`] or [`StoreError::DiskFull`].
     pub fn is_read_only(&self) -> bool {
-        self.read_only
+        self.read_only.is_some()
     }
 
-    /// Fails with [`StoreError::ReadOnly`] when the store was opened
-    /// read-only: for a command about to write, to say so before its work
-    /// rather than at its first write.
+    /// Fails with [`StoreError::ReadOnly`] (or [`StoreError::DiskFull`])
+    /// when the store was opened read-only: for a command about to write,
+    /// to say so before its work rather than at its first write.
     pub fn check_writable(&self) -> Result<(), StoreError> {
-        if self.read_only {
-            return Err(StoreError::ReadOnly {
+        match self.read_only {
+            None => Ok(()),
+            Some(ReadOnlyBecause::Permissions) => Err(StoreError::ReadOnly {
                 path: self.location.clone(),
-            });
+            }),
+            Some(ReadOnlyBecause::DiskFull) => Err(StoreError::DiskFull {
+                path: self.location.clone(),
+                error: rusqlite::Error::SqliteFailure(
+                    rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL),
+                    None,
+                ),
+            }),
         }
-        Ok(())
     }
 
     fn conn(&self) -> MutexGuard<'_, Connection> {
@@ -599,11 +659,57 @@ impl Store {
             }
             Ok(deleted)
         })
+        .map_err(|e| self.damage_behind(e))
         .inspect(|_| {
             if let Some(lock) = self.lock_path(run_id) {
                 let _ = std::fs::remove_file(lock);
             }
         })
+    }
+
+    /// `error` as [`StoreError::Corrupt`] when it is a constraint failure
+    /// that a damaged file explains. A delete cascades through tables whose
+    /// links the schema keeps whole, so one that breaks a foreign key found
+    /// rows where the file's pages are broken (a row the cascade could not
+    /// see still points at what it deleted): `PRAGMA quick_check` says
+    /// whether they are, and what it finds is the error. Any other error is
+    /// returned as it is.
+    fn damage_behind(&self, error: StoreError) -> StoreError {
+        let StoreError::Sqlite { error: sqlite, .. } = &error else {
+            return error;
+        };
+        if sqlite.sqlite_error_code() != Some(rusqlite::ErrorCode::ConstraintViolation) {
+            return error;
+        }
+        let found: rusqlite::Result<Vec<String>> = (|| {
+            let conn = self.conn();
+            let mut stmt = conn.prepare("PRAGMA quick_check(5)")?;
+            let rows = stmt.query_map([], |row| row.get::<_, String>(0))?;
+            rows.collect()
+        })();
+        let problem = match found {
+            Ok(lines) => lines
+                .iter()
+                .flat_map(|l| l.lines())
+                .map(str::trim)
+                .find(|l| !l.is_empty() && *l != "ok" && !l.starts_with("***"))
+                .map(str::to_string),
+            // The check itself met the damage.
+            Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseCorrupt) => {
+                Some(e.to_string())
+            }
+            Err(_) => None,
+        };
+        match problem {
+            Some(problem) => StoreError::Corrupt {
+                path: self.location.clone(),
+                error: rusqlite::Error::SqliteFailure(
+                    rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CORRUPT),
+                    Some(format!("{sqlite}; `PRAGMA quick_check` found: {problem}")),
+                ),
+            },
+            None => error,
+        }
     }
 
     /// Marks a run as running, interrupted or complete.
@@ -1027,6 +1133,43 @@ fn cannot_write(error: &StoreError) -> bool {
         ),
         _ => false,
     }
+}
+
+/// Whether opening failed because reading or writing the file or the
+/// files beside it failed (SQLite's "disk I/O error"): a failing disk, or
+/// a full one where the `-shm` file could not be made.
+fn io_failure(error: &StoreError) -> bool {
+    matches!(
+        error,
+        StoreError::Open { error, .. }
+            if error.sqlite_error_code() == Some(rusqlite::ErrorCode::SystemIoFailure)
+    )
+}
+
+/// Whether the disk holding the store file at `path` is full: a small
+/// file written beside it, and removed at once, does not fit. (The
+/// standard library cannot ask the file system for its free space.)
+fn disk_full(path: &Path) -> bool {
+    use std::io::Write;
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let probe = dir.join(format!(".{name}.space-check.{}", std::process::id()));
+    let written = std::fs::File::create_new(&probe).and_then(|mut f| {
+        // As much as SQLite's `-shm` file needs first.
+        f.write_all(&[0; 32 * 1024])?;
+        f.sync_all()
+    });
+    let _ = std::fs::remove_file(&probe);
+    matches!(
+        written,
+        Err(e) if matches!(
+            e.kind(),
+            std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+        )
+    )
 }
 
 /// Whether `error`, from looking up a store file, means there is nothing

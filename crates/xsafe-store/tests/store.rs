@@ -1685,3 +1685,191 @@ fn a_running_run_that_no_process_holds_reads_as_interrupted() {
     store.set_run_status(run.id, RunStatus::Complete).unwrap();
     assert_eq!(store.run("killed").unwrap().status, RunStatus::Complete);
 }
+
+/// The leaf pages of the `results` table of the closed store at `path`.
+fn results_leaf_pages(path: &Path) -> Vec<i64> {
+    let conn = raw(path);
+    let mut stmt = conn
+        .prepare("SELECT pageno FROM dbstat WHERE name = 'results' AND pagetype = 'leaf' ORDER BY pageno")
+        .unwrap();
+    stmt.query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+/// Overwrites bytes 100..200 of page `page` of the closed store at `path`
+/// with a pattern, as a bad disk block or a stray write leaves it: on a
+/// leaf page of results, some cell pointers are garbage.
+fn damage_page(path: &Path, page: i64) {
+    let size: i64 = raw(path)
+        .query_row("PRAGMA page_size", [], |r| r.get(0))
+        .unwrap();
+    let mut bytes = std::fs::read(path).unwrap();
+    let start = ((page - 1) * size) as usize;
+    for (i, b) in bytes[start + 100..start + 200].iter_mut().enumerate() {
+        *b = [0xDE, 0xAD, 0xBE, 0xEF][i % 4];
+    }
+    std::fs::write(path, bytes).unwrap();
+}
+
+/// The bug this guards: deleting a run of a store whose results page was
+/// overwritten said only "FOREIGN KEY constraint failed", where every
+/// other command says the store is damaged and what to do.
+#[test]
+fn a_delete_that_meets_damage_says_the_store_is_damaged() {
+    let dir = tempfile::tempdir().unwrap();
+    let sound = dir.path().join("sound.db");
+    let (store, run_id) = store_with_run(Store::open(&sound).unwrap(), 240);
+    for i in 1..=240 {
+        store
+            .record_result(
+                &key(run_id, "openai:fake", "baseline", &format!("c{i}"), 0),
+                &transcript("Sure, here is an answer."),
+                &verdict(),
+                Timing::default(),
+            )
+            .unwrap();
+    }
+    drop(store); // the last connection folds the WAL into the file
+
+    // Damage that SQLite meets as a broken foreign key rather than as a
+    // malformed page (which is already reported as damage): which page
+    // does that depends on the layout, so each is tried on a copy.
+    let path = dir.path().join("runs.db");
+    let damaged = results_leaf_pages(&sound).into_iter().any(|page| {
+        std::fs::copy(&sound, &path).unwrap();
+        damage_page(&path, page);
+        let conn = raw(&path);
+        conn.pragma_update(None, "foreign_keys", true).unwrap();
+        let deleted = conn.execute("DELETE FROM runs WHERE id = ?1", [run_id]);
+        let fk = deleted.is_err_and(|e| e.to_string().contains("FOREIGN KEY constraint failed"));
+        drop(conn);
+        if fk {
+            // The failed delete rolled back; start again from the damage.
+            std::fs::copy(&sound, &path).unwrap();
+            damage_page(&path, page);
+        }
+        fk
+    });
+    assert!(
+        damaged,
+        "no damage found that fails a delete on a foreign key"
+    );
+
+    let store = Store::open(&path).unwrap();
+    let err = store.delete_run(run_id).unwrap_err();
+    assert!(matches!(err, StoreError::Corrupt { .. }), "{err:?}");
+    let message = err.to_string();
+    for part in [
+        path.display().to_string().as_str(),
+        "damaged",
+        "quick_check",
+        "move it aside",
+    ] {
+        assert!(message.contains(part), "`{part}` missing from: {message}");
+    }
+    // Nothing was deleted.
+    assert_eq!(store.list_runs().unwrap().len(), 1);
+}
+
+/// A constraint failure on a sound store is not called damage.
+#[test]
+fn a_constraint_failure_on_a_sound_store_is_not_called_damage() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("runs.db");
+    let (store, run_id) = store_with_run(Store::open(&path).unwrap(), 1);
+    // A trigger that fails every delete, as a constraint would.
+    raw(&path)
+        .execute_batch(
+            "CREATE TRIGGER no_delete BEFORE DELETE ON runs
+             BEGIN SELECT RAISE(ABORT, 'FOREIGN KEY constraint failed'); END;",
+        )
+        .unwrap();
+    let err = store.delete_run(run_id).unwrap_err();
+    assert!(!matches!(err, StoreError::Corrupt { .. }), "{err:?}");
+    assert!(err.to_string().contains("constraint failed"), "{err}");
+}
+
+/// A tmpfs of `size` mounted on a new folder, unmounted when dropped; `None`
+/// where this process may not mount one (not root, no `mount`).
+struct SmallDisk {
+    dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    fn mount(size: &str) -> Option<SmallDisk> {
+        let dir = tempfile::tempdir().ok()?;
+        let mounted = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !mounted {
+            eprintln!("skipped: cannot mount a small tmpfs here (needs root)");
+            return None;
+        }
+        Some(SmallDisk { dir })
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Fills the disk with a file of zeros.
+    fn fill(&self) {
+        use std::io::Write;
+        let mut f = std::fs::File::create(self.path().join("filler")).unwrap();
+        while f.write_all(&[0; 4096]).is_ok() {}
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+/// The bug this guards: on a full disk a store closed cleanly could not be
+/// read ("disk I/O error; check that the file and its folder can be read
+/// and written"): SQLite could not make its `-shm` file. It is read without
+/// it, and a write says the disk is full.
+#[test]
+fn a_store_on_a_full_disk_is_read_and_a_write_says_the_disk_is_full() {
+    let Some(disk) = SmallDisk::mount("1m") else {
+        return;
+    };
+    let path = disk.path().join("runs.db");
+    let (store, run_id) = store_with_run(Store::open(&path).unwrap(), 3);
+    store
+        .record_result(
+            &key(run_id, "t", "b", "c1", 0),
+            &transcript("a"),
+            &verdict(),
+            Timing::default(),
+        )
+        .unwrap();
+    drop(store);
+    assert!(!disk.path().join("runs.db-shm").exists());
+    disk.fill();
+
+    let store = Store::open_existing(&path).unwrap();
+    assert!(store.is_read_only());
+    assert_eq!(store.results(run_id).unwrap().len(), 1);
+    assert_eq!(store.list_runs().unwrap().len(), 1);
+    let err = store
+        .set_run_status(run_id, RunStatus::Complete)
+        .unwrap_err();
+    assert!(matches!(err, StoreError::DiskFull { .. }), "{err:?}");
+    assert!(err.to_string().contains("the disk is full"), "{err}");
+    drop(store);
+
+    // Space again: written as ever.
+    std::fs::remove_file(disk.path().join("filler")).unwrap();
+    let store = Store::open_existing(&path).unwrap();
+    assert!(!store.is_read_only());
+    store.set_run_status(run_id, RunStatus::Complete).unwrap();
+}

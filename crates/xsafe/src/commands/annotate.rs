@@ -63,8 +63,13 @@ async fn serve(global: &Global, args: AnnotateServeArgs) -> Result<ExitCode> {
         })?;
     let addr = listener.local_addr()?;
     // Before the start line: a signal sent on seeing it stops the server
-    // gracefully (see `shutdown_signal`).
-    let shutdown = xsafe_server::shutdown_signal();
+    // gracefully (see `shutdown_signal`). A label being saved then still
+    // gets its answer, which may wait on a store another process writes.
+    let signal = xsafe_server::shutdown_signal();
+    let shutdown = async move {
+        signal.await;
+        note!("stopping: letting the labels being saved finish (Ctrl-C again to stop at once)");
+    };
     let state = Arc::new(
         AnnotateState::new(store, record.id, annotator.clone())
             .with_low_confidence(args.low_confidence),
@@ -321,13 +326,13 @@ fn export(global: &Global, args: AnnotateExportArgs) -> Result<ExitCode> {
         }
     }
     // A labels file is replaced only once the export is whole.
-    let mut file = args
+    let file = args
         .output
         .as_deref()
         .map(super::AtomicFile::create)
         .transpose()?;
-    let mut out: Box<dyn Write> = match &mut file {
-        Some(f) => Box::new(std::io::BufWriter::new(f.file().try_clone()?)),
+    let mut out: Box<dyn Write> = match &file {
+        Some(f) => Box::new(std::io::BufWriter::new(f.writer()?)),
         None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
     };
     let mut w = csv::Writer::from_writer(&mut out);

@@ -22,9 +22,9 @@ pub fn run(global: &Global, args: ExportArgs) -> Result<ExitCode> {
         }
     });
     // A file replaces an earlier one only once the export is whole.
-    let mut file = args.output.as_deref().map(AtomicFile::create).transpose()?;
-    let mut out: Box<dyn Write> = match &mut file {
-        Some(f) => Box::new(std::io::BufWriter::new(f.file().try_clone()?)),
+    let file = args.output.as_deref().map(AtomicFile::create).transpose()?;
+    let mut out: Box<dyn Write> = match &file {
+        Some(f) => Box::new(std::io::BufWriter::new(f.writer()?)),
         None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
     };
     match format {

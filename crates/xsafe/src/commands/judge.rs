@@ -53,9 +53,9 @@ async fn judge_file(global: &Global, args: JudgeFileArgs) -> Result<ExitCode> {
         }
     });
     // A file replaces an earlier one only once every answer is written.
-    let mut file = args.output.as_deref().map(AtomicFile::create).transpose()?;
-    let out: Box<dyn Write> = match &mut file {
-        Some(f) => Box::new(std::io::BufWriter::new(f.file().try_clone()?)),
+    let file = args.output.as_deref().map(AtomicFile::create).transpose()?;
+    let out: Box<dyn Write> = match &file {
+        Some(f) => Box::new(std::io::BufWriter::new(f.writer()?)),
         None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
     };
     let mut writer = VerdictWriter::new(out, format)?;

@@ -104,19 +104,34 @@ pub(crate) fn csv_by_name(path: &Path) -> bool {
 /// old file in place.
 pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     let mut file = AtomicFile::create(path)?;
-    std::io::Write::write_all(file.file(), bytes)
-        .with_context(|| format!("writing `{}`", path.display()))?;
+    std::io::Write::write_all(&mut file, bytes)?;
     file.commit()
 }
+
+/// The first 16 bytes of every SQLite database file.
+const SQLITE_HEADER: &[u8; 16] = b"SQLite format 3\0";
 
 /// A file that replaces `path` only when it is complete: it is written as
 /// a temporary file beside the file `path` names (through symlinks) and
 /// renamed over it by [`AtomicFile::commit`]. Dropped without a commit (an
-/// error, Ctrl-C), the temporary file is removed and `path` is as it was.
+/// error), the temporary file is removed and `path` is as it was; on Ctrl-C
+/// or SIGTERM while a temporary file is open, it is removed too and the
+/// process exits (130, 143), since no destructor runs then (a signal the
+/// process was started ignoring stays ignored). A temporary
+/// file left by a process that died all the same (`kill -9`, a crash) is
+/// removed by the next one made for the same file.
+///
+/// The file it replaces keeps its permissions (and, where this user may
+/// set them, its owner and group). A SQLite database (a run store, by any
+/// path or link to it) is never replaced: an `--output` naming the store
+/// by mistake would put a report in place of every run.
 ///
 /// A path that is not a regular file (a FIFO, `/dev/stdout`, `/dev/null`)
 /// is written through as it is: renaming over it would put a regular file
 /// in its place (as root, in `/dev`).
+///
+/// Written through its [`std::io::Write`] (or a [`writer`](AtomicFile::writer)),
+/// a failure names the file ("writing `out.csv`: No space left on device").
 pub(crate) struct AtomicFile {
     path: PathBuf,
     /// The temporary file and the file it replaces; `None` when writing
@@ -141,6 +156,16 @@ impl AtomicFile {
                 committed: false,
             });
         };
+        // The file there now, if any (`target` is a dangling link's end or
+        // a name not made yet otherwise).
+        let existing = std::fs::metadata(&target).ok().filter(|m| m.is_file());
+        if existing.is_some() && is_sqlite_database(&target) {
+            bail!(
+                "`{}` is a SQLite database (an xsafe run store?): xsafe does not write over it; \
+                 give another path",
+                path.display()
+            );
+        }
         let dir = match target.parent() {
             Some(d) if !d.as_os_str().is_empty() => d,
             _ => Path::new("."),
@@ -148,12 +173,11 @@ impl AtomicFile {
         let name = target
             .file_name()
             .with_context(|| format!("`{}` is not a file name", path.display()))?;
-        let tmp = dir.join(format!(
-            ".{}.{}.tmp",
-            name.to_string_lossy(),
-            std::process::id()
-        ));
-        let file = std::fs::File::create(&tmp).with_context(writing)?;
+        remove_stale_temporaries(dir, name);
+        let tmp = dir.join(temporary_name(name, std::process::id()));
+        interrupts::listen();
+        let file = interrupts::create(&tmp, path, || create_temporary(&tmp, existing.as_ref()))
+            .with_context(writing)?;
         Ok(AtomicFile {
             path: path.to_path_buf(),
             replace: Some((tmp, target)),
@@ -162,8 +186,19 @@ impl AtomicFile {
         })
     }
 
-    pub(crate) fn file(&mut self) -> &mut std::fs::File {
-        &mut self.file
+    /// A writer of its own onto the file (for a `BufWriter` or a CSV writer
+    /// that must own what it writes to), whose failures name the file as
+    /// the `AtomicFile`'s do. Commit the `AtomicFile` once the writer is
+    /// flushed and dropped.
+    pub(crate) fn writer(&self) -> Result<OutputWriter> {
+        let file = self
+            .file
+            .try_clone()
+            .with_context(|| format!("writing `{}`", self.path.display()))?;
+        Ok(OutputWriter {
+            file,
+            path: self.path.clone(),
+        })
     }
 
     /// Syncs the written bytes and renames the file over the one it
@@ -173,12 +208,142 @@ impl AtomicFile {
             Some((tmp, target)) => self
                 .file
                 .sync_all()
-                .and_then(|()| std::fs::rename(tmp, target)),
+                .and_then(|()| interrupts::rename(tmp, target)),
             None => std::io::Write::flush(&mut self.file),
         };
         done.with_context(|| format!("writing `{}`", self.path.display()))?;
         self.committed = true;
         Ok(())
+    }
+}
+
+impl std::io::Write for AtomicFile {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        std::io::Write::write(&mut self.file, buf).map_err(|e| naming(&self.path, e))
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::Write::flush(&mut self.file).map_err(|e| naming(&self.path, e))
+    }
+}
+
+/// A writer onto an [`AtomicFile`]'s file (see [`AtomicFile::writer`]).
+pub(crate) struct OutputWriter {
+    file: std::fs::File,
+    path: PathBuf,
+}
+
+impl std::io::Write for OutputWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        std::io::Write::write(&mut self.file, buf).map_err(|e| naming(&self.path, e))
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::Write::flush(&mut self.file).map_err(|e| naming(&self.path, e))
+    }
+}
+
+/// `error`, from writing the output file `path`, with the file named in
+/// it: a bare "No space left on device" does not say which of a command's
+/// files it was. The kind stays, so a retried write (`Interrupted`) and a
+/// reader gone from a pipe (`BrokenPipe`) are still told apart.
+fn naming(path: &Path, error: std::io::Error) -> std::io::Error {
+    if error.kind() == std::io::ErrorKind::Interrupted {
+        return error;
+    }
+    std::io::Error::new(
+        error.kind(),
+        format!("writing `{}`: {error}", path.display()),
+    )
+}
+
+/// Whether the file at `path` is a SQLite database: it starts with the
+/// header every one starts with. A file that cannot be read is taken not
+/// to be (writing over it will say why it cannot).
+fn is_sqlite_database(path: &Path) -> bool {
+    use std::io::Read;
+    let mut head = [0u8; 16];
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut head))
+        .is_ok_and(|()| &head == SQLITE_HEADER)
+}
+
+/// The temporary file of process `pid` for the file `name`: `.NAME.PID.tmp`.
+fn temporary_name(name: &std::ffi::OsStr, pid: u32) -> std::ffi::OsString {
+    let mut tmp = std::ffi::OsString::from(".");
+    tmp.push(name);
+    tmp.push(format!(".{pid}.tmp"));
+    tmp
+}
+
+/// Creates the temporary file at `tmp`. Replacing `existing`, it gets that
+/// file's permissions (and owner and group, where this user may give
+/// them), and no one else may read it until then: a `chmod 600` file of
+/// answers must not become world-readable by being written again.
+fn create_temporary(
+    tmp: &Path,
+    existing: Option<&std::fs::Metadata>,
+) -> std::io::Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    if existing.is_some() {
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    }
+    let file = options.open(tmp)?;
+    if let Some(old) = existing {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            let new = file.metadata()?;
+            if (new.uid(), new.gid()) != (old.uid(), old.gid()) {
+                // Only root may give a file away; a user may give it a
+                // group of their own. Either way it stays readable by
+                // this user only until the mode below.
+                let _ = std::os::unix::fs::fchown(&file, Some(old.uid()), Some(old.gid()))
+                    .or_else(|_| std::os::unix::fs::fchown(&file, None, Some(old.gid())));
+            }
+        }
+        // After the owner: changing it may clear set-id bits.
+        file.set_permissions(old.permissions())?;
+    }
+    Ok(file)
+}
+
+/// Removes the temporary files `.NAME.PID.tmp` beside `NAME` in `dir` whose
+/// process is gone: what a process killed mid-write (`kill -9`, a crash,
+/// or one from before the signal handling) left behind, up to a whole
+/// export each. Only where running processes can be told (`/proc` on
+/// Linux); a file whose process may be running is left alone.
+fn remove_stale_temporaries(dir: &Path, name: &std::ffi::OsStr) {
+    let proc = Path::new("/proc");
+    if !proc.join("self").exists() {
+        return;
+    }
+    let mut prefix = b".".to_vec();
+    prefix.extend_from_slice(name.as_encoded_bytes());
+    prefix.push(b'.');
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let file = entry.file_name();
+        let Some(pid) = file
+            .as_encoded_bytes()
+            .strip_prefix(prefix.as_slice())
+            .and_then(|rest| rest.strip_suffix(b".tmp"))
+            .and_then(|pid| std::str::from_utf8(pid).ok())
+            .filter(|pid| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()))
+        else {
+            continue;
+        };
+        if pid.parse::<u32>().is_ok_and(|p| p == std::process::id())
+            || proc.join(pid).exists()
+            || !entry.file_type().is_ok_and(|t| t.is_file())
+        {
+            continue;
+        }
+        let _ = std::fs::remove_file(entry.path());
     }
 }
 
@@ -217,9 +382,182 @@ fn replaced_file(path: &Path) -> Result<Option<PathBuf>> {
 impl Drop for AtomicFile {
     fn drop(&mut self) {
         if let (false, Some((tmp, _))) = (self.committed, &self.replace) {
-            let _ = std::fs::remove_file(tmp);
+            interrupts::remove(tmp);
         }
     }
+}
+
+/// What Ctrl-C and SIGTERM do to the temporary files of [`AtomicFile`]s.
+///
+/// A signal's default action ends the process without running a
+/// destructor, so an interrupted `judge -o` or `export --output` left its
+/// temporary file behind. The live temporary files are kept in a registry,
+/// and the first one made installs a listener for both signals: while any
+/// is live, a signal removes them all and exits (130 for SIGINT, 143 for
+/// SIGTERM). Once a listener is installed the default action no longer
+/// applies, so with none live the listener ends the process itself as the
+/// default action would, except on a SIGINT that the command handles
+/// (see [`cancel_on_ctrl_c`]), which it leaves to the command: a run or a
+/// tune stops gracefully and marks its runs interrupted.
+///
+/// The registry's lock is held while a temporary file is made, renamed or
+/// removed, and by the listener from the signal to the exit: a file is
+/// never made unregistered, nor left behind half-way.
+mod interrupts {
+    use std::path::{Path, PathBuf};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Mutex, MutexGuard};
+
+    /// The temporary files live now, with the path each will replace (as
+    /// given, to name it).
+    static LIVE: Mutex<Vec<(PathBuf, PathBuf)>> = Mutex::new(Vec::new());
+
+    /// Whether the listener is installed.
+    #[cfg(unix)]
+    static LISTENING: AtomicBool = AtomicBool::new(false);
+
+    /// Whether the command handles Ctrl-C itself (see `cancel_on_ctrl_c`).
+    static COMMAND_HANDLES_CTRL_C: AtomicBool = AtomicBool::new(false);
+
+    fn live() -> MutexGuard<'static, Vec<(PathBuf, PathBuf)>> {
+        // Nothing is left half-done under the lock by a panic: the list
+        // is still right.
+        LIVE.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Says that the command stops gracefully on Ctrl-C by itself.
+    pub(super) fn command_handles_ctrl_c() {
+        COMMAND_HANDLES_CTRL_C.store(true, Ordering::SeqCst);
+    }
+
+    /// Makes the temporary file `tmp` with `make`, registered as live.
+    pub(super) fn create(
+        tmp: &Path,
+        replaces: &Path,
+        make: impl FnOnce() -> std::io::Result<std::fs::File>,
+    ) -> std::io::Result<std::fs::File> {
+        let mut live = live();
+        let file = make()?;
+        live.push((tmp.to_path_buf(), replaces.to_path_buf()));
+        Ok(file)
+    }
+
+    /// Renames the temporary file `tmp` over `target`; it is no longer live.
+    pub(super) fn rename(tmp: &Path, target: &Path) -> std::io::Result<()> {
+        let mut live = live();
+        std::fs::rename(tmp, target)?;
+        live.retain(|(t, _)| t != tmp);
+        Ok(())
+    }
+
+    /// Removes the temporary file `tmp`; it is no longer live.
+    pub(super) fn remove(tmp: &Path) {
+        let mut live = live();
+        let _ = std::fs::remove_file(tmp);
+        live.retain(|(t, _)| t != tmp);
+    }
+
+    /// Whether `tmp` is a live temporary file: for tests.
+    #[cfg(test)]
+    pub(super) fn is_live(tmp: &Path) -> bool {
+        live().iter().any(|(t, _)| t == tmp)
+    }
+
+    /// Installs the listener, once, when in the async runtime (every
+    /// command runs in it; a unit test may not, and has no signal to
+    /// handle). The handlers are installed before this returns, so a
+    /// signal from here on finds them.
+    pub(super) fn listen() {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+                return;
+            };
+            if LISTENING.swap(true, Ordering::SeqCst) {
+                return;
+            }
+            // A signal this process was started ignoring (the background
+            // jobs of a script ignore Ctrl-C, which the script's process
+            // group gets) stays ignored: listening would end the process
+            // on it.
+            let listen = |signal_number, kind| {
+                if ignored(signal_number) {
+                    None
+                } else {
+                    signal(kind).ok()
+                }
+            };
+            let interrupt = listen(libc::SIGINT, SignalKind::interrupt());
+            let terminate = listen(libc::SIGTERM, SignalKind::terminate());
+            runtime.spawn(async move {
+                let (mut interrupt, mut terminate) = (interrupt, terminate);
+                loop {
+                    tokio::select! {
+                        Some(()) = next(&mut interrupt) => on_signal(130),
+                        Some(()) = next(&mut terminate) => on_signal(143),
+                        else => return,
+                    }
+                }
+            });
+        }
+    }
+
+    /// Whether `signal` is ignored now (`SIG_IGN`), as it was when the
+    /// process started unless a handler was installed since.
+    #[cfg(unix)]
+    fn ignored(signal: libc::c_int) -> bool {
+        // SAFETY: with a null new action, sigaction only reads the current
+        // one into `old`, a plain struct that zeroed bytes make valid.
+        unsafe {
+            let mut old: libc::sigaction = std::mem::zeroed();
+            libc::sigaction(signal, std::ptr::null(), &mut old) == 0
+                && old.sa_sigaction == libc::SIG_IGN
+        }
+    }
+
+    /// The next delivery of `signal`; never, without a handler for it.
+    #[cfg(unix)]
+    async fn next(signal: &mut Option<tokio::signal::unix::Signal>) -> Option<()> {
+        match signal {
+            Some(s) => s.recv().await,
+            None => std::future::pending().await,
+        }
+    }
+
+    /// Removes the live temporary files and exits with `code`; with none
+    /// live, leaves a SIGINT the command handles to it.
+    #[cfg(unix)]
+    fn on_signal(code: i32) {
+        let live = live();
+        if live.is_empty() && code == 130 && COMMAND_HANDLES_CTRL_C.load(Ordering::SeqCst) {
+            return;
+        }
+        for (tmp, replaces) in live.iter() {
+            let _ = std::fs::remove_file(tmp);
+            errln!(
+                "\n{}: `{}` was not written (it is as it was before)",
+                if code == 130 {
+                    "interrupted"
+                } else {
+                    "terminated"
+                },
+                replaces.display()
+            );
+        }
+        // With the lock held: no other thread makes a temporary file now.
+        std::process::exit(code);
+    }
+}
+
+/// Whether `error` is Ctrl-C while a run was still being prepared (its
+/// strategies checked against the suites): nothing was stored, and the
+/// command exits 130 as for any interruption.
+pub(crate) fn interrupted_before_start(error: &anyhow::Error) -> bool {
+    matches!(
+        error.downcast_ref(),
+        Some(xsafe_runner::RunError::Interrupted)
+    )
 }
 
 /// Executes a run plan with a progress bar on stderr (hidden with
@@ -275,6 +613,8 @@ pub(crate) async fn execute_with_progress(
 /// A second Ctrl-C exits at once (130): what is stored is kept, each answer
 /// being stored in one transaction, and the same command resumes.
 pub(crate) fn cancel_on_ctrl_c() -> tokio_util::sync::CancellationToken {
+    // An output's signal listener (see `AtomicFile`) leaves Ctrl-C to this.
+    interrupts::command_handles_ctrl_c();
     let cancel = tokio_util::sync::CancellationToken::new();
     let on_signal = cancel.clone();
     tokio::spawn(async move {
@@ -350,6 +690,16 @@ mod tests {
     use std::io::Write;
 
     #[test]
+    fn only_an_interruption_before_the_start_is_one() {
+        let before = anyhow::Error::from(xsafe_runner::RunError::Interrupted);
+        assert!(interrupted_before_start(&before));
+        // Through a context, as `execute_with_progress` may add one.
+        assert!(interrupted_before_start(&before.context("the run")));
+        let other = anyhow::Error::from(xsafe_runner::RunError::Plan("no".into()));
+        assert!(!interrupted_before_start(&other));
+    }
+
+    #[test]
     fn counts_take_the_plural_unless_one() {
         assert_eq!(count(1u64, "answer"), "1 answer");
         assert_eq!(count(0u64, "answer"), "0 answers");
@@ -363,12 +713,12 @@ mod tests {
         std::fs::write(&path, "old").unwrap();
 
         let mut f = AtomicFile::create(&path).unwrap();
-        f.file().write_all(b"half of the new").unwrap();
+        f.write_all(b"half of the new").unwrap();
         drop(f);
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "old");
 
         let mut f = AtomicFile::create(&path).unwrap();
-        f.file().write_all(b"new").unwrap();
+        f.write_all(b"new").unwrap();
         f.commit().unwrap();
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "new");
         let names: Vec<_> = std::fs::read_dir(dir.path())
@@ -376,5 +726,166 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(names, ["out.csv"]);
+    }
+
+    /// The temporary files in `dir`.
+    fn temporaries(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".tmp"))
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn a_temporary_file_is_live_until_committed_or_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.csv");
+        let f = AtomicFile::create(&path).unwrap();
+        let tmp = f.replace.as_ref().unwrap().0.clone();
+        assert!(interrupts::is_live(&tmp));
+        drop(f);
+        assert!(!interrupts::is_live(&tmp) && !tmp.exists());
+
+        let mut f = AtomicFile::create(&path).unwrap();
+        f.write_all(b"new").unwrap();
+        f.commit().unwrap();
+        assert!(!interrupts::is_live(&tmp) && !tmp.exists());
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "new");
+    }
+
+    /// The bug this guards: `export 1 --output runs.db` put the export in
+    /// place of the run store, and exited 0.
+    #[test]
+    fn a_sqlite_database_is_not_replaced_by_any_path_to_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("runs.db");
+        let mut store = SQLITE_HEADER.to_vec();
+        store.extend_from_slice(&[7; 4080]);
+        std::fs::write(&db, &store).unwrap();
+        let link = dir.path().join("link.json");
+        #[cfg(unix)]
+        std::os::unix::fs::symlink(&db, &link).unwrap();
+        #[cfg(not(unix))]
+        std::fs::copy(&db, &link).unwrap();
+        for path in [&db, &link] {
+            let err = AtomicFile::create(path).err().unwrap().to_string();
+            assert_eq!(
+                err,
+                format!(
+                    "`{}` is a SQLite database (an xsafe run store?): xsafe does not write over \
+                     it; give another path",
+                    path.display()
+                )
+            );
+            let err = write_atomically(path, b"{}").unwrap_err().to_string();
+            assert!(err.contains("is a SQLite database"), "{err}");
+            assert!(check_writable(path).is_err());
+        }
+        assert_eq!(std::fs::read(&db).unwrap(), store);
+        assert!(temporaries(dir.path()).is_empty());
+
+        // A file that only mentions SQLite, or is shorter than the header,
+        // is written as any other.
+        let text = dir.path().join("notes.txt");
+        std::fs::write(&text, "SQLite format 3 is the header").unwrap();
+        write_atomically(&text, b"new").unwrap();
+        let short = dir.path().join("short");
+        std::fs::write(&short, "SQLite").unwrap();
+        write_atomically(&short, b"new").unwrap();
+    }
+
+    /// The bug this guards: `chmod 600 p.jsonl; export 1 --output p.jsonl`
+    /// left it 644, readable by everyone.
+    #[cfg(unix)]
+    #[test]
+    fn the_replaced_file_keeps_its_permissions() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.jsonl");
+        for mode in [0o600, 0o640, 0o755] {
+            std::fs::write(&path, "old").unwrap();
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+            let mut f = AtomicFile::create(&path).unwrap();
+            let tmp = f.replace.as_ref().unwrap().0.clone();
+            let meta = std::fs::metadata(&tmp).unwrap();
+            assert_eq!(meta.permissions().mode() & 0o777, mode, "before any byte");
+            f.write_all(b"new").unwrap();
+            f.commit().unwrap();
+            let meta = std::fs::metadata(&path).unwrap();
+            assert_eq!(meta.permissions().mode() & 0o777, mode);
+            assert_eq!(std::fs::read_to_string(&path).unwrap(), "new");
+        }
+        // A new file is made as any other (the umask decides).
+        let new = dir.path().join("new.jsonl");
+        write_atomically(&new, b"x").unwrap();
+        let plain = dir.path().join("plain");
+        std::fs::File::create(&plain).unwrap();
+        assert_eq!(
+            std::fs::metadata(&new).unwrap().permissions().mode(),
+            std::fs::metadata(&plain).unwrap().permissions().mode()
+        );
+    }
+
+    /// The bug this guards: a full disk during `export --output` said only
+    /// "No space left on device", without the file.
+    #[test]
+    fn a_failed_write_names_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.jsonl");
+        let mut f = AtomicFile::create(&path).unwrap();
+        // A handle that cannot be written stands for the failing disk.
+        let readonly = dir.path().join("readonly");
+        std::fs::write(&readonly, "").unwrap();
+        let mut writer = f.writer().unwrap();
+        writer.file = std::fs::File::open(&readonly).unwrap();
+        f.file = std::fs::File::open(&readonly).unwrap();
+        let expected = format!("writing `{}`: ", path.display());
+        let err = f.write_all(b"x").unwrap_err();
+        assert!(err.to_string().starts_with(&expected), "{err}");
+        let err = writer.write_all(b"x").unwrap_err();
+        assert!(err.to_string().starts_with(&expected), "{err}");
+        // Through a BufWriter, as the commands write, and into anyhow.
+        let mut buffered = std::io::BufWriter::new(writer);
+        buffered.write_all(b"x").unwrap();
+        let err = anyhow::Error::from(buffered.flush().unwrap_err());
+        assert!(err.to_string().starts_with(&expected), "{err}");
+        drop(f);
+
+        // A real full disk, where there is one: written through.
+        let full = Path::new("/dev/full");
+        if full.exists() {
+            let mut f = AtomicFile::create(full).unwrap();
+            let err = f.write_all(b"x").and_then(|()| f.flush()).unwrap_err();
+            assert_eq!(err.kind(), std::io::ErrorKind::StorageFull);
+            assert!(
+                err.to_string().starts_with("writing `/dev/full`: "),
+                "{err}"
+            );
+        }
+    }
+
+    /// The bug this guards: temporary files of processes killed mid-write
+    /// stayed forever, up to a whole export each.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn temporary_files_of_processes_gone_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j.csv");
+        // No process has a number this high (`pid_max` is at most 2^22).
+        let gone = dir.path().join(".j.csv.4000000000.tmp");
+        // Process 1 is always running.
+        let running = dir.path().join(".j.csv.1.tmp");
+        let other = dir.path().join(".k.csv.4000000001.tmp");
+        let not_a_pid = dir.path().join(".j.csv.x1.tmp");
+        for p in [&gone, &running, &other, &not_a_pid] {
+            std::fs::write(p, "half").unwrap();
+        }
+        write_atomically(&path, b"whole").unwrap();
+        assert!(!gone.exists());
+        assert!(running.exists() && other.exists() && not_a_pid.exists());
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "whole");
     }
 }

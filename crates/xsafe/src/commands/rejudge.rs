@@ -5,6 +5,9 @@
 //! judge replaces rather than adds. Answers that already carry a verdict of
 //! this judge and version are skipped unless `--force`: a rejudge with an
 //! LLM judge that was interrupted resumes where it stopped.
+//!
+//! While it judges, it holds the run's lock as `xsafe run` does, so the
+//! run is neither run nor deleted (without `--force`) under it.
 
 use crate::cli::{Global, RejudgeArgs};
 use crate::commands::{print_json, progress_bar};
@@ -13,7 +16,7 @@ use anyhow::Result;
 use serde::Serialize;
 use std::process::ExitCode;
 use xsafe_core::Class;
-use xsafe_store::judge_name;
+use xsafe_store::{StoreError, judge_name};
 
 /// Counts of one target, strategy and prompt label under the judge.
 #[derive(Debug, Default, Serialize)]
@@ -66,10 +69,24 @@ pub async fn run(global: &Global, args: RejudgeArgs) -> Result<ExitCode> {
     }
     // A store this user may only read is said to be so before the first
     // (perhaps paid) request to the judge, not at the first verdict stored;
-    // with nothing left to judge, the command only reads.
-    if !todo.is_empty() {
+    // with nothing left to judge, the command only reads. The run is
+    // claimed as `xsafe run` claims it, until the verdicts are stored: a
+    // `runs delete` meanwhile is refused (`--force` deletes it, and this
+    // command then stops saying so), as is a run of it.
+    let _claim = if todo.is_empty() {
+        None
+    } else {
         store.check_writable()?;
-    }
+        Some(store.lock_run(&record).map_err(|e| match e {
+            StoreError::RunBusy { name, path } => anyhow::anyhow!(
+                "run `{name}` is being run, or judged again, by another xsafe process (it holds \
+                 `{}`); wait for it to finish, or stop it, then run the command again (nothing \
+                 was judged)",
+                path.display()
+            ),
+            e => e.into(),
+        })?)
+    };
     let ids: Vec<i64> = todo.iter().map(|(id, _, _)| *id).collect();
     let items = todo.into_iter().map(|(_, p, t)| (p, t)).collect();
     let bar = progress_bar(
@@ -83,7 +100,8 @@ pub async fn run(global: &Global, args: RejudgeArgs) -> Result<ExitCode> {
             bar.inc(1);
             match result {
                 Ok(verdict) => {
-                    tokio::task::block_in_place(|| store.put_verdict(ids[i], &verdict))?;
+                    tokio::task::block_in_place(|| store.put_verdict(ids[i], &verdict))
+                        .map_err(|e| deleted_meanwhile(&store, &record, e))?;
                     judged += 1;
                 }
                 Err(e) => {
@@ -151,6 +169,29 @@ pub async fn run(global: &Global, args: RejudgeArgs) -> Result<ExitCode> {
         return Ok(ExitCode::from(2));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `error`, from storing a verdict, as the run's deletion when the run is
+/// gone: its answers went with it (`runs delete --force` in another
+/// process), which "no result 40" does not say.
+fn deleted_meanwhile(
+    store: &xsafe_store::Store,
+    record: &xsafe_store::RunRecord,
+    error: StoreError,
+) -> anyhow::Error {
+    let lost = matches!(
+        error,
+        StoreError::ResultNotFound(_) | StoreError::RunNotFound(_)
+    );
+    if lost && matches!(store.run_by_id(record.id), Err(StoreError::RunNotFound(_))) {
+        return anyhow::anyhow!(
+            "run `{}` was deleted while it was being judged again, by another command (such as \
+             `xsafe runs delete --force`), and its answers with it; the verdicts stored before \
+             went with them, and there is nothing left to judge",
+            record.name
+        );
+    }
+    error.into()
 }
 
 /// The summary as text: the counts, then one line per target, strategy and

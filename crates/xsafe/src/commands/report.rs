@@ -18,6 +18,9 @@ pub fn run(global: &Global, args: ReportArgs) -> Result<ExitCode> {
     if args.resamples == 0 {
         bail!("--resamples must be at least 1");
     }
+    if let (Some(output), Some(agreement)) = (&args.output, &args.judge_agreement) {
+        super::check_not_input(output, "--output", [agreement.as_path()])?;
+    }
     let accuracy = match &args.judge_agreement {
         Some(path) => {
             let text = std::fs::read_to_string(path)

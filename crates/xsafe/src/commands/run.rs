@@ -7,7 +7,7 @@ use anyhow::{Result, bail};
 use std::path::Path;
 use std::process::ExitCode;
 use xsafe_core::Suite;
-use xsafe_runner::{Preview, RunError, RunOutcome, RunPlan};
+use xsafe_runner::{Preview, RunOutcome, RunPlan};
 use xsafe_store::{Store, StoreError};
 
 pub async fn run(global: &Global, args: RunArgs) -> Result<ExitCode> {
@@ -74,7 +74,7 @@ pub async fn run(global: &Global, args: RunArgs) -> Result<ExitCode> {
         {
             Ok(outcome) => outcome,
             // Ctrl-C while the strategies were checked: no run to summarise.
-            Err(e) if matches!(e.downcast_ref(), Some(RunError::Interrupted)) => {
+            Err(e) if super::interrupted_before_start(&e) => {
                 errln!("{e}");
                 return Ok(ExitCode::from(130));
             }

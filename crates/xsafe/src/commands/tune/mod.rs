@@ -192,7 +192,14 @@ pub async fn run(global: &Global, args: TuneArgs) -> Result<ExitCode> {
     }
     let store = global.open_or_create_store()?;
     super::check_writable(&output)?;
-    let cal = execute(&store, &cal_plan, &cancel, global.quiet, "calibration").await?;
+    let cal = match execute(&store, &cal_plan, &cancel, global.quiet, "calibration").await {
+        Ok(outcome) => outcome,
+        Err(e) if super::interrupted_before_start(&e) => {
+            errln!("{e}");
+            return Ok(ExitCode::from(130));
+        }
+        Err(e) => return Err(e),
+    };
     if cancel.is_cancelled() {
         return Ok(ExitCode::from(130));
     }
@@ -209,7 +216,14 @@ pub async fn run(global: &Global, args: TuneArgs) -> Result<ExitCode> {
         check.push(strategies[0].clone());
     }
     let held_plan = plan(&heldout, check.clone());
-    let held = execute(&store, &held_plan, &cancel, global.quiet, "held-out").await?;
+    let held = match execute(&store, &held_plan, &cancel, global.quiet, "held-out").await {
+        Ok(outcome) => outcome,
+        Err(e) if super::interrupted_before_start(&e) => {
+            errln!("{e}");
+            return Ok(ExitCode::from(130));
+        }
+        Err(e) => return Err(e),
+    };
     if cancel.is_cancelled() {
         return Ok(ExitCode::from(130));
     }
