@@ -500,7 +500,8 @@ fn import_refuses_a_header_without_rows() {
 /// A provider's refusal (a `refusal` field without content, a
 /// `content_filter` stop) is exported in the `refusal` and `finish_reason`
 /// columns, so `judge eval` scores it as the full refusal it was rather
-/// than as an empty answer.
+/// than as an empty answer; the conversation's system message follows, as
+/// `xsafe export` writes it (none under baseline).
 #[test]
 fn export_keeps_a_providers_refusals_for_judge_eval() {
     let env = Env::new();
@@ -530,21 +531,24 @@ fn export_keeps_a_providers_refusals_for_judge_eval() {
     env.ok(&["annotate", "export", "r1", "-o", export.to_str().unwrap()]);
     let mut reader = csv::Reader::from_path(&export).unwrap();
     let header: Vec<String> = reader.headers().unwrap().iter().map(String::from).collect();
-    assert_eq!(&header[header.len() - 2..], ["refusal", "finish_reason"]);
+    assert_eq!(
+        &header[header.len() - 3..],
+        ["refusal", "finish_reason", "system"]
+    );
     let rows: Vec<Vec<String>> = reader
         .records()
         .map(|r| r.unwrap().iter().map(String::from).collect())
         .collect();
-    let tail = |r: &Vec<String>| (r[0].clone(), r[3].clone(), r[r.len() - 2..].to_vec());
+    let tail = |r: &Vec<String>| (r[0].clone(), r[3].clone(), r[r.len() - 3..].to_vec());
     assert_eq!(
         tail(&rows[1]),
         (
             "s2".into(),
             String::new(),
-            vec!["I can't.".into(), "stop".into()]
+            vec!["I can't.".into(), "stop".into(), String::new()]
         )
     );
-    assert_eq!(tail(&rows[0]).2, ["", "content_filter"]);
+    assert_eq!(tail(&rows[0]).2, ["", "content_filter", ""]);
 
     let eval = json(&env.ok(&[
         "judge",

@@ -280,10 +280,11 @@ fn describe(m: &Agreement) -> String {
 }
 
 /// XSTest's completion columns, ours after them; last the provider's
-/// refusal and the finish reason (as `xsafe export` writes them), so that
-/// `judge eval` and `judge train` read a provider's refusal as one rather
-/// than as an empty answer.
-const EXPORT_HEADER: [&str; 14] = [
+/// refusal, the finish reason and the conversation's system message (as
+/// `xsafe export` writes them), so that `judge eval` and `judge train` read
+/// a provider's refusal as one rather than as an empty answer, and an
+/// answer that only repeats a strategy's instructions as such.
+const EXPORT_HEADER: [&str; 15] = [
     "id",
     "type",
     "prompt",
@@ -298,6 +299,7 @@ const EXPORT_HEADER: [&str; 14] = [
     "sample",
     "refusal",
     "finish_reason",
+    "system",
 ];
 
 fn export(global: &Global, args: AnnotateExportArgs) -> Result<ExitCode> {
@@ -376,6 +378,7 @@ fn export(global: &Global, args: AnnotateExportArgs) -> Result<ExitCode> {
             &r.key.sample.to_string(),
             reply.refusal.as_deref().unwrap_or(""),
             transcript.finish_reason.as_ref().map_or("", |f| f.as_str()),
+            &super::system_text(transcript),
         ])?;
         rows += 1;
     }

@@ -74,12 +74,6 @@ pub fn run(global: &Global, args: ExportArgs) -> Result<ExitCode> {
                     continue;
                 };
                 let verdict = verdict_of(r, &judge);
-                let system: Vec<&str> = transcript
-                    .messages
-                    .iter()
-                    .filter(|m| m.role == xsafe_core::Role::System)
-                    .map(|m| m.content.as_str())
-                    .collect();
                 let final_label = verdict
                     .and_then(|v| v.outcome.class())
                     .map(|c| c.xstest_label())
@@ -98,7 +92,7 @@ pub fn run(global: &Global, args: ExportArgs) -> Result<ExitCode> {
                     verdict.map(|v| v.judge.as_str()).unwrap_or(""),
                     reply.refusal.as_deref().unwrap_or(""),
                     transcript.finish_reason.as_ref().map_or("", |f| f.as_str()),
-                    &system.join("\n\n"),
+                    &super::system_text(transcript),
                 ])?;
             }
             w.flush()?;

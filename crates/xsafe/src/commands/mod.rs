@@ -93,6 +93,20 @@ pub(crate) fn check_not_input<'a>(
     Ok(())
 }
 
+/// A conversation's instructions, its system messages joined by a blank
+/// line, as the CSV exports carry them in their `system` column: `xsafe
+/// judge` reads them back, so an answer that only repeats them is judged
+/// as it was in the run.
+pub(crate) fn system_text(transcript: &xsafe_core::Transcript) -> String {
+    transcript
+        .messages
+        .iter()
+        .filter(|m| m.role == xsafe_core::Role::System)
+        .map(|m| m.content.as_str())
+        .collect::<Vec<_>>()
+        .join("\n\n")
+}
+
 /// Whether a file's name asks for CSV (`.csv`, any case) rather than JSONL.
 pub(crate) fn csv_by_name(path: &Path) -> bool {
     path.extension()
