@@ -1023,3 +1023,32 @@ fn a_file_repeating_a_default_composition_is_compared_once() {
     let err = env.fails(&named);
     assert!(err.contains("are one strategy"), "{err}");
 }
+
+/// A profile is never written over the suite file or a strategy file it
+/// is tuned from, by any spelling; nothing is asked.
+#[test]
+fn the_profile_cannot_replace_a_file_tune_reads() {
+    let env = Env::new();
+    let server = TestServer::start(scripted);
+    let url = format!("{}/v1", server.url());
+    let suite = env.write("tune.csv", main_suite());
+    let strategy = env.write(
+        "mine.toml",
+        "name = \"mine\"\nkind = \"contextual\"\nsystem = \"Be helpful.\"\n",
+    );
+    let dotted = env.path("./tune.csv");
+    for (output, extra) in [
+        (dotted.as_path(), vec![]),
+        (
+            strategy.as_path(),
+            vec!["--strategy-file", strategy.to_str().unwrap()],
+        ),
+    ] {
+        let args = tune_args(&suite, &url, output, &extra);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let err = env.fails(&args);
+        assert!(err.contains("which this command reads"), "{err}");
+    }
+    assert_eq!(server.request_count(), 0);
+    assert_eq!(std::fs::read_to_string(&suite).unwrap(), main_suite());
+}

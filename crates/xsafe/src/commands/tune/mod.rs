@@ -191,6 +191,15 @@ pub async fn run(global: &Global, args: TuneArgs) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let store = global.open_or_create_store()?;
+    // A profile written over the suite file or a strategy file would
+    // replace what it was tuned from.
+    let suite_file = std::path::Path::new(args.suite.trim());
+    super::check_not_input(
+        &output,
+        "--output",
+        std::iter::once(suite_file)
+            .chain(args.strategies.strategy_files.iter().map(PathBuf::as_path)),
+    )?;
     super::check_writable(&output)?;
     let cal = match execute(&store, &cal_plan, &cancel, global.quiet, "calibration").await {
         Ok(outcome) => outcome,
