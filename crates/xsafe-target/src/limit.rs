@@ -121,16 +121,20 @@ impl Permit<'_> {
         }
     }
 
-    /// The server said it is overloaded: halve the member's limit, unless
+    /// The server said it is overloaded: halve what the member has in
+    /// flight (this request included; its limit, if that is lower), unless
     /// the request was sent before the member's last decrease (its answer
-    /// is an echo of the overload that decrease answered).
+    /// is an echo of the overload that decrease answered). Halving the
+    /// load rather than the limit matters with several members: each starts
+    /// at the maximum but carries only its share of it, and halving an
+    /// unreached limit would not lower its load at all.
     pub fn overloaded(&self) {
         let mut s = self.limit.state.lock().unwrap();
         let m = &mut s.members[self.member];
         if self.decreases != m.decreases {
             return;
         }
-        m.limit = (m.limit / 2).max(1);
+        m.limit = (m.in_flight.min(m.limit) / 2).max(1);
         m.decreases += 1;
         m.last_decrease = Some(Instant::now());
         m.successes = 0;
@@ -270,8 +274,9 @@ mod tests {
     #[tokio::test]
     async fn halves_on_overload_and_grows_by_one_per_window() {
         let l = AdaptiveLimit::new(8, Duration::ZERO);
-        for expected in [4, 2, 1, 1] {
-            l.acquire().await.overloaded();
+        // With the limit's worth in flight, each overload halves it.
+        for (in_flight, expected) in [(8, 4), (4, 2), (2, 1), (1, 1)] {
+            take(&l, in_flight).await[0].overloaded();
             assert_eq!(l.current(), expected, "never below one");
         }
         // At 1, one success makes 2; at 2, two more make 3.
@@ -290,7 +295,7 @@ mod tests {
     #[tokio::test]
     async fn answers_to_requests_sent_before_a_decrease_do_not_count() {
         let l = AdaptiveLimit::new(8, Duration::ZERO);
-        let early: Vec<_> = take(&l, 3).await;
+        let early: Vec<_> = take(&l, 8).await;
         early[0].overloaded();
         assert_eq!(l.current(), 4);
         // Echoes of the same overload: no further halving.
@@ -303,8 +308,21 @@ mod tests {
         assert_eq!(l.current(), 4);
         drop(early);
         // A request sent after the decrease that is refused halves again.
-        l.acquire().await.overloaded();
+        take(&l, 4).await[0].overloaded();
         assert_eq!(l.current(), 2);
+    }
+
+    /// An overload halves what is in flight, not a limit above it: a
+    /// server that refuses with three requests in flight is sent one, not
+    /// four.
+    #[tokio::test]
+    async fn an_overload_halves_the_load_not_an_unreached_limit() {
+        let l = AdaptiveLimit::new(8, Duration::ZERO);
+        take(&l, 3).await[0].overloaded();
+        assert_eq!(l.current(), 1);
+        let l = AdaptiveLimit::new(8, Duration::ZERO);
+        l.acquire().await.overloaded();
+        assert_eq!(l.current(), 1, "one in flight and refused: one at a time");
     }
 
     /// Takes `n` places at once.
@@ -319,7 +337,7 @@ mod tests {
     #[tokio::test]
     async fn no_growth_during_the_cooldown_after_a_decrease() {
         let l = AdaptiveLimit::new(8, Duration::from_secs(3600));
-        l.acquire().await.overloaded();
+        take(&l, 8).await[0].overloaded();
         for _ in 0..100 {
             l.acquire().await.succeeded();
         }
@@ -351,19 +369,28 @@ mod tests {
     #[tokio::test]
     async fn each_member_adapts_from_its_own_signals() {
         let l = AdaptiveLimit::with_members(2, 8, Duration::ZERO);
-        for expected in [4, 2, 1, 1] {
-            let p = l.acquire_by(on(0)).await;
-            assert_eq!(p.member(), 0);
-            p.overloaded();
+        for (in_flight, expected) in [(8, 4), (4, 2), (2, 1), (1, 1)] {
+            let mut held = Vec::new();
+            for _ in 0..in_flight {
+                held.push(l.acquire_by(on(0)).await);
+            }
+            assert!(held.iter().all(|p| p.member() == 0));
+            held[0].overloaded();
             assert_eq!(l.current_of(0), expected);
         }
         assert_eq!(l.current_of(1), 8, "the other member keeps its limit");
         assert_eq!(l.current(), 8, "the sum, at most the maximum");
-        l.acquire_by(on(1)).await.overloaded();
-        assert_eq!((l.current_of(1), l.current()), (4, 5));
+        // Four in flight on member 1 (its share of eight): halved to two.
+        let mut held = Vec::new();
+        for _ in 0..4 {
+            held.push(l.acquire_by(on(1)).await);
+        }
+        held[0].overloaded();
+        drop(held);
+        assert_eq!((l.current_of(1), l.current()), (2, 3));
         // Successes on one member grow only its limit.
         l.acquire_by(on(0)).await.succeeded();
-        assert_eq!((l.current_of(0), l.current_of(1)), (2, 4));
+        assert_eq!((l.current_of(0), l.current_of(1)), (2, 2));
     }
 
     #[tokio::test]
@@ -388,11 +415,12 @@ mod tests {
     #[tokio::test]
     async fn a_request_goes_to_a_member_with_room_or_waits_for_one() {
         let l = std::sync::Arc::new(AdaptiveLimit::with_members(2, 8, Duration::ZERO));
-        let full = l.acquire().await;
-        full.overloaded();
-        full.overloaded();
-        l.acquire().await.overloaded();
+        let held = take(&l, 4).await;
+        held[0].overloaded();
         assert_eq!(l.current_of(0), 2);
+        let mut held = held.into_iter();
+        let full = held.next().unwrap();
+        drop(held);
         let second = l.acquire().await;
         assert_eq!(second.member(), 0);
         // Member 0 is at its limit: the next place is on member 1.
