@@ -19,10 +19,8 @@ pub enum StoreError {
     },
 
     /// The disk holding the store is full: SQLite could not make the
-    /// small `-shm` file it reads the store through, and the store could
-    /// not be read without it (changes kept in its `-wal` file, or a
-    /// migration to apply). A store whose file holds everything is opened
-    /// read-only instead (see [`Store::open`](crate::Store::open)).
+    /// small `-shm` file it reads the store through (see
+    /// [`Store::open`](crate::Store::open)).
     #[error(
         "cannot open the run store `{path}`: the disk holding it is full, and SQLite needs a little space beside it (a `-shm` file) to read it; free some space on that disk, then run the command again (nothing was changed)"
     )]

@@ -62,21 +62,10 @@ pub struct Store {
     locks: Option<PathBuf>,
     /// The file as errors name it: the path as given, or `:memory:`.
     location: String,
-    /// Opened read-only (see [`Store::open`]), and why: every write is
-    /// refused before SQLite is asked.
-    read_only: Option<ReadOnlyBecause>,
-}
-
-/// Why a store was opened read-only.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum ReadOnlyBecause {
-    /// This user may not write the file or its folder: writes are refused
-    /// with [`StoreError::ReadOnly`].
-    Permissions,
-    /// The disk holding it is full, so SQLite could not make the `-shm`
-    /// file it reads a store in WAL mode through: writes are refused with
-    /// [`StoreError::DiskFull`].
-    DiskFull,
+    /// Opened read-only (see [`Store::open`]) because this user may not
+    /// write the file or its folder: every write is refused with
+    /// [`StoreError::ReadOnly`] before SQLite is asked.
+    read_only: bool,
 }
 
 impl std::fmt::Debug for Store {
@@ -104,11 +93,10 @@ impl Store {
     /// with [`StoreError::ReadOnlyUpgrade`].
     ///
     /// A store on a full disk, where SQLite cannot make the `-shm` file it
-    /// reads through, is opened read-only too, without that file, when the
-    /// file alone holds every change (no `-wal` file with changes in it
-    /// beside it): reading commands work, and every write fails with
-    /// [`StoreError::DiskFull`]. Otherwise a full disk is refused with
-    /// [`StoreError::OpenDiskFull`], and another failure to read or write
+    /// reads through, is refused with [`StoreError::OpenDiskFull`] (it is
+    /// not read without that file: the disk may not stay full, nor be full
+    /// for every user, and a process writing meanwhile would be read
+    /// half-way), and another failure to read or write
     /// while opening with [`StoreError::OpenIo`].
     ///
     /// A path SQLite would not read as a file (`:memory:`, an empty path,
@@ -177,9 +165,7 @@ impl Store {
                 )
             });
         match read_write {
-            Err(e) if cannot_write(&e) && path.is_file() => {
-                Store::open_read_only(path, &location, ReadOnlyBecause::Permissions)
-            }
+            Err(e) if cannot_write(&e) && path.is_file() => Store::open_read_only(path, &location),
             Err(e) if io_failure(&e) && path.is_file() => {
                 if !disk_full(path) {
                     return Err(match e {
@@ -187,7 +173,11 @@ impl Store {
                         other => other,
                     });
                 }
-                Store::open_read_only(path, &location, ReadOnlyBecause::DiskFull)
+                // Not read without its `-shm` file (as `immutable`): the
+                // disk may not stay full, nor be full for another user (a
+                // quota, root's reserved blocks), and a process writing
+                // meanwhile would be read half-way.
+                Err(StoreError::OpenDiskFull { path: location })
             }
             Err(e) if cannot_write(&e) && !create && !path.exists() => {
                 Err(StoreError::NotFound { path: location })
@@ -211,11 +201,7 @@ impl Store {
     }
 
     /// Opens an existing store that cannot be written, for reading.
-    fn open_read_only(
-        path: &Path,
-        location: &str,
-        because: ReadOnlyBecause,
-    ) -> Result<Store, StoreError> {
+    fn open_read_only(path: &Path, location: &str) -> Result<Store, StoreError> {
         // SQLite would only say "unable to open database file".
         if let Err(source) = std::fs::File::open(path) {
             return Err(StoreError::Unreadable {
@@ -238,38 +224,22 @@ impl Store {
             Ok(opened) => opened,
             // Reading a WAL file needs its `-shm` and `-wal` files, which a
             // read-only folder cannot get when the last process to close the
-            // store removed them, nor a full disk. The file alone then holds
-            // everything (no `-wal` means no change outside it, and none can
-            // be made in that folder meanwhile, nor on that disk while it is
-            // full: a writer needs the `-shm` file that could not be made),
-            // so it is read as an immutable file, without them. A `-wal` file with changes
-            // in it must not be skipped.
-            Err(e)
-                if cannot_write(&e)
-                    || (because == ReadOnlyBecause::DiskFull
-                        && (io_failure(&e) || matches!(e, StoreError::DiskFull { .. }))) =>
-            {
+            // store removed them. The file alone then holds everything (no
+            // `-wal` means no change outside it, and none can be made in that
+            // folder meanwhile: a writer needs the `-shm` file that could not
+            // be made), so it is read as an immutable file, without them. A
+            // `-wal` file with changes in it must not be skipped.
+            Err(e) if cannot_write(&e) => {
                 let wal = PathBuf::from(format!("{}-wal", path.display()));
                 if std::fs::metadata(&wal).is_ok_and(|m| m.len() > 0) {
-                    return Err(match because {
-                        ReadOnlyBecause::Permissions => StoreError::ReadOnlyWal {
-                            path: location.to_string(),
-                        },
-                        ReadOnlyBecause::DiskFull => StoreError::OpenDiskFull {
-                            path: location.to_string(),
-                        },
+                    return Err(StoreError::ReadOnlyWal {
+                        path: location.to_string(),
                     });
                 }
                 open(&file_uri(path, "immutable=1"), flags)?
             }
             Err(e) => return Err(e),
         };
-        if version < SCHEMA_VERSION && because == ReadOnlyBecause::DiskFull {
-            // Bringing it up to date writes to it.
-            return Err(StoreError::OpenDiskFull {
-                path: location.to_string(),
-            });
-        }
         if version < SCHEMA_VERSION {
             return Err(match version {
                 // Nothing in it yet: making it a store writes to it.
@@ -290,7 +260,7 @@ impl Store {
             locks: locks_dir(path),
             path: Some(path.to_path_buf()),
             location: location.to_string(),
-            read_only: Some(because),
+            read_only: true,
         })
     }
 
@@ -339,7 +309,7 @@ impl Store {
             locks: path.as_deref().and_then(locks_dir),
             path,
             location: location.to_string(),
-            read_only: None,
+            read_only: false,
         })
     }
 
@@ -359,26 +329,19 @@ impl Store {
     /// [`open`](Store::open)): reading works, every write fails with
     /// [`StoreError::ReadOnly`] or [`StoreError::DiskFull`].
     pub fn is_read_only(&self) -> bool {
-        self.read_only.is_some()
+        self.read_only
     }
 
-    /// Fails with [`StoreError::ReadOnly`] (or [`StoreError::DiskFull`])
-    /// when the store was opened read-only: for a command about to write,
-    /// to say so before its work rather than at its first write.
+    /// Fails with [`StoreError::ReadOnly`] when the store was opened
+    /// read-only: for a command about to write, to say so before its work
+    /// rather than at its first write.
     pub fn check_writable(&self) -> Result<(), StoreError> {
-        match self.read_only {
-            None => Ok(()),
-            Some(ReadOnlyBecause::Permissions) => Err(StoreError::ReadOnly {
+        if self.read_only {
+            return Err(StoreError::ReadOnly {
                 path: self.location.clone(),
-            }),
-            Some(ReadOnlyBecause::DiskFull) => Err(StoreError::DiskFull {
-                path: self.location.clone(),
-                error: rusqlite::Error::SqliteFailure(
-                    rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL),
-                    None,
-                ),
-            }),
+            });
         }
+        Ok(())
     }
 
     fn conn(&self) -> MutexGuard<'_, Connection> {
