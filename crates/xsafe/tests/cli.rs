@@ -1343,9 +1343,10 @@ fn a_damaged_store_is_named_with_what_to_do_and_left_unchanged() {
 
 /// A store this user may read but not write: a read-only file, then a
 /// read-only folder too (where SQLite cannot make its `-wal` and `-shm`
-/// files). Reading commands work; `run` and `rejudge` say what to change,
-/// naming the file, before anything is asked (`rejudge` asked the judge
-/// about every answer first); the file is left unchanged.
+/// files). Reading commands work; `run`, `rejudge` and `annotate` say what
+/// to change, naming the file, before anything is asked (`rejudge` asked
+/// the judge about every answer first; `annotate` served a page whose
+/// every label failed); the file is left unchanged.
 #[cfg(unix)]
 #[test]
 fn a_store_that_cannot_be_written_is_still_read() {
@@ -1398,6 +1399,7 @@ fn a_store_that_cannot_be_written_is_still_read() {
         "--judge-base-url",
         &judge_url,
     ];
+    let annotate = ["annotate", "r1", "--listen", "127.0.0.1:0"];
     mode(&env.db(), 0o444);
     for folder in [0o777, 0o555] {
         mode(env.dir.path(), folder);
@@ -1419,7 +1421,7 @@ fn a_store_that_cannot_be_written_is_still_read() {
             String::from_utf8_lossy(&out.stderr)
         );
 
-        for args in [&run[..], &rejudge] {
+        for args in [&run[..], &rejudge, &annotate] {
             let out = reader(args).unwrap();
             assert_eq!(out.status.code(), Some(2), "{args:?}");
             let stderr = String::from_utf8_lossy(&out.stderr);

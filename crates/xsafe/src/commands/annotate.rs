@@ -52,6 +52,9 @@ async fn serve(global: &Global, args: AnnotateServeArgs) -> Result<ExitCode> {
         );
     }
     let record = store.run(run)?;
+    // Every label is written as it is made: a store that cannot be
+    // written would fail each one, behind a page that looks ready.
+    store.check_writable()?;
     let annotator = default_annotator(args.annotator.as_deref());
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
