@@ -457,31 +457,60 @@ impl Proxy {
     fn pass_events(&self, upstream: reqwest::Response, content_type: HeaderValue) -> Response {
         let idle = self.upstream.timeout;
         let metrics = Arc::clone(&self.metrics);
+        // What is left to send: the upstream's chunks, then perhaps a last
+        // one of ours, then nothing.
+        enum Next {
+            Upstream,
+            Last(&'static [u8]),
+            End,
+        }
         let chunks = futures::stream::unfold(
             (
                 Box::pin(upstream.bytes_stream()),
                 DoneWatch::default(),
-                false,
+                Next::Upstream,
             ),
-            move |(mut s, mut watch, ended)| {
+            move |(mut s, mut watch, next)| {
                 let metrics = Arc::clone(&metrics);
                 async move {
-                    if ended {
-                        return None;
+                    match next {
+                        Next::Upstream => {}
+                        Next::Last(bytes) => {
+                            let last = axum::body::Bytes::from_static(bytes);
+                            return Some((Ok(last), (s, watch, Next::End)));
+                        }
+                        Next::End => return None,
                     }
                     let error = match tokio::time::timeout(idle, s.next()).await {
                         Ok(Some(Ok(b))) => {
                             // After `[DONE]` the client has the whole answer:
                             // its body ends there, whether the upstream then
-                            // closes, keeps the connection open or fails.
+                            // closes, keeps the connection open or fails,
+                            // with the blank line that ends the event if the
+                            // upstream has not sent it yet (a client drops an
+                            // event that the stream ends inside).
                             watch.scan(&b);
-                            let done = watch.finished();
-                            return Some((Ok(b), (s, watch, done)));
+                            let next = if watch.closed() {
+                                Next::End
+                            } else if watch.seen() {
+                                Next::Last(b"\n")
+                            } else {
+                                Next::Upstream
+                            };
+                            return Some((Ok(b), (s, watch, next)));
+                        }
+                        // A server that never sends `[DONE]` (some do not)
+                        // ended after a finish reason: whole; the client
+                        // gets the `[DONE]` OpenAI's clients expect.
+                        Ok(None) if watch.finish() && !watch.seen() => {
+                            let done = axum::body::Bytes::from_static(b"\ndata: [DONE]\n\n");
+                            return Some((Ok(done), (s, watch, Next::End)));
                         }
                         Ok(None) if watch.finish() => return None,
                         Ok(None) => std::io::Error::new(
                             std::io::ErrorKind::UnexpectedEof,
-                            "the upstream ended the stream without `data: [DONE]`",
+                            "the upstream ended the stream in the middle of an answer (no \
+                             finish reason, no `data: [DONE]`)",
                         ),
                         Ok(Some(Err(e))) => std::io::Error::other(e.without_url().to_string()),
                         Err(_) => std::io::Error::new(
@@ -494,7 +523,7 @@ impl Proxy {
                         "the upstream's stream failed after it started: {error}"
                     );
                     metrics.error(STREAM_FAILED);
-                    Some((Err(error), (s, watch, true)))
+                    Some((Err(error), (s, watch, Next::End)))
                 }
             },
         );
@@ -879,53 +908,109 @@ fn as_events(completion: &Value, include_usage: bool, extension: Value) -> Strin
     out
 }
 
-/// Watches an event stream for its closing `data: [DONE]` as the bytes
-/// pass, however they are split into chunks, in constant memory: it keeps
-/// only the first bytes of the current line.
+/// Watches an event stream as its bytes pass, however they are split into
+/// chunks, in constant memory: for its closing `data: [DONE]` event (it
+/// keeps only the first bytes of the current line), and for a choice's
+/// `finish_reason` (servers that never send `[DONE]` end with one).
 ///
 /// The line counts when its field is `data` and its value (after the one
 /// space the event-stream format allows) starts with `[DONE]`: what the
 /// OpenAI SDKs stop at. A last line the stream ends without a line break
-/// counts too, as a line reader takes it.
+/// counts too, as a line reader takes it. Lines end at LF, CR or CRLF.
 #[derive(Debug, Default)]
 struct DoneWatch {
     /// The current line's first bytes, at most `DONE_LINE.len()`.
     line: Vec<u8>,
+    /// The last byte was a CR: a LF right after it ends no other line.
+    after_cr: bool,
+    /// A `[DONE]` line has ended.
     seen: bool,
+    /// ... and so has the blank line that ends its event.
+    closed: bool,
+    /// A `finish_reason` with a value other than `null` has passed.
+    finish_reason: bool,
+    /// The last bytes read, for a `finish_reason` split across chunks.
+    tail: Vec<u8>,
 }
 
 /// The longest spelling of the line [`DoneWatch`] looks for; `data:[DONE]`
 /// is the other.
 const DONE_LINE: &[u8] = b"data: [DONE]";
 
+/// The key of a choice's finish reason, as servers write it in a chunk.
+const FINISH_KEY: &[u8] = b"\"finish_reason\":";
+
 impl DoneWatch {
     /// Reads the next bytes of the stream.
     fn scan(&mut self, bytes: &[u8]) {
-        if self.seen {
+        if self.closed {
             return;
         }
+        if !self.finish_reason {
+            self.scan_finish_reason(bytes);
+        }
         for &byte in bytes {
+            let after_cr = std::mem::replace(&mut self.after_cr, byte == b'\r');
+            if after_cr && byte == b'\n' {
+                continue;
+            }
             if byte == b'\n' || byte == b'\r' {
-                if self.line_is_done() {
-                    self.seen = true;
+                self.end_line();
+                if self.closed {
                     return;
                 }
-                self.line.clear();
             } else if self.line.len() < DONE_LINE.len() {
                 self.line.push(byte);
             }
         }
     }
 
-    /// Whether a whole `[DONE]` line has been read.
-    fn finished(&self) -> bool {
+    fn end_line(&mut self) {
+        if self.seen {
+            self.closed = self.line.is_empty();
+        } else {
+            self.seen = self.line_is_done();
+        }
+        self.line.clear();
+    }
+
+    /// Looks for `"finish_reason":` followed by a string, in the bytes read
+    /// last and these.
+    fn scan_finish_reason(&mut self, bytes: &[u8]) {
+        // The key, room for a few spaces and the opening quote.
+        const KEEP: usize = FINISH_KEY.len() + 8;
+        let mut window = std::mem::take(&mut self.tail);
+        window.extend_from_slice(bytes);
+        let found = window.windows(FINISH_KEY.len()).enumerate().any(|(i, w)| {
+            w == FINISH_KEY
+                && window[i + FINISH_KEY.len()..]
+                    .iter()
+                    .find(|b| !b.is_ascii_whitespace())
+                    == Some(&b'"')
+        });
+        self.finish_reason = found;
+        let keep = window.len().saturating_sub(KEEP);
+        self.tail = window.split_off(keep);
+    }
+
+    /// Whether the `[DONE]` event has been read to the blank line that ends
+    /// it: the client has everything.
+    fn closed(&self) -> bool {
+        self.closed
+    }
+
+    /// Whether the `[DONE]` line has been read (its event perhaps not yet
+    /// ended by a blank line).
+    fn seen(&self) -> bool {
         self.seen
     }
 
-    /// At the end of the stream: whether `[DONE]` came.
+    /// At the end of the stream: whether it came to its end, with `[DONE]`
+    /// or, from a server that never sends it, after a choice's finish
+    /// reason. Otherwise the upstream stopped in the middle of an answer.
     fn finish(&mut self) -> bool {
         self.seen = self.seen || self.line_is_done();
-        self.seen
+        self.seen || self.finish_reason
     }
 
     fn line_is_done(&self) -> bool {
@@ -1252,6 +1337,52 @@ mod tests {
         assert_eq!(watch.line.len(), DONE_LINE.len());
         watch.scan(b"\ndata: [DONE]\n");
         assert!(watch.finish());
+    }
+
+    /// The `[DONE]` event is whole only with the blank line after it: a
+    /// CRLF's LF is not that line.
+    #[test]
+    fn the_done_event_ends_at_its_blank_line() {
+        let mut watch = DoneWatch::default();
+        watch.scan(b"data: [DONE]\r");
+        assert!(watch.seen() && !watch.closed());
+        watch.scan(b"\n");
+        assert!(!watch.closed(), "the LF of a CRLF");
+        watch.scan(b"\r\n");
+        assert!(watch.closed());
+        let mut watch = DoneWatch::default();
+        watch.scan(b"data: [DONE]\n");
+        assert!(!watch.closed());
+        watch.scan(b"\n");
+        assert!(watch.closed());
+    }
+
+    /// A stream from a server that never sends `[DONE]` is whole after a
+    /// choice's finish reason, found however the chunks split it; a null
+    /// one, or one quoted inside an answer's text, is no end.
+    #[test]
+    fn a_finish_reason_ends_a_stream_without_done() {
+        let ended = |stream: &str| {
+            let bytes = stream.as_bytes();
+            let mut all = Vec::new();
+            for at in 0..=bytes.len() {
+                let mut watch = DoneWatch::default();
+                watch.scan(&bytes[..at]);
+                watch.scan(&bytes[at..]);
+                all.push(watch.finish());
+            }
+            assert!(all.iter().all(|&e| e == all[0]), "{stream:?}: {all:?}");
+            all[0]
+        };
+        let chunk = |reason: &str| {
+            format!("data: {{\"choices\":[{{\"delta\":{{}},\"finish_reason\":{reason}}}]}}\n\n")
+        };
+        assert!(ended(&chunk("\"stop\"")));
+        assert!(ended(&chunk(" \"length\"")));
+        assert!(!ended(&chunk("null")));
+        let quoted = "data: {\"choices\":[{\"delta\":{\"content\":\"\\\"finish_reason\\\":\\\"x\"},\
+                      \"finish_reason\":null}]}\n\n";
+        assert!(!ended(quoted), "{quoted}");
     }
 
     #[test]

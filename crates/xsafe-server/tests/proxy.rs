@@ -1783,7 +1783,7 @@ async fn a_stream_that_ends_without_done_is_an_error_for_the_client_and_counted(
     proxy.stop().await.unwrap();
     let log = logs.text();
     assert!(
-        log.contains("the upstream ended the stream without `data: [DONE]`"),
+        log.contains("the upstream ended the stream in the middle of an answer"),
         "{log}"
     );
 }
@@ -1815,6 +1815,44 @@ async fn the_body_ends_at_done_whatever_the_upstream_does_after() {
         "a whole answer counted as failed:\n{metrics}"
     );
     proxy.stop().await.unwrap();
+}
+
+/// A server that never sends `[DONE]` (some do not) but ends after a
+/// choice's finish reason sent a whole answer: the client gets it with the
+/// `[DONE]` OpenAI's clients expect, and nothing is counted as failed. One
+/// whose `[DONE]` line comes without its blank line, the stream then left
+/// open, gets that line added, so the client does not drop the event.
+#[tokio::test]
+async fn streams_without_done_or_its_blank_line_end_whole() {
+    const LAST_EVENT: &str = "data: {\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\
+        \"delta\":{},\"finish_reason\":\"stop\"}]}\n\n";
+    const FINISHED: &[&str] = &[FIRST_EVENT, LAST_EVENT];
+    const BARE_DONE: &[&str] = &[FIRST_EVENT, "data: [DONE]\n"];
+    for (pieces, end, added) in [
+        (FINISHED, true, "\ndata: [DONE]\n\n"),
+        (BARE_DONE, false, "\n"),
+    ] {
+        let url = stream_upstream(pieces, end).await;
+        let mut o = options_for(url);
+        o.timeout = Duration::from_secs(2);
+        let proxy = start("contextual", o).await;
+        let r = client()
+            .post(format!("{}/v1/chat/completions", proxy.url))
+            .json(&json!({"model": "m", "stream": true,
+                "messages": [{"role": "user", "content": PROMPT}]}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let body = r.text().await.expect("a whole body");
+        assert_eq!(body, format!("{}{added}", pieces.concat()));
+        let metrics = metrics_of(&proxy).await;
+        assert!(
+            !metrics.contains("kind=\"upstream_stream\""),
+            "{pieces:?} counted as failed:\n{metrics}"
+        );
+        proxy.stop().await.unwrap();
+    }
 }
 
 /// A stream that does end with `[DONE]`, the event split across two
