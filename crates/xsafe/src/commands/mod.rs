@@ -328,8 +328,13 @@ fn create_temporary(
 /// process is gone: what a process killed mid-write (`kill -9`, a crash,
 /// or one from before the signal handling) left behind, up to a whole
 /// export each. Only where running processes can be told (`/proc` on
-/// Linux); a file whose process may be running is left alone.
+/// Linux), and only files untouched for `STALE_AFTER`: a process in another
+/// PID namespace (a container sharing the folder) or hidden by `/proc`'s
+/// `hidepid` looks gone but may still be writing.
 fn remove_stale_temporaries(dir: &Path, name: &std::ffi::OsStr) {
+    /// A writer makes its temporary file grow as it goes: one untouched
+    /// this long is not being written.
+    const STALE_AFTER: std::time::Duration = std::time::Duration::from_secs(3600);
     let proc = Path::new("/proc");
     if !proc.join("self").exists() {
         return;
@@ -351,9 +356,16 @@ fn remove_stale_temporaries(dir: &Path, name: &std::ffi::OsStr) {
         else {
             continue;
         };
+        let untouched = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age >= STALE_AFTER);
         if pid.parse::<u32>().is_ok_and(|p| p == std::process::id())
             || proc.join(pid).exists()
             || !entry.file_type().is_ok_and(|t| t.is_file())
+            || !untouched
         {
             continue;
         }
@@ -539,8 +551,9 @@ mod interrupts {
         }
     }
 
-    /// Removes the live temporary files and exits with `code`; with none
-    /// live, leaves a SIGINT the command handles to it.
+    /// Removes the live temporary files and ends the process by the signal
+    /// (`code` is 130 for SIGINT, 143 for SIGTERM); with none live, leaves
+    /// a SIGINT the command handles to it.
     #[cfg(unix)]
     fn on_signal(code: i32) {
         let live = live();
@@ -560,6 +573,22 @@ mod interrupts {
             );
         }
         // With the lock held: no other thread makes a temporary file now.
+        // Ended by the signal itself, not an exit status: a shell loop
+        // (`for f in ...; do xsafe judge ...; done`) stops on a child the
+        // signal killed, and goes on to the next one after a child that
+        // exited 130 as if it had handled it.
+        let signal = if code == 130 {
+            libc::SIGINT
+        } else {
+            libc::SIGTERM
+        };
+        // SAFETY: plain calls, from a task rather than a signal handler:
+        // the default action for the signal, then the signal to this
+        // process, whose default action ends it.
+        unsafe {
+            libc::signal(signal, libc::SIG_DFL);
+            libc::raise(signal);
+        }
         std::process::exit(code);
     }
 }
@@ -894,12 +923,20 @@ mod tests {
         let running = dir.path().join(".j.csv.1.tmp");
         let other = dir.path().join(".k.csv.4000000001.tmp");
         let not_a_pid = dir.path().join(".j.csv.x1.tmp");
-        for p in [&gone, &running, &other, &not_a_pid] {
+        // Of a process gone too, but written a moment ago: perhaps by one in
+        // another PID namespace, still writing.
+        let fresh = dir.path().join(".j.csv.4000000002.tmp");
+        let hours_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(7200);
+        for p in [&gone, &running, &other, &not_a_pid, &fresh] {
             std::fs::write(p, "half").unwrap();
+            if p != &fresh {
+                let file = std::fs::File::options().write(true).open(p).unwrap();
+                file.set_modified(hours_ago).unwrap();
+            }
         }
         write_atomically(&path, b"whole").unwrap();
         assert!(!gone.exists());
-        assert!(running.exists() && other.exists() && not_a_pid.exists());
+        assert!(running.exists() && other.exists() && not_a_pid.exists() && fresh.exists());
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "whole");
     }
 }
