@@ -152,8 +152,6 @@ pub async fn run(global: &Global, args: TuneArgs) -> Result<ExitCode> {
         .clone()
         .unwrap_or_else(|| PathBuf::from(default_output(target.id())));
 
-    let cancel = super::cancel_on_ctrl_c();
-
     let plan = |suite: &Suite, strategies: Vec<Arc<dyn Strategy>>| RunPlan {
         suites: vec![suite.clone()],
         targets: vec![target.clone()],
@@ -190,6 +188,9 @@ pub async fn run(global: &Global, args: TuneArgs) -> Result<ExitCode> {
         }
         return Ok(ExitCode::SUCCESS);
     }
+    // Not before the dry run: it stores nothing, and Ctrl-C ends it as
+    // any command (it checks the strategies against every case first).
+    let cancel = super::cancel_on_ctrl_c();
     let store = global.open_or_create_store()?;
     // A profile written over the suite file or a strategy file would
     // replace what it was tuned from.
