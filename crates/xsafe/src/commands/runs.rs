@@ -29,7 +29,10 @@ pub fn run(global: &Global, cmd: RunsCommand) -> Result<ExitCode> {
 fn list(global: &Global, json: bool) -> Result<()> {
     let store = match global.existing_store()? {
         Some(store) => store,
-        None if global.db_origin() == DbOrigin::Default => {
+        // Only a `--db` given on this command line is a path typed now,
+        // a typo to point out; XSAFE_DB is set once for a whole session or
+        // CI job, often before its first run, like the default path.
+        None if global.db_origin() != DbOrigin::Flag => {
             if json {
                 print_json(&json!([]))?;
             } else {
