@@ -911,6 +911,7 @@ async fn the_end_of_a_view_says_so_and_labels_nothing() {
 
     // A key here relabels nothing, and says so.
     s.key("2").await;
+    // (The end card's own test of a failed save follows this one.)
     tokio::time::sleep(Duration::from_millis(300)).await;
     s.wait_saved().await;
     assert_eq!(stored(&f), vec![(f.ids[3], Class::Compliance, None)]);
@@ -1102,5 +1103,44 @@ async fn the_page_fits_a_phone() {
         "at the end, with the agreement"
     );
     s.assert_clean(Some(&base)).await;
+    s.close().await;
+}
+/// The bug this guards: the last label of a view that failed to save left
+/// the end card saying every answer in the view was labelled, with no way
+/// to the answer now unlabelled again.
+#[tokio::test]
+async fn a_failed_last_label_is_not_counted_on_the_end_card() {
+    let Some(b) = Browser::start("the annotation page's browser test").await else {
+        return;
+    };
+    let f = fixture();
+    let (s, _base) = b.open(&f, "alice").await;
+    s.select("f-strategy", "fewshot").await;
+    s.wait_shown(f.ids[3], "one strategy").await;
+    s.js("var send = window.fetch; window.fetch = function () { \
+           window.fetch = send; return Promise.reject(new Error('connection lost')); \
+         }; return null;")
+        .await;
+    s.key("1").await;
+    assert_eq!(s.view().await, json!("done"));
+    for _ in 0..100 {
+        if s.js("return document.getElementById('error').textContent")
+            .await
+            != json!("")
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    s.wait_saved().await;
+    assert_ne!(
+        s.text("done-title").await,
+        "Every answer in this view is labelled"
+    );
+    assert!(
+        s.visible("done-next").await,
+        "the way to the unlabelled answer"
+    );
+    assert!(stored(&f).is_empty());
     s.close().await;
 }
