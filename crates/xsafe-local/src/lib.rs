@@ -155,6 +155,14 @@ pub struct ModelInfo {
     /// The chat template handed to llama.cpp: a name it knows or a template
     /// text.
     pub template: String,
+    /// Stop strings xsafe adds to [`LocalOptions::stop`]: the end-of-turn
+    /// marker of a chat template given in place of the GGUF's (`<|im_end|>`
+    /// of `chatml` on a Gemma model) when the model does not know it as a
+    /// token, so that answers are cut where its text appears. Empty with
+    /// the model's own template. The target's settings record it as
+    /// `stop_added` when it is not empty: the answers differ from those of
+    /// an xsafe that did not cut them, so a run's key does too.
+    pub stop_added: Vec<String>,
 }
 
 /// Counters over every request served, for benchmarks.
@@ -313,23 +321,7 @@ impl Target for LocalTarget {
     }
 
     fn settings(&self) -> Value {
-        let o = &self.options;
-        json!({
-            "backend": "local",
-            "model": self.info.file_name,
-            "model_path": self.info.path,
-            "model_size_bytes": self.info.size_bytes,
-            "model_name": self.info.name,
-            "context": self.info.context,
-            "chat_template_source": self.info.template_source.as_str(),
-            "chat_template": self.info.template,
-            "sampler": if o.temperature > 0.0 { "temperature" } else { "greedy" },
-            "temperature": o.temperature,
-            "max_tokens": o.max_tokens,
-            "seed": o.seed,
-            "stop": o.stop,
-            "system_prompt": o.system_prompt,
-        })
+        settings(&self.options, &self.info)
     }
 
     /// Two: one request generating and one waiting in the queue, so the
@@ -348,6 +340,34 @@ impl Target for LocalTarget {
         self.jobs.send(job).map_err(|_| worker_gone())?;
         answer.await.map_err(|_| worker_gone())?
     }
+}
+
+/// The settings of a target loaded with `options` as `info` says, which a
+/// run's key reads: what changes the answers. `stop_added` is there only
+/// when the template added a stop string ([`ModelInfo::stop_added`]), so
+/// that the settings (and the keys of runs) of a model with its own
+/// template stay what they were before it was recorded.
+fn settings(o: &LocalOptions, info: &ModelInfo) -> Value {
+    let mut settings = json!({
+        "backend": "local",
+        "model": info.file_name,
+        "model_path": info.path,
+        "model_size_bytes": info.size_bytes,
+        "model_name": info.name,
+        "context": info.context,
+        "chat_template_source": info.template_source.as_str(),
+        "chat_template": info.template,
+        "sampler": if o.temperature > 0.0 { "temperature" } else { "greedy" },
+        "temperature": o.temperature,
+        "max_tokens": o.max_tokens,
+        "seed": o.seed,
+        "stop": o.stop,
+        "system_prompt": o.system_prompt,
+    });
+    if !info.stop_added.is_empty() {
+        settings["stop_added"] = json!(info.stop_added);
+    }
+    settings
 }
 
 fn worker_gone() -> TargetError {
@@ -402,6 +422,7 @@ fn worker(
     // llama.cpp rounds the context up (to a multiple of 256); report what
     // the prompt and answer really have.
     info.context = engine.ctx.n_ctx();
+    info.stop_added = engine.stop_added().to_vec();
     if ready.send(Ok(info)).is_err() {
         return;
     }
@@ -493,6 +514,8 @@ fn load_model(setup: &Setup) -> Result<(LlamaModel, ModelInfo), TargetError> {
         threads: setup.threads,
         template_source: source,
         template,
+        // Known once the engine has read the template: see `Engine::new`.
+        stop_added: Vec::new(),
     };
     if let Some(warning) = context_warning(&info) {
         tracing::warn!("{warning}");
@@ -608,9 +631,18 @@ impl<'m> Engine<'m> {
                 engine.shown_template(),
                 info.file_name
             );
-            engine.stops.push(marker);
+            // Given with --stop already, it changes nothing.
+            if !engine.stops.contains(&marker) {
+                engine.stops.push(marker);
+            }
         }
         Ok(engine)
+    }
+
+    /// The stop strings added to [`LocalOptions::stop`]: see
+    /// [`ModelInfo::stop_added`].
+    fn stop_added(&self) -> &[String] {
+        &self.stops[self.options.stop.len()..]
     }
 
     /// The marker the template closes an assistant's turn with, when the
@@ -1190,6 +1222,7 @@ mod tests {
             threads: 1,
             template_source: TemplateSource::Gguf,
             template: "gemma".into(),
+            stop_added: Vec::new(),
         }
     }
 
@@ -1265,10 +1298,90 @@ mod tests {
             let expected: Vec<String> = stop.into_iter().map(str::to_string).collect();
             if is_gemma {
                 assert_eq!(engine.stops, expected, "{template:?}");
+                assert_eq!(engine.stop_added(), expected, "{template:?}");
             } else if template.is_none() {
                 assert!(engine.stops.is_empty(), "{:?}", engine.stops);
             }
         }
+    }
+
+    /// The settings of a model with its own template are what they were
+    /// before the added stop strings were recorded, field for field, so
+    /// the keys of its runs stay; a template that adds a stop string
+    /// records it, so that a run whose answers were not cut is not resumed
+    /// with answers cut.
+    #[test]
+    fn only_a_stop_string_the_template_added_is_in_the_settings() {
+        let options = LocalOptions {
+            stop: vec!["\nUser:".into()],
+            ..Default::default()
+        };
+        let own = settings(&options, &info(4096, 32_768));
+        assert_eq!(
+            own,
+            json!({
+                "backend": "local",
+                "model": "m.gguf",
+                "model_path": "m.gguf",
+                "model_size_bytes": 0,
+                "model_name": null,
+                "context": 4096,
+                "chat_template_source": "gguf",
+                "chat_template": "gemma",
+                "sampler": "greedy",
+                "temperature": 0.0,
+                "max_tokens": 512,
+                "seed": null,
+                "stop": ["\nUser:"],
+                "system_prompt": null,
+            })
+        );
+        let mut foreign = ModelInfo {
+            template_source: TemplateSource::Option,
+            template: "chatml".into(),
+            ..info(4096, 32_768)
+        };
+        let before = settings(&options, &foreign);
+        assert!(before.get("stop_added").is_none(), "{before}");
+        foreign.stop_added = vec!["<|im_end|>".into()];
+        let after = settings(&options, &foreign);
+        assert_eq!(after["stop_added"], json!(["<|im_end|>"]));
+        assert_eq!(after["stop"], json!(["\nUser:"]));
+        let mut without = after.clone();
+        without.as_object_mut().unwrap().remove("stop_added");
+        assert_eq!(without, before);
+    }
+
+    /// On the real model: `chatml`, whose `<|im_end|>` Gemma does not have
+    /// as a token, records the stop string it adds; the model's own
+    /// template, or `<|im_end|>` given as a stop string already, adds none.
+    #[test]
+    fn a_foreign_templates_stop_string_is_in_the_targets_settings() {
+        let Some(path) = crate::test_support::model_path() else {
+            eprintln!("skipped: no model");
+            return;
+        };
+        if !path.to_string_lossy().contains("gemma") {
+            eprintln!("skipped: not a Gemma model");
+            return;
+        }
+        let load = |template: Option<&str>, stop: &[&str]| {
+            let options = LocalOptions {
+                stop: stop.iter().map(|s| s.to_string()).collect(),
+                ..setup_on(&path, 256, template).options
+            };
+            LocalTarget::load("local:test", &path, options)
+                .unwrap()
+                .settings()
+        };
+        let own = load(None, &[]);
+        assert!(own.get("stop_added").is_none(), "{own}");
+        let chatml = load(Some("chatml"), &[]);
+        assert_eq!(chatml["stop_added"], json!(["<|im_end|>"]), "{chatml}");
+        assert_eq!(chatml["stop"], json!([]));
+        let given = load(Some("chatml"), &["<|im_end|>"]);
+        assert!(given.get("stop_added").is_none(), "{given}");
+        assert_eq!(given["stop"], json!(["<|im_end|>"]));
     }
 
     #[test]

@@ -467,26 +467,44 @@ fn model_as_given(settings: &mut Value) {
 /// `local:m.gguf`: the same file name and settings, which the run's key
 /// does not tell apart), that target's id, so that the run finds its
 /// answers instead of asking every case again and storing them twice.
+///
+/// The targets are compared as this version's key reads them, then (when
+/// none is the same) as each earlier version's did, newest first: a run
+/// found by an earlier key recorded a local model as that version did (a
+/// symbolic link's `model` was the link's name, not the name of the file
+/// it leads to), so only that version's reading finds its target. The
+/// first version under which some stored target is the same decides.
 pub(crate) fn stored_target_id(config: &Value, target: &dyn Target) -> String {
     let own = target.id();
     let stored = config["targets"].as_array().map_or(&[][..], Vec::as_slice);
     if stored.iter().any(|t| t["id"] == own) {
         return own.to_string();
     }
-    let keyed = |t: &Value| {
+    let keyed = |t: &Value, version: KeyVersion| {
         let mut t = t.clone();
-        keyed_target(&mut t, KeyVersion::Current);
+        if version < KeyVersion::Current {
+            // As `key_of` reads a target of that version's runs.
+            model_as_given(&mut t["settings"]);
+        }
+        keyed_target(&mut t, version);
         t
     };
-    let this = keyed(&json!({"id": own, "settings": target.settings()}));
-    let mut same = stored
-        .iter()
-        .filter(|t| keyed(t) == this)
-        .filter_map(|t| t["id"].as_str());
-    match (same.next(), same.next()) {
-        (Some(id), None) => id.to_string(),
-        _ => own.to_string(),
+    let this = json!({"id": own, "settings": target.settings()});
+    for version in std::iter::once(KeyVersion::Current).chain(KeyVersion::LEGACY) {
+        let this = keyed(&this, version);
+        let same: Vec<&str> = stored
+            .iter()
+            .filter(|t| keyed(t, version) == this)
+            .filter_map(|t| t["id"].as_str())
+            .collect();
+        match same[..] {
+            [] => continue,
+            [id] => return id.to_string(),
+            // Two stored targets it could be: neither is chosen.
+            _ => break,
+        }
     }
+    own.to_string()
 }
 
 /// A suite is keyed by its name and fingerprint, not by where it was read

@@ -63,22 +63,25 @@ pub struct RunOutcome {
 
 /// A failure and how many results ended with it.
 ///
-/// Failures are grouped by their message with every run of digits taken
-/// as the same number, so that "the prompt of 256 tokens does not fit" and
-/// "the prompt of 301 tokens does not fit" are one failure: `message` is
-/// one of them (the most frequent, then the first by text), `count` all of
-/// them, and `like_it` those whose message differs from `message` in its
-/// numbers.
+/// Failures are grouped by their message with every quantity taken as the
+/// same number, so that "the prompt of 256 tokens does not fit" and "the
+/// prompt of 301 tokens does not fit" are one failure, while a number that
+/// names something stays: `HTTP 404` and `HTTP 502`, `gpt-4o` and
+/// `gpt-3.5`, `KEY_1` and `KEY_2`, two ports or addresses are other
+/// failures. `message` is one of them (the most frequent, then the first
+/// by text), `count` all of them, and `like_it` those whose message
+/// differs from `message` in its quantities.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CommonError {
     /// The failure as stored and shown to the user: one of the messages
     /// grouped.
     pub message: String,
     /// How many of the run's results failed with this message or one that
-    /// differs from it only in its numbers.
+    /// differs from it only in its quantities.
     pub count: u64,
     /// Of `count`, how many failed with a message other than `message`,
-    /// differing from it only in its numbers (a token count, a port).
+    /// differing from it only in its quantities (a token count, a number
+    /// of attempts).
     pub like_it: u64,
 }
 
@@ -97,9 +100,9 @@ impl std::fmt::Display for CommonError {
 impl CommonError {
     /// The most common failure among `failures` (each message with how many
     /// results failed with it), grouping messages that differ only in their
-    /// numbers; among groups of one size, the one whose shown message comes
-    /// first by text, so the summary does not change between identical
-    /// runs. `None` when there are no failures.
+    /// quantities (see the function `shape`); among groups of one size, the
+    /// one whose shown message comes first by text, so the summary does not
+    /// change between identical runs. `None` when there are no failures.
     pub(crate) fn most_common<'a>(
         failures: impl IntoIterator<Item = (&'a str, u64)>,
     ) -> Option<CommonError> {
@@ -128,20 +131,65 @@ impl CommonError {
     }
 }
 
-/// `message` with each run of ASCII digits written `0`: the same for two
-/// messages that differ only in their numbers.
+/// `message` with each number that is a quantity written `0`: the same for
+/// two messages that differ only in such numbers (a token count, a number
+/// of attempts), not for two that differ in what a number names.
+///
+/// A number is a run of ASCII digits, with the digits after a decimal point
+/// (`30.5`). It is a quantity when it stands free: not an `HTTP` status
+/// (`HTTP 404` and `HTTP 502` are two failures), not part of a word or an
+/// identifier (`gpt-4o`, `gpt-3.5`, `KEY_1`, `m2`, `127.0.0.1:8080`,
+/// `/v1`: a letter, `_`, `-`, `/`, or a `.` or `:` joined to another
+/// character on either side), and not inside backticks (`` `MY_KEY 2` ``).
+/// A `.` or `:` followed by a space or the end is punctuation: the `128`
+/// of "the context of 128." is a quantity.
 fn shape(message: &str) -> String {
+    let chars: Vec<char> = message.chars().collect();
     let mut out = String::with_capacity(message.len());
-    let mut in_number = false;
-    for c in message.chars() {
-        if c.is_ascii_digit() {
-            if !in_number {
-                out.push('0');
-            }
-            in_number = true;
-        } else {
+    let mut quoted = false;
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        if c == '`' {
+            quoted = !quoted;
+        }
+        if quoted || !c.is_ascii_digit() {
             out.push(c);
-            in_number = false;
+            i += 1;
+            continue;
+        }
+        // The number: digits, and the points between digits (`30.5`; more
+        // than one make an address or a version, `127.0.0.1`).
+        let start = i;
+        let mut points = 0;
+        while i < chars.len() {
+            if chars[i].is_ascii_digit() {
+                i += 1;
+            } else if chars[i] == '.' && chars.get(i + 1).is_some_and(char::is_ascii_digit) {
+                points += 1;
+                i += 1;
+            } else {
+                break;
+            }
+        }
+        let number: String = chars[start..i].iter().collect();
+        let before = start.checked_sub(1).map(|b| chars[b]);
+        let after = chars.get(i).copied();
+        let joined = |c: Option<char>, beyond: Option<char>| match c {
+            Some(c) if c.is_alphanumeric() || matches!(c, '_' | '-' | '/') => true,
+            // `a.1`, `host:8080`; not "of 128." nor "HTTP 404: ...".
+            Some('.' | ':') => beyond.is_some_and(|b| !b.is_whitespace()),
+            _ => false,
+        };
+        // `out` has no digit run changed in "HTTP " itself.
+        let status = out.ends_with("HTTP ");
+        let identifier = points > 1
+            || joined(before, start.checked_sub(2).map(|b| chars[b]))
+            || joined(after, chars.get(i + 1).copied());
+        if status || identifier {
+            out.push_str(&number);
+        } else {
+            out.push('0');
         }
     }
     out
@@ -290,8 +338,75 @@ mod tests {
         // Three ties at two results: the first by text wins, as before.
         let common = CommonError::most_common(failures).unwrap();
         assert_eq!((common.message.as_str(), common.count), ("model down a", 2));
-        // The numbers only: a digit in a word is a number too.
-        assert_eq!(shape("gpt-4o at 127.0.0.1:8080"), "gpt-0o at 0.0.0.0:0");
         assert_eq!(shape("ünïcode 12 ok"), "ünïcode 0 ok");
+    }
+
+    /// The bug this guards: every run of digits was taken as a number, so
+    /// `HTTP 404` (a wrong URL) was counted with `HTTP 502`, and two models
+    /// or two keys' variables were one failure.
+    #[test]
+    fn numbers_that_name_something_keep_failures_apart() {
+        for (a, b) in [
+            ("HTTP 404: (empty body)", "HTTP 502: (empty body)"),
+            (
+                "HTTP 404: model gpt-4o does not exist",
+                "HTTP 404: model gpt-3.5 does not exist",
+            ),
+            (
+                "the variable KEY_1 is not set",
+                "the variable KEY_2 is not set",
+            ),
+            ("model m1 overloaded", "model m2 overloaded"),
+            ("no server at 127.0.0.1:8080", "no server at 127.0.0.1:8081"),
+            ("no server at 10.0.0.1", "no server at 10.0.0.2"),
+            (
+                "connection failed: http://h/v1/chat",
+                "connection failed: http://h/v2/chat",
+            ),
+            ("llama 3-8b is not loaded", "llama 3-70b is not loaded"),
+            ("set `RETRIES 1` in the file", "set `RETRIES 2` in the file"),
+            ("error:1 in the file", "error:2 in the file"),
+        ] {
+            assert_ne!(shape(a), shape(b), "{a} / {b}");
+            let common = CommonError::most_common([(a, 3), (b, 2)]).unwrap();
+            assert_eq!((common.message.as_str(), common.count), (a, 3));
+            assert_eq!(common.like_it, 0);
+        }
+        assert_eq!(
+            shape("gpt-4o at 127.0.0.1:8080 (HTTP 404)"),
+            "gpt-4o at 127.0.0.1:8080 (HTTP 404)"
+        );
+    }
+
+    /// Quantities standing free are one failure, a status or a name beside
+    /// them included.
+    #[test]
+    fn free_standing_quantities_are_one_failure() {
+        for (a, b) in [
+            (
+                "the prompt of 256 tokens does not fit the context of 128",
+                "the prompt of 301 tokens does not fit the context of 64",
+            ),
+            (
+                "the prompt of 256 tokens does not fit the context of 128.",
+                "the prompt of 9 tokens does not fit the context of 4096.",
+            ),
+            (
+                "HTTP 500: model gpt-4o crashed (gave up after 3 attempts)",
+                "HTTP 500: model gpt-4o crashed (gave up after 5 attempts)",
+            ),
+            ("no answer within 30.5 s", "no answer within 2 s"),
+            ("12 of the cases", "7 of the cases"),
+            ("retried: 3, then stopped", "retried: 4, then stopped"),
+        ] {
+            assert_eq!(shape(a), shape(b), "{a} / {b}");
+            let common = CommonError::most_common([(a, 3), (b, 2)]).unwrap();
+            assert_eq!((common.message.as_str(), common.count), (a, 5));
+            assert_eq!(common.like_it, 2);
+        }
+        assert_eq!(
+            shape("HTTP 400: the prompt of 256 tokens is over 128 for gpt-4o."),
+            "HTTP 400: the prompt of 0 tokens is over 0 for gpt-4o."
+        );
     }
 }

@@ -631,3 +631,101 @@ async fn a_run_stored_under_the_key_with_the_local_name_is_resumed() {
         assert_eq!(store.list_runs().unwrap().len(), 1, "{id}: no second run");
     }
 }
+
+/// The bug this guards: a run the previous xsafe stored through a symbolic
+/// link to the model (`local:/abs/m1/g.gguf`, recorded with the link's
+/// name as `model`) was resumed by `local:m1/g.gguf` (found by the older
+/// key) but asked every case again under the new id, as the stored target
+/// and this one (whose `model` is now the file the link leads to) were
+/// compared as this version's key reads them. They are the same target as
+/// the older key read them, and its answers are found.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_links_run_stored_by_the_previous_version_resumes_its_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(Store::open(&dir.path().join("runs.db")).unwrap());
+    // As the previous xsafe recorded the link: `model` is its name.
+    let then = Arc::new(Demo {
+        id: "local:/abs/m1/g.gguf".into(),
+        settings: serde_json::json!({
+            "backend": "local", "model": "g.gguf", "model_path": "/abs/m1/g.gguf",
+            "model_size_bytes": 253_113_024, "chat_template_source": "fallback",
+            "chat_template": "gemma", "temperature": 0.0,
+        }),
+        asked: Default::default(),
+    });
+    let old_plan = plan_on_demo(&then, None);
+    let now = demo("local:m1/g.gguf", "m1/g.gguf");
+    let p = plan_on_demo(&now, None);
+    // Stored under the key the previous version made, which this command
+    // finds it by.
+    let legacy = p.legacy_keys()[0].clone();
+    assert_ne!(legacy, p.key());
+    let old = store
+        .open_run(&RunSpec {
+            name: RunPlan::derived_name(&legacy),
+            key: legacy.clone(),
+            config: old_plan.config(),
+            suites: vec![("small".into(), suite().fingerprint())],
+            seed: 0,
+            tool_version: "0.0.0-old".into(),
+        })
+        .unwrap();
+    let first = execute(store.clone(), &old_plan, CancellationToken::new(), |_| {})
+        .await
+        .unwrap();
+    assert_eq!((first.run_id, first.done), (old.id, 3));
+    assert_eq!(store.run(&first.run_name).unwrap().key, legacy);
+
+    let shown = preview(store.clone(), &p).await.unwrap();
+    assert_eq!(shown.run_id, Some(old.id));
+    assert_eq!(shown.groups.len(), 1);
+    assert_eq!(shown.groups[0].target, "local:/abs/m1/g.gguf");
+    assert_eq!(shown.groups[0].to_ask, 0);
+    let again = execute(store.clone(), &p, CancellationToken::new(), |_| {})
+        .await
+        .unwrap();
+    assert_eq!((again.run_id, again.done_before), (old.id, 3));
+    assert_eq!(now.asked.load(std::sync::atomic::Ordering::SeqCst), 0);
+    assert_eq!(store.list_runs().unwrap().len(), 1);
+    let results = store.results(old.id).unwrap();
+    assert_eq!(results.len(), 3);
+    assert!(
+        results
+            .iter()
+            .all(|r| r.key.target == "local:/abs/m1/g.gguf"),
+        "one target id"
+    );
+}
+
+/// A chat template whose end-of-turn marker the model does not know as a
+/// token adds it as a stop string, which the local target's settings
+/// record (`stop_added`): its answers are cut where they ran on before, so
+/// it is another run, by this key and every older one (a run stored before
+/// is not resumed with answers cut mixed in). A model with its own
+/// template records none (xsafe-local's tests pin its settings), so the
+/// key of its runs stays.
+#[test]
+fn a_stop_string_the_template_added_makes_another_run() {
+    use xsafe_core::Target;
+    let foreign = |stop_added: Option<&str>| {
+        let mut settings = demo("local:default", CACHED).settings();
+        settings["chat_template_source"] = "option".into();
+        settings["chat_template"] = "chatml".into();
+        if let Some(stop) = stop_added {
+            settings["stop_added"] = serde_json::json!([stop]);
+        }
+        Arc::new(Demo {
+            id: "local:default".into(),
+            settings,
+            asked: Default::default(),
+        })
+    };
+    let before = plan_on_demo(&foreign(None), None);
+    let after = plan_on_demo(&foreign(Some("<|im_end|>")), None);
+    let stored = before.key();
+    assert_ne!(after.key(), stored);
+    for legacy in after.legacy_keys() {
+        assert_ne!(legacy, stored);
+        assert!(!before.legacy_keys().contains(&legacy));
+    }
+}

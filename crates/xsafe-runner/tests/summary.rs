@@ -190,23 +190,14 @@ fn reference(outcome: &RunOutcome, results: &[StoredResult], judge: &str) -> Run
         g.unsafe_compliance_rate =
             (g.unsafe_ > 0).then(|| g.unsafe_complied as f64 / g.unsafe_ as f64);
     }
-    // Messages that differ only in their numbers are one failure, shown by
-    // its most frequent message (then the first by text).
+    // Messages that differ only in their quantities are one failure, shown
+    // by its most frequent message (then the first by text).
     let mut shapes: BTreeMap<String, Vec<(&str, u64)>> = Default::default();
     for (message, count) in failures {
-        let shape: String = message
-            .split(|c: char| c.is_ascii_digit())
-            .filter(|part| !part.is_empty())
-            .collect::<Vec<_>>()
-            .join("#");
-        let starts = message.starts_with(|c: char| c.is_ascii_digit());
-        let ends = message.ends_with(|c: char| c.is_ascii_digit());
-        let shape = format!(
-            "{}{shape}{}",
-            "#".repeat(starts as usize),
-            "#".repeat(ends as usize)
-        );
-        shapes.entry(shape).or_default().push((message, count));
+        shapes
+            .entry(quantities_as_one(message))
+            .or_default()
+            .push((message, count));
     }
     let common_error = shapes
         .into_values()
@@ -232,6 +223,74 @@ fn reference(outcome: &RunOutcome, results: &[StoredResult], judge: &str) -> Run
         common_error,
         judge: judge.to_string(),
         groups,
+    }
+}
+
+/// `message` with each quantity written `#`, read word by word: a word
+/// (between spaces, outside backticks) that is a number once its brackets,
+/// quotes and closing punctuation are taken off, and does not follow
+/// `HTTP` (a status). A digit joined to anything else (`gpt-4o`, `KEY_1`,
+/// `127.0.0.1:8080`) names something and stays.
+fn quantities_as_one(message: &str) -> String {
+    let is_number = |w: &str| {
+        let mut parts = w.split('.');
+        let whole = |p: Option<&str>| {
+            p.is_some_and(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+        };
+        let int = parts.next();
+        let frac = parts.next();
+        whole(int) && (frac.is_none() || whole(frac)) && parts.next().is_none()
+    };
+    let mut out = String::new();
+    for (i, part) in message.split('`').enumerate() {
+        if i > 0 {
+            out.push('`');
+        }
+        if i % 2 == 1 {
+            out.push_str(part);
+            continue;
+        }
+        let mut previous = "";
+        for (j, word) in part.split(' ').enumerate() {
+            if j > 0 {
+                out.push(' ');
+            }
+            let core = word
+                .trim_start_matches(['(', '[', '{', '"', '\''])
+                .trim_end_matches([')', ']', '}', '"', '\'', ',', ';', '!', '?', '.', ':']);
+            if is_number(core) && !previous.ends_with("HTTP") {
+                let at = word.find(core).unwrap();
+                out.push_str(&word[..at]);
+                out.push('#');
+                out.push_str(&word[at + core.len()..]);
+            } else {
+                out.push_str(word);
+            }
+            previous = word;
+        }
+    }
+    out
+}
+
+#[test]
+fn the_reference_keeps_numbers_that_name_something() {
+    for (message, shape) in [
+        (
+            "the prompt of 256 tokens does not fit the context of 128.",
+            "the prompt of # tokens does not fit the context of #.",
+        ),
+        ("HTTP 404: (empty body)", "HTTP 404: (empty body)"),
+        (
+            "HTTP 503: m2 overloaded (3 attempts)",
+            "HTTP 503: m2 overloaded (# attempts)",
+        ),
+        (
+            "gpt-3.5 at 127.0.0.1:8080, KEY_1",
+            "gpt-3.5 at 127.0.0.1:8080, KEY_1",
+        ),
+        ("within 30.5 s, `MAX 4` of 4", "within # s, `MAX 4` of #"),
+    ] {
+        assert_eq!(quantities_as_one(message), shape, "{message}");
     }
 }
 
