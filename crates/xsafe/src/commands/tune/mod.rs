@@ -202,20 +202,10 @@ pub async fn run(global: &Global, args: TuneArgs) -> Result<ExitCode> {
             .chain(args.strategies.strategy_files.iter().map(PathBuf::as_path)),
     )?;
     super::check_writable(&output)?;
-    let cal = match execute(&store, &cal_plan, &cancel, global.quiet, "calibration").await {
+    let cal = match execute(&store, &cal_plan, &cancel, global.quiet, "calibration").await? {
         Ok(outcome) => outcome,
-        Err(e) if super::interrupted_before_start(&e) => {
-            errln!("{e}");
-            return Ok(ExitCode::from(130));
-        }
-        Err(e) => return Err(e),
+        Err(code) => return Ok(code),
     };
-    if cancel.is_cancelled() {
-        return Ok(ExitCode::from(130));
-    }
-    if let Some(code) = incomplete("calibration", &cal) {
-        return Ok(code);
-    }
     let cal_figures = figures(&cal, &strategies, &calibration, args.samples)?;
     let decision = choose(&cal_figures, args.margin)?;
     let chosen = strategies[decision.chosen].clone();
@@ -226,20 +216,10 @@ pub async fn run(global: &Global, args: TuneArgs) -> Result<ExitCode> {
         check.push(strategies[0].clone());
     }
     let held_plan = plan(&heldout, check.clone());
-    let held = match execute(&store, &held_plan, &cancel, global.quiet, "held-out").await {
+    let held = match execute(&store, &held_plan, &cancel, global.quiet, "held-out").await? {
         Ok(outcome) => outcome,
-        Err(e) if super::interrupted_before_start(&e) => {
-            errln!("{e}");
-            return Ok(ExitCode::from(130));
-        }
-        Err(e) => return Err(e),
+        Err(code) => return Ok(code),
     };
-    if cancel.is_cancelled() {
-        return Ok(ExitCode::from(130));
-    }
-    if let Some(code) = incomplete("held-out", &held) {
-        return Ok(code);
-    }
     let held_figures = figures(&held, &check, &heldout, args.samples)?;
     let held_check = check_heldout(&held_figures, chosen.name(), args.margin)?;
 
@@ -436,14 +416,17 @@ fn build_strategies(args: &TuneArgs, cache_dir: &Path) -> Result<Vec<Arc<dyn Str
     Ok(built)
 }
 
+/// Runs one part of the tune: its whole outcome, or the exit code tune
+/// stops with instead (130 on Ctrl-C, before the run started or during
+/// it; 2 when results are missing or failed, said by [`incomplete`]).
 async fn execute(
     store: &Arc<Store>,
     plan: &RunPlan,
     cancel: &CancellationToken,
     quiet: bool,
     part: &'static str,
-) -> Result<RunOutcome> {
-    super::execute_with_progress(
+) -> Result<Result<RunOutcome, ExitCode>> {
+    let outcome = match super::execute_with_progress(
         store.clone(),
         plan,
         cancel,
@@ -452,6 +435,18 @@ async fn execute(
         move |name| format!("{part} {name}"),
     )
     .await
+    {
+        Ok(outcome) => outcome,
+        Err(e) if super::interrupted_before_start(&e) => {
+            errln!("{e}");
+            return Ok(Err(ExitCode::from(130)));
+        }
+        Err(e) => return Err(e),
+    };
+    if cancel.is_cancelled() {
+        return Ok(Err(ExitCode::from(130)));
+    }
+    Ok(incomplete(part, &outcome).map_or(Ok(outcome), Err))
 }
 
 /// Figures with errors are incomplete: say so and exit 2, writing nothing.
