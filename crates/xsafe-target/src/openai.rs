@@ -153,6 +153,12 @@ impl Replica {
     fn rests(&self, now: u64) -> bool {
         self.resting_until.load(Ordering::SeqCst) > now
     }
+
+    /// How many milliseconds after `now` its `Retry-After` still asks to
+    /// wait; 0 when it asks nothing.
+    fn asked_wait(&self, now: u64) -> u64 {
+        self.asked_until.load(Ordering::SeqCst).saturating_sub(now)
+    }
 }
 
 /// `d` in whole milliseconds, saturating (a `Retry-After` may be huge).
@@ -335,7 +341,7 @@ impl OpenAiTarget {
     fn choose(&self, loads: &[MemberLoad], start: usize) -> Option<usize> {
         let n = self.replicas.len();
         let now = self.now_ms();
-        let asked = |r: &Replica| r.asked_until.load(Ordering::SeqCst).saturating_sub(now);
+        let asked = |r: &Replica| r.asked_wait(now);
         // Whether it rests, and whether its `Retry-After` is still running.
         let standing = |r: &Replica| (r.rests(now), asked(r) > 0);
         let best = self.replicas.iter().map(standing).min()?;
@@ -362,7 +368,7 @@ impl OpenAiTarget {
         let wait = self
             .replicas
             .iter()
-            .map(|r| r.asked_until.load(Ordering::SeqCst).saturating_sub(now))
+            .map(|r| r.asked_wait(now))
             .min()
             .unwrap_or(0);
         if wait > 0 {
