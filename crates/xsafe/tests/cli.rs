@@ -846,28 +846,10 @@ fn completion_scripts_cover_the_commands_and_load_in_bash() {
 /// model, and `xsafe rejudge` judges them once the judge is back.
 #[test]
 fn answers_the_judge_failed_on_are_kept_and_judged_without_the_model() {
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicBool, Ordering};
     let env = Env::new();
     let model = TestServer::start(keyword_model);
-    let down = Arc::new(AtomicBool::new(true));
-    let flag = down.clone();
-    let judge = TestServer::start(move |_| {
-        if flag.load(Ordering::SeqCst) {
-            Reply::status(500, r#"{"error":{"message":"judge overloaded"}}"#)
-        } else {
-            Reply::chat("1_full_compliance")
-        }
-    });
-    let judge_url = format!("{}/v1", judge.url());
-    let judge_args = [
-        "--judge",
-        "llm:openai:judge-model",
-        "--judge-base-url",
-        &judge_url,
-        "--judge-max-retries",
-        "0",
-    ];
+    let judge = common::DownJudge::start();
+    let judge_args = judge.args();
     let suite = env.write("small.csv", common::SMALL_SUITE);
     let model_url = format!("{}/v1", model.url());
     let run = || {
@@ -931,14 +913,14 @@ fn answers_the_judge_failed_on_are_kept_and_judged_without_the_model() {
     assert_eq!((model.request_count(), judge.request_count()), (5, 10));
 
     // The judge is back: rejudge judges the stored answers.
-    down.store(false, Ordering::SeqCst);
+    judge.up();
     let s: serde_json::Value = serde_json::from_str(&env.ok(&[
         "rejudge",
         "r1",
         "--judge",
         "llm:openai:judge-model",
         "--judge-base-url",
-        &judge_url,
+        &judge.url,
         "--json",
     ]))
     .unwrap();

@@ -8,10 +8,8 @@ mod common;
 use common::{Env, count_rows, keyword_model, wait_for_results};
 use serde_json::Value;
 use std::process::Stdio;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
-use xsafe_testkit::{Reply, TestServer};
+use xsafe_testkit::TestServer;
 
 fn json(text: &str) -> Value {
     serde_json::from_str(text).unwrap()
@@ -56,24 +54,8 @@ fn runs_show_and_export_use_the_runs_own_judge_after_a_rejudge() {
     let model = TestServer::start(keyword_model);
     // Down at first; then calls every answer a compliance, where strmatch
     // sees keyword_model's two refusals (s1, u1).
-    let down = Arc::new(AtomicBool::new(true));
-    let flag = down.clone();
-    let judge = TestServer::start(move |_| {
-        if flag.load(Ordering::SeqCst) {
-            Reply::status(500, r#"{"error":{"message":"judge overloaded"}}"#)
-        } else {
-            Reply::chat("1_full_compliance")
-        }
-    });
-    let judge_url = format!("{}/v1", judge.url());
-    let llm_judge = [
-        "--judge",
-        "llm:openai:judge-model",
-        "--judge-base-url",
-        &judge_url,
-        "--judge-max-retries",
-        "0",
-    ];
+    let judge = common::DownJudge::start();
+    let llm_judge = judge.args();
     let suite = env.write("small.csv", common::SMALL_SUITE);
     let model_url = format!("{}/v1", model.url());
     let mut run = vec![
@@ -157,7 +139,7 @@ fn runs_show_and_export_use_the_runs_own_judge_after_a_rejudge() {
 
     // The run's judge back up: its verdicts count, though strmatch's were
     // stored first.
-    down.store(false, Ordering::SeqCst);
+    judge.up();
     let mut rejudge = vec!["rejudge", "r1"];
     rejudge.extend_from_slice(&llm_judge);
     env.ok(&rejudge);

@@ -209,3 +209,51 @@ pub fn signal_and_wait(
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
+
+/// An `llm:` judge on 127.0.0.1 that fails every request (HTTP 500, "judge
+/// overloaded") until [`DownJudge::up`], then calls every answer full
+/// compliance.
+pub struct DownJudge {
+    pub server: xsafe_testkit::TestServer,
+    /// Its base URL, for `--judge-base-url`.
+    pub url: String,
+    down: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl DownJudge {
+    pub fn start() -> DownJudge {
+        use std::sync::atomic::Ordering;
+        let down = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let flag = down.clone();
+        let server = xsafe_testkit::TestServer::start(move |_| {
+            if flag.load(Ordering::SeqCst) {
+                xsafe_testkit::Reply::status(500, r#"{"error":{"message":"judge overloaded"}}"#)
+            } else {
+                xsafe_testkit::Reply::chat("1_full_compliance")
+            }
+        });
+        let url = format!("{}/v1", server.url());
+        DownJudge { server, url, down }
+    }
+
+    /// From now on it answers.
+    pub fn up(&self) {
+        self.down.store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// `--judge llm:openai:judge-model` on it, without retries.
+    pub fn args(&self) -> [&str; 6] {
+        [
+            "--judge",
+            "llm:openai:judge-model",
+            "--judge-base-url",
+            &self.url,
+            "--judge-max-retries",
+            "0",
+        ]
+    }
+
+    pub fn request_count(&self) -> usize {
+        self.server.request_count()
+    }
+}
