@@ -351,11 +351,7 @@ async fn streaming_passes_events_through() {
         body: sse_body().into_bytes(),
     });
     let proxy = start("contextual", options(&upstream)).await;
-    let r = post(
-        &proxy.url,
-        &json!({"model": "m", "stream": true, "messages": [{"role": "user", "content": PROMPT}]}),
-    )
-    .await;
+    let r = post(&proxy.url, &STREAMED).await;
     assert_eq!(r.status(), 200);
     assert!(
         r.headers()["content-type"]
@@ -1730,6 +1726,11 @@ const FIRST_EVENT: &str = "data: {\"object\":\"chat.completion.chunk\",\"choices
 const SECOND_EVENT: &str = "data: {\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\
     \"delta\":{\"content\":\", here\"},\"finish_reason\":null}]}\n\n";
 
+/// A streaming request for `PROMPT`.
+static STREAMED: std::sync::LazyLock<Value> = std::sync::LazyLock::new(
+    || json!({"model": "m", "stream": true, "messages": [{"role": "user", "content": PROMPT}]}),
+);
+
 /// A proxy without client keys' options for the upstream at `url`.
 fn options_for(url: String) -> ProxyOptions {
     let mut o = ProxyOptions::new(url);
@@ -1748,13 +1749,7 @@ async fn a_stream_that_ends_without_done_is_an_error_for_the_client_and_counted(
     let logs = Logs::capture();
     let url = chunked_stream_upstream(PIECES).await;
     let proxy = start("contextual", options_for(url)).await;
-    let r = client()
-        .post(format!("{}/v1/chat/completions", proxy.url))
-        .json(&json!({"model": "m", "stream": true,
-            "messages": [{"role": "user", "content": PROMPT}]}))
-        .send()
-        .await
-        .unwrap();
+    let r = post(&proxy.url, &STREAMED).await;
     assert_eq!(r.status(), 200);
     let mut body = r.bytes_stream();
     let mut received = Vec::new();
@@ -1799,13 +1794,7 @@ async fn the_body_ends_at_done_whatever_the_upstream_does_after() {
     let mut o = options_for(url);
     o.timeout = Duration::from_secs(2);
     let proxy = start("contextual", o).await;
-    let r = client()
-        .post(format!("{}/v1/chat/completions", proxy.url))
-        .json(&json!({"model": "m", "stream": true,
-            "messages": [{"role": "user", "content": PROMPT}]}))
-        .send()
-        .await
-        .unwrap();
+    let r = post(&proxy.url, &STREAMED).await;
     assert_eq!(r.status(), 200);
     let body = r.text().await.expect("the body ends at [DONE], whole");
     assert_eq!(body, PIECES.concat());
@@ -1836,13 +1825,7 @@ async fn streams_without_done_or_its_blank_line_end_whole() {
         let mut o = options_for(url);
         o.timeout = Duration::from_secs(2);
         let proxy = start("contextual", o).await;
-        let r = client()
-            .post(format!("{}/v1/chat/completions", proxy.url))
-            .json(&json!({"model": "m", "stream": true,
-                "messages": [{"role": "user", "content": PROMPT}]}))
-            .send()
-            .await
-            .unwrap();
+        let r = post(&proxy.url, &STREAMED).await;
         assert_eq!(r.status(), 200);
         let body = r.text().await.expect("a whole body");
         assert_eq!(body, format!("{}{added}", pieces.concat()));
@@ -1865,13 +1848,7 @@ async fn a_done_split_across_writes_ends_the_stream_normally() {
     for pieces in [SPLIT, NO_SPACE] {
         let url = chunked_stream_upstream(pieces).await;
         let proxy = start("contextual", options_for(url)).await;
-        let r = client()
-            .post(format!("{}/v1/chat/completions", proxy.url))
-            .json(&json!({"model": "m", "stream": true,
-                "messages": [{"role": "user", "content": PROMPT}]}))
-            .send()
-            .await
-            .unwrap();
+        let r = post(&proxy.url, &STREAMED).await;
         assert_eq!(r.status(), 200);
         assert_eq!(r.text().await.unwrap(), pieces.concat());
         let metrics = metrics_of(&proxy).await;
