@@ -11,6 +11,26 @@ use xsafe_store::{RunSpec, Store};
 use xsafe_target::{OpenAiConfig, OpenAiTarget};
 use xsafe_testkit::{Reply, TestServer};
 
+/// A run as an earlier xsafe stored it on the small suite: named `name`,
+/// under its `key` then, with `config`.
+fn stored_earlier(
+    store: &Store,
+    name: String,
+    key: String,
+    config: serde_json::Value,
+) -> xsafe_store::RunRecord {
+    store
+        .open_run(&RunSpec {
+            name,
+            key,
+            config,
+            suites: vec![("small".into(), suite().fingerprint())],
+            seed: 0,
+            tool_version: "0.0.0-old".into(),
+        })
+        .unwrap()
+}
+
 fn suite() -> Suite {
     Suite {
         name: "small".into(),
@@ -91,16 +111,7 @@ async fn a_run_stored_under_the_older_key_is_resumed() {
         let legacy = p.legacy_keys().pop().unwrap();
         assert_ne!(legacy, p.key());
         let old_name = name.map_or_else(|| RunPlan::derived_name(&legacy), String::from);
-        let old = store
-            .open_run(&RunSpec {
-                name: old_name.clone(),
-                key: legacy.clone(),
-                config: p.config(),
-                suites: vec![("small".into(), suite().fingerprint())],
-                seed: 0,
-                tool_version: "0.0.0-old".into(),
-            })
-            .unwrap();
+        let old = stored_earlier(&store, old_name.clone(), legacy.clone(), p.config());
         let outcome = execute(store.clone(), &p, CancellationToken::new(), |_| {})
             .await
             .unwrap();
@@ -154,16 +165,7 @@ async fn the_clarifiers_address_and_timeout_do_not_make_another_run() {
     assert_ne!(before, p.key());
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(Store::open(&dir.path().join("runs.db")).unwrap());
-    let old = store
-        .open_run(&RunSpec {
-            name: RunPlan::derived_name(&before),
-            key: before,
-            config: p.config(),
-            suites: vec![("small".into(), suite().fingerprint())],
-            seed: 0,
-            tool_version: "0.0.0-old".into(),
-        })
-        .unwrap();
+    let old = stored_earlier(&store, RunPlan::derived_name(&before), before, p.config());
     let outcome = execute(store.clone(), &p, CancellationToken::new(), |_| {})
         .await
         .unwrap();
@@ -227,16 +229,7 @@ async fn a_run_stored_with_the_suite_files_path_in_its_key_is_resumed() {
     let p = spelled("data/small.csv");
     // The newest older key that held the path (the newer ones left it out).
     let before = p.legacy_keys().into_iter().find(|k| *k != p.key()).unwrap();
-    let old = store
-        .open_run(&RunSpec {
-            name: RunPlan::derived_name(&before),
-            key: before,
-            config: p.config(),
-            suites: vec![("small".into(), suite().fingerprint())],
-            seed: 0,
-            tool_version: "0.0.0-old".into(),
-        })
-        .unwrap();
+    let old = stored_earlier(&store, RunPlan::derived_name(&before), before, p.config());
     let outcome = execute(store.clone(), &p, CancellationToken::new(), |_| {})
         .await
         .unwrap();
@@ -614,16 +607,7 @@ async fn a_run_stored_under_the_key_with_the_local_name_is_resumed() {
         if id.contains("m1/") {
             config["targets"][0]["settings"]["model"] = "g.gguf".into();
         }
-        let old = store
-            .open_run(&RunSpec {
-                name: RunPlan::derived_name(&legacy),
-                key: legacy,
-                config,
-                suites: vec![("small".into(), suite().fingerprint())],
-                seed: 0,
-                tool_version: "0.0.0-old".into(),
-            })
-            .unwrap();
+        let old = stored_earlier(&store, RunPlan::derived_name(&legacy), legacy, config);
         let outcome = execute(store.clone(), &p, CancellationToken::new(), |_| {})
             .await
             .unwrap();
@@ -660,16 +644,12 @@ async fn a_links_run_stored_by_the_previous_version_resumes_its_answers() {
     // finds it by.
     let legacy = p.legacy_keys()[0].clone();
     assert_ne!(legacy, p.key());
-    let old = store
-        .open_run(&RunSpec {
-            name: RunPlan::derived_name(&legacy),
-            key: legacy.clone(),
-            config: old_plan.config(),
-            suites: vec![("small".into(), suite().fingerprint())],
-            seed: 0,
-            tool_version: "0.0.0-old".into(),
-        })
-        .unwrap();
+    let old = stored_earlier(
+        &store,
+        RunPlan::derived_name(&legacy),
+        legacy.clone(),
+        old_plan.config(),
+    );
     let first = execute(store.clone(), &old_plan, CancellationToken::new(), |_| {})
         .await
         .unwrap();
