@@ -419,8 +419,10 @@ impl Drop for AtomicFile {
 /// destructor, so an interrupted `judge -o` or `export --output` left its
 /// temporary file behind. The live temporary files are kept in a registry,
 /// and the first one made installs a listener for both signals: while any
-/// is live, a signal removes them all and exits (130 for SIGINT, 143 for
-/// SIGTERM). Once a listener is installed the default action no longer
+/// is live, a signal removes them all and ends the process by that signal
+/// again, its default action restored (a shell loop of such commands stops,
+/// as on a process the signal killed). Once a listener is installed the
+/// default action no longer
 /// applies, so with none live the listener ends the process itself as the
 /// default action would, except on a SIGINT that the command handles
 /// (see [`cancel_on_ctrl_c`]), which it leaves to the command: a run or a
