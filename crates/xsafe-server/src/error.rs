@@ -11,14 +11,19 @@ pub struct ApiError {
     /// The HTTP status of the answer.
     pub status: StatusCode,
     /// The explanation for the client, sent as the error's `message`.
-    pub message: String,
+    pub message: Box<str>,
     /// The error's `type`, e.g. `invalid_request_error`.
     pub kind: &'static str,
     /// The error's `code`, and the `kind` label of the errors metric.
     pub code: &'static str,
+    /// The `code` the client sees instead of [`ApiError::code`], when an
+    /// upstream's refusal is passed on with the upstream's own code
+    /// (`context_length_exceeded`, which clients act on); the metric still
+    /// counts the error by `code`.
+    pub client_code: Option<Box<str>>,
     /// The error's `param`: the request field at fault, when there is one
     /// (the body leaves `param` out otherwise).
-    pub param: Option<&'static str>,
+    pub param: Option<Box<str>>,
     /// Sent as the response's `Retry-After` header: the upstream's own on
     /// the 429 it answered, so the client backs off as long as it asked.
     /// (Boxed, like `log`, to keep every `Result<_, ApiError>` small.)
@@ -39,9 +44,10 @@ impl ApiError {
     ) -> Self {
         ApiError {
             status,
-            message: message.into(),
+            message: message.into().into_boxed_str(),
             kind,
             code,
+            client_code: None,
             param: None,
             retry_after: None,
             log: None,
@@ -49,8 +55,8 @@ impl ApiError {
     }
 
     /// This error, naming `param` as the request field at fault.
-    pub fn with_param(mut self, param: &'static str) -> Self {
-        self.param = Some(param);
+    pub fn with_param(mut self, param: &str) -> Self {
+        self.param = Some(param.into());
         self
     }
 
@@ -142,10 +148,11 @@ impl ApiError {
     /// `{"error": {"message", "type", "code"}}`, with `param` when the
     /// error names the field at fault.
     pub fn body(&self) -> serde_json::Value {
+        let code = self.client_code.as_deref().unwrap_or(self.code);
         let mut body =
-            json!({"error": {"message": self.message, "type": self.kind, "code": self.code}});
-        if let Some(param) = self.param {
-            body["error"]["param"] = param.into();
+            json!({"error": {"message": &*self.message, "type": self.kind, "code": code}});
+        if let Some(param) = &self.param {
+            body["error"]["param"] = param.as_ref().into();
         }
         body
     }

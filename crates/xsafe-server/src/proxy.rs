@@ -595,7 +595,7 @@ impl Proxy {
                         error.log_message()
                     );
                     self.metrics.error(FOLLOWUP_REJECTED);
-                    (None, Some(error.message))
+                    (None, Some(error.message.into_string()))
                 }
                 Some(upstream) => return Err(upstream.to_api()),
                 None => return Err(ApiError::internal(format!("the strategy failed: {e}"))),

@@ -36,6 +36,10 @@ pub enum UpstreamError {
         status: u16,
         /// What the upstream said.
         message: String,
+        /// The `code` and `param` of the upstream's OpenAI-style error
+        /// body, when it gave them as strings: a client told the upstream's
+        /// `context_length_exceeded` or the field it refused can act on it.
+        fields: Box<ErrorFields>,
         /// The operator's fix, for the log only (clients need not learn the
         /// upstream's URL or the operator's variable names): for 401 and
         /// 403 where the proxy's key comes from; for 404, 405 and 501 the
@@ -49,6 +53,36 @@ pub enum UpstreamError {
     },
     /// The upstream's answer is not a chat completion.
     Invalid(String),
+}
+
+/// The `code` and `param` of an OpenAI-style error body
+/// (`{"error": {"message", "code", "param"}}`), where they are strings.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ErrorFields {
+    /// `error.code`, e.g. `context_length_exceeded`.
+    pub code: Option<String>,
+    /// `error.param`, the request field at fault, e.g. `max_tokens`.
+    pub param: Option<String>,
+}
+
+impl ErrorFields {
+    /// The fields of the error body `bytes`; none when it is not JSON.
+    /// Each is kept to 100 characters, as a field name or a code is.
+    fn of(bytes: &[u8]) -> Self {
+        let Ok(body) = serde_json::from_slice::<Value>(bytes) else {
+            return Self::default();
+        };
+        let field = |name: &str| {
+            body["error"][name]
+                .as_str()
+                .filter(|v| !v.is_empty())
+                .map(|v| v.chars().take(100).collect())
+        };
+        ErrorFields {
+            code: field("code"),
+            param: field("param"),
+        }
+    }
 }
 
 impl UpstreamError {
@@ -72,6 +106,7 @@ impl UpstreamError {
             UpstreamError::Status {
                 status,
                 message,
+                fields,
                 operator_hint,
                 retry_after,
                 ..
@@ -105,6 +140,8 @@ impl UpstreamError {
                             "upstream_rejected",
                             format!("the upstream server answered HTTP {status}: {message}"),
                         );
+                        error.client_code = fields.code.as_deref().map(Box::from);
+                        error.param = fields.param.as_deref().map(Box::from);
                         if *status == 429 {
                             error.retry_after = retry_after.as_deref().map(Box::from);
                         }
@@ -298,6 +335,7 @@ impl Upstream {
             let error = UpstreamError::Status {
                 status,
                 message: error_message(&bytes),
+                fields: Box::new(ErrorFields::of(&bytes)),
                 operator_hint: self.key_hint(status)
                     + &base_url_hint(status, &base, method.as_str(), &url),
                 retry_after,

@@ -2068,7 +2068,7 @@ async fn interactive_refuses_more_than_one_choice_before_asking_the_upstream() {
 /// message is not the user's) is passed through like any other strategy's,
 /// `n` included; so is every request of a strategy that is not
 /// interactive, streaming or not, and an `n` the upstream refuses reaches
-/// the client as the upstream's 400.
+/// the client as the upstream's 400, with its `code` and `param`.
 #[tokio::test]
 async fn n_passes_through_where_nothing_is_followed_up() {
     let upstream = TestServer::start(choices_upstream(ANSWER, REFUSAL));
@@ -2112,13 +2112,24 @@ async fn n_passes_through_where_nothing_is_followed_up() {
     zero["n"] = json!(0);
     let (status, err) = error_of(post(&contextual.url, &zero).await).await;
     assert_eq!(status, 400);
-    assert_eq!(err["error"]["code"], "upstream_rejected");
+    // The upstream's own code and field at fault reach the client.
+    assert_eq!(err["error"]["code"], "invalid_value");
+    assert_eq!(err["error"]["param"], "n");
     assert!(
         err["error"]["message"]
             .as_str()
             .unwrap()
             .contains("not a valid value for `n`"),
         "{err}"
+    );
+    // The proxy's metric still counts it as the upstream's refusal.
+    assert_eq!(
+        metric(
+            &contextual,
+            "xsafe_proxy_errors_total{kind=\"upstream_rejected\"}"
+        )
+        .await,
+        "1"
     );
 
     let sent = upstream.requests();
