@@ -214,7 +214,7 @@ impl AdaptiveLimit {
     /// Waits for a place in flight on the first member with room (for a
     /// limit of one member: on it).
     pub async fn acquire(&self) -> Permit<'_> {
-        self.acquire_by(|members| members.iter().position(|m| m.has_room))
+        self.acquire_by(|members| members.iter().position(|m| m.has_room), || None)
             .await
     }
 
@@ -222,9 +222,15 @@ impl AdaptiveLimit {
     /// fewer than [`AdaptiveLimit::max`] requests are in flight, `choose`
     /// is called with how each member stands (in the order of members) and
     /// returns the index of a member with room, or `None` to wait until a
-    /// place frees on any member or a limit grows, and be asked again. It
-    /// is called with the limit locked: it must be quick and must not use
-    /// this limit.
+    /// place frees on any member or a limit grows, and be asked again.
+    /// A choice can also change with time alone (a member passed over for
+    /// a while may be taken once that while is over), and nothing wakes
+    /// the request then: so when `choose` returns `None`, `ask_again_in`
+    /// says how long at most to wait before it is asked again all the same
+    /// (`None`: until a place frees or a limit grows). Both are called with
+    /// the limit locked: they must be quick and must not use this limit.
+    ///
+    /// Dropping the future before it is done takes no place.
     ///
     /// # Panics
     ///
@@ -232,6 +238,7 @@ impl AdaptiveLimit {
     pub async fn acquire_by(
         &self,
         mut choose: impl FnMut(&[MemberLoad]) -> Option<usize>,
+        mut ask_again_in: impl FnMut() -> Option<Duration>,
     ) -> Permit<'_> {
         let mut loads = Vec::new();
         loop {
@@ -240,6 +247,7 @@ impl AdaptiveLimit {
             // Registered before checking, so a release between the check and
             // the wait is not missed.
             released.as_mut().enable();
+            let mut bound = None;
             {
                 let mut s = self.state.lock().unwrap();
                 if s.in_flight < self.max {
@@ -260,9 +268,15 @@ impl AdaptiveLimit {
                             decreases,
                         };
                     }
+                    bound = ask_again_in();
                 }
             }
-            released.await;
+            match bound {
+                Some(bound) => {
+                    let _ = tokio::time::timeout(bound, released).await;
+                }
+                None => released.await,
+            }
         }
     }
 }
@@ -372,7 +386,7 @@ mod tests {
         for (in_flight, expected) in [(8, 4), (4, 2), (2, 1), (1, 1)] {
             let mut held = Vec::new();
             for _ in 0..in_flight {
-                held.push(l.acquire_by(on(0)).await);
+                held.push(l.acquire_by(on(0), || None).await);
             }
             assert!(held.iter().all(|p| p.member() == 0));
             held[0].overloaded();
@@ -383,13 +397,13 @@ mod tests {
         // Four in flight on member 1 (its share of eight): halved to two.
         let mut held = Vec::new();
         for _ in 0..4 {
-            held.push(l.acquire_by(on(1)).await);
+            held.push(l.acquire_by(on(1), || None).await);
         }
         held[0].overloaded();
         drop(held);
         assert_eq!((l.current_of(1), l.current()), (2, 3));
         // Successes on one member grow only its limit.
-        l.acquire_by(on(0)).await.succeeded();
+        l.acquire_by(on(0), || None).await.succeeded();
         assert_eq!((l.current_of(0), l.current_of(1)), (2, 2));
     }
 
@@ -412,6 +426,30 @@ mod tests {
         assert_eq!(member, 0);
     }
 
+    /// A choice that changes with time alone, with nothing freed or grown
+    /// meanwhile: the request is asked again as often as `ask_again_in`
+    /// says, and a wait given up takes no place.
+    #[tokio::test]
+    async fn a_waiting_request_is_asked_again_when_its_bound_is_over() {
+        let l = AdaptiveLimit::with_members(2, 8, Duration::ZERO);
+        let asked = std::sync::atomic::AtomicUsize::new(0);
+        let choose = |_: &[MemberLoad]| {
+            (asked.fetch_add(1, std::sync::atomic::Ordering::SeqCst) >= 3).then_some(1)
+        };
+        let permit = tokio::time::timeout(
+            Duration::from_secs(10),
+            l.acquire_by(choose, || Some(Duration::from_millis(1))),
+        )
+        .await
+        .expect("asked again");
+        assert_eq!(permit.member(), 1);
+        drop(permit);
+        let never = l.acquire_by(|_| None, || Some(Duration::from_millis(1)));
+        let given_up = tokio::time::timeout(Duration::from_millis(20), never).await;
+        assert!(given_up.is_err());
+        assert_eq!((l.in_flight_of(0), l.in_flight_of(1)), (0, 0));
+    }
+
     #[tokio::test]
     async fn a_request_goes_to_a_member_with_room_or_waits_for_one() {
         let l = std::sync::Arc::new(AdaptiveLimit::with_members(2, 8, Duration::ZERO));
@@ -427,7 +465,7 @@ mod tests {
         assert_eq!(l.acquire().await.member(), 1);
         // One that may go only to member 0 waits for a place on it.
         let l2 = l.clone();
-        let waiter = tokio::spawn(async move { l2.acquire_by(on(0)).await.member() });
+        let waiter = tokio::spawn(async move { l2.acquire_by(on(0), || None).await.member() });
         tokio::time::sleep(Duration::from_millis(20)).await;
         assert!(!waiter.is_finished());
         drop(second);

@@ -329,15 +329,18 @@ impl OpenAiTarget {
 
     /// The replica a request goes to, given how each stands in the
     /// concurrency limit (`loads`, in the order of replicas), or `None` to
-    /// wait for a place to free on any of them. A replica resting after
-    /// failures is passed over while another is not; when every one rests,
-    /// one whose `Retry-After` still runs is passed over while another's
-    /// is over (when every one's runs, the one ending first is preferred).
-    /// Among the rest, the one with room below its own limit and the
-    /// fewest requests outstanding is taken, ties going round from
-    /// `start`. A replica passed over is not taken even when the others
-    /// are at their limits: its rest is what keeps a failing replica
-    /// (which always has the fewest outstanding) from drawing the load.
+    /// wait for a place to free on any of them or for the next rest or
+    /// `Retry-After` to be over (see [`Self::next_change`]). A replica
+    /// resting after failures is passed over while another is not; when
+    /// every one rests, one whose `Retry-After` still runs is passed over
+    /// while another's is over (when every one's runs, the one ending
+    /// first is preferred). Among the rest, the one with room below its
+    /// own limit and the fewest requests outstanding is taken, ties going
+    /// round from `start`. A replica passed over is not taken even when
+    /// the others are at their limits: its rest is what keeps a failing
+    /// replica (which always has the fewest outstanding) from drawing the
+    /// load. The request waits instead, and takes it once its rest is
+    /// over if no place freed before.
     fn choose(&self, loads: &[MemberLoad], start: usize) -> Option<usize> {
         let n = self.replicas.len();
         let now = self.now_ms();
@@ -349,6 +352,24 @@ impl OpenAiTarget {
             .map(|i| (start + i) % n)
             .filter(|&i| loads[i].has_room && standing(&self.replicas[i]) == best)
             .min_by_key(|&i| (asked(&self.replicas[i]), loads[i].in_flight))
+    }
+
+    /// How long until the first rest or `Retry-After` of a replica that
+    /// still runs is over, when [`Self::choose`] may choose otherwise;
+    /// `None` when none runs. A request that found no replica to take
+    /// waits no longer than this before it asks again: a replica passed
+    /// over while another was at its limit can take it then, rather than
+    /// when a request on the other is answered (which, from a slow model,
+    /// can take a minute).
+    fn next_change(&self) -> Option<Duration> {
+        let now = self.now_ms();
+        self.replicas
+            .iter()
+            .flat_map(|r| [&r.resting_until, &r.asked_until])
+            .map(|end| end.load(Ordering::SeqCst))
+            .filter(|&end| end > now)
+            .min()
+            .map(|end| Duration::from_millis(end - now))
     }
 
     /// Whether a replica other than `failed` is not resting: a retry goes
@@ -449,14 +470,16 @@ impl OpenAiTarget {
 
     /// One request, to the replica [`Self::choose`] chooses (returned
     /// with the result), once it has a place in flight under that
-    /// replica's limit and the target's; how it fared rests the replica or
-    /// ends its rest, and adapts that replica's limit alone.
+    /// replica's limit and the target's; while it has none, it is asked
+    /// again whenever a place frees, a limit grows or a replica's rest or
+    /// `Retry-After` is over. How it fared rests the replica or ends its
+    /// rest, and adapts that replica's limit alone.
     async fn attempt(&self, body: &Value) -> (&Replica, Result<ChatResponse, Failed>) {
         self.wait_for_a_replica().await;
         let start = self.next.fetch_add(1, Ordering::Relaxed) % self.replicas.len();
         let permit = self
             .limit
-            .acquire_by(|loads| self.choose(loads, start))
+            .acquire_by(|loads| self.choose(loads, start), || self.next_change())
             .await;
         let replica = &self.replicas[permit.member()];
         let result = self.send(replica, body).await;

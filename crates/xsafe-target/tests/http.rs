@@ -803,3 +803,85 @@ async fn each_replica_reports_its_own_limit() {
         format!("{}/v1", limited.url())
     );
 }
+
+/// A replica resting after a failure, while the other is at its own limit:
+/// a request that found neither to take goes to the resting one as soon as
+/// its rest is over, not when the other's request is answered (from a
+/// slow model, a minute later). The busy replica holds its answer until
+/// the test releases it, so the order of events is certain.
+#[tokio::test]
+async fn a_waiting_request_takes_a_replica_once_its_rest_is_over() {
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    let release_rx = std::sync::Mutex::new(release_rx);
+    let (arrived_tx, mut arrived) = tokio::sync::mpsc::unbounded_channel();
+    // Refuses `overload` with a 429 and holds `hold` until released.
+    let busy = TestServer::start(move |r| match r.last_user_message().as_str() {
+        "overload" => Reply::rate_limited(None),
+        "hold" => {
+            arrived_tx.send(()).unwrap();
+            // Bounded only so that a failing test cannot hang here.
+            let _ = release_rx
+                .lock()
+                .unwrap()
+                .recv_timeout(Duration::from_secs(60));
+            Reply::chat("busy")
+        }
+        _ => Reply::chat("busy"),
+    });
+    let resting = TestServer::start(|r| match r.last_user_message().as_str() {
+        "fail" => Reply::status(500, "boom"),
+        _ => Reply::chat("resting"),
+    });
+    // Declared after the servers, so dropped before them: a failing test
+    // frees the answer held rather than waiting for it.
+    let release = release_tx;
+    let t = Arc::new(target(&busy.url(), |c| {
+        c.base_urls = vec![
+            format!("{}/v1", busy.url()),
+            format!("{}/v1", resting.url()),
+        ];
+        c.max_concurrency = 4;
+        c.max_retries = 0;
+        // The busy replica's limit, once lowered to one, stays there.
+        c.overload_cooldown = Duration::from_secs(3600);
+    }));
+    let answer = |t: &Arc<OpenAiTarget>, text: &'static str| {
+        let t = t.clone();
+        tokio::spawn(async move { t.chat(&ask(text)).await.map(|r| r.message.content) })
+    };
+    // Ties go round the replicas from the first. The first request finds
+    // both free: the busy replica refuses it, which lowers its limit to
+    // one and rests it; the second goes to the other.
+    assert!(answer(&t, "overload").await.unwrap().is_err());
+    assert_eq!(answer(&t, "warm").await.unwrap().unwrap(), "resting");
+    assert_eq!(t.replica_concurrency()[0].1, 1);
+    // Once the busy replica's rest of a second is over (slept past it: a
+    // longer sleep only makes it surer), a tie again: the busy replica
+    // takes the third, and holds it at its limit of one.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let held = answer(&t, "hold");
+    tokio::time::timeout(Duration::from_secs(30), arrived.recv())
+        .await
+        .expect("the busy replica got the request to hold")
+        .unwrap();
+    // The fourth can go only to the other replica, which fails it and
+    // rests for a second.
+    assert!(answer(&t, "fail").await.unwrap().is_err());
+    assert_eq!(resting.request_count(), 2);
+    // The fifth finds one replica resting and the other at its limit.
+    let waiting = answer(&t, "Hi");
+    let answered = tokio::time::timeout(Duration::from_secs(30), waiting)
+        .await
+        .expect("the request waited for the busy replica's answer, not the rest's end")
+        .unwrap()
+        .unwrap();
+    assert_eq!(answered, "resting");
+    assert!(
+        !held.is_finished(),
+        "the busy replica still holds its answer"
+    );
+    assert_eq!(busy.in_flight(), 1);
+    release.send(()).unwrap();
+    assert_eq!(held.await.unwrap().unwrap(), "busy");
+    assert_eq!((busy.request_count(), resting.request_count()), (2, 3));
+}
