@@ -180,6 +180,15 @@ impl AtomicFile {
                 path.display()
             );
         }
+        if let Some(database) = sqlite_companion_of(&target) {
+            bail!(
+                "`{}` belongs to the SQLite database `{}` (an xsafe run store?): SQLite keeps \
+                 its unsaved changes or its locks there, and xsafe does not write over it; give \
+                 another path",
+                path.display(),
+                database.display()
+            );
+        }
         let dir = match target.parent() {
             Some(d) if !d.as_os_str().is_empty() => d,
             _ => Path::new("."),
@@ -280,6 +289,22 @@ fn is_sqlite_database(path: &Path) -> bool {
     std::fs::File::open(path)
         .and_then(|mut f| f.read_exact(&mut head))
         .is_ok_and(|()| &head == SQLITE_HEADER)
+}
+
+/// The SQLite database whose companion file `path` is, if it is one: a
+/// `-wal` (changes not yet written into the database), `-shm` (the
+/// index of that log, shared between processes) or `-journal` (the undo
+/// log of a write in progress) beside a database of that name. Whether or
+/// not the companion exists: SQLite makes it when the database is next
+/// written, and a file put there first would be read as its own.
+fn sqlite_companion_of(path: &Path) -> Option<PathBuf> {
+    let name = path.file_name()?.to_str()?;
+    let base = ["-wal", "-shm", "-journal"]
+        .iter()
+        .find_map(|suffix| name.strip_suffix(suffix))
+        .filter(|base| !base.is_empty())?;
+    let database = path.with_file_name(base);
+    is_sqlite_database(&database).then_some(database)
 }
 
 /// The temporary file of process `pid` for the file `name`: `.NAME.PID.tmp`.
@@ -831,6 +856,30 @@ mod tests {
         }
         assert_eq!(std::fs::read(&db).unwrap(), store);
         assert!(temporaries(dir.path()).is_empty());
+
+        // Nor are the files SQLite keeps beside it, made yet or not: the
+        // store is not replaced, but its changes and locks are lost.
+        for companion in ["runs.db-wal", "runs.db-shm", "runs.db-journal"] {
+            let path = dir.path().join(companion);
+            let err = write_atomically(&path, b"{}").unwrap_err().to_string();
+            assert_eq!(
+                err,
+                format!(
+                    "`{}` belongs to the SQLite database `{}` (an xsafe run store?): SQLite \
+                     keeps its unsaved changes or its locks there, and xsafe does not write \
+                     over it; give another path",
+                    path.display(),
+                    dir.path().join("runs.db").display()
+                )
+            );
+            assert!(!path.exists());
+        }
+        assert!(temporaries(dir.path()).is_empty());
+        // The same names beside a file that is no database are anyone's.
+        let plain = dir.path().join("notes-wal");
+        write_atomically(&plain, b"new").unwrap();
+        let lone = dir.path().join("-wal");
+        write_atomically(&lone, b"new").unwrap();
 
         // A file that only mentions SQLite, or is shorter than the header,
         // is written as any other.
