@@ -24,7 +24,7 @@ pub mod stats;
 
 pub use compute::{BuildOptions, RunInput, build, run_judge, verdict_of};
 pub use human::{HumanLabel, LabelSource, majority};
-pub use render::{render_csv, render_markdown, render_terminal};
+pub use render::{render_csv, render_markdown, render_table, render_terminal};
 pub use stats::{McNemar, Rate, Reduction};
 
 use serde::{Deserialize, Serialize};

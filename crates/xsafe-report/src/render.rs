@@ -635,6 +635,20 @@ pub fn render_terminal(report: &Report, width: usize) -> String {
     out
 }
 
+/// A plain table for the terminal, as the report's are: left-aligned
+/// columns two spaces apart, the last one not padded (long text leaves no
+/// trailing blanks), and every cell [`printable`](xsafe_core::printable),
+/// so that a model's answer or a suite's prompt can neither break a row
+/// nor drive the terminal. Not cut to the screen's width.
+pub fn render_table(header: &[&str], rows: &[Vec<String>]) -> String {
+    Table {
+        header: header.iter().map(|h| h.to_string()).collect(),
+        rows: rows.to_vec(),
+    }
+    .printable()
+    .text()
+}
+
 /// Markdown: the terminal's tables under `###` headings.
 pub fn render_markdown(report: &Report) -> String {
     let mut out = String::from("# xsafe report\n\n");
@@ -822,6 +836,17 @@ pub fn render_csv(report: &Report) -> Result<String, csv::Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plain_tables_align_columns_and_cannot_break_rows_or_drive_the_terminal() {
+        let t = render_table(&["a", "bb"], &[vec!["xxx".into(), "y".into()]]);
+        assert_eq!(t, "a    bb\nxxx  y\n");
+        let t = render_table(
+            &["a", "b"],
+            &[vec!["x\ny".into(), "\u{1b}[2J\u{1b}]0;pwned\u{7}".into()]],
+        );
+        assert_eq!(t, "a     b\nx\\ny  \\u{1b}[2J\\u{1b}]0;pwned\\u{7}\n");
+    }
 
     fn table(header: &[&str], rows: &[&[&str]]) -> Table {
         let owned = |r: &[&str]| r.iter().map(|c| c.to_string()).collect::<Vec<_>>();
