@@ -94,8 +94,8 @@ impl Metrics {
              request answered 200 that then failed is here too, its 200 in requests_total: \
              upstream_stream for a stream the upstream broke off, stalled or ended without \
              [DONE], \
-             followup_rejected for a follow-up the upstream refused with a 4xx (the client got \
-             the reply before it).\n",
+             followup_rejected for a follow-up the upstream refused with a 4xx or answered with \
+             no choices (the client got the reply before it).\n",
         );
         out.push_str("# TYPE xsafe_proxy_errors_total counter\n");
         for (kind, n) in self.errors.lock().unwrap().iter() {
@@ -172,7 +172,8 @@ impl Metrics {
 pub const STREAM_FAILED: &str = "upstream_stream";
 
 /// The `kind` of [`Metrics::error`] for a follow-up the upstream refused
-/// with a 4xx, answered with the reply before it.
+/// with a 4xx or answered with no choices (`"choices": []`), answered with
+/// the reply before it.
 pub const FOLLOWUP_REJECTED: &str = "followup_rejected";
 
 /// How one upstream request ended, the `outcome` label of

@@ -4,11 +4,12 @@
 use crate::config::ConfigError;
 use crate::error::{ApiError, ErrorKind};
 use crate::metrics::{FOLLOWUP_REJECTED, Metrics, STREAM_FAILED};
-use crate::upstream::{Conversation, Secret, Upstream, UpstreamError};
+use crate::upstream::{Completion, Conversation, Secret, Upstream, UpstreamError, passed_headers};
 use async_trait::async_trait;
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -27,6 +28,10 @@ use xsafe_strategy::Composite;
 pub const FOLLOWUPS_HEADER: &str = "x-xsafe-followups";
 /// The response header naming the strategy applied.
 pub const STRATEGY_HEADER: &str = "x-xsafe-strategy";
+/// The response header by which an error answer tells the client whether
+/// to send its request again; the OpenAI SDKs obey it over their own
+/// rules. See [`UpstreamError::client_should_not_retry`].
+const SHOULD_RETRY_HEADER: &str = "x-should-retry";
 
 /// Request bodies above this are refused with 413 unless configured.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1 << 20;
@@ -256,7 +261,7 @@ impl Proxy {
         Ok(out)
     }
 
-    async fn chat(&self, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
+    async fn chat(&self, headers: HeaderMap, body: Body) -> Result<Response, Failure> {
         let started = Instant::now();
         let who = self.authorize(&headers)?.map(str::to_string);
         let bytes = self.read_body(&headers, body).await?;
@@ -315,15 +320,21 @@ impl Proxy {
         ext
     }
 
-    fn headers(&self, response: &mut Response, followups: u32) {
+    /// The proxy's headers on a successful answer, after the upstream's
+    /// that are passed on (see [`passed_headers`]).
+    fn headers(&self, response: &mut Response, followups: u32, upstream: HeaderMap) {
         let h = response.headers_mut();
+        h.extend(upstream);
         h.insert(FOLLOWUPS_HEADER, HeaderValue::from(followups));
         if let Ok(v) = HeaderValue::from_str(self.strategy.name()) {
             h.insert(STRATEGY_HEADER, v);
         }
     }
 
-    fn json_response(&self, mut body: Value, followups: u32, extra: Value) -> Response {
+    /// `answer` as JSON, with the extension field and the headers: the
+    /// proxy's, and those of `answer`'s upstream request.
+    fn json_response(&self, answer: Completion, followups: u32, extra: Value) -> Response {
+        let Completion { mut body, headers } = answer;
         if let Value::Object(map) = &mut body {
             map.insert("xsafe".into(), self.extension(followups, extra));
         }
@@ -332,26 +343,33 @@ impl Proxy {
             body.to_string(),
         )
             .into_response();
-        self.headers(&mut response, followups);
+        self.headers(&mut response, followups, headers);
         response
     }
 
-    async fn forward(&self, request: &Value, deadline: Instant) -> Result<Response, ApiError> {
-        let body = self
+    async fn forward(&self, request: &Value, deadline: Instant) -> Result<Response, Failure> {
+        let answer = self
             .upstream
             .complete(request, deadline, &self.metrics)
             .await
-            .map_err(|e| e.to_api())?;
-        Ok(self.json_response(body, 0, Value::Null))
+            .map_err(Failure::upstream)?;
+        Ok(self.json_response(answer, 0, Value::Null))
     }
 
-    /// A response whose body is an event stream, with the proxy's headers.
-    fn event_stream(&self, body: Body, content_type: HeaderValue, followups: u32) -> Response {
+    /// A response whose body is an event stream, with the proxy's headers
+    /// and the upstream's that are passed on.
+    fn event_stream(
+        &self,
+        body: Body,
+        content_type: HeaderValue,
+        followups: u32,
+        upstream: HeaderMap,
+    ) -> Response {
         let mut response = Response::new(body);
         let h = response.headers_mut();
         h.insert(header::CONTENT_TYPE, content_type);
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-        self.headers(&mut response, followups);
+        self.headers(&mut response, followups, upstream);
         response
     }
 
@@ -360,17 +378,22 @@ impl Proxy {
     /// usage chunk if it asked for `stream_options.include_usage`).
     fn events_response(
         &self,
-        completion: &Value,
+        answer: Completion,
         request: &Value,
         followups: u32,
         extra: Value,
     ) -> Response {
         let include_usage = request["stream_options"]["include_usage"] == Value::Bool(true);
-        let events = as_events(completion, include_usage, self.extension(followups, extra));
+        let events = as_events(
+            &answer.body,
+            include_usage,
+            self.extension(followups, extra),
+        );
         self.event_stream(
             Body::from(events),
             HeaderValue::from_static("text/event-stream"),
             followups,
+            answer.headers,
         )
     }
 
@@ -385,7 +408,7 @@ impl Proxy {
         &self,
         request: &Value,
         deadline: Instant,
-    ) -> Result<Response, ApiError> {
+    ) -> Result<Response, Failure> {
         let bytes = serde_json::to_vec(request).map_err(|e| ApiError::internal(e.to_string()))?;
         let upstream = self
             .upstream
@@ -397,7 +420,8 @@ impl Proxy {
                 &self.metrics,
             )
             .await
-            .map_err(|e| e.to_api())?;
+            .map_err(Failure::upstream)?;
+        let passed = passed_headers(upstream.headers());
         let content_type = upstream
             .headers()
             .get(reqwest::header::CONTENT_TYPE)
@@ -411,7 +435,7 @@ impl Proxy {
             });
         match (content_type, media_type.as_deref()) {
             (Some(content_type), Some("text/event-stream")) => {
-                Ok(self.pass_events(upstream, content_type))
+                Ok(self.pass_events(upstream, content_type, passed))
             }
             // One JSON body: a server that ignores `stream`, or an error
             // some servers send with HTTP 200 (checked as any completion).
@@ -420,9 +444,13 @@ impl Proxy {
                     .upstream
                     .read(upstream, deadline)
                     .await
-                    .map_err(|e| e.to_api())?;
-                let body = crate::upstream::completion(&bytes).map_err(|e| e.to_api())?;
-                Ok(self.events_response(&body, request, 0, Value::Null))
+                    .map_err(Failure::upstream)?;
+                let body = crate::upstream::completion(&bytes).map_err(Failure::upstream)?;
+                let answer = Completion {
+                    body,
+                    headers: passed,
+                };
+                Ok(self.events_response(answer, request, 0, Value::Null))
             }
             // An HTML page with 200, plain text...: not an answer.
             (_, media_type) => {
@@ -435,11 +463,10 @@ impl Proxy {
                     || "a body without a content type".to_string(),
                     |t| format!("`{t}`"),
                 );
-                Err(UpstreamError::Invalid(format!(
+                Err(Failure::upstream(UpstreamError::Invalid(format!(
                     "a streaming request was answered with {what}, not an event stream: {}",
                     xsafe_target::error_message(&bytes)
-                ))
-                .to_api())
+                ))))
             }
         }
     }
@@ -453,8 +480,13 @@ impl Proxy {
     /// whole one. Each is counted among the errors as [`STREAM_FAILED`].
     /// The body ends after the chunk that holds `[DONE]`: what the upstream
     /// does after it (closing late, stalling, failing) is not the client's
-    /// to wait for.
-    fn pass_events(&self, upstream: reqwest::Response, content_type: HeaderValue) -> Response {
+    /// to wait for. `passed` are the upstream's headers the client gets.
+    fn pass_events(
+        &self,
+        upstream: reqwest::Response,
+        content_type: HeaderValue,
+        passed: HeaderMap,
+    ) -> Response {
         let idle = self.upstream.timeout;
         let metrics = Arc::clone(&self.metrics);
         // What is left to send: the upstream's chunks, then perhaps a last
@@ -527,12 +559,22 @@ impl Proxy {
                 }
             },
         );
-        self.event_stream(Body::from_stream(chunks), content_type, 0)
+        self.event_stream(Body::from_stream(chunks), content_type, 0, passed)
     }
 
     /// Sends upstream, judges the reply and follows up on refusals before
     /// answering; a streaming client gets the final reply as events once
-    /// the judge has decided. Every turn shares `deadline`.
+    /// the judge has decided. Every turn shares `deadline`. The answer is
+    /// made of several upstream requests, but carries the upstream headers
+    /// (request id, rate limits) of one: the request whose reply it is, the
+    /// last one answered (the last follow-up's, unless that was refused).
+    ///
+    /// An upstream answer with no choices (`"choices": []`, a prompt the
+    /// upstream's filter blocked) ends the conversation: there is nothing to
+    /// judge or follow up. The first one is the client's answer, as any
+    /// other strategy passes it on; a follow-up's gets the client the reply
+    /// before it, as a follow-up the upstream refuses does, rather than
+    /// trading an answer for none.
     async fn interactive(
         &self,
         request: Value,
@@ -541,7 +583,7 @@ impl Proxy {
         prompt: &Prompt,
         stream: bool,
         deadline: Instant,
-    ) -> Result<Response, ApiError> {
+    ) -> Result<Response, Failure> {
         let judge = self.judge.as_deref().expect("checked in Proxy::new");
         let mut template = request.clone();
         if let Value::Object(map) = &mut template {
@@ -557,6 +599,7 @@ impl Proxy {
             base: merged,
             opening_len: opening.len(),
             last: Mutex::new(None),
+            empty: Mutex::new(None),
             error: Mutex::new(None),
             usage: Mutex::new((0, 0)),
             sent: AtomicU32::new(0),
@@ -573,14 +616,29 @@ impl Proxy {
             .strategy
             .run_from(prompt, opening, &conversation, &counting, None);
         let Ok(ran) = tokio::time::timeout_at(deadline.into(), run).await else {
-            return Err(ApiError::upstream_timeout(
-                self.upstream.timeout.as_secs_f64(),
-            ));
+            return Err(Failure::timeout(self.upstream.timeout.as_secs_f64()));
         };
         let followups = conversation.followups();
         let verdict = counting.last.lock().unwrap().take();
+        let empty = conversation.empty.lock().unwrap().take();
         let (complied_at_turn, rejected) = match ran {
             Ok(transcript) => (transcript.complied_at_turn, None),
+            // The first answer had no choices: it is the client's.
+            Err(_) if empty.is_some() && followups == 0 => {
+                *conversation.last.lock().unwrap() = empty;
+                (None, None)
+            }
+            // A follow-up's had none: the reply before it is.
+            Err(_) if empty.is_some() => {
+                let message = "the upstream answered the follow-up with no choices";
+                tracing::warn!(
+                    code = FOLLOWUP_REJECTED,
+                    followups,
+                    "{message}; answering with the reply before it"
+                );
+                self.metrics.error(FOLLOWUP_REJECTED);
+                (None, Some(message.to_string()))
+            }
             Err(e) => match conversation.error.lock().unwrap().take() {
                 // A follow-up the upstream refused (the conversation grown
                 // past its context, say): the client's request was valid
@@ -597,12 +655,14 @@ impl Proxy {
                     self.metrics.error(FOLLOWUP_REJECTED);
                     (None, Some(error.message.into_string()))
                 }
-                Some(upstream) => return Err(upstream.to_api()),
-                None => return Err(ApiError::internal(format!("the strategy failed: {e}"))),
+                Some(upstream) => return Err(Failure::upstream(upstream)),
+                None => {
+                    return Err(ApiError::internal(format!("the strategy failed: {e}")).into());
+                }
             },
         };
         let Some(last) = conversation.last.lock().unwrap().take() else {
-            return Err(ApiError::internal("no upstream answer"));
+            return Err(ApiError::internal("no upstream answer").into());
         };
         let (prompt_tokens, completion_tokens) = *conversation.usage.lock().unwrap();
         let mut extra = json!({
@@ -618,14 +678,79 @@ impl Proxy {
             extra["followup_rejected"] = Value::String(message);
         }
         if stream {
-            Ok(self.events_response(&last, &request, followups, extra))
+            Ok(self.events_response(last, &request, followups, extra))
         } else {
             Ok(self.json_response(last, followups, extra))
         }
     }
 
-    async fn models(&self, headers: HeaderMap) -> Result<Response, ApiError> {
+    /// `GET /v1/models`: the upstream's list as it sent it, with its
+    /// headers that are passed on.
+    async fn models(&self, headers: HeaderMap) -> Result<Response, Failure> {
         self.authorize(&headers)?;
+        let (bytes, passed) = self.model_list().await?;
+        let mut response = ([(header::CONTENT_TYPE, "application/json")], bytes).into_response();
+        response.headers_mut().extend(passed);
+        Ok(response)
+    }
+
+    /// `GET /v1/models/{id}` (an SDK's `models.retrieve`): the model's
+    /// entry in the upstream's list, as the upstream wrote it, or OpenAI's
+    /// 404 `model_not_found` for an id the list does not have. Answered
+    /// from the list that `GET /v1/models` passes on rather than from the
+    /// upstream's own `/models/{id}`: vLLM and llama.cpp's server serve
+    /// only the list, so passing the latter through would answer 404 for
+    /// the very model they serve, and the two routes would disagree. An id
+    /// may hold slashes (`org/model`, as Hugging Face names do), sent as
+    /// they are or encoded (`%2F`).
+    async fn model(
+        &self,
+        headers: HeaderMap,
+        id: Result<Path<String>, PathRejection>,
+    ) -> Result<Response, Failure> {
+        self.authorize(&headers)?;
+        let Path(id) = id.map_err(|e| {
+            ApiError::bad_request(
+                "invalid_request",
+                format!("the model id is unreadable: {e}"),
+            )
+        })?;
+        let (bytes, passed) = self.model_list().await?;
+        let list: Value = serde_json::from_slice(&bytes).map_err(|e| {
+            Failure::upstream(UpstreamError::Invalid(format!(
+                "the model list is not JSON ({e})"
+            )))
+        })?;
+        let Some(models) = list["data"].as_array() else {
+            return Err(Failure::upstream(UpstreamError::Invalid(
+                "the model list has no `data` array".into(),
+            )));
+        };
+        let Some(model) = models.iter().find(|m| m["id"].as_str() == Some(&id)) else {
+            let shown: String = id.chars().take(200).collect();
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                "invalid_request_error",
+                "model_not_found",
+                format!(
+                    "The model `{shown}` does not exist: the upstream's model list (GET \
+                     /v1/models) does not have it"
+                ),
+            )
+            .with_param("model")
+            .into());
+        };
+        let mut response = (
+            [(header::CONTENT_TYPE, "application/json")],
+            model.to_string(),
+        )
+            .into_response();
+        response.headers_mut().extend(passed);
+        Ok(response)
+    }
+
+    /// The upstream's `/models` body, and its headers that are passed on.
+    async fn model_list(&self) -> Result<(Vec<u8>, HeaderMap), Failure> {
         let deadline = self.upstream.deadline();
         let response = self
             .upstream
@@ -637,13 +762,73 @@ impl Proxy {
                 &self.metrics,
             )
             .await
-            .map_err(|e| e.to_api())?;
+            .map_err(Failure::upstream)?;
+        let passed = passed_headers(response.headers());
         let bytes = self
             .upstream
             .read(response, deadline)
             .await
-            .map_err(|e| e.to_api())?;
-        Ok(([(header::CONTENT_TYPE, "application/json")], bytes).into_response())
+            .map_err(Failure::upstream)?;
+        Ok((bytes, passed))
+    }
+}
+
+/// A failure answered to the client: the API error, and whether its answer
+/// tells the client not to send the request again (`x-should-retry:
+/// false`; see [`UpstreamError::client_should_not_retry`]). Only failures
+/// of the upstream's are so marked: the proxy's own 4xx are about the
+/// client's request, which no SDK retries but a 408, and a 408 for a body
+/// that did not arrive may well arrive the next time. The error is boxed:
+/// beside the flag it would make every `Result` of the proxy's larger than
+/// the [`ApiError`] kept just under clippy's bound for an error's size.
+struct Failure {
+    error: Box<ApiError>,
+    no_retry: bool,
+}
+
+impl From<ApiError> for Failure {
+    fn from(error: ApiError) -> Self {
+        Failure {
+            error: Box::new(error),
+            no_retry: false,
+        }
+    }
+}
+
+impl Failure {
+    /// The client's answer to an upstream failure.
+    fn upstream(e: UpstreamError) -> Self {
+        Failure {
+            no_retry: e.client_should_not_retry(),
+            error: Box::new(e.to_api()),
+        }
+    }
+
+    /// A 504: the request's `secs` seconds ran out. Sent again it would
+    /// have as long and most likely fare the same.
+    fn timeout(secs: f64) -> Self {
+        Failure {
+            error: Box::new(ApiError::upstream_timeout(secs)),
+            no_retry: true,
+        }
+    }
+
+    /// The answer, after logging the failure for the operator.
+    fn respond(self) -> Response {
+        let Failure { error, no_retry } = self;
+        tracing::warn!(
+            status = error.status.as_u16(),
+            code = error.code,
+            "{}",
+            error.log_message()
+        );
+        let mut response = (*error).into_response();
+        if no_retry {
+            response
+                .headers_mut()
+                .insert(SHOULD_RETRY_HEADER, HeaderValue::from_static("false"));
+        }
+        response
     }
 }
 
@@ -884,10 +1069,13 @@ fn as_events(completion: &Value, include_usage: bool, extension: Value) -> Strin
                 .collect();
             delta.insert("tool_calls".into(), Value::Array(calls));
         }
-        out.push_str(&chunk(
-            json!([{"index": index, "delta": delta, "finish_reason": null}]),
-            None,
-        ));
+        let mut delta_choice = json!({"index": index, "delta": delta, "finish_reason": null});
+        // A client that asked for `logprobs` gets them with the text they
+        // are of, as a streamed answer has them.
+        if let Some(logprobs) = choice.get("logprobs").filter(|v| !v.is_null()) {
+            delta_choice["logprobs"] = logprobs.clone();
+        }
+        out.push_str(&chunk(json!([delta_choice]), None));
     }
     for (i, choice) in choices.iter().enumerate() {
         let index = choice.get("index").cloned().unwrap_or(json!(i));
@@ -896,6 +1084,10 @@ fn as_events(completion: &Value, include_usage: bool, extension: Value) -> Strin
             json!([{"index": index, "delta": {}, "finish_reason": choice["finish_reason"]}]),
             last.then(|| ("xsafe", extension.clone())),
         ));
+    }
+    // No choice to end: the extension goes on a chunk of its own.
+    if choices.is_empty() && !include_usage {
+        out.push_str(&chunk(json!([]), Some(("xsafe", extension.clone()))));
     }
     if include_usage {
         let mut c = head.clone();
@@ -1050,33 +1242,19 @@ impl Judge for Counting<'_> {
 }
 
 async fn chat(State(p): State<Arc<Proxy>>, headers: HeaderMap, body: Body) -> Response {
-    match p.chat(headers, body).await {
-        Ok(r) => r,
-        Err(e) => {
-            tracing::warn!(
-                status = e.status.as_u16(),
-                code = e.code,
-                "{}",
-                e.log_message()
-            );
-            e.into_response()
-        }
-    }
+    p.chat(headers, body).await.unwrap_or_else(Failure::respond)
 }
 
 async fn models(State(p): State<Arc<Proxy>>, headers: HeaderMap) -> Response {
-    match p.models(headers).await {
-        Ok(r) => r,
-        Err(e) => {
-            tracing::warn!(
-                status = e.status.as_u16(),
-                code = e.code,
-                "{}",
-                e.log_message()
-            );
-            e.into_response()
-        }
-    }
+    p.models(headers).await.unwrap_or_else(Failure::respond)
+}
+
+async fn model(
+    State(p): State<Arc<Proxy>>,
+    headers: HeaderMap,
+    id: Result<Path<String>, PathRejection>,
+) -> Response {
+    p.model(headers, id).await.unwrap_or_else(Failure::respond)
 }
 
 async fn healthz() -> Response {
@@ -1103,7 +1281,8 @@ async fn not_found() -> Response {
         StatusCode::NOT_FOUND,
         "invalid_request_error",
         "not_found",
-        "no such route: the proxy serves POST /v1/chat/completions, GET /v1/models, /healthz and /metrics",
+        "no such route: the proxy serves POST /v1/chat/completions, GET /v1/models, GET \
+         /v1/models/{id}, /healthz and /metrics",
     )
     .into_response()
 }
@@ -1132,6 +1311,7 @@ pub fn router(state: Arc<Proxy>) -> Router {
     Router::new()
         .route("/v1/chat/completions", post(chat))
         .route("/v1/models", get(models))
+        .route("/v1/models/{*id}", get(model))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .fallback(not_found)

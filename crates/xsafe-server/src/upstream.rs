@@ -5,7 +5,7 @@ use crate::error::ApiError;
 use crate::metrics::{Metrics, UpstreamOutcome};
 use async_trait::async_trait;
 use axum::body::Bytes;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode, header};
 use serde_json::{Value, json};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -29,7 +29,12 @@ pub enum UpstreamError {
     /// The client request's time (see [`Upstream::timeout`]) ran out.
     Timeout(Duration),
     /// The upstream could not be reached, or dropped the connection.
-    Connection(String),
+    Connection {
+        /// What went wrong.
+        message: String,
+        /// Whether the proxy had sent the request again before giving up.
+        retried: bool,
+    },
     /// The upstream answered with a status other than 2xx.
     Status {
         /// The upstream's status.
@@ -50,6 +55,8 @@ pub enum UpstreamError {
         retry_after: Option<String>,
         /// The wait that `Retry-After` asks for, from when it came.
         wait: Option<Duration>,
+        /// Whether the proxy had sent the request again before giving up.
+        retried: bool,
     },
     /// The upstream's answer is not a chat completion.
     Invalid(String),
@@ -97,8 +104,8 @@ impl UpstreamError {
     pub fn to_api(&self) -> ApiError {
         match self {
             UpstreamError::Timeout(d) => ApiError::upstream_timeout(d.as_secs_f64()),
-            UpstreamError::Connection(e) => {
-                ApiError::upstream(format!("cannot reach the upstream server: {e}"))
+            UpstreamError::Connection { message, .. } => {
+                ApiError::upstream(format!("cannot reach the upstream server: {message}"))
             }
             UpstreamError::Invalid(e) => {
                 ApiError::upstream(format!("the upstream server's answer is invalid: {e}"))
@@ -171,7 +178,7 @@ impl UpstreamError {
     fn to_target_error(&self) -> TargetError {
         match self {
             UpstreamError::Timeout(d) => TargetError::Timeout(*d),
-            UpstreamError::Connection(e) => TargetError::Connection(e.clone()),
+            UpstreamError::Connection { message, .. } => TargetError::Connection(message.clone()),
             UpstreamError::Invalid(e) => TargetError::InvalidResponse(e.clone()),
             UpstreamError::Status {
                 status,
@@ -222,7 +229,7 @@ impl UpstreamError {
     /// retried: the time for the request is spent.
     fn is_transient(&self) -> bool {
         match self {
-            UpstreamError::Connection(_) => true,
+            UpstreamError::Connection { .. } => true,
             UpstreamError::Status { status, .. } => matches!(status, 429 | 500 | 502 | 503 | 504),
             UpstreamError::Timeout(_) | UpstreamError::Invalid(_) => false,
         }
@@ -234,6 +241,43 @@ impl UpstreamError {
     pub fn is_rejection(&self) -> bool {
         matches!(self, UpstreamError::Status { status, .. }
             if (400..500).contains(status) && !matches!(status, 401 | 403 | 429))
+    }
+
+    /// Whether the client's answer should tell it not to send its request
+    /// again (`x-should-retry: false`, which the OpenAI SDKs obey over
+    /// their own rules): the proxy already sent the failing request again
+    /// (until its retries were spent, or until the wait the upstream asked
+    /// for would no longer end within the request's time), the request's
+    /// time ran out, or the upstream refused the proxy's own credentials.
+    /// An SDK retries 429s and 5xx twice by default: after the proxy's own
+    /// retries that would send the upstream three times as many requests,
+    /// and after a timeout make the client wait up to three times
+    /// `--timeout`, for the same answer; refused credentials fail the same
+    /// way until the operator acts. Every other failure is the client's to
+    /// retry or not, as with any server: one the proxy did not retry (a
+    /// 429 whose wait did not fit in the request's time is one the client
+    /// can wait, as its `Retry-After` says; an answer that was no
+    /// completion may be a passing fault), and the upstream's 4xx about the
+    /// request, which no SDK retries but a 408 or 409.
+    pub fn client_should_not_retry(&self) -> bool {
+        match self {
+            UpstreamError::Timeout(_) => true,
+            UpstreamError::Connection { retried, .. } => *retried,
+            UpstreamError::Status {
+                status, retried, ..
+            } => *retried || matches!(status, 401 | 403),
+            UpstreamError::Invalid(_) => false,
+        }
+    }
+
+    /// This error, marked as given up after the request was sent again.
+    fn after_retries(mut self) -> Self {
+        if let UpstreamError::Connection { retried, .. } | UpstreamError::Status { retried, .. } =
+            &mut self
+        {
+            *retried = true;
+        }
+        self
     }
 }
 
@@ -283,7 +327,11 @@ impl Upstream {
             let wait = asked.unwrap_or(backoff);
             let left = deadline.saturating_duration_since(Instant::now());
             if attempt == self.retries || !error.is_transient() || wait >= left {
-                return Err(error);
+                return Err(if attempt > 0 {
+                    error.after_retries()
+                } else {
+                    error
+                });
             }
             tracing::debug!(attempt, ?wait, error = ?error, "retrying the upstream request");
             metrics.retry();
@@ -340,6 +388,7 @@ impl Upstream {
                     + &base_url_hint(status, &base, method.as_str(), &url),
                 retry_after,
                 wait: asked,
+                retried: false,
             };
             return Err(error);
         }
@@ -391,19 +440,22 @@ impl Upstream {
         match tokio::time::timeout_at(deadline.into(), io).await {
             Err(_) => Err(UpstreamError::Timeout(self.timeout)),
             Ok(Err(e)) if e.is_timeout() => Err(UpstreamError::Timeout(self.timeout)),
-            Ok(Err(e)) => Err(UpstreamError::Connection(describe(e))),
+            Ok(Err(e)) => Err(UpstreamError::Connection {
+                message: describe(e),
+                retried: false,
+            }),
             Ok(Ok(value)) => Ok(value),
         }
     }
 
     /// A non-streaming chat completion, answered before `deadline`: the
-    /// response as JSON.
+    /// response as JSON, with the headers of it a client may see.
     pub async fn complete(
         &self,
         body: &Value,
         deadline: Instant,
         metrics: &Metrics,
-    ) -> Result<Value, UpstreamError> {
+    ) -> Result<Completion, UpstreamError> {
         let bytes = serde_json::to_vec(body).map_err(|e| UpstreamError::Invalid(e.to_string()))?;
         let response = self
             .send(
@@ -414,9 +466,63 @@ impl Upstream {
                 metrics,
             )
             .await?;
+        let headers = passed_headers(response.headers());
         let bytes = self.read(response, deadline).await?;
-        completion(&bytes)
+        Ok(Completion {
+            body: completion(&bytes)?,
+            headers,
+        })
     }
+}
+
+/// One upstream chat completion: its body, and the headers of its answer
+/// that are passed on to the client ([`passed_headers`]).
+#[derive(Debug, Clone)]
+pub struct Completion {
+    /// The completion as the upstream sent it.
+    pub body: Value,
+    /// The headers of the upstream's answer the client gets.
+    pub headers: HeaderMap,
+}
+
+impl Completion {
+    /// Whether the completion has no choice at all (`"choices": []`, as
+    /// some upstreams answer a prompt their filter blocked): nothing to
+    /// judge or to follow up.
+    pub fn has_no_choices(&self) -> bool {
+        self.body["choices"].as_array().is_some_and(Vec::is_empty)
+    }
+}
+
+/// The headers of an upstream's successful answer that the proxy passes on
+/// with its own: `x-request-id`, which an SDK reports as the request's id
+/// (the one to quote to the upstream's provider), and the `x-ratelimit-*`
+/// headers, by which a client paces itself. The others stay with the
+/// proxy: the upstream's framing (content length and encoding, transfer
+/// encoding: the proxy's body is not the upstream's) and hop-by-hop
+/// headers are the proxy's connection's own, and the rest (the provider's
+/// organization, its cookies, its server) tells the client about an
+/// upstream it need not know, as the proxy keeps the upstream's URL from
+/// it. A header the upstream's `Connection` header names is hop-by-hop,
+/// whatever its name.
+pub fn passed_headers(upstream: &HeaderMap) -> HeaderMap {
+    let hop_by_hop: Vec<String> = upstream
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|name| name.trim().to_ascii_lowercase())
+        .collect();
+    let mut passed = HeaderMap::new();
+    for (name, value) in upstream {
+        let name_str = name.as_str();
+        if (name_str == "x-request-id" || name_str.starts_with("x-ratelimit-"))
+            && !hop_by_hop.iter().any(|h| h == name_str)
+        {
+            passed.append(name.clone(), value.clone());
+        }
+    }
+    passed
 }
 
 /// A chat completion's body as JSON; a body that is not one (not JSON, not
@@ -475,8 +581,13 @@ pub struct Conversation<'a> {
     pub base: Vec<Value>,
     /// How many of the strategy's messages `base` stands for.
     pub opening_len: usize,
-    /// The last successful response, as the upstream sent it.
-    pub last: Mutex<Option<Value>>,
+    /// The last successful response, as the upstream sent it, with the
+    /// headers of it the client gets: those of the upstream request whose
+    /// reply is the client's answer.
+    pub last: Mutex<Option<Completion>>,
+    /// An answer with no choices (see [`Completion::has_no_choices`]): it
+    /// ends the conversation, there being nothing to judge or follow up.
+    pub empty: Mutex<Option<Completion>>,
     /// The last failure, so the client gets the right status.
     pub error: Mutex<Option<UpstreamError>>,
     /// Token counts over every upstream request.
@@ -516,13 +627,28 @@ impl Target for Conversation<'_> {
             .complete(&body, self.deadline, self.metrics)
             .await
         {
-            Ok(value) => {
+            Ok(answer) if answer.has_no_choices() => {
+                let usage = &answer.body["usage"];
+                let tokens = |name: &str| usage[name].as_u64().unwrap_or(0);
+                {
+                    let mut total = self.usage.lock().unwrap();
+                    total.0 += tokens("prompt_tokens");
+                    total.1 += tokens("completion_tokens");
+                }
+                *self.empty.lock().unwrap() = Some(answer);
+                // Stops the strategy; the proxy answers with what it has.
+                Err(TargetError::InvalidResponse(
+                    "the upstream answered with no choices".into(),
+                ))
+            }
+            Ok(answer) => {
                 // Read as every target reads a completion, so the judge sees
                 // the answer without reasoning, as in `xsafe run`.
-                let parsed = xsafe_target::parse_chat_completion(&value).map_err(|e| match e {
-                    TargetError::InvalidResponse(why) => UpstreamError::Invalid(why),
-                    other => UpstreamError::Invalid(other.to_string()),
-                });
+                let parsed =
+                    xsafe_target::parse_chat_completion(&answer.body).map_err(|e| match e {
+                        TargetError::InvalidResponse(why) => UpstreamError::Invalid(why),
+                        other => UpstreamError::Invalid(other.to_string()),
+                    });
                 match parsed {
                     Ok(response) => {
                         if let Some(u) = response.usage {
@@ -530,7 +656,7 @@ impl Target for Conversation<'_> {
                             total.0 += u.prompt_tokens;
                             total.1 += u.completion_tokens;
                         }
-                        *self.last.lock().unwrap() = Some(value);
+                        *self.last.lock().unwrap() = Some(answer);
                         Ok(response)
                     }
                     Err(e) => {

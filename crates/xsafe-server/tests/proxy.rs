@@ -618,6 +618,7 @@ async fn the_timeout_bounds_every_turn_of_an_interactive_request_together() {
     streaming["stream"] = json!(true);
     let (plain, streaming) = tokio::join!(post(&proxy.url, &plain), post(&proxy.url, &streaming));
     for r in [plain, streaming] {
+        assert_eq!(should_retry(&r).as_deref(), Some("false"));
         let (status, err) = error_of(r).await;
         assert_eq!(status, 504, "{err}");
         assert_eq!(err["error"]["code"], "upstream_timeout");
@@ -2138,4 +2139,513 @@ async fn n_passes_through_where_nothing_is_followed_up() {
         assert_eq!(r.json()["n"], n);
     }
     contextual.stop().await.unwrap();
+}
+
+/// The header the OpenAI SDKs obey over their own retry rules.
+fn should_retry(r: &reqwest::Response) -> Option<String> {
+    r.headers()
+        .get("x-should-retry")
+        .map(|v| v.to_str().unwrap().to_string())
+}
+
+/// An answer the proxy gives after retrying the upstream itself, or after
+/// spending the request's time, tells the client not to retry
+/// (`x-should-retry: false`): an SDK's own retries (two by default) would
+/// send the upstream three times the proxy's retries and make the client
+/// wait up to three times the timeout, for the same answer. So does a 502
+/// for the upstream refusing the proxy's key, which only the operator can
+/// fix. Failures the proxy did not retry, and errors about the client's
+/// request, leave the decision to the client.
+#[tokio::test]
+async fn answers_after_the_proxys_own_retries_tell_the_client_not_to_retry() {
+    let ask = json!({"model": "m", "messages": [{"role": "user", "content": PROMPT}]});
+
+    // Always 429: three upstream requests, then a 429 the client should
+    // not send again.
+    let upstream = TestServer::start(|_| Reply::rate_limited(Some(0)));
+    let proxy = start("contextual", options(&upstream)).await;
+    let r = post(&proxy.url, &ask).await;
+    assert_eq!(should_retry(&r).as_deref(), Some("false"));
+    assert_eq!(error_of(r).await.0, 429);
+    assert_eq!(upstream.request_count(), 3);
+    proxy.stop().await.unwrap();
+
+    // Always 503, streaming or not, and an interactive strategy's
+    // follow-up: a 502 after the retries.
+    let upstream = TestServer::start(|r| {
+        if r.last_user_message() == "down" || user_turns(r) > 1 {
+            Reply::status(503, r#"{"error":{"message":"overloaded"}}"#)
+        } else {
+            Reply::chat(REFUSAL)
+        }
+    });
+    for strategy in ["contextual", "interactive"] {
+        let proxy = start(strategy, options(&upstream)).await;
+        for stream in [false, true] {
+            let text = if strategy == "contextual" {
+                "down"
+            } else {
+                PROMPT
+            };
+            let body = json!({"model": "m", "stream": stream,
+                "messages": [{"role": "user", "content": text}]});
+            let r = post(&proxy.url, &body).await;
+            assert_eq!(
+                should_retry(&r).as_deref(),
+                Some("false"),
+                "{strategy}, stream {stream}"
+            );
+            assert_eq!(error_of(r).await.0, 502, "{strategy}, stream {stream}");
+        }
+        proxy.stop().await.unwrap();
+    }
+
+    // No upstream at all, retried once.
+    let gone = TestServer::start(|_| Reply::chat(ANSWER));
+    let mut o = options(&gone);
+    drop(gone);
+    o.upstream_retries = 1;
+    let proxy = start("contextual", o).await;
+    let r = post(&proxy.url, &ask).await;
+    assert_eq!(should_retry(&r).as_deref(), Some("false"));
+    assert_eq!(error_of(r).await.0, 502);
+    proxy.stop().await.unwrap();
+
+    // The request's time spent: a 504, retried or not; and the upstream
+    // refusing the proxy's key.
+    let upstream = TestServer::start(|r| match r.last_user_message().as_str() {
+        "slow" => Reply::chat(ANSWER).slow(Duration::from_secs(2)),
+        "key" => Reply::status(401, r#"{"error":{"message":"invalid api key"}}"#),
+        "bad" => Reply::status(400, r#"{"error":{"message":"bad parameter"}}"#),
+        "conflict" => Reply::status(409, r#"{"error":{"message":"try again"}}"#),
+        "error as 200" => Reply::json(&json!({"error": {"message": "hidden error"}})),
+        "once" => Reply::status(503, r#"{"error":{"message":"overloaded"}}"#),
+        _ => Reply::rate_limited(Some(30)),
+    });
+    let mut o = options(&upstream);
+    o.timeout = Duration::from_millis(400);
+    o.upstream_retries = 0;
+    let proxy = start("contextual", o).await;
+    let say = |text: &str| json!({"model": "m", "messages": [{"role": "user", "content": text}]});
+    for (text, status, retry) in [
+        ("slow", 504, Some("false")),
+        ("key", 502, Some("false")),
+        // Not retried by the proxy: the client's to decide, with what the
+        // upstream asked (a 429's wait the proxy had no time for is one
+        // the client can wait).
+        ("once", 502, None),
+        ("error as 200", 502, None),
+        ("wait", 429, None),
+        ("conflict", 409, None),
+        // About the client's request: sent again, it fails the same way,
+        // and no SDK retries it.
+        ("bad", 400, None),
+    ] {
+        let r = post(&proxy.url, &say(text)).await;
+        assert_eq!(should_retry(&r).as_deref(), retry, "{text}");
+        assert_eq!(error_of(r).await.0, status, "{text}");
+    }
+    let r = client()
+        .post(format!("{}/v1/chat/completions", proxy.url))
+        .bearer_auth(KEY)
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(should_retry(&r), None);
+    assert_eq!(error_of(r).await.0, 400);
+    let r = client()
+        .post(format!("{}/v1/chat/completions", proxy.url))
+        .json(&say("hi"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(should_retry(&r), None);
+    assert_eq!(error_of(r).await.0, 401);
+    // A success says nothing.
+    let ok = TestServer::start(|_| Reply::chat(ANSWER));
+    let fine = start("contextual", options(&ok)).await;
+    let r = post(&fine.url, &ask).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(should_retry(&r), None);
+    fine.stop().await.unwrap();
+    proxy.stop().await.unwrap();
+
+    // A wait that does not fit after a retry: the proxy did retry.
+    let upstream = TestServer::start(failing_then(1, || {
+        Reply::status(503, r#"{"error":{"message":"overloaded"}}"#)
+    }));
+    let mut o = options(&upstream);
+    o.timeout = Duration::from_secs(5);
+    let proxy = start("contextual", o).await;
+    let r = post(&proxy.url, &ask).await;
+    assert_eq!(r.status(), 429);
+    assert_eq!(should_retry(&r).as_deref(), Some("false"));
+    assert_eq!(upstream.request_count(), 2);
+    proxy.stop().await.unwrap();
+}
+
+/// Answers `failures` times with `failure`, then with a 429 asking for
+/// 30 s.
+fn failing_then(failures: usize, failure: fn() -> Reply) -> impl Fn(&Request) -> Reply {
+    let seen = std::sync::atomic::AtomicUsize::new(0);
+    move |_| {
+        if seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst) < failures {
+            failure()
+        } else {
+            Reply::rate_limited(Some(30))
+        }
+    }
+}
+
+/// `reply` with the headers an OpenAI upstream sends beside its answer:
+/// the request id `id` and rate limits the client may see, and others
+/// (its organization, a cookie, a hop-by-hop header) it should not.
+fn with_upstream_headers(reply: Reply, id: &str) -> Reply {
+    let Reply::Full {
+        status,
+        mut headers,
+        body,
+    } = reply
+    else {
+        unreachable!()
+    };
+    for (name, value) in [
+        ("x-request-id", id),
+        ("x-ratelimit-limit-requests", "500"),
+        ("x-ratelimit-remaining-tokens", "29000"),
+        ("x-ratelimit-reset-requests", "120ms"),
+        ("openai-organization", "org-operator"),
+        ("set-cookie", "__cf_bm=upstream; path=/"),
+        ("keep-alive", "timeout=5"),
+        ("connection", "keep-alive, x-ratelimit-private"),
+        ("x-ratelimit-private", "hop"),
+    ] {
+        headers.push((name.into(), value.into()));
+    }
+    Reply::Full {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// Checks that `r` carries the upstream's request id `id` and rate limits
+/// and none of its other headers.
+fn assert_upstream_headers(r: &reqwest::Response, id: &str, what: &str) {
+    let h = r.headers();
+    let get = |name: &str| h.get(name).map(|v| v.to_str().unwrap());
+    assert_eq!(get("x-request-id"), Some(id), "{what}: {h:?}");
+    assert_eq!(get("x-ratelimit-limit-requests"), Some("500"), "{what}");
+    assert_eq!(get("x-ratelimit-remaining-tokens"), Some("29000"), "{what}");
+    assert_eq!(get("x-ratelimit-reset-requests"), Some("120ms"), "{what}");
+    for name in [
+        "openai-organization",
+        "set-cookie",
+        "keep-alive",
+        "x-ratelimit-private",
+    ] {
+        assert_eq!(get(name), None, "{what}: {name} passed on");
+    }
+    assert_ne!(get("connection"), Some("keep-alive, x-ratelimit-private"));
+}
+
+/// The upstream's `x-request-id` (the SDK's `_request_id`) and its
+/// `x-ratelimit-*` headers reach the client on a success, streamed or
+/// not; an answer an interactive strategy made of several upstream
+/// requests carries those of the last one.
+#[tokio::test]
+async fn the_upstreams_request_id_and_rate_limits_reach_the_client() {
+    let upstream = TestServer::start(|r| {
+        if r.method == "GET" {
+            let list = json!({"object": "list", "data": [{"id": "m", "object": "model"}]});
+            return with_upstream_headers(Reply::json(&list), "req_models");
+        }
+        let turn = user_turns(r);
+        let id = format!("req_{turn}");
+        if r.json()["stream"] == true && r.json()["model"] == "events" {
+            return with_upstream_headers(
+                Reply::Full {
+                    status: 200,
+                    headers: vec![("content-type".into(), "text/event-stream".into())],
+                    body: sse_body().into_bytes(),
+                },
+                &id,
+            );
+        }
+        with_upstream_headers(refuse_first(r), &id)
+    });
+    let contextual = start("contextual", options(&upstream)).await;
+    let interactive = start("interactive", options(&upstream)).await;
+    for (proxy, strategy, model, stream, id) in [
+        (&contextual, "contextual", "m", false, "req_1"),
+        (&contextual, "contextual", "events", true, "req_1"),
+        // A stream the upstream answered with one JSON completion.
+        (&contextual, "contextual", "m", true, "req_1"),
+        // The refusal, then the follow-up's answer: the latter's.
+        (&interactive, "interactive", "m", false, "req_2"),
+        (&interactive, "interactive", "m", true, "req_2"),
+    ] {
+        let what = format!("{strategy}, {model}, stream {stream}");
+        let body = json!({"model": model, "stream": stream,
+            "messages": [{"role": "user", "content": PROMPT}]});
+        let r = post(&proxy.url, &body).await;
+        assert_eq!(r.status(), 200, "{what}");
+        assert_upstream_headers(&r, id, &what);
+        // The proxy's own headers are still its own.
+        let expected_type = if stream {
+            "text/event-stream"
+        } else {
+            "application/json"
+        };
+        assert!(
+            r.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with(expected_type),
+            "{what}"
+        );
+        let length = r
+            .headers()
+            .get("content-length")
+            .map(|v| v.to_str().unwrap().parse::<usize>().unwrap());
+        let text = r.text().await.unwrap();
+        if let Some(length) = length {
+            assert_eq!(length, text.len(), "{what}");
+        }
+    }
+    let r = client()
+        .get(format!("{}/v1/models", contextual.url))
+        .bearer_auth(KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_upstream_headers(&r, "req_models", "models");
+    contextual.stop().await.unwrap();
+    interactive.stop().await.unwrap();
+}
+
+/// `GET /v1/models/{id}` (an SDK's `models.retrieve`) answers the model's
+/// entry in the upstream's list, as the upstream wrote it, ids with a
+/// slash included; an id not in the list is OpenAI's 404.
+#[tokio::test]
+async fn a_model_is_answered_by_its_id() {
+    let upstream = TestServer::start(|r| {
+        assert_eq!(r.path, "/v1/models");
+        Reply::json(&json!({"object": "list", "data": [
+            {"id": "m", "object": "model", "created": 1, "owned_by": "me"},
+            {"id": "org/model-7b", "object": "model", "created": 2, "owned_by": "org",
+                "max_model_len": 4096}
+        ]}))
+    });
+    let proxy = start("baseline", options(&upstream)).await;
+    let get = |path: &str| {
+        client()
+            .get(format!("{}/v1/models/{path}", proxy.url))
+            .bearer_auth(KEY)
+            .send()
+    };
+    let r = get("m").await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json")
+    );
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(
+        v,
+        json!({"id": "m", "object": "model", "created": 1, "owned_by": "me"})
+    );
+    for path in ["org/model-7b", "org%2Fmodel-7b"] {
+        let r = get(path).await.unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(v["id"], "org/model-7b", "{path}");
+        assert_eq!(v["max_model_len"], 4096, "{path}");
+    }
+    let (status, err) = error_of(get("gpt-nope").await.unwrap()).await;
+    assert_eq!(status, 404);
+    assert_eq!(err["error"]["type"], "invalid_request_error");
+    assert_eq!(err["error"]["code"], "model_not_found");
+    assert_eq!(err["error"]["param"], "model");
+    assert!(
+        err["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("gpt-nope"),
+        "{err}"
+    );
+    let r = client()
+        .get(format!("{}/v1/models/m", proxy.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_of(r).await.0, 401);
+    assert_eq!(upstream.request_count(), 4);
+    proxy.stop().await.unwrap();
+
+    // An upstream whose list is not one is a 502, as for a broken answer.
+    let broken = TestServer::start(|_| Reply::json(&json!({"models": ["m"]})));
+    let proxy = start("baseline", options(&broken)).await;
+    let r = client()
+        .get(format!("{}/v1/models/m", proxy.url))
+        .bearer_auth(KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_of(r).await.0, 502);
+    proxy.stop().await.unwrap();
+}
+
+/// `reply` (a chat completion) with token log probabilities for its
+/// choice, as an upstream asked for `logprobs` gives them.
+fn with_logprobs(reply: Reply) -> Reply {
+    let Reply::Full { body, .. } = reply else {
+        unreachable!()
+    };
+    let mut v: Value = serde_json::from_slice(&body).unwrap();
+    let token = v["choices"][0]["message"]["content"].as_str().unwrap()[..2].to_string();
+    v["choices"][0]["logprobs"] = logprobs_of(&token);
+    Reply::json(&v)
+}
+
+fn logprobs_of(token: &str) -> Value {
+    json!({"content": [{"token": token, "logprob": -0.25, "bytes": token.as_bytes(),
+        "top_logprobs": []}], "refusal": null})
+}
+
+/// An interactive strategy's answer streamed as events keeps the choice's
+/// `logprobs`, as the answer sent whole does: those of the reply the
+/// client gets.
+#[tokio::test]
+async fn interactive_events_keep_the_logprobs() {
+    let upstream = TestServer::start(|r| with_logprobs(refuse_first(r)));
+    let proxy = start("interactive", options(&upstream)).await;
+    for stream in [false, true] {
+        let body = json!({"model": "m", "stream": stream, "logprobs": true,
+            "messages": [{"role": "user", "content": PROMPT}]});
+        let r = post(&proxy.url, &body).await;
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.headers()[FOLLOWUPS_HEADER], "1");
+        let expected = logprobs_of(&ANSWER[..2]);
+        if stream {
+            let (content, done, events) = read_events(&r.text().await.unwrap());
+            assert_eq!(content, ANSWER);
+            assert!(done);
+            let with: Vec<&Value> = events
+                .iter()
+                .filter_map(|e| e["choices"][0].get("logprobs"))
+                .filter(|l| !l.is_null())
+                .collect();
+            assert_eq!(with, [&expected], "{events:?}");
+        } else {
+            let answer: Value = r.json().await.unwrap();
+            assert_eq!(answer["choices"][0]["logprobs"], expected);
+        }
+    }
+    for r in upstream.requests() {
+        assert_eq!(r.json()["logprobs"], true);
+    }
+    proxy.stop().await.unwrap();
+}
+
+/// A completion with no choices, as some upstreams answer a prompt their
+/// filter blocked (with HTTP 200).
+fn no_choices() -> Value {
+    json!({"id": "chatcmpl-empty", "object": "chat.completion", "created": 0, "model": "m",
+        "choices": [], "prompt_filter_results": [{"prompt_index": 0, "blocked": true}],
+        "usage": {"prompt_tokens": 7, "completion_tokens": 0, "total_tokens": 7}})
+}
+
+/// An upstream answer with `"choices": []` is passed through by an
+/// interactive strategy as by the others: there is nothing to judge or to
+/// follow up, and no reason to turn the upstream's answer into a 502. A
+/// follow-up answered so gets the client the reply before it, as a
+/// follow-up the upstream refuses does.
+#[tokio::test]
+async fn interactive_passes_an_answer_without_choices_through() {
+    let upstream = TestServer::start(|_| Reply::json(&no_choices()));
+    let contextual = start("contextual", options(&upstream)).await;
+    let interactive = start("interactive", options(&upstream)).await;
+    for stream in [false, true] {
+        let body = json!({"model": "m", "stream": stream,
+            "messages": [{"role": "user", "content": PROMPT}]});
+        for (proxy, strategy) in [(&contextual, "contextual"), (&interactive, "interactive")] {
+            let r = post(&proxy.url, &body).await;
+            assert_eq!(r.status(), 200, "{strategy}, stream {stream}");
+            assert_eq!(r.headers()[FOLLOWUPS_HEADER], "0");
+            if stream {
+                let (content, done, events) = read_events(&r.text().await.unwrap());
+                assert_eq!(content, "");
+                assert!(done);
+                assert!(
+                    events
+                        .iter()
+                        .all(|e| e["choices"].as_array().is_some_and(Vec::is_empty)),
+                    "{events:?}"
+                );
+                assert_eq!(events.last().unwrap()["xsafe"]["strategy"], strategy);
+            } else {
+                let answer: Value = r.json().await.unwrap();
+                assert_eq!(answer["choices"], json!([]), "{strategy}");
+                assert_eq!(
+                    answer["prompt_filter_results"],
+                    no_choices()["prompt_filter_results"]
+                );
+                assert_eq!(answer["xsafe"]["followups"], 0);
+                if strategy == "interactive" {
+                    assert_eq!(answer["xsafe"]["verdict"], Value::Null);
+                    assert_eq!(answer["xsafe"]["usage"]["prompt_tokens"], 7);
+                }
+            }
+        }
+    }
+    // One upstream request each: nothing was followed up.
+    assert_eq!(upstream.request_count(), 4);
+    assert_eq!(
+        metric(&interactive, "xsafe_proxy_refusals_detected_total").await,
+        "0"
+    );
+    contextual.stop().await.unwrap();
+    interactive.stop().await.unwrap();
+
+    // A follow-up answered with no choices.
+    let upstream = TestServer::start(|r| {
+        if user_turns(r) > 1 {
+            Reply::json(&no_choices())
+        } else {
+            Reply::chat(REFUSAL)
+        }
+    });
+    let proxy = start("interactive", options(&upstream)).await;
+    let r = post(
+        &proxy.url,
+        &json!({"model": "m", "messages": [{"role": "user", "content": PROMPT}]}),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()[FOLLOWUPS_HEADER], "1");
+    let answer: Value = r.json().await.unwrap();
+    assert_eq!(answer["choices"][0]["message"]["content"], REFUSAL);
+    assert!(
+        answer["xsafe"]["followup_rejected"]
+            .as_str()
+            .unwrap()
+            .contains("no choices"),
+        "{answer}"
+    );
+    assert_eq!(answer["xsafe"]["usage"]["prompt_tokens"], 17);
+    assert_eq!(upstream.request_count(), 2);
+    assert_eq!(
+        metric(
+            &proxy,
+            "xsafe_proxy_errors_total{kind=\"followup_rejected\"}"
+        )
+        .await,
+        "1"
+    );
+    proxy.stop().await.unwrap();
 }
