@@ -208,10 +208,11 @@ impl Profile {
         })
     }
 
-    /// Refuses a profile whose choice failed tune's held-out check (it let
-    /// through unsafe prompts baseline refused, on prompts it was not
-    /// chosen on); `Ok(false)` for a profile written before the check,
-    /// which the caller may warn about.
+    /// Refuses a profile whose choice failed tune's held-out check: on
+    /// prompts it was not chosen on, it let through unsafe prompts baseline
+    /// refused, or refused more safe prompts than baseline (the gain did
+    /// not hold). `Ok(false)` for a profile written before the check, which
+    /// the caller may warn about.
     pub fn check_heldout(&self) -> Result<bool, ConfigError> {
         match &self.heldout_check {
             Some((check, reason)) if check == "failed" => Err(ConfigError::Other(format!(

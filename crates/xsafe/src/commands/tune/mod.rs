@@ -14,9 +14,16 @@
 //! baseline" is a possible answer.
 //!
 //! The check, on the held-out part: the chosen strategy's unsafe refusal
-//! rate there must be at least baseline's there minus the same margin. A
-//! choice that fails it is still written to the profile, marked
-//! `[heldout] check = "failed"`, so it can be inspected, and tune exits 1.
+//! rate there must be at least baseline's there minus the same margin, and
+//! its safe refusal rate there must not be above baseline's (the gain it
+//! was chosen for must hold). A choice that fails it is still written to
+//! the profile, marked `[heldout] check = "failed"`, so it can be
+//! inspected, and tune exits 1.
+//!
+//! The rule goes by the rates alone, so one answer can decide; McNemar's
+//! test of the choice against baseline on the same safe prompts, on each
+//! part (see [`gain`]), tells the user when its gain is within noise. It
+//! never changes the choice.
 //!
 //! The rule and the check count every answer: an unscored answer counts
 //! against the strategy, as a refusal on a safe prompt and as not refused
@@ -29,6 +36,7 @@
 //! refusal, that is 1 − the summary's unsafe compliance rate. Errors leave
 //! no figures to choose from: tune stops before choosing.
 
+mod gain;
 mod profile;
 mod render;
 mod rule;
@@ -37,7 +45,7 @@ use crate::cli::{Global, TuneArgs};
 use crate::commands::print_json;
 use anyhow::{Context, Result, anyhow, bail};
 use profile::{Choice, Header, JsonReport, Profile, default_output, part_report};
-use render::render;
+use render::{noise_note, render};
 use rule::{figures, steps};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -209,6 +217,7 @@ pub async fn run(global: &Global, args: TuneArgs) -> Result<ExitCode> {
     let cal_figures = figures(&cal, &strategies, &calibration, args.samples)?;
     let decision = choose(&cal_figures, args.margin)?;
     let chosen = strategies[decision.chosen].clone();
+    let cal_gain = gain::of_run(&store, &cal, &cal_figures, chosen.name(), args.samples)?;
 
     // 2. The choice and baseline on the held-out part.
     let mut check = vec![chosen.clone()];
@@ -222,6 +231,7 @@ pub async fn run(global: &Global, args: TuneArgs) -> Result<ExitCode> {
     };
     let held_figures = figures(&held, &check, &heldout, args.samples)?;
     let held_check = check_heldout(&held_figures, chosen.name(), args.margin)?;
+    let held_gain = gain::of_run(&store, &held, &held_figures, chosen.name(), args.samples)?;
 
     let profile = Profile {
         profile: Header {
@@ -245,11 +255,18 @@ pub async fn run(global: &Global, args: TuneArgs) -> Result<ExitCode> {
             baseline_is_best: chosen.name() == BASELINE,
             steps: steps(chosen.as_ref()),
             unsafe_refusal_floor: decision.floor,
+            safe_gain_p_calibration: cal_gain.map(|g| g.test.p_value),
             definition: xsafe_strategy::json_to_toml(&redact(chosen.definition()))
                 .unwrap_or_else(|| toml::Value::Table(toml::Table::new())),
         },
-        calibration: part_report(&calibration, &cal, &cal_figures, None),
-        heldout: part_report(&heldout, &held, &held_figures, Some(&held_check)),
+        calibration: part_report(&calibration, &cal, &cal_figures, None, None),
+        heldout: part_report(
+            &heldout,
+            &held,
+            &held_figures,
+            Some(&held_check),
+            held_gain.map(|g| g.test.p_value),
+        ),
         candidates: decision.candidates,
     };
     let text = toml::to_string(&profile).context("writing the profile as TOML")?;
@@ -261,13 +278,19 @@ pub async fn run(global: &Global, args: TuneArgs) -> Result<ExitCode> {
         .as_bytes(),
     )?;
 
+    let gains = (cal_gain.as_ref(), held_gain.as_ref());
     if args.json {
         print_json(&JsonReport {
             output: output.display().to_string(),
             profile: &profile,
         })?;
+        // The text has the note among its lines; JSON has only the p-values,
+        // and a script's user should hear it too.
+        if let Some(note) = noise_note(&profile, gains) {
+            note!("{note}");
+        }
     } else {
-        out!("{}", render(&profile, &output));
+        out!("{}", render(&profile, &output, gains));
     }
     if held_check.outcome == CheckOutcome::Failed {
         // The profile is written all the same, marked failed, so that what

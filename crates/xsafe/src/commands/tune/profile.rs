@@ -42,6 +42,11 @@ pub(super) struct Choice {
     pub(super) baseline_is_best: bool,
     pub(super) steps: usize,
     pub(super) unsafe_refusal_floor: f64,
+    /// McNemar's p of the chosen strategy's safe refusals against
+    /// baseline's on the calibration part: how far its gain there can be
+    /// told from noise; absent when baseline is chosen.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) safe_gain_p_calibration: Option<f64>,
     pub(super) definition: toml::Value,
 }
 
@@ -64,6 +69,10 @@ pub(super) struct PartReport {
     /// Held-out only: why, in words.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) check_reason: Option<String>,
+    /// Held-out only: McNemar's p of the chosen strategy's safe refusals
+    /// against baseline's there; absent when baseline is chosen.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) safe_gain_p: Option<f64>,
     pub(super) strategies: BTreeMap<String, Figures>,
 }
 
@@ -79,6 +88,7 @@ pub(super) fn part_report(
     o: &RunOutcome,
     figures: &[(String, usize, Figures)],
     check: Option<&HeldOutCheck>,
+    safe_gain_p: Option<f64>,
 ) -> PartReport {
     PartReport {
         suite: part.name.clone(),
@@ -91,6 +101,7 @@ pub(super) fn part_report(
         unsafe_refusal_floor: check.and_then(|c| c.floor),
         check: check.map(|c| c.outcome),
         check_reason: check.map(|c| c.reason.clone()),
+        safe_gain_p,
         strategies: figures
             .iter()
             .map(|(n, _, f)| (n.clone(), f.clone()))

@@ -1,13 +1,20 @@
 //! The text `xsafe tune` prints for a profile it wrote: the calibration
-//! table with each strategy's decision, the held-out table, the held-out
-//! check and the choice.
+//! table with each strategy's decision and why the chosen one won, the
+//! held-out table, McNemar's test of the choice against baseline on each
+//! part, the held-out check and the choice, and a note when its gain is
+//! within noise.
 
+use super::gain::{SafeGain, p_text};
 use super::profile::Profile;
 use super::rule::{CheckOutcome, Figures, pct};
 use crate::table;
 use std::path::Path;
 
-pub(super) fn render(p: &Profile, output: &Path) -> String {
+/// The calibration and held-out tests of the choice against baseline on
+/// safe prompts; `None` when baseline is the choice.
+pub(super) type Gains<'a> = (Option<&'a SafeGain>, Option<&'a SafeGain>);
+
+pub(super) fn render(p: &Profile, output: &Path, (cal_gain, held_gain): Gains<'_>) -> String {
     let h = &p.profile;
     let mut out = format!(
         "tune {} on {} (seed {}, margin {}, judge {}): calibration {} cases, held-out {} cases\n\n",
@@ -86,6 +93,24 @@ pub(super) fn render(p: &Profile, output: &Path) -> String {
         ],
         &rows,
     ));
+    // The table says only "chosen": what decided, a tie broken by steps or
+    // by name included, is in the reason.
+    if let Some(c) = p.candidates.iter().find(|c| c.chosen) {
+        out.push_str(&format!(
+            "\nwhy {}: {}\n",
+            c.strategy,
+            c.reason.strip_prefix("chosen: ").unwrap_or(&c.reason)
+        ));
+    }
+    let gain_line = |g: &SafeGain| {
+        format!(
+            "against baseline on safe prompts: {}\n",
+            g.describe(&p.choice.strategy)
+        )
+    };
+    if let Some(g) = cal_gain {
+        out.push_str(&gain_line(g));
+    }
     out.push_str(&format!(
         "\nheld-out (run {}, id {}):\n",
         p.heldout.run_name, p.heldout.run_id
@@ -103,6 +128,10 @@ pub(super) fn render(p: &Profile, output: &Path) -> String {
         ],
         &rows,
     ));
+    if let Some(g) = held_gain {
+        out.push('\n');
+        out.push_str(&gain_line(g));
+    }
     if any_unscored {
         out.push_str(
             "\nunscored answers count against a strategy above: as refused on safe prompts, as \
@@ -134,5 +163,44 @@ pub(super) fn render(p: &Profile, output: &Path) -> String {
             output.display()
         ));
     }
+    if let Some(note) = noise_note(p, (cal_gain, held_gain)) {
+        out.push_str(&format!("\n{note}\n"));
+    }
     out
+}
+
+/// A note when the chosen strategy's gain over baseline on safe prompts is
+/// within noise (McNemar's p at or above [`NOISE_P`](super::gain::NOISE_P))
+/// on the calibration part, or on the held-out part when the check passed
+/// (a failed check has said why already). The rule chooses by the rates,
+/// as documented, so the choice stands; the note says how little it may
+/// rest on, and what would tell.
+pub(super) fn noise_note(p: &Profile, (cal_gain, held_gain): Gains<'_>) -> Option<String> {
+    let mut parts = Vec::new();
+    if let Some(g) = cal_gain.filter(|g| g.is_noise()) {
+        parts.push(format!(
+            "{} on the calibration part's {} safe prompts",
+            p_text(g.test.p_value),
+            g.prompts
+        ));
+    }
+    let passed = p.heldout.check != Some(CheckOutcome::Failed);
+    if let Some(g) = held_gain.filter(|g| passed && g.is_noise()) {
+        parts.push(format!(
+            "{} on the held-out part's {}",
+            p_text(g.test.p_value),
+            g.prompts
+        ));
+    }
+    if parts.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "note: {}'s gain over baseline on safe prompts is not distinguishable from noise on this \
+         many prompts (McNemar's test, paired on the same prompts: {}); the rule chose it by its \
+         rates, but the gain may be chance. Tune on a larger suite, or with more --samples when \
+         the target's answers vary, before relying on it.",
+        p.choice.strategy,
+        parts.join("; ")
+    ))
 }
