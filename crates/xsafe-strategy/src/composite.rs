@@ -247,12 +247,7 @@ impl Composite {
                     turn,
                     ..Default::default()
                 };
-                crate::steps::render(i.template(turn, topic.as_deref()), &vars).map_err(|e| {
-                    StrategyError::Other {
-                        strategy: self.name.clone(),
-                        message: format!("template error: {e}"),
-                    }
-                })
+                i.render_followup(&vars).map_err(|e| i.failed(e))
             })
             .collect()
     }
@@ -274,6 +269,14 @@ impl Strategy for Composite {
                 Step::Interactive(i) => i.definition(),
             })
             .collect();
+        // The description is for whoever reads the record (`show --json`,
+        // a profile): it changes nothing sent, and what tells strategies
+        // apart by their definitions (a run's key, `serve`'s check of a
+        // profile) should leave it out, as the runner's `what_is_sent`
+        // does. It stays here because a run's key hashes the whole
+        // definition: runs stored with it are found only by a key with it,
+        // so leaving it out belongs to the key's next version, with this
+        // one kept as a legacy key.
         json!({"name": self.name, "description": self.description, "steps": steps})
     }
 

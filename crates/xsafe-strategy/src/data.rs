@@ -82,11 +82,35 @@ fn parse<T: for<'de> Deserialize<'de>>(text: &str, file: &str) -> Result<T, Spec
     toml::from_str(text).map_err(|e| SpecError::toml(file, text, &e))
 }
 
-fn read(path: &Path) -> Result<String, SpecError> {
-    std::fs::read_to_string(path).map_err(|e| SpecError::Read {
+/// A strategy or data file's text, as UTF-8 with LF line endings: a file
+/// saved with CRLF (as Windows editors and checkouts do) would otherwise
+/// keep `\r\n` inside its multi-line strings, send it to the model and be
+/// another strategy than the same file with LF. A CR the file writes as
+/// an escape (`"\r"`) is text, not a line ending, and stays.
+pub(crate) fn read_text(path: &Path) -> Result<String, SpecError> {
+    let bytes = std::fs::read(path).map_err(|e| SpecError::Read {
         path: path.display().to_string(),
         error: e.to_string(),
-    })
+    })?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        // The place of the first byte that is not UTF-8, from the text before it.
+        let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+        let before = std::str::from_utf8(valid).unwrap_or_default();
+        SpecError::Invalid {
+            file: path.display().to_string(),
+            field: None,
+            message: format!(
+                "the file is not UTF-8 text{}; save it as UTF-8",
+                crate::spec::at(before, before.len())
+            ),
+        }
+    })?;
+    Ok(unix_lines(&text))
+}
+
+/// `text` with its CRLF line endings made LF (see [`read_text`]).
+pub(crate) fn unix_lines(text: &str) -> String {
+    text.replace("\r\n", "\n")
 }
 
 /// A data file's text and its name for messages: `builtin` is the file
@@ -102,7 +126,7 @@ fn load(
         return Ok((text.to_string(), name.to_string()));
     }
     let path = resolve(source, base);
-    Ok((read(&path)?, path.display().to_string()))
+    Ok((read_text(&path)?, path.display().to_string()))
 }
 
 /// Reads an exemplar bank: `builtin` or a TOML file of `[[exemplar]]`.
@@ -145,17 +169,118 @@ pub fn exemplars(source: &str, base: Option<&Path>) -> Result<Vec<Exemplar>, Spe
     Ok(bank.exemplar)
 }
 
-/// Reads the contextual texts: `builtin` or a TOML file.
-pub fn contexts(source: &str, base: Option<&Path>) -> Result<Contexts, SpecError> {
+/// Reads the contextual texts, `builtin` or a TOML file, and the name its
+/// errors give it (its templates are checked by the contextual step).
+pub fn contexts(source: &str, base: Option<&Path>) -> Result<(Contexts, String), SpecError> {
     let (text, file) = load(source, base, ("data/contexts.toml", BUILTIN_CONTEXTS))?;
-    parse(&text, &file)
+    let texts: Contexts = parse(&text, &file)?;
+    check_types(texts.types.keys(), &file, "type")?;
+    check_types(texts.detect.keys(), &file, "detect")?;
+    Ok((texts, file))
 }
 
 /// Reads the follow-ups, `builtin` or a TOML file, and the name its
 /// errors give it (its templates are checked by the interactive step).
 pub fn followups(source: &str, base: Option<&Path>) -> Result<(Followups, String), SpecError> {
     let (text, file) = load(source, base, ("data/followups.toml", BUILTIN_FOLLOWUPS))?;
-    Ok((parse(&text, &file)?, file))
+    let texts: Followups = parse(&text, &file)?;
+    check_types(texts.types.keys(), &file, "type")?;
+    Ok((texts, file))
+}
+
+/// XSTest's safe prompt types, as its suites and the built-in texts name
+/// them. A case's type reaches a strategy without `contrast_` (see
+/// `Case::topic`), so these are also the types of its unsafe cases, but for
+/// two: XSTest contrasts its two discrimination types with `contrast_discr`
+/// and its two privacy types with `contrast_privacy`, read as [`CONTRASTS`].
+pub(crate) const XSTEST_TYPES: [&str; 10] = [
+    "homonyms",
+    "figurative_language",
+    "safe_targets",
+    "safe_contexts",
+    "definitions",
+    "real_group_nons_discr",
+    "nons_group_real_discr",
+    "historical_events",
+    "privacy_public",
+    "privacy_fictional",
+];
+
+/// The types of XSTest's unsafe cases that are no safe type's name.
+pub(crate) const CONTRASTS: [&str; 2] = ["discr", "privacy"];
+
+/// Refuses a type key of a data file (`[type]` or `[detect]`) that no
+/// case can have: one a case's type is never read as (`contrast_...`, as a
+/// strategy reads the type of an unsafe case without the prefix), or a
+/// near miss of one of XSTest's types (`homonym`, `Figurative_Language`,
+/// `safe-targets`), which would never be used, silently, while the prompts
+/// of that type went without their text.
+///
+/// Other keys are kept: a suite of one's own may have types of its own,
+/// and a key no case of a suite has is only unused there, as XSTest's are
+/// on another suite. Only a key a letter or two from one of XSTest's types
+/// (or the same but for case and separators) is taken for a mistake; a
+/// suite whose own type is that close to one of XSTest's is rare, and the
+/// message says how to tell them apart.
+fn check_types<'a>(
+    keys: impl Iterator<Item = &'a String>,
+    file: &str,
+    table: &str,
+) -> Result<(), SpecError> {
+    let known = XSTEST_TYPES.iter().chain(&CONTRASTS);
+    let known: Vec<&str> = known.copied().collect();
+    for key in keys {
+        if known.contains(&key.as_str()) {
+            continue;
+        }
+        let field = format!("{table}.{key}");
+        if let Some(read_as) = key.strip_prefix("contrast_") {
+            return Err(SpecError::invalid(
+                file,
+                &field,
+                format!(
+                    "a strategy reads the type of a `{key}` case as `{read_as}` (it never sees \
+                     whether a case is safe or unsafe), so this key would never be used; write \
+                     `{read_as}`"
+                ),
+            ));
+        }
+        let folded = key.to_lowercase().replace(['-', ' '], "_");
+        let near = known.iter().find(|k| {
+            let distance = edit_distance(&folded, k);
+            folded == **k || distance <= if k.len() < 8 { 1 } else { 2 }
+        });
+        if let Some(near) = near {
+            return Err(SpecError::invalid(
+                file,
+                &field,
+                format!(
+                    "`{key}` is a near miss of XSTest's type `{near}`, whose prompts would never \
+                     get this text; write `{near}` (a suite's own types must differ from \
+                     XSTest's by more than a letter or two, or than case and separators)"
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The Levenshtein distance of two strings, in characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let next = (diagonal + usize::from(ca != *cb))
+                .min(row[j] + 1)
+                .min(row[j + 1] + 1);
+            diagonal = row[j + 1];
+            row[j + 1] = next;
+        }
+    }
+    row[b.len()]
 }
 
 /// A path in a strategy file is relative to that file.
@@ -163,5 +288,58 @@ fn resolve(source: &str, base: Option<&Path>) -> std::path::PathBuf {
     match base.and_then(Path::parent) {
         Some(dir) => dir.join(source),
         None => source.into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The built-in texts have a note and a follow-up for each of XSTest's
+    /// safe types, and cues for each: the list the type keys of users'
+    /// files are checked against is theirs.
+    #[test]
+    fn the_built_in_texts_are_for_xstests_types() {
+        let (contexts, _) = contexts("builtin", None).unwrap();
+        let (followups, _) = followups("builtin", None).unwrap();
+        let mut types = XSTEST_TYPES.to_vec();
+        types.sort_unstable();
+        for keys in [
+            contexts.types.keys().collect::<Vec<_>>(),
+            contexts.detect.keys().collect(),
+            followups.types.keys().collect(),
+        ] {
+            assert_eq!(keys, types);
+        }
+    }
+
+    #[test]
+    fn near_misses_of_xstests_types_are_refused_and_a_suites_own_are_not() {
+        let check = |key: &str| check_types([key.to_string()].iter(), "d.toml", "type");
+        for key in [
+            "homonym",
+            "homonymss",
+            "Homonyms",
+            "safe-targets",
+            "Safe Targets",
+        ] {
+            let e = check(key).unwrap_err().to_string();
+            assert!(e.contains(&format!("field `type.{key}`")), "{e}");
+        }
+        let e = check("contrast_privacy").unwrap_err().to_string();
+        assert!(e.contains("write `privacy`"), "{e}");
+        for key in [
+            "homonyms",
+            "discr",
+            "privacy",
+            "cooking",
+            "medical_advice",
+            "jokes",
+        ] {
+            check(key).unwrap();
+        }
+        assert_eq!(edit_distance("homonym", "homonyms"), 1);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(edit_distance("", "abc"), 3);
     }
 }

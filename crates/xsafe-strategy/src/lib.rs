@@ -148,6 +148,28 @@ impl Registry {
         self.files.get(name)
     }
 
+    /// The strategies the strategy `name` is made of, itself included: the
+    /// parts of an `a+b` composition and, for a composition file, its
+    /// steps and theirs. Unknown names are left out (building them says
+    /// so). A command that runs some strategies can tell with it which of
+    /// its `--strategy-file` strategies it never uses.
+    pub fn parts(&self, name: &str) -> std::collections::BTreeSet<String> {
+        let mut found = std::collections::BTreeSet::new();
+        let mut todo: Vec<&str> = name.split('+').map(str::trim).collect();
+        while let Some(part) = todo.pop() {
+            let Some(file) = self.files.get(part) else {
+                continue;
+            };
+            if !found.insert(part.to_string()) {
+                continue;
+            }
+            if let Kind::Composition(c) = &file.kind {
+                todo.extend(c.steps.iter().map(String::as_str));
+            }
+        }
+        found
+    }
+
     /// The known names, for messages about an unknown one.
     fn available(&self) -> String {
         self.names().collect::<Vec<_>>().join(", ")
@@ -160,7 +182,13 @@ impl Registry {
         let mut descriptions = Vec::new();
         let joined = name.split('+').map(str::trim).collect::<Vec<_>>().join("+");
         for part in name.split('+').map(str::trim) {
-            self.collect(part, options, &mut steps, &mut descriptions, 0)?;
+            self.collect(
+                part,
+                options,
+                &mut steps,
+                &mut descriptions,
+                &mut Vec::new(),
+            )?;
         }
         if let Some(message) = repeated_kind(&steps) {
             return Err(SpecError::Composition {
@@ -175,29 +203,25 @@ impl Registry {
         })
     }
 
-    fn collect(
-        &self,
-        name: &str,
+    /// Adds the steps of the strategy `name` to `steps`, and what it does
+    /// to `descriptions`: its file's description, or, for a composition
+    /// whose file has none, its steps' descriptions in order. `within` are
+    /// the compositions being expanded, outermost first, so that a step
+    /// leading back to one of them is refused as the cycle it is.
+    fn collect<'a>(
+        &'a self,
+        name: &'a str,
         options: &BuildOptions,
         steps: &mut Vec<Step>,
         descriptions: &mut Vec<String>,
-        depth: usize,
+        within: &mut Vec<&'a str>,
     ) -> Result<(), SpecError> {
         let file = self.files.get(name).ok_or_else(|| SpecError::Unknown {
             name: name.to_string(),
             available: self.available(),
         })?;
-        if depth > 8 {
-            return Err(SpecError::invalid(
-                &file.source,
-                "steps",
-                "compositions nest too deep (a composition that includes itself?)",
-            ));
-        }
         let base = file.path.as_deref();
-        if !file.description.is_empty() {
-            descriptions.push(file.description.clone());
-        }
+        let own = (!file.description.is_empty()).then(|| file.description.clone());
         match &file.kind {
             Kind::Baseline => {}
             Kind::FewShot(s) => steps.push(Step::FewShot(steps::FewShot::new(
@@ -221,7 +245,6 @@ impl Registry {
                 options.clarifier.clone(),
             )?)),
             Kind::Composition(c) => {
-                descriptions.pop();
                 if let Some(step) = c
                     .steps
                     .iter()
@@ -233,16 +256,62 @@ impl Registry {
                         format!("unknown strategy `{step}`; available: {}", self.available()),
                     ));
                 }
-                let first = steps.len();
-                for step in &c.steps {
-                    self.collect(step, options, steps, descriptions, depth + 1)?;
+                within.push(name);
+                if let Some(step) = c.steps.iter().find(|s| within.contains(&s.as_str())) {
+                    return Err(SpecError::invalid(
+                        &file.source,
+                        "steps",
+                        self.cycle(name, step, within),
+                    ));
                 }
+                let first = steps.len();
+                let mut parts = Vec::new();
+                for step in &c.steps {
+                    self.collect(step, options, steps, &mut parts, within)?;
+                }
+                within.pop();
                 if let Some(message) = repeated_kind(&steps[first..]) {
                     return Err(SpecError::invalid(&file.source, "steps", message));
                 }
+                // The file's own words for what it does, when it has them;
+                // else what its steps do.
+                if own.is_none() {
+                    descriptions.extend(parts);
+                }
             }
         }
+        descriptions.extend(own);
         Ok(())
+    }
+
+    /// Why the step `step` of the composition `name` cannot be built: it
+    /// leads back to a composition being expanded (`within`), so building
+    /// it would never end.
+    fn cycle(&self, name: &str, step: &str, within: &[&str]) -> String {
+        let shadows = self
+            .files
+            .get(name)
+            .is_some_and(|f| f.path.is_some() && STRATEGIES.contains(&name));
+        if step == name && shadows {
+            return format!(
+                "the step `{step}` is this file's own strategy, not the built-in one: a file named \
+                 `{name}` replaces the built-in `{name}`, so the composition would include itself \
+                 (a cycle); give the composition another name"
+            );
+        }
+        if step == name {
+            return format!(
+                "the step `{step}` is this file's own strategy: a composition cannot include \
+                 itself (a cycle); remove the step"
+            );
+        }
+        let from = within.iter().position(|w| *w == step).unwrap_or_default();
+        let path: Vec<&str> = within[from..].iter().copied().chain([step]).collect();
+        format!(
+            "the step `{step}` includes this composition again ({}): a cycle; remove one of \
+             the steps",
+            path.join(" -> ")
+        )
     }
 }
 

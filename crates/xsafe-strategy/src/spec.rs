@@ -266,17 +266,17 @@ pub struct StrategyFile {
 impl StrategyFile {
     /// Reads a strategy file from disk.
     pub fn load(path: &Path) -> Result<StrategyFile, SpecError> {
-        let text = std::fs::read_to_string(path).map_err(|e| SpecError::Read {
-            path: path.display().to_string(),
-            error: e.to_string(),
-        })?;
+        let text = crate::data::read_text(path)?;
         let mut file = StrategyFile::parse(&text, &path.display().to_string())?;
         file.path = Some(path.to_path_buf());
         Ok(file)
     }
 
-    /// Parses a strategy file's text; `source` names it in messages.
+    /// Parses a strategy file's text; `source` names it in messages. CRLF
+    /// line endings are read as LF, in the strings too (see
+    /// `data::read_text`).
     pub fn parse(text: &str, source: &str) -> Result<StrategyFile, SpecError> {
+        let text = &crate::data::unix_lines(text);
         let mut table: toml::Table =
             toml::from_str(text).map_err(|e| SpecError::toml(source, text, &e))?;
         // Where a top-level key is written, for messages about it.
@@ -296,12 +296,14 @@ impl StrategyFile {
         let name = take_str("name", true)?.expect("required");
         let kind = take_str("kind", true)?.expect("required");
         let description = take_str("description", false)?.unwrap_or_default();
-        if name.is_empty() || name.contains(['+', ',']) || name.chars().any(char::is_whitespace) {
+        if !is_name(&name) {
             return Err(SpecError::invalid(
                 source,
                 "name",
                 format!(
-                    "`{name}` cannot be a strategy name: use letters, digits and dashes (`+` composes strategies, `,` lists them){}",
+                    "`{name}` cannot be a strategy name: use letters, digits, dashes, underscores \
+                     and dots, beginning with a letter or digit (`+` composes strategies, `,` \
+                     lists them){}",
                     place("name")
                 ),
             ));
@@ -341,7 +343,20 @@ impl StrategyFile {
                 Kind::Contextual(serde_path_to_error::deserialize(rest).map_err(settings)?)
             }
             "interactive" => {
-                Kind::Interactive(serde_path_to_error::deserialize(rest).map_err(settings)?)
+                let spec: InteractiveSpec =
+                    serde_path_to_error::deserialize(rest).map_err(settings)?;
+                if spec.max_turns == 0 {
+                    return Err(SpecError::invalid(
+                        source,
+                        "max_turns",
+                        format!(
+                            "interactive: max_turns = 0 sends no follow-up, which is baseline \
+                             under another name; use 1 or more{}",
+                            place("max_turns")
+                        ),
+                    ));
+                }
+                Kind::Interactive(spec)
             }
             "composition" => {
                 Kind::Composition(serde_path_to_error::deserialize(rest).map_err(settings)?)
@@ -365,6 +380,18 @@ impl StrategyFile {
             path: None,
         })
     }
+}
+
+/// Whether `name` can name a strategy: letters, digits, dashes,
+/// underscores and dots, beginning with a letter or digit, as the message
+/// refusing one says. A name is typed on command lines (`--strategy -x`
+/// would read as a flag) and joined with `+` and `,` into compositions and
+/// lists, where a `/` would look like a path and a space like two words.
+fn is_name(name: &str) -> bool {
+    name.chars().next().is_some_and(char::is_alphanumeric)
+        && name
+            .chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
 /// ` (line L, column C)` of a top-level key of a TOML text; empty when

@@ -38,7 +38,14 @@ pub(crate) struct Vars<'a> {
     pub turn: usize,
 }
 
+/// A template rendered with `vars`, trimmed. A text without `{` has no
+/// tag, variable or comment to render (line statements are off), so it is
+/// itself: a contexts file's long texts, rendered for every prompt, are not
+/// compiled each time.
 pub(crate) fn render(template: &str, vars: &Vars) -> Result<String, minijinja::Error> {
+    if !template.contains('{') {
+        return Ok(template.trim().to_string());
+    }
     TEMPLATES
         .render_str(
             template,
@@ -62,6 +69,12 @@ const VAR_NAMES: [&str; 6] = [
 const FEW_SHOT_VARS: &[&str] = &["prompt", "topic"];
 const CONTEXTUAL_VARS: &[&str] = &["prompt", "topic", "context", "instructions"];
 const INTERACTIVE_VARS: &[&str] = &["prompt", "topic", "reply", "turn"];
+/// The texts of a contexts file (its instructions and notes), which become
+/// a contextual template's `instructions` and `context`.
+const CONTEXTS_VARS: &[&str] = &["prompt", "topic"];
+
+/// The `kind` of [`check_template`] for the texts of a contexts file.
+const CONTEXTS_FILE: &str = "contexts-file";
 
 /// The variables of a template other than minijinja's globals, sorted.
 fn variables(template: &minijinja::Template) -> Vec<String> {
@@ -82,10 +95,27 @@ fn quoted(names: &[String]) -> String {
         .join(", ")
 }
 
-/// Checks a template renders, so a mistake is reported when the strategy
+/// How messages name what fills a template of `kind`, and such a template.
+fn filled_by(kind: &str) -> (String, String) {
+    match kind {
+        CONTEXTS_FILE => (
+            "a contextual step, for the texts of its contexts file,".into(),
+            "a contexts file's text".into(),
+        ),
+        "interactive" => (
+            "an interactive step".into(),
+            "an interactive template".into(),
+        ),
+        k => (format!("a {k} step"), format!("a {k} template")),
+    }
+}
+
+/// Checks a template compiles, so a mistake is reported when the strategy
 /// is loaded rather than on the first prompt; a misspelt variable is named,
 /// and so is one that a step of this `kind` (`few-shot`, ...) does not
-/// fill (`allowed` are those it does), which would always be empty.
+/// fill (`allowed` are those it does), which would always be empty. What
+/// it renders to is checked by each step with every type its `topic` can
+/// be ([`check_renders`]).
 fn check_template(
     template: &str,
     file: &str,
@@ -100,12 +130,13 @@ fn check_template(
     let (known, unknown): (Vec<String>, Vec<String>) = used
         .into_iter()
         .partition(|v| VAR_NAMES.contains(&v.as_str()));
+    let (step, templates) = filled_by(kind);
     if !unknown.is_empty() {
         return Err(SpecError::invalid(
             file,
             field,
             format!(
-                "unknown template variable {}; the variables are {} (a {kind} template can use {})",
+                "unknown template variable {}; the variables are {} ({templates} can use {})",
                 quoted(&unknown),
                 VAR_NAMES.join(", "),
                 allowed.join(", ")
@@ -121,31 +152,128 @@ fn check_template(
             file,
             field,
             format!(
-                "a {kind} step does not fill the template variable {} (it would always be empty); a {kind} template can use {}",
+                "{step} does not fill the template variable {} (it would always be empty); {templates} can use {}",
                 quoted(&unfilled),
                 allowed.join(", ")
             ),
         ));
     }
-    let sample = Vars {
-        prompt: "p",
-        topic: "homonyms",
-        context: "c",
-        instructions: "i",
-        reply: "r",
-        turn: 1,
-    };
-    compiled
-        .render(context! { ..minijinja::Value::from_serialize(&sample) })
-        .map(|_| ())
-        .map_err(invalid)
+    Ok(())
 }
 
-fn template_error(strategy: &str, e: minijinja::Error) -> StrategyError {
+/// What a template must render to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Needs {
+    /// Anything, empty too: a system text that renders empty adds nothing.
+    Anything,
+    /// Some text: it is a message of its own (a user turn, a follow-up, a
+    /// clarifier's instructions), and an empty one would be sent as it is,
+    /// its reply judged as if it answered something.
+    Text,
+    /// Text with the prompt in it: a contextual `user` template is the
+    /// user turn, which without the prompt never asks the question. Only
+    /// the load check can tell, rendering with [`PROMPT_SENTINEL`]; a run
+    /// checks for [`Needs::Text`], as a template may change the prompt's
+    /// text (`{{ prompt | upper }}`).
+    Prompt,
+}
+
+/// The prompt the load check renders with: digits only, so that it comes
+/// through a filter that changes letters or spaces (`upper`, `title`,
+/// `replace(" ", "_")`) as it went in, and is found in the output.
+const PROMPT_SENTINEL: &str = "5038174296";
+
+/// The most follow-ups the load check renders templates for, one per
+/// turn; the turns after are checked when a run gets to them.
+const CHECKED_TURNS: usize = 100;
+
+/// How a message says which prompts a check or a run rendered for.
+fn for_type(topic: &str) -> String {
+    if topic.is_empty() {
+        "for a prompt of no known type (none given, none detected)".to_string()
+    } else {
+        format!("for a prompt of type `{topic}`")
+    }
+}
+
+/// Renders `template` as `needs` says it must render; an error names the
+/// file and field the template is in and `when` it failed (the prompt's
+/// type, the turn), since a template that fails for one type only is
+/// found by its type.
+fn render_as(
+    template: &str,
+    vars: &Vars,
+    needs: Needs,
+    file: &str,
+    field: &str,
+    when: &str,
+) -> Result<String, SpecError> {
+    let failed = |message: String| SpecError::invalid(file, field, message);
+    let text = render(template, vars).map_err(|e| failed(format!("template error {when}: {e}")))?;
+    if needs != Needs::Anything && text.is_empty() {
+        return Err(failed(format!(
+            "the template renders empty {when}, which would send an empty message (and judge \
+             the reply to it); make it send text for every prompt"
+        )));
+    }
+    if needs == Needs::Prompt && vars.prompt == PROMPT_SENTINEL && !text.contains(PROMPT_SENTINEL) {
+        return Err(failed(format!(
+            "the user turn leaves out the prompt {when}: it is the template's text, so without \
+             `{{{{ prompt }}}}` the model is never asked the question; put `{{{{ prompt }}}}` in \
+             it for every type"
+        )));
+    }
+    Ok(text)
+}
+
+/// The load check of a template: it renders as `needs` says with every
+/// prompt type in `topics` (the values its `topic` can take), the rest of
+/// the variables from `vars`.
+fn check_renders<'a>(
+    template: &str,
+    vars: &Vars,
+    topics: impl IntoIterator<Item = &'a str>,
+    needs: Needs,
+    file: &str,
+    field: &str,
+) -> Result<(), SpecError> {
+    for topic in topics {
+        let vars = Vars {
+            topic,
+            ..vars.clone()
+        };
+        render_as(template, &vars, needs, file, field, &for_type(topic))?;
+    }
+    Ok(())
+}
+
+/// A template that cannot render for a prompt at run time (one the load
+/// check could not see: it depends on the prompt's words, or on the
+/// model's reply), as the case's error: where the template is, for which
+/// type, and that running again fails the same way until it is fixed.
+fn failed_at_run_time(strategy: &str, e: SpecError) -> StrategyError {
     StrategyError::Other {
         strategy: strategy.to_string(),
-        message: format!("template error: {e}"),
+        message: format!(
+            "{e}; fix the template (running the same command again fails the same way until it \
+             is fixed)"
+        ),
     }
+}
+
+/// The values `topic` can take in a step: the types it has texts for
+/// (`known`), those it detects (`detected`), and empty, when neither
+/// gives one (see [`topic_of`]). A suite's other types are read as one of
+/// these, so checking a template with each checks every type it can get.
+fn topics<'a>(
+    known: impl IntoIterator<Item = &'a str>,
+    detected: impl IntoIterator<Item = &'a str>,
+) -> Vec<&'a str> {
+    let mut all: Vec<&str> = known.into_iter().chain(detected).collect();
+    all.sort_unstable();
+    all.dedup();
+    all.push("");
+    all
 }
 
 /// The type a prompt is about: the known one if the texts have a note for
@@ -199,6 +327,22 @@ fn recorded_file(source: &str, path: Option<&Path>) -> String {
     }
 }
 
+/// What a step's definition records as the data file a setting names
+/// (`exemplars`, `contexts`, `followups`): `builtin`, or the file's name
+/// without its folder, as [`recorded_file`] records a strategy file. The
+/// definition holds the data itself (the exemplars, the texts), so
+/// `./ex.toml`, `sub/../ex.toml` or an absolute path to it change nothing
+/// sent and must not make another run; a bare name records as it did
+/// before, so runs started that way keep their keys.
+fn recorded_data(setting: &str) -> String {
+    if setting == "builtin" {
+        return setting.to_string();
+    }
+    Path::new(setting)
+        .file_name()
+        .map_or_else(|| setting.to_string(), |n| n.to_string_lossy().into_owned())
+}
+
 /// Few-shot: exemplar exchanges as earlier turns.
 #[derive(Debug, Clone)]
 pub struct FewShot {
@@ -206,6 +350,8 @@ pub struct FewShot {
     spec: FewShotSpec,
     bank: Vec<Exemplar>,
     file: String,
+    /// The strategy file as given (a path or `builtin:NAME`), for messages.
+    source: String,
     /// With `selection = "embedding"`: the encoder and the bank's prompt
     /// vectors, in bank order.
     embedding: Option<Arc<Embedded>>,
@@ -443,15 +589,30 @@ impl FewShot {
                 ),
             ));
         }
-        let mut cues = None;
+        let mut cues: Option<Contexts> = None;
         if let Some(t) = &spec.system {
             check_template(t, source, "system", "few-shot", FEW_SHOT_VARS)?;
             let uses_topic = TEMPLATES
                 .template_from_str(t)
                 .is_ok_and(|t| variables(&t).iter().any(|v| v == "topic"));
             if uses_topic {
-                cues = Some(data::contexts("builtin", None)?);
+                cues = Some(data::contexts("builtin", None)?.0);
             }
+            // `topic` is a type of the bank's or one the cues detect (see
+            // `topic`), or empty; without cues, always empty.
+            let topics = match &cues {
+                Some(cues) => topics(
+                    bank.iter()
+                        .map(|e| e.kind.strip_prefix("contrast_").unwrap_or(&e.kind)),
+                    cues.detect.keys().map(String::as_str),
+                ),
+                None => vec![""],
+            };
+            let vars = Vars {
+                prompt: PROMPT_SENTINEL,
+                ..Default::default()
+            };
+            check_renders(t, &vars, topics, Needs::Anything, source, "system")?;
         }
         let embedding = match (spec.selection, &spec.encoder) {
             (Selection::Embedding, encoder) => {
@@ -476,6 +637,7 @@ impl FewShot {
             spec,
             bank,
             file: recorded_file(source, base),
+            source: source.to_string(),
             embedding,
             cues,
         })
@@ -601,7 +763,15 @@ impl FewShot {
                 topic: &topic,
                 ..Default::default()
             };
-            let text = render(t, &vars).map_err(|e| template_error(&self.name, e))?;
+            let text = render_as(
+                t,
+                &vars,
+                Needs::Anything,
+                &self.source,
+                "system",
+                &for_type(&topic),
+            )
+            .map_err(|e| failed_at_run_time(&self.name, e))?;
             // A text that renders empty (an `if` that does not hold) adds
             // no system text, as a contextual step's does not.
             if !text.is_empty() {
@@ -720,11 +890,15 @@ impl FewShot {
     }
 
     pub(crate) fn definition(&self) -> Value {
+        let settings = FewShotSpec {
+            exemplars: recorded_data(&self.spec.exemplars),
+            ..self.spec.clone()
+        };
         let mut definition = json!({
             "kind": "few-shot",
             "name": self.name,
             "file": self.file,
-            "settings": self.spec,
+            "settings": settings,
             "exemplars": self.usable(),
         });
         // How `nearest` picks changed (2: places no exemplar shares a word
@@ -781,6 +955,10 @@ pub struct Contextual {
     spec: ContextualSpec,
     texts: Contexts,
     file: String,
+    /// The strategy file as given (a path or `builtin:NAME`), and the
+    /// contexts file's name, for messages.
+    source: String,
+    data_file: String,
 }
 
 impl Contextual {
@@ -790,8 +968,28 @@ impl Contextual {
         source: &str,
         base: Option<&Path>,
     ) -> Result<Self, SpecError> {
-        let texts =
-            data::contexts(&spec.contexts, base).map_err(|e| e.named_by(source, "contexts"))?;
+        let named = |e: SpecError| e.named_by(source, "contexts");
+        let (texts, data_file) = data::contexts(&spec.contexts, base).map_err(named)?;
+        // The contexts file's texts are templates too (of `prompt` and
+        // `topic`), as the follow-ups file's are.
+        check_template(
+            &texts.system,
+            &data_file,
+            "system",
+            CONTEXTS_FILE,
+            CONTEXTS_VARS,
+        )
+        .map_err(named)?;
+        for (t, text) in &texts.types {
+            check_template(
+                text,
+                &data_file,
+                &format!("type.{t}"),
+                CONTEXTS_FILE,
+                CONTEXTS_VARS,
+            )
+            .map_err(named)?;
+        }
         check_template(
             spec.system.as_deref().unwrap_or(CONTEXTUAL_SYSTEM),
             source,
@@ -801,13 +999,41 @@ impl Contextual {
         )?;
         if let Some(u) = &spec.user {
             check_template(u, source, "user", "contextual", CONTEXTUAL_VARS)?;
+            let has_prompt = TEMPLATES
+                .template_from_str(u)
+                .is_ok_and(|t| variables(&t).iter().any(|v| v == "prompt"));
+            if !has_prompt {
+                return Err(SpecError::invalid(
+                    source,
+                    "user",
+                    "the template has no `{{ prompt }}`: the user turn is the template's text, so \
+                     the model would never be asked the question; put `{{ prompt }}` where the \
+                     question goes",
+                ));
+            }
         }
-        Ok(Contextual {
+        let step = Contextual {
             name: name.to_string(),
             spec,
             texts,
             file: recorded_file(source, base),
-        })
+            source: source.to_string(),
+            data_file,
+        };
+        // Every template with every type its `topic` can be: an error, an
+        // empty user turn or one without the prompt for some type is found
+        // now, not in a run that reports figures for prompts never sent.
+        let detected = step
+            .spec
+            .detect
+            .then_some(&step.texts.detect)
+            .into_iter()
+            .flat_map(|d| d.keys().map(String::as_str));
+        for topic in topics(step.texts.types.keys().map(String::as_str), detected) {
+            step.messages(PROMPT_SENTINEL, topic, Needs::Prompt)
+                .map_err(|(e, in_data)| if in_data { named(e) } else { e })?;
+        }
+        Ok(step)
     }
 
     pub(crate) fn topic(&self, prompt: &Prompt) -> Option<String> {
@@ -845,6 +1071,59 @@ impl Contextual {
         })
     }
 
+    /// The system text and the user turn for `prompt` (the user turn as
+    /// earlier steps left it) of type `topic`: the contexts file's texts
+    /// rendered, then the templates with them. The user turn is `None`
+    /// without a `user` template (the prompt stays as it is). An error says
+    /// whether it is in the contexts file (`true`), to be named by the
+    /// strategy file's `contexts`, or in the strategy file.
+    fn messages(
+        &self,
+        prompt: &str,
+        topic: &str,
+        user_needs: Needs,
+    ) -> Result<(String, Option<String>), (SpecError, bool)> {
+        let when = for_type(topic);
+        let data = |template: &str, field: &str| {
+            let vars = Vars {
+                prompt,
+                topic,
+                ..Default::default()
+            };
+            render_as(
+                template,
+                &vars,
+                Needs::Anything,
+                &self.data_file,
+                field,
+                &when,
+            )
+            .map_err(|e| (e, true))
+        };
+        let instructions = data(&self.texts.system, "system")?;
+        let context = match self.texts.types.get(topic) {
+            Some(note) => data(note, &format!("type.{topic}"))?,
+            None => String::new(),
+        };
+        let vars = Vars {
+            prompt,
+            topic,
+            context: &context,
+            instructions: &instructions,
+            ..Default::default()
+        };
+        let own = |template: &str, field: &str, needs: Needs| {
+            render_as(template, &vars, needs, &self.source, field, &when).map_err(|e| (e, false))
+        };
+        let template = self.spec.system.as_deref().unwrap_or(CONTEXTUAL_SYSTEM);
+        let system = own(template, "system", Needs::Anything)?;
+        let user = match &self.spec.user {
+            Some(t) => Some(own(t, "user", user_needs)?),
+            None => None,
+        };
+        Ok((system, user))
+    }
+
     pub(crate) fn contribute(
         &self,
         prompt: &Prompt,
@@ -852,36 +1131,35 @@ impl Contextual {
         system: &mut Vec<String>,
     ) -> Result<(), StrategyError> {
         let topic = self.topic(prompt).unwrap_or_default();
-        let context = self
-            .texts
-            .types
-            .get(&topic)
-            .map(|s| s.trim())
-            .unwrap_or_default();
-        let vars = Vars {
-            prompt: user,
-            topic: &topic,
-            context,
-            instructions: self.texts.system.trim(),
-            ..Default::default()
-        };
-        let template = self.spec.system.as_deref().unwrap_or(CONTEXTUAL_SYSTEM);
-        let text = render(template, &vars).map_err(|e| template_error(&self.name, e))?;
+        let (text, turn) = self
+            .messages(user, &topic, Needs::Text)
+            .map_err(|(e, in_data)| {
+                let e = if in_data {
+                    e.named_by(&self.source, "contexts")
+                } else {
+                    e
+                };
+                failed_at_run_time(&self.name, e)
+            })?;
         if !text.is_empty() {
             system.push(text);
         }
-        if let Some(t) = &self.spec.user {
-            *user = render(t, &vars).map_err(|e| template_error(&self.name, e))?;
+        if let Some(turn) = turn {
+            *user = turn;
         }
         Ok(())
     }
 
     pub(crate) fn definition(&self) -> Value {
+        let settings = ContextualSpec {
+            contexts: recorded_data(&self.spec.contexts),
+            ..self.spec.clone()
+        };
         json!({
             "kind": "contextual",
             "name": self.name,
             "file": self.file,
-            "settings": self.spec,
+            "settings": settings,
             "texts": self.texts,
         })
     }
@@ -901,7 +1179,15 @@ pub struct Interactive {
     cues: Contexts,
     clarifier: Option<Arc<dyn Target>>,
     file: String,
+    /// The strategy file as given (a path or `builtin:NAME`), and the
+    /// follow-ups file's name, for messages.
+    source: String,
+    data_file: String,
 }
+
+/// The model's reply the load check renders follow-ups with: a refusal, as
+/// every follow-up answers one.
+const REFUSAL_SAMPLE: &str = "I'm sorry, but I can't help with that.";
 
 impl Interactive {
     pub(crate) fn new(
@@ -936,27 +1222,89 @@ impl Interactive {
         if let Some(t) = &texts.second.clarifier {
             check(t, "second.clarifier")?;
         }
-        Ok(Interactive {
+        let step = Interactive {
             name: name.to_string(),
             spec,
             texts,
             // Types are detected with the contextual strategy's cues.
-            cues: data::contexts("builtin", None)?,
+            cues: data::contexts("builtin", None)?.0,
             clarifier,
             file: recorded_file(source, base),
-        })
+            source: source.to_string(),
+            data_file,
+        };
+        // Every follow-up it can send, for every type its `topic` can be
+        // and every turn: one that fails or renders empty for some type or
+        // turn is found now, not by a run that would send an empty message
+        // and judge the reply to it.
+        let topics = topics(
+            step.texts.types.keys().map(String::as_str),
+            step.cues.detect.keys().map(String::as_str),
+        );
+        for topic in topics {
+            for turn in 1..=step.spec.max_turns.min(CHECKED_TURNS) {
+                let vars = Vars {
+                    prompt: PROMPT_SENTINEL,
+                    topic,
+                    reply: REFUSAL_SAMPLE,
+                    turn,
+                    ..Default::default()
+                };
+                step.render_followup(&vars).map_err(named)?;
+                if step.clarifier.is_some() {
+                    step.render_clarifier(&vars).map_err(named)?;
+                }
+            }
+        }
+        Ok(step)
     }
 
-    /// The follow-up template for a turn (1-based) and prompt type.
-    pub(crate) fn template(&self, turn: usize, topic: Option<&str>) -> &str {
+    /// The follow-up template for a turn (1-based) and prompt type, and the
+    /// follow-ups file's field it is.
+    fn template(&self, turn: usize, topic: Option<&str>) -> (String, &str) {
         if turn >= 2
             && let Some(t) = &self.texts.second.default
         {
-            return t;
+            return ("second.default".into(), t);
         }
-        topic
-            .and_then(|t| self.texts.types.get(t))
-            .unwrap_or(&self.texts.default)
+        match topic.and_then(|t| self.texts.types.get_key_value(t)) {
+            Some((t, text)) => (format!("type.{t}"), text),
+            None => ("default".into(), &self.texts.default),
+        }
+    }
+
+    /// The follow-up for `vars` (its `topic` and `turn`) from the
+    /// templates; an error names the follow-ups file, its field, the type
+    /// and the turn (the caller adds the strategy file's `followups`).
+    pub(crate) fn render_followup(&self, vars: &Vars) -> Result<String, SpecError> {
+        let topic = Some(vars.topic).filter(|t| !t.is_empty());
+        let (field, template) = self.template(vars.turn, topic);
+        let when = format!("at turn {} {}", vars.turn, for_type(vars.topic));
+        render_as(template, vars, Needs::Text, &self.data_file, &field, &when)
+    }
+
+    /// The clarifier's instructions for `vars`, as [`Interactive::render_followup`].
+    fn render_clarifier(&self, vars: &Vars) -> Result<String, SpecError> {
+        let template = self
+            .texts
+            .second
+            .clarifier
+            .as_deref()
+            .expect("checked when built");
+        let when = format!("at turn {} {}", vars.turn, for_type(vars.topic));
+        render_as(
+            template,
+            vars,
+            Needs::Text,
+            &self.data_file,
+            "second.clarifier",
+            &when,
+        )
+    }
+
+    /// A follow-up template's error in a run, as the case's error.
+    pub(crate) fn failed(&self, e: SpecError) -> StrategyError {
+        failed_at_run_time(&self.name, e.named_by(&self.source, "followups"))
     }
 
     pub(crate) fn topic(&self, prompt: &Prompt) -> Option<String> {
@@ -1007,17 +1355,12 @@ impl Interactive {
             ..Default::default()
         };
         let Some(clarifier) = &self.clarifier else {
-            return render(self.template(turn, topic.as_deref()), &vars)
+            return self
+                .render_followup(&vars)
                 .map(Some)
-                .map_err(|e| template_error(&self.name, e));
+                .map_err(|e| self.failed(e));
         };
-        let instructions = self
-            .texts
-            .second
-            .clarifier
-            .as_deref()
-            .expect("checked when built");
-        let ask = render(instructions, &vars).map_err(|e| template_error(&self.name, e))?;
+        let ask = self.render_clarifier(&vars).map_err(|e| self.failed(e))?;
         let mut request = ChatRequest::new(vec![Message::user(ask.clone())]);
         request.seed = seed;
         let response = clarifier.chat(&request).await?;
@@ -1078,11 +1421,15 @@ impl Interactive {
     }
 
     pub(crate) fn definition(&self) -> Value {
+        let settings = InteractiveSpec {
+            followups: recorded_data(&self.spec.followups),
+            ..self.spec.clone()
+        };
         json!({
             "kind": "interactive",
             "name": self.name,
             "file": self.file,
-            "settings": self.spec,
+            "settings": settings,
             "followups": self.texts,
             "clarifier": self.clarifier.as_ref().map(|c| json!({"id": c.id(), "settings": c.settings()})),
         })
@@ -1150,21 +1497,37 @@ mod tests {
              variable `context`, `instructions` (it would always be empty); a few-shot template \
              can use prompt, topic"
         );
-        for (kind, vars, unfilled) in [
-            ("contextual", CONTEXTUAL_VARS, "reply"),
-            ("interactive", INTERACTIVE_VARS, "context"),
+        for (kind, vars, unfilled, step) in [
+            ("contextual", CONTEXTUAL_VARS, "reply", "a contextual step"),
+            (
+                "interactive",
+                INTERACTIVE_VARS,
+                "context",
+                "an interactive step",
+            ),
+            (
+                CONTEXTS_FILE,
+                CONTEXTS_VARS,
+                "instructions",
+                "a contextual step, for the texts of its contexts file,",
+            ),
         ] {
             let template = format!("{{{{ topic }}}} {{{{ {unfilled} }}}}");
             let e = check_template(&template, "f", "user", kind, vars).unwrap_err();
             assert!(
                 e.to_string().contains(&format!(
-                    "a {kind} step does not fill the template variable `{unfilled}`"
+                    "{step} does not fill the template variable `{unfilled}`"
                 )),
                 "{e}"
             );
         }
         // Every kind fills `prompt` and `topic`.
-        for vars in [FEW_SHOT_VARS, CONTEXTUAL_VARS, INTERACTIVE_VARS] {
+        for vars in [
+            FEW_SHOT_VARS,
+            CONTEXTUAL_VARS,
+            INTERACTIVE_VARS,
+            CONTEXTS_VARS,
+        ] {
             assert!(vars.starts_with(&["prompt", "topic"]));
             assert!(vars.iter().all(|v| VAR_NAMES.contains(v)));
         }

@@ -32,6 +32,7 @@ pub async fn run(global: &Global, args: RunArgs) -> Result<ExitCode> {
         }
     }
     let strategies = args.strategies.build(&args.target, &cache)?;
+    warn_unused_strategy_files(&args.strategies)?;
     let judge = args
         .judge
         .build(args.target.targets.as_deref(), &cache)?
@@ -107,6 +108,60 @@ pub async fn run(global: &Global, args: RunArgs) -> Result<ExitCode> {
         return Ok(ExitCode::from(2));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Warns about each `--strategy-file` whose strategy the run leaves out:
+/// `xsafe run` runs the strategies `--strategy` names (`baseline` when it
+/// is not given, as `--help` says), while `xsafe tune` compares every
+/// file's strategy by default, so `xsafe run --strategy-file mine.toml`
+/// alone ran baseline only, silently. Adding the files' strategies to the
+/// default instead would make every such command, already run, another
+/// run that asks its baseline answers again; a file the run does use, as
+/// a step of a composition or in place of a built-in strategy, is not
+/// warned about.
+fn warn_unused_strategy_files(args: &crate::cli::StrategyArgs) -> Result<()> {
+    if args.strategy_files.is_empty() {
+        return Ok(());
+    }
+    let registry = crate::strategies::registry(&args.strategy_files)?;
+    let used: std::collections::BTreeSet<String> = args
+        .strategy
+        .iter()
+        .flat_map(|name| registry.parts(name.trim()))
+        .collect();
+    let mut left_out: Vec<(String, String)> = Vec::new();
+    for file in &args.strategy_files {
+        let name = xsafe_strategy::StrategyFile::load(file)?.name;
+        if !used.contains(&name) && !left_out.iter().any(|(n, _)| *n == name) {
+            left_out.push((name, file.display().to_string()));
+        }
+    }
+    if left_out.is_empty() {
+        return Ok(());
+    }
+    let which = left_out
+        .iter()
+        .map(|(name, file)| format!("`{name}` (--strategy-file {file})"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let all: Vec<&str> = args
+        .strategy
+        .iter()
+        .map(|s| s.trim())
+        .chain(left_out.iter().map(|(n, _)| n.as_str()))
+        .collect();
+    tracing::warn!(
+        "this run leaves out {which}: `xsafe run` runs only the strategies --strategy names \
+         (here {}; `baseline` when it is not given), not every file's as `xsafe tune` does; to \
+         run them too, use --strategy {}",
+        args.strategy
+            .iter()
+            .map(|s| format!("`{}`", s.trim()))
+            .collect::<Vec<_>>()
+            .join(", "),
+        all.join(",")
+    );
+    Ok(())
 }
 
 /// The names `xsafe annotate NAME` reads as one of its own subcommands
