@@ -228,25 +228,29 @@ impl RunPlan {
     /// by the path), since moving a model does not change its answers; the
     /// name a local model was given by (`local:default`, `local:NAME`, its
     /// path or a symbolic link to it: the key holds the name of the file
-    /// read, with its size and settings); a
-    /// request's timeout, which decides only whether a request fails
-    /// (raising it to resume a run whose requests timed out is the usual
-    /// fix); where a suite was read from (the path a file was given by,
-    /// `p.csv`, `./p.csv` or `/abs/p.csv`, or a fetched suite's URL: its
-    /// name and fingerprint stay); the order of the suites, targets,
-    /// strategies and types; and types given twice. The same is left out of
-    /// the settings of an interactive strategy's clarifier target.
+    /// read, with its size and settings); a strategy's description (its
+    /// definition's top-level `description`: prose for whoever reads the
+    /// record, which changes nothing sent, so editing it in a strategy
+    /// file, or in a step file a composition joins the descriptions of,
+    /// asks nothing again); a request's timeout, which decides only
+    /// whether a request fails (raising it to resume a run whose requests
+    /// timed out is the usual fix); where a suite was read from (the path
+    /// a file was given by, `p.csv`, `./p.csv` or `/abs/p.csv`, or a fetched
+    /// suite's URL: its name and fingerprint stay); the order of the
+    /// suites, targets, strategies and types; and types given twice. The
+    /// same is left out of the settings of an interactive strategy's
+    /// clarifier target.
     pub fn key(&self) -> String {
         key_of(self.config(), KeyVersion::Current)
     }
 
     /// The keys as earlier versions of xsafe made them, newest first, so a
-    /// run stored then is still resumed by the same command: before the
-    /// name a local model was given by (`local:default`, `local:NAME`, a
-    /// path) was left out, before where a suite was read from and the order
-    /// of types were, before the clarifier's settings were treated as the
-    /// targets', and before the timeout, the model file's path and the order
-    /// of lists were.
+    /// run stored then is still resumed by the same command: before a
+    /// strategy's description was left out, before the name a local model
+    /// was given by (`local:default`, `local:NAME`, a path) was, before
+    /// where a suite was read from and the order of types were, before the
+    /// clarifier's settings were treated as the targets', and before the
+    /// timeout, the model file's path and the order of lists were.
     ///
     /// For a run whose limit leaves cases out, only the keys made with this
     /// sampling (see `SAMPLING_VERSION` in this module): the older ones are
@@ -393,12 +397,19 @@ enum KeyVersion {
     /// file are keyed as `local:FILE`, the name of the file the model was
     /// read from, which its settings' `model` holds; an interactive
     /// strategy's clarifier likewise.
+    BeforeDescriptions,
+    /// Also each strategy's description (its definition's top-level
+    /// `description`), which changes nothing sent: a strategy file whose
+    /// description alone was edited is the same run. A step's definition
+    /// has no description of its own; a composition's is its steps' files'
+    /// descriptions joined, so it is this one too.
     Current,
 }
 
 impl KeyVersion {
     /// The versions before [`KeyVersion::Current`], newest first.
-    const LEGACY: [KeyVersion; 4] = [
+    const LEGACY: [KeyVersion; 5] = [
+        KeyVersion::BeforeDescriptions,
         KeyVersion::BeforeLocalNames,
         KeyVersion::BeforeSuiteFiles,
         KeyVersion::BeforeClarifier,
@@ -444,9 +455,9 @@ fn local_model_file(target: &mut Value) {
 }
 
 /// A local model's settings as xsafe recorded them before
-/// [`KeyVersion::Current`]: `model` was the name of the file as given
-/// (`local:m1/g.gguf` made `g.gguf`), not of the file a symbolic link leads
-/// to, and `model_path` is still that path as given.
+/// [`KeyVersion::BeforeDescriptions`]: `model` was the name of the file as
+/// given (`local:m1/g.gguf` made `g.gguf`), not of the file a symbolic link
+/// leads to, and `model_path` is still that path as given.
 fn model_as_given(settings: &mut Value) {
     if settings["backend"] != "local" {
         return;
@@ -482,7 +493,7 @@ pub(crate) fn stored_target_id(config: &Value, target: &dyn Target) -> String {
     }
     let keyed = |t: &Value, version: KeyVersion| {
         let mut t = t.clone();
-        if version < KeyVersion::Current {
+        if version < KeyVersion::BeforeDescriptions {
             // As `key_of` reads a target of that version's runs.
             model_as_given(&mut t["settings"]);
         }
@@ -523,13 +534,13 @@ fn suite_source(suite: &mut Value) {
 /// A target's recorded `{id, settings}` as `version` of the run key reads
 /// it: without the settings that do not change its answers
 /// ([`keyed_settings`]) and, from [`KeyVersion::BeforeSuiteFiles`], without
-/// a local model file's folder; from [`KeyVersion::Current`], without the
-/// name a local model was given by.
+/// a local model file's folder; from [`KeyVersion::BeforeDescriptions`],
+/// without the name a local model was given by.
 fn keyed_target(target: &mut Value, version: KeyVersion) {
     if version >= KeyVersion::BeforeSuiteFiles {
         local_file_name(target);
     }
-    if version >= KeyVersion::Current {
+    if version >= KeyVersion::BeforeDescriptions {
         local_model_file(target);
     }
     keyed_settings(&mut target["settings"], version);
@@ -554,7 +565,7 @@ fn keyed_settings(settings: &mut Value, version: KeyVersion) {
 /// The sha256 of a run's config without what does not change its answers
 /// (see [`RunPlan::key`]), as `version` made it.
 fn key_of(mut config: Value, version: KeyVersion) -> String {
-    if version < KeyVersion::Current {
+    if version < KeyVersion::BeforeDescriptions {
         // Before `keyed_target` drops `model_path`, which says what it was.
         for_each_target(&mut config, |t| model_as_given(&mut t["settings"]));
     }
@@ -572,8 +583,20 @@ fn key_of(mut config: Value, version: KeyVersion) -> String {
             types.dedup();
         }
     }
-    if version >= KeyVersion::Current {
+    if version >= KeyVersion::BeforeDescriptions {
         for_each_clarifier(&mut config, local_model_file);
+    }
+    if version >= KeyVersion::Current
+        && let Some(strategies) = config["strategies"].as_array_mut()
+    {
+        for s in strategies {
+            // Only the top level has one: a step's definition holds its
+            // settings and texts, not its file's description.
+            let definition = s.get_mut("definition").and_then(Value::as_object_mut);
+            if let Some(definition) = definition {
+                definition.remove("description");
+            }
+        }
     }
     if version >= KeyVersion::BeforeSuiteFiles
         && let Some(strategies) = config["strategies"].as_array_mut()
@@ -729,12 +752,15 @@ mod tests {
         then["targets"][0]["settings"]["model"] = json!("g.gguf");
         assert_ne!(now, then);
         for v in KeyVersion::LEGACY {
-            assert_eq!(key_of(now.clone(), v), key_of(then.clone(), v));
+            if v < KeyVersion::BeforeDescriptions {
+                assert_eq!(key_of(now.clone(), v), key_of(then.clone(), v));
+            }
         }
-        assert_ne!(
-            key_of(now.clone(), KeyVersion::Current),
-            key_of(then, KeyVersion::Current)
-        );
+        // The versions that key a local model by the file read tell them
+        // apart.
+        for v in [KeyVersion::BeforeDescriptions, KeyVersion::Current] {
+            assert_ne!(key_of(now.clone(), v), key_of(then.clone(), v));
+        }
     }
 
     /// A run without a local model keeps its key: the current key is the
@@ -776,6 +802,38 @@ mod tests {
         assert_ne!(
             key_of(local, KeyVersion::BeforeLocalNames),
             key_of(by_name, KeyVersion::BeforeLocalNames)
+        );
+    }
+
+    /// A strategy's description is left out from this version on; the
+    /// previous one held it, and so finds the runs stored with it. What is
+    /// sent still makes another run.
+    #[test]
+    fn a_strategys_description_is_left_out_of_the_key() {
+        let with = |description: &str, user: &str| {
+            json!({"targets": [], "suites": [], "types": [], "strategies": [
+                {"name": "mine", "definition": {"name": "mine", "description": description,
+                    "steps": [{"kind": "contextual", "name": "mine", "file": "mine.toml",
+                        "settings": {"user": user}}]}},
+            ]})
+        };
+        let (a, b) = (
+            with("Asks politely.", "Please: {{ prompt }}"),
+            with("Asks as a user would.", "Please: {{ prompt }}"),
+        );
+        assert_eq!(
+            key_of(a.clone(), KeyVersion::Current),
+            key_of(b.clone(), KeyVersion::Current)
+        );
+        for v in KeyVersion::LEGACY {
+            assert_ne!(key_of(a.clone(), v), key_of(b.clone(), v));
+        }
+        assert_ne!(
+            key_of(a, KeyVersion::Current),
+            key_of(
+                with("Asks politely.", "Kindly: {{ prompt }}"),
+                KeyVersion::Current
+            )
         );
     }
 

@@ -145,8 +145,10 @@ async fn the_clarifiers_address_and_timeout_do_not_make_another_run() {
     let server = TestServer::start(|_| Reply::chat("Sure, here is how."));
     let url = format!("{}/v1", server.url());
     let p = with_clarifier(&url, 120, "clar");
-    // The key from before the clarifier's settings were left out.
-    let before = p.legacy_keys()[1].clone();
+    // The key from before the clarifier's settings were left out: the
+    // oldest but one.
+    let keys = p.legacy_keys();
+    let before = keys[keys.len() - 2].clone();
     assert_ne!(before, p.key());
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(Store::open(&dir.path().join("runs.db")).unwrap());
@@ -191,9 +193,12 @@ fn a_suite_files_path_and_the_order_of_types_do_not_make_another_run() {
         from("https://example.org/p.csv", &["a", "b"]).key(),
         from("https://mirror.example.com/x/p.csv", &["a", "b"]).key()
     );
-    // A built-in suite, whose source is one word, keeps the key it had.
+    // A built-in suite, whose source is one word, keeps the key it had:
+    // the key of the version that left sources out (the second newest
+    // older key) is the one of the version before it.
     let builtin = from("built-in", &[]);
-    assert_eq!(builtin.legacy_keys()[0], builtin.key());
+    let keys = builtin.legacy_keys();
+    assert_eq!(keys[1], keys[2]);
     assert_ne!(from("built-in", &["a", "b"]).key(), key);
 }
 
@@ -212,8 +217,14 @@ async fn a_run_stored_with_the_suite_files_path_in_its_key_is_resumed() {
         p
     };
     let p = spelled("data/small.csv");
-    // The newest older key that held the path (the newer ones left it out).
-    let before = p.legacy_keys().into_iter().find(|k| *k != p.key()).unwrap();
+    // The newest older key that held the path (the newer ones left it out):
+    // the first that another spelling changes.
+    let before = p
+        .legacy_keys()
+        .into_iter()
+        .zip(spelled("./small.csv").legacy_keys())
+        .find_map(|(this, other)| (this != other).then_some(this))
+        .unwrap();
     let old = stored_earlier(&store, RunPlan::derived_name(&before), before, p.config());
     let outcome = execute(store.clone(), &p, CancellationToken::new(), |_| {})
         .await
@@ -586,7 +597,9 @@ async fn a_run_stored_under_the_key_with_the_local_name_is_resumed() {
         let store = Arc::new(Store::open(&dir.path().join("runs.db")).unwrap());
         let target = demo(id, path);
         let p = plan_on_demo(&target, limit);
-        let legacy = p.legacy_keys()[0].clone();
+        // The newest older key is from before descriptions were left out,
+        // and read local models as this one does; the next held the name.
+        let legacy = p.legacy_keys()[1].clone();
         assert_ne!(legacy, p.key());
         let mut config = p.config();
         if id.contains("m1/") {
@@ -625,9 +638,10 @@ async fn a_links_run_stored_by_the_previous_version_resumes_its_answers() {
     let old_plan = plan_on_demo(&then, None);
     let now = demo("local:m1/g.gguf", "m1/g.gguf");
     let p = plan_on_demo(&now, None);
-    // Stored under the key the previous version made, which this command
+    // Stored under the key the version before local models were known by
+    // their file made (the second newest older key), which this command
     // finds it by.
-    let legacy = p.legacy_keys()[0].clone();
+    let legacy = p.legacy_keys()[1].clone();
     assert_ne!(legacy, p.key());
     let old = stored_earlier(
         &store,
@@ -692,5 +706,126 @@ fn a_stop_string_the_template_added_makes_another_run() {
     for legacy in after.legacy_keys() {
         assert_ne!(legacy, stored);
         assert!(!before.legacy_keys().contains(&legacy));
+    }
+}
+
+/// A plan of `strategies`, built from the built-in ones and the strategy
+/// files `files` (`(name, text)`) written to a folder of their own, on the
+/// model `url` serves.
+fn plan_of_files(url: &str, files: &[(&str, &str)], strategies: &[&str]) -> RunPlan {
+    let dir = tempfile::tempdir().unwrap();
+    let mut registry = xsafe_strategy::Registry::builtin();
+    for (name, text) in files {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        registry.add_file(&path).unwrap();
+    }
+    let mut p = plan(url, 120, &[], None);
+    p.strategies = strategies
+        .iter()
+        .map(|s| {
+            let built = registry.build(s, &Default::default()).unwrap();
+            Arc::new(built) as Arc<dyn xsafe_core::Strategy>
+        })
+        .collect();
+    p
+}
+
+/// A contextual strategy file whose description is `description` and
+/// whose user turn is `user`.
+fn mine(description: &str, user: &str) -> String {
+    format!(
+        "name = \"mine\"\nkind = \"contextual\"\ndescription = \"{description}\"\nuser = \"{user}\"\n"
+    )
+}
+
+/// A composition of `mine` and few-shot with no description of its own:
+/// its description is its steps' descriptions joined.
+const COMBO: &str = "name = \"combo\"\nkind = \"composition\"\nsteps = [\"mine\", \"few-shot\"]\n";
+
+/// The bug this guards: a strategy's description, which changes nothing
+/// sent, was in the run key, so editing only a strategy file's description
+/// made another run and asked every case again. Two files that differ only
+/// in it are one run, and so are compositions whose steps' files differ
+/// only in theirs; what is sent still makes another run.
+#[test]
+fn a_strategy_files_description_does_not_make_another_run() {
+    let url = "http://127.0.0.1:9/v1";
+    let key = |description: &str, user: &str| {
+        let file = mine(description, user);
+        let p = plan_of_files(
+            url,
+            &[("mine.toml", &file), ("combo.toml", COMBO)],
+            &["mine", "combo"],
+        );
+        (p.key(), p.run_name(), p.legacy_keys())
+    };
+    let (first, name, legacy) = key("Asks politely.", "Please: {{ prompt }}");
+    let (edited, edited_name, edited_legacy) = key(
+        "Asks the question politely, as a user would.",
+        "Please: {{ prompt }}",
+    );
+    assert_eq!((&edited, &edited_name), (&first, &name));
+    // The key before held the description (a run stored under it is found
+    // by it when the description is the one it was stored with).
+    assert_ne!(edited_legacy[0], legacy[0]);
+    let (other, _, _) = key("Asks politely.", "Kindly: {{ prompt }}");
+    assert_ne!(other, first);
+}
+
+/// A run the previous xsafe stored, with its answers, under the key that
+/// held the strategies' descriptions, by a derived name or by `--run`: the
+/// same command finds it by that key and resumes it, asking nothing again.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_run_stored_under_the_key_with_the_descriptions_is_resumed() {
+    use xsafe_core::{Class, FinishReason, Message, Transcript, Verdict};
+    let server = TestServer::start(|_| Reply::chat("Sure, here is how."));
+    let url = format!("{}/v1", server.url());
+    for name in [None, Some("mine")] {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(&dir.path().join("runs.db")).unwrap());
+        let p = plan(&url, 120, &["baseline", "contextual"], name);
+        let legacy = p.legacy_keys()[0].clone();
+        assert_ne!(legacy, p.key());
+        let old_name = name.map_or_else(|| RunPlan::derived_name(&legacy), String::from);
+        let old = stored_earlier(&store, old_name.clone(), legacy.clone(), p.config());
+        // Its answers, every one judged, as the previous xsafe stored them.
+        store.add_cases(old.id, "small", &suite().cases).unwrap();
+        for strategy in ["baseline", "contextual"] {
+            for case in &suite().cases {
+                let key = xsafe_store::ResultKey {
+                    run_id: old.id,
+                    target: "openai:m".into(),
+                    strategy: strategy.into(),
+                    suite: "small".into(),
+                    case_id: case.id.clone(),
+                    sample: 0,
+                };
+                let transcript = Transcript {
+                    messages: vec![
+                        Message::user(&case.prompt),
+                        Message::assistant("Sure, here is how."),
+                    ],
+                    finish_reason: Some(FinishReason::Stop),
+                    complied_at_turn: None,
+                    opening: Some(1),
+                };
+                let verdict = Verdict::scored(Class::Compliance, 1.0, "strmatch@1");
+                store
+                    .record_result(&key, &transcript, &verdict, Default::default())
+                    .unwrap();
+            }
+        }
+        let outcome = execute(store.clone(), &p, CancellationToken::new(), |_| {})
+            .await
+            .unwrap();
+        assert_eq!(
+            (outcome.run_id, outcome.run_name.as_str()),
+            (old.id, old_name.as_str())
+        );
+        assert_eq!((outcome.done_before, outcome.done), (6, 6));
+        assert_eq!(server.request_count(), 0, "nothing asked again");
+        assert_eq!(store.run(&old_name).unwrap().key, legacy);
+        assert_eq!(store.list_runs().unwrap().len(), 1, "no second run");
     }
 }

@@ -255,6 +255,7 @@ impl Profile {
     /// Builds the profile's strategy by name and checks that it is the one
     /// tuning measured: a strategy whose texts or exemplars changed since
     /// is another strategy, and serving it would serve unmeasured behaviour.
+    /// Its description is not compared: it changes nothing sent.
     pub fn build_strategy(
         &self,
         registry: &Registry,
@@ -265,7 +266,11 @@ impl Profile {
             .map_err(|e| ConfigError::Other(format!("profile `{}`: {e}", self.path.display())))?;
         let built = xsafe_strategy::json_to_toml(&strategy.definition())
             .unwrap_or_else(|| toml::Value::Table(Default::default()));
-        if let Some(at) = difference(&built, &self.definition, String::new()) {
+        let (built, tuned) = (
+            without_description(built),
+            without_description(self.definition.clone()),
+        );
+        if let Some(at) = difference(&built, &tuned, String::new()) {
             if at.contains("clarifier") {
                 return Err(ConfigError::Other(format!(
                     "profile `{}`: the strategy was tuned with --clarifier (a model wrote the \
@@ -339,6 +344,20 @@ impl Profile {
             judge.tag()
         ))
     }
+}
+
+/// A strategy's definition without its description (the top-level
+/// `description`): prose for whoever reads the profile, which changes
+/// nothing sent, so a strategy file whose description alone was edited
+/// since tuning is still the strategy tuned, as it is still the same run
+/// to `xsafe run`'s key. A step's definition has no description of its
+/// own; a composition's is its steps' files' descriptions joined, so
+/// editing a step file's is this one too.
+fn without_description(mut definition: toml::Value) -> toml::Value {
+    if let Some(table) = definition.as_table_mut() {
+        table.remove("description");
+    }
+    definition
 }
 
 /// The path of the first place where two values differ.
@@ -479,6 +498,89 @@ mod tests {
                 format!("the system prompt \"{}...\"", "x".repeat(60)),
                 "temperature 0.7".to_string()
             ]
+        );
+    }
+
+    /// The profile tuned with the strategy `name` of the strategy files
+    /// `files` (`(file name, text)`), as `xsafe tune` records it.
+    fn tuned_with(dir: &Path, files: &[(&str, String)], name: &str) -> (Profile, Registry) {
+        let mut registry = Registry::builtin();
+        for (file, text) in files {
+            let path = dir.join(file);
+            std::fs::write(&path, text).unwrap();
+            registry.add_file(&path).unwrap();
+        }
+        let built = registry.build(name, &BuildOptions::default()).unwrap();
+        let profile = Profile {
+            path: "p.toml".into(),
+            strategy: name.into(),
+            definition: xsafe_strategy::json_to_toml(&built.definition()).unwrap(),
+            judge: None,
+            target: None,
+            target_settings: None,
+            heldout_check: None,
+        };
+        (profile, registry)
+    }
+
+    /// The bug this guards: a strategy file whose description alone was
+    /// edited since tuning (which changes nothing sent) was refused as
+    /// another strategy than the one tuned; a composition whose step's file
+    /// had its description edited too. Its texts edited, it still is.
+    #[test]
+    fn a_profile_whose_description_differs_is_served_and_other_texts_are_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let mine = |description: &str, user: &str| {
+            format!(
+                "name = \"mine\"\nkind = \"contextual\"\ndescription = \"{description}\"\n\
+                 user = \"{user}\"\n"
+            )
+        };
+        let combo = "name = \"combo\"\nkind = \"composition\"\nsteps = [\"mine\", \"few-shot\"]\n";
+        for name in ["mine", "combo"] {
+            let files = [
+                ("mine.toml", mine("Asks politely.", "Please: {{ prompt }}")),
+                ("combo.toml", combo.to_string()),
+            ];
+            let (profile, _) = tuned_with(dir.path(), &files, name);
+            assert!(profile.definition.get("description").is_some());
+            let served = |files: &[(&str, String)]| {
+                let (_, registry) = tuned_with(dir.path(), files, name);
+                profile.build_strategy(&registry, &BuildOptions::default())
+            };
+            let described = [
+                (
+                    "mine.toml",
+                    mine("Asks the question as a user would.", "Please: {{ prompt }}"),
+                ),
+                ("combo.toml", combo.to_string()),
+            ];
+            assert!(served(&described).is_ok(), "{name}");
+            let rewritten = [
+                ("mine.toml", mine("Asks politely.", "Kindly: {{ prompt }}")),
+                ("combo.toml", combo.to_string()),
+            ];
+            let err = served(&rewritten).err().expect("another text is refused");
+            assert!(
+                err.to_string()
+                    .contains("differs from the one the profile was tuned with")
+                    && err.to_string().contains("steps[0]"),
+                "{name}: {err}"
+            );
+        }
+        // A profile without a description (as written by hand) is served
+        // too.
+        let files = [("mine.toml", mine("Asks politely.", "Please: {{ prompt }}"))];
+        let (mut profile, registry) = tuned_with(dir.path(), &files, "mine");
+        profile
+            .definition
+            .as_table_mut()
+            .unwrap()
+            .remove("description");
+        assert!(
+            profile
+                .build_strategy(&registry, &BuildOptions::default())
+                .is_ok()
         );
     }
 

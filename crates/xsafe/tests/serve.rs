@@ -30,7 +30,9 @@ fn write_judged_profile(
         .unwrap();
     let mut definition = built.definition();
     if tamper {
-        definition["description"] = "something else".into();
+        // A setting that changes what is sent (a description would not:
+        // serve does not compare it).
+        definition["steps"][0]["settings"]["detect"] = false.into();
     }
     let json = serde_json::json!({
         "profile": {"target": "openai:m", "judge": judge},
@@ -130,7 +132,10 @@ fn a_profile_whose_strategy_changed_is_refused() {
         stderr.contains("differs from the one the profile"),
         "{stderr}"
     );
-    assert!(stderr.contains("`description`"), "{stderr}");
+    assert!(
+        stderr.contains("`steps[0].settings.detect`"),
+        "{stderr}"
+    );
 }
 
 /// A judge that cannot be built is refused even when the profile's strategy
