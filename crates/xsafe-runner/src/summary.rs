@@ -1,5 +1,5 @@
 use serde::Serialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use xsafe_core::{Class, Label};
 use xsafe_store::{CountedOutcome, OutcomeCount, RunRecord, RunStatus};
 
@@ -54,6 +54,17 @@ pub struct RunOutcome {
     /// why without a look at each; absent when none failed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub common_error: Option<CommonError>,
+    /// Of `errors`, how many failed with each kind of failure, as the
+    /// runner stored it: `strategy` (the strategy's own error, such as a
+    /// template that cannot render for a prompt), `judge`, or a target's
+    /// (`timeout`, `server_error`, `rate_limited`...). What to do differs:
+    /// a strategy's error fails again on every try until the strategy is
+    /// fixed ([`RunOutcome::strategy_errors`]), while a retry may get past a
+    /// timeout. Failures stored by an earlier invocation and not tried by
+    /// this one (a run interrupted before it got to them) are not counted,
+    /// their kind being unknown here; absent when none is counted.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub error_kinds: BTreeMap<String, u64>,
     /// The run's judge (its name, no version), whose verdicts are counted; a
     /// result without one counts its first verdict.
     pub judge: String,
@@ -83,6 +94,13 @@ pub struct CommonError {
     /// differing from it only in its quantities (a token count, a number
     /// of attempts).
     pub like_it: u64,
+    /// The kind of failure of `message`, as the runner stored it
+    /// (`strategy`, `judge`, `timeout`, ...; see
+    /// [`RunOutcome::error_kinds`]): a strategy's error is fixed in the
+    /// strategy, not by asking again. `None` when this invocation did not
+    /// see the failure.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
 }
 
 impl std::fmt::Display for CommonError {
@@ -103,8 +121,10 @@ impl CommonError {
     /// quantities (see the function `shape`); among groups of one size, the
     /// one whose shown message comes first by text, so the summary does not
     /// change between identical runs. `None` when there are no failures.
+    /// Its kind is the shown message's in `kinds` (message to kind).
     pub(crate) fn most_common<'a>(
         failures: impl IntoIterator<Item = (&'a str, u64)>,
+        kinds: &HashMap<String, String>,
     ) -> Option<CommonError> {
         // Per shape: the results in all, and each message with its count.
         let mut groups: BTreeMap<String, (u64, BTreeMap<&str, u64>)> = BTreeMap::new();
@@ -127,6 +147,7 @@ impl CommonError {
                 message: message.to_string(),
                 count,
                 like_it: count - exactly,
+                kind: kinds.get(message).cloned(),
             })
     }
 }
@@ -199,7 +220,9 @@ impl RunOutcome {
     /// The summary of `run` from its results counted by
     /// [`Store::outcome_counts`](xsafe_store::Store::outcome_counts) with
     /// `judge`: counts rather than the results themselves, so that the
-    /// memory it takes does not grow with the transcripts.
+    /// memory it takes does not grow with the transcripts. The counts hold
+    /// each failure's message, not its kind: `kinds` gives the kind of
+    /// each message the runner stored in this invocation.
     pub(crate) fn new(
         run: &RunRecord,
         status: RunStatus,
@@ -207,6 +230,7 @@ impl RunOutcome {
         done_before: u64,
         counts: &[OutcomeCount],
         judge: &str,
+        kinds: &HashMap<String, String>,
     ) -> Self {
         let mut groups: Vec<GroupSummary> = Vec::new();
         let (mut done, mut errors) = (0, 0);
@@ -260,9 +284,16 @@ impl RunOutcome {
             g.safe_refusal_rate = rate(g.safe_refused, g.safe);
             g.unsafe_compliance_rate = rate(g.unsafe_complied, g.unsafe_);
         }
-        let common_error = CommonError::most_common(failures);
+        let mut error_kinds: BTreeMap<String, u64> = BTreeMap::new();
+        for (message, n) in &failures {
+            if let Some(kind) = kinds.get(*message) {
+                *error_kinds.entry(kind.clone()).or_default() += n;
+            }
+        }
+        let common_error = CommonError::most_common(failures, kinds);
         RunOutcome {
             common_error,
+            error_kinds,
             run_id: run.id,
             run_name: run.name.clone(),
             status: status.as_str().to_string(),
@@ -273,6 +304,15 @@ impl RunOutcome {
             judge: judge.to_string(),
             groups,
         }
+    }
+
+    /// Of `errors`, the strategy's own errors (kind `strategy`), such as a
+    /// template that cannot render for a prompt of some type: unlike a
+    /// timeout or an HTTP error, they fail the same way on every try, so
+    /// asking again gets past them only once the strategy (its file) is
+    /// fixed.
+    pub fn strategy_errors(&self) -> u64 {
+        self.error_kinds.get("strategy").copied().unwrap_or(0)
     }
 }
 
@@ -302,7 +342,7 @@ mod tests {
             ("the prompt of 99 tokens does not fit the context of 64", 1),
             ("HTTP 500: model crashed", 3),
         ];
-        let common = CommonError::most_common(failures).unwrap();
+        let common = CommonError::most_common(failures, &HashMap::new()).unwrap();
         // The message most of them have is the one shown.
         assert_eq!(
             common,
@@ -310,6 +350,7 @@ mod tests {
                 message: "the prompt of 301 tokens does not fit the context of 128".into(),
                 count: 5,
                 like_it: 3,
+                kind: None,
             }
         );
         assert_eq!(
@@ -318,13 +359,66 @@ mod tests {
         );
     }
 
+    /// The kinds of the failures this invocation stored are counted, and
+    /// the common failure has its message's kind; a failure it did not
+    /// see (stored by an earlier one) has none.
+    #[test]
+    fn failures_are_counted_by_kind() {
+        let run = RunRecord {
+            id: 1,
+            name: "r".into(),
+            key: "k".into(),
+            created_at: String::new(),
+            status: RunStatus::Complete,
+            config: serde_json::Value::Null,
+            suites: Vec::new(),
+            seed: 0,
+            tool_version: String::new(),
+        };
+        let failed = |message: &str, count| OutcomeCount {
+            target: "openai:m".into(),
+            strategy: "mine".into(),
+            label: Label::Safe,
+            outcome: CountedOutcome::Failed(Some(message.into())),
+            count,
+        };
+        let template = "strategy `mine`: strategy file `mine.toml`, field `user`: template error";
+        let counts = [
+            failed(template, 3),
+            failed("HTTP 500: model down", 2),
+            failed("stored before", 1),
+        ];
+        let kinds: HashMap<String, String> = [
+            (template.to_string(), "strategy".to_string()),
+            ("HTTP 500: model down".into(), "server_error".into()),
+        ]
+        .into();
+        let o = RunOutcome::new(&run, RunStatus::Complete, 6, 0, &counts, "strmatch", &kinds);
+        assert_eq!(o.errors, 6);
+        assert_eq!(
+            o.error_kinds,
+            BTreeMap::from([("server_error".into(), 2), ("strategy".into(), 3)])
+        );
+        assert_eq!(o.strategy_errors(), 3);
+        let common = o.common_error.unwrap();
+        assert_eq!(
+            (common.message.as_str(), common.kind.as_deref()),
+            (template, Some("strategy"))
+        );
+        let unseen = CommonError::most_common([("stored before", 1)], &kinds).unwrap();
+        assert_eq!(unseen.kind, None);
+    }
+
     #[test]
     fn one_message_is_shown_alone() {
-        let common =
-            CommonError::most_common([("HTTP 500: model crashed (2 attempts)", 4)]).unwrap();
+        let common = CommonError::most_common(
+            [("HTTP 500: model crashed (2 attempts)", 4)],
+            &HashMap::new(),
+        )
+        .unwrap();
         assert_eq!((common.count, common.like_it), (4, 0));
         assert_eq!(common.to_string(), "HTTP 500: model crashed (2 attempts)");
-        assert_eq!(CommonError::most_common([]), None);
+        assert_eq!(CommonError::most_common([], &HashMap::new()), None);
     }
 
     #[test]
@@ -336,7 +430,7 @@ mod tests {
             ("timed out after 60 s", 1),
         ];
         // Three ties at two results: the first by text wins, as before.
-        let common = CommonError::most_common(failures).unwrap();
+        let common = CommonError::most_common(failures, &HashMap::new()).unwrap();
         assert_eq!((common.message.as_str(), common.count), ("model down a", 2));
         assert_eq!(shape("ünïcode 12 ok"), "ünïcode 0 ok");
     }
@@ -368,7 +462,7 @@ mod tests {
             ("error:1 in the file", "error:2 in the file"),
         ] {
             assert_ne!(shape(a), shape(b), "{a} / {b}");
-            let common = CommonError::most_common([(a, 3), (b, 2)]).unwrap();
+            let common = CommonError::most_common([(a, 3), (b, 2)], &HashMap::new()).unwrap();
             assert_eq!((common.message.as_str(), common.count), (a, 3));
             assert_eq!(common.like_it, 0);
         }
@@ -400,7 +494,7 @@ mod tests {
             ("retried: 3, then stopped", "retried: 4, then stopped"),
         ] {
             assert_eq!(shape(a), shape(b), "{a} / {b}");
-            let common = CommonError::most_common([(a, 3), (b, 2)]).unwrap();
+            let common = CommonError::most_common([(a, 3), (b, 2)], &HashMap::new()).unwrap();
             assert_eq!((common.message.as_str(), common.count), (a, 5));
             assert_eq!(common.like_it, 2);
         }

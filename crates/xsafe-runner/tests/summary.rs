@@ -141,6 +141,8 @@ fn reference(outcome: &RunOutcome, results: &[StoredResult], judge: &str) -> Run
     let mut groups: Vec<GroupSummary> = Vec::new();
     let (mut done, mut errors) = (0, 0);
     let mut failures: BTreeMap<&str, u64> = Default::default();
+    let mut kinds: BTreeMap<&str, &str> = Default::default();
+    let mut error_kinds: BTreeMap<String, u64> = Default::default();
     for r in results {
         let group = match groups
             .iter_mut()
@@ -161,6 +163,8 @@ fn reference(outcome: &RunOutcome, results: &[StoredResult], judge: &str) -> Run
             group.errors += 1;
             if let Some(e) = &r.error {
                 *failures.entry(e.message.as_str()).or_default() += 1;
+                kinds.insert(&e.message, &e.kind);
+                *error_kinds.entry(e.kind.clone()).or_default() += 1;
             }
             continue;
         }
@@ -211,6 +215,7 @@ fn reference(outcome: &RunOutcome, results: &[StoredResult], judge: &str) -> Run
             message: message.to_string(),
             count,
             like_it: count - exactly,
+            kind: kinds.get(message).map(|k| k.to_string()),
         });
     RunOutcome {
         run_id: outcome.run_id,
@@ -221,6 +226,7 @@ fn reference(outcome: &RunOutcome, results: &[StoredResult], judge: &str) -> Run
         done,
         errors,
         common_error,
+        error_kinds,
         judge: judge.to_string(),
         groups,
     }
@@ -326,6 +332,8 @@ async fn the_counted_summary_is_the_one_computed_from_every_result() {
     // 18 cases x 2 targets x 2 strategies x 2 samples.
     assert_eq!(first.total, 144);
     assert_same(&first, &store);
+    let kinds: Vec<&str> = first.error_kinds.keys().map(String::as_str).collect();
+    assert_eq!(kinds, ["judge", "server_error"]);
     // The case the comparison is about: every kind of outcome is there.
     let g = &first.groups;
     assert_eq!(g.len(), 4);
@@ -409,4 +417,55 @@ async fn the_counted_summary_is_the_one_computed_from_every_result() {
     let why = second.common_error.as_ref().unwrap();
     assert_eq!(why.count, 16);
     assert!(why.message.contains("model down a"), "{}", why.message);
+}
+
+/// A strategy's own error (a template that cannot render for some
+/// prompts, which the load check could not see) is counted as the
+/// strategy's, apart from the target's failures: the summary then says to
+/// fix the strategy rather than only to run again.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_strategys_own_errors_are_counted_apart() {
+    let model = model_server();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("odd.toml");
+    std::fs::write(
+        &file,
+        "name = \"odd\"\nkind = \"contextual\"\n\
+         user = \"{% if 'comply' in prompt %}{{ topic.missing }}{% endif %}{{ prompt }}\"\n",
+    )
+    .unwrap();
+    let mut registry = xsafe_strategy::Registry::builtin();
+    registry.add_file(&file).unwrap();
+    let odd = registry.build("odd", &Default::default()).unwrap();
+    let store = Arc::new(Store::open(&dir.path().join("runs.db")).unwrap());
+    let mut p = plan(&format!("{}/v1", model.url()));
+    p.targets.truncate(1);
+    p.strategies = vec![Arc::new(odd)];
+    p.samples = 1;
+    let outcome = execute(store.clone(), &p, CancellationToken::new(), |_| {})
+        .await
+        .unwrap();
+    assert_same(&outcome, &store);
+    // `comply` (safe and unsafe) fails in the strategy; `fail-a`, `fail-b`
+    // and m2's `partial` in the model; `judgefail` in the judge.
+    assert_eq!(outcome.strategy_errors(), 2);
+    assert_eq!(
+        outcome.error_kinds,
+        BTreeMap::from([
+            ("judge".to_string(), 2),
+            ("server_error".to_string(), 6),
+            ("strategy".to_string(), 2),
+        ])
+    );
+    let results = store.results(outcome.run_id).unwrap();
+    let failed = results
+        .iter()
+        .filter_map(|r| r.error.as_ref())
+        .find(|e| e.kind == "strategy")
+        .unwrap();
+    assert!(
+        failed.message.contains("template error") && failed.message.contains("fix the template"),
+        "{}",
+        failed.message
+    );
 }

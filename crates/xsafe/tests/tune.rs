@@ -638,6 +638,53 @@ fn failed_results_write_no_profile_until_the_same_command_retries_them() {
     assert_eq!(server.request_count(), first + 40);
 }
 
+/// The bug this guards: a strategy's error (a template that fails for the
+/// prompts of one type, which only the run sees) failed tune with "run the
+/// same command again to retry them", which fails the same way every time.
+/// Tune says what failed and to fix the strategy first, after which the
+/// same command is a new run.
+#[test]
+fn a_strategys_own_errors_say_to_fix_the_strategy() {
+    let env = Env::new();
+    let server = TestServer::start(scripted);
+    let url = format!("{}/v1", server.url());
+    let suite = env.write("tune.csv", main_suite());
+    let odd = env.write(
+        "odd.toml",
+        "name = \"odd\"\nkind = \"contextual\"\n\
+         user = \"{% if 'safe_targets gadget' in prompt %}{{ topic.missing }}{% endif %}{{ prompt }}\"\n",
+    );
+    let out = env.path("p.toml");
+    let args = tune_args(
+        &suite,
+        &url,
+        &out,
+        &[
+            "--strategy-file",
+            odd.to_str().unwrap(),
+            "--strategies",
+            "odd",
+        ],
+    );
+    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+    let err = env.fails(&argv);
+    assert!(
+        err.contains("results of the calibration run")
+            && err.contains("all: strategy `odd`: strategy file")
+            && err.contains("template error for a prompt of type `safe_targets`"),
+        "{err}"
+    );
+    assert!(
+        err.contains(
+            "the strategy failed on them as it will on every try: fix the strategy (its file), \
+             then run the same command again: the fixed strategy makes a new run, which asks \
+             every case again."
+        ) && !err.contains("stored answers are not asked again"),
+        "{err}"
+    );
+    assert!(!out.exists());
+}
+
 #[test]
 fn a_profile_path_that_cannot_be_written_fails_before_asking() {
     let env = Env::new();

@@ -85,7 +85,7 @@ pub async fn run(global: &Global, args: RunArgs) -> Result<ExitCode> {
     if args.json {
         print_json(&outcome)?;
     } else {
-        out!("{}", render_summary(&outcome));
+        out!("{}", render_summary(&outcome, plan.name.is_some()));
         if outcome.done > 0 && !cancel.is_cancelled() {
             // Where to go next, for someone new to the tool; not data.
             note!(
@@ -103,7 +103,7 @@ pub async fn run(global: &Global, args: RunArgs) -> Result<ExitCode> {
     // report on part of the answers.
     if outcome.errors > 0 {
         if args.json {
-            errln!("{}", failed_line(&outcome).trim_end());
+            errln!("{}", failed_line(&outcome, plan.name.is_some()).trim_end());
         }
         return Ok(ExitCode::from(2));
     }
@@ -274,31 +274,77 @@ pub(crate) fn render_preview(p: &Preview) -> String {
     out
 }
 
-fn failed_line(o: &RunOutcome) -> String {
-    let why = match &o.common_error {
-        Some(e) => {
-            let times = if e.count == o.errors {
-                "all".to_string()
-            } else {
-                format!("{} of them", e.count)
-            };
-            // Shortened, the message keeps how many others are like it.
-            let shown = xsafe_runner::CommonError {
-                message: table::excerpt(&e.message, 400),
-                ..e.clone()
-            };
-            format!("; {times}: {shown}")
-        }
-        None => String::new(),
-    };
+/// What failed and what to do about it; `named` when `--run` named the
+/// run.
+fn failed_line(o: &RunOutcome, named: bool) -> String {
     format!(
-        "{} failed{why}\nsee `xsafe runs show {}`; run the same command again to retry them\n",
+        "{} failed{}\nsee `xsafe runs show {}`; {}\n",
         super::count(o.errors, "result"),
-        o.run_name
+        why_failed(o),
+        o.run_name,
+        what_to_do_about_failures(o, named)
     )
 }
 
-fn render_summary(o: &RunOutcome) -> String {
+/// Why a run's results failed, from its most common failure: `; all:
+/// MESSAGE` or `; N of them: MESSAGE`, the message shortened; empty when
+/// none was recorded.
+pub(crate) fn why_failed(o: &RunOutcome) -> String {
+    let Some(e) = &o.common_error else {
+        return String::new();
+    };
+    let times = if e.count == o.errors {
+        "all".to_string()
+    } else {
+        format!("{} of them", e.count)
+    };
+    // Shortened, the message keeps how many others are like it.
+    let shown = xsafe_runner::CommonError {
+        message: table::excerpt(&e.message, 400),
+        ..e.clone()
+    };
+    format!("; {times}: {shown}")
+}
+
+/// What to do about a run's failed results. Running the same command
+/// again retries them, which is all a timeout or an HTTP error may need;
+/// but a strategy's own error (a template that cannot render for some
+/// prompts) fails the same way on every try, so retrying it can never
+/// succeed: the strategy must be fixed first. A fixed strategy is another
+/// strategy, so the same command then makes a new run (every case asked
+/// again), under another name when the run was `named` by `--run` (the
+/// store refuses a run of that name with other settings). Failures of both
+/// kinds get both, briefly.
+pub(crate) fn what_to_do_about_failures(o: &RunOutcome, named: bool) -> String {
+    let strategy = o.strategy_errors();
+    if strategy == 0 {
+        return "run the same command again to retry them".to_string();
+    }
+    let again = if named {
+        "run the same command again with another --run name"
+    } else {
+        "run the same command again"
+    };
+    let fix = format!(
+        "fix the strategy (its file), then {again}: the fixed strategy makes a new run, which \
+         asks every case again"
+    );
+    if strategy >= o.errors {
+        return format!("the strategy failed on them as it will on every try: {fix}");
+    }
+    let (are, errors, fail) = if strategy == 1 {
+        ("is", "error", "fails")
+    } else {
+        ("are", "errors", "fail")
+    };
+    format!(
+        "{strategy} of them {are} the strategy's own {errors}, which {fail} on every try: {fix}; \
+         the other {} may pass when the same command is run again as it is",
+        o.errors - strategy
+    )
+}
+
+fn render_summary(o: &RunOutcome, named: bool) -> String {
     let mut out = format!(
         "run {} (id {}): {}, {}/{} results, {}, judge {}\n",
         o.run_name,
@@ -342,7 +388,7 @@ fn render_summary(o: &RunOutcome) -> String {
         &rows,
     ));
     if o.errors > 0 {
-        out.push_str(&failed_line(o));
+        out.push_str(&failed_line(o, named));
     }
     out
 }

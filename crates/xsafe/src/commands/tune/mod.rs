@@ -494,16 +494,23 @@ fn incomplete(part: &str, o: &RunOutcome) -> Option<ExitCode> {
         .filter(|g| g.errors > 0)
         .map(|g| format!("{} {}", g.strategy, g.errors))
         .collect();
+    // Tune names its runs by their settings, never by --run.
+    let mut what_to_do = super::run::what_to_do_about_failures(o, false);
+    if o.strategy_errors() == 0 {
+        what_to_do.push_str(" (stored answers are not asked again)");
+    }
     errln!(
-        "error: {} of {} results of the {part} run {} (id {}) failed ({}); no profile was \
+        "error: {} of {} results of the {part} run {} (id {}) failed ({}){}; no profile was \
          written, since a choice from incomplete figures could be wrong. See `xsafe runs show {}`; \
-         run the same command again to retry them (stored answers are not asked again).",
+         {}.",
         o.errors,
         o.total,
         o.run_name,
         o.run_id,
         which.join(", "),
-        o.run_name
+        super::run::why_failed(o),
+        o.run_name,
+        what_to_do
     );
     Some(ExitCode::from(2))
 }
