@@ -36,7 +36,8 @@ impl Metrics {
     }
 
     /// Counts one failure of this kind: the `code` of the API error a
-    /// request was answered with, or [`STREAM_FAILED`] and
+    /// request was answered with (`upstream_rejected` for an upstream's 4xx
+    /// passed on, whatever code the client sees), or [`STREAM_FAILED`] and
     /// [`FOLLOWUP_REJECTED`] for a request answered with a 200 that did not
     /// go as it should.
     pub fn error(&self, kind: &'static str) {
@@ -90,7 +91,9 @@ impl Metrics {
             let _ = writeln!(out, "xsafe_proxy_requests_total{{status=\"{status}\"}} {n}");
         }
         out.push_str(
-            "# HELP xsafe_proxy_errors_total Failed requests, by kind (the error's code). A \
+            "# HELP xsafe_proxy_errors_total Failed requests, by kind: the error's code, but \
+             upstream_rejected for an upstream's 4xx passed on with its status (the client \
+             sees the upstream's own code, when it gave one). A \
              request answered 200 that then failed is here too, its 200 in requests_total: \
              upstream_stream for a stream the upstream broke off, stalled or ended without \
              [DONE], \

@@ -4,7 +4,9 @@
 use crate::config::ConfigError;
 use crate::error::{ApiError, ErrorKind};
 use crate::metrics::{FOLLOWUP_REJECTED, Metrics, STREAM_FAILED};
-use crate::upstream::{Completion, Conversation, Secret, Upstream, UpstreamError, passed_headers};
+use crate::upstream::{
+    Completion, Conversation, Secret, Sent, Upstream, UpstreamError, passed_headers,
+};
 use async_trait::async_trait;
 use axum::Router;
 use axum::body::Body;
@@ -283,21 +285,35 @@ impl Proxy {
             .await
             .map_err(|e| ApiError::internal(format!("the strategy failed: {e}")))?;
         let merged = merge(&messages, &opening, parsed.last_user, &parsed.prompt);
+        // Whether the upstream gets other messages than the client sent (a
+        // system text added, exemplar turns put before them, the last one
+        // rewritten): baseline's, or those of a strategy that adds nothing
+        // to this conversation, go as they came. An upstream's `param`
+        // naming a message is about its own messages, so only then is it
+        // the client's (see `Failure::without_messages_param`).
+        let changed = merged != messages;
         // One deadline for everything this request asks of the upstream, so
         // follow-ups and retries cannot stretch the client's wait past
         // --timeout.
         let deadline = self.upstream.deadline();
         let response = if interactive {
             self.interactive(request, merged, opening, &prompt, parsed.stream, deadline)
-                .await?
+                .await
         } else {
             request["messages"] = Value::Array(merged);
             if parsed.stream {
-                self.stream_through(&request, deadline).await?
+                self.stream_through(&request, deadline).await
             } else {
-                self.forward(&request, deadline).await?
+                self.forward(&request, deadline).await
             }
         };
+        let response = response.map_err(|f| {
+            if changed {
+                f.without_messages_param()
+            } else {
+                f
+            }
+        })?;
         tracing::info!(
             client = who.as_deref().unwrap_or("-"),
             status = response.status().as_u16(),
@@ -334,7 +350,9 @@ impl Proxy {
     /// `answer` as JSON, with the extension field and the headers: the
     /// proxy's, and those of `answer`'s upstream request.
     fn json_response(&self, answer: Completion, followups: u32, extra: Value) -> Response {
-        let Completion { mut body, headers } = answer;
+        let Completion {
+            mut body, headers, ..
+        } = answer;
         if let Value::Object(map) = &mut body {
             map.insert("xsafe".into(), self.extension(followups, extra));
         }
@@ -410,7 +428,10 @@ impl Proxy {
         deadline: Instant,
     ) -> Result<Response, Failure> {
         let bytes = serde_json::to_vec(request).map_err(|e| ApiError::internal(e.to_string()))?;
-        let upstream = self
+        let Sent {
+            response: upstream,
+            retried,
+        } = self
             .upstream
             .send(
                 reqwest::Method::POST,
@@ -421,6 +442,8 @@ impl Proxy {
             )
             .await
             .map_err(Failure::upstream)?;
+        // The answer failing now fails after the proxy's retries, if any.
+        let failed = |e: UpstreamError| Failure::upstream(e.retried_if(retried));
         let passed = passed_headers(upstream.headers());
         let content_type = upstream
             .headers()
@@ -440,15 +463,16 @@ impl Proxy {
             // One JSON body: a server that ignores `stream`, or an error
             // some servers send with HTTP 200 (checked as any completion).
             (_, Some(t)) if t == "application/json" || t.ends_with("+json") => {
-                let bytes = self
+                let body = self
                     .upstream
                     .read(upstream, deadline)
                     .await
-                    .map_err(Failure::upstream)?;
-                let body = crate::upstream::completion(&bytes).map_err(Failure::upstream)?;
+                    .and_then(|bytes| crate::upstream::completion(&bytes))
+                    .map_err(failed)?;
                 let answer = Completion {
                     body,
                     headers: passed,
+                    retried,
                 };
                 Ok(self.events_response(answer, request, 0, Value::Null))
             }
@@ -463,7 +487,7 @@ impl Proxy {
                     || "a body without a content type".to_string(),
                     |t| format!("`{t}`"),
                 );
-                Err(Failure::upstream(UpstreamError::Invalid(format!(
+                Err(failed(UpstreamError::invalid(format!(
                     "a streaming request was answered with {what}, not an event stream: {}",
                     xsafe_target::error_message(&bytes)
                 ))))
@@ -655,6 +679,12 @@ impl Proxy {
                     self.metrics.error(FOLLOWUP_REJECTED);
                     (None, Some(error.message.into_string()))
                 }
+                // The conversation a follow-up failed in is not the
+                // client's: a `param` naming one of its messages is not
+                // one the client sent.
+                Some(upstream) if followups > 0 => {
+                    return Err(Failure::upstream(upstream).without_messages_param());
+                }
                 Some(upstream) => return Err(Failure::upstream(upstream)),
                 None => {
                     return Err(ApiError::internal(format!("the strategy failed: {e}")).into());
@@ -688,7 +718,7 @@ impl Proxy {
     /// headers that are passed on.
     async fn models(&self, headers: HeaderMap) -> Result<Response, Failure> {
         self.authorize(&headers)?;
-        let (bytes, passed) = self.model_list().await?;
+        let (bytes, passed, _) = self.model_list().await?;
         let mut response = ([(header::CONTENT_TYPE, "application/json")], bytes).into_response();
         response.headers_mut().extend(passed);
         Ok(response)
@@ -715,16 +745,13 @@ impl Proxy {
                 format!("the model id is unreadable: {e}"),
             )
         })?;
-        let (bytes, passed) = self.model_list().await?;
-        let list: Value = serde_json::from_slice(&bytes).map_err(|e| {
-            Failure::upstream(UpstreamError::Invalid(format!(
-                "the model list is not JSON ({e})"
-            )))
-        })?;
+        let (bytes, passed, retried) = self.model_list().await?;
+        let invalid =
+            |why: String| Failure::upstream(UpstreamError::invalid(why).retried_if(retried));
+        let list: Value = serde_json::from_slice(&bytes)
+            .map_err(|e| invalid(format!("the model list is not JSON ({e})")))?;
         let Some(models) = list["data"].as_array() else {
-            return Err(Failure::upstream(UpstreamError::Invalid(
-                "the model list has no `data` array".into(),
-            )));
+            return Err(invalid("the model list has no `data` array".into()));
         };
         let Some(model) = models.iter().find(|m| m["id"].as_str() == Some(&id)) else {
             let shown: String = id.chars().take(200).collect();
@@ -749,10 +776,12 @@ impl Proxy {
         Ok(response)
     }
 
-    /// The upstream's `/models` body, and its headers that are passed on.
-    async fn model_list(&self) -> Result<(Vec<u8>, HeaderMap), Failure> {
+    /// The upstream's `/models` body, its headers that are passed on, and
+    /// whether the proxy sent the request more than once to get it (see
+    /// [`Sent::retried`]).
+    async fn model_list(&self) -> Result<(Vec<u8>, HeaderMap, bool), Failure> {
         let deadline = self.upstream.deadline();
-        let response = self
+        let Sent { response, retried } = self
             .upstream
             .send(
                 reqwest::Method::GET,
@@ -768,22 +797,26 @@ impl Proxy {
             .upstream
             .read(response, deadline)
             .await
-            .map_err(Failure::upstream)?;
-        Ok((bytes, passed))
+            .map_err(|e| Failure::upstream(e.retried_if(retried)))?;
+        Ok((bytes, passed, retried))
     }
 }
 
-/// A failure answered to the client: the API error, and whether its answer
+/// A failure answered to the client: the API error, whether its answer
 /// tells the client not to send the request again (`x-should-retry:
-/// false`; see [`UpstreamError::client_should_not_retry`]). Only failures
-/// of the upstream's are so marked: the proxy's own 4xx are about the
-/// client's request, which no SDK retries but a 408, and a 408 for a body
-/// that did not arrive may well arrive the next time. The error is boxed:
-/// beside the flag it would make every `Result` of the proxy's larger than
-/// the [`ApiError`] kept just under clippy's bound for an error's size.
+/// false`; see [`UpstreamError::client_should_not_retry`]), and the
+/// upstream's headers it carries. Only failures of the upstream's are so
+/// marked: the proxy's own 4xx are about the client's request, which no
+/// SDK retries but a 408, and a 408 for a body that did not arrive may well
+/// arrive the next time. The error and the headers are boxed: beside the
+/// flag they would make every `Result` of the proxy's larger than the
+/// [`ApiError`] kept just under clippy's bound for an error's size.
 struct Failure {
     error: Box<ApiError>,
     no_retry: bool,
+    /// The headers of the upstream's error answer that are passed on (see
+    /// [`passed_headers`]): its request id and rate limits.
+    upstream_headers: Option<Box<HeaderMap>>,
 }
 
 impl From<ApiError> for Failure {
@@ -791,6 +824,7 @@ impl From<ApiError> for Failure {
         Failure {
             error: Box::new(error),
             no_retry: false,
+            upstream_headers: None,
         }
     }
 }
@@ -801,6 +835,7 @@ impl Failure {
         Failure {
             no_retry: e.client_should_not_retry(),
             error: Box::new(e.to_api()),
+            upstream_headers: e.into_passed_headers(),
         }
     }
 
@@ -810,12 +845,36 @@ impl Failure {
         Failure {
             error: Box::new(ApiError::upstream_timeout(secs)),
             no_retry: true,
+            upstream_headers: None,
         }
+    }
+
+    /// This failure without a `param` that names one of the messages
+    /// (`messages[7].content`), for a request whose messages the strategy
+    /// changed: the upstream's `param` indexes the messages it got, with
+    /// the strategy's system message or exemplar turns among them, and
+    /// would point the client at a message it never sent, or at another
+    /// than the one meant. No param is better than a wrong one; the
+    /// upstream's code and message still say what is wrong.
+    fn without_messages_param(mut self) -> Self {
+        if self
+            .error
+            .param
+            .as_deref()
+            .is_some_and(|p| p.starts_with("messages"))
+        {
+            self.error.param = None;
+        }
+        self
     }
 
     /// The answer, after logging the failure for the operator.
     fn respond(self) -> Response {
-        let Failure { error, no_retry } = self;
+        let Failure {
+            error,
+            no_retry,
+            upstream_headers,
+        } = self;
         tracing::warn!(
             status = error.status.as_u16(),
             code = error.code,
@@ -823,6 +882,9 @@ impl Failure {
             error.log_message()
         );
         let mut response = (*error).into_response();
+        if let Some(passed) = upstream_headers {
+            response.headers_mut().extend(*passed);
+        }
         if no_retry {
             response
                 .headers_mut()

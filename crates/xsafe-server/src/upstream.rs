@@ -57,9 +57,21 @@ pub enum UpstreamError {
         wait: Option<Duration>,
         /// Whether the proxy had sent the request again before giving up.
         retried: bool,
+        /// The headers of the upstream's answer that the client's gets, as
+        /// on a success (see [`passed_headers`]): its `x-request-id`, which
+        /// an SDK reports with the error as the id to quote to the
+        /// upstream's provider, and its `x-ratelimit-*`, by which a client
+        /// refused with a 429 paces itself. Boxed, as `fields` is, to keep
+        /// the error small.
+        passed: Box<HeaderMap>,
     },
     /// The upstream's answer is not a chat completion.
-    Invalid(String),
+    Invalid {
+        /// What is wrong with it.
+        message: String,
+        /// Whether the proxy had sent the request again to get it.
+        retried: bool,
+    },
 }
 
 /// The `code` and `param` of an OpenAI-style error body
@@ -107,9 +119,9 @@ impl UpstreamError {
             UpstreamError::Connection { message, .. } => {
                 ApiError::upstream(format!("cannot reach the upstream server: {message}"))
             }
-            UpstreamError::Invalid(e) => {
-                ApiError::upstream(format!("the upstream server's answer is invalid: {e}"))
-            }
+            UpstreamError::Invalid { message, .. } => ApiError::upstream(format!(
+                "the upstream server's answer is invalid: {message}"
+            )),
             UpstreamError::Status {
                 status,
                 message,
@@ -179,7 +191,7 @@ impl UpstreamError {
         match self {
             UpstreamError::Timeout(d) => TargetError::Timeout(*d),
             UpstreamError::Connection { message, .. } => TargetError::Connection(message.clone()),
-            UpstreamError::Invalid(e) => TargetError::InvalidResponse(e.clone()),
+            UpstreamError::Invalid { message, .. } => TargetError::InvalidResponse(message.clone()),
             UpstreamError::Status {
                 status,
                 message,
@@ -231,7 +243,7 @@ impl UpstreamError {
         match self {
             UpstreamError::Connection { .. } => true,
             UpstreamError::Status { status, .. } => matches!(status, 429 | 500 | 502 | 503 | 504),
-            UpstreamError::Timeout(_) | UpstreamError::Invalid(_) => false,
+            UpstreamError::Timeout(_) | UpstreamError::Invalid { .. } => false,
         }
     }
 
@@ -253,32 +265,70 @@ impl UpstreamError {
     /// retries that would send the upstream three times as many requests,
     /// and after a timeout make the client wait up to three times
     /// `--timeout`, for the same answer; refused credentials fail the same
-    /// way until the operator acts. Every other failure is the client's to
-    /// retry or not, as with any server: one the proxy did not retry (a
-    /// 429 whose wait did not fit in the request's time is one the client
-    /// can wait, as its `Retry-After` says; an answer that was no
-    /// completion may be a passing fault), and the upstream's 4xx about the
-    /// request, which no SDK retries but a 408 or 409.
+    /// way until the operator acts. An answer the proxy got only by sending
+    /// the request again, and that then failed (its body broken off, or no
+    /// completion), came after the proxy's retries too. Every other failure
+    /// is the client's to retry or not, as with any server: one the proxy
+    /// did not retry (a 429 whose wait did not fit in the request's time is
+    /// one the client can wait, as its `Retry-After` says; an answer that
+    /// was no completion may be a passing fault), and the upstream's 4xx
+    /// about the request, which no SDK retries but a 408 or 409.
     pub fn client_should_not_retry(&self) -> bool {
         match self {
             UpstreamError::Timeout(_) => true,
-            UpstreamError::Connection { retried, .. } => *retried,
+            UpstreamError::Connection { retried, .. } | UpstreamError::Invalid { retried, .. } => {
+                *retried
+            }
             UpstreamError::Status {
                 status, retried, ..
             } => *retried || matches!(status, 401 | 403),
-            UpstreamError::Invalid(_) => false,
         }
     }
 
-    /// This error, marked as given up after the request was sent again.
-    fn after_retries(mut self) -> Self {
-        if let UpstreamError::Connection { retried, .. } | UpstreamError::Status { retried, .. } =
-            &mut self
+    /// An [`UpstreamError::Invalid`]: the answer is no chat completion (or
+    /// no model list), for `message`.
+    pub fn invalid(message: impl Into<String>) -> Self {
+        UpstreamError::Invalid {
+            message: message.into(),
+            retried: false,
+        }
+    }
+
+    /// This error, marked as coming after the proxy's retries when
+    /// `retried`: the request was sent again before it failed, or before
+    /// the answer came whose body then failed (see [`Sent::retried`]).
+    pub fn retried_if(mut self, retried: bool) -> Self {
+        if let UpstreamError::Connection { retried: r, .. }
+        | UpstreamError::Status { retried: r, .. }
+        | UpstreamError::Invalid { retried: r, .. } = &mut self
         {
-            *retried = true;
+            *r |= retried;
         }
         self
     }
+
+    /// The headers of the upstream's error answer that the client's
+    /// answer carries (see [`passed_headers`]); none for a failure without
+    /// an answer.
+    pub fn into_passed_headers(self) -> Option<Box<HeaderMap>> {
+        match self {
+            UpstreamError::Status { passed, .. } => Some(passed),
+            _ => None,
+        }
+    }
+}
+
+/// An upstream's 2xx answer, its body not yet read.
+#[derive(Debug)]
+pub struct Sent {
+    /// The answer.
+    pub response: reqwest::Response,
+    /// Whether the proxy sent the request more than once to get it: a
+    /// failure of the answer itself (its body broken off, or a body that is
+    /// no completion) then comes after the proxy's retries, and is marked
+    /// so with [`UpstreamError::retried_if`], lest the client's SDK repeat
+    /// them.
+    pub retried: bool,
 }
 
 impl Upstream {
@@ -312,12 +362,17 @@ impl Upstream {
         body: Option<Bytes>,
         deadline: Instant,
         metrics: &Metrics,
-    ) -> Result<reqwest::Response, UpstreamError> {
+    ) -> Result<Sent, UpstreamError> {
         let mut backoff = FIRST_BACKOFF;
         let mut attempt = 0;
         loop {
             let error = match self.attempt(&method, path, &body, deadline, metrics).await {
-                Ok(response) => return Ok(response),
+                Ok(response) => {
+                    return Ok(Sent {
+                        response,
+                        retried: attempt > 0,
+                    });
+                }
                 Err(error) => error,
             };
             let asked = match &error {
@@ -327,11 +382,7 @@ impl Upstream {
             let wait = asked.unwrap_or(backoff);
             let left = deadline.saturating_duration_since(Instant::now());
             if attempt == self.retries || !error.is_transient() || wait >= left {
-                return Err(if attempt > 0 {
-                    error.after_retries()
-                } else {
-                    error
-                });
+                return Err(error.retried_if(attempt > 0));
             }
             tracing::debug!(attempt, ?wait, error = ?error, "retrying the upstream request");
             metrics.retry();
@@ -376,6 +427,7 @@ impl Upstream {
                 .get(reqwest::header::RETRY_AFTER)
                 .and_then(|v| v.to_str().ok())
                 .map(|v| v.trim().to_string());
+            let passed = Box::new(passed_headers(response.headers()));
             let bytes = self.read(response, deadline).await.unwrap_or_default();
             // The operator's log shows the upstream without credentials.
             let base = without_userinfo(&self.base);
@@ -389,6 +441,7 @@ impl Upstream {
                 retry_after,
                 wait: asked,
                 retried: false,
+                passed,
             };
             return Err(error);
         }
@@ -429,9 +482,18 @@ impl Upstream {
         Ok(self.within(deadline, response.bytes()).await?.to_vec())
     }
 
-    /// `io` (sending, or reading a body) if it ends before `deadline`: a
-    /// timeout, the deadline's or the client's own, is the proxy's
-    /// [`UpstreamError::Timeout`]; any other failure a lost connection.
+    /// `io` (sending, or reading a body) if it ends before `deadline`: the
+    /// deadline spent is the proxy's [`UpstreamError::Timeout`]; any other
+    /// failure a lost connection.
+    ///
+    /// A connection not made is a lost connection whatever the cause, the
+    /// client's connect timeout included (reqwest counts that as a timeout
+    /// too): the upstream host down or dropping packets is as transient as
+    /// one refusing, so it is retried, and with time left in the request it
+    /// is no 504 saying the request's time ran out, which a client would
+    /// take as the upstream being too slow and not retry. Only a connect
+    /// timeout that ends at the deadline (the connect timeout is at most
+    /// the request's time) is the request's timeout.
     async fn within<T>(
         &self,
         deadline: Instant,
@@ -439,6 +501,12 @@ impl Upstream {
     ) -> Result<T, UpstreamError> {
         match tokio::time::timeout_at(deadline.into(), io).await {
             Err(_) => Err(UpstreamError::Timeout(self.timeout)),
+            Ok(Err(e)) if e.is_connect() && Instant::now() < deadline => {
+                Err(UpstreamError::Connection {
+                    message: describe(e),
+                    retried: false,
+                })
+            }
             Ok(Err(e)) if e.is_timeout() => Err(UpstreamError::Timeout(self.timeout)),
             Ok(Err(e)) => Err(UpstreamError::Connection {
                 message: describe(e),
@@ -449,15 +517,17 @@ impl Upstream {
     }
 
     /// A non-streaming chat completion, answered before `deadline`: the
-    /// response as JSON, with the headers of it a client may see.
+    /// response as JSON, with the headers of it a client may see. A body
+    /// that fails after the request was sent again fails after the
+    /// proxy's retries (see [`Sent::retried`]).
     pub async fn complete(
         &self,
         body: &Value,
         deadline: Instant,
         metrics: &Metrics,
     ) -> Result<Completion, UpstreamError> {
-        let bytes = serde_json::to_vec(body).map_err(|e| UpstreamError::Invalid(e.to_string()))?;
-        let response = self
+        let bytes = serde_json::to_vec(body).map_err(|e| UpstreamError::invalid(e.to_string()))?;
+        let Sent { response, retried } = self
             .send(
                 reqwest::Method::POST,
                 "/chat/completions",
@@ -467,10 +537,15 @@ impl Upstream {
             )
             .await?;
         let headers = passed_headers(response.headers());
-        let bytes = self.read(response, deadline).await?;
+        let body = self
+            .read(response, deadline)
+            .await
+            .and_then(|bytes| completion(&bytes))
+            .map_err(|e| e.retried_if(retried))?;
         Ok(Completion {
-            body: completion(&bytes)?,
+            body,
             headers,
+            retried,
         })
     }
 }
@@ -483,6 +558,10 @@ pub struct Completion {
     pub body: Value,
     /// The headers of the upstream's answer the client gets.
     pub headers: HeaderMap,
+    /// Whether the proxy sent the request more than once to get it (see
+    /// [`Sent::retried`]): a completion found wanting later is still a
+    /// failure after the proxy's retries.
+    pub retried: bool,
 }
 
 impl Completion {
@@ -494,17 +573,18 @@ impl Completion {
     }
 }
 
-/// The headers of an upstream's successful answer that the proxy passes on
-/// with its own: `x-request-id`, which an SDK reports as the request's id
-/// (the one to quote to the upstream's provider), and the `x-ratelimit-*`
-/// headers, by which a client paces itself. The others stay with the
-/// proxy: the upstream's framing (content length and encoding, transfer
-/// encoding: the proxy's body is not the upstream's) and hop-by-hop
-/// headers are the proxy's connection's own, and the rest (the provider's
-/// organization, its cookies, its server) tells the client about an
-/// upstream it need not know, as the proxy keeps the upstream's URL from
-/// it. A header the upstream's `Connection` header names is hop-by-hop,
-/// whatever its name.
+/// The headers of an upstream's answer that the proxy passes on with its
+/// own, on a success and on the client's answer to an error status:
+/// `x-request-id`, which an SDK reports as the request's id (the one to
+/// quote to the upstream's provider), and the `x-ratelimit-*` headers, by
+/// which a client paces itself (a 429's most of all). The others stay
+/// with the proxy: the upstream's framing (content length and encoding,
+/// transfer encoding: the proxy's body is not the upstream's) and
+/// hop-by-hop headers are the proxy's connection's own, and the rest (the
+/// provider's organization, its cookies, its server) tells the client
+/// about an upstream it need not know, as the proxy keeps the upstream's
+/// URL from it. A header the upstream's `Connection` header names is
+/// hop-by-hop, whatever its name.
 pub fn passed_headers(upstream: &HeaderMap) -> HeaderMap {
     let hop_by_hop: Vec<String> = upstream
         .get_all(header::CONNECTION)
@@ -531,17 +611,15 @@ pub fn passed_headers(upstream: &HeaderMap) -> HeaderMap {
 /// never passed to the client as a success.
 pub fn completion(bytes: &[u8]) -> Result<Value, UpstreamError> {
     let value: Value = serde_json::from_slice(bytes)
-        .map_err(|e| UpstreamError::Invalid(format!("the body is not JSON ({e})")))?;
+        .map_err(|e| UpstreamError::invalid(format!("the body is not JSON ({e})")))?;
     if !value.is_object() {
-        return Err(UpstreamError::Invalid(
-            "the body is not a JSON object".into(),
-        ));
+        return Err(UpstreamError::invalid("the body is not a JSON object"));
     }
     if !value["choices"].is_array() {
         let said = server_said(&value)
             .map(|m| format!("; the server said: {m}"))
             .unwrap_or_default();
-        return Err(UpstreamError::Invalid(format!(
+        return Err(UpstreamError::invalid(format!(
             "the answer has no `choices`{said}"
         )));
     }
@@ -644,11 +722,15 @@ impl Target for Conversation<'_> {
             Ok(answer) => {
                 // Read as every target reads a completion, so the judge sees
                 // the answer without reasoning, as in `xsafe run`.
-                let parsed =
-                    xsafe_target::parse_chat_completion(&answer.body).map_err(|e| match e {
-                        TargetError::InvalidResponse(why) => UpstreamError::Invalid(why),
-                        other => UpstreamError::Invalid(other.to_string()),
-                    });
+                // A completion found wanting after the request was sent
+                // again is a failure after the proxy's retries.
+                let parsed = xsafe_target::parse_chat_completion(&answer.body).map_err(|e| {
+                    let why = match e {
+                        TargetError::InvalidResponse(why) => why,
+                        other => other.to_string(),
+                    };
+                    UpstreamError::invalid(why).retried_if(answer.retried)
+                });
                 match parsed {
                     Ok(response) => {
                         if let Some(u) = response.usage {

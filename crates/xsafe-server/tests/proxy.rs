@@ -1285,12 +1285,21 @@ async fn an_upstream_failure_during_a_follow_up_is_a_502() {
 
 /// Answers `failures` times with `failure`, then with the answer.
 fn failing(failures: usize, failure: fn() -> Reply) -> impl Fn(&Request) -> Reply {
+    failing_before(failures, failure, || Reply::chat(ANSWER))
+}
+
+/// Answers `failures` times with `failure`, then with `then`.
+fn failing_before(
+    failures: usize,
+    failure: fn() -> Reply,
+    then: fn() -> Reply,
+) -> impl Fn(&Request) -> Reply {
     let seen = std::sync::atomic::AtomicUsize::new(0);
     move |_| {
         if seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst) < failures {
             failure()
         } else {
-            Reply::chat(ANSWER)
+            then()
         }
     }
 }
@@ -2288,14 +2297,7 @@ async fn answers_after_the_proxys_own_retries_tell_the_client_not_to_retry() {
 /// Answers `failures` times with `failure`, then with a 429 asking for
 /// 30 s.
 fn failing_then(failures: usize, failure: fn() -> Reply) -> impl Fn(&Request) -> Reply {
-    let seen = std::sync::atomic::AtomicUsize::new(0);
-    move |_| {
-        if seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst) < failures {
-            failure()
-        } else {
-            Reply::rate_limited(Some(30))
-        }
-    }
+    failing_before(failures, failure, || Reply::rate_limited(Some(30)))
 }
 
 /// `reply` with the headers an OpenAI upstream sends beside its answer:
@@ -2648,4 +2650,288 @@ async fn interactive_passes_an_answer_without_choices_through() {
         "1"
     );
     proxy.stop().await.unwrap();
+}
+
+/// An address on 127.0.0.1 where no connection is ever made, as at an
+/// upstream host that is down or behind a firewall that drops packets: a
+/// listener with a backlog of none and a connection queued on it that is
+/// never accepted. Linux drops every further handshake's SYN, so a client
+/// waits for its connect timeout. Keep it while the address is used.
+struct Unconnectable {
+    /// The address as an upstream's base URL.
+    url: String,
+    _listener: tokio::net::TcpListener,
+    _queued: Vec<tokio::net::TcpStream>,
+}
+
+/// An [`Unconnectable`] address; `None` where the system completes the
+/// handshake all the same.
+async fn unconnectable() -> Option<Unconnectable> {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let listener = socket.listen(0).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut queued = Vec::new();
+    for _ in 0..8 {
+        let connect = tokio::net::TcpStream::connect(addr);
+        match tokio::time::timeout(Duration::from_millis(500), connect).await {
+            Ok(Ok(stream)) => queued.push(stream),
+            Ok(Err(_)) => return None,
+            Err(_) => {
+                return Some(Unconnectable {
+                    url: format!("http://{addr}/v1"),
+                    _listener: listener,
+                    _queued: queued,
+                });
+            }
+        }
+    }
+    None
+}
+
+/// A connection the upstream does not take within the proxy's connect
+/// timeout (10 s, or the request's time when that is shorter) fails as a
+/// refused one does: it is sent again while the request has time for it,
+/// and then answered 502 "cannot reach", which the client may retry. It is
+/// no 504 10 s into an 11 s timeout, telling the client that the request's
+/// time was spent (and not to retry) with a second of it left. A connect
+/// timeout that does end the request's time is the 504.
+#[tokio::test]
+async fn a_connection_not_made_in_time_is_retried_and_not_a_timeout() {
+    let Some(down) = unconnectable().await else {
+        eprintln!("skipped: this system completes every handshake on 127.0.0.1");
+        return;
+    };
+    let ask = json!({"model": "m", "messages": [{"role": "user", "content": PROMPT}]});
+    let proxy = |retries: u32, timeout: Duration| {
+        let mut o = options_for(down.url.clone());
+        o.upstream_retries = retries;
+        o.timeout = timeout;
+        start("contextual", o)
+    };
+    // 11 s: the connect timeout is 10 s, and 1 s is left after it.
+    let once = proxy(0, Duration::from_secs(11)).await;
+    let twice = proxy(1, Duration::from_secs(11)).await;
+    let short = proxy(2, Duration::from_secs(1)).await;
+    let timed = |proxy: &Running| {
+        let url = proxy.url.clone();
+        let ask = ask.clone();
+        async move {
+            let started = std::time::Instant::now();
+            let r = post(&url, &ask).await;
+            (started.elapsed(), r)
+        }
+    };
+    let ((once_took, r_once), (twice_took, r_twice), (short_took, r_short)) =
+        tokio::join!(timed(&once), timed(&twice), timed(&short));
+
+    // Not retried: a 502 at the connect timeout, the client's to retry.
+    assert_eq!(should_retry(&r_once), None);
+    let (status, err) = error_of(r_once).await;
+    assert_eq!(status, 502, "{err}");
+    assert!(
+        err["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("cannot reach"),
+        "{err}"
+    );
+    assert!(once_took < Duration::from_millis(10_900), "{once_took:?}");
+    let metrics = metrics_of(&once).await;
+    assert!(
+        metrics.contains("xsafe_proxy_upstream_requests_total{outcome=\"connection\"} 1\n"),
+        "{metrics}"
+    );
+    assert!(!metrics.contains("outcome=\"timeout\""), "{metrics}");
+
+    // Retried once: the second attempt runs out the request's time.
+    assert_eq!(should_retry(&r_twice).as_deref(), Some("false"));
+    assert_eq!(error_of(r_twice).await.0, 504);
+    assert!(twice_took >= Duration::from_secs(11), "{twice_took:?}");
+    assert_eq!(
+        metric(&twice, "xsafe_proxy_upstream_retries_total").await,
+        "1"
+    );
+    for outcome in ["connection", "timeout"] {
+        assert_eq!(
+            metric(
+                &twice,
+                &format!("xsafe_proxy_upstream_requests_total{{outcome=\"{outcome}\"}}")
+            )
+            .await,
+            "1",
+            "{outcome}"
+        );
+    }
+
+    // A connect timeout as long as the request's time: that time is spent.
+    assert_eq!(should_retry(&r_short).as_deref(), Some("false"));
+    assert_eq!(error_of(r_short).await.0, 504);
+    assert!(short_took < Duration::from_secs(5), "{short_took:?}");
+    assert_eq!(
+        metric(&short, "xsafe_proxy_upstream_retries_total").await,
+        "0"
+    );
+    for proxy in [once, twice, short] {
+        proxy.stop().await.unwrap();
+    }
+}
+
+/// An answer the proxy sent the request again for, and that then fails
+/// (its body broken off, or a body that is no completion), came after the
+/// proxy's own retries all the same: the client is told not to retry
+/// (`x-should-retry: false`), streaming or not, whatever the strategy, and
+/// on the model routes; its SDK's retries would repeat the proxy's.
+#[tokio::test]
+async fn an_answer_that_fails_after_the_proxys_retries_tells_the_client_not_to_retry() {
+    fn down() -> Reply {
+        Reply::status(503, r#"{"error":{"message":"overloaded"}}"#)
+    }
+    fn error_as_200() -> Reply {
+        Reply::json(&json!({"error": {"message": "hidden error"}}))
+    }
+    fn broken_off() -> Reply {
+        Reply::Truncated(Box::new(Reply::chat(ANSWER)))
+    }
+    fn not_a_list() -> Reply {
+        Reply::json(&json!({"models": ["m"]}))
+    }
+    for (then, answer) in [
+        (error_as_200 as fn() -> Reply, "error as 200"),
+        (broken_off, "broken off"),
+    ] {
+        for strategy in ["contextual", "interactive"] {
+            for stream in [false, true] {
+                let what = format!("{answer}, {strategy}, stream {stream}");
+                let upstream = TestServer::start(failing_before(1, down, then));
+                let proxy = start(strategy, options(&upstream)).await;
+                let body = json!({"model": "m", "stream": stream,
+                    "messages": [{"role": "user", "content": PROMPT}]});
+                let r = post(&proxy.url, &body).await;
+                assert_eq!(should_retry(&r).as_deref(), Some("false"), "{what}");
+                assert_eq!(error_of(r).await.0, 502, "{what}");
+                assert_eq!(upstream.request_count(), 2, "{what}");
+                proxy.stop().await.unwrap();
+            }
+        }
+    }
+    for (path, then) in [
+        ("models", broken_off as fn() -> Reply),
+        ("models/m", not_a_list),
+    ] {
+        let upstream = TestServer::start(failing_before(1, down, then));
+        let proxy = start("contextual", options(&upstream)).await;
+        let r = client()
+            .get(format!("{}/v1/{path}", proxy.url))
+            .bearer_auth(KEY)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(should_retry(&r).as_deref(), Some("false"), "{path}");
+        assert_eq!(error_of(r).await.0, 502, "{path}");
+        assert_eq!(upstream.request_count(), 2, "{path}");
+        proxy.stop().await.unwrap();
+    }
+}
+
+/// The client's answer to an upstream's error status carries the
+/// upstream's `x-request-id` (openai-python's `APIStatusError.request_id`,
+/// the id to quote to the upstream's provider) and its `x-ratelimit-*`
+/// headers (on a 429 a client needs them most, to pace itself), those of
+/// the last attempt after retries, and none of its other headers; streamed
+/// or not, an interactive strategy's follow-up too.
+#[tokio::test]
+async fn an_upstream_error_carries_its_request_id_and_rate_limits() {
+    let seen = std::sync::atomic::AtomicUsize::new(0);
+    let upstream = TestServer::start(move |r| {
+        let attempt = seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+        let reply = match r.last_user_message().as_str() {
+            _ if user_turns(r) > 1 => Reply::rate_limited(Some(30)),
+            "busy" => Reply::rate_limited(Some(30)),
+            "bad" => Reply::status(400, r#"{"error":{"message":"bad parameter"}}"#),
+            "down" => Reply::status(503, r#"{"error":{"message":"overloaded"}}"#),
+            "key" => Reply::status(401, r#"{"error":{"message":"invalid api key"}}"#),
+            _ => Reply::chat(REFUSAL),
+        };
+        with_upstream_headers(reply, &format!("req_{attempt}"))
+    });
+    let mut o = options(&upstream);
+    o.timeout = Duration::from_secs(5);
+    let contextual = start("contextual", o.clone()).await;
+    let interactive = start("interactive", o).await;
+    for (proxy, strategy, text, stream, status) in [
+        (&contextual, "contextual", "busy", false, 429),
+        (&contextual, "contextual", "busy", true, 429),
+        (&contextual, "contextual", "bad", false, 400),
+        (&contextual, "contextual", "down", false, 502),
+        (&contextual, "contextual", "down", true, 502),
+        (&contextual, "contextual", "key", false, 502),
+        (&interactive, "interactive", PROMPT, false, 429),
+        (&interactive, "interactive", PROMPT, true, 429),
+    ] {
+        let what = format!("{strategy}, {text}, stream {stream}");
+        let body = json!({"model": "m", "stream": stream,
+            "messages": [{"role": "user", "content": text}]});
+        let r = post(&proxy.url, &body).await;
+        let last = format!("req_{}", upstream.request_count());
+        assert_upstream_headers(&r, &last, &what);
+        assert_eq!(error_of(r).await.0, status, "{what}");
+    }
+    // The 503 was sent three times: the id is the last attempt's.
+    assert_eq!(upstream.request_count(), 14);
+    contextual.stop().await.unwrap();
+    interactive.stop().await.unwrap();
+}
+
+/// The upstream's `param` names a field of the request the upstream got.
+/// Where the strategy changed the messages (a system text added, exemplar
+/// turns put before the conversation, a follow-up sent), a `messages...`
+/// one points the client at a message it never sent, or at another than
+/// the one meant: it is left out, and the upstream's code and message
+/// still reach the client. A param about another field is passed on, and
+/// so is a `messages` one where the messages went as the client sent them.
+#[tokio::test]
+async fn a_param_in_messages_the_strategy_changed_is_not_passed_on() {
+    let upstream = TestServer::start(|r| {
+        let (status, param) = match r.last_user_message().as_str() {
+            "long" => (400, "messages[3].content"),
+            "max" => (400, "max_tokens"),
+            PROMPT => return Reply::chat(REFUSAL),
+            // An interactive strategy's follow-up.
+            _ => (429, "messages[2].content"),
+        };
+        let error = json!({"error": {"message": "too long", "type": "invalid_request_error",
+            "code": "context_length_exceeded", "param": param}});
+        Reply::status(status, error.to_string())
+    });
+    let mut o = options(&upstream);
+    o.upstream_retries = 0;
+    for (strategy, text, stream, param) in [
+        ("few-shot", "long", false, None),
+        ("few-shot", "long", true, None),
+        ("contextual", "long", false, None),
+        ("few-shot", "max", false, Some("max_tokens")),
+        ("baseline", "long", false, Some("messages[3].content")),
+        ("baseline", "long", true, Some("messages[3].content")),
+        // The builtin interactive strategy opens with the client's
+        // messages; its follow-up does not.
+        ("interactive", "long", false, Some("messages[3].content")),
+        ("interactive", PROMPT, false, None),
+    ] {
+        let what = format!("{strategy}, {text}, stream {stream}");
+        let proxy = start(strategy, o.clone()).await;
+        let body = json!({"model": "m", "stream": stream,
+            "messages": [{"role": "user", "content": text}]});
+        let (status, err) = error_of(post(&proxy.url, &body).await).await;
+        assert!(status == 400 || status == 429, "{what}: {status}");
+        assert_eq!(err["error"]["code"], "context_length_exceeded", "{what}");
+        assert_eq!(
+            err["error"]["message"]
+                .as_str()
+                .map(|m| m.contains("too long")),
+            Some(true)
+        );
+        assert_eq!(err["error"]["param"].as_str(), param, "{what}: {err}");
+        proxy.stop().await.unwrap();
+    }
 }
