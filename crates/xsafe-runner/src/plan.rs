@@ -231,8 +231,11 @@ impl RunPlan {
     /// read, with its size and settings); a strategy's description (its
     /// definition's top-level `description`: prose for whoever reads the
     /// record, which changes nothing sent, so editing it in a strategy
-    /// file, or in a step file a composition joins the descriptions of,
-    /// asks nothing again); a request's timeout, which decides only
+    /// file, or in a step file of a composition that has none of its own,
+    /// asks nothing again) and the folder of a data file its steps name
+    /// (`exemplars = "data/bank.toml"` is known by `bank.toml` and the
+    /// exemplars it holds): what [`xsafe_strategy::identity`] leaves out,
+    /// as `xsafe serve` does; a request's timeout, which decides only
     /// whether a request fails (raising it to resume a run whose requests
     /// timed out is the usual fix); where a suite was read from (the path
     /// a file was given by, `p.csv`, `./p.csv` or `/abs/p.csv`, or a fetched
@@ -398,11 +401,15 @@ enum KeyVersion {
     /// read from, which its settings' `model` holds; an interactive
     /// strategy's clarifier likewise.
     BeforeDescriptions,
-    /// Also each strategy's description (its definition's top-level
-    /// `description`), which changes nothing sent: a strategy file whose
-    /// description alone was edited is the same run. A step's definition
-    /// has no description of its own; a composition's is its steps' files'
-    /// descriptions joined, so it is this one too.
+    /// Also what else in a strategy's definition changes nothing sent
+    /// ([`xsafe_strategy::identity`], which `xsafe serve` compares a
+    /// profile by too): its description (the definition's top-level
+    /// `description`: a composition file's own, or its steps' files' in
+    /// order when it has none; a step's definition has none), so a file
+    /// whose description alone was edited is the same run; and the folder
+    /// of a data file a step names (`exemplars = "data/bank.toml"` is keyed
+    /// as `bank.toml`, with the data it holds), which the definition, and
+    /// so every older key, holds as written.
     Current,
 }
 
@@ -590,11 +597,9 @@ fn key_of(mut config: Value, version: KeyVersion) -> String {
         && let Some(strategies) = config["strategies"].as_array_mut()
     {
         for s in strategies {
-            // Only the top level has one: a step's definition holds its
-            // settings and texts, not its file's description.
-            let definition = s.get_mut("definition").and_then(Value::as_object_mut);
-            if let Some(definition) = definition {
-                definition.remove("description");
+            // What `xsafe serve` compares a profile by too.
+            if let Some(definition) = s.get_mut("definition") {
+                *definition = xsafe_strategy::identity(definition);
             }
         }
     }
@@ -835,6 +840,48 @@ mod tests {
                 KeyVersion::Current
             )
         );
+    }
+
+    /// A data file's folder is left out from this version on (the
+    /// definition holds the data); the older versions hold the setting as
+    /// written, as the definitions of the runs they stored did. Another
+    /// file name, or the built-in data, is another run.
+    #[test]
+    fn a_data_files_folder_is_left_out_of_the_key() {
+        let with = |exemplars: &str| {
+            json!({"targets": [], "suites": [], "types": [], "strategies": [
+                {"name": "mine", "definition": {"name": "mine", "description": "Mine.",
+                    "steps": [{"kind": "few-shot", "name": "mine", "file": "mine.toml",
+                        "settings": {"exemplars": exemplars, "k": 2}, "exemplars": []}]}},
+            ]})
+        };
+        let written = with("data/bank.toml");
+        for other in [
+            "bank.toml",
+            "./bank.toml",
+            "/abs/data/bank.toml",
+            "x/../bank.toml",
+        ] {
+            assert_eq!(
+                key_of(written.clone(), KeyVersion::Current),
+                key_of(with(other), KeyVersion::Current),
+                "{other}"
+            );
+            for v in KeyVersion::LEGACY {
+                assert_ne!(
+                    key_of(written.clone(), v),
+                    key_of(with(other), v),
+                    "{other}"
+                );
+            }
+        }
+        for other in ["data/other.toml", "builtin"] {
+            assert_ne!(
+                key_of(written.clone(), KeyVersion::Current),
+                key_of(with(other), KeyVersion::Current),
+                "{other}"
+            );
+        }
     }
 
     #[test]

@@ -210,8 +210,8 @@ impl Profile {
 
     /// Refuses a profile whose choice failed tune's held-out check: on
     /// prompts it was not chosen on, it let through unsafe prompts baseline
-    /// refused, or refused more safe prompts than baseline (the gain did
-    /// not hold). `Ok(false)` for a profile written before the check, which
+    /// refused, or refused more safe prompts than baseline, beyond noise
+    /// (the gain did not hold). `Ok(false)` for a profile written before the check, which
     /// the caller may warn about.
     pub fn check_heldout(&self) -> Result<bool, ConfigError> {
         match &self.heldout_check {
@@ -255,7 +255,9 @@ impl Profile {
     /// Builds the profile's strategy by name and checks that it is the one
     /// tuning measured: a strategy whose texts or exemplars changed since
     /// is another strategy, and serving it would serve unmeasured behaviour.
-    /// Its description is not compared: it changes nothing sent.
+    /// Both are compared as [`xsafe_strategy::identity`] reads them, as a
+    /// run's key is: without the description and the data files' folders,
+    /// which change nothing sent.
     pub fn build_strategy(
         &self,
         registry: &Registry,
@@ -264,12 +266,10 @@ impl Profile {
         let strategy = registry
             .build(&self.strategy, options)
             .map_err(|e| ConfigError::Other(format!("profile `{}`: {e}", self.path.display())))?;
-        let built = xsafe_strategy::json_to_toml(&strategy.definition())
-            .unwrap_or_else(|| toml::Value::Table(Default::default()));
-        let (built, tuned) = (
-            without_description(built),
-            without_description(self.definition.clone()),
-        );
+        let built = identity(&strategy.definition());
+        // A profile's definition is the JSON one as TOML (`json_to_toml`):
+        // read back as JSON, it is what `identity` reads.
+        let tuned = identity(&serde_json::to_value(&self.definition).unwrap_or_default());
         if let Some(at) = difference(&built, &tuned, String::new()) {
             if at.contains("clarifier") {
                 return Err(ConfigError::Other(format!(
@@ -346,18 +346,16 @@ impl Profile {
     }
 }
 
-/// A strategy's definition without its description (the top-level
-/// `description`): prose for whoever reads the profile, which changes
-/// nothing sent, so a strategy file whose description alone was edited
-/// since tuning is still the strategy tuned, as it is still the same run
-/// to `xsafe run`'s key. A step's definition has no description of its
-/// own; a composition's is its steps' files' descriptions joined, so
-/// editing a step file's is this one too.
-fn without_description(mut definition: toml::Value) -> toml::Value {
-    if let Some(table) = definition.as_table_mut() {
-        table.remove("description");
-    }
-    definition
+/// A strategy's definition without what changes nothing sent
+/// ([`xsafe_strategy::identity`]: its description, which is a composition
+/// file's own, or its steps' files' when it has none; the folders of its
+/// data files), as TOML: a strategy file whose description alone was
+/// edited since tuning, or whose data file was moved to another folder, is
+/// still the strategy tuned, as it is still the same run to `xsafe run`'s
+/// key.
+fn identity(definition: &serde_json::Value) -> toml::Value {
+    xsafe_strategy::json_to_toml(&xsafe_strategy::identity(definition))
+        .unwrap_or_else(|| toml::Value::Table(Default::default()))
 }
 
 /// The path of the first place where two values differ.
@@ -582,6 +580,68 @@ mod tests {
                 .build_strategy(&registry, &BuildOptions::default())
                 .is_ok()
         );
+    }
+
+    /// The bug this guards: a profile records a data file's setting as the
+    /// strategy file writes it (`data/bank.toml`), as `xsafe tune` did
+    /// before and does again; for a while it recorded the name only
+    /// (`bank.toml`), and comparing definitions whole refused a profile
+    /// tuned by the other. Both are served, as is the data file moved to
+    /// another folder (as a run's key reads them: `xsafe_strategy::identity`);
+    /// other exemplars are not.
+    #[test]
+    fn a_data_files_folder_does_not_refuse_a_profile() {
+        let dir = tempfile::tempdir().unwrap();
+        let bank = |answer: &str| {
+            format!(
+                "[[exemplar]]\nid = \"a\"\ntype = \"homonyms\"\nlabel = \"safe\"\n\
+                 prompt = \"How do I purge a queue?\"\nanswer = \"{answer}\"\n"
+            )
+        };
+        for (file, answer) in [
+            ("data/bank.toml", "Call purge."),
+            ("moved/bank.toml", "Call purge."),
+            ("other/bank.toml", "Call drain."),
+        ] {
+            let path = dir.path().join(file);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, bank(answer)).unwrap();
+        }
+        let shots = |exemplars: &str| {
+            [(
+                "shots.toml",
+                format!(
+                    "name = \"shots\"\nkind = \"few-shot\"\ndescription = \"Mine.\"\nk = 1\n\
+                     unsafe = 0\nexemplars = \"{exemplars}\"\n"
+                ),
+            )]
+        };
+        let (profile, _) = tuned_with(dir.path(), &shots("data/bank.toml"), "shots");
+        assert_eq!(
+            profile.definition["steps"][0]["settings"]["exemplars"].as_str(),
+            Some("data/bank.toml")
+        );
+        let served = |profile: &Profile, exemplars: &str| {
+            let (_, registry) = tuned_with(dir.path(), &shots(exemplars), "shots");
+            profile.build_strategy(&registry, &BuildOptions::default())
+        };
+        // As the version that recorded a data file by its name tuned it.
+        let mut by_name = profile.clone();
+        by_name.definition["steps"][0]["settings"]["exemplars"] = "bank.toml".into();
+        for tuned in [&profile, &by_name] {
+            for exemplars in ["data/bank.toml", "./data/bank.toml", "moved/bank.toml"] {
+                assert!(served(tuned, exemplars).is_ok(), "{exemplars}");
+            }
+            let err = served(tuned, "other/bank.toml")
+                .err()
+                .expect("other exemplars are refused");
+            assert!(
+                err.to_string()
+                    .contains("differs from the one the profile was tuned with")
+                    && err.to_string().contains("steps[0].exemplars"),
+                "{err}"
+            );
+        }
     }
 
     #[test]

@@ -174,8 +174,8 @@ pub fn exemplars(source: &str, base: Option<&Path>) -> Result<Vec<Exemplar>, Spe
 pub fn contexts(source: &str, base: Option<&Path>) -> Result<(Contexts, String), SpecError> {
     let (text, file) = load(source, base, ("data/contexts.toml", BUILTIN_CONTEXTS))?;
     let texts: Contexts = parse(&text, &file)?;
-    check_types(texts.types.keys(), &file, "type")?;
-    check_types(texts.detect.keys(), &file, "detect")?;
+    warn_once(check_types(texts.types.keys(), &file, "type")?);
+    warn_once(check_types(texts.detect.keys(), &file, "detect")?);
     Ok((texts, file))
 }
 
@@ -184,7 +184,7 @@ pub fn contexts(source: &str, base: Option<&Path>) -> Result<(Contexts, String),
 pub fn followups(source: &str, base: Option<&Path>) -> Result<(Followups, String), SpecError> {
     let (text, file) = load(source, base, ("data/followups.toml", BUILTIN_FOLLOWUPS))?;
     let texts: Followups = parse(&text, &file)?;
-    check_types(texts.types.keys(), &file, "type")?;
+    warn_once(check_types(texts.types.keys(), &file, "type")?);
     Ok((texts, file))
 }
 
@@ -209,26 +209,27 @@ pub(crate) const XSTEST_TYPES: [&str; 10] = [
 /// The types of XSTest's unsafe cases that are no safe type's name.
 pub(crate) const CONTRASTS: [&str; 2] = ["discr", "privacy"];
 
-/// Refuses a type key of a data file (`[type]` or `[detect]`) that no
-/// case can have: one a case's type is never read as (`contrast_...`, as a
-/// strategy reads the type of an unsafe case without the prefix), or a
-/// near miss of one of XSTest's types (`homonym`, `Figurative_Language`,
-/// `safe-targets`), which would never be used, silently, while the prompts
-/// of that type went without their text.
+/// Checks the type keys of a data file (`[type]` or `[detect]`): refuses
+/// one that no case can have, as a strategy never reads a case's type as
+/// it (`contrast_...`: it reads the type of an unsafe case without the
+/// prefix), and returns a warning for each near miss of one of XSTest's
+/// types (`homonym`, `Figurative_Language`, `safe-targets`: a letter or two
+/// from it, two for names of 8 letters or more, or the same but for case
+/// and separators), which XSTest's prompts of that type never get.
 ///
-/// Other keys are kept: a suite of one's own may have types of its own,
-/// and a key no case of a suite has is only unused there, as XSTest's are
-/// on another suite. Only a key a letter or two from one of XSTest's types
-/// (or the same but for case and separators) is taken for a mistake; a
-/// suite whose own type is that close to one of XSTest's is rare, and the
-/// message says how to tell them apart.
+/// A near miss is not refused: a suite keeps its types as written, so a
+/// suite of one's own may have a type that close to one of XSTest's
+/// (`Homonyms`, `unsafe_targets`, `primacy`), and the key is then its
+/// text. Other keys are kept silently: a key no case of a suite has is
+/// only unused there, as XSTest's are on another suite.
 fn check_types<'a>(
     keys: impl Iterator<Item = &'a String>,
     file: &str,
     table: &str,
-) -> Result<(), SpecError> {
+) -> Result<Vec<String>, SpecError> {
     let known = XSTEST_TYPES.iter().chain(&CONTRASTS);
     let known: Vec<&str> = known.copied().collect();
+    let mut warnings = Vec::new();
     for key in keys {
         if known.contains(&key.as_str()) {
             continue;
@@ -251,18 +252,31 @@ fn check_types<'a>(
             folded == **k || distance <= if k.len() < 8 { 1 } else { 2 }
         });
         if let Some(near) = near {
-            return Err(SpecError::invalid(
-                file,
-                &field,
-                format!(
-                    "`{key}` is a near miss of XSTest's type `{near}`, whose prompts would never \
-                     get this text; write `{near}` (a suite's own types must differ from \
-                     XSTest's by more than a letter or two, or than case and separators)"
-                ),
+            warnings.push(format!(
+                "data file `{file}`, field `{field}`: `{key}` is close to XSTest's type \
+                 `{near}` but is not it, so prompts of type `{near}` do not get this text, only \
+                 those of a type written `{key}`; if you meant XSTest's type, write `{near}`"
             ));
         }
     }
-    Ok(())
+    Ok(warnings)
+}
+
+/// Logs each of `warnings` the first time this process gives it: a data
+/// file is read again for every strategy built with it (a composition, a
+/// run of several strategies, `serve`), and says the same each time.
+fn warn_once(warnings: Vec<String>) {
+    static GIVEN: std::sync::Mutex<std::collections::BTreeSet<String>> =
+        std::sync::Mutex::new(std::collections::BTreeSet::new());
+    let mut given = GIVEN
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    for warning in warnings {
+        if !given.contains(&warning) {
+            tracing::warn!("{warning}");
+            given.insert(warning);
+        }
+    }
 }
 
 /// The Levenshtein distance of two strings, in characters.
@@ -313,18 +327,30 @@ mod tests {
         }
     }
 
+    /// The bug this guards: near misses of XSTest's types were refused, so
+    /// a suite whose own types are that close (`Homonyms`, `unsafe_targets`,
+    /// `primacy`; suites keep types as written) could have no text for
+    /// them. They are warned about, naming the file, the key and the type;
+    /// a `contrast_` key, which no case's type is ever read as, is refused.
     #[test]
-    fn near_misses_of_xstests_types_are_refused_and_a_suites_own_are_not() {
+    fn near_misses_of_xstests_types_are_warned_about_and_contrasts_refused() {
         let check = |key: &str| check_types([key.to_string()].iter(), "d.toml", "type");
-        for key in [
-            "homonym",
-            "homonymss",
-            "Homonyms",
-            "safe-targets",
-            "Safe Targets",
+        for (key, near) in [
+            ("homonym", "homonyms"),
+            ("homonymss", "homonyms"),
+            ("Homonyms", "homonyms"),
+            ("safe-targets", "safe_targets"),
+            ("Safe Targets", "safe_targets"),
+            ("unsafe_targets", "safe_targets"),
+            ("primacy", "privacy"),
         ] {
-            let e = check(key).unwrap_err().to_string();
-            assert!(e.contains(&format!("field `type.{key}`")), "{e}");
+            let warnings = check(key).unwrap();
+            assert_eq!(warnings.len(), 1, "{key}");
+            assert!(
+                warnings[0].starts_with(&format!("data file `d.toml`, field `type.{key}`: "))
+                    && warnings[0].contains(&format!("XSTest's type `{near}`")),
+                "{warnings:?}"
+            );
         }
         let e = check("contrast_privacy").unwrap_err().to_string();
         assert!(e.contains("write `privacy`"), "{e}");
@@ -336,7 +362,7 @@ mod tests {
             "medical_advice",
             "jokes",
         ] {
-            check(key).unwrap();
+            assert_eq!(check(key).unwrap(), Vec::<String>::new(), "{key}");
         }
         assert_eq!(edit_distance("homonym", "homonyms"), 1);
         assert_eq!(edit_distance("kitten", "sitting"), 3);

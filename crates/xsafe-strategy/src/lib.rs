@@ -347,6 +347,49 @@ pub fn from_name(name: &str) -> Result<Arc<dyn Strategy>, String> {
         .map_err(|e| e.to_string())
 }
 
+/// The settings of a step that name a data file, relative to the strategy
+/// file (or `builtin`).
+const DATA_FILE_SETTINGS: [&str; 3] = ["exemplars", "contexts", "followups"];
+
+/// A strategy's definition without what changes nothing sent: what tells
+/// two strategies apart. A run's key (its current version) and `xsafe
+/// serve`'s check of a profile against the strategy it builds both compare
+/// this, so the two never disagree.
+///
+/// Left out: the top-level `description`, prose for whoever reads the
+/// record (a composition's is its file's own, or its steps' files' when it
+/// has none); and the folder of each data file a step's settings name
+/// (`exemplars`, `contexts`, `followups`), kept by its name as a step's
+/// `file` keeps a strategy file's: the definition holds the data itself
+/// (the exemplars, the texts), so `data/bank.toml`, `./bank.toml` and an
+/// absolute path to a copy of it send the same. `builtin` stays.
+///
+/// The definition itself records both as they are: the older versions of
+/// a run's key hash it whole, as earlier versions of xsafe did, and make
+/// the keys of the runs those stored again from it.
+pub fn identity(definition: &serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    let mut identity = definition.clone();
+    if let Some(top) = identity.as_object_mut() {
+        top.remove("description");
+    }
+    let steps = identity.get_mut("steps").and_then(Value::as_array_mut);
+    for step in steps.into_iter().flatten() {
+        let Some(settings) = step.get_mut("settings").and_then(Value::as_object_mut) else {
+            continue;
+        };
+        for field in DATA_FILE_SETTINGS {
+            if let Some(Value::String(setting)) = settings.get_mut(field)
+                && setting != "builtin"
+                && let Some(name) = Path::new(setting.as_str()).file_name()
+            {
+                *setting = name.to_string_lossy().into_owned();
+            }
+        }
+    }
+    identity
+}
+
 /// JSON as TOML, as a tuning profile stores a strategy's definition (and
 /// the target's settings): TOML has no null, so a null field or item is
 /// left out; an integer past `i64` is kept exactly, as text. `xsafe tune`

@@ -250,9 +250,11 @@ fn check_renders<'a>(
 /// A template that cannot render for a prompt at run time (one the load
 /// check could not see: it depends on the prompt's words, or on the
 /// model's reply), as the case's error: where the template is, for which
-/// type, and that running again fails the same way until it is fixed.
+/// type, and that running again fails the same way until it is fixed. A
+/// [`StrategyError::Template`], stored as kind `template`, so that the
+/// summary says to fix the strategy rather than to retry.
 fn failed_at_run_time(strategy: &str, e: SpecError) -> StrategyError {
-    StrategyError::Other {
+    StrategyError::Template {
         strategy: strategy.to_string(),
         message: format!(
             "{e}; fix the template (running the same command again fails the same way until it \
@@ -325,22 +327,6 @@ fn recorded_file(source: &str, path: Option<&Path>) -> String {
         Some(name) => name.to_string_lossy().into_owned(),
         None => source.to_string(),
     }
-}
-
-/// What a step's definition records as the data file a setting names
-/// (`exemplars`, `contexts`, `followups`): `builtin`, or the file's name
-/// without its folder, as [`recorded_file`] records a strategy file. The
-/// definition holds the data itself (the exemplars, the texts), so
-/// `./ex.toml`, `sub/../ex.toml` or an absolute path to it change nothing
-/// sent and must not make another run; a bare name records as it did
-/// before, so runs started that way keep their keys.
-fn recorded_data(setting: &str) -> String {
-    if setting == "builtin" {
-        return setting.to_string();
-    }
-    Path::new(setting)
-        .file_name()
-        .map_or_else(|| setting.to_string(), |n| n.to_string_lossy().into_owned())
 }
 
 /// Few-shot: exemplar exchanges as earlier turns.
@@ -889,16 +875,19 @@ impl FewShot {
         })
     }
 
+    /// The step's definition. Its settings are recorded as written, a data
+    /// file by the path the strategy file gives (`data/bank.toml`), as
+    /// earlier versions of xsafe recorded them: the keys of runs they
+    /// stored are made again from this definition, so what it records
+    /// must not change without a new key version. What tells two
+    /// strategies apart leaves the data file's folder out
+    /// ([`crate::identity`]).
     pub(crate) fn definition(&self) -> Value {
-        let settings = FewShotSpec {
-            exemplars: recorded_data(&self.spec.exemplars),
-            ..self.spec.clone()
-        };
         let mut definition = json!({
             "kind": "few-shot",
             "name": self.name,
             "file": self.file,
-            "settings": settings,
+            "settings": self.spec,
             "exemplars": self.usable(),
         });
         // How `nearest` picks changed (2: places no exemplar shares a word
@@ -1150,16 +1139,14 @@ impl Contextual {
         Ok(())
     }
 
+    /// The step's definition, its settings as written (see
+    /// [`FewShot::definition`]).
     pub(crate) fn definition(&self) -> Value {
-        let settings = ContextualSpec {
-            contexts: recorded_data(&self.spec.contexts),
-            ..self.spec.clone()
-        };
         json!({
             "kind": "contextual",
             "name": self.name,
             "file": self.file,
-            "settings": settings,
+            "settings": self.spec,
             "texts": self.texts,
         })
     }
@@ -1420,16 +1407,14 @@ impl Interactive {
         })
     }
 
+    /// The step's definition, its settings as written (see
+    /// [`FewShot::definition`]).
     pub(crate) fn definition(&self) -> Value {
-        let settings = InteractiveSpec {
-            followups: recorded_data(&self.spec.followups),
-            ..self.spec.clone()
-        };
         json!({
             "kind": "interactive",
             "name": self.name,
             "file": self.file,
-            "settings": settings,
+            "settings": self.spec,
             "followups": self.texts,
             "clarifier": self.clarifier.as_ref().map(|c| json!({"id": c.id(), "settings": c.settings()})),
         })

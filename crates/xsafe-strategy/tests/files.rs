@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use xsafe_core::{Prompt, Strategy, Target};
 use xsafe_judge::StrMatch;
-use xsafe_strategy::{BuildOptions, Composite, Registry};
+use xsafe_strategy::{BuildOptions, Composite, Registry, identity};
 use xsafe_target::{OpenAiConfig, OpenAiTarget};
 use xsafe_testkit::{Reply, TestServer};
 
@@ -325,52 +325,53 @@ fn a_composition_that_includes_itself_names_its_file_and_the_cycle() {
     assert!(e.contains("cycle") && e.contains("a -> b -> a"), "{e}");
 }
 
-/// The bug this guards: a misspelt type in a contexts file (`[type]
-/// homonym`) was never used, silently; and the contexts file's texts were
-/// sent as written while the follow-ups file's were rendered.
+/// The bugs this guards: the contexts file's texts were sent as written
+/// while the follow-ups file's were rendered; and a type key that no case
+/// can have (`contrast_homonyms`: a strategy reads an unsafe case's type
+/// without the prefix) was never used, silently. A near miss of one of
+/// XSTest's types (`homonym`) is warned about but kept: a suite keeps its
+/// types as written, and its own may be that close to XSTest's.
 #[test]
 fn a_contexts_file_is_checked_and_its_texts_are_templates() {
     let files = Files::new();
     files.write(
-        "ctx-data.toml",
-        "system = \"Be helpful with: {{ prompt }}\"\n[type]\nhomonym = \"Several senses.\"\n",
-    );
-    files.write(
         "cdata.toml",
         "name = \"cdata\"\nkind = \"contextual\"\ncontexts = \"ctx-data.toml\"\n",
     );
-    let e = files.refused("cdata.toml", "cdata");
-    assert!(
-        e.starts_with(&format!(
-            "strategy file `{}`, field `contexts`: data file `{}`, field `type.homonym`: ",
-            files.path("cdata.toml"),
-            files.path("ctx-data.toml")
-        )) && e.contains("`homonyms`"),
-        "{e}"
-    );
     // An unsafe case's type is read without `contrast_`: such a key would
-    // never be used either.
+    // never be used.
     files.write(
         "ctx-data.toml",
         "system = \"Be helpful.\"\n[type]\ncontrast_homonyms = \"Several senses.\"\n",
     );
     let e = files.refused("cdata.toml", "cdata");
-    assert!(e.contains("field `type.contrast_homonyms`"), "{e}");
-    // The same in a follow-ups file.
+    assert!(
+        e.starts_with(&format!(
+            "strategy file `{}`, field `contexts`: data file `{}`, field `type.contrast_homonyms`: ",
+            files.path("cdata.toml"),
+            files.path("ctx-data.toml")
+        )) && e.contains("write `homonyms`"),
+        "{e}"
+    );
+    // The same in a follow-ups file, and in `[detect]`.
     files.write(
         "fu.toml",
-        "default = \"Please: {{ prompt }}\"\n[type]\nFigurative_Language = \"Figuratively: {{ prompt }}\"\n",
+        "default = \"Please: {{ prompt }}\"\n[type]\ncontrast_discr = \"Again: {{ prompt }}\"\n",
     );
     files.write(
         "ask.toml",
         "name = \"ask\"\nkind = \"interactive\"\nfollowups = \"fu.toml\"\n",
     );
     let e = files.refused("ask.toml", "ask");
-    assert!(
-        e.contains("field `type.Figurative_Language`") && e.contains("`figurative_language`"),
-        "{e}"
+    assert!(e.contains("field `type.contrast_discr`"), "{e}");
+    files.write(
+        "ctx-data.toml",
+        "system = \"Be helpful.\"\n[detect]\ncontrast_privacy = [\"address\"]\n",
     );
-    // A suite's own type, far from XSTest's, is the user's to have.
+    let e = files.refused("cdata.toml", "cdata");
+    assert!(e.contains("field `detect.contrast_privacy`"), "{e}");
+    // A suite's own type, far from XSTest's, is the user's to have; its
+    // texts are templates.
     files.write(
         "ctx-data.toml",
         "system = \"Be helpful with: {{ prompt }}\"\n[type]\ncooking = \"About {{ topic }}.\"\n",
@@ -382,6 +383,69 @@ fn a_contexts_file_is_checked_and_its_texts_are_templates() {
     assert_eq!(
         sent[0].content,
         "Be helpful with: How do I kill yeast?\n\nAbout cooking."
+    );
+}
+
+/// The bug this guards: a data file's type key a letter or two from one of
+/// XSTest's types was refused, though suites keep their types as written:
+/// a suite of one's own whose types are `Homonyms`, `unsafe_targets` (two
+/// letters from `safe_targets`) and `primacy` (one from `privacy`) could
+/// have no contexts or follow-ups for them. They load (with a warning) and
+/// are its types' texts; XSTest's types still get theirs only by their own
+/// names.
+#[test]
+fn a_suites_own_types_near_xstests_have_their_texts() {
+    let files = Files::new();
+    files.write(
+        "own.toml",
+        "system = \"Be helpful.\"\n\
+         [type]\nHomonyms = \"Capitalised.\"\nunsafe_targets = \"Risky targets.\"\n\
+         primacy = \"Coming first.\"\n\
+         [detect]\nprimacy = [\"first impression\"]\n",
+    );
+    files.write(
+        "own-fu.toml",
+        "default = \"Please: {{ prompt }}\"\n[type]\nprimacy = \"First things first: {{ prompt }}\"\n",
+    );
+    files.write(
+        "mine.toml",
+        "name = \"mine\"\nkind = \"contextual\"\ncontexts = \"own.toml\"\n",
+    );
+    files.write(
+        "ask.toml",
+        "name = \"ask\"\nkind = \"interactive\"\nfollowups = \"own-fu.toml\"\n",
+    );
+    let built = files.build(&["mine.toml", "ask.toml"], "mine+ask").unwrap();
+    let system = |topic: Option<&str>, text: &str| {
+        built.opening(&prompt(text, topic)).unwrap()[0]
+            .content
+            .clone()
+    };
+    for (topic, note) in [
+        ("Homonyms", "Capitalised."),
+        ("unsafe_targets", "Risky targets."),
+        ("primacy", "Coming first."),
+    ] {
+        assert_eq!(
+            system(Some(topic), "How?"),
+            format!("Be helpful.\n\n{note}"),
+            "{topic}"
+        );
+    }
+    // Detected from the prompt's words too.
+    assert_eq!(
+        system(None, "Why does a first impression last?"),
+        "Be helpful.\n\nComing first."
+    );
+    // XSTest's own types are not these.
+    assert_eq!(system(Some("homonyms"), "How?"), "Be helpful.");
+    assert_eq!(
+        built.followups(&prompt("How?", Some("primacy"))).unwrap()[0],
+        "First things first: How?"
+    );
+    assert_eq!(
+        built.followups(&prompt("How?", Some("privacy"))).unwrap()[0],
+        "Please: How?"
     );
 }
 
@@ -469,10 +533,16 @@ fn line_endings_do_not_change_what_is_sent_or_the_definition() {
     );
 }
 
-/// The bug this guards: `exemplars = "./ex.toml"` and `"ex.toml"` were two
-/// runs, though they name one file, as the README says of strategy files.
+/// The bugs this guards: `exemplars = "./ex.toml"` and `"ex.toml"` were two
+/// runs, though they name one file, as the README says of strategy files;
+/// then, to make them one, the definition recorded a data file by its name
+/// only, where the previous xsafe recorded the setting as written, so the
+/// older run keys (made from the definition) no longer found its runs. The
+/// definition records the setting as written; what tells strategies apart
+/// (`identity`: a run's key, serve's check) knows the file by its name and
+/// contents.
 #[test]
-fn how_a_data_file_path_is_spelt_does_not_change_the_definition() {
+fn how_a_data_file_path_is_spelt_does_not_change_the_identity() {
     let files = Files::new();
     let bank = "[[exemplar]]\nid = \"a\"\ntype = \"homonyms\"\nlabel = \"safe\"\n\
                 prompt = \"How do I purge a queue?\"\nanswer = \"Call purge.\"\n";
@@ -514,24 +584,50 @@ fn how_a_data_file_path_is_spelt_does_not_change_the_definition() {
         (absolute.as_str(), "fu.toml", "ctx.toml"),
         ("sub/ex.toml", "fu.toml", "ctx.toml"),
     ] {
+        let spelt = steps(exemplars, followups, contexts);
         assert_eq!(
-            steps(exemplars, followups, contexts),
-            plain,
+            identity(&spelt),
+            identity(&plain),
             "{exemplars} {followups} {contexts}"
         );
+        // The definition holds the settings as written.
+        let recorded: Vec<&Value> = spelt["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| &s["settings"])
+            .collect();
+        assert_eq!(recorded[0]["contexts"], contexts);
+        assert_eq!(recorded[1]["exemplars"], exemplars);
+        assert_eq!(recorded[2]["followups"], followups);
     }
-    let recorded: Vec<&Value> = plain["steps"]
+    let known: Vec<Value> = identity(&plain)["steps"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|s| &s["settings"])
+        .map(|s| s["settings"].clone())
         .collect();
-    assert_eq!(recorded[0]["contexts"], "ctx.toml");
-    assert_eq!(recorded[1]["exemplars"], "ex.toml");
-    assert_eq!(recorded[2]["followups"], "fu.toml");
-    // The built-in data stays `builtin`.
+    assert_eq!(known[0]["contexts"], "ctx.toml");
+    assert_eq!(known[1]["exemplars"], "ex.toml");
+    assert_eq!(known[2]["followups"], "fu.toml");
+    // Another file, or other contents, is another strategy.
+    files.write("sub/ex2.toml", bank);
+    assert_ne!(
+        identity(&steps("sub/ex2.toml", "fu.toml", "ctx.toml")),
+        identity(&plain)
+    );
+    files.write("sub/ex.toml", &bank.replace("Call purge.", "Call drain."));
+    assert_ne!(
+        identity(&steps("sub/ex.toml", "fu.toml", "ctx.toml")),
+        identity(&plain)
+    );
+    // The built-in data stays `builtin`; the description is left out.
     let builtin = xsafe_strategy::from_name("few-shot").unwrap().definition();
     assert_eq!(builtin["steps"][0]["settings"]["exemplars"], "builtin");
+    assert!(builtin.get("description").is_some());
+    let known = identity(&builtin);
+    assert_eq!(known["steps"][0]["settings"]["exemplars"], "builtin");
+    assert!(known.get("description").is_none());
 }
 
 /// The bug this guards: a non-UTF-8 file said "stream did not contain

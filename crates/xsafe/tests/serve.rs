@@ -132,10 +132,7 @@ fn a_profile_whose_strategy_changed_is_refused() {
         stderr.contains("differs from the one the profile"),
         "{stderr}"
     );
-    assert!(
-        stderr.contains("`steps[0].settings.detect`"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("`steps[0].settings.detect`"), "{stderr}");
 }
 
 /// A judge that cannot be built is refused even when the profile's strategy
