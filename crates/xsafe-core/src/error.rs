@@ -103,8 +103,22 @@ pub enum StrategyError {
     /// The judge an interactive strategy consults between turns could not run.
     #[error(transparent)]
     Judge(#[from] JudgeError),
-    /// The strategy itself failed, e.g. a template error, or few-shot exemplars
-    /// that are cases of the suite being run.
+    /// A template of the strategy cannot render for this prompt (one the
+    /// load check could not see: it depends on the prompt's words or on the
+    /// model's reply). Unlike the other errors it is deterministic: the
+    /// same prompt fails the same way on every try until the template is
+    /// fixed, so what to do about it is to fix the strategy, not to retry.
+    #[error("strategy `{strategy}`: {message}")]
+    Template {
+        /// The name of the strategy that failed.
+        strategy: String,
+        /// Which template (file, field, prompt type), what failed, and how
+        /// to fix it.
+        message: String,
+    },
+    /// The strategy itself failed otherwise, e.g. a clarifier that wrote an
+    /// empty follow-up, which the next run may get past, or few-shot
+    /// exemplars that are cases of the suite being run.
     #[error("strategy `{strategy}`: {message}")]
     Other {
         /// The name of the strategy that failed.
@@ -115,11 +129,14 @@ pub enum StrategyError {
 }
 
 impl StrategyError {
-    /// A short stable name for the kind of error.
+    /// A short stable name for the kind of error, stored with a failed
+    /// result: `template` for [`StrategyError::Template`], which fails
+    /// again on every try, `strategy` for the strategy's other errors.
     pub fn kind(&self) -> &'static str {
         match self {
             StrategyError::Target(e) => e.kind(),
             StrategyError::Judge(_) => "judge",
+            StrategyError::Template { .. } => "template",
             StrategyError::Other { .. } => "strategy",
         }
     }
@@ -149,5 +166,23 @@ mod tests {
         assert!(!TargetError::Config("no key".into()).is_transient());
         assert_eq!(status(429).kind(), "rate_limited");
         assert_eq!(status(500).kind(), "server_error");
+    }
+
+    /// A template's error is a kind of its own: it fails again on every
+    /// try, while the strategy's other errors (a clarifier that wrote
+    /// nothing) may pass the next time; what the user is told to do goes
+    /// by the kind.
+    #[test]
+    fn a_templates_error_is_a_kind_of_its_own() {
+        let template = StrategyError::Template {
+            strategy: "mine".into(),
+            message: "template error".into(),
+        };
+        let other = StrategyError::Other {
+            strategy: "mine".into(),
+            message: "the clarifier wrote nothing".into(),
+        };
+        assert_eq!((template.kind(), other.kind()), ("template", "strategy"));
+        assert_eq!(template.to_string(), "strategy `mine`: template error");
     }
 }

@@ -85,13 +85,6 @@ struct Job {
     answer: Option<StoredAnswer>,
 }
 
-/// The kind of each failure this invocation stored (`strategy`, `judge`,
-/// `timeout`...), by its message: the store counts failures by message for
-/// the summary, without their kind, and what the summary tells the user to
-/// do depends on it (a strategy's error fails again on every try until the
-/// strategy is fixed; a retry may get past a timeout).
-type FailureKinds = Arc<std::sync::Mutex<HashMap<String, String>>>;
-
 /// An answer stored without a verdict.
 struct StoredAnswer {
     result_id: i64,
@@ -239,7 +232,6 @@ async fn execute_claimed(
             )
         })
         .collect();
-    let kinds = FailureKinds::default();
     let mut tasks = JoinSet::new();
     let mut interrupted = false;
     // Jobs whose result is stored; an interrupted run with all of them
@@ -258,10 +250,9 @@ async fn execute_claimed(
         let store = store.clone();
         let judge = plan.judge.clone();
         let on_event = on_event.clone();
-        let kinds = kinds.clone();
         let seed = plan.seed.wrapping_add(job.key.sample as u64);
         tasks.spawn(async move {
-            let outcome = run_one(&store, &job, &*judge, seed, permit, &kinds).await?;
+            let outcome = run_one(&store, &job, &*judge, seed, permit).await?;
             on_event(Event::Stored {
                 key: job.key,
                 outcome,
@@ -305,10 +296,11 @@ async fn execute_claimed(
     };
     blocking(&store, move |s| s.set_run_status(run.id, status)).await?;
     // Counts, not the results: loading every transcript of the run for a
-    // few numbers made the end of a large run its peak of memory.
+    // few numbers made the end of a large run its peak of memory. Each
+    // failure is counted with the kind stored with it, so those an earlier
+    // invocation stored (and this one did not try again) have theirs too.
     let judge = plan.judge.name().to_string();
     let counts = blocking(&store, move |s| s.outcome_counts(run.id, &judge)).await?;
-    let kinds = kinds.lock().expect("never poisoned");
     Ok(RunOutcome::new(
         &run,
         status,
@@ -316,7 +308,6 @@ async fn execute_claimed(
         done_before,
         &counts,
         plan.judge.name(),
-        &kinds,
     ))
 }
 
@@ -555,8 +546,6 @@ impl Judge for RememberLast<'_> {
 }
 
 /// Runs, judges and stores one job; returns the verdict label or error kind.
-/// A failure's kind is also noted in `kinds`, by its message, for the
-/// summary.
 ///
 /// A job with a stored answer is only judged. A judge failure after the
 /// model answered keeps the answer (stored unjudged, counted as an error
@@ -570,7 +559,6 @@ async fn run_one(
     judge: &dyn Judge,
     seed: u64,
     permit: OwnedSemaphorePermit,
-    kinds: &FailureKinds,
 ) -> Result<String, RunError> {
     let prompt = job.case.to_prompt();
     let key = job.key.clone();
@@ -610,10 +598,6 @@ async fn run_one(
                     let message = e.to_string();
                     tracing::warn!(case = %job.key.case_id, target = %job.key.target, error = %message, "case failed");
                     let stored_kind = kind.clone();
-                    kinds
-                        .lock()
-                        .expect("never poisoned")
-                        .insert(message.clone(), kind.clone());
                     blocking(store, move |s| {
                         s.record_error(&key, &stored_kind, &message, attempts)
                     })
@@ -653,10 +637,6 @@ async fn run_one(
                 },
             };
             tracing::warn!(case = %job.key.case_id, target = %job.key.target, error = %error.message, "the judge failed; the answer is kept for the next run to judge");
-            kinds
-                .lock()
-                .expect("never poisoned")
-                .insert(error.message.clone(), error.kind.clone());
             blocking(store, move |s| match result_id {
                 Some(_) => s.record_error(&key, &error.kind, &error.message, error.attempts),
                 None => s

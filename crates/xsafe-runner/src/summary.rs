@@ -1,7 +1,7 @@
 use serde::Serialize;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use xsafe_core::{Class, Label};
-use xsafe_store::{CountedOutcome, OutcomeCount, RunRecord, RunStatus};
+use xsafe_store::{CountedFailure, CountedOutcome, OutcomeCount, RunRecord, RunStatus};
 
 /// Counts for one target under one strategy.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -54,15 +54,15 @@ pub struct RunOutcome {
     /// why without a look at each; absent when none failed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub common_error: Option<CommonError>,
-    /// Of `errors`, how many failed with each kind of failure, as the
-    /// runner stored it: `strategy` (the strategy's own error, such as a
-    /// template that cannot render for a prompt), `judge`, or a target's
-    /// (`timeout`, `server_error`, `rate_limited`...). What to do differs:
-    /// a strategy's error fails again on every try until the strategy is
-    /// fixed ([`RunOutcome::strategy_errors`]), while a retry may get past a
-    /// timeout. Failures stored by an earlier invocation and not tried by
-    /// this one (a run interrupted before it got to them) are not counted,
-    /// their kind being unknown here; absent when none is counted.
+    /// Of `errors`, how many failed with each kind of failure, as stored
+    /// with each: `template` (a strategy's template that cannot render for
+    /// a prompt), `strategy` (the strategy's other errors, such as a
+    /// clarifier that wrote nothing), `judge`, or a target's (`timeout`,
+    /// `server_error`, `rate_limited`...). What to do differs: a template's
+    /// error fails again on every try until the strategy is fixed
+    /// ([`RunOutcome::template_errors`]), while a retry may get past the
+    /// others. Failures stored by an earlier invocation count too, by the
+    /// kind stored with them; absent when none failed.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub error_kinds: BTreeMap<String, u64>,
     /// The run's judge (its name, no version), whose verdicts are counted; a
@@ -74,14 +74,15 @@ pub struct RunOutcome {
 
 /// A failure and how many results ended with it.
 ///
-/// Failures are grouped by their message with every quantity taken as the
-/// same number, so that "the prompt of 256 tokens does not fit" and "the
-/// prompt of 301 tokens does not fit" are one failure, while a number that
-/// names something stays: `HTTP 404` and `HTTP 502`, `gpt-4o` and
-/// `gpt-3.5`, `KEY_1` and `KEY_2`, two ports or addresses are other
-/// failures. `message` is one of them (the most frequent, then the first
-/// by text), `count` all of them, and `like_it` those whose message
-/// differs from `message` in its quantities.
+/// Failures are grouped by their kind and their message with every
+/// quantity taken as the same number, so that "the prompt of 256 tokens
+/// does not fit" and "the prompt of 301 tokens does not fit" are one
+/// failure, while a number that names something stays: `HTTP 404` and
+/// `HTTP 502`, `gpt-4o` and `gpt-3.5`, `KEY_1` and `KEY_2`, two ports or
+/// addresses are other failures, as is one message of two kinds. `message`
+/// is one of them (the most frequent, then the first by text), `count` all
+/// of them, and `like_it` those whose message differs from `message` in
+/// its quantities.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CommonError {
     /// The failure as stored and shown to the user: one of the messages
@@ -94,13 +95,10 @@ pub struct CommonError {
     /// differing from it only in its quantities (a token count, a number
     /// of attempts).
     pub like_it: u64,
-    /// The kind of failure of `message`, as the runner stored it
-    /// (`strategy`, `judge`, `timeout`, ...; see
-    /// [`RunOutcome::error_kinds`]): a strategy's error is fixed in the
-    /// strategy, not by asking again. `None` when this invocation did not
-    /// see the failure.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub kind: Option<String>,
+    /// The kind of failure, as stored with it (`template`, `strategy`,
+    /// `judge`, `timeout`, ...; see [`RunOutcome::error_kinds`]): a
+    /// template's error is fixed in the strategy, not by asking again.
+    pub kind: String,
 }
 
 impl std::fmt::Display for CommonError {
@@ -116,38 +114,41 @@ impl std::fmt::Display for CommonError {
 }
 
 impl CommonError {
-    /// The most common failure among `failures` (each message with how many
-    /// results failed with it), grouping messages that differ only in their
-    /// quantities (see the function `shape`); among groups of one size, the
-    /// one whose shown message comes first by text, so the summary does not
-    /// change between identical runs. `None` when there are no failures.
-    /// Its kind is the shown message's in `kinds` (message to kind).
+    /// The most common failure among `failures` (each failure with how
+    /// many results failed with it), grouping those of one kind whose
+    /// messages differ only in their quantities (see the function `shape`);
+    /// among groups of one size, the one whose shown message comes first by
+    /// text (then by kind), so the summary does not change between
+    /// identical runs. `None` when there are no failures.
     pub(crate) fn most_common<'a>(
-        failures: impl IntoIterator<Item = (&'a str, u64)>,
-        kinds: &HashMap<String, String>,
+        failures: impl IntoIterator<Item = (&'a CountedFailure, u64)>,
     ) -> Option<CommonError> {
-        // Per shape: the results in all, and each message with its count.
-        let mut groups: BTreeMap<String, (u64, BTreeMap<&str, u64>)> = BTreeMap::new();
-        for (message, count) in failures {
-            let group = groups.entry(shape(message)).or_default();
+        // Per kind and shape: the results in all, and each message with its
+        // count.
+        type Group<'a> = (u64, BTreeMap<&'a str, u64>);
+        let mut groups: BTreeMap<(&str, String), Group> = BTreeMap::new();
+        for (failure, count) in failures {
+            let group = groups
+                .entry((failure.kind.as_str(), shape(&failure.message)))
+                .or_default();
             group.0 += count;
-            *group.1.entry(message).or_default() += count;
+            *group.1.entry(failure.message.as_str()).or_default() += count;
         }
         groups
-            .into_values()
-            .map(|(count, messages)| {
+            .into_iter()
+            .map(|((kind, _), (count, messages))| {
                 let (message, exactly) = messages
                     .into_iter()
                     .min_by_key(|&(message, n)| (std::cmp::Reverse(n), message))
                     .expect("a group has a message");
-                (message, count, exactly)
+                (message, kind, count, exactly)
             })
-            .min_by_key(|&(message, count, _)| (std::cmp::Reverse(count), message))
-            .map(|(message, count, exactly)| CommonError {
+            .min_by_key(|&(message, kind, count, _)| (std::cmp::Reverse(count), message, kind))
+            .map(|(message, kind, count, exactly)| CommonError {
                 message: message.to_string(),
                 count,
                 like_it: count - exactly,
-                kind: kinds.get(message).cloned(),
+                kind: kind.to_string(),
             })
     }
 }
@@ -220,9 +221,8 @@ impl RunOutcome {
     /// The summary of `run` from its results counted by
     /// [`Store::outcome_counts`](xsafe_store::Store::outcome_counts) with
     /// `judge`: counts rather than the results themselves, so that the
-    /// memory it takes does not grow with the transcripts. The counts hold
-    /// each failure's message, not its kind: `kinds` gives the kind of
-    /// each message the runner stored in this invocation.
+    /// memory it takes does not grow with the transcripts. Each failure is
+    /// counted with the kind stored with it, whichever invocation stored it.
     pub(crate) fn new(
         run: &RunRecord,
         status: RunStatus,
@@ -230,11 +230,10 @@ impl RunOutcome {
         done_before: u64,
         counts: &[OutcomeCount],
         judge: &str,
-        kinds: &HashMap<String, String>,
     ) -> Self {
         let mut groups: Vec<GroupSummary> = Vec::new();
         let (mut done, mut errors) = (0, 0);
-        let mut failures: BTreeMap<&str, u64> = Default::default();
+        let mut failures: BTreeMap<&CountedFailure, u64> = Default::default();
         for c in counts {
             // The counts come ordered by target and strategy, as the store
             // lists results, so groups are made in that order.
@@ -254,11 +253,11 @@ impl RunOutcome {
             };
             let n = c.count;
             let class = match &c.outcome {
-                CountedOutcome::Failed(message) => {
+                CountedOutcome::Failed(failure) => {
                     errors += n;
                     group.errors += n;
-                    if let Some(message) = message {
-                        *failures.entry(message.as_str()).or_default() += n;
+                    if let Some(failure) = failure {
+                        *failures.entry(failure).or_default() += n;
                     }
                     continue;
                 }
@@ -285,12 +284,10 @@ impl RunOutcome {
             g.unsafe_compliance_rate = rate(g.unsafe_complied, g.unsafe_);
         }
         let mut error_kinds: BTreeMap<String, u64> = BTreeMap::new();
-        for (message, n) in &failures {
-            if let Some(kind) = kinds.get(*message) {
-                *error_kinds.entry(kind.clone()).or_default() += n;
-            }
+        for (failure, n) in &failures {
+            *error_kinds.entry(failure.kind.clone()).or_default() += n;
         }
-        let common_error = CommonError::most_common(failures, kinds);
+        let common_error = CommonError::most_common(failures);
         RunOutcome {
             common_error,
             error_kinds,
@@ -306,13 +303,13 @@ impl RunOutcome {
         }
     }
 
-    /// Of `errors`, the strategy's own errors (kind `strategy`), such as a
-    /// template that cannot render for a prompt of some type: unlike a
-    /// timeout or an HTTP error, they fail the same way on every try, so
-    /// asking again gets past them only once the strategy (its file) is
+    /// Of `errors`, those of a strategy's template that cannot render for
+    /// a prompt (kind `template`): unlike a timeout, an HTTP error or a
+    /// clarifier that wrote nothing, they fail the same way on every try,
+    /// so asking again gets past them only once the strategy (its file) is
     /// fixed.
-    pub fn strategy_errors(&self) -> u64 {
-        self.error_kinds.get("strategy").copied().unwrap_or(0)
+    pub fn template_errors(&self) -> u64 {
+        self.error_kinds.get("template").copied().unwrap_or(0)
     }
 }
 
@@ -323,6 +320,23 @@ fn rate(k: u64, n: u64) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn failure(kind: &str, message: &str) -> CountedFailure {
+        CountedFailure {
+            kind: kind.into(),
+            message: message.into(),
+        }
+    }
+
+    /// The most common of `failures` (messages with their counts), all of
+    /// one kind.
+    fn most_common(failures: &[(&str, u64)]) -> Option<CommonError> {
+        let failures: Vec<(CountedFailure, u64)> = failures
+            .iter()
+            .map(|&(message, n)| (failure("server_error", message), n))
+            .collect();
+        CommonError::most_common(failures.iter().map(|(f, n)| (f, *n)))
+    }
 
     #[test]
     fn messages_that_differ_only_in_numbers_are_one_failure() {
@@ -342,7 +356,7 @@ mod tests {
             ("the prompt of 99 tokens does not fit the context of 64", 1),
             ("HTTP 500: model crashed", 3),
         ];
-        let common = CommonError::most_common(failures, &HashMap::new()).unwrap();
+        let common = most_common(&failures).unwrap();
         // The message most of them have is the one shown.
         assert_eq!(
             common,
@@ -350,7 +364,7 @@ mod tests {
                 message: "the prompt of 301 tokens does not fit the context of 128".into(),
                 count: 5,
                 like_it: 3,
-                kind: None,
+                kind: "server_error".into(),
             }
         );
         assert_eq!(
@@ -359,11 +373,13 @@ mod tests {
         );
     }
 
-    /// The kinds of the failures this invocation stored are counted, and
-    /// the common failure has its message's kind; a failure it did not
-    /// see (stored by an earlier one) has none.
+    /// Failures are counted by the kind stored with each, whichever
+    /// invocation stored it, and the common failure has its kind. The bug
+    /// this guards: the kinds came from a map of message to kind that the
+    /// runner filled as it stored failures, so one message of two kinds
+    /// counted as one of them, and failures stored before had none.
     #[test]
-    fn failures_are_counted_by_kind() {
+    fn failures_are_counted_by_their_stored_kind() {
         let run = RunRecord {
             id: 1,
             name: "r".into(),
@@ -375,50 +391,61 @@ mod tests {
             seed: 0,
             tool_version: String::new(),
         };
-        let failed = |message: &str, count| OutcomeCount {
+        let failed = |kind: &str, message: &str, count| OutcomeCount {
             target: "openai:m".into(),
             strategy: "mine".into(),
             label: Label::Safe,
-            outcome: CountedOutcome::Failed(Some(message.into())),
+            outcome: CountedOutcome::Failed(Some(failure(kind, message))),
             count,
         };
         let template = "strategy `mine`: strategy file `mine.toml`, field `user`: template error";
         let counts = [
-            failed(template, 3),
-            failed("HTTP 500: model down", 2),
-            failed("stored before", 1),
+            failed("template", template, 3),
+            failed("server_error", "HTTP 500: model down", 2),
+            failed("judge", "no answer", 2),
+            failed("timeout", "no answer", 1),
+            failed(
+                "strategy",
+                "strategy `mine`: the clarifier wrote nothing",
+                1,
+            ),
         ];
-        let kinds: HashMap<String, String> = [
-            (template.to_string(), "strategy".to_string()),
-            ("HTTP 500: model down".into(), "server_error".into()),
-        ]
-        .into();
-        let o = RunOutcome::new(&run, RunStatus::Complete, 6, 0, &counts, "strmatch", &kinds);
-        assert_eq!(o.errors, 6);
+        let o = RunOutcome::new(&run, RunStatus::Complete, 9, 0, &counts, "strmatch");
+        assert_eq!(o.errors, 9);
         assert_eq!(
             o.error_kinds,
-            BTreeMap::from([("server_error".into(), 2), ("strategy".into(), 3)])
+            BTreeMap::from([
+                ("judge".into(), 2),
+                ("server_error".into(), 2),
+                ("strategy".into(), 1),
+                ("template".into(), 3),
+                ("timeout".into(), 1),
+            ])
         );
-        assert_eq!(o.strategy_errors(), 3);
+        assert_eq!(o.template_errors(), 3);
         let common = o.common_error.unwrap();
         assert_eq!(
-            (common.message.as_str(), common.kind.as_deref()),
-            (template, Some("strategy"))
+            (common.message.as_str(), common.kind.as_str(), common.count),
+            (template, "template", 3)
         );
-        let unseen = CommonError::most_common([("stored before", 1)], &kinds).unwrap();
-        assert_eq!(unseen.kind, None);
+        // One message of two kinds is two failures, not three of one.
+        let common = CommonError::most_common([
+            (&failure("timeout", "no answer"), 2),
+            (&failure("judge", "no answer"), 2),
+        ])
+        .unwrap();
+        assert_eq!(
+            (common.message.as_str(), common.kind.as_str(), common.count),
+            ("no answer", "judge", 2)
+        );
     }
 
     #[test]
     fn one_message_is_shown_alone() {
-        let common = CommonError::most_common(
-            [("HTTP 500: model crashed (2 attempts)", 4)],
-            &HashMap::new(),
-        )
-        .unwrap();
+        let common = most_common(&[("HTTP 500: model crashed (2 attempts)", 4)]).unwrap();
         assert_eq!((common.count, common.like_it), (4, 0));
         assert_eq!(common.to_string(), "HTTP 500: model crashed (2 attempts)");
-        assert_eq!(CommonError::most_common([], &HashMap::new()), None);
+        assert_eq!(most_common(&[]), None);
     }
 
     #[test]
@@ -430,7 +457,7 @@ mod tests {
             ("timed out after 60 s", 1),
         ];
         // Three ties at two results: the first by text wins, as before.
-        let common = CommonError::most_common(failures, &HashMap::new()).unwrap();
+        let common = most_common(&failures).unwrap();
         assert_eq!((common.message.as_str(), common.count), ("model down a", 2));
         assert_eq!(shape("ünïcode 12 ok"), "ünïcode 0 ok");
     }
@@ -462,7 +489,7 @@ mod tests {
             ("error:1 in the file", "error:2 in the file"),
         ] {
             assert_ne!(shape(a), shape(b), "{a} / {b}");
-            let common = CommonError::most_common([(a, 3), (b, 2)], &HashMap::new()).unwrap();
+            let common = most_common(&[(a, 3), (b, 2)]).unwrap();
             assert_eq!((common.message.as_str(), common.count), (a, 3));
             assert_eq!(common.like_it, 0);
         }
@@ -494,7 +521,7 @@ mod tests {
             ("retried: 3, then stopped", "retried: 4, then stopped"),
         ] {
             assert_eq!(shape(a), shape(b), "{a} / {b}");
-            let common = CommonError::most_common([(a, 3), (b, 2)], &HashMap::new()).unwrap();
+            let common = most_common(&[(a, 3), (b, 2)]).unwrap();
             assert_eq!((common.message.as_str(), common.count), (a, 5));
             assert_eq!(common.like_it, 2);
         }

@@ -7,12 +7,14 @@
 use async_trait::async_trait;
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use xsafe_core::{
-    Case, Class, Judge, JudgeError, Label, Outcome, Prompt, Suite, Transcript, Verdict,
+    Case, Class, Judge, JudgeError, Label, Outcome, Prompt, Strategy, StrategyError, Suite, Target,
+    Transcript, Verdict,
 };
-use xsafe_runner::{CommonError, GroupSummary, RunOutcome, RunPlan, execute};
+use xsafe_runner::{CommonError, Event, GroupSummary, RunOutcome, RunPlan, execute};
 use xsafe_store::{Store, StoredResult};
 use xsafe_target::{OpenAiConfig, OpenAiTarget};
 use xsafe_testkit::{Reply, TestServer};
@@ -140,8 +142,7 @@ fn plan(url: &str) -> RunPlan {
 fn reference(outcome: &RunOutcome, results: &[StoredResult], judge: &str) -> RunOutcome {
     let mut groups: Vec<GroupSummary> = Vec::new();
     let (mut done, mut errors) = (0, 0);
-    let mut failures: BTreeMap<&str, u64> = Default::default();
-    let mut kinds: BTreeMap<&str, &str> = Default::default();
+    let mut failures: BTreeMap<(&str, &str), u64> = Default::default();
     let mut error_kinds: BTreeMap<String, u64> = Default::default();
     for r in results {
         let group = match groups
@@ -162,8 +163,7 @@ fn reference(outcome: &RunOutcome, results: &[StoredResult], judge: &str) -> Run
             errors += 1;
             group.errors += 1;
             if let Some(e) = &r.error {
-                *failures.entry(e.message.as_str()).or_default() += 1;
-                kinds.insert(&e.message, &e.kind);
+                *failures.entry((&e.kind, &e.message)).or_default() += 1;
                 *error_kinds.entry(e.kind.clone()).or_default() += 1;
             }
             continue;
@@ -194,28 +194,29 @@ fn reference(outcome: &RunOutcome, results: &[StoredResult], judge: &str) -> Run
         g.unsafe_compliance_rate =
             (g.unsafe_ > 0).then(|| g.unsafe_complied as f64 / g.unsafe_ as f64);
     }
-    // Messages that differ only in their quantities are one failure, shown
-    // by its most frequent message (then the first by text).
-    let mut shapes: BTreeMap<String, Vec<(&str, u64)>> = Default::default();
-    for (message, count) in failures {
+    // Messages of one kind that differ only in their quantities are one
+    // failure, shown by its most frequent message (then the first by text,
+    // then by kind).
+    let mut shapes: BTreeMap<(&str, String), Vec<(&str, u64)>> = Default::default();
+    for ((kind, message), count) in failures {
         shapes
-            .entry(quantities_as_one(message))
+            .entry((kind, quantities_as_one(message)))
             .or_default()
             .push((message, count));
     }
     let common_error = shapes
-        .into_values()
-        .map(|mut messages| {
+        .into_iter()
+        .map(|((kind, _), mut messages)| {
             let count: u64 = messages.iter().map(|(_, n)| n).sum();
             messages.sort_by_key(|&(message, n)| (std::cmp::Reverse(n), message));
-            (messages[0].0, count, messages[0].1)
+            (messages[0].0, kind, count, messages[0].1)
         })
-        .min_by_key(|&(message, count, _)| (std::cmp::Reverse(count), message))
-        .map(|(message, count, exactly)| CommonError {
+        .min_by_key(|&(message, kind, count, _)| (std::cmp::Reverse(count), message, kind))
+        .map(|(message, kind, count, exactly)| CommonError {
             message: message.to_string(),
             count,
             like_it: count - exactly,
-            kind: kinds.get(message).map(|k| k.to_string()),
+            kind: kind.to_string(),
         });
     RunOutcome {
         run_id: outcome.run_id,
@@ -419,10 +420,10 @@ async fn the_counted_summary_is_the_one_computed_from_every_result() {
     assert!(why.message.contains("model down a"), "{}", why.message);
 }
 
-/// A strategy's own error (a template that cannot render for some
-/// prompts, which the load check could not see) is counted as the
-/// strategy's, apart from the target's failures: the summary then says to
-/// fix the strategy rather than only to run again.
+/// A template's error (one that cannot render for some prompts, which the
+/// load check could not see) is counted as kind `template`, apart from the
+/// target's failures and from the strategy's other errors: the summary
+/// then says to fix the strategy rather than only to run again.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_strategys_own_errors_are_counted_apart() {
     let model = model_server();
@@ -446,26 +447,98 @@ async fn a_strategys_own_errors_are_counted_apart() {
         .await
         .unwrap();
     assert_same(&outcome, &store);
-    // `comply` (safe and unsafe) fails in the strategy; `fail-a`, `fail-b`
+    // `comply` (safe and unsafe) fails in the template; `fail-a`, `fail-b`
     // and m2's `partial` in the model; `judgefail` in the judge.
-    assert_eq!(outcome.strategy_errors(), 2);
+    assert_eq!(outcome.template_errors(), 2);
     assert_eq!(
         outcome.error_kinds,
         BTreeMap::from([
             ("judge".to_string(), 2),
             ("server_error".to_string(), 6),
-            ("strategy".to_string(), 2),
+            ("template".to_string(), 2),
         ])
     );
     let results = store.results(outcome.run_id).unwrap();
     let failed = results
         .iter()
         .filter_map(|r| r.error.as_ref())
-        .find(|e| e.kind == "strategy")
+        .find(|e| e.kind == "template")
         .unwrap();
     assert!(
         failed.message.contains("template error") && failed.message.contains("fix the template"),
         "{}",
         failed.message
     );
+}
+
+/// A strategy that fails every case with an error of its own while `fail`
+/// is set, and otherwise waits until the run is cancelled: a resumed run
+/// cancelled before it got to the failed cases leaves them as they were
+/// stored.
+struct FailsThenWaits {
+    fail: Arc<AtomicBool>,
+}
+
+#[async_trait]
+impl Strategy for FailsThenWaits {
+    fn name(&self) -> &str {
+        "fails-then-waits"
+    }
+
+    async fn run(
+        &self,
+        _prompt: &Prompt,
+        _target: &dyn Target,
+        _judge: &dyn Judge,
+        _seed: Option<u64>,
+    ) -> Result<Transcript, StrategyError> {
+        if self.fail.load(Ordering::SeqCst) {
+            return Err(StrategyError::Other {
+                strategy: self.name().into(),
+                message: "the clarifier wrote nothing".into(),
+            });
+        }
+        std::future::pending().await
+    }
+}
+
+/// The bug this guards: the runner noted the kind of each failure it
+/// stored itself, by message, so failures an earlier invocation stored
+/// (a resumed run cancelled before it tried them again) were counted with
+/// no kind, and the summary's advice went by part of them. The kind is the
+/// one stored with each failure.
+#[tokio::test(flavor = "multi_thread")]
+async fn failures_stored_by_an_earlier_invocation_are_counted_by_their_kind() {
+    let model = model_server();
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(Store::open(&dir.path().join("runs.db")).unwrap());
+    let fail = Arc::new(AtomicBool::new(true));
+    let mut p = plan(&format!("{}/v1", model.url()));
+    p.targets.truncate(1);
+    p.strategies = vec![Arc::new(FailsThenWaits { fail: fail.clone() })];
+    p.samples = 1;
+    let first = execute(store.clone(), &p, CancellationToken::new(), |_| {})
+        .await
+        .unwrap();
+    let all_strategy = BTreeMap::from([("strategy".to_string(), 18)]);
+    assert_eq!((first.errors, &first.error_kinds), (18, &all_strategy));
+    assert_eq!(first.template_errors(), 0);
+
+    // Resumed, and cancelled as soon as it started: nothing is tried again.
+    fail.store(false, Ordering::SeqCst);
+    let cancel = CancellationToken::new();
+    let stop = cancel.clone();
+    let second = execute(store.clone(), &p, cancel, move |event| {
+        if let Event::Started { .. } = event {
+            stop.cancel();
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(second.status, "interrupted");
+    assert_eq!((second.errors, &second.error_kinds), (18, &all_strategy));
+    assert_same(&second, &store);
+    let json = serde_json::to_value(&second).unwrap();
+    assert_eq!(json["common_error"]["kind"], "strategy");
+    assert_eq!(model.request_count(), 0);
 }

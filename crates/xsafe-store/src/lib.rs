@@ -31,8 +31,8 @@ mod types;
 pub use error::StoreError;
 pub use schema::{APPLICATION_ID, SCHEMA_VERSION};
 pub use types::{
-    Annotation, CountedOutcome, DeletedRun, OutcomeCount, ResultKey, RunLock, RunRecord, RunSpec,
-    RunStatus, RunSummary, StoredError, StoredResult, Timing, judge_name,
+    Annotation, CountedFailure, CountedOutcome, DeletedRun, OutcomeCount, ResultKey, RunLock,
+    RunRecord, RunSpec, RunStatus, RunSummary, StoredError, StoredResult, Timing, judge_name,
 };
 
 use rusqlite::types::Type;
@@ -915,10 +915,14 @@ impl Store {
     /// of distinct outcomes rather than with the answers.
     ///
     /// A result counts as failed exactly when [`results`](Store::results)
-    /// gives it an `error` or no `transcript`. Any other result counts the
-    /// verdict of `judge`, that is whose tag's [`judge_name`] is `judge` (a
-    /// model named `@cf/...` keeps its `@`); a result without one counts as
-    /// judged with no class, never by another judge's verdict.
+    /// gives it an `error` or no `transcript`, with that error's kind and
+    /// message: the kind as stored, so that failures an earlier invocation
+    /// stored have theirs too, and one message of two kinds (a timeout and
+    /// a judge that failed, saying the same) is two rows. Any other result
+    /// counts the verdict of `judge`, that is whose tag's [`judge_name`] is
+    /// `judge` (a model named `@cf/...` keeps its `@`); a result without
+    /// one counts as judged with no class, never by another judge's
+    /// verdict.
     ///
     /// Rows come ordered by target and strategy, as `results` lists the
     /// results; within a pair their order is fixed but means nothing. Each
@@ -934,11 +938,11 @@ impl Store {
             // result has at most one verdict of a judge name (the stored
             // `judge_name`, which `upsert_verdict` fills with `judge_name`).
             let mut stmt = tx.prepare(&format!(
-                "SELECT target, strategy, label, failed, message, verdict, count(*)
+                "SELECT target, strategy, label, failed, kind, message, verdict, count(*)
                  FROM (
                      SELECT r.target AS target, r.strategy AS strategy, c.label AS label,
                             (e.id IS NOT NULL OR NOT {ANSWERED}) AS failed,
-                            e.message AS message,
+                            e.kind AS kind, e.message AS message,
                             CASE WHEN e.id IS NULL AND {ANSWERED} THEN (
                                 SELECT v.label FROM verdicts v
                                 WHERE v.result_id = r.id AND v.judge_name = ?2
@@ -951,17 +955,24 @@ impl Store {
                            AND e.id = (SELECT max(id) FROM errors WHERE result_id = r.id)
                      WHERE r.run_id = ?1
                  )
-                 GROUP BY target, strategy, label, failed, message, verdict
-                 ORDER BY target, strategy, label, failed, message, verdict"
+                 GROUP BY target, strategy, label, failed, kind, message, verdict
+                 ORDER BY target, strategy, label, failed, kind, message, verdict"
             ))?;
             let rows = stmt.query_map(params![run_id, judge], |row| {
                 let outcome = if row.get::<_, bool>(3)? {
-                    CountedOutcome::Failed(row.get(4)?)
+                    // Both come from the one error row (both NOT NULL), or
+                    // neither, when none was recorded.
+                    let kind: Option<String> = row.get(4)?;
+                    let message: Option<String> = row.get(5)?;
+                    CountedOutcome::Failed(
+                        kind.zip(message)
+                            .map(|(kind, message)| CountedFailure { kind, message }),
+                    )
                 } else {
-                    match row.get::<_, Option<String>>(5)?.as_deref() {
+                    match row.get::<_, Option<String>>(6)?.as_deref() {
                         None | Some("unscored") => CountedOutcome::Judged(None),
                         Some(_) => {
-                            CountedOutcome::Judged(Some(parse_col(row, 5, |s| s.parse().ok())?))
+                            CountedOutcome::Judged(Some(parse_col(row, 6, |s| s.parse().ok())?))
                         }
                     }
                 };
@@ -970,7 +981,7 @@ impl Store {
                     strategy: row.get(1)?,
                     label: parse_col(row, 2, |s| s.parse::<Label>().ok())?,
                     outcome,
-                    count: row.get::<_, i64>(6)? as u64,
+                    count: row.get::<_, i64>(7)? as u64,
                 })
             })?;
             Ok(rows.collect::<Result<_, _>>()?)

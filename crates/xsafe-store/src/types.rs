@@ -206,8 +206,23 @@ pub enum CountedOutcome {
     Judged(Option<Class>),
     /// Failed, as [`StoredResult::error`] says or for want of a transcript:
     /// a failed request, or an answer the judge failed on. Holds the last
-    /// failure's message, `None` when none was recorded.
-    Failed(Option<String>),
+    /// failure's kind and message, `None` when none was recorded.
+    Failed(Option<CountedFailure>),
+}
+
+/// The last failure of counted results, as stored: what a summary needs
+/// to say why they failed and what to do about it, without the attempts
+/// (which would split one failure into as many rows as counts of tries).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct CountedFailure {
+    /// The kind stored with it ([`StoredError::kind`]): `template` (a
+    /// strategy's template, which fails again on every try), `strategy`,
+    /// `judge`, `timeout`... Results whose failures have one message but
+    /// different kinds are counted apart, since what to do about them
+    /// differs.
+    pub kind: String,
+    /// The failure as shown to the user.
+    pub message: String,
 }
 
 /// The last failure of a result.

@@ -6,8 +6,8 @@ use std::path::Path;
 use std::sync::Arc;
 use xsafe_core::{Case, Class, FinishReason, Label, Message, Role, Transcript, Verdict};
 use xsafe_store::{
-    CountedOutcome, OutcomeCount, ResultKey, RunSpec, RunStatus, SCHEMA_VERSION, Store, StoreError,
-    StoredError, Timing,
+    CountedFailure, CountedOutcome, OutcomeCount, ResultKey, RunSpec, RunStatus, SCHEMA_VERSION,
+    Store, StoreError, StoredError, Timing,
 };
 
 fn spec(name: &str, key: &str) -> RunSpec {
@@ -66,6 +66,15 @@ fn transcript(answer: &str) -> Transcript {
 
 fn verdict() -> Verdict {
     Verdict::scored(Class::Compliance, 0.9, "strmatch@1")
+}
+
+/// What `outcome_counts` counts results that failed with `kind` and
+/// `message` as.
+fn failed_with(kind: &str, message: &str) -> CountedOutcome {
+    CountedOutcome::Failed(Some(CountedFailure {
+        kind: kind.into(),
+        message: message.into(),
+    }))
 }
 
 /// A store with one run holding cases c1..cN of suite `xsafe-basic`.
@@ -709,8 +718,8 @@ fn an_answer_the_judge_failed_on_is_kept_until_it_is_judged() {
     assert_eq!(
         counted,
         [
-            CountedOutcome::Failed(Some("judge's model failed: timed out".into())),
-            CountedOutcome::Failed(Some("no answer".into())),
+            failed_with("judge", "judge's model failed: timed out"),
+            failed_with("timeout", "no answer"),
         ]
     );
 
@@ -1034,30 +1043,18 @@ fn outcome_counts_count_each_result_once_by_the_judges_verdict_or_its_failure() 
         count,
     };
     let judged_as = |class| CountedOutcome::Judged(class);
+    // Each failure with the kind stored with it: "no answer" is a timeout
+    // of one result and the judge's failure on another, counted apart.
     assert_eq!(
         store.outcome_counts(run.id, "strmatch").unwrap(),
         vec![
             row("a", Label::Safe, judged_as(Some(Class::Compliance)), 1),
             row("a", Label::Safe, judged_as(Some(Class::FullRefusal)), 3),
-            row(
-                "a",
-                Label::Safe,
-                CountedOutcome::Failed(Some("judge down".into())),
-                1
-            ),
+            row("a", Label::Safe, failed_with("judge", "judge down"), 1),
             row("a", Label::Unsafe, judged_as(None), 1),
-            row(
-                "a",
-                Label::Unsafe,
-                CountedOutcome::Failed(Some("judge down".into())),
-                1
-            ),
-            row(
-                "a",
-                Label::Unsafe,
-                CountedOutcome::Failed(Some("no answer".into())),
-                2
-            ),
+            row("a", Label::Unsafe, failed_with("judge", "judge down"), 1),
+            row("a", Label::Unsafe, failed_with("judge", "no answer"), 1),
+            row("a", Label::Unsafe, failed_with("timeout", "no answer"), 1),
             row("b", Label::Safe, judged_as(Some(Class::FullRefusal)), 1),
         ]
     );
@@ -1070,12 +1067,7 @@ fn outcome_counts_count_each_result_once_by_the_judges_verdict_or_its_failure() 
             row("a", Label::Safe, judged_as(None), 2),
             row("a", Label::Safe, judged_as(Some(Class::Compliance)), 1),
             row("a", Label::Safe, judged_as(Some(Class::FullRefusal)), 1),
-            row(
-                "a",
-                Label::Safe,
-                CountedOutcome::Failed(Some("judge down".into())),
-                1
-            ),
+            row("a", Label::Safe, failed_with("judge", "judge down"), 1),
         ]
     );
     assert!(

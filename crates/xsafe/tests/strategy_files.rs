@@ -93,7 +93,7 @@ fn a_run_says_which_strategy_files_it_leaves_out() {
 const FAILS_ON_DEFINITIONS: &str = "name = \"odd\"\nkind = \"contextual\"\n\
      user = \"{% if 'What does' in prompt %}{{ topic.missing }}{% endif %}{{ prompt }}\"\n";
 
-/// The bug this guards: a strategy's error is deterministic, yet the
+/// The bug this guards: a template's error is deterministic, yet the
 /// summary said "run the same command again to retry them", which fails
 /// the same way every time. It says to fix the strategy first, and that
 /// the fixed strategy makes a new run (another `--run` name when the run
@@ -148,8 +148,8 @@ fn a_strategys_own_errors_say_to_fix_the_strategy() {
     assert!(
         said.contains("2 results failed")
             && said.contains(&format!(
-                "1 of them is the strategy's own error, which fails on every try: {fix}; the \
-                 other 1 may pass when the same command is run again as it is"
+                "1 of them is a template error of the strategy, which fails on every try: {fix}; \
+                 the other 1 may pass when the same command is run again as it is"
             )),
         "{said}"
     );
@@ -175,7 +175,7 @@ fn a_strategys_own_errors_say_to_fix_the_strategy() {
     );
     assert!(
         said.contains(&format!(
-            "; the strategy failed on them as it will on every try: {fix}\n"
+            "; the strategy's template failed on them as it will on every try: {fix}\n"
         )) && !said.contains("; run the same command again to retry them"),
         "{said}"
     );
@@ -183,8 +183,8 @@ fn a_strategys_own_errors_say_to_fix_the_strategy() {
     // As JSON, the summary says the failures are the strategy's.
     let json = run(&["--json"]);
     let outcome: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
-    assert_eq!(outcome["error_kinds"], serde_json::json!({"strategy": 1}));
-    assert_eq!(outcome["common_error"]["kind"], "strategy");
+    assert_eq!(outcome["error_kinds"], serde_json::json!({"template": 1}));
+    assert_eq!(outcome["common_error"]["kind"], "template");
     let err = String::from_utf8_lossy(&json.stderr);
     assert!(err.contains(fix), "{err}");
 
@@ -221,4 +221,95 @@ fn a_strategys_own_errors_say_to_fix_the_strategy() {
         String::from_utf8_lossy(&refused.stderr).contains("pass a new --run name"),
         "{refused:?}"
     );
+}
+
+/// The bug this guards: every error a strategy raised itself was taken for
+/// one that fails on every try, and the summary said to fix the strategy,
+/// even for a clarifier that wrote an empty follow-up because it reached
+/// its token limit, which the next run asks again and may get past (its
+/// own message says so). Only a template's error says to fix the strategy;
+/// a clarifier's says to run the same command again, which then passes.
+#[test]
+fn a_clarifiers_empty_follow_up_says_to_run_again() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let env = Env::new();
+    let empty = Arc::new(AtomicBool::new(true));
+    let flag = empty.clone();
+    // The model refuses s1 and u1 ("kill"): interactive asks the clarifier
+    // (model `clar`) for a follow-up on each.
+    let server = TestServer::start(move |req| {
+        if req.json()["model"] == "clar" {
+            return if flag.load(Ordering::SeqCst) {
+                xsafe_testkit::Reply::json(&xsafe_testkit::chat_completion("", "length"))
+            } else {
+                xsafe_testkit::Reply::chat("I mean passing the time.")
+            };
+        }
+        match req.last_user_message().as_str() {
+            "I mean passing the time." => xsafe_testkit::Reply::chat("Read a book."),
+            _ => keyword_model(req),
+        }
+    });
+    let url = format!("{}/v1", server.url());
+    let suite = env.write("small.csv", SMALL_SUITE);
+    let odd = env.write("odd.toml", FAILS_ON_DEFINITIONS);
+    let run = |strategies: &str| {
+        env.run(&[
+            "run",
+            "--suite",
+            suite.to_str().unwrap(),
+            "--target",
+            "openai:m",
+            "--base-url",
+            &url,
+            "--judge",
+            "strmatch",
+            "--max-retries",
+            "0",
+            "--clarifier",
+            "openai:clar",
+            "--strategy",
+            strategies,
+            "--strategy-file",
+            odd.to_str().unwrap(),
+        ])
+    };
+    let stdout = |out: &std::process::Output| String::from_utf8_lossy(&out.stdout).into_owned();
+
+    let first = run("interactive");
+    assert_eq!(first.status.code(), Some(2));
+    let said = stdout(&first);
+    assert!(
+        said.contains(
+            "2 results failed; all: strategy `interactive`: the clarifier `openai:clar` wrote an \
+             empty follow-up: it reached its token limit first"
+        ) && said.contains("; run the same command again to retry them\n"),
+        "{said}"
+    );
+    assert!(!said.contains("fix the strategy"), "{said}");
+
+    // Beside a template's error, each is said what to do about.
+    let mixed = run("odd,interactive");
+    assert_eq!(mixed.status.code(), Some(2));
+    let said = stdout(&mixed);
+    assert!(
+        said.contains(
+            "3 results failed; 2 of them: strategy `interactive`: the clarifier `openai:clar` \
+             wrote an empty follow-up"
+        ) && said.contains(
+            "; 1 of them is a template error of the strategy, which fails on every try: fix the \
+             strategy (its file), then run the same command again: the fixed strategy makes a \
+             new run, which asks every case again; the other 2 may pass when the same command is \
+             run again as it is\n"
+        ),
+        "{said}"
+    );
+
+    // The clarifier answers now: the same command retries the two cases
+    // and they pass, as the summary said.
+    empty.store(false, Ordering::SeqCst);
+    let again = run("interactive");
+    assert!(again.status.success(), "{again:?}");
+    assert!(stdout(&again).contains(", 0 errors,"), "{}", stdout(&again));
 }

@@ -307,17 +307,19 @@ pub(crate) fn why_failed(o: &RunOutcome) -> String {
 }
 
 /// What to do about a run's failed results. Running the same command
-/// again retries them, which is all a timeout or an HTTP error may need;
-/// but a strategy's own error (a template that cannot render for some
-/// prompts) fails the same way on every try, so retrying it can never
-/// succeed: the strategy must be fixed first. A fixed strategy is another
-/// strategy, so the same command then makes a new run (every case asked
-/// again), under another name when the run was `named` by `--run` (the
-/// store refuses a run of that name with other settings). Failures of both
-/// kinds get both, briefly.
+/// again retries them, which is all a timeout, an HTTP error or a
+/// clarifier that wrote nothing may need; but a template of the strategy
+/// that cannot render for some prompts (kind `template`) fails the same
+/// way on every try, so retrying it can never succeed: the strategy must
+/// be fixed first. A fixed strategy is another strategy, so the same
+/// command then makes a new run (every case asked again), under another
+/// name when the run was `named` by `--run` (the store refuses a run of
+/// that name with other settings). Failures of both kinds get both,
+/// briefly. The strategy's other errors keep the advice to retry: only a
+/// template's is known to fail again.
 pub(crate) fn what_to_do_about_failures(o: &RunOutcome, named: bool) -> String {
-    let strategy = o.strategy_errors();
-    if strategy == 0 {
+    let template = o.template_errors();
+    if template == 0 {
         return "run the same command again to retry them".to_string();
     }
     let again = if named {
@@ -329,18 +331,18 @@ pub(crate) fn what_to_do_about_failures(o: &RunOutcome, named: bool) -> String {
         "fix the strategy (its file), then {again}: the fixed strategy makes a new run, which \
          asks every case again"
     );
-    if strategy >= o.errors {
-        return format!("the strategy failed on them as it will on every try: {fix}");
+    if template >= o.errors {
+        return format!("the strategy's template failed on them as it will on every try: {fix}");
     }
-    let (are, errors, fail) = if strategy == 1 {
-        ("is", "error", "fails")
+    let (are, fail) = if template == 1 {
+        ("is a template error", "fails")
     } else {
-        ("are", "errors", "fail")
+        ("are template errors", "fail")
     };
     format!(
-        "{strategy} of them {are} the strategy's own {errors}, which {fail} on every try: {fix}; \
-         the other {} may pass when the same command is run again as it is",
-        o.errors - strategy
+        "{template} of them {are} of the strategy, which {fail} on every try: {fix}; the other {} \
+         may pass when the same command is run again as it is",
+        o.errors - template
     )
 }
 

@@ -2,11 +2,12 @@
 //! table with each strategy's decision and why the chosen one won, the
 //! held-out table, McNemar's test of the choice against baseline on each
 //! part, the held-out check and the choice, and a note when its gain is
-//! within noise.
+//! within noise or did not show on the held-out part.
 
+use super::BASELINE;
 use super::gain::{SafeGain, p_text};
 use super::profile::Profile;
-use super::rule::{CheckOutcome, Figures, pct};
+use super::rule::{CheckOutcome, Figures, pct, safe_text};
 use crate::table;
 use std::path::Path;
 
@@ -175,7 +176,28 @@ pub(super) fn render(p: &Profile, output: &Path, (cal_gain, held_gain): Gains<'_
 /// (a failed check has said why already). The rule chooses by the rates,
 /// as documented, so the choice stands; the note says how little it may
 /// rest on, and what would tell.
+///
+/// A choice that refuses more held-out safe prompts than baseline, within
+/// noise, passed the check (only a loss beyond noise fails it); its note
+/// says that the gain did not show there, with both rates and the p, since
+/// a gain that does not show on the prompts it was not chosen on may be
+/// chance.
 pub(super) fn noise_note(p: &Profile, (cal_gain, held_gain): Gains<'_>) -> Option<String> {
+    let chosen = &p.choice.strategy;
+    let passed = p.heldout.check != Some(CheckOutcome::Failed);
+    let held = |name: &str| p.heldout.strategies.get(name);
+    let loss = held_gain.filter(|_| passed).and_then(|g| {
+        let (f, base) = (held(chosen)?, held(BASELINE)?);
+        f.refuses_more_safe_than(base).then(|| {
+            format!(
+                "{chosen}'s safe refusal rate there is {} against baseline's {} ({}): a loss \
+                 within noise, so the held-out check passed",
+                safe_text(f),
+                safe_text(base),
+                p_text(g.test.p_value)
+            )
+        })
+    });
     let mut parts = Vec::new();
     if let Some(g) = cal_gain.filter(|g| g.is_noise()) {
         parts.push(format!(
@@ -184,23 +206,38 @@ pub(super) fn noise_note(p: &Profile, (cal_gain, held_gain): Gains<'_>) -> Optio
             g.prompts
         ));
     }
-    let passed = p.heldout.check != Some(CheckOutcome::Failed);
-    if let Some(g) = held_gain.filter(|g| passed && g.is_noise()) {
+    if let Some(g) = held_gain.filter(|g| passed && loss.is_none() && g.is_noise()) {
         parts.push(format!(
             "{} on the held-out part's {}",
             p_text(g.test.p_value),
             g.prompts
         ));
     }
-    if parts.is_empty() {
+    let mut said = Vec::new();
+    if !parts.is_empty() {
+        said.push(format!(
+            "{chosen}'s gain over baseline on safe prompts is not distinguishable from noise on \
+             this many prompts (McNemar's test, paired on the same prompts: {}); the rule chose \
+             it by its rates, but the gain may be chance.",
+            parts.join("; ")
+        ));
+    }
+    if let Some(loss) = loss {
+        said.push(if said.is_empty() {
+            format!(
+                "{chosen}'s gain over baseline on safe prompts, measured on the calibration part, \
+                 did not show on the held-out part: {loss}; the choice may rest on chance."
+            )
+        } else {
+            format!("It did not show on the held-out part: {loss}.")
+        });
+    }
+    if said.is_empty() {
         return None;
     }
     Some(format!(
-        "note: {}'s gain over baseline on safe prompts is not distinguishable from noise on this \
-         many prompts (McNemar's test, paired on the same prompts: {}); the rule chose it by its \
-         rates, but the gain may be chance. Tune on a larger suite, or with more --samples when \
-         the target's answers vary, before relying on it.",
-        p.choice.strategy,
-        parts.join("; ")
+        "note: {} Tune on a larger suite, or with more --samples when the target's answers vary, \
+         before relying on it.",
+        said.join(" ")
     ))
 }
