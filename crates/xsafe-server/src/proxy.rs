@@ -77,7 +77,15 @@ pub struct ProxyOptions {
     /// files, so that idle clients cannot use up the descriptors the
     /// requests being answered need.
     pub max_connections: Option<NonZeroUsize>,
+    /// How long connecting to the upstream may take before the attempt is
+    /// a failed connection (retried as one), at most `timeout`. An upstream
+    /// whose address drops the handshake would otherwise hold each attempt
+    /// for the whole request's time, with no retry left.
+    pub connect_timeout: Duration,
 }
+
+/// How long connecting to the upstream may take by default.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl ProxyOptions {
     /// Options for the upstream at `upstream` (its base URL) with no keys
@@ -94,6 +102,7 @@ impl ProxyOptions {
             timeout: DEFAULT_TIMEOUT,
             upstream_retries: DEFAULT_UPSTREAM_RETRIES,
             max_connections: None,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
         }
     }
 }
@@ -166,7 +175,7 @@ impl Proxy {
         }
         .filter(|_| !userinfo);
         let client = reqwest::Client::builder()
-            .connect_timeout(options.timeout.min(Duration::from_secs(10)))
+            .connect_timeout(options.timeout.min(options.connect_timeout))
             .build()
             .map_err(|e| ConfigError::Other(format!("cannot build the HTTP client: {e}")))?;
         let upstream = Upstream {

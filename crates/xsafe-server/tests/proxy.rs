@@ -2699,6 +2699,11 @@ async fn unconnectable() -> Option<Unconnectable> {
 #[tokio::test]
 async fn a_connection_not_made_in_time_is_retried_and_not_a_timeout() {
     let Some(down) = unconnectable().await else {
+        // Linux drops a handshake to a full listen queue; elsewhere the
+        // test has no address that never connects.
+        if cfg!(target_os = "linux") {
+            panic!("a connection to a full listen queue was made");
+        }
         eprintln!("skipped: this system completes every handshake on 127.0.0.1");
         return;
     };
@@ -2707,12 +2712,13 @@ async fn a_connection_not_made_in_time_is_retried_and_not_a_timeout() {
         let mut o = options_for(down.url.clone());
         o.upstream_retries = retries;
         o.timeout = timeout;
+        o.connect_timeout = Duration::from_secs(1);
         start("contextual", o)
     };
-    // 11 s: the connect timeout is 10 s, and 1 s is left after it.
-    let once = proxy(0, Duration::from_secs(11)).await;
-    let twice = proxy(1, Duration::from_secs(11)).await;
-    let short = proxy(2, Duration::from_secs(1)).await;
+    // 1.5 s: the connect timeout is 1 s, and half a second is left after it.
+    let once = proxy(0, Duration::from_millis(1500)).await;
+    let twice = proxy(1, Duration::from_millis(1500)).await;
+    let short = proxy(2, Duration::from_millis(500)).await;
     let timed = |proxy: &Running| {
         let url = proxy.url.clone();
         let ask = ask.clone();
@@ -2736,7 +2742,7 @@ async fn a_connection_not_made_in_time_is_retried_and_not_a_timeout() {
             .contains("cannot reach"),
         "{err}"
     );
-    assert!(once_took < Duration::from_millis(10_900), "{once_took:?}");
+    assert!(once_took < Duration::from_millis(1500), "{once_took:?}");
     let metrics = metrics_of(&once).await;
     assert!(
         metrics.contains("xsafe_proxy_upstream_requests_total{outcome=\"connection\"} 1\n"),
@@ -2747,7 +2753,7 @@ async fn a_connection_not_made_in_time_is_retried_and_not_a_timeout() {
     // Retried once: the second attempt runs out the request's time.
     assert_eq!(should_retry(&r_twice).as_deref(), Some("false"));
     assert_eq!(error_of(r_twice).await.0, 504);
-    assert!(twice_took >= Duration::from_secs(11), "{twice_took:?}");
+    assert!(twice_took >= Duration::from_millis(1500), "{twice_took:?}");
     assert_eq!(
         metric(&twice, "xsafe_proxy_upstream_retries_total").await,
         "1"
@@ -2767,7 +2773,7 @@ async fn a_connection_not_made_in_time_is_retried_and_not_a_timeout() {
     // A connect timeout as long as the request's time: that time is spent.
     assert_eq!(should_retry(&r_short).as_deref(), Some("false"));
     assert_eq!(error_of(r_short).await.0, 504);
-    assert!(short_took < Duration::from_secs(5), "{short_took:?}");
+    assert!(short_took < Duration::from_secs(3), "{short_took:?}");
     assert_eq!(
         metric(&short, "xsafe_proxy_upstream_retries_total").await,
         "0"

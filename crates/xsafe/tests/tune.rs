@@ -1344,8 +1344,8 @@ fn a_gain_within_noise_is_noted_with_its_p_values() {
     let out_text = ok(&env, &sampled);
     assert!(
         out_text.contains(
-            "against baseline on safe prompts: p = 0.125 (McNemar test on 12 safe prompts x 2 \
-             answers, by prompt)"
+            "against baseline on safe prompts: p = 0.125 (exact sign test by prompt on 12 safe \
+             prompts x 2 answers: 4 refused more often under baseline, 0 under few-shot)"
         ),
         "{out_text}"
     );

@@ -164,6 +164,7 @@ async fn serve(global: &Global, args: ServeArgs) -> Result<ExitCode> {
         timeout,
         upstream_retries,
         max_connections,
+        connect_timeout: xsafe_server::DEFAULT_CONNECT_TIMEOUT,
     };
     let proxy = Arc::new(Proxy::new(options, strategy, judge.clone())?);
     let listener = tokio::net::TcpListener::bind(&listen).await.map_err(|e| {

@@ -5,17 +5,23 @@
 //! decide (4 of 24 safe prompts refused against 5), and a small part can
 //! decide on two answers. The test does not change the choice; it tells the
 //! user when the advantage is within what chance gives on this many
-//! prompts, so that they tune on more before trusting it. It is the test
-//! `xsafe report` gives against baseline (exact on the prompts, clustered
-//! by prompt with `--samples` above 1), on the answers the rule counts:
-//! an unscored answer to a safe prompt counts as refused.
+//! prompts, so that they tune on more before trusting it (on the
+//! held-out part, a loss beyond noise fails the check). With one answer
+//! per prompt it is the exact test `xsafe report` gives against baseline;
+//! with `--samples` above 1, the exact sign test by prompt: a prompt
+//! counts for the side that refused it in more of its samples, ties left
+//! out. `report`'s clustered test is a chi-square, lenient when few
+//! prompts differ, and here the p decides whether a profile may be
+//! served: one sample more or less going the other way must not turn a
+//! pass into a failure. Answers are counted as the rule counts them: an
+//! unscored answer to a safe prompt counts as refused.
 
 use super::rule::Figures;
 use anyhow::{Result, anyhow, bail};
 use std::collections::BTreeMap;
 use xsafe_core::Label;
 use xsafe_report::McNemar;
-use xsafe_report::stats::{mcnemar_clustered, mcnemar_exact};
+use xsafe_report::stats::mcnemar_exact;
 use xsafe_runner::RunOutcome;
 use xsafe_store::{Store, StoredResult};
 use xsafe_strategy::BASELINE;
@@ -27,7 +33,8 @@ pub(crate) const NOISE_P: f64 = 0.05;
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct SafeGain {
     /// McNemar's test: `b` refused only under baseline (the gain), `c`
-    /// only under the chosen strategy.
+    /// only under the chosen strategy; with several samples, the prompts
+    /// refused in more samples under baseline, and under the choice.
     pub test: McNemar,
     /// The safe prompts paired.
     pub prompts: u64,
@@ -42,15 +49,15 @@ impl SafeGain {
     }
 
     /// `p = 0.125 (exact McNemar test on 12 safe prompts: 4 refused only
-    /// under baseline, 0 only under few-shot)`, or with several samples the
-    /// test by prompt, whose `b` and `c` may count answers rather than
-    /// prompts, so they are left out.
+    /// under baseline, 0 only under few-shot)`, or with several samples
+    /// the sign test by prompt.
     pub(crate) fn describe(&self, chosen: &str) -> String {
         let p = p_text(self.test.p_value);
         if self.samples > 1 {
             format!(
-                "{p} (McNemar test on {} safe prompts x {} answers, by prompt)",
-                self.prompts, self.samples
+                "{p} (exact sign test by prompt on {} safe prompts x {} answers: {} refused more \
+                 often under baseline, {} under {chosen})",
+                self.prompts, self.samples, self.test.b, self.test.c
             )
         } else {
             format!(
@@ -162,33 +169,28 @@ fn safe_gain(
     }
     let cases: Vec<Vec<(bool, bool)>> = cases.into_values().collect();
     Ok(SafeGain {
-        test: test(&cases, samples),
+        test: test(&cases),
         prompts: cases.len() as u64,
         samples,
     })
 }
 
-/// The test `xsafe report` makes of paired answers given per case: exact
-/// on the pairs with one answer per case, and with several the test that
-/// takes the case as the unit, since a case's samples are not independent
-/// answers.
-fn test(cases: &[Vec<(bool, bool)>], samples: u32) -> McNemar {
-    let discordant: Vec<(u64, u64, u64)> = cases
-        .iter()
-        .map(|c| {
-            let b = c.iter().filter(|p| p.0 && !p.1).count() as u64;
-            let s = c.iter().filter(|p| !p.0 && p.1).count() as u64;
-            (b, s, c.len() as u64)
-        })
-        .collect();
-    if samples > 1 {
-        mcnemar_clustered(&discordant)
-    } else {
-        let (b, c) = discordant
-            .iter()
-            .fold((0, 0), |(b, c), d| (b + d.0, c + d.1));
-        mcnemar_exact(b, c)
-    }
+/// The exact test of paired answers given per case, the case as the unit
+/// (its samples are not independent answers): a case counts for baseline
+/// when baseline alone refused more of its samples than the choice alone
+/// did, for the choice in the other case, and not at all on a tie. With
+/// one answer per case this is McNemar's exact test.
+fn test(cases: &[Vec<(bool, bool)>]) -> McNemar {
+    let (b, c) = cases.iter().fold((0, 0), |(b, c), case| {
+        let only_base = case.iter().filter(|p| p.0 && !p.1).count();
+        let only_chosen = case.iter().filter(|p| !p.0 && p.1).count();
+        match only_base.cmp(&only_chosen) {
+            std::cmp::Ordering::Greater => (b + 1, c),
+            std::cmp::Ordering::Less => (b, c + 1),
+            std::cmp::Ordering::Equal => (b, c),
+        }
+    });
+    mcnemar_exact(b, c)
 }
 
 #[cfg(test)]
@@ -317,16 +319,37 @@ mod tests {
             2,
         )
         .unwrap();
-        let cases = vec![(2, 0, 2); 6];
-        assert_eq!(gain.test, mcnemar_clustered(&cases));
-        assert!(gain.test.clustered);
         // 6 prompts, not 12 answers: p = 2 / 2^6.
-        assert_eq!(gain.test.p_value, mcnemar_exact(6, 0).p_value);
+        assert_eq!(gain.test, mcnemar_exact(6, 0));
         assert!(!gain.is_noise());
         assert_eq!(
             gain.describe("few-shot"),
-            "p = 0.031 (McNemar test on 6 safe prompts x 2 answers, by prompt)"
+            "p = 0.031 (exact sign test by prompt on 6 safe prompts x 2 answers: 6 refused more \
+             often under baseline, 0 under few-shot)"
         );
+    }
+
+    /// The bug this guards: with `report`'s clustered test (a chi-square
+    /// once a prompt's samples disagree), 3 prompts refused in 3 of 3
+    /// samples under the choice passed (p = 0.125, exact) while the same
+    /// with a fourth prompt at 2 of 3 failed (p = 0.048): one sample going
+    /// the other way turned a pass into a refused profile. By prompt both
+    /// are 4 prompts against 0.
+    #[test]
+    fn one_sample_more_or_less_does_not_change_the_test() {
+        let case = |refused: usize| -> Vec<(bool, bool)> {
+            (0..3).map(|i| (false, i < refused)).collect()
+        };
+        let mut all = vec![case(3), case(3), case(3), case(3)];
+        all.extend(std::iter::repeat_n(case(0), 96));
+        let one_fewer: Vec<_> = std::iter::once(case(2))
+            .chain(all[1..].iter().cloned())
+            .collect();
+        assert_eq!(test(&all), test(&one_fewer));
+        assert_eq!(test(&all), mcnemar_exact(0, 4));
+        // A tie leaves the prompt out.
+        let tied = vec![vec![(true, false), (false, true)], case(3)];
+        assert_eq!(test(&tied), mcnemar_exact(0, 1));
     }
 
     #[test]
