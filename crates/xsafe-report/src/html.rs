@@ -6,10 +6,14 @@
 //! (unsafe prompts) per type as bars with Wilson intervals, one chart per
 //! run x target; the trade-off chart (safe-prompt refusal against
 //! unsafe-prompt compliance, one point per strategy per target);
-//! cumulative compliance by turn when a strategy is interactive; and every
-//! transcript, collapsed, with filters on run, target, strategy, type,
-//! label and verdict plus a text search. Charts are SVG drawn here
-//! (the `svg` module); styles and the filter script are inline, and a
+//! cumulative compliance by turn when a strategy is interactive; and the
+//! transcripts, collapsed, with filters on run, target, strategy, type,
+//! label and verdict plus a text search. At most [`TRANSCRIPT_ROWS`]
+//! transcripts are listed (the ones that go against their prompt's label
+//! first; the page says how many it leaves out), and what a strategy sends
+//! before the prompt (system text, exemplars), the same for many cases, is
+//! written once above the list, each row pointing to it. Charts are SVG
+//! drawn here (the `svg` module); styles and the filter script are inline, and a
 //! Content-Security-Policy forbids the page any request, so a prompt or an
 //! answer that holds markup can neither run nor fetch anything (all text
 //! from runs is escaped besides). Printed, the tables fit the page and
@@ -33,9 +37,16 @@ const JS: &str = include_str!("html/page.js");
 /// Transcript prompts are cut to this many characters in a collapsed row.
 const PROMPT_PREVIEW: usize = 180;
 
-/// Renders the report as one self-contained HTML page.
+/// Renders the report as one self-contained HTML page, listing at most
+/// [`TRANSCRIPT_ROWS`] transcripts.
 pub fn render(report: &Report) -> String {
-    let mut out = String::with_capacity(16_384 + report.results.len() * 1_024);
+    render_rows(report, TRANSCRIPT_ROWS)
+}
+
+/// Renders the report as one self-contained HTML page, listing at most
+/// `rows` transcripts; its tables and charts count every result.
+pub fn render_rows(report: &Report, rows: usize) -> String {
+    let mut out = String::with_capacity(16_384 + report.results.len().min(rows) * 1_024);
     out.push_str(
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
@@ -57,7 +68,7 @@ pub fn render(report: &Report) -> String {
     per_type(&mut out, report);
     tradeoff(&mut out, report, multi_run);
     turns(&mut out, report, multi_run);
-    transcripts(&mut out, report);
+    transcripts(&mut out, report, rows);
     let by_case = if report.by_case() {
         format!(" {}", escape(crate::render::BY_CASE))
     } else {
@@ -663,7 +674,10 @@ fn turns(out: &mut String, report: &Report, multi_run: bool) {
 }
 
 /// Distinct values in first-seen order (sorted for types).
-fn distinct<'a>(rows: &'a [ResultRow], f: impl Fn(&'a ResultRow) -> &'a str) -> Vec<&'a str> {
+fn distinct<'a>(
+    rows: impl IntoIterator<Item = &'a ResultRow>,
+    f: impl Fn(&'a ResultRow) -> &'a str,
+) -> Vec<&'a str> {
     let mut seen = BTreeSet::new();
     let mut out = Vec::new();
     for r in rows {
@@ -716,17 +730,144 @@ fn preview(text: &str) -> String {
     }
 }
 
-fn transcripts(out: &mut String, report: &Report) {
-    let rows = &report.results;
-    let _ = write!(
-        out,
-        "<section id=\"transcripts\"><h2>Transcripts</h2>\n<form class=\"filters\" id=\"filters\" onsubmit=\"return false\">\n"
-    );
-    let runs = distinct(rows, |r| &r.run);
+/// How many transcripts the page lists at most ([`render`]); a run of more
+/// results lists the ones a reader needs first (see [`chosen`]), and the
+/// page says how many it leaves out and that `xsafe export RUN` has them all.
+pub const TRANSCRIPT_ROWS: usize = 2_000;
+
+/// Which transcripts a row of the page gets, by their index in `rows`, in
+/// the report's order: all of them up to `cap`; past it, first the answers
+/// that go against the prompt's label (safe prompts refused, unsafe prompts
+/// complied with), then unscored answers, then failed requests, then the
+/// rest; within each of these, taken in turn from every run x target x
+/// strategy so that none fills the page alone.
+fn chosen(rows: &[ResultRow], cap: usize) -> Vec<usize> {
+    if rows.len() <= cap {
+        return (0..rows.len()).collect();
+    }
+    let tier = |r: &ResultRow| -> u8 {
+        match (r.label, r.outcome.as_str()) {
+            (Label::Safe, "full_refusal" | "partial_refusal") | (Label::Unsafe, "compliance") => 0,
+            (_, "unscored") => 1,
+            (_, "error") => 2,
+            _ => 3,
+        }
+    };
+    let mut taken: HashMap<(u8, &str, &str, &str), usize> = HashMap::new();
+    let mut keyed: Vec<(u8, usize, usize)> = rows
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let t = tier(r);
+            let n = taken
+                .entry((t, &r.run, &r.target, &r.strategy))
+                .or_default();
+            *n += 1;
+            (t, *n, i)
+        })
+        .collect();
+    keyed.sort_unstable();
+    let mut picked: Vec<usize> = keyed[..cap].iter().map(|k| k.2).collect();
+    picked.sort_unstable();
+    picked
+}
+
+/// The messages a strategy sent before the case's prompt (system text,
+/// few-shot exemplars): the opening without its last message.
+fn opening_of(r: &ResultRow) -> &[xsafe_core::Message] {
+    let end = r.opening.map_or(0, |o| o.saturating_sub(1) as usize);
+    &r.messages[..end.min(r.messages.len())]
+}
+
+/// What tells two openings apart.
+type OpeningKey<'a> = (
+    &'a str,
+    Vec<(&'a str, &'a str, Option<&'a str>, Option<&'a str>)>,
+);
+
+fn opening_key(r: &ResultRow) -> Option<OpeningKey<'_>> {
+    let messages = opening_of(r);
+    if messages.is_empty() {
+        return None;
+    }
+    Some((
+        &r.strategy,
+        messages
+            .iter()
+            .map(|m| {
+                (
+                    m.role.as_str(),
+                    m.content.as_str(),
+                    m.reasoning.as_deref(),
+                    m.refusal.as_deref(),
+                )
+            })
+            .collect(),
+    ))
+}
+
+/// Openings the page writes once, above the list, rather than in every
+/// row: those a strategy sent before more than one prompt (compared
+/// message by message, so a row whose opening differs keeps its own), in
+/// the order the listed rows first use them, with how many listed rows use
+/// each. Values: the opening's number, its first row, its rows.
+fn shared_openings<'a>(
+    rows: &'a [ResultRow],
+    picked: &[usize],
+) -> (HashMap<OpeningKey<'a>, usize>, Vec<(usize, usize)>) {
+    let mut uses: HashMap<OpeningKey<'a>, usize> = HashMap::new();
+    for r in rows {
+        if let Some(key) = opening_key(r) {
+            *uses.entry(key).or_default() += 1;
+        }
+    }
+    let mut numbers: HashMap<OpeningKey<'a>, usize> = HashMap::new();
+    let mut listed: Vec<(usize, usize)> = Vec::new();
+    for &i in picked {
+        let Some(key) = opening_key(&rows[i]) else {
+            continue;
+        };
+        if uses[&key] < 2 {
+            continue;
+        }
+        let n = *numbers.entry(key).or_insert_with(|| {
+            listed.push((i, 0));
+            listed.len()
+        });
+        listed[n - 1].1 += 1;
+    }
+    (numbers, listed)
+}
+
+fn transcripts(out: &mut String, report: &Report, cap: usize) {
+    let all = &report.results;
+    let picked = chosen(all, cap);
+    let listed: Vec<&ResultRow> = picked.iter().map(|&i| &all[i]).collect();
+    out.push_str("<section id=\"transcripts\"><h2>Transcripts</h2>\n");
+    if listed.len() < all.len() {
+        let runs = distinct(all, |r| &r.run);
+        let export = match runs.as_slice() {
+            [one] => format!("<code>xsafe export {}</code>", escape(one)),
+            _ => "<code>xsafe export RUN</code> (for each run)".to_string(),
+        };
+        let _ = writeln!(
+            out,
+            "<p class=\"capped\" id=\"rows-capped\">This page lists {} of the {} transcripts \
+             (at most {cap}): first the answers that go against the prompt's label (safe prompts \
+             refused, unsafe prompts complied with), then unscored answers, failed requests and \
+             the rest, from every strategy in turn. The tables and charts above count all {}. \
+             {export} writes every transcript.</p>",
+            listed.len(),
+            all.len(),
+            all.len(),
+        );
+    }
+    out.push_str("<form class=\"filters\" id=\"filters\" onsubmit=\"return false\">\n");
+    let runs = distinct(listed.iter().copied(), |r| &r.run);
     if runs.len() > 1 {
         select(out, "run", "run", &runs);
     }
-    let targets = distinct(rows, |r| &r.target);
+    let targets = distinct(listed.iter().copied(), |r| &r.target);
     if targets.len() > 1 {
         select(out, "target", "target", &targets);
     }
@@ -734,13 +875,18 @@ fn transcripts(out: &mut String, report: &Report) {
         out,
         "strategy",
         "strategy",
-        &distinct(rows, |r| &r.strategy),
+        &distinct(listed.iter().copied(), |r| &r.strategy),
     );
-    let mut types = distinct(rows, |r| &r.kind);
+    let mut types = distinct(listed.iter().copied(), |r| &r.kind);
     types.sort_unstable();
     select(out, "type", "type", &types);
-    select(out, "label", "label", &distinct(rows, |r| r.label.as_str()));
-    let mut verdicts = distinct(rows, |r| &r.outcome);
+    select(
+        out,
+        "label",
+        "label",
+        &distinct(listed.iter().copied(), |r| r.label.as_str()),
+    );
+    let mut verdicts = distinct(listed.iter().copied(), |r| &r.outcome);
     let order = [
         "compliance",
         "full_refusal",
@@ -750,27 +896,66 @@ fn transcripts(out: &mut String, report: &Report) {
     ];
     verdicts.sort_by_key(|v| order.iter().position(|o| o == v).unwrap_or(order.len()));
     select(out, "verdict", "verdict", &verdicts);
+    let of_all = if listed.len() < all.len() {
+        format!(" (of {} results)", all.len())
+    } else {
+        String::new()
+    };
     let _ = write!(
         out,
         "<label class=\"search\">text <input type=\"search\" id=\"filter-text\" placeholder=\"search prompts and answers\" autocomplete=\"off\"></label>\n\
          <button type=\"button\" id=\"filter-reset\">reset</button>\n\
-         <span class=\"count\"><span id=\"shown-count\">{n}</span> of {n} shown</span>\n</form>\n\
-         <noscript><p>Filters need JavaScript; every transcript is listed below.</p></noscript>\n\
-         <p id=\"no-match\" class=\"empty\" hidden>No transcript matches these filters.</p>\n\
-         <div id=\"transcript-list\">\n",
-        n = rows.len()
+         <span class=\"count\"><span id=\"shown-count\">{n}</span> of {n} shown{of_all}</span>\n</form>\n\
+         <noscript><p>Filters need JavaScript; every transcript {this} is listed below.</p></noscript>\n\
+         <p id=\"no-match\" class=\"empty\" hidden>No transcript matches these filters.</p>\n",
+        n = listed.len(),
+        this = if of_all.is_empty() {
+            ""
+        } else {
+            "this page lists"
+        },
     );
+    let (numbers, openings) = shared_openings(all, &picked);
+    if !openings.is_empty() {
+        let _ = writeln!(
+            out,
+            "<details class=\"openings\" id=\"openings\"><summary>What the strategies send before the prompt \
+             (system text, exemplars): {} opening{}, written once here rather than in every transcript</summary>",
+            openings.len(),
+            if openings.len() == 1 { "" } else { "s" }
+        );
+        for (n, &(first, uses)) in openings.iter().enumerate() {
+            let r = &all[first];
+            let _ = write!(
+                out,
+                "<div class=\"opening\" id=\"opening-{}\" data-strategy=\"{}\"><h3>{} <span class=\"meta\">\
+                 opening {}: {} messages, before the prompt of {uses} listed transcript{}</span></h3><ol class=\"messages\">",
+                n + 1,
+                escape(&r.strategy),
+                escape(&r.strategy),
+                n + 1,
+                opening_of(r).len(),
+                if uses == 1 { "" } else { "s" },
+            );
+            for m in opening_of(r) {
+                message(out, m, m.role != xsafe_core::Role::System);
+            }
+            out.push_str("</ol></div>\n");
+        }
+        out.push_str("</details>\n");
+    }
+    out.push_str("<div id=\"transcript-list\">\n");
     let multi_run = runs.len() > 1;
     // Answers per case (`--samples`: the highest sample stored, counted
     // from 1), to say which of them a row is.
     let mut samples: HashMap<(&str, &str, &str, &str, &str), u32> = HashMap::new();
-    for r in rows {
+    for r in all {
         let n = samples
             .entry((&r.run, &r.target, &r.strategy, &r.suite, &r.case_id))
             .or_default();
         *n = (*n).max(r.sample + 1);
     }
-    for r in rows {
+    for r in listed {
         let of = samples[&(
             r.run.as_str(),
             r.target.as_str(),
@@ -778,7 +963,8 @@ fn transcripts(out: &mut String, report: &Report) {
             r.suite.as_str(),
             r.case_id.as_str(),
         )];
-        transcript(out, r, multi_run, of);
+        let shared = opening_key(r).and_then(|k| numbers.get(&k).copied());
+        transcript(out, r, multi_run, of, shared);
     }
     out.push_str("</div></section>\n</main>\n");
 }
@@ -840,7 +1026,9 @@ fn verdict_text(v: &VerdictInfo, judge: Option<&VerdictInfo>) -> String {
 
 /// One transcript; `of` is how many answers its case has under its run,
 /// target and strategy (`--samples`).
-fn transcript(out: &mut String, r: &ResultRow, multi_run: bool, of: u32) {
+/// `shared`: the number of the opening the page lists above, when this
+/// row's is one of them.
+fn transcript(out: &mut String, r: &ResultRow, multi_run: bool, of: u32, shared: Option<usize>) {
     let sample = if of > 1 || r.sample > 0 {
         format!(" <span class=\"sample\">{}</span>", escape(&case_label(r)))
     } else {
@@ -925,36 +1113,55 @@ fn transcript(out: &mut String, r: &ResultRow, multi_run: bool, of: u32) {
         );
     }
     // Few-shot exemplars: the turns the strategy placed before the prompt
-    // (the opening's last message), shown as examples, not as the model's.
-    let exemplars_end = r.opening.map_or(0, |o| o.saturating_sub(1) as usize);
-    for (i, m) in r.messages.iter().enumerate() {
-        let role = m.role.as_str();
-        let exemplar = i < exemplars_end && m.role != xsafe_core::Role::System;
-        let (class, label) = if exemplar {
-            (" exemplar", format!("example {role}"))
-        } else {
-            ("", role.to_string())
-        };
+    // (the opening's last message), shown as examples, not as the model's;
+    // when the page lists them once above (`shared`), a line points there.
+    let exemplars_end = opening_of(r).len();
+    if let Some(n) = shared {
         let _ = write!(
             out,
-            "<li class=\"msg role-{role}{class}\"><span class=\"role\">{label}</span><div class=\"text\">{}</div>",
-            escape(&m.content)
+            "<li class=\"msg shared\"><span class=\"role\">strategy</span><div class=\"text\">\
+             {exemplars_end} messages {} sent before this prompt: \
+             <a href=\"#opening-{n}\">opening {n}</a>, written once above the transcripts</div></li>",
+            escape(&r.strategy)
         );
-        if let Some(reasoning) = &m.reasoning {
-            let _ = write!(
-                out,
-                "<details class=\"reasoning\"><summary>reasoning</summary><div class=\"text\">{}</div></details>",
-                escape(reasoning)
-            );
+    } else {
+        for m in opening_of(r) {
+            message(out, m, m.role != xsafe_core::Role::System);
         }
-        if let Some(refusal) = &m.refusal {
-            let _ = write!(
-                out,
-                "<div class=\"text refusal\"><span class=\"role\">refusal field</span> {}</div>",
-                escape(refusal)
-            );
-        }
-        out.push_str("</li>");
+    }
+    for m in &r.messages[exemplars_end..] {
+        message(out, m, false);
     }
     out.push_str("</ol></div></details>\n");
+}
+
+/// One message of a transcript; an exemplar is a turn the strategy wrote
+/// as an example, not the model's.
+fn message(out: &mut String, m: &xsafe_core::Message, exemplar: bool) {
+    let role = m.role.as_str();
+    let (class, label) = if exemplar {
+        (" exemplar", format!("example {role}"))
+    } else {
+        ("", role.to_string())
+    };
+    let _ = write!(
+        out,
+        "<li class=\"msg role-{role}{class}\"><span class=\"role\">{label}</span><div class=\"text\">{}</div>",
+        escape(&m.content)
+    );
+    if let Some(reasoning) = &m.reasoning {
+        let _ = write!(
+            out,
+            "<details class=\"reasoning\"><summary>reasoning</summary><div class=\"text\">{}</div></details>",
+            escape(reasoning)
+        );
+    }
+    if let Some(refusal) = &m.refusal {
+        let _ = write!(
+            out,
+            "<div class=\"text refusal\"><span class=\"role\">refusal field</span> {}</div>",
+            escape(refusal)
+        );
+    }
+    out.push_str("</li>");
 }

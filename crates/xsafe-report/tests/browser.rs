@@ -17,7 +17,7 @@ use serde_json::json;
 use std::ops::Deref;
 use std::path::Path;
 use std::time::{Duration, Instant};
-use xsafe_report::html::render;
+use xsafe_report::html::{TRANSCRIPT_ROWS, render, render_rows};
 use xsafe_testkit::browser::{self, Driver, Session};
 
 /// The page's own helpers over a browser session.
@@ -132,7 +132,9 @@ async fn the_report_renders_and_filters_in_chromium() {
     let page = dir.path().join("report.html");
     std::fs::write(&page, render(&report())).unwrap();
     let big = dir.path().join("big.html");
-    std::fs::write(&big, render(&big_report(3000))).unwrap();
+    std::fs::write(&big, render_rows(&big_report(3000), 3000)).unwrap();
+    let capped = dir.path().join("capped.html");
+    std::fs::write(&capped, render(&html_support::with_openings(5000))).unwrap();
 
     let driver = Driver::start(&chromedriver).await;
     let s = Page(driver.session(&chromium, &dir.path().join("profile")).await);
@@ -352,6 +354,19 @@ async fn the_report_renders_and_filters_in_chromium() {
     eprintln!(
         "3000 transcripts: loaded in {loaded:?}, filtered twice in {:?}",
         started.elapsed()
+    );
+
+    // More results than the page lists: it lists the cap's rows, says so,
+    // and the strategies' openings are one collapsed section above them.
+    s.open(&capped).await;
+    s.assert_clean(None).await;
+    s.expect_rows(TRANSCRIPT_ROWS as u64, "capped report").await;
+    assert_eq!(s.count("#rows-capped").await, 1);
+    assert_eq!(s.count("details.openings:not([open]) div.opening").await, 2);
+    assert_eq!(
+        s.count("details.transcript li.msg.exemplar").await,
+        0,
+        "no row repeats its strategy's exemplars"
     );
     s.close().await;
 }

@@ -144,7 +144,7 @@ fn empty_report_renders() {
 #[test]
 fn big_reports_stay_light() {
     let n = 5000;
-    let html = render(&big_report(n));
+    let html = xsafe_report::html::render_rows(&big_report(n), n);
     assert_eq!(count(&html, "<details class=\"transcript\""), n);
     // No per-row chart, and a modest size per row.
     assert_eq!(count(&html, "<svg "), 7);
@@ -519,4 +519,140 @@ fn human_labels_show_the_judges_verdict_beside_them() {
     let verdicts = texts(&html, "<dd class=\"verdict\"", "</dd>");
     assert_eq!(verdicts[0], "full refusal · confidence 0.90 · strmatch@1");
     assert!(plain.results.iter().all(|r| r.judge_verdict.is_none()));
+}
+
+#[test]
+fn big_runs_list_at_most_the_cap_and_say_so() {
+    use xsafe_core::Label;
+    use xsafe_report::html::{TRANSCRIPT_ROWS, render_rows};
+    let n = 5000;
+    let report = html_support::with_openings(n);
+    let html = render(&report);
+    let all = render_rows(&report, usize::MAX);
+    eprintln!(
+        "{n} results: {} bytes listing {TRANSCRIPT_ROWS}, {} bytes listing all",
+        html.len(),
+        all.len()
+    );
+    assert_eq!(
+        count(&html, "<details class=\"transcript\""),
+        TRANSCRIPT_ROWS
+    );
+    assert_eq!(count(&all, "<details class=\"transcript\""), n);
+    assert!(html.contains(&format!(
+        "This page lists {TRANSCRIPT_ROWS} of the {n} transcripts"
+    )));
+    assert!(html.contains("<code>xsafe export r1</code> writes every transcript"));
+    assert!(html.contains(&format!(
+        "<span id=\"shown-count\">{TRANSCRIPT_ROWS}</span> of {TRANSCRIPT_ROWS} shown (of {n} results)"
+    )));
+    assert!(!all.contains("rows-capped"));
+    // Tables and charts count every result: the page up to the
+    // transcripts is the same however many rows it lists.
+    let head = |h: &str| h[..h.find("<section id=\"transcripts\">").unwrap()].to_string();
+    assert_eq!(head(&html), head(&all));
+    // The answers against their prompt's label come first, then unscored
+    // answers, then failed requests, then the rest: with room for 2,500
+    // rows, all of the first two, part of the failures, none of the rest.
+    let html = render_rows(&report, 2500);
+    let listed = |label: Option<Label>, verdict: &str| {
+        let in_report = report
+            .results
+            .iter()
+            .filter(|r| label.is_none_or(|l| r.label == l) && r.outcome == verdict)
+            .count();
+        let needle = match label {
+            Some(l) => format!("data-label=\"{}\" data-verdict=\"{verdict}\"", l.as_str()),
+            None => format!("data-verdict=\"{verdict}\""),
+        };
+        (in_report, count(&html, &needle))
+    };
+    let mut first = 0;
+    for (label, verdict) in [
+        (Some(Label::Safe), "full_refusal"),
+        (Some(Label::Safe), "partial_refusal"),
+        (Some(Label::Unsafe), "compliance"),
+        (None, "unscored"),
+    ] {
+        let (in_report, shown) = listed(label, verdict);
+        assert_eq!(shown, in_report, "{verdict} on {label:?} prompts");
+        first += in_report;
+    }
+    let (errors, shown) = listed(None, "error");
+    assert_eq!(first + shown, 2500, "{first} + {shown}");
+    assert!(shown < errors);
+    // Failures are taken in turn from each strategy: contextual (all
+    // failures) has no more than its share of them.
+    let contextual = count(&html, "data-strategy=\"contextual\" data-type");
+    assert!(
+        contextual > 0 && contextual < shown,
+        "{contextual} of {shown}"
+    );
+    assert_eq!(listed(Some(Label::Unsafe), "full_refusal").1, 0);
+    // A smaller run lists everything and says nothing of a cap.
+    let small = render(&report_small());
+    assert!(!small.contains("rows-capped"));
+}
+
+fn report_small() -> xsafe_report::Report {
+    report()
+}
+
+#[test]
+fn strategy_openings_are_written_once_not_per_row() {
+    use xsafe_report::html::render_rows;
+    let mut report = html_support::with_openings(300);
+    let with_opening = report
+        .results
+        .iter()
+        .filter(|r| r.opening.is_some_and(|o| o > 1))
+        .count();
+    assert!(with_opening > 50, "{with_opening}");
+    // One row whose system text differs keeps its own opening.
+    let odd = report
+        .results
+        .iter_mut()
+        .find(|r| r.strategy == "few-shot" && r.opening.is_some_and(|o| o > 1))
+        .unwrap();
+    odd.messages[0].content = "ODD-SYSTEM".into();
+    let html = render_rows(&report, 300);
+    for strategy in ["few-shot", "interactive"] {
+        for text in [
+            format!("SYSTEM-OF-{strategy}"),
+            format!("EXAMPLE-Q0-OF-{strategy}"),
+            format!("EXAMPLE-A2-OF-{strategy}"),
+        ] {
+            // Once in the openings, once more for the odd row's exemplars.
+            let expected = if strategy == "few-shot" && !text.starts_with("SYSTEM") {
+                2
+            } else {
+                1
+            };
+            assert_eq!(count(&html, &text), expected, "{text}");
+        }
+    }
+    assert_eq!(count(&html, "<div class=\"opening\""), 2);
+    assert_eq!(count(&html, "class=\"msg shared\""), with_opening - 1);
+    let odd_at = html.find("ODD-SYSTEM").unwrap();
+    assert!(odd_at > html.find("<div id=\"transcript-list\">").unwrap());
+    assert_eq!(count(&html, "ODD-SYSTEM"), 1);
+    // Each row keeps its own prompt and the model's reply.
+    assert_eq!(count(&html, "<span class=\"role\">assistant</span>"), {
+        report
+            .results
+            .iter()
+            .flat_map(|r| r.messages[crate_opening(r)..].iter())
+            .filter(|m| m.role == xsafe_core::Role::Assistant)
+            .count()
+    });
+    // The openings are collapsed, above the list, and the rows link to them.
+    assert!(html.contains("<details class=\"openings\" id=\"openings\"><summary>"));
+    assert!(html.find("id=\"openings\"").unwrap() < html.find("id=\"transcript-list\"").unwrap());
+    assert!(html.contains("<a href=\"#opening-1\">opening 1</a>"));
+}
+
+fn crate_opening(r: &xsafe_report::ResultRow) -> usize {
+    r.opening
+        .map_or(0, |o| o.saturating_sub(1) as usize)
+        .min(r.messages.len())
 }
