@@ -74,6 +74,10 @@ pub enum Event {
     },
 }
 
+/// How many jobs may be between their start and the storing of their
+/// result, per request the targets may have in flight.
+const UNSTORED_PER_REQUEST: usize = 2;
+
 /// One unit of work.
 struct Job {
     key: ResultKey,
@@ -232,6 +236,21 @@ async fn execute_claimed(
             )
         })
         .collect();
+    // Places for the jobs between their start and the storing of their
+    // result: a fast model answers quicker than SQLite stores, and without
+    // this bound the answers received but not stored piled up without limit
+    // (memory, blocking threads, and a Ctrl-C that waited for them all).
+    // Twice the requests the targets may have in flight: the models stay
+    // busy while as many answers are judged and stored.
+    let places: usize = plan
+        .targets
+        .iter()
+        .map(|t| t.max_concurrency().max(1))
+        .sum();
+    let places = u32::try_from(places.saturating_mul(UNSTORED_PER_REQUEST))
+        .unwrap_or(u32::MAX)
+        .min(Semaphore::MAX_PERMITS as u32);
+    let unstored = Arc::new(Semaphore::new(places as usize));
     let mut tasks = JoinSet::new();
     let mut interrupted = false;
     // Jobs whose result is stored; an interrupted run with all of them
@@ -243,6 +262,11 @@ async fn execute_claimed(
             .find(|(id, _)| *id == job.key.target)
             .expect("every job's target has a limit")
             .1;
+        let place = tokio::select! {
+            _ = cancel.cancelled() => { interrupted = true; break; }
+            place = unstored.clone().acquire_owned() => place.expect("semaphores are never closed"),
+        };
+        let place = Arc::new(place);
         let permit = tokio::select! {
             _ = cancel.cancelled() => { interrupted = true; break; }
             permit = limit.clone().acquire_owned() => permit.expect("semaphores are never closed"),
@@ -252,11 +276,14 @@ async fn execute_claimed(
         let on_event = on_event.clone();
         let seed = plan.seed.wrapping_add(job.key.sample as u64);
         tasks.spawn(async move {
-            let outcome = run_one(&store, &job, &*judge, seed, permit).await?;
+            let outcome = run_one(&store, &job, &*judge, seed, permit, &place).await?;
             on_event(Event::Stored {
                 key: job.key,
                 outcome,
             });
+            // Given back once the result is counted as stored too, so that
+            // the next job starts only after it.
+            drop(place);
             Ok::<(), RunError>(())
         });
         // Surface store failures early rather than after the whole run.
@@ -289,6 +316,16 @@ async fn execute_claimed(
             }
         }
     }
+    // A task aborted above may have left its write running on a blocking
+    // thread, which holds its place until the write is over: once every
+    // place is back, all that will be stored is, and the counts below are
+    // what the store holds (they undercounted, read while writes landed).
+    drop(
+        unstored
+            .acquire_many(places)
+            .await
+            .expect("semaphores are never closed"),
+    );
     let status = if interrupted && finished < to_run {
         RunStatus::Interrupted
     } else {
@@ -559,6 +596,7 @@ async fn run_one(
     judge: &dyn Judge,
     seed: u64,
     permit: OwnedSemaphorePermit,
+    place: &Arc<OwnedSemaphorePermit>,
 ) -> Result<String, RunError> {
     let prompt = job.case.to_prompt();
     let key = job.key.clone();
@@ -598,7 +636,7 @@ async fn run_one(
                     let message = e.to_string();
                     tracing::warn!(case = %job.key.case_id, target = %job.key.target, error = %message, "case failed");
                     let stored_kind = kind.clone();
-                    blocking(store, move |s| {
+                    write(store, place, move |s| {
                         s.record_error(&key, &stored_kind, &message, attempts)
                     })
                     .await?;
@@ -608,7 +646,8 @@ async fn run_one(
         }
     };
     // The target is free for the next case while a new answer is judged and
-    // stored: holding the place through the write would idle the model.
+    // stored: holding the permit through the write would idle the model.
+    // `place`, held to the end, bounds the answers waiting meanwhile.
     let permit = job.answer.is_some().then_some(permit);
     let verdict = judge.judge(&prompt, &transcript).await;
     drop(permit);
@@ -616,7 +655,7 @@ async fn run_one(
     match verdict {
         Ok(verdict) => {
             let label = verdict.outcome.label().to_string();
-            blocking(store, move |s| match result_id {
+            write(store, place, move |s| match result_id {
                 // The stored answer is the one judged: only the verdict is
                 // new, and putting it makes the result done.
                 Some(id) => s.put_verdict(id, &verdict),
@@ -637,7 +676,7 @@ async fn run_one(
                 },
             };
             tracing::warn!(case = %job.key.case_id, target = %job.key.target, error = %error.message, "the judge failed; the answer is kept for the next run to judge");
-            blocking(store, move |s| match result_id {
+            write(store, place, move |s| match result_id {
                 Some(_) => s.record_error(&key, &error.kind, &error.message, error.attempts),
                 None => s
                     .record_unjudged(&key, &transcript, timing, &error)
@@ -647,6 +686,24 @@ async fn run_one(
             Ok("error:judge".into())
         }
     }
+}
+
+/// Stores a job's result as [`blocking`] does, holding its `place` until
+/// the write is over, even when the job is aborted meanwhile (the write
+/// goes on on its thread): the run waits for every place to come back
+/// before it counts what is stored.
+async fn write<T: Send + 'static>(
+    store: &Arc<Store>,
+    place: &Arc<OwnedSemaphorePermit>,
+    f: impl FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, RunError> {
+    let place = place.clone();
+    blocking(store, move |s| {
+        let written = f(s);
+        drop(place);
+        written
+    })
+    .await
 }
 
 /// Runs a store call off the async workers: SQLite calls block.

@@ -1584,3 +1584,59 @@ fn a_closed_stderr_does_not_cut_a_run_short() {
     assert_eq!(runs[0]["status"], "complete", "{listed}");
     assert_eq!(runs[0]["errors"], 5, "{listed}");
 }
+
+/// Without a terminal (a CI log), where no bar is drawn, a run writes a
+/// plain progress line now and then (every 30 s; every 20 ms here, by the
+/// tests' variable), and none with `-q`. It used to write nothing until
+/// its end. Not timed: the model's delay only makes the run outlast a few
+/// lines' intervals.
+#[test]
+fn a_run_without_a_terminal_writes_plain_progress_lines() {
+    let env = Env::new();
+    let model =
+        TestServer::start(|req| keyword_model(req).slow(std::time::Duration::from_millis(50)));
+    let url = format!("{}/v1", model.url());
+    let args = run_args(&url, &["--concurrency", "1"]);
+    let out = env
+        .cmd()
+        .env("XSAFE_PROGRESS_INTERVAL_MS", "20")
+        .args(&args)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    let lines: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("progress: "))
+        .collect();
+    assert!(!lines.is_empty(), "no progress line in:\n{stderr}");
+    for line in &lines {
+        let (_, count) = line.split_once("t1: ").expect(line);
+        let (done, rest) = count.split_once('/').expect(line);
+        assert!(done.parse::<u64>().unwrap() <= 20, "{line}");
+        assert!(rest.starts_with("20 ("), "{line}");
+        // A rate, when there is one, is rounded.
+        if let Some((_, rate)) = rest.split_once("%), ") {
+            let rate = rate.split("/s").next().unwrap();
+            assert!(
+                rate.split('.').nth(1).is_none_or(|d| d.len() == 1),
+                "{line}"
+            );
+        }
+    }
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(summary["done"], 20);
+
+    // `-q`, in a store of its own: the same run again would ask nothing.
+    let env = Env::new();
+    let quiet = env
+        .cmd()
+        .env("XSAFE_PROGRESS_INTERVAL_MS", "20")
+        .arg("-q")
+        .args(&args)
+        .output()
+        .unwrap();
+    assert!(quiet.status.success(), "{quiet:?}");
+    let stderr = String::from_utf8(quiet.stderr).unwrap();
+    assert!(!stderr.contains("progress: "), "{stderr}");
+}

@@ -631,7 +631,10 @@ pub(crate) fn interrupted_before_start(error: &anyhow::Error) -> bool {
 }
 
 /// Executes a run plan with a progress bar on stderr (hidden with
-/// `--quiet`); `message` turns the run's name into the bar's label.
+/// `--quiet`); `message` turns the run's name into the bar's label. When
+/// stderr is not a terminal (a CI log), where no bar is drawn, a plain
+/// progress line is written every [`progress_interval`] instead, so a long
+/// run is not silent until its end.
 ///
 /// An error once the run has started is said to have stopped `what` (`the
 /// run`, `the calibration run`). One before, while the run is opened (a
@@ -646,6 +649,7 @@ pub(crate) async fn execute_with_progress(
     what: &str,
     message: impl Fn(&str) -> String + Send + Sync + 'static,
 ) -> Result<xsafe_runner::RunOutcome> {
+    use std::io::IsTerminal;
     use std::sync::Arc;
     use std::sync::atomic::{AtomicBool, Ordering};
     use xsafe_runner::Event;
@@ -653,6 +657,29 @@ pub(crate) async fn execute_with_progress(
     let events = bar.clone();
     let started = Arc::new(AtomicBool::new(false));
     let seen = started.clone();
+    let lines = (!quiet && !std::io::stderr().is_terminal()).then(|| {
+        let (bar, started) = (bar.clone(), started.clone());
+        tokio::spawn(async move {
+            let every = progress_interval();
+            let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticks.tick().await;
+                if started.load(Ordering::Relaxed) {
+                    errln!(
+                        "{}",
+                        progress_line(
+                            &bar.message(),
+                            bar.position(),
+                            bar.length().unwrap_or_default(),
+                            bar.per_sec(),
+                            bar.eta(),
+                        )
+                    );
+                }
+            }
+        })
+    });
     let outcome = xsafe_runner::execute(store, plan, cancel.clone(), move |event| match event {
         Event::Started {
             run_name,
@@ -668,6 +695,9 @@ pub(crate) async fn execute_with_progress(
         Event::Stored { .. } => events.inc(1),
     })
     .await;
+    if let Some(lines) = lines {
+        lines.abort();
+    }
     bar.finish_and_clear();
     outcome.map_err(|e| {
         let e = anyhow::Error::from(e);
@@ -677,6 +707,55 @@ pub(crate) async fn execute_with_progress(
             e
         }
     })
+}
+
+/// How often a run writes its progress line when stderr is not a terminal:
+/// every 30 s. `XSAFE_PROGRESS_INTERVAL_MS` sets it in milliseconds; it is
+/// for the tests (which cannot wait 30 s), not a documented setting.
+fn progress_interval() -> std::time::Duration {
+    std::env::var("XSAFE_PROGRESS_INTERVAL_MS")
+        .ok()
+        .and_then(|ms| ms.parse::<u64>().ok())
+        .filter(|&ms| ms > 0)
+        .map_or(std::time::Duration::from_secs(30), |ms| {
+            std::time::Duration::from_millis(ms)
+        })
+}
+
+/// The plain progress line of a run whose stderr is not a terminal:
+/// `progress: t1: 1,234/20,000 (6%), 41.2/s, eta 7 minutes` (no rate nor eta
+/// before the first result of this invocation).
+fn progress_line(
+    label: &str,
+    position: u64,
+    length: u64,
+    per_sec: f64,
+    eta: std::time::Duration,
+) -> String {
+    use indicatif::{HumanCount, HumanDuration};
+    let percent = (position * 100).checked_div(length).unwrap_or(100);
+    let mut line = format!(
+        "progress: {label}: {}/{} ({percent}%)",
+        HumanCount(position),
+        HumanCount(length)
+    );
+    if per_sec > 0.0 && per_sec.is_finite() {
+        line.push_str(&format!(", {}", rate(per_sec)));
+        if position < length {
+            line.push_str(&format!(", eta {}", HumanDuration(eta)));
+        }
+    }
+    line
+}
+
+/// Results per second as a person reads them: `1,307/s`, `41.2/s`.
+/// (indicatif's `{per_sec}` showed `1,306.9028/s`.)
+fn rate(per_sec: f64) -> String {
+    if per_sec >= 100.0 {
+        format!("{}/s", indicatif::HumanCount(per_sec.round() as u64))
+    } else {
+        format!("{per_sec:.1}/s")
+    }
 }
 
 /// A token cancelled by Ctrl-C, so a run stops cleanly and resumes later.
@@ -746,8 +825,14 @@ pub fn progress_bar(quiet: bool, len: u64, message: &str) -> indicatif::Progress
     };
     let bar = ProgressBar::with_draw_target(Some(len), target);
     bar.set_style(
-        ProgressStyle::with_template("{spinner} {msg} [{bar:30}] {pos}/{len} {per_sec} eta {eta}")
+        ProgressStyle::with_template("{spinner} {msg} [{bar:30}] {pos}/{len} {rate} eta {eta}")
             .expect("static template")
+            .with_key(
+                "rate",
+                |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                    let _ = w.write_str(&rate(state.per_sec()));
+                },
+            )
             .progress_chars("=> "),
     );
     bar.set_message(message.to_string());
@@ -767,6 +852,35 @@ mod tests {
         assert!(interrupted_before_start(&before.context("the run")));
         let other = anyhow::Error::from(xsafe_runner::RunError::Plan("no".into()));
         assert!(!interrupted_before_start(&other));
+    }
+
+    #[test]
+    fn rates_are_rounded() {
+        assert_eq!(rate(1306.9028), "1,307/s");
+        assert_eq!(rate(100.0), "100/s");
+        assert_eq!(rate(41.2345), "41.2/s");
+        assert_eq!(rate(0.05), "0.1/s");
+    }
+
+    #[test]
+    fn the_plain_progress_line_has_the_count_share_rate_and_eta() {
+        use std::time::Duration;
+        assert_eq!(
+            progress_line("t1", 1234, 20000, 41.23, Duration::from_secs(420)),
+            "progress: t1: 1,234/20,000 (6%), 41.2/s, eta 7 minutes"
+        );
+        assert_eq!(
+            progress_line("t1", 0, 20, 0.0, Duration::ZERO),
+            "progress: t1: 0/20 (0%)"
+        );
+        assert_eq!(
+            progress_line("t1", 20, 20, 1306.9, Duration::ZERO),
+            "progress: t1: 20/20 (100%), 1,307/s"
+        );
+        assert_eq!(
+            progress_line("t1", 0, 0, 0.0, Duration::ZERO),
+            "progress: t1: 0/0 (100%)"
+        );
     }
 
     #[test]
