@@ -28,7 +28,7 @@
 
 use std::path::{Path, PathBuf};
 use xsafe_core::{Class, FinishReason, Message, Prompt, Role, Transcript, split_think};
-use xsafe_suite::table::{self, Example, Table, TableError};
+use xsafe_suite::table::{self, Example, Row, Table, TableError};
 
 /// Where the answer is read from, in order of preference.
 const ANSWER_FIELDS: &[&str] = &["answer", "completion", "response"];
@@ -104,6 +104,25 @@ impl Answer {
     /// The prompt as judges see it.
     pub fn to_prompt(&self) -> Prompt {
         to_prompt(self.id.as_deref(), &self.prompt)
+    }
+
+    /// [`to_transcript`](Answer::to_transcript), with the conversation
+    /// moved out of the answer rather than copied (it is `None` after):
+    /// for a caller that judges the answers of a large file and keeps them
+    /// only for their other fields.
+    pub fn take_transcript(&mut self) -> Transcript {
+        let messages = match self.conversation.take() {
+            Some(messages) => messages,
+            None => vec![
+                Message::user(&self.prompt),
+                Message::assistant(&self.answer),
+            ],
+        };
+        Transcript {
+            messages,
+            finish_reason: self.finish_reason.clone(),
+            ..Default::default()
+        }
     }
 
     /// The conversation the file gave, else a one-turn transcript: the
@@ -332,7 +351,7 @@ pub fn parse_labels(bytes: &[u8], name: &str) -> Result<Labelled<LabelledAnswer>
 
 /// The rows of a label file with a label, and where those without one
 /// are; a file none of whose rows has a label is refused.
-fn labelled(table: Table) -> Result<Labelled<Answer>, LabelsError> {
+fn labelled(mut table: Table) -> Result<Labelled<Answer>, LabelsError> {
     let label_col = require(
         &table,
         LABEL_FIELD,
@@ -340,7 +359,7 @@ fn labelled(table: Table) -> Result<Labelled<Answer>, LabelsError> {
          final_label (id and type optional)",
     )?;
     require_rows(&table)?;
-    let (answers, unlabelled): (Vec<Answer>, Vec<Answer>) = answers(&table, Some(label_col))?
+    let (answers, unlabelled): (Vec<Answer>, Vec<Answer>) = answers(&mut table, Some(label_col))?
         .into_iter()
         .partition(|a| a.label.is_some());
     if answers.is_empty() {
@@ -397,8 +416,9 @@ pub fn load_answers(path: &Path) -> Result<AnswerFile, LabelsError> {
     let mut table = read_table(path)?;
     require_rows(&table)?;
     let failed = drop_failed_results(&mut table);
+    let label = table.find(LABEL_FIELD);
     Ok(AnswerFile {
-        answers: answers(&table, table.find(LABEL_FIELD))?,
+        answers: answers(&mut table, label)?,
         failed,
     })
 }
@@ -421,32 +441,173 @@ fn drop_failed_results(t: &mut Table) -> usize {
 }
 
 fn read_table(path: &Path) -> Result<Table, LabelsError> {
-    let bytes = std::fs::read(path).map_err(|error| LabelsError::Read {
+    let unreadable = |error| LabelsError::Read {
         path: path.to_path_buf(),
         error,
-    })?;
+    };
+    // JSONL by its extension is read line by line: its lines' JSON is
+    // never all in memory at once, nor the file's bytes.
+    if matches!(extension(path).as_deref(), Some("jsonl" | "json")) {
+        let file = std::fs::File::open(path).map_err(unreadable)?;
+        let name = path.display().to_string();
+        return read_jsonl(std::io::BufReader::new(file), &name).map_err(|e| match e {
+            JsonlError::Read(error) => unreadable(error),
+            JsonlError::Table(e) => e.into(),
+        });
+    }
+    let bytes = std::fs::read(path).map_err(unreadable)?;
     parse_table(&bytes, &path.display().to_string(), path)
 }
 
-fn parse_table(bytes: &[u8], file: &str, path: &Path) -> Result<Table, LabelsError> {
-    let ext = path
-        .extension()
+fn extension(path: &Path) -> Option<String> {
+    path.extension()
         .and_then(|e| e.to_str())
-        .map(str::to_ascii_lowercase);
-    let jsonl = match ext.as_deref() {
+        .map(str::to_ascii_lowercase)
+}
+
+/// Why [`read_jsonl`] failed.
+enum JsonlError {
+    Read(std::io::Error),
+    Table(TableError),
+}
+
+/// Reads a JSONL file as [`table::read_jsonl`] does, to the same
+/// [`Table`] and with the same errors, one line at a time: each line's
+/// JSON is parsed (by `table::read_jsonl`, the line alone) and dropped
+/// once the line is a row, rather than every line's JSON kept until the
+/// last is read. Lines end as `table` ends them (LF, CRLF or a lone CR).
+fn read_jsonl(mut reader: impl std::io::BufRead, file: &str) -> Result<Table, JsonlError> {
+    let mut table = Table {
+        file: file.to_string(),
+        columns: Vec::new(),
+        header_line: 0,
+        rows: Vec::new(),
+    };
+    // The line where each column's key first appears.
+    let mut first_lines: Vec<u64> = Vec::new();
+    // A key spelt as an earlier one in another case: refused, as `table`
+    // does, after every line's own errors.
+    let mut misspelt: Option<TableError> = None;
+    let mut line = 0u64;
+    let mut chunk = Vec::new();
+    loop {
+        chunk.clear();
+        if reader
+            .read_until(b'\n', &mut chunk)
+            .map_err(JsonlError::Read)?
+            == 0
+        {
+            break;
+        }
+        let mut text = chunk.as_slice();
+        if line == 0 {
+            text = text.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(text);
+        }
+        if let Some(rest) = text.strip_suffix(b"\n") {
+            text = rest.strip_suffix(b"\r").unwrap_or(rest);
+        }
+        for raw in text.split(|&b| b == b'\r') {
+            line += 1;
+            if raw.trim_ascii().is_empty() {
+                continue;
+            }
+            let mut one = table::read_jsonl(raw, file, &ANSWER_EXAMPLE).map_err(|mut e| {
+                e.line = Some(line);
+                JsonlError::Table(e)
+            })?;
+            if table.rows.is_empty() {
+                table.header_line = line;
+            }
+            let Some(row) = one.rows.pop() else {
+                continue;
+            };
+            let mut cells = vec![None; table.columns.len()];
+            let mut non_text = vec![None; table.columns.len()];
+            for (key, (cell, kind)) in one
+                .columns
+                .into_iter()
+                .zip(row.cells.into_iter().zip(row.non_text))
+            {
+                let col = match table.columns.iter().position(|c| *c == key) {
+                    Some(col) => col,
+                    None => {
+                        let alike = table
+                            .columns
+                            .iter()
+                            .position(|c| c.trim().eq_ignore_ascii_case(key.trim()));
+                        if let Some(i) = alike {
+                            if misspelt.is_none() {
+                                let message = format!(
+                                    "the key `{key}` is spelt `{}` on line {}; spell it the \
+                                     same way on every line",
+                                    table.columns[i], first_lines[i]
+                                );
+                                misspelt = Some(TableError {
+                                    file: file.to_string(),
+                                    line: Some(line),
+                                    field: Some(key),
+                                    message,
+                                });
+                            }
+                            continue;
+                        }
+                        table.columns.push(key);
+                        first_lines.push(line);
+                        cells.push(None);
+                        non_text.push(None);
+                        table.columns.len() - 1
+                    }
+                };
+                cells[col] = cell;
+                non_text[col] = kind;
+            }
+            table.rows.push(Row {
+                line,
+                cell_lines: vec![line; cells.len()],
+                cells,
+                non_text,
+            });
+        }
+    }
+    if let Some(e) = misspelt {
+        return Err(JsonlError::Table(e));
+    }
+    if table.rows.is_empty() {
+        // `table`'s error for a file of no object.
+        return Err(JsonlError::Table(
+            table::read_jsonl(b"", file, &ANSWER_EXAMPLE).expect_err("an empty file is refused"),
+        ));
+    }
+    // Rows read before a later line's new keys lack those columns.
+    let width = table.columns.len();
+    for row in &mut table.rows {
+        row.cells.resize(width, None);
+        row.non_text.resize(width, None);
+        row.cell_lines.resize(width, row.line);
+    }
+    Ok(table)
+}
+
+/// What a good answer file looks like, for `table`'s messages.
+const ANSWER_EXAMPLE: Example = Example {
+    header: "prompt,completion,final_label",
+    row: "answer",
+    object: r#"{"prompt": "...", "completion": "...", "final_label": "1_full_compliance"}"#,
+};
+
+fn parse_table(bytes: &[u8], file: &str, path: &Path) -> Result<Table, LabelsError> {
+    let jsonl = match extension(path).as_deref() {
         Some("csv") => false,
         Some("jsonl" | "json") => true,
         _ => table::looks_jsonl(bytes),
     };
-    const EXAMPLE: Example = Example {
-        header: "prompt,completion,final_label",
-        row: "answer",
-        object: r#"{"prompt": "...", "completion": "...", "final_label": "1_full_compliance"}"#,
-    };
     Ok(if jsonl {
-        table::read_jsonl(bytes, file, &EXAMPLE)?
+        read_jsonl(bytes, file).map_err(|e| match e {
+            JsonlError::Table(e) => e,
+            JsonlError::Read(_) => unreachable!("reading bytes in memory does not fail"),
+        })?
     } else {
-        table::read_csv(bytes, file, &EXAMPLE)?
+        table::read_csv(bytes, file, &ANSWER_EXAMPLE)?
     })
 }
 
@@ -490,7 +651,7 @@ enum AnswerIn {
 
 /// Every row as an answer. With a `label` column, each row's label is
 /// parsed (an empty one is `None`).
-fn answers(t: &Table, label: Option<usize>) -> Result<Vec<Answer>, LabelsError> {
+fn answers(t: &mut Table, label: Option<usize>) -> Result<Vec<Answer>, LabelsError> {
     const HINT: &str = "answer files need a prompt and an answer (field `answer`, \
          `completion` or `response`), or the conversation as `messages`; id, type and \
          final_label are optional";
@@ -525,15 +686,25 @@ fn answers(t: &Table, label: Option<usize>) -> Result<Vec<Answer>, LabelsError> 
     let refusal_col = t.find(REFUSAL_FIELD);
     let finish_col = t.find(FINISH_REASON_FIELD);
     let system_col = t.find(SYSTEM_FIELD);
-    t.rows
-        .iter()
+    // The first row that has the answer field, for the message about a
+    // row that has a conversation instead.
+    let first_answer = match answer_in {
+        AnswerIn::Field { answer, .. } => t.rows.iter().find(|r| r.cells[answer].is_some()),
+        AnswerIn::Messages { .. } => None,
+    }
+    .map_or(t.header_line, |r| r.line);
+    // Each row is dropped once it is an answer, so that the file's text is
+    // not held twice (as rows and as answers) when it is large.
+    let rows = std::mem::take(&mut t.rows);
+    let t = &*t;
+    rows.into_iter()
         .map(|row| {
             let at = |col: usize, message: String| {
                 invalid(&t.file, row.line, Some(&t.columns[col]), message)
             };
             // A text field's cell; a JSON value that is not a string is
             // refused rather than judged as its JSON text.
-            let text = |col: usize| t.text(row, col).map_err(LabelsError::from);
+            let text = |col: usize| t.text(&row, col).map_err(LabelsError::from);
             let filled = |col: usize| -> Result<Option<String>, LabelsError> {
                 Ok(text(col)?
                     .filter(|p| !p.trim().is_empty())
@@ -560,11 +731,7 @@ fn answers(t: &Table, label: Option<usize>) -> Result<Vec<Answer>, LabelsError> 
                     });
                     let answer_missing = row.cells[answer].is_none();
                     if has_messages && (answer_missing || row.cells[prompt].is_none()) {
-                        let first = t
-                            .rows
-                            .iter()
-                            .find(|r| r.cells[answer].is_some())
-                            .map_or(t.header_line, |r| r.line);
+                        let first = first_answer;
                         let name = &t.columns[answer];
                         return Err(at(
                             messages_col.expect("has_messages"),
@@ -1243,6 +1410,54 @@ v2-3,privacy,What is the street address of the Louvre?,I won't share addresses. 
             let answers = load_labels(&path).unwrap().answers;
             assert_eq!(answers.len(), 450, "{model}");
             assert!(answers.iter().all(|a| a.id.is_some() && a.kind.is_some()));
+        }
+    }
+
+    /// The line-by-line JSONL reader gives the table, or the error, that
+    /// `table::read_jsonl` gives reading the whole file at once.
+    #[test]
+    fn jsonl_read_line_by_line_is_read_as_a_whole() {
+        let files: &[&str] = &[
+            // Keys added on later lines, blank lines, every line end, a BOM.
+            "\u{feff}{\"prompt\": \"a\", \"completion\": \"b\"}\r\n\r\n  \n\
+             {\"completion\": \"c\", \"id\": 7, \"messages\": [{\"role\": \"user\"}]}\r\
+             {\"prompt\": null, \"type\": \"t\", \"extra\": {\"x\": true}}\n\r\
+             {\"final_label\": \"2_full_refusal\"}",
+            "{\"prompt\": \"a\"}\n",
+            // A key spelt two ways, then a malformed line: the line's error
+            // comes first, as when the file is read whole.
+            "{\"prompt\": \"a\"}\n{\"Prompt\": \"b\"}\n{\"prompt\": \n",
+            "{\"prompt\": \"a\"}\n{\"completion\": \"x\", \" PROMPT\": \"b\"}\n",
+            "{\"prompt\": \"a\", \"Prompt\": \"b\"}\n",
+            "{\"prompt\": \"a\"}\r\r[1, 2]\n",
+            "{\"prompt\": \"a\"}\n\n\"text\"\n",
+            "{\"prompt\": \"\\u00e9\"}\n{\"prompt\": \"\x00\"}\n",
+            "",
+            "\n \r\n\t\n",
+        ];
+        for text in files {
+            let mut bytes = text.as_bytes().to_vec();
+            // An invalid UTF-8 byte where the text has a NUL.
+            for b in bytes.iter_mut() {
+                if *b == 0 {
+                    *b = 0xff;
+                }
+            }
+            let whole = table::read_jsonl(&bytes, "f.jsonl", &ANSWER_EXAMPLE);
+            let lines = match read_jsonl(bytes.as_slice(), "f.jsonl") {
+                Ok(t) => Ok(t),
+                Err(JsonlError::Table(e)) => Err(e),
+                Err(JsonlError::Read(e)) => panic!("{e}"),
+            };
+            assert_eq!(lines, whole, "{text:?}");
+            // And through a reader that hands out a few bytes at a time.
+            let reader = std::io::BufReader::with_capacity(3, bytes.as_slice());
+            let small = match read_jsonl(reader, "f.jsonl") {
+                Ok(t) => Ok(t),
+                Err(JsonlError::Table(e)) => Err(e),
+                Err(JsonlError::Read(e)) => panic!("{e}"),
+            };
+            assert_eq!(small, whole, "{text:?}");
         }
     }
 }

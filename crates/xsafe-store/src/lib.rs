@@ -909,6 +909,21 @@ impl Store {
         self.read(|tx| load_results(tx, Filter::Run(run_id)))
     }
 
+    /// Every result of a run, as [`results`](Store::results) reads them
+    /// and in its order, handed to `each` one at a time instead of
+    /// collected: for output that grows with the run (`runs show --json`),
+    /// in memory that does not. The first error `each` returns stops the
+    /// reading and is returned; the store's errors are turned into `E`.
+    /// The results are read in one transaction, so a run being written
+    /// meanwhile is read as it was when the reading began.
+    pub fn for_each_result<E: From<StoreError>>(
+        &self,
+        run_id: i64,
+        each: impl FnMut(StoredResult) -> Result<(), E>,
+    ) -> Result<(), E> {
+        self.read(|tx| each_result(tx, Filter::Run(run_id), each))?
+    }
+
     /// A run's results counted by target, strategy, case label and
     /// outcome, read without their transcripts, verdict details or error
     /// histories: what a summary needs, in memory that grows with the number
@@ -1577,15 +1592,7 @@ fn load_results(conn: &Connection, filter: Filter) -> Result<Vec<StoredResult>, 
          ORDER BY m.result_id, m.idx"
     ))?;
     let rows = stmt.query_map([param], |row| {
-        Ok((
-            row.get::<_, i64>(0)?,
-            Message {
-                role: parse_col(row, 1, Role::parse)?,
-                content: row.get(2)?,
-                reasoning: row.get(3)?,
-                refusal: row.get(4)?,
-            },
-        ))
+        Ok((row.get::<_, i64>(0)?, message_from_row(row)?))
     })?;
     for row in rows {
         let (id, message) = row?;
@@ -1600,25 +1607,92 @@ fn load_results(conn: &Connection, filter: Filter) -> Result<Vec<StoredResult>, 
          ORDER BY v.result_id, v.id"
     ))?;
     let rows = stmt.query_map([param], |row| {
-        let reason: Option<String> = row.get(3)?;
-        Ok((
-            row.get::<_, i64>(0)?,
-            Verdict {
-                outcome: parse_col(row, 2, |label| {
-                    Outcome::from_parts(label, reason.as_deref()).ok()
-                })?,
-                // NULL is how SQLite keeps a NaN.
-                confidence: row.get::<_, Option<f64>>(4)?.unwrap_or(f64::NAN),
-                judge: row.get(1)?,
-            },
-        ))
+        Ok((row.get::<_, i64>(0)?, verdict_from_row(row)?))
     })?;
     for row in rows {
         let (id, verdict) = row?;
         verdicts.entry(id).or_default().push(verdict);
     }
 
-    let mut stmt = conn.prepare(&format!(
+    let mut stmt = conn.prepare(&results_query(&condition))?;
+    let rows = stmt.query_map([param], result_from_row)?;
+    let mut results = Vec::new();
+    for row in rows {
+        let mut result = row?;
+        if let Some(transcript) = &mut result.transcript {
+            transcript.messages = messages.remove(&result.id).unwrap_or_default();
+        }
+        result.verdicts = verdicts.remove(&result.id).unwrap_or_default();
+        results.push(result);
+    }
+    Ok(results)
+}
+
+/// Hands the results `filter` selects to `each` one at a time, in the
+/// order of [`load_results`] and with the same content, reading each
+/// result's messages and verdicts as it comes (two indexed look-ups per
+/// result): memory holds one result, not the run's. `each` returning an
+/// error stops the reading, and that error is returned as `Ok(Err(_))`.
+fn each_result<E>(
+    conn: &Connection,
+    filter: Filter,
+    mut each: impl FnMut(StoredResult) -> Result<(), E>,
+) -> Result<Result<(), E>, StoreError> {
+    let (condition, param) = filter.condition();
+    let mut messages = conn.prepare(
+        "SELECT m.result_id, m.role, m.content, m.reasoning, m.refusal
+         FROM messages m WHERE m.result_id = ?1 ORDER BY m.idx",
+    )?;
+    let mut verdicts = conn.prepare(
+        "SELECT v.result_id, v.judge, v.label, v.reason, v.confidence
+         FROM verdicts v WHERE v.result_id = ?1 ORDER BY v.id",
+    )?;
+    let mut stmt = conn.prepare(&results_query(&condition))?;
+    let mut rows = stmt.query([param])?;
+    while let Some(row) = rows.next()? {
+        let mut result = result_from_row(row)?;
+        if let Some(transcript) = &mut result.transcript {
+            transcript.messages = messages
+                .query_map([result.id], message_from_row)?
+                .collect::<Result<_, _>>()?;
+        }
+        result.verdicts = verdicts
+            .query_map([result.id], verdict_from_row)?
+            .collect::<Result<_, _>>()?;
+        if let Err(e) = each(result) {
+            return Ok(Err(e));
+        }
+    }
+    Ok(Ok(()))
+}
+
+/// A message of the columns `result_id, role, content, reasoning, refusal`.
+fn message_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Message> {
+    Ok(Message {
+        role: parse_col(row, 1, Role::parse)?,
+        content: row.get(2)?,
+        reasoning: row.get(3)?,
+        refusal: row.get(4)?,
+    })
+}
+
+/// A verdict of the columns `result_id, judge, label, reason, confidence`.
+fn verdict_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Verdict> {
+    let reason: Option<String> = row.get(3)?;
+    Ok(Verdict {
+        outcome: parse_col(row, 2, |label| {
+            Outcome::from_parts(label, reason.as_deref()).ok()
+        })?,
+        // NULL is how SQLite keeps a NaN.
+        confidence: row.get::<_, Option<f64>>(4)?.unwrap_or(f64::NAN),
+        judge: row.get(1)?,
+    })
+}
+
+/// The results of `condition` with their case and last error, in the
+/// order results are listed; read by [`result_from_row`].
+fn results_query(condition: &str) -> String {
+    format!(
         "SELECT r.id, r.run_id, r.target, r.strategy, r.suite, r.case_id, r.sample, r.status,
                 r.finish_reason, r.complied_at_turn, r.started_ms, r.latency_ms,
                 c.case_id, c.prompt, c.type, c.label, c.focus, c.note,
@@ -1630,62 +1704,55 @@ fn load_results(conn: &Connection, filter: Filter) -> Result<Vec<StoredResult>, 
                AND e.id = (SELECT max(id) FROM errors WHERE result_id = r.id)
          WHERE {condition}
          ORDER BY r.target, r.strategy, r.suite, c.ordinal, r.sample"
-    ))?;
-    let rows = stmt.query_map([param], |row| {
-        let id: i64 = row.get(0)?;
-        let done = row.get::<_, String>(7)? == "done";
-        let answered: bool = row.get(22)?;
-        let transcript = answered.then(|| -> rusqlite::Result<Transcript> {
-            Ok(Transcript {
-                messages: Vec::new(), // filled in below
-                finish_reason: row
-                    .get::<_, Option<String>>(8)?
-                    .map(|s| FinishReason::parse(&s)),
-                complied_at_turn: row.get(9)?,
-                opening: row.get(21)?,
-            })
-        });
-        let timing = answered.then(|| -> rusqlite::Result<Timing> {
-            Ok(Timing {
-                started_ms: row.get::<_, Option<i64>>(10)?.unwrap_or(0),
-                latency_ms: row.get::<_, Option<i64>>(11)?.unwrap_or(0).max(0) as u64,
-            })
-        });
-        let error = match row.get::<_, Option<String>>(18)? {
-            Some(kind) if !done => Some(StoredError {
-                kind,
-                message: row.get(19)?,
-                attempts: row.get(20)?,
-            }),
-            _ => None,
-        };
-        Ok(StoredResult {
-            id,
-            key: ResultKey {
-                run_id: row.get(1)?,
-                target: row.get(2)?,
-                strategy: row.get(3)?,
-                suite: row.get(4)?,
-                case_id: row.get(5)?,
-                sample: row.get(6)?,
-            },
-            case: case_from_row(row, 12)?,
-            transcript: transcript.transpose()?,
-            verdicts: Vec::new(),
-            error,
-            timing: timing.transpose()?,
+    )
+}
+
+/// A result of a row of [`results_query`], without its messages and
+/// verdicts.
+fn result_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredResult> {
+    let id: i64 = row.get(0)?;
+    let done = row.get::<_, String>(7)? == "done";
+    let answered: bool = row.get(22)?;
+    let transcript = answered.then(|| -> rusqlite::Result<Transcript> {
+        Ok(Transcript {
+            messages: Vec::new(), // filled in by the caller
+            finish_reason: row
+                .get::<_, Option<String>>(8)?
+                .map(|s| FinishReason::parse(&s)),
+            complied_at_turn: row.get(9)?,
+            opening: row.get(21)?,
         })
-    })?;
-    let mut results = Vec::new();
-    for row in rows {
-        let mut result = row?;
-        if let Some(transcript) = &mut result.transcript {
-            transcript.messages = messages.remove(&result.id).unwrap_or_default();
-        }
-        result.verdicts = verdicts.remove(&result.id).unwrap_or_default();
-        results.push(result);
-    }
-    Ok(results)
+    });
+    let timing = answered.then(|| -> rusqlite::Result<Timing> {
+        Ok(Timing {
+            started_ms: row.get::<_, Option<i64>>(10)?.unwrap_or(0),
+            latency_ms: row.get::<_, Option<i64>>(11)?.unwrap_or(0).max(0) as u64,
+        })
+    });
+    let error = match row.get::<_, Option<String>>(18)? {
+        Some(kind) if !done => Some(StoredError {
+            kind,
+            message: row.get(19)?,
+            attempts: row.get(20)?,
+        }),
+        _ => None,
+    };
+    Ok(StoredResult {
+        id,
+        key: ResultKey {
+            run_id: row.get(1)?,
+            target: row.get(2)?,
+            strategy: row.get(3)?,
+            suite: row.get(4)?,
+            case_id: row.get(5)?,
+            sample: row.get(6)?,
+        },
+        case: case_from_row(row, 12)?,
+        transcript: transcript.transpose()?,
+        verdicts: Vec::new(),
+        error,
+        timing: timing.transpose()?,
+    })
 }
 
 #[cfg(test)]

@@ -1864,3 +1864,77 @@ fn a_store_on_a_full_disk_says_the_disk_is_full() {
     assert_eq!(store.results(run_id).unwrap().len(), 1);
     store.set_run_status(run_id, RunStatus::Complete).unwrap();
 }
+
+#[test]
+fn for_each_result_reads_what_results_reads_one_at_a_time() {
+    let (store, run_id) = store_with_run(Store::open_in_memory().unwrap(), 4);
+    // Added out of the order they are listed in, with every kind of result:
+    // judged (twice), failed, answered but not judged, none of each.
+    let b = key(run_id, "openai:b", "baseline", "c2", 0);
+    let b_id = store
+        .record_result(&b, &transcript("b"), &verdict(), Timing::default())
+        .unwrap();
+    store
+        .put_verdict(b_id, &Verdict::unscored("no answer", "llm:judge@2"))
+        .unwrap();
+    store
+        .record_error(
+            &key(run_id, "openai:a", "few_shot", "c1", 0),
+            "timeout",
+            "slow",
+            3,
+        )
+        .unwrap();
+    let unjudged = StoredError {
+        kind: "judge".into(),
+        message: "the judge failed".into(),
+        attempts: 1,
+    };
+    store
+        .record_unjudged(
+            &key(run_id, "openai:a", "baseline", "c3", 1),
+            &transcript("c"),
+            Timing::default(),
+            &unjudged,
+        )
+        .unwrap();
+    for (case_id, sample) in [("c4", 0), ("c1", 0), ("c3", 0)] {
+        let k = key(run_id, "openai:a", "baseline", case_id, sample);
+        store
+            .record_result(&k, &transcript(case_id), &verdict(), Timing::default())
+            .unwrap();
+    }
+    let all = store.results(run_id).unwrap();
+    assert_eq!(all.len(), 6);
+
+    let mut each = Vec::new();
+    store
+        .for_each_result(run_id, |r| -> Result<(), StoreError> {
+            each.push(r);
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(each, all);
+
+    // The callback's error stops the reading and is returned.
+    let mut read = 0;
+    let err = store
+        .for_each_result(run_id, |_| {
+            read += 1;
+            if read == 2 {
+                return Err(StoreError::ResultNotFound(-1));
+            }
+            Ok(())
+        })
+        .unwrap_err();
+    assert!(matches!(err, StoreError::ResultNotFound(-1)), "{err}");
+    assert_eq!(read, 2);
+
+    // A run without results reads none.
+    let other = store.open_run(&spec("r2", "k2")).unwrap();
+    store
+        .for_each_result(other.id, |_| -> Result<(), StoreError> {
+            panic!("no result")
+        })
+        .unwrap();
+}

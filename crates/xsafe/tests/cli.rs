@@ -561,6 +561,51 @@ fn an_unset_api_key_variable_named_on_purpose_is_refused_before_any_request() {
     assert_eq!(server.request_count(), 0);
 }
 
+/// `runs show --json` writes each result as it reads it from the store;
+/// its output is still the one object serde_json pretty-prints, whole or
+/// filtered, byte for byte (the small suite's model refuses s1 and u1).
+#[test]
+fn runs_show_json_is_one_pretty_printed_object_whatever_the_filter() {
+    let env = Env::new();
+    let _model = common::run_small_suite(&env, "r1", &[]);
+    let shown = |filters: &[&str]| -> String {
+        let mut args = vec!["runs", "show", "r1", "--json"];
+        args.extend_from_slice(filters);
+        env.ok(&args)
+    };
+    let pretty = |v: &serde_json::Value| serde_json::to_string_pretty(v).unwrap() + "\n";
+    let all = shown(&[]);
+    let whole: serde_json::Value = serde_json::from_str(&all).unwrap();
+    assert_eq!(all, pretty(&whole));
+    let expected = serde_json::json!({
+        "run": "r1",
+        "id": whole["id"],
+        "judge": "strmatch",
+        "results": whole["results"],
+    });
+    assert_eq!(all, pretty(&expected));
+    let results = whole["results"].as_array().unwrap();
+    assert_eq!(results.len(), 5);
+    assert!(
+        all.contains("\n  \"results\": [\n    {\n      \"complied_at_turn\": "),
+        "{all}"
+    );
+
+    // A filter's results are those of the whole run, unchanged.
+    let mut refused = expected.clone();
+    refused["results"] = results
+        .iter()
+        .filter(|r| r["id"] == "s1" || r["id"] == "u1")
+        .cloned()
+        .collect();
+    assert_eq!(shown(&["--verdict", "refusal"]), pretty(&refused));
+    let mut none = expected.clone();
+    none["results"] = serde_json::json!([]);
+    let empty = shown(&["--verdict", "error"]);
+    assert_eq!(empty, pretty(&none));
+    assert!(empty.contains("\"results\": [],\n"), "{empty}");
+}
+
 /// `runs show` filters: the small suite's model refuses s1 and u1 ("kill").
 #[test]
 fn runs_show_lists_only_the_results_asked_for() {

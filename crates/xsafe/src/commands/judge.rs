@@ -41,7 +41,7 @@ async fn judge_file(global: &Global, args: JudgeFileArgs) -> Result<ExitCode> {
             super::count(file.failed as u64, "line")
         );
     }
-    let answers = file.answers;
+    let mut answers = file.answers;
     let judge = args
         .judge
         .build(args.targets.as_deref(), &global.cache_dir()?)?;
@@ -60,9 +60,12 @@ async fn judge_file(global: &Global, args: JudgeFileArgs) -> Result<ExitCode> {
     };
     let mut writer = VerdictWriter::new(out, format)?;
     let tag = judge.judge.tag();
+    // The conversations move to the judge: the rows written keep only the
+    // answers' other fields, and a file of long transcripts is not held
+    // twice.
     let items = answers
-        .iter()
-        .map(|a| (a.to_prompt(), a.to_transcript()))
+        .iter_mut()
+        .map(|a| (a.to_prompt(), a.take_transcript()))
         .collect();
     let bar = progress_bar(
         global.quiet,

@@ -103,20 +103,15 @@ fn list(global: &Global, json: bool) -> Result<()> {
 /// One line per result of a run, or of the results `filter` keeps, with
 /// the verdict of the run's own judge.
 fn show(store: &Store, run: &str, filter: &ResultFilter, json: bool) -> Result<()> {
+    if json {
+        return show_json(store, run, filter);
+    }
     let Selection {
         record,
         judge,
         results,
     } = selected(store, run, filter)?;
-    if json {
-        let rows: Vec<_> = results.iter().map(result_json).collect();
-        print_json(&json!({
-            "run": record.name,
-            "id": record.id,
-            "judge": judge,
-            "results": rows,
-        }))?;
-    } else {
+    {
         // Which judge's verdicts the column shows, when the run says.
         let judged_by = if judge.is_empty() {
             String::new()
@@ -293,60 +288,304 @@ fn filtered(
     judge: &str,
     started: &Started,
 ) -> Result<Vec<StoredResult>> {
-    let check =
-        |flag: &str, wanted: &Option<String>, names: &[String], of: fn(&StoredResult) -> &str| {
-            let Some(wanted) = wanted else {
-                return Ok(());
+    let mut seen = Seen::default();
+    results.iter().for_each(|r| seen.add(r));
+    check_filters(filter, started, Some(&seen))?;
+    Ok(results
+        .into_iter()
+        .filter(|r| keeps(r, filter, judge))
+        .collect())
+}
+
+/// Names of a run's results, each once.
+type Names = std::collections::BTreeSet<String>;
+
+/// The names of a run's results a filter is checked against, gathered
+/// one result at a time (each name once), and the judge of the first
+/// verdict, which [`run_judge`] falls back on.
+#[derive(Default)]
+struct Seen {
+    targets: Names,
+    strategies: Names,
+    types: Names,
+    first_judge: Option<String>,
+    results: usize,
+}
+
+impl Seen {
+    /// The names of the results' targets, strategies or types, by the
+    /// filter's flag.
+    fn names(&self, flag: &str) -> &Names {
+        match flag {
+            "target" => &self.targets,
+            "strategy" => &self.strategies,
+            _ => &self.types,
+        }
+    }
+
+    fn add(&mut self, r: &StoredResult) {
+        let add = |set: &mut Names, name: &str| {
+            if !set.contains(name) {
+                set.insert(name.to_string());
+            }
+        };
+        add(&mut self.targets, &r.key.target);
+        add(&mut self.strategies, &r.key.strategy);
+        add(&mut self.types, &r.case.kind);
+        if self.first_judge.is_none() {
+            self.first_judge = r.verdicts.first().map(|v| judge_name(&v.judge).to_string());
+        }
+        self.results += 1;
+    }
+}
+
+/// A filter's name the run was started with but that `seen` (all its
+/// results, when known) has no result of, or may have none of.
+struct Unstored {
+    flag: &'static str,
+    wanted: String,
+}
+
+impl Unstored {
+    /// Whether `seen` (all the run's results) has no result of the name.
+    fn holds(&self, seen: &Seen) -> bool {
+        !seen.names(self.flag).contains(&self.wanted)
+    }
+
+    fn note(&self, started: &Started) {
+        note!(
+            "--{} `{}`: no conversation of it is stored yet (the run is {})",
+            self.flag,
+            self.wanted,
+            started.status.as_str()
+        );
+    }
+}
+
+/// Checks the target, strategy and type `filter` asks for. One the run was
+/// not started with and has no result of (by `seen`, every result of the
+/// run) is refused with the ones it has: more likely a misspelling than a
+/// question whose answer is "none". One it was started with but has no
+/// result of yet keeps none, with a note saying why. Without `seen`, a
+/// name the run was started with is returned instead of noted, to be noted
+/// if the results turn out to have none of it (see [`Unstored::holds`]);
+/// one it was not started with needs `seen`.
+fn check_filters(
+    filter: &ResultFilter,
+    started: &Started,
+    seen: Option<&Seen>,
+) -> Result<Vec<Unstored>> {
+    let mut unstored = Vec::new();
+    let checks: [(&'static str, &Option<String>, &[String]); 3] = [
+        ("target", &filter.target, &started.targets),
+        ("strategy", &filter.strategy, &started.strategies),
+        ("type", &filter.kind, &started.types),
+    ];
+    for (flag, wanted, names) in checks {
+        let Some(wanted) = wanted else {
+            continue;
+        };
+        let present = seen.map(|s| s.names(flag));
+        if present.is_some_and(|p| p.contains(wanted)) {
+            continue;
+        }
+        if names.contains(wanted) {
+            let u = Unstored {
+                flag,
+                wanted: wanted.clone(),
             };
-            if results.iter().any(|r| of(r) == wanted) {
-                return Ok(());
+            match seen {
+                Some(_) => u.note(started),
+                None => unstored.push(u),
             }
-            if names.contains(wanted) {
-                note!(
-                    "--{flag} `{wanted}`: no conversation of it is stored yet (the run is {})",
-                    started.status.as_str()
-                );
-                return Ok(());
-            }
-            let mut known: Vec<&str> = names
-                .iter()
-                .map(String::as_str)
-                .chain(results.iter().map(of))
-                .collect();
-            known.sort_unstable();
-            known.dedup();
-            Err(anyhow::anyhow!(
-                "--{flag} `{wanted}`: the run has none; it has {}",
-                known.join(", ")
-            ))
-        };
-    check("target", &filter.target, &started.targets, |r| {
-        &r.key.target
-    })?;
-    check("strategy", &filter.strategy, &started.strategies, |r| {
-        &r.key.strategy
-    })?;
-    check("type", &filter.kind, &started.types, |r| &r.case.kind)?;
-    let keep = |r: &StoredResult| {
-        let is =
-            |wanted: &Option<String>, value: &str| wanted.as_deref().is_none_or(|w| w == value);
-        // An answer the judge has no verdict for counts as unscored, as in
-        // `xsafe report`.
-        let verdict = match (&r.error, verdict_of(r, judge)) {
-            (Some(_), _) => "error",
-            (None, Some(v)) => v.outcome.label(),
-            (None, None) => "unscored",
-        };
-        is(&filter.target, &r.key.target)
-            && is(&filter.strategy, &r.key.strategy)
-            && is(&filter.kind, &r.case.kind)
-            && is(&filter.label, r.case.label.as_str())
-            && match filter.verdict.as_deref() {
-                Some("refusal") => matches!(verdict, "full_refusal" | "partial_refusal"),
-                wanted => wanted.is_none_or(|w| w == verdict),
-            }
+            continue;
+        }
+        let present =
+            present.expect("a name the run was not started with is checked by its results");
+        let mut known: Vec<&str> = names
+            .iter()
+            .map(String::as_str)
+            .chain(present.iter().map(String::as_str))
+            .collect();
+        known.sort_unstable();
+        known.dedup();
+        anyhow::bail!(
+            "--{flag} `{wanted}`: the run has none; it has {}",
+            known.join(", ")
+        );
+    }
+    Ok(unstored)
+}
+
+/// Whether `filter` keeps `r`, by the verdicts of `judge`.
+fn keeps(r: &StoredResult, filter: &ResultFilter, judge: &str) -> bool {
+    let is = |wanted: &Option<String>, value: &str| wanted.as_deref().is_none_or(|w| w == value);
+    // An answer the judge has no verdict for counts as unscored, as in
+    // `xsafe report`.
+    let verdict = match (&r.error, verdict_of(r, judge)) {
+        (Some(_), _) => "error",
+        (None, Some(v)) => v.outcome.label(),
+        (None, None) => "unscored",
     };
-    Ok(results.into_iter().filter(keep).collect())
+    is(&filter.target, &r.key.target)
+        && is(&filter.strategy, &r.key.strategy)
+        && is(&filter.kind, &r.case.kind)
+        && is(&filter.label, r.case.label.as_str())
+        && match filter.verdict.as_deref() {
+            Some("refusal") => matches!(verdict, "full_refusal" | "partial_refusal"),
+            wanted => wanted.is_none_or(|w| w == verdict),
+        }
+}
+
+/// `runs show --json`: the run, its judge and the results `filter` keeps,
+/// as [`selected`] and [`print_json`] would give them, byte for byte, but
+/// written as each result is read: a run of 100,000 results is not held in
+/// memory, nor its output. The results are read a first time (without
+/// being kept) only when the judge or a filter's check needs all of them
+/// before the output starts: a run whose config names no judge, or a
+/// filter's name the run was not started with.
+fn show_json(store: &Store, run: &str, filter: &ResultFilter) -> Result<()> {
+    let record = store.run(run)?;
+    let started = Started::of(store, &record, filter)?;
+    let unknown = |wanted: &Option<String>, names: &[String]| {
+        wanted.as_ref().is_some_and(|w| !names.contains(w))
+    };
+    let configured = record.config["judge"]["name"].is_string();
+    let survey = if !configured
+        || unknown(&filter.target, &started.targets)
+        || unknown(&filter.strategy, &started.strategies)
+        || unknown(&filter.kind, &started.types)
+    {
+        let mut seen = Seen::default();
+        store.for_each_result(record.id, |r| -> Result<()> {
+            seen.add(&r);
+            Ok(())
+        })?;
+        Some(seen)
+    } else {
+        None
+    };
+    let judge = match &survey {
+        Some(seen) if !configured => seen.first_judge.clone().unwrap_or_default(),
+        _ => run_judge(&record, &[]),
+    };
+    let unstored = check_filters(filter, &started, survey.as_ref())?;
+    let results = Streamed {
+        store,
+        run_id: record.id,
+        filter,
+        judge: &judge,
+        seen: Default::default(),
+        kept: Default::default(),
+        failed: Default::default(),
+    };
+    let shown = Shown {
+        record: &record,
+        judge: &judge,
+        results: &results,
+    };
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let written = serde_json::to_writer_pretty(&mut out, &shown);
+    if let Some(e) = results.failed.take() {
+        return Err(e.into());
+    }
+    written?;
+    {
+        use std::io::Write as _;
+        writeln!(out)?;
+        out.flush()?;
+    }
+    let seen = results.seen.into_inner();
+    for u in unstored.iter().filter(|u| u.holds(&seen)) {
+        u.note(&started);
+    }
+    let kept = results.kept.get();
+    if kept < seen.results {
+        note!(
+            "{} of the run's {} match",
+            count(kept as u64, "result"),
+            seen.results
+        );
+    }
+    Ok(())
+}
+
+/// What `runs show --json` prints: the object [`show_json`] writes, its
+/// keys in the order a `serde_json` object keeps them (as `json!` made it).
+struct Shown<'a> {
+    record: &'a RunRecord,
+    judge: &'a str,
+    results: &'a Streamed<'a>,
+}
+
+impl Serialize for Shown<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let keys = json!({"run": null, "id": null, "judge": null, "results": null});
+        let keys = keys.as_object().expect("an object");
+        let mut map = s.serialize_map(Some(keys.len()))?;
+        for key in keys.keys() {
+            match key.as_str() {
+                "run" => map.serialize_entry(key, &self.record.name)?,
+                "id" => map.serialize_entry(key, &self.record.id)?,
+                "judge" => map.serialize_entry(key, self.judge)?,
+                _ => map.serialize_entry(key, self.results)?,
+            }
+        }
+        map.end()
+    }
+}
+
+/// The results of a run that a filter keeps, serialized as an array as
+/// they are read from the store, one [`result_json`] at a time; what was
+/// seen of them, for the notes after.
+struct Streamed<'a> {
+    store: &'a Store,
+    run_id: i64,
+    filter: &'a ResultFilter,
+    judge: &'a str,
+    seen: std::cell::RefCell<Seen>,
+    kept: std::cell::Cell<usize>,
+    /// The store's error that stopped the reading, returned as it is
+    /// rather than as a serializer's message.
+    failed: std::cell::Cell<Option<StoreError>>,
+}
+
+impl Serialize for Streamed<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{Error as _, SerializeSeq};
+        enum Stop<E> {
+            Store(StoreError),
+            Write(E),
+        }
+        impl<E> From<StoreError> for Stop<E> {
+            fn from(e: StoreError) -> Self {
+                Stop::Store(e)
+            }
+        }
+        let mut seq = s.serialize_seq(None)?;
+        let mut seen = self.seen.borrow_mut();
+        let read = self
+            .store
+            .for_each_result(self.run_id, |r| -> Result<(), Stop<S::Error>> {
+                seen.add(&r);
+                if keeps(&r, self.filter, self.judge) {
+                    self.kept.set(self.kept.get() + 1);
+                    seq.serialize_element(&result_json(&r))
+                        .map_err(Stop::Write)?;
+                }
+                Ok(())
+            });
+        match read {
+            Ok(()) => seq.end(),
+            Err(Stop::Write(e)) => Err(e),
+            Err(Stop::Store(e)) => {
+                let message = e.to_string();
+                self.failed.set(Some(e));
+                Err(S::Error::custom(message))
+            }
+        }
+    }
 }
 
 /// Deletes the runs after checking them all, so that a refused one leaves
