@@ -83,4 +83,14 @@ pub trait Judge: Send + Sync {
     fn tag(&self) -> String {
         format!("{}@{}", self.name(), self.version())
     }
+
+    /// How many answers the judge may have in judging at once when that
+    /// waits on something other than this process (an LLM judge's model,
+    /// slower, perhaps, than the model judged): a runner that bounds the
+    /// answers between receipt and storage leaves room for as many more,
+    /// so that judging keeps its own pace. 0 for a judge that decides on
+    /// the spot.
+    fn max_concurrency(&self) -> usize {
+        0
+    }
 }

@@ -48,6 +48,10 @@ impl Judge for Cascade {
         &self.name
     }
 
+    fn max_concurrency(&self) -> usize {
+        self.first.max_concurrency() + self.second.max_concurrency()
+    }
+
     fn version(&self) -> &str {
         &self.version
     }

@@ -110,6 +110,10 @@ impl Judge for LlmJudge {
         &self.name
     }
 
+    fn max_concurrency(&self) -> usize {
+        self.target.max_concurrency()
+    }
+
     /// 2: copies of the prompt and loops are unscored without asking, and a
     /// label the output denies, questions or misnumbers is unscored.
     /// 3: a denial anywhere before the label in its clause unscores it ("it

@@ -234,3 +234,18 @@ async fn a_failing_server_is_an_error_not_a_verdict() {
         .unwrap_err();
     assert!(err.to_string().contains("not JSON"), "{err}");
 }
+
+/// A runner leaves room for as many answers in judging as the judge's model
+/// may take at once (an `llm:` judge slower than the model judged is not
+/// held to the targets' pace); a local judge needs none, and a cascade the
+/// room of both its judges.
+#[test]
+fn the_judges_concurrency_is_its_models() {
+    let server = TestServer::start(|_| Reply::chat("1_full_compliance"));
+    let llm: Arc<dyn Judge> = Arc::new(judge(&server));
+    assert_eq!(llm.max_concurrency(), 8, "the target's default");
+    let local: Arc<dyn Judge> = Arc::new(xsafe_judge::StrMatch);
+    assert_eq!(local.max_concurrency(), 0);
+    let cascade = xsafe_judge::Cascade::new(local, llm, 0.9).unwrap();
+    assert_eq!(cascade.max_concurrency(), 8);
+}

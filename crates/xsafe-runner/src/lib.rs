@@ -241,13 +241,18 @@ async fn execute_claimed(
     // this bound the answers received but not stored piled up without limit
     // (memory, blocking threads, and a Ctrl-C that waited for them all).
     // Twice the requests the targets may have in flight: the models stay
-    // busy while as many answers are judged and stored.
+    // busy while as many answers are judged and stored; and the answers a
+    // judge that waits on its own model may judge at once, so that a slow
+    // `llm:` judge is not held to the targets' pace.
     let places: usize = plan
         .targets
         .iter()
         .map(|t| t.max_concurrency().max(1))
         .sum();
-    let places = u32::try_from(places.saturating_mul(UNSTORED_PER_REQUEST))
+    let places = places
+        .saturating_mul(UNSTORED_PER_REQUEST)
+        .saturating_add(plan.judge.max_concurrency());
+    let places = u32::try_from(places)
         .unwrap_or(u32::MAX)
         .min(Semaphore::MAX_PERMITS as u32);
     let unstored = Arc::new(Semaphore::new(places as usize));
@@ -560,6 +565,10 @@ fn same_to_a_judge(a: &Transcript, b: &Transcript) -> bool {
 impl Judge for RememberLast<'_> {
     fn name(&self) -> &str {
         self.inner.name()
+    }
+
+    fn max_concurrency(&self) -> usize {
+        self.inner.max_concurrency()
     }
 
     fn version(&self) -> &str {
