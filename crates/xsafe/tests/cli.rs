@@ -706,6 +706,7 @@ fn a_closed_stdout_ends_the_command_quietly() {
         &["suites", "show", "xsafe-basic"][..],
         &["suites", "show", "xsafe-basic", "--json"],
         &["runs", "show", "t1"],
+        &["runs", "show", "t1", "--json"],
         &["export", "t1", "--format", "csv"],
         &["report", "t1", "--format", "html"],
     ] {

@@ -485,7 +485,16 @@ fn show_json(store: &Store, run: &str, filter: &ResultFilter) -> Result<()> {
         results: &results,
     };
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    let written = serde_json::to_writer_pretty(&mut out, &shown);
+    // A reader gone from the pipe (`| head`) surfaces inside serde_json;
+    // as the `io::Error` it is, it ends the command quietly (141), as
+    // every other output's does.
+    let written = serde_json::to_writer_pretty(&mut out, &shown).map_err(|e| {
+        if e.is_io() {
+            anyhow::Error::from(std::io::Error::from(e))
+        } else {
+            anyhow::Error::from(e)
+        }
+    });
     if let Some(e) = results.failed.take() {
         return Err(e.into());
     }
