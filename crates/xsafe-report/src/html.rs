@@ -731,8 +731,10 @@ fn preview(text: &str) -> String {
 }
 
 /// How many transcripts the page lists at most ([`render`]); a run of more
-/// results lists the ones a reader needs first (see [`chosen`]), and the
-/// page says how many it leaves out and that `xsafe export RUN` has them all.
+/// results lists the ones a reader needs first (answers against the
+/// prompt's label, then unscored answers, failed requests and the rest,
+/// in turn from each strategy), and the page says how many it leaves out
+/// and that `xsafe export RUN` has them all.
 pub const TRANSCRIPT_ROWS: usize = 2_000;
 
 /// Which transcripts a row of the page gets, by their index in `rows`, in
@@ -945,7 +947,9 @@ fn transcripts(out: &mut String, report: &Report, cap: usize) {
         out.push_str("</details>\n");
     }
     out.push_str("<div id=\"transcript-list\">\n");
-    let multi_run = runs.len() > 1;
+    // Whether the page covers several runs, not only the listed rows: a
+    // capped list may hold one run's rows alone, which must still say so.
+    let multi_run = report.runs.len() > 1;
     // Answers per case (`--samples`: the highest sample stored, counted
     // from 1), to say which of them a row is.
     let mut samples: HashMap<(&str, &str, &str, &str, &str), u32> = HashMap::new();
