@@ -690,6 +690,9 @@ pub(crate) async fn execute_with_progress(
             seen.store(true, Ordering::Relaxed);
             events.set_length(total);
             events.set_position(done);
+            // The results stored before are no progress of this process's:
+            // without this, the rate and eta count them as made just now.
+            events.reset_eta();
             events.set_message(message(&run_name));
         }
         Event::Stored { .. } => events.inc(1),
