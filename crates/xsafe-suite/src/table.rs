@@ -483,97 +483,155 @@ fn lf_line_ends(text: &str) -> String {
 
 /// Reads a file of one JSON object per line; `file` names it in errors.
 pub fn read_jsonl(bytes: &[u8], file: &str, example: &Example) -> Result<Table, TableError> {
-    let mut objects = Vec::new();
-    for (i, raw) in split_lines(strip_bom(bytes)).enumerate() {
-        let line = i as u64 + 1;
-        if raw.trim_ascii().is_empty() {
-            continue;
+    read_jsonl_from(bytes, file, example).map_err(|e| match e {
+        JsonlError::Table(e) => e,
+        JsonlError::Read(e) => unreachable!("reading bytes in memory does not fail: {e}"),
+    })
+}
+
+/// Why [`read_jsonl_from`] failed: reading, or what was read.
+#[derive(Debug)]
+pub enum JsonlError {
+    /// The reader failed.
+    Read(std::io::Error),
+    /// A line is not what a JSONL file must hold.
+    Table(TableError),
+}
+
+/// [`read_jsonl`] from a reader, a line at a time: each line's JSON is
+/// dropped once it is a row, so a file of large objects (an export's
+/// conversations) is never in memory at once, as bytes or as JSON. Lines
+/// end in LF, CRLF or a lone CR; a BOM may start the file.
+pub fn read_jsonl_from(
+    mut reader: impl std::io::BufRead,
+    file: &str,
+    example: &Example,
+) -> Result<Table, JsonlError> {
+    let table_error = |line: u64, field: Option<&str>, message: String| {
+        JsonlError::Table(err(file, line, field, message))
+    };
+    let mut rows: Vec<Row> = Vec::new();
+    // Keys by first appearance, with the line of it.
+    let mut columns: Vec<String> = Vec::new();
+    let mut first_lines: Vec<u64> = Vec::new();
+    // A key spelt in another case than on an earlier line would be a
+    // column of its own that `find` never reads: refused, after every
+    // line's own errors.
+    let mut misspelt: Option<JsonlError> = None;
+    let mut line = 0u64;
+    let mut chunk = Vec::new();
+    loop {
+        chunk.clear();
+        if reader
+            .read_until(b'\n', &mut chunk)
+            .map_err(JsonlError::Read)?
+            == 0
+        {
+            break;
         }
-        let text = std::str::from_utf8(raw).map_err(|e| {
-            let message = format!(
-                "invalid UTF-8 at byte {} of the line; save the file as UTF-8",
-                e.valid_up_to() + 1
-            );
-            err(file, line, None, message)
-        })?;
-        let malformed = |e: serde_json::Error| {
-            // serde's own "at line 1 column N" would contradict our line.
-            let what = e.to_string();
-            let what = what.split(" at line ").next().unwrap_or_default();
-            let message = format!(
-                "malformed JSON at character {}: {what}; write one JSON object per line",
-                e.column()
-            );
-            err(file, line, None, message)
-        };
-        if !text.trim_start().starts_with('{') {
-            // Not an object: say so, or that it is not even JSON.
-            serde_json::from_str::<serde_json::Value>(text).map_err(malformed)?;
-            let message = format!(
-                "expected a JSON object such as {}; write one object per line",
-                example.object
-            );
-            return Err(err(file, line, None, message));
+        let mut text = chunk.as_slice();
+        if line == 0 {
+            text = strip_bom(text);
         }
-        let Object { map, repeated } = serde_json::from_str(text).map_err(malformed)?;
-        if let Some((a, b)) = repeated {
-            let message = format!(
-                "the object has the key `{a}` and the key `{b}` ({}), so only one of them \
-                 could be read; remove one of them",
-                alike(&a, &b)
-            );
-            return Err(err(file, line, Some(&b), message));
+        if let Some(rest) = text.strip_suffix(b"\n") {
+            text = rest.strip_suffix(b"\r").unwrap_or(rest);
         }
-        objects.push((line, map));
+        for raw in text.split(|&b| b == b'\r') {
+            line += 1;
+            if raw.trim_ascii().is_empty() {
+                continue;
+            }
+            let text = std::str::from_utf8(raw).map_err(|e| {
+                let message = format!(
+                    "invalid UTF-8 at byte {} of the line; save the file as UTF-8",
+                    e.valid_up_to() + 1
+                );
+                table_error(line, None, message)
+            })?;
+            let malformed = |e: serde_json::Error| {
+                // serde's own "at line 1 column N" would contradict our line.
+                let what = e.to_string();
+                let what = what.split(" at line ").next().unwrap_or_default();
+                let message = format!(
+                    "malformed JSON at character {}: {what}; write one JSON object per line",
+                    e.column()
+                );
+                table_error(line, None, message)
+            };
+            if !text.trim_start().starts_with('{') {
+                // Not an object: say so, or that it is not even JSON.
+                serde_json::from_str::<serde_json::Value>(text).map_err(malformed)?;
+                let message = format!(
+                    "expected a JSON object such as {}; write one object per line",
+                    example.object
+                );
+                return Err(table_error(line, None, message));
+            }
+            let Object { map, repeated } = serde_json::from_str(text).map_err(malformed)?;
+            if let Some((a, b)) = repeated {
+                let message = format!(
+                    "the object has the key `{a}` and the key `{b}` ({}), so only one of them \
+                     could be read; remove one of them",
+                    alike(&a, &b)
+                );
+                return Err(table_error(line, Some(&b), message));
+            }
+            let mut cells = vec![None; columns.len()];
+            let mut non_text = vec![None; columns.len()];
+            for (key, value) in map {
+                let col = match columns.iter().position(|c| *c == key) {
+                    Some(col) => col,
+                    None => {
+                        if let Some(i) = columns.iter().position(|c| same_name(c, &key)) {
+                            if misspelt.is_none() {
+                                let message = format!(
+                                    "the key `{key}` is spelt `{}` on line {}; spell it the \
+                                     same way on every line",
+                                    columns[i], first_lines[i]
+                                );
+                                misspelt = Some(table_error(line, Some(&key), message));
+                            }
+                            continue;
+                        }
+                        columns.push(key);
+                        first_lines.push(line);
+                        cells.push(None);
+                        non_text.push(None);
+                        columns.len() - 1
+                    }
+                };
+                non_text[col] = JsonKind::of(&value);
+                cells[col] = match value {
+                    serde_json::Value::Null => None,
+                    serde_json::Value::String(s) => Some(s),
+                    other => Some(other.to_string()),
+                };
+            }
+            rows.push(Row {
+                line,
+                cell_lines: vec![line; cells.len()],
+                cells,
+                non_text,
+            });
+        }
     }
-    let Some(&(header_line, _)) = objects.first() else {
+    let Some(header_line) = rows.first().map(|r| r.line) else {
         let message = format!(
             "the file is empty; write one JSON object per line, e.g. {}",
             example.object
         );
-        return Err(err(file, 1, None, message));
+        return Err(table_error(1, None, message));
     };
-    // Keys by first appearance, with the line of it; a key spelt in
-    // another case than on an earlier line would be a column of its own
-    // that `find` never reads.
-    let mut columns: Vec<String> = Vec::new();
-    let mut first_lines: Vec<u64> = Vec::new();
-    for (line, map) in &objects {
-        for key in map.keys() {
-            if columns.contains(key) {
-                continue;
-            }
-            if let Some(i) = columns.iter().position(|c| same_name(c, key)) {
-                let message = format!(
-                    "the key `{key}` is spelt `{}` on line {}; spell it the same way on every \
-                     line",
-                    columns[i], first_lines[i]
-                );
-                return Err(err(file, *line, Some(key), message));
-            }
-            columns.push(key.clone());
-            first_lines.push(*line);
-        }
+    if let Some(e) = misspelt {
+        return Err(e);
     }
-    let rows = objects
-        .iter()
-        .map(|(line, map)| Row {
-            line: *line,
-            cells: columns
-                .iter()
-                .map(|c| match map.get(c) {
-                    None | Some(serde_json::Value::Null) => None,
-                    Some(serde_json::Value::String(s)) => Some(s.clone()),
-                    Some(other) => Some(other.to_string()),
-                })
-                .collect(),
-            non_text: columns
-                .iter()
-                .map(|c| map.get(c).and_then(JsonKind::of))
-                .collect(),
-            cell_lines: vec![*line; columns.len()],
-        })
-        .collect();
+    // Rows read before a later line's new keys lack those columns.
+    let width = columns.len();
+    for row in &mut rows {
+        row.cells.resize(width, None);
+        row.non_text.resize(width, None);
+        row.cell_lines.resize(width, row.line);
+    }
     Ok(Table {
         file: file.to_string(),
         columns,
@@ -624,6 +682,53 @@ impl<'de> serde::Deserialize<'de> for Object {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Read from a reader, a few bytes at a time, a JSONL file gives the
+    /// table, or the error, that it gives read from memory: line ends, a
+    /// BOM, blank lines, keys first on later lines, a key spelt two ways
+    /// (after any line's own error), invalid UTF-8, files of no object.
+    #[test]
+    fn jsonl_read_through_a_reader_is_read_as_from_memory() {
+        let files: &[&str] = &[
+            // Keys added on later lines, blank lines, every line end, a BOM.
+            "\u{feff}{\"prompt\": \"a\", \"completion\": \"b\"}\r\n\r\n  \n\
+             {\"completion\": \"c\", \"id\": 7, \"messages\": [{\"role\": \"user\"}]}\r\
+             {\"prompt\": null, \"type\": \"t\", \"extra\": {\"x\": true}}\n\r\
+             {\"final_label\": \"2_full_refusal\"}",
+            "{\"prompt\": \"a\"}\n",
+            // A key spelt two ways, then a malformed line: the line's error
+            // comes first, as when the file is read whole.
+            "{\"prompt\": \"a\"}\n{\"Prompt\": \"b\"}\n{\"prompt\": \n",
+            "{\"prompt\": \"a\"}\n{\"completion\": \"x\", \" PROMPT\": \"b\"}\n",
+            "{\"prompt\": \"a\", \"Prompt\": \"b\"}\n",
+            "{\"prompt\": \"a\"}\r\r[1, 2]\n",
+            "{\"prompt\": \"a\"}\n\n\"text\"\n",
+            "{\"prompt\": \"\\u00e9\"}\n{\"prompt\": \"\x00\"}\n",
+            "",
+            "\n \r\n\t\n",
+            // A BOM starts the file only: one inside it is not JSON.
+            "{\"prompt\": \"a\"}\n\u{feff}{\"prompt\": \"b\"}\n",
+            "\u{feff}\n{\"prompt\": \"a\"}",
+        ];
+        for text in files {
+            let mut bytes = text.as_bytes().to_vec();
+            // An invalid UTF-8 byte where the text has a NUL.
+            for b in bytes.iter_mut() {
+                if *b == 0 {
+                    *b = 0xff;
+                }
+            }
+            let whole = read_jsonl(&bytes, "f.jsonl", &EXAMPLE);
+            // And through a reader that hands out a few bytes at a time.
+            let reader = std::io::BufReader::with_capacity(3, bytes.as_slice());
+            let small = match read_jsonl_from(reader, "f.jsonl", &EXAMPLE) {
+                Ok(t) => Ok(t),
+                Err(JsonlError::Table(e)) => Err(e),
+                Err(JsonlError::Read(e)) => panic!("{e}"),
+            };
+            assert_eq!(small, whole, "{text:?}");
+        }
+    }
 
     const EXAMPLE: Example = Example {
         header: "prompt,completion",
