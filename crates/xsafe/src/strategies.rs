@@ -11,18 +11,31 @@ use xsafe_target::TargetsFile;
 
 /// The built-in strategies and those of the files.
 pub fn registry(files: &[PathBuf]) -> Result<Registry> {
+    Ok(registry_naming(files)?.0)
+}
+
+/// [`registry`], with the name of each file's strategy, in the order of
+/// `files`.
+pub fn registry_naming(files: &[PathBuf]) -> Result<(Registry, Vec<String>)> {
     let mut registry = Registry::builtin();
-    for f in files {
-        registry.add_file(f)?;
-    }
-    Ok(registry)
+    let names = files
+        .iter()
+        .map(|f| registry.add_file(f))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((registry, names))
 }
 
 impl StrategyArgs {
-    /// Every strategy the flags name, built; `--clarifier` goes to those
-    /// with an interactive step.
-    pub fn build(&self, targets: &TargetArgs, cache_dir: &Path) -> Result<Vec<Arc<dyn Strategy>>> {
-        let registry = registry(&self.strategy_files)?;
+    /// Every strategy the flags name, built from `registry` (the built-in
+    /// strategies and the flags' `--strategy-file`s, read once by the
+    /// caller: see [`registry_naming`]); `--clarifier` goes to those with
+    /// an interactive step.
+    pub fn build(
+        &self,
+        registry: &Registry,
+        targets: &TargetArgs,
+        cache_dir: &Path,
+    ) -> Result<Vec<Arc<dyn Strategy>>> {
         let options = self.build_options(targets, cache_dir)?;
         let built = self
             .strategy

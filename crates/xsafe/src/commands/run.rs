@@ -31,8 +31,11 @@ pub async fn run(global: &Global, args: RunArgs) -> Result<ExitCode> {
             }
         }
     }
-    let strategies = args.strategies.build(&args.target, &cache)?;
-    warn_unused_strategy_files(&args.strategies)?;
+    // The files are read once, for the strategies and for the warning.
+    let (registry, file_names) =
+        crate::strategies::registry_naming(&args.strategies.strategy_files)?;
+    let strategies = args.strategies.build(&registry, &args.target, &cache)?;
+    warn_unused_strategy_files(&args.strategies, &registry, &file_names);
     let judge = args
         .judge
         .build(args.target.targets.as_deref(), &cache)?
@@ -118,26 +121,26 @@ pub async fn run(global: &Global, args: RunArgs) -> Result<ExitCode> {
 /// default instead would make every such command, already run, another
 /// run that asks its baseline answers again; a file the run does use, as
 /// a step of a composition or in place of a built-in strategy, is not
-/// warned about.
-fn warn_unused_strategy_files(args: &crate::cli::StrategyArgs) -> Result<()> {
-    if args.strategy_files.is_empty() {
-        return Ok(());
-    }
-    let registry = crate::strategies::registry(&args.strategy_files)?;
+/// warned about. `file_names` are the files' strategies' names, in the
+/// order of `args.strategy_files`, as `registry` read them.
+fn warn_unused_strategy_files(
+    args: &crate::cli::StrategyArgs,
+    registry: &xsafe_strategy::Registry,
+    file_names: &[String],
+) {
     let used: std::collections::BTreeSet<String> = args
         .strategy
         .iter()
         .flat_map(|name| registry.parts(name.trim()))
         .collect();
     let mut left_out: Vec<(String, String)> = Vec::new();
-    for file in &args.strategy_files {
-        let name = xsafe_strategy::StrategyFile::load(file)?.name;
-        if !used.contains(&name) && !left_out.iter().any(|(n, _)| *n == name) {
-            left_out.push((name, file.display().to_string()));
+    for (file, name) in args.strategy_files.iter().zip(file_names) {
+        if !used.contains(name) && !left_out.iter().any(|(n, _)| n == name) {
+            left_out.push((name.clone(), file.display().to_string()));
         }
     }
     if left_out.is_empty() {
-        return Ok(());
+        return;
     }
     let which = left_out
         .iter()
@@ -161,7 +164,6 @@ fn warn_unused_strategy_files(args: &crate::cli::StrategyArgs) -> Result<()> {
             .join(", "),
         all.join(",")
     );
-    Ok(())
 }
 
 /// The names `xsafe annotate NAME` reads as one of its own subcommands
