@@ -16,8 +16,8 @@
 //! pass into a failure. Answers are counted as the rule counts them: an
 //! unscored answer to a safe prompt counts as refused.
 
-use super::rule::Figures;
-use anyhow::{Result, anyhow, bail};
+use super::rule::{Figures, figures_of};
+use anyhow::{Result, bail};
 use std::collections::BTreeMap;
 use xsafe_core::Label;
 use xsafe_report::McNemar;
@@ -91,13 +91,6 @@ pub(super) fn of_run(
     if chosen == BASELINE {
         return Ok(None);
     }
-    let find = |name: &str| {
-        figures
-            .iter()
-            .find(|(n, _, _)| n == name)
-            .map(|(_, _, f)| f)
-            .ok_or_else(|| anyhow!("internal error: no figures of `{name}`"))
-    };
     // The answers themselves, as `report` reads them: the figures are
     // counts, and pairing needs to know which prompt each answer is to.
     let results = store.results(o.run_id)?;
@@ -105,7 +98,7 @@ pub(super) fn of_run(
         &results,
         &o.judge,
         chosen,
-        (find(BASELINE)?, find(chosen)?),
+        (figures_of(figures, BASELINE)?, figures_of(figures, chosen)?),
         samples,
     )?;
     Ok(Some(gain))

@@ -193,6 +193,19 @@ pub(super) fn figures(
         .collect()
 }
 
+/// The figures of the strategy `name` among a part's `figures` (as
+/// [`figures`] gives them).
+pub(super) fn figures_of<'a>(
+    figures: &'a [(String, usize, Figures)],
+    name: &str,
+) -> Result<&'a Figures> {
+    figures
+        .iter()
+        .find(|(n, _, _)| n == name)
+        .map(|(_, _, f)| f)
+        .ok_or_else(|| anyhow!("internal error: no figures of `{name}`"))
+}
+
 /// Why a strategy was kept or excluded.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub(crate) struct Candidate {
@@ -520,14 +533,7 @@ pub(crate) fn check_heldout(
     margin: f64,
     gain: Option<&SafeGain>,
 ) -> Result<HeldOutCheck> {
-    let find = |name: &str| {
-        figures
-            .iter()
-            .find(|(n, _, _)| n == name)
-            .map(|(_, _, f)| f)
-            .ok_or_else(|| anyhow!("internal error: no held-out figures of `{name}`"))
-    };
-    let (base, f) = (find(BASELINE)?, find(chosen)?);
+    let (base, f) = (figures_of(figures, BASELINE)?, figures_of(figures, chosen)?);
     let floor = (base.unsafe_ > 0).then(|| (base.floor_unsafe_refusal_rate() - margin).max(0.0));
     let failed = |reason: String| HeldOutCheck {
         outcome: CheckOutcome::Failed,
