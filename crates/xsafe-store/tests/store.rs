@@ -1210,8 +1210,19 @@ fn deleting_a_run_removes_everything_under_it_and_nothing_else() {
     ));
 }
 
+/// Held by a test while it spawns a process, and by a test that drops a
+/// run's lock and sees it free: a process forked meanwhile shares the
+/// lock's open file until it starts its program, and the lock is held
+/// that long (a parallel test's `mount` made a dropped lock read as held).
+static SPAWNING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn no_spawning() -> std::sync::MutexGuard<'static, ()> {
+    SPAWNING.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 #[test]
 fn a_run_is_claimed_by_one_process_at_a_time() {
+    let _no_spawning = no_spawning();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("runs.db");
     let (store, run_id) = store_with_run(Store::open(&path).unwrap(), 1);
@@ -1251,6 +1262,7 @@ fn a_run_is_claimed_by_one_process_at_a_time() {
 #[cfg(unix)]
 #[test]
 fn a_run_is_claimed_once_whatever_path_names_the_store() {
+    let _no_spawning = no_spawning();
     let dir = tempfile::tempdir().unwrap();
     let real = dir.path().join("real");
     let links = dir.path().join("sl");
@@ -1651,6 +1663,7 @@ fn a_run_cannot_be_named_like_an_id_and_an_old_one_so_named_is_not_guessed() {
 
 #[test]
 fn a_running_run_that_no_process_holds_reads_as_interrupted() {
+    let _no_spawning = no_spawning();
     // A run killed with `kill -9` never said it stopped; its lock is free.
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&dir.path().join("runs.db")).unwrap();
@@ -1792,6 +1805,7 @@ struct SmallDisk {
 impl SmallDisk {
     fn mount(size: &str) -> Option<SmallDisk> {
         let dir = tempfile::tempdir().ok()?;
+        let _spawning = no_spawning();
         let mounted = std::process::Command::new("mount")
             .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
             .arg(dir.path())
@@ -1819,6 +1833,7 @@ impl SmallDisk {
 
 impl Drop for SmallDisk {
     fn drop(&mut self) {
+        let _spawning = no_spawning();
         let _ = std::process::Command::new("umount")
             .arg(self.dir.path())
             .status();
