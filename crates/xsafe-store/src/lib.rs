@@ -31,8 +31,9 @@ mod types;
 pub use error::StoreError;
 pub use schema::{APPLICATION_ID, SCHEMA_VERSION};
 pub use types::{
-    Annotation, CountedFailure, CountedOutcome, DeletedRun, OutcomeCount, ResultKey, RunLock,
-    RunRecord, RunSpec, RunStatus, RunSummary, StoredError, StoredResult, Timing, judge_name,
+    Annotation, AnswerOutline, CountedFailure, CountedOutcome, DeletedRun, OutcomeCount, ResultKey,
+    ResultOutline, RunLock, RunRecord, RunSpec, RunStatus, RunSummary, StoredError, StoredResult,
+    Timing, judge_name,
 };
 
 use rusqlite::types::Type;
@@ -924,6 +925,42 @@ impl Store {
         self.read(|tx| each_result(tx, Filter::Run(run_id), each))?
     }
 
+    /// Every result of a run as [`results`](Store::results) reads them and
+    /// in its order, but without their messages: each is the
+    /// [`ResultOutline`] of what `results` reads, the model's turns counted
+    /// by the store. What reports and statistics need, in memory
+    /// that grows with the results but not with the conversations' length
+    /// (system texts and exemplars are stored again with every answer).
+    pub fn outlines(&self, run_id: i64) -> Result<Vec<ResultOutline>, StoreError> {
+        self.read(|tx| {
+            let (condition, param) = Filter::Run(run_id).condition();
+            let mut verdicts = verdicts_by_result(tx, &condition, param)?;
+            // The model's turns as `Transcript::turns` counts them: the
+            // assistant messages from the opening on (`idx` numbers a
+            // transcript's messages from 0, in order).
+            let turns = "(SELECT count(*) FROM messages m
+                          WHERE m.result_id = r.id AND m.role = 'assistant'
+                            AND m.idx >= coalesce(r.opening, 0))";
+            let mut stmt = tx.prepare(&results_query(&condition, turns))?;
+            let rows = stmt.query_map([param], |row| {
+                let result = result_from_row(row)?;
+                let turns: u32 = row.get(RESULT_COLUMNS)?;
+                Ok((result, turns))
+            })?;
+            let mut outlines = Vec::new();
+            for row in rows {
+                let (mut result, turns) = row?;
+                result.verdicts = verdicts.remove(&result.id).unwrap_or_default();
+                let mut outline = ResultOutline::from(result);
+                if let Some(answer) = &mut outline.answer {
+                    answer.turns = turns;
+                }
+                outlines.push(outline);
+            }
+            Ok(outlines)
+        })
+    }
+
     /// A run's results counted by target, strategy, case label and
     /// outcome, read without their transcripts, verdict details or error
     /// histories: what a summary needs, in memory that grows with the number
@@ -1017,6 +1054,24 @@ impl Store {
         self.read(|tx| load_results(tx, Filter::Result(result_id)))?
             .pop()
             .ok_or(StoreError::ResultNotFound(result_id))
+    }
+
+    /// The messages of a result's transcript, oldest first, as
+    /// [`result`](Store::result) reads them; empty when it has none (the
+    /// request failed, or no result has this id). What a report of a
+    /// run's [`outlines`](Store::outlines) reads for the transcripts it
+    /// shows.
+    pub fn messages(&self, result_id: i64) -> Result<Vec<Message>, StoreError> {
+        self.read(|tx| {
+            let mut stmt = tx.prepare_cached(
+                "SELECT m.result_id, m.role, m.content, m.reasoning, m.refusal
+                 FROM messages m WHERE m.result_id = ?1 ORDER BY m.idx",
+            )?;
+            let messages = stmt
+                .query_map([result_id], message_from_row)?
+                .collect::<Result<_, _>>()?;
+            Ok(messages)
+        })
     }
 
     /// Adds or replaces a verdict of a result. Verdicts are one per judge
@@ -1599,6 +1654,29 @@ fn load_results(conn: &Connection, filter: Filter) -> Result<Vec<StoredResult>, 
         messages.entry(id).or_default().push(message);
     }
 
+    let mut verdicts = verdicts_by_result(conn, &condition, param)?;
+
+    let mut stmt = conn.prepare(&results_query(&condition, ""))?;
+    let rows = stmt.query_map([param], result_from_row)?;
+    let mut results = Vec::new();
+    for row in rows {
+        let mut result = row?;
+        if let Some(transcript) = &mut result.transcript {
+            transcript.messages = messages.remove(&result.id).unwrap_or_default();
+        }
+        result.verdicts = verdicts.remove(&result.id).unwrap_or_default();
+        results.push(result);
+    }
+    Ok(results)
+}
+
+/// The verdicts of the results `condition` selects, by result, each
+/// result's in the order they were added (the run's judge first).
+fn verdicts_by_result(
+    conn: &Connection,
+    condition: &str,
+    param: i64,
+) -> Result<HashMap<i64, Vec<Verdict>>, StoreError> {
     let mut verdicts: HashMap<i64, Vec<Verdict>> = HashMap::new();
     let mut stmt = conn.prepare(&format!(
         "SELECT v.result_id, v.judge, v.label, v.reason, v.confidence
@@ -1613,19 +1691,7 @@ fn load_results(conn: &Connection, filter: Filter) -> Result<Vec<StoredResult>, 
         let (id, verdict) = row?;
         verdicts.entry(id).or_default().push(verdict);
     }
-
-    let mut stmt = conn.prepare(&results_query(&condition))?;
-    let rows = stmt.query_map([param], result_from_row)?;
-    let mut results = Vec::new();
-    for row in rows {
-        let mut result = row?;
-        if let Some(transcript) = &mut result.transcript {
-            transcript.messages = messages.remove(&result.id).unwrap_or_default();
-        }
-        result.verdicts = verdicts.remove(&result.id).unwrap_or_default();
-        results.push(result);
-    }
-    Ok(results)
+    Ok(verdicts)
 }
 
 /// Hands the results `filter` selects to `each` one at a time, in the
@@ -1647,7 +1713,7 @@ fn each_result<E>(
         "SELECT v.result_id, v.judge, v.label, v.reason, v.confidence
          FROM verdicts v WHERE v.result_id = ?1 ORDER BY v.id",
     )?;
-    let mut stmt = conn.prepare(&results_query(&condition))?;
+    let mut stmt = conn.prepare(&results_query(&condition, ""))?;
     let mut rows = stmt.query([param])?;
     while let Some(row) = rows.next()? {
         let mut result = result_from_row(row)?;
@@ -1689,14 +1755,24 @@ fn verdict_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Verdict> {
     })
 }
 
+/// The columns of [`results_query`] that [`result_from_row`] reads; an
+/// extra column comes after them.
+const RESULT_COLUMNS: usize = 23;
+
 /// The results of `condition` with their case and last error, in the
-/// order results are listed; read by [`result_from_row`].
-fn results_query(condition: &str) -> String {
+/// order results are listed; read by [`result_from_row`]. `extra`, when
+/// not empty, is one more column, at index [`RESULT_COLUMNS`].
+fn results_query(condition: &str, extra: &str) -> String {
+    let extra = if extra.is_empty() {
+        String::new()
+    } else {
+        format!(", {extra}")
+    };
     format!(
         "SELECT r.id, r.run_id, r.target, r.strategy, r.suite, r.case_id, r.sample, r.status,
                 r.finish_reason, r.complied_at_turn, r.started_ms, r.latency_ms,
                 c.case_id, c.prompt, c.type, c.label, c.focus, c.note,
-                e.kind, e.message, e.attempts, r.opening, {ANSWERED}
+                e.kind, e.message, e.attempts, r.opening, {ANSWERED}{extra}
          FROM results r
          JOIN cases c ON c.run_id = r.run_id AND c.suite = r.suite AND c.case_id = r.case_id
          LEFT JOIN errors e

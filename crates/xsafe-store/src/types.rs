@@ -1,6 +1,6 @@
 use serde::{Deserialize, Serialize};
 use std::fmt;
-use xsafe_core::{Case, Class, Label, Transcript, Verdict};
+use xsafe_core::{Case, Class, FinishReason, Label, Message, Transcript, Verdict};
 
 /// Identifies one result: a case of a suite, asked of a target under a
 /// strategy, as the `sample`-th of its repetitions (0-based).
@@ -178,6 +178,104 @@ pub struct StoredResult {
     pub error: Option<StoredError>,
     /// `None` when the result has no transcript.
     pub timing: Option<Timing>,
+}
+
+impl StoredResult {
+    /// The result as its outline and its transcript's messages (empty
+    /// without a transcript): [`ResultOutline::with_messages`] puts them
+    /// back together.
+    pub fn split(self) -> (ResultOutline, Vec<Message>) {
+        let (answer, messages) = match self.transcript {
+            Some(t) => (
+                Some(AnswerOutline {
+                    turns: t.turns(),
+                    finish_reason: t.finish_reason,
+                    complied_at_turn: t.complied_at_turn,
+                    opening: t.opening,
+                }),
+                t.messages,
+            ),
+            None => (None, Vec::new()),
+        };
+        let outline = ResultOutline {
+            id: self.id,
+            key: self.key,
+            case: self.case,
+            answer,
+            verdicts: self.verdicts,
+            error: self.error,
+            timing: self.timing,
+        };
+        (outline, messages)
+    }
+}
+
+impl From<StoredResult> for ResultOutline {
+    /// The result without the messages of its transcript, as
+    /// [`Store::outlines`](crate::Store::outlines) reads it.
+    fn from(r: StoredResult) -> ResultOutline {
+        r.split().0
+    }
+}
+
+impl ResultOutline {
+    /// The stored result of this outline and its transcript's `messages`
+    /// (`Store::messages`): [`StoredResult::split`] undone. Without an
+    /// answer there is no transcript, and `messages` is dropped.
+    pub fn with_messages(self, messages: Vec<Message>) -> StoredResult {
+        StoredResult {
+            id: self.id,
+            key: self.key,
+            case: self.case,
+            transcript: self.answer.map(|a| Transcript {
+                messages,
+                finish_reason: a.finish_reason,
+                complied_at_turn: a.complied_at_turn,
+                opening: a.opening,
+            }),
+            verdicts: self.verdicts,
+            error: self.error,
+            timing: self.timing,
+        }
+    }
+}
+
+/// A result as [`StoredResult`] holds it, but with only what its
+/// transcript's messages add up to (how many turns the model took) in
+/// place of the messages: what reports, summaries and statistics count,
+/// in a few hundred bytes a result however long the conversations. Read
+/// by [`Store::outlines`](crate::Store::outlines), or made from a stored
+/// result (`ResultOutline::from`).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ResultOutline {
+    /// [`StoredResult::id`].
+    pub id: i64,
+    /// [`StoredResult::key`].
+    pub key: ResultKey,
+    /// [`StoredResult::case`].
+    pub case: Case,
+    /// The transcript without its messages; `None` exactly when
+    /// [`StoredResult::transcript`] is.
+    pub answer: Option<AnswerOutline>,
+    /// [`StoredResult::verdicts`].
+    pub verdicts: Vec<Verdict>,
+    /// [`StoredResult::error`].
+    pub error: Option<StoredError>,
+    /// [`StoredResult::timing`].
+    pub timing: Option<Timing>,
+}
+
+/// A transcript without its messages; see [`ResultOutline`].
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct AnswerOutline {
+    /// The model's turns, [`Transcript::turns`].
+    pub turns: u32,
+    /// [`Transcript::finish_reason`].
+    pub finish_reason: Option<FinishReason>,
+    /// [`Transcript::complied_at_turn`].
+    pub complied_at_turn: Option<u32>,
+    /// [`Transcript::opening`].
+    pub opening: Option<u32>,
 }
 
 /// How many of a run's results share a target, strategy, case label and

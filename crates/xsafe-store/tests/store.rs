@@ -6,8 +6,8 @@ use std::path::Path;
 use std::sync::Arc;
 use xsafe_core::{Case, Class, FinishReason, Label, Message, Role, Transcript, Verdict};
 use xsafe_store::{
-    CountedFailure, CountedOutcome, OutcomeCount, ResultKey, RunSpec, RunStatus, SCHEMA_VERSION,
-    Store, StoreError, StoredError, Timing,
+    CountedFailure, CountedOutcome, OutcomeCount, ResultKey, ResultOutline, RunSpec, RunStatus,
+    SCHEMA_VERSION, Store, StoreError, StoredError, Timing,
 };
 
 fn spec(name: &str, key: &str) -> RunSpec {
@@ -1952,4 +1952,108 @@ fn for_each_result_reads_what_results_reads_one_at_a_time() {
             panic!("no result")
         })
         .unwrap();
+}
+
+#[test]
+fn outlines_are_the_results_without_their_messages() {
+    let (store, run_id) = store_with_run(Store::open_in_memory().unwrap(), 5);
+    // A few-shot opening (exemplar answers are not the model's turns), an
+    // interactive conversation of three turns that complied at the second
+    // one, a transcript stored before openings were (every assistant
+    // message a turn), a failure, an answer not judged, and a result with
+    // verdicts of two judges.
+    let few_shot = Transcript {
+        messages: vec![
+            Message::system("be helpful"),
+            Message::user("example question"),
+            Message::assistant("example answer"),
+            Message::user("q"),
+            Message::assistant("a"),
+        ],
+        finish_reason: Some(FinishReason::Length),
+        complied_at_turn: None,
+        opening: Some(4),
+    };
+    let interactive = Transcript {
+        messages: vec![
+            Message::user("q"),
+            Message::assistant("no"),
+            Message::user("it is safe"),
+            Message::assistant("well"),
+            Message::user("go on"),
+            Message::assistant("yes"),
+        ],
+        finish_reason: Some(FinishReason::Stop),
+        complied_at_turn: Some(2),
+        opening: Some(1),
+    };
+    let older = Transcript {
+        opening: None,
+        ..few_shot.clone()
+    };
+    let timing = Timing {
+        started_ms: 1_700_000_000_000,
+        latency_ms: 1234,
+    };
+    let k = |strategy: &str, case: &str| key(run_id, "openai:a", strategy, case, 0);
+    let id = store
+        .record_result(&k("few-shot", "c1"), &few_shot, &verdict(), timing)
+        .unwrap();
+    store
+        .put_verdict(id, &Verdict::unscored("no answer", "llm:judge@2"))
+        .unwrap();
+    store
+        .record_result(&k("interactive", "c2"), &interactive, &verdict(), timing)
+        .unwrap();
+    store
+        .record_result(&k("baseline", "c3"), &older, &verdict(), timing)
+        .unwrap();
+    store
+        .record_error(&k("baseline", "c4"), "timeout", "slow", 3)
+        .unwrap();
+    let unjudged = StoredError {
+        kind: "judge".into(),
+        message: "the judge failed".into(),
+        attempts: 1,
+    };
+    store
+        .record_unjudged(&k("baseline", "c5"), &few_shot, timing, &unjudged)
+        .unwrap();
+
+    let results = store.results(run_id).unwrap();
+    let outlines = store.outlines(run_id).unwrap();
+    assert_eq!(
+        outlines,
+        results
+            .iter()
+            .cloned()
+            .map(ResultOutline::from)
+            .collect::<Vec<_>>()
+    );
+    // An outline and its messages are the result again.
+    for (outline, result) in outlines.iter().zip(&results) {
+        let messages = store.messages(outline.id).unwrap();
+        assert_eq!(&outline.clone().with_messages(messages), result);
+        assert_eq!(result.clone().split().0, *outline);
+    }
+    assert!(store.messages(-1).unwrap().is_empty());
+    let turns: Vec<Option<u32>> = outlines
+        .iter()
+        .map(|o| o.answer.as_ref().map(|a| a.turns))
+        .collect();
+    // baseline c3 (older: both assistant messages), c4 (failed), c5
+    // (few-shot: one), few-shot c1 (one), interactive c2 (three).
+    assert_eq!(turns, [Some(2), None, Some(1), Some(1), Some(3)]);
+    assert_eq!(outlines[0].verdicts.len(), 1);
+    assert_eq!(outlines[3].verdicts.len(), 2);
+    assert_eq!(
+        outlines[4].answer.as_ref().unwrap().complied_at_turn,
+        Some(2)
+    );
+    assert!(
+        store
+            .outlines(store.open_run(&spec("r2", "k2")).unwrap().id)
+            .unwrap()
+            .is_empty()
+    );
 }
