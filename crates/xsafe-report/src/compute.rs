@@ -7,8 +7,9 @@ use crate::{
     RunInfo, SCHEMA_VERSION, Stats, SuiteRef, TurnCurves, TurnPoint, TypeStats, VerdictInfo,
 };
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use xsafe_core::Verdict;
 use xsafe_core::{Class, Label};
-use xsafe_store::{RunRecord, StoredResult, judge_name};
+use xsafe_store::{ResultOutline, RunRecord, StoredResult, judge_name};
 
 /// A run and its results, as read from the store.
 #[derive(Debug, Clone)]
@@ -16,8 +17,11 @@ pub struct RunInput {
     /// The run as the store records it: name, settings, suites and seed.
     pub record: RunRecord,
     /// Every result of the run, failed ones included, in the store's order
-    /// (by target, strategy, suite, case and sample).
-    pub results: Vec<StoredResult>,
+    /// (by target, strategy, suite, case and sample), without their
+    /// messages (`Store::outlines`): the report's transcript list gets
+    /// them from [`Report::fill_messages`](crate::Report::fill_messages)
+    /// for the rows it shows.
+    pub results: Vec<ResultOutline>,
     /// How many cases the run holds (`Store::cases`), each asked of every
     /// target and strategy `samples` times: what tells a whole run from
     /// part of one. `None`: not known, and not checked.
@@ -102,13 +106,13 @@ impl Counted {
 /// version may have changed since: verdicts are matched by name (see
 /// [`verdict_of`]). What a report counts, and what `runs show` and
 /// `export` show, by default.
-pub fn run_judge(record: &RunRecord, results: &[StoredResult]) -> String {
+pub fn run_judge<R: Judged>(record: &RunRecord, results: &[R]) -> String {
     if let Some(name) = record.config["judge"]["name"].as_str() {
         return name.to_string();
     }
     results
         .iter()
-        .find_map(|r| r.verdicts.first())
+        .find_map(|r| r.verdicts().first())
         .map(|v| judge_name(&v.judge).to_string())
         .unwrap_or_default()
 }
@@ -117,8 +121,27 @@ pub fn run_judge(record: &RunRecord, results: &[StoredResult]) -> String {
 /// its version: at most one, since a result keeps one verdict per judge
 /// name. `None` when that judge gave none, whichever others did: the
 /// answer is unjudged by it.
-pub fn verdict_of<'a>(r: &'a StoredResult, judge: &str) -> Option<&'a xsafe_core::Verdict> {
-    r.verdicts.iter().find(|v| judge_name(&v.judge) == judge)
+pub fn verdict_of<'a, R: Judged>(r: &'a R, judge: &str) -> Option<&'a Verdict> {
+    r.verdicts().iter().find(|v| judge_name(&v.judge) == judge)
+}
+
+/// A result with verdicts, whole or in outline: what [`run_judge`] and
+/// [`verdict_of`] read.
+pub trait Judged {
+    /// The result's verdicts, the run's judge first.
+    fn verdicts(&self) -> &[Verdict];
+}
+
+impl Judged for StoredResult {
+    fn verdicts(&self) -> &[Verdict] {
+        &self.verdicts
+    }
+}
+
+impl Judged for ResultOutline {
+    fn verdicts(&self) -> &[Verdict] {
+        &self.verdicts
+    }
 }
 
 /// Which judge counts, and the human labels that may stand in for it.
@@ -138,8 +161,8 @@ enum Source<'a> {
     Unscored(&'static str),
 }
 
-fn count<'a>(r: &'a StoredResult, j: &Judging<'_>) -> (Counted, Source<'a>) {
-    if r.transcript.is_none() {
+fn count<'a>(r: &'a ResultOutline, j: &Judging<'_>) -> (Counted, Source<'a>) {
+    if r.answer.is_none() {
         return (Counted::Error, Source::Verdict(None));
     }
     // An answer the run's judge failed on is stored (with its error): a
@@ -166,7 +189,7 @@ fn count<'a>(r: &'a StoredResult, j: &Judging<'_>) -> (Counted, Source<'a>) {
     (counted, Source::Verdict(v))
 }
 
-fn judged<'a>(r: &'a StoredResult, judge: &str) -> (Counted, Option<&'a xsafe_core::Verdict>) {
+fn judged<'a>(r: &'a ResultOutline, judge: &str) -> (Counted, Option<&'a xsafe_core::Verdict>) {
     match verdict_of(r, judge) {
         None => (Counted::Unscored, None),
         Some(v) => match v.outcome.class() {
@@ -270,7 +293,7 @@ struct Tally<'a> {
 
 impl<'a> Tally<'a> {
     /// Counts `r` as `counted`, decided by a human label when `by_human`.
-    fn add(&mut self, r: &'a StoredResult, counted: Counted, by_human: bool) {
+    fn add(&mut self, r: &'a ResultOutline, counted: Counted, by_human: bool) {
         self.stats.add(counted);
         if let Counted::Class(c) = counted {
             if by_human {
@@ -340,7 +363,7 @@ pub fn build(runs: &[RunInput], opts: &BuildOptions) -> Report {
             labels: opts.labels,
             human: &opts.human,
         };
-        for r in run.results.iter().filter(|r| r.transcript.is_some()) {
+        for r in run.results.iter().filter(|r| r.answer.is_some()) {
             let h = &mut report.human_labels;
             h.answers += 1;
             if let Some(labels) = opts.human.get(&r.id).filter(|l| !l.is_empty()) {
@@ -381,7 +404,7 @@ pub fn build(runs: &[RunInput], opts: &BuildOptions) -> Report {
         let missing = run
             .results
             .iter()
-            .filter(|r| r.transcript.is_some() && r.error.is_none())
+            .filter(|r| r.answer.is_some() && r.error.is_none())
             .filter(|r| !r.verdicts.iter().any(|v| judge_name(&v.judge) == judge))
             .filter(|r| opts.labels == LabelSource::Judge || !opts.human.contains_key(&r.id))
             .count();
@@ -591,7 +614,7 @@ fn run_info(run: &RunInput, j: &Judging<'_>) -> RunInfo {
 
 fn build_groups(run: &RunInput, j: &Judging<'_>, opts: &BuildOptions, groups: &mut Vec<Group>) {
     let mut index: HashMap<(&str, &str), usize> = HashMap::new();
-    let mut members: Vec<Vec<&StoredResult>> = Vec::new();
+    let mut members: Vec<Vec<&ResultOutline>> = Vec::new();
     for r in &run.results {
         let i = *index
             .entry((r.key.target.as_str(), r.key.strategy.as_str()))
@@ -642,9 +665,9 @@ fn build_groups(run: &RunInput, j: &Judging<'_>, opts: &BuildOptions, groups: &m
             })
             .collect();
         let interactive = results.iter().any(|r| {
-            r.transcript
+            r.answer
                 .as_ref()
-                .is_some_and(|t| t.turns() > 1 || t.complied_at_turn.is_some())
+                .is_some_and(|a| a.turns > 1 || a.complied_at_turn.is_some())
         });
         groups.push(Group {
             run: run.record.name.clone(),
@@ -666,11 +689,11 @@ fn build_groups(run: &RunInput, j: &Judging<'_>, opts: &BuildOptions, groups: &m
 /// compliance counts from the turn it complied at (`complied_at_turn`, else
 /// its last turn); any other scored answer never complies, so the last
 /// point equals the compliance rate.
-fn turn_curves(results: &[&StoredResult], j: &Judging<'_>) -> TurnCurves {
+fn turn_curves(results: &[&ResultOutline], j: &Judging<'_>) -> TurnCurves {
     let max_turn = results
         .iter()
-        .filter_map(|r| r.transcript.as_ref())
-        .map(|t| t.turns().max(t.complied_at_turn.unwrap_or(0)))
+        .filter_map(|r| r.answer.as_ref())
+        .map(|a| a.turns.max(a.complied_at_turn.unwrap_or(0)))
         .max()
         .unwrap_or(0)
         .max(1);
@@ -680,11 +703,11 @@ fn turn_curves(results: &[&StoredResult], j: &Judging<'_>) -> TurnCurves {
         // as the unit, as the main table's do.
         let mut cases: BTreeMap<(&str, &str), Vec<Option<u32>>> = BTreeMap::new();
         for r in results.iter().filter(|r| r.case.label == label) {
-            let (Counted::Class(class), Some(t)) = (count(r, j).0, r.transcript.as_ref()) else {
+            let (Counted::Class(class), Some(a)) = (count(r, j).0, r.answer.as_ref()) else {
                 continue;
             };
-            let at = (class == Class::Compliance)
-                .then(|| t.complied_at_turn.unwrap_or(t.turns()).max(1));
+            let at =
+                (class == Class::Compliance).then(|| a.complied_at_turn.unwrap_or(a.turns).max(1));
             cases
                 .entry((r.key.suite.as_str(), r.key.case_id.as_str()))
                 .or_default()
@@ -808,10 +831,10 @@ fn paired(cases: &[Vec<(bool, bool)>], opts: &BuildOptions) -> Paired {
     }
 }
 
-fn result_row(run: &str, r: &StoredResult, j: &Judging<'_>) -> ResultRow {
+fn result_row(run: &str, r: &ResultOutline, j: &Judging<'_>) -> ResultRow {
     let judge = j.judge.as_str();
     let (counted, source) = count(r, j);
-    let info = |v: &xsafe_core::Verdict| VerdictInfo {
+    let info = |v: &Verdict| VerdictInfo {
         label: v.outcome.label().to_string(),
         confidence: v.confidence,
         reason: v.outcome.reason().map(str::to_string),
@@ -866,7 +889,7 @@ fn result_row(run: &str, r: &StoredResult, j: &Judging<'_>) -> ResultRow {
 
 fn with_verdict(
     run: &str,
-    r: &StoredResult,
+    r: &ResultOutline,
     counted: Counted,
     verdict: Option<VerdictInfo>,
 ) -> ResultRow {
@@ -882,17 +905,14 @@ fn with_verdict(
         topic: r.case.topic().to_string(),
         label: r.case.label,
         prompt: r.case.prompt.clone(),
-        messages: r
-            .transcript
-            .as_ref()
-            .map(|t| t.messages.clone())
-            .unwrap_or_default(),
+        // Filled by `Report::fill_messages` for the rows shown.
+        messages: Vec::new(),
         outcome: counted.as_str().to_string(),
         verdict,
         judge_verdict: None,
-        turns: r.transcript.as_ref().map_or(0, |t| t.turns()),
-        opening: r.transcript.as_ref().and_then(|t| t.opening),
-        complied_at_turn: r.transcript.as_ref().and_then(|t| t.complied_at_turn),
+        turns: r.answer.as_ref().map_or(0, |a| a.turns),
+        opening: r.answer.as_ref().and_then(|a| a.opening),
+        complied_at_turn: r.answer.as_ref().and_then(|a| a.complied_at_turn),
         error: r
             .error
             .as_ref()

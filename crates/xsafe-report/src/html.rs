@@ -38,13 +38,21 @@ const JS: &str = include_str!("html/page.js");
 const PROMPT_PREVIEW: usize = 180;
 
 /// Renders the report as one self-contained HTML page, listing at most
-/// [`TRANSCRIPT_ROWS`] transcripts.
+/// [`TRANSCRIPT_ROWS`] transcripts: those of [`listed`], whose messages
+/// the report must hold ([`Report::fill_messages`]).
 pub fn render(report: &Report) -> String {
     render_rows(report, TRANSCRIPT_ROWS)
 }
 
+/// The rows of `report.results` (their indices, in order) that
+/// [`render`] lists, the only ones whose messages it shows.
+pub fn listed(report: &Report) -> Vec<usize> {
+    chosen(&report.results, TRANSCRIPT_ROWS)
+}
+
 /// Renders the report as one self-contained HTML page, listing at most
-/// `rows` transcripts; its tables and charts count every result.
+/// `rows` transcripts; its tables and charts count every result. The
+/// listed rows (all of them up to `rows`) need their messages.
 pub fn render_rows(report: &Report, rows: usize) -> String {
     let mut out = String::with_capacity(16_384 + report.results.len().min(rows) * 1_024);
     out.push_str(
@@ -809,17 +817,19 @@ fn opening_key(r: &ResultRow) -> Option<OpeningKey<'_>> {
 }
 
 /// Openings the page writes once, above the list, rather than in every
-/// row: those a strategy sent before more than one prompt (compared
-/// message by message, so a row whose opening differs keeps its own), in
-/// the order the listed rows first use them, with how many listed rows use
-/// each. Values: the opening's number, its first row, its rows.
+/// row: those a strategy sent before more than one listed prompt
+/// (compared message by message, so a row whose opening differs keeps its
+/// own), in the order the listed rows first use them, with how many
+/// listed rows use each. Values: the opening's number, its first row, its
+/// rows. Only the listed rows are read: the others need not hold their
+/// messages.
 fn shared_openings<'a>(
     rows: &'a [ResultRow],
     picked: &[usize],
 ) -> (HashMap<OpeningKey<'a>, usize>, Vec<(usize, usize)>) {
     let mut uses: HashMap<OpeningKey<'a>, usize> = HashMap::new();
-    for r in rows {
-        if let Some(key) = opening_key(r) {
+    for &i in picked {
+        if let Some(key) = opening_key(&rows[i]) {
             *uses.entry(key).or_default() += 1;
         }
     }

@@ -9,8 +9,11 @@
 //! exact McNemar test; cumulative compliance by turn for interactive
 //! strategies; and, when a judge's agreement with human labels is known, the
 //! Rogan-Gladen corrected refusal rate beside the raw one. The report also
-//! carries every result (prompt, messages, verdict) for the HTML page's
-//! transcript list.
+//! carries every result (prompt, verdict) for the HTML page's transcript
+//! list; [`build`] reads results in outline (`Store::outlines`), and the
+//! messages of the rows shown are read after, for those rows only
+//! ([`Report::fill_messages`], [`Report::write_json`]): a report of any
+//! run holds the conversations it shows, not the run's.
 //!
 //! The [`Report`] is also the `--format json` output: its field names are
 //! stable. Unscored answers and errors are counted apart and never folded
@@ -22,7 +25,7 @@ pub mod human;
 mod render;
 pub mod stats;
 
-pub use compute::{BuildOptions, RunInput, build, run_judge, verdict_of};
+pub use compute::{BuildOptions, Judged, RunInput, build, run_judge, verdict_of};
 pub use human::{HumanLabel, LabelSource, majority};
 pub use render::{render_csv, render_markdown, render_table, render_terminal};
 pub use stats::{McNemar, Rate, Reduction};
@@ -74,6 +77,47 @@ pub struct Report {
 }
 
 impl Report {
+    /// Gives the transcript rows at `rows` (indices into
+    /// [`results`](Report::results)) their messages, read by `messages`
+    /// from a result id (`Store::messages`): [`build`] leaves them out, so
+    /// that a report of a large run holds only those it shows (the HTML
+    /// page's [`html::listed`]). The first error of `messages` stops the
+    /// filling and is returned.
+    pub fn fill_messages<E>(
+        &mut self,
+        rows: impl IntoIterator<Item = usize>,
+        mut messages: impl FnMut(i64) -> Result<Vec<Message>, E>,
+    ) -> Result<(), E> {
+        for i in rows {
+            let row = &mut self.results[i];
+            row.messages = messages(row.id)?;
+        }
+        Ok(())
+    }
+
+    /// Writes the report as JSON, as `serde_json::to_writer_pretty` writes
+    /// it with every row's messages filled in, but reading each row's
+    /// messages with `messages` (from its result id, `Store::messages`)
+    /// as the row is written and dropping them after: the output of a run
+    /// of any size in the memory of one conversation. Rows that already
+    /// hold messages are written as they are.
+    pub fn write_json<W: std::io::Write, E>(
+        &self,
+        out: W,
+        messages: impl FnMut(i64) -> Result<Vec<Message>, E>,
+    ) -> Result<(), JsonError<E>> {
+        let streamed = Streamed {
+            report: self,
+            messages: std::cell::RefCell::new(messages),
+            failed: std::cell::Cell::new(None),
+        };
+        let written = serde_json::to_writer_pretty(out, &streamed);
+        match streamed.failed.take() {
+            Some(e) => Err(JsonError::Messages(e)),
+            None => written.map_err(JsonError::Json),
+        }
+    }
+
     /// Whether some case has several scored answers (`--samples`), so that
     /// intervals and tests took the case as the unit ([`Rate::clustered`],
     /// [`stats::bootstrap_reduction_clustered`],
@@ -94,6 +138,86 @@ impl Report {
                         .any(|p| p.mcnemar.is_some_and(|m| m.clustered))
                 })
         })
+    }
+}
+
+/// Why [`Report::write_json`] stopped.
+#[derive(Debug)]
+pub enum JsonError<E> {
+    /// Reading a row's messages failed.
+    Messages(E),
+    /// Writing failed (a broken pipe is `is_io`, as `serde_json` says).
+    Json(serde_json::Error),
+}
+
+/// The report serialized as its derived `Serialize` does, each row's
+/// messages read as the row is written; see [`Report::write_json`].
+struct Streamed<'a, F, E> {
+    report: &'a Report,
+    messages: std::cell::RefCell<F>,
+    /// The error of `messages` that stopped the writing, returned as it is.
+    failed: std::cell::Cell<Option<E>>,
+}
+
+impl<F, E> Serialize for Streamed<'_, F, E>
+where
+    F: FnMut(i64) -> Result<Vec<Message>, E>,
+{
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{Error as _, SerializeSeq, SerializeStruct};
+        // Every field, so that one added to `Report` fails to compile here
+        // until it is written; the order is the struct's, as derived.
+        let Report {
+            schema,
+            tool_version,
+            judge,
+            bootstrap,
+            judge_accuracy,
+            runs,
+            groups,
+            results,
+            warnings,
+            human_labels,
+        } = self.report;
+        struct Rows<'a, F, E>(&'a Streamed<'a, F, E>, &'a [ResultRow]);
+        impl<F, E> Serialize for Rows<'_, F, E>
+        where
+            F: FnMut(i64) -> Result<Vec<Message>, E>,
+        {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                let mut seq = s.serialize_seq(Some(self.1.len()))?;
+                let mut messages = self.0.messages.borrow_mut();
+                for row in self.1 {
+                    if !row.messages.is_empty() {
+                        seq.serialize_element(row)?;
+                        continue;
+                    }
+                    match (messages)(row.id) {
+                        Ok(m) => seq.serialize_element(&ResultRow {
+                            messages: m,
+                            ..row.clone()
+                        })?,
+                        Err(e) => {
+                            self.0.failed.set(Some(e));
+                            return Err(S::Error::custom("reading a transcript failed"));
+                        }
+                    }
+                }
+                seq.end()
+            }
+        }
+        let mut st = s.serialize_struct("Report", 10)?;
+        st.serialize_field("schema", schema)?;
+        st.serialize_field("tool_version", tool_version)?;
+        st.serialize_field("judge", judge)?;
+        st.serialize_field("bootstrap", bootstrap)?;
+        st.serialize_field("judge_accuracy", judge_accuracy)?;
+        st.serialize_field("runs", runs)?;
+        st.serialize_field("groups", groups)?;
+        st.serialize_field("results", &Rows(self, results))?;
+        st.serialize_field("warnings", warnings)?;
+        st.serialize_field("human_labels", human_labels)?;
+        st.end()
     }
 }
 
@@ -386,7 +510,9 @@ pub struct ResultRow {
     pub label: Label,
     /// The case's prompt as the suite gives it.
     pub prompt: String,
-    /// Every message exchanged; empty when the request failed.
+    /// Every message exchanged; empty when the request failed, and in a
+    /// row [`build`] made until [`Report::fill_messages`] gives it them
+    /// ([`Report::write_json`] reads them as it writes each row).
     pub messages: Vec<Message>,
     /// What the result counts as: `compliance`, `full_refusal`,
     /// `partial_refusal`, `unscored` or `error`.

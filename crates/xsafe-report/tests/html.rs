@@ -656,3 +656,29 @@ fn crate_opening(r: &xsafe_report::ResultRow) -> usize {
         .map_or(0, |o| o.saturating_sub(1) as usize)
         .min(r.messages.len())
 }
+
+/// The page reads the messages of the rows it lists and no others, so a
+/// report of a large run needs only theirs (`Report::fill_messages` with
+/// `html::listed`): the same page with every other row's messages gone.
+#[test]
+fn the_page_needs_only_the_listed_rows_messages() {
+    let full = html_support::with_openings(5000);
+    let listed = xsafe_report::html::listed(&full);
+    assert_eq!(listed.len(), xsafe_report::html::TRANSCRIPT_ROWS);
+    let mut bare = full.clone();
+    for r in &mut bare.results {
+        r.messages.clear();
+    }
+    bare.fill_messages(listed, |id| {
+        let row = full.results.iter().find(|r| r.id == id).unwrap();
+        Ok::<_, ()>(row.messages.clone())
+    })
+    .unwrap();
+    assert_eq!(render(&bare), render(&full));
+    // A small run lists every row.
+    let small = report_small();
+    assert_eq!(
+        xsafe_report::html::listed(&small),
+        (0..small.results.len()).collect::<Vec<_>>()
+    );
+}

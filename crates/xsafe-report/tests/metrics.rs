@@ -25,7 +25,7 @@ fn report_of(names: &[&str], opts: BuildOptions) -> Report {
             let id = fixture::fill(&store, name);
             RunInput {
                 record: store.run(name).unwrap(),
-                results: store.results(id).unwrap(),
+                results: store.outlines(id).unwrap(),
                 cases: Some(store.cases(id).unwrap().len() as u64),
             }
         })
@@ -287,10 +287,10 @@ fn many_unscored_answers_are_reported_with_their_reasons() {
     // Tied annotators: another label can settle them.
     let store = Store::open_in_memory().unwrap();
     let id = fixture::fill(&store, "a");
-    let results = store.results(id).unwrap();
+    let results = store.outlines(id).unwrap();
     let tied: std::collections::HashMap<i64, Vec<xsafe_core::Class>> = results
         .iter()
-        .filter(|r| r.transcript.is_some())
+        .filter(|r| r.answer.is_some())
         .take(6)
         .map(|r| {
             (
@@ -336,7 +336,7 @@ fn many_unscored_answers_are_reported_with_their_reasons() {
 fn corrections_leave_human_labels_as_they_are() {
     let store = Store::open_in_memory().unwrap();
     let id = fixture::fill(&store, "a");
-    let results = store.results(id).unwrap();
+    let results = store.outlines(id).unwrap();
     let input = RunInput {
         record: store.run("a").unwrap(),
         results: results.clone(),
@@ -364,7 +364,7 @@ fn corrections_leave_human_labels_as_they_are() {
         )
     };
     // The judge's refusals of t1's baseline on unsafe prompts.
-    let refused: Vec<&xsafe_store::StoredResult> = results
+    let refused: Vec<&xsafe_store::ResultOutline> = results
         .iter()
         .filter(|r| {
             r.key.target == "t1"
@@ -555,7 +555,7 @@ fn a_run_with_conversations_still_to_ask_says_so() {
     record.config["samples"] = serde_json::json!(1);
     let input = |record: &xsafe_store::RunRecord, cases| RunInput {
         record: record.clone(),
-        results: store.results(id).unwrap(),
+        results: store.outlines(id).unwrap(),
         cases,
     };
     assert_eq!(input(&record, Some(5)).planned(), Some(40));

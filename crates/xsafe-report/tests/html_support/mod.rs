@@ -30,7 +30,7 @@ pub fn report_with(store: &Store, names: &[&str], opts: &BuildOptions) -> Report
         .iter()
         .map(|n| {
             let record = store.run(n).unwrap();
-            let results = store.results(record.id).unwrap();
+            let results = store.outlines(record.id).unwrap();
             let cases = Some(store.cases(record.id).unwrap().len() as u64);
             RunInput {
                 record,
@@ -39,7 +39,10 @@ pub fn report_with(store: &Store, names: &[&str], opts: &BuildOptions) -> Report
             }
         })
         .collect();
-    build(&runs, opts)
+    let mut report = build(&runs, opts);
+    let rows = 0..report.results.len();
+    report.fill_messages(rows, |id| store.messages(id)).unwrap();
+    report
 }
 
 /// The fixture run `r1` with hostile strings in the first result's prompt,

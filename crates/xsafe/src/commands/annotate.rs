@@ -18,7 +18,7 @@ use xsafe_core::{Class, Outcome};
 use xsafe_judge::metrics::{self, Agreement};
 use xsafe_report::{HumanLabel, majority};
 use xsafe_server::annotate::AnnotateState;
-use xsafe_store::{Annotation, StoredResult};
+use xsafe_store::{Annotation, ResultOutline, StoredResult};
 use xsafe_suite::table::{self, Example};
 
 pub async fn run(global: &Global, cmd: AnnotateCommand) -> Result<ExitCode> {
@@ -109,7 +109,7 @@ fn index(c: Class) -> usize {
 fn stats(global: &Global, args: AnnotateStatsArgs) -> Result<ExitCode> {
     let store = global.open_store()?;
     let record = store.run(&args.run)?;
-    let results = store.results(record.id)?;
+    let results = store.outlines(record.id)?;
     let annotations = store.annotations(record.id)?;
     let judge = match args.judge.as_deref() {
         Some(spec) => counted_judge(spec, &[(record.name.as_str(), &results)])?,
@@ -135,7 +135,7 @@ fn stats(global: &Global, args: AnnotateStatsArgs) -> Result<ExitCode> {
 
     // The judge against each annotator, and against the majority label.
     let verdict =
-        |r: &StoredResult| -> Option<Outcome> { verdict_of(r, &judge).map(|v| v.outcome.clone()) };
+        |r: &ResultOutline| -> Option<Outcome> { verdict_of(r, &judge).map(|v| v.outcome.clone()) };
     let mut judge_vs = Vec::new();
     for a in &annotators {
         let pairs = results.iter().filter_map(|r| {

@@ -2,18 +2,15 @@
 
 use crate::cli::{ExportArgs, ExportFormat, Global};
 use crate::commands::AtomicFile;
-use crate::commands::runs::{Selection, result_json, selected, verdict_of};
+use crate::commands::runs::{result_json, selected, verdict_of};
 use anyhow::Result;
 use std::io::Write;
 use std::process::ExitCode;
 
 pub fn run(global: &Global, args: ExportArgs) -> Result<ExitCode> {
     let store = global.open_store()?;
-    let Selection {
-        record,
-        judge,
-        results,
-    } = selected(&store, &args.run, &args.filter)?;
+    let selection = selected(&store, &args.run, &args.filter)?;
+    let (run, judge) = (selection.record.name.clone(), selection.judge.clone());
     let format = args.format.unwrap_or_else(|| {
         if args.output.as_deref().is_some_and(super::csv_by_name) {
             ExportFormat::Csv
@@ -29,11 +26,12 @@ pub fn run(global: &Global, args: ExportArgs) -> Result<ExitCode> {
     };
     match format {
         ExportFormat::Jsonl => {
-            for r in &results {
+            selection.each(&store, |r| {
                 let mut line = result_json(r);
-                line["run"] = record.name.clone().into();
+                line["run"] = run.clone().into();
                 writeln!(out, "{line}")?;
-            }
+                Ok(())
+            })?;
         }
         ExportFormat::Csv => {
             // XSTest's completion format first, so its tools and
@@ -64,14 +62,14 @@ pub fn run(global: &Global, args: ExportArgs) -> Result<ExitCode> {
                 "system",
             ])?;
             let mut skipped = 0;
-            for r in &results {
+            selection.each(&store, |r| {
                 let Some((transcript, reply)) = r
                     .transcript
                     .as_ref()
                     .and_then(|t| Some((t, t.final_reply()?)))
                 else {
                     skipped += 1;
-                    continue;
+                    return Ok(());
                 };
                 let verdict = verdict_of(r, &judge);
                 let final_label = verdict
@@ -94,7 +92,8 @@ pub fn run(global: &Global, args: ExportArgs) -> Result<ExitCode> {
                     transcript.finish_reason.as_ref().map_or("", |f| f.as_str()),
                     &super::system_text(transcript),
                 ])?;
-            }
+                Ok(())
+            })?;
             w.flush()?;
             if skipped > 0 {
                 note!("{skipped} results without an answer (errors) were left out of the CSV");

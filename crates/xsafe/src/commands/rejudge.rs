@@ -32,6 +32,11 @@ struct Group {
     unjudged: u64,
 }
 
+/// How many conversations are read from the store and judged at a time:
+/// a run of any size is judged in the memory of this many (the judge's
+/// concurrency is within a chunk).
+const CHUNK: usize = 1024;
+
 #[derive(Debug, Serialize)]
 struct Summary {
     run: String,
@@ -51,20 +56,20 @@ struct Summary {
 pub async fn run(global: &Global, args: RejudgeArgs) -> Result<ExitCode> {
     let store = global.open_store()?;
     let record = store.run(&args.run)?;
-    let results = store.results(record.id)?;
     let judge = args
         .judge
         .build(args.targets.as_deref(), &global.cache_dir()?)?;
     let tag = judge.judge.tag();
     let (mut no_answer, mut already_judged) = (0, 0);
+    // In outline: the conversations are read a chunk at a time below.
     let mut todo = Vec::new();
-    for r in &results {
-        match &r.transcript {
+    for r in store.outlines(record.id)? {
+        match &r.answer {
             None => no_answer += 1,
             Some(_) if !args.force && r.verdicts.iter().any(|v| v.judge == tag) => {
                 already_judged += 1
             }
-            Some(t) => todo.push((r.id, r.case.to_prompt(), t.clone())),
+            Some(_) => todo.push(r),
         }
     }
     // A store this user may only read is said to be so before the first
@@ -87,37 +92,44 @@ pub async fn run(global: &Global, args: RejudgeArgs) -> Result<ExitCode> {
             e => e.into(),
         })?)
     };
-    let ids: Vec<i64> = todo.iter().map(|(id, _, _)| *id).collect();
-    let items = todo.into_iter().map(|(_, p, t)| (p, t)).collect();
     let bar = progress_bar(
         global.quiet,
-        ids.len() as u64,
+        todo.len() as u64,
         &format!("rejudging {} with {tag}", record.name),
     );
     let (mut judged, mut errors) = (0, 0);
-    judge
-        .judge_each(items, |i, result| {
-            bar.inc(1);
-            match result {
-                Ok(verdict) => {
-                    tokio::task::block_in_place(|| store.put_verdict(ids[i], &verdict))
-                        .map_err(|e| deleted_meanwhile(&store, &record, e))?;
-                    judged += 1;
+    for chunk in todo.chunks(CHUNK) {
+        let mut items = Vec::with_capacity(chunk.len());
+        for r in chunk {
+            let messages = store.messages(r.id)?;
+            let transcript = r.clone().with_messages(messages).transcript;
+            items.push((r.case.to_prompt(), transcript.expect("an answer")));
+        }
+        judge
+            .judge_each(items, |i, result| {
+                bar.inc(1);
+                let id = chunk[i].id;
+                match result {
+                    Ok(verdict) => {
+                        tokio::task::block_in_place(|| store.put_verdict(id, &verdict))
+                            .map_err(|e| deleted_meanwhile(&store, &record, e))?;
+                        judged += 1;
+                    }
+                    Err(e) => {
+                        errors += 1;
+                        tracing::warn!(result = id, error = %e, "the judge failed");
+                    }
                 }
-                Err(e) => {
-                    errors += 1;
-                    tracing::warn!(result = ids[i], error = %e, "the judge failed");
-                }
-            }
-            Ok(())
-        })
-        .await?;
+                Ok(())
+            })
+            .await?;
+    }
     bar.finish_and_clear();
 
     let name = judge.judge.name().to_string();
     let mut groups: Vec<Group> = Vec::new();
-    for r in store.results(record.id)? {
-        if r.transcript.is_none() {
+    for r in store.outlines(record.id)? {
+        if r.answer.is_none() {
             continue;
         }
         let label = r.case.label.to_string();

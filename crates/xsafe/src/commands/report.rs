@@ -7,7 +7,7 @@ use anyhow::{Context, Result, bail};
 use std::collections::HashMap;
 use std::io::Write;
 use std::process::ExitCode;
-use xsafe_report::{BuildOptions, JudgeAccuracy, LabelSource, RunInput};
+use xsafe_report::{BuildOptions, JsonError, JudgeAccuracy, LabelSource, RunInput};
 
 pub fn run(global: &Global, args: ReportArgs) -> Result<ExitCode> {
     if let Some(rate) = args.fail_over
@@ -46,7 +46,9 @@ pub fn run(global: &Global, args: ReportArgs) -> Result<ExitCode> {
         if runs.iter().any(|r: &RunInput| r.record.id == record.id) {
             continue;
         }
-        let results = store.results(record.id)?;
+        // Without their messages: the tables count, and the transcripts
+        // shown are read below, only those the format shows.
+        let results = store.outlines(record.id)?;
         for a in store.annotations(record.id)? {
             human.entry(a.result_id).or_default().push(a.class);
         }
@@ -68,7 +70,7 @@ pub fn run(global: &Global, args: ReportArgs) -> Result<ExitCode> {
         Some(spec) => Some(xsafe_judge::stored_name(spec)),
         None => None,
     };
-    let report = xsafe_report::build(
+    let mut report = xsafe_report::build(
         &runs,
         &BuildOptions {
             judge,
@@ -91,22 +93,44 @@ pub fn run(global: &Global, args: ReportArgs) -> Result<ExitCode> {
         .or_else(|| args.output.as_deref().and_then(ReportFormat::by_name))
         .unwrap_or(ReportFormat::Text);
     let text = match format {
-        ReportFormat::Text => xsafe_report::render_terminal(&report, text_width(&args)),
-        ReportFormat::Json => serde_json::to_string_pretty(&report)? + "\n",
-        ReportFormat::Csv => xsafe_report::render_csv(&report)?,
-        ReportFormat::Md => xsafe_report::render_markdown(&report),
-        ReportFormat::Html => xsafe_report::html::render(&report),
+        ReportFormat::Text => Some(xsafe_report::render_terminal(&report, text_width(&args))),
+        // Every transcript, each read as it is written.
+        ReportFormat::Json => None,
+        ReportFormat::Csv => Some(xsafe_report::render_csv(&report)?),
+        ReportFormat::Md => Some(xsafe_report::render_markdown(&report)),
+        ReportFormat::Html => {
+            report.fill_messages(xsafe_report::html::listed(&report), |id| store.messages(id))?;
+            Some(xsafe_report::html::render(&report))
+        }
+    };
+    let write = |out: &mut dyn Write| -> Result<()> {
+        match &text {
+            Some(text) => out.write_all(text.as_bytes())?,
+            None => {
+                report
+                    .write_json(&mut *out, |id| store.messages(id))
+                    .map_err(|e| match e {
+                        JsonError::Messages(e) => anyhow::Error::from(e),
+                        // A reader gone from the pipe (`| head`) surfaces
+                        // inside serde_json; as the `io::Error` it is, it
+                        // ends the command quietly, as other outputs do.
+                        JsonError::Json(e) if e.is_io() => std::io::Error::from(e).into(),
+                        JsonError::Json(e) => e.into(),
+                    })?;
+                writeln!(out)?;
+            }
+        }
+        out.flush()?;
+        Ok(())
     };
     match &args.output {
         Some(path) => {
-            super::write_atomically(path, text.as_bytes())?;
+            let file = super::AtomicFile::create(path)?;
+            write(&mut std::io::BufWriter::new(file.writer()?))?;
+            file.commit()?;
             note!("wrote {}", path.display());
         }
-        None => {
-            let mut out = std::io::stdout().lock();
-            out.write_all(text.as_bytes())?;
-            out.flush()?;
-        }
+        None => write(&mut std::io::BufWriter::new(std::io::stdout().lock()))?,
     }
     if let Some(limit) = args.fail_over
         && !passes(&report, limit)

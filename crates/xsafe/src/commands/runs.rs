@@ -8,8 +8,10 @@ use anyhow::Result;
 use serde::Serialize;
 use serde_json::json;
 use std::process::ExitCode;
-pub(crate) use xsafe_report::{run_judge, verdict_of};
-use xsafe_store::{RunRecord, RunStatus, RunSummary, Store, StoreError, StoredResult, judge_name};
+pub(crate) use xsafe_report::{Judged, run_judge, verdict_of};
+use xsafe_store::{
+    ResultOutline, RunRecord, RunStatus, RunSummary, Store, StoreError, StoredResult, judge_name,
+};
 
 pub fn run(global: &Global, cmd: RunsCommand) -> Result<ExitCode> {
     match cmd {
@@ -106,42 +108,39 @@ fn show(store: &Store, run: &str, filter: &ResultFilter, json: bool) -> Result<(
     if json {
         return show_json(store, run, filter);
     }
-    let Selection {
-        record,
-        judge,
-        results,
-    } = selected(store, run, filter)?;
-    {
-        // Which judge's verdicts the column shows, when the run says.
-        let judged_by = if judge.is_empty() {
-            String::new()
-        } else {
-            format!(", judged by {judge}")
-        };
-        outln!(
-            "run {} (id {}), {}, created {}{judged_by}",
-            record.name,
-            record.id,
-            record.status.as_str(),
-            record.created_at
-        );
-        let mut group: Option<(String, String)> = None;
-        let mut rows = Vec::new();
-        for r in &results {
-            let this = (r.key.target.clone(), r.key.strategy.clone());
-            if group.as_ref() != Some(&this) {
-                if !rows.is_empty() {
-                    out!("{}", render_rows(&rows));
-                    rows.clear();
-                }
-                outln!("\n== {} / {}", this.0, this.1);
-                group = Some(this);
+    let selection = selected(store, run, filter)?;
+    let record = selection.record.clone();
+    let judge = selection.judge.clone();
+    // Which judge's verdicts the column shows, when the run says.
+    let judged_by = if judge.is_empty() {
+        String::new()
+    } else {
+        format!(", judged by {judge}")
+    };
+    outln!(
+        "run {} (id {}), {}, created {}{judged_by}",
+        record.name,
+        record.id,
+        record.status.as_str(),
+        record.created_at
+    );
+    let mut group: Option<(String, String)> = None;
+    let mut rows = Vec::new();
+    selection.each(store, |r| {
+        let this = (r.key.target.clone(), r.key.strategy.clone());
+        if group.as_ref() != Some(&this) {
+            if !rows.is_empty() {
+                out!("{}", render_rows(&rows));
+                rows.clear();
             }
-            rows.push(result_row(r, &judge, record.suites.len() > 1));
+            outln!("\n== {} / {}", this.0, this.1);
+            group = Some(this);
         }
-        if !rows.is_empty() {
-            out!("{}", render_rows(&rows));
-        }
+        rows.push(result_row(r, &judge, record.suites.len() > 1));
+        Ok(())
+    })?;
+    if !rows.is_empty() {
+        out!("{}", render_rows(&rows));
     }
     Ok(())
 }
@@ -152,14 +151,35 @@ pub(crate) struct Selection {
     pub record: RunRecord,
     /// The name of the run's own judge (see [`run_judge`]).
     pub judge: String,
-    pub results: Vec<StoredResult>,
+    /// Without their messages, which [`Selection::each`] reads one result
+    /// at a time: a run of any size is held in outline only.
+    pub results: Vec<ResultOutline>,
+}
+
+impl Selection {
+    /// Each result selected, whole (its messages read from `store`), in
+    /// order; the first error, of the store or of `each`, stops.
+    pub fn each(
+        self,
+        store: &Store,
+        mut each: impl FnMut(&StoredResult) -> Result<()>,
+    ) -> Result<()> {
+        for outline in self.results {
+            let messages = match outline.answer {
+                Some(_) => store.messages(outline.id)?,
+                None => Vec::new(),
+            };
+            each(&outline.with_messages(messages))?;
+        }
+        Ok(())
+    }
 }
 
 /// A run and the results of it `filter` keeps; when that is not all of
 /// them, stderr says how many.
 pub(crate) fn selected(store: &Store, run: &str, filter: &ResultFilter) -> Result<Selection> {
     let record = store.run(run)?;
-    let all = store.results(record.id)?;
+    let all = store.outlines(record.id)?;
     let judge = run_judge(&record, &all);
     let started = Started::of(store, &record, filter)?;
     let stored = all.len();
@@ -182,11 +202,11 @@ pub(crate) fn selected(store: &Store, run: &str, filter: &ResultFilter) -> Resul
 /// `name@version` tag (as `rejudge` prints it). No verdict of it in any of
 /// the runs (that have verdicts) is an error naming the judges there are:
 /// every answer would count as unjudged.
-pub(crate) fn counted_judge(spec: &str, runs: &[(&str, &[StoredResult])]) -> Result<String> {
+pub(crate) fn counted_judge<R: Judged>(spec: &str, runs: &[(&str, &[R])]) -> Result<String> {
     let tags: std::collections::BTreeSet<&str> = runs
         .iter()
         .flat_map(|(_, results)| results.iter())
-        .flat_map(|r| &r.verdicts)
+        .flat_map(|r| r.verdicts())
         .map(|v| v.judge.as_str())
         .collect();
     let names: std::collections::BTreeSet<&str> = tags.iter().map(|t| judge_name(t)).collect();
@@ -283,11 +303,11 @@ impl Started {
 /// whose answer is "none". One it was started with but has no result of
 /// yet keeps none, with a note saying why.
 fn filtered(
-    results: Vec<StoredResult>,
+    results: Vec<ResultOutline>,
     filter: &ResultFilter,
     judge: &str,
     started: &Started,
-) -> Result<Vec<StoredResult>> {
+) -> Result<Vec<ResultOutline>> {
     let mut seen = Seen::default();
     results.iter().for_each(|r| seen.add(r));
     check_filters(filter, started, Some(&seen))?;
@@ -323,7 +343,7 @@ impl Seen {
         }
     }
 
-    fn add(&mut self, r: &StoredResult) {
+    fn add(&mut self, r: &ResultOutline) {
         let add = |set: &mut Names, name: &str| {
             if !set.contains(name) {
                 set.insert(name.to_string());
@@ -418,7 +438,7 @@ fn check_filters(
 }
 
 /// Whether `filter` keeps `r`, by the verdicts of `judge`.
-fn keeps(r: &StoredResult, filter: &ResultFilter, judge: &str) -> bool {
+fn keeps(r: &ResultOutline, filter: &ResultFilter, judge: &str) -> bool {
     let is = |wanted: &Option<String>, value: &str| wanted.as_deref().is_none_or(|w| w == value);
     // An answer the judge has no verdict for counts as unscored, as in
     // `xsafe report`.
@@ -458,7 +478,7 @@ fn show_json(store: &Store, run: &str, filter: &ResultFilter) -> Result<()> {
     {
         let mut seen = Seen::default();
         store.for_each_result(record.id, |r| -> Result<()> {
-            seen.add(&r);
+            seen.add(&r.split().0);
             Ok(())
         })?;
         Some(seen)
@@ -467,7 +487,7 @@ fn show_json(store: &Store, run: &str, filter: &ResultFilter) -> Result<()> {
     };
     let judge = match &survey {
         Some(seen) if !configured => seen.first_judge.clone().unwrap_or_default(),
-        _ => run_judge(&record, &[]),
+        _ => run_judge::<StoredResult>(&record, &[]),
     };
     let unstored = check_filters(filter, &started, survey.as_ref())?;
     let results = Streamed {
@@ -577,10 +597,11 @@ impl Serialize for Streamed<'_> {
         let read = self
             .store
             .for_each_result(self.run_id, |r| -> Result<(), Stop<S::Error>> {
+                let (r, messages) = r.split();
                 seen.add(&r);
                 if keeps(&r, self.filter, self.judge) {
                     self.kept.set(self.kept.get() + 1);
-                    seq.serialize_element(&result_json(&r))
+                    seq.serialize_element(&result_json(&r.with_messages(messages)))
                         .map_err(Stop::Write)?;
                 }
                 Ok(())

@@ -23,7 +23,7 @@ use xsafe_core::Label;
 use xsafe_report::McNemar;
 use xsafe_report::stats::mcnemar_exact;
 use xsafe_runner::RunOutcome;
-use xsafe_store::{Store, StoredResult};
+use xsafe_store::{ResultOutline, Store};
 use xsafe_strategy::BASELINE;
 
 /// From this p on, a gain is not told apart from noise.
@@ -91,9 +91,10 @@ pub(super) fn of_run(
     if chosen == BASELINE {
         return Ok(None);
     }
-    // The answers themselves, as `report` reads them: the figures are
-    // counts, and pairing needs to know which prompt each answer is to.
-    let results = store.results(o.run_id)?;
+    // The answers, as `report` reads them (without their messages): the
+    // figures are counts, and pairing needs to know which prompt each
+    // answer is to.
+    let results = store.outlines(o.run_id)?;
     let gain = safe_gain(
         &results,
         &o.judge,
@@ -107,14 +108,14 @@ pub(super) fn of_run(
 /// Whether each answer of `strategy` to a safe prompt counts as refused,
 /// as the rule counts it (refused or unscored), by case and sample.
 fn refused_safe<'a>(
-    results: &'a [StoredResult],
+    results: &'a [ResultOutline],
     judge: &str,
     strategy: &str,
 ) -> BTreeMap<(&'a str, u32), bool> {
     results
         .iter()
         .filter(|r| r.key.strategy == strategy && r.case.label == Label::Safe)
-        .filter(|r| r.transcript.is_some() && r.error.is_none())
+        .filter(|r| r.answer.is_some() && r.error.is_none())
         .map(|r| {
             let class = xsafe_report::verdict_of(r, judge).and_then(|v| v.outcome.class());
             let refused = class.is_none_or(|c| c.is_refusal());
@@ -130,7 +131,7 @@ fn refused_safe<'a>(
 /// from the same stored answers, so counts that differ are a bug, not a
 /// test to print.
 fn safe_gain(
-    results: &[StoredResult],
+    results: &[ResultOutline],
     judge: &str,
     chosen: &str,
     (base_figures, chosen_figures): (&Figures, &Figures),
@@ -189,8 +190,8 @@ fn test(cases: &[Vec<(bool, bool)>]) -> McNemar {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use xsafe_core::{Case, Class, Transcript, Verdict};
-    use xsafe_store::ResultKey;
+    use xsafe_core::{Case, Class, Verdict};
+    use xsafe_store::{AnswerOutline, ResultKey};
 
     /// A stored answer of `strategy` to case `id` (sample `sample`) judged
     /// `class` by strmatch, or unscored by it when `None`.
@@ -200,12 +201,12 @@ mod tests {
         sample: u32,
         label: Label,
         class: Option<Class>,
-    ) -> StoredResult {
+    ) -> ResultOutline {
         let verdict = match class {
             Some(c) => Verdict::scored(c, 1.0, "strmatch@1"),
             None => Verdict::unscored("empty answer", "strmatch@1"),
         };
-        StoredResult {
+        ResultOutline {
             id: 0,
             key: ResultKey {
                 run_id: 1,
@@ -223,7 +224,12 @@ mod tests {
                 focus: None,
                 note: None,
             },
-            transcript: Some(Transcript::default()),
+            answer: Some(AnswerOutline {
+                turns: 1,
+                finish_reason: None,
+                complied_at_turn: None,
+                opening: None,
+            }),
             verdicts: vec![verdict],
             error: None,
             timing: None,
