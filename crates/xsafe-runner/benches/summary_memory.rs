@@ -1,9 +1,11 @@
 //! The memory the summary at the end of a run takes, measured against the
 //! way it was made before, in the same process: every result of the run
 //! read with its transcript (`Store::results`, the baseline) against the
-//! counts the summary is made of now (`Store::outcome_counts`). Peak heap
-//! is counted by a global allocator around each read; SQLite's own page
-//! cache is outside it, and the same for both.
+//! counts the summary is made of now (`Store::outcome_counts`). Beside
+//! them, what `report`, `rejudge`, `export` and `tune` read a run as now:
+//! every result without its messages (`Store::outlines`), against the
+//! same baseline. Peak heap is counted by a global allocator around each
+//! read; SQLite's own page cache is outside it, and the same for all.
 //!
 //! A benchmark (the ratio against the baseline in the same run, as every
 //! speed and memory figure of the project): `cargo bench -p xsafe-runner
@@ -164,7 +166,16 @@ fn main() {
             .count() as u64;
         (results.len() as u64 - errors, errors)
     });
+    let (outlined, outline_peak, outline_time) = measure(|| {
+        let outlines = store.outlines(run_id).unwrap();
+        let errors = outlines
+            .iter()
+            .filter(|r| r.error.is_some() || r.answer.is_none())
+            .count() as u64;
+        (outlines.len() as u64 - errors, errors)
+    });
     assert_eq!(counted, loaded, "both read the same run");
+    assert_eq!(outlined, loaded, "both read the same run");
     assert_eq!(counted.0 + counted.1, (n / 2 * 2) as u64);
 
     let mib = |bytes: usize| bytes as f64 / (1024.0 * 1024.0);
@@ -186,5 +197,15 @@ fn main() {
         "  ratio baseline / now: heap {:.0}x, time {:.1}x",
         old_peak as f64 / new_peak.max(1) as f64,
         old_time.as_secs_f64() / new_time.as_secs_f64()
+    );
+    println!(
+        "  reports:  Store::outlines       peak heap {:>9.3} MiB  {:>8.1} ms",
+        mib(outline_peak),
+        outline_time.as_secs_f64() * 1e3
+    );
+    println!(
+        "  ratio baseline / outlines: heap {:.1}x, time {:.1}x",
+        old_peak as f64 / outline_peak.max(1) as f64,
+        old_time.as_secs_f64() / outline_time.as_secs_f64()
     );
 }
