@@ -308,7 +308,8 @@ const EXPORT_HEADER: [&str; 15] = [
 fn export(global: &Global, args: AnnotateExportArgs) -> Result<ExitCode> {
     let store = global.open_store()?;
     let record = store.run(&args.run)?;
-    let results = store.results(record.id)?;
+    // In outline: only the labelled answers' conversations are read.
+    let results = store.outlines(record.id)?;
     let annotations = store.annotations(record.id)?;
     if let Some(name) = &args.annotator
         && !annotations.iter().any(|a| &a.annotator == name)
@@ -343,10 +344,12 @@ fn export(global: &Global, args: AnnotateExportArgs) -> Result<ExitCode> {
     let mut w = csv::Writer::from_writer(&mut out);
     w.write_record(EXPORT_HEADER)?;
     let (mut rows, mut ties) = (0u64, 0u64);
-    for r in &results {
+    for r in results {
         let Some(labels) = by_result.get(&r.id) else {
             continue;
         };
+        let messages = store.messages(r.id)?;
+        let r = r.with_messages(messages);
         let Some((transcript, reply)) = r
             .transcript
             .as_ref()
