@@ -941,13 +941,12 @@ fn transcripts(out: &mut String, report: &Report, cap: usize) {
             let _ = write!(
                 out,
                 "<div class=\"opening\" id=\"opening-{}\" data-strategy=\"{}\"><h3>{} <span class=\"meta\">\
-                 opening {}: {} messages, before the prompt of {uses} listed transcript{}</span></h3><ol class=\"messages\">",
+                 opening {}: {} messages, before the prompt of {uses} listed transcripts</span></h3><ol class=\"messages\">",
                 n + 1,
                 escape(&r.strategy),
                 escape(&r.strategy),
                 n + 1,
                 opening_of(r).len(),
-                if uses == 1 { "" } else { "s" },
             );
             for m in opening_of(r) {
                 message(out, m, m.role != xsafe_core::Role::System);

@@ -928,37 +928,36 @@ impl Store {
     /// Every result of a run as [`results`](Store::results) reads them and
     /// in its order, but without their messages: each is the
     /// [`ResultOutline`] of what `results` reads, the model's turns counted
-    /// by the store. What reports and statistics need, in memory
-    /// that grows with the results but not with the conversations' length
-    /// (system texts and exemplars are stored again with every answer).
+    /// by the store. What reports and statistics need, in memory that grows
+    /// with the results but not with the conversations' length (system
+    /// texts and exemplars are stored again with every answer). To read
+    /// some of the messages after, as the outline has them, read both in
+    /// one [`snapshot`](Store::snapshot).
     pub fn outlines(&self, run_id: i64) -> Result<Vec<ResultOutline>, StoreError> {
+        self.read(|tx| load_outlines(tx, run_id))
+    }
+
+    /// Reads through `f` in one transaction: every read of the
+    /// [`Snapshot`] sees the store as it was when the snapshot began,
+    /// whatever another process writes meanwhile (a run resumed, a run
+    /// deleted), as [`results`](Store::results) reads a run at once. For
+    /// reading a run in outline, then the conversations wanted. The
+    /// store's other methods must not be called from `f` (its connection
+    /// is `f`'s until `f` returns); a long `f` keeps the write-ahead log
+    /// from being folded back into the store until it ends.
+    pub fn snapshot<T, E: From<StoreError>>(
+        &self,
+        f: impl FnOnce(&Snapshot<'_>) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let mut out = None;
         self.read(|tx| {
-            let (condition, param) = Filter::Run(run_id).condition();
-            let mut verdicts = verdicts_by_result(tx, &condition, param)?;
-            // The model's turns as `Transcript::turns` counts them: the
-            // assistant messages from the opening on (`idx` numbers a
-            // transcript's messages from 0, in order).
-            let turns = "(SELECT count(*) FROM messages m
-                          WHERE m.result_id = r.id AND m.role = 'assistant'
-                            AND m.idx >= coalesce(r.opening, 0))";
-            let mut stmt = tx.prepare(&results_query(&condition, turns))?;
-            let rows = stmt.query_map([param], |row| {
-                let result = result_from_row(row)?;
-                let turns: u32 = row.get(RESULT_COLUMNS)?;
-                Ok((result, turns))
-            })?;
-            let mut outlines = Vec::new();
-            for row in rows {
-                let (mut result, turns) = row?;
-                result.verdicts = verdicts.remove(&result.id).unwrap_or_default();
-                let mut outline = ResultOutline::from(result);
-                if let Some(answer) = &mut outline.answer {
-                    answer.turns = turns;
-                }
-                outlines.push(outline);
-            }
-            Ok(outlines)
-        })
+            out = Some(f(&Snapshot {
+                tx,
+                location: &self.location,
+            }));
+            Ok(())
+        })?;
+        out.expect("read ran f")
     }
 
     /// A run's results counted by target, strategy, case label and
@@ -1058,20 +1057,12 @@ impl Store {
 
     /// The messages of a result's transcript, oldest first, as
     /// [`result`](Store::result) reads them; empty when it has none (the
-    /// request failed, or no result has this id). What a report of a
-    /// run's [`outlines`](Store::outlines) reads for the transcripts it
-    /// shows.
+    /// request failed). [`StoreError::ResultNotFound`] when no result has
+    /// this id (its run deleted, say). To read them as an outline read
+    /// before has the result, read both in one
+    /// [`snapshot`](Store::snapshot).
     pub fn messages(&self, result_id: i64) -> Result<Vec<Message>, StoreError> {
-        self.read(|tx| {
-            let mut stmt = tx.prepare_cached(
-                "SELECT m.result_id, m.role, m.content, m.reasoning, m.refusal
-                 FROM messages m WHERE m.result_id = ?1 ORDER BY m.idx",
-            )?;
-            let messages = stmt
-                .query_map([result_id], message_from_row)?
-                .collect::<Result<_, _>>()?;
-            Ok(messages)
-        })
+        self.read(|tx| load_messages(tx, result_id))
     }
 
     /// Adds or replaces a verdict of a result. Verdicts are one per judge
@@ -1668,6 +1659,83 @@ fn load_results(conn: &Connection, filter: Filter) -> Result<Vec<StoredResult>, 
         results.push(result);
     }
     Ok(results)
+}
+
+/// A view of the store in one read transaction; see [`Store::snapshot`].
+pub struct Snapshot<'a> {
+    tx: &'a Transaction<'a>,
+    location: &'a str,
+}
+
+impl Snapshot<'_> {
+    /// [`Store::outlines`], as the store was when the snapshot began; a
+    /// run that was not there then is [`StoreError::RunNotFound`].
+    pub fn outlines(&self, run_id: i64) -> Result<Vec<ResultOutline>, StoreError> {
+        let run: Option<i64> = self
+            .tx
+            .query_row("SELECT id FROM runs WHERE id = ?1", [run_id], |row| {
+                row.get(0)
+            })
+            .optional()
+            .map_err(|e| StoreError::from(e).at(self.location))?;
+        if run.is_none() {
+            return Err(StoreError::RunNotFound(run_id.to_string()));
+        }
+        load_outlines(self.tx, run_id).map_err(|e| e.at(self.location))
+    }
+
+    /// [`Store::messages`], as the store was when the snapshot began.
+    pub fn messages(&self, result_id: i64) -> Result<Vec<Message>, StoreError> {
+        load_messages(self.tx, result_id).map_err(|e| e.at(self.location))
+    }
+}
+
+/// A run's results without their messages; see [`Store::outlines`].
+fn load_outlines(conn: &Connection, run_id: i64) -> Result<Vec<ResultOutline>, StoreError> {
+    let (condition, param) = Filter::Run(run_id).condition();
+    let mut verdicts = verdicts_by_result(conn, &condition, param)?;
+    // The model's turns as `Transcript::turns` counts them: the assistant
+    // messages from the opening on (`idx` numbers a transcript's messages
+    // from 0, in order).
+    let turns = "(SELECT count(*) FROM messages m
+                  WHERE m.result_id = r.id AND m.role = 'assistant'
+                    AND m.idx >= coalesce(r.opening, 0))";
+    let mut stmt = conn.prepare(&results_query(&condition, turns))?;
+    let rows = stmt.query_map([param], |row| {
+        let result = result_from_row(row)?;
+        let turns: u32 = row.get(RESULT_COLUMNS)?;
+        Ok((result, turns))
+    })?;
+    let mut outlines = Vec::new();
+    for row in rows {
+        let (mut result, turns) = row?;
+        result.verdicts = verdicts.remove(&result.id).unwrap_or_default();
+        let mut outline = ResultOutline::from(result);
+        if let Some(answer) = &mut outline.answer {
+            answer.turns = turns;
+        }
+        outlines.push(outline);
+    }
+    Ok(outlines)
+}
+
+/// A result's messages; see [`Store::messages`].
+fn load_messages(conn: &Connection, result_id: i64) -> Result<Vec<Message>, StoreError> {
+    let exists: Option<i64> = conn
+        .prepare_cached("SELECT id FROM results WHERE id = ?1")?
+        .query_row([result_id], |row| row.get(0))
+        .optional()?;
+    if exists.is_none() {
+        return Err(StoreError::ResultNotFound(result_id));
+    }
+    let mut stmt = conn.prepare_cached(
+        "SELECT m.result_id, m.role, m.content, m.reasoning, m.refusal
+         FROM messages m WHERE m.result_id = ?1 ORDER BY m.idx",
+    )?;
+    let messages = stmt
+        .query_map([result_id], message_from_row)?
+        .collect::<Result<_, _>>()?;
+    Ok(messages)
 }
 
 /// The verdicts of the results `condition` selects, by result, each

@@ -2036,7 +2036,10 @@ fn outlines_are_the_results_without_their_messages() {
         assert_eq!(&outline.clone().with_messages(messages), result);
         assert_eq!(result.clone().split().0, *outline);
     }
-    assert!(store.messages(-1).unwrap().is_empty());
+    assert!(matches!(
+        store.messages(-1),
+        Err(StoreError::ResultNotFound(-1))
+    ));
     let turns: Vec<Option<u32>> = outlines
         .iter()
         .map(|o| o.answer.as_ref().map(|a| a.turns))
@@ -2056,4 +2059,63 @@ fn outlines_are_the_results_without_their_messages() {
             .unwrap()
             .is_empty()
     );
+}
+
+/// A snapshot reads a run as it was when it began: its outline and then
+/// the conversations, while another process resumes the run or deletes it.
+#[test]
+fn a_snapshot_reads_outlines_and_messages_as_they_were_when_it_began() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("runs.db");
+    let (reader, run_id) = store_with_run(Store::open(&path).unwrap(), 3);
+    let writer = Store::open(&path).unwrap();
+    let k = |case: &str| key(run_id, "openai:a", "baseline", case, 0);
+    let answered = reader
+        .record_result(
+            &k("c1"),
+            &transcript("first"),
+            &verdict(),
+            Timing::default(),
+        )
+        .unwrap();
+    reader.record_error(&k("c2"), "timeout", "slow", 1).unwrap();
+    let failed = reader.results(run_id).unwrap()[1].id;
+
+    let read = reader
+        .snapshot(|snap| -> Result<_, StoreError> {
+            let outlines = snap.outlines(run_id)?;
+            // Meanwhile the failed answer is asked again and the run is
+            // deleted by another process.
+            writer
+                .record_result(
+                    &k("c2"),
+                    &transcript("later"),
+                    &verdict(),
+                    Timing::default(),
+                )
+                .unwrap();
+            writer.delete_run(run_id).unwrap();
+            let messages: Vec<Vec<Message>> = outlines
+                .iter()
+                .map(|o| snap.messages(o.id))
+                .collect::<Result<_, _>>()?;
+            Ok((outlines, messages))
+        })
+        .unwrap();
+    let (outlines, messages) = read;
+    assert_eq!(
+        outlines.iter().map(|o| o.id).collect::<Vec<_>>(),
+        [answered, failed]
+    );
+    assert!(outlines[1].answer.is_none());
+    assert_eq!(messages[0], transcript("first").messages);
+    assert!(messages[1].is_empty(), "{:?}", messages[1]);
+
+    // After it, the run is gone, and reading says so.
+    assert!(matches!(
+        reader.messages(answered),
+        Err(StoreError::ResultNotFound(_))
+    ));
+    let err = reader.snapshot(|snap| snap.outlines(run_id)).unwrap_err();
+    assert!(matches!(err, StoreError::RunNotFound(_)), "{err}");
 }

@@ -708,7 +708,9 @@ fn a_closed_stdout_ends_the_command_quietly() {
         &["runs", "show", "t1"],
         &["runs", "show", "t1", "--json"],
         &["export", "t1", "--format", "csv"],
+        &["export", "t1", "--format", "jsonl"],
         &["report", "t1", "--format", "html"],
+        &["report", "t1", "--format", "json"],
     ] {
         let mut child = env
             .cmd()

@@ -130,4 +130,26 @@ fn a_run_larger_than_a_chunk_is_judged_again_shown_exported_and_reported_whole()
         report["groups"][0]["safe"]["full_refusal"],
         (CASES / 2) as u64
     );
+    // The same into a file.
+    let file = env.path("big.json");
+    env.ok(&[
+        "report",
+        "big",
+        "--format",
+        "json",
+        "-o",
+        file.to_str().unwrap(),
+    ]);
+    assert_eq!(json(&std::fs::read_to_string(&file).unwrap()), report);
+
+    // The HTML page lists every answer of a run this size (under its cap
+    // of 2,000), each with its own conversation.
+    let html = env.ok(&["report", "big", "--format", "html"]);
+    assert_eq!(html.matches("<details class=\"transcript\"").count(), CASES);
+    for i in [0, 1_022, 1_024, CASES - 2] {
+        assert!(
+            html.contains(&format!("how do i list the files of folder number {i}?")),
+            "q{i}"
+        );
+    }
 }

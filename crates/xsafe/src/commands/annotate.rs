@@ -18,7 +18,7 @@ use xsafe_core::{Class, Outcome};
 use xsafe_judge::metrics::{self, Agreement};
 use xsafe_report::{HumanLabel, majority};
 use xsafe_server::annotate::AnnotateState;
-use xsafe_store::{Annotation, ResultOutline, StoredResult};
+use xsafe_store::{Annotation, ResultOutline, Snapshot, StoredResult};
 use xsafe_suite::table::{self, Example};
 
 pub async fn run(global: &Global, cmd: AnnotateCommand) -> Result<ExitCode> {
@@ -308,8 +308,6 @@ const EXPORT_HEADER: [&str; 15] = [
 fn export(global: &Global, args: AnnotateExportArgs) -> Result<ExitCode> {
     let store = global.open_store()?;
     let record = store.run(&args.run)?;
-    // In outline: only the labelled answers' conversations are read.
-    let results = store.outlines(record.id)?;
     let annotations = store.annotations(record.id)?;
     if let Some(name) = &args.annotator
         && !annotations.iter().any(|a| &a.annotator == name)
@@ -331,6 +329,22 @@ fn export(global: &Global, args: AnnotateExportArgs) -> Result<ExitCode> {
             by_result.entry(a.result_id).or_default().push(a);
         }
     }
+    // In outline, and the conversations of the labelled answers only, as
+    // the outline has them.
+    store.snapshot(|snap| {
+        let results = snap.outlines(record.id)?;
+        write_labels(&args, &by_result, results, snap)
+    })
+}
+
+/// Writes the labelled answers of `results` (`by_result`: their labels) as
+/// an XSTest-format CSV, reading their conversations from `snap`.
+fn write_labels(
+    args: &AnnotateExportArgs,
+    by_result: &HashMap<i64, Vec<&Annotation>>,
+    results: Vec<ResultOutline>,
+    snap: &Snapshot<'_>,
+) -> Result<ExitCode> {
     // A labels file is replaced only once the export is whole.
     let file = args
         .output
@@ -348,7 +362,7 @@ fn export(global: &Global, args: AnnotateExportArgs) -> Result<ExitCode> {
         let Some(labels) = by_result.get(&r.id) else {
             continue;
         };
-        let messages = store.messages(r.id)?;
+        let messages = snap.messages(r.id)?;
         let r = r.with_messages(messages);
         let Some((transcript, reply)) = r
             .transcript

@@ -2,14 +2,20 @@
 
 use crate::cli::{ExportArgs, ExportFormat, Global};
 use crate::commands::AtomicFile;
-use crate::commands::runs::{result_json, selected, verdict_of};
+use crate::commands::runs::{Selection, result_json, verdict_of, with_selected};
 use anyhow::Result;
 use std::io::Write;
 use std::process::ExitCode;
 
 pub fn run(global: &Global, args: ExportArgs) -> Result<ExitCode> {
     let store = global.open_store()?;
-    let selection = selected(&store, &args.run, &args.filter)?;
+    with_selected(&store, &args.run, &args.filter, |selection| {
+        write(&args, selection)
+    })
+}
+
+/// Writes the selected results as `args` asks.
+fn write(args: &ExportArgs, selection: Selection<'_>) -> Result<ExitCode> {
     let (run, judge) = (selection.record.name.clone(), selection.judge.clone());
     let format = args.format.unwrap_or_else(|| {
         if args.output.as_deref().is_some_and(super::csv_by_name) {
@@ -26,7 +32,7 @@ pub fn run(global: &Global, args: ExportArgs) -> Result<ExitCode> {
     };
     match format {
         ExportFormat::Jsonl => {
-            selection.each(&store, |r| {
+            selection.each(|r| {
                 let mut line = result_json(r);
                 line["run"] = run.clone().into();
                 writeln!(out, "{line}")?;
@@ -62,7 +68,7 @@ pub fn run(global: &Global, args: ExportArgs) -> Result<ExitCode> {
                 "system",
             ])?;
             let mut skipped = 0;
-            selection.each(&store, |r| {
+            selection.each(|r| {
                 let Some((transcript, reply)) = r
                     .transcript
                     .as_ref()

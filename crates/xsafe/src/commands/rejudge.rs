@@ -101,7 +101,11 @@ pub async fn run(global: &Global, args: RejudgeArgs) -> Result<ExitCode> {
     for chunk in todo.chunks(CHUNK) {
         let mut items = Vec::with_capacity(chunk.len());
         for r in chunk {
-            let messages = store.messages(r.id)?;
+            // Not in one snapshot with the outlines: the verdicts are
+            // written meanwhile. A run deleted since is said to be.
+            let messages = store
+                .messages(r.id)
+                .map_err(|e| deleted_meanwhile(&store, &record, e))?;
             let transcript = r.clone().with_messages(messages).transcript;
             items.push((r.case.to_prompt(), transcript.expect("an answer")));
         }

@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::process::ExitCode;
 use xsafe_report::{BuildOptions, JsonError, JudgeAccuracy, LabelSource, RunInput};
+use xsafe_store::{RunRecord, Snapshot};
 
 pub fn run(global: &Global, args: ReportArgs) -> Result<ExitCode> {
     if let Some(rate) = args.fail_over
@@ -39,26 +40,50 @@ pub fn run(global: &Global, args: ReportArgs) -> Result<ExitCode> {
         None => None,
     };
     let store = global.open_store()?;
-    let mut runs = Vec::with_capacity(args.runs.len());
+    let mut records = Vec::with_capacity(args.runs.len());
     let mut human: HashMap<i64, Vec<xsafe_core::Class>> = HashMap::new();
     for name in &args.runs {
         let record = store.run(name)?;
-        if runs.iter().any(|r: &RunInput| r.record.id == record.id) {
+        if records
+            .iter()
+            .any(|(r, _): &(RunRecord, _)| r.id == record.id)
+        {
             continue;
         }
-        // Without their messages: the tables count, and the transcripts
-        // shown are read below, only those the format shows.
-        let results = store.outlines(record.id)?;
         for a in store.annotations(record.id)? {
             human.entry(a.result_id).or_default().push(a.class);
         }
         let cases = Some(store.cases(record.id)?.len() as u64);
-        runs.push(RunInput {
-            record,
-            results,
-            cases,
-        });
+        records.push((record, cases));
     }
+    // The results without their messages (the tables count), then the
+    // messages of the transcripts the format shows, read as the outlines
+    // have them: in one snapshot, whatever is written meanwhile.
+    store.snapshot(|snap| {
+        let runs = records
+            .into_iter()
+            .map(|(record, cases)| {
+                Ok(RunInput {
+                    results: snap.outlines(record.id)?,
+                    record,
+                    cases,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        write_report(&args, accuracy, human, runs, snap)
+    })
+}
+
+/// Builds the report of `runs` and writes it as `args` asks, reading the
+/// messages of the transcripts it shows from `snap`; exit 1 when
+/// `--fail-over` fails.
+fn write_report(
+    args: &ReportArgs,
+    accuracy: Option<JudgeAccuracy>,
+    human: HashMap<i64, Vec<xsafe_core::Class>>,
+    runs: Vec<RunInput>,
+    snap: &Snapshot<'_>,
+) -> Result<ExitCode> {
     let judge = match &args.judge {
         Some(spec) if args.labels != LabelsSource::Human => {
             let stored: Vec<_> = runs
@@ -93,13 +118,13 @@ pub fn run(global: &Global, args: ReportArgs) -> Result<ExitCode> {
         .or_else(|| args.output.as_deref().and_then(ReportFormat::by_name))
         .unwrap_or(ReportFormat::Text);
     let text = match format {
-        ReportFormat::Text => Some(xsafe_report::render_terminal(&report, text_width(&args))),
+        ReportFormat::Text => Some(xsafe_report::render_terminal(&report, text_width(args))),
         // Every transcript, each read as it is written.
         ReportFormat::Json => None,
         ReportFormat::Csv => Some(xsafe_report::render_csv(&report)?),
         ReportFormat::Md => Some(xsafe_report::render_markdown(&report)),
         ReportFormat::Html => {
-            report.fill_messages(xsafe_report::html::listed(&report), |id| store.messages(id))?;
+            report.fill_messages(xsafe_report::html::listed(&report), |id| snap.messages(id))?;
             Some(xsafe_report::html::render(&report))
         }
     };
@@ -108,7 +133,7 @@ pub fn run(global: &Global, args: ReportArgs) -> Result<ExitCode> {
             Some(text) => out.write_all(text.as_bytes())?,
             None => {
                 report
-                    .write_json(&mut *out, |id| store.messages(id))
+                    .write_json(&mut *out, |id| snap.messages(id))
                     .map_err(|e| match e {
                         JsonError::Messages(e) => anyhow::Error::from(e),
                         // A reader gone from the pipe (`| head`) surfaces

@@ -10,7 +10,8 @@ use serde_json::json;
 use std::process::ExitCode;
 pub(crate) use xsafe_report::{Judged, run_judge, verdict_of};
 use xsafe_store::{
-    ResultOutline, RunRecord, RunStatus, RunSummary, Store, StoreError, StoredResult, judge_name,
+    ResultOutline, RunRecord, RunStatus, RunSummary, Snapshot, Store, StoreError, StoredResult,
+    judge_name,
 };
 
 pub fn run(global: &Global, cmd: RunsCommand) -> Result<ExitCode> {
@@ -108,7 +109,11 @@ fn show(store: &Store, run: &str, filter: &ResultFilter, json: bool) -> Result<(
     if json {
         return show_json(store, run, filter);
     }
-    let selection = selected(store, run, filter)?;
+    with_selected(store, run, filter, show_text)
+}
+
+/// `runs show` as text: a line per result.
+fn show_text(selection: Selection<'_>) -> Result<()> {
     let record = selection.record.clone();
     let judge = selection.judge.clone();
     // Which judge's verdicts the column shows, when the run says.
@@ -126,7 +131,7 @@ fn show(store: &Store, run: &str, filter: &ResultFilter, json: bool) -> Result<(
     );
     let mut group: Option<(String, String)> = None;
     let mut rows = Vec::new();
-    selection.each(store, |r| {
+    selection.each(|r| {
         let this = (r.key.target.clone(), r.key.strategy.clone());
         if group.as_ref() != Some(&this) {
             if !rows.is_empty() {
@@ -147,26 +152,24 @@ fn show(store: &Store, run: &str, filter: &ResultFilter, json: bool) -> Result<(
 
 /// A run and the results of it a [`ResultFilter`] keeps, with the judge
 /// whose verdicts they are filtered and shown by.
-pub(crate) struct Selection {
+pub(crate) struct Selection<'a> {
     pub record: RunRecord,
     /// The name of the run's own judge (see [`run_judge`]).
     pub judge: String,
     /// Without their messages, which [`Selection::each`] reads one result
     /// at a time: a run of any size is held in outline only.
     pub results: Vec<ResultOutline>,
+    /// What the results were read in, and their messages are.
+    snap: &'a Snapshot<'a>,
 }
 
-impl Selection {
-    /// Each result selected, whole (its messages read from `store`), in
-    /// order; the first error, of the store or of `each`, stops.
-    pub fn each(
-        self,
-        store: &Store,
-        mut each: impl FnMut(&StoredResult) -> Result<()>,
-    ) -> Result<()> {
+impl Selection<'_> {
+    /// Each result selected, whole (its messages read as the outline was),
+    /// in order; the first error, of the store or of `each`, stops.
+    pub fn each(self, mut each: impl FnMut(&StoredResult) -> Result<()>) -> Result<()> {
         for outline in self.results {
             let messages = match outline.answer {
-                Some(_) => store.messages(outline.id)?,
+                Some(_) => self.snap.messages(outline.id)?,
                 None => Vec::new(),
             };
             each(&outline.with_messages(messages))?;
@@ -175,25 +178,35 @@ impl Selection {
     }
 }
 
-/// A run and the results of it `filter` keeps; when that is not all of
-/// them, stderr says how many.
-pub(crate) fn selected(store: &Store, run: &str, filter: &ResultFilter) -> Result<Selection> {
+/// Calls `f` with a run and the results of it `filter` keeps (when that is
+/// not all of them, stderr says how many), read in one snapshot of the
+/// store with the messages [`Selection::each`] reads: what `f` writes is
+/// the run as it was, whatever is written meanwhile.
+pub(crate) fn with_selected<T>(
+    store: &Store,
+    run: &str,
+    filter: &ResultFilter,
+    f: impl FnOnce(Selection<'_>) -> Result<T>,
+) -> Result<T> {
     let record = store.run(run)?;
-    let all = store.outlines(record.id)?;
-    let judge = run_judge(&record, &all);
     let started = Started::of(store, &record, filter)?;
-    let stored = all.len();
-    let results = filtered(all, filter, &judge, &started)?;
-    if results.len() < stored {
-        note!(
-            "{} of the run's {stored} match",
-            count(results.len() as u64, "result")
-        );
-    }
-    Ok(Selection {
-        record,
-        judge,
-        results,
+    store.snapshot(|snap| {
+        let all = snap.outlines(record.id)?;
+        let judge = run_judge(&record, &all);
+        let stored = all.len();
+        let results = filtered(all, filter, &judge, &started)?;
+        if results.len() < stored {
+            note!(
+                "{} of the run's {stored} match",
+                count(results.len() as u64, "result")
+            );
+        }
+        f(Selection {
+            record,
+            judge,
+            results,
+            snap,
+        })
     })
 }
 
