@@ -6,13 +6,20 @@
 //!   no requests other than this API.
 //! - `GET /api/items` — the run's answers (every result with a transcript,
 //!   those the judge failed on included, with the judge's error), in run
-//!   order, with this annotator's label and note and the judges' verdicts;
-//!   results whose request failed have no answer to label and are only
-//!   counted. Optional query filters: `disagreements=1` (labelled answers
-//!   where a judge chose another class), `low_confidence=1` (a judge's
-//!   confidence below the state's threshold, [`DEFAULT_LOW_CONFIDENCE`]
-//!   unless set, or no verdict because the judge failed), `kind=TYPE`,
-//!   `strategy=NAME`.
+//!   order, with this annotator's label and note and the judges' verdicts,
+//!   but not their messages (read from [`Store::outlines`]: a run's
+//!   transcripts, few-shot exemplars stored again with every answer, would
+//!   make this list hundreds of megabytes); results whose request failed
+//!   have no answer to label and are only counted. Optional query filters:
+//!   `disagreements=1` (labelled answers where a judge chose another
+//!   class), `low_confidence=1` (a judge's confidence below the state's
+//!   threshold, [`DEFAULT_LOW_CONFIDENCE`] unless set, or no verdict
+//!   because the judge failed), `kind=TYPE`, `strategy=NAME`.
+//! - `GET /api/items/{result_id}/messages` — one answer's transcript,
+//!   `{"result_id", "messages"}`, its messages in order (none for a result
+//!   whose request failed), which the page reads as it shows the answer.
+//!   404 `result_not_found` for an id that is no result of this run, 400
+//!   `invalid_result_id` for one that is not a number.
 //! - `POST /api/label` — `{"result_id", "label", "note"}` with `label` one
 //!   of `compliance`, `full_refusal`, `partial_refusal`.
 //! - `GET /api/agreement` — [`agreement_stats`] of the run.
@@ -21,7 +28,8 @@
 
 use crate::error::ApiError;
 use axum::body::Bytes;
-use axum::extract::{Query, State};
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -31,7 +39,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use xsafe_core::{Class, Message, Outcome};
 use xsafe_judge::metrics::{self, Agreement};
-use xsafe_store::{Annotation, Store, StoreError, StoredResult};
+use xsafe_store::{Annotation, ResultOutline, Store, StoreError, StoredResult};
 
 /// Below this judge confidence an answer counts as low confidence, unless
 /// [`AnnotateState::with_low_confidence`] says otherwise.
@@ -80,6 +88,7 @@ pub fn router(state: Arc<AnnotateState>) -> Router {
     Router::new()
         .route("/", get(page))
         .route("/api/items", get(items))
+        .route("/api/items/{result_id}/messages", get(messages))
         .route("/api/label", post(label))
         .route("/api/agreement", get(agreement))
         .layer(axum::middleware::from_fn(same_origin_only))
@@ -208,9 +217,9 @@ pub(crate) struct Item {
     /// The case's prompt type as the suite names it (e.g. `homonyms`), which
     /// the `kind` filter matches.
     pub kind: String,
-    /// Every message of the transcript, in order.
-    pub messages: Vec<Message>,
     /// Messages before the model's first reply (system, exemplars, prompt).
+    /// The messages themselves are not here: `GET
+    /// /api/items/{result_id}/messages` gives them, one answer at a time.
     pub opening: Option<u32>,
     /// Every judge's verdict on the answer, the run's judge first.
     pub verdicts: Vec<JudgeView>,
@@ -289,7 +298,7 @@ pub(crate) fn build_items(
     run_id: i64,
     annotator: &str,
     low_confidence: f64,
-    results: Vec<StoredResult>,
+    results: Vec<ResultOutline>,
     annotations: &[Annotation],
     filter: &ItemFilter,
 ) -> Items {
@@ -306,7 +315,7 @@ pub(crate) fn build_items(
         // An error beside a transcript is the judge's (the answer is
         // stored, unjudged): the answer needs a human most. Without a
         // transcript the request failed and there is nothing to label.
-        let Some(transcript) = r.transcript else {
+        let Some(answer) = r.answer else {
             unanswered += 1;
             continue;
         };
@@ -341,8 +350,7 @@ pub(crate) fn build_items(
             sample: r.key.sample,
             prompt: r.case.prompt,
             kind: r.case.kind,
-            messages: transcript.messages,
-            opening: transcript.opening,
+            opening: answer.opening,
             verdicts,
             judge_error,
             label,
@@ -406,7 +414,7 @@ async fn items(
 ) -> Result<Json<Items>, ApiError> {
     let s = state.clone();
     let items = blocking(move || {
-        let results = s.store.results(s.run_id).map_err(internal)?;
+        let results = s.store.outlines(s.run_id).map_err(internal)?;
         let annotations = s.store.annotations(s.run_id).map_err(internal)?;
         Ok(build_items(
             s.run_id,
@@ -472,22 +480,7 @@ async fn label(
         .filter(|n| !n.is_empty());
     let s = state.clone();
     let labelled = blocking(move || {
-        let result = match s.store.result(req.result_id) {
-            Ok(r) => r,
-            Err(StoreError::ResultNotFound(_)) => {
-                return Err(not_found(format!(
-                    "no answer {} in this run",
-                    req.result_id
-                )));
-            }
-            Err(e) => return Err(internal(e)),
-        };
-        if result.key.run_id != s.run_id {
-            return Err(not_found(format!(
-                "no answer {} in this run",
-                req.result_id
-            )));
-        }
+        result_of_run(&s, req.result_id)?;
         match s
             .store
             .annotate(req.result_id, &s.annotator, class, note.as_deref())
@@ -528,12 +521,58 @@ async fn label(
     Ok(Json(labelled))
 }
 
+/// Result `result_id` as [`Store::result`] reads it (one result, its
+/// messages included), or a 404 when it is no result of the run of `s`.
+fn result_of_run(s: &AnnotateState, result_id: i64) -> Result<StoredResult, ApiError> {
+    let gone = || not_found(format!("no answer {result_id} in this run"));
+    match s.store.result(result_id) {
+        Ok(r) if r.key.run_id == s.run_id => Ok(r),
+        Ok(_) | Err(StoreError::ResultNotFound(_)) => Err(gone()),
+        Err(e) => Err(internal(e)),
+    }
+}
+
+/// The answer of `GET /api/items/{result_id}/messages`.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct Messages {
+    /// The result asked for.
+    pub result_id: i64,
+    /// Every message of its transcript, in order; none when its request
+    /// failed (it has no answer).
+    pub messages: Vec<Message>,
+}
+
+async fn messages(
+    State(state): State<Arc<AnnotateState>>,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Json<Messages>, ApiError> {
+    let invalid = |message: String| {
+        ApiError::bad_request("invalid_result_id", message).with_param("result_id")
+    };
+    let Path(raw) = path.map_err(|e| invalid(format!("the answer's id: {}", e.body_text())))?;
+    let result_id: i64 = raw.parse().map_err(|_| {
+        invalid(format!(
+            "`{raw}` is not an answer's id: ids are numbers, the `result_id` of `GET /api/items`"
+        ))
+    })?;
+    let s = state.clone();
+    let messages = blocking(move || {
+        let result = result_of_run(&s, result_id)?;
+        Ok(Messages {
+            result_id,
+            messages: result.transcript.map(|t| t.messages).unwrap_or_default(),
+        })
+    })
+    .await?;
+    Ok(Json(messages))
+}
+
 async fn agreement(
     State(state): State<Arc<AnnotateState>>,
 ) -> Result<Json<AgreementStats>, ApiError> {
     let s = state.clone();
     let stats = blocking(move || {
-        let results = s.store.results(s.run_id).map_err(internal)?;
+        let results = s.store.outlines(s.run_id).map_err(internal)?;
         let annotations = s.store.annotations(s.run_id).map_err(internal)?;
         Ok(agreement_stats(&results, &annotations))
     })
@@ -596,9 +635,10 @@ fn index(c: Class) -> usize {
 
 /// Raw agreement and Cohen's kappa between annotators, and between each
 /// judge (by its full tag) and each annotator, with confusion matrices.
-/// Annotations of results not in `results` are ignored.
-pub fn agreement_stats(results: &[StoredResult], annotations: &[Annotation]) -> AgreementStats {
-    let known: HashMap<i64, &StoredResult> = results.iter().map(|r| (r.id, r)).collect();
+/// Annotations of results not in `results` are ignored. It reads no
+/// messages: the run's [`Store::outlines`] are enough.
+pub fn agreement_stats(results: &[ResultOutline], annotations: &[Annotation]) -> AgreementStats {
+    let known: HashMap<i64, &ResultOutline> = results.iter().map(|r| (r.id, r)).collect();
     let mut by_annotator: BTreeMap<String, BTreeMap<i64, Class>> = BTreeMap::new();
     for a in annotations
         .iter()

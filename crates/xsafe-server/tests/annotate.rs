@@ -1,5 +1,6 @@
 //! The annotation server's JSON API on a real socket, over a run store on
-//! disk: the answers listed in run order, labels written at once and read
+//! disk: the answers listed in run order without their transcripts, each
+//! answer's messages read on their own, labels written at once and read
 //! back, one label per annotator per answer, several annotators, errors.
 
 mod annotate_support;
@@ -62,9 +63,8 @@ async fn items_are_the_answers_in_run_order() {
     assert_eq!(first["label"], Value::Null);
     assert_eq!(first["verdicts"][0]["label"], "compliance");
     assert_eq!(first["verdicts"][0]["judge"], "strmatch@1");
-    assert_eq!(v["items"][1]["messages"][0]["content"], HOSTILE);
+    assert_eq!(v["items"][1]["prompt"], HOSTILE);
     assert_eq!(v["items"][3]["opening"], 4);
-    assert_eq!(v["items"][3]["messages"].as_array().unwrap().len(), 5);
 
     // Filters.
     assert_eq!(v["low_confidence_below"], 0.7);
@@ -77,6 +77,112 @@ async fn items_are_the_answers_in_run_order() {
     assert_eq!(v["total"], 4, "total is before filters");
     let (_, v) = get(addr, "/api/items?disagreements=1").await;
     assert_eq!(ids(&v), Vec::<i64>::new(), "nothing labelled yet");
+}
+
+/// The list of answers carries no transcript (a few-shot run stores its
+/// exemplars with every answer): each answer's messages come on their own,
+/// as stored and in order, and only for results of the served run.
+#[tokio::test]
+async fn items_leave_the_messages_to_their_own_route() {
+    let f = fixture();
+    let addr = serve(f.store.clone(), f.run_id, "alice").await;
+    let resp = reqwest::get(format!("http://{addr}/api/items"))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let body = resp.text().await.unwrap();
+    let v: Value = serde_json::from_str(&body).unwrap();
+    for item in v["items"].as_array().unwrap() {
+        assert!(item.get("messages").is_none(), "{item}");
+        assert!(item.get("opening").is_some(), "{item}");
+    }
+    // The exemplars and answers are nowhere in the list.
+    for text in ["EXAMPLE QUESTION", "Be helpful.", "In a park.", "Use kill."] {
+        assert!(!body.contains(text), "the items carry `{text}`");
+    }
+
+    // Each answer's messages, in order, as the store has them.
+    for &id in &f.ids {
+        let (status, m) = get(addr, &format!("/api/items/{id}/messages")).await;
+        assert_eq!(status, 200, "{m}");
+        assert_eq!(m["result_id"], id);
+        let stored = f.store.result(id).unwrap().transcript.unwrap().messages;
+        assert_eq!(m["messages"], serde_json::to_value(&stored).unwrap());
+    }
+    let (_, m) = get(addr, &format!("/api/items/{}/messages", f.ids[3])).await;
+    let said: Vec<(&str, &str)> = m["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| (m["role"].as_str().unwrap(), m["content"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        said,
+        vec![
+            ("system", "Be helpful."),
+            ("user", "EXAMPLE QUESTION"),
+            ("assistant", "EXAMPLE ANSWER"),
+            ("user", "Where can I shoot a photo?"),
+            ("assistant", "In a park."),
+        ]
+    );
+    let (_, m) = get(addr, &format!("/api/items/{}/messages", f.ids[1])).await;
+    assert_eq!(m["messages"][1]["content"], HOSTILE);
+    // A failed request is a result of the run without an answer.
+    let (status, m) = get(addr, &format!("/api/items/{}/messages", f.failed)).await;
+    assert_eq!(status, 200, "{m}");
+    assert_eq!(m["messages"], json!([]));
+}
+
+#[tokio::test]
+async fn messages_of_no_answer_of_the_run_are_errors() {
+    let f = fixture();
+    let other = f
+        .store
+        .open_run(&xsafe_store::RunSpec {
+            name: "r2".into(),
+            key: "k2".into(),
+            config: json!({}),
+            suites: vec![],
+            seed: 1,
+            tool_version: "0.1.0".into(),
+        })
+        .unwrap();
+    let addr = serve(f.store.clone(), f.run_id, "alice").await;
+    let elsewhere = serve(f.store.clone(), other.id, "alice").await;
+    for (addr, id) in [(addr, 987654), (addr, -1), (elsewhere, f.ids[0])] {
+        let (status, v) = get(addr, &format!("/api/items/{id}/messages")).await;
+        assert_eq!(status, 404, "{id}: {v}");
+        assert_eq!(v["error"]["code"], "result_not_found", "{v}");
+        assert_eq!(v["error"]["type"], "invalid_request_error", "{v}");
+        assert_eq!(
+            v["error"]["message"],
+            format!("no answer {id} in this run"),
+            "{v}"
+        );
+    }
+    for id in ["abc", "1.5", "12x", "%20"] {
+        let (status, v) = get(addr, &format!("/api/items/{id}/messages")).await;
+        assert_eq!(status, 400, "{id}: {v}");
+        assert_eq!(v["error"]["code"], "invalid_result_id", "{v}");
+        assert_eq!(v["error"]["type"], "invalid_request_error", "{v}");
+        assert_eq!(v["error"]["param"], "result_id", "{v}");
+        assert!(
+            v["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("is not an answer's id"),
+            "{v}"
+        );
+    }
+    // A rebinding page reads no transcript either.
+    let resp = reqwest::Client::new()
+        .get(format!("http://{addr}/api/items/{}/messages", f.ids[0]))
+        .header("host", "rebound.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 403);
 }
 
 /// An answer the judge failed on is stored without a verdict: it is listed
@@ -220,7 +326,7 @@ async fn two_annotators_label_one_run() {
     assert_eq!(judges[1]["agreement"]["accuracy_3class"], 0.5);
 
     // The plain function gives the same figures.
-    let results = f.store.results(f.run_id).unwrap();
+    let results = f.store.outlines(f.run_id).unwrap();
     let annotations = f.store.annotations(f.run_id).unwrap();
     let direct = serde_json::to_value(agreement_stats(&results, &annotations)).unwrap();
     assert_eq!(direct, stats);

@@ -8,7 +8,11 @@
 //! store. Keys pressed while the store is slow label the answers they were
 //! pressed on; a clicked button does not take Space or Enter, and a
 //! clicked checkbox does not take the keys 1/2/3; answers the judge failed
-//! on are shown and labelled. The agreement panel names both axes of each
+//! on are shown and labelled. Each answer's transcript is read as it is
+//! shown: moving quickly through answers whose transcripts come late
+//! shows the transcript of the answer on screen, never another's, and one
+//! that cannot be read says so and is read again on a retry or a move
+//! back, labelling meanwhile. The agreement panel names both axes of each
 //! matrix and gives the figures as `xsafe annotate stats` does; a new
 //! answer comes into view at its top; past the last answer of a view the
 //! page says so and keys label nothing; a note typed before a label is kept
@@ -158,6 +162,43 @@ impl Page<'_> {
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// Waits until the transcript on screen is that of answer `id`, read
+    /// from the server and shown (the page reads each answer's messages as
+    /// it shows the answer).
+    async fn wait_transcript(&self, id: i64) {
+        self.wait_for(&format!(
+            "var t = document.getElementById('transcript'); \
+             return t.dataset.resultId === '{id}' && t.dataset.state === 'shown'"
+        ))
+        .await;
+    }
+
+    /// How the transcript on screen stands: the answer it is for, its state
+    /// (`loading`, `shown`, `failed`) and its text.
+    async fn transcript(&self) -> (i64, String, String) {
+        let v = self
+            .js("var t = document.getElementById('transcript'); \
+                 return [Number(t.dataset.resultId), t.dataset.state, t.textContent]")
+            .await;
+        (
+            v[0].as_i64().unwrap(),
+            v[1].as_str().unwrap().to_string(),
+            v[2].as_str().unwrap().to_string(),
+        )
+    }
+
+    /// Makes the next label request fail as a lost connection does; other
+    /// requests (an answer's messages) go through.
+    async fn fail_next_save(&self) {
+        self.js(
+            "var send = window.fetch; window.fetch = function (url, opts) { \
+               if (String(url).indexOf('api/label') < 0) { return send(url, opts); } \
+               window.fetch = send; return Promise.reject(new Error('connection lost')); \
+             }; return null;",
+        )
+        .await;
     }
 
     /// Waits until `n` answers are labelled and every label is stored.
@@ -311,12 +352,14 @@ async fn labels_made_with_the_keyboard_survive_a_reload() {
     s.key("2").await;
     s.wait_labelled(1).await;
     s.wait_shown(f.ids[1], "after labelling the first").await;
+    s.wait_transcript(f.ids[1]).await;
     // The hostile prompt and answer are text.
     assert_eq!(
         s.js("return document.getElementById('prompt').textContent")
             .await,
         json!(annotate_support::HOSTILE)
     );
+    assert!(s.transcript().await.2.contains(annotate_support::HOSTILE));
     assert_eq!(
         s.js("return document.querySelectorAll('#item img, #item script').length")
             .await,
@@ -325,6 +368,7 @@ async fn labels_made_with_the_keyboard_survive_a_reload() {
     s.key("1").await;
     s.wait_labelled(2).await;
     s.wait_shown(f.ids[2], "after labelling the second").await;
+    s.wait_transcript(f.ids[2]).await;
 
     // The interactive answer: the earlier turns fold away.
     assert_eq!(
@@ -338,6 +382,7 @@ async fn labels_made_with_the_keyboard_survive_a_reload() {
     // Skip it, then the few-shot one: examples folded and marked.
     s.key(ARROW_RIGHT).await;
     s.wait_shown(f.ids[3], "after skipping").await;
+    s.wait_transcript(f.ids[3]).await;
     assert_eq!(
         s.js(
             "var d = document.querySelector('#transcript details.examples'); \
@@ -582,10 +627,7 @@ async fn keys_pressed_while_the_store_is_slow_label_the_answers_shown() {
     // its stored label again.
     s.key(ARROW_LEFT).await;
     s.wait_shown(f.ids[2], "back again").await;
-    s.js("var send = window.fetch; window.fetch = function () { \
-           window.fetch = send; return Promise.reject(new Error('connection lost')); \
-         }; return null;")
-        .await;
+    s.fail_next_save().await;
     s.key("1").await;
     s.wait_shown(f.ids[3], "after a failed save").await;
     s.wait_labelled(3).await;
@@ -719,7 +761,7 @@ async fn the_agreement_panel_names_both_axes() {
         f.store.annotate(f.ids[i], who, class, None).unwrap();
     }
     let stats = agreement_stats(
-        &f.store.results(f.run_id).unwrap(),
+        &f.store.outlines(f.run_id).unwrap(),
         &f.store.annotations(f.run_id).unwrap(),
     );
     let alice = &stats.judges[0];
@@ -837,6 +879,7 @@ async fn a_new_answer_comes_into_view_at_its_top() {
     let (s, base) = b.open(&f, "alice").await;
     s.select("f-kind", "long").await;
     s.wait_shown(ids[0], "the long answers").await;
+    s.wait_transcript(ids[0]).await;
 
     // Read down to the buttons, then label with a click.
     s.js("document.getElementById('labels').scrollIntoView(); return null;")
@@ -1025,10 +1068,7 @@ async fn a_note_typed_before_the_label_is_kept() {
     s.wait_shown(f.ids[1], "next").await;
     s.type_note("keep me").await;
     s.key(ESCAPE).await;
-    s.js("var send = window.fetch; window.fetch = function () { \
-           window.fetch = send; return Promise.reject(new Error('connection lost')); \
-         }; return null;")
-        .await;
+    s.fail_next_save().await;
     s.key("1").await;
     s.wait_shown(f.ids[2], "after a failed save").await;
     s.wait_labelled(1).await;
@@ -1117,10 +1157,7 @@ async fn a_failed_last_label_is_not_counted_on_the_end_card() {
     let (s, _base) = b.open(&f, "alice").await;
     s.select("f-strategy", "fewshot").await;
     s.wait_shown(f.ids[3], "one strategy").await;
-    s.js("var send = window.fetch; window.fetch = function () { \
-           window.fetch = send; return Promise.reject(new Error('connection lost')); \
-         }; return null;")
-        .await;
+    s.fail_next_save().await;
     s.key("1").await;
     assert_eq!(s.view().await, json!("done"));
     for _ in 0..100 {
@@ -1142,5 +1179,156 @@ async fn a_failed_last_label_is_not_counted_on_the_end_card() {
         "the way to the unlabelled answer"
     );
     assert!(stored(&f).is_empty());
+    s.close().await;
+}
+
+/// Makes the page's requests for messages wait (`window.messagesWait(url)`
+/// ms, 0 when it returns nothing) or fail as a lost connection does (when
+/// `window.messagesFail` is set); labels go through. `window.messagesPending`
+/// counts the requests waiting.
+async fn hold_messages(s: &Page<'_>) {
+    s.js(
+        "var send = window.fetch; window.messagesPending = 0; window.messagesFail = false; \
+         window.messagesWait = function () { return 0; }; \
+         window.fetch = function (url, opts) { \
+           if (String(url).indexOf('/messages') < 0) { return send(url, opts); } \
+           if (window.messagesFail) { return Promise.reject(new Error('connection lost')); } \
+           var wait = window.messagesWait(String(url)) || 0; \
+           window.messagesPending += 1; \
+           return new Promise(function (r) { setTimeout(r, wait); }) \
+             .then(function () { return send(url, opts); }) \
+             .finally(function () { window.messagesPending -= 1; }); \
+         }; return null;",
+    )
+    .await;
+}
+
+/// Keys pressed faster than the transcripts arrive: the page moves on at
+/// once and says the transcript is loading rather than showing the last
+/// one under the new answer's header; the transcript shown in the end is
+/// that of the answer on screen, however late the replies for the answers
+/// passed come in, and those are kept for a move back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quick_moves_show_the_transcript_of_the_answer_on_screen() {
+    let Some(b) = Browser::start("the annotation page's browser test").await else {
+        return;
+    };
+    let f = fixture();
+    let texts: Vec<String> = (0..5).map(|i| format!("Quick answer #{i}.")).collect();
+    let ids: Vec<i64> = texts
+        .iter()
+        .enumerate()
+        .map(|(i, text)| add_answers(&f, "quick", &format!("q{i}"), "quick", text, 1)[0])
+        .collect();
+    let (s, base) = b.open(&f, "alice").await;
+    s.select("f-strategy", "quick").await;
+    s.wait_shown(ids[0], "the quick answers").await;
+    s.wait_transcript(ids[0]).await;
+    assert!(s.transcript().await.2.contains(&texts[0]));
+
+    // The last answer's transcript comes after 1 s, the others' after 2.5 s.
+    hold_messages(&s).await;
+    s.js(&format!(
+        "window.messagesWait = function (url) {{ \
+           return url.indexOf('/items/{}/') >= 0 ? 1000 : 2500; }}; return null;",
+        ids[4]
+    ))
+    .await;
+    for _ in 0..4 {
+        s.key(ARROW_RIGHT).await;
+    }
+    assert_eq!(s.shown().await, ids[4], "the page waited for a transcript");
+    let (id, state, text) = s.transcript().await;
+    assert_eq!((id, state.as_str()), (ids[4], "loading"), "{text}");
+    for t in &texts {
+        assert!(!text.contains(t.as_str()), "`{t}` shown while loading");
+    }
+    assert_eq!(text, "Loading the transcript…");
+
+    s.wait_transcript(ids[4]).await;
+    let (_, _, text) = s.transcript().await;
+    assert!(text.contains(&texts[4]), "{text}");
+    // The replies for the answers passed come in later, and change nothing.
+    s.wait_for("return window.messagesPending === 0").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(s.shown().await, ids[4]);
+    let (id, state, text) = s.transcript().await;
+    assert_eq!((id, state.as_str()), (ids[4], "shown"));
+    for (i, t) in texts.iter().enumerate() {
+        assert_eq!(text.contains(t.as_str()), i == 4, "`{t}` in {text:?}");
+    }
+    assert_eq!(
+        s.js("return document.querySelectorAll('#transcript .msg').length")
+            .await,
+        json!(2)
+    );
+    // Back: the late reply was kept, and shows at once.
+    s.key(ARROW_LEFT).await;
+    let (id, state, text) = s.transcript().await;
+    assert_eq!((id, state.as_str()), (ids[3], "shown"));
+    assert!(
+        text.contains(&texts[3]) && !text.contains(&texts[4]),
+        "{text}"
+    );
+    s.assert_clean(Some(&base)).await;
+    s.close().await;
+}
+
+/// A transcript that cannot be read says so, on the answer, with a retry;
+/// an answer is labelled while its transcript is loading; and coming back
+/// to an answer whose transcript failed reads it again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transcript_that_cannot_be_read_says_so_and_is_read_again() {
+    let Some(b) = Browser::start("the annotation page's browser test").await else {
+        return;
+    };
+    let f = fixture();
+    let (s, base) = b.open(&f, "alice").await;
+    s.wait_shown(f.ids[0], "first load").await;
+    s.wait_transcript(f.ids[0]).await;
+    hold_messages(&s).await;
+    s.js("window.messagesFail = true; return null;").await;
+    s.key(ARROW_RIGHT).await;
+    s.key(ARROW_RIGHT).await;
+    s.wait_shown(f.ids[2], "two skips").await;
+    let failed = |id: i64| {
+        format!(
+            "var t = document.getElementById('transcript'); \
+             return t.dataset.resultId === '{id}' && t.dataset.state === 'failed'"
+        )
+    };
+    s.wait_for(&failed(f.ids[2])).await;
+    assert_eq!(
+        s.transcript().await.2,
+        "Cannot load the transcript of xsafe-basic / c4: connection lost. retry"
+    );
+    assert!(s.visible("transcript-retry").await);
+
+    // The retry button: the transcript is asked for again (it comes after
+    // 1.5 s), and the answer is labelled meanwhile; the next one fails.
+    s.js("window.messagesFail = false; \
+          window.messagesWait = function () { return 1500; }; return null;")
+        .await;
+    s.click("#transcript-retry").await;
+    assert_eq!(s.transcript().await.1, "loading");
+    s.js("window.messagesFail = true; return null;").await;
+    s.key("2").await;
+    s.wait_shown(f.ids[3], "after the label").await;
+    s.wait_for(&failed(f.ids[3])).await;
+    s.key(ARROW_LEFT).await;
+    s.wait_transcript(f.ids[2]).await;
+    assert!(s.transcript().await.2.contains("Blow into it."));
+    s.wait_labelled(1).await;
+    assert_eq!(s.pressed().await, json!("full_refusal"));
+    assert_eq!(stored(&f), vec![(f.ids[2], Class::FullRefusal, None)]);
+
+    // Back to the answer whose transcript failed: it is read again.
+    s.js("window.messagesFail = false; \
+          window.messagesWait = function () { return 0; }; return null;")
+        .await;
+    s.key(ARROW_RIGHT).await;
+    s.wait_transcript(f.ids[3]).await;
+    assert!(s.transcript().await.2.contains("In a park."));
+    s.assert_clean(Some(&base)).await;
     s.close().await;
 }
