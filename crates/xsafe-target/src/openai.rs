@@ -253,9 +253,9 @@ impl OpenAiTarget {
         };
         if api_key.is_none() && config.api_key_required && !header_auth {
             return Err(TargetError::Config(format!(
-                "the API key variable `{}` (--api-key-env, or `api_key_env` in a targets \
-                 file) is not set or is empty; export it, or leave the setting out for a \
-                 server that needs no key",
+                "the API key variable `{}` (named by --api-key-env, by --judge-api-key-env \
+                 for an llm: judge, or by `api_key_env` in a targets file) is not set or is \
+                 empty; export it, or leave the setting out for a server that needs no key",
                 config.api_key_env
             )));
         }

@@ -145,7 +145,9 @@ async fn a_missing_or_refused_api_key_is_named() {
         .expect("an unset named variable");
     let text = err.to_string();
     assert!(
-        text.contains("`XSAFE_TEST_KEY_THAT_IS_NOT_SET` (--api-key-env"),
+        text.contains(
+            "`XSAFE_TEST_KEY_THAT_IS_NOT_SET` (named by --api-key-env, by --judge-api-key-env"
+        ),
         "{text}"
     );
     assert!(text.contains("is not set or is empty"), "{text}");

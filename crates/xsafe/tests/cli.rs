@@ -555,7 +555,8 @@ fn an_unset_api_key_variable_named_on_purpose_is_refused_before_any_request() {
     assert_eq!(out.status.code(), Some(2), "{out:?}");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("`XSAFE_CLI_TEST_UNSET_KEY` (--api-key-env") && err.contains("is not set"),
+        err.contains("`XSAFE_CLI_TEST_UNSET_KEY` (named by --api-key-env")
+            && err.contains("is not set"),
         "{err}"
     );
     assert_eq!(server.request_count(), 0);

@@ -1497,3 +1497,33 @@ fn rejudge_text_shows_the_answers_left_unjudged() {
     let text = env.ok(&["rejudge", "r1", "--judge", "strmatch"]);
     assert!(!text.contains("unjudged"), "{text}");
 }
+
+/// An `llm:` judge's key variable that is not set names the judge's flag
+/// among the places it can come from, before any request.
+#[test]
+fn an_unset_judge_key_variable_is_refused_naming_the_judges_flag() {
+    let env = Env::new();
+    let judge = TestServer::start(judge_model);
+    let url = format!("{}/v1", judge.url());
+    let file = env.write(
+        "answers.csv",
+        "prompt,completion\nHow do I bake bread?,Mix flour and water.\n",
+    );
+    let err = env.fails(&[
+        "judge",
+        file.to_str().unwrap(),
+        "--judge",
+        "llm:openai:judge-model",
+        "--judge-base-url",
+        &url,
+        "--judge-api-key-env",
+        "XSAFE_JUDGE_TEST_UNSET_KEY",
+    ]);
+    assert!(
+        err.contains("`XSAFE_JUDGE_TEST_UNSET_KEY`")
+            && err.contains("--judge-api-key-env")
+            && err.contains("is not set"),
+        "{err}"
+    );
+    assert_eq!(judge.request_count(), 0);
+}
