@@ -35,7 +35,8 @@ pub struct Global {
     /// More log output on stderr (-v info, -vv debug and all of llama.cpp's log); XSAFE_LOG takes a filter
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
-    /// Only errors on stderr, no progress bar
+    /// No progress bar, notes or log lines on stderr: errors only, and warnings that change
+    /// what the figures mean (a judge measured on its own training answers)
     #[arg(short, long, global = true)]
     pub quiet: bool,
 }
@@ -159,7 +160,8 @@ pub struct TargetArgs {
     /// Most requests in flight per target [default: 8]; repeated 429s lower it for a while
     #[arg(long, env = "XSAFE_CONCURRENCY", value_parser = at_least_one)]
     pub concurrency: Option<usize>,
-    /// Retries of a failed request (429, 5xx, timeouts) before the case is stored as an error [default: 5]
+    /// Retries of a failed request (429, 5xx but 501 and 505, timeouts, dropped connections)
+    /// before the case is stored as an error [default: 5]
     #[arg(long)]
     pub max_retries: Option<u32>,
     /// Local models: a chat template, or a name llama.cpp knows (gemma, chatml, llama3...),
@@ -435,7 +437,8 @@ pub struct ReportArgs {
     #[arg(long, value_name = "FILE")]
     pub judge_agreement: Option<PathBuf>,
     /// Exit with 1 when any strategy's refusal rate on safe prompts is above RATE (0 to 1),
-    /// after writing the report
+    /// after writing the report; also when it cannot be checked (a run not finished, or a
+    /// strategy without one scored answer to a safe prompt)
     #[arg(long, value_name = "RATE", env = "XSAFE_FAIL_OVER")]
     pub fail_over: Option<f64>,
     /// Where each answer's class comes from: human labels (`xsafe annotate`), the judge, or
@@ -711,8 +714,8 @@ pub struct ServeArgs {
     /// The server's config file (TOML): client key hashes and the settings of these flags
     #[arg(long, env = "XSAFE_SERVE_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// The environment variable that holds the upstream's API key (none is sent if it is
-    /// unset) [default: OPENAI_API_KEY]
+    /// The environment variable that holds the upstream's API key [default: OPENAI_API_KEY,
+    /// and none is sent if it is unset; a variable named here must be set]
     #[arg(long, value_name = "VAR")]
     pub upstream_key_env: Option<String>,
     /// Seconds one client request may take: the upstream's answer, retries and follow-ups
@@ -720,8 +723,9 @@ pub struct ServeArgs {
     /// disconnected [default: 120]
     #[arg(long, value_name = "SECS", value_parser = seconds)]
     pub timeout: Option<f64>,
-    /// Retries of a request the upstream failed with 429, a 5xx or no connection, before any
-    /// of its answer reached the client (Retry-After is honoured) [default: 2]
+    /// Retries of a request the upstream failed with 429, 500, 502, 503, 504 or no
+    /// connection, before any of its answer reached the client (Retry-After is honoured)
+    /// [default: 2]
     #[arg(long, value_name = "N")]
     pub upstream_retries: Option<u32>,
     /// Larger request bodies are refused with 413 [default: 1048576]
