@@ -1573,6 +1573,7 @@ fn ctrl_c_stops_a_run_without_waiting_for_the_model() {
             "--run",
             "slow",
         ])
+        .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
@@ -1586,6 +1587,12 @@ fn ctrl_c_stops_a_run_without_waiting_for_the_model() {
     }
     let status = common::signal_and_wait(&mut child, "INT", "still waiting for the model");
     assert_eq!(status.code(), Some(130));
+    // The summary says nothing is stored, rather than showing an empty table.
+    let mut stdout = String::new();
+    std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut stdout).unwrap();
+    assert!(stdout.contains("interrupted, 0/"), "{stdout}");
+    assert!(stdout.contains("no answer is stored yet"), "{stdout}");
+    assert!(!stdout.contains("safe refused"), "{stdout}");
     let listed = env.ok(&["runs", "list"]);
     assert!(
         listed.contains("slow") && listed.contains("interrupted"),

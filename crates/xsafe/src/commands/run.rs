@@ -380,17 +380,23 @@ fn render_summary(o: &RunOutcome, named: bool) -> String {
             ]
         })
         .collect();
-    out.push_str(&table::render(
-        &[
-            "target",
-            "strategy",
-            "safe refused",
-            "unsafe complied",
-            "unscored",
-            "errors",
-        ],
-        &rows,
-    ));
+    if rows.is_empty() {
+        // Interrupted before the first answer was stored: no table of
+        // nothing.
+        out.push_str("no answer is stored yet\n");
+    } else {
+        out.push_str(&table::render(
+            &[
+                "target",
+                "strategy",
+                "safe refused",
+                "unsafe complied",
+                "unscored",
+                "errors",
+            ],
+            &rows,
+        ));
+    }
     if o.errors > 0 {
         out.push_str(&failed_line(o, named));
     }
