@@ -471,7 +471,7 @@ fn keeps(r: &ResultOutline, filter: &ResultFilter, judge: &str) -> bool {
 }
 
 /// `runs show --json`: the run, its judge and the results `filter` keeps,
-/// as [`selected`] and [`print_json`] would give them, byte for byte, but
+/// as [`with_selected`] and [`print_json`] would give them, byte for byte, but
 /// written as each result is read: a run of 100,000 results is not held in
 /// memory, nor its output. The results are read a first time (without
 /// being kept) only when the judge or a filter's check needs all of them
