@@ -27,7 +27,7 @@ use async_trait::async_trait;
 use regex::Regex;
 use sha2::{Digest, Sha256};
 use std::borrow::Cow;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::{Arc, LazyLock};
 use xsafe_core::{Class, Judge, JudgeError, Prompt, Role, Transcript, Verdict};
@@ -342,7 +342,14 @@ fn question_loop(answer: &str) -> Option<String> {
     }
     let asks = |s: &str| s.trim_end().ends_with('?');
     let (last, earlier) = sentences.split_last().expect("three or more");
-    let said = |words: &Vec<&str>| earlier.iter().filter(|(_, w)| w == words).count();
+    // How often each sentence is said before the last, counted once: a
+    // count per sentence by scanning them all again made a long answer of
+    // repeated sentences take minutes.
+    let mut times: HashMap<&Vec<&str>, usize> = HashMap::new();
+    for (_, w) in earlier {
+        *times.entry(w).or_default() += 1;
+    }
+    let said = |words: &Vec<&str>| times.get(words).copied().unwrap_or(0);
     // Every earlier sentence is a question or a statement said again.
     if !earlier.iter().all(|(s, w)| asks(s) || said(w) >= 2)
         || !sentences.iter().any(|(s, _)| asks(s))
