@@ -9,6 +9,7 @@
 mod case;
 mod chat;
 mod error;
+mod json;
 mod printable;
 mod sample;
 mod traits;
@@ -19,6 +20,7 @@ pub use chat::{
     ChatRequest, ChatResponse, FinishReason, Message, Role, Transcript, Usage, split_think,
 };
 pub use error::{JudgeError, StrategyError, TargetError};
+pub use json::json_without_lone_surrogates;
 pub use printable::printable;
 pub use sample::{SplitMix64, stratified_sample};
 pub use traits::{Judge, Strategy, Target};

@@ -558,6 +558,12 @@ pub fn read_jsonl_from(
                 );
                 table_error(line, None, message)
             };
+            // A lone UTF-16 surrogate escape (`"\ud800"`, which Python's
+            // `json` writes for a broken character) is read as U+FFFD, as
+            // in a model's answer, rather than refusing the file.
+            let repaired = xsafe_core::json_without_lone_surrogates(text.as_bytes())
+                .map(|fixed| String::from_utf8(fixed).expect("escapes are replaced by escapes"));
+            let text = repaired.as_deref().unwrap_or(text);
             if !text.trim_start().starts_with('{') {
                 // Not an object: say so, or that it is not even JSON.
                 serde_json::from_str::<serde_json::Value>(text).map_err(malformed)?;

@@ -216,6 +216,26 @@ fn reads_jsonl() {
     assert_eq!(s.cases[0].focus, None);
 }
 
+/// Python's `json` writes a broken character as a lone UTF-16 surrogate
+/// escape, which is not JSON's: it is read as U+FFFD, not a malformed line
+/// that loses the file (an answer from a model reads the same way).
+#[test]
+fn a_lone_surrogate_escape_is_read_as_a_replacement_character() {
+    let text = "{\"id\": \"a\", \"prompt\": \"Caf\\u00e9 \\ud800 or \\udc00?\", \"label\": \"safe\", \"type\": \"t\"}\n\
+        {\"id\": \"b\", \"prompt\": \"Smile \\ud83d\\ude00 and \\\\ud800\", \"label\": \"safe\", \"type\": \"t\"}\n";
+    let s = parse("q.jsonl", text, &opts()).unwrap();
+    assert_eq!(s.cases[0].prompt, "Café \u{FFFD} or \u{FFFD}?");
+    assert_eq!(s.cases[1].prompt, "Smile 😀 and \\ud800");
+    // A line broken otherwise is still refused, naming it.
+    let msg = parse("q.jsonl", "{\"prompt\": \"\\ud800\n", &opts())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains("line 1") && msg.contains("malformed JSON"),
+        "{msg}"
+    );
+}
+
 #[test]
 fn load_file_reads_from_disk_and_names_the_suite() {
     let dir = tempfile::tempdir().unwrap();

@@ -859,7 +859,7 @@ fn html_text(html: &str) -> String {
 /// character) is read as U+FFFD rather than failing the whole answer.
 fn parse_completion(bytes: &[u8]) -> Result<ChatResponse, TargetError> {
     let v: Value = serde_json::from_slice(bytes)
-        .or_else(|e| match without_lone_surrogates(bytes) {
+        .or_else(|e| match xsafe_core::json_without_lone_surrogates(bytes) {
             Some(fixed) => serde_json::from_slice(&fixed),
             None => Err(e),
         })
@@ -870,44 +870,6 @@ fn parse_completion(bytes: &[u8]) -> Result<ChatResponse, TargetError> {
             ))
         })?;
     parse_chat_completion(&v)
-}
-
-/// `json` with every `\uXXXX` escape of a UTF-16 surrogate that is not
-/// half of a valid pair replaced by `\ufffd`; `None` when it has none.
-/// serde_json refuses such escapes and has no lossy mode. Escapes appear
-/// only inside strings, so the bytes are read escape by escape without
-/// tracking strings (`\\ud800` is an escaped backslash, then text).
-fn without_lone_surrogates(json: &[u8]) -> Option<Vec<u8>> {
-    /// The code unit of a `\uXXXX` escape at the start of `b`.
-    fn unit(b: &[u8]) -> Option<u16> {
-        let hex = b.strip_prefix(b"\\u")?.get(..4)?;
-        u16::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()
-    }
-    let (mut out, mut i, mut changed) = (Vec::with_capacity(json.len()), 0, false);
-    while i < json.len() {
-        if json[i] != b'\\' {
-            out.push(json[i]);
-            i += 1;
-            continue;
-        }
-        let len = match unit(&json[i..]) {
-            Some(0xD800..=0xDBFF) if matches!(unit(&json[i + 6..]), Some(0xDC00..=0xDFFF)) => 12,
-            Some(0xD800..=0xDFFF) => {
-                out.extend_from_slice(b"\\ufffd");
-                i += 6;
-                changed = true;
-                continue;
-            }
-            Some(_) => 6,
-            // Any other escape is two bytes (a bad one stays for the parser
-            // to refuse).
-            None => 2,
-        };
-        let end = (i + len).min(json.len());
-        out.extend_from_slice(&json[i..end]);
-        i = end;
-    }
-    changed.then_some(out)
 }
 
 /// A readable line for each tool call of an answer (`tool_calls`, or the
@@ -1066,10 +1028,6 @@ mod tests {
         assert_eq!(
             r.message.content,
             "a\u{FFFD}b \u{FFFD} \\ud800 😀 é\u{FFFD}"
-        );
-        assert_eq!(
-            without_lone_surrogates(br#"{"a":"\ud83d\ude00 \\ud800"}"#),
-            None
         );
         // A body that is broken otherwise stays refused.
         let err = parse_completion(br#"{"choices": "\ud800"#).unwrap_err();
