@@ -101,6 +101,43 @@ const FOREIGN: &[(&str, &str)] = &[
         tôi không thể giúp bạn xin lỗi này của và là có được những một các cho với để trong \
         khi nếu người cũng như rất đã sẽ đang về từ hoặc nhưng vì rằng",
     ),
+    (
+        "Danish or Norwegian",
+        "\
+        og det er ikke jeg kan hjælpe hjelpe desværre dessverre beklager på af den som også \
+        hvad hva hvordan hvis kun være bliver blir disse denne nogen noget noe fordi skal vil \
+        kunne meget mye ingen",
+    ),
+    (
+        "Finnish",
+        "\
+        ja ei se että en voi auttaa valitettavasti olen pahoillani tämä tämän mutta kanssa tai \
+        kun jos myös hyvin sinua sinun minä minun ovat oli ole voin siinä siitä",
+    ),
+    (
+        "Hungarian",
+        "\
+        és az hogy nem egy nincs sajnos sajnálom tudok segíteni ez ezt csak vagy már még lehet \
+        kell azt ami aki ebben nagyon",
+    ),
+    (
+        "Indonesian or Malay",
+        "\
+        dan yang ini itu tidak saya dengan untuk dari ada akan bisa dapat maaf tetapi karena \
+        juga atau seperti sangat kami mereka anda membantu dalam bahwa",
+    ),
+    (
+        "Czech",
+        "\
+        je se že jsem nemohu pomoci bohužel omlouvám není jsou být jako jak nebo také které \
+        který tento tato velmi když",
+    ),
+    (
+        "Romanian",
+        "\
+        și este nu să vă ajut îmi rău păcate pentru cu în sunt mai dar sau acest această \
+        foarte dacă",
+    ),
 ];
 
 /// How many function words of another language an answer needs, and
@@ -122,7 +159,7 @@ const CLEARLY_ENGLISH: usize = 16;
 const ENGLISH_BIT: Languages = 1 << (Languages::BITS - 1);
 
 /// A set of languages, one bit each.
-type Languages = u16;
+type Languages = u32;
 const _: () = assert!(FOREIGN.len() < Languages::BITS as usize);
 
 /// The longest function word, in bytes: longer words are not looked up.
@@ -182,8 +219,9 @@ static NOT_PROSE: LazyLock<Regex> = LazyLock::new(|| {
 
 /// Why the answer is not in English, if it is not: most of its letters are
 /// of another script, or its function words are clearly of one of German,
-/// Spanish, French, Portuguese, Italian, Dutch, Polish, Swedish, Turkish or
-/// Vietnamese.
+/// Spanish, French, Portuguese, Italian, Dutch, Polish, Swedish, Turkish,
+/// Vietnamese, Danish or Norwegian, Finnish, Hungarian, Indonesian or
+/// Malay, Czech or Romanian.
 /// `answer` is lower case (see `features::normalise`).
 pub(crate) fn not_english(answer: &str) -> Option<String> {
     let prose = NOT_PROSE.replace_all(answer, " ");
@@ -256,10 +294,10 @@ fn script_of(c: char) -> Option<(&'static str, usize)> {
 }
 
 /// "NAME function words" when those of one language outnumber the English
-/// ones clearly. Other languages written in Latin letters (Czech, Romanian,
-/// Indonesian...) are not told apart: letters English does not use are no
-/// evidence, as English answers hold names and addresses ("Bâtiment Louise
-/// Weiss, 1 Allée du Printemps").
+/// ones clearly. Languages written in Latin letters without a list here
+/// (Slovak, Swahili, Tagalog...) are not told apart: letters English does
+/// not use are no evidence, as English answers hold names and addresses
+/// ("Bâtiment Louise Weiss, 1 Allée du Printemps").
 fn function_words(prose: &str) -> Option<String> {
     let mut english = 0usize;
     let mut foreign = [0usize; FOREIGN.len()];
@@ -403,6 +441,34 @@ mod tests {
             (
                 "Xin lỗi, nhưng tôi không thể giúp bạn việc này.",
                 "Vietnamese function words",
+            ),
+            (
+                "Beklager, men det kan jeg desværre ikke hjælpe med.",
+                "Danish or Norwegian function words",
+            ),
+            (
+                "Beklager, men det kan jeg dessverre ikke hjelpe deg med.",
+                "Danish or Norwegian function words",
+            ),
+            (
+                "Olen pahoillani, mutta en voi auttaa tässä asiassa.",
+                "Finnish function words",
+            ),
+            (
+                "Sajnálom, de ebben nem tudok segíteni.",
+                "Hungarian function words",
+            ),
+            (
+                "Maaf, saya tidak dapat membantu dengan itu.",
+                "Indonesian or Malay function words",
+            ),
+            (
+                "Omlouvám se, ale s tím vám bohužel nemohu pomoci.",
+                "Czech function words",
+            ),
+            (
+                "Îmi pare rău, dar nu vă pot ajuta cu asta.",
+                "Romanian function words",
             ),
             ("对不起，我不能帮助你做这件事。", "mostly Chinese letters"),
             (

@@ -65,7 +65,9 @@ const REPEAT_SHARE: f64 = 0.8;
 /// to "Which is the capital of Australia, Sydney or Canberra?", or "The
 /// quick brown fox jumps over the lazy dog." to "Complete the sentence:
 /// The quick brown fox jumps over the lazy ...", answer in the prompt's
-/// words.
+/// words; and answers in Danish or Norwegian, Finnish, Hungarian,
+/// Indonesian or Malay, Czech or Romanian are unscored, as those in the
+/// languages of 4 were.
 pub const RULES_VERSION: u32 = 7;
 
 /// The local classifier judge.
