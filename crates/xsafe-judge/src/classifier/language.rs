@@ -32,7 +32,9 @@ const ENGLISH: &str = "\
 /// about it ("per", "non", "os", "em", "io", "si", "come", "pour", "met",
 /// "men", "till", "var", "vi", "pan", "hay", "her", "ben", "size", "ale",
 /// "med", "sig", "dig", "mig", "ama", "biz") are left out, and so are
-/// single letters ("w", "z", "o").
+/// single letters ("w", "z", "o"), and words that are also names, state
+/// or country codes ("dan", "ada", "az", and "se", "en", "ja" beyond the
+/// first language they are listed for).
 const FOREIGN: &[(&str, &str)] = &[
     (
         "German",
@@ -111,20 +113,20 @@ const FOREIGN: &[(&str, &str)] = &[
     (
         "Finnish",
         "\
-        ja ei se että en voi auttaa valitettavasti olen pahoillani tämä tämän mutta kanssa tai \
-        kun jos myös hyvin sinua sinun minä minun ovat oli ole voin siinä siitä",
+        ei että voi auttaa valitettavasti olen pahoillani tämä tämän mutta kanssa tai kun jos \
+        myös hyvin sinua sinun minä minun ovat oli ole voin siinä siitä",
     ),
     (
         "Hungarian",
         "\
-        és az hogy nem egy nincs sajnos sajnálom tudok segíteni ez ezt csak vagy már még lehet \
+        és hogy nem egy nincs sajnos sajnálom tudok segíteni ez ezt csak vagy már még lehet \
         kell azt ami aki ebben nagyon",
     ),
     (
         "Indonesian or Malay",
         "\
-        dan yang ini itu tidak saya dengan untuk dari ada akan bisa dapat maaf tetapi karena \
-        juga atau seperti sangat kami mereka anda membantu dalam bahwa",
+        yang ini itu tidak saya dengan untuk dari akan bisa dapat maaf tetapi karena juga atau \
+        seperti sangat kami mereka anda membantu dalam bahwa",
     ),
     (
         "Czech",
@@ -484,6 +486,22 @@ mod tests {
             let reason = check(answer).unwrap_or_else(|| panic!("{answer:?} taken as English"));
             assert!(reason.contains(which), "{answer:?}: {reason}");
             assert!(reason.contains("llm:TARGET"), "{reason}");
+        }
+    }
+
+    /// Names and codes that are function words of a language elsewhere.
+    #[test]
+    fn names_and_codes_in_english_are_english() {
+        for answer in [
+            "Dan Marino (NFL), Dan Carter (rugby), Dan Gable (wrestling).",
+            "Dan Brown\nDan Aykroyd\nDan Marino\nDan Rather",
+            "Ada, SPARK Ada, C, and Ada 2012.",
+            "ASU (Tempe, AZ), University of Arizona (Tucson, AZ), NAU (Flagstaff, AZ).",
+            "Phoenix, AZ\nTucson, AZ\nMesa, AZ",
+            "Sierra Echo (SE), Echo November (EN), Juliett Alfa (JA).",
+            "en, ja, se, fi, cs, ro, da, nb, id, hu",
+        ] {
+            assert_eq!(check(answer), None, "{answer:?}");
         }
     }
 
