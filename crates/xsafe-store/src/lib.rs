@@ -1668,20 +1668,21 @@ pub struct Snapshot<'a> {
 }
 
 impl Snapshot<'_> {
-    /// [`Store::outlines`], as the store was when the snapshot began; a
-    /// run that was not there then is [`StoreError::RunNotFound`].
-    pub fn outlines(&self, run_id: i64) -> Result<Vec<ResultOutline>, StoreError> {
-        let run: Option<i64> = self
+    /// [`Store::outlines`] of `run` (read before the snapshot, by
+    /// [`Store::run`]), as the store was when the snapshot began; a run
+    /// deleted since is [`StoreError::RunNotFound`], by its name.
+    pub fn outlines(&self, run: &RunRecord) -> Result<Vec<ResultOutline>, StoreError> {
+        let there: Option<i64> = self
             .tx
-            .query_row("SELECT id FROM runs WHERE id = ?1", [run_id], |row| {
+            .query_row("SELECT id FROM runs WHERE id = ?1", [run.id], |row| {
                 row.get(0)
             })
             .optional()
             .map_err(|e| StoreError::from(e).at(self.location))?;
-        if run.is_none() {
-            return Err(StoreError::RunNotFound(run_id.to_string()));
+        if there.is_none() {
+            return Err(StoreError::RunNotFound(run.name.clone()));
         }
-        load_outlines(self.tx, run_id).map_err(|e| e.at(self.location))
+        load_outlines(self.tx, run.id).map_err(|e| e.at(self.location))
     }
 
     /// [`Store::messages`], as the store was when the snapshot began.

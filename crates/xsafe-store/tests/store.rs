@@ -2081,9 +2081,10 @@ fn a_snapshot_reads_outlines_and_messages_as_they_were_when_it_began() {
     reader.record_error(&k("c2"), "timeout", "slow", 1).unwrap();
     let failed = reader.results(run_id).unwrap()[1].id;
 
+    let run = reader.run_by_id(run_id).unwrap();
     let read = reader
         .snapshot(|snap| -> Result<_, StoreError> {
-            let outlines = snap.outlines(run_id)?;
+            let outlines = snap.outlines(&run)?;
             // Meanwhile the failed answer is asked again and the run is
             // deleted by another process.
             writer
@@ -2116,6 +2117,9 @@ fn a_snapshot_reads_outlines_and_messages_as_they_were_when_it_began() {
         reader.messages(answered),
         Err(StoreError::ResultNotFound(_))
     ));
-    let err = reader.snapshot(|snap| snap.outlines(run_id)).unwrap_err();
-    assert!(matches!(err, StoreError::RunNotFound(_)), "{err}");
+    let err = reader.snapshot(|snap| snap.outlines(&run)).unwrap_err();
+    assert!(
+        matches!(&err, StoreError::RunNotFound(name) if *name == run.name),
+        "{err}"
+    );
 }

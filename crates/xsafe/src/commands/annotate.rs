@@ -332,7 +332,7 @@ fn export(global: &Global, args: AnnotateExportArgs) -> Result<ExitCode> {
     // In outline, and the conversations of the labelled answers only, as
     // the outline has them.
     store.snapshot(|snap| {
-        let results = snap.outlines(record.id)?;
+        let results = snap.outlines(&record)?;
         write_labels(&args, &by_result, results, snap)
     })
 }

@@ -64,7 +64,7 @@ pub fn run(global: &Global, args: ReportArgs) -> Result<ExitCode> {
             .into_iter()
             .map(|(record, cases)| {
                 Ok(RunInput {
-                    results: snap.outlines(record.id)?,
+                    results: snap.outlines(&record)?,
                     record,
                     cases,
                 })

@@ -191,7 +191,7 @@ pub(crate) fn with_selected<T>(
     let record = store.run(run)?;
     let started = Started::of(store, &record, filter)?;
     store.snapshot(|snap| {
-        let all = snap.outlines(record.id)?;
+        let all = snap.outlines(&record)?;
         let judge = run_judge(&record, &all);
         let stored = all.len();
         let results = filtered(all, filter, &judge, &started)?;
