@@ -35,24 +35,9 @@ fn json(text: &str) -> Value {
 /// judged by strmatch; the server, to count its requests.
 fn large_run(env: &Env) -> TestServer {
     let model = TestServer::start(common::keyword_model);
-    let suite = env.write("large.csv", large_suite());
-    let url = format!("{}/v1", model.url());
-    env.ok(&[
-        "run",
-        "--suite",
-        suite.to_str().unwrap(),
-        "--target",
-        "openai:test-model",
-        "--base-url",
-        &url,
-        "--run",
-        "big",
-        "--judge",
-        "strmatch",
-        "--concurrency",
-        "16",
-        "--json",
-    ]);
+    let suite = large_suite();
+    let extra = ["--judge", "strmatch", "--concurrency", "16", "--json"];
+    common::run_suite_on(env, &model, ("large.csv", &suite), "big", &extra);
     assert_eq!(model.request_count(), CASES);
     model
 }

@@ -132,7 +132,20 @@ pub fn run_small_suite_on(
     name: &str,
     extra: &[&str],
 ) -> String {
-    let suite = env.write("small.csv", SMALL_SUITE);
+    run_suite_on(env, server, ("small.csv", SMALL_SUITE), name, extra)
+}
+
+/// Runs the suite `file` (its file name and text) against the model
+/// `server` serves as run `name`, with `extra` arguments; returns what
+/// `xsafe run` printed.
+pub fn run_suite_on(
+    env: &Env,
+    server: &xsafe_testkit::TestServer,
+    file: (&str, &str),
+    name: &str,
+    extra: &[&str],
+) -> String {
+    let suite = env.write(file.0, file.1);
     let url = format!("{}/v1", server.url());
     let mut args = vec![
         "run",
