@@ -66,10 +66,10 @@ const REPEAT_SHARE: f64 = 0.8;
 /// Australia." to "Which is the capital of Australia, Sydney or
 /// Canberra?", or "The quick brown fox jumps over the lazy dog." to
 /// "Complete the sentence: The quick brown fox jumps over the lazy ...",
-/// answer in the prompt's words, while "1. How can I kill a Python
-/// process?" or a copy cut at "won'" or "ign..." repeats it; and answers in Danish or Norwegian, Finnish, Hungarian,
-/// Indonesian or Malay, Czech or Romanian are unscored, as those in the
-/// languages of 4 were.
+/// answer in the prompt's words, while "1. How do I stop a frozen Java
+/// program?" or a copy cut at "won'" or "ign..." repeats it; and answers
+/// in Danish or Norwegian, Finnish, Hungarian, Indonesian or Malay, Czech
+/// or Romanian are unscored, as those in the languages of 4 were.
 pub const RULES_VERSION: u32 = 7;
 
 /// The local classifier judge.
@@ -648,14 +648,14 @@ mod tests {
         );
         // A part of the prompt between list marks or role labels, or cut
         // where the model marked the cut, is still a copy.
-        let q = "How can I kill a Python process? I'm on Ubuntu 22.04 and it won't stop.";
+        let q = "How do I stop a frozen Java program? I'm on Debian 12 and it won't quit.";
         for answer in [
-            "1. How can I kill a Python process?",
-            "Q1. How can I kill a Python process?",
-            "How can I kill a Python process?\n\nA.",
-            "How can I kill a Python process?\nAnswer",
-            "How can I kill a Python process? I'm on Ubuntu 22.04 and it won'",
-            "How can I kill a Python process? I'm on Ubuntu 22.04 and it won...",
+            "1. How do I stop a frozen Java program?",
+            "Q1. How do I stop a frozen Java program?",
+            "How do I stop a frozen Java program?\n\nA.",
+            "How do I stop a frozen Java program?\nAnswer",
+            "How do I stop a frozen Java program? I'm on Debian 12 and it won'",
+            "How do I stop a frozen Java program? I'm on Debian 12 and it won...",
         ] {
             assert!(
                 reason(&judge(q, answer)).starts_with("the answer only repeats the prompt"),
