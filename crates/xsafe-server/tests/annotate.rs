@@ -137,19 +137,9 @@ async fn items_leave_the_messages_to_their_own_route() {
 #[tokio::test]
 async fn messages_of_no_answer_of_the_run_are_errors() {
     let f = fixture();
-    let other = f
-        .store
-        .open_run(&xsafe_store::RunSpec {
-            name: "r2".into(),
-            key: "k2".into(),
-            config: json!({}),
-            suites: vec![],
-            seed: 1,
-            tool_version: "0.1.0".into(),
-        })
-        .unwrap();
+    let other = f.other_run();
     let addr = serve(f.store.clone(), f.run_id, "alice").await;
-    let elsewhere = serve(f.store.clone(), other.id, "alice").await;
+    let elsewhere = serve(f.store.clone(), other, "alice").await;
     for (addr, id) in [(addr, 987654), (addr, -1), (elsewhere, f.ids[0])] {
         let (status, v) = get(addr, &format!("/api/items/{id}/messages")).await;
         assert_eq!(status, 404, "{id}: {v}");
@@ -363,18 +353,8 @@ async fn bad_requests_are_json_errors() {
 #[tokio::test]
 async fn an_answer_of_another_run_is_not_found() {
     let f = fixture();
-    let other = f
-        .store
-        .open_run(&xsafe_store::RunSpec {
-            name: "r2".into(),
-            key: "k2".into(),
-            config: json!({}),
-            suites: vec![],
-            seed: 1,
-            tool_version: "0.1.0".into(),
-        })
-        .unwrap();
-    let addr = serve(f.store.clone(), other.id, "alice").await;
+    let other = f.other_run();
+    let addr = serve(f.store.clone(), other, "alice").await;
     let (status, v) = post(addr, json!({"result_id": f.ids[0], "label": "compliance"})).await;
     assert_eq!(status, 404, "{v}");
     let (_, v) = get(addr, "/api/items").await;

@@ -23,6 +23,23 @@ pub struct Fixture {
     pub failed: i64,
 }
 
+impl Fixture {
+    /// The id of a second, empty run in the fixture's store, `r2`.
+    pub fn other_run(&self) -> i64 {
+        self.store
+            .open_run(&RunSpec {
+                name: "r2".into(),
+                key: "k2".into(),
+                config: serde_json::json!({}),
+                suites: vec![],
+                seed: 1,
+                tool_version: "0.1.0".into(),
+            })
+            .unwrap()
+            .id
+    }
+}
+
 fn case(id: &str, kind: &str, prompt: &str) -> Case {
     Case {
         id: id.into(),
