@@ -822,24 +822,7 @@ const PREVIOUS_XSAFES_KEY: &str =
 /// folder of their own, their data files to its `data/`), built only from
 /// inputs the previous xsafe had too.
 fn golden_plan(url: &str, name: Option<&str>) -> RunPlan {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir(dir.path().join("data")).unwrap();
-    for (file, text) in GOLDEN_FILES {
-        std::fs::write(dir.path().join(file), text).unwrap();
-    }
-    let mut registry = xsafe_strategy::Registry::builtin();
-    for file in ["mine-shots.toml", "mine-notes.toml"] {
-        registry.add_file(&dir.path().join(file)).unwrap();
-    }
-    let mut p = plan(url, 120, &[], name);
-    p.strategies = GOLDEN_STRATEGIES
-        .iter()
-        .map(|s| {
-            let built = registry.build(s, &Default::default()).unwrap();
-            Arc::new(built) as Arc<dyn xsafe_core::Strategy>
-        })
-        .collect();
-    p
+    plan_of_folder(url, name, &GOLDEN_FILES, &GOLDEN_STRATEGIES)
 }
 
 /// Stores the small suite's cases in the run `run_id` and an answer to
