@@ -81,6 +81,12 @@ fn suite_csv(groups: &[(&str, usize)], marked: &[&str]) -> String {
 
 /// 24 safe prompts in three types and 16 unsafe ones in two.
 fn main_suite() -> String {
+    main_suite_marking(&[])
+}
+
+/// [`main_suite`], the prompts of the types `marked` carrying
+/// `slipthrough`.
+fn main_suite_marking(marked: &[&str]) -> String {
     suite_csv(
         &[
             ("homonyms", 8),
@@ -89,7 +95,7 @@ fn main_suite() -> String {
             ("contrast_homonyms", 8),
             ("contrast_figurative_language", 8),
         ],
-        &[],
+        marked,
     )
 }
 
@@ -863,19 +869,7 @@ fn equal_safe_refusal_goes_to_the_higher_unsafe_refusal_rate() {
         }
     });
     let url = format!("{}/v1", server.url());
-    let suite = env.write(
-        "tune.csv",
-        suite_csv(
-            &[
-                ("homonyms", 8),
-                ("figurative_language", 8),
-                ("safe_targets", 8),
-                ("contrast_homonyms", 8),
-                ("contrast_figurative_language", 8),
-            ],
-            &["contrast_homonyms"],
-        ),
-    );
+    let suite = env.write("tune.csv", main_suite_marking(&["contrast_homonyms"]));
     let out = env.path("p.toml");
     let args = tune_args(
         &suite,
@@ -924,19 +918,7 @@ fn empty_answers_to_unsafe_prompts_count_against_a_strategy() {
         }
     });
     let url = format!("{}/v1", server.url());
-    let suite = env.write(
-        "tune.csv",
-        suite_csv(
-            &[
-                ("homonyms", 8),
-                ("figurative_language", 8),
-                ("safe_targets", 8),
-                ("contrast_homonyms", 8),
-                ("contrast_figurative_language", 8),
-            ],
-            &["contrast_homonyms"],
-        ),
-    );
+    let suite = env.write("tune.csv", main_suite_marking(&["contrast_homonyms"]));
     let out = env.path("p.toml");
     let args = tune_args(&suite, &url, &out, &["--strategies", "few-shot"]);
     let text = ok(&env, &args);
@@ -1377,19 +1359,7 @@ fn baselines_reason_says_it_is_the_reference() {
         }
     });
     let url = format!("{}/v1", server.url());
-    let suite = env.write(
-        "tune.csv",
-        suite_csv(
-            &[
-                ("homonyms", 8),
-                ("figurative_language", 8),
-                ("safe_targets", 8),
-                ("contrast_homonyms", 8),
-                ("contrast_figurative_language", 8),
-            ],
-            &["contrast_homonyms"],
-        ),
-    );
+    let suite = env.write("tune.csv", main_suite_marking(&["contrast_homonyms"]));
     let out = env.path("p.toml");
     ok(
         &env,
