@@ -550,11 +550,18 @@ async fn messages(
         ApiError::bad_request("invalid_result_id", message).with_param("result_id")
     };
     let Path(raw) = path.map_err(|e| invalid(format!("the answer's id: {}", e.body_text())))?;
-    let result_id: i64 = raw.parse().map_err(|_| {
-        invalid(format!(
-            "`{raw}` is not an answer's id: ids are numbers, the `result_id` of `GET /api/items`"
-        ))
-    })?;
+    // Written as the ids are listed: `+5` or `05` would read as answer 5,
+    // one resource under several names.
+    let result_id = raw
+        .parse::<i64>()
+        .ok()
+        .filter(|id| id.to_string() == raw)
+        .ok_or_else(|| {
+            invalid(format!(
+                "`{raw}` is not an answer's id: ids are numbers, the `result_id` of \
+                 `GET /api/items`, written without a sign or leading zeros"
+            ))
+        })?;
     let s = state.clone();
     let messages = blocking(move || {
         let result = result_of_run(&s, result_id)?;

@@ -151,7 +151,15 @@ async fn messages_of_no_answer_of_the_run_are_errors() {
             "{v}"
         );
     }
-    for id in ["abc", "1.5", "12x", "%20"] {
+    let first = f.ids[0];
+    for id in [
+        "abc".to_string(),
+        "1.5".into(),
+        "12x".into(),
+        "%20".into(),
+        format!("+{first}"),
+        format!("0{first}"),
+    ] {
         let (status, v) = get(addr, &format!("/api/items/{id}/messages")).await;
         assert_eq!(status, 400, "{id}: {v}");
         assert_eq!(v["error"]["code"], "invalid_result_id", "{v}");
