@@ -1189,10 +1189,14 @@ async fn a_failed_last_label_is_not_counted_on_the_end_card() {
 async fn hold_messages(s: &Page<'_>) {
     s.js(
         "var send = window.fetch; window.messagesPending = 0; window.messagesFail = false; \
+         window.messagesHtml = 0; \
          window.messagesWait = function () { return 0; }; \
          window.fetch = function (url, opts) { \
            if (String(url).indexOf('/messages') < 0) { return send(url, opts); } \
            if (window.messagesFail) { return Promise.reject(new Error('connection lost')); } \
+           if (window.messagesHtml) { return Promise.resolve(new Response('<html>down</html>', \
+             { status: window.messagesHtml, statusText: window.messagesHtml === 502 ? 'Bad Gateway' : 'OK', \
+               headers: { 'Content-Type': 'text/html' } })); } \
            var wait = window.messagesWait(String(url)) || 0; \
            window.messagesPending += 1; \
            return new Promise(function (r) { setTimeout(r, wait); }) \
@@ -1329,6 +1333,50 @@ async fn a_transcript_that_cannot_be_read_says_so_and_is_read_again() {
     s.key(ARROW_RIGHT).await;
     s.wait_transcript(f.ids[3]).await;
     assert!(s.transcript().await.2.contains("In a park."));
+    s.assert_clean(Some(&base)).await;
+    s.close().await;
+}
+
+/// A transcript reply that is not the server's JSON (a proxy's error page,
+/// a page in its place) names the status, not the browser's parse error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transcript_reply_that_is_not_json_says_what_came() {
+    let Some(b) = Browser::start("the annotation page's browser test").await else {
+        return;
+    };
+    let f = fixture();
+    let (s, base) = b.open(&f, "alice").await;
+    s.wait_shown(f.ids[0], "first load").await;
+    s.wait_transcript(f.ids[0]).await;
+    hold_messages(&s).await;
+    // The second answer was read ahead before these replies; the third and
+    // fourth are read through them (ahead, and again on the move to each).
+    s.js("window.messagesHtml = 502; return null;").await;
+    s.key(ARROW_RIGHT).await;
+    s.wait_shown(f.ids[1], "a move").await;
+    for (status, id, why) in [
+        (502, f.ids[2], "the server answered 502 Bad Gateway"),
+        (200, f.ids[3], "the reply was not JSON"),
+    ] {
+        s.js(&format!("window.messagesHtml = {status}; return null;"))
+            .await;
+        s.key(ARROW_RIGHT).await;
+        s.wait_shown(id, "a move").await;
+        s.wait_for(&format!(
+            "var t = document.getElementById('transcript'); \
+             return t.dataset.resultId === '{id}' && t.dataset.state === 'failed'"
+        ))
+        .await;
+        let text = s.transcript().await.2;
+        assert!(
+            text.starts_with("Cannot load the transcript of ")
+                && text.ends_with(&format!(": {why}. retry")),
+            "{text}"
+        );
+    }
+    s.js("window.messagesHtml = 0; return null;").await;
+    s.click("#transcript-retry").await;
+    s.wait_transcript(f.ids[3]).await;
     s.assert_clean(Some(&base)).await;
     s.close().await;
 }
