@@ -19,16 +19,17 @@
 //! full refusal here as in the run. Text fields (prompt, answer, label,
 //! type, refusal, finish reason) must be JSON strings in JSONL.
 //!
-//! [`load_answers`] reads prompt/answer pairs whose human label is optional
-//! (for `xsafe judge FILE`); [`load_labels`] and [`parse_labels`] read the
-//! rows with a label and name those without (for `xsafe judge train` and
-//! `xsafe judge eval`), refusing a file with none. Errors name the file,
-//! the line and the field, and say what to do; a file with a header and no
-//! rows is refused.
+//! [`load_answers`] reads prompt/answer pairs whose human label is optional,
+//! and [`check_answers`] the same a row at a time, every row checked before
+//! they are read again (for `xsafe judge FILE`, on files of any size);
+//! [`load_labels`] and [`parse_labels`] read the rows with a label and name
+//! those without (for `xsafe judge train` and `xsafe judge eval`), refusing
+//! a file with none. Errors name the file, the line and the field, and say
+//! what to do; a file with a header and no rows is refused.
 
 use std::path::{Path, PathBuf};
 use xsafe_core::{Class, FinishReason, Message, Prompt, Role, Transcript, split_think};
-use xsafe_suite::table::{self, Example, Table, TableError};
+use xsafe_suite::table::{self, Example, Row, RowReader, Table, TableError};
 
 /// Where the answer is read from, in order of preference.
 const ANSWER_FIELDS: &[&str] = &["answer", "completion", "response"];
@@ -39,6 +40,9 @@ const MESSAGES_FIELD: &str = "messages";
 const REFUSAL_FIELD: &str = "refusal";
 /// Why the model stopped (`content_filter` is a provider's refusal).
 const FINISH_REASON_FIELD: &str = "finish_reason";
+/// Why a result failed, in an `xsafe export`: a row with it and no
+/// conversation is left out.
+const ERROR_FIELD: &str = "error";
 /// The conversation's system message, for files of prompt/answer pairs.
 const SYSTEM_FIELD: &str = "system";
 /// The human label. Not `label`: in XSTest's prompt files and in
@@ -294,6 +298,18 @@ pub enum LabelsError {
         /// The answer file, as named in messages.
         file: String,
     },
+    /// An answer file that changed while it was read a row at a time
+    /// ([`CheckedAnswers`]): what was checked is not what is there.
+    #[error(
+        "answer file `{file}` changed while it was being read ({what}); judge it again once \
+         nothing writes to it"
+    )]
+    Changed {
+        /// The answer file, as named in messages.
+        file: String,
+        /// What is not as it was, and where.
+        what: String,
+    },
     /// A label file whose rows all have an empty `final_label`.
     #[error(
         "label file `{file}` has no row with a `final_label`: label some answers (1_full_compliance, \
@@ -423,20 +439,419 @@ pub fn load_answers(path: &Path) -> Result<AnswerFile, LabelsError> {
     })
 }
 
-/// Removes the rows that have no conversation but an error, and says how
-/// many. A row without a conversation and without an error is left for
-/// `answers` to refuse: nothing explains why it has no answer.
+/// An answer file checked whole by [`check_answers`], a row at a time,
+/// without keeping its answers: how many there are, and how to read them
+/// again a row at a time ([`CheckedAnswers::read`]) to judge them. For a
+/// file of more answers than fit in memory at once: [`load_answers`] gives
+/// the same answers (and errors), all at once.
+///
+/// The file stays open between the two readings: renamed over, it is still
+/// the file checked that is read; written to, its size or modification
+/// time, or a row that is not what it was, stops the reading with
+/// [`LabelsError::Changed`].
+#[derive(Debug)]
+pub struct CheckedAnswers {
+    path: PathBuf,
+    file: std::fs::File,
+    stamp: Stamp,
+    jsonl: bool,
+    /// The file's name and columns, with no rows.
+    header: Table,
+    reading: Reading,
+    answers: usize,
+    failed: usize,
+}
+
+/// What tells that an open file was written to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Stamp {
+    len: u64,
+    modified: Option<std::time::SystemTime>,
+}
+
+impl Stamp {
+    fn of(file: &std::fs::File) -> std::io::Result<Stamp> {
+        let meta = file.metadata()?;
+        Ok(Stamp {
+            len: meta.len(),
+            modified: meta.modified().ok(),
+        })
+    }
+}
+
+/// How often the second reading looks at the file's size and modification
+/// time (in rows), besides at its start and end.
+const STAMP_EVERY: usize = 1024;
+
+/// Checks every row of an answer file as [`load_answers`] reads it, and
+/// refuses it with the same error, a row at a time: nothing is kept but the
+/// columns and the counts. A file with a row to refuse, or JSONL whose
+/// lines bring in a field that changes how rows are read (a key first met
+/// on a later line), is read a second time, to check every row with the
+/// whole file's fields and give the error the whole file gives.
+pub fn check_answers(path: &Path) -> Result<CheckedAnswers, LabelsError> {
+    let unreadable = |error| LabelsError::Read {
+        path: path.to_path_buf(),
+        error,
+    };
+    let file = std::fs::File::open(path).map_err(unreadable)?;
+    let stamp = Stamp::of(&file).map_err(unreadable)?;
+    let jsonl = match extension(path).as_deref() {
+        Some("csv") => false,
+        Some("jsonl" | "json") => true,
+        _ => table::looks_jsonl_from(std::io::BufReader::new(&file)).map_err(unreadable)?,
+    };
+    let name = path.display().to_string();
+    let mut rows = rows_of(&file, jsonl, &name, path)?;
+    let mut count = 0usize;
+    // By column, the line of the first row with a value in it, and of the
+    // first such row that is not a failed result (see `failed_result`);
+    // which of them the message about a misplaced conversation names
+    // depends on the columns of the whole file.
+    let mut first_filled: Vec<[Option<u64>; 2]> = Vec::new();
+    // Each row is read as an answer with the columns known when it is
+    // read, which for a JSONL file are those of the whole file unless a
+    // key that changes how rows are read comes in on a later line. The
+    // counts stand if every row was read with the whole file's fields and
+    // none was refused; otherwise the file is read again.
+    let mut early = Early {
+        width: None,
+        header: Table {
+            file: name.clone(),
+            columns: Vec::new(),
+            header_line: 1,
+            rows: Vec::new(),
+        },
+        fields: None,
+        sound: true,
+        answers: 0,
+        failed: 0,
+    };
+    while let Some(row) = rows.next() {
+        let mut row = row.map_err(|e| read_error(e, path))?;
+        count += 1;
+        let width = rows.columns().len();
+        row.widen(width);
+        first_filled.resize(width, [None; 2]);
+        let failed = failed_result(&row, rows.find(MESSAGES_FIELD), rows.find(ERROR_FIELD));
+        for (first, cell) in first_filled.iter_mut().zip(&row.cells) {
+            if cell.is_some() {
+                first[0].get_or_insert(row.line);
+                if !failed {
+                    first[1].get_or_insert(row.line);
+                }
+            }
+        }
+        early.read(&rows, &row);
+    }
+    if Stamp::of(&file).map_err(unreadable)? != stamp {
+        return Err(changed(
+            &name,
+            "its size or modification time changed".into(),
+        ));
+    }
+    let header = rows.into_table(Vec::new());
+    if count == 0 {
+        return Err(LabelsError::NoRows { file: name });
+    }
+    let fields = Fields::of(&header, header.find(LABEL_FIELD))?;
+    let first_answer = fields
+        .answer_column()
+        .and_then(|answer| first_filled.get(answer))
+        .and_then(|first| first[usize::from(fields.failed.is_some())])
+        .unwrap_or(header.header_line);
+    let mut checked = CheckedAnswers {
+        path: path.to_path_buf(),
+        file,
+        stamp,
+        jsonl,
+        header,
+        reading: Reading {
+            fields,
+            first_answer,
+        },
+        answers: early.answers,
+        failed: early.failed,
+    };
+    if !early.sound || early.fields != Some(fields) {
+        let mut again = checked.rows(Pass::Check)?;
+        for answer in again.by_ref() {
+            answer?;
+        }
+        let counts = (again.answers, again.failed);
+        (checked.answers, checked.failed) = counts;
+    }
+    Ok(checked)
+}
+
+/// The answers of the rows of the first reading, with the columns known
+/// when each row is read (see [`check_answers`]).
+struct Early {
+    /// How many columns `fields` were found among.
+    width: Option<usize>,
+    /// The columns known, with no rows.
+    header: Table,
+    /// `None` where the columns known lack one an answer needs.
+    fields: Option<Fields>,
+    /// Whether every row so far was read as an answer with the same fields,
+    /// and none was refused.
+    sound: bool,
+    answers: usize,
+    failed: usize,
+}
+
+impl Early {
+    fn read<R: std::io::BufRead>(&mut self, rows: &RowReader<R>, row: &Row) {
+        if !self.sound {
+            return;
+        }
+        let width = rows.columns().len();
+        if self.width != Some(width) {
+            self.header.columns = rows.columns().to_vec();
+            self.header.header_line = rows.header_line().unwrap_or(row.line);
+            let fields = Fields::of(&self.header, self.header.find(LABEL_FIELD)).ok();
+            // Rows read with other fields are not read as the file says.
+            self.sound = self.width.is_none() || fields == self.fields;
+            self.width = Some(width);
+            self.fields = fields;
+        }
+        let Some(fields) = self.fields else {
+            self.sound = false;
+            return;
+        };
+        if fields.is_failed(row) {
+            self.failed += 1;
+            return;
+        }
+        // The line of the first answer only goes into an error, and an
+        // error makes the file be read again.
+        let reading = Reading {
+            fields,
+            first_answer: 0,
+        };
+        match reading.answer(&self.header, row) {
+            Ok(_) => self.answers += 1,
+            Err(_) => self.sound = false,
+        }
+    }
+}
+
+/// The rows of `file` from its start, as CSV or JSONL.
+fn rows_of(
+    file: &std::fs::File,
+    jsonl: bool,
+    name: &str,
+    path: &Path,
+) -> Result<RowReader<std::io::BufReader<std::fs::File>>, LabelsError> {
+    use std::io::Seek;
+    let unreadable = |error| LabelsError::Read {
+        path: path.to_path_buf(),
+        error,
+    };
+    let mut file = file.try_clone().map_err(unreadable)?;
+    file.rewind().map_err(unreadable)?;
+    let reader = std::io::BufReader::new(file);
+    Ok(if jsonl {
+        RowReader::jsonl(reader, name, &ANSWER_EXAMPLE)
+    } else {
+        RowReader::csv(reader, name, &ANSWER_EXAMPLE).map_err(|e| read_error(e, path))?
+    })
+}
+
+fn read_error(e: table::ReadError, path: &Path) -> LabelsError {
+    match e {
+        table::ReadError::Read(error) => LabelsError::Read {
+            path: path.to_path_buf(),
+            error,
+        },
+        table::ReadError::Table(e) => e.into(),
+    }
+}
+
+fn changed(file: &str, what: String) -> LabelsError {
+    LabelsError::Changed {
+        file: file.to_string(),
+        what,
+    }
+}
+
+/// Which reading of a checked file: the second of [`check_answers`]
+/// (whose errors are the file's), or one to judge (whose errors say the
+/// file changed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pass {
+    Check,
+    Judge,
+}
+
+impl CheckedAnswers {
+    /// How many answers there are to judge.
+    pub fn answers(&self) -> usize {
+        self.answers
+    }
+
+    /// How many lines were left out as failed results, as
+    /// [`AnswerFile::failed`].
+    pub fn failed(&self) -> usize {
+        self.failed
+    }
+
+    /// Reads the answers again, a row at a time, in the file's order: the
+    /// answers [`load_answers`] gives. An error (then nothing more) when
+    /// the file is no longer what was checked, [`LabelsError::Changed`],
+    /// at the latest once the last row is read; or when it cannot be read.
+    pub fn read(&mut self) -> Result<AnswerRows<'_>, LabelsError> {
+        self.rows(Pass::Judge)
+    }
+
+    fn rows(&mut self, pass: Pass) -> Result<AnswerRows<'_>, LabelsError> {
+        let this = &*self;
+        this.unchanged()?;
+        // The header was read once already.
+        let rows = rows_of(&this.file, this.jsonl, &this.header.file, &this.path)
+            .map_err(|e| this.changed(e))?;
+        Ok(AnswerRows {
+            rows,
+            checked: this,
+            pass,
+            read: 0,
+            answers: 0,
+            failed: 0,
+            done: false,
+        })
+    }
+
+    /// An error of the file's content, found reading it again: the file
+    /// changed. Other errors as they are.
+    fn changed(&self, e: LabelsError) -> LabelsError {
+        match e {
+            LabelsError::Invalid {
+                line,
+                field,
+                message,
+                ..
+            } => changed(&self.header.file, what(line, field.as_deref(), &message)),
+            e => e,
+        }
+    }
+
+    fn unchanged(&self) -> Result<(), LabelsError> {
+        let now = Stamp::of(&self.file).map_err(|error| LabelsError::Read {
+            path: self.path.clone(),
+            error,
+        })?;
+        if now != self.stamp {
+            return Err(changed(
+                &self.header.file,
+                "its size or modification time changed".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The answers of a [`CheckedAnswers`], read again a row at a time.
+pub struct AnswerRows<'a> {
+    checked: &'a CheckedAnswers,
+    rows: RowReader<std::io::BufReader<std::fs::File>>,
+    pass: Pass,
+    /// Rows read, answers given and failed results left out.
+    read: usize,
+    answers: usize,
+    failed: usize,
+    done: bool,
+}
+
+impl AnswerRows<'_> {
+    fn next_answer(&mut self) -> Result<Option<Answer>, LabelsError> {
+        let checked = self.checked;
+        let header = &checked.header;
+        let file = &header.file;
+        loop {
+            let Some(row) = self.rows.next() else {
+                return self.end().map(|()| None);
+            };
+            let mut row = row.map_err(|e| checked.changed(read_error(e, &checked.path)))?;
+            self.read += 1;
+            if self.read.is_multiple_of(STAMP_EVERY) {
+                checked.unchanged()?;
+            }
+            let columns = self.rows.columns();
+            if !header.columns.starts_with(columns) {
+                let same = columns.iter().zip(&header.columns);
+                let new = &columns[same.take_while(|(a, b)| a == b).count()];
+                let message = format!("the field `{new}` was not in it");
+                return Err(changed(file, what(Some(row.line), None, &message)));
+            }
+            row.widen(header.columns.len());
+            if checked.reading.fields.is_failed(&row) {
+                self.failed += 1;
+                continue;
+            }
+            return match checked.reading.answer(header, &row) {
+                Ok(answer) => {
+                    self.answers += 1;
+                    Ok(Some(answer))
+                }
+                // The file's own error, when this reading checks it.
+                Err(e) if self.pass == Pass::Check => Err(e),
+                Err(e) => Err(checked.changed(e)),
+            };
+        }
+    }
+
+    /// Once the last row is read: the same file, as many answers as were
+    /// checked.
+    fn end(&self) -> Result<(), LabelsError> {
+        let checked = self.checked;
+        checked.unchanged()?;
+        let file = &checked.header.file;
+        if self.rows.columns().len() != checked.header.columns.len() {
+            return Err(changed(file, "a key is no longer in it".into()));
+        }
+        if self.pass == Pass::Judge
+            && (self.answers, self.failed) != (checked.answers, checked.failed)
+        {
+            let message = format!(
+                "{} answers and {} failed results, not {} and {}",
+                self.answers, self.failed, checked.answers, checked.failed
+            );
+            return Err(changed(file, message));
+        }
+        Ok(())
+    }
+}
+
+/// Where in the file and what, for [`LabelsError::Changed`].
+fn what(line: Option<u64>, field: Option<&str>, message: &str) -> String {
+    let at = table::location(line, field, "field");
+    format!("{}: {message}", at.trim_start())
+}
+
+impl Iterator for AnswerRows<'_> {
+    type Item = Result<Answer, LabelsError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        let next = self.next_answer().transpose();
+        if !matches!(next, Some(Ok(_))) {
+            self.done = true;
+        }
+        next
+    }
+}
+
+/// Removes the rows that are failed results (see [`failed_result`]), and
+/// says how many.
 fn drop_failed_results(t: &mut Table) -> usize {
-    let (Some(messages), Some(error)) = (t.find(MESSAGES_FIELD), t.find("error")) else {
+    let (Some(messages), Some(error)) = (t.find(MESSAGES_FIELD), t.find(ERROR_FIELD)) else {
         return 0;
     };
     let before = t.rows.len();
-    t.rows.retain(|row| {
-        let failed = row.cells[error]
-            .as_deref()
-            .is_some_and(|e| !e.trim().is_empty() && e != "null");
-        row.cells[messages].is_some() || !failed
-    });
+    t.rows
+        .retain(|row| !failed_result(row, Some(messages), Some(error)));
     before - t.rows.len()
 }
 
@@ -512,7 +927,7 @@ fn require(t: &Table, name: &str, hint: &str) -> Result<usize, LabelsError> {
 /// Where each row's prompt and answer are (column indices): in fields, or
 /// in its conversation (the last assistant message; the prompt in a
 /// `prompt` field where there is one, else the first user message).
-#[derive(Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum AnswerIn {
     Field {
         prompt: usize,
@@ -524,200 +939,285 @@ enum AnswerIn {
     },
 }
 
-/// Every row as an answer. With a `label` column, each row's label is
-/// parsed (an empty one is `None`).
-fn answers(t: &mut Table, label: Option<usize>) -> Result<Vec<Answer>, LabelsError> {
-    const HINT: &str = "answer files need a prompt and an answer (field `answer`, \
-         `completion` or `response`), or the conversation as `messages`; id, type and \
-         final_label are optional";
-    let answer_in = match (
-        ANSWER_FIELDS.iter().find_map(|f| t.find(f)),
-        t.find(MESSAGES_FIELD),
-    ) {
-        (Some(answer), _) => AnswerIn::Field {
-            prompt: require(t, "prompt", HINT)?,
-            answer,
-        },
-        (None, Some(conversation)) => AnswerIn::Messages {
-            conversation,
-            prompt: t.find("prompt"),
-        },
-        (None, None) => {
-            return Err(invalid(
-                &t.file,
-                t.header_line,
-                Some("completion"),
-                format!(
-                    "no answer field: name it `completion` (XSTest), `answer` or `response`, \
-                     or give the conversation as `messages` (the file has: {})",
-                    t.columns.join(", ")
-                ),
-            ));
-        }
-    };
-    let id = t.find("id");
-    let kind = t.find("type");
-    let messages_col = t.find(MESSAGES_FIELD);
-    let refusal_col = t.find(REFUSAL_FIELD);
-    let finish_col = t.find(FINISH_REASON_FIELD);
-    let system_col = t.find(SYSTEM_FIELD);
-    // The first row that has the answer field, for the message about a
-    // row that has a conversation instead.
-    let first_answer = match answer_in {
-        AnswerIn::Field { answer, .. } => t.rows.iter().find(|r| r.cells[answer].is_some()),
-        AnswerIn::Messages { .. } => None,
+/// The columns a file's rows are read from as answers, found once by name:
+/// the same for a file read whole ([`load_answers`], [`load_labels`]) and
+/// a row at a time ([`check_answers`]), which then read each row with
+/// [`Reading::answer`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Fields {
+    answer_in: AnswerIn,
+    id: Option<usize>,
+    kind: Option<usize>,
+    messages: Option<usize>,
+    refusal: Option<usize>,
+    finish_reason: Option<usize>,
+    system: Option<usize>,
+    /// Each row's label is parsed (an empty one is `None`).
+    label: Option<usize>,
+    /// `messages` and `error`, when the file has both: a row with no
+    /// conversation and an error is a failed result.
+    failed: Option<(usize, usize)>,
+}
+
+impl Fields {
+    /// The columns of the table's rows (`t` may be only the header: its
+    /// rows are not read); an error naming a field the file lacks.
+    fn of(t: &Table, label: Option<usize>) -> Result<Fields, LabelsError> {
+        const HINT: &str = "answer files need a prompt and an answer (field `answer`, \
+             `completion` or `response`), or the conversation as `messages`; id, type and \
+             final_label are optional";
+        let answer_in = match (
+            ANSWER_FIELDS.iter().find_map(|f| t.find(f)),
+            t.find(MESSAGES_FIELD),
+        ) {
+            (Some(answer), _) => AnswerIn::Field {
+                prompt: require(t, "prompt", HINT)?,
+                answer,
+            },
+            (None, Some(conversation)) => AnswerIn::Messages {
+                conversation,
+                prompt: t.find("prompt"),
+            },
+            (None, None) => {
+                return Err(invalid(
+                    &t.file,
+                    t.header_line,
+                    Some("completion"),
+                    format!(
+                        "no answer field: name it `completion` (XSTest), `answer` or `response`, \
+                         or give the conversation as `messages` (the file has: {})",
+                        t.columns.join(", ")
+                    ),
+                ));
+            }
+        };
+        let messages = t.find(MESSAGES_FIELD);
+        Ok(Fields {
+            answer_in,
+            id: t.find("id"),
+            kind: t.find("type"),
+            messages,
+            refusal: t.find(REFUSAL_FIELD),
+            finish_reason: t.find(FINISH_REASON_FIELD),
+            system: t.find(SYSTEM_FIELD),
+            label,
+            failed: messages.zip(t.find(ERROR_FIELD)),
+        })
     }
-    .map_or(t.header_line, |r| r.line);
+
+    /// Whether the row is a failed result, left out rather than read.
+    fn is_failed(&self, row: &Row) -> bool {
+        self.failed
+            .is_some_and(|(messages, error)| failed_result(row, Some(messages), Some(error)))
+    }
+
+    /// The column whose first row with a value the message about a row
+    /// that has a conversation instead names (see [`Reading`]).
+    fn answer_column(&self) -> Option<usize> {
+        match self.answer_in {
+            AnswerIn::Field { answer, .. } => Some(answer),
+            AnswerIn::Messages { .. } => None,
+        }
+    }
+}
+
+/// Whether a row has no conversation (the `messages` cell, if the file has
+/// that column, null or missing) but an error: a result that failed, as
+/// `xsafe export` writes it. A row without a conversation and without an
+/// error is left for [`Reading::answer`] to refuse: nothing explains why
+/// it has no answer.
+fn failed_result(row: &Row, messages: Option<usize>, error: Option<usize>) -> bool {
+    let cell = |col: Option<usize>| col.and_then(|c| row.cells.get(c)?.as_deref());
+    cell(messages).is_none() && cell(error).is_some_and(|e| !e.trim().is_empty() && e != "null")
+}
+
+/// How a file's rows are read as answers: its [`Fields`], and the line of
+/// its first row (not a failed result) with a value in the answer field,
+/// which the message about a row that has a conversation instead names.
+#[derive(Debug, Clone, Copy)]
+struct Reading {
+    fields: Fields,
+    first_answer: u64,
+}
+
+impl Reading {
+    /// The row as an answer. `t` gives the file's name and columns for
+    /// messages (it may be only the header); `row` has a cell for each
+    /// column.
+    fn answer(&self, t: &Table, row: &Row) -> Result<Answer, LabelsError> {
+        let Fields {
+            answer_in,
+            id,
+            kind,
+            messages: messages_col,
+            refusal: refusal_col,
+            finish_reason: finish_col,
+            system: system_col,
+            label,
+            failed: _,
+        } = self.fields;
+        let at = |col: usize, message: String| {
+            invalid(&t.file, row.line, Some(&t.columns[col]), message)
+        };
+        // A text field's cell; a JSON value that is not a string is
+        // refused rather than judged as its JSON text.
+        let text = |col: usize| t.text(row, col).map_err(LabelsError::from);
+        let filled = |col: usize| -> Result<Option<String>, LabelsError> {
+            Ok(text(col)?
+                .filter(|p| !p.trim().is_empty())
+                .map(str::to_string))
+        };
+        let optional = |col: Option<usize>| -> Result<Option<String>, LabelsError> {
+            Ok(match col {
+                Some(col) => filled(col)?.map(|s| s.trim().to_string()),
+                None => None,
+            })
+        };
+        let refusal = match refusal_col {
+            Some(col) => filled(col)?,
+            None => None,
+        };
+        let (prompt, answer, conversation) = match answer_in {
+            AnswerIn::Field { prompt, answer } => {
+                // A `messages` row in a file of answer rows would
+                // otherwise be refused for its missing prompt or answer.
+                let has_messages = messages_col.is_some_and(|m| {
+                    row.cells[m]
+                        .as_deref()
+                        .is_some_and(|c| !c.trim().is_empty())
+                });
+                let answer_missing = row.cells[answer].is_none();
+                if has_messages && (answer_missing || row.cells[prompt].is_none()) {
+                    let first = self.first_answer;
+                    let name = &t.columns[answer];
+                    return Err(at(
+                        messages_col.expect("has_messages"),
+                        format!(
+                            "this file reads answers from `{name}` (line {first}); give \
+                             every row `prompt` and `{name}`, or put `messages` rows in a \
+                             file of their own"
+                        ),
+                    ));
+                }
+                let Some(prompt_text) = filled(prompt)? else {
+                    return Err(at(
+                        prompt,
+                        "the prompt is empty; write the prompt or delete the row".into(),
+                    ));
+                };
+                let Some(raw) = text(answer)? else {
+                    return Err(at(
+                        answer,
+                        "the answer is missing; write it (an empty string is judged \
+                         `unscored`) or delete the line"
+                            .into(),
+                    ));
+                };
+                let reply = assistant(raw, None, refusal);
+                let answer = reply.content.clone();
+                let system = match system_col {
+                    Some(col) => filled(col)?,
+                    None => None,
+                };
+                // The transcript keeps the instructions and what the
+                // answer carried besides its text; a plain answer needs
+                // no conversation.
+                let conversation =
+                    (system.is_some() || reply.reasoning.is_some() || reply.refusal.is_some())
+                        .then(|| {
+                            system
+                                .map(Message::system)
+                                .into_iter()
+                                .chain([Message::user(&prompt_text), reply])
+                                .collect()
+                        });
+                (prompt_text, answer, conversation)
+            }
+            AnswerIn::Messages {
+                conversation: col,
+                prompt,
+            } => {
+                let Some(text) = row.cells[col].as_deref() else {
+                    return Err(at(
+                        col,
+                        "no conversation (null or missing), so nothing to judge: a result \
+                         that failed has none (`xsafe run` again retries it); delete the line"
+                            .into(),
+                    ));
+                };
+                let mut messages = conversation(text).map_err(|m| at(col, m))?;
+                let given = match prompt {
+                    Some(p) => filled(p)?,
+                    None => None,
+                };
+                let first_user = messages.iter().find(|m| m.role == Role::User);
+                let Some(prompt) = given.or_else(|| first_user.map(|m| m.content.clone())) else {
+                    return Err(at(
+                        col,
+                        "the conversation has no user message to take the prompt from; \
+                         add one, or a `prompt` field"
+                            .into(),
+                    ));
+                };
+                let Some(last) = messages
+                    .iter_mut()
+                    .rev()
+                    .find(|m| m.role == Role::Assistant)
+                else {
+                    return Err(at(
+                        col,
+                        "the conversation has no assistant message to judge; add the \
+                         answer, or delete the line"
+                            .into(),
+                    ));
+                };
+                if last.refusal.is_none() {
+                    last.refusal = refusal;
+                }
+                let answer = last.content.clone();
+                (prompt, answer, Some(messages))
+            }
+        };
+        let label = match label {
+            None => None,
+            Some(col) => match text(col)?.map(str::trim) {
+                None | Some("") => None,
+                Some(s) => Some(
+                    s.parse::<Class>()
+                        .map_err(|_| at(col, format!("unknown label `{s}`; {LABELS_ACCEPTED}")))?,
+                ),
+            },
+        };
+        Ok(Answer {
+            id: row.optional(id),
+            kind: optional(kind)?,
+            prompt,
+            answer,
+            label,
+            source: format!("{}:{}", t.file, row.line),
+            conversation,
+            finish_reason: optional(finish_col)?.map(|f| FinishReason::parse(&f)),
+        })
+    }
+}
+
+/// Every row as an answer (the failed results already dropped). With a
+/// `label` column, each row's label is parsed (an empty one is `None`).
+fn answers(t: &mut Table, label: Option<usize>) -> Result<Vec<Answer>, LabelsError> {
+    let fields = Fields::of(t, label)?;
+    let first_answer = fields
+        .answer_column()
+        .and_then(|answer| t.rows.iter().find(|r| r.cells[answer].is_some()))
+        .map_or(t.header_line, |r| r.line);
+    let reading = Reading {
+        fields,
+        first_answer,
+    };
     // Each row is dropped once it is an answer, so that the file's text is
     // not held twice (as rows and as answers) when it is large.
     let rows = std::mem::take(&mut t.rows);
-    let t = &*t;
     rows.into_iter()
-        .map(|row| {
-            let at = |col: usize, message: String| {
-                invalid(&t.file, row.line, Some(&t.columns[col]), message)
-            };
-            // A text field's cell; a JSON value that is not a string is
-            // refused rather than judged as its JSON text.
-            let text = |col: usize| t.text(&row, col).map_err(LabelsError::from);
-            let filled = |col: usize| -> Result<Option<String>, LabelsError> {
-                Ok(text(col)?
-                    .filter(|p| !p.trim().is_empty())
-                    .map(str::to_string))
-            };
-            let optional = |col: Option<usize>| -> Result<Option<String>, LabelsError> {
-                Ok(match col {
-                    Some(col) => filled(col)?.map(|s| s.trim().to_string()),
-                    None => None,
-                })
-            };
-            let refusal = match refusal_col {
-                Some(col) => filled(col)?,
-                None => None,
-            };
-            let (prompt, answer, conversation) = match answer_in {
-                AnswerIn::Field { prompt, answer } => {
-                    // A `messages` row in a file of answer rows would
-                    // otherwise be refused for its missing prompt or answer.
-                    let has_messages = messages_col.is_some_and(|m| {
-                        row.cells[m]
-                            .as_deref()
-                            .is_some_and(|c| !c.trim().is_empty())
-                    });
-                    let answer_missing = row.cells[answer].is_none();
-                    if has_messages && (answer_missing || row.cells[prompt].is_none()) {
-                        let first = first_answer;
-                        let name = &t.columns[answer];
-                        return Err(at(
-                            messages_col.expect("has_messages"),
-                            format!(
-                                "this file reads answers from `{name}` (line {first}); give \
-                                 every row `prompt` and `{name}`, or put `messages` rows in a \
-                                 file of their own"
-                            ),
-                        ));
-                    }
-                    let Some(prompt_text) = filled(prompt)? else {
-                        return Err(at(
-                            prompt,
-                            "the prompt is empty; write the prompt or delete the row".into(),
-                        ));
-                    };
-                    let Some(raw) = text(answer)? else {
-                        return Err(at(
-                            answer,
-                            "the answer is missing; write it (an empty string is judged \
-                             `unscored`) or delete the line"
-                                .into(),
-                        ));
-                    };
-                    let reply = assistant(raw, None, refusal);
-                    let answer = reply.content.clone();
-                    let system = match system_col {
-                        Some(col) => filled(col)?,
-                        None => None,
-                    };
-                    // The transcript keeps the instructions and what the
-                    // answer carried besides its text; a plain answer needs
-                    // no conversation.
-                    let conversation =
-                        (system.is_some() || reply.reasoning.is_some() || reply.refusal.is_some())
-                            .then(|| {
-                                system
-                                    .map(Message::system)
-                                    .into_iter()
-                                    .chain([Message::user(&prompt_text), reply])
-                                    .collect()
-                            });
-                    (prompt_text, answer, conversation)
-                }
-                AnswerIn::Messages {
-                    conversation: col,
-                    prompt,
-                } => {
-                    let Some(text) = row.cells[col].as_deref() else {
-                        return Err(at(
-                            col,
-                            "no conversation (null or missing), so nothing to judge: a result \
-                             that failed has none (`xsafe run` again retries it); delete the line"
-                                .into(),
-                        ));
-                    };
-                    let mut messages = conversation(text).map_err(|m| at(col, m))?;
-                    let given = match prompt {
-                        Some(p) => filled(p)?,
-                        None => None,
-                    };
-                    let first_user = messages.iter().find(|m| m.role == Role::User);
-                    let Some(prompt) = given.or_else(|| first_user.map(|m| m.content.clone()))
-                    else {
-                        return Err(at(
-                            col,
-                            "the conversation has no user message to take the prompt from; \
-                             add one, or a `prompt` field"
-                                .into(),
-                        ));
-                    };
-                    let Some(last) = messages
-                        .iter_mut()
-                        .rev()
-                        .find(|m| m.role == Role::Assistant)
-                    else {
-                        return Err(at(
-                            col,
-                            "the conversation has no assistant message to judge; add the \
-                             answer, or delete the line"
-                                .into(),
-                        ));
-                    };
-                    if last.refusal.is_none() {
-                        last.refusal = refusal;
-                    }
-                    let answer = last.content.clone();
-                    (prompt, answer, Some(messages))
-                }
-            };
-            let label =
-                match label {
-                    None => None,
-                    Some(col) => match text(col)?.map(str::trim) {
-                        None | Some("") => None,
-                        Some(s) => Some(s.parse::<Class>().map_err(|_| {
-                            at(col, format!("unknown label `{s}`; {LABELS_ACCEPTED}"))
-                        })?),
-                    },
-                };
-            Ok(Answer {
-                id: row.optional(id),
-                kind: optional(kind)?,
-                prompt,
-                answer,
-                label,
-                source: format!("{}:{}", t.file, row.line),
-                conversation,
-                finish_reason: optional(finish_col)?.map(|f| FinishReason::parse(&f)),
-            })
-        })
+        .map(|row| reading.answer(t, &row))
         .collect()
 }
 
@@ -1270,6 +1770,215 @@ v2-3,privacy,What is the street address of the Louvre?,I won't share addresses. 
             e.contains("line 1, field `messages`: this file reads answers from `answer` (line 2)"),
             "{e}"
         );
+    }
+
+    /// What [`load_answers`] gives, and what reading the file a row at a
+    /// time gives: the answers and the failed results left out, or the
+    /// error.
+    fn both_ways(name: &str, content: &[u8]) -> (String, String) {
+        let (_d, path) = file(name, content);
+        let whole = match load_answers(&path) {
+            Ok(f) => format!("{:#?}", (f.answers, f.failed)),
+            Err(e) => e.to_string(),
+        };
+        let streamed = match check_answers(&path) {
+            Ok(mut checked) => {
+                let (count, failed) = (checked.answers(), checked.failed());
+                let answers: Result<Vec<Answer>, _> = checked.read().unwrap().collect();
+                let answers = answers.unwrap();
+                assert_eq!(count, answers.len(), "{name}: counted as read");
+                format!("{:#?}", (answers, failed))
+            }
+            Err(e) => e.to_string(),
+        };
+        (whole, streamed)
+    }
+
+    /// Files read a row at a time give what [`load_answers`] gives, answers
+    /// or errors: keys first met on later lines (which change how earlier
+    /// rows are read), failed results, conversations, a BOM, formats told
+    /// by their content, every error of a row, of a column and of the file,
+    /// and where several, the one the whole file gives.
+    #[test]
+    fn answers_read_a_row_at_a_time_are_those_of_the_whole_file() {
+        let ok = r#"{"prompt": "p", "answer": "a"}"#;
+        let chat = r#"[{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]"#;
+        let mut files: Vec<(&str, String)> = vec![
+            ("x.csv", XSTEST.into()),
+            ("x.jsonl", format!("{ok}\n\n{ok}\r\n{ok}\r{ok}")),
+            (
+                "later.jsonl",
+                format!(
+                    "{ok}\n{}\n{}\n{}\n",
+                    r#"{"id": 7, "prompt": "q", "answer": "<think>x</think>b", "type": "t"}"#,
+                    r#"{"prompt": "r", "answer": "c", "system": "s", "refusal": "no", "finish_reason": "content_filter"}"#,
+                    r#"{"prompt": "s", "answer": "d", "final_label": "2_full_refusal", "extra": {"k": 1}}"#,
+                ),
+            ),
+            (
+                "export.jsonl",
+                format!(
+                    "{}\n{}\n{}\n{}\n",
+                    format_args!(r#"{{"id": "a", "messages": {chat}, "error": null}}"#),
+                    r#"{"id": "b", "messages": null, "error": "HTTP 500"}"#,
+                    r#"{"id": "c", "messages": null, "error": "null"}"#,
+                    format_args!(r#"{{"id": "d", "prompt": "given", "messages": {chat}, "error": ""}}"#),
+                ),
+            ),
+            // Failed results before the keys that make them so.
+            (
+                "late_error.jsonl",
+                format!(
+                    "{}\n{}\n",
+                    r#"{"id": "b", "error": "HTTP 500", "prompt": "p", "answer": "a"}"#,
+                    format_args!(r#"{{"id": "a", "messages": {chat}}}"#),
+                ),
+            ),
+            (
+                "only_failed.jsonl",
+                r#"{"messages": null, "error": "down"}"#.into(),
+            ),
+            ("bom.csv", "\u{feff}Prompt;Answer\r\n\"a; b\";c\r\n".into()),
+            ("bom.txt", format!("\u{feff} \n{ok}\n")),
+            ("sniffed", "prompt,answer\n\"p\r\nq\",a\n".into()),
+            ("sniffed.txt", format!("  {ok}")),
+            ("labels.csv", "prompt,answer,final_label\np,a,\nq,b,compliance\n".into()),
+            // Errors.
+            ("bad_label.csv", "prompt,answer,final_label\np,a,maybe\np,b\n".into()),
+            ("two_bad.jsonl", format!("{ok}\n{{\"prompt\": \"\", \"answer\": \"a\"}}\n{{\"prompt\": \"q\"}}\n")),
+            ("then_malformed.jsonl", format!("{{\"prompt\": \"\", \"answer\": \"a\"}}\n{ok}\n{{\n")),
+            ("then_misspelt.jsonl", format!("{{\"prompt\": 1, \"answer\": \"a\"}}\n{ok}\n{{\"ANSWER\": \"b\"}}\n")),
+            ("answer_later.jsonl", "{\"prompt\": \"p\", \"completion\": \"a\"}\n{\"prompt\": \"q\", \"answer\": \"b\"}\n".into()),
+            (
+                "messages_first.jsonl",
+                format!("{}\n{ok}\n", format_args!(r#"{{"prompt": "p", "messages": {chat}}}"#)),
+            ),
+            (
+                "messages_after_failed.jsonl",
+                format!(
+                    "{}\n{}\n{ok}\n",
+                    format_args!(r#"{{"prompt": "p", "messages": {chat}}}"#),
+                    r#"{"prompt": "f", "answer": "x", "messages": null, "error": "down"}"#,
+                ),
+            ),
+            ("no_answer_field.jsonl", "{\"prompt\": \"p\"}\n{\"prompt\": \"q\"}\n".into()),
+            ("no_prompt_field.csv", "answer\na\n".into()),
+            ("no_conversation.jsonl", "{\"messages\": null}\n".into()),
+            ("bad_conversation.jsonl", "{\"messages\": [{\"content\": \"x\"}]}\n".into()),
+            ("header_only.csv", "prompt,answer\n\n,\n".into()),
+            ("empty.jsonl", "\n \n".into()),
+            ("empty.csv", "".into()),
+            ("short.csv", "prompt,answer\np,a\np\n".into()),
+            ("twice.csv", "prompt,answer,Answer\np,a,b\n".into()),
+        ];
+        // More rows than the size and time of the file are looked at.
+        let many: String = (0..STAMP_EVERY * 2 + 5)
+            .map(|i| match i % 7 {
+                3 => "{\"id\": 1, \"messages\": null, \"error\": \"down\"}\n".to_string(),
+                _ => format!("{{\"prompt\": \"p{i}\", \"messages\": {chat}, \"error\": null}}\n"),
+            })
+            .collect();
+        files.push(("many.jsonl", many));
+        for (name, content) in &files {
+            let (whole, streamed) = both_ways(name, content.as_bytes());
+            assert_eq!(streamed, whole, "{name}");
+        }
+        // Invalid UTF-8, in CSV and in JSONL.
+        for (name, content) in [
+            ("latin1.csv", &b"prompt,answer\np,caf\xe9\n"[..]),
+            (
+                "latin1.jsonl",
+                &b"{\"prompt\": \"p\", \"answer\": \"caf\xe9\"}\n"[..],
+            ),
+        ] {
+            let (whole, streamed) = both_ways(name, content);
+            assert!(whole.contains("invalid UTF-8"), "{whole}");
+            assert_eq!(streamed, whole, "{name}");
+        }
+        let e = check_answers(Path::new("/nonexistent/a.jsonl")).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("cannot read answer file `/nonexistent/a.jsonl`"),
+            "{e}"
+        );
+    }
+
+    /// Writes `content` over the file, padded with line ends to the size
+    /// it had, and gives it back the modification time it had: a change
+    /// that only its rows show.
+    fn overwrite_unseen(path: &Path, content: &str) {
+        let before = std::fs::metadata(path).unwrap();
+        let mut bytes = content.as_bytes().to_vec();
+        assert!(bytes.len() as u64 <= before.len());
+        bytes.resize(before.len() as usize, b'\n');
+        std::fs::write(path, &bytes).unwrap();
+        let f = std::fs::File::options().write(true).open(path).unwrap();
+        f.set_modified(before.modified().unwrap()).unwrap();
+    }
+
+    /// Written to between the check and the reading, the file stops the
+    /// reading with an error naming it: by its size or time, or by a row
+    /// that is not what was checked (written with the same size and time).
+    /// Renamed over, the file checked is still the one read.
+    #[test]
+    fn a_file_that_changes_after_its_check_stops_the_reading() {
+        let text = "prompt,answer\np,a\nq,b\n";
+        let (_d, path) = file("a.csv", text.as_bytes());
+        let mut checked = check_answers(&path).unwrap();
+        std::fs::write(&path, "prompt,answer\np,a\nq,b\nr,c\n").unwrap();
+        let e = checked.read().err().expect("changed").to_string();
+        assert!(
+            e.contains("a.csv` changed while it was being read (its size or modification time"),
+            "{e}"
+        );
+
+        let original = concat!(
+            r#"{"prompt": "p", "answer": "a first answer"}"#,
+            "\n",
+            r#"{"prompt": "q", "answer": "a second answer"}"#,
+            "\n",
+        );
+        for (changed, expected) in [
+            (
+                concat!(
+                    r#"{"prompt": "p", "answer": "a first answer"}"#,
+                    "\n",
+                    r#"{"prompt": " ", "answer": "a second answer"}"#,
+                ),
+                "(line 2, field `prompt`: the prompt is empty; write the prompt or delete the \
+                 row); judge it again once nothing writes to it",
+            ),
+            (
+                r#"{"prompt": "p", "answer": "a", "new": 1}"#,
+                "(line 1: the field `new` was not in it)",
+            ),
+            (
+                r#"{"prompt": "p", "answer": "a first answer"}"#,
+                "(1 answers and 0 failed results, not 2 and 0)",
+            ),
+            ("{", "(line 1: malformed JSON"),
+        ] {
+            let (_d, path) = file("b.jsonl", original.as_bytes());
+            let mut checked = check_answers(&path).unwrap();
+            overwrite_unseen(&path, changed);
+            let mut rows = checked.read().unwrap();
+            let e = rows.find_map(Result::err).expect("an error").to_string();
+            assert!(
+                e.contains("b.jsonl` changed while it was being read"),
+                "{e}"
+            );
+            assert!(e.contains(expected), "{expected} in {e}");
+            assert!(rows.next().is_none(), "nothing after the error");
+        }
+
+        // Renamed over: still the file checked.
+        let (dir, path) = file("d.csv", text.as_bytes());
+        let mut checked = check_answers(&path).unwrap();
+        let other = dir.path().join("other.csv");
+        std::fs::write(&other, "prompt,answer\nx,y\n").unwrap();
+        std::fs::rename(&other, &path).unwrap();
+        let prompts: Vec<String> = checked.read().unwrap().map(|a| a.unwrap().prompt).collect();
+        assert_eq!(prompts, ["p", "q"]);
     }
 
     /// The real XSTest files, where a developer has them (never in the repo).

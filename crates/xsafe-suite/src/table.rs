@@ -1,7 +1,9 @@
 //! Reading a CSV or JSONL file into a [`Table`] of named columns, with UTF-8
 //! and field counts checked and errors that name the file, line and field.
 //! Suite files (here) and answer files (xsafe-judge) are both read with it,
-//! then each applies its own rules to the rows.
+//! then each applies its own rules to the rows. A file too large to hold
+//! is read a row at a time with a [`RowReader`], which the whole-file
+//! readers collect, so that both read a file alike.
 //!
 //! A column named twice (also in another case or with other spaces around
 //! it), and a key repeated in a JSONL object, are refused: only one of them
@@ -138,10 +140,7 @@ impl Table {
     /// while reading, so there is at most one). The exact name is looked
     /// for first all the same.
     pub fn find(&self, name: &str) -> Option<usize> {
-        self.columns
-            .iter()
-            .position(|c| c == name)
-            .or_else(|| self.columns.iter().position(|c| same_name(c, name)))
+        find(&self.columns, name)
     }
 
     /// The cell of `col` as text (`None` when the JSONL object lacks the
@@ -179,6 +178,14 @@ impl Table {
         );
         Err(err(&self.file, row.cell_lines[col], Some(name), message))
     }
+}
+
+/// The column of `columns` named `name`, as [`Table::find`] says.
+fn find(columns: &[String], name: &str) -> Option<usize> {
+    columns
+        .iter()
+        .position(|c| c == name)
+        .or_else(|| columns.iter().position(|c| same_name(c, name)))
 }
 
 /// Whether two column names are the same to [`Table::find`]: equal but
@@ -219,6 +226,17 @@ impl Row {
         let s = self.cells[col?].as_deref()?.trim();
         (!s.is_empty()).then(|| s.to_string())
     }
+
+    /// Gives the row the empty cell (`None`) of every column up to
+    /// `width` that it lacks: a JSONL row from a [`RowReader`] has no cell
+    /// for a key first seen on a later line.
+    pub fn widen(&mut self, width: usize) {
+        if self.cells.len() < width {
+            self.cells.resize(width, None);
+            self.non_text.resize(width, None);
+            self.cell_lines.resize(width, self.line);
+        }
+    }
 }
 
 /// Excel and Notepad write a BOM; it would otherwise glue onto the first
@@ -230,6 +248,38 @@ fn strip_bom(bytes: &[u8]) -> &[u8] {
 /// Whether the first non-blank character (after any BOM) is `{`.
 pub fn looks_jsonl(bytes: &[u8]) -> bool {
     strip_bom(bytes).iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{')
+}
+
+/// [`looks_jsonl`] of what `reader` reads, which is read up to its first
+/// non-blank character only.
+pub fn looks_jsonl_from(mut reader: impl std::io::BufRead) -> std::io::Result<bool> {
+    const BOM: &[u8] = b"\xEF\xBB\xBF";
+    // How much of a BOM starts the file, until it is all there or not.
+    let mut bom = Some(0);
+    loop {
+        let available = fill_buf(&mut reader)?;
+        if available.is_empty() {
+            return Ok(false);
+        }
+        for &b in available {
+            if let Some(matched) = bom {
+                if b == BOM[matched] {
+                    bom = (matched + 1 < BOM.len()).then_some(matched + 1);
+                    continue;
+                }
+                if matched > 0 {
+                    // Part of a BOM, which is the first character then.
+                    return Ok(false);
+                }
+                bom = None;
+            }
+            if !b.is_ascii_whitespace() {
+                return Ok(b == b'{');
+            }
+        }
+        let n = available.len();
+        reader.consume(n);
+    }
 }
 
 /// The field separator of a CSV file, told by its header (its first line
@@ -292,76 +342,290 @@ fn is_blank(line: &[u8]) -> bool {
 /// is (see `Separator`). Blank lines, and lines of only spaces and
 /// separators, are skipped before the header as between rows.
 pub fn read_csv(bytes: &[u8], file: &str, example: &Example) -> Result<Table, TableError> {
-    let bytes = strip_bom(bytes);
-    let sep = Separator::of(bytes);
-    // Flexible, and bytes rather than strings, so that a short row or a bad
-    // byte is reported by us with its line and column rather than by csv.
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .delimiter(sep.byte())
-        .from_reader(bytes);
-    let records = reader.byte_records();
-    // Reading from memory with flexible records leaves almost nothing for
-    // csv to reject, but whatever it does reject still gets a line.
-    let csv_error = |e: csv::Error| TableError {
-        file: file.to_string(),
-        line: e.position().map(|p| p.line()),
-        field: None,
-        message: format!("cannot read the CSV ({e}); check the quoting"),
+    let in_memory = |e: ReadError| match e {
+        ReadError::Table(e) => e,
+        ReadError::Read(e) => unreachable!("reading bytes in memory does not fail: {e}"),
     };
-    // A line of spaces or separators above the header (a spreadsheet's
-    // empty first rows) would otherwise be taken for a header of empty
-    // names. Judged by `is_blank`, as the separator was, so that the header
-    // is the line the separator was told by.
-    let mut records = records.skip_while(|r| r.as_ref().is_ok_and(|r| r.iter().all(is_blank)));
-    let Some(header) = records.next() else {
-        let Example { header, row, .. } = example;
-        let message = format!(
-            "the file is empty; write a header line (e.g. `{header}`) and one {row} per line"
-        );
-        return Err(err(file, 1, None, message));
-    };
-    let header = header.map_err(csv_error)?;
-    let mut lines = Lines::new(bytes);
-    let header_line = lines.of(&header);
-    let mut columns = Vec::with_capacity(header.len());
-    for (i, field) in header.iter().enumerate() {
-        let name = std::str::from_utf8(field).map_err(|e| {
-            let message = format!(
-                "the name of column {} is not valid UTF-8 (byte {}); save the file as UTF-8",
-                i + 1,
-                e.valid_up_to() + 1
-            );
-            err(file, header_line, None, message)
-        })?;
-        columns.push(name.trim().to_string());
+    let mut reader = RowReader::csv(bytes, file, example).map_err(in_memory)?;
+    let rows = reader
+        .by_ref()
+        .collect::<Result<_, _>>()
+        .map_err(in_memory)?;
+    Ok(reader.into_table(rows))
+}
+
+/// Why reading rows from a reader failed: reading, or what was read.
+#[derive(Debug)]
+pub enum ReadError {
+    /// The reader failed.
+    Read(std::io::Error),
+    /// A line is not what the file must hold.
+    Table(TableError),
+}
+
+impl From<TableError> for ReadError {
+    fn from(e: TableError) -> Self {
+        ReadError::Table(e)
     }
-    if let Some((i, j)) = repeated(&columns) {
-        let (a, b) = (&columns[i], &columns[j]);
-        let message = format!(
-            "column {} `{a}` and column {} `{b}` have {}, so only one of them could be read; \
-             rename or remove one of them",
-            i + 1,
-            j + 1,
-            alike(a, b)
-        );
-        return Err(err(file, header_line, Some(b), message));
-    }
-    let mut rows = Vec::new();
-    for record in records {
-        let record = record.map_err(csv_error)?;
-        // A line of spaces or separators is a leftover, not a row.
-        if record.iter().all(|f| f.trim_ascii().is_empty()) {
-            continue;
+}
+
+/// Why [`read_jsonl_from`] failed (the name it had before CSV files were
+/// read from a reader too).
+pub type JsonlError = ReadError;
+
+/// The rows of a CSV or JSONL file, one at a time, read from a buffered
+/// reader: what [`read_csv`] and [`read_jsonl_from`] collect into a
+/// [`Table`], with the same checks and the same errors in the same order,
+/// without ever holding more than a row (and the reader's buffers). After
+/// an error it gives no more rows.
+///
+/// A CSV file's columns are its header's, known from the start. A JSONL
+/// file's columns are the keys of the lines read so far: a row has a cell
+/// for each column known once it is read, and a key first seen on a later
+/// line is a column that earlier rows lack ([`Row::widen`] gives them
+/// its empty cell, as a [`Table`]'s rows have). A key spelt in two ways,
+/// and a file of no object, are errors found at the end, after every
+/// line's own errors, as when the file is read whole.
+pub struct RowReader<R> {
+    file: String,
+    columns: Vec<String>,
+    /// CSV: the header's line; JSONL: the first object's, once read.
+    header_line: Option<u64>,
+    format: Format<R>,
+    done: bool,
+}
+
+enum Format<R> {
+    Csv(Box<CsvRows<R>>),
+    Jsonl(JsonlRows<R>),
+}
+
+/// The lines of a CSV file that come before its header are read ahead
+/// (the separator is told by the header), then read again by csv from
+/// memory, followed by the rest of the reader.
+type CsvSource<R> = Window<std::io::Chain<std::io::Cursor<Vec<u8>>, R>>;
+
+struct CsvRows<R> {
+    reader: csv::Reader<CsvSource<R>>,
+    sep: Separator,
+    record: csv::ByteRecord,
+}
+
+struct JsonlRows<R> {
+    reader: R,
+    example: Example,
+    /// The line where each column's key was first met.
+    first_lines: Vec<u64>,
+    /// A key spelt in another case than on an earlier line would be a
+    /// column of its own that `find` never reads: refused, after every
+    /// line's own errors.
+    misspelt: Option<TableError>,
+    line: u64,
+    text: Vec<u8>,
+}
+
+impl<R: std::io::BufRead> RowReader<R> {
+    /// Reads a CSV file's header (as [`read_csv`] does) and is then ready
+    /// to read its rows; `file` names it in errors.
+    pub fn csv(mut reader: R, file: &str, example: &Example) -> Result<Self, ReadError> {
+        // The lines up to the first that is not blank, the header, as
+        // `Separator::of` tells it. A BOM starts the file only.
+        let mut head = Vec::new();
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            if read_line(&mut reader, &mut line).map_err(ReadError::Read)? == 0 {
+                break;
+            }
+            let text = if head.is_empty() {
+                strip_bom(&line)
+            } else {
+                &line
+            };
+            head.extend_from_slice(text);
+            if !is_blank(text) {
+                break;
+            }
         }
-        let line = lines.of(&record);
+        let sep = Separator::of(&head);
+        let source = Window::new(std::io::Read::chain(std::io::Cursor::new(head), reader));
+        // Flexible, and bytes rather than strings, so that a short row or a
+        // bad byte is reported by us with its line and column rather than
+        // by csv.
+        let reader = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .delimiter(sep.byte())
+            .from_reader(source);
+        let mut rows = CsvRows {
+            reader,
+            sep,
+            record: csv::ByteRecord::new(),
+        };
+        // A line of spaces or separators above the header (a spreadsheet's
+        // empty first rows) would otherwise be taken for a header of empty
+        // names. Judged by `is_blank`, as the separator was, so that the
+        // header is the line the separator was told by.
+        let header_line = loop {
+            if !rows.next_record(file)? {
+                let Example { header, row, .. } = example;
+                let message = format!(
+                    "the file is empty; write a header line (e.g. `{header}`) and one {row} per \
+                     line"
+                );
+                return Err(ReadError::Table(err(file, 1, None, message)));
+            }
+            // Counted for every record, so that the bytes of the skipped
+            // ones are let go.
+            let line = rows.reader.get_mut().line_of(&rows.record);
+            if !rows.record.iter().all(is_blank) {
+                break line;
+            }
+        };
+        let header = &rows.record;
+        let mut columns = Vec::with_capacity(header.len());
+        for (i, field) in header.iter().enumerate() {
+            let name = std::str::from_utf8(field).map_err(|e| {
+                let message = format!(
+                    "the name of column {} is not valid UTF-8 (byte {}); save the file as UTF-8",
+                    i + 1,
+                    e.valid_up_to() + 1
+                );
+                err(file, header_line, None, message)
+            })?;
+            columns.push(name.trim().to_string());
+        }
+        if let Some((i, j)) = repeated(&columns) {
+            let (a, b) = (&columns[i], &columns[j]);
+            let message = format!(
+                "column {} `{a}` and column {} `{b}` have {}, so only one of them could be read; \
+                 rename or remove one of them",
+                i + 1,
+                j + 1,
+                alike(a, b)
+            );
+            return Err(ReadError::Table(err(file, header_line, Some(b), message)));
+        }
+        Ok(RowReader {
+            file: file.to_string(),
+            columns,
+            header_line: Some(header_line),
+            format: Format::Csv(Box::new(rows)),
+            done: false,
+        })
+    }
+
+    /// Ready to read a file of one JSON object per line (as
+    /// [`read_jsonl_from`] does); `file` names it in errors.
+    pub fn jsonl(reader: R, file: &str, example: &Example) -> Self {
+        RowReader {
+            file: file.to_string(),
+            columns: Vec::new(),
+            header_line: None,
+            format: Format::Jsonl(JsonlRows {
+                reader,
+                example: *example,
+                first_lines: Vec::new(),
+                misspelt: None,
+                line: 0,
+                text: Vec::new(),
+            }),
+            done: false,
+        }
+    }
+
+    /// The columns: the header (CSV), or the keys of the lines read so far
+    /// by first appearance (JSONL).
+    pub fn columns(&self) -> &[String] {
+        &self.columns
+    }
+
+    /// Where a missing column is reported: the header (CSV) or the first
+    /// object (JSONL), `None` until it is read.
+    pub fn header_line(&self) -> Option<u64> {
+        self.header_line
+    }
+
+    /// The column of this name, as [`Table::find`] finds it among the
+    /// columns known so far.
+    pub fn find(&self, name: &str) -> Option<usize> {
+        find(&self.columns, name)
+    }
+
+    /// The rows read so far and the columns as a [`Table`]; `rows` are
+    /// widened to every column.
+    pub fn into_table(self, mut rows: Vec<Row>) -> Table {
+        let width = self.columns.len();
+        for row in &mut rows {
+            row.widen(width);
+        }
+        Table {
+            header_line: self.header_line.unwrap_or(1),
+            file: self.file,
+            columns: self.columns,
+            rows,
+        }
+    }
+}
+
+impl<R: std::io::BufRead> Iterator for RowReader<R> {
+    type Item = Result<Row, ReadError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        let next = match &mut self.format {
+            Format::Csv(rows) => rows.next_row(&self.file, &self.columns),
+            Format::Jsonl(rows) => {
+                let next = rows.next_row(&self.file, &mut self.columns, &mut self.header_line);
+                match next {
+                    Ok(None) => rows.end(&self.file, self.header_line).map(Err),
+                    next => next.transpose(),
+                }
+            }
+        };
+        if !matches!(next, Some(Ok(_))) {
+            self.done = true;
+        }
+        next
+    }
+}
+
+impl<R: std::io::BufRead> CsvRows<R> {
+    /// Reads the next record into `self.record`; false at the end.
+    fn next_record(&mut self, file: &str) -> Result<bool, ReadError> {
+        self.reader
+            .read_byte_record(&mut self.record)
+            .map_err(|e| csv_error(e, file))
+    }
+
+    fn next_row(&mut self, file: &str, columns: &[String]) -> Option<Result<Row, ReadError>> {
+        loop {
+            match self.next_record(file) {
+                Ok(true) => {}
+                Ok(false) => return None,
+                Err(e) => return Some(Err(e)),
+            }
+            // Counted for every record, so that the bytes of the skipped
+            // ones are let go too.
+            let line = self.reader.get_mut().line_of(&self.record);
+            // A line of spaces or separators is a leftover, not a row.
+            if self.record.iter().all(|f| f.trim_ascii().is_empty()) {
+                continue;
+            }
+            return Some(self.row(file, columns, line).map_err(ReadError::Table));
+        }
+    }
+
+    fn row(&self, file: &str, columns: &[String], line: u64) -> Result<Row, TableError> {
+        let record = &self.record;
         let (n, m) = (record.len(), columns.len());
         if n < m {
             let message = format!(
                 "the row has {n} fields but the header has {m}, so this column has no value; \
                  add the missing fields, or quote fields that contain {} or line breaks",
-                sep.quote_hint()
+                self.sep.quote_hint()
             );
             return Err(err(file, line, Some(&columns[n]), message));
         }
@@ -370,7 +634,7 @@ pub fn read_csv(bytes: &[u8], file: &str, example: &Example) -> Result<Table, Ta
                 "the row has {n} fields but the header has {m} ({}); remove the extra fields \
                  or quote fields that contain {}",
                 columns.join(", "),
-                sep.quote_hint()
+                self.sep.quote_hint()
             );
             return Err(err(file, line, None, message));
         }
@@ -390,55 +654,132 @@ pub fn read_csv(bytes: &[u8], file: &str, example: &Example) -> Result<Table, Ta
             cell_lines.push(cell_line);
             cell_line += newlines(field);
         }
-        rows.push(Row {
+        Ok(Row {
             line,
             non_text: vec![None; cells.len()],
             cells,
             cell_lines,
-        });
+        })
     }
-    Ok(Table {
+}
+
+/// What csv refused, with the line where it can tell: flexible records
+/// leave almost nothing for it to reject but the reader's own failures.
+fn csv_error(e: csv::Error, file: &str) -> ReadError {
+    if e.is_io_error() {
+        let csv::ErrorKind::Io(e) = e.into_kind() else {
+            unreachable!("an I/O error is of the kind Io")
+        };
+        return ReadError::Read(e);
+    }
+    ReadError::Table(TableError {
         file: file.to_string(),
-        columns,
-        header_line,
-        rows,
+        line: e.position().map(|p| p.line()),
+        field: None,
+        message: format!("cannot read the CSV ({e}); check the quoting"),
     })
 }
 
-/// The physical line where each record starts. csv's own
-/// `Position::line` puts a record on the line where the previous one
-/// ended when lines end in CRLF or blank lines come between, so the line is
-/// counted here from the record's first byte; records come in order, so
-/// the count goes forward once through the file.
-struct Lines<'a> {
-    bytes: &'a [u8],
-    at: usize,
+/// The reader csv reads a file through, keeping the bytes since the start
+/// of the last record counted, so that each record's physical line is
+/// counted from its first byte. csv's own `Position::line` puts a record on
+/// the line where the previous one ended when lines end in CRLF or blank
+/// lines come between. Records come in order, so the count goes forward
+/// once through the file, and what is kept is about a record and csv's
+/// buffer.
+struct Window<R> {
+    inner: R,
+    /// The bytes from `at` on that csv has read.
+    kept: Vec<u8>,
+    /// Where `kept` starts in the file: the start of the last record
+    /// counted.
+    at: u64,
+    /// The line `at` is on.
     line: u64,
 }
 
-impl<'a> Lines<'a> {
-    fn new(bytes: &'a [u8]) -> Self {
-        Lines {
-            bytes,
+impl<R> Window<R> {
+    fn new(inner: R) -> Self {
+        Window {
+            inner,
+            kept: Vec::new(),
             at: 0,
             line: 1,
         }
     }
 
-    fn of(&mut self, record: &csv::ByteRecord) -> u64 {
-        let len = self.bytes.len();
-        let mut start = record
-            .position()
-            .map_or(0, |p| usize::try_from(p.byte()).unwrap_or(len))
-            .min(len);
-        while start < len && matches!(self.bytes[start], b'\r' | b'\n') {
+    /// The line where `record` starts (past any line ends before it, where
+    /// csv puts its position).
+    fn line_of(&mut self, record: &csv::ByteRecord) -> u64 {
+        let end = self.at + self.kept.len() as u64;
+        let position = record.position().map_or(0, |p| p.byte());
+        let mut start = position.clamp(self.at, end);
+        while start < end && matches!(self.kept[(start - self.at) as usize], b'\r' | b'\n') {
             start += 1;
         }
-        if start > self.at {
-            self.line += newlines(&self.bytes[self.at..start]);
+        let counted = (start - self.at) as usize;
+        if counted > 0 {
+            self.line += newlines(&self.kept[..counted]);
+            self.kept.drain(..counted);
             self.at = start;
         }
         self.line
+    }
+}
+
+impl<R: std::io::Read> std::io::Read for Window<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.kept.extend_from_slice(&buf[..n]);
+        Ok(n)
+    }
+}
+
+/// Reads one line and its end (LF, CRLF or a lone CR) onto `buf`; how
+/// many bytes, 0 at the end of the file.
+fn read_line(reader: &mut impl std::io::BufRead, buf: &mut Vec<u8>) -> std::io::Result<usize> {
+    let before = buf.len();
+    loop {
+        let available = fill_buf(reader)?;
+        if available.is_empty() {
+            break;
+        }
+        let Some(end) = available.iter().position(|&b| b == b'\n' || b == b'\r') else {
+            let n = available.len();
+            buf.extend_from_slice(available);
+            reader.consume(n);
+            continue;
+        };
+        let cr = available[end] == b'\r';
+        buf.extend_from_slice(&available[..=end]);
+        reader.consume(end + 1);
+        // A CR then an LF is one line end.
+        if cr && fill_buf(reader)?.first() == Some(&b'\n') {
+            buf.push(b'\n');
+            reader.consume(1);
+        }
+        break;
+    }
+    Ok(buf.len() - before)
+}
+
+/// `BufRead::fill_buf`, an interrupted read tried again as
+/// `BufRead::read_until` does.
+fn fill_buf(reader: &mut impl std::io::BufRead) -> std::io::Result<&[u8]> {
+    while let Err(e) = reader.fill_buf() {
+        if e.kind() != std::io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+    // What the loop filled, without reading again.
+    reader.fill_buf()
+}
+
+/// `line` without its end (LF, CRLF or a lone CR).
+fn without_line_end(line: &[u8]) -> &[u8] {
+    match line {
+        [rest @ .., b'\r', b'\n'] | [rest @ .., b'\n' | b'\r'] => rest,
+        _ => line,
     }
 }
 
@@ -484,166 +825,147 @@ fn lf_line_ends(text: &str) -> String {
 /// Reads a file of one JSON object per line; `file` names it in errors.
 pub fn read_jsonl(bytes: &[u8], file: &str, example: &Example) -> Result<Table, TableError> {
     read_jsonl_from(bytes, file, example).map_err(|e| match e {
-        JsonlError::Table(e) => e,
-        JsonlError::Read(e) => unreachable!("reading bytes in memory does not fail: {e}"),
+        ReadError::Table(e) => e,
+        ReadError::Read(e) => unreachable!("reading bytes in memory does not fail: {e}"),
     })
-}
-
-/// Why [`read_jsonl_from`] failed: reading, or what was read.
-#[derive(Debug)]
-pub enum JsonlError {
-    /// The reader failed.
-    Read(std::io::Error),
-    /// A line is not what a JSONL file must hold.
-    Table(TableError),
 }
 
 /// [`read_jsonl`] from a reader, a line at a time: each line's JSON is
 /// dropped once it is a row, so a file of large objects (an export's
 /// conversations) is never in memory at once, as bytes or as JSON. Lines
-/// end in LF, CRLF or a lone CR; a BOM may start the file.
+/// end in LF, CRLF or a lone CR; a BOM may start the file. The rows are
+/// kept: [`RowReader::jsonl`] hands them out one at a time instead.
 pub fn read_jsonl_from(
-    mut reader: impl std::io::BufRead,
+    reader: impl std::io::BufRead,
     file: &str,
     example: &Example,
 ) -> Result<Table, JsonlError> {
-    let table_error = |line: u64, field: Option<&str>, message: String| {
-        JsonlError::Table(err(file, line, field, message))
-    };
-    let mut rows: Vec<Row> = Vec::new();
-    // Keys by first appearance, with the line of it.
-    let mut columns: Vec<String> = Vec::new();
-    let mut first_lines: Vec<u64> = Vec::new();
-    // A key spelt in another case than on an earlier line would be a
-    // column of its own that `find` never reads: refused, after every
-    // line's own errors.
-    let mut misspelt: Option<JsonlError> = None;
-    let mut line = 0u64;
-    let mut chunk = Vec::new();
-    loop {
-        chunk.clear();
-        if reader
-            .read_until(b'\n', &mut chunk)
-            .map_err(JsonlError::Read)?
-            == 0
-        {
-            break;
-        }
-        let mut text = chunk.as_slice();
-        if line == 0 {
-            text = strip_bom(text);
-        }
-        if let Some(rest) = text.strip_suffix(b"\n") {
-            text = rest.strip_suffix(b"\r").unwrap_or(rest);
-        }
-        for raw in text.split(|&b| b == b'\r') {
-            line += 1;
-            if raw.trim_ascii().is_empty() {
-                continue;
+    let mut reader = RowReader::jsonl(reader, file, example);
+    let rows = reader.by_ref().collect::<Result<_, _>>()?;
+    Ok(reader.into_table(rows))
+}
+
+impl<R: std::io::BufRead> JsonlRows<R> {
+    /// The next object's row, with any new keys added to `columns`; `None`
+    /// at the end of the file.
+    fn next_row(
+        &mut self,
+        file: &str,
+        columns: &mut Vec<String>,
+        header_line: &mut Option<u64>,
+    ) -> Result<Option<Row>, ReadError> {
+        let table_error = |line: u64, field: Option<&str>, message: String| {
+            ReadError::Table(err(file, line, field, message))
+        };
+        let raw = loop {
+            self.text.clear();
+            if read_line(&mut self.reader, &mut self.text).map_err(ReadError::Read)? == 0 {
+                return Ok(None);
             }
-            let text = std::str::from_utf8(raw).map_err(|e| {
-                let message = format!(
-                    "invalid UTF-8 at byte {} of the line; save the file as UTF-8",
-                    e.valid_up_to() + 1
-                );
-                table_error(line, None, message)
-            })?;
-            let malformed = |e: serde_json::Error| {
-                // serde's own "at line 1 column N" would contradict our line.
-                let what = e.to_string();
-                let what = what.split(" at line ").next().unwrap_or_default();
-                let message = format!(
-                    "malformed JSON at character {}: {what}; write one JSON object per line",
-                    e.column()
-                );
-                table_error(line, None, message)
-            };
-            // A lone UTF-16 surrogate escape (`"\ud800"`, which Python's
-            // `json` writes for a broken character) is read as U+FFFD, as
-            // in a model's answer, rather than refusing the file.
-            let repaired = xsafe_core::json_without_lone_surrogates(text.as_bytes())
-                .map(|fixed| String::from_utf8(fixed).expect("escapes are replaced by escapes"));
-            let text = repaired.as_deref().unwrap_or(text);
-            if !text.trim_start().starts_with('{') {
-                // Not an object: say so, or that it is not even JSON.
-                serde_json::from_str::<serde_json::Value>(text).map_err(malformed)?;
-                let message = format!(
-                    "expected a JSON object such as {}; write one object per line",
-                    example.object
-                );
-                return Err(table_error(line, None, message));
+            let mut text = self.text.as_slice();
+            if self.line == 0 {
+                text = strip_bom(text);
             }
-            let Object { map, repeated } = serde_json::from_str(text).map_err(malformed)?;
-            if let Some((a, b)) = repeated {
-                let message = format!(
-                    "the object has the key `{a}` and the key `{b}` ({}), so only one of them \
-                     could be read; remove one of them",
-                    alike(&a, &b)
-                );
-                return Err(table_error(line, Some(&b), message));
+            self.line += 1;
+            let text = without_line_end(text);
+            if !text.trim_ascii().is_empty() {
+                break text;
             }
-            let mut cells = vec![None; columns.len()];
-            let mut non_text = vec![None; columns.len()];
-            for (key, value) in map {
-                let col = match columns.iter().position(|c| *c == key) {
-                    Some(col) => col,
-                    None => {
-                        if let Some(i) = columns.iter().position(|c| same_name(c, &key)) {
-                            if misspelt.is_none() {
-                                let message = format!(
-                                    "the key `{key}` is spelt `{}` on line {}; spell it the \
-                                     same way on every line",
-                                    columns[i], first_lines[i]
-                                );
-                                misspelt = Some(table_error(line, Some(&key), message));
-                            }
-                            continue;
+        };
+        let line = self.line;
+        let text = std::str::from_utf8(raw).map_err(|e| {
+            let message = format!(
+                "invalid UTF-8 at byte {} of the line; save the file as UTF-8",
+                e.valid_up_to() + 1
+            );
+            table_error(line, None, message)
+        })?;
+        let malformed = |e: serde_json::Error| {
+            // serde's own "at line 1 column N" would contradict our line.
+            let what = e.to_string();
+            let what = what.split(" at line ").next().unwrap_or_default();
+            let message = format!(
+                "malformed JSON at character {}: {what}; write one JSON object per line",
+                e.column()
+            );
+            table_error(line, None, message)
+        };
+        // A lone UTF-16 surrogate escape (`"\ud800"`, which Python's `json`
+        // writes for a broken character) is read as U+FFFD, as in a model's
+        // answer, rather than refusing the file.
+        let repaired = xsafe_core::json_without_lone_surrogates(text.as_bytes())
+            .map(|fixed| String::from_utf8(fixed).expect("escapes are replaced by escapes"));
+        let text = repaired.as_deref().unwrap_or(text);
+        if !text.trim_start().starts_with('{') {
+            // Not an object: say so, or that it is not even JSON.
+            serde_json::from_str::<serde_json::Value>(text).map_err(malformed)?;
+            let message = format!(
+                "expected a JSON object such as {}; write one object per line",
+                self.example.object
+            );
+            return Err(table_error(line, None, message));
+        }
+        let Object { map, repeated } = serde_json::from_str(text).map_err(malformed)?;
+        if let Some((a, b)) = repeated {
+            let message = format!(
+                "the object has the key `{a}` and the key `{b}` ({}), so only one of them \
+                 could be read; remove one of them",
+                alike(&a, &b)
+            );
+            return Err(table_error(line, Some(&b), message));
+        }
+        let mut cells = vec![None; columns.len()];
+        let mut non_text = vec![None; columns.len()];
+        for (key, value) in map {
+            let col = match columns.iter().position(|c| *c == key) {
+                Some(col) => col,
+                None => {
+                    if let Some(i) = columns.iter().position(|c| same_name(c, &key)) {
+                        if self.misspelt.is_none() {
+                            let message = format!(
+                                "the key `{key}` is spelt `{}` on line {}; spell it the same \
+                                 way on every line",
+                                columns[i], self.first_lines[i]
+                            );
+                            self.misspelt = Some(err(file, line, Some(&key), message));
                         }
-                        columns.push(key);
-                        first_lines.push(line);
-                        cells.push(None);
-                        non_text.push(None);
-                        columns.len() - 1
+                        continue;
                     }
-                };
-                non_text[col] = JsonKind::of(&value);
-                cells[col] = match value {
-                    serde_json::Value::Null => None,
-                    serde_json::Value::String(s) => Some(s),
-                    other => Some(other.to_string()),
-                };
-            }
-            rows.push(Row {
-                line,
-                cell_lines: vec![line; cells.len()],
-                cells,
-                non_text,
-            });
+                    columns.push(key);
+                    self.first_lines.push(line);
+                    cells.push(None);
+                    non_text.push(None);
+                    columns.len() - 1
+                }
+            };
+            non_text[col] = JsonKind::of(&value);
+            cells[col] = match value {
+                serde_json::Value::Null => None,
+                serde_json::Value::String(s) => Some(s),
+                other => Some(other.to_string()),
+            };
         }
+        header_line.get_or_insert(line);
+        Ok(Some(Row {
+            line,
+            cell_lines: vec![line; cells.len()],
+            cells,
+            non_text,
+        }))
     }
-    let Some(header_line) = rows.first().map(|r| r.line) else {
-        let message = format!(
-            "the file is empty; write one JSON object per line, e.g. {}",
-            example.object
-        );
-        return Err(table_error(1, None, message));
-    };
-    if let Some(e) = misspelt {
-        return Err(e);
+
+    /// The error found at the end of the file, if any: no object at all,
+    /// or a key spelt in two ways.
+    fn end(&mut self, file: &str, header_line: Option<u64>) -> Option<ReadError> {
+        if header_line.is_none() {
+            let message = format!(
+                "the file is empty; write one JSON object per line, e.g. {}",
+                self.example.object
+            );
+            return Some(ReadError::Table(err(file, 1, None, message)));
+        }
+        self.misspelt.take().map(ReadError::Table)
     }
-    // Rows read before a later line's new keys lack those columns.
-    let width = columns.len();
-    for row in &mut rows {
-        row.cells.resize(width, None);
-        row.non_text.resize(width, None);
-        row.cell_lines.resize(width, row.line);
-    }
-    Ok(Table {
-        file: file.to_string(),
-        columns,
-        header_line,
-        rows,
-    })
 }
 
 /// A JSON object read with its keys checked: serde_json's own map keeps
@@ -734,6 +1056,118 @@ mod tests {
             };
             assert_eq!(small, whole, "{text:?}");
         }
+    }
+
+    /// Read from a reader a few bytes at a time, a CSV file gives the
+    /// table, or the error, that it gives read from memory: a BOM, blank
+    /// lines and lines of separators before the header and between rows,
+    /// every line end inside and outside quotes, each separator, rows too
+    /// short or too long, invalid UTF-8, no header at all.
+    #[test]
+    fn csv_read_through_a_reader_is_read_as_from_memory() {
+        let files: &[&str] = &[
+            "\u{feff}\r\n ;\r\nprompt;completion\r\n\"Hi; you\";Hello\r\n\r\n;\r\nq;a",
+            "id,prompt,answer\r\n1,\"two\r\nlines\",\"three\n\nlines\"\r\r\n2,\"lone\rCR\",\"\"\"q\"\"\"\n",
+            "a\tb\n1\t2\n\n3\t4",
+            "prompt,answer\np,a\np\n",
+            "prompt,answer\np,a,x\n",
+            "prompt,answer\np,\"caf\x00\"\n",
+            "pr\x00mpt,answer\np,a\n",
+            "prompt,Prompt\n",
+            "",
+            "\n , \r\n",
+            "\u{feff}",
+            "\"\"\nprompt,answer\np,a\n",
+            "prompt,answer\n\"unclosed,a\nb,c\n",
+        ];
+        for text in files {
+            let mut bytes = text.as_bytes().to_vec();
+            // An invalid UTF-8 byte where the text has a NUL.
+            for b in bytes.iter_mut() {
+                if *b == 0 {
+                    *b = 0xff;
+                }
+            }
+            let whole = read_csv(&bytes, "f.csv", &EXAMPLE);
+            for capacity in [1, 2, 3, 7] {
+                let reader = std::io::BufReader::with_capacity(capacity, bytes.as_slice());
+                let small = RowReader::csv(reader, "f.csv", &EXAMPLE).and_then(|mut rows| {
+                    let read = rows.by_ref().collect::<Result<Vec<_>, _>>()?;
+                    Ok(rows.into_table(read))
+                });
+                let small = small.map_err(|e| match e {
+                    ReadError::Table(e) => e,
+                    ReadError::Read(e) => panic!("{e}"),
+                });
+                assert_eq!(small, whole, "{text:?} by {capacity}");
+            }
+        }
+    }
+
+    /// A JSONL row has the cells of the columns known when it is read;
+    /// the reader gives rows up to an error, then nothing, and the errors
+    /// of the whole file (a key spelt two ways, no object) at the end.
+    #[test]
+    fn rows_are_handed_out_one_at_a_time() {
+        let text = "{\"prompt\": \"a\"}\n\n{\"id\": 7, \"prompt\": \"b\"}\n{\"Prompt\": \"c\"}\n";
+        let mut rows = RowReader::jsonl(text.as_bytes(), "f.jsonl", &EXAMPLE);
+        assert_eq!(rows.header_line(), None);
+        let mut first = rows.next().unwrap().unwrap();
+        assert_eq!((first.line, first.cells.len()), (1, 1));
+        assert_eq!(rows.header_line(), Some(1));
+        let second = rows.next().unwrap().unwrap();
+        assert_eq!(second.line, 3);
+        assert_eq!(rows.columns(), ["prompt", "id"]);
+        assert_eq!(rows.find("ID"), Some(1));
+        first.widen(2);
+        assert_eq!(first.cells, [Some("a".to_string()), None]);
+        assert_eq!(first.cell_lines, [1, 1]);
+        // The misspelt key's line is a row; the error comes after it.
+        assert!(rows.next().unwrap().is_ok());
+        let e = match rows.next() {
+            Some(Err(ReadError::Table(e))) => e.to_string(),
+            other => panic!("{other:?}"),
+        };
+        assert!(
+            e.contains("line 4, field `Prompt`: the key `Prompt` is spelt"),
+            "{e}"
+        );
+        assert!(rows.next().is_none());
+
+        let mut rows = RowReader::jsonl("{\"a\": 1}\n[1]\n{\"a\": 2}\n".as_bytes(), "f", &EXAMPLE);
+        assert!(rows.next().unwrap().is_ok());
+        assert!(rows.next().unwrap().is_err());
+        assert!(rows.next().is_none(), "nothing after an error");
+
+        let mut rows = RowReader::csv("a,b\n1,2\n\n3,4\n".as_bytes(), "f.csv", &EXAMPLE).unwrap();
+        assert_eq!(
+            (rows.columns(), rows.header_line()),
+            (&["a".to_string(), "b".to_string()][..], Some(1))
+        );
+        let lines: Vec<u64> = rows.by_ref().map(|r| r.unwrap().line).collect();
+        assert_eq!(lines, [2, 4]);
+    }
+
+    /// A failing reader's error is the reader's, not the file's.
+    #[test]
+    fn a_reader_that_fails_is_a_read_error() {
+        struct Failing;
+        impl std::io::Read for Failing {
+            fn read(&mut self, _: &mut [u8]) -> std::io::Result<usize> {
+                Err(std::io::Error::other("disk gone"))
+            }
+        }
+        let reader = |text: &'static str| {
+            std::io::BufReader::new(std::io::Read::chain(text.as_bytes(), Failing))
+        };
+        let mut rows = RowReader::csv(reader("a,b\n1,2\n"), "f.csv", &EXAMPLE).unwrap();
+        assert!(matches!(rows.next(), Some(Ok(_))));
+        assert!(matches!(rows.next(), Some(Err(ReadError::Read(_)))));
+        assert!(rows.next().is_none());
+        let mut rows = RowReader::jsonl(reader("{\"a\": 1}\n"), "f.jsonl", &EXAMPLE);
+        assert!(matches!(rows.next(), Some(Ok(_))));
+        assert!(matches!(rows.next(), Some(Err(ReadError::Read(_)))));
+        assert!(rows.next().is_none());
     }
 
     const EXAMPLE: Example = Example {

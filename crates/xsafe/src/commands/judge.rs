@@ -18,7 +18,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 use xsafe_core::{Class, Outcome, Verdict};
 use xsafe_judge::classifier::TrainingSource;
-use xsafe_judge::labels::{LabelledAnswer, LabelsError};
+use xsafe_judge::labels::{Answer, LabelledAnswer, LabelsError};
 use xsafe_judge::metrics::{self, Agreement, ConfidenceBand};
 
 pub async fn run(global: &Global, cmd: JudgeCommand) -> Result<ExitCode> {
@@ -29,22 +29,46 @@ pub async fn run(global: &Global, cmd: JudgeCommand) -> Result<ExitCode> {
     }
 }
 
+/// How many answers `xsafe judge FILE` holds at once: it judges a chunk,
+/// writes its verdicts, and reads the next, so that a file of any size
+/// takes the memory of a chunk.
+const CHUNK: usize = 1024;
+
 async fn judge_file(global: &Global, args: JudgeFileArgs) -> Result<ExitCode> {
     let path = args.file.expect("clap requires FILE without a subcommand");
     if let Some(output) = &args.output {
         super::check_not_input(output, "--output", [path.as_path()])?;
     }
-    let file = xsafe_judge::labels::load_answers(&path)?;
-    if file.failed > 0 {
+    // Every row is checked before any is judged (an `llm:` judge costs
+    // money per answer), a row at a time; they are read again to judge. A
+    // pipe (`/dev/stdin`, `<(...)`) cannot be read twice: it is read whole.
+    let regular = std::fs::metadata(&path).is_ok_and(|m| m.is_file());
+    let (mut checked, whole) = if regular {
+        (Some(xsafe_judge::labels::check_answers(&path)?), None)
+    } else {
+        (None, Some(xsafe_judge::labels::load_answers(&path)?))
+    };
+    let (total, failed) = match (&checked, &whole) {
+        (Some(c), _) => (c.answers(), c.failed()),
+        (_, Some(w)) => (w.answers.len(), w.failed),
+        (None, None) => unreachable!("one of the two readings is made"),
+    };
+    if failed > 0 {
         note!(
             "{} without an answer (results that failed, with an `error`) left out",
-            super::count(file.failed as u64, "line")
+            super::count(failed as u64, "line")
         );
     }
-    let mut answers = file.answers;
     let judge = args
         .judge
         .build(args.targets.as_deref(), &global.cache_dir()?)?;
+    // The file is read again from here on; as checked, or an error.
+    let mut answers: Box<dyn Iterator<Item = Result<Answer, LabelsError>> + '_> =
+        match (&mut checked, whole) {
+            (Some(c), _) => Box::new(c.read()?),
+            (None, Some(w)) => Box::new(w.answers.into_iter().map(Ok)),
+            (None, None) => unreachable!("one of the two readings is made"),
+        };
     let format = args.format.unwrap_or_else(|| {
         if args.output.as_deref().is_some_and(super::csv_by_name) {
             VerdictFormat::Csv
@@ -60,59 +84,92 @@ async fn judge_file(global: &Global, args: JudgeFileArgs) -> Result<ExitCode> {
     };
     let mut writer = VerdictWriter::new(out, format)?;
     let tag = judge.judge.tag();
-    // The conversations move to the judge: the rows written keep only the
-    // answers' other fields, and a file of long transcripts is not held
-    // twice.
-    let items = answers
-        .iter_mut()
-        .map(|a| (a.to_prompt(), a.take_transcript()))
-        .collect();
-    let bar = progress_bar(
-        global.quiet,
-        answers.len() as u64,
-        &format!("judging with {tag}"),
-    );
+    let bar = progress_bar(global.quiet, total as u64, &format!("judging with {tag}"));
     let mut counts = Counts::default();
-    judge
-        .judge_each(items, |i, result| {
-            bar.inc(1);
-            let a = &answers[i];
-            let row = match &result {
-                Ok(v) => {
-                    counts.add(&v.outcome);
-                    VerdictRow {
-                        id: a.id.as_deref(),
-                        prompt: &a.prompt,
-                        answer: &a.answer,
-                        verdict: v.outcome.label(),
-                        confidence: Some(v.confidence),
-                        reason: v.outcome.reason().map(String::from),
-                        judge: &v.judge,
-                    }
-                }
+    let mut written = 0u64;
+    let mut chunk = Vec::with_capacity(CHUNK.min(total));
+    loop {
+        chunk.clear();
+        for answer in answers.by_ref().take(CHUNK) {
+            match answer {
+                Ok(a) => chunk.push(a),
                 Err(e) => {
-                    counts.errors += 1;
-                    tracing::warn!(answer = %a.source, error = %e, "the judge failed");
-                    VerdictRow {
-                        id: a.id.as_deref(),
-                        prompt: &a.prompt,
-                        answer: &a.answer,
-                        verdict: "error",
-                        confidence: None,
-                        reason: Some(e.to_string()),
-                        judge: &tag,
-                    }
+                    bar.finish_and_clear();
+                    // What the reader of the output has got: stdout (or a
+                    // FIFO, written through) has the verdicts so far; a
+                    // file is not replaced.
+                    let through =
+                        |p: &std::path::Path| std::fs::metadata(p).is_ok_and(|m| !m.is_file());
+                    let written = match args.output.as_deref() {
+                        Some(output) if !through(output) => {
+                            format!("`{}` is left as it was", output.display())
+                        }
+                        output => {
+                            writer.finish()?;
+                            let to =
+                                output.map_or("stdout".into(), |o| format!("`{}`", o.display()));
+                            format!(
+                                "the verdicts of the first {} were written to {to}",
+                                super::count(written, "answer")
+                            )
+                        }
+                    };
+                    anyhow::bail!("{e}; {written}");
                 }
-            };
-            writer.write(&row)
-        })
-        .await?;
+            }
+        }
+        if chunk.is_empty() {
+            break;
+        }
+        // The conversations move to the judge: the rows written keep only
+        // the answers' other fields, and a chunk of long transcripts is not
+        // held twice.
+        let items = chunk
+            .iter_mut()
+            .map(|a| (a.to_prompt(), a.take_transcript()))
+            .collect();
+        judge
+            .judge_each(items, |i, result| {
+                bar.inc(1);
+                written += 1;
+                let a = &chunk[i];
+                let row = match &result {
+                    Ok(v) => {
+                        counts.add(&v.outcome);
+                        VerdictRow {
+                            id: a.id.as_deref(),
+                            prompt: &a.prompt,
+                            answer: &a.answer,
+                            verdict: v.outcome.label(),
+                            confidence: Some(v.confidence),
+                            reason: v.outcome.reason().map(String::from),
+                            judge: &v.judge,
+                        }
+                    }
+                    Err(e) => {
+                        counts.errors += 1;
+                        tracing::warn!(answer = %a.source, error = %e, "the judge failed");
+                        VerdictRow {
+                            id: a.id.as_deref(),
+                            prompt: &a.prompt,
+                            answer: &a.answer,
+                            verdict: "error",
+                            confidence: None,
+                            reason: Some(e.to_string()),
+                            judge: &tag,
+                        }
+                    }
+                };
+                writer.write(&row)
+            })
+            .await?;
+    }
     bar.finish_and_clear();
     writer.finish()?;
     if let Some(f) = file {
         f.commit()?;
     }
-    note!("{}", counts.line(answers.len(), &tag));
+    note!("{}", counts.line(total, &tag));
     Ok(counts.exit_code())
 }
 
