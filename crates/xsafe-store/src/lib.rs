@@ -1,7 +1,9 @@
 //! The run store of xsafe: one SQLite file that holds every run (its
 //! settings, suite fingerprints, seed and tool version), the cases it used,
 //! every transcript message in order, verdicts, failed attempts and human
-//! annotations.
+//! annotations. A run keeps each message text once, however many of its
+//! answers say it (a strategy's system text and few-shot exemplars come
+//! with every answer).
 //!
 //! A result is keyed by (run, target, strategy, suite, case, sample) and the
 //! key is UNIQUE, so running the same command again resumes a run without
@@ -930,7 +932,7 @@ impl Store {
     /// [`ResultOutline`] of what `results` reads, the model's turns counted
     /// by the store. What reports and statistics need, in memory that grows
     /// with the results but not with the conversations' length (system
-    /// texts and exemplars are stored again with every answer). To read
+    /// texts and exemplars come again with every answer read). To read
     /// some of the messages after, as the outline has them, read both in
     /// one [`snapshot`](Store::snapshot).
     pub fn outlines(&self, run_id: i64) -> Result<Vec<ResultOutline>, StoreError> {
@@ -1452,8 +1454,9 @@ impl Status {
 }
 
 /// Writes `key`'s result row with `status` and its messages, replacing an
-/// earlier transcript with the verdicts and annotations that judged it;
-/// returns the result's id. The caller adds the verdict or the error.
+/// earlier transcript with the verdicts and annotations that judged it
+/// (and the texts no other message of the run uses); returns the result's
+/// id. The caller adds the verdict or the error.
 fn write_transcript(
     tx: &Transaction<'_>,
     key: &ResultKey,
@@ -1491,24 +1494,57 @@ fn write_transcript(
         ],
         |row| row.get(0),
     )?;
-    for table in ["messages", "verdicts", "annotations"] {
+    // The texts of a transcript replaced here, to drop those no message
+    // uses any more; none for a new result.
+    let mut replaced: Vec<i64> = tx
+        .prepare_cached("DELETE FROM messages WHERE result_id = ?1 RETURNING text_id")?
+        .query_map([id], |row| row.get(0))?
+        .collect::<Result<_, _>>()?;
+    for table in ["verdicts", "annotations"] {
         tx.execute(&format!("DELETE FROM {table} WHERE result_id = ?1"), [id])?;
     }
-    let mut insert = tx.prepare(
-        "INSERT INTO messages (result_id, idx, role, content, reasoning, refusal)
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO messages (result_id, idx, role, text_id, reasoning, refusal)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?;
     for (idx, m) in transcript.messages.iter().enumerate() {
+        let text = text_id(tx, key.run_id, &m.content)?;
         insert.execute(params![
             id,
             idx as i64,
             m.role.as_str(),
-            m.content,
+            text,
             m.reasoning,
             m.refusal,
         ])?;
     }
+    replaced.sort_unstable();
+    replaced.dedup();
+    let mut unused = tx.prepare_cached(
+        "DELETE FROM texts
+         WHERE id = ?1 AND NOT EXISTS (SELECT 1 FROM messages WHERE text_id = ?1)",
+    )?;
+    for text in replaced {
+        unused.execute([text])?;
+    }
     Ok(id)
+}
+
+/// The id of `text` among the message texts of run `run_id`, stored now if
+/// the run has none like it: a run keeps each text once, however many
+/// messages say it (see the fourth migration).
+fn text_id(tx: &Transaction<'_>, run_id: i64, text: &str) -> Result<i64, StoreError> {
+    let hash = schema::text_hash(text.as_bytes());
+    let found: Option<i64> = tx
+        .prepare_cached("SELECT id FROM texts WHERE run_id = ?1 AND hash = ?2 AND text = ?3")?
+        .query_row(params![run_id, hash, text], |row| row.get(0))
+        .optional()?;
+    if let Some(id) = found {
+        return Ok(id);
+    }
+    tx.prepare_cached("INSERT INTO texts (run_id, hash, text) VALUES (?1, ?2, ?3)")?
+        .execute(params![run_id, hash, text])?;
+    Ok(tx.last_insert_rowid())
 }
 
 fn insert_error(
@@ -1632,8 +1668,8 @@ fn load_results(conn: &Connection, filter: Filter) -> Result<Vec<StoredResult>, 
 
     let mut messages: HashMap<i64, Vec<Message>> = HashMap::new();
     let mut stmt = conn.prepare(&format!(
-        "SELECT m.result_id, m.role, m.content, m.reasoning, m.refusal
-         FROM messages m JOIN results r ON r.id = m.result_id
+        "SELECT {MESSAGE_COLUMNS}
+         FROM {MESSAGES} JOIN results r ON r.id = m.result_id
          WHERE {condition}
          ORDER BY m.result_id, m.idx"
     ))?;
@@ -1729,10 +1765,9 @@ fn load_messages(conn: &Connection, result_id: i64) -> Result<Vec<Message>, Stor
     if exists.is_none() {
         return Err(StoreError::ResultNotFound(result_id));
     }
-    let mut stmt = conn.prepare_cached(
-        "SELECT m.result_id, m.role, m.content, m.reasoning, m.refusal
-         FROM messages m WHERE m.result_id = ?1 ORDER BY m.idx",
-    )?;
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {MESSAGE_COLUMNS} FROM {MESSAGES} WHERE m.result_id = ?1 ORDER BY m.idx"
+    ))?;
     let messages = stmt
         .query_map([result_id], message_from_row)?
         .collect::<Result<_, _>>()?;
@@ -1774,10 +1809,9 @@ fn each_result<E>(
     mut each: impl FnMut(StoredResult) -> Result<(), E>,
 ) -> Result<Result<(), E>, StoreError> {
     let (condition, param) = filter.condition();
-    let mut messages = conn.prepare(
-        "SELECT m.result_id, m.role, m.content, m.reasoning, m.refusal
-         FROM messages m WHERE m.result_id = ?1 ORDER BY m.idx",
-    )?;
+    let mut messages = conn.prepare(&format!(
+        "SELECT {MESSAGE_COLUMNS} FROM {MESSAGES} WHERE m.result_id = ?1 ORDER BY m.idx"
+    ))?;
     let mut verdicts = conn.prepare(
         "SELECT v.result_id, v.judge, v.label, v.reason, v.confidence
          FROM verdicts v WHERE v.result_id = ?1 ORDER BY v.id",
@@ -1801,7 +1835,14 @@ fn each_result<E>(
     Ok(Ok(()))
 }
 
-/// A message of the columns `result_id, role, content, reasoning, refusal`.
+/// The messages as `m`, each with its text as `t`.
+const MESSAGES: &str = "messages m JOIN texts t ON t.id = m.text_id";
+
+/// The columns of [`MESSAGES`] that [`message_from_row`] reads.
+const MESSAGE_COLUMNS: &str = "m.result_id, m.role, t.text, m.reasoning, m.refusal";
+
+/// A message of [`MESSAGE_COLUMNS`]: `result_id, role, content, reasoning,
+/// refusal`.
 fn message_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Message> {
     Ok(Message {
         role: parse_col(row, 1, Role::parse)?,

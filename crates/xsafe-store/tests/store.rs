@@ -2123,3 +2123,172 @@ fn a_snapshot_reads_outlines_and_messages_as_they_were_when_it_began() {
         "{err}"
     );
 }
+
+// ----- message texts -----
+
+/// A few-shot transcript: a set-up every answer of a run shares, the
+/// case's question, `answer`.
+fn few_shot(question: &str, answer: &str) -> Transcript {
+    Transcript {
+        messages: vec![
+            Message::system("You are a careful assistant. ".repeat(50)),
+            Message::user("Exemplar question. ".repeat(30)),
+            Message::assistant("Exemplar answer. ".repeat(30)),
+            Message::user(question),
+            Message::assistant(answer),
+        ],
+        finish_reason: Some(FinishReason::Stop),
+        complied_at_turn: None,
+        opening: Some(4),
+    }
+}
+
+/// The texts a run keeps, each with how many messages say it.
+fn texts_of(path: &Path, run_id: i64) -> Vec<(String, i64)> {
+    raw(path)
+        .prepare(
+            "SELECT t.text, (SELECT count(*) FROM messages m WHERE m.text_id = t.id)
+             FROM texts t WHERE t.run_id = ?1 ORDER BY t.text",
+        )
+        .unwrap()
+        .query_map([run_id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+/// The bug this guards: every answer kept its strategy's set-up again, so
+/// a few-shot run of 60,000 answers held 180 MB of the same exemplars.
+#[test]
+fn a_run_keeps_each_message_text_once_and_deleting_it_deletes_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("runs.db");
+    let (store, first) = store_with_run(Store::open(&path).unwrap(), 10);
+    let second = store.open_run(&spec("r2", "k2")).unwrap().id;
+    store
+        .add_cases(second, "xsafe-basic", &[case("c1", Label::Safe)])
+        .unwrap();
+    let mut written = Vec::new();
+    for i in 1..=10 {
+        for target in ["openai:a", "openai:b"] {
+            // Both targets refuse c1 to c5 alike.
+            let answer = if i <= 5 {
+                "I can't help with that.".to_string()
+            } else {
+                format!("{target} answers c{i}.")
+            };
+            let transcript = few_shot(&format!("prompt c{i}"), &answer);
+            let id = store
+                .record_result(
+                    &key(first, target, "few-shot", &format!("c{i}"), 0),
+                    &transcript,
+                    &verdict(),
+                    Timing::default(),
+                )
+                .unwrap();
+            written.push((id, transcript));
+        }
+    }
+    store
+        .record_result(
+            &key(second, "openai:a", "few-shot", "c1", 0),
+            &few_shot("prompt c1", "I can't help with that."),
+            &verdict(),
+            Timing::default(),
+        )
+        .unwrap();
+
+    for (id, transcript) in &written {
+        assert_eq!(&store.messages(*id).unwrap(), &transcript.messages);
+    }
+    let texts = texts_of(&path, first);
+    // The set-up (3), ten questions, one shared refusal, ten answers.
+    assert_eq!(texts.len(), 3 + 10 + 1 + 10, "{texts:?}");
+    let said = |text: &str| texts.iter().find(|(t, _)| t == text).map(|(_, n)| *n);
+    assert_eq!(said(&"You are a careful assistant. ".repeat(50)), Some(20));
+    assert_eq!(said("prompt c1"), Some(2));
+    assert_eq!(said("I can't help with that."), Some(10));
+    assert_eq!(said("openai:b answers c7."), Some(1));
+    // The other run keeps its own copy of what it said too.
+    assert_eq!(texts_of(&path, second).len(), 5);
+
+    store.delete_run(first).unwrap();
+    assert!(texts_of(&path, first).is_empty());
+    assert_eq!(count(&path, "SELECT count(*) FROM texts"), 5);
+    let left = store.results(second).unwrap();
+    assert_eq!(
+        left[0].transcript,
+        Some(few_shot("prompt c1", "I can't help with that."))
+    );
+}
+
+/// A transcript replaced by another (a new answer for the same key) takes
+/// the texts that only it said with it; the texts other answers say stay.
+#[test]
+fn replacing_a_transcript_drops_the_texts_only_it_used() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("runs.db");
+    let (store, run_id) = store_with_run(Store::open(&path).unwrap(), 2);
+    let k1 = key(run_id, "t", "few-shot", "c1", 0);
+    let k2 = key(run_id, "t", "few-shot", "c2", 0);
+    store
+        .record_result(
+            &k2,
+            &few_shot("prompt c2", "shared"),
+            &verdict(),
+            Timing::default(),
+        )
+        .unwrap();
+    let id = store
+        .record_result(
+            &k1,
+            &few_shot("prompt c1", "first"),
+            &verdict(),
+            Timing::default(),
+        )
+        .unwrap();
+    let texts = |path: &Path| -> Vec<String> {
+        texts_of(path, run_id).into_iter().map(|(t, _)| t).collect()
+    };
+    assert!(texts(&path).contains(&"first".to_string()));
+
+    // The same key answered again: its old answer goes, its question and
+    // the set-up (said again) stay.
+    let unjudged = StoredError {
+        kind: "judge".into(),
+        message: "HTTP 500".into(),
+        attempts: 1,
+    };
+    store
+        .record_unjudged(
+            &k1,
+            &few_shot("prompt c1", "second"),
+            Timing::default(),
+            &unjudged,
+        )
+        .unwrap();
+    let now = texts(&path);
+    assert!(!now.contains(&"first".to_string()), "{now:?}");
+    assert!(now.contains(&"second".to_string()));
+    assert!(now.contains(&"prompt c1".to_string()));
+    assert_eq!(now.len(), 3 + 2 + 2, "{now:?}");
+
+    // Answered with what another answer says: that text stays, shared.
+    store
+        .record_result(
+            &k1,
+            &few_shot("prompt c1", "shared"),
+            &verdict(),
+            Timing::default(),
+        )
+        .unwrap();
+    let now = texts_of(&path, run_id);
+    assert!(!now.iter().any(|(t, _)| t == "second"), "{now:?}");
+    assert!(now.contains(&("shared".to_string(), 2)), "{now:?}");
+    assert_eq!(
+        store.messages(id).unwrap(),
+        few_shot("prompt c1", "shared").messages
+    );
+    // Every text left is one a message says.
+    assert!(now.iter().all(|(_, n)| *n > 0), "{now:?}");
+}
