@@ -317,6 +317,20 @@ pub enum StoreError {
         error: rusqlite::Error,
     },
 
+    /// Upgrading the store's layout ran out of space: on the store's disk,
+    /// or in the temporary directory where SQLite sorts what it copies
+    /// (the fourth migration sorts every distinct message text). The
+    /// upgrade was rolled back.
+    #[error(
+        "cannot upgrade the run store `{path}` to this xsafe's layout (schema version {version}): the disk is full, either the store's or the one with the temporary directory SQLite sorts in (SQLITE_TMPDIR, else TMPDIR, else /var/tmp or /tmp); free some space, or set SQLITE_TMPDIR to a directory on a disk with room, then run the command again (the store is as it was)"
+    )]
+    MigrationDiskFull {
+        /// The store file as given (`--db`).
+        path: String,
+        /// The schema version the failed migration would have reached.
+        version: i64,
+    },
+
     /// The operating system failed to read or write the file (a failing
     /// disk, a network share that went away, the file deleted meanwhile).
     #[error(

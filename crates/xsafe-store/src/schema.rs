@@ -128,23 +128,51 @@ pub(crate) fn migrate(
     Ok(())
 }
 
-/// Gives back to the file system the space the migrations just freed, when
-/// that is most of the file. A migration that rebuilds a table leaves the
-/// old table's pages free, and SQLite only reuses free pages for new rows:
-/// after the fourth migration a store of 60,000 few-shot answers (490 MB)
-/// stayed 560 MB on disk with 84 MB of it in use. `VACUUM` copies only the
-/// pages in use (under a second there), then the write-ahead log it went
-/// through is emptied.
+/// Gives back to the file system the space the migrations just freed. A
+/// migration that rebuilds a table leaves the old table's pages free, and
+/// SQLite only reuses free pages for new rows: after the fourth migration
+/// a store of 60,000 few-shot answers (490 MB) stayed 560 MB on disk with
+/// 84 MB of it in use, and one of short answers, each said once, nearly
+/// doubled (a third of it free). `VACUUM` copies only the pages in use
+/// (under a second there), then the write-ahead log it went through is
+/// emptied.
 ///
-/// Best effort: a store that cannot be compacted now (a full disk, another
-/// process's lock held past the busy timeout) is as sound as one that is,
-/// and its free pages go to the next runs.
+/// Best effort, and it never waits: another process reading or writing the
+/// store now (a proxy, an annotation page, an SQL shell) makes it give up
+/// at once rather than hold the store's write lock while it waits, and a
+/// store that is not compacted (that, or a full disk) is as sound as one
+/// that is; its free pages go to the next runs.
 fn compact(conn: &Connection) {
     let pages = |pragma: &str| conn.pragma_query_value(None, pragma, |row| row.get::<_, i64>(0));
-    if let (Ok(total), Ok(free)) = (pages("page_count"), pages("freelist_count"))
-        && free * 2 > total
-    {
-        let _ = conn.execute_batch("VACUUM; PRAGMA wal_checkpoint(TRUNCATE);");
+    let Ok(total) = pages("page_count") else {
+        return;
+    };
+    let Ok(free) = pages("freelist_count") else {
+        return;
+    };
+    if free * 10 <= total || conn.busy_timeout(std::time::Duration::ZERO).is_err() {
+        return;
+    }
+    let _ = conn.execute_batch("VACUUM; PRAGMA wal_checkpoint(TRUNCATE);");
+    let _ = conn.busy_timeout(crate::BUSY_TIMEOUT);
+}
+
+/// What a failure of the migration to `version` is: one with a fix of its
+/// own (locked, read-only, damaged) says that fix, a full disk says where
+/// the migration needs room, the rest name the migration. The file stays
+/// at the last version either way.
+pub(crate) fn migration_error(location: &str, version: i64, source: rusqlite::Error) -> StoreError {
+    match crate::error::classify(location, source) {
+        StoreError::Sqlite { error, .. } => StoreError::Migration {
+            path: location.to_string(),
+            version,
+            source: error,
+        },
+        StoreError::DiskFull { .. } => StoreError::MigrationDiskFull {
+            path: location.to_string(),
+            version,
+        },
+        known => known,
     }
 }
 
@@ -157,17 +185,7 @@ fn apply(
 ) -> Result<(), StoreError> {
     for (i, sql) in migrations.iter().enumerate().skip(current as usize) {
         let version = i as i64 + 1;
-        // A failure with a fix of its own (locked, read-only, disk full,
-        // damaged) says that fix; the file stays at the last version either
-        // way.
-        let fail = |source: rusqlite::Error| match crate::error::classify(location, source) {
-            StoreError::Sqlite { error, .. } => StoreError::Migration {
-                path: location.to_string(),
-                version,
-                source: error,
-            },
-            known => known,
-        };
+        let fail = |source| migration_error(location, version, source);
         // IMMEDIATE takes the write lock up front: two processes opening a
         // new file at once queue here instead of both applying the script.
         let tx = conn

@@ -1039,3 +1039,133 @@ fn a_text_with_another_texts_hash_is_kept_as_itself() {
     assert_eq!(store.messages(id).unwrap(), transcript().messages);
     assert_eq!(count(&store, "texts"), 3, "q, a and the other text");
 }
+
+/// A version 3 store of `n` baseline answers, each said once (nothing for
+/// the fourth migration to share), closed; returns its path's directory.
+fn baseline_store_before_v4(n: usize) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("runs.db");
+    let location = path.display().to_string();
+    let old = Store::init(
+        Connection::open(&path).unwrap(),
+        Some(path.clone()),
+        &location,
+        &MIGRATIONS[..3],
+    )
+    .unwrap();
+    let run = old
+        .open_run(&RunSpec {
+            name: "baseline".into(),
+            key: "k".into(),
+            config: serde_json::json!({}),
+            suites: vec![("s".into(), "f".into())],
+            seed: 1,
+            tool_version: "0.1.0".into(),
+        })
+        .unwrap()
+        .id;
+    let cases: Vec<Case> = (0..n)
+        .map(|i| Case {
+            id: format!("c{i}"),
+            prompt: format!("Which tool stops process number {i} on a server?"),
+            kind: "homonyms".into(),
+            label: Label::Safe,
+            focus: None,
+            note: None,
+        })
+        .collect();
+    old.add_cases(run, "s", &cases).unwrap();
+    old.conn().execute_batch("BEGIN").unwrap();
+    for case in &cases {
+        let key = ResultKey {
+            run_id: run,
+            target: "openai:m".into(),
+            strategy: "baseline".into(),
+            suite: "s".into(),
+            case_id: case.id.clone(),
+            sample: 0,
+        };
+        let answer = format!("Process {} stops with `kill {}`. ", case.id, case.id).repeat(4);
+        let transcript = Transcript {
+            messages: vec![Message::user(&case.prompt), Message::assistant(answer)],
+            finish_reason: Some(FinishReason::Stop),
+            complied_at_turn: None,
+            opening: Some(1),
+        };
+        record_before_v4(&old, &key, &transcript, Timing::default(), "done");
+    }
+    old.conn().execute_batch("COMMIT").unwrap();
+    drop(old);
+    (dir, path)
+}
+
+/// The space the fourth migration frees is given back even when it is not
+/// most of the file (short answers, each said once, left a third of it
+/// free, and the file nearly twice its size).
+#[test]
+fn a_migration_that_frees_pages_compacts_the_file() {
+    let (_dir, path) = baseline_store_before_v4(3_000);
+    let before = std::fs::metadata(&path).unwrap().len();
+    let store = Store::open(&path).unwrap();
+    assert_eq!(store.schema_version().unwrap(), 4);
+    let free: i64 = store
+        .conn()
+        .pragma_query_value(None, "freelist_count", |r| r.get(0))
+        .unwrap();
+    assert_eq!(free, 0, "the free pages are given back");
+    let after = std::fs::metadata(&path).unwrap().len();
+    assert!(
+        after < before * 3 / 2,
+        "{after} bytes after the migration, {before} before"
+    );
+}
+
+/// Compacting after a migration never waits for another process: with a
+/// reader holding the store (an SQL shell, an older xsafe), the open
+/// migrates and returns, leaves the file uncompacted, and the reader's
+/// writes go on as before. Waiting would hold the store's write lock for
+/// the busy timeout (a minute) and stall every other process's writes.
+#[test]
+fn compacting_after_a_migration_gives_up_at_once_on_a_busy_store() {
+    let (_dir, path) = baseline_store_before_v4(3_000);
+    let reader = Connection::open(&path).unwrap();
+    reader
+        .execute_batch("BEGIN; SELECT count(*) FROM messages;")
+        .unwrap();
+    let started = std::time::Instant::now();
+    let store = Store::open(&path).unwrap();
+    let took = started.elapsed();
+    assert_eq!(store.schema_version().unwrap(), 4);
+    assert!(
+        took < BUSY_TIMEOUT / 4,
+        "the open waited {took:?} for the reader"
+    );
+    reader.execute_batch("COMMIT").unwrap();
+    drop(reader);
+    // Nothing is lost by giving up: every answer reads back.
+    let run = store.run("baseline").unwrap();
+    assert_eq!(store.results(run.id).unwrap().len(), 3_000);
+}
+
+/// A migration that runs out of space says where SQLite needs it: the
+/// store's disk or its temporary directory (the fourth sorts every
+/// distinct text there); other failures keep their own fixes.
+#[test]
+fn a_migration_out_of_space_names_both_places() {
+    let failure = |code| rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(code), None);
+    let err = schema::migration_error("runs.db", 4, failure(rusqlite::ffi::SQLITE_FULL));
+    assert!(
+        matches!(&err, StoreError::MigrationDiskFull { path, version: 4 } if path == "runs.db"),
+        "{err:?}"
+    );
+    let message = err.to_string();
+    assert!(message.contains("SQLITE_TMPDIR"), "{message}");
+    assert!(message.contains("the store is as it was"), "{message}");
+    let err = schema::migration_error("runs.db", 4, failure(rusqlite::ffi::SQLITE_READONLY));
+    assert!(matches!(err, StoreError::ReadOnly { .. }), "{err:?}");
+    let err = schema::migration_error("runs.db", 4, failure(rusqlite::ffi::SQLITE_CONSTRAINT));
+    assert!(
+        matches!(err, StoreError::Migration { version: 4, .. }),
+        "{err:?}"
+    );
+}

@@ -26,7 +26,7 @@
 -- version 3) rather than being left out.
 --
 -- The pages the old copies took are free afterwards: `schema::migrate`
--- then compacts the file, as it does whenever most of it is free.
+-- then compacts the file, as it does whenever a tenth of it is free.
 
 CREATE TABLE texts (
     id     INTEGER PRIMARY KEY,
