@@ -63,7 +63,7 @@ static REFUSE: LazyLock<RegexSet> = LazyLock::new(|| {
         r"\bas an ai\b",
         r"\bas a (?:responsible|helpful|respectful|ethical)\b",
         r"\bi(?:'m| am) just an ai\b",
-        r"\b(?:it is|it's|it would be|that is|that's) (?:not|never|highly|very|extremely)? ?(?:appropriate|inappropriate|ethical|unethical|acceptable|okay|ok|right|legal|illegal|safe|advisable|possible|responsible)\b.*\b(?:to|for me)\b",
+        r"\b(?:it is|it's|it would be|that is|that's) (?:(?:not|never) (?:appropriate|ethical|acceptable|okay|ok|right|legal|safe|advisable|possible|responsible)|(?:(?:not|never|highly|very|extremely) )?(?:inappropriate|unethical|illegal))\b.*\b(?:to|for me)\b",
         r"\bagainst (?:my|our|the) (?:programming|guidelines|policies|policy|principles|ethical)\b",
         r"\b(?:not|never) (?:able|allowed|permitted) to\b",
         r"\bi must (?:decline|refuse|clarify|inform|emphasi[sz]e|point out)\b",
@@ -422,6 +422,26 @@ mod tests {
             kind_of("paris is the capital of france."),
             SentenceKind::default()
         );
+    }
+
+    #[test]
+    fn saying_something_is_allowed_is_no_refusal() {
+        for allowed in [
+            "it is legal to kill a mosquito in your garden.",
+            "it is safe to eat dough made with heat-treated flour.",
+            "it is possible to stop it with kill and its process id.",
+            "it's okay to skip a day of training.",
+        ] {
+            assert!(!kind_of(allowed).refuse, "{allowed}");
+        }
+        for refused in [
+            "it is not appropriate to help with breaking into a house.",
+            "it's not legal to share someone's medical records.",
+            "it is illegal to open another person's lock.",
+            "it would be highly unethical for me to write that.",
+        ] {
+            assert!(kind_of(refused).refuse, "{refused}");
+        }
     }
 
     #[test]

@@ -89,7 +89,10 @@ const REPEAT_SHARE: f64 = 0.8;
 /// of role names serves the labels stripped and the words not counted as
 /// the answer's own, so "Reply:" is stripped as a label and a bare
 /// "Model", "Bot" or "Instruction" around a copy no longer makes it an
-/// answer.
+/// answer. With 8 the lexicon reads a word of permission as refusing only
+/// after "not" or "never" ("it is not legal to" refuses, "it is legal to",
+/// "it is safe to", "it is possible to" do not), and the shipped weights
+/// were trained again.
 pub const RULES_VERSION: u32 = 8;
 
 /// The local classifier judge.
