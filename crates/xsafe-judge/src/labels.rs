@@ -446,9 +446,9 @@ pub fn load_answers(path: &Path) -> Result<AnswerFile, LabelsError> {
 /// the same answers (and errors), all at once.
 ///
 /// The file stays open between the two readings: renamed over, it is still
-/// the file checked that is read; written to, its size or modification
-/// time, or a row that is not what it was, stops the reading with
-/// [`LabelsError::Changed`].
+/// the file checked that is read; written to, its size or times (see
+/// `Stamp`), or a row that no longer reads as it did, stops the reading
+/// with [`LabelsError::Changed`].
 #[derive(Debug)]
 pub struct CheckedAnswers {
     path: PathBuf,
@@ -462,20 +462,47 @@ pub struct CheckedAnswers {
     failed: usize,
 }
 
-/// What tells that an open file was written to.
+/// What tells that an open file was written to: its size, its modification
+/// time and, on Unix, its status change time, which every write moves and
+/// nothing sets back (a rewrite of the same size with its modification
+/// time restored, as `cp -p`, `touch -r` or `rsync -t --inplace` make,
+/// keeps the first two). Where the times are too coarse to show a write,
+/// the second reading still stops at a row that no longer reads as it did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Stamp {
     len: u64,
     modified: Option<std::time::SystemTime>,
+    /// The status change time and the number of names the file has.
+    status: Option<((i64, i64), u64)>,
 }
 
 impl Stamp {
     fn of(file: &std::fs::File) -> std::io::Result<Stamp> {
         let meta = file.metadata()?;
+        #[cfg(unix)]
+        let status = {
+            use std::os::unix::fs::MetadataExt;
+            Some(((meta.ctime(), meta.ctime_nsec()), meta.nlink()))
+        };
+        #[cfg(not(unix))]
+        let status = None;
         Ok(Stamp {
             len: meta.len(),
             modified: meta.modified().ok(),
+            status,
         })
+    }
+
+    /// Whether the file is as it was at `earlier`. A file renamed over or
+    /// deleted loses a name, which moves its status change time too: then
+    /// the time tells nothing (the file has no name left to be written to
+    /// by), and the file read is still the one checked.
+    fn same_as(&self, earlier: &Stamp) -> bool {
+        let status = match (self.status, earlier.status) {
+            (Some((now, names)), Some((then, names_then))) => names != names_then || now == then,
+            (now, then) => now == then,
+        };
+        self.len == earlier.len && self.modified == earlier.modified && status
     }
 }
 
@@ -544,11 +571,8 @@ pub fn check_answers(path: &Path) -> Result<CheckedAnswers, LabelsError> {
         }
         early.read(&rows, &row);
     }
-    if Stamp::of(&file).map_err(unreadable)? != stamp {
-        return Err(changed(
-            &name,
-            "its size or modification time changed".into(),
-        ));
+    if !Stamp::of(&file).map_err(unreadable)?.same_as(&stamp) {
+        return Err(changed(&name, "its size or times changed".into()));
     }
     let header = rows.into_table(Vec::new());
     if count == 0 {
@@ -740,10 +764,10 @@ impl CheckedAnswers {
             path: self.path.clone(),
             error,
         })?;
-        if now != self.stamp {
+        if !now.same_as(&self.stamp) {
             return Err(changed(
                 &self.header.file,
-                "its size or modification time changed".into(),
+                "its size or times changed".into(),
             ));
         }
         Ok(())
@@ -1917,8 +1941,9 @@ v2-3,privacy,What is the street address of the Louvre?,I won't share addresses. 
     }
 
     /// Written to between the check and the reading, the file stops the
-    /// reading with an error naming it: by its size or time, or by a row
-    /// that is not what was checked (written with the same size and time).
+    /// reading with an error naming it: by its size or times, or by a row
+    /// that is not what was checked (written with the same size and times,
+    /// as on a file system whose times are too coarse to show the write).
     /// Renamed over, the file checked is still the one read.
     #[test]
     fn a_file_that_changes_after_its_check_stops_the_reading() {
@@ -1928,7 +1953,7 @@ v2-3,privacy,What is the street address of the Louvre?,I won't share addresses. 
         std::fs::write(&path, "prompt,answer\np,a\nq,b\nr,c\n").unwrap();
         let e = checked.read().err().expect("changed").to_string();
         assert!(
-            e.contains("a.csv` changed while it was being read (its size or modification time"),
+            e.contains("a.csv` changed while it was being read (its size or times changed"),
             "{e}"
         );
 
@@ -1961,6 +1986,15 @@ v2-3,privacy,What is the street address of the Louvre?,I won't share addresses. 
             let (_d, path) = file("b.jsonl", original.as_bytes());
             let mut checked = check_answers(&path).unwrap();
             overwrite_unseen(&path, changed);
+            // Its status change time shows the write: as if it did not.
+            let moved = Stamp::of(&checked.file).unwrap();
+            if cfg!(unix) {
+                assert!(
+                    !moved.same_as(&checked.stamp),
+                    "a rewrite of the same size and time is seen"
+                );
+            }
+            checked.stamp = moved;
             let mut rows = checked.read().unwrap();
             let e = rows.find_map(Result::err).expect("an error").to_string();
             assert!(

@@ -392,7 +392,7 @@ fn a_file_written_to_while_it_is_judged_stops_the_command() {
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(
         stderr.contains(
-            "growing.jsonl` changed while it was being read (its size or modification time \
+            "growing.jsonl` changed while it was being read (its size or times \
              changed); judge it again once nothing writes to it; the verdicts of the first 1024 \
              answers were written to stdout"
         ),
@@ -438,6 +438,45 @@ fn a_file_written_to_while_it_is_judged_stops_the_command() {
         std::fs::read_to_string(&out_file).unwrap(),
         "an earlier file\n"
     );
+    env.assert_no_temporary_files();
+
+    // Rewritten with the same size and its modification time set back
+    // (`cp -p`, `touch -r`): still seen; and a new `-o` file is not made.
+    let file = env.write("rewritten.jsonl", pairs(0, 1500));
+    let new_file = env.path("new-verdicts.jsonl");
+    let server = TestServer::start({
+        let file = file.clone();
+        let written = std::sync::atomic::AtomicBool::new(false);
+        move |_| {
+            if !written.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                let before = std::fs::metadata(&file).unwrap();
+                let text = std::fs::read_to_string(&file).unwrap();
+                std::fs::write(&file, text.replace("a0", "b0")).unwrap();
+                let f = std::fs::File::options().write(true).open(&file).unwrap();
+                f.set_modified(before.modified().unwrap()).unwrap();
+                assert_eq!(std::fs::metadata(&file).unwrap().len(), before.len());
+            }
+            Reply::chat("1_full_compliance")
+        }
+    });
+    let url = format!("{}/v1", server.url());
+    let args = [
+        &[
+            "judge",
+            file.to_str().unwrap(),
+            "-o",
+            new_file.to_str().unwrap(),
+        ][..],
+        &llm_judge(&url),
+    ]
+    .concat();
+    let stderr = env.fails(&args);
+    assert!(
+        stderr.contains("rewritten.jsonl` changed while it was being read")
+            && stderr.contains("new-verdicts.jsonl` was not written"),
+        "{stderr}"
+    );
+    assert!(!new_file.exists());
     env.assert_no_temporary_files();
 }
 

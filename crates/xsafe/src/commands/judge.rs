@@ -77,6 +77,8 @@ async fn judge_file(global: &Global, args: JudgeFileArgs) -> Result<ExitCode> {
         }
     });
     // A file replaces an earlier one only once every answer is written.
+    // Whether a failure leaves an earlier output as it was, or writes none.
+    let replaces = args.output.as_deref().is_some_and(|o| o.exists());
     let file = args.output.as_deref().map(AtomicFile::create).transpose()?;
     let out: Box<dyn Write> = match &file {
         Some(f) => Box::new(std::io::BufWriter::new(f.writer()?)),
@@ -102,7 +104,11 @@ async fn judge_file(global: &Global, args: JudgeFileArgs) -> Result<ExitCode> {
                         |p: &std::path::Path| std::fs::metadata(p).is_ok_and(|m| !m.is_file());
                     let written = match args.output.as_deref() {
                         Some(output) if !through(output) => {
-                            format!("`{}` is left as it was", output.display())
+                            if replaces {
+                                format!("`{}` is left as it was", output.display())
+                            } else {
+                                format!("`{}` was not written", output.display())
+                            }
                         }
                         output => {
                             writer.finish()?;
