@@ -722,6 +722,11 @@ impl<R> Window<R> {
             self.line += newlines(&self.kept[..counted]);
             self.kept.drain(..counted);
             self.at = start;
+            // After a huge record, the room it took is given back rather
+            // than kept for the rest of the file.
+            if self.kept.capacity() > 1 << 16 && self.kept.len() < self.kept.capacity() / 4 {
+                self.kept.shrink_to((self.kept.len() * 2).max(1 << 13));
+            }
         }
         self.line
     }
