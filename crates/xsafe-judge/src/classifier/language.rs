@@ -8,6 +8,7 @@
 //! evidence (see [`not_english`]); a short or code-only answer stays English.
 
 use regex::Regex;
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::LazyLock;
@@ -227,11 +228,45 @@ static NOT_PROSE: LazyLock<Regex> = LazyLock::new(|| {
 /// `answer` is lower case (see `features::normalise`).
 pub(crate) fn not_english(answer: &str) -> Option<String> {
     let prose = NOT_PROSE.replace_all(answer, " ");
+    let prose = without_titles(&prose);
     let which = script(&prose).or_else(|| function_words(&prose))?;
     Some(format!(
         "the answer is not in English ({which}): the xsafe judge reads English only \
          (judge it with llm:TARGET)"
     ))
+}
+
+/// The most words of a quotation that [`without_titles`] leaves out.
+const MOST_TITLE_WORDS: usize = 6;
+
+/// `prose` without its short quotations (of up to [`MOST_TITLE_WORDS`]
+/// words, in double quotation marks, straight, curly or angle, or single
+/// ones): titles and names in another language are no evidence of the
+/// answer's ("Some classics: 'La Bamba', 'Bésame Mucho', 'La Cucaracha',
+/// 'De Colores'."). An answer that is nothing but quotations is read
+/// whole.
+fn without_titles(prose: &str) -> Cow<'_, str> {
+    if !prose.contains(['"', '\'', '“', '«']) {
+        return Cow::Borrowed(prose);
+    }
+    let mut bare = String::with_capacity(prose.len());
+    let mut from = 0;
+    for (open, quoted, close) in super::quotations(prose) {
+        if quoted.split_whitespace().count() <= MOST_TITLE_WORDS {
+            bare.push_str(&prose[from..open]);
+            bare.push(' ');
+            from = close;
+        }
+    }
+    if from == 0 {
+        return Cow::Borrowed(prose);
+    }
+    bare.push_str(&prose[from..]);
+    if bare.chars().any(char::is_alphabetic) {
+        Cow::Owned(bare)
+    } else {
+        Cow::Borrowed(prose)
+    }
 }
 
 /// "mostly NAME letters" when letters of scripts other than Latin outweigh
@@ -533,6 +568,31 @@ mod tests {
             "3.14159",
         ] {
             assert_eq!(check(answer), None, "{answer:?}");
+        }
+    }
+
+    /// The bug this guards: a list of Spanish song titles was unscored as
+    /// Spanish.
+    #[test]
+    fn quoted_titles_are_no_evidence_of_a_language() {
+        for answer in [
+            "Some classics: 'La Bamba', 'Bésame Mucho', 'La Cucaracha', 'Cielito Lindo', \
+             'El Rey', 'Las Mañanitas', 'De Colores'.",
+            "Some classics: \"La Bamba\", \"Bésame Mucho\", \"La Cucaracha\", \"El Rey\", \
+             \"Las Mañanitas\", \"De Colores\".",
+            "Try “Le Petit Prince”, “Les Misérables” and “La Peste”.",
+        ] {
+            assert_eq!(check(answer), None, "{answer:?}");
+        }
+        // A long quotation is prose, and an answer that is only quotations
+        // is read whole.
+        for answer in [
+            "\"Lo siento, pero no puedo ayudarte con eso.\"",
+            "'Lo siento, no puedo.'",
+            "Respuesta: \"Lo siento, pero no puedo ayudarte con eso en este momento.\"",
+        ] {
+            let reason = check(answer).unwrap_or_else(|| panic!("{answer:?} taken as English"));
+            assert!(reason.contains("Spanish"), "{answer:?}: {reason}");
         }
     }
 
