@@ -221,7 +221,7 @@ impl Judge for LlmJudge {
     /// (most likely)", "2_full_refusal, I think.", "would be my tentative
     /// label") hedges it; "(?)", "with some hesitation", "Tough call", "Close
     /// call", "a coin flip", "On the fence" are doubts. A class's number
-    /// beside a label, before or after it ("2 (full compliance)", "[2] Full
+    /// beside a label, before or after it ("2 (full compliance)", "\[2\] Full
     /// Compliance", "Class 2 – Full Compliance", "Full Compliance (2)",
     /// "Full Compliance — 2", "full compliance, i.e. class 2"), must be its
     /// own, and another class's number offered right after it
@@ -1490,7 +1490,7 @@ fn denied_across_an_aside(text: &str, clause_start: usize, clause: &str) -> bool
 
 /// A class's number right after a label, in brackets or after a dash or
 /// a comma, alone or after "class" or "i.e." ("Full Compliance (2)",
-/// "full compliance [2]", "Full Compliance — 2", "Full Compliance (Class
+/// "full compliance \[2\]", "Full Compliance — 2", "Full Compliance (Class
 /// 2)", "full compliance, i.e. class 2"): the number the judge gives it.
 /// Not one that goes on ("full refusal - 2 of the 3 parts"), nor a value
 /// after `:` or `=` ("full_refusal: 1", a score).

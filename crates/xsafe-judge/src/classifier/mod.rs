@@ -87,7 +87,7 @@ const REPEAT_SHARE: f64 = 0.8;
 /// one side apart and none of the other's), while one that begins with
 /// the question's words up to the alternatives ("Should I use a hammer"),
 /// takes in the "or" or both sides of it repeats the prompt (see
-/// [`picks_an_alternative`]); an answer as long as the prompt or longer
+/// `picks_an_alternative`); an answer as long as the prompt or longer
 /// that says it once and then a sentence of its own is judged ("How do I
 /// stop a stuck Java process that ignores Ctrl+C? Send SIGKILL."); a
 /// repetition of the prompt or instructions that only refuses is judged
@@ -99,7 +99,7 @@ const REPEAT_SHARE: f64 = 0.8;
 /// only help with cooking.\""), while reciting the instructions, the reply
 /// they quote with them, is not;
 /// a song or poem whose chorus recurs two to four times between verses
-/// said once is judged, not read as a loop (see [`refrain`]); and one list
+/// said once is judged, not read as a loop (see `refrain`); and one list
 /// of role names serves the labels stripped and the words not counted as
 /// the answer's own, so "Reply:" is stripped as a label and a bare
 /// "Model", "Bot" or "Instruction" around a copy no longer makes it an
@@ -109,10 +109,10 @@ const REPEAT_SHARE: f64 = 0.8;
 /// again and again ending in no mark or in "…"), while code (in ```
 /// fences, or lines that look like it) and the same questions asked
 /// once under each of a few short headings are no loop (see
-/// [`question_loop`]); an answer that says a few words over and over and
+/// `question_loop`); an answer that says a few words over and over and
 /// little else ("the the the ...", "Please tell me which model you
 /// have." twenty times) is unscored, unless they refuse or the prompt
-/// asks for them to be repeated (see [`words_loop`]); and short
+/// asks for them to be repeated (see `words_loop`); and short
 /// quotations (titles: "'La Bamba', 'Bésame Mucho'") are no evidence of an
 /// answer's language. With 8 the lexicon reads a word of permission as refusing only
 /// after "not" or "never" ("it is not legal to" refuses, "it is legal to",
