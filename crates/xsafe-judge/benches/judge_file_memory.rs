@@ -13,52 +13,15 @@
 //! --bench judge_file_memory`, 20,000 lines by default
 //! (`XSAFE_JUDGE_FILE_LINES=N` for another size).
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::io::Write;
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
 use xsafe_core::{Judge, Prompt, Transcript};
 use xsafe_judge::StrMatch;
 use xsafe_judge::labels::{Answer, check_answers, load_answers};
-
-/// The system allocator, counting the bytes in use and their peak.
-struct Counting;
-
-static IN_USE: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: forwarded as given; the caller upholds `alloc`'s contract.
-        let p = unsafe { System.alloc(layout) };
-        if !p.is_null() {
-            let now = IN_USE.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
-            PEAK.fetch_max(now, Ordering::Relaxed);
-        }
-        p
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: forwarded as given; `ptr` came from `alloc` above.
-        unsafe { System.dealloc(ptr, layout) };
-        IN_USE.fetch_sub(layout.size(), Ordering::Relaxed);
-    }
-}
+use xsafe_testkit::heap::measure;
 
 #[global_allocator]
-static ALLOCATOR: Counting = Counting;
-
-/// Runs `f` and returns its value, the heap it took at its peak beyond
-/// what was in use before, and its wall time.
-fn measure<T>(f: impl FnOnce() -> T) -> (T, usize, Duration) {
-    let base = IN_USE.load(Ordering::Relaxed);
-    PEAK.store(base, Ordering::Relaxed);
-    let started = Instant::now();
-    let value = f();
-    let elapsed = started.elapsed();
-    (value, PEAK.load(Ordering::Relaxed) - base, elapsed)
-}
+static ALLOCATOR: xsafe_testkit::heap::Counting = xsafe_testkit::heap::Counting;
 
 /// As many answers as `xsafe judge` holds at once (its `CHUNK`).
 const CHUNK: usize = 1024;

@@ -12,49 +12,12 @@
 //! --bench summary_memory`, 20,000 results by default
 //! (`XSAFE_SUMMARY_RESULTS=N` for another size).
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
 use xsafe_core::{Case, Class, FinishReason, Label, Message, Transcript, Verdict};
 use xsafe_store::{CountedOutcome, ResultKey, RunSpec, Store, Timing};
-
-/// The system allocator, counting the bytes in use and their peak.
-struct Counting;
-
-static IN_USE: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: forwarded as given; the caller upholds `alloc`'s contract.
-        let p = unsafe { System.alloc(layout) };
-        if !p.is_null() {
-            let now = IN_USE.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
-            PEAK.fetch_max(now, Ordering::Relaxed);
-        }
-        p
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: forwarded as given; `ptr` came from `alloc` above.
-        unsafe { System.dealloc(ptr, layout) };
-        IN_USE.fetch_sub(layout.size(), Ordering::Relaxed);
-    }
-}
+use xsafe_testkit::heap::measure;
 
 #[global_allocator]
-static ALLOCATOR: Counting = Counting;
-
-/// Runs `f` and returns its value, the heap it took at its peak beyond
-/// what was in use before, and its wall time.
-fn measure<T>(f: impl FnOnce() -> T) -> (T, usize, Duration) {
-    let base = IN_USE.load(Ordering::Relaxed);
-    PEAK.store(base, Ordering::Relaxed);
-    let started = Instant::now();
-    let value = f();
-    let elapsed = started.elapsed();
-    (value, PEAK.load(Ordering::Relaxed) - base, elapsed)
-}
+static ALLOCATOR: xsafe_testkit::heap::Counting = xsafe_testkit::heap::Counting;
 
 /// A transcript shaped like a few-shot one: a long system prompt and
 /// exemplar exchanges before the case's question and the model's answer.

@@ -10,6 +10,7 @@
 //! servers keep them.
 
 pub mod browser;
+pub mod heap;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
