@@ -1,7 +1,7 @@
 //! Peak heap of a piece of code, for the memory benchmarks: a bench makes
 //! [`Counting`] its global allocator and measures with [`measure`].
 //!
-//! ```ignore
+//! ```text
 //! #[global_allocator]
 //! static ALLOCATOR: xsafe_testkit::heap::Counting = xsafe_testkit::heap::Counting;
 //! ```
