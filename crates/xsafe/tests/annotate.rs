@@ -962,3 +962,46 @@ fn a_new_run_cannot_be_named_like_an_annotate_command() {
     );
     env.ok(&["annotate", "stats", "1"]);
 }
+
+/// A label for an answer whose request failed (it has no transcript) is
+/// refused naming the line, and nothing is imported; the import reads
+/// only the answers it compares.
+#[test]
+fn import_refuses_a_label_for_a_failed_request() {
+    let env = Env::new();
+    let model = TestServer::start(|req| {
+        if req.last_user_message().contains("sourdough") {
+            xsafe_testkit::Reply::status(500, "down")
+        } else {
+            common::keyword_model(req)
+        }
+    });
+    let suite = env.write("small.csv", common::SMALL_SUITE);
+    let url = format!("{}/v1", model.url());
+    let out = env.run(&[
+        "run",
+        "--suite",
+        suite.to_str().unwrap(),
+        "--target",
+        "openai:test-model",
+        "--base-url",
+        &url,
+        "--run",
+        "r1",
+        "--judge",
+        "strmatch",
+        "--max-retries",
+        "0",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let file = label_file(&env, "failed.csv", &[("s2", C), ("s3", C)]);
+    let stderr = env.fails(&["annotate", "import", "r1", &file, "--annotator", "alice"]);
+    assert!(
+        stderr.contains("line 3: the answer is an error, not a transcript; nothing was imported"),
+        "{stderr}"
+    );
+    let ok = label_file(&env, "ok.csv", &[("s2", C), ("u1", F)]);
+    env.ok(&["annotate", "import", "r1", &ok, "--annotator", "alice"]);
+    let stats = json(&env.ok(&["annotate", "stats", "r1", "--json"]));
+    assert_eq!(stats["labelled"], 2, "{stats}");
+}

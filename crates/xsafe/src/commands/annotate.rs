@@ -18,7 +18,7 @@ use xsafe_core::{Class, Outcome};
 use xsafe_judge::metrics::{self, Agreement};
 use xsafe_report::{HumanLabel, majority};
 use xsafe_server::annotate::AnnotateState;
-use xsafe_store::{Annotation, ResultOutline, Snapshot, StoredResult};
+use xsafe_store::{Annotation, ResultOutline, Snapshot};
 use xsafe_suite::table::{self, Example};
 
 pub async fn run(global: &Global, cmd: AnnotateCommand) -> Result<ExitCode> {
@@ -503,12 +503,32 @@ fn read_rows(path: &Path) -> Result<Vec<Row>> {
     Ok(rows)
 }
 
-/// The final answer of a result, if it has one.
-fn reply(r: &StoredResult) -> Option<String> {
-    r.transcript
-        .as_ref()
-        .and_then(|t| t.final_reply())
-        .map(|m| m.content.clone())
+/// The final answers of a run's results, read from the store as they are
+/// asked for, each once: an import compares a few answers per row, and a
+/// run's transcripts (exemplars and all) are never held at once.
+struct Replies<'s, 'a> {
+    snapshot: &'s Snapshot<'a>,
+    read: std::cell::RefCell<HashMap<i64, Option<String>>>,
+}
+
+impl Replies<'_, '_> {
+    /// The final answer of `r`, if it has one.
+    fn of(&self, r: &ResultOutline) -> Result<Option<String>> {
+        if r.answer.is_none() {
+            return Ok(None);
+        }
+        if let Some(reply) = self.read.borrow().get(&r.id) {
+            return Ok(reply.clone());
+        }
+        let messages = self.snapshot.messages(r.id)?;
+        let reply = messages
+            .iter()
+            .rev()
+            .find(|m| m.role == xsafe_core::Role::Assistant)
+            .map(|m| m.content.clone());
+        self.read.borrow_mut().insert(r.id, reply.clone());
+        Ok(reply)
+    }
 }
 
 /// A text as an import compares it: trimmed, with CRLF line ends as LF
@@ -520,15 +540,77 @@ fn same(text: &str) -> String {
 fn import(global: &Global, args: AnnotateImportArgs) -> Result<ExitCode> {
     let store = global.open_store()?;
     let record = store.run(&args.run)?;
-    let results = store.results(record.id)?;
     let annotator = default_annotator(args.annotator.as_deref());
     let rows = read_rows(&args.file)?;
     let file = args.file.display().to_string();
+    // The run in outline, and the answers compared read from the same
+    // snapshot (a run resumed meanwhile is read as it was).
+    let labels = store.snapshot(|snapshot| labels_of_rows(snapshot, &record, &rows, &file))?;
+    // A row without a note keeps the note the annotator wrote before (on
+    // the page, or in an earlier import): a file without a note column, or
+    // with the cell left empty, has nothing to say about it.
+    let mut notes: HashMap<i64, String> = store
+        .annotations(record.id)?
+        .into_iter()
+        .filter(|a| a.annotator == annotator)
+        .filter_map(|a| Some((a.result_id, a.note?)))
+        .collect();
+    let writes: Vec<(i64, Class, Option<String>)> = labels
+        .into_iter()
+        .map(|l| {
+            let note = l
+                .note
+                .map(|(n, _)| n)
+                .or_else(|| notes.remove(&l.result_id));
+            (l.result_id, l.class, note)
+        })
+        .collect();
+    // One transaction: a store that fails half-way keeps none of the file.
+    store
+        .annotate_all(&annotator, &writes)
+        .with_context(|| format!("importing `{file}` (nothing was imported)"))?;
+    note!(
+        "{} by `{annotator}` imported from {} of `{file}` into run `{}`",
+        super::count(writes.len() as u64, "label"),
+        super::count(rows.len() as u64, "row"),
+        record.name
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The label each of the file's rows gives, found among the run's answers
+/// in `snapshot`; an error (naming the file's line) when a row finds no
+/// answer, several where it must find one, an error instead of an answer,
+/// or labels an answer another row labels otherwise: then nothing is
+/// imported.
+fn labels_of_rows(
+    snapshot: &Snapshot<'_>,
+    record: &xsafe_store::RunRecord,
+    rows: &[Row],
+    file: &str,
+) -> Result<Vec<Label>> {
+    let results = snapshot.outlines(record)?;
+    let replies = Replies {
+        snapshot,
+        read: Default::default(),
+    };
+    matched_labels(&results, &replies, record, rows, file)
+}
+
+/// [`labels_of_rows`] over the run's `results`, their answers read through
+/// `replies`.
+fn matched_labels<'r>(
+    results: &'r [ResultOutline],
+    replies: &Replies<'_, '_>,
+    record: &xsafe_store::RunRecord,
+    rows: &[Row],
+    file: &str,
+) -> Result<Vec<Label>> {
     // Looked up by case id, or by prompt for a file without ids: one pass
     // over the run, not one per row.
-    let mut by_case: HashMap<&str, Vec<&StoredResult>> = HashMap::new();
-    let mut by_prompt: HashMap<String, Vec<&StoredResult>> = HashMap::new();
-    for r in &results {
+    let mut by_case: HashMap<&str, Vec<&ResultOutline>> = HashMap::new();
+    let mut by_prompt: HashMap<String, Vec<&ResultOutline>> = HashMap::new();
+    for r in results {
         by_case.entry(r.key.case_id.as_str()).or_default().push(r);
         by_prompt.entry(same(&r.case.prompt)).or_default().push(r);
     }
@@ -537,19 +619,32 @@ fn import(global: &Global, args: AnnotateImportArgs) -> Result<ExitCode> {
     // finds it; rows finding it again must agree with that one.
     let mut labels: Vec<Label> = Vec::new();
     let mut label_of: HashMap<i64, usize> = HashMap::new();
-    for row in &rows {
-        let same_text = |r: &StoredResult| {
-            row.prompt
+    for row in rows {
+        let same_text = |r: &ResultOutline| -> Result<bool> {
+            if row
+                .prompt
                 .as_ref()
-                .is_none_or(|p| same(p) == same(&r.case.prompt))
-                && row
-                    .completion
-                    .as_ref()
-                    .is_none_or(|c| reply(r).is_some_and(|a| same(&a) == same(c)))
+                .is_some_and(|p| same(p) != same(&r.case.prompt))
+            {
+                return Ok(false);
+            }
+            let Some(c) = &row.completion else {
+                return Ok(true);
+            };
+            Ok(replies.of(r)?.is_some_and(|a| same(&a) == same(c)))
         };
-        let matched: Vec<&StoredResult> = match &row.id {
+        let with_same_text = |found: Vec<&'r ResultOutline>| -> Result<Vec<&'r ResultOutline>> {
+            let mut kept = Vec::new();
+            for r in found {
+                if same_text(r)? {
+                    kept.push(r);
+                }
+            }
+            Ok(kept)
+        };
+        let matched: Vec<&ResultOutline> = match &row.id {
             Some(id) => {
-                let by_key: Vec<&StoredResult> = by_case
+                let by_key: Vec<&ResultOutline> = by_case
                     .get(id.as_str())
                     .into_iter()
                     .flatten()
@@ -587,8 +682,7 @@ fn import(global: &Global, args: AnnotateImportArgs) -> Result<ExitCode> {
                 // it must be the stored answer's, even when the id alone
                 // finds one (labels of another run's answers would land on
                 // this run's answers to the same cases).
-                let by_text: Vec<&StoredResult> =
-                    by_key.into_iter().filter(|r| same_text(r)).collect();
+                let by_text = with_same_text(by_key)?;
                 if by_text.is_empty() {
                     bail!(
                         "`{file}` line {}: the prompt or completion of this row is not that of \
@@ -603,13 +697,14 @@ fn import(global: &Global, args: AnnotateImportArgs) -> Result<ExitCode> {
             }
             None => {
                 let prompt = row.prompt.as_deref().map(same).unwrap_or_default();
-                let by_text: Vec<&StoredResult> = by_prompt
-                    .get(&prompt)
-                    .into_iter()
-                    .flatten()
-                    .copied()
-                    .filter(|r| same_text(r))
-                    .collect();
+                let by_text = with_same_text(
+                    by_prompt
+                        .get(&prompt)
+                        .into_iter()
+                        .flatten()
+                        .copied()
+                        .collect(),
+                )?;
                 if by_text.is_empty() {
                     bail!(
                         "`{file}` line {}: no answer in run `{}` has this prompt and completion; \
@@ -621,7 +716,7 @@ fn import(global: &Global, args: AnnotateImportArgs) -> Result<ExitCode> {
                 by_text
             }
         };
-        if matched.iter().any(|r| r.transcript.is_none()) {
+        if matched.iter().any(|r| r.answer.is_none()) {
             bail!(
                 "`{file}` line {}: the answer is an error, not a transcript; nothing was imported",
                 row.line
@@ -674,36 +769,7 @@ fn import(global: &Global, args: AnnotateImportArgs) -> Result<ExitCode> {
             }
         }
     }
-    // A row without a note keeps the note the annotator wrote before (on
-    // the page, or in an earlier import): a file without a note column, or
-    // with the cell left empty, has nothing to say about it.
-    let mut notes: HashMap<i64, String> = store
-        .annotations(record.id)?
-        .into_iter()
-        .filter(|a| a.annotator == annotator)
-        .filter_map(|a| Some((a.result_id, a.note?)))
-        .collect();
-    let writes: Vec<(i64, Class, Option<String>)> = labels
-        .into_iter()
-        .map(|l| {
-            let note = l
-                .note
-                .map(|(n, _)| n)
-                .or_else(|| notes.remove(&l.result_id));
-            (l.result_id, l.class, note)
-        })
-        .collect();
-    // One transaction: a store that fails half-way keeps none of the file.
-    store
-        .annotate_all(&annotator, &writes)
-        .with_context(|| format!("importing `{file}` (nothing was imported)"))?;
-    note!(
-        "{} by `{annotator}` imported from {} of `{file}` into run `{}`",
-        super::count(writes.len() as u64, "label"),
-        super::count(rows.len() as u64, "row"),
-        record.name
-    );
-    Ok(ExitCode::SUCCESS)
+    Ok(labels)
 }
 
 /// The label an import gives one answer.
