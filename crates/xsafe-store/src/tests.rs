@@ -230,6 +230,23 @@ fn rows(path: &std::path::Path) -> Vec<(String, Vec<Vec<rusqlite::types::Value>>
     .collect()
 }
 
+/// A new store file with only the first `version` migrations, as an older
+/// xsafe made it: its folder (removed when dropped), its path and the
+/// store.
+fn store_of_version(version: usize) -> (tempfile::TempDir, std::path::PathBuf, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("runs.db");
+    let location = path.display().to_string();
+    let store = Store::init(
+        Connection::open(&path).unwrap(),
+        Some(path.clone()),
+        &location,
+        &MIGRATIONS[..version],
+    )
+    .unwrap();
+    (dir, path, store)
+}
+
 /// Stores `key`'s result with `transcript` as xsafe did up to schema
 /// version 3, each message with its text, through `store`'s connection:
 /// this xsafe's writes do not fit files of those versions. Their verdicts,
@@ -322,16 +339,7 @@ fn results_before_v4(store: &Store, run_id: i64) -> Vec<StoredResult> {
 /// of this xsafe.
 #[test]
 fn opening_an_existing_store_of_an_older_version_migrates_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("runs.db");
-    let location = path.display().to_string();
-    let old = Store::init(
-        Connection::open(&path).unwrap(),
-        Some(path.clone()),
-        &location,
-        &MIGRATIONS[..2],
-    )
-    .unwrap();
+    let (_dir, path, old) = store_of_version(2);
     let run = old
         .open_run(&RunSpec {
             name: "old".into(),
@@ -354,16 +362,7 @@ fn opening_an_existing_store_of_an_older_version_migrates_it() {
 /// and from then on ids of deleted runs and results are not given out again.
 #[test]
 fn a_store_of_schema_version_2_migrates_with_everything_kept() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("runs.db");
-    let location = path.display().to_string();
-    let old = Store::init(
-        Connection::open(&path).unwrap(),
-        Some(path.clone()),
-        &location,
-        &MIGRATIONS[..2],
-    )
-    .unwrap();
+    let (_dir, path, old) = store_of_version(2);
     assert_eq!(old.schema_version().unwrap(), 2);
     let spec = |name: &str| RunSpec {
         name: name.into(),
@@ -643,16 +642,7 @@ fn query_count(conn: &Connection, sql: &str) -> i64 {
 /// deleting a run deletes its texts and nothing of another run.
 #[test]
 fn a_store_of_schema_version_3_migrates_with_each_text_kept_once_per_run() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("runs.db");
-    let location = path.display().to_string();
-    let old = Store::init(
-        Connection::open(&path).unwrap(),
-        Some(path.clone()),
-        &location,
-        &MIGRATIONS[..3],
-    )
-    .unwrap();
+    let (_dir, path, old) = store_of_version(3);
     assert_eq!(old.schema_version().unwrap(), 3);
     let cases: Vec<Case> = (1..=12)
         .map(|i| Case {
@@ -932,16 +922,7 @@ fn a_store_of_schema_version_3_migrates_with_each_text_kept_once_per_run() {
 /// every message it had.
 #[test]
 fn a_message_the_migration_cannot_place_fails_it_and_the_file_stays_as_it_was() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("runs.db");
-    let location = path.display().to_string();
-    let old = Store::init(
-        Connection::open(&path).unwrap(),
-        Some(path.clone()),
-        &location,
-        &MIGRATIONS[..3],
-    )
-    .unwrap();
+    let (_dir, path, old) = store_of_version(3);
     let (_, key) = {
         let run = old
             .open_run(&RunSpec {
@@ -1043,16 +1024,7 @@ fn a_text_with_another_texts_hash_is_kept_as_itself() {
 /// A version 3 store of `n` baseline answers, each said once (nothing for
 /// the fourth migration to share), closed; returns its path's directory.
 fn baseline_store_before_v4(n: usize) -> (tempfile::TempDir, std::path::PathBuf) {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("runs.db");
-    let location = path.display().to_string();
-    let old = Store::init(
-        Connection::open(&path).unwrap(),
-        Some(path.clone()),
-        &location,
-        &MIGRATIONS[..3],
-    )
-    .unwrap();
+    let (dir, path, old) = store_of_version(3);
     let run = old
         .open_run(&RunSpec {
             name: "baseline".into(),
