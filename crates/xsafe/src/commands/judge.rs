@@ -42,16 +42,14 @@ async fn judge_file(global: &Global, args: JudgeFileArgs) -> Result<ExitCode> {
     // Every row is checked before any is judged (an `llm:` judge costs
     // money per answer), a row at a time; they are read again to judge. A
     // pipe (`/dev/stdin`, `<(...)`) cannot be read twice: it is read whole.
-    let regular = std::fs::metadata(&path).is_ok_and(|m| m.is_file());
-    let (mut checked, whole) = if regular {
-        (Some(xsafe_judge::labels::check_answers(&path)?), None)
+    let mut input = if std::fs::metadata(&path).is_ok_and(|m| m.is_file()) {
+        AnswersToJudge::Checked(Box::new(xsafe_judge::labels::check_answers(&path)?))
     } else {
-        (None, Some(xsafe_judge::labels::load_answers(&path)?))
+        AnswersToJudge::Whole(xsafe_judge::labels::load_answers(&path)?)
     };
-    let (total, failed) = match (&checked, &whole) {
-        (Some(c), _) => (c.answers(), c.failed()),
-        (_, Some(w)) => (w.answers.len(), w.failed),
-        (None, None) => unreachable!("one of the two readings is made"),
+    let (total, failed) = match &input {
+        AnswersToJudge::Checked(c) => (c.answers(), c.failed()),
+        AnswersToJudge::Whole(w) => (w.answers.len(), w.failed),
     };
     if failed > 0 {
         note!(
@@ -63,12 +61,10 @@ async fn judge_file(global: &Global, args: JudgeFileArgs) -> Result<ExitCode> {
         .judge
         .build(args.targets.as_deref(), &global.cache_dir()?)?;
     // The file is read again from here on; as checked, or an error.
-    let mut answers: Box<dyn Iterator<Item = Result<Answer, LabelsError>> + '_> =
-        match (&mut checked, whole) {
-            (Some(c), _) => Box::new(c.read()?),
-            (None, Some(w)) => Box::new(w.answers.into_iter().map(Ok)),
-            (None, None) => unreachable!("one of the two readings is made"),
-        };
+    let mut answers: Box<dyn Iterator<Item = Result<Answer, LabelsError>> + '_> = match &mut input {
+        AnswersToJudge::Checked(c) => Box::new(c.read()?),
+        AnswersToJudge::Whole(w) => Box::new(std::mem::take(&mut w.answers).into_iter().map(Ok)),
+    };
     let format = args.format.unwrap_or_else(|| {
         if args.output.as_deref().is_some_and(super::csv_by_name) {
             VerdictFormat::Csv
@@ -177,6 +173,13 @@ async fn judge_file(global: &Global, args: JudgeFileArgs) -> Result<ExitCode> {
     }
     note!("{}", counts.line(total, &tag));
     Ok(counts.exit_code())
+}
+
+/// The answers of `xsafe judge FILE`: checked a row at a time, to be read
+/// again to judge; or, from a pipe, which cannot be read twice, read whole.
+enum AnswersToJudge {
+    Checked(Box<xsafe_judge::labels::CheckedAnswers>),
+    Whole(xsafe_judge::labels::AnswerFile),
 }
 
 /// One line of `xsafe judge FILE`'s output.
