@@ -520,12 +520,11 @@ impl Replies<'_, '_> {
         if let Some(reply) = self.read.borrow().get(&r.id) {
             return Ok(reply.clone());
         }
-        let messages = self.snapshot.messages(r.id)?;
-        let reply = messages
-            .iter()
-            .rev()
-            .find(|m| m.role == xsafe_core::Role::Assistant)
-            .map(|m| m.content.clone());
+        let transcript = xsafe_core::Transcript {
+            messages: self.snapshot.messages(r.id)?,
+            ..Default::default()
+        };
+        let reply = transcript.final_reply().map(|m| m.content.clone());
         self.read.borrow_mut().insert(r.id, reply.clone());
         Ok(reply)
     }
