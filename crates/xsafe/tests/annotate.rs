@@ -863,25 +863,19 @@ fn labels_of_answers_the_judge_failed_on_count_in_reports() {
         xsafe_testkit::Reply::status(500, r#"{"error":{"message":"judge down"}}"#)
     });
     let judge_url = format!("{}/v1", judge.url());
-    let suite = env.write("small.csv", common::SMALL_SUITE);
-    let url = format!("{}/v1", model.url());
-    let out = env.run(&[
-        "run",
-        "--suite",
-        suite.to_str().unwrap(),
-        "--target",
-        "openai:test-model",
-        "--base-url",
-        &url,
-        "--run",
+    let out = common::try_small_suite_on(
+        &env,
+        &model,
         "r1",
-        "--judge",
-        "llm:openai:judge",
-        "--judge-base-url",
-        &judge_url,
-        "--judge-max-retries",
-        "0",
-    ]);
+        &[
+            "--judge",
+            "llm:openai:judge",
+            "--judge-base-url",
+            &judge_url,
+            "--judge-max-retries",
+            "0",
+        ],
+    );
     assert_eq!(
         out.status.code(),
         Some(2),
@@ -976,23 +970,12 @@ fn import_refuses_a_label_for_a_failed_request() {
             common::keyword_model(req)
         }
     });
-    let suite = env.write("small.csv", common::SMALL_SUITE);
-    let url = format!("{}/v1", model.url());
-    let out = env.run(&[
-        "run",
-        "--suite",
-        suite.to_str().unwrap(),
-        "--target",
-        "openai:test-model",
-        "--base-url",
-        &url,
-        "--run",
+    let out = common::try_small_suite_on(
+        &env,
+        &model,
         "r1",
-        "--judge",
-        "strmatch",
-        "--max-retries",
-        "0",
-    ]);
+        &["--judge", "strmatch", "--max-retries", "0"],
+    );
     assert_eq!(out.status.code(), Some(2), "{out:?}");
     let file = label_file(&env, "failed.csv", &[("s2", C), ("s3", C)]);
     let stderr = env.fails(&["annotate", "import", "r1", &file, "--annotator", "alice"]);

@@ -145,9 +145,33 @@ pub fn run_suite_on(
     name: &str,
     extra: &[&str],
 ) -> String {
+    let args = suite_run_args(env, server, file, name, extra);
+    env.ok(&args.iter().map(String::as_str).collect::<Vec<_>>())
+}
+
+/// [`run_small_suite_on`] for a run whose failures the test checks: the
+/// command's output, whatever its exit.
+pub fn try_small_suite_on(
+    env: &Env,
+    server: &xsafe_testkit::TestServer,
+    name: &str,
+    extra: &[&str],
+) -> std::process::Output {
+    let args = suite_run_args(env, server, ("small.csv", SMALL_SUITE), name, extra);
+    env.run(&args.iter().map(String::as_str).collect::<Vec<_>>())
+}
+
+/// The arguments of `xsafe run` for [`run_suite_on`], the suite written.
+fn suite_run_args(
+    env: &Env,
+    server: &xsafe_testkit::TestServer,
+    file: (&str, &str),
+    name: &str,
+    extra: &[&str],
+) -> Vec<String> {
     let suite = env.write(file.0, file.1);
     let url = format!("{}/v1", server.url());
-    let mut args = vec![
+    let mut args: Vec<String> = [
         "run",
         "--suite",
         suite.to_str().unwrap(),
@@ -157,9 +181,11 @@ pub fn run_suite_on(
         &url,
         "--run",
         name,
-    ];
-    args.extend(extra);
-    env.ok(&args)
+    ]
+    .map(String::from)
+    .to_vec();
+    args.extend(extra.iter().map(|a| a.to_string()));
+    args
 }
 
 /// Waits until the store holds at least `n` results.
