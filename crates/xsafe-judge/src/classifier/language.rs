@@ -214,10 +214,16 @@ impl Hasher for Fnv {
     }
 }
 
+/// A block of code in ``` fences, to the end of the text if it is not
+/// closed.
+pub(super) const FENCED_CODE: &str = r"(?s)```.*?(?:```|\z)";
+
 /// What is no evidence of a language: code (fenced and inline) and URLs.
 static NOT_PROSE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?s)```.*?(?:```|\z)|`[^`\n]*`|(?-u:\b)(?:https?|ftp|file)://\S+|(?-u:\b)www\.\S+")
-        .expect("the not-prose pattern compiles")
+    Regex::new(&format!(
+        r"{FENCED_CODE}|`[^`\n]*`|(?-u:\b)(?:https?|ftp|file)://\S+|(?-u:\b)www\.\S+"
+    ))
+    .expect("the not-prose pattern compiles")
 });
 
 /// Why the answer is not in English, if it is not: most of its letters are

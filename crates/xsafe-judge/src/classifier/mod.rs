@@ -1069,7 +1069,7 @@ fn push_sentence<'a>(out: &mut Vec<&'a str>, s: &'a str) {
 /// with the marks of a command or a program ([`looks_like_code`]).
 fn without_code(answer: &str) -> Cow<'_, str> {
     static FENCED: LazyLock<Regex> =
-        LazyLock::new(|| Regex::new(r"(?s)```.*?(?:```|\z)").expect("the fence pattern compiles"));
+        LazyLock::new(|| Regex::new(language::FENCED_CODE).expect("the fence pattern compiles"));
     let text = if answer.contains("```") {
         FENCED.replace_all(answer, "\n")
     } else {
