@@ -517,10 +517,7 @@ const STAMP_EVERY: usize = 1024;
 /// on a later line), is read a second time, to check every row with the
 /// whole file's fields and give the error the whole file gives.
 pub fn check_answers(path: &Path) -> Result<CheckedAnswers, LabelsError> {
-    let unreadable = |error| LabelsError::Read {
-        path: path.to_path_buf(),
-        error,
-    };
+    let unreadable = unreadable(path);
     let file = std::fs::File::open(path).map_err(unreadable)?;
     let stamp = Stamp::of(&file).map_err(unreadable)?;
     let jsonl = match extension(path).as_deref() {
@@ -668,10 +665,7 @@ fn rows_of(
     path: &Path,
 ) -> Result<RowReader<std::io::BufReader<std::fs::File>>, LabelsError> {
     use std::io::Seek;
-    let unreadable = |error| LabelsError::Read {
-        path: path.to_path_buf(),
-        error,
-    };
+    let unreadable = unreadable(path);
     let mut file = file.try_clone().map_err(unreadable)?;
     file.rewind().map_err(unreadable)?;
     let reader = std::io::BufReader::new(file);
@@ -682,12 +676,17 @@ fn rows_of(
     })
 }
 
+/// The error of a file that cannot be read, for `map_err`.
+fn unreadable(path: &Path) -> impl Fn(std::io::Error) -> LabelsError + Copy + '_ {
+    move |error| LabelsError::Read {
+        path: path.to_path_buf(),
+        error,
+    }
+}
+
 fn read_error(e: table::ReadError, path: &Path) -> LabelsError {
     match e {
-        table::ReadError::Read(error) => LabelsError::Read {
-            path: path.to_path_buf(),
-            error,
-        },
+        table::ReadError::Read(error) => unreadable(path)(error),
         table::ReadError::Table(e) => e.into(),
     }
 }
@@ -760,10 +759,7 @@ impl CheckedAnswers {
     }
 
     fn unchanged(&self) -> Result<(), LabelsError> {
-        let now = Stamp::of(&self.file).map_err(|error| LabelsError::Read {
-            path: self.path.clone(),
-            error,
-        })?;
+        let now = Stamp::of(&self.file).map_err(unreadable(&self.path))?;
         if !now.same_as(&self.stamp) {
             return Err(changed(
                 &self.header.file,
@@ -880,10 +876,7 @@ fn drop_failed_results(t: &mut Table) -> usize {
 }
 
 fn read_table(path: &Path) -> Result<Table, LabelsError> {
-    let unreadable = |error| LabelsError::Read {
-        path: path.to_path_buf(),
-        error,
-    };
+    let unreadable = unreadable(path);
     // JSONL by its extension is read line by line: its lines' JSON is
     // never all in memory at once, nor the file's bytes.
     if matches!(extension(path).as_deref(), Some("jsonl" | "json")) {
