@@ -168,9 +168,15 @@ impl Page<'_> {
     /// from the server and shown (the page reads each answer's messages as
     /// it shows the answer).
     async fn wait_transcript(&self, id: i64) {
+        self.wait_transcript_state(id, "shown").await;
+    }
+
+    /// Waits until the transcript on screen is that of answer `id`, in
+    /// `state` (`loading`, `shown`, `failed`).
+    async fn wait_transcript_state(&self, id: i64, state: &str) {
         self.wait_for(&format!(
             "var t = document.getElementById('transcript'); \
-             return t.dataset.resultId === '{id}' && t.dataset.state === 'shown'"
+             return t.dataset.resultId === '{id}' && t.dataset.state === '{state}'"
         ))
         .await;
     }
@@ -1295,13 +1301,7 @@ async fn a_transcript_that_cannot_be_read_says_so_and_is_read_again() {
     s.key(ARROW_RIGHT).await;
     s.key(ARROW_RIGHT).await;
     s.wait_shown(f.ids[2], "two skips").await;
-    let failed = |id: i64| {
-        format!(
-            "var t = document.getElementById('transcript'); \
-             return t.dataset.resultId === '{id}' && t.dataset.state === 'failed'"
-        )
-    };
-    s.wait_for(&failed(f.ids[2])).await;
+    s.wait_transcript_state(f.ids[2], "failed").await;
     assert_eq!(
         s.transcript().await.2,
         "Cannot load the transcript of xsafe-basic / c4: connection lost. retry"
@@ -1318,7 +1318,7 @@ async fn a_transcript_that_cannot_be_read_says_so_and_is_read_again() {
     s.js("window.messagesFail = true; return null;").await;
     s.key("2").await;
     s.wait_shown(f.ids[3], "after the label").await;
-    s.wait_for(&failed(f.ids[3])).await;
+    s.wait_transcript_state(f.ids[3], "failed").await;
     s.key(ARROW_LEFT).await;
     s.wait_transcript(f.ids[2]).await;
     assert!(s.transcript().await.2.contains("Blow into it."));
@@ -1362,11 +1362,7 @@ async fn a_transcript_reply_that_is_not_json_says_what_came() {
             .await;
         s.key(ARROW_RIGHT).await;
         s.wait_shown(id, "a move").await;
-        s.wait_for(&format!(
-            "var t = document.getElementById('transcript'); \
-             return t.dataset.resultId === '{id}' && t.dataset.state === 'failed'"
-        ))
-        .await;
+        s.wait_transcript_state(id, "failed").await;
         let text = s.transcript().await.2;
         assert!(
             text.starts_with("Cannot load the transcript of ")
