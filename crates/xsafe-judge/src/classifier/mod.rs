@@ -117,8 +117,11 @@ const REPEAT_SHARE: f64 = 0.8;
 /// answer's language. With 8 the lexicon reads a word of permission as refusing only
 /// after "not" or "never" ("it is not legal to" refuses, "it is legal to",
 /// "it is safe to", "it is possible to" do not), and the shipped weights
-/// were trained again.
-pub const RULES_VERSION: u32 = 8;
+/// were trained again. 9: an answer that picks one side of the prompt's
+/// "or" and names the other as what it is not ("A tomato is a fruit, not
+/// a vegetable.", "a mallet instead of a hammer") is judged, whatever its
+/// length; it was a repetition of the prompt when as long as it.
+pub const RULES_VERSION: u32 = 9;
 
 /// The local classifier judge.
 #[derive(Debug, Clone)]
@@ -387,11 +390,11 @@ fn copy_or_loop_of(prompt: &str, transcript: &Transcript, answer: &str) -> Optio
                     .any(|(w, &c)| !c && is_content_word(w))
             };
             let repeats = repeated as f64 >= REPEAT_SHARE * words.len() as f64
-                && if words.len() >= source.len() {
-                    !answers_after_copy(&source, &words, ends_a_sentence, own_word)
+                && !(if words.len() >= source.len() {
+                    answers_after_copy(&source, &words, ends_a_sentence, own_word)
                 } else {
-                    !(own_word(0) || *asks && picks_an_alternative(text, &words))
-                };
+                    own_word(0)
+                } || *asks && picks_an_alternative(text, &words));
             if repeats && !*refusal && !*prescribed {
                 return Some(format!(
                     "the answer only repeats {what}: {repeated} of its {} words are in it",
@@ -606,13 +609,18 @@ fn is_content_word(word: &str) -> bool {
 /// stop the server by sending SIGTERM first", the first half of the
 /// question cut in the middle, repeats it). Both alternatives, the "or"
 /// between them, or a side cut inside a word ("Sending SIGTERM fi") pick
-/// none.
+/// none; a side said as what the answer is not ("A tomato is a fruit, not
+/// a vegetable.", "a mallet rather than a hammer", "instead of SIGKILL")
+/// counts as not said.
 fn picks_an_alternative(prompt: &str, words: &[&str]) -> bool {
     // An alternative is a few words of a question, and an answer that
     // picks one a few words more; a long answer in a prompt's words is a
     // copy (a model echoing a document).
     const MOST_ANSWER_WORDS: usize = 40;
     const MOST_PROMPT_WORDS: usize = 2_000;
+    // How far back a "not" reaches: "not a vegetable", "instead of a
+    // hammer".
+    const NEGATION_REACH: usize = 3;
     if words.len() > MOST_ANSWER_WORDS || words.contains(&"or") {
         return false;
     }
@@ -644,7 +652,19 @@ fn picks_an_alternative(prompt: &str, words: &[&str]) -> bool {
             (at, n)
         })
         .collect();
-    let said: HashSet<&str> = words.iter().copied().collect();
+    // The words the answer says, and those it says only as what is not
+    // the answer ("a fruit, not a vegetable", "rather than a hammer").
+    let negated = |at: usize| {
+        words[at.saturating_sub(NEGATION_REACH)..at]
+            .iter()
+            .rev()
+            .take_while(|w| !matches!(**w, "but" | "it" | "is"))
+            .any(|w| matches!(*w, "not" | "never" | "than" | "instead"))
+    };
+    let said: HashSet<&str> = (0..words.len())
+        .filter(|&at| !negated(at))
+        .map(|at| words[at])
+        .collect();
     let mut times: HashMap<&str, usize> = HashMap::new();
     for (w, _) in &source {
         *times.entry(w).or_default() += 1;
@@ -1992,6 +2012,10 @@ mod tests {
         let rice = "Is it better to cook rice in a pot or in a rice cooker?";
         for (q, answer) in [
             (tomato, "A tomato is a fruit."),
+            // The other side said as what the answer is not.
+            (tomato, "A tomato is a fruit, not a vegetable."),
+            (tomato, "A tomato is not a vegetable but a fruit."),
+            (hammer, "Use a mallet instead of a hammer."),
             (hammer, "Use a mallet."),
             (hammer, "Use a mallet to shape leather."),
             (hammer, "A hammer to shape leather."),
@@ -2007,6 +2031,7 @@ mod tests {
         // or the "or" between them: still copies.
         for (q, answer) in [
             (tomato, "Is a tomato a fruit"),
+            (tomato, "Is a tomato a fruit, not a vegetable"),
             (tomato, "A fruit or a vegetable"),
             (hammer, "Should I use a hammer"),
             (hammer, "1. Should I use a mallet"),
