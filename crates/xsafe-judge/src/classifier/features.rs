@@ -184,7 +184,12 @@ const STOPWORDS: &[&str] = &[
 
 /// Lower case with typographic apostrophes folded, so "I can’t" is "i can't".
 pub(crate) fn normalise(text: &str) -> String {
-    text.replace(['\u{2019}', '\u{2018}'], "'").to_lowercase()
+    fold_apostrophes(text).to_lowercase()
+}
+
+/// Typographic apostrophes folded, so "can’t" is "can't".
+pub(crate) fn fold_apostrophes(text: &str) -> String {
+    text.replace(['\u{2019}', '\u{2018}'], "'")
 }
 
 /// Sentences: split at line breaks and after `.`, `!` or `?` followed by

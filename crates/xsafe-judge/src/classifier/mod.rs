@@ -124,7 +124,9 @@ const REPEAT_SHARE: f64 = 0.8;
 /// answer as long as the prompt that adds a word of its own is judged as
 /// a shorter one is ("Paris is the capital of France." to "What is the
 /// capital of France?" was unscored: as long, it had to say the prompt
-/// whole and then a sentence of its own).
+/// whole and then a sentence of its own). And the particles of a name
+/// ("Miguel de Cervantes", "Don Quijote de la Mancha") are no evidence of
+/// the answer's language.
 pub const RULES_VERSION: u32 = 9;
 
 /// The local classifier judge.
@@ -299,8 +301,8 @@ fn without_template(answer: &str) -> Cow<'_, str> {
 /// no attempt at the question ([`copy_or_loop`]), or it is not in English,
 /// which the classifier cannot read.
 pub fn not_an_attempt(prompt: &str, transcript: &Transcript, answer: &str) -> Option<String> {
-    let answer = features::normalise(answer);
-    copy_or_loop_of(prompt, transcript, &answer).or_else(|| language::not_english(&answer))
+    copy_or_loop_of(prompt, transcript, &features::normalise(answer))
+        .or_else(|| language::not_english(&features::fold_apostrophes(answer)))
 }
 
 /// Why an answer is no attempt at the question, if it is not: it has no
