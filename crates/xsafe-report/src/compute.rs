@@ -440,8 +440,89 @@ pub fn build(runs: &[RunInput], opts: &BuildOptions) -> Report {
         report
             .warnings
             .extend(failed_warning(&run.record.name, &report.results[first..]));
+        report
+            .warnings
+            .extend(no_baseline_warning(&run.record, &report.groups[start..]));
     }
     report
+}
+
+/// A warning when some target of a run has strategies but no `baseline`
+/// answers, so that none of them is compared with baseline (the tables
+/// show `no baseline`), with how to get them: a run that asked for
+/// baseline and has not stored it yet (stopped, or still running) is
+/// resumed by its own command; a run made without baseline cannot be given
+/// it, since the strategies are part of a run's settings (its key): the
+/// command with `baseline` added is a new run that asks every strategy
+/// again, under another `--run` name when the run was named so.
+fn no_baseline_warning(record: &RunRecord, groups: &[Group]) -> Option<String> {
+    let mut targets: Vec<&str> = Vec::new();
+    for g in groups {
+        if !targets.contains(&g.target.as_str()) {
+            targets.push(&g.target);
+        }
+    }
+    let has = |target: &str, baseline: bool| {
+        groups
+            .iter()
+            .any(|g| g.target == target && (g.strategy == BASELINE) == baseline)
+    };
+    let lacking: Vec<&str> = targets
+        .iter()
+        .copied()
+        .filter(|t| has(t, false) && !has(t, true))
+        .collect();
+    if lacking.is_empty() {
+        return None;
+    }
+    let mut strategies: Vec<String> = record.config["strategies"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|s| s["name"].as_str().map(str::to_string))
+        .collect();
+    if strategies.is_empty() {
+        for g in groups {
+            if !strategies.contains(&g.strategy) {
+                strategies.push(g.strategy.clone());
+            }
+        }
+    }
+    let asked =
+        strategies.iter().any(|s| s == BASELINE) || groups.iter().any(|g| g.strategy == BASELINE);
+    let run = &record.name;
+    let whom = if lacking.len() == targets.len() && !asked {
+        String::new()
+    } else {
+        format!(" for target `{}`", lacking.join("`, `"))
+    };
+    if asked {
+        return Some(format!(
+            "run `{run}` has no `baseline` answers{whom} yet to compare its strategies with \
+             (reduction and McNemar: `no baseline`); the same `xsafe run` command resumes the run \
+             and asks them"
+        ));
+    }
+    strategies.retain(|s| s != BASELINE);
+    strategies.insert(0, BASELINE.to_string());
+    // A name the run was given with `--run` is taken by it: a command with
+    // other strategies is refused under it.
+    let derived = record
+        .key
+        .get(..12)
+        .is_some_and(|k| *run == format!("run-{k}"));
+    Some(format!(
+        "run `{run}` has no `baseline` answers{whom} to compare its strategies with (reduction \
+         and McNemar: `no baseline`), and a strategy is compared only with `baseline` of its own \
+         run. For a comparison, run the same `xsafe run` command with `--strategy {}`{}: a new \
+         run (the strategies are part of a run's settings), which asks every strategy again",
+        strategies.join(","),
+        if derived {
+            ""
+        } else {
+            " and another `--run` name"
+        }
+    ))
 }
 
 /// A warning when the run holds fewer conversations than its settings ask
@@ -761,11 +842,22 @@ fn compare_with_baseline(
         }
     }
     let empty = HashMap::new();
+    let has_baseline: BTreeSet<String> = groups
+        .iter()
+        .filter(|g| g.strategy == BASELINE)
+        .map(|g| g.target.clone())
+        .collect();
     for g in groups.iter_mut() {
         if g.strategy == BASELINE {
             continue;
         }
-        let Some(base) = refused.get(&(g.target.as_str(), BASELINE)) else {
+        // A baseline with no scored answer (every request failed, every
+        // answer unscored) still makes a comparison, of no pairs, which the
+        // tables show as such; only a target without baseline has none.
+        let Some(base) = refused
+            .get(&(g.target.as_str(), BASELINE))
+            .or_else(|| has_baseline.contains(g.target.as_str()).then_some(&empty))
+        else {
             continue;
         };
         let mine = refused

@@ -82,13 +82,22 @@ pub fn render_rows(report: &Report, rows: usize) -> String {
     } else {
         String::new()
     };
+    // Reduction and McNemar's test are explained only where some strategy
+    // has them: else the warnings say why none has.
+    let compared = if crate::render::compares(report) {
+        format!(
+            " (bootstrap 95%, {} resamples, for reductions). {}",
+            report.bootstrap.resamples,
+            escape(&crate::render::mcnemar_note(report))
+        )
+    } else {
+        ".".to_string()
+    };
     let _ = writeln!(
         out,
         "<footer><p>Written by xsafe {}. Rates are over scored answers; \
-         intervals are Wilson 95% (bootstrap 95%, {} resamples, for reductions). {}{by_case}</p></footer>",
+         intervals are Wilson 95%{compared}{by_case}</p></footer>",
         escape(&report.tool_version),
-        report.bootstrap.resamples,
-        escape(&crate::render::mcnemar_note(report))
     );
     let _ = write!(out, "<script>\n{JS}</script>\n</body>\n</html>\n");
     out
@@ -220,12 +229,25 @@ fn summary(out: &mut String, report: &Report, multi_run: bool) {
     let corrected = report.judge_accuracy.is_some();
     out.push_str(
         "<section id=\"summary\"><h2>Summary</h2>\n<p class=\"lede\">Refusal on safe prompts \
-         should be low; compliance on unsafe prompts should be low too. Against baseline on the \
-         same cases: reduction is the drop in safe-prompt refusal; McNemar b/c counts answers \
-         refused under baseline only (b) and under the strategy only (c), with the test's p. On \
-         safe prompts a b above c is what a strategy gains; on unsafe prompts it is what the \
-         strategy costs (unsafe prompts it no longer refuses).</p>\n",
+         should be low; compliance on unsafe prompts should be low too. ",
     );
+    if crate::render::compares(report) {
+        out.push_str(
+            "Against baseline on the same cases: reduction is the drop in safe-prompt refusal; \
+             McNemar b/c counts answers refused under baseline only (b) and under the strategy \
+             only (c), with the test's p. On safe prompts a b above c is what a strategy gains; \
+             on unsafe prompts it is what the strategy costs (unsafe prompts it no longer \
+             refuses).</p>\n",
+        );
+    } else if report.groups.iter().any(|g| g.strategy != crate::BASELINE) {
+        out.push_str(
+            "No strategy is compared with baseline: no run here has <code>baseline</code> \
+             answers to compare it with (see the warnings above), so there is no reduction or \
+             McNemar test.</p>\n",
+        );
+    } else {
+        out.push_str("</p>\n");
+    }
     let _ = write!(
         out,
         "<p class=\"human-labels\">{}</p>",
@@ -292,7 +314,13 @@ fn summary(out: &mut String, report: &Report, multi_run: bool) {
                     mcnemar_cell(&c.safe, "")
                 );
             }
-            None => out.push_str("<td class=\"num na vs\">–</td><td class=\"num na\">–</td>"),
+            None => {
+                let cell = uncompared(g);
+                let _ = write!(
+                    out,
+                    "<td class=\"num na vs\"{cell}<td class=\"num na\"{cell}"
+                );
+            }
         }
         let _ = write!(
             out,
@@ -310,7 +338,9 @@ fn summary(out: &mut String, report: &Report, multi_run: bool) {
         }
         match &g.vs_baseline {
             Some(c) => out.push_str(&mcnemar_cell(&c.unsafe_, " vs")),
-            None => out.push_str("<td class=\"num na vs\">–</td>"),
+            None => {
+                let _ = write!(out, "<td class=\"num na vs\"{}", uncompared(g));
+            }
         }
         let (unscored, errors) = (
             g.safe.unscored + g.unsafe_.unscored,
@@ -323,6 +353,22 @@ fn summary(out: &mut String, report: &Report, multi_run: bool) {
         );
     }
     out.push_str("</tbody></table></div></section>\n");
+}
+
+/// The end of a comparison cell of `g`, which has no comparison: `–` for
+/// baseline itself, `no baseline` for a strategy of a run and target
+/// without baseline answers (the warnings say how to get them).
+fn uncompared(g: &Group) -> String {
+    if g.strategy == crate::BASELINE {
+        " title=\"baseline itself\">–</td>".to_string()
+    } else {
+        format!(
+            " title=\"no baseline answers in run {} for target {} to compare with\">{}</td>",
+            escape(&g.run),
+            escape(&g.target),
+            crate::render::NO_BASELINE
+        )
+    }
 }
 
 /// The reduction in refusal against baseline with its interval, `[no
@@ -607,6 +653,9 @@ fn turns(out: &mut String, report: &Report, multi_run: bool) {
     // Colours are the strategies', as in every other chart of the page.
     let palette = strategies(report);
     out.push_str("<section id=\"turns\"><h2>Compliance by turn</h2>\n<p class=\"lede\">Interactive strategies: the share of scored answers that had complied by each turn (the first reply is turn 1), with 95% intervals.</p>\n");
+    for note in crate::render::unscored_turns(report) {
+        let _ = writeln!(out, "<p class=\"empty\">{}</p>", inline_code(&note));
+    }
     // Lines of several targets (or runs) differ by marker and dash.
     let mut drawn: Vec<String> = interactive
         .iter()
@@ -628,7 +677,9 @@ fn turns(out: &mut String, report: &Report, multi_run: bool) {
                     Label::Safe => &curve.safe,
                     Label::Unsafe => &curve.unsafe_,
                 };
-                (!points.is_empty()).then(|| Series {
+                // A strategy without a scored answer has no line; the
+                // section says why ([`crate::render::unscored_turns`]).
+                points.iter().any(|p| p.n > 0).then(|| Series {
                     series: g.strategy.clone(),
                     group: group_name(g, multi_run),
                     points: points

@@ -68,7 +68,8 @@ pub struct Report {
     /// Every result of every run, for the transcript list.
     pub results: Vec<ResultRow>,
     /// Things the reader should know (e.g. an agreement file of another
-    /// judge).
+    /// judge, a run without `baseline` answers to compare its strategies
+    /// with).
     pub warnings: Vec<String>,
     /// Where the classes came from and how many answers humans labelled
     /// (`xsafe annotate`).
@@ -358,7 +359,10 @@ pub struct Group {
     /// One per prompt type and label, sorted by topic, safe before unsafe.
     pub types: Vec<TypeStats>,
     /// Against `baseline` of the same run and target on the same cases;
-    /// `None` for baseline itself and when the run has no baseline.
+    /// `None` for baseline itself and when the run has no baseline answers
+    /// for the target (the report's `warnings` say so, and how to get
+    /// them). A baseline without a scored answer gives a comparison of no
+    /// pairs.
     pub vs_baseline: Option<Comparison>,
     /// Cumulative compliance by turn; `None` unless `interactive`.
     pub turns: Option<TurnCurves>,

@@ -9,7 +9,7 @@
 //! its leading columns, and the notes are wrapped.
 
 use crate::stats::NoInterval;
-use crate::{Group, Paired, Rate, Report, RunInfo, Stats};
+use crate::{BASELINE, Group, Paired, Rate, Report, RunInfo, Stats};
 use std::collections::BTreeSet;
 use xsafe_core::Label;
 
@@ -162,11 +162,27 @@ fn opt_pct(x: Option<f64>) -> String {
     x.map_or_else(|| "-".into(), pct)
 }
 
+/// What a comparison cell of `g` shows without a comparison: `-` for
+/// baseline itself, `no baseline` for a strategy of a run and target
+/// without baseline answers (a warning under the tables says how to get
+/// them).
+fn uncompared(g: &Group) -> String {
+    if g.strategy == BASELINE {
+        "-".into()
+    } else {
+        NO_BASELINE.into()
+    }
+}
+
+/// The cell of a strategy that has no baseline to be compared with.
+pub(crate) const NO_BASELINE: &str = "no baseline";
+
 /// The reduction against baseline: `62.5% [30.0, 90.0]`, `-` for baseline
-/// itself, `undefined` when the baseline refused nothing, and `[no
-/// interval]` when it refused too few to resample (see the notes).
-fn reduction(p: Option<&Paired>) -> String {
-    let Some(p) = p else { return "-".into() };
+/// itself, `no baseline` without one, `undefined` when the baseline
+/// refused nothing, and `[no interval]` when it refused too few to
+/// resample (see the notes).
+fn reduction(g: &Group, p: Option<&Paired>) -> String {
+    let Some(p) = p else { return uncompared(g) };
     match &p.reduction {
         Some(r) => match (r.low, r.high) {
             (Some(lo), Some(hi)) => format!("{:.1}% [{lo:.1}, {hi:.1}]", r.percent),
@@ -177,10 +193,11 @@ fn reduction(p: Option<&Paired>) -> String {
     }
 }
 
-fn mcnemar(p: Option<&Paired>) -> String {
-    match p.and_then(|p| p.mcnemar) {
-        Some(m) => format!("{}/{} p {}", m.b, m.c, p_value(m.p_value)),
-        None => "-".into(),
+fn mcnemar(g: &Group, p: Option<&Paired>) -> String {
+    match (p, p.and_then(|p| p.mcnemar)) {
+        (_, Some(m)) => format!("{}/{} p {}", m.b, m.c, p_value(m.p_value)),
+        (Some(_), None) => "-".into(),
+        (None, None) => uncompared(g),
     }
 }
 
@@ -231,8 +248,8 @@ fn safe_table(groups: &[&Group], corrected: bool) -> Table {
             }
             let vs = g.vs_baseline.as_ref().map(|c| &c.safe);
             row.extend([
-                reduction(vs),
-                mcnemar(vs),
+                reduction(g, vs),
+                mcnemar(g, vs),
                 format!("{}/{}", s.unscored, s.errors),
             ]);
             row
@@ -266,7 +283,7 @@ fn unsafe_table(groups: &[&Group], corrected: bool) -> Table {
             }
             row.extend([
                 opt_pct(u.compliance_incl_partial_rate.map(|r| r.rate)),
-                mcnemar(g.vs_baseline.as_ref().map(|c| &c.unsafe_)),
+                mcnemar(g, g.vs_baseline.as_ref().map(|c| &c.unsafe_)),
                 format!("{}/{}", u.unscored, u.errors),
             ]);
             row
@@ -345,6 +362,11 @@ fn turns_table(groups: &[&Group]) -> Option<Table> {
             }
         }
     }
+    // Interactive strategies without a scored answer have no curve, and
+    // the notes say why ([`unscored_turns`]) rather than a bare header.
+    if rows.is_empty() {
+        return None;
+    }
     Some(Table {
         header: [
             "strategy",
@@ -370,7 +392,7 @@ fn overview_table(report: &Report) -> Table {
                 g.target.clone(),
                 g.strategy.clone(),
                 rate(g.safe.refusal_rate),
-                reduction(g.vs_baseline.as_ref().map(|c| &c.safe)),
+                reduction(g, g.vs_baseline.as_ref().map(|c| &c.safe)),
                 rate(g.unsafe_.compliance_rate),
                 format!(
                     "{}/{}",
@@ -483,15 +505,96 @@ pub(crate) fn mcnemar_note(report: &Report) -> String {
     )
 }
 
+/// Whether some strategy of the report is compared with baseline: else
+/// the notes do not explain reduction and McNemar's test, which no table
+/// shows (a warning says why: no run has baseline answers).
+pub(crate) fn compares(report: &Report) -> bool {
+    report.groups.iter().any(|g| g.vs_baseline.is_some())
+}
+
+/// A line for each interactive strategy (of a run and target) that has no
+/// scored answer, so no compliance by turn: in place of an empty table or
+/// chart, why there is none (its answers unscored, with their commonest
+/// reason, or failed).
+pub(crate) fn unscored_turns(report: &Report) -> Vec<String> {
+    report
+        .groups
+        .iter()
+        .filter(|g| {
+            g.turns
+                .as_ref()
+                .is_some_and(|t| t.safe.iter().chain(&t.unsafe_).all(|p| p.n == 0))
+        })
+        .map(|g| {
+            let unscored = g.safe.unscored + g.unsafe_.unscored;
+            let errors = g.safe.errors + g.unsafe_.errors;
+            let mut reasons: Vec<(&str, usize)> = Vec::new();
+            for r in report.results.iter().filter(|r| {
+                r.run == g.run
+                    && r.target == g.target
+                    && r.strategy == g.strategy
+                    && r.outcome == "unscored"
+            }) {
+                let reason = r
+                    .verdict
+                    .as_ref()
+                    .and_then(|v| v.reason.as_deref())
+                    .unwrap_or("no reason given");
+                let reason = reason.split(':').next().unwrap_or(reason).trim();
+                match reasons.iter_mut().find(|(known, _)| *known == reason) {
+                    Some((_, n)) => *n += 1,
+                    None => reasons.push((reason, 1)),
+                }
+            }
+            reasons.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+            let mut why = Vec::new();
+            if unscored > 0 {
+                why.push(match reasons.first() {
+                    Some((reason, _)) if reasons.len() == 1 => {
+                        format!("{unscored} unscored: {reason}")
+                    }
+                    Some((reason, n)) => format!("{unscored} unscored, {n} of them: {reason}"),
+                    None => format!("{unscored} unscored"),
+                });
+            }
+            if errors > 0 {
+                why.push(format!("{errors} failed"));
+            }
+            format!(
+                "No compliance by turn for `{}` (run `{}`, target `{}`): none of its answers is \
+                 scored ({}).",
+                g.strategy,
+                g.run,
+                g.target,
+                why.join(", ")
+            )
+        })
+        .collect()
+}
+
 fn notes(report: &Report) -> Vec<String> {
-    let mut notes = vec![format!(
-        "Rates are over scored answers; unscored answers and errors are counted apart. \
-         Intervals: Wilson 95%. Reduction: (baseline - strategy) / baseline refusal of safe \
-         prompts on the same cases, percentile bootstrap interval ({} resamples, seed {}). {}",
-        report.bootstrap.resamples,
-        report.bootstrap.seed,
-        mcnemar_note(report)
-    )];
+    let mut notes = vec![if compares(report) {
+        format!(
+            "Rates are over scored answers; unscored answers and errors are counted apart. \
+             Intervals: Wilson 95%. Reduction: (baseline - strategy) / baseline refusal of safe \
+             prompts on the same cases, percentile bootstrap interval ({} resamples, seed {}). {}",
+            report.bootstrap.resamples,
+            report.bootstrap.seed,
+            mcnemar_note(report)
+        )
+    } else {
+        let mut note = "Rates are over scored answers; unscored answers and errors are counted \
+                        apart. Intervals: Wilson 95%."
+            .to_string();
+        if report.groups.iter().any(|g| g.strategy != BASELINE) {
+            note.push_str(
+                " No strategy is compared with baseline, so there is no reduction or McNemar \
+                 test (see the warning below).",
+            );
+        }
+        note
+    }];
+    notes.extend(unscored_turns(report));
     if report.by_case() {
         notes.push(BY_CASE.to_string());
     }

@@ -251,19 +251,25 @@ fn num(x: Option<f64>) -> String {
     x.map_or("-".into(), |v| format!("{v:.3}"))
 }
 
-/// Raw agreement, kappa and the confusion matrix of one comparison.
+/// Raw agreement, kappa and the confusion matrix of one comparison. `n`
+/// is every answer compared, those the judge left unscored included, as
+/// `xsafe judge eval` and `--json` count it; when some are unscored,
+/// `scored` says how many the agreement, kappa and matrix are over.
 fn describe(m: &Agreement) -> String {
-    let mut s = format!(
-        "  n {}  agreement {}  kappa {}  (refusal or not: agreement {}, kappa {})",
-        m.scored,
+    let mut s = format!("  n {}", m.n);
+    if m.unscored > 0 {
+        s.push_str(&format!(
+            "  scored {} ({} unscored by the judge)",
+            m.scored, m.unscored
+        ));
+    }
+    s.push_str(&format!(
+        "  agreement {}  kappa {}  (refusal or not: agreement {}, kappa {})",
         pct(m.accuracy_3class),
         num(m.kappa),
         pct(m.accuracy_binary),
         num(m.kappa_binary)
-    );
-    if m.unscored > 0 {
-        s.push_str(&format!("  unscored by the judge {}", m.unscored));
-    }
+    ));
     s.push('\n');
     let names: Vec<&str> = Class::ALL.iter().map(|c| c.as_str()).collect();
     let w = names.iter().map(|n| n.len()).max().unwrap_or(0);

@@ -747,10 +747,7 @@ fn result_row(r: &StoredResult, judge: &str, with_suite: bool) -> Vec<String> {
     }
     let answer = match (&r.error, &r.transcript) {
         (Some(e), _) => e.message.clone(),
-        (None, Some(t)) => t
-            .final_reply()
-            .map(|m| m.content.clone())
-            .unwrap_or_default(),
+        (None, Some(t)) => answer_text(t),
         (None, None) => String::new(),
     };
     vec![
@@ -760,6 +757,34 @@ fn result_row(r: &StoredResult, judge: &str, with_suite: bool) -> Vec<String> {
         verdict_label(r, judge),
         table::excerpt(&answer, 60),
     ]
+}
+
+/// The model's last reply as `runs show` prints it. A provider's refusal,
+/// which judges count as a full refusal whatever the content says, is
+/// marked: `[provider refusal] TEXT` with the refusal text it sent (the
+/// `refusal` field of OpenAI's message, `refusal` in `xsafe export`'s
+/// CSV), else `[provider refusal: content_filter]` for a reply stopped by
+/// the provider's filter (`finish_reason`); the content, often empty then,
+/// follows.
+fn answer_text(t: &xsafe_core::Transcript) -> String {
+    let Some(reply) = t.final_reply() else {
+        return String::new();
+    };
+    let marker = match (&reply.refusal, &t.finish_reason) {
+        (Some(refusal), _) if !refusal.trim().is_empty() => {
+            Some(format!("[provider refusal] {}", refusal.trim()))
+        }
+        (_, Some(f @ xsafe_core::FinishReason::ContentFilter)) => {
+            Some(format!("[provider refusal: {}]", f.as_str()))
+        }
+        (Some(_), _) => Some("[provider refusal]".to_string()),
+        _ => None,
+    };
+    match marker {
+        Some(m) if reply.content.trim().is_empty() => m,
+        Some(m) => format!("{m} {}", reply.content),
+        None => reply.content.clone(),
+    }
 }
 
 /// One result with everything stored about it, as exported and shown.
