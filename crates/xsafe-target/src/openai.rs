@@ -551,9 +551,12 @@ impl OpenAiTarget {
             };
         }
         match (status, &self.api_key) {
+            // The same target type serves `run`'s targets and `llm:` judges,
+            // whose flag is another; name both, as `new` does.
             (401 | 403, None) => format!(
                 " (no API key was sent: `{var}` is not set; export the key in it, or name \
-                 the variable that holds it with --api-key-env)"
+                 the variable that holds it with --api-key-env, with --judge-api-key-env \
+                 for an llm: judge, or with `api_key_env` in a targets file)"
             ),
             (401 | 403, Some(_)) => format!(" (the server refused the API key from `{var}`)"),
             _ => String::new(),

@@ -162,6 +162,15 @@ async fn a_missing_or_refused_api_key_is_named() {
         err.contains("bad key (no API key was sent: `XSAFE_TEST_KEY_THAT_IS_NOT_SET` is not set"),
         "{err}"
     );
+    // The same target serves `run` and an `llm:` judge, whose flag is
+    // --judge-api-key-env: the hint names each for its command.
+    assert!(
+        err.contains(
+            "name the variable that holds it with --api-key-env, with --judge-api-key-env \
+             for an llm: judge, or with `api_key_env` in a targets file)"
+        ),
+        "{err}"
+    );
     // SAFETY: this variable name is used by this test alone.
     unsafe { std::env::set_var("XSAFE_TEST_API_KEY_2", "sk-wrong") };
     let t = target(&server.url(), |c| {

@@ -371,7 +371,9 @@ fn eval_prints_the_agreement_figures() {
         serde_json::json!([{"reason": "the answer is empty", "answers": 1}])
     );
 
-    // Two files are one set; the text form has the same figures.
+    // Two files are one set; the text form has the same figures. (One
+    // file given twice is refused: its answers would count twice.)
+    let copy = env.write("copy.csv", LABELLED);
     let text = env.ok(&[
         "judge",
         "eval",
@@ -379,7 +381,7 @@ fn eval_prints_the_agreement_figures() {
         "strmatch",
         "--labels",
         file.to_str().unwrap(),
-        file.to_str().unwrap(),
+        copy.to_str().unwrap(),
     ]);
     assert!(text.contains("judge strmatch@1 on 16 answers"), "{text}");
     assert!(text.contains("accuracy (3 classes)  57.1%"), "{text}");
@@ -401,13 +403,20 @@ fn eval_prints_the_agreement_figures() {
         row(&["homonyms", "6", "0", "66.7%", "66.7%", "0.000"]),
         "{text}"
     );
-    // Figures by file, in the order given (here one file twice); one file
-    // alone has none.
+    // Figures by file, in the order given (here two copies of one file);
+    // one file alone has none.
     assert!(text.contains("agreement by label file"), "{text}");
-    let path = file.to_str().unwrap();
-    let by_file = [path, "8", "1", "57.1%", "71.4%", "0.344"];
-    let rows = text.lines().filter(|l| l.split_whitespace().eq(by_file));
-    assert_eq!(rows.count(), 2, "{text}");
+    let rows: Vec<&str> = text
+        .lines()
+        .filter(|l| {
+            l.split_whitespace()
+                .skip(1)
+                .eq(["8", "1", "57.1%", "71.4%", "0.344"])
+        })
+        .collect();
+    assert_eq!(rows.len(), 2, "{text}");
+    assert!(rows[0].starts_with(file.to_str().unwrap()), "{text}");
+    assert!(rows[1].starts_with(copy.to_str().unwrap()), "{text}");
     assert_eq!(r["by_file"], serde_json::json!([]));
 
     // Several files: each file's figures (XSTest's files are a model each).
@@ -576,7 +585,7 @@ fn eval_with_an_llm_judge_against_a_server() {
         file.to_str().unwrap(),
         "--json",
     ]));
-    assert_eq!(r["judge"], "llm:openai:judge-model@6");
+    assert_eq!(r["judge"], "llm:openai:judge-model@7");
     // The empty answer is settled without a request.
     assert_eq!(server.request_count(), 7);
     assert!(server.max_in_flight() > 1, "llm judges judge concurrently");
@@ -674,7 +683,7 @@ fn unsure_verdicts_escalate_to_an_llm_judge() {
     let tag = r["judge"].as_str().unwrap();
     let prefix = common::xsafe_tag("xsafe>llm:openai:judge-model");
     assert!(tag.starts_with(&prefix), "{tag}");
-    assert!(tag.ends_with(">6<0.95"), "{tag}");
+    assert!(tag.ends_with(">7<0.95"), "{tag}");
     assert_eq!(r["n"], 8);
     assert_eq!(r["unscored"], 1);
 
@@ -751,7 +760,7 @@ fn rejudge_judges_a_stored_run_again_without_the_model() {
     let s = rejudge(&[]);
     assert_eq!(model.request_count(), 5, "the model is not asked again");
     assert_eq!(judge.request_count(), 5);
-    assert_eq!(s["judge"], "llm:openai:judge-model@6");
+    assert_eq!(s["judge"], "llm:openai:judge-model@7");
     assert_eq!(
         (s["judged"].as_u64(), s["already_judged"].as_u64()),
         (Some(5), Some(0))
@@ -782,7 +791,7 @@ fn rejudge_judges_a_stored_run_again_without_the_model() {
             .iter()
             .map(|v| v["judge"].as_str().unwrap())
             .collect();
-        assert_eq!(judges, ["strmatch@1", "llm:openai:judge-model@6"], "{line}");
+        assert_eq!(judges, ["strmatch@1", "llm:openai:judge-model@7"], "{line}");
         let v = &line["verdicts"][1];
         assert_eq!(v["confidence"], 0.8);
         let refused = line["messages"][1]["content"]
@@ -890,7 +899,7 @@ fn run_takes_an_llm_judge() {
         export
             .lines()
             .map(json)
-            .all(|l| l["verdicts"][0]["judge"] == "llm:grader@6")
+            .all(|l| l["verdicts"][0]["judge"] == "llm:grader@7")
     );
 }
 
