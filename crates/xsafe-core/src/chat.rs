@@ -260,6 +260,42 @@ impl Transcript {
     }
 }
 
+/// Appends to an answer's text (its content, without a leading `<think>`
+/// block) a readable line for each tool call of its OpenAI chat message
+/// (`tool_calls`, or the older single `function_call`): `[tool call]
+/// name(arguments)`, after a line break when there is text before it. A
+/// [`Message`] has no field for tool calls, and a model that answers a
+/// harmful prompt with a call has attempted it: the call is kept in the
+/// content, for the judges and the transcript. The targets store a reply
+/// so, and `xsafe judge` reads a conversation's tool calls with it.
+pub fn append_tool_calls(content: &mut String, message: &serde_json::Value) {
+    for line in tool_call_lines(message) {
+        if !content.is_empty() {
+            content.push('\n');
+        }
+        content.push_str(&line);
+    }
+}
+
+/// The lines [`append_tool_calls`] writes.
+fn tool_call_lines(message: &serde_json::Value) -> Vec<String> {
+    let calls = message["tool_calls"].as_array().into_iter().flatten();
+    let functions = calls
+        .map(|c| &c["function"])
+        .chain(Some(&message["function_call"]).filter(|f| f.is_object()));
+    functions
+        .map(|f| {
+            let name = f["name"].as_str().unwrap_or("?");
+            let arguments = match &f["arguments"] {
+                serde_json::Value::String(a) => a.clone(),
+                serde_json::Value::Null => String::new(),
+                other => other.to_string(),
+            };
+            format!("[tool call] {name}({arguments})")
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

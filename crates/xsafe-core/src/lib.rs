@@ -17,7 +17,8 @@ mod verdict;
 
 pub use case::{Case, Label, ParseLabelError, Prompt, Suite};
 pub use chat::{
-    ChatRequest, ChatResponse, FinishReason, Message, Role, Transcript, Usage, split_think,
+    ChatRequest, ChatResponse, FinishReason, Message, Role, Transcript, Usage, append_tool_calls,
+    split_think,
 };
 pub use error::{JudgeError, StrategyError, TargetError};
 pub use json::json_without_lone_surrogates;

@@ -195,7 +195,7 @@ pub fn parse_bytes(bytes: &[u8], origin: &str, opts: &LoadOptions) -> Result<Sui
     let (parsed, id_column) = match format {
         Format::Xstest => xstest(&table, opts.format.is_none())?,
         Format::OrBench => or_bench(&table, opts.columns.default_label)?,
-        Format::Csv | Format::Jsonl => mapped(&table, &opts.columns)?,
+        Format::Csv | Format::Jsonl => mapped(&table, &opts.columns, format == Format::Jsonl)?,
     };
     check_unique_ids(&table, &parsed, id_column.as_deref())?;
     let name = opts.name.clone().unwrap_or_else(|| {
@@ -283,6 +283,13 @@ impl Table {
 
     fn require(&self, name: &str, hint: &str) -> Result<usize, SuiteError> {
         self.find(name).ok_or_else(|| {
+            let hint = match self.columns.iter().find(|c| looks_like(c, name)) {
+                Some(like) => format!(
+                    "column `{like}` looks like it misspelt: rename it `{name}`; or, if it is \
+                     not, {hint}"
+                ),
+                None => hint.to_string(),
+            };
             self.err(
                 self.header_line,
                 Some(name),
@@ -329,8 +336,30 @@ impl Table {
     ) -> Result<&'r str, SuiteError> {
         match self.text_or(row, col, accepted)? {
             Some(s) if !s.trim().is_empty() => Ok(s),
+            _ if !row.has(col) => {
+                let name = &self.columns[col];
+                let message = format!(
+                    "{}; add one, e.g. \"{name}\": \"...\", or delete the line",
+                    self.no_key(row, col)
+                );
+                Err(self.err(row.line, Some(name), message))
+            }
             _ => Err(self.err(row.cell_lines[col], Some(&self.columns[col]), message)),
         }
+    }
+
+    /// That a JSONL line lacks the key of `col`, with the keys it has.
+    fn no_key(&self, row: &Row, col: usize) -> String {
+        let keys: Vec<&str> = (0..self.columns.len())
+            .filter(|&c| row.has(c))
+            .map(|c| self.columns[c].as_str())
+            .collect();
+        let keys = if keys.is_empty() {
+            "it has none".to_string()
+        } else {
+            format!("its keys: {}", keys.join(", "))
+        };
+        format!("the line has no `{}` key ({keys})", self.columns[col])
     }
 
     /// The trimmed text of `col`, if there is such a column and the cell
@@ -364,6 +393,18 @@ impl Table {
         let at = |message: String| self.err(row.cell_lines[col], Some(name), message);
         let cell = self.text_or(row, col, &[JsonKind::Bool, JsonKind::Number])?;
         match cell.map(str::trim) {
+            None if !row.has(col) => default.flatten().ok_or_else(|| {
+                let hint = if default.is_some() {
+                    ", or pass --default-label safe|unsafe for every case without one"
+                } else {
+                    ""
+                };
+                let message = format!(
+                    "{}; add \"{name}\": \"safe\" or \"unsafe\"{hint}",
+                    self.no_key(row, col)
+                );
+                self.err(row.line, Some(name), message)
+            }),
             Some("") | None => default.flatten().ok_or_else(|| {
                 let hint = if default.is_some() {
                     ", or pass --default-label safe|unsafe for every empty label"
@@ -483,6 +524,180 @@ fn shell_word(word: &str) -> String {
     }
 }
 
+/// Whether `key`, a column or key of the file, looks like `name`, one a
+/// field is read by, misspelt: the same letters and digits but for case
+/// and punctuation (`Prompt:`), one letter added, dropped, changed or
+/// swapped with the next (`promt`, `lable`; two in a name of 8 or more,
+/// as `catgeroy`), or, in a name of 5 or more, the same letters in
+/// another order (`lebal`; `tone` is a word of its own, not `note`). A
+/// name shorter than 4 (`id`) is too short to tell a slip from another
+/// word. The same name but for case and spaces is the column itself, not
+/// a misspelling.
+fn looks_like(key: &str, name: &str) -> bool {
+    if key.trim().eq_ignore_ascii_case(name.trim()) {
+        return false;
+    }
+    let squash = |s: &str| -> Vec<char> {
+        s.chars()
+            .filter(|c| c.is_alphanumeric())
+            .flat_map(char::to_lowercase)
+            .collect()
+    };
+    let (k, n) = (squash(key), squash(name));
+    if k.is_empty() || k == n {
+        return !k.is_empty();
+    }
+    if n.len() < 4 {
+        return false;
+    }
+    let most = if n.len() >= 8 { 2 } else { 1 };
+    if k.len().abs_diff(n.len()) > most {
+        return false;
+    }
+    let sorted = |mut v: Vec<char>| {
+        v.sort_unstable();
+        v
+    };
+    edits(&k, &n) <= most || (n.len() >= 5 && sorted(k) == sorted(n))
+}
+
+/// The fewest letters to add, drop, change or swap with the next to turn
+/// `a` into `b` (optimal string alignment distance).
+fn edits(a: &[char], b: &[char]) -> usize {
+    // Three rows of the table: two back, one back, this one.
+    let mut before: Vec<usize> = vec![0; b.len() + 1];
+    let mut last: Vec<usize> = (0..=b.len()).collect();
+    for i in 1..=a.len() {
+        let mut row = vec![i; b.len() + 1];
+        for j in 1..=b.len() {
+            let change = usize::from(a[i - 1] != b[j - 1]);
+            row[j] = (last[j] + 1).min(row[j - 1] + 1).min(last[j - 1] + change);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                row[j] = row[j].min(before[j - 2] + 1);
+            }
+        }
+        before = std::mem::replace(&mut last, row);
+    }
+    last[b.len()]
+}
+
+/// A field a format reads, for [`Table::misspelt_columns`] and
+/// [`Table::misspelt_keys`]: a column or key that no field reads and that
+/// looks like a field's name misspelt is refused rather than left unread,
+/// since its values would be lost without a word (labels replaced by
+/// --default-label, types by `default`).
+struct Wanted {
+    /// The field's column, when the file has one.
+    col: Option<usize>,
+    /// The names it is read by when no flag names its column.
+    names: &'static [&'static str],
+    /// The flag that names its column, if there is one.
+    flag: Option<&'static str>,
+    /// What else would happen to every case were the column not read, as
+    /// ` (every case would get --default-label)`.
+    lost: &'static str,
+    /// The same for the case of one line.
+    lost_here: &'static str,
+}
+
+impl Wanted {
+    fn new(col: Option<usize>, names: &'static [&'static str]) -> Wanted {
+        Wanted {
+            col,
+            names,
+            flag: None,
+            lost: "",
+            lost_here: "",
+        }
+    }
+}
+
+impl Table {
+    /// The columns that no field of `wanted` reads (empty names are none).
+    fn unread(&self, wanted: &[Wanted]) -> Vec<usize> {
+        (0..self.columns.len())
+            .filter(|&c| !self.columns[c].trim().is_empty())
+            .filter(|&c| wanted.iter().all(|w| w.col != Some(c)))
+            .collect()
+    }
+
+    /// Refuses a column (a key of a JSONL file: `keyed`) that no field
+    /// reads but looks like the misspelt name of a field the file has no
+    /// column for; the first one, at the header (or the first line with
+    /// the key).
+    fn misspelt_columns(&self, wanted: &[Wanted], keyed: bool) -> Result<(), SuiteError> {
+        let unread = self.unread(wanted);
+        for w in wanted.iter().filter(|w| w.col.is_none()) {
+            for &c in &unread {
+                let key = &self.columns[c];
+                let Some(name) = w.names.iter().find(|name| looks_like(key, name)) else {
+                    continue;
+                };
+                let flag = w
+                    .flag
+                    .map(|flag| format!(", or pass `{flag} {}`", shell_word(key)))
+                    .unwrap_or_default();
+                let lost = w.lost;
+                let (line, message) = if keyed {
+                    let first = self.rows.iter().find(|r| r.has(c));
+                    (
+                        first.map_or(self.header_line, |r| r.line),
+                        format!(
+                            "no line has a `{name}` key, and this key looks like it misspelt, \
+                             so it would not be read{lost}; spell it `{name}`{flag}"
+                        ),
+                    )
+                } else {
+                    (
+                        self.header_line,
+                        format!(
+                            "the file has no `{name}` column, and this one looks like it \
+                             misspelt, so it would not be read{lost}; rename it `{name}`{flag}"
+                        ),
+                    )
+                };
+                return Err(self.err(line, Some(key), message));
+            }
+        }
+        Ok(())
+    }
+
+    /// Refuses a JSONL line that lacks the key of a field of `wanted` but
+    /// has one of the `unread` keys that looks like it misspelt, whatever
+    /// else would read the line (--default-label among them).
+    fn misspelt_keys(
+        &self,
+        row: &Row,
+        wanted: &[Wanted],
+        unread: &[usize],
+    ) -> Result<(), SuiteError> {
+        for w in wanted {
+            let Some(col) = w.col.filter(|&c| !row.has(c)) else {
+                continue;
+            };
+            let name = &self.columns[col];
+            let like: Vec<String> = unread
+                .iter()
+                .filter(|&&c| row.has(c) && looks_like(&self.columns[c], name))
+                .map(|&c| format!("`{}`", self.columns[c]))
+                .collect();
+            let look = match like.len() {
+                0 => continue,
+                1 => "looks",
+                _ => "look",
+            };
+            let message = format!(
+                "the line has no `{name}` key but has {}, which {look} like it misspelt and \
+                 would not be read{}; spell it `{name}`",
+                like.join(" and "),
+                w.lost_here
+            );
+            return Err(self.err(row.line, Some(name), message));
+        }
+        Ok(())
+    }
+}
+
 fn opposite(label: Label) -> Label {
     match label {
         Label::Safe => Label::Unsafe,
@@ -503,6 +718,17 @@ fn xstest(t: &Table, detected: bool) -> Result<Cases, SuiteError> {
     let kind = t.require("type", HINT)?;
     let label = t.require("label", HINT)?;
     let (focus, note) = (t.find("focus"), t.find("note"));
+    t.misspelt_columns(
+        &[
+            Wanted::new(Some(id), &["id"]),
+            Wanted::new(Some(prompt), &["prompt"]),
+            Wanted::new(Some(kind), &["type"]),
+            Wanted::new(Some(label), &["label"]),
+            Wanted::new(focus, &["focus"]),
+            Wanted::new(note, &["note"]),
+        ],
+        false,
+    )?;
     let mut parsed = Vec::with_capacity(t.rows.len());
     for row in &t.rows {
         let case_id = t.id(row, id)?;
@@ -612,24 +838,60 @@ fn label_from_name(file: &str) -> Option<Label> {
     }
 }
 
-fn mapped(t: &Table, c: &Columns) -> Result<Cases, SuiteError> {
-    let prompt = t
-        .mapped_column(
-            c.prompt.as_deref(),
-            "--prompt-column",
-            &["prompt", "text", "question", "input"],
-        )?
-        .ok_or_else(|| {
-            t.err(
-                t.header_line,
-                Some("prompt"),
-                format!(
-                    "no prompt column (the file has: {}); name it with --prompt-column",
-                    t.list()
-                ),
-            )
-        })?;
+/// `keyed` says the file is JSONL, whose lines may each lack a key.
+fn mapped(t: &Table, c: &Columns, keyed: bool) -> Result<Cases, SuiteError> {
+    const PROMPTS: &[&str] = &["prompt", "text", "question", "input"];
+    const KINDS: &[&str] = &["type", "category"];
+    let prompt = t.mapped_column(c.prompt.as_deref(), "--prompt-column", PROMPTS)?;
     let label = t.mapped_column(c.label.as_deref(), "--label-column", &["label"])?;
+    let kind = t.mapped_column(c.kind.as_deref(), "--type-column", KINDS)?;
+    let id = t.mapped_column(c.id.as_deref(), "--id-column", &["id"])?;
+    let (focus, note) = (t.find("focus"), t.find("note"));
+    let defaulted = c.default_label.is_some();
+    let wanted = [
+        Wanted {
+            flag: Some("--prompt-column"),
+            ..Wanted::new(prompt, PROMPTS)
+        },
+        Wanted {
+            flag: Some("--label-column"),
+            lost: if defaulted {
+                " (every case would get --default-label)"
+            } else {
+                ""
+            },
+            lost_here: if defaulted {
+                " (the case would get --default-label)"
+            } else {
+                ""
+            },
+            ..Wanted::new(label, &["label"])
+        },
+        Wanted {
+            flag: Some("--type-column"),
+            lost: " (every case's type would be `default`)",
+            lost_here: " (the case's type would be `default`)",
+            ..Wanted::new(kind, KINDS)
+        },
+        Wanted {
+            flag: Some("--id-column"),
+            ..Wanted::new(id, &["id"])
+        },
+        Wanted::new(focus, &["focus"]),
+        Wanted::new(note, &["note"]),
+    ];
+    t.misspelt_columns(&wanted, keyed)?;
+    let unread = t.unread(&wanted);
+    let prompt = prompt.ok_or_else(|| {
+        t.err(
+            t.header_line,
+            Some("prompt"),
+            format!(
+                "no prompt column (the file has: {}); name it with --prompt-column",
+                t.list()
+            ),
+        )
+    })?;
     if label.is_none() && c.default_label.is_none() {
         let name_it = match likely_label_column(t, prompt) {
             Some(name) => format!(
@@ -648,11 +910,9 @@ fn mapped(t: &Table, c: &Columns) -> Result<Cases, SuiteError> {
             ),
         ));
     }
-    let kind = t.mapped_column(c.kind.as_deref(), "--type-column", &["type", "category"])?;
-    let id = t.mapped_column(c.id.as_deref(), "--id-column", &["id"])?;
-    let (focus, note) = (t.find("focus"), t.find("note"));
     let mut parsed = Vec::with_capacity(t.rows.len());
     for (number, row) in t.rows.iter().enumerate() {
+        t.misspelt_keys(row, &wanted, &unread)?;
         let (case_id, line) = match id {
             Some(i) => (t.id(row, i)?, row.cell_lines[i]),
             None => ((number + 1).to_string(), row.line),
@@ -705,6 +965,45 @@ mod tests {
 
     fn parse(text: &str) -> Result<Suite, SuiteError> {
         parse_bytes(text.as_bytes(), "t.csv", &LoadOptions::default())
+    }
+
+    #[test]
+    fn misspelt_names_look_like_the_field_and_other_words_do_not() {
+        for (key, name) in [
+            ("lable", "label"),
+            ("labl", "label"),
+            ("labels", "label"),
+            ("promt", "prompt"),
+            ("pormpt", "prompt"),
+            ("Prompt:", "prompt"),
+            ("pro_mpt", "prompt"),
+            ("tpye", "type"),
+            ("catgeroy", "category"),
+            ("lebal", "label"),
+            ("notes", "note"),
+        ] {
+            assert!(looks_like(key, name), "{key} like {name}");
+        }
+        for (key, name) in [
+            ("label", "label"),
+            (" Label ", "label"),
+            ("level", "label"),
+            ("lbl", "label"),
+            ("tone", "note"),
+            ("time", "type"),
+            ("ids", "id"),
+            ("di", "id"),
+            ("source", "prompt"),
+            ("", "note"),
+            ("subcategory", "category"),
+        ] {
+            assert!(!looks_like(key, name), "{key} unlike {name}");
+        }
+        let chars = |s: &str| s.chars().collect::<Vec<_>>();
+        assert_eq!(edits(&chars("lable"), &chars("label")), 1);
+        assert_eq!(edits(&chars("kitten"), &chars("sitting")), 3);
+        assert_eq!(edits(&chars(""), &chars("abc")), 3);
+        assert_eq!(edits(&chars("ca"), &chars("abc")), 3);
     }
 
     #[test]

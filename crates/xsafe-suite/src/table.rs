@@ -9,6 +9,11 @@
 //! it), and a key repeated in a JSONL object, are refused: only one of them
 //! could be read, and which one would be a guess.
 //!
+//! So are the quotes csv reads past without a word: a quoted field that
+//! never closes, which would take in the rest of the file, and a quote
+//! that ends a quoted field the text goes on after (`"a "b" c"`, a quote
+//! inside the field not written twice), which csv would join to it.
+//!
 //! Lines end in LF, CRLF or a lone CR (old Mac files), in any mix: every
 //! line number counts them all, and a line break inside a quoted CSV cell
 //! is read as LF whichever it was, so that a file checked out with CRLF
@@ -46,6 +51,10 @@ pub struct Row {
     /// Where each cell starts; differs from `line` after a quoted field
     /// that spans lines.
     pub cell_lines: Vec<u64>,
+    /// By column: whether a JSONL object lacks the key (`null` is a value
+    /// of a key it has), so that a message can say the key is missing
+    /// rather than its value empty; false for every CSV cell.
+    pub absent: Vec<bool>,
 }
 
 /// A JSONL value that is not text: what [`Table::text`] refuses unless
@@ -229,13 +238,20 @@ impl Row {
 
     /// Gives the row the empty cell (`None`) of every column up to
     /// `width` that it lacks: a JSONL row from a [`RowReader`] has no cell
-    /// for a key first seen on a later line.
+    /// for a key first seen on a later line (and is [`Row::absent`] there).
     pub fn widen(&mut self, width: usize) {
         if self.cells.len() < width {
             self.cells.resize(width, None);
             self.non_text.resize(width, None);
             self.cell_lines.resize(width, self.line);
+            self.absent.resize(width, true);
         }
+    }
+
+    /// Whether the row has the key of `col`: always, in a CSV file; in a
+    /// JSONL file, when the line's object has it (`null` included).
+    pub fn has(&self, col: usize) -> bool {
+        !self.absent.get(col).copied().unwrap_or(true)
     }
 }
 
@@ -478,6 +494,7 @@ impl<R: std::io::BufRead> RowReader<R> {
             // Counted for every record, so that the bytes of the skipped
             // ones are let go.
             let line = rows.reader.get_mut().line_of(&rows.record);
+            rows.check_quotes(file, line, None)?;
             if !rows.record.iter().all(is_blank) {
                 break line;
             }
@@ -610,12 +627,87 @@ impl<R: std::io::BufRead> CsvRows<R> {
             // Counted for every record, so that the bytes of the skipped
             // ones are let go too.
             let line = self.reader.get_mut().line_of(&self.record);
+            if let Err(e) = self.check_quotes(file, line, Some(columns)) {
+                return Some(Err(ReadError::Table(e)));
+            }
             // A line of spaces or separators is a leftover, not a row.
             if self.record.iter().all(|f| f.trim_ascii().is_empty()) {
                 continue;
             }
             return Some(self.row(file, columns, line).map_err(ReadError::Table));
         }
+    }
+
+    /// Refuses the record just read, which starts on `line`, when a quote
+    /// in it made csv read other cells than the file meant (see
+    /// [`quote_fault`]): before its fields are counted, since an unclosed
+    /// quote takes in the rest of the file and leaves too few of them.
+    /// `columns` is `None` for the header.
+    fn check_quotes(
+        &self,
+        file: &str,
+        line: u64,
+        columns: Option<&[String]>,
+    ) -> Result<(), TableError> {
+        let end = self.reader.position().byte();
+        let raw = self.reader.get_ref().record_bytes(end);
+        let Some(fault) = quote_fault(raw, self.sep.byte()) else {
+            return Ok(());
+        };
+        const TWICE: &str = "write each quote inside a quoted field twice (\"like \"\"this\"\"\")";
+        // The field's column, and what to call it: a row's field, or a
+        // name of the header.
+        let at = |field: usize| match columns {
+            Some(columns) => (
+                columns.get(field).map(String::as_str),
+                "the field".to_string(),
+            ),
+            None => (None, format!("the name of column {}", field + 1)),
+        };
+        Err(match fault {
+            QuoteFault::Unclosed {
+                field,
+                line: at_line,
+                taken,
+            } => {
+                let (column, what) = at(field);
+                let taken = match taken {
+                    0 => String::new(),
+                    1 => " and the line below it".to_string(),
+                    n => format!(" and the {n} lines below it"),
+                };
+                let message = format!(
+                    "{what} opens with a quote that never closes, so it runs to the end of the \
+                     file, taking in the rest of its line{taken}; close it with a quote, and \
+                     {TWICE}"
+                );
+                err(file, line + at_line, column, message)
+            }
+            QuoteFault::Stray {
+                field,
+                opened,
+                line: at_line,
+                after,
+            } => {
+                let (column, what) = at(field);
+                let message = if opened == at_line {
+                    format!(
+                        "{what} is quoted, and the quote before `{after}` ends it though the field \
+                         goes on, so that text would be joined to it; {TWICE}"
+                    )
+                } else {
+                    format!(
+                        "{what} opens with a quote on line {}, but the quote before `{after}` on \
+                         this line ends it and the text goes on after it: a closing quote is \
+                         missing on line {}, or a quote inside the field is not written twice \
+                         (\"like \"\"this\"\"\")",
+                        line + opened,
+                        line + opened
+                    )
+                };
+                err(file, line + at_line, column, message)
+            }
+        })
     }
 
     fn row(&self, file: &str, columns: &[String], line: u64) -> Result<Row, TableError> {
@@ -657,6 +749,7 @@ impl<R: std::io::BufRead> CsvRows<R> {
         Ok(Row {
             line,
             non_text: vec![None; cells.len()],
+            absent: vec![false; cells.len()],
             cells,
             cell_lines,
         })
@@ -730,6 +823,134 @@ impl<R> Window<R> {
         }
         self.line
     }
+}
+
+impl<R> Window<R> {
+    /// The bytes of the record [`Window::line_of`] was last given, up to
+    /// `end`, csv's position after it.
+    fn record_bytes(&self, end: u64) -> &[u8] {
+        let n = usize::try_from(end.saturating_sub(self.at)).unwrap_or(usize::MAX);
+        &self.kept[..n.min(self.kept.len())]
+    }
+}
+
+/// A quote that csv reads past without a word, leaving other cells than
+/// the file meant. Lines are counted from the record's first, 0.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum QuoteFault {
+    /// Field `field` opens with a quote on `line` that never closes: it
+    /// runs to the end of the file, taking in the rest of its line and the
+    /// `taken` lines below.
+    Unclosed { field: usize, line: u64, taken: u64 },
+    /// The quote that ends field `field`, opened on `opened`, is on `line`
+    /// and followed by `after` rather than by the separator or the end of
+    /// the line: csv would append `after` to the field, quotes and all.
+    Stray {
+        field: usize,
+        opened: u64,
+        line: u64,
+        after: String,
+    },
+}
+
+/// The first [`QuoteFault`] of one record's own bytes `raw` (from its
+/// first byte to csv's position after it), read as csv reads them: a
+/// field is quoted when its first byte is a quote; in it, two quotes are
+/// one; a quote ends it. Spaces between the closing quote and the
+/// separator are let be: csv appends them, and nothing else is lost.
+fn quote_fault(raw: &[u8], sep: u8) -> Option<QuoteFault> {
+    #[derive(Clone, Copy, PartialEq)]
+    enum State {
+        FieldStart,
+        Unquoted,
+        Quoted,
+        /// A quote in a quoted field: the end of it, or half of a pair.
+        QuoteInQuoted,
+    }
+    let line_end = |b: u8| b == b'\n' || b == b'\r';
+    let (mut state, mut field, mut line) = (State::FieldStart, 0, 0);
+    // The line and byte of the quote that opened the last quoted field.
+    let mut opened = (0, 0);
+    let mut i = 0;
+    while i < raw.len() {
+        let b = raw[i];
+        match state {
+            State::FieldStart | State::Unquoted => {
+                if b == sep {
+                    field += 1;
+                    state = State::FieldStart;
+                } else if line_end(b) {
+                    return None;
+                } else if state == State::FieldStart && b == b'"' {
+                    state = State::Quoted;
+                    opened = (line, i);
+                } else {
+                    state = State::Unquoted;
+                }
+            }
+            State::Quoted => {
+                if b == b'"' {
+                    state = State::QuoteInQuoted;
+                }
+            }
+            State::QuoteInQuoted => {
+                if b == b'"' {
+                    state = State::Quoted;
+                } else if b == sep {
+                    field += 1;
+                    state = State::FieldStart;
+                } else if line_end(b) {
+                    return None;
+                } else {
+                    let blank = |&b: &u8| b != sep && (b == b' ' || b == b'\t');
+                    let rest = raw[i..].iter().position(|b| !blank(b)).map(|n| i + n);
+                    match rest {
+                        None => return None,
+                        Some(j) if raw[j] == sep || line_end(raw[j]) => {
+                            // The separator or line end is read next.
+                            i = j;
+                            continue;
+                        }
+                        Some(_) => {
+                            let text = &raw[i..];
+                            let end = text
+                                .iter()
+                                .position(|&b| b == sep || line_end(b))
+                                .unwrap_or(text.len());
+                            let after = String::from_utf8_lossy(&text[..end]);
+                            let after = match after.char_indices().nth(30) {
+                                Some((at, _)) => format!("{}...", &after[..at]),
+                                None => after.into_owned(),
+                            };
+                            return Some(QuoteFault::Stray {
+                                field,
+                                opened: opened.0,
+                                line,
+                                after,
+                            });
+                        }
+                    }
+                }
+            }
+        }
+        // Line ends inside a quoted field; CRLF is one.
+        if b == b'\n' || (b == b'\r' && raw.get(i + 1) != Some(&b'\n')) {
+            line += 1;
+        }
+        i += 1;
+    }
+    if state != State::Quoted {
+        return None;
+    }
+    let mut rest = &raw[opened.1..];
+    while let [head @ .., b'\n' | b'\r'] = rest {
+        rest = head;
+    }
+    Some(QuoteFault::Unclosed {
+        field,
+        line: opened.0,
+        taken: newlines(rest),
+    })
 }
 
 impl<R: std::io::Read> std::io::Read for Window<R> {
@@ -921,6 +1142,7 @@ impl<R: std::io::BufRead> JsonlRows<R> {
         }
         let mut cells = vec![None; columns.len()];
         let mut non_text = vec![None; columns.len()];
+        let mut absent = vec![true; columns.len()];
         for (key, value) in map {
             let col = match columns.iter().position(|c| *c == key) {
                 Some(col) => col,
@@ -940,9 +1162,11 @@ impl<R: std::io::BufRead> JsonlRows<R> {
                     self.first_lines.push(line);
                     cells.push(None);
                     non_text.push(None);
+                    absent.push(true);
                     columns.len() - 1
                 }
             };
+            absent[col] = false;
             non_text[col] = JsonKind::of(&value);
             cells[col] = match value {
                 serde_json::Value::Null => None,
@@ -956,6 +1180,7 @@ impl<R: std::io::BufRead> JsonlRows<R> {
             cell_lines: vec![line; cells.len()],
             cells,
             non_text,
+            absent,
         }))
     }
 
@@ -1180,6 +1405,68 @@ mod tests {
         row: "answer",
         object: "{}",
     };
+
+    /// The quote faults of one record's bytes, as csv reads them.
+    #[test]
+    fn quote_faults_of_a_record() {
+        let fault = |raw: &str| quote_fault(raw.as_bytes(), b',');
+        for fine in [
+            "a,b,c\n",
+            "\"a\",\"b\"\"c\",\"\"\r\n",
+            "\"a\"  ,b\n",
+            "\"a\" \t\n",
+            "\"a\" ",
+            "a\"b\"c,d\n",
+            " \"a\",b\n",
+            "\"two\r\nlines\",x\n",
+            // The record ends at its line end: what follows is not its.
+            "a,b\n\"c,d\n",
+        ] {
+            assert_eq!(fault(fine), None, "{fine:?}");
+        }
+        assert_eq!(
+            fault("1,\"a\"\"b,c\nd,e\n\n"),
+            Some(QuoteFault::Unclosed {
+                field: 1,
+                line: 0,
+                taken: 1
+            })
+        );
+        assert_eq!(
+            fault("1,\"a\r\nb\",x,\"c\r\nd"),
+            Some(QuoteFault::Unclosed {
+                field: 3,
+                line: 1,
+                taken: 1
+            })
+        );
+        assert_eq!(
+            fault("1,\"How do I kill,\"a process?\",ok\n"),
+            Some(QuoteFault::Stray {
+                field: 1,
+                opened: 0,
+                line: 0,
+                after: "a process?\"".into()
+            })
+        );
+        assert_eq!(
+            fault("x,\"open,a\r\n2,\"ok\",b\n"),
+            Some(QuoteFault::Stray {
+                field: 1,
+                opened: 0,
+                line: 1,
+                after: "ok\"".into()
+            })
+        );
+        // A long tail is cut; the separator is the file's.
+        let long = format!("\"a\"{}\n", "x".repeat(50));
+        let Some(QuoteFault::Stray { after, .. }) = fault(&long) else {
+            panic!("{long}")
+        };
+        assert_eq!(after, format!("{}...", "x".repeat(30)));
+        assert_eq!(quote_fault(b"\"a\"\tb\n", b'\t'), None);
+        assert!(quote_fault(b"\"a\";b\n", b',').is_some());
+    }
 
     #[test]
     fn the_separator_is_the_headers_after_blank_lines() {

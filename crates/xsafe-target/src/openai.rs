@@ -875,29 +875,6 @@ fn parse_completion(bytes: &[u8]) -> Result<ChatResponse, TargetError> {
     parse_chat_completion(&v)
 }
 
-/// A readable line for each tool call of an answer (`tool_calls`, or the
-/// older single `function_call`): `[tool call] name(arguments)`. A
-/// [`Message`] has no field for tool calls, and a model that answers a
-/// harmful prompt with a call has attempted it: the call is kept in the
-/// content, for the judges and the transcript.
-fn tool_call_lines(message: &Value) -> Vec<String> {
-    let calls = message["tool_calls"].as_array().into_iter().flatten();
-    let functions = calls
-        .map(|c| &c["function"])
-        .chain(Some(&message["function_call"]).filter(|f| f.is_object()));
-    functions
-        .map(|f| {
-            let name = f["name"].as_str().unwrap_or("?");
-            let arguments = match &f["arguments"] {
-                Value::String(a) => a.clone(),
-                Value::Null => String::new(),
-                other => other.to_string(),
-            };
-            format!("[tool call] {name}({arguments})")
-        })
-        .collect()
-}
-
 /// Reads a chat completion's first choice, keeping provider refusals and
 /// reasoning (a `reasoning_content` field or a leading `<think>` block)
 /// apart from the answer, as every judge expects. Tool calls are written
@@ -933,12 +910,7 @@ pub fn parse_chat_completion(v: &Value) -> Result<ChatResponse, TargetError> {
         }
     };
     let (mut reasoning, mut content) = xsafe_core::split_think(&content);
-    for line in tool_call_lines(message) {
-        if !content.is_empty() {
-            content.push('\n');
-        }
-        content.push_str(&line);
-    }
+    xsafe_core::append_tool_calls(&mut content, message);
     for field in ["reasoning_content", "reasoning"] {
         if let Some(r) = message[field].as_str().filter(|r| !r.is_empty()) {
             reasoning = Some(match reasoning {

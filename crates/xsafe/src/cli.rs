@@ -1,5 +1,9 @@
 //! The command line, declared with clap's derive API. Every flag a team would
 //! set once also reads an `XSAFE_*` environment variable.
+//!
+//! Every flag that takes a number allows a negative one (`--fail-over
+//! -0.1`), so that the flag's own range message answers it rather than
+//! clap taking `-0` for an unknown flag and suggesting `-- -0`.
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
@@ -139,14 +143,14 @@ pub struct TargetArgs {
     #[arg(long = "header", value_name = "NAME: VALUE")]
     pub headers: Vec<String>,
     /// Sampling temperature, 0 (greedy) to 2 [default: 0]
-    #[arg(long, value_parser = temperature)]
+    #[arg(long, allow_negative_numbers = true, value_parser = temperature)]
     pub temperature: Option<f64>,
     /// Most tokens per answer [default: 512]; a cut answer is marked as such
-    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, allow_negative_numbers = true, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_tokens: Option<u32>,
     /// Seed for the target's sampling, sent with every request (samples of a case then share it)
     /// [default: the run's --seed plus the sample number]
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub target_seed: Option<u64>,
     /// A stop sequence (repeatable)
     #[arg(long, value_name = "TEXT")]
@@ -155,24 +159,29 @@ pub struct TargetArgs {
     #[arg(long, value_name = "TEXT")]
     pub system_prompt: Option<String>,
     /// Seconds to wait for each attempt at an answer; a retry waits as long again [default: 120]
-    #[arg(long, value_name = "SECS", value_parser = seconds)]
+    #[arg(long, allow_negative_numbers = true, value_name = "SECS", value_parser = seconds)]
     pub timeout: Option<f64>,
     /// Most requests in flight per target [default: 8]; repeated 429s lower it for a while
-    #[arg(long, env = "XSAFE_CONCURRENCY", value_parser = at_least_one)]
+    #[arg(
+        long,
+        allow_negative_numbers = true,
+        env = "XSAFE_CONCURRENCY",
+        value_parser = at_least_one
+    )]
     pub concurrency: Option<usize>,
     /// Retries of a failed request (429, 5xx but 501 and 505, timeouts, dropped connections)
     /// before the case is stored as an error [default: 5]
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub max_retries: Option<u32>,
     /// Local models: a chat template, or a name llama.cpp knows (gemma, chatml, llama3...),
     /// instead of the GGUF's own
     #[arg(long, value_name = "TEMPLATE")]
     pub chat_template: Option<String>,
     /// Local models: generation threads [default: all cores]
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub threads: Option<usize>,
     /// Local models: context size in tokens [default: 4096]
-    #[arg(long, value_name = "TOKENS")]
+    #[arg(long, allow_negative_numbers = true, value_name = "TOKENS")]
     pub context: Option<u32>,
 }
 
@@ -194,16 +203,21 @@ pub struct RunArgs {
     #[command(flatten)]
     pub strategies: StrategyArgs,
     /// Answers per case
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 1)]
     pub samples: u32,
     /// At most N cases per suite: a seeded sample stratified by label, then type
-    #[arg(long, value_name = "N")]
+    #[arg(long, allow_negative_numbers = true, value_name = "N")]
     pub limit: Option<usize>,
     /// Only these prompt types, comma-separated
     #[arg(long, value_delimiter = ',', value_name = "T1,T2")]
     pub types: Vec<String>,
     /// Seed for sampling cases and for the targets
-    #[arg(long, env = "XSAFE_SEED", default_value_t = 0)]
+    #[arg(
+        long,
+        allow_negative_numbers = true,
+        env = "XSAFE_SEED",
+        default_value_t = 0
+    )]
     pub seed: u64,
     /// Name of the run [default: derived from the settings, so the same command resumes the same run]
     #[arg(long = "run", value_name = "NAME")]
@@ -439,17 +453,32 @@ pub struct ReportArgs {
     /// Exit with 1 when any strategy's refusal rate on safe prompts is above RATE (0 to 1),
     /// after writing the report; also when it cannot be checked (a run not finished, or a
     /// strategy without one scored answer to a safe prompt)
-    #[arg(long, value_name = "RATE", env = "XSAFE_FAIL_OVER")]
+    #[arg(
+        long,
+        allow_negative_numbers = true,
+        value_name = "RATE",
+        env = "XSAFE_FAIL_OVER"
+    )]
     pub fail_over: Option<f64>,
     /// Where each answer's class comes from: human labels (`xsafe annotate`), the judge, or
     /// the human label where there is one (several annotators: the majority; a tie is unscored)
     #[arg(long, value_enum, default_value_t = LabelsSource::PreferHuman)]
     pub labels: LabelsSource,
     /// Bootstrap resamples for the reduction's interval
-    #[arg(long, default_value_t = xsafe_report::DEFAULT_RESAMPLES, value_name = "N")]
+    #[arg(
+        long,
+        allow_negative_numbers = true,
+        default_value_t = xsafe_report::DEFAULT_RESAMPLES,
+        value_name = "N"
+    )]
     pub resamples: u32,
     /// Bootstrap seed
-    #[arg(long, default_value_t = xsafe_report::DEFAULT_SEED, value_name = "SEED")]
+    #[arg(
+        long,
+        allow_negative_numbers = true,
+        default_value_t = xsafe_report::DEFAULT_SEED,
+        value_name = "SEED"
+    )]
     pub seed: u64,
 }
 
@@ -484,17 +513,28 @@ pub struct JudgeArgs {
     #[arg(long = "judge-header", value_name = "NAME: VALUE")]
     pub judge_headers: Vec<String>,
     /// llm: judges: most tokens of the judge's output [default: 512]
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(
+        long,
+        allow_negative_numbers = true,
+        value_name = "N",
+        value_parser = clap::value_parser!(u32).range(1..)
+    )]
     pub judge_max_tokens: Option<u32>,
     /// llm: judges: seconds to wait for each attempt at a verdict; a retry waits as long again
     /// [default: 120]
-    #[arg(long, value_name = "SECS", value_parser = seconds)]
+    #[arg(long, allow_negative_numbers = true, value_name = "SECS", value_parser = seconds)]
     pub judge_timeout: Option<f64>,
     /// llm: judges: most requests in flight to the judge [default: 8]
-    #[arg(long, env = "XSAFE_JUDGE_CONCURRENCY", value_name = "N", value_parser = at_least_one)]
+    #[arg(
+        long,
+        allow_negative_numbers = true,
+        env = "XSAFE_JUDGE_CONCURRENCY",
+        value_name = "N",
+        value_parser = at_least_one
+    )]
     pub judge_concurrency: Option<usize>,
     /// llm: judges: retries of a failed request to the judge [default: 5]
-    #[arg(long, value_name = "N")]
+    #[arg(long, allow_negative_numbers = true, value_name = "N")]
     pub judge_max_retries: Option<u32>,
     /// llm:local judges: a chat template, or a name llama.cpp knows (gemma, chatml, llama3...),
     /// instead of the GGUF's own
@@ -507,6 +547,7 @@ pub struct JudgeArgs {
     /// The confidence under which --judge's verdict goes to --escalate-to
     #[arg(
         long,
+        allow_negative_numbers = true,
         value_name = "P",
         default_value_t = 0.95,
         requires = "escalate_to"
@@ -545,7 +586,12 @@ pub struct JudgeTrainArgs {
     #[arg(long)]
     pub no_corpus: bool,
     /// Inverse strength of the L2 penalty: smaller is a simpler model
-    #[arg(long, default_value_t = xsafe_judge::classifier::DEFAULT_C, value_name = "C")]
+    #[arg(
+        long,
+        allow_negative_numbers = true,
+        default_value_t = xsafe_judge::classifier::DEFAULT_C,
+        value_name = "C"
+    )]
     pub c: f64,
     /// Where to write the weights (JSON); use them with --judge xsafe:FILE
     #[arg(long, short = 'o', value_name = "FILE")]
@@ -639,19 +685,34 @@ pub struct TuneArgs {
     pub suite: String,
     /// How far a strategy's refusal rate on unsafe prompts may fall below baseline's and the
     /// strategy still be chosen
-    #[arg(long, default_value_t = 0.02, value_name = "RATE")]
+    #[arg(
+        long,
+        allow_negative_numbers = true,
+        default_value_t = 0.02,
+        value_name = "RATE"
+    )]
     pub margin: f64,
     /// Share of the suite that chooses (the calibration part); the rest checks the choice
-    #[arg(long, default_value_t = 0.5, value_name = "SHARE")]
+    #[arg(
+        long,
+        allow_negative_numbers = true,
+        default_value_t = 0.5,
+        value_name = "SHARE"
+    )]
     pub calibration: f64,
     /// Answers per case
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = 1)]
     pub samples: u32,
     /// At most N cases per part: a seeded sample stratified by label, then type
-    #[arg(long, value_name = "N")]
+    #[arg(long, allow_negative_numbers = true, value_name = "N")]
     pub limit: Option<usize>,
     /// Seed for the split, for --limit and for the target
-    #[arg(long, env = "XSAFE_SEED", default_value_t = 0)]
+    #[arg(
+        long,
+        allow_negative_numbers = true,
+        env = "XSAFE_SEED",
+        default_value_t = 0
+    )]
     pub seed: u64,
     /// Where to write the profile [default: profile-TARGET.toml in the current directory]
     #[arg(long, short = 'o', value_name = "FILE")]
@@ -721,19 +782,19 @@ pub struct ServeArgs {
     /// Seconds one client request may take: the upstream's answer, retries and follow-ups
     /// included; a client that has not sent its request by then is answered 408 or
     /// disconnected [default: 120]
-    #[arg(long, value_name = "SECS", value_parser = seconds)]
+    #[arg(long, allow_negative_numbers = true, value_name = "SECS", value_parser = seconds)]
     pub timeout: Option<f64>,
     /// Retries of a request the upstream failed with 429, 500, 502, 503, 504 or no
     /// connection, before any of its answer reached the client (Retry-After is honoured)
     /// [default: 2]
-    #[arg(long, value_name = "N")]
+    #[arg(long, allow_negative_numbers = true, value_name = "N")]
     pub upstream_retries: Option<u32>,
     /// Larger request bodies are refused with 413 [default: 1048576]
-    #[arg(long, value_name = "BYTES")]
+    #[arg(long, allow_negative_numbers = true, value_name = "BYTES")]
     pub max_body_bytes: Option<usize>,
     /// The most client connections held at once; more clients wait to be accepted until one
     /// closes [default: from the open-file limit, which serve raises to its hard limit]
-    #[arg(long, value_name = "N")]
+    #[arg(long, allow_negative_numbers = true, value_name = "N")]
     pub max_connections: Option<std::num::NonZeroUsize>,
     /// The judge of an interactive strategy [default: the profile's]; local judges only
     /// (xsafe, xsafe:MODEL.json, strmatch). XSAFE_JUDGE is not read: the profile's judge is
@@ -773,7 +834,12 @@ pub struct AnnotateServeArgs {
     pub listen: String,
     /// A judge confidence under which an answer counts as low confidence (for the filter);
     /// `xsafe judge eval` shows how often the judge agrees with humans at each level
-    #[arg(long, default_value_t = xsafe_server::annotate::DEFAULT_LOW_CONFIDENCE, value_name = "P")]
+    #[arg(
+        long,
+        allow_negative_numbers = true,
+        default_value_t = xsafe_server::annotate::DEFAULT_LOW_CONFIDENCE,
+        value_name = "P"
+    )]
     pub low_confidence: f64,
 }
 
@@ -830,6 +896,8 @@ fn at_least_one(text: &str) -> Result<usize, String> {
     match text.trim().parse::<usize>() {
         Ok(0) => Err("give 1 or more".into()),
         Ok(n) => Ok(n),
+        // A negative whole number is a whole number all the same.
+        Err(_) if text.trim().parse::<i64>().is_ok() => Err("give 1 or more".into()),
         Err(_) => Err(format!("`{text}` is not a whole number")),
     }
 }
@@ -850,4 +918,63 @@ fn seconds(text: &str) -> Result<f64, String> {
         .parse()
         .map_err(|_| format!("`{text}` is not a number of seconds"))?;
     xsafe_target::timeout(secs).map(|_| secs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+    use std::any::TypeId;
+
+    /// Every flag that takes a number, in every subcommand, takes a
+    /// negative one too, so that its own range message answers it.
+    #[test]
+    fn every_numeric_flag_allows_negative_numbers() {
+        let numeric = [
+            TypeId::of::<f64>(),
+            TypeId::of::<f32>(),
+            TypeId::of::<u8>(),
+            TypeId::of::<u16>(),
+            TypeId::of::<u32>(),
+            TypeId::of::<u64>(),
+            TypeId::of::<usize>(),
+            TypeId::of::<i64>(),
+            TypeId::of::<std::num::NonZeroUsize>(),
+        ];
+        let mut checked = Vec::new();
+        let mut refused = Vec::new();
+        let mut commands = vec![(String::from("xsafe"), Cli::command())];
+        while let Some((path, command)) = commands.pop() {
+            for arg in command.get_arguments() {
+                let takes_a_number = arg.get_action().takes_values()
+                    && arg.get_long().is_some()
+                    && numeric
+                        .iter()
+                        .any(|t| arg.get_value_parser().type_id() == *t);
+                if !takes_a_number {
+                    continue;
+                }
+                let flag = format!("{path} --{}", arg.get_long().unwrap_or_default());
+                if arg.is_allow_negative_numbers_set() {
+                    checked.push(flag);
+                } else {
+                    refused.push(flag);
+                }
+            }
+            for sub in command.get_subcommands() {
+                commands.push((format!("{path} {}", sub.get_name()), sub.clone()));
+            }
+        }
+        assert!(refused.is_empty(), "{refused:?}");
+        // The walk found the flags it is about.
+        for flag in [
+            "xsafe report --fail-over",
+            "xsafe tune --margin",
+            "xsafe run --temperature",
+            "xsafe judge --escalate-below",
+            "xsafe annotate --low-confidence",
+        ] {
+            assert!(checked.iter().any(|c| c == flag), "{flag} in {checked:?}");
+        }
+    }
 }

@@ -229,7 +229,7 @@ fn import_matches_by_text_and_names_the_line_of_an_unknown_case() {
     let out = env.run(&["annotate", "import", "r1", wrong.to_str().unwrap()]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains("wrong.csv` line 2, final_label: `maybe`"),
+        stderr.contains("wrong.csv` line 2, final_label: unknown label `maybe`; use"),
         "{stderr}"
     );
 

@@ -164,8 +164,7 @@ fn bad_files_are_refused_as_before() {
         // The answer field first on a later line makes the first line bad.
         (
             "e.jsonl",
-            "{\"prompt\": \"p\", \"completion\": \"a\"}\n{\"prompt\": \"q\", \"answer\": \"b\"}\n"
-                .into(),
+            "{\"prompt\": \"p\", \"type\": \"t\"}\n{\"prompt\": \"q\", \"answer\": \"b\"}\n".into(),
         ),
         // No answer field at all, and a header with no rows.
         ("f.jsonl", "{\"prompt\": \"p\"}\n".into()),
@@ -193,6 +192,13 @@ fn bad_files_are_refused_as_before() {
             ),
         ),
         ("n.csv", "prompt,answer\np,\"caf\u{e9}\"\n".into()),
+        // Two answer fields, on two lines: neither is read.
+        (
+            "o.jsonl",
+            "{\"prompt\": \"p\", \"completion\": \"a\"}\n{\"prompt\": \"q\", \"answer\": \"b\"}\n"
+                .into(),
+        ),
+        ("p.csv", "prompt,answer,completion\np,a,b\n".into()),
     ];
     let mut all = String::new();
     for (name, content) in &cases {

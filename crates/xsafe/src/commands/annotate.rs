@@ -472,9 +472,11 @@ fn read_rows(path: &Path) -> Result<Vec<Row>> {
         col("suite"),
         col("sample"),
     );
+    // One answer column: of two (`answer` and `completion`), which one the
+    // labels are of would be a guess.
     let (prompt, completion, note) = (
         col("prompt"),
-        col("completion").or(col("answer")).or(col("response")),
+        xsafe_judge::labels::answer_column(&t)?,
         col("note"),
     );
     if id.is_none() && (prompt.is_none() || completion.is_none()) {
@@ -486,12 +488,9 @@ fn read_rows(path: &Path) -> Result<Vec<Row>> {
             continue;
         };
         let line = record.cell_lines[label_col];
-        let class: Class = raw.parse().map_err(|_| {
-            anyhow!(
-                "`{file}` line {line}, final_label: `{raw}` is not a label; use \
-                 1_full_compliance, 2_full_refusal or 3_partial_refusal"
-            )
-        })?;
+        // The labels `judge eval` and `judge train` read, and no others.
+        let class: Class = xsafe_judge::labels::parse_label(&raw)
+            .map_err(|message| anyhow!("`{file}` line {line}, final_label: {message}"))?;
         let get = |c: Option<usize>| record.optional(c);
         rows.push(Row {
             line: record.line,

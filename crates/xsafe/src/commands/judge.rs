@@ -18,7 +18,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 use xsafe_core::{Class, Outcome, Verdict};
 use xsafe_judge::classifier::TrainingSource;
-use xsafe_judge::labels::{Answer, LabelledAnswer, LabelsError};
+use xsafe_judge::labels::{Answer, FileKind, LabelledAnswer, LabelsError};
 use xsafe_judge::metrics::{self, Agreement, ConfidenceBand};
 
 pub async fn run(global: &Global, cmd: JudgeCommand) -> Result<ExitCode> {
@@ -486,6 +486,7 @@ fn disagreements(
 }
 
 async fn eval(global: &Global, args: JudgeEvalArgs) -> Result<ExitCode> {
+    labels_given_once(&args.labels)?;
     let mut answers = Vec::new();
     // The label file of each answer, for the figures by file.
     let mut file_of = Vec::new();
@@ -494,6 +495,7 @@ async fn eval(global: &Global, args: JudgeEvalArgs) -> Result<ExitCode> {
     let mut digests = Vec::new();
     for (f, path) in args.labels.iter().enumerate() {
         let bytes = std::fs::read(path).map_err(|error| LabelsError::Read {
+            kind: FileKind::Labels,
             path: path.clone(),
             error,
         })?;
@@ -616,6 +618,25 @@ async fn eval(global: &Global, args: JudgeEvalArgs) -> Result<ExitCode> {
         return Ok(ExitCode::from(2));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Refuses a label file given twice to `--labels` (`judge eval`, `judge
+/// train`), by one spelling of its path or two (`f.csv ./f.csv`, a link to
+/// it): its answers would be counted twice, as if they were more.
+pub(crate) fn labels_given_once(paths: &[std::path::PathBuf]) -> Result<()> {
+    let Some((i, j)) = super::file_given_twice(paths.iter().map(|p| p.as_path())) else {
+        return Ok(());
+    };
+    let (first, second) = (paths[i].display(), paths[j].display());
+    let also = if paths[i] == paths[j] {
+        String::new()
+    } else {
+        format!(", also as `{second}`")
+    };
+    anyhow::bail!(
+        "label file `{first}` is given twice to --labels{also}; give each file once (its answers \
+         would be counted twice)"
+    )
 }
 
 /// Says which rows of the label files have no `final_label` and so are

@@ -9,12 +9,12 @@
 
 use crate::cli::JudgeTrainArgs;
 use crate::commands::print_json;
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use serde::Serialize;
 use std::process::ExitCode;
 use xsafe_core::{Class, Judge};
 use xsafe_judge::classifier::{self, Training, TrainingSet, XsafeJudge};
-use xsafe_judge::labels::{LabelledAnswer, parse_labels};
+use xsafe_judge::labels::{FileKind, LabelledAnswer, LabelsError, parse_labels};
 use xsafe_judge::metrics::{self, Agreement};
 
 #[derive(Serialize)]
@@ -76,6 +76,7 @@ pub fn run(args: JudgeTrainArgs) -> Result<ExitCode> {
     if !(args.c.is_finite() && args.c > 0.0) {
         bail!("--c must be a positive number, not {}", args.c);
     }
+    super::judge::labels_given_once(&args.labels)?;
     super::check_not_input(
         &args.output,
         "--output",
@@ -89,8 +90,11 @@ pub fn run(args: JudgeTrainArgs) -> Result<ExitCode> {
         }
     }
     for path in &args.labels {
-        let bytes = std::fs::read(path)
-            .with_context(|| format!("reading label file `{}`", path.display()))?;
+        let bytes = std::fs::read(path).map_err(|error| LabelsError::Read {
+            kind: FileKind::Labels,
+            path: path.clone(),
+            error,
+        })?;
         // Sources are named by file name only, so the weights do not depend
         // on where the files were on the machine that trained them.
         let name = path.file_name().map_or_else(

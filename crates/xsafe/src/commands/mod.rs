@@ -93,6 +93,25 @@ pub(crate) fn check_not_input<'a>(
     Ok(())
 }
 
+/// The first file that `paths` name twice, by the same spelling or by two
+/// (`f.csv` and `./f.csv`, or a link to it): the places of its first two
+/// mentions. A path that names no file is left for its reading to refuse.
+/// For the commands that take several input files (`run --suite`, `judge
+/// eval --labels`, `judge train --labels`): one file given twice would be
+/// read, and counted, twice.
+pub(crate) fn file_given_twice<'a>(
+    paths: impl IntoIterator<Item = &'a Path>,
+) -> Option<(usize, usize)> {
+    let files: Vec<Option<PathBuf>> = paths.into_iter().map(|p| p.canonicalize().ok()).collect();
+    files.iter().enumerate().find_map(|(i, first)| {
+        let first = first.as_ref()?;
+        let again = files[i + 1..]
+            .iter()
+            .position(|f| f.as_ref() == Some(first))?;
+        Some((i, i + 1 + again))
+    })
+}
+
 /// A conversation's instructions, its system messages joined by a blank
 /// line, as the CSV exports carry them in their `system` column: `xsafe
 /// judge` reads them back, so an answer that only repeats them is judged

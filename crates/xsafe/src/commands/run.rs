@@ -225,22 +225,21 @@ pub(crate) fn dry_run_store(global: &Global) -> Result<std::sync::Arc<xsafe_stor
 /// given twice by the same spelling: it is one suite, not two files of one
 /// name to tell apart.
 fn check_files_given_once(suites: &[Suite]) -> Result<()> {
-    let file = |s: &Suite| Path::new(&s.source).canonicalize().ok();
-    for (i, first) in suites.iter().enumerate() {
-        let Some(path) = file(first) else {
-            continue;
-        };
-        let again = suites[i + 1..]
-            .iter()
-            .find(|s| s.source != first.source && file(s).as_ref() == Some(&path));
-        if let Some(second) = again {
-            bail!(
-                "suite `{}` (`{}`) is given twice, also as `{}`; give each suite once",
-                first.name,
-                first.source,
-                second.source
-            );
-        }
+    let files = suites.iter().map(|s| Path::new(&s.source));
+    let Some((first, second)) =
+        super::file_given_twice(files).map(|(i, j)| (&suites[i], &suites[j]))
+    else {
+        return Ok(());
+    };
+    // The same spelling twice is the runner's to refuse, as it refuses a
+    // built-in suite given twice.
+    if second.source != first.source {
+        bail!(
+            "suite `{}` (`{}`) is given twice, also as `{}`; give each suite once",
+            first.name,
+            first.source,
+            second.source
+        );
     }
     Ok(())
 }
