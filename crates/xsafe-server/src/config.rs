@@ -13,8 +13,10 @@ use xsafe_strategy::{BuildOptions, Composite, Registry};
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// A config file or profile cannot be read.
-    #[error("cannot read `{path}`: {source}")]
+    #[error("cannot read the {what} `{path}`: {source}")]
     Read {
+        /// What the file is: `profile` or `config file`.
+        what: &'static str,
         /// The file that could not be read.
         path: PathBuf,
         /// Why reading it failed.
@@ -84,6 +86,7 @@ impl ServerConfig {
     /// has an unknown setting, or holds a key whose `sha256` is not 64 hex digits.
     pub fn load(path: &Path) -> Result<ServerConfig, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            what: "config file",
             path: path.to_path_buf(),
             source,
         })?;
@@ -185,6 +188,7 @@ impl Profile {
     /// `strategy`); a profile without a recorded definition gets an empty one.
     pub fn load(path: &Path) -> Result<Profile, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            what: "profile",
             path: path.to_path_buf(),
             source,
         })?;
@@ -266,6 +270,19 @@ impl Profile {
         let strategy = registry
             .build(&self.strategy, options)
             .map_err(|e| ConfigError::Other(format!("profile `{}`: {e}", self.path.display())))?;
+        // A profile written by hand without the definition has nothing to
+        // compare with: said so, not as a difference at its first field.
+        if self.definition.as_table().is_some_and(|t| t.is_empty()) {
+            return Err(ConfigError::Other(format!(
+                "profile `{}`: `[choice.definition]` is missing: it records the strategy `{}` as \
+                 it was tuned (its texts and exemplars), so that serve can check it serves the \
+                 same; `xsafe tune` writes it (`xsafe strategies show {} --json` prints this \
+                 xsafe's definition)",
+                self.path.display(),
+                self.strategy,
+                self.strategy
+            )));
+        }
         let built = identity(&strategy.definition());
         // A profile's definition is the JSON one as TOML (`json_to_toml`):
         // read back as JSON, it is what `identity` reads.
@@ -297,30 +314,64 @@ impl Profile {
         Ok(strategy)
     }
 
-    /// The judge for interactive strategies: `judge` when given, else the
-    /// one the profile was tuned with (its name without `@version`).
+    /// The judge for interactive strategies: `judge` when given (by
+    /// `--judge`), else the one the profile was tuned with (its name
+    /// without `@version`). See [`Profile::build_judge_from`].
     pub fn build_judge(&self, judge: Option<&str>) -> Result<Arc<dyn Judge>, ConfigError> {
-        let name = match judge {
-            Some(j) => j.trim().to_string(),
-            None => self
-                .judge
-                .as_deref()
-                .map(|j| j.rsplit_once('@').map_or(j, |(name, _)| name).to_string())
-                .unwrap_or_else(|| xsafe_judge::DEFAULT_JUDGE.to_string()),
+        self.build_judge_from(judge.map(|j| (j, "--judge")))
+    }
+
+    /// The judge for interactive strategies: `judge`'s name when given,
+    /// with where it was given (`--judge`, the config file's `judge`), else
+    /// the one the profile was tuned with (its name without `@version`). A
+    /// judge the proxy cannot use is refused naming where it came from
+    /// (the flag, the config file's field, or the profile's `[profile]
+    /// judge`) and the judges it can: local ones only.
+    pub fn build_judge_from(
+        &self,
+        judge: Option<(&str, &str)>,
+    ) -> Result<Arc<dyn Judge>, ConfigError> {
+        let (name, given_by) = match judge {
+            Some((j, by)) => (j.trim().to_string(), by.to_string()),
+            None => match self.judge.as_deref() {
+                Some(j) => (
+                    j.trim()
+                        .rsplit_once('@')
+                        .map_or(j.trim(), |(name, _)| name)
+                        .to_string(),
+                    format!(
+                        "the profile `{}` (`[profile] judge = \"{}\"`)",
+                        self.path.display(),
+                        j.escape_debug()
+                    ),
+                ),
+                None => (
+                    xsafe_judge::DEFAULT_JUDGE.to_string(),
+                    "the default".to_string(),
+                ),
+            },
         };
+        const LOCAL: &str = "xsafe, xsafe:MODEL.json or strmatch";
         if let Some((first, _)) = name.split_once('>') {
             return Err(ConfigError::Other(format!(
-                "the profile was tuned with `{name}`, a judge that escalates unsure verdicts to a \
-                 second; the proxy judges replies with one local judge: pass --judge {first}"
+                "the judge `{name}`, from {given_by}, escalates unsure verdicts to a second; the \
+                 proxy judges replies with one local judge ({LOCAL}): pass --judge {first}"
             )));
         }
         if name.starts_with("llm:") {
             return Err(ConfigError::Other(format!(
-                "the judge `{name}` is a model; the proxy judges replies with a local judge only \
-                 (xsafe, xsafe:MODEL.json, strmatch): pass --judge xsafe"
+                "the judge `{name}`, from {given_by}, is a model; the proxy judges replies with a \
+                 local judge only ({LOCAL}): pass --judge xsafe"
             )));
         }
-        xsafe_judge::from_name(&name).map_err(ConfigError::Other)
+        if !(name == "xsafe" || name == "strmatch" || name.starts_with("xsafe:")) {
+            return Err(ConfigError::Other(format!(
+                "unknown judge `{name}`, from {given_by}; the proxy judges replies with a local \
+                 judge: {LOCAL}"
+            )));
+        }
+        xsafe_judge::from_name(&name)
+            .map_err(|e| ConfigError::Other(format!("the judge `{name}`, from {given_by}: {e}")))
     }
 
     /// When `judge` is the profile's judge by name but of another version,
@@ -430,6 +481,58 @@ mod tests {
         // An explicit --judge is taken as it is.
         let chosen = profile("xsafe>strmatch@1>1<1").build_judge(Some("strmatch"));
         assert_eq!(chosen.unwrap().name(), "strmatch");
+    }
+
+    /// The bug this guards: a judge the proxy cannot use was refused without
+    /// saying where it came from (the profile, the config file, the flag),
+    /// offering `llm:TARGET`, which the proxy refuses.
+    #[test]
+    fn a_judge_that_cannot_be_used_is_refused_naming_where_it_came_from() {
+        let profile = |judge: &str| Profile {
+            path: "p.toml".into(),
+            strategy: "interactive".into(),
+            definition: toml::Value::Table(Default::default()),
+            judge: Some(judge.into()),
+            target: None,
+            target_settings: None,
+            heldout_check: None,
+        };
+        let err = |p: &Profile, chosen: Option<(&str, &str)>| {
+            p.build_judge_from(chosen).err().unwrap().to_string()
+        };
+        let from_profile = err(&profile("bogus@1"), None);
+        assert!(
+            from_profile.contains("unknown judge `bogus`")
+                && from_profile.contains("the profile `p.toml` (`[profile] judge = \"bogus@1\"`)")
+                && from_profile.contains("xsafe, xsafe:MODEL.json or strmatch")
+                && !from_profile.contains("llm:"),
+            "{from_profile}"
+        );
+        let from_config = err(
+            &profile("xsafe@1"),
+            Some(("nope", "`judge` in the config file `serve.toml`")),
+        );
+        assert!(
+            from_config
+                .contains("unknown judge `nope`, from `judge` in the config file `serve.toml`"),
+            "{from_config}"
+        );
+        let model = err(&profile("llm:openai:m@2"), None);
+        assert!(
+            model.contains("`llm:openai:m`, from the profile `p.toml`")
+                && model.contains("pass --judge xsafe"),
+            "{model}"
+        );
+        let flag = err(&profile("xsafe@1"), Some(("llm:openai:m", "--judge")));
+        assert!(flag.contains("from --judge"), "{flag}");
+        let weights = err(
+            &profile("xsafe@1"),
+            Some(("xsafe:/nonexistent/w.json", "--judge")),
+        );
+        assert!(
+            weights.starts_with("the judge `xsafe:/nonexistent/w.json`, from --judge: "),
+            "{weights}"
+        );
     }
 
     #[test]

@@ -11,6 +11,7 @@
 //! serve it the same way.
 
 pub mod annotate;
+mod body;
 mod config;
 mod error;
 mod http;

@@ -157,7 +157,7 @@ impl Metrics {
             ),
             (
                 "xsafe_proxy_upstream_retries_total",
-                "Upstream requests sent again after a 429, a 5xx or no connection.",
+                "Upstream requests sent again after a 429, a 5xx, no connection or a dropped one.",
                 &self.retries,
             ),
         ] {

@@ -1,6 +1,7 @@
 //! The proxy's routes: chat completions with the profile's strategy
 //! applied, models, health and metrics.
 
+use crate::body::RawBody;
 use crate::config::ConfigError;
 use crate::error::{ApiError, ErrorKind};
 use crate::metrics::{FOLLOWUP_REJECTED, Metrics, STREAM_FAILED};
@@ -39,8 +40,9 @@ const SHOULD_RETRY_HEADER: &str = "x-should-retry";
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1 << 20;
 /// How long the upstream may take to answer, unless configured.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
-/// How many times a request the upstream failed (429, 5xx, no connection)
-/// is sent again, unless configured.
+/// How many times a request the upstream failed (429, 5xx, no connection,
+/// or a connection closed before the answer) is sent again, unless
+/// configured.
 pub const DEFAULT_UPSTREAM_RETRIES: u32 = 2;
 
 /// How the proxy is set up.
@@ -142,22 +144,35 @@ impl Proxy {
                     .into(),
             ));
         }
-        let base = options.upstream.trim().trim_end_matches('/').to_string();
-        let shown = xsafe_target::without_userinfo(&base);
-        if !(base.starts_with("http://") || base.starts_with("https://")) {
+        let given = options.upstream.trim();
+        let shown = xsafe_target::without_userinfo(given);
+        if !(given.starts_with("http://") || given.starts_with("https://")) {
             return Err(ConfigError::Other(format!(
                 "--upstream `{shown}` is not an http:// or https:// URL"
             )));
         }
-        if base.contains(',') {
+        if given.contains(',') {
             return Err(ConfigError::Other(format!(
                 "--upstream `{shown}`: the proxy takes one upstream URL (a comma-separated list \
                  is not read as replicas here); put a load balancer in front of several"
             )));
         }
+        if given.contains('#') {
+            return Err(ConfigError::Other(format!(
+                "--upstream `{shown}`: a URL's `#` part is never sent to a server; leave it out"
+            )));
+        }
+        // A query (`?api-version=...`, as Azure-style servers need) goes
+        // after each path asked, not before it.
+        let (base, query) = match given.split_once('?') {
+            Some((base, query)) => (base, Some(query).filter(|q| !q.is_empty())),
+            None => (given, None),
+        };
+        let base = base.trim_end_matches('/').to_string();
+        let query = query.map(str::to_string);
         // A user name and password in the URL are the upstream's
         // credentials (sent as basic authentication): no API key beside them.
-        let userinfo = shown != base;
+        let userinfo = xsafe_target::without_userinfo(&base) != base;
         let key = match &options.upstream_key {
             Some(key) => Some(xsafe_target::bearer(&key.0).ok_or_else(|| {
                 ConfigError::Other(format!(
@@ -181,6 +196,7 @@ impl Proxy {
         let upstream = Upstream {
             client,
             base,
+            query,
             key,
             userinfo,
             key_env: options.upstream_key_env.clone(),
@@ -275,11 +291,18 @@ impl Proxy {
     async fn chat(&self, headers: HeaderMap, body: Body) -> Result<Response, Failure> {
         let started = Instant::now();
         let who = self.authorize(&headers)?.map(str::to_string);
+        encoding(&headers)?;
         let bytes = self.read_body(&headers, body).await?;
-        let mut request: Value = serde_json::from_slice(&bytes).map_err(|e| {
+        // Read as the upstream's answers are: a lone surrogate escape
+        // (`"\ud800"`, which Python's `json` writes) is U+FFFD.
+        let invalid = |e: serde_json::Error| {
             ApiError::bad_request("invalid_json", format!("the body is not valid JSON: {e}"))
-        })?;
+        };
+        let (request, bytes) = crate::body::read_lossy(bytes).map_err(invalid)?;
         let parsed = validate(&request)?;
+        // What goes upstream: the client's fields as it wrote them (a
+        // `Value` would rewrite some numbers), `messages` as merged.
+        let raw = RawBody::parse(&bytes).map_err(invalid)?;
         let messages = request["messages"].as_array().cloned().unwrap_or_default();
         // Only a conversation that ends with the user's message is judged
         // and followed up; the others pass through as with any strategy.
@@ -288,6 +311,9 @@ impl Proxy {
             one_choice(&request, self.strategy.name())?;
         }
         let prompt = Prompt::new(parsed.prompt.clone());
+        // A user message without text (an image or audio only) is left as
+        // it came by a `user` template, which has no prompt to ask (see
+        // `Contextual::contribute`); its system text and exemplars apply.
         let opening = self
             .strategy
             .opening_async(&prompt)
@@ -306,14 +332,21 @@ impl Proxy {
         // --timeout.
         let deadline = self.upstream.deadline();
         let response = if interactive {
-            self.interactive(request, merged, opening, &prompt, parsed.stream, deadline)
+            let template = raw.without(&["stream", "stream_options", "messages"]);
+            let turns = Turns {
+                template,
+                merged,
+                opening,
+            };
+            self.interactive(&request, turns, &prompt, parsed.stream, deadline)
                 .await
         } else {
-            request["messages"] = Value::Array(merged);
+            // Messages the strategy left as they came go as they came too.
+            let body = raw.to_json(changed.then_some(merged.as_slice()));
             if parsed.stream {
-                self.stream_through(&request, deadline).await
+                self.stream_through(body, &request, deadline).await
             } else {
-                self.forward(&request, deadline).await
+                self.forward(body, deadline).await
             }
         };
         let response = response.map_err(|f| {
@@ -374,10 +407,12 @@ impl Proxy {
         response
     }
 
-    async fn forward(&self, request: &Value, deadline: Instant) -> Result<Response, Failure> {
+    /// Sends `body` (the request's JSON text) and answers with the
+    /// upstream's completion.
+    async fn forward(&self, body: Vec<u8>, deadline: Instant) -> Result<Response, Failure> {
         let answer = self
             .upstream
-            .complete(request, deadline, &self.metrics)
+            .complete(body, deadline, &self.metrics)
             .await
             .map_err(Failure::upstream)?;
         Ok(self.json_response(answer, 0, Value::Null))
@@ -433,10 +468,10 @@ impl Proxy {
     /// other answer that is not an event stream is a 502.
     async fn stream_through(
         &self,
+        bytes: Vec<u8>,
         request: &Value,
         deadline: Instant,
     ) -> Result<Response, Failure> {
-        let bytes = serde_json::to_vec(request).map_err(|e| ApiError::internal(e.to_string()))?;
         let Sent {
             response: upstream,
             retried,
@@ -610,20 +645,18 @@ impl Proxy {
     /// trading an answer for none.
     async fn interactive(
         &self,
-        request: Value,
-        merged: Vec<Value>,
-        opening: Vec<Message>,
+        request: &Value,
+        turns: Turns,
         prompt: &Prompt,
         stream: bool,
         deadline: Instant,
     ) -> Result<Response, Failure> {
         let judge = self.judge.as_deref().expect("checked in Proxy::new");
-        let mut template = request.clone();
-        if let Value::Object(map) = &mut template {
-            map.remove("stream");
-            map.remove("stream_options");
-            map.remove("messages");
-        }
+        let Turns {
+            template,
+            merged,
+            opening,
+        } = turns;
         let conversation = Conversation {
             upstream: &self.upstream,
             metrics: &self.metrics,
@@ -717,7 +750,7 @@ impl Proxy {
             extra["followup_rejected"] = Value::String(message);
         }
         if stream {
-            Ok(self.events_response(last, &request, followups, extra))
+            Ok(self.events_response(last, request, followups, extra))
         } else {
             Ok(self.json_response(last, followups, extra))
         }
@@ -757,7 +790,7 @@ impl Proxy {
         let (bytes, passed, retried) = self.model_list().await?;
         let invalid =
             |why: String| Failure::upstream(UpstreamError::invalid(why).retried_if(retried));
-        let list: Value = serde_json::from_slice(&bytes)
+        let list: Value = crate::upstream::json_lossy(&bytes)
             .map_err(|e| invalid(format!("the model list is not JSON ({e})")))?;
         let Some(models) = list["data"].as_array() else {
             return Err(invalid("the model list has no `data` array".into()));
@@ -903,6 +936,17 @@ impl Failure {
     }
 }
 
+/// What an interactive strategy's upstream requests are made of.
+struct Turns {
+    /// The client's body as it came, without `stream`, `stream_options`
+    /// and `messages`.
+    template: RawBody,
+    /// The client's messages with the strategy's opening merged in.
+    merged: Vec<Value>,
+    /// The strategy's opening, which `merged` stands for.
+    opening: Vec<Message>,
+}
+
 /// What the proxy needs from a chat request, checked.
 struct Parsed {
     /// Index of the last user message: the prompt the strategy applies to.
@@ -1009,18 +1053,80 @@ fn one_choice(request: &Value, strategy: &str) -> Result<(), ApiError> {
     Err(error.with_param("n"))
 }
 
+/// For a request body sent with a `Content-Encoding` (gzip, say): a 415
+/// saying so, rather than a 400 saying the compressed bytes are not JSON.
+/// The proxy reads bodies as they are sent; `identity` is no encoding.
+fn encoding(headers: &HeaderMap) -> Result<(), ApiError> {
+    let Some(value) = headers.get(header::CONTENT_ENCODING) else {
+        return Ok(());
+    };
+    let text = String::from_utf8_lossy(value.as_bytes());
+    let codings: Vec<&str> = text
+        .split(',')
+        .map(str::trim)
+        .filter(|c| !c.is_empty() && !c.eq_ignore_ascii_case("identity"))
+        .collect();
+    if codings.is_empty() {
+        return Ok(());
+    }
+    let shown: String = codings.join(", ").chars().take(100).collect();
+    Err(ApiError::new(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "invalid_request_error",
+        "unsupported_encoding",
+        format!(
+            "the request body's Content-Encoding `{shown}` is not supported: send the JSON \
+             body uncompressed"
+        ),
+    ))
+}
+
+/// Whether a part of a message's content is text, as [`text_of`] reads it:
+/// `{"type": "text", "text": "..."}`, or a part with `text` and no `type`.
+fn is_text_part(part: &Value) -> bool {
+    (part["type"] == "text" || part.get("type").is_none()) && part["text"].is_string()
+}
+
 /// A message's text: the content, or its text parts joined.
 fn text_of(content: &Value) -> String {
     match content {
         Value::String(s) => s.clone(),
         Value::Array(parts) => parts
             .iter()
-            .filter(|p| p["type"] == "text" || p.get("type").is_none())
+            .filter(|p| is_text_part(p))
             .filter_map(|p| p["text"].as_str())
             .collect::<Vec<_>>()
             .join("\n"),
         _ => String::new(),
     }
+}
+
+/// The content `content` with its text rewritten to `text`: a string
+/// becomes `text`; an array of parts (text with an image or audio) keeps
+/// every part that is not text, in order, and gets `text` as one text part
+/// where its first text part was (that part's other fields kept), since the
+/// text it replaces is all of the parts' text joined. Only the text is the
+/// strategy's to rewrite: an image the client sent still reaches the model.
+fn with_text(content: &Value, text: &str) -> Value {
+    let Value::Array(parts) = content else {
+        return Value::String(text.to_string());
+    };
+    let mut out = Vec::with_capacity(parts.len());
+    let mut placed = false;
+    for part in parts {
+        if !is_text_part(part) {
+            out.push(part.clone());
+        } else if !placed {
+            let mut part = part.clone();
+            part["text"] = Value::String(text.to_string());
+            out.push(part);
+            placed = true;
+        }
+    }
+    if !placed {
+        out.insert(0, json!({"type": "text", "text": text}));
+    }
+    Value::Array(out)
 }
 
 fn is_system(m: &Value) -> bool {
@@ -1030,8 +1136,9 @@ fn is_system(m: &Value) -> bool {
 /// The client's messages with the strategy's opening merged in: the
 /// strategy's system text first in the client's leading system message (or
 /// a new one), its exemplar turns after the system messages, and the last
-/// user message as the strategy rewrote it (if it did). Every message of
-/// the client keeps its other fields.
+/// user message's text as the strategy rewrote it (if it did; its parts
+/// that are not text, an image or audio, kept: see [`with_text`]). Every
+/// message of the client keeps its other fields.
 pub fn merge(
     messages: &[Value],
     opening: &[Message],
@@ -1080,7 +1187,7 @@ pub fn merge(
             && user != prompt
         {
             let mut m = m.clone();
-            m["content"] = Value::String(user.to_string());
+            m["content"] = with_text(&m["content"], user);
             out.push(m);
         } else {
             out.push(m.clone());

@@ -1,6 +1,7 @@
 //! Talking to the upstream server, and the upstream as a [`Target`] so an
 //! interactive strategy can drive the conversation through it.
 
+use crate::body::RawBody;
 use crate::error::ApiError;
 use crate::metrics::{Metrics, UpstreamOutcome};
 use async_trait::async_trait;
@@ -30,6 +31,8 @@ pub enum UpstreamError {
     Timeout(Duration),
     /// The upstream could not be reached, or dropped the connection.
     Connection {
+        /// How far the request got before the connection failed.
+        stage: Stage,
         /// What went wrong.
         message: String,
         /// Whether the proxy had sent the request again before giving up.
@@ -74,6 +77,23 @@ pub enum UpstreamError {
     },
 }
 
+/// How far an upstream request got before its connection failed, as the
+/// HTTP client tells them apart: the client is told whether the upstream
+/// was reached at all, and a request that was sent (and may have been
+/// processed) is not said to have met no server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// No connection was made (refused, unresolvable, not made in time):
+    /// the upstream never got the request.
+    Connect,
+    /// A connection was made and the request written (or begun), then the
+    /// connection closed or failed before the answer's status came: the
+    /// upstream may have processed the request.
+    Sent,
+    /// The answer's status and headers came, then its body broke off.
+    Answer,
+}
+
 /// The `code` and `param` of an OpenAI-style error body
 /// (`{"error": {"message", "code", "param"}}`), where they are strings.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -88,7 +108,7 @@ impl ErrorFields {
     /// The fields of the error body `bytes`; none when it is not JSON.
     /// Each is kept to 100 characters, as a field name or a code is.
     fn of(bytes: &[u8]) -> Self {
-        let Ok(body) = serde_json::from_slice::<Value>(bytes) else {
+        let Ok(body) = json_lossy::<Value>(bytes) else {
             return Self::default();
         };
         let field = |name: &str| {
@@ -116,9 +136,26 @@ impl UpstreamError {
     pub fn to_api(&self) -> ApiError {
         match self {
             UpstreamError::Timeout(d) => ApiError::upstream_timeout(d.as_secs_f64()),
-            UpstreamError::Connection { message, .. } => {
-                ApiError::upstream(format!("cannot reach the upstream server: {message}"))
-            }
+            UpstreamError::Connection {
+                stage: Stage::Connect,
+                message,
+                ..
+            } => ApiError::upstream(format!("cannot reach the upstream server: {message}")),
+            UpstreamError::Connection {
+                stage: Stage::Sent,
+                message,
+                ..
+            } => ApiError::upstream(format!(
+                "the upstream server closed the connection before answering (it was reached, \
+                 and the request was sent to it): {message}"
+            )),
+            UpstreamError::Connection {
+                stage: Stage::Answer,
+                message,
+                ..
+            } => ApiError::upstream(format!(
+                "the upstream server's answer broke off before its end: {message}"
+            )),
             UpstreamError::Invalid { message, .. } => ApiError::upstream(format!(
                 "the upstream server's answer is invalid: {message}"
             )),
@@ -211,8 +248,12 @@ impl UpstreamError {
 pub struct Upstream {
     /// The HTTP client every upstream request goes through.
     pub client: reqwest::Client,
-    /// Base URL without a trailing slash, e.g. `http://127.0.0.1:8000/v1`.
+    /// Base URL without a trailing slash or a query, e.g.
+    /// `http://127.0.0.1:8000/v1`.
     pub base: String,
+    /// The base URL's query string, without its `?` (`api-version=...`,
+    /// which Azure-style servers need), put after every path asked.
+    pub query: Option<String>,
     /// The key as the `Authorization: Bearer` header it is sent as, if any
     /// (none when `userinfo`); see [`xsafe_target::bearer`].
     pub key: Option<reqwest::header::HeaderValue>,
@@ -226,7 +267,8 @@ pub struct Upstream {
     /// retries. Callers turn it into a deadline with [`Upstream::deadline`]
     /// when the client request starts and pass that to every call.
     pub timeout: Duration,
-    /// Retries of a request that failed with 429, a 5xx or no connection.
+    /// Retries of a request that failed with 429, a 5xx, no connection, or a
+    /// connection closed before the answer.
     pub retries: u32,
 }
 
@@ -237,8 +279,11 @@ const MAX_BACKOFF: Duration = Duration::from_secs(4);
 
 impl UpstreamError {
     /// Whether sending the request again may succeed: the upstream was
-    /// busy, failed on its side, or could not be reached. A timeout is not
-    /// retried: the time for the request is spent.
+    /// busy, failed on its side, could not be reached, or closed the
+    /// connection before answering. The last is retried as the OpenAI SDKs
+    /// retry it (a server restarting, a kept-alive connection it closed as
+    /// the request went out), though the upstream may have processed the
+    /// request. A timeout is not retried: the time for the request is spent.
     fn is_transient(&self) -> bool {
         match self {
             UpstreamError::Connection { .. } => true,
@@ -341,8 +386,14 @@ impl Upstream {
             .unwrap_or_else(|| Instant::now() + Duration::from_secs(86_400 * 365))
     }
 
+    /// The URL of `path` (`/chat/completions`): the base URL's path with
+    /// `path` after it, then the base URL's query, if any.
+    pub fn url(&self, path: &str) -> String {
+        url_of(&self.base, self.query.as_deref(), path)
+    }
+
     fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
-        let mut r = self.client.request(method, format!("{}{path}", self.base));
+        let mut r = self.client.request(method, self.url(path));
         if let Some(key) = &self.key {
             r = r.header(reqwest::header::AUTHORIZATION, key.clone());
         }
@@ -351,7 +402,8 @@ impl Upstream {
 
     /// Sends a request and waits for the status and headers; a status other
     /// than 2xx is an error with the body's message. A transient failure
-    /// (429, 5xx, no connection) is retried up to `retries` times after a
+    /// (429, 5xx, no connection, a connection closed before the answer;
+    /// see [`UpstreamError::is_transient`]) is retried up to `retries` times after a
     /// growing wait, or the one the upstream asks for, as long as it ends
     /// before `deadline`: the client request's, shared by every upstream
     /// request made for it.
@@ -431,7 +483,7 @@ impl Upstream {
             let bytes = self.read(response, deadline).await.unwrap_or_default();
             // The operator's log shows the upstream without credentials.
             let base = without_userinfo(&self.base);
-            let url = format!("{base}{path}");
+            let url = url_of(&base, self.query.as_deref(), path);
             let error = UpstreamError::Status {
                 status,
                 message: error_message(&bytes),
@@ -503,12 +555,14 @@ impl Upstream {
             Err(_) => Err(UpstreamError::Timeout(self.timeout)),
             Ok(Err(e)) if e.is_connect() && Instant::now() < deadline => {
                 Err(UpstreamError::Connection {
+                    stage: Stage::Connect,
                     message: describe(e),
                     retried: false,
                 })
             }
             Ok(Err(e)) if e.is_timeout() => Err(UpstreamError::Timeout(self.timeout)),
             Ok(Err(e)) => Err(UpstreamError::Connection {
+                stage: stage_of(&e),
                 message: describe(e),
                 retried: false,
             }),
@@ -516,22 +570,21 @@ impl Upstream {
         }
     }
 
-    /// A non-streaming chat completion, answered before `deadline`: the
-    /// response as JSON, with the headers of it a client may see. A body
+    /// A non-streaming chat completion of the request `body` (its JSON
+    /// text), answered before `deadline`: the response as JSON, with the headers of it a client may see. A body
     /// that fails after the request was sent again fails after the
     /// proxy's retries (see [`Sent::retried`]).
     pub async fn complete(
         &self,
-        body: &Value,
+        body: Vec<u8>,
         deadline: Instant,
         metrics: &Metrics,
     ) -> Result<Completion, UpstreamError> {
-        let bytes = serde_json::to_vec(body).map_err(|e| UpstreamError::invalid(e.to_string()))?;
         let Sent { response, retried } = self
             .send(
                 reqwest::Method::POST,
                 "/chat/completions",
-                Some(bytes.into()),
+                Some(body.into()),
                 deadline,
                 metrics,
             )
@@ -610,7 +663,7 @@ pub fn passed_headers(upstream: &HeaderMap) -> HeaderMap {
 /// an invalid answer, quoting the server's `error.message` when it has one,
 /// never passed to the client as a success.
 pub fn completion(bytes: &[u8]) -> Result<Value, UpstreamError> {
-    let value: Value = serde_json::from_slice(bytes)
+    let value: Value = json_lossy(bytes)
         .map_err(|e| UpstreamError::invalid(format!("the body is not JSON ({e})")))?;
     if !value.is_object() {
         return Err(UpstreamError::invalid("the body is not a JSON object"));
@@ -624,6 +677,41 @@ pub fn completion(bytes: &[u8]) -> Result<Value, UpstreamError> {
         )));
     }
     Ok(value)
+}
+
+/// JSON text as `xsafe run` reads an answer: a lone UTF-16 surrogate
+/// escape (`"\ud800"`, which Python's `json` writes for a broken
+/// character, and which serde_json refuses) is read as U+FFFD rather than
+/// failing the whole body. The client's request bodies are read so too.
+pub fn json_lossy<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> serde_json::Result<T> {
+    serde_json::from_slice(bytes).or_else(|e| {
+        match xsafe_core::json_without_lone_surrogates(bytes) {
+            Some(fixed) => serde_json::from_slice(&fixed),
+            None => Err(e),
+        }
+    })
+}
+
+/// `base` (without a query) with `path` after it, then `query`.
+fn url_of(base: &str, query: Option<&str>, path: &str) -> String {
+    match query {
+        Some(query) => format!("{base}{path}?{query}"),
+        None => format!("{base}{path}"),
+    }
+}
+
+/// How far a request that failed for another reason than its time got:
+/// reqwest tells a connection not made (`is_connect`) from a failure once
+/// it was made, and a body that broke off (`is_decode`, `is_body`: the
+/// status had come) from one before the answer's status.
+fn stage_of(e: &reqwest::Error) -> Stage {
+    if e.is_connect() {
+        Stage::Connect
+    } else if e.is_decode() || e.is_body() {
+        Stage::Answer
+    } else {
+        Stage::Sent
+    }
 }
 
 /// A reqwest error without the URL (which may carry credentials in its
@@ -652,8 +740,9 @@ pub struct Conversation<'a> {
     /// share it, so a strategy's turns cannot add up to more than the
     /// proxy's timeout.
     pub deadline: Instant,
-    /// The client's body, with `stream` off.
-    pub template: Value,
+    /// The client's body as it came, without `stream`, `stream_options`
+    /// and `messages`.
+    pub template: RawBody,
     /// The client's messages with the strategy's opening merged in: what
     /// stands for the strategy's first `opening_len` messages.
     pub base: Vec<Value>,
@@ -691,10 +780,17 @@ impl Target for Conversation<'_> {
     async fn chat(&self, request: &ChatRequest) -> Result<ChatResponse, TargetError> {
         let mut messages = self.base.clone();
         for m in request.messages.iter().skip(self.opening_len) {
-            messages.push(json!({"role": m.role.as_str(), "content": m.content}));
+            // A provider's refusal (`content: null`, `refusal: "..."`) is
+            // what the model said: the follow-up carries it as the
+            // assistant's turn, not an empty one it never gave (which some
+            // servers refuse).
+            let content = match &m.refusal {
+                Some(refusal) if m.content.trim().is_empty() => refusal,
+                _ => &m.content,
+            };
+            messages.push(json!({"role": m.role.as_str(), "content": content}));
         }
-        let mut body = self.template.clone();
-        body["messages"] = Value::Array(messages);
+        let body = self.template.to_json(Some(&messages));
         // Every request after the first is a follow-up, counted as it is
         // sent: one that fails or outlasts the timeout was sent all the same.
         if self.sent.fetch_add(1, Ordering::SeqCst) > 0 {
@@ -702,7 +798,7 @@ impl Target for Conversation<'_> {
         }
         match self
             .upstream
-            .complete(&body, self.deadline, self.metrics)
+            .complete(body, self.deadline, self.metrics)
             .await
         {
             Ok(answer) if answer.has_no_choices() => {

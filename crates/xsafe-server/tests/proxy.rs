@@ -2941,3 +2941,440 @@ async fn a_param_in_messages_the_strategy_changed_is_not_passed_on() {
         proxy.stop().await.unwrap();
     }
 }
+
+/// A contextual strategy with a `user` template, built from a strategy
+/// file (`steps` makes it a composition with them, e.g. `interactive`).
+fn templated(dir: &std::path::Path, steps: &[&str]) -> Composite {
+    let file = dir.join("ask.toml");
+    std::fs::write(
+        &file,
+        "name = \"ask\"\nkind = \"contextual\"\n\
+         user = \"Please answer plainly. Question: {{ prompt }}\"\n",
+    )
+    .unwrap();
+    let mut registry = Registry::builtin();
+    registry.add_file(&file).unwrap();
+    if steps.is_empty() {
+        return registry.build("ask", &BuildOptions::default()).unwrap();
+    }
+    let combo = dir.join("combo.toml");
+    let steps: Vec<String> = steps.iter().map(|s| format!("\"{s}\"")).collect();
+    std::fs::write(
+        &combo,
+        format!(
+            "name = \"combo\"\nkind = \"composition\"\nsteps = [\"ask\", {}]\n",
+            steps.join(", ")
+        ),
+    )
+    .unwrap();
+    registry.add_file(&combo).unwrap();
+    registry.build("combo", &BuildOptions::default()).unwrap()
+}
+
+/// The bug this guards: a contextual `user` template turned a user message
+/// of parts (text with an image or audio) into a plain string, so the image
+/// never reached the model while the client got an answer about it; and a
+/// message with no text (an image alone) was sent as the template with an
+/// empty question. Now the template rewrites the text only: one text part
+/// where the first was (its other fields kept), every other part in order;
+/// and a message without text goes as it came, with the strategy's system
+/// text. Interactive conversations keep the parts in every follow-up.
+#[tokio::test]
+async fn a_user_template_rewrites_the_text_of_a_message_and_keeps_its_images() {
+    let dir = tempfile::tempdir().unwrap();
+    let image =
+        json!({"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}});
+    let audio =
+        json!({"type": "input_audio", "input_audio": {"data": "UklGRg==", "format": "wav"}});
+    let parts = json!([
+        image,
+        {"type": "text", "text": "What is in this picture?", "cache_control": {"type": "ephemeral"}},
+        audio,
+        {"type": "text", "text": "And in this sound?"}
+    ]);
+    let strategy = templated(dir.path(), &[]);
+    let asked = strategy
+        .opening(&Prompt::new("What is in this picture?\nAnd in this sound?"))
+        .unwrap();
+    let rendered = asked.last().unwrap().content.clone();
+    assert!(
+        rendered.starts_with("Please answer plainly. Question: What is in this picture?"),
+        "{rendered}"
+    );
+    let upstream = TestServer::start(|_| Reply::chat(ANSWER));
+    let proxy = start_with(strategy, options(&upstream)).await;
+    let r = post(
+        &proxy.url,
+        &json!({"model": "m", "messages": [{"role": "user", "content": parts}]}),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let sent = upstream.requests()[0].json();
+    let user = sent["messages"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(
+        user,
+        json!({"role": "user", "content": [
+            image,
+            {"type": "text", "text": rendered, "cache_control": {"type": "ephemeral"}},
+            audio
+        ]})
+    );
+
+    // An image alone: nothing for the template to ask; the message is
+    // the client's, the system text the strategy's.
+    let only_image = json!([image]);
+    let r = post(
+        &proxy.url,
+        &json!({"model": "m", "messages": [{"role": "user", "content": only_image}]}),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let sent = upstream.requests()[1].json();
+    let messages = sent["messages"].as_array().unwrap();
+    assert_eq!(messages.len(), 2, "{sent}");
+    assert_eq!(messages[0]["role"], "system");
+    assert_eq!(messages[1], json!({"role": "user", "content": only_image}));
+    // A text that is only white space asks nothing either.
+    let blank = json!([{"type": "text", "text": "  "}, image]);
+    post(
+        &proxy.url,
+        &json!({"model": "m", "messages": [{"role": "user", "content": blank}]}),
+    )
+    .await;
+    let sent = upstream.requests()[2].json();
+    assert_eq!(sent["messages"][1]["content"], blank);
+    proxy.stop().await.unwrap();
+
+    // Interactive: the first request and the follow-up keep the image.
+    let upstream = TestServer::start(refuse_first);
+    let proxy = start_with(templated(dir.path(), &["interactive"]), options(&upstream)).await;
+    let parts = json!([{"type": "text", "text": PROMPT}, image]);
+    let r = post(
+        &proxy.url,
+        &json!({"model": "m", "messages": [{"role": "user", "content": parts}]}),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()[FOLLOWUPS_HEADER], "1");
+    let sent = upstream.requests();
+    assert_eq!(sent.len(), 2);
+    for request in &sent {
+        let first_user = request.json()["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["role"] == "user")
+            .cloned()
+            .unwrap();
+        let content = first_user["content"].as_array().unwrap().clone();
+        assert_eq!(content.len(), 2, "{first_user}");
+        assert!(
+            content[0]["text"]
+                .as_str()
+                .unwrap()
+                .starts_with("Please answer plainly. Question: How do I kill"),
+            "{first_user}"
+        );
+        assert_eq!(content[1], image);
+    }
+    proxy.stop().await.unwrap();
+}
+
+/// A 200 whose JSON has a lone UTF-16 surrogate escape, as Python's
+/// `json` writes for a broken character.
+fn with_lone_surrogate(_: &Request) -> Reply {
+    let body = serde_json::to_string(&xsafe_testkit::chat_completion("Broken XX here.", "stop"))
+        .unwrap()
+        .replace("XX", "\\ud800");
+    Reply::status(200, body)
+}
+
+/// The bug this guards: an upstream answer with `"\ud800"` in its JSON (an
+/// answer `xsafe run` and the OpenAI SDK read) was a 502 "the body is not
+/// JSON", for every request the proxy reads the answer of; and a client's
+/// body with one a 400. Both are read as `xsafe run` reads answers: the
+/// escape is U+FFFD.
+#[tokio::test]
+async fn a_lone_surrogate_escape_is_read_as_a_replacement_character() {
+    let upstream = TestServer::start(with_lone_surrogate);
+    for strategy in ["contextual", "interactive"] {
+        let proxy = start(strategy, options(&upstream)).await;
+        for stream in [false, true] {
+            let r = post(
+                &proxy.url,
+                &json!({"model": "m", "stream": stream, "messages": [{"role": "user", "content": PROMPT}]}),
+            )
+            .await;
+            assert_eq!(r.status(), 200, "{strategy} stream={stream}");
+            let text = r.text().await.unwrap();
+            assert!(
+                text.contains("Broken \u{FFFD} here."),
+                "{strategy} stream={stream}: {text}"
+            );
+        }
+        proxy.stop().await.unwrap();
+    }
+
+    // The client's body: the prompt reaches the upstream with U+FFFD.
+    let upstream = TestServer::start(|_| Reply::chat(ANSWER));
+    let proxy = start("contextual", options(&upstream)).await;
+    let body = r#"{"model":"m","messages":[{"role":"user","content":"Kill \ud800 it?"}]}"#;
+    let r = client()
+        .post(format!("{}/v1/chat/completions", proxy.url))
+        .bearer_auth(KEY)
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        upstream.requests()[0].last_user_message(),
+        "Kill \u{FFFD} it?"
+    );
+    proxy.stop().await.unwrap();
+}
+
+/// The bug this guards: an upstream that took the request and then closed
+/// the connection without answering was reported as "cannot reach the
+/// upstream server", which it was not. It is still sent again (as the
+/// OpenAI SDKs do for a dropped connection), and the client is told what
+/// happened; a body that breaks off after the status is said so too.
+#[tokio::test]
+async fn a_connection_closed_after_the_request_is_not_said_to_be_unreachable() {
+    let ask = json!({"model": "m", "messages": [{"role": "user", "content": PROMPT}]});
+    let upstream = TestServer::start(|_| Reply::Drop);
+    let mut o = options(&upstream);
+    o.upstream_retries = 1;
+    let proxy = start("contextual", o).await;
+    let (status, err) = error_of(post(&proxy.url, &ask).await).await;
+    assert_eq!(status, 502);
+    let message = err["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("closed the connection before answering")
+            && message.contains("the request was sent to it")
+            && !message.contains("cannot reach"),
+        "{message}"
+    );
+    assert_eq!(upstream.request_count(), 2, "sent again once");
+    proxy.stop().await.unwrap();
+
+    let upstream = TestServer::start(|_| Reply::Truncated(Box::new(Reply::chat(ANSWER))));
+    let proxy = start("contextual", options(&upstream)).await;
+    let (status, err) = error_of(post(&proxy.url, &ask).await).await;
+    assert_eq!(status, 502);
+    let message = err["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("answer broke off") && !message.contains("cannot reach"),
+        "{message}"
+    );
+    proxy.stop().await.unwrap();
+
+    // Nothing listening: that one cannot be reached.
+    let mut o = options_for(xsafe_testkit::unused_url() + "/v1");
+    o.upstream_retries = 0;
+    let proxy = start("contextual", o).await;
+    let (status, err) = error_of(post(&proxy.url, &ask).await).await;
+    assert_eq!(status, 502);
+    assert!(
+        err["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("cannot reach the upstream server"),
+        "{err}"
+    );
+    proxy.stop().await.unwrap();
+}
+
+/// The bug this guards: `--upstream 'http://host/v1?api-version=...'`
+/// asked `/v1?api-version=.../chat/completions`. The query goes after each
+/// path (Azure-style servers need it), with or without a trailing slash; a
+/// `#` part, which is never sent, is refused.
+#[tokio::test]
+async fn an_upstream_url_with_a_query_keeps_it_after_the_path() {
+    let upstream = TestServer::start(|r| {
+        if r.path.starts_with("/v1/models") {
+            Reply::json(&json!({"object": "list", "data": [{"id": "m", "object": "model"}]}))
+        } else {
+            Reply::chat(ANSWER)
+        }
+    });
+    for base in ["/v1?api-version=2024-01-01", "/v1/?api-version=2024-01-01"] {
+        let proxy = start(
+            "contextual",
+            options_for(format!("{}{base}", upstream.url())),
+        )
+        .await;
+        let r = post(
+            &proxy.url,
+            &json!({"model": "m", "messages": [{"role": "user", "content": PROMPT}]}),
+        )
+        .await;
+        assert_eq!(r.status(), 200);
+        let r = client()
+            .get(format!("{}/v1/models", proxy.url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        proxy.stop().await.unwrap();
+    }
+    let paths: Vec<String> = upstream.requests().into_iter().map(|r| r.path).collect();
+    assert_eq!(
+        paths,
+        [
+            "/v1/chat/completions?api-version=2024-01-01",
+            "/v1/models?api-version=2024-01-01",
+            "/v1/chat/completions?api-version=2024-01-01",
+            "/v1/models?api-version=2024-01-01",
+        ]
+    );
+    let strategy = Registry::builtin()
+        .build("baseline", &BuildOptions::default())
+        .unwrap();
+    let Err(err) = Proxy::new(
+        options_for(format!("{}/v1#x", upstream.url())),
+        strategy,
+        None,
+    ) else {
+        panic!("a URL with a fragment was accepted");
+    };
+    assert!(err.to_string().contains("`#` part"), "{err}");
+}
+
+/// The bug this guards: after a provider's refusal (`content: null`,
+/// `refusal: "..."`), the follow-up carried the model's turn as `content:
+/// ""`, a reply it never gave. It carries the refusal's text.
+#[tokio::test]
+async fn a_follow_up_after_a_provider_refusal_carries_the_refusal() {
+    let upstream = TestServer::start(|r| {
+        if user_turns(r) > 1 {
+            return Reply::chat(ANSWER);
+        }
+        let mut refused = xsafe_testkit::chat_completion("", "stop");
+        refused["choices"][0]["message"] =
+            json!({"role": "assistant", "content": null, "refusal": REFUSAL});
+        Reply::json(&refused)
+    });
+    let proxy = start("interactive", options(&upstream)).await;
+    let r = post(
+        &proxy.url,
+        &json!({"model": "m", "messages": [{"role": "user", "content": PROMPT}]}),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()[FOLLOWUPS_HEADER], "1");
+    let sent = upstream.requests();
+    assert_eq!(sent.len(), 2);
+    assert_eq!(
+        sent[1].json()["messages"][1],
+        json!({"role": "assistant", "content": REFUSAL})
+    );
+    proxy.stop().await.unwrap();
+}
+
+/// The bug this guards: a gzip-encoded body was answered 400 "not valid
+/// JSON". The proxy reads bodies as sent: an encoding is a 415 saying so,
+/// before anything is sent upstream; `identity` is no encoding.
+#[tokio::test]
+async fn an_encoded_body_is_refused_as_unsupported() {
+    let upstream = TestServer::start(|_| Reply::chat(ANSWER));
+    let proxy = start("contextual", options(&upstream)).await;
+    let body = json!({"model": "m", "messages": [{"role": "user", "content": PROMPT}]});
+    let send = |encoding: &'static str| {
+        client()
+            .post(format!("{}/v1/chat/completions", proxy.url))
+            .bearer_auth(KEY)
+            .header("content-encoding", encoding)
+            .json(&body)
+            .send()
+    };
+    let (status, err) = error_of(send("gzip").await.unwrap()).await;
+    assert_eq!(status, 415);
+    assert_eq!(err["error"]["code"], "unsupported_encoding");
+    assert!(
+        err["error"]["message"].as_str().unwrap().contains("`gzip`"),
+        "{err}"
+    );
+    assert_eq!(upstream.request_count(), 0);
+    assert_eq!(send("identity").await.unwrap().status(), 200);
+    proxy.stop().await.unwrap();
+}
+
+/// The bug this guards: a hand-written profile without `[choice.definition]`
+/// was refused as differing "at `name`"; it is refused as missing it.
+#[test]
+fn a_profile_without_a_definition_is_said_to_miss_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("p.toml");
+    std::fs::write(&path, "[choice]\nstrategy = \"contextual\"\n").unwrap();
+    let profile = xsafe_server::Profile::load(&path).unwrap();
+    let Err(err) = profile.build_strategy(&Registry::builtin(), &Default::default()) else {
+        panic!("a profile without a definition was accepted");
+    };
+    let err = err.to_string();
+    assert!(
+        err.contains("`[choice.definition]` is missing") && err.contains("xsafe tune"),
+        "{err}"
+    );
+    let Err(err) = xsafe_server::Profile::load(&dir.path().join("nope.toml")) else {
+        panic!("a missing profile was read");
+    };
+    assert!(
+        err.to_string().starts_with("cannot read the profile `"),
+        "{err}"
+    );
+}
+
+/// The bug this guards: the client's body was read into JSON values and
+/// written again, so numbers a value cannot hold as they are changed on the
+/// way (`18446744073709551616` became `1.8446744073709552e+19`, `1e3`
+/// became `1000.0`), against "forwarded as it came". Every field but
+/// `messages` now goes as the client wrote it, whatever the strategy,
+/// streaming or not, in every request of an interactive conversation.
+#[tokio::test]
+async fn the_clients_fields_are_forwarded_as_written() {
+    const FIELDS: &str = r#""x_big":18446744073709551616,"x_neg":-9223372036854775809,"max_tokens":1e3,"x_obj":{"a" : [1.50, 2E+2]}"#;
+    let upstream = TestServer::start(|r| {
+        if r.json()["stream"] == true {
+            Reply::Full {
+                status: 200,
+                headers: vec![("content-type".into(), "text/event-stream".into())],
+                body: sse_body().into_bytes(),
+            }
+        } else {
+            refuse_first(r)
+        }
+    });
+    let mut seen = 0;
+    for strategy in ["baseline", "contextual", "interactive"] {
+        let proxy = start(strategy, options(&upstream)).await;
+        for stream in [false, true] {
+            let body = format!(
+                r#"{{"model":"m",{FIELDS},"stream":{stream},"messages":[{{"role":"user","content":"{PROMPT}"}}]}}"#
+            );
+            let r = client()
+                .post(format!("{}/v1/chat/completions", proxy.url))
+                .bearer_auth(KEY)
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200, "{strategy} stream={stream}");
+            r.bytes().await.unwrap();
+            let sent = upstream.requests();
+            assert!(sent.len() > seen, "{strategy}");
+            for request in &sent[seen..] {
+                let text = String::from_utf8(request.body.clone()).unwrap();
+                assert!(text.contains(FIELDS), "{strategy} stream={stream}: {text}");
+                assert_eq!(request.json()["model"], "m");
+            }
+            if strategy == "interactive" {
+                assert_eq!(sent.len() - seen, 2, "a follow-up was sent");
+            }
+            seen = sent.len();
+        }
+        proxy.stop().await.unwrap();
+    }
+}

@@ -1019,7 +1019,7 @@ impl Contextual {
             .into_iter()
             .flat_map(|d| d.keys().map(String::as_str));
         for topic in topics(step.texts.types.keys().map(String::as_str), detected) {
-            step.messages(PROMPT_SENTINEL, topic, Needs::Prompt)
+            step.messages(PROMPT_SENTINEL, topic, Some(Needs::Prompt))
                 .map_err(|(e, in_data)| if in_data { named(e) } else { e })?;
         }
         Ok(step)
@@ -1063,14 +1063,15 @@ impl Contextual {
     /// The system text and the user turn for `prompt` (the user turn as
     /// earlier steps left it) of type `topic`: the contexts file's texts
     /// rendered, then the templates with them. The user turn is `None`
-    /// without a `user` template (the prompt stays as it is). An error says
-    /// whether it is in the contexts file (`true`), to be named by the
-    /// strategy file's `contexts`, or in the strategy file.
+    /// without a `user` template, or when `user_needs` is `None` (the
+    /// prompt stays as it is). An error says whether it is in the contexts
+    /// file (`true`), to be named by the strategy file's `contexts`, or in
+    /// the strategy file.
     fn messages(
         &self,
         prompt: &str,
         topic: &str,
-        user_needs: Needs,
+        user_needs: Option<Needs>,
     ) -> Result<(String, Option<String>), (SpecError, bool)> {
         let when = for_type(topic);
         let data = |template: &str, field: &str| {
@@ -1106,9 +1107,9 @@ impl Contextual {
         };
         let template = self.spec.system.as_deref().unwrap_or(CONTEXTUAL_SYSTEM);
         let system = own(template, "system", Needs::Anything)?;
-        let user = match &self.spec.user {
-            Some(t) => Some(own(t, "user", user_needs)?),
-            None => None,
+        let user = match (&self.spec.user, user_needs) {
+            (Some(t), Some(needs)) => Some(own(t, "user", needs)?),
+            _ => None,
         };
         Ok((system, user))
     }
@@ -1120,8 +1121,13 @@ impl Contextual {
         system: &mut Vec<String>,
     ) -> Result<(), StrategyError> {
         let topic = self.topic(prompt).unwrap_or_default();
+        // A prompt without text (through `xsafe serve`, a user message of
+        // only an image or audio) gives the `user` template no question to
+        // ask: rendered, it would replace the user's turn with one that
+        // asks nothing. The turn stays as it is; the system text is added.
+        let user_needs = (!user.trim().is_empty()).then_some(Needs::Text);
         let (text, turn) = self
-            .messages(user, &topic, Needs::Text)
+            .messages(user, &topic, user_needs)
             .map_err(|(e, in_data)| {
                 let e = if in_data {
                     e.named_by(&self.source, "contexts")

@@ -725,3 +725,39 @@ fn the_parts_of_a_strategy_are_its_names_and_steps() {
     assert_eq!(parts("baseline"), ["baseline"]);
     assert!(parts("nope").is_empty());
 }
+
+/// A prompt without text (through `xsafe serve`, a user message of only
+/// an image) gives a `user` template no question to put in its turn: the
+/// turn stays as it is (the proxy sends the client's message), never the
+/// template's text asking nothing, and never a failure for a template that
+/// would render empty; the system text is still added.
+#[test]
+fn a_user_template_leaves_a_prompt_without_text_as_it_is() {
+    let files = Files::new();
+    files.write(
+        "ask.toml",
+        "name = \"ask\"\nkind = \"contextual\"\nsystem = \"Be helpful.\"\n\
+         user = \"Please answer plainly. Question: {{ prompt }}\"\n",
+    );
+    files.write(
+        "bare.toml",
+        "name = \"bare\"\nkind = \"contextual\"\nuser = \"{{ prompt }}\"\n",
+    );
+    for (file, name) in [("ask.toml", "ask"), ("bare.toml", "bare")] {
+        let strategy = files.build(&[file], name).unwrap();
+        for blank in ["", "  \n"] {
+            let opening = strategy.opening(&prompt(blank, None)).unwrap();
+            let last = opening.last().unwrap();
+            assert_eq!(last.content, blank, "{name}");
+            assert_eq!(opening.len(), 2, "{name}: the system text and the turn");
+        }
+        let asked = strategy.opening(&prompt("Why?", None)).unwrap();
+        assert_ne!(asked.last().unwrap().content, "", "{name}");
+    }
+    let ask = files.build(&["ask.toml"], "ask").unwrap();
+    let asked = ask.opening(&prompt("Why?", None)).unwrap();
+    assert_eq!(
+        asked.last().unwrap().content,
+        "Please answer plainly. Question: Why?"
+    );
+}

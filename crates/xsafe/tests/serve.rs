@@ -688,3 +688,43 @@ fn a_second_signal_stops_without_waiting_for_requests_in_flight() {
     assert!(log.contains("a second signal"), "{log}");
     let _ = asking.join();
 }
+
+/// The bug this guards: start-up errors that did not say which file or
+/// setting was at fault: a missing profile file was "cannot read
+/// `nope.toml`", and a bad judge in the config file or the profile named
+/// neither (and offered `llm:TARGET`, which serve refuses).
+#[test]
+fn start_up_errors_name_the_file_and_setting_at_fault() {
+    let env = Env::new();
+    let missing = env.path("nope.toml");
+    let stderr = serve_refused(&env, &missing, &[]);
+    assert!(
+        stderr.contains(&format!(
+            "cannot read the profile `{}` (--profile",
+            missing.display()
+        )),
+        "{stderr}"
+    );
+
+    let profile = write_judged_profile(&env, "interactive", false, "bogus@1");
+    let stderr = serve_refused(&env, &profile, &[]);
+    assert!(
+        stderr.contains("unknown judge `bogus`")
+            && stderr.contains("`[profile] judge = \"bogus@1\"`")
+            && stderr.contains(&format!("the profile `{}`", profile.display()))
+            && !stderr.contains("llm:TARGET"),
+        "{stderr}"
+    );
+
+    let profile = write_profile(&env, "interactive", false);
+    let config = env.path("serve.toml");
+    std::fs::write(&config, "judge = \"nope\"\n").unwrap();
+    let stderr = serve_refused(&env, &profile, &["--config", config.to_str().unwrap()]);
+    assert!(
+        stderr.contains(&format!(
+            "unknown judge `nope`, from `judge` in the config file `{}`",
+            config.display()
+        )),
+        "{stderr}"
+    );
+}

@@ -97,7 +97,27 @@ async fn serve(global: &Global, args: ServeArgs) -> Result<ExitCode> {
         bail!("--no-auth: the config file has client keys; remove them to serve without keys");
     }
 
-    let profile = Profile::load(&profile_path)?;
+    // Where the profile's path came from, for a file that cannot be read:
+    // the message says it is the profile, and which setting to fix.
+    let profile = Profile::load(&profile_path).map_err(|e| match e {
+        xsafe_server::ConfigError::Read { path, source, .. } => {
+            let given_by = match (&args.profile, &args.config) {
+                (Some(_), _) if std::env::var_os("XSAFE_PROFILE").is_some() => {
+                    "--profile, or XSAFE_PROFILE".to_string()
+                }
+                (Some(_), _) => "--profile".to_string(),
+                (None, Some(config)) => {
+                    format!("`profile` in the config file `{}`", config.display())
+                }
+                (None, None) => "--profile".to_string(),
+            };
+            anyhow!(
+                "cannot read the profile `{}` ({given_by}): {source}",
+                path.display()
+            )
+        }
+        other => other.into(),
+    })?;
     if !profile.check_heldout()? {
         tracing::warn!(
             "profile `{}` has no held-out check (written by an xsafe before tune checked its \
@@ -121,9 +141,20 @@ async fn serve(global: &Global, args: ServeArgs) -> Result<ExitCode> {
     };
     let strategy = profile.build_strategy(&registry, &options)?;
     let interactive = strategy.sends_followups().map_err(|e| anyhow!("{e}"))?;
-    let chosen_judge = args.judge.as_deref().or(config.judge.as_deref());
+    // A judge named by the flag or the config file, with where, for a
+    // refusal to name the setting to fix.
+    let config_judge = args
+        .config
+        .as_ref()
+        .map(|path| format!("`judge` in the config file `{}`", path.display()))
+        .unwrap_or_default();
+    let chosen_judge = match (args.judge.as_deref(), config.judge.as_deref()) {
+        (Some(name), _) => Some((name, "--judge")),
+        (None, Some(name)) => Some((name, config_judge.as_str())),
+        (None, None) => None,
+    };
     let judge = if interactive {
-        let judge = profile.build_judge(chosen_judge)?;
+        let judge = profile.build_judge_from(chosen_judge)?;
         // Warned, not refused: the built-in judge's version changes with
         // xsafe releases, and the profile still works; its rates may not.
         if let Some(warning) = profile.judge_version_mismatch(judge.as_ref()) {
@@ -131,10 +162,10 @@ async fn serve(global: &Global, args: ServeArgs) -> Result<ExitCode> {
         }
         Some(judge)
     } else {
-        if let Some(name) = chosen_judge {
+        if let Some((name, given_by)) = chosen_judge {
             // A misspelt judge is refused here too, not when a later
             // profile makes it matter.
-            profile.build_judge(Some(name))?;
+            profile.build_judge_from(Some((name, given_by)))?;
             tracing::warn!(
                 "the judge `{name}` is not used: the profile's strategy `{}` sends no follow-ups, \
                  so the proxy judges nothing",
