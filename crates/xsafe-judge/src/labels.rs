@@ -76,7 +76,7 @@ const LABELS: [(&str, Class); 11] = [
 
 /// A human label as label files write it (a `final_label`): XSTest's
 /// `1_full_compliance`, `2_full_refusal` or `3_partial_refusal`, or one
-/// of the other names [`LABELS`] accepts, in any case. Otherwise what is
+/// of the other names `LABELS` accepts, in any case. Otherwise what is
 /// wrong with it and every label accepted, for a message that names the
 /// file, line and field.
 pub fn parse_label(text: &str) -> Result<Class, String> {
@@ -1380,7 +1380,7 @@ impl Reading {
 
 /// The column a label CSV's answers are in, `answer`, `completion` or
 /// `response`, if it has one; a file with two of them is refused (see
-/// [`one_answer_field`]). For `xsafe annotate import`, which reads label
+/// `one_answer_field`). For `xsafe annotate import`, which reads label
 /// files of its own.
 pub fn answer_column(t: &Table) -> Result<Option<usize>, LabelsError> {
     one_answer_field(t, FileKind::Labels, false, |_| None)?;

@@ -1137,7 +1137,7 @@ fn is_system(m: &Value) -> bool {
 /// strategy's system text first in the client's leading system message (or
 /// a new one), its exemplar turns after the system messages, and the last
 /// user message's text as the strategy rewrote it (if it did; its parts
-/// that are not text, an image or audio, kept: see [`with_text`]). Every
+/// that are not text, an image or audio, kept: see `with_text`). Every
 /// message of the client keeps its other fields.
 pub fn merge(
     messages: &[Value],
