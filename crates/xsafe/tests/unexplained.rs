@@ -52,7 +52,14 @@ fn a_report_of_a_run_without_baseline_says_so_and_its_hint_works() {
     let env = Env::new();
     let server = TestServer::start(keyword_model);
     let first = run_args(&env, &server, "contextual,few-shot");
-    env.ok(&args(&first));
+    let out = env.run(&args(&first));
+    assert!(out.status.success(), "{out:?}");
+    // The run's closing note offers no comparison it cannot make.
+    let note = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        note.contains("rates with 95% intervals: `xsafe report ") && !note.contains("paired tests"),
+        "{note}"
+    );
     let runs = json(&env.ok(&["runs", "list", "--json"]));
     let name = runs[0]["name"].as_str().unwrap().to_string();
 
@@ -104,7 +111,13 @@ fn a_report_of_a_run_without_baseline_says_so_and_its_hint_works() {
         "{dry}"
     );
     second.pop();
-    env.ok(&args(&second));
+    let out = env.run(&args(&second));
+    assert!(out.status.success(), "{out:?}");
+    let note = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        note.contains("rates with 95% intervals and paired tests against baseline"),
+        "{note}"
+    );
     let runs = json(&env.ok(&["runs", "list", "--json"]));
     let new = runs
         .as_array()

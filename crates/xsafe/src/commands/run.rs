@@ -91,8 +91,17 @@ pub async fn run(global: &Global, args: RunArgs) -> Result<ExitCode> {
         out!("{}", render_summary(&outcome, plan.name.is_some()));
         if outcome.done > 0 && !cancel.is_cancelled() {
             // Where to go next, for someone new to the tool; not data.
+            let compared = if plan
+                .strategies
+                .iter()
+                .any(|s| s.name() == xsafe_strategy::BASELINE)
+            {
+                " and paired tests against baseline"
+            } else {
+                ""
+            };
             note!(
-                "rates with 95% intervals and paired tests against baseline: `xsafe report {}` \
+                "rates with 95% intervals{compared}: `xsafe report {}` \
                  (`--format html -o report.html` for charts)",
                 outcome.run_name
             );
