@@ -458,9 +458,9 @@ mod tests {
         assert!(parse_hash("abcd").is_none());
     }
 
-    #[test]
-    fn the_profiles_judge_is_rebuilt_or_refused_with_what_to_pass() {
-        let profile = |judge: &str| Profile {
+    /// A profile `p.toml` of the interactive strategy, tuned with `judge`.
+    fn profile(judge: &str) -> Profile {
+        Profile {
             path: "p.toml".into(),
             strategy: "interactive".into(),
             definition: toml::Value::Table(Default::default()),
@@ -468,7 +468,11 @@ mod tests {
             target: None,
             target_settings: None,
             heldout_check: None,
-        };
+        }
+    }
+
+    #[test]
+    fn the_profiles_judge_is_rebuilt_or_refused_with_what_to_pass() {
         let built = profile("strmatch@1").build_judge(None).unwrap();
         assert_eq!(built.name(), "strmatch");
         let err = |judge: &str| profile(judge).build_judge(None).err().unwrap().to_string();
@@ -488,15 +492,6 @@ mod tests {
     /// offering `llm:TARGET`, which the proxy refuses.
     #[test]
     fn a_judge_that_cannot_be_used_is_refused_naming_where_it_came_from() {
-        let profile = |judge: &str| Profile {
-            path: "p.toml".into(),
-            strategy: "interactive".into(),
-            definition: toml::Value::Table(Default::default()),
-            judge: Some(judge.into()),
-            target: None,
-            target_settings: None,
-            heldout_check: None,
-        };
         let err = |p: &Profile, chosen: Option<(&str, &str)>| {
             p.build_judge_from(chosen).err().unwrap().to_string()
         };
