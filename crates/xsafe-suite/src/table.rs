@@ -856,8 +856,9 @@ enum QuoteFault {
 /// The first [`QuoteFault`] of one record's own bytes `raw` (from its
 /// first byte to csv's position after it), read as csv reads them: a
 /// field is quoted when its first byte is a quote; in it, two quotes are
-/// one; a quote ends it. Spaces between the closing quote and the
-/// separator are let be: csv appends them, and nothing else is lost.
+/// one; a quote ends it. White space between the closing quote and the
+/// separator (a non-breaking space too) is let be: csv appends it, and
+/// nothing else is lost.
 fn quote_fault(raw: &[u8], sep: u8) -> Option<QuoteFault> {
     #[derive(Clone, Copy, PartialEq)]
     enum State {
@@ -902,34 +903,33 @@ fn quote_fault(raw: &[u8], sep: u8) -> Option<QuoteFault> {
                 } else if line_end(b) {
                     return None;
                 } else {
-                    let blank = |&b: &u8| b != sep && (b == b' ' || b == b'\t');
-                    let rest = raw[i..].iter().position(|b| !blank(b)).map(|n| i + n);
-                    match rest {
-                        None => return None,
-                        Some(j) if raw[j] == sep || line_end(raw[j]) => {
-                            // The separator or line end is read next.
-                            i = j;
-                            continue;
+                    // What follows the quote up to the separator or the
+                    // line's end: blank (spaces, a non-breaking one
+                    // included), csv keeps it and nothing is lost.
+                    let text = &raw[i..];
+                    let end = text
+                        .iter()
+                        .position(|&b| b == sep || line_end(b))
+                        .unwrap_or(text.len());
+                    let after = String::from_utf8_lossy(&text[..end]);
+                    if after.chars().all(char::is_whitespace) {
+                        if end == text.len() {
+                            return None;
                         }
-                        Some(_) => {
-                            let text = &raw[i..];
-                            let end = text
-                                .iter()
-                                .position(|&b| b == sep || line_end(b))
-                                .unwrap_or(text.len());
-                            let after = String::from_utf8_lossy(&text[..end]);
-                            let after = match after.char_indices().nth(30) {
-                                Some((at, _)) => format!("{}...", &after[..at]),
-                                None => after.into_owned(),
-                            };
-                            return Some(QuoteFault::Stray {
-                                field,
-                                opened: opened.0,
-                                line,
-                                after,
-                            });
-                        }
+                        // The separator or line end is read next.
+                        i += end;
+                        continue;
                     }
+                    let after = match after.char_indices().nth(30) {
+                        Some((at, _)) => format!("{}...", &after[..at]),
+                        None => after.into_owned(),
+                    };
+                    return Some(QuoteFault::Stray {
+                        field,
+                        opened: opened.0,
+                        line,
+                        after,
+                    });
                 }
             }
         }
@@ -1465,6 +1465,13 @@ mod tests {
         };
         assert_eq!(after, format!("{}...", "x".repeat(30)));
         assert_eq!(quote_fault(b"\"a\"\tb\n", b'\t'), None);
+        // White space after the closing quote, a non-breaking space too
+        // (the bug this guards: it was refused, quoting an invisible
+        // character).
+        assert_eq!(quote_fault("\"x\"\u{a0},y\n".as_bytes(), b','), None);
+        assert_eq!(quote_fault("\"x\" \u{a0}\r\n".as_bytes(), b','), None);
+        assert_eq!(quote_fault("\"x\"\u{a0}".as_bytes(), b','), None);
+        assert!(quote_fault("\"x\"\u{a0}y,z\n".as_bytes(), b',').is_some());
         assert!(quote_fault(b"\"a\";b\n", b',').is_some());
     }
 
