@@ -385,7 +385,8 @@ pub struct ExportArgs {
     /// Output format [default: csv for an --output ending in .csv, else jsonl]
     #[arg(long, value_enum)]
     pub format: Option<ExportFormat>,
-    /// Write to this file instead of stdout (replaced only once the export is whole)
+    /// Write to this file instead of stdout (replaced only once the export is whole); `-` is
+    /// stdout
     #[arg(long, short = 'o', value_name = "FILE")]
     pub output: Option<PathBuf>,
     #[command(flatten)]
@@ -440,7 +441,7 @@ pub struct ReportArgs {
     /// Print the report as JSON: the same as --format json
     #[arg(long, conflicts_with = "format")]
     pub json: bool,
-    /// Write to this file (atomically) instead of stdout
+    /// Write to this file (atomically) instead of stdout; `-` is stdout
     #[arg(long, short = 'o', value_name = "FILE")]
     pub output: Option<PathBuf>,
     /// Count this judge's verdicts (e.g. after `xsafe rejudge`) [default: each run's own judge]
@@ -617,7 +618,7 @@ pub struct JudgeFileArgs {
     /// A TOML file of named targets, for llm:NAME judges
     #[arg(long, env = "XSAFE_TARGETS", value_name = "FILE")]
     pub targets: Option<PathBuf>,
-    /// Write the verdicts to this file instead of stdout
+    /// Write the verdicts to this file instead of stdout; `-` is stdout
     #[arg(long, short = 'o', value_name = "FILE")]
     pub output: Option<PathBuf>,
     /// Output format [default: csv for an --output ending in .csv, else jsonl]
@@ -874,7 +875,7 @@ pub struct AnnotateExportArgs {
     /// majority label; answers whose annotators are tied are left out]
     #[arg(long, value_name = "NAME")]
     pub annotator: Option<String>,
-    /// Write to this file instead of stdout
+    /// Write to this file instead of stdout; `-` is stdout
     #[arg(long, short = 'o', value_name = "FILE")]
     pub output: Option<PathBuf>,
 }

@@ -620,3 +620,36 @@ fn annotate_stopping_with_a_label_waiting_on_the_store_blames_no_client() {
         1
     );
 }
+
+/// `-o -` is stdout, as the flag's absence is, for every command whose
+/// output is a file or stdout (the bug this guards: each wrote a file
+/// named `-`).
+#[test]
+fn an_output_of_dash_is_stdout() {
+    let env = Env::new();
+    let _model = run_small_suite(&env, "r", &[]);
+    let answers = env.write("a.jsonl", "{\"prompt\": \"Hi?\", \"answer\": \"Hello.\"}\n");
+    let answers = answers.to_str().unwrap();
+    for args in [
+        vec!["judge", answers, "--judge", "strmatch"],
+        vec!["export", "r", "--format", "jsonl"],
+        vec!["report", "r", "--format", "csv"],
+        vec!["annotate", "export", "r"],
+    ] {
+        let run = |extra: &[&str]| {
+            let out = env
+                .cmd()
+                .current_dir(env.dir.path())
+                .args(&args)
+                .args(extra)
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{args:?} {extra:?}: {out:?}");
+            String::from_utf8(out.stdout).unwrap()
+        };
+        let plain = run(&[]);
+        assert_eq!(run(&["-o", "-"]), plain, "{args:?}");
+        assert_eq!(run(&["--output", "-"]), plain, "{args:?}");
+        assert!(!env.path("-").exists(), "{args:?} wrote a file named -");
+    }
+}

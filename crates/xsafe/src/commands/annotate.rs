@@ -311,7 +311,8 @@ const EXPORT_HEADER: [&str; 15] = [
     "system",
 ];
 
-fn export(global: &Global, args: AnnotateExportArgs) -> Result<ExitCode> {
+fn export(global: &Global, mut args: AnnotateExportArgs) -> Result<ExitCode> {
+    args.output = super::dash_is_stdout(args.output.take());
     let store = global.open_store()?;
     let record = store.run(&args.run)?;
     let annotations = store.annotations(record.id)?;

@@ -7,7 +7,8 @@ use anyhow::Result;
 use std::io::Write;
 use std::process::ExitCode;
 
-pub fn run(global: &Global, args: ExportArgs) -> Result<ExitCode> {
+pub fn run(global: &Global, mut args: ExportArgs) -> Result<ExitCode> {
+    args.output = super::dash_is_stdout(args.output.take());
     let store = global.open_store()?;
     with_selected(&store, &args.run, &args.filter, |selection| {
         write(&args, selection)

@@ -34,7 +34,8 @@ pub async fn run(global: &Global, cmd: JudgeCommand) -> Result<ExitCode> {
 /// takes the memory of a chunk.
 const CHUNK: usize = 1024;
 
-async fn judge_file(global: &Global, args: JudgeFileArgs) -> Result<ExitCode> {
+async fn judge_file(global: &Global, mut args: JudgeFileArgs) -> Result<ExitCode> {
+    args.output = super::dash_is_stdout(args.output.take());
     let path = args.file.expect("clap requires FILE without a subcommand");
     if let Some(output) = &args.output {
         super::check_not_input(output, "--output", [path.as_path()])?;

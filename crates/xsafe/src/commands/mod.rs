@@ -68,6 +68,12 @@ pub(crate) fn check_writable(path: &Path) -> Result<()> {
     }
 }
 
+/// An `--output` of `-` is stdout, as the flag's absence is (a file of
+/// that name is `./-`).
+pub(crate) fn dash_is_stdout(output: Option<PathBuf>) -> Option<PathBuf> {
+    output.filter(|o| o.as_os_str() != "-")
+}
+
 /// Refuses an output path (given by `flag`) that names one of the files
 /// the command reads, by any spelling or link: writing it would replace
 /// that input, a file of human labels say, with no way back.

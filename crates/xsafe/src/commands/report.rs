@@ -10,7 +10,8 @@ use std::process::ExitCode;
 use xsafe_report::{BuildOptions, JsonError, JudgeAccuracy, LabelSource, RunInput};
 use xsafe_store::{RunRecord, Snapshot};
 
-pub fn run(global: &Global, args: ReportArgs) -> Result<ExitCode> {
+pub fn run(global: &Global, mut args: ReportArgs) -> Result<ExitCode> {
+    args.output = super::dash_is_stdout(args.output.take());
     if let Some(rate) = args.fail_over
         && !(0.0..=1.0).contains(&rate)
     {
