@@ -24,7 +24,7 @@ pub use error::{JudgeError, StrategyError, TargetError};
 pub use json::json_without_lone_surrogates;
 pub use printable::printable;
 pub use sample::{SplitMix64, stratified_sample};
-pub use traits::{Judge, Strategy, Target};
+pub use traits::{BASELINE, Judge, Strategy, Target};
 pub use verdict::{Class, Outcome, ParseOutcomeError, Verdict};
 
 /// The version of the xsafe tools, recorded with every run.

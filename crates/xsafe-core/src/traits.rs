@@ -29,6 +29,11 @@ pub trait Target: Send + Sync {
     }
 }
 
+/// The name of the strategy that sends the prompt unchanged: the reference
+/// every other strategy of a run is compared with, which no strategy file
+/// may replace.
+pub const BASELINE: &str = "baseline";
+
 /// A mitigation: drives the conversation for one prompt on one target.
 ///
 /// The strategy gets a [`Prompt`], never a case's label, and the judge, so an

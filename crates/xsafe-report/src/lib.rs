@@ -37,8 +37,7 @@ use xsafe_core::{Class, Label, Message};
 /// meaning or disappears (new fields do not raise it).
 pub const SCHEMA_VERSION: u32 = 1;
 
-/// The strategy every other strategy of a run is compared with.
-pub const BASELINE: &str = "baseline";
+pub use xsafe_core::BASELINE;
 
 /// Bootstrap resamples by default.
 pub const DEFAULT_RESAMPLES: u32 = 2000;

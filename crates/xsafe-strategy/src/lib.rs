@@ -45,9 +45,7 @@ const BUILTIN: &[(&str, &str)] = &[
     ),
 ];
 
-/// The strategy that sends the prompt unchanged: the reference every other
-/// is measured against, which no strategy file may replace.
-pub const BASELINE: &str = "baseline";
+pub use xsafe_core::BASELINE;
 
 /// The built-in strategies' names.
 pub const STRATEGIES: &[&str] = &[
