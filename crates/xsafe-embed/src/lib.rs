@@ -17,7 +17,10 @@ mod bert;
 pub mod models;
 mod tokenizer;
 
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
+use std::time::SystemTime;
 
 /// Why an encoder could not be loaded or fetched.
 #[derive(Debug, thiserror::Error)]
@@ -67,6 +70,70 @@ pub const FILES: [&str; 3] = ["config.json", "tokenizer.json", "model.safetensor
 /// `max_seq_length` is where texts are cut. Without it, texts are cut at
 /// the model's positions.
 pub const LIMIT_FILE: &str = "sentence_bert_config.json";
+
+/// The sha256 of every file of a model directory that [`Encoder::load`]
+/// reads ([`FILES`], and [`LIMIT_FILE`] when there is one), by file name,
+/// lower-case hex: what tells one encoder from another, whatever its
+/// directory is called. Two directories whose weights differ in one byte
+/// pick other exemplars, so they must not pass for the same encoder.
+///
+/// Each file is hashed once per process: the sums are kept by path, size
+/// and modification time, so building a strategy again (a run builds it
+/// more than once; `tune` builds many) does not hash 90 MB each time, and
+/// a file rewritten meanwhile is hashed again.
+pub fn fingerprint(dir: &Path) -> Result<BTreeMap<String, String>, EmbedError> {
+    let mut sums = BTreeMap::new();
+    for file in FILES.iter().chain([&LIMIT_FILE]) {
+        let path = dir.join(file);
+        if *file == LIMIT_FILE && !path.is_file() {
+            continue;
+        }
+        sums.insert(file.to_string(), file_sha256(&path)?);
+    }
+    Ok(sums)
+}
+
+/// A file's sha256 as [`fingerprint`] last computed it, with the size and
+/// modification time it had then.
+struct Hashed {
+    len: u64,
+    modified: Option<SystemTime>,
+    sha256: String,
+}
+
+static HASHED: Mutex<Option<HashMap<PathBuf, Hashed>>> = Mutex::new(None);
+
+/// The sha256 of `path`, from [`HASHED`] when the file has the size and
+/// modification time it had when hashed.
+fn file_sha256(path: &Path) -> Result<String, EmbedError> {
+    let meta = std::fs::metadata(path).map_err(|e| EmbedError::read(path, e))?;
+    let (len, modified) = (meta.len(), meta.modified().ok());
+    let key = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    let known = |cache: &HashMap<PathBuf, Hashed>| {
+        cache
+            .get(&key)
+            .filter(|h| h.len == len && h.modified == modified && modified.is_some())
+            .map(|h| h.sha256.clone())
+    };
+    {
+        let cache = HASHED.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(sum) = cache.as_ref().and_then(known) {
+            return Ok(sum);
+        }
+    }
+    // Hashed outside the lock: other threads' encoders need not wait.
+    let sha256 = xsafe_fetch::sha256_file(path)?;
+    let mut cache = HASHED.lock().unwrap_or_else(PoisonError::into_inner);
+    cache.get_or_insert_with(HashMap::new).insert(
+        key,
+        Hashed {
+            len,
+            modified,
+            sha256: sha256.clone(),
+        },
+    );
+    Ok(sha256)
+}
 
 /// A loaded sentence encoder. Embedding takes `&self`, so one encoder can
 /// serve many tasks; it uses the calling thread only.

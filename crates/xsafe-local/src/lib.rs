@@ -78,8 +78,11 @@ pub struct LocalOptions {
     /// The target's own system prompt, merged with a strategy's system
     /// message as the OpenAI-compatible target does.
     pub system_prompt: Option<String>,
-    /// Replaces the GGUF's chat template: a name llama.cpp knows (`gemma`,
-    /// `chatml`, `llama3`, ...) or a template text it recognises.
+    /// Replaces the GGUF's chat template: the name of one of llama.cpp's
+    /// built-in templates (`gemma`, `chatml`, `llama3`, ...). A template
+    /// text is not run as Jinja: llama.cpp takes it for the built-in
+    /// template whose markers it holds (`<|im_start|>`: `chatml`), and
+    /// refuses one with none of them.
     pub chat_template: Option<String>,
     /// The template for a GGUF that carries none, when `chat_template` is
     /// not given: the registry's choice for a known model (xsafe-target's
@@ -244,9 +247,16 @@ impl LocalTarget {
         let id = id.into();
         let meta = std::fs::metadata(path)
             .map_err(|e| TargetError::Config(format!("model file `{}`: {e}", path.display())))?;
+        if meta.is_dir() {
+            return Err(TargetError::Config(format!(
+                "model file `{}` is a folder; a local model is one GGUF file: give its path \
+                 (`local:FOLDER/NAME.gguf`) or a name `xsafe model list` shows",
+                path.display()
+            )));
+        }
         if !meta.is_file() {
             return Err(TargetError::Config(format!(
-                "model file `{}` is not a file",
+                "model file `{}` is not a file; a local model is one GGUF file",
                 path.display()
             )));
         }
@@ -482,7 +492,7 @@ fn load_model(setup: &Setup) -> Result<(LlamaModel, ModelInfo), TargetError> {
                 None => {
                     return Err(TargetError::Config(format!(
                         "model `{}` has no chat template in its metadata; pass one with \
-                         --chat-template NAME (gemma, chatml, llama3, ...), \
+                         --chat-template NAME ({TEMPLATE_NAMES}), \
                          --judge-chat-template NAME for an llm:local judge, or `chat_template` \
                          in a --targets file",
                         path.display()
@@ -540,6 +550,11 @@ fn context_warning(info: &ModelInfo) -> Option<String> {
         )
     })
 }
+
+/// The names of llama.cpp's built-in chat templates that errors suggest:
+/// the common ones (llama.cpp knows about sixty, `llama_chat_builtin_templates`).
+const TEMPLATE_NAMES: &str = "chatml, gemma, llama2, llama3, llama4, mistral-v1, mistral-v3, \
+     mistral-v7, phi3, phi4, zephyr, vicuna, deepseek3, command-r, granite, ...";
 
 /// A chat template as errors quote it: a name (`chatml`) or a short text
 /// whole, a long text by its first 60 characters and `...`.
@@ -693,9 +708,10 @@ impl<'m> Engine<'m> {
             .map_err(|e| {
                 let shown = self.shown_template();
                 TargetError::Config(format!(
-                    "llama.cpp cannot apply the chat template `{shown}` ({e}); it knows only \
-                     its built-in templates: pass --chat-template NAME (gemma, chatml, llama3, \
-                     mistral-v7, phi4, ...)"
+                    "llama.cpp cannot apply the chat template `{shown}` ({e}): it does not run \
+                     Jinja templates, it knows only its built-in ones, by name or by the markers \
+                     of their text; pass --chat-template NAME (--judge-chat-template NAME for an \
+                     llm:local judge) with one of their names: {TEMPLATE_NAMES}"
                 ))
             })
     }

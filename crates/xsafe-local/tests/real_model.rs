@@ -261,6 +261,26 @@ async fn a_real_model_answers() {
             .contains("cannot apply the chat template `no-such-template` ("),
         "{err}"
     );
+    // A Jinja template of one's own is not run: the error says so and
+    // names the templates that are accepted.
+    let err = LocalTarget::load(
+        "local:test",
+        &path,
+        LocalOptions {
+            chat_template: Some(
+                "{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}".into(),
+            ),
+            ..Default::default()
+        },
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("does not run Jinja templates")
+            && err.contains("chatml, gemma, llama2, llama3")
+            && err.contains("--chat-template NAME"),
+        "{err}"
+    );
 }
 
 /// Throughput and memory on the real model: `cargo test -p xsafe-local

@@ -360,7 +360,10 @@ const DATA_FILE_SETTINGS: [&str; 3] = ["exemplars", "contexts", "followups"];
 /// (`exemplars`, `contexts`, `followups`), kept by its name as a step's
 /// `file` keeps a strategy file's: the definition holds the data itself
 /// (the exemplars, the texts), so `data/bank.toml`, `./bank.toml` and an
-/// absolute path to a copy of it send the same. `builtin` stays.
+/// absolute path to a copy of it send the same. `builtin` stays. Likewise
+/// the folder of an `encoder` named by its directory, which the step's
+/// definition records by its files' sha256 (`encoder_sha256`): a known
+/// encoder's name stays.
 ///
 /// The definition itself records both as they are: the older versions of
 /// a run's key hash it whole, as earlier versions of xsafe did, and make
@@ -373,10 +376,12 @@ pub fn identity(definition: &serde_json::Value) -> serde_json::Value {
     }
     let steps = identity.get_mut("steps").and_then(Value::as_array_mut);
     for step in steps.into_iter().flatten() {
+        let hashed_encoder = step.get(steps::ENCODER_FILES).is_some();
         let Some(settings) = step.get_mut("settings").and_then(Value::as_object_mut) else {
             continue;
         };
-        for field in DATA_FILE_SETTINGS {
+        let encoder = hashed_encoder.then_some("encoder");
+        for field in DATA_FILE_SETTINGS.into_iter().chain(encoder) {
             if let Some(Value::String(setting)) = settings.get_mut(field)
                 && setting != "builtin"
                 && let Some(name) = Path::new(setting.as_str()).file_name()

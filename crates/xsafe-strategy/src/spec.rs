@@ -177,7 +177,8 @@ pub struct FewShotSpec {
     pub selection: Selection,
     /// With `selection = "embedding"`: the sentence encoder, a known one
     /// (`all-minilm-l6-v2`, the default) or a model directory relative to
-    /// this file.
+    /// this file. A directory is recorded by its files' sha256 too (the
+    /// step's `encoder_sha256`), so other weights make another strategy.
     #[serde(default)]
     pub encoder: Option<String>,
     /// `builtin`, or a TOML file of `[[exemplar]]` relative to this file.

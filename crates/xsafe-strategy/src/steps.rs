@@ -7,6 +7,7 @@ use crate::text;
 use minijinja::{Environment, UndefinedBehavior, context};
 use serde::Serialize;
 use serde_json::{Value, json};
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::{Arc, LazyLock};
 use xsafe_core::{
@@ -350,6 +351,10 @@ pub struct FewShot {
 struct Embedded {
     encoder: xsafe_embed::Encoder,
     vectors: Vec<Vec<f32>>,
+    /// An encoder named by its directory: the sha256 of its files
+    /// ([`xsafe_embed::fingerprint`]), which the definition records. A known
+    /// encoder is known by its name: its files are pinned.
+    files: Option<BTreeMap<String, String>>,
 }
 
 impl std::fmt::Debug for Embedded {
@@ -377,8 +382,17 @@ fn embed_bank(
     let dir = xsafe_embed::models::resolve(spec, base.and_then(Path::parent), cache_dir)
         .map_err(failed)?;
     let encoder = xsafe_embed::Encoder::load(&dir).map_err(failed)?;
+    // After loading, so a directory that is no encoder is refused as such.
+    let files = match xsafe_embed::models::known(spec) {
+        Some(_) => None,
+        None => Some(xsafe_embed::fingerprint(&dir).map_err(failed)?),
+    };
     let vectors = bank.iter().map(|e| encoder.embed(&e.prompt)).collect();
-    Ok(Embedded { encoder, vectors })
+    Ok(Embedded {
+        encoder,
+        vectors,
+        files,
+    })
 }
 
 /// Embeds every prompt, on as many threads as the machine has cores: a
@@ -897,9 +911,19 @@ impl FewShot {
         if self.spec.selection == Selection::Nearest {
             definition["selection_version"] = json!(NEAREST_VERSION);
         }
+        // An encoder named by its directory is known by its files: other
+        // weights under the same name pick other exemplars, so they make
+        // another strategy (another run, a profile that does not match).
+        if let Some(files) = self.embedding.as_ref().and_then(|e| e.files.as_ref()) {
+            definition[ENCODER_FILES] = json!(files);
+        }
         definition
     }
 }
+
+/// The field of a few-shot step's definition that holds the sha256 of
+/// each file of an encoder named by its directory.
+pub(crate) const ENCODER_FILES: &str = "encoder_sha256";
 
 /// The version of `selection = "nearest"`'s picking, in its definition.
 const NEAREST_VERSION: u32 = 2;

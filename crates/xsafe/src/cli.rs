@@ -173,8 +173,9 @@ pub struct TargetArgs {
     /// before the case is stored as an error [default: 5]
     #[arg(long, allow_negative_numbers = true)]
     pub max_retries: Option<u32>,
-    /// Local models: a chat template, or a name llama.cpp knows (gemma, chatml, llama3...),
-    /// instead of the GGUF's own
+    /// Local models: the chat template instead of the GGUF's own, by the name of one of
+    /// llama.cpp's built-in templates (chatml, gemma, llama3, mistral-v7, phi4, ...). A Jinja
+    /// text is not run: it is taken for the built-in template whose markers it holds, or refused
     #[arg(long, value_name = "TEMPLATE")]
     pub chat_template: Option<String>,
     /// Local models: generation threads [default: all cores]
@@ -537,8 +538,8 @@ pub struct JudgeArgs {
     /// llm: judges: retries of a failed request to the judge [default: 5]
     #[arg(long, allow_negative_numbers = true, value_name = "N")]
     pub judge_max_retries: Option<u32>,
-    /// llm:local judges: a chat template, or a name llama.cpp knows (gemma, chatml, llama3...),
-    /// instead of the GGUF's own
+    /// llm:local judges: the chat template instead of the GGUF's own, by the name of one of
+    /// llama.cpp's built-in templates (chatml, gemma, llama3, ...), as for --chat-template
     #[arg(long, value_name = "TEMPLATE")]
     pub judge_chat_template: Option<String>,
     /// A second judge (e.g. llm:TARGET, with the --judge-* settings) for the answers --judge
