@@ -108,7 +108,9 @@ fn pin(encoder: &KnownEncoder, index: usize) -> Pin {
 /// Downloads `encoder`'s files into the cache (from `base_url` instead of
 /// the encoder's own when given: a mirror, or a test server) and returns
 /// the directory. Files already cached with the pinned checksum are kept;
-/// a failed or wrong download leaves whatever was cached before.
+/// a failed or wrong download leaves whatever was cached before. An empty
+/// `base_url` is the same as none; one naming a GGUF file (a chat model's
+/// `XSAFE_MODEL_URL`) is refused, as it cannot be a folder of these files.
 pub async fn pull(
     encoder: &KnownEncoder,
     base_url: Option<&str>,
@@ -116,19 +118,44 @@ pub async fn pull(
     progress: Progress<'_>,
 ) -> Result<PathBuf, EmbedError> {
     let dir = cache_path(encoder, cache_dir);
-    let base = base_url.unwrap_or(encoder.base_url).trim_end_matches('/');
+    let base = match xsafe_fetch::given_url(base_url) {
+        Some(base) => {
+            if let Some(file) = gguf_file(base) {
+                return Err(EmbedError::Missing(format!(
+                    "`{}` (--url or XSAFE_MODEL_URL) names the GGUF file `{file}`, not a folder \
+                     holding the encoder `{}`'s files ({}): nothing was downloaded; give the \
+                     folder with --url, or unset XSAFE_MODEL_URL (or set it empty) to download \
+                     from {}",
+                    xsafe_fetch::without_userinfo(base),
+                    encoder.name,
+                    CACHED_FILES.join(", "),
+                    encoder.base_url
+                )));
+            }
+            base
+        }
+        None => encoder.base_url,
+    };
     for (i, file) in CACHED_FILES.iter().enumerate() {
         let dest = dir.join(file);
         let pin = pin(encoder, i);
         if xsafe_fetch::is_verified(&dest, &pin).await? {
+            xsafe_fetch::discard_partial(&dest);
             continue;
         }
-        let url = format!("{base}/{file}");
+        let url = xsafe_fetch::join_url(base, file);
         xsafe_fetch::fetch(&url, &dest, &pin, Some(progress))
             .await?
             .commit()?;
     }
     Ok(dir)
+}
+
+/// The GGUF file a URL names (the last segment of its path ends in
+/// `.gguf`): a chat model's, which `XSAFE_MODEL_URL` may be set to.
+fn gguf_file(url: &str) -> Option<&str> {
+    let file = xsafe_fetch::url_file(url);
+    file.to_ascii_lowercase().ends_with(".gguf").then_some(file)
 }
 
 /// Copies `encoder`'s files from `src` (a directory holding them, such as
@@ -145,8 +172,10 @@ pub fn import(encoder: &KnownEncoder, src: &Path, cache_dir: &Path) -> Result<Pa
             )));
         }
     }
+    xsafe_fetch::remove_stale_temporaries(&dir);
     for (i, file) in CACHED_FILES.iter().enumerate() {
         xsafe_fetch::stage_file(&src.join(file), &dir.join(file), &pin(encoder, i))?.commit()?;
+        xsafe_fetch::discard_partial(&dir.join(file));
     }
     Ok(dir)
 }

@@ -28,6 +28,51 @@ use tokio::io::{AsyncSeekExt, AsyncWriteExt};
 /// server says it.
 pub type Progress<'a> = &'a (dyn Fn(u64, Option<u64>) + Send + Sync);
 
+/// `url` without the user name and password it may carry
+/// (`https://user:secret@host/v1` as `https://<redacted>@host/v1`), for
+/// messages, logs and records: what identifies the server, not the
+/// credentials. A URL without them is returned as it is.
+pub fn without_userinfo(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{scheme}://<redacted>@{}", &rest[at + 1..]),
+        None => url.to_string(),
+    }
+}
+
+/// The URL of the file `file` in the folder `base` (a mirror's base URL):
+/// the name goes at the end of the path, before any query or fragment, so
+/// that a signed folder URL (`https://host/dir/?sig=abc`) gives
+/// `https://host/dir/FILE?sig=abc`.
+pub fn join_url(base: &str, file: &str) -> String {
+    // Skip the scheme and authority: a `?` or `#` cannot be in them, but
+    // a user name and password may hold characters better left alone.
+    let start = base.find("://").map_or(0, |i| i + 3);
+    let split = base[start..]
+        .find(['?', '#'])
+        .map_or(base.len(), |i| start + i);
+    let (path, rest) = base.split_at(split);
+    format!("{}/{file}{rest}", path.trim_end_matches('/'))
+}
+
+/// The last segment of `url`'s path (what follows its last `/`, without a
+/// query or fragment): the file it names, or empty for a folder URL ending
+/// in `/`.
+pub fn url_file(url: &str) -> &str {
+    let path = url.split(['?', '#']).next().unwrap_or(url);
+    path.rsplit('/').next().unwrap_or_default()
+}
+
+/// A URL given by a flag or an environment variable: `None` when it is
+/// absent, empty or blank (a variable defined but empty, as CI templates
+/// often leave one, is the same as one not set), else trimmed.
+pub fn given_url(url: Option<&str>) -> Option<&str> {
+    url.map(str::trim).filter(|u| !u.is_empty())
+}
+
 /// The checksum a file must have.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Pin {
@@ -248,15 +293,36 @@ const RETRY_PAUSES: [Duration; 3] = [
 /// identified is kept with `.NAME.partial.json` (its URL and version), and
 /// the next `fetch` of the same URL resumes it; anything else is deleted.
 /// The checksum always covers the whole file, resumed or not.
+///
+/// A user name and password in `url` (`https://user:secret@host/…`) are
+/// sent (HTTP basic authentication) but never shown or recorded: errors,
+/// logs and the partial download's record name the URL without them (see
+/// [`without_userinfo`]).
 pub async fn fetch(
     url: &str,
     dest: &Path,
     pin: &Pin,
     progress: Option<Progress<'_>>,
 ) -> Result<Staged, FetchError> {
+    fetch_sized(url, dest, pin, None, progress).await
+}
+
+/// [`fetch`] of a file whose size is known in advance (`size`, in bytes):
+/// a body that ends early without the server having said its length is
+/// then known to be cut short, and is resumed (or kept to resume) like one
+/// cut with a `Content-Length`, rather than found to have the wrong
+/// checksum.
+pub async fn fetch_sized(
+    url: &str,
+    dest: &Path,
+    pin: &Pin,
+    size: Option<u64>,
+    progress: Option<Progress<'_>>,
+) -> Result<Staged, FetchError> {
     let expected = pin.expected()?;
+    let shown = without_userinfo(url);
     let failed = |reason: String, status: Option<u16>| FetchError::Download {
-        url: url.to_string(),
+        url: shown.clone(),
         reason,
         status,
     };
@@ -268,6 +334,7 @@ pub async fn fetch(
         .map_err(|e| failed(format!("cannot build an HTTP client: {e}"), None))?;
     let progress = progress.unwrap_or(&|_, _| ());
     let mut partial = Partial::open(dest, url).await?;
+    partial.size = size;
     let resumed_from = partial.len;
     // A transfer has begun when the server first answers with the file (or
     // a partial download is there to resume); before that a failure is the
@@ -290,7 +357,7 @@ pub async fn fetch(
         }
         match RETRY_PAUSES.get(fruitless).filter(|_| begun) {
             Some(pause) => {
-                tracing::warn!(url, %reason, received = partial.len, "download interrupted; retrying");
+                tracing::warn!(url = shown, %reason, received = partial.len, "download interrupted; retrying");
                 tokio::time::sleep(*pause).await;
                 fruitless += 1;
             }
@@ -305,10 +372,14 @@ pub async fn fetch(
         }
     }
     if resumed_from > 0 && !partial.restarted {
-        tracing::info!(url, resumed_from, "resumed an earlier partial download");
+        tracing::info!(
+            url = shown,
+            resumed_from,
+            "resumed an earlier partial download"
+        );
     } else if resumed_from > 0 {
         tracing::info!(
-            url,
+            url = shown,
             "an earlier partial download could not be resumed (the server sent the file \
              whole, or another version of it); downloaded from the start"
         );
@@ -325,7 +396,7 @@ pub async fn fetch(
         dest,
         pin,
         expected,
-        url.to_string(),
+        shown,
     )
 }
 
@@ -367,6 +438,8 @@ struct Partial {
     version: Option<String>,
     /// The file's size, when the server said it.
     total: Option<u64>,
+    /// The file's size, when the caller knows it (see [`fetch_sized`]).
+    size: Option<u64>,
     /// Whether the last response marked where the file ends: its size was
     /// said, or it was chunked (a cut chunked body is an error).
     framed: bool,
@@ -412,7 +485,7 @@ impl Partial {
         let record = std::fs::read(&record_path)
             .ok()
             .and_then(|bytes| serde_json::from_slice::<Record>(&bytes).ok())
-            .filter(|r| r.url == url);
+            .filter(|r| r.url == without_userinfo(url));
         let (file, hasher, len, version) = match record {
             Some(record) => {
                 let hashing_path = path.clone();
@@ -447,6 +520,7 @@ impl Partial {
             len,
             version,
             total: None,
+            size: None,
             framed: false,
             restarted: false,
         })
@@ -474,7 +548,7 @@ impl Partial {
                 Failure::Retry(reason, status)
             } else {
                 Failure::Fatal(FetchError::Download {
-                    url: self.url.clone(),
+                    url: without_userinfo(&self.url),
                     reason,
                     status,
                 })
@@ -512,7 +586,7 @@ impl Partial {
         }
         *begun = true;
         self.framed = self.total.is_some() || chunked(response.headers());
-        progress(self.len, self.total);
+        progress(self.len, self.total.or(self.size));
         loop {
             let chunk = response
                 .chunk()
@@ -525,11 +599,21 @@ impl Partial {
                 Failure::Fatal(cache_error(&self.path, "cannot write the download", e))
             })?;
             self.len += chunk.len() as u64;
-            progress(self.len, self.total);
+            progress(self.len, self.total.or(self.size));
         }
-        match self.total {
-            Some(total) if total != self.len => Err(Failure::Retry(
+        match (self.total, self.size) {
+            (Some(total), _) if total != self.len => Err(Failure::Retry(
                 format!("the connection closed after {} of {total} bytes", self.len),
+                None,
+            )),
+            // No length said and not chunked: only the size known in
+            // advance tells a cut body.
+            (None, Some(size)) if !self.framed && self.len < size => Err(Failure::Retry(
+                format!(
+                    "the download was cut short: the connection closed after {} of the {size} \
+                     bytes the file has (the server did not say its length)",
+                    self.len
+                ),
                 None,
             )),
             _ => Ok(()),
@@ -562,7 +646,7 @@ impl Partial {
         let written = match &self.version {
             Some(version) => {
                 let record = Record {
-                    url: self.url.clone(),
+                    url: without_userinfo(&self.url),
                     version: version.clone(),
                 };
                 let json = serde_json::to_vec(&record).expect("a record serialises");
@@ -760,8 +844,8 @@ fn check(
     Ok(staged)
 }
 
-/// A temporary file in `dest`'s directory, so that the final rename stays
-/// on one file system and is atomic. Readable by all like any downloaded
+/// A temporary file in `dest`'s directory (`.NAME.XXXXXX.part`), so that
+/// the final rename stays on one file system and is atomic. Readable by all like any downloaded
 /// file (tempfile's default is 0600).
 fn temp_beside(dest: &Path) -> Result<tempfile::NamedTempFile, FetchError> {
     let dir = dest.parent().unwrap_or(Path::new("."));
@@ -775,9 +859,15 @@ fn temp_beside(dest: &Path) -> Result<tempfile::NamedTempFile, FetchError> {
         use std::os::unix::fs::PermissionsExt;
         builder.permissions(std::fs::Permissions::from_mode(0o644));
     }
-    builder
+    let tmp = builder
         .tempfile_in(dir)
-        .map_err(|e| cache_error(dir, "cannot create a temporary file", e))
+        .map_err(|e| cache_error(dir, "cannot create a temporary file", e))?;
+    // Locked while in use, so that [`remove_stale_temporaries`] tells one
+    // a running command writes from one an interrupted command left.
+    if let Err(std::fs::TryLockError::Error(e)) = tmp.as_file().try_lock() {
+        tracing::debug!(path = %tmp.path().display(), "cannot lock the temporary file: {e}");
+    }
+    Ok(tmp)
 }
 
 /// reqwest's own message only repeats the URL; the root cause ("connection
@@ -827,7 +917,13 @@ fn read_pins(path: &Path) -> Result<BTreeMap<String, String>, FetchError> {
 
 /// Records `sha` under `key`, replacing the pin file atomically so a crash
 /// never leaves half a file.
+///
+/// The read, the change and the write happen under an exclusive lock on
+/// `.NAME.lock` beside the pin file, so that two commands pinning
+/// different keys at once (`suites fetch` of two suites) both keep their
+/// entry.
 fn write_pin(path: &Path, key: &str, sha: &str) -> Result<(), FetchError> {
+    let _lock = lock_beside(path)?;
     let mut pins = read_pins(path)?;
     pins.insert(key.to_string(), sha.to_string());
     let json = serde_json::to_string_pretty(&pins).expect("a map of strings serialises");
@@ -840,4 +936,89 @@ fn write_pin(path: &Path, key: &str, sha: &str) -> Result<(), FetchError> {
         .map_err(|e| cache_error(path, "cannot write the pin file", e.error))?;
     tracing::info!(key, sha256 = sha, pins = %path.display(), "pinned on first use");
     Ok(())
+}
+
+/// An exclusive lock on `.NAME.lock` beside `path`, held until the file
+/// returned is dropped; it waits for another holder. On a file system
+/// without locks, nothing is locked.
+fn lock_beside(path: &Path) -> Result<std::fs::File, FetchError> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(|e| cache_error(dir, "cannot create it", e))?;
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let lock_path = dir.join(format!(".{name}.lock"));
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true).write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o644);
+    let file = options
+        .open(&lock_path)
+        .map_err(|e| cache_error(&lock_path, "cannot create the lock file", e))?;
+    match file.lock() {
+        Ok(()) => Ok(file),
+        Err(e) if e.kind() == std::io::ErrorKind::Unsupported => {
+            tracing::debug!(path = %lock_path.display(), "no file locks here: {e}");
+            Ok(file)
+        }
+        Err(e) => Err(cache_error(&lock_path, "cannot lock the file", e)),
+    }
+}
+
+/// Whether no process holds `file`'s lock; it is then locked by this
+/// handle. A file system without locks answers `false`: nothing can tell a
+/// file in use there.
+fn unheld(file: &std::fs::File) -> bool {
+    file.try_lock().is_ok()
+}
+
+/// Removes what interrupted commands left in the cache directory `dir`:
+/// the temporary files (`.NAME.XXXXXX.part`) of copies and pin updates
+/// that were stopped (Ctrl-C during `model import`) and that no running
+/// process holds. Returns how many were removed; a file that cannot be
+/// removed is left for the next time.
+pub fn remove_stale_temporaries(dir: &Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if !(name.starts_with('.') && name.ends_with(".part")) {
+            continue;
+        }
+        let path = entry.path();
+        let held = match std::fs::OpenOptions::new().read(true).open(&path) {
+            Ok(file) => !unheld(&file),
+            Err(_) => true,
+        };
+        if !held && std::fs::remove_file(&path).is_ok() {
+            tracing::info!(path = %path.display(), "removed a temporary file left by an interrupted command");
+            removed += 1;
+        }
+    }
+    removed
+}
+
+/// Removes the partial download of `dest` (`.NAME.partial` and its
+/// record), unless a running download holds it: for a file that is now in
+/// place by other means (imported, or downloaded from another URL), so that
+/// the bytes kept to resume it do not stay in the cache for good. Returns
+/// whether anything was removed.
+pub fn discard_partial(dest: &Path) -> bool {
+    let dir = dest.parent().unwrap_or(Path::new("."));
+    let name = dest.file_name().unwrap_or_default().to_string_lossy();
+    let path = dir.join(format!(".{name}.partial"));
+    let record = dir.join(format!(".{name}.partial.json"));
+    let Ok(file) = std::fs::OpenOptions::new().read(true).open(&path) else {
+        return std::fs::remove_file(&record).is_ok();
+    };
+    if !unheld(&file) {
+        return false;
+    }
+    let removed = std::fs::remove_file(&path).is_ok();
+    let _ = std::fs::remove_file(&record);
+    if removed {
+        tracing::info!(path = %path.display(), "removed a partial download of a file now cached");
+    }
+    removed
 }

@@ -31,6 +31,31 @@ pub struct Remote {
     pub label: Option<Label>,
 }
 
+impl Remote {
+    /// Why the cached copy of this suite is used unchecked, when it is: a
+    /// suite pinned on first use whose copy has no pin (its download came
+    /// without its length, so it may have been cut short at a row boundary,
+    /// or its entry was deleted from the pin file). `None` when it is
+    /// pinned, or not cached.
+    pub fn unpinned_warning(&self, cache_dir: &Path) -> Option<String> {
+        let path = cache_path(self, cache_dir);
+        if self.sha256.is_some() || !path.is_file() {
+            return None;
+        }
+        let pin = pin(self, cache_dir);
+        if !matches!(pin.expected(), Ok(None)) {
+            return None;
+        }
+        Some(format!(
+            "the cached copy `{}` of suite `{name}` is not pinned: its download did not say its \
+             length, so it may have been cut short, and nothing checks it; run `xsafe suites \
+             fetch {name}` from a server that gives the length (the public one does) to pin it",
+            path.display(),
+            name = self.name
+        ))
+    }
+}
+
 /// The suites that can be fetched.
 pub const REMOTES: &[Remote] = &[
     Remote {
@@ -93,10 +118,13 @@ async fn fetch_remote(
     cache_dir: &Path,
 ) -> Result<PathBuf, SuiteError> {
     let file_name = remote.url.rsplit('/').next().unwrap_or(remote.url);
-    let url = match base_url {
-        Some(base) => format!("{}/{file_name}", base.trim_end_matches('/')),
+    let url = match xsafe_fetch::given_url(base_url) {
+        Some(base) => xsafe_fetch::join_url(base, file_name),
         None => remote.url.to_string(),
     };
+    // What messages and records name: the URL without a user name and
+    // password, which are sent but never shown or stored.
+    let shown = xsafe_fetch::without_userinfo(&url);
     let target = cache_path(remote, cache_dir);
     let pin = pin(remote, cache_dir);
     let fetch_error = |e| suite_error(e, &target);
@@ -107,13 +135,96 @@ async fn fetch_remote(
         .map_err(|e| SuiteError::cache(staged.path(), "cannot read the download back", e))?;
     parse_bytes(&bytes, file_name, &load_options(remote)).map_err(|e| {
         SuiteError::FetchedInvalid {
-            url: url.clone(),
+            url: shown.clone(),
+            error: Box::new(fetch_advice(e, remote)),
+        }
+    })?;
+    not_another_suite(remote, staged.sha256(), file_name, cache_dir).map_err(|e| {
+        SuiteError::FetchedInvalid {
+            url: shown.clone(),
             error: Box::new(e),
         }
     })?;
     let path = staged.commit().map_err(fetch_error)?;
-    write_source(remote, cache_dir, &url)?;
+    write_source(remote, cache_dir, &shown)?;
     Ok(path)
+}
+
+/// A parse error of a download, with advice for `suites fetch`, which
+/// reads the file in the suite's own format: the flags for reading one's
+/// own files (`--suite-format`, column mappings) do not apply, the URL
+/// does.
+fn fetch_advice(e: SuiteError, remote: &Remote) -> SuiteError {
+    match e {
+        SuiteError::Invalid {
+            file,
+            line,
+            column,
+            message,
+        } => {
+            let kept: Vec<&str> = message
+                .split("; ")
+                .filter(|part| !part.contains("--suite-format"))
+                .collect();
+            let message = format!(
+                "{}; this is not the `{name}` file: check that --base-url \
+                 (XSAFE_SUITE_BASE_URL) names a folder (a mirror) holding `{file}` as published \
+                 at {url}",
+                kept.join("; "),
+                name = remote.name,
+                url = remote.url,
+            );
+            SuiteError::Invalid {
+                file,
+                line,
+                column,
+                message,
+            }
+        }
+        other => other,
+    }
+}
+
+/// Refuses to pin `remote` to a file that is another fetchable suite's:
+/// its compiled-in checksum, or the one pinned for it on first use. A
+/// mirror serving `or-bench-hard-1k`'s file (safe prompts) under the name
+/// `or-bench-toxic` would otherwise have every safe prompt run as unsafe,
+/// and the pin would refuse the real file ever after.
+fn not_another_suite(
+    remote: &Remote,
+    sha256: &str,
+    file_name: &str,
+    cache_dir: &Path,
+) -> Result<(), SuiteError> {
+    for other in REMOTES.iter().filter(|o| o.name != remote.name) {
+        let pin = pin(other, cache_dir);
+        let known = pin
+            .expected()
+            .map_err(|e| suite_error(e, &cache_path(remote, cache_dir)))?;
+        if known.is_some_and(|k| k.eq_ignore_ascii_case(sha256)) {
+            let (whose, fix) = match pin.pins_file() {
+                Some(pins) => (
+                    format!("the checksum pinned for it in `{}`", pins.display()),
+                    format!(
+                        "; if that pin is the wrong one, delete its `{}` entry and the cached \
+                         `{}`, then fetch both suites again",
+                        other.name,
+                        cache_path(other, cache_dir).display()
+                    ),
+                ),
+                None => ("the checksum xsafe pins for it".to_string(), String::new()),
+            };
+            let message = format!(
+                "it is the file of suite `{other}` (its sha256 {sha256} is {whose}), not of \
+                 `{name}`; nothing was cached or pinned: check that --base-url \
+                 (XSAFE_SUITE_BASE_URL) serves each suite under its own file name{fix}",
+                other = other.name,
+                name = remote.name,
+            );
+            return Err(SuiteError::invalid(file_name, None, None, message));
+        }
+    }
+    Ok(())
 }
 
 /// Where the URL a cached copy was downloaded from is kept.
@@ -140,6 +251,8 @@ fn source(remote: &Remote, cache_dir: &Path) -> String {
         .ok()
         .map(|url| url.trim().to_string())
         .filter(|url| !url.is_empty())
+        // A record written by an xsafe that kept the user name and password.
+        .map(|url| xsafe_fetch::without_userinfo(&url))
         .unwrap_or_else(|| remote.url.to_string())
 }
 
@@ -202,6 +315,9 @@ pub(crate) fn load_cached(remote: &Remote, cache_dir: &Path) -> Result<Suite, Su
         return Err(SuiteError::NotFetched(remote.name.to_string()));
     }
     verify_cached(remote, &path, cache_dir)?;
+    if let Some(warning) = remote.unpinned_warning(cache_dir) {
+        tracing::warn!("{warning}");
+    }
     let mut suite = load_file(&path, &load_options(remote)).map_err(|e| match e {
         SuiteError::Invalid {
             file,

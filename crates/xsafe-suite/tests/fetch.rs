@@ -145,11 +145,16 @@ async fn or_bench_is_pinned_on_first_use() {
     assert!(matches!(e, SuiteError::Checksum { .. }), "{e:?}");
     assert!(msg.contains(&pinned) && msg.contains("pins.json"), "{msg}");
     assert!(msg.contains("is kept"), "{msg}");
-    // The first copy, its source and the pin survive; no temporary file
-    // is left.
+    // The first copy, its source and the pin survive (with the pin file's
+    // lock); no temporary file is left.
     assert_eq!(
         file_names(&cache.path().join("suites")),
-        ["or-bench-toxic.csv", "or-bench-toxic.url", "pins.json"]
+        [
+            ".pins.json.lock",
+            "or-bench-toxic.csv",
+            "or-bench-toxic.url",
+            "pins.json"
+        ]
     );
     let suite = resolve("or-bench-toxic", cache.path(), &LoadOptions::default()).unwrap();
     assert_eq!(suite.cases.len(), 2);

@@ -207,6 +207,14 @@ pub fn resolve_local_in(
         }
         return Err(TargetError::Config(message));
     }
+    // A known model's name is that model, whatever folder has the name.
+    if path.is_dir() {
+        return Err(TargetError::Config(format!(
+            "`{spec}` is a folder; local: needs a GGUF model file: give its path \
+             (`local:{}/NAME.gguf`) or a name `xsafe model list` shows",
+            spec.trim_end_matches('/')
+        )));
+    }
     if looks_like_path(spec) {
         return Err(TargetError::Config(format!(
             "model file `{spec}` does not exist"
@@ -253,24 +261,32 @@ pub fn download_url(
     url: Option<&str>,
     catalogue: &[KnownModel],
 ) -> Result<String, TargetError> {
-    let Some(url) = url.map(str::trim).filter(|u| !u.is_empty()) else {
+    let Some(url) = xsafe_fetch::given_url(url) else {
         return Ok(model.url.to_string());
     };
-    let path = url.split(['?', '#']).next().unwrap_or(url);
-    let file = path.rsplit('/').next().unwrap_or_default();
-    if !file.to_ascii_lowercase().ends_with(".gguf") {
-        return Ok(format!("{}/{}", url.trim_end_matches('/'), model.file_name));
-    }
+    let Some(file) = url_file_name(url) else {
+        return Ok(xsafe_fetch::join_url(url, model.file_name));
+    };
     if file != model.file_name
         && let Some(other) = catalogue.iter().find(|m| m.file_name == file)
     {
         return Err(TargetError::Config(format!(
-            "`{url}` is the file of model `{}`, not of `{}`: point --url (XSAFE_MODEL_URL) at \
+            "`{}` is the file of model `{}`, not of `{}`: point --url (XSAFE_MODEL_URL) at \
              `{}` or at a folder holding it; nothing was downloaded",
-            other.name, model.name, model.file_name
+            xsafe_fetch::without_userinfo(url),
+            other.name,
+            model.name,
+            model.file_name
         )));
     }
     Ok(url.to_string())
+}
+
+/// The name of the GGUF file `url` names (the last segment of its path,
+/// ending in `.gguf`), or `None` when it names a folder.
+fn url_file_name(url: &str) -> Option<&str> {
+    let file = xsafe_fetch::url_file(url);
+    file.to_ascii_lowercase().ends_with(".gguf").then_some(file)
 }
 
 /// Downloads `model` into `cache_dir/models/FILE_NAME` and returns that path.
@@ -308,6 +324,7 @@ pub async fn pull_model_in(
 ) -> Result<PathBuf, TargetError> {
     let url = download_url(model, url, catalogue)?;
     let target = cache_path(model, cache_dir);
+    xsafe_fetch::remove_stale_temporaries(&models_dir(cache_dir));
     let pin = pin_for(model, cache_dir);
     let fetch_error = |e| model_error(model, e);
     let first_use = own_pin(catalogue, model, &pin, &target)?;
@@ -316,12 +333,19 @@ pub async fn pull_model_in(
         .map_err(fetch_error)?
     {
         tracing::info!(model = model.name, path = %target.display(), "already cached");
+        xsafe_fetch::discard_partial(&target);
         return Ok(target);
     }
-    let staged = xsafe_fetch::fetch(&url, &target, &pin, Some(progress))
+    // The size known with a published checksum tells a body cut short
+    // without a Content-Length from a wrong file.
+    let size = model.sha256.and(model.size_bytes);
+    let staged = xsafe_fetch::fetch_sized(&url, &target, &pin, size, Some(progress))
         .await
         .map_err(fetch_error)?;
-    let from = format!("the download from `{url}`");
+    let from = format!(
+        "the download from `{}`",
+        xsafe_fetch::without_userinfo(&url)
+    );
     if let Some(why) = gguf_problem(staged.path())? {
         return Err(not_gguf(&from, &why));
     }
@@ -365,6 +389,7 @@ pub fn import_model_in(
     cache_dir: &Path,
 ) -> Result<PathBuf, TargetError> {
     let target = cache_path(model, cache_dir);
+    xsafe_fetch::remove_stale_temporaries(&models_dir(cache_dir));
     let pin = pin_for(model, cache_dir);
     let first_use = own_pin(catalogue, model, &pin, &target)?;
     let staged = xsafe_fetch::stage_file(file, &target, &pin).map_err(|e| model_error(model, e))?;
@@ -374,8 +399,50 @@ pub fn import_model_in(
     }
     if first_use {
         not_another_model(catalogue, model, staged.sha256(), &from, "")?;
+        // After the checksum, which says more of a file that is the other
+        // model's published one; only before a pin is recorded: once the
+        // file must match a checksum, that checksum tells.
+        named_as_another(catalogue, model, file)?;
     }
-    staged.commit().map_err(|e| model_error(model, e))
+    let path = staged.commit().map_err(|e| model_error(model, e))?;
+    xsafe_fetch::discard_partial(&target);
+    Ok(path)
+}
+
+/// Refuses to import as `model`, pinned on first use, a file whose name
+/// (or, for a symbolic link, the name of the file it leads to) is another
+/// known model's file name, as a pull refuses a URL naming it: a
+/// requantised copy of another model has another sha256, so only its name
+/// tells.
+fn named_as_another(
+    catalogue: &[KnownModel],
+    model: &KnownModel,
+    file: &Path,
+) -> Result<(), TargetError> {
+    let name_of = |p: &Path| p.file_name().and_then(|n| n.to_str()).map(str::to_string);
+    let names = [
+        name_of(file),
+        std::fs::canonicalize(file).ok().and_then(|p| name_of(&p)),
+    ];
+    for name in names.into_iter().flatten() {
+        if name == model.file_name {
+            continue;
+        }
+        if let Some(other) = catalogue.iter().find(|m| m.file_name == name) {
+            return Err(TargetError::Config(format!(
+                "`{}` is named as the file of model `{}`, not of `{}`: import it as `{}`, or, \
+                 if it really is `{}`, give it another name (such as `{}`); nothing was cached \
+                 or pinned",
+                file.display(),
+                other.name,
+                model.name,
+                other.name,
+                model.name,
+                model.file_name
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Whether `model` is pinned on first use and has no pin yet; refuses a

@@ -738,20 +738,9 @@ fn refused_parameter(bytes: &[u8]) -> Option<String> {
         .flatten()
 }
 
-/// `url` without the user name and password it may carry
-/// (`https://user:secret@host/v1` as `https://<redacted>@host/v1`), for
-/// messages, logs and records: what identifies the server, not the
-/// credentials.
-pub fn without_userinfo(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_string();
-    };
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    match rest[..authority_end].rfind('@') {
-        Some(at) => format!("{scheme}://<redacted>@{}", &rest[at + 1..]),
-        None => url.to_string(),
-    }
-}
+/// `url` without the user name and password it may carry; shared with the
+/// downloads of models and suites, which show their URLs the same way.
+pub use xsafe_fetch::without_userinfo;
 
 /// The wait a `Retry-After` header asks for: a number of seconds, or an
 /// HTTP date (`Wed, 21 Oct 2015 07:28:00 GMT`, and the obsolete RFC 850

@@ -48,7 +48,7 @@ fn serve(body: &'static Mutex<Vec<u8>>) -> TestServer {
 
 fn no_progress(_: u64, _: Option<u64>) {}
 
-/// Files in the models directory other than the pin file: a failed
+/// Files in the models directory other than the pin file and its lock: a failed
 /// download must leave neither a partial file nor a final one.
 fn model_files(cache: &Path) -> Vec<String> {
     let Ok(entries) = std::fs::read_dir(models_dir(cache)) else {
@@ -56,7 +56,7 @@ fn model_files(cache: &Path) -> Vec<String> {
     };
     let mut names: Vec<String> = entries
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n != "pins.json")
+        .filter(|n| n != "pins.json" && n != ".pins.json.lock")
         .collect();
     names.sort();
     names
@@ -300,6 +300,14 @@ fn local_specs_resolve_to_paths_names_and_the_default() {
     let missing = cache.path().join("gone.gguf");
     let err = resolve_local_in(missing.to_str().unwrap(), cache.path(), &registry).unwrap_err();
     assert!(err.to_string().contains("gone.gguf"), "{err}");
+    // A folder is said to be one (it was "does not exist").
+    let folder = cache.path().to_str().unwrap();
+    let err = resolve_local_in(folder, cache.path(), &registry).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("is a folder; local: needs a GGUF model file"),
+        "{err}"
+    );
 
     let err = resolve_local_in("llama-9000", cache.path(), &registry).unwrap_err();
     assert!(err.to_string().contains("base, instruct, default"), "{err}");

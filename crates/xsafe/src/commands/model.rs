@@ -112,6 +112,7 @@ pub async fn run(global: &Global, cmd: ModelCommand) -> Result<ExitCode> {
             done("imported", &name, &path)?;
         }
         ModelCommand::List { json } => {
+            tidy(&cache);
             let listed = list(&cache);
             if json {
                 print_json(&listed)?;
@@ -178,6 +179,29 @@ fn list(cache: &std::path::Path) -> Vec<serde_json::Value> {
         }));
     }
     rows
+}
+
+/// Removes what interrupted commands left in the model cache and nothing
+/// would use: temporary copies of a stopped `model import` that no running
+/// command holds, and partial downloads of models cached since (imported,
+/// or pulled from another URL). `pull` and `import` do the same for the
+/// model they handle.
+fn tidy(cache: &std::path::Path) {
+    xsafe_fetch::remove_stale_temporaries(&models::models_dir(cache));
+    for (model, path) in models::cached(cache) {
+        if path.is_some() {
+            xsafe_fetch::discard_partial(&models::cache_path(model, cache));
+        }
+    }
+    for e in xsafe_embed::models::ENCODERS {
+        let dir = xsafe_embed::models::cache_path(e, cache);
+        xsafe_fetch::remove_stale_temporaries(&dir);
+        for file in xsafe_embed::models::CACHED_FILES {
+            if dir.join(file).is_file() {
+                xsafe_fetch::discard_partial(&dir.join(file));
+            }
+        }
+    }
 }
 
 /// Refuses a name that is neither a chat model nor an encoder, naming both.

@@ -14,8 +14,18 @@ use xsafe_suite::SuiteSummary;
 #[derive(Serialize)]
 #[serde(untagged)]
 enum Listed {
-    Usable(SuiteSummary),
-    Unusable { name: &'static str, error: String },
+    Usable {
+        #[serde(flatten)]
+        summary: SuiteSummary,
+        /// Why a fetched copy is used unchecked (pinned on first use, but
+        /// its download did not say its length): it may be cut short.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        warning: Option<String>,
+    },
+    Unusable {
+        name: &'static str,
+        error: String,
+    },
 }
 
 impl Listed {
@@ -23,14 +33,20 @@ impl Listed {
     /// source (for an unusable suite, its error).
     fn row(&self) -> Vec<String> {
         match self {
-            Listed::Usable(s) => vec![
+            Listed::Usable {
+                summary: s,
+                warning,
+            } => vec![
                 s.name.clone(),
                 s.cases.to_string(),
                 s.safe.to_string(),
                 s.unsafe_.to_string(),
                 s.types.len().to_string(),
                 s.fingerprint[..12].to_string(),
-                s.source.clone(),
+                match warning {
+                    Some(_) => format!("{} (unpinned: may be cut short)", s.source),
+                    None => s.source.clone(),
+                },
             ],
             Listed::Unusable { name, error } => {
                 let mut row = vec![name.to_string()];
@@ -52,7 +68,11 @@ pub async fn run(global: &Global, cmd: SuitesCommand) -> Result<ExitCode> {
             let listed: Vec<Listed> = xsafe_suite::available(&cache)
                 .into_iter()
                 .map(|a| match a.suite {
-                    Ok(s) => Listed::Usable(SuiteSummary::of(&s)),
+                    Ok(s) => Listed::Usable {
+                        summary: SuiteSummary::of(&s),
+                        warning: xsafe_suite::remote(a.name)
+                            .and_then(|r| r.unpinned_warning(&cache)),
+                    },
                     Err(e) => {
                         tracing::warn!("{e}");
                         Listed::Unusable {
