@@ -258,7 +258,7 @@ fn without_titles(prose: &str) -> Cow<'_, str> {
     }
     let mut bare = String::with_capacity(prose.len());
     let mut from = 0;
-    for (open, quoted, close) in super::quotations(prose) {
+    for (open, quoted, close) in super::quotes::quotations(prose) {
         if quoted.split_whitespace().count() <= MOST_TITLE_WORDS {
             bare.push_str(&prose[from..open]);
             bare.push(' ');
