@@ -153,10 +153,7 @@ static ASIDE: LazyLock<Regex> = LazyLock::new(|| {
 /// `clause_start`) starts, and its denial reaches the label across the
 /// clause (see `negated`).
 pub(super) fn denied_across_an_aside(text: &str, clause_start: usize, clause: &str) -> bool {
-    let mut from = clause_start.saturating_sub(LOOK_BACK / 2);
-    while !text.is_char_boundary(from) {
-        from += 1;
-    }
+    let from = crate::bounds::ceil_char_boundary(text, clause_start.saturating_sub(LOOK_BACK / 2));
     ASIDE.is_match(&text[from..clause_start]) && negated(&format!("not {clause}"))
 }
 

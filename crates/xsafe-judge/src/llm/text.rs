@@ -120,13 +120,7 @@ pub(super) fn last_word(text: &str) -> &str {
 }
 
 /// The largest character boundary of `text` at or before `at`.
-pub(super) fn floor_boundary(text: &str, at: usize) -> usize {
-    let mut at = at.min(text.len());
-    while !text.is_char_boundary(at) {
-        at -= 1;
-    }
-    at
-}
+pub(super) use crate::bounds::floor_char_boundary as floor_boundary;
 
 /// The lowercased output with curly apostrophes straight, `\_` as `_`, runs of
 /// whitespace other than line breaks as one space, and the hyphens U+2010
@@ -173,9 +167,5 @@ pub(super) fn normalize(text: &str) -> String {
 
 /// At most the first `max` bytes of `text`, cut at a character boundary.
 pub(super) fn head(text: &str, max: usize) -> &str {
-    let mut end = max.min(text.len());
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    &text[..end]
+    &text[..floor_boundary(text, max)]
 }
