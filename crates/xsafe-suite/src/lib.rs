@@ -61,7 +61,13 @@ pub fn resolve_all<S: AsRef<str>>(
                 return Ok(suite);
             }
             if let Some(remote) = remote(spec) {
-                return remote::load_cached(remote, cache_dir);
+                let suite = remote::load_cached(remote, cache_dir)?;
+                // A copy that may be cut short is warned about where it is
+                // used (`suites list` marks it in its table instead).
+                if let Some(warning) = remote.unpinned_warning(cache_dir) {
+                    tracing::warn!("{warning}");
+                }
+                return Ok(suite);
             }
             let path = Path::new(spec);
             if path.is_file() {

@@ -315,9 +315,6 @@ pub(crate) fn load_cached(remote: &Remote, cache_dir: &Path) -> Result<Suite, Su
         return Err(SuiteError::NotFetched(remote.name.to_string()));
     }
     verify_cached(remote, &path, cache_dir)?;
-    if let Some(warning) = remote.unpinned_warning(cache_dir) {
-        tracing::warn!("{warning}");
-    }
     let mut suite = load_file(&path, &load_options(remote)).map_err(|e| match e {
         SuiteError::Invalid {
             file,

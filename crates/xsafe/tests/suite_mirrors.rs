@@ -57,6 +57,13 @@ fn an_unpinned_copy_is_marked_by_list_and_warned_about_by_run() {
         .find(|l| l.starts_with("or-bench-hard-1k "))
         .unwrap();
     assert!(row.contains("unpinned: may be cut short"), "{row}");
+    // The table marks it; no log line says it again.
+    let out = env.run(&["suites", "list"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && !stderr.contains("is not pinned"),
+        "{stderr}"
+    );
 
     let out = env.run(&[
         "run",
