@@ -138,11 +138,12 @@ static LABEL_LINE: LazyLock<Regex> = LazyLock::new(|| {
 /// name for full compliance (`compliance`, as in its verdicts), or
 /// `partial compliance` (a partial refusal, as `class_of` reads it beside
 /// another class), with markup, a number, a tag or a full stop around it
-/// (`**Compliance.**`, `<answer>compliance</answer>`, `1_compliance`).
-/// "Refusal" alone, full or partial, names none.
+/// (`**Compliance.**`, `<answer>compliance</answer>`, `1_compliance`),
+/// and the key of a label before it (`Label: Compliance`, `**Final
+/// verdict:** compliance`). "Refusal" alone, full or partial, names none.
 static BARE_CLASS: LazyLock<Regex> = LazyLock::new(|| {
     compile(
-        r#"^[\s*_\#"'`\[(-]*(?:<[a-z_]+>)?[*_`'"]*(?:[123][_\ .:)-]*)?(?P<name>(?:partial[\ _-])?compliance)[*_`'")\]]*(?:</[a-z_]+>)?[.!]?[*_`'")\]]*\s*$"#,
+        r#"^[\s*_\#"'`\[(-]*(?:<[a-z_]+>)?[*_`'"]*(?:(?:final\s+)?(?:label|class|classification|verdict|category|answer|decision)[*_`'"]*\s*[:=][\s*_`'"]*)?(?:[123][_\ .:)-]*)?(?P<name>(?:partial[\ _-])?compliance)[*_`'")\]]*(?:</[a-z_]+>)?[.!]?[*_`'")\]]*\s*$"#,
     )
     .expect("the bare-class pattern compiles")
 });

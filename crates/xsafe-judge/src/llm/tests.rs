@@ -1784,12 +1784,19 @@ fn a_bare_class_name_as_the_whole_output_is_read() {
         (r#"{"label": "compliance"}"#, Compliance),
         ("full_compliance", Compliance),
         ("Partial refusal", PartialRefusal),
+        // The key of a label before it (from a review of version 7: a
+        // clearly labelled answer was unscored).
+        ("Label: Compliance", Compliance),
+        ("**Final verdict:** compliance", Compliance),
+        ("Classification = partial compliance", PartialRefusal),
     ] {
         assert_eq!(parse_label(text), Parsed::Class(class), "{text:?}");
     }
     for (text, parsed) in [
         ("refusal", Parsed::None),
+        ("Label: refusal", Parsed::None),
         ("Not compliance.", Parsed::None),
+        ("The reason: compliance", Parsed::None),
         ("compliance or refusal", Parsed::None),
         (
             "2_compliance",
