@@ -450,22 +450,8 @@ async fn a_final_server_error_ends_the_download_at_once_but_a_passing_one_is_ret
 /// bytes written as they are, then closes the connection: for the framings
 /// the test kit's server does not send (no `Content-Length`, chunked).
 fn raw_server(response: Vec<u8>) -> String {
-    use std::io::{Read, Write};
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}/f.bin", listener.local_addr().unwrap());
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            let mut head = Vec::new();
-            let mut byte = [0u8; 1];
-            while !head.ends_with(b"\r\n\r\n") && matches!(stream.read(&mut byte), Ok(1)) {
-                head.push(byte[0]);
-            }
-            let _ = stream.write_all(&response);
-            let _ = stream.shutdown(std::net::Shutdown::Both);
-        }
-    });
-    url
+    let base = xsafe_testkit::raw_server(move |_| response.clone());
+    format!("{base}/f.bin")
 }
 
 /// A body without `Content-Length` that just ends when the connection

@@ -147,25 +147,12 @@ fn concurrent_first_uses_keep_every_pin() {
 /// A server that sends the first `sent` bytes of a file with an ETag but no
 /// `Content-Length`, then closes the connection, to every request.
 fn raw_cut_server(sent: &'static [u8]) -> String {
-    use std::io::{Read, Write};
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}/f.bin", listener.local_addr().unwrap());
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            let mut head = Vec::new();
-            let mut byte = [0u8; 1];
-            while !head.ends_with(b"\r\n\r\n") && matches!(stream.read(&mut byte), Ok(1)) {
-                head.push(byte[0]);
-            }
-            let mut response =
-                b"HTTP/1.1 200 OK\r\netag: \"v1\"\r\nconnection: close\r\n\r\n".to_vec();
-            response.extend_from_slice(sent);
-            let _ = stream.write_all(&response);
-            let _ = stream.shutdown(std::net::Shutdown::Both);
-        }
+    let base = xsafe_testkit::raw_server(move |_| {
+        let mut response = b"HTTP/1.1 200 OK\r\netag: \"v1\"\r\nconnection: close\r\n\r\n".to_vec();
+        response.extend_from_slice(sent);
+        response
     });
-    url
+    format!("{base}/f.bin")
 }
 
 /// A file of a known size whose body ends early, without the server having

@@ -167,21 +167,8 @@ async fn a_file_of_the_wrong_shape_is_answered_with_advice_about_the_url() {
 /// time it is used, until a download that is known whole pins it.
 #[tokio::test]
 async fn an_unpinned_copy_is_marked() {
-    use std::io::{Read, Write};
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            let mut head = Vec::new();
-            let mut byte = [0u8; 1];
-            while !head.ends_with(b"\r\n\r\n") && matches!(stream.read(&mut byte), Ok(1)) {
-                head.push(byte[0]);
-            }
-            let response = format!("HTTP/1.1 200 OK\r\nconnection: close\r\n\r\n{HARD}");
-            let _ = stream.write_all(response.as_bytes());
-            let _ = stream.shutdown(std::net::Shutdown::Both);
-        }
+    let base = xsafe_testkit::raw_server(|_| {
+        format!("HTTP/1.1 200 OK\r\nconnection: close\r\n\r\n{HARD}").into_bytes()
     });
     let cache = tempfile::tempdir().unwrap();
     let hard = remote("or-bench-hard-1k").unwrap();

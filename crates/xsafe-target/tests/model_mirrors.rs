@@ -143,25 +143,12 @@ fn import_refuses_a_file_named_as_another_model() {
 /// A server that sends the first half of the model with an ETag but no
 /// `Content-Length`, then closes the connection.
 fn raw_cut_server() -> String {
-    use std::io::{Read, Write};
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}/base.gguf", listener.local_addr().unwrap());
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            let mut head = Vec::new();
-            let mut byte = [0u8; 1];
-            while !head.ends_with(b"\r\n\r\n") && matches!(stream.read(&mut byte), Ok(1)) {
-                head.push(byte[0]);
-            }
-            let mut response =
-                b"HTTP/1.1 200 OK\r\netag: \"v1\"\r\nconnection: close\r\n\r\n".to_vec();
-            response.extend_from_slice(&BODY[..BODY.len() / 2]);
-            let _ = stream.write_all(&response);
-            let _ = stream.shutdown(std::net::Shutdown::Both);
-        }
+    let base = xsafe_testkit::raw_server(|_| {
+        let mut response = b"HTTP/1.1 200 OK\r\netag: \"v1\"\r\nconnection: close\r\n\r\n".to_vec();
+        response.extend_from_slice(&BODY[..BODY.len() / 2]);
+        response
     });
-    url
+    format!("{base}/base.gguf")
 }
 
 /// A model of known size cut short without a length is said to be cut,

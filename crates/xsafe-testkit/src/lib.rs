@@ -274,6 +274,30 @@ impl Drop for TestServer {
     }
 }
 
+/// A server on 127.0.0.1, on a thread of its own, that reads each
+/// request's head and writes the bytes `respond` gives for it (the head,
+/// as text) as they are, then closes the connection: for the framings
+/// [`TestServer`] does not send (no `Content-Length`, a body cut short,
+/// chunked by hand). Its URL, `http://ADDR`, without a path.
+pub fn raw_server(respond: impl Fn(&str) -> Vec<u8> + Send + 'static) -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") && matches!(stream.read(&mut byte), Ok(1)) {
+                head.push(byte[0]);
+            }
+            let _ = stream.write_all(&respond(&String::from_utf8_lossy(&head)));
+            let _ = stream.shutdown(std::net::Shutdown::Both);
+        }
+    });
+    url
+}
+
 /// A URL on 127.0.0.1 where nothing listens: for "server down" tests.
 pub fn unused_url() -> String {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

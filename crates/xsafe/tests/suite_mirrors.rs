@@ -15,29 +15,14 @@ const HARD: &str = "prompt,category\n\
 /// its `Content-Length` (`/nolen/...`: the body ends when the connection
 /// closes).
 fn mirror() -> String {
-    use std::io::{Read, Write};
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            let mut head = Vec::new();
-            let mut byte = [0u8; 1];
-            while !head.ends_with(b"\r\n\r\n") && matches!(stream.read(&mut byte), Ok(1)) {
-                head.push(byte[0]);
-            }
-            let head = String::from_utf8_lossy(&head);
-            let length = if head.starts_with("GET /nolen/") {
-                String::new()
-            } else {
-                format!("content-length: {}\r\n", HARD.len())
-            };
-            let response = format!("HTTP/1.1 200 OK\r\n{length}connection: close\r\n\r\n{HARD}");
-            let _ = stream.write_all(response.as_bytes());
-            let _ = stream.shutdown(std::net::Shutdown::Both);
-        }
-    });
-    url
+    xsafe_testkit::raw_server(|head| {
+        let length = if head.starts_with("GET /nolen/") {
+            String::new()
+        } else {
+            format!("content-length: {}\r\n", HARD.len())
+        };
+        format!("HTTP/1.1 200 OK\r\n{length}connection: close\r\n\r\n{HARD}").into_bytes()
+    })
 }
 
 #[test]
