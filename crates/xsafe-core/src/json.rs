@@ -42,6 +42,20 @@ pub fn json_without_lone_surrogates(json: &[u8]) -> Option<Vec<u8>> {
     Some(out)
 }
 
+/// `bytes` read as JSON as xsafe reads other programs' JSON: as they are,
+/// or, when serde_json refuses them and they hold lone surrogate escapes
+/// (`"\ud800"`, which Python's `json` writes for a broken character), with
+/// those read as U+FFFD ([`json_without_lone_surrogates`]). The first
+/// error when there are none.
+pub fn json_from_slice_lossy<T: serde::de::DeserializeOwned>(
+    bytes: &[u8],
+) -> serde_json::Result<T> {
+    serde_json::from_slice(bytes).or_else(|e| match json_without_lone_surrogates(bytes) {
+        Some(fixed) => serde_json::from_slice(&fixed),
+        None => Err(e),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -61,5 +75,8 @@ mod tests {
             None
         );
         assert_eq!(json_without_lone_surrogates(br#"{"a": "\u12"#), None);
+        let v: serde_json::Value = json_from_slice_lossy(br#"{"a":"x\ud800"}"#).unwrap();
+        assert_eq!(v["a"], "x\u{FFFD}");
+        assert!(json_from_slice_lossy::<serde_json::Value>(b"{").is_err());
     }
 }

@@ -21,7 +21,7 @@ pub use chat::{
     split_think,
 };
 pub use error::{JudgeError, StrategyError, TargetError};
-pub use json::json_without_lone_surrogates;
+pub use json::{json_from_slice_lossy, json_without_lone_surrogates};
 pub use printable::printable;
 pub use sample::{SplitMix64, stratified_sample};
 pub use traits::{BASELINE, Judge, Strategy, Target};

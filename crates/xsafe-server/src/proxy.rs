@@ -790,7 +790,7 @@ impl Proxy {
         let (bytes, passed, retried) = self.model_list().await?;
         let invalid =
             |why: String| Failure::upstream(UpstreamError::invalid(why).retried_if(retried));
-        let list: Value = crate::upstream::json_lossy(&bytes)
+        let list: Value = xsafe_core::json_from_slice_lossy(&bytes)
             .map_err(|e| invalid(format!("the model list is not JSON ({e})")))?;
         let Some(models) = list["data"].as_array() else {
             return Err(invalid("the model list has no `data` array".into()));

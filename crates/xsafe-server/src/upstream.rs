@@ -108,7 +108,7 @@ impl ErrorFields {
     /// The fields of the error body `bytes`; none when it is not JSON.
     /// Each is kept to 100 characters, as a field name or a code is.
     fn of(bytes: &[u8]) -> Self {
-        let Ok(body) = json_lossy::<Value>(bytes) else {
+        let Ok(body) = xsafe_core::json_from_slice_lossy::<Value>(bytes) else {
             return Self::default();
         };
         let field = |name: &str| {
@@ -663,7 +663,7 @@ pub fn passed_headers(upstream: &HeaderMap) -> HeaderMap {
 /// an invalid answer, quoting the server's `error.message` when it has one,
 /// never passed to the client as a success.
 pub fn completion(bytes: &[u8]) -> Result<Value, UpstreamError> {
-    let value: Value = json_lossy(bytes)
+    let value: Value = xsafe_core::json_from_slice_lossy(bytes)
         .map_err(|e| UpstreamError::invalid(format!("the body is not JSON ({e})")))?;
     if !value.is_object() {
         return Err(UpstreamError::invalid("the body is not a JSON object"));
@@ -677,19 +677,6 @@ pub fn completion(bytes: &[u8]) -> Result<Value, UpstreamError> {
         )));
     }
     Ok(value)
-}
-
-/// JSON text as `xsafe run` reads an answer: a lone UTF-16 surrogate
-/// escape (`"\ud800"`, which Python's `json` writes for a broken
-/// character, and which serde_json refuses) is read as U+FFFD rather than
-/// failing the whole body. The client's request bodies are read so too.
-pub fn json_lossy<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> serde_json::Result<T> {
-    serde_json::from_slice(bytes).or_else(|e| {
-        match xsafe_core::json_without_lone_surrogates(bytes) {
-            Some(fixed) => serde_json::from_slice(&fixed),
-            None => Err(e),
-        }
-    })
 }
 
 /// `base` (without a query) with `path` after it, then `query`.

@@ -850,17 +850,12 @@ fn html_text(html: &str) -> String {
 /// (`"\ud800"`, which Python's `json` writes for a model's broken
 /// character) is read as U+FFFD rather than failing the whole answer.
 fn parse_completion(bytes: &[u8]) -> Result<ChatResponse, TargetError> {
-    let v: Value = serde_json::from_slice(bytes)
-        .or_else(|e| match xsafe_core::json_without_lone_surrogates(bytes) {
-            Some(fixed) => serde_json::from_slice(&fixed),
-            None => Err(e),
-        })
-        .map_err(|e| {
-            TargetError::InvalidResponse(format!(
-                "body is not JSON ({e}): {}",
-                String::from_utf8_lossy(&bytes[..bytes.len().min(200)])
-            ))
-        })?;
+    let v: Value = xsafe_core::json_from_slice_lossy(bytes).map_err(|e| {
+        TargetError::InvalidResponse(format!(
+            "body is not JSON ({e}): {}",
+            String::from_utf8_lossy(&bytes[..bytes.len().min(200)])
+        ))
+    })?;
     parse_chat_completion(&v)
 }
 
