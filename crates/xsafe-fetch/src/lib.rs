@@ -457,13 +457,7 @@ impl Partial {
         let name = dest.file_name().unwrap_or_default().to_string_lossy();
         let path = dir.join(format!(".{name}.partial"));
         let record_path = dir.join(format!(".{name}.partial.json"));
-        let mut options = std::fs::OpenOptions::new();
-        options.read(true).write(true).create(true).truncate(false);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o644);
-        let file = options
-            .open(&path)
-            .map_err(|e| cache_error(&path, "cannot create the download file", e))?;
+        let file = open_kept(&path, "cannot create the download file")?;
         match file.try_lock() {
             Ok(()) => {}
             Err(std::fs::TryLockError::WouldBlock) => {
@@ -938,6 +932,17 @@ fn write_pin(path: &Path, key: &str, sha: &str) -> Result<(), FetchError> {
     Ok(())
 }
 
+/// `path` opened to read and write, created (readable by all) if it is not
+/// there, its content kept: a partial download, a lock file. `failed`
+/// says what could not be done, for the error.
+fn open_kept(path: &Path, failed: &str) -> Result<std::fs::File, FetchError> {
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true).write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o644);
+    options.open(path).map_err(|e| cache_error(path, failed, e))
+}
+
 /// An exclusive lock on `.NAME.lock` beside `path`, held until the file
 /// returned is dropped; it waits for another holder. On a file system
 /// without locks, nothing is locked.
@@ -946,13 +951,7 @@ fn lock_beside(path: &Path) -> Result<std::fs::File, FetchError> {
     std::fs::create_dir_all(dir).map_err(|e| cache_error(dir, "cannot create it", e))?;
     let name = path.file_name().unwrap_or_default().to_string_lossy();
     let lock_path = dir.join(format!(".{name}.lock"));
-    let mut options = std::fs::OpenOptions::new();
-    options.read(true).write(true).create(true).truncate(false);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o644);
-    let file = options
-        .open(&lock_path)
-        .map_err(|e| cache_error(&lock_path, "cannot create the lock file", e))?;
+    let file = open_kept(&lock_path, "cannot create the lock file")?;
     match file.lock() {
         Ok(()) => Ok(file),
         Err(e) if e.kind() == std::io::ErrorKind::Unsupported => {
