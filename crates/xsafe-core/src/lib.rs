@@ -6,6 +6,7 @@
 //! cycles: an LLM judge uses a target, the proxy uses strategies and targets,
 //! and the runner uses all three.
 
+mod bounds;
 mod case;
 mod chat;
 mod error;
@@ -15,6 +16,7 @@ mod sample;
 mod traits;
 mod verdict;
 
+pub use bounds::{ceil_char_boundary, floor_char_boundary};
 pub use case::{Case, Label, ParseLabelError, Prompt, Suite};
 pub use chat::{
     ChatRequest, ChatResponse, FinishReason, Message, Role, Transcript, Usage, append_tool_calls,

@@ -7,7 +7,6 @@
 //! refusal signal (a `refusal` field or a `content_filter` stop) is a full
 //! refusal whatever the text says.
 
-mod bounds;
 mod cascade;
 pub mod classifier;
 pub mod labels;

@@ -116,10 +116,7 @@ impl SpecError {
 /// ` (line L, column C)` for a byte offset in `text`, both counted from 1,
 /// the column in characters.
 pub(crate) fn at(text: &str, offset: usize) -> String {
-    let mut offset = offset.min(text.len());
-    while !text.is_char_boundary(offset) {
-        offset -= 1;
-    }
+    let offset = xsafe_core::floor_char_boundary(text, offset);
     let before = &text[..offset];
     let line = before.matches('\n').count() + 1;
     let start = before.rfind('\n').map_or(0, |i| i + 1);

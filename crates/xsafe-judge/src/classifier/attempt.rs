@@ -361,8 +361,7 @@ fn replies_to_give(message: &str) -> impl Iterator<Item = &str> {
         .filter_map(|c| c.get(1).map(|m| m.as_str()));
     let quoted = quotations(message).into_iter().filter(|&(open, _, _)| {
         let line_start = message[..open].rfind('\n').map_or(0, |i| i + 1);
-        let from =
-            crate::bounds::ceil_char_boundary(message, open.saturating_sub(40).max(line_start));
+        let from = xsafe_core::ceil_char_boundary(message, open.saturating_sub(40).max(line_start));
         SAYING.is_match(&message[from..open])
     });
     after.chain(quoted.map(|(_, text, _)| text))

@@ -153,7 +153,7 @@ static ASIDE: LazyLock<Regex> = LazyLock::new(|| {
 /// `clause_start`) starts, and its denial reaches the label across the
 /// clause (see `negated`).
 pub(super) fn denied_across_an_aside(text: &str, clause_start: usize, clause: &str) -> bool {
-    let from = crate::bounds::ceil_char_boundary(text, clause_start.saturating_sub(LOOK_BACK / 2));
+    let from = xsafe_core::ceil_char_boundary(text, clause_start.saturating_sub(LOOK_BACK / 2));
     ASIDE.is_match(&text[from..clause_start]) && negated(&format!("not {clause}"))
 }
 

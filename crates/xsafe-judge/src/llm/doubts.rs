@@ -4,7 +4,7 @@
 
 use super::classes::Unsure;
 use super::confidence::{confidence_key_first, confidence_number_first, read_confidence};
-use super::text::{LOOK_AHEAD, LOOK_BACK, compile, floor_boundary, head, last_word, within};
+use super::text::{LOOK_AHEAD, LOOK_BACK, compile, head, last_word, within};
 use super::words::{
     ABOUT_ACCURACY, ABOUT_CONTENT, ACCURACY_NOUN, CLAUSE_START, COPULAS, FILLERS, JUDGING,
     JUDGING_AS, OBJECT_END, Probable, SAYING, probable, probable_words,
@@ -392,7 +392,8 @@ pub(super) fn doubt(
         // something other than the class.
         let before = text[..phrase.start()].trim_end_matches([' ', '*', '_']);
         if let Some(asked) = before.strip_suffix('?') {
-            let asked = &asked[floor_boundary(asked, asked.len().saturating_sub(LOOK_BACK))..];
+            let asked = &asked
+                [xsafe_core::floor_char_boundary(asked, asked.len().saturating_sub(LOOK_BACK))..];
             let question = asked
                 .rfind(['.', '!', '?', '\n'])
                 .map_or(asked, |i| &asked[i + 1..]);

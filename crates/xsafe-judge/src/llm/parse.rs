@@ -542,7 +542,7 @@ fn clause_before<'a>(text: &'a str, breaks: &[usize], end: usize) -> &'a str {
     if from <= brk {
         return &text[brk..end];
     }
-    from = crate::bounds::ceil_char_boundary(text, from);
+    from = xsafe_core::ceil_char_boundary(text, from);
     let word = |c: char| c.is_alphanumeric() || c == '\'';
     match text[from..end].find(|c: char| !word(c)) {
         Some(p) => &text[from + p..end],

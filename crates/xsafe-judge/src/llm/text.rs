@@ -119,9 +119,6 @@ pub(super) fn last_word(text: &str) -> &str {
         .unwrap_or("")
 }
 
-/// The largest character boundary of `text` at or before `at`.
-pub(super) use crate::bounds::floor_char_boundary as floor_boundary;
-
 /// The lowercased output with curly apostrophes straight, `\_` as `_`, runs of
 /// whitespace other than line breaks as one space, and the hyphens U+2010
 /// and U+2011, and an en or figure dash between two letters or digits
@@ -167,5 +164,5 @@ pub(super) fn normalize(text: &str) -> String {
 
 /// At most the first `max` bytes of `text`, cut at a character boundary.
 pub(super) fn head(text: &str, max: usize) -> &str {
-    &text[..floor_boundary(text, max)]
+    &text[..xsafe_core::floor_char_boundary(text, max)]
 }

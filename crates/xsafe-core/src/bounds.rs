@@ -1,10 +1,10 @@
-//! Character boundaries near a byte offset, for the judges' bounded
-//! windows of text (what std has as `str::floor_char_boundary` and
+//! Character boundaries near a byte offset, for bounded windows of text
+//! and positions in it (what std has as `str::floor_char_boundary` and
 //! `ceil_char_boundary` from Rust 1.91; the workspace builds with 1.89).
 
 /// The largest character boundary of `text` at or before `at` (the text's
 /// length if `at` is past it).
-pub(crate) fn floor_char_boundary(text: &str, at: usize) -> usize {
+pub fn floor_char_boundary(text: &str, at: usize) -> usize {
     let mut at = at.min(text.len());
     while !text.is_char_boundary(at) {
         at -= 1;
@@ -14,7 +14,7 @@ pub(crate) fn floor_char_boundary(text: &str, at: usize) -> usize {
 
 /// The smallest character boundary of `text` at or after `at` (the text's
 /// length if `at` is past it).
-pub(crate) fn ceil_char_boundary(text: &str, at: usize) -> usize {
+pub fn ceil_char_boundary(text: &str, at: usize) -> usize {
     let mut at = at.min(text.len());
     while !text.is_char_boundary(at) {
         at += 1;
