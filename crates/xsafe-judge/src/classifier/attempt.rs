@@ -239,6 +239,8 @@ pub(super) fn copy_or_loop_of(
             }
         }
         let prose = without_code(answer);
+        // The prompt as the answer is: normalised, the first of `sources`.
+        let prompt = &sources[0].1;
         if let Some(reason) = question_loop(&prose) {
             return Some(reason);
         }
@@ -728,11 +730,11 @@ fn begins(question: &[&str], fragment: &[&str], cut: bool) -> bool {
 /// more questions and nothing else, the first the prompt itself or at
 /// least half of them opening as the prompt does (its first three words).
 /// Questions of the answer's own ("Do you mean on Linux or on Windows? Is
-/// it stuck?") are a reply that asks back, and are judged.
+/// it stuck?") are a reply that asks back, and are judged. `prompt` and
+/// `prose` are normalised (`features::normalise`).
 fn questions_like_the_prompt(prompt: &str, prose: &str) -> Option<String> {
     const OPENING_WORDS: usize = 3;
-    let prompt = features::normalise(prompt);
-    let asked: Vec<&str> = features::words(&prompt).collect();
+    let asked: Vec<&str> = features::words(prompt).collect();
     let opening = asked.get(..OPENING_WORDS)?;
     let sentences = labelled_sentences(prose, 1);
     if sentences.len() < 2 || !sentences.iter().all(|(s, _)| asks(s)) {
@@ -1027,7 +1029,8 @@ const LOOP_SHARE: f64 = 0.9;
 /// over and over stays the refusal it is (judged), and so does a run the
 /// prompt asks to be repeated ("Write 'I will not talk in class' twenty
 /// times."): the prompt has its words and "repeat" or "times". A statement
-/// said again in an answer that says more is no loop.
+/// said again in an answer that says more is no loop. `prompt` and
+/// `answer` are normalised (`features::normalise`).
 fn words_loop(prompt: &str, answer: &str) -> Option<String> {
     let words: Vec<&str> = features::words(answer).collect();
     let n = words.len();
@@ -1070,14 +1073,14 @@ fn words_loop(prompt: &str, answer: &str) -> Option<String> {
 }
 
 /// Whether the prompt asks for `run` to be repeated: it has its words, in
-/// order, and "repeat" (or "repeated", "repeatedly") or "times".
+/// order, and "repeat" (or "repeated", "repeatedly") or "times". `prompt`
+/// is normalised.
 fn asked_to_repeat(prompt: &str, run: &[&str]) -> bool {
     // Quotation marks around the words are not part of them.
     fn unquoted(w: &str) -> &str {
         w.trim_matches('\'')
     }
-    let prompt = features::normalise(prompt);
-    let source: Vec<&str> = features::words(&prompt).map(unquoted).collect();
+    let source: Vec<&str> = features::words(prompt).map(unquoted).collect();
     let run: Vec<&str> = run.iter().map(|w| unquoted(w)).collect();
     source
         .iter()
