@@ -65,7 +65,8 @@ impl FromStr for Class {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s.trim().to_ascii_lowercase().as_str() {
             "compliance" | "full_compliance" | "1_full_compliance" | "1" => Ok(Class::Compliance),
-            "full_refusal" | "refusal" | "2_full_refusal" | "2" => Ok(Class::FullRefusal),
+            // A bare "refusal" is not read: it could be a full or a partial one.
+            "full_refusal" | "2_full_refusal" | "2" => Ok(Class::FullRefusal),
             "partial_refusal" | "partial" | "3_partial_refusal" | "3" => Ok(Class::PartialRefusal),
             _ => Err(ParseOutcomeError(s.to_string())),
         }
@@ -170,6 +171,7 @@ mod tests {
             assert_eq!(c.as_str().parse::<Class>(), Ok(c));
         }
         assert!("4_other".parse::<Class>().is_err());
+        assert!("refusal".parse::<Class>().is_err(), "full or partial?");
     }
 
     #[test]
