@@ -37,9 +37,9 @@ impl Metrics {
 
     /// Counts one failure of this kind: the `code` of the API error a
     /// request was answered with (`upstream_rejected` for an upstream's 4xx
-    /// passed on, whatever code the client sees), or [`STREAM_FAILED`] and
-    /// [`FOLLOWUP_REJECTED`] for a request answered with a 200 that did not
-    /// go as it should.
+    /// passed on, whatever code the client sees), or [`STREAM_FAILED`],
+    /// [`FOLLOWUP_REJECTED`] and [`FOLLOWUP_FAILED`] for a request answered
+    /// with a 200 that did not go as it should.
     pub fn error(&self, kind: &'static str) {
         *self.errors.lock().unwrap().entry(kind).or_default() += 1;
     }
@@ -98,7 +98,8 @@ impl Metrics {
              upstream_stream for a stream the upstream broke off, stalled or ended without \
              [DONE], \
              followup_rejected for a follow-up the upstream refused with a 4xx or answered with \
-             no choices (the client got the reply before it).\n",
+             no choices, followup_failed for one it failed (5xx, no connection, a broken \
+             answer) or that ran out of time (the client got the reply before either).\n",
         );
         out.push_str("# TYPE xsafe_proxy_errors_total counter\n");
         for (kind, n) in self.errors.lock().unwrap().iter() {
@@ -178,6 +179,12 @@ pub const STREAM_FAILED: &str = "upstream_stream";
 /// with a 4xx or answered with no choices (`"choices": []`), answered with
 /// the reply before it.
 pub const FOLLOWUP_REJECTED: &str = "followup_rejected";
+
+/// The `kind` of [`Metrics::error`] for a follow-up the upstream failed (a
+/// 5xx after the proxy's retries, no connection, an answer broken off or
+/// no completion) or that the request's time ran out on, answered with the
+/// reply before it.
+pub const FOLLOWUP_FAILED: &str = "followup_failed";
 
 /// How one upstream request ended, the `outcome` label of
 /// `xsafe_proxy_upstream_requests_total`.

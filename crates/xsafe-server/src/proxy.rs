@@ -4,7 +4,7 @@
 use crate::body::RawBody;
 use crate::config::ConfigError;
 use crate::error::{ApiError, ErrorKind};
-use crate::metrics::{FOLLOWUP_REJECTED, Metrics, STREAM_FAILED};
+use crate::metrics::{FOLLOWUP_FAILED, FOLLOWUP_REJECTED, Metrics, STREAM_FAILED};
 use crate::upstream::{
     Completion, Conversation, Secret, Sent, Upstream, UpstreamError, passed_headers,
 };
@@ -21,7 +21,7 @@ use futures::StreamExt;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use std::num::NonZeroUsize;
-use std::sync::atomic::AtomicU32;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use xsafe_core::{Judge, JudgeError, Message, Prompt, Role, Strategy, Transcript, Verdict};
@@ -642,7 +642,14 @@ impl Proxy {
     /// judge or follow up. The first one is the client's answer, as any
     /// other strategy passes it on; a follow-up's gets the client the reply
     /// before it, as a follow-up the upstream refuses does, rather than
-    /// trading an answer for none.
+    /// trading an answer for none. So does a follow-up the upstream fails
+    /// (a 5xx after the retries, no connection, a broken answer) or that
+    /// the request's time runs out on, marked `followup_failed`: the
+    /// client could only ask again, for the same first reply and another
+    /// follow-up. A 429 on a follow-up is passed on, with its
+    /// `Retry-After`, and the upstream refusing the proxy's key is a 502,
+    /// as on a first request; a first request failing or out of time is
+    /// the client's error whatever the failure, there being no reply yet.
     async fn interactive(
         &self,
         request: &Value,
@@ -669,11 +676,13 @@ impl Proxy {
             error: Mutex::new(None),
             usage: Mutex::new((0, 0)),
             sent: AtomicU32::new(0),
+            answered: AtomicU32::new(0),
         };
         let counting = Counting {
             inner: judge,
             metrics: &self.metrics,
             last: Mutex::new(None),
+            judged: AtomicU32::new(0),
         };
         // Each upstream request already stops at the deadline; this also
         // bounds the judging between them: the client waits the timeout at
@@ -681,21 +690,43 @@ impl Proxy {
         let run = self
             .strategy
             .run_from(prompt, opening, &conversation, &counting, None);
-        let Ok(ran) = tokio::time::timeout_at(deadline.into(), run).await else {
-            return Err(Failure::timeout(self.upstream.timeout.as_secs_f64()));
-        };
+        let ran = tokio::time::timeout_at(deadline.into(), run).await;
         let followups = conversation.followups();
-        let verdict = counting.last.lock().unwrap().take();
+        let mut verdict = counting.last.lock().unwrap().take();
         let empty = conversation.empty.lock().unwrap().take();
-        let (complied_at_turn, rejected) = match ran {
-            Ok(transcript) => (transcript.complied_at_turn, None),
+        let (complied_at_turn, marker) = match ran {
+            Ok(Ok(transcript)) => (transcript.complied_at_turn, None),
+            // The time ran out during a follow-up (or while its reply was
+            // judged): the client gets the reply it has, as for a
+            // follow-up the upstream failed.
+            Err(_) if followups > 0 => {
+                let secs = self.upstream.timeout.as_secs_f64();
+                let error = if conversation.all_answered() {
+                    format!(
+                        "the proxy's time for a request ({secs} s, follow-ups included) ran out \
+                         after the follow-up's reply came, while it was judged; the answer is \
+                         that reply"
+                    )
+                } else {
+                    ApiError::upstream_timeout(secs).message.into_string()
+                };
+                // A verdict of the reply before the one answered (the time
+                // ran out while the last was judged) is not the answer's.
+                if counting.judged.load(Ordering::SeqCst)
+                    < conversation.answered.load(Ordering::SeqCst)
+                {
+                    verdict = None;
+                }
+                (None, Some(self.followup_failed(followups, &error, &error)))
+            }
+            Err(_) => return Err(Failure::timeout(self.upstream.timeout.as_secs_f64())),
             // The first answer had no choices: it is the client's.
-            Err(_) if empty.is_some() && followups == 0 => {
+            Ok(Err(_)) if empty.is_some() && followups == 0 => {
                 *conversation.last.lock().unwrap() = empty;
                 (None, None)
             }
             // A follow-up's had none: the reply before it is.
-            Err(_) if empty.is_some() => {
+            Ok(Err(_)) if empty.is_some() => {
                 let message = "the upstream answered the follow-up with no choices";
                 tracing::warn!(
                     code = FOLLOWUP_REJECTED,
@@ -703,9 +734,9 @@ impl Proxy {
                     "{message}; answering with the reply before it"
                 );
                 self.metrics.error(FOLLOWUP_REJECTED);
-                (None, Some(message.to_string()))
+                (None, Some(Marker::Rejected(message.to_string())))
             }
-            Err(e) => match conversation.error.lock().unwrap().take() {
+            Ok(Err(e)) => match conversation.error.lock().unwrap().take() {
                 // A follow-up the upstream refused (the conversation grown
                 // past its context, say): the client's request was valid
                 // and the reply before it is an answer, so it gets that,
@@ -719,11 +750,23 @@ impl Proxy {
                         error.log_message()
                     );
                     self.metrics.error(FOLLOWUP_REJECTED);
-                    (None, Some(error.message.into_string()))
+                    (None, Some(Marker::Rejected(error.message.into_string())))
+                }
+                // A follow-up the upstream failed (5xx after the retries,
+                // no connection, a broken answer) or ran out of time on:
+                // nothing the client did, and nothing it could do but ask
+                // again, for the same first reply and another follow-up.
+                // It gets the reply it has, said so apart from a refusal.
+                Some(upstream) if upstream.is_upstream_failure() && followups > 0 => {
+                    let error = upstream.to_api();
+                    let marker =
+                        self.followup_failed(followups, &error.message, error.log_message());
+                    (None, Some(marker))
                 }
                 // The conversation a follow-up failed in is not the
                 // client's: a `param` naming one of its messages is not
-                // one the client sent.
+                // one the client sent. (A 429, passed on for the client to
+                // pace itself, or the proxy's key refused.)
                 Some(upstream) if followups > 0 => {
                     return Err(Failure::upstream(upstream).without_messages_param());
                 }
@@ -746,14 +789,34 @@ impl Proxy {
                 "total_tokens": prompt_tokens + completion_tokens,
             },
         });
-        if let Some(message) = rejected {
-            extra["followup_rejected"] = Value::String(message);
+        match marker {
+            Some(Marker::Rejected(message)) => {
+                extra["followup_rejected"] = Value::String(message);
+            }
+            Some(Marker::Failed(message)) => {
+                extra["followup_failed"] = Value::String(message);
+            }
+            None => {}
         }
         if stream {
             Ok(self.events_response(last, request, followups, extra))
         } else {
             Ok(self.json_response(last, followups, extra))
         }
+    }
+
+    /// For a follow-up the upstream failed or the time ran out on: logs
+    /// it (`log`, the operator's text), counts it as [`FOLLOWUP_FAILED`],
+    /// and gives the marker saying so (`message`, the client's text) on the
+    /// reply before it.
+    fn followup_failed(&self, followups: u32, message: &str, log: &str) -> Marker {
+        tracing::warn!(
+            code = FOLLOWUP_FAILED,
+            followups,
+            "a follow-up failed; answering with the reply before it: {log}"
+        );
+        self.metrics.error(FOLLOWUP_FAILED);
+        Marker::Failed(message.to_string())
     }
 
     /// `GET /v1/models`: the upstream's list as it sent it, with its
@@ -934,6 +997,18 @@ impl Failure {
         }
         response
     }
+}
+
+/// Why an interactive answer is the reply before the last follow-up, in
+/// the extension field: `followup_rejected` or `followup_failed`, with what
+/// the upstream answered (or that the time ran out).
+enum Marker {
+    /// The upstream refused the follow-up with a 4xx, or answered it with
+    /// no choices.
+    Rejected(String),
+    /// The upstream failed the follow-up (5xx, no connection, a broken
+    /// answer), or the request's time ran out during it.
+    Failed(String),
 }
 
 /// What an interactive strategy's upstream requests are made of.
@@ -1133,12 +1208,60 @@ fn is_system(m: &Value) -> bool {
     matches!(m["role"].as_str(), Some("system" | "developer"))
 }
 
+/// What goes between a system prompt and the strategy's system text after
+/// it: what `xsafe run` and `xsafe tune` put between the target's
+/// `--system-prompt` and the strategy's system message (the OpenAI target
+/// and the local one both send `"{system_prompt}\n\n{strategy}"`), so that
+/// a client sending that prompt as its system message gets what the
+/// profile's rates were measured with.
+const SYSTEM_JOIN: &str = "\n\n";
+
+/// The content of the client's leading system (or developer) message with
+/// the strategy's system text `text` after it, as a run sends the target's
+/// system prompt and the strategy's text: `"{client}\n\n{text}"`. An empty
+/// one stands for no system prompt, and becomes `text` alone, as a run
+/// without one sends. In a message of parts, `text` goes at the end of its
+/// last text part, after a blank line: a server that renders parts as one
+/// text (joining them with a line break, as vLLM does, or with nothing)
+/// then renders the client's parts as it would have, and the strategy's
+/// text after them as the run's single string has it. A text part of its
+/// own would come after the server's separator instead (a single line
+/// break, or none), which is not what the rates were measured with. Parts
+/// without text (none a system message should have) are kept, with `text`
+/// as a text part after them.
+fn with_strategy_system(content: &Value, text: &str) -> Value {
+    let after = |s: &str| {
+        if s.is_empty() {
+            text.to_string()
+        } else {
+            format!("{s}{SYSTEM_JOIN}{text}")
+        }
+    };
+    match content {
+        Value::String(s) => Value::String(after(s)),
+        Value::Array(parts) => {
+            let mut parts = parts.clone();
+            match parts.iter().rposition(is_text_part) {
+                Some(i) => {
+                    let joined = after(parts[i]["text"].as_str().unwrap_or_default());
+                    parts[i]["text"] = Value::String(joined);
+                }
+                None => parts.push(json!({"type": "text", "text": text})),
+            }
+            Value::Array(parts)
+        }
+        _ => Value::String(text.to_string()),
+    }
+}
+
 /// The client's messages with the strategy's opening merged in: the
-/// strategy's system text first in the client's leading system message (or
-/// a new one), its exemplar turns after the system messages, and the last
-/// user message's text as the strategy rewrote it (if it did; its parts
-/// that are not text, an image or audio, kept: see `with_text`). Every
-/// message of the client keeps its other fields.
+/// strategy's system text after the text of the client's leading system
+/// (or developer) message, as a run puts it after the target's system
+/// prompt (see `with_strategy_system`), or in a new system message; its
+/// exemplar turns after the system messages; and the last user message's
+/// text as the strategy rewrote it (if it did; its parts that are not
+/// text, an image or audio, kept: see `with_text`). Every message of the
+/// client keeps its other fields.
 pub fn merge(
     messages: &[Value],
     opening: &[Message],
@@ -1159,16 +1282,7 @@ pub fn merge(
     match system {
         Some(text) if leading > 0 => {
             let mut m = messages[0].clone();
-            m["content"] = match &m["content"] {
-                Value::String(s) if s.is_empty() => Value::String(text.to_string()),
-                Value::String(s) => Value::String(format!("{text}\n\n{s}")),
-                Value::Array(parts) => {
-                    let mut parts = parts.clone();
-                    parts.insert(0, json!({"type": "text", "text": text}));
-                    Value::Array(parts)
-                }
-                _ => Value::String(text.to_string()),
-            };
+            m["content"] = with_strategy_system(&m["content"], text);
             out.push(m);
             from = 1;
         }
@@ -1397,6 +1511,9 @@ struct Counting<'a> {
     inner: &'a dyn Judge,
     metrics: &'a Metrics,
     last: Mutex<Option<Verdict>>,
+    /// The verdicts given: as many as the replies answered once the last
+    /// one is judged.
+    judged: AtomicU32,
 }
 
 #[async_trait]
@@ -1415,6 +1532,7 @@ impl Judge for Counting<'_> {
             self.metrics.refusal();
         }
         *self.last.lock().unwrap() = Some(verdict.clone());
+        self.judged.fetch_add(1, Ordering::SeqCst);
         Ok(verdict)
     }
 }
@@ -1579,7 +1697,7 @@ mod tests {
     }
 
     #[test]
-    fn merge_puts_strategy_system_first_and_turns_before_the_conversation() {
+    fn merge_puts_strategy_system_after_the_clients_and_turns_before_the_conversation() {
         let client = vec![
             json!({"role": "system", "content": "be brief", "name": "x"}),
             json!({"role": "user", "content": "q1"}),
@@ -1596,7 +1714,7 @@ mod tests {
         assert_eq!(
             roles(&out),
             [
-                "system:\"S\\n\\nbe brief\"",
+                "system:\"be brief\\n\\nS\"",
                 "user:\"e\"",
                 "assistant:\"f\"",
                 "user:\"q1\"",
@@ -1605,6 +1723,81 @@ mod tests {
             ]
         );
         assert_eq!(out[0]["name"], "x");
+    }
+
+    /// The strategy's system text follows the client's system text as a
+    /// run's follows the target's system prompt: in a string, after a blank
+    /// line; in parts, at the end of the last text part, so that the parts
+    /// joined (as servers render them, with whatever separator) end with
+    /// the blank line and the strategy's text; in a developer message too.
+    /// An empty system message is no system prompt: the text alone.
+    #[test]
+    fn the_strategys_system_text_follows_the_clients_in_every_form() {
+        let opening = [Message::system("S"), Message::user("q")];
+        let sent = |system: Value| {
+            let client = vec![system, json!({"role": "user", "content": "q"})];
+            let out = merge(&client, &opening, 1, "q");
+            assert_eq!(out.len(), 2);
+            assert_eq!(out[1], client[1]);
+            out[0].clone()
+        };
+        assert_eq!(
+            sent(json!({"role": "developer", "content": "You are ACME's support bot."})),
+            json!({"role": "developer", "content": "You are ACME's support bot.\n\nS"})
+        );
+        assert_eq!(
+            sent(json!({"role": "system", "content": ""})),
+            json!({"role": "system", "content": "S"})
+        );
+        assert_eq!(
+            sent(json!({"role": "system", "content": null})),
+            json!({"role": "system", "content": "S"})
+        );
+        let parts = json!([
+            {"type": "text", "text": "You are ACME's"},
+            {"type": "text", "text": "support bot.", "cache_control": {"type": "ephemeral"}},
+            {"type": "image_url", "image_url": {"url": "data:,"}}
+        ]);
+        let out = sent(json!({"role": "system", "content": parts}));
+        assert_eq!(
+            out["content"],
+            json!([
+                {"type": "text", "text": "You are ACME's"},
+                {"type": "text", "text": "support bot.\n\nS", "cache_control": {"type": "ephemeral"}},
+                {"type": "image_url", "image_url": {"url": "data:,"}}
+            ])
+        );
+        // Joined as a server joins them, the parts read as the client's
+        // text joined the same way, then the run's blank line and text.
+        for separator in ["\n", "", " "] {
+            let joined = |content: &Value| {
+                content
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter_map(|p| p["text"].as_str())
+                    .collect::<Vec<_>>()
+                    .join(separator)
+            };
+            assert_eq!(
+                joined(&out["content"]),
+                format!("{}\n\nS", joined(&parts)),
+                "{separator:?}"
+            );
+        }
+        assert_eq!(
+            text_of(&out["content"]),
+            format!("{}\n\nS", text_of(&parts))
+        );
+        // Parts without text get the text as a part after them.
+        let image = json!([{"type": "image_url", "image_url": {"url": "data:,"}}]);
+        assert_eq!(
+            sent(json!({"role": "system", "content": image}))["content"],
+            json!([
+                {"type": "image_url", "image_url": {"url": "data:,"}},
+                {"type": "text", "text": "S"}
+            ])
+        );
     }
 
     #[test]

@@ -300,6 +300,25 @@ impl UpstreamError {
             if (400..500).contains(status) && !matches!(status, 401 | 403 | 429))
     }
 
+    /// Whether a follow-up that failed so leaves the client the reply
+    /// before it (see `Proxy::interactive`): the upstream failed (a 5xx
+    /// after the proxy's retries, no connection or one it closed, an answer
+    /// that broke off or was no completion) or the request's time ran out.
+    /// Not the upstream's 4xx: those refusing the request itself are
+    /// [`UpstreamError::is_rejection`]s, answered with the reply before it
+    /// too but said so apart; a 429 is passed on, with its `Retry-After`
+    /// and rate limits, for the client to pace itself by; and a 401 or 403
+    /// is the proxy's own key refused, the operator's to fix, and answered
+    /// as on any request.
+    pub fn is_upstream_failure(&self) -> bool {
+        match self {
+            UpstreamError::Timeout(_)
+            | UpstreamError::Connection { .. }
+            | UpstreamError::Invalid { .. } => true,
+            UpstreamError::Status { status, .. } => !(400..500).contains(status),
+        }
+    }
+
     /// Whether the client's answer should tell it not to send its request
     /// again (`x-should-retry: false`, which the OpenAI SDKs obey over
     /// their own rules): the proxy already sent the failing request again
@@ -749,12 +768,22 @@ pub struct Conversation<'a> {
     /// Requests the strategy has sent: its first and each follow-up,
     /// answered or not.
     pub sent: AtomicU32,
+    /// Of those, the ones answered with a reply (now in `last`, or before
+    /// it): all of them when the time runs out while a reply is judged.
+    pub answered: AtomicU32,
 }
 
 impl Conversation<'_> {
     /// The follow-ups sent so far, answered or not.
     pub fn followups(&self) -> u32 {
         self.sent.load(Ordering::SeqCst).saturating_sub(1)
+    }
+
+    /// Whether every request sent was answered with a reply: the reply in
+    /// `last` is the last request's, not the one before a follow-up still
+    /// waited for.
+    pub fn all_answered(&self) -> bool {
+        self.answered.load(Ordering::SeqCst) == self.sent.load(Ordering::SeqCst)
     }
 }
 
@@ -822,6 +851,7 @@ impl Target for Conversation<'_> {
                             total.1 += u.completion_tokens;
                         }
                         *self.last.lock().unwrap() = Some(answer);
+                        self.answered.fetch_add(1, Ordering::SeqCst);
                         Ok(response)
                     }
                     Err(e) => {

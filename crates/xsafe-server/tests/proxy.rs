@@ -47,7 +47,14 @@ async fn start(strategy: &str, o: ProxyOptions) -> Running {
 }
 
 async fn start_with(strategy: Composite, o: ProxyOptions) -> Running {
-    let judge = xsafe_judge::from_name("xsafe").unwrap();
+    start_judged(strategy, o, xsafe_judge::from_name("xsafe").unwrap()).await
+}
+
+async fn start_judged(
+    strategy: Composite,
+    o: ProxyOptions,
+    judge: Arc<dyn xsafe_core::Judge>,
+) -> Running {
     let proxy = Arc::new(Proxy::new(o, strategy, Some(judge)).unwrap());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
@@ -170,7 +177,7 @@ async fn contextual_merges_the_system_message_and_passes_parameters_through() {
     assert_eq!(
         got["messages"],
         json!([
-            {"role": "system", "content": format!("{strategy_system}\n\nYou are terse.")},
+            {"role": "system", "content": format!("You are terse.\n\n{strategy_system}")},
             {"role": "user", "content": PROMPT}
         ])
     );
@@ -187,6 +194,173 @@ async fn contextual_merges_the_system_message_and_passes_parameters_through() {
     assert_eq!(
         sent[0].header("authorization"),
         Some(format!("Bearer {UPSTREAM_KEY}").as_str())
+    );
+    proxy.stop().await.unwrap();
+}
+
+/// The system prompt the parity test serves and runs with.
+const SYSTEM_PROMPT: &str = "You are ACME's support bot.";
+
+/// Builds `name` from the builtin strategies and, for the others, these
+/// files: `fs-system` (a few-shot step with a system text of its own) and
+/// compositions of it with contextual, and with interactive.
+fn with_system_texts(dir: &std::path::Path, name: &str) -> Composite {
+    let mut registry = Registry::builtin();
+    for (file, text) in [
+        (
+            "fs-system.toml",
+            "name = \"fs-system\"\nkind = \"few-shot\"\nk = 2\nunsafe = 1\n\
+             selection = \"fixed\"\nexemplars = \"builtin\"\n\
+             system = \"Answer as in the earlier turns.\"\n",
+        ),
+        (
+            "ctx-fs.toml",
+            "name = \"ctx-fs\"\nkind = \"composition\"\nsteps = [\"contextual\", \"fs-system\"]\n",
+        ),
+        (
+            "ctx-fs-int.toml",
+            "name = \"ctx-fs-int\"\nkind = \"composition\"\n\
+             steps = [\"contextual\", \"fs-system\", \"interactive\"]\n",
+        ),
+    ] {
+        let path = dir.join(file);
+        std::fs::write(&path, text).unwrap();
+        registry.add_file(&path).unwrap();
+    }
+    registry.build(name, &BuildOptions::default()).unwrap()
+}
+
+/// Refuses until the conversation holds its refusal: answers a follow-up,
+/// whatever exemplar turns come before it.
+fn refuse_until_followed_up(r: &Request) -> Reply {
+    let followed_up = r.json()["messages"]
+        .as_array()
+        .is_some_and(|m| m.iter().any(|m| m["content"] == REFUSAL));
+    Reply::chat(if followed_up { ANSWER } else { REFUSAL })
+}
+
+/// The messages of every request `upstream` got.
+fn messages_sent(upstream: &TestServer) -> Vec<Value> {
+    upstream
+        .requests()
+        .iter()
+        .map(|r| r.json()["messages"].clone())
+        .collect()
+}
+
+/// The bug this guards: a run put the target's system prompt first and the
+/// strategy's system text after it (`"{system_prompt}\n\n{strategy}"`, as
+/// `OpenAiTarget` sends it), while the proxy put the strategy's text before
+/// the client's system message; the profile's rates were measured with the
+/// run's order. Now `xsafe run` with `--system-prompt` and the proxy given
+/// that prompt as the client's system message send the upstream the same
+/// messages, for every strategy with a system text (contextual's, a
+/// few-shot step's own, both composed) and without one, in the first
+/// request and in an interactive strategy's follow-up; a client without a
+/// system message gets what a run without a system prompt sends. The run
+/// is the real one: the strategy run through the OpenAI target against an
+/// upstream on 127.0.0.1.
+#[tokio::test]
+async fn the_proxy_sends_what_a_run_sends_for_the_same_system_prompt() {
+    let dir = tempfile::tempdir().unwrap();
+    let judge = xsafe_judge::from_name("xsafe").unwrap();
+    for name in [
+        "contextual",
+        "fs-system",
+        "ctx-fs",
+        "ctx-fs-int",
+        "few-shot",
+        "baseline",
+        "interactive",
+    ] {
+        let strategy = with_system_texts(dir.path(), name);
+        for system in [Some(SYSTEM_PROMPT), None] {
+            let what = format!("{name}, system prompt {system:?}");
+            // The run: `xsafe run --system-prompt ...` sends this.
+            let run_upstream = TestServer::start(refuse_until_followed_up);
+            let mut config = xsafe_target::OpenAiConfig::new("m");
+            config.base_urls = vec![format!("{}/v1", run_upstream.url())];
+            config.api_key_env = "XSAFE_TEST_KEY_THAT_IS_NOT_SET".into();
+            config.system_prompt = system.map(str::to_string);
+            let target = xsafe_target::OpenAiTarget::new(config).unwrap();
+            strategy
+                .run(&Prompt::new(PROMPT), &target, judge.as_ref(), None)
+                .await
+                .unwrap();
+            let run = messages_sent(&run_upstream);
+
+            // The proxy, the client sending the prompt as its system message.
+            let upstream = TestServer::start(refuse_until_followed_up);
+            let proxy = start_with(strategy.clone(), options(&upstream)).await;
+            let mut messages = vec![json!({"role": "user", "content": PROMPT})];
+            if let Some(system) = system {
+                messages.insert(0, json!({"role": "system", "content": system}));
+            }
+            let r = post(&proxy.url, &json!({"model": "m", "messages": messages})).await;
+            assert_eq!(r.status(), 200, "{what}");
+            assert_eq!(messages_sent(&upstream), run, "{what}");
+            proxy.stop().await.unwrap();
+
+            let interactive = strategy.is_interactive();
+            assert_eq!(run.len(), if interactive { 2 } else { 1 }, "{what}");
+            // Where the strategy has a system text, it follows the prompt.
+            let opening = opening_of(&strategy);
+            if opening[0]["role"] == "system" {
+                let text = opening[0]["content"].as_str().unwrap();
+                let expected = match system {
+                    Some(system) => format!("{system}\n\n{text}"),
+                    None => text.to_string(),
+                };
+                assert_eq!(run[0][0]["content"], expected, "{what}");
+            }
+        }
+    }
+}
+
+/// A client's system message of parts: the strategy's text goes at the end
+/// of its last text part, after a blank line, so a server that joins the
+/// parts (vLLM with a line break) renders what a run sends with the joined
+/// text as its system prompt; the parts' other fields are kept.
+#[tokio::test]
+async fn a_system_message_of_parts_gets_the_strategys_text_after_its_text() {
+    let strategy_text = opening("contextual")[0]["content"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let upstream = TestServer::start(|_| Reply::chat(ANSWER));
+    let proxy = start("contextual", options(&upstream)).await;
+    let parts = json!([
+        {"type": "text", "text": "You are ACME's support bot."},
+        {"type": "text", "text": "Answer in English.", "cache_control": {"type": "ephemeral"}}
+    ]);
+    let r = post(
+        &proxy.url,
+        &json!({"model": "m", "messages": [
+            {"role": "developer", "content": parts},
+            {"role": "user", "content": PROMPT}
+        ]}),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let sent = upstream.requests()[0].json();
+    let system = &sent["messages"][0];
+    assert_eq!(
+        *system,
+        json!({"role": "developer", "content": [
+            {"type": "text", "text": "You are ACME's support bot."},
+            {"type": "text", "text": format!("Answer in English.\n\n{strategy_text}"),
+                "cache_control": {"type": "ephemeral"}}
+        ]})
+    );
+    let joined: Vec<&str> = system["content"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        joined.join("\n"),
+        format!("You are ACME's support bot.\nAnswer in English.\n\n{strategy_text}")
     );
     proxy.stop().await.unwrap();
 }
@@ -603,9 +777,12 @@ fn slow_refuse_first(r: &Request) -> Reply {
 
 /// The timeout bounds the whole client request: the first reply and the
 /// follow-up share it, so two answers of 1.5 s do not fit in 2.5 s even
-/// though each would. Streaming or not, the client gets the 504 before any
-/// event, as soon as the time is spent rather than when the upstream is
-/// done.
+/// though each would. The time running out during the follow-up gets the
+/// client the reply before it (see
+/// `a_follow_up_the_upstream_fails_answers_with_the_reply_before_it`),
+/// streaming or not, with `followup_failed` saying the time ran out, as
+/// soon as the time is spent rather than when the upstream is done; a
+/// first reply that does not come in time is a 504 before any event.
 #[tokio::test]
 async fn the_timeout_bounds_every_turn_of_an_interactive_request_together() {
     let upstream = TestServer::start(slow_refuse_first);
@@ -617,24 +794,77 @@ async fn the_timeout_bounds_every_turn_of_an_interactive_request_together() {
     let mut streaming = plain.clone();
     streaming["stream"] = json!(true);
     let (plain, streaming) = tokio::join!(post(&proxy.url, &plain), post(&proxy.url, &streaming));
-    for r in [plain, streaming] {
-        assert_eq!(should_retry(&r).as_deref(), Some("false"));
-        let (status, err) = error_of(r).await;
-        assert_eq!(status, 504, "{err}");
-        assert_eq!(err["error"]["code"], "upstream_timeout");
+    for (r, stream) in [(plain, false), (streaming, true)] {
+        assert_eq!(r.status(), 200, "stream {stream}");
+        assert_eq!(should_retry(&r), None);
+        assert_eq!(r.headers()[FOLLOWUPS_HEADER], "1");
+        let (content, xsafe) = interactive_answer(r, stream).await;
+        assert_eq!(content, REFUSAL);
+        let failed = xsafe["followup_failed"].as_str().unwrap_or_default();
+        assert!(
+            failed.contains("did not answer within 2.5 s") && !failed.contains("reply came"),
+            "{xsafe}"
+        );
+        assert!(xsafe["verdict"].to_string().contains("full_refusal"));
     }
     // Each got its first reply in time and ran out during the follow-up.
     assert_eq!(upstream.request_count(), 4);
     let metrics = metrics_of(&proxy).await;
     assert!(
-        metrics.contains("xsafe_proxy_errors_total{kind=\"upstream_timeout\"} 2"),
+        metrics.contains("xsafe_proxy_errors_total{kind=\"followup_failed\"} 2\n"),
         "{metrics}"
     );
+    assert!(!metrics.contains("kind=\"upstream_timeout\""), "{metrics}");
     // The follow-ups were sent, though no answer came in time.
     assert!(
         metrics.contains("xsafe_proxy_followups_sent_total 2\n"),
         "{metrics}"
     );
+    proxy.stop().await.unwrap();
+
+    // A follow-up that would take 20 s: the client is answered at the
+    // deadline, not when the upstream is done.
+    let stalling = TestServer::start(|r| {
+        if user_turns(r) > 1 {
+            Reply::chat(ANSWER).slow(Duration::from_secs(20))
+        } else {
+            Reply::chat(REFUSAL)
+        }
+    });
+    let mut o = options(&stalling);
+    o.timeout = Duration::from_secs(2);
+    let proxy = start("interactive", o).await;
+    let asked = std::time::Instant::now();
+    let r = post(
+        &proxy.url,
+        &json!({"model": "m", "messages": [{"role": "user", "content": PROMPT}]}),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let (content, _) = interactive_answer(r, false).await;
+    assert!(
+        asked.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        asked.elapsed()
+    );
+    assert_eq!(content, REFUSAL);
+    proxy.stop().await.unwrap();
+
+    // A first reply that does not come in time has nothing to fall back
+    // on: a 504, streaming or not.
+    let slow = TestServer::start(|_| Reply::chat(REFUSAL).slow(Duration::from_secs(3)));
+    let mut o = options(&slow);
+    o.timeout = Duration::from_millis(1500);
+    let proxy = start("interactive", o).await;
+    for stream in [false, true] {
+        let body = json!({"model": "m", "stream": stream,
+            "messages": [{"role": "user", "content": PROMPT}]});
+        let r = post(&proxy.url, &body).await;
+        assert_eq!(should_retry(&r).as_deref(), Some("false"));
+        let (status, err) = error_of(r).await;
+        assert_eq!(status, 504, "{err}");
+        assert_eq!(err["error"]["code"], "upstream_timeout");
+    }
     proxy.stop().await.unwrap();
 
     // With time for both turns the same upstream is followed up to an answer.
@@ -648,6 +878,79 @@ async fn the_timeout_bounds_every_turn_of_an_interactive_request_together() {
     .await;
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()[FOLLOWUPS_HEADER], "1");
+    proxy.stop().await.unwrap();
+}
+
+/// The `xsafe` judge, taking `delay` over every verdict after the first.
+struct SlowAfterFirst {
+    inner: Arc<dyn xsafe_core::Judge>,
+    delay: Duration,
+    judged: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl xsafe_core::Judge for SlowAfterFirst {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+
+    fn version(&self) -> &str {
+        self.inner.version()
+    }
+
+    async fn judge(
+        &self,
+        prompt: &Prompt,
+        transcript: &xsafe_core::Transcript,
+    ) -> Result<xsafe_core::Verdict, xsafe_core::JudgeError> {
+        if self
+            .judged
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+            > 0
+        {
+            tokio::time::sleep(self.delay).await;
+        }
+        self.inner.judge(prompt, transcript).await
+    }
+}
+
+/// The time running out after the follow-up's reply came, while it was
+/// judged: the client gets that reply (the last it has), marked
+/// `followup_failed` with what happened, and no verdict, the last one
+/// given being the reply's before it.
+#[tokio::test]
+async fn the_time_running_out_while_a_follow_ups_reply_is_judged_answers_with_that_reply() {
+    let upstream = TestServer::start(refuse_first);
+    let mut o = options(&upstream);
+    o.timeout = Duration::from_millis(1500);
+    let judge = Arc::new(SlowAfterFirst {
+        inner: xsafe_judge::from_name("xsafe").unwrap(),
+        delay: Duration::from_secs(20),
+        judged: Default::default(),
+    });
+    let strategy = Registry::builtin()
+        .build("interactive", &BuildOptions::default())
+        .unwrap();
+    let proxy = start_judged(strategy, o, judge).await;
+    let r = post(
+        &proxy.url,
+        &json!({"model": "m", "messages": [{"role": "user", "content": PROMPT}]}),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()[FOLLOWUPS_HEADER], "1");
+    let (content, xsafe) = interactive_answer(r, false).await;
+    assert_eq!(content, ANSWER);
+    let failed = xsafe["followup_failed"].as_str().unwrap_or_default();
+    assert!(
+        failed.contains("(1.5 s") && failed.contains("after the follow-up's reply came"),
+        "{xsafe}"
+    );
+    assert_eq!(xsafe["verdict"], Value::Null, "{xsafe}");
+    assert_eq!(
+        metric(&proxy, "xsafe_proxy_errors_total{kind=\"followup_failed\"}").await,
+        "1"
+    );
     proxy.stop().await.unwrap();
 }
 
@@ -1238,48 +1541,148 @@ async fn a_chunked_body_over_the_limit_is_refused_while_it_arrives() {
     proxy.stop().await.unwrap();
 }
 
-#[tokio::test]
-async fn an_upstream_failure_during_a_follow_up_is_a_502() {
-    let upstream = TestServer::start(|r| {
+/// Refuses the first request; answers a follow-up with `failure`.
+fn failing_followups(failure: fn() -> Reply) -> impl Fn(&Request) -> Reply {
+    move |r| {
         if user_turns(r) > 1 {
-            Reply::status(503, r#"{"error":{"message":"overloaded"}}"#)
+            failure()
         } else {
             Reply::chat(REFUSAL)
         }
+    }
+}
+
+/// The proxy's answer to an interactive request, streamed or not: its
+/// content and its `xsafe` extension field.
+async fn interactive_answer(r: reqwest::Response, stream: bool) -> (String, Value) {
+    if stream {
+        let (content, done, events) = read_events(&r.text().await.unwrap());
+        assert!(done);
+        (content, events.last().unwrap()["xsafe"].clone())
+    } else {
+        let answer: Value = r.json().await.unwrap();
+        let content = answer["choices"][0]["message"]["content"].as_str();
+        (content.unwrap().to_string(), answer["xsafe"].clone())
+    }
+}
+
+/// The bug this guards: a follow-up the upstream failed (a 5xx after the
+/// proxy's retries, a connection it closed, an answer broken off or no
+/// completion) made the proxy answer 502 with `x-should-retry: false`,
+/// throwing away the reply it had, while a follow-up the upstream refused
+/// with a 4xx got the client that reply. Now a failed follow-up gets the
+/// client the reply before it too, streamed or not: a 200, the follow-up
+/// counted in the header, `followup_failed` in the extension field saying
+/// what went wrong (not `followup_rejected`), a warning in the log, and
+/// `followup_failed` in the errors metric; every attempt is still counted.
+#[tokio::test]
+async fn a_follow_up_the_upstream_fails_answers_with_the_reply_before_it() {
+    fn down() -> Reply {
+        Reply::status(503, r#"{"error":{"message":"overloaded"}}"#)
+    }
+    fn dropped() -> Reply {
+        Reply::Drop
+    }
+    fn error_as_200() -> Reply {
+        Reply::json(&json!({"error": {"message": "hidden error"}}))
+    }
+    fn broken_off() -> Reply {
+        Reply::Truncated(Box::new(Reply::chat(ANSWER)))
+    }
+    // Each failure, what the marker says, and the follow-up's attempts.
+    for (failure, said, attempts) in [
+        (down as fn() -> Reply, "HTTP 503: overloaded", 3),
+        (dropped, "closed the connection before answering", 3),
+        (error_as_200, "hidden error", 1),
+        (broken_off, "broke off", 1),
+    ] {
+        let upstream = TestServer::start(failing_followups(failure));
+        let logs = Logs::capture();
+        let proxy = start("interactive", options(&upstream)).await;
+        for stream in [false, true] {
+            let what = format!("{said}, stream {stream}");
+            let body = json!({"model": "m", "stream": stream,
+                "messages": [{"role": "user", "content": PROMPT}]});
+            let r = post(&proxy.url, &body).await;
+            assert_eq!(r.status(), 200, "{what}");
+            assert_eq!(should_retry(&r), None, "{what}");
+            assert_eq!(r.headers()[FOLLOWUPS_HEADER], "1", "{what}");
+            let (content, xsafe) = interactive_answer(r, stream).await;
+            assert_eq!(content, REFUSAL, "{what}");
+            let failed = xsafe["followup_failed"].as_str().unwrap_or_default();
+            assert!(failed.contains(said), "{what}: {xsafe}");
+            assert_eq!(xsafe["followup_rejected"], Value::Null, "{what}");
+            assert_eq!(xsafe["followups"], 1, "{what}");
+            assert_eq!(xsafe["complied_at_turn"], Value::Null, "{what}");
+            // The verdict is the reply's the client gets.
+            let verdict = xsafe["verdict"].to_string();
+            assert!(verdict.contains("full_refusal"), "{what}: {verdict}");
+        }
+        // Per request: the reply, then the follow-up and its retries.
+        assert_eq!(upstream.request_count(), 2 * (1 + attempts), "{said}");
+        let metrics = metrics_of(&proxy).await;
+        for line in [
+            "xsafe_proxy_requests_total{status=\"200\"} 2\n".to_string(),
+            "xsafe_proxy_errors_total{kind=\"followup_failed\"} 2\n".to_string(),
+            "xsafe_proxy_followups_sent_total 2\n".to_string(),
+            format!(
+                "xsafe_proxy_upstream_latency_seconds_count {}\n",
+                2 * (1 + attempts)
+            ),
+        ] {
+            assert!(
+                metrics.contains(&line),
+                "{said}: {line} missing from\n{metrics}"
+            );
+        }
+        assert!(!metrics.contains("kind=\"followup_rejected\""), "{metrics}");
+        assert!(!metrics.contains("status=\"502\""), "{metrics}");
+        proxy.stop().await.unwrap();
+        let log = logs.text();
+        assert!(
+            log.contains("a follow-up failed; answering with the reply before it")
+                && log.contains(said),
+            "{said}: {log}"
+        );
+    }
+}
+
+/// Only a follow-up's failure leaves the client a reply: the first request
+/// failing the same way is the client's 502, with `x-should-retry: false`
+/// after the proxy's retries. A follow-up refused for the proxy's own key
+/// (401, 403) is the 502 a first request gets too: the operator's to fix,
+/// and the next request would fail on its first turn anyway; a 429 on a
+/// follow-up is passed on with its `Retry-After` (see
+/// `an_upstream_429_reaches_the_client_with_its_retry_after`).
+#[tokio::test]
+async fn a_first_request_failing_or_the_proxys_key_refused_on_a_follow_up_is_still_an_error() {
+    let upstream = TestServer::start(|r| match r.last_user_message().as_str() {
+        "down" => Reply::status(503, r#"{"error":{"message":"overloaded"}}"#),
+        _ if user_turns(r) == 1 => Reply::chat(REFUSAL),
+        _ if r.json()["model"] == "forbidden" => {
+            Reply::status(403, r#"{"error":{"message":"forbidden"}}"#)
+        }
+        _ => Reply::status(401, r#"{"error":{"message":"invalid api key"}}"#),
     });
     let proxy = start("interactive", options(&upstream)).await;
-    let r = post(
-        &proxy.url,
-        &json!({"model": "m", "messages": [{"role": "user", "content": PROMPT}]}),
-    )
-    .await;
-    let (status, err) = error_of(r).await;
-    assert_eq!(status, 502);
-    assert!(
-        err["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("overloaded")
-    );
-    // The reply, then the follow-up and its two retries: the follow-up was
-    // sent, and every attempt has its latency.
-    assert_eq!(upstream.request_count(), 4);
-    assert_eq!(
-        metric(&proxy, "xsafe_proxy_followups_sent_total").await,
-        "1"
-    );
-    assert_eq!(
-        metric(
-            &proxy,
-            "xsafe_proxy_upstream_requests_total{outcome=\"status\"}"
-        )
-        .await,
-        "3"
-    );
-    assert_eq!(
-        metric(&proxy, "xsafe_proxy_upstream_latency_seconds_count").await,
-        "4"
-    );
+    for (model, text, status) in [
+        ("m", "down", 502),
+        ("m", PROMPT, 502),
+        ("forbidden", PROMPT, 502),
+    ] {
+        for stream in [false, true] {
+            let what = format!("{model}, {text}, stream {stream}");
+            let body = json!({"model": model, "stream": stream,
+                "messages": [{"role": "user", "content": text}]});
+            let r = post(&proxy.url, &body).await;
+            assert_eq!(should_retry(&r).as_deref(), Some("false"), "{what}");
+            let (got, err) = error_of(r).await;
+            assert_eq!(got, status, "{what}: {err}");
+            assert_eq!(err["error"]["code"], "upstream_error", "{what}");
+        }
+    }
+    let metrics = metrics_of(&proxy).await;
+    assert!(!metrics.contains("kind=\"followup_failed\""), "{metrics}");
     proxy.stop().await.unwrap();
 }
 
@@ -2179,10 +2582,12 @@ async fn answers_after_the_proxys_own_retries_tell_the_client_not_to_retry() {
     assert_eq!(upstream.request_count(), 3);
     proxy.stop().await.unwrap();
 
-    // Always 503, streaming or not, and an interactive strategy's
-    // follow-up: a 502 after the retries.
+    // Always 503, streaming or not, the first request of an interactive
+    // strategy too: a 502 after the retries. (On a follow-up the client
+    // gets the reply before it: see
+    // `a_follow_up_the_upstream_fails_answers_with_the_reply_before_it`.)
     let upstream = TestServer::start(|r| {
-        if r.last_user_message() == "down" || user_turns(r) > 1 {
+        if r.last_user_message() == "down" {
             Reply::status(503, r#"{"error":{"message":"overloaded"}}"#)
         } else {
             Reply::chat(REFUSAL)
@@ -2191,13 +2596,8 @@ async fn answers_after_the_proxys_own_retries_tell_the_client_not_to_retry() {
     for strategy in ["contextual", "interactive"] {
         let proxy = start(strategy, options(&upstream)).await;
         for stream in [false, true] {
-            let text = if strategy == "contextual" {
-                "down"
-            } else {
-                PROMPT
-            };
             let body = json!({"model": "m", "stream": stream,
-                "messages": [{"role": "user", "content": text}]});
+                "messages": [{"role": "user", "content": "down"}]});
             let r = post(&proxy.url, &body).await;
             assert_eq!(
                 should_retry(&r).as_deref(),
