@@ -6,8 +6,12 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, thiserror::Error)]
 pub enum SuiteError {
     /// The content of a suite file is wrong. `line` is the 1-based physical
-    /// line of the file; `column` the header name of the offending field.
-    #[error("suite file `{file}`{loc}: {message}", loc = location(*line, column.as_deref(), "column"))]
+    /// line of the file; `column` the header name of the offending field
+    /// (CSV) or its key (JSONL: `keyed`), which the message calls so.
+    #[error(
+        "suite file `{file}`{loc}: {message}",
+        loc = location(*line, column.as_deref(), if *keyed { "key" } else { "column" })
+    )]
     Invalid {
         /// The file the fault is in, as messages name it: its path, or the file
         /// name of a download or a built-in suite.
@@ -20,6 +24,9 @@ pub enum SuiteError {
         column: Option<String>,
         /// What is wrong and what to do about it.
         message: String,
+        /// Whether the file was read as JSONL, whose fields are keys rather
+        /// than columns.
+        keyed: bool,
     },
     /// Options for reading a file were given with a suite xsafe reads
     /// itself (built-in or fetched).
@@ -52,8 +59,14 @@ pub enum SuiteError {
         /// The suite names that can be used, comma-separated.
         known: String,
     },
-    /// A fetchable suite was asked for before it was fetched.
-    #[error("suite `{0}` has not been fetched yet; run `xsafe suite fetch {0}` once while online")]
+    /// A fetchable suite was asked for before it was fetched: fetching is
+    /// never implicit. The message offers what `suites fetch` offers when
+    /// the network fails (a mirror, or a file downloaded elsewhere).
+    #[error(
+        "suite `{0}` has not been fetched yet; run `xsafe suites fetch {0}` once while online, \
+         {ways}",
+        ways = other_ways(crate::remote(.0).map(|r| r.url))
+    )]
     NotFetched(String),
     /// `fetch` got a name that is not in [`crate::REMOTES`].
     #[error("`{name}` is not a suite that can be fetched; use one of: {known}")]
@@ -149,7 +162,16 @@ impl SuiteError {
             line,
             column: column.map(String::from),
             message: message.into(),
+            keyed: false,
         }
+    }
+
+    /// This error, of a file read as JSONL: a field it names is a key.
+    pub(crate) fn in_jsonl(mut self) -> Self {
+        if let SuiteError::Invalid { keyed, .. } = &mut self {
+            *keyed = true;
+        }
+        self
     }
 
     pub(crate) fn cache(path: &Path, what: &str, error: impl std::fmt::Display) -> Self {
@@ -169,11 +191,26 @@ impl From<TableError> for SuiteError {
 fn cached_note(cached: Option<&Path>) -> String {
     match cached {
         Some(p) => format!("the cached copy `{}` is still used", p.display()),
-        None => "nothing is cached yet; check the network, point `xsafe suites fetch --base-url` \
-                 (XSAFE_SUITE_BASE_URL) at a mirror, or download the CSV elsewhere and pass its \
-                 path to --suite"
-            .into(),
+        None => format!(
+            "nothing is cached yet; check the network, {}",
+            other_ways(None)
+        ),
     }
+}
+
+/// The ways to a suite besides fetching it from its own URL, for every
+/// message about a suite that cannot be had that way (a failed download,
+/// a suite not fetched yet): a mirror, or the file downloaded elsewhere,
+/// from `url` when the message does not name it already.
+fn other_ways(url: Option<&str>) -> String {
+    let file = match url {
+        Some(url) => format!("the CSV ({url})"),
+        None => "the CSV".to_string(),
+    };
+    format!(
+        "point `xsafe suites fetch --base-url` (XSAFE_SUITE_BASE_URL) at a mirror, or download \
+         {file} elsewhere and pass its path to --suite"
+    )
 }
 
 fn kept_note(cached: Option<&Path>) -> String {

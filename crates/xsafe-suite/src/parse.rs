@@ -164,6 +164,21 @@ pub fn parse_bytes(bytes: &[u8], origin: &str, opts: &LoadOptions) -> Result<Sui
         } else {
             Format::Csv
         });
+    // A JSONL file's fields are keys, and its errors call them so.
+    parse_as(bytes, origin, opts, format).map_err(|e| match format {
+        Format::Jsonl => e.in_jsonl(),
+        _ => e,
+    })
+}
+
+/// [`parse_bytes`] once the format is told (or forced): CSV for every
+/// format but JSONL.
+fn parse_as(
+    bytes: &[u8],
+    origin: &str,
+    opts: &LoadOptions,
+    format: Format,
+) -> Result<Suite, SuiteError> {
     let table = match format {
         Format::Jsonl => table::read_jsonl(bytes, origin, &EXAMPLE)?,
         _ => table::read_csv(bytes, origin, &EXAMPLE)?,
@@ -181,16 +196,16 @@ pub fn parse_bytes(bytes: &[u8], origin: &str, opts: &LoadOptions) -> Result<Sui
     }
     let fixed = matches!(format, Format::Xstest | Format::OrBench);
     if fixed && !opts.columns.given().is_empty() {
-        return Err(SuiteError::Invalid {
-            file: origin.to_string(),
-            line: None,
-            column: None,
-            message: format!(
+        return Err(SuiteError::invalid(
+            origin,
+            None,
+            None,
+            format!(
                 "{} cannot apply to the {format} format, whose columns are fixed; leave out \
                  --suite-format {format} to read the file as a generic CSV with those columns",
                 opts.columns.given().join(", ")
             ),
-        });
+        ));
     }
     let (parsed, id_column) = match format {
         Format::Xstest => xstest(&table, opts.format.is_none())?,
@@ -269,8 +284,8 @@ const EXAMPLE: Example = Example {
 };
 const EMPTY_PROMPT: &str = "the prompt is empty; write the prompt or delete the row";
 const LABELS_ACCEPTED: &str = "use `safe` or `unsafe` (also accepted: benign, harmless for safe; \
-     harmful, toxic for unsafe; 0, 1, true, false in a column whose name says to what, such as \
-     is_safe or is_harmful)";
+     harmful, toxic for unsafe; 0, 1, true, false in a column or key whose name says to what, \
+     such as is_safe or is_harmful)";
 
 impl Table {
     fn err(&self, line: u64, column: Option<&str>, message: impl Into<String>) -> SuiteError {
@@ -301,23 +316,26 @@ impl Table {
         })
     }
 
-    /// A column the user named with `flag`, which must exist, or else the
-    /// first of `defaults` present.
+    /// A column (a key: `keyed`) the user named with `flag`, which must
+    /// exist, or else the first of `defaults` present.
     fn mapped_column(
         &self,
         given: Option<&str>,
         flag: &str,
         defaults: &[&str],
+        keyed: bool,
     ) -> Result<Option<usize>, SuiteError> {
         match given {
             Some(name) => self.find(name).map(Some).ok_or_else(|| {
+                let missing = if keyed {
+                    "a key that no line has"
+                } else {
+                    "a column that does not exist"
+                };
                 self.err(
                     self.header_line,
                     Some(name),
-                    format!(
-                        "{flag} names a column that does not exist; the file has: {}",
-                        self.list()
-                    ),
+                    format!("{flag} names {missing}; the file has: {}", self.list()),
                 )
             }),
             None => Ok(defaults.iter().find_map(|d| self.find(d))),
@@ -382,13 +400,16 @@ impl Table {
     }
 
     /// `default` is `None` where no default applies (XSTest), or
-    /// `Some(--default-label)` where one may be given.
+    /// `Some(--default-label)` where one may be given; `keyed` says the
+    /// file is JSONL, whose label is a key rather than a column.
     fn label(
         &self,
         row: &Row,
         col: usize,
         default: Option<Option<Label>>,
+        keyed: bool,
     ) -> Result<Label, SuiteError> {
+        let field = if keyed { "key" } else { "column" };
         let name = &self.columns[col];
         let at = |message: String| self.err(row.cell_lines[col], Some(name), message);
         let cell = self.text_or(row, col, &[JsonKind::Bool, JsonKind::Number])?;
@@ -419,9 +440,9 @@ impl Table {
                 Some(yes) => {
                     let meant = yes_means(name).ok_or_else(|| {
                         at(format!(
-                            "the label `{s}` says yes or no, but the column's name does not \
+                            "the label `{s}` says yes or no, but the {field}'s name does not \
                              say to what, so it could mean safe as well as unsafe; write \
-                             `safe` or `unsafe`, or name the column for what yes means (e.g. \
+                             `safe` or `unsafe`, or name the {field} for what yes means (e.g. \
                              `is_safe`, or `is_harmful`) and pass that name to --label-column"
                         ))
                     })?;
@@ -759,7 +780,7 @@ fn xstest(t: &Table, detected: bool) -> Result<Cases, SuiteError> {
                  `contrast_homonyms` for its unsafe contrast",
             )?
             .trim();
-        let case_label = t.label(row, label, None)?;
+        let case_label = t.label(row, label, None, false)?;
         let expected = if case_kind.starts_with("contrast_") {
             Label::Unsafe
         } else {
@@ -859,10 +880,12 @@ fn label_from_name(file: &str) -> Option<Label> {
 fn mapped(t: &Table, c: &Columns, keyed: bool) -> Result<Cases, SuiteError> {
     const PROMPTS: &[&str] = &["prompt", "text", "question", "input"];
     const KINDS: &[&str] = &["type", "category"];
-    let prompt = t.mapped_column(c.prompt.as_deref(), "--prompt-column", PROMPTS)?;
-    let label = t.mapped_column(c.label.as_deref(), "--label-column", &["label"])?;
-    let kind = t.mapped_column(c.kind.as_deref(), "--type-column", KINDS)?;
-    let id = t.mapped_column(c.id.as_deref(), "--id-column", &["id"])?;
+    let prompt = t.mapped_column(c.prompt.as_deref(), "--prompt-column", PROMPTS, keyed)?;
+    let label = t.mapped_column(c.label.as_deref(), "--label-column", &["label"], keyed)?;
+    let kind = t.mapped_column(c.kind.as_deref(), "--type-column", KINDS, keyed)?;
+    let id = t.mapped_column(c.id.as_deref(), "--id-column", &["id"], keyed)?;
+    // What a field of the file is called in messages.
+    let field = if keyed { "key" } else { "column" };
     let (focus, note) = (t.find("focus"), t.find("note"));
     let defaulted = c.default_label.is_some();
     let wanted = [
@@ -902,7 +925,7 @@ fn mapped(t: &Table, c: &Columns, keyed: bool) -> Result<Cases, SuiteError> {
             t.header_line,
             Some("prompt"),
             format!(
-                "no prompt column (the file has: {}); name it with --prompt-column",
+                "no prompt {field} (the file has: {}); name it with --prompt-column",
                 t.list()
             ),
         )
@@ -910,7 +933,7 @@ fn mapped(t: &Table, c: &Columns, keyed: bool) -> Result<Cases, SuiteError> {
     if label.is_none() && c.default_label.is_none() {
         let name_it = match likely_label_column(t, prompt) {
             Some(name) => format!(
-                "column `{name}` looks like one: pass `--label-column {}`",
+                "{field} `{name}` looks like one: pass `--label-column {}`",
                 shell_word(name)
             ),
             None => "name it with --label-column".to_string(),
@@ -919,7 +942,7 @@ fn mapped(t: &Table, c: &Columns, keyed: bool) -> Result<Cases, SuiteError> {
             t.header_line,
             Some("label"),
             format!(
-                "no label column (the file has: {}); {name_it}, or give every case the same \
+                "no label {field} (the file has: {}); {name_it}, or give every case the same \
                  label with --default-label safe|unsafe",
                 t.list()
             ),
@@ -933,7 +956,7 @@ fn mapped(t: &Table, c: &Columns, keyed: bool) -> Result<Cases, SuiteError> {
             None => ((number + 1).to_string(), row.line),
         };
         let case_label = match label {
-            Some(i) => t.label(row, i, Some(c.default_label))?,
+            Some(i) => t.label(row, i, Some(c.default_label), keyed)?,
             // Checked above: no label column means a default label.
             None => c.default_label.unwrap_or(Label::Safe),
         };

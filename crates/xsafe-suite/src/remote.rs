@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use xsafe_core::{Label, Suite};
 use xsafe_fetch::{FetchError, Pin};
 
-/// A public suite that `xsafe suite fetch NAME` downloads.
+/// A public suite that `xsafe suites fetch NAME` downloads.
 ///
 /// A download must match `sha256`, so that every machine runs the same
 /// prompts under the same name. Where the checksum is `None` (it could not
@@ -18,7 +18,7 @@ use xsafe_fetch::{FetchError, Pin};
 /// parses, and pinning it would refuse the whole file ever after.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Remote {
-    /// What `xsafe suite fetch` and `--suite` take; also the cache file's stem.
+    /// What `xsafe suites fetch` and `--suite` take; also the cache file's stem.
     pub name: &'static str,
     /// The dataset's public location; its last path segment is also the file
     /// name asked for when a mirror's base URL is given.
@@ -154,35 +154,22 @@ async fn fetch_remote(
 /// reads the file in the suite's own format: the flags for reading one's
 /// own files (`--suite-format`, column mappings) do not apply, the URL
 /// does.
-fn fetch_advice(e: SuiteError, remote: &Remote) -> SuiteError {
-    match e {
-        SuiteError::Invalid {
-            file,
-            line,
-            column,
-            message,
-        } => {
-            let kept: Vec<&str> = message
-                .split("; ")
-                .filter(|part| !part.contains("--suite-format"))
-                .collect();
-            let message = format!(
-                "{}; this is not the `{name}` file: check that --base-url \
-                 (XSAFE_SUITE_BASE_URL) names a folder (a mirror) holding `{file}` as published \
-                 at {url}",
-                kept.join("; "),
-                name = remote.name,
-                url = remote.url,
-            );
-            SuiteError::Invalid {
-                file,
-                line,
-                column,
-                message,
-            }
-        }
-        other => other,
+fn fetch_advice(mut e: SuiteError, remote: &Remote) -> SuiteError {
+    if let SuiteError::Invalid { file, message, .. } = &mut e {
+        let kept: Vec<&str> = message
+            .split("; ")
+            .filter(|part| !part.contains("--suite-format"))
+            .collect();
+        *message = format!(
+            "{}; this is not the `{name}` file: check that --base-url \
+             (XSAFE_SUITE_BASE_URL) names a folder (a mirror) holding `{file}` as published \
+             at {url}",
+            kept.join("; "),
+            name = remote.name,
+            url = remote.url,
+        );
     }
+    e
 }
 
 /// Refuses to pin `remote` to a file that is another fetchable suite's:
@@ -315,23 +302,15 @@ pub(crate) fn load_cached(remote: &Remote, cache_dir: &Path) -> Result<Suite, Su
         return Err(SuiteError::NotFetched(remote.name.to_string()));
     }
     verify_cached(remote, &path, cache_dir)?;
-    let mut suite = load_file(&path, &load_options(remote)).map_err(|e| match e {
-        SuiteError::Invalid {
-            file,
-            line,
-            column,
-            message,
-        } => SuiteError::Invalid {
-            file,
-            line,
-            column,
-            message: format!(
-                "{message}; this is the cached download of `{name}`, which has been damaged: \
-                 fetch it again with `xsafe suites fetch {name}`",
+    let mut suite = load_file(&path, &load_options(remote)).map_err(|mut e| {
+        if let SuiteError::Invalid { message, .. } = &mut e {
+            message.push_str(&format!(
+                "; this is the cached download of `{name}`, which has been damaged: fetch it \
+                 again with `xsafe suites fetch {name}`",
                 name = remote.name
-            ),
-        },
-        other => other,
+            ));
+        }
+        e
     })?;
     suite.source = source(remote, cache_dir);
     Ok(suite)

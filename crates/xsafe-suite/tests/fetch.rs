@@ -95,6 +95,46 @@ async fn the_server_being_down_is_a_clear_error() {
     assert!(file_names(&cache.path().join("suites")).is_empty());
 }
 
+/// The bug this guards: a suite not fetched yet was refused with only
+/// "run `xsafe suite fetch xstest` once while online", while a fetch that
+/// could not connect offered a mirror and a file downloaded elsewhere. Both
+/// offer the same ways, in the same words, and the refusal names the file
+/// to download.
+#[tokio::test]
+async fn a_suite_not_fetched_is_offered_what_a_failed_fetch_offers() {
+    let cache = tempfile::tempdir().unwrap();
+    let e = resolve("xstest", cache.path(), &LoadOptions::default()).unwrap_err();
+    assert!(matches!(e, SuiteError::NotFetched(_)), "{e:?}");
+    let not_fetched = e.to_string();
+    let e = fetch("xstest", Some(&unused_url()), cache.path())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, SuiteError::Download { cached: None, .. }),
+        "{e:?}"
+    );
+    let down = e.to_string();
+
+    let ways = "point `xsafe suites fetch --base-url` (XSAFE_SUITE_BASE_URL) at a mirror, or \
+                download the CSV";
+    let tail = "elsewhere and pass its path to --suite";
+    for msg in [&not_fetched, &down] {
+        assert!(msg.contains(ways) && msg.ends_with(tail), "{msg}");
+    }
+    assert!(
+        not_fetched.starts_with(
+            "suite `xstest` has not been fetched yet; run `xsafe suites fetch xstest` once \
+             while online, point "
+        ),
+        "{not_fetched}"
+    );
+    let url = xsafe_suite::remote("xstest").unwrap().url;
+    assert!(
+        not_fetched.contains(&format!("download the CSV ({url}) elsewhere")),
+        "{not_fetched}"
+    );
+}
+
 #[tokio::test]
 async fn a_server_error_keeps_the_cached_copy() {
     let good = serve("/or-bench-toxic.csv", OR_BENCH);

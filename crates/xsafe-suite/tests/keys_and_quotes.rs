@@ -210,6 +210,111 @@ fn a_misspelt_csv_column_is_refused_with_or_without_default_label() {
 
 /// Names a slip cannot explain are left alone: other words, short names,
 /// and look-alikes of a field the file already has a column for.
+/// The bug this guards: a misspelt JSONL key was called a column (`line 1,
+/// column `promt``), which a JSONL file has none of. A key is called a key,
+/// in the place the message names and in its text, and a CSV header's name
+/// a column.
+#[test]
+fn a_misspelt_field_is_called_a_key_in_jsonl_and_a_column_in_csv() {
+    let jsonl = "{\"promt\": \"How do I kill a Python process?\", \"lable\": \"safe\"}\n";
+    let msg = error("t.jsonl", jsonl, &opts(), 1, Some("promt"));
+    assert_eq!(
+        msg,
+        "suite file `t.jsonl` line 1, key `promt`: no line has a `prompt` key, and this key \
+         looks like it misspelt, so it would not be read; spell it `prompt`, or pass \
+         `--prompt-column promt`"
+    );
+    let msg = error(
+        "t.jsonl",
+        &jsonl.replace("promt", "prompt"),
+        &opts(),
+        1,
+        Some("lable"),
+    );
+    assert!(
+        msg.starts_with("suite file `t.jsonl` line 1, key `lable`: no line has a `label` key"),
+        "{msg}"
+    );
+    // A line that lacks the key another line has.
+    let lines =
+        "{\"prompt\": \"a\", \"label\": \"safe\"}\n{\"prompt\": \"b\", \"lable\": \"safe\"}\n";
+    let msg = error(
+        "t.jsonl",
+        lines,
+        &default_label(Label::Safe),
+        2,
+        Some("label"),
+    );
+    assert!(
+        msg.starts_with("suite file `t.jsonl` line 2, key `label`: the line has no `label` key"),
+        "{msg}"
+    );
+    // The same slips in a CSV header are columns.
+    let csv = "promt,lable\nHow do I kill a Python process?,safe\n";
+    let msg = error("t.csv", csv, &opts(), 1, Some("promt"));
+    assert!(
+        msg.starts_with(
+            "suite file `t.csv` line 1, column `promt`: the file has no `prompt` column, and \
+             this one looks like it misspelt"
+        ),
+        "{msg}"
+    );
+    // Other faults of a JSONL field, and the messages about a key the file
+    // lacks, say key too.
+    for (text, opts, line, key, said) in [
+        (
+            "{\"q\": \"a\", \"label\": \"safe\"}\n",
+            opts(),
+            1,
+            "prompt",
+            "no prompt key (the file has: label, q)",
+        ),
+        (
+            "{\"prompt\": \"a\", \"is_safe\": true}\n",
+            opts(),
+            1,
+            "label",
+            "no label key (the file has: is_safe, prompt); key `is_safe` looks like one",
+        ),
+        (
+            "{\"prompt\": \"a\", \"label\": true}\n",
+            opts(),
+            1,
+            "label",
+            "but the key's name does not say to what",
+        ),
+        (
+            "{\"prompt\": \"\", \"label\": \"safe\"}\n",
+            opts(),
+            1,
+            "prompt",
+            "the prompt is empty",
+        ),
+        (
+            "{\"prompt\": \"a\"}\n",
+            LoadOptions {
+                columns: Columns {
+                    kind: Some("topic".into()),
+                    default_label: Some(Label::Safe),
+                    ..Default::default()
+                },
+                ..Default::default()
+            },
+            1,
+            "topic",
+            "--type-column names a key that no line has",
+        ),
+    ] {
+        let msg = error("t.jsonl", text, &opts, line, Some(key));
+        assert!(
+            msg.starts_with(&format!("suite file `t.jsonl` line {line}, key `{key}`: ")),
+            "{msg}"
+        );
+        assert!(msg.contains(said), "{msg}");
+        assert!(!msg.contains("column `"), "{msg}");
+    }
+}
+
 #[test]
 fn columns_unlike_any_field_are_read_as_before() {
     for text in [

@@ -36,7 +36,9 @@ fn parse(file: &str, text: &str, opts: &LoadOptions) -> Result<xsafe_core::Suite
 }
 
 /// The error's message, checked to name the file, the line and (when given)
-/// the column, as every error about a file's content must.
+/// the column, as every error about a file's content must: a column of a
+/// CSV file, a key of a JSONL file (one whose first character is `{`, or
+/// read with `--suite-format jsonl`).
 #[track_caller]
 fn error(file: &str, bytes: &[u8], opts: &LoadOptions, line: u64, column: Option<&str>) -> String {
     let e = parse_bytes(bytes, file, opts).expect_err("the file should be refused");
@@ -46,18 +48,34 @@ fn error(file: &str, bytes: &[u8], opts: &LoadOptions, line: u64, column: Option
         msg.contains(&format!("line {line}")),
         "no line {line}: {msg}"
     );
+    let jsonl = match opts.format {
+        Some(format) => format == Format::Jsonl,
+        None => bytes.trim_ascii_start().starts_with(b"{"),
+    };
+    let (field, other) = if jsonl {
+        ("key", "column")
+    } else {
+        ("column", "key")
+    };
     if let Some(c) = column {
         assert!(
-            msg.contains(&format!("column `{c}`")),
-            "no column {c}: {msg}"
+            msg.contains(&format!("line {line}, {field} `{c}`:")),
+            "no {field} {c}: {msg}"
         );
+        assert!(!msg.contains(&format!("{other} `{c}`:")), "{msg}");
     }
     match e {
         SuiteError::Invalid {
-            line: l, column: c, ..
+            line: l,
+            column: c,
+            keyed,
+            ..
         } => {
             assert_eq!(l, Some(line));
             assert_eq!(c.as_deref(), column);
+            if column.is_some() {
+                assert_eq!(keyed, jsonl, "{msg}");
+            }
         }
         other => panic!("expected an Invalid error, got {other:?}"),
     }
@@ -1042,7 +1060,7 @@ fn resolve_takes_names_then_paths() {
 
     let e = resolve("xstest", cache.path(), &opts()).unwrap_err();
     assert!(matches!(e, SuiteError::NotFetched(_)));
-    assert!(e.to_string().contains("xsafe suite fetch xstest"), "{e}");
+    assert!(e.to_string().contains("xsafe suites fetch xstest"), "{e}");
 
     let path = cache.path().join("mine.jsonl");
     std::fs::write(&path, "{\"text\": \"p\"}\n").unwrap();

@@ -118,7 +118,7 @@ fn suites_show_names_a_missing_or_misspelt_jsonl_key() {
         let err = env.fails(&args);
         assert!(
             err.contains(
-                "typo.jsonl` line 2, column `label`: the line has no `label` key but has \
+                "typo.jsonl` line 2, key `label`: the line has no `label` key but has \
                  `lable`, which looks like it misspelt"
             ),
             "{extra:?}: {err}"
@@ -133,7 +133,7 @@ fn suites_show_names_a_missing_or_misspelt_jsonl_key() {
     let err = env.fails(&["suites", "show", no_prompt.to_str().unwrap()]);
     assert!(
         err.contains(
-            "noprompt.jsonl` line 2, column `prompt`: the line has no `prompt` key (its keys: \
+            "noprompt.jsonl` line 2, key `prompt`: the line has no `prompt` key (its keys: \
              label)"
         ),
         "{err}"
@@ -146,9 +146,7 @@ fn suites_show_names_a_missing_or_misspelt_jsonl_key() {
     let no_label = no_label.to_str().unwrap();
     let err = env.fails(&["suites", "show", no_label]);
     assert!(
-        err.contains(
-            "line 2, column `label`: the line has no `label` key (its keys: prompt, source)"
-        ),
+        err.contains("line 2, key `label`: the line has no `label` key (its keys: prompt, source)"),
         "{err}"
     );
     let json: serde_json::Value = serde_json::from_str(&env.ok(&[
