@@ -611,9 +611,9 @@ pub enum VerdictFormat {
 
 #[derive(Debug, Args)]
 pub struct JudgeFileArgs {
-    /// A CSV or JSONL of answers: fields `prompt` and `answer` (or `completion`), optional `id`,
-    /// `type`; or conversations as `messages` (OpenAI's chat format), whose last assistant
-    /// message is judged; a file named `eval` is written ./eval
+    /// A CSV or JSONL of answers: fields `prompt` and one of `answer`, `completion` or
+    /// `response`, optional `id`, `type`; or conversations as `messages` (OpenAI's chat
+    /// format), whose last assistant message is judged; a file named `eval` is written ./eval
     #[arg(required = true, value_name = "FILE")]
     pub file: Option<PathBuf>,
     /// A TOML file of named targets, for llm:NAME judges
