@@ -515,7 +515,8 @@ fn no_baseline_warning(record: &RunRecord, groups: &[Group]) -> Option<String> {
         "run `{run}` has no `baseline` answers{whom} to compare its strategies with (reduction \
          and McNemar: `no baseline`), and a strategy is compared only with `baseline` of its own \
          run. For a comparison, run the same `xsafe run` command with `--strategy {}`{}: a new \
-         run (the strategies are part of a run's settings), which asks every strategy again",
+         run (the strategies are part of a run's settings), which copies this run's answers \
+         and asks the model only for baseline's (every answer, with `--no-reuse`)",
         strategies.join(","),
         if derived {
             ""

@@ -97,7 +97,7 @@ fn a_run_without_baseline_says_so_and_how_to_get_it() {
         warning.starts_with("run `run-0123456789ab` has no `baseline` answers to compare")
             && warning.contains("`--strategy baseline,contextual,few-shot`")
             && warning.contains("a new run")
-            && warning.contains("asks every strategy again")
+            && warning.contains("asks the model only for baseline's")
             && !warning.contains("--run"),
         "{warning}"
     );

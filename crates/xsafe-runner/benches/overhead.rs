@@ -50,6 +50,7 @@ fn main() {
         limit: None,
         types: Vec::new(),
         name: Some("bench".into()),
+        reuse: true,
     };
     let started = Instant::now();
     let outcome = rt

@@ -2,9 +2,12 @@
 //! transcript and stores it, one transaction per result, so that a run killed
 //! at any moment resumes where it stopped when the same command runs again.
 //! An answer the judge failed on is stored unjudged, and the next run judges
-//! it again without asking the model: nothing stored is asked twice.
+//! it again without asking the model: nothing stored is asked twice. Nor is
+//! what another run of the store asked the same way: a conversation not
+//! stored yet copies such a run's done answer (see [`execute`]).
 
 mod plan;
+mod reuse;
 mod summary;
 
 use plan::Selection;
@@ -14,6 +17,7 @@ pub use summary::{CommonError, GroupSummary, RunOutcome};
 use serde::Serialize;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
@@ -63,6 +67,16 @@ pub enum Event {
         /// them: they are judged again (not asked).
         done: u64,
     },
+    /// Answers of other runs of the store were copied into this run instead
+    /// of asking the model (see [`execute`]). Sent once, after the last
+    /// result was stored, when this invocation copied at least one.
+    Reused {
+        /// How many answers were copied, in all.
+        answers: u64,
+        /// The runs they were copied from, by name, each with how many of
+        /// them, newest run first.
+        from: Vec<(String, u64)>,
+    },
     /// One result was stored: its verdict label, or the error kind.
     Stored {
         /// Which conversation: target, strategy, suite, case and sample.
@@ -87,6 +101,9 @@ struct Job {
     /// The answer an earlier invocation stored when its judge failed: it
     /// is judged again rather than asked again.
     answer: Option<StoredAnswer>,
+    /// The done result of another run this conversation copies instead of
+    /// asking the model.
+    reuse: Option<reuse::Reuse>,
 }
 
 /// An answer stored without a verdict.
@@ -97,6 +114,25 @@ struct StoredAnswer {
 }
 
 /// Runs the plan, storing every result, until it is done or `cancel` fires.
+///
+/// With [`RunPlan::reuse`], a conversation the run has not stored (nor
+/// stored an answer of) copies the done result of another run of the store
+/// that asked the same question in the same way, instead of asking the
+/// model: the same case (suite, id, prompt, label, type and focus; `xsafe
+/// tune`'s parts of a suite count as the suite) as the same sample, of a
+/// target whose settings and under a strategy whose definition are the
+/// same as the run key reads them (whatever the strategy is named there),
+/// in a run of the same seed and, for a strategy that consults the judge
+/// between turns, of the same judge (name and version). Runs are tried
+/// newest first. The transcript and its timing are copied; so is the
+/// verdict of this run's judge (name and version) when the result has one,
+/// else this run's judge judges the copy, and a failure there keeps it
+/// unjudged as for an answer of the model's. Results stored as failures
+/// are not copied, answers the judge failed on among them. The other run
+/// is only read (it may be running in another process: its done results
+/// count), and the copy is the run's own: deleting the other run changes
+/// nothing in it. [`Event::Reused`] says how many were copied, and from
+/// which runs.
 ///
 /// Cancelled once the run is open, it returns the run's outcome, marked
 /// `interrupted` unless every result was stored; cancelled before (while
@@ -208,6 +244,23 @@ async fn execute_claimed(
         .collect();
     let done_before = total - jobs.len() as u64;
     let to_run = jobs.len();
+    let mut jobs = jobs;
+    let sources = if plan.reuse {
+        let found = find_reuse(&store, plan, Some(run.id), &jobs, |job| {
+            job.answer.is_none()
+        })
+        .await?;
+        for (i, reuse) in found.reuses {
+            jobs[i].reuse = Some(reuse);
+        }
+        found.sources
+    } else {
+        Vec::new()
+    };
+    // The copies first: they ask nothing, and are stored before the model
+    // is asked anything, so an interruption keeps them.
+    jobs.sort_by_key(|job| job.reuse.is_none());
+    let copied: Arc<Vec<AtomicU64>> = Arc::new(sources.iter().map(|_| AtomicU64::new(0)).collect());
     // A run with nothing left to do is not marked running even for a
     // moment: killed meanwhile, it would stay so although it is complete.
     if to_run > 0 {
@@ -272,16 +325,28 @@ async fn execute_claimed(
             place = unstored.clone().acquire_owned() => place.expect("semaphores are never closed"),
         };
         let place = Arc::new(place);
-        let permit = tokio::select! {
-            _ = cancel.cancelled() => { interrupted = true; break; }
-            permit = limit.clone().acquire_owned() => permit.expect("semaphores are never closed"),
+        // A copy with this run's verdict needs neither the model nor the
+        // judge: it does not wait for the target's turn.
+        let permit = if job.reuse.as_ref().is_some_and(|r| r.judged) {
+            None
+        } else {
+            Some(tokio::select! {
+                _ = cancel.cancelled() => { interrupted = true; break; }
+                permit = limit.clone().acquire_owned() => permit.expect("semaphores are never closed"),
+            })
         };
+        let limit = limit.clone();
         let store = store.clone();
         let judge = plan.judge.clone();
         let on_event = on_event.clone();
+        let copied = copied.clone();
         let seed = plan.seed.wrapping_add(job.key.sample as u64);
         tasks.spawn(async move {
-            let outcome = run_one(&store, &job, &*judge, seed, permit, &place).await?;
+            let (outcome, reused) =
+                run_one(&store, &job, &*judge, seed, permit, &limit, &place).await?;
+            if let (true, Some(reuse)) = (reused, &job.reuse) {
+                copied[reuse.source].fetch_add(1, Ordering::Relaxed);
+            }
             on_event(Event::Stored {
                 key: job.key,
                 outcome,
@@ -331,6 +396,16 @@ async fn execute_claimed(
             .await
             .expect("semaphores are never closed"),
     );
+    let from: Vec<(String, u64)> = sources
+        .into_iter()
+        .zip(copied.iter())
+        .map(|(name, n)| (name, n.load(Ordering::Relaxed)))
+        .filter(|(_, n)| *n > 0)
+        .collect();
+    let answers = from.iter().map(|(_, n)| n).sum();
+    if answers > 0 {
+        on_event(Event::Reused { answers, from });
+    }
     let status = if interrupted && finished < to_run {
         RunStatus::Interrupted
     } else {
@@ -383,6 +458,7 @@ fn plan_jobs(
                             target: target.clone(),
                             strategy: strategy.clone(),
                             answer: None,
+                            reuse: None,
                         });
                     }
                 }
@@ -390,6 +466,51 @@ fn plan_jobs(
         }
     }
     jobs
+}
+
+/// The done results of other runs that the `wanted` ones of `jobs` (the
+/// plan's, of run `this_run` when it is stored) may copy instead of asking
+/// the model; see [`reuse`].
+async fn find_reuse(
+    store: &Arc<Store>,
+    plan: &RunPlan,
+    this_run: Option<i64>,
+    jobs: &[Job],
+    wanted: impl Fn(&Job) -> bool,
+) -> Result<reuse::Found, RunError> {
+    let mut pairs: Vec<String> = Vec::new();
+    let mut pair_of: HashMap<(&str, &str), usize> = HashMap::new();
+    let mut wants = Vec::new();
+    for (i, job) in jobs.iter().enumerate() {
+        if !wanted(job) {
+            continue;
+        }
+        let at = (job.key.target.as_str(), job.key.strategy.as_str());
+        let pair = *pair_of.entry(at).or_insert_with(|| {
+            pairs.push(reuse::key_of_pair(
+                &*job.target,
+                &*job.strategy,
+                plan.seed,
+                &*plan.judge,
+            ));
+            pairs.len() - 1
+        });
+        wants.push(reuse::Want {
+            job: i,
+            pair,
+            suite: job.key.suite.clone(),
+            case: job.case.clone(),
+            sample: job.key.sample,
+        });
+    }
+    if wants.is_empty() {
+        return Ok(reuse::Found::default());
+    }
+    let tag = plan.judge.tag();
+    blocking(store, move |s| {
+        reuse::find(s, this_run, &pairs, wants, &tag)
+    })
+    .await
 }
 
 /// Before anything is stored: a strategy refuses suites it would leak (a
@@ -468,6 +589,12 @@ pub struct Preview {
     /// Of them, stored already with an answer: judged, or (when the judge
     /// failed on it) to be judged again without asking the model.
     pub done: u64,
+    /// Of them, not stored, that would copy the done result of another run
+    /// (same target, strategy, case and seed) instead of asking the model;
+    /// 0 when the plan does not reuse answers.
+    pub reused: u64,
+    /// The runs those would be copied from, by name, newest first.
+    pub reused_from: Vec<String>,
     /// Per target and strategy, in the order they would run.
     pub groups: Vec<PreviewGroup>,
 }
@@ -481,8 +608,12 @@ pub struct PreviewGroup {
     pub strategy: String,
     /// Conversations of the pair in all: selected cases x samples.
     pub total: u64,
-    /// Not stored yet, or stored as a failed request: what the run would
-    /// ask the model. An answer the judge failed on is not asked again.
+    /// Not stored yet, nor stored as an answer, but another run's done
+    /// answer would be copied.
+    pub reused: u64,
+    /// Not stored yet, or stored as a failed request, and with no answer of
+    /// another run to copy: what the run would ask the model. An answer the
+    /// judge failed on is not asked again.
     pub to_ask: u64,
 }
 
@@ -518,22 +649,40 @@ pub async fn preview(store: Arc<Store>, plan: &RunPlan) -> Result<Preview, RunEr
     // every selected case and sample (a selection is never empty).
     let per_group = selection.case_count() * plan.samples as usize;
     let jobs = plan_jobs(plan, &selection, run_id.unwrap_or_default(), &config);
+    let mut copies = vec![false; jobs.len()];
+    let mut reused_from = Vec::new();
+    if plan.reuse {
+        let found = find_reuse(&store, plan, run_id, &jobs, |j| !done.contains(&j.key)).await?;
+        for (i, _) in found.reuses {
+            copies[i] = true;
+        }
+        reused_from = found.sources;
+    }
     let groups: Vec<PreviewGroup> = jobs
         .chunks(per_group)
-        .map(|group| PreviewGroup {
-            target: group[0].key.target.clone(),
-            strategy: group[0].key.strategy.clone(),
-            total: group.len() as u64,
-            to_ask: group.iter().filter(|j| !done.contains(&j.key)).count() as u64,
+        .zip(copies.chunks(per_group))
+        .map(|(group, copies)| {
+            let reused = copies.iter().filter(|c| **c).count() as u64;
+            let unstored = group.iter().filter(|j| !done.contains(&j.key)).count() as u64;
+            PreviewGroup {
+                target: group[0].key.target.clone(),
+                strategy: group[0].key.strategy.clone(),
+                total: group.len() as u64,
+                reused,
+                to_ask: unstored - reused,
+            }
         })
         .collect();
     let total = groups.iter().map(|g| g.total).sum();
     let to_ask: u64 = groups.iter().map(|g| g.to_ask).sum();
+    let reused: u64 = groups.iter().map(|g| g.reused).sum();
     Ok(Preview {
         run_name: spec.name,
         run_id,
         total,
-        done: total - to_ask,
+        done: total - to_ask - reused,
+        reused,
+        reused_from,
         groups,
     })
 }
@@ -591,35 +740,64 @@ impl Judge for RememberLast<'_> {
     }
 }
 
-/// Runs, judges and stores one job; returns the verdict label or error kind.
+/// Runs, judges and stores one job; returns the verdict label or error
+/// kind, and whether the answer was copied from another run.
 ///
-/// A job with a stored answer is only judged. A judge failure after the
-/// model answered keeps the answer (stored unjudged, counted as an error
-/// until judged), so neither the next run nor `xsafe rejudge` needs the
-/// model again. An interactive strategy consults the judge between turns:
-/// a failure there is the strategy's, with no final transcript to keep, and
+/// A job with a stored answer is only judged. A job that copies another
+/// run's done result stores its transcript with that result's verdict of
+/// this run's judge (the same name and version), or, when it has none,
+/// with the verdict this run's judge gives it now; a copy whose source is
+/// gone (or no longer done) meanwhile is asked as any other job. A judge
+/// failure after the model answered keeps the answer (stored unjudged,
+/// counted as an error until judged), so neither the next run nor `xsafe
+/// rejudge` needs the model again; a copy that fails the judge is kept so
+/// too. An interactive strategy consults the judge between turns: a
+/// failure there is the strategy's, with no final transcript to keep, and
 /// the conversation is asked again by the next run.
+///
+/// `permit` is the target's, taken for the job by the caller; a job given
+/// none (a copy that needs no judging) takes one from `limit` if it must
+/// ask the model after all.
 async fn run_one(
     store: &Arc<Store>,
     job: &Job,
     judge: &dyn Judge,
     seed: u64,
-    permit: OwnedSemaphorePermit,
+    mut permit: Option<OwnedSemaphorePermit>,
+    limit: &Arc<Semaphore>,
     place: &Arc<OwnedSemaphorePermit>,
-) -> Result<String, RunError> {
+) -> Result<(String, bool), RunError> {
     let prompt = job.case.to_prompt();
     let key = job.key.clone();
     // An interactive strategy judges each reply to decide whether to follow
     // up; the last one it judged is the answer judged below, and a paid
     // `llm:` judge is not asked about it twice.
     let judge = &RememberLast::new(judge);
-    let (transcript, timing) = match &job.answer {
+    let copy = match &job.reuse {
+        Some(reuse) => copy_of(store, reuse, &job.case, &judge.tag()).await?,
+        None => None,
+    };
+    let reused = copy.is_some();
+    let (transcript, timing, copied_verdict) = match (&job.answer, copy) {
         // The permit stays held through the judging below: it bounds how
         // many stored answers are judged at once, as it bounds conversations,
         // so resuming a run whose judge was down does not send every stored
-        // answer to the judge together.
-        Some(answer) => (answer.transcript.clone(), answer.timing),
-        None => {
+        // answer to the judge together. So for a copy that needs judging.
+        (Some(answer), _) => (answer.transcript.clone(), answer.timing, None),
+        (None, Some(copy)) => (copy.transcript, copy.timing, copy.verdict),
+        (None, None) => {
+            // The target is free for the next case while a new answer is
+            // judged and stored: holding the permit through the write would
+            // idle the model. `place`, held to the end, bounds the answers
+            // waiting meanwhile.
+            let asking = match permit.take() {
+                Some(permit) => permit,
+                None => limit
+                    .clone()
+                    .acquire_owned()
+                    .await
+                    .expect("semaphores are never closed"),
+            };
             let started = Instant::now();
             let started_ms = SystemTime::now()
                 .duration_since(UNIX_EPOCH)
@@ -629,14 +807,14 @@ async fn run_one(
                 .strategy
                 .run(&prompt, &*job.target, judge, Some(seed))
                 .await;
+            drop(asking);
             let timing = Timing {
                 started_ms,
                 latency_ms: started.elapsed().as_millis() as u64,
             };
             match transcript {
-                Ok(transcript) => (transcript, timing),
+                Ok(transcript) => (transcript, timing, None),
                 Err(e) => {
-                    drop(permit);
                     let kind = e.kind().to_string();
                     let attempts = match &e {
                         xsafe_core::StrategyError::Target(t) => t.attempts(),
@@ -649,16 +827,15 @@ async fn run_one(
                         s.record_error(&key, &stored_kind, &message, attempts)
                     })
                     .await?;
-                    return Ok(format!("error:{kind}"));
+                    return Ok((format!("error:{kind}"), false));
                 }
             }
         }
     };
-    // The target is free for the next case while a new answer is judged and
-    // stored: holding the permit through the write would idle the model.
-    // `place`, held to the end, bounds the answers waiting meanwhile.
-    let permit = job.answer.is_some().then_some(permit);
-    let verdict = judge.judge(&prompt, &transcript).await;
+    let verdict = match copied_verdict {
+        Some(verdict) => Ok(verdict),
+        None => judge.judge(&prompt, &transcript).await,
+    };
     drop(permit);
     let result_id = job.answer.as_ref().map(|a| a.result_id);
     match verdict {
@@ -673,7 +850,7 @@ async fn run_one(
                     .map(drop),
             })
             .await?;
-            Ok(label)
+            Ok((label, reused))
         }
         Err(e) => {
             let error = StoredError {
@@ -692,9 +869,47 @@ async fn run_one(
                     .map(drop),
             })
             .await?;
-            Ok("error:judge".into())
+            Ok(("error:judge".into(), reused))
         }
     }
+}
+
+/// Another run's done result, as a job copies it.
+struct Copied {
+    transcript: Transcript,
+    timing: Timing,
+    /// Its verdict of this run's judge, same name and version, if any.
+    verdict: Option<xsafe_core::Verdict>,
+}
+
+/// The result `reuse` names, read now: `None` when it is gone (its run
+/// deleted meanwhile) or is no longer a done answer to `case`, and the job
+/// asks the model instead. `tag` is this run's judge's `name@version`.
+async fn copy_of(
+    store: &Arc<Store>,
+    reuse: &reuse::Reuse,
+    case: &Case,
+    tag: &str,
+) -> Result<Option<Copied>, RunError> {
+    let id = reuse.result_id;
+    let found = blocking(store, move |s| match s.result(id) {
+        Ok(result) => Ok(Some(result)),
+        Err(StoreError::ResultNotFound(_)) => Ok(None),
+        Err(e) => Err(e),
+    })
+    .await?;
+    let Some(result) = found.filter(|r| r.error.is_none() && reuse::same_case(&r.case, case))
+    else {
+        return Ok(None);
+    };
+    let Some(transcript) = result.transcript else {
+        return Ok(None);
+    };
+    Ok(Some(Copied {
+        transcript,
+        timing: result.timing.unwrap_or_default(),
+        verdict: result.verdicts.into_iter().find(|v| v.judge == tag),
+    }))
 }
 
 /// Stores a job's result as [`blocking`] does, holding its `place` until

@@ -35,6 +35,13 @@ pub struct RunPlan {
     /// The run's name; derived from the settings when absent, so the same
     /// command finds the same run.
     pub name: Option<String>,
+    /// Whether a conversation this run has not stored yet copies the done
+    /// result of another run of the store that asked the same question in
+    /// the same way (same target settings, strategy, case and seed; see
+    /// [`execute`](crate::execute)) instead of asking the model. Not part
+    /// of the run's settings: it changes what is asked, not what the
+    /// answers are, so it leaves the run's key (and name) as they are.
+    pub reuse: bool,
 }
 
 /// The cases a plan runs, per suite.
@@ -341,6 +348,52 @@ pub fn what_is_sent(definition: &Value) -> Option<Value> {
     free.sort_by_cached_key(|s| s.to_string());
     placed.extend(free);
     Some(json!(placed))
+}
+
+/// The key of the answers that one target gives under one strategy: two
+/// conversations of a case whose keys are equal, asked as the same sample,
+/// are the same question asked in the same way, so one's answer may stand
+/// for the other's (see [`execute`](crate::execute)). `target` and
+/// `strategy` are entries of a run's config (`{id, settings}` and `{name,
+/// definition}`), `seed` and `judge` its `seed` and `judge`.
+///
+/// It is the run key of a config of that one target and strategy, with
+/// what [`RunPlan::key`] leaves out left out here too (where a model is
+/// served, timeouts, a local model's path and the name it was given by, a
+/// strategy's description, the folder of its data files, a clarifier's
+/// same settings), and besides:
+/// - the strategy's name, and the order of steps whose place changes
+///   nothing sent ([`what_is_sent`]): `contextual+few-shot` and a
+///   composition file of those steps ask the same. A strategy that is not
+///   made of steps is known by its name;
+/// - the suites, the limit, the types and the number of samples, which
+///   decide which cases are asked, not what a case is answered;
+/// - the judge, unless a step is interactive (or the strategy is not made
+///   of steps): an interactive step asks the judge whether to follow up,
+///   so its conversations depend on the judge's name and version.
+pub(crate) fn answer_key(target: &Value, strategy: &Value, seed: &Value, judge: &Value) -> String {
+    let definition = &strategy["definition"];
+    let (strategy, interactive) = match what_is_sent(definition) {
+        Some(steps) => {
+            let interactive = steps
+                .as_array()
+                .is_some_and(|steps| steps.iter().any(|s| s["kind"] == "interactive"));
+            (json!({"definition": {"steps": steps}}), interactive)
+        }
+        None => (
+            json!({"name": strategy["name"], "definition": definition}),
+            true,
+        ),
+    };
+    let config = json!({
+        "targets": [target],
+        "strategies": [strategy],
+        "suites": [],
+        "types": [],
+        "seed": seed,
+        "judge": if interactive { judge.clone() } else { Value::Null },
+    });
+    key_of(config, KeyVersion::Current)
 }
 
 /// The version of the sampling `limit` uses ([`sample`]), recorded in the
@@ -882,6 +935,68 @@ mod tests {
                 "{other}"
             );
         }
+    }
+
+    /// What two runs' answers of one target and strategy are compared by:
+    /// the target's settings and the strategy's definition as the run key
+    /// reads them, not the strategy's name; the seed; the judge only when
+    /// a step follows up.
+    #[test]
+    fn the_answer_key_holds_what_changes_the_answers() {
+        let target = |model: &str, url: &str, timeout: u64| {
+            json!({"id": format!("openai:{model}"), "settings": {"backend": "openai",
+                "model": model, "temperature": 0.0, "base_urls": [url], "timeout_secs": timeout}})
+        };
+        let step = |kind: &str| json!({"kind": kind, "name": kind, "settings": {}});
+        let strategy = |name: &str, steps: Vec<Value>| json!({"name": name, "definition": {"name": name, "description": name, "steps": steps}});
+        let judge = |name: &str| json!({"name": name, "version": "1"});
+        let key = |t: &Value, s: &Value, seed: u64, j: &Value| answer_key(t, s, &json!(seed), j);
+
+        let t = target("m", "http://a/v1", 30);
+        let combo = strategy(
+            "contextual+few-shot",
+            vec![step("contextual"), step("few-shot")],
+        );
+        let base = key(&t, &combo, 0, &judge("strmatch"));
+        // Where it is served, its timeout, the strategy's name and the order
+        // of steps that sends the same, and a judge nothing consults.
+        assert_eq!(
+            key(
+                &target("m", "http://b/v1", 99),
+                &combo,
+                0,
+                &judge("strmatch")
+            ),
+            base
+        );
+        let renamed = strategy("mine", vec![step("few-shot"), step("contextual")]);
+        assert_eq!(key(&t, &renamed, 0, &judge("xsafe")), base);
+        // Another model, temperature, seed or strategy.
+        assert_ne!(
+            key(
+                &target("m2", "http://a/v1", 30),
+                &combo,
+                0,
+                &judge("strmatch")
+            ),
+            base
+        );
+        let mut warmer = t.clone();
+        warmer["settings"]["temperature"] = json!(0.7);
+        assert_ne!(key(&warmer, &combo, 0, &judge("strmatch")), base);
+        assert_ne!(key(&t, &combo, 1, &judge("strmatch")), base);
+        let contextual = strategy("contextual+few-shot", vec![step("contextual")]);
+        assert_ne!(key(&t, &contextual, 0, &judge("strmatch")), base);
+        // A step that follows up consults the judge: its name and version.
+        let interactive = strategy("interactive", vec![step("interactive")]);
+        let asked = key(&t, &interactive, 0, &judge("strmatch"));
+        assert_ne!(key(&t, &interactive, 0, &judge("xsafe")), asked);
+        let newer = json!({"name": "strmatch", "version": "2"});
+        assert_ne!(key(&t, &interactive, 0, &newer), asked);
+        // A strategy not made of steps is known by its name.
+        let opaque = |name: &str| json!({"name": name, "definition": null});
+        let j = judge("strmatch");
+        assert_ne!(key(&t, &opaque("a"), 0, &j), key(&t, &opaque("b"), 0, &j));
     }
 
     #[test]

@@ -128,6 +128,7 @@ fn plan(
         limit: None,
         types: Vec::new(),
         name: Some("r".into()),
+        reuse: true,
     }
 }
 

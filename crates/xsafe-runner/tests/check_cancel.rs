@@ -77,6 +77,7 @@ fn plan(strategy: Arc<dyn Strategy>) -> RunPlan {
         limit: None,
         types: Vec::new(),
         name: Some("r".into()),
+        reuse: true,
     }
 }
 

@@ -54,6 +54,7 @@ fn plan(model_url: &str, judge_url: &str, strategy: &str) -> RunPlan {
         limit: None,
         types: Vec::new(),
         name: Some("r".into()),
+        reuse: true,
     }
 }
 

@@ -33,6 +33,7 @@ fn plan(strategies: &[&Composite]) -> RunPlan {
         limit: None,
         types: Vec::new(),
         name: None,
+        reuse: true,
     }
 }
 

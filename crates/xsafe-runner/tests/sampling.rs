@@ -57,6 +57,7 @@ fn plan(url: &str, suite: Suite, limit: Option<usize>, seed: u64, name: Option<&
         limit,
         types: Vec::new(),
         name: name.map(String::from),
+        reuse: true,
     }
 }
 

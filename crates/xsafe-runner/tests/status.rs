@@ -43,6 +43,7 @@ fn plan(url: &str, suites: Vec<Suite>) -> RunPlan {
         limit: None,
         types: Vec::new(),
         name: Some("r".into()),
+        reuse: true,
     }
 }
 

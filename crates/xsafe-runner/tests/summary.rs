@@ -133,6 +133,7 @@ fn plan(url: &str) -> RunPlan {
         limit: None,
         types: Vec::new(),
         name: Some("summary".into()),
+        reuse: true,
     }
 }
 

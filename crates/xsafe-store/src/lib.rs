@@ -40,7 +40,7 @@ pub use types::{
 
 use rusqlite::types::Type;
 use rusqlite::{
-    Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior, params,
+    Connection, OpenFlags, OptionalExtension, ToSql, Transaction, TransactionBehavior, params,
 };
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -936,7 +936,34 @@ impl Store {
     /// some of the messages after, as the outline has them, read both in
     /// one [`snapshot`](Store::snapshot).
     pub fn outlines(&self, run_id: i64) -> Result<Vec<ResultOutline>, StoreError> {
-        self.read(|tx| load_outlines(tx, run_id))
+        let (condition, param) = Filter::Run(run_id).condition();
+        self.read(|tx| load_outlines(tx, &condition, &[&param]))
+    }
+
+    /// The done results (answered and judged) of one target and one
+    /// strategy of run `run_id`, as [`outlines`](Store::outlines) reads
+    /// them and in its order: their case, sample, timing and verdicts,
+    /// without their messages, which [`result`](Store::result) reads for
+    /// the ones wanted. Failed results, answers the judge failed on among
+    /// them, are left out. What a run reads of another run whose answers
+    /// it may reuse (same target, strategy, case and seed): its results
+    /// of that pair only, in memory that does not grow with the
+    /// conversations' length. A run another process is writing is read as
+    /// it was when the reading began; a run with no such results, or none
+    /// of that id, gives none.
+    pub fn done_outlines(
+        &self,
+        run_id: i64,
+        target: &str,
+        strategy: &str,
+    ) -> Result<Vec<ResultOutline>, StoreError> {
+        self.read(|tx| {
+            load_outlines(
+                tx,
+                "r.run_id = ?1 AND r.target = ?2 AND r.strategy = ?3 AND r.status = 'done'",
+                params![run_id, target, strategy],
+            )
+        })
     }
 
     /// Reads through `f` in one transaction: every read of the
@@ -1681,7 +1708,7 @@ fn load_results(conn: &Connection, filter: Filter) -> Result<Vec<StoredResult>, 
         messages.entry(id).or_default().push(message);
     }
 
-    let mut verdicts = verdicts_by_result(conn, &condition, param)?;
+    let mut verdicts = verdicts_by_result(conn, &condition, &[&param])?;
 
     let mut stmt = conn.prepare(&results_query(&condition, ""))?;
     let rows = stmt.query_map([param], result_from_row)?;
@@ -1718,7 +1745,8 @@ impl Snapshot<'_> {
         if there.is_none() {
             return Err(StoreError::RunNotFound(run.name.clone()));
         }
-        load_outlines(self.tx, run.id).map_err(|e| e.at(self.location))
+        let (condition, param) = Filter::Run(run.id).condition();
+        load_outlines(self.tx, &condition, &[&param]).map_err(|e| e.at(self.location))
     }
 
     /// [`Store::messages`], as the store was when the snapshot began.
@@ -1727,18 +1755,22 @@ impl Snapshot<'_> {
     }
 }
 
-/// A run's results without their messages; see [`Store::outlines`].
-fn load_outlines(conn: &Connection, run_id: i64) -> Result<Vec<ResultOutline>, StoreError> {
-    let (condition, param) = Filter::Run(run_id).condition();
-    let mut verdicts = verdicts_by_result(conn, &condition, param)?;
+/// The results `condition` selects (over `results r`, with `params`)
+/// without their messages; see [`Store::outlines`].
+fn load_outlines(
+    conn: &Connection,
+    condition: &str,
+    params: &[&dyn ToSql],
+) -> Result<Vec<ResultOutline>, StoreError> {
+    let mut verdicts = verdicts_by_result(conn, condition, params)?;
     // The model's turns as `Transcript::turns` counts them: the assistant
     // messages from the opening on (`idx` numbers a transcript's messages
     // from 0, in order).
     let turns = "(SELECT count(*) FROM messages m
                   WHERE m.result_id = r.id AND m.role = 'assistant'
                     AND m.idx >= coalesce(r.opening, 0))";
-    let mut stmt = conn.prepare(&results_query(&condition, turns))?;
-    let rows = stmt.query_map([param], |row| {
+    let mut stmt = conn.prepare(&results_query(condition, turns))?;
+    let rows = stmt.query_map(params, |row| {
         let result = result_from_row(row)?;
         let turns: u32 = row.get(RESULT_COLUMNS)?;
         Ok((result, turns))
@@ -1779,7 +1811,7 @@ fn load_messages(conn: &Connection, result_id: i64) -> Result<Vec<Message>, Stor
 fn verdicts_by_result(
     conn: &Connection,
     condition: &str,
-    param: i64,
+    params: &[&dyn ToSql],
 ) -> Result<HashMap<i64, Vec<Verdict>>, StoreError> {
     let mut verdicts: HashMap<i64, Vec<Verdict>> = HashMap::new();
     let mut stmt = conn.prepare(&format!(
@@ -1788,7 +1820,7 @@ fn verdicts_by_result(
          WHERE {condition}
          ORDER BY v.result_id, v.id"
     ))?;
-    let rows = stmt.query_map([param], |row| {
+    let rows = stmt.query_map(params, |row| {
         Ok((row.get::<_, i64>(0)?, verdict_from_row(row)?))
     })?;
     for row in rows {

@@ -231,6 +231,11 @@ pub struct RunArgs {
     /// follow-ups send more than one request where an answer refuses
     #[arg(long)]
     pub dry_run: bool,
+    /// Ask the model every conversation this run has not stored, rather than copying the
+    /// answers another stored run got to the same case, with the same target settings,
+    /// strategy and seed (and judge, for follow-ups)
+    #[arg(long)]
+    pub no_reuse: bool,
     #[command(flatten)]
     pub judge: JudgeArgs,
 }
@@ -726,6 +731,11 @@ pub struct TuneArgs {
     /// have (every strategy) and the held-out run at most (baseline and the one chosen)
     #[arg(long)]
     pub dry_run: bool,
+    /// Ask the model every conversation the tuning runs have not stored, rather than copying
+    /// the answers another stored run got to the same case, with the same target settings,
+    /// strategy and seed (and judge, for follow-ups)
+    #[arg(long)]
+    pub no_reuse: bool,
     #[command(flatten)]
     pub suite_file: SuiteFileArgs,
     #[command(flatten)]

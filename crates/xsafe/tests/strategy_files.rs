@@ -139,7 +139,8 @@ fn a_strategys_own_errors_say_to_fix_the_strategy() {
     };
     let stdout = |out: &std::process::Output| String::from_utf8_lossy(&out.stdout).into_owned();
     let fix = "fix the strategy (its file), then run the same command again: the fixed \
-               strategy makes a new run, which asks every case again";
+               strategy makes a new run, which asks its cases again (the other strategies' \
+               answers are copied)";
 
     // The strategy's error and the model's: both said.
     let first = run(&[]);
@@ -300,7 +301,8 @@ fn a_clarifiers_empty_follow_up_says_to_run_again() {
         ) && said.contains(
             "; 1 of them is a template error of the strategy, which fails on every try: fix the \
              strategy (its file), then run the same command again: the fixed strategy makes a \
-             new run, which asks every case again; the other 2 may pass when the same command is \
+             new run, which asks its cases again (the other strategies' answers are copied); \
+             the other 2 may pass when the same command is \
              run again as it is\n"
         ),
         "{said}"

@@ -101,13 +101,17 @@ fn a_report_of_a_run_without_baseline_says_so_and_its_hint_works() {
     );
     assert!(report["groups"][0]["vs_baseline"].is_null());
 
-    // The hint is true: the command with baseline added is a new run that
-    // asks every strategy again, and its report compares them.
+    // The hint is true: the command with baseline added is a new run, and
+    // its report compares them. It copies the run's answers of the other
+    // strategies (same target, strategy, case and seed) and asks baseline.
     let mut second = run_args(&env, &server, "baseline,contextual,few-shot");
     second.push("--dry-run".into());
     let dry = env.ok(&args(&second));
     assert!(
-        dry.contains("(new): 9 conversations, 0 stored, 9 to ask"),
+        dry.contains(&format!(
+            "(new): 9 conversations, 0 stored, 6 to copy from {name} (same target, strategy, \
+             case and seed), 3 to ask"
+        )),
         "{dry}"
     );
     second.pop();
@@ -116,6 +120,10 @@ fn a_report_of_a_run_without_baseline_says_so_and_its_hint_works() {
     let note = String::from_utf8_lossy(&out.stderr);
     assert!(
         note.contains("rates with 95% intervals and paired tests against baseline"),
+        "{note}"
+    );
+    assert!(
+        note.contains(&format!("reused 6 answers of {name} (same target")),
         "{note}"
     );
     let runs = json(&env.ok(&["runs", "list", "--json"]));

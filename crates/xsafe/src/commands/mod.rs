@@ -682,6 +682,8 @@ pub(crate) async fn execute_with_progress(
     let events = bar.clone();
     let started = Arc::new(AtomicBool::new(false));
     let seen = started.clone();
+    let reused = Arc::new(std::sync::Mutex::new(None));
+    let reused_seen = reused.clone();
     let lines = (!quiet && !std::io::stderr().is_terminal()).then(|| {
         let (bar, started) = (bar.clone(), started.clone());
         tokio::spawn(async move {
@@ -721,12 +723,19 @@ pub(crate) async fn execute_with_progress(
             events.set_message(message(&run_name));
         }
         Event::Stored { .. } => events.inc(1),
+        Event::Reused { answers, from } => {
+            *reused_seen.lock().expect("never poisoned") = Some((answers, from));
+        }
     })
     .await;
     if let Some(lines) = lines {
         lines.abort();
     }
     bar.finish_and_clear();
+    // Said once the bar is gone, whatever the outcome: they are stored.
+    if let Some((answers, from)) = reused.lock().expect("never poisoned").take() {
+        note!("{}", reused_note(answers, &from));
+    }
     outcome.map_err(|e| {
         let e = anyhow::Error::from(e);
         if started.load(Ordering::Relaxed) {
@@ -735,6 +744,29 @@ pub(crate) async fn execute_with_progress(
             e
         }
     })
+}
+
+/// What a run says of the answers it copied from other runs
+/// ([`xsafe_runner::Event::Reused`]): how many, from which runs, and how to
+/// have the model asked instead.
+fn reused_note(answers: u64, from: &[(String, u64)]) -> String {
+    let runs: Vec<String> = match from {
+        [(name, _)] => vec![name.clone()],
+        _ => from
+            .iter()
+            .map(|(name, n)| format!("{name} ({n})"))
+            .collect(),
+    };
+    let runs = match runs.split_last() {
+        Some((last, [])) => last.clone(),
+        Some((last, rest)) => format!("{} and {last}", rest.join(", ")),
+        None => String::new(),
+    };
+    format!(
+        "reused {} of {runs} (same target, strategy, case and seed) instead of asking the \
+         model; --no-reuse asks it, in a run that has not stored them yet",
+        count(answers, "answer")
+    )
 }
 
 /// How often a run writes its progress line when stderr is not a terminal:
@@ -880,6 +912,21 @@ mod tests {
         assert!(interrupted_before_start(&before.context("the run")));
         let other = anyhow::Error::from(xsafe_runner::RunError::Plan("no".into()));
         assert!(!interrupted_before_start(&other));
+    }
+
+    #[test]
+    fn the_reused_note_names_each_run_copied_from() {
+        assert_eq!(
+            reused_note(450, &[("run-abc".into(), 450)]),
+            "reused 450 answers of run-abc (same target, strategy, case and seed) instead of \
+             asking the model; --no-reuse asks it, in a run that has not stored them yet"
+        );
+        let several = reused_note(6, &[("a".into(), 3), ("b".into(), 2), ("c".into(), 1)]);
+        assert!(
+            several.starts_with("reused 6 answers of a (3), b (2) and c (1) ("),
+            "{several}"
+        );
+        assert!(reused_note(1, &[("a".into(), 1)]).starts_with("reused 1 answer of a ("));
     }
 
     #[test]

@@ -50,6 +50,7 @@ pub async fn run(global: &Global, args: RunArgs) -> Result<ExitCode> {
         limit: args.limit,
         types: args.types.clone(),
         name: args.run_name.clone(),
+        reuse: !args.no_reuse,
     };
     if args.dry_run {
         let store = dry_run_store(global)?;
@@ -258,29 +259,46 @@ pub(crate) fn render_preview(p: &Preview) -> String {
         Some(id) => format!("run {} (id {id}, stored)", p.run_name),
         None => format!("run {} (new)", p.run_name),
     };
+    // Copies from other runs are shown only when there are some, so that
+    // the usual preview stays as it was.
+    let reused = if p.reused > 0 {
+        format!(
+            ", {} to copy from {} (same target, strategy, case and seed)",
+            p.reused,
+            p.reused_from.join(", ")
+        )
+    } else {
+        String::new()
+    };
     let mut out = format!(
-        "dry run, nothing asked or stored: {run}: {}, {} stored, {} to ask\n",
+        "dry run, nothing asked or stored: {run}: {}, {} stored{reused}, {} to ask\n",
         super::count(p.total, "conversation"),
         p.done,
-        p.total - p.done
+        p.total - p.done - p.reused
     );
     let rows: Vec<Vec<String>> = p
         .groups
         .iter()
         .map(|g| {
-            vec![
+            let mut row = vec![
                 g.target.clone(),
                 g.strategy.clone(),
                 g.total.to_string(),
-                (g.total - g.to_ask).to_string(),
-                g.to_ask.to_string(),
-            ]
+                (g.total - g.to_ask - g.reused).to_string(),
+            ];
+            if p.reused > 0 {
+                row.push(g.reused.to_string());
+            }
+            row.push(g.to_ask.to_string());
+            row
         })
         .collect();
-    out.push_str(&table::render(
-        &["target", "strategy", "conversations", "stored", "to ask"],
-        &rows,
-    ));
+    let mut header = vec!["target", "strategy", "conversations", "stored"];
+    if p.reused > 0 {
+        header.push("to copy");
+    }
+    header.push("to ask");
+    out.push_str(&table::render(&header, &rows));
     out
 }
 
@@ -322,7 +340,8 @@ pub(crate) fn why_failed(o: &RunOutcome) -> String {
 /// that cannot render for some prompts (kind `template`) fails the same
 /// way on every try, so retrying it can never succeed: the strategy must
 /// be fixed first. A fixed strategy is another strategy, so the same
-/// command then makes a new run (every case asked again), under another
+/// command then makes a new run (the fixed strategy's cases asked again,
+/// the other strategies' answers copied), under another
 /// name when the run was `named` by `--run` (the store refuses a run of
 /// that name with other settings). Failures of both kinds get both,
 /// briefly. The strategy's other errors keep the advice to retry: only a
@@ -339,7 +358,7 @@ pub(crate) fn what_to_do_about_failures(o: &RunOutcome, named: bool) -> String {
     };
     let fix = format!(
         "fix the strategy (its file), then {again}: the fixed strategy makes a new run, which \
-         asks every case again"
+         asks its cases again (the other strategies' answers are copied)"
     );
     if template >= o.errors {
         return format!("the strategy's template failed on them as it will on every try: {fix}");

@@ -172,6 +172,7 @@ pub async fn run(global: &Global, args: TuneArgs) -> Result<ExitCode> {
         limit: None,
         types: Vec::new(),
         name: None,
+        reuse: !args.no_reuse,
     };
 
     // 1. Every strategy on the calibration part.

@@ -1,0 +1,204 @@
+//! Reusing the answers of other runs: a conversation a run has not stored
+//! yet is copied from the done result of another run of the store that
+//! asked the same question in the same way, instead of asking the model.
+//!
+//! "The same way" is [`answer_key`]: the target's settings and the
+//! strategy as the run key reads them, the seed and, for a strategy that
+//! consults the judge between turns, the judge. "The same question" is the
+//! same case (suite, id, prompt, label, type and focus) as the same sample.
+//! Only done results are copied (answered and judged): failed requests and
+//! answers the judge failed on are asked again as they would be in their
+//! own run. The other runs are read, never written; runs are tried newest
+//! first, and a conversation copies the first match.
+
+use crate::plan::answer_key;
+use serde_json::json;
+use std::collections::HashMap;
+use xsafe_core::{Case, Judge, Strategy, Target};
+use xsafe_store::{Store, StoreError};
+
+/// The done result of another run that a conversation copies.
+#[derive(Debug, Clone)]
+pub(crate) struct Reuse {
+    /// The result's id in the store.
+    pub result_id: i64,
+    /// Which source run: an index into [`Found::sources`].
+    pub source: usize,
+    /// Whether it has a verdict of this run's judge (its name and version):
+    /// copying it then needs no judge, nor the target.
+    pub judged: bool,
+}
+
+/// A conversation that a run has not stored: what to look for.
+pub(crate) struct Want {
+    /// The job's index, given back with its [`Reuse`].
+    pub job: usize,
+    /// Which target and strategy of this run: an index into the answer keys
+    /// given to [`find`].
+    pub pair: usize,
+    /// The suite's name.
+    pub suite: String,
+    /// The case as this run asks it.
+    pub case: Case,
+    /// Which sample.
+    pub sample: u32,
+}
+
+/// What [`find`] found.
+#[derive(Debug, Default)]
+pub(crate) struct Found {
+    /// The names of the runs copied from, newest first.
+    pub sources: Vec<String>,
+    /// For each conversation found, its job's index and what it copies.
+    pub reuses: Vec<(usize, Reuse)>,
+}
+
+/// The answer key ([`answer_key`]) of `target` under `strategy` in a run of
+/// `seed` judged by `judge`, as the run's config records them.
+pub(crate) fn key_of_pair(
+    target: &dyn Target,
+    strategy: &dyn Strategy,
+    seed: u64,
+    judge: &dyn Judge,
+) -> String {
+    answer_key(
+        &json!({"id": target.id(), "settings": target.settings()}),
+        &json!({"name": strategy.name(), "definition": strategy.definition()}),
+        &json!(seed),
+        &json!({"name": judge.name(), "version": judge.version()}),
+    )
+}
+
+/// Finds in the store's other runs (all but `this_run`), newest first, a
+/// done result for each of `wants`: one of a target and strategy whose
+/// answer key is the want's pair's (`pairs[want.pair]`), of the same case
+/// and sample. `judge_tag` is this run's judge's `name@version`, which
+/// says whether a result found needs judging.
+///
+/// Reads each run's config, and only the results (in outline, without
+/// their messages) of the target and strategy pairs whose key matches.
+pub(crate) fn find(
+    store: &Store,
+    this_run: Option<i64>,
+    pairs: &[String],
+    wants: Vec<Want>,
+    judge_tag: &str,
+) -> Result<Found, StoreError> {
+    let mut found = Found::default();
+    let mut left = vec![0usize; pairs.len()];
+    let mut pending: HashMap<(usize, String, String, u32), Want> = HashMap::new();
+    for want in wants {
+        left[want.pair] += 1;
+        let at = (
+            want.pair,
+            suite_of(&want.suite).to_string(),
+            want.case.id.clone(),
+            want.sample,
+        );
+        pending.insert(at, want);
+    }
+    let mut by_key: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (pair, key) in pairs.iter().enumerate() {
+        by_key.entry(key.as_str()).or_default().push(pair);
+    }
+    // Newest first.
+    for listed in store.list_runs()? {
+        if pending.is_empty() {
+            break;
+        }
+        if Some(listed.id) == this_run || listed.results == 0 {
+            continue;
+        }
+        let run = match store.run_by_id(listed.id) {
+            Ok(run) => run,
+            // Deleted since it was listed.
+            Err(StoreError::RunNotFound(_)) => continue,
+            Err(e) => return Err(e),
+        };
+        let config = &run.config;
+        let list = |name: &str| config[name].as_array().map_or(&[][..], Vec::as_slice);
+        let mut source = None;
+        for target in list("targets") {
+            for strategy in list("strategies") {
+                let key = answer_key(target, strategy, &config["seed"], &config["judge"]);
+                let Some(ours) = by_key.get(key.as_str()) else {
+                    continue;
+                };
+                if ours.iter().all(|&pair| left[pair] == 0) {
+                    continue;
+                }
+                let (Some(target), Some(strategy)) =
+                    (target["id"].as_str(), strategy["name"].as_str())
+                else {
+                    continue;
+                };
+                for outline in store.done_outlines(run.id, target, strategy)? {
+                    for &pair in ours {
+                        let at = (
+                            pair,
+                            suite_of(&outline.key.suite).to_string(),
+                            outline.key.case_id.clone(),
+                            outline.key.sample,
+                        );
+                        if !pending
+                            .get(&at)
+                            .is_some_and(|want| same_case(&want.case, &outline.case))
+                        {
+                            continue;
+                        }
+                        let want = pending.remove(&at).expect("found above");
+                        left[pair] -= 1;
+                        let source = *source.get_or_insert_with(|| {
+                            found.sources.push(run.name.clone());
+                            found.sources.len() - 1
+                        });
+                        let judged = outline.verdicts.iter().any(|v| v.judge == judge_tag);
+                        found.reuses.push((
+                            want.job,
+                            Reuse {
+                                result_id: outline.id,
+                                source,
+                                judged,
+                            },
+                        ));
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// The suite a suite name stands for: `xsafe tune`'s parts of a suite
+/// (`NAME~calibration`, `NAME~heldout`) hold its cases as they are, so
+/// their answers are the suite's.
+fn suite_of(name: &str) -> &str {
+    name.strip_suffix("~calibration")
+        .or_else(|| name.strip_suffix("~heldout"))
+        .unwrap_or(name)
+}
+
+/// Whether a case asked by another run is this run's: the same id, prompt,
+/// label, type and focus (a suite file edited since has another prompt).
+/// Its note is a remark for readers, never sent.
+pub(crate) fn same_case(a: &Case, b: &Case) -> bool {
+    a.id == b.id
+        && a.prompt == b.prompt
+        && a.label == b.label
+        && a.kind == b.kind
+        && a.focus == b.focus
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tune_part_is_its_suite() {
+        assert_eq!(suite_of("xstest~calibration"), "xstest");
+        assert_eq!(suite_of("xstest~heldout"), "xstest");
+        assert_eq!(suite_of("xstest"), "xstest");
+        assert_eq!(suite_of("a~b"), "a~b");
+    }
+}
