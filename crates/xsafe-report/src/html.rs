@@ -2,10 +2,12 @@
 //!
 //! The page has a run summary table (each strategy against baseline on
 //! safe prompts, its gain: reduction and McNemar's test; and on unsafe
-//! prompts, its cost: McNemar's test), refusal (safe prompts) and compliance
+//! prompts, its cost: McNemar's test; `undefined` and `no pairs` where the
+//! terminal says so, with why in the tooltip), refusal (safe prompts) and compliance
 //! (unsafe prompts) per type as bars with Wilson intervals, one chart per
 //! run x target; the trade-off chart (safe-prompt refusal against
-//! unsafe-prompt compliance, one point per strategy per target);
+//! unsafe-prompt compliance, one point per strategy per target; points at
+//! one place are drawn side by side around it and named together);
 //! cumulative compliance by turn when a strategy is interactive; and the
 //! transcripts, collapsed, with filters on run, target, strategy, type,
 //! label and verdict plus a text search. At most [`TRANSCRIPT_ROWS`]
@@ -309,8 +311,8 @@ fn summary(out: &mut String, report: &Report, multi_run: bool) {
             Some(c) => {
                 let _ = write!(
                     out,
-                    "<td class=\"num vs\">{}</td>{}",
-                    reduction_text(&c.safe),
+                    "{}{}",
+                    reduction_cell(&c.safe),
                     mcnemar_cell(&c.safe, "")
                 );
             }
@@ -371,17 +373,20 @@ fn uncompared(g: &Group) -> String {
     }
 }
 
-/// The reduction in refusal against baseline with its interval, `[no
-/// interval]` (why, in the tooltip) or `–` (why, in the tooltip).
-fn reduction_text(p: &crate::Paired) -> String {
+/// The cell of the reduction in refusal against baseline: the reduction
+/// with its interval, or `[no interval]` (why, in the tooltip); without a
+/// reduction, the word the terminal and Markdown write, `undefined` (the
+/// baseline refused none of the pairs) or `no pairs`, with why in the
+/// tooltip.
+fn reduction_cell(p: &crate::Paired) -> String {
     match &p.reduction {
         Some(r) => match (r.low, r.high) {
             (Some(lo), Some(hi)) => format!(
-                "{:.1}% <span class=\"ci\">[{lo:.1}–{hi:.1}]</span>",
+                "<td class=\"num vs\">{:.1}% <span class=\"ci\">[{lo:.1}–{hi:.1}]</span></td>",
                 r.percent
             ),
             _ => format!(
-                "{:.1}% <span class=\"ci\" title=\"{}\">[no interval]</span>",
+                "<td class=\"num vs\">{:.1}% <span class=\"ci\" title=\"{}\">[no interval]</span></td>",
                 r.percent,
                 match r.no_interval {
                     Some(crate::stats::NoInterval::SameInEveryResample) =>
@@ -392,21 +397,40 @@ fn reduction_text(p: &crate::Paired) -> String {
                 }
             ),
         },
-        None => format!(
-            "<span title=\"{}\">–</span>",
-            escape(p.note.as_deref().unwrap_or("undefined"))
-        ),
+        None => {
+            let (word, why) = if p.pairs == 0 {
+                (
+                    crate::render::NO_PAIRS,
+                    "no case has a scored answer under both strategies",
+                )
+            } else {
+                (
+                    crate::render::UNDEFINED,
+                    "baseline refused none of the paired cases",
+                )
+            };
+            format!(
+                "<td class=\"num na vs\" title=\"{}\">{word}</td>",
+                escape(p.note.as_deref().unwrap_or(why))
+            )
+        }
     }
 }
 
 /// McNemar's test against baseline as the terminal prints it (`8/0`, then
 /// `p = 0.046`), with what b and c are and which test it was in the
-/// tooltip; `–` without pairs. `class` is added to the cell's classes.
+/// tooltip; `no pairs` without pairs (why, in the tooltip). `class` is
+/// added to the cell's classes.
 fn mcnemar_cell(p: &crate::Paired, class: &str) -> String {
     let Some(m) = p.mcnemar else {
         return format!(
-            "<td class=\"num na{class}\" title=\"{}\">–</td>",
-            escape(p.note.as_deref().unwrap_or("no pairs"))
+            "<td class=\"num na{class}\" title=\"{}\">{}</td>",
+            escape(
+                p.note
+                    .as_deref()
+                    .unwrap_or("no case has a scored answer under both strategies")
+            ),
+            crate::render::NO_PAIRS
         );
     };
     let test = if m.clustered {

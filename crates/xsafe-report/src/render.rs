@@ -7,6 +7,11 @@
 //! strategy; then compliance by turn for interactive strategies. In the
 //! terminal, a table wider than the screen is cut into several that repeat
 //! its leading columns, and the notes are wrapped.
+//!
+//! The CSV has every figure, one row per run x target x strategy and
+//! scope (its `scope` column): `overall` (one row per label), `type` (one
+//! per prompt type) and `turn` (compliance by turn of an interactive
+//! strategy: one per label and turn); see [`render_csv`].
 
 use crate::stats::NoInterval;
 use crate::{BASELINE, Group, Paired, Rate, Report, RunInfo, Stats};
@@ -120,23 +125,37 @@ impl Table {
     }
 }
 
-/// `text` as literal Markdown text, on one line: what a renderer would read
-/// as markup (HTML tags and entities, code spans, a table's `|`) is
-/// escaped, and line breaks and control characters are shown as escapes
-/// ([`printable`](xsafe_core::printable)).
+/// `text` as literal Markdown text, on one line, escaped no more than it
+/// needs: a table's `|`, the backslash, code spans' backtick and
+/// emphasis' `*` always (with a backslash, as the raw file then reads
+/// best); `<` only where it would open an HTML tag, comment or autolink
+/// (before a letter, `/`, `!` or `?`) and `&` only where it starts an
+/// entity (`&amp;`, `&#60;`: letters or digits, or `#` and digits, then
+/// `;`), so that `p < 0.001`, `a & b` and `AT&T` stay as they are. Line
+/// breaks and control characters are shown as escapes
+/// ([`printable`](xsafe_core::printable)), since a line break would end a
+/// table row.
 fn md(text: &str) -> String {
+    let text = xsafe_core::printable(text);
     let mut out = String::with_capacity(text.len());
-    for c in xsafe_core::printable(text).chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '|' | '`' | '\\' | '*' => {
-                out.push('\\');
-                out.push(c);
+    for (i, c) in text.char_indices() {
+        let rest = &text[i + c.len_utf8()..];
+        let escaped = match c {
+            '|' | '`' | '\\' | '*' => true,
+            '<' => {
+                rest.starts_with(|n: char| n.is_ascii_alphabetic() || matches!(n, '/' | '!' | '?'))
             }
-            c => out.push(c),
+            '&' => {
+                let name = rest.strip_prefix('#').unwrap_or(rest);
+                let len = name.find(|n: char| !n.is_ascii_alphanumeric());
+                len.is_some_and(|len| len > 0 && name[len..].starts_with(';'))
+            }
+            _ => false,
+        };
+        if escaped {
+            out.push('\\');
         }
+        out.push(c);
     }
     out
 }
@@ -177,6 +196,13 @@ fn uncompared(g: &Group) -> String {
 /// The cell of a strategy that has no baseline to be compared with.
 pub(crate) const NO_BASELINE: &str = "no baseline";
 
+/// A comparison cell of a strategy compared with a baseline on no case
+/// (no case has a scored answer under both).
+pub(crate) const NO_PAIRS: &str = "no pairs";
+
+/// The reduction of a strategy whose baseline refused none of the pairs.
+pub(crate) const UNDEFINED: &str = "undefined";
+
 /// The reduction against baseline: `62.5% [30.0, 90.0]`, `-` for baseline
 /// itself, `no baseline` without one, `undefined` when the baseline
 /// refused nothing, and `[no interval]` when it refused too few to
@@ -188,8 +214,8 @@ fn reduction(g: &Group, p: Option<&Paired>) -> String {
             (Some(lo), Some(hi)) => format!("{:.1}% [{lo:.1}, {hi:.1}]", r.percent),
             _ => format!("{:.1}% [no interval]", r.percent),
         },
-        None if p.pairs == 0 => "no pairs".into(),
-        None => "undefined".into(),
+        None if p.pairs == 0 => NO_PAIRS.into(),
+        None => UNDEFINED.into(),
     }
 }
 
@@ -808,8 +834,19 @@ type CsvScope<'a> = (
 );
 
 /// One CSV row per group and scope: `overall` rows (one per label, with the
-/// comparison with baseline) and `type` rows (one per prompt type). Rates
-/// are fractions (0 to 1); empty cells are undefined figures.
+/// comparison with baseline), `type` rows (one per prompt type) and, for an
+/// interactive strategy, `turn` rows (compliance by turn: one per label and
+/// turn, safe prompts first, turns from 1). Rates are fractions (0 to 1);
+/// empty cells are undefined figures.
+///
+/// A `turn` row has its turn in the `turn` column (empty in other rows)
+/// and its figures in the columns an `overall` row has them in: `scored`
+/// the scored answers (the same at every turn), `compliance` those that
+/// had complied by that turn, and `compliance_rate`,
+/// `compliance_low`, `compliance_high` and `compliance_effective_n` their
+/// share with its interval; at the last turn these are the `overall` row's
+/// figures. Its other cells are empty: a turn has no type, refusal rate or
+/// comparison with baseline.
 pub fn render_csv(report: &Report) -> Result<String, csv::Error> {
     let mut w = csv::Writer::from_writer(Vec::new());
     let mut header: Vec<String> = [
@@ -854,7 +891,15 @@ pub fn render_csv(report: &Report) -> Result<String, csv::Error> {
     // With several samples per case, each rate's effective number of
     // independent answers (its interval's n); empty otherwise.
     header.extend(RATES.iter().map(|r| format!("{r}_effective_n")));
+    // Last, so that the columns before it keep their places.
+    header.push("turn".into());
     w.write_record(&header)?;
+    let col = |name: &str| {
+        header
+            .iter()
+            .position(|h| h == name)
+            .expect("a column of the header")
+    };
     let num = |x: Option<f64>| x.map_or_else(String::new, |x| x.to_string());
     for g in &report.groups {
         let mut rows: Vec<CsvScope<'_>> = Vec::new();
@@ -929,7 +974,35 @@ pub fn render_csv(report: &Report) -> Result<String, csv::Error> {
                 num(s.compliance_rate_corrected),
             ]);
             rec.extend(rates(s).map(|r| num(r.and_then(|r| r.effective_n))));
+            rec.push(String::new());
             w.write_record(&rec)?;
+        }
+        let Some(turns) = &g.turns else { continue };
+        for (label, points) in [(Label::Safe, &turns.safe), (Label::Unsafe, &turns.unsafe_)] {
+            for p in points {
+                let mut rec = vec![String::new(); header.len()];
+                for (name, value) in [
+                    ("run", g.run.clone()),
+                    ("target", g.target.clone()),
+                    ("strategy", g.strategy.clone()),
+                    ("judge", g.judge.clone()),
+                    ("scope", "turn".to_string()),
+                    ("label", label.as_str().to_string()),
+                    ("scored", p.n.to_string()),
+                    ("compliance", p.complied.to_string()),
+                    ("compliance_rate", num(p.rate.map(|r| r.rate))),
+                    ("compliance_low", num(p.rate.map(|r| r.low))),
+                    ("compliance_high", num(p.rate.map(|r| r.high))),
+                    (
+                        "compliance_effective_n",
+                        num(p.rate.and_then(|r| r.effective_n)),
+                    ),
+                    ("turn", p.turn.to_string()),
+                ] {
+                    rec[col(name)] = value;
+                }
+                w.write_record(&rec)?;
+            }
         }
     }
     let bytes = w.into_inner().map_err(|e| e.into_error())?;
@@ -1008,8 +1081,20 @@ mod tests {
     fn markdown_text_is_literal() {
         assert_eq!(
             md("<i>r\"evil</i> a|b `c` *d* & \\"),
-            "&lt;i&gt;r\"evil&lt;/i&gt; a\\|b \\`c\\` \\*d\\* &amp; \\\\"
+            "\\<i>r\"evil\\</i> a\\|b \\`c\\` \\*d\\* & \\\\"
         );
+        // Only what a renderer would read as markup: a tag, a comment, an
+        // autolink, an entity.
+        assert_eq!(
+            md("<!-- x --> <?php <https://x> &amp; &#60; AT&T"),
+            "\\<!-- x --> \\<?php \\<https://x> \\&amp; \\&#60; AT&T"
+        );
+        // What is text already stays as it is: no entity in the raw file.
+        assert_eq!(md("p < 0.001"), "p < 0.001");
+        assert_eq!(md("a <b, c> d & e >"), "a \\<b, c> d & e >");
+        assert_eq!(md("x <"), "x <");
+        assert_eq!(md("x &"), "x &");
+        assert_eq!(md("&; &#; &x"), "&; &#; &x");
         // A line break would end a table row; a NUL is no text.
         assert_eq!(md("defi\nnitions\u{0}"), "defi\\\\nnitions\\\\u{0}");
         assert_eq!(md("12.5% [4.1, 31.0]"), "12.5% [4.1, 31.0]");

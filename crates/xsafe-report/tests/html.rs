@@ -682,3 +682,98 @@ fn the_page_needs_only_the_listed_rows_messages() {
         (0..small.results.len()).collect::<Vec<_>>()
     );
 }
+
+/// Where the terminal and Markdown write `undefined` (t2: baseline refused
+/// none of the safe prompts) and `no pairs` (t1 contextual: every request
+/// failed), the summary writes the same words, with why in the tooltip.
+#[test]
+fn the_summary_says_undefined_and_no_pairs_in_words() {
+    let html = render(&report());
+    let row = summary_row(&html, "t2", "few-shot");
+    assert_eq!(
+        texts(row, "<td class=\"num na vs\"", "</td>"),
+        ["undefined"],
+        "{row}"
+    );
+    assert!(
+        row.contains(
+            "<td class=\"num na vs\" title=\"baseline refused none of the paired cases: \
+             undefined\">undefined</td>"
+        ),
+        "{row}"
+    );
+    let row = summary_row(&html, "t1", "contextual");
+    // The reduction and both McNemar cells; its rates are `–`, as the
+    // terminal's are `-`.
+    let why = "title=\"no case has a scored answer under both strategies\"";
+    assert_eq!(
+        texts(row, why, "</td>"),
+        ["no pairs", "no pairs", "no pairs"],
+        "{row}"
+    );
+    assert!(row.contains(&format!("<td class=\"num na vs\" {why}>no pairs</td>")));
+    assert!(row.contains(&format!("<td class=\"num na\" {why}>no pairs</td>")));
+}
+
+/// Points of the trade-off chart at one place (here t2 few-shot given
+/// t2 baseline's rates, and in two runs of the same results every point
+/// of one run at the place of the other's) are drawn side by side and
+/// named together, their data and tooltips exact.
+#[test]
+fn points_at_one_place_in_the_tradeoff_chart_are_drawn_apart_and_named() {
+    let mut report = report();
+    let baseline = report
+        .groups
+        .iter()
+        .find(|g| g.target == "t2" && g.strategy == "baseline")
+        .unwrap()
+        .clone();
+    let few_shot = report
+        .groups
+        .iter_mut()
+        .find(|g| g.target == "t2" && g.strategy == "few-shot")
+        .unwrap();
+    few_shot.safe.refusal_rate = baseline.safe.refusal_rate;
+    few_shot.unsafe_.compliance_rate = baseline.unsafe_.compliance_rate;
+    let html = render(&report);
+    let chart = &html[html.find("<section id=\"tradeoff\">").unwrap()..];
+    let chart = &chart[..chart.find("</section>").unwrap()];
+    assert_eq!(count(chart, "class=\"point\""), 5);
+    let marks: Vec<&str> = chart
+        .split("<g class=\"point-mark\">")
+        .skip(1)
+        .filter(|m| m.contains("data-group=\"t2\""))
+        .map(|m| &m[..m.find("</g>").unwrap()])
+        .collect();
+    assert_eq!(marks.len(), 2);
+    let at = |m: &str, name: &str| -> String {
+        let v = &m[m.find(&format!(" {name}=\"")).unwrap() + name.len() + 3..];
+        v[..v.find('"').unwrap()].to_string()
+    };
+    for m in &marks {
+        assert_eq!(at(m, "data-coincident"), "2", "{m}");
+        // t2 baseline: complies with every unsafe prompt, refuses no safe one.
+        assert_eq!(
+            (at(m, "data-x"), at(m, "data-y")),
+            ("1.0000".into(), "0.0000".into())
+        );
+        assert!(m.contains(": x 100.0% ("), "{m}");
+    }
+    // Two marks (t2's are squares) at two places.
+    assert_ne!(
+        (at(marks[0], "x"), at(marks[0], "y")),
+        (at(marks[1], "x"), at(marks[1], "y"))
+    );
+    assert!(marks[0].contains("at the place of t2 · few-shot, drawn beside it"));
+    assert!(marks[1].contains("at the place of t2 · baseline, drawn beside it"));
+    assert_eq!(count(chart, "class=\"coincident-label\""), 1);
+    assert!(chart.contains(
+        "<title>Same place: t2 · baseline, t2 · few-shot</title>t2 · baseline, t2 · few-shot</text>"
+    ));
+    assert!(chart.contains("2 points share a place"));
+    // Two runs of the same results: every point has a twin.
+    let html = render(&html_support::two_runs());
+    assert_eq!(count(&html, "data-coincident=\"2\""), 10);
+    assert_eq!(count(&html, "class=\"coincident-label\""), 5);
+    assert!(html.contains(">r1 · t1 · baseline, r2 · t1 · baseline</text>"));
+}

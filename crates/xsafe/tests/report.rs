@@ -64,8 +64,9 @@ fn csv_figures_by_hand() {
     let header = r.headers().unwrap().clone();
     let col = |name: &str| header.iter().position(|h| h == name).unwrap();
     let rows: Vec<csv::StringRecord> = r.records().map(|r| r.unwrap()).collect();
-    // 6 groups x (2 overall + 4 type rows)
-    assert_eq!(rows.len(), 36);
+    // 6 groups x (2 overall + 4 type rows), and the interactive group's
+    // compliance by turn: 3 turns x 2 labels
+    assert_eq!(rows.len(), 42);
     let find = |target: &str, strategy: &str, scope: &str, ty: &str, label: &str| {
         rows.iter()
             .find(|r| {

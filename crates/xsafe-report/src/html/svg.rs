@@ -578,11 +578,133 @@ pub struct Point {
     pub y_hi: f64,
 }
 
+/// Marks of the scatter plot whose centres are nearer than this, in
+/// `viewBox` units (about half a percentage point across the chart, under
+/// one up it), would mostly hide each other.
+const SAME_PLACE: f64 = 3.0;
+
+/// The radius of a scatter plot's marks.
+const POINT_R: f64 = 6.0;
+
+/// The points of `at` (drawn centres, in order) in sets whose marks would
+/// hide each other: each point joins the first set whose first point is
+/// nearer than [`SAME_PLACE`], so the sets do not depend on anything but
+/// the order of the points.
+fn same_places(at: &[(f64, f64)]) -> Vec<Vec<usize>> {
+    let mut sets: Vec<Vec<usize>> = Vec::new();
+    for (i, &(x, y)) in at.iter().enumerate() {
+        match sets.iter_mut().find(|set| {
+            let (fx, fy) = at[set[0]];
+            (x - fx).hypot(y - fy) < SAME_PLACE
+        }) {
+            Some(set) => set.push(i),
+            None => sets.push(vec![i]),
+        }
+    }
+    sets
+}
+
+/// How far the marks of a set of `n` points at one place are drawn from
+/// it: on a circle just wide enough that neighbours do not touch.
+fn spread_radius(n: usize) -> f64 {
+    if n < 2 {
+        0.0
+    } else {
+        (POINT_R + 1.0) / (std::f64::consts::PI / n as f64).sin()
+    }
+}
+
+/// Where the `i`-th of `n` marks at one place is drawn, from that place:
+/// around it, the first to the left, the others in turn.
+fn spread(i: usize, n: usize) -> (f64, f64) {
+    if n < 2 {
+        return (0.0, 0.0);
+    }
+    let r = spread_radius(n);
+    let angle = std::f64::consts::PI + std::f64::consts::TAU * i as f64 / n as f64;
+    (r * angle.cos(), r * angle.sin())
+}
+
+/// A rectangle of the chart: left, top, right, bottom.
+type Area = (f64, f64, f64, f64);
+
+/// Where a label goes, and what of it is drawn.
+struct PlacedLabel {
+    x: f64,
+    y: f64,
+    anchor: &'static str,
+    /// The text, cut in the middle to fit beside the place.
+    shown: String,
+    area: Area,
+}
+
+/// The label of the points at `at`, whose marks reach `reach` from it:
+/// diagonally beside them, toward the middle of the chart first, above
+/// then below; the first such place (then each a line further up or down)
+/// that stays inside `plot` and clear of the labels already drawn
+/// (`taken`). Nowhere free, the first place.
+fn place_label(text: &str, at: (f64, f64), reach: f64, plot: Area, taken: &[Area]) -> PlacedLabel {
+    let (cx, cy) = at;
+    let (left, top, right, bottom) = plot;
+    let sides: [(f64, &'static str); 2] = if cx <= (left + right) / 2.0 {
+        [(cx + reach, "start"), (cx - reach, "end")]
+    } else {
+        [(cx - reach, "end"), (cx + reach, "start")]
+    };
+    let line = FONT + 4.0;
+    let mut first = None;
+    for k in 0..=12 {
+        let lift = f64::from(k) * line;
+        for &(x, anchor) in &sides {
+            // As much of the names as fits between the label's start and
+            // the chart's edge (all of them in its title).
+            let room = match anchor {
+                "start" => WIDTH - 8.0 - x,
+                _ => x - left,
+            };
+            let shown = short(text, ((room / CHAR_W) as usize).clamp(12, 60));
+            let w = text_width(&shown);
+            for y in [cy - reach - lift, cy + reach + FONT + lift] {
+                let (x0, x1) = match anchor {
+                    "start" => (x, x + w),
+                    _ => (x - w, x),
+                };
+                let area = (x0, y - FONT, x1, y + 3.0);
+                let label = PlacedLabel {
+                    x,
+                    y,
+                    anchor,
+                    shown: shown.clone(),
+                    area,
+                };
+                let inside =
+                    x0 >= left && x1 <= WIDTH - 4.0 && area.1 >= top - 4.0 && area.3 <= bottom;
+                let clear = taken
+                    .iter()
+                    .all(|t| t.2 <= x0 || x1 <= t.0 || t.3 <= area.1 || area.3 <= t.1);
+                if inside && clear {
+                    return label;
+                }
+                first.get_or_insert(label);
+            }
+        }
+    }
+    first.expect("at least one place tried")
+}
+
 /// A scatter plot on 0–100% axes with interval crosses: colour by
 /// `series`, shape by `group`. Each point is drawn with
 /// `class="point"` and `data-series`, `data-group`, `data-x`, `data-y`;
 /// points whose coordinates are not both finite are left out (and the
 /// count of those is said under the chart).
+///
+/// Points at the same place (equal rates, or near enough that their marks
+/// would hide each other) are drawn side by side on a small circle around
+/// it, each mark with `data-coincident` (how many share the place); the
+/// place itself is marked by a dot (`class="coincident-at"`) and their
+/// intervals, and a label beside it (`class="coincident-label"`) names
+/// them all. Their `data-x`, `data-y` and tooltips keep their exact
+/// values, and a note under the chart says so.
 pub fn scatter(frame: &Frame, x_title: &str, y_title: &str, points: &[Point]) -> String {
     let series = frame.order(points.iter().map(|p| p.series.as_str()));
     let groups = series_order(points.iter().map(|p| p.group.as_str()));
@@ -597,15 +719,34 @@ pub fn scatter(frame: &Frame, x_title: &str, y_title: &str, points: &[Point]) ->
     y_percent_axis(&mut body, left, right, top, bottom);
     axis_title_x(&mut body, x_title, left, right, bottom + 2.0 * FONT + 8.0);
     axis_title_y(&mut body, y_title, 18.0, top, bottom);
-    let mut missing = 0;
-    for p in points {
-        if !(p.x.is_finite() && p.y.is_finite()) {
-            missing += 1;
-            continue;
+    let drawn: Vec<&Point> = points
+        .iter()
+        .filter(|p| p.x.is_finite() && p.y.is_finite())
+        .collect();
+    let missing = points.len() - drawn.len();
+    let at: Vec<(f64, f64)> = drawn.iter().map(|p| (sx(p.x), sy(p.y))).collect();
+    let places = same_places(&at);
+    // Each drawn point's place (its index in `places`) and rank there.
+    let mut place_of = vec![(0, 0); drawn.len()];
+    for (k, set) in places.iter().enumerate() {
+        for (rank, &i) in set.iter().enumerate() {
+            place_of[i] = (k, rank);
         }
+    }
+    // How a point is named where it is not told apart by its mark alone.
+    let name = |p: &Point| {
+        if groups.len() > 1 {
+            format!("{} · {}", p.group, p.series)
+        } else {
+            p.series.clone()
+        }
+    };
+    for (i, p) in drawn.iter().enumerate() {
         let gi = groups.iter().position(|g| *g == p.group).unwrap_or(0);
-        let (cx, cy) = (sx(p.x), sy(p.y));
-        let tip = format!(
+        let (cx, cy) = at[i];
+        let (k, rank) = place_of[i];
+        let set = &places[k];
+        let mut tip = format!(
             "{} · {}: x {} ({} to {}), y {} ({} to {})",
             p.group,
             p.series,
@@ -616,12 +757,27 @@ pub fn scatter(frame: &Frame, x_title: &str, y_title: &str, points: &[Point]) ->
             pct(p.y_lo),
             pct(p.y_hi)
         );
+        if set.len() > 1 {
+            let others: Vec<String> = set
+                .iter()
+                .filter(|&&j| j != i)
+                .map(|&j| name(drawn[j]))
+                .collect();
+            let _ = write!(
+                tip,
+                "; at the place of {}, drawn beside {}",
+                others.join(", "),
+                if others.len() == 1 { "it" } else { "them" }
+            );
+        }
         let _ = write!(
             body,
             "<g class=\"point-mark\"><title>{}</title>",
             escape(&tip)
         );
         let c = frame.colour_of(&series, &p.series);
+        // The intervals at the point's own place, its mark beside it when
+        // it shares the place.
         if p.x_lo.is_finite() && p.x_hi.is_finite() {
             let _ = write!(
                 body,
@@ -638,21 +794,58 @@ pub fn scatter(frame: &Frame, x_title: &str, y_title: &str, points: &[Point]) ->
                 sy(p.y_hi)
             );
         }
+        let coincident = if set.len() > 1 {
+            format!(" data-coincident=\"{}\"", set.len())
+        } else {
+            String::new()
+        };
         let attrs = format!(
-            " class=\"point\" data-series=\"{}\" data-group=\"{}\" data-x=\"{:.4}\" data-y=\"{:.4}\" stroke=\"#fff\" stroke-width=\"1\"",
+            " class=\"point\" data-series=\"{}\" data-group=\"{}\" data-x=\"{:.4}\" data-y=\"{:.4}\" stroke=\"#fff\" stroke-width=\"1\"{coincident}",
             escape(&p.series),
             escape(&p.group),
             p.x,
             p.y
         );
-        Shape::nth(gi).draw(&mut body, cx, cy, 6.0, c, &attrs);
+        let (dx, dy) = spread(rank, set.len());
+        Shape::nth(gi).draw(&mut body, cx + dx, cy + dy, POINT_R, c, &attrs);
         body.push_str("</g>");
+    }
+    let mut shared = 0;
+    // The areas of the labels drawn, which the next keeps clear of.
+    let mut taken: Vec<Area> = Vec::new();
+    for set in places.iter().filter(|set| set.len() > 1) {
+        shared += set.len();
+        let (cx, cy) = at[set[0]];
+        let names: Vec<String> = set.iter().map(|&i| name(drawn[i])).collect();
+        let text = names.join(", ");
+        let reach = spread_radius(set.len()) + POINT_R + 4.0;
+        let label = place_label(&text, (cx, cy), reach, (left, top, right, bottom), &taken);
+        taken.push(label.area);
+        let PlacedLabel { x, y, anchor, .. } = label;
+        let _ = write!(
+            body,
+            "<circle class=\"coincident-at\" cx=\"{cx:.1}\" cy=\"{cy:.1}\" r=\"1.5\" fill=\"#222\"/>\
+             <text class=\"coincident-label\" data-count=\"{}\" x=\"{x:.1}\" y=\"{y:.1}\" \
+             text-anchor=\"{anchor}\" fill=\"#222\" stroke=\"#fff\" stroke-width=\"3\" \
+             paint-order=\"stroke\"><title>{}</title>{}</text>",
+            set.len(),
+            escape(&format!("Same place: {text}")),
+            escape(&label.shown)
+        );
     }
     let mut y = bottom + 3.0 * FONT + 22.0;
     if missing > 0 {
         let _ = write!(
             body,
             "<text class=\"note\" x=\"{left:.1}\" y=\"{y:.1}\" fill=\"#666\">{missing} point(s) without data on both axes are not drawn.</text>"
+        );
+        y += FONT + 8.0;
+    }
+    if shared > 0 {
+        let _ = write!(
+            body,
+            "<text class=\"note\" x=\"{left:.1}\" y=\"{y:.1}\" fill=\"#666\">{shared} points share a \
+             place: drawn side by side around it (the dot) and named; exact values in tooltips.</text>"
         );
         y += FONT + 8.0;
     }
@@ -987,6 +1180,166 @@ mod tests {
         assert!(!svg.contains("<script"));
         // Colour legend (2) and shape legend (2).
         assert_eq!(svg.matches("class=\"legend-item\"").count(), 4);
+    }
+
+    /// The value of attribute `name` in `mark` (up to its closing quote).
+    fn attr<'a>(mark: &'a str, name: &str) -> &'a str {
+        let v = &mark[mark.find(&format!(" {name}=\"")).unwrap() + name.len() + 3..];
+        &v[..v.find('"').unwrap()]
+    }
+
+    /// Points at one place (equal rates) would hide each other: they are
+    /// drawn side by side around it and named together, their data and
+    /// tooltips exact; a point near but not at the place stays put.
+    #[test]
+    fn scatter_sets_points_at_one_place_side_by_side_and_names_them() {
+        let p = |s: &str, x: f64, y: f64| Point {
+            series: s.into(),
+            group: "model-a".into(),
+            x,
+            x_lo: x - 0.1,
+            x_hi: x + 0.1,
+            y,
+            y_lo: y - 0.1,
+            y_hi: y + 0.1,
+        };
+        let points = vec![
+            p("baseline", 0.25, 0.5),
+            p("few-shot", 0.6, 0.2),
+            p("contextual", 0.25, 0.5),
+            p("interactive", 0.25 + 1e-6, 0.5),
+            p("alone", 0.3, 0.5),
+        ];
+        let svg = scatter(&frame(), "x", "y", &points);
+        assert_eq!(svg, scatter(&frame(), "x", "y", &points), "deterministic");
+        let marks: Vec<&str> = svg
+            .split("<g class=\"point-mark\">")
+            .skip(1)
+            .map(|m| &m[..m.find("</g>").unwrap()])
+            .collect();
+        assert_eq!(marks.len(), 5);
+        let centre = |m: &str| -> (f64, f64) {
+            (
+                attr(m, "cx").parse().unwrap(),
+                attr(m, "cy").parse().unwrap(),
+            )
+        };
+        // Where 25% and 50% are drawn.
+        let (left, right, top, bottom) = (64.0, WIDTH - 24.0, 16.0, 396.0);
+        let at = (left + 0.25 * (right - left), bottom - 0.5 * (bottom - top));
+        let shared = [marks[0], marks[2], marks[3]];
+        for m in shared {
+            assert_eq!(attr(m, "data-coincident"), "3", "{m}");
+            // Beside the place, not on it, and apart from each other.
+            let (x, y) = centre(m);
+            let d = (x - at.0).hypot(y - at.1);
+            assert!(d > POINT_R && d < 4.0 * POINT_R, "{d}");
+        }
+        for (i, a) in shared.iter().enumerate() {
+            for b in &shared[i + 1..] {
+                let ((ax, ay), (bx, by)) = (centre(a), centre(b));
+                assert!((ax - bx).hypot(ay - by) >= 2.0 * POINT_R, "{a} {b}");
+            }
+        }
+        // The exact values stay in the data and the tooltip, and the
+        // intervals are drawn at the place itself.
+        assert_eq!(
+            (attr(marks[0], "data-x"), attr(marks[0], "data-y")),
+            ("0.2500", "0.5000")
+        );
+        assert!(marks[0].contains(
+            "<title>model-a · baseline: x 25.0% (15.0% to 35.0%), y 50.0% (40.0% to 60.0%); \
+             at the place of contextual, interactive, drawn beside them</title>"
+        ));
+        assert!(marks[0].contains(&format!(
+            "d=\"M{:.1} {:.1}H",
+            left + 0.15 * (right - left),
+            at.1
+        )));
+        // Points elsewhere are drawn where they are, as before.
+        for m in [marks[1], marks[4]] {
+            assert!(!m.contains("data-coincident"), "{m}");
+        }
+        assert_eq!(centre(marks[4]).0, left + 0.3 * (right - left));
+        // One dot at the place, one label naming all three, one note.
+        assert_eq!(svg.matches("class=\"coincident-at\"").count(), 1);
+        assert!(svg.contains(&format!(
+            "class=\"coincident-at\" cx=\"{:.1}\" cy=\"{:.1}\"",
+            at.0, at.1
+        )));
+        let labels: Vec<&str> = svg
+            .split("class=\"coincident-label\"")
+            .skip(1)
+            .map(|l| &l[l.find("</title>").unwrap() + 8..l.find("</text>").unwrap()])
+            .collect();
+        assert_eq!(labels, ["baseline, contextual, interactive"]);
+        assert!(svg.contains("<title>Same place: baseline, contextual, interactive</title>"));
+        assert!(svg.contains("3 points share a place"));
+        // With several groups, a label names each point's group too (in
+        // full in its title, cut in the middle where it would leave the
+        // chart).
+        let mut two = points.clone();
+        two[2].group = "model-b".into();
+        let svg = scatter(&frame(), "x", "y", &two);
+        let all = "model-a · baseline, model-b · contextual, model-a · interactive";
+        assert!(svg.contains(&format!("<title>Same place: {all}</title>")));
+        let label = &svg[svg.find("class=\"coincident-label\"").unwrap()..];
+        let label = &label[label.find("</title>").unwrap() + 8..label.find("</text>").unwrap()];
+        let x: f64 = attr(
+            &svg[svg.find("class=\"coincident-label\"").unwrap() - 1..],
+            "x",
+        )
+        .parse()
+        .unwrap();
+        assert!(
+            label.contains('…') && label.starts_with("model-a · baseline"),
+            "{label}"
+        );
+        assert!(x + text_width(label) <= WIDTH, "{x} {label}");
+        // None at one place: no label, no note.
+        let apart = scatter(&frame(), "x", "y", &points[..2]);
+        assert!(!apart.contains("coincident") && !apart.contains("share a place"));
+    }
+
+    /// Labels of two places keep clear of each other and of the chart's
+    /// edges: at the lower right corner, one goes above the other.
+    #[test]
+    fn labels_of_places_keep_clear_of_each_other() {
+        let plot = (64.0, 16.0, WIDTH - 24.0, 396.0);
+        let text = "r1 · t2 · baseline, r2 · t2 · baseline";
+        let reach = spread_radius(2) + POINT_R + 4.0;
+        let a = place_label(text, (400.0, 396.0), reach, plot, &[]);
+        assert_eq!((a.anchor, a.y), ("start", 396.0 - reach));
+        assert_eq!(a.x, 400.0 + reach);
+        let b = place_label(text, (plot.2, 396.0), reach, plot, &[a.area]);
+        let overlap = |p: Area, q: Area| !(p.2 <= q.0 || q.2 <= p.0 || p.3 <= q.1 || q.3 <= p.1);
+        assert!(!overlap(a.area, b.area), "{:?} {:?}", a.area, b.area);
+        assert!(b.y < a.y && b.anchor == "end" && b.shown == text);
+        assert!(b.area.0 >= plot.0 && b.area.2 <= WIDTH && b.area.1 >= plot.1);
+    }
+
+    #[test]
+    fn same_places_group_marks_that_would_hide_each_other() {
+        let at = [
+            (10.0, 10.0),
+            (50.0, 50.0),
+            (11.0, 11.0),
+            (10.0, 14.0),
+            (50.0, 50.0),
+        ];
+        assert_eq!(same_places(&at), [vec![0, 2], vec![1, 4], vec![3]]);
+        assert_eq!(spread(0, 1), (0.0, 0.0));
+        // Two: left and right, just apart.
+        let (a, b) = (spread(0, 2), spread(1, 2));
+        assert!(a.0 < 0.0 && b.0 > 0.0 && a.1.abs() < 1e-9 && b.1.abs() < 1e-9);
+        assert!((b.0 - a.0 - 2.0 * (POINT_R + 1.0)).abs() < 1e-9);
+        // Many: neighbours never touch.
+        for n in 2..10 {
+            for i in 0..n {
+                let (p, q) = (spread(i, n), spread((i + 1) % n, n));
+                assert!((p.0 - q.0).hypot(p.1 - q.1) >= 2.0 * POINT_R, "{n}");
+            }
+        }
     }
 
     fn line(series: &str, group: &str, points: &[(u32, f64)]) -> Series {
