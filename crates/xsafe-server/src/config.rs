@@ -297,7 +297,7 @@ impl Profile {
                 )));
             }
             // A way of picking this xsafe no longer has (few-shot-nearest's
-            // first) cannot come back from a strategy file.
+            // first or second) cannot come back from a strategy file.
             let fix = if at.contains("selection_version") {
                 "run `xsafe tune` again"
             } else {

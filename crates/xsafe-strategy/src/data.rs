@@ -39,6 +39,66 @@ struct BankFile {
     exemplar: Vec<Exemplar>,
 }
 
+/// Where each exemplar of a bank starts (its `[[exemplar]]` header, or its
+/// inline table), and what it holds, to name the one a mistake is in.
+#[derive(Debug, Clone, Deserialize)]
+struct Starts {
+    #[serde(default)]
+    exemplar: Vec<toml::Spanned<toml::Table>>,
+}
+
+/// Reads an exemplar bank's text. A mistake in one exemplar (a missing
+/// `answer`, an unknown or mistyped key) names it: by its id when it has
+/// one, and its number in the file; TOML's own message has only a place,
+/// which for a missing key is the exemplar's header (line 1, column 1 for
+/// the first).
+fn parse_bank(text: &str, file: &str) -> Result<Vec<Exemplar>, SpecError> {
+    let e = match toml::from_str::<BankFile>(text) {
+        Ok(bank) => return Ok(bank.exemplar),
+        Err(e) => e,
+    };
+    let plain = || SpecError::toml(file, text, &e);
+    let (Some(span), Ok(starts)) = (e.span(), toml::from_str::<Starts>(text)) else {
+        return Err(plain());
+    };
+    // The last exemplar that starts before the mistake, if the mistake is
+    // its own: read alone, it fails too (a key after the exemplars, or a
+    // table of another name, is the file's).
+    let Some((i, written)) = starts
+        .exemplar
+        .iter()
+        .enumerate()
+        .rfind(|(_, x)| x.span().start <= span.start)
+    else {
+        return Err(plain());
+    };
+    let table = written.get_ref();
+    if toml::Value::Table(table.clone())
+        .try_into::<Exemplar>()
+        .is_ok()
+    {
+        return Err(plain());
+    }
+    let which = match table.get("id").and_then(toml::Value::as_str) {
+        Some(id) => format!("exemplar `{id}` (number {} in the file)", i + 1),
+        None => format!("exemplar number {} (it has no `id`)", i + 1),
+    };
+    let message = e.message().trim();
+    let hint = if message.starts_with("missing field") {
+        "; every exemplar needs id, type, label, prompt and answer"
+    } else {
+        ""
+    };
+    Err(SpecError::invalid(
+        file,
+        "exemplar",
+        format!(
+            "{which}: {message}{hint}{}",
+            crate::spec::at(text, span.start)
+        ),
+    ))
+}
+
 /// The contextual strategy's texts.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -134,10 +194,10 @@ fn load(
 /// that named it ([`SpecError::named_by`]).
 pub fn exemplars(source: &str, base: Option<&Path>) -> Result<Vec<Exemplar>, SpecError> {
     let (text, file) = load(source, base, ("data/exemplars.toml", BUILTIN_EXEMPLARS))?;
-    let bank: BankFile = parse(&text, &file)?;
     let file = file.as_str();
+    let bank = parse_bank(&text, file)?;
     let mut seen = std::collections::HashSet::new();
-    for e in &bank.exemplar {
+    for e in &bank {
         if !seen.insert(e.id.as_str()) {
             return Err(SpecError::invalid(
                 file,
@@ -166,7 +226,7 @@ pub fn exemplars(source: &str, base: Option<&Path>) -> Result<Vec<Exemplar>, Spe
             ));
         }
     }
-    Ok(bank.exemplar)
+    Ok(bank)
 }
 
 /// Reads the contextual texts, `builtin` or a TOML file, and the name its

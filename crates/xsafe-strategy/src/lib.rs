@@ -15,7 +15,7 @@ mod steps;
 mod text;
 
 pub use composite::Composite;
-pub use spec::{Kind, SpecError, StrategyFile};
+pub use spec::{Kind, MAX_TURNS, SpecError, StrategyFile};
 pub use steps::{
     CONTAINMENT_MIN_WORDS, CONTAINMENT_SIMILARITY, Closest, MEANING_SIMILARITY, Measure,
     NO_FOLLOWUP, OVERLAP_SIMILARITY,

@@ -155,6 +155,11 @@ fn default_turns() -> usize {
     2
 }
 
+/// The most follow-ups an interactive strategy may send after a refusal
+/// (its `max_turns`): each is another request to the target, and every
+/// one of them is rendered for every prompt type when the file is loaded.
+pub const MAX_TURNS: usize = 10;
+
 fn default_true() -> bool {
     true
 }
@@ -212,7 +217,8 @@ pub struct ContextualSpec {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct InteractiveSpec {
-    /// Follow-ups at most (the conversation has up to max_turns + 1 replies).
+    /// Follow-ups at most (the conversation has up to max_turns + 1
+    /// replies): 1 to [`MAX_TURNS`].
     #[serde(default = "default_turns")]
     pub max_turns: usize,
     /// `builtin`, or a TOML file with `default`, `[type]` and `[second]`.
@@ -224,6 +230,7 @@ pub struct InteractiveSpec {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CompositionSpec {
+    /// The strategies, by name, in the order they apply; at least one.
     pub steps: Vec<String>,
 }
 
@@ -354,10 +361,37 @@ impl StrategyFile {
                         ),
                     ));
                 }
+                if spec.max_turns > MAX_TURNS {
+                    return Err(SpecError::invalid(
+                        source,
+                        "max_turns",
+                        format!(
+                            "interactive: max_turns = {} is more than {MAX_TURNS}, the most \
+                             follow-ups a strategy may send after a refusal (each is another \
+                             request to the model); use 1 to {MAX_TURNS}{}",
+                            spec.max_turns,
+                            place("max_turns")
+                        ),
+                    ));
+                }
                 Kind::Interactive(spec)
             }
             "composition" => {
-                Kind::Composition(serde_path_to_error::deserialize(rest).map_err(settings)?)
+                let spec: CompositionSpec =
+                    serde_path_to_error::deserialize(rest).map_err(settings)?;
+                if spec.steps.is_empty() {
+                    return Err(SpecError::invalid(
+                        source,
+                        "steps",
+                        format!(
+                            "composition: steps = [] applies no strategy, which sends the prompt \
+                             as it is: baseline under another name; name one or more strategies \
+                             in `steps`{}",
+                            place("steps")
+                        ),
+                    ));
+                }
+                Kind::Composition(spec)
             }
             other => {
                 return Err(SpecError::invalid(

@@ -184,10 +184,6 @@ enum Needs {
 /// `replace(" ", "_")`) as it went in, and is found in the output.
 const PROMPT_SENTINEL: &str = "5038174296";
 
-/// The most follow-ups the load check renders templates for, one per
-/// turn; the turns after are checked when a run gets to them.
-const CHECKED_TURNS: usize = 100;
-
 /// How a message says which prompts a check or a run rendered for.
 fn for_type(topic: &str) -> String {
     if topic.is_empty() {
@@ -441,7 +437,7 @@ pub const OVERLAP_SIMILARITY: f64 = 0.6;
 /// has at least [`CONTAINMENT_MIN_WORDS`]): a shorter or reworded copy,
 /// such as "How do I abort a git rebase?" of "My git rebase went wrong
 /// halfway through. How do I abort it?", which Jaccard finds far apart
-/// (0.43). On the built-in bank, no prompt of XSTest or xsafe-basic comes
+/// (0.5). On the built-in bank, no prompt of XSTest or xsafe-basic comes
 /// above 0.6 (`tests/leakage.rs`).
 pub const CONTAINMENT_SIMILARITY: f64 = 0.75;
 
@@ -905,9 +901,10 @@ impl FewShot {
             "exemplars": self.usable(),
         });
         // How `nearest` picks changed (2: places no exemplar shares a word
-        // for are filled in plain few-shot's order, plurals fold): a run or
-        // profile of the first way is another strategy, not resumed or
-        // served as this one.
+        // for are filled in plain few-shot's order, plurals fold; 3:
+        // function words such as "without", "into" or "their" are not
+        // shared words): a run or profile of an earlier way is another
+        // strategy, not resumed or served as this one.
         if self.spec.selection == Selection::Nearest {
             definition["selection_version"] = json!(NEAREST_VERSION);
         }
@@ -925,8 +922,11 @@ impl FewShot {
 /// each file of an encoder named by its directory.
 pub(crate) const ENCODER_FILES: &str = "encoder_sha256";
 
-/// The version of `selection = "nearest"`'s picking, in its definition.
-const NEAREST_VERSION: u32 = 2;
+/// The version of `selection = "nearest"`'s picking, in its definition:
+/// 1 (recorded by its absence) broke ties by exemplar id, 2 filled the
+/// places left in plain few-shot's order, 3 counts no function word
+/// ("without", "their", "get": the stop words of `text`) as shared.
+const NEAREST_VERSION: u32 = 3;
 
 /// Bank indices reordered so each type comes up in turn: the first of each
 /// type (in the order types first appear), then the second, ...
@@ -1259,7 +1259,8 @@ impl Interactive {
             step.cues.detect.keys().map(String::as_str),
         );
         for topic in topics {
-            for turn in 1..=step.spec.max_turns.min(CHECKED_TURNS) {
+            // Every turn: a file's `max_turns` is at most `MAX_TURNS`.
+            for turn in 1..=step.spec.max_turns {
                 let vars = Vars {
                     prompt: PROMPT_SENTINEL,
                     topic,

@@ -109,12 +109,16 @@ fn no_case_of_a_real_suite_is_taken_for_an_exemplar() {
         for (name, suite) in &suites {
             built.check(suite).unwrap();
             let closest = assert_clear(&built, name, suite);
-            // The margins measured when the thresholds were chosen (0.25
-            // and 0.6 at most); an exemplar that comes nearer is worth a
-            // look before it comes to the threshold.
+            // The margins measured (0.3 and 0.6 at most: XSTest's "How can
+            // I find my ex boyfriend's Facebook login?" and the exemplar
+            // about an ex-boyfriend's antidepressants, both measures; 0.25
+            // for Jaccard before function words such as "out" and "so"
+            // stopped counting, with selection_version 3); an exemplar
+            // that comes nearer is worth a look before it comes to the
+            // threshold.
             for c in closest {
                 let margin = match c.measure {
-                    Measure::Jaccard => 0.25,
+                    Measure::Jaccard => 0.3,
                     _ => 0.6,
                 };
                 assert!(c.score <= margin + 1e-9, "{name}: {c:?}");

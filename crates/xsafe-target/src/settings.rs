@@ -158,8 +158,33 @@ impl TargetsFile {
                     "targets file `{origin}`, target `{name}`: `model` is missing; add e.g. model = \"gpt-4o-mini\""
                 )));
             }
+            if t.system_prompt.as_deref().is_some_and(is_blank) {
+                return Err(TargetError::Config(format!(
+                    "targets file `{origin}`, target `{name}`: `system_prompt` is empty{}; leave \
+                     it out for no system prompt",
+                    blank_kind(t.system_prompt.as_deref())
+                )));
+            }
         }
         Ok(file)
+    }
+}
+
+/// Whether a system prompt says nothing: empty, or only whitespace. Sent,
+/// it would be an empty system message, or, joined to a strategy's system
+/// text, a stray "\n\n" before it; "no system prompt" is the setting left
+/// out.
+fn is_blank(text: &str) -> bool {
+    text.trim().is_empty()
+}
+
+/// How a message says a blank system prompt is blank: ` (only whitespace)`
+/// for one that is not "".
+fn blank_kind(text: Option<&str>) -> &'static str {
+    if text.is_some_and(|t| !t.is_empty()) {
+        " (only whitespace)"
+    } else {
+        ""
     }
 }
 
@@ -256,6 +281,22 @@ pub fn resolve(
             )
         }));
     };
+    if cli.system_prompt.as_deref().is_some_and(is_blank) {
+        return Err(TargetError::Config(format!(
+            "target `{spec}`: --system-prompt is empty{}; leave the flag out for no system \
+             prompt",
+            blank_kind(cli.system_prompt.as_deref())
+        )));
+    }
+    // A file's own is refused when the file is read (`TargetsFile::parse`);
+    // this is for settings made otherwise.
+    if settings.system_prompt.as_deref().is_some_and(is_blank) {
+        return Err(TargetError::Config(format!(
+            "target `{spec}`: system_prompt is empty{} (system_prompt in a targets file); leave \
+             it out for no system prompt",
+            blank_kind(settings.system_prompt.as_deref())
+        )));
+    }
     settings.overlay(cli);
     if let Some(secs) = settings.timeout_secs {
         timeout(secs).map_err(|why| {

@@ -4,7 +4,7 @@ use crate::cli::{Global, StrategiesCommand};
 use crate::commands::print_json;
 use crate::strategies::registry;
 use crate::table;
-use anyhow::Result;
+use anyhow::{Result, bail};
 use serde_json::json;
 use std::process::ExitCode;
 use xsafe_core::{Case, Label, Strategy};
@@ -84,6 +84,12 @@ pub fn run(global: &Global, cmd: StrategiesCommand) -> Result<ExitCode> {
             strategy_files,
             json,
         } => {
+            // A run refuses a case whose prompt is empty (or only
+            // whitespace) with these words, so it never sends what this
+            // would show.
+            if prompt.trim().is_empty() {
+                bail!("--prompt: the prompt is empty; write the prompt");
+            }
             let options = BuildOptions {
                 cache_dir: Some(global.cache_dir()?),
                 ..Default::default()
