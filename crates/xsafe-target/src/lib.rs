@@ -16,7 +16,7 @@ pub use openai::{
 };
 pub use settings::{
     BACKENDS, MAX_TEMPERATURE, MAX_TIMEOUT_SECS, MIN_TIMEOUT_SECS, ResolvedTarget, TargetSettings,
-    TargetsFile, resolve, temperature, timeout,
+    TargetsFile, parse_headers, resolve, temperature, timeout,
 };
 
 use std::sync::Arc;

@@ -30,8 +30,11 @@ pub struct TargetSettings {
     /// The environment variable holding the API key (`OPENAI_API_KEY` by
     /// default). The key itself never appears in settings.
     pub api_key_env: Option<String>,
-    /// Extra HTTP headers. Their values are sent but never recorded.
-    #[serde(default)]
+    /// Extra HTTP headers. Their values are sent but never recorded. A
+    /// targets file gives them as a table (`headers = { "X-Test" = "1" }`)
+    /// or as a list of `Name: value` strings, each read as `--header` reads
+    /// its value ([`parse_headers`]): `headers = ["X-Test: 1"]`.
+    #[serde(default, deserialize_with = "table_or_list")]
     pub headers: BTreeMap<String, String>,
     /// Sampling temperature (0 by default).
     pub temperature: Option<f64>,
@@ -121,6 +124,112 @@ impl TargetSettings {
     }
 }
 
+/// What a malformed header says to write instead.
+const HEADER_FORM: &str = "write it as \"Name: value\"";
+
+/// Headers given as `Name: value` strings, as `--header` takes them: each
+/// is split at its first colon, and the name and the value are trimmed; a
+/// name given twice keeps its last value. `what` names where they were
+/// given in the error for one without a colon, which quotes it and says
+/// how to write it: ``--header `X-Test 1`: write it as "Name: value"``.
+pub fn parse_headers<S: AsRef<str>>(
+    values: &[S],
+    what: &str,
+) -> Result<BTreeMap<String, String>, String> {
+    let mut headers = BTreeMap::new();
+    for h in values {
+        let h = h.as_ref();
+        let (k, v) = h
+            .split_once(':')
+            .ok_or_else(|| format!("{what} `{h}`: {HEADER_FORM}"))?;
+        headers.insert(k.trim().to_string(), v.trim().to_string());
+    }
+    Ok(headers)
+}
+
+/// How a targets file's `headers` of one target is read: a table of names
+/// and values, or a list of `Name: value` strings (see [`parse_headers`]).
+fn table_or_list<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<BTreeMap<String, String>, D::Error> {
+    struct Headers;
+    impl<'de> serde::de::Visitor<'de> for Headers {
+        type Value = BTreeMap<String, String>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(
+                "a table of header names and values (headers = { \"X-Test\" = \"1\" }) or a \
+                 list of \"Name: value\" strings as --header takes them (headers = \
+                 [\"X-Test: 1\"])",
+            )
+        }
+
+        fn visit_map<A: serde::de::MapAccess<'de>>(
+            self,
+            mut a: A,
+        ) -> Result<Self::Value, A::Error> {
+            let mut headers = BTreeMap::new();
+            while let Some((k, v)) = a.next_entry::<String, String>()? {
+                headers.insert(k, v);
+            }
+            Ok(headers)
+        }
+
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(
+            self,
+            mut a: A,
+        ) -> Result<Self::Value, A::Error> {
+            let mut items = Vec::new();
+            while let Some(Item(item)) = a.next_element()? {
+                items.push(item);
+            }
+            // `TargetsFile::parse` names the file and the target in place
+            // of this message.
+            parse_headers(&items, "headers item").map_err(serde::de::Error::custom)
+        }
+    }
+    d.deserialize_any(Headers)
+}
+
+/// One item of a `headers` list: a string, which [`parse_headers`] reads.
+struct Item(String);
+
+impl<'de> Deserialize<'de> for Item {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Text;
+        impl serde::de::Visitor<'_> for Text {
+            type Value = String;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a \"Name: value\" string, as --header takes it")
+            }
+
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<String, E> {
+                Ok(v.to_string())
+            }
+        }
+        d.deserialize_str(Text).map(Item)
+    }
+}
+
+/// The error for the first malformed item of a target's `headers` list in
+/// a targets file's text, naming the file, the target and the item; `None`
+/// when there is none (or the text is not TOML).
+fn malformed_header(text: &str, origin: &str) -> Option<TargetError> {
+    let file: toml::Table = toml::from_str(text).ok()?;
+    let targets = file.get("targets")?.as_table()?;
+    targets.iter().find_map(|(name, target)| {
+        let items: Vec<&str> = target
+            .get("headers")?
+            .as_array()?
+            .iter()
+            .filter_map(toml::Value::as_str)
+            .collect();
+        let what = format!("targets file `{origin}`, target `{name}`: headers item");
+        parse_headers(&items, &what).err().map(TargetError::Config)
+    })
+}
+
 /// A targets file: `[targets.NAME]` tables of [`TargetSettings`].
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -143,8 +252,10 @@ impl TargetsFile {
     /// with [`TargetError::Config`] when the TOML is bad or a target names an
     /// unknown backend or no model.
     pub fn parse(text: &str, origin: &str) -> Result<TargetsFile, TargetError> {
-        let file: TargetsFile = toml::from_str(text)
-            .map_err(|e| TargetError::Config(format!("targets file `{origin}`: {e}")))?;
+        let file: TargetsFile = toml::from_str(text).map_err(|e| {
+            malformed_header(text, origin)
+                .unwrap_or_else(|| TargetError::Config(format!("targets file `{origin}`: {e}")))
+        })?;
         for (name, t) in &file.targets {
             let backend = t.backend.as_deref().unwrap_or("openai");
             if !BACKENDS.contains(&backend) {

@@ -2,7 +2,7 @@
 //! target flags.
 
 use crate::cli::TargetArgs;
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Context, Result, bail};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -50,14 +50,7 @@ impl TargetArgs {
 
 /// `Name: value` headers from a flag's values.
 pub fn parse_headers(values: &[String], flag: &str) -> Result<BTreeMap<String, String>> {
-    let mut headers = BTreeMap::new();
-    for h in values {
-        let (k, v) = h
-            .split_once(':')
-            .ok_or_else(|| anyhow!("{flag} `{h}`: write it as \"Name: value\""))?;
-        headers.insert(k.trim().to_string(), v.trim().to_string());
-    }
-    Ok(headers)
+    xsafe_target::parse_headers(values, flag).map_err(anyhow::Error::msg)
 }
 
 /// Builds one resolved target with the backend it names.
