@@ -77,21 +77,23 @@ pub enum SuiteError {
         known: String,
     },
     /// Connecting failed or the server answered with an error status.
-    #[error("cannot download `{url}`: {reason}; {note}", note = cached_note(cached.as_deref()))]
+    #[error("cannot download `{url}`: {reason}; {note}", note = cached_note(cached.as_ref()))]
     Download {
         /// The URL asked for: the suite's own, or the mirror's under `--base-url`.
         url: String,
         /// What failed: the connection error or the server's status.
         reason: String,
-        /// The earlier good copy, which is left untouched.
-        cached: Option<PathBuf>,
+        /// The earlier copy, which is left untouched: still used, or refused
+        /// because it was changed after it was fetched; `None` when nothing
+        /// was cached.
+        cached: Option<CachedCopy>,
     },
     /// The download is not the file that was pinned; it has been discarded.
     #[error(
         "checksum mismatch for `{url}`: expected sha256 {expected}{pin}, got {actual}; \
          the download was discarded and {note}",
         pin = pin_note(pinned_in.as_deref()),
-        note = kept_note(cached.as_deref())
+        note = kept_note(cached.as_ref())
     )]
     Checksum {
         /// Where the file was downloaded from.
@@ -103,8 +105,9 @@ pub enum SuiteError {
         /// The pin file, when the expected checksum was pinned on first use
         /// rather than compiled in.
         pinned_in: Option<PathBuf>,
-        /// The earlier good copy, which is kept; `None` when nothing was cached.
-        cached: Option<PathBuf>,
+        /// The earlier copy, which is kept as it was (and still refused if it
+        /// was changed after it was fetched); `None` when nothing was cached.
+        cached: Option<CachedCopy>,
     },
     /// The download matched its pin (or had none yet) but is not a suite,
     /// e.g. a login page; it was neither cached nor pinned.
@@ -150,6 +153,32 @@ pub enum SuiteError {
     },
 }
 
+/// The copy of a fetched suite already in the cache, as an error about a
+/// new fetch of it tells: a failed fetch leaves it as it was, but whether
+/// it is used depends on whether it still has its pinned sha256.
+///
+/// The path is boxed to keep [`SuiteError`] as small as it was with a bare
+/// path (every `Result` of this crate carries it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CachedCopy {
+    /// It has its pinned sha256 (or nothing is pinned for it yet), so it is
+    /// used as the suite.
+    Used(Box<Path>),
+    /// Its sha256 is no longer the pinned one: it was changed after it was
+    /// fetched, so it is refused ([`SuiteError::CacheChanged`]) until a
+    /// fetch replaces it.
+    Changed(Box<Path>),
+}
+
+impl CachedCopy {
+    /// The cached file.
+    pub fn path(&self) -> &Path {
+        match self {
+            CachedCopy::Used(p) | CachedCopy::Changed(p) => p,
+        }
+    }
+}
+
 impl SuiteError {
     pub(crate) fn invalid(
         file: &str,
@@ -188,9 +217,16 @@ impl From<TableError> for SuiteError {
     }
 }
 
-fn cached_note(cached: Option<&Path>) -> String {
+fn cached_note(cached: Option<&CachedCopy>) -> String {
     match cached {
-        Some(p) => format!("the cached copy `{}` is still used", p.display()),
+        Some(CachedCopy::Used(p)) => format!("the cached copy `{}` is still used", p.display()),
+        Some(CachedCopy::Changed(p)) => format!(
+            "the cached copy `{}` cannot be used instead: it was changed after it was fetched (its \
+             sha256 is not the pinned one), so it is refused until a successful fetch replaces \
+             it; check the network, {}",
+            p.display(),
+            other_ways(None)
+        ),
         None => format!(
             "nothing is cached yet; check the network, {}",
             other_ways(None)
@@ -213,9 +249,14 @@ fn other_ways(url: Option<&str>) -> String {
     )
 }
 
-fn kept_note(cached: Option<&Path>) -> String {
+fn kept_note(cached: Option<&CachedCopy>) -> String {
     match cached {
-        Some(p) => format!("the cached copy `{}` is kept", p.display()),
+        Some(CachedCopy::Used(p)) => format!("the cached copy `{}` is kept", p.display()),
+        Some(CachedCopy::Changed(p)) => format!(
+            "the cached copy `{}`, changed after it was fetched (its sha256 is not the pinned one \
+             either), is still refused",
+            p.display()
+        ),
         None => "nothing was cached".into(),
     }
 }

@@ -13,7 +13,7 @@ mod remote;
 pub mod table;
 
 pub use builtin::{builtin, builtin_names};
-pub use error::SuiteError;
+pub use error::{CachedCopy, SuiteError};
 pub use parse::{Columns, Format, LoadOptions, load_file, parse_bytes};
 pub use remote::{REMOTES, Remote, fetch, remote};
 

@@ -1,6 +1,6 @@
 //! Public suites that are downloaded once into a cache and then used offline.
 
-use crate::{Format, LoadOptions, SuiteError, load_file, parse_bytes};
+use crate::{CachedCopy, Format, LoadOptions, SuiteError, load_file, parse_bytes};
 use std::path::{Path, PathBuf};
 use xsafe_core::{Label, Suite};
 use xsafe_fetch::{FetchError, Pin};
@@ -127,7 +127,7 @@ async fn fetch_remote(
     let shown = xsafe_fetch::without_userinfo(&url);
     let target = cache_path(remote, cache_dir);
     let pin = pin(remote, cache_dir);
-    let fetch_error = |e| suite_error(e, &target);
+    let fetch_error = |e| suite_error(e, remote, cache_dir);
     let staged = xsafe_fetch::fetch(&url, &target, &pin, None)
         .await
         .map_err(fetch_error)?;
@@ -187,7 +187,7 @@ fn not_another_suite(
         let pin = pin(other, cache_dir);
         let known = pin
             .expected()
-            .map_err(|e| suite_error(e, &cache_path(remote, cache_dir)))?;
+            .map_err(|e| suite_error(e, remote, cache_dir))?;
         if known.is_some_and(|k| k.eq_ignore_ascii_case(sha256)) {
             let (whose, fix) = match pin.pins_file() {
                 Some(pins) => (
@@ -243,15 +243,14 @@ fn source(remote: &Remote, cache_dir: &Path) -> String {
         .unwrap_or_else(|| remote.url.to_string())
 }
 
-/// A fetch error in this crate's terms, which say whether an earlier copy
-/// is still there to be used.
-fn suite_error(e: FetchError, target: &Path) -> SuiteError {
-    let cached = target.is_file().then(|| target.to_path_buf());
+/// A fetch error of `remote` in this crate's terms, which say whether an
+/// earlier copy is there and whether it is used (see [`cached_copy`]).
+fn suite_error(e: FetchError, remote: &Remote, cache_dir: &Path) -> SuiteError {
     match e {
         FetchError::Download { url, reason, .. } => SuiteError::Download {
             url,
             reason,
-            cached,
+            cached: cached_copy(remote, cache_dir),
         },
         FetchError::Checksum {
             from,
@@ -264,10 +263,26 @@ fn suite_error(e: FetchError, target: &Path) -> SuiteError {
             expected,
             actual,
             pinned_in,
-            cached,
+            cached: cached_copy(remote, cache_dir),
         },
         FetchError::File { path, message } => SuiteError::Cache { path, message },
     }
+}
+
+/// The copy of `remote` in the cache, if any, and whether it is used: one
+/// changed after its fetch ([`verify_cached`] refuses it) is not, so an
+/// error about a failed fetch must not say it still is. A copy that cannot
+/// be checked here (the pin file or the copy unreadable) is taken as used:
+/// loading it says what is wrong.
+fn cached_copy(remote: &Remote, cache_dir: &Path) -> Option<CachedCopy> {
+    let path = cache_path(remote, cache_dir);
+    if !path.is_file() {
+        return None;
+    }
+    Some(match verify_cached(remote, &path, cache_dir) {
+        Err(SuiteError::CacheChanged { .. }) => CachedCopy::Changed(path.into_boxed_path()),
+        _ => CachedCopy::Used(path.into_boxed_path()),
+    })
 }
 
 /// The checksum `remote`'s file must have: compiled in, or pinned by its
@@ -326,10 +341,13 @@ pub(crate) fn load_cached(remote: &Remote, cache_dir: &Path) -> Result<Suite, Su
 /// checked; it is used as it is until the next fetch pins it again.
 fn verify_cached(remote: &Remote, path: &Path, cache_dir: &Path) -> Result<(), SuiteError> {
     let pin = pin(remote, cache_dir);
-    let Some(expected) = pin.expected().map_err(|e| suite_error(e, path))? else {
+    let Some(expected) = pin
+        .expected()
+        .map_err(|e| suite_error(e, remote, cache_dir))?
+    else {
         return Ok(());
     };
-    let actual = xsafe_fetch::sha256_file(path).map_err(|e| suite_error(e, path))?;
+    let actual = xsafe_fetch::sha256_file(path).map_err(|e| suite_error(e, remote, cache_dir))?;
     if actual == expected {
         return Ok(());
     }

@@ -2,7 +2,7 @@
 //! real hosts are unreachable in tests).
 
 use xsafe_core::Label;
-use xsafe_suite::{LoadOptions, SuiteError, available, fetch, resolve};
+use xsafe_suite::{CachedCopy, LoadOptions, SuiteError, available, fetch, resolve};
 use xsafe_testkit::{Reply, TestServer, file_names, unused_url};
 
 const OR_BENCH: &str = "prompt,category\n\
@@ -154,6 +154,109 @@ async fn a_server_error_keeps_the_cached_copy() {
     assert!(msg.contains("still used"), "{msg}");
     let suite = resolve("or-bench-toxic", cache.path(), &LoadOptions::default()).unwrap();
     assert_eq!(suite.count(Label::Unsafe), 2);
+}
+
+/// The bug this guards: a failed fetch of a suite whose cached copy was
+/// changed after its fetch (so it is refused) ended with "the cached copy
+/// `…` is still used". It now says the copy is refused and that a fetch
+/// that succeeds (or a mirror, or a file) replaces it; which it does.
+#[tokio::test]
+async fn a_failed_fetch_does_not_say_a_changed_cached_copy_is_used() {
+    let good = serve("/or-bench-toxic.csv", OR_BENCH);
+    let cache = tempfile::tempdir().unwrap();
+    let path = fetch("or-bench-toxic", Some(&good.url()), cache.path())
+        .await
+        .unwrap();
+    let cut: String = OR_BENCH.lines().take(2).map(|l| format!("{l}\n")).collect();
+    std::fs::write(&path, &cut).unwrap();
+    let refused = resolve("or-bench-toxic", cache.path(), &LoadOptions::default()).unwrap_err();
+    assert!(
+        matches!(refused, SuiteError::CacheChanged { .. }),
+        "{refused:?}"
+    );
+
+    let failing = TestServer::start(|_| Reply::status(500, "{\"error\": \"boom\"}"));
+    let down = unused_url();
+    for (base, reason) in [(failing.url(), "HTTP 500"), (down, "connect")] {
+        let e = fetch("or-bench-toxic", Some(&base), cache.path())
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&e, SuiteError::Download { cached: Some(CachedCopy::Changed(p)), .. } if **p == *path),
+            "{e:?}"
+        );
+        let msg = e.to_string();
+        assert!(
+            msg.starts_with(&format!("cannot download `{base}/or-bench-toxic.csv`: "))
+                && msg.contains(reason),
+            "{msg}"
+        );
+        assert!(!msg.contains("still used"), "{msg}");
+        assert!(
+            msg.ends_with(&format!(
+                "; the cached copy `{}` cannot be used instead: it was changed after it was \
+                 fetched (its sha256 is not the pinned one), so it is refused until a \
+                 successful fetch replaces it; check the network, point `xsafe suites fetch \
+                 --base-url` (XSAFE_SUITE_BASE_URL) at a mirror, or download the CSV elsewhere \
+                 and pass its path to --suite",
+                path.display()
+            )),
+            "{msg}"
+        );
+        // Left as it was, and still refused.
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), cut);
+        let again = resolve("or-bench-toxic", cache.path(), &LoadOptions::default()).unwrap_err();
+        assert!(
+            matches!(again, SuiteError::CacheChanged { .. }),
+            "{again:?}"
+        );
+    }
+
+    // A download that is not the pinned file leaves the changed copy
+    // refused, and says so rather than that it is kept for use.
+    let other = serve(
+        "/or-bench-toxic.csv",
+        "prompt,category\nSomething else entirely,other\n",
+    );
+    let e = fetch("or-bench-toxic", Some(&other.url()), cache.path())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, SuiteError::Checksum { cached: Some(CachedCopy::Changed(p)), .. } if **p == *path),
+        "{e:?}"
+    );
+    let msg = e.to_string();
+    assert!(
+        msg.ends_with(&format!(
+            "the download was discarded and the cached copy `{}`, changed after it was fetched \
+             (its sha256 is not the pinned one either), is still refused",
+            path.display()
+        )),
+        "{msg}"
+    );
+
+    // What the message promises: a fetch that succeeds replaces the copy.
+    fetch("or-bench-toxic", Some(&good.url()), cache.path())
+        .await
+        .unwrap();
+    let suite = resolve("or-bench-toxic", cache.path(), &LoadOptions::default()).unwrap();
+    assert_eq!(suite.cases.len(), 2);
+
+    // A copy that still has its pin is still used, and said to be.
+    let e = fetch("or-bench-toxic", Some(&failing.url()), cache.path())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, SuiteError::Download { cached: Some(CachedCopy::Used(p)), .. } if **p == *path),
+        "{e:?}"
+    );
+    assert!(
+        e.to_string().ends_with(&format!(
+            "; the cached copy `{}` is still used",
+            path.display()
+        )),
+        "{e}"
+    );
 }
 
 #[tokio::test]
