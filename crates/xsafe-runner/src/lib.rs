@@ -14,6 +14,7 @@ use plan::Selection;
 pub use plan::{RunPlan, what_is_sent};
 pub use summary::{CommonError, GroupSummary, RunOutcome};
 
+use futures::{Stream, StreamExt};
 use serde::Serialize;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -133,6 +134,12 @@ struct StoredAnswer {
 /// count), and the copy is the run's own: deleting the other run changes
 /// nothing in it. [`Event::Reused`] says how many were copied, and from
 /// which runs.
+///
+/// The targets are asked at once, each with up to its own
+/// [`Target::max_concurrency`] requests in flight: one whose requests are
+/// slow, or whose limit is reached, holds up none of the others. A target's
+/// conversations start in plan order (by strategy, suite, case and sample),
+/// after its copies of other runs.
 ///
 /// Cancelled once the run is open, it returns the run's outcome, marked
 /// `interrupted` unless every result was stored; cancelled before (while
@@ -257,8 +264,9 @@ async fn execute_claimed(
     } else {
         Vec::new()
     };
-    // The copies first: they ask nothing, and are stored before the model
-    // is asked anything, so an interruption keeps them.
+    // The copies first (each target's before its own jobs, below): they ask
+    // nothing, and are stored before the target is asked anything, so an
+    // interruption keeps them.
     jobs.sort_by_key(|job| job.reuse.is_none());
     let copied: Arc<Vec<AtomicU64>> = Arc::new(sources.iter().map(|_| AtomicU64::new(0)).collect());
     // A run with nothing left to do is not marked running even for a
@@ -277,18 +285,6 @@ async fn execute_claimed(
         done: done_before,
     });
 
-    // One semaphore per target: each target's own limit bounds its requests
-    // in flight, whatever else the run is doing.
-    let limits: Vec<(String, Arc<Semaphore>)> = plan
-        .targets
-        .iter()
-        .map(|t| {
-            (
-                t.id().to_string(),
-                Arc::new(Semaphore::new(t.max_concurrency().max(1))),
-            )
-        })
-        .collect();
     // Places for the jobs between their start and the storing of their
     // result: a fast model answers quicker than SQLite stores, and without
     // this bound the answers received but not stored piled up without limit
@@ -309,83 +305,95 @@ async fn execute_claimed(
         .unwrap_or(u32::MAX)
         .min(Semaphore::MAX_PERMITS as u32);
     let unstored = Arc::new(Semaphore::new(places as usize));
+
+    // Each target is dispatched on its own, so that every target is asked
+    // at once, each up to its own limit: one queue per target of its jobs
+    // in the order above (its copies first, then by strategy, suite, case
+    // and sample), each behind a semaphore of the target's own limit. One
+    // loop over all the jobs in plan order waited for the permit of the
+    // target whose permits were all taken, and the next target's jobs
+    // waited behind it although that target was idle. A queue is grouped
+    // by the target object its jobs ask, not by id: a job's key may name
+    // the target by the id the run first knew it by.
+    let mut queues: Vec<(Arc<dyn Target>, Vec<Job>)> = Vec::new();
+    for job in jobs {
+        match queues.iter_mut().find(|(t, _)| Arc::ptr_eq(t, &job.target)) {
+            Some((_, queue)) => queue.push(job),
+            None => queues.push((job.target.clone(), vec![job])),
+        }
+    }
+    // The queues merged: the next job of whichever target has it ready
+    // (its place and its permit taken, see [`dispatch`]). Each queue waits
+    // for its own target's permit, holding at most one place meanwhile.
+    let mut ready = futures::stream::select_all(queues.into_iter().map(|(target, jobs)| {
+        let limit = Arc::new(Semaphore::new(target.max_concurrency().max(1)));
+        Box::pin(dispatch(jobs, limit, unstored.clone()))
+    }));
     let mut tasks = JoinSet::new();
+    let mut dispatching = true;
     let mut interrupted = false;
     // Jobs whose result is stored; an interrupted run with all of them
     // stored lost nothing and is complete.
     let mut finished = 0usize;
-    for job in jobs {
-        let limit = &limits
-            .iter()
-            .find(|(id, _)| *id == job.key.target)
-            .expect("every job's target has a limit")
-            .1;
-        let place = tokio::select! {
-            _ = cancel.cancelled() => { interrupted = true; break; }
-            place = unstored.clone().acquire_owned() => place.expect("semaphores are never closed"),
-        };
-        let place = Arc::new(place);
-        // A copy with this run's verdict needs neither the model nor the
-        // judge: it does not wait for the target's turn.
-        let permit = if job.reuse.as_ref().is_some_and(|r| r.judged) {
-            None
-        } else {
-            Some(tokio::select! {
-                _ = cancel.cancelled() => { interrupted = true; break; }
-                permit = limit.clone().acquire_owned() => permit.expect("semaphores are never closed"),
-            })
-        };
-        let limit = limit.clone();
-        let store = store.clone();
-        let judge = plan.judge.clone();
-        let on_event = on_event.clone();
-        let copied = copied.clone();
-        let seed = plan.seed.wrapping_add(job.key.sample as u64);
-        tasks.spawn(async move {
-            let (outcome, reused) =
-                run_one(&store, &job, &*judge, seed, permit, &limit, &place).await?;
-            if let (true, Some(reuse)) = (reused, &job.reuse) {
-                copied[reuse.source].fetch_add(1, Ordering::Relaxed);
-            }
-            on_event(Event::Stored {
-                key: job.key,
-                outcome,
-            });
-            // Given back once the result is counted as stored too, so that
-            // the next job starts only after it.
-            drop(place);
-            Ok::<(), RunError>(())
-        });
-        // Surface store failures early rather than after the whole run.
-        while let Some(joined) = tasks.try_join_next() {
-            joined.map_err(|e| RunError::Internal(e.to_string()))??;
-            finished += 1;
-        }
-    }
-    if interrupted {
-        // Cancelled while waiting for a place: the requests in flight are
-        // dropped as below, not waited for (up to timeout x retries each).
-        tasks.abort_all();
-    }
-    loop {
+    // One loop starts the jobs as they are ready, collects the results as
+    // they come (a store failure ends the run at once, with that error,
+    // whichever target's job it was) and watches for Ctrl-C, until every
+    // job is started and every task joined. Biased: a Ctrl-C is seen
+    // before another job starts, and results are collected before more
+    // start.
+    while dispatching || !tasks.is_empty() {
         tokio::select! {
+            biased;
             _ = cancel.cancelled(), if !interrupted => {
-                // Replies still in flight are dropped: they were not stored,
-                // so the next run asks for them again.
+                // Nothing more starts, and the requests in flight are
+                // dropped rather than waited for (up to timeout x retries
+                // each): they were not stored, so the next run asks for
+                // them again.
                 interrupted = true;
+                dispatching = false;
                 tasks.abort_all();
             }
-            joined = tasks.join_next() => match joined {
-                None => break,
+            joined = tasks.join_next(), if !tasks.is_empty() => match joined {
+                None => {}
                 Some(Ok(result)) => {
                     result?;
                     finished += 1;
                 }
                 Some(Err(e)) if e.is_cancelled() => {}
                 Some(Err(e)) => return Err(RunError::Internal(e.to_string())),
+            },
+            next = ready.next(), if dispatching => {
+                let Some(Ready { job, place, permit, limit }) = next else {
+                    dispatching = false;
+                    continue;
+                };
+                let place = Arc::new(place);
+                let store = store.clone();
+                let judge = plan.judge.clone();
+                let on_event = on_event.clone();
+                let copied = copied.clone();
+                let seed = plan.seed.wrapping_add(job.key.sample as u64);
+                tasks.spawn(async move {
+                    let (outcome, reused) =
+                        run_one(&store, &job, &*judge, seed, permit, &limit, &place).await?;
+                    if let (true, Some(reuse)) = (reused, &job.reuse) {
+                        copied[reuse.source].fetch_add(1, Ordering::Relaxed);
+                    }
+                    on_event(Event::Stored {
+                        key: job.key,
+                        outcome,
+                    });
+                    // Given back once the result is counted as stored too,
+                    // so that the next job starts only after it.
+                    drop(place);
+                    Ok::<(), RunError>(())
+                });
             }
         }
     }
+    // A queue stopped while it waited for its target's permit holds a
+    // place: given back before the places are counted below.
+    drop(ready);
     // A task aborted above may have left its write running on a blocking
     // thread, which holds its place until the write is over: once every
     // place is back, all that will be stored is, and the counts below are
@@ -428,8 +436,60 @@ async fn execute_claimed(
     ))
 }
 
-/// Every conversation of the plan under run `run_id`, stored or not, in the
-/// order they are asked: by target, strategy, suite, case and sample. A
+/// A job ready to start: its place among the answers not stored yet taken,
+/// and its target's permit, but for a copy that needs no judging.
+struct Ready {
+    job: Job,
+    place: OwnedSemaphorePermit,
+    permit: Option<OwnedSemaphorePermit>,
+    /// The target's semaphore, for a copy that must ask the model after all.
+    limit: Arc<Semaphore>,
+}
+
+/// The jobs of one target as they may start, in their order: each takes a
+/// place of `unstored`, then a permit of `limit`, the target's (a copy with
+/// this run's verdict needs neither the model nor the judge, and waits for
+/// no permit). A place is taken first so that a job holding its target's
+/// permit never waits for one: the permits go to jobs that can start at
+/// once.
+fn dispatch(
+    jobs: Vec<Job>,
+    limit: Arc<Semaphore>,
+    unstored: Arc<Semaphore>,
+) -> impl Stream<Item = Ready> {
+    futures::stream::unfold(jobs.into_iter(), move |mut jobs| {
+        let (limit, unstored) = (limit.clone(), unstored.clone());
+        async move {
+            let job = jobs.next()?;
+            let place = unstored
+                .acquire_owned()
+                .await
+                .expect("semaphores are never closed");
+            let permit = if job.reuse.as_ref().is_some_and(|r| r.judged) {
+                None
+            } else {
+                Some(
+                    limit
+                        .clone()
+                        .acquire_owned()
+                        .await
+                        .expect("semaphores are never closed"),
+                )
+            };
+            let ready = Ready {
+                job,
+                place,
+                permit,
+                limit,
+            };
+            Some((ready, jobs))
+        }
+    })
+}
+
+/// Every conversation of the plan under run `run_id`, stored or not, in
+/// plan order: by target, strategy, suite, case and sample (each target's
+/// are asked in this order; the targets are asked at once). A
 /// target goes by the id the run's `config` first named it by
 /// ([`plan::stored_target_id`]; its own, in a new run).
 fn plan_jobs(
@@ -595,7 +655,8 @@ pub struct Preview {
     pub reused: u64,
     /// The runs those would be copied from, by name, newest first.
     pub reused_from: Vec<String>,
-    /// Per target and strategy, in the order they would run.
+    /// Per target and strategy, in plan order (each target runs its
+    /// strategies in this order; the targets run at once).
     pub groups: Vec<PreviewGroup>,
 }
 
