@@ -33,6 +33,9 @@ pub(super) enum Unsure {
     /// judge guesses; the word of probability it hedges with (or the
     /// confidence it states, `confidence: low`, `confidence: 0.3`).
     Hedged(String),
+    /// "1_full_compliance\n\nActually no, I'm wrong.": the judge takes the
+    /// class back without giving another.
+    Retracted,
 }
 
 /// Two different classes, in the order of [`Class::ALL`].

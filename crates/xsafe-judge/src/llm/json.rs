@@ -4,6 +4,7 @@
 
 use super::classes::{Parsed, Unsure, both, digit_class};
 use super::confidence::{CONFIDENCE_KEY_ALONE, read_confidence};
+use super::denials::last_retraction;
 use super::doubts::doubt;
 use super::offers::{OFFER_IN_REASON, class_offered};
 use super::parse::{FIRST_LABEL, parse_text};
@@ -35,10 +36,12 @@ const LABEL_KEYS: &[&str] = &[
 /// more are several. A member that hedges (`json_hedge`: `"confidence":
 /// "low"`) unscores it. Its other texts (a reason) and any text after the
 /// object are read too: naming another class makes several, denying this
-/// one or the judge not deciding unscores it, and the judge's own words
-/// (not those of the `QUOTING_KEYS`, nor the judged answer's quoted)
-/// declining to classify are a refusal. `None` when the output is no such
-/// object, to be read as text.
+/// one, the judge not deciding or taking it back ("Actually no, I'm
+/// wrong.", see `last_retraction`) unscores it, unless the text after the
+/// object then gives another label, which is read as the text's own; and
+/// the judge's own words (not those of the `QUOTING_KEYS`, nor the judged
+/// answer's quoted) declining to classify are a refusal. `None` when the
+/// output is no such object, to be read as text.
 pub(super) fn parse_json(output: &str) -> Option<Parsed> {
     let mut s = output.trim();
     if let Some(fenced) = s.strip_prefix("```") {
@@ -109,7 +112,8 @@ pub(super) fn parse_json(output: &str) -> Option<Parsed> {
     voice.push_str(tail);
     let voice = normalize(&voice.to_lowercase());
     let first_label = FIRST_LABEL.find(&voice).map_or(voice.len(), |m| m.start());
-    if judge_refuses(&voice[..first_label], &quotations(&voice)) {
+    let voice_quoted = quotations(&voice);
+    if judge_refuses(&voice[..first_label], &voice_quoted) {
         return Some(Parsed::Refused);
     }
     // Every class the object names, as a label or as a key set true.
@@ -135,6 +139,15 @@ pub(super) fn parse_json(output: &str) -> Option<Parsed> {
     }
     if let Some(word) = hedge {
         return Some(Parsed::Unsure(class, Unsure::Hedged(word)));
+    }
+    // `{"label": 1} Actually no, I'm wrong.`: the judge takes the object's
+    // label back; a label the text after the object gives is read as the
+    // text's own (`{"label": 1}\nWait, no: 2_full_refusal`).
+    if last_retraction(&voice, &voice_quoted).is_some() {
+        return Some(match parse_text(tail) {
+            Parsed::None => Parsed::Unsure(class, Unsure::Retracted),
+            after => after,
+        });
     }
     let rest = normalize(&format!("{other}\n{tail}").to_lowercase());
     // "Could be partial, though.": the reason offers another class.

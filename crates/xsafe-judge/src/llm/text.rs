@@ -67,9 +67,10 @@ pub(super) fn merged(mut ranges: Vec<Range<usize>>) -> Vec<Range<usize>> {
 }
 
 /// Where the output quotes the judged answer rather than speaking for the
-/// judge: between quotation marks closed on their line, or
-/// the prompt's `<<<` and `>>>`, a block quote's lines (`> ...`), and the
-/// line after one that introduces a quotation ("The assistant replied:").
+/// judge: between quotation marks closed on their line, or the prompt's
+/// `<<<` and `>>>` (or a longer fence, `<<<<` to `>>>>`), a block quote's
+/// lines (`> ...`), and the line after one that introduces a quotation
+/// ("The assistant replied:").
 pub(super) fn quotations(text: &str) -> Vec<Range<usize>> {
     let mut ranges: Vec<Range<usize>> = Vec::new();
     let mut open: Option<usize> = None;
@@ -91,9 +92,15 @@ pub(super) fn quotations(text: &str) -> Vec<Range<usize>> {
             _ => {}
         }
     }
+    // The prompt's fence, as long as it was (`<<<<` to `>>>>` around an
+    // answer holding `>>>`).
     let mut from = 0;
     while let Some(o) = text[from..].find("<<<").map(|i| from + i) {
-        from = text[o..].find(">>>").map_or(text.len(), |i| o + i + 3);
+        let n = text[o..].len() - text[o..].trim_start_matches('<').len();
+        let close = ">".repeat(n);
+        from = text[o + n..]
+            .find(&close)
+            .map_or(text.len(), |i| o + n + i + n);
         ranges.push(o..from);
     }
     let mut start = 0;
