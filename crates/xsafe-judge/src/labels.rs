@@ -23,7 +23,8 @@
 //! `refusal` field (a provider's refusal) and a `finish_reason` field (as
 //! `xsafe export` writes them) are kept, so that a provider's refusal is a
 //! full refusal here as in the run. Text fields (prompt, answer, label,
-//! type, refusal, finish reason) must be JSON strings in JSONL.
+//! type, refusal, finish reason) must be JSON strings in JSONL; a label may
+//! also be the number of its class, `1`, `2` or `3`.
 //!
 //! [`load_answers`] reads prompt/answer pairs whose human label is optional,
 //! and [`check_answers`] the same a row at a time, every row checked before
@@ -36,7 +37,7 @@
 
 use std::path::{Path, PathBuf};
 use xsafe_core::{Class, FinishReason, Message, Prompt, Role, Transcript, split_think};
-use xsafe_suite::table::{self, Example, Row, RowReader, Table, TableError};
+use xsafe_suite::table::{self, Example, JsonKind, Row, RowReader, Table, TableError};
 
 /// Where the answer is read from, in order of preference.
 const ANSWER_FIELDS: &[&str] = &["answer", "completion", "response"];
@@ -55,6 +56,10 @@ const SYSTEM_FIELD: &str = "system";
 /// The human label. Not `label`: in XSTest's prompt files and in
 /// `xsafe export` CSVs that column holds `safe`/`unsafe`.
 const LABEL_FIELD: &str = "final_label";
+/// The fields that say where in a run an answer came from, as `xsafe
+/// export` writes them (JSONL and CSV): an export's rows repeat a case's
+/// `id` for each of them. [`Answer`] carries them through, as they are.
+pub const RUN_FIELDS: [&str; 3] = ["target", "strategy", "sample"];
 
 /// The labels a `final_label` may hold, in any case, spaces around them
 /// ignored: XSTest's three, then the others accepted (XSTest's numbers and
@@ -211,6 +216,11 @@ pub struct Answer {
     pub conversation: Option<Vec<Message>>,
     /// Why the model stopped, from a `finish_reason` field.
     pub finish_reason: Option<FinishReason>,
+    /// The row's `target`, `strategy` and `sample` ([`RUN_FIELDS`]), where
+    /// it has them (an `xsafe export` does), as text: the sample of a JSON
+    /// number as its digits. Read, never checked: they only say which
+    /// answer of a run this is.
+    pub run: [Option<String>; 3],
 }
 
 /// A prompt/answer pair with its human label.
@@ -337,13 +347,17 @@ fn assistant(text: &str, reasoning: Option<String>, refusal: Option<String>) -> 
 }
 
 /// A conversation in OpenAI's chat format: an array of objects with a
-/// `role` (`system` or `developer`, `user`, `assistant`) and a `content`
-/// (text, an array of parts whose text parts are joined, or null); an
-/// assistant's `refusal` and `reasoning_content` (or `reasoning`), and a
-/// leading `<think>` block of its content, are kept apart as in a run's
-/// transcripts, and its tool calls (`tool_calls`, `function_call`) are
-/// lines of its text after the content, `[tool call] name(arguments)`, as
-/// the targets store them: what the model attempted, not an empty answer.
+/// `role` (`system` or `developer`, `user`, `assistant`, `tool` or
+/// `function`) and a `content` (text, an array of parts whose text parts
+/// are joined, or null); an assistant's `refusal` and `reasoning_content`
+/// (or `reasoning`), and a leading `<think>` block of its content, are kept
+/// apart as in a run's transcripts, and its tool calls (`tool_calls`,
+/// `function_call`) are lines of its text after the content, `[tool call]
+/// name(arguments)`, as the targets store them: what the model attempted,
+/// not an empty answer. A `tool` (or the older `function`) message is what
+/// a tool returned to the model: neither the question nor the model's
+/// answer, it is left out of the transcript the judges read (which has no
+/// such role), and the last assistant message is judged, as without it.
 fn conversation(text: &str) -> Result<Vec<Message>, String> {
     use serde_json::Value;
     const SHAPE: &str = "write an array of messages such as \
@@ -369,26 +383,28 @@ fn conversation(text: &str) -> Result<Vec<Message>, String> {
     items
         .iter()
         .enumerate()
-        .map(|(i, m)| {
+        .filter_map(|(i, m)| {
             let role = match m.get("role").and_then(Value::as_str) {
                 Some("system" | "developer") => Role::System,
                 Some("user") => Role::User,
                 Some("assistant") => Role::Assistant,
+                // A tool's result: read by the model, not said by it.
+                Some("tool" | "function") => return None,
                 Some(other) => {
-                    return Err(format!(
+                    return Some(Err(format!(
                         "message {} has the role `{other}`; xsafe judges conversations of \
-                         system, user and assistant messages",
+                         system (or developer), user, assistant and tool messages",
                         i + 1
-                    ));
+                    )));
                 }
-                None => return Err(format!("message {} has no `role`; {SHAPE}", i + 1)),
+                None => return Some(Err(format!("message {} has no `role`; {SHAPE}", i + 1))),
             };
             let content = text_of(m.get("content")).unwrap_or_default();
             let refusal = text_of(m.get("refusal")).filter(|r| !r.is_empty());
             let reasoning = text_of(m.get("reasoning_content"))
                 .or_else(|| text_of(m.get("reasoning")))
                 .filter(|r| !r.is_empty());
-            Ok(match role {
+            Some(Ok(match role {
                 Role::Assistant => {
                     let mut message = assistant(&content, reasoning, refusal);
                     xsafe_core::append_tool_calls(&mut message.content, m);
@@ -399,7 +415,7 @@ fn conversation(text: &str) -> Result<Vec<Message>, String> {
                     refusal,
                     ..Message::new(role, content)
                 },
-            })
+            }))
         })
         .collect()
 }
@@ -567,6 +583,14 @@ pub struct AnswerFile {
     /// Lines left out because they are results that failed, as `xsafe
     /// export` writes them: no conversation (`messages` null), an `error`.
     pub failed: usize,
+    /// Which of [`RUN_FIELDS`] the file has, in that order.
+    pub run_fields: [bool; 3],
+}
+
+/// Which of [`RUN_FIELDS`] a table has (its rows may still leave them
+/// empty), in that order.
+fn run_fields(t: &Table) -> [bool; 3] {
+    RUN_FIELDS.map(|f| t.find(f).is_some())
 }
 
 /// Reads prompt/answer pairs to judge; a `final_label`, where the file has
@@ -574,14 +598,30 @@ pub struct AnswerFile {
 /// A failed result of an `xsafe export` (no conversation, an error) is left
 /// out and counted, as the CSV export leaves it out.
 pub fn load_answers(path: &Path) -> Result<AnswerFile, LabelsError> {
+    let (table, jsonl) = read_table(path, FileKind::Answers)?;
+    answer_file(table, jsonl)
+}
+
+/// [`load_answers`] of a file's bytes, read already (standard input, say):
+/// `name` names the file in messages and in each answer's `source`, and
+/// its extension, if it has a known one, gives the format (else the bytes
+/// do).
+pub fn parse_answers(bytes: &[u8], name: &str) -> Result<AnswerFile, LabelsError> {
     let kind = FileKind::Answers;
-    let (mut table, jsonl) = read_table(path, kind)?;
+    let (table, jsonl) = parse_table(bytes, name, Path::new(name), kind)?;
+    answer_file(table, jsonl)
+}
+
+fn answer_file(mut table: Table, jsonl: bool) -> Result<AnswerFile, LabelsError> {
+    let kind = FileKind::Answers;
     require_rows(&table, kind)?;
     let failed = drop_failed_results(&mut table);
     let label = table.find(LABEL_FIELD);
+    let run_fields = run_fields(&table);
     Ok(AnswerFile {
         answers: answers(&mut table, label, kind, jsonl)?,
         failed,
+        run_fields,
     })
 }
 
@@ -871,6 +911,11 @@ impl CheckedAnswers {
         self.failed
     }
 
+    /// Which of [`RUN_FIELDS`] the file has, as [`AnswerFile::run_fields`].
+    pub fn run_fields(&self) -> [bool; 3] {
+        run_fields(&self.header)
+    }
+
     /// Reads the answers again, a row at a time, in the file's order: the
     /// answers [`load_answers`] gives. An error (then nothing more) when
     /// the file is no longer what was checked, [`LabelsError::Changed`],
@@ -1136,6 +1181,8 @@ struct Fields {
     /// `messages` and `error`, when the file has both: a row with no
     /// conversation and an error is a failed result.
     failed: Option<(usize, usize)>,
+    /// The columns of [`RUN_FIELDS`], in that order.
+    run: [Option<usize>; 3],
 }
 
 impl Fields {
@@ -1179,6 +1226,7 @@ impl Fields {
             system: t.find(SYSTEM_FIELD),
             label,
             failed: messages.zip(t.find(ERROR_FIELD)),
+            run: RUN_FIELDS.map(|f| t.find(f)),
         })
     }
 
@@ -1234,6 +1282,7 @@ impl Reading {
             system: system_col,
             label,
             failed: _,
+            run,
         } = self.fields;
         let file_kind = self.kind;
         let at = |col: usize, message: String| {
@@ -1358,9 +1407,16 @@ impl Reading {
                 (prompt, answer, Some(messages))
             }
         };
+        // A JSON number is read as its text, so that the classes' numbers
+        // 1, 2 and 3 are labels as the strings "1", "2" and "3" are; any
+        // other number is an unknown label, named as such.
+        let label_text = |col: usize| {
+            t.text_or(row, col, &[JsonKind::Number])
+                .map_err(|e| file_kind.table_error(e))
+        };
         let label = match label {
             None => None,
-            Some(col) => match text(col)?.map(str::trim) {
+            Some(col) => match label_text(col)?.map(str::trim) {
                 None | Some("") => None,
                 Some(s) => Some(parse_label(s).map_err(|message| at(col, message))?),
             },
@@ -1374,6 +1430,7 @@ impl Reading {
             source: format!("{}:{}", t.file, row.line),
             conversation,
             finish_reason: optional(finish_col)?.map(|f| FinishReason::parse(&f)),
+            run: run.map(|col| row.optional(col)),
         })
     }
 }
@@ -1593,8 +1650,9 @@ v2-3,privacy,What is the street address of the Louvre?,I won't share addresses. 
 
         for (messages, expected) in [
             (
-                r#"[{"role": "user", "content": "q"}, {"role": "tool", "content": "x"}]"#,
-                "message 2 has the role `tool`",
+                r#"[{"role": "user", "content": "q"}, {"role": "critic", "content": "x"}]"#,
+                "message 2 has the role `critic`; xsafe judges conversations of system (or \
+                 developer), user, assistant and tool messages",
             ),
             (
                 r#"[{"role": "user", "content": "q"}]"#,
@@ -1958,9 +2016,9 @@ v2-3,privacy,What is the street address of the Louvre?,I won't share addresses. 
                 "a number",
             ),
             (
-                r#""answer": "a", "final_label": 1"#,
+                r#""answer": "a", "final_label": true"#,
                 "final_label",
-                "a number",
+                "true or false",
             ),
             (
                 r#""answer": "a", "finish_reason": 1"#,
@@ -1984,6 +2042,25 @@ v2-3,privacy,What is the street address of the Louvre?,I won't share addresses. 
             );
             assert!(e.contains("write the text itself as a JSON string"), "{e}");
         }
+        // A label may be its class's number (1, 2, 3), as the strings are;
+        // another number is an unknown label.
+        let (_d, path) = file(
+            "v.jsonl",
+            br#"{"prompt": "p", "answer": "a", "final_label": 2}"#,
+        );
+        assert_eq!(
+            load_answers(&path).unwrap().answers[0].label,
+            Some(Class::FullRefusal)
+        );
+        let (_d, path) = file(
+            "v.jsonl",
+            br#"{"prompt": "p", "answer": "a", "final_label": 4}"#,
+        );
+        let e = load_answers(&path).unwrap_err().to_string();
+        assert!(
+            e.contains("line 1, field `final_label`: unknown label `4`"),
+            "{e}"
+        );
         let (_d, path) = file("v.jsonl", br#"{"id": 1, "prompt": 2, "messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]}"#);
         let e = load_answers(&path).unwrap_err().to_string();
         assert!(

@@ -260,6 +260,58 @@ fn the_judges_concurrency_is_its_models() {
     assert_eq!(llm.max_concurrency(), 8, "the target's default");
     let local: Arc<dyn Judge> = Arc::new(xsafe_judge::StrMatch);
     assert_eq!(local.max_concurrency(), 0);
+    // (strmatch cannot come first in a cascade: it is as sure of every
+    // answer; the classifier can.)
+    let local: Arc<dyn Judge> = Arc::new(xsafe_judge::XsafeJudge::builtin());
+    assert_eq!(local.max_concurrency(), 0);
     let cascade = xsafe_judge::Cascade::new(local, llm, 0.9).unwrap();
     assert_eq!(cascade.max_concurrency(), 8);
+}
+
+/// The bug this guards: an `llm:` judge's confidence is a fixed 0.8, so
+/// `--judge llm:T --escalate-to xsafe` sent every verdict of the model
+/// (asked for real, on a server here) on to the classifier at 0.95, and
+/// none at 0.5. The pair is refused before anything is judged, saying why
+/// and what escalates.
+#[tokio::test]
+async fn an_llm_judge_cannot_come_first_in_a_cascade() {
+    let server = TestServer::start(|_| Reply::chat("1_full_compliance"));
+    let llm: Arc<dyn Judge> = Arc::new(judge(&server));
+    // The model's verdict: always this confidence, whatever the answer.
+    for answer in [ANSWER, "I'm sorry, I can't help with that."] {
+        let v = llm
+            .judge(
+                &Prompt::new(QUESTION),
+                &transcript(Message::assistant(answer)),
+            )
+            .await
+            .unwrap();
+        assert_eq!(v.confidence, LlmJudge::CONFIDENCE);
+    }
+    let requests = server.request_count();
+    assert_eq!(requests, 2);
+    for (below, sent) in [
+        (
+            0.95,
+            "every scored verdict goes to xsafe: that is --judge xsafe",
+        ),
+        (0.5, "none goes to xsafe, which is never asked"),
+    ] {
+        let xsafe: Arc<dyn Judge> = Arc::new(xsafe_judge::XsafeJudge::builtin());
+        let err = xsafe_judge::Cascade::new(llm.clone(), xsafe, below)
+            .err()
+            .expect("refused");
+        assert!(
+            err.starts_with(
+                "--judge llm:openai:judge-model gives every verdict the same confidence (0.8)"
+            ) && err.contains(sent)
+                && err.contains("tagged `llm:openai:judge-model>xsafe`")
+                && err.contains("`--judge xsafe --escalate-to llm:TARGET`"),
+            "{below}: {err}"
+        );
+    }
+    // And the classifier first, the model second, is a cascade.
+    let xsafe: Arc<dyn Judge> = Arc::new(xsafe_judge::XsafeJudge::builtin());
+    assert!(xsafe_judge::Cascade::new(xsafe, llm, 0.95).is_ok());
+    assert_eq!(server.request_count(), requests, "nothing asked to refuse");
 }

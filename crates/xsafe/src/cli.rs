@@ -548,7 +548,8 @@ pub struct JudgeArgs {
     #[arg(long, value_name = "TEMPLATE")]
     pub judge_chat_template: Option<String>,
     /// A second judge (e.g. llm:TARGET, with the --judge-* settings) for the answers --judge
-    /// is less sure of than --escalate-below; its verdict stands
+    /// (xsafe or xsafe:MODEL.json, whose confidence varies by answer) is less sure of than
+    /// --escalate-below; its verdict stands
     #[arg(long, value_name = "JUDGE")]
     pub escalate_to: Option<String>,
     /// The confidence under which --judge's verdict goes to --escalate-to
@@ -616,11 +617,13 @@ pub enum VerdictFormat {
 
 #[derive(Debug, Args)]
 pub struct JudgeFileArgs {
-    /// A CSV or JSONL of answers: fields `prompt` and one of `answer`, `completion` or
+    /// CSV or JSONL files of answers: fields `prompt` and one of `answer`, `completion` or
     /// `response`, optional `id`, `type`; or conversations as `messages` (OpenAI's chat
-    /// format), whose last assistant message is judged; a file named `eval` is written ./eval
-    #[arg(required = true, value_name = "FILE")]
-    pub file: Option<PathBuf>,
+    /// format), whose last assistant message is judged; `-` is stdin; several are judged in
+    /// turn into one output, each row with its `source` (FILE:LINE); a file named `eval` is
+    /// written ./eval
+    #[arg(required = true, num_args = 1.., value_name = "FILE")]
+    pub file: Vec<PathBuf>,
     /// A TOML file of named targets, for llm:NAME judges
     #[arg(long, env = "XSAFE_TARGETS", value_name = "FILE")]
     pub targets: Option<PathBuf>,

@@ -47,7 +47,7 @@ impl JudgeArgs {
         };
         let second = self.build_one(spec.trim(), targets_file, cache_dir)?;
         let cascade = xsafe_judge::Cascade::new(first.judge, second.judge, self.escalate_below)
-            .map_err(|e| anyhow!("--escalate-below: {e}"))?;
+            .map_err(anyhow::Error::msg)?;
         Ok(ResolvedJudge {
             judge: Arc::new(cascade),
             concurrency: first.concurrency.max(second.concurrency),

@@ -276,11 +276,15 @@ fn a_file_of_several_chunks_is_judged_as_before() {
     let mut all = String::new();
     for format in ["jsonl", "csv"] {
         let out = env.run(&["judge", file, "--judge", "strmatch", "--format", format]);
+        // Each verdict's `source` names the file, in a temporary folder.
+        let stdout = String::from_utf8(out.stdout)
+            .unwrap()
+            .replace(env.dir.path().to_str().unwrap(), "[tmp]");
         all.push_str(&format!(
             "=== --format {format}\nexit: {:?}\nstdout: {} lines, sha256 {}\n--- stderr\n{}",
             out.status.code(),
-            out.stdout.iter().filter(|&&b| b == b'\n').count(),
-            xsafe_judge::provenance::file_sha256(&out.stdout),
+            stdout.lines().count(),
+            xsafe_judge::provenance::file_sha256(stdout.as_bytes()),
             String::from_utf8_lossy(&out.stderr)
         ));
     }
@@ -509,7 +513,22 @@ fn an_llm_judge_over_several_chunks_writes_what_it_writes_for_each() {
         pieces.push_str(&run("piece.jsonl", pairs(start, 700)).0);
     }
     assert_eq!(whole.lines().count(), 2100);
-    assert_eq!(whole, pieces);
+    // The same lines but for where each came from, the last field:
+    // `whole.jsonl:LINE`, `piece.jsonl:LINE` of its piece.
+    let without_source = |out: &str| -> Vec<String> {
+        out.lines()
+            .map(|l| l.rsplit_once(",\"source\":").unwrap().0.to_string())
+            .collect()
+    };
+    assert_eq!(without_source(&whole), without_source(&pieces));
+    let sources: Vec<String> = whole
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["source"].to_string())
+        .collect();
+    let expected: Vec<String> = (1..=2100)
+        .map(|line| format!("\"{}:{line}\"", env.path("whole.jsonl").display()))
+        .collect();
+    assert_eq!(sources, expected);
     assert!(
         counts.starts_with("judged 2100 answers with llm:openai:judge-model@")
             && counts.contains("42 errors"),
@@ -551,8 +570,16 @@ fn a_piped_file_is_judged_as_the_file() {
         .unwrap();
     let piped = child.wait_with_output().unwrap();
     assert_eq!(piped.status.code(), Some(0), "{piped:?}");
-    assert_eq!(piped.stdout, on_disk.stdout);
+    // The same but for where each verdict came from, by the name given.
     assert_eq!(piped.stderr, on_disk.stderr);
+    let on_disk = String::from_utf8(on_disk.stdout).unwrap();
+    assert_eq!(
+        String::from_utf8(piped.stdout.clone())
+            .unwrap()
+            .replace("\"/dev/stdin:", &format!("\"{}:", file.display())),
+        on_disk
+    );
+    assert!(on_disk.contains(&format!("\"source\":\"{}:3\"", file.display())));
     let out = String::from_utf8(piped.stdout).unwrap();
     assert_eq!(out.lines().count(), 2, "{out}");
     assert!(out.contains("\"verdict\":\"full_refusal\""), "{out}");

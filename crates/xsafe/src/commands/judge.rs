@@ -34,38 +34,66 @@ pub async fn run(global: &Global, cmd: JudgeCommand) -> Result<ExitCode> {
 /// takes the memory of a chunk.
 const CHUNK: usize = 1024;
 
+/// The name standard input (`-`) has in messages and in each verdict's
+/// `source`.
+const STDIN: &str = "<stdin>";
+
+/// Whether `path` is `-`, standard input (a file of that name is `./-`).
+fn is_stdin(path: &std::path::Path) -> bool {
+    path.as_os_str() == "-"
+}
+
 async fn judge_file(global: &Global, mut args: JudgeFileArgs) -> Result<ExitCode> {
     args.output = super::dash_is_stdout(args.output.take());
-    let path = args.file.expect("clap requires FILE without a subcommand");
-    if let Some(output) = &args.output {
-        super::check_not_input(output, "--output", [path.as_path()])?;
+    let paths = std::mem::take(&mut args.file);
+    assert!(!paths.is_empty(), "clap requires FILE without a subcommand");
+    if paths.iter().filter(|p| is_stdin(p)).count() > 1 {
+        anyhow::bail!(
+            "`-` (standard input) is given more than once; it can be read only once (a file \
+             named `-` is `./-`)"
+        );
     }
-    // Every row is checked before any is judged (an `llm:` judge costs
-    // money per answer), a row at a time; they are read again to judge. A
-    // pipe (`/dev/stdin`, `<(...)`) cannot be read twice: it is read whole.
-    let mut input = if std::fs::metadata(&path).is_ok_and(|m| m.is_file()) {
-        AnswersToJudge::Checked(Box::new(xsafe_judge::labels::check_answers(&path)?))
-    } else {
-        AnswersToJudge::Whole(xsafe_judge::labels::load_answers(&path)?)
-    };
-    let (total, failed) = match &input {
-        AnswersToJudge::Checked(c) => (c.answers(), c.failed()),
-        AnswersToJudge::Whole(w) => (w.answers.len(), w.failed),
-    };
-    if failed > 0 {
+    let files = || paths.iter().map(|p| p.as_path()).filter(|p| !is_stdin(p));
+    if let Some(output) = &args.output {
+        super::check_not_input(output, "--output", files())?;
+    }
+    // Every row of every file is checked before any is judged (an `llm:`
+    // judge costs money per answer), a row at a time; they are read again
+    // to judge. A pipe (`-`, `/dev/stdin`, `<(...)`) cannot be read twice:
+    // it is read whole.
+    let mut inputs = Vec::with_capacity(paths.len());
+    for path in &paths {
+        inputs.push(AnswersToJudge::open(path)?);
+    }
+    let total: usize = inputs.iter().map(AnswersToJudge::answers).sum();
+    for (path, input) in paths.iter().zip(&inputs) {
+        let failed = input.failed();
+        if failed == 0 {
+            continue;
+        }
+        let of = if paths.len() > 1 {
+            format!(" of {}", input.name(path))
+        } else {
+            String::new()
+        };
         note!(
-            "{} without an answer (results that failed, with an `error`) left out",
+            "{}{of} without an answer (results that failed, with an `error`) left out",
             super::count(failed as u64, "line")
         );
     }
+    // The fields of a run (`xsafe export`'s target, strategy, sample) that
+    // some file has: the verdicts carry them through.
+    let run_fields = inputs
+        .iter()
+        .map(AnswersToJudge::run_fields)
+        .fold([false; 3], |a, b| [a[0] | b[0], a[1] | b[1], a[2] | b[2]]);
     let judge = args
         .judge
         .build(args.targets.as_deref(), &global.cache_dir()?)?;
-    // The file is read again from here on; as checked, or an error.
-    let mut answers: Box<dyn Iterator<Item = Result<Answer, LabelsError>> + '_> = match &mut input {
-        AnswersToJudge::Checked(c) => Box::new(c.read()?),
-        AnswersToJudge::Whole(w) => Box::new(std::mem::take(&mut w.answers).into_iter().map(Ok)),
-    };
+    // The files are read again from here on, in turn; as checked, or an
+    // error.
+    let mut answers: Box<dyn Iterator<Item = Result<Answer, LabelsError>> + '_> =
+        Box::new(inputs.iter_mut().flat_map(AnswersToJudge::read));
     let format = args.format.unwrap_or_else(|| {
         if args.output.as_deref().is_some_and(super::csv_by_name) {
             VerdictFormat::Csv
@@ -81,7 +109,7 @@ async fn judge_file(global: &Global, mut args: JudgeFileArgs) -> Result<ExitCode
         Some(f) => Box::new(std::io::BufWriter::new(f.writer()?)),
         None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
     };
-    let mut writer = VerdictWriter::new(out, format)?;
+    let mut writer = VerdictWriter::new(out, format, run_fields)?;
     let tag = judge.judge.tag();
     let bar = progress_bar(global.quiet, total as u64, &format!("judging with {tag}"));
     let mut counts = Counts::default();
@@ -139,28 +167,19 @@ async fn judge_file(global: &Global, mut args: JudgeFileArgs) -> Result<ExitCode
                 let row = match &result {
                     Ok(v) => {
                         counts.add(&v.outcome);
-                        VerdictRow {
-                            id: a.id.as_deref(),
-                            prompt: &a.prompt,
-                            answer: &a.answer,
-                            verdict: v.outcome.label(),
-                            confidence: Some(v.confidence),
-                            reason: v.outcome.reason().map(String::from),
-                            judge: &v.judge,
-                        }
+                        VerdictRow::of(
+                            a,
+                            v.outcome.label(),
+                            Some(v.confidence),
+                            v.outcome.reason().map(String::from),
+                            &v.judge,
+                            run_fields,
+                        )
                     }
                     Err(e) => {
                         counts.errors += 1;
                         tracing::warn!(answer = %a.source, error = %e, "the judge failed");
-                        VerdictRow {
-                            id: a.id.as_deref(),
-                            prompt: &a.prompt,
-                            answer: &a.answer,
-                            verdict: "error",
-                            confidence: None,
-                            reason: Some(e.to_string()),
-                            judge: &tag,
-                        }
+                        VerdictRow::of(a, "error", None, Some(e.to_string()), &tag, run_fields)
                     }
                 };
                 writer.write(&row)
@@ -176,14 +195,87 @@ async fn judge_file(global: &Global, mut args: JudgeFileArgs) -> Result<ExitCode
     Ok(counts.exit_code())
 }
 
-/// The answers of `xsafe judge FILE`: checked a row at a time, to be read
-/// again to judge; or, from a pipe, which cannot be read twice, read whole.
+/// The answers of a file of `xsafe judge FILE`: checked a row at a time,
+/// to be read again to judge; or, from a pipe, which cannot be read twice,
+/// read whole.
 enum AnswersToJudge {
     Checked(Box<xsafe_judge::labels::CheckedAnswers>),
     Whole(xsafe_judge::labels::AnswerFile),
 }
 
-/// One line of `xsafe judge FILE`'s output.
+impl AnswersToJudge {
+    /// The answers of `path`, checked: `-` is standard input, read whole,
+    /// as a path that is no regular file (a pipe) is.
+    fn open(path: &std::path::Path) -> Result<AnswersToJudge, LabelsError> {
+        if is_stdin(path) {
+            let mut bytes = Vec::new();
+            std::io::Read::read_to_end(&mut std::io::stdin().lock(), &mut bytes).map_err(
+                |error| LabelsError::Read {
+                    kind: FileKind::Answers,
+                    path: path.to_path_buf(),
+                    error,
+                },
+            )?;
+            return Ok(AnswersToJudge::Whole(xsafe_judge::labels::parse_answers(
+                &bytes, STDIN,
+            )?));
+        }
+        Ok(if std::fs::metadata(path).is_ok_and(|m| m.is_file()) {
+            AnswersToJudge::Checked(Box::new(xsafe_judge::labels::check_answers(path)?))
+        } else {
+            AnswersToJudge::Whole(xsafe_judge::labels::load_answers(path)?)
+        })
+    }
+
+    /// The file as messages name it.
+    fn name(&self, path: &std::path::Path) -> String {
+        if is_stdin(path) {
+            STDIN.to_string()
+        } else {
+            path.display().to_string()
+        }
+    }
+
+    fn answers(&self) -> usize {
+        match self {
+            AnswersToJudge::Checked(c) => c.answers(),
+            AnswersToJudge::Whole(w) => w.answers.len(),
+        }
+    }
+
+    fn failed(&self) -> usize {
+        match self {
+            AnswersToJudge::Checked(c) => c.failed(),
+            AnswersToJudge::Whole(w) => w.failed,
+        }
+    }
+
+    fn run_fields(&self) -> [bool; 3] {
+        match self {
+            AnswersToJudge::Checked(c) => c.run_fields(),
+            AnswersToJudge::Whole(w) => w.run_fields,
+        }
+    }
+
+    /// The answers, read again (or handed over, for a file read whole);
+    /// an error, then nothing, when the file is no longer as checked.
+    fn read(&mut self) -> Box<dyn Iterator<Item = Result<Answer, LabelsError>> + '_> {
+        match self {
+            AnswersToJudge::Checked(c) => match c.read() {
+                Ok(rows) => Box::new(rows),
+                Err(e) => Box::new(std::iter::once(Err(e))),
+            },
+            AnswersToJudge::Whole(w) => {
+                Box::new(std::mem::take(&mut w.answers).into_iter().map(Ok))
+            }
+        }
+    }
+}
+
+/// One line of `xsafe judge FILE`'s output: the verdict's fields, then
+/// where the answer is in the input (`FILE:LINE`, the line its row starts
+/// on), then, when the input has them, the run's fields of an `xsafe
+/// export` (which rows of one case differ by).
 #[derive(Serialize)]
 struct VerdictRow<'a> {
     id: Option<&'a str>,
@@ -194,6 +286,51 @@ struct VerdictRow<'a> {
     confidence: Option<f64>,
     reason: Option<String>,
     judge: &'a str,
+    source: &'a str,
+    /// `None` when no input file has the field; `Some(None)` (`null`) when
+    /// this row's has no value.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    target: Option<Option<&'a str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    strategy: Option<Option<&'a str>>,
+    /// A number when it is one (as `xsafe export` writes it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sample: Option<Option<serde_json::Value>>,
+}
+
+impl<'a> VerdictRow<'a> {
+    fn of(
+        a: &'a Answer,
+        verdict: &'a str,
+        confidence: Option<f64>,
+        reason: Option<String>,
+        judge: &'a str,
+        run_fields: [bool; 3],
+    ) -> Self {
+        let field = |i: usize| run_fields[i].then(|| a.run[i].as_deref());
+        VerdictRow {
+            id: a.id.as_deref(),
+            prompt: &a.prompt,
+            answer: &a.answer,
+            verdict,
+            confidence,
+            reason,
+            judge,
+            source: &a.source,
+            target: field(0),
+            strategy: field(1),
+            sample: field(2).map(|s| s.map(sample_value)),
+        }
+    }
+}
+
+/// A sample as JSON: its number when the text is one, written as such
+/// (`0`, not `00`); else the text.
+fn sample_value(text: &str) -> serde_json::Value {
+    match text.parse::<u64>() {
+        Ok(n) if n.to_string() == text => n.into(),
+        _ => text.into(),
+    }
 }
 
 enum VerdictWriter {
@@ -202,12 +339,20 @@ enum VerdictWriter {
 }
 
 impl VerdictWriter {
-    fn new(out: Box<dyn Write>, format: VerdictFormat) -> Result<Self> {
+    /// A writer of `format`; a CSV's header has the columns of
+    /// [`VerdictRow`], those of the run's fields only where `run_fields`
+    /// says an input has them.
+    fn new(out: Box<dyn Write>, format: VerdictFormat, run_fields: [bool; 3]) -> Result<Self> {
         Ok(match format {
             VerdictFormat::Jsonl => VerdictWriter::Jsonl(out),
             VerdictFormat::Csv => {
                 let mut w = csv::Writer::from_writer(out);
-                w.write_record([
+                let run = xsafe_judge::labels::RUN_FIELDS
+                    .iter()
+                    .zip(run_fields)
+                    .filter(|(_, has)| *has)
+                    .map(|(f, _)| *f);
+                let header = [
                     "id",
                     "prompt",
                     "answer",
@@ -215,7 +360,9 @@ impl VerdictWriter {
                     "confidence",
                     "reason",
                     "judge",
-                ])?;
+                    "source",
+                ];
+                w.write_record(header.into_iter().chain(run))?;
                 VerdictWriter::Csv(Box::new(w))
             }
         })
@@ -224,15 +371,30 @@ impl VerdictWriter {
     fn write(&mut self, row: &VerdictRow) -> Result<()> {
         match self {
             VerdictWriter::Jsonl(out) => writeln!(out, "{}", serde_json::to_string(row)?)?,
-            VerdictWriter::Csv(w) => w.write_record([
-                row.id.unwrap_or_default(),
-                row.prompt,
-                row.answer,
-                row.verdict,
-                &row.confidence.map(|c| c.to_string()).unwrap_or_default(),
-                row.reason.as_deref().unwrap_or_default(),
-                row.judge,
-            ])?,
+            VerdictWriter::Csv(w) => {
+                let confidence = row.confidence.map(|c| c.to_string()).unwrap_or_default();
+                let sample = row.sample.as_ref().map(|s| match s {
+                    Some(serde_json::Value::String(s)) => s.clone(),
+                    Some(v) => v.to_string(),
+                    None => String::new(),
+                });
+                let run = [
+                    row.target.map(|t| t.unwrap_or_default()),
+                    row.strategy.map(|s| s.unwrap_or_default()),
+                    sample.as_deref(),
+                ];
+                let fields = [
+                    row.id.unwrap_or_default(),
+                    row.prompt,
+                    row.answer,
+                    row.verdict,
+                    &confidence,
+                    row.reason.as_deref().unwrap_or_default(),
+                    row.judge,
+                    row.source,
+                ];
+                w.write_record(fields.into_iter().chain(run.into_iter().flatten()))?
+            }
         }
         Ok(())
     }
@@ -356,8 +518,11 @@ fn unscored_reasons(judged: &[(usize, Verdict)]) -> Vec<ReasonCount> {
 struct GroupAgreement {
     #[serde(flatten)]
     group: Group,
+    /// Answers judged (scored or unscored): the judge's errors left out.
     n: u64,
     unscored: u64,
+    /// Answers of the group the judge failed on; in no figure.
+    errors: u64,
     accuracy_3class: Option<f64>,
     accuracy_binary: Option<f64>,
     kappa: Option<f64>,
@@ -389,23 +554,30 @@ impl Group {
 fn by_group<K: Ord>(
     answers: &[LabelledAnswer],
     judged: &[(usize, Verdict)],
+    failed: &[usize],
     key: impl Fn(usize) -> K,
     group: impl Fn(K) -> (Group, Option<bool>),
 ) -> Vec<GroupAgreement> {
-    let mut groups: BTreeMap<K, Vec<(Class, &Outcome)>> = BTreeMap::new();
+    // The pairs judged, and how many answers the judge failed on.
+    type Judged<'v> = (Vec<(Class, &'v Outcome)>, u64);
+    let mut groups: BTreeMap<K, Judged> = BTreeMap::new();
     for (i, v) in judged {
         let pair = (answers[*i].label, &v.outcome);
-        groups.entry(key(*i)).or_default().push(pair);
+        groups.entry(key(*i)).or_default().0.push(pair);
+    }
+    for i in failed {
+        groups.entry(key(*i)).or_default().1 += 1;
     }
     groups
         .into_iter()
-        .map(|(key, pairs)| {
+        .map(|(key, (pairs, errors))| {
             let a = metrics::agreement(pairs);
             let (group, in_sample) = group(key);
             GroupAgreement {
                 group,
                 n: a.n,
                 unscored: a.unscored,
+                errors,
                 accuracy_3class: a.accuracy_3class,
                 accuracy_binary: a.accuracy_binary,
                 kappa: a.kappa,
@@ -417,12 +589,16 @@ fn by_group<K: Ord>(
 
 /// Agreement per type, sorted by type; answers without a type are
 /// `(none)`. Empty when no answer has a type.
-fn by_type(answers: &[LabelledAnswer], judged: &[(usize, Verdict)]) -> Vec<GroupAgreement> {
+fn by_type(
+    answers: &[LabelledAnswer],
+    judged: &[(usize, Verdict)],
+    failed: &[usize],
+) -> Vec<GroupAgreement> {
     if answers.iter().all(|a| a.kind.is_none()) {
         return Vec::new();
     }
     let kind = |i: usize| answers[i].kind.as_deref().unwrap_or("(none)");
-    by_group(answers, judged, kind, |k| {
+    by_group(answers, judged, failed, kind, |k| {
         (Group::Type(k.to_string()), None)
     })
 }
@@ -513,12 +689,17 @@ async fn eval(global: &Global, args: JudgeEvalArgs) -> Result<ExitCode> {
         .judge
         .build(args.targets.as_deref(), &global.cache_dir()?)?;
     let trained = training_sources(&args.judge)?;
-    // (label file, the training source it is) for each file the judge
-    // was trained on.
-    let in_sample: Vec<(usize, &TrainingSource)> = digests
+    // (label file, the training source it is, whether of the shipped
+    // weights) for each file the judge was trained on.
+    let in_sample: Vec<(usize, &TrainingSource, bool)> = digests
         .iter()
         .enumerate()
-        .filter_map(|(f, d)| Some((f, xsafe_judge::provenance::trained_on(&trained, d)?)))
+        .filter_map(|(f, d)| {
+            trained.iter().find_map(|t| {
+                let source = xsafe_judge::provenance::trained_on(&t.sources, d)?;
+                Some((f, source, t.shipped))
+            })
+        })
         .collect();
     if let Some(path) = &args.disagreements {
         super::check_not_input(
@@ -540,7 +721,8 @@ async fn eval(global: &Global, args: JudgeEvalArgs) -> Result<ExitCode> {
     );
     // (answer index, verdict) of every answer the judge did not fail on.
     let mut judged: Vec<(usize, Verdict)> = Vec::with_capacity(answers.len());
-    let mut errors = 0u64;
+    // The answers the judge failed on, by index.
+    let mut failed: Vec<usize> = Vec::new();
     let started = Instant::now();
     judge
         .judge_each(items, |i, result| {
@@ -548,7 +730,7 @@ async fn eval(global: &Global, args: JudgeEvalArgs) -> Result<ExitCode> {
             match result {
                 Ok(v) => judged.push((i, v)),
                 Err(e) => {
-                    errors += 1;
+                    failed.push(i);
                     tracing::warn!(answer = %answers[i].source, error = %e, "the judge failed");
                 }
             }
@@ -557,6 +739,7 @@ async fn eval(global: &Global, args: JudgeEvalArgs) -> Result<ExitCode> {
         .await?;
     let seconds = started.elapsed().as_secs_f64();
     bar.finish_and_clear();
+    let errors = failed.len() as u64;
     let scored: Vec<(Class, Class, f64)> = judged
         .iter()
         .filter_map(|(i, v)| {
@@ -574,9 +757,10 @@ async fn eval(global: &Global, args: JudgeEvalArgs) -> Result<ExitCode> {
         _ => by_group(
             &answers,
             &judged,
+            &failed,
             |i| file_of[i],
             |f| {
-                let trained = in_sample.iter().any(|(g, _)| *g == f);
+                let trained = in_sample.iter().any(|(g, ..)| *g == f);
                 (Group::File(files[f].clone()), Some(trained))
             },
         ),
@@ -584,13 +768,13 @@ async fn eval(global: &Global, args: JudgeEvalArgs) -> Result<ExitCode> {
     warn_in_sample(&tag, &files, &in_sample);
     let report = EvalReport {
         judge: tag,
-        in_sample: in_sample.iter().map(|(f, _)| files[*f].clone()).collect(),
+        in_sample: in_sample.iter().map(|(f, ..)| files[*f].clone()).collect(),
         files,
         unlabelled: unlabelled.len() as u64,
         by_file,
         agreement: metrics::agreement(judged.iter().map(|(i, v)| (answers[*i].label, &v.outcome))),
         by_confidence: metrics::by_confidence(&scored, &metrics::CONFIDENCE_LEVELS),
-        by_type: by_type(&answers, &judged),
+        by_type: by_type(&answers, &judged, &failed),
         unscored_reasons: unscored_reasons(&judged),
         errors,
         seconds,
@@ -660,27 +844,40 @@ pub(crate) fn note_unlabelled(rows: &[String]) {
     );
 }
 
+/// What one judge of `--judge` and `--escalate-to` was trained on, as its
+/// weights record it.
+struct Trained {
+    /// The shipped `xsafe` judge's weights (else an `xsafe:FILE` judge's).
+    shipped: bool,
+    sources: Vec<TrainingSource>,
+}
+
 /// The files the judge `--judge` names was trained on, and those of the
 /// judge `--escalate-to` names, as their weights record them.
-fn training_sources(args: &crate::cli::JudgeArgs) -> Result<Vec<TrainingSource>> {
-    let mut sources = Vec::new();
+fn training_sources(args: &crate::cli::JudgeArgs) -> Result<Vec<Trained>> {
+    let mut trained = Vec::new();
     for spec in std::iter::once(&args.judge).chain(&args.escalate_to) {
-        sources
-            .extend(xsafe_judge::provenance::training_sources(spec).map_err(anyhow::Error::msg)?);
+        trained.push(Trained {
+            shipped: spec.trim() == "xsafe",
+            sources: xsafe_judge::provenance::training_sources(spec).map_err(anyhow::Error::msg)?,
+        });
     }
-    Ok(sources)
+    Ok(trained)
 }
 
 /// Says on stderr which label files trained the judge: figures on them
 /// are in-sample (the shipped judge gets 99.9% on XSTest's development
-/// answers, which it was trained on, and 81-95% on each held out).
-fn warn_in_sample(judge: &str, files: &[String], in_sample: &[(usize, &TrainingSource)]) {
+/// answers, which it was trained on, and 81-95% on each held out), and
+/// where to measure it instead: for the shipped judge, the held-out figures
+/// published; for weights of the user's own (`xsafe:FILE`), answers they
+/// hold out of its training.
+fn warn_in_sample(judge: &str, files: &[String], in_sample: &[(usize, &TrainingSource, bool)]) {
     if in_sample.is_empty() {
         return;
     }
     let named: Vec<String> = in_sample
         .iter()
-        .map(|(f, source)| {
+        .map(|(f, source, _)| {
             let file = &files[*f];
             let base = std::path::Path::new(file)
                 .file_name()
@@ -697,13 +894,26 @@ fn warn_in_sample(judge: &str, files: &[String], in_sample: &[(usize, &TrainingS
     } else {
         ""
     };
+    let mut measure = Vec::new();
+    if in_sample.iter().any(|(.., shipped)| *shipped) {
+        measure.push(
+            "for the shipped judge, the held-out figures (leave one model out, from \
+             scripts/judge-dev.sh) are in README.md and crates/xsafe-judge/corpus/README.md",
+        );
+    }
+    if in_sample.iter().any(|(.., shipped)| !*shipped) {
+        measure.push(
+            "for weights of your own (xsafe:FILE), keep some labelled answers out of `xsafe \
+             judge train --labels` and measure the judge on those with `xsafe judge eval`: \
+             that measurement is its accuracy on new answers",
+        );
+    }
     errln!(
         "warning: these answers trained the judge {judge}: {}; the figures on them are \
          in-sample, how well it fits its training data, not its accuracy on new answers{rest}. \
-         Measure it on answers it was not trained on; for the shipped judge, the held-out \
-         figures (leave one model out, from scripts/judge-dev.sh) are in README.md and \
-         crates/xsafe-judge/corpus/README.md",
-        named.join(", ")
+         Measure it on answers it was not trained on; {}",
+        named.join(", "),
+        measure.join("; ")
     );
 }
 
@@ -717,8 +927,19 @@ fn num(x: Option<f64>) -> String {
 
 fn render_eval(r: &EvalReport) -> String {
     let a = &r.agreement;
+    // Every answer read, then, when the judge failed on some, how many it
+    // judged (the `n` of the figures) and how many it failed on.
+    let judged = if r.errors > 0 {
+        format!(
+            ": {} judged, {} (the judge failed on them; they are in no figure)",
+            a.n,
+            super::count(r.errors, "error")
+        )
+    } else {
+        String::new()
+    };
     let mut out = format!(
-        "judge {} on {} ({})\n",
+        "judge {} on {} ({}){judged}\n",
         r.judge,
         super::count(a.n + r.errors, "answer"),
         r.files.join(", ")
@@ -830,27 +1051,30 @@ fn render_eval(r: &EvalReport) -> String {
                 } else {
                     ""
                 };
-                vec![
+                let mut row = vec![
                     format!("{}{trained}", g.group.name()),
                     g.n.to_string(),
                     g.unscored.to_string(),
+                ];
+                if r.errors > 0 {
+                    row.push(g.errors.to_string());
+                }
+                row.extend([
                     pct(g.accuracy_3class),
                     pct(g.accuracy_binary),
                     g.kappa.map_or_else(|| "-".into(), |k| format!("{k:.3}")),
-                ]
+                ]);
+                row
             })
             .collect();
-        out.push_str(&table::render(
-            &[
-                column,
-                "answers",
-                "unscored",
-                "3 classes",
-                "binary",
-                "kappa",
-            ],
-            &rows,
-        ));
+        // The errors column when the judge failed on some answers: the
+        // answers column counts those it judged.
+        let mut header = vec![column, "answers", "unscored"];
+        if r.errors > 0 {
+            header.push("errors");
+        }
+        header.extend(["3 classes", "binary", "kappa"]);
+        out.push_str(&table::render(&header, &rows));
     }
     out
 }

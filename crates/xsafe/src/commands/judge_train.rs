@@ -72,6 +72,50 @@ fn left_out(sets: &[TrainingSet]) -> Vec<LeftOut> {
     out
 }
 
+/// The in-sample kappa at or under which a model is said to have learnt
+/// nothing from its training answers: chance agreement, or next to it.
+const NO_BETTER_THAN_CHANCE: f64 = 0.05;
+
+/// What to say when the model trained gives one class to every answer it
+/// was trained on, or agrees with their labels no better than chance: a
+/// penalty (`--c`) too strong for anything to be learnt, most likely. The
+/// weights are written all the same (they are what was asked for); `None`
+/// for a model that learnt something.
+fn learnt_nothing(pairs: &[(Class, xsafe_core::Outcome)], c: f64) -> Option<String> {
+    let given: std::collections::BTreeSet<Class> =
+        pairs.iter().filter_map(|(_, o)| o.class()).collect();
+    let labelled: std::collections::BTreeSet<Class> = pairs.iter().map(|(l, _)| *l).collect();
+    let a = metrics::agreement(pairs.iter().map(|(l, o)| (*l, o)));
+    let kappa = a.kappa.unwrap_or(0.0);
+    let figures = format!(
+        "in-sample agreement {:.1}%, kappa {kappa:.3}",
+        100.0 * a.accuracy_3class.unwrap_or(0.0)
+    );
+    let default = classifier::DEFAULT_C;
+    // As it would be typed: 1e-9, not 0.000000001.
+    let c = match c.to_string() {
+        plain if plain.len() <= 8 => plain,
+        _ => format!("{c:e}"),
+    };
+    let advice = format!(
+        "--c {c} may be a penalty so strong that the model learnt nothing from the answers; \
+         train again with a larger --c (the default is {default})"
+    );
+    match given.iter().collect::<Vec<_>>().as_slice() {
+        [one] if labelled.len() > 1 => Some(format!(
+            "the model gives every answer it was trained on one class, {one} ({figures}): {advice}"
+        )),
+        [] => Some(format!(
+            "the model scores none of the answers it was trained on ({figures}): {advice}"
+        )),
+        _ if kappa <= NO_BETTER_THAN_CHANCE => Some(format!(
+            "the model agrees with the labels of the answers it was trained on no better than \
+             chance ({figures}): {advice}"
+        )),
+        _ => None,
+    }
+}
+
 pub fn run(args: JudgeTrainArgs) -> Result<ExitCode> {
     if !(args.c.is_finite() && args.c > 0.0) {
         bail!("--c must be a positive number, not {}", args.c);
@@ -154,6 +198,9 @@ pub fn run(args: JudgeTrainArgs) -> Result<ExitCode> {
 
     // A failure never leaves half a model where a good one was.
     super::write_atomically(&args.output, model.to_json().as_bytes())?;
+    if let Some(warning) = learnt_nothing(&pairs, args.c) {
+        errln!("warning: {warning}");
+    }
 
     let report = TrainReport {
         output: args.output.display().to_string(),

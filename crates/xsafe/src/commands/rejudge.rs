@@ -50,7 +50,22 @@ struct Summary {
     no_answer: u64,
     /// Answers the judge failed on; the next rejudge tries them again.
     errors: u64,
+    /// The verdicts of another version of this judge that its verdicts
+    /// replaced (they are stored one per judge name), by that version's
+    /// tag: for an `xsafe:FILE` judge, most likely another weights file of
+    /// the same name. Empty when none was.
+    replaced: Vec<Replaced>,
     groups: Vec<Group>,
+}
+
+/// How many verdicts of one tag a rejudge replaced.
+#[derive(Debug, Serialize)]
+struct Replaced {
+    judge: String,
+    verdicts: u64,
+    /// Why the tag differs: `weights` (an `xsafe:FILE` judge with other
+    /// weights) or `version` (another version of the judge).
+    differs_in: &'static str,
 }
 
 pub async fn run(global: &Global, args: RejudgeArgs) -> Result<ExitCode> {
@@ -98,6 +113,12 @@ pub async fn run(global: &Global, args: RejudgeArgs) -> Result<ExitCode> {
         &format!("rejudging {} with {tag}", record.name),
     );
     let (mut judged, mut errors) = (0, 0);
+    // The verdicts each answer's new one replaces: those of this judge's
+    // name under another tag (another version, or other weights of the
+    // same file name), read before anything is written; counted by tag as
+    // each new verdict is stored.
+    let name = judge.judge.name().to_string();
+    let mut replaced: std::collections::BTreeMap<String, u64> = Default::default();
     for chunk in todo.chunks(CHUNK) {
         let mut items = Vec::with_capacity(chunk.len());
         for r in chunk {
@@ -118,6 +139,13 @@ pub async fn run(global: &Global, args: RejudgeArgs) -> Result<ExitCode> {
                         tokio::task::block_in_place(|| store.put_verdict(id, &verdict))
                             .map_err(|e| deleted_meanwhile(&store, &record, e))?;
                         judged += 1;
+                        let earlier = chunk[i]
+                            .verdicts
+                            .iter()
+                            .find(|v| judge_name(&v.judge) == name && v.judge != verdict.judge);
+                        if let Some(earlier) = earlier {
+                            *replaced.entry(earlier.judge.clone()).or_default() += 1;
+                        }
                     }
                     Err(e) => {
                         errors += 1;
@@ -130,7 +158,6 @@ pub async fn run(global: &Global, args: RejudgeArgs) -> Result<ExitCode> {
     }
     bar.finish_and_clear();
 
-    let name = judge.judge.name().to_string();
     let mut groups: Vec<Group> = Vec::new();
     for r in store.outlines(record.id)? {
         if r.answer.is_none() {
@@ -162,6 +189,14 @@ pub async fn run(global: &Global, args: RejudgeArgs) -> Result<ExitCode> {
             },
         }
     }
+    let replaced = replaced
+        .into_iter()
+        .map(|(old, verdicts)| Replaced {
+            differs_in: differs_in(&old, &tag),
+            judge: old,
+            verdicts,
+        })
+        .collect();
     let summary = Summary {
         run: record.name.clone(),
         run_id: record.id,
@@ -170,6 +205,7 @@ pub async fn run(global: &Global, args: RejudgeArgs) -> Result<ExitCode> {
         already_judged,
         no_answer,
         errors,
+        replaced,
         groups,
     };
     if args.json {
@@ -185,6 +221,22 @@ pub async fn run(global: &Global, args: RejudgeArgs) -> Result<ExitCode> {
         return Ok(ExitCode::from(2));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// How the tag `old` of a judge differs from `new`, of the same name: in
+/// the weights (an `xsafe:FILE` judge, whose version ends with its weights'
+/// digest: another file of the same name, or the file trained again), or
+/// in the judge's version.
+fn differs_in(old: &str, new: &str) -> &'static str {
+    let digest = |tag: &str| {
+        let (name, version) = tag.rsplit_once('@')?;
+        name.starts_with("xsafe:")
+            .then(|| version.split_once('-').map(|(_, d)| d.to_string()))?
+    };
+    match (digest(old), digest(new)) {
+        (Some(a), Some(b)) if a != b => "weights",
+        _ => "version",
+    }
 }
 
 /// `error`, from storing a verdict, as the run's deletion when the run is
@@ -225,6 +277,21 @@ fn render(s: &Summary) -> String {
         s.no_answer,
         super::count(s.errors, "error")
     );
+    for r in &s.replaced {
+        let why = match r.differs_in {
+            "weights" => format!(
+                "another weights file of the same name: verdicts are stored by the judge's \
+                 name, `{}`, one per answer",
+                judge_name(&r.judge)
+            ),
+            _ => "another version of the judge: verdicts are stored one per judge name".into(),
+        };
+        out.push_str(&format!(
+            "replaced {} of {} ({why})\n",
+            super::count(r.verdicts, "verdict"),
+            r.judge
+        ));
+    }
     let unjudged: u64 = s.groups.iter().map(|g| g.unjudged).sum();
     let rows: Vec<Vec<String>> = s
         .groups
