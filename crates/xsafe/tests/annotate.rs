@@ -121,14 +121,21 @@ fn stats_take_the_judge_by_name_or_tag_and_refuse_one_with_no_verdicts() {
     assert_eq!(by_tag["judge"], "strmatch");
     assert_eq!(by_tag, by_name);
     assert_eq!(by_tag["judge_vs_majority"]["agreement"]["scored"], 3);
-    for other in ["nosuch", "xsafe"] {
-        let err = env.fails(&["annotate", "stats", "r1", "--judge", other]);
-        assert!(
-            err.contains("no answer of r1 has a verdict of judge")
-                && err.contains("their judges: strmatch"),
-            "{err}"
-        );
-    }
+    // A judge xsafe has, with the rejudge that gives its verdicts; a name
+    // that is no judge, said so (as `report` says both).
+    let err = env.fails(&["annotate", "stats", "r1", "--judge", "xsafe"]);
+    assert!(
+        err.contains("no answer of r1 has a verdict of judge")
+            && err.contains("their judges: strmatch")
+            && err.contains("`xsafe rejudge r1 --judge xsafe`"),
+        "{err}"
+    );
+    let err = env.fails(&["annotate", "stats", "r1", "--judge", "nosuch"]);
+    assert!(
+        err.contains("`nosuch` is not a judge")
+            && err.contains("The judges of their verdicts: strmatch"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -4,7 +4,7 @@ use crate::cli::{Global, ResultFilter, RunsCommand};
 use crate::commands::{count, print_json};
 use crate::settings::DbOrigin;
 use crate::table;
-use anyhow::Result;
+use anyhow::{Result, bail};
 use serde::Serialize;
 use serde_json::json;
 use std::process::ExitCode;
@@ -210,12 +210,115 @@ pub(crate) fn with_selected<T>(
     })
 }
 
+/// Refuses a `--judge` that no answer of `runs` has a verdict of, in any
+/// version, saying what to do: a judge xsafe can judge with is answered
+/// with the `xsafe rejudge` command that judges the answers with it, its
+/// words quoted for the shell where they need it (`xsafe>llm:T`, a pair,
+/// as `--judge xsafe --escalate-to llm:T`); another name is said not to be
+/// a judge, with the judges the runs have verdicts of. The other cases
+/// (a judge with verdicts, one in another version, runs without verdicts)
+/// are left to [`counted_judge`].
+fn no_verdicts_of<R: Judged>(spec: &str, runs: &[(&str, &[R])]) -> Result<()> {
+    let tags: std::collections::BTreeSet<&str> = runs
+        .iter()
+        .flat_map(|(_, results)| results.iter())
+        .flat_map(|r| r.verdicts())
+        .map(|v| v.judge.as_str())
+        .collect();
+    let names: std::collections::BTreeSet<&str> = tags.iter().map(|t| judge_name(t)).collect();
+    let name = xsafe_judge::stored_name(spec);
+    let unversioned = without_version(spec);
+    let counted = names.is_empty()
+        || names.contains(name.as_str())
+        || tags.contains(name.as_str())
+        || unversioned.is_some() && names.contains(judge_name(&name));
+    if counted {
+        return Ok(());
+    }
+    let first = shell_word(runs[0].0);
+    let runs = runs
+        .iter()
+        .map(|(run, _)| *run)
+        .collect::<Vec<_>>()
+        .join(", ");
+    let judges = names.iter().copied().collect::<Vec<_>>().join(", ");
+    let (judge, version) = match unversioned {
+        Some(judge) => (judge, spec.trim()[judge.len() + 1..].to_string()),
+        None => (spec.trim(), String::new()),
+    };
+    let Some(flags) = rejudge_flags(judge, &version) else {
+        bail!(
+            "--judge {spec}: `{judge}` is not a judge: xsafe judges with xsafe, \
+             xsafe:MODEL.json, strmatch or llm:TARGET (a pair as `--judge xsafe --escalate-to \
+             llm:TARGET`); no answer of {runs} has a verdict of it. The judges of their \
+             verdicts: {judges}"
+        )
+    };
+    let with = if unversioned.is_some() {
+        format!("with this xsafe's version of `{}`", judge_name(&name))
+    } else {
+        "with it".to_string()
+    };
+    bail!(
+        "--judge {spec}: no answer of {runs} has a verdict of judge `{name}`; their judges: \
+         {judges} (`xsafe rejudge {first} {flags}` judges the answers {with})"
+    )
+}
+
+/// The flags of `xsafe rejudge` that judge with the judge named `judge` (as
+/// verdicts name it), each word quoted for the shell where it needs it:
+/// `--judge J`, or for a pair `J>J2` (whose tag's version ends with the
+/// threshold, `<0.9`) `--judge J --escalate-to J2` and the threshold when
+/// it is not the default. `None` for a name that is no judge xsafe can
+/// build: not `xsafe`, `strmatch`, `xsafe:FILE` or `llm:TARGET`, or a pair
+/// whose first judge is not the classifier (the only one that escalates).
+fn rejudge_flags(judge: &str, version: &str) -> Option<String> {
+    let one = |j: &str| {
+        j == "xsafe"
+            || j == "strmatch"
+            || j.strip_prefix("xsafe:")
+                .is_some_and(|f| !f.trim().is_empty())
+            || j.strip_prefix("llm:").is_some_and(|t| !t.trim().is_empty())
+    };
+    let Some((first, second)) = judge.split_once('>') else {
+        return one(judge).then(|| format!("--judge {}", shell_word(judge)));
+    };
+    let escalates = first == "xsafe" || first.starts_with("xsafe:");
+    if !(escalates && one(first) && one(second)) {
+        return None;
+    }
+    let mut flags = format!(
+        "--judge {} --escalate-to {}",
+        shell_word(first),
+        shell_word(second)
+    );
+    if let Some((_, below)) = version.rsplit_once('<')
+        && below.parse::<f64>().is_ok_and(|b| b != 0.95)
+    {
+        flags.push_str(&format!(" --escalate-below {below}"));
+    }
+    Some(flags)
+}
+
+/// `word` as one word of a POSIX shell command: as it is when it has only
+/// characters no shell reads specially, else in single quotes (a quote in
+/// it written `'\''`), so that `xsafe>llm:T` is not a redirection.
+fn shell_word(word: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "_-+=.,:/@%".contains(c);
+    if !word.is_empty() && word.chars().all(plain) {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', "'\\''"))
+    }
+}
+
 /// The judge name `--judge SPEC` counts the verdicts of in `runs` (each a
 /// run's name and results): SPEC as `--judge` takes it, or a stored
 /// `name@version` tag (as `rejudge` prints it). No verdict of it in any of
 /// the runs (that have verdicts) is an error naming the judges there are:
 /// every answer would count as unjudged.
 pub(crate) fn counted_judge<R: Judged>(spec: &str, runs: &[(&str, &[R])]) -> Result<String> {
+    no_verdicts_of(spec, runs)?;
     let tags: std::collections::BTreeSet<&str> = runs
         .iter()
         .flat_map(|(_, results)| results.iter())
