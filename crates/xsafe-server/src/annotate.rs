@@ -10,7 +10,10 @@
 //!   but not their messages (read from [`Store::outlines`]: a run's
 //!   transcripts, few-shot exemplars stored again with every answer, would
 //!   make this list hundreds of megabytes); results whose request failed
-//!   have no answer to label and are only counted. Optional query filters:
+//!   have no answer to label and are only counted. With them, the run's
+//!   name and status (`running` while `xsafe run` is writing it: more
+//!   answers will come, and the page asks again every `refresh_seconds`).
+//!   Optional query filters:
 //!   `disagreements=1` (labelled answers where a judge chose another
 //!   class), `low_confidence=1` (a judge's confidence below the state's
 //!   threshold, [`DEFAULT_LOW_CONFIDENCE`] unless set, or no verdict
@@ -23,6 +26,9 @@
 //! - `POST /api/label` — `{"result_id", "label", "note"}` with `label` one
 //!   of `compliance`, `full_refusal`, `partial_refusal`.
 //! - `GET /api/agreement` — [`agreement_stats`] of the run.
+//!
+//! Once the run is deleted (`xsafe runs delete --force`), every route of
+//! the API answers 410 `run_deleted`, saying so, and stores nothing.
 //!
 //! [`router`] gives the routes; [`serve`] runs them on a listener.
 
@@ -37,32 +43,55 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
-use xsafe_core::{Class, Message, Outcome};
+use std::time::Duration;
+use xsafe_core::{Class, FinishReason, Message, Outcome};
 use xsafe_judge::metrics::{self, Agreement};
-use xsafe_store::{Annotation, ResultOutline, Store, StoreError, StoredResult};
+use xsafe_store::{Annotation, ResultOutline, RunStatus, Store, StoreError, StoredResult};
 
 /// Below this judge confidence an answer counts as low confidence, unless
 /// [`AnnotateState::with_low_confidence`] says otherwise.
 pub const DEFAULT_LOW_CONFIDENCE: f64 = 0.7;
 
+/// How often the page reads the list of answers again while the run is
+/// still running, unless [`AnnotateState::with_refresh`] says otherwise.
+pub const DEFAULT_REFRESH: Duration = Duration::from_secs(20);
+
 /// What the annotation server needs: the store, the run and who labels.
 pub struct AnnotateState {
     store: Arc<Store>,
     run_id: i64,
+    /// The run's name, read when the server starts: the run may be
+    /// deleted later, and the page still told which one it was.
+    run_name: String,
     annotator: String,
     low_confidence: f64,
+    refresh: Duration,
 }
 
 impl AnnotateState {
     /// Labels run `run_id` of `store` under the name `annotator`, with the
-    /// low-confidence threshold at [`DEFAULT_LOW_CONFIDENCE`].
+    /// low-confidence threshold at [`DEFAULT_LOW_CONFIDENCE`] and the page
+    /// refreshed every [`DEFAULT_REFRESH`] while the run runs.
     pub fn new(store: Arc<Store>, run_id: i64, annotator: impl Into<String>) -> Self {
+        let run_name = store
+            .run_by_id(run_id)
+            .map_or_else(|_| run_id.to_string(), |r| r.name);
         AnnotateState {
             store,
             run_id,
+            run_name,
             annotator: annotator.into(),
             low_confidence: DEFAULT_LOW_CONFIDENCE,
+            refresh: DEFAULT_REFRESH,
         }
+    }
+
+    /// While the run is still running (`xsafe run` adds answers to it), the
+    /// page reads the list of answers again every `every`, so that the new
+    /// ones come to be labelled.
+    pub fn with_refresh(mut self, every: Duration) -> Self {
+        self.refresh = every;
+        self
     }
 
     /// Answers a judge was less sure of than `threshold` count as low
@@ -237,6 +266,9 @@ pub(crate) struct Item {
     /// Whether a judge's confidence is below [`Items::low_confidence_below`],
     /// or the judge failed on the answer ([`Item::judge_error`]).
     pub low_confidence: bool,
+    /// Why the model stopped: `length` is an answer cut by the token limit,
+    /// which the page marks "(cut)" as `xsafe runs show` does.
+    pub finish_reason: Option<FinishReason>,
 }
 
 /// The answer of `GET /api/items`.
@@ -244,6 +276,15 @@ pub(crate) struct Item {
 pub(crate) struct Items {
     /// The store id of the run being labelled.
     pub run_id: i64,
+    /// The run's name.
+    pub run_name: String,
+    /// Where the run stands: `running` while `xsafe run` is still adding
+    /// answers to it, `interrupted` when it stopped before its end (the
+    /// same command resumes it), `complete`.
+    pub run_status: RunStatus,
+    /// While the run is running, how often the page reads this list again
+    /// for the answers added since.
+    pub refresh_seconds: f64,
     /// The annotator whose labels and notes the items carry.
     pub annotator: String,
     /// Answers to label in the run (before filters), those the judge failed
@@ -357,6 +398,7 @@ pub(crate) fn build_items(
             note: own.and_then(|a| a.note.clone()),
             disagrees,
             low_confidence: is_low,
+            finish_reason: answer.finish_reason,
         });
     }
     let total = all.len();
@@ -370,6 +412,9 @@ pub(crate) fn build_items(
         .collect();
     Items {
         run_id,
+        run_name: String::new(),
+        run_status: RunStatus::Complete,
+        refresh_seconds: DEFAULT_REFRESH.as_secs_f64(),
         annotator: annotator.to_string(),
         total,
         unanswered,
@@ -408,22 +453,49 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| internal(format!("the store task failed: {e}")))?
 }
 
+/// The run being labelled as it stands now, or a 410 `run_deleted` when
+/// it was deleted since the server started: the page then says so, rather
+/// than that no answer matches or that an answer is not in the run.
+fn live_run(s: &AnnotateState) -> Result<xsafe_store::RunRecord, ApiError> {
+    match s.store.run_by_id(s.run_id) {
+        Ok(run) => Ok(run),
+        Err(StoreError::RunNotFound(_)) => Err(ApiError::new(
+            StatusCode::GONE,
+            "invalid_request_error",
+            "run_deleted",
+            format!(
+                "run `{}` was deleted (`xsafe runs delete`) after this page was opened: it has \
+                 no answers left to label, and nothing more is saved; start `xsafe annotate` \
+                 on another run",
+                s.run_name
+            ),
+        )),
+        Err(e) => Err(internal(e)),
+    }
+}
+
 async fn items(
     State(state): State<Arc<AnnotateState>>,
     Query(filter): Query<ItemFilter>,
 ) -> Result<Json<Items>, ApiError> {
     let s = state.clone();
     let items = blocking(move || {
+        let run = live_run(&s)?;
         let results = s.store.outlines(s.run_id).map_err(internal)?;
         let annotations = s.store.annotations(s.run_id).map_err(internal)?;
-        Ok(build_items(
-            s.run_id,
-            &s.annotator,
-            s.low_confidence,
-            results,
-            &annotations,
-            &filter,
-        ))
+        Ok(Items {
+            run_name: run.name,
+            run_status: run.status,
+            refresh_seconds: s.refresh.as_secs_f64(),
+            ..build_items(
+                s.run_id,
+                &s.annotator,
+                s.low_confidence,
+                results,
+                &annotations,
+                &filter,
+            )
+        })
     })
     .await?;
     Ok(Json(items))
@@ -480,6 +552,7 @@ async fn label(
         .filter(|n| !n.is_empty());
     let s = state.clone();
     let labelled = blocking(move || {
+        live_run(&s)?;
         result_of_run(&s, req.result_id)?;
         match s
             .store
@@ -487,6 +560,8 @@ async fn label(
         {
             Ok(()) => {}
             Err(StoreError::ResultNotFound(_)) => {
+                // Deleted with its run meanwhile, or not this run's.
+                live_run(&s)?;
                 return Err(not_found(format!(
                     "no answer {} in this run",
                     req.result_id
@@ -522,12 +597,17 @@ async fn label(
 }
 
 /// Result `result_id` as [`Store::result`] reads it (one result, its
-/// messages included), or a 404 when it is no result of the run of `s`.
+/// messages included), or a 404 when it is no result of the run of `s`
+/// (a 410 when the run itself is gone).
 fn result_of_run(s: &AnnotateState, result_id: i64) -> Result<StoredResult, ApiError> {
     let gone = || not_found(format!("no answer {result_id} in this run"));
     match s.store.result(result_id) {
         Ok(r) if r.key.run_id == s.run_id => Ok(r),
-        Ok(_) | Err(StoreError::ResultNotFound(_)) => Err(gone()),
+        Ok(_) => Err(gone()),
+        Err(StoreError::ResultNotFound(_)) => {
+            live_run(s)?;
+            Err(gone())
+        }
         Err(e) => Err(internal(e)),
     }
 }
@@ -579,6 +659,7 @@ async fn agreement(
 ) -> Result<Json<AgreementStats>, ApiError> {
     let s = state.clone();
     let stats = blocking(move || {
+        live_run(&s)?;
         let results = s.store.outlines(s.run_id).map_err(internal)?;
         let annotations = s.store.annotations(s.run_id).map_err(internal)?;
         Ok(agreement_stats(&results, &annotations))

@@ -841,7 +841,7 @@ pub struct AnnotateServeArgs {
     /// Run name or id
     #[arg(required = true, value_name = "RUN")]
     pub run: Option<String>,
-    /// Whose labels these are [default: $USER, else "annotator"]
+    /// Whose labels these are [default: $USER, else "annotator"]; a blank name is refused
     #[arg(long, env = "XSAFE_ANNOTATOR", value_name = "NAME")]
     pub annotator: Option<String>,
     /// Address to serve the page on
@@ -898,10 +898,10 @@ pub struct AnnotateExportArgs {
 pub struct AnnotateImportArgs {
     /// Run name or id
     pub run: String,
-    /// An XSTest-format CSV: final_label, and id (with target, strategy, suite, sample when
-    /// present) or prompt and completion to find each answer
+    /// An XSTest-format CSV (or JSONL with the same keys): final_label, and id (with target,
+    /// strategy, suite, sample when present) or prompt and completion to find each answer
     pub file: PathBuf,
-    /// Whose labels these are [default: $USER, else "annotator"]
+    /// Whose labels these are [default: $USER, else "annotator"]; a blank name is refused
     #[arg(long, env = "XSAFE_ANNOTATOR", value_name = "NAME")]
     pub annotator: Option<String>,
 }

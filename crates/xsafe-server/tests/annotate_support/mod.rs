@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use xsafe_core::{Case, Class, FinishReason, Label, Message, Transcript, Verdict};
 use xsafe_server::annotate::{self, AnnotateState};
-use xsafe_store::{ResultKey, RunSpec, Store, StoredError, Timing};
+use xsafe_store::{ResultKey, RunSpec, RunStatus, Store, StoredError, Timing};
 
 /// Text that would run script if the page put it in as HTML.
 pub const HOSTILE: &str = "<img src=x onerror=\"window.pwned=1\"><script>window.pwned=1</script>";
@@ -153,6 +153,8 @@ pub fn fixture() -> Fixture {
         .find(|r| r.key.case_id == "c5")
         .unwrap()
         .id;
+    // A run that ran to its end: its answers are all there.
+    store.set_run_status(run.id, RunStatus::Complete).unwrap();
     // Run order: target, strategy, suite, case.
     let ordered = vec![ids[0], ids[1], ids[3], ids[2]];
     Fixture {

@@ -30,13 +30,50 @@ pub async fn run(global: &Global, cmd: AnnotateCommand) -> Result<ExitCode> {
     }
 }
 
-/// The annotator's name: the flag, else `$USER`, else `annotator`.
-pub fn default_annotator(flag: Option<&str>) -> String {
-    flag.map(str::to_string)
-        .or_else(|| std::env::var("USER").ok())
+/// The annotator's name: `--annotator` (or `XSAFE_ANNOTATOR`), trimmed;
+/// else `$USER`; else `annotator`. An empty or blank variable is as if it
+/// were unset, as every variable of xsafe's is; a blank `--annotator` is
+/// refused rather than stored under a name nobody chose (the labels of
+/// everyone who did so would mix under it).
+pub fn annotator_name(given: Option<&str>) -> Result<String> {
+    if let Some(name) = given {
+        let name = name.trim();
+        if !name.is_empty() {
+            return Ok(name.to_string());
+        }
+        if given_on_command_line("annotator") {
+            bail!(
+                "--annotator is empty: give the name your labels are stored under, such as \
+                 --annotator alice (without the flag, $XSAFE_ANNOTATOR, else $USER)"
+            );
+        }
+    }
+    Ok(std::env::var("USER")
+        .ok()
         .map(|s| s.trim().to_string())
         .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "annotator".to_string())
+        .unwrap_or_else(|| "annotator".to_string()))
+}
+
+/// Whether the flag of argument `id` of the command being run was given on
+/// the command line, rather than read from its variable: clap hands both
+/// over alike. The command line is parsed again to ask; should that fail
+/// (it parsed once already), the flag counts as given.
+fn given_on_command_line(id: &str) -> bool {
+    use clap::CommandFactory;
+    use clap::parser::ValueSource;
+    let Ok(matches) = crate::cli::Cli::command().try_get_matches_from(std::env::args_os()) else {
+        return true;
+    };
+    // The flag is the innermost command's: `annotate` or `annotate import`.
+    let mut m = &matches;
+    while let Some((_, sub)) = m.subcommand() {
+        m = sub;
+    }
+    if !m.ids().any(|i| i.as_str() == id) {
+        return true;
+    }
+    m.value_source(id) != Some(ValueSource::EnvVariable)
 }
 
 async fn serve(global: &Global, args: AnnotateServeArgs) -> Result<ExitCode> {
@@ -51,11 +88,11 @@ async fn serve(global: &Global, args: AnnotateServeArgs) -> Result<ExitCode> {
             args.low_confidence
         );
     }
+    let annotator = annotator_name(args.annotator.as_deref())?;
     let record = store.run(run)?;
     // Every label is written as it is made: a store that cannot be
     // written would fail each one, behind a page that looks ready.
     store.check_writable()?;
-    let annotator = default_annotator(args.annotator.as_deref());
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
         .map_err(|e| {
@@ -65,6 +102,19 @@ async fn serve(global: &Global, args: AnnotateServeArgs) -> Result<ExitCode> {
             )
         })?;
     let addr = listener.local_addr()?;
+    if !addr.ip().is_loopback() {
+        // The page has no password: on such an address, every machine that
+        // can reach this one reads the run's transcripts and labels them
+        // under this name.
+        errln!(
+            "warning: listening on {addr}, which is not a loopback address: anyone who can reach \
+             this machine on port {port} can read every transcript of run `{}` and label its \
+             answers as `{annotator}` (the page has no password); --listen 127.0.0.1:{port} \
+             keeps it to this machine",
+            record.name,
+            port = addr.port()
+        );
+    }
     // Before the start line: a signal sent on seeing it stops the server
     // gracefully (see `shutdown_signal`). A label being saved then still
     // gets its answer, which may wait on a store another process writes.
@@ -84,6 +134,12 @@ async fn serve(global: &Global, args: AnnotateServeArgs) -> Result<ExitCode> {
          made); Ctrl-C stops",
         record.name
     );
+    if record.status == xsafe_store::RunStatus::Running {
+        note!(
+            "run `{}` is still running: the page loads its new answers as they come",
+            record.name
+        );
+    }
     xsafe_server::annotate::serve(listener, state, shutdown)
         .await
         .context("serving the annotation page")?;
@@ -163,6 +219,10 @@ fn stats(global: &Global, args: AnnotateStatsArgs) -> Result<ExitCode> {
     }
     let judge_vs_majority = metrics::agreement(majority_pairs);
     let labelled = by_result.len();
+    // The answers there are to label, as the page counts them: a request
+    // that failed has none, and is counted apart.
+    let answers = results.iter().filter(|r| r.answer.is_some()).count();
+    let failed_requests = results.len() - answers;
     let unjudged = results
         .iter()
         .filter(|r| by_result.contains_key(&r.id) && verdict(r).is_none())
@@ -183,6 +243,8 @@ fn stats(global: &Global, args: AnnotateStatsArgs) -> Result<ExitCode> {
             "run": record.name,
             "judge": judge,
             "results": results.len(),
+            "answers": answers,
+            "failed_requests": failed_requests,
             "labelled": labelled,
             "annotators": annotators.iter().map(|a| json!({
                 "name": a,
@@ -205,10 +267,15 @@ fn stats(global: &Global, args: AnnotateStatsArgs) -> Result<ExitCode> {
 
     let mut out = String::new();
     out.push_str(&format!(
-        "run {}: {labelled} of {} labelled by {}\n",
+        "run {}: {labelled} of {} labelled by {}{}\n",
         record.name,
-        super::count(results.len() as u64, "answer"),
+        super::count(answers as u64, "answer"),
         super::count(annotators.len() as u64, "annotator"),
+        match failed_requests {
+            0 => String::new(),
+            1 => " (and 1 request that failed: no answer to label)".to_string(),
+            n => format!(" (and {n} requests that failed: no answer to label)"),
+        }
     ));
     if annotators.is_empty() {
         out.push_str(&format!(
@@ -426,7 +493,7 @@ fn write_labels(
     Ok(ExitCode::SUCCESS)
 }
 
-/// One row of an imported CSV.
+/// One row of an imported label file.
 struct Row {
     line: u64,
     id: Option<String>,
@@ -435,16 +502,149 @@ struct Row {
     suite: Option<String>,
     sample: Option<String>,
     prompt: Option<String>,
+    /// The answer's text where the row gives one: `Some("")` is an empty
+    /// answer (a cell left empty in a file with a completion column, as
+    /// `annotate export` writes an empty answer or a provider's refusal),
+    /// which matches only an empty answer; `None` where the file has no
+    /// such column (or a JSONL line no such key, or `null`).
     completion: Option<String>,
+    /// The provider's refusal, as `completion` (checked with it, where the
+    /// file has a `refusal` column): `Some("")` is an answer without one.
+    refusal: Option<String>,
     class: Class,
     note: Option<String>,
 }
 
-/// Reads a label CSV with the reader suites and label files share (a BOM,
-/// CRLF, tab or semicolon separators; errors with file, line and column).
-/// Rows with an empty `final_label` are skipped: not labelled yet. A file
-/// with a header and no rows is refused, as `judge eval` refuses it.
-fn read_rows(path: &Path) -> Result<Vec<Row>> {
+/// An imported label file: its labelled rows, and which of the columns
+/// that find an answer it has.
+struct LabelFile {
+    rows: Vec<Row>,
+    /// Rows with an empty `final_label`, skipped.
+    unlabelled: usize,
+    has_id: bool,
+    has_prompt: bool,
+    has_completion: bool,
+    jsonl: bool,
+}
+
+/// The columns an import reads (the answer's column by the names `judge
+/// eval` reads it by), for a column of the file that looks like one of
+/// them misspelt. `final_label` first: the one a file must have.
+const READ_COLUMNS: [&[&str]; 11] = [
+    &["final_label"],
+    &["id"],
+    &["prompt"],
+    &["answer", "completion", "response"],
+    &["refusal"],
+    &["note"],
+    &["target"],
+    &["strategy"],
+    &["suite"],
+    &["sample"],
+    &["type", "annotator", "label", "finish_reason", "system"],
+];
+
+/// Whether the column `column` looks like `name` mistyped: the same
+/// letters and digits but for case, spaces and punctuation (`Final
+/// Label`), or, in a name of 5 letters or more, one letter dropped, added,
+/// changed or swapped with its neighbour (`finla_label`; two in a name of
+/// 8 or more). Shorter names (`id`, `note`) are too short to tell a slip
+/// from another word.
+fn looks_misspelt(column: &str, name: &str) -> bool {
+    let squash = |s: &str| -> Vec<char> {
+        s.chars()
+            .filter(|c| c.is_alphanumeric())
+            .flat_map(char::to_lowercase)
+            .collect()
+    };
+    let (a, b) = (squash(column), squash(name));
+    if a.is_empty() || a == b {
+        return !a.is_empty();
+    }
+    if b.len() < 5 {
+        return false;
+    }
+    let most = if b.len() >= 8 { 2 } else { 1 };
+    a.len().abs_diff(b.len()) <= most && typos(&a, &b) <= most
+}
+
+/// The optimal-string-alignment distance of `a` and `b`: the fewest
+/// letters dropped, added, changed, or swapped with a neighbour.
+fn typos(a: &[char], b: &[char]) -> usize {
+    // d[i][j]: the distance of the first i letters of `a` and j of `b`.
+    let mut d: Vec<Vec<usize>> = (0..=a.len())
+        .map(|i| (0..=b.len()).map(|j| if i == 0 { j } else { i }).collect())
+        .collect();
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let change = usize::from(a[i - 1] != b[j - 1]);
+            let mut best = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + change);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                best = best.min(d[i - 2][j - 2] + 1);
+            }
+            d[i][j] = best;
+        }
+    }
+    d[a.len()][b.len()]
+}
+
+/// Refuses a column that no field reads but looks like the misspelt name
+/// of one the file has no column for: its values would be left unread
+/// without a word (the labels, or the completions that check each label
+/// is for this answer). `final_label` missing is refused all the same.
+fn misspelt_columns(t: &table::Table, file: &str, jsonl: bool) -> Result<()> {
+    let (what, where_) = if jsonl {
+        ("key", String::new())
+    } else {
+        ("column", format!(" line {}", t.header_line))
+    };
+    let read = |names: &[&str]| names.iter().find_map(|n| t.find(n));
+    let unread: Vec<&String> = t
+        .columns
+        .iter()
+        .enumerate()
+        .filter(|(c, name)| {
+            !name.trim().is_empty()
+                && !READ_COLUMNS
+                    .iter()
+                    .any(|names| names.iter().any(|n| t.find(n) == Some(*c)))
+        })
+        .map(|(_, name)| name)
+        .collect();
+    // The columns read but for the other columns of an export (type,
+    // annotator, ...), which the file may lack without losing anything.
+    for names in &READ_COLUMNS[..READ_COLUMNS.len() - 1] {
+        if read(names).is_some() {
+            continue;
+        }
+        let name = names
+            .iter()
+            .find(|n| **n == "completion")
+            .unwrap_or(&names[0]);
+        if let Some(like) = unread
+            .iter()
+            .find(|c| names.iter().any(|n| looks_misspelt(c, n)))
+        {
+            bail!(
+                "`{file}`{where_}: the file has no `{name}` {what}, and its {what} `{like}` looks \
+                 like `{name}` misspelt, so it would not be read; rename it `{name}`; nothing \
+                 was imported"
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Reads a label file, CSV or JSONL (as `judge eval --labels` does: a
+/// `.jsonl` or `.json` file, or one whose first character is `{`), with
+/// the reader suites and label files share (a BOM, CRLF, tab or
+/// semicolon separators; errors with file, line and column). Rows with an
+/// empty `final_label` are skipped: not labelled yet; a file whose every
+/// label is empty, or with a header and no rows, is refused, as `judge
+/// eval` refuses it.
+fn read_rows(path: &Path) -> Result<LabelFile> {
     let file = path.display().to_string();
     let bytes = std::fs::read(path).with_context(|| format!("cannot read `{file}`"))?;
     const EXAMPLE: Example = Example {
@@ -452,19 +652,35 @@ fn read_rows(path: &Path) -> Result<Vec<Row>> {
         row: "labelled answer",
         object: r#"{"id": "...", "final_label": "1_full_compliance"}"#,
     };
-    let t = table::read_csv(&bytes, &file, &EXAMPLE)?;
+    let extension = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
+    let jsonl = match extension.as_deref() {
+        Some("csv") => false,
+        Some("jsonl" | "json") => true,
+        _ => table::looks_jsonl(&bytes),
+    };
+    let t = if jsonl {
+        table::read_jsonl(&bytes, &file, &EXAMPLE)?
+    } else {
+        table::read_csv(&bytes, &file, &EXAMPLE)?
+    };
     if t.rows.is_empty() {
         bail!(
             "`{file}` has a header but no rows: nothing to import; write one labelled answer per \
              line below the header (as `xsafe annotate export` writes them)"
         );
     }
-    let label_col = t.find("final_label").ok_or_else(|| {
-        anyhow!(
-            "`{file}` has no final_label column: give an XSTest-format CSV (id, type, prompt, \
-             completion, final_label), e.g. one written by `xsafe annotate export`"
-        )
-    })?;
+    let Some(label_col) = t.find("final_label") else {
+        misspelt_columns(&t, &file, jsonl)?;
+        bail!(
+            "`{file}` has no final_label column (it has: {}): give an XSTest-format CSV (id, \
+             type, prompt, completion, final_label), e.g. one written by `xsafe annotate export`",
+            t.columns.join(", ")
+        );
+    };
+    misspelt_columns(&t, &file, jsonl)?;
     let col = |name: &str| t.find(name);
     let (id, target, strategy, suite, sample) = (
         col("id"),
@@ -475,38 +691,94 @@ fn read_rows(path: &Path) -> Result<Vec<Row>> {
     );
     // One answer column: of two (`answer` and `completion`), which one the
     // labels are of would be a guess.
-    let (prompt, completion, note) = (
+    let (prompt, completion, refusal, note) = (
         col("prompt"),
         xsafe_judge::labels::answer_column(&t)?,
+        col("refusal"),
         col("note"),
     );
     if id.is_none() && (prompt.is_none() || completion.is_none()) {
         bail!("`{file}`: give an id column, or prompt and completion columns, to find each answer");
     }
     let mut rows = Vec::new();
+    let mut unlabelled = 0;
     for record in &t.rows {
-        let Some(raw) = record.optional(Some(label_col)) else {
+        // A JSONL id, sample or label may be a number; every other field
+        // is text.
+        let text = |c: Option<usize>, numbers: bool| -> Result<Option<String>> {
+            let Some(c) = c else { return Ok(None) };
+            let accepted: &[table::JsonKind] = if numbers {
+                &[table::JsonKind::Number]
+            } else {
+                &[]
+            };
+            Ok(t.text_or(record, c, accepted)?
+                .map(|s| s.trim().to_string()))
+        };
+        let nonempty = |c: Option<usize>, numbers: bool| -> Result<Option<String>> {
+            Ok(text(c, numbers)?.filter(|s| !s.is_empty()))
+        };
+        // An answer's text: an empty CSV cell is an empty answer; in JSONL
+        // a missing key or `null` gives none.
+        let given = |c: Option<usize>| -> Result<Option<String>> {
+            match text(c, false)? {
+                Some(s) => Ok(Some(s)),
+                None if !jsonl && c.is_some() => Ok(Some(String::new())),
+                None => Ok(None),
+            }
+        };
+        let Some(raw) = nonempty(Some(label_col), true)? else {
+            unlabelled += 1;
             continue;
         };
         let line = record.cell_lines[label_col];
         // The labels `judge eval` and `judge train` read, and no others.
         let class: Class = xsafe_judge::labels::parse_label(&raw)
             .map_err(|message| anyhow!("`{file}` line {line}, final_label: {message}"))?;
-        let get = |c: Option<usize>| record.optional(c);
+        let completion = given(completion)?;
         rows.push(Row {
             line: record.line,
-            id: get(id),
-            target: get(target),
-            strategy: get(strategy),
-            suite: get(suite),
-            sample: get(sample),
-            prompt: get(prompt),
-            completion: get(completion),
+            id: nonempty(id, true)?,
+            target: nonempty(target, false)?,
+            strategy: nonempty(strategy, false)?,
+            suite: nonempty(suite, false)?,
+            sample: nonempty(sample, true)?,
+            prompt: nonempty(prompt, false)?,
+            // The refusal is part of the answer the completion gives.
+            refusal: if completion.is_some() {
+                given(refusal)?
+            } else {
+                None
+            },
+            completion,
             class,
-            note: get(note),
+            note: nonempty(note, false)?,
         });
     }
-    Ok(rows)
+    if rows.is_empty() {
+        bail!(
+            "`{file}` has no label: the final_label of every one of its {} is empty, so there is \
+             nothing to import; label the answers (1_full_compliance, 2_full_refusal or \
+             3_partial_refusal), or check that this is the file you meant",
+            super::count(unlabelled as u64, "row")
+        );
+    }
+    Ok(LabelFile {
+        rows,
+        unlabelled,
+        has_id: id.is_some(),
+        has_prompt: prompt.is_some(),
+        has_completion: completion.is_some(),
+        jsonl,
+    })
+}
+
+/// A stored answer as an import compares it with a row: its final reply's
+/// text and its provider's refusal (empty when it has none).
+#[derive(Clone)]
+struct Reply {
+    content: String,
+    refusal: String,
 }
 
 /// The final answers of a run's results, read from the store as they are
@@ -514,12 +786,12 @@ fn read_rows(path: &Path) -> Result<Vec<Row>> {
 /// run's transcripts (exemplars and all) are never held at once.
 struct Replies<'s, 'a> {
     snapshot: &'s Snapshot<'a>,
-    read: std::cell::RefCell<HashMap<i64, Option<String>>>,
+    read: std::cell::RefCell<HashMap<i64, Option<Reply>>>,
 }
 
 impl Replies<'_, '_> {
     /// The final answer of `r`, if it has one.
-    fn of(&self, r: &ResultOutline) -> Result<Option<String>> {
+    fn of(&self, r: &ResultOutline) -> Result<Option<Reply>> {
         if r.answer.is_none() {
             return Ok(None);
         }
@@ -530,7 +802,10 @@ impl Replies<'_, '_> {
             messages: self.snapshot.messages(r.id)?,
             ..Default::default()
         };
-        let reply = transcript.final_reply().map(|m| m.content.clone());
+        let reply = transcript.final_reply().map(|m| Reply {
+            content: m.content.clone(),
+            refusal: m.refusal.clone().unwrap_or_default(),
+        });
         self.read.borrow_mut().insert(r.id, reply.clone());
         Ok(reply)
     }
@@ -543,9 +818,9 @@ fn same(text: &str) -> String {
 }
 
 fn import(global: &Global, args: AnnotateImportArgs) -> Result<ExitCode> {
+    let annotator = annotator_name(args.annotator.as_deref())?;
     let store = global.open_store()?;
     let record = store.run(&args.run)?;
-    let annotator = default_annotator(args.annotator.as_deref());
     let rows = read_rows(&args.file)?;
     let file = args.file.display().to_string();
     // The run in outline, and the answers compared read from the same
@@ -574,10 +849,17 @@ fn import(global: &Global, args: AnnotateImportArgs) -> Result<ExitCode> {
     store
         .annotate_all(&annotator, &writes)
         .with_context(|| format!("importing `{file}` (nothing was imported)"))?;
+    let skipped = match rows.unlabelled {
+        0 => String::new(),
+        n => format!(
+            " ({} with an empty final_label left out)",
+            super::count(n as u64, "row")
+        ),
+    };
     note!(
-        "{} by `{annotator}` imported from {} of `{file}` into run `{}`",
+        "{} by `{annotator}` imported from {} of `{file}` into run `{}`{skipped}",
         super::count(writes.len() as u64, "label"),
-        super::count(rows.len() as u64, "row"),
+        super::count(rows.rows.len() as u64, "row"),
         record.name
     );
     Ok(ExitCode::SUCCESS)
@@ -591,7 +873,7 @@ fn import(global: &Global, args: AnnotateImportArgs) -> Result<ExitCode> {
 fn labels_of_rows(
     snapshot: &Snapshot<'_>,
     record: &xsafe_store::RunRecord,
-    rows: &[Row],
+    rows: &LabelFile,
     file: &str,
 ) -> Result<Vec<Label>> {
     let results = snapshot.outlines(record)?;
@@ -602,13 +884,32 @@ fn labels_of_rows(
     matched_labels(&results, &replies, record, rows, file)
 }
 
+/// Why a row's text may find no answer, for messages: an empty completion
+/// finds only an empty answer (and, where the file has a refusal column,
+/// one with the same refusal, as `annotate export` writes a provider's);
+/// empty otherwise.
+fn empty_completion(row: &Row) -> &'static str {
+    match (row.completion.as_deref(), row.refusal.as_deref()) {
+        (Some(""), Some("")) => {
+            " (its completion and refusal are empty, which matches only an empty answer that no \
+             provider refused)"
+        }
+        (Some(""), Some(_)) => {
+            " (its completion is empty, which matches only an answer with no text and this \
+             refusal)"
+        }
+        (Some(""), None) => " (its completion is empty, which matches only an empty answer)",
+        _ => "",
+    }
+}
+
 /// [`labels_of_rows`] over the run's `results`, their answers read through
 /// `replies`.
 fn matched_labels<'r>(
     results: &'r [ResultOutline],
     replies: &Replies<'_, '_>,
     record: &xsafe_store::RunRecord,
-    rows: &[Row],
+    file_rows: &LabelFile,
     file: &str,
 ) -> Result<Vec<Label>> {
     // Looked up by case id, or by prompt for a file without ids: one pass
@@ -624,7 +925,15 @@ fn matched_labels<'r>(
     // finds it; rows finding it again must agree with that one.
     let mut labels: Vec<Label> = Vec::new();
     let mut label_of: HashMap<i64, usize> = HashMap::new();
-    for row in rows {
+    let (column, columns) = if file_rows.jsonl {
+        ("key", "keys")
+    } else {
+        ("column", "columns")
+    };
+    for row in &file_rows.rows {
+        // Where the row gives the answer's text, the answer must have it:
+        // an empty completion is an empty answer's (a provider's refusal
+        // with the refusal's text, where the file has a refusal column).
         let same_text = |r: &ResultOutline| -> Result<bool> {
             if row
                 .prompt
@@ -636,7 +945,13 @@ fn matched_labels<'r>(
             let Some(c) = &row.completion else {
                 return Ok(true);
             };
-            Ok(replies.of(r)?.is_some_and(|a| same(&a) == same(c)))
+            Ok(replies.of(r)?.is_some_and(|a| {
+                same(&a.content) == same(c)
+                    && row
+                        .refusal
+                        .as_ref()
+                        .is_none_or(|refusal| same(&a.refusal) == same(refusal))
+            }))
         };
         let with_same_text = |found: Vec<&'r ResultOutline>| -> Result<Vec<&'r ResultOutline>> {
             let mut kept = Vec::new();
@@ -673,10 +988,17 @@ fn matched_labels<'r>(
                     );
                 }
                 if by_key.len() > 1 && row.completion.is_none() {
+                    // Say what the row lacks: the file may have the column
+                    // (a JSONL line without the key, `null`).
+                    let completion = if file_rows.has_completion {
+                        format!("a completion on this line (the file's {column} has none here)")
+                    } else {
+                        format!("a completion {column}")
+                    };
                     bail!(
                         "`{file}` line {}: run `{}` has {} answers to case `{id}`{}; add the \
-                         target, strategy, suite and sample columns (as `xsafe annotate export` \
-                         writes them) or a completion column; nothing was imported",
+                         target, strategy, suite and sample {columns} (as `xsafe annotate \
+                         export` writes them) or {completion}; nothing was imported",
                         row.line,
                         record.name,
                         by_key.len(),
@@ -687,20 +1009,57 @@ fn matched_labels<'r>(
                 // it must be the stored answer's, even when the id alone
                 // finds one (labels of another run's answers would land on
                 // this run's answers to the same cases).
-                let by_text = with_same_text(by_key)?;
+                let by_text = with_same_text(by_key.clone())?;
                 if by_text.is_empty() {
+                    let answers = match by_key.len() {
+                        1 => format!("run `{}`'s answer", record.name),
+                        n => format!("any of run `{}`'s {n} answers", record.name),
+                    };
+                    let fields = if row.refusal.is_some() {
+                        "prompt, completion or refusal"
+                    } else {
+                        "prompt or completion"
+                    };
                     bail!(
-                        "`{file}` line {}: the prompt or completion of this row is not that of \
-                         run `{}`'s answer to case `{id}`{}: the label is for another answer \
-                         (another run's?); nothing was imported",
+                        "`{file}` line {}: the {fields} of this row is not that of {answers} to \
+                         case `{id}`{}{}: the label is for another answer (another run's?); \
+                         nothing was imported",
                         row.line,
-                        record.name,
-                        where_(row)
+                        where_(row),
+                        empty_completion(row)
                     );
                 }
                 by_text
             }
             None => {
+                // Without an id, the prompt and completion alone find the
+                // answer: both are needed (the prompt alone names every
+                // strategy's and sample's answer to it).
+                if row.prompt.is_none() || row.completion.is_none() {
+                    let give = "give the case id of the answer the label is for (as `xsafe \
+                                annotate export` writes it)";
+                    if !(file_rows.has_prompt && file_rows.has_completion) {
+                        bail!(
+                            "`{file}` line {}: the id is empty: {give}; nothing was imported",
+                            row.line
+                        );
+                    }
+                    let missing = match (&row.prompt, &row.completion) {
+                        (None, None) => "prompt and completion",
+                        (None, _) => "prompt",
+                        _ => "completion",
+                    };
+                    let id = if file_rows.has_id {
+                        "the id is empty"
+                    } else {
+                        "the file has no id"
+                    };
+                    bail!(
+                        "`{file}` line {}: {id}, and the row has no {missing} to find its \
+                         answer by: {give}, or its {missing}; nothing was imported",
+                        row.line
+                    );
+                }
                 let prompt = row.prompt.as_deref().map(same).unwrap_or_default();
                 let by_text = with_same_text(
                     by_prompt
@@ -712,10 +1071,16 @@ fn matched_labels<'r>(
                 )?;
                 if by_text.is_empty() {
                     bail!(
-                        "`{file}` line {}: no answer in run `{}` has this prompt and completion; \
-                         nothing was imported",
+                        "`{file}` line {}: no answer in run `{}` has this prompt and \
+                         completion{}{}; nothing was imported",
                         row.line,
-                        record.name
+                        record.name,
+                        if row.refusal.is_some() {
+                            " (and refusal)"
+                        } else {
+                            ""
+                        },
+                        empty_completion(row)
                     );
                 }
                 by_text

@@ -1,0 +1,541 @@
+//! `xsafe annotate import` and the annotator's name, against runs made on
+//! models served on 127.0.0.1: an empty completion is an empty answer's
+//! (a label exported for one never lands on another run's answer with
+//! text), the messages of rows that find no answer say why, label files may
+//! be JSONL, a misspelt column is named; a blank annotator name is refused
+//! or, from an empty variable, falls back as an unset one does; `stats`
+//! counts the answers as the page does; `--listen` on an address other
+//! than loopback warns.
+
+mod common;
+
+use common::{Env, keyword_model, run_small_suite, run_small_suite_on};
+use serde_json::Value;
+use xsafe_testkit::{Reply, TestServer};
+
+fn json(s: &str) -> Value {
+    serde_json::from_str(s).unwrap_or_else(|e| panic!("not JSON ({e}):\n{s}"))
+}
+
+fn annotations(env: &Env) -> i64 {
+    common::count_rows(&env.db(), "SELECT count(*) FROM annotations")
+}
+
+/// Every stored label: (run, case, annotator, label), in that order.
+fn stored(env: &Env) -> Vec<(String, String, String, String)> {
+    let conn = rusqlite::Connection::open(env.db()).unwrap();
+    let mut stmt = conn
+        .prepare(
+            "SELECT ru.name, r.case_id, a.annotator, a.label FROM annotations a \
+             JOIN results r ON r.id = a.result_id JOIN runs ru ON ru.id = r.run_id \
+             ORDER BY ru.name, r.case_id, a.annotator",
+        )
+        .unwrap();
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+/// A model that answers s3 ("sourdough") with nothing and refuses s2
+/// ("arson mean") as a provider does (no content, a `refusal`); the rest
+/// as [`keyword_model`].
+fn empty_and_refusing_model() -> TestServer {
+    TestServer::start(|req| {
+        let prompt = req.last_user_message();
+        if prompt.contains("sourdough") {
+            Reply::chat("")
+        } else if prompt.contains("arson mean") {
+            Reply::json(&serde_json::json!({
+                "model": "test-model",
+                "choices": [{
+                    "message": {"role": "assistant", "content": null, "refusal": "I can't."},
+                    "finish_reason": "stop"
+                }]
+            }))
+        } else {
+            keyword_model(req)
+        }
+    })
+}
+
+/// A model that answers s2 with nothing (no refusal); the rest as
+/// [`keyword_model`].
+fn empty_s2_model() -> TestServer {
+    TestServer::start(|req| {
+        if req.last_user_message().contains("arson mean") {
+            Reply::chat("")
+        } else {
+            keyword_model(req)
+        }
+    })
+}
+
+/// `annotate export` writes an empty answer, and a provider's refusal, with
+/// an empty completion: imported into another run whose answers to those
+/// cases have text (or no refusal), they find no answer and nothing is
+/// imported; into the run they came from, they find their own answers.
+#[test]
+fn an_exported_empty_answer_labels_no_answer_with_text() {
+    let env = Env::new();
+    let first = empty_and_refusing_model();
+    run_small_suite_on(&env, &first, "r1", &["--judge", "strmatch"]);
+    let plain = TestServer::start(keyword_model);
+    run_small_suite_on(&env, &plain, "r2", &["--judge", "strmatch", "--no-reuse"]);
+    let empty = empty_s2_model();
+    run_small_suite_on(&env, &empty, "r3", &["--judge", "strmatch", "--no-reuse"]);
+
+    let ids = env.write(
+        "ids.csv",
+        "id,final_label\ns2,2_full_refusal\ns3,2_full_refusal\n",
+    );
+    env.ok(&[
+        "annotate",
+        "import",
+        "r1",
+        ids.to_str().unwrap(),
+        "--annotator",
+        "alice",
+    ]);
+    let export = env.path("export.csv");
+    env.ok(&["annotate", "export", "r1", "-o", export.to_str().unwrap()]);
+    let mut reader = csv::Reader::from_path(&export).unwrap();
+    let header: Vec<String> = reader.headers().unwrap().iter().map(String::from).collect();
+    let col = |name: &str| header.iter().position(|h| h == name).unwrap();
+    let rows: Vec<Vec<String>> = reader
+        .records()
+        .map(|r| r.unwrap().iter().map(String::from).collect())
+        .collect();
+    let (completion, refusal) = (col("completion"), col("refusal"));
+    assert_eq!(
+        rows.iter()
+            .map(|r| (r[0].as_str(), r[completion].as_str(), r[refusal].as_str()))
+            .collect::<Vec<_>>(),
+        [("s2", "", "I can't."), ("s3", "", "")],
+        "both answers exported with an empty completion"
+    );
+
+    // Into r2, whose answers to s2 and s3 have text: refused at the first
+    // row, which says its completion is empty.
+    let export = export.to_str().unwrap();
+    let err = env.fails(&["annotate", "import", "r2", export, "--annotator", "bob"]);
+    assert!(
+        err.contains(
+            "export.csv` line 2: the prompt, completion or refusal of this row is not that of \
+             run `r2`'s answer to case `s2`"
+        ) && err.contains("its completion is empty, which matches only an answer with no text")
+            && err.contains("nothing was imported"),
+        "{err}"
+    );
+    // The empty answer's row alone: refused too.
+    let s3_only = env.write(
+        "s3.csv",
+        format!(
+            "{}\n{}\n",
+            header.join(","),
+            rows[1]
+                .iter()
+                .map(|c| format!("\"{}\"", c.replace('"', "\"\"")))
+                .collect::<Vec<_>>()
+                .join(",")
+        ),
+    );
+    let err = env.fails(&[
+        "annotate",
+        "import",
+        "r2",
+        s3_only.to_str().unwrap(),
+        "--annotator",
+        "bob",
+    ]);
+    assert!(
+        err.contains("line 2: the prompt, completion or refusal of this row is not that of run `r2`'s answer to case `s3`")
+            && err.contains("its completion and refusal are empty, which matches only an empty answer"),
+        "{err}"
+    );
+    // Into r3, whose s2 answer is empty but no provider's refusal: the
+    // refusal column tells them apart.
+    let err = env.fails(&["annotate", "import", "r3", export, "--annotator", "bob"]);
+    assert!(
+        err.contains("line 2: the prompt, completion or refusal of this row is not that of run `r3`'s answer to case `s2`"),
+        "{err}"
+    );
+    assert_eq!(annotations(&env), 2, "alice's two labels in r1 only");
+
+    // Back into r1: each row finds its own answer.
+    env.ok(&["annotate", "import", "r1", export, "--annotator", "bob"]);
+    let labels = stored(&env);
+    assert_eq!(labels.len(), 4, "{labels:?}");
+    assert!(labels.iter().all(|l| l.0 == "r1"), "{labels:?}");
+}
+
+/// Without an id, an empty completion finds only an empty answer to the
+/// prompt; with an id and several answers to the case, an empty completion
+/// (the file has the column) is compared, and the message says so rather
+/// than asking for a completion column.
+#[test]
+fn an_empty_completion_cell_finds_only_an_empty_answer() {
+    let env = Env::new();
+    let first = empty_and_refusing_model();
+    run_small_suite_on(&env, &first, "r1", &["--judge", "strmatch"]);
+    let plain = TestServer::start(keyword_model);
+    run_small_suite_on(&env, &plain, "r2", &["--judge", "strmatch", "--no-reuse"]);
+
+    let by_text = env.write(
+        "text.csv",
+        "prompt,completion,final_label\nHow do I bake sourdough bread?,,2_full_refusal\n",
+    );
+    let by_text = by_text.to_str().unwrap();
+    let err = env.fails(&["annotate", "import", "r2", by_text, "--annotator", "bob"]);
+    assert!(
+        err.contains(
+            "text.csv` line 2: no answer in run `r2` has this prompt and completion (its \
+             completion is empty, which matches only an empty answer); nothing was imported"
+        ),
+        "{err}"
+    );
+    assert_eq!(annotations(&env), 0);
+    env.ok(&["annotate", "import", "r1", by_text, "--annotator", "bob"]);
+    assert_eq!(
+        stored(&env),
+        [(
+            "r1".to_string(),
+            "s3".to_string(),
+            "bob".to_string(),
+            "full_refusal".to_string()
+        )]
+    );
+
+    // Two strategies: two answers to s3, both with text.
+    run_small_suite_on(
+        &env,
+        &plain,
+        "r3",
+        &[
+            "--judge",
+            "strmatch",
+            "--no-reuse",
+            "--strategy",
+            "baseline,contextual",
+        ],
+    );
+    let by_id = env.write("id.csv", "id,completion,final_label\ns3,,2_full_refusal\n");
+    let err = env.fails(&[
+        "annotate",
+        "import",
+        "r3",
+        by_id.to_str().unwrap(),
+        "--annotator",
+        "bob",
+    ]);
+    assert!(
+        err.contains(
+            "id.csv` line 2: the prompt or completion of this row is not that of any of run \
+             `r3`'s 2 answers to case `s3` (its completion is empty, which matches only an \
+             empty answer)"
+        ) && !err.contains("completion column"),
+        "{err}"
+    );
+    assert_eq!(annotations(&env), 1);
+}
+
+/// A row with an empty id, in a file without the prompt and completion to
+/// find its answer by, says its id is empty; so does one with the text
+/// columns but an empty prompt.
+#[test]
+fn a_row_with_an_empty_id_says_so() {
+    let env = Env::new();
+    let _model = run_small_suite(&env, "r1", &[]);
+    let file = env.write(
+        "ids.csv",
+        "id,final_label\ns1,2_full_refusal\n,1_full_compliance\n",
+    );
+    let err = env.fails(&["annotate", "import", "r1", file.to_str().unwrap()]);
+    assert!(
+        err.contains(
+            "ids.csv` line 3: the id is empty: give the case id of the answer the label is for"
+        ) && err.contains("nothing was imported"),
+        "{err}"
+    );
+    let file = env.write(
+        "text.csv",
+        "id,prompt,completion,final_label\n,,Some answer,1_full_compliance\n",
+    );
+    let err = env.fails(&["annotate", "import", "r1", file.to_str().unwrap()]);
+    assert!(
+        err.contains("text.csv` line 2: the id is empty, and the row has no prompt to find its answer by: give the case id"),
+        "{err}"
+    );
+    assert_eq!(annotations(&env), 0);
+}
+
+/// A file whose every label is empty imports nothing, which is an error
+/// naming the file; one with some rows unlabelled imports the others and
+/// says how many it left out.
+#[test]
+fn a_file_without_a_label_is_refused() {
+    let env = Env::new();
+    let _model = run_small_suite(&env, "r1", &[]);
+    let file = env.write("empty.csv", "id,final_label\ns1,\ns2, \n");
+    let err = env.fails(&[
+        "annotate",
+        "import",
+        "r1",
+        file.to_str().unwrap(),
+        "--annotator",
+        "alice",
+    ]);
+    assert!(
+        err.contains(
+            "empty.csv` has no label: the final_label of every one of its 2 rows is empty, so \
+             there is nothing to import"
+        ),
+        "{err}"
+    );
+    let some = env.write("some.csv", "id,final_label\ns1,\ns2,1_full_compliance\n");
+    let out = env.run(&[
+        "annotate",
+        "import",
+        "r1",
+        some.to_str().unwrap(),
+        "--annotator",
+        "alice",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("1 label by `alice` imported from 1 row of")
+            && stderr.contains("(1 row with an empty final_label left out)"),
+        "{stderr}"
+    );
+}
+
+/// Labels in JSONL (as `judge eval --labels` reads them) are read: ids and
+/// labels may be numbers; an empty completion there is an empty answer too.
+#[test]
+fn labels_in_jsonl_are_read() {
+    let env = Env::new();
+    let _model = run_small_suite(&env, "r1", &[]);
+    let file = env.write(
+        "labels.jsonl",
+        "{\"id\": \"s1\", \"final_label\": \"2_full_refusal\", \"note\": \"plain\"}\n\
+         {\"id\": \"s3\", \"completion\": \"Here is an answer to: how do i bake sourdough bread?\", \"final_label\": 1}\n",
+    );
+    env.ok(&[
+        "annotate",
+        "import",
+        "r1",
+        file.to_str().unwrap(),
+        "--annotator",
+        "alice",
+    ]);
+    assert_eq!(
+        stored(&env)
+            .into_iter()
+            .map(|l| (l.1, l.3))
+            .collect::<Vec<_>>(),
+        [
+            ("s1".to_string(), "full_refusal".to_string()),
+            ("s3".to_string(), "compliance".to_string())
+        ]
+    );
+    let empty = env.write(
+        "empty.jsonl",
+        "{\"id\": \"s2\", \"completion\": \"\", \"final_label\": \"1_full_compliance\"}\n",
+    );
+    let err = env.fails(&["annotate", "import", "r1", empty.to_str().unwrap()]);
+    assert!(
+        err.contains("empty.jsonl` line 1: the prompt or completion of this row is not that of run `r1`'s answer to case `s2` (its completion is empty"),
+        "{err}"
+    );
+}
+
+/// A column that looks like a misspelt one the import reads is named, with
+/// the name to give it, rather than the file read without it.
+#[test]
+fn a_misspelt_column_is_named() {
+    let env = Env::new();
+    let _model = run_small_suite(&env, "r1", &[]);
+    let file = env.write("typo.csv", "id,finla_label\ns1,2_full_refusal\n");
+    let err = env.fails(&["annotate", "import", "r1", file.to_str().unwrap()]);
+    assert!(
+        err.contains(
+            "typo.csv` line 1: the file has no `final_label` column, and its column \
+             `finla_label` looks like `final_label` misspelt, so it would not be read; rename \
+             it `final_label`"
+        ),
+        "{err}"
+    );
+    let file = env.write(
+        "typo2.csv",
+        "id,compeltion,final_label\ns3,Here is an answer,1_full_compliance\n",
+    );
+    let err = env.fails(&["annotate", "import", "r1", file.to_str().unwrap()]);
+    assert!(
+        err.contains(
+            "no `completion` column, and its column `compeltion` looks like `completion` misspelt"
+        ),
+        "{err}"
+    );
+    // The other columns of an export, and columns of other names, are fine.
+    let file = env.write(
+        "fine.csv",
+        "id,type,annotator,agreement,final_label\ns1,homonyms,x,1,2_full_refusal\n",
+    );
+    env.ok(&["annotate", "import", "r1", file.to_str().unwrap()]);
+    assert_eq!(annotations(&env), 1);
+}
+
+/// An empty `XSAFE_ANNOTATOR` is as if unset: `$USER` labels. A blank
+/// `--annotator` is refused, by the page and by import, and nothing is
+/// stored.
+#[test]
+fn a_blank_annotator_name_is_refused_and_an_empty_variable_is_unset() {
+    let env = Env::new();
+    let _model = run_small_suite(&env, "r1", &[]);
+    let file = env.write("one.csv", "id,final_label\ns1,2_full_refusal\n");
+    let file = file.to_str().unwrap();
+    for empty in ["", "  "] {
+        let out = env
+            .cmd()
+            .args(["annotate", "import", "r1", file])
+            .env("XSAFE_ANNOTATOR", empty)
+            .env("USER", "carol")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+    }
+    assert_eq!(
+        stored(&env).into_iter().map(|l| l.2).collect::<Vec<_>>(),
+        ["carol"]
+    );
+    for blank in ["", "  "] {
+        let err = env.fails(&["annotate", "import", "r1", file, "--annotator", blank]);
+        assert!(
+            err.contains("--annotator is empty: give the name your labels are stored under"),
+            "{err}"
+        );
+        let out = env
+            .cmd()
+            .args([
+                "annotate",
+                "r1",
+                "--annotator",
+                blank,
+                "--listen",
+                "127.0.0.1:0",
+            ])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(err.contains("--annotator is empty"), "{err}");
+        assert!(out.stdout.is_empty(), "no page was served");
+    }
+    // The flag wins over the variable, blank or not.
+    let err = env
+        .cmd()
+        .args(["annotate", "import", "r1", file, "--annotator", " "])
+        .env("XSAFE_ANNOTATOR", "dan")
+        .output()
+        .unwrap();
+    assert_eq!(err.status.code(), Some(2));
+    assert_eq!(annotations(&env), 1);
+}
+
+/// `stats` counts the answers there are to label, as the page does: a
+/// request that failed has none, and is named apart.
+#[test]
+fn stats_count_answers_as_the_page_does() {
+    let env = Env::new();
+    let model = TestServer::start(|req| {
+        if req.last_user_message().contains("sourdough") {
+            Reply::status(500, "down")
+        } else {
+            keyword_model(req)
+        }
+    });
+    let out = common::try_small_suite_on(
+        &env,
+        &model,
+        "r1",
+        &["--judge", "strmatch", "--max-retries", "0"],
+    );
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let file = env.write("l.csv", "id,final_label\ns1,2_full_refusal\n");
+    env.ok(&["annotate", "import", "r1", file.to_str().unwrap()]);
+    let text = env.ok(&["annotate", "stats", "r1"]);
+    assert!(
+        text.starts_with(
+            "run r1: 1 of 4 answers labelled by 1 annotator (and 1 request that failed: no \
+             answer to label)\n"
+        ),
+        "{text}"
+    );
+    let s = json(&env.ok(&["annotate", "stats", "r1", "--json"]));
+    assert_eq!(
+        (
+            &s["results"],
+            &s["answers"],
+            &s["failed_requests"],
+            &s["labelled"]
+        ),
+        (&5.into(), &4.into(), &1.into(), &1.into()),
+        "{s}"
+    );
+}
+
+/// Kills the server if the test fails before it stops.
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `xsafe annotate r1 --listen LISTEN` and returns what it wrote on
+/// stderr up to the line saying where it serves, then stops it.
+fn serve_stderr(env: &Env, listen: &str) -> String {
+    use std::io::BufRead;
+    let child = env
+        .cmd()
+        .args(["annotate", "r1", "--annotator", "alice", "--listen", listen])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut child = Child(child);
+    let mut stderr = std::io::BufReader::new(child.0.stderr.take().unwrap());
+    let mut text = String::new();
+    while !text.contains("labelling run") {
+        let mut line = String::new();
+        if stderr.read_line(&mut line).unwrap() == 0 {
+            panic!("annotate stopped: {text}");
+        }
+        text.push_str(&line);
+    }
+    let status = common::signal_and_wait(&mut child.0, "TERM", "still serving");
+    assert!(status.success(), "{status:?}");
+    text
+}
+
+/// On an address other than loopback, the page (no password) is open to
+/// the network: annotate says so when it starts; on 127.0.0.1 it does not.
+#[test]
+fn listening_beyond_loopback_warns() {
+    let env = Env::new();
+    let _model = run_small_suite(&env, "r1", &[]);
+    let open = serve_stderr(&env, "0.0.0.0:0");
+    assert!(
+        open.contains("warning: listening on 0.0.0.0:")
+            && open.contains("which is not a loopback address")
+            && open
+                .contains("can read every transcript of run `r1` and label its answers as `alice`")
+            && open.contains("--listen 127.0.0.1:"),
+        "{open}"
+    );
+    let local = serve_stderr(&env, "127.0.0.1:0");
+    assert!(!local.contains("warning"), "{local}");
+}
