@@ -14,7 +14,7 @@ pub mod table;
 
 pub use builtin::{builtin, builtin_names};
 pub use error::{CachedCopy, SuiteError};
-pub use parse::{Columns, Format, LoadOptions, load_file, parse_bytes};
+pub use parse::{Columns, Format, LoadOptions, load_file, looks_misspelt, parse_bytes};
 pub use remote::{REMOTES, Remote, fetch, remote};
 
 use serde::Serialize;

@@ -298,7 +298,7 @@ impl Table {
 
     fn require(&self, name: &str, hint: &str) -> Result<usize, SuiteError> {
         self.find(name).ok_or_else(|| {
-            let hint = match self.columns.iter().find(|c| looks_like(c, name)) {
+            let hint = match self.columns.iter().find(|c| looks_misspelt(c, name)) {
                 Some(like) => format!(
                     "column `{like}` looks like it misspelt: rename it `{name}`; or, if it is \
                      not, {hint}"
@@ -556,7 +556,7 @@ fn shell_word(word: &str) -> String {
 /// shorter than 4 (`id`) is too short to tell a slip from another word.
 /// The same name but for case and spaces is the column itself, not a
 /// misspelling.
-fn looks_like(key: &str, name: &str) -> bool {
+pub fn looks_misspelt(key: &str, name: &str) -> bool {
     if key.trim().eq_ignore_ascii_case(name.trim()) {
         return false;
     }
@@ -670,7 +670,7 @@ impl Table {
         for w in wanted.iter().filter(|w| w.col.is_none()) {
             for &c in &unread {
                 let key = &self.columns[c];
-                let Some(name) = w.names.iter().find(|name| looks_like(key, name)) else {
+                let Some(name) = w.names.iter().find(|name| looks_misspelt(key, name)) else {
                     continue;
                 };
                 let flag = w
@@ -718,7 +718,7 @@ impl Table {
             let name = &self.columns[col];
             let like: Vec<String> = unread
                 .iter()
-                .filter(|&&c| row.has(c) && looks_like(&self.columns[c], name))
+                .filter(|&&c| row.has(c) && looks_misspelt(&self.columns[c], name))
                 .map(|&c| format!("`{}`", self.columns[c]))
                 .collect();
             let look = match like.len() {
@@ -1021,7 +1021,7 @@ mod tests {
             ("categry", "category"),
             ("lebal", "label"),
         ] {
-            assert!(looks_like(key, name), "{key} like {name}");
+            assert!(looks_misspelt(key, name), "{key} like {name}");
         }
         // Other words, a letter changed or added (the bug this guards:
         // `notes`, `tape`, `lapel`, `category_id` were refused as slips).
@@ -1053,7 +1053,7 @@ mod tests {
             ("", "note"),
             ("subcategory", "category"),
         ] {
-            assert!(!looks_like(key, name), "{key} unlike {name}");
+            assert!(!looks_misspelt(key, name), "{key} unlike {name}");
         }
         let chars = |s: &str| s.chars().collect::<Vec<_>>();
         assert_eq!(slips(&chars("lable"), &chars("label")), 1);

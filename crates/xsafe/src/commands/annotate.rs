@@ -544,52 +544,6 @@ const READ_COLUMNS: [&[&str]; 11] = [
     &["type", "annotator", "label", "finish_reason", "system"],
 ];
 
-/// Whether the column `column` looks like `name` mistyped: the same
-/// letters and digits but for case, spaces and punctuation (`Final
-/// Label`), or, in a name of 5 letters or more, one letter dropped, added,
-/// changed or swapped with its neighbour (`finla_label`; two in a name of
-/// 8 or more). Shorter names (`id`, `note`) are too short to tell a slip
-/// from another word.
-fn looks_misspelt(column: &str, name: &str) -> bool {
-    let squash = |s: &str| -> Vec<char> {
-        s.chars()
-            .filter(|c| c.is_alphanumeric())
-            .flat_map(char::to_lowercase)
-            .collect()
-    };
-    let (a, b) = (squash(column), squash(name));
-    if a.is_empty() || a == b {
-        return !a.is_empty();
-    }
-    if b.len() < 5 {
-        return false;
-    }
-    let most = if b.len() >= 8 { 2 } else { 1 };
-    a.len().abs_diff(b.len()) <= most && typos(&a, &b) <= most
-}
-
-/// The optimal-string-alignment distance of `a` and `b`: the fewest
-/// letters dropped, added, changed, or swapped with a neighbour.
-fn typos(a: &[char], b: &[char]) -> usize {
-    // d[i][j]: the distance of the first i letters of `a` and j of `b`.
-    let mut d: Vec<Vec<usize>> = (0..=a.len())
-        .map(|i| (0..=b.len()).map(|j| if i == 0 { j } else { i }).collect())
-        .collect();
-    for i in 1..=a.len() {
-        for j in 1..=b.len() {
-            let change = usize::from(a[i - 1] != b[j - 1]);
-            let mut best = (d[i - 1][j] + 1)
-                .min(d[i][j - 1] + 1)
-                .min(d[i - 1][j - 1] + change);
-            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
-                best = best.min(d[i - 2][j - 2] + 1);
-            }
-            d[i][j] = best;
-        }
-    }
-    d[a.len()][b.len()]
-}
-
 /// Refuses a column that no field reads but looks like the misspelt name
 /// of one the file has no column for: its values would be left unread
 /// without a word (the labels, or the completions that check each label
@@ -625,7 +579,7 @@ fn misspelt_columns(t: &table::Table, file: &str, jsonl: bool) -> Result<()> {
             .unwrap_or(&names[0]);
         if let Some(like) = unread
             .iter()
-            .find(|c| names.iter().any(|n| looks_misspelt(c, n)))
+            .find(|c| names.iter().any(|n| xsafe_suite::looks_misspelt(c, n)))
         {
             bail!(
                 "`{file}`{where_}: the file has no `{name}` {what}, and its {what} `{like}` looks \
