@@ -69,10 +69,14 @@ pub enum Event {
         done: u64,
     },
     /// Answers of other runs of the store were copied into this run instead
-    /// of asking the model (see [`execute`]). Sent once, after the last
-    /// result was stored, when this invocation copied at least one.
+    /// of asking the model (see [`execute`]). Sent once when this
+    /// invocation stored at least one copy, however the run ends: after the
+    /// last result was stored, when it is cancelled, and when it stops with
+    /// an error (before [`execute`] returns the error), each time once the
+    /// writes under way are over.
     Reused {
-        /// How many answers were copied, in all.
+        /// How many answers were copied and stored, in all (a copy whose
+        /// write landed after a cancellation included).
         answers: u64,
         /// The runs they were copied from, by name, each with how many of
         /// them, newest run first.
@@ -105,6 +109,9 @@ struct Job {
     /// The done result of another run this conversation copies instead of
     /// asking the model.
     reuse: Option<reuse::Reuse>,
+    /// With `reuse`, the count of the copies stored of its source run
+    /// ([`Event::Reused`]), which the write that stores the copy adds it to.
+    copies: Option<Arc<AtomicU64>>,
 }
 
 /// An answer stored without a verdict.
@@ -124,7 +131,11 @@ struct StoredAnswer {
 /// target whose settings and under a strategy whose definition are the
 /// same as the run key reads them (whatever the strategy is named there),
 /// in a run of the same seed and, for a strategy that consults the judge
-/// between turns, of the same judge (name and version). Runs are tried
+/// between turns, of the same judge (name and version), asked by an xsafe
+/// that sends the same for those settings as this one does (the version of
+/// how xsafe asks, which a run's config records: a run an older xsafe
+/// recorded without one is never copied from; what a resumed run lacks is
+/// asked as this xsafe asks, whatever its config records). Runs are tried
 /// newest first. The transcript and its timing are copied; so is the
 /// verdict of this run's judge (name and version) when the result has one,
 /// else this run's judge judges the copy, and a failure there keeps it
@@ -252,23 +263,28 @@ async fn execute_claimed(
     let done_before = total - jobs.len() as u64;
     let to_run = jobs.len();
     let mut jobs = jobs;
-    let sources = if plan.reuse {
+    // The runs copied from, newest first, each with the count of its copies
+    // stored.
+    let mut sources: Vec<(String, Arc<AtomicU64>)> = Vec::new();
+    if plan.reuse {
         let found = find_reuse(&store, plan, Some(run.id), &jobs, |job| {
             job.answer.is_none()
         })
         .await?;
+        sources = found
+            .sources
+            .into_iter()
+            .map(|name| (name, Arc::default()))
+            .collect();
         for (i, reuse) in found.reuses {
+            jobs[i].copies = Some(sources[reuse.source].1.clone());
             jobs[i].reuse = Some(reuse);
         }
-        found.sources
-    } else {
-        Vec::new()
-    };
+    }
     // The copies first (each target's before its own jobs, below): they ask
     // nothing, and are stored before the target is asked anything, so an
     // interruption keeps them.
     jobs.sort_by_key(|job| job.reuse.is_none());
-    let copied: Arc<Vec<AtomicU64>> = Arc::new(sources.iter().map(|_| AtomicU64::new(0)).collect());
     // A run with nothing left to do is not marked running even for a
     // moment: killed meanwhile, it would stay so although it is complete.
     if to_run > 0 {
@@ -340,56 +356,64 @@ async fn execute_claimed(
     // whichever target's job it was) and watches for Ctrl-C, until every
     // job is started and every task joined. Biased: a Ctrl-C is seen
     // before another job starts, and results are collected before more
-    // start.
-    while dispatching || !tasks.is_empty() {
-        tokio::select! {
-            biased;
-            _ = cancel.cancelled(), if !interrupted => {
-                // Nothing more starts, and the requests in flight are
-                // dropped rather than waited for (up to timeout x retries
-                // each): they were not stored, so the next run asks for
-                // them again.
-                interrupted = true;
-                dispatching = false;
-                tasks.abort_all();
-            }
-            joined = tasks.join_next(), if !tasks.is_empty() => match joined {
-                None => {}
-                Some(Ok(result)) => {
-                    result?;
-                    finished += 1;
-                }
-                Some(Err(e)) if e.is_cancelled() => {}
-                Some(Err(e)) => return Err(RunError::Internal(e.to_string())),
-            },
-            next = ready.next(), if dispatching => {
-                let Some(Ready { job, place, permit, limit }) = next else {
+    // start. An error leaves the loop, not the function: the copies stored
+    // until then are still said below.
+    let looped: Result<(), RunError> = async {
+        while dispatching || !tasks.is_empty() {
+            tokio::select! {
+                biased;
+                _ = cancel.cancelled(), if !interrupted => {
+                    // Nothing more starts, and the requests in flight are
+                    // dropped rather than waited for (up to timeout x retries
+                    // each): they were not stored, so the next run asks for
+                    // them again.
+                    interrupted = true;
                     dispatching = false;
-                    continue;
-                };
-                let place = Arc::new(place);
-                let store = store.clone();
-                let judge = plan.judge.clone();
-                let on_event = on_event.clone();
-                let copied = copied.clone();
-                let seed = plan.seed.wrapping_add(job.key.sample as u64);
-                tasks.spawn(async move {
-                    let (outcome, reused) =
-                        run_one(&store, &job, &*judge, seed, permit, &limit, &place).await?;
-                    if let (true, Some(reuse)) = (reused, &job.reuse) {
-                        copied[reuse.source].fetch_add(1, Ordering::Relaxed);
+                    tasks.abort_all();
+                }
+                joined = tasks.join_next(), if !tasks.is_empty() => match joined {
+                    None => {}
+                    Some(Ok(result)) => {
+                        result?;
+                        finished += 1;
                     }
-                    on_event(Event::Stored {
-                        key: job.key,
-                        outcome,
+                    Some(Err(e)) if e.is_cancelled() => {}
+                    Some(Err(e)) => return Err(RunError::Internal(e.to_string())),
+                },
+                next = ready.next(), if dispatching => {
+                    let Some(Ready { job, place, permit, limit }) = next else {
+                        dispatching = false;
+                        continue;
+                    };
+                    let place = Arc::new(place);
+                    let store = store.clone();
+                    let judge = plan.judge.clone();
+                    let on_event = on_event.clone();
+                    let seed = plan.seed.wrapping_add(job.key.sample as u64);
+                    tasks.spawn(async move {
+                        let outcome =
+                            run_one(&store, &job, &*judge, seed, permit, &limit, &place)
+                                .await?;
+                        on_event(Event::Stored {
+                            key: job.key,
+                            outcome,
+                        });
+                        // Given back once the result is counted as stored too,
+                        // so that the next job starts only after it.
+                        drop(place);
+                        Ok::<(), RunError>(())
                     });
-                    // Given back once the result is counted as stored too,
-                    // so that the next job starts only after it.
-                    drop(place);
-                    Ok::<(), RunError>(())
-                });
+                }
             }
         }
+        Ok(())
+    }
+    .await;
+    if looped.is_err() {
+        // The jobs under way stop as on a Ctrl-C: their results not stored
+        // are asked again by the next run.
+        tasks.abort_all();
+        while tasks.join_next().await.is_some() {}
     }
     // A queue stopped while it waited for its target's permit holds a
     // place: given back before the places are counted below.
@@ -397,7 +421,8 @@ async fn execute_claimed(
     // A task aborted above may have left its write running on a blocking
     // thread, which holds its place until the write is over: once every
     // place is back, all that will be stored is, and the counts below are
-    // what the store holds (they undercounted, read while writes landed).
+    // what the store holds (they undercounted, read while writes landed),
+    // the copies counted by their writes (see [`run_one`]) among them.
     drop(
         unstored
             .acquire_many(places)
@@ -406,7 +431,6 @@ async fn execute_claimed(
     );
     let from: Vec<(String, u64)> = sources
         .into_iter()
-        .zip(copied.iter())
         .map(|(name, n)| (name, n.load(Ordering::Relaxed)))
         .filter(|(_, n)| *n > 0)
         .collect();
@@ -414,6 +438,7 @@ async fn execute_claimed(
     if answers > 0 {
         on_event(Event::Reused { answers, from });
     }
+    looped?;
     let status = if interrupted && finished < to_run {
         RunStatus::Interrupted
     } else {
@@ -519,6 +544,7 @@ fn plan_jobs(
                             strategy: strategy.clone(),
                             answer: None,
                             reuse: None,
+                            copies: None,
                         });
                     }
                 }
@@ -802,7 +828,9 @@ impl Judge for RememberLast<'_> {
 }
 
 /// Runs, judges and stores one job; returns the verdict label or error
-/// kind, and whether the answer was copied from another run.
+/// kind. A copy of another run's answer, once stored (judged or not), is
+/// counted in its job's `copies` by the write that stored it: a job aborted
+/// meanwhile still has its write land, and so counted.
 ///
 /// A job with a stored answer is only judged. A job that copies another
 /// run's done result stores its transcript with that result's verdict of
@@ -827,7 +855,7 @@ async fn run_one(
     mut permit: Option<OwnedSemaphorePermit>,
     limit: &Arc<Semaphore>,
     place: &Arc<OwnedSemaphorePermit>,
-) -> Result<(String, bool), RunError> {
+) -> Result<String, RunError> {
     let prompt = job.case.to_prompt();
     let key = job.key.clone();
     // An interactive strategy judges each reply to decide whether to follow
@@ -838,7 +866,11 @@ async fn run_one(
         Some(reuse) => copy_of(store, reuse, &job.case, &judge.tag()).await?,
         None => None,
     };
-    let reused = copy.is_some();
+    // Copies are found for jobs without a stored answer only.
+    let count = match (&job.answer, &copy) {
+        (None, Some(_)) => CopyCount(job.copies.clone()),
+        _ => CopyCount(None),
+    };
     let (transcript, timing, copied_verdict) = match (&job.answer, copy) {
         // The permit stays held through the judging below: it bounds how
         // many stored answers are judged at once, as it bounds conversations,
@@ -888,7 +920,7 @@ async fn run_one(
                         s.record_error(&key, &stored_kind, &message, attempts)
                     })
                     .await?;
-                    return Ok((format!("error:{kind}"), false));
+                    return Ok(format!("error:{kind}"));
                 }
             }
         }
@@ -902,16 +934,18 @@ async fn run_one(
     match verdict {
         Ok(verdict) => {
             let label = verdict.outcome.label().to_string();
-            write(store, place, move |s| match result_id {
-                // The stored answer is the one judged: only the verdict is
-                // new, and putting it makes the result done.
-                Some(id) => s.put_verdict(id, &verdict),
-                None => s
-                    .record_result(&key, &transcript, &verdict, timing)
-                    .map(drop),
+            write(store, place, move |s| {
+                count.stored_if(match result_id {
+                    // The stored answer is the one judged: only the verdict
+                    // is new, and putting it makes the result done.
+                    Some(id) => s.put_verdict(id, &verdict),
+                    None => s
+                        .record_result(&key, &transcript, &verdict, timing)
+                        .map(drop),
+                })
             })
             .await?;
-            Ok((label, reused))
+            Ok(label)
         }
         Err(e) => {
             let error = StoredError {
@@ -923,15 +957,32 @@ async fn run_one(
                 },
             };
             tracing::warn!(case = %job.key.case_id, target = %job.key.target, error = %error.message, "the judge failed; the answer is kept for the next run to judge");
-            write(store, place, move |s| match result_id {
-                Some(_) => s.record_error(&key, &error.kind, &error.message, error.attempts),
-                None => s
-                    .record_unjudged(&key, &transcript, timing, &error)
-                    .map(drop),
+            write(store, place, move |s| {
+                count.stored_if(match result_id {
+                    Some(_) => s.record_error(&key, &error.kind, &error.message, error.attempts),
+                    None => s
+                        .record_unjudged(&key, &transcript, timing, &error)
+                        .map(drop),
+                })
             })
             .await?;
-            Ok(("error:judge".into(), reused))
+            Ok("error:judge".into())
         }
+    }
+}
+
+/// Where a job's copy of another run's answer is counted once stored (its
+/// [`Job::copies`]); `None` for a job that stores no copy.
+struct CopyCount(Option<Arc<AtomicU64>>);
+
+impl CopyCount {
+    /// Counts the copy when `stored` is a write that succeeded; gives
+    /// `stored` back.
+    fn stored_if<T>(&self, stored: Result<T, StoreError>) -> Result<T, StoreError> {
+        if let (Ok(_), Some(copies)) = (&stored, &self.0) {
+            copies.fetch_add(1, Ordering::Relaxed);
+        }
+        stored
     }
 }
 

@@ -37,7 +37,8 @@ pub struct RunPlan {
     pub name: Option<String>,
     /// Whether a conversation this run has not stored yet copies the done
     /// result of another run of the store that asked the same question in
-    /// the same way (same target settings, strategy, case and seed; see
+    /// the same way (same target settings, strategy, case and seed, asked
+    /// by an xsafe that sends the same for them; see
     /// [`execute`](crate::execute)) instead of asking the model. Not part
     /// of the run's settings: it changes what is asked, not what the
     /// answers are, so it leaves the run's key (and name) as they are.
@@ -184,6 +185,12 @@ impl RunPlan {
     /// same seed picks other cases under another version, so it must be
     /// another run. Runs the limit does not cut have no `sampling`, and keep
     /// the key they had before it existed.
+    ///
+    /// Every run records `asking`, the version of how this xsafe asks
+    /// (`ASKING_VERSION` in this module): what it sends for the same
+    /// recorded settings. The run key leaves it out, so a run is resumed
+    /// after an upgrade as before; answers are copied only between runs of
+    /// one version (see `answer_key` in this module).
     pub fn config(&self) -> Value {
         let mut config = json!({
             "suites": self.suites.iter().map(|s| json!({
@@ -205,6 +212,7 @@ impl RunPlan {
             "seed": self.seed,
             "limit": self.limit,
             "types": self.types,
+            "asking": ASKING_VERSION,
         });
         if self.limit_cuts() {
             config["sampling"] = json!(SAMPLING_VERSION);
@@ -229,26 +237,26 @@ impl RunPlan {
 
     /// The sha256 of the config: what makes two commands the same run.
     ///
-    /// Left out: the tool version, so a run started before an upgrade can be
-    /// resumed after it; where a target is served (its base URLs) and where
-    /// a local model file lies (its path, and the folder in a target named
-    /// by the path), since moving a model does not change its answers; the
-    /// name a local model was given by (`local:default`, `local:NAME`, its
-    /// path or a symbolic link to it: the key holds the name of the file
-    /// read, with its size and settings); a strategy's description (its
-    /// definition's top-level `description`: prose for whoever reads the
-    /// record, which changes nothing sent, so editing it in a strategy
-    /// file, or in a step file of a composition that has none of its own,
-    /// asks nothing again) and the folder of a data file its steps name
-    /// (`exemplars = "data/bank.toml"` is known by `bank.toml` and the
-    /// exemplars it holds): what [`xsafe_strategy::identity`] leaves out,
-    /// as `xsafe serve` does; a request's timeout, which decides only
-    /// whether a request fails (raising it to resume a run whose requests
-    /// timed out is the usual fix); where a suite was read from (the path
-    /// a file was given by, `p.csv`, `./p.csv` or `/abs/p.csv`, or a fetched
-    /// suite's URL: its name and fingerprint stay); the order of the
-    /// suites, targets, strategies and types; and types given twice. The
-    /// same is left out of the settings of an interactive strategy's
+    /// Left out: the tool version and the version of how it asks (`asking`, see
+    /// `ASKING_VERSION` in this module), so a run started before an upgrade can
+    /// be resumed after it; where a target is served (its base URLs) and where
+    /// a local model file lies (its path, and the folder in a target named by
+    /// the path), since moving a model does not change its answers; the name a
+    /// local model was given by (`local:default`, `local:NAME`, its path or a
+    /// symbolic link to it: the key holds the name of the file read, with its
+    /// size and settings); a strategy's description (its definition's top-level
+    /// `description`: prose for whoever reads the record, which changes nothing
+    /// sent, so editing it in a strategy file, or in a step file of a
+    /// composition that has none of its own, asks nothing again) and the folder
+    /// of a data file its steps name (`exemplars = "data/bank.toml"` is known
+    /// by `bank.toml` and the exemplars it holds): what
+    /// [`xsafe_strategy::identity`] leaves out, as `xsafe serve` does; a
+    /// request's timeout, which decides only whether a request fails (raising
+    /// it to resume a run whose requests timed out is the usual fix); where a
+    /// suite was read from (the path a file was given by, `p.csv`, `./p.csv` or
+    /// `/abs/p.csv`, or a fetched suite's URL: its name and fingerprint stay);
+    /// the order of the suites, targets, strategies and types; and types given
+    /// twice. The same is left out of the settings of an interactive strategy's
     /// clarifier target.
     pub fn key(&self) -> String {
         key_of(self.config(), KeyVersion::Current)
@@ -355,7 +363,8 @@ pub fn what_is_sent(definition: &Value) -> Option<Value> {
 /// are the same question asked in the same way, so one's answer may stand
 /// for the other's (see [`execute`](crate::execute)). `target` and
 /// `strategy` are entries of a run's config (`{id, settings}` and `{name,
-/// definition}`), `seed` and `judge` its `seed` and `judge`.
+/// definition}`), `seed` and `judge` its `seed` and `judge`, and `asking`
+/// the version of how the run's xsafe asked ([`asking_of`] its config).
 ///
 /// It is the run key of a config of that one target and strategy, with
 /// what [`RunPlan::key`] leaves out left out here too (where a model is
@@ -371,7 +380,18 @@ pub fn what_is_sent(definition: &Value) -> Option<Value> {
 /// - the judge, unless a step is interactive (or the strategy is not made
 ///   of steps): an interactive step asks the judge whether to follow up,
 ///   so its conversations depend on the judge's name and version.
-pub(crate) fn answer_key(target: &Value, strategy: &Value, seed: &Value, judge: &Value) -> String {
+///
+/// It holds what the run key leaves out so that a run is resumed across
+/// upgrades: the version of how xsafe asked ([`ASKING_VERSION`]). Two
+/// versions send something else for the same recorded settings, so the
+/// answers of one are never the other's.
+pub(crate) fn answer_key(
+    target: &Value,
+    strategy: &Value,
+    seed: &Value,
+    judge: &Value,
+    asking: u64,
+) -> String {
     let definition = &strategy["definition"];
     let (strategy, interactive) = match what_is_sent(definition) {
         Some(steps) => {
@@ -392,8 +412,39 @@ pub(crate) fn answer_key(target: &Value, strategy: &Value, seed: &Value, judge: 
         "types": [],
         "seed": seed,
         "judge": if interactive { judge.clone() } else { Value::Null },
+        "asking": asking,
     });
-    key_of(config, KeyVersion::Current)
+    // Not `key_of`, which leaves `asking` out.
+    digest(config, KeyVersion::Current)
+}
+
+/// The version of how xsafe asks, recorded as `asking` in the config of
+/// every run (see [`RunPlan::config`]): what it sends a target for the same
+/// recorded settings (the target's and the strategy's, the seed, the
+/// judge), which the run key cannot tell apart, as it leaves the tool
+/// version out so that a run is resumed after an upgrade.
+///
+/// 1 (never written: runs from before have no `asking`, and count as 1)
+/// is every xsafe before commit 063726e: a provider refusal (a reply with
+/// `content: null` and a `refusal` text) was sent back as an empty
+/// assistant turn, and was an empty `{{ reply }}` for an interactive
+/// follow-up; before commit 3e5c895, too, `--target-seed` (or `seed` in a
+/// target's settings) was recorded but the per-sample seed was sent. 2
+/// sends a provider refusal back as its text, and makes it the reply an
+/// interactive follow-up answers.
+///
+/// Answers are copied only between runs of the same version (it is part
+/// of [`answer_key`]). This plan's conversations are asked as this version,
+/// a resumed run's too whatever version its config records, so they copy
+/// only from runs of this version. Raise it whenever a change makes xsafe
+/// send something different for the same recorded settings, so that no
+/// run copies answers asked the other way.
+pub(crate) const ASKING_VERSION: u32 = 2;
+
+/// The version of how the xsafe that recorded `config` asked (its
+/// `asking`; see [`ASKING_VERSION`]): 1 for a config without one.
+pub(crate) fn asking_of(config: &Value) -> u64 {
+    config.get("asking").and_then(Value::as_u64).unwrap_or(1)
 }
 
 /// The version of the sampling `limit` uses ([`sample`]), recorded in the
@@ -624,7 +675,20 @@ fn keyed_settings(settings: &mut Value, version: KeyVersion) {
 
 /// The sha256 of a run's config without what does not change its answers
 /// (see [`RunPlan::key`]), as `version` made it.
+///
+/// The version of how xsafe asks (`asking`, see [`ASKING_VERSION`]) is
+/// left out first, by every version: the runs stored before it was
+/// recorded keep their keys under each, and a run is resumed by the same
+/// command after xsafe asks otherwise, as after any upgrade.
 fn key_of(mut config: Value, version: KeyVersion) -> String {
+    if let Some(config) = config.as_object_mut() {
+        config.remove("asking");
+    }
+    digest(config, version)
+}
+
+/// [`key_of`] of a config as it is: `asking` included when it has one.
+fn digest(mut config: Value, version: KeyVersion) -> String {
     if version < KeyVersion::BeforeDescriptions {
         // Before `keyed_target` drops `model_path`, which says what it was.
         for_each_target(&mut config, |t| model_as_given(&mut t["settings"]));
@@ -950,7 +1014,9 @@ mod tests {
         let step = |kind: &str| json!({"kind": kind, "name": kind, "settings": {}});
         let strategy = |name: &str, steps: Vec<Value>| json!({"name": name, "definition": {"name": name, "description": name, "steps": steps}});
         let judge = |name: &str| json!({"name": name, "version": "1"});
-        let key = |t: &Value, s: &Value, seed: u64, j: &Value| answer_key(t, s, &json!(seed), j);
+        let key = |t: &Value, s: &Value, seed: u64, j: &Value| {
+            answer_key(t, s, &json!(seed), j, u64::from(ASKING_VERSION))
+        };
 
         let t = target("m", "http://a/v1", 30);
         let combo = strategy(
@@ -997,6 +1063,43 @@ mod tests {
         let opaque = |name: &str| json!({"name": name, "definition": null});
         let j = judge("strmatch");
         assert_ne!(key(&t, &opaque("a"), 0, &j), key(&t, &opaque("b"), 0, &j));
+        // An xsafe that asks otherwise, whatever the strategy.
+        for s in [&combo, &interactive] {
+            let j = judge("strmatch");
+            let now = key(&t, s, 0, &j);
+            assert_ne!(answer_key(&t, s, &json!(0), &j, 1), now);
+            assert_ne!(
+                answer_key(&t, s, &json!(0), &j, u64::from(ASKING_VERSION) + 1),
+                now
+            );
+        }
+    }
+
+    /// The version of how xsafe asks is recorded, left out of the run key
+    /// by every version of it (the runs stored before it was recorded are
+    /// found by the same command), and read as 1 when a config has none.
+    #[test]
+    fn the_asking_version_is_left_out_of_every_key() {
+        let without = json!({
+            "targets": [{"id": "openai:m", "settings": {"backend": "openai", "model": "m"}}],
+            "strategies": [{"name": "baseline", "definition": null}],
+            "suites": [{"name": "s", "source": "s.csv", "fingerprint": "f"}],
+            "types": [], "seed": 0, "judge": {"name": "strmatch", "version": "1"},
+        });
+        let mut with = without.clone();
+        with["asking"] = json!(ASKING_VERSION);
+        let mut one = without.clone();
+        one["asking"] = json!(1);
+        for v in std::iter::once(KeyVersion::Current).chain(KeyVersion::LEGACY) {
+            let key = key_of(without.clone(), v);
+            assert_eq!(key_of(with.clone(), v), key);
+            assert_eq!(key_of(one.clone(), v), key);
+            // What was hashed before there was `asking`.
+            assert_eq!(digest(without.clone(), v), key);
+        }
+        assert_eq!(asking_of(&without), 1);
+        assert_eq!(asking_of(&one), 1);
+        assert_eq!(asking_of(&with), u64::from(ASKING_VERSION));
     }
 
     #[test]

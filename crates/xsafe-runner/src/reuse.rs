@@ -2,16 +2,18 @@
 //! yet is copied from the done result of another run of the store that
 //! asked the same question in the same way, instead of asking the model.
 //!
-//! "The same way" is [`answer_key`]: the target's settings and the
-//! strategy as the run key reads them, the seed and, for a strategy that
-//! consults the judge between turns, the judge. "The same question" is the
+//! "The same way" is [`answer_key`]: the target's settings and the strategy as
+//! the run key reads them; the seed; for a strategy that consults the judge
+//! between turns, the judge; and the version of how xsafe asks
+//! ([`ASKING_VERSION`]; a run recorded without one counts as 1), which for what
+//! a run asks (a resumed run's too) is this xsafe's. "The same question" is the
 //! same case (suite, id, prompt, label, type and focus) as the same sample.
 //! Only done results are copied (answered and judged): failed requests and
-//! answers the judge failed on are asked again as they would be in their
-//! own run. The other runs are read, never written; runs are tried newest
-//! first, and a conversation copies the first match.
+//! answers the judge failed on are asked again as they would be in their own
+//! run. The other runs are read, never written; runs are tried newest first,
+//! and a conversation copies the first match.
 
-use crate::plan::answer_key;
+use crate::plan::{ASKING_VERSION, answer_key, asking_of};
 use serde_json::json;
 use std::collections::HashMap;
 use xsafe_core::{Case, Judge, Strategy, Target};
@@ -54,7 +56,9 @@ pub(crate) struct Found {
 }
 
 /// The answer key ([`answer_key`]) of `target` under `strategy` in a run of
-/// `seed` judged by `judge`, as the run's config records them.
+/// `seed` judged by `judge`, as the run's config records them, asked by
+/// this xsafe ([`ASKING_VERSION`]): whatever version a resumed run was
+/// recorded with, what it has not stored is asked as this one asks.
 pub(crate) fn key_of_pair(
     target: &dyn Target,
     strategy: &dyn Strategy,
@@ -66,6 +70,7 @@ pub(crate) fn key_of_pair(
         &json!({"name": strategy.name(), "definition": strategy.definition()}),
         &json!(seed),
         &json!({"name": judge.name(), "version": judge.version()}),
+        u64::from(ASKING_VERSION),
     )
 }
 
@@ -73,7 +78,10 @@ pub(crate) fn key_of_pair(
 /// done result for each of `wants`: one of a target and strategy whose
 /// answer key is the want's pair's (`pairs[want.pair]`), of the same case
 /// and sample. `judge_tag` is this run's judge's `name@version`, which
-/// says whether a result found needs judging.
+/// says whether a result found needs judging. A run's pairs are keyed with
+/// the version of how it was asked that its config records (1 when it
+/// records none), so a run of another version matches no pair of this
+/// xsafe's.
 ///
 /// Reads each run's config, and only the results (in outline, without
 /// their messages) of the target and strategy pairs whose key matches.
@@ -117,10 +125,11 @@ pub(crate) fn find(
         };
         let config = &run.config;
         let list = |name: &str| config[name].as_array().map_or(&[][..], Vec::as_slice);
+        let asking = asking_of(config);
         let mut source = None;
         for target in list("targets") {
             for strategy in list("strategies") {
-                let key = answer_key(target, strategy, &config["seed"], &config["judge"]);
+                let key = answer_key(target, strategy, &config["seed"], &config["judge"], asking);
                 let Some(ours) = by_key.get(key.as_str()) else {
                     continue;
                 };

@@ -1,15 +1,16 @@
 //! A run copies the done answers of another run of the store that asked
 //! the same question in the same way (same case, target settings,
-//! strategy and seed; the same judge for a strategy with follow-ups)
-//! instead of asking the model again; anything else is asked.
+//! strategy and seed; the same judge for a strategy with follow-ups; an
+//! xsafe that sends the same for them) instead of asking the model again;
+//! anything else is asked.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use xsafe_core::{Judge, Suite, Target};
-use xsafe_runner::{Event, RunOutcome, RunPlan, execute, preview};
-use xsafe_store::{Store, StoredResult};
+use xsafe_runner::{Event, RunError, RunOutcome, RunPlan, execute, preview};
+use xsafe_store::{RunRecord, RunSpec, Store, StoreError, StoredResult};
 use xsafe_target::{OpenAiConfig, OpenAiTarget};
 use xsafe_testkit::{Reply, TestServer};
 
@@ -561,4 +562,195 @@ async fn a_tune_part_of_a_suite_is_reused_by_a_run_of_the_suite() {
     assert_eq!(whole.done, 3);
     assert_eq!(reused, Some((2, vec![("tune".to_string(), 2)])));
     assert_eq!(server.request_count(), 3);
+}
+
+/// Opens `plan`'s run as an xsafe that recorded `asking` in its config
+/// would have (`None`: one from before it was recorded), under the key
+/// this one finds it by; nothing stored yet.
+fn opened_by_an_older_xsafe(store: &Store, plan: &RunPlan, asking: Option<u64>) -> RunRecord {
+    let mut config = plan.config();
+    match asking {
+        None => drop(config.as_object_mut().unwrap().remove("asking")),
+        Some(version) => config["asking"] = version.into(),
+    }
+    store
+        .open_run(&RunSpec {
+            name: plan.run_name(),
+            key: plan.key(),
+            config,
+            suites: vec![("small".into(), suite().fingerprint())],
+            seed: plan.seed,
+            tool_version: "0.1.0".into(),
+        })
+        .unwrap()
+}
+
+/// The bug this guards: reuse ignored which xsafe asked the stored answers,
+/// and an xsafe that sends something else for the same recorded settings
+/// (an older one sent a provider refusal back as an empty turn) had its
+/// answers copied. A run records how it was asked (`asking`), which the
+/// run key leaves out: an older xsafe's run, without it or with 1, is
+/// still resumed by the same command, and its answers are not copied.
+#[tokio::test(flavor = "multi_thread")]
+async fn answers_an_older_xsafe_asked_are_not_copied() {
+    let server = model();
+    let s = Settings::on(&server);
+    assert_eq!(
+        plan(&s, &["baseline"], strmatch(), "x").config()["asking"],
+        2
+    );
+    for asking in [None, Some(1)] {
+        let dir = tempfile::tempdir().unwrap();
+        let store = new_store(&dir);
+        let old_plan = plan(&s, &["baseline"], strmatch(), "old");
+        let old = opened_by_an_older_xsafe(&store, &old_plan, asking);
+        let before = server.request_count();
+        let (resumed, reused) = run(&store, &old_plan).await;
+        assert_eq!((resumed.run_id, resumed.done), (old.id, 3), "{asking:?}");
+        assert_eq!(reused, None);
+        assert_eq!(server.request_count() - before, 3);
+        // Resumed, it keeps the config it was recorded with.
+        assert_eq!(store.run("old").unwrap().config, old.config);
+
+        // Another run of the same settings asks the model.
+        let new_plan = plan(&s, &["baseline"], strmatch(), "new");
+        let dry = preview(store.clone(), &new_plan).await.unwrap();
+        assert_eq!((dry.reused, dry.reused_from.len()), (0, 0), "{asking:?}");
+        let before = server.request_count();
+        let (new, reused) = run(&store, &new_plan).await;
+        assert_eq!((new.done, reused), (3, None), "{asking:?}");
+        assert_eq!(server.request_count() - before, 3);
+
+        // A run this xsafe asked is copied from.
+        let (third, reused) = run(&store, &plan(&s, &["baseline"], strmatch(), "third")).await;
+        assert_eq!(third.done, 3);
+        assert_eq!(reused, Some((3, vec![("new".to_string(), 3)])));
+        assert_eq!(server.request_count() - before, 3);
+    }
+}
+
+/// A run an older xsafe started, resumed by this one, has what it lacks
+/// asked as this xsafe asks: it copies from a run this xsafe asked, not
+/// from the older xsafe's runs (one is newer, and would be tried first),
+/// although its own config records no `asking`.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_run_an_older_xsafe_started_copies_what_this_xsafe_asked() {
+    let server = model();
+    let dir = tempfile::tempdir().unwrap();
+    let store = new_store(&dir);
+    let s = Settings::on(&server);
+    run(&store, &plan(&s, &["baseline"], strmatch(), "now")).await;
+    let then = plan(&s, &["baseline"], strmatch(), "then");
+    opened_by_an_older_xsafe(&store, &then, None);
+    let (older, _) = run(
+        &store,
+        &RunPlan {
+            reuse: false,
+            ..then
+        },
+    )
+    .await;
+    assert_eq!(older.done, 3);
+    assert_eq!(server.request_count(), 6);
+
+    let p = plan(&s, &["baseline"], strmatch(), "resumed");
+    let stopped = opened_by_an_older_xsafe(&store, &p, None);
+    let dry = preview(store.clone(), &p).await.unwrap();
+    assert_eq!(dry.run_id, Some(stopped.id));
+    assert_eq!((dry.reused, dry.reused_from), (3, vec!["now".to_string()]));
+    let (resumed, reused) = run(&store, &p).await;
+    assert_eq!((resumed.run_id, resumed.done), (stopped.id, 3));
+    assert_eq!(reused, Some((3, vec![("now".to_string(), 3)])));
+    assert_eq!(server.request_count(), 6, "nothing asked");
+}
+
+/// A model that answers as [`model`] does, each answer after 300 ms.
+fn slow_model() -> TestServer {
+    TestServer::start(|r| {
+        Reply::chat(&answer_to(&r.last_user_message())).slow(Duration::from_millis(300))
+    })
+}
+
+/// The bug this guards: [`Event::Reused`] was sent only when a run ended
+/// normally, so a run that stopped with an error after copying answers
+/// never said it had (the copies stay stored, but for a deleted run). Here
+/// the run is deleted (`xsafe runs delete --force`) once its copies are
+/// stored, while the model is asked the rest.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_run_stopped_by_an_error_says_what_it_copied() {
+    let server = slow_model();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("runs.db");
+    let store = Arc::new(Store::open(&path).unwrap());
+    let s = Settings::on(&server);
+    run(&store, &plan(&s, &["baseline"], strmatch(), "a")).await;
+    let asked = server.request_count();
+    let reused = Arc::new(Mutex::new(Vec::new()));
+    let copies = Arc::new(AtomicUsize::new(0));
+    let running = tokio::spawn({
+        let p = plan(&s, &["baseline", "few-shot"], strmatch(), "b");
+        let (store, reused, copies) = (store.clone(), reused.clone(), copies.clone());
+        async move {
+            execute(store, &p, CancellationToken::new(), move |e| match e {
+                Event::Reused { answers, from } => reused.lock().unwrap().push((answers, from)),
+                Event::Stored { key, .. } if key.strategy == "baseline" => {
+                    copies.fetch_add(1, Ordering::SeqCst);
+                }
+                _ => {}
+            })
+            .await
+        }
+    });
+    while copies.load(Ordering::SeqCst) < 3 || server.request_count() == asked {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let other = Store::open(&path).unwrap();
+    other.delete_run(other.run("b").unwrap().id).unwrap();
+    let err = running.await.unwrap().unwrap_err();
+    assert!(
+        matches!(&err, RunError::Store(StoreError::RunDeleted(name)) if name == "b"),
+        "{err}"
+    );
+    assert_eq!(
+        *reused.lock().unwrap(),
+        [(3, vec![("a".to_string(), 3)])],
+        "said once, with every copy stored"
+    );
+}
+
+/// A run cancelled once it stored a copy says how many copies it stored
+/// in all: a copy whose write was under way when the run was cancelled,
+/// and landed after, is counted too.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cancelled_run_says_every_copy_it_stored() {
+    let server = slow_model();
+    let dir = tempfile::tempdir().unwrap();
+    let store = new_store(&dir);
+    let s = Settings::on(&server);
+    run(&store, &plan(&s, &["baseline"], strmatch(), "a")).await;
+    let reused = Arc::new(Mutex::new(Vec::new()));
+    let cancel = CancellationToken::new();
+    let outcome = execute(
+        store.clone(),
+        &plan(&s, &["baseline", "few-shot"], strmatch(), "b"),
+        cancel.clone(),
+        {
+            let reused = reused.clone();
+            move |e| match e {
+                Event::Stored { .. } => cancel.cancel(),
+                Event::Reused { answers, from } => reused.lock().unwrap().push((answers, from)),
+                Event::Started { .. } => {}
+            }
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(outcome.status, "interrupted");
+    assert!(results_of(&store, outcome.run_id, "few-shot").is_empty());
+    let copied = results_of(&store, outcome.run_id, "baseline").len() as u64;
+    assert!(copied >= 1);
+    assert_eq!(
+        *reused.lock().unwrap(),
+        [(copied, vec![("a".to_string(), copied)])]
+    );
 }

@@ -62,9 +62,11 @@ fn plan(url: &str, suite: Suite, limit: Option<usize>, seed: u64, name: Option<&
 }
 
 /// `p`'s config as an older xsafe recorded it: with `sampling` as that
-/// version recorded it, `None` before configs recorded it.
+/// version recorded it, `None` before configs recorded it, and without
+/// `asking` (the version of how xsafe asks), which none of them recorded.
 fn older_config(p: &RunPlan, sampling: Option<u32>) -> serde_json::Value {
     let mut config = p.config();
+    config.as_object_mut().unwrap().remove("asking");
     match sampling {
         Some(version) => config["sampling"] = version.into(),
         None => {
