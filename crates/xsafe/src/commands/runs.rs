@@ -7,6 +7,7 @@ use crate::table;
 use anyhow::{Result, bail};
 use serde::Serialize;
 use serde_json::json;
+use std::collections::BTreeSet;
 use std::process::ExitCode;
 pub(crate) use xsafe_report::{Judged, run_judge, verdict_of};
 use xsafe_store::{
@@ -210,6 +211,21 @@ pub(crate) fn with_selected<T>(
     })
 }
 
+/// The judges of the verdicts of `runs` (each a run's name and results):
+/// their tags (`name@version`) and their names.
+fn verdict_judges<'a, R: Judged>(
+    runs: &'a [(&str, &[R])],
+) -> (BTreeSet<&'a str>, BTreeSet<&'a str>) {
+    let tags: BTreeSet<&str> = runs
+        .iter()
+        .flat_map(|(_, results)| results.iter())
+        .flat_map(|r| r.verdicts())
+        .map(|v| v.judge.as_str())
+        .collect();
+    let names = tags.iter().map(|t| judge_name(t)).collect();
+    (tags, names)
+}
+
 /// Refuses a `--judge` that no answer of `runs` has a verdict of, in any
 /// version, saying what to do: a judge xsafe can judge with is answered
 /// with the `xsafe rejudge` command that judges the answers with it, its
@@ -219,13 +235,7 @@ pub(crate) fn with_selected<T>(
 /// (a judge with verdicts, one in another version, runs without verdicts)
 /// are left to [`counted_judge`].
 fn no_verdicts_of<R: Judged>(spec: &str, runs: &[(&str, &[R])]) -> Result<()> {
-    let tags: std::collections::BTreeSet<&str> = runs
-        .iter()
-        .flat_map(|(_, results)| results.iter())
-        .flat_map(|r| r.verdicts())
-        .map(|v| v.judge.as_str())
-        .collect();
-    let names: std::collections::BTreeSet<&str> = tags.iter().map(|t| judge_name(t)).collect();
+    let (tags, names) = verdict_judges(runs);
     let name = xsafe_judge::stored_name(spec);
     let unversioned = without_version(spec);
     let counted = names.is_empty()
@@ -319,13 +329,7 @@ fn shell_word(word: &str) -> String {
 /// every answer would count as unjudged.
 pub(crate) fn counted_judge<R: Judged>(spec: &str, runs: &[(&str, &[R])]) -> Result<String> {
     no_verdicts_of(spec, runs)?;
-    let tags: std::collections::BTreeSet<&str> = runs
-        .iter()
-        .flat_map(|(_, results)| results.iter())
-        .flat_map(|r| r.verdicts())
-        .map(|v| v.judge.as_str())
-        .collect();
-    let names: std::collections::BTreeSet<&str> = tags.iter().map(|t| judge_name(t)).collect();
+    let (tags, names) = verdict_judges(runs);
     let name = xsafe_judge::stored_name(spec);
     // Runs without any verdict (every request failed) have nothing to count.
     if names.is_empty() || names.contains(name.as_str()) {
@@ -434,7 +438,7 @@ fn filtered(
 }
 
 /// Names of a run's results, each once.
-type Names = std::collections::BTreeSet<String>;
+type Names = BTreeSet<String>;
 
 /// The names of a run's results a filter is checked against, gathered
 /// one result at a time (each name once), and the judge of the first
