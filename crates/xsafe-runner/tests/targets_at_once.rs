@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 use xsafe_core::{Case, Label, Suite, Target};
@@ -120,7 +120,9 @@ async fn serve(
     full: &HashMap<String, usize>,
     release: &Release,
 ) -> std::io::Result<()> {
-    while let Some(body) = read_body(&mut stream).await? {
+    while let Some(xsafe_testkit::Request { body, .. }) =
+        xsafe_testkit::read_request(&mut stream).await?
+    {
         let request: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
         let model = request["model"].as_str().unwrap_or_default().to_string();
         let prompt = request["messages"]
@@ -189,38 +191,6 @@ async fn serve(
         stream.flush().await?;
     }
     Ok(())
-}
-
-/// The body of the next request on the connection; `None` once the client
-/// closed it.
-async fn read_body(stream: &mut TcpStream) -> std::io::Result<Option<Vec<u8>>> {
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 8192];
-    let head_end = loop {
-        let n = stream.read(&mut chunk).await?;
-        if n == 0 {
-            return Ok(None);
-        }
-        buf.extend_from_slice(&chunk[..n]);
-        if let Some(pos) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break pos + 4;
-        }
-    };
-    let head = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
-    let length: usize = head
-        .lines()
-        .find_map(|l| l.strip_prefix("content-length:"))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0);
-    let mut body = buf[head_end..].to_vec();
-    while body.len() < length {
-        let n = stream.read(&mut chunk).await?;
-        if n == 0 {
-            break;
-        }
-        body.extend_from_slice(&chunk[..n]);
-    }
-    Ok(Some(body))
 }
 
 /// A suite of `n` safe cases, ids `0`...

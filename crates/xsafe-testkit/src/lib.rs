@@ -389,7 +389,11 @@ async fn answer(stream: &mut TcpStream, mut reply: Reply) -> std::io::Result<boo
     }
 }
 
-async fn read_request(stream: &mut TcpStream) -> std::io::Result<Option<Request>> {
+/// Reads the next request on `stream`, head and body (by its
+/// `Content-Length`); `None` once the client closed the connection. For
+/// servers a test writes itself, which must hold or answer requests in
+/// ways [`TestServer`] does not.
+pub async fn read_request(stream: &mut TcpStream) -> std::io::Result<Option<Request>> {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 8192];
     let head_end = loop {
