@@ -1255,9 +1255,10 @@ fn with_strategy_system(content: &Value, text: &str) -> Value {
 }
 
 /// The client's messages with the strategy's opening merged in: the
-/// strategy's system text after the text of the client's leading system
-/// (or developer) message, as a run puts it after the target's system
-/// prompt (see `with_strategy_system`), or in a new system message; its
+/// strategy's system text after the text of the last of the client's
+/// leading system (or developer) messages, as a run puts it after the
+/// target's system prompt (see `with_strategy_system`), or in a new system
+/// message; its
 /// exemplar turns after the system messages; and the last user message's
 /// text as the strategy rewrote it (if it did; its parts that are not
 /// text, an image or audio, kept: see `with_text`). Every message of the
@@ -1278,18 +1279,18 @@ pub fn merge(
     };
     let leading = messages.iter().take_while(|m| is_system(m)).count();
     let mut out = Vec::with_capacity(messages.len() + turns.len() + 1);
-    let mut from = 0;
     match system {
+        // After the last of the client's system messages: all the client's
+        // system text comes first, as a run's system prompt does.
         Some(text) if leading > 0 => {
-            let mut m = messages[0].clone();
+            out.extend(messages[..leading - 1].iter().cloned());
+            let mut m = messages[leading - 1].clone();
             m["content"] = with_strategy_system(&m["content"], text);
             out.push(m);
-            from = 1;
         }
         Some(text) => out.push(json!({"role": "system", "content": text})),
-        None => {}
+        None => out.extend(messages[..leading].iter().cloned()),
     }
-    out.extend(messages[from..leading].iter().cloned());
     out.extend(
         turns
             .iter()
@@ -1731,6 +1732,27 @@ mod tests {
     /// joined (as servers render them, with whatever separator) end with
     /// the blank line and the strategy's text; in a developer message too.
     /// An empty system message is no system prompt: the text alone.
+    /// With several leading system messages, the strategy's text follows
+    /// the last: every system text of the client comes before it.
+    #[test]
+    fn the_strategys_system_text_follows_the_last_of_the_clients() {
+        let opening = [Message::system("S"), Message::user("q")];
+        let client = vec![
+            json!({"role": "system", "content": "P1"}),
+            json!({"role": "developer", "content": "P2"}),
+            json!({"role": "user", "content": "q"}),
+        ];
+        let out = merge(&client, &opening, 2, "q");
+        assert_eq!(
+            out,
+            [
+                json!({"role": "system", "content": "P1"}),
+                json!({"role": "developer", "content": "P2\n\nS"}),
+                json!({"role": "user", "content": "q"}),
+            ]
+        );
+    }
+
     #[test]
     fn the_strategys_system_text_follows_the_clients_in_every_form() {
         let opening = [Message::system("S"), Message::user("q")];
