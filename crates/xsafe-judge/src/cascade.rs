@@ -33,11 +33,18 @@ impl Cascade {
     /// pair would send none of its verdicts on, or all of them, whatever
     /// the answers (and tag its own verdicts as the pair's, as if the second
     /// judge had been asked). The message says why, and what escalates.
+    ///
+    /// So is a `second` judge that is `first` (the same name and version,
+    /// `--judge xsafe --escalate-to xsafe`): asked again, it gives the
+    /// verdict it gave, so the pair is `first` under another tag.
     pub fn new(first: Arc<dyn Judge>, second: Arc<dyn Judge>, below: f64) -> Result<Self, String> {
         if !(below > 0.0 && below <= 1.0) {
             return Err(format!(
                 "--escalate-below: the confidence to escalate below is {below}; give a number above 0 and at most 1, such as 0.95"
             ));
+        }
+        if first.name() == second.name() && first.version() == second.version() {
+            return Err(same_judge(first.name(), first.version()));
         }
         if let Some(confidence) = fixed_confidence(first.name()) {
             return Err(cannot_escalate(
@@ -116,6 +123,17 @@ fn cannot_escalate(first: &str, second: &str, confidence: f64, below: f64) -> St
          would be tagged `{first}>{second}` as if both had judged it. Escalate from a judge \
          whose confidence is its probability for each answer: `--judge xsafe --escalate-to \
          llm:TARGET`, or an `xsafe:FILE` judge (weights from `xsafe judge train`)"
+    )
+}
+
+/// Why a judge cannot escalate to itself (`name` at `version`), and what
+/// escalates.
+fn same_judge(name: &str, version: &str) -> String {
+    format!(
+        "--escalate-to {name} is the judge --judge gives ({name}@{version}): the answers \
+         it is unsure of would go to it again and get the verdicts it gave, every one tagged \
+         `{name}>{name}` as if a second judge had read it. Escalate to another judge, such as \
+         `--escalate-to llm:TARGET`, or drop --escalate-to to judge with {name} alone"
     )
 }
 
@@ -253,6 +271,65 @@ mod tests {
         }
         // The classifier's confidence is its probability: it escalates.
         assert!(Cascade::new(Arc::new(XsafeJudge::builtin()), Arc::new(StrMatch), 0.95).is_ok());
+    }
+
+    /// The bug this guards: `--judge xsafe --escalate-to xsafe` was
+    /// accepted and tagged every verdict `xsafe>xsafe`, though the answers
+    /// escalated only got the verdicts they had. A second judge of the
+    /// first's name and version is refused, at any threshold, before the
+    /// refusal of a first judge as sure of every answer (`strmatch`).
+    #[test]
+    fn a_judge_escalating_to_itself_is_refused() {
+        let xsafe = XsafeJudge::builtin();
+        let version = xsafe.version().to_string();
+        for below in [0.5, 0.95, 1.0] {
+            let err = Cascade::new(
+                Arc::new(XsafeJudge::builtin()),
+                Arc::new(XsafeJudge::builtin()),
+                below,
+            )
+            .err()
+            .expect("refused");
+            assert_eq!(
+                err,
+                format!(
+                    "--escalate-to xsafe is the judge --judge gives (xsafe@{version}): the \
+                     answers it is unsure of would go to it again and get the verdicts it gave, \
+                     every one tagged `xsafe>xsafe` as if a second judge had read it. Escalate \
+                     to another judge, such as `--escalate-to llm:TARGET`, or drop \
+                     --escalate-to to judge with xsafe alone"
+                )
+            );
+        }
+        let err = Cascade::new(Arc::new(StrMatch), Arc::new(StrMatch), 0.95)
+            .err()
+            .expect("refused");
+        assert!(
+            err.starts_with("--escalate-to strmatch is the judge --judge gives (strmatch@"),
+            "{err}"
+        );
+
+        // The same weights under another name (`xsafe:FILE`), or another
+        // version under the same name (other weights, other rules), are
+        // another judge: escalated to.
+        let model = xsafe.model().clone();
+        let renamed = XsafeJudge::from_model(model, "xsafe:copy.json");
+        assert_eq!(renamed.version(), version);
+        assert!(Cascade::new(Arc::new(XsafeJudge::builtin()), Arc::new(renamed), 0.95).is_ok());
+        struct Other;
+        #[async_trait]
+        impl Judge for Other {
+            fn name(&self) -> &str {
+                "xsafe"
+            }
+            fn version(&self) -> &str {
+                "another"
+            }
+            async fn judge(&self, _: &Prompt, _: &Transcript) -> Result<Verdict, JudgeError> {
+                unreachable!("never asked")
+            }
+        }
+        assert!(Cascade::new(Arc::new(XsafeJudge::builtin()), Arc::new(Other), 0.95).is_ok());
     }
 
     #[test]

@@ -60,6 +60,10 @@ const LABEL_FIELD: &str = "final_label";
 /// export` writes them (JSONL and CSV): an export's rows repeat a case's
 /// `id` for each of them. [`Answer`] carries them through, as they are.
 pub const RUN_FIELDS: [&str; 3] = ["target", "strategy", "sample"];
+/// The suite a row's case is from, as `xsafe export` writes it: a run of
+/// several suites may repeat an `id` in each, whose rows only this tells
+/// apart. [`Answer`] carries it through, as it is, after [`RUN_FIELDS`].
+pub const SUITE_FIELD: &str = "suite";
 
 /// The labels a `final_label` may hold, in any case, spaces around them
 /// ignored: XSTest's three, then the others accepted (XSTest's numbers and
@@ -221,6 +225,9 @@ pub struct Answer {
     /// number as its digits. Read, never checked: they only say which
     /// answer of a run this is.
     pub run: [Option<String>; 3],
+    /// The row's `suite` ([`SUITE_FIELD`]), where it has one, as text;
+    /// read, never checked, as [`run`](Answer::run) is.
+    pub suite: Option<String>,
 }
 
 /// A prompt/answer pair with its human label.
@@ -585,6 +592,9 @@ pub struct AnswerFile {
     pub failed: usize,
     /// Which of [`RUN_FIELDS`] the file has, in that order.
     pub run_fields: [bool; 3],
+    /// Whether the file has a [`SUITE_FIELD`] (its rows may still leave it
+    /// empty).
+    pub suite_field: bool,
 }
 
 /// Which of [`RUN_FIELDS`] a table has (its rows may still leave them
@@ -618,10 +628,12 @@ fn answer_file(mut table: Table, jsonl: bool) -> Result<AnswerFile, LabelsError>
     let failed = drop_failed_results(&mut table);
     let label = table.find(LABEL_FIELD);
     let run_fields = run_fields(&table);
+    let suite_field = table.find(SUITE_FIELD).is_some();
     Ok(AnswerFile {
         answers: answers(&mut table, label, kind, jsonl)?,
         failed,
         run_fields,
+        suite_field,
     })
 }
 
@@ -916,6 +928,12 @@ impl CheckedAnswers {
         run_fields(&self.header)
     }
 
+    /// Whether the file has a [`SUITE_FIELD`], as
+    /// [`AnswerFile::suite_field`].
+    pub fn suite_field(&self) -> bool {
+        self.header.find(SUITE_FIELD).is_some()
+    }
+
     /// Reads the answers again, a row at a time, in the file's order: the
     /// answers [`load_answers`] gives. An error (then nothing more) when
     /// the file is no longer what was checked, [`LabelsError::Changed`],
@@ -1183,6 +1201,8 @@ struct Fields {
     failed: Option<(usize, usize)>,
     /// The columns of [`RUN_FIELDS`], in that order.
     run: [Option<usize>; 3],
+    /// The column of [`SUITE_FIELD`].
+    suite: Option<usize>,
 }
 
 impl Fields {
@@ -1227,6 +1247,7 @@ impl Fields {
             label,
             failed: messages.zip(t.find(ERROR_FIELD)),
             run: RUN_FIELDS.map(|f| t.find(f)),
+            suite: t.find(SUITE_FIELD),
         })
     }
 
@@ -1283,6 +1304,7 @@ impl Reading {
             label,
             failed: _,
             run,
+            suite,
         } = self.fields;
         let file_kind = self.kind;
         let at = |col: usize, message: String| {
@@ -1431,6 +1453,7 @@ impl Reading {
             conversation,
             finish_reason: optional(finish_col)?.map(|f| FinishReason::parse(&f)),
             run: run.map(|col| row.optional(col)),
+            suite: row.optional(suite),
         })
     }
 }

@@ -292,7 +292,8 @@ fn judged_rows_say_where_in_the_input_they_came_from() {
                         "source",
                         "target",
                         "strategy",
-                        "sample"
+                        "sample",
+                        "suite"
                     ],
                     "{input:?}"
                 );

@@ -18,7 +18,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 use xsafe_core::{Class, Outcome, Verdict};
 use xsafe_judge::classifier::TrainingSource;
-use xsafe_judge::labels::{Answer, FileKind, LabelledAnswer, LabelsError};
+use xsafe_judge::labels::{Answer, FileKind, LabelledAnswer, LabelsError, RUN_FIELDS, SUITE_FIELD};
 use xsafe_judge::metrics::{self, Agreement, ConfidenceBand};
 
 pub async fn run(global: &Global, cmd: JudgeCommand) -> Result<ExitCode> {
@@ -37,6 +37,12 @@ const CHUNK: usize = 1024;
 /// The name standard input (`-`) has in messages and in each verdict's
 /// `source`.
 const STDIN: &str = "<stdin>";
+
+/// The columns of `xsafe judge FILE`'s output after `source` that say
+/// where in a run an answer is from, each where some input has it: an
+/// export's [`RUN_FIELDS`], then its [`SUITE_FIELD`] (last, so that the
+/// others keep their places).
+const RUN_COLUMNS: [&str; 4] = [RUN_FIELDS[0], RUN_FIELDS[1], RUN_FIELDS[2], SUITE_FIELD];
 
 /// Whether `path` is `-`, standard input (a file of that name is `./-`).
 fn is_stdin(path: &std::path::Path) -> bool {
@@ -81,12 +87,12 @@ async fn judge_file(global: &Global, mut args: JudgeFileArgs) -> Result<ExitCode
             super::count(failed as u64, "line")
         );
     }
-    // The fields of a run (`xsafe export`'s target, strategy, sample) that
-    // some file has: the verdicts carry them through.
+    // The fields of a run (`xsafe export`'s target, strategy, sample,
+    // suite) that some file has: the verdicts carry them through.
     let run_fields = inputs
         .iter()
         .map(AnswersToJudge::run_fields)
-        .fold([false; 3], |a, b| [a[0] | b[0], a[1] | b[1], a[2] | b[2]]);
+        .fold([false; 4], |a, b| std::array::from_fn(|i| a[i] | b[i]));
     let judge = args
         .judge
         .build(args.targets.as_deref(), &global.cache_dir()?)?;
@@ -250,11 +256,13 @@ impl AnswersToJudge {
         }
     }
 
-    fn run_fields(&self) -> [bool; 3] {
-        match self {
-            AnswersToJudge::Checked(c) => c.run_fields(),
-            AnswersToJudge::Whole(w) => w.run_fields,
-        }
+    /// Which of [`RUN_COLUMNS`] the file has, in that order.
+    fn run_fields(&self) -> [bool; 4] {
+        let ([target, strategy, sample], suite) = match self {
+            AnswersToJudge::Checked(c) => (c.run_fields(), c.suite_field()),
+            AnswersToJudge::Whole(w) => (w.run_fields, w.suite_field),
+        };
+        [target, strategy, sample, suite]
     }
 
     /// The answers, read again (or handed over, for a file read whole);
@@ -275,7 +283,7 @@ impl AnswersToJudge {
 /// One line of `xsafe judge FILE`'s output: the verdict's fields, then
 /// where the answer is in the input (`FILE:LINE`, the line its row starts
 /// on), then, when the input has them, the run's fields of an `xsafe
-/// export` (which rows of one case differ by).
+/// export` (which rows of one case differ by), [`RUN_COLUMNS`].
 #[derive(Serialize)]
 struct VerdictRow<'a> {
     id: Option<&'a str>,
@@ -296,6 +304,9 @@ struct VerdictRow<'a> {
     /// A number when it is one (as `xsafe export` writes it).
     #[serde(skip_serializing_if = "Option::is_none")]
     sample: Option<Option<serde_json::Value>>,
+    /// A run of several suites may repeat a case's id in each.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    suite: Option<Option<&'a str>>,
 }
 
 impl<'a> VerdictRow<'a> {
@@ -305,9 +316,11 @@ impl<'a> VerdictRow<'a> {
         confidence: Option<f64>,
         reason: Option<String>,
         judge: &'a str,
-        run_fields: [bool; 3],
+        run_fields: [bool; 4],
     ) -> Self {
-        let field = |i: usize| run_fields[i].then(|| a.run[i].as_deref());
+        let [target, strategy, sample] = a.run.each_ref().map(Option::as_deref);
+        let values = [target, strategy, sample, a.suite.as_deref()];
+        let field = |i: usize| run_fields[i].then_some(values[i]);
         VerdictRow {
             id: a.id.as_deref(),
             prompt: &a.prompt,
@@ -320,6 +333,7 @@ impl<'a> VerdictRow<'a> {
             target: field(0),
             strategy: field(1),
             sample: field(2).map(|s| s.map(sample_value)),
+            suite: field(3),
         }
     }
 }
@@ -342,12 +356,12 @@ impl VerdictWriter {
     /// A writer of `format`; a CSV's header has the columns of
     /// [`VerdictRow`], those of the run's fields only where `run_fields`
     /// says an input has them.
-    fn new(out: Box<dyn Write>, format: VerdictFormat, run_fields: [bool; 3]) -> Result<Self> {
+    fn new(out: Box<dyn Write>, format: VerdictFormat, run_fields: [bool; 4]) -> Result<Self> {
         Ok(match format {
             VerdictFormat::Jsonl => VerdictWriter::Jsonl(out),
             VerdictFormat::Csv => {
                 let mut w = csv::Writer::from_writer(out);
-                let run = xsafe_judge::labels::RUN_FIELDS
+                let run = RUN_COLUMNS
                     .iter()
                     .zip(run_fields)
                     .filter(|(_, has)| *has)
@@ -382,6 +396,7 @@ impl VerdictWriter {
                     row.target.map(|t| t.unwrap_or_default()),
                     row.strategy.map(|s| s.unwrap_or_default()),
                     sample.as_deref(),
+                    row.suite.map(|s| s.unwrap_or_default()),
                 ];
                 let fields = [
                     row.id.unwrap_or_default(),
