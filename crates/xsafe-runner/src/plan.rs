@@ -331,8 +331,15 @@ impl RunPlan {
 /// strategies; `None` for a definition without `steps` (a strategy that
 /// is not a composition of steps is known by its name only).
 ///
-/// It is the steps' definitions without the strategy's name and
-/// description, which send nothing. Steps keep their order, except those
+/// It is the steps' definitions without what sends nothing: the strategy's
+/// name and description, each step's `name` and `file` (the strategy file
+/// it was read from, `builtin:NAME` for a built-in one), and whatever else
+/// [`xsafe_strategy::identity`] leaves out (the folder of a data file or of
+/// an encoder named by its directory), so that a strategy file that sends
+/// what a built-in sends is that strategy under another name. Every other
+/// field of a step stays: its settings and the data it sends (exemplars,
+/// texts, follow-ups), how it picks (`selection_version`, an encoder's
+/// sha256) and its clarifier. Steps keep their order, except those
 /// whose place changes nothing sent, which go last in a fixed order: the one
 /// interactive step (it adds nothing to the opening and drives the
 /// conversation wherever it stands), and the one few-shot step without a
@@ -342,7 +349,22 @@ impl RunPlan {
 /// render the prompt as the contextual step rewrote it, so such a step
 /// keeps its place.
 pub fn what_is_sent(definition: &Value) -> Option<Value> {
-    let steps = definition.get("steps")?.as_array()?;
+    definition.get("steps")?.as_array()?;
+    let identity = xsafe_strategy::identity(definition);
+    let steps: Vec<Value> = identity["steps"]
+        .as_array()?
+        .iter()
+        .map(|step| {
+            let mut step = step.clone();
+            if let Some(step) = step.as_object_mut() {
+                // Which file the step was read from, and under what name:
+                // neither is sent.
+                step.remove("name");
+                step.remove("file");
+            }
+            step
+        })
+        .collect();
     let only_one = |kind: &Value| steps.iter().filter(|s| &s["kind"] == kind).count() == 1;
     let moves = |s: &Value| {
         only_one(&s["kind"])
@@ -371,10 +393,11 @@ pub fn what_is_sent(definition: &Value) -> Option<Value> {
 /// served, timeouts, a local model's path and the name it was given by, a
 /// strategy's description, the folder of its data files, a clarifier's
 /// same settings), and besides:
-/// - the strategy's name, and the order of steps whose place changes
-///   nothing sent ([`what_is_sent`]): `contextual+few-shot` and a
-///   composition file of those steps ask the same. A strategy that is not
-///   made of steps is known by its name;
+/// - the strategy's name, its steps' names and files, and the order of
+///   steps whose place changes nothing sent ([`what_is_sent`]):
+///   `contextual+few-shot` and a composition file of those steps ask the
+///   same, and so do `few-shot` and a few-shot file of the same settings.
+///   A strategy that is not made of steps is known by its name;
 /// - the suites, the limit, the types and the number of samples, which
 ///   decide which cases are asked, not what a case is answered;
 /// - the judge, unless a step is interactive (or the strategy is not made
@@ -1126,5 +1149,52 @@ mod tests {
         // A strategy that is not made of steps is known by its name only.
         assert_eq!(what_is_sent(&Value::Null), None);
         assert_eq!(what_is_sent(&json!({"name": "x"})), None);
+    }
+
+    /// A step's name and the file it was read from send nothing, nor does
+    /// the folder of its data file: a strategy file of a built-in's
+    /// settings sends what the built-in sends. A setting or the data it
+    /// sends does change it.
+    #[test]
+    fn a_steps_name_file_and_data_folder_are_not_sent() {
+        let step = |name: &str, file: &str, k: u64, exemplars: &str| {
+            json!({"kind": "few-shot", "name": name, "file": file,
+                "settings": {"k": k, "exemplars": exemplars},
+                "exemplars": [{"id": "a", "prompt": "p", "answer": "r"}]})
+        };
+        let sent = |name: &str, steps: &[Value]| {
+            what_is_sent(&json!({"name": name, "description": name, "steps": steps}))
+        };
+        let builtin = sent(
+            "few-shot",
+            &[step("few-shot", "builtin:few-shot", 4, "builtin")],
+        );
+        assert_eq!(
+            sent("fs2", &[step("fs2", "fs2.toml", 4, "builtin")]),
+            builtin
+        );
+        assert_ne!(
+            sent("fs3", &[step("fs3", "fs3.toml", 3, "builtin")]),
+            builtin
+        );
+        let in_folder = |folder: &str| {
+            sent(
+                "mine",
+                &[step("mine", "mine.toml", 4, &format!("{folder}/bank.toml"))],
+            )
+        };
+        assert_eq!(in_folder("data"), in_folder("/elsewhere/copy"));
+        assert_ne!(in_folder("data"), builtin);
+        let mut other_data = step("fs2", "fs2.toml", 4, "builtin");
+        other_data["exemplars"][0]["answer"] = json!("another");
+        assert_ne!(sent("fs2", &[other_data]), builtin);
+        // Nothing of the step but its name and file is left out.
+        assert_eq!(
+            builtin,
+            Some(
+                json!([{"kind": "few-shot", "settings": {"k": 4, "exemplars": "builtin"},
+                "exemplars": [{"id": "a", "prompt": "p", "answer": "r"}]}])
+            )
+        );
     }
 }

@@ -409,6 +409,64 @@ async fn a_strategy_under_another_name_is_reused() {
     assert_eq!(reused, None);
 }
 
+/// A strategy file that sends what a built-in sends (`name = "fs2"`, `kind
+/// = "few-shot"`) is the built-in under another name: the step's name and
+/// file send nothing, so it copies the built-in's answers. A file of
+/// another setting (`k = 3`) is asked.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_strategy_file_of_a_builtins_settings_is_reused() {
+    let server = model();
+    let dir = tempfile::tempdir().unwrap();
+    let store = new_store(&dir);
+    let s = Settings::on(&server);
+    let mut registry = xsafe_strategy::Registry::builtin();
+    for (file, text) in [
+        ("fs2.toml", "name = \"fs2\"\nkind = \"few-shot\"\n"),
+        ("fs3.toml", "name = \"fs3\"\nkind = \"few-shot\"\nk = 3\n"),
+    ] {
+        let path = dir.path().join(file);
+        std::fs::write(&path, text).unwrap();
+        registry.add_file(&path).unwrap();
+    }
+    let with = |strategy: &str, name: &str| RunPlan {
+        strategies: vec![Arc::new(
+            registry
+                .build(strategy, &xsafe_strategy::BuildOptions::default())
+                .unwrap(),
+        )],
+        ..plan(&s, &["baseline"], strmatch(), name)
+    };
+    let (first, _) = run(&store, &with("few-shot", "builtin")).await;
+    assert_eq!((first.done, first.errors), (3, 0));
+    let asked = server.request_count();
+
+    let fs2 = with("fs2", "file");
+    let dry = preview(store.clone(), &fs2).await.unwrap();
+    assert_eq!((dry.total, dry.reused), (3, 3));
+    assert_eq!(dry.reused_from, ["builtin"]);
+    let (outcome, reused) = run(&store, &fs2).await;
+    assert_eq!((outcome.done, outcome.errors), (3, 0));
+    assert_eq!(reused, Some((3, vec![("builtin".to_string(), 3)])));
+    assert_eq!(server.request_count(), asked, "nothing asked");
+    let builtin_run = store.run("builtin").unwrap().id;
+    assert_eq!(
+        answers(&results_of(&store, outcome.run_id, "fs2"))
+            .into_iter()
+            .map(|mut r| {
+                r.key.strategy = "few-shot".into();
+                r
+            })
+            .collect::<Vec<_>>(),
+        answers(&results_of(&store, builtin_run, "few-shot"))
+    );
+
+    // Another setting sends other exemplars: asked.
+    let (outcome, reused) = run(&store, &with("fs3", "k3")).await;
+    assert_eq!((outcome.done, outcome.errors), (3, 0));
+    assert_eq!(reused, None);
+    assert_eq!(server.request_count(), asked + 3);
+}
+
 /// The copy takes the other run's verdict when it is of this run's judge;
 /// else this run's judge judges the copied answer, without asking the
 /// model, and a judge that fails keeps it unjudged, as for the model's.

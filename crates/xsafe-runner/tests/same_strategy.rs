@@ -56,6 +56,14 @@ fn registry(dir: &std::path::Path) -> Registry {
             "ctx-user.toml",
             "name = \"ctx-user\"\nkind = \"contextual\"\nuser = \"Please: {{ prompt }}\"\n",
         ),
+        // The built-in few-shot and contextual under other names, and a
+        // few-shot of another setting.
+        ("fs2.toml", "name = \"fs2\"\nkind = \"few-shot\"\n"),
+        ("ctx2.toml", "name = \"ctx2\"\nkind = \"contextual\"\n"),
+        (
+            "fs-k3.toml",
+            "name = \"fs-k3\"\nkind = \"few-shot\"\nk = 3\n",
+        ),
     ];
     for (file, text) in files {
         let path = dir.join(file);
@@ -116,6 +124,25 @@ async fn two_names_of_one_strategy_are_refused() {
         message,
         "strategy `contextual+few-shot` is given twice; give each strategy once"
     );
+    // A strategy file that sends what a built-in sends is that strategy:
+    // the step's name and file send nothing.
+    let (few_shot, fs2) = (build("few-shot"), build("fs2"));
+    assert!(open_alike(&few_shot, &fs2));
+    let message = refusal(&store, &[&few_shot, &fs2]).await.expect("refused");
+    assert!(
+        message.starts_with("strategies `few-shot` and `fs2` are one strategy"),
+        "{message}"
+    );
+    let message = refusal(&store, &[&build("ctx2+fs2"), &a]).await.unwrap();
+    assert!(
+        message.starts_with("strategies `ctx2+fs2` and `contextual+few-shot` are one strategy"),
+        "{message}"
+    );
+    // One of another setting is another strategy.
+    let k3 = build("fs-k3");
+    assert!(!open_alike(&few_shot, &k3));
+    assert_eq!(refusal(&store, &[&few_shot, &k3]).await, None);
+    assert_eq!(refusal(&store, &[&fs2, &k3]).await, None);
     // Each alone, and with baseline, runs.
     assert_eq!(refusal(&store, &[&baseline, &a]).await, None);
     assert_eq!(refusal(&store, &[&baseline, &b]).await, None);
@@ -150,6 +177,13 @@ async fn strategies_are_refused_as_one_exactly_when_they_send_the_same() {
         "fs-sys+ctx-user",
         "few-shot-nearest+contextual",
         "contextual+few-shot-nearest",
+        "fs2",
+        "ctx2",
+        "fs-k3",
+        "ctx2+fs2",
+        "fs2+interactive",
+        "few-shot+interactive",
+        "fs-k3+contextual",
     ];
     let built: Vec<Composite> = names
         .iter()

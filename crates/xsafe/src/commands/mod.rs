@@ -674,6 +674,30 @@ pub(crate) async fn execute_with_progress(
     what: &str,
     message: impl Fn(&str) -> String + Send + Sync + 'static,
 ) -> Result<xsafe_runner::RunOutcome> {
+    execute_saying_copies(store, plan, cancel, quiet, what, message)
+        .await
+        .map(|(outcome, _)| outcome)
+}
+
+/// The answers a run copied from other runs instead of asking the model
+/// ([`xsafe_runner::Event::Reused`]): how many in all, and from which runs,
+/// each with how many, newest run first. None when it copied none.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct Copied {
+    pub answers: u64,
+    pub from: Vec<(String, u64)>,
+}
+
+/// [`execute_with_progress`], returning with the outcome what the run
+/// copied from other runs (also said in a note, unless `quiet`).
+pub(crate) async fn execute_saying_copies(
+    store: std::sync::Arc<xsafe_store::Store>,
+    plan: &xsafe_runner::RunPlan,
+    cancel: &tokio_util::sync::CancellationToken,
+    quiet: bool,
+    what: &str,
+    message: impl Fn(&str) -> String + Send + Sync + 'static,
+) -> Result<(xsafe_runner::RunOutcome, Copied)> {
     use std::io::IsTerminal;
     use std::sync::Arc;
     use std::sync::atomic::{AtomicBool, Ordering};
@@ -733,10 +757,14 @@ pub(crate) async fn execute_with_progress(
     }
     bar.finish_and_clear();
     // Said once the bar is gone, whatever the outcome: they are stored.
-    if let Some((answers, from)) = reused.lock().expect("never poisoned").take() {
-        note!("{}", reused_note(answers, &from));
-    }
-    outcome.map_err(|e| {
+    let copied = match reused.lock().expect("never poisoned").take() {
+        Some((answers, from)) => {
+            note!("{}", reused_note(answers, &from));
+            Copied { answers, from }
+        }
+        None => Copied::default(),
+    };
+    outcome.map(|outcome| (outcome, copied)).map_err(|e| {
         let e = anyhow::Error::from(e);
         if started.load(Ordering::Relaxed) {
             e.context(format!("{what} stopped"))

@@ -71,13 +71,13 @@ pub async fn run(global: &Global, args: RunArgs) -> Result<ExitCode> {
 
     let cancel = super::cancel_on_ctrl_c();
 
-    let outcome =
-        match super::execute_with_progress(store, &plan, &cancel, global.quiet, "the run", |name| {
+    let (outcome, copied) =
+        match super::execute_saying_copies(store, &plan, &cancel, global.quiet, "the run", |name| {
             name.to_string()
         })
         .await
         {
-            Ok(outcome) => outcome,
+            Ok(done) => done,
             // Ctrl-C while the strategies were checked: no run to summarise.
             Err(e) if super::interrupted_before_start(&e) => {
                 errln!("{e}");
@@ -87,7 +87,7 @@ pub async fn run(global: &Global, args: RunArgs) -> Result<ExitCode> {
         };
 
     if args.json {
-        print_json(&outcome)?;
+        print_json(&JsonSummary::new(&outcome, &copied))?;
     } else {
         out!("{}", render_summary(&outcome, plan.name.is_some()));
         if outcome.done > 0 && !cancel.is_cancelled() {
@@ -121,6 +121,45 @@ pub async fn run(global: &Global, args: RunArgs) -> Result<ExitCode> {
         return Ok(ExitCode::from(2));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The summary `xsafe run --json` prints: the run's outcome, and what this
+/// invocation copied from other runs instead of asking the model (as
+/// `--dry-run --json` says what it would copy; the note on stderr says it
+/// too, but not with `--quiet`).
+#[derive(Debug, serde::Serialize)]
+struct JsonSummary<'a> {
+    #[serde(flatten)]
+    outcome: &'a RunOutcome,
+    /// Answers copied and stored by this invocation; 0 when it copied none
+    /// (the copies of an earlier invocation count in `done_before`).
+    reused: u64,
+    /// The runs they were copied from, newest first, each with how many.
+    reused_from: Vec<CopiedFrom<'a>>,
+}
+
+/// One run a run copied answers from, and how many.
+#[derive(Debug, serde::Serialize)]
+struct CopiedFrom<'a> {
+    run: &'a str,
+    answers: u64,
+}
+
+impl<'a> JsonSummary<'a> {
+    fn new(outcome: &'a RunOutcome, copied: &'a super::Copied) -> Self {
+        JsonSummary {
+            outcome,
+            reused: copied.answers,
+            reused_from: copied
+                .from
+                .iter()
+                .map(|(run, answers)| CopiedFrom {
+                    run,
+                    answers: *answers,
+                })
+                .collect(),
+        }
+    }
 }
 
 /// Warns about each `--strategy-file` whose strategy the run leaves out:
