@@ -436,9 +436,31 @@ pub(crate) fn answer_key(
         "seed": seed,
         "judge": if interactive { judge.clone() } else { Value::Null },
         "asking": asking,
+        "served_at": served_at(target),
     });
     // Not `key_of`, which leaves `asking` out.
     digest(config, KeyVersion::Current)
+}
+
+/// Where a target of a run's config is served: its base URLs, sorted (a
+/// local model has none). The run key leaves them out, so that a run is
+/// resumed after its server moved; answers are copied only between runs
+/// asked at the same URLs, since another URL may be another model behind
+/// the same settings: `xsafe serve` in front of the model, whose answers
+/// are the profile's strategy's, not the model's own.
+fn served_at(target: &Value) -> Value {
+    let settings = &target["settings"];
+    let mut urls: Vec<String> = settings["base_urls"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .chain(std::iter::once(&settings["base_url"]))
+        .filter_map(Value::as_str)
+        .map(|u| u.trim_end_matches('/').to_string())
+        .collect();
+    urls.sort();
+    urls.dedup();
+    json!(urls)
 }
 
 /// The version of how xsafe asks, recorded as `asking` in the config of
@@ -1047,11 +1069,21 @@ mod tests {
             vec![step("contextual"), step("few-shot")],
         );
         let base = key(&t, &combo, 0, &judge("strmatch"));
-        // Where it is served, its timeout, the strategy's name and the order
-        // of steps that sends the same, and a judge nothing consults.
+        // Its timeout, the strategy's name and the order of steps that
+        // sends the same, and a judge nothing consults.
         assert_eq!(
             key(
-                &target("m", "http://b/v1", 99),
+                &target("m", "http://a/v1/", 99),
+                &combo,
+                0,
+                &judge("strmatch")
+            ),
+            base
+        );
+        // Another URL may be another model (a proxy in front of this one).
+        assert_ne!(
+            key(
+                &target("m", "http://b/v1", 30),
                 &combo,
                 0,
                 &judge("strmatch")

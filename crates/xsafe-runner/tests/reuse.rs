@@ -308,7 +308,7 @@ async fn another_model_temperature_seed_or_prompt_is_asked_again() {
 /// Where a model is served and how long a request may take change nothing
 /// answered: the run key leaves them out, and so does reuse.
 #[tokio::test(flavor = "multi_thread")]
-async fn another_base_url_or_timeout_is_reused() {
+async fn another_timeout_is_reused_another_base_url_is_not() {
     let (first_server, second_server) = (model(), model());
     let dir = tempfile::tempdir().unwrap();
     let store = new_store(&dir);
