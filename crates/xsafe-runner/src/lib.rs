@@ -90,6 +90,14 @@ pub enum Event {
         /// `partial_refusal` or `unscored`), or `error:<kind>` when the
         /// conversation or its judging failed.
         outcome: String,
+        /// Whether it is a copy of another run's answer (see [`execute`]),
+        /// stored without asking the model (judged by this run's judge when
+        /// it had no verdict of it): a progress bar counts it into its
+        /// position but not into its rate, which copies, stored at the
+        /// store's speed, would make the model's seem far faster than it
+        /// is. False for an answer the model gave, a stored answer judged
+        /// again, and a failure.
+        copied: bool,
     },
 }
 
@@ -144,7 +152,7 @@ struct StoredAnswer {
 /// is only read (it may be running in another process: its done results
 /// count), and the copy is the run's own: deleting the other run changes
 /// nothing in it. [`Event::Reused`] says how many were copied, and from
-/// which runs.
+/// which runs; each [`Event::Stored`], whether it stored a copy.
 ///
 /// The targets are asked at once, each with up to its own
 /// [`Target::max_concurrency`] requests in flight: one whose requests are
@@ -391,12 +399,13 @@ async fn execute_claimed(
                     let on_event = on_event.clone();
                     let seed = plan.seed.wrapping_add(job.key.sample as u64);
                     tasks.spawn(async move {
-                        let outcome =
+                        let (outcome, copied) =
                             run_one(&store, &job, &*judge, seed, permit, &limit, &place)
                                 .await?;
                         on_event(Event::Stored {
                             key: job.key,
                             outcome,
+                            copied,
                         });
                         // Given back once the result is counted as stored too,
                         // so that the next job starts only after it.
@@ -828,7 +837,8 @@ impl Judge for RememberLast<'_> {
 }
 
 /// Runs, judges and stores one job; returns the verdict label or error
-/// kind. A copy of another run's answer, once stored (judged or not), is
+/// kind, and whether what it stored is a copy of another run's answer
+/// ([`Event::Stored`]'s `copied`). A copy, once stored (judged or not), is
 /// counted in its job's `copies` by the write that stored it: a job aborted
 /// meanwhile still has its write land, and so counted.
 ///
@@ -855,7 +865,7 @@ async fn run_one(
     mut permit: Option<OwnedSemaphorePermit>,
     limit: &Arc<Semaphore>,
     place: &Arc<OwnedSemaphorePermit>,
-) -> Result<String, RunError> {
+) -> Result<(String, bool), RunError> {
     let prompt = job.case.to_prompt();
     let key = job.key.clone();
     // An interactive strategy judges each reply to decide whether to follow
@@ -871,6 +881,8 @@ async fn run_one(
         (None, Some(_)) => CopyCount(job.copies.clone()),
         _ => CopyCount(None),
     };
+    // What is stored below is then the copy: the model is not asked.
+    let copied = job.answer.is_none() && copy.is_some();
     let (transcript, timing, copied_verdict) = match (&job.answer, copy) {
         // The permit stays held through the judging below: it bounds how
         // many stored answers are judged at once, as it bounds conversations,
@@ -920,7 +932,7 @@ async fn run_one(
                         s.record_error(&key, &stored_kind, &message, attempts)
                     })
                     .await?;
-                    return Ok(format!("error:{kind}"));
+                    return Ok((format!("error:{kind}"), false));
                 }
             }
         }
@@ -945,7 +957,7 @@ async fn run_one(
                 })
             })
             .await?;
-            Ok(label)
+            Ok((label, copied))
         }
         Err(e) => {
             let error = StoredError {
@@ -966,7 +978,7 @@ async fn run_one(
                 })
             })
             .await?;
-            Ok("error:judge".into())
+            Ok(("error:judge".into(), copied))
         }
     }
 }

@@ -77,8 +77,9 @@ pub(crate) fn key_of_pair(
 /// Finds in the store's other runs (all but `this_run`), newest first, a
 /// done result for each of `wants`: one of a target and strategy whose
 /// answer key is the want's pair's (`pairs[want.pair]`), of the same case
-/// and sample. `judge_tag` is this run's judge's `name@version`, which
-/// says whether a result found needs judging. A run's pairs are keyed with
+/// and sample. Pairs of one key share what is found: one result is copied
+/// by a want of each. `judge_tag` is this run's judge's `name@version`,
+/// which says whether a result found needs judging. A run's pairs are keyed with
 /// the version of how it was asked that its config records (1 when it
 /// records none), so a run of another version matches no pair of this
 /// xsafe's.
@@ -142,6 +143,9 @@ pub(crate) fn find(
                     continue;
                 };
                 for outline in store.done_outlines(run.id, target, strategy)? {
+                    // Every pair of this key: two targets of this run may
+                    // have one key (`local:default` and `local:NAME` load
+                    // one file), and each copies the result.
                     for &pair in ours {
                         let at = (
                             pair,
@@ -170,7 +174,6 @@ pub(crate) fn find(
                                 judged,
                             },
                         ));
-                        break;
                     }
                 }
             }

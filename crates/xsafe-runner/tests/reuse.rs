@@ -818,3 +818,191 @@ async fn a_cancelled_run_says_every_copy_it_stored() {
         [(copied, vec![("a".to_string(), copied)])]
     );
 }
+
+/// What [`run_saying_copies`] returns of a run: its outcome, what its
+/// [`Event::Reused`] said, and for each result it stored (sorted), its
+/// strategy, target and whether [`Event::Stored`] said it was copied.
+type Said = (
+    RunOutcome,
+    Option<(u64, Vec<(String, u64)>)>,
+    Vec<(String, String, bool)>,
+);
+
+/// [`run`], with what each [`Event::Stored`] said.
+async fn run_saying_copies(store: &Arc<Store>, plan: &RunPlan) -> Said {
+    let stored = Arc::new(Mutex::new(Vec::new()));
+    let reused = Arc::new(Mutex::new(None));
+    let (seen, reused_seen) = (stored.clone(), reused.clone());
+    let outcome = execute(
+        store.clone(),
+        plan,
+        CancellationToken::new(),
+        move |e| match e {
+            Event::Stored { key, copied, .. } => {
+                seen.lock()
+                    .unwrap()
+                    .push((key.strategy, key.target, copied));
+            }
+            Event::Reused { answers, from } => *reused_seen.lock().unwrap() = Some((answers, from)),
+            Event::Started { .. } => {}
+        },
+    )
+    .await
+    .unwrap();
+    let mut stored = std::mem::take(&mut *stored.lock().unwrap());
+    stored.sort();
+    let reused = reused.lock().unwrap().take();
+    (outcome, reused, stored)
+}
+
+/// A progress bar counts copies into its position but not into its rate
+/// (they are stored at the store's pace, not the model's): each stored
+/// result says whether it is a copy.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stored_result_says_whether_it_was_copied() {
+    let server = model();
+    let dir = tempfile::tempdir().unwrap();
+    let store = new_store(&dir);
+    let s = Settings::on(&server);
+    let (_, _, first) =
+        run_saying_copies(&store, &plan(&s, &["baseline"], strmatch(), "first")).await;
+    assert_eq!(first.len(), 3);
+    assert!(first.iter().all(|(_, _, copied)| !copied), "{first:?}");
+
+    let both = plan(&s, &["baseline", "few-shot"], strmatch(), "both");
+    let (second, _, stored) = run_saying_copies(&store, &both).await;
+    assert_eq!((second.done, second.errors), (6, 0));
+    let copied: Vec<(&str, bool)> = stored
+        .iter()
+        .map(|(strategy, _, copied)| (strategy.as_str(), *copied))
+        .collect();
+    assert_eq!(
+        copied,
+        [
+            ("baseline", true),
+            ("baseline", true),
+            ("baseline", true),
+            ("few-shot", false),
+            ("few-shot", false),
+            ("few-shot", false),
+        ]
+    );
+    assert_eq!(server.request_count(), 6);
+
+    // A copy this run's judge judges (the source has no verdict of it) is
+    // a copy too: the model is not asked.
+    let down = Arc::new(AtomicBool::new(false));
+    let judge = judge_server(down);
+    let (_, _, judged) = run_saying_copies(
+        &store,
+        &plan(&s, &["baseline"], llm_judge(&judge), "judged"),
+    )
+    .await;
+    assert_eq!(judged.len(), 3);
+    assert!(judged.iter().all(|(_, _, copied)| *copied), "{judged:?}");
+    assert_eq!(server.request_count(), 6);
+    assert_eq!(judge.request_count(), 3);
+}
+
+/// A target whose answer key is another's although its id is not: a
+/// local model by two names (`local:default` and `local:NAME` load one
+/// file, so the key reads both as `local:FILE`), here answered by the
+/// model on `server` so that its requests are counted.
+struct LocalName {
+    id: String,
+    model: OpenAiTarget,
+}
+
+fn local_name(id: &str, server: &TestServer) -> Arc<dyn Target> {
+    let mut config = OpenAiConfig::new("m");
+    config.base_urls = vec![format!("{}/v1", server.url())];
+    config.api_key_env = "XSAFE_TEST_NO_KEY".into();
+    config.max_retries = 0;
+    Arc::new(LocalName {
+        id: id.into(),
+        model: OpenAiTarget::new(config).unwrap(),
+    })
+}
+
+#[async_trait::async_trait]
+impl Target for LocalName {
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn settings(&self) -> serde_json::Value {
+        serde_json::json!({"backend": "local", "model": "m.gguf", "temperature": 0.0})
+    }
+
+    async fn chat(
+        &self,
+        request: &xsafe_core::ChatRequest,
+    ) -> Result<xsafe_core::ChatResponse, xsafe_core::TargetError> {
+        self.model.chat(request).await
+    }
+}
+
+/// The bug this guards: two targets of one run with one answer key (one
+/// local model file by two names) each wanted the other run's answers, but
+/// one result went to the first of them only, and the other target asked
+/// the model every case again. Now one result serves both: each stores a
+/// copy of its own.
+#[tokio::test(flavor = "multi_thread")]
+async fn two_targets_of_one_key_both_copy_one_answer() {
+    let server = model();
+    let dir = tempfile::tempdir().unwrap();
+    let store = new_store(&dir);
+    let s = Settings::on(&server);
+    let on = |targets: Vec<Arc<dyn Target>>, name: &str| RunPlan {
+        targets,
+        ..plan(&s, &["baseline"], strmatch(), name)
+    };
+    let (first, _) = run(
+        &store,
+        &on(vec![local_name("local:default", &server)], "first"),
+    )
+    .await;
+    assert_eq!((first.done, first.errors), (3, 0));
+    assert_eq!(server.request_count(), 3);
+
+    let both = on(
+        vec![
+            local_name("local:default", &server),
+            local_name("local:m", &server),
+        ],
+        "both",
+    );
+    let dry = preview(store.clone(), &both).await.unwrap();
+    assert_eq!((dry.total, dry.reused), (6, 6));
+    let groups: Vec<(&str, u64, u64)> = dry
+        .groups
+        .iter()
+        .map(|g| (g.target.as_str(), g.reused, g.to_ask))
+        .collect();
+    assert_eq!(groups, [("local:default", 3, 0), ("local:m", 3, 0)]);
+
+    let (second, reused, stored) = run_saying_copies(&store, &both).await;
+    assert_eq!((second.total, second.done, second.errors), (6, 6, 0));
+    assert_eq!(server.request_count(), 3, "nothing asked again");
+    assert_eq!(reused, Some((6, vec![("first".to_string(), 6)])));
+    assert!(stored.iter().all(|(_, _, copied)| *copied), "{stored:?}");
+    // Each target has the first run's answers, as copies of its own.
+    let by = |target: &str| -> Vec<StoredResult> {
+        let mut results: Vec<StoredResult> = results_of(&store, second.run_id, "baseline")
+            .into_iter()
+            .filter(|r| r.key.target == target)
+            .collect();
+        for r in &mut results {
+            r.key.target = String::new();
+        }
+        results
+    };
+    let (a, b) = (by("local:default"), by("local:m"));
+    let mut source = results_of(&store, first.run_id, "baseline");
+    for r in &mut source {
+        r.key.target = String::new();
+    }
+    assert_eq!(answers(&a), answers(&source));
+    assert_eq!(answers(&b), answers(&source));
+    assert!(a.iter().all(|r| b.iter().all(|s| s.id != r.id)));
+}

@@ -746,7 +746,21 @@ pub(crate) async fn execute_saying_copies(
             events.reset_eta();
             events.set_message(message(&run_name));
         }
-        Event::Stored { .. } => events.inc(1),
+        Event::Stored { copied: false, .. } => events.inc(1),
+        // A copy of another run's answer is progress, but not at the
+        // model's pace: stored at the store's, a run's copies (they come
+        // first) made the rate thousands a second and the eta nothing. So
+        // the position counts it and the rate and eta start again after
+        // it, from the answers the model gives. The tick first has the
+        // estimate take the position in (`inc` may skip that, drawing at
+        // most so often; the bar has no steady tick, which would make
+        // `tick` do nothing), so that the reset does not leave the copies
+        // for the next answer to count.
+        Event::Stored { copied: true, .. } => {
+            events.inc(1);
+            events.tick();
+            events.reset_eta();
+        }
         Event::Reused { answers, from } => {
             *reused_seen.lock().expect("never poisoned") = Some((answers, from));
         }
