@@ -225,7 +225,10 @@ fn may_write_after(error: &RunError) -> bool {
     !matches!(
         error,
         RunError::Store(
-            StoreError::Corrupt { .. } | StoreError::ReadOnly { .. } | StoreError::Io { .. }
+            StoreError::Corrupt { .. }
+                | StoreError::ReadOnly { .. }
+                | StoreError::ReadOnlySideFile { .. }
+                | StoreError::Io { .. }
         )
     )
 }

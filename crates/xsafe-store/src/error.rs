@@ -255,6 +255,20 @@ pub enum StoreError {
         path: String,
     },
 
+    /// The store file may be written, but SQLite's `-shm` or `-wal` file
+    /// beside it may not: a command that read the store while the store
+    /// was read-only left them so (SQLite gives them the store's
+    /// permissions), and making the store writable does not change them.
+    #[error(
+        "cannot write to the run store `{path}`: `{file}` beside it is read-only for this user (SQLite left it so when the store was read while it was read-only); make it writable (e.g. `chmod u+w {file}`), or delete it while no xsafe or other program has the store open, then run the command again (what was stored is kept)"
+    )]
+    ReadOnlySideFile {
+        /// The store file as given (`--db`).
+        path: String,
+        /// The read-only `-shm` or `-wal` file.
+        file: String,
+    },
+
     /// The file is at an older schema version, and bringing it up to date
     /// writes to it, which this user may not. It is left unchanged.
     #[error(
@@ -389,7 +403,7 @@ pub(crate) fn classify(location: &str, error: rusqlite::Error) -> StoreError {
         // read-only (SQLITE_READONLY_DBMOVED), but permissions are not
         // the fix.
         Some(ErrorCode::ReadOnly) if moved(&error) => StoreError::Io { path, error },
-        Some(ErrorCode::ReadOnly) => StoreError::ReadOnly { path },
+        Some(ErrorCode::ReadOnly) => read_only(&path),
         Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => StoreError::Busy {
             path,
             waited_secs: crate::BUSY_TIMEOUT.as_secs(),
@@ -408,4 +422,24 @@ pub(crate) fn classify(location: &str, error: rusqlite::Error) -> StoreError {
 fn moved(error: &rusqlite::Error) -> bool {
     const SQLITE_READONLY_DBMOVED: std::ffi::c_int = 1032;
     matches!(error, rusqlite::Error::SqliteFailure(e, _) if e.extended_code == SQLITE_READONLY_DBMOVED)
+}
+
+/// [`StoreError::ReadOnly`] for the store at `location`, or
+/// [`StoreError::ReadOnlySideFile`] when it is SQLite's `-shm` or `-wal`
+/// file beside it that cannot be written: the fix the message gives must
+/// be the one that works.
+pub(crate) fn read_only(location: &str) -> StoreError {
+    for side in ["-shm", "-wal"] {
+        let file = format!("{location}{side}");
+        let read_only = std::fs::metadata(&file).is_ok_and(|m| m.permissions().readonly());
+        if read_only && std::fs::metadata(location).is_ok_and(|m| !m.permissions().readonly()) {
+            return StoreError::ReadOnlySideFile {
+                path: location.to_string(),
+                file,
+            };
+        }
+    }
+    StoreError::ReadOnly {
+        path: location.to_string(),
+    }
 }

@@ -156,9 +156,7 @@ impl Store {
                 // failing; the migrations and the journal mode would then
                 // fail half-way with a bare "readonly database".
                 if conn.is_readonly(rusqlite::MAIN_DB).unwrap_or(false) {
-                    return Err(StoreError::ReadOnly {
-                        path: location.clone(),
-                    });
+                    return Err(error::read_only(&location));
                 }
                 Store::init(
                     conn,
@@ -340,9 +338,7 @@ impl Store {
     /// rather than at its first write.
     pub fn check_writable(&self) -> Result<(), StoreError> {
         if self.read_only {
-            return Err(StoreError::ReadOnly {
-                path: self.location.clone(),
-            });
+            return Err(error::read_only(&self.location));
         }
         Ok(())
     }
@@ -1190,7 +1186,7 @@ impl Store {
 /// which reading may get around (see [`Store::open`]).
 fn cannot_write(error: &StoreError) -> bool {
     match error {
-        StoreError::ReadOnly { .. } => true,
+        StoreError::ReadOnly { .. } | StoreError::ReadOnlySideFile { .. } => true,
         StoreError::Open { error, .. } => matches!(
             error.sqlite_error_code(),
             Some(rusqlite::ErrorCode::CannotOpen | rusqlite::ErrorCode::PermissionDenied)

@@ -1249,3 +1249,45 @@ fn done_outlines_reads_only_the_done_results_of_one_target_and_strategy() {
         1
     );
 }
+
+/// The bug this guards: a command that read a store while it was
+/// read-only left its `-shm` file read-only (SQLite gives it the store's
+/// permissions); once the store was made writable again, every write was
+/// refused saying to make the store and its folder writable, which they
+/// were. The error names the file that is not.
+#[test]
+fn a_read_only_shm_beside_a_writable_store_is_named() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("runs.db");
+    drop(Store::open(&db).unwrap());
+    let location = db.display().to_string();
+    let failure = rusqlite::Error::SqliteFailure(
+        rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_READONLY),
+        None,
+    );
+    // Nothing beside it: the store itself.
+    let err = error::classify(&location, failure);
+    assert!(matches!(err, StoreError::ReadOnly { .. }), "{err:?}");
+
+    let shm = format!("{location}-shm");
+    std::fs::write(&shm, b"").unwrap();
+    std::fs::set_permissions(&shm, std::fs::Permissions::from_mode(0o444)).unwrap();
+    let err = error::read_only(&location);
+    assert!(
+        matches!(&err, StoreError::ReadOnlySideFile { file, .. } if *file == shm),
+        "{err:?}"
+    );
+    let message = err.to_string();
+    assert!(
+        message.contains(&format!("`{shm}` beside it is read-only"))
+            && message.contains(&format!("chmod u+w {shm}")),
+        "{message}"
+    );
+    // The store read-only too: that is the store's to fix first.
+    std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o444)).unwrap();
+    assert!(matches!(
+        error::read_only(&location),
+        StoreError::ReadOnly { .. }
+    ));
+}
