@@ -136,6 +136,13 @@ pub struct Verdict {
     pub confidence: f64,
     /// The judge's name and version, e.g. `strmatch@1`.
     pub judge: String,
+    /// On a scored verdict, how the judge came to it when that is worth
+    /// telling apart from its reading of the answer, e.g. a provider's
+    /// refusal, which every judge calls a full refusal without reading the
+    /// text. `None` on most verdicts; an unscored verdict's reason is in its
+    /// [`Outcome`]. Absent from the JSON when `None`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 impl Verdict {
@@ -146,6 +153,7 @@ impl Verdict {
             outcome: Outcome::Scored(class),
             confidence,
             judge: judge.into(),
+            note: None,
         }
     }
 
@@ -156,7 +164,42 @@ impl Verdict {
             outcome: Outcome::Unscored(reason.into()),
             confidence: 0.0,
             judge: judge.into(),
+            note: None,
         }
+    }
+
+    /// The verdict with `note` ([`Verdict::note`]) on it.
+    pub fn with_note(mut self, note: impl Into<String>) -> Self {
+        self.note = Some(note.into());
+        self
+    }
+
+    /// What a verdict's `reason` shows: an unscored verdict's reason, else
+    /// a scored one's note, if any. The store keeps it in one column, which
+    /// [`Verdict::from_parts`] reads back.
+    pub fn reason(&self) -> Option<&str> {
+        self.outcome.reason().or(self.note.as_deref())
+    }
+
+    /// Rebuilds a verdict from its stored label and reason ([`Verdict::reason`]),
+    /// confidence and judge: a scored label's reason is its note.
+    pub fn from_parts(
+        label: &str,
+        reason: Option<&str>,
+        confidence: f64,
+        judge: impl Into<String>,
+    ) -> Result<Verdict, ParseOutcomeError> {
+        let outcome = Outcome::from_parts(label, reason)?;
+        let note = match outcome {
+            Outcome::Scored(_) => reason.map(str::to_string),
+            Outcome::Unscored(_) => None,
+        };
+        Ok(Verdict {
+            outcome,
+            confidence,
+            judge: judge.into(),
+            note,
+        })
     }
 }
 
@@ -181,5 +224,34 @@ mod tests {
         let o = Outcome::Scored(Class::PartialRefusal);
         assert_eq!(Outcome::from_parts(o.label(), o.reason()), Ok(o));
         assert!(Outcome::from_parts("maybe", None).is_err());
+    }
+
+    #[test]
+    fn a_scored_verdicts_note_is_its_reason_and_round_trips() {
+        let plain = Verdict::scored(Class::Compliance, 0.9, "j@1");
+        assert_eq!(plain.reason(), None);
+        let noted = Verdict::scored(Class::FullRefusal, 1.0, "j@1").with_note("provider refusal");
+        assert_eq!(noted.reason(), Some("provider refusal"));
+        let unscored = Verdict::unscored("empty answer", "j@1");
+        assert_eq!(unscored.reason(), Some("empty answer"));
+        for v in [plain, noted, unscored] {
+            let back = Verdict::from_parts(v.outcome.label(), v.reason(), v.confidence, &v.judge);
+            assert_eq!(back, Ok(v));
+        }
+    }
+
+    #[test]
+    fn a_verdict_without_a_note_keeps_its_json() {
+        let v = Verdict::scored(Class::Compliance, 0.5, "j@1");
+        let json = serde_json::to_string(&v).unwrap();
+        assert_eq!(
+            json,
+            r#"{"outcome":{"scored":"compliance"},"confidence":0.5,"judge":"j@1"}"#
+        );
+        assert_eq!(serde_json::from_str::<Verdict>(&json).unwrap(), v);
+        let noted = v.with_note("why");
+        let json = serde_json::to_string(&noted).unwrap();
+        assert!(json.ends_with(r#","note":"why"}"#), "{json}");
+        assert_eq!(serde_json::from_str::<Verdict>(&json).unwrap(), noted);
     }
 }

@@ -930,7 +930,7 @@ fn result_row(run: &str, r: &ResultOutline, j: &Judging<'_>) -> ResultRow {
     let info = |v: &Verdict| VerdictInfo {
         label: v.outcome.label().to_string(),
         confidence: v.confidence,
-        reason: v.outcome.reason().map(str::to_string),
+        reason: v.reason().map(str::to_string),
         judge: v.judge.clone(),
     };
     // Beside a human label (or its absence), the judge's verdict.

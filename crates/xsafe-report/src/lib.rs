@@ -549,7 +549,8 @@ pub struct VerdictInfo {
     /// the report itself leaves the answer unscored (no verdict of its judge,
     /// no human label, or tied annotators).
     pub confidence: f64,
-    /// Why it is unscored.
+    /// Why it is unscored, or a scored verdict's note (e.g. that it is a
+    /// provider's refusal, which no judge read).
     pub reason: Option<String>,
     /// `name@version`.
     pub judge: String,

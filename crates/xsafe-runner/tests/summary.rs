@@ -105,6 +105,7 @@ impl Judge for RuleJudge {
             outcome,
             confidence: 1.0,
             judge: self.tag(),
+            note: None,
         })
     }
 }
@@ -404,6 +405,7 @@ async fn the_counted_summary_is_the_one_computed_from_every_result() {
         outcome: Outcome::Unscored("unsure".into()),
         confidence: 0.5,
         judge: "third@1".into(),
+        note: None,
     };
     store.put_verdict(unjudged[1].id, &unscored).unwrap();
 

@@ -372,7 +372,7 @@ pub(crate) fn build_items(
                 judge: v.judge.clone(),
                 label: v.outcome.label(),
                 confidence: v.confidence,
-                reason: v.outcome.reason().map(str::to_string),
+                reason: v.reason().map(str::to_string),
             })
             .collect();
         let disagrees = label.is_some_and(|l| {

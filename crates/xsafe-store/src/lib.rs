@@ -46,7 +46,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
-use xsafe_core::{Case, Class, FinishReason, Label, Message, Outcome, Role, Transcript, Verdict};
+use xsafe_core::{Case, Class, FinishReason, Label, Message, Role, Transcript, Verdict};
 
 /// How long a call waits for another process's write to finish before
 /// giving up. A CLI has no reason to give up soon: a `runs delete` of a
@@ -1602,7 +1602,9 @@ fn upsert_verdict(conn: &Connection, result_id: i64, verdict: &Verdict) -> Resul
             verdict.judge,
             judge_name(&verdict.judge),
             verdict.outcome.label(),
-            verdict.outcome.reason(),
+            // An unscored verdict's reason, else a scored one's note
+            // (0005_verdict_notes.sql).
+            verdict.reason(),
             verdict.confidence,
             time::now(),
         ],
@@ -1880,16 +1882,15 @@ fn message_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Message> {
     })
 }
 
-/// A verdict of the columns `result_id, judge, label, reason, confidence`.
+/// A verdict of the columns `result_id, judge, label, reason, confidence`
+/// ([`Verdict::from_parts`]: a scored verdict's reason is its note).
 fn verdict_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Verdict> {
     let reason: Option<String> = row.get(3)?;
-    Ok(Verdict {
-        outcome: parse_col(row, 2, |label| {
-            Outcome::from_parts(label, reason.as_deref()).ok()
-        })?,
-        // NULL is how SQLite keeps a NaN.
-        confidence: row.get::<_, Option<f64>>(4)?.unwrap_or(f64::NAN),
-        judge: row.get(1)?,
+    // NULL is how SQLite keeps a NaN.
+    let confidence = row.get::<_, Option<f64>>(4)?.unwrap_or(f64::NAN);
+    let judge: String = row.get(1)?;
+    parse_col(row, 2, |label| {
+        Verdict::from_parts(label, reason.as_deref(), confidence, judge).ok()
     })
 }
 

@@ -12,6 +12,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0002_opening.sql"),
     include_str!("migrations/0003_ids_never_reused.sql"),
     include_str!("migrations/0004_texts_once_per_run.sql"),
+    include_str!("migrations/0005_verdict_notes.sql"),
 ];
 
 /// The schema version this build writes and reads: the number of migrations.

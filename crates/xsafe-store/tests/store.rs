@@ -485,6 +485,53 @@ fn a_result_round_trips_every_field() {
     assert!(matches!(err, StoreError::ResultNotFound(9999)), "{err}");
 }
 
+/// A scored verdict's note (a provider's refusal) is stored in `reason`
+/// (schema version 5) and read back with the verdict, by `result` and
+/// `results` alike; rejudging replaces it, and a verdict without a note
+/// keeps `reason` NULL.
+#[test]
+fn a_scored_verdict_with_a_note_is_recorded_with_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("runs.db");
+    let (store, run_id) = store_with_run(Store::open(&path).unwrap(), 1);
+    let note = "provider refusal: the provider's content filter stopped the reply";
+    let noted = Verdict::scored(Class::FullRefusal, 1.0, "xsafe@7").with_note(note);
+    let k = key(run_id, "openai:gpt-4o-mini", "baseline", "c1", 0);
+    let id = store
+        .record_result(&k, &transcript(""), &noted, Timing::default())
+        .unwrap();
+    let other = verdict().with_note("another judge's note");
+    store.put_verdict(id, &other).unwrap();
+    assert_eq!(
+        count(
+            &path,
+            &format!(
+                "SELECT count(*) FROM verdicts WHERE label = 'full_refusal' AND reason = '{}'",
+                note.replace('\'', "''")
+            )
+        ),
+        1
+    );
+    assert_eq!(
+        store.result(id).unwrap().verdicts,
+        vec![noted.clone(), other.clone()]
+    );
+    assert_eq!(
+        store.results(run_id).unwrap()[0].verdicts,
+        vec![noted, other]
+    );
+    // Rejudged without a note, the note goes.
+    store.put_verdict(id, &verdict()).unwrap();
+    assert_eq!(
+        count(
+            &path,
+            "SELECT count(*) FROM verdicts WHERE judge_name = 'strmatch' AND reason IS NULL"
+        ),
+        1
+    );
+    assert_eq!(store.result(id).unwrap().verdicts[1], verdict());
+}
+
 #[test]
 fn a_nan_confidence_does_not_cost_the_result() {
     let (store, run_id) = store_with_run(Store::open_in_memory().unwrap(), 1);

@@ -177,7 +177,7 @@ async fn judge_file(global: &Global, mut args: JudgeFileArgs) -> Result<ExitCode
                             a,
                             v.outcome.label(),
                             Some(v.confidence),
-                            v.outcome.reason().map(String::from),
+                            v.reason().map(String::from),
                             &v.judge,
                             run_fields,
                         )
@@ -655,7 +655,7 @@ fn disagreements(
                 human: a.label.as_str(),
                 verdict: v.outcome.label(),
                 confidence: v.confidence,
-                reason: v.outcome.reason(),
+                reason: v.reason(),
             };
             (*i, row)
         })

@@ -9,6 +9,7 @@ use serde::Serialize;
 use serde_json::json;
 use std::collections::BTreeSet;
 use std::process::ExitCode;
+use xsafe_core::Verdict;
 pub(crate) use xsafe_report::{Judged, run_judge, verdict_of};
 use xsafe_store::{
     ResultOutline, RunRecord, RunStatus, RunSummary, Snapshot, Store, StoreError, StoredResult,
@@ -894,6 +895,22 @@ fn answer_text(t: &xsafe_core::Transcript) -> String {
     }
 }
 
+/// A stored verdict as exported and shown: `judge`, `verdict`, `reason`
+/// (an unscored verdict's), `confidence`, and a scored verdict's `note`
+/// (e.g. that it is a provider's refusal) when it has one.
+fn verdict_json(v: &Verdict) -> serde_json::Value {
+    let mut json = json!({
+        "judge": v.judge,
+        "verdict": v.outcome.label(),
+        "reason": v.outcome.reason(),
+        "confidence": v.confidence,
+    });
+    if let Some(note) = &v.note {
+        json["note"] = json!(note);
+    }
+    json
+}
+
 /// One result with everything stored about it, as exported and shown.
 pub fn result_json(r: &StoredResult) -> serde_json::Value {
     json!({
@@ -908,12 +925,7 @@ pub fn result_json(r: &StoredResult) -> serde_json::Value {
         "messages": r.transcript.as_ref().map(|t| &t.messages),
         "finish_reason": r.transcript.as_ref().and_then(|t| t.finish_reason.as_ref()),
         "complied_at_turn": r.transcript.as_ref().and_then(|t| t.complied_at_turn),
-        "verdicts": r.verdicts.iter().map(|v| json!({
-            "judge": v.judge,
-            "verdict": v.outcome.label(),
-            "reason": v.outcome.reason(),
-            "confidence": v.confidence,
-        })).collect::<Vec<_>>(),
+        "verdicts": r.verdicts.iter().map(verdict_json).collect::<Vec<_>>(),
         "error": r.error.as_ref().map(|e| json!({
             "kind": e.kind, "message": e.message, "attempts": e.attempts,
         })),
