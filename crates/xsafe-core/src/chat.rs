@@ -90,6 +90,21 @@ impl Message {
     pub fn assistant(content: impl Into<String>) -> Self {
         Self::new(Role::Assistant, content)
     }
+
+    /// What the message says: its content, or, when a provider declined
+    /// through its refusal field (`"content": null, "refusal": "..."`), the
+    /// refusal's text. A follow-up sends it back as the assistant's turn
+    /// (the `openai:` target and `xsafe serve` alike), not an empty turn the
+    /// model never gave (which some servers refuse, and which leaves the
+    /// model no idea what it is asked to reconsider), and it is the reply
+    /// an interactive follow-up's `{{ reply }}` and a clarifier are given.
+    /// The transcript keeps the message as it came, refusal field and all.
+    pub fn said(&self) -> &str {
+        match &self.refusal {
+            Some(refusal) if self.content.trim().is_empty() => refusal,
+            _ => &self.content,
+        }
+    }
 }
 
 /// Splits a leading `<think>...</think>` block from a model's text: the

@@ -796,15 +796,8 @@ impl Target for Conversation<'_> {
     async fn chat(&self, request: &ChatRequest) -> Result<ChatResponse, TargetError> {
         let mut messages = self.base.clone();
         for m in request.messages.iter().skip(self.opening_len) {
-            // A provider's refusal (`content: null`, `refusal: "..."`) is
-            // what the model said: the follow-up carries it as the
-            // assistant's turn, not an empty one it never gave (which some
-            // servers refuse).
-            let content = match &m.refusal {
-                Some(refusal) if m.content.trim().is_empty() => refusal,
-                _ => &m.content,
-            };
-            messages.push(json!({"role": m.role.as_str(), "content": content}));
+            // A provider's refusal goes back as its text (`Message::said`).
+            messages.push(json!({"role": m.role.as_str(), "content": m.said()}));
         }
         let body = self.template.to_json(Some(&messages));
         // Every request after the first is a follow-up, counted as it is

@@ -153,7 +153,10 @@ impl Composite {
                     Some(_) if turn > interactive.spec.max_turns => break,
                     Some(_) => {}
                 }
-                let reply = messages.last().map(said).unwrap_or_default();
+                let reply = messages
+                    .last()
+                    .map(|m| m.said().to_string())
+                    .unwrap_or_default();
                 let Some(followup) = interactive
                     .followup(prompt, &reply, turn, seed, judge)
                     .await?
@@ -295,18 +298,5 @@ impl Strategy for Composite {
     ) -> Result<Transcript, StrategyError> {
         let opening = self.opening_async(prompt).await?;
         self.run_from(prompt, opening, target, judge, seed).await
-    }
-}
-
-/// What a message says: its content, or, when a provider declined through
-/// its refusal field (`"content": null, "refusal": "..."`), the refusal's
-/// text. It is the model's reply an interactive follow-up's `{{ reply }}`
-/// (and a clarifier) is given, as the `openai:` target and `xsafe serve`
-/// send it back as the assistant's turn; the transcript keeps the message
-/// as it came, refusal field and all.
-fn said(m: &Message) -> String {
-    match &m.refusal {
-        Some(refusal) if m.content.trim().is_empty() => refusal.clone(),
-        _ => m.content.clone(),
     }
 }

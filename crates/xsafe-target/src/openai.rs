@@ -444,18 +444,11 @@ impl OpenAiTarget {
             }
             messages.push(json!({"role": "system", "content": content}));
         }
-        // A provider's refusal (`"content": null, "refusal": "..."`) is what
-        // the model said: a follow-up carries it as the assistant's turn, as
-        // `xsafe serve` does, not an empty one the model never gave (which
-        // some servers refuse, and which leaves the model no idea what it
-        // is asked to reconsider).
-        messages.extend(rest.iter().map(|m| {
-            let content = match &m.refusal {
-                Some(refusal) if m.content.trim().is_empty() => refusal,
-                _ => &m.content,
-            };
-            json!({"role": m.role.as_str(), "content": content})
-        }));
+        // A provider's refusal goes back as its text (`Message::said`).
+        messages.extend(
+            rest.iter()
+                .map(|m| json!({"role": m.role.as_str(), "content": m.said()})),
+        );
         let mut body = json!({
             "model": self.config.model,
             "messages": messages,
