@@ -116,10 +116,15 @@ struct Job {
     answer: Option<StoredAnswer>,
     /// The done result of another run this conversation copies instead of
     /// asking the model.
-    reuse: Option<reuse::Reuse>,
-    /// With `reuse`, the count of the copies stored of its source run
-    /// ([`Event::Reused`]), which the write that stores the copy adds it to.
-    copies: Option<Arc<AtomicU64>>,
+    reuse: Option<Copying>,
+}
+
+/// What a job copies: another run's done result, and the count of the
+/// copies stored of that run ([`Event::Reused`]), which the write that
+/// stores the copy adds it to.
+struct Copying {
+    from: reuse::Reuse,
+    stored: Arc<AtomicU64>,
 }
 
 /// An answer stored without a verdict.
@@ -288,8 +293,11 @@ async fn execute_claimed(
             .map(|name| (name, Arc::default()))
             .collect();
         for (i, reuse) in found.reuses {
-            jobs[i].copies = Some(sources[reuse.source].1.clone());
-            jobs[i].reuse = Some(reuse);
+            let stored = sources[reuse.source].1.clone();
+            jobs[i].reuse = Some(Copying {
+                from: reuse,
+                stored,
+            });
         }
     }
     // The copies first (each target's before its own jobs, below): they ask
@@ -502,7 +510,7 @@ fn dispatch(
                 .acquire_owned()
                 .await
                 .expect("semaphores are never closed");
-            let permit = if job.reuse.as_ref().is_some_and(|r| r.judged) {
+            let permit = if job.reuse.as_ref().is_some_and(|r| r.from.judged) {
                 None
             } else {
                 Some(
@@ -556,7 +564,6 @@ fn plan_jobs(
                             strategy: strategy.clone(),
                             answer: None,
                             reuse: None,
-                            copies: None,
                         });
                     }
                 }
@@ -842,7 +849,7 @@ impl Judge for RememberLast<'_> {
 /// Runs, judges and stores one job; returns the verdict label or error
 /// kind, and whether what it stored is a copy of another run's answer
 /// ([`Event::Stored`]'s `copied`). A copy, once stored (judged or not), is
-/// counted in its job's `copies` by the write that stored it: a job aborted
+/// counted in its job's [`Copying::stored`] by the write that stored it: a job aborted
 /// meanwhile still has its write land, and so counted.
 ///
 /// A job with a stored answer is only judged. A job that copies another
@@ -876,12 +883,12 @@ async fn run_one(
     // `llm:` judge is not asked about it twice.
     let judge = &RememberLast::new(judge);
     let copy = match &job.reuse {
-        Some(reuse) => copy_of(store, reuse, &job.case, &judge.tag()).await?,
+        Some(reuse) => copy_of(store, &reuse.from, &job.case, &judge.tag()).await?,
         None => None,
     };
     // Copies are found for jobs without a stored answer only.
-    let count = match (&job.answer, &copy) {
-        (None, Some(_)) => CopyCount(job.copies.clone()),
+    let count = match (&job.answer, &copy, &job.reuse) {
+        (None, Some(_), Some(reuse)) => CopyCount(Some(reuse.stored.clone())),
         _ => CopyCount(None),
     };
     // What is stored below is then the copy: the model is not asked.
@@ -987,7 +994,7 @@ async fn run_one(
 }
 
 /// Where a job's copy of another run's answer is counted once stored (its
-/// [`Job::copies`]); `None` for a job that stores no copy.
+/// [`Copying::stored`]); `None` for a job that stores no copy.
 struct CopyCount(Option<Arc<AtomicU64>>);
 
 impl CopyCount {
