@@ -58,12 +58,9 @@ const SYSTEM_FIELD: &str = "system";
 const LABEL_FIELD: &str = "final_label";
 /// The fields that say where in a run an answer came from, as `xsafe
 /// export` writes them (JSONL and CSV): an export's rows repeat a case's
-/// `id` for each of them. [`Answer`] carries them through, as they are.
-pub const RUN_FIELDS: [&str; 3] = ["target", "strategy", "sample"];
-/// The suite a row's case is from, as `xsafe export` writes it: a run of
-/// several suites may repeat an `id` in each, whose rows only this tells
-/// apart. [`Answer`] carries it through, as it is, after [`RUN_FIELDS`].
-pub const SUITE_FIELD: &str = "suite";
+/// `id` for each target, strategy and sample, and a run of several suites
+/// may repeat it in each. [`Answer`] carries them through, as they are.
+pub const RUN_FIELDS: [&str; 4] = ["target", "strategy", "sample", "suite"];
 
 /// The labels a `final_label` may hold, in any case, spaces around them
 /// ignored: XSTest's three, then the others accepted (XSTest's numbers and
@@ -220,14 +217,11 @@ pub struct Answer {
     pub conversation: Option<Vec<Message>>,
     /// Why the model stopped, from a `finish_reason` field.
     pub finish_reason: Option<FinishReason>,
-    /// The row's `target`, `strategy` and `sample` ([`RUN_FIELDS`]), where
-    /// it has them (an `xsafe export` does), as text: the sample of a JSON
-    /// number as its digits. Read, never checked: they only say which
-    /// answer of a run this is.
-    pub run: [Option<String>; 3],
-    /// The row's `suite` ([`SUITE_FIELD`]), where it has one, as text;
-    /// read, never checked, as [`run`](Answer::run) is.
-    pub suite: Option<String>,
+    /// The row's `target`, `strategy`, `sample` and `suite`
+    /// ([`RUN_FIELDS`]), where it has them (an `xsafe export` does), as
+    /// text: the sample of a JSON number as its digits. Read, never
+    /// checked: they only say which answer of a run this is.
+    pub run: [Option<String>; 4],
 }
 
 /// A prompt/answer pair with its human label.
@@ -590,16 +584,14 @@ pub struct AnswerFile {
     /// Lines left out because they are results that failed, as `xsafe
     /// export` writes them: no conversation (`messages` null), an `error`.
     pub failed: usize,
-    /// Which of [`RUN_FIELDS`] the file has, in that order.
-    pub run_fields: [bool; 3],
-    /// Whether the file has a [`SUITE_FIELD`] (its rows may still leave it
-    /// empty).
-    pub suite_field: bool,
+    /// Which of [`RUN_FIELDS`] the file has, in that order (its rows may
+    /// still leave them empty).
+    pub run_fields: [bool; 4],
 }
 
 /// Which of [`RUN_FIELDS`] a table has (its rows may still leave them
 /// empty), in that order.
-fn run_fields(t: &Table) -> [bool; 3] {
+fn run_fields(t: &Table) -> [bool; 4] {
     RUN_FIELDS.map(|f| t.find(f).is_some())
 }
 
@@ -628,12 +620,10 @@ fn answer_file(mut table: Table, jsonl: bool) -> Result<AnswerFile, LabelsError>
     let failed = drop_failed_results(&mut table);
     let label = table.find(LABEL_FIELD);
     let run_fields = run_fields(&table);
-    let suite_field = table.find(SUITE_FIELD).is_some();
     Ok(AnswerFile {
         answers: answers(&mut table, label, kind, jsonl)?,
         failed,
         run_fields,
-        suite_field,
     })
 }
 
@@ -924,14 +914,8 @@ impl CheckedAnswers {
     }
 
     /// Which of [`RUN_FIELDS`] the file has, as [`AnswerFile::run_fields`].
-    pub fn run_fields(&self) -> [bool; 3] {
+    pub fn run_fields(&self) -> [bool; 4] {
         run_fields(&self.header)
-    }
-
-    /// Whether the file has a [`SUITE_FIELD`], as
-    /// [`AnswerFile::suite_field`].
-    pub fn suite_field(&self) -> bool {
-        self.header.find(SUITE_FIELD).is_some()
     }
 
     /// Reads the answers again, a row at a time, in the file's order: the
@@ -1200,9 +1184,7 @@ struct Fields {
     /// conversation and an error is a failed result.
     failed: Option<(usize, usize)>,
     /// The columns of [`RUN_FIELDS`], in that order.
-    run: [Option<usize>; 3],
-    /// The column of [`SUITE_FIELD`].
-    suite: Option<usize>,
+    run: [Option<usize>; 4],
 }
 
 impl Fields {
@@ -1247,7 +1229,6 @@ impl Fields {
             label,
             failed: messages.zip(t.find(ERROR_FIELD)),
             run: RUN_FIELDS.map(|f| t.find(f)),
-            suite: t.find(SUITE_FIELD),
         })
     }
 
@@ -1304,7 +1285,6 @@ impl Reading {
             label,
             failed: _,
             run,
-            suite,
         } = self.fields;
         let file_kind = self.kind;
         let at = |col: usize, message: String| {
@@ -1453,7 +1433,6 @@ impl Reading {
             conversation,
             finish_reason: optional(finish_col)?.map(|f| FinishReason::parse(&f)),
             run: run.map(|col| row.optional(col)),
-            suite: row.optional(suite),
         })
     }
 }

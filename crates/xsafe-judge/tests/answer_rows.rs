@@ -221,7 +221,7 @@ fn a_label_may_be_the_number_of_its_class() {
 /// starts (`FILE:LINE`).
 #[test]
 fn an_exports_run_fields_are_carried_with_each_answer() {
-    assert_eq!(RUN_FIELDS, ["target", "strategy", "sample"]);
+    assert_eq!(RUN_FIELDS, ["target", "strategy", "sample", "suite"]);
     let jsonl = concat!(
         r#"{"id": "s1", "target": "openai:m", "strategy": "baseline", "sample": 0, "prompt": "p", "messages": [{"role": "user", "content": "p"}, {"role": "assistant", "content": "a"}], "error": null}"#,
         "\n",
@@ -233,14 +233,14 @@ fn an_exports_run_fields_are_carried_with_each_answer() {
     let dir = tempfile::tempdir().unwrap();
     let path = file(&dir, "export.jsonl", jsonl);
     let file_read = load_answers(&path).unwrap();
-    assert_eq!(file_read.run_fields, [true, true, true]);
+    assert_eq!(file_read.run_fields, [true, true, true, false]);
     assert_eq!(file_read.failed, 1);
     assert_eq!(
         check_answers(&path).unwrap().run_fields(),
-        [true, true, true]
+        [true, true, true, false]
     );
     let got = answers(&path);
-    let seen: Vec<(&str, [Option<&str>; 3])> = got
+    let seen: Vec<(&str, [Option<&str>; 4])> = got
         .iter()
         .map(|a| (a.source.as_str(), a.run.each_ref().map(|f| f.as_deref())))
         .collect();
@@ -248,8 +248,14 @@ fn an_exports_run_fields_are_carried_with_each_answer() {
     assert_eq!(
         seen,
         [
-            (&*at(1), [Some("openai:m"), Some("baseline"), Some("0")]),
-            (&*at(4), [Some("openai:m"), Some("few-shot"), Some("1")]),
+            (
+                &*at(1),
+                [Some("openai:m"), Some("baseline"), Some("0"), None]
+            ),
+            (
+                &*at(4),
+                [Some("openai:m"), Some("few-shot"), Some("1"), None]
+            ),
         ]
     );
 
@@ -257,17 +263,18 @@ fn an_exports_run_fields_are_carried_with_each_answer() {
     // the caller names it; a file without the fields has none.
     let csv = "id,prompt,completion,target,strategy,sample\ns1,p,a,openai:m,baseline,2\n";
     let got = parse_answers(csv.as_bytes(), "<stdin>").unwrap();
-    assert_eq!(got.run_fields, [true, true, true]);
+    assert_eq!(got.run_fields, [true, true, true, false]);
     assert_eq!(got.answers[0].source, "<stdin>:2");
     assert_eq!(
         got.answers[0].run,
         [
             Some("openai:m".into()),
             Some("baseline".into()),
-            Some("2".into())
+            Some("2".into()),
+            None
         ]
     );
     let got = parse_answers(b"prompt,answer\np,a\n", "<stdin>").unwrap();
-    assert_eq!(got.run_fields, [false; 3]);
-    assert_eq!(got.answers[0].run, [None, None, None]);
+    assert_eq!(got.run_fields, [false; 4]);
+    assert_eq!(got.answers[0].run, [None, None, None, None]);
 }

@@ -18,7 +18,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 use xsafe_core::{Class, Outcome, Verdict};
 use xsafe_judge::classifier::TrainingSource;
-use xsafe_judge::labels::{Answer, FileKind, LabelledAnswer, LabelsError, RUN_FIELDS, SUITE_FIELD};
+use xsafe_judge::labels::{Answer, FileKind, LabelledAnswer, LabelsError, RUN_FIELDS};
 use xsafe_judge::metrics::{self, Agreement, ConfidenceBand};
 
 pub async fn run(global: &Global, cmd: JudgeCommand) -> Result<ExitCode> {
@@ -37,12 +37,6 @@ const CHUNK: usize = 1024;
 /// The name standard input (`-`) has in messages and in each verdict's
 /// `source`.
 const STDIN: &str = "<stdin>";
-
-/// The columns of `xsafe judge FILE`'s output after `source` that say
-/// where in a run an answer is from, each where some input has it: an
-/// export's [`RUN_FIELDS`], then its [`SUITE_FIELD`] (last, so that the
-/// others keep their places).
-const RUN_COLUMNS: [&str; 4] = [RUN_FIELDS[0], RUN_FIELDS[1], RUN_FIELDS[2], SUITE_FIELD];
 
 /// Whether `path` is `-`, standard input (a file of that name is `./-`).
 fn is_stdin(path: &std::path::Path) -> bool {
@@ -256,13 +250,12 @@ impl AnswersToJudge {
         }
     }
 
-    /// Which of [`RUN_COLUMNS`] the file has, in that order.
+    /// Which of [`RUN_FIELDS`] the file has, in that order.
     fn run_fields(&self) -> [bool; 4] {
-        let ([target, strategy, sample], suite) = match self {
-            AnswersToJudge::Checked(c) => (c.run_fields(), c.suite_field()),
-            AnswersToJudge::Whole(w) => (w.run_fields, w.suite_field),
-        };
-        [target, strategy, sample, suite]
+        match self {
+            AnswersToJudge::Checked(c) => c.run_fields(),
+            AnswersToJudge::Whole(w) => w.run_fields,
+        }
     }
 
     /// The answers, read again (or handed over, for a file read whole);
@@ -283,7 +276,8 @@ impl AnswersToJudge {
 /// One line of `xsafe judge FILE`'s output: the verdict's fields, then
 /// where the answer is in the input (`FILE:LINE`, the line its row starts
 /// on), then, when the input has them, the run's fields of an `xsafe
-/// export` (which rows of one case differ by), [`RUN_COLUMNS`].
+/// export` (which rows of one case differ by), [`RUN_FIELDS`]: the
+/// columns after `source`, each where some input has it.
 #[derive(Serialize)]
 struct VerdictRow<'a> {
     id: Option<&'a str>,
@@ -318,8 +312,7 @@ impl<'a> VerdictRow<'a> {
         judge: &'a str,
         run_fields: [bool; 4],
     ) -> Self {
-        let [target, strategy, sample] = a.run.each_ref().map(Option::as_deref);
-        let values = [target, strategy, sample, a.suite.as_deref()];
+        let values = a.run.each_ref().map(Option::as_deref);
         let field = |i: usize| run_fields[i].then_some(values[i]);
         VerdictRow {
             id: a.id.as_deref(),
@@ -361,7 +354,7 @@ impl VerdictWriter {
             VerdictFormat::Jsonl => VerdictWriter::Jsonl(out),
             VerdictFormat::Csv => {
                 let mut w = csv::Writer::from_writer(out);
-                let run = RUN_COLUMNS
+                let run = RUN_FIELDS
                     .iter()
                     .zip(run_fields)
                     .filter(|(_, has)| *has)
