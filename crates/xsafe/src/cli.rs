@@ -841,8 +841,9 @@ pub struct AnnotateServeArgs {
     /// Run name or id
     #[arg(required = true, value_name = "RUN")]
     pub run: Option<String>,
-    /// Whose labels these are [default: $USER, else "annotator"]; a blank name is refused
-    #[arg(long, env = "XSAFE_ANNOTATOR", value_name = "NAME")]
+    /// Whose labels these are [default: $XSAFE_ANNOTATOR, else $USER, else "annotator"; an
+    /// empty variable is as unset]; a blank name is refused
+    #[arg(long, value_name = "NAME")]
     pub annotator: Option<String>,
     /// Address to serve the page on
     #[arg(long, default_value = "127.0.0.1:8090", value_name = "ADDR")]
@@ -901,8 +902,9 @@ pub struct AnnotateImportArgs {
     /// An XSTest-format CSV (or JSONL with the same keys): final_label, and id (with target,
     /// strategy, suite, sample when present) or prompt and completion to find each answer
     pub file: PathBuf,
-    /// Whose labels these are [default: $USER, else "annotator"]; a blank name is refused
-    #[arg(long, env = "XSAFE_ANNOTATOR", value_name = "NAME")]
+    /// Whose labels these are [default: $XSAFE_ANNOTATOR, else $USER, else "annotator"; an
+    /// empty variable is as unset]; a blank name is refused
+    #[arg(long, value_name = "NAME")]
     pub annotator: Option<String>,
 }
 

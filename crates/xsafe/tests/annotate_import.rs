@@ -441,6 +441,18 @@ fn a_blank_annotator_name_is_refused_and_an_empty_variable_is_unset() {
         .unwrap();
     assert_eq!(err.status.code(), Some(2));
     assert_eq!(annotations(&env), 1);
+    // A variable with a name is that name, trimmed, before `$USER`.
+    let out = env
+        .cmd()
+        .args(["annotate", "import", "r1", file])
+        .env("XSAFE_ANNOTATOR", " dan ")
+        .env("USER", "carol")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let mut names: Vec<String> = stored(&env).into_iter().map(|l| l.2).collect();
+    names.sort();
+    assert_eq!(names, ["carol", "dan"]);
 }
 
 /// `stats` counts the answers there are to label, as the page does: a

@@ -30,50 +30,32 @@ pub async fn run(global: &Global, cmd: AnnotateCommand) -> Result<ExitCode> {
     }
 }
 
-/// The annotator's name: `--annotator` (or `XSAFE_ANNOTATOR`), trimmed;
-/// else `$USER`; else `annotator`. An empty or blank variable is as if it
-/// were unset, as every variable of xsafe's is; a blank `--annotator` is
-/// refused rather than stored under a name nobody chose (the labels of
-/// everyone who did so would mix under it).
+/// The annotator's name: `--annotator`, trimmed; else `XSAFE_ANNOTATOR`,
+/// else `$USER`, else `annotator`. An empty or blank variable is as if it
+/// were unset, as every variable of xsafe's is (which is why the variable
+/// is read here, not by clap, which would hand it over as the flag); a
+/// blank `--annotator` is refused rather than stored under a name nobody
+/// chose (the labels of everyone who did so would mix under it).
 pub fn annotator_name(given: Option<&str>) -> Result<String> {
     if let Some(name) = given {
         let name = name.trim();
-        if !name.is_empty() {
-            return Ok(name.to_string());
-        }
-        if given_on_command_line("annotator") {
+        if name.is_empty() {
             bail!(
                 "--annotator is empty: give the name your labels are stored under, such as \
                  --annotator alice (without the flag, $XSAFE_ANNOTATOR, else $USER)"
             );
         }
+        return Ok(name.to_string());
     }
-    Ok(std::env::var("USER")
-        .ok()
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "annotator".to_string()))
-}
-
-/// Whether the flag of argument `id` of the command being run was given on
-/// the command line, rather than read from its variable: clap hands both
-/// over alike. The command line is parsed again to ask; should that fail
-/// (it parsed once already), the flag counts as given.
-fn given_on_command_line(id: &str) -> bool {
-    use clap::CommandFactory;
-    use clap::parser::ValueSource;
-    let Ok(matches) = crate::cli::Cli::command().try_get_matches_from(std::env::args_os()) else {
-        return true;
+    let variable = |name: &str| {
+        std::env::var(name)
+            .ok()
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
     };
-    // The flag is the innermost command's: `annotate` or `annotate import`.
-    let mut m = &matches;
-    while let Some((_, sub)) = m.subcommand() {
-        m = sub;
-    }
-    if !m.ids().any(|i| i.as_str() == id) {
-        return true;
-    }
-    m.value_source(id) != Some(ValueSource::EnvVariable)
+    Ok(variable("XSAFE_ANNOTATOR")
+        .or_else(|| variable("USER"))
+        .unwrap_or_else(|| "annotator".to_string()))
 }
 
 async fn serve(global: &Global, args: AnnotateServeArgs) -> Result<ExitCode> {
