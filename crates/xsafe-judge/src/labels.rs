@@ -1099,6 +1099,17 @@ fn extension(path: &Path) -> Option<String> {
         .map(str::to_ascii_lowercase)
 }
 
+/// Whether a label or answer file is JSONL: by its extension (`.csv`;
+/// `.jsonl`, `.json`), else by its bytes (a first non-blank `{`). For
+/// `xsafe annotate import` too, which reads label files of its own.
+pub fn is_jsonl(path: &Path, bytes: &[u8]) -> bool {
+    match extension(path).as_deref() {
+        Some("csv") => false,
+        Some("jsonl" | "json") => true,
+        _ => table::looks_jsonl(bytes),
+    }
+}
+
 /// A file's bytes as a table, and whether it is JSONL.
 fn parse_table(
     bytes: &[u8],
@@ -1106,11 +1117,7 @@ fn parse_table(
     path: &Path,
     kind: FileKind,
 ) -> Result<(Table, bool), LabelsError> {
-    let jsonl = match extension(path).as_deref() {
-        Some("csv") => false,
-        Some("jsonl" | "json") => true,
-        _ => table::looks_jsonl(bytes),
-    };
+    let jsonl = is_jsonl(path, bytes);
     let table = if jsonl {
         table::read_jsonl(bytes, file, kind.example())
     } else {

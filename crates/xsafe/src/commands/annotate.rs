@@ -588,15 +588,7 @@ fn read_rows(path: &Path) -> Result<LabelFile> {
         row: "labelled answer",
         object: r#"{"id": "...", "final_label": "1_full_compliance"}"#,
     };
-    let extension = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .map(str::to_ascii_lowercase);
-    let jsonl = match extension.as_deref() {
-        Some("csv") => false,
-        Some("jsonl" | "json") => true,
-        _ => table::looks_jsonl(&bytes),
-    };
+    let jsonl = xsafe_judge::labels::is_jsonl(path, &bytes);
     let t = if jsonl {
         table::read_jsonl(&bytes, &file, &EXAMPLE)?
     } else {
