@@ -25,6 +25,14 @@ pub struct Cascade {
 }
 
 impl Cascade {
+    /// Whether the judge named `name` may come first in a cascade: one
+    /// whose confidence varies by answer (the classifier), not one as sure
+    /// of every answer (`strmatch`, an `llm:` judge), which [`Cascade::new`]
+    /// refuses.
+    pub fn escalates_from(name: &str) -> bool {
+        fixed_confidence(name).is_none()
+    }
+
     /// `below` is a confidence in (0, 1]; 1 sends every scored answer on.
     ///
     /// A `first` judge whose confidence is the same for every answer

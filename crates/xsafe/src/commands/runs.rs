@@ -282,7 +282,7 @@ fn no_verdicts_of<R: Judged>(spec: &str, runs: &[(&str, &[R])]) -> Result<()> {
 /// threshold, `<0.9`) `--judge J --escalate-to J2` and the threshold when
 /// it is not the default. `None` for a name that is no judge xsafe can
 /// build: not `xsafe`, `strmatch`, `xsafe:FILE` or `llm:TARGET`, or a pair
-/// whose first judge is not the classifier (the only one that escalates).
+/// whose first judge cannot escalate ([`xsafe_judge::Cascade::escalates_from`]).
 fn rejudge_flags(judge: &str, version: &str) -> Option<String> {
     let one = |j: &str| {
         j == "xsafe"
@@ -294,7 +294,7 @@ fn rejudge_flags(judge: &str, version: &str) -> Option<String> {
     let Some((first, second)) = judge.split_once('>') else {
         return one(judge).then(|| format!("--judge {}", shell_word(judge)));
     };
-    let escalates = first == "xsafe" || first.starts_with("xsafe:");
+    let escalates = xsafe_judge::Cascade::escalates_from(first);
     if !(escalates && one(first) && one(second)) {
         return None;
     }
