@@ -191,14 +191,20 @@ impl Proxy {
         .filter(|_| !userinfo);
         let client = reqwest::Client::builder()
             .connect_timeout(options.timeout.min(options.connect_timeout))
+            .redirect(xsafe_target::redirect_policy())
             .build()
             .map_err(|e| ConfigError::Other(format!("cannot build the HTTP client: {e}")))?;
+        let mut secrets = xsafe_target::Secrets::new();
+        if let Some(key) = &options.upstream_key {
+            secrets.add_api_key(&key.0);
+        }
         let upstream = Upstream {
             client,
             base,
             query,
             key,
             userinfo,
+            secrets,
             key_env: options.upstream_key_env.clone(),
             timeout: options.timeout,
             retries: options.upstream_retries,
@@ -487,8 +493,10 @@ impl Proxy {
             .await
             .map_err(Failure::upstream)?;
         // The answer failing now fails after the proxy's retries, if any.
-        let failed = |e: UpstreamError| Failure::upstream(e.retried_if(retried));
+        let failed =
+            |e: UpstreamError| Failure::upstream(self.upstream.redacted(e.retried_if(retried)));
         let passed = passed_headers(upstream.headers());
+        let coding = xsafe_target::unasked_encoding(upstream.headers());
         let content_type = upstream
             .headers()
             .get(reqwest::header::CONTENT_TYPE)
@@ -501,6 +509,12 @@ impl Proxy {
                 t.to_ascii_lowercase()
             });
         match (content_type, media_type.as_deref()) {
+            // Compressed events would reach the client as garbage: the
+            // proxy's answer has no `Content-Encoding`.
+            (Some(_), Some("text/event-stream")) if coding.is_some() => {
+                let said = xsafe_target::encoding_said(coding.as_deref().unwrap_or_default());
+                Err(failed(UpstreamError::invalid(said)))
+            }
             (Some(content_type), Some("text/event-stream")) => {
                 Ok(self.pass_events(upstream, content_type, passed))
             }
@@ -511,7 +525,7 @@ impl Proxy {
                     .upstream
                     .read(upstream, deadline)
                     .await
-                    .and_then(|bytes| crate::upstream::completion(&bytes))
+                    .and_then(|bytes| crate::upstream::completion(&bytes, coding.as_deref()))
                     .map_err(failed)?;
                 let answer = Completion {
                     body,
@@ -898,11 +912,23 @@ impl Proxy {
             .await
             .map_err(Failure::upstream)?;
         let passed = passed_headers(response.headers());
+        let coding = xsafe_target::unasked_encoding(response.headers());
+        let failed =
+            |e: UpstreamError| Failure::upstream(self.upstream.redacted(e.retried_if(retried)));
         let bytes = self
             .upstream
             .read(response, deadline)
             .await
-            .map_err(|e| Failure::upstream(e.retried_if(retried)))?;
+            .map_err(failed)?;
+        // Passed on as it came: a compressed list would reach the client as
+        // garbage, the proxy's answer having no `Content-Encoding`.
+        if let Some(coding) = coding
+            && xsafe_target::json_lossy(&bytes).is_err()
+        {
+            return Err(failed(UpstreamError::invalid(xsafe_target::encoding_said(
+                &coding,
+            ))));
+        }
         Ok((bytes, passed, retried))
     }
 }
@@ -922,6 +948,10 @@ struct Failure {
     /// The headers of the upstream's error answer that are passed on (see
     /// [`passed_headers`]): its request id and rate limits.
     upstream_headers: Option<Box<HeaderMap>>,
+    /// The upstream's error body, answered as it came in place of the
+    /// error's own (see [`crate::upstream::ErrorFields::body`]: a content
+    /// filter's refusal of the prompt), with the error's status.
+    upstream_body: Option<Vec<u8>>,
 }
 
 impl From<ApiError> for Failure {
@@ -930,6 +960,7 @@ impl From<ApiError> for Failure {
             error: Box::new(error),
             no_retry: false,
             upstream_headers: None,
+            upstream_body: None,
         }
     }
 }
@@ -937,10 +968,14 @@ impl From<ApiError> for Failure {
 impl Failure {
     /// The client's answer to an upstream failure.
     fn upstream(e: UpstreamError) -> Self {
+        let no_retry = e.client_should_not_retry();
+        let error = Box::new(e.to_api());
+        let (upstream_headers, upstream_body) = e.into_passed();
         Failure {
-            no_retry: e.client_should_not_retry(),
-            error: Box::new(e.to_api()),
-            upstream_headers: e.into_passed_headers(),
+            error,
+            no_retry,
+            upstream_headers,
+            upstream_body,
         }
     }
 
@@ -951,6 +986,7 @@ impl Failure {
             error: Box::new(ApiError::upstream_timeout(secs)),
             no_retry: true,
             upstream_headers: None,
+            upstream_body: None,
         }
     }
 
@@ -979,6 +1015,7 @@ impl Failure {
             error,
             no_retry,
             upstream_headers,
+            upstream_body,
         } = self;
         tracing::warn!(
             status = error.status.as_u16(),
@@ -987,6 +1024,9 @@ impl Failure {
             error.log_message()
         );
         let mut response = (*error).into_response();
+        if let Some(body) = upstream_body {
+            *response.body_mut() = Body::from(body);
+        }
         if let Some(passed) = upstream_headers {
             response.headers_mut().extend(*passed);
         }

@@ -12,7 +12,10 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 use xsafe_core::{ChatRequest, ChatResponse, Target, TargetError};
-use xsafe_target::{base_url_hint, error_message, retry_after, server_said, without_userinfo};
+use xsafe_target::{
+    Redirect, Secrets, base_url_hint, encoding_said, error_message, json_lossy, prompt_filtered,
+    redirect_failure, retry_after, server_said, unasked_encoding, without_userinfo,
+};
 
 /// An API key that never shows in `Debug` output or logs.
 #[derive(Clone)]
@@ -75,6 +78,16 @@ pub enum UpstreamError {
         /// Whether the proxy had sent the request again to get it.
         retried: bool,
     },
+    /// The upstream answered with a redirect the proxy does not follow (a
+    /// 301, 302 or 303, which would make a POST a GET; see
+    /// [`xsafe_target::redirect_policy`]), or redirected in a loop: the
+    /// operator's `--upstream` to fix, the same on every request, so not
+    /// retried.
+    Redirected {
+        /// What happened and what to do, for the operator's log: it names
+        /// the upstream's URLs, which clients need not learn.
+        message: String,
+    },
 }
 
 /// How far an upstream request got before its connection failed, as the
@@ -95,20 +108,29 @@ pub enum Stage {
 }
 
 /// The `code` and `param` of an OpenAI-style error body
-/// (`{"error": {"message", "code", "param"}}`), where they are strings.
+/// (`{"error": {"message", "code", "param"}}`), where they are strings,
+/// and the body itself when the client gets it as it came.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ErrorFields {
     /// `error.code`, e.g. `context_length_exceeded`.
     pub code: Option<String>,
     /// `error.param`, the request field at fault, e.g. `max_tokens`.
     pub param: Option<String>,
+    /// The upstream's body as it sent it (credentials taken out), when the
+    /// client's answer is that body rather than the proxy's own error: a
+    /// provider's content filter refusing the prompt
+    /// ([`xsafe_target::prompt_filtered`], Azure OpenAI's 400
+    /// `content_filter`), whose details (`innererror`, the filter's
+    /// results) clients act on, as they do without the proxy.
+    pub body: Option<Vec<u8>>,
 }
 
 impl ErrorFields {
-    /// The fields of the error body `bytes`; none when it is not JSON.
-    /// Each is kept to 100 characters, as a field name or a code is.
-    fn of(bytes: &[u8]) -> Self {
-        let Ok(body) = xsafe_core::json_from_slice_lossy::<Value>(bytes) else {
+    /// The fields of the error body `bytes` answered with `status`; none
+    /// when it is not JSON. Each is kept to 100 characters, as a field name
+    /// or a code is.
+    fn of(status: u16, bytes: &[u8]) -> Self {
+        let Ok(body) = json_lossy(bytes) else {
             return Self::default();
         };
         let field = |name: &str| {
@@ -120,6 +142,7 @@ impl ErrorFields {
         ErrorFields {
             code: field("code"),
             param: field("param"),
+            body: prompt_filtered(status, &body).then(|| bytes.to_vec()),
         }
     }
 }
@@ -159,6 +182,14 @@ impl UpstreamError {
             UpstreamError::Invalid { message, .. } => ApiError::upstream(format!(
                 "the upstream server's answer is invalid: {message}"
             )),
+            UpstreamError::Redirected { message } => {
+                let mut error = ApiError::upstream(
+                    "the upstream server answered with a redirect the proxy does not follow; the \
+                     proxy's operator can fix this",
+                );
+                error.log = Some(message.as_str().into());
+                error
+            }
             UpstreamError::Status {
                 status,
                 message,
@@ -229,6 +260,7 @@ impl UpstreamError {
             UpstreamError::Timeout(d) => TargetError::Timeout(*d),
             UpstreamError::Connection { message, .. } => TargetError::Connection(message.clone()),
             UpstreamError::Invalid { message, .. } => TargetError::InvalidResponse(message.clone()),
+            UpstreamError::Redirected { message } => TargetError::Config(message.clone()),
             UpstreamError::Status {
                 status,
                 message,
@@ -260,6 +292,10 @@ pub struct Upstream {
     /// Whether the base URL carries a user name and password, sent as
     /// basic authentication in place of a key.
     pub userinfo: bool,
+    /// The key, taken out of every error message and log line made of what
+    /// the upstream sent (see [`Upstream::redacted`]): some servers quote
+    /// the key they refused.
+    pub secrets: Secrets,
     /// Where the key comes from, for the operator's log.
     pub key_env: Option<String>,
     /// For one client request: every upstream request it makes (an
@@ -288,7 +324,9 @@ impl UpstreamError {
         match self {
             UpstreamError::Connection { .. } => true,
             UpstreamError::Status { status, .. } => matches!(status, 429 | 500 | 502 | 503 | 504),
-            UpstreamError::Timeout(_) | UpstreamError::Invalid { .. } => false,
+            UpstreamError::Timeout(_)
+            | UpstreamError::Invalid { .. }
+            | UpstreamError::Redirected { .. } => false,
         }
     }
 
@@ -309,13 +347,14 @@ impl UpstreamError {
     /// too but said so apart; a 429 is passed on, with its `Retry-After`
     /// and rate limits, for the client to pace itself by; and a 401 or 403
     /// is the proxy's own key refused, the operator's to fix, and answered
-    /// as on any request.
+    /// as on any request, as is a redirect the proxy does not follow.
     pub fn is_upstream_failure(&self) -> bool {
         match self {
             UpstreamError::Timeout(_)
             | UpstreamError::Connection { .. }
             | UpstreamError::Invalid { .. } => true,
             UpstreamError::Status { status, .. } => !(400..500).contains(status),
+            UpstreamError::Redirected { .. } => false,
         }
     }
 
@@ -324,14 +363,15 @@ impl UpstreamError {
     /// their own rules): the proxy already sent the failing request again
     /// (until its retries were spent, or until the wait the upstream asked
     /// for would no longer end within the request's time), the request's
-    /// time ran out, or the upstream refused the proxy's own credentials.
-    /// An SDK retries 429s and 5xx twice by default: after the proxy's own
+    /// time ran out, the upstream refused the proxy's own credentials, or
+    /// it redirected the request in a way the proxy does not follow. An
+    /// SDK retries 429s and 5xx twice by default: after the proxy's own
     /// retries that would send the upstream three times as many requests,
     /// and after a timeout make the client wait up to three times
-    /// `--timeout`, for the same answer; refused credentials fail the same
-    /// way until the operator acts. An answer the proxy got only by sending
-    /// the request again, and that then failed (its body broken off, or no
-    /// completion), came after the proxy's retries too. Every other failure
+    /// `--timeout`, for the same answer; refused credentials and redirects
+    /// fail the same way until the operator acts. An answer the proxy got
+    /// only by sending the request again, and that then failed (its body
+    /// broken off, or no completion), came after the proxy's retries too. Every other failure
     /// is the client's to retry or not, as with any server: one the proxy
     /// did not retry (a 429 whose wait did not fit in the request's time is
     /// one the client can wait, as its `Retry-After` says; an answer that
@@ -339,7 +379,7 @@ impl UpstreamError {
     /// about the request, which no SDK retries but a 408 or 409.
     pub fn client_should_not_retry(&self) -> bool {
         match self {
-            UpstreamError::Timeout(_) => true,
+            UpstreamError::Timeout(_) | UpstreamError::Redirected { .. } => true,
             UpstreamError::Connection { retried, .. } | UpstreamError::Invalid { retried, .. } => {
                 *retried
             }
@@ -372,12 +412,13 @@ impl UpstreamError {
     }
 
     /// The headers of the upstream's error answer that the client's
-    /// answer carries (see [`passed_headers`]); none for a failure without
-    /// an answer.
-    pub fn into_passed_headers(self) -> Option<Box<HeaderMap>> {
+    /// answer carries (see [`passed_headers`]), and the body it gets as
+    /// the upstream sent it in place of the proxy's error, if any (see
+    /// [`ErrorFields::body`]); neither for a failure without an answer.
+    pub fn into_passed(self) -> (Option<Box<HeaderMap>>, Option<Vec<u8>>) {
         match self {
-            UpstreamError::Status { passed, .. } => Some(passed),
-            _ => None,
+            UpstreamError::Status { passed, fields, .. } => (Some(passed), fields.body),
+            _ => (None, None),
         }
     }
 }
@@ -396,6 +437,58 @@ pub struct Sent {
 }
 
 impl Upstream {
+    /// `error` with the proxy's key taken out of every text in it that
+    /// the upstream's answer made (see [`Secrets`]): what the client, the
+    /// operator's log and a run's store get.
+    pub fn redacted(&self, error: UpstreamError) -> UpstreamError {
+        let s = &self.secrets;
+        match error {
+            UpstreamError::Status {
+                status,
+                message,
+                fields,
+                operator_hint,
+                retry_after,
+                wait,
+                retried,
+                passed,
+            } => {
+                let ErrorFields { code, param, body } = *fields;
+                UpstreamError::Status {
+                    status,
+                    message: s.redact(&message),
+                    fields: Box::new(ErrorFields {
+                        code: code.map(|c| s.redact(&c)),
+                        param: param.map(|p| s.redact(&p)),
+                        body: body.map(|b| s.redact_bytes(&b)),
+                    }),
+                    operator_hint,
+                    retry_after,
+                    wait,
+                    retried,
+                    passed,
+                }
+            }
+            UpstreamError::Connection {
+                stage,
+                message,
+                retried,
+            } => UpstreamError::Connection {
+                stage,
+                message: s.redact(&message),
+                retried,
+            },
+            UpstreamError::Invalid { message, retried } => UpstreamError::Invalid {
+                message: s.redact(&message),
+                retried,
+            },
+            UpstreamError::Redirected { message } => UpstreamError::Redirected {
+                message: s.redact(&message),
+            },
+            e @ UpstreamError::Timeout(_) => e,
+        }
+    }
+
     /// When a client request that starts now must be answered by.
     pub fn deadline(&self) -> Instant {
         // A --timeout too large to add to the clock means no bound in
@@ -444,7 +537,7 @@ impl Upstream {
                         retried: attempt > 0,
                     });
                 }
-                Err(error) => error,
+                Err(error) => self.redacted(error),
             };
             let asked = match &error {
                 UpstreamError::Status { wait, .. } => *wait,
@@ -490,8 +583,22 @@ impl Upstream {
         };
         metrics.upstream_request(sent.elapsed(), outcome);
         let response = answered?;
+        let status = response.status().as_u16();
+        if matches!(status, 301..=303 | 307 | 308) {
+            let url = without_userinfo(&self.url(path));
+            let r = Redirect::of(status, &self.url(path), path, response.headers());
+            let fix = match &r.base {
+                Some(base) => format!("start `xsafe serve` with --upstream {base}"),
+                None => format!(
+                    "start `xsafe serve` with the address it redirects to, less its `{path}`, \
+                     as --upstream"
+                ),
+            };
+            return Err(UpstreamError::Redirected {
+                message: format!("{} {url}: {}; {fix}", method.as_str(), r.said()),
+            });
+        }
         if !response.status().is_success() {
-            let status = response.status().as_u16();
             let asked = retry_after(response.headers());
             let retry_after = response
                 .headers()
@@ -499,14 +606,19 @@ impl Upstream {
                 .and_then(|v| v.to_str().ok())
                 .map(|v| v.trim().to_string());
             let passed = Box::new(passed_headers(response.headers()));
+            let coding = unasked_encoding(response.headers());
             let bytes = self.read(response, deadline).await.unwrap_or_default();
             // The operator's log shows the upstream without credentials.
             let base = without_userinfo(&self.base);
             let url = url_of(&base, self.query.as_deref(), path);
+            let message = match coding {
+                Some(coding) if json_lossy(&bytes).is_err() => encoding_said(&coding),
+                _ => error_message(&bytes),
+            };
             let error = UpstreamError::Status {
                 status,
-                message: error_message(&bytes),
-                fields: Box::new(ErrorFields::of(&bytes)),
+                message,
+                fields: Box::new(ErrorFields::of(status, &bytes)),
                 operator_hint: self.key_hint(status)
                     + &base_url_hint(status, &base, method.as_str(), &url),
                 retry_after,
@@ -580,10 +692,19 @@ impl Upstream {
                 })
             }
             Ok(Err(e)) if e.is_timeout() => Err(UpstreamError::Timeout(self.timeout)),
-            Ok(Err(e)) => Err(UpstreamError::Connection {
-                stage: stage_of(&e),
-                message: describe(e),
-                retried: false,
+            Ok(Err(e)) => Err(match redirect_failure(&e) {
+                // Sent again, it would go round the same way.
+                Some(why) => UpstreamError::Redirected {
+                    message: format!(
+                        "{why}; fix the upstream's redirects, or start `xsafe serve` with the \
+                         address it answers at as --upstream"
+                    ),
+                },
+                None => UpstreamError::Connection {
+                    stage: stage_of(&e),
+                    message: describe(e),
+                    retried: false,
+                },
             }),
             Ok(Ok(value)) => Ok(value),
         }
@@ -609,11 +730,12 @@ impl Upstream {
             )
             .await?;
         let headers = passed_headers(response.headers());
+        let coding = unasked_encoding(response.headers());
         let body = self
             .read(response, deadline)
             .await
-            .and_then(|bytes| completion(&bytes))
-            .map_err(|e| e.retried_if(retried))?;
+            .and_then(|bytes| completion(&bytes, coding.as_deref()))
+            .map_err(|e| self.redacted(e.retried_if(retried)))?;
         Ok(Completion {
             body,
             headers,
@@ -677,13 +799,20 @@ pub fn passed_headers(upstream: &HeaderMap) -> HeaderMap {
     passed
 }
 
-/// A chat completion's body as JSON; a body that is not one (not JSON, not
-/// an object, no `choices`: some servers answer an error with HTTP 200) is
-/// an invalid answer, quoting the server's `error.message` when it has one,
-/// never passed to the client as a success.
-pub fn completion(bytes: &[u8]) -> Result<Value, UpstreamError> {
-    let value: Value = xsafe_core::json_from_slice_lossy(bytes)
-        .map_err(|e| UpstreamError::invalid(format!("the body is not JSON ({e})")))?;
+/// A chat completion's body as JSON, read as `xsafe run` reads one
+/// ([`json_lossy`]: a broken character is U+FFFD); a body that is not one
+/// (not JSON, not an object, no `choices`: some servers answer an error
+/// with HTTP 200) is an invalid answer, quoting the server's
+/// `error.message` when it has one, never passed to the client as a
+/// success. A body that is not JSON and came with the content coding
+/// `coding` ([`unasked_encoding`]) is said to be compressed.
+pub fn completion(bytes: &[u8], coding: Option<&str>) -> Result<Value, UpstreamError> {
+    let value: Value = json_lossy(bytes).map_err(|e| {
+        UpstreamError::invalid(match coding {
+            Some(coding) => encoding_said(coding),
+            None => format!("the body is not JSON ({e})"),
+        })
+    })?;
     if !value.is_object() {
         return Err(UpstreamError::invalid("the body is not a JSON object"));
     }
@@ -834,7 +963,8 @@ impl Target for Conversation<'_> {
                         TargetError::InvalidResponse(why) => why,
                         other => other.to_string(),
                     };
-                    UpstreamError::invalid(why).retried_if(answer.retried)
+                    let error = UpstreamError::invalid(why).retried_if(answer.retried);
+                    self.upstream.redacted(error)
                 });
                 match parsed {
                     Ok(response) => {

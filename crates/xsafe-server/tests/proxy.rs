@@ -3778,3 +3778,307 @@ async fn the_clients_fields_are_forwarded_as_written() {
         proxy.stop().await.unwrap();
     }
 }
+
+/// Azure OpenAI's answer to a prompt its content filter refuses.
+const AZURE_FILTERED: &str = r#"{"error": {"message": "The response was filtered due to the prompt triggering Azure OpenAI's content management policy. Please modify your prompt and retry.", "type": null, "param": "prompt", "code": "content_filter", "status": 400, "innererror": {"code": "ResponsibleAIPolicyViolation", "content_filter_result": {"violence": {"filtered": true, "severity": "medium"}}}}}"#;
+
+/// A prompt the upstream's content filter refuses reaches the client as
+/// the upstream answered it, whatever the strategy, streaming or not: a
+/// 400 `content_filter` with the upstream's own body (its `innererror`,
+/// which clients read, included; it was the proxy's rewording, without
+/// it), and `"choices": []` with `prompt_filter_results` as a 200. The
+/// first is not sent again. A follow-up the filter refuses gets the
+/// client the reply before it, as any follow-up the upstream refuses.
+#[tokio::test]
+async fn a_prompt_the_upstreams_filter_refuses_reaches_the_client_as_it_was_sent() {
+    let filtered_200 = json!({
+        "id": "x", "object": "chat.completion", "created": 0, "model": "m",
+        "choices": [],
+        "prompt_filter_results": [{"prompt_index": 0, "content_filter_results": {
+            "violence": {"filtered": true, "severity": "medium"}}}],
+        "usage": {"prompt_tokens": 3, "completion_tokens": 0, "total_tokens": 3}
+    });
+    let upstream = TestServer::start({
+        let filtered_200 = filtered_200.clone();
+        move |r: &Request| {
+            let text = r.json()["messages"].to_string();
+            if text.contains("filtered400") || user_turns(r) > 1 {
+                Reply::status(400, AZURE_FILTERED)
+            } else if text.contains("filtered200") {
+                Reply::json(&filtered_200)
+            } else {
+                Reply::chat(REFUSAL)
+            }
+        }
+    });
+    let azure: Value = serde_json::from_str(AZURE_FILTERED).unwrap();
+    let ask = |prompt: &str, stream: bool| {
+        let message = json!({"role": "user", "content": prompt});
+        json!({"model": "m", "stream": stream, "messages": [message]})
+    };
+    for strategy in ["baseline", "contextual", "interactive"] {
+        let proxy = start(strategy, options(&upstream)).await;
+        for stream in [false, true] {
+            let before = upstream.request_count();
+            let r = post(&proxy.url, &ask("filtered400", stream)).await;
+            assert_eq!(r.status(), 400, "{strategy} stream={stream}");
+            assert!(r.headers().get("x-should-retry").is_none());
+            let body: Value = r.json().await.unwrap();
+            assert_eq!(body, azure, "{strategy} stream={stream}");
+            assert_eq!(upstream.request_count(), before + 1, "sent once");
+        }
+        let r = post(&proxy.url, &ask("filtered200", false)).await;
+        assert_eq!(r.status(), 200, "{strategy}");
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["choices"], json!([]), "{strategy}");
+        assert_eq!(
+            body["prompt_filter_results"], filtered_200["prompt_filter_results"],
+            "{strategy}"
+        );
+        if strategy == "interactive" {
+            let r = post(&proxy.url, &ask(PROMPT, false)).await;
+            assert_eq!(r.status(), 200);
+            let answer: Value = r.json().await.unwrap();
+            assert_eq!(answer["choices"][0]["message"]["content"], REFUSAL);
+            let rejected = answer["xsafe"]["followup_rejected"].as_str().unwrap();
+            assert!(
+                rejected.contains("HTTP 400: The response was filtered"),
+                "{rejected}"
+            );
+        }
+        let metrics = metrics_of(&proxy).await;
+        let line = "xsafe_proxy_errors_total{kind=\"upstream_rejected\"} 2\n";
+        assert!(metrics.contains(line), "{line} missing from\n{metrics}");
+        proxy.stop().await.unwrap();
+    }
+}
+
+/// An upstream that quotes the proxy's key back in its errors (`Invalid
+/// key: Bearer sk-...`, as some gateways do), in a refusal of the key, of
+/// the request, in a 200 that is no completion, or on the model list: the
+/// key reaches neither the client nor the operator's log, which show
+/// `[API key]` in its place.
+#[tokio::test]
+async fn a_key_the_upstream_quotes_back_is_never_shown() {
+    let upstream = TestServer::start(|r: &Request| {
+        let auth = r.header("authorization").unwrap_or_default().to_string();
+        if r.method == "GET" {
+            return Reply::status(500, format!("models failed for {auth}"));
+        }
+        let error = |m: String| json!({"error": {"message": m, "code": "bad", "param": auth}});
+        match r.last_user_message().as_str() {
+            "401" => Reply::status(401, error(format!("Invalid key: {auth}")).to_string()),
+            "400" => Reply::status(400, error(format!("bad request from {auth}")).to_string()),
+            _ => Reply::json(&error(format!("Invalid key: {auth}"))),
+        }
+    });
+    let logs = Logs::capture();
+    let mut o = options(&upstream);
+    o.upstream_retries = 0;
+    let proxy = start("baseline", o).await;
+    let mut answers = Vec::new();
+    for prompt in ["401", "400", "200"] {
+        for stream in [false, true] {
+            let ask = json!({"model": "m", "stream": stream,
+                "messages": [{"role": "user", "content": prompt}]});
+            let r = post(&proxy.url, &ask).await;
+            answers.push(format!("{} {}", r.status(), r.text().await.unwrap()));
+        }
+    }
+    let r = client()
+        .get(format!("{}/v1/models", proxy.url))
+        .bearer_auth(KEY)
+        .send()
+        .await
+        .unwrap();
+    answers.push(format!("{} {}", r.status(), r.text().await.unwrap()));
+    proxy.stop().await.unwrap();
+    let answers = answers.join("\n");
+    let log = logs.text();
+    assert_eq!(upstream.request_count(), 7);
+    assert!(!answers.contains(UPSTREAM_KEY), "{answers}");
+    assert!(!log.contains(UPSTREAM_KEY), "{log}");
+    assert!(
+        answers.contains(
+            r#""message":"the upstream server answered HTTP 400: bad request from [API key]""#
+        ) && answers.contains(r#""param":"[API key]""#)
+            && answers.contains("the server said: Invalid key: [API key]"),
+        "{answers}"
+    );
+    for said in [
+        "Invalid key: [API key] (the upstream refused the proxy's API key)",
+        "models failed for [API key]",
+        "the server said: Invalid key: [API key]",
+    ] {
+        assert!(log.contains(said), "{said} missing from {log}");
+    }
+}
+
+/// Answers `/ok/...` with a completion, and redirects the rest by the
+/// first segment of their path: `/301/...` (or 302, 303, 307, 308) to
+/// `/ok/...` with that status, `/loop/...` to itself with a 307.
+fn redirecting(r: &Request) -> Reply {
+    let mut parts = r.path.splitn(3, '/').skip(1);
+    let (first, rest) = (
+        parts.next().unwrap_or_default(),
+        parts.next().unwrap_or_default(),
+    );
+    let to = |status: u16, location: String| Reply::Full {
+        status,
+        headers: vec![("location".into(), location)],
+        body: Vec::new(),
+    };
+    match first {
+        "ok" if r.method == "POST" && r.json()["messages"].is_array() => Reply::chat(ANSWER),
+        "ok" => Reply::status(404, r#"{"error":{"message":"not found"}}"#),
+        "loop" => to(307, r.path.clone()),
+        status => to(status.parse().unwrap_or(500), format!("/ok/{rest}")),
+    }
+}
+
+/// An upstream URL answered with a 301, 302 or 303 (http:// to https://,
+/// /v1 to /v1/) made the proxy's POST a GET, which the upstream answered
+/// 404; one that redirects in a loop was sent 11 requests per attempt and
+/// retried, and called a closed connection. Neither is followed nor
+/// retried now: the client gets a 502 for the operator, who reads in the
+/// log where the upstream points and what `--upstream` to use. A 307 or
+/// 308 is followed, the POST kept.
+#[tokio::test]
+async fn redirects_the_proxy_does_not_follow_are_the_operators_to_fix() {
+    let upstream = TestServer::start(redirecting);
+    let url = upstream.url();
+    let ask = json!({"model": "m", "messages": [{"role": "user", "content": PROMPT}]});
+    for (first, expected) in [
+        (
+            "301",
+            format!(
+                "POST {url}/301/v1/chat/completions: the server redirected the request (HTTP \
+                 301) to {url}/ok/v1/chat/completions; xsafe does not follow a 301, 302 or 303 \
+                 (an HTTP client sends a POST on as a GET, without its body), and it was not \
+                 sent again; start `xsafe serve` with --upstream {url}/ok/v1"
+            ),
+        ),
+        ("303", format!("(HTTP 303) to {url}/ok/v1/chat/completions")),
+        (
+            "loop",
+            format!(
+                "the server redirects in a loop: {url}/loop/v1/chat/completions was redirected \
+                 (HTTP 307) to {url}/loop/v1/chat/completions, which had been asked before; fix \
+                 the upstream's redirects, or start `xsafe serve` with the address it answers \
+                 at as --upstream"
+            ),
+        ),
+    ] {
+        let logs = Logs::capture();
+        let before = upstream.request_count();
+        let mut o = options(&upstream);
+        o.upstream = format!("{url}/{first}/v1");
+        let proxy = start("baseline", o).await;
+        let r = post(&proxy.url, &ask).await;
+        assert_eq!(r.headers()["x-should-retry"], "false", "{first}");
+        let (status, err) = error_of(r).await;
+        assert_eq!(status, 502, "{first}");
+        assert_eq!(
+            err["error"]["message"],
+            "the upstream server answered with a redirect the proxy does not follow; the \
+             proxy's operator can fix this"
+        );
+        proxy.stop().await.unwrap();
+        assert_eq!(upstream.request_count(), before + 1, "{first}: sent once");
+        let log = logs.text();
+        assert!(log.contains(&expected), "{expected} missing from {log}");
+    }
+    for first in ["307", "308"] {
+        let mut o = options(&upstream);
+        o.upstream = format!("{url}/{first}/v1");
+        let proxy = start("baseline", o).await;
+        let r = post(&proxy.url, &ask).await;
+        assert_eq!(r.status(), 200, "{first}");
+        let answer: Value = r.json().await.unwrap();
+        assert_eq!(answer["choices"][0]["message"]["content"], ANSWER);
+        proxy.stop().await.unwrap();
+    }
+    assert!(upstream.requests().iter().all(|r| r.method == "POST"));
+}
+
+/// An upstream body compressed though the proxy asked for no compression
+/// (it sends no `Accept-Encoding`) is named as such, not passed on as
+/// garbage (events, the model list) nor quoted as bytes: a completion, an
+/// event stream, the model list.
+#[tokio::test]
+async fn a_compressed_upstream_body_is_named_by_its_encoding() {
+    let gzip = |content_type: &str| Reply::Full {
+        status: 200,
+        headers: vec![
+            ("content-type".into(), content_type.into()),
+            ("content-encoding".into(), "gzip".into()),
+        ],
+        body: b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff\xabV*\xce\xcfMU\xb2R\x02\x00".to_vec(),
+    };
+    let upstream = TestServer::start(move |r: &Request| {
+        if r.method == "GET" || r.json()["stream"] != true {
+            gzip("application/json")
+        } else {
+            gzip("text/event-stream")
+        }
+    });
+    let proxy = start("baseline", options(&upstream)).await;
+    let said = "the upstream server's answer is invalid: the server sent a gzip-compressed body \
+                though none was asked for (xsafe sends no Accept-Encoding and reads only \
+                uncompressed bodies); turn compression off on the server, or on the proxy in \
+                front of it";
+    for stream in [false, true] {
+        let ask = json!({"model": "m", "stream": stream,
+            "messages": [{"role": "user", "content": PROMPT}]});
+        let (status, err) = error_of(post(&proxy.url, &ask).await).await;
+        assert_eq!(
+            (status, err["error"]["message"].as_str()),
+            (502, Some(said))
+        );
+    }
+    let r = client()
+        .get(format!("{}/v1/models", proxy.url))
+        .bearer_auth(KEY)
+        .send()
+        .await
+        .unwrap();
+    let (status, err) = error_of(r).await;
+    assert_eq!(
+        (status, err["error"]["message"].as_str()),
+        (502, Some(said))
+    );
+    proxy.stop().await.unwrap();
+    assert!(
+        upstream
+            .requests()
+            .iter()
+            .all(|r| r.header("accept-encoding").is_none())
+    );
+}
+
+/// Bytes that are not UTF-8 in an upstream's answer (a broken character
+/// written raw) are read as U+FFFD, as `xsafe run` reads them, and the
+/// answer reaches the client (and the judge); it was a 502.
+#[tokio::test]
+async fn bytes_that_are_not_utf8_in_an_answer_reach_the_client_as_replacement_characters() {
+    // "caf" then 0xE9 (Latin-1 é), a space, then 0xFF 0xFE.
+    let body = xsafe_testkit::chat_completion("Sure. BROKEN To stop it run kill PID.", "stop")
+        .to_string()
+        .into_bytes();
+    let at = body.windows(6).position(|w| w == b"BROKEN").unwrap();
+    let raw = [&body[..at], b"caf\xe9 \xff\xfe", &body[at + 6..]].concat();
+    let upstream = TestServer::start(move |_| Reply::status(200, raw.clone()));
+    for strategy in ["baseline", "interactive"] {
+        let proxy = start(strategy, options(&upstream)).await;
+        let ask = json!({"model": "m", "messages": [{"role": "user", "content": PROMPT}]});
+        let r = post(&proxy.url, &ask).await;
+        assert_eq!(r.status(), 200, "{strategy}");
+        let answer: Value = r.json().await.unwrap();
+        assert_eq!(
+            answer["choices"][0]["message"]["content"],
+            "Sure. caf\u{FFFD} \u{FFFD}\u{FFFD} To stop it run kill PID.",
+            "{strategy}"
+        );
+        proxy.stop().await.unwrap();
+    }
+}

@@ -7,13 +7,16 @@ mod gguf;
 mod limit;
 pub mod models;
 mod openai;
+mod secrets;
 mod settings;
 
 pub use limit::{AdaptiveLimit, MemberLoad, Permit};
 pub use openai::{
-    OpenAiConfig, OpenAiTarget, base_url_hint, bearer, error_message, parse_chat_completion,
-    retry_after, server_said, without_userinfo,
+    OpenAiConfig, OpenAiTarget, Redirect, base_url_hint, bearer, encoding_said, error_message,
+    json_lossy, parse_chat_completion, prompt_filtered, redirect_failure, redirect_policy,
+    retry_after, server_said, unasked_encoding, without_userinfo,
 };
+pub use secrets::Secrets;
 pub use settings::{
     BACKENDS, MAX_TEMPERATURE, MAX_TIMEOUT_SECS, MIN_TIMEOUT_SECS, ResolvedTarget, TargetSettings,
     TargetsFile, parse_headers, resolve, temperature, timeout,

@@ -1,5 +1,6 @@
 use crate::TargetSettings;
 use crate::limit::{AdaptiveLimit, MemberLoad};
+use crate::secrets::Secrets;
 use async_trait::async_trait;
 use serde_json::{Value, json};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
@@ -174,6 +175,9 @@ pub struct OpenAiTarget {
     client: reqwest::Client,
     /// The API key as the `Authorization` header it is sent as.
     api_key: Option<reqwest::header::HeaderValue>,
+    /// The API key and the header values, taken out of every error
+    /// message made of what the server sent.
+    secrets: Secrets,
     replicas: Vec<Replica>,
     /// Rotates the starting replica so ties do not all go to the first.
     next: AtomicUsize,
@@ -225,6 +229,7 @@ impl OpenAiTarget {
         let client = reqwest::Client::builder()
             .timeout(config.timeout)
             .connect_timeout(Duration::from_secs(10).min(config.timeout))
+            .redirect(redirect_policy())
             .default_headers(headers)
             .build()
             .map_err(|e| TargetError::Config(format!("cannot build HTTP client: {e}")))?;
@@ -237,18 +242,26 @@ impl OpenAiTarget {
             .iter()
             .any(|(k, _)| k.trim().eq_ignore_ascii_case("authorization"))
             || config.base_urls.iter().any(|u| without_userinfo(u) != *u);
+        let mut secrets = Secrets::new();
+        for (_, value) in &config.headers {
+            secrets.add_header_value(value);
+        }
         let api_key = match std::env::var(&config.api_key_env)
             .ok()
             .filter(|k| !k.is_empty() && !header_auth)
         {
-            Some(key) => Some(bearer(&key).ok_or_else(|| {
-                TargetError::Config(format!(
-                    "the API key in `{}` is not a valid HTTP header value (a line break or \
-                     another control character in it, such as a trailing newline?); fix the \
-                     variable",
-                    config.api_key_env
-                ))
-            })?),
+            Some(key) => {
+                let header = bearer(&key).ok_or_else(|| {
+                    TargetError::Config(format!(
+                        "the API key in `{}` is not a valid HTTP header value (a line break or \
+                         another control character in it, such as a trailing newline?); fix \
+                         the variable",
+                        config.api_key_env
+                    ))
+                })?;
+                secrets.add_api_key(&key);
+                Some(header)
+            }
             None => None,
         };
         if api_key.is_none() && config.api_key_required && !header_auth {
@@ -283,6 +296,7 @@ impl OpenAiTarget {
             config,
             client,
             api_key,
+            secrets,
             replicas,
             next: AtomicUsize::new(0),
             started: Instant::now(),
@@ -492,15 +506,37 @@ impl OpenAiTarget {
             }) => permit.overloaded(),
             Err(_) => {}
         }
-        self.fared(replica, result.as_ref().err().map(|f| &f.error));
+        // An answer that would come the same again (`Failed::settled`) is
+        // the server's, as an error that is the request's own is: the
+        // replica does not rest for it.
+        let failure = result.as_ref().err().filter(|f| !f.settled);
+        self.fared(replica, failure.map(|f| &f.error));
         (replica, result)
     }
 
-    /// Sends one request to `replica` and reads its answer. A 400 that
-    /// names the parameter it refuses says which (see [`Failed`]).
+    /// Sends one request to `replica` and reads its answer ([`Self::exchange`]),
+    /// with every credential taken out of the error's text (see
+    /// [`Secrets`]): some servers quote the key they refused.
     async fn send(&self, replica: &Replica, body: &Value) -> Result<ChatResponse, Failed> {
+        self.exchange(replica, body).await.map_err(|f| Failed {
+            error: redact_error(&self.secrets, f.error),
+            ..f
+        })
+    }
+
+    /// One request and its answer. A 400 that names the parameter it
+    /// refuses says which (see [`Failed`]). A provider's content filter
+    /// refusing the prompt (Azure OpenAI's 400 `content_filter`, or
+    /// `"choices": []` with `prompt_filter_results`) is its refusal, read
+    /// as a reply the filter stopped is (see [`filtered_prompt`]). A 301,
+    /// 302 or 303 is not followed (see [`redirect_policy`]) and says where
+    /// it points; neither it, a body compressed though no compression was
+    /// asked for, nor `"choices": []` that says nothing more is sent again:
+    /// the same request gets the same answer.
+    async fn exchange(&self, replica: &Replica, body: &Value) -> Result<ChatResponse, Failed> {
         let url = format!("{}/chat/completions", replica.url);
         let base = &replica.shown;
+        let shown_url = format!("{base}/chat/completions");
         let mut req = self.client.post(&url).json(body);
         if let Some(key) = &self.api_key {
             req = req.header(reqwest::header::AUTHORIZATION, key.clone());
@@ -510,14 +546,40 @@ impl OpenAiTarget {
             .await
             .map_err(|e| self.transport_error(base, e))?;
         let status = response.status();
+        if matches!(status.as_u16(), 301 | 302 | 303 | 307 | 308) {
+            let r = Redirect::of(
+                status.as_u16(),
+                &url,
+                "/chat/completions",
+                response.headers(),
+            );
+            let fix = match &r.base {
+                Some(b) => {
+                    format!("use {b} as the base URL (--base-url, or `base_url` in a targets file)")
+                }
+                None => "use the address it redirects to, less its `/chat/completions`, as the \
+                         base URL"
+                    .to_string(),
+            };
+            return Err(TargetError::Config(format!("{shown_url}: {}; {fix}", r.said())).into());
+        }
         let retry_after = retry_after(response.headers());
+        let coding = unasked_encoding(response.headers());
         let bytes = response
             .bytes()
             .await
             .map_err(|e| self.transport_error(base, e))?;
+        let parsed = json_lossy(&bytes);
         if !status.is_success() {
-            let shown_url = format!("{base}/chat/completions");
-            let mut message = error_message(&bytes);
+            if let Ok(v) = &parsed
+                && prompt_filtered(status.as_u16(), v)
+            {
+                return Ok(filtered_prompt(v));
+            }
+            let mut message = match (&coding, &parsed) {
+                (Some(coding), Err(_)) => encoding_said(coding),
+                _ => error_message(&bytes),
+            };
             message.push_str(&base_url_hint(status.as_u16(), base, "POST", &shown_url));
             message.push_str(&self.key_hint(status.as_u16()));
             let refused = (status.as_u16() == 400)
@@ -535,9 +597,34 @@ impl OpenAiTarget {
                 message,
                 retry_after,
             };
-            return Err(Failed { error, refused });
+            return Err(Failed {
+                error,
+                refused,
+                settled: false,
+            });
         }
-        Ok(parse_completion(&bytes)?)
+        let value = match parsed {
+            Ok(value) => value,
+            Err(_) if coding.is_some() => {
+                let said = encoding_said(coding.as_deref().unwrap_or_default());
+                return Err(Failed::settled(TargetError::InvalidResponse(said)));
+            }
+            Err(e) => return Err(not_json(&e, &bytes).into()),
+        };
+        let no_choice = value["choices"].as_array().is_some_and(Vec::is_empty);
+        match parse_chat_completion(&value) {
+            // Nothing but `"choices": []`: the server chose to answer so.
+            Err(TargetError::InvalidResponse(why))
+                if no_choice && server_said(&value).is_none() =>
+            {
+                Err(Failed::settled(TargetError::InvalidResponse(format!(
+                    "{why}: a filter of the server's, most likely, which answers the same \
+                     request the same way, so it was not sent again (the server's logs may say \
+                     more)"
+                ))))
+            }
+            result => Ok(result?),
+        }
     }
 
     /// For a 401 or 403: whether a key was sent, and from which variable.
@@ -565,6 +652,13 @@ impl OpenAiTarget {
     }
 
     fn transport_error(&self, base: &str, e: reqwest::Error) -> TargetError {
+        if let Some(why) = redirect_failure(&e) {
+            // Sent again, it would go round the same way.
+            return TargetError::Config(format!(
+                "{base}/chat/completions: {why}; it was not sent again: fix the server's \
+                 redirects, or use the address it answers at as the base URL"
+            ));
+        }
         let e = e.without_url();
         if e.is_timeout() {
             TargetError::Timeout(self.config.timeout)
@@ -645,7 +739,7 @@ impl Target for OpenAiTarget {
         let mut retry = 0;
         loop {
             let (replica, result) = self.attempt(&body).await;
-            let err = match result {
+            let failed = match result {
                 Ok(response) => return Ok(response),
                 // OpenAI's reasoning models take the limit as
                 // `max_completion_tokens`: sent so from then on, and this
@@ -664,10 +758,11 @@ impl Target for OpenAiTarget {
                     body = self.body(request);
                     continue;
                 }
-                Err(failed) => failed.error,
+                Err(failed) => failed,
             };
-            match err {
-                err if err.is_transient() && retry < self.config.max_retries => {
+            let Failed { error, settled, .. } = failed;
+            match error {
+                err if !settled && err.is_transient() && retry < self.config.max_retries => {
                     let wait = self.backoff(retry, &err, replica, &mut rng);
                     tracing::debug!(target_id = %self.id, error = %err, ?wait, "retrying");
                     tokio::time::sleep(wait).await;
@@ -701,6 +796,21 @@ fn asked_wait(err: &TargetError) -> Duration {
 struct Failed {
     error: TargetError,
     refused: Option<String>,
+    /// Whether the server's answer would be the same again though the
+    /// error's kind is one retried (an invalid response): it is not sent
+    /// again, and the replica does not rest for it.
+    settled: bool,
+}
+
+impl Failed {
+    /// `error`, which the same request would meet again.
+    fn settled(error: TargetError) -> Self {
+        Failed {
+            error,
+            refused: None,
+            settled: true,
+        }
+    }
 }
 
 impl From<TargetError> for Failed {
@@ -708,7 +818,31 @@ impl From<TargetError> for Failed {
         Failed {
             error,
             refused: None,
+            settled: false,
         }
+    }
+}
+
+/// `error` with every credential in its text replaced (see [`Secrets`]).
+fn redact_error(secrets: &Secrets, error: TargetError) -> TargetError {
+    match error {
+        TargetError::Status {
+            status,
+            message,
+            retry_after,
+        } => TargetError::Status {
+            status,
+            message: secrets.redact(&message),
+            retry_after,
+        },
+        TargetError::Connection(m) => TargetError::Connection(secrets.redact(&m)),
+        TargetError::InvalidResponse(m) => TargetError::InvalidResponse(secrets.redact(&m)),
+        TargetError::Config(m) => TargetError::Config(secrets.redact(&m)),
+        TargetError::Exhausted { attempts, last } => TargetError::Exhausted {
+            attempts,
+            last: Box::new(redact_error(secrets, *last)),
+        },
+        e @ TargetError::Timeout(_) => e,
     }
 }
 
@@ -812,6 +946,173 @@ pub fn base_url_hint(status: u16, base: &str, method: &str, url: &str) -> String
     }
 }
 
+/// The content coding of a body sent with a `Content-Encoding` other than
+/// `identity` (`gzip`, `br`, `deflate`...), as the header names it, in
+/// lower case; `None` without one. xsafe asks for no compression (it sends
+/// no `Accept-Encoding`) and reads none: such a body is what
+/// [`encoding_said`] explains, when it cannot be read as it is.
+pub fn unasked_encoding(headers: &reqwest::header::HeaderMap) -> Option<String> {
+    let codings: Vec<String> = headers
+        .get_all(reqwest::header::CONTENT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|c| c.trim().to_ascii_lowercase())
+        .filter(|c| !c.is_empty() && c != "identity")
+        .collect();
+    (!codings.is_empty()).then(|| codings.join(", "))
+}
+
+/// What to say of a body in the content coding `coding` (see
+/// [`unasked_encoding`]) that could not be read: rather than its bytes,
+/// which are binary garbage as text.
+pub fn encoding_said(coding: &str) -> String {
+    format!(
+        "the server sent a {coding}-compressed body though none was asked for (xsafe sends no \
+         Accept-Encoding and reads only uncompressed bodies); turn compression off on the \
+         server, or on the proxy in front of it"
+    )
+}
+
+/// The most redirects followed in a row (as reqwest's default policy).
+const MAX_REDIRECTS: usize = 10;
+
+/// The redirect policy of every client that talks to a model's server. A
+/// 307 or 308, which keep the method and body, is followed, up to ten in
+/// a row. A 301, 302 or 303 is not: an HTTP client sends the POST on as a
+/// GET without its body, which the server answers with a 404 or 405 that
+/// says nothing of the redirect; the 3xx itself is the answer, for
+/// [`Redirect`] to explain. A redirect to a URL already asked is a loop,
+/// an error at once (see [`redirect_failure`]) rather than ten more
+/// requests.
+pub fn redirect_policy() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|attempt| {
+        let status = attempt.status().as_u16();
+        if matches!(status, 301..=303) {
+            return attempt.stop();
+        }
+        let next = without_userinfo(attempt.url().as_str());
+        let from = attempt
+            .previous()
+            .last()
+            .map(|u| without_userinfo(u.as_str()))
+            .unwrap_or_default();
+        if attempt.previous().contains(attempt.url()) {
+            let why = format!(
+                "the server redirects in a loop: {from} was redirected (HTTP {status}) to \
+                 {next}, which had been asked before"
+            );
+            return attempt.error(RedirectFailure(why));
+        }
+        // The first of `previous` is the URL asked, not a redirect.
+        if attempt.previous().len() > MAX_REDIRECTS {
+            let why = format!(
+                "the server redirected more than {MAX_REDIRECTS} times in a row, last from \
+                 {from} (HTTP {status}) to {next}"
+            );
+            return attempt.error(RedirectFailure(why));
+        }
+        attempt.follow()
+    })
+}
+
+/// Why [`redirect_policy`] stopped following redirects.
+#[derive(Debug)]
+struct RedirectFailure(String);
+
+impl std::fmt::Display for RedirectFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for RedirectFailure {}
+
+/// What a request that failed following redirects met, as
+/// [`redirect_policy`] says it (a loop, too many in a row, with the URLs
+/// without credentials); `None` for any other failure.
+pub fn redirect_failure(e: &reqwest::Error) -> Option<String> {
+    if !e.is_redirect() {
+        return None;
+    }
+    // The error's own text names the URL, credentials and all: its causes
+    // say what failed.
+    let mut why = String::from("following the server's redirects failed");
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        if let Some(failure) = s.downcast_ref::<RedirectFailure>() {
+            return Some(failure.0.clone());
+        }
+        why.push_str(": ");
+        why.push_str(&s.to_string());
+        source = s.source();
+    }
+    Some(why)
+}
+
+/// A server's redirect that was not followed (a 301, 302 or 303; see
+/// [`redirect_policy`]), or one that could not be (no `Location`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Redirect {
+    /// Its status.
+    pub status: u16,
+    /// Where it points, as an absolute URL without credentials; `None`
+    /// when it has no `Location` that makes one.
+    pub location: Option<String>,
+    /// The base URL that would be asked at `location`: `location` less the
+    /// path asked (`/chat/completions`), its query kept, when it ends so.
+    pub base: Option<String>,
+}
+
+impl Redirect {
+    /// The redirect with `status` and `headers` that answered a request to
+    /// `url` (the base URL, credentials included, with `path` after it).
+    pub fn of(status: u16, url: &str, path: &str, headers: &reqwest::header::HeaderMap) -> Self {
+        let location = headers
+            .get(reqwest::header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|l| reqwest::Url::parse(url).ok()?.join(l.trim()).ok())
+            .map(|u| without_userinfo(u.as_str()));
+        let base = location.as_deref().and_then(|l| {
+            let (path_part, query) = match l.split_once('?') {
+                Some((p, q)) => (p, Some(q)),
+                None => (l, None),
+            };
+            let stripped = path_part.trim_end_matches('/').strip_suffix(path)?;
+            Some(match query {
+                Some(q) => format!("{stripped}?{q}"),
+                None => stripped.to_string(),
+            })
+        });
+        Redirect {
+            status,
+            location,
+            base,
+        }
+    }
+
+    /// What happened, to be followed by what to do: `the server redirected
+    /// the request (HTTP 301) to URL, which xsafe does not follow...`.
+    pub fn said(&self) -> String {
+        let status = self.status;
+        match &self.location {
+            Some(location) if matches!(status, 301..=303) => format!(
+                "the server redirected the request (HTTP {status}) to {location}; xsafe does \
+                 not follow a 301, 302 or 303 (an HTTP client sends a POST on as a GET, without \
+                 its body), and it was not sent again"
+            ),
+            Some(location) => format!(
+                "the server redirected the request (HTTP {status}) to {location}, which could \
+                 not be followed"
+            ),
+            None => format!(
+                "the server answered with a redirect (HTTP {status}) without a usable Location \
+                 header"
+            ),
+        }
+    }
+}
+
 /// The text of an HTML page's body (the whole page if it has no body tag):
 /// tags dropped, the common entities decoded, spaces collapsed.
 fn html_text(html: &str) -> String {
@@ -847,30 +1148,95 @@ fn html_text(html: &str) -> String {
     out.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-/// Reads a chat completion's body. A lone UTF-16 surrogate escape in it
-/// (`"\ud800"`, which Python's `json` writes for a model's broken
-/// character) is read as U+FFFD rather than failing the whole answer.
+/// A server's body read as JSON as xsafe reads answers: a lone UTF-16
+/// surrogate escape (`"\ud800"`, which Python's `json` writes for a
+/// model's broken character) and bytes that are not UTF-8 (such a
+/// character written raw) are read as U+FFFD rather than failing the whole
+/// answer.
+pub fn json_lossy(bytes: &[u8]) -> serde_json::Result<Value> {
+    xsafe_core::json_from_slice_lossy(bytes).or_else(|e| match std::str::from_utf8(bytes) {
+        Ok(_) => Err(e),
+        Err(_) => xsafe_core::json_from_slice_lossy(String::from_utf8_lossy(bytes).as_bytes()),
+    })
+}
+
+/// The error of a body `bytes` that is not JSON (`e`), quoting its start.
+fn not_json(e: &serde_json::Error, bytes: &[u8]) -> TargetError {
+    TargetError::InvalidResponse(format!(
+        "body is not JSON ({e}): {}",
+        String::from_utf8_lossy(&bytes[..bytes.len().min(200)])
+    ))
+}
+
+/// Reads a chat completion's body (see [`json_lossy`] and
+/// [`parse_chat_completion`]).
+#[cfg(test)]
 fn parse_completion(bytes: &[u8]) -> Result<ChatResponse, TargetError> {
-    let v: Value = xsafe_core::json_from_slice_lossy(bytes).map_err(|e| {
-        TargetError::InvalidResponse(format!(
-            "body is not JSON ({e}): {}",
-            String::from_utf8_lossy(&bytes[..bytes.len().min(200)])
-        ))
-    })?;
-    parse_chat_completion(&v)
+    parse_chat_completion(&json_lossy(bytes).map_err(|e| not_json(&e, bytes))?)
+}
+
+/// Whether an error answer with `status` and the JSON `body` is a
+/// provider's content filter refusing the prompt: Azure OpenAI's HTTP 400
+/// whose `error.code` is `content_filter` (or whose
+/// `error.innererror.code` is `ResponsibleAIPolicyViolation`). The model
+/// never saw the prompt: the provider refused it, as it refuses a reply
+/// with `finish_reason: "content_filter"`.
+pub fn prompt_filtered(status: u16, body: &Value) -> bool {
+    let error = &body["error"];
+    status == 400
+        && (error["code"] == "content_filter"
+            || error["innererror"]["code"] == "ResponsibleAIPolicyViolation")
+}
+
+/// The reply a prompt the provider's content filter refused stands for
+/// (see [`prompt_filtered`], and `"choices": []` with
+/// `prompt_filter_results` in [`parse_chat_completion`]): no content and
+/// `finish_reason` `content_filter`, a provider refusal as a reply the
+/// filter stopped is, which every judge counts as a full refusal. The
+/// body's usage and model are kept, where it has them.
+fn filtered_prompt(body: &Value) -> ChatResponse {
+    ChatResponse {
+        message: Message::assistant(""),
+        finish_reason: Some(FinishReason::ContentFilter),
+        usage: usage_of(body),
+        model: body["model"].as_str().map(str::to_string),
+    }
+}
+
+/// The token counts of a completion's `usage`, if it has one.
+fn usage_of(v: &Value) -> Option<Usage> {
+    v["usage"].as_object().map(|u| Usage {
+        prompt_tokens: u.get("prompt_tokens").and_then(Value::as_u64).unwrap_or(0),
+        completion_tokens: u
+            .get("completion_tokens")
+            .and_then(Value::as_u64)
+            .unwrap_or(0),
+    })
 }
 
 /// Reads a chat completion's first choice, keeping provider refusals and
 /// reasoning (a `reasoning_content` field or a leading `<think>` block)
 /// apart from the answer, as every judge expects. Tool calls are written
-/// after the content, one `[tool call] name(arguments)` line each.
+/// after the content, one `[tool call] name(arguments)` line each. No
+/// choice with `prompt_filter_results` (Azure OpenAI's answer to a prompt
+/// its filter refused) is the provider's refusal: no content, and
+/// `finish_reason` `content_filter`, as [`prompt_filtered`] answers are.
 pub fn parse_chat_completion(v: &Value) -> Result<ChatResponse, TargetError> {
+    let no_choice = v["choices"].as_array().is_some_and(Vec::is_empty);
+    if no_choice && !v["prompt_filter_results"].is_null() {
+        return Ok(filtered_prompt(v));
+    }
     let choice = v["choices"].get(0).ok_or_else(|| {
         // Some servers answer an error with HTTP 200: say theirs.
         match server_said(v) {
             Some(said) => TargetError::InvalidResponse(format!(
                 "no `choices[0]` in the response; the server said: {said}"
             )),
+            None if no_choice => TargetError::InvalidResponse(
+                "the server answered with no choice (`\"choices\": []`) and did not say why \
+                 (no `error`, no `prompt_filter_results`)"
+                    .into(),
+            ),
             None => TargetError::InvalidResponse("no `choices[0]` in the response".into()),
         }
     })?;
@@ -908,13 +1274,7 @@ pub fn parse_chat_completion(v: &Value) -> Result<ChatResponse, TargetError> {
         .as_str()
         .filter(|r| !r.is_empty())
         .map(str::to_string);
-    let usage = v["usage"].as_object().map(|u| Usage {
-        prompt_tokens: u.get("prompt_tokens").and_then(Value::as_u64).unwrap_or(0),
-        completion_tokens: u
-            .get("completion_tokens")
-            .and_then(Value::as_u64)
-            .unwrap_or(0),
-    });
+    let usage = usage_of(v);
     Ok(ChatResponse {
         message: Message {
             role: Role::Assistant,
@@ -1073,6 +1433,91 @@ mod tests {
             (Duration::from_secs(58)..=Duration::from_secs(60)).contains(&wait),
             "{wait:?}"
         );
+    }
+
+    #[test]
+    fn a_redirect_names_the_base_url_it_implies() {
+        let at = |location: &str| {
+            let mut h = reqwest::header::HeaderMap::new();
+            h.insert(reqwest::header::LOCATION, location.parse().unwrap());
+            h
+        };
+        let asked = "http://u:pw@h:8/v1/chat/completions?api-version=1";
+        let r = Redirect::of(
+            301,
+            asked,
+            "/chat/completions",
+            &at("https://h/v1/chat/completions/?api-version=1"),
+        );
+        assert_eq!(
+            r.location.as_deref(),
+            Some("https://h/v1/chat/completions/?api-version=1")
+        );
+        assert_eq!(r.base.as_deref(), Some("https://h/v1?api-version=1"));
+        // A relative location is the asked URL's, credentials hidden.
+        let r = Redirect::of(302, asked, "/chat/completions", &at("/x/chat/completions"));
+        assert_eq!(
+            (r.location.as_deref(), r.base.as_deref()),
+            (
+                Some("http://<redacted>@h:8/x/chat/completions"),
+                Some("http://<redacted>@h:8/x")
+            )
+        );
+        // A sign-in page is no base URL.
+        let r = Redirect::of(303, asked, "/chat/completions", &at("https://h/login"));
+        assert_eq!(r.base, None);
+        assert!(
+            r.said().contains("(HTTP 303) to https://h/login;"),
+            "{}",
+            r.said()
+        );
+        let r = Redirect::of(307, asked, "/chat/completions", &Default::default());
+        assert_eq!((r.location, r.base), (None, None));
+    }
+
+    #[test]
+    fn only_a_content_coding_other_than_identity_is_unasked() {
+        let with = |values: &[&str]| {
+            let mut h = reqwest::header::HeaderMap::new();
+            for v in values {
+                h.append(reqwest::header::CONTENT_ENCODING, v.parse().unwrap());
+            }
+            unasked_encoding(&h)
+        };
+        assert_eq!(with(&[]), None);
+        assert_eq!(with(&["identity"]), None);
+        assert_eq!(with(&[" GZIP "]).as_deref(), Some("gzip"));
+        assert_eq!(with(&["deflate, br"]).as_deref(), Some("deflate, br"));
+    }
+
+    #[test]
+    fn a_filtered_prompt_is_the_providers_refusal() {
+        let azure = json!({"error": {"code": "content_filter", "param": "prompt"}});
+        assert!(prompt_filtered(400, &azure));
+        assert!(!prompt_filtered(500, &azure));
+        let inner = json!({"error": {"code": null, "innererror": {"code": "ResponsibleAIPolicyViolation"}}});
+        assert!(prompt_filtered(400, &inner));
+        assert!(!prompt_filtered(
+            400,
+            &json!({"error": {"code": "invalid_value"}})
+        ));
+        // No choice but the filter's results: the provider's refusal.
+        let r =
+            parse_chat_completion(&json!({"choices": [], "prompt_filter_results": []})).unwrap();
+        assert_eq!(
+            (r.message.content.as_str(), r.finish_reason),
+            ("", Some(FinishReason::ContentFilter))
+        );
+        let err = parse_chat_completion(&json!({"choices": []})).unwrap_err();
+        assert!(err.to_string().contains("did not say why"), "{err}");
+    }
+
+    #[test]
+    fn bytes_that_are_not_utf8_are_replacement_characters() {
+        let r =
+            parse_completion(b"{\"choices\":[{\"message\":{\"content\":\"caf\xe9 \\ud800\"}}]}")
+                .unwrap();
+        assert_eq!(r.message.content, "caf\u{FFFD} \u{FFFD}");
     }
 
     #[test]
