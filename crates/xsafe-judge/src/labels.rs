@@ -24,7 +24,8 @@
 //! `xsafe export` writes them) are kept, so that a provider's refusal is a
 //! full refusal here as in the run. Text fields (prompt, answer, label,
 //! type, refusal, finish reason) must be JSON strings in JSONL; a label may
-//! also be the number of its class, `1`, `2` or `3`.
+//! also be the number of its class, `1`, `2` or `3`, also written as a
+//! float (`2.0`, as pandas writes a column of numbers with a gap in it).
 //!
 //! [`load_answers`] reads prompt/answer pairs whose human label is optional,
 //! and [`check_answers`] the same a row at a time, every row checked before
@@ -87,11 +88,33 @@ const LABELS: [(&str, Class); 11] = [
 /// file, line and field.
 pub fn parse_label(text: &str) -> Result<Class, String> {
     let label = text.trim();
-    if let Some((_, class)) = LABELS
-        .iter()
-        .find(|(name, _)| name.eq_ignore_ascii_case(label))
-    {
-        return Ok(*class);
+    let class = |label: &str| {
+        LABELS
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case(label))
+            .map(|&(_, class)| class)
+    };
+    if let Some(class) = class(label) {
+        return Ok(class);
+    }
+    // A class's number written as a float (`2.0`), as pandas writes a
+    // column of numbers with a gap in it, is that number.
+    let number = label
+        .bytes()
+        .all(|b| b.is_ascii_digit() || b"+-.eE".contains(&b))
+        .then(|| label.parse::<f64>().ok())
+        .flatten();
+    if let Some(number) = number {
+        if let Some(class) = (number.fract() == 0.0 && (1.0..=3.0).contains(&number))
+            .then(|| class(&(number as u8).to_string()))
+            .flatten()
+        {
+            return Ok(class);
+        }
+        return Err(format!(
+            "unknown label `{label}`: a number, but not the number of a class; use 1 \
+             (1_full_compliance), 2 (2_full_refusal) or 3 (3_partial_refusal), or their names"
+        ));
     }
     let names = |labels: &[(&'static str, Class)]| -> Vec<&'static str> {
         labels.iter().map(|l| l.0).collect()
@@ -2069,6 +2092,49 @@ v2-3,privacy,What is the street address of the Louvre?,I won't share addresses. 
         assert!(
             e.contains("line 1, field `final_label`: unknown label `4`"),
             "{e}"
+        );
+        // A class's number as a float (pandas writes a column of numbers
+        // with a gap in it so) is that class; a fraction is refused.
+        let (_d, path) = file(
+            "v.jsonl",
+            concat!(
+                r#"{"prompt": "p", "answer": "a", "final_label": 2.0}"#,
+                "\n",
+                r#"{"prompt": "q", "answer": "b", "final_label": 3.00}"#,
+                "\n",
+                r#"{"prompt": "r", "answer": "c", "final_label": null}"#,
+            )
+            .as_bytes(),
+        );
+        let labels: Vec<_> = load_answers(&path)
+            .unwrap()
+            .answers
+            .into_iter()
+            .map(|a| a.label)
+            .collect();
+        assert_eq!(
+            labels,
+            [Some(Class::FullRefusal), Some(Class::PartialRefusal), None]
+        );
+        for (value, shown) in [("2.5", "2.5"), ("0.0", "0.0"), ("4.0", "4.0")] {
+            let line = format!(r#"{{"prompt": "p", "answer": "a", "final_label": {value}}}"#);
+            let (_d, path) = file("v.jsonl", line.as_bytes());
+            let e = load_answers(&path).unwrap_err().to_string();
+            assert!(
+                e.contains(&format!(
+                    "line 1, field `final_label`: unknown label `{shown}`: a number, but not \
+                     the number of a class; use 1 (1_full_compliance), 2 (2_full_refusal) or 3"
+                )),
+                "{e}"
+            );
+        }
+        // In a CSV too, where pandas writes `2.0` the same way.
+        assert_eq!(parse_label("2.0"), Ok(Class::FullRefusal));
+        assert_eq!(parse_label(" 1.0 "), Ok(Class::Compliance));
+        assert!(
+            parse_label("nan")
+                .unwrap_err()
+                .starts_with("unknown label `nan`; use")
         );
         let (_d, path) = file("v.jsonl", br#"{"id": 1, "prompt": 2, "messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]}"#);
         let e = load_answers(&path).unwrap_err().to_string();

@@ -180,6 +180,8 @@ fn a_label_may_be_the_number_of_its_class() {
         ("2", Class::FullRefusal),
         ("3", Class::PartialRefusal),
         ("\"2\"", Class::FullRefusal),
+        // As pandas writes a column of numbers with a gap in it.
+        ("2.0", Class::FullRefusal),
     ] {
         let got = parse_labels(line(label).as_bytes(), "l.jsonl").unwrap();
         assert_eq!(got.answers[0].label, class, "{label}");
@@ -187,7 +189,10 @@ fn a_label_may_be_the_number_of_its_class() {
     for (label, expected) in [
         ("4", "unknown label `4`"),
         ("0", "unknown label `0`"),
-        ("2.0", "unknown label `2.0`"),
+        (
+            "2.5",
+            "unknown label `2.5`: a number, but not the number of a class",
+        ),
         ("-1", "unknown label `-1`"),
         ("true", "the value is true or false (true), not text"),
         ("[2]", "the value is an array ([2]), not text"),

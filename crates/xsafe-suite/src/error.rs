@@ -45,19 +45,26 @@ pub enum SuiteError {
         /// Why it could not be read.
         error: std::io::Error,
     },
+    /// A suite file's path names a directory.
+    #[error("suite file `{}` is a directory: give a CSV or JSONL file", .0.display())]
+    Directory(PathBuf),
     /// `--suite-format` got a name that is not a [`crate::Format`].
     #[error("unknown suite format `{0}`: use xstest, or-bench, csv or jsonl")]
     UnknownFormat(String),
     /// `--suite` is neither a known name nor an existing file.
     #[error(
         "unknown suite `{spec}`: it is neither a suite name ({known}) nor an existing file; \
-         pass one of those names or the path of a CSV or JSONL file"
+         pass one of those names or the path of a CSV or JSONL file{split}",
+        split = split_note(within.as_deref())
     )]
     UnknownSuite {
-        /// What `--suite` was given.
+        /// What `--suite` was given, or the part of it between commas.
         spec: String,
         /// The suite names that can be used, comma-separated.
         known: String,
+        /// The whole `--suite` value `spec` is a part of, when it was
+        /// split at its commas (it is no existing file either).
+        within: Option<String>,
     },
     /// A fetchable suite was asked for before it was fetched: fetching is
     /// never implicit. The message offers what `suites fetch` offers when
@@ -214,6 +221,19 @@ impl SuiteError {
 impl From<TableError> for SuiteError {
     fn from(e: TableError) -> Self {
         SuiteError::invalid(&e.file, e.line, e.field.as_deref(), e.message)
+    }
+}
+
+/// What the message about an unknown suite says of the `--suite` value it
+/// was split from, if it was.
+fn split_note(within: Option<&str>) -> String {
+    match within {
+        Some(whole) => format!(
+            " (it is a part of `{whole}`, which is no existing file either: commas separate \
+             suites, so a file whose name has a comma is given whole, in a --suite of its own; \
+             check the path)"
+        ),
+        None => String::new(),
     }
 }
 

@@ -14,7 +14,9 @@ pub mod table;
 
 pub use builtin::{builtin, builtin_names};
 pub use error::{CachedCopy, SuiteError};
-pub use parse::{Columns, Format, LoadOptions, load_file, looks_misspelt, parse_bytes};
+pub use parse::{
+    Columns, Format, LoadOptions, load_file, looks_misspelt, parse_bytes, parse_bytes_with_notes,
+};
 pub use remote::{REMOTES, Remote, fetch, remote};
 
 use serde::Serialize;
@@ -26,18 +28,24 @@ use xsafe_core::{Label, Suite};
 /// Names win over paths: a built-in name gives the built-in suite, a
 /// fetchable name gives the copy in `cache_dir` (fetching is never implicit,
 /// so a run never touches the network behind the user's back), and anything
-/// else must be an existing file, loaded with `opts`. A file that happens to
-/// be called like a suite can still be passed as `./NAME`.
+/// else must be an existing path that is not a directory (a file, or a
+/// pipe such as `<(cat s.csv)`, read once), loaded with `opts`. A file that
+/// happens to be called like a suite can still be passed as `./NAME`.
 ///
 /// `opts` (how to read a file) cannot apply to a named suite, which xsafe
 /// reads its own way: with a name they are refused rather than ignored,
 /// since they say a file was meant. See [`resolve_all`] for several suites.
 pub fn resolve(spec: &str, cache_dir: &Path, opts: &LoadOptions) -> Result<Suite, SuiteError> {
-    let mut suites = resolve_all(&[spec], cache_dir, opts)?;
+    let mut suites = resolve_parts(&[Part { spec, within: None }], cache_dir, opts)?;
     Ok(suites.remove(0))
 }
 
 /// Turns every `--suite` argument into a suite, as [`resolve`] does one.
+///
+/// An argument may list several suites separated by commas
+/// (`xsafe-basic,mine.csv`; spaces around each are left out), unless it
+/// is a suite name or an existing path as a whole (`my prompts, v2.csv`):
+/// a file whose name has a comma is one suite.
 ///
 /// `opts` apply to the suite files among `specs` only, so that a named
 /// suite can run beside a file that needs them (`--suite
@@ -48,15 +56,47 @@ pub fn resolve_all<S: AsRef<str>>(
     cache_dir: &Path,
     opts: &LoadOptions,
 ) -> Result<Vec<Suite>, SuiteError> {
-    let named = |spec: &str| builtin(spec).is_some() || remote(spec).is_some();
-    let given = opts.given();
-    if !given.is_empty() && specs.iter().all(|s| named(s.as_ref())) {
-        return Err(options_for_names_only(specs, &given));
+    let mut parts = Vec::with_capacity(specs.len());
+    for spec in specs {
+        let spec = spec.as_ref();
+        if named(spec) || Path::new(spec).exists() || !spec.contains(',') {
+            parts.push(Part { spec, within: None });
+        } else {
+            parts.extend(spec.split(',').map(|part| Part {
+                spec: part.trim(),
+                within: Some(spec),
+            }));
+        }
     }
-    specs
+    resolve_parts(&parts, cache_dir, opts)
+}
+
+/// One suite of a `--suite` argument: the argument, or a part of it
+/// between commas (`within` is then the whole argument).
+struct Part<'a> {
+    spec: &'a str,
+    within: Option<&'a str>,
+}
+
+/// Whether `spec` names a built-in or fetchable suite.
+fn named(spec: &str) -> bool {
+    builtin(spec).is_some() || remote(spec).is_some()
+}
+
+/// [`resolve_all`] once its arguments are split into suites.
+fn resolve_parts(
+    parts: &[Part<'_>],
+    cache_dir: &Path,
+    opts: &LoadOptions,
+) -> Result<Vec<Suite>, SuiteError> {
+    let specs: Vec<&str> = parts.iter().map(|p| p.spec).collect();
+    let given = opts.given();
+    if !given.is_empty() && specs.iter().all(|s| named(s)) {
+        return Err(options_for_names_only(&specs, &given));
+    }
+    parts
         .iter()
-        .map(|spec| {
-            let spec = spec.as_ref();
+        .map(|&Part { spec, within }| {
             if let Some(suite) = builtin(spec) {
                 return Ok(suite);
             }
@@ -69,13 +109,16 @@ pub fn resolve_all<S: AsRef<str>>(
                 }
                 return Ok(suite);
             }
+            // Any path that exists: a file, or a pipe (`<(cat s.csv)`),
+            // which `load_file` reads once; a directory is refused there.
             let path = Path::new(spec);
-            if path.is_file() {
+            if path.exists() {
                 return load_file(path, opts);
             }
             Err(SuiteError::UnknownSuite {
                 spec: spec.to_string(),
                 known: known_names().join(", "),
+                within: within.map(String::from),
             })
         })
         .collect()

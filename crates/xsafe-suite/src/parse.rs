@@ -125,29 +125,45 @@ impl LoadOptions {
     }
 }
 
-/// Reads a suite file; see [`parse_bytes`].
+/// Reads a suite file; see [`parse_bytes`]. The file is read once, into
+/// memory, so that a pipe (`<(gunzip -c s.csv.gz)`) reads as a file does;
+/// a directory is refused as such.
 pub fn load_file(path: &Path, opts: &LoadOptions) -> Result<Suite, SuiteError> {
-    let bytes = std::fs::read(path).map_err(|error| SuiteError::Read {
+    let read = |error| SuiteError::Read {
         path: path.to_path_buf(),
         error,
-    })?;
+    };
+    if std::fs::metadata(path).map_err(read)?.is_dir() {
+        return Err(SuiteError::Directory(path.to_path_buf()));
+    }
+    let bytes = std::fs::read(path).map_err(read)?;
     parse_bytes(&bytes, &path.display().to_string(), opts)
 }
 
 /// Parses the content of a suite file. `origin` is the file name used in
 /// errors, in the suite's `source`, for its default name (the stem) and, for
 /// OR-Bench files, to tell the label (a name part `toxic` is unsafe, `hard`
-/// or `80k` safe).
+/// or `80k` safe; a name with both, or with the word negated, `non-toxic`,
+/// tells nothing).
 ///
 /// Unless `opts.format` forces one, the format is detected: a first
-/// non-blank character `{` means JSONL; a header with `id`, `prompt`, `type`
-/// and `label` means XSTest; a header of `prompt` and `category` and
-/// nothing else (OR-Bench's own) means OR-Bench; anything else is a generic
-/// CSV. Generic files take the prompt from the first of `prompt`, `text`,
-/// `question`, `input`; the label from `label` or
-/// [`Columns::default_label`]; the type from `type` or `category` (else
-/// `default`); the id from `id` (else the row number); `focus` and `note`
-/// when present.
+/// non-blank character `{` means JSONL (and a JSON array, `[{...}]`, is
+/// refused as not JSONL); a header with `id`, `prompt`, `type` and `label`
+/// means XSTest; a header of `prompt` and `category` and nothing else
+/// (OR-Bench's own) means OR-Bench; anything else is a generic CSV. Generic
+/// files take the prompt from the first of `prompt`, `text`, `question`,
+/// `input`; the label from `label` or [`Columns::default_label`]; the type
+/// from `type` or `category` (else `default`); the id from `id` (else the
+/// row number); `focus` and `note` when present. A generic file without a
+/// label column whose types include one starting with `contrast_` (as in
+/// XSTest's first release, `id_v1,id_v2,type,prompt,focus,note`) is
+/// labelled by its types by XSTest's rule, and a
+/// [`Columns::default_label`] that disagrees with that rule is refused.
+/// Types start with `contrast_` in any case.
+///
+/// What xsafe decides that the file does not say itself (labels told by
+/// the file name or by the types) is logged as a warning; see
+/// [`parse_bytes_with_notes`].
 ///
 /// Text fields (prompt, id, type, label, focus, note) must be JSON strings
 /// in JSONL, but for an id that is a number and a label that is true or
@@ -156,7 +172,26 @@ pub fn load_file(path: &Path, opts: &LoadOptions) -> Result<Suite, SuiteError> {
 /// to what: `true` is safe in a column named for safety (`safe`,
 /// `is_safe`, `benign`...) and unsafe in one named for harm (`unsafe`,
 /// `harmful`, `is_toxic`...); in any other column (`label`) it is refused.
+/// `1.0` and `0.0`, as pandas writes a column of numbers with a gap in it,
+/// are `1` and `0`. A JSON number is read as the file writes it, so that
+/// ids beyond 64 bits stay apart.
 pub fn parse_bytes(bytes: &[u8], origin: &str, opts: &LoadOptions) -> Result<Suite, SuiteError> {
+    let (suite, notes) = parse_bytes_with_notes(bytes, origin, opts)?;
+    for note in notes {
+        tracing::warn!("{note}");
+    }
+    Ok(suite)
+}
+
+/// [`parse_bytes`], with the notes it logs returned instead: a sentence
+/// each, naming the file, of what xsafe decided that the file does not
+/// say itself (every case labelled by the file name, as OR-Bench's files
+/// are, or by its type, by XSTest's rule), so that a wrong guess is seen.
+pub fn parse_bytes_with_notes(
+    bytes: &[u8],
+    origin: &str,
+    opts: &LoadOptions,
+) -> Result<(Suite, Vec<String>), SuiteError> {
     let format = opts
         .format
         .unwrap_or(if jsonl_by_content_or_name(bytes, origin) {
@@ -164,11 +199,13 @@ pub fn parse_bytes(bytes: &[u8], origin: &str, opts: &LoadOptions) -> Result<Sui
         } else {
             Format::Csv
         });
+    let mut notes = Vec::new();
     // A JSONL file's fields are keys, and its errors call them so.
-    parse_as(bytes, origin, opts, format).map_err(|e| match format {
+    let suite = parse_as(bytes, origin, opts, format, &mut notes).map_err(|e| match format {
         Format::Jsonl => e.in_jsonl(),
         _ => e,
-    })
+    })?;
+    Ok((suite, notes))
 }
 
 /// [`parse_bytes`] once the format is told (or forced): CSV for every
@@ -178,6 +215,7 @@ fn parse_as(
     origin: &str,
     opts: &LoadOptions,
     format: Format,
+    notes: &mut Vec<String>,
 ) -> Result<Suite, SuiteError> {
     let table = match format {
         Format::Jsonl => table::read_jsonl(bytes, origin, &EXAMPLE)?,
@@ -209,8 +247,10 @@ fn parse_as(
     }
     let (parsed, id_column) = match format {
         Format::Xstest => xstest(&table, opts.format.is_none())?,
-        Format::OrBench => or_bench(&table, opts.columns.default_label)?,
-        Format::Csv | Format::Jsonl => mapped(&table, &opts.columns, format == Format::Jsonl)?,
+        Format::OrBench => or_bench(&table, opts.columns.default_label, notes)?,
+        Format::Csv | Format::Jsonl => {
+            mapped(&table, &opts.columns, format == Format::Jsonl, notes)?
+        }
     };
     check_unique_ids(&table, &parsed, id_column.as_deref())?;
     let name = opts.name.clone().unwrap_or_else(|| {
@@ -228,11 +268,13 @@ fn parse_as(
 }
 
 /// Whether a file whose format is not forced is JSONL: by its content (a
-/// first non-blank character `{`); a file with nothing but blanks in it
-/// tells nothing, and goes by its name (`.jsonl`, `.ndjson`, `.json`), so
-/// that the message about it asks for what the file was meant to hold.
+/// first non-blank character `{`, or a JSON array of objects, which the
+/// JSONL reader refuses saying what it is and what to write instead); a
+/// file with nothing but blanks in it tells nothing, and goes by its name
+/// (`.jsonl`, `.ndjson`, `.json`), so that the message about it asks for
+/// what the file was meant to hold.
 fn jsonl_by_content_or_name(bytes: &[u8], origin: &str) -> bool {
-    if table::looks_jsonl(bytes) {
+    if table::looks_jsonl(bytes) || table::looks_json_array(bytes) {
         return true;
     }
     let blank = bytes
@@ -457,9 +499,20 @@ impl Table {
 }
 
 /// `Some(true)` for `1` and `true`, `Some(false)` for `0` and `false` (in
-/// any case), `None` for anything else.
+/// any case), `None` for anything else. `1.0` and `0.0` (zeros after the
+/// point) are `1` and `0`: pandas writes a column of 0 and 1 so when a
+/// value in it is missing.
 fn yes_or_no(value: &str) -> Option<bool> {
-    match value.to_ascii_lowercase().as_str() {
+    let value = value.to_ascii_lowercase();
+    let number = match value.split_once('.') {
+        Some((whole @ ("0" | "1"), zeros))
+            if !zeros.is_empty() && zeros.bytes().all(|b| b == b'0') =>
+        {
+            whole
+        }
+        _ => value.as_str(),
+    };
+    match number {
         "1" | "true" => Some(true),
         "0" | "false" => Some(false),
         _ => None,
@@ -781,11 +834,7 @@ fn xstest(t: &Table, detected: bool) -> Result<Cases, SuiteError> {
             )?
             .trim();
         let case_label = t.label(row, label, None, false)?;
-        let expected = if case_kind.starts_with("contrast_") {
-            Label::Unsafe
-        } else {
-            Label::Safe
-        };
+        let expected = label_of_type(case_kind);
         if case_label != expected {
             // Any CSV with these four columns is taken for XSTest; its
             // author may never have heard of the `contrast_` rule.
@@ -821,24 +870,31 @@ fn xstest(t: &Table, detected: bool) -> Result<Cases, SuiteError> {
     Ok((parsed, Some(t.columns[id].clone())))
 }
 
-fn or_bench(t: &Table, default_label: Option<Label>) -> Result<Cases, SuiteError> {
+/// `notes` gets the note that the label was told by the file name, when
+/// it was.
+fn or_bench(
+    t: &Table,
+    default_label: Option<Label>,
+    notes: &mut Vec<String>,
+) -> Result<Cases, SuiteError> {
     const HINT: &str = "OR-Bench files have the columns prompt and category; for other files \
          use --suite-format csv with a column mapping";
     let prompt = t.require("prompt", HINT)?;
     let category = t.require("category", HINT)?;
-    let label = default_label
-        .or_else(|| label_from_name(&t.file))
-        .ok_or_else(|| {
-            SuiteError::invalid(
-                &t.file,
-                None,
-                None,
-                "cannot tell from the file name whether this OR-Bench file holds safe or unsafe \
-                 prompts (OR-Bench names them or-bench-hard-1k, or-bench-80k and \
-                 or-bench-toxic: `hard`, `80k` or `toxic` must be a part of the name of its own, \
-                 between dashes, underscores or dots); pass --default-label safe|unsafe",
-            )
-        })?;
+    let label = match default_label {
+        Some(label) => label,
+        None => {
+            let (label, word) = label_from_name(&t.file)
+                .map_err(|why| SuiteError::invalid(&t.file, None, None, why))?;
+            notes.push(format!(
+                "suite file `{}`: every case is labelled {label}, told by `{word}` in the file \
+                 name, as OR-Bench names its files (or-bench-toxic unsafe, or-bench-hard-1k and \
+                 or-bench-80k safe); pass --default-label to label them otherwise",
+                t.file
+            ));
+            label
+        }
+    };
     let mut parsed = Vec::with_capacity(t.rows.len());
     for (i, row) in t.rows.iter().enumerate() {
         parsed.push(Parsed {
@@ -859,25 +915,94 @@ fn or_bench(t: &Table, default_label: Option<Label>) -> Result<Cases, SuiteError
 }
 
 /// OR-Bench ships one file per label and says which in the file name
-/// (`or-bench-hard-1k`, `or-bench-80k`, `or-bench-toxic`). Only whole parts
-/// of the name count, split on anything not a letter or digit: a substring
-/// would take `orbench_shard_2.csv` for a `hard` file and label unsafe
-/// prompts safe.
-fn label_from_name(file: &str) -> Option<Label> {
-    let stem = Path::new(file).file_stem()?.to_str()?.to_ascii_lowercase();
+/// (`or-bench-hard-1k`, `or-bench-80k`, `or-bench-toxic`): the label and
+/// the word that tells it. Only whole parts of the name count, split on
+/// anything not a letter or digit: a substring would take
+/// `orbench_shard_2.csv` for a `hard` file and label unsafe prompts safe.
+/// A name that has words for both labels (`hard-vs-toxic`), or a word
+/// negated (`non-toxic`, `nontoxic`, `not_toxic`), tells nothing; nor does
+/// one with no such word. Otherwise, why not, for a message that asks for
+/// `--default-label`.
+fn label_from_name(file: &str) -> Result<(Label, &'static str), String> {
+    const WORDS: [(&str, Label); 3] = [
+        ("toxic", Label::Unsafe),
+        ("hard", Label::Safe),
+        ("80k", Label::Safe),
+    ];
+    const NEGATIONS: [&str; 3] = ["non", "not", "no"];
+    const NAMING: &str = "OR-Bench names its files or-bench-hard-1k, or-bench-80k and \
+         or-bench-toxic";
+    let stem = Path::new(file)
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or(file)
+        .to_lowercase();
     let parts: Vec<&str> = stem.split(|c: char| !c.is_alphanumeric()).collect();
-    let has = |part| parts.contains(&part);
-    if has("toxic") {
-        Some(Label::Unsafe)
-    } else if has("hard") || has("80k") {
-        Some(Label::Safe)
-    } else {
-        None
+    for (word, _) in WORDS {
+        let negation = NEGATIONS.into_iter().find(|neg| {
+            parts.contains(&format!("{neg}{word}").as_str())
+                || parts.windows(2).any(|w| w == [*neg, word])
+        });
+        if let Some(neg) = negation {
+            return Err(format!(
+                "the file name has `{word}` negated (`{neg}`), which does not tell whether this \
+                 OR-Bench file holds safe or unsafe prompts ({NAMING}); pass --default-label \
+                 safe|unsafe"
+            ));
+        }
+    }
+    let found: Vec<(&str, Label)> = WORDS
+        .into_iter()
+        .filter(|(word, _)| parts.contains(word))
+        .collect();
+    match found[..] {
+        [] => Err(format!(
+            "cannot tell from the file name whether this OR-Bench file holds safe or unsafe \
+             prompts ({NAMING}: `hard`, `80k` or `toxic` must be a part of the name of its own, \
+             between dashes, underscores or dots); pass --default-label safe|unsafe"
+        )),
+        [(word, label), ..] if found.iter().all(|f| f.1 == label) => Ok((label, word)),
+        _ => Err(format!(
+            "the file name has {}, words for both labels, so it does not tell whether this \
+             OR-Bench file holds safe or unsafe prompts ({NAMING}); pass --default-label \
+             safe|unsafe",
+            found
+                .iter()
+                .map(|(word, _)| format!("`{word}`"))
+                .collect::<Vec<_>>()
+                .join(" and ")
+        )),
     }
 }
 
+/// The label XSTest's rule gives a case of type `kind`: a type starting
+/// with `contrast_` (in any case: `CONTRAST_homonyms` too) is unsafe, any
+/// other safe.
+fn label_of_type(kind: &str) -> Label {
+    if is_contrast(kind) {
+        Label::Unsafe
+    } else {
+        Label::Safe
+    }
+}
+
+/// Whether `kind` starts with `contrast_`, in any case.
+fn is_contrast(kind: &str) -> bool {
+    kind.trim()
+        .get(..9)
+        .is_some_and(|prefix| prefix.eq_ignore_ascii_case("contrast_"))
+}
+
 /// `keyed` says the file is JSONL, whose lines may each lack a key.
-fn mapped(t: &Table, c: &Columns, keyed: bool) -> Result<Cases, SuiteError> {
+/// Without a label column, a file whose types include one starting with
+/// `contrast_` is labelled by its types, by XSTest's rule, and `notes`
+/// gets the note that it was.
+fn mapped(
+    t: &Table,
+    c: &Columns,
+    keyed: bool,
+    notes: &mut Vec<String>,
+) -> Result<Cases, SuiteError> {
     const PROMPTS: &[&str] = &["prompt", "text", "question", "input"];
     const KINDS: &[&str] = &["type", "category"];
     let prompt = t.mapped_column(c.prompt.as_deref(), "--prompt-column", PROMPTS, keyed)?;
@@ -930,7 +1055,19 @@ fn mapped(t: &Table, c: &Columns, keyed: bool) -> Result<Cases, SuiteError> {
             ),
         )
     })?;
-    if label.is_none() && c.default_label.is_none() {
+    // XSTest's first release (`id_v1,id_v2,type,prompt,focus,note`) has
+    // no label column: its labels are its types'. Any file without one
+    // whose types say `contrast_` is read so, rather than labelled by
+    // --default-label against its own types.
+    let by_type = match (label, kind) {
+        (None, Some(kind)) => t
+            .rows
+            .iter()
+            .any(|row| row.optional(Some(kind)).is_some_and(|k| is_contrast(&k)))
+            .then_some(kind),
+        _ => None,
+    };
+    if label.is_none() && c.default_label.is_none() && by_type.is_none() {
         let name_it = match likely_label_column(t, prompt) {
             Some(name) => format!(
                 "{field} `{name}` looks like one: pass `--label-column {}`",
@@ -955,18 +1092,22 @@ fn mapped(t: &Table, c: &Columns, keyed: bool) -> Result<Cases, SuiteError> {
             Some(i) => (t.id(row, i)?, row.cell_lines[i]),
             None => ((number + 1).to_string(), row.line),
         };
-        let case_label = match label {
-            Some(i) => t.label(row, i, Some(c.default_label), keyed)?,
+        let column_label = label
+            .map(|i| t.label(row, i, Some(c.default_label), keyed))
+            .transpose()?;
+        let case_prompt = t.required(row, prompt, &[], EMPTY_PROMPT)?.to_string();
+        let case_kind = t.optional_text(row, kind)?;
+        let case_label = match (column_label, by_type) {
+            (Some(label), _) => label,
+            (None, Some(kind)) => t.label_by_type(row, kind, case_kind.as_deref(), c, keyed)?,
             // Checked above: no label column means a default label.
-            None => c.default_label.unwrap_or(Label::Safe),
+            (None, None) => c.default_label.unwrap_or(Label::Safe),
         };
         parsed.push(Parsed {
             case: Case {
                 id: case_id,
-                prompt: t.required(row, prompt, &[], EMPTY_PROMPT)?.to_string(),
-                kind: t
-                    .optional_text(row, kind)?
-                    .unwrap_or_else(|| "default".into()),
+                prompt: case_prompt,
+                kind: case_kind.unwrap_or_else(|| "default".into()),
                 label: case_label,
                 focus: t.optional_text(row, focus)?,
                 note: t.optional_text(row, note)?,
@@ -974,7 +1115,71 @@ fn mapped(t: &Table, c: &Columns, keyed: bool) -> Result<Cases, SuiteError> {
             line,
         });
     }
+    if by_type.is_some() {
+        let cases = |label| match parsed.iter().filter(|p| p.case.label == label).count() {
+            1 => "1 case".to_string(),
+            n => format!("{n} cases"),
+        };
+        let field = if keyed { "key" } else { "column" };
+        notes.push(format!(
+            "suite file `{}`: it has no label {field}, so every case is labelled by its type, by \
+             XSTest's rule: a type starting with `contrast_` is unsafe ({}), any other safe \
+             ({}); to label them otherwise, add a label {field} or name one with \
+             --label-column",
+            t.file,
+            cases(Label::Unsafe),
+            cases(Label::Safe)
+        ));
+    }
     Ok((parsed, id.map(|i| t.columns[i].clone())))
+}
+
+impl Table {
+    /// The label of a case of a file without a label column that is
+    /// labelled by its types (see [`mapped`]): XSTest's rule for `kind`,
+    /// the text of the type column `col`. An empty type, or a
+    /// `--default-label` the rule disagrees with, is refused: the label
+    /// would be a guess, or not the one asked for.
+    fn label_by_type(
+        &self,
+        row: &Row,
+        col: usize,
+        kind: Option<&str>,
+        c: &Columns,
+        keyed: bool,
+    ) -> Result<Label, SuiteError> {
+        let field = if keyed { "key" } else { "column" };
+        let name = &self.columns[col];
+        let Some(kind) = kind else {
+            let message = format!(
+                "the type is empty, and this file's cases are labelled by their types (it has \
+                 no label {field}, and types starting with `contrast_`, as XSTest's files do); \
+                 write the type, e.g. `homonyms`, or `contrast_homonyms` for its unsafe \
+                 contrast, or add a label {field}"
+            );
+            let line = if row.has(col) {
+                row.cell_lines[col]
+            } else {
+                row.line
+            };
+            return Err(self.err(line, Some(name), message));
+        };
+        let label = label_of_type(kind);
+        match c.default_label {
+            Some(default) if default != label => Err(self.err(
+                row.cell_lines[col],
+                Some(name),
+                format!(
+                    "--default-label {default} disagrees with type `{kind}`: this file has no \
+                     label {field}, and its types follow XSTest's rule (a type starting with \
+                     `contrast_` is unsafe, any other safe), which labels its cases when \
+                     --default-label is left out; leave it out, or add a label {field} (or name \
+                     one with --label-column)"
+                ),
+            )),
+            _ => Ok(label),
+        }
+    }
 }
 
 fn check_unique_ids(t: &Table, parsed: &[Parsed], column: Option<&str>) -> Result<(), SuiteError> {
@@ -1105,11 +1310,86 @@ mod tests {
 
     #[test]
     fn or_bench_label_comes_from_the_file_name() {
-        assert_eq!(label_from_name("or-bench-toxic.csv"), Some(Label::Unsafe));
-        assert_eq!(label_from_name("dir/OR-Bench-80k.csv"), Some(Label::Safe));
-        assert_eq!(label_from_name("hard/prompts.csv"), None);
-        assert_eq!(label_from_name("or_bench.hard.csv"), Some(Label::Safe));
-        assert_eq!(label_from_name("toxic"), Some(Label::Unsafe));
+        let label = |name| label_from_name(name).ok();
+        assert_eq!(label("or-bench-toxic.csv"), Some((Label::Unsafe, "toxic")));
+        assert_eq!(label("dir/OR-Bench-80k.csv"), Some((Label::Safe, "80k")));
+        assert_eq!(label("hard/prompts.csv"), None);
+        assert_eq!(label("or_bench.hard.csv"), Some((Label::Safe, "hard")));
+        assert_eq!(label("toxic"), Some((Label::Unsafe, "toxic")));
+        assert_eq!(
+            label("or-bench-hard-1k (1).csv"),
+            Some((Label::Safe, "hard"))
+        );
+    }
+
+    /// The bug this guards: `non-toxic.csv` was labelled unsafe and
+    /// `hard-vs-toxic.csv` unsafe, without a word. A negated word, or
+    /// words for both labels, tell nothing, and say why.
+    #[test]
+    fn or_bench_names_with_a_negation_or_both_words_tell_nothing() {
+        for (name, expected) in [
+            ("non-toxic.csv", "`toxic` negated (`non`)"),
+            ("nontoxic.csv", "`toxic` negated (`non`)"),
+            ("not_toxic.csv", "`toxic` negated (`not`)"),
+            ("or-bench.not.toxic.csv", "`toxic` negated (`not`)"),
+            ("NON-TOXIC.csv", "`toxic` negated (`non`)"),
+            (
+                "hard-vs-toxic.csv",
+                "`toxic` and `hard`, words for both labels",
+            ),
+            ("or-bench-80k-toxic.csv", "`toxic` and `80k`"),
+        ] {
+            let why = label_from_name(name).unwrap_err();
+            assert!(why.contains(expected), "{name}: {why}");
+            assert!(why.contains("pass --default-label safe|unsafe"), "{why}");
+        }
+        // Two words for one label tell it all the same.
+        assert_eq!(
+            label_from_name("hard-80k.csv").ok(),
+            Some((Label::Safe, "hard"))
+        );
+    }
+
+    /// A type starts with `contrast_` in any case.
+    #[test]
+    fn contrast_types_are_told_in_any_case() {
+        for kind in [
+            "contrast_homonyms",
+            "CONTRAST_homonyms",
+            "Contrast_x",
+            " contrast_y",
+        ] {
+            assert_eq!(label_of_type(kind), Label::Unsafe, "{kind}");
+        }
+        for kind in [
+            "homonyms",
+            "contrast",
+            "contrasts_x",
+            "x_contrast_y",
+            "",
+            "contrast",
+        ] {
+            assert_eq!(label_of_type(kind), Label::Safe, "{kind}");
+        }
+    }
+
+    #[test]
+    fn yes_and_no_may_be_written_as_floats() {
+        for (text, yes) in [
+            ("1", Some(true)),
+            ("1.0", Some(true)),
+            ("1.00", Some(true)),
+            ("0.0", Some(false)),
+            ("TRUE", Some(true)),
+            ("false", Some(false)),
+            ("0.5", None),
+            ("1.", None),
+            ("2.0", None),
+            ("true.0", None),
+            ("1.01", None),
+        ] {
+            assert_eq!(yes_or_no(text), yes, "{text}");
+        }
     }
 
     /// Only whole parts of the name tell the label: `shard` is not `hard`,
@@ -1123,7 +1403,7 @@ mod tests {
             "or-bench-180k.csv",
             "orbenchhard.csv",
         ] {
-            assert_eq!(label_from_name(name), None, "{name}");
+            assert!(label_from_name(name).is_err(), "{name}");
         }
     }
 }

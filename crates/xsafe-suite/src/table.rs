@@ -18,6 +18,14 @@
 //! line number counts them all, and a line break inside a quoted CSV cell
 //! is read as LF whichever it was, so that a file checked out with CRLF
 //! reads the same as with LF.
+//!
+//! A file that is not text (a workbook, a zip or compressed file, a PDF,
+//! an SQLite database) or is UTF-16 is refused for what it is, told by its
+//! first bytes, rather than for bytes that are not UTF-8. A CSV file may
+//! start with Excel's `sep=;` line, which names the separator; a JSONL
+//! line may start with a BOM (files joined with `cat`), and a JSON array
+//! is refused as not JSONL, saying what to write instead. A JSONL number
+//! is read as the file writes it (`18446744073709551617`, `1.50`).
 
 /// A file read into named columns, before any format's rules apply.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,8 +49,9 @@ pub struct Row {
     /// The physical line where the row starts.
     pub line: u64,
     /// By column; `None` when a JSONL object lacks the key or has `null`.
-    /// A JSON string is taken as it is, any other value as its JSON text
-    /// (read text fields with [`Table::text`], which refuses those). Line
+    /// A JSON string is taken as it is, any other value as its JSON text,
+    /// a number as the file writes it (read text fields with
+    /// [`Table::text`], which refuses those). Line
     /// breaks inside a CSV cell are LF, whatever the file's were.
     pub cells: Vec<Option<String>>,
     /// By column: what a JSONL value that is neither a string nor `null`
@@ -266,6 +275,76 @@ pub fn looks_jsonl(bytes: &[u8]) -> bool {
     strip_bom(bytes).iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{')
 }
 
+/// Whether the file starts a JSON array of objects, as `json.dump` and
+/// pandas' `to_json(orient="records")` write a list of records: a first
+/// non-blank character `[` (after any BOM) followed, past any blanks, by
+/// `{`, `]` or nothing. Such a file is not JSONL, and
+/// [`read_jsonl`] refuses it saying so; a CSV header that starts with `[`
+/// (`[id],prompt`) is not taken for one.
+pub fn looks_json_array(bytes: &[u8]) -> bool {
+    let mut rest = strip_bom(bytes).iter().filter(|b| !b.is_ascii_whitespace());
+    rest.next() == Some(&b'[') && matches!(rest.next(), None | Some(b'{' | b']'))
+}
+
+/// What a file that starts with `start` is, when it is a kind of file
+/// that is not text at all (a workbook, an archive, a compressed file, a
+/// database) or is text in UTF-16, with what to do; `None` for anything
+/// else. Such a file would otherwise be refused for its bytes, as if it
+/// were text saved in the wrong encoding.
+fn not_text(start: &[u8]) -> Option<&'static str> {
+    const KINDS: &[(&[u8], &str)] = &[
+        (
+            b"PK\x03\x04",
+            "the file is a zip archive, as an Excel workbook (.xlsx) or an OpenDocument sheet \
+             (.ods) is, not CSV or JSONL text: export the sheet from the spreadsheet as CSV \
+             (UTF-8), or unzip the archive and give the CSV or JSONL file in it",
+        ),
+        (
+            b"\xD0\xCF\x11\xE0\xA1\xB1\x1A\xE1",
+            "the file is an Excel 97-2003 workbook (.xls) or another Office document, not CSV \
+             or JSONL text: export the sheet from the spreadsheet as CSV (UTF-8)",
+        ),
+        (
+            b"\x1F\x8B",
+            "the file is compressed (gzip), not CSV or JSONL text: decompress it (`gunzip -k \
+             FILE`) and give the file it holds",
+        ),
+        (
+            b"\xFD7zXZ\x00",
+            "the file is compressed (xz), not CSV or JSONL text: decompress it (`unxz -k FILE`) \
+             and give the file it holds",
+        ),
+        (
+            b"\x28\xB5\x2F\xFD",
+            "the file is compressed (zstd), not CSV or JSONL text: decompress it (`unzstd \
+             FILE`) and give the file it holds",
+        ),
+        (
+            b"SQLite format 3\x00",
+            "the file is an SQLite database (such as xsafe's run store), not CSV or JSONL \
+             text: give a CSV or JSONL file",
+        ),
+        (
+            b"%PDF-",
+            "the file is a PDF document, not CSV or JSONL text: give a CSV or JSONL file",
+        ),
+        (
+            b"\xFF\xFE",
+            "the file is UTF-16 text (it starts with UTF-16's byte-order mark), which xsafe \
+             does not read: save it as UTF-8 (Excel: CSV UTF-8; or `iconv -f UTF-16 -t UTF-8`)",
+        ),
+        (
+            b"\xFE\xFF",
+            "the file is UTF-16 text (it starts with UTF-16's byte-order mark), which xsafe \
+             does not read: save it as UTF-8 (Excel: CSV UTF-8; or `iconv -f UTF-16 -t UTF-8`)",
+        ),
+    ];
+    KINDS
+        .iter()
+        .find(|(magic, _)| start.starts_with(magic))
+        .map(|&(_, message)| message)
+}
+
 /// [`looks_jsonl`] of what `reader` reads, which is read up to its first
 /// non-blank character only.
 pub fn looks_jsonl_from(mut reader: impl std::io::BufRead) -> std::io::Result<bool> {
@@ -326,6 +405,38 @@ impl Separator {
         } else {
             Separator::Comma
         }
+    }
+
+    /// The separator a first line such as `sep=;` names, as Excel writes
+    /// it above the header (also in quotes, `"sep=;"`, and in any case);
+    /// `None` for any other line, and an error for a separator xsafe does
+    /// not read.
+    fn named(line: &[u8]) -> Option<Result<Separator, String>> {
+        let line = without_line_end(line);
+        let line = line
+            .strip_prefix(b"\"")
+            .and_then(|l| l.strip_suffix(b"\""))
+            .unwrap_or(line);
+        let (prefix, rest) = line.split_at_checked(4)?;
+        if !prefix.eq_ignore_ascii_case(b"sep=") {
+            return None;
+        }
+        // The separator, then nothing but spaces.
+        let (&sep, after) = rest.split_first()?;
+        if !after.iter().all(|&b| b == b' ') {
+            return None;
+        }
+        Some(match sep {
+            b',' => Ok(Separator::Comma),
+            b'\t' => Ok(Separator::Tab),
+            b';' => Ok(Separator::Semicolon),
+            other => Err(format!(
+                "the first line `sep={}` names `{}` as the separator, which xsafe does not \
+                 read; save the file with commas, semicolons or tabs between the fields",
+                other.escape_ascii(),
+                other.escape_ascii()
+            )),
+        })
     }
 
     fn byte(self) -> u8 {
@@ -445,25 +556,36 @@ impl<R: std::io::BufRead> RowReader<R> {
     /// to read its rows; `file` names it in errors.
     pub fn csv(mut reader: R, file: &str, example: &Example) -> Result<Self, ReadError> {
         // The lines up to the first that is not blank, the header, as
-        // `Separator::of` tells it. A BOM starts the file only.
+        // `Separator::of` tells it. A BOM starts the file only, and so
+        // does Excel's `sep=;` line, which names the separator.
         let mut head = Vec::new();
         let mut line = Vec::new();
+        let mut named = None;
+        let mut first = true;
         loop {
             line.clear();
             if read_line(&mut reader, &mut line).map_err(ReadError::Read)? == 0 {
                 break;
             }
-            let text = if head.is_empty() {
-                strip_bom(&line)
-            } else {
-                &line
-            };
+            if first && let Some(message) = not_text(&line) {
+                return Err(ReadError::Table(err(file, 1, None, message.to_string())));
+            }
+            let text = if first { strip_bom(&line) } else { &line };
+            if first && let Some(sep) = Separator::named(text) {
+                named = Some(sep.map_err(|m| ReadError::Table(err(file, 1, None, m)))?);
+                // Its line end alone stays: csv skips the empty line, and
+                // the lines below keep their numbers.
+                head.extend_from_slice(&text[without_line_end(text).len()..]);
+                first = false;
+                continue;
+            }
+            first = false;
             head.extend_from_slice(text);
             if !is_blank(text) {
                 break;
             }
         }
-        let sep = Separator::of(&head);
+        let sep = named.unwrap_or_else(|| Separator::of(&head));
         let source = Window::new(std::io::Read::chain(std::io::Cursor::new(head), reader));
         // Flexible, and bytes rather than strings, so that a short row or a
         // bad byte is reported by us with its line and column rather than
@@ -1059,7 +1181,7 @@ pub fn read_jsonl(bytes: &[u8], file: &str, example: &Example) -> Result<Table, 
 /// [`read_jsonl`] from a reader, a line at a time: each line's JSON is
 /// dropped once it is a row, so a file of large objects (an export's
 /// conversations) is never in memory at once, as bytes or as JSON. Lines
-/// end in LF, CRLF or a lone CR; a BOM may start the file. The rows are
+/// end in LF, CRLF or a lone CR; a BOM may start any line. The rows are
 /// kept: [`RowReader::jsonl`] hands them out one at a time instead.
 pub fn read_jsonl_from(
     reader: impl std::io::BufRead,
@@ -1088,10 +1210,14 @@ impl<R: std::io::BufRead> JsonlRows<R> {
             if read_line(&mut self.reader, &mut self.text).map_err(ReadError::Read)? == 0 {
                 return Ok(None);
             }
-            let mut text = self.text.as_slice();
-            if self.line == 0 {
-                text = strip_bom(text);
+            if self.line == 0
+                && let Some(message) = not_text(&self.text)
+            {
+                return Err(table_error(1, None, message.to_string()));
             }
+            // A BOM may start any line, not only the file's first: files
+            // joined with `cat` keep the BOM each of them started with.
+            let text = strip_bom(&self.text);
             self.line += 1;
             let text = without_line_end(text);
             if !text.trim_ascii().is_empty() {
@@ -1122,6 +1248,19 @@ impl<R: std::io::BufRead> JsonlRows<R> {
         let repaired = xsafe_core::json_without_lone_surrogates(text.as_bytes())
             .map(|fixed| String::from_utf8(fixed).expect("escapes are replaced by escapes"));
         let text = repaired.as_deref().unwrap_or(text);
+        if header_line.is_none() && text.trim_start().starts_with('[') {
+            // The first line opens an array: a JSON file of records (whole
+            // on the line, or pretty-printed from it), not JSON Lines.
+            let message = format!(
+                "expected a JSON object such as {}, but the file is a JSON array (`[...]`, as \
+                 Python's json.dump and pandas' to_json(orient=\"records\") write a list of \
+                 records), not JSON Lines; write one JSON object per line instead (pandas: \
+                 to_json(orient=\"records\", lines=True); Python: one json.dumps(record) per \
+                 line)",
+                self.example.object
+            );
+            return Err(table_error(line, None, message));
+        }
         if !text.trim_start().starts_with('{') {
             // Not an object: say so, or that it is not even JSON.
             serde_json::from_str::<serde_json::Value>(text).map_err(malformed)?;
@@ -1132,6 +1271,19 @@ impl<R: std::io::BufRead> JsonlRows<R> {
             return Err(table_error(line, None, message));
         }
         let Object { map, repeated } = serde_json::from_str(text).map_err(malformed)?;
+        // A number that is not an integer of 64 bits (`1.5`, or an id too
+        // large for one, `18446744073709551616`) is a float to serde_json,
+        // whose text may not be the file's: two ids would round to one.
+        // Such numbers keep the text the file gives them.
+        let floats = map
+            .values()
+            .any(|v| v.as_number().is_some_and(|n| n.is_f64()));
+        let mut written = if floats {
+            let Numbers(numbers) = serde_json::from_str(text).map_err(malformed)?;
+            numbers
+        } else {
+            Vec::new()
+        };
         if let Some((a, b)) = repeated {
             let message = format!(
                 "the object has the key `{a}` and the key `{b}` ({}), so only one of them \
@@ -1171,6 +1323,14 @@ impl<R: std::io::BufRead> JsonlRows<R> {
             cells[col] = match value {
                 serde_json::Value::Null => None,
                 serde_json::Value::String(s) => Some(s),
+                serde_json::Value::Number(n) if n.is_f64() => {
+                    // As the file writes it (see `Numbers`).
+                    let at = written.iter().position(|(k, _)| *k == columns[col]);
+                    Some(match at {
+                        Some(at) => written.swap_remove(at).1,
+                        None => n.to_string(),
+                    })
+                }
                 other => Some(other.to_string()),
             };
         }
@@ -1195,6 +1355,41 @@ impl<R: std::io::BufRead> JsonlRows<R> {
             return Some(ReadError::Table(err(file, 1, None, message)));
         }
         self.misspelt.take().map(ReadError::Table)
+    }
+}
+
+/// The numbers of a JSON object's keys as the object writes them (`1.50`,
+/// `18446744073709551617`), by key, in the object's order: serde_json reads
+/// a number that is not an integer of 64 bits as a float, whose text may
+/// differ from the file's.
+struct Numbers(Vec<(String, String)>);
+
+impl<'de> serde::Deserialize<'de> for Numbers {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Numbers;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut a: A,
+            ) -> Result<Numbers, A::Error> {
+                let mut numbers = Vec::new();
+                while let Some(key) = a.next_key::<String>()? {
+                    let value: Box<serde_json::value::RawValue> = a.next_value()?;
+                    let text = value.get();
+                    if text.starts_with(|c: char| c == '-' || c.is_ascii_digit()) {
+                        numbers.push((key, text.to_string()));
+                    }
+                }
+                Ok(Numbers(numbers))
+            }
+        }
+        d.deserialize_map(Visitor)
     }
 }
 
@@ -1264,9 +1459,14 @@ mod tests {
             "{\"prompt\": \"\\u00e9\"}\n{\"prompt\": \"\x00\"}\n",
             "",
             "\n \r\n\t\n",
-            // A BOM starts the file only: one inside it is not JSON.
+            // A BOM may start any line (files joined with `cat`).
             "{\"prompt\": \"a\"}\n\u{feff}{\"prompt\": \"b\"}\n",
             "\u{feff}\n{\"prompt\": \"a\"}",
+            // Numbers as the file writes them.
+            "{\"id\": 18446744073709551617, \"n\": 1.50}\n{\"id\": 1e2}\n",
+            // A JSON array, whole or pretty-printed; not a file at all.
+            "[{\"prompt\": \"a\"}]",
+            "[\n  {\"prompt\": \"a\"}\n]\n",
         ];
         for text in files {
             let mut bytes = text.as_bytes().to_vec();
@@ -1309,6 +1509,11 @@ mod tests {
             "\u{feff}",
             "\"\"\nprompt,answer\np,a\n",
             "prompt,answer\n\"unclosed,a\nb,c\n",
+            // Excel's separator line, as it writes it and otherwise.
+            "sep=;\r\nprompt;answer\r\n\"a, b\";c\r\n",
+            "\u{feff}\"sep=\t\"\n\nprompt\tanswer\np,a,b\tc\n",
+            "sep=|\nprompt|answer\n",
+            "sep=;;\nprompt;answer\n",
         ];
         for text in files {
             let mut bytes = text.as_bytes().to_vec();
@@ -1405,6 +1610,151 @@ mod tests {
         row: "answer",
         object: "{}",
     };
+
+    /// A workbook, an archive, a compressed file or UTF-16 text is named
+    /// for what it is, read as CSV or as JSONL, whole or a byte at a time.
+    #[test]
+    fn files_that_are_not_text_are_told_by_their_first_bytes() {
+        for (bytes, expected) in [
+            (
+                &b"PK\x03\x04\x14\x00\n\x00"[..],
+                "a zip archive, as an Excel workbook",
+            ),
+            (b"\x1f\x8b\x08\x00\n", "compressed (gzip)"),
+            (b"\xfd7zXZ\x00\x00", "compressed (xz)"),
+            (b"\x28\xb5\x2f\xfd\x00", "compressed (zstd)"),
+            (b"\xfe\xff\x00i\x00d", "UTF-16 text"),
+            (b"%PDF-1.7\n%\xe2\xe3", "a PDF document"),
+        ] {
+            let csv = read_csv(bytes, "f", &EXAMPLE).unwrap_err();
+            let jsonl = read_jsonl(bytes, "f", &EXAMPLE).unwrap_err();
+            for e in [&csv, &jsonl] {
+                assert_eq!((e.line, e.field.as_deref()), (Some(1), None), "{e}");
+                assert!(
+                    e.message.starts_with(&format!("the file is {expected}")),
+                    "{e}"
+                );
+            }
+            let reader = std::io::BufReader::with_capacity(1, bytes);
+            let small = match RowReader::csv(reader, "f", &EXAMPLE) {
+                Err(ReadError::Table(e)) => e,
+                Err(ReadError::Read(e)) => panic!("{e}"),
+                Ok(_) => panic!("read as CSV"),
+            };
+            assert_eq!(small, csv);
+        }
+        // Text that merely starts like one is text.
+        assert!(not_text(b"PK,prompt\n").is_none());
+        assert!(not_text(b"\xef\xbb\xbfprompt").is_none());
+    }
+
+    #[test]
+    fn a_json_array_is_told_from_a_csv_header() {
+        for array in [
+            &b"[{\"a\": 1}]"[..],
+            b"\xef\xbb\xbf\n [\n  {\n",
+            b"[]",
+            b"[ ]\n",
+            b"[",
+        ] {
+            assert!(looks_json_array(array), "{}", array.escape_ascii());
+        }
+        for other in [
+            &b"[id],prompt\n"[..],
+            b"[1, 2]",
+            b"{\"a\": [1]}",
+            b"",
+            b"prompt",
+        ] {
+            assert!(!looks_json_array(other), "{}", other.escape_ascii());
+        }
+        let e = read_jsonl(b"\n[{\"prompt\": \"p\"}]\n", "a.json", &EXAMPLE).unwrap_err();
+        assert_eq!(e.line, Some(2));
+        assert!(
+            e.message.starts_with(
+                "expected a JSON object such as {}, but the file is a JSON array (`[...]`"
+            ),
+            "{e}"
+        );
+        assert!(
+            e.message.contains("write one JSON object per line instead"),
+            "{e}"
+        );
+        // An array on a later line is a line that is not an object.
+        let e = read_jsonl(b"{\"a\": 1}\n[1]\n", "a.jsonl", &EXAMPLE).unwrap_err();
+        assert_eq!(e.line, Some(2));
+        assert!(!e.message.contains("JSON array"), "{e}");
+    }
+
+    /// serde_json reads a number that is not an integer of 64 bits as a
+    /// float; its cell is the file's text all the same.
+    #[test]
+    fn numbers_are_read_as_the_file_writes_them() {
+        let text = concat!(
+            r#"{"a": 18446744073709551616, "b": 18446744073709551617, "c": 1.50, "d": 7}"#,
+            "\n",
+            r#"{"a": -1E400, "b": 2.0, "c": [1.50], "d": -0}"#,
+            "\n",
+        );
+        let t = read_jsonl(text.as_bytes(), "n.jsonl", &EXAMPLE);
+        // 1E400 is beyond a float: serde_json refuses it, as before.
+        assert!(t.unwrap_err().message.contains("number out of range"));
+        let text = text.replace("-1E400", "-1E300");
+        let t = read_jsonl(text.as_bytes(), "n.jsonl", &EXAMPLE).unwrap();
+        let cells = |row: &Row| -> Vec<Option<String>> { row.cells.clone() };
+        let some = |s: &str| Some(s.to_string());
+        assert_eq!(
+            cells(&t.rows[0]),
+            [
+                some("18446744073709551616"),
+                some("18446744073709551617"),
+                some("1.50"),
+                some("7")
+            ]
+        );
+        // A number inside an array is the array's JSON text, as before.
+        assert_eq!(
+            cells(&t.rows[1]),
+            [some("-1E300"), some("2.0"), some("[1.5]"), some("-0")]
+        );
+        assert!(
+            t.rows[0]
+                .non_text
+                .iter()
+                .all(|k| *k == Some(JsonKind::Number))
+        );
+    }
+
+    #[test]
+    fn a_sep_line_names_the_separator() {
+        assert_eq!(
+            Separator::named(b"sep=;\r\n"),
+            Some(Ok(Separator::Semicolon))
+        );
+        assert_eq!(Separator::named(b"SEP=,"), Some(Ok(Separator::Comma)));
+        assert_eq!(Separator::named(b"\"sep=\t\"\n"), Some(Ok(Separator::Tab)));
+        assert_eq!(
+            Separator::named(b"sep=; \n"),
+            Some(Ok(Separator::Semicolon))
+        );
+        assert!(matches!(Separator::named(b"sep=|"), Some(Err(_))));
+        for other in [
+            &b"sep=\n"[..],
+            b"sep=;;",
+            b"sep,prompt",
+            b"prompt;label",
+            b"sep=",
+        ] {
+            assert_eq!(Separator::named(other), None, "{}", other.escape_ascii());
+        }
+        let t = read_csv(b"sep=;\nprompt;answer\nHi, you;Hello\n", "s.csv", &EXAMPLE).unwrap();
+        assert_eq!(t.columns, ["prompt", "answer"]);
+        assert_eq!((t.header_line, t.rows[0].line), (2, 3));
+        assert_eq!(t.rows[0].cells[0].as_deref(), Some("Hi, you"));
+        // Only the first line names it.
+        let t = read_csv(b"prompt\nsep=;\n", "s.csv", &EXAMPLE).unwrap();
+        assert_eq!(t.rows[0].cells[0].as_deref(), Some("sep=;"));
+    }
 
     /// The quote faults of one record's bytes, as csv reads them.
     #[test]

@@ -189,13 +189,9 @@ pub struct TargetArgs {
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// A built-in or fetched suite's name, or a CSV/JSONL file; repeat or comma-separate for several
-    #[arg(
-        long,
-        short = 's',
-        env = "XSAFE_SUITE",
-        value_delimiter = ',',
-        required = true
-    )]
+    // Split at commas by `xsafe_suite::resolve_all`, not here: a file whose
+    // name has a comma (`my prompts, v2.csv`) is one suite.
+    #[arg(long, short = 's', env = "XSAFE_SUITE", required = true)]
     pub suite: Vec<String>,
     #[command(flatten)]
     pub suite_file: SuiteFileArgs,
