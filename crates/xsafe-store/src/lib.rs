@@ -55,6 +55,28 @@ use xsafe_core::{Case, Class, FinishReason, Label, Message, Role, Transcript, Ve
 /// work half done. A process stuck for a minute is still reported.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// `f` again, after a short pause, for as long as it fails because another
+/// connection holds the file's lock, up to [`BUSY_TIMEOUT`] in all: for the
+/// statements SQLite fails at once rather than wait for the lock.
+fn while_busy<T>(mut f: impl FnMut() -> rusqlite::Result<T>) -> rusqlite::Result<T> {
+    let start = std::time::Instant::now();
+    let mut pause = Duration::from_millis(2);
+    loop {
+        match f() {
+            Err(e)
+                if matches!(
+                    e.sqlite_error_code(),
+                    Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+                ) && start.elapsed() < BUSY_TIMEOUT =>
+            {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(50));
+            }
+            other => return other,
+        }
+    }
+}
+
 /// The run store. Cheap to share: wrap it in an `Arc` and use it from any
 /// thread; calls are serialised on one connection.
 pub struct Store {
@@ -302,7 +324,10 @@ impl Store {
                 // fsync per result.
                 conn.pragma_update(None, "synchronous", "normal")
             };
-            wal(&conn).map_err(|e| schema::open_error(location, e))?;
+            // Turning WAL on takes the file's exclusive lock without waiting
+            // for it (SQLite's busy handler is not called): another process
+            // opening the same new store at once makes it fail at once.
+            while_busy(|| wal(&conn)).map_err(|e| schema::open_error(location, e))?;
         }
         schema::migrate(&mut conn, location, migrations)?;
         Ok(Store {

@@ -57,7 +57,17 @@ pub(crate) fn define_functions(conn: &Connection) -> rusqlite::Result<()> {
 /// Reads the file's schema version and refuses files that are not xsafe run
 /// stores or are newer than `supported`. Only reads: a refused file is left
 /// exactly as it was.
+///
+/// Its reads are one snapshot of the file: another process making the same
+/// new store meanwhile (its first migration, tables and version at once)
+/// must not be seen half-way, as version 0 with tables, which is another
+/// program's file.
 pub(crate) fn check(conn: &Connection, location: &str, supported: i64) -> Result<i64, StoreError> {
+    // Deferred: it takes no lock until its first read, and only reads.
+    // Dropped at the end, which ends it.
+    let _snapshot = conn
+        .unchecked_transaction()
+        .map_err(|e| open_error(location, e))?;
     let read = |pragma: &str| -> Result<i64, StoreError> {
         conn.pragma_query_value(None, pragma, |row| row.get(0))
             .map_err(|e| open_error(location, e))
