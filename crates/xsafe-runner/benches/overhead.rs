@@ -51,6 +51,7 @@ fn main() {
         types: Vec::new(),
         name: Some("bench".into()),
         reuse: true,
+        server_moved: false,
     };
     let started = Instant::now();
     let outcome = rt

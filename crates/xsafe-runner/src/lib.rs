@@ -8,10 +8,12 @@
 
 mod plan;
 mod reuse;
+mod stored;
 mod summary;
 
 use plan::Selection;
 pub use plan::{RunPlan, what_is_sent};
+pub use stored::{Changes, Moved};
 pub use summary::{CommonError, GroupSummary, RunOutcome};
 
 use futures::{Stream, StreamExt};
@@ -23,8 +25,12 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
-use xsafe_core::{Case, Judge, JudgeError, Prompt, Strategy, Target, Transcript};
-use xsafe_store::{ResultKey, RunSpec, RunStatus, Store, StoreError, StoredError, Timing};
+use xsafe_core::{
+    Case, Judge, JudgeError, Prompt, Strategy, StrategyError, Target, TargetError, Transcript,
+};
+use xsafe_store::{
+    ResultKey, RunRecord, RunSpec, RunStatus, Store, StoreError, StoredError, Timing,
+};
 
 /// Why a run could not go on. Failures of single cases are not errors of
 /// the run: they are stored and retried by the next run of the command.
@@ -50,6 +56,108 @@ pub enum RunError {
     /// outcome, `interrupted`.
     #[error("interrupted before the run started; nothing was stored")]
     Interrupted,
+    /// A run of the plan's name is stored with another key, and what
+    /// differs between its config and the plan's was found: resuming it
+    /// would mix results of other settings. Refused before anything is
+    /// stored or asked. When nothing identifiable differs, the store's
+    /// [`StoreError::RunMismatch`] is returned instead.
+    #[error("{}", stored::changed_message(run, changes, *named))]
+    Changed {
+        /// The stored run's name.
+        run: String,
+        /// What differs.
+        changes: Changes,
+        /// Whether the command named the run (`--run`); else the name was
+        /// derived from its settings.
+        named: bool,
+    },
+    /// The stored run the plan would resume (of its name and key, an older
+    /// key's included) was asked at other base URLs than the plan's, for a
+    /// target or a clarifier. The run key leaves the URLs out, so that a
+    /// run resumes after its server moved; but another URL may serve
+    /// another model (a proxy such as `xsafe serve` in front of it), whose
+    /// answers must not be mixed with the stored ones, as answers are
+    /// never copied between runs of other URLs. Refused before anything is
+    /// stored or asked, unless the plan says the server moved
+    /// ([`RunPlan::server_moved`]). Its text gives `xsafe run`'s advice.
+    #[error("{}", stored::moved_message(run, moved, *named))]
+    ServerMoved {
+        /// The stored run's name.
+        run: String,
+        /// Each target or clarifier asked elsewhere, with its URLs then
+        /// and now.
+        moved: Vec<Moved>,
+        /// Whether the command named the run (`--run`).
+        named: bool,
+    },
+    /// A target refused the run's requests as unauthorised (HTTP 401 or
+    /// 403: a key missing, wrong or without access), which every request
+    /// would get: it was asked nothing more, and what it refused was not
+    /// stored. The other targets went on to the end; the run is marked
+    /// `interrupted`, and the same command resumes it once the key is
+    /// fixed.
+    #[error("{}", refused_message(run, refusals, *others))]
+    Refused {
+        /// The run's name.
+        run: String,
+        /// Each target that refused, in the order of their refusals.
+        refusals: Vec<Refusal>,
+        /// Whether the run has other targets, which went on.
+        others: bool,
+    },
+}
+
+/// A target that refused a run's requests as unauthorised (see
+/// [`RunError::Refused`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// The target's id.
+    pub target: String,
+    /// When the refused conversation's strategy has a clarifier (whose
+    /// refusal the runner cannot tell from the target's): the strategy's
+    /// name and the clarifier's id.
+    pub clarifier: Option<(String, String)>,
+    /// The error: the HTTP status and the server's message, with the
+    /// target's hint on the key it sent.
+    pub message: String,
+    /// The target's conversations of the run not stored by this
+    /// invocation: the refused ones and those not asked after them.
+    pub left: u64,
+}
+
+/// The text of [`RunError::Refused`].
+fn refused_message(run: &str, refusals: &[Refusal], others: bool) -> String {
+    let each: Vec<String> = refusals
+        .iter()
+        .map(|r| {
+            let who = match &r.clarifier {
+                None => format!("target `{}` refused the requests", r.target),
+                Some((strategy, clarifier)) => format!(
+                    "a request of target `{}` under strategy `{strategy}` was refused, by the \
+                     target or by the strategy's clarifier `{clarifier}`",
+                    r.target
+                ),
+            };
+            let left = match r.left {
+                1 => "its 1 conversation left was".to_string(),
+                n => format!("its {n} conversations left were"),
+            };
+            format!(
+                "{who}: {}; {left} not stored, and no more of them asked",
+                r.message
+            )
+        })
+        .collect();
+    let others = if others {
+        " (the other targets went on; their answers are stored)"
+    } else {
+        ""
+    };
+    format!(
+        "{}. Run `{run}` is interrupted{others}: fix the key (or the credentials given with \
+         --header), then run the same command again to resume it",
+        each.join("; ")
+    )
 }
 
 /// What the runner reports while it works, for progress bars and logs.
@@ -165,6 +273,17 @@ struct StoredAnswer {
 /// conversations start in plan order (by strategy, suite, case and sample),
 /// after its copies of other runs.
 ///
+/// A target that refuses a request as unauthorised (HTTP 401 or 403) is
+/// asked nothing more (its requests in flight finish), and what it refused
+/// is not stored: the other targets go on, then the run is marked
+/// `interrupted` and [`RunError::Refused`] returned, so that the same
+/// command resumes it once the key is fixed.
+///
+/// A stored run of the plan's name is refused, before anything is stored
+/// or asked, when its key is another ([`RunError::Changed`]) or when it
+/// was asked at other base URLs and the plan does not say the server moved
+/// ([`RunError::ServerMoved`]).
+///
 /// Cancelled once the run is open, it returns the run's outcome, marked
 /// `interrupted` unless every result was stored; cancelled before (while
 /// the strategies are checked against the suites), it returns
@@ -178,7 +297,20 @@ pub async fn execute(
     let selection = plan.selection()?;
     check_strategies(plan, &cancel).await?;
     let spec = resolve_spec(&store, plan).await?;
-    let run = blocking(&store, move |s| s.open_run(&spec)).await?;
+    // Refused before the store is written (opening a stored run writes).
+    stored_run(&store, plan, &spec).await?;
+    let open = spec.clone();
+    let run = match blocking(&store, move |s| s.open_run(&open)).await {
+        // Stored meanwhile by another process with other settings: what
+        // differs is said as above.
+        Err(mismatch @ RunError::Store(StoreError::RunMismatch { .. })) => {
+            stored_run(&store, plan, &spec).await?;
+            return Err(mismatch);
+        }
+        opened => opened?,
+    };
+    // Stored meanwhile by another process at other base URLs.
+    check_stored(plan, &spec, &run)?;
     // Held to the end: another process running the same command meanwhile
     // is refused rather than asking the model for the same cases.
     let _claim = store.lock_run(&run)?;
@@ -278,6 +410,12 @@ async fn execute_claimed(
         .collect();
     let done_before = total - jobs.len() as u64;
     let to_run = jobs.len();
+    // Each target's jobs to run, for what a target that refuses the run's
+    // requests leaves (see [`Refusal::left`]).
+    let mut left: HashMap<String, u64> = HashMap::new();
+    for job in &jobs {
+        *left.entry(job.key.target.clone()).or_default() += 1;
+    }
     let mut jobs = jobs;
     // The runs copied from, newest first, each with the count of its copies
     // stored.
@@ -360,13 +498,21 @@ async fn execute_claimed(
     // The queues merged: the next job of whichever target has it ready
     // (its place and its permit taken, see [`dispatch`]). Each queue waits
     // for its own target's permit, holding at most one place meanwhile.
+    // A target that refuses a request as unauthorised stops its queue (see
+    // [`dispatch`]): every request would get the same.
     let mut ready = futures::stream::select_all(queues.into_iter().map(|(target, jobs)| {
         let limit = Arc::new(Semaphore::new(target.max_concurrency().max(1)));
-        Box::pin(dispatch(jobs, limit, unstored.clone()))
+        Box::pin(dispatch(
+            jobs,
+            limit,
+            unstored.clone(),
+            CancellationToken::new(),
+        ))
     }));
     let mut tasks = JoinSet::new();
     let mut dispatching = true;
     let mut interrupted = false;
+    let mut refusals: Vec<Refusal> = Vec::new();
     // Jobs whose result is stored; an interrupted run with all of them
     // stored lost nothing and is complete.
     let mut finished = 0usize;
@@ -393,14 +539,32 @@ async fn execute_claimed(
                 joined = tasks.join_next(), if !tasks.is_empty() => match joined {
                     None => {}
                     Some(Ok(result)) => {
-                        result?;
-                        finished += 1;
+                        let (target, ran) = result?;
+                        match ran {
+                            Ran::Stored { .. } => {
+                                finished += 1;
+                                if let Some(n) = left.get_mut(&target) {
+                                    *n -= 1;
+                                }
+                            }
+                            Ran::Skipped => {}
+                            Ran::Refused { message, clarifier } => {
+                                if !refusals.iter().any(|r| r.target == target) {
+                                    refusals.push(Refusal {
+                                        target,
+                                        clarifier,
+                                        message,
+                                        left: 0,
+                                    });
+                                }
+                            }
+                        }
                     }
                     Some(Err(e)) if e.is_cancelled() => {}
                     Some(Err(e)) => return Err(RunError::Internal(e.to_string())),
                 },
                 next = ready.next(), if dispatching => {
-                    let Some(Ready { job, place, permit, limit }) = next else {
+                    let Some(Ready { job, place, permit, limit, stop }) = next else {
                         dispatching = false;
                         continue;
                     };
@@ -410,18 +574,21 @@ async fn execute_claimed(
                     let on_event = on_event.clone();
                     let seed = plan.seed.wrapping_add(job.key.sample as u64);
                     tasks.spawn(async move {
-                        let (outcome, copied) =
-                            run_one(&store, &job, &*judge, seed, permit, &limit, &place)
-                                .await?;
-                        on_event(Event::Stored {
-                            key: job.key,
-                            outcome,
-                            copied,
-                        });
+                        let ran = run_one(
+                            &store, &job, &*judge, seed, permit, &limit, &place, &stop,
+                        )
+                        .await?;
+                        if let Ran::Stored { outcome, copied } = &ran {
+                            on_event(Event::Stored {
+                                key: job.key.clone(),
+                                outcome: outcome.clone(),
+                                copied: *copied,
+                            });
+                        }
                         // Given back once the result is counted as stored too,
                         // so that the next job starts only after it.
                         drop(place);
-                        Ok::<(), RunError>(())
+                        Ok::<_, RunError>((job.key.target, ran))
                     });
                 }
             }
@@ -459,12 +626,23 @@ async fn execute_claimed(
         on_event(Event::Reused { answers, from });
     }
     looped?;
-    let status = if interrupted && finished < to_run {
+    let status = if (interrupted || !refusals.is_empty()) && finished < to_run {
         RunStatus::Interrupted
     } else {
         RunStatus::Complete
     };
     blocking(&store, move |s| s.set_run_status(run.id, status)).await?;
+    if !refusals.is_empty() {
+        for r in &mut refusals {
+            r.left = left.get(&r.target).copied().unwrap_or_default();
+        }
+        let others = plan.targets.len() > refusals.len();
+        return Err(RunError::Refused {
+            run: run.name.clone(),
+            refusals,
+            others,
+        });
+    }
     // Counts, not the results: loading every transcript of the run for a
     // few numbers made the end of a large run its peak of memory. Each
     // failure is counted with the kind stored with it, so those an earlier
@@ -489,6 +667,32 @@ struct Ready {
     permit: Option<OwnedSemaphorePermit>,
     /// The target's semaphore, for a copy that must ask the model after all.
     limit: Arc<Semaphore>,
+    /// The target's stop, fired when it refuses a request as unauthorised.
+    stop: CancellationToken,
+}
+
+/// What became of a job.
+enum Ran {
+    /// Its result was stored: the verdict's label or the error kind, and
+    /// whether it is a copy of another run's answer (as
+    /// [`Event::Stored`] says them).
+    Stored { outcome: String, copied: bool },
+    /// Not asked: its target refused another request as unauthorised.
+    Skipped,
+    /// Its target refused the request as unauthorised (HTTP 401 or 403):
+    /// nothing was stored. As [`Refusal`] holds them.
+    Refused {
+        message: String,
+        clarifier: Option<(String, String)>,
+    },
+}
+
+impl Job {
+    /// Whether the job asks its target: it has no stored answer to judge
+    /// and no other run's answer to copy.
+    fn asks(&self) -> bool {
+        self.answer.is_none() && self.reuse.is_none()
+    }
 }
 
 /// The jobs of one target as they may start, in their order: each takes a
@@ -497,15 +701,25 @@ struct Ready {
 /// no permit). A place is taken first so that a job holding its target's
 /// permit never waits for one: the permits go to jobs that can start at
 /// once.
+///
+/// Once `stop` fires (the target refused a request as unauthorised), the
+/// jobs that would ask the target are left out; those that only judge a
+/// stored answer or copy another run's still start.
 fn dispatch(
     jobs: Vec<Job>,
     limit: Arc<Semaphore>,
     unstored: Arc<Semaphore>,
+    stop: CancellationToken,
 ) -> impl Stream<Item = Ready> {
     futures::stream::unfold(jobs.into_iter(), move |mut jobs| {
-        let (limit, unstored) = (limit.clone(), unstored.clone());
+        let (limit, unstored, stop) = (limit.clone(), unstored.clone(), stop.clone());
         async move {
-            let job = jobs.next()?;
+            let job = loop {
+                let job = jobs.next()?;
+                if !(stop.is_cancelled() && job.asks()) {
+                    break job;
+                }
+            };
             let place = unstored
                 .acquire_owned()
                 .await
@@ -526,6 +740,7 @@ fn dispatch(
                 place,
                 permit,
                 limit,
+                stop,
             };
             Some((ready, jobs))
         }
@@ -681,6 +896,72 @@ async fn resolve_spec(store: &Arc<Store>, plan: &RunPlan) -> Result<RunSpec, Run
     Ok(spec)
 }
 
+/// The stored run `spec` names (by name, not id), read without writing;
+/// `None` when there is none. Refused when the plan may not open it (see
+/// [`check_stored`]).
+async fn stored_run(
+    store: &Arc<Store>,
+    plan: &RunPlan,
+    spec: &RunSpec,
+) -> Result<Option<RunRecord>, RunError> {
+    let lookup = spec.name.clone();
+    let existing = blocking(store, move |s| {
+        Ok(s.run(&lookup).ok().filter(|r| r.name == lookup))
+    })
+    .await?;
+    if let Some(run) = &existing {
+        check_stored(plan, spec, run)?;
+    }
+    Ok(existing)
+}
+
+/// Whether `plan`, whose run is `spec`, may open the stored run `run` of
+/// the same name: not when its key is another ([`RunError::Changed`],
+/// naming what differs; the store's [`StoreError::RunMismatch`] when
+/// nothing identifiable does), nor when it was asked at other base URLs
+/// unless the plan says the server moved ([`RunError::ServerMoved`]).
+fn check_stored(plan: &RunPlan, spec: &RunSpec, run: &RunRecord) -> Result<(), RunError> {
+    let named = plan.name.is_some();
+    if run.key != spec.key {
+        let changes = stored::changes(&run.config, &spec.config, plan);
+        if changes.list.is_empty() {
+            return Err(StoreError::RunMismatch {
+                name: run.name.clone(),
+            }
+            .into());
+        }
+        return Err(RunError::Changed {
+            run: run.name.clone(),
+            changes,
+            named,
+        });
+    }
+    if plan.server_moved {
+        return Ok(());
+    }
+    let moved = stored::moved(&run.config, &spec.config, plan);
+    if moved.is_empty() {
+        return Ok(());
+    }
+    Err(RunError::ServerMoved {
+        run: run.name.clone(),
+        moved,
+        named,
+    })
+}
+
+/// Refuses, without storing or asking anything, a plan whose stored run
+/// [`execute`] would refuse to open: one of its name made with other
+/// settings ([`RunError::Changed`]) or asked at other base URLs
+/// ([`RunError::ServerMoved`]). For a command that runs several plans one
+/// after the other, so that the last one's refusal comes before the first
+/// asks anything (`xsafe tune`'s held-out run); [`execute`] and
+/// [`preview`] check their own plan.
+pub async fn check_resumable(store: Arc<Store>, plan: &RunPlan) -> Result<(), RunError> {
+    let spec = resolve_spec(&store, plan).await?;
+    stored_run(&store, plan, &spec).await.map(drop)
+}
+
 /// What [`execute`] would do, found without storing or asking anything.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Preview {
@@ -726,20 +1007,15 @@ pub struct PreviewGroup {
 /// The run [`execute`] would open and what it would ask, read from the
 /// store without writing to it: a new run, or how much of an existing one
 /// is done. Refuses what `execute` would refuse (a strategy that would
-/// leak a case, a run of this name made with other settings, a name a new
-/// run cannot have).
+/// leak a case, a run of this name made with other settings or asked at
+/// other base URLs, a name a new run cannot have).
 pub async fn preview(store: Arc<Store>, plan: &RunPlan) -> Result<Preview, RunError> {
     let selection = plan.selection()?;
     // Not cancellable: a dry run installs no Ctrl-C handler, so Ctrl-C ends
     // the process at once.
     check_strategies(plan, &CancellationToken::new()).await?;
     let spec = resolve_spec(&store, plan).await?;
-    let lookup = spec.name.clone();
-    let existing = blocking(&store, move |s| Ok(s.run(&lookup).ok())).await?;
-    let (run_id, done, config) = match existing {
-        Some(run) if run.key != spec.key => {
-            return Err(StoreError::RunMismatch { name: spec.name }.into());
-        }
+    let (run_id, done, config) = match stored_run(&store, plan, &spec).await? {
         Some(run) => {
             let mut answered = blocking(&store, move |s| s.done_keys(run.id)).await?;
             let unjudged = blocking(&store, move |s| s.unjudged(run.id)).await?;
@@ -867,6 +1143,12 @@ impl Judge for RememberLast<'_> {
 /// `permit` is the target's, taken for the job by the caller; a job given
 /// none (a copy that needs no judging) takes one from `limit` if it must
 /// ask the model after all.
+///
+/// A request the target refuses as unauthorised (HTTP 401 or 403) stores
+/// nothing and fires `stop`, the target's, before its permit is given
+/// back, so that no job of the target starts asking after it; a job that
+/// would ask once `stop` fired does not.
+#[allow(clippy::too_many_arguments)]
 async fn run_one(
     store: &Arc<Store>,
     job: &Job,
@@ -875,7 +1157,8 @@ async fn run_one(
     mut permit: Option<OwnedSemaphorePermit>,
     limit: &Arc<Semaphore>,
     place: &Arc<OwnedSemaphorePermit>,
-) -> Result<(String, bool), RunError> {
+    stop: &CancellationToken,
+) -> Result<Ran, RunError> {
     let prompt = job.case.to_prompt();
     let key = job.key.clone();
     // An interactive strategy judges each reply to decide whether to follow
@@ -913,6 +1196,9 @@ async fn run_one(
                     .await
                     .expect("semaphores are never closed"),
             };
+            if stop.is_cancelled() {
+                return Ok(Ran::Skipped);
+            }
             let started = Instant::now();
             let started_ms = SystemTime::now()
                 .duration_since(UNIX_EPOCH)
@@ -922,6 +1208,17 @@ async fn run_one(
                 .strategy
                 .run(&prompt, &*job.target, judge, Some(seed))
                 .await;
+            if let Err(e) = &transcript
+                && refused_credentials(e)
+            {
+                stop.cancel();
+                drop(asking);
+                tracing::warn!(target = %job.key.target, error = %e, "the target refused the request; it is asked nothing more");
+                return Ok(Ran::Refused {
+                    message: e.to_string(),
+                    clarifier: clarifier_of(job.strategy.as_ref()),
+                });
+            }
             drop(asking);
             let timing = Timing {
                 started_ms,
@@ -942,7 +1239,10 @@ async fn run_one(
                         s.record_error(&key, &stored_kind, &message, attempts)
                     })
                     .await?;
-                    return Ok((format!("error:{kind}"), false));
+                    return Ok(Ran::Stored {
+                        outcome: format!("error:{kind}"),
+                        copied: false,
+                    });
                 }
             }
         }
@@ -967,7 +1267,10 @@ async fn run_one(
                 })
             })
             .await?;
-            Ok((label, copied))
+            Ok(Ran::Stored {
+                outcome: label,
+                copied,
+            })
         }
         Err(e) => {
             let error = StoredError {
@@ -988,9 +1291,44 @@ async fn run_one(
                 })
             })
             .await?;
-            Ok(("error:judge".into(), copied))
+            Ok(Ran::Stored {
+                outcome: "error:judge".into(),
+                copied,
+            })
         }
     }
+}
+
+/// Whether a conversation failed because a server refused the credentials
+/// sent (HTTP 401 or 403, after retries of something else too): every
+/// request to it would fail so.
+fn refused_credentials(error: &StrategyError) -> bool {
+    let StrategyError::Target(error) = error else {
+        return false;
+    };
+    let error = match error {
+        TargetError::Exhausted { last, .. } => last.as_ref(),
+        other => other,
+    };
+    matches!(
+        error,
+        TargetError::Status {
+            status: 401 | 403,
+            ..
+        }
+    )
+}
+
+/// The strategy's name and its clarifier's id, when one of its steps has a
+/// clarifier: a target it asks besides the one under test.
+fn clarifier_of(strategy: &dyn Strategy) -> Option<(String, String)> {
+    let definition = strategy.definition();
+    let clarifier = definition["steps"]
+        .as_array()?
+        .iter()
+        .find_map(|step| step["clarifier"]["id"].as_str())?
+        .to_string();
+    Some((strategy.name().to_string(), clarifier))
 }
 
 /// Where a job's copy of another run's answer is counted once stored (its

@@ -43,6 +43,15 @@ pub struct RunPlan {
     /// of the run's settings: it changes what is asked, not what the
     /// answers are, so it leaves the run's key (and name) as they are.
     pub reuse: bool,
+    /// Whether a stored run of this key that was asked at other base URLs
+    /// (of a target, or of an interactive strategy's clarifier) is resumed
+    /// at this plan's: the user says the model moved to them. Without it
+    /// such a run is refused ([`RunError::ServerMoved`]): the key leaves
+    /// the URLs out, but another URL may serve another model (a proxy in
+    /// front of it), whose answers must not be mixed with the stored ones.
+    /// The run's config keeps the URLs it was recorded with. Not part of
+    /// the run's settings.
+    pub server_moved: bool,
 }
 
 /// The cases a plan runs, per suite.
@@ -447,8 +456,10 @@ pub(crate) fn answer_key(
 /// resumed after its server moved; answers are copied only between runs
 /// asked at the same URLs, since another URL may be another model behind
 /// the same settings: `xsafe serve` in front of the model, whose answers
-/// are the profile's strategy's, not the model's own.
-fn served_at(target: &Value) -> Value {
+/// are the profile's strategy's, not the model's own. Nor is a stored run
+/// resumed at other URLs unless the user says the model moved
+/// ([`RunPlan::server_moved`]).
+pub(crate) fn served_at(target: &Value) -> Value {
     let settings = &target["settings"];
     let mut urls: Vec<String> = settings["base_urls"]
         .as_array()
@@ -733,7 +744,26 @@ fn key_of(mut config: Value, version: KeyVersion) -> String {
 }
 
 /// [`key_of`] of a config as it is: `asking` included when it has one.
-fn digest(mut config: Value, version: KeyVersion) -> String {
+fn digest(config: Value, version: KeyVersion) -> String {
+    // serde_json's maps are sorted, so the text is canonical.
+    hex::encode(Sha256::digest(
+        keyed(config, version).to_string().as_bytes(),
+    ))
+}
+
+/// A run's config as this version of the run key reads it ([`key_of`]
+/// hashes it): without what does not change the answers, lists sorted.
+/// What two configs of other keys are compared by, to say what differs.
+pub(crate) fn keyed_config(config: &Value) -> Value {
+    let mut config = config.clone();
+    if let Some(config) = config.as_object_mut() {
+        config.remove("asking");
+    }
+    keyed(config, KeyVersion::Current)
+}
+
+/// What [`digest`] hashes: `config` as `version` of the run key reads it.
+fn keyed(mut config: Value, version: KeyVersion) -> Value {
     if version < KeyVersion::BeforeDescriptions {
         // Before `keyed_target` drops `model_path`, which says what it was.
         for_each_target(&mut config, |t| model_as_given(&mut t["settings"]));
@@ -786,8 +816,7 @@ fn digest(mut config: Value, version: KeyVersion) -> String {
             }
         }
     }
-    // serde_json's maps are sorted, so the text is canonical.
-    hex::encode(Sha256::digest(config.to_string().as_bytes()))
+    config
 }
 
 /// Calls `f` with every target of a run's config: its targets and the

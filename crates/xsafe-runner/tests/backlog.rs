@@ -129,6 +129,7 @@ fn plan(
         types: Vec::new(),
         name: Some("r".into()),
         reuse: true,
+        server_moved: false,
     }
 }
 

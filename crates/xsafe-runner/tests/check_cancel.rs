@@ -78,6 +78,7 @@ fn plan(strategy: Arc<dyn Strategy>) -> RunPlan {
         types: Vec::new(),
         name: Some("r".into()),
         reuse: true,
+        server_moved: false,
     }
 }
 

@@ -55,6 +55,7 @@ fn plan(model_url: &str, judge_url: &str, strategy: &str) -> RunPlan {
         types: Vec::new(),
         name: Some("r".into()),
         reuse: true,
+        server_moved: false,
     }
 }
 

@@ -52,6 +52,7 @@ fn plan(url: &str, timeout_secs: u64, strategies: &[&str], name: Option<&str>) -
         types: Vec::new(),
         name: name.map(String::from),
         reuse: true,
+        server_moved: false,
     }
 }
 

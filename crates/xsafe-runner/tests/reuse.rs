@@ -101,6 +101,7 @@ fn plan(settings: &Settings, strategies: &[&str], judge: Arc<dyn Judge>, name: &
         types: Vec::new(),
         name: Some(name.into()),
         reuse: true,
+        server_moved: false,
     }
 }
 

@@ -34,6 +34,7 @@ fn plan(strategies: &[&Composite]) -> RunPlan {
         types: Vec::new(),
         name: None,
         reuse: true,
+        server_moved: false,
     }
 }
 

@@ -10,7 +10,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use xsafe_core::{Case, Label, Suite};
 use xsafe_runner::{RunPlan, execute};
-use xsafe_store::{RunSpec, Store, StoreError};
+use xsafe_store::{RunSpec, Store};
 use xsafe_target::{OpenAiConfig, OpenAiTarget};
 use xsafe_testkit::{Reply, TestServer};
 
@@ -58,6 +58,7 @@ fn plan(url: &str, suite: Suite, limit: Option<usize>, seed: u64, name: Option<&
         types: Vec::new(),
         name: name.map(String::from),
         reuse: true,
+        server_moved: false,
     }
 }
 
@@ -267,7 +268,18 @@ async fn a_named_limited_run_of_the_older_sampling_is_refused_not_mixed() {
     assert!(
         matches!(
             err,
-            xsafe_runner::RunError::Store(StoreError::RunMismatch { ref name }) if name == "mine"
+            xsafe_runner::RunError::Changed { ref run, ref changes, named: true }
+                if run == "mine" && changes.sampling
+        ),
+        "{err}"
+    );
+    // What differs, and what to do.
+    assert!(
+        err.to_string().contains(
+            "run `mine` already exists with other settings: --limit picks its cases by \
+             sampling version 3, the run's were picked by version 2 (the same seed picks other \
+             cases). This xsafe cannot resume run `mine` with this --limit; for a run of these \
+             settings, pass a new --run name"
         ),
         "{err}"
     );

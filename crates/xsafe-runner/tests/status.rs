@@ -44,6 +44,7 @@ fn plan(url: &str, suites: Vec<Suite>) -> RunPlan {
         types: Vec::new(),
         name: Some("r".into()),
         reuse: true,
+        server_moved: false,
     }
 }
 

@@ -135,6 +135,7 @@ fn plan(url: &str) -> RunPlan {
         types: Vec::new(),
         name: Some("summary".into()),
         reuse: true,
+        server_moved: false,
     }
 }
 

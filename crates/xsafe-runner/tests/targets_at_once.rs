@@ -236,6 +236,7 @@ fn plan(url: &str, a: usize, b: usize, cases: usize) -> RunPlan {
         types: Vec::new(),
         name: Some("r".into()),
         reuse: true,
+        server_moved: false,
     }
 }
 
@@ -349,12 +350,16 @@ async fn a_cancelled_run_of_two_targets_resumes_without_asking_twice() {
         assert_eq!(seen.most["b"], 1);
     }
 
-    // The same command, against a server that answers at once (where the
-    // model is served is not part of the run).
+    // The same command, against a server that answers at once: where the
+    // model is served is not part of the run, but resuming it at another
+    // URL takes saying that the server moved.
     let second = HoldingServer::start(&[], |_, _| true).await;
     let again = execute(
         store.clone(),
-        &plan(&second.url, 1, 1, 3),
+        &RunPlan {
+            server_moved: true,
+            ..plan(&second.url, 1, 1, 3)
+        },
         CancellationToken::new(),
         |_| {},
     )
@@ -436,6 +441,7 @@ async fn a_run_resumed_with_its_model_named_by_another_path_asks_what_is_left() 
         types: Vec::new(),
         name: Some("r".into()),
         reuse: true,
+        server_moved: false,
     };
     let down = Arc::new(LocalFile {
         id: "local:models/m.gguf".into(),

@@ -232,6 +232,11 @@ pub struct RunArgs {
     /// strategy and seed (and judge, for follow-ups)
     #[arg(long)]
     pub no_reuse: bool,
+    /// Resume the stored run of these settings although it was asked at other base URLs: the
+    /// model it was asked moved to this command's. Without it such a run is refused, since
+    /// another URL may serve another model (a proxy in front of it)
+    #[arg(long)]
+    pub server_moved: bool,
     #[command(flatten)]
     pub judge: JudgeArgs,
 }
@@ -735,6 +740,11 @@ pub struct TuneArgs {
     /// strategy and seed (and judge, for follow-ups)
     #[arg(long)]
     pub no_reuse: bool,
+    /// Resume the stored calibration and held-out runs of these settings although they were
+    /// asked at other base URLs: the model they were asked moved to this command's. Without it
+    /// such runs are refused, since another URL may serve another model (a proxy in front of it)
+    #[arg(long)]
+    pub server_moved: bool,
     #[command(flatten)]
     pub suite_file: SuiteFileArgs,
     #[command(flatten)]

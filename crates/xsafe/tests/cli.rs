@@ -319,11 +319,23 @@ fn other_settings_under_an_existing_run_name_are_refused() {
     let mut other = args.clone();
     other.extend(["--temperature", "0.7"]);
     let err = env.fails(&other);
-    assert!(err.contains("t1") && err.contains("--run"), "{err}");
-    // Where the model is served is not part of a run's identity.
+    assert!(
+        err.contains("run `t1` already exists with other settings: target `openai:test-model`: temperature 0.7, was 0.0.")
+            && err.contains("--run"),
+        "{err}"
+    );
+    // Where the model is served is not part of a run's identity, but
+    // another URL may be another model: the run is resumed there only when
+    // the user says the server moved.
     let moved = TestServer::start(keyword_model);
     let moved_url = format!("{}/v1", moved.url());
     let args = run_args(&moved_url, &[]);
+    let err = env.fails(&args);
+    assert!(
+        err.contains("run `t1` was asked at other base URLs") && err.contains("--server-moved"),
+        "{err}"
+    );
+    let args = run_args(&moved_url, &["--server-moved"]);
     let again: serde_json::Value = serde_json::from_str(&env.ok(&args)).unwrap();
     assert_eq!(again["done_before"], 20);
     assert_eq!(moved.request_count(), 0);

@@ -38,6 +38,21 @@ fn a_suite_file_whose_name_has_a_comma_is_one_suite() {
         text(&out.stdout)
     );
 
+    // tune takes one suite: a file with a comma is one.
+    let rows: String = (0..8)
+        .map(|i| format!("p{i},{}\n", if i % 2 == 0 { "safe" } else { "unsafe" }))
+        .collect();
+    let tuned = env.write("tune, set.csv", &format!("prompt,label\n{rows}"));
+    let url = format!("{}/v1", unused_url());
+    let out = env
+        .cmd()
+        .args(["tune", "--dry-run", "--target", "openai:m", "--suite"])
+        .arg(&tuned)
+        .args(["--base-url", &url])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+
     // Lists are still split, in --suite and in XSAFE_SUITE, spaces around
     // the names left out; a file with a comma goes in a --suite of its own.
     let other = env.write("other.csv", "prompt,label\nc,safe\n");

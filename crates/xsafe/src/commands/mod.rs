@@ -663,9 +663,10 @@ pub(crate) fn interrupted_before_start(error: &anyhow::Error) -> bool {
 ///
 /// An error once the run has started is said to have stopped `what` (`the
 /// run`, `the calibration run`). One before, while the run is opened (a
-/// name taken by a run of other settings, a suite given twice, a run
-/// another process holds), is about what was asked, and is returned as it
-/// is: nothing stopped, since nothing started.
+/// name taken by a run of other settings, a stored run asked at other base
+/// URLs, a suite given twice, a run another process holds), is about what
+/// was asked, and is returned as it is: nothing stopped, since nothing
+/// started.
 pub(crate) async fn execute_with_progress(
     store: std::sync::Arc<xsafe_store::Store>,
     plan: &xsafe_runner::RunPlan,

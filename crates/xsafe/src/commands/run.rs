@@ -51,6 +51,7 @@ pub async fn run(global: &Global, args: RunArgs) -> Result<ExitCode> {
         types: args.types.clone(),
         name: args.run_name.clone(),
         reuse: !args.no_reuse,
+        server_moved: args.server_moved,
     };
     if args.dry_run {
         let store = dry_run_store(global)?;

@@ -81,7 +81,8 @@ pub async fn run(global: &Global, args: TuneArgs) -> Result<ExitCode> {
     if args.limit == Some(0) {
         bail!("--limit must be at least 1");
     }
-    if args.suite.contains(',') {
+    // A file whose name has a comma (`my prompts, v2.csv`) is one suite.
+    if args.suite.contains(',') && !std::path::Path::new(args.suite.trim()).exists() {
         bail!(
             "--suite `{}`: tune takes one suite (tune on each separately)",
             args.suite
@@ -173,13 +174,29 @@ pub async fn run(global: &Global, args: TuneArgs) -> Result<ExitCode> {
         types: Vec::new(),
         name: None,
         reuse: !args.no_reuse,
+        server_moved: args.server_moved,
     };
 
     // 1. Every strategy on the calibration part.
     let cal_plan = plan(&calibration, strategies.clone());
+    // The held-out run tune may open, one for each strategy it may choose
+    // (baseline, and the strategy unless it is baseline; see below).
+    let held_plans: Vec<RunPlan> = strategies
+        .iter()
+        .map(|s| {
+            let mut check = vec![s.clone()];
+            if s.name() != BASELINE {
+                check.push(strategies[0].clone());
+            }
+            plan(&heldout, check)
+        })
+        .collect();
     if args.dry_run {
         let store = super::run::dry_run_store(global)?;
-        let preview = xsafe_runner::preview(store, &cal_plan).await?;
+        check_stored_runs(&store, &cal_plan, &held_plans).await?;
+        let preview = xsafe_runner::preview(store, &cal_plan)
+            .await
+            .map_err(|e| for_tune(e, "calibration"))?;
         let heldout_at_most = 2 * heldout.cases.len() as u64 * u64::from(args.samples);
         if args.json {
             print_json(&serde_json::json!({
@@ -213,6 +230,7 @@ pub async fn run(global: &Global, args: TuneArgs) -> Result<ExitCode> {
             .chain(args.strategies.strategy_files.iter().map(PathBuf::as_path)),
     )?;
     super::check_writable(&output)?;
+    check_stored_runs(&store, &cal_plan, &held_plans).await?;
     let cal = match execute(&store, &cal_plan, &cancel, global.quiet, "calibration").await? {
         Ok(outcome) => outcome,
         Err(code) => return Ok(code),
@@ -223,11 +241,11 @@ pub async fn run(global: &Global, args: TuneArgs) -> Result<ExitCode> {
     let cal_gain = gain::of_run(&store, &cal, &cal_figures, chosen.name(), args.samples)?;
 
     // 2. The choice and baseline on the held-out part.
-    let mut check = vec![chosen.clone()];
-    if chosen.name() != BASELINE {
-        check.push(strategies[0].clone());
-    }
-    let held_plan = plan(&heldout, check.clone());
+    let held_plan = held_plans
+        .into_iter()
+        .nth(decision.chosen)
+        .expect("one held-out plan per strategy");
+    let check = held_plan.strategies.clone();
     let held = match execute(&store, &held_plan, &cancel, global.quiet, "held-out").await? {
         Ok(outcome) => outcome,
         Err(code) => return Ok(code),
@@ -317,6 +335,43 @@ pub async fn run(global: &Global, args: TuneArgs) -> Result<ExitCode> {
         return Ok(ExitCode::from(1));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Refuses, before anything is asked, a stored calibration or held-out
+/// run that tune may not open (see [`xsafe_runner::check_resumable`]): the
+/// held-out run of any strategy it may choose, as its choice is not known
+/// until the calibration is done.
+async fn check_stored_runs(store: &Arc<Store>, cal: &RunPlan, held: &[RunPlan]) -> Result<()> {
+    xsafe_runner::check_resumable(store.clone(), cal)
+        .await
+        .map_err(|e| for_tune(e, "calibration"))?;
+    for plan in held {
+        xsafe_runner::check_resumable(store.clone(), plan)
+            .await
+            .map_err(|e| for_tune(e, "held-out"))?;
+    }
+    Ok(())
+}
+
+/// A runner's error as tune says it: a stored `part` run asked at other
+/// base URLs gets tune's advice, which names its runs by their settings
+/// and has no `--run`.
+fn for_tune(error: xsafe_runner::RunError, part: &str) -> anyhow::Error {
+    let xsafe_runner::RunError::ServerMoved { run, moved, .. } = error else {
+        return error.into();
+    };
+    let moved: Vec<String> = moved.iter().map(ToString::to_string).collect();
+    anyhow!(
+        "the {part} run `{run}` was asked at other base URLs than this command's: {}. Another \
+         URL may serve another model (a proxy such as `xsafe serve` in front of it), whose \
+         answers must not be mixed with the stored ones nor make a profile for this URL, so \
+         nothing was asked. If it serves the same model (the server moved), pass \
+         --server-moved to resume the stored runs there. To tune at the new URL apart from \
+         them, give another run store with --db FILE (tune names its runs by their settings, \
+         and has no --run), or delete the stored runs (`xsafe runs delete {run}`, and the \
+         other part's run if there is one)",
+        moved.join("; ")
+    )
 }
 
 fn part_word(part: &Suite) -> &'static str {
