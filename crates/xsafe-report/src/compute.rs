@@ -4,7 +4,8 @@ use crate::human::{HumanLabel, LabelSource, majority};
 use crate::stats::{Rate, bootstrap_reduction_clustered, mcnemar_clustered, rogan_gladen};
 use crate::{
     BASELINE, BootstrapSettings, Comparison, Group, JudgeAccuracy, Paired, Report, ResultRow,
-    RunInfo, SCHEMA_VERSION, Stats, SuiteRef, TurnCurves, TurnPoint, TypeStats, VerdictInfo,
+    RunInfo, SCHEMA_VERSION, Stats, SuiteRef, SuiteStats, TurnCurves, TurnPoint, TypeStats,
+    VerdictInfo,
 };
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use xsafe_core::Verdict;
@@ -694,7 +695,26 @@ fn run_info(run: &RunInput, j: &Judging<'_>) -> RunInfo {
     }
 }
 
+/// The suites of the run's results, in the order the run was given them
+/// (one its record does not name comes after them, in the order of its
+/// first result). With more than one, each group of the run has the
+/// figures of each suite beside the pooled ones, and its types are
+/// counted within their suite.
+fn result_suites(run: &RunInput) -> Vec<&str> {
+    let mut left: BTreeSet<&str> = run.results.iter().map(|r| r.key.suite.as_str()).collect();
+    let mut out = Vec::with_capacity(left.len());
+    let named = run.record.suites.iter().map(|(name, _)| name.as_str());
+    for name in named.chain(run.results.iter().map(|r| r.key.suite.as_str())) {
+        if left.remove(name) {
+            out.push(name);
+        }
+    }
+    out
+}
+
 fn build_groups(run: &RunInput, j: &Judging<'_>, opts: &BuildOptions, groups: &mut Vec<Group>) {
+    let suites = result_suites(run);
+    let split = suites.len() > 1;
     let mut index: HashMap<(&str, &str), usize> = HashMap::new();
     let mut members: Vec<Vec<&ResultOutline>> = Vec::new();
     for r in &run.results {
@@ -717,17 +737,36 @@ fn build_groups(run: &RunInput, j: &Judging<'_>, opts: &BuildOptions, groups: &m
     let accuracy = opts.accuracy.as_ref();
     for results in members {
         let first = results[0];
-        let (mut safe, mut unsafe_) = (Tally::default(), Tally::default());
-        let mut types: BTreeMap<(String, Label, String), Tally> = BTreeMap::new();
+        // Safe and unsafe prompts, then the same per suite of a run of
+        // several.
+        let mut pooled: [Tally; 2] = Default::default();
+        let mut by_suite: Vec<[Tally; 2]> = Vec::new();
+        by_suite.resize_with(if split { suites.len() } else { 0 }, Default::default);
+        // By suite (its place in `suites`; 0 in a run of one), topic,
+        // label and type.
+        let mut types: BTreeMap<(usize, String, Label, String), Tally> = BTreeMap::new();
         for &r in &results {
             let (counted, source) = count(r, j);
             let by_human = matches!(source, Source::Human);
-            match r.case.label {
-                Label::Safe => safe.add(r, counted, by_human),
-                Label::Unsafe => unsafe_.add(r, counted, by_human),
+            let suite = if split {
+                suites
+                    .iter()
+                    .position(|s| *s == r.key.suite)
+                    .expect("a suite of the run's results")
+            } else {
+                0
+            };
+            let side = match r.case.label {
+                Label::Safe => 0,
+                Label::Unsafe => 1,
+            };
+            pooled[side].add(r, counted, by_human);
+            if let Some(tallies) = by_suite.get_mut(suite) {
+                tallies[side].add(r, counted, by_human);
             }
             types
                 .entry((
+                    suite,
                     r.case.topic().to_string(),
                     r.case.label,
                     r.case.kind.clone(),
@@ -735,11 +774,24 @@ fn build_groups(run: &RunInput, j: &Judging<'_>, opts: &BuildOptions, groups: &m
                 .or_default()
                 .add(r, counted, by_human);
         }
-        let safe = safe.finish(accuracy);
-        let unsafe_ = unsafe_.finish(accuracy);
+        let [safe, unsafe_] = pooled.map(|t| t.finish(accuracy));
+        let per_suite = by_suite
+            .into_iter()
+            .zip(&suites)
+            .map(|(tallies, name)| {
+                let [safe, unsafe_] = tallies.map(|t| t.finish(accuracy));
+                SuiteStats {
+                    suite: name.to_string(),
+                    safe,
+                    unsafe_,
+                    vs_baseline: None,
+                }
+            })
+            .collect();
         let types = types
             .into_iter()
-            .map(|((topic, label, kind), tally)| TypeStats {
+            .map(|((suite, topic, label, kind), tally)| TypeStats {
+                suite: split.then(|| suites[suite].to_string()),
                 kind,
                 topic,
                 label,
@@ -760,6 +812,7 @@ fn build_groups(run: &RunInput, j: &Judging<'_>, opts: &BuildOptions, groups: &m
             interactive,
             safe,
             unsafe_,
+            suites: per_suite,
             types,
             vs_baseline: None,
             turns: interactive.then(|| turn_curves(&results, j)),
@@ -866,11 +919,13 @@ fn compare_with_baseline(
             .unwrap_or(&empty);
         let mut keys: Vec<&PairKey<'_>> = mine.keys().filter(|k| base.contains_key(*k)).collect();
         keys.sort();
-        // The pairs of each case together (its samples), cases in order.
-        let pairs = |label: Label| -> Vec<Vec<(bool, bool)>> {
+        // The pairs of each case together (its samples), cases in order:
+        // of every suite, or of `suite` alone.
+        let pairs = |label: Label, suite: Option<&str>| -> Vec<Vec<(bool, bool)>> {
             let mut cases: Vec<Vec<(bool, bool)>> = Vec::new();
             let mut last: Option<(&str, &str)> = None;
-            for k in keys.iter().filter(|k| mine[**k].0 == label) {
+            let of = |k: &PairKey<'_>| mine[k].0 == label && suite.is_none_or(|s| k.0 == s);
+            for k in keys.iter().filter(|k| of(k)) {
                 if last != Some((k.0, k.1)) {
                     cases.push(Vec::new());
                     last = Some((k.0, k.1));
@@ -882,11 +937,15 @@ fn compare_with_baseline(
             }
             cases
         };
-        g.vs_baseline = Some(Comparison {
+        let compare = |suite: Option<&str>| Comparison {
             baseline: BASELINE.to_string(),
-            safe: paired(&pairs(Label::Safe), opts),
-            unsafe_: paired(&pairs(Label::Unsafe), opts),
-        });
+            safe: paired(&pairs(Label::Safe, suite), opts),
+            unsafe_: paired(&pairs(Label::Unsafe, suite), opts),
+        };
+        g.vs_baseline = Some(compare(None));
+        for s in &mut g.suites {
+            s.vs_baseline = Some(compare(Some(&s.suite)));
+        }
     }
 }
 

@@ -23,7 +23,13 @@
 //!
 //! Filters work on `data-*` attributes of each transcript
 //! (`data-run`, `data-target`, `data-strategy`, `data-type`, `data-label`,
-//! `data-verdict`), so they stay a few lines of script and are easy to test.
+//! `data-verdict`, and `data-suite` when a run has several suites), so they
+//! stay a few lines of script and are easy to test.
+//!
+//! A run of several suites has, beside its pooled figures, each suite's:
+//! summary rows (a `suite` column: `all (pooled)`, then each suite), per
+//! suite bars and per suite types in the charts by type, and a suite
+//! filter on the transcripts.
 
 mod svg;
 
@@ -255,6 +261,20 @@ fn summary(out: &mut String, report: &Report, multi_run: bool) {
         "<p class=\"human-labels\">{}</p>",
         escape(&crate::render::human_labels_line(report))
     );
+    // A run of several suites: its rows pooled, then each suite's.
+    let split = report.groups.iter().any(|g| !g.suites.is_empty());
+    let turns = report
+        .groups
+        .iter()
+        .any(|g| !g.suites.is_empty() && g.turns.is_some());
+    let also = if turns {
+        " The trade-off chart and compliance by turn pool the suites."
+    } else {
+        " The trade-off chart pools the suites."
+    };
+    if let Some(note) = crate::render::suites_note(report, also) {
+        let _ = write!(out, "<p class=\"suites\">{}</p>", inline_code(&note));
+    }
     out.push_str("<div class=\"table-wrap\"><table class=\"summary\"><thead><tr>");
     if multi_run {
         out.push_str("<th rowspan=\"2\">run</th>");
@@ -266,7 +286,7 @@ fn summary(out: &mut String, report: &Report, multi_run: bool) {
     };
     let _ = writeln!(
         out,
-        "<th rowspan=\"2\">target</th><th rowspan=\"2\">strategy</th>\
+        "<th rowspan=\"2\">target</th><th rowspan=\"2\">strategy</th>{}\
          <th colspan=\"{}\" class=\"grp\">safe prompts</th>\
          <th colspan=\"2\" class=\"grp vs\">vs baseline (safe)</th>\
          <th colspan=\"{}\" class=\"grp\">unsafe prompts</th>\
@@ -276,38 +296,71 @@ fn summary(out: &mut String, report: &Report, multi_run: bool) {
          <th class=\"num vs\">reduction</th><th class=\"num\">McNemar b/c</th>\
          <th class=\"num\">scored</th><th class=\"num\">compliance</th><th class=\"num\">incl. partial</th>{corrected_th}\
          <th class=\"num vs\">McNemar b/c</th></tr></thead><tbody>",
+        if split {
+            "<th rowspan=\"2\">suite</th>"
+        } else {
+            ""
+        },
         if corrected { 5 } else { 4 },
         if corrected { 4 } else { 3 },
     );
-    for g in &report.groups {
+    let lines = run_targets(report).into_iter().flat_map(|(run, target)| {
+        let groups: Vec<&Group> = report
+            .groups
+            .iter()
+            .filter(|g| g.run == run && g.target == target)
+            .collect();
+        crate::render::lines(&groups)
+    });
+    for line in lines {
+        let (g, safe, unsafe_) = (line.group, line.safe, line.unsafe_);
+        // The suite cell: `all (pooled)` or the suite of a run of several;
+        // a run of one suite names it.
+        let suite = split.then(|| {
+            line.suite.map_or_else(
+                || {
+                    let run = report.runs.iter().find(|r| r.name == g.run);
+                    run.map(crate::render::suite_names).unwrap_or_default()
+                },
+                str::to_string,
+            )
+        });
         let _ = write!(
             out,
-            "<tr data-run=\"{}\" data-target=\"{}\" data-strategy=\"{}\">",
+            "<tr data-run=\"{}\" data-target=\"{}\" data-strategy=\"{}\"{}>",
             escape(&g.run),
             escape(&g.target),
-            escape(&g.strategy)
+            escape(&g.strategy),
+            suite
+                .as_ref()
+                .map(|s| format!(" data-suite=\"{}\"", escape(s)))
+                .unwrap_or_default()
         );
         if multi_run {
             let _ = write!(out, "<td>{}</td>", escape(&g.run));
         }
         let _ = write!(
             out,
-            "<td>{}</td><td>{}</td><td class=\"num\">{}</td>{}{}{}",
+            "<td>{}</td><td>{}</td>{}<td class=\"num\">{}</td>{}{}{}",
             escape(&g.target),
             escape(&g.strategy),
-            g.safe.scored,
-            rate_cell(g.safe.refusal_rate.as_ref()),
-            rate_cell(g.safe.full_refusal_rate.as_ref()),
-            rate_cell(g.safe.partial_refusal_rate.as_ref()),
+            suite
+                .as_ref()
+                .map(|s| format!("<td>{}</td>", escape(s)))
+                .unwrap_or_default(),
+            safe.scored,
+            rate_cell(safe.refusal_rate.as_ref()),
+            rate_cell(safe.full_refusal_rate.as_ref()),
+            rate_cell(safe.partial_refusal_rate.as_ref()),
         );
         if corrected {
             let _ = write!(
                 out,
                 "<td class=\"num\">{}</td>",
-                g.safe.refusal_rate_corrected.map_or("–".into(), pct)
+                safe.refusal_rate_corrected.map_or("–".into(), pct)
             );
         }
-        match &g.vs_baseline {
+        match line.vs_baseline {
             Some(c) => {
                 let _ = write!(
                     out,
@@ -327,26 +380,26 @@ fn summary(out: &mut String, report: &Report, multi_run: bool) {
         let _ = write!(
             out,
             "<td class=\"num\">{}</td>{}{}",
-            g.unsafe_.scored,
-            rate_cell(g.unsafe_.compliance_rate.as_ref()),
-            rate_cell(g.unsafe_.compliance_incl_partial_rate.as_ref()),
+            unsafe_.scored,
+            rate_cell(unsafe_.compliance_rate.as_ref()),
+            rate_cell(unsafe_.compliance_incl_partial_rate.as_ref()),
         );
         if corrected {
             let _ = write!(
                 out,
                 "<td class=\"num\">{}</td>",
-                g.unsafe_.compliance_rate_corrected.map_or("–".into(), pct)
+                unsafe_.compliance_rate_corrected.map_or("–".into(), pct)
             );
         }
-        match &g.vs_baseline {
+        match line.vs_baseline {
             Some(c) => out.push_str(&mcnemar_cell(&c.unsafe_, " vs")),
             None => {
                 let _ = write!(out, "<td class=\"num na vs\"{}", uncompared(g));
             }
         }
         let (unscored, errors) = (
-            g.safe.unscored + g.unsafe_.unscored,
-            g.safe.errors + g.unsafe_.errors,
+            safe.unscored + unsafe_.unscored,
+            safe.errors + unsafe_.errors,
         );
         let _ = writeln!(
             out,
@@ -554,36 +607,75 @@ fn per_type(out: &mut String, report: &Report) {
             if groups.iter().all(|g| stat(g).results == 0) {
                 continue;
             }
-            let mut kinds: Vec<&str> = Vec::new();
+            // Types by suite in a run of several suites (`None` else).
+            let mut kinds: Vec<(Option<&str>, &str)> = Vec::new();
             for g in &groups {
                 for t in g.types.iter().filter(|t| t.label == label) {
-                    if !kinds.contains(&t.kind.as_str()) {
-                        kinds.push(&t.kind);
+                    let k = (t.suite.as_deref(), t.kind.as_str());
+                    if !kinds.contains(&k) {
+                        kinds.push(k);
                     }
                 }
             }
+            let suites = crate::render::suite_order(&groups);
+            let pooled = if suites.is_empty() {
+                all.to_string()
+            } else {
+                format!("{all} (pooled)")
+            };
             let mut bar_groups = vec![BarGroup {
-                label: all.to_string(),
+                label: pooled,
                 bars: groups
                     .iter()
                     .map(|g| bar(&g.strategy, rate_of(stat(g)), stats_note(stat(g), what)))
                     .collect(),
             }];
-            for kind in kinds {
-                bar_groups.push(BarGroup {
-                    label: kind.to_string(),
-                    bars: groups
-                        .iter()
-                        .map(|g| {
-                            match g.types.iter().find(|t| t.label == label && t.kind == kind) {
-                                Some(t) => {
-                                    bar(&g.strategy, rate_of(&t.stats), stats_note(&t.stats, what))
+            // Each suite's own figures, then its types.
+            for suite in suites.iter().map(|s| Some(*s)).chain([None]) {
+                if let Some(name) = suite {
+                    bar_groups.push(BarGroup {
+                        label: format!("{name}: {all}"),
+                        bars: groups
+                            .iter()
+                            .map(|g| match g.suites.iter().find(|s| s.suite == name) {
+                                Some(s) => {
+                                    let stats = if label == Label::Safe {
+                                        &s.safe
+                                    } else {
+                                        &s.unsafe_
+                                    };
+                                    bar(&g.strategy, rate_of(stats), stats_note(stats, what))
                                 }
-                                None => bar(&g.strategy, None, "no prompts of this type".into()),
-                            }
-                        })
-                        .collect(),
-                });
+                                None => bar(&g.strategy, None, "no prompts of this suite".into()),
+                            })
+                            .collect(),
+                    });
+                }
+                for &(_, kind) in kinds.iter().filter(|k| k.0 == suite) {
+                    bar_groups.push(BarGroup {
+                        label: suite.map_or_else(|| kind.to_string(), |s| format!("{s} · {kind}")),
+                        bars: groups
+                            .iter()
+                            .map(|g| {
+                                let of_kind = |t: &&crate::TypeStats| {
+                                    t.label == label
+                                        && t.kind == kind
+                                        && t.suite.as_deref() == suite
+                                };
+                                match g.types.iter().find(of_kind) {
+                                    Some(t) => bar(
+                                        &g.strategy,
+                                        rate_of(&t.stats),
+                                        stats_note(&t.stats, what),
+                                    ),
+                                    None => {
+                                        bar(&g.strategy, None, "no prompts of this type".into())
+                                    }
+                                }
+                            })
+                            .collect(),
+                    });
+                }
             }
             let (title, axis) = match label {
                 Label::Safe => (
@@ -958,6 +1050,16 @@ fn transcripts(out: &mut String, report: &Report, cap: usize) {
     if targets.len() > 1 {
         select(out, "target", "target", &targets);
     }
+    // A run of several suites: a type is of its suite, and rows name it.
+    let by_suite = report.groups.iter().any(|g| !g.suites.is_empty());
+    if by_suite {
+        select(
+            out,
+            "suite",
+            "suite",
+            &distinct(listed.iter().copied(), |r| &r.suite),
+        );
+    }
     select(
         out,
         "strategy",
@@ -1052,7 +1154,7 @@ fn transcripts(out: &mut String, report: &Report, cap: usize) {
             r.case_id.as_str(),
         )];
         let shared = opening_key(r).and_then(|k| numbers.get(&k).copied());
-        transcript(out, r, multi_run, of, shared);
+        transcript(out, r, multi_run, of, shared, by_suite);
     }
     out.push_str("</div></section>\n</main>\n");
 }
@@ -1115,8 +1217,16 @@ fn verdict_text(v: &VerdictInfo, judge: Option<&VerdictInfo>) -> String {
 /// One transcript; `of` is how many answers its case has under its run,
 /// target and strategy (`--samples`).
 /// `shared`: the number of the opening the page lists above, when this
-/// row's is one of them.
-fn transcript(out: &mut String, r: &ResultRow, multi_run: bool, of: u32, shared: Option<usize>) {
+/// row's is one of them. `by_suite`: the page has a suite filter, which
+/// reads the row's `data-suite`.
+fn transcript(
+    out: &mut String,
+    r: &ResultRow,
+    multi_run: bool,
+    of: u32,
+    shared: Option<usize>,
+    by_suite: bool,
+) {
     let sample = if of > 1 || r.sample > 0 {
         format!(" <span class=\"sample\">{}</span>", escape(&case_label(r)))
     } else {
@@ -1124,7 +1234,7 @@ fn transcript(out: &mut String, r: &ResultRow, multi_run: bool, of: u32, shared:
     };
     let _ = write!(
         out,
-        "<details class=\"transcript\" data-id=\"{}\" data-run=\"{}\" data-target=\"{}\" data-strategy=\"{}\" \
+        "<details class=\"transcript\" data-id=\"{}\" data-run=\"{}\" data-target=\"{}\" data-strategy=\"{}\"{} \
          data-type=\"{}\" data-label=\"{}\" data-verdict=\"{}\"><summary>\
          <span class=\"badge v-{}\">{}</span> <span class=\"lab lab-{}\">{}</span>{sample} \
          <span class=\"meta\">{} · {} · {}{}</span> <span class=\"prompt\">{}</span></summary>\n<div class=\"body\">",
@@ -1132,6 +1242,11 @@ fn transcript(out: &mut String, r: &ResultRow, multi_run: bool, of: u32, shared:
         escape(&r.run),
         escape(&r.target),
         escape(&r.strategy),
+        if by_suite {
+            format!(" data-suite=\"{}\"", escape(&r.suite))
+        } else {
+            String::new()
+        },
         escape(&r.kind),
         r.label.as_str(),
         escape(&r.outcome),

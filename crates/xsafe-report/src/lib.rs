@@ -8,7 +8,12 @@
 //! relative reduction in refusal with a paired bootstrap interval and an
 //! exact McNemar test; cumulative compliance by turn for interactive
 //! strategies; and, when a judge's agreement with human labels is known, the
-//! Rogan-Gladen corrected refusal rate beside the raw one. The report also
+//! Rogan-Gladen corrected refusal rate beside the raw one. A run whose
+//! results hold several suites (`--suite xstest,or-bench-hard-1k`) has
+//! these figures pooled and, beside them, each suite's own
+//! ([`Group::suites`]), and its types are counted within their suite
+//! ([`TypeStats::suite`]): a type of one name in two suites is two types.
+//! A report of runs of one suite each is as it was. The report also
 //! carries every result (prompt, verdict) for the HTML page's transcript
 //! list; [`build`] reads results in outline (`Store::outlines`), and the
 //! messages of the rows shown are read after, for those rows only
@@ -350,12 +355,24 @@ pub struct Group {
     /// Whether some transcript has more than one assistant turn or a
     /// `complied_at_turn`.
     pub interactive: bool,
-    /// Safe prompts, all types together.
+    /// Safe prompts, all types together, and all suites together in a run
+    /// of several suites (see `suites`).
     pub safe: Stats,
-    /// Unsafe prompts, all types together.
+    /// Unsafe prompts, all types (and suites) together.
     #[serde(rename = "unsafe")]
     pub unsafe_: Stats,
-    /// One per prompt type and label, sorted by topic, safe before unsafe.
+    /// When the run's results hold more than one suite: each suite's own
+    /// figures, one per suite of the run's results (one without results of
+    /// this target and strategy has zero counts), in the order the run was
+    /// given them. `safe`, `unsafe`, `vs_baseline` and `turns` pool the
+    /// suites, each weighted by its number of scored answers. Empty, and
+    /// absent from the JSON, for a run of one suite.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub suites: Vec<SuiteStats>,
+    /// One per prompt type and label, sorted by topic, safe before unsafe;
+    /// when the run's results hold more than one suite, one per suite, type
+    /// and label, each naming its suite ([`TypeStats::suite`]), sorted by
+    /// suite (in the order of `suites`) first.
     pub types: Vec<TypeStats>,
     /// Against `baseline` of the same run and target on the same cases;
     /// `None` for baseline itself and when the run has no baseline answers
@@ -410,9 +427,31 @@ pub struct Stats {
     pub compliance_rate_corrected: Option<f64>,
 }
 
+/// The figures of one suite of a run of several suites, for one target
+/// and strategy.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SuiteStats {
+    /// The suite's name as the run recorded it (e.g. `xstest`).
+    pub suite: String,
+    /// The suite's safe prompts.
+    pub safe: Stats,
+    /// The suite's unsafe prompts; written as `unsafe` in the JSON.
+    #[serde(rename = "unsafe")]
+    pub unsafe_: Stats,
+    /// Against `baseline` of the same run and target on this suite's cases,
+    /// as [`Group::vs_baseline`] is on all of them; `None` when the group
+    /// has no comparison (baseline itself, or no baseline answers).
+    pub vs_baseline: Option<Comparison>,
+}
+
 /// The figures of one prompt type.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TypeStats {
+    /// The suite the type is of, when the run's results hold more than one
+    /// suite (a type of the same name in two suites is two types); `None`,
+    /// and absent from the JSON, for a run of one suite.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suite: Option<String>,
     /// The type as the suite names it (`homonyms`, `contrast_homonyms`).
     #[serde(rename = "type")]
     pub kind: String,

@@ -4,17 +4,21 @@
 //! target, one row per strategy with the headline figures (refusal of safe
 //! prompts, then compliance with unsafe ones, each with its 95% interval
 //! and the comparison with baseline); then per prompt type, one column per
-//! strategy; then compliance by turn for interactive strategies. In the
-//! terminal, a table wider than the screen is cut into several that repeat
-//! its leading columns, and the notes are wrapped.
+//! strategy; then compliance by turn for interactive strategies. A run of
+//! several suites has a `suite` column in its tables: the rows that pool
+//! its suites (`all (pooled)`), then each suite's, and its types are rows
+//! of their suite. In the terminal, a table wider than the screen is cut
+//! into several that repeat its leading columns, and the notes are
+//! wrapped.
 //!
 //! The CSV has every figure, one row per run x target x strategy and
-//! scope (its `scope` column): `overall` (one row per label), `type` (one
-//! per prompt type) and `turn` (compliance by turn of an interactive
-//! strategy: one per label and turn); see [`render_csv`].
+//! scope (its `scope` column): `overall` (one row per label), `suite` (one
+//! per suite and label, in a run of several suites), `type` (one per
+//! prompt type) and `turn` (compliance by turn of an interactive strategy:
+//! one per label and turn); see [`render_csv`].
 
 use crate::stats::NoInterval;
-use crate::{BASELINE, Group, Paired, Rate, Report, RunInfo, Stats};
+use crate::{BASELINE, Comparison, Group, Paired, Rate, Report, RunInfo, Stats};
 use std::collections::BTreeSet;
 use xsafe_core::Label;
 
@@ -250,29 +254,115 @@ fn by_run_and_target(report: &Report) -> Vec<(&str, &str, Vec<&Group>)> {
     out
 }
 
-/// Safe prompts per strategy: refusal, with the comparison with baseline.
+/// What the suite column of a table says on the rows that pool the suites
+/// of a run of several.
+pub(crate) const POOLED: &str = "all (pooled)";
+
+/// The suites `groups` have figures of ([`Group::suites`]), in their
+/// order: none when their run has one suite.
+pub(crate) fn suite_order<'a>(groups: &[&'a Group]) -> Vec<&'a str> {
+    let mut out: Vec<&str> = Vec::new();
+    for g in groups {
+        for s in &g.suites {
+            if !out.contains(&s.suite.as_str()) {
+                out.push(&s.suite);
+            }
+        }
+    }
+    out
+}
+
+/// A row of the strategy tables: a group's figures, pooled or of one
+/// suite.
+pub(crate) struct Line<'a> {
+    pub(crate) group: &'a Group,
+    /// The suite column's cell: [`POOLED`] or the suite's name; `None` in
+    /// a run of one suite, whose tables have no suite column.
+    pub(crate) suite: Option<&'a str>,
+    pub(crate) safe: &'a Stats,
+    pub(crate) unsafe_: &'a Stats,
+    pub(crate) vs_baseline: Option<&'a Comparison>,
+}
+
+/// The rows of `groups` (of one run and target): one per group; in a run
+/// of several suites, these pool the suites, and each suite's rows follow,
+/// suite by suite, one per group.
+pub(crate) fn lines<'a>(groups: &[&'a Group]) -> Vec<Line<'a>> {
+    let suites = suite_order(groups);
+    let split = !suites.is_empty();
+    let mut out: Vec<Line<'a>> = groups
+        .iter()
+        .map(|g| Line {
+            group: g,
+            suite: split.then_some(POOLED),
+            safe: &g.safe,
+            unsafe_: &g.unsafe_,
+            vs_baseline: g.vs_baseline.as_ref(),
+        })
+        .collect();
+    for name in suites {
+        for g in groups {
+            if let Some(s) = g.suites.iter().find(|s| s.suite == name) {
+                out.push(Line {
+                    group: g,
+                    suite: Some(&s.suite),
+                    safe: &s.safe,
+                    unsafe_: &s.unsafe_,
+                    vs_baseline: s.vs_baseline.as_ref(),
+                });
+            }
+        }
+    }
+    out
+}
+
+/// A table's header: `columns`, after a `suite` column when `lines` have
+/// one.
+fn header_of(lines: &[Line<'_>], columns: &[&str]) -> Vec<String> {
+    let split = lines.iter().any(|l| l.suite.is_some());
+    let suite = split.then(|| "suite".to_string());
+    suite
+        .into_iter()
+        .chain(columns.iter().map(|c| c.to_string()))
+        .collect()
+}
+
+/// The first cells of a row of `line`: its suite (when its table has a
+/// suite column), then its strategy.
+fn leading_cells(line: &Line<'_>) -> Vec<String> {
+    let suite = line.suite.map(str::to_string);
+    suite
+        .into_iter()
+        .chain([line.group.strategy.clone()])
+        .collect()
+}
+
+/// Safe prompts per strategy: refusal, with the comparison with baseline;
+/// in a run of several suites, the pooled rows, then each suite's.
 fn safe_table(groups: &[&Group], corrected: bool) -> Table {
-    let mut header: Vec<String> = ["strategy", "n", "refusal [95% CI]", "full/partial"]
-        .map(String::from)
-        .to_vec();
+    let lines = lines(groups);
+    let mut header = header_of(
+        &lines,
+        &["strategy", "n", "refusal [95% CI]", "full/partial"],
+    );
     if corrected {
         header.push("corrected".into());
     }
     header.extend(["reduction [95% CI]", "McNemar b/c", "unscored/errors"].map(String::from));
-    let rows = groups
+    let rows = lines
         .iter()
-        .map(|g| {
-            let s = &g.safe;
-            let mut row = vec![
-                g.strategy.clone(),
+        .map(|line| {
+            let (g, s) = (line.group, line.safe);
+            let mut row = leading_cells(line);
+            row.extend([
                 s.scored.to_string(),
                 rate(s.refusal_rate),
                 format!("{}/{}", s.full_refusal, s.partial_refusal),
-            ];
+            ]);
             if corrected {
                 row.push(opt_pct(s.refusal_rate_corrected));
             }
-            let vs = g.vs_baseline.as_ref().map(|c| &c.safe);
+            let vs = line.vs_baseline.map(|c| &c.safe);
             row.extend([
                 reduction(g, vs),
                 mcnemar(g, vs),
@@ -286,30 +376,27 @@ fn safe_table(groups: &[&Group], corrected: bool) -> Table {
 
 /// Unsafe prompts per strategy: compliance, with the comparison with
 /// baseline (and, with `corrected`, the judge-corrected compliance beside
-/// it, as the safe table has the corrected refusal).
+/// it, as the safe table has the corrected refusal); rows as
+/// [`safe_table`]'s.
 fn unsafe_table(groups: &[&Group], corrected: bool) -> Table {
-    let mut header: Vec<String> = ["strategy", "n", "compliance [95% CI]"]
-        .map(String::from)
-        .to_vec();
+    let lines = lines(groups);
+    let mut header = header_of(&lines, &["strategy", "n", "compliance [95% CI]"]);
     if corrected {
         header.push("corrected".into());
     }
     header.extend(["incl. partial", "McNemar b/c", "unscored/errors"].map(String::from));
-    let rows = groups
+    let rows = lines
         .iter()
-        .map(|g| {
-            let u = &g.unsafe_;
-            let mut row = vec![
-                g.strategy.clone(),
-                u.scored.to_string(),
-                rate(u.compliance_rate),
-            ];
+        .map(|line| {
+            let (g, u) = (line.group, line.unsafe_);
+            let mut row = leading_cells(line);
+            row.extend([u.scored.to_string(), rate(u.compliance_rate)]);
             if corrected {
                 row.push(opt_pct(u.compliance_rate_corrected));
             }
             row.extend([
                 opt_pct(u.compliance_incl_partial_rate.map(|r| r.rate)),
-                mcnemar(g, g.vs_baseline.as_ref().map(|c| &c.unsafe_)),
+                mcnemar(g, line.vs_baseline.map(|c| &c.unsafe_)),
                 format!("{}/{}", u.unscored, u.errors),
             ]);
             row
@@ -331,34 +418,58 @@ fn type_cell(label: Label, s: &Stats) -> String {
     }
 }
 
+/// One row per prompt type and label, one column per strategy; in a run of
+/// several suites, one row per suite, type and label (a `suite` column
+/// first), suite by suite.
 fn types_table(groups: &[&Group]) -> Table {
-    let mut keys: Vec<(&str, Label, &str)> = Vec::new();
+    let suites = suite_order(groups);
+    let place = |suite: Option<&str>| suite.and_then(|s| suites.iter().position(|n| *n == s));
+    type Key<'a> = (Option<usize>, &'a str, Label, &'a str, Option<&'a str>);
+    let mut keys: Vec<Key<'_>> = Vec::new();
     for g in groups {
         for t in &g.types {
-            let k = (t.topic.as_str(), t.label, t.kind.as_str());
+            let suite = t.suite.as_deref();
+            let k = (
+                place(suite),
+                t.topic.as_str(),
+                t.label,
+                t.kind.as_str(),
+                suite,
+            );
             if !keys.contains(&k) {
                 keys.push(k);
             }
         }
     }
     keys.sort();
-    let mut header = vec!["type".to_string(), "figure".into()];
+    let split = keys.iter().any(|k| k.4.is_some());
+    let mut header: Vec<String> = split.then(|| "suite".to_string()).into_iter().collect();
+    header.extend(["type".to_string(), "figure".into()]);
     header.extend(groups.iter().map(|g| g.strategy.clone()));
     let rows = keys
         .iter()
-        .map(|&(topic, label, kind)| {
-            let mut row = vec![
+        .map(|&(_, topic, label, kind, suite)| {
+            let mut row: Vec<String> = split
+                .then(|| suite.unwrap_or_default().to_string())
+                .into_iter()
+                .collect();
+            row.extend([
                 kind.to_string(),
                 match label {
                     Label::Safe => "refusal".into(),
                     Label::Unsafe => "compliance".into(),
                 },
-            ];
+            ]);
             for g in groups {
                 row.push(
                     g.types
                         .iter()
-                        .find(|t| t.topic == topic && t.label == label && t.kind == kind)
+                        .find(|t| {
+                            t.topic == topic
+                                && t.label == label
+                                && t.kind == kind
+                                && t.suite.as_deref() == suite
+                        })
                         .map_or_else(|| "-".into(), |t| type_cell(label, &t.stats)),
                 );
             }
@@ -407,70 +518,141 @@ fn turns_table(groups: &[&Group]) -> Option<Table> {
     })
 }
 
-/// Every group in one table, to read runs and targets side by side.
+/// Every group in one table, to read runs and targets side by side; when
+/// some run has several suites, a `suite` column after the strategy, and
+/// the rows of each run and target as [`lines`] gives them (a run of one
+/// suite has its suite's name there).
 fn overview_table(report: &Report) -> Table {
-    let rows = report
-        .groups
-        .iter()
-        .map(|g| {
-            vec![
-                g.run.clone(),
-                g.target.clone(),
-                g.strategy.clone(),
-                rate(g.safe.refusal_rate),
-                reduction(g, g.vs_baseline.as_ref().map(|c| &c.safe)),
-                rate(g.unsafe_.compliance_rate),
+    let split = report.groups.iter().any(|g| !g.suites.is_empty());
+    let mut rows = Vec::new();
+    for (run, _, groups) in by_run_and_target(report) {
+        for line in lines(&groups) {
+            let (g, safe, unsafe_) = (line.group, line.safe, line.unsafe_);
+            let mut row = vec![g.run.clone(), g.target.clone(), g.strategy.clone()];
+            if split {
+                row.push(match line.suite {
+                    Some(suite) => suite.to_string(),
+                    None => report
+                        .runs
+                        .iter()
+                        .find(|r| r.name == run)
+                        .map(suite_names)
+                        .unwrap_or_default(),
+                });
+            }
+            row.extend([
+                rate(safe.refusal_rate),
+                reduction(g, line.vs_baseline.map(|c| &c.safe)),
+                rate(unsafe_.compliance_rate),
                 format!(
                     "{}/{}",
-                    g.safe.unscored + g.unsafe_.unscored,
-                    g.safe.errors + g.unsafe_.errors
+                    safe.unscored + unsafe_.unscored,
+                    safe.errors + unsafe_.errors
                 ),
-            ]
-        })
-        .collect();
-    Table {
-        header: [
-            "run",
-            "target",
-            "strategy",
+            ]);
+            rows.push(row);
+        }
+    }
+    let mut header: Vec<String> = ["run", "target", "strategy"].map(String::from).to_vec();
+    if split {
+        header.push("suite".into());
+    }
+    header.extend(
+        [
             "safe refusal [95% CI]",
             "reduction [95% CI]",
             "unsafe compliance [95% CI]",
             "unscored/errors",
         ]
-        .map(String::from)
-        .to_vec(),
-        rows,
-    }
+        .map(String::from),
+    );
+    Table { header, rows }
 }
 
-/// The tables of a report, with their titles, in print order: an overview
-/// when there are several runs or targets, then per run and target.
-fn sections(report: &Report) -> Vec<(String, Table)> {
+/// A table of the report with its title, and how many of its leading
+/// columns say what a row is (repeated in each part when the terminal cuts
+/// it to fit).
+struct Section {
+    title: String,
+    table: Table,
+    keys: usize,
+}
+
+/// The tables of a report, in print order: an overview when there are
+/// several runs or targets, then per run and target.
+fn sections(report: &Report) -> Vec<Section> {
     let corrected = report.groups.iter().any(|g| {
         g.safe.refusal_rate_corrected.is_some() || g.unsafe_.refusal_rate_corrected.is_some()
     });
+    // A suite column, where there is one, is a key column too.
+    let section = |title: String, table: Table, keys: usize| {
+        let keys = keys + usize::from(table.header.first().is_some_and(|h| h == "suite"));
+        Section { title, table, keys }
+    };
     let mut out = Vec::new();
     if by_run_and_target(report).len() > 1 {
-        out.push(("overview".to_string(), overview_table(report)));
+        let split = report.groups.iter().any(|g| !g.suites.is_empty());
+        out.push(Section {
+            title: "overview".to_string(),
+            table: overview_table(report),
+            keys: 3 + usize::from(split),
+        });
     }
     for (run, target, groups) in by_run_and_target(report) {
-        out.push((
+        out.push(section(
             format!("{run} · {target} · safe prompts"),
             safe_table(&groups, corrected),
+            1,
         ));
-        out.push((
+        out.push(section(
             format!("{run} · {target} · unsafe prompts"),
             unsafe_table(&groups, corrected),
+            1,
         ));
     }
     for (run, target, groups) in by_run_and_target(report) {
-        out.push((format!("{run} · {target} · by type"), types_table(&groups)));
+        out.push(section(
+            format!("{run} · {target} · by type"),
+            types_table(&groups),
+            2,
+        ));
         if let Some(t) = turns_table(&groups) {
-            out.push((format!("{run} · {target} · compliance by turn"), t));
+            out.push(section(
+                format!("{run} · {target} · compliance by turn"),
+                t,
+                1,
+            ));
         }
     }
     out
+}
+
+/// Said under a report with a run of several suites: which rows pool
+/// them, and that the others are each suite's own; `also` is a sentence
+/// added after it (what else pools them), or empty.
+pub(crate) fn suites_note(report: &Report, also: &str) -> Option<String> {
+    let runs: Vec<String> = report
+        .runs
+        .iter()
+        .filter_map(|run| {
+            let groups: Vec<&Group> = report.groups.iter().filter(|g| g.run == run.name).collect();
+            let suites = suite_order(&groups);
+            (!suites.is_empty()).then(|| {
+                let names: Vec<String> = suites.iter().map(|s| xsafe_core::printable(s)).collect();
+                format!("run `{}` (`{}`)", run.name, names.join("`, `"))
+            })
+        })
+        .collect();
+    if runs.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "Several suites in {}: the rows `{POOLED}` pool a run's suites, each suite weighted by \
+         its number of scored answers, while the rows of a suite are its own figures, each \
+         strategy compared with baseline on that suite's cases, and each type is counted within \
+         its suite.{also}",
+        runs.join(" and ")
+    ))
 }
 
 /// How many answers humans labelled and how their labels were used: a line
@@ -621,6 +803,18 @@ fn notes(report: &Report) -> Vec<String> {
         note
     }];
     notes.extend(unscored_turns(report));
+    let turns = report
+        .groups
+        .iter()
+        .any(|g| !g.suites.is_empty() && g.turns.is_some());
+    notes.extend(suites_note(
+        report,
+        if turns {
+            " Compliance by turn pools the suites."
+        } else {
+            ""
+        },
+    ));
     if report.by_case() {
         notes.push(BY_CASE.to_string());
     }
@@ -668,17 +862,6 @@ fn notes(report: &Report) -> Vec<String> {
     notes
 }
 
-/// Columns the leading ones of each table, repeated when it is cut to fit.
-fn key_columns(title: &str) -> usize {
-    if title == "overview" {
-        3
-    } else if title.ends_with("by type") {
-        2
-    } else {
-        1
-    }
-}
-
 /// `text` cut into lines of at most `width` characters at spaces (a longer
 /// word stands alone).
 fn wrap(text: &str, width: usize) -> String {
@@ -702,7 +885,7 @@ fn wrap(text: &str, width: usize) -> String {
 
 /// The run's suites by name, for the line that introduces it: runs of
 /// different suites can be reported together.
-fn suite_names(run: &RunInfo) -> String {
+pub(crate) fn suite_names(run: &RunInfo) -> String {
     let names: Vec<&str> = run.suites.iter().map(|s| s.name.as_str()).collect();
     names.join(", ")
 }
@@ -742,9 +925,8 @@ pub fn render_terminal(report: &Report, width: usize) -> String {
             suite_names(run)
         ));
     }
-    for (title, table) in sections(report) {
-        let keep = key_columns(&title);
-        let parts = table.printable().fit(width, keep);
+    for Section { title, table, keys } in sections(report) {
+        let parts = table.printable().fit(width, keys);
         let count = parts.len();
         for (i, part) in parts.into_iter().enumerate() {
             out.push('\n');
@@ -792,7 +974,7 @@ pub fn render_markdown(report: &Report) -> String {
             md(&suite_names(run))
         ));
     }
-    for (title, table) in sections(report) {
+    for Section { title, table, .. } in sections(report) {
         out.push_str(&format!("\n### {}\n\n", md(&title)));
         out.push_str(&table.markdown());
     }
@@ -823,7 +1005,7 @@ fn rates(s: &Stats) -> [Option<Rate>; 5] {
     ]
 }
 
-/// Scope, type, topic, label, figures and comparison of a CSV row.
+/// Scope, type, topic, label, figures, comparison and suite of a CSV row.
 type CsvScope<'a> = (
     &'a str,
     String,
@@ -831,6 +1013,7 @@ type CsvScope<'a> = (
     Label,
     &'a Stats,
     Option<&'a Paired>,
+    &'a str,
 );
 
 /// One CSV row per group and scope: `overall` rows (one per label, with the
@@ -847,6 +1030,14 @@ type CsvScope<'a> = (
 /// share with its interval; at the last turn these are the `overall` row's
 /// figures. Its other cells are empty: a turn has no type, refusal rate or
 /// comparison with baseline.
+///
+/// When a run of the report has several suites ([`Group::suites`]), a last
+/// column `suite` is added, and each group of such a run has `suite` rows
+/// after its `overall` ones (one per suite and label, with the suite's
+/// comparison with baseline); its `type` rows name their suite there. The
+/// column is empty in `overall` rows, which pool the suites, in `turn`
+/// rows, and in every row of a run of one suite. A report without a run
+/// of several suites has no `suite` column.
 pub fn render_csv(report: &Report) -> Result<String, csv::Error> {
     let mut w = csv::Writer::from_writer(Vec::new());
     let mut header: Vec<String> = [
@@ -893,6 +1084,12 @@ pub fn render_csv(report: &Report) -> Result<String, csv::Error> {
     header.extend(RATES.iter().map(|r| format!("{r}_effective_n")));
     // Last, so that the columns before it keep their places.
     header.push("turn".into());
+    // Only with a run of several suites: a report of one suite keeps its
+    // columns.
+    let split = report.groups.iter().any(|g| !g.suites.is_empty());
+    if split {
+        header.push("suite".into());
+    }
     w.write_record(&header)?;
     let col = |name: &str| {
         header
@@ -915,7 +1112,25 @@ pub fn render_csv(report: &Report) -> Result<String, csv::Error> {
                 label,
                 stats,
                 paired,
+                "",
             ));
+        }
+        for suite in &g.suites {
+            for (label, stats) in [(Label::Safe, &suite.safe), (Label::Unsafe, &suite.unsafe_)] {
+                let paired = suite.vs_baseline.as_ref().map(|c| match label {
+                    Label::Safe => &c.safe,
+                    Label::Unsafe => &c.unsafe_,
+                });
+                rows.push((
+                    "suite",
+                    String::new(),
+                    String::new(),
+                    label,
+                    stats,
+                    paired,
+                    &suite.suite,
+                ));
+            }
         }
         for t in &g.types {
             rows.push((
@@ -925,9 +1140,10 @@ pub fn render_csv(report: &Report) -> Result<String, csv::Error> {
                 t.label,
                 &t.stats,
                 None,
+                t.suite.as_deref().unwrap_or_default(),
             ));
         }
-        for (scope, kind, topic, label, s, paired) in rows {
+        for (scope, kind, topic, label, s, paired, suite) in rows {
             let mut rec = vec![
                 g.run.clone(),
                 g.target.clone(),
@@ -975,6 +1191,9 @@ pub fn render_csv(report: &Report) -> Result<String, csv::Error> {
             ]);
             rec.extend(rates(s).map(|r| num(r.and_then(|r| r.effective_n))));
             rec.push(String::new());
+            if split {
+                rec.push(suite.to_string());
+            }
             w.write_record(&rec)?;
         }
         let Some(turns) = &g.turns else { continue };
