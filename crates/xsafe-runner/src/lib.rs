@@ -6,11 +6,13 @@
 //! what another run of the store asked the same way: a conversation not
 //! stored yet copies such a run's done answer (see [`execute`]).
 
+mod layout;
 mod plan;
 mod reuse;
 mod stored;
 mod summary;
 
+use layout::{Layout, Marks};
 use plan::Selection;
 pub use plan::{RunPlan, what_is_sent};
 pub use stored::{Changes, Moved};
@@ -26,7 +28,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use xsafe_core::{
-    Case, Judge, JudgeError, Prompt, Strategy, StrategyError, Target, TargetError, Transcript,
+    Case, Judge, JudgeError, Prompt, Strategy, StrategyError, TargetError, Transcript,
 };
 use xsafe_store::{
     ResultKey, RunRecord, RunSpec, RunStatus, Store, StoreError, StoredError, Timing,
@@ -213,12 +215,12 @@ pub enum Event {
 /// result, per request the targets may have in flight.
 const UNSTORED_PER_REQUEST: usize = 2;
 
-/// One unit of work.
+/// One unit of work: a conversation of the run's [`Layout`], made when its
+/// target's queue comes to it (see [`Queue`]).
 struct Job {
-    key: ResultKey,
-    case: Case,
-    target: Arc<dyn Target>,
-    strategy: Arc<dyn Strategy>,
+    /// The conversation's number in the layout: its target, strategy,
+    /// case, sample and key.
+    at: usize,
     /// The answer an earlier invocation stored when its judge failed: it
     /// is judged again rather than asked again.
     answer: Option<StoredAnswer>,
@@ -268,8 +270,9 @@ struct StoredAnswer {
 /// which runs; each [`Event::Stored`], whether it stored a copy.
 ///
 /// The targets are asked at once, each with up to its own
-/// [`Target::max_concurrency`] requests in flight: one whose requests are
-/// slow, or whose limit is reached, holds up none of the others. A target's
+/// [`Target::max_concurrency`](xsafe_core::Target::max_concurrency)
+/// requests in flight: one whose requests are slow, or whose limit is
+/// reached, holds up none of the others. A target's
 /// conversations start in plan order (by strategy, suite, case and sample),
 /// after its copies of other runs.
 ///
@@ -315,7 +318,7 @@ pub async fn execute(
     // is refused rather than asking the model for the same cases.
     let _claim = store.lock_run(&run)?;
     let (run_id, run_name) = (run.id, run.name.clone());
-    let outcome = match execute_claimed(&store, plan, &selection, run, cancel, on_event).await {
+    let outcome = match execute_claimed(&store, plan, selection, run, cancel, on_event).await {
         Err(error) if lost_the_run(&error) && !run_exists(&store, run_id).await => {
             Err(StoreError::RunDeleted(run_name).into())
         }
@@ -374,74 +377,91 @@ fn may_write_after(error: &RunError) -> bool {
 async fn execute_claimed(
     store: &Arc<Store>,
     plan: &RunPlan,
-    selection: &Selection,
+    selection: Selection,
     run: xsafe_store::RunRecord,
     cancel: CancellationToken,
     on_event: impl Fn(Event) + Send + Sync + 'static,
 ) -> Result<RunOutcome, RunError> {
     let store = store.clone();
-    for (suite, cases) in &selection.suites {
-        let (suite, cases) = (suite.clone(), cases.clone());
-        blocking(&store, move |s| s.add_cases(run.id, &suite, &cases)).await?;
-    }
-    let done: HashSet<ResultKey> = blocking(&store, move |s| s.done_keys(run.id)).await?;
-    let mut answers: HashMap<ResultKey, StoredAnswer> =
-        blocking(&store, move |s| s.unjudged(run.id))
-            .await?
-            .into_iter()
-            .filter_map(|r| {
-                let answer = StoredAnswer {
-                    result_id: r.id,
-                    transcript: r.transcript?,
-                    timing: r.timing.unwrap_or_default(),
-                };
-                Some((r.key, answer))
-            })
-            .collect();
-    let all = plan_jobs(plan, selection, run.id, &run.config);
-    let total = all.len() as u64;
-    let jobs: Vec<Job> = all
-        .into_iter()
-        .filter(|job| !done.contains(&job.key))
-        .map(|job| Job {
-            answer: answers.remove(&job.key),
-            ..job
-        })
-        .collect();
-    let done_before = total - jobs.len() as u64;
-    let to_run = jobs.len();
-    // Each target's jobs to run, for what a target that refuses the run's
-    // requests leaves (see [`Refusal::left`]).
-    let mut left: HashMap<String, u64> = HashMap::new();
-    for job in &jobs {
-        *left.entry(job.key.target.clone()).or_default() += 1;
-    }
-    let mut jobs = jobs;
-    // The runs copied from, newest first, each with the count of its copies
-    // stored.
-    let mut sources: Vec<(String, Arc<AtomicU64>)> = Vec::new();
-    if plan.reuse {
-        let found = find_reuse(&store, plan, Some(run.id), &jobs, |job| {
-            job.answer.is_none()
+    let layout = Arc::new(Layout::new(plan, selection, run.id, &run.config));
+    for suite in 0..layout.selection.suites.len() {
+        let layout = layout.clone();
+        blocking(&store, move |s| {
+            let (name, cases) = &layout.selection.suites[suite];
+            s.add_cases(run.id, name, cases)
         })
         .await?;
+    }
+    // A bit per conversation; the keys read are dropped once marked.
+    let done_keys = blocking(&store, move |s| s.done_keys(run.id)).await?;
+    let done = Arc::new(layout.marks(&done_keys));
+    drop(done_keys);
+    // Each answer stored unjudged, by the conversation that judges it (the
+    // first of the plan's with its key), per target.
+    let mut answers: Vec<HashMap<usize, StoredAnswer>> =
+        (0..layout.targets.len()).map(|_| HashMap::new()).collect();
+    let unjudged = blocking(&store, move |s| s.unjudged(run.id)).await?;
+    {
+        let keys = layout.keys();
+        for r in unjudged {
+            let (Some(transcript), Some(n)) = (r.transcript, keys.first(&r.key)) else {
+                continue;
+            };
+            let answer = StoredAnswer {
+                result_id: r.id,
+                transcript,
+                timing: r.timing.unwrap_or_default(),
+            };
+            answers[layout.target_of(n)].insert(n, answer);
+        }
+    }
+    let total = layout.total() as u64;
+    let done_before = done.count() as u64;
+    let to_run = (total - done_before) as usize;
+    // Each target's jobs to run (all of its conversations not done), by
+    // its id, for what a target that refuses the run's requests leaves
+    // (see [`Refusal::left`]).
+    let mut left: HashMap<String, u64> = HashMap::new();
+    let mut to_run_of = Vec::with_capacity(layout.targets.len());
+    for (t, id) in layout.target_ids.iter().enumerate() {
+        let range = layout.target_range(t);
+        let n = range.len() - done.count_in(range);
+        to_run_of.push(n);
+        if n > 0 {
+            *left.entry(id.clone()).or_default() += n as u64;
+        }
+    }
+    // The runs copied from, newest first, each with the count of its copies
+    // stored; each target's copies, in plan order.
+    let mut sources: Vec<(String, Arc<AtomicU64>)> = Vec::new();
+    let mut copies: Vec<Vec<(usize, Copying)>> =
+        (0..layout.targets.len()).map(|_| Vec::new()).collect();
+    if plan.reuse {
+        // The jobs with no stored answer to judge.
+        let mut wanted = done.complement();
+        for n in answers.iter().flat_map(HashMap::keys) {
+            wanted.clear(*n);
+        }
+        let found = find_reuse(&store, plan, &layout, Some(run.id), wanted).await?;
         sources = found
             .sources
             .into_iter()
             .map(|name| (name, Arc::default()))
             .collect();
-        for (i, reuse) in found.reuses {
+        for (n, reuse) in found.reuses {
             let stored = sources[reuse.source].1.clone();
-            jobs[i].reuse = Some(Copying {
-                from: reuse,
-                stored,
-            });
+            copies[layout.target_of(n)].push((
+                n,
+                Copying {
+                    from: reuse,
+                    stored,
+                },
+            ));
+        }
+        for copies in &mut copies {
+            copies.sort_unstable_by_key(|(n, _)| *n);
         }
     }
-    // The copies first (each target's before its own jobs, below): they ask
-    // nothing, and are stored before the target is asked anything, so an
-    // interruption keeps them.
-    jobs.sort_by_key(|job| job.reuse.is_none());
     // A run with nothing left to do is not marked running even for a
     // moment: killed meanwhile, it would stay so although it is complete.
     if to_run > 0 {
@@ -481,19 +501,33 @@ async fn execute_claimed(
 
     // Each target is dispatched on its own, so that every target is asked
     // at once, each up to its own limit: one queue per target of its jobs
-    // in the order above (its copies first, then by strategy, suite, case
-    // and sample), each behind a semaphore of the target's own limit. One
-    // loop over all the jobs in plan order waited for the permit of the
-    // target whose permits were all taken, and the next target's jobs
-    // waited behind it although that target was idle. A queue is grouped
-    // by the target object its jobs ask, not by id: a job's key may name
-    // the target by the id the run first knew it by.
-    let mut queues: Vec<(Arc<dyn Target>, Vec<Job>)> = Vec::new();
-    for job in jobs {
-        match queues.iter_mut().find(|(t, _)| Arc::ptr_eq(t, &job.target)) {
-            Some((_, queue)) => queue.push(job),
-            None => queues.push((job.target.clone(), vec![job])),
-        }
+    // (its copies first, in plan order, then its other jobs by strategy,
+    // suite, case and sample), each behind a semaphore of the target's own
+    // limit. One loop over all the jobs in plan order waited for the
+    // permit of the target whose permits were all taken, and the next
+    // target's jobs waited behind it although that target was idle. A
+    // queue is of the target object its jobs ask (its index in the plan),
+    // not of an id: a job's key may name the target by the id the run
+    // first knew it by. The targets with copies come first, then the
+    // others with jobs, each in plan order, as they came when every job
+    // of the run was sorted copies first.
+    let order: Vec<usize> = (0..layout.targets.len())
+        .filter(|&t| !copies[t].is_empty())
+        .chain((0..layout.targets.len()).filter(|&t| copies[t].is_empty() && to_run_of[t] > 0))
+        .collect();
+    let mut queues = Vec::with_capacity(order.len());
+    let mut answers: Vec<Option<HashMap<usize, StoredAnswer>>> =
+        answers.into_iter().map(Some).collect();
+    let mut copies: Vec<Option<Vec<(usize, Copying)>>> = copies.into_iter().map(Some).collect();
+    for t in order {
+        let queue = Queue::new(
+            &layout,
+            done.clone(),
+            t,
+            copies[t].take().unwrap_or_default(),
+            answers[t].take().unwrap_or_default(),
+        );
+        queues.push((layout.targets[t].clone(), queue));
     }
     // The queues merged: the next job of whichever target has it ready
     // (its place and its permit taken, see [`dispatch`]). Each queue waits
@@ -539,19 +573,20 @@ async fn execute_claimed(
                 joined = tasks.join_next(), if !tasks.is_empty() => match joined {
                     None => {}
                     Some(Ok(result)) => {
-                        let (target, ran) = result?;
+                        let (target, ran): (usize, Ran) = result?;
+                        let target = &layout.target_ids[target];
                         match ran {
                             Ran::Stored { .. } => {
                                 finished += 1;
-                                if let Some(n) = left.get_mut(&target) {
+                                if let Some(n) = left.get_mut(target) {
                                     *n -= 1;
                                 }
                             }
                             Ran::Skipped => {}
                             Ran::Refused { message, clarifier } => {
-                                if !refusals.iter().any(|r| r.target == target) {
+                                if !refusals.iter().any(|r| r.target == *target) {
                                     refusals.push(Refusal {
-                                        target,
+                                        target: target.clone(),
                                         clarifier,
                                         message,
                                         left: 0,
@@ -572,15 +607,16 @@ async fn execute_claimed(
                     let store = store.clone();
                     let judge = plan.judge.clone();
                     let on_event = on_event.clone();
-                    let seed = plan.seed.wrapping_add(job.key.sample as u64);
+                    let layout = layout.clone();
+                    let seed = plan.seed.wrapping_add(layout.conversation(job.at).sample as u64);
                     tasks.spawn(async move {
                         let ran = run_one(
-                            &store, &job, &*judge, seed, permit, &limit, &place, &stop,
+                            &store, &layout, &job, &*judge, seed, permit, &limit, &place, &stop,
                         )
                         .await?;
                         if let Ran::Stored { outcome, copied } = &ran {
                             on_event(Event::Stored {
-                                key: job.key.clone(),
+                                key: layout.key(job.at),
                                 outcome: outcome.clone(),
                                 copied: *copied,
                             });
@@ -588,7 +624,7 @@ async fn execute_claimed(
                         // Given back once the result is counted as stored too,
                         // so that the next job starts only after it.
                         drop(place);
-                        Ok::<_, RunError>((job.key.target, ran))
+                        Ok::<_, RunError>((layout.target_of(job.at), ran))
                     });
                 }
             }
@@ -706,12 +742,12 @@ impl Job {
 /// jobs that would ask the target are left out; those that only judge a
 /// stored answer or copy another run's still start.
 fn dispatch(
-    jobs: Vec<Job>,
+    jobs: Queue,
     limit: Arc<Semaphore>,
     unstored: Arc<Semaphore>,
     stop: CancellationToken,
 ) -> impl Stream<Item = Ready> {
-    futures::stream::unfold(jobs.into_iter(), move |mut jobs| {
+    futures::stream::unfold(jobs, move |mut jobs| {
         let (limit, unstored, stop) = (limit.clone(), unstored.clone(), stop.clone());
         async move {
             let job = loop {
@@ -747,88 +783,109 @@ fn dispatch(
     })
 }
 
-/// Every conversation of the plan under run `run_id`, stored or not, in
-/// plan order: by target, strategy, suite, case and sample (each target's
-/// are asked in this order; the targets are asked at once). A
-/// target goes by the id the run's `config` first named it by
-/// ([`plan::stored_target_id`]; its own, in a new run).
-fn plan_jobs(
-    plan: &RunPlan,
-    selection: &Selection,
-    run_id: i64,
-    config: &serde_json::Value,
-) -> Vec<Job> {
-    let mut jobs = Vec::new();
-    for target in &plan.targets {
-        let target_id = plan::stored_target_id(config, target.as_ref());
-        for strategy in &plan.strategies {
-            for (suite, cases) in &selection.suites {
-                for case in cases {
-                    for sample in 0..plan.samples {
-                        jobs.push(Job {
-                            key: ResultKey {
-                                run_id,
-                                target: target_id.clone(),
-                                strategy: strategy.name().to_string(),
-                                suite: suite.clone(),
-                                case_id: case.id.clone(),
-                                sample,
-                            },
-                            case: case.clone(),
-                            target: target.clone(),
-                            strategy: strategy.clone(),
-                            answer: None,
-                            reuse: None,
-                        });
-                    }
-                }
-            }
-        }
-    }
-    jobs
+/// The jobs of one target, made one at a time as they are dispatched: its
+/// copies of other runs' answers first, in plan order, then its other
+/// conversations not done, in plan order (by strategy, suite, case and
+/// sample), each with its answer stored unjudged, if any.
+struct Queue {
+    /// The conversations stored and judged: not run again.
+    done: Arc<Marks>,
+    /// The target's copies, in plan order.
+    copies: std::vec::IntoIter<(usize, Copying)>,
+    /// The numbers of the copies, in plan order: the conversations left out
+    /// after them.
+    copied: Vec<usize>,
+    /// The target's answers stored unjudged, by conversation.
+    answers: HashMap<usize, StoredAnswer>,
+    /// The target's conversations not gone through yet.
+    next: std::ops::Range<usize>,
 }
 
-/// The done results of other runs that the `wanted` ones of `jobs` (the
-/// plan's, of run `this_run` when it is stored) may copy instead of asking
-/// the model; see [`reuse`].
+impl Queue {
+    /// The queue of target `target` (its index) of `layout`, with the
+    /// conversations marked in `done` left out, its `copies` (in plan
+    /// order) first, and its `answers` stored unjudged.
+    fn new(
+        layout: &Layout,
+        done: Arc<Marks>,
+        target: usize,
+        copies: Vec<(usize, Copying)>,
+        answers: HashMap<usize, StoredAnswer>,
+    ) -> Queue {
+        Queue {
+            copied: copies.iter().map(|(n, _)| *n).collect(),
+            copies: copies.into_iter(),
+            next: layout.target_range(target),
+            done,
+            answers,
+        }
+    }
+}
+
+impl Iterator for Queue {
+    type Item = Job;
+
+    fn next(&mut self) -> Option<Job> {
+        if let Some((at, copying)) = self.copies.next() {
+            return Some(Job {
+                at,
+                answer: self.answers.remove(&at),
+                reuse: Some(copying),
+            });
+        }
+        let at = self
+            .next
+            .by_ref()
+            .find(|&n| !self.done.get(n) && self.copied.binary_search(&n).is_err())?;
+        Some(Job {
+            at,
+            answer: self.answers.remove(&at),
+            reuse: None,
+        })
+    }
+}
+
+/// The done results of other runs that the conversations of `layout`
+/// marked in `wanted` (of run `this_run` when it is stored) may copy
+/// instead of asking the model; see [`reuse`].
 async fn find_reuse(
     store: &Arc<Store>,
     plan: &RunPlan,
+    layout: &Arc<Layout>,
     this_run: Option<i64>,
-    jobs: &[Job],
-    wanted: impl Fn(&Job) -> bool,
+    wanted: Marks,
 ) -> Result<reuse::Found, RunError> {
+    // One pair per target id and strategy name, numbered in plan order of
+    // their first conversation wanted.
     let mut pairs: Vec<String> = Vec::new();
     let mut pair_of: HashMap<(&str, &str), usize> = HashMap::new();
-    let mut wants = Vec::new();
-    for (i, job) in jobs.iter().enumerate() {
-        if !wanted(job) {
+    let mut pair_of_group = vec![None; layout.groups()];
+    for (group, pair) in pair_of_group.iter_mut().enumerate() {
+        if layout.group_range(group).all(|n| !wanted.get(n)) {
             continue;
         }
-        let at = (job.key.target.as_str(), job.key.strategy.as_str());
-        let pair = *pair_of.entry(at).or_insert_with(|| {
+        let (target, strategy) = layout.group_parts(group);
+        let at = (
+            layout.target_ids[target].as_str(),
+            layout.strategy_name(strategy),
+        );
+        *pair = Some(*pair_of.entry(at).or_insert_with(|| {
             pairs.push(reuse::key_of_pair(
-                &*job.target,
-                &*job.strategy,
+                &*layout.targets[target],
+                &*layout.strategies[strategy],
                 plan.seed,
                 &*plan.judge,
             ));
             pairs.len() - 1
-        });
-        wants.push(reuse::Want {
-            job: i,
-            pair,
-            suite: job.key.suite.clone(),
-            case: job.case.clone(),
-            sample: job.key.sample,
-        });
+        }));
     }
-    if wants.is_empty() {
+    if pairs.is_empty() {
         return Ok(reuse::Found::default());
     }
     let tag = plan.judge.tag();
+    let layout = layout.clone();
     blocking(store, move |s| {
-        reuse::find(s, this_run, &pairs, wants, &tag)
+        reuse::find(s, this_run, &layout, &pairs, &pair_of_group, wanted, &tag)
     })
     .await
 }
@@ -1015,7 +1072,7 @@ pub async fn preview(store: Arc<Store>, plan: &RunPlan) -> Result<Preview, RunEr
     // the process at once.
     check_strategies(plan, &CancellationToken::new()).await?;
     let spec = resolve_spec(&store, plan).await?;
-    let (run_id, done, config) = match stored_run(&store, plan, &spec).await? {
+    let (run_id, answered, config) = match stored_run(&store, plan, &spec).await? {
         Some(run) => {
             let mut answered = blocking(&store, move |s| s.done_keys(run.id)).await?;
             let unjudged = blocking(&store, move |s| s.unjudged(run.id)).await?;
@@ -1027,29 +1084,36 @@ pub async fn preview(store: Arc<Store>, plan: &RunPlan) -> Result<Preview, RunEr
             (None, HashSet::new(), spec.config)
         }
     };
-    // The jobs come target by target, strategy by strategy, each pair with
-    // every selected case and sample (a selection is never empty).
-    let per_group = selection.case_count() * plan.samples as usize;
-    let jobs = plan_jobs(plan, &selection, run_id.unwrap_or_default(), &config);
-    let mut copies = vec![false; jobs.len()];
+    // Counted per target and strategy (by strategy, suite, case and
+    // sample), from a bit per conversation: a job per conversation, with
+    // its case and key, took kilobytes each.
+    let layout = Arc::new(Layout::new(
+        plan,
+        selection,
+        run_id.unwrap_or_default(),
+        &config,
+    ));
+    let done = layout.marks(&answered);
+    drop(answered);
+    let mut reused_in = vec![0u64; layout.groups()];
     let mut reused_from = Vec::new();
     if plan.reuse {
-        let found = find_reuse(&store, plan, run_id, &jobs, |j| !done.contains(&j.key)).await?;
-        for (i, _) in found.reuses {
-            copies[i] = true;
+        let found = find_reuse(&store, plan, &layout, run_id, done.complement()).await?;
+        for (n, _) in found.reuses {
+            reused_in[layout.group_of(n)] += 1;
         }
         reused_from = found.sources;
     }
-    let groups: Vec<PreviewGroup> = jobs
-        .chunks(per_group)
-        .zip(copies.chunks(per_group))
-        .map(|(group, copies)| {
-            let reused = copies.iter().filter(|c| **c).count() as u64;
-            let unstored = group.iter().filter(|j| !done.contains(&j.key)).count() as u64;
+    let groups: Vec<PreviewGroup> = (0..layout.groups())
+        .map(|group| {
+            let (target, strategy) = layout.group_parts(group);
+            let range = layout.group_range(group);
+            let reused = reused_in[group];
+            let unstored = (range.len() - done.count_in(range.clone())) as u64;
             PreviewGroup {
-                target: group[0].key.target.clone(),
-                strategy: group[0].key.strategy.clone(),
-                total: group.len() as u64,
+                target: layout.target_ids[target].clone(),
+                strategy: layout.strategy_name(strategy).to_string(),
+                total: range.len() as u64,
                 reused,
                 to_ask: unstored - reused,
             }
@@ -1151,6 +1215,7 @@ impl Judge for RememberLast<'_> {
 #[allow(clippy::too_many_arguments)]
 async fn run_one(
     store: &Arc<Store>,
+    layout: &Layout,
     job: &Job,
     judge: &dyn Judge,
     seed: u64,
@@ -1159,14 +1224,17 @@ async fn run_one(
     place: &Arc<OwnedSemaphorePermit>,
     stop: &CancellationToken,
 ) -> Result<Ran, RunError> {
-    let prompt = job.case.to_prompt();
-    let key = job.key.clone();
+    let case = layout.case(job.at);
+    let prompt = case.to_prompt();
+    let key = layout.key(job.at);
+    let at = layout.conversation(job.at);
+    let (target, strategy) = (&layout.targets[at.target], &layout.strategies[at.strategy]);
     // An interactive strategy judges each reply to decide whether to follow
     // up; the last one it judged is the answer judged below, and a paid
     // `llm:` judge is not asked about it twice.
     let judge = &RememberLast::new(judge);
     let copy = match &job.reuse {
-        Some(reuse) => copy_of(store, &reuse.from, &job.case, &judge.tag()).await?,
+        Some(reuse) => copy_of(store, &reuse.from, case, &judge.tag()).await?,
         None => None,
     };
     // Copies are found for jobs without a stored answer only.
@@ -1204,19 +1272,16 @@ async fn run_one(
                 .duration_since(UNIX_EPOCH)
                 .map(|d| d.as_millis() as i64)
                 .unwrap_or_default();
-            let transcript = job
-                .strategy
-                .run(&prompt, &*job.target, judge, Some(seed))
-                .await;
+            let transcript = strategy.run(&prompt, &**target, judge, Some(seed)).await;
             if let Err(e) = &transcript
                 && refused_credentials(e)
             {
                 stop.cancel();
                 drop(asking);
-                tracing::warn!(target = %job.key.target, error = %e, "the target refused the request; it is asked nothing more");
+                tracing::warn!(target = %key.target, error = %e, "the target refused the request; it is asked nothing more");
                 return Ok(Ran::Refused {
                     message: e.to_string(),
-                    clarifier: clarifier_of(job.strategy.as_ref()),
+                    clarifier: clarifier_of(strategy.as_ref()),
                 });
             }
             drop(asking);
@@ -1233,7 +1298,7 @@ async fn run_one(
                         _ => 1,
                     };
                     let message = e.to_string();
-                    tracing::warn!(case = %job.key.case_id, target = %job.key.target, error = %message, "case failed");
+                    tracing::warn!(case = %key.case_id, target = %key.target, error = %message, "case failed");
                     let stored_kind = kind.clone();
                     write(store, place, move |s| {
                         s.record_error(&key, &stored_kind, &message, attempts)
@@ -1281,7 +1346,7 @@ async fn run_one(
                     JudgeError::Other(_) => 1,
                 },
             };
-            tracing::warn!(case = %job.key.case_id, target = %job.key.target, error = %error.message, "the judge failed; the answer is kept for the next run to judge");
+            tracing::warn!(case = %key.case_id, target = %key.target, error = %error.message, "the judge failed; the answer is kept for the next run to judge");
             write(store, place, move |s| {
                 count.stored_if(match result_id {
                     Some(_) => s.record_error(&key, &error.kind, &error.message, error.attempts),

@@ -62,14 +62,6 @@ pub(crate) struct Selection {
     pub suites: Vec<(String, Vec<Case>)>,
 }
 
-impl Selection {
-    /// Selected cases over all suites, before targets, strategies and
-    /// samples multiply them.
-    pub(crate) fn case_count(&self) -> usize {
-        self.suites.iter().map(|(_, c)| c.len()).sum()
-    }
-}
-
 impl RunPlan {
     /// Applies `types` and `limit` to every suite.
     pub(crate) fn selection(&self) -> Result<Selection, RunError> {

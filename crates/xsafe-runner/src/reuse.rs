@@ -13,6 +13,7 @@
 //! run. The other runs are read, never written; runs are tried newest first,
 //! and a conversation copies the first match.
 
+use crate::layout::{Layout, Marks};
 use crate::plan::{ASKING_VERSION, answer_key, asking_of};
 use serde_json::json;
 use std::collections::HashMap;
@@ -31,27 +32,13 @@ pub(crate) struct Reuse {
     pub judged: bool,
 }
 
-/// A conversation that a run has not stored: what to look for.
-pub(crate) struct Want {
-    /// The job's index, given back with its [`Reuse`].
-    pub job: usize,
-    /// Which target and strategy of this run: an index into the answer keys
-    /// given to [`find`].
-    pub pair: usize,
-    /// The suite's name.
-    pub suite: String,
-    /// The case as this run asks it.
-    pub case: Case,
-    /// Which sample.
-    pub sample: u32,
-}
-
 /// What [`find`] found.
 #[derive(Debug, Default)]
 pub(crate) struct Found {
     /// The names of the runs copied from, newest first.
     pub sources: Vec<String>,
-    /// For each conversation found, its job's index and what it copies.
+    /// For each conversation found, its number in the plan's
+    /// [`Layout`] and what it copies.
     pub reuses: Vec<(usize, Reuse)>,
 }
 
@@ -75,44 +62,56 @@ pub(crate) fn key_of_pair(
 }
 
 /// Finds in the store's other runs (all but `this_run`), newest first, a
-/// done result for each of `wants`: one of a target and strategy whose
-/// answer key is the want's pair's (`pairs[want.pair]`), of the same case
-/// and sample. Pairs of one key share what is found: one result is copied
-/// by a want of each. `judge_tag` is this run's judge's `name@version`,
-/// which says whether a result found needs judging. A run's pairs are keyed with
-/// the version of how it was asked that its config records (1 when it
-/// records none), so a run of another version matches no pair of this
-/// xsafe's.
+/// done result for each conversation of `layout` marked in `wanted`: one
+/// of a target and strategy whose answer key is the pair's of the
+/// conversation's group (`pairs[pair_of_group[group]]`; every group with a
+/// conversation wanted has one), of the same case and sample. Pairs of one
+/// key share what is found: one result is copied by a conversation of
+/// each. `judge_tag` is this run's judge's `name@version`, which says
+/// whether a result found needs judging. A run's pairs are keyed with the
+/// version of how it was asked that its config records (1 when it records
+/// none), so a run of another version matches no pair of this xsafe's.
+///
+/// Conversations of one pair that are one question (the same case id of
+/// one suite, `xsafe tune`'s parts counting as the suite, and sample: two
+/// targets of one id in the run's keys, a case id in two parts of a suite)
+/// are looked up as one, by the last of them in plan order, which copies
+/// the first result found for it.
 ///
 /// Reads each run's config, and only the results (in outline, without
 /// their messages) of the target and strategy pairs whose key matches.
+/// Takes no memory per conversation but `wanted`'s bit.
 pub(crate) fn find(
     store: &Store,
     this_run: Option<i64>,
+    layout: &Layout,
     pairs: &[String],
-    wants: Vec<Want>,
+    pair_of_group: &[Option<usize>],
+    mut wanted: Marks,
     judge_tag: &str,
 ) -> Result<Found, StoreError> {
     let mut found = Found::default();
+    // Each pair's groups, in plan order, and its conversations wanted and
+    // not found yet.
+    let mut groups: Vec<Vec<usize>> = vec![Vec::new(); pairs.len()];
     let mut left = vec![0usize; pairs.len()];
-    let mut pending: HashMap<(usize, String, String, u32), Want> = HashMap::new();
-    for want in wants {
-        left[want.pair] += 1;
-        let at = (
-            want.pair,
-            suite_of(&want.suite).to_string(),
-            want.case.id.clone(),
-            want.sample,
-        );
-        pending.insert(at, want);
+    for (group, pair) in pair_of_group.iter().enumerate() {
+        if let Some(pair) = *pair {
+            groups[pair].push(group);
+            left[pair] += wanted.count_in(layout.group_range(group));
+        }
     }
+    let mut pending: usize = left.iter().sum();
     let mut by_key: HashMap<&str, Vec<usize>> = HashMap::new();
     for (pair, key) in pairs.iter().enumerate() {
         by_key.entry(key.as_str()).or_default().push(pair);
     }
+    // The selected cases by suite (as `suite_of` reads it) and id: made
+    // once a run has answers of some pair.
+    let mut cases = None;
     // Newest first.
     for listed in store.list_runs()? {
-        if pending.is_empty() {
+        if pending == 0 {
             break;
         }
         if Some(listed.id) == this_run || listed.results == 0 {
@@ -142,32 +141,44 @@ pub(crate) fn find(
                 else {
                     continue;
                 };
+                let cases = cases.get_or_insert_with(|| layout.cases_by(suite_of));
                 for outline in store.done_outlines(run.id, target, strategy)? {
+                    let at = (suite_of(&outline.key.suite), outline.key.case_id.as_str());
                     // Every pair of this key: two targets of this run may
                     // have one key (`local:default` and `local:NAME` load
                     // one file), and each copies the result.
                     for &pair in ours {
-                        let at = (
-                            pair,
-                            suite_of(&outline.key.suite).to_string(),
-                            outline.key.case_id.clone(),
-                            outline.key.sample,
-                        );
-                        if !pending
-                            .get(&at)
-                            .is_some_and(|want| same_case(&want.case, &outline.case))
-                        {
+                        // The pair's conversations of this question that
+                        // are wanted, in plan order: the last is the one
+                        // looked up.
+                        let same: Vec<usize> = groups[pair]
+                            .iter()
+                            .flat_map(|&group| {
+                                cases.get(&at).filter_map(move |flat| {
+                                    layout.number_of(group, flat, outline.key.sample)
+                                })
+                            })
+                            .filter(|&n| wanted.get(n))
+                            .collect();
+                        let Some(&n) = same.iter().max() else {
+                            continue;
+                        };
+                        if !same_case(layout.case(n), &outline.case) {
                             continue;
                         }
-                        let want = pending.remove(&at).expect("found above");
-                        left[pair] -= 1;
+                        // Found: the question is no longer looked up.
+                        for &m in &same {
+                            wanted.clear(m);
+                        }
+                        left[pair] -= same.len();
+                        pending -= same.len();
                         let source = *source.get_or_insert_with(|| {
                             found.sources.push(run.name.clone());
                             found.sources.len() - 1
                         });
                         let judged = outline.verdicts.iter().any(|v| v.judge == judge_tag);
                         found.reuses.push((
-                            want.job,
+                            n,
                             Reuse {
                                 result_id: outline.id,
                                 source,
