@@ -547,7 +547,7 @@ impl Proxy {
                 );
                 Err(failed(UpstreamError::invalid(format!(
                     "a streaming request was answered with {what}, not an event stream: {}",
-                    xsafe_target::error_message(&bytes)
+                    xsafe_target::error_message(&bytes, &self.upstream.secrets)
                 ))))
             }
         }

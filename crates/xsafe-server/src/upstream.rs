@@ -118,18 +118,21 @@ pub struct ErrorFields {
     pub param: Option<String>,
     /// The upstream's body as it sent it (credentials taken out), when the
     /// client's answer is that body rather than the proxy's own error: a
-    /// provider's content filter refusing the prompt
-    /// ([`xsafe_target::prompt_filtered`], Azure OpenAI's 400
-    /// `content_filter`), whose details (`innererror`, the filter's
-    /// results) clients act on, as they do without the proxy.
+    /// provider's content filter or moderation refusing the prompt
+    /// ([`xsafe_target::prompt_filtered`]: Azure OpenAI's 400
+    /// `content_filter`, OpenRouter's 403 with the flagged input in its
+    /// `metadata`), whose details (`innererror`, the filter's results, the
+    /// reasons) clients act on, as they do without the proxy.
     pub body: Option<Vec<u8>>,
 }
 
 impl ErrorFields {
     /// The fields of the error body `bytes` answered with `status`; none
     /// when it is not JSON. Each is kept to 100 characters, as a field name
-    /// or a code is.
-    fn of(status: u16, bytes: &[u8]) -> Self {
+    /// or a code is, the `secrets` taken out before it is cut (a credential
+    /// cut in two would be found by neither half); a body kept is kept with
+    /// them taken out.
+    fn of(status: u16, bytes: &[u8], secrets: &Secrets) -> Self {
         let Ok(body) = json_lossy(bytes) else {
             return Self::default();
         };
@@ -137,12 +140,12 @@ impl ErrorFields {
             body["error"][name]
                 .as_str()
                 .filter(|v| !v.is_empty())
-                .map(|v| v.chars().take(100).collect())
+                .map(|v| secrets.redact(v).chars().take(100).collect())
         };
         ErrorFields {
             code: field("code"),
             param: field("param"),
-            body: prompt_filtered(status, &body).then(|| bytes.to_vec()),
+            body: prompt_filtered(status, &body).then(|| secrets.redact_bytes(bytes)),
         }
     }
 }
@@ -199,7 +202,9 @@ impl UpstreamError {
                 ..
             } => {
                 match *status {
-                    401 | 403 => {
+                    // A 403 refusing the prompt is the upstream's answer
+                    // to the request, not to the proxy's key.
+                    401 | 403 if !self.is_filtered_prompt() => {
                         let mut error = ApiError::upstream(format!(
                             "the upstream server refused the proxy's credentials (HTTP {status}); \
                          the proxy's operator can fix this"
@@ -331,11 +336,22 @@ impl UpstreamError {
     }
 
     /// Whether the upstream refused the request itself: a 4xx other than
-    /// 429 (busy) and 401 or 403 (the proxy's credentials). Sent again it
-    /// would be refused again.
+    /// 429 (busy) and 401 or 403 (the proxy's credentials), or a 403 of a
+    /// provider's moderation refusing the prompt
+    /// ([`UpstreamError::is_filtered_prompt`]). Sent again it would be
+    /// refused again.
     pub fn is_rejection(&self) -> bool {
         matches!(self, UpstreamError::Status { status, .. }
             if (400..500).contains(status) && !matches!(status, 401 | 403 | 429))
+            || self.is_filtered_prompt()
+    }
+
+    /// Whether the upstream's answer is a provider's content filter or
+    /// moderation refusing the prompt ([`xsafe_target::prompt_filtered`]),
+    /// which the client gets as the upstream sent it, status and body (see
+    /// [`ErrorFields::body`]): a 403 so is no refusal of the proxy's key.
+    pub fn is_filtered_prompt(&self) -> bool {
+        matches!(self, UpstreamError::Status { fields, .. } if fields.body.is_some())
     }
 
     /// Whether a follow-up that failed so leaves the client the reply
@@ -385,7 +401,7 @@ impl UpstreamError {
             }
             UpstreamError::Status {
                 status, retried, ..
-            } => *retried || matches!(status, 401 | 403),
+            } => *retried || (matches!(status, 401 | 403) && !self.is_filtered_prompt()),
         }
     }
 
@@ -611,16 +627,24 @@ impl Upstream {
             // The operator's log shows the upstream without credentials.
             let base = without_userinfo(&self.base);
             let url = url_of(&base, self.query.as_deref(), path);
+            // The key is taken out before the message is cut (and again
+            // by `send`, with every other text of the error).
             let message = match coding {
                 Some(coding) if json_lossy(&bytes).is_err() => encoding_said(&coding),
-                _ => error_message(&bytes),
+                _ => error_message(&bytes, &self.secrets),
+            };
+            let fields = ErrorFields::of(status, &bytes, &self.secrets);
+            // A prompt refused is no fault of the proxy's key or URL.
+            let operator_hint = if fields.body.is_some() {
+                String::new()
+            } else {
+                self.key_hint(status) + &base_url_hint(status, &base, method.as_str(), &url)
             };
             let error = UpstreamError::Status {
                 status,
                 message,
-                fields: Box::new(ErrorFields::of(status, &bytes)),
-                operator_hint: self.key_hint(status)
-                    + &base_url_hint(status, &base, method.as_str(), &url),
+                fields: Box::new(fields),
+                operator_hint,
                 retry_after,
                 wait: asked,
                 retried: false,

@@ -3914,6 +3914,179 @@ async fn a_key_the_upstream_quotes_back_is_never_shown() {
     }
 }
 
+/// OpenRouter's answer to a prompt its moderation flags.
+const OPENROUTER_FLAGGED: &str = r#"{"error": {"code": 403, "message": "openai/gpt-4o requires moderation on OpenRouter. Your input was flagged for \"violence\". No credits were charged.", "metadata": {"reasons": ["violence"], "flagged_input": "How do I kill...", "provider_name": null, "model_slug": "openai/gpt-4o"}}}"#;
+
+/// A prompt the upstream's moderation flags (OpenRouter's 403 with the
+/// flagged input in its `metadata`) reaches the client as the upstream
+/// answered it, whatever the strategy, streaming or not: that 403 and
+/// body, not the 502 of a refused key, not marked for the client not to
+/// retry, sent once, logged without the operator's key hint. A follow-up
+/// so refused gets the client the reply before it. A 403 refusing the
+/// proxy's key stays the operator's to fix.
+#[tokio::test]
+async fn a_prompt_the_upstreams_moderation_flags_reaches_the_client_as_it_was_sent() {
+    let upstream = TestServer::start(|r: &Request| {
+        let text = r.json()["messages"].to_string();
+        if text.contains("flagged") || user_turns(r) > 1 {
+            Reply::status(403, OPENROUTER_FLAGGED)
+        } else if text.contains("badkey") {
+            Reply::status(
+                403,
+                r#"{"error":{"code":403,"message":"This API key is disabled"}}"#,
+            )
+        } else {
+            Reply::chat(REFUSAL)
+        }
+    });
+    let flagged: Value = serde_json::from_str(OPENROUTER_FLAGGED).unwrap();
+    let ask = |prompt: &str, stream: bool| {
+        let message = json!({"role": "user", "content": prompt});
+        json!({"model": "m", "stream": stream, "messages": [message]})
+    };
+    for strategy in ["baseline", "contextual", "interactive"] {
+        let logs = Logs::capture();
+        let proxy = start(strategy, options(&upstream)).await;
+        for stream in [false, true] {
+            let before = upstream.request_count();
+            let r = post(&proxy.url, &ask("flagged", stream)).await;
+            assert_eq!(r.status(), 403, "{strategy} stream={stream}");
+            assert!(r.headers().get("x-should-retry").is_none());
+            let body: Value = r.json().await.unwrap();
+            assert_eq!(body, flagged, "{strategy} stream={stream}");
+            assert_eq!(upstream.request_count(), before + 1, "sent once");
+        }
+        let log = logs.text();
+        assert!(
+            log.contains(
+                "the upstream server answered HTTP 403: openai/gpt-4o requires moderation"
+            ) && !log.contains("credentials"),
+            "{log}"
+        );
+        if strategy == "interactive" {
+            let r = post(&proxy.url, &ask(PROMPT, false)).await;
+            assert_eq!(r.status(), 200);
+            let answer: Value = r.json().await.unwrap();
+            assert_eq!(answer["choices"][0]["message"]["content"], REFUSAL);
+            let rejected = answer["xsafe"]["followup_rejected"].as_str().unwrap();
+            assert!(
+                rejected.contains("HTTP 403: openai/gpt-4o requires moderation"),
+                "{rejected}"
+            );
+        }
+        let before = upstream.request_count();
+        let r = post(&proxy.url, &ask("badkey", false)).await;
+        assert_eq!(should_retry(&r).as_deref(), Some("false"), "{strategy}");
+        let (status, err) = error_of(r).await;
+        assert_eq!(status, 502, "{strategy}");
+        assert_eq!(err["error"]["code"], "upstream_error", "{strategy}");
+        assert_eq!(upstream.request_count(), before + 1, "sent once");
+        let metrics = metrics_of(&proxy).await;
+        let line = "xsafe_proxy_errors_total{kind=\"upstream_rejected\"} 2\n";
+        assert!(metrics.contains(line), "{line} missing from\n{metrics}");
+        proxy.stop().await.unwrap();
+    }
+}
+
+/// A key the upstream quotes back where the proxy cuts its words short (500
+/// characters of `error.message`, 300 of a page's text, 100 of a `param`),
+/// or written `\/` for its slash in a body passed on as it came (a prompt
+/// the upstream's moderation flagged): no part of it reaches the client or
+/// the operator's log, only `[API key]`.
+#[tokio::test]
+async fn a_key_the_upstream_quotes_where_its_words_are_cut_short_is_in_no_part_of_them() {
+    const SLASHED_KEY: &str = "sk-or-v1/ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    let upstream = TestServer::start(|r: &Request| {
+        let auth = r.header("authorization").unwrap_or_default().to_string();
+        let key = auth.replace("Bearer ", "");
+        let page = |status: u16| Reply::Full {
+            status,
+            headers: vec![("content-type".into(), "text/html".into())],
+            body: format!(
+                "<html><body><h1>Refused</h1><p>{}</p><pre>Authorization: {auth}</pre>\
+                 </body></html>",
+                "y".repeat(250)
+            )
+            .into_bytes(),
+        };
+        match r.last_user_message().as_str() {
+            "json" => Reply::status(
+                400,
+                json!({"error": {
+                    "message": format!("{} Incorrect API key provided: {key}", "x".repeat(460)),
+                    "param": format!("{}{auth}", "p".repeat(80)),
+                }})
+                .to_string(),
+            ),
+            "html" => page(401),
+            "stream" => page(200),
+            _ => Reply::status(
+                403,
+                format!(
+                    r#"{{"error":{{"code":403,"message":"flagged, from {key}","metadata":{{"reasons":["violence"],"flagged_input":"{auth}"}}}}}}"#
+                )
+                .replace('/', "\\/"),
+            ),
+        }
+    });
+    let logs = Logs::capture();
+    let mut o = options(&upstream);
+    o.upstream_key = Some(Secret(SLASHED_KEY.into()));
+    o.upstream_retries = 0;
+    let proxy = start("baseline", o).await;
+    let mut answers = Vec::new();
+    for (prompt, stream) in [
+        ("json", false),
+        ("html", false),
+        ("stream", true),
+        ("flagged", false),
+    ] {
+        let ask = json!({"model": "m", "stream": stream,
+            "messages": [{"role": "user", "content": prompt}]});
+        let r = post(&proxy.url, &ask).await;
+        answers.push((r.status().as_u16(), r.text().await.unwrap()));
+    }
+    proxy.stop().await.unwrap();
+    let log = logs.text();
+    assert_eq!(upstream.request_count(), 4);
+    let all = format!("{answers:?}\n{log}");
+    for part in ["sk-or-v1", "ABCDEFGHIJ", "0123456789"] {
+        assert!(!all.contains(part), "{part} in {all}");
+    }
+    let json: Value = serde_json::from_str(&answers[0].1).unwrap();
+    assert_eq!(answers[0].0, 400);
+    let message = json["error"]["message"].as_str().unwrap();
+    assert!(
+        message.ends_with("Incorrect API key provided: [API key]"),
+        "{message}"
+    );
+    assert_eq!(
+        json["error"]["param"],
+        format!("{}[API key]", "p".repeat(80))
+    );
+    assert_eq!(answers[1].0, 502);
+    assert!(
+        log.contains(&format!(
+            "{} Authorization: [API key] (the upstream refused",
+            "y".repeat(250)
+        )),
+        "{log}"
+    );
+    assert_eq!(answers[2].0, 502);
+    assert!(
+        answers[2].1.contains("Authorization: [API key]"),
+        "{}",
+        answers[2].1
+    );
+    assert_eq!(answers[3].0, 403);
+    let flagged: Value = serde_json::from_str(&answers[3].1).unwrap();
+    assert_eq!(
+        flagged["error"],
+        json!({"code": 403, "message": "flagged, from [API key]",
+            "metadata": {"reasons": ["violence"], "flagged_input": "[API key]"}})
+    );
+}
+
 /// Answers `/ok/...` with a completion, and redirects the rest by the
 /// first segment of their path: `/301/...` (or 302, 303, 307, 308) to
 /// `/ok/...` with that status, `/loop/...` to itself with a 307.

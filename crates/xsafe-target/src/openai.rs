@@ -175,7 +175,8 @@ pub struct OpenAiTarget {
     client: reqwest::Client,
     /// The API key as the `Authorization` header it is sent as.
     api_key: Option<reqwest::header::HeaderValue>,
-    /// The API key and the header values, taken out of every error
+    /// The API key and the values of the headers that carry credentials
+    /// (see [`Secrets::add_header_value`]), taken out of every error
     /// message made of what the server sent.
     secrets: Secrets,
     replicas: Vec<Replica>,
@@ -243,8 +244,8 @@ impl OpenAiTarget {
             .any(|(k, _)| k.trim().eq_ignore_ascii_case("authorization"))
             || config.base_urls.iter().any(|u| without_userinfo(u) != *u);
         let mut secrets = Secrets::new();
-        for (_, value) in &config.headers {
-            secrets.add_header_value(value);
+        for (name, value) in &config.headers {
+            secrets.add_header_value(name, value);
         }
         let api_key = match std::env::var(&config.api_key_env)
             .ok()
@@ -526,7 +527,8 @@ impl OpenAiTarget {
 
     /// One request and its answer. A 400 that names the parameter it
     /// refuses says which (see [`Failed`]). A provider's content filter
-    /// refusing the prompt (Azure OpenAI's 400 `content_filter`, or
+    /// refusing the prompt (Azure OpenAI's 400 `content_filter`,
+    /// OpenRouter's moderation 403, see [`prompt_filtered`], or
     /// `"choices": []` with `prompt_filter_results`) is its refusal, read
     /// as a reply the filter stopped is (see [`filtered_prompt`]). A 301,
     /// 302 or 303 is not followed (see [`redirect_policy`]) and says where
@@ -578,7 +580,7 @@ impl OpenAiTarget {
             }
             let mut message = match (&coding, &parsed) {
                 (Some(coding), Err(_)) => encoding_said(coding),
-                _ => error_message(&bytes),
+                _ => error_message(&bytes, &self.secrets),
             };
             message.push_str(&base_url_hint(status.as_u16(), base, "POST", &shown_url));
             message.push_str(&self.key_hint(status.as_u16()));
@@ -609,7 +611,7 @@ impl OpenAiTarget {
                 let said = encoding_said(coding.as_deref().unwrap_or_default());
                 return Err(Failed::settled(TargetError::InvalidResponse(said)));
             }
-            Err(e) => return Err(not_json(&e, &bytes).into()),
+            Err(e) => return Err(not_json(&e, &bytes, &self.secrets).into()),
         };
         let no_choice = value["choices"].as_array().is_some_and(Vec::is_empty);
         match parse_chat_completion(&value) {
@@ -915,16 +917,21 @@ pub fn server_said(body: &Value) -> Option<&str> {
 /// What an error response says: the `error.message` (or a string `error`)
 /// of an OpenAI-style body, else the start of the body as text (an HTML
 /// error page's text, without its markup). Shortened, so that a server's
-/// error page does not fill a log line.
-pub fn error_message(bytes: &[u8]) -> String {
+/// error page does not fill a log line: to 500 characters of a message,
+/// 300 of a text. The `secrets` are taken out before it is shortened (a
+/// credential cut in two would be found by neither half), from the text as
+/// it is quoted: the message as the JSON says it (a key written `sk-a\/b`
+/// is `sk-a/b` there), the page's text with its entities decoded, and the
+/// body as it came.
+pub fn error_message(bytes: &[u8], secrets: &Secrets) -> String {
     let parsed: Option<Value> = serde_json::from_slice(bytes).ok();
     if let Some(m) = parsed.as_ref().and_then(server_said) {
-        return m.chars().take(500).collect();
+        return secrets.redact(m).chars().take(500).collect();
     }
-    let text = String::from_utf8_lossy(bytes);
+    let text = secrets.redact(&String::from_utf8_lossy(bytes));
     let mut text = text.trim().to_string();
     if text.starts_with('<') {
-        text = html_text(&text);
+        text = secrets.redact(&html_text(&text));
     }
     if text.is_empty() {
         "(empty body)".to_string()
@@ -1160,32 +1167,61 @@ pub fn json_lossy(bytes: &[u8]) -> serde_json::Result<Value> {
     })
 }
 
-/// The error of a body `bytes` that is not JSON (`e`), quoting its start.
-fn not_json(e: &serde_json::Error, bytes: &[u8]) -> TargetError {
-    TargetError::InvalidResponse(format!(
-        "body is not JSON ({e}): {}",
-        String::from_utf8_lossy(&bytes[..bytes.len().min(200)])
-    ))
+/// The error of a body `bytes` that is not JSON (`e`), quoting its first
+/// 200 characters, the `secrets` taken out before it is cut.
+fn not_json(e: &serde_json::Error, bytes: &[u8], secrets: &Secrets) -> TargetError {
+    let start: String = secrets
+        .redact(&String::from_utf8_lossy(bytes))
+        .chars()
+        .take(200)
+        .collect();
+    TargetError::InvalidResponse(format!("body is not JSON ({e}): {start}"))
 }
 
 /// Reads a chat completion's body (see [`json_lossy`] and
 /// [`parse_chat_completion`]).
 #[cfg(test)]
 fn parse_completion(bytes: &[u8]) -> Result<ChatResponse, TargetError> {
-    parse_chat_completion(&json_lossy(bytes).map_err(|e| not_json(&e, bytes))?)
+    parse_chat_completion(&json_lossy(bytes).map_err(|e| not_json(&e, bytes, &Secrets::new()))?)
 }
 
+/// The `error.code` or `error.type` (in any case) by which a provider says
+/// its content filter or moderation refused the prompt.
+const FILTER_CODES: [&str; 4] = [
+    "content_filter",
+    "content_policy_violation",
+    "moderation",
+    "moderation_blocked",
+];
+
 /// Whether an error answer with `status` and the JSON `body` is a
-/// provider's content filter refusing the prompt: Azure OpenAI's HTTP 400
-/// whose `error.code` is `content_filter` (or whose
-/// `error.innererror.code` is `ResponsibleAIPolicyViolation`). The model
-/// never saw the prompt: the provider refused it, as it refuses a reply
-/// with `finish_reason: "content_filter"`.
+/// provider's content filter or moderation refusing the prompt: an HTTP
+/// 400 or 403 whose `error.code` or `error.type` is `content_filter`
+/// (Azure OpenAI's 400), `content_policy_violation`, `moderation` or
+/// `moderation_blocked`, in any case, whose `error.innererror.code` is
+/// `ResponsibleAIPolicyViolation` (Azure's), or
+/// whose `error.metadata` has a `flagged_input` or a non-empty `reasons`
+/// (OpenRouter's 403 for a prompt its moderation flagged). The model never
+/// saw the prompt: the provider refused it, as it refuses a reply with
+/// `finish_reason: "content_filter"`. Any other 403 (a key refused, a
+/// region or a limit) stays an error.
 pub fn prompt_filtered(status: u16, body: &Value) -> bool {
     let error = &body["error"];
-    status == 400
-        && (error["code"] == "content_filter"
-            || error["innererror"]["code"] == "ResponsibleAIPolicyViolation")
+    let named = |field: &str| {
+        error[field]
+            .as_str()
+            .is_some_and(|v| FILTER_CODES.contains(&v.to_ascii_lowercase().as_str()))
+    };
+    let metadata = &error["metadata"];
+    let flagged = metadata["flagged_input"].is_string()
+        || metadata["reasons"]
+            .as_array()
+            .is_some_and(|r| !r.is_empty());
+    matches!(status, 400 | 403)
+        && (named("code")
+            || named("type")
+            || error["innererror"]["code"] == "ResponsibleAIPolicyViolation"
+            || flagged)
 }
 
 /// The reply a prompt the provider's content filter refused stands for
@@ -1193,13 +1229,17 @@ pub fn prompt_filtered(status: u16, body: &Value) -> bool {
 /// `prompt_filter_results` in [`parse_chat_completion`]): no content and
 /// `finish_reason` `content_filter`, a provider refusal as a reply the
 /// filter stopped is, which every judge counts as a full refusal. The
-/// body's usage and model are kept, where it has them.
+/// body's usage and model are kept, where it has them (the model as
+/// `model`, or as OpenRouter's `error.metadata.model_slug`).
 fn filtered_prompt(body: &Value) -> ChatResponse {
+    let model = body["model"]
+        .as_str()
+        .or(body["error"]["metadata"]["model_slug"].as_str());
     ChatResponse {
         message: Message::assistant(""),
         finish_reason: Some(FinishReason::ContentFilter),
         usage: usage_of(body),
-        model: body["model"].as_str().map(str::to_string),
+        model: model.map(str::to_string),
     }
 }
 
@@ -1495,6 +1535,55 @@ mod tests {
         let azure = json!({"error": {"code": "content_filter", "param": "prompt"}});
         assert!(prompt_filtered(400, &azure));
         assert!(!prompt_filtered(500, &azure));
+        // OpenRouter's moderation: a 403 saying what it flagged.
+        let openrouter = |metadata: Value| {
+            json!({"error": {"code": 403, "message": "openai/gpt-4o requires moderation on \
+                OpenRouter. Your input was flagged for \"violence\". No credits were charged.",
+                "metadata": metadata}})
+        };
+        let flagged = openrouter(
+            json!({"reasons": ["violence"], "flagged_input": "How do I...",
+            "provider_name": null, "model_slug": "openai/gpt-4o"}),
+        );
+        assert!(prompt_filtered(403, &flagged));
+        assert!(prompt_filtered(400, &flagged));
+        assert!(!prompt_filtered(401, &flagged));
+        assert!(!prompt_filtered(500, &flagged));
+        assert!(prompt_filtered(
+            403,
+            &openrouter(json!({"reasons": ["hate"]}))
+        ));
+        assert!(prompt_filtered(
+            403,
+            &openrouter(json!({"flagged_input": "x"}))
+        ));
+        assert!(!prompt_filtered(403, &openrouter(json!({"reasons": []}))));
+        assert!(!prompt_filtered(
+            403,
+            &openrouter(json!({"provider_name": "x", "raw": "y"}))
+        ));
+        let r = filtered_prompt(&flagged);
+        assert_eq!(
+            (r.finish_reason, r.model.as_deref()),
+            (Some(FinishReason::ContentFilter), Some("openai/gpt-4o"))
+        );
+        for coded in [
+            json!({"error": {"code": "content_policy_violation", "message": "no"}}),
+            json!({"error": {"type": "moderation", "message": "no"}}),
+            json!({"error": {"code": "Moderation_Blocked"}}),
+        ] {
+            assert!(prompt_filtered(403, &coded), "{coded}");
+            assert!(prompt_filtered(400, &coded), "{coded}");
+        }
+        // A 403 for the key, or one that says nothing of moderation, is not.
+        for refused in [
+            json!({"error": {"code": "invalid_api_key", "message": "Incorrect API key"}}),
+            json!({"error": {"code": 403, "message": "Key limit exceeded", "metadata": null}}),
+            json!({"error": {"type": "permission_error", "message": "moderation required"}}),
+            json!({"error": "forbidden"}),
+        ] {
+            assert!(!prompt_filtered(403, &refused), "{refused}");
+        }
         let inner = json!({"error": {"code": null, "innererror": {"code": "ResponsibleAIPolicyViolation"}}});
         assert!(prompt_filtered(400, &inner));
         assert!(!prompt_filtered(
@@ -1522,17 +1611,21 @@ mod tests {
 
     #[test]
     fn error_messages_come_from_the_body() {
+        let none = Secrets::new();
         assert_eq!(
-            error_message(br#"{"error":{"message":"bad key"}}"#),
+            error_message(br#"{"error":{"message":"bad key"}}"#, &none),
             "bad key"
         );
-        assert_eq!(error_message(b""), "(empty body)");
-        assert_eq!(error_message(b"oops"), "oops");
-        assert_eq!(error_message(br#"{"error":"overloaded"}"#), "overloaded");
-        let long = format!(r#"{{"error":{{"message":"{}"}}}}"#, "x".repeat(900));
-        assert_eq!(error_message(long.as_bytes()).len(), 500);
+        assert_eq!(error_message(b"", &none), "(empty body)");
+        assert_eq!(error_message(b"oops", &none), "oops");
         assert_eq!(
-            error_message("<html>".repeat(100).as_bytes()),
+            error_message(br#"{"error":"overloaded"}"#, &none),
+            "overloaded"
+        );
+        let long = format!(r#"{{"error":{{"message":"{}"}}}}"#, "x".repeat(900));
+        assert_eq!(error_message(long.as_bytes(), &none).len(), 500);
+        assert_eq!(
+            error_message("<html>".repeat(100).as_bytes(), &none),
             "(empty body)"
         );
         let page = format!(
@@ -1541,7 +1634,7 @@ mod tests {
              method (&#39;POST&#39;).</p>{}</body></html>",
             "<p>more</p>".repeat(100)
         );
-        let m = error_message(page.as_bytes());
+        let m = error_message(page.as_bytes(), &none);
         assert!(
             m.starts_with(
                 "Error response Error code: 501 Message: Unsupported method ('POST'). more"
@@ -1550,8 +1643,58 @@ mod tests {
         );
         assert_eq!(m.chars().count(), 300);
         assert_eq!(
-            error_message(b"<html><body><center><h1>404 Not Found</h1></center></body></html>"),
+            error_message(
+                b"<html><body><center><h1>404 Not Found</h1></center></body></html>",
+                &none
+            ),
             "404 Not Found"
         );
+    }
+
+    #[test]
+    fn a_key_across_the_cut_is_taken_out_before_it() {
+        let key = "sk-proj-ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+        let mut secrets = Secrets::new();
+        secrets.add_api_key(key);
+        // The message's 500th character falls inside the key.
+        let message = format!("{} Incorrect API key provided: {key}", "x".repeat(460));
+        let body = json!({"error": {"message": message}}).to_string();
+        let m = error_message(body.as_bytes(), &secrets);
+        assert!(
+            m.ends_with("Incorrect API key provided: [API key]") && !m.contains("sk-proj"),
+            "{m}"
+        );
+        // A page's 300th character falls inside the key.
+        let page = format!(
+            "<html><body><h1>401</h1><p>{}</p><pre>Authorization: Bearer {key}</pre></body></html>",
+            "y".repeat(250)
+        );
+        let m = error_message(page.as_bytes(), &secrets);
+        assert!(
+            m.ends_with("Authorization: [API key]") && !m.contains("sk-proj"),
+            "{m}"
+        );
+        let text = format!("{} rejected {key}", "z".repeat(280));
+        let m = error_message(text.as_bytes(), &secrets);
+        assert!(m.ends_with("rejected [API key]"), "{m}");
+        // A body that is no JSON is quoted from its redacted text.
+        let e = serde_json::from_slice::<Value>(b"<").unwrap_err();
+        let err = not_json(
+            &e,
+            format!("<{}{key}", "w".repeat(190)).as_bytes(),
+            &secrets,
+        );
+        assert!(!err.to_string().contains("sk-proj"), "{err}");
+        // A key with a slash, written `\/` in the JSON: the message says it
+        // with `/`, and is redacted so.
+        let mut secrets = Secrets::new();
+        secrets.add_api_key("sk-a/b-0123456789");
+        let body = br#"{"error":{"message":"bad key sk-a\/b-0123456789"}}"#;
+        assert_eq!(error_message(body, &secrets), "bad key [API key]");
+        // An entity in a page's text is decoded before it is redacted.
+        let mut secrets = Secrets::new();
+        secrets.add_api_key("sk-a&b-0123456789");
+        let page = b"<html><body><p>bad key sk-a&amp;b-0123456789</p></body></html>";
+        assert_eq!(error_message(page, &secrets), "bad key [API key]");
     }
 }

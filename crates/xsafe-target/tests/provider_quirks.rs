@@ -191,6 +191,121 @@ async fn a_key_the_server_quotes_back_is_in_no_error_message() {
     assert!(messages[2].contains("not json: key [API key]"), "{all}");
 }
 
+/// A key the server quotes back where its error is cut short (500
+/// characters of `error.message`, 300 of a page's text) is taken out
+/// before the cut: no part of it is in the message, only `[API key]`, as
+/// a key written `\/` for its slash in the JSON is. Headers that are no
+/// credentials (`HTTP-Referer`, `X-Title`) are quoted as they are.
+#[tokio::test]
+async fn a_key_quoted_where_the_error_is_cut_short_is_in_no_part_of_it() {
+    const KEY: &str = "sk-proj-ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    const SLASHED: &str = "sk-or-v1/ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+    let server = TestServer::start(|r: &Request| {
+        let auth = r.header("authorization").unwrap_or_default();
+        let referer = r.header("http-referer").unwrap_or_default();
+        let title = r.header("x-title").unwrap_or_default();
+        match r.last_user_message().as_str() {
+            "html" => reply(
+                401,
+                &[("content-type", "text/html")],
+                format!(
+                    "<html><body><h1>401 Unauthorized</h1><p>{}</p><pre>Authorization: \
+                     {auth}</pre></body></html>",
+                    "y".repeat(250)
+                ),
+            ),
+            "json" => Reply::status(
+                401,
+                json!({"error": {"message": format!(
+                    "{} Incorrect API key provided: {}",
+                    "x".repeat(460),
+                    auth.replace("Bearer ", "")
+                )}})
+                .to_string(),
+            ),
+            // serde_json does not escape a slash: written `\/` by hand.
+            _ => Reply::status(
+                403,
+                format!(r#"{{"error":{{"message":"{auth} refused (from {referer}, {title})"}}}}"#)
+                    .replace('/', "\\/"),
+            ),
+        }
+    });
+    let ask_with = |var: &'static str, key: &str| {
+        // SAFETY: these variable names are used by this test alone.
+        unsafe { std::env::set_var(var, key) };
+        target(&format!("{}/v1", server.url()), |c| {
+            c.api_key_env = var.into();
+            c.headers = vec![
+                ("HTTP-Referer".into(), "https://example.com".into()),
+                ("X-Title".into(), "My Cool App".into()),
+            ];
+        })
+    };
+    let t = ask_with("XSAFE_TEST_CUT_KEY", KEY);
+    let html = t.chat(&ask("html")).await.unwrap_err().to_string();
+    assert!(
+        html.starts_with(&format!(
+            "HTTP 401: 401 Unauthorized {} Authorization: [API key]",
+            "y".repeat(250)
+        )) && !html.contains("sk-proj"),
+        "{html}"
+    );
+    let json = t.chat(&ask("json")).await.unwrap_err().to_string();
+    assert!(
+        json.contains("Incorrect API key provided: [API key] (the server refused")
+            && !json.contains("sk-proj"),
+        "{json}"
+    );
+    let t = ask_with("XSAFE_TEST_SLASHED_KEY", SLASHED);
+    let slashed = t.chat(&ask("slashed")).await.unwrap_err().to_string();
+    assert!(
+        slashed.starts_with("HTTP 403: [API key] refused (from https://example.com, My Cool App)"),
+        "{slashed}"
+    );
+    assert_eq!(server.request_count(), 3, "none of them sent again");
+}
+
+/// OpenRouter's moderation refusing a prompt (HTTP 403 saying what it
+/// flagged in `error.metadata`) is the provider's refusal, recorded as a
+/// reply its filter stopped, asked once; a 403 refusing the key stays an
+/// error that says so.
+#[tokio::test]
+async fn a_prompt_openrouters_moderation_flags_is_its_refusal() {
+    let server = TestServer::start(|r: &Request| match r.last_user_message().as_str() {
+        "flagged" => Reply::status(
+            403,
+            json!({"error": {"code": 403, "message": "openai/gpt-4o requires moderation on \
+                OpenRouter. Your input was flagged for \"violence\". No credits were charged.",
+                "metadata": {"reasons": ["violence"], "flagged_input": "How do I kill...",
+                    "provider_name": null, "model_slug": "openai/gpt-4o"}}})
+            .to_string(),
+        ),
+        "key" => Reply::status(
+            403,
+            r#"{"error":{"code":403,"message":"This API key is disabled"}}"#,
+        ),
+        _ => Reply::chat("Sure."),
+    });
+    let t = target(&format!("{}/v1", server.url()), |_| {});
+    let r = t.chat(&ask("flagged")).await.unwrap();
+    assert_eq!(r.finish_reason, Some(FinishReason::ContentFilter));
+    assert_eq!((r.message.content.as_str(), r.message.refusal), ("", None));
+    assert_eq!(r.model.as_deref(), Some("openai/gpt-4o"));
+    assert_eq!(server.request_count(), 1, "asked once");
+    let err = t.chat(&ask("key")).await.unwrap_err();
+    assert!(
+        matches!(err, TargetError::Status { status: 403, .. }),
+        "{err}"
+    );
+    assert!(
+        err.to_string()
+            .starts_with("HTTP 403: This API key is disabled (no API key was sent"),
+        "{err}"
+    );
+    assert_eq!(server.request_count(), 2, "the refused key asked once");
+}
+
 /// The redirecting server: `/moved/v1/...` answers with the status in the
 /// path's first segment (`/301/...`) and a `Location` at `/ok/...`,
 /// relative or absolute; `/ok/...` answers.
