@@ -92,22 +92,34 @@ pub enum RunError {
         /// Whether the command named the run (`--run`).
         named: bool,
     },
-    /// A target refused the run's requests as unauthorised (HTTP 401 or
-    /// 403: a key missing, wrong or without access), which every request
-    /// would get: it was asked nothing more, and what it refused was not
-    /// stored. The other targets went on to the end; the run is marked
-    /// `interrupted`, and the same command resumes it once the key is
-    /// fixed.
+    /// A target refused the run's requests as unauthorised, as every
+    /// request would be (see [`execute`]): with HTTP 401 (a key missing or
+    /// wrong), or with HTTP 403 to [`FORBIDDEN_IN_A_ROW`] conversations in
+    /// a row before it answered any in this invocation (a key without
+    /// access to the model). It was asked nothing more (under the refused strategy only, when that
+    /// strategy has a clarifier, which may be the one that refused), and
+    /// what it refused so was not stored. The rest of the run went on to
+    /// the end; the run is marked `interrupted`, and the same command
+    /// resumes it once the key is fixed.
     #[error("{}", refused_message(run, refusals, *others))]
     Refused {
         /// The run's name.
         run: String,
-        /// Each target that refused, in the order of their refusals.
+        /// Each target (or target and strategy) stopped, in the order of
+        /// their refusals.
         refusals: Vec<Refusal>,
-        /// Whether the run has other targets, which went on.
+        /// Whether the run has conversations no refusal stopped (of other
+        /// targets, or of the target's other strategies), which went on.
         others: bool,
     },
 }
+
+/// How many HTTP 403s in a row, with no conversation answered before them
+/// in the invocation, stop a target (see [`execute`]): one 403 may refuse
+/// a single prompt (a moderation or guardrail block), but a target that
+/// has answered nothing and refuses this many conversations in a row (in
+/// the order they come back) is taken to refuse the key.
+pub const FORBIDDEN_IN_A_ROW: u32 = 3;
 
 /// A target that refused a run's requests as unauthorised (see
 /// [`RunError::Refused`]).
@@ -117,13 +129,19 @@ pub struct Refusal {
     pub target: String,
     /// When the refused conversation's strategy has a clarifier (whose
     /// refusal the runner cannot tell from the target's): the strategy's
-    /// name and the clarifier's id.
+    /// name and the clarifier's id. Only the target's conversations under
+    /// that strategy were stopped then; its other strategies went on.
     pub clarifier: Option<(String, String)>,
+    /// The HTTP status that stopped it: 401, or 403 for the
+    /// [`FORBIDDEN_IN_A_ROW`]th refusal in a row with nothing answered.
+    pub status: u16,
     /// The error: the HTTP status and the server's message, with the
-    /// target's hint on the key it sent.
+    /// target's hint on the key it sent (the last refusal's, for a 403).
     pub message: String,
-    /// The target's conversations of the run not stored by this
-    /// invocation: the refused ones and those not asked after them.
+    /// The conversations it stopped (the target's, or only those under
+    /// the strategy with a clarifier) that this invocation did not store:
+    /// the refused ones and those not asked after them. Those an earlier
+    /// refusal of the run stopped are counted there only.
     pub left: u64,
 }
 
@@ -132,28 +150,44 @@ fn refused_message(run: &str, refusals: &[Refusal], others: bool) -> String {
     let each: Vec<String> = refusals
         .iter()
         .map(|r| {
-            let who = match &r.clarifier {
-                None => format!("target `{}` refused the requests", r.target),
-                Some((strategy, clarifier)) => format!(
+            let who = match (&r.clarifier, r.status) {
+                (None, 403) => format!(
+                    "target `{}` refused every request (HTTP 403) — a key without access to \
+                     this model? The last refusal: {}",
+                    r.target, r.message
+                ),
+                (None, _) => format!("target `{}` refused the requests: {}", r.target, r.message),
+                (Some((strategy, clarifier)), 403) => format!(
+                    "every request of target `{}` under strategy `{strategy}` was refused \
+                     (HTTP 403), by the target or by the strategy's clarifier `{clarifier}` — a \
+                     key without access to this model? The last refusal: {}",
+                    r.target, r.message
+                ),
+                (Some((strategy, clarifier)), _) => format!(
                     "a request of target `{}` under strategy `{strategy}` was refused, by the \
-                     target or by the strategy's clarifier `{clarifier}`",
-                    r.target
+                     target or by the strategy's clarifier `{clarifier}`: {}",
+                    r.target, r.message
                 ),
             };
-            let left = match r.left {
-                1 => "its 1 conversation left was".to_string(),
-                n => format!("its {n} conversations left were"),
+            let left = match (r.left, &r.clarifier) {
+                (1, None) => "its 1 conversation left was".to_string(),
+                (n, None) => format!("its {n} conversations left were"),
+                (1, Some((strategy, _))) => {
+                    format!("its 1 conversation left under strategy `{strategy}` was")
+                }
+                (n, Some((strategy, _))) => {
+                    format!("its {n} conversations left under strategy `{strategy}` were")
+                }
             };
-            format!(
-                "{who}: {}; {left} not stored, and no more of them asked",
-                r.message
-            )
+            format!("{who}; {left} not stored, and no more of them asked")
         })
         .collect();
-    let others = if others {
-        " (the other targets went on; their answers are stored)"
-    } else {
-        ""
+    let others = match others {
+        false => "",
+        true if refusals.iter().all(|r| r.clarifier.is_none()) => {
+            " (the other targets went on; their answers are stored)"
+        }
+        true => " (the rest of the run went on; its answers are stored)",
     };
     format!(
         "{}. Run `{run}` is interrupted{others}: fix the key (or the credentials given with \
@@ -276,11 +310,21 @@ struct StoredAnswer {
 /// conversations start in plan order (by strategy, suite, case and sample),
 /// after its copies of other runs.
 ///
-/// A target that refuses a request as unauthorised (HTTP 401 or 403) is
-/// asked nothing more (its requests in flight finish), and what it refused
-/// is not stored: the other targets go on, then the run is marked
-/// `interrupted` and [`RunError::Refused`] returned, so that the same
-/// command resumes it once the key is fixed.
+/// A target that refuses a request as unauthorised, as it would every
+/// request, is asked nothing more (its requests in flight finish), and what
+/// it refused so is not stored: the rest of the run goes on, then the run
+/// is marked `interrupted` and [`RunError::Refused`] returned, so that the
+/// same command resumes it once the key is fixed. Such a refusal is an
+/// HTTP 401 (a key missing or wrong), or an HTTP 403 (a key without access
+/// to the model) that is the [`FORBIDDEN_IN_A_ROW`]th in a row from a
+/// target that has answered no conversation of this invocation: counted
+/// per target in the order its conversations come back, any other failure
+/// starting the count again, and an answer ending it for the rest of the
+/// invocation. Any other 403 (a moderation or guardrail block of one
+/// prompt, say) is stored as the failed request it is, which the next run
+/// asks again, and the run goes on. When the refused conversation's
+/// strategy has a clarifier, which may be the one that refused, only the
+/// target's conversations under that strategy are stopped.
 ///
 /// A stored run of the plan's name is refused, before anything is stored
 /// or asked, when its key is another ([`RunError::Changed`]) or when it
@@ -418,19 +462,21 @@ async fn execute_claimed(
     let total = layout.total() as u64;
     let done_before = done.count() as u64;
     let to_run = (total - done_before) as usize;
-    // Each target's jobs to run (all of its conversations not done), by
-    // its id, for what a target that refuses the run's requests leaves
-    // (see [`Refusal::left`]).
-    let mut left: HashMap<String, u64> = HashMap::new();
-    let mut to_run_of = Vec::with_capacity(layout.targets.len());
-    for (t, id) in layout.target_ids.iter().enumerate() {
-        let range = layout.target_range(t);
-        let n = range.len() - done.count_in(range);
-        to_run_of.push(n);
-        if n > 0 {
-            *left.entry(id.clone()).or_default() += n as u64;
-        }
-    }
+    // Each group's jobs to run (all of its conversations not done), for
+    // what a target that refuses the run's requests leaves (see
+    // [`Refusal::left`]), and each target's.
+    let mut left: Vec<u64> = (0..layout.groups())
+        .map(|g| {
+            let range = layout.group_range(g);
+            (range.len() - done.count_in(range)) as u64
+        })
+        .collect();
+    let to_run_of: Vec<u64> = (0..layout.targets.len())
+        .map(|t| {
+            let per = layout.strategies.len();
+            left[t * per..(t + 1) * per].iter().sum()
+        })
+        .collect();
     // The runs copied from, newest first, each with the count of its copies
     // stored; each target's copies, in plan order.
     let mut sources: Vec<(String, Arc<AtomicU64>)> = Vec::new();
@@ -532,21 +578,26 @@ async fn execute_claimed(
     // The queues merged: the next job of whichever target has it ready
     // (its place and its permit taken, see [`dispatch`]). Each queue waits
     // for its own target's permit, holding at most one place meanwhile.
-    // A target that refuses a request as unauthorised stops its queue (see
-    // [`dispatch`]): every request would get the same.
+    // A target that refuses a request as unauthorised, as every request
+    // would be, stops its queue, or the part of it under the refused
+    // strategy (see [`Stops`]).
     let mut ready = futures::stream::select_all(queues.into_iter().map(|(target, jobs)| {
         let limit = Arc::new(Semaphore::new(target.max_concurrency().max(1)));
+        let stops = Arc::new(Stops::new(layout.strategies.len()));
         Box::pin(dispatch(
             jobs,
+            layout.clone(),
             limit,
             unstored.clone(),
-            CancellationToken::new(),
+            stops,
         ))
     }));
     let mut tasks = JoinSet::new();
     let mut dispatching = true;
     let mut interrupted = false;
-    let mut refusals: Vec<Refusal> = Vec::new();
+    // Each refusal, with its target's index and, for a refusal under a
+    // strategy with a clarifier, the strategy's: what it stopped.
+    let mut refusals: Vec<(usize, Option<usize>, Refusal)> = Vec::new();
     // Jobs whose result is stored; an interrupted run with all of them
     // stored lost nothing and is complete.
     let mut finished = 0usize;
@@ -573,24 +624,29 @@ async fn execute_claimed(
                 joined = tasks.join_next(), if !tasks.is_empty() => match joined {
                     None => {}
                     Some(Ok(result)) => {
-                        let (target, ran): (usize, Ran) = result?;
-                        let target = &layout.target_ids[target];
+                        let (at, ran): (usize, Ran) = result?;
                         match ran {
                             Ran::Stored { .. } => {
                                 finished += 1;
-                                if let Some(n) = left.get_mut(target) {
-                                    *n -= 1;
-                                }
+                                left[layout.group_of(at)] -= 1;
                             }
                             Ran::Skipped => {}
-                            Ran::Refused { message, clarifier } => {
-                                if !refusals.iter().any(|r| r.target == *target) {
-                                    refusals.push(Refusal {
-                                        target: target.clone(),
+                            Ran::Refused { status, message, clarifier } => {
+                                let (target, strategy) = layout.group_parts(layout.group_of(at));
+                                let only = clarifier.as_ref().map(|_| strategy);
+                                // Said once per stop: a target's, or its
+                                // strategy's unless the target stopped.
+                                let said = refusals.iter().any(|(t, s, _)| {
+                                    *t == target && (s.is_none() || *s == only)
+                                });
+                                if !said {
+                                    refusals.push((target, only, Refusal {
+                                        target: layout.target_ids[target].clone(),
                                         clarifier,
+                                        status,
                                         message,
                                         left: 0,
-                                    });
+                                    }));
                                 }
                             }
                         }
@@ -599,7 +655,7 @@ async fn execute_claimed(
                     Some(Err(e)) => return Err(RunError::Internal(e.to_string())),
                 },
                 next = ready.next(), if dispatching => {
-                    let Some(Ready { job, place, permit, limit, stop }) = next else {
+                    let Some(Ready { job, place, permit, limit, stops }) = next else {
                         dispatching = false;
                         continue;
                     };
@@ -611,7 +667,7 @@ async fn execute_claimed(
                     let seed = plan.seed.wrapping_add(layout.conversation(job.at).sample as u64);
                     tasks.spawn(async move {
                         let ran = run_one(
-                            &store, &layout, &job, &*judge, seed, permit, &limit, &place, &stop,
+                            &store, &layout, &job, &*judge, seed, permit, &limit, &place, &stops,
                         )
                         .await?;
                         if let Ran::Stored { outcome, copied } = &ran {
@@ -624,7 +680,7 @@ async fn execute_claimed(
                         // Given back once the result is counted as stored too,
                         // so that the next job starts only after it.
                         drop(place);
-                        Ok::<_, RunError>((layout.target_of(job.at), ran))
+                        Ok::<_, RunError>((job.at, ran))
                     });
                 }
             }
@@ -669,14 +725,24 @@ async fn execute_claimed(
     };
     blocking(&store, move |s| s.set_run_status(run.id, status)).await?;
     if !refusals.is_empty() {
-        for r in &mut refusals {
-            r.left = left.get(&r.target).copied().unwrap_or_default();
+        // Each group is counted in the first refusal that stopped it.
+        let per = layout.strategies.len();
+        let mut stopped = vec![false; layout.groups()];
+        for (target, strategy, refusal) in &mut refusals {
+            let groups = match *strategy {
+                Some(s) => *target * per + s..*target * per + s + 1,
+                None => *target * per..(*target + 1) * per,
+            };
+            for g in groups {
+                if !std::mem::replace(&mut stopped[g], true) {
+                    refusal.left += left[g];
+                }
+            }
         }
-        let others = plan.targets.len() > refusals.len();
         return Err(RunError::Refused {
             run: run.name.clone(),
-            refusals,
-            others,
+            others: stopped.contains(&false),
+            refusals: refusals.into_iter().map(|(_, _, r)| r).collect(),
         });
     }
     // Counts, not the results: loading every transcript of the run for a
@@ -703,8 +769,8 @@ struct Ready {
     permit: Option<OwnedSemaphorePermit>,
     /// The target's semaphore, for a copy that must ask the model after all.
     limit: Arc<Semaphore>,
-    /// The target's stop, fired when it refuses a request as unauthorised.
-    stop: CancellationToken,
+    /// What stops the target's conversations, and what it has answered.
+    stops: Arc<Stops>,
 }
 
 /// What became of a job.
@@ -713,14 +779,102 @@ enum Ran {
     /// whether it is a copy of another run's answer (as
     /// [`Event::Stored`] says them).
     Stored { outcome: String, copied: bool },
-    /// Not asked: its target refused another request as unauthorised.
+    /// Not asked: its target refused another request as unauthorised
+    /// (see [`Stops`]).
     Skipped,
-    /// Its target refused the request as unauthorised (HTTP 401 or 403):
-    /// nothing was stored. As [`Refusal`] holds them.
+    /// Its target refused the request as unauthorised, as every request
+    /// would be (see [`Stops::after`]): nothing was stored. As
+    /// [`Refusal`] holds them.
     Refused {
+        status: u16,
         message: String,
         clarifier: Option<(String, String)>,
     },
+}
+
+/// What stops one target's conversations from being asked, shared by its
+/// queue and its jobs: a target that refuses the key (see [`execute`]) is
+/// asked nothing more, or, when the refused conversation's strategy has a
+/// clarifier (which may be the one that refused), nothing more under that
+/// strategy.
+struct Stops {
+    /// Fired when the target is asked nothing more.
+    target: CancellationToken,
+    /// Per strategy of the plan (by index), a child of `target`, fired
+    /// alone when the target is asked nothing more under that strategy.
+    strategies: Vec<CancellationToken>,
+    /// The target's answers and 403s, as its conversations come back.
+    seen: std::sync::Mutex<Seen>,
+}
+
+/// What a target's conversations came back with, in the order they did.
+#[derive(Default)]
+struct Seen {
+    /// Whether one was answered: a 403 no longer stops the target.
+    answered: bool,
+    /// The HTTP 403s since the last conversation that ended otherwise.
+    forbidden_in_a_row: u32,
+}
+
+impl Stops {
+    /// Nothing stopped, for a plan of `strategies` strategies.
+    fn new(strategies: usize) -> Stops {
+        let target = CancellationToken::new();
+        Stops {
+            strategies: (0..strategies).map(|_| target.child_token()).collect(),
+            target,
+            seen: std::sync::Mutex::default(),
+        }
+    }
+
+    /// What stops the target's conversations under strategy `strategy` (by
+    /// index): fired when the target or that strategy is stopped.
+    fn of(&self, strategy: usize) -> &CancellationToken {
+        &self.strategies[strategy]
+    }
+
+    /// Counts `outcome`, a conversation of the target under `strategy`
+    /// (its index `index`) that asked it, and tells whether the target
+    /// refused it as unauthorised, as it would every request: an HTTP 401,
+    /// or an HTTP 403 that is the [`FORBIDDEN_IN_A_ROW`]th in a row (in the
+    /// order the conversations came back, any other failure starting the
+    /// count again) with no conversation answered before. Then it fires
+    /// the stop, the strategy's when it has a clarifier, else the
+    /// target's, and returns the HTTP status and the clarifier (as
+    /// [`Refusal::clarifier`] holds it); `None` otherwise, for the outcome
+    /// to be stored.
+    fn after(
+        &self,
+        outcome: &Result<Transcript, StrategyError>,
+        index: usize,
+        strategy: &dyn Strategy,
+    ) -> Option<(u16, Option<(String, String)>)> {
+        let status = outcome.as_ref().err().and_then(refused_status);
+        let stop = {
+            let mut seen = self.seen.lock().expect("never poisoned");
+            match status {
+                Some(401) => true,
+                Some(_) => {
+                    seen.forbidden_in_a_row += 1;
+                    !seen.answered && seen.forbidden_in_a_row >= FORBIDDEN_IN_A_ROW
+                }
+                None => {
+                    seen.answered |= outcome.is_ok();
+                    seen.forbidden_in_a_row = 0;
+                    false
+                }
+            }
+        };
+        if !stop {
+            return None;
+        }
+        let clarifier = clarifier_of(strategy);
+        match clarifier {
+            Some(_) => self.strategies[index].cancel(),
+            None => self.target.cancel(),
+        }
+        Some((status?, clarifier))
+    }
 }
 
 impl Job {
@@ -738,21 +892,29 @@ impl Job {
 /// permit never waits for one: the permits go to jobs that can start at
 /// once.
 ///
-/// Once `stop` fires (the target refused a request as unauthorised), the
-/// jobs that would ask the target are left out; those that only judge a
-/// stored answer or copy another run's still start.
+/// Once `stops` stops the target, or a strategy of it (the target refused
+/// a request as unauthorised), the jobs of `layout` it stops that would ask
+/// the target are left out; those that only judge a stored answer or copy
+/// another run's still start.
 fn dispatch(
     jobs: Queue,
+    layout: Arc<Layout>,
     limit: Arc<Semaphore>,
     unstored: Arc<Semaphore>,
-    stop: CancellationToken,
+    stops: Arc<Stops>,
 ) -> impl Stream<Item = Ready> {
     futures::stream::unfold(jobs, move |mut jobs| {
-        let (limit, unstored, stop) = (limit.clone(), unstored.clone(), stop.clone());
+        let (layout, limit, unstored, stops) = (
+            layout.clone(),
+            limit.clone(),
+            unstored.clone(),
+            stops.clone(),
+        );
         async move {
             let job = loop {
                 let job = jobs.next()?;
-                if !(stop.is_cancelled() && job.asks()) {
+                let strategy = layout.conversation(job.at).strategy;
+                if !(stops.of(strategy).is_cancelled() && job.asks()) {
                     break job;
                 }
             };
@@ -776,7 +938,7 @@ fn dispatch(
                 place,
                 permit,
                 limit,
-                stop,
+                stops,
             };
             Some((ready, jobs))
         }
@@ -1208,10 +1370,12 @@ impl Judge for RememberLast<'_> {
 /// none (a copy that needs no judging) takes one from `limit` if it must
 /// ask the model after all.
 ///
-/// A request the target refuses as unauthorised (HTTP 401 or 403) stores
-/// nothing and fires `stop`, the target's, before its permit is given
-/// back, so that no job of the target starts asking after it; a job that
-/// would ask once `stop` fired does not.
+/// A request the target refuses as unauthorised, as it would every request
+/// ([`Stops::after`]), stores nothing and fires the stop of `stops`, the
+/// target's (or its strategy's), before its permit is given back, so that
+/// no job it stops starts asking after it; a job that would ask once its
+/// stop fired does not. Each conversation that asked is counted in
+/// `stops` as it comes back, before its permit is given back too.
 #[allow(clippy::too_many_arguments)]
 async fn run_one(
     store: &Arc<Store>,
@@ -1222,7 +1386,7 @@ async fn run_one(
     mut permit: Option<OwnedSemaphorePermit>,
     limit: &Arc<Semaphore>,
     place: &Arc<OwnedSemaphorePermit>,
-    stop: &CancellationToken,
+    stops: &Stops,
 ) -> Result<Ran, RunError> {
     let case = layout.case(job.at);
     let prompt = case.to_prompt();
@@ -1264,7 +1428,7 @@ async fn run_one(
                     .await
                     .expect("semaphores are never closed"),
             };
-            if stop.is_cancelled() {
+            if stops.of(at.strategy).is_cancelled() {
                 return Ok(Ran::Skipped);
             }
             let started = Instant::now();
@@ -1273,15 +1437,16 @@ async fn run_one(
                 .map(|d| d.as_millis() as i64)
                 .unwrap_or_default();
             let transcript = strategy.run(&prompt, &**target, judge, Some(seed)).await;
-            if let Err(e) = &transcript
-                && refused_credentials(e)
+            if let Some((status, clarifier)) =
+                stops.after(&transcript, at.strategy, strategy.as_ref())
+                && let Err(e) = &transcript
             {
-                stop.cancel();
                 drop(asking);
-                tracing::warn!(target = %key.target, error = %e, "the target refused the request; it is asked nothing more");
+                tracing::warn!(target = %key.target, strategy = %key.strategy, error = %e, "the target refused the request as unauthorised; it is asked nothing more");
                 return Ok(Ran::Refused {
+                    status,
                     message: e.to_string(),
-                    clarifier: clarifier_of(strategy.as_ref()),
+                    clarifier,
                 });
             }
             drop(asking);
@@ -1364,24 +1529,25 @@ async fn run_one(
     }
 }
 
-/// Whether a conversation failed because a server refused the credentials
-/// sent (HTTP 401 or 403, after retries of something else too): every
-/// request to it would fail so.
-fn refused_credentials(error: &StrategyError) -> bool {
+/// The HTTP status of a conversation that failed because a server refused
+/// it as unauthorised (after retries of something else too): 401, which
+/// every request to it would get, or 403, which may refuse the one request
+/// only (see [`Stops::after`]); `None` for any other failure.
+fn refused_status(error: &StrategyError) -> Option<u16> {
     let StrategyError::Target(error) = error else {
-        return false;
+        return None;
     };
     let error = match error {
         TargetError::Exhausted { last, .. } => last.as_ref(),
         other => other,
     };
-    matches!(
-        error,
+    match error {
         TargetError::Status {
-            status: 401 | 403,
+            status: status @ (401 | 403),
             ..
-        }
-    )
+        } => Some(*status),
+        _ => None,
+    }
 }
 
 /// The strategy's name and its clarifier's id, when one of its steps has a

@@ -443,27 +443,62 @@ pub(crate) fn answer_key(
     digest(config, KeyVersion::Current)
 }
 
-/// Where a target of a run's config is served: its base URLs, sorted (a
-/// local model has none). The run key leaves them out, so that a run is
+/// Where a target of a run's config is served: its base URLs, sorted,
+/// without a trailing slash, nor the user name and password they may carry
+/// (a local model has none). The run key leaves them out, so that a run is
 /// resumed after its server moved; answers are copied only between runs
 /// asked at the same URLs, since another URL may be another model behind
 /// the same settings: `xsafe serve` in front of the model, whose answers
 /// are the profile's strategy's, not the model's own. Nor is a stored run
 /// resumed at other URLs unless the user says the model moved
 /// ([`RunPlan::server_moved`]).
+///
+/// Credentials do not say where a model is served, and a config records
+/// them as it was written: in clear by an xsafe before commit 87fbda3
+/// (`http://alice:s3cret@gpu:8000/v1`), redacted since
+/// (`http://<redacted>@gpu:8000/v1`, as `xsafe_target::without_userinfo`
+/// gives it), and not at all when none were given. All three are the same
+/// place here.
 pub(crate) fn served_at(target: &Value) -> Value {
+    let mut urls: Vec<String> = base_urls(target)
+        .map(|u| {
+            let shown = xsafe_target::without_userinfo(u);
+            match shown.split_once("://") {
+                Some((scheme, rest)) if rest.starts_with("<redacted>@") => {
+                    format!("{scheme}://{}", &rest["<redacted>@".len()..])
+                }
+                _ => shown,
+            }
+        })
+        .collect();
+    urls.sort();
+    urls.dedup();
+    json!(urls)
+}
+
+/// The base URLs of a target of a run's config as messages show them:
+/// sorted, without a trailing slash, a user name and password they carry
+/// (a config of an older xsafe has them in clear) shown as `<redacted>`.
+pub(crate) fn shown_at(target: &Value) -> Vec<String> {
+    let mut urls: Vec<String> = base_urls(target)
+        .map(xsafe_target::without_userinfo)
+        .collect();
+    urls.sort();
+    urls.dedup();
+    urls
+}
+
+/// The base URLs of a target of a run's config (`base_urls`, and the
+/// `base_url` of an older config), without a trailing slash.
+fn base_urls(target: &Value) -> impl Iterator<Item = &str> {
     let settings = &target["settings"];
-    let mut urls: Vec<String> = settings["base_urls"]
+    settings["base_urls"]
         .as_array()
         .into_iter()
         .flatten()
         .chain(std::iter::once(&settings["base_url"]))
         .filter_map(Value::as_str)
-        .map(|u| u.trim_end_matches('/').to_string())
-        .collect();
-    urls.sort();
-    urls.dedup();
-    json!(urls)
+        .map(|u| u.trim_end_matches('/'))
 }
 
 /// The version of how xsafe asks, recorded as `asking` in the config of
@@ -843,6 +878,29 @@ fn for_each_clarifier(config: &mut Value, mut f: impl FnMut(&mut Value)) {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn credentials_in_a_base_url_are_no_other_place_and_are_never_shown() {
+        let at = |urls: &[&str]| json!({"settings": {"base_urls": urls}});
+        let clear = at(&["http://alice:s3cret@gpu:8000/v1/", "http://b:8000/v1"]);
+        let redacted = at(&["http://b:8000/v1", "http://<redacted>@gpu:8000/v1"]);
+        let none = at(&["http://gpu:8000/v1", "http://b:8000/v1"]);
+        assert_eq!(
+            served_at(&clear),
+            json!(["http://b:8000/v1", "http://gpu:8000/v1"])
+        );
+        assert_eq!(served_at(&redacted), served_at(&clear));
+        assert_eq!(served_at(&none), served_at(&clear));
+        assert_ne!(
+            served_at(&at(&["http://alice@gpu:8001/v1"])),
+            served_at(&none)
+        );
+        assert_eq!(
+            shown_at(&clear),
+            ["http://<redacted>@gpu:8000/v1", "http://b:8000/v1"]
+        );
+        assert_eq!(shown_at(&none), ["http://b:8000/v1", "http://gpu:8000/v1"]);
+    }
 
     /// A target whose model file (a local one's `model`) is `path`'s.
     fn config(id: &str, backend: &str, path: &str) -> Value {

@@ -3,7 +3,7 @@
 //! where its targets were served ([`moved`]).
 
 use crate::RunPlan;
-use crate::plan::{keyed_config, served_at, stored_target_id};
+use crate::plan::{keyed_config, served_at, shown_at, stored_target_id};
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 
@@ -17,7 +17,7 @@ pub struct Moved {
     /// for a target under test.
     pub clarifier_of: Option<String>,
     /// The base URLs the run was recorded with, sorted, without a trailing
-    /// slash.
+    /// slash, a user name and password shown as `<redacted>`.
     pub stored: Vec<String>,
     /// The command's, likewise.
     pub now: Vec<String>,
@@ -47,22 +47,14 @@ fn list<'a>(config: &'a Value, name: &str) -> &'a [Value] {
     config[name].as_array().map_or(&[][..], Vec::as_slice)
 }
 
-/// [`served_at`] as a list.
-fn urls(target: &Value) -> Vec<String> {
-    served_at(target)
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|u| u.as_str().map(str::to_string))
-        .collect()
-}
-
 /// The targets of `plan` (whose config is `now`) and the clarifiers of its
 /// strategies that the run recorded with `stored`, a config of the same
 /// key, has at other base URLs, compared as answers are ([`served_at`]:
-/// sorted, a trailing slash ignored; a local model has none). A target is
-/// found in `stored` as the runner finds its results
-/// ([`stored_target_id`]), a clarifier by its strategy's name and step.
+/// sorted, a trailing slash and credentials ignored, in clear or redacted;
+/// a local model has none) and shown with credentials redacted
+/// ([`shown_at`]). A target is found in `stored` as the runner finds its
+/// results ([`stored_target_id`]), a clarifier by its strategy's name and
+/// step.
 pub(crate) fn moved(stored: &Value, now: &Value, plan: &RunPlan) -> Vec<Moved> {
     let mut out: Vec<Moved> = Vec::new();
     for (target, entry) in plan.targets.iter().zip(list(now, "targets")) {
@@ -70,13 +62,12 @@ pub(crate) fn moved(stored: &Value, now: &Value, plan: &RunPlan) -> Vec<Moved> {
         let Some(was) = list(stored, "targets").iter().find(|t| t["id"] == id) else {
             continue;
         };
-        let (before, after) = (urls(was), urls(entry));
-        if before != after {
+        if served_at(was) != served_at(entry) {
             out.push(Moved {
                 target: target.id().to_string(),
                 clarifier_of: None,
-                stored: before,
-                now: after,
+                stored: shown_at(was),
+                now: shown_at(entry),
             });
         }
     }
@@ -98,13 +89,13 @@ pub(crate) fn moved(stored: &Value, now: &Value, plan: &RunPlan) -> Vec<Moved> {
             if !clarifier.is_object() || !was.is_object() {
                 continue;
             }
-            let (before, after) = (urls(was), urls(clarifier));
+            let (before, after) = (shown_at(was), shown_at(clarifier));
             let id = clarifier["id"].as_str().unwrap_or_default();
             // One clarifier of several strategies is said once.
             let said = out
                 .iter()
                 .any(|m| m.clarifier_of.is_some() && m.target == id && m.now == after);
-            if before != after && !said {
+            if served_at(was) != served_at(clarifier) && !said {
                 out.push(Moved {
                     target: id.to_string(),
                     clarifier_of: strategy["name"].as_str().map(str::to_string),

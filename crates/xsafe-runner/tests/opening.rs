@@ -1,7 +1,9 @@
 //! Which stored run a plan may open, against models on 127.0.0.1: not one
-//! asked at other base URLs unless the server moved, and not one of the
-//! plan's name made with other settings, whose differences are named; and
-//! a target that refuses the key is asked nothing more.
+//! asked at other base URLs unless the server moved (credentials in a URL,
+//! in clear or redacted, are no move), and not one of the plan's name made
+//! with other settings, whose differences are named; and a target that
+//! refuses the key (HTTP 401, or 403 to every request) is asked nothing
+//! more, while a 403 to one prompt is stored as its failure.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -425,9 +427,11 @@ async fn a_target_that_refuses_the_key_is_asked_nothing_more() {
     );
 }
 
-/// A clarifier that refuses the key fails the conversation as the target
-/// would: the runner cannot tell whose request it was, so it stops the
-/// target and names both.
+/// A clarifier that refuses every request (HTTP 403) fails the
+/// conversations as the target would: the runner cannot tell whose request
+/// it was, so after the third 403 in a row it stops the target's
+/// conversations under the strategy and names both; the first two are
+/// stored as failures.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_refusal_under_a_clarifier_names_the_target_and_the_clarifier() {
     let model = TestServer::start(|_| Reply::chat("I'm sorry, I can't help with that."));
@@ -454,23 +458,29 @@ async fn a_refusal_under_a_clarifier_names_the_target_and_the_clarifier() {
         .unwrap_err();
     assert!(
         err.to_string().starts_with(
-            "a request of target `openai:m` under strategy `interactive` was refused, by the \
-             target or by the strategy's clarifier `openai:c`: HTTP 403: Forbidden"
+            "every request of target `openai:m` under strategy `interactive` was refused \
+             (HTTP 403), by the target or by the strategy's clarifier `openai:c` — a key \
+             without access to this model? The last refusal: HTTP 403: Forbidden"
+        ) && err.to_string().contains(
+            "its 18 conversations left under strategy `interactive` were not stored, and no \
+             more of them asked. Run `r` is interrupted: fix the key"
         ),
         "{err}"
     );
-    assert!(model.request_count() <= 2, "{}", model.request_count());
+    // At most as many as it may have in flight besides the three.
+    assert!(model.request_count() <= 2 + 2, "{}", model.request_count());
     assert!(
-        clarifier.request_count() <= 2,
+        clarifier.request_count() <= 2 + 2,
         "{}",
         clarifier.request_count()
     );
-    assert!(
-        store
-            .results(store.run("r").unwrap().id)
-            .unwrap()
-            .is_empty()
-    );
+    let stored = store.results(store.run("r").unwrap().id).unwrap();
+    assert_eq!(stored.len(), 2, "the first two 403s, as failures");
+    assert!(stored.iter().all(|r| {
+        r.error
+            .as_ref()
+            .is_some_and(|e| e.message.contains("HTTP 403"))
+    }));
 }
 
 /// An interactive strategy's clarifier is a target too: a run whose
@@ -518,4 +528,383 @@ async fn a_run_whose_clarifier_moved_is_refused() {
         ..with_clarifier("http://127.0.0.1:8/v1")
     };
     assert_eq!(preview(store, &moved).await.unwrap().done, 2);
+}
+
+/// A gateway that blocks one prompt with HTTP 403 (a guardrail; the body
+/// is not OpenRouter's moderation answer, which the target makes a
+/// provider refusal): that case is stored as the failed request it is and
+/// every other one answered, though the 403 came first; the next run asks
+/// that case again, and only it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_403_to_one_prompt_is_stored_as_its_failure_and_the_run_goes_on() {
+    let server = TestServer::start(|req| {
+        if req.last_user_message().contains("number 0?") {
+            Reply::status(
+                403,
+                r#"{"error":{"code":"permission_denied","message":"Request blocked by the gateway's content guardrail (category: violence)"}}"#,
+            )
+        } else {
+            Reply::chat("Sure, here is how.")
+        }
+    });
+    let store = Arc::new(Store::open_in_memory().unwrap());
+    let p = plan(
+        suite(10),
+        vec![target("m", &format!("{}/v1", server.url()), 2)],
+        Some("r"),
+    );
+    for asked in [10, 11] {
+        let outcome = execute(store.clone(), &p, CancellationToken::new(), |_| {})
+            .await
+            .unwrap();
+        assert_eq!(
+            (outcome.status.as_str(), outcome.done, outcome.errors),
+            ("complete", 9, 1)
+        );
+        assert_eq!(server.request_count(), asked, "the failed case asked again");
+        let stored = store.results(outcome.run_id).unwrap();
+        assert_eq!(stored.len(), 10);
+        for r in &stored {
+            match r.key.case_id.as_str() {
+                "0" => assert!(
+                    r.error.as_ref().is_some_and(|e| e
+                        .message
+                        .contains("HTTP 403: Request blocked by the gateway's content guardrail")),
+                    "{:?}",
+                    r.error
+                ),
+                _ => assert!(r.error.is_none(), "{:?}", r.error),
+            }
+        }
+    }
+}
+
+/// A target that has answered a request is not stopped by 403s after it,
+/// however many in a row: they are stored as failures. With one request in
+/// flight: two 403s, an answer, then seven 403s.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_answer_ends_the_403_stop_for_the_invocation() {
+    let server = TestServer::start(|req| {
+        if req.last_user_message().contains("number 2?") {
+            Reply::chat("Sure, here is how.")
+        } else {
+            Reply::status(403, r#"{"error":{"message":"Forbidden"}}"#)
+        }
+    });
+    let store = Arc::new(Store::open_in_memory().unwrap());
+    let p = plan(
+        suite(10),
+        vec![target("m", &format!("{}/v1", server.url()), 1)],
+        Some("r"),
+    );
+    let outcome = execute(store.clone(), &p, CancellationToken::new(), |_| {})
+        .await
+        .unwrap();
+    assert_eq!(
+        (outcome.status.as_str(), outcome.done, outcome.errors),
+        ("complete", 1, 9)
+    );
+    assert_eq!(server.request_count(), 10);
+}
+
+/// A server that answers every request with HTTP 403 (a key without access
+/// to the model): the target is stopped at the third 403 in a row, having
+/// been sent at most its requests in flight besides those three; the first
+/// two are stored as failures, nothing after them is, and the other
+/// target goes on. The same plan finishes the run once the key has access.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_target_that_answers_every_request_403_is_asked_nothing_more() {
+    let refusing = Arc::new(AtomicBool::new(true));
+    let refuses = refusing.clone();
+    let locked = TestServer::start(move |_| {
+        if refuses.load(Ordering::Relaxed) {
+            Reply::status(
+                403,
+                r#"{"error":{"message":"Your API key does not have access to model m"}}"#,
+            )
+            .slow(Duration::from_millis(20))
+        } else {
+            Reply::chat("Sure, here is how.")
+        }
+    });
+    let open = TestServer::start(|_| Reply::chat("Sure, here is how."));
+    let store = Arc::new(Store::open_in_memory().unwrap());
+    const CONCURRENCY: usize = 4;
+    let p = plan(
+        suite(40),
+        vec![
+            target("locked", &format!("{}/v1", locked.url()), CONCURRENCY),
+            target("open", &format!("{}/v1", open.url()), 2),
+        ],
+        Some("r"),
+    );
+    let err = execute(store.clone(), &p, CancellationToken::new(), |_| {})
+        .await
+        .unwrap_err();
+    let RunError::Refused {
+        refusals, others, ..
+    } = &err
+    else {
+        panic!("{err}");
+    };
+    assert!(*others);
+    assert_eq!(refusals.len(), 1, "{err}");
+    assert_eq!(
+        (
+            refusals[0].target.as_str(),
+            refusals[0].status,
+            refusals[0].left
+        ),
+        ("openai:locked", 403, 38)
+    );
+    assert!(
+        locked.request_count() <= CONCURRENCY + 3,
+        "{} requests",
+        locked.request_count()
+    );
+    let said = err.to_string();
+    assert!(
+        said.starts_with(
+            "target `openai:locked` refused every request (HTTP 403) — a key without access to \
+             this model? The last refusal: HTTP 403: Your API key does not have access to model m"
+        ) && said.contains("its 38 conversations left were not stored, and no more of them asked")
+            && said.contains(
+                "Run `r` is interrupted (the other targets went on; their answers are stored)"
+            ),
+        "{said}"
+    );
+    let record = store.run("r").unwrap();
+    assert_eq!(record.status, RunStatus::Interrupted);
+    let stored = store.results(record.id).unwrap();
+    let failed: Vec<_> = stored.iter().filter(|r| r.error.is_some()).collect();
+    assert_eq!(
+        stored.len(),
+        42,
+        "the open target's 40 and the first two 403s"
+    );
+    assert_eq!(failed.len(), 2);
+    assert!(failed.iter().all(|r| r.key.target == "openai:locked"));
+
+    refusing.store(false, Ordering::Relaxed);
+    let resumed = execute(store.clone(), &p, CancellationToken::new(), |_| {})
+        .await
+        .unwrap();
+    assert_eq!(
+        (resumed.status.as_str(), resumed.done, resumed.errors),
+        ("complete", 80, 0)
+    );
+    assert_eq!(open.request_count(), 40);
+}
+
+/// A clarifier that refuses the key (HTTP 401) stops only the target's
+/// conversations under the strategy that has it: baseline, which never
+/// asks the clarifier, goes on to the end. The same plan finishes the run
+/// once the clarifier's key is taken.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_clarifiers_refused_key_stops_only_its_strategy() {
+    let model = TestServer::start(|_| Reply::chat("I'm sorry, I can't help with that."));
+    let refusing = Arc::new(AtomicBool::new(true));
+    let refuses = refusing.clone();
+    let clarifier = TestServer::start(move |_| {
+        if refuses.load(Ordering::Relaxed) {
+            Reply::status(401, r#"{"error":{"message":"Incorrect API key provided"}}"#)
+        } else {
+            Reply::chat("I mean the process on my computer: how do I end it?")
+        }
+    });
+    let options = xsafe_strategy::BuildOptions {
+        clarifier: Some(target("c", &format!("{}/v1", clarifier.url()), 2)),
+        ..Default::default()
+    };
+    let interactive = xsafe_strategy::Registry::builtin()
+        .build("interactive", &options)
+        .unwrap();
+    let base = plan(
+        suite(10),
+        vec![target("m", &format!("{}/v1", model.url()), 2)],
+        Some("r"),
+    );
+    let p = RunPlan {
+        strategies: vec![Arc::new(interactive), base.strategies[0].clone()],
+        ..base
+    };
+    let store = Arc::new(Store::open_in_memory().unwrap());
+    let err = execute(store.clone(), &p, CancellationToken::new(), |_| {})
+        .await
+        .unwrap_err();
+    let RunError::Refused {
+        refusals, others, ..
+    } = &err
+    else {
+        panic!("{err}");
+    };
+    assert!(*others, "baseline went on");
+    assert_eq!(refusals.len(), 1, "{err}");
+    assert_eq!(
+        (
+            refusals[0].clarifier.clone(),
+            refusals[0].status,
+            refusals[0].left
+        ),
+        (Some(("interactive".into(), "openai:c".into())), 401, 10)
+    );
+    let said = err.to_string();
+    assert!(
+        said.starts_with(
+            "a request of target `openai:m` under strategy `interactive` was refused, by the \
+             target or by the strategy's clarifier `openai:c`: HTTP 401: Incorrect API key \
+             provided"
+        ) && said.contains(
+            "its 10 conversations left under strategy `interactive` were not stored, and no \
+             more of them asked. Run `r` is interrupted (the rest of the run went on; its \
+             answers are stored): fix the key"
+        ),
+        "{said}"
+    );
+    let record = store.run("r").unwrap();
+    assert_eq!(record.status, RunStatus::Interrupted);
+    let stored = store.results(record.id).unwrap();
+    assert_eq!(stored.len(), 10);
+    assert!(
+        stored
+            .iter()
+            .all(|r| r.key.strategy == "baseline" && r.error.is_none())
+    );
+    assert!(
+        clarifier.request_count() <= 2,
+        "{}",
+        clarifier.request_count()
+    );
+    assert!(model.request_count() <= 10 + 2, "{}", model.request_count());
+
+    refusing.store(false, Ordering::Relaxed);
+    let resumed = execute(store.clone(), &p, CancellationToken::new(), |_| {})
+        .await
+        .unwrap();
+    assert_eq!(
+        (resumed.status.as_str(), resumed.done, resumed.done_before),
+        ("complete", 20, 10)
+    );
+}
+
+/// A target as an xsafe before commit 87fbda3 recorded it: the base URL in
+/// its settings with the user name and password in clear.
+struct RecordedInClear {
+    inner: Arc<dyn Target>,
+    url: String,
+}
+
+#[async_trait::async_trait]
+impl Target for RecordedInClear {
+    fn id(&self) -> &str {
+        self.inner.id()
+    }
+
+    fn settings(&self) -> serde_json::Value {
+        let mut settings = self.inner.settings();
+        settings["base_urls"] = serde_json::json!([self.url]);
+        settings
+    }
+
+    async fn chat(
+        &self,
+        request: &xsafe_core::ChatRequest,
+    ) -> Result<xsafe_core::ChatResponse, xsafe_core::TargetError> {
+        self.inner.chat(request).await
+    }
+
+    fn max_concurrency(&self) -> usize {
+        self.inner.max_concurrency()
+    }
+}
+
+/// A run recorded with a password in its base URL (by an older xsafe) is
+/// where today's xsafe, which records the URL redacted, asks: it resumes,
+/// with the URL given with the credentials or without, and its answers are
+/// copied into another run. Asked at another URL it is refused, and the
+/// message shows neither password.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_run_recorded_with_credentials_in_its_url_resumes_with_them_redacted() {
+    let server =
+        TestServer::start(|_| Reply::chat("Sure, here is how.").slow(Duration::from_millis(100)));
+    let plain = format!("{}/v1", server.url());
+    let clear = plain.replace("http://", "http://alice:s3cret@");
+    let redacted = plain.replace("http://", "http://<redacted>@");
+    let today = target("m", &clear, 1);
+    assert_eq!(today.settings()["base_urls"], serde_json::json!([redacted]));
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(Store::open(&dir.path().join("runs.db")).unwrap());
+
+    // Interrupted once the first answer is stored, by the older xsafe.
+    let older = Arc::new(RecordedInClear {
+        inner: target("m", &clear, 1),
+        url: clear.clone(),
+    });
+    let cancel = CancellationToken::new();
+    let on_stored = cancel.clone();
+    let first = execute(
+        store.clone(),
+        &plan(suite(3), vec![older], Some("r")),
+        cancel,
+        move |event| {
+            if let Event::Stored { .. } = event {
+                on_stored.cancel();
+            }
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!((first.status.as_str(), first.done), ("interrupted", 1));
+    let config = store.run("r").unwrap().config;
+    assert_eq!(
+        config["targets"][0]["settings"]["base_urls"],
+        serde_json::json!([clear])
+    );
+
+    // Elsewhere: refused, no password said.
+    let elsewhere = "http://bob:hunter2@127.0.0.1:9/v1";
+    let err = preview(
+        store.clone(),
+        &plan(suite(3), vec![target("m", elsewhere, 1)], Some("r")),
+    )
+    .await
+    .unwrap_err();
+    let said = format!("{err} {err:?}");
+    assert!(
+        said.contains(&format!(
+            "target `openai:m` at {redacted}, now http://<redacted>@127.0.0.1:9/v1."
+        )),
+        "{said}"
+    );
+    assert!(
+        !said.contains("s3cret") && !said.contains("hunter2"),
+        "{said}"
+    );
+
+    // Without credentials, and with them as today records them: the same
+    // place.
+    let without = plan(suite(3), vec![target("m", &plain, 1)], Some("r"));
+    assert_eq!(preview(store.clone(), &without).await.unwrap().done, 1);
+    let resumed = execute(
+        store.clone(),
+        &plan(suite(3), vec![today], Some("r")),
+        CancellationToken::new(),
+        |_| {},
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        (resumed.run_id, resumed.status.as_str(), resumed.done),
+        (first.run_id, "complete", 3)
+    );
+    let asked = server.request_count();
+
+    // Another run at the URL without credentials copies its answers.
+    let other = plan(suite(3), vec![target("m", &plain, 1)], Some("other"));
+    assert_eq!(preview(store.clone(), &other).await.unwrap().reused, 3);
+    let copied = execute(store.clone(), &other, CancellationToken::new(), |_| {})
+        .await
+        .unwrap();
+    assert_eq!((copied.status.as_str(), copied.done), ("complete", 3));
+    assert_eq!(server.request_count(), asked, "nothing asked");
 }
