@@ -42,7 +42,7 @@ fn a_suite_file_whose_name_has_a_comma_is_one_suite() {
     let rows: String = (0..8)
         .map(|i| format!("p{i},{}\n", if i % 2 == 0 { "safe" } else { "unsafe" }))
         .collect();
-    let tuned = env.write("tune, set.csv", &format!("prompt,label\n{rows}"));
+    let tuned = env.write("tune, set.csv", format!("prompt,label\n{rows}"));
     let url = format!("{}/v1", unused_url());
     let out = env
         .cmd()
