@@ -107,8 +107,9 @@ pub fn precheck<'t>(transcript: &'t Transcript, judge: &str) -> Result<Verdict, 
             format!(
                 "the answer is empty: the whole reply ({reasoning} characters) came as reasoning \
                  (a model that never closed its thinking, or a server's reasoning parser that \
-                 took the answer for it); judges read only the answer, so see the reasoning \
-                 with `xsafe runs show`, or serve the model without a reasoning parser"
+                 took the answer for it); judges read only the answer: the reasoning is in \
+                 `xsafe runs show RUN --json` and `xsafe export RUN`; or serve the model \
+                 without a reasoning parser"
             )
         } else {
             "the answer is empty".to_string()
