@@ -76,7 +76,9 @@ pub struct Columns {
     /// The id column (`--id-column`); without one, ids are row numbers.
     pub id: Option<String>,
     /// The label of cases whose file has no label column or an empty cell,
-    /// and of OR-Bench files whose name does not tell.
+    /// and of OR-Bench files (whatever their name tells). A file without a
+    /// label column whose types start with `contrast_` is labelled by its
+    /// types instead (see [`parse_bytes`]).
     pub default_label: Option<Label>,
 }
 
@@ -157,9 +159,11 @@ pub fn load_file(path: &Path, opts: &LoadOptions) -> Result<Suite, SuiteError> {
 /// row number); `focus` and `note` when present. A generic file without a
 /// label column whose types include one starting with `contrast_` (as in
 /// XSTest's first release, `id_v1,id_v2,type,prompt,focus,note`) is
-/// labelled by its types by XSTest's rule, and a
-/// [`Columns::default_label`] that disagrees with that rule is refused.
-/// Types start with `contrast_` in any case.
+/// labelled by its types by XSTest's rule, whatever
+/// [`Columns::default_label`] says (it labels the other files of a run);
+/// a type there that starts with `contrast` but not `contrast_`
+/// (`contrast-homonyms`), or is empty, is refused. Types start with
+/// `contrast_` in any case.
 ///
 /// What xsafe decides that the file does not say itself (labels told by
 /// the file name or by the types) is logged as a warning; see
@@ -920,9 +924,9 @@ fn or_bench(
 /// anything not a letter or digit: a substring would take
 /// `orbench_shard_2.csv` for a `hard` file and label unsafe prompts safe.
 /// A name that has words for both labels (`hard-vs-toxic`), or a word
-/// negated (`non-toxic`, `nontoxic`, `not_toxic`), tells nothing; nor does
-/// one with no such word. Otherwise, why not, for a message that asks for
-/// `--default-label`.
+/// negated (`non-toxic`, `nontoxic`, `not_toxic`, and `toxic-free`,
+/// `toxicfree`), tells nothing; nor does one with no such word. Otherwise,
+/// why not, for a message that asks for `--default-label`.
 fn label_from_name(file: &str) -> Result<(Label, &'static str), String> {
     const WORDS: [(&str, Label); 3] = [
         ("toxic", Label::Unsafe),
@@ -930,6 +934,8 @@ fn label_from_name(file: &str) -> Result<(Label, &'static str), String> {
         ("80k", Label::Safe),
     ];
     const NEGATIONS: [&str; 3] = ["non", "not", "no"];
+    // Negations that follow the word: `toxic-free` is free of it.
+    const NEGATIONS_AFTER: [&str; 1] = ["free"];
     const NAMING: &str = "OR-Bench names its files or-bench-hard-1k, or-bench-80k and \
          or-bench-toxic";
     let stem = Path::new(file)
@@ -939,10 +945,17 @@ fn label_from_name(file: &str) -> Result<(Label, &'static str), String> {
         .to_lowercase();
     let parts: Vec<&str> = stem.split(|c: char| !c.is_alphanumeric()).collect();
     for (word, _) in WORDS {
-        let negation = NEGATIONS.into_iter().find(|neg| {
+        let before = NEGATIONS.into_iter().find(|neg| {
             parts.contains(&format!("{neg}{word}").as_str())
                 || parts.windows(2).any(|w| w == [*neg, word])
         });
+        let after = || {
+            NEGATIONS_AFTER.into_iter().find(|neg| {
+                parts.contains(&format!("{word}{neg}").as_str())
+                    || parts.windows(2).any(|w| w == [word, *neg])
+            })
+        };
+        let negation = before.or_else(after);
         if let Some(neg) = negation {
             return Err(format!(
                 "the file name has `{word}` negated (`{neg}`), which does not tell whether this \
@@ -993,6 +1006,21 @@ fn is_contrast(kind: &str) -> bool {
         .is_some_and(|prefix| prefix.eq_ignore_ascii_case("contrast_"))
 }
 
+/// For a type that starts with `contrast` (in any case) but not
+/// `contrast_` (`contrast-homonyms`, `contrast homonyms`,
+/// `contrasthomonyms`, `contrast`): `Some` of the type written with
+/// `contrast_`, or `Some(None)` when nothing follows `contrast` to write
+/// it with. `None` for any other type.
+fn contrast_misspelt(kind: &str) -> Option<Option<String>> {
+    let kind = kind.trim();
+    let prefix = kind.get(..8)?;
+    if !prefix.eq_ignore_ascii_case("contrast") || is_contrast(kind) {
+        return None;
+    }
+    let rest = kind[8..].trim_start_matches(|c: char| !c.is_alphanumeric());
+    Some((!rest.is_empty()).then(|| format!("{prefix}_{rest}")))
+}
+
 /// `keyed` says the file is JSONL, whose lines may each lack a key.
 /// Without a label column, a file whose types include one starting with
 /// `contrast_` is labelled by its types, by XSTest's rule, and `notes`
@@ -1012,7 +1040,29 @@ fn mapped(
     // What a field of the file is called in messages.
     let field = if keyed { "key" } else { "column" };
     let (focus, note) = (t.find("focus"), t.find("note"));
-    let defaulted = c.default_label.is_some();
+    // XSTest's first release (`id_v1,id_v2,type,prompt,focus,note`) has
+    // no label column: its labels are its types'. Any file without one
+    // whose types say `contrast_` is read so, whatever --default-label
+    // says (it labels the other files of a run).
+    let by_type = match (label, kind) {
+        (None, Some(kind)) => t
+            .rows
+            .iter()
+            .any(|row| row.optional(Some(kind)).is_some_and(|k| is_contrast(&k)))
+            .then_some(kind),
+        _ => None,
+    };
+    let (lost, lost_here) = match (by_type, c.default_label) {
+        (Some(_), _) => (
+            " (every case would be labelled by its type)",
+            " (the case would be labelled by its type)",
+        ),
+        (None, Some(_)) => (
+            " (every case would get --default-label)",
+            " (the case would get --default-label)",
+        ),
+        (None, None) => ("", ""),
+    };
     let wanted = [
         Wanted {
             flag: Some("--prompt-column"),
@@ -1020,16 +1070,8 @@ fn mapped(
         },
         Wanted {
             flag: Some("--label-column"),
-            lost: if defaulted {
-                " (every case would get --default-label)"
-            } else {
-                ""
-            },
-            lost_here: if defaulted {
-                " (the case would get --default-label)"
-            } else {
-                ""
-            },
+            lost,
+            lost_here,
             ..Wanted::new(label, &["label"])
         },
         Wanted {
@@ -1055,18 +1097,6 @@ fn mapped(
             ),
         )
     })?;
-    // XSTest's first release (`id_v1,id_v2,type,prompt,focus,note`) has
-    // no label column: its labels are its types'. Any file without one
-    // whose types say `contrast_` is read so, rather than labelled by
-    // --default-label against its own types.
-    let by_type = match (label, kind) {
-        (None, Some(kind)) => t
-            .rows
-            .iter()
-            .any(|row| row.optional(Some(kind)).is_some_and(|k| is_contrast(&k)))
-            .then_some(kind),
-        _ => None,
-    };
     if label.is_none() && c.default_label.is_none() && by_type.is_none() {
         let name_it = match likely_label_column(t, prompt) {
             Some(name) => format!(
@@ -1099,7 +1129,7 @@ fn mapped(
         let case_kind = t.optional_text(row, kind)?;
         let case_label = match (column_label, by_type) {
             (Some(label), _) => label,
-            (None, Some(kind)) => t.label_by_type(row, kind, case_kind.as_deref(), c, keyed)?,
+            (None, Some(kind)) => t.label_by_type(row, kind, case_kind.as_deref(), keyed)?,
             // Checked above: no label column means a default label.
             (None, None) => c.default_label.unwrap_or(Label::Safe),
         };
@@ -1121,11 +1151,15 @@ fn mapped(
             n => format!("{n} cases"),
         };
         let field = if keyed { "key" } else { "column" };
+        let default = match c.default_label {
+            Some(label) => format!("; --default-label {label} does not apply to it"),
+            None => String::new(),
+        };
         notes.push(format!(
             "suite file `{}`: it has no label {field}, so every case is labelled by its type, by \
              XSTest's rule: a type starting with `contrast_` is unsafe ({}), any other safe \
              ({}); to label them otherwise, add a label {field} or name one with \
-             --label-column",
+             --label-column{default}",
             t.file,
             cases(Label::Unsafe),
             cases(Label::Safe)
@@ -1137,15 +1171,15 @@ fn mapped(
 impl Table {
     /// The label of a case of a file without a label column that is
     /// labelled by its types (see [`mapped`]): XSTest's rule for `kind`,
-    /// the text of the type column `col`. An empty type, or a
-    /// `--default-label` the rule disagrees with, is refused: the label
-    /// would be a guess, or not the one asked for.
+    /// the text of the type column `col`. An empty type is refused, and so
+    /// is one that starts with `contrast` but not `contrast_`
+    /// (`contrast-homonyms`): the label would be a guess, or safe for a
+    /// slip in a type meant unsafe. `--default-label` plays no part.
     fn label_by_type(
         &self,
         row: &Row,
         col: usize,
         kind: Option<&str>,
-        c: &Columns,
         keyed: bool,
     ) -> Result<Label, SuiteError> {
         let field = if keyed { "key" } else { "column" };
@@ -1164,21 +1198,23 @@ impl Table {
             };
             return Err(self.err(line, Some(name), message));
         };
-        let label = label_of_type(kind);
-        match c.default_label {
-            Some(default) if default != label => Err(self.err(
+        if let Some(meant) = contrast_misspelt(kind) {
+            let fix = match meant {
+                Some(meant) => format!(" (`{meant}`, if it is unsafe)"),
+                None => String::new(),
+            };
+            return Err(self.err(
                 row.cell_lines[col],
                 Some(name),
                 format!(
-                    "--default-label {default} disagrees with type `{kind}`: this file has no \
-                     label {field}, and its types follow XSTest's rule (a type starting with \
-                     `contrast_` is unsafe, any other safe), which labels its cases when \
-                     --default-label is left out; leave it out, or add a label {field} (or name \
-                     one with --label-column)"
+                    "type `{kind}` starts with `contrast` but not `contrast_`, so XSTest's rule, \
+                     by which this file's cases are labelled (it has no label {field}, and types \
+                     starting with `contrast_`), would label it safe: XSTest's unsafe types \
+                     start with `contrast_`; fix the type{fix}, or add a label {field}"
                 ),
-            )),
-            _ => Ok(label),
+            ));
         }
+        Ok(label_of_type(kind))
     }
 }
 
@@ -1333,6 +1369,9 @@ mod tests {
             ("not_toxic.csv", "`toxic` negated (`not`)"),
             ("or-bench.not.toxic.csv", "`toxic` negated (`not`)"),
             ("NON-TOXIC.csv", "`toxic` negated (`non`)"),
+            ("toxic-free.csv", "`toxic` negated (`free`)"),
+            ("or-bench_ToxicFree.csv", "`toxic` negated (`free`)"),
+            ("toxic_free_prompts.csv", "`toxic` negated (`free`)"),
             (
                 "hard-vs-toxic.csv",
                 "`toxic` and `hard`, words for both labels",
@@ -1347,6 +1386,11 @@ mod tests {
         assert_eq!(
             label_from_name("hard-80k.csv").ok(),
             Some((Label::Safe, "hard"))
+        );
+        // `free` elsewhere in the name negates nothing.
+        assert_eq!(
+            label_from_name("free-or-bench-toxic.csv").ok(),
+            Some((Label::Unsafe, "toxic"))
         );
     }
 

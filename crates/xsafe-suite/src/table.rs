@@ -20,9 +20,11 @@
 //! reads the same as with LF.
 //!
 //! A file that is not text (a workbook, a zip or compressed file, a PDF,
-//! an SQLite database) or is UTF-16 is refused for what it is, told by its
-//! first bytes, rather than for bytes that are not UTF-8. A CSV file may
-//! start with Excel's `sep=;` line, which names the separator; a JSONL
+//! an SQLite database) or is UTF-16 (with or without a byte-order mark) is
+//! refused for what it is, told by its first bytes, rather than for bytes
+//! that are not UTF-8; any other CSV header with a NUL byte is refused as
+//! not text. A CSV file may start with Excel's `sep=;` line (also padded
+//! with more of the separator, `sep=;;`), which names the separator; a JSONL
 //! line may start with a BOM (files joined with `cat`), and a JSON array
 //! is refused as not JSONL, saying what to write instead. A JSONL number
 //! is read as the file writes it (`18446744073709551617`, `1.50`).
@@ -286,11 +288,12 @@ pub fn looks_json_array(bytes: &[u8]) -> bool {
     rest.next() == Some(&b'[') && matches!(rest.next(), None | Some(b'{' | b']'))
 }
 
-/// What a file that starts with `start` is, when it is a kind of file
-/// that is not text at all (a workbook, an archive, a compressed file, a
-/// database) or is text in UTF-16, with what to do; `None` for anything
-/// else. Such a file would otherwise be refused for its bytes, as if it
-/// were text saved in the wrong encoding.
+/// What a file that starts with `start` (its first line) is, when it is
+/// a kind of file that is not text at all (a workbook, an archive, a
+/// compressed file, a database) or is text in UTF-16, with or without a
+/// byte-order mark, with what to do; `None` for anything else. Such a file
+/// would otherwise be refused for its bytes, as if it were text saved in
+/// the wrong encoding, or read as a header of odd names.
 fn not_text(start: &[u8]) -> Option<&'static str> {
     const KINDS: &[(&[u8], &str)] = &[
         (
@@ -339,10 +342,74 @@ fn not_text(start: &[u8]) -> Option<&'static str> {
              does not read: save it as UTF-8 (Excel: CSV UTF-8; or `iconv -f UTF-16 -t UTF-8`)",
         ),
     ];
-    KINDS
-        .iter()
-        .find(|(magic, _)| start.starts_with(magic))
-        .map(|&(_, message)| message)
+    const BZIP2: &str = "the file is compressed (bzip2), not CSV or JSONL text: decompress it \
+         (`bunzip2 -k FILE`) and give the file it holds";
+    const UTF16_LE: &str = "the file is UTF-16 text (little-endian, without a byte-order mark: \
+         every other byte is NUL), which xsafe does not read: save it as UTF-8 (Excel: CSV \
+         UTF-8; or `iconv -f UTF-16LE -t UTF-8`)";
+    const UTF16_BE: &str = "the file is UTF-16 text (big-endian, without a byte-order mark: \
+         every other byte is NUL), which xsafe does not read: save it as UTF-8 (Excel: CSV \
+         UTF-8; or `iconv -f UTF-16BE -t UTF-8`)";
+    if let Some(&(_, message)) = KINDS.iter().find(|(magic, _)| start.starts_with(magic)) {
+        return Some(message);
+    }
+    if is_bzip2(start) {
+        return Some(BZIP2);
+    }
+    match utf16_without_bom(start) {
+        Some(Endian::Little) => Some(UTF16_LE),
+        Some(Endian::Big) => Some(UTF16_BE),
+        None => None,
+    }
+}
+
+/// Whether `start` begins a bzip2 stream: `BZh`, the block size (`1` to
+/// `9`), then the magic of a first block or of the end of an empty
+/// stream. `BZh` alone could start a line of text.
+fn is_bzip2(start: &[u8]) -> bool {
+    match start {
+        [b'B', b'Z', b'h', b'1'..=b'9', rest @ ..] => {
+            rest.starts_with(b"1AY&SY") || rest.starts_with(b"\x17rE8P\x90")
+        }
+        _ => false,
+    }
+}
+
+/// The byte order of UTF-16 text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Endian {
+    /// The low byte first: `i\0d\0`.
+    Little,
+    /// The high byte first: `\0i\0d`.
+    Big,
+}
+
+/// The byte order of `start` (a file's first line, of which the first 64
+/// bytes count) when it looks like UTF-16 text without a byte-order mark:
+/// of at least two pairs of bytes, three in four or more are a printable
+/// ASCII character (or a space or line end) and a NUL, in one order. A
+/// header, even one written in UTF-16, is mostly ASCII; UTF-8 text holds
+/// no NUL.
+fn utf16_without_bom(start: &[u8]) -> Option<Endian> {
+    let ascii = |b: u8| b.is_ascii_graphic() || matches!(b, b' ' | b'\t' | b'\r' | b'\n');
+    let pairs = start[..start.len().min(64)].chunks_exact(2);
+    let total = pairs.len();
+    let (mut little, mut big) = (0, 0);
+    for pair in pairs {
+        match *pair {
+            [b, 0] if ascii(b) => little += 1,
+            [0, b] if ascii(b) => big += 1,
+            _ => {}
+        }
+    }
+    let most = |n: usize| total >= 2 && n * 4 >= total * 3;
+    if most(little) {
+        Some(Endian::Little)
+    } else if most(big) {
+        Some(Endian::Big)
+    } else {
+        None
+    }
 }
 
 /// [`looks_jsonl`] of what `reader` reads, which is read up to its first
@@ -410,20 +477,30 @@ impl Separator {
     /// The separator a first line such as `sep=;` names, as Excel writes
     /// it above the header (also in quotes, `"sep=;"`, and in any case);
     /// `None` for any other line, and an error for a separator xsafe does
-    /// not read.
+    /// not read. The separator may be followed by more of it (`sep=;;;`),
+    /// as a spreadsheet such as LibreOffice writes the line back, a cell
+    /// `sep=` in a row as wide as the header.
     fn named(line: &[u8]) -> Option<Result<Separator, String>> {
         let line = without_line_end(line);
-        let line = line
-            .strip_prefix(b"\"")
-            .and_then(|l| l.strip_suffix(b"\""))
-            .unwrap_or(line);
+        let (quoted, line) = match line.strip_prefix(b"\"") {
+            Some(rest) => (true, rest),
+            None => (false, line),
+        };
         let (prefix, rest) = line.split_at_checked(4)?;
         if !prefix.eq_ignore_ascii_case(b"sep=") {
             return None;
         }
-        // The separator, then nothing but spaces.
-        let (&sep, after) = rest.split_first()?;
-        if !after.iter().all(|&b| b == b' ') {
+        let (&sep, mut after) = rest.split_first()?;
+        if quoted {
+            // Spaces, the closing quote, then what follows it.
+            let close = after.iter().position(|&b| b == b'"')?;
+            if !after[..close].iter().all(|&b| b == b' ') {
+                return None;
+            }
+            after = &after[close + 1..];
+        }
+        // Then nothing but spaces and more of the separator.
+        if !after.iter().all(|&b| b == b' ' || b == sep) {
             return None;
         }
         Some(match sep {
@@ -562,11 +639,13 @@ impl<R: std::io::BufRead> RowReader<R> {
         let mut line = Vec::new();
         let mut named = None;
         let mut first = true;
+        let mut lines = 0;
         loop {
             line.clear();
             if read_line(&mut reader, &mut line).map_err(ReadError::Read)? == 0 {
                 break;
             }
+            lines += 1;
             if first && let Some(message) = not_text(&line) {
                 return Err(ReadError::Table(err(file, 1, None, message.to_string())));
             }
@@ -580,6 +659,17 @@ impl<R: std::io::BufRead> RowReader<R> {
                 continue;
             }
             first = false;
+            if let Some(at) = line.iter().position(|&b| b == 0) {
+                // Text other than UTF-16 (told above) never holds one.
+                let message = format!(
+                    "the file holds NUL bytes (the first is byte {} of this line), which CSV \
+                     text does not: is it UTF-16 or binary? save it as UTF-8 CSV (Excel: CSV \
+                     UTF-8; UTF-16: `iconv -f UTF-16LE -t UTF-8`, or UTF-16BE), or give the \
+                     CSV or JSONL file it holds",
+                    at + 1
+                );
+                return Err(ReadError::Table(err(file, lines, None, message)));
+            }
             head.extend_from_slice(text);
             if !is_blank(text) {
                 break;
@@ -1514,6 +1604,8 @@ mod tests {
             "\u{feff}\"sep=\t\"\n\nprompt\tanswer\np,a,b\tc\n",
             "sep=|\nprompt|answer\n",
             "sep=;;\nprompt;answer\n",
+            "sep=;;;\r\nprompt;answer;x\r\na;b;c\r\n",
+            "sep=;,\nprompt;answer\n",
         ];
         for text in files {
             let mut bytes = text.as_bytes().to_vec();
@@ -1625,6 +1717,23 @@ mod tests {
             (b"\x28\xb5\x2f\xfd\x00", "compressed (zstd)"),
             (b"\xfe\xff\x00i\x00d", "UTF-16 text"),
             (b"%PDF-1.7\n%\xe2\xe3", "a PDF document"),
+            (b"BZh91AY&SY\xee\x18\n", "compressed (bzip2)"),
+            (b"BZh9\x17rE8P\x90\x00", "compressed (bzip2)"),
+            // UTF-16 without a byte-order mark, either way round.
+            (
+                b"i\x00d\x00,\x00p\x00\r\x00\n\x00",
+                "UTF-16 text (little-endian, without a byte-order mark",
+            ),
+            (
+                b"\x00i\x00d\x00,\x00p\x00\n",
+                "UTF-16 text (big-endian, without a byte-order mark",
+            ),
+            (b"{\x00\"\x00p\x00\"\x00:\x00", "UTF-16 text (little-endian"),
+            // A header with a word that is not ASCII is UTF-16 all the same.
+            (
+                b"p\x00r\x00o\x00m\x00p\x00t\x00,\x00\xe9\x00t\x00\xe9\x00\n\x00",
+                "UTF-16 text (little-endian",
+            ),
         ] {
             let csv = read_csv(bytes, "f", &EXAMPLE).unwrap_err();
             let jsonl = read_jsonl(bytes, "f", &EXAMPLE).unwrap_err();
@@ -1646,6 +1755,43 @@ mod tests {
         // Text that merely starts like one is text.
         assert!(not_text(b"PK,prompt\n").is_none());
         assert!(not_text(b"\xef\xbb\xbfprompt").is_none());
+        assert!(not_text(b"BZh,prompt\n").is_none());
+        assert!(not_text(b"BZh9 prompts,label\n").is_none());
+        // One pair is too few to tell UTF-16 by; NULs among text are not it.
+        assert!(not_text(b"p\x00\n").is_none());
+        assert!(not_text(b"prompt,label\x00\x00\x00\n").is_none());
+    }
+
+    /// A NUL byte in the header, of a file not told as UTF-16 or as a
+    /// kind of binary file by its first bytes, is named as such rather
+    /// than read into a column's name (it is valid UTF-8).
+    #[test]
+    fn a_nul_byte_in_the_header_is_named() {
+        for (bytes, line, byte) in [
+            (&b"prompt,label\x00\x00\x00\np,safe\n"[..], 1, 13),
+            (b"\n\nid,p\x00\n1,a\n", 3, 5),
+            (b"sep=;\n\x00\x01\x02;x\n", 2, 1),
+            (b"p\x00\n\x00", 1, 2),
+        ] {
+            let e = read_csv(bytes, "f.csv", &EXAMPLE).unwrap_err();
+            assert_eq!((e.line, e.field.as_deref()), (Some(line), None), "{e}");
+            assert!(
+                e.message.starts_with(&format!(
+                    "the file holds NUL bytes (the first is byte {byte} of this line), which \
+                     CSV text does not: is it UTF-16 or binary?"
+                )),
+                "{e}"
+            );
+            let reader = std::io::BufReader::with_capacity(1, bytes);
+            match RowReader::csv(reader, "f.csv", &EXAMPLE) {
+                Err(ReadError::Table(small)) => assert_eq!(small, e),
+                _ => panic!("read as CSV"),
+            }
+        }
+        // Below the header, a NUL is a byte of a cell, refused or not as
+        // before (it is valid UTF-8).
+        let t = read_csv(b"prompt,label\np\x00,safe\n", "f.csv", &EXAMPLE).unwrap();
+        assert_eq!(t.rows[0].cells[0].as_deref(), Some("p\0"));
     }
 
     #[test]
@@ -1738,9 +1884,30 @@ mod tests {
             Some(Ok(Separator::Semicolon))
         );
         assert!(matches!(Separator::named(b"sep=|"), Some(Err(_))));
+        // Followed by more of it, as LibreOffice writes the line back.
+        for (line, sep) in [
+            (&b"sep=;;\n"[..], Separator::Semicolon),
+            (b"sep=;;;\r\n", Separator::Semicolon),
+            (b"sep=,,", Separator::Comma),
+            (b"sep=; ;", Separator::Semicolon),
+            (b"\"sep=;\";;\n", Separator::Semicolon),
+            (b"\"sep=\t \"\t\t", Separator::Tab),
+        ] {
+            assert_eq!(
+                Separator::named(line),
+                Some(Ok(sep)),
+                "{}",
+                line.escape_ascii()
+            );
+        }
+        assert!(matches!(Separator::named(b"sep=||"), Some(Err(_))));
         for other in [
             &b"sep=\n"[..],
-            b"sep=;;",
+            b"sep=;,",
+            b"sep=;x",
+            b"sep=;;a",
+            b"\"sep=;;\"",
+            b"\"sep=;",
             b"sep,prompt",
             b"prompt;label",
             b"sep=",

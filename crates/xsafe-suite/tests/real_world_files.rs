@@ -68,34 +68,141 @@ fn a_file_without_labels_whose_types_say_contrast_is_labelled_by_its_types() {
     );
     assert_eq!(s.cases[0].focus.as_deref(), Some("kill"));
 
-    // A --default-label the rule disagrees with is refused where it does.
+    // The types decide, whatever --default-label says, and the note says
+    // that it does not apply.
+    for default in [Label::Safe, Label::Unsafe] {
+        let (s, notes) = parse_bytes_with_notes(
+            XSTEST_V1.as_bytes(),
+            "xstest_v1.csv",
+            &with_default(default),
+        )
+        .unwrap();
+        let labels: Vec<Label> = s.cases.iter().map(|c| c.label).collect();
+        assert_eq!(labels, [Label::Safe, Label::Unsafe, Label::Safe]);
+        assert_eq!(notes.len(), 1);
+        assert!(
+            notes[0].starts_with(
+                "suite file `xstest_v1.csv`: it has no label column, so every case is labelled \
+                 by its type"
+            ),
+            "{notes:?}"
+        );
+        assert!(
+            notes[0].ends_with(&format!(
+                "name one with --label-column; --default-label {default} does not apply to it"
+            )),
+            "{notes:?}"
+        );
+    }
+    // A column that looks like the label column misspelt is refused as
+    // before, saying that the types would label the cases instead.
     let e = refused(
-        "xstest_v1.csv",
-        XSTEST_V1.as_bytes(),
+        "t.csv",
+        b"prompt,type,lable\np,contrast_x,unsafe\n",
         &with_default(Label::Safe),
     );
     assert!(
-        e.starts_with(
-            "suite file `xstest_v1.csv` line 3, column `type`: --default-label safe disagrees \
-             with type `contrast_homonyms`: this file has no label column, and its types follow \
-             XSTest's rule"
+        e.contains(
+            "line 1, column `lable`: the file has no `label` column, and this one looks like it \
+             misspelt, so it would not be read (every case would be labelled by its type); \
+             rename it `label`"
         ),
         "{e}"
     );
-    assert!(e.contains("leave it out, or add a label column"), "{e}");
+}
+
+/// The bug this guards: `--suite xstest_v1.csv,orbench_shard_2.csv
+/// --default-label safe` was refused for the XSTest file, while without
+/// the flag the OR-Bench file had no label. The flag labels the file that
+/// needs it; the types label the other.
+#[test]
+fn a_default_label_labels_the_other_files_beside_one_labelled_by_its_types() {
+    let dir = tempfile::tempdir().unwrap();
+    let v1 = dir.path().join("xstest_v1.csv");
+    std::fs::write(&v1, XSTEST_V1).unwrap();
+    let shard = dir.path().join("orbench_shard_2.csv");
+    std::fs::write(
+        &shard,
+        "prompt,category
+How do I kill a process?,deception
+",
+    )
+    .unwrap();
+    let list = format!("{},{}", v1.display(), shard.display());
+    let suites = resolve_all(&[list.as_str()], dir.path(), &with_default(Label::Safe)).unwrap();
+    let labels: Vec<Vec<Label>> = suites
+        .iter()
+        .map(|s| s.cases.iter().map(|c| c.label).collect())
+        .collect();
+    assert_eq!(
+        labels,
+        [
+            vec![Label::Safe, Label::Unsafe, Label::Safe],
+            vec![Label::Safe]
+        ]
+    );
+}
+
+/// The bug this guards: in a file labelled by its types, a type meant
+/// unsafe but written without the underscore (`contrast-homonyms`) was
+/// labelled safe without a word.
+#[test]
+fn labelling_by_types_refuses_a_contrast_type_without_its_underscore() {
+    for (kind, fix) in [
+        (
+            "contrast-homonyms",
+            " (`contrast_homonyms`, if it is unsafe)",
+        ),
+        (
+            "contrast homonyms",
+            " (`contrast_homonyms`, if it is unsafe)",
+        ),
+        (
+            "Contrasthomonyms",
+            " (`Contrast_homonyms`, if it is unsafe)",
+        ),
+        ("CONTRAST", ""),
+    ] {
+        let text = format!("prompt,type\np,contrast_x\nq,{kind}\n");
+        // --default-label changes nothing: the types label the file.
+        for o in [opts(), with_default(Label::Unsafe)] {
+            let e = refused("t.csv", text.as_bytes(), &o);
+            assert_eq!(
+                e,
+                format!(
+                    "suite file `t.csv` line 3, column `type`: type `{kind}` starts with \
+                     `contrast` but not `contrast_`, so XSTest's rule, by which this file's cases \
+                     are labelled (it has no label column, and types starting with \
+                     `contrast_`), would label it safe: XSTest's unsafe types start with \
+                     `contrast_`; fix the type{fix}, or add a label column"
+                )
+            );
+        }
+    }
     let e = refused(
-        "xstest_v1.csv",
-        XSTEST_V1.as_bytes(),
-        &with_default(Label::Unsafe),
+        "t.jsonl",
+        b"{\"prompt\": \"p\", \"type\": \"contrast_x\"}\n{\"prompt\": \"q\", \"type\": \"contrast-y\"}\n",
+        &opts(),
     );
     assert!(
-        e.contains("line 2, column `type`: --default-label unsafe disagrees with type `homonyms`"),
+        e.contains("line 2, key `type`: type `contrast-y` starts with `contrast`")
+            && e.ends_with("or add a label key"),
         "{e}"
     );
-    // One that agrees with every type is no contradiction.
-    let contrasts = "type,prompt\ncontrast_a,p\nCONTRAST_b,q\n";
-    let s = parse_bytes(contrasts.as_bytes(), "c.csv", &with_default(Label::Unsafe)).unwrap();
-    assert_eq!(s.count(Label::Unsafe), 2);
+    // Outside such a file, a type is only a type.
+    let s = parse_bytes(
+        b"prompt,type,label\np,contrast-x,unsafe\n",
+        "t.csv",
+        &opts(),
+    )
+    .unwrap();
+    assert_eq!(s.cases[0].kind, "contrast-x");
+    let s = parse_bytes(
+        b"prompt,type\np,contrast-x\n",
+        "t.csv",
+        &with_default(Label::Safe),
+    );
+    assert_eq!(s.unwrap().cases[0].label, Label::Safe);
 }
 
 #[test]
@@ -229,6 +336,18 @@ fn or_bench_labels_from_the_file_name_are_said_or_refused() {
         (
             "hard-vs-toxic.csv",
             "the file name has `toxic` and `hard`, words for both labels",
+        ),
+        (
+            "toxic-free.csv",
+            "the file name has `toxic` negated (`free`)",
+        ),
+        (
+            "or_bench_toxicfree.csv",
+            "the file name has `toxic` negated (`free`)",
+        ),
+        (
+            "toxic_free.csv",
+            "the file name has `toxic` negated (`free`)",
         ),
     ] {
         let e = refused(file, text, &opts());
@@ -401,6 +520,22 @@ fn excels_sep_line_names_the_separator() {
         e.contains("line 3: the file has a header but no cases"),
         "{e}"
     );
+    // The bug this guards: LibreOffice writes the line back padded to the
+    // header's width, `sep=;;`, which was read as the header.
+    for text in [
+        "sep=;;\nid;prompt;label\n1;hello, there;safe\n",
+        "sep=;;;\r\nid;prompt;label\r\n1;hello, there;safe\r\n",
+        "\"sep=;\";;\nid;prompt;label\n1;hello, there;safe\n",
+    ] {
+        let s = parse_bytes(text.as_bytes(), "sep_lo.csv", &opts()).unwrap();
+        assert_eq!(
+            (s.cases[0].id.as_str(), s.cases[0].prompt.as_str()),
+            ("1", "hello, there"),
+            "{text:?}"
+        );
+    }
+    let s = parse_bytes(b"sep=,,\nid,prompt,label\n1,hello,safe\n", "s.csv", &opts());
+    assert_eq!(s.unwrap().cases[0].prompt, "hello");
     // A separator xsafe does not read is refused, not taken for a header.
     let e = refused("s.csv", b"sep=|\nprompt|label\np|safe\n", &opts());
     assert_eq!(
@@ -440,6 +575,41 @@ fn files_that_are_not_text_are_named_for_what_they_are() {
             "r.db",
             b"SQLite format 3\x00\x10\x00",
             "the file is an SQLite database",
+        ),
+        (
+            "bz.csv",
+            b"BZh91AY&SY\xee\x18\xf2/\x00\x00\x08Y\x80",
+            "the file is compressed (bzip2), not CSV or JSONL text: decompress it (`bunzip2 -k \
+             FILE`)",
+        ),
+        // The bug this guards: UTF-16 without a byte-order mark gave a
+        // misspelt-column hint of ` p r o m p t ` (NULs, not spaces), or a
+        // field-count error.
+        (
+            "u16le_nobom.csv",
+            b"i\x00d\x00,\x00p\x00r\x00o\x00m\x00p\x00t\x00\n\x001\x00,\x00h\x00i\x00\n\x00",
+            "the file is UTF-16 text (little-endian, without a byte-order mark: every other \
+             byte is NUL), which xsafe does not read: save it as UTF-8 (Excel: CSV UTF-8; or \
+             `iconv -f UTF-16LE -t UTF-8`)",
+        ),
+        (
+            "u16be.csv",
+            b"\x00i\x00d\x00,\x00p\x00r\x00o\x00m\x00p\x00t\x00\n\x001\x00,\x00h\x00i\x00\n",
+            "the file is UTF-16 text (big-endian, without a byte-order mark: every other byte \
+             is NUL), which xsafe does not read: save it as UTF-8 (Excel: CSV UTF-8; or `iconv \
+             -f UTF-16BE -t UTF-8`)",
+        ),
+        (
+            "u16.jsonl",
+            b"{\x00\"\x00p\x00\"\x00:\x00 \x00\"\x00a\x00\"\x00}\x00\n\x00",
+            "the file is UTF-16 text (little-endian",
+        ),
+        // A NUL anywhere in the header, as in a binary file, is named.
+        (
+            "bin.csv",
+            b"prompt,label\x00\x07\x00\x00\x01\np,safe\n",
+            "the file holds NUL bytes (the first is byte 13 of this line), which CSV text does \
+             not: is it UTF-16 or binary?",
         ),
     ] {
         let e = refused(file, bytes, &opts());
