@@ -198,6 +198,8 @@ impl Proxy {
         if let Some(key) = &options.upstream_key {
             secrets.add_api_key(&key.0);
         }
+        // Sent as basic authentication, which an upstream may quote back.
+        secrets.add_url_credentials(&base);
         let upstream = Upstream {
             client,
             base,
@@ -513,7 +515,7 @@ impl Proxy {
             // proxy's answer has no `Content-Encoding`.
             (Some(_), Some("text/event-stream")) if coding.is_some() => {
                 let said = xsafe_target::encoding_said(coding.as_deref().unwrap_or_default());
-                Err(failed(UpstreamError::invalid(said)))
+                Err(failed(UpstreamError::settled(said)))
             }
             (Some(content_type), Some("text/event-stream")) => {
                 Ok(self.pass_events(upstream, content_type, passed))
@@ -925,7 +927,7 @@ impl Proxy {
         if let Some(coding) = coding
             && xsafe_target::json_lossy(&bytes).is_err()
         {
-            return Err(failed(UpstreamError::invalid(xsafe_target::encoding_said(
+            return Err(failed(UpstreamError::settled(xsafe_target::encoding_said(
                 &coding,
             ))));
         }
@@ -1353,6 +1355,9 @@ pub fn merge(
 
 /// A completion as the events a streaming client expects: the message as
 /// one delta, then the finish reason, then usage if asked, then `[DONE]`.
+/// The completion's `prompt_filter_results` (Azure OpenAI's, which say why
+/// a prompt it filtered has no choice) come first, on a chunk of their own
+/// with no choice, as Azure streams them.
 fn as_events(completion: &Value, include_usage: bool, extension: Value) -> String {
     let mut head = serde_json::Map::new();
     for field in [
@@ -1376,6 +1381,15 @@ fn as_events(completion: &Value, include_usage: bool, extension: Value) -> Strin
         format!("data: {}\n\n", Value::Object(c))
     };
     let mut out = String::new();
+    if let Some(results) = completion
+        .get("prompt_filter_results")
+        .filter(|v| !v.is_null())
+    {
+        out.push_str(&chunk(
+            json!([]),
+            Some(("prompt_filter_results", results.clone())),
+        ));
+    }
     let choices = completion["choices"]
         .as_array()
         .cloned()

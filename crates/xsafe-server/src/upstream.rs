@@ -77,6 +77,11 @@ pub enum UpstreamError {
         message: String,
         /// Whether the proxy had sent the request again to get it.
         retried: bool,
+        /// Whether the upstream answers so every time (a body compressed
+        /// though no compression was asked for: its setting, the
+        /// operator's to change), so that the client is told not to send
+        /// the request again (see [`UpstreamError::settled`]).
+        settled: bool,
     },
     /// The upstream answered with a redirect the proxy does not follow (a
     /// 301, 302 or 303, which would make a POST a GET; see
@@ -297,9 +302,11 @@ pub struct Upstream {
     /// Whether the base URL carries a user name and password, sent as
     /// basic authentication in place of a key.
     pub userinfo: bool,
-    /// The key, taken out of every error message and log line made of what
-    /// the upstream sent (see [`Upstream::redacted`]): some servers quote
-    /// the key they refused.
+    /// The key, and the user name and password of the base URL (see
+    /// [`Secrets::add_url_credentials`]), taken out of every error message
+    /// and log line made of what the upstream sent (see
+    /// [`Upstream::redacted`]): some servers quote the credentials they
+    /// refused.
     pub secrets: Secrets,
     /// Where the key comes from, for the operator's log.
     pub key_env: Option<String>,
@@ -385,7 +392,9 @@ impl UpstreamError {
     /// retries that would send the upstream three times as many requests,
     /// and after a timeout make the client wait up to three times
     /// `--timeout`, for the same answer; refused credentials and redirects
-    /// fail the same way until the operator acts. An answer the proxy got
+    /// fail the same way until the operator acts, as does an answer
+    /// compressed though no compression was asked for (see
+    /// [`UpstreamError::settled`]). An answer the proxy got
     /// only by sending the request again, and that then failed (its body
     /// broken off, or no completion), came after the proxy's retries too. Every other failure
     /// is the client's to retry or not, as with any server: one the proxy
@@ -396,9 +405,10 @@ impl UpstreamError {
     pub fn client_should_not_retry(&self) -> bool {
         match self {
             UpstreamError::Timeout(_) | UpstreamError::Redirected { .. } => true,
-            UpstreamError::Connection { retried, .. } | UpstreamError::Invalid { retried, .. } => {
-                *retried
-            }
+            UpstreamError::Connection { retried, .. } => *retried,
+            UpstreamError::Invalid {
+                retried, settled, ..
+            } => *retried || *settled,
             UpstreamError::Status {
                 status, retried, ..
             } => *retried || (matches!(status, 401 | 403) && !self.is_filtered_prompt()),
@@ -411,6 +421,19 @@ impl UpstreamError {
         UpstreamError::Invalid {
             message: message.into(),
             retried: false,
+            settled: false,
+        }
+    }
+
+    /// An [`UpstreamError::Invalid`] that the upstream answers the same
+    /// way every time, for `message`: a body compressed though the proxy
+    /// asked for no compression. Sent again, the request fails again, so
+    /// the client is told not to (`x-should-retry: false`).
+    pub fn settled(message: impl Into<String>) -> Self {
+        UpstreamError::Invalid {
+            message: message.into(),
+            retried: false,
+            settled: true,
         }
     }
 
@@ -453,7 +476,7 @@ pub struct Sent {
 }
 
 impl Upstream {
-    /// `error` with the proxy's key taken out of every text in it that
+    /// `error` with the proxy's credentials taken out of every text in it that
     /// the upstream's answer made (see [`Secrets`]): what the client, the
     /// operator's log and a run's store get.
     pub fn redacted(&self, error: UpstreamError) -> UpstreamError {
@@ -494,9 +517,14 @@ impl Upstream {
                 message: s.redact(&message),
                 retried,
             },
-            UpstreamError::Invalid { message, retried } => UpstreamError::Invalid {
+            UpstreamError::Invalid {
+                message,
+                retried,
+                settled,
+            } => UpstreamError::Invalid {
                 message: s.redact(&message),
                 retried,
+                settled,
             },
             UpstreamError::Redirected { message } => UpstreamError::Redirected {
                 message: s.redact(&message),
@@ -603,12 +631,17 @@ impl Upstream {
         if matches!(status, 301..=303 | 307 | 308) {
             let url = without_userinfo(&self.url(path));
             let r = Redirect::of(status, &self.url(path), path, response.headers());
-            let fix = match &r.base {
-                Some(base) => format!("start `xsafe serve` with --upstream {base}"),
-                None => format!(
-                    "start `xsafe serve` with the address it redirects to, less its `{path}`, \
-                     as --upstream"
-                ),
+            let fix = match (&r.base, &r.location) {
+                (Some(base), _) => format!("start `xsafe serve` with --upstream {base}"),
+                _ if r.to_itself => "fix the upstream's redirects, or start `xsafe serve` with \
+                     the address it answers at as --upstream"
+                    .to_string(),
+                (None, Some(_)) => "--upstream is likely wrong, or the upstream wants \
+                     credentials before it answers (an API key, from the variable \
+                     --upstream-key-env names, or a user name and password in the URL): check \
+                     both"
+                    .to_string(),
+                (None, None) => "check --upstream".to_string(),
             };
             return Err(UpstreamError::Redirected {
                 message: format!("{} {url}: {}; {fix}", method.as_str(), r.said()),
@@ -829,13 +862,12 @@ pub fn passed_headers(upstream: &HeaderMap) -> HeaderMap {
 /// with HTTP 200) is an invalid answer, quoting the server's
 /// `error.message` when it has one, never passed to the client as a
 /// success. A body that is not JSON and came with the content coding
-/// `coding` ([`unasked_encoding`]) is said to be compressed.
+/// `coding` ([`unasked_encoding`]) is said to be compressed, an error the
+/// upstream makes every time ([`UpstreamError::settled`]).
 pub fn completion(bytes: &[u8], coding: Option<&str>) -> Result<Value, UpstreamError> {
-    let value: Value = json_lossy(bytes).map_err(|e| {
-        UpstreamError::invalid(match coding {
-            Some(coding) => encoding_said(coding),
-            None => format!("the body is not JSON ({e})"),
-        })
+    let value: Value = json_lossy(bytes).map_err(|e| match coding {
+        Some(coding) => UpstreamError::settled(encoding_said(coding)),
+        None => UpstreamError::invalid(format!("the body is not JSON ({e})")),
     })?;
     if !value.is_object() {
         return Err(UpstreamError::invalid("the body is not a JSON object"));

@@ -2990,6 +2990,11 @@ async fn interactive_passes_an_answer_without_choices_through() {
                     "{events:?}"
                 );
                 assert_eq!(events.last().unwrap()["xsafe"]["strategy"], strategy);
+                assert_eq!(
+                    events[0]["prompt_filter_results"],
+                    no_choices()["prompt_filter_results"],
+                    "{strategy}"
+                );
             } else {
                 let answer: Value = r.json().await.unwrap();
                 assert_eq!(answer["choices"], json!([]), "{strategy}");
@@ -3835,6 +3840,25 @@ async fn a_prompt_the_upstreams_filter_refuses_reaches_the_client_as_it_was_sent
             body["prompt_filter_results"], filtered_200["prompt_filter_results"],
             "{strategy}"
         );
+        // Streamed, the filter's results are a chunk's, as Azure streams
+        // them; they were lost.
+        let r = post(&proxy.url, &ask("filtered200", true)).await;
+        assert_eq!(r.status(), 200, "{strategy} streamed");
+        let (content, done, events) = read_events(&r.text().await.unwrap());
+        assert!(content.is_empty() && done, "{strategy}: {events:?}");
+        assert!(
+            events.iter().all(|e| e["choices"] == json!([])),
+            "{strategy}: {events:?}"
+        );
+        let results: Vec<&Value> = events
+            .iter()
+            .filter_map(|e| e.get("prompt_filter_results"))
+            .collect();
+        assert_eq!(
+            results,
+            [&filtered_200["prompt_filter_results"]],
+            "{strategy}: {events:?}"
+        );
         if strategy == "interactive" {
             let r = post(&proxy.url, &ask(PROMPT, false)).await;
             assert_eq!(r.status(), 200);
@@ -3909,6 +3933,79 @@ async fn a_key_the_upstream_quotes_back_is_never_shown() {
         "Invalid key: [API key] (the upstream refused the proxy's API key)",
         "models failed for [API key]",
         "the server said: Invalid key: [API key]",
+    ] {
+        assert!(log.contains(said), "{said} missing from {log}");
+    }
+}
+
+/// An upstream that quotes the `Authorization` header back in its errors,
+/// when `--upstream` carries a user name and password (sent as `Basic
+/// BASE64`): neither the header, its base64, the decoded `user:password`
+/// nor the password reaches the client (in a 500's message, streaming or
+/// not, whatever the strategy) or the operator's log (a 401's too), which
+/// show `[URL credentials]` in their place. They were shown as the
+/// upstream sent them.
+#[tokio::test]
+async fn credentials_in_the_upstream_url_quoted_back_reach_neither_client_nor_log() {
+    const BASIC: &str = "Basic YWxpY2U6czNjcmV0UFc=";
+    let upstream = TestServer::start(|r: &Request| {
+        let auth = r.header("authorization").unwrap_or_default();
+        let base64 = auth.strip_prefix("Basic ").unwrap_or_default();
+        let (status, message) = match r.last_user_message().as_str() {
+            "401" => (
+                401,
+                format!("Invalid credentials {auth} ({base64}: alice:s3cretPW, password s3cretPW)"),
+            ),
+            _ => (500, format!("server trouble with key {auth}")),
+        };
+        Reply::status(status, json!({"error": {"message": message}}).to_string())
+    });
+    let logs = Logs::capture();
+    let mut answers = Vec::new();
+    for strategy in ["baseline", "contextual", "interactive"] {
+        let mut o = options(&upstream);
+        o.upstream = upstream.url().replace("http://", "http://alice:s3cretPW@") + "/v1";
+        o.upstream_retries = 0;
+        let proxy = start(strategy, o).await;
+        for prompt in ["500", "401"] {
+            for stream in [false, true] {
+                let ask = json!({"model": "m", "stream": stream,
+                    "messages": [{"role": "user", "content": prompt}]});
+                let r = post(&proxy.url, &ask).await;
+                answers.push(format!("{} {}", r.status(), r.text().await.unwrap()));
+            }
+        }
+        proxy.stop().await.unwrap();
+    }
+    let answers = answers.join("\n");
+    let log = logs.text();
+    assert_eq!(upstream.request_count(), 12);
+    assert!(
+        upstream
+            .requests()
+            .iter()
+            .all(|r| r.header("authorization") == Some(BASIC)),
+        "{:?}",
+        upstream.requests()
+    );
+    for secret in ["s3cretPW", "YWxpY2U6czNjcmV0UFc", "Basic "] {
+        assert!(!answers.contains(secret), "{secret} in {answers}");
+        assert!(!log.contains(secret), "{secret} in {log}");
+    }
+    assert_eq!(
+        answers
+            .matches(
+                "\"message\":\"the upstream server answered HTTP 500: server trouble with key \
+                 [URL credentials]\""
+            )
+            .count(),
+        6,
+        "{answers}"
+    );
+    for said in [
+        "the upstream server answered HTTP 500: server trouble with key [URL credentials]",
+        "Invalid credentials [URL credentials] ([URL credentials]: [URL credentials], password \
+         [URL credentials]) (the upstream refused the user name and password in --upstream)",
     ] {
         assert!(log.contains(said), "{said} missing from {log}");
     }
@@ -4089,7 +4186,9 @@ async fn a_key_the_upstream_quotes_where_its_words_are_cut_short_is_in_no_part_o
 
 /// Answers `/ok/...` with a completion, and redirects the rest by the
 /// first segment of their path: `/301/...` (or 302, 303, 307, 308) to
-/// `/ok/...` with that status, `/loop/...` to itself with a 307.
+/// `/ok/...` with that status, `/loop/...` to itself with a 307,
+/// `/self/...` to itself with a 302, `/login/...` to a sign-in page with
+/// a 302.
 fn redirecting(r: &Request) -> Reply {
     let mut parts = r.path.splitn(3, '/').skip(1);
     let (first, rest) = (
@@ -4105,6 +4204,8 @@ fn redirecting(r: &Request) -> Reply {
         "ok" if r.method == "POST" && r.json()["messages"].is_array() => Reply::chat(ANSWER),
         "ok" => Reply::status(404, r#"{"error":{"message":"not found"}}"#),
         "loop" => to(307, r.path.clone()),
+        "self" => to(302, r.path.clone()),
+        "login" => to(302, "/login?next=%2Fv1".into()),
         status => to(status.parse().unwrap_or(500), format!("/ok/{rest}")),
     }
 }
@@ -4174,10 +4275,63 @@ async fn redirects_the_proxy_does_not_follow_are_the_operators_to_fix() {
     assert!(upstream.requests().iter().all(|r| r.method == "POST"));
 }
 
+/// A 302 to the very URL asked (a loop of one) was logged with "start
+/// `xsafe serve` with --upstream <the same URL>"; a 302 to a sign-in page
+/// with "the address it redirects to, less its `/chat/completions`". The
+/// first is said to be a loop, the second a redirect to an address that
+/// is no API's, with `--upstream` likely wrong or credentials wanted;
+/// neither names an upstream to use. Each is sent once, the client told
+/// not to retry.
+#[tokio::test]
+async fn a_302_to_itself_or_to_a_sign_in_page_names_no_upstream_to_use() {
+    let upstream = TestServer::start(redirecting);
+    let url = upstream.url();
+    let ask = json!({"model": "m", "messages": [{"role": "user", "content": PROMPT}]});
+    for (first, expected) in [
+        (
+            "self",
+            format!(
+                "POST {url}/self/v1/chat/completions: the server redirects the request to \
+                 itself (HTTP 302 to {url}/self/v1/chat/completions, the URL asked): a loop, \
+                 and it was not sent again; fix the upstream's redirects, or start `xsafe \
+                 serve` with the address it answers at as --upstream"
+            ),
+        ),
+        (
+            "login",
+            format!(
+                "POST {url}/login/v1/chat/completions: the server redirected the request (HTTP \
+                 302) to {url}/login?next=%2Fv1, which is no API address (a sign-in page, or \
+                 another service?), and it was not sent again; --upstream is likely wrong, or \
+                 the upstream wants credentials before it answers (an API key, from the \
+                 variable --upstream-key-env names, or a user name and password in the URL): \
+                 check both"
+            ),
+        ),
+    ] {
+        let logs = Logs::capture();
+        let before = upstream.request_count();
+        let mut o = options(&upstream);
+        o.upstream = format!("{url}/{first}/v1");
+        let proxy = start("baseline", o).await;
+        let r = post(&proxy.url, &ask).await;
+        assert_eq!(should_retry(&r).as_deref(), Some("false"), "{first}");
+        let (status, _) = error_of(r).await;
+        assert_eq!(status, 502, "{first}");
+        proxy.stop().await.unwrap();
+        assert_eq!(upstream.request_count(), before + 1, "{first}: sent once");
+        let log = logs.text();
+        assert!(log.contains(&expected), "{expected} missing from {log}");
+        assert!(!log.contains("--upstream http"), "{log}");
+    }
+}
+
 /// An upstream body compressed though the proxy asked for no compression
 /// (it sends no `Accept-Encoding`) is named as such, not passed on as
 /// garbage (events, the model list) nor quoted as bytes: a completion, an
-/// event stream, the model list.
+/// event stream, the model list. The upstream sends it so every time, so
+/// the client is told not to retry (`x-should-retry: false`), which it
+/// was not.
 #[tokio::test]
 async fn a_compressed_upstream_body_is_named_by_its_encoding() {
     let gzip = |content_type: &str| Reply::Full {
@@ -4203,7 +4357,13 @@ async fn a_compressed_upstream_body_is_named_by_its_encoding() {
     for stream in [false, true] {
         let ask = json!({"model": "m", "stream": stream,
             "messages": [{"role": "user", "content": PROMPT}]});
-        let (status, err) = error_of(post(&proxy.url, &ask).await).await;
+        let r = post(&proxy.url, &ask).await;
+        assert_eq!(
+            should_retry(&r).as_deref(),
+            Some("false"),
+            "stream {stream}"
+        );
+        let (status, err) = error_of(r).await;
         assert_eq!(
             (status, err["error"]["message"].as_str()),
             (502, Some(said))
@@ -4215,12 +4375,14 @@ async fn a_compressed_upstream_body_is_named_by_its_encoding() {
         .send()
         .await
         .unwrap();
+    assert_eq!(should_retry(&r).as_deref(), Some("false"), "models");
     let (status, err) = error_of(r).await;
     assert_eq!(
         (status, err["error"]["message"].as_str()),
         (502, Some(said))
     );
     proxy.stop().await.unwrap();
+    assert_eq!(upstream.request_count(), 3, "each sent once");
     assert!(
         upstream
             .requests()

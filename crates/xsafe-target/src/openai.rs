@@ -175,9 +175,10 @@ pub struct OpenAiTarget {
     client: reqwest::Client,
     /// The API key as the `Authorization` header it is sent as.
     api_key: Option<reqwest::header::HeaderValue>,
-    /// The API key and the values of the headers that carry credentials
-    /// (see [`Secrets::add_header_value`]), taken out of every error
-    /// message made of what the server sent.
+    /// The API key, the values of the headers that carry credentials
+    /// (see [`Secrets::add_header_value`]) and the user names and passwords
+    /// in the base URLs (see [`Secrets::add_url_credentials`]), taken out
+    /// of every error message made of what the server sent.
     secrets: Secrets,
     replicas: Vec<Replica>,
     /// Rotates the starting replica so ties do not all go to the first.
@@ -246,6 +247,9 @@ impl OpenAiTarget {
         let mut secrets = Secrets::new();
         for (name, value) in &config.headers {
             secrets.add_header_value(name, value);
+        }
+        for url in &config.base_urls {
+            secrets.add_url_credentials(url);
         }
         let api_key = match std::env::var(&config.api_key_env)
             .ok()
@@ -555,13 +559,18 @@ impl OpenAiTarget {
                 "/chat/completions",
                 response.headers(),
             );
-            let fix = match &r.base {
-                Some(b) => {
-                    format!("use {b} as the base URL (--base-url, or `base_url` in a targets file)")
-                }
-                None => "use the address it redirects to, less its `/chat/completions`, as the \
-                         base URL"
+            let setting = "(--base-url, or `base_url` in a targets file)";
+            let fix = match (&r.base, &r.location) {
+                (Some(b), _) => format!("use {b} as the base URL {setting}"),
+                _ if r.to_itself => format!(
+                    "fix the server's redirects, or use the address it answers at as the base \
+                     URL {setting}"
+                ),
+                (None, Some(_)) => "the base URL is likely wrong, or the server wants \
+                     credentials before it answers (an API key, a header given with --header, or \
+                     a user name and password in the base URL): check both"
                     .to_string(),
+                (None, None) => format!("check the base URL {setting}"),
             };
             return Err(TargetError::Config(format!("{shown_url}: {}; {fix}", r.said())).into());
         }
@@ -1067,20 +1076,34 @@ pub struct Redirect {
     /// when it has no `Location` that makes one.
     pub location: Option<String>,
     /// The base URL that would be asked at `location`: `location` less the
-    /// path asked (`/chat/completions`), its query kept, when it ends so.
+    /// path asked (`/chat/completions`), its query kept, when it ends so
+    /// and is not the URL asked. A location that does not end so (a
+    /// sign-in page, another service) suggests no base URL.
     pub base: Option<String>,
+    /// Whether `location` is the URL asked: the server redirects the
+    /// request to itself, a loop of one.
+    pub to_itself: bool,
 }
 
 impl Redirect {
     /// The redirect with `status` and `headers` that answered a request to
     /// `url` (the base URL, credentials included, with `path` after it).
     pub fn of(status: u16, url: &str, path: &str, headers: &reqwest::header::HeaderMap) -> Self {
-        let location = headers
+        let asked = reqwest::Url::parse(url).ok();
+        let target = headers
             .get(reqwest::header::LOCATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|l| reqwest::Url::parse(url).ok()?.join(l.trim()).ok())
-            .map(|u| without_userinfo(u.as_str()));
-        let base = location.as_deref().and_then(|l| {
+            .and_then(|l| asked.as_ref()?.join(l.trim()).ok());
+        // The same URL, with or without the credentials.
+        let bare = |u: &reqwest::Url| {
+            let mut u = u.clone();
+            let _ = u.set_username("");
+            let _ = u.set_password(None);
+            u
+        };
+        let to_itself = matches!((&target, &asked), (Some(t), Some(a)) if bare(t) == bare(a));
+        let location = target.map(|u| without_userinfo(u.as_str()));
+        let base = location.as_deref().filter(|_| !to_itself).and_then(|l| {
             let (path_part, query) = match l.split_once('?') {
                 Some((p, q)) => (p, Some(q)),
                 None => (l, None),
@@ -1095,14 +1118,26 @@ impl Redirect {
             status,
             location,
             base,
+            to_itself,
         }
     }
 
     /// What happened, to be followed by what to do: `the server redirected
-    /// the request (HTTP 301) to URL, which xsafe does not follow...`.
+    /// the request (HTTP 301) to URL, which xsafe does not follow...`; a
+    /// redirect to the URL asked is said to be a loop, and one to a
+    /// location that is not the path asked under another base URL (see
+    /// [`Redirect::base`]) to be perhaps a sign-in page.
     pub fn said(&self) -> String {
         let status = self.status;
         match &self.location {
+            Some(location) if self.to_itself => format!(
+                "the server redirects the request to itself (HTTP {status} to {location}, the \
+                 URL asked): a loop, and it was not sent again"
+            ),
+            Some(location) if self.base.is_none() => format!(
+                "the server redirected the request (HTTP {status}) to {location}, which is no \
+                 API address (a sign-in page, or another service?), and it was not sent again"
+            ),
             Some(location) if matches!(status, 301..=303) => format!(
                 "the server redirected the request (HTTP {status}) to {location}; xsafe does \
                  not follow a 301, 302 or 303 (an HTTP client sends a POST on as a GET, without \
@@ -1503,16 +1538,46 @@ mod tests {
                 Some("http://<redacted>@h:8/x")
             )
         );
+        assert!(!r.to_itself);
         // A sign-in page is no base URL.
         let r = Redirect::of(303, asked, "/chat/completions", &at("https://h/login"));
-        assert_eq!(r.base, None);
-        assert!(
-            r.said().contains("(HTTP 303) to https://h/login;"),
-            "{}",
-            r.said()
+        assert_eq!((r.base.as_deref(), r.to_itself), (None, false));
+        assert_eq!(
+            r.said(),
+            "the server redirected the request (HTTP 303) to https://h/login, which is no API \
+             address (a sign-in page, or another service?), and it was not sent again"
         );
+        // The URL asked, relative or absolute, credentials or not: a loop.
+        for (location, shown) in [
+            (
+                "/v1/chat/completions?api-version=1",
+                "http://<redacted>@h:8/v1/chat/completions?api-version=1",
+            ),
+            (
+                "http://h:8/v1/chat/completions?api-version=1",
+                "http://h:8/v1/chat/completions?api-version=1",
+            ),
+        ] {
+            let r = Redirect::of(302, asked, "/chat/completions", &at(location));
+            assert_eq!((r.base.as_deref(), r.to_itself), (None, true), "{location}");
+            assert_eq!(
+                r.said(),
+                format!(
+                    "the server redirects the request to itself (HTTP 302 to {shown}, the URL \
+                     asked): a loop, and it was not sent again"
+                )
+            );
+        }
+        // Another query is another URL.
+        let r = Redirect::of(
+            302,
+            asked,
+            "/chat/completions",
+            &at("/v1/chat/completions?api-version=2"),
+        );
+        assert!(!r.to_itself);
         let r = Redirect::of(307, asked, "/chat/completions", &Default::default());
-        assert_eq!((r.location, r.base), (None, None));
+        assert_eq!((r.location, r.base, r.to_itself), (None, None, false));
     }
 
     #[test]

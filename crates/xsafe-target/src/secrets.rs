@@ -3,11 +3,12 @@
 use serde_json::Value;
 
 /// The credentials sent to a server (an API key, the values of credential
-/// headers given with `--header`), to be taken out of any text that came
-/// from that server before it becomes an error message, a log line or
-/// stored text: some servers quote them back (`Invalid key: Bearer
-/// sk-...`). Each is replaced by a label that says what was there: `[API
-/// key]` for the key, `[header value]` for a header's. The model's answers
+/// headers given with `--header`, a user name and password in a base URL),
+/// to be taken out of any text that came from that server before it
+/// becomes an error message, a log line or stored text: some servers quote
+/// them back (`Invalid key: Bearer sk-...`). Each is replaced by a label
+/// that says what was there: `[API key]` for the key, `[header value]` for
+/// a header's, `[URL credentials]` for a URL's. The model's answers
 /// are not searched: they are what is measured, and a key such as vLLM's
 /// customary `EMPTY` is a word an answer may hold.
 ///
@@ -93,6 +94,49 @@ impl Secrets {
         }
     }
 
+    /// Adds the user name and password of `url` (`http://USER:PASSWORD@host/v1`),
+    /// which the HTTP client sends as basic authentication
+    /// (`Authorization: Basic BASE64`, `BASE64` encoding `USER:PASSWORD`
+    /// with their `%XX` escapes decoded): the header's value whatever its
+    /// length; the base64 text, the decoded `USER:PASSWORD`, and the
+    /// password alone, decoded and as the URL writes it, each when it is
+    /// long enough. Each is replaced by `[URL credentials]`. The user name
+    /// alone is left: it is no secret, and often a common word. A URL
+    /// without a user name or password adds nothing.
+    pub fn add_url_credentials(&mut self, url: &str) {
+        const LABEL: &str = "[URL credentials]";
+        let Ok(parsed) = reqwest::Url::parse(url.trim()) else {
+            return;
+        };
+        let (user, password) = (parsed.username(), parsed.password());
+        if user.is_empty() && password.is_none() {
+            return;
+        }
+        // As reqwest decodes them: a user name that is not UTF-8 once
+        // decoded sends no credentials; a password that is not, none.
+        let Some(decoded_user) = percent_decoded(user) else {
+            return;
+        };
+        let decoded_password = password.and_then(percent_decoded);
+        let pair = format!(
+            "{decoded_user}:{}",
+            decoded_password.as_deref().unwrap_or_default()
+        );
+        let encoded = base64(pair.as_bytes());
+        self.push(format!("Basic {encoded}"), LABEL);
+        let mut rest = vec![encoded];
+        if let Some(written) = password {
+            rest.push(pair);
+            rest.push(written.to_string());
+            rest.extend(decoded_password);
+        }
+        for v in rest {
+            if v.chars().count() >= Self::MIN_LEN {
+                self.push(v, LABEL);
+            }
+        }
+    }
+
     /// Adds `value` with `label`, and the forms a JSON string writes it in.
     fn push(&mut self, value: String, label: &'static str) {
         let escaped = serde_json::to_string(&value)
@@ -170,6 +214,48 @@ impl Secrets {
     }
 }
 
+/// `text` with its `%XX` escapes decoded (a `%` not followed by two hex
+/// digits is kept as it is); `None` when the bytes so made are not UTF-8.
+fn percent_decoded(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let hex = |i: usize| bytes.get(i).and_then(|&b| (b as char).to_digit(16));
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && let (Some(high), Some(low)) = (hex(i + 1), hex(i + 2))
+        {
+            out.push((high * 16 + low) as u8);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// `bytes` in standard base64, padded with `=` (as basic authentication
+/// sends a user name and password).
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, &b)| n | u32::from(b) << (16 - 8 * i));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(ALPHABET[(n >> (18 - 6 * i) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -231,6 +317,67 @@ mod tests {
             let mut s = Secrets::new();
             s.add_header_value(name, "value-0123456789");
             assert_eq!(s.redact("value-0123456789"), "[header value]", "{name}");
+        }
+    }
+
+    #[test]
+    fn url_credentials_are_replaced_as_basic_authentication_sends_them() {
+        assert_eq!(base64(b"alice:s3cretPW"), "YWxpY2U6czNjcmV0UFc=");
+        assert_eq!(base64(b""), "");
+        assert_eq!(base64(b"a"), "YQ==");
+        assert_eq!(base64(b"ab"), "YWI=");
+        assert_eq!(percent_decoded("p%2Fw%zz%4"), Some("p/w%zz%4".into()));
+        assert_eq!(percent_decoded("%ff"), None);
+        let mut s = Secrets::new();
+        s.add_url_credentials("http://alice:s3cretPW@127.0.0.1:8000/v1");
+        assert_eq!(
+            s.redact(
+                "server trouble with key Basic YWxpY2U6czNjcmV0UFc=; YWxpY2U6czNjcmV0UFc= is \
+                 alice:s3cretPW, password s3cretPW, user alice"
+            ),
+            "server trouble with key [URL credentials]; [URL credentials] is [URL \
+             credentials], password [URL credentials], user alice"
+        );
+        // The header exactly as the HTTP client sends it, escapes decoded
+        // and no password included.
+        let client = reqwest::Client::new();
+        for url in [
+            "http://alice:s3cretPW@h/v1",
+            "https://us%40er:p%2Fss%20w%C3%B6rd!@h:1/v1?x=@y",
+            "http://only-a-user-name@h/v1",
+            "http://:just-a-password@h/v1",
+            "http://bob:pw@h/v1",
+        ] {
+            let sent = client.post(url).build().unwrap();
+            let header = sent.headers()[reqwest::header::AUTHORIZATION]
+                .to_str()
+                .unwrap()
+                .to_string();
+            let mut s = Secrets::new();
+            s.add_url_credentials(url);
+            assert_eq!(s.redact(&header), "[URL credentials]", "{url}");
+            let basic = header.strip_prefix("Basic ").unwrap();
+            if basic.len() >= Secrets::MIN_LEN {
+                assert_eq!(s.redact(basic), "[URL credentials]", "{url}");
+            }
+        }
+        let mut s = Secrets::new();
+        s.add_url_credentials("https://us%40er:p%2Fss%20w%C3%B6rd!@h:1/v1");
+        assert_eq!(
+            s.redact("us@er:p/ss wörd! p/ss wörd! p%2Fss%20w%C3%B6rd!"),
+            "[URL credentials] [URL credentials] [URL credentials]"
+        );
+        // A short password goes only as the header; no credentials, nothing.
+        let mut s = Secrets::new();
+        s.add_url_credentials("http://bob:pw@h/v1");
+        assert_eq!(
+            s.redact("bob:pw pw Basic Ym9iOnB3"),
+            "bob:pw pw [URL credentials]"
+        );
+        for url in ["http://h/v1", "http://@h/v1", "not a url", ""] {
+            let mut s = Secrets::new();
+            s.add_url_credentials(url);
+            assert_eq!(format!("{s:?}"), "Secrets(0 values)", "{url}");
         }
     }
 

@@ -191,6 +191,76 @@ async fn a_key_the_server_quotes_back_is_in_no_error_message() {
     assert!(messages[2].contains("not json: key [API key]"), "{all}");
 }
 
+/// A gateway that quotes the `Authorization` header in its error, when
+/// the base URL carries a user name and password (sent as `Basic
+/// BASE64`): neither the header, its base64, the decoded `user:password`
+/// nor the password is in the error message (which `run` prints, stores
+/// and logs), in a 500 retried then given up on, in a 401, or in a body
+/// that is no completion; `[URL credentials]` stands for each. They were
+/// quoted as the server sent them.
+#[tokio::test]
+async fn credentials_in_the_base_url_quoted_back_are_in_no_error_message() {
+    const BASIC: &str = "Basic YWxpY2U6czNjcmV0UFc=";
+    let server = TestServer::start(|r: &Request| {
+        let auth = r.header("authorization").unwrap_or_default();
+        let base64 = auth.strip_prefix("Basic ").unwrap_or_default();
+        match r.last_user_message().as_str() {
+            "500" => Reply::status(
+                500,
+                json!({"error": {"message": format!("server trouble with key {auth}")}})
+                    .to_string(),
+            ),
+            "401" => Reply::status(
+                401,
+                json!({"error": {"message": format!(
+                    "Invalid credentials {auth} ({base64}: alice:s3cretPW, password s3cretPW)"
+                )}})
+                .to_string(),
+            ),
+            _ => Reply::status(200, format!("<html>not json for {auth}</html>")),
+        }
+    });
+    let base = server.url().replace("http://", "http://alice:s3cretPW@") + "/v1";
+    let t = target(&base, |c| c.max_retries = 1);
+    let mut messages = Vec::new();
+    for prompt in ["500", "401", "html"] {
+        let err = t.chat(&ask(prompt)).await.unwrap_err();
+        messages.push(format!("{err} / {err:?}"));
+    }
+    // What reqwest sent, the server saw.
+    assert!(
+        server
+            .requests()
+            .iter()
+            .all(|r| r.header("authorization") == Some(BASIC)),
+        "{:?}",
+        server.requests()
+    );
+    assert_eq!(server.request_count(), 2 + 1 + 2);
+    let all = messages.join("\n");
+    for secret in ["s3cretPW", "YWxpY2U6czNjcmV0UFc", "Basic "] {
+        assert!(!all.contains(secret), "{secret} in {all}");
+    }
+    assert!(
+        messages[0].starts_with(
+            "HTTP 500: server trouble with key [URL credentials] (gave up after 2 attempts)"
+        ),
+        "{all}"
+    );
+    assert!(
+        messages[1].starts_with(
+            "HTTP 401: Invalid credentials [URL credentials] ([URL credentials]: [URL \
+             credentials], password [URL credentials]) (the server refused the credentials \
+             given with --header Authorization or in the base URL)"
+        ),
+        "{all}"
+    );
+    assert!(
+        messages[2].contains("not json for [URL credentials]"),
+        "{all}"
+    );
+}
+
 /// A key the server quotes back where its error is cut short (500
 /// characters of `error.message`, 300 of a page's text) is taken out
 /// before the cut: no part of it is in the message, only `[API key]`, as
@@ -324,6 +394,12 @@ fn redirecting(r: &Request, own: &str) -> Reply {
             Vec::new(),
         ),
         "loop" => reply(307, &[("location", &r.path)], Vec::new()),
+        "self" => reply(302, &[("location", &r.path)], Vec::new()),
+        "login" => reply(
+            302,
+            &[("location", "/login?next=%2Fv1%2Fchat%2Fcompletions")],
+            Vec::new(),
+        ),
         "ping" => reply(307, &[("location", &format!("/pong/{rest}"))], Vec::new()),
         "pong" => reply(307, &[("location", &format!("/ping/{rest}"))], Vec::new()),
         status => reply(
@@ -383,6 +459,48 @@ async fn a_301_302_or_303_is_not_followed_and_names_the_base_url_to_use() {
             ("POST", "/ok/v1/chat/completions")
         );
         assert_eq!(followed.json()["messages"][0]["content"], "Hi");
+    }
+}
+
+/// A 302 to the very URL asked (a loop of one) was answered with "use
+/// <that URL, less its path> as the base URL", the base URL already used;
+/// a 302 to a sign-in page with "use <the page> less its
+/// `/chat/completions`". The first is said to be a loop, the second a
+/// redirect to an address that is no chat completions endpoint, with a
+/// base URL likely wrong or credentials wanted; neither suggests a base
+/// URL, and each is asked once.
+#[tokio::test]
+async fn a_302_to_itself_or_to_a_sign_in_page_suggests_no_base_url() {
+    let server = redirecting_server();
+    let url = server.url();
+    for (first, expected) in [
+        (
+            "self",
+            format!(
+                "{url}/self/v1/chat/completions: the server redirects the request to itself \
+                 (HTTP 302 to {url}/self/v1/chat/completions, the URL asked): a loop, and it was \
+                 not sent again; fix the server's redirects, or use the address it answers at \
+                 as the base URL (--base-url, or `base_url` in a targets file)"
+            ),
+        ),
+        (
+            "login",
+            format!(
+                "{url}/login/v1/chat/completions: the server redirected the request (HTTP 302) \
+                 to {url}/login?next=%2Fv1%2Fchat%2Fcompletions, which is no API address (a \
+                 sign-in page, or another service?), and it was not sent again; the base URL \
+                 is likely wrong, or the server wants credentials before it answers (an API \
+                 key, a header given with --header, or a user name and password in the base \
+                 URL): check both"
+            ),
+        ),
+    ] {
+        let before = server.request_count();
+        let base = format!("{url}/{first}/v1");
+        let err = target(&base, |_| {}).chat(&ask("Hi")).await.unwrap_err();
+        assert_eq!(err.kind(), "config", "{err}");
+        assert_eq!(err.to_string(), expected);
+        assert_eq!(server.request_count(), before + 1, "{first}: asked once");
     }
 }
 
