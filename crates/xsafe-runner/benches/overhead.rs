@@ -45,6 +45,7 @@ fn main() {
         targets: vec![Arc::new(OpenAiTarget::new(config).unwrap())],
         strategies: vec![xsafe_strategy::from_name("baseline").unwrap()],
         judge: xsafe_judge::from_name("strmatch").unwrap(),
+        judge_targets: Vec::new(),
         samples: 1,
         seed: 0,
         limit: None,

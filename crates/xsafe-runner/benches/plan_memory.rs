@@ -106,6 +106,7 @@ fn plan(suite: Suite, url: &str, samples: u32) -> RunPlan {
             })
             .collect(),
         judge: xsafe_judge::from_name("strmatch").unwrap(),
+        judge_targets: Vec::new(),
         samples,
         seed: 0,
         limit: None,

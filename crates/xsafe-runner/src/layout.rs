@@ -426,6 +426,7 @@ mod tests {
                 .map(|s| xsafe_strategy::from_name(s).unwrap())
                 .collect(),
             judge: xsafe_judge::from_name("strmatch").unwrap(),
+            judge_targets: Vec::new(),
             samples: 2,
             seed: 0,
             limit: None,

@@ -15,7 +15,7 @@ mod summary;
 use layout::{Layout, Marks};
 use plan::Selection;
 pub use plan::{RunPlan, what_is_sent};
-pub use stored::{Changes, Moved};
+pub use stored::{Changes, Moved, MovedAs, relocated_note};
 pub use summary::{CommonError, GroupSummary, RunOutcome};
 
 use futures::{Stream, StreamExt};
@@ -28,7 +28,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use xsafe_core::{
-    Case, Judge, JudgeError, Prompt, Strategy, StrategyError, TargetError, Transcript,
+    Case, Judge, JudgeError, Prompt, Strategy, StrategyError, Target, TargetError, Transcript,
 };
 use xsafe_store::{
     ResultKey, RunRecord, RunSpec, RunStatus, Store, StoreError, StoredError, Timing,
@@ -75,32 +75,37 @@ pub enum RunError {
     },
     /// The stored run the plan would resume (of its name and key, an older
     /// key's included) was asked at other base URLs than the plan's, for a
-    /// target or a clarifier. The run key leaves the URLs out, so that a
-    /// run resumes after its server moved; but another URL may serve
-    /// another model (a proxy such as `xsafe serve` in front of it), whose
-    /// answers must not be mixed with the stored ones, as answers are
-    /// never copied between runs of other URLs. Refused before anything is
-    /// stored or asked, unless the plan says the server moved
-    /// ([`RunPlan::server_moved`]). Its text gives `xsafe run`'s advice.
+    /// target, a clarifier or an `llm:` judge's model, and got answers (or
+    /// verdicts) there. The run key leaves the URLs out, so that a run
+    /// resumes after its server moved; but another URL may serve another
+    /// model (a proxy such as `xsafe serve` in front of it), whose answers
+    /// must not be mixed with the stored ones, as answers are never copied
+    /// between runs of other URLs. Refused before anything is stored or
+    /// asked, unless the plan says the server moved
+    /// ([`RunPlan::server_moved`]). A model the run never got an answer from
+    /// is no move ([`Event::Relocated`]). A run recorded before the judge's
+    /// URLs were is not checked for its judge. Its text gives `xsafe run`'s
+    /// advice.
     #[error("{}", stored::moved_message(run, moved, *named))]
     ServerMoved {
         /// The stored run's name.
         run: String,
-        /// Each target or clarifier asked elsewhere, with its URLs then
-        /// and now.
+        /// Each target, clarifier or judge's model asked elsewhere, with its
+        /// URLs then and now (a clarifier of several strategies once).
         moved: Vec<Moved>,
         /// Whether the command named the run (`--run`).
         named: bool,
     },
-    /// A target refused the run's requests as unauthorised, as every
-    /// request would be (see [`execute`]): with HTTP 401 (a key missing or
-    /// wrong), or with HTTP 403 to [`FORBIDDEN_IN_A_ROW`] conversations in
-    /// a row before it answered any in this invocation (a key without
-    /// access to the model). It was asked nothing more (under the refused strategy only, when that
-    /// strategy has a clarifier, which may be the one that refused), and
-    /// what it refused so was not stored. The rest of the run went on to
-    /// the end; the run is marked `interrupted`, and the same command
-    /// resumes it once the key is fixed.
+    /// A target, or an interactive strategy's clarifier, refused the run's
+    /// requests as unauthorised, as every request would be (see
+    /// [`execute`]): with HTTP 401 (a key missing or wrong), or with HTTP
+    /// 403 to [`FORBIDDEN_IN_A_ROW`] conversations in a row of a target
+    /// that has no answer stored in the run, nor answered any in this
+    /// invocation (a key without access to the model). The target was asked
+    /// nothing more (under the clarifier's strategy only, when the
+    /// clarifier refused), and what was refused so was not stored. The rest
+    /// of the run went on to the end; the run is marked `interrupted`, and
+    /// the same command resumes it once the key is fixed.
     #[error("{}", refused_message(run, refusals, *others))]
     Refused {
         /// The run's name.
@@ -114,11 +119,13 @@ pub enum RunError {
     },
 }
 
-/// How many HTTP 403s in a row, with no conversation answered before them
-/// in the invocation, stop a target (see [`execute`]): one 403 may refuse
-/// a single prompt (a moderation or guardrail block), but a target that
-/// has answered nothing and refuses this many conversations in a row (in
-/// the order they come back) is taken to refuse the key.
+/// How many HTTP 403s in a row stop a target that has no answer stored in
+/// the run and has answered no conversation of the invocation before them
+/// (see [`execute`]): one 403 may refuse a single prompt (a moderation or
+/// guardrail block), but a target that has never answered and refuses this
+/// many conversations in a row (in the order they come back) is taken to
+/// refuse the key. An answer it gave proves the key works, and its 403s
+/// are then the prompts' failures.
 pub const FORBIDDEN_IN_A_ROW: u32 = 3;
 
 /// A target that refused a run's requests as unauthorised (see
@@ -127,10 +134,12 @@ pub const FORBIDDEN_IN_A_ROW: u32 = 3;
 pub struct Refusal {
     /// The target's id.
     pub target: String,
-    /// When the refused conversation's strategy has a clarifier (whose
-    /// refusal the runner cannot tell from the target's): the strategy's
-    /// name and the clarifier's id. Only the target's conversations under
-    /// that strategy were stopped then; its other strategies went on.
+    /// When the clarifier of the refused conversation's strategy refused
+    /// (the target answered every request of the conversation it was
+    /// sent): the strategy's name and the clarifier's id. Only the target's
+    /// conversations under that strategy were stopped then; its other
+    /// strategies went on. `None` when the target refused, which stopped
+    /// all of its conversations.
     pub clarifier: Option<(String, String)>,
     /// The HTTP status that stopped it: 401, or 403 for the
     /// [`FORBIDDEN_IN_A_ROW`]th refusal in a row with nothing answered.
@@ -158,26 +167,27 @@ fn refused_message(run: &str, refusals: &[Refusal], others: bool) -> String {
                 ),
                 (None, _) => format!("target `{}` refused the requests: {}", r.target, r.message),
                 (Some((strategy, clarifier)), 403) => format!(
-                    "every request of target `{}` under strategy `{strategy}` was refused \
-                     (HTTP 403), by the target or by the strategy's clarifier `{clarifier}` — a \
-                     key without access to this model? The last refusal: {}",
-                    r.target, r.message
+                    "the clarifier `{clarifier}` of strategy `{strategy}` refused every request \
+                     (HTTP 403) — a key without access to this model? The last refusal: {}",
+                    r.message
                 ),
                 (Some((strategy, clarifier)), _) => format!(
-                    "a request of target `{}` under strategy `{strategy}` was refused, by the \
-                     target or by the strategy's clarifier `{clarifier}`: {}",
-                    r.target, r.message
+                    "the clarifier `{clarifier}` of strategy `{strategy}` refused the requests: \
+                     {}",
+                    r.message
                 ),
             };
             let left = match (r.left, &r.clarifier) {
                 (1, None) => "its 1 conversation left was".to_string(),
                 (n, None) => format!("its {n} conversations left were"),
-                (1, Some((strategy, _))) => {
-                    format!("its 1 conversation left under strategy `{strategy}` was")
-                }
-                (n, Some((strategy, _))) => {
-                    format!("its {n} conversations left under strategy `{strategy}` were")
-                }
+                (1, Some((strategy, _))) => format!(
+                    "the 1 conversation of target `{}` left under strategy `{strategy}` was",
+                    r.target
+                ),
+                (n, Some((strategy, _))) => format!(
+                    "the {n} conversations of target `{}` left under strategy `{strategy}` were",
+                    r.target
+                ),
             };
             format!("{who}; {left} not stored, and no more of them asked")
         })
@@ -199,6 +209,23 @@ fn refused_message(run: &str, refusals: &[Refusal], others: bool) -> String {
 /// What the runner reports while it works, for progress bars and logs.
 #[derive(Debug, Clone)]
 pub enum Event {
+    /// The stored run the plan resumes was recorded at other base URLs than
+    /// the plan's for models it never got an answer from there: a target
+    /// with no answer stored (failed requests only, or nothing), a
+    /// clarifier with no answer stored under its strategy, an `llm:` judge
+    /// with no verdict stored nor an answer under a strategy that consults
+    /// it. That is no move (nothing of theirs would be mixed): the run goes
+    /// on at the plan's URLs, and its config records them from now on (its
+    /// key is unchanged), so that the same command resumes it and runs at
+    /// those URLs copy its answers. Sent once, before [`Event::Started`];
+    /// [`relocated_note`] says it.
+    Relocated {
+        /// The run's name.
+        run_name: String,
+        /// Each model so relocated, with its URLs as recorded before and
+        /// as recorded now.
+        relocated: Vec<Moved>,
+    },
     /// The run is open: `total` results in all, `done` of them stored before.
     Started {
         /// The store's id of the run.
@@ -288,14 +315,17 @@ struct StoredAnswer {
 /// target whose settings and under a strategy whose definition are the
 /// same as the run key reads them (whatever the strategy is named there),
 /// in a run of the same seed and, for a strategy that consults the judge
-/// between turns, of the same judge (name and version), asked by an xsafe
+/// between turns, of the same judge (name and version, and for an `llm:`
+/// judge the base URLs its model was recorded at), asked by an xsafe
 /// that sends the same for those settings as this one does (the version of
 /// how xsafe asks, which a run's config records: a run an older xsafe
 /// recorded without one is never copied from; what a resumed run lacks is
 /// asked as this xsafe asks, whatever its config records). Runs are tried
 /// newest first. The transcript and its timing are copied; so is the
-/// verdict of this run's judge (name and version) when the result has one,
-/// else this run's judge judges the copy, and a failure there keeps it
+/// verdict of this run's judge (name and version) when the result has one
+/// and the judge asks no model or the other run recorded its model at the
+/// same base URLs ([`RunPlan::judge_targets`]), else this run's judge
+/// judges the copy, and a failure there keeps it
 /// unjudged as for an answer of the model's. Results stored as failures
 /// are not copied, answers the judge failed on among them. The other run
 /// is only read (it may be running in another process: its done results
@@ -304,7 +334,7 @@ struct StoredAnswer {
 /// which runs; each [`Event::Stored`], whether it stored a copy.
 ///
 /// The targets are asked at once, each with up to its own
-/// [`Target::max_concurrency`](xsafe_core::Target::max_concurrency)
+/// [`Target::max_concurrency`]
 /// requests in flight: one whose requests are slow, or whose limit is
 /// reached, holds up none of the others. A target's
 /// conversations start in plan order (by strategy, suite, case and sample),
@@ -317,19 +347,23 @@ struct StoredAnswer {
 /// same command resumes it once the key is fixed. Such a refusal is an
 /// HTTP 401 (a key missing or wrong), or an HTTP 403 (a key without access
 /// to the model) that is the [`FORBIDDEN_IN_A_ROW`]th in a row from a
-/// target that has answered no conversation of this invocation: counted
-/// per target in the order its conversations come back, any other failure
-/// starting the count again, and an answer ending it for the rest of the
-/// invocation. Any other 403 (a moderation or guardrail block of one
-/// prompt, say) is stored as the failed request it is, which the next run
-/// asks again, and the run goes on. When the refused conversation's
-/// strategy has a clarifier, which may be the one that refused, only the
-/// target's conversations under that strategy are stopped.
+/// target that has no answer stored in the run (under any strategy,
+/// judged or not) and has answered no conversation of this invocation:
+/// counted per target in the order its conversations come back, any other
+/// failure starting the count again, and an answer ending it for the rest
+/// of the invocation. Any other 403 (a moderation or guardrail block of
+/// one prompt, say) is stored as the failed request it is, which the next
+/// run asks again, and the run goes on. When the refusal is of an
+/// interactive strategy's clarifier (the target answered every request the
+/// conversation sent it), only the target's conversations under that
+/// strategy are stopped.
 ///
 /// A stored run of the plan's name is refused, before anything is stored
 /// or asked, when its key is another ([`RunError::Changed`]) or when it
-/// was asked at other base URLs and the plan does not say the server moved
-/// ([`RunError::ServerMoved`]).
+/// was asked at other base URLs, and got answers there, and the plan does
+/// not say the server moved ([`RunError::ServerMoved`]). A model it got no
+/// answer from at its recorded URLs is resumed at the plan's, which its
+/// config records from then on ([`Event::Relocated`]).
 ///
 /// Cancelled once the run is open, it returns the run's outcome, marked
 /// `interrupted` unless every result was stored; cancelled before (while
@@ -356,11 +390,14 @@ pub async fn execute(
         }
         opened => opened?,
     };
-    // Stored meanwhile by another process at other base URLs.
-    check_stored(plan, &spec, &run)?;
     // Held to the end: another process running the same command meanwhile
     // is refused rather than asking the model for the same cases.
     let _claim = store.lock_run(&run)?;
+    // Checked again, now that no other process writes the run: it may have
+    // been stored meanwhile by another process at other base URLs, or got
+    // answers there since the check above.
+    let relocated = check_stored(&store, plan, &spec, &run).await?;
+    let run = relocate(&store, plan, &spec, run, relocated, &on_event).await?;
     let (run_id, run_name) = (run.id, run.name.clone());
     let outcome = match execute_claimed(&store, plan, selection, run, cancel, on_event).await {
         Err(error) if lost_the_run(&error) && !run_exists(&store, run_id).await => {
@@ -459,6 +496,12 @@ async fn execute_claimed(
             answers[layout.target_of(n)].insert(n, answer);
         }
     }
+    // Whether each target has an answer stored in the run (judged or not):
+    // its key works, and a 403 it gives is the prompt's failure (see
+    // [`Stops`]).
+    let answered_before: Vec<bool> = (0..layout.targets.len())
+        .map(|t| done.count_in(layout.target_range(t)) > 0 || !answers[t].is_empty())
+        .collect();
     let total = layout.total() as u64;
     let done_before = done.count() as u64;
     let to_run = (total - done_before) as usize;
@@ -573,7 +616,7 @@ async fn execute_claimed(
             copies[t].take().unwrap_or_default(),
             answers[t].take().unwrap_or_default(),
         );
-        queues.push((layout.targets[t].clone(), queue));
+        queues.push((layout.targets[t].clone(), answered_before[t], queue));
     }
     // The queues merged: the next job of whichever target has it ready
     // (its place and its permit taken, see [`dispatch`]). Each queue waits
@@ -581,17 +624,18 @@ async fn execute_claimed(
     // A target that refuses a request as unauthorised, as every request
     // would be, stops its queue, or the part of it under the refused
     // strategy (see [`Stops`]).
-    let mut ready = futures::stream::select_all(queues.into_iter().map(|(target, jobs)| {
-        let limit = Arc::new(Semaphore::new(target.max_concurrency().max(1)));
-        let stops = Arc::new(Stops::new(layout.strategies.len()));
-        Box::pin(dispatch(
-            jobs,
-            layout.clone(),
-            limit,
-            unstored.clone(),
-            stops,
-        ))
-    }));
+    let mut ready =
+        futures::stream::select_all(queues.into_iter().map(|(target, answered, jobs)| {
+            let limit = Arc::new(Semaphore::new(target.max_concurrency().max(1)));
+            let stops = Arc::new(Stops::new(layout.strategies.len(), answered));
+            Box::pin(dispatch(
+                jobs,
+                layout.clone(),
+                limit,
+                unstored.clone(),
+                stops,
+            ))
+        }));
     let mut tasks = JoinSet::new();
     let mut dispatching = true;
     let mut interrupted = false;
@@ -794,9 +838,9 @@ enum Ran {
 
 /// What stops one target's conversations from being asked, shared by its
 /// queue and its jobs: a target that refuses the key (see [`execute`]) is
-/// asked nothing more, or, when the refused conversation's strategy has a
-/// clarifier (which may be the one that refused), nothing more under that
-/// strategy.
+/// asked nothing more, or, when the clarifier of the refused
+/// conversation's strategy is the one that refused, nothing more under
+/// that strategy.
 struct Stops {
     /// Fired when the target is asked nothing more.
     target: CancellationToken,
@@ -810,20 +854,25 @@ struct Stops {
 /// What a target's conversations came back with, in the order they did.
 #[derive(Default)]
 struct Seen {
-    /// Whether one was answered: a 403 no longer stops the target.
+    /// Whether one was answered, or the run had an answer of the target
+    /// stored before: a 403 no longer stops the target.
     answered: bool,
     /// The HTTP 403s since the last conversation that ended otherwise.
     forbidden_in_a_row: u32,
 }
 
 impl Stops {
-    /// Nothing stopped, for a plan of `strategies` strategies.
-    fn new(strategies: usize) -> Stops {
+    /// Nothing stopped, for a plan of `strategies` strategies, of a target
+    /// that has an answer stored in the run when `answered`.
+    fn new(strategies: usize, answered: bool) -> Stops {
         let target = CancellationToken::new();
         Stops {
             strategies: (0..strategies).map(|_| target.child_token()).collect(),
             target,
-            seen: std::sync::Mutex::default(),
+            seen: std::sync::Mutex::new(Seen {
+                answered,
+                forbidden_in_a_row: 0,
+            }),
         }
     }
 
@@ -834,20 +883,22 @@ impl Stops {
     }
 
     /// Counts `outcome`, a conversation of the target under `strategy`
-    /// (its index `index`) that asked it, and tells whether the target
-    /// refused it as unauthorised, as it would every request: an HTTP 401,
-    /// or an HTTP 403 that is the [`FORBIDDEN_IN_A_ROW`]th in a row (in the
-    /// order the conversations came back, any other failure starting the
-    /// count again) with no conversation answered before. Then it fires
-    /// the stop, the strategy's when it has a clarifier, else the
-    /// target's, and returns the HTTP status and the clarifier (as
-    /// [`Refusal::clarifier`] holds it); `None` otherwise, for the outcome
-    /// to be stored.
+    /// (its index `index`) that asked it, and tells whether it was refused
+    /// as unauthorised, as every request would be: an HTTP 401, or an HTTP
+    /// 403 that is the [`FORBIDDEN_IN_A_ROW`]th in a row (in the order the
+    /// conversations came back, any other failure starting the count
+    /// again) with no conversation of the target answered before, nor an
+    /// answer of it stored in the run. Then it fires the stop, the
+    /// strategy's when its clarifier refused (`by_target` false: the
+    /// target's own last request was not refused), else the target's, and
+    /// returns the HTTP status and the clarifier (as [`Refusal::clarifier`]
+    /// holds it); `None` otherwise, for the outcome to be stored.
     fn after(
         &self,
         outcome: &Result<Transcript, StrategyError>,
         index: usize,
         strategy: &dyn Strategy,
+        by_target: bool,
     ) -> Option<(u16, Option<(String, String)>)> {
         let status = outcome.as_ref().err().and_then(refused_status);
         let stop = {
@@ -868,7 +919,7 @@ impl Stops {
         if !stop {
             return None;
         }
-        let clarifier = clarifier_of(strategy);
+        let clarifier = clarifier_of(strategy).filter(|_| !by_target);
         match clarifier {
             Some(_) => self.strategies[index].cancel(),
             None => self.target.cancel(),
@@ -1022,6 +1073,7 @@ async fn find_reuse(
     let mut pairs: Vec<String> = Vec::new();
     let mut pair_of: HashMap<(&str, &str), usize> = HashMap::new();
     let mut pair_of_group = vec![None; layout.groups()];
+    let judge = plan.judge_entry();
     for (group, pair) in pair_of_group.iter_mut().enumerate() {
         if layout.group_range(group).all(|n| !wanted.get(n)) {
             continue;
@@ -1036,7 +1088,7 @@ async fn find_reuse(
                 &*layout.targets[target],
                 &*layout.strategies[strategy],
                 plan.seed,
-                &*plan.judge,
+                &judge,
             ));
             pairs.len() - 1
         }));
@@ -1047,7 +1099,17 @@ async fn find_reuse(
     let tag = plan.judge.tag();
     let layout = layout.clone();
     blocking(store, move |s| {
-        reuse::find(s, this_run, &layout, &pairs, &pair_of_group, wanted, &tag)
+        let served_at = judge.get("served_at");
+        reuse::find(
+            s,
+            this_run,
+            &layout,
+            &pairs,
+            &pair_of_group,
+            wanted,
+            &tag,
+            served_at,
+        )
     })
     .await
 }
@@ -1129,7 +1191,7 @@ async fn stored_run(
     })
     .await?;
     if let Some(run) = &existing {
-        check_stored(plan, spec, run)?;
+        check_stored(store, plan, spec, run).await?;
     }
     Ok(existing)
 }
@@ -1138,8 +1200,17 @@ async fn stored_run(
 /// the same name: not when its key is another ([`RunError::Changed`],
 /// naming what differs; the store's [`StoreError::RunMismatch`] when
 /// nothing identifiable does), nor when it was asked at other base URLs
-/// unless the plan says the server moved ([`RunError::ServerMoved`]).
-fn check_stored(plan: &RunPlan, spec: &RunSpec, run: &RunRecord) -> Result<(), RunError> {
+/// and got answers there, unless the plan says the server moved
+/// ([`RunError::ServerMoved`]). Returns the models it was recorded at
+/// other base URLs for but got no answer from there (see
+/// [`stored::answered`]), which are no move: [`relocate`] records the
+/// plan's URLs for them.
+async fn check_stored(
+    store: &Arc<Store>,
+    plan: &RunPlan,
+    spec: &RunSpec,
+    run: &RunRecord,
+) -> Result<Vec<Moved>, RunError> {
     let named = plan.name.is_some();
     if run.key != spec.key {
         let changes = stored::changes(&run.config, &spec.config, plan);
@@ -1155,18 +1226,52 @@ fn check_stored(plan: &RunPlan, spec: &RunSpec, run: &RunRecord) -> Result<(), R
             named,
         });
     }
-    if plan.server_moved {
-        return Ok(());
-    }
     let moved = stored::moved(&run.config, &spec.config, plan);
     if moved.is_empty() {
-        return Ok(());
+        return Ok(Vec::new());
     }
-    Err(RunError::ServerMoved {
-        run: run.name.clone(),
-        moved,
-        named,
-    })
+    // Read only when some model is elsewhere: in outline, without the
+    // conversations' messages.
+    let run_id = run.id;
+    let outlines = blocking(store, move |s| s.outlines(run_id)).await?;
+    let (moved, relocated): (Vec<Moved>, Vec<Moved>) = moved
+        .into_iter()
+        .partition(|m| stored::answered(m, &outlines, &run.config, plan));
+    if !moved.is_empty() && !plan.server_moved {
+        return Err(RunError::ServerMoved {
+            run: run.name.clone(),
+            moved: stored::said_once(moved),
+            named,
+        });
+    }
+    Ok(relocated)
+}
+
+/// Records in the config of `run`, the stored run of `spec` that `plan`
+/// opened and holds, the plan's base URLs for the models of `relocated`
+/// (see [`check_stored`]), and says so ([`Event::Relocated`]); gives the
+/// run back with its config as stored now. Nothing is written when
+/// `relocated` is empty. The run key is unchanged: it leaves URLs out.
+async fn relocate(
+    store: &Arc<Store>,
+    plan: &RunPlan,
+    spec: &RunSpec,
+    mut run: RunRecord,
+    relocated: Vec<Moved>,
+    on_event: &impl Fn(Event),
+) -> Result<RunRecord, RunError> {
+    if relocated.is_empty() {
+        return Ok(run);
+    }
+    let config = stored::relocated(&run.config, &spec.config, plan, &relocated);
+    let (run_id, written) = (run.id, config.clone());
+    blocking(store, move |s| s.set_run_config(run_id, &written)).await?;
+    run.config = config;
+    on_event(Event::Relocated {
+        run_name: run.name.clone(),
+        relocated,
+    });
+    Ok(run)
 }
 
 /// Refuses, without storing or asking anything, a plan whose stored run
@@ -1436,13 +1541,15 @@ async fn run_one(
                 .duration_since(UNIX_EPOCH)
                 .map(|d| d.as_millis() as i64)
                 .unwrap_or_default();
-            let transcript = strategy.run(&prompt, &**target, judge, Some(seed)).await;
+            let watched = Watched::new(&**target);
+            let transcript = strategy.run(&prompt, &watched, judge, Some(seed)).await;
+            let by_target = watched.refused.load(Ordering::Relaxed);
             if let Some((status, clarifier)) =
-                stops.after(&transcript, at.strategy, strategy.as_ref())
+                stops.after(&transcript, at.strategy, strategy.as_ref(), by_target)
                 && let Err(e) = &transcript
             {
                 drop(asking);
-                tracing::warn!(target = %key.target, strategy = %key.strategy, error = %e, "the target refused the request as unauthorised; it is asked nothing more");
+                tracing::warn!(target = %key.target, strategy = %key.strategy, error = %e, "a request was refused as unauthorised; the target is asked nothing more (under the strategy, when its clarifier refused)");
                 return Ok(Ran::Refused {
                     status,
                     message: e.to_string(),
@@ -1534,9 +1641,14 @@ async fn run_one(
 /// every request to it would get, or 403, which may refuse the one request
 /// only (see [`Stops::after`]); `None` for any other failure.
 fn refused_status(error: &StrategyError) -> Option<u16> {
-    let StrategyError::Target(error) = error else {
-        return None;
-    };
+    match error {
+        StrategyError::Target(error) => refused_target_status(error),
+        _ => None,
+    }
+}
+
+/// [`refused_status`] of a target's error.
+fn refused_target_status(error: &TargetError) -> Option<u16> {
     let error = match error {
         TargetError::Exhausted { last, .. } => last.as_ref(),
         other => other,
@@ -1547,6 +1659,57 @@ fn refused_status(error: &StrategyError) -> Option<u16> {
             ..
         } => Some(*status),
         _ => None,
+    }
+}
+
+/// The target under test as a strategy is given it: the target itself,
+/// remembering whether the last request sent to it was refused as
+/// unauthorised (HTTP 401 or 403, [`refused_target_status`]). A
+/// conversation refused so failed with the error of the target or of the
+/// strategy's clarifier, which the error does not tell apart: it is the
+/// target's when the target's last request was refused, else the
+/// clarifier's.
+struct Watched<'a> {
+    inner: &'a dyn Target,
+    /// Whether the last request was refused as unauthorised.
+    refused: std::sync::atomic::AtomicBool,
+}
+
+impl<'a> Watched<'a> {
+    fn new(inner: &'a dyn Target) -> Self {
+        Watched {
+            inner,
+            refused: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Target for Watched<'_> {
+    fn id(&self) -> &str {
+        self.inner.id()
+    }
+
+    fn settings(&self) -> serde_json::Value {
+        self.inner.settings()
+    }
+
+    async fn chat(
+        &self,
+        request: &xsafe_core::ChatRequest,
+    ) -> Result<xsafe_core::ChatResponse, TargetError> {
+        let response = self.inner.chat(request).await;
+        let refused = response
+            .as_ref()
+            .err()
+            .and_then(refused_target_status)
+            .is_some();
+        self.refused.store(refused, Ordering::Relaxed);
+        response
+    }
+
+    fn max_concurrency(&self) -> usize {
+        self.inner.max_concurrency()
     }
 }
 
@@ -1587,7 +1750,9 @@ struct Copied {
 
 /// The result `reuse` names, read now: `None` when it is gone (its run
 /// deleted meanwhile) or is no longer a done answer to `case`, and the job
-/// asks the model instead. `tag` is this run's judge's `name@version`.
+/// asks the model instead. `tag` is this run's judge's `name@version`; its
+/// verdict of that judge is copied when the judge's verdicts in its run are
+/// this judge's ([`reuse::Reuse::verdicts_ours`]).
 async fn copy_of(
     store: &Arc<Store>,
     reuse: &reuse::Reuse,
@@ -1608,10 +1773,16 @@ async fn copy_of(
     let Some(transcript) = result.transcript else {
         return Ok(None);
     };
+    // A verdict of a judge of this name and version served elsewhere is
+    // not this judge's.
+    let verdict = match reuse.verdicts_ours {
+        true => result.verdicts.into_iter().find(|v| v.judge == tag),
+        false => None,
+    };
     Ok(Some(Copied {
         transcript,
         timing: result.timing.unwrap_or_default(),
-        verdict: result.verdicts.into_iter().find(|v| v.judge == tag),
+        verdict,
     }))
 }
 

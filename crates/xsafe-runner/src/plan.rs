@@ -22,6 +22,16 @@ pub struct RunPlan {
     /// Judges every transcript (its verdict is stored with it), and is what
     /// interactive strategies consult between turns.
     pub judge: Arc<dyn Judge>,
+    /// The models `judge` asks: an `llm:` judge's target (each of a
+    /// cascade's `llm:` judges); empty for a judge that asks none
+    /// (`strmatch`). Where they are served (their base URLs, without
+    /// credentials) is recorded with the run as the judge's `served_at`,
+    /// which the run key leaves out, as it does the targets': a stored run
+    /// judged at other base URLs is refused as one whose target moved is
+    /// ([`RunError::ServerMoved`]), and another run's verdicts are copied
+    /// only when its judge was served at the same URLs (see
+    /// [`execute`](crate::execute)).
+    pub judge_targets: Vec<Arc<dyn Target>>,
     /// Answers per case (more than one is useful at a temperature above 0).
     pub samples: u32,
     /// Picks the cases under `limit` and, plus the sample's index, seeds
@@ -44,13 +54,20 @@ pub struct RunPlan {
     /// answers are, so it leaves the run's key (and name) as they are.
     pub reuse: bool,
     /// Whether a stored run of this key that was asked at other base URLs
-    /// (of a target, or of an interactive strategy's clarifier) is resumed
-    /// at this plan's: the user says the model moved to them. Without it
-    /// such a run is refused ([`RunError::ServerMoved`]): the key leaves
-    /// the URLs out, but another URL may serve another model (a proxy in
-    /// front of it), whose answers must not be mixed with the stored ones.
-    /// The run's config keeps the URLs it was recorded with. Not part of
-    /// the run's settings.
+    /// (of a target, of an interactive strategy's clarifier, or of an
+    /// `llm:` judge's model) is resumed at this plan's: the user says the
+    /// model moved to them. Without it such a run is refused
+    /// ([`RunError::ServerMoved`]): the key leaves the URLs out, but another
+    /// URL may serve another model (a proxy in front of it), whose answers
+    /// must not be mixed with the stored ones. The run's config keeps the
+    /// URLs it was recorded with. Not part of the run's settings.
+    ///
+    /// A model the stored run never got an answer from (no answer of the
+    /// target, or under the clarifier's strategy, is stored, failed
+    /// requests only; no verdict of the judge) is no move: the run is
+    /// resumed at the plan's URLs, which its config records from then on
+    /// ([`Event::Relocated`](crate::Event::Relocated)), with or without
+    /// this.
     pub server_moved: bool,
 }
 
@@ -208,7 +225,7 @@ impl RunPlan {
                 "name": s.name(),
                 "definition": s.definition(),
             })).collect::<Vec<_>>(),
-            "judge": {"name": self.judge.name(), "version": self.judge.version()},
+            "judge": self.judge_entry(),
             "samples": self.samples,
             "seed": self.seed,
             "limit": self.limit,
@@ -219,6 +236,35 @@ impl RunPlan {
             config["sampling"] = json!(SAMPLING_VERSION);
         }
         config
+    }
+
+    /// The judge as the run's config records it: its `name` and
+    /// `version`, and, when it asks models ([`RunPlan::judge_targets`]),
+    /// `served_at`: each model's id with its base URLs as [`served_at`]
+    /// gives them (sorted, without a trailing slash or credentials; none
+    /// for a local model). The run key leaves `served_at` out, so that runs
+    /// recorded before it was keep their key.
+    pub(crate) fn judge_entry(&self) -> Value {
+        let mut entry = json!({"name": self.judge.name(), "version": self.judge.version()});
+        if self.judge_targets.is_empty() {
+            return entry;
+        }
+        let mut at = serde_json::Map::new();
+        for target in &self.judge_targets {
+            let urls = served_at(&json!({"settings": target.settings()}));
+            // Two judges of a cascade may ask one model id: their URLs
+            // together.
+            let slot = at
+                .entry(target.id().to_string())
+                .or_insert_with(|| json!([]));
+            if let (Some(all), Some(more)) = (slot.as_array_mut(), urls.as_array()) {
+                all.extend(more.iter().cloned());
+                all.sort_by(|a, b| a.as_str().cmp(&b.as_str()));
+                all.dedup();
+            }
+        }
+        entry["served_at"] = Value::Object(at);
+        entry
     }
 
     /// Whether `limit` leaves out some case of a suite (after `types`), so
@@ -240,7 +286,8 @@ impl RunPlan {
     ///
     /// Left out: the tool version and the version of how it asks (`asking`, see
     /// `ASKING_VERSION` in this module), so a run started before an upgrade can
-    /// be resumed after it; where a target is served (its base URLs) and where
+    /// be resumed after it; where a target is served (its base URLs), where
+    /// an `llm:` judge's model is (the judge's `served_at`), and where
     /// a local model file lies (its path, and the folder in a target named by
     /// the path), since moving a model does not change its answers; the name a
     /// local model was given by (`local:default`, `local:NAME`, its path or a
@@ -402,8 +449,11 @@ pub fn what_is_sent(definition: &Value) -> Option<Value> {
 /// - the suites, the limit, the types and the number of samples, which
 ///   decide which cases are asked, not what a case is answered;
 /// - the judge, unless a step is interactive (or the strategy is not made
-///   of steps): an interactive step asks the judge whether to follow up,
-///   so its conversations depend on the judge's name and version.
+///   of steps; see [`consults_judge`]): an interactive step asks the judge
+///   whether to follow up, so its conversations depend on the judge's name
+///   and version, and on where an `llm:` judge's model is served (its
+///   `served_at`: a judge recorded without one, by an older xsafe, is not
+///   the judge of a run that records it).
 ///
 /// It holds what the run key leaves out so that a run is resumed across
 /// upgrades: the version of how xsafe asked ([`ASKING_VERSION`]). Two
@@ -416,18 +466,11 @@ pub(crate) fn answer_key(
     judge: &Value,
     asking: u64,
 ) -> String {
+    let interactive = consults_judge(strategy);
     let definition = &strategy["definition"];
-    let (strategy, interactive) = match what_is_sent(definition) {
-        Some(steps) => {
-            let interactive = steps
-                .as_array()
-                .is_some_and(|steps| steps.iter().any(|s| s["kind"] == "interactive"));
-            (json!({"definition": {"steps": steps}}), interactive)
-        }
-        None => (
-            json!({"name": strategy["name"], "definition": definition}),
-            true,
-        ),
+    let strategy = match what_is_sent(definition) {
+        Some(steps) => json!({"definition": {"steps": steps}}),
+        None => json!({"name": strategy["name"], "definition": definition}),
     };
     let config = json!({
         "targets": [target],
@@ -441,6 +484,19 @@ pub(crate) fn answer_key(
     });
     // Not `key_of`, which leaves `asking` out.
     digest(config, KeyVersion::Current)
+}
+
+/// Whether a strategy of a run's config (`{name, definition}`) consults the
+/// judge between turns, so that its conversations depend on the judge: one
+/// with an interactive step, or one not made of steps (what it does is not
+/// known).
+pub(crate) fn consults_judge(strategy: &Value) -> bool {
+    match what_is_sent(&strategy["definition"]) {
+        Some(steps) => steps
+            .as_array()
+            .is_some_and(|steps| steps.iter().any(|s| s["kind"] == "interactive")),
+        None => true,
+    }
 }
 
 /// Where a target of a run's config is served: its base URLs, sorted,
@@ -759,15 +815,30 @@ fn keyed_settings(settings: &mut Value, version: KeyVersion) {
 /// The sha256 of a run's config without what does not change its answers
 /// (see [`RunPlan::key`]), as `version` made it.
 ///
-/// The version of how xsafe asks (`asking`, see [`ASKING_VERSION`]) is
-/// left out first, by every version: the runs stored before it was
-/// recorded keep their keys under each, and a run is resumed by the same
-/// command after xsafe asks otherwise, as after any upgrade.
+/// The version of how xsafe asks (`asking`, see [`ASKING_VERSION`]) and
+/// where an `llm:` judge is served are left out first, by every version
+/// ([`leave_out_unkeyed`]): the runs stored before they were recorded keep
+/// their keys under each, a run is resumed by the same command after xsafe
+/// asks otherwise, as after any upgrade, and a run whose judge moved is
+/// found, to be refused as moved ([`RunError::ServerMoved`]) rather than
+/// taken for another run.
 fn key_of(mut config: Value, version: KeyVersion) -> String {
+    leave_out_unkeyed(&mut config);
+    digest(config, version)
+}
+
+/// Removes from a run's config what no version of the run key holds: the
+/// version of how xsafe asks (`asking`, see [`ASKING_VERSION`]), and where
+/// an `llm:` judge's model is served (the judge's `served_at`, see
+/// [`RunPlan::judge_entry`]), both recorded since some version, so that
+/// the runs stored before keep their keys under every version.
+fn leave_out_unkeyed(config: &mut Value) {
     if let Some(config) = config.as_object_mut() {
         config.remove("asking");
+        if let Some(judge) = config.get_mut("judge").and_then(Value::as_object_mut) {
+            judge.remove("served_at");
+        }
     }
-    digest(config, version)
 }
 
 /// [`key_of`] of a config as it is: `asking` included when it has one.
@@ -783,9 +854,7 @@ fn digest(config: Value, version: KeyVersion) -> String {
 /// What two configs of other keys are compared by, to say what differs.
 pub(crate) fn keyed_config(config: &Value) -> Value {
     let mut config = config.clone();
-    if let Some(config) = config.as_object_mut() {
-        config.remove("asking");
-    }
+    leave_out_unkeyed(&mut config);
     keyed(config, KeyVersion::Current)
 }
 
@@ -1234,6 +1303,43 @@ mod tests {
         assert_eq!(asking_of(&without), 1);
         assert_eq!(asking_of(&one), 1);
         assert_eq!(asking_of(&with), u64::from(ASKING_VERSION));
+    }
+
+    /// Where an `llm:` judge is served is recorded in the judge's entry,
+    /// left out of the run key by every version of it (the runs recorded
+    /// before keep their keys) and out of what two configs are compared by,
+    /// but part of the answer key of a strategy that consults the judge.
+    #[test]
+    fn the_judges_urls_are_left_out_of_every_run_key_but_not_of_the_answer_key() {
+        let without = json!({
+            "targets": [{"id": "openai:m", "settings": {"backend": "openai", "model": "m"}}],
+            "strategies": [{"name": "baseline", "definition": null}],
+            "suites": [{"name": "s", "source": "s.csv", "fingerprint": "f"}],
+            "types": [], "seed": 0, "judge": {"name": "llm:openai:j", "version": "8"},
+        });
+        let at = |url: &str| {
+            let mut with = without.clone();
+            with["judge"]["served_at"] = json!({"openai:j": [url]});
+            with
+        };
+        for v in std::iter::once(KeyVersion::Current).chain(KeyVersion::LEGACY) {
+            let key = key_of(without.clone(), v);
+            assert_eq!(key_of(at("http://a/v1"), v), key);
+            assert_eq!(digest(without.clone(), v), key);
+        }
+        assert_eq!(keyed_config(&at("http://a/v1")), keyed_config(&without));
+        let target = &without["targets"][0];
+        let key = |config: &Value, strategy: &Value| {
+            answer_key(target, strategy, &json!(0), &config["judge"], 2)
+        };
+        let interactive = json!({"name": "interactive", "definition": {"steps": [
+            {"kind": "interactive", "name": "interactive", "settings": {}}]}});
+        let baseline = json!({"name": "baseline", "definition": {"steps": []}});
+        let (a, b) = (at("http://a/v1"), at("http://b/v1"));
+        assert_ne!(key(&a, &interactive), key(&b, &interactive));
+        assert_ne!(key(&a, &interactive), key(&without, &interactive));
+        assert_eq!(key(&a, &baseline), key(&b, &baseline));
+        assert_eq!(key(&a, &baseline), key(&without, &baseline));
     }
 
     #[test]

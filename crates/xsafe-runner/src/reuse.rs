@@ -4,20 +4,24 @@
 //!
 //! "The same way" is [`answer_key`]: the target's settings and the strategy as
 //! the run key reads them; the seed; for a strategy that consults the judge
-//! between turns, the judge; and the version of how xsafe asks
+//! between turns, the judge (where an `llm:` judge's model is served
+//! included); and the version of how xsafe asks
 //! ([`ASKING_VERSION`]; a run recorded without one counts as 1), which for what
 //! a run asks (a resumed run's too) is this xsafe's. "The same question" is the
 //! same case (suite, id, prompt, label, type and focus) as the same sample.
 //! Only done results are copied (answered and judged): failed requests and
 //! answers the judge failed on are asked again as they would be in their own
-//! run. The other runs are read, never written; runs are tried newest first,
-//! and a conversation copies the first match.
+//! run. A copy keeps its verdict of this run's judge (name and version) only
+//! when that judge asks no model, or when the other run's judge was served
+//! at the same base URLs as this run's (its recorded `served_at`); else this
+//! run's judge judges it. The other runs are read, never written; runs are
+//! tried newest first, and a conversation copies the first match.
 
 use crate::layout::{Layout, Marks};
 use crate::plan::{ASKING_VERSION, answer_key, asking_of};
-use serde_json::json;
+use serde_json::{Value, json};
 use std::collections::HashMap;
-use xsafe_core::{Case, Judge, Strategy, Target};
+use xsafe_core::{Case, Strategy, Target};
 use xsafe_store::{Store, StoreError};
 
 /// The done result of another run that a conversation copies.
@@ -27,9 +31,15 @@ pub(crate) struct Reuse {
     pub result_id: i64,
     /// Which source run: an index into [`Found::sources`].
     pub source: usize,
-    /// Whether it has a verdict of this run's judge (its name and version):
-    /// copying it then needs no judge, nor the target.
+    /// Whether it has a verdict of this run's judge (its name and version)
+    /// that may be copied (see `verdicts_ours`): copying it then needs no
+    /// judge, nor the target.
     pub judged: bool,
+    /// Whether the source run's verdicts of this run's judge's name and
+    /// version are this judge's: it asks no model, or the source run
+    /// recorded its model at the same base URLs. Else the copy's verdict is
+    /// not copied, and this run's judge judges it.
+    pub verdicts_ours: bool,
 }
 
 /// What [`find`] found.
@@ -43,20 +53,21 @@ pub(crate) struct Found {
 }
 
 /// The answer key ([`answer_key`]) of `target` under `strategy` in a run of
-/// `seed` judged by `judge`, as the run's config records them, asked by
+/// `seed` judged by `judge` (the judge's entry of the run's config, with
+/// where its models are served), as the run's config records them, asked by
 /// this xsafe ([`ASKING_VERSION`]): whatever version a resumed run was
 /// recorded with, what it has not stored is asked as this one asks.
 pub(crate) fn key_of_pair(
     target: &dyn Target,
     strategy: &dyn Strategy,
     seed: u64,
-    judge: &dyn Judge,
+    judge: &Value,
 ) -> String {
     answer_key(
         &json!({"id": target.id(), "settings": target.settings()}),
         &json!({"name": strategy.name(), "definition": strategy.definition()}),
         &json!(seed),
-        &json!({"name": judge.name(), "version": judge.version()}),
+        judge,
         u64::from(ASKING_VERSION),
     )
 }
@@ -68,7 +79,10 @@ pub(crate) fn key_of_pair(
 /// conversation wanted has one), of the same case and sample. Pairs of one
 /// key share what is found: one result is copied by a conversation of
 /// each. `judge_tag` is this run's judge's `name@version`, which says
-/// whether a result found needs judging. A run's pairs are keyed with the
+/// whether a result found needs judging, and `judge_served_at` where the
+/// models it asks are served (its config's `served_at`; `None` for a judge
+/// that asks none): a verdict of a run whose judge recorded other URLs, or
+/// none, is not copied (see [`Reuse::verdicts_ours`]). A run's pairs are keyed with the
 /// version of how it was asked that its config records (1 when it records
 /// none), so a run of another version matches no pair of this xsafe's.
 ///
@@ -81,6 +95,7 @@ pub(crate) fn key_of_pair(
 /// Reads each run's config, and only the results (in outline, without
 /// their messages) of the target and strategy pairs whose key matches.
 /// Takes no memory per conversation but `wanted`'s bit.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn find(
     store: &Store,
     this_run: Option<i64>,
@@ -89,6 +104,7 @@ pub(crate) fn find(
     pair_of_group: &[Option<usize>],
     mut wanted: Marks,
     judge_tag: &str,
+    judge_served_at: Option<&Value>,
 ) -> Result<Found, StoreError> {
     let mut found = Found::default();
     // Each pair's groups, in plan order, and its conversations wanted and
@@ -126,6 +142,7 @@ pub(crate) fn find(
         let config = &run.config;
         let list = |name: &str| config[name].as_array().map_or(&[][..], Vec::as_slice);
         let asking = asking_of(config);
+        let verdicts_ours = judge_served_at.is_none_or(|at| config["judge"]["served_at"] == *at);
         let mut source = None;
         for target in list("targets") {
             for strategy in list("strategies") {
@@ -176,13 +193,15 @@ pub(crate) fn find(
                             found.sources.push(run.name.clone());
                             found.sources.len() - 1
                         });
-                        let judged = outline.verdicts.iter().any(|v| v.judge == judge_tag);
+                        let judged =
+                            verdicts_ours && outline.verdicts.iter().any(|v| v.judge == judge_tag);
                         found.reuses.push((
                             n,
                             Reuse {
                                 result_id: outline.id,
                                 source,
                                 judged,
+                                verdicts_ours,
                             },
                         ));
                     }

@@ -1,23 +1,41 @@
 //! What a stored run must agree with for a command to open it: its key,
 //! else [`changes`] names what differs; and, since the key leaves them out,
-//! where its targets were served ([`moved`]).
+//! where its targets, clarifiers and `llm:` judge were served ([`moved`]),
+//! unless it never got an answer there ([`answered`]), in which case the
+//! command's URLs replace them in its record ([`relocated`]).
 
 use crate::RunPlan;
-use crate::plan::{keyed_config, served_at, shown_at, stored_target_id};
+use crate::plan::{consults_judge, keyed_config, served_at, shown_at, stored_target_id};
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
+use xsafe_store::ResultOutline;
 
-/// A target, or an interactive strategy's clarifier, that a stored run was
-/// asked at other base URLs than a command asks it at.
+/// What a model a stored run was asked at other base URLs is to the run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MovedAs {
+    /// A target under test.
+    Target,
+    /// The clarifier of an interactive strategy, which writes its
+    /// follow-ups: the strategy's name.
+    Clarifier(String),
+    /// The model an `llm:` judge asks: the judge's name (`llm:openai:m`,
+    /// or a cascade's `llm:openai:a>llm:openai:b`).
+    Judge(String),
+}
+
+/// A target, an interactive strategy's clarifier, or an `llm:` judge's
+/// model, that a stored run was asked at other base URLs than a command
+/// asks it at.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Moved {
-    /// The target's id, as the command names it.
+    /// The model's id, as the command names it: the target's, the
+    /// clarifier's, or the judge's model's (`openai:m` of `llm:openai:m`).
     pub target: String,
-    /// For a clarifier, the strategy it writes the follow-ups of; `None`
-    /// for a target under test.
-    pub clarifier_of: Option<String>,
+    /// What it is to the run.
+    pub role: MovedAs,
     /// The base URLs the run was recorded with, sorted, without a trailing
-    /// slash, a user name and password shown as `<redacted>`.
+    /// slash, a user name and password shown as `<redacted>` (a judge's,
+    /// recorded without them, shown without).
     pub stored: Vec<String>,
     /// The command's, likewise.
     pub now: Vec<String>,
@@ -30,15 +48,32 @@ impl std::fmt::Display for Moved {
             [] => "no base URL".to_string(),
             _ => urls.join(", "),
         };
-        match &self.clarifier_of {
-            None => write!(f, "target `{}`", self.target)?,
-            Some(strategy) => write!(
+        match &self.role {
+            MovedAs::Target => write!(f, "target `{}`", self.target)?,
+            MovedAs::Clarifier(strategy) => write!(
                 f,
                 "the clarifier `{}` of strategy `{strategy}`",
                 self.target
             )?,
+            MovedAs::Judge(judge) if *judge == format!("llm:{}", self.target) => {
+                write!(f, "the judge `{judge}`")?
+            }
+            MovedAs::Judge(judge) => write!(f, "the model `{}` of judge `{judge}`", self.target)?,
         }
         write!(f, " at {}, now {}", urls(&self.stored), urls(&self.now))
+    }
+}
+
+impl Moved {
+    /// What another model at the new URLs would mix into a run when
+    /// `moved` moved, as messages say it: `answers`, or `answers and
+    /// verdicts` when a judge's model is among them.
+    pub fn what_mixes(moved: &[Moved]) -> &'static str {
+        if moved.iter().any(|m| matches!(m.role, MovedAs::Judge(_))) {
+            "answers and verdicts"
+        } else {
+            "answers"
+        }
     }
 }
 
@@ -47,14 +82,33 @@ fn list<'a>(config: &'a Value, name: &str) -> &'a [Value] {
     config[name].as_array().map_or(&[][..], Vec::as_slice)
 }
 
-/// The targets of `plan` (whose config is `now`) and the clarifiers of its
-/// strategies that the run recorded with `stored`, a config of the same
-/// key, has at other base URLs, compared as answers are ([`served_at`]:
-/// sorted, a trailing slash and credentials ignored, in clear or redacted;
-/// a local model has none) and shown with credentials redacted
-/// ([`shown_at`]). A target is found in `stored` as the runner finds its
-/// results ([`stored_target_id`]), a clarifier by its strategy's name and
-/// step.
+/// A recorded list of URLs as strings.
+fn strings(urls: &Value) -> Vec<String> {
+    urls.as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .map(str::to_string)
+        .collect()
+}
+
+/// The steps of a strategy of a run's config.
+fn steps(strategy: &Value) -> &[Value] {
+    strategy["definition"]["steps"]
+        .as_array()
+        .map_or(&[][..], Vec::as_slice)
+}
+
+/// The targets of `plan` (whose config is `now`), the clarifiers of its
+/// strategies and the models of its judge that the run recorded with
+/// `stored`, a config of the same key, has at other base URLs, compared as
+/// answers are ([`served_at`]: sorted, a trailing slash and credentials
+/// ignored, in clear or redacted; a local model has none) and shown with
+/// credentials redacted ([`shown_at`]). A target is found in `stored` as
+/// the runner finds its results ([`stored_target_id`]); a clarifier by its
+/// strategy's name and step, once per strategy that has it; a judge's
+/// model by its id in the judge's `served_at`, which a run recorded before
+/// it was has not (such a run cannot be checked, and is not).
 pub(crate) fn moved(stored: &Value, now: &Value, plan: &RunPlan) -> Vec<Moved> {
     let mut out: Vec<Moved> = Vec::new();
     for (target, entry) in plan.targets.iter().zip(list(now, "targets")) {
@@ -65,18 +119,12 @@ pub(crate) fn moved(stored: &Value, now: &Value, plan: &RunPlan) -> Vec<Moved> {
         if served_at(was) != served_at(entry) {
             out.push(Moved {
                 target: target.id().to_string(),
-                clarifier_of: None,
+                role: MovedAs::Target,
                 stored: shown_at(was),
                 now: shown_at(entry),
             });
         }
     }
-    let steps = |s: &Value| {
-        s["definition"]["steps"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default()
-    };
     for strategy in list(now, "strategies") {
         let Some(was) = list(stored, "strategies")
             .iter()
@@ -84,28 +132,159 @@ pub(crate) fn moved(stored: &Value, now: &Value, plan: &RunPlan) -> Vec<Moved> {
         else {
             continue;
         };
-        for (step, was_step) in steps(strategy).iter().zip(&steps(was)) {
+        for (step, was_step) in steps(strategy).iter().zip(steps(was)) {
             let (clarifier, was) = (&step["clarifier"], &was_step["clarifier"]);
             if !clarifier.is_object() || !was.is_object() {
                 continue;
             }
-            let (before, after) = (shown_at(was), shown_at(clarifier));
-            let id = clarifier["id"].as_str().unwrap_or_default();
-            // One clarifier of several strategies is said once.
-            let said = out
-                .iter()
-                .any(|m| m.clarifier_of.is_some() && m.target == id && m.now == after);
-            if served_at(was) != served_at(clarifier) && !said {
+            if served_at(was) != served_at(clarifier) {
                 out.push(Moved {
-                    target: id.to_string(),
-                    clarifier_of: strategy["name"].as_str().map(str::to_string),
-                    stored: before,
-                    now: after,
+                    target: clarifier["id"].as_str().unwrap_or_default().to_string(),
+                    role: MovedAs::Clarifier(
+                        strategy["name"].as_str().unwrap_or_default().to_string(),
+                    ),
+                    stored: shown_at(was),
+                    now: shown_at(clarifier),
+                });
+            }
+        }
+    }
+    let (was, is) = (&stored["judge"]["served_at"], &now["judge"]["served_at"]);
+    if let (Some(was), Some(is)) = (was.as_object(), is.as_object()) {
+        for (id, urls) in is {
+            let before = was.get(id).cloned().unwrap_or_else(|| json!([]));
+            if before != *urls {
+                out.push(Moved {
+                    target: id.clone(),
+                    role: MovedAs::Judge(plan.judge.name().to_string()),
+                    stored: strings(&before),
+                    now: strings(urls),
                 });
             }
         }
     }
     out
+}
+
+/// Whether the run recorded with `stored`, whose results are `outlines`,
+/// got an answer from `moved` (one of [`moved`] of `plan`) at the base URLs
+/// it recorded: an answer of the target (judged or not), an answer under
+/// the clarifier's strategy, or a verdict of the judge (its name and
+/// version) or an answer under a strategy that consults it between turns.
+/// Failed requests are no answer: a run whose every request to a model
+/// failed (a mistyped URL, a refused connection, a refused key) mixes
+/// nothing of another model's when it is asked elsewhere.
+pub(crate) fn answered(
+    moved: &Moved,
+    outlines: &[ResultOutline],
+    stored: &Value,
+    plan: &RunPlan,
+) -> bool {
+    let answers = || outlines.iter().filter(|o| o.answer.is_some());
+    match &moved.role {
+        MovedAs::Target => {
+            let Some(target) = plan.targets.iter().find(|t| t.id() == moved.target) else {
+                return true;
+            };
+            let id = stored_target_id(stored, target.as_ref());
+            answers().any(|o| o.key.target == id)
+        }
+        MovedAs::Clarifier(strategy) => answers().any(|o| o.key.strategy == *strategy),
+        MovedAs::Judge(_) => {
+            let tag = plan.judge.tag();
+            let consults = |name: &str| {
+                list(stored, "strategies")
+                    .iter()
+                    .find(|s| s["name"] == name)
+                    .is_none_or(consults_judge)
+            };
+            outlines
+                .iter()
+                .any(|o| o.verdicts.iter().any(|v| v.judge == tag))
+                || answers().any(|o| consults(&o.key.strategy))
+        }
+    }
+}
+
+/// `moved` as an error says them: a clarifier of several strategies at
+/// the same URLs once, for the first of them.
+pub(crate) fn said_once(moved: Vec<Moved>) -> Vec<Moved> {
+    let mut out: Vec<Moved> = Vec::new();
+    for m in moved {
+        let said = matches!(m.role, MovedAs::Clarifier(_))
+            && out.iter().any(|o| {
+                matches!(o.role, MovedAs::Clarifier(_)) && o.target == m.target && o.now == m.now
+            });
+        if !said {
+            out.push(m);
+        }
+    }
+    out
+}
+
+/// `stored`, the config of a run of `plan`'s key, with the base URLs of
+/// each model of `relocated` (of [`moved`]: ones the run never got an
+/// answer from) replaced by `now`'s, the config of `plan`: a target's and
+/// a clarifier's `base_urls` (an older config's `base_url` removed), a
+/// judge's model's entry in the judge's `served_at`. Nothing the run key
+/// holds changes.
+pub(crate) fn relocated(stored: &Value, now: &Value, plan: &RunPlan, relocated: &[Moved]) -> Value {
+    let mut config = stored.clone();
+    let set_urls = |was: &mut Value, now: &Value| {
+        if let Some(settings) = was["settings"].as_object_mut() {
+            settings.remove("base_url");
+        }
+        was["settings"]["base_urls"] = now["settings"]["base_urls"].clone();
+    };
+    for m in relocated {
+        match &m.role {
+            MovedAs::Target => {
+                let Some((target, entry)) = plan
+                    .targets
+                    .iter()
+                    .zip(list(now, "targets"))
+                    .find(|(t, _)| t.id() == m.target)
+                else {
+                    continue;
+                };
+                let id = stored_target_id(stored, target.as_ref());
+                let was = config["targets"]
+                    .as_array_mut()
+                    .and_then(|ts| ts.iter_mut().find(|t| t["id"] == id));
+                if let Some(was) = was {
+                    set_urls(was, entry);
+                }
+            }
+            MovedAs::Clarifier(strategy) => {
+                let Some(is) = list(now, "strategies")
+                    .iter()
+                    .find(|s| s["name"] == *strategy)
+                else {
+                    continue;
+                };
+                let was = config["strategies"]
+                    .as_array_mut()
+                    .and_then(|ss| ss.iter_mut().find(|s| s["name"] == *strategy))
+                    .and_then(|s| s["definition"]["steps"].as_array_mut());
+                for (was, is) in was.into_iter().flatten().zip(steps(is)) {
+                    let clarifier = &is["clarifier"];
+                    if clarifier.is_object()
+                        && was["clarifier"].is_object()
+                        && clarifier["id"] == m.target.as_str()
+                    {
+                        set_urls(&mut was["clarifier"], clarifier);
+                    }
+                }
+            }
+            MovedAs::Judge(_) => {
+                let urls = now["judge"]["served_at"][m.target.as_str()].clone();
+                if config["judge"]["served_at"].is_object() {
+                    config["judge"]["served_at"][m.target.as_str()] = urls;
+                }
+            }
+        }
+    }
+    config
 }
 
 /// What differs between a stored run's config and a command's of another
@@ -444,11 +623,35 @@ pub(crate) fn moved_message(name: &str, moved: &[Moved], named: bool) -> String 
     };
     format!(
         "run `{name}` was asked at other base URLs than this command's: {}. Another URL may \
-         serve another model (a proxy such as `xsafe serve` in front of it), whose answers must \
+         serve another model (a proxy such as `xsafe serve` in front of it), whose {} must \
          not be mixed with the stored ones, so nothing was asked. For a run at the new URL, \
          {new}; if it serves the same model (the server moved), pass --server-moved to resume \
          run `{name}` there",
-        moved_list(moved)
+        moved_list(moved),
+        Moved::what_mixes(moved)
+    )
+}
+
+/// What the runner says of the models run `run` was recorded at other base
+/// URLs for but never got an answer from there ([`Event::Relocated`]):
+/// that this is no move, and that the run goes on at the new URLs, which
+/// its record holds from now on.
+///
+/// [`Event::Relocated`]: crate::Event::Relocated
+pub fn relocated_note(run: &str, relocated: &[Moved]) -> String {
+    let none = if relocated
+        .iter()
+        .any(|m| matches!(m.role, MovedAs::Judge(_)))
+    {
+        "no answer or verdict"
+    } else {
+        "no answer"
+    };
+    format!(
+        "run `{run}` was recorded at other base URLs than this command's, but got {none} from \
+         there (only failed requests, or none): {}. So this is no move: it goes on at the new \
+         base URLs, which its record holds from now on",
+        moved_list(relocated)
     )
 }
 

@@ -123,6 +123,7 @@ fn plan(
         targets: vec![Arc::new(Fast { concurrency })],
         strategies: vec![strategy],
         judge,
+        judge_targets: Vec::new(),
         samples: 1,
         seed: 0,
         limit: None,

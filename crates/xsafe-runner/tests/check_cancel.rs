@@ -72,6 +72,7 @@ fn plan(strategy: Arc<dyn Strategy>) -> RunPlan {
         targets: vec![Arc::new(OpenAiTarget::new(config).unwrap())],
         strategies: vec![strategy],
         judge: xsafe_judge::from_name("strmatch").unwrap(),
+        judge_targets: Vec::new(),
         samples: 1,
         seed: 0,
         limit: None,

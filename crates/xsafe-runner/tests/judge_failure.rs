@@ -49,6 +49,7 @@ fn plan(model_url: &str, judge_url: &str, strategy: &str) -> RunPlan {
         targets: vec![openai(model_url, "m")],
         strategies: vec![xsafe_strategy::from_name(strategy).unwrap()],
         judge: Arc::new(xsafe_judge::LlmJudge::new(openai(judge_url, "judge"))),
+        judge_targets: Vec::new(),
         samples: 1,
         seed: 0,
         limit: None,

@@ -46,6 +46,7 @@ fn plan(url: &str, timeout_secs: u64, strategies: &[&str], name: Option<&str>) -
             .map(|s| xsafe_strategy::from_name(s).unwrap())
             .collect(),
         judge: xsafe_judge::from_name("strmatch").unwrap(),
+        judge_targets: Vec::new(),
         samples: 1,
         seed: 0,
         limit: None,

@@ -1,16 +1,17 @@
 //! Which stored run a plan may open, against models on 127.0.0.1: not one
 //! asked at other base URLs unless the server moved (credentials in a URL,
-//! in clear or redacted, are no move), and not one of the plan's name made
-//! with other settings, whose differences are named; and a target that
-//! refuses the key (HTTP 401, or 403 to every request) is asked nothing
+//! in clear or redacted, are no move, nor is a URL the run never got an
+//! answer from), and not one of the plan's name made with other settings,
+//! whose differences are named; and a target that refuses the key (HTTP
+//! 401, or 403 to every request before it ever answered) is asked nothing
 //! more, while a 403 to one prompt is stored as its failure.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use xsafe_core::{Case, Label, Suite, Target};
-use xsafe_runner::{Event, RunError, RunPlan, execute, preview};
+use xsafe_runner::{Event, Moved, MovedAs, RunError, RunPlan, execute, preview, relocated_note};
 use xsafe_store::{RunStatus, Store};
 use xsafe_target::{OpenAiConfig, OpenAiTarget};
 use xsafe_testkit::{Reply, TestServer};
@@ -50,6 +51,7 @@ fn plan(suite: Suite, targets: Vec<Arc<dyn Target>>, name: Option<&str>) -> RunP
         targets,
         strategies: vec![xsafe_strategy::from_name("baseline").unwrap()],
         judge: xsafe_judge::from_name("strmatch").unwrap(),
+        judge_targets: Vec::new(),
         samples: 1,
         seed: 0,
         limit: None,
@@ -427,13 +429,13 @@ async fn a_target_that_refuses_the_key_is_asked_nothing_more() {
     );
 }
 
-/// A clarifier that refuses every request (HTTP 403) fails the
-/// conversations as the target would: the runner cannot tell whose request
-/// it was, so after the third 403 in a row it stops the target's
-/// conversations under the strategy and names both; the first two are
-/// stored as failures.
+/// A clarifier that refuses every request (HTTP 403) while the target
+/// answers: after the third 403 in a row the target's conversations under
+/// the strategy are stopped, and the refusal is named the clarifier's (the
+/// target answered every request it was sent); the first two are stored as
+/// failures.
 #[tokio::test(flavor = "multi_thread")]
-async fn a_refusal_under_a_clarifier_names_the_target_and_the_clarifier() {
+async fn a_refusal_by_the_clarifier_is_named_the_clarifiers() {
     let model = TestServer::start(|_| Reply::chat("I'm sorry, I can't help with that."));
     let clarifier =
         TestServer::start(|_| Reply::status(403, r#"{"error":{"message":"Forbidden"}}"#));
@@ -458,12 +460,11 @@ async fn a_refusal_under_a_clarifier_names_the_target_and_the_clarifier() {
         .unwrap_err();
     assert!(
         err.to_string().starts_with(
-            "every request of target `openai:m` under strategy `interactive` was refused \
-             (HTTP 403), by the target or by the strategy's clarifier `openai:c` — a key \
-             without access to this model? The last refusal: HTTP 403: Forbidden"
+            "the clarifier `openai:c` of strategy `interactive` refused every request (HTTP \
+             403) — a key without access to this model? The last refusal: HTTP 403: Forbidden"
         ) && err.to_string().contains(
-            "its 18 conversations left under strategy `interactive` were not stored, and no \
-             more of them asked. Run `r` is interrupted: fix the key"
+            "the 18 conversations of target `openai:m` left under strategy `interactive` were \
+             not stored, and no more of them asked. Run `r` is interrupted: fix the key"
         ),
         "{err}"
     );
@@ -751,13 +752,12 @@ async fn a_clarifiers_refused_key_stops_only_its_strategy() {
     let said = err.to_string();
     assert!(
         said.starts_with(
-            "a request of target `openai:m` under strategy `interactive` was refused, by the \
-             target or by the strategy's clarifier `openai:c`: HTTP 401: Incorrect API key \
-             provided"
+            "the clarifier `openai:c` of strategy `interactive` refused the requests: HTTP 401: \
+             Incorrect API key provided"
         ) && said.contains(
-            "its 10 conversations left under strategy `interactive` were not stored, and no \
-             more of them asked. Run `r` is interrupted (the rest of the run went on; its \
-             answers are stored): fix the key"
+            "the 10 conversations of target `openai:m` left under strategy `interactive` were \
+             not stored, and no more of them asked. Run `r` is interrupted (the rest of the run \
+             went on; its answers are stored): fix the key"
         ),
         "{said}"
     );
@@ -907,4 +907,341 @@ async fn a_run_recorded_with_credentials_in_its_url_resumes_with_them_redacted()
         .unwrap();
     assert_eq!((copied.status.as_str(), copied.done), ("complete", 3));
     assert_eq!(server.request_count(), asked, "nothing asked");
+}
+
+/// Runs `plan` to the end; returns its outcome and what each
+/// [`Event::Relocated`] it sent said.
+async fn run_relocating(
+    store: &Arc<Store>,
+    plan: &RunPlan,
+) -> (xsafe_runner::RunOutcome, Vec<(String, Vec<Moved>)>) {
+    let said = Arc::new(Mutex::new(Vec::new()));
+    let seen = said.clone();
+    let outcome = execute(
+        store.clone(),
+        plan,
+        CancellationToken::new(),
+        move |event| {
+            if let Event::Relocated {
+                run_name,
+                relocated,
+            } = event
+            {
+                seen.lock().unwrap().push((run_name, relocated));
+            }
+        },
+    )
+    .await
+    .unwrap();
+    let said = said.lock().unwrap().clone();
+    (outcome, said)
+}
+
+/// A run that never got an answer at its base URL (every request failed
+/// there: a mistyped path, answered 404) is no move: the same plan at the
+/// right URL resumes it without `server_moved` (the preview too, writing
+/// nothing), says so, and records the right URL from then on, its key
+/// unchanged. At the wrong URL it is refused from then on, as a run with
+/// answers; another run at the right URL copies them.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_run_that_never_got_an_answer_goes_on_at_the_new_url() {
+    let wrong =
+        TestServer::start(|_| Reply::status(404, r#"{"error":{"message":"no such route"}}"#));
+    let right = TestServer::start(|_| Reply::chat("Sure, here is how."));
+    let (url_wrong, url_right) = (format!("{}/v1", wrong.url()), format!("{}/v1", right.url()));
+    let store = Arc::new(Store::open_in_memory().unwrap());
+    let at_wrong = plan(suite(3), vec![target("m", &url_wrong, 1)], Some("r"));
+    let first = execute(store.clone(), &at_wrong, CancellationToken::new(), |_| {})
+        .await
+        .unwrap();
+    assert_eq!((first.done, first.errors), (0, 3));
+
+    let at_right = plan(suite(3), vec![target("m", &url_right, 1)], Some("r"));
+    let shown = preview(store.clone(), &at_right).await.unwrap();
+    assert_eq!((shown.run_id, shown.done), (Some(first.run_id), 0));
+    let urls = |store: &Store| {
+        store.run("r").unwrap().config["targets"][0]["settings"]["base_urls"].clone()
+    };
+    assert_eq!(
+        urls(&store),
+        serde_json::json!([url_wrong]),
+        "a preview writes nothing"
+    );
+
+    let (resumed, said) = run_relocating(&store, &at_right).await;
+    assert_eq!(
+        (
+            resumed.run_id,
+            resumed.status.as_str(),
+            resumed.done,
+            resumed.errors
+        ),
+        (first.run_id, "complete", 3, 0)
+    );
+    let moved = Moved {
+        target: "openai:m".into(),
+        role: MovedAs::Target,
+        stored: vec![url_wrong.clone()],
+        now: vec![url_right.clone()],
+    };
+    assert_eq!(said, [("r".to_string(), vec![moved.clone()])]);
+    assert_eq!(
+        relocated_note("r", &[moved]),
+        format!(
+            "run `r` was recorded at other base URLs than this command's, but got no answer \
+             from there (only failed requests, or none): target `openai:m` at {url_wrong}, now \
+             {url_right}. So this is no move: it goes on at the new base URLs, which its record \
+             holds from now on"
+        )
+    );
+    let record = store.run("r").unwrap();
+    assert_eq!(urls(&store), serde_json::json!([url_right]));
+    assert_eq!(record.key, at_right.key());
+
+    // Resumed again at the right URL: nothing to say, nothing asked.
+    let (again, said) = run_relocating(&store, &at_right).await;
+    assert_eq!((again.done_before, said.len()), (3, 0));
+    assert_eq!(right.request_count(), 3);
+    // At the wrong URL now: refused, the run has the right URL's answers.
+    let err = preview(store.clone(), &at_wrong).await.unwrap_err();
+    assert!(
+        err.to_string().contains(&format!(
+            "target `openai:m` at {url_right}, now {url_wrong}."
+        )),
+        "{err}"
+    );
+    // Another run at the right URL copies them.
+    let other = plan(suite(3), vec![target("m", &url_right, 1)], Some("other"));
+    assert_eq!(preview(store.clone(), &other).await.unwrap().reused, 3);
+}
+
+/// Only a target that never answered is relocated: of two targets at
+/// other URLs, one that answered a case and one that never did, the plan
+/// is refused naming the first only; with `server_moved` it resumes, the
+/// one that answered keeping its recorded URL and the other recording the
+/// plan's.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_target_that_answered_is_a_move_and_one_that_never_did_is_not() {
+    let answers_one = TestServer::start(|req| {
+        if req.last_user_message().contains("number 0?") {
+            Reply::chat("Sure, here is how.")
+        } else {
+            Reply::status(404, r#"{"error":{"message":"no such route"}}"#)
+        }
+    });
+    let never = TestServer::start(|_| Reply::status(404, r#"{"error":{"message":"no"}}"#));
+    let right = TestServer::start(|_| Reply::chat("Sure, here is how."));
+    let url = |s: &TestServer| format!("{}/v1", s.url());
+    let store = Arc::new(Store::open_in_memory().unwrap());
+    let before = plan(
+        suite(3),
+        vec![
+            target("a", &url(&answers_one), 1),
+            target("b", &url(&never), 1),
+        ],
+        Some("r"),
+    );
+    execute(store.clone(), &before, CancellationToken::new(), |_| {})
+        .await
+        .unwrap();
+    let now = plan(
+        suite(3),
+        vec![target("a", &url(&right), 1), target("b", &url(&right), 1)],
+        Some("r"),
+    );
+    let err = execute(store.clone(), &now, CancellationToken::new(), |_| {})
+        .await
+        .unwrap_err();
+    let RunError::ServerMoved { moved, .. } = &err else {
+        panic!("{err}");
+    };
+    assert_eq!(moved.len(), 1, "{err}");
+    assert_eq!(moved[0].target, "openai:a");
+    assert_eq!(right.request_count(), 0, "nothing asked");
+    let (resumed, said) = run_relocating(
+        &store,
+        &RunPlan {
+            server_moved: true,
+            ..now
+        },
+    )
+    .await;
+    assert_eq!((resumed.status.as_str(), resumed.done), ("complete", 6));
+    assert_eq!(said.len(), 1);
+    assert_eq!(
+        said[0]
+            .1
+            .iter()
+            .map(|m| m.target.as_str())
+            .collect::<Vec<_>>(),
+        ["openai:b"]
+    );
+    let config = store.run("r").unwrap().config;
+    assert_eq!(
+        (
+            &config["targets"][0]["settings"]["base_urls"],
+            &config["targets"][1]["settings"]["base_urls"]
+        ),
+        (
+            &serde_json::json!([url(&answers_one)]),
+            &serde_json::json!([url(&right)])
+        )
+    );
+}
+
+/// An interactive strategy's clarifier that never answered under its
+/// strategy (the model refused, the clarifier at a mistyped URL failed
+/// every follow-up) is relocated as a target is: the plan with the right
+/// clarifier resumes the run, and its record holds the new URL.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_clarifier_that_never_answered_goes_on_at_its_new_url() {
+    let model = TestServer::start(|_| Reply::chat("I'm sorry, I can't help with that."));
+    let wrong = TestServer::start(|_| Reply::status(404, r#"{"error":{"message":"no"}}"#));
+    let right = TestServer::start(|_| Reply::chat("I mean the process on my computer."));
+    let with_clarifier = |clarifier: &TestServer| {
+        let options = xsafe_strategy::BuildOptions {
+            clarifier: Some(target("c", &format!("{}/v1", clarifier.url()), 2)),
+            ..Default::default()
+        };
+        let interactive = xsafe_strategy::Registry::builtin()
+            .build("interactive", &options)
+            .unwrap();
+        RunPlan {
+            strategies: vec![Arc::new(interactive)],
+            ..plan(
+                suite(2),
+                vec![target("m", &format!("{}/v1", model.url()), 2)],
+                Some("r"),
+            )
+        }
+    };
+    let store = Arc::new(Store::open_in_memory().unwrap());
+    let first = execute(
+        store.clone(),
+        &with_clarifier(&wrong),
+        CancellationToken::new(),
+        |_| {},
+    )
+    .await
+    .unwrap();
+    assert_eq!((first.done, first.errors), (0, 2));
+    let (resumed, said) = run_relocating(&store, &with_clarifier(&right)).await;
+    assert_eq!((resumed.run_id, resumed.done), (first.run_id, 2));
+    assert_eq!(said.len(), 1);
+    assert_eq!(said[0].1[0].role, MovedAs::Clarifier("interactive".into()));
+    let config = store.run("r").unwrap().config;
+    assert_eq!(
+        config["strategies"][0]["definition"]["steps"][0]["clarifier"]["settings"]["base_urls"],
+        serde_json::json!([format!("{}/v1", right.url())])
+    );
+}
+
+/// A gateway that blocks some prompts with HTTP 403 (a guardrail): the run
+/// answers the others and stores the blocked ones as failures; asked again
+/// by the same plan, the blocked ones are 403s in a row, but the target has
+/// answers stored in the run, which prove its key: they are stored as
+/// failures again and the run is complete, not stopped as refusing the key.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_403s_of_a_target_with_answers_stored_are_the_prompts_failures() {
+    let blocked = |prompt: &str| (1..=6).any(|i| prompt.contains(&format!("number {i}?")));
+    let server = TestServer::start(move |req| {
+        if blocked(&req.last_user_message()) {
+            Reply::status(
+                403,
+                r#"{"error":{"message":"Request blocked by the gateway's content guardrail"}}"#,
+            )
+        } else {
+            Reply::chat("Sure, here is how.")
+        }
+    });
+    let store = Arc::new(Store::open_in_memory().unwrap());
+    let p = plan(
+        suite(11),
+        vec![target("m", &format!("{}/v1", server.url()), 1)],
+        Some("r"),
+    );
+    let first = execute(store.clone(), &p, CancellationToken::new(), |_| {})
+        .await
+        .unwrap();
+    assert_eq!(
+        (first.status.as_str(), first.done, first.errors),
+        ("complete", 5, 6)
+    );
+    let again = execute(store.clone(), &p, CancellationToken::new(), |_| {})
+        .await
+        .unwrap();
+    assert_eq!(
+        (again.status.as_str(), again.done, again.errors),
+        ("complete", 5, 6)
+    );
+    assert_eq!(
+        server.request_count(),
+        11 + 6,
+        "every failed case asked again"
+    );
+    assert_eq!(store.run("r").unwrap().status, RunStatus::Complete);
+}
+
+/// A target that refuses the key (HTTP 401) under an interactive strategy
+/// with a clarifier: the refusal is the target's (its own request was
+/// refused), so all of its conversations stop, those of baseline too, and
+/// the error names the target, not the clarifier, which was never asked.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_targets_refusal_under_a_clarifier_stops_the_target() {
+    let model = TestServer::start(|_| {
+        Reply::status(401, r#"{"error":{"message":"Incorrect API key provided"}}"#)
+    });
+    let clarifier = TestServer::start(|_| Reply::chat("I mean the process on my computer."));
+    let options = xsafe_strategy::BuildOptions {
+        clarifier: Some(target("c", &format!("{}/v1", clarifier.url()), 2)),
+        ..Default::default()
+    };
+    let interactive = xsafe_strategy::Registry::builtin()
+        .build("interactive", &options)
+        .unwrap();
+    let base = plan(
+        suite(10),
+        vec![target("m", &format!("{}/v1", model.url()), 2)],
+        Some("r"),
+    );
+    let p = RunPlan {
+        strategies: vec![Arc::new(interactive), base.strategies[0].clone()],
+        ..base
+    };
+    let store = Arc::new(Store::open_in_memory().unwrap());
+    let err = execute(store.clone(), &p, CancellationToken::new(), |_| {})
+        .await
+        .unwrap_err();
+    let RunError::Refused {
+        refusals, others, ..
+    } = &err
+    else {
+        panic!("{err}");
+    };
+    assert!(!*others, "nothing went on");
+    assert_eq!(refusals.len(), 1, "{err}");
+    assert_eq!(
+        (
+            refusals[0].clarifier.clone(),
+            refusals[0].status,
+            refusals[0].left
+        ),
+        (None, 401, 20)
+    );
+    assert!(
+        err.to_string().starts_with(
+            "target `openai:m` refused the requests: HTTP 401: Incorrect API key provided"
+        ) && err
+            .to_string()
+            .contains("its 20 conversations left were not stored"),
+        "{err}"
+    );
+    assert_eq!(clarifier.request_count(), 0);
+    assert!(model.request_count() <= 2, "{}", model.request_count());
+    assert!(
+        store
+            .results(store.run("r").unwrap().id)
+            .unwrap()
+            .is_empty()
+    );
 }

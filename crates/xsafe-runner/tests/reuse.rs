@@ -95,6 +95,7 @@ fn plan(settings: &Settings, strategies: &[&str], judge: Arc<dyn Judge>, name: &
             .map(|s| xsafe_strategy::from_name(s).unwrap())
             .collect(),
         judge,
+        judge_targets: Vec::new(),
         samples: 1,
         seed: 0,
         limit: None,
@@ -804,7 +805,7 @@ async fn a_cancelled_run_says_every_copy_it_stored() {
             move |e| match e {
                 Event::Stored { .. } => cancel.cancel(),
                 Event::Reused { answers, from } => reused.lock().unwrap().push((answers, from)),
-                Event::Started { .. } => {}
+                Event::Started { .. } | Event::Relocated { .. } => {}
             }
         },
     )
@@ -845,7 +846,7 @@ async fn run_saying_copies(store: &Arc<Store>, plan: &RunPlan) -> Said {
                     .push((key.strategy, key.target, copied));
             }
             Event::Reused { answers, from } => *reused_seen.lock().unwrap() = Some((answers, from)),
-            Event::Started { .. } => {}
+            Event::Started { .. } | Event::Relocated { .. } => {}
         },
     )
     .await

@@ -28,6 +28,7 @@ fn plan(strategies: &[&Composite]) -> RunPlan {
             .map(|s| Arc::new((*s).clone()) as Arc<dyn Strategy>)
             .collect(),
         judge: xsafe_judge::from_name("strmatch").unwrap(),
+        judge_targets: Vec::new(),
         samples: 1,
         seed: 0,
         limit: None,

@@ -52,6 +52,7 @@ fn plan(url: &str, suite: Suite, limit: Option<usize>, seed: u64, name: Option<&
         targets: vec![Arc::new(OpenAiTarget::new(config).unwrap())],
         strategies: vec![xsafe_strategy::from_name("baseline").unwrap()],
         judge: xsafe_judge::from_name("strmatch").unwrap(),
+        judge_targets: Vec::new(),
         samples: 1,
         seed,
         limit,

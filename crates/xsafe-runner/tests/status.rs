@@ -38,6 +38,7 @@ fn plan(url: &str, suites: Vec<Suite>) -> RunPlan {
         targets: vec![Arc::new(OpenAiTarget::new(config).unwrap())],
         strategies: vec![xsafe_strategy::from_name("baseline").unwrap()],
         judge: xsafe_judge::from_name("strmatch").unwrap(),
+        judge_targets: Vec::new(),
         samples: 1,
         seed: 0,
         limit: None,

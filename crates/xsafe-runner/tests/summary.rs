@@ -129,6 +129,7 @@ fn plan(url: &str) -> RunPlan {
             xsafe_strategy::from_name("baseline").unwrap(),
         ],
         judge: Arc::new(RuleJudge),
+        judge_targets: Vec::new(),
         samples: 2,
         seed: 0,
         limit: None,

@@ -713,6 +713,29 @@ impl Store {
         })
     }
 
+    /// Replaces the config recorded with run `run_id` by `config`; its key,
+    /// name and everything else stay. For what the key leaves out and may
+    /// be recorded anew, such as where a model is served when the run never
+    /// got an answer at the base URLs it was recorded with: the caller keeps
+    /// what the key holds as it was, as the store does not check it. A run
+    /// not stored is [`StoreError::RunNotFound`].
+    pub fn set_run_config(
+        &self,
+        run_id: i64,
+        config: &serde_json::Value,
+    ) -> Result<(), StoreError> {
+        self.write(|tx| {
+            let changed = tx.execute(
+                "UPDATE runs SET config = ?2 WHERE id = ?1",
+                params![run_id, config.to_string()],
+            )?;
+            if changed == 0 {
+                return Err(StoreError::RunNotFound(run_id.to_string()));
+            }
+            Ok(())
+        })
+    }
+
     /// Marks a run `interrupted` if it is marked running: for a runner
     /// that stopped on an error, so that the run does not stay `running`
     /// with no process running it. Complete and interrupted runs are left

@@ -327,6 +327,41 @@ fn open_run_creates_then_finds_then_refuses_other_settings() {
     assert_eq!(store.list_runs().unwrap().len(), 1);
 }
 
+/// A run's config is replaced as given, on disk; its key, name, status
+/// and suites stay, so the same spec still opens it; a run not stored is
+/// refused.
+#[test]
+fn set_run_config_replaces_the_config_and_nothing_else() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("runs.db");
+    let store = Store::open(&path).unwrap();
+    let s = spec("nightly", "key-a");
+    let created = store.open_run(&s).unwrap();
+    store
+        .set_run_status(created.id, RunStatus::Interrupted)
+        .unwrap();
+    let mut config = s.config.clone();
+    config["targets"][0]["base_urls"] = serde_json::json!(["http://right:8000/v1"]);
+    store.set_run_config(created.id, &config).unwrap();
+    drop(store);
+
+    let store = Store::open(&path).unwrap();
+    let found = store.run("nightly").unwrap();
+    assert_eq!(found.config, config);
+    assert_eq!(
+        (&found.key, found.status, &found.suites, found.seed),
+        (
+            &created.key,
+            RunStatus::Interrupted,
+            &created.suites,
+            created.seed
+        )
+    );
+    assert_eq!(store.open_run(&s).unwrap().id, created.id);
+    let err = store.set_run_config(999, &config).unwrap_err();
+    assert!(matches!(err, StoreError::RunNotFound(_)), "{err}");
+}
+
 #[test]
 fn runs_are_found_by_id_or_name() {
     let store = Store::open_in_memory().unwrap();

@@ -6,7 +6,7 @@ use anyhow::{Context, Result, anyhow};
 use futures::StreamExt;
 use std::path::Path;
 use std::sync::Arc;
-use xsafe_core::{Judge, JudgeError, Prompt, Transcript, Verdict};
+use xsafe_core::{Judge, JudgeError, Prompt, Target, Transcript, Verdict};
 use xsafe_target::{TargetSettings, TargetsFile};
 
 /// A judge, and how many answers to judge at once with it.
@@ -15,6 +15,10 @@ pub struct ResolvedJudge {
     /// The judging model's concurrency for `llm:` judges; 1 for judges that
     /// compute locally, so their throughput is that of one core.
     pub concurrency: usize,
+    /// The models the judge asks: an `llm:` judge's target, both of a
+    /// cascade's; none for judges that compute locally. A run records
+    /// where they are served ([`xsafe_runner::RunPlan::judge_targets`]).
+    pub targets: Vec<Arc<dyn Target>>,
 }
 
 impl JudgeArgs {
@@ -51,6 +55,7 @@ impl JudgeArgs {
         Ok(ResolvedJudge {
             judge: Arc::new(cascade),
             concurrency: first.concurrency.max(second.concurrency),
+            targets: [first.targets, second.targets].concat(),
         })
     }
 
@@ -68,6 +73,7 @@ impl JudgeArgs {
             return Ok(ResolvedJudge {
                 judge,
                 concurrency: 1,
+                targets: Vec::new(),
             });
         };
         let file = targets_file.map(TargetsFile::load).transpose()?;
@@ -83,8 +89,9 @@ impl JudgeArgs {
             .with_context(|| format!("judge `{spec}`"))?;
         let concurrency = target.max_concurrency().max(1);
         Ok(ResolvedJudge {
-            judge: Arc::new(xsafe_judge::LlmJudge::new(target)),
+            judge: Arc::new(xsafe_judge::LlmJudge::new(target.clone())),
             concurrency,
+            targets: vec![target],
         })
     }
 }

@@ -2,7 +2,9 @@
 //! 127.0.0.1: a run asked at another server is refused until the user says
 //! the server moved (`--server-moved`); a named run of other settings is
 //! refused naming what differs; a server that refuses the API key stops
-//! its target at once.
+//! its target at once, while 403s of a target that answered are its
+//! prompts' failures; a run that never got an answer at its URL goes on at
+//! the right one; an `llm:` judge at another URL is refused alike.
 
 mod common;
 
@@ -423,4 +425,153 @@ fn a_refused_key_stops_the_run_at_once() {
         (&json!("complete"), &json!(0))
     );
     assert_eq!(summary["done"], summary["total"]);
+}
+
+/// `xsafe run` of [`SMALL_SUITE`] at `url`, one request at a time, judged
+/// by `llm:openai:judge-model` at `judge_url`, with `extra` arguments.
+fn judged_args(env: &Env, url: &str, judge_url: &str, extra: &[&str]) -> Vec<String> {
+    let suite = env.write("small.csv", SMALL_SUITE);
+    let mut args: Vec<String> = [
+        "run",
+        "--suite",
+        suite.to_str().unwrap(),
+        "--target",
+        "openai:test-model",
+        "--base-url",
+        url,
+        "--concurrency",
+        "1",
+        "--judge",
+        "llm:openai:judge-model",
+        "--judge-base-url",
+        judge_url,
+        "--judge-max-retries",
+        "0",
+        "--json",
+    ]
+    .map(String::from)
+    .to_vec();
+    args.extend(extra.iter().map(|a| a.to_string()));
+    args
+}
+
+/// A run judged by an `llm:` judge at one server, then the same command
+/// with `--judge-base-url` at another (maybe another model): refused, the
+/// dry run too, before anything is asked, naming the judge and both URLs;
+/// `--server-moved` resumes the run there.
+#[test]
+fn a_run_at_another_judge_url_is_refused_until_the_server_moved() {
+    let env = Env::new();
+    let m = TestServer::start(model("A"));
+    let j1 = TestServer::start(|_| Reply::chat("1_full_compliance"));
+    let j2 = TestServer::start(|_| Reply::chat("3_partial_refusal"));
+    let url = format!("{}/v1", m.url());
+    let (url1, url2) = (format!("{}/v1", j1.url()), format!("{}/v1", j2.url()));
+    let out = env.ok(&strs(&judged_args(&env, &url, &url1, &[])));
+    let summary: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let name = summary["run_name"].as_str().unwrap().to_string();
+    assert_eq!(summary["done"], 5);
+
+    for extra in [&[][..], &["--dry-run"]] {
+        let err = env.fails(&strs(&judged_args(&env, &url, &url2, extra)));
+        assert!(
+            err.starts_with(&format!(
+                "error: run `{name}` was asked at other base URLs than this command's: the \
+                 judge `llm:openai:judge-model` at {url1}, now {url2}. Another URL may serve \
+                 another model (a proxy such as `xsafe serve` in front of it), whose answers \
+                 and verdicts must not be mixed with the stored ones, so nothing was asked."
+            )),
+            "{extra:?}: {err}"
+        );
+    }
+    assert_eq!(j2.request_count(), 0, "nothing asked");
+
+    let out = env.ok(&strs(&judged_args(&env, &url, &url2, &["--server-moved"])));
+    let summary: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        (&summary["run_name"], &summary["done_before"]),
+        (&json!(name), &json!(5))
+    );
+}
+
+/// A run whose every request was refused (HTTP 401 at a wrong server: no
+/// answer stored) is no move when the command is corrected to the right
+/// URL: it goes on there, with a note saying so, and records that URL, so
+/// that another run at it copies its answers.
+#[test]
+fn a_run_that_never_got_an_answer_goes_on_at_the_right_url() {
+    let env = Env::new();
+    let wrong = TestServer::start(|_| {
+        Reply::status(401, r#"{"error":{"message":"Incorrect API key provided"}}"#)
+    });
+    let right = TestServer::start(model("B"));
+    let (url_wrong, url_right) = (format!("{}/v1", wrong.url()), format!("{}/v1", right.url()));
+    let err = env.fails(&strs(&run_args(&env, &url_wrong, &["--run", "keyed"])));
+    assert!(err.contains("refused the requests: HTTP 401"), "{err}");
+    assert_eq!(count_rows(&env.db(), "SELECT count(*) FROM results"), 0);
+
+    let out = env.run(&strs(&run_args(&env, &url_right, &["--run", "keyed"])));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "run `keyed` was recorded at other base URLs than this command's, but got no \
+             answer from there (only failed requests, or none): target `openai:test-model` at \
+             {url_wrong}, now {url_right}. So this is no move: it goes on at the new base URLs, \
+             which its record holds from now on"
+        )),
+        "{stderr}"
+    );
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (&summary["status"], &summary["done"]),
+        (&json!("complete"), &json!(5))
+    );
+
+    let out = env.ok(&strs(&run_args(&env, &url_right, &["--run", "other"])));
+    let summary: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(summary["reused"], 5);
+    assert_eq!(right.request_count(), 5);
+    // At the wrong URL now: refused, as a run with answers.
+    let err = env.fails(&strs(&run_args(&env, &url_wrong, &["--run", "keyed"])));
+    assert!(
+        err.contains(&format!(
+            "target `openai:test-model` at {url_right}, now {url_wrong}."
+        )),
+        "{err}"
+    );
+}
+
+/// The reviewer's guardrail case: a gateway that blocks the prompts naming
+/// killing or arson with HTTP 403 lets the run answer the rest; the same
+/// command, to retry the blocked ones, gets only 403s, which are their
+/// failures again (the target's stored answer proves its key), not a key
+/// refused: the run stays complete.
+#[test]
+fn retried_guardrail_403s_are_failures_not_a_refused_key() {
+    let env = Env::new();
+    let server = TestServer::start(|req| {
+        let prompt = req.last_user_message();
+        if prompt.contains("kill") || prompt.contains("arson") {
+            Reply::status(
+                403,
+                r#"{"error":{"message":"Request blocked by the gateway's content guardrail"}}"#,
+            )
+        } else {
+            Reply::chat("Sure, here is how.")
+        }
+    });
+    let url = format!("{}/v1", server.url());
+    for asked in [5, 9] {
+        let out = env.run(&strs(&run_args(&env, &url, &["--run", "guarded"])));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(!stderr.contains("refused every request"), "{stderr}");
+        let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(
+            (&summary["status"], &summary["done"], &summary["errors"]),
+            (&json!("complete"), &json!(1), &json!(4))
+        );
+        assert_eq!(server.request_count(), asked);
+    }
 }

@@ -765,6 +765,11 @@ pub(crate) async fn execute_saying_copies(
         Event::Reused { answers, from } => {
             *reused_seen.lock().expect("never poisoned") = Some((answers, from));
         }
+        // Said at once (before the run starts), above the bar.
+        Event::Relocated {
+            run_name,
+            relocated,
+        } => events.suspend(|| note!("{}", xsafe_runner::relocated_note(&run_name, &relocated))),
     })
     .await;
     if let Some(lines) = lines {

@@ -36,15 +36,13 @@ pub async fn run(global: &Global, args: RunArgs) -> Result<ExitCode> {
         crate::strategies::registry_naming(&args.strategies.strategy_files)?;
     let strategies = args.strategies.build(&registry, &args.target, &cache)?;
     warn_unused_strategy_files(&args.strategies, &registry, &file_names);
-    let judge = args
-        .judge
-        .build(args.target.targets.as_deref(), &cache)?
-        .judge;
+    let judge = args.judge.build(args.target.targets.as_deref(), &cache)?;
     let plan = RunPlan {
         suites,
         targets,
         strategies,
-        judge,
+        judge: judge.judge,
+        judge_targets: judge.targets,
         samples: args.samples,
         seed: args.seed,
         limit: args.limit,

@@ -154,10 +154,7 @@ pub async fn run(global: &Global, args: TuneArgs) -> Result<ExitCode> {
             )
         })?;
     }
-    let judge = args
-        .judge
-        .build(args.target.targets.as_deref(), &cache)?
-        .judge;
+    let judge = args.judge.build(args.target.targets.as_deref(), &cache)?;
     let output = args
         .output
         .clone()
@@ -167,7 +164,8 @@ pub async fn run(global: &Global, args: TuneArgs) -> Result<ExitCode> {
         suites: vec![suite.clone()],
         targets: vec![target.clone()],
         strategies,
-        judge: judge.clone(),
+        judge: judge.judge.clone(),
+        judge_targets: judge.targets.clone(),
         samples: args.samples,
         seed: args.seed,
         limit: None,
@@ -264,7 +262,7 @@ pub async fn run(global: &Global, args: TuneArgs) -> Result<ExitCode> {
             created: xsafe_store::now_rfc3339(),
             xsafe_version: TOOL_VERSION.to_string(),
             target: target.id().to_string(),
-            judge: judge.tag(),
+            judge: judge.judge.tag(),
             suite: suite.name.clone(),
             suite_source: suite.source.clone(),
             suite_fingerprint: suite.fingerprint(),
@@ -360,11 +358,12 @@ fn for_tune(error: xsafe_runner::RunError, part: &str) -> anyhow::Error {
     let xsafe_runner::RunError::ServerMoved { run, moved, .. } = error else {
         return error.into();
     };
+    let mixes = xsafe_runner::Moved::what_mixes(&moved);
     let moved: Vec<String> = moved.iter().map(ToString::to_string).collect();
     anyhow!(
         "the {part} run `{run}` was asked at other base URLs than this command's: {}. Another \
          URL may serve another model (a proxy such as `xsafe serve` in front of it), whose \
-         answers must not be mixed with the stored ones nor make a profile for this URL, so \
+         {mixes} must not be mixed with the stored ones nor make a profile for this URL, so \
          nothing was asked. If it serves the same model (the server moved), pass \
          --server-moved to resume the stored runs there. To tune at the new URL apart from \
          them, give another run store with --db FILE (tune names its runs by their settings, \
