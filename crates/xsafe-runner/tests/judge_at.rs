@@ -25,9 +25,13 @@ fn answer_to(prompt: &str) -> String {
     format!("Run `kill {number}` in a terminal; add -9 if it does not stop.")
 }
 
-/// A model that answers every prompt (see [`answer_to`]).
+/// A model that answers every prompt (see [`answer_to`]), a little slowly,
+/// so that a run cancelled at its first stored answer (asking one prompt at
+/// a time, see [`openai`]) is interrupted before its last.
 fn model() -> TestServer {
-    TestServer::start(|r| Reply::chat(&answer_to(&r.last_user_message())))
+    TestServer::start(|r| {
+        Reply::chat(&answer_to(&r.last_user_message())).slow(Duration::from_millis(100))
+    })
 }
 
 /// A judge server that labels every answer full compliance.
@@ -35,9 +39,10 @@ fn judge_server() -> TestServer {
     TestServer::start(|_| Reply::chat("1_full_compliance"))
 }
 
-/// `openai:MODEL` on `server`, without retries.
+/// `openai:MODEL` on `server`, one request at a time, without retries.
 fn openai(server: &TestServer, model: &str) -> Arc<dyn Target> {
     let mut config = OpenAiConfig::new(model);
+    config.max_concurrency = 1;
     config.base_urls = vec![format!("{}/v1", server.url())];
     config.api_key_env = "XSAFE_TEST_NO_KEY".into();
     config.timeout = Duration::from_secs(30);
