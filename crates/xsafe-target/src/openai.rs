@@ -657,7 +657,13 @@ impl OpenAiTarget {
                  the variable that holds it with --api-key-env, with --judge-api-key-env \
                  for an llm: judge, or with `api_key_env` in a targets file)"
             ),
-            (401 | 403, Some(_)) => format!(" (the server refused the API key from `{var}`)"),
+            (401, Some(_)) => format!(" (the server refused the API key from `{var}`)"),
+            // A 403 may refuse the key's access to the model, or only this
+            // request (a guardrail blocking one prompt).
+            (403, Some(_)) => format!(
+                " (the key from `{var}` may lack access to this model, or the server refused \
+                 this request)"
+            ),
             _ => String::new(),
         }
     }
