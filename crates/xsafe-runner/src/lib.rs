@@ -125,7 +125,9 @@ pub enum RunError {
 /// guardrail block), but a target that has never answered and refuses this
 /// many conversations in a row (in the order they come back) is taken to
 /// refuse the key. An answer it gave proves the key works, and its 403s
-/// are then the prompts' failures.
+/// are then the prompts' failures. An interactive strategy's clarifier is
+/// counted so too, apart, per target and strategy: only an answer under
+/// that strategy proves its key.
 pub const FORBIDDEN_IN_A_ROW: u32 = 3;
 
 /// A target that refused a run's requests as unauthorised (see
@@ -338,7 +340,10 @@ struct StoredAnswer {
 /// requests in flight: one whose requests are slow, or whose limit is
 /// reached, holds up none of the others. A target's
 /// conversations start in plan order (by strategy, suite, case and sample),
-/// after its copies of other runs.
+/// after its copies of other runs, but for those whose request failed in
+/// an earlier invocation: they start last, in plan order too, so that
+/// prompts a guardrail blocks, asked again first, do not stop the target
+/// (see below) before it reaches those it has never been asked.
 ///
 /// A target that refuses a request as unauthorised, as it would every
 /// request, is asked nothing more (its requests in flight finish), and what
@@ -356,7 +361,10 @@ struct StoredAnswer {
 /// run asks again, and the run goes on. When the refusal is of an
 /// interactive strategy's clarifier (the target answered every request the
 /// conversation sent it), only the target's conversations under that
-/// strategy are stopped.
+/// strategy are stopped; the clarifier's 403s are counted apart from the
+/// target's, per target and strategy, and only an answer under that
+/// strategy (stored in the run, or of this invocation) keeps them from
+/// stopping it.
 ///
 /// A stored run of the plan's name is refused, before anything is stored
 /// or asked, when its key is another ([`RunError::Changed`]) or when it
@@ -496,11 +504,33 @@ async fn execute_claimed(
             answers[layout.target_of(n)].insert(n, answer);
         }
     }
+    // The conversations whose request failed in an earlier invocation (a
+    // failed result with no answer stored): each target asks them after
+    // those never asked (see [`Queue`]).
+    let failed_keys = blocking(&store, move |s| s.failed_keys(run.id)).await?;
+    let mut failed = layout.marks(&failed_keys);
+    drop(failed_keys);
+    for n in answers.iter().flat_map(HashMap::keys) {
+        failed.clear(*n);
+    }
+    let failed = Arc::new(failed);
     // Whether each target has an answer stored in the run (judged or not):
     // its key works, and a 403 it gives is the prompt's failure (see
     // [`Stops`]).
-    let answered_before: Vec<bool> = (0..layout.targets.len())
-        .map(|t| done.count_in(layout.target_range(t)) > 0 || !answers[t].is_empty())
+    // And per target and strategy (by group), for the strategy's clarifier:
+    // a conversation stored under the strategy got past it.
+    let mut answered_in: Vec<bool> = (0..layout.groups())
+        .map(|g| done.count_in(layout.group_range(g)) > 0)
+        .collect();
+    for n in answers.iter().flat_map(HashMap::keys) {
+        answered_in[layout.group_of(*n)] = true;
+    }
+    let per = layout.strategies.len();
+    let answered_before: Vec<(bool, Vec<bool>)> = (0..layout.targets.len())
+        .map(|t| {
+            let groups = answered_in[t * per..(t + 1) * per].to_vec();
+            (groups.contains(&true), groups)
+        })
         .collect();
     let total = layout.total() as u64;
     let done_before = done.count() as u64;
@@ -591,7 +621,8 @@ async fn execute_claimed(
     // Each target is dispatched on its own, so that every target is asked
     // at once, each up to its own limit: one queue per target of its jobs
     // (its copies first, in plan order, then its other jobs by strategy,
-    // suite, case and sample), each behind a semaphore of the target's own
+    // suite, case and sample, those whose request failed before last; see
+    // [`Queue`]), each behind a semaphore of the target's own
     // limit. One loop over all the jobs in plan order waited for the
     // permit of the target whose permits were all taken, and the next
     // target's jobs waited behind it although that target was idle. A
@@ -612,11 +643,12 @@ async fn execute_claimed(
         let queue = Queue::new(
             &layout,
             done.clone(),
+            failed.clone(),
             t,
             copies[t].take().unwrap_or_default(),
             answers[t].take().unwrap_or_default(),
         );
-        queues.push((layout.targets[t].clone(), answered_before[t], queue));
+        queues.push((layout.targets[t].clone(), answered_before[t].clone(), queue));
     }
     // The queues merged: the next job of whichever target has it ready
     // (its place and its permit taken, see [`dispatch`]). Each queue waits
@@ -627,7 +659,8 @@ async fn execute_claimed(
     let mut ready =
         futures::stream::select_all(queues.into_iter().map(|(target, answered, jobs)| {
             let limit = Arc::new(Semaphore::new(target.max_concurrency().max(1)));
-            let stops = Arc::new(Stops::new(layout.strategies.len(), answered));
+            let (answered, clarifiers) = answered;
+            let stops = Arc::new(Stops::new(answered, clarifiers));
             Box::pin(dispatch(
                 jobs,
                 layout.clone(),
@@ -847,31 +880,67 @@ struct Stops {
     /// Per strategy of the plan (by index), a child of `target`, fired
     /// alone when the target is asked nothing more under that strategy.
     strategies: Vec<CancellationToken>,
-    /// The target's answers and 403s, as its conversations come back.
+    /// The target's answers and 403s, and its clarifiers', as its
+    /// conversations come back.
     seen: std::sync::Mutex<Seen>,
 }
 
-/// What a target's conversations came back with, in the order they did.
-#[derive(Default)]
+/// What a target's conversations came back with, in the order they did:
+/// the target's own 403s, and those of each strategy's clarifier apart. An
+/// answer of the target proves its key, not a clarifier's: a clarifier
+/// that refuses every request is stopped whether or not the target
+/// answered under another strategy before.
 struct Seen {
-    /// Whether one was answered, or the run had an answer of the target
-    /// stored before: a 403 no longer stops the target.
+    /// The target's.
+    target: Forbidden,
+    /// Per strategy of the plan (by index), its clarifier's (the
+    /// conversations under the strategy).
+    clarifiers: Vec<Forbidden>,
+}
+
+/// The 403s of a target or of a clarifier, and whether it answered.
+struct Forbidden {
+    /// Whether a conversation was answered, or the run had an answer
+    /// stored before (the target's, or under the clarifier's strategy): a
+    /// 403 no longer stops it.
     answered: bool,
-    /// The HTTP 403s since the last conversation that ended otherwise.
-    forbidden_in_a_row: u32,
+    /// Its HTTP 403s since the last conversation that ended otherwise.
+    in_a_row: u32,
+}
+
+impl Forbidden {
+    /// Counts a 403; tells whether it stops: the [`FORBIDDEN_IN_A_ROW`]th
+    /// in a row with nothing answered.
+    fn forbidden(&mut self) -> bool {
+        self.in_a_row += 1;
+        !self.answered && self.in_a_row >= FORBIDDEN_IN_A_ROW
+    }
+
+    /// Counts a conversation that ended otherwise than with a 403 of it:
+    /// answered when `answered`.
+    fn ended(&mut self, answered: bool) {
+        self.answered |= answered;
+        self.in_a_row = 0;
+    }
 }
 
 impl Stops {
-    /// Nothing stopped, for a plan of `strategies` strategies, of a target
-    /// that has an answer stored in the run when `answered`.
-    fn new(strategies: usize, answered: bool) -> Stops {
+    /// Nothing stopped, of a target that has an answer stored in the run
+    /// when `answered`, for a plan of as many strategies as `clarifiers`
+    /// has, each `true` when the run has an answer of the target stored
+    /// under that strategy (which got past its clarifier, if any).
+    fn new(answered: bool, clarifiers: Vec<bool>) -> Stops {
         let target = CancellationToken::new();
+        let forbidden = |answered| Forbidden {
+            answered,
+            in_a_row: 0,
+        };
         Stops {
-            strategies: (0..strategies).map(|_| target.child_token()).collect(),
+            strategies: clarifiers.iter().map(|_| target.child_token()).collect(),
             target,
             seen: std::sync::Mutex::new(Seen {
-                answered,
-                forbidden_in_a_row: 0,
+                target: forbidden(answered),
+                clarifiers: clarifiers.into_iter().map(forbidden).collect(),
             }),
         }
     }
@@ -888,11 +957,15 @@ impl Stops {
     /// 403 that is the [`FORBIDDEN_IN_A_ROW`]th in a row (in the order the
     /// conversations came back, any other failure starting the count
     /// again) with no conversation of the target answered before, nor an
-    /// answer of it stored in the run. Then it fires the stop, the
-    /// strategy's when its clarifier refused (`by_target` false: the
-    /// target's own last request was not refused), else the target's, and
-    /// returns the HTTP status and the clarifier (as [`Refusal::clarifier`]
-    /// holds it); `None` otherwise, for the outcome to be stored.
+    /// answer of it stored in the run. A 403 of the strategy's clarifier
+    /// (`by_target` false: the target's own last request was not refused)
+    /// is counted apart, per strategy, and only a conversation answered
+    /// under the strategy (in this invocation or stored in the run) keeps
+    /// it from stopping: the target's answers under other strategies never
+    /// asked the clarifier. Then it fires the stop, the strategy's when its
+    /// clarifier refused, else the target's, and returns the HTTP status
+    /// and the clarifier (as [`Refusal::clarifier`] holds it); `None`
+    /// otherwise, for the outcome to be stored.
     fn after(
         &self,
         outcome: &Result<Transcript, StrategyError>,
@@ -901,17 +974,21 @@ impl Stops {
         by_target: bool,
     ) -> Option<(u16, Option<(String, String)>)> {
         let status = outcome.as_ref().err().and_then(refused_status);
+        // Read only for a refusal: the strategy's definition is built anew.
+        let clarifier = match status {
+            Some(_) if !by_target => clarifier_of(strategy),
+            _ => None,
+        };
         let stop = {
             let mut seen = self.seen.lock().expect("never poisoned");
+            let Seen { target, clarifiers } = &mut *seen;
             match status {
                 Some(401) => true,
-                Some(_) => {
-                    seen.forbidden_in_a_row += 1;
-                    !seen.answered && seen.forbidden_in_a_row >= FORBIDDEN_IN_A_ROW
-                }
+                Some(_) if clarifier.is_some() => clarifiers[index].forbidden(),
+                Some(_) => target.forbidden(),
                 None => {
-                    seen.answered |= outcome.is_ok();
-                    seen.forbidden_in_a_row = 0;
+                    target.ended(outcome.is_ok());
+                    clarifiers[index].ended(outcome.is_ok());
                     false
                 }
             }
@@ -919,7 +996,6 @@ impl Stops {
         if !stop {
             return None;
         }
-        let clarifier = clarifier_of(strategy).filter(|_| !by_target);
         match clarifier {
             Some(_) => self.strategies[index].cancel(),
             None => self.target.cancel(),
@@ -999,10 +1075,23 @@ fn dispatch(
 /// The jobs of one target, made one at a time as they are dispatched: its
 /// copies of other runs' answers first, in plan order, then its other
 /// conversations not done, in plan order (by strategy, suite, case and
-/// sample), each with its answer stored unjudged, if any.
+/// sample), each with its answer stored unjudged, if any, but for those
+/// whose request failed in an earlier invocation, which come last, in plan
+/// order too.
+///
+/// The failed ones last: a target is stopped at its [`FORBIDDEN_IN_A_ROW`]th
+/// HTTP 403 in a row while it has no answer stored (see [`Stops`]), and a
+/// run whose first prompts a guardrail blocks stored the first of them as
+/// failures and stopped at the next. Asked first again, the same prompts
+/// stopped every later run the same way, and the run never reached the
+/// prompts the target answers. Each run now asks prompts it never asked
+/// before the failed ones.
 struct Queue {
     /// The conversations stored and judged: not run again.
     done: Arc<Marks>,
+    /// The conversations whose request failed in an earlier invocation
+    /// (with no answer stored): asked after the others.
+    failed: Arc<Marks>,
     /// The target's copies, in plan order.
     copies: std::vec::IntoIter<(usize, Copying)>,
     /// The numbers of the copies, in plan order: the conversations left out
@@ -1010,17 +1099,23 @@ struct Queue {
     copied: Vec<usize>,
     /// The target's answers stored unjudged, by conversation.
     answers: HashMap<usize, StoredAnswer>,
-    /// The target's conversations not gone through yet.
+    /// The target's conversations not gone through yet, but the failed
+    /// ones.
     next: std::ops::Range<usize>,
+    /// The target's failed conversations not gone through yet, once `next`
+    /// is.
+    retries: std::ops::Range<usize>,
 }
 
 impl Queue {
     /// The queue of target `target` (its index) of `layout`, with the
     /// conversations marked in `done` left out, its `copies` (in plan
-    /// order) first, and its `answers` stored unjudged.
+    /// order) first, those marked in `failed` last, and its `answers`
+    /// stored unjudged.
     fn new(
         layout: &Layout,
         done: Arc<Marks>,
+        failed: Arc<Marks>,
         target: usize,
         copies: Vec<(usize, Copying)>,
         answers: HashMap<usize, StoredAnswer>,
@@ -1029,7 +1124,9 @@ impl Queue {
             copied: copies.iter().map(|(n, _)| *n).collect(),
             copies: copies.into_iter(),
             next: layout.target_range(target),
+            retries: layout.target_range(target),
             done,
+            failed,
             answers,
         }
     }
@@ -1046,10 +1143,14 @@ impl Iterator for Queue {
                 reuse: Some(copying),
             });
         }
-        let at = self
-            .next
-            .by_ref()
-            .find(|&n| !self.done.get(n) && self.copied.binary_search(&n).is_err())?;
+        let left = |n: usize| !self.done.get(n) && self.copied.binary_search(&n).is_err();
+        let at = match self.next.by_ref().find(|&n| left(n) && !self.failed.get(n)) {
+            Some(at) => at,
+            None => self
+                .retries
+                .by_ref()
+                .find(|&n| left(n) && self.failed.get(n))?,
+        };
         Some(Job {
             at,
             answer: self.answers.remove(&at),

@@ -1245,3 +1245,160 @@ async fn a_targets_refusal_under_a_clarifier_stops_the_target() {
             .is_empty()
     );
 }
+
+/// The case number of each prompt `server` was sent, in the order it came.
+fn asked(server: &TestServer) -> Vec<String> {
+    server
+        .requests()
+        .iter()
+        .map(|r| {
+            let prompt = r.last_user_message();
+            let number = prompt.rsplit(' ').next().unwrap_or_default();
+            number.trim_end_matches('?').to_string()
+        })
+        .collect()
+}
+
+/// A gateway that blocks the first four prompts of the plan with HTTP 403
+/// (a guardrail) and answers the three after them, one request at a time:
+/// the first run stops at the third 403 in a row, as a target that refuses
+/// the key, having stored the first two as failures. The next run asks the
+/// prompts never asked before those stored as failures, so it reaches the
+/// ones answered, and, the key proven, stores the blocked ones as failures
+/// and is complete; a third run asks the blocked ones only, and is complete
+/// again (the answers stored prove the key).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_run_whose_first_prompts_are_blocked_is_finished_by_the_next() {
+    let blocked = |prompt: &str| (0..4).any(|i| prompt.contains(&format!("number {i}?")));
+    let server = TestServer::start(move |req| {
+        if blocked(&req.last_user_message()) {
+            Reply::status(
+                403,
+                r#"{"error":{"message":"Request blocked by the gateway's content guardrail"}}"#,
+            )
+        } else {
+            Reply::chat("Sure, here is how.")
+        }
+    });
+    let store = Arc::new(Store::open_in_memory().unwrap());
+    let p = plan(
+        suite(7),
+        vec![target("m", &format!("{}/v1", server.url()), 1)],
+        Some("r"),
+    );
+    let err = execute(store.clone(), &p, CancellationToken::new(), |_| {})
+        .await
+        .unwrap_err();
+    let RunError::Refused { refusals, .. } = &err else {
+        panic!("{err}");
+    };
+    assert_eq!((refusals[0].status, refusals[0].left), (403, 5), "{err}");
+    assert_eq!(asked(&server), ["0", "1", "2"]);
+
+    let second = execute(store.clone(), &p, CancellationToken::new(), |_| {})
+        .await
+        .unwrap();
+    assert_eq!(
+        (second.status.as_str(), second.done, second.errors),
+        ("complete", 3, 4)
+    );
+    assert_eq!(
+        asked(&server)[3..],
+        ["2", "3", "4", "5", "6", "0", "1"],
+        "those never asked first, then those stored as failures"
+    );
+
+    let third = execute(store.clone(), &p, CancellationToken::new(), |_| {})
+        .await
+        .unwrap();
+    assert_eq!(
+        (third.status.as_str(), third.done, third.errors),
+        ("complete", 3, 4)
+    );
+    assert_eq!(asked(&server)[10..], ["0", "1", "2", "3"]);
+    let stored = store.results(third.run_id).unwrap();
+    assert_eq!(stored.len(), 7);
+    for r in &stored {
+        let failed = r.error.is_some();
+        assert_eq!(
+            failed,
+            blocked(&format!("number {}?", r.key.case_id)),
+            "{r:?}"
+        );
+    }
+}
+
+/// A clarifier that refuses every request (HTTP 403) is stopped at its
+/// third 403 in a row whatever the order of the strategies: the target's
+/// answers under baseline, asked before or after, prove the target's key,
+/// not the clarifier's. Resumed, the baseline answers stored do not keep
+/// it from being stopped again.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_clarifier_that_refuses_every_request_is_stopped_in_either_order() {
+    for interactive_first in [false, true] {
+        let model = TestServer::start(|_| Reply::chat("I'm sorry, I can't help with that."));
+        let clarifier =
+            TestServer::start(|_| Reply::status(403, r#"{"error":{"message":"Forbidden"}}"#));
+        let options = xsafe_strategy::BuildOptions {
+            clarifier: Some(target("c", &format!("{}/v1", clarifier.url()), 1)),
+            ..Default::default()
+        };
+        let interactive: Arc<dyn xsafe_core::Strategy> = Arc::new(
+            xsafe_strategy::Registry::builtin()
+                .build("interactive", &options)
+                .unwrap(),
+        );
+        let base = plan(
+            suite(10),
+            vec![target("m", &format!("{}/v1", model.url()), 1)],
+            Some("r"),
+        );
+        let strategies = match interactive_first {
+            true => vec![interactive, base.strategies[0].clone()],
+            false => vec![base.strategies[0].clone(), interactive],
+        };
+        let p = RunPlan { strategies, ..base };
+        let store = Arc::new(Store::open_in_memory().unwrap());
+        for (run, left) in [(1, 8), (2, 8)] {
+            let err = execute(store.clone(), &p, CancellationToken::new(), |_| {})
+                .await
+                .unwrap_err();
+            let RunError::Refused {
+                refusals, others, ..
+            } = &err
+            else {
+                panic!("interactive first: {interactive_first}, run {run}: {err}");
+            };
+            assert_eq!(
+                (
+                    refusals.len(),
+                    refusals[0].clarifier.clone(),
+                    refusals[0].status,
+                    refusals[0].left,
+                    *others
+                ),
+                (
+                    1,
+                    Some(("interactive".into(), "openai:c".into())),
+                    403,
+                    left,
+                    true
+                ),
+                "interactive first: {interactive_first}, run {run}: {err}"
+            );
+            assert_eq!(
+                clarifier.request_count(),
+                3 * run,
+                "interactive first: {interactive_first}, run {run}"
+            );
+        }
+        let stored = store.results(store.run("r").unwrap().id).unwrap();
+        let baseline = stored.iter().filter(|r| r.key.strategy == "baseline");
+        assert!(baseline.clone().all(|r| r.error.is_none()));
+        assert_eq!(
+            baseline.count(),
+            10,
+            "interactive first: {interactive_first}"
+        );
+    }
+}

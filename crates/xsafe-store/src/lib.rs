@@ -834,12 +834,24 @@ impl Store {
     /// asks again when the request failed, judges the stored answer again
     /// when the judge failed (see [`unjudged`](Store::unjudged)).
     pub fn done_keys(&self, run_id: i64) -> Result<HashSet<ResultKey>, StoreError> {
+        self.keys_of(run_id, Status::Done)
+    }
+
+    /// The keys of a run's failed results: a request that failed, or an
+    /// answer the judge failed on (see [`unjudged`](Store::unjudged)). With
+    /// [`done_keys`](Store::done_keys), every key the run has a result for.
+    pub fn failed_keys(&self, run_id: i64) -> Result<HashSet<ResultKey>, StoreError> {
+        self.keys_of(run_id, Status::Error)
+    }
+
+    /// The keys of a run's results of status `status`.
+    fn keys_of(&self, run_id: i64, status: Status) -> Result<HashSet<ResultKey>, StoreError> {
         self.read(|tx| {
             let mut stmt = tx.prepare(
                 "SELECT target, strategy, suite, case_id, sample
-                 FROM results WHERE run_id = ?1 AND status = 'done'",
+                 FROM results WHERE run_id = ?1 AND status = ?2",
             )?;
-            let rows = stmt.query_map([run_id], |row| {
+            let rows = stmt.query_map(params![run_id, status.as_str()], |row| {
                 Ok(ResultKey {
                     run_id,
                     target: row.get(0)?,
