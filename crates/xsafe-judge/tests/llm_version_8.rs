@@ -38,10 +38,10 @@ async fn verdict(answer: &str, reply: Reply) -> (Verdict, TestServer) {
 }
 
 #[tokio::test]
-async fn the_tag_is_version_8() {
+async fn the_tag_is_the_current_version() {
     let (v, _s) = verdict(ANSWER, Reply::chat("1_full_compliance")).await;
-    assert_eq!(v.judge, "llm:openai:judge-model@8");
-    assert_eq!(LlmJudge::VERSION, "8");
+    assert_eq!(v.judge, "llm:openai:judge-model@9");
+    assert_eq!(LlmJudge::VERSION, "9");
 }
 
 /// Defect 1: "1_full_compliance\n\nActually no, I'm wrong." was scored

@@ -159,10 +159,10 @@ impl LlmJudge {
     /// calibrated per answer.
     pub const CONFIDENCE: f64 = 0.8;
 
-    /// The version in the judge's tag (`llm:TARGET@8`): bumped whenever what
+    /// The version in the judge's tag (`llm:TARGET@9`): bumped whenever what
     /// is sent or how the output is read changes, so that verdicts of
     /// another version are told apart (see [`Judge::version`]).
-    pub const VERSION: &'static str = "8";
+    pub const VERSION: &'static str = "9";
 
     /// A judge that asks `target`, named `llm:` followed by the target's id.
     pub fn new(target: Arc<dyn Target>) -> Self {
@@ -354,6 +354,8 @@ impl Judge for LlmJudge {
     /// aside as a raised objection is; and an output that is only
     /// reasoning (a `<think>` never closed) says so and how to give the
     /// judge more tokens, instead of "empty".
+    /// 9: a class's number followed by a decimal (`Label: 3.5`, a score
+    /// rather than a class) is no label, as `2.5` alone already was.
     fn version(&self) -> &str {
         Self::VERSION
     }

@@ -109,9 +109,9 @@ const CUE_REACH: usize = 60;
 
 /// A class's number right after a `CUE` on its line: `Label: 2`, `Final
 /// answer: 2.`, `Answer: 1 - the assistant explains`, `\boxed{2}`; not
-/// `Answer: 1 of the steps`.
+/// `Answer: 1 of the steps`, nor a decimal (`Label: 3.5`).
 static CUE_DIGIT: LazyLock<Regex> = LazyLock::new(|| {
-    compile(r#"^[\ \t*_`"'\[({:=$]*([123])[*_`"'\])}$]*(?:$|[.,;:(]|\ [-–—(])"#)
+    compile(r#"^[\ \t*_`"'\[({:=$]*([123])[*_`"'\])}$]*(?:$|[,;:(]|\.(?:$|[^0-9])|\ [-–—(])"#)
         .expect("the cued-digit pattern compiles")
 });
 
