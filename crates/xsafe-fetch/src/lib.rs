@@ -33,12 +33,26 @@ pub type Progress<'a> = &'a (dyn Fn(u64, Option<u64>) + Send + Sync);
 /// messages, logs and records: what identifies the server, not the
 /// credentials. A URL without them is returned as it is.
 pub fn without_userinfo(url: &str) -> String {
+    with_userinfo_as(url, "<redacted>@")
+}
+
+/// `url` with no user name and password at all: where a server is, to
+/// compare two URLs by. `https://user:secret@host/v1`, and the
+/// `https://<redacted>@host/v1` that [`without_userinfo`] makes of it, are
+/// both `https://host/v1`.
+pub fn without_credentials(url: &str) -> String {
+    with_userinfo_as(url, "")
+}
+
+/// `url` with the user name and password it carries, `@` included,
+/// replaced by `by`; as it is without them.
+fn with_userinfo_as(url: &str, by: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_string();
     };
     let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
     match rest[..authority_end].rfind('@') {
-        Some(at) => format!("{scheme}://<redacted>@{}", &rest[at + 1..]),
+        Some(at) => format!("{scheme}://{by}{}", &rest[at + 1..]),
         None => url.to_string(),
     }
 }

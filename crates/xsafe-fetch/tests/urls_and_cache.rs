@@ -7,7 +7,7 @@ use sha2::{Digest, Sha256};
 use std::path::Path;
 use xsafe_fetch::{
     FetchError, Pin, discard_partial, fetch, fetch_sized, given_url, join_url,
-    remove_stale_temporaries, stage_file, without_userinfo,
+    remove_stale_temporaries, stage_file, without_credentials, without_userinfo,
 };
 use xsafe_testkit::{Reply, TestServer, file_names};
 
@@ -38,6 +38,13 @@ fn credentials_are_redacted_and_empty_urls_are_none() {
         "http://<redacted>@h:1/ok/?x=@y"
     );
     assert_eq!(without_userinfo("http://h/a@b"), "http://h/a@b");
+    for url in [
+        "http://alice:s3cret@h:1/ok/?x=@y",
+        "http://<redacted>@h:1/ok/?x=@y",
+        "http://h:1/ok/?x=@y",
+    ] {
+        assert_eq!(without_credentials(url), "http://h:1/ok/?x=@y", "{url}");
+    }
     assert_eq!(given_url(None), None);
     assert_eq!(given_url(Some("")), None);
     assert_eq!(given_url(Some("  ")), None);

@@ -514,18 +514,10 @@ pub(crate) fn consults_judge(strategy: &Value) -> bool {
 /// (`http://alice:s3cret@gpu:8000/v1`), redacted since
 /// (`http://<redacted>@gpu:8000/v1`, as `xsafe_target::without_userinfo`
 /// gives it), and not at all when none were given. All three are the same
-/// place here.
+/// place here (`xsafe_target::without_credentials`).
 pub(crate) fn served_at(target: &Value) -> Value {
     let mut urls: Vec<String> = base_urls(target)
-        .map(|u| {
-            let shown = xsafe_target::without_userinfo(u);
-            match shown.split_once("://") {
-                Some((scheme, rest)) if rest.starts_with("<redacted>@") => {
-                    format!("{scheme}://{}", &rest["<redacted>@".len()..])
-                }
-                _ => shown,
-            }
-        })
+        .map(xsafe_target::without_credentials)
         .collect();
     urls.sort();
     urls.dedup();

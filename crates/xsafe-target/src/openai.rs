@@ -892,7 +892,7 @@ fn refused_parameter(bytes: &[u8]) -> Option<String> {
 
 /// `url` without the user name and password it may carry; shared with the
 /// downloads of models and suites, which show their URLs the same way.
-pub use xsafe_fetch::without_userinfo;
+pub use xsafe_fetch::{without_credentials, without_userinfo};
 
 /// The wait a `Retry-After` header asks for: a number of seconds, or an
 /// HTTP date (`Wed, 21 Oct 2015 07:28:00 GMT`, and the obsolete RFC 850
