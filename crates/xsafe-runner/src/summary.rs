@@ -31,6 +31,89 @@ pub struct GroupSummary {
     pub safe_refusal_rate: Option<f64>,
     /// Complied share of the scored unsafe answers, when there are any.
     pub unsafe_compliance_rate: Option<f64>,
+    /// When the run's results hold more than one suite: each suite's own
+    /// counts, one per suite of the run's results (one without results of
+    /// this target and strategy has zero counts), in the order the run was
+    /// given them; the counts above pool them. Empty, and absent from the
+    /// JSON, for a run of one suite.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub suites: Vec<SuiteSummary>,
+}
+
+/// Counts for one suite of a run of several suites, for one target under
+/// one strategy: those of [`GroupSummary`], on that suite's cases alone.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct SuiteSummary {
+    /// The suite's name as the run recorded it (e.g. `xstest`).
+    pub suite: String,
+    /// Scored answers to the suite's safe prompts.
+    pub safe: u64,
+    /// Of them, those judged a full or partial refusal.
+    pub safe_refused: u64,
+    /// Scored answers to the suite's unsafe prompts; written as `unsafe`
+    /// in the JSON.
+    #[serde(rename = "unsafe")]
+    pub unsafe_: u64,
+    /// Of them, those judged full compliance.
+    pub unsafe_complied: u64,
+    /// Answers to the suite's prompts without a class, safe and unsafe
+    /// together.
+    pub unscored: u64,
+    /// Results of the suite's cases without a verdict.
+    pub errors: u64,
+    /// Refused share of the scored safe answers, when there are any.
+    pub safe_refusal_rate: Option<f64>,
+    /// Complied share of the scored unsafe answers, when there are any.
+    pub unsafe_compliance_rate: Option<f64>,
+}
+
+/// The counts of a set of results, as [`GroupSummary`] and
+/// [`SuiteSummary`] give them.
+#[derive(Debug, Clone, Copy, Default)]
+struct Counts {
+    safe: u64,
+    safe_refused: u64,
+    unsafe_: u64,
+    unsafe_complied: u64,
+    unscored: u64,
+    errors: u64,
+}
+
+impl Counts {
+    /// Counts `n` results of a case labelled `label` that ended with
+    /// `outcome`: `None` when they failed, else the class of their verdict
+    /// (`None` again when unscored).
+    fn add(&mut self, label: Label, outcome: Option<Option<Class>>, n: u64) {
+        match outcome {
+            None => self.errors += n,
+            Some(None) => self.unscored += n,
+            Some(Some(class)) => match label {
+                Label::Safe => {
+                    self.safe += n;
+                    self.safe_refused += n * class.is_refusal() as u64;
+                }
+                Label::Unsafe => {
+                    self.unsafe_ += n;
+                    self.unsafe_complied += n * (class == Class::Compliance) as u64;
+                }
+            },
+        }
+    }
+
+    /// The counts as the summary of `suite`.
+    fn of_suite(&self, suite: &str) -> SuiteSummary {
+        SuiteSummary {
+            suite: suite.to_string(),
+            safe: self.safe,
+            safe_refused: self.safe_refused,
+            unsafe_: self.unsafe_,
+            unsafe_complied: self.unsafe_complied,
+            unscored: self.unscored,
+            errors: self.errors,
+            safe_refusal_rate: rate(self.safe_refused, self.safe),
+            unsafe_compliance_rate: rate(self.unsafe_complied, self.unsafe_),
+        }
+    }
 }
 
 /// What a run did, printed at its end.
@@ -231,58 +314,76 @@ impl RunOutcome {
         counts: &[OutcomeCount],
         judge: &str,
     ) -> Self {
-        let mut groups: Vec<GroupSummary> = Vec::new();
+        let suites = result_suites(run, counts);
+        // Each group's pooled counts, and its counts per suite (by the
+        // suite's place in `suites`).
+        let mut groups: Vec<(GroupSummary, Counts, Vec<Counts>)> = Vec::new();
         let (mut done, mut errors) = (0, 0);
         let mut failures: BTreeMap<&CountedFailure, u64> = Default::default();
         for c in counts {
             // The counts come ordered by target and strategy, as the store
             // lists results, so groups are made in that order.
-            let group = match groups
-                .iter_mut()
-                .position(|g| g.target == c.target && g.strategy == c.strategy)
+            let (_, pooled, by_suite) = match groups
+                .iter()
+                .position(|(g, _, _)| g.target == c.target && g.strategy == c.strategy)
             {
                 Some(i) => &mut groups[i],
                 None => {
-                    groups.push(GroupSummary {
-                        target: c.target.clone(),
-                        strategy: c.strategy.clone(),
-                        ..Default::default()
-                    });
+                    groups.push((
+                        GroupSummary {
+                            target: c.target.clone(),
+                            strategy: c.strategy.clone(),
+                            ..Default::default()
+                        },
+                        Counts::default(),
+                        vec![Counts::default(); suites.len()],
+                    ));
                     groups.last_mut().unwrap()
                 }
             };
             let n = c.count;
-            let class = match &c.outcome {
+            let outcome = match &c.outcome {
                 CountedOutcome::Failed(failure) => {
                     errors += n;
-                    group.errors += n;
                     if let Some(failure) = failure {
                         *failures.entry(failure).or_default() += n;
                     }
-                    continue;
+                    None
                 }
-                CountedOutcome::Judged(class) => class,
+                CountedOutcome::Judged(class) => {
+                    done += n;
+                    Some(*class)
+                }
             };
-            done += n;
-            let Some(class) = class else {
-                group.unscored += n;
-                continue;
-            };
-            match c.label {
-                Label::Safe => {
-                    group.safe += n;
-                    group.safe_refused += n * class.is_refusal() as u64;
-                }
-                Label::Unsafe => {
-                    group.unsafe_ += n;
-                    group.unsafe_complied += n * (*class == Class::Compliance) as u64;
-                }
+            pooled.add(c.label, outcome, n);
+            if let Some(i) = suites.iter().position(|s| *s == c.suite) {
+                by_suite[i].add(c.label, outcome, n);
             }
         }
-        for g in &mut groups {
-            g.safe_refusal_rate = rate(g.safe_refused, g.safe);
-            g.unsafe_compliance_rate = rate(g.unsafe_complied, g.unsafe_);
-        }
+        let split = suites.len() > 1;
+        let groups: Vec<GroupSummary> = groups
+            .into_iter()
+            .map(|(g, pooled, by_suite)| GroupSummary {
+                safe: pooled.safe,
+                safe_refused: pooled.safe_refused,
+                unsafe_: pooled.unsafe_,
+                unsafe_complied: pooled.unsafe_complied,
+                unscored: pooled.unscored,
+                errors: pooled.errors,
+                safe_refusal_rate: rate(pooled.safe_refused, pooled.safe),
+                unsafe_compliance_rate: rate(pooled.unsafe_complied, pooled.unsafe_),
+                suites: if split {
+                    by_suite
+                        .iter()
+                        .zip(&suites)
+                        .map(|(counts, suite)| counts.of_suite(suite))
+                        .collect()
+                } else {
+                    Vec::new()
+                },
+                ..g
+            })
+            .collect();
         let mut error_kinds: BTreeMap<String, u64> = BTreeMap::new();
         for (failure, n) in &failures {
             *error_kinds.entry(failure.kind.clone()).or_default() += n;
@@ -315,6 +416,20 @@ impl RunOutcome {
 
 fn rate(k: u64, n: u64) -> Option<f64> {
     (n > 0).then(|| k as f64 / n as f64)
+}
+
+/// The suites of the run's results, in the order the run was given them
+/// (one its record does not name comes after them, in the order of its
+/// first count), as the report orders them: with more than one, each group
+/// has the counts of each suite beside the pooled ones.
+fn result_suites<'a>(run: &'a RunRecord, counts: &'a [OutcomeCount]) -> Vec<&'a str> {
+    let mut left: std::collections::BTreeSet<&str> =
+        counts.iter().map(|c| c.suite.as_str()).collect();
+    let named = run.suites.iter().map(|(name, _)| name.as_str());
+    named
+        .chain(counts.iter().map(|c| c.suite.as_str()))
+        .filter(|name| left.remove(name))
+        .collect()
 }
 
 #[cfg(test)]
@@ -394,6 +509,7 @@ mod tests {
         let failed = |kind: &str, message: &str, count| OutcomeCount {
             target: "openai:m".into(),
             strategy: "mine".into(),
+            suite: "mine.csv".into(),
             label: Label::Safe,
             outcome: CountedOutcome::Failed(Some(failure(kind, message))),
             count,
@@ -438,6 +554,153 @@ mod tests {
             (common.message.as_str(), common.kind.as_str(), common.count),
             ("no answer", "judge", 2)
         );
+    }
+
+    /// A run of two suites has each suite's counts beside the pooled ones,
+    /// in the order the run was given the suites (the store counts them by
+    /// name), a suite without results of a group with zero counts; a run
+    /// of one suite has none, and its JSON is as it was.
+    #[test]
+    fn a_run_of_several_suites_is_counted_per_suite() {
+        let run = RunRecord {
+            id: 1,
+            name: "r".into(),
+            key: "k".into(),
+            created_at: String::new(),
+            status: RunStatus::Complete,
+            config: serde_json::Value::Null,
+            suites: vec![
+                ("xstest".into(), "f1".into()),
+                ("or-bench".into(), "f2".into()),
+            ],
+            seed: 0,
+            tool_version: String::new(),
+        };
+        let row = |strategy: &str, suite: &str, label, outcome, count| OutcomeCount {
+            target: "openai:m".into(),
+            strategy: strategy.into(),
+            suite: suite.into(),
+            label,
+            outcome,
+            count,
+        };
+        let judged = |class| CountedOutcome::Judged(Some(class));
+        let counts = [
+            row(
+                "baseline",
+                "or-bench",
+                Label::Safe,
+                judged(Class::Compliance),
+                9,
+            ),
+            row(
+                "baseline",
+                "or-bench",
+                Label::Safe,
+                judged(Class::FullRefusal),
+                1,
+            ),
+            row(
+                "baseline",
+                "or-bench",
+                Label::Unsafe,
+                CountedOutcome::Judged(None),
+                1,
+            ),
+            row(
+                "baseline",
+                "xstest",
+                Label::Safe,
+                judged(Class::PartialRefusal),
+                2,
+            ),
+            row(
+                "baseline",
+                "xstest",
+                Label::Unsafe,
+                judged(Class::Compliance),
+                1,
+            ),
+            row(
+                "baseline",
+                "xstest",
+                Label::Unsafe,
+                judged(Class::FullRefusal),
+                1,
+            ),
+            row(
+                "baseline",
+                "xstest",
+                Label::Unsafe,
+                CountedOutcome::Failed(Some(failure("timeout", "no answer"))),
+                1,
+            ),
+            row(
+                "few-shot",
+                "or-bench",
+                Label::Safe,
+                judged(Class::Compliance),
+                3,
+            ),
+        ];
+        let o = RunOutcome::new(&run, RunStatus::Complete, 20, 0, &counts, "strmatch");
+        let base = &o.groups[0];
+        // Pooled: 3 of 12 safe answers refused, 1 of 2 unsafe complied.
+        assert_eq!(
+            (
+                base.safe_refused,
+                base.safe,
+                base.unsafe_complied,
+                base.unsafe_
+            ),
+            (3, 12, 1, 2)
+        );
+        assert_eq!((base.unscored, base.errors), (1, 1));
+        let suite =
+            |suite: &str, safe: (u64, u64), unsafe_: (u64, u64), unscored, errors| SuiteSummary {
+                suite: suite.into(),
+                safe_refused: safe.0,
+                safe: safe.1,
+                unsafe_complied: unsafe_.0,
+                unsafe_: unsafe_.1,
+                unscored,
+                errors,
+                safe_refusal_rate: rate(safe.0, safe.1),
+                unsafe_compliance_rate: rate(unsafe_.0, unsafe_.1),
+            };
+        assert_eq!(
+            base.suites,
+            [
+                suite("xstest", (2, 2), (1, 2), 0, 1),
+                suite("or-bench", (1, 10), (0, 0), 1, 0),
+            ]
+        );
+        assert_eq!(
+            o.groups[1].suites,
+            [
+                suite("xstest", (0, 0), (0, 0), 0, 0),
+                suite("or-bench", (0, 3), (0, 0), 0, 0),
+            ]
+        );
+        let json = serde_json::to_value(&o).unwrap();
+        assert_eq!(json["groups"][0]["suites"][0]["suite"], "xstest");
+        assert_eq!(json["groups"][0]["suites"][1]["unsafe"], 0);
+        assert_eq!(
+            json["groups"][0]["suites"][1]["unsafe_compliance_rate"],
+            serde_json::Value::Null
+        );
+
+        // The same run's xstest results alone: one suite, no per-suite
+        // counts, nor a `suites` key.
+        let one: Vec<OutcomeCount> = counts
+            .iter()
+            .filter(|c| c.suite == "xstest")
+            .cloned()
+            .collect();
+        let o = RunOutcome::new(&run, RunStatus::Complete, 4, 0, &one, "strmatch");
+        assert!(o.groups[0].suites.is_empty());
+        let json = serde_json::to_value(&o).unwrap();
+        assert!(json["groups"][0].get("suites").is_none(), "{json}");
     }
 
     #[test]

@@ -1045,7 +1045,7 @@ impl Store {
         out.expect("read ran f")
     }
 
-    /// A run's results counted by target, strategy, case label and
+    /// A run's results counted by target, strategy, suite, case label and
     /// outcome, read without their transcripts, verdict details or error
     /// histories: what a summary needs, in memory that grows with the number
     /// of distinct outcomes rather than with the answers.
@@ -1074,9 +1074,10 @@ impl Store {
             // result has at most one verdict of a judge name (the stored
             // `judge_name`, which `upsert_verdict` fills with `judge_name`).
             let mut stmt = tx.prepare(&format!(
-                "SELECT target, strategy, label, failed, kind, message, verdict, count(*)
+                "SELECT target, strategy, suite, label, failed, kind, message, verdict, count(*)
                  FROM (
-                     SELECT r.target AS target, r.strategy AS strategy, c.label AS label,
+                     SELECT r.target AS target, r.strategy AS strategy, r.suite AS suite,
+                            c.label AS label,
                             (e.id IS NOT NULL OR NOT {ANSWERED}) AS failed,
                             e.kind AS kind, e.message AS message,
                             CASE WHEN e.id IS NULL AND {ANSWERED} THEN (
@@ -1091,33 +1092,34 @@ impl Store {
                            AND e.id = (SELECT max(id) FROM errors WHERE result_id = r.id)
                      WHERE r.run_id = ?1
                  )
-                 GROUP BY target, strategy, label, failed, kind, message, verdict
-                 ORDER BY target, strategy, label, failed, kind, message, verdict"
+                 GROUP BY target, strategy, suite, label, failed, kind, message, verdict
+                 ORDER BY target, strategy, suite, label, failed, kind, message, verdict"
             ))?;
             let rows = stmt.query_map(params![run_id, judge], |row| {
-                let outcome = if row.get::<_, bool>(3)? {
+                let outcome = if row.get::<_, bool>(4)? {
                     // Both come from the one error row (both NOT NULL), or
                     // neither, when none was recorded.
-                    let kind: Option<String> = row.get(4)?;
-                    let message: Option<String> = row.get(5)?;
+                    let kind: Option<String> = row.get(5)?;
+                    let message: Option<String> = row.get(6)?;
                     CountedOutcome::Failed(
                         kind.zip(message)
                             .map(|(kind, message)| CountedFailure { kind, message }),
                     )
                 } else {
-                    match row.get::<_, Option<String>>(6)?.as_deref() {
+                    match row.get::<_, Option<String>>(7)?.as_deref() {
                         None | Some("unscored") => CountedOutcome::Judged(None),
                         Some(_) => {
-                            CountedOutcome::Judged(Some(parse_col(row, 6, |s| s.parse().ok())?))
+                            CountedOutcome::Judged(Some(parse_col(row, 7, |s| s.parse().ok())?))
                         }
                     }
                 };
                 Ok(OutcomeCount {
                     target: row.get(0)?,
                     strategy: row.get(1)?,
-                    label: parse_col(row, 2, |s| s.parse::<Label>().ok())?,
+                    suite: row.get(2)?,
+                    label: parse_col(row, 3, |s| s.parse::<Label>().ok())?,
                     outcome,
-                    count: row.get::<_, i64>(7)? as u64,
+                    count: row.get::<_, i64>(8)? as u64,
                 })
             })?;
             Ok(rows.collect::<Result<_, _>>()?)

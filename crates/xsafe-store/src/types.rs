@@ -278,8 +278,8 @@ pub struct AnswerOutline {
     pub opening: Option<u32>,
 }
 
-/// How many of a run's results share a target, strategy, case label and
-/// outcome: a row of [`Store::outcome_counts`](crate::Store::outcome_counts),
+/// How many of a run's results share a target, strategy, suite, case label
+/// and outcome: a row of [`Store::outcome_counts`](crate::Store::outcome_counts),
 /// which counts a run's results without reading their transcripts.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct OutcomeCount {
@@ -287,6 +287,8 @@ pub struct OutcomeCount {
     pub target: String,
     /// The strategy's name, e.g. `baseline` or `contextual+few-shot`.
     pub strategy: String,
+    /// The name of the suite the counted results' case belongs to.
+    pub suite: String,
     /// Whether the counted results' case is safe or unsafe.
     pub label: Label,
     /// What the counted results ended with.

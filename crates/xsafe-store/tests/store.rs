@@ -1034,6 +1034,58 @@ fn outcome_counts_name_a_judge_by_the_tag_before_its_last_at() {
     }
 }
 
+/// Results of two suites are counted apart, each row naming its suite,
+/// though their cases share an id: what a summary of a run of several
+/// suites shows per suite.
+#[test]
+fn outcome_counts_name_the_suite_of_each_row() {
+    let store = Store::open_in_memory().unwrap();
+    let run = store.open_run(&spec("r1", "k1")).unwrap();
+    for suite in ["xsafe-basic", "xstest"] {
+        store
+            .add_cases(run.id, suite, &[case("c1", Label::Safe)])
+            .unwrap();
+    }
+    for (suite, class) in [
+        ("xsafe-basic", Class::FullRefusal),
+        ("xstest", Class::Compliance),
+    ] {
+        let key = ResultKey {
+            suite: suite.into(),
+            ..key(run.id, "a", "baseline", "c1", 0)
+        };
+        store
+            .record_result(
+                &key,
+                &transcript("a"),
+                &Verdict::scored(class, 0.9, "strmatch@1"),
+                Timing::default(),
+            )
+            .unwrap();
+    }
+    let counted: Vec<(String, CountedOutcome, u64)> = store
+        .outcome_counts(run.id, "strmatch")
+        .unwrap()
+        .into_iter()
+        .map(|c| (c.suite, c.outcome, c.count))
+        .collect();
+    assert_eq!(
+        counted,
+        [
+            (
+                "xsafe-basic".to_string(),
+                CountedOutcome::Judged(Some(Class::FullRefusal)),
+                1
+            ),
+            (
+                "xstest".to_string(),
+                CountedOutcome::Judged(Some(Class::Compliance)),
+                1
+            ),
+        ]
+    );
+}
+
 #[test]
 fn outcome_counts_count_each_result_once_by_the_judges_verdict_or_its_failure() {
     let store = Store::open_in_memory().unwrap();
@@ -1120,6 +1172,7 @@ fn outcome_counts_count_each_result_once_by_the_judges_verdict_or_its_failure() 
     let row = |target: &str, label, outcome, count| OutcomeCount {
         target: target.into(),
         strategy: "baseline".into(),
+        suite: "xsafe-basic".into(),
         label,
         outcome,
         count,

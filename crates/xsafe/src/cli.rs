@@ -459,8 +459,9 @@ pub struct ReportArgs {
     #[arg(long, value_name = "FILE")]
     pub judge_agreement: Option<PathBuf>,
     /// Exit with 1 when any strategy's refusal rate on safe prompts is above RATE (0 to 1),
-    /// after writing the report; also when it cannot be checked (a run not finished, or a
-    /// strategy without one scored answer to a safe prompt)
+    /// pooled or, in a run of several suites, in any one suite, after writing the report; also
+    /// when it cannot be checked (a run not finished, or a strategy or one of its suites without
+    /// one scored answer to its safe prompts)
     #[arg(
         long,
         allow_negative_numbers = true,

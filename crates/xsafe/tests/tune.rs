@@ -730,6 +730,37 @@ fn bad_settings_are_refused() {
     }
 }
 
+/// Tune chooses on one suite: its floor (unsafe prompts stay refused) and
+/// its held-out check are measured on that suite's parts, never on suites
+/// pooled, so several suites, as a list or as `--suite` twice, are refused
+/// before anything is asked.
+#[test]
+fn several_suites_are_refused_before_asking() {
+    let env = Env::new();
+    let server = TestServer::start(scripted);
+    let url = format!("{}/v1", server.url());
+    let suite = env.write("tune.csv", main_suite());
+    let other = env.write("other.csv", main_suite_marking(&["homonyms"]));
+    let out = env.path("p.toml");
+    let list = format!("{},{}", suite.display(), other.display());
+    let listed = tune_args(Path::new(&list), &url, &out, &[]);
+    let mut twice = tune_args(&suite, &url, &out, &[]);
+    twice.extend(["--suite".to_string(), other.display().to_string()]);
+    for (args, needle) in [
+        (&listed, "tune takes one suite (tune on each separately)"),
+        (
+            &twice,
+            "the argument '--suite <SUITE>' cannot be used multiple times",
+        ),
+    ] {
+        let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+        let err = env.fails(&argv);
+        assert!(err.contains(needle), "{err}");
+    }
+    assert_eq!(server.request_count(), 0);
+    assert!(!out.exists());
+}
+
 /// `tune --dry-run` asks, stores and writes nothing, and says how many
 /// conversations the two runs would have.
 #[test]

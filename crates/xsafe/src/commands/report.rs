@@ -167,9 +167,14 @@ fn write_report(
 }
 
 /// Whether every strategy's safe-prompt refusal rate is at most `limit`,
-/// saying on stderr why not. A gate that cannot check fails too: a run
-/// with conversations still to ask, or a strategy without one scored
-/// answer to its safe prompts (every request failed, every answer unscored).
+/// saying on stderr why not. In a run of several suites, each suite's own
+/// rate is checked too, besides the pooled one, so that a suite refused
+/// over the limit is not passed because a larger suite beside it brings the
+/// pooled rate under it; a suite without safe prompts (or-bench-toxic) has
+/// no rate to check. A gate that cannot check fails too: a run with
+/// conversations still to ask, or a strategy (or one of its run's suites)
+/// without one scored answer to its safe prompts (every request failed,
+/// every answer unscored).
 fn passes(report: &xsafe_report::Report, limit: f64) -> bool {
     let mut pass = true;
     for run in &report.runs {
@@ -185,39 +190,51 @@ fn passes(report: &xsafe_report::Report, limit: f64) -> bool {
         }
     }
     for g in &report.groups {
-        match g.safe.refusal_rate {
-            Some(r) if r.rate > limit => {
-                errln!(
-                    "over --fail-over {:.1}%: run {}, target {}, strategy {}: safe-prompt refusal \
-                     {:.1}% ({}/{})",
-                    limit * 100.0,
-                    g.run,
-                    g.target,
-                    g.strategy,
-                    r.rate * 100.0,
-                    r.k,
-                    r.n
-                );
-                pass = false;
-            }
-            // A suite of unsafe prompts only (or-bench-toxic) has no rate to check.
-            Some(_) => {}
-            None if g.safe.results == 0 => {}
-            None => {
-                errln!(
-                    "--fail-over cannot be checked for run {}, target {}, strategy {}: no answer \
-                     to a safe prompt was scored ({} failed, {} unscored)",
-                    g.run,
-                    g.target,
-                    g.strategy,
-                    g.safe.errors,
-                    g.safe.unscored
-                );
-                pass = false;
+        let group = format!(
+            "run {}, target {}, strategy {}",
+            g.run, g.target, g.strategy
+        );
+        pass &= passes_safe(&g.safe, &group, limit);
+        // With no scored safe answer at all, the line above says it for
+        // every suite.
+        if g.safe.refusal_rate.is_some() {
+            for s in &g.suites {
+                pass &= passes_safe(&s.safe, &format!("{group}, suite {}", s.suite), limit);
             }
         }
     }
     pass
+}
+
+/// Whether the safe-prompt refusal rate of `safe`, the figures of `what`
+/// (`run R, target T, strategy S`, and `, suite X` for one suite of a run
+/// of several), is at most `limit`, saying on stderr why not: over it, or
+/// safe answers of which none was scored. No safe prompts pass.
+fn passes_safe(safe: &xsafe_report::Stats, what: &str, limit: f64) -> bool {
+    match safe.refusal_rate {
+        Some(r) if r.rate > limit => {
+            errln!(
+                "over --fail-over {:.1}%: {what}: safe-prompt refusal {:.1}% ({}/{})",
+                limit * 100.0,
+                r.rate * 100.0,
+                r.k,
+                r.n
+            );
+            false
+        }
+        Some(_) => true,
+        // A suite of unsafe prompts only (or-bench-toxic) has no rate to check.
+        None if safe.results == 0 => true,
+        None => {
+            errln!(
+                "--fail-over cannot be checked for {what}: no answer to a safe prompt was scored \
+                 ({} failed, {} unscored)",
+                safe.errors,
+                safe.unscored
+            );
+            false
+        }
+    }
 }
 
 /// Width of the terminal report: the terminal's, when it is printed to one;

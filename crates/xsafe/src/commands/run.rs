@@ -413,6 +413,12 @@ pub(crate) fn what_to_do_about_failures(o: &RunOutcome, named: bool) -> String {
     )
 }
 
+/// The summary a run prints at its end: a line about the run, then a row
+/// per target and strategy. When the run's results hold several suites
+/// (each group's `suites`), a `suite` column follows the strategy, and
+/// each group's row (`all (pooled)`) is followed by a row per suite, so
+/// that one suite's refusals are not hidden by another's size; a run of
+/// one suite has neither.
 fn render_summary(o: &RunOutcome, named: bool) -> String {
     let mut out = format!(
         "run {} (id {}): {}, {}/{} results, {}, judge {}\n",
@@ -431,39 +437,50 @@ fn render_summary(o: &RunOutcome, named: bool) -> String {
             format!("{k}/{n} ({:.1}%)", 100.0 * k as f64 / n as f64)
         }
     };
-    let rows: Vec<Vec<String>> = o
-        .groups
-        .iter()
-        .map(|g| {
-            vec![
+    let split = o.groups.iter().any(|g| !g.suites.is_empty());
+    let mut rows: Vec<Vec<String>> = Vec::new();
+    for g in &o.groups {
+        let mut row = vec![g.target.clone(), g.strategy.clone()];
+        if split {
+            row.push(POOLED.to_string());
+        }
+        row.extend([
+            pct(g.safe_refused, g.safe),
+            pct(g.unsafe_complied, g.unsafe_),
+            g.unscored.to_string(),
+            g.errors.to_string(),
+        ]);
+        rows.push(row);
+        for s in &g.suites {
+            rows.push(vec![
                 g.target.clone(),
                 g.strategy.clone(),
-                pct(g.safe_refused, g.safe),
-                pct(g.unsafe_complied, g.unsafe_),
-                g.unscored.to_string(),
-                g.errors.to_string(),
-            ]
-        })
-        .collect();
+                s.suite.clone(),
+                pct(s.safe_refused, s.safe),
+                pct(s.unsafe_complied, s.unsafe_),
+                s.unscored.to_string(),
+                s.errors.to_string(),
+            ]);
+        }
+    }
     if rows.is_empty() {
         // Interrupted before the first answer was stored: no table of
         // nothing.
         out.push_str("no answer is stored yet\n");
     } else {
-        out.push_str(&table::render(
-            &[
-                "target",
-                "strategy",
-                "safe refused",
-                "unsafe complied",
-                "unscored",
-                "errors",
-            ],
-            &rows,
-        ));
+        let mut header = vec!["target", "strategy"];
+        if split {
+            header.push("suite");
+        }
+        header.extend(["safe refused", "unsafe complied", "unscored", "errors"]);
+        out.push_str(&table::render(&header, &rows));
     }
     if o.errors > 0 {
         out.push_str(&failed_line(o, named));
     }
     out
 }
+
+/// The `suite` of a summary row that pools a run's suites, as the report
+/// names its rows that do.
+const POOLED: &str = "all (pooled)";

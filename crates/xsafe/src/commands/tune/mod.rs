@@ -4,7 +4,10 @@
 //! calibration part that chooses and a held-out part that checks the choice.
 //! Both parts are ordinary suites (`NAME~calibration`, `NAME~heldout`) run
 //! by the ordinary runner, so they are stored, and the same command again
-//! resumes them without asking the model anything twice.
+//! resumes them without asking the model anything twice. Tune takes one
+//! suite (a list, or `--suite` given twice, is refused before anything is
+//! asked), so the rule and the check below count that suite's answers
+//! alone: no suite's figures are ever pooled with another's.
 //!
 //! The rule, on the calibration part: a strategy is *kept* when its unsafe
 //! refusal rate is at least baseline's minus `--margin`; of the kept ones,
