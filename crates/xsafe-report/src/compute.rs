@@ -950,8 +950,9 @@ fn compare_with_baseline(
 }
 
 /// The comparison of paired answers, given per case (a case has several
-/// pairs with `--samples`): the bootstrap resamples cases and McNemar's test
-/// is the clustered one when a case has more than one pair.
+/// pairs with `--samples`): the bootstrap resamples cases, and McNemar's
+/// test is [`mcnemar_clustered`]'s, which names in its `test` the test it
+/// made (exact on the answers, which are the cases with one pair each).
 fn paired(cases: &[Vec<(bool, bool)>], opts: &BuildOptions) -> Paired {
     let pairs: Vec<(bool, bool)> = cases.iter().flatten().copied().collect();
     let n = pairs.len() as u64;

@@ -33,7 +33,7 @@
 
 mod svg;
 
-use crate::{Group, Rate, Report, ResultRow, Stats, VerdictInfo};
+use crate::{Group, McNemarTest, Rate, Report, ResultRow, Stats, VerdictInfo};
 use std::collections::{BTreeSet, HashMap};
 use std::fmt::Write as _;
 use svg::{Bar, BarGroup, Frame, LinePoint, Point, Series, escape, pct};
@@ -85,11 +85,15 @@ pub fn render_rows(report: &Report, rows: usize) -> String {
     tradeoff(&mut out, report, multi_run);
     turns(&mut out, report, multi_run);
     transcripts(&mut out, report, rows);
-    let by_case = if report.by_case() {
+    let mut case_notes = if report.by_case() {
         format!(" {}", escape(crate::render::BY_CASE))
     } else {
         String::new()
     };
+    if let Some(marks) = crate::render::mcnemar_marks_note(report) {
+        case_notes.push(' ');
+        case_notes.push_str(&escape(&marks));
+    }
     // Reduction and McNemar's test are explained only where some strategy
     // has them: else the warnings say why none has.
     let compared = if crate::render::compares(report) {
@@ -104,7 +108,7 @@ pub fn render_rows(report: &Report, rows: usize) -> String {
     let _ = writeln!(
         out,
         "<footer><p>Written by xsafe {}. Rates are over scored answers; \
-         intervals are Wilson 95%{compared}{by_case}</p></footer>",
+         intervals are Wilson 95%{compared}{case_notes}</p></footer>",
         escape(&report.tool_version),
     );
     let _ = write!(out, "<script>\n{JS}</script>\n</body>\n</html>\n");
@@ -240,12 +244,20 @@ fn summary(out: &mut String, report: &Report, multi_run: bool) {
          should be low; compliance on unsafe prompts should be low too. ",
     );
     if crate::render::compares(report) {
-        out.push_str(
+        // Cases, in a cell of the exact test on the cases (its mark says
+        // so; the footer explains the marks).
+        let counts = if crate::render::mcnemar_tests(report).contains(&McNemarTest::ExactCases) {
+            "answers (cases, in a cell marked [cases])"
+        } else {
+            "answers"
+        };
+        let _ = writeln!(
+            out,
             "Against baseline on the same cases: reduction is the drop in safe-prompt refusal; \
-             McNemar b/c counts answers refused under baseline only (b) and under the strategy \
+             McNemar b/c counts {counts} refused under baseline only (b) and under the strategy \
              only (c), with the test's p. On safe prompts a b above c is what a strategy gains; \
              on unsafe prompts it is what the strategy costs (unsafe prompts it no longer \
-             refuses).</p>\n",
+             refuses).</p>",
         );
     } else if report.groups.iter().any(|g| g.strategy != crate::BASELINE) {
         out.push_str(
@@ -471,9 +483,10 @@ fn reduction_cell(p: &crate::Paired) -> String {
 }
 
 /// McNemar's test against baseline as the terminal prints it (`8/0`, then
-/// `p = 0.046`), with what b and c are and which test it was in the
-/// tooltip; `no pairs` without pairs (why, in the tooltip). `class` is
-/// added to the cell's classes.
+/// `p = 0.046` and the mark of a test other than the exact one on the
+/// answers), with what b and c are and which test it was in the tooltip;
+/// `no pairs` without pairs (why, in the tooltip). `class` is added to the
+/// cell's classes.
 fn mcnemar_cell(p: &crate::Paired, class: &str) -> String {
     let Some(m) = p.mcnemar else {
         return format!(
@@ -486,14 +499,23 @@ fn mcnemar_cell(p: &crate::Paired, class: &str) -> String {
             crate::render::NO_PAIRS
         );
     };
-    let test = if m.clustered {
-        "two-sided test with the case as the unit (several answers per case)"
-    } else {
-        "exact two-sided test"
+    let test = match m.test {
+        McNemarTest::ExactAnswers => "exact two-sided test",
+        McNemarTest::ExactCases => {
+            "exact two-sided test on the cases, each case's samples having agreed: b and c count \
+             cases"
+        }
+        McNemarTest::Durkalski => {
+            "Durkalski et al.'s clustered chi-square, each case a cluster of its answers: b and \
+             c count answers"
+        }
     };
+    let mark = crate::render::mcnemar_mark(m.test)
+        .map(|mark| format!(" {mark}"))
+        .unwrap_or_default();
     format!(
         "<td class=\"num mcnemar{class}\" title=\"b = {}: refused under baseline only; c = {}: \
-         refused under the strategy only; {} pairs; {test}\">{}/{} <span class=\"ci\">p {}</span></td>",
+         refused under the strategy only; {} pairs; {test}\">{}/{} <span class=\"ci\">p {}{mark}</span></td>",
         m.b,
         m.c,
         p.pairs,

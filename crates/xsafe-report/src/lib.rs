@@ -33,7 +33,7 @@ pub mod stats;
 pub use compute::{BuildOptions, Judged, RunInput, build, run_judge, verdict_of};
 pub use human::{HumanLabel, LabelSource, majority};
 pub use render::{render_csv, render_markdown, render_table, render_terminal};
-pub use stats::{McNemar, Rate, Reduction};
+pub use stats::{McNemar, McNemarTest, Rate, Reduction};
 
 use serde::{Deserialize, Serialize};
 use xsafe_core::{Class, Label, Message};
@@ -124,9 +124,10 @@ impl Report {
     }
 
     /// Whether some case has several scored answers (`--samples`), so that
-    /// intervals and tests took the case as the unit ([`Rate::clustered`],
-    /// [`stats::bootstrap_reduction_clustered`],
-    /// [`stats::mcnemar_clustered`]).
+    /// intervals and the bootstrap took the case as the unit
+    /// ([`Rate::clustered`], [`stats::bootstrap_reduction_clustered`]), or
+    /// some McNemar test took the cases into account
+    /// ([`McNemar::clustered`], [`stats::mcnemar_clustered`]).
     pub fn by_case(&self) -> bool {
         let rates = |s: &Stats| {
             [s.refusal_rate, s.compliance_rate]
@@ -306,7 +307,8 @@ pub struct RunInfo {
     /// The names of the strategies with results in the run, in the order the
     /// store lists results.
     pub strategies: Vec<String>,
-    /// Results stored for the run, failed ones included.
+    /// Results stored for the run, failed ones included: what `xsafe runs
+    /// list --json` gives as `results` (those done) plus its `errors`.
     pub results: u64,
     /// Of `results`, those counted as errors: the request failed, or the
     /// run's judge failed on the answer and neither the judge counted nor
@@ -496,8 +498,9 @@ pub struct Paired {
     pub reduction: Option<Reduction>,
     /// Why `reduction` is `None`.
     pub note: Option<String>,
-    /// `b`: refused under baseline only; `c`: under the strategy only.
-    /// `None` without pairs.
+    /// `b`: refused under baseline only; `c`: under the strategy only;
+    /// answers, or cases when its `test` is
+    /// [`exact_cases`](McNemarTest::ExactCases). `None` without pairs.
     pub mcnemar: Option<McNemar>,
 }
 

@@ -17,7 +17,7 @@
 //! prompt type) and `turn` (compliance by turn of an interactive strategy:
 //! one per label and turn); see [`render_csv`].
 
-use crate::stats::NoInterval;
+use crate::stats::{McNemarTest, NoInterval};
 use crate::{BASELINE, Comparison, Group, Paired, Rate, Report, RunInfo, Stats};
 use std::collections::BTreeSet;
 use xsafe_core::Label;
@@ -223,11 +223,32 @@ fn reduction(g: &Group, p: Option<&Paired>) -> String {
     }
 }
 
+/// McNemar's test against baseline: `8/0 p = 0.008`, with the mark of its
+/// test after p when it is not the exact test on the answers (`[cases]`,
+/// `[Durkalski]`; see [`mcnemar_marks_note`]).
 fn mcnemar(g: &Group, p: Option<&Paired>) -> String {
     match (p, p.and_then(|p| p.mcnemar)) {
-        (_, Some(m)) => format!("{}/{} p {}", m.b, m.c, p_value(m.p_value)),
+        (_, Some(m)) => {
+            let mut cell = format!("{}/{} p {}", m.b, m.c, p_value(m.p_value));
+            if let Some(mark) = mcnemar_mark(m.test) {
+                cell.push(' ');
+                cell.push_str(mark);
+            }
+            cell
+        }
         (Some(_), None) => "-".into(),
         (None, None) => uncompared(g),
+    }
+}
+
+/// The mark a McNemar cell has after its p in the terminal, Markdown and
+/// HTML tables, naming its test; none for the exact test on the answers,
+/// the only one with one answer per case.
+pub(crate) fn mcnemar_mark(test: McNemarTest) -> Option<&'static str> {
+    match test {
+        McNemarTest::ExactAnswers => None,
+        McNemarTest::ExactCases => Some("[cases]"),
+        McNemarTest::Durkalski => Some("[Durkalski]"),
     }
 }
 
@@ -713,6 +734,54 @@ pub(crate) fn mcnemar_note(report: &Report) -> String {
     )
 }
 
+/// The tests of the McNemar cells the report shows (each comparison with
+/// baseline, pooled and per suite, on safe and unsafe prompts), each once,
+/// in the order of [`McNemarTest`].
+pub(crate) fn mcnemar_tests(report: &Report) -> BTreeSet<McNemarTest> {
+    report
+        .groups
+        .iter()
+        .flat_map(|g| {
+            g.vs_baseline
+                .iter()
+                .chain(g.suites.iter().filter_map(|s| s.vs_baseline.as_ref()))
+        })
+        .flat_map(|c| [&c.safe, &c.unsafe_])
+        .filter_map(|p| p.mcnemar.map(|m| m.test))
+        .collect()
+}
+
+/// What the marks after McNemar's p say (see [`mcnemar_mark`]): for each
+/// test the report's cells show, which it is and whether its b/c count
+/// answers or cases. `None` when every cell is of the exact test on the
+/// answers, which has no mark (one answer per case, usually).
+pub(crate) fn mcnemar_marks_note(report: &Report) -> Option<String> {
+    let tests = mcnemar_tests(report);
+    if tests.iter().all(|&t| t == McNemarTest::ExactAnswers) {
+        return None;
+    }
+    let said: Vec<&str> = tests
+        .iter()
+        .map(|t| match t {
+            McNemarTest::ExactAnswers => {
+                "no mark, the exact test on the answers (b/c count answers)"
+            }
+            McNemarTest::ExactCases => {
+                "[cases], the exact test on the cases, each case's samples having agreed (b/c \
+                 count cases)"
+            }
+            McNemarTest::Durkalski => {
+                "[Durkalski], Durkalski et al.'s clustered chi-square, each case a cluster of its \
+                 answers (b/c count answers)"
+            }
+        })
+        .collect();
+    Some(format!(
+        "McNemar's test of each cell, by the mark after its p: {}.",
+        said.join("; ")
+    ))
+}
+
 /// Whether some strategy of the report is compared with baseline: else
 /// the notes do not explain reduction and McNemar's test, which no table
 /// shows (a warning says why: no run has baseline answers).
@@ -818,6 +887,7 @@ fn notes(report: &Report) -> Vec<String> {
     if report.by_case() {
         notes.push(BY_CASE.to_string());
     }
+    notes.extend(mcnemar_marks_note(report));
     // The marks the tables show: only the safe-prompt reduction has a
     // column (the unsafe one is in the JSON and CSV only).
     let why: BTreeSet<NoInterval> = report
@@ -1038,6 +1108,14 @@ type CsvScope<'a> = (
 /// column is empty in `overall` rows, which pool the suites, in `turn`
 /// rows, and in every row of a run of one suite. A report without a run
 /// of several suites has no `suite` column.
+///
+/// When some McNemar test of the report is not the exact test on the
+/// answers (with `--samples` above 1), a last column `mcnemar_test` names
+/// the test of each row's `mcnemar_b`, `mcnemar_c` and `mcnemar_p`, as
+/// the JSON's `test` does: `exact_answers` (b and c count answers),
+/// `exact_cases` (they count cases) or `durkalski` (answers); it is empty
+/// in rows without a test. A report whose tests are all exact on the
+/// answers has no such column.
 pub fn render_csv(report: &Report) -> Result<String, csv::Error> {
     let mut w = csv::Writer::from_writer(Vec::new());
     let mut header: Vec<String> = [
@@ -1089,6 +1167,14 @@ pub fn render_csv(report: &Report) -> Result<String, csv::Error> {
     let split = report.groups.iter().any(|g| !g.suites.is_empty());
     if split {
         header.push("suite".into());
+    }
+    // Only when some McNemar test is not the exact test on the answers: a
+    // report of one answer per case keeps its columns.
+    let tests = mcnemar_tests(report)
+        .iter()
+        .any(|&t| t != McNemarTest::ExactAnswers);
+    if tests {
+        header.push("mcnemar_test".into());
     }
     w.write_record(&header)?;
     let col = |name: &str| {
@@ -1193,6 +1279,9 @@ pub fn render_csv(report: &Report) -> Result<String, csv::Error> {
             rec.push(String::new());
             if split {
                 rec.push(suite.to_string());
+            }
+            if tests {
+                rec.push(m.map_or_else(String::new, |m| m.test.as_str().to_string()));
             }
             w.write_record(&rec)?;
         }

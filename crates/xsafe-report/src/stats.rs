@@ -4,16 +4,20 @@
 //!   [`Rate::clustered`] when a case has several answers (`--samples`).
 //! - [`mcnemar_exact`]: the exact two-sided McNemar test on the discordant
 //!   pairs of a paired comparison (a binomial test with p = 1/2);
-//!   [`mcnemar_clustered`] when a case has several pairs.
+//!   [`mcnemar_clustered`] when a case has several pairs, which says in
+//!   [`McNemar::test`] which test it made and whether `b` and `c` count
+//!   answers or cases.
 //! - [`bootstrap_reduction`]: the relative reduction of a rate against a
 //!   baseline on paired cases, with a percentile bootstrap interval;
 //!   [`bootstrap_reduction_clustered`] resamples cases rather than pairs.
+//! - [`rogan_gladen`]: a rate corrected for a judge's sensitivity and
+//!   specificity.
 //!
 //! Several samples of one case are not independent answers (at temperature
 //! 0 they are often the same answer), so with `--samples` above 1 the
-//! intervals and tests take the case as the unit.
-//! - [`rogan_gladen`]: a rate corrected for a judge's sensitivity and
-//!   specificity.
+//! intervals and the bootstrap take the case as the unit, and McNemar's
+//! test takes the case as the unit or as a cluster of answers, or tests
+//! the answers when their discordant pairs come from distinct cases.
 //!
 //! An undefined figure is `None`, never NaN.
 
@@ -132,23 +136,58 @@ fn wilson_real(k: f64, n: f64, z: f64, none: bool, all: bool) -> (f64, f64) {
     (low, high)
 }
 
-/// The exact McNemar test of a paired comparison.
+/// McNemar's test of a paired comparison: its discordant pairs and p.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct McNemar {
-    /// Pairs where only the baseline has the outcome (e.g. refused under
-    /// baseline, not under the strategy); cases, when a case's samples all
-    /// agree (see [`mcnemar_clustered`]).
+    /// Discordant pairs where only the baseline has the outcome (e.g.
+    /// refused under baseline, not under the strategy): answers, or cases
+    /// under [`McNemarTest::ExactCases`] (see `test`).
     pub b: u64,
-    /// Pairs where only the strategy has it.
+    /// Discordant pairs where only the strategy has it, counted as `b` is.
     pub c: u64,
-    /// Two-sided exact p-value: twice the smaller binomial tail of
-    /// `min(b, c)` in `b + c` trials at 1/2, capped at 1; 1 when `b = c = 0`.
-    /// With several pairs per case, the clustered test's (see
+    /// Two-sided p-value. Of the exact tests: twice the smaller binomial
+    /// tail of `min(b, c)` in `b + c` trials at 1/2, capped at 1; 1 when
+    /// `b = c = 0`. Of [`McNemarTest::Durkalski`]: that test's (see
     /// [`mcnemar_clustered`]).
     pub p_value: f64,
-    /// Whether the pairs were tested by case ([`mcnemar_clustered`]).
+    /// Which test gave `p_value`, and so what `b` and `c` count; written
+    /// as `exact_answers`, `exact_cases` or `durkalski` in the JSON.
+    pub test: McNemarTest,
+    /// Whether `test` is other than [`McNemarTest::ExactAnswers`]: some case
+    /// gave several pairs and the test took its cases into account, as the
+    /// unit ([`McNemarTest::ExactCases`]) or as clusters of answers
+    /// ([`McNemarTest::Durkalski`]). Written only when true; `test` says
+    /// which, and what `b` and `c` count.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub clustered: bool,
+}
+
+/// Which McNemar test a [`McNemar`] is (see [`mcnemar_clustered`]), and so
+/// whether its `b` and `c` count answers or cases.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum McNemarTest {
+    /// The exact binomial test on the discordant answers; `b` and `c` count
+    /// answers (with one answer per case, they are the cases).
+    ExactAnswers,
+    /// The exact binomial test on the cases, each case's samples having
+    /// agreed; `b` and `c` count cases.
+    ExactCases,
+    /// Durkalski et al.'s clustered chi-square, each case a cluster of
+    /// answers; `b` and `c` count answers.
+    Durkalski,
+}
+
+impl McNemarTest {
+    /// Its name in the JSON and CSV: `exact_answers`, `exact_cases` or
+    /// `durkalski`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            McNemarTest::ExactAnswers => "exact_answers",
+            McNemarTest::ExactCases => "exact_cases",
+            McNemarTest::Durkalski => "durkalski",
+        }
+    }
 }
 
 /// McNemar's test when a case gives several pairs, `(b_k, c_k, m_k)` per
@@ -168,8 +207,10 @@ pub struct McNemar {
 ///   c_k)^2`.
 ///
 /// `b` and `c` count cases in the first way (so that three samples that
-/// agree give the one-sample figures), pairs in the others; `clustered`
-/// says whether the test took the case as the unit.
+/// agree give the one-sample figures), pairs in the others; `test` says
+/// which way it was ([`McNemarTest::ExactCases`],
+/// [`McNemarTest::ExactAnswers`], [`McNemarTest::Durkalski`]). With one
+/// pair per case it is the exact test on the answers, which are the cases.
 pub fn mcnemar_clustered(cases: &[(u64, u64, u64)]) -> McNemar {
     let b: u64 = cases.iter().map(|c| c.0).sum();
     let c: u64 = cases.iter().map(|c| c.1).sum();
@@ -188,6 +229,7 @@ pub fn mcnemar_clustered(cases: &[(u64, u64, u64)]) -> McNemar {
         );
         // The one-sample figures, counts included: b and c count cases.
         return McNemar {
+            test: McNemarTest::ExactCases,
             clustered: true,
             ..by_case
         };
@@ -214,6 +256,7 @@ pub fn mcnemar_clustered(cases: &[(u64, u64, u64)]) -> McNemar {
         b,
         c,
         p_value,
+        test: McNemarTest::Durkalski,
         clustered: true,
     }
 }
@@ -264,7 +307,8 @@ fn erfc(x: f64) -> f64 {
     (-x * x).exp() / std::f64::consts::PI.sqrt() / f
 }
 
-/// The exact two-sided McNemar test for `b` and `c` discordant pairs.
+/// The exact two-sided McNemar test for `b` and `c` discordant pairs, as
+/// [`McNemarTest::ExactAnswers`]: the pairs are taken to be independent.
 pub fn mcnemar_exact(b: u64, c: u64) -> McNemar {
     let n = b + c;
     let k = b.min(c);
@@ -308,6 +352,7 @@ pub fn mcnemar_exact(b: u64, c: u64) -> McNemar {
         b,
         c,
         p_value,
+        test: McNemarTest::ExactAnswers,
         clustered: false,
     }
 }
@@ -1047,7 +1092,64 @@ mod tests {
         for (cases, b, c, p, clustered) in table {
             let m = mcnemar_clustered(cases);
             assert_eq!((m.b, m.c, m.clustered), (b, c, clustered), "{cases:?}");
+            assert_eq!(m.clustered, m.test != McNemarTest::ExactAnswers);
             near(m.p_value, p, 1e-12);
+        }
+    }
+
+    /// Each branch of [`mcnemar_clustered`] names its test, and with it
+    /// what `b` and `c` count, in the JSON as `test`; `clustered` is written
+    /// for the two that are not the exact test on the answers.
+    #[test]
+    fn mcnemar_names_its_test_and_what_b_and_c_count() {
+        let json = |m: McNemar| {
+            let v = serde_json::to_value(m).unwrap();
+            (v["test"].clone(), v.get("clustered").cloned())
+        };
+        // One answer per case: the exact test on the answers (the cases).
+        let m = mcnemar_clustered(&[(1, 0, 1), (1, 0, 1), (0, 1, 1), (0, 0, 1)]);
+        assert_eq!((m.b, m.c, m.test), (2, 1, McNemarTest::ExactAnswers));
+        assert_eq!(json(m), (serde_json::json!("exact_answers"), None));
+        assert_eq!(mcnemar_exact(2, 1), m);
+        // Three samples that agree in each case: b and c count the cases
+        // (two cases refused only under baseline, in all six answers).
+        let m = mcnemar_clustered(&[(3, 0, 3), (3, 0, 3), (0, 3, 3), (0, 0, 3)]);
+        assert_eq!((m.b, m.c, m.test), (2, 1, McNemarTest::ExactCases));
+        assert_eq!(
+            json(m),
+            (
+                serde_json::json!("exact_cases"),
+                Some(serde_json::json!(true))
+            )
+        );
+        // Three samples, at most one discordant answer per case: b and c
+        // count those answers, tested exactly, and the record says so
+        // though the case has several answers.
+        let m = mcnemar_clustered(&[(1, 0, 3), (1, 0, 3), (0, 1, 3), (0, 0, 3)]);
+        assert_eq!((m.b, m.c, m.test), (2, 1, McNemarTest::ExactAnswers));
+        assert_eq!(m, mcnemar_exact(2, 1));
+        // Two discordant answers in a case, not all of its three: b and c
+        // count answers, and the test is Durkalski et al.'s.
+        let m = mcnemar_clustered(&[(2, 0, 3), (1, 0, 3), (0, 1, 3)]);
+        assert_eq!((m.b, m.c, m.test), (3, 1, McNemarTest::Durkalski));
+        assert_eq!(
+            json(m),
+            (
+                serde_json::json!("durkalski"),
+                Some(serde_json::json!(true))
+            )
+        );
+        // The JSON reads back as it was written.
+        for m in [mcnemar_exact(4, 0), m] {
+            let back: McNemar = serde_json::from_value(serde_json::to_value(m).unwrap()).unwrap();
+            assert_eq!(back, m);
+        }
+        for t in [
+            McNemarTest::ExactAnswers,
+            McNemarTest::ExactCases,
+            McNemarTest::Durkalski,
+        ] {
+            assert_eq!(serde_json::to_value(t).unwrap(), t.as_str());
         }
     }
 
