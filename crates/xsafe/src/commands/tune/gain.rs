@@ -20,8 +20,8 @@ use super::rule::{Figures, figures_of};
 use anyhow::{Result, bail};
 use std::collections::BTreeMap;
 use xsafe_core::Label;
-use xsafe_report::McNemar;
 use xsafe_report::stats::mcnemar_exact;
+use xsafe_report::{McNemar, McNemarTest};
 use xsafe_runner::RunOutcome;
 use xsafe_store::{ResultOutline, Store};
 use xsafe_strategy::BASELINE;
@@ -173,7 +173,8 @@ fn safe_gain(
 /// (its samples are not independent answers): a case counts for baseline
 /// when baseline alone refused more of its samples than the choice alone
 /// did, for the choice in the other case, and not at all on a tie. With
-/// one answer per case this is McNemar's exact test.
+/// one answer per case this is McNemar's exact test on the answers, and it
+/// says which it is.
 fn test(cases: &[Vec<(bool, bool)>]) -> McNemar {
     let (b, c) = cases.iter().fold((0, 0), |(b, c), case| {
         let only_base = case.iter().filter(|p| p.0 && !p.1).count();
@@ -184,7 +185,12 @@ fn test(cases: &[Vec<(bool, bool)>]) -> McNemar {
             std::cmp::Ordering::Equal => (b, c),
         }
     });
-    mcnemar_exact(b, c)
+    let mut test = mcnemar_exact(b, c);
+    if cases.iter().any(|case| case.len() > 1) {
+        test.test = McNemarTest::ExactCases;
+        test.clustered = true;
+    }
+    test
 }
 
 #[cfg(test)]
@@ -318,8 +324,15 @@ mod tests {
             2,
         )
         .unwrap();
-        // 6 prompts, not 12 answers: p = 2 / 2^6.
-        assert_eq!(gain.test, mcnemar_exact(6, 0));
+        // 6 prompts, not 12 answers: p = 2 / 2^6, and the test says so.
+        assert_eq!(
+            gain.test,
+            McNemar {
+                test: McNemarTest::ExactCases,
+                clustered: true,
+                ..mcnemar_exact(6, 0)
+            }
+        );
         assert!(!gain.is_noise());
         assert_eq!(
             gain.describe("few-shot"),
@@ -344,11 +357,18 @@ mod tests {
         let one_fewer: Vec<_> = std::iter::once(case(2))
             .chain(all[1..].iter().cloned())
             .collect();
+        let by_prompt = |b, c| McNemar {
+            test: McNemarTest::ExactCases,
+            clustered: true,
+            ..mcnemar_exact(b, c)
+        };
         assert_eq!(test(&all), test(&one_fewer));
-        assert_eq!(test(&all), mcnemar_exact(0, 4));
+        assert_eq!(test(&all), by_prompt(0, 4));
         // A tie leaves the prompt out.
         let tied = vec![vec![(true, false), (false, true)], case(3)];
-        assert_eq!(test(&tied), mcnemar_exact(0, 1));
+        assert_eq!(test(&tied), by_prompt(0, 1));
+        // One answer per prompt: the exact test on the answers, said so.
+        assert_eq!(test(&[vec![(true, false)]]), mcnemar_exact(1, 0));
     }
 
     #[test]
