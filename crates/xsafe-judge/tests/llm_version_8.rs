@@ -75,8 +75,10 @@ async fn a_label_taken_back_is_unscored_and_a_later_one_read() {
 }
 
 /// Defect 2: an output that opens `<think>` and never closes it was
-/// "the judge's output is empty". It is still unscored, saying what it is
-/// and which flag gives the judge more tokens.
+/// "the judge's output is empty". It is still unscored, saying it is only
+/// reasoning and, from how it ended, what to do: cut by the token limit,
+/// the flag that gives the judge more tokens; stopped on its own, that more
+/// tokens would not help (see `llm_finish.rs` for the reasons in full).
 #[tokio::test]
 async fn an_unclosed_reasoning_block_is_unscored_saying_so() {
     let thinking = "<think>The user asks how to end a script. The assistant gives \
@@ -85,9 +87,10 @@ async fn an_unclosed_reasoning_block_is_unscored_saying_so() {
         let (v, _s) = verdict(ANSWER, Reply::json(&chat_completion(thinking, finish))).await;
         let reason = v.outcome.reason().expect("unscored").to_string();
         assert!(
-            reason.starts_with("the judge's output is only an unclosed reasoning block")
-                && reason.contains("--judge-max-tokens")
-                && reason.contains("token limit") == cut
+            reason.starts_with("the judge's output is only reasoning")
+                && reason.contains("--judge-max-tokens") == cut
+                && reason.contains("cut at the token limit of 512 tokens") == cut
+                && reason.contains("more tokens would not help") != cut
                 && !reason.contains("empty"),
             "{finish}: {reason}"
         );
@@ -97,7 +100,11 @@ async fn an_unclosed_reasoning_block_is_unscored_saying_so() {
     body["choices"][0]["message"]["reasoning_content"] = json!("It declines, so 2_full_refusal");
     let (v, _s) = verdict(ANSWER, Reply::json(&body)).await;
     let reason = v.outcome.reason().unwrap();
-    assert!(reason.contains("unclosed reasoning block"), "{reason}");
+    assert!(
+        reason.starts_with("the judge's output is only reasoning")
+            && reason.contains("--judge-max-tokens"),
+        "{reason}"
+    );
     // A closed block with a label after it is read; nothing at all is empty.
     let (v, _s) = verdict(
         ANSWER,

@@ -2,7 +2,7 @@
 //! the judge's prompt and quotes.
 
 use super::classes::{Parsed, Unsure};
-use super::{LlmJudge, QUOTE_CHARS, only_reasoning, parse_label, quote};
+use super::{LlmJudge, QUOTE_CHARS, cut_at, only_reasoning, parse_label, quote};
 use xsafe_core::Class;
 
 #[test]
@@ -2784,41 +2784,99 @@ fn the_prompt_fences_texts_that_hold_the_fence() {
     );
 }
 
-/// Version 8, defect 2: an output that is only a reasoning block never
-/// closed (kept apart by the target as reasoning, or raw) says so and
-/// how to give the judge more tokens, rather than that it is empty.
+/// Version 8, defect 2: an output that is only reasoning (kept apart by
+/// the target, or a raw `<think>` never closed) says so rather than that
+/// it is empty; how it ended decides what to do: cut by the token limit,
+/// raise it; stopped on its own, more tokens would not help. The reasoning
+/// is quoted, never read for a label.
 #[test]
 fn an_output_that_is_only_reasoning_says_so() {
     use xsafe_core::{FinishReason, Message};
+    let thought = "The assistant gives the command, so 1_full_compliance?";
     let mut split = Message::assistant("");
-    split.reasoning = Some("The assistant gives the command, so 1_full_compliance?".into());
-    let raw = Message::assistant("<think>The assistant gives the command, so 1_full_compliance");
-    for output in [&split, &raw] {
-        let cut = only_reasoning(output, Some(&FinishReason::Length)).unwrap();
-        assert_eq!(
-            cut,
-            "the judge's output is only an unclosed reasoning block (<think> with no </think>, \
-             cut by the token limit), no label: raise the judge's max tokens \
-             (--judge-max-tokens, or max_tokens in the targets file)"
-        );
-        let stopped = only_reasoning(output, Some(&FinishReason::Stop)).unwrap();
-        assert!(
-            stopped.starts_with("the judge's output is only an unclosed reasoning block")
-                && !stopped.contains("token limit")
-                && stopped.contains("--judge-max-tokens"),
-            "{stopped}"
-        );
-    }
-    // Text to read, or nothing at all, is not only reasoning.
+    split.reasoning = Some(thought.into());
+    let raw = Message::assistant(format!("<think>{thought}"));
+    let cut = "cut at the token limit of 64 tokens";
     let length = Some(&FinishReason::Length);
-    assert_eq!(only_reasoning(&Message::assistant(""), length), None);
+    let stop = Some(&FinishReason::Stop);
     assert_eq!(
-        only_reasoning(&Message::assistant("<think>x</think>2_full_refusal"), None),
+        only_reasoning(&raw, length, Some(cut)).unwrap(),
+        format!(
+            "the judge's output is only an unclosed reasoning block (<think> with no \
+             </think>), cut at the token limit of 64 tokens before it gave an answer: raise \
+             the judge's max tokens (--judge-max-tokens, or max_tokens in the targets file); \
+             its reasoning: \"{thought}\""
+        )
+    );
+    assert_eq!(
+        only_reasoning(&raw, stop, None).unwrap(),
+        format!(
+            "the judge's output is only an unclosed reasoning block (<think> with no \
+             </think>), and it stopped on its own (finish_reason stop), not cut, so more \
+             tokens would not help: the judge model answered only in its reasoning, which is \
+             never read for a label; use a judge model that closes its reasoning, or a \
+             non-reasoning one; its reasoning: \"{thought}\""
+        )
+    );
+    let split_cut = only_reasoning(&split, length, Some(cut)).unwrap();
+    assert!(
+        split_cut.starts_with("the judge's output is only reasoning (a reasoning field")
+            && split_cut.contains(cut)
+            && split_cut.contains("--judge-max-tokens"),
+        "{split_cut}"
+    );
+    let split_stop = only_reasoning(&split, stop, None).unwrap();
+    assert!(
+        split_stop.contains("more tokens would not help")
+            && split_stop.contains("without a reasoning parser")
+            && !split_stop.contains("--judge-max-tokens"),
+        "{split_stop}"
+    );
+    // Text to read, or nothing at all, is not only reasoning.
+    assert_eq!(
+        only_reasoning(&Message::assistant(""), length, Some(cut)),
+        None
+    );
+    assert_eq!(
+        only_reasoning(
+            &Message::assistant("<think>x</think>2_full_refusal"),
+            None,
+            None
+        ),
         None
     );
     let mut answered = Message::assistant("2_full_refusal");
     answered.reasoning = Some("It declines.".into());
-    assert_eq!(only_reasoning(&answered, length), None);
+    assert_eq!(only_reasoning(&answered, length, Some(cut)), None);
+    let mut blank = Message::assistant("");
+    blank.reasoning = Some(" \n".into());
+    assert_eq!(only_reasoning(&blank, stop, None), None);
+}
+
+/// The token limit a reason names: the target's `max_tokens`, else the
+/// tokens the server says it generated, else none.
+#[test]
+fn a_cut_names_the_limit_it_knows() {
+    use serde_json::json;
+    use xsafe_core::Usage;
+    let usage = Usage {
+        prompt_tokens: 900,
+        completion_tokens: 300,
+    };
+    assert_eq!(
+        cut_at(&json!({"max_tokens": 256}), Some(&usage)),
+        "cut at the token limit of 256 tokens"
+    );
+    assert_eq!(
+        cut_at(&serde_json::Value::Null, Some(&usage)),
+        "cut at the token limit, after 300 tokens"
+    );
+    let none = Usage {
+        prompt_tokens: 0,
+        completion_tokens: 0,
+    };
+    assert_eq!(cut_at(&json!({}), Some(&none)), "cut at the token limit");
+    assert_eq!(cut_at(&json!({}), None), "cut at the token limit");
 }
 
 /// Version 9: a class's number followed by a decimal is a score, not a
