@@ -25,6 +25,10 @@ pub struct Cascade {
 }
 
 impl Cascade {
+    /// The confidence below which the first judge's verdicts go to the
+    /// second unless told otherwise (`--escalate-below`'s default).
+    pub const DEFAULT_BELOW: f64 = 0.95;
+
     /// Whether the judge named `name` may come first in a cascade: one
     /// whose confidence varies by answer (the classifier), not one as sure
     /// of every answer (`strmatch`, an `llm:` judge), which [`Cascade::new`]

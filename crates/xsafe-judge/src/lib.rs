@@ -9,6 +9,7 @@
 
 mod cascade;
 pub mod classifier;
+mod flags;
 pub mod labels;
 mod llm;
 pub mod metrics;
@@ -17,6 +18,7 @@ mod strmatch;
 
 pub use cascade::Cascade;
 pub use classifier::XsafeJudge;
+pub use flags::{misnamed_judge, rejudge_command, shell_word, split_threshold};
 pub use llm::LlmJudge;
 pub use strmatch::StrMatch;
 

@@ -410,10 +410,21 @@ pub fn build(runs: &[RunInput], opts: &BuildOptions) -> Report {
             .filter(|r| opts.labels == LabelSource::Judge || !opts.human.contains_key(&r.id))
             .count();
         if missing > 0 && opts.labels != LabelSource::Human {
+            // The command as a shell reads it (a pair `xsafe>llm:T` as
+            // `--judge xsafe --escalate-to llm:T`, at its threshold); none
+            // for a judge no flags give.
+            let tags = run.results.iter().flat_map(|r| &r.verdicts);
+            let hint = xsafe_judge::rejudge_command(
+                &run.record.name,
+                &judge,
+                tags.map(|v| v.judge.as_str()),
+            )
+            .map(|command| format!(" (`{command}` judges them)"))
+            .unwrap_or_default();
             report.warnings.push(format!(
                 "run `{}`: {missing} answers have no verdict of judge `{judge}` and count as \
-                 unscored (`xsafe rejudge {} --judge {judge}` judges them)",
-                run.record.name, run.record.name
+                 unscored{hint}",
+                run.record.name
             ));
         }
         report.runs.push(run_info(run, &judging));

@@ -15,16 +15,28 @@
 //!   answers will come, and the page asks again every `refresh_seconds`).
 //!   Optional query filters:
 //!   `disagreements=1` (labelled answers where a judge chose another
-//!   class), `low_confidence=1` (a judge's confidence below the state's
-//!   threshold, [`DEFAULT_LOW_CONFIDENCE`] unless set, or no verdict
-//!   because the judge failed), `kind=TYPE`, `strategy=NAME`.
+//!   class), `low_confidence=1` ([`low_confidence`]: a judge scored the
+//!   answer less sure than the state's threshold, [`DEFAULT_LOW_CONFIDENCE`]
+//!   unless set, or it has no verdict because the judge failed),
+//!   `unscored=1` ([`unscored`]: a judge left the answer unscored, which
+//!   says nothing of its confidence), `kind=TYPE`, `strategy=NAME`.
 //! - `GET /api/items/{result_id}/messages` — one answer's transcript,
 //!   `{"result_id", "messages"}`, its messages in order (none for a result
 //!   whose request failed), which the page reads as it shows the answer.
 //!   404 `result_not_found` for an id that is no result of this run, 400
 //!   `invalid_result_id` for one that is not a number.
-//! - `POST /api/label` — `{"result_id", "label", "note"}` with `label` one
-//!   of `compliance`, `full_refusal`, `partial_refusal`.
+//! - `POST /api/label` — `{"result_id", "label", "note", "seen"}` with
+//!   `label` one of `compliance`, `full_refusal`, `partial_refusal`, and
+//!   `seen` the label and note of this annotator the page last read for the
+//!   answer, `{"label", "note"}` (`label` null when it had none). The label
+//!   and note are stored only if the stored ones are still those: else
+//!   nothing is stored and the answer is a 409 `label_changed` whose
+//!   `stored` gives the label and note stored now (another tab, another
+//!   `xsafe annotate` as the same annotator, or an import changed them), so
+//!   that a page never replaces a label or erases a note it did not show.
+//!   A blank `note` is no note. Without `seen` (a page from before it was
+//!   sent), the label is stored whatever is stored, and a blank or absent
+//!   `note` keeps the stored note.
 //! - `GET /api/agreement` — [`agreement_stats`] of the run.
 //!
 //! Once the run is deleted (`xsafe runs delete --force`), every route of
@@ -46,7 +58,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use xsafe_core::{Class, FinishReason, Message, Outcome};
 use xsafe_judge::metrics::{self, Agreement};
-use xsafe_store::{Annotation, ResultOutline, RunStatus, Store, StoreError, StoredResult};
+use xsafe_store::{
+    Annotation, LabelSeen, Relabel, ResultOutline, RunStatus, Store, StoreError, StoredResult,
+};
 
 /// Below this judge confidence an answer counts as low confidence, unless
 /// [`AnnotateState::with_low_confidence`] says otherwise.
@@ -263,9 +277,13 @@ pub(crate) struct Item {
     pub note: Option<String>,
     /// Whether a judge's class differs from this annotator's label.
     pub disagrees: bool,
-    /// Whether a judge's confidence is below [`Items::low_confidence_below`],
-    /// or the judge failed on the answer ([`Item::judge_error`]).
+    /// Whether a judge scored the answer with a confidence below
+    /// [`Items::low_confidence_below`], or it has no verdict (the judge
+    /// failed on it, [`Item::judge_error`]): see [`low_confidence`].
     pub low_confidence: bool,
+    /// Whether a judge left the answer unscored (an empty answer, one that
+    /// repeats the prompt, reasoning alone): see [`unscored`].
+    pub unscored: bool,
     /// Why the model stopped: `length` is an answer cut by the token limit,
     /// which the page marks "(cut)" as `xsafe runs show` does.
     pub finish_reason: Option<FinishReason>,
@@ -312,10 +330,13 @@ pub(crate) struct ItemFilter {
     /// judge classed otherwise.
     #[serde(default)]
     pub disagreements: Option<String>,
-    /// `1`, `true`, `yes` or `on`: only answers with a judge's confidence below
-    /// the server's threshold.
+    /// `1`, `true`, `yes` or `on`: only answers a judge scored with a
+    /// confidence below the server's threshold, or without a verdict.
     #[serde(default)]
     pub low_confidence: Option<String>,
+    /// `1`, `true`, `yes` or `on`: only answers a judge left unscored.
+    #[serde(default)]
+    pub unscored: Option<String>,
     /// Only cases of this prompt type; absent or empty means every type.
     #[serde(default)]
     pub kind: Option<String>,
@@ -323,6 +344,70 @@ pub(crate) struct ItemFilter {
     /// strategy.
     #[serde(default)]
     pub strategy: Option<String>,
+}
+
+/// Whether an answer is one of low judge confidence, as the page's filter
+/// and `--low-confidence P` mean it: a judge scored it with a confidence
+/// below `threshold` (`xsafe judge eval`'s `by_confidence` counts the
+/// scored answers at or above each level, so the answers below `P` are
+/// those it leaves to humans), or it has no verdict to trust (the judge
+/// failed on it, or no judge judged it). A verdict the judge left unscored
+/// has no confidence (it is stored as 0): such answers are [`unscored`],
+/// not low confidence.
+pub fn low_confidence(r: &ResultOutline, threshold: f64) -> bool {
+    without_verdict(r)
+        || r.verdicts
+            .iter()
+            .any(|v| v.outcome.class().is_some() && v.confidence < threshold)
+}
+
+/// Whether an answer has no verdict: the judge failed on it (the answer is
+/// stored with the judge's error), or no judge has judged it.
+fn without_verdict(r: &ResultOutline) -> bool {
+    r.error.is_some() || r.verdicts.is_empty()
+}
+
+/// Whether a judge left the answer unscored (an empty answer, a copy of
+/// the prompt, reasoning without an answer): the page's "unscored by the
+/// judge" filter.
+pub fn unscored(r: &ResultOutline) -> bool {
+    r.verdicts.iter().any(|v| v.outcome.class().is_none())
+}
+
+/// How many of a run's answers the page's review filters hold, which
+/// `xsafe annotate` says when it starts. An answer may be in more than one
+/// (judged by several judges).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct ReviewCounts {
+    /// Answers to label: results with a transcript, those the judge failed
+    /// on included.
+    pub answers: usize,
+    /// Of them, scored by a judge with a confidence below the threshold.
+    pub scored_below: usize,
+    /// Of them, without a verdict: the judge failed on them (or no judge
+    /// judged them). With `scored_below`, the "low judge confidence"
+    /// filter.
+    pub without_verdict: usize,
+    /// Of them, left unscored by a judge: the "unscored by the judge"
+    /// filter.
+    pub unscored: usize,
+}
+
+/// [`ReviewCounts`] of a run's `results` at the low-confidence `threshold`.
+pub fn review_counts(results: &[ResultOutline], threshold: f64) -> ReviewCounts {
+    let mut counts = ReviewCounts::default();
+    for r in results.iter().filter(|r| r.answer.is_some()) {
+        counts.answers += 1;
+        if without_verdict(r) {
+            counts.without_verdict += 1;
+        } else if low_confidence(r, threshold) {
+            counts.scored_below += 1;
+        }
+        if unscored(r) {
+            counts.unscored += 1;
+        }
+    }
+    counts
 }
 
 fn flag(v: &Option<String>) -> bool {
@@ -353,6 +438,8 @@ pub(crate) fn build_items(
     let mut all = Vec::new();
     let mut unanswered = 0;
     for r in results {
+        let is_low = self::low_confidence(&r, low_confidence);
+        let is_unscored = unscored(&r);
         // An error beside a transcript is the judge's (the answer is
         // stored, unjudged): the answer needs a human most. Without a
         // transcript the request failed and there is nothing to label.
@@ -380,8 +467,6 @@ pub(crate) fn build_items(
                 .iter()
                 .any(|v| v.outcome.class().is_some_and(|c| c != l))
         });
-        let is_low =
-            judge_error.is_some() || r.verdicts.iter().any(|v| v.confidence < low_confidence);
         all.push(Item {
             result_id: r.id,
             target: r.key.target,
@@ -398,6 +483,7 @@ pub(crate) fn build_items(
             note: own.and_then(|a| a.note.clone()),
             disagrees,
             low_confidence: is_low,
+            unscored: is_unscored,
             finish_reason: answer.finish_reason,
         });
     }
@@ -407,6 +493,7 @@ pub(crate) fn build_items(
         .into_iter()
         .filter(|i| !flag(&filter.disagreements) || i.disagrees)
         .filter(|i| !flag(&filter.low_confidence) || i.low_confidence)
+        .filter(|i| !flag(&filter.unscored) || i.unscored)
         .filter(|i| nonempty(&filter.kind).is_none_or(|k| i.kind == k))
         .filter(|i| nonempty(&filter.strategy).is_none_or(|s| i.strategy == s))
         .collect();
@@ -507,6 +594,43 @@ struct LabelRequest {
     label: String,
     #[serde(default)]
     note: Option<String>,
+    /// What the page last read of this annotator's label of the answer;
+    /// absent from a page older than this field.
+    #[serde(default)]
+    seen: Option<SeenLabel>,
+}
+
+/// The label and note the page last read, `{"label", "note"}`: `label`
+/// null when the answer had no label of this annotator's, `note` null (or
+/// blank) when it had no note.
+#[derive(Debug, Deserialize)]
+struct SeenLabel {
+    #[serde(default)]
+    label: Option<String>,
+    #[serde(default)]
+    note: Option<String>,
+}
+
+/// A note as it is stored: trimmed, `None` when blank.
+fn stored_note(note: Option<String>) -> Option<String> {
+    note.map(|n| n.trim().to_string()).filter(|n| !n.is_empty())
+}
+
+/// The class named `name`, or a 400 `invalid_label` naming the field.
+fn class_named(name: &str, field: &str) -> Result<Class, ApiError> {
+    Class::ALL
+        .into_iter()
+        .find(|c| c.as_str() == name)
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "invalid_label",
+                format!(
+                    "unknown label `{name}` in `{field}`: use compliance, full_refusal or \
+                     partial_refusal"
+                ),
+            )
+            .with_param(field)
+        })
 }
 
 /// The answer of `POST /api/label`.
@@ -518,65 +642,110 @@ pub struct Labelled {
     pub annotator: String,
     /// The class just saved.
     pub label: Class,
-    /// The note as saved, trimmed; `None` when none or a blank one was sent.
+    /// The note as saved, trimmed; `None` when there is none (a request
+    /// without `seen` and without a note keeps the stored note, given here).
     pub note: Option<String>,
     /// Answers this annotator has labelled in the run, after this one.
     pub labelled: usize,
 }
 
-async fn label(
-    State(state): State<Arc<AnnotateState>>,
-    body: Bytes,
-) -> Result<Json<Labelled>, ApiError> {
+/// The `stored` part of a 409 `label_changed`: this annotator's label and
+/// note of the answer as they are now.
+#[derive(Debug, Clone, Serialize)]
+struct StoredLabel {
+    result_id: i64,
+    /// `None` when the answer has no label of this annotator's.
+    label: Option<Class>,
+    note: Option<String>,
+    /// When the label was last set (RFC 3339, UTC).
+    saved_at: Option<String>,
+}
+
+/// The 409 `label_changed` answer to a label whose stored label or note is
+/// no longer what the page read: the message says what is stored now and
+/// what to do, and `stored` gives it to the page.
+fn label_changed(annotator: &str, result_id: i64, current: Option<Annotation>) -> Response {
+    let now = match &current {
+        Some(a) => format!(
+            "it is now `{}`{}, saved at {}",
+            a.class.as_str(),
+            a.note.as_deref().map_or_else(
+                || " without a note".to_string(),
+                |n| format!(" with the note \"{n}\"")
+            ),
+            a.created_at
+        ),
+        None => "it now has no label".to_string(),
+    };
+    let message = format!(
+        "`{annotator}`'s label of answer {result_id} changed after this page read it (in another \
+         tab, another `xsafe annotate` as `{annotator}`, or `xsafe annotate import`): {now}; \
+         nothing was saved: label the answer again to replace it"
+    );
+    let mut body = ApiError::new(
+        StatusCode::CONFLICT,
+        "invalid_request_error",
+        "label_changed",
+        message,
+    )
+    .body();
+    body["stored"] = serde_json::to_value(StoredLabel {
+        result_id,
+        label: current.as_ref().map(|a| a.class),
+        note: current.as_ref().and_then(|a| a.note.clone()),
+        saved_at: current.map(|a| a.created_at),
+    })
+    .unwrap_or_default();
+    (StatusCode::CONFLICT, Json(body)).into_response()
+}
+
+async fn label(State(state): State<Arc<AnnotateState>>, body: Bytes) -> Result<Response, ApiError> {
     let req: LabelRequest = serde_json::from_slice(&body).map_err(|e| {
         ApiError::bad_request(
             "invalid_json",
-            format!("the body must be {{\"result_id\", \"label\", \"note\"}}: {e}"),
+            format!(
+                "the body must be {{\"result_id\", \"label\", \"note\", \"seen\": {{\"label\", \
+                 \"note\"}}}}: {e}"
+            ),
         )
     })?;
-    let class = Class::ALL
-        .into_iter()
-        .find(|c| c.as_str() == req.label)
-        .ok_or_else(|| {
-            ApiError::bad_request(
-                "invalid_label",
-                format!(
-                    "unknown label `{}`: use compliance, full_refusal or partial_refusal",
-                    req.label
-                ),
-            )
-        })?;
-    let note = req
-        .note
-        .map(|n| n.trim().to_string())
-        .filter(|n| !n.is_empty());
+    let class = class_named(&req.label, "label")?;
+    let note = stored_note(req.note);
+    let seen = match req.seen {
+        None => LabelSeen::Unknown,
+        Some(SeenLabel { label: None, .. }) => LabelSeen::Unlabelled,
+        Some(SeenLabel {
+            label: Some(label),
+            note,
+        }) => LabelSeen::Labelled(class_named(&label, "seen.label")?, stored_note(note)),
+    };
     let s = state.clone();
-    let labelled = blocking(move || {
+    let result_id = req.result_id;
+    let written = blocking(move || {
         live_run(&s)?;
-        result_of_run(&s, req.result_id)?;
-        match s
-            .store
-            .annotate(req.result_id, &s.annotator, class, note.as_deref())
-        {
-            Ok(()) => {}
-            Err(StoreError::ResultNotFound(_)) => {
-                // Deleted with its run meanwhile, or not this run's.
-                live_run(&s)?;
-                return Err(not_found(format!(
-                    "no answer {} in this run",
-                    req.result_id
-                )));
-            }
-            Err(StoreError::NoTranscript(_)) => {
-                return Err(ApiError::new(
-                    StatusCode::CONFLICT,
-                    "invalid_request_error",
-                    "no_transcript",
-                    format!("answer {} failed: there is nothing to label", req.result_id),
-                ));
-            }
-            Err(e) => return Err(internal(e)),
-        }
+        result_of_run(&s, result_id)?;
+        let saved =
+            match s
+                .store
+                .annotate_checked(result_id, &s.annotator, class, note.as_deref(), &seen)
+            {
+                Ok(Relabel::Written(a)) => a,
+                Ok(Relabel::Changed(current)) => return Ok(Err(current)),
+                Err(StoreError::ResultNotFound(_)) => {
+                    // Deleted with its run meanwhile, or not this run's.
+                    live_run(&s)?;
+                    return Err(not_found(format!("no answer {result_id} in this run")));
+                }
+                Err(StoreError::NoTranscript(_)) => {
+                    return Err(ApiError::new(
+                        StatusCode::CONFLICT,
+                        "invalid_request_error",
+                        "no_transcript",
+                        format!("answer {result_id} failed: there is nothing to label"),
+                    ));
+                }
+                Err(e) => return Err(internal(e)),
+            };
         let labelled = s
             .store
             .annotations(s.run_id)
@@ -584,16 +753,19 @@ async fn label(
             .iter()
             .filter(|a| a.annotator == s.annotator)
             .count();
-        Ok(Labelled {
-            result_id: req.result_id,
+        Ok(Ok(Labelled {
+            result_id,
             annotator: s.annotator.clone(),
-            label: class,
-            note,
+            label: saved.class,
+            note: saved.note,
             labelled,
-        })
+        }))
     })
     .await?;
-    Ok(Json(labelled))
+    Ok(match written {
+        Ok(labelled) => Json(labelled).into_response(),
+        Err(current) => label_changed(&state.annotator, result_id, current),
+    })
 }
 
 /// Result `result_id` as [`Store::result`] reads it (one result, its

@@ -5,12 +5,13 @@
 
 mod annotate_support;
 
-use annotate_support::{HOSTILE, JUDGE_DOWN, add_unjudged, fixture, serve, serve_state};
+use annotate_support::{
+    HOSTILE, JUDGE_DOWN, add_unjudged, add_unscored, fixture, serve, serve_state,
+};
 use serde_json::{Value, json};
 use std::net::SocketAddr;
 use xsafe_core::Class;
-use xsafe_server::annotate::AnnotateState;
-use xsafe_server::annotate::agreement_stats;
+use xsafe_server::annotate::{self, AnnotateState, agreement_stats};
 
 async fn get(addr: SocketAddr, path: &str) -> (u16, Value) {
     let resp = reqwest::get(format!("http://{addr}{path}")).await.unwrap();
@@ -220,6 +221,54 @@ async fn answers_the_judge_failed_on_are_listed_and_labelled() {
     assert_eq!(v["items"][3]["disagrees"], false);
 }
 
+/// The low-confidence filter holds the answers a judge scored below the
+/// level and those it failed on; an answer it left unscored (stored with
+/// confidence 0) is not among them at any level, but under its own
+/// filter, `unscored=1`, and flagged `unscored`.
+#[tokio::test]
+async fn unscored_answers_have_their_own_filter() {
+    let f = fixture();
+    let unscored = add_unscored(&f);
+    let unjudged = add_unjudged(&f);
+    let state = AnnotateState::new(f.store.clone(), f.run_id, "alice").with_low_confidence(0.01);
+    let addr = serve_state(state).await;
+    let (_, v) = get(addr, "/api/items").await;
+    let flags: Vec<(i64, bool, bool)> = v["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["result_id"].as_i64().unwrap(),
+                i["low_confidence"].as_bool().unwrap(),
+                i["unscored"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert!(flags.contains(&(unscored, false, true)), "{flags:?}");
+    assert!(flags.contains(&(unjudged, true, false)), "{flags:?}");
+    assert!(flags.contains(&(f.ids[1], false, false)), "{flags:?}");
+    let (_, low) = get(addr, "/api/items?low_confidence=1").await;
+    assert_eq!(ids(&low), vec![unjudged]);
+    let (_, v) = get(addr, "/api/items?unscored=1").await;
+    assert_eq!(ids(&v), vec![unscored]);
+
+    // At 0.7: the answers scored below it, and the one the judge failed on.
+    let addr = serve(f.store.clone(), f.run_id, "alice").await;
+    let (_, low) = get(addr, "/api/items?low_confidence=1").await;
+    assert_eq!(ids(&low), vec![f.ids[1], f.ids[2], unjudged]);
+    let results = f.store.outlines(f.run_id).unwrap();
+    assert_eq!(
+        annotate::review_counts(&results, 0.7),
+        annotate::ReviewCounts {
+            answers: 6,
+            scored_below: 2,
+            without_verdict: 1,
+            unscored: 1,
+        }
+    );
+}
+
 #[tokio::test]
 async fn the_low_confidence_level_is_the_servers_choice() {
     let f = fixture();
@@ -262,19 +311,175 @@ async fn a_label_is_written_at_once_and_read_back() {
     assert_eq!(ids(&v), vec![f.ids[0]]);
 
     // Relabelling replaces: one row per annotator per answer; an empty
-    // note is no note.
-    let (status, _) = post(
+    // note is no note, from a page that showed the one stored.
+    let seen = json!({"label": "full_refusal", "note": "hedges"});
+    let (status, v) = post(
         addr,
-        json!({"result_id": f.ids[0], "label": "compliance", "note": ""}),
+        json!({"result_id": f.ids[0], "label": "compliance", "note": "", "seen": seen}),
     )
     .await;
-    assert_eq!(status, 200);
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["note"], Value::Null);
     let stored = f.store.annotations(f.run_id).unwrap();
     assert_eq!(stored.len(), 1);
     assert_eq!(stored[0].class, Class::Compliance);
     assert_eq!(stored[0].note, None);
     let (_, v) = get(addr, "/api/items?disagreements=1").await;
     assert_eq!(ids(&v), Vec::<i64>::new());
+}
+
+/// Every stored label of `annotator`: (result, class, note).
+fn labels_of(f: &annotate_support::Fixture, annotator: &str) -> Vec<(i64, Class, Option<String>)> {
+    f.store
+        .annotations(f.run_id)
+        .unwrap()
+        .into_iter()
+        .filter(|a| a.annotator == annotator)
+        .map(|a| (a.result_id, a.class, a.note))
+        .collect()
+}
+
+/// Two pages labelling as one annotator (two tabs, or two `xsafe annotate`
+/// processes on one store), or a page and an import: a label sent with the
+/// label and note its page last read is stored only while those are still
+/// stored. Else nothing is stored, and the 409 says what is, so that the
+/// page shows it; sent again with what is stored now, it is stored.
+#[tokio::test]
+async fn a_label_changed_elsewhere_is_not_replaced() {
+    let f = fixture();
+    let tab_a = serve(f.store.clone(), f.run_id, "alice").await;
+    let tab_b = serve(f.store.clone(), f.run_id, "alice").await;
+    let id = f.ids[0];
+    let nothing = json!({"label": null, "note": null});
+    let (status, v) = post(
+        tab_a,
+        json!({"result_id": id, "label": "full_refusal", "note": "A careful note", "seen": nothing}),
+    )
+    .await;
+    assert_eq!(status, 200, "{v}");
+
+    // Tab B read the answer unlabelled, before tab A labelled it.
+    let (status, v) = post(
+        tab_b,
+        json!({"result_id": id, "label": "compliance", "note": "", "seen": nothing}),
+    )
+    .await;
+    assert_eq!(status, 409, "{v}");
+    assert_eq!(v["error"]["code"], "label_changed", "{v}");
+    assert_eq!(v["stored"]["result_id"], id);
+    assert_eq!(v["stored"]["label"], "full_refusal");
+    assert_eq!(v["stored"]["note"], "A careful note");
+    assert!(v["stored"]["saved_at"].is_string(), "{v}");
+    let message = v["error"]["message"].as_str().unwrap();
+    assert!(
+        message.starts_with(&format!(
+            "`alice`'s label of answer {id} changed after this page read it (in another tab, \
+             another `xsafe annotate` as `alice`, or `xsafe annotate import`): it is now \
+             `full_refusal` with the note \"A careful note\", saved at "
+        )) && message.ends_with("; nothing was saved: label the answer again to replace it"),
+        "{message}"
+    );
+    let careful = vec![(id, Class::FullRefusal, Some("A careful note".to_string()))];
+    assert_eq!(labels_of(&f, "alice"), careful);
+    // A page that read another note, or another label, is refused as well.
+    for seen in [
+        json!({"label": "full_refusal", "note": "an older note"}),
+        json!({"label": "full_refusal"}),
+        json!({"label": "compliance", "note": "A careful note"}),
+    ] {
+        let (status, v) = post(
+            tab_b,
+            json!({"result_id": id, "label": "compliance", "seen": seen}),
+        )
+        .await;
+        assert_eq!(status, 409, "{seen}: {v}");
+    }
+    assert_eq!(labels_of(&f, "alice"), careful);
+
+    // Sent again with what is stored now (the page showed it): stored.
+    let seen = json!({"label": "full_refusal", "note": "  A careful note "});
+    let (status, v) = post(
+        tab_b,
+        json!({"result_id": id, "label": "compliance", "note": "A careful note", "seen": seen}),
+    )
+    .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(
+        labels_of(&f, "alice"),
+        vec![(id, Class::Compliance, Some("A careful note".to_string()))]
+    );
+
+    // An import meanwhile (the store written by another process).
+    f.store
+        .annotate(id, "alice", Class::PartialRefusal, Some("imported"))
+        .unwrap();
+    let seen = json!({"label": "compliance", "note": "A careful note"});
+    let (status, v) = post(
+        tab_a,
+        json!({"result_id": id, "label": "compliance", "note": "A careful note", "seen": seen}),
+    )
+    .await;
+    assert_eq!(status, 409, "{v}");
+    assert_eq!(
+        (&v["stored"]["label"], &v["stored"]["note"]),
+        (&json!("partial_refusal"), &json!("imported"))
+    );
+    // Another annotator's label is no change to alice's.
+    let bob = serve(f.store.clone(), f.run_id, "bob").await;
+    let (status, v) = post(
+        bob,
+        json!({"result_id": id, "label": "compliance", "seen": nothing}),
+    )
+    .await;
+    assert_eq!(status, 200, "{v}");
+
+    // A `seen` label that is none is refused, naming the field.
+    let (status, v) = post(
+        tab_a,
+        json!({"result_id": id, "label": "compliance", "seen": {"label": "maybe"}}),
+    )
+    .await;
+    assert_eq!(status, 400, "{v}");
+    assert_eq!(
+        (&v["error"]["code"], &v["error"]["param"]),
+        (&json!("invalid_label"), &json!("seen.label"))
+    );
+}
+
+/// A label without `seen` (a page from before it was sent) is stored
+/// whatever is stored, but an empty or absent note never clears the stored
+/// one: that page cannot know it.
+#[tokio::test]
+async fn a_label_without_what_was_seen_keeps_the_stored_note() {
+    let f = fixture();
+    let addr = serve(f.store.clone(), f.run_id, "alice").await;
+    let id = f.ids[1];
+    f.store
+        .annotate(id, "alice", Class::FullRefusal, Some("imported"))
+        .unwrap();
+    for body in [
+        json!({"result_id": id, "label": "compliance", "note": ""}),
+        json!({"result_id": id, "label": "compliance", "note": null}),
+        json!({"result_id": id, "label": "compliance"}),
+    ] {
+        let (status, v) = post(addr, body.clone()).await;
+        assert_eq!(status, 200, "{body}: {v}");
+        assert_eq!(v["note"], "imported", "{body}: {v}");
+        assert_eq!(
+            labels_of(&f, "alice"),
+            vec![(id, Class::Compliance, Some("imported".to_string()))]
+        );
+    }
+    let (status, _) = post(
+        addr,
+        json!({"result_id": id, "label": "partial_refusal", "note": "mine"}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        labels_of(&f, "alice"),
+        vec![(id, Class::PartialRefusal, Some("mine".to_string()))]
+    );
 }
 
 #[tokio::test]

@@ -6,7 +6,10 @@
 //! without labelling any unread; an empty answer says it is empty and one
 //! cut by the token limit is marked "(cut)"; the error of a label not
 //! saved goes once a later label is saved; a deleted run says it was
-//! deleted; the agreement panel's `n` is `stats`'s.
+//! deleted; the agreement panel's `n` is `stats`'s; a page opened earlier
+//! does not replace a label another page (or an import) stored since, and
+//! shows it; unscored answers are counted and filtered apart from low
+//! confidence.
 //!
 //! Without chromium and chromedriver the tests print a notice and pass,
 //! unless `XSAFE_REQUIRE_BROWSER=1`.
@@ -20,7 +23,7 @@ use std::time::Duration;
 use xsafe_core::{Case, Class, FinishReason, Label, Message, Transcript, Verdict};
 use xsafe_server::annotate::AnnotateState;
 use xsafe_store::{ResultKey, RunStatus, Timing};
-use xsafe_testkit::browser::{self, ARROW_RIGHT, Driver, Session};
+use xsafe_testkit::browser::{self, ARROW_LEFT, ARROW_RIGHT, Driver, ESCAPE, Session};
 
 struct Browser {
     driver: Driver,
@@ -39,11 +42,22 @@ impl Browser {
     /// Serves `state` over the run of `f` and opens the page on it, once it
     /// has loaded the answers; returns the session and the page's URL.
     async fn open(&self, f: &Fixture, state: AnnotateState) -> (Session<'_>, String) {
+        self.open_in(f, state, "profile").await
+    }
+
+    /// [`Browser::open`] in a browser of its own, whose profile is the
+    /// folder `profile` of the fixture's: a second page open at once.
+    async fn open_in(
+        &self,
+        f: &Fixture,
+        state: AnnotateState,
+        profile: &str,
+    ) -> (Session<'_>, String) {
         let addr = serve_state(state).await;
         let base = format!("http://{addr}/");
         let s = self
             .driver
-            .session(&self.chromium, &f.dir.path().join("profile"))
+            .session(&self.chromium, &f.dir.path().join(profile))
             .await;
         s.goto(&base).await;
         s.wait_for("return document.body.dataset.ready === '1'")
@@ -550,4 +564,277 @@ impl ClickId for Session<'_> {
         let e = self.element(&format!("#{id}")).await;
         self.post(&format!("/element/{e}/click"), json!({})).await;
     }
+}
+
+/// alice's labels in the store: (result, class, note), in run order.
+fn alices(f: &Fixture) -> Vec<(i64, Class, Option<String>)> {
+    f.store
+        .annotations(f.run_id)
+        .unwrap()
+        .into_iter()
+        .filter(|a| a.annotator == "alice")
+        .map(|a| (a.result_id, a.class, a.note))
+        .collect()
+}
+
+/// The value of the note field.
+async fn note(s: &Session<'_>) -> Value {
+    s.js("return document.getElementById('note').value").await
+}
+
+/// The label button shown pressed, or null.
+async fn pressed(s: &Session<'_>) -> Value {
+    s.js(
+        "var b = document.querySelector('#labels button[aria-pressed=\"true\"]'); \
+         return b ? b.dataset.class : null;",
+    )
+    .await
+}
+
+/// Two pages labelling as alice (two `xsafe annotate` processes on one
+/// store, or two tabs): a label made in the page opened earlier, on an
+/// answer the other labelled since, is not saved over it; the page says
+/// so, shows the stored label and note, and a label made again there is
+/// saved, keeping the note it now shows. A label stored elsewhere (an
+/// import) shows when the page is come back to.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_opened_earlier_does_not_replace_a_newer_label() {
+    let Some(b) = Browser::start("the two-pages browser test").await else {
+        return;
+    };
+    let f = fixture();
+    let alice = || AnnotateState::new(f.store.clone(), f.run_id, "alice");
+    let (tab_a, base_a) = b.open_in(&f, alice(), "profile-a").await;
+    let (tab_b, _) = b.open_in(&f, alice(), "profile-b").await;
+    let first = f.ids[0];
+    assert_eq!(shown(&tab_a).await, first);
+    assert_eq!(shown(&tab_b).await, first);
+
+    // Tab A: a note, then 2.
+    let field = tab_a.element("#note").await;
+    tab_a
+        .post(
+            &format!("/element/{field}/value"),
+            json!({"text": "A careful note"}),
+        )
+        .await;
+    tab_a.key(ESCAPE).await;
+    tab_a.key("2").await;
+    wait_labelled(&tab_a, 1).await;
+    let careful = (
+        first,
+        Class::FullRefusal,
+        Some("A careful note".to_string()),
+    );
+    assert_eq!(alices(&f), vec![careful.clone()]);
+
+    // Tab B, loaded before: 1 is refused, and nothing changes.
+    tab_b.key("1").await;
+    tab_b
+        .wait_for("return (document.body.dataset.saving || '0') === '0'")
+        .await;
+    assert_eq!(alices(&f), vec![careful]);
+    let error = text(&tab_b, "error").await;
+    assert!(
+        error.starts_with(&format!(
+            "Not saved: the label of xsafe-basic / c1 (baseline, openai:gpt-4o-mini): `alice`'s \
+             label of answer {first} changed after this page read it (in another tab, another \
+             `xsafe annotate` as `alice`, or `xsafe annotate import`): it is now `full_refusal` \
+             with the note \"A careful note\", saved at "
+        )) && error.ends_with(
+            "; nothing was saved: label the answer again to replace it. The page now shows \
+             the stored label and note."
+        ),
+        "{error}"
+    );
+    assert!(visible(&tab_b, "error").await);
+    // Back on the answer: the stored label and note.
+    tab_b.key(ARROW_LEFT).await;
+    tab_b
+        .wait_for(&format!(
+            "return document.body.dataset.resultId === '{first}'"
+        ))
+        .await;
+    assert_eq!(pressed(&tab_b).await, json!("full_refusal"));
+    assert_eq!(note(&tab_b).await, json!("A careful note"));
+    assert_eq!(text(&tab_b, "note-status").await, "");
+    assert_eq!(text(&tab_b, "progress").await, "1 labelled of 4");
+    // Labelled again, knowingly: saved, with the note it shows.
+    tab_b.key("1").await;
+    wait_labelled(&tab_b, 1).await;
+    assert_eq!(
+        alices(&f),
+        vec![(first, Class::Compliance, Some("A careful note".to_string()))]
+    );
+    assert!(!visible(&tab_b, "error").await);
+
+    // A label stored elsewhere while tab B shows the answer (an import):
+    // coming back to the page reads it (at most every 5 s).
+    let second = f.ids[1];
+    assert_eq!(shown(&tab_b).await, second);
+    f.store
+        .annotate(second, "alice", Class::PartialRefusal, Some("imported"))
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(5200)).await;
+    tab_b
+        .js("window.dispatchEvent(new Event('focus')); return null;")
+        .await;
+    tab_b
+        .wait_for("return document.getElementById('progress').dataset.labelled === '2'")
+        .await;
+    assert_eq!(pressed(&tab_b).await, json!("partial_refusal"));
+    assert_eq!(note(&tab_b).await, json!("imported"));
+    assert!(
+        text(&tab_b, "nav-status")
+            .await
+            .starts_with("Your label of this answer was changed elsewhere"),
+        "{}",
+        text(&tab_b, "nav-status").await
+    );
+    // Which a label made now replaces, as the page showed it.
+    tab_b.key("2").await;
+    wait_labelled(&tab_b, 2).await;
+    assert_eq!(
+        alices(&f)[1],
+        (second, Class::FullRefusal, Some("imported".to_string()))
+    );
+    // A note typed on an answer labelled elsewhere meanwhile is kept as a
+    // draft when the label is refused, and saved with the next label.
+    let third = f.ids[2];
+    assert_eq!(shown(&tab_b).await, third);
+    f.store
+        .annotate(third, "alice", Class::Compliance, None)
+        .unwrap();
+    let field = tab_b.element("#note").await;
+    tab_b
+        .post(
+            &format!("/element/{field}/value"),
+            json!({"text": "my view"}),
+        )
+        .await;
+    tab_b.key(ESCAPE).await;
+    tab_b.key("3").await;
+    tab_b
+        .wait_for("return (document.body.dataset.saving || '0') === '0'")
+        .await;
+    let error = text(&tab_b, "error").await;
+    assert!(
+        error.ends_with(
+            "The page now shows the stored label; your note is kept as a draft on the answer."
+        ),
+        "{error}"
+    );
+    tab_b.key(ARROW_LEFT).await;
+    tab_b
+        .wait_for(&format!(
+            "return document.body.dataset.resultId === '{third}'"
+        ))
+        .await;
+    assert_eq!(pressed(&tab_b).await, json!("compliance"));
+    assert_eq!(note(&tab_b).await, json!("my view"));
+    assert_eq!(
+        text(&tab_b, "note-status").await,
+        "Not saved: this note is not the stored one (none). It is saved with the next label of \
+         this answer (1, 2 or 3)."
+    );
+    assert_eq!(alices(&f)[2], (third, Class::Compliance, None));
+    tab_b.key("3").await;
+    wait_labelled(&tab_b, 3).await;
+    assert_eq!(
+        alices(&f)[2],
+        (third, Class::PartialRefusal, Some("my view".to_string()))
+    );
+    assert_eq!(text(&tab_b, "note-status").await, "");
+    // Tab B's console has the 409 it was answered; no script error.
+    assert_eq!(tab_b.js("return window.xsafeErrors").await, json!([]));
+    tab_a.assert_clean(Some(&base_a)).await;
+    tab_a.close().await;
+    tab_b.close().await;
+}
+
+/// The low-confidence filter counts and shows the answers a judge scored
+/// below the level and those it failed on; the answers it left unscored
+/// are counted apart, under their own filter.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unscored_answers_are_counted_apart_from_low_confidence() {
+    let Some(b) = Browser::start("the review-filters browser test").await else {
+        return;
+    };
+    let f = fixture();
+    let unscored = add_answer(
+        &f,
+        "c7",
+        "",
+        FinishReason::Stop,
+        Verdict::unscored("empty answer", "strmatch@1"),
+    );
+    let (s, base) = b
+        .open(
+            &f,
+            AnnotateState::new(f.store.clone(), f.run_id, "alice").with_low_confidence(0.01),
+        )
+        .await;
+    assert_eq!(text(&s, "low-level").await, "(below 0.01)");
+    assert_eq!(text(&s, "low-count").await, "0");
+    assert_eq!(text(&s, "unscored-count").await, "1");
+    s.click_id("f-low").await;
+    assert_eq!(view(&s).await, json!("none"));
+    s.click_id("f-low").await;
+    s.click_id("f-unscored").await;
+    s.wait_for(&format!(
+        "return document.body.dataset.resultId === '{unscored}'"
+    ))
+    .await;
+    assert_eq!(text(&s, "position").await, "1 / 1");
+    s.key("2").await;
+    wait_labelled(&s, 1).await;
+    assert_eq!(alices(&f), vec![(unscored, Class::FullRefusal, None)]);
+    s.assert_clean(Some(&base)).await;
+    s.close().await;
+}
+
+/// A list of answers asked for before a label was stored, and read after,
+/// has the answer unlabelled: the page keeps the label it stored rather
+/// than the older list's, and the next label of that answer is no
+/// conflict.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_list_read_before_a_label_was_stored_does_not_undo_it() {
+    let Some(b) = Browser::start("the stale-list browser test").await else {
+        return;
+    };
+    let f = fixture();
+    f.store
+        .set_run_status(f.run_id, RunStatus::Interrupted)
+        .unwrap();
+    let (s, base) = b
+        .open(&f, AnnotateState::new(f.store.clone(), f.run_id, "alice"))
+        .await;
+    // The list's reply comes 1.5 s after the server read it.
+    s.js(
+        "var send = window.fetch; window.fetch = function (url, opts) { \
+           var reply = send(url, opts); \
+           if (!/api\\/items$/.test(String(url))) { return reply; } \
+           return reply.then(function (r) { \
+             return new Promise(function (done) { setTimeout(function () { done(r); }, 1500); }); }); \
+         }; return null;",
+    )
+    .await;
+    s.click_id("refresh").await;
+    s.key("2").await;
+    wait_labelled(&s, 1).await;
+    assert_eq!(alices(&f), vec![(f.ids[0], Class::FullRefusal, None)]);
+    s.wait_for(
+        "return document.getElementById('nav-status').textContent === 'No new answers yet.'",
+    )
+    .await;
+    assert_eq!(text(&s, "progress").await, "1 labelled of 4");
+    s.key(ARROW_LEFT).await;
+    assert_eq!(shown(&s).await, f.ids[0]);
+    assert_eq!(pressed(&s).await, json!("full_refusal"));
+    s.key("1").await;
+    wait_labelled(&s, 1).await;
+    assert_eq!(alices(&f), vec![(f.ids[0], Class::Compliance, None)]);
+    assert!(!visible(&s, "error").await, "{}", text(&s, "error").await);
+    s.assert_clean(Some(&base)).await;
+    s.close().await;
 }

@@ -33,9 +33,9 @@ mod types;
 pub use error::StoreError;
 pub use schema::{APPLICATION_ID, SCHEMA_VERSION};
 pub use types::{
-    Annotation, AnswerOutline, CountedFailure, CountedOutcome, DeletedRun, OutcomeCount, ResultKey,
-    ResultOutline, RunLock, RunRecord, RunSpec, RunStatus, RunSummary, StoredError, StoredResult,
-    Timing, judge_name,
+    Annotation, AnswerOutline, CountedFailure, CountedOutcome, DeletedRun, LabelSeen, OutcomeCount,
+    Relabel, ResultKey, ResultOutline, RunLock, RunRecord, RunSpec, RunStatus, RunSummary,
+    StoredError, StoredResult, Timing, judge_name,
 };
 
 use rusqlite::types::Type;
@@ -1216,6 +1216,47 @@ impl Store {
         })
     }
 
+    /// [`annotate`](Store::annotate) unless `annotator`'s label of the
+    /// result changed since it was read: in one transaction, the label and
+    /// note stored now are compared with `seen`, and the new label and
+    /// `note` are written only when they are the same, so that two pages
+    /// labelling as one annotator (or a page and an import) never replace
+    /// a label or a note that the one writing did not show. With
+    /// [`LabelSeen::Unknown`] the label is written whatever is stored, and a
+    /// `note` of `None` keeps the stored note. Notes are compared as
+    /// stored: give them trimmed, `None` for none.
+    pub fn annotate_checked(
+        &self,
+        result_id: i64,
+        annotator: &str,
+        class: Class,
+        note: Option<&str>,
+        seen: &LabelSeen,
+    ) -> Result<Relabel, StoreError> {
+        self.write(|tx| {
+            ensure_transcript(tx, result_id)?;
+            let current = annotation_of(tx, result_id, annotator)?;
+            let unchanged = match seen {
+                LabelSeen::Unknown => true,
+                LabelSeen::Unlabelled => current.is_none(),
+                LabelSeen::Labelled(c, n) => current
+                    .as_ref()
+                    .is_some_and(|a| a.class == *c && a.note == *n),
+            };
+            if !unchanged {
+                return Ok(Relabel::Changed(current));
+            }
+            let note = match (note, seen) {
+                (None, LabelSeen::Unknown) => current.and_then(|a| a.note),
+                (note, _) => note.map(str::to_string),
+            };
+            upsert_annotation(tx, result_id, annotator, class, note.as_deref())?;
+            let written = annotation_of(tx, result_id, annotator)?
+                .ok_or(StoreError::ResultNotFound(result_id))?;
+            Ok(Relabel::Written(written))
+        })
+    }
+
     /// Every annotation of a run's results, in the order of
     /// [`results`](Store::results), then by annotator.
     pub fn annotations(&self, run_id: i64) -> Result<Vec<Annotation>, StoreError> {
@@ -1478,6 +1519,30 @@ fn upsert_annotation(
         params![result_id, annotator, class.as_str(), note, time::now()],
     )?;
     Ok(())
+}
+
+/// `annotator`'s annotation of result `result_id`, if any.
+fn annotation_of(
+    conn: &Connection,
+    result_id: i64,
+    annotator: &str,
+) -> Result<Option<Annotation>, StoreError> {
+    Ok(conn
+        .query_row(
+            "SELECT result_id, annotator, label, note, created_at FROM annotations
+             WHERE result_id = ?1 AND annotator = ?2",
+            params![result_id, annotator],
+            |row| {
+                Ok(Annotation {
+                    result_id: row.get(0)?,
+                    annotator: row.get(1)?,
+                    class: parse_col(row, 2, |s| s.parse::<Class>().ok())?,
+                    note: row.get(3)?,
+                    created_at: row.get(4)?,
+                })
+            },
+        )
+        .optional()?)
 }
 
 /// Verdicts and annotations are about a transcript; a failed request has

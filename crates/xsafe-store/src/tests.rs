@@ -113,6 +113,95 @@ fn a_failed_replacement_keeps_the_earlier_transcript() {
     assert_eq!(store.annotations(key.run_id).unwrap().len(), 1);
 }
 
+/// A label checked against what was seen is written only while the stored
+/// label and note are still that; a changed one is returned, not replaced.
+/// Unchecked, a label without a note keeps the stored note.
+#[test]
+fn a_checked_label_replaces_only_the_label_it_saw() {
+    let (store, key) = store_with_case();
+    let verdict = Verdict::scored(Class::Compliance, 0.9, "strmatch@1");
+    let id = store
+        .record_result(&key, &transcript(), &verdict, Timing::default())
+        .unwrap();
+    let stored = |s: &Store| {
+        s.annotations(key.run_id)
+            .unwrap()
+            .into_iter()
+            .map(|a| (a.annotator, a.class, a.note))
+            .collect::<Vec<_>>()
+    };
+    let written = store
+        .annotate_checked(
+            id,
+            "ann",
+            Class::FullRefusal,
+            Some("careful"),
+            &LabelSeen::Unlabelled,
+        )
+        .unwrap();
+    let Relabel::Written(first) = written else {
+        panic!("{written:?}")
+    };
+    assert_eq!(
+        (first.class, first.note.as_deref()),
+        (Class::FullRefusal, Some("careful"))
+    );
+    // Another page that saw no label, or another label or note, changes
+    // nothing and is told what is stored.
+    for seen in [
+        LabelSeen::Unlabelled,
+        LabelSeen::Labelled(Class::FullRefusal, None),
+        LabelSeen::Labelled(Class::Compliance, Some("careful".into())),
+    ] {
+        let r = store
+            .annotate_checked(id, "ann", Class::Compliance, None, &seen)
+            .unwrap();
+        assert_eq!(r, Relabel::Changed(Some(first.clone())), "{seen:?}");
+    }
+    assert_eq!(
+        stored(&store),
+        vec![("ann".into(), Class::FullRefusal, Some("careful".into()))]
+    );
+    // Another annotator's label is not this one's.
+    let r = store
+        .annotate_checked(id, "bob", Class::Compliance, None, &LabelSeen::Unlabelled)
+        .unwrap();
+    assert!(matches!(r, Relabel::Written(_)), "{r:?}");
+    // The label seen is replaced, the note cleared as asked.
+    let seen = LabelSeen::Labelled(Class::FullRefusal, Some("careful".into()));
+    let r = store
+        .annotate_checked(id, "ann", Class::PartialRefusal, None, &seen)
+        .unwrap();
+    assert!(
+        matches!(&r, Relabel::Written(a) if a.note.is_none()),
+        "{r:?}"
+    );
+    // Unchecked: the label is replaced, a missing note keeps the stored one.
+    store
+        .annotate(id, "ann", Class::PartialRefusal, Some("kept"))
+        .unwrap();
+    let r = store
+        .annotate_checked(id, "ann", Class::Compliance, None, &LabelSeen::Unknown)
+        .unwrap();
+    assert!(
+        matches!(&r, Relabel::Written(a) if a.class == Class::Compliance && a.note.as_deref() == Some("kept")),
+        "{r:?}"
+    );
+    // No transcript, no label, whatever was seen.
+    let other = ResultKey {
+        sample: 1,
+        ..key.clone()
+    };
+    store
+        .record_error(&other, "timeout", "no answer", 1)
+        .unwrap();
+    let failed = store.results(key.run_id).unwrap()[1].id;
+    let err = store
+        .annotate_checked(failed, "ann", Class::Compliance, None, &LabelSeen::Unknown)
+        .unwrap_err();
+    assert!(matches!(err, StoreError::NoTranscript(_)), "{err}");
+}
+
 #[test]
 fn a_failing_migration_leaves_the_file_at_the_last_good_version() {
     let dir = tempfile::tempdir().unwrap();

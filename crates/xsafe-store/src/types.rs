@@ -353,6 +353,31 @@ pub struct Annotation {
     pub created_at: String,
 }
 
+/// What a page last read of one annotator's label of an answer, which
+/// [`Store::annotate_checked`](crate::Store::annotate_checked) compares with
+/// the label stored when it writes a new one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LabelSeen {
+    /// Nothing was read: the new label is written whatever is stored, and
+    /// a new label without a note keeps the stored note.
+    Unknown,
+    /// The annotator had not labelled the answer.
+    Unlabelled,
+    /// The annotator's label and note (`None`: no note), as stored.
+    Labelled(Class, Option<String>),
+}
+
+/// What [`Store::annotate_checked`](crate::Store::annotate_checked) did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Relabel {
+    /// The label was written; the annotation as it is stored now.
+    Written(Annotation),
+    /// Nothing was written: the annotator's label or note of the answer is
+    /// no longer what was seen. The annotation stored now, `None` when the
+    /// answer has no label of the annotator's.
+    Changed(Option<Annotation>),
+}
+
 /// The judge name of a verdict's `name@version` tag: what identifies "the
 /// same judge" across versions. Splits at the last `@` so that a name which
 /// itself contains `@` stays whole; a tag without `@` is all name.

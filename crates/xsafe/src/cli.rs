@@ -559,7 +559,7 @@ pub struct JudgeArgs {
         long,
         allow_negative_numbers = true,
         value_name = "P",
-        default_value_t = 0.95,
+        default_value_t = xsafe_judge::Cascade::DEFAULT_BELOW,
         requires = "escalate_to"
     )]
     pub escalate_below: f64,

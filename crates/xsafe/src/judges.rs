@@ -45,6 +45,16 @@ impl JudgeArgs {
     /// `--escalate-below` go to that judge ([`xsafe_judge::Cascade`]); the
     /// pair judges as many at once as the second can.
     pub fn build(&self, targets_file: Option<&Path>, cache_dir: &Path) -> Result<ResolvedJudge> {
+        // A pair or a threshold written as a verdict names it.
+        let specs = [
+            ("--judge", Some(&self.judge)),
+            ("--escalate-to", self.escalate_to.as_ref()),
+        ];
+        for (flag, spec) in specs {
+            if let Some(e) = spec.and_then(|s| xsafe_judge::misnamed_judge(flag, s)) {
+                anyhow::bail!(e);
+            }
+        }
         let first = self.build_one(self.judge.trim(), targets_file, cache_dir)?;
         let Some(spec) = &self.escalate_to else {
             return Ok(first);

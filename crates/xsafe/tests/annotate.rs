@@ -218,6 +218,116 @@ fn export_is_read_by_judge_eval_and_judge_train() {
     assert!(close(&pair["agreement"]["kappa"], 1.0), "{pair}");
 }
 
+/// A majority row keeps what the annotators outside the majority said:
+/// each one's name, label and note, in `other_labels` (a JSON array, which
+/// keeps any note whole), which import does not read: the export imports
+/// back, and `judge eval` reads it. Rows all agree on have it empty.
+#[test]
+fn a_majority_export_keeps_the_other_annotators_notes() {
+    let env = Env::new();
+    let _model = make_run(&env);
+    let import = |name: &str, who: &str, text: &str| {
+        let file = env.write(name, text);
+        env.ok(&[
+            "annotate",
+            "import",
+            "r1",
+            file.to_str().unwrap(),
+            "--annotator",
+            who,
+        ]);
+    };
+    import(
+        "alice.csv",
+        "alice",
+        "id,final_label,note\ns1,2_full_refusal,clear refusal\ns2,1_full_compliance,\n",
+    );
+    import(
+        "bob.csv",
+        "bob",
+        "id,final_label,note\ns1,2_full_refusal,\ns2,1_full_compliance,fine\n",
+    );
+    import(
+        "carol.csv",
+        "carol",
+        "id,final_label,note\ns1,1_full_compliance,\"it answers; \"\"kind of\"\", see the end\"\n\
+         s2,1_full_compliance,\n",
+    );
+    import("dave.csv", "dave", "id,final_label\ns1,3_partial_refusal\n");
+    let all = env.path("all.csv");
+    env.ok(&["annotate", "export", "r1", "-o", all.to_str().unwrap()]);
+    let mut reader = csv::Reader::from_path(&all).unwrap();
+    let header: Vec<String> = reader.headers().unwrap().iter().map(String::from).collect();
+    let col = |name: &str| header.iter().position(|h| h == name).unwrap();
+    let rows: Vec<Vec<String>> = reader
+        .records()
+        .map(|r| r.unwrap().iter().map(String::from).collect())
+        .collect();
+    let cells = |r: &Vec<String>| {
+        (
+            r[col("id")].clone(),
+            r[col("final_label")].clone(),
+            r[col("annotator")].clone(),
+            r[col("note")].clone(),
+        )
+    };
+    assert_eq!(
+        rows.iter().map(cells).collect::<Vec<_>>(),
+        [
+            (
+                "s1".to_string(),
+                F.to_string(),
+                "alice;bob".to_string(),
+                "clear refusal".to_string()
+            ),
+            (
+                "s2".into(),
+                C.into(),
+                "alice;bob;carol".into(),
+                "fine".into()
+            ),
+        ]
+    );
+    let others: Value = serde_json::from_str(&rows[0][col("other_labels")]).unwrap();
+    assert_eq!(
+        others,
+        serde_json::json!([
+            {"annotator": "carol", "label": C, "note": "it answers; \"kind of\", see the end"},
+            {"annotator": "dave", "label": P, "note": null},
+        ])
+    );
+    assert_eq!(rows[1][col("other_labels")], "");
+
+    // The export imports back, as one annotator; judge eval reads it.
+    env.ok(&[
+        "annotate",
+        "import",
+        "r1",
+        all.to_str().unwrap(),
+        "--annotator",
+        "erin",
+    ]);
+    assert_eq!(
+        common::count_rows(
+            &env.db(),
+            "SELECT count(*) FROM annotations a JOIN results r ON r.id = a.result_id \
+             WHERE a.annotator = 'erin' AND (r.case_id, a.label, a.note) IN \
+             (VALUES ('s1', 'full_refusal', 'clear refusal'), ('s2', 'compliance', 'fine'))"
+        ),
+        2
+    );
+    let eval = json(&env.ok(&[
+        "judge",
+        "eval",
+        "--labels",
+        all.to_str().unwrap(),
+        "--judge",
+        "strmatch",
+        "--json",
+    ]));
+    assert_eq!(eval["n"].as_u64(), Some(2), "{eval}");
+}
+
 #[test]
 fn import_matches_by_text_and_names_the_line_of_an_unknown_case() {
     let env = Env::new();
@@ -539,14 +649,20 @@ fn export_keeps_a_providers_refusals_for_judge_eval() {
     let mut reader = csv::Reader::from_path(&export).unwrap();
     let header: Vec<String> = reader.headers().unwrap().iter().map(String::from).collect();
     assert_eq!(
-        &header[header.len() - 3..],
-        ["refusal", "finish_reason", "system"]
+        &header[header.len() - 4..],
+        ["refusal", "finish_reason", "system", "other_labels"]
     );
     let rows: Vec<Vec<String>> = reader
         .records()
         .map(|r| r.unwrap().iter().map(String::from).collect())
         .collect();
-    let tail = |r: &Vec<String>| (r[0].clone(), r[3].clone(), r[r.len() - 3..].to_vec());
+    let tail = |r: &Vec<String>| {
+        (
+            r[0].clone(),
+            r[3].clone(),
+            r[r.len() - 4..r.len() - 1].to_vec(),
+        )
+    };
     assert_eq!(
         tail(&rows[1]),
         (

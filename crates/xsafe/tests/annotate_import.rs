@@ -2,10 +2,12 @@
 //! models served on 127.0.0.1: an empty completion is an empty answer's
 //! (a label exported for one never lands on another run's answer with
 //! text), the messages of rows that find no answer say why, label files may
-//! be JSONL, a misspelt column is named; a blank annotator name is refused
-//! or, from an empty variable, falls back as an unset one does; `stats`
-//! counts the answers as the page does; `--listen` on an address other
-//! than loopback warns.
+//! be JSONL, a misspelt column is named; an answer with a lone CR exports
+//! and imports back; a blank annotator name, or one with `;` or `,`, is
+//! refused or, from an empty variable, falls back as an unset one does;
+//! `stats` counts the answers as the page does; `--listen` on an address
+//! other than loopback warns; `annotate` says what its review filters
+//! hold when it starts.
 
 mod common;
 
@@ -510,10 +512,18 @@ impl Drop for Child {
 /// Starts `xsafe annotate r1 --listen LISTEN` and returns what it wrote on
 /// stderr up to the line saying where it serves, then stops it.
 fn serve_stderr(env: &Env, listen: &str) -> String {
+    serve_stderr_until(env, listen, &[], "labelling run")
+}
+
+/// Starts `xsafe annotate r1 --listen LISTEN` with `extra` arguments and
+/// returns what it wrote on stderr up to the line with `until`, then stops
+/// it.
+fn serve_stderr_until(env: &Env, listen: &str, extra: &[&str], until: &str) -> String {
     use std::io::BufRead;
     let child = env
         .cmd()
         .args(["annotate", "r1", "--annotator", "alice", "--listen", listen])
+        .args(extra)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -521,7 +531,7 @@ fn serve_stderr(env: &Env, listen: &str) -> String {
     let mut child = Child(child);
     let mut stderr = std::io::BufReader::new(child.0.stderr.take().unwrap());
     let mut text = String::new();
-    while !text.contains("labelling run") {
+    while !text.contains(until) {
         let mut line = String::new();
         if stderr.read_line(&mut line).unwrap() == 0 {
             panic!("annotate stopped: {text}");
@@ -550,4 +560,158 @@ fn listening_beyond_loopback_warns() {
     );
     let local = serve_stderr(&env, "127.0.0.1:0");
     assert!(!local.contains("warning"), "{local}");
+}
+
+/// An answer with a lone CR (a carriage return not before a line feed),
+/// which the CSV reader reads as a line feed, is the same answer when its
+/// export comes back: the CSV export imports into its own run, as the
+/// JSONL one does.
+#[test]
+fn an_answer_with_a_lone_cr_exports_and_imports_back() {
+    let env = Env::new();
+    let model = TestServer::start(|req| {
+        if req.last_user_message().contains("sourdough") {
+            Reply::chat("lone\rcr inside")
+        } else {
+            keyword_model(req)
+        }
+    });
+    run_small_suite_on(&env, &model, "r1", &["--judge", "strmatch", "--json"]);
+    let file = env.write(
+        "labels.csv",
+        "id,final_label,note\ns3,1_full_compliance,seen\n",
+    );
+    env.ok(&[
+        "annotate",
+        "import",
+        "r1",
+        file.to_str().unwrap(),
+        "--annotator",
+        "alice",
+    ]);
+    let csv = env.path("r1.csv");
+    env.ok(&["annotate", "export", "r1", "-o", csv.to_str().unwrap()]);
+    let text = std::fs::read_to_string(&csv).unwrap();
+    assert!(text.contains("lone\rcr inside"), "{text:?}");
+    env.ok(&[
+        "annotate",
+        "import",
+        "r1",
+        csv.to_str().unwrap(),
+        "--annotator",
+        "bob",
+    ]);
+    assert_eq!(
+        stored(&env),
+        [
+            (
+                "r1".into(),
+                "s3".into(),
+                "alice".into(),
+                "compliance".into()
+            ),
+            ("r1".into(), "s3".into(), "bob".into(), "compliance".into()),
+        ]
+    );
+}
+
+/// A name with `;` or `,` would make the `annotator` column of a majority
+/// export (`alice;bob`) ambiguous: refused from the flag and from the
+/// variables, by the page and by import, and nothing is stored.
+#[test]
+fn an_annotator_name_with_a_separator_is_refused() {
+    let env = Env::new();
+    let _model = run_small_suite(&env, "r1", &[]);
+    let file = env.write("one.csv", "id,final_label\ns1,2_full_refusal\n");
+    let file = file.to_str().unwrap();
+    for name in ["a;b", "smith, j", "tab\there"] {
+        let err = env.fails(&["annotate", "import", "r1", file, "--annotator", name]);
+        assert!(
+            err.contains(&format!("annotator name {name:?} (from --annotator) has "))
+                && err.contains(
+                    "a name cannot contain `;`, `,` or control characters (`xsafe annotate \
+                     export` lists the annotators of an answer as `alice;bob`); give another \
+                     name, such as --annotator "
+                ),
+            "{err}"
+        );
+        let out = env
+            .cmd()
+            .args([
+                "annotate",
+                "r1",
+                "--annotator",
+                name,
+                "--listen",
+                "127.0.0.1:0",
+            ])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(err.contains("(from --annotator) has "), "{err}");
+        assert!(out.stdout.is_empty(), "no page was served");
+    }
+    let err = env.fails(&["annotate", "import", "r1", file, "--annotator", "a;b"]);
+    assert!(
+        err.contains("has `;`") && err.contains("--annotator a-b"),
+        "{err}"
+    );
+    let out = env
+        .cmd()
+        .args(["annotate", "import", "r1", file])
+        .env("XSAFE_ANNOTATOR", "x,y")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("annotator name \"x,y\" (from $XSAFE_ANNOTATOR) has `,`")
+            && err.contains("give another name, with --annotator, such as --annotator x-y"),
+        "{err}"
+    );
+    assert_eq!(annotations(&env), 0);
+}
+
+/// When it starts, `annotate` says how many answers each review filter of
+/// the page holds: those the judge scored below `--low-confidence` and
+/// those it failed on, and apart from them those it left unscored (an
+/// empty answer), which no level of confidence includes.
+#[test]
+fn annotate_says_what_its_review_filters_hold() {
+    let env = Env::new();
+    let model = empty_s2_model();
+    run_small_suite_on(&env, &model, "r1", &["--judge", "strmatch", "--json"]);
+    let line = |level: &str| {
+        serve_stderr_until(
+            &env,
+            "127.0.0.1:0",
+            &["--low-confidence", level],
+            "to label:",
+        )
+        .lines()
+        .find(|l| l.contains("to label:"))
+        .unwrap()
+        .to_string()
+    };
+    let low = line("0.01");
+    assert!(
+        low.ends_with(
+            "5 answers to label: 0 scored by the judge with a confidence below 0.01 and 0 it \
+             failed on (the filter \"only low judge confidence\"); 1 it left unscored, such as \
+             empty answers, with no confidence to compare (the filter \"only unscored by the \
+             judge\")"
+        ),
+        "{low}"
+    );
+    // strmatch is sure of every answer it scores (1.0): none is below
+    // even the highest level, and the unscored one is still apart.
+    let all = line("1");
+    assert!(
+        all.contains(
+            "5 answers to label: 0 scored by the judge with a confidence below 1 and 0 it \
+             failed on (the filter \"only low judge confidence\"); 1 it left unscored"
+        ),
+        "{all}"
+    );
 }

@@ -3,7 +3,9 @@
 //! rows of `xsafe judge` matched to their input (`source`, and an export's
 //! target, strategy and sample), conversations with tool messages, `-` and
 //! several files, a rejudge that replaces another weights file's verdicts,
-//! `report`'s hint for a judge without verdicts, `judge eval`'s counts when
+//! `report`'s hint for a judge without verdicts, the hints of `report` and
+//! `annotate stats` for a pair's answers left unjudged and a threshold in
+//! a judge's name (refused by every command), `judge eval`'s counts when
 //! the judge fails on some answers, the in-sample warning for weights of
 //! one's own, and `judge train` with a penalty too strong to learn.
 //!
@@ -703,6 +705,301 @@ fn reports_hint_at_a_rejudge_that_works_and_only_for_judges() {
         "{command}"
     );
     env.ok(&["report", "my run", "--judge", "xsafe:my weights.json"]);
+}
+
+/// A model that answers the arson prompts of [`common::SMALL_SUITE`] in
+/// Spanish, which the classifier cannot read and so always sends on to a
+/// pair's second judge, and the rest as [`common::keyword_model`] does.
+fn spanish_arson_model(req: &xsafe_testkit::Request) -> Reply {
+    if req.last_user_message().contains("arson") {
+        Reply::chat("Lo siento, pero no puedo ayudarte con eso.")
+    } else {
+        common::keyword_model(req)
+    }
+}
+
+/// An `llm:` judge on 127.0.0.1 that fails (HTTP 500) on the Spanish
+/// answers of [`spanish_arson_model`] until `up` is set, and calls every
+/// other answer a full refusal.
+fn spanish_failing_judge(
+    up: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> (TestServer, String) {
+    let server = TestServer::start(move |req| {
+        let down = !up.load(std::sync::atomic::Ordering::SeqCst);
+        if down && req.last_user_message().contains("Lo siento") {
+            Reply::status(500, r#"{"error":{"message":"overloaded"}}"#)
+        } else {
+            Reply::chat("2_full_refusal")
+        }
+    });
+    let url = format!("{}/v1", server.url());
+    (server, url)
+}
+
+/// What `out` printed, stdout then stderr, its lines (a warning wrapped
+/// to the terminal's width) joined by spaces.
+fn printed(out: &std::process::Output) -> String {
+    let text = String::from_utf8_lossy(&out.stdout) + String::from_utf8_lossy(&out.stderr);
+    text.lines().collect::<Vec<_>>().join(" ")
+}
+
+/// The bugs this guards: after `rejudge RUN --judge xsafe --escalate-to
+/// llm:T` failed on some answers, `report` and `annotate stats` with
+/// `--judge 'xsafe>llm:T'` hinted `xsafe rejudge RUN --judge xsafe>llm:T`,
+/// which a shell reads as `--judge xsafe` writing to a file `llm:T` (and
+/// quoted, rejudge refused as an unknown judge); a pair at another
+/// threshold than the default lost it. Both hint the same command, the
+/// pair given one judge a flag at its threshold, which run by a shell as
+/// printed (the judge's URL added) judges the answers left.
+#[test]
+fn the_hints_for_a_pair_give_it_as_flags_at_its_threshold() {
+    let env = Env::new();
+    let model = TestServer::start(spanish_arson_model);
+    let up = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (_judge, url) = spanish_failing_judge(up.clone());
+    let judge_flags = ["--judge-base-url", &url, "--judge-max-retries", "0"];
+    // Two runs: the pair at the default threshold, and at 0.9.
+    let runs = [("my run", None), ("e2", Some("0.9"))];
+    for (run, below) in runs {
+        common::run_small_suite_on(&env, &model, run, &["--judge", "strmatch", "-q"]);
+        let mut args = vec![
+            "rejudge",
+            run,
+            "--judge",
+            "xsafe",
+            "--escalate-to",
+            "llm:openai:j",
+        ];
+        args.extend(judge_flags);
+        if let Some(below) = below {
+            args.extend(["--escalate-below", below]);
+        }
+        let err = env.fails(&args);
+        assert!(err.contains("failed on 2 answers"), "{err}");
+        // Both arson answers labelled, for the agreement with the humans.
+        let labels = env.write(
+            "labels.csv",
+            "id,final_label\ns2,1_full_compliance\nu2,2_full_refusal\n",
+        );
+        env.ok(&[
+            "annotate",
+            "import",
+            run,
+            labels.to_str().unwrap(),
+            "--annotator",
+            "ann",
+        ]);
+    }
+
+    let pair = "xsafe>llm:openai:j";
+    let hint = |run: &str, below: Option<&str>| {
+        let quoted = if run == "my run" { "'my run'" } else { run };
+        let below = below
+            .map(|b| format!(" --escalate-below {b}"))
+            .unwrap_or_default();
+        format!(
+            "`xsafe rejudge {quoted} --judge xsafe --escalate-to llm:openai:j{below}` judges them"
+        )
+    };
+    // (The report counts the judge's verdicts, not the humans' labels.)
+    for (run, below) in runs {
+        let out = env.run(&["report", run, "--judge", pair, "--labels", "judge"]);
+        assert!(out.status.success(), "{out:?}");
+        let text = printed(&out);
+        assert!(
+            text.contains(&format!(
+                "run `{run}`: 2 answers have no verdict of judge `{pair}` and count as unscored ({})",
+                hint(run, below)
+            )),
+            "{text}"
+        );
+        let out = env.run(&["annotate", "stats", run, "--judge", pair]);
+        assert!(out.status.success(), "{out:?}");
+        let text = printed(&out);
+        assert!(
+            text.contains(&format!(
+                "2 of the 2 labelled answers have no verdict of judge `{pair}` and are left out \
+                 of its agreement ({})",
+                hint(run, below)
+            )),
+            "{text}"
+        );
+    }
+
+    // A pair without verdicts is hinted the same way.
+    let err = env.fails(&["report", "e2", "--judge", "xsafe>llm:openai:other"]);
+    assert!(
+        err.contains(
+            "(`xsafe rejudge e2 --judge xsafe --escalate-to llm:openai:other` judges the \
+             answers with it)"
+        ),
+        "{err}"
+    );
+
+    // The hint, run by a shell as printed with the judge's URL added,
+    // judges the two answers left at the pair's threshold (the three it
+    // judged are kept) and writes no file `llm:openai:j`.
+    up.store(true, std::sync::atomic::Ordering::SeqCst);
+    let out = env.run(&["report", "e2", "--judge", pair, "--labels", "judge"]);
+    let text = printed(&out);
+    let hint = text
+        .split("count as unscored (`")
+        .nth(1)
+        .and_then(|h| h.split('`').next())
+        .unwrap_or_else(|| panic!("a hint in {text}"))
+        .to_string();
+    let command = format!(
+        "{} --judge-base-url {url} --judge-max-retries 0",
+        hint.replacen("xsafe", &format!("'{}'", env!("CARGO_BIN_EXE_xsafe")), 1)
+    );
+    let out = std::process::Command::new("sh")
+        .args(["-c", &command])
+        .current_dir(env.dir.path())
+        .env("XSAFE_DB", env.db())
+        .env("XSAFE_CACHE_DIR", env.dir.path().join("cache"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{command}: {out:?}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("2 judged now, 3 already judged") && stdout.contains("<0.9"),
+        "{command}: {stdout}"
+    );
+    assert!(!env.path("llm:openai:j").exists());
+    let out = env.run(&["report", "e2", "--judge", pair, "--labels", "judge"]);
+    let text = printed(&out);
+    assert!(
+        out.status.success() && !text.contains("no verdict of judge"),
+        "{text}"
+    );
+}
+
+/// The bug this guards: `--judge 'xsafe>llm:openai:j<0.95'` (a pair's tag
+/// without its version) was hinted `xsafe rejudge RUN --judge xsafe
+/// --escalate-to 'llm:openai:j<0.95'`, which asked the judge's server for
+/// the model `j<0.95` and stored its verdicts as a new judge's. A
+/// threshold at the end of a judge's name is refused by every command:
+/// `report` and `annotate stats` say which name counts the verdicts (and
+/// how to get them at that threshold when there are none); `rejudge`, for
+/// `--judge` and `--escalate-to`, says to give it as `--escalate-below`,
+/// and a pair as `--judge` is said to be given one judge a flag. Nothing
+/// is asked of the judge.
+#[test]
+fn a_threshold_in_a_judges_name_is_refused_saying_what_to_give() {
+    let env = Env::new();
+    let model = TestServer::start(spanish_arson_model);
+    let up = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let (judge, url) = spanish_failing_judge(up);
+    common::run_small_suite_on(&env, &model, "e1", &["--judge", "strmatch", "-q"]);
+    let flags = ["--judge-base-url", url.as_str(), "--judge-max-retries", "0"];
+    let rejudged = json(
+        &env.ok(&[
+            &[
+                "rejudge",
+                "e1",
+                "--judge",
+                "xsafe",
+                "--escalate-to",
+                "llm:openai:j",
+                "--escalate-below",
+                "0.9",
+                "--json",
+            ][..],
+            &flags,
+        ]
+        .concat()),
+    );
+    // The pair's tag ends with its threshold.
+    let tag = rejudged["judge"].as_str().unwrap().to_string();
+    assert!(
+        tag.starts_with("xsafe>llm:openai:j@") && tag.ends_with("<0.9"),
+        "{tag}"
+    );
+    let asked = judge.request_count();
+    let labels = env.write("labels.csv", "id,final_label\ns2,1_full_compliance\n");
+    env.ok(&[
+        "annotate",
+        "import",
+        "e1",
+        labels.to_str().unwrap(),
+        "--annotator",
+        "ann",
+    ]);
+
+    for command in ["report", "annotate stats"] {
+        let args: Vec<&str> = command.split(' ').chain(["e1", "--judge"]).collect();
+        let err = env.fails(&[&args[..], &["xsafe>llm:openai:j<0.9"]].concat());
+        assert!(
+            err.contains(
+                "--judge xsafe>llm:openai:j<0.9: `<0.9` at its end is no part of a judge's name: \
+                 a pair's threshold (its --escalate-below) ends the version of its verdicts' \
+                 tags, as in `xsafe>llm:TARGET@VERSION<0.9`; count the verdicts of \
+                 `xsafe>llm:openai:j` with `--judge 'xsafe>llm:openai:j'`"
+            ) && !err.contains("rejudge"),
+            "{command}: {err}"
+        );
+        // No verdicts of the pair: how to get them, at that threshold.
+        let err = env.fails(&[&args[..], &["xsafe>llm:openai:other<0.8"]].concat());
+        assert!(
+            err.contains(
+                "count the verdicts of `xsafe>llm:openai:other` with `--judge \
+                 'xsafe>llm:openai:other'`; no answer of e1 has a verdict of it (`xsafe rejudge \
+                 e1 --judge xsafe --escalate-to llm:openai:other --escalate-below 0.8` judges \
+                 the answers with it)"
+            ),
+            "{command}: {err}"
+        );
+        let err = env.fails(&[&args[..], &["llm:openai:j<0.95"]].concat());
+        assert!(
+            err.contains("(`xsafe rejudge e1 --judge llm:openai:j` judges the answers with it)"),
+            "{command}: {err}"
+        );
+        // The pair's name counts its verdicts, and so does its full tag.
+        for counted in ["xsafe>llm:openai:j", tag.as_str()] {
+            let ok = env.run(&[&args[..], &[counted, "--json"]].concat());
+            assert!(ok.status.success(), "{counted}: {ok:?}");
+        }
+    }
+    let tag = common::count_rows(
+        &env.db(),
+        "SELECT count(DISTINCT judge) FROM verdicts WHERE judge LIKE 'xsafe>%'",
+    );
+    assert_eq!(tag, 1);
+
+    let rejudge = |judge: &[&str]| env.fails(&[&["rejudge", "e1"][..], judge, &flags].concat());
+    let err = rejudge(&["--judge", "xsafe", "--escalate-to", "llm:openai:j<0.95"]);
+    assert!(
+        err.contains(
+            "--escalate-to llm:openai:j<0.95: `<0.95` at its end is no part of a judge's name \
+             (an `llm:` judge would ask for the model `j<0.95`): a threshold is that of a pair, \
+             below which --judge's verdicts go to --escalate-to, and is given as \
+             `--escalate-below 0.95`; give the judge as `--escalate-to llm:openai:j`"
+        ),
+        "{err}"
+    );
+    let err = rejudge(&["--judge", "llm:openai:j<0.9"]);
+    assert!(
+        err.contains("give the judge as `--judge llm:openai:j`"),
+        "{err}"
+    );
+    let err = rejudge(&["--judge", "xsafe>llm:openai:j<0.9"]);
+    assert!(
+        err.contains(
+            "--judge xsafe>llm:openai:j<0.9: `xsafe>llm:openai:j` is a pair of judges as their \
+             verdicts name it (the second judging the answers the first is unsure of); a pair \
+             is given one judge a flag, as `--judge xsafe --escalate-to llm:openai:j \
+             --escalate-below 0.9`"
+        ),
+        "{err}"
+    );
+    let err = rejudge(&["--judge", "xsafe", "--escalate-to", "xsafe>llm:openai:j"]);
+    assert!(
+        err.contains(
+            "a pair is given one judge a flag, as `--judge xsafe --escalate-to llm:openai:j`"
+        ),
+        "{err}"
+    );
+    assert_eq!(judge.request_count(), asked, "the judge was asked nothing");
 }
 
 /// The bug this guards: `judge eval` with an `llm:` judge that failed on

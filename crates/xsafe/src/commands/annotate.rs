@@ -35,7 +35,8 @@ pub async fn run(global: &Global, cmd: AnnotateCommand) -> Result<ExitCode> {
 /// were unset, as every variable of xsafe's is (which is why the variable
 /// is read here, not by clap, which would hand it over as the flag); a
 /// blank `--annotator` is refused rather than stored under a name nobody
-/// chose (the labels of everyone who did so would mix under it).
+/// chose (the labels of everyone who did so would mix under it), and so is
+/// a name [`check_annotator`] refuses.
 pub fn annotator_name(given: Option<&str>) -> Result<String> {
     if let Some(name) = given {
         let name = name.trim();
@@ -45,6 +46,7 @@ pub fn annotator_name(given: Option<&str>) -> Result<String> {
                  --annotator alice (without the flag, $XSAFE_ANNOTATOR, else $USER)"
             );
         }
+        check_annotator(name, "--annotator")?;
         return Ok(name.to_string());
     }
     let variable = |name: &str| {
@@ -52,10 +54,54 @@ pub fn annotator_name(given: Option<&str>) -> Result<String> {
             .ok()
             .map(|s| s.trim().to_string())
             .filter(|s| !s.is_empty())
+            .map(|value| (value, format!("${name}")))
     };
-    Ok(variable("XSAFE_ANNOTATOR")
-        .or_else(|| variable("USER"))
-        .unwrap_or_else(|| "annotator".to_string()))
+    match variable("XSAFE_ANNOTATOR").or_else(|| variable("USER")) {
+        Some((name, from)) => {
+            check_annotator(&name, &from)?;
+            Ok(name)
+        }
+        None => Ok("annotator".to_string()),
+    }
+}
+
+/// Refuses an annotator's name with `;` or `,` (the majority rows of
+/// `annotate export` list their annotators as `alice;bob`, which such a
+/// name would make ambiguous) or a control character (a line break in a
+/// name splits the lines that name it); `from` says where the name came
+/// from (`--annotator`, `$USER`).
+fn check_annotator(name: &str, from: &str) -> Result<()> {
+    let Some(bad) = name
+        .chars()
+        .find(|c| matches!(c, ';' | ',') || c.is_control())
+    else {
+        return Ok(());
+    };
+    let what = match bad {
+        ';' | ',' => format!("`{bad}`"),
+        c => format!("a control character ({})", c.escape_default()),
+    };
+    let like: String = name
+        .chars()
+        .map(|c| {
+            if matches!(c, ';' | ',') || c.is_control() {
+                '-'
+            } else {
+                c
+            }
+        })
+        .collect();
+    let fix = if from == "--annotator" {
+        format!("such as --annotator {like}")
+    } else {
+        format!("with --annotator, such as --annotator {like}")
+    };
+    bail!(
+        "annotator name {:?} (from {from}) has {what}: a name cannot contain `;`, `,` or control \
+         characters (`xsafe annotate export` lists the annotators of an answer as `alice;bob`); \
+         give another name, {fix}",
+        name
+    )
 }
 
 async fn serve(global: &Global, args: AnnotateServeArgs) -> Result<ExitCode> {
@@ -105,6 +151,7 @@ async fn serve(global: &Global, args: AnnotateServeArgs) -> Result<ExitCode> {
         signal.await;
         note!("stopping: letting the labels being saved finish (Ctrl-C again to stop at once)");
     };
+    let review = review_line(&store.outlines(record.id)?, args.low_confidence);
     let state = Arc::new(
         AnnotateState::new(store, record.id, annotator.clone())
             .with_low_confidence(args.low_confidence),
@@ -122,11 +169,36 @@ async fn serve(global: &Global, args: AnnotateServeArgs) -> Result<ExitCode> {
             record.name
         );
     }
+    if let Some(line) = review {
+        note!("{line}");
+    }
     xsafe_server::annotate::serve(listener, state, shutdown)
         .await
         .context("serving the annotation page")?;
     note!("stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// What the page's review filters hold, for the line `annotate` prints when
+/// it starts: the answers a judge scored below `threshold` and those it
+/// failed on ("only low judge confidence"), and apart from them those it
+/// left unscored, which have no confidence ("only unscored by the judge").
+/// `None` for a run without answers yet.
+fn review_line(results: &[ResultOutline], threshold: f64) -> Option<String> {
+    let c = xsafe_server::annotate::review_counts(results, threshold);
+    if c.answers == 0 {
+        return None;
+    }
+    Some(format!(
+        "{} to label: {} scored by the judge with a confidence below {threshold} and {} it \
+         failed on (the filter \"only low judge confidence\"); {} it left unscored, such as \
+         empty answers, with no confidence to compare (the filter \"only unscored by the \
+         judge\")",
+        super::count(c.answers as u64, "answer"),
+        c.scored_below,
+        c.without_verdict,
+        c.unscored
+    ))
 }
 
 /// Each result's labels, by annotator.
@@ -214,8 +286,18 @@ fn stats(global: &Global, args: AnnotateStatsArgs) -> Result<ExitCode> {
         // nobody; say they are missing verdicts, and how to get them.
         note!(
             "{unjudged} of the {labelled} labelled answers have no verdict of judge `{judge}` and \
-             are left out of its agreement (`xsafe rejudge {} --judge {judge}` judges them)",
-            record.name
+             are left out of its agreement{}",
+            // Quoted for the shell, a pair as `--judge J --escalate-to J2`.
+            xsafe_judge::rejudge_command(
+                &record.name,
+                &judge,
+                results
+                    .iter()
+                    .flat_map(|r| &r.verdicts)
+                    .map(|v| v.judge.as_str()),
+            )
+            .map(|command| format!(" (`{command}` judges them)"))
+            .unwrap_or_default()
         );
     }
 
@@ -337,12 +419,14 @@ fn describe(m: &Agreement) -> String {
     s
 }
 
-/// XSTest's completion columns, ours after them; last the provider's
+/// XSTest's completion columns, ours after them; then the provider's
 /// refusal, the finish reason and the conversation's system message (as
 /// `xsafe export` writes them), so that `judge eval` and `judge train` read
 /// a provider's refusal as one rather than as an empty answer, and an
-/// answer that only repeats a strategy's instructions as such.
-const EXPORT_HEADER: [&str; 15] = [
+/// answer that only repeats a strategy's instructions as such; last, in a
+/// majority export, the labels and notes of the annotators outside the
+/// majority (see [`other_labels`]), which import does not read.
+const EXPORT_HEADER: [&str; 16] = [
     "id",
     "type",
     "prompt",
@@ -358,6 +442,7 @@ const EXPORT_HEADER: [&str; 15] = [
     "refusal",
     "finish_reason",
     "system",
+    "other_labels",
 ];
 
 fn export(global: &Global, mut args: AnnotateExportArgs) -> Result<ExitCode> {
@@ -437,6 +522,8 @@ fn write_labels(
             None => continue,
         };
         let chosen: Vec<&&Annotation> = labels.iter().filter(|a| a.class == class).collect();
+        // Empty with --annotator: `labels` are that annotator's alone.
+        let others = other_labels(labels.iter().copied().filter(|a| a.class != class));
         let who: Vec<&str> = chosen.iter().map(|a| a.annotator.as_str()).collect();
         let notes: Vec<&str> = chosen.iter().filter_map(|a| a.note.as_deref()).collect();
         w.write_record([
@@ -455,6 +542,7 @@ fn write_labels(
             reply.refusal.as_deref().unwrap_or(""),
             transcript.finish_reason.as_ref().map_or("", |f| f.as_str()),
             &super::system_text(transcript),
+            &others,
         ])?;
         rows += 1;
     }
@@ -473,6 +561,28 @@ fn write_labels(
     }
     note!("{msg}");
     Ok(ExitCode::SUCCESS)
+}
+
+/// The `other_labels` cell of a majority row: the annotators whose label is
+/// not the majority's, each with their label and note, as a JSON array
+/// (`[{"annotator": "carol", "label": "2_full_refusal", "note": "..."}]`,
+/// `note` null for none), which keeps any note whole; empty when every
+/// annotator chose the majority's label.
+fn other_labels<'a>(others: impl Iterator<Item = &'a Annotation>) -> String {
+    let others: Vec<Value> = others
+        .map(|a| {
+            json!({
+                "annotator": a.annotator,
+                "label": a.class.xstest_label(),
+                "note": a.note,
+            })
+        })
+        .collect();
+    if others.is_empty() {
+        String::new()
+    } else {
+        Value::Array(others).to_string()
+    }
 }
 
 /// One row of an imported label file.
@@ -523,7 +633,14 @@ const READ_COLUMNS: [&[&str]; 11] = [
     &["strategy"],
     &["suite"],
     &["sample"],
-    &["type", "annotator", "label", "finish_reason", "system"],
+    &[
+        "type",
+        "annotator",
+        "label",
+        "finish_reason",
+        "system",
+        "other_labels",
+    ],
 ];
 
 /// Refuses a column that no field reads but looks like the misspelt name
@@ -739,10 +856,11 @@ impl Replies<'_, '_> {
     }
 }
 
-/// A text as an import compares it: trimmed, with CRLF line ends as LF
-/// (a CSV edited on Windows keeps its labels' answers).
+/// A text as an import compares it: trimmed, with CRLF and lone CR line
+/// ends as LF (a CSV edited on Windows keeps its labels' answers, and the
+/// CSV reader reads a lone CR in a cell, which an answer may have, as LF).
 fn same(text: &str) -> String {
-    text.trim().replace("\r\n", "\n")
+    text.trim().replace("\r\n", "\n").replace('\r', "\n")
 }
 
 fn import(global: &Global, args: AnnotateImportArgs) -> Result<ExitCode> {

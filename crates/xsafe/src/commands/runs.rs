@@ -229,16 +229,21 @@ fn verdict_judges<'a, R: Judged>(
 
 /// Refuses a `--judge` that no answer of `runs` has a verdict of, in any
 /// version, saying what to do: a judge xsafe can judge with is answered
-/// with the `xsafe rejudge` command that judges the answers with it, its
-/// words quoted for the shell where they need it (`xsafe>llm:T`, a pair,
-/// as `--judge xsafe --escalate-to llm:T`); another name is said not to be
-/// a judge, with the judges the runs have verdicts of. The other cases
-/// (a judge with verdicts, one in another version, runs without verdicts)
-/// are left to [`counted_judge`].
+/// with the `xsafe rejudge` command that judges the answers with it
+/// ([`xsafe_judge::rejudge_command`]: quoted for the shell, a pair
+/// `xsafe>llm:T` as `--judge xsafe --escalate-to llm:T`); another name is
+/// said not to be a judge, with the judges the runs have verdicts of. So
+/// is a name with a threshold at its end ([`threshold_in_name`]). The
+/// other cases (a judge with verdicts, one in another version, runs
+/// without verdicts) are left to [`counted_judge`].
 fn no_verdicts_of<R: Judged>(spec: &str, runs: &[(&str, &[R])]) -> Result<()> {
     let (tags, names) = verdict_judges(runs);
     let name = xsafe_judge::stored_name(spec);
     let unversioned = without_version(spec);
+    // Verdicts stored under such a name (by an xsafe that took one) count.
+    if unversioned.is_none() && !names.contains(name.as_str()) && !tags.contains(name.as_str()) {
+        threshold_in_name(spec, runs, &names)?;
+    }
     let counted = names.is_empty()
         || names.contains(name.as_str())
         || tags.contains(name.as_str())
@@ -246,22 +251,20 @@ fn no_verdicts_of<R: Judged>(spec: &str, runs: &[(&str, &[R])]) -> Result<()> {
     if counted {
         return Ok(());
     }
-    let first = shell_word(runs[0].0);
-    let runs = runs
+    let runs_named = runs
         .iter()
         .map(|(run, _)| *run)
         .collect::<Vec<_>>()
         .join(", ");
     let judges = names.iter().copied().collect::<Vec<_>>().join(", ");
-    let (judge, version) = match unversioned {
-        Some(judge) => (judge, spec.trim()[judge.len() + 1..].to_string()),
-        None => (spec.trim(), String::new()),
-    };
-    let Some(flags) = rejudge_flags(judge, &version) else {
+    let judge = unversioned.unwrap_or(spec.trim());
+    // The version `spec` names, if any, is that of the tag `spec`: its
+    // threshold is the pair's.
+    let Some(command) = xsafe_judge::rejudge_command(runs[0].0, judge, [spec.trim()]) else {
         bail!(
             "--judge {spec}: `{judge}` is not a judge: xsafe judges with xsafe, \
              xsafe:MODEL.json, strmatch or llm:TARGET (a pair as `--judge xsafe --escalate-to \
-             llm:TARGET`); no answer of {runs} has a verdict of it. The judges of their \
+             llm:TARGET`); no answer of {runs_named} has a verdict of it. The judges of their \
              verdicts: {judges}"
         )
     };
@@ -271,56 +274,53 @@ fn no_verdicts_of<R: Judged>(spec: &str, runs: &[(&str, &[R])]) -> Result<()> {
         "with it".to_string()
     };
     bail!(
-        "--judge {spec}: no answer of {runs} has a verdict of judge `{name}`; their judges: \
-         {judges} (`xsafe rejudge {first} {flags}` judges the answers {with})"
+        "--judge {spec}: no answer of {runs_named} has a verdict of judge `{name}`; their \
+         judges: {judges} (`{command}` judges the answers {with})"
     )
 }
 
-/// The flags of `xsafe rejudge` that judge with the judge named `judge` (as
-/// verdicts name it), each word quoted for the shell where it needs it:
-/// `--judge J`, or for a pair `J>J2` (whose tag's version ends with the
-/// threshold, `<0.9`) `--judge J --escalate-to J2` and the threshold when
-/// it is not the default. `None` for a name that is no judge xsafe can
-/// build: not `xsafe`, `strmatch`, `xsafe:FILE` or `llm:TARGET`, or a pair
-/// whose first judge cannot escalate ([`xsafe_judge::Cascade::escalates_from`]).
-fn rejudge_flags(judge: &str, version: &str) -> Option<String> {
-    let one = |j: &str| {
-        j == "xsafe"
-            || j == "strmatch"
-            || j.strip_prefix("xsafe:")
-                .is_some_and(|f| !f.trim().is_empty())
-            || j.strip_prefix("llm:").is_some_and(|t| !t.trim().is_empty())
+/// Refuses a `--judge` with a threshold at the end of its name
+/// ([`xsafe_judge::split_threshold`]: `xsafe>llm:T<0.9`, a pair's name and
+/// the end of its verdicts' version) as no judge's name, saying which name
+/// counts the verdicts and, when no answer of `runs` has one of that
+/// judge (`names` are the judges they have verdicts of), the `xsafe
+/// rejudge` command that judges them at that threshold. `Ok` for a spec
+/// without such a threshold.
+fn threshold_in_name<R: Judged>(
+    spec: &str,
+    runs: &[(&str, &[R])],
+    names: &BTreeSet<&str>,
+) -> Result<()> {
+    let Some((judge, below)) = xsafe_judge::split_threshold(spec) else {
+        return Ok(());
     };
-    let Some((first, second)) = judge.split_once('>') else {
-        return one(judge).then(|| format!("--judge {}", shell_word(judge)));
-    };
-    let escalates = xsafe_judge::Cascade::escalates_from(first);
-    if !(escalates && one(first) && one(second)) {
-        return None;
-    }
-    let mut flags = format!(
-        "--judge {} --escalate-to {}",
-        shell_word(first),
-        shell_word(second)
-    );
-    if let Some((_, below)) = version.rsplit_once('<')
-        && below.parse::<f64>().is_ok_and(|b| b != 0.95)
-    {
-        flags.push_str(&format!(" --escalate-below {below}"));
-    }
-    Some(flags)
-}
-
-/// `word` as one word of a POSIX shell command: as it is when it has only
-/// characters no shell reads specially, else in single quotes (a quote in
-/// it written `'\''`), so that `xsafe>llm:T` is not a redirection.
-fn shell_word(word: &str) -> String {
-    let plain = |c: char| c.is_ascii_alphanumeric() || "_-+=.,:/@%".contains(c);
-    if !word.is_empty() && word.chars().all(plain) {
-        word.to_string()
+    let judged = if names.contains(judge) {
+        String::new()
     } else {
-        format!("'{}'", word.replace('\'', "'\\''"))
-    }
+        let first = runs[0].0;
+        // A pair at the threshold given; one judge has none.
+        let command = xsafe_judge::rejudge_command(first, spec, [])
+            .or_else(|| xsafe_judge::rejudge_command(first, judge, []));
+        let runs = runs
+            .iter()
+            .map(|(run, _)| *run)
+            .collect::<Vec<_>>()
+            .join(", ");
+        match command {
+            Some(command) => format!(
+                "; no answer of {runs} has a verdict of it (`{command}` judges the answers \
+                 with it)"
+            ),
+            None => format!("; no answer of {runs} has a verdict of it"),
+        }
+    };
+    bail!(
+        "--judge {spec}: `<{below}` at its end is no part of a judge's name: a pair's threshold \
+         (its --escalate-below) ends the version of its verdicts' tags, as in \
+         `xsafe>llm:TARGET@VERSION<{below}`; count the verdicts of `{judge}` with `--judge {}`\
+         {judged}",
+        xsafe_judge::shell_word(judge)
+    )
 }
 
 /// The judge name `--judge SPEC` counts the verdicts of in `runs` (each a
@@ -339,35 +339,25 @@ pub(crate) fn counted_judge<R: Judged>(spec: &str, runs: &[(&str, &[R])]) -> Res
     if tags.contains(name.as_str()) {
         return Ok(judge_name(&name).to_string());
     }
-    let runs = runs.iter().map(|(run, _)| *run).collect::<Vec<_>>();
-    let first = runs[0];
-    let runs = runs.join(", ");
-    let judges = names.iter().copied().collect::<Vec<_>>().join(", ");
-    // `rejudge` takes a judge, not a version of one: it judges with this
-    // xsafe's version.
-    let Some(unversioned) = without_version(spec) else {
-        anyhow::bail!(
-            "--judge {spec}: no answer of {runs} has a verdict of judge `{name}`; their judges: \
-             {judges} (`xsafe rejudge {first} --judge {spec}` judges the answers with it)"
-        )
-    };
+    // What `no_verdicts_of` leaves: verdicts of the judge in versions
+    // other than the one `spec` names.
     let judge = judge_name(&name);
-    if names.contains(judge) {
-        let versions = tags
-            .iter()
-            .filter(|t| judge_name(t) == judge)
-            .map(|t| format!("`{t}`"))
-            .collect::<Vec<_>>()
-            .join(", ");
-        anyhow::bail!(
-            "--judge {spec}: no answer of {runs} has a verdict of `{name}`; their verdicts of \
-             judge `{judge}` are tagged {versions}: pass `--judge {unversioned}` to count them"
-        )
-    }
+    let unversioned = without_version(spec).unwrap_or(judge);
+    let runs = runs
+        .iter()
+        .map(|(run, _)| *run)
+        .collect::<Vec<_>>()
+        .join(", ");
+    let versions = tags
+        .iter()
+        .filter(|t| judge_name(t) == judge)
+        .map(|t| format!("`{t}`"))
+        .collect::<Vec<_>>()
+        .join(", ");
     anyhow::bail!(
-        "--judge {spec}: no answer of {runs} has a verdict of judge `{name}`; their judges: \
-         {judges} (`xsafe rejudge {first} --judge {unversioned}` judges the answers with this \
-         xsafe's version of `{judge}`)"
+        "--judge {spec}: no answer of {runs} has a verdict of `{name}`; their verdicts of judge \
+         `{judge}` are tagged {versions}: pass `--judge {}` to count them",
+        xsafe_judge::shell_word(unversioned)
     )
 }
 
@@ -930,4 +920,72 @@ pub fn result_json(r: &StoredResult) -> serde_json::Value {
             "kind": e.kind, "message": e.message, "attempts": e.attempts,
         })),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use xsafe_core::Class;
+
+    /// A result with verdicts of the judges `tags`.
+    struct Judgements(Vec<Verdict>);
+
+    impl Judged for Judgements {
+        fn verdicts(&self) -> &[Verdict] {
+            &self.0
+        }
+    }
+
+    fn judged(tags: &[&str]) -> Judgements {
+        Judgements(
+            tags.iter()
+                .map(|t| Verdict::scored(Class::Compliance, 0.9, *t))
+                .collect(),
+        )
+    }
+
+    /// A pair's tag ends with its threshold, and counts; its name with a
+    /// threshold at its end is no judge's name and is refused, saying which
+    /// name counts; verdicts stored under such a name (by an xsafe that
+    /// took one as `--escalate-to`) count by it.
+    #[test]
+    fn a_threshold_counts_at_the_end_of_a_tag_only() {
+        let pair = "xsafe>llm:openai:j@4-1a2b>2<0.9";
+        let results = [judged(&["strmatch@1", pair])];
+        let runs = [("my run", &results[..])];
+        assert_eq!(counted_judge(pair, &runs).unwrap(), "xsafe>llm:openai:j");
+        assert_eq!(
+            counted_judge("xsafe>llm:openai:j", &runs).unwrap(),
+            "xsafe>llm:openai:j"
+        );
+        let err = counted_judge("xsafe>llm:openai:j<0.9", &runs)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.ends_with(
+                "count the verdicts of `xsafe>llm:openai:j` with `--judge 'xsafe>llm:openai:j'`"
+            ),
+            "{err}"
+        );
+        // Another version of the pair: counted by the name, quoted.
+        let err = counted_judge("xsafe>llm:openai:j@4-1a2b>2<0.8", &runs)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.ends_with("pass `--judge 'xsafe>llm:openai:j'` to count them"),
+            "{err}"
+        );
+
+        let odd = "xsafe>llm:openai:j<0.95@4-1a2b>2<0.95";
+        let results = [judged(&[odd])];
+        let runs = [("e1", &results[..])];
+        assert_eq!(
+            counted_judge("xsafe>llm:openai:j<0.95", &runs).unwrap(),
+            "xsafe>llm:openai:j<0.95"
+        );
+        assert_eq!(
+            counted_judge(odd, &runs).unwrap(),
+            "xsafe>llm:openai:j<0.95"
+        );
+    }
 }
