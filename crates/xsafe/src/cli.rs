@@ -849,14 +849,16 @@ pub struct AnnotateServeArgs {
     #[arg(required = true, value_name = "RUN")]
     pub run: Option<String>,
     /// Whose labels these are [default: $XSAFE_ANNOTATOR, else $USER, else "annotator"; an
-    /// empty variable is as unset]; a blank name is refused
+    /// empty variable is as unset]; a blank name, or one with `;`, `,` or a control character,
+    /// is refused
     #[arg(long, value_name = "NAME")]
     pub annotator: Option<String>,
     /// Address to serve the page on
     #[arg(long, default_value = "127.0.0.1:8090", value_name = "ADDR")]
     pub listen: String,
-    /// A judge confidence under which an answer counts as low confidence (for the filter);
-    /// `xsafe judge eval` shows how often the judge agrees with humans at each level
+    /// A judge confidence under which a scored answer counts as low confidence (for the
+    /// filter); `xsafe judge eval` shows how often the judge agrees with humans at each level.
+    /// Answers the judge left unscored have no confidence: they have their own filter
     #[arg(
         long,
         allow_negative_numbers = true,
