@@ -1,6 +1,7 @@
 //! A strategy as it runs: its steps in order.
 
 use crate::steps::{Contextual, FewShot, Interactive};
+use crate::typing::{self, Typing};
 use async_trait::async_trait;
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -43,6 +44,70 @@ impl Step {
             Step::Interactive(_) => "have two steps follow up the same refusal",
         }
     }
+
+    /// The step's part in reading a prompt's type; `None` for a step that
+    /// reads none (a few-shot step whose system text does not use
+    /// `topic`).
+    pub(crate) fn reading(&self) -> Option<typing::Part<'_>> {
+        match self {
+            Step::FewShot(f) => f.reading(),
+            Step::Contextual(c) => Some(c.reading()),
+            Step::Interactive(i) => Some(i.reading()),
+        }
+    }
+
+    /// How the step read a prompt's type alone, before a strategy read it
+    /// once for all its steps; `None` for a step that reads none.
+    fn own_typing(&self) -> Option<Typing> {
+        match self {
+            Step::FewShot(f) => f.own_typing(),
+            Step::Contextual(c) => Some(c.own_typing()),
+            Step::Interactive(i) => Some(i.own_typing()),
+        }
+    }
+
+    /// The load check of the step's templates, with every type they can
+    /// get as `typing` reads types.
+    pub(crate) fn check_renders(&self, typing: &Typing) -> Result<(), crate::SpecError> {
+        match self {
+            Step::FewShot(f) => f.check_renders(typing),
+            Step::Contextual(c) => c.check_renders(typing),
+            Step::Interactive(i) => i.check_renders(typing),
+        }
+    }
+
+    /// Whether the step has a text for the type `topic`, and how a note
+    /// says what it lacks when it has none, for [`Composite::type_notes`].
+    fn text_for(&self, topic: &str) -> (bool, &'static str) {
+        match self {
+            Step::FewShot(f) => (f.has_type(topic), "exemplar of"),
+            Step::Contextual(c) => (c.has_note(topic), "context note for"),
+            Step::Interactive(i) => (i.has_followup(topic), "follow-up for"),
+        }
+    }
+
+    /// What the step sends for a prompt read as the type `read` (none
+    /// when `None`), in words, for [`Composite::type_notes`].
+    fn sends_for(&self, read: Option<&str>) -> String {
+        let has = |t: &str| self.text_for(t).0;
+        match (self, read) {
+            (Step::FewShot(_), Some(t)) => format!("its system text's `topic` is `{t}`"),
+            (Step::FewShot(_), None) => "its system text's `topic` is empty".into(),
+            (Step::Contextual(_), Some(t)) if has(t) => format!("it adds the note for `{t}`"),
+            (Step::Contextual(_), _) => "it adds no type note".into(),
+            (Step::Interactive(_), Some(t)) if has(t) => {
+                format!("it sends the follow-up for `{t}`")
+            }
+            (Step::Interactive(_), _) => "it sends the default follow-up".into(),
+        }
+    }
+}
+
+/// The reading of types of a strategy of `steps` (see [`Typing`]), or why
+/// its steps cannot share one.
+pub(crate) fn typing_of(steps: &[Step]) -> Result<Typing, String> {
+    let parts: Vec<typing::Part> = steps.iter().filter_map(Step::reading).collect();
+    typing::of(&parts, &crate::data::builtin_contexts().detect)
 }
 
 /// A strategy: baseline has no steps; `contextual+few-shot` has two.
@@ -58,6 +123,8 @@ pub struct Composite {
     pub(crate) description: String,
     /// Shared, so that a clone (to embed on the blocking pool) is cheap.
     pub(crate) steps: Arc<[Step]>,
+    /// How the strategy reads a prompt's type, once for all its steps.
+    pub(crate) typing: Arc<Typing>,
 }
 
 impl Composite {
@@ -72,10 +139,11 @@ impl Composite {
         let mut system = Vec::new();
         let mut turns = Vec::new();
         let mut user = prompt.text.clone();
+        let topic = self.typing.topic(prompt).unwrap_or_default();
         for step in self.steps.iter() {
             match step {
-                Step::FewShot(f) => f.contribute(prompt, &user, &mut system, &mut turns)?,
-                Step::Contextual(c) => c.contribute(prompt, &mut user, &mut system)?,
+                Step::FewShot(f) => f.contribute(prompt, &topic, &user, &mut system, &mut turns)?,
+                Step::Contextual(c) => c.contribute(&topic, &mut user, &mut system)?,
                 Step::Interactive(_) => {}
             }
         }
@@ -131,7 +199,9 @@ impl Composite {
         let mut finish_reason = response.finish_reason;
         let mut complied_at_turn = None;
         if let Some(interactive) = self.interactive() {
-            // `turn` counts the model's replies so far.
+            let topic = self.typing.topic(prompt).unwrap_or_default();
+            // `turn` counts the model's replies so far; a follow-up asks
+            // for the reply of the next turn.
             let mut turn = 1;
             loop {
                 let so_far = Transcript {
@@ -158,7 +228,7 @@ impl Composite {
                     .map(|m| m.said().to_string())
                     .unwrap_or_default();
                 let Some(followup) = interactive
-                    .followup(prompt, &reply, turn, seed, judge)
+                    .followup(prompt, &topic, &reply, turn + 1, seed, judge)
                     .await?
                 else {
                     break;
@@ -181,17 +251,54 @@ impl Composite {
     }
 
     /// Notes on the steps that choose their text by the prompt's type
-    /// (contextual notes, interactive follow-ups) and have none for this
-    /// prompt's type: each takes the type from the prompt's words instead,
-    /// as it does in a run. Empty when the prompt's type is not given or
-    /// every such step knows it.
+    /// (contextual notes, interactive follow-ups, a few-shot system text's
+    /// `topic`) and have none for this prompt's type, saying how the
+    /// strategy reads the prompt instead, as it does in a run: as the type
+    /// given, when another step has a text for it; else from the prompt's
+    /// words, when it detects types. Empty when the prompt's type is not
+    /// given or every such step has a text for it.
     pub fn type_notes(&self, prompt: &Prompt) -> Vec<String> {
+        let Some(given) = prompt.topic.as_deref() else {
+            return Vec::new();
+        };
+        let read = self.typing.topic(prompt);
         self.steps
             .iter()
-            .filter_map(|s| match s {
-                Step::Contextual(c) => c.type_note(prompt),
-                Step::Interactive(i) => i.type_note(prompt),
-                Step::FewShot(f) => f.type_note(prompt),
+            .filter(|s| s.reading().is_some())
+            .filter_map(|s| {
+                let (has, what) = s.text_for(given);
+                if has {
+                    return None;
+                }
+                let unknown = format!("`{}` has no {what} type `{given}`", s.name());
+                let unknown = match s {
+                    Step::FewShot(_) => format!("{unknown} for the `topic` of its system text"),
+                    _ => unknown,
+                };
+                let words = "so it takes the type from the prompt's words, as a run does";
+                let sends = s.sends_for(read.as_deref());
+                Some(if self.typing.known.contains(given) {
+                    format!(
+                        "{unknown}; another step of `{}` has a text for it, so every step reads \
+                         the prompt as `{given}`: {sends}",
+                        self.name
+                    )
+                } else if !self.typing.detect {
+                    format!(
+                        "{unknown} and the strategy does not detect types (detect = false): \
+                         {sends}"
+                    )
+                } else {
+                    match read.as_deref() {
+                        Some(t) if s.text_for(t).0 || matches!(s, Step::FewShot(_)) => {
+                            format!("{unknown}, {words}: `{t}`")
+                        }
+                        Some(t) => {
+                            format!("{unknown}, {words}: `{t}`, which has none either: {sends}")
+                        }
+                        None => format!("{unknown}, {words}, and finds none: {sends}"),
+                    }
+                })
             })
             .collect()
     }
@@ -218,6 +325,15 @@ impl Composite {
         Ok(!self.followups(&Prompt::new("x"))?.is_empty())
     }
 
+    /// Whether the strategy rewrites the prompt's text: a contextual step
+    /// with a `user` template. A prompt without text has nothing for it to
+    /// rewrite (see [`Composite::opening`]).
+    pub fn rewrites_prompt(&self) -> bool {
+        self.steps
+            .iter()
+            .any(|s| matches!(s, Step::Contextual(c) if c.has_user_template()))
+    }
+
     /// Whether the strategy has an interactive step (follows up a refusal).
     pub fn is_interactive(&self) -> bool {
         self.interactive().is_some()
@@ -237,8 +353,8 @@ impl Composite {
         let Some(i) = self.interactive() else {
             return Ok(Vec::new());
         };
-        let topic = i.topic(prompt);
-        (1..=i.spec.max_turns)
+        let topic = self.typing.topic(prompt);
+        i.turns()
             .map(|turn| {
                 let vars = crate::steps::Vars {
                     prompt: &prompt.text,
@@ -259,14 +375,31 @@ impl Strategy for Composite {
         &self.name
     }
 
+    /// The strategy's steps' definitions, in order, with its name and
+    /// description.
+    ///
+    /// A step whose strategy reads a prompt's type otherwise than xsafe
+    /// read it for the step before types were read once per strategy
+    /// (another contexts file's cues, detection turned off by a contextual
+    /// step, or a type kept as given because another step has a text for
+    /// it) records the reading as `typing`: `detect`, the `cues` and the
+    /// `types` kept as given. It sends something else than a run made
+    /// then, which is another strategy, not resumed or served as this one.
+    /// A step that reads types as it did records what it always did.
     fn definition(&self) -> Value {
         let steps: Vec<Value> = self
             .steps
             .iter()
-            .map(|s| match s {
-                Step::FewShot(f) => f.definition(),
-                Step::Contextual(c) => c.definition(),
-                Step::Interactive(i) => i.definition(),
+            .map(|s| {
+                let mut definition = match s {
+                    Step::FewShot(f) => f.definition(),
+                    Step::Contextual(c) => c.definition(),
+                    Step::Interactive(i) => i.definition(),
+                };
+                if s.own_typing().is_some_and(|own| own != *self.typing) {
+                    definition["typing"] = self.typing.record();
+                }
+                definition
             })
             .collect();
         // The description is for whoever reads the record (`show --json`,

@@ -79,11 +79,20 @@ fn parse_bank(text: &str, file: &str) -> Result<Vec<Exemplar>, SpecError> {
     {
         return Err(plain());
     }
-    let which = match table.get("id").and_then(toml::Value::as_str) {
-        Some(id) => format!("exemplar `{id}` (number {} in the file)", i + 1),
+    let which = match table.get("id") {
+        Some(toml::Value::String(id)) => format!("exemplar `{id}` (number {} in the file)", i + 1),
+        Some(_) => format!("exemplar number {}", i + 1),
         None => format!("exemplar number {} (it has no `id`)", i + 1),
     };
-    let message = e.message().trim();
+    // The key at fault, which TOML's message does not name (`invalid
+    // type: integer 5`), and the keys it may have.
+    let alone = serde_path_to_error::deserialize::<_, Exemplar>(toml::Value::Table(table.clone()));
+    let key = alone
+        .err()
+        .map(|e| e.path().to_string())
+        .filter(|p| !(p.is_empty() || p == "." || p.starts_with('?')));
+    let field = key.map_or("exemplar".to_string(), |k| format!("exemplar.{k}"));
+    let message = crate::spec::with_suggestion(e.message().trim());
     let hint = if message.starts_with("missing field") {
         "; every exemplar needs id, type, label, prompt and answer"
     } else {
@@ -91,7 +100,7 @@ fn parse_bank(text: &str, file: &str) -> Result<Vec<Exemplar>, SpecError> {
     };
     Err(SpecError::invalid(
         file,
-        "exemplar",
+        &field,
         format!(
             "{which}: {message}{hint}{}",
             crate::spec::at(text, span.start)
@@ -197,7 +206,19 @@ pub fn exemplars(source: &str, base: Option<&Path>) -> Result<Vec<Exemplar>, Spe
     let file = file.as_str();
     let bank = parse_bank(&text, file)?;
     let mut seen = std::collections::HashSet::new();
-    for e in &bank {
+    for (i, e) in bank.iter().enumerate() {
+        if e.id.trim().is_empty() {
+            return Err(SpecError::invalid(
+                file,
+                "exemplar.id",
+                format!(
+                    "exemplar number {} has id `{}`: the id must be a non-empty string, its own \
+                     in the bank (the leak check names exemplars by it)",
+                    i + 1,
+                    e.id
+                ),
+            ));
+        }
         if !seen.insert(e.id.as_str()) {
             return Err(SpecError::invalid(
                 file,
@@ -232,11 +253,63 @@ pub fn exemplars(source: &str, base: Option<&Path>) -> Result<Vec<Exemplar>, Spe
 /// Reads the contextual texts, `builtin` or a TOML file, and the name its
 /// errors give it (its templates are checked by the contextual step).
 pub fn contexts(source: &str, base: Option<&Path>) -> Result<(Contexts, String), SpecError> {
-    let (text, file) = load(source, base, ("data/contexts.toml", BUILTIN_CONTEXTS))?;
+    if source == "builtin" {
+        return Ok((
+            builtin_contexts().clone(),
+            BUILTIN_CONTEXTS_FILE.to_string(),
+        ));
+    }
+    let (text, file) = load(source, base, (BUILTIN_CONTEXTS_FILE, BUILTIN_CONTEXTS))?;
     let texts: Contexts = parse(&text, &file)?;
     warn_once(check_types(texts.types.keys(), &file, "type")?);
     warn_once(check_types(texts.detect.keys(), &file, "detect")?);
     Ok((texts, file))
+}
+
+/// The name messages give the built-in contexts file.
+const BUILTIN_CONTEXTS_FILE: &str = "data/contexts.toml";
+
+/// The built-in contextual texts, parsed once: every strategy that reads a
+/// prompt's type without naming a contexts file detects it with their
+/// cues.
+pub(crate) fn builtin_contexts() -> &'static Contexts {
+    static BUILTIN: std::sync::LazyLock<Contexts> = std::sync::LazyLock::new(|| {
+        parse(BUILTIN_CONTEXTS, BUILTIN_CONTEXTS_FILE).expect("the built-in contexts parse")
+    });
+    &BUILTIN
+}
+
+/// A contexts file as an interactive or few-shot step names it: only its
+/// `[detect]` cues are read (its `system` and `[type]`, if it has them,
+/// are the contextual step's), so a file of cues alone will do.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CuesFile {
+    #[serde(rename = "system", default)]
+    _system: Option<String>,
+    #[serde(rename = "type", default)]
+    types: BTreeMap<String, String>,
+    #[serde(default)]
+    detect: BTreeMap<String, Vec<String>>,
+}
+
+/// Reads the `[detect]` cues of a contexts file (`builtin` or a TOML file)
+/// that an interactive or few-shot step names, and the name its errors
+/// give it. The whole file is checked as a contexts file, but for
+/// `system`, which it may leave out.
+pub fn cues(
+    source: &str,
+    base: Option<&Path>,
+) -> Result<(BTreeMap<String, Vec<String>>, String), SpecError> {
+    if source == "builtin" {
+        let (texts, file) = contexts(source, base)?;
+        return Ok((texts.detect, file));
+    }
+    let (text, file) = load(source, base, (BUILTIN_CONTEXTS_FILE, BUILTIN_CONTEXTS))?;
+    let read: CuesFile = parse(&text, &file)?;
+    warn_once(check_types(read.types.keys(), &file, "type")?);
+    warn_once(check_types(read.detect.keys(), &file, "detect")?);
+    Ok((read.detect, file))
 }
 
 /// Reads the follow-ups, `builtin` or a TOML file, and the name its

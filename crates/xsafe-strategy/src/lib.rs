@@ -13,6 +13,7 @@ mod data;
 mod spec;
 mod steps;
 mod text;
+mod typing;
 
 pub use composite::Composite;
 pub use spec::{Kind, MAX_TURNS, SpecError, StrategyFile};
@@ -194,10 +195,20 @@ impl Registry {
                 message,
             });
         }
+        let typing = composite::typing_of(&steps).map_err(|message| SpecError::Composition {
+            name: joined.clone(),
+            message,
+        })?;
+        // Every template with every type the strategy can read a prompt
+        // as: which those are depends on all its steps.
+        for step in &steps {
+            step.check_renders(&typing)?;
+        }
         Ok(Composite {
             name: joined,
             description: descriptions.join(" Then: "),
             steps: steps.into(),
+            typing: typing.into(),
         })
     }
 
@@ -243,15 +254,27 @@ impl Registry {
                 options.clarifier.clone(),
             )?)),
             Kind::Composition(c) => {
-                if let Some(step) = c
+                if let Some((i, step)) = c
                     .steps
                     .iter()
-                    .find(|s| !self.files.contains_key(s.as_str()))
+                    .enumerate()
+                    .find(|(_, s)| !self.files.contains_key(s.as_str()))
                 {
+                    // Its own name is no step it can have (a cycle), and
+                    // `a+b` is not one name.
+                    let names: Vec<&str> = self.names().filter(|n| *n != name).collect();
+                    let near = spec::closest(step, names.iter().copied())
+                        .map(|n| format!("did you mean `{n}`? "))
+                        .unwrap_or_default();
                     return Err(SpecError::invalid(
                         &file.source,
                         "steps",
-                        format!("unknown strategy `{step}`; available: {}", self.available()),
+                        format!(
+                            "unknown strategy `{step}`{}; {near}a step is one of {}, or a \
+                             strategy added with --strategy-file FILE",
+                            c.places.get(i).map(String::as_str).unwrap_or_default(),
+                            names.join(", ")
+                        ),
                     ));
                 }
                 within.push(name);
@@ -269,6 +292,9 @@ impl Registry {
                 }
                 within.pop();
                 if let Some(message) = repeated_kind(&steps[first..]) {
+                    return Err(SpecError::invalid(&file.source, "steps", message));
+                }
+                if let Err(message) = composite::typing_of(&steps[first..]) {
                     return Err(SpecError::invalid(&file.source, "steps", message));
                 }
                 // The file's own words for what it does, when it has them;

@@ -103,14 +103,137 @@ impl SpecError {
 
     /// A TOML error in `text` (the file `file`), with the line and column
     /// it is at.
+    ///
+    /// An error in a value (a number too large, a bad escape) names its
+    /// key, as TOML's own message does not (`u64 value was too large`); an
+    /// unknown key gets the closest known one suggested (see
+    /// [`with_suggestion`]).
     pub(crate) fn toml(file: &str, text: &str, e: &toml::de::Error) -> SpecError {
+        let message = with_suggestion(e.message().trim());
+        // TOML's integers are i64: a larger one is an error of the file.
+        let hint = if message.contains("too large") {
+            format!("; a TOML integer is at most {}", i64::MAX)
+        } else {
+            String::new()
+        };
         SpecError::Invalid {
             file: file.to_string(),
-            field: None,
-            message: e.message().trim().to_string()
-                + &e.span().map(|s| at(text, s.start)).unwrap_or_default(),
+            field: e.span().and_then(|s| key_of_value_at(text, s.start)),
+            message: message + &hint + &e.span().map(|s| at(text, s.start)).unwrap_or_default(),
         }
     }
+}
+
+/// The key whose value is at `offset` in a TOML text: the `KEY =` before
+/// it on its line, under the header of the table it is in (`type.weapons`,
+/// `exemplar.id`); `None` when the offset is not in a value on such a line
+/// (a syntax error in a key, a missing value, a line of a multi-line
+/// string), so that a message never names a key it is not about.
+fn key_of_value_at(text: &str, offset: usize) -> Option<String> {
+    let offset = xsafe_core::floor_char_boundary(text, offset);
+    let start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
+    let end = text[offset..].find('\n').map_or(text.len(), |i| offset + i);
+    let line = &text[start..end];
+    let eq = line.find('=')?;
+    let value = text[offset..end].trim_start();
+    if start + eq >= offset || value.is_empty() || value.starts_with('#') {
+        return None;
+    }
+    let bare = |k: &str| {
+        !k.is_empty()
+            && k.chars()
+                .all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.'))
+    };
+    let key = line[..eq].trim();
+    let key = key
+        .strip_prefix('"')
+        .and_then(|k| k.strip_suffix('"'))
+        .unwrap_or(key);
+    if !bare(key) {
+        return None;
+    }
+    // The table the line is in: the last header above it.
+    let header = text[..start]
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| l.starts_with('['))
+        .map(|h| h.trim_start_matches('[').trim_end_matches(']').trim());
+    Some(match header {
+        Some(h) if bare(h) => format!("{h}.{key}"),
+        Some(_) => return None,
+        None => key.to_string(),
+    })
+}
+
+/// A serde message about an unknown key (`unknown field `descripton`,
+/// expected one of `k`, ...`) with the closest expected key suggested
+/// (see [`closest`]); any other message as it is.
+pub(crate) fn with_suggestion(message: &str) -> String {
+    let Some(rest) = message.strip_prefix("unknown field `") else {
+        return message.to_string();
+    };
+    let Some((unknown, expected)) = rest.split_once('`') else {
+        return message.to_string();
+    };
+    // The expected keys are the rest of the message's quoted words.
+    let expected: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
+    match closest(unknown, expected) {
+        Some(near) => format!("{message}; did you mean `{near}`?"),
+        None => message.to_string(),
+    }
+}
+
+/// The key of `candidates` that `key` is most likely a misspelling of: the
+/// same but for case and `-` for `_`, or a letter from it (two for keys
+/// of 6 letters or more), a swap of two letters counting as one; `None`
+/// when none is that close. Keys of one or two letters (`k`) are only
+/// suggested for the same but for case, as any letter is one from them.
+pub(crate) fn closest<'a>(
+    key: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
+    let folded = key.to_lowercase().replace('-', "_");
+    candidates
+        .into_iter()
+        .map(|c| (typo_distance(&folded, c), c))
+        .filter(|(d, c)| {
+            *d <= match c.chars().count() {
+                0..=2 => 0,
+                3..=5 => 1,
+                _ => 2,
+            }
+        })
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+/// The edit distance of two strings in characters, a swap of two
+/// neighbouring characters counting as one edit (`nmae` is one from
+/// `name`).
+fn typo_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut best = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                best = best.min(d[i - 2][j - 2] + 1);
+            }
+            d[i][j] = best;
+        }
+    }
+    d[a.len()][b.len()]
 }
 
 /// ` (line L, column C)` for a byte offset in `text`, both counted from 1,
@@ -189,6 +312,13 @@ pub struct FewShotSpec {
     /// An optional system text (template) before the exemplars.
     #[serde(default)]
     pub system: Option<String>,
+    /// With a system text that uses `topic`: a contexts file (`builtin`, or
+    /// a TOML file relative to this file) whose `[detect]` cues the
+    /// strategy reads a prompt's type with, as
+    /// [`InteractiveSpec::contexts`]. Left out of the definition when not
+    /// given, as files written before it was a setting are.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contexts: Option<String>,
 }
 
 /// `kind = "contextual"`: a system message asking for the most plausible
@@ -224,6 +354,16 @@ pub struct InteractiveSpec {
     /// `builtin`, or a TOML file with `default`, `[type]` and `[second]`.
     #[serde(default = "builtin")]
     pub followups: String,
+    /// A contexts file (`builtin`, or a TOML file relative to this file)
+    /// whose `[detect]` cues the strategy reads a prompt's type with when
+    /// it is not given, or given but no step has a text for it; without
+    /// it, the cues of a contextual step of the same strategy, else the
+    /// built-in ones (steps naming files of other cues are refused). Only
+    /// `[detect]` is read (`system` may be left out). Left out of the
+    /// definition when not given, as files written before it was a
+    /// setting are.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contexts: Option<String>,
 }
 
 /// `kind = "composition"`: other strategies applied in order.
@@ -232,6 +372,47 @@ pub struct InteractiveSpec {
 pub struct CompositionSpec {
     /// The strategies, by name, in the order they apply; at least one.
     pub steps: Vec<String>,
+    /// Where each step is written (` (line L, column C)`, in the order of
+    /// `steps`), for messages about one; empty for a step whose place is
+    /// not known.
+    #[serde(skip)]
+    pub places: Vec<String>,
+}
+
+/// The keys every strategy file may have.
+const COMMON_KEYS: [&str; 3] = ["name", "kind", "description"];
+/// The settings of each kind, as its spec's fields name them.
+const FEW_SHOT_KEYS: &[&str] = &[
+    "k",
+    "unsafe",
+    "selection",
+    "encoder",
+    "exemplars",
+    "system",
+    "contexts",
+];
+const CONTEXTUAL_KEYS: &[&str] = &["system", "user", "contexts", "detect"];
+/// An interactive file's settings; `contexts` names the file whose
+/// `[detect]` cues read a prompt's type (see [`InteractiveSpec::contexts`]).
+const INTERACTIVE_KEYS: &[&str] = &["max_turns", "followups", "contexts"];
+const COMPOSITION_KEYS: &[&str] = &["steps"];
+
+/// The kinds and their settings.
+const KINDS: [(&str, &[&str]); 5] = [
+    ("baseline", &[]),
+    ("few-shot", FEW_SHOT_KEYS),
+    ("contextual", CONTEXTUAL_KEYS),
+    ("interactive", INTERACTIVE_KEYS),
+    ("composition", COMPOSITION_KEYS),
+];
+
+/// "`a`, `b` and `c`".
+fn listed(keys: &[&str]) -> String {
+    let quoted: Vec<String> = keys.iter().map(|k| format!("`{k}`")).collect();
+    match quoted.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
+        _ => quoted.concat(),
+    }
 }
 
 /// What a strategy file says.
@@ -286,6 +467,20 @@ impl StrategyFile {
             toml::from_str(text).map_err(|e| SpecError::toml(source, text, &e))?;
         // Where a top-level key is written, for messages about it.
         let place = |key: &str| key_position(text, key);
+        // The keys as written, in the file's order, before any is taken.
+        let mut written: Vec<String> = table.keys().cloned().collect();
+        written.sort_by_cached_key(|k| key_offset(text, k).unwrap_or(usize::MAX));
+        // A key no kind has that looks like `key`: what a file missing
+        // `key` most likely meant by it (`nmae`, `Kind`).
+        let misspelt = |key: &str| {
+            let any_kind = KINDS.iter().flat_map(|(_, keys)| keys.iter());
+            let known: Vec<&str> = COMMON_KEYS.iter().chain(any_kind).copied().collect();
+            written
+                .iter()
+                .find(|w| !known.contains(&w.as_str()) && closest(w, [key]).is_some())
+                .map(|w| format!("; the file has `{w}`{}: did you mean `{key}`?", place(w)))
+                .unwrap_or_default()
+        };
         let mut take_str = |key: &str, required: bool| -> Result<Option<String>, SpecError> {
             match table.remove(key) {
                 Some(toml::Value::String(s)) => Ok(Some(s)),
@@ -294,7 +489,11 @@ impl StrategyFile {
                     key,
                     format!("must be a string, not {}{}", other.type_str(), place(key)),
                 )),
-                None if required => Err(SpecError::invalid(source, key, "is missing")),
+                None if required => Err(SpecError::invalid(
+                    source,
+                    key,
+                    format!("is missing{}", misspelt(key)),
+                )),
                 None => Ok(None),
             }
         };
@@ -313,12 +512,50 @@ impl StrategyFile {
                 ),
             ));
         }
+        // A key the kind does not have, first in the file's order: named,
+        // with the closest key it may have (common ones too) and the keys
+        // it has, before serde's message, which lists the kind's settings
+        // only.
+        if let Some((_, keys)) = KINDS.iter().find(|(k, _)| *k == kind) {
+            let unknown = written
+                .iter()
+                .find(|w| !COMMON_KEYS.contains(&w.as_str()) && !keys.contains(&w.as_str()));
+            if let Some(key) = unknown {
+                let all: Vec<&str> = COMMON_KEYS.iter().chain(keys.iter()).copied().collect();
+                let near = closest(key, all.iter().copied());
+                let elsewhere = KINDS
+                    .iter()
+                    .filter(|(other, keys)| *other != kind && keys.contains(&key.as_str()))
+                    .map(|(other, _)| *other)
+                    .collect::<Vec<_>>();
+                let keys = format!("a {kind} file's keys are {}", listed(&all));
+                let message = match near {
+                    Some(near) => format!(
+                        "{kind}: unknown field `{key}`{}; did you mean `{near}`? A{}",
+                        place(key),
+                        &keys[1..]
+                    ),
+                    None if kind == "baseline" => {
+                        format!("baseline takes no settings{}; {keys}", place(key))
+                    }
+                    None if !elsewhere.is_empty() => format!(
+                        "{kind}: unknown field `{key}`{}: it is a setting of {} strategies, not \
+                         of {kind} ones; {keys}",
+                        place(key),
+                        elsewhere.join(" and ")
+                    ),
+                    None => format!("{kind}: unknown field `{key}`{}; {keys}", place(key)),
+                };
+                return Err(SpecError::invalid(source, key, message));
+            }
+        }
         let rest = toml::Value::Table(table);
         // The key of a bad setting, as serde's own messages do not say it,
         // and where it is written.
         let settings = |e: serde_path_to_error::Error<toml::de::Error>| {
             let path = e.path().to_string();
-            let message = e.inner().message().trim();
+            let message = with_suggestion(e.inner().message().trim());
+            let message = message.as_str();
             let unknown = message
                 .strip_prefix("unknown field `")
                 .and_then(|rest| rest.split('`').next());
@@ -331,18 +568,8 @@ impl StrategyFile {
             SpecError::invalid(source, field, format!("{kind}: {message}{}", place(key)))
         };
         let kind = match kind.as_str() {
-            "baseline" => {
-                if let toml::Value::Table(t) = &rest
-                    && let Some(k) = t.keys().next()
-                {
-                    return Err(SpecError::invalid(
-                        source,
-                        k,
-                        format!("baseline takes no settings{}", place(k)),
-                    ));
-                }
-                Kind::Baseline
-            }
+            // Any setting is refused above, as a key baseline does not have.
+            "baseline" => Kind::Baseline,
             "few-shot" => Kind::FewShot(serde_path_to_error::deserialize(rest).map_err(settings)?),
             "contextual" => {
                 Kind::Contextual(serde_path_to_error::deserialize(rest).map_err(settings)?)
@@ -377,8 +604,27 @@ impl StrategyFile {
                 Kind::Interactive(spec)
             }
             "composition" => {
-                let spec: CompositionSpec =
+                let mut spec: CompositionSpec =
                     serde_path_to_error::deserialize(rest).map_err(settings)?;
+                spec.places = step_places(text, spec.steps.len());
+                if let Some((i, step)) =
+                    spec.steps.iter().enumerate().find(|(_, s)| s.contains('+'))
+                {
+                    let parts: Vec<String> = step
+                        .split('+')
+                        .map(|p| format!("\"{}\"", p.trim()))
+                        .collect();
+                    return Err(SpecError::invalid(
+                        source,
+                        "steps",
+                        format!(
+                            "composition: `{step}`{} is not a strategy name: a step is one \
+                             strategy name; list the parts as separate steps: [{}]",
+                            spec.places[i],
+                            parts.join(", ")
+                        ),
+                    ));
+                }
                 if spec.steps.is_empty() {
                     return Err(SpecError::invalid(
                         source,
@@ -429,15 +675,37 @@ fn is_name(name: &str) -> bool {
 /// ` (line L, column C)` of a top-level key of a TOML text; empty when
 /// the text does not have it (it is a default, or the text is not TOML).
 fn key_position(text: &str, key: &str) -> String {
-    let Ok(table) = toml::de::DeTable::parse(text) else {
-        return String::new();
-    };
+    key_offset(text, key)
+        .map(|o| at(text, o))
+        .unwrap_or_default()
+}
+
+/// Where a top-level key of a TOML text starts, in bytes; `None` when the
+/// text does not have it.
+fn key_offset(text: &str, key: &str) -> Option<usize> {
+    let table = toml::de::DeTable::parse(text).ok()?;
     table
         .get_ref()
         .keys()
         .find(|k| k.get_ref().as_ref() == key)
-        .map(|k| at(text, k.span().start))
-        .unwrap_or_default()
+        .map(|k| k.span().start)
+}
+
+/// ` (line L, column C)` of each of the `n` items of a composition's
+/// `steps`; empty places when they cannot be read.
+fn step_places(text: &str, n: usize) -> Vec<String> {
+    #[derive(Deserialize)]
+    struct Steps {
+        steps: Vec<toml::Spanned<String>>,
+    }
+    match toml::from_str::<Steps>(text) {
+        Ok(s) if s.steps.len() == n => s
+            .steps
+            .iter()
+            .map(|step| at(text, step.span().start))
+            .collect(),
+        _ => vec![String::new(); n],
+    }
 }
 
 #[cfg(test)]
@@ -456,7 +724,8 @@ mod tests {
                 selection: Selection::Fixed,
                 encoder: None,
                 exemplars: "builtin".into(),
-                system: None
+                system: None,
+                contexts: None
             })
         );
         let f = StrategyFile::parse("name = \"i\"\nkind = \"interactive\"\n", "t.toml").unwrap();
@@ -464,7 +733,8 @@ mod tests {
             f.kind,
             Kind::Interactive(InteractiveSpec {
                 max_turns: 2,
-                followups: "builtin".into()
+                followups: "builtin".into(),
+                contexts: None
             })
         );
         let f = StrategyFile::parse("name = \"b\"\nkind = \"baseline\"\n", "t.toml").unwrap();
@@ -516,6 +786,67 @@ mod tests {
                 .contains("field `k`: baseline takes no settings")
         );
         assert!(err("name = ").starts_with("strategy file `s.toml`: "));
+    }
+
+    /// The keys messages list for each kind are its spec's fields, as
+    /// serde's own message about an unknown one lists them.
+    #[test]
+    fn the_listed_keys_are_each_kinds_fields() {
+        fn expected<T: for<'de> Deserialize<'de> + std::fmt::Debug>() -> Vec<String> {
+            let table: toml::Table = toml::from_str("zz = 1").unwrap();
+            let e = toml::Value::Table(table).try_into::<T>().unwrap_err();
+            let message = e.message().to_string();
+            let (_, list) = message.split_once("expected").unwrap();
+            list.split('`')
+                .skip(1)
+                .step_by(2)
+                .map(str::to_string)
+                .collect()
+        }
+        for (kind, fields) in [
+            ("few-shot", expected::<FewShotSpec>()),
+            ("contextual", expected::<ContextualSpec>()),
+            ("interactive", expected::<InteractiveSpec>()),
+            ("composition", expected::<CompositionSpec>()),
+        ] {
+            let (_, keys) = KINDS.iter().find(|(k, _)| *k == kind).unwrap();
+            assert_eq!(*keys, fields, "{kind}");
+        }
+    }
+
+    #[test]
+    fn misspellings_find_the_closest_key() {
+        let keys = ["name", "kind", "description", "k", "max_turns"];
+        for (typo, key) in [
+            ("nmae", Some("name")),
+            ("Kind", Some("kind")),
+            ("descripton", Some("description")),
+            ("max-turns", Some("max_turns")),
+            ("maxturns", Some("max_turns")),
+            ("K", Some("k")),
+            ("x", None),
+            ("kk", None),
+            ("colour", None),
+        ] {
+            assert_eq!(closest(typo, keys), key, "{typo}");
+        }
+        assert_eq!(
+            with_suggestion("unknown field `defualt`, expected one of `default`, `type`, `second`"),
+            "unknown field `defualt`, expected one of `default`, `type`, `second`; did you mean \
+             `default`?"
+        );
+        assert_eq!(
+            with_suggestion("unknown field `zz`, expected `steps`"),
+            "unknown field `zz`, expected `steps`"
+        );
+        // A value's key, under its table; none where the offset is not in
+        // a value.
+        let text = "a = 1\n[type]\nweapons = \"x\\q\"\nb =\n";
+        assert_eq!(key_of_value_at(text, 4).as_deref(), Some("a"));
+        let q = text.find('q').unwrap();
+        assert_eq!(key_of_value_at(text, q).as_deref(), Some("type.weapons"));
+        assert_eq!(key_of_value_at(text, 0), None);
+        assert_eq!(key_of_value_at(text, text.len() - 1), None);
     }
 
     #[test]

@@ -4,6 +4,7 @@ use crate::clarifier::{self, Reading};
 use crate::data::{self, Contexts, Exemplar, Followups};
 use crate::spec::{ContextualSpec, FewShotSpec, InteractiveSpec, Selection, SpecError};
 use crate::text;
+use crate::typing::{self, Cues, Typing};
 use minijinja::{Environment, UndefinedBehavior, context};
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -35,7 +36,9 @@ pub(crate) struct Vars<'a> {
     pub instructions: &'a str,
     /// Interactive: the model's last reply (the refusal).
     pub reply: &'a str,
-    /// Interactive: the follow-up's number, from 1.
+    /// Interactive: the turn whose reply the follow-up asks for, as reports
+    /// and `complied_at_turn` count turns: the prompt is turn 1, so the
+    /// first follow-up is turn 2, the second turn 3.
     pub turn: usize,
 }
 
@@ -260,56 +263,6 @@ fn failed_at_run_time(strategy: &str, e: SpecError) -> StrategyError {
     }
 }
 
-/// The values `topic` can take in a step: the types it has texts for
-/// (`known`), those it detects (`detected`), and empty, when neither
-/// gives one (see [`topic_of`]). A suite's other types are read as one of
-/// these, so checking a template with each checks every type it can get.
-fn topics<'a>(
-    known: impl IntoIterator<Item = &'a str>,
-    detected: impl IntoIterator<Item = &'a str>,
-) -> Vec<&'a str> {
-    let mut all: Vec<&str> = known.into_iter().chain(detected).collect();
-    all.sort_unstable();
-    all.dedup();
-    all.push("");
-    all
-}
-
-/// The type a prompt is about: the known one if the texts have a note for
-/// it, else the type whose cue phrases the prompt contains most (ties to
-/// the first in name order), else none.
-///
-/// A suite's unsafe-only type names (`discr`, `privacy` from XSTest's
-/// `contrast_discr`, `contrast_privacy`) have no notes, so those prompts are
-/// detected from their words like any prompt of unknown type.
-pub(crate) fn topic_of(
-    prompt: &Prompt,
-    known: impl Fn(&str) -> bool,
-    cues: &std::collections::BTreeMap<String, Vec<String>>,
-    detect: bool,
-) -> Option<String> {
-    if let Some(t) = &prompt.topic
-        && known(t)
-    {
-        return Some(t.clone());
-    }
-    if !detect {
-        return None;
-    }
-    let padded = format!(" {} ", text::normalised(&prompt.text));
-    let mut best: Option<(&str, usize)> = None;
-    for (kind, phrases) in cues {
-        let hits = phrases
-            .iter()
-            .filter(|p| padded.contains(&format!(" {} ", text::normalised(p))))
-            .count();
-        if hits > 0 && best.is_none_or(|(_, b)| hits > b) {
-            best = Some((kind, hits));
-        }
-    }
-    best.map(|(k, _)| k.to_string())
-}
-
 /// What a step's definition records as its `file`: `builtin:NAME` for a
 /// built-in strategy, else the strategy file's name without its folder.
 ///
@@ -338,9 +291,12 @@ pub struct FewShot {
     /// With `selection = "embedding"`: the encoder and the bank's prompt
     /// vectors, in bank order.
     embedding: Option<Arc<Embedded>>,
-    /// When the `system` text uses `topic`: the cue phrases a prompt's type
-    /// is detected with (the contextual strategy's, as interactive uses).
-    cues: Option<Contexts>,
+    /// Whether the `system` text uses `topic`: only then does the step read
+    /// a prompt's type.
+    uses_topic: bool,
+    /// The `[detect]` cues of the contexts file `contexts` names, and the
+    /// file's name.
+    cues: Option<(Cues, String)>,
 }
 
 /// A few-shot bank embedded by a sentence encoder.
@@ -585,31 +541,27 @@ impl FewShot {
                 ),
             ));
         }
-        let mut cues: Option<Contexts> = None;
+        let mut uses_topic = false;
         if let Some(t) = &spec.system {
             check_template(t, source, "system", "few-shot", FEW_SHOT_VARS)?;
-            let uses_topic = TEMPLATES
+            uses_topic = TEMPLATES
                 .template_from_str(t)
                 .is_ok_and(|t| variables(&t).iter().any(|v| v == "topic"));
-            if uses_topic {
-                cues = Some(data::contexts("builtin", None)?.0);
-            }
-            // `topic` is a type of the bank's or one the cues detect (see
-            // `topic`), or empty; without cues, always empty.
-            let topics = match &cues {
-                Some(cues) => topics(
-                    bank.iter()
-                        .map(|e| e.kind.strip_prefix("contrast_").unwrap_or(&e.kind)),
-                    cues.detect.keys().map(String::as_str),
-                ),
-                None => vec![""],
-            };
-            let vars = Vars {
-                prompt: PROMPT_SENTINEL,
-                ..Default::default()
-            };
-            check_renders(t, &vars, topics, Needs::Anything, source, "system")?;
         }
+        let cues = match &spec.contexts {
+            Some(_) if !uses_topic => {
+                return Err(SpecError::invalid(
+                    source,
+                    "contexts",
+                    "a few-shot step reads a prompt's type only for the `topic` of its system \
+                     text, and this one has no system text using `topic`; remove `contexts`",
+                ));
+            }
+            Some(contexts) => {
+                Some(data::cues(contexts, base).map_err(|e| e.named_by(source, "contexts"))?)
+            }
+            None => None,
+        };
         let embedding = match (spec.selection, &spec.encoder) {
             (Selection::Embedding, encoder) => {
                 let encoder = encoder
@@ -635,7 +587,71 @@ impl FewShot {
             file: recorded_file(source, base),
             source: source.to_string(),
             embedding,
+            uses_topic,
             cues,
+        })
+    }
+
+    /// The load check of the system text: it renders with every type its
+    /// `topic` can be as the strategy reads types (always empty when it
+    /// does not use `topic`).
+    pub(crate) fn check_renders(&self, typing: &Typing) -> Result<(), SpecError> {
+        let Some(t) = &self.spec.system else {
+            return Ok(());
+        };
+        let topics = if self.uses_topic {
+            typing.topics()
+        } else {
+            vec![""]
+        };
+        let vars = Vars {
+            prompt: PROMPT_SENTINEL,
+            ..Default::default()
+        };
+        check_renders(t, &vars, topics, Needs::Anything, &self.source, "system")
+    }
+
+    /// The step's part in reading a prompt's type (`None` when its system
+    /// text does not use `topic`): the contexts file it names, and the
+    /// types it has exemplars of.
+    pub(crate) fn reading(&self) -> Option<typing::Part<'_>> {
+        self.uses_topic.then(|| typing::Part {
+            step: &self.name,
+            cues: self.cues.as_ref().map(|(c, f)| (c, f.as_str())),
+            detect: None,
+            known: self.types(),
+        })
+    }
+
+    /// The types the bank has exemplars of, as a case's type is read
+    /// (`contrast_` left out).
+    fn types(&self) -> Vec<String> {
+        let mut types: Vec<String> = self
+            .bank
+            .iter()
+            .map(|e| {
+                e.kind
+                    .strip_prefix("contrast_")
+                    .unwrap_or(&e.kind)
+                    .to_string()
+            })
+            .collect();
+        types.sort_unstable();
+        types.dedup();
+        types
+    }
+
+    /// How xsafe read a prompt's type for the step before a strategy read
+    /// it once for all its steps (and before a few-shot step could name a
+    /// contexts file): with the built-in cues, always detecting, a given
+    /// type kept when the bank has exemplars of it. `None` when it reads
+    /// none. A definition records any other reading (see
+    /// `Composite::definition`), the cues of a file `contexts` names too.
+    pub(crate) fn own_typing(&self) -> Option<Typing> {
+        self.uses_topic.then(|| Typing {
+            cues: data::builtin_contexts().detect.clone(),
+            detect: true,
+            known: self.types().into_iter().collect(),
         })
     }
 
@@ -646,36 +662,10 @@ impl FewShot {
 
     /// Whether the bank has exemplars of a prompt type (safe, or unsafe of
     /// its `contrast_` type).
-    fn has_type(&self, topic: &str) -> bool {
+    pub(crate) fn has_type(&self, topic: &str) -> bool {
         self.bank
             .iter()
             .any(|e| e.kind.strip_prefix("contrast_").unwrap_or(&e.kind) == topic)
-    }
-
-    /// The `topic` of the system text: the prompt's type if the bank has
-    /// exemplars of it, else detected from its words as the interactive
-    /// step does; `None` when the system text does not use it.
-    pub(crate) fn topic(&self, prompt: &Prompt) -> Option<String> {
-        let cues = self.cues.as_ref()?;
-        topic_of(prompt, |t| self.has_type(t), &cues.detect, true)
-    }
-
-    /// As [`Contextual::type_note`], for a system text that uses `topic`.
-    pub(crate) fn type_note(&self, prompt: &Prompt) -> Option<String> {
-        self.cues.as_ref()?;
-        let given = prompt.topic.as_deref()?;
-        if self.has_type(given) {
-            return None;
-        }
-        let unknown = format!(
-            "`{}` has no exemplar of type `{given}` for the `topic` of its system text",
-            self.name
-        );
-        let read = "so it takes the type from the prompt's words, as a run does";
-        Some(match self.topic(prompt) {
-            Some(t) => format!("{unknown}, {read}: `{t}`"),
-            None => format!("{unknown}, {read}, and finds none: `topic` is empty"),
-        })
     }
 
     /// The exemplars this strategy can ever show: the fixed ones, or the
@@ -745,18 +735,22 @@ impl FewShot {
         shown
     }
 
+    /// Adds the step's system text and exemplars for `prompt`, the prompt
+    /// of type `topic` (as the strategy reads it) whose user turn earlier
+    /// steps left as `user`.
     pub(crate) fn contribute(
         &self,
         prompt: &Prompt,
+        topic: &str,
         user: &str,
         system: &mut Vec<String>,
         turns: &mut Vec<Message>,
     ) -> Result<(), StrategyError> {
         if let Some(t) = &self.spec.system {
-            let topic = self.topic(prompt).unwrap_or_default();
+            let topic = if self.uses_topic { topic } else { "" };
             let vars = Vars {
                 prompt: user,
-                topic: &topic,
+                topic,
                 ..Default::default()
             };
             let text = render_as(
@@ -765,7 +759,7 @@ impl FewShot {
                 Needs::Anything,
                 &self.source,
                 "system",
-                &for_type(&topic),
+                &for_type(topic),
             )
             .map_err(|e| failed_at_run_time(&self.name, e))?;
             // A text that renders empty (an `if` that does not hold) adds
@@ -877,7 +871,7 @@ impl FewShot {
         Err(StrategyError::Other {
             strategy: self.name.clone(),
             message: format!(
-                "{n} case(s) of the suite being run are few-shot exemplars of `{}` or rewordings of them (content-word Jaccard >= {OVERLAP_SIMILARITY}, or at least {:.0}% of the content words of the shorter prompt, when it has {CONTAINMENT_MIN_WORDS} or more, in the other{meaning}), which would show the model the answer; remove them from the bank or run another bank:\n  {}",
+                "{n} case(s) of the suite (also cases --types/--limit leave out) are few-shot exemplars of `{}` or rewordings of them (content-word Jaccard >= {OVERLAP_SIMILARITY}, or at least {:.0}% of the content words of the shorter prompt, when it has {CONTAINMENT_MIN_WORDS} or more, in the other{meaning}), which would show the model the answer; remove them from the bank or run another bank:\n  {}",
                 self.spec.exemplars,
                 CONTAINMENT_SIMILARITY * 100.0,
                 leaks.join("\n  ")
@@ -1025,63 +1019,60 @@ impl Contextual {
                 ));
             }
         }
-        let step = Contextual {
+        Ok(Contextual {
             name: name.to_string(),
             spec,
             texts,
             file: recorded_file(source, base),
             source: source.to_string(),
             data_file,
-        };
-        // Every template with every type its `topic` can be: an error, an
-        // empty user turn or one without the prompt for some type is found
-        // now, not in a run that reports figures for prompts never sent.
-        let detected = step
-            .spec
-            .detect
-            .then_some(&step.texts.detect)
-            .into_iter()
-            .flat_map(|d| d.keys().map(String::as_str));
-        for topic in topics(step.texts.types.keys().map(String::as_str), detected) {
-            step.messages(PROMPT_SENTINEL, topic, Some(Needs::Prompt))
-                .map_err(|(e, in_data)| if in_data { named(e) } else { e })?;
-        }
-        Ok(step)
-    }
-
-    pub(crate) fn topic(&self, prompt: &Prompt) -> Option<String> {
-        topic_of(
-            prompt,
-            |t| self.texts.types.contains_key(t),
-            &self.texts.detect,
-            self.spec.detect,
-        )
-    }
-
-    /// A note when the prompt's type is one this step has no note for, and
-    /// so what it reads the prompt as (see [`Composite::type_notes`]).
-    ///
-    /// [`Composite::type_notes`]: crate::Composite::type_notes
-    pub(crate) fn type_note(&self, prompt: &Prompt) -> Option<String> {
-        let given = prompt.topic.as_deref()?;
-        if self.texts.types.contains_key(given) {
-            return None;
-        }
-        let unknown = format!("`{}` has no context note for type `{given}`", self.name);
-        Some(if !self.spec.detect {
-            format!("{unknown} and does not detect types (detect = false): it adds no type note")
-        } else {
-            let read = "so it takes the type from the prompt's words, as a run does";
-            match self.topic(prompt) {
-                Some(t) if self.texts.types.contains_key(&t) => {
-                    format!("{unknown}, {read}: `{t}`")
-                }
-                Some(t) => format!(
-                    "{unknown}, {read}: `{t}`, which has no note either: it adds no type note"
-                ),
-                None => format!("{unknown}, {read}, and finds none: it adds no type note"),
-            }
         })
+    }
+
+    /// The load check: every template with every type its `topic` can be
+    /// as the strategy reads types. An error, an empty user turn or one
+    /// without the prompt for some type is found now, not in a run that
+    /// reports figures for prompts never sent.
+    pub(crate) fn check_renders(&self, typing: &Typing) -> Result<(), SpecError> {
+        for topic in typing.topics() {
+            self.messages(PROMPT_SENTINEL, topic, Some(Needs::Prompt))
+                .map_err(|(e, in_data)| {
+                    if in_data {
+                        e.named_by(&self.source, "contexts")
+                    } else {
+                        e
+                    }
+                })?;
+        }
+        Ok(())
+    }
+
+    /// The step's part in reading a prompt's type: its contexts file's
+    /// cues, its `detect`, and the types it has a note for.
+    pub(crate) fn reading(&self) -> typing::Part<'_> {
+        typing::Part {
+            step: &self.name,
+            cues: Some((&self.texts.detect, &self.data_file)),
+            detect: Some(self.spec.detect),
+            known: self.texts.types.keys().cloned().collect(),
+        }
+    }
+
+    /// How the step reads a prompt's type alone, as xsafe always read it
+    /// for the step: with its contexts file's cues (which its definition
+    /// records) when `detect` is on, a given type kept when it has a note
+    /// for it.
+    pub(crate) fn own_typing(&self) -> Typing {
+        Typing {
+            cues: self.texts.detect.clone(),
+            detect: self.spec.detect,
+            known: self.texts.types.keys().cloned().collect(),
+        }
+    }
+
+    /// Whether the step has a context note for the type `topic`.
+    pub(crate) fn has_note(&self, topic: &str) -> bool {
+        self.texts.types.contains_key(topic)
     }
 
     /// The system text and the user turn for `prompt` (the user turn as
@@ -1138,20 +1129,22 @@ impl Contextual {
         Ok((system, user))
     }
 
+    /// Adds the step's system text for a prompt of type `topic` (as the
+    /// strategy reads it), and rewrites its user turn (`user`, as earlier
+    /// steps left it) with the `user` template.
     pub(crate) fn contribute(
         &self,
-        prompt: &Prompt,
+        topic: &str,
         user: &mut String,
         system: &mut Vec<String>,
     ) -> Result<(), StrategyError> {
-        let topic = self.topic(prompt).unwrap_or_default();
         // A prompt without text (through `xsafe serve`, a user message of
         // only an image or audio) gives the `user` template no question to
         // ask: rendered, it would replace the user's turn with one that
         // asks nothing. The turn stays as it is; the system text is added.
         let user_needs = (!user.trim().is_empty()).then_some(Needs::Text);
         let (text, turn) = self
-            .messages(user, &topic, user_needs)
+            .messages(user, topic, user_needs)
             .map_err(|(e, in_data)| {
                 let e = if in_data {
                     e.named_by(&self.source, "contexts")
@@ -1167,6 +1160,12 @@ impl Contextual {
             *user = turn;
         }
         Ok(())
+    }
+
+    /// Whether the step has a `user` template, which rewrites the prompt's
+    /// text (a prompt without text it leaves as it is).
+    pub(crate) fn has_user_template(&self) -> bool {
+        self.spec.user.is_some()
     }
 
     /// The step's definition, its settings as written (see
@@ -1193,7 +1192,9 @@ pub struct Interactive {
     pub(crate) name: String,
     pub(crate) spec: InteractiveSpec,
     texts: Followups,
-    cues: Contexts,
+    /// The `[detect]` cues of the contexts file `contexts` names, and the
+    /// file's name.
+    cues: Option<(Cues, String)>,
     clarifier: Option<Arc<dyn Target>>,
     file: String,
     /// The strategy file as given (a path or `builtin:NAME`), and the
@@ -1239,28 +1240,39 @@ impl Interactive {
         if let Some(t) = &texts.second.clarifier {
             check(t, "second.clarifier")?;
         }
-        let step = Interactive {
+        let cues = match &spec.contexts {
+            Some(contexts) => {
+                Some(data::cues(contexts, base).map_err(|e| e.named_by(source, "contexts"))?)
+            }
+            None => None,
+        };
+        Ok(Interactive {
             name: name.to_string(),
             spec,
             texts,
-            // Types are detected with the contextual strategy's cues.
-            cues: data::contexts("builtin", None)?.0,
+            cues,
             clarifier,
             file: recorded_file(source, base),
             source: source.to_string(),
             data_file,
-        };
-        // Every follow-up it can send, for every type its `topic` can be
-        // and every turn: one that fails or renders empty for some type or
-        // turn is found now, not by a run that would send an empty message
-        // and judge the reply to it.
-        let topics = topics(
-            step.texts.types.keys().map(String::as_str),
-            step.cues.detect.keys().map(String::as_str),
-        );
-        for topic in topics {
+        })
+    }
+
+    /// The turns of the follow-ups the step can send (see [`Vars::turn`]):
+    /// 2 for the first, up to `max_turns + 1`.
+    pub(crate) fn turns(&self) -> std::ops::RangeInclusive<usize> {
+        2..=self.spec.max_turns + 1
+    }
+
+    /// The load check: every follow-up it can send, for every type its
+    /// `topic` can be as the strategy reads types and every turn. One that
+    /// fails or renders empty for some type or turn is found now, not by a
+    /// run that would send an empty message and judge the reply to it.
+    pub(crate) fn check_renders(&self, typing: &Typing) -> Result<(), SpecError> {
+        let named = |e: SpecError| e.named_by(&self.source, "followups");
+        for topic in typing.topics() {
             // Every turn: a file's `max_turns` is at most `MAX_TURNS`.
-            for turn in 1..=step.spec.max_turns {
+            for turn in self.turns() {
                 let vars = Vars {
                     prompt: PROMPT_SENTINEL,
                     topic,
@@ -1268,19 +1280,51 @@ impl Interactive {
                     turn,
                     ..Default::default()
                 };
-                step.render_followup(&vars).map_err(named)?;
-                if step.clarifier.is_some() {
-                    step.render_clarifier(&vars).map_err(named)?;
+                self.render_followup(&vars).map_err(named)?;
+                if self.clarifier.is_some() {
+                    self.render_clarifier(&vars).map_err(named)?;
                 }
             }
         }
-        Ok(step)
+        Ok(())
     }
 
-    /// The follow-up template for a turn (1-based) and prompt type, and the
-    /// follow-ups file's field it is.
+    /// The step's part in reading a prompt's type: the contexts file it
+    /// names, and the types it has a follow-up for.
+    pub(crate) fn reading(&self) -> typing::Part<'_> {
+        typing::Part {
+            step: &self.name,
+            cues: self.cues.as_ref().map(|(c, f)| (c, f.as_str())),
+            detect: None,
+            known: self.texts.types.keys().cloned().collect(),
+        }
+    }
+
+    /// How xsafe read a prompt's type for the step before a strategy read
+    /// it once for all its steps (and before an interactive step could
+    /// name a contexts file): with the built-in cues, always detecting, a
+    /// given type kept when it has a follow-up for it. A definition records
+    /// any other reading (see `Composite::definition`), the cues of a file
+    /// `contexts` names too.
+    pub(crate) fn own_typing(&self) -> Typing {
+        Typing {
+            cues: data::builtin_contexts().detect.clone(),
+            detect: true,
+            known: self.texts.types.keys().cloned().collect(),
+        }
+    }
+
+    /// Whether the step has a follow-up for the type `topic`.
+    pub(crate) fn has_followup(&self, topic: &str) -> bool {
+        self.texts.types.contains_key(topic)
+    }
+
+    /// The follow-up template for a turn (see [`Vars::turn`]: 2 for the
+    /// first follow-up) and prompt type, and the follow-ups file's field
+    /// it is: `[second].default`, when the file has one, from the second
+    /// follow-up on.
     fn template(&self, turn: usize, topic: Option<&str>) -> (String, &str) {
-        if turn >= 2
+        if turn >= 3
             && let Some(t) = &self.texts.second.default
         {
             return ("second.default".into(), t);
@@ -1325,33 +1369,9 @@ impl Interactive {
         failed_at_run_time(&self.name, e.named_by(&self.source, "followups"))
     }
 
-    pub(crate) fn topic(&self, prompt: &Prompt) -> Option<String> {
-        topic_of(
-            prompt,
-            |t| self.texts.types.contains_key(t),
-            &self.cues.detect,
-            true,
-        )
-    }
-
-    /// As [`Contextual::type_note`], for the follow-ups.
-    pub(crate) fn type_note(&self, prompt: &Prompt) -> Option<String> {
-        let given = prompt.topic.as_deref()?;
-        if self.texts.types.contains_key(given) {
-            return None;
-        }
-        let unknown = format!("`{}` has no follow-up for type `{given}`", self.name);
-        let read = "so it takes the type from the prompt's words, as a run does";
-        Some(match self.topic(prompt) {
-            Some(t) if self.texts.types.contains_key(&t) => format!("{unknown}, {read}: `{t}`"),
-            Some(t) => format!(
-                "{unknown}, {read}: `{t}`, which has none either: it sends the default follow-up"
-            ),
-            None => format!("{unknown}, {read}, and finds none: it sends the default follow-up"),
-        })
-    }
-
-    /// The user's next message after a refusal, or `None` when the refusal
+    /// The user's next message after a refusal (`reply`), asking for the
+    /// reply of turn `turn` (see [`Vars::turn`]) for `prompt`, of type
+    /// `topic` as the strategy reads it; or `None` when the refusal
     /// stands: the clarifier finds no harmless reading to clarify (it
     /// answers [`NO_FOLLOWUP`]) or declines to write a follow-up at all
     /// (see [`crate::clarifier`]); `judge` decides a clarifier reply whose
@@ -1359,15 +1379,15 @@ impl Interactive {
     pub(crate) async fn followup(
         &self,
         prompt: &Prompt,
+        topic: &str,
         reply: &str,
         turn: usize,
         seed: Option<u64>,
         judge: &dyn Judge,
     ) -> Result<Option<String>, StrategyError> {
-        let topic = self.topic(prompt);
         let vars = Vars {
             prompt: &prompt.text,
-            topic: topic.as_deref().unwrap_or_default(),
+            topic,
             reply,
             turn,
             ..Default::default()
@@ -1440,17 +1460,48 @@ impl Interactive {
 
     /// The step's definition, its settings as written (see
     /// [`FewShot::definition`]).
+    ///
+    /// A step with a follow-up template that uses `turn` records
+    /// `turn_version` ([`TURN_VERSION`]): `turn` counts otherwise than it
+    /// did, so a run or profile made when it did is another strategy, not
+    /// resumed or served as this one. Other steps record what they always
+    /// did.
     pub(crate) fn definition(&self) -> Value {
-        json!({
+        let mut definition = json!({
             "kind": "interactive",
             "name": self.name,
             "file": self.file,
             "settings": self.spec,
             "followups": self.texts,
             "clarifier": self.clarifier.as_ref().map(|c| json!({"id": c.id(), "settings": c.settings()})),
+        });
+        if self.uses_turn() {
+            definition["turn_version"] = json!(TURN_VERSION);
+        }
+        definition
+    }
+
+    /// Whether a follow-up template (or the clarifier's) uses `turn`.
+    fn uses_turn(&self) -> bool {
+        let texts = &self.texts;
+        let templates = std::iter::once(&texts.default)
+            .chain(texts.types.values())
+            .chain(&texts.second.default)
+            .chain(&texts.second.clarifier);
+        templates.filter(|t| t.contains('{')).any(|t| {
+            TEMPLATES
+                .template_from_str(t)
+                .is_ok_and(|t| variables(&t).iter().any(|v| v == "turn"))
         })
     }
 }
+
+/// How an interactive template's `turn` counts, in the definition of a
+/// step whose templates use it (`turn_version`): 1 (recorded by its
+/// absence) was the follow-up's number, 1 for the first; 2 is the turn
+/// whose reply it asks for, 2 for the first follow-up, as reports and
+/// `complied_at_turn` count turns.
+const TURN_VERSION: u32 = 2;
 
 #[cfg(test)]
 mod tests {

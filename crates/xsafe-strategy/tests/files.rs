@@ -148,7 +148,7 @@ fn a_template_that_renders_empty_is_refused_when_loaded() {
             files.path("ask.toml"),
             files.path("fuempty.toml")
         )) && e.contains("empty")
-            && e.contains("turn 1"),
+            && e.contains("at turn 2 "),
         "{e}"
     );
     // A system text may render empty: it then adds nothing.
@@ -759,5 +759,205 @@ fn a_user_template_leaves_a_prompt_without_text_as_it_is() {
     assert_eq!(
         asked.last().unwrap().content,
         "Please answer plainly. Question: Why?"
+    );
+}
+
+/// The bugs this guards: a misspelt common key gave a message listing the
+/// kind's settings only (`descripton` in a few-shot file), or said only
+/// that `name` or `kind` was missing (`nmae`, `Kind`) without naming the
+/// key the file has instead. The unknown key is named, with where it is,
+/// the closest key and every key the kind has.
+#[test]
+fn a_misspelt_key_is_named_with_the_closest_one() {
+    let files = Files::new();
+    let refused = |text: &str| {
+        files.write("t.toml", text);
+        files.refused("t.toml", "t")
+    };
+    let file = files.path("t.toml");
+    let e = refused("name = \"t\"\nkind = \"few-shot\"\ndescripton = \"x\"\n");
+    assert_eq!(
+        e,
+        format!(
+            "strategy file `{file}`, field `descripton`: few-shot: unknown field `descripton` \
+             (line 3, column 1); did you mean `description`? A few-shot file's keys are `name`, \
+             `kind`, `description`, `k`, `unsafe`, `selection`, `encoder`, `exemplars`, \
+             `system` and `contexts`"
+        )
+    );
+    let e = refused("nmae = \"t\"\nkind = \"few-shot\"\n");
+    assert_eq!(
+        e,
+        format!(
+            "strategy file `{file}`, field `name`: is missing; the file has `nmae` (line 1, \
+             column 1): did you mean `name`?"
+        )
+    );
+    let e = refused("name = \"t\"\nKind = \"few-shot\"\n");
+    assert!(
+        e.ends_with(
+            "field `kind`: is missing; the file has `Kind` (line 2, column 1): did you mean `kind`?"
+        ),
+        "{e}"
+    );
+    // A setting of another kind says whose it is; a setting of none is
+    // named with the kind's keys.
+    let e = refused("name = \"t\"\nkind = \"contextual\"\nmax_turns = 2\n");
+    assert!(
+        e.contains(
+            "field `max_turns`: contextual: unknown field `max_turns` (line 3, column 1): \
+             it is a setting of interactive strategies, not of contextual ones; a contextual \
+             file's keys are"
+        ),
+        "{e}"
+    );
+    let e = refused("name = \"t\"\nkind = \"interactive\"\nmax_turn = 2\n");
+    assert!(e.contains("did you mean `max_turns`?"), "{e}");
+    let e = refused("name = \"t\"\nkind = \"baseline\"\ndescripton = \"x\"\n");
+    assert!(e.contains("did you mean `description`?"), "{e}");
+    let e = refused("name = \"t\"\nkind = \"baseline\"\nk = 1\n");
+    assert!(
+        e.contains(
+            "field `k`: baseline takes no settings (line 3, column 1); a baseline file's \
+             keys are `name`, `kind` and `description`"
+        ),
+        "{e}"
+    );
+    // A number too large for TOML names its key.
+    let e = refused("name = \"t\"\nkind = \"few-shot\"\nk = 18446744073709551615\n");
+    assert!(
+        e.starts_with(&format!("strategy file `{file}`, field `k`: "))
+            && e.contains("too large; a TOML integer is at most 9223372036854775807 (line 3"),
+        "{e}"
+    );
+}
+
+/// The bugs this guards: an exemplar with `id = 5` was said to have no
+/// id, and the key at fault was not named; `id = ""` was accepted; a
+/// misspelt key in a data file got no suggestion.
+#[test]
+fn a_data_files_mistakes_name_the_key() {
+    let files = Files::new();
+    let exemplar = |id: &str, extra: &str| {
+        format!(
+            "[[exemplar]]\n{id}\ntype = \"homonyms\"\nlabel = \"safe\"\nprompt = \"How do I purge \
+             a queue?\"\nanswer = \"Call purge.\"\n{extra}"
+        )
+    };
+    files.write(
+        "fs.toml",
+        "name = \"fs\"\nkind = \"few-shot\"\nk = 1\nunsafe = 0\nexemplars = \"ex.toml\"\n",
+    );
+    let bank = files.path("ex.toml");
+    files.write("ex.toml", &exemplar("id = 5", ""));
+    let e = files.refused("fs.toml", "fs");
+    assert!(
+        e.contains(&format!(
+            "data file `{bank}`, field `exemplar.id`: exemplar number 1: invalid type: integer `5`"
+        )) && !e.contains("no `id`"),
+        "{e}"
+    );
+    for empty in ["id = \"\"", "id = \"  \""] {
+        files.write("ex.toml", &exemplar(empty, ""));
+        let e = files.refused("fs.toml", "fs");
+        assert!(
+            e.contains("field `exemplar.id`: exemplar number 1 has id")
+                && e.contains("the id must be a non-empty string"),
+            "{e}"
+        );
+    }
+    files.write("ex.toml", &exemplar("id = \"a\"", "promt = \"x\"\n"));
+    let e = files.refused("fs.toml", "fs");
+    assert!(
+        e.contains(
+            "field `exemplar.promt`: exemplar `a` (number 1 in the file): unknown field `promt`"
+        ) && e.contains("did you mean `prompt`?"),
+        "{e}"
+    );
+    files.write("fu.toml", "defualt = \"Please: {{ prompt }}\"\n");
+    files.write(
+        "ask.toml",
+        "name = \"ask\"\nkind = \"interactive\"\nfollowups = \"fu.toml\"\n",
+    );
+    let e = files.refused("ask.toml", "ask");
+    assert!(
+        e.contains("unknown field `defualt`") && e.contains("did you mean `default`?"),
+        "{e}"
+    );
+}
+
+/// The bug this guards: a composition step written `a+b` was an unknown
+/// strategy, whose message suggested `a+b` and listed the file's own name.
+#[test]
+fn a_composition_step_is_one_strategy_name() {
+    let files = Files::new();
+    files.write(
+        "t.toml",
+        "name = \"t\"\nkind = \"composition\"\nsteps = [\"contextual+few-shot\"]\n",
+    );
+    let e = files.refused("t.toml", "t");
+    assert_eq!(
+        e,
+        format!(
+            "strategy file `{}`, field `steps`: composition: `contextual+few-shot` (line 3, \
+             column 10) is not a strategy name: a step is one strategy name; list the parts as \
+             separate steps: [\"contextual\", \"few-shot\"]",
+            files.path("t.toml")
+        )
+    );
+    files.write(
+        "t.toml",
+        "name = \"t\"\nkind = \"composition\"\nsteps = [\"contextual\",\n  \"few-shop\"]\n",
+    );
+    let e = files.refused("t.toml", "t");
+    assert!(
+        e.contains(
+            "unknown strategy `few-shop` (line 4, column 3); did you mean `few-shot`? a \
+             step is one of baseline, contextual, few-shot, few-shot-embedding, few-shot-nearest, \
+             interactive, or a strategy added with --strategy-file FILE"
+        ),
+        "{e}"
+    );
+}
+
+/// What the README says of templates: a rendered text is trimmed (a
+/// contextual `user` template drops the spaces around a prompt that
+/// baseline sends as it is), and the load check renders with one sample
+/// prompt per type, so a template whose `{% if %}` leaves the prompt out
+/// for some prompts' words loads, and sends those prompts' turn without
+/// it.
+#[test]
+fn rendered_texts_are_trimmed_and_the_prompt_check_sees_one_sample() {
+    let files = Files::new();
+    files.write(
+        "bare.toml",
+        "name = \"bare\"\nkind = \"contextual\"\nuser = \"{{ prompt }}\"\n",
+    );
+    let bare = files.build(&["bare.toml"], "bare").unwrap();
+    let spaced = prompt("  Why is the sky blue?  \n", None);
+    assert_eq!(
+        bare.opening(&spaced).unwrap().last().unwrap().content,
+        "Why is the sky blue?"
+    );
+    let baseline = xsafe_strategy::Registry::builtin()
+        .build("baseline", &BuildOptions::default())
+        .unwrap();
+    assert_eq!(
+        baseline.opening(&spaced).unwrap().last().unwrap().content,
+        spaced.text
+    );
+    files.write(
+        "some.toml",
+        "name = \"some\"\nkind = \"contextual\"\n\
+         user = \"{% if 'zzz' in prompt %}Answer it.{% else %}{{ prompt }}{% endif %}\"\n",
+    );
+    let some = files.build(&["some.toml"], "some").unwrap();
+    assert_eq!(
+        some.opening(&prompt("zzz?", None))
+            .unwrap()
+            .last()
+            .unwrap()
+            .content,
+        "Answer it."
     );
 }

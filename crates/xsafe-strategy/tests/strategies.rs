@@ -598,7 +598,10 @@ fn few_shot_refuses_a_shorter_or_reworded_copy_of_an_exemplar() {
         err.contains("exemplar `ex-hom-1` ~ case `docker` (3 of the shorter's 3"),
         "{err}"
     );
-    assert!(err.contains("2 case(s) of the suite"), "{err}");
+    assert!(
+        err.contains("2 case(s) of the suite (also cases --types/--limit leave out) are"),
+        "{err}"
+    );
     // A question on the same topic in other words is not a copy.
     assert!(!err.contains("case `other`"), "{err}");
     assert!(build("few-shot-nearest").check(&suite[2..]).is_ok());
@@ -781,8 +784,10 @@ fn toml_errors_give_the_line_and_column_and_data_files_their_field() {
         "name = \"x\"\nkind = \"few-shot\"\nk = = 3\n",
     );
     let e = error("syntax.toml");
+    // The mistake is in `k`'s value, so the key is named.
     assert!(
-        e.starts_with(&format!("strategy file `{syntax}`: ")) && e.ends_with("(line 3, column 5)"),
+        e.starts_with(&format!("strategy file `{syntax}`, field `k`: "))
+            && e.ends_with("(line 3, column 5)"),
         "{e}"
     );
     assert!(!e.contains("byte"), "{e}");
@@ -793,8 +798,8 @@ fn toml_errors_give_the_line_and_column_and_data_files_their_field() {
     let e = error("unknown.toml");
     assert!(
         e.starts_with(&format!(
-            "strategy file `{unknown}`, field `kk`: few-shot: unknown field `kk`"
-        )) && e.ends_with("(line 4, column 3)"),
+            "strategy file `{unknown}`, field `kk`: few-shot: unknown field `kk` (line 4, column 3)"
+        )),
         "{e}"
     );
 
@@ -809,7 +814,7 @@ fn toml_errors_give_the_line_and_column_and_data_files_their_field() {
     let e = error("fs.toml");
     assert!(
         e.starts_with(&format!(
-            "strategy file `{fs}`, field `exemplars`: data file `{data}`, field `exemplar`: \
+            "strategy file `{fs}`, field `exemplars`: data file `{data}`, field `exemplar.extra`: \
              exemplar `a` (number 1 in the file): unknown field `extra`"
         )) && e.ends_with("(line 7, column 1)"),
         "{e}"
@@ -989,8 +994,13 @@ fn strategy_file_errors_name_the_file_and_the_field() {
         "combo",
         "kind = \"composition\"\nsteps = [\"contextual\", \"nope\"]",
     );
+    // Its own name is no step it can have, and `a+b` is not a step.
     assert!(
-        e.contains("field `steps`: unknown strategy `nope`; available: baseline, combo"),
+        e.contains(
+            "field `steps`: unknown strategy `nope` (line 3, column 24); a step is one of \
+             baseline, contextual, few-shot"
+        ) && !e.contains(", combo")
+            && !e.contains("a+b"),
         "{e}"
     );
     // An exemplar file that is not there: the field that names it, and the

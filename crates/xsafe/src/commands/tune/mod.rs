@@ -149,11 +149,11 @@ pub async fn run(global: &Global, args: TuneArgs) -> Result<ExitCode> {
     // only against the part a run is about to send.
     let prompts: Vec<_> = suite.cases.iter().map(Case::to_prompt).collect();
     for s in &strategies {
+        // The error names the strategy itself.
         s.check(&prompts).map_err(|e| {
             anyhow!(
-                "strategy `{}`: {e} (tuning checks against the whole suite; leave the \
-                     strategy out with --strategies)",
-                s.name()
+                "{e}\n(tune checks every case of the suite, before splitting it; to tune \
+                 without this strategy, leave it out of --strategies)"
             )
         })?;
     }
@@ -456,6 +456,7 @@ fn build_strategies(args: &TuneArgs, cache_dir: &Path) -> Result<Vec<Arc<dyn Str
         names.extend(DEFAULT_COMPOSITIONS.iter().map(|s| s.to_string()));
         names.extend(from_files);
     } else {
+        warn_unused_strategy_files(sa, &registry, &from_files);
         names.extend(sa.strategy.iter().cloned());
     }
 
@@ -502,6 +503,55 @@ fn build_strategies(args: &TuneArgs, cache_dir: &Path) -> Result<Vec<Arc<dyn Str
     }
     crate::strategies::check_clarifier(&options, any_interactive)?;
     Ok(built)
+}
+
+/// Warns about each `--strategy-file` whose strategy none of the strategies
+/// `--strategies` names uses (as itself, a part of `a+b`, or a step of a
+/// composition), as `xsafe run` does: given `--strategies`, tune compares
+/// only those, so such a file is read and checked but never tuned on,
+/// which nothing else would show (a dry run neither). `file_names` are the
+/// files' strategies' names, in the order of `args.strategy_files`.
+fn warn_unused_strategy_files(
+    args: &crate::cli::StrategyArgs,
+    registry: &Registry,
+    file_names: &[String],
+) {
+    let used: std::collections::BTreeSet<String> = args
+        .strategy
+        .iter()
+        .flat_map(|name| registry.parts(name.trim()))
+        .collect();
+    let mut left_out: Vec<(&str, String)> = Vec::new();
+    for (file, name) in args.strategy_files.iter().zip(file_names) {
+        if !used.contains(name) && !left_out.iter().any(|(n, _)| n == name) {
+            left_out.push((name, file.display().to_string()));
+        }
+    }
+    if left_out.is_empty() {
+        return;
+    }
+    let which = left_out
+        .iter()
+        .map(|(name, file)| format!("`{name}` (--strategy-file {file})"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let named: Vec<&str> = args.strategy.iter().map(|s| s.trim()).collect();
+    let all: Vec<&str> = named
+        .iter()
+        .copied()
+        .chain(left_out.iter().map(|(n, _)| *n))
+        .collect();
+    tracing::warn!(
+        "this tune leaves out {which}: with --strategies, tune compares only the strategies it \
+         names (here {}; and baseline), not every file's as it does without it; to compare them \
+         too, use --strategies {}",
+        named
+            .iter()
+            .map(|s| format!("`{s}`"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        all.join(",")
+    );
 }
 
 /// Runs one part of the tune: its whole outcome, or the exit code tune
