@@ -10,11 +10,20 @@
 //! descriptor for its length, hence the cap.
 
 use axum::Router;
+use axum::body::{Body, Bytes, HttpBody};
+use axum::extract::Request;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::Response;
+use futures::StreamExt;
+use hyper::body::{Frame, SizeHint};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use std::future::Future;
-use std::sync::Arc;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
@@ -164,4 +173,115 @@ async fn pause_after(e: &std::io::Error) {
     }
     tracing::warn!(error = %e, "could not accept a connection; trying again in a second");
     tokio::time::sleep(Duration::from_secs(1)).await;
+}
+
+/// Runs `request` through `next` and, when the handler answered without
+/// reading all of the request's body (a 401 for a wrong key, a 404 for an
+/// unknown route), reads the rest of it and throws it away before the
+/// answer goes out: at most `max_bytes` of it, within `timeout`. Otherwise
+/// hyper, finding the body unread, closes the connection after the answer
+/// without having said so, and a client that sends its next request on it
+/// (an SDK's kept-alive connection) fails with a broken pipe or a reset. A
+/// body that is larger, does not arrive in time or fails, or one the
+/// answer is about (413, 408), is not waited for: the answer says
+/// `Connection: close`, and the client opens a new connection.
+pub(crate) async fn with_body_read(
+    request: Request,
+    next: Next,
+    max_bytes: usize,
+    timeout: Duration,
+) -> Response {
+    let left = Arc::new(Mutex::new(None));
+    let request = request.map(|body| {
+        Body::new(Watched {
+            body: Some(body),
+            left: Arc::clone(&left),
+        })
+    });
+    let mut response = next.run(request).await;
+    // The handler and its request are done with: a body they left unread
+    // is in `left` now.
+    let Some(rest) = left.lock().unwrap_or_else(|e| e.into_inner()).take() else {
+        return response;
+    };
+    let about_the_body = matches!(
+        response.status(),
+        StatusCode::PAYLOAD_TOO_LARGE | StatusCode::REQUEST_TIMEOUT
+    );
+    let read = !about_the_body
+        && rest.size_hint().lower() <= max_bytes as u64
+        && read_to_end(rest, max_bytes, timeout).await;
+    if !read {
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
+}
+
+/// Reads `body` to its end, keeping nothing; whether it ended within
+/// `max_bytes` and `timeout`.
+async fn read_to_end(body: Body, max_bytes: usize, timeout: Duration) -> bool {
+    let mut stream = body.into_data_stream();
+    let read = async {
+        let mut total = 0usize;
+        while let Some(chunk) = stream.next().await {
+            let Ok(chunk) = chunk else {
+                return false;
+            };
+            total += chunk.len();
+            if total > max_bytes {
+                return false;
+            }
+        }
+        true
+    };
+    tokio::time::timeout(timeout, read).await.unwrap_or(false)
+}
+
+/// A request's body as the handler gets it: dropped before its end, it
+/// leaves what is left of it in `left`, for [`with_body_read`].
+struct Watched {
+    /// `None` once the body has ended (or been left).
+    body: Option<Body>,
+    left: Arc<Mutex<Option<Body>>>,
+}
+
+impl HttpBody for Watched {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+        let Some(body) = self.body.as_mut() else {
+            return Poll::Ready(None);
+        };
+        let polled = Pin::new(body).poll_frame(cx);
+        if let Poll::Ready(None) = polled {
+            self.body = None;
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.as_ref().is_none_or(HttpBody::is_end_stream)
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body
+            .as_ref()
+            .map_or_else(|| SizeHint::with_exact(0), HttpBody::size_hint)
+    }
+}
+
+impl Drop for Watched {
+    fn drop(&mut self) {
+        if let Some(body) = self.body.take()
+            && !body.is_end_stream()
+        {
+            *self.left.lock().unwrap_or_else(|e| e.into_inner()) = Some(body);
+        }
+    }
 }

@@ -23,7 +23,7 @@ mod upstream;
 pub use config::{ConfigError, KeyEntry, Profile, ServerConfig, hash_key};
 pub use proxy::{
     DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_BODY_BYTES, DEFAULT_TIMEOUT, DEFAULT_UPSTREAM_RETRIES,
-    FOLLOWUPS_HEADER, Proxy, ProxyOptions, SHUTDOWN_GRACE, STRATEGY_HEADER, merge, router, serve,
-    shutdown_signal,
+    FOLLOWUPS_HEADER, NOT_APPLIED_HEADER, Proxy, ProxyOptions, SHUTDOWN_GRACE, STRATEGY_HEADER,
+    merge, router, serve, shutdown_signal,
 };
 pub use upstream::Secret;

@@ -31,6 +31,10 @@ use xsafe_strategy::Composite;
 pub const FOLLOWUPS_HEADER: &str = "x-xsafe-followups";
 /// The response header naming the strategy applied.
 pub const STRATEGY_HEADER: &str = "x-xsafe-strategy";
+/// The response header saying what of the strategy a request did not get
+/// and why (a conversation without a question), as the `not_applied` of
+/// the `xsafe` field does; a stream passed through has only the header.
+pub const NOT_APPLIED_HEADER: &str = "x-xsafe-not-applied";
 /// The response header by which an error answer tells the client whether
 /// to send its request again; the OpenAI SDKs obey it over their own
 /// rules. See [`UpstreamError::client_should_not_retry`].
@@ -312,9 +316,13 @@ impl Proxy {
         // `Value` would rewrite some numbers), `messages` as merged.
         let raw = RawBody::parse(&bytes).map_err(invalid)?;
         let messages = request["messages"].as_array().cloned().unwrap_or_default();
-        // Only a conversation that ends with the user's message is judged
-        // and followed up; the others pass through as with any strategy.
-        let interactive = self.interactive && parsed.last_user + 1 == messages.len();
+        // Only a conversation that ends with a user message with text (a
+        // question) is judged and followed up; the others pass through as
+        // with any strategy.
+        let question = parsed
+            .last_user
+            .is_some_and(|i| i + 1 == messages.len() && !parsed.prompt.trim().is_empty());
+        let interactive = self.interactive && question;
         if interactive {
             one_choice(&request, self.strategy.name())?;
         }
@@ -322,11 +330,20 @@ impl Proxy {
         // A user message without text (an image or audio only) is left as
         // it came by a `user` template, which has no prompt to ask (see
         // `Contextual::contribute`); its system text and exemplars apply.
-        let opening = self
+        let mut opening = self
             .strategy
             .opening_async(&prompt)
             .await
             .map_err(|e| ApiError::internal(format!("the strategy failed: {e}")))?;
+        // Without a user message, only the system text: the exemplar turns
+        // answer questions, and put after the client's system messages
+        // they would end its conversation with an answer of their own.
+        let exemplars_left_out =
+            parsed.last_user.is_none() && opening.iter().any(|m| m.role == Role::Assistant);
+        if parsed.last_user.is_none() {
+            opening.retain(|m| m.role == Role::System);
+        }
+        let not_applied = self.not_applied(&parsed, &messages, &opening, exemplars_left_out);
         let merged = merge(&messages, &opening, parsed.last_user, &parsed.prompt);
         // Whether the upstream gets other messages than the client sent (a
         // system text added, exemplar turns put before them, the last one
@@ -351,19 +368,26 @@ impl Proxy {
         } else {
             // Messages the strategy left as they came go as they came too.
             let body = raw.to_json(changed.then_some(merged.as_slice()));
+            let extra = not_applied
+                .as_ref()
+                .map_or(Value::Null, |n| json!({"not_applied": n}));
             if parsed.stream {
-                self.stream_through(body, &request, deadline).await
+                self.stream_through(body, &request, deadline, extra).await
             } else {
-                self.forward(body, deadline).await
+                self.forward(body, deadline, extra).await
             }
         };
-        let response = response.map_err(|f| {
+        let mut response = response.map_err(|f| {
             if changed {
                 f.without_messages_param()
             } else {
                 f
             }
         })?;
+        // Also for a stream passed through, which has no `xsafe` field.
+        if let Some(v) = not_applied.and_then(|n| HeaderValue::from_str(&n).ok()) {
+            response.headers_mut().insert(NOT_APPLIED_HEADER, v);
+        }
         tracing::info!(
             client = who.as_deref().unwrap_or("-"),
             status = response.status().as_u16(),
@@ -376,6 +400,62 @@ impl Proxy {
             "chat completion"
         );
         Ok(response)
+    }
+
+    /// What of the strategy a request that is not followed up does not get,
+    /// and why, for the `not_applied` of its `xsafe` field; `None` when it
+    /// gets all of it. Without a question (a conversation with no user
+    /// message, or whose last user message has no text: an image alone)
+    /// there is nothing to follow up (the reply is not judged) or to put in
+    /// a contextual `user` template, and without a user message the
+    /// exemplar turns are left out too (`exemplars_left_out`); a
+    /// conversation that does not end with the user's message is not
+    /// followed up. What `opening` (as sent) still applies is said too: the
+    /// system text, the exemplars.
+    fn not_applied(
+        &self,
+        parsed: &Parsed,
+        messages: &[Value],
+        opening: &[Message],
+        exemplars_left_out: bool,
+    ) -> Option<String> {
+        let no_text = parsed.prompt.trim().is_empty();
+        let why = match parsed.last_user {
+            None => "the conversation has no user message, so there is no question",
+            Some(_) if no_text => "the last user message has no text, so there is no question",
+            Some(i) if i + 1 < messages.len() => {
+                "the conversation does not end with a user message"
+            }
+            Some(_) => return None,
+        };
+        let mut not = Vec::new();
+        if self.interactive {
+            not.push("the follow-ups (the reply was not judged)");
+        }
+        if no_text && self.strategy.rewrites_prompt() {
+            not.push("the contextual `user` template");
+        }
+        if exemplars_left_out {
+            not.push("the few-shot exemplars");
+        }
+        if not.is_empty() {
+            return None;
+        }
+        let mut applied = Vec::new();
+        if opening.first().is_some_and(|m| m.role == Role::System) {
+            applied.push("the system text");
+        }
+        if opening.iter().any(|m| m.role == Role::Assistant) {
+            applied.push("the few-shot exemplars");
+        }
+        if !no_text && self.strategy.rewrites_prompt() {
+            applied.push("the contextual `user` template");
+        }
+        let mut said = format!("{why}: not applied: {}", not.join(", "));
+        if !applied.is_empty() {
+            said.push_str(&format!("; applied: {}", applied.join(", ")));
+        }
+        Some(said)
     }
 
     fn extension(&self, followups: u32, extra: Value) -> Value {
@@ -417,13 +497,18 @@ impl Proxy {
 
     /// Sends `body` (the request's JSON text) and answers with the
     /// upstream's completion.
-    async fn forward(&self, body: Vec<u8>, deadline: Instant) -> Result<Response, Failure> {
+    async fn forward(
+        &self,
+        body: Vec<u8>,
+        deadline: Instant,
+        extra: Value,
+    ) -> Result<Response, Failure> {
         let answer = self
             .upstream
             .complete(body, deadline, &self.metrics)
             .await
             .map_err(Failure::upstream)?;
-        Ok(self.json_response(answer, 0, Value::Null))
+        Ok(self.json_response(answer, 0, extra))
     }
 
     /// A response whose body is an event stream, with the proxy's headers
@@ -479,6 +564,7 @@ impl Proxy {
         bytes: Vec<u8>,
         request: &Value,
         deadline: Instant,
+        extra: Value,
     ) -> Result<Response, Failure> {
         let Sent {
             response: upstream,
@@ -534,7 +620,7 @@ impl Proxy {
                     headers: passed,
                     retried,
                 };
-                Ok(self.events_response(answer, request, 0, Value::Null))
+                Ok(self.events_response(answer, request, 0, extra))
             }
             // An HTML page with 200, plain text...: not an answer.
             (_, media_type) => {
@@ -1067,7 +1153,10 @@ struct Turns {
 /// What the proxy needs from a chat request, checked.
 struct Parsed {
     /// Index of the last user message: the prompt the strategy applies to.
-    last_user: usize,
+    /// `None` for a conversation without one, which gets what of the
+    /// strategy needs no question.
+    last_user: Option<usize>,
+    /// The last user message's text (empty without one).
     prompt: String,
     stream: bool,
 }
@@ -1121,15 +1210,10 @@ fn validate(request: &Value) -> Result<Parsed, ApiError> {
             }
         }
     }
-    let last_user = messages
-        .iter()
-        .rposition(|m| m["role"] == "user")
-        .ok_or_else(|| {
-            bad("`messages` has no user message (the strategy applies to the last one)".into())
-        })?;
+    let last_user = messages.iter().rposition(|m| m["role"] == "user");
     Ok(Parsed {
         last_user,
-        prompt: text_of(&messages[last_user]["content"]),
+        prompt: last_user.map_or_else(String::new, |i| text_of(&messages[i]["content"])),
         stream,
     })
 }
@@ -1304,11 +1388,13 @@ fn with_strategy_system(content: &Value, text: &str) -> Value {
 /// exemplar turns after the system messages; and the last user message's
 /// text as the strategy rewrote it (if it did; its parts that are not
 /// text, an image or audio, kept: see `with_text`). Every message of the
-/// client keeps its other fields.
+/// client keeps its other fields. `last_user` is the index of the last user
+/// message, `None` for a conversation without one (whose opening has no
+/// user turn to rewrite it with).
 pub fn merge(
     messages: &[Value],
     opening: &[Message],
-    last_user: usize,
+    last_user: Option<usize>,
     prompt: &str,
 ) -> Vec<Value> {
     let (system, rest) = match opening.split_first() {
@@ -1339,7 +1425,7 @@ pub fn merge(
             .map(|m| json!({"role": m.role.as_str(), "content": m.content})),
     );
     for (i, m) in messages.iter().enumerate().skip(leading) {
-        if i == last_user
+        if Some(i) == last_user
             && let Some(user) = user
             && user != prompt
         {
@@ -1355,20 +1441,26 @@ pub fn merge(
 
 /// A completion as the events a streaming client expects: the message as
 /// one delta, then the finish reason, then usage if asked, then `[DONE]`.
-/// The completion's `prompt_filter_results` (Azure OpenAI's, which say why
-/// a prompt it filtered has no choice) come first, on a chunk of their own
-/// with no choice, as Azure streams them.
+/// Every field of the message but its `role` goes into the delta as it is,
+/// as OpenAI streams them (`content`, `refusal`, `tool_calls` with their
+/// `index`, `function_call`, `audio`, `annotations`, and a vendor's own,
+/// such as `reasoning_content` or `reasoning`), a null one left out; the
+/// choice's `logprobs` come with it, and its other fields (vLLM's
+/// `stop_reason`, say) with its finish reason. The completion's fields but
+/// `choices`, `usage` and `prompt_filter_results` head every chunk. Its
+/// `prompt_filter_results` (Azure OpenAI's, which say why a prompt it
+/// filtered has no choice) come first, on a chunk of their own with no
+/// choice, as Azure streams them.
 fn as_events(completion: &Value, include_usage: bool, extension: Value) -> String {
     let mut head = serde_json::Map::new();
-    for field in [
-        "id",
-        "created",
-        "model",
-        "system_fingerprint",
-        "service_tier",
-    ] {
-        if let Some(v) = completion.get(field) {
-            head.insert(field.into(), v.clone());
+    if let Value::Object(fields) = completion {
+        for (field, v) in fields {
+            if !matches!(
+                field.as_str(),
+                "choices" | "usage" | "prompt_filter_results" | "object" | "xsafe"
+            ) {
+                head.insert(field.clone(), v.clone());
+            }
         }
     }
     head.insert("object".into(), "chat.completion.chunk".into());
@@ -1396,25 +1488,32 @@ fn as_events(completion: &Value, include_usage: bool, extension: Value) -> Strin
         .unwrap_or_default();
     for (i, choice) in choices.iter().enumerate() {
         let index = choice.get("index").cloned().unwrap_or(json!(i));
-        let message = &choice["message"];
         let mut delta = serde_json::Map::new();
         delta.insert("role".into(), "assistant".into());
-        for field in ["content", "refusal", "reasoning_content"] {
-            if let Some(v) = message.get(field).filter(|v| !v.is_null()) {
-                delta.insert(field.into(), v.clone());
+        if let Value::Object(message) = &choice["message"] {
+            for (field, v) in message {
+                if field == "role" || v.is_null() {
+                    continue;
+                }
+                let v = match (field.as_str(), v) {
+                    // A streamed tool call says which call it is part of.
+                    ("tool_calls", Value::Array(calls)) => Value::Array(
+                        calls
+                            .iter()
+                            .enumerate()
+                            .map(|(k, c)| {
+                                let mut c = c.clone();
+                                if let Value::Object(c) = &mut c {
+                                    c.insert("index".into(), json!(k));
+                                }
+                                c
+                            })
+                            .collect(),
+                    ),
+                    _ => v.clone(),
+                };
+                delta.insert(field.clone(), v);
             }
-        }
-        if let Some(Value::Array(calls)) = message.get("tool_calls") {
-            let calls: Vec<Value> = calls
-                .iter()
-                .enumerate()
-                .map(|(k, c)| {
-                    let mut c = c.clone();
-                    c["index"] = json!(k);
-                    c
-                })
-                .collect();
-            delta.insert("tool_calls".into(), Value::Array(calls));
         }
         let mut delta_choice = json!({"index": index, "delta": delta, "finish_reason": null});
         // A client that asked for `logprobs` gets them with the text they
@@ -1427,8 +1526,20 @@ fn as_events(completion: &Value, include_usage: bool, extension: Value) -> Strin
     for (i, choice) in choices.iter().enumerate() {
         let index = choice.get("index").cloned().unwrap_or(json!(i));
         let last = i + 1 == choices.len() && !include_usage;
+        let mut end =
+            json!({"index": index, "delta": {}, "finish_reason": choice["finish_reason"]});
+        if let (Value::Object(end), Value::Object(fields)) = (&mut end, choice) {
+            for (field, v) in fields {
+                if !matches!(
+                    field.as_str(),
+                    "index" | "message" | "logprobs" | "finish_reason" | "delta"
+                ) {
+                    end.insert(field.clone(), v.clone());
+                }
+            }
+        }
         out.push_str(&chunk(
-            json!([{"index": index, "delta": {}, "finish_reason": choice["finish_reason"]}]),
+            json!([end]),
             last.then(|| ("xsafe", extension.clone())),
         ));
     }
@@ -1667,8 +1778,17 @@ pub fn router(state: Arc<Proxy>) -> Router {
         .route("/metrics", get(metrics))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(state.clone(), body_read))
         .layer(middleware::from_fn_with_state(state.clone(), count))
         .with_state(state)
+}
+
+/// Every request's body read to its end before the answer goes out, up to
+/// the body limit and within the request timeout, so that the connection
+/// stays usable after an answer that did not need the body (see
+/// [`crate::http::with_body_read`]).
+async fn body_read(State(p): State<Arc<Proxy>>, request: Request, next: Next) -> Response {
+    crate::http::with_body_read(request, next, p.options.max_body_bytes, p.options.timeout).await
 }
 
 /// How long after the shutdown signal requests in flight may take beyond
@@ -1765,7 +1885,7 @@ mod tests {
             Message::assistant("f"),
             Message::user("q2"),
         ];
-        let out = merge(&client, &opening, 3, "q2");
+        let out = merge(&client, &opening, Some(3), "q2");
         assert_eq!(
             roles(&out),
             [
@@ -1796,7 +1916,7 @@ mod tests {
             json!({"role": "developer", "content": "P2"}),
             json!({"role": "user", "content": "q"}),
         ];
-        let out = merge(&client, &opening, 2, "q");
+        let out = merge(&client, &opening, Some(2), "q");
         assert_eq!(
             out,
             [
@@ -1812,7 +1932,7 @@ mod tests {
         let opening = [Message::system("S"), Message::user("q")];
         let sent = |system: Value| {
             let client = vec![system, json!({"role": "user", "content": "q"})];
-            let out = merge(&client, &opening, 1, "q");
+            let out = merge(&client, &opening, Some(1), "q");
             assert_eq!(out.len(), 2);
             assert_eq!(out[1], client[1]);
             out[0].clone()
@@ -1881,7 +2001,7 @@ mod tests {
         let client = vec![json!({"role": "user", "content": "q"})];
         let opening = vec![Message::system("S"), Message::user("q")];
         assert_eq!(
-            roles(&merge(&client, &opening, 0, "q")),
+            roles(&merge(&client, &opening, Some(0), "q")),
             ["system:\"S\"", "user:\"q\""]
         );
         let opening = vec![
@@ -1890,7 +2010,7 @@ mod tests {
             Message::user("Q!"),
         ];
         assert_eq!(
-            roles(&merge(&client, &opening, 0, "q")),
+            roles(&merge(&client, &opening, Some(0), "q")),
             ["user:\"e\"", "assistant:\"f\"", "user:\"Q!\""]
         );
         let client = vec![
@@ -1904,7 +2024,7 @@ mod tests {
             Message::user("q"),
         ];
         assert_eq!(
-            roles(&merge(&client, &opening, 2, "q")),
+            roles(&merge(&client, &opening, Some(2), "q")),
             [
                 "system:\"a\"",
                 "developer:\"b\"",
@@ -1914,7 +2034,7 @@ mod tests {
             ]
         );
         let baseline = vec![Message::user("q")];
-        assert_eq!(merge(&client, &baseline, 2, "q"), client);
+        assert_eq!(merge(&client, &baseline, Some(2), "q"), client);
     }
 
     /// Whether [`DoneWatch`] finds `[DONE]` in `stream` split at every

@@ -4,7 +4,7 @@ use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
 use xsafe_core::{Prompt, Strategy};
-use xsafe_server::{FOLLOWUPS_HEADER, Proxy, ProxyOptions, Secret};
+use xsafe_server::{FOLLOWUPS_HEADER, NOT_APPLIED_HEADER, Proxy, ProxyOptions, Secret};
 use xsafe_strategy::{BuildOptions, Composite, Registry};
 use xsafe_testkit::{Reply, Request, TestServer};
 
@@ -4416,4 +4416,453 @@ async fn bytes_that_are_not_utf8_in_an_answer_reach_the_client_as_replacement_ch
         );
         proxy.stop().await.unwrap();
     }
+}
+
+/// A completion with every field a message can carry: OpenAI's
+/// `function_call`, `audio`, `annotations` and `tool_calls`, vendors'
+/// `reasoning` (OpenRouter, Groq) and `reasoning_content` (DeepSeek, vLLM)
+/// and one of no known vendor's; the choice's `logprobs` and vLLM's
+/// `stop_reason`; OpenRouter's `provider` beside the completion's fields.
+fn every_field() -> Value {
+    json!({"id": "chatcmpl-all", "object": "chat.completion", "created": 7, "model": "m",
+        "system_fingerprint": "fp_1", "provider": "Acme",
+        "choices": [{"index": 0,
+            "message": {"role": "assistant", "content": ANSWER, "refusal": null,
+                "function_call": {"name": "lookup", "arguments": "{\"x\": 1}"},
+                "tool_calls": [{"id": "call_1", "type": "function",
+                    "function": {"name": "lookup", "arguments": "{\"x\": 2}"}}],
+                "audio": {"id": "audio_1", "data": "UklGRg==", "transcript": "Sure.",
+                    "expires_at": 1700000000},
+                "annotations": [{"type": "url_citation", "url_citation": {"url": "https://a.example",
+                    "title": "A", "start_index": 0, "end_index": 4}}],
+                "reasoning": "They ask about processes.",
+                "reasoning_content": "Processes, then.",
+                "vendor_note": {"kept": true}},
+            "logprobs": {"content": [{"token": "To", "logprob": -0.1, "bytes": [84, 111],
+                "top_logprobs": []}]},
+            "finish_reason": "function_call", "stop_reason": 42}],
+        "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}})
+}
+
+/// The bug this guards: a whole completion sent to a streaming client as
+/// events (an interactive strategy's answer; an upstream that ignores
+/// `stream`) carried only `content`, `refusal`, `reasoning_content` and
+/// `tool_calls` of the message: its `function_call`, `audio`,
+/// `annotations` and `reasoning` were lost, and an SDK put together an
+/// empty function call. Now every field of the message but `role` is in
+/// the delta as it came (tool calls with their `index`), the choice's other
+/// fields come with it, and the completion's own head every chunk.
+#[tokio::test]
+async fn a_completion_sent_as_events_carries_every_field_of_the_message() {
+    let upstream = TestServer::start(|_| Reply::json(&every_field()));
+    let expected = every_field();
+    let message = &expected["choices"][0]["message"];
+    for strategy in ["interactive", "contextual"] {
+        let proxy = start(strategy, options(&upstream)).await;
+        let r = post(
+            &proxy.url,
+            &json!({"model": "m", "stream": true,
+                "messages": [{"role": "user", "content": PROMPT}]}),
+        )
+        .await;
+        assert_eq!(r.status(), 200, "{strategy}");
+        let (content, done, events) = read_events(&r.text().await.unwrap());
+        assert!(done, "{strategy}");
+        assert_eq!(content, ANSWER, "{strategy}");
+        // The deltas put together, as an SDK does for fields it knows.
+        let mut delta = serde_json::Map::new();
+        for e in &events {
+            assert_eq!(e["provider"], "Acme", "{strategy}: {e}");
+            assert_eq!(e["system_fingerprint"], "fp_1", "{strategy}: {e}");
+            assert_eq!(e["created"], 7, "{strategy}: {e}");
+            if let Some(Value::Object(d)) = e["choices"][0].get("delta") {
+                delta.extend(d.clone());
+            }
+        }
+        for field in [
+            "content",
+            "function_call",
+            "audio",
+            "annotations",
+            "reasoning",
+            "reasoning_content",
+            "vendor_note",
+        ] {
+            assert_eq!(delta[field], message[field], "{strategy}: {field}");
+        }
+        assert_eq!(delta["role"], "assistant");
+        assert!(!delta.contains_key("refusal"), "a null field is left out");
+        let mut calls = message["tool_calls"].clone();
+        calls[0]["index"] = json!(0);
+        assert_eq!(delta["tool_calls"], calls, "{strategy}");
+        let with_delta = events
+            .iter()
+            .find(|e| e["choices"][0]["delta"]["content"].is_string())
+            .unwrap();
+        assert_eq!(
+            with_delta["choices"][0]["logprobs"],
+            expected["choices"][0]["logprobs"]
+        );
+        let end = events
+            .iter()
+            .find(|e| e["choices"][0]["finish_reason"].is_string())
+            .unwrap();
+        assert_eq!(end["choices"][0]["finish_reason"], "function_call");
+        assert_eq!(end["choices"][0]["stop_reason"], 42);
+        assert_eq!(end["choices"][0]["delta"], json!({}));
+        assert_eq!(events.last().unwrap()["xsafe"]["strategy"], strategy);
+        proxy.stop().await.unwrap();
+    }
+    // Not followed up (the reply complies), and the upstream asked to
+    // stream by the strategy that passes the request through.
+    let sent = upstream.requests();
+    assert_eq!(sent.len(), 2);
+    assert!(sent[0].json().get("stream").is_none());
+    assert_eq!(sent[1].json()["stream"], true);
+}
+
+/// An image, as a user message's part.
+fn image_part() -> Value {
+    json!({"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}})
+}
+
+/// The bug this guards: an interactive strategy judged the reply to a user
+/// message without text (an image alone, no content, `null`) and followed
+/// it up quoting an empty question (`... in its ordinary, harmless sense:
+/// ""`). A message without text has no question: it is not followed up, the
+/// reply is the upstream's first, and the `xsafe` field (and, for a stream
+/// passed through, the `x-xsafe-not-applied` header) says what was not
+/// applied and why, and what was; `n` is not refused, the strategy judging
+/// nothing.
+#[tokio::test]
+async fn a_user_message_without_text_is_not_followed_up() {
+    let upstream = TestServer::start(|_| Reply::chat(REFUSAL));
+    let proxy = start("interactive", options(&upstream)).await;
+    let users = [
+        json!({"role": "user", "content": [image_part()]}),
+        json!({"role": "user"}),
+        json!({"role": "user", "content": null}),
+        json!({"role": "user", "content": [{"type": "text", "text": " "}, image_part()]}),
+    ];
+    let mut asked = 0;
+    for user in &users {
+        for stream in [false, true] {
+            let body = json!({"model": "m", "stream": stream, "n": 2, "messages": [user]});
+            let r = post(&proxy.url, &body).await;
+            asked += 1;
+            assert_eq!(r.status(), 200, "{user}, stream {stream}");
+            assert_eq!(r.headers()[FOLLOWUPS_HEADER], "0");
+            let header = r.headers()[NOT_APPLIED_HEADER]
+                .to_str()
+                .unwrap()
+                .to_string();
+            assert_eq!(
+                header,
+                "the last user message has no text, so there is no question: not applied: \
+                 the follow-ups (the reply was not judged)"
+            );
+            let xsafe = if stream {
+                // The upstream answered JSON: the stream is made of it.
+                let (content, done, events) = read_events(&r.text().await.unwrap());
+                assert!(done);
+                assert_eq!(content, REFUSAL);
+                events.last().unwrap()["xsafe"].clone()
+            } else {
+                let answer: Value = r.json().await.unwrap();
+                assert_eq!(answer["choices"][0]["message"]["content"], REFUSAL);
+                answer["xsafe"].clone()
+            };
+            assert_eq!(xsafe["not_applied"], header.as_str(), "{user}");
+            assert_eq!(xsafe["followups"], 0);
+            assert!(xsafe.get("verdict").is_none(), "not judged: {xsafe}");
+            let sent = upstream.requests().last().unwrap().json();
+            assert_eq!(sent["messages"], json!([user]), "as it came");
+            assert_eq!(sent["n"], 2);
+            assert_eq!(sent["stream"], json!(stream));
+        }
+    }
+    assert_eq!(upstream.request_count(), asked, "one request each");
+    assert_eq!(
+        metric(&proxy, "xsafe_proxy_followups_sent_total").await,
+        "0"
+    );
+    proxy.stop().await.unwrap();
+
+    // A `user` template has no question to ask either; the system text
+    // still applies, and says so.
+    let dir = tempfile::tempdir().unwrap();
+    let proxy = start_with(templated(dir.path(), &["interactive"]), options(&upstream)).await;
+    let r = post(
+        &proxy.url,
+        &json!({"model": "m", "messages": [{"role": "user", "content": [image_part()]}]}),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let answer: Value = r.json().await.unwrap();
+    assert_eq!(
+        answer["xsafe"]["not_applied"],
+        "the last user message has no text, so there is no question: not applied: the \
+         follow-ups (the reply was not judged), the contextual `user` template; applied: the \
+         system text"
+    );
+    let sent = upstream.requests().last().unwrap().json();
+    assert_eq!(sent["messages"][0]["role"], "system");
+    assert_eq!(
+        sent["messages"][1],
+        json!({"role": "user", "content": [image_part()]})
+    );
+    // With a question, all of it applies, and nothing is said.
+    let r = post(
+        &proxy.url,
+        &json!({"model": "m", "messages": [{"role": "user", "content": PROMPT}]}),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    assert!(r.headers().get(NOT_APPLIED_HEADER).is_none());
+    let answer: Value = r.json().await.unwrap();
+    assert!(answer["xsafe"].get("not_applied").is_none(), "{answer}");
+    assert_eq!(answer["xsafe"]["followups"], 2, "refused every time");
+    proxy.stop().await.unwrap();
+}
+
+/// The bug this guards: a conversation without a user message (a system
+/// message alone, asking for a haiku) was refused with a 400 under every
+/// strategy, baseline too. Now baseline passes it through as it came, and
+/// a strategy applies what needs no question, its system text (after the
+/// client's, as always), and none of what does: exemplar turns, which
+/// would end the conversation on an answer of their own, and follow-ups
+/// (`n` is not refused). The `xsafe` field says what was not applied.
+#[tokio::test]
+async fn a_conversation_without_a_user_message_gets_what_needs_no_question() {
+    let upstream = TestServer::start(|_| Reply::chat(ANSWER));
+    let dir = tempfile::tempdir().unwrap();
+    let haiku = json!([{"role": "system", "content": "Write a haiku about the sea."}]);
+    // Contextual's system text for no question: no type note.
+    let contextual_text = Registry::builtin()
+        .build("contextual", &BuildOptions::default())
+        .unwrap()
+        .opening(&Prompt::new(""))
+        .unwrap()[0]
+        .content
+        .clone();
+    let no_question =
+        "the conversation has no user message, so there is no question: not applied: ";
+    for (strategy, said) in [
+        ("baseline", None),
+        ("contextual", None),
+        ("few-shot", Some("the few-shot exemplars".to_string())),
+        (
+            "interactive",
+            Some("the follow-ups (the reply was not judged)".to_string()),
+        ),
+        (
+            "ctx-fs-int",
+            Some(
+                "the follow-ups (the reply was not judged), the few-shot exemplars; applied: \
+                 the system text"
+                    .to_string(),
+            ),
+        ),
+    ] {
+        let proxy = start_with(with_system_texts(dir.path(), strategy), options(&upstream)).await;
+        for stream in [false, true] {
+            let body = json!({"model": "m", "n": 2, "stream": stream, "messages": haiku});
+            let r = post(&proxy.url, &body).await;
+            assert_eq!(r.status(), 200, "{strategy}");
+            let header = r
+                .headers()
+                .get(NOT_APPLIED_HEADER)
+                .map(|v| v.to_str().unwrap().to_string());
+            let xsafe = if stream {
+                let (content, done, events) = read_events(&r.text().await.unwrap());
+                assert!(done);
+                assert_eq!(content, ANSWER);
+                events.last().unwrap()["xsafe"].clone()
+            } else {
+                let answer: Value = r.json().await.unwrap();
+                assert_eq!(answer["choices"][0]["message"]["content"], ANSWER);
+                answer["xsafe"].clone()
+            };
+            let expected = said.as_ref().map(|s| format!("{no_question}{s}"));
+            assert_eq!(header, expected, "{strategy}");
+            assert_eq!(
+                xsafe.get("not_applied").and_then(Value::as_str),
+                expected.as_deref(),
+                "{strategy}"
+            );
+            let sent = upstream.requests().last().unwrap().json();
+            let messages = sent["messages"].as_array().unwrap();
+            assert_eq!(messages.len(), 1, "{strategy}: {sent}");
+            let system = messages[0]["content"].as_str().unwrap();
+            match strategy {
+                "baseline" | "few-shot" | "interactive" => {
+                    assert_eq!(sent["messages"], haiku, "{strategy}")
+                }
+                "contextual" => assert_eq!(
+                    system,
+                    format!("Write a haiku about the sea.\n\n{contextual_text}")
+                ),
+                _ => {
+                    assert!(
+                        system.starts_with("Write a haiku about the sea.\n\n")
+                            && system.ends_with("Answer as in the earlier turns."),
+                        "{system}"
+                    )
+                }
+            }
+            assert_eq!(sent["n"], 2);
+        }
+        proxy.stop().await.unwrap();
+    }
+    // One request each: nothing followed up.
+    assert_eq!(upstream.request_count(), 10);
+}
+
+/// A request's answer, read off a raw connection: the status, the headers
+/// (names in lower case) and the body, by its `Content-Length`. `None` when
+/// the connection ended first.
+async fn read_answer(
+    stream: &mut tokio::net::TcpStream,
+) -> Option<(u16, Vec<(String, String)>, Vec<u8>)> {
+    use tokio::io::AsyncReadExt;
+    let mut buf = Vec::new();
+    let head_end = loop {
+        if let Some(at) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break at + 4;
+        }
+        let mut chunk = [0u8; 4096];
+        match stream.read(&mut chunk).await {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
+    let mut lines = head.split("\r\n");
+    let status = lines.next()?.split(' ').nth(1)?.parse().ok()?;
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    let length: usize = headers
+        .iter()
+        .find(|(k, _)| k == "content-length")
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0);
+    let mut body = buf[head_end..].to_vec();
+    while body.len() < length {
+        let mut chunk = [0u8; 4096];
+        match stream.read(&mut chunk).await {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => body.extend_from_slice(&chunk[..n]),
+        }
+    }
+    Some((status, headers, body))
+}
+
+/// The bug this guards: an answer given without reading the request's body
+/// (a 401 for a wrong key, a 404 for a route the proxy does not serve, a
+/// 405) left it unread, and hyper then closed the kept-alive connection
+/// without saying so: an SDK sending its next request on it failed with a
+/// broken pipe or a reset (a few in a hundred, depending on whether the
+/// body had arrived when the answer went). The body is sent here after the
+/// headers, a moment later, as a client may; the answer must come without
+/// `Connection: close`, and the next request on the same connection must be
+/// answered. A body over the limit is not read: its 413 says
+/// `Connection: close`, and the proxy closes the connection.
+#[tokio::test]
+async fn an_answer_that_did_not_need_the_body_keeps_the_connection_usable() {
+    use tokio::io::AsyncWriteExt;
+    let upstream = TestServer::start(|_| Reply::chat(ANSWER));
+    let mut o = options(&upstream);
+    o.max_body_bytes = 200_000;
+    let proxy = start("contextual", o).await;
+    let addr = proxy.url.trim_start_matches("http://").to_string();
+    let chat = |content: &str| {
+        json!({"model": "m", "messages": [{"role": "user", "content": content}]}).to_string()
+    };
+    let request = |method: &str, path: &str, key: &str, body: &str| {
+        format!(
+            "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {key}\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        )
+    };
+    let pad = "y".repeat(100_000);
+    for (method, path, key, status) in [
+        ("POST", "/v1/chat/completions", "wrong", 401),
+        ("POST", "/v1/completions", KEY, 404),
+        ("POST", "/v1/models", KEY, 405),
+        ("GET", "/v1/models/x/y/../z", "wrong", 401),
+    ] {
+        let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        for round in 0..3 {
+            let body = chat(&pad);
+            stream
+                .write_all(request(method, path, key, &body).as_bytes())
+                .await
+                .unwrap();
+            // The answer may be on its way before the body is.
+            tokio::time::sleep(Duration::from_millis(30)).await;
+            stream.write_all(body.as_bytes()).await.unwrap();
+            let (got, headers, _) = read_answer(&mut stream)
+                .await
+                .unwrap_or_else(|| panic!("{method} {path}: no answer in round {round}"));
+            assert_eq!(got, status, "{method} {path}");
+            assert!(
+                !headers
+                    .iter()
+                    .any(|(k, v)| k == "connection" && v.eq_ignore_ascii_case("close")),
+                "{method} {path}: {headers:?}"
+            );
+            // The next request on the same connection is answered.
+            let body = chat(PROMPT);
+            let next = request("POST", "/v1/chat/completions", KEY, &body) + &body;
+            stream.write_all(next.as_bytes()).await.unwrap_or_else(|e| {
+                panic!("{method} {path}: the connection was closed after the answer: {e}")
+            });
+            let (got, _, answer) = read_answer(&mut stream)
+                .await
+                .unwrap_or_else(|| panic!("{method} {path}: connection closed after it"));
+            assert_eq!(
+                got,
+                200,
+                "{method} {path}: {}",
+                String::from_utf8_lossy(&answer)
+            );
+        }
+    }
+
+    // A body over the limit is not waited for: the answer says close, and
+    // the connection is closed after it.
+    let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let body = chat(&"y".repeat(300_000));
+    stream
+        .write_all(request("POST", "/v1/chat/completions", KEY, &body).as_bytes())
+        .await
+        .unwrap();
+    let (got, headers, _) = read_answer(&mut stream).await.unwrap();
+    assert_eq!(got, 413);
+    assert!(
+        headers
+            .iter()
+            .any(|(k, v)| k == "connection" && v.eq_ignore_ascii_case("close")),
+        "{headers:?}"
+    );
+    assert!(read_answer(&mut stream).await.is_none(), "closed");
+    // A wrong key with such a body: not read either, and said so.
+    let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    stream
+        .write_all(request("POST", "/v1/chat/completions", "wrong", &body).as_bytes())
+        .await
+        .unwrap();
+    let (got, headers, _) = read_answer(&mut stream).await.unwrap();
+    assert_eq!(got, 401);
+    assert!(
+        headers
+            .iter()
+            .any(|(k, v)| k == "connection" && v.eq_ignore_ascii_case("close")),
+        "{headers:?}"
+    );
+    proxy.stop().await.unwrap();
+    assert_eq!(upstream.request_count(), 12);
 }
