@@ -9,6 +9,7 @@
 mod bounds;
 mod case;
 mod chat;
+mod diff;
 mod error;
 mod json;
 mod printable;
@@ -22,6 +23,7 @@ pub use chat::{
     ChatRequest, ChatResponse, FinishReason, Message, Role, Transcript, Usage, append_tool_calls,
     split_think,
 };
+pub use diff::{Difference, differences, shown};
 pub use error::{JudgeError, StrategyError, TargetError};
 pub use json::{json_from_slice_lossy, json_without_lone_surrogates};
 pub use printable::printable;

@@ -8,6 +8,7 @@ use crate::RunPlan;
 use crate::plan::{consults_judge, keyed_config, served_at, shown_at, stored_target_id};
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
+use xsafe_core::{Difference, differences, shown};
 use xsafe_store::ResultOutline;
 
 /// What a model a stored run was asked at other base URLs is to the run.
@@ -327,59 +328,12 @@ fn keyed_entry(name: &str, entry: &Value) -> Value {
 /// The most differences a part lists; the rest are counted.
 const SHOWN: usize = 4;
 
-/// The places where `now` and `was` differ, below `path`: `temperature
-/// 0.7, was 0`, `steps[0].settings.k 3, was 4`. A field absent on one side
-/// is `null` there.
-fn differences(now: &Value, was: &Value, path: &str, out: &mut Vec<String>) {
-    let at = |key: &str| match path {
-        "" => key.to_string(),
-        _ => format!("{path}.{key}"),
-    };
-    match (now, was) {
-        (Value::Object(a), Value::Object(b)) => {
-            let keys: BTreeSet<&String> = a.keys().chain(b.keys()).collect();
-            for key in keys {
-                let (x, y) = (
-                    a.get(key).unwrap_or(&Value::Null),
-                    b.get(key).unwrap_or(&Value::Null),
-                );
-                differences(x, y, &at(key), out);
-            }
-        }
-        (Value::Array(a), Value::Array(b)) if a.len() == b.len() => {
-            for (i, (x, y)) in a.iter().zip(b).enumerate() {
-                differences(x, y, &format!("{path}[{i}]"), out);
-            }
-        }
-        _ if now == was => {}
-        _ => {
-            let name = if path.is_empty() { "it" } else { path };
-            out.push(format!("{name} {}, was {}", shown(now), shown(was)));
-        }
-    }
-}
-
-/// A value as a difference shows it, shortened.
-fn shown(value: &Value) -> String {
-    let text = match value {
-        Value::Null => return "not set".to_string(),
-        Value::String(s) => format!("`{s}`"),
-        Value::Array(items) if items.is_empty() => return "none".to_string(),
-        other => other.to_string(),
-    };
-    const MOST: usize = 60;
-    match text.char_indices().nth(MOST) {
-        Some((cut, _)) => format!("{}...", &text[..cut]),
-        None => text,
-    }
-}
-
 /// [`differences`] joined, the first [`SHOWN`] of them.
-fn joined(list: &[String]) -> String {
+fn joined(list: &[Difference]) -> String {
     let mut text = list
         .iter()
         .take(SHOWN)
-        .cloned()
+        .map(Difference::to_string)
         .collect::<Vec<_>>()
         .join(", ");
     if list.len() > SHOWN {
@@ -465,12 +419,9 @@ pub(crate) fn changes(stored: &Value, now: &Value, plan: &RunPlan) -> Changes {
             continue;
         };
         found[i] = true;
-        let mut differ = Vec::new();
-        differences(
+        let differ = differences(
             &keyed_entry("targets", entry)["settings"],
             &keyed_entry("targets", &stored_targets[i])["settings"],
-            "",
-            &mut differ,
         );
         if !differ.is_empty() {
             changes.settings = true;
@@ -502,12 +453,9 @@ pub(crate) fn changes(stored: &Value, now: &Value, plan: &RunPlan) -> Changes {
                 .push(format!("strategy `{name}` is not in the run"));
             continue;
         };
-        let mut differ = Vec::new();
-        differences(
+        let differ = differences(
             &keyed_entry("strategies", strategy)["definition"],
             &keyed_entry("strategies", was)["definition"],
-            "",
-            &mut differ,
         );
         if !differ.is_empty() {
             let from_file = strategy["definition"]["steps"]
@@ -665,28 +613,3 @@ pub(crate) fn moved_list(moved: &[Moved]) -> String {
         .join("; ")
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn differences_name_each_place_with_both_values() {
-        let mut out = Vec::new();
-        differences(
-            &json!({"temperature": 0.7, "model": "m", "stop": ["a"], "max_tokens": 10}),
-            &json!({"temperature": 0.0, "model": "m", "stop": ["b"]}),
-            "",
-            &mut out,
-        );
-        assert_eq!(
-            out,
-            [
-                "max_tokens 10, was not set",
-                "stop[0] `a`, was `b`",
-                "temperature 0.7, was 0.0",
-            ]
-        );
-        let long = "x".repeat(100);
-        assert_eq!(shown(&json!(long)).len(), 63);
-    }
-}

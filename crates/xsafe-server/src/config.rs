@@ -7,7 +7,7 @@ use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use xsafe_core::{Judge, Strategy};
-use xsafe_strategy::{BuildOptions, Composite, Registry};
+use xsafe_strategy::{BuildOptions, Composite, Registry, SpecError};
 
 /// Why the proxy cannot start.
 #[derive(Debug, thiserror::Error)]
@@ -38,7 +38,8 @@ pub enum ConfigError {
     Other(String),
 }
 
-/// The server's config file (TOML). Flags override it.
+/// The server's config file (TOML). Flags override it; its strategy files
+/// and `--strategy-file`s are read together.
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServerConfig {
@@ -65,6 +66,11 @@ pub struct ServerConfig {
     pub max_connections: Option<NonZeroUsize>,
     /// Overrides the profile's judge (interactive strategies).
     pub judge: Option<String>,
+    /// Strategy files, relative to the config file, for a profile whose
+    /// strategy is not built in; read with the `--strategy-file`s, as if
+    /// they were given first.
+    #[serde(default)]
+    pub strategy_files: Vec<PathBuf>,
     /// Client keys, as SHA-256 hashes.
     #[serde(default)]
     pub keys: Vec<KeyEntry>,
@@ -81,9 +87,10 @@ pub struct KeyEntry {
 }
 
 impl ServerConfig {
-    /// Reads the config file at `path`; a relative `profile` is taken from the
-    /// file's directory. Fails when the file cannot be read, is not valid TOML,
-    /// has an unknown setting, or holds a key whose `sha256` is not 64 hex digits.
+    /// Reads the config file at `path`; a relative `profile` or strategy
+    /// file is taken from the file's directory. Fails when the file cannot
+    /// be read, is not valid TOML, has an unknown setting, or holds a key
+    /// whose `sha256` is not 64 hex digits.
     pub fn load(path: &Path) -> Result<ServerConfig, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             what: "config file",
@@ -94,11 +101,13 @@ impl ServerConfig {
             path: path.to_path_buf(),
             message: e.to_string(),
         })?;
-        if let Some(p) = config.profile.as_mut()
-            && p.is_relative()
-            && let Some(dir) = path.parent()
-        {
-            *p = dir.join(&*p);
+        let files = config.strategy_files.iter_mut();
+        for p in config.profile.iter_mut().chain(files) {
+            if p.is_relative()
+                && let Some(dir) = path.parent()
+            {
+                *p = dir.join(&*p);
+            }
         }
         for key in &config.keys {
             if parse_hash(&key.sha256).is_none() {
@@ -261,15 +270,21 @@ impl Profile {
     /// is another strategy, and serving it would serve unmeasured behaviour.
     /// Both are compared as [`xsafe_strategy::identity`] reads them, as a
     /// run's key is: without the description and the data files' folders,
-    /// which change nothing sent.
+    /// which change nothing sent. A strategy `registry` does not have is
+    /// refused naming the strategy file the profile records it from; one
+    /// that differs, naming the first difference with both values, and the
+    /// strategy file it was built from, if any.
     pub fn build_strategy(
         &self,
         registry: &Registry,
         options: &BuildOptions,
     ) -> Result<Composite, ConfigError> {
-        let strategy = registry
-            .build(&self.strategy, options)
-            .map_err(|e| ConfigError::Other(format!("profile `{}`: {e}", self.path.display())))?;
+        let strategy = registry.build(&self.strategy, options).map_err(|e| {
+            ConfigError::Other(match e {
+                SpecError::Unknown { name, .. } => self.unknown(&name, registry),
+                e => format!("profile `{}`: {e}", self.path.display()),
+            })
+        })?;
         // A profile written by hand without the definition has nothing to
         // compare with: said so, not as a difference at its first field.
         if self.definition.as_table().is_some_and(|t| t.is_empty()) {
@@ -283,35 +298,192 @@ impl Profile {
                 self.strategy
             )));
         }
-        let built = identity(&strategy.definition());
+        let built = strategy.definition();
         // A profile's definition is the JSON one as TOML (`json_to_toml`):
         // read back as JSON, it is what `identity` reads.
-        let tuned = identity(&serde_json::to_value(&self.definition).unwrap_or_default());
-        if let Some(at) = difference(&built, &tuned, String::new()) {
-            if at.contains("clarifier") {
-                return Err(ConfigError::Other(format!(
-                    "profile `{}`: the strategy was tuned with --clarifier (a model wrote the \
-                     follow-ups); the proxy writes follow-ups from the strategy's templates only, \
-                     so it would serve something else than was measured: tune without --clarifier",
-                    self.path.display()
-                )));
-            }
-            // A way of picking this xsafe no longer has (few-shot-nearest's
-            // first or second) cannot come back from a strategy file.
-            let fix = if at.contains("selection_version") {
-                "run `xsafe tune` again"
-            } else {
-                "run `xsafe tune` again, or pass the profile's strategy as a --strategy-file"
-            };
+        let tuned = serde_json::to_value(&self.definition).unwrap_or_default();
+        let differences = xsafe_core::differences(&identity(&built), &identity(&tuned));
+        if differences.is_empty() {
+            return Ok(strategy);
+        }
+        // A step's `clarifier` (its target), not a clarifier's template.
+        let clarified = |d: &xsafe_core::Difference| {
+            d.path.starts_with("steps[") && d.path.split('.').nth(1) == Some("clarifier")
+        };
+        if differences.iter().any(clarified) {
             return Err(ConfigError::Other(format!(
-                "profile `{}`: the strategy `{}` this xsafe builds differs from the one the profile \
-                 was tuned with (first difference at `{}`); {fix}",
-                self.path.display(),
-                self.strategy,
-                if at.is_empty() { "the top" } else { &at }
+                "profile `{}`: the strategy was tuned with --clarifier (a model wrote the \
+                 follow-ups); the proxy writes follow-ups from the strategy's templates only, \
+                 so it would serve something else than was measured: tune without --clarifier",
+                self.path.display()
             )));
         }
-        Ok(strategy)
+        // A way of working this xsafe no longer has (few-shot-nearest's
+        // `selection_version`, interactive's `turn_version`) cannot come
+        // back from a strategy file: that difference is the one to name.
+        let versioned = differences.iter().find(|d| {
+            d.path
+                .rsplit('.')
+                .next()
+                .is_some_and(|k| k.ends_with("_version"))
+        });
+        let shown = versioned.unwrap_or(&differences[0]);
+        // The strategy files the difference comes from: the differing
+        // step's, or, for a difference outside the steps, all of them.
+        let step_name = step_index(&shown.path)
+            .and_then(|i| built["steps"][i]["name"].as_str())
+            .map(str::to_string);
+        let from_files: Vec<&str> = match step_name {
+            Some(step) => vec![step],
+            None => registry.parts(&self.strategy).into_iter().collect(),
+        }
+        .iter()
+        .filter_map(|name| registry.file(name))
+        .filter(|file| file.path.is_some())
+        .map(|file| file.source.as_str())
+        .collect();
+        let files = quoted_list(&from_files);
+        let gives = if from_files.is_empty() || versioned.is_some() {
+            "this xsafe builds".to_string()
+        } else if from_files.len() == 1 {
+            format!("the strategy file {files} gives")
+        } else {
+            format!("the strategy files {files} give")
+        };
+        let fix = if versioned.is_some() {
+            "this xsafe works otherwise than the one that tuned the profile, and no strategy \
+             file brings that back: run `xsafe tune` again"
+                .to_string()
+        } else if from_files.is_empty() {
+            "this xsafe's built-in strategy is not the one tuned: run `xsafe tune` again, or \
+             pass the profile's strategy as a --strategy-file"
+                .to_string()
+        } else if shown.path.ends_with(".file") {
+            format!(
+                "a strategy file's name is part of the strategy tuned, as it is of a run's key: \
+                 serve it from a file named {}, as it was tuned, or tune again with {files} and \
+                 serve the new profile",
+                shown.was
+            )
+        } else {
+            let (it, them) = match from_files.len() {
+                1 => ("it", "it"),
+                _ => ("one", "them"),
+            };
+            format!(
+                "{files} (or a data file {it} names) is not as it was when the profile was \
+                 tuned: serve the files it was tuned with, or tune again with {them} and serve \
+                 the new profile"
+            )
+        };
+        let at = if shown.path.is_empty() {
+            "the top"
+        } else {
+            &shown.path
+        };
+        let more = match differences.len() {
+            1 => String::new(),
+            2 => " (and 1 more difference)".to_string(),
+            n => format!(" (and {} more differences)", n - 1),
+        };
+        Err(ConfigError::Other(format!(
+            "profile `{}`: the strategy `{}` differs from the one the profile was tuned with at \
+             `{at}`, where the profile records {} and {gives} {}{more}; {fix}",
+            self.path.display(),
+            self.strategy,
+            shown.was,
+            shown.now,
+        )))
+    }
+
+    /// Why the strategy `missing`, the profile's or a part of it, cannot be
+    /// built: `registry` has no strategy of that name. Names the strategy
+    /// file the profile records it from (a step's `file`), or, for a
+    /// composition (whose own file the profile does not record), the files
+    /// of its steps that `registry` lacks; and where to give them.
+    fn unknown(&self, missing: &str, registry: &Registry) -> String {
+        let steps = self.definition.get("steps").and_then(|s| s.as_array());
+        // `(step name, its strategy file)` of the steps from files.
+        let recorded: Vec<(&str, Option<&str>)> = steps
+            .into_iter()
+            .flatten()
+            .filter_map(|step| {
+                let name = step.get("name")?.as_str()?;
+                let file = step.get("file").and_then(|f| f.as_str());
+                (!file.is_some_and(|f| f.starts_with("builtin:"))).then_some((name, file))
+            })
+            .collect();
+        let whose = if missing == self.strategy {
+            format!("its strategy `{missing}` is not built in")
+        } else {
+            format!(
+                "its strategy `{}` has the part `{missing}`, which is not built in",
+                self.strategy
+            )
+        };
+        let given: Vec<&str> = registry
+            .names()
+            .filter(|name| registry.file(name).is_some_and(|f| f.path.is_some()))
+            .collect();
+        let given = if given.is_empty() {
+            ", and no strategy file was given".to_string()
+        } else {
+            format!(
+                ", nor in the strategy files given (which define {})",
+                quoted_list(&given)
+            )
+        };
+        let (recorded, pass) = match recorded.iter().find(|(name, _)| *name == missing) {
+            Some((_, Some(file))) => (
+                format!("the profile records it from the strategy file `{file}`"),
+                "pass that file".to_string(),
+            ),
+            Some((_, None)) => (
+                "the profile does not record its strategy file's name".to_string(),
+                format!("pass the strategy file that defines `{missing}`"),
+            ),
+            None => {
+                let lacking: Vec<String> = recorded
+                    .iter()
+                    .filter(|(name, _)| registry.file(name).is_none())
+                    .map(|(name, file)| match file {
+                        Some(file) => format!("`{file}` (step `{name}`)"),
+                        None => format!("the file of step `{name}`"),
+                    })
+                    .collect();
+                let (steps, and_those) = match lacking.len() {
+                    0 => (String::new(), ""),
+                    1 => (
+                        format!(", and its step not built in comes from {}", lacking[0]),
+                        " and that file",
+                    ),
+                    _ => (
+                        format!(
+                            ", and its steps not built in come from {}",
+                            joined(&lacking)
+                        ),
+                        " and those files",
+                    ),
+                };
+                (
+                    format!(
+                        "it is a composition, whose own file the profile does not record by \
+                         name (it records its steps){steps}"
+                    ),
+                    format!("pass the composition file that defines `{missing}`{and_those}"),
+                )
+            }
+        };
+        let them = if pass.ends_with(" files") || pass.ends_with(" and that file") {
+            "them"
+        } else {
+            "it"
+        };
+        format!(
+            "profile `{}`: {whose}{given}; {recorded}: {pass} with --strategy-file \
+             (repeatable), or list {them} in `strategy_files` in the config file (--config)",
+            self.path.display(),
+        )
     }
 
     /// The judge for interactive strategies: `judge` when given (by
@@ -400,47 +572,34 @@ impl Profile {
 /// A strategy's definition without what changes nothing sent
 /// ([`xsafe_strategy::identity`]: its description, which is a composition
 /// file's own, or its steps' files' when it has none; the folders of its
-/// data files), as TOML: a strategy file whose description alone was
-/// edited since tuning, or whose data file was moved to another folder, is
-/// still the strategy tuned, as it is still the same run to `xsafe run`'s
-/// key.
-fn identity(definition: &serde_json::Value) -> toml::Value {
+/// data files), as a profile stores it (TOML, read back as JSON): a
+/// strategy file whose description alone was edited since tuning, or whose
+/// data file was moved to another folder, is still the strategy tuned, as
+/// it is still the same run to `xsafe run`'s key.
+fn identity(definition: &serde_json::Value) -> serde_json::Value {
     xsafe_strategy::json_to_toml(&xsafe_strategy::identity(definition))
-        .unwrap_or_else(|| toml::Value::Table(Default::default()))
+        .and_then(|t| serde_json::to_value(t).ok())
+        .unwrap_or_default()
 }
 
-/// The path of the first place where two values differ.
-fn difference(a: &toml::Value, b: &toml::Value, path: String) -> Option<String> {
-    use toml::Value as T;
-    match (a, b) {
-        (T::Table(x), T::Table(y)) => {
-            for key in x.keys().chain(y.keys()) {
-                let sub = if path.is_empty() {
-                    key.clone()
-                } else {
-                    format!("{path}.{key}")
-                };
-                match (x.get(key), y.get(key)) {
-                    (Some(p), Some(q)) => {
-                        if let Some(d) = difference(p, q, sub) {
-                            return Some(d);
-                        }
-                    }
-                    _ => return Some(sub),
-                }
-            }
-            None
-        }
-        (T::Array(x), T::Array(y)) => {
-            if x.len() != y.len() {
-                return Some(format!("{path} (length {} vs {})", x.len(), y.len()));
-            }
-            x.iter()
-                .zip(y)
-                .enumerate()
-                .find_map(|(i, (p, q))| difference(p, q, format!("{path}[{i}]")))
-        }
-        _ => (a != b).then_some(path),
+/// The step a difference's path is in: 0 for `steps[0].texts.system`.
+fn step_index(path: &str) -> Option<usize> {
+    let rest = path.strip_prefix("steps[")?;
+    rest[..rest.find(']')?].parse().ok()
+}
+
+/// Names in backticks, [`joined`]: `` `a`, `b` and `c` ``.
+fn quoted_list(names: &[&str]) -> String {
+    let quoted: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
+    joined(&quoted)
+}
+
+/// Items joined as a sentence lists them: `a`, `a and b`, `a, b and c`.
+fn joined(items: &[String]) -> String {
+    match items.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
+        Some((last, _)) => last.clone(),
+        None => String::new(),
     }
 }
 
@@ -742,11 +901,177 @@ mod tests {
         }
     }
 
+    /// `strategy_files`, like `profile`, are read relative to the config
+    /// file's folder; an absolute one is kept.
     #[test]
-    fn differences_name_the_path() {
-        let a: toml::Value = toml::from_str("x = 1\n[t]\nk = [1, 2]\n").unwrap();
-        let b: toml::Value = toml::from_str("x = 1\n[t]\nk = [1, 3]\n").unwrap();
-        assert_eq!(difference(&a, &b, String::new()).as_deref(), Some("t.k[1]"));
-        assert_eq!(difference(&a, &a, String::new()), None);
+    fn strategy_files_are_relative_to_the_config_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let conf = dir.path().join("conf");
+        std::fs::create_dir(&conf).unwrap();
+        let path = conf.join("serve.toml");
+        std::fs::write(
+            &path,
+            "profile = \"p.toml\"\nstrategy_files = [\"s/a.toml\", \"/abs/b.toml\"]\n",
+        )
+        .unwrap();
+        let config = ServerConfig::load(&path).unwrap();
+        assert_eq!(config.profile, Some(conf.join("p.toml")));
+        assert_eq!(
+            config.strategy_files,
+            [conf.join("s/a.toml"), PathBuf::from("/abs/b.toml")]
+        );
+        // Without the key, none.
+        std::fs::write(&path, "profile = \"p.toml\"\n").unwrap();
+        assert!(ServerConfig::load(&path).unwrap().strategy_files.is_empty());
+        // `strategy_file`, as `--strategy-file` is spelt, is no setting.
+        std::fs::write(&path, "strategy_file = \"s/a.toml\"\n").unwrap();
+        let err = ServerConfig::load(&path).err().unwrap().to_string();
+        assert!(err.contains("`strategy_files`"), "{err}");
+    }
+
+    /// The bug this guards: a profile whose strategy is not built in, served
+    /// without its strategy file, was refused as `unknown strategy mine;
+    /// available: ...`, not naming the file the profile records it from
+    /// nor where to give it.
+    #[test]
+    fn an_unknown_strategy_names_the_file_the_profile_records() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = [
+            (
+                "mine.toml",
+                "name = \"mine\"\nkind = \"contextual\"\nuser = \"Please: {{ prompt }}\"\n"
+                    .to_string(),
+            ),
+            (
+                "combo.toml",
+                "name = \"combo\"\nkind = \"composition\"\nsteps = [\"mine\", \"few-shot\"]\n"
+                    .to_string(),
+            ),
+        ];
+        let refused = |name: &str, given: &[(&str, String)]| {
+            let (profile, _) = tuned_with(dir.path(), &files, name);
+            let (_, registry) = tuned_with(dir.path(), given, "baseline");
+            let err = profile.build_strategy(&registry, &BuildOptions::default());
+            err.err()
+                .expect("an unknown strategy is refused")
+                .to_string()
+        };
+        let mine = refused("mine", &[]);
+        assert_eq!(
+            mine,
+            "profile `p.toml`: its strategy `mine` is not built in, and no strategy file was \
+             given; the profile records it from the strategy file `mine.toml`: pass that file \
+             with --strategy-file (repeatable), or list it in `strategy_files` in the config \
+             file (--config)"
+        );
+        // A composition file is not recorded by name: its steps' files are,
+        // the built-in step left out.
+        let combo = refused("combo", &[]);
+        assert!(
+            combo.contains("its strategy `combo` is not built in")
+                && combo.contains("its step not built in comes from `mine.toml` (step `mine`)")
+                && combo.contains("pass the composition file that defines `combo` and that file")
+                && combo.contains("list them in `strategy_files`")
+                && !combo.contains("few-shot"),
+            "{combo}"
+        );
+        // Its step given, the composition file alone is asked for.
+        let combo = refused("combo", &files[..1]);
+        assert!(
+            combo.contains("nor in the strategy files given (which define `mine`)")
+                && combo.contains("pass the composition file that defines `combo` with")
+                && !combo.contains("mine.toml"),
+            "{combo}"
+        );
+        // A part of an `a+b` composition.
+        let plus = refused("mine+few-shot", &[]);
+        assert!(
+            plus.contains(
+                "its strategy `mine+few-shot` has the part `mine`, which is not built in"
+            ) && plus.contains("from the strategy file `mine.toml`"),
+            "{plus}"
+        );
+    }
+
+    /// The bug this guards: a strategy that differs from the profile's was
+    /// refused naming where (`first difference at steps[0]...`) but not the
+    /// two values, as `xsafe run` shows them, and advised passing a
+    /// --strategy-file when one had been passed.
+    #[test]
+    fn a_difference_shows_both_values_and_the_file_at_fault() {
+        let dir = tempfile::tempdir().unwrap();
+        let mine =
+            |user: &str| format!("name = \"mine\"\nkind = \"contextual\"\nuser = \"{user}\"\n");
+        let (profile, _) = tuned_with(
+            dir.path(),
+            &[("mine.toml", mine("Please: {{ prompt }}"))],
+            "mine",
+        );
+        let refused = |files: &[(&str, String)]| {
+            let (_, registry) = tuned_with(dir.path(), files, "mine");
+            let err = profile.build_strategy(&registry, &BuildOptions::default());
+            err.err().expect("another strategy is refused").to_string()
+        };
+        let file = dir.path().join("mine.toml").display().to_string();
+        let edited = refused(&[("mine.toml", mine("Kindly: {{ prompt }}"))]);
+        assert_eq!(
+            edited,
+            format!(
+                "profile `p.toml`: the strategy `mine` differs from the one the profile was \
+                 tuned with at `steps[0].settings.user`, where the profile records `Please: {{{{ \
+                 prompt }}}}` and the strategy file `{file}` gives `Kindly: {{{{ prompt }}}}`; \
+                 `{file}` (or a data file it names) is not as it was when the profile was tuned: serve the files it was tuned with, or tune again \
+                 with it and serve the new profile"
+            )
+        );
+        // A renamed copy: the file's name is what differs.
+        let renamed = refused(&[("mine-renamed.toml", mine("Please: {{ prompt }}"))]);
+        assert!(
+            renamed.contains(
+                "at `steps[0].file`, where the profile records `mine.toml` and the strategy file"
+            ) && renamed.contains("gives `mine-renamed.toml`")
+                && renamed.contains("serve it from a file named `mine.toml`")
+                && !renamed.contains("pass the profile's strategy"),
+            "{renamed}"
+        );
+    }
+
+    /// A built-in strategy that differs from the profile's is this xsafe's:
+    /// a strategy file with the tuned definition serves it. A way of
+    /// working this xsafe no longer has (`selection_version`) is named
+    /// first, whatever else differs: no file brings it back.
+    #[test]
+    fn a_built_in_or_versioned_difference_says_what_can_fix_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut profile, registry) = tuned_with(dir.path(), &[], "contextual");
+        profile.definition["steps"][0]["settings"]["detect"] = false.into();
+        let err = profile
+            .build_strategy(&registry, &BuildOptions::default())
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains(
+                "at `steps[0].settings.detect`, where the profile records false and this xsafe \
+                 builds true;"
+            ) && err.contains("pass the profile's strategy as a --strategy-file"),
+            "{err}"
+        );
+        let (mut profile, registry) = tuned_with(dir.path(), &[], "few-shot-nearest");
+        let step = &mut profile.definition["steps"][0];
+        step["selection_version"] = 1.into();
+        step["settings"]["k"] = 99.into();
+        let err = profile
+            .build_strategy(&registry, &BuildOptions::default())
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains("at `steps[0].selection_version`, where the profile records 1")
+                && err.contains("(and 1 more difference)")
+                && err.contains("no strategy file brings that back: run `xsafe tune` again")
+                && !err.contains("--strategy-file"),
+            "{err}"
+        );
     }
 }

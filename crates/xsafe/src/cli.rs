@@ -823,7 +823,8 @@ pub struct ServeArgs {
     /// the one tuning measured with
     #[arg(long, short = 'j', value_name = "JUDGE")]
     pub judge: Option<String>,
-    /// A strategy file, for a profile whose strategy is not built in (repeatable)
+    /// A strategy file, for a profile whose strategy is not built in (repeatable; read with
+    /// `strategy_files` in the config file)
     #[arg(long = "strategy-file", value_name = "FILE")]
     pub strategy_files: Vec<PathBuf>,
     /// Serve without client keys (only when the config file has none)

@@ -728,3 +728,188 @@ fn start_up_errors_name_the_file_and_setting_at_fault() {
         "{stderr}"
     );
 }
+
+/// A contextual strategy file `ctx` at `DIR/s/ctx.toml`, whose texts are in
+/// the data file `DIR/data/ctx.toml`, ending its homonyms note with `end`;
+/// returns the strategy file.
+fn write_ctx_strategy(dir: &std::path::Path, end: &str) -> std::path::PathBuf {
+    std::fs::create_dir_all(dir.join("s")).unwrap();
+    std::fs::create_dir_all(dir.join("data")).unwrap();
+    std::fs::write(
+        dir.join("data/ctx.toml"),
+        format!(
+            "system = \"Be charitable. The question was: {{{{ prompt }}}}\"\n\n[type]\n\
+             homonyms = \"Note ({{{{ topic }}}}): words have many senses{end}\"\n\n[detect]\n\
+             homonyms = [\"python\", \"process\"]\n"
+        ),
+    )
+    .unwrap();
+    let file = dir.join("s/ctx.toml");
+    std::fs::write(
+        &file,
+        "name = \"ctx\"\nkind = \"contextual\"\ndescription = \"Mine\"\n\
+         contexts = \"../data/ctx.toml\"\nsystem = \"{{ instructions }}\\n\\n{{ context }}\"\n\
+         detect = true\n",
+    )
+    .unwrap();
+    file
+}
+
+/// The profile `profile.toml` in `dir`, tuned with the strategy `name` of
+/// the strategy files `files`, as `xsafe tune` records it.
+fn write_profile_of_files(
+    dir: &std::path::Path,
+    files: &[&std::path::Path],
+    name: &str,
+) -> std::path::PathBuf {
+    let mut registry = Registry::builtin();
+    for file in files {
+        registry.add_file(file).unwrap();
+    }
+    let built = registry.build(name, &BuildOptions::default()).unwrap();
+    let json = serde_json::json!({
+        "profile": {"target": "openai:m", "judge": "xsafe@1"},
+        "choice": {"strategy": name, "definition": built.definition()},
+        "heldout": {"check": "passed", "check_reason": "held"},
+    });
+    let path = dir.join("profile.toml");
+    std::fs::write(&path, toml::to_string(&json_to_toml(&json)).unwrap()).unwrap();
+    path
+}
+
+/// The bug this guards: serve.toml had no setting for strategy files, so
+/// a profile whose strategy is not built in could only be served with
+/// `--strategy-file` on the command line. `strategy_files` are read
+/// relative to the config file and serve the profile's strategy; the same
+/// file given by both is read once, and another file of the same name is
+/// refused naming where each was given.
+#[test]
+fn strategy_files_in_the_config_file_serve_the_profiles_strategy() {
+    let env = Env::new();
+    let conf = env.path("conf");
+    let strategy_file = write_ctx_strategy(&conf, ".");
+    let profile = write_profile_of_files(&conf, &[&strategy_file], "ctx");
+    let config = conf.join("serve.toml");
+    std::fs::write(&config, "strategy_files = [\"s/ctx.toml\"]\n").unwrap();
+    let upstream = TestServer::start(|_| Reply::chat("Use `kill PID`."));
+    let url = format!("{}/v1", upstream.url());
+    let config_flag = ["--config", config.to_str().unwrap()];
+    let started = start_serve_with(&env, &profile, &url, &config_flag);
+    assert!(ask(&started.url).starts_with("HTTP/1.1 200"));
+    started.stop();
+    let mut registry = Registry::builtin();
+    registry.add_file(&strategy_file).unwrap();
+    let system = registry
+        .build("ctx", &BuildOptions::default())
+        .unwrap()
+        .opening(&Prompt::new("hi"))
+        .unwrap()[0]
+        .content
+        .clone();
+    assert!(system.contains("The question was: hi"), "{system}");
+    assert_eq!(
+        upstream.requests()[0].json()["messages"][0]["content"],
+        system.as_str()
+    );
+
+    // Given by the flag too, the same file is read once.
+    let both = [
+        "--config",
+        config.to_str().unwrap(),
+        "--strategy-file",
+        strategy_file.to_str().unwrap(),
+    ];
+    start_serve_with(&env, &profile, &url, &both).stop();
+
+    // Another file of the name `ctx`.
+    let other = write_ctx_strategy(&env.path("other"), ".");
+    let stderr = serve_refused(
+        &env,
+        &profile,
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "--strategy-file",
+            other.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        stderr.contains(&format!(
+            "two strategy files define the strategy `ctx`: `{}` (`strategy_files` in the \
+             config file `{}`) and `{}` (--strategy-file)",
+            strategy_file.display(),
+            config.display(),
+            other.display()
+        )),
+        "{stderr}"
+    );
+
+    // A listed file that cannot be read names the setting.
+    std::fs::write(&config, "strategy_files = [\"s/nope.toml\"]\n").unwrap();
+    let stderr = serve_refused(&env, &profile, &config_flag);
+    assert!(
+        stderr.contains(&format!(
+            "`strategy_files` in the config file `{}`: cannot read strategy file `{}`",
+            config.display(),
+            conf.join("s/nope.toml").display()
+        )),
+        "{stderr}"
+    );
+}
+
+/// The bug this guards: serve's refusals of a profile's strategy said less
+/// than `run`'s. Without its file: `unknown strategy ctx; available: ...`,
+/// not naming the file the profile records. With a renamed copy or an
+/// edited data file: where the first difference was, not the two values,
+/// and advice to pass a --strategy-file that had been passed.
+#[test]
+fn refusals_of_a_profiles_strategy_name_its_file_and_both_values() {
+    let env = Env::new();
+    let conf = env.path("conf");
+    let strategy_file = write_ctx_strategy(&conf, ".");
+    let profile = write_profile_of_files(&conf, &[&strategy_file], "ctx");
+
+    let stderr = serve_refused(&env, &profile, &[]);
+    assert!(
+        stderr.contains("its strategy `ctx` is not built in, and no strategy file was given")
+            && stderr.contains("the profile records it from the strategy file `ctx.toml`")
+            && stderr.contains("--strategy-file")
+            && stderr.contains("`strategy_files` in the config file"),
+        "{stderr}"
+    );
+
+    let renamed = conf.join("s/ctx-renamed.toml");
+    std::fs::copy(&strategy_file, &renamed).unwrap();
+    let stderr = serve_refused(
+        &env,
+        &profile,
+        &["--strategy-file", renamed.to_str().unwrap()],
+    );
+    assert!(
+        stderr.contains(&format!(
+            "at `steps[0].file`, where the profile records `ctx.toml` and the strategy file \
+             `{}` gives `ctx-renamed.toml`",
+            renamed.display()
+        )) && stderr.contains("serve it from a file named `ctx.toml`")
+            && !stderr.contains("pass the profile's strategy"),
+        "{stderr}"
+    );
+
+    // The data file edited since tuning, its strategy file given by the
+    // config file.
+    write_ctx_strategy(&conf, "!");
+    let config = conf.join("serve.toml");
+    std::fs::write(&config, "strategy_files = [\"s/ctx.toml\"]\n").unwrap();
+    let stderr = serve_refused(&env, &profile, &["--config", config.to_str().unwrap()]);
+    assert!(
+        stderr.contains(&format!(
+            "at `steps[0].texts.type.homonyms`, where the profile records `Note ({{{{ topic \
+             }}}}): words have many senses.` and the strategy file `{}` gives `Note ({{{{ \
+             topic }}}}): words have many senses!`",
+            strategy_file.display()
+        )) && stderr.contains("is not as it was when the profile was tuned")
+            && stderr.contains("tune again with it")
+            && !stderr.contains("pass the profile's strategy"),
+        "{stderr}"
+    );
+}

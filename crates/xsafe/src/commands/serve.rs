@@ -3,11 +3,14 @@
 
 use crate::cli::{Global, HashKeyArgs, ServeAction, ServeArgs, ServeCommand};
 use anyhow::{Context, Result, anyhow, bail};
+use std::collections::BTreeMap;
 use std::io::Read;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use xsafe_core::Strategy;
 use xsafe_server::{Profile, Proxy, ProxyOptions, Secret, ServerConfig};
+use xsafe_strategy::{Registry, StrategyFile};
 
 pub async fn run(global: &Global, cmd: ServeCommand) -> Result<ExitCode> {
     match cmd.action {
@@ -134,7 +137,11 @@ async fn serve(global: &Global, args: ServeArgs) -> Result<ExitCode> {
             unapplied.join(" and ")
         );
     }
-    let registry = crate::strategies::registry(&args.strategy_files)?;
+    let registry = registry(
+        args.config.as_deref(),
+        &config.strategy_files,
+        &args.strategy_files,
+    )?;
     let options = xsafe_strategy::BuildOptions {
         cache_dir: Some(global.cache_dir()?),
         ..Default::default()
@@ -226,4 +233,49 @@ async fn serve(global: &Global, args: ServeArgs) -> Result<ExitCode> {
         .context("serving")?;
     note!("stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// The built-in strategies and those of the strategy files: the config
+/// file's `strategy_files` (at `config`, already resolved against its
+/// folder), then the `--strategy-file`s. A file given in both is read once;
+/// two files that define one name are refused, naming where each was given,
+/// since one name would mean two strategies. A config file's strategy file
+/// that cannot be used is named with the setting that gave it.
+fn registry(config: Option<&Path>, listed: &[PathBuf], flags: &[PathBuf]) -> Result<Registry> {
+    let in_config = config
+        .map(|c| format!("`strategy_files` in the config file `{}`", c.display()))
+        .unwrap_or_default();
+    let given = listed
+        .iter()
+        .map(|f| (f, in_config.as_str()))
+        .chain(flags.iter().map(|f| (f, "--strategy-file")));
+    let mut registry = Registry::builtin();
+    // Each name added, with its file and where that was given.
+    let mut added: BTreeMap<String, (&PathBuf, &str)> = BTreeMap::new();
+    for (file, given_by) in given {
+        match registry.add_file(file) {
+            Ok(name) => {
+                added.entry(name).or_insert((file, given_by));
+            }
+            Err(e) => {
+                if let Ok(parsed) = StrategyFile::load(file)
+                    && let Some((first, first_by)) = added.get(&parsed.name)
+                {
+                    bail!(
+                        "two strategy files define the strategy `{}`: `{}` ({first_by}) and \
+                         `{}` ({given_by}); one name cannot mean two strategies: give only the \
+                         one the profile was tuned with",
+                        parsed.name,
+                        first.display(),
+                        file.display()
+                    );
+                }
+                if given_by == "--strategy-file" {
+                    return Err(e.into());
+                }
+                bail!("{given_by}: {e}");
+            }
+        }
+    }
+    Ok(registry)
 }
