@@ -153,6 +153,9 @@ pub struct Profile {
     pub definition: toml::Value,
     /// The judge tuning used, `name@version`.
     pub judge: Option<String>,
+    /// The version of xsafe that tuned it (`[profile] xsafe_version`),
+    /// named when its built-in strategy is not this xsafe's.
+    pub xsafe_version: Option<String>,
     /// The target tuning measured.
     pub target: Option<String>,
     /// The settings that target was measured with (`[profile.target_settings]`).
@@ -180,6 +183,7 @@ struct HeldoutCheck {
 
 #[derive(Default, Deserialize)]
 struct ProfileHeader {
+    xsafe_version: Option<String>,
     target: Option<String>,
     judge: Option<String>,
     target_settings: Option<toml::Value>,
@@ -213,6 +217,7 @@ impl Profile {
                 .definition
                 .unwrap_or_else(|| toml::Value::Table(Default::default())),
             judge: file.profile.judge,
+            xsafe_version: file.profile.xsafe_version,
             target: file.profile.target,
             target_settings: file.profile.target_settings,
             heldout_check: file
@@ -270,18 +275,36 @@ impl Profile {
     /// is another strategy, and serving it would serve unmeasured behaviour.
     /// Both are compared as [`xsafe_strategy::identity`] reads them, as a
     /// run's key is: without the description and the data files' folders,
-    /// which change nothing sent. A strategy `registry` does not have is
-    /// refused naming the strategy file the profile records it from; one
-    /// that differs, naming the first difference with both values, and the
-    /// strategy file it was built from, if any.
+    /// which change nothing sent. Strategies `registry` does not have are
+    /// refused naming, all at once, the strategy files the profile records
+    /// them from; one that differs, naming the first difference with both
+    /// values, the strategy file it was built from, if any, and what can
+    /// serve the profile: for a built-in this xsafe's texts differ from,
+    /// tuning again or the xsafe version that tuned it (no strategy file
+    /// is a built-in); for a file replacing the built-in the profile was
+    /// tuned with, removing that file; for the built-in serving a step the
+    /// profile records from a file, passing that file.
     pub fn build_strategy(
         &self,
         registry: &Registry,
         options: &BuildOptions,
     ) -> Result<Composite, ConfigError> {
+        // Every strategy file it lacks is named at once, before building
+        // stops at the first (or, for a composition file's step, says the
+        // step is unknown without the file the profile records).
+        if let Some(lacking) = self.lacking(None, registry) {
+            return Err(ConfigError::Other(lacking));
+        }
         let strategy = registry.build(&self.strategy, options).map_err(|e| {
             ConfigError::Other(match e {
-                SpecError::Unknown { name, .. } => self.unknown(&name, registry),
+                SpecError::Unknown { name, .. } => {
+                    self.lacking(Some(&name), registry).unwrap_or_else(|| {
+                        format!(
+                            "profile `{}`: unknown strategy `{name}`",
+                            self.path.display()
+                        )
+                    })
+                }
                 e => format!("profile `{}`: {e}", self.path.display()),
             })
         })?;
@@ -328,20 +351,41 @@ impl Profile {
                 .is_some_and(|k| k.ends_with("_version"))
         });
         let shown = versioned.unwrap_or(&differences[0]);
+        // The steps the difference is in: its own, or, for a difference
+        // outside the steps, all of them; each as `(its name, the file the
+        // profile records it from)`.
+        let count = |d: &serde_json::Value| d["steps"].as_array().map_or(0, Vec::len);
+        let steps: Vec<usize> = match step_index(&shown.path) {
+            Some(i) => vec![i],
+            None => (0..count(&built).max(count(&tuned))).collect(),
+        };
+        let steps: Vec<(&str, Option<&str>)> = steps
+            .into_iter()
+            .map(|i| {
+                let name = built["steps"][i]["name"].as_str();
+                let name = name.or(tuned["steps"][i]["name"].as_str());
+                (name.unwrap_or_default(), tuned["steps"][i]["file"].as_str())
+            })
+            .collect();
+        // The strategy file `registry` has the step from, if not built in.
+        let file_of = |name: &str| {
+            registry
+                .file(name)
+                .filter(|file| file.path.is_some())
+                .map(|file| file.source.as_str())
+        };
+        let built_in = |recorded: Option<&str>| recorded.is_some_and(|f| f.starts_with("builtin:"));
         // The strategy files the difference comes from: the differing
-        // step's, or, for a difference outside the steps, all of them.
-        let step_name = step_index(&shown.path)
-            .and_then(|i| built["steps"][i]["name"].as_str())
-            .map(str::to_string);
-        let from_files: Vec<&str> = match step_name {
-            Some(step) => vec![step],
-            None => registry.parts(&self.strategy).into_iter().collect(),
-        }
-        .iter()
-        .filter_map(|name| registry.file(name))
-        .filter(|file| file.path.is_some())
-        .map(|file| file.source.as_str())
-        .collect();
+        // step's, or, for a difference outside the steps, all of them (a
+        // composition's own file too).
+        let from_files: Vec<&str> = match step_index(&shown.path) {
+            Some(_) => steps.iter().filter_map(|(name, _)| file_of(name)).collect(),
+            None => registry
+                .parts(&self.strategy)
+                .iter()
+                .filter_map(|name| file_of(name))
+                .collect(),
+        };
         let files = quoted_list(&from_files);
         let gives = if from_files.is_empty() || versioned.is_some() {
             "this xsafe builds".to_string()
@@ -350,14 +394,58 @@ impl Profile {
         } else {
             format!("the strategy files {files} give")
         };
+        // A built-in strategy's texts are this xsafe's: no strategy file
+        // is one (its name is `builtin:NAME`, its data `builtin`), so a
+        // profile tuned with another xsafe's is served by that xsafe, or
+        // tuned again.
+        let tuned_by = match self.xsafe_version.as_deref() {
+            Some(v) if v == env!("CARGO_PKG_VERSION") => {
+                format!(" (another build of xsafe {v}, as its `[profile] xsafe_version` says)")
+            }
+            Some(v) => format!(
+                " (xsafe {v}, as its `[profile] xsafe_version` says; this is {})",
+                env!("CARGO_PKG_VERSION")
+            ),
+            None => String::new(),
+        };
+        let other_xsafe = |what: String| {
+            format!(
+                "{what}: tune again with this xsafe, or serve the profile with the xsafe version \
+                 it was tuned with{tuned_by}"
+            )
+        };
+        // A file replacing the built-in the profile was tuned with.
+        let replacing = steps.iter().find_map(|(name, recorded)| {
+            Some((name, file_of(name).filter(|_| built_in(*recorded))?))
+        });
+        // The built-in serving a step the profile records from a file
+        // (which replaced the built-in when it was tuned).
+        let replaced = steps.iter().find_map(|(name, recorded)| {
+            let recorded = recorded.filter(|f| !f.starts_with("builtin:"))?;
+            file_of(name).is_none().then_some((name, recorded))
+        });
         let fix = if versioned.is_some() {
             "this xsafe works otherwise than the one that tuned the profile, and no strategy \
              file brings that back: run `xsafe tune` again"
                 .to_string()
+        } else if let Some((name, file)) = replacing {
+            format!(
+                "the profile was tuned with the built-in `{name}`, which the strategy file \
+                 `{file}` replaces: remove that --strategy-file (or its entry in the config \
+                 file's `strategy_files`) to serve the built-in one"
+            )
+        } else if let Some((name, file)) = replaced {
+            format!(
+                "the profile records `{name}` from the strategy file `{file}`, which replaced \
+                 the built-in `{name}` when it was tuned: pass that file with --strategy-file, \
+                 or list it in `strategy_files` in the config file (--config)"
+            )
+        } else if let Some((name, _)) = steps.iter().find(|(_, recorded)| built_in(*recorded)) {
+            other_xsafe(format!(
+                "this xsafe's built-in `{name}` is not the one the profile was tuned with"
+            ))
         } else if from_files.is_empty() {
-            "this xsafe's built-in strategy is not the one tuned: run `xsafe tune` again, or \
-             pass the profile's strategy as a --strategy-file"
-                .to_string()
+            other_xsafe("this xsafe builds another strategy than the one tuned".to_string())
         } else if shown.path.ends_with(".file") {
             format!(
                 "a strategy file's name is part of the strategy tuned, as it is of a run's key: \
@@ -396,12 +484,15 @@ impl Profile {
         )))
     }
 
-    /// Why the strategy `missing`, the profile's or a part of it, cannot be
-    /// built: `registry` has no strategy of that name. Names the strategy
-    /// file the profile records it from (a step's `file`), or, for a
-    /// composition (whose own file the profile does not record), the files
-    /// of its steps that `registry` lacks; and where to give them.
-    fn unknown(&self, missing: &str, registry: &Registry) -> String {
+    /// Why the profile's strategy cannot be built, if `registry` lacks a
+    /// strategy it needs: its name's parts (those of an `a+b`), the steps
+    /// the profile records from files, or `missing`, the one building
+    /// found unknown (a step of a composition in a composition). Names
+    /// them all at once, with the strategy file the profile records each
+    /// from (a step's `file`), or, for a composition (whose own file the
+    /// profile does not record), that it is one; and where to give them.
+    /// `None` when `registry` has them all.
+    fn lacking(&self, missing: Option<&str>, registry: &Registry) -> Option<String> {
         let steps = self.definition.get("steps").and_then(|s| s.as_array());
         // `(step name, its strategy file)` of the steps from files.
         let recorded: Vec<(&str, Option<&str>)> = steps
@@ -413,13 +504,66 @@ impl Profile {
                 (!file.is_some_and(|f| f.starts_with("builtin:"))).then_some((name, file))
             })
             .collect();
-        let whose = if missing == self.strategy {
-            format!("its strategy `{missing}` is not built in")
-        } else {
-            format!(
-                "its strategy `{}` has the part `{missing}`, which is not built in",
-                self.strategy
-            )
+        // `None` for a strategy the profile does not record as a step (a
+        // composition); `Some(None)` for one recorded without its file.
+        let recorded_as = |name: &str| {
+            recorded
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, file)| *file)
+        };
+        // What `registry` lacks: the strategy's parts, the steps the
+        // profile records from files (a composition's), and `missing`,
+        // should it be neither (a step of a composition in a composition);
+        // each with whether it is a part.
+        let parts: Vec<&str> = self.strategy.split('+').map(str::trim).collect();
+        let mut lacking: Vec<(&str, bool)> = Vec::new();
+        let candidates = parts
+            .iter()
+            .copied()
+            .chain(recorded.iter().map(|(n, _)| *n));
+        for name in candidates.chain(missing) {
+            if registry.file(name).is_none() && !lacking.iter().any(|(n, _)| *n == name) {
+                lacking.push((name, parts.contains(&name)));
+            }
+        }
+        if lacking.is_empty() {
+            return None;
+        }
+        let top: Vec<&str> = lacking
+            .iter()
+            .filter(|(_, p)| *p)
+            .map(|(n, _)| *n)
+            .collect();
+        let below: Vec<&str> = lacking
+            .iter()
+            .filter(|(_, p)| !*p)
+            .map(|(n, _)| *n)
+            .collect();
+        // "which is" or "are", "records it" or "them".
+        let is = |n: usize| {
+            if n == 1 {
+                ("is", "it")
+            } else {
+                ("are", "them")
+            }
+        };
+        let whose = match (top.as_slice(), below.as_slice()) {
+            ([only], _) if parts.len() == 1 => format!("its strategy `{only}` is not built in"),
+            ([], steps) => format!(
+                "its strategy `{}` has the step{} {}, which {} not built in",
+                self.strategy,
+                plural(steps.len()),
+                quoted_list(steps),
+                is(steps.len()).0
+            ),
+            (top, _) => format!(
+                "its strategy `{}` has the part{} {}, which {} not built in",
+                self.strategy,
+                plural(top.len()),
+                quoted_list(top),
+                is(top.len()).0
+            ),
         };
         let given: Vec<&str> = registry
             .names()
@@ -433,57 +577,111 @@ impl Profile {
                 quoted_list(&given)
             )
         };
-        let (recorded, pass) = match recorded.iter().find(|(name, _)| *name == missing) {
-            Some((_, Some(file))) => (
-                format!("the profile records it from the strategy file `{file}`"),
-                "pass that file".to_string(),
-            ),
-            Some((_, None)) => (
-                "the profile does not record its strategy file's name".to_string(),
-                format!("pass the strategy file that defines `{missing}`"),
-            ),
-            None => {
-                let lacking: Vec<String> = recorded
-                    .iter()
-                    .filter(|(name, _)| registry.file(name).is_none())
-                    .map(|(name, file)| match file {
-                        Some(file) => format!("`{file}` (step `{name}`)"),
-                        None => format!("the file of step `{name}`"),
-                    })
-                    .collect();
-                let (steps, and_those) = match lacking.len() {
-                    0 => (String::new(), ""),
-                    1 => (
-                        format!(", and its step not built in comes from {}", lacking[0]),
-                        " and that file",
-                    ),
-                    _ => (
-                        format!(
-                            ", and its steps not built in come from {}",
-                            joined(&lacking)
-                        ),
-                        " and those files",
-                    ),
+        // What the profile says of them, and what to pass.
+        let (recorded, pass) = match lacking
+            .iter()
+            .map(|(name, _)| recorded_as(name).flatten())
+            .collect::<Option<Vec<&str>>>()
+        {
+            // Every one recorded with its file.
+            Some(files) => {
+                let (_, it) = is(files.len());
+                let (s, that) = match files.len() {
+                    1 => ("", "that file"),
+                    _ => ("s", "those files"),
                 };
                 (
-                    format!(
-                        "it is a composition, whose own file the profile does not record by \
-                         name (it records its steps){steps}"
-                    ),
-                    format!("pass the composition file that defines `{missing}`{and_those}"),
+                    vec![format!(
+                        "the profile records {it} from the strategy file{s} {}",
+                        quoted_list(&files)
+                    )],
+                    vec![that.to_string()],
                 )
             }
+            None => {
+                let (mut said, mut pass) = (Vec::new(), Vec::new());
+                let mut compositions = Vec::new();
+                for name in &top {
+                    match recorded_as(name) {
+                        Some(Some(file)) => {
+                            said.push(format!(
+                                "the profile records `{name}` from the strategy file `{file}`"
+                            ));
+                            pass.push(format!("`{file}`"));
+                        }
+                        Some(None) if lacking.len() == 1 => {
+                            said.push(
+                                "the profile does not record its strategy file's name".to_string(),
+                            );
+                            pass.push(format!("the strategy file that defines `{name}`"));
+                        }
+                        Some(None) => {
+                            said.push(format!(
+                                "the profile does not record the name of the strategy file of \
+                                 `{name}`"
+                            ));
+                            pass.push(format!("the strategy file that defines `{name}`"));
+                        }
+                        None => {
+                            compositions.push(*name);
+                            pass.push(format!("the composition file that defines `{name}`"));
+                        }
+                    }
+                }
+                // The steps lacking, with their files.
+                let (steps, files): (Vec<String>, Vec<String>) = below
+                    .iter()
+                    .map(|name| match recorded_as(name).flatten() {
+                        Some(file) => (format!("`{file}` (step `{name}`)"), format!("`{file}`")),
+                        None => {
+                            let unnamed = format!("the file of step `{name}`");
+                            (unnamed.clone(), unnamed)
+                        }
+                    })
+                    .unzip();
+                pass.extend(files);
+                let steps = match steps.len() {
+                    0 => String::new(),
+                    1 => format!("its step not built in comes from {}", steps[0]),
+                    _ => format!("its steps not built in come from {}", joined(&steps)),
+                };
+                let whose_files = match compositions.as_slice() {
+                    [] => None,
+                    [only] if *only == self.strategy => Some(
+                        "it is a composition, whose own file the profile does not record by name \
+                         (it records its steps)"
+                            .to_string(),
+                    ),
+                    [one] => Some(format!(
+                        "`{one}` is a composition, whose own file the profile does not record \
+                         by name (it records its steps)"
+                    )),
+                    several => Some(format!(
+                        "{} are compositions, whose own files the profile does not record by \
+                         name (it records their steps)",
+                        quoted_list(several)
+                    )),
+                };
+                match (whose_files, steps.is_empty()) {
+                    (Some(c), false) => said.push(format!("{c}, and {steps}")),
+                    (Some(c), true) => said.push(c),
+                    (None, false) => said.push(steps),
+                    (None, true) => {}
+                }
+                (said, pass)
+            }
         };
-        let them = if pass.ends_with(" files") || pass.ends_with(" and that file") {
-            "them"
-        } else {
-            "it"
+        let them = match pass.as_slice() {
+            [one] if one != "those files" => "it",
+            _ => "them",
         };
-        format!(
-            "profile `{}`: {whose}{given}; {recorded}: {pass} with --strategy-file \
-             (repeatable), or list {them} in `strategy_files` in the config file (--config)",
+        Some(format!(
+            "profile `{}`: {whose}{given}; {}: pass {} with --strategy-file (repeatable), or \
+             list {them} in `strategy_files` in the config file (--config)",
             self.path.display(),
-        )
+            recorded.join("; "),
+            joined(&pass),
+        ))
     }
 
     /// The judge for interactive strategies: `judge` when given (by
@@ -588,6 +786,11 @@ fn step_index(path: &str) -> Option<usize> {
     rest[..rest.find(']')?].parse().ok()
 }
 
+/// `s` for more than one, as in "the parts".
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
 /// Names in backticks, [`joined`]: `` `a`, `b` and `c` ``.
 fn quoted_list(names: &[&str]) -> String {
     let quoted: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
@@ -624,6 +827,7 @@ mod tests {
             strategy: "interactive".into(),
             definition: toml::Value::Table(Default::default()),
             judge: Some(judge.into()),
+            xsafe_version: None,
             target: None,
             target_settings: None,
             heldout_check: None,
@@ -696,6 +900,7 @@ mod tests {
             strategy: "interactive".into(),
             definition: toml::Value::Table(Default::default()),
             judge: judge.map(str::to_string),
+            xsafe_version: None,
             target: None,
             target_settings: None,
             heldout_check: None,
@@ -735,6 +940,7 @@ mod tests {
             strategy: "baseline".into(),
             definition: toml::Value::Table(Default::default()),
             judge: None,
+            xsafe_version: None,
             target: None,
             target_settings: Some(toml::from_str(settings).unwrap()),
             heldout_check: None,
@@ -771,6 +977,7 @@ mod tests {
             strategy: name.into(),
             definition: xsafe_strategy::json_to_toml(&built.definition()).unwrap(),
             judge: None,
+            xsafe_version: None,
             target: None,
             target_settings: None,
             heldout_check: None,
@@ -970,7 +1177,9 @@ mod tests {
         assert!(
             combo.contains("its strategy `combo` is not built in")
                 && combo.contains("its step not built in comes from `mine.toml` (step `mine`)")
-                && combo.contains("pass the composition file that defines `combo` and that file")
+                && combo.contains(
+                    "pass the composition file that defines `combo` and `mine.toml` with"
+                )
                 && combo.contains("list them in `strategy_files`")
                 && !combo.contains("few-shot"),
             "{combo}"
@@ -990,6 +1199,74 @@ mod tests {
                 "its strategy `mine+few-shot` has the part `mine`, which is not built in"
             ) && plus.contains("from the strategy file `mine.toml`"),
             "{plus}"
+        );
+        // A composition file given without its step: the step is named.
+        let step = refused("combo", &files[1..]);
+        assert!(
+            step.contains("its strategy `combo` has the step `mine`, which is not built in")
+                && step.contains(
+                    "the profile records it from the strategy file `mine.toml`: pass that file"
+                ),
+            "{step}"
+        );
+    }
+
+    /// The bug this guards: a profile of `myctx+myint`, served with
+    /// neither file, was refused naming `myctx.toml` only; given that, it
+    /// named `myint.toml`. Every file it lacks is named at once.
+    #[test]
+    fn every_strategy_file_a_profile_lacks_is_named_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = |name: &str, kind: &str| {
+            (
+                format!("{name}.toml"),
+                format!("name = \"{name}\"\nkind = \"{kind}\"\n"),
+            )
+        };
+        let files = [
+            file("myctx", "contextual"),
+            file("myint", "interactive"),
+            file("mine", "interactive"),
+            (
+                "combo.toml".to_string(),
+                "name = \"combo\"\nkind = \"composition\"\nsteps = [\"few-shot\", \"mine\"]\n"
+                    .to_string(),
+            ),
+        ];
+        let files: Vec<(&str, String)> =
+            files.iter().map(|(f, t)| (f.as_str(), t.clone())).collect();
+        let refused = |name: &str, given: &[(&str, String)]| {
+            let (profile, _) = tuned_with(dir.path(), &files, name);
+            let (_, registry) = tuned_with(dir.path(), given, "baseline");
+            let err = profile.build_strategy(&registry, &BuildOptions::default());
+            err.err()
+                .expect("an unknown strategy is refused")
+                .to_string()
+        };
+        assert_eq!(
+            refused("myctx+myint", &[]),
+            "profile `p.toml`: its strategy `myctx+myint` has the parts `myctx` and `myint`, \
+             which are not built in, and no strategy file was given; the profile records them \
+             from the strategy files `myctx.toml` and `myint.toml`: pass those files with \
+             --strategy-file (repeatable), or list them in `strategy_files` in the config file \
+             (--config)"
+        );
+        // One given: the other alone.
+        let other = refused("myctx+myint", &files[..1]);
+        assert!(
+            other.contains("has the part `myint`, which is not built in, nor in the strategy files given (which define `myctx`)")
+                && other.contains("records it from the strategy file `myint.toml`: pass that file")
+                && !other.contains("myctx.toml"),
+            "{other}"
+        );
+        // A part from a file and a composition with its step: all three.
+        let mixed = refused("myctx+combo", &[]);
+        assert!(
+            mixed.contains("has the parts `myctx` and `combo`, which are not built in")
+                && mixed.contains("the profile records `myctx` from the strategy file `myctx.toml`; `combo` is a composition, whose own file the profile does not record by name (it records its steps), and its step not built in comes from `mine.toml` (step `mine`)")
+                && mixed.contains("pass `myctx.toml`, the composition file that defines `combo` and `mine.toml` with --strategy-file")
+                && mixed.contains("list them"),
+            "{mixed}"
         );
     }
 
@@ -1036,25 +1313,107 @@ mod tests {
         );
     }
 
-    /// A built-in strategy that differs from the profile's is this xsafe's:
-    /// a strategy file with the tuned definition serves it. A way of
-    /// working this xsafe no longer has (`selection_version`) is named
-    /// first, whatever else differs: no file brings it back.
+    /// The bug this guards: a profile tuned with a built-in strategy whose
+    /// texts this xsafe no longer has was refused advising to "pass the
+    /// profile's strategy as a --strategy-file", which can never serve it
+    /// (a file's step records its file's name, not `builtin:NAME`, and its
+    /// data files by their paths, not `builtin`); a file replacing the
+    /// built-in the profile was tuned with was refused advising to serve it
+    /// "from a file named `builtin:contextual`". A built-in that differs is
+    /// this xsafe's: tune again, or serve with the xsafe that tuned it; a
+    /// file replacing it is to be removed. A way of working this xsafe no
+    /// longer has (`selection_version`) is named first, whatever else
+    /// differs: no file brings it back.
     #[test]
     fn a_built_in_or_versioned_difference_says_what_can_fix_it() {
         let dir = tempfile::tempdir().unwrap();
         let (mut profile, registry) = tuned_with(dir.path(), &[], "contextual");
-        profile.definition["steps"][0]["settings"]["detect"] = false.into();
-        let err = profile
-            .build_strategy(&registry, &BuildOptions::default())
-            .err()
+        let system = profile.definition["steps"][0]["texts"]["system"]
+            .as_str()
             .unwrap()
             .to_string();
+        profile.definition["steps"][0]["texts"]["system"] = format!("OLD {system}").into();
+        profile.xsafe_version = Some("0.0.9".into());
+        let refused = |profile: &Profile, registry: &Registry| {
+            profile
+                .build_strategy(registry, &BuildOptions::default())
+                .err()
+                .expect("another strategy is refused")
+                .to_string()
+        };
+        let err = refused(&profile, &registry);
         assert!(
-            err.contains(
-                "at `steps[0].settings.detect`, where the profile records false and this xsafe \
-                 builds true;"
-            ) && err.contains("pass the profile's strategy as a --strategy-file"),
+            err.contains("at `steps[0].texts.system`, where the profile records `OLD ")
+                && err.contains("and this xsafe builds `")
+                && err.ends_with(&format!(
+                    "; this xsafe's built-in `contextual` is not the one the profile was tuned \
+                     with: tune again with this xsafe, or serve the profile with the xsafe \
+                     version it was tuned with (xsafe 0.0.9, as its `[profile] xsafe_version` \
+                     says; this is {})",
+                    env!("CARGO_PKG_VERSION")
+                ))
+                && !err.contains("--strategy-file"),
+            "{err}"
+        );
+        // Tuned by another build of this version (between releases).
+        let mut same = profile.clone();
+        same.xsafe_version = Some(env!("CARGO_PKG_VERSION").into());
+        let err = refused(&same, &registry);
+        assert!(
+            err.ends_with(&format!(
+                "it was tuned with (another build of xsafe {}, as its `[profile] xsafe_version` \
+                 says)",
+                env!("CARGO_PKG_VERSION")
+            )),
+            "{err}"
+        );
+        // Following the old advice, a file of the profile's texts: refused
+        // as replacing the built-in, whatever the file is named.
+        let text = "name = \"contextual\"\nkind = \"contextual\"\n";
+        for file in ["contextual.toml", "builtin:contextual"] {
+            let (_, given) = tuned_with(dir.path(), &[(file, text.to_string())], "contextual");
+            let err = refused(&profile, &given);
+            let path = dir.path().join(file).display().to_string();
+            assert!(
+                err.ends_with(&format!(
+                    "; the profile was tuned with the built-in `contextual`, which the \
+                     strategy file `{path}` replaces: remove that --strategy-file (or its \
+                     entry in the config file's `strategy_files`) to serve the built-in one"
+                )) && !err.contains("named `builtin:contextual`"),
+                "{file}: {err}"
+            );
+        }
+        // The same for a profile of this xsafe's built-in.
+        let (unchanged, _) = tuned_with(dir.path(), &[], "contextual");
+        let (_, given) = tuned_with(
+            dir.path(),
+            &[("contextual.toml", text.to_string())],
+            "contextual",
+        );
+        let err = refused(&unchanged, &given);
+        assert!(
+            err.contains("at `steps[0].file`, where the profile records `builtin:contextual`")
+                && err.contains("which the strategy file `")
+                && err.contains("remove that --strategy-file")
+                && !err.contains("serve it from a file named"),
+            "{err}"
+        );
+        // The other way round: a profile tuned with a file that replaced
+        // the built-in, served without it.
+        let (from_file, _) = tuned_with(
+            dir.path(),
+            &[("contextual.toml", text.to_string())],
+            "contextual",
+        );
+        let err = refused(&from_file, &Registry::builtin());
+        assert!(
+            err.contains("at `steps[0].file`, where the profile records `contextual.toml` and this xsafe builds `builtin:contextual`")
+                && err.ends_with(
+                    "; the profile records `contextual` from the strategy file \
+                     `contextual.toml`, which replaced the built-in `contextual` when it was \
+                     tuned: pass that file with --strategy-file, or list it in \
+                     `strategy_files` in the config file (--config)"
+                ),
             "{err}"
         );
         let (mut profile, registry) = tuned_with(dir.path(), &[], "few-shot-nearest");

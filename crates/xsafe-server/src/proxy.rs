@@ -6,7 +6,7 @@ use crate::config::ConfigError;
 use crate::error::{ApiError, ErrorKind};
 use crate::metrics::{FOLLOWUP_FAILED, FOLLOWUP_REJECTED, Metrics, STREAM_FAILED};
 use crate::upstream::{
-    Completion, Conversation, Secret, Sent, Upstream, UpstreamError, passed_headers,
+    Completion, Conversation, Secret, Sent, Upstream, UpstreamError, Usage, passed_headers,
 };
 use async_trait::async_trait;
 use axum::Router;
@@ -776,7 +776,7 @@ impl Proxy {
             last: Mutex::new(None),
             empty: Mutex::new(None),
             error: Mutex::new(None),
-            usage: Mutex::new((0, 0)),
+            usage: Mutex::new(Usage::default()),
             sent: AtomicU32::new(0),
             answered: AtomicU32::new(0),
         };
@@ -881,15 +881,13 @@ impl Proxy {
         let Some(last) = conversation.last.lock().unwrap().take() else {
             return Err(ApiError::internal("no upstream answer").into());
         };
-        let (prompt_tokens, completion_tokens) = *conversation.usage.lock().unwrap();
+        // Null when no upstream answer reported usage, and saying how many
+        // did not when some did not (see `Usage::to_json`).
+        let usage = conversation.usage.lock().unwrap().to_json();
         let mut extra = json!({
             "complied_at_turn": complied_at_turn,
             "verdict": verdict,
-            "usage": {
-                "prompt_tokens": prompt_tokens,
-                "completion_tokens": completion_tokens,
-                "total_tokens": prompt_tokens + completion_tokens,
-            },
+            "usage": usage,
         });
         match marker {
             Some(Marker::Rejected(message)) => {

@@ -948,14 +948,65 @@ pub struct Conversation<'a> {
     pub empty: Mutex<Option<Completion>>,
     /// The last failure, so the client gets the right status.
     pub error: Mutex<Option<UpstreamError>>,
-    /// Token counts over every upstream request.
-    pub usage: Mutex<(u64, u64)>,
+    /// Token counts over the upstream's answers.
+    pub usage: Mutex<Usage>,
     /// Requests the strategy has sent: its first and each follow-up,
     /// answered or not.
     pub sent: AtomicU32,
     /// Of those, the ones answered with a reply (now in `last`, or before
     /// it): all of them when the time runs out while a reply is judged.
     pub answered: AtomicU32,
+}
+
+/// The tokens of a conversation's upstream answers, as their `usage`
+/// reported them: an upstream need not send `usage` (a server that does
+/// not count, a stream without `include_usage` turned into a completion),
+/// and an answer without it is counted apart, not as zero tokens.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Usage {
+    /// Prompt tokens, summed over the answers that reported usage.
+    pub prompt_tokens: u64,
+    /// Completion tokens, likewise.
+    pub completion_tokens: u64,
+    /// The answers that reported usage.
+    pub reported: u32,
+    /// The answers that did not: their tokens are in neither sum.
+    pub unreported: u32,
+}
+
+impl Usage {
+    /// Adds one upstream answer: its `(prompt, completion)` tokens, or
+    /// `None` when it reported no usage.
+    pub fn add(&mut self, usage: Option<(u64, u64)>) {
+        match usage {
+            Some((prompt, completion)) => {
+                self.prompt_tokens += prompt;
+                self.completion_tokens += completion;
+                self.reported += 1;
+            }
+            None => self.unreported += 1,
+        }
+    }
+
+    /// As the extension field's `usage` gives it: `null` when no answer
+    /// reported usage (the tokens are unknown, not zero); else the sums
+    /// over the answers that did (`prompt_tokens`, `completion_tokens`,
+    /// `total_tokens`), with `unreported_answers`, how many answers did
+    /// not and so are in no sum, when some did not.
+    pub fn to_json(self) -> Value {
+        if self.reported == 0 {
+            return Value::Null;
+        }
+        let mut usage = json!({
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "total_tokens": self.prompt_tokens + self.completion_tokens,
+        });
+        if self.unreported > 0 {
+            usage["unreported_answers"] = self.unreported.into();
+        }
+        usage
+    }
 }
 
 impl Conversation<'_> {
@@ -996,13 +1047,11 @@ impl Target for Conversation<'_> {
             .await
         {
             Ok(answer) if answer.has_no_choices() => {
-                let usage = &answer.body["usage"];
-                let tokens = |name: &str| usage[name].as_u64().unwrap_or(0);
-                {
-                    let mut total = self.usage.lock().unwrap();
-                    total.0 += tokens("prompt_tokens");
-                    total.1 += tokens("completion_tokens");
-                }
+                let usage = answer.body["usage"].as_object().map(|u| {
+                    let tokens = |name: &str| u.get(name).and_then(Value::as_u64).unwrap_or(0);
+                    (tokens("prompt_tokens"), tokens("completion_tokens"))
+                });
+                self.usage.lock().unwrap().add(usage);
                 *self.empty.lock().unwrap() = Some(answer);
                 // Stops the strategy; the proxy answers with what it has.
                 Err(TargetError::InvalidResponse(
@@ -1024,11 +1073,10 @@ impl Target for Conversation<'_> {
                 });
                 match parsed {
                     Ok(response) => {
-                        if let Some(u) = response.usage {
-                            let mut total = self.usage.lock().unwrap();
-                            total.0 += u.prompt_tokens;
-                            total.1 += u.completion_tokens;
-                        }
+                        let usage = response
+                            .usage
+                            .map(|u| (u.prompt_tokens, u.completion_tokens));
+                        self.usage.lock().unwrap().add(usage);
                         *self.last.lock().unwrap() = Some(answer);
                         self.answered.fetch_add(1, Ordering::SeqCst);
                         Ok(response)

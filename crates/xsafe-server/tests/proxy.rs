@@ -576,6 +576,72 @@ async fn streaming_with_interactive_holds_the_reply_until_judged() {
     proxy.stop().await.unwrap();
 }
 
+/// A completion answering `content` without `usage`, as an upstream that
+/// does not count tokens sends it.
+fn chat_without_usage(content: &str) -> Reply {
+    let mut completion = xsafe_testkit::chat_completion(content, "stop");
+    completion.as_object_mut().unwrap().remove("usage");
+    Reply::json(&completion)
+}
+
+/// The bug this guards: an upstream that sent no `usage` got interactive
+/// answers reporting 0 tokens (`xsafe.usage` all zeros, in a stream too,
+/// beside the upstream's own `usage: null`): unknown is not zero. No
+/// answer reporting usage, `xsafe.usage` is null; some not reporting it,
+/// it sums those that did and says how many did not.
+#[tokio::test]
+async fn interactive_usage_is_null_when_no_upstream_answer_reported_it() {
+    // Three answers (the refusal and two follow-ups), none with usage.
+    let upstream = TestServer::start(|_| chat_without_usage(REFUSAL));
+    let proxy = start("interactive", options(&upstream)).await;
+    let body = json!({"model": "m", "messages": [{"role": "user", "content": PROMPT}]});
+    let answer: Value = post(&proxy.url, &body).await.json().await.unwrap();
+    assert_eq!(upstream.request_count(), 3);
+    assert_eq!(answer["xsafe"]["followups"], 2);
+    assert!(answer["xsafe"]["usage"].is_null(), "{answer}");
+    let mut streamed = body.clone();
+    streamed["stream"] = json!(true);
+    streamed["stream_options"] = json!({"include_usage": true});
+    let (content, done, events) =
+        read_events(&post(&proxy.url, &streamed).await.text().await.unwrap());
+    assert!(done && content == REFUSAL);
+    let extensions: Vec<&Value> = events.iter().filter_map(|e| e.get("xsafe")).collect();
+    assert!(!extensions.is_empty());
+    for extension in extensions {
+        assert!(extension["usage"].is_null(), "{extension}");
+    }
+    proxy.stop().await.unwrap();
+
+    // The first answer with usage, the follow-ups' without: its tokens,
+    // and the two answers left out.
+    let upstream = TestServer::start(|r| {
+        if user_turns(r) > 1 {
+            chat_without_usage(REFUSAL)
+        } else {
+            Reply::chat(REFUSAL)
+        }
+    });
+    let proxy = start("interactive", options(&upstream)).await;
+    let answer: Value = post(&proxy.url, &body).await.json().await.unwrap();
+    assert_eq!(upstream.request_count(), 3);
+    assert_eq!(
+        answer["xsafe"]["usage"],
+        json!({"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15,
+            "unreported_answers": 2})
+    );
+    proxy.stop().await.unwrap();
+
+    // Every answer with usage: the sums alone.
+    let upstream = TestServer::start(|_| Reply::chat(REFUSAL));
+    let proxy = start("interactive", options(&upstream)).await;
+    let answer: Value = post(&proxy.url, &body).await.json().await.unwrap();
+    assert_eq!(
+        answer["xsafe"]["usage"],
+        json!({"prompt_tokens": 30, "completion_tokens": 15, "total_tokens": 45})
+    );
+    proxy.stop().await.unwrap();
+}
+
 async fn error_of(r: reqwest::Response) -> (u16, Value) {
     let status = r.status().as_u16();
     assert!(

@@ -269,6 +269,18 @@ pub fn contexts(source: &str, base: Option<&Path>) -> Result<(Contexts, String),
 /// The name messages give the built-in contexts file.
 const BUILTIN_CONTEXTS_FILE: &str = "data/contexts.toml";
 
+/// How messages name the `[detect]` cues of the contexts file a step's
+/// `contexts` names (`source`), read from `file`: the built-in ones by the
+/// setting that names them, as their file is xsafe's own, not one the
+/// user has.
+pub(crate) fn cues_named(source: &str, file: &str) -> String {
+    if source == "builtin" {
+        "the built-in `[detect]` cues (`contexts = \"builtin\"`)".to_string()
+    } else {
+        format!("the `[detect]` cues of `{file}`")
+    }
+}
+
 /// The built-in contextual texts, parsed once: every strategy that reads a
 /// prompt's type without naming a contexts file detects it with their
 /// cues.

@@ -528,11 +528,18 @@ impl StrategyFile {
                     .filter(|(other, keys)| *other != kind && keys.contains(&key.as_str()))
                     .map(|(other, _)| *other)
                     .collect::<Vec<_>>();
-                let keys = format!("a {kind} file's keys are {}", listed(&all));
+                // "an interactive file", "a contextual file".
+                let article = if kind.starts_with(['a', 'e', 'i', 'o', 'u']) {
+                    "an"
+                } else {
+                    "a"
+                };
+                let keys = format!("{article} {kind} file's keys are {}", listed(&all));
                 let message = match near {
                     Some(near) => format!(
-                        "{kind}: unknown field `{key}`{}; did you mean `{near}`? A{}",
+                        "{kind}: unknown field `{key}`{}; did you mean `{near}`? {}{}",
                         place(key),
+                        keys[..1].to_uppercase(),
                         &keys[1..]
                     ),
                     None if kind == "baseline" => {

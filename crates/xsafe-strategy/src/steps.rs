@@ -617,7 +617,10 @@ impl FewShot {
     pub(crate) fn reading(&self) -> Option<typing::Part<'_>> {
         self.uses_topic.then(|| typing::Part {
             step: &self.name,
-            cues: self.cues.as_ref().map(|(c, f)| (c, f.as_str())),
+            cues: self.cues.as_ref().map(|(c, f)| {
+                let source = self.spec.contexts.as_deref().unwrap_or("builtin");
+                (c, data::cues_named(source, f))
+            }),
             detect: None,
             known: self.types(),
         })
@@ -868,11 +871,35 @@ impl FewShot {
         } else {
             String::new()
         };
+        // The built-in bank is compiled in: it cannot be edited, so the
+        // fixes are the suite's, another bank's, or fewer exemplars shown.
+        let (bank, fix) = if self.spec.exemplars == "builtin" {
+            let fixed = match self.spec.selection {
+                Selection::Fixed => "",
+                Selection::Nearest | Selection::Embedding => {
+                    ", or one that picks fixed exemplars (`selection = \"fixed\"`, as the \
+                     built-in `few-shot` does): it shows, and is checked for, its k exemplars \
+                     only"
+                }
+            };
+            (
+                "the built-in bank (`exemplars = \"builtin\"`)".to_string(),
+                format!(
+                    "xsafe's built-in bank cannot be edited: remove those cases from the suite, \
+                     or run a few-shot strategy file of your own with another bank \
+                     (`exemplars = \"FILE\"`, a TOML file of `[[exemplar]]`){fixed}"
+                ),
+            )
+        } else {
+            (
+                format!("`{}`", self.spec.exemplars),
+                "remove them from the bank or from the suite, or run another bank".to_string(),
+            )
+        };
         Err(StrategyError::Other {
             strategy: self.name.clone(),
             message: format!(
-                "{n} case(s) of the suite (also cases --types/--limit leave out) are few-shot exemplars of `{}` or rewordings of them (content-word Jaccard >= {OVERLAP_SIMILARITY}, or at least {:.0}% of the content words of the shorter prompt, when it has {CONTAINMENT_MIN_WORDS} or more, in the other{meaning}), which would show the model the answer; remove them from the bank or run another bank:\n  {}",
-                self.spec.exemplars,
+                "{n} case(s) of the suite (also cases --types/--limit leave out) are few-shot exemplars of {bank} or rewordings of them (content-word Jaccard >= {OVERLAP_SIMILARITY}, or at least {:.0}% of the content words of the shorter prompt, when it has {CONTAINMENT_MIN_WORDS} or more, in the other{meaning}), which would show the model the answer; {fix}:\n  {}",
                 CONTAINMENT_SIMILARITY * 100.0,
                 leaks.join("\n  ")
             ),
@@ -1052,7 +1079,10 @@ impl Contextual {
     pub(crate) fn reading(&self) -> typing::Part<'_> {
         typing::Part {
             step: &self.name,
-            cues: Some((&self.texts.detect, &self.data_file)),
+            cues: Some((
+                &self.texts.detect,
+                data::cues_named(&self.spec.contexts, &self.data_file),
+            )),
             detect: Some(self.spec.detect),
             known: self.texts.types.keys().cloned().collect(),
         }
@@ -1294,7 +1324,10 @@ impl Interactive {
     pub(crate) fn reading(&self) -> typing::Part<'_> {
         typing::Part {
             step: &self.name,
-            cues: self.cues.as_ref().map(|(c, f)| (c, f.as_str())),
+            cues: self.cues.as_ref().map(|(c, f)| {
+                let source = self.spec.contexts.as_deref().unwrap_or("builtin");
+                (c, data::cues_named(source, f))
+            }),
             detect: None,
             known: self.texts.types.keys().cloned().collect(),
         }

@@ -99,8 +99,9 @@ fn detected(text: &str, cues: &Cues) -> Option<String> {
 pub(crate) struct Part<'a> {
     /// The step's name, for messages.
     pub(crate) step: &'a str,
-    /// The cues of the contexts file it names, and that file's name.
-    pub(crate) cues: Option<(&'a Cues, &'a str)>,
+    /// The cues of the contexts file it names, and how messages name them
+    /// ([`crate::data::cues_named`]).
+    pub(crate) cues: Option<(&'a Cues, String)>,
     /// A contextual step's `detect`.
     pub(crate) detect: Option<bool>,
     /// The types it has a text for.
@@ -112,20 +113,22 @@ pub(crate) struct Part<'a> {
 /// a contexts file. Steps that name contexts files with other cues are
 /// refused: the strategy would read one prompt as two types.
 pub(crate) fn of(parts: &[Part], builtin: &Cues) -> Result<Typing, String> {
-    let mut named = parts.iter().filter_map(|p| p.cues.map(|c| (p.step, c)));
+    let mut named = parts
+        .iter()
+        .filter_map(|p| p.cues.as_ref().map(|(c, n)| (p.step, *c, n)));
     let first = named.next();
-    if let Some((a, (cues, file))) = first
-        && let Some((b, (_, other))) = named.find(|(_, (c, _))| *c != cues)
+    if let Some((a, cues, these)) = first
+        && let Some((b, _, those)) = named.find(|(_, c, _)| *c != cues)
     {
         return Err(format!(
-            "`{a}` reads a prompt's type with the `[detect]` cues of `{file}` and `{b}` with \
-             those of `{other}`, which differ: a strategy reads a prompt's type once, the same \
-             way for all its steps; name the same contexts file in both, or remove `contexts` \
-             from the interactive or few-shot step (it then uses the other step's)"
+            "`{a}` reads a prompt's type with {these} and `{b}` with {those}, which differ: a \
+             strategy reads a prompt's type once, the same way for all its steps; name the same \
+             contexts file in both (`builtin` for the built-in cues), or remove `contexts` from \
+             the interactive or few-shot step (it then uses the other step's)"
         ));
     }
     Ok(Typing {
-        cues: first.map_or_else(|| builtin.clone(), |(_, (c, _))| c.clone()),
+        cues: first.map_or_else(|| builtin.clone(), |(_, c, _)| c.clone()),
         detect: parts.iter().filter_map(|p| p.detect).all(|d| d),
         known: parts.iter().flat_map(|p| p.known.iter().cloned()).collect(),
     })
@@ -190,7 +193,7 @@ mod tests {
         ) -> Part<'a> {
             Part {
                 step,
-                cues: cues.map(|c| (c, "f.toml")),
+                cues: cues.map(|c| (c, format!("the cues of `{step}.toml`"))),
                 detect,
                 known: known.iter().map(|s| s.to_string()).collect(),
             }
@@ -228,6 +231,12 @@ mod tests {
             &builtin,
         )
         .unwrap_err();
-        assert!(e.contains("`ctx`") && e.contains("`ask`"), "{e}");
+        assert!(
+            e.starts_with(
+                "`ctx` reads a prompt's type with the cues of `ctx.toml` and `ask` with the \
+                 cues of `ask.toml`, which differ"
+            ),
+            "{e}"
+        );
     }
 }

@@ -812,7 +812,16 @@ fn a_misspelt_key_is_named_with_the_closest_one() {
         "{e}"
     );
     let e = refused("name = \"t\"\nkind = \"interactive\"\nmax_turn = 2\n");
-    assert!(e.contains("did you mean `max_turns`?"), "{e}");
+    assert!(
+        e.contains("did you mean `max_turns`? An interactive file's keys are `name`"),
+        "{e}"
+    );
+    // "an interactive", not "a interactive", mid-sentence too.
+    let e = refused("name = \"t\"\nkind = \"interactive\"\nk = 2\n");
+    assert!(
+        e.contains("not of interactive ones; an interactive file's keys are `name`"),
+        "{e}"
+    );
     let e = refused("name = \"t\"\nkind = \"baseline\"\ndescripton = \"x\"\n");
     assert!(e.contains("did you mean `description`?"), "{e}");
     let e = refused("name = \"t\"\nkind = \"baseline\"\nk = 1\n");

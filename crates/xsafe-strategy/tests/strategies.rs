@@ -602,14 +602,33 @@ fn few_shot_refuses_a_shorter_or_reworded_copy_of_an_exemplar() {
         err.contains("2 case(s) of the suite (also cases --types/--limit leave out) are"),
         "{err}"
     );
+    // The built-in bank cannot be edited: the fixes offered are the
+    // suite's, another bank, and, picking the nearest, a fixed selection.
+    assert!(
+        err.contains(
+            "are few-shot exemplars of the built-in bank (`exemplars = \"builtin\"`) or \
+             rewordings"
+        ) && err.contains(
+            "which would show the model the answer; xsafe's built-in bank cannot be edited: \
+             remove those cases from the suite, or run a few-shot strategy file of your own \
+             with another bank (`exemplars = \"FILE\"`, a TOML file of `[[exemplar]]`), or one \
+             that picks fixed exemplars (`selection = \"fixed\"`, as the built-in `few-shot` \
+             does): it shows, and is checked for, its k exemplars only:\n"
+        ) && !err.contains("remove them from the bank"),
+        "{err}"
+    );
     // A question on the same topic in other words is not a copy.
     assert!(!err.contains("case `other`"), "{err}");
     assert!(build("few-shot-nearest").check(&suite[2..]).is_ok());
     // Plain few-shot only ever shows its four: the Docker one is of them,
-    // the rebase one is not.
+    // the rebase one is not. Its selection is fixed already.
     let err = build("few-shot").check(&suite).unwrap_err().to_string();
     assert!(
         err.contains("case `docker`") && !err.contains("case `rebase`"),
+        "{err}"
+    );
+    assert!(
+        err.contains("a TOML file of `[[exemplar]]`):\n") && !err.contains("selection = "),
         "{err}"
     );
     // Composed, the few-shot step still checks.

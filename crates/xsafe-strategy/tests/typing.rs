@@ -284,7 +284,9 @@ fn an_interactive_step_can_name_its_cues_and_steps_must_agree() {
     files
         .build(&["ctxw-s.toml", "intc.toml"], "ctxw+intc")
         .unwrap();
-    // Other cues: refused, naming both steps and files.
+    // Other cues: refused, naming both steps and files; the built-in
+    // cues by the setting that names them, not by xsafe's own source file
+    // (`data/contexts.toml`), which the user does not have.
     let e = files
         .build(&["intc.toml"], "contextual+intc")
         .err()
@@ -292,9 +294,31 @@ fn an_interactive_step_can_name_its_cues_and_steps_must_agree() {
     assert!(
         e.starts_with(
             "strategy `contextual+intc`: `contextual` reads a prompt's type with the \
-             `[detect]` cues of `data/contexts.toml` and `intc` with those of `"
-        ) && e.contains("ctxw.toml")
-            && e.contains("name the same contexts file in both"),
+             built-in `[detect]` cues (`contexts = \"builtin\"`) and `intc` with the \
+             `[detect]` cues of `"
+        ) && e.contains("ctxw.toml`, which differ")
+            && e.contains("name the same contexts file in both (`builtin` for the built-in cues)")
+            && !e.contains("data/contexts.toml"),
+        "{e}"
+    );
+    // The other way round: a contextual step of its own cues and an
+    // interactive step that names the built-in ones.
+    files.write(
+        "intb.toml",
+        "name = \"intb\"\nkind = \"interactive\"\nfollowups = \"fuw.toml\"\n\
+         contexts = \"builtin\"\n",
+    );
+    let e = files
+        .build(&["ctxw-s.toml", "intb.toml"], "ctxw+intb")
+        .err()
+        .unwrap();
+    assert!(
+        e.contains("`ctxw` reads a prompt's type with the `[detect]` cues of `")
+            && e.contains(
+                "and `intb` with the built-in `[detect]` cues (`contexts = \"builtin\"`), which \
+                 differ"
+            )
+            && !e.contains("data/contexts.toml"),
         "{e}"
     );
     // In a composition file: the file's `steps`.

@@ -76,6 +76,17 @@ fn a_file_whose_strategy_the_list_leaves_out_is_warned_about() {
         )) && left_out.contains("use --strategies contextual,ctx"),
         "{left_out}"
     );
+    // Baseline named, it is not added again ("here `baseline`, `contextual`;
+    // and baseline" repeated it).
+    let named = stderr(&["--strategies", "baseline,contextual"]);
+    assert!(
+        named.contains(
+            "compares only the strategies it names (here `baseline`, `contextual`), not every \
+             file's"
+        ) && named.contains("use --strategies baseline,contextual,ctx")
+            && !named.contains("and baseline"),
+        "{named}"
+    );
     // Named, alone or as a step, or every strategy compared: no warning.
     for extra in [
         &["--strategies", "contextual,ctx"][..],

@@ -91,11 +91,12 @@ pub async fn run(global: &Global, args: TuneArgs) -> Result<ExitCode> {
             args.suite
         );
     }
-    let [target_spec] = args.target.target.as_slice() else {
+    let specs = args.target.specs();
+    let [target_spec] = specs.as_slice() else {
         bail!(
             "--target: tune takes one target, got {} ({}); tune each separately",
-            args.target.target.len(),
-            args.target.target.join(", ")
+            specs.len(),
+            specs.join(", ")
         );
     };
 
@@ -541,9 +542,15 @@ fn warn_unused_strategy_files(
         .copied()
         .chain(left_out.iter().map(|(n, _)| *n))
         .collect();
+    // Tune always compares baseline: said when the list does not name it.
+    let and_baseline = if named.contains(&"baseline") {
+        ""
+    } else {
+        "; and baseline"
+    };
     tracing::warn!(
         "this tune leaves out {which}: with --strategies, tune compares only the strategies it \
-         names (here {}; and baseline), not every file's as it does without it; to compare them \
+         names (here {}{and_baseline}), not every file's as it does without it; to compare them \
          too, use --strategies {}",
         named
             .iter()
