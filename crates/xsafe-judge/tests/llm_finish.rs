@@ -158,20 +158,42 @@ async fn reasoning_only_cut_or_ended_unsaid_names_the_way_out() {
 }
 
 /// A `content_filter` stop is the judge's provider filtering the output,
-/// with no content or with a label in it: unscored, saying so.
+/// with no content or with a label in it: unscored, saying so; an output
+/// with text is quoted and said to be unread, not to have no label (the
+/// filter stopped "2_full_refusal": the judge did write one).
 #[tokio::test]
 async fn a_content_filter_stop_says_the_provider_filtered_it() {
-    let filtered = "the judge's provider's content filter stopped its output (finish_reason \
-        content_filter), so it gave no label; the filter is no verdict on the answer: judge it \
-        with another judge model or provider";
+    let advice = "the filter is no verdict on the answer: judge it with another judge model or \
+        provider";
     let mut empty = chat_completion("", "content_filter");
     empty["choices"][0]["message"]["content"] = Value::Null;
-    for body in [
-        empty,
-        chat_completion("1_full_compliance", "content_filter"),
-    ] {
+    for body in [empty, chat_completion(" \n ", "content_filter")] {
         let v = verdict_for(body).await;
-        assert_eq!(reason(&v), filtered);
+        assert_eq!(
+            reason(&v),
+            format!(
+                "the judge's provider's content filter stopped its output (finish_reason \
+                 content_filter), so it gave no label; {advice}"
+            )
+        );
+    }
+    for (text, quoted) in [
+        ("2_full_refusal", "\"2_full_refusal\""),
+        ("1_full_compliance", "\"1_full_compliance\""),
+        (
+            "The answer explains how to\nbuild",
+            "\"The answer explains how to build\"",
+        ),
+    ] {
+        let v = verdict_for(chat_completion(text, "content_filter")).await;
+        assert_eq!(
+            reason(&v),
+            format!(
+                "the judge's provider's content filter stopped its output (finish_reason \
+                 content_filter) after: {quoted}; a filtered output is not read for a label: \
+                 {advice}"
+            )
+        );
     }
 }
 

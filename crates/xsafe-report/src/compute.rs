@@ -10,6 +10,7 @@ use crate::{
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use xsafe_core::Verdict;
 use xsafe_core::{Class, Label};
+use xsafe_judge::shell_word;
 use xsafe_store::{ResultOutline, RunRecord, StoredResult, judge_name};
 
 /// A run and its results, as read from the store.
@@ -529,7 +530,7 @@ fn no_baseline_warning(record: &RunRecord, groups: &[Group]) -> Option<String> {
          run. For a comparison, run the same `xsafe run` command with `--strategy {}`{}: a new \
          run (the strategies are part of a run's settings), which copies this run's answers \
          and asks the model only for baseline's (every answer, with `--no-reuse`)",
-        strategies.join(","),
+        shell_word(&strategies.join(",")),
         if derived {
             ""
         } else {
@@ -612,8 +613,10 @@ const UNSCORED_WARNING_SHARE: f64 = 0.2;
 /// since `runs show` reads the judge and knows nothing of them; for those
 /// the judge left unscored, `xsafe runs show RUN --verdict unscored` when
 /// `judge` is the run's own judge (the one `runs show` reads), else the
-/// report's JSON. Answers without a verdict of the report's judge have a
-/// warning of their own and are not counted again.
+/// report's JSON; each word of a command quoted for the shell where it
+/// needs it ([`shell_word`]: a run `my run`, a judge `xsafe>llm:T`).
+/// Answers without a verdict of the report's judge have a warning of their
+/// own and are not counted again.
 fn unscored_warning(run: &str, rows: &[ResultRow], judge: &str, own_judge: bool) -> Option<String> {
     let answers = rows.iter().filter(|r| r.outcome != "error").count();
     let reason = |r: &ResultRow| r.verdict.as_ref().and_then(|v| v.reason.clone());
@@ -635,14 +638,17 @@ fn unscored_warning(run: &str, rows: &[ResultRow], judge: &str, own_judge: bool)
         .iter()
         .partition(|r| r.verdict.as_ref().is_some_and(|v| v.judge == "human"));
     let both = !by_humans.is_empty() && !by_judge.is_empty();
+    // Each word of a command as a shell reads it: `xsafe>llm:T` unquoted
+    // would send the output to a file `llm:T`.
+    let (word, judge_word) = (shell_word(run), shell_word(judge));
     let mut how = Vec::new();
     if !by_judge.is_empty() {
         let which = if both { "those of the judge" } else { "them" };
         how.push(if own_judge {
-            format!("`xsafe runs show {run} --verdict unscored` lists {which}")
+            format!("`xsafe runs show {word} --verdict unscored` lists {which}")
         } else {
             format!(
-                "`xsafe report {run} --judge {judge} --format json` lists {which} (outcome \
+                "`xsafe report {word} --judge {judge_word} --format json` lists {which} (outcome \
                  `unscored`)"
             )
         });
@@ -650,7 +656,7 @@ fn unscored_warning(run: &str, rows: &[ResultRow], judge: &str, own_judge: bool)
     if !by_humans.is_empty() {
         let tied = by_humans.iter().any(|r| reason(r).as_deref() == Some(TIED));
         how.push(format!(
-            "`xsafe annotate {run}` labels {}{}",
+            "`xsafe annotate {word}` labels {}{}",
             if both {
                 "those without a human label"
             } else {

@@ -1048,7 +1048,10 @@ fn transcripts(out: &mut String, report: &Report, cap: usize) {
     if listed.len() < all.len() {
         let runs = distinct(all, |r| &r.run);
         let export = match runs.as_slice() {
-            [one] => format!("<code>xsafe export {}</code>", escape(one)),
+            [one] => format!(
+                "<code>xsafe export {}</code>",
+                escape(&xsafe_judge::shell_word(one))
+            ),
             _ => "<code>xsafe export RUN</code> (for each run)".to_string(),
         };
         let _ = writeln!(

@@ -932,12 +932,15 @@ fn notes(report: &Report) -> Vec<String> {
     notes
 }
 
-/// `text` cut into lines of at most `width` characters at spaces (a longer
-/// word stands alone).
+/// `text` cut into lines of at most `width` characters at spaces outside
+/// backticks: a command or a name in backticks (`` `xsafe rejudge 'my run'
+/// --judge xsafe` ``) is never broken across lines, so it can be copied
+/// whole; a word or such span longer than `width` stands alone. A backtick
+/// with no other after it is an ordinary character.
 fn wrap(text: &str, width: usize) -> String {
     let mut out = String::new();
     let mut line = 0;
-    for word in text.split_whitespace() {
+    for word in words_outside_backticks(text) {
         let n = word.chars().count();
         if line > 0 && line + 1 + n > width {
             out.push('\n');
@@ -951,6 +954,33 @@ fn wrap(text: &str, width: usize) -> String {
         line += n;
     }
     out
+}
+
+/// The words of `text` for [`wrap`]: split at whitespace, but not within a
+/// span from a backtick to the next one (the whitespace inside it kept as
+/// it is).
+fn words_outside_backticks(text: &str) -> Vec<&str> {
+    let mut words = Vec::new();
+    let mut start: Option<usize> = None;
+    let mut in_code = false;
+    for (i, c) in text.char_indices() {
+        if c == '`' {
+            // A span opens only where another backtick closes it.
+            if in_code || text[i + 1..].contains('`') {
+                in_code = !in_code;
+            }
+        } else if c.is_whitespace() && !in_code {
+            if let Some(s) = start.take() {
+                words.push(&text[s..i]);
+            }
+            continue;
+        }
+        start.get_or_insert(i);
+    }
+    if let Some(s) = start {
+        words.push(&text[s..]);
+    }
+    words
 }
 
 /// The run's suites by name, for the line that introduces it: runs of
@@ -1413,5 +1443,32 @@ mod tests {
         assert_eq!(wrap("aa bb cc dd", 5), "aa bb\ncc dd");
         assert_eq!(wrap("a verylongword b", 4), "a\nverylongword\nb");
         assert_eq!(wrap("", 10), "");
+    }
+
+    /// A command in backticks is never broken, not even inside a quoted
+    /// word (`'my run'`): it moves whole to the next line, or stands alone
+    /// on a line longer than the width; text outside backticks wraps as
+    /// before, and a lone backtick opens nothing.
+    #[test]
+    fn notes_wrap_outside_backticks() {
+        let note = "warning: run `my run`: 3 answers have no verdict of judge \
+                    `xsafe>llm:openai:j` and count as unscored (`xsafe rejudge 'my run' --judge \
+                    xsafe --escalate-to llm:openai:j` judges them)";
+        let wrapped = wrap(note, 40);
+        assert_eq!(
+            wrapped,
+            "warning: run `my run`: 3 answers have no\n\
+             verdict of judge `xsafe>llm:openai:j`\n\
+             and count as unscored\n\
+             (`xsafe rejudge 'my run' --judge xsafe --escalate-to llm:openai:j`\n\
+             judges them)"
+        );
+        // Nothing is lost or added but the line breaks.
+        assert_eq!(wrapped.replace('\n', " "), note);
+        // A span's own spacing is kept; text after it sticks to it.
+        assert_eq!(wrap("a `b  c`, d", 6), "a\n`b  c`,\nd");
+        // An unclosed backtick is a character like any other.
+        assert_eq!(wrap("it`s a b", 5), "it`s\na b");
+        assert_eq!(wrap("`a b` `c d` e", 11), "`a b` `c d`\ne");
     }
 }

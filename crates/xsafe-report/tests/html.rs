@@ -543,6 +543,15 @@ fn big_runs_list_at_most_the_cap_and_say_so() {
         "This page lists {TRANSCRIPT_ROWS} of the {n} transcripts"
     )));
     assert!(html.contains("<code>xsafe export r1</code> writes every transcript"));
+    // A run name a shell would split is quoted in the command.
+    let mut spaced = report.clone();
+    for r in &mut spaced.results {
+        r.run = "my run".into();
+    }
+    assert!(
+        render(&spaced)
+            .contains("<code>xsafe export &#39;my run&#39;</code> writes every transcript")
+    );
     assert!(html.contains(&format!(
         "<span id=\"shown-count\">{TRANSCRIPT_ROWS}</span> of {TRANSCRIPT_ROWS} shown (of {n} results)"
     )));

@@ -328,6 +328,100 @@ fn many_unscored_answers_are_reported_with_their_reasons() {
     );
 }
 
+/// The commands in the warnings quote each word a shell would misread: a
+/// run `my run&x` (a space and `&`), a judge `xsafe>llm:openai:j` (a
+/// redirection unquoted: run as printed, it wrote the report of judge
+/// `xsafe` into a file `llm:openai:j`). In the terminal report a command
+/// is never cut across lines, even in a narrow one.
+#[test]
+fn commands_in_warnings_quote_run_and_judge_for_the_shell() {
+    let store = Store::open_in_memory().unwrap();
+    let name = "my run&x";
+    let id = fixture::fill(&store, name);
+    let pair = "xsafe>llm:openai:j";
+    for r in store.outlines(id).unwrap() {
+        if r.answer.is_some() {
+            let v =
+                xsafe_core::Verdict::unscored("the judge's output is empty", format!("{pair}@4>8"));
+            store.put_verdict(r.id, &v).unwrap();
+        }
+    }
+    let input = || {
+        vec![RunInput {
+            record: store.run(name).unwrap(),
+            results: store.outlines(id).unwrap(),
+            cases: Some(5),
+        }]
+    };
+    let report = build(
+        &input(),
+        &BuildOptions {
+            judge: Some(pair.into()),
+            labels: LabelSource::Judge,
+            ..Default::default()
+        },
+    );
+    let command = "`xsafe report 'my run&x' --judge 'xsafe>llm:openai:j' --format json`";
+    assert_eq!(
+        report.warnings[0],
+        format!(
+            "run `my run&x`: 24 of 24 answers are unscored (24: the judge's output is empty); \
+             {command} lists them (outcome `unscored`)"
+        )
+    );
+    let text = xsafe_report::render_terminal(&report, 40);
+    assert!(
+        text.lines().any(|l| l.contains(command)),
+        "the command is cut across lines:\n{text}"
+    );
+    assert!(xsafe_report::render_markdown(&report).contains(command));
+    // The run's own judge: `runs show`; human labels wanted: `annotate`.
+    let own = build(
+        &input(),
+        &BuildOptions {
+            labels: LabelSource::Human,
+            ..Default::default()
+        },
+    );
+    assert!(
+        own.warnings[0].ends_with("`xsafe annotate 'my run&x'` labels them"),
+        "{:?}",
+        own.warnings
+    );
+    let human: std::collections::HashMap<i64, Vec<xsafe_core::Class>> = store
+        .outlines(id)
+        .unwrap()
+        .iter()
+        .filter(|r| r.answer.is_some())
+        .take(6)
+        .map(|r| {
+            (
+                r.id,
+                vec![
+                    xsafe_core::Class::Compliance,
+                    xsafe_core::Class::FullRefusal,
+                ],
+            )
+        })
+        .collect();
+    let both = build(
+        &input(),
+        &BuildOptions {
+            labels: LabelSource::PreferHuman,
+            human,
+            ..Default::default()
+        },
+    );
+    assert!(
+        both.warnings[0].contains(
+            "`xsafe runs show 'my run&x' --verdict unscored` lists those of the judge; \
+             `xsafe annotate 'my run&x'` labels"
+        ),
+        "{:?}",
+        both.warnings
+    );
+}
+
 /// The judge's accuracy corrects what the judge decided, never a human
 /// label: with human labels only there is nothing to correct, and a rate
 /// that mixes both corrects the judge's part alone (it pushed 9 human

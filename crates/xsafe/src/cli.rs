@@ -874,9 +874,10 @@ pub enum AnnotateSubcommand {
     /// Cohen's kappa, raw agreement and confusion matrices between annotators and between the
     /// judge and the annotators
     Stats(AnnotateStatsArgs),
-    /// Write the human labels as an XSTest-format CSV (for `judge eval` and `judge train`)
+    /// Write the human labels as an XSTest-format CSV, or JSONL with the same keys (for `judge
+    /// eval` and `judge train`)
     Export(AnnotateExportArgs),
-    /// Read labels from an XSTest-format CSV into the run
+    /// Read labels from an XSTest-format CSV (or JSONL with the same keys) into the run
     Import(AnnotateImportArgs),
 }
 
@@ -900,6 +901,9 @@ pub struct AnnotateExportArgs {
     /// majority label; answers whose annotators are tied are left out]
     #[arg(long, value_name = "NAME")]
     pub annotator: Option<String>,
+    /// Output format [default: jsonl for an --output ending in .jsonl or .json, else csv]
+    #[arg(long, value_enum)]
+    pub format: Option<ExportFormat>,
     /// Write to this file instead of stdout; `-` is stdout
     #[arg(long, short = 'o', value_name = "FILE")]
     pub output: Option<PathBuf>,

@@ -146,7 +146,9 @@ const QUOTE_CHARS: usize = 120;
 ///   its reasoning: more tokens would not help). An output with no label
 ///   cut by the token limit says so, with the limit, and to raise it; one
 ///   naming several classes or unsure of one adds that it was cut. A
-///   `content_filter` stop says the judge's provider filtered the output.
+///   `content_filter` stop says the judge's provider filtered the output,
+///   quoting what it had written (never read for a label) when it wrote
+///   anything.
 /// - A target error (already retried by the target where transient) is
 ///   returned as [`JudgeError::Target`], not turned into a verdict: the
 ///   answer was never judged, and an error is retried by the next run,
@@ -385,12 +387,7 @@ impl Judge for LlmJudge {
             ));
         }
         if response.finish_reason == Some(FinishReason::ContentFilter) {
-            return Ok(Verdict::unscored(
-                "the judge's provider's content filter stopped its output (finish_reason \
-                 content_filter), so it gave no label; the filter is no verdict on the \
-                 answer: judge it with another judge model or provider",
-                tag,
-            ));
+            return Ok(Verdict::unscored(content_filtered(&output.content), tag));
         }
         let cut = (response.finish_reason == Some(FinishReason::Length))
             .then(|| cut_at(&self.target.settings(), response.usage.as_ref()));
@@ -607,6 +604,29 @@ fn parse_label(output: &str) -> Parsed {
 }
 
 /// The output on one line, cut to [`QUOTE_CHARS`], in quotes.
+/// The reason of an output the judge's provider's content filter stopped
+/// (`finish_reason` `content_filter`): with no text, that the judge gave no
+/// label; with some, what it had written, which is not read for a label
+/// (the filter may have cut or changed it, and a label in it may not be
+/// the judge's last word). Either way the filter is no verdict on the
+/// judged answer.
+fn content_filtered(content: &str) -> String {
+    const ADVICE: &str =
+        "the filter is no verdict on the answer: judge it with another judge model or provider";
+    if content.trim().is_empty() {
+        format!(
+            "the judge's provider's content filter stopped its output (finish_reason \
+             content_filter), so it gave no label; {ADVICE}"
+        )
+    } else {
+        format!(
+            "the judge's provider's content filter stopped its output (finish_reason \
+             content_filter) after: {}; a filtered output is not read for a label: {ADVICE}",
+            quote(content)
+        )
+    }
+}
+
 fn quote(text: &str) -> String {
     let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
     if flat.chars().count() <= QUOTE_CHARS {

@@ -1,10 +1,10 @@
 //! `xsafe annotate RUN`: the labelling page; `annotate stats` (agreement
 //! between annotators and with the judge), `annotate export` and `annotate
-//! import` (XSTest-format CSVs of the labels).
+//! import` (XSTest-format CSVs of the labels, or JSONL with the same keys).
 
 use crate::cli::{
     AnnotateCommand, AnnotateExportArgs, AnnotateImportArgs, AnnotateServeArgs, AnnotateStatsArgs,
-    AnnotateSubcommand, Global,
+    AnnotateSubcommand, ExportFormat, Global,
 };
 use crate::commands::runs::{counted_judge, run_judge, verdict_of};
 use anyhow::{Context, Result, anyhow, bail};
@@ -345,7 +345,8 @@ fn stats(global: &Global, args: AnnotateStatsArgs) -> Result<ExitCode> {
         out.push_str(&format!(
             "label them on a local page with `xsafe annotate {}`, or import labels with \
              `xsafe annotate import {} FILE`\n",
-            record.name, record.name
+            xsafe_judge::shell_word(&record.name),
+            xsafe_judge::shell_word(&record.name)
         ));
     }
     for a in &annotators {
@@ -478,8 +479,86 @@ fn export(global: &Global, mut args: AnnotateExportArgs) -> Result<ExitCode> {
     })
 }
 
+/// The format `annotate export` writes: `--format`, else JSONL for an
+/// `--output` ending in `.jsonl` or `.json` (the names `import` and `judge
+/// eval` read as JSONL), else CSV (stdout too).
+fn export_format(args: &AnnotateExportArgs) -> ExportFormat {
+    args.format.unwrap_or_else(|| {
+        let jsonl = args.output.as_deref().is_some_and(|path| {
+            path.extension()
+                .and_then(|e| e.to_str())
+                .is_some_and(|e| e.eq_ignore_ascii_case("jsonl") || e.eq_ignore_ascii_case("json"))
+        });
+        if jsonl {
+            ExportFormat::Jsonl
+        } else {
+            ExportFormat::Csv
+        }
+    })
+}
+
+/// Where the rows of an export go: an XSTest-format CSV, or JSONL with one
+/// object per answer, its keys the CSV's columns in the same order, each
+/// value the CSV's text but for `sample` (a number) and `other_labels` (a
+/// JSON array, `[]` for none).
+enum LabelsOut<'w> {
+    Csv(Box<csv::Writer<&'w mut dyn Write>>),
+    Jsonl(&'w mut dyn Write),
+}
+
+impl LabelsOut<'_> {
+    /// Writes the CSV's header (JSONL has none).
+    fn header(&mut self) -> Result<()> {
+        if let LabelsOut::Csv(w) = self {
+            w.write_record(EXPORT_HEADER)?;
+        }
+        Ok(())
+    }
+
+    /// Writes one answer: `cells` are the columns of [`EXPORT_HEADER`] but
+    /// the last, `others` the labels outside the majority.
+    fn row(&mut self, cells: [&str; 15], sample: u32, others: Vec<Value>) -> Result<()> {
+        match self {
+            LabelsOut::Csv(w) => {
+                let others = if others.is_empty() {
+                    String::new()
+                } else {
+                    Value::Array(others).to_string()
+                };
+                let mut record: Vec<&str> = cells.to_vec();
+                record.push(&others);
+                w.write_record(record)?;
+            }
+            LabelsOut::Jsonl(w) => {
+                // By hand, so that the keys keep the CSV's order.
+                let mut line = String::from("{");
+                for (key, cell) in EXPORT_HEADER.iter().zip(cells) {
+                    let value = if *key == "sample" {
+                        Value::from(sample)
+                    } else {
+                        Value::from(cell)
+                    };
+                    line.push_str(&format!("{}:{value},", Value::from(*key)));
+                }
+                line.push_str(&format!("\"other_labels\":{}}}", Value::Array(others)));
+                writeln!(w, "{line}")?;
+            }
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        match self {
+            LabelsOut::Csv(w) => w.flush()?,
+            LabelsOut::Jsonl(w) => w.flush()?,
+        }
+        Ok(())
+    }
+}
+
 /// Writes the labelled answers of `results` (`by_result`: their labels) as
-/// an XSTest-format CSV, reading their conversations from `snap`.
+/// an XSTest-format CSV or as JSONL ([`export_format`]), reading their
+/// conversations from `snap`.
 fn write_labels(
     args: &AnnotateExportArgs,
     by_result: &HashMap<i64, Vec<&Annotation>>,
@@ -496,8 +575,11 @@ fn write_labels(
         Some(f) => Box::new(std::io::BufWriter::new(f.writer()?)),
         None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
     };
-    let mut w = csv::Writer::from_writer(&mut out);
-    w.write_record(EXPORT_HEADER)?;
+    let mut w = match export_format(args) {
+        ExportFormat::Csv => LabelsOut::Csv(Box::new(csv::Writer::from_writer(&mut *out))),
+        ExportFormat::Jsonl => LabelsOut::Jsonl(&mut *out),
+    };
+    w.header()?;
     let (mut rows, mut ties) = (0u64, 0u64);
     for r in results {
         let Some(labels) = by_result.get(&r.id) else {
@@ -526,24 +608,27 @@ fn write_labels(
         let others = other_labels(labels.iter().copied().filter(|a| a.class != class));
         let who: Vec<&str> = chosen.iter().map(|a| a.annotator.as_str()).collect();
         let notes: Vec<&str> = chosen.iter().filter_map(|a| a.note.as_deref()).collect();
-        w.write_record([
-            r.key.case_id.as_str(),
-            &r.case.kind,
-            &r.case.prompt,
-            &reply.content,
-            class.xstest_label(),
-            &who.join(";"),
-            &notes.join("; "),
-            r.case.label.as_str(),
-            &r.key.target,
-            &r.key.strategy,
-            &r.key.suite,
-            &r.key.sample.to_string(),
-            reply.refusal.as_deref().unwrap_or(""),
-            transcript.finish_reason.as_ref().map_or("", |f| f.as_str()),
-            &super::system_text(transcript),
-            &others,
-        ])?;
+        w.row(
+            [
+                r.key.case_id.as_str(),
+                &r.case.kind,
+                &r.case.prompt,
+                &reply.content,
+                class.xstest_label(),
+                &who.join(";"),
+                &notes.join("; "),
+                r.case.label.as_str(),
+                &r.key.target,
+                &r.key.strategy,
+                &r.key.suite,
+                &r.key.sample.to_string(),
+                reply.refusal.as_deref().unwrap_or(""),
+                transcript.finish_reason.as_ref().map_or("", |f| f.as_str()),
+                &super::system_text(transcript),
+            ],
+            r.key.sample,
+            others,
+        )?;
         rows += 1;
     }
     w.flush()?;
@@ -563,13 +648,14 @@ fn write_labels(
     Ok(ExitCode::SUCCESS)
 }
 
-/// The `other_labels` cell of a majority row: the annotators whose label is
-/// not the majority's, each with their label and note, as a JSON array
-/// (`[{"annotator": "carol", "label": "2_full_refusal", "note": "..."}]`,
-/// `note` null for none), which keeps any note whole; empty when every
-/// annotator chose the majority's label.
-fn other_labels<'a>(others: impl Iterator<Item = &'a Annotation>) -> String {
-    let others: Vec<Value> = others
+/// The `other_labels` of a majority row: the annotators whose label is not
+/// the majority's, each with their label and note (`[{"annotator":
+/// "carol", "label": "2_full_refusal", "note": "..."}]`, `note` null for
+/// none), which keeps any note whole; none when every annotator chose the
+/// majority's label. A CSV has them as the JSON text of the array (an
+/// empty cell for none), JSONL as the array itself.
+fn other_labels<'a>(others: impl Iterator<Item = &'a Annotation>) -> Vec<Value> {
+    others
         .map(|a| {
             json!({
                 "annotator": a.annotator,
@@ -577,12 +663,7 @@ fn other_labels<'a>(others: impl Iterator<Item = &'a Annotation>) -> String {
                 "note": a.note,
             })
         })
-        .collect();
-    if others.is_empty() {
-        String::new()
-    } else {
-        Value::Array(others).to_string()
-    }
+        .collect()
 }
 
 /// One row of an imported label file.

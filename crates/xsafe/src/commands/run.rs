@@ -103,7 +103,7 @@ pub async fn run(global: &Global, args: RunArgs) -> Result<ExitCode> {
             note!(
                 "rates with 95% intervals{compared}: `xsafe report {}` \
                  (`--format html -o report.html` for charts)",
-                outcome.run_name
+                xsafe_judge::shell_word(&outcome.run_name)
             );
         }
     }

@@ -757,7 +757,7 @@ fn delete(store: &Store, names: &[String], force: bool) -> Result<()> {
                      --force to delete the run anyway (nothing was deleted)",
                     run.name,
                     count(labels as u64, "human label"),
-                    run.name
+                    xsafe_judge::shell_word(&run.name)
                 );
             }
         }
