@@ -14,6 +14,7 @@ mod error;
 mod json;
 mod printable;
 mod sample;
+mod system;
 mod traits;
 mod verdict;
 
@@ -28,6 +29,10 @@ pub use error::{JudgeError, StrategyError, TargetError};
 pub use json::{json_from_slice_lossy, json_without_lone_surrogates};
 pub use printable::printable;
 pub use sample::{SplitMix64, stratified_sample};
+pub use system::{
+    SYSTEM_PROMPT_JOIN, begins_with_system_prompt, transcript_with_system_prompt,
+    with_system_prompt,
+};
 pub use traits::{BASELINE, Judge, Strategy, Target};
 pub use verdict::{Class, Outcome, ParseOutcomeError, Verdict};
 

@@ -918,23 +918,13 @@ fn engine_error(e: impl std::fmt::Display) -> TargetError {
 
 /// The conversation with the target's own system prompt first: merged with
 /// a leading system message rather than sent as a second one, since many
-/// chat templates accept only one.
+/// chat templates accept only one ([`xsafe_core::with_system_prompt`], as
+/// the `openai:` target sends it and the runner stores it).
 fn with_system_prompt(system: Option<&str>, messages: &[Message]) -> Vec<(Role, String)> {
-    let mut out = Vec::with_capacity(messages.len() + 1);
-    let mut rest = messages;
-    if let Some(system) = system {
-        let mut content = system.to_string();
-        if let Some((first, tail)) = rest.split_first()
-            && first.role == Role::System
-        {
-            content.push_str("\n\n");
-            content.push_str(&first.content);
-            rest = tail;
-        }
-        out.push((Role::System, content));
-    }
-    out.extend(rest.iter().map(|m| (m.role, m.content.clone())));
-    out
+    xsafe_core::with_system_prompt(system, messages)
+        .into_iter()
+        .map(|m| (m.role, m.content))
+        .collect()
 }
 
 /// How many bytes at the end of `bytes` are the start of a UTF-8 character

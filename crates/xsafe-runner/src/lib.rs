@@ -28,7 +28,8 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use xsafe_core::{
-    Case, Judge, JudgeError, Prompt, Strategy, StrategyError, Target, TargetError, Transcript,
+    Case, Judge, JudgeError, Message, Prompt, Strategy, StrategyError, Target, TargetError,
+    Transcript, begins_with_system_prompt, transcript_with_system_prompt,
 };
 use xsafe_store::{
     ResultKey, RunRecord, RunSpec, RunStatus, Store, StoreError, StoredError, Timing,
@@ -335,6 +336,17 @@ struct StoredAnswer {
 /// nothing in it. [`Event::Reused`] says how many were copied, and from
 /// which runs; each [`Event::Stored`], whether it stored a copy.
 ///
+/// A conversation is stored and judged as the target was sent it: with
+/// the target's own system prompt (the `system_prompt` of its settings)
+/// merged into its messages as the targets merge it
+/// ([`xsafe_core::transcript_with_system_prompt`]), once at its start,
+/// and an interactive strategy's judge sees its conversation so between
+/// turns too. An earlier xsafe stored conversations without it (what it
+/// sent was the same): a copy of such an answer is stored with it, and
+/// judged by this run's judge rather than keeping the verdict given
+/// without it; an answer of this run stored unjudged is judged as it is
+/// stored, without it. Stored data is never rewritten.
+///
 /// The targets are asked at once, each with up to its own
 /// [`Target::max_concurrency`]
 /// requests in flight: one whose requests are slow, or whose limit is
@@ -473,6 +485,15 @@ async fn execute_claimed(
 ) -> Result<RunOutcome, RunError> {
     let store = store.clone();
     let layout = Arc::new(Layout::new(plan, selection, run.id, &run.config));
+    // Each target's own system prompt, which its conversations are stored
+    // with (`system_prompt_of`), read once.
+    let system_prompts: Arc<Vec<Option<String>>> = Arc::new(
+        layout
+            .targets
+            .iter()
+            .map(|t| system_prompt_of(&**t))
+            .collect(),
+    );
     for suite in 0..layout.selection.suites.len() {
         let layout = layout.clone();
         blocking(&store, move |s| {
@@ -741,10 +762,13 @@ async fn execute_claimed(
                     let judge = plan.judge.clone();
                     let on_event = on_event.clone();
                     let layout = layout.clone();
+                    let system_prompts = system_prompts.clone();
                     let seed = plan.seed.wrapping_add(layout.conversation(job.at).sample as u64);
                     tasks.spawn(async move {
+                        let system = system_prompts[layout.conversation(job.at).target].as_deref();
                         let ran = run_one(
-                            &store, &layout, &job, &*judge, seed, permit, &limit, &place, &stops,
+                            &store, &layout, &job, &*judge, system, seed, permit, &limit, &place,
+                            &stops,
                         )
                         .await?;
                         if let Ran::Stored { outcome, copied } = &ran {
@@ -1554,6 +1578,60 @@ impl Judge for RememberLast<'_> {
     }
 }
 
+/// The judge an interactive strategy consults between turns: it judges the
+/// conversation with the target under test as the target was sent it, with
+/// the target's own system prompt merged in (as the conversation is then
+/// stored and judged), so that the last verdict it gives is the one
+/// [`RememberLast`] gives again for the stored transcript. Any other
+/// conversation it is given (a clarifier's reply, judged as the answer to
+/// the clarifier's request) goes to the judge as it is.
+struct AsSent<'a> {
+    inner: &'a dyn Judge,
+    /// The target's own system prompt ([`system_prompt_of`]).
+    system: Option<&'a str>,
+    /// The target under test, which says which conversation is its own.
+    target: &'a Watched<'a>,
+}
+
+#[async_trait::async_trait]
+impl Judge for AsSent<'_> {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+
+    fn max_concurrency(&self) -> usize {
+        self.inner.max_concurrency()
+    }
+
+    fn version(&self) -> &str {
+        self.inner.version()
+    }
+
+    async fn judge(
+        &self,
+        prompt: &xsafe_core::Prompt,
+        transcript: &Transcript,
+    ) -> Result<xsafe_core::Verdict, JudgeError> {
+        match self.system {
+            Some(system) if self.target.answered(transcript) => {
+                let sent = transcript_with_system_prompt(Some(system), transcript.clone());
+                self.inner.judge(prompt, &sent).await
+            }
+            _ => self.inner.judge(prompt, transcript).await,
+        }
+    }
+}
+
+/// The target's own system prompt, as its settings record it
+/// (`system_prompt`): the `openai:` and `local:` targets send it first in
+/// every request, merged with the strategy's system message
+/// ([`xsafe_core::with_system_prompt`]). `None` when it has none.
+fn system_prompt_of(target: &dyn Target) -> Option<String> {
+    target.settings()["system_prompt"]
+        .as_str()
+        .map(str::to_string)
+}
+
 /// Runs, judges and stores one job; returns the verdict label or error
 /// kind, and whether what it stored is a copy of another run's answer
 /// ([`Event::Stored`]'s `copied`). A copy, once stored (judged or not), is
@@ -1572,6 +1650,9 @@ impl Judge for RememberLast<'_> {
 /// failure there is the strategy's, with no final transcript to keep, and
 /// the conversation is asked again by the next run.
 ///
+/// `system` is the target's own system prompt ([`system_prompt_of`]), which
+/// the conversation is stored and judged with.
+///
 /// `permit` is the target's, taken for the job by the caller; a job given
 /// none (a copy that needs no judging) takes one from `limit` if it must
 /// ask the model after all.
@@ -1588,6 +1669,7 @@ async fn run_one(
     layout: &Layout,
     job: &Job,
     judge: &dyn Judge,
+    system: Option<&str>,
     seed: u64,
     mut permit: Option<OwnedSemaphorePermit>,
     limit: &Arc<Semaphore>,
@@ -1620,7 +1702,29 @@ async fn run_one(
         // so resuming a run whose judge was down does not send every stored
         // answer to the judge together. So for a copy that needs judging.
         (Some(answer), _) => (answer.transcript.clone(), answer.timing, None),
-        (None, Some(copy)) => (copy.transcript, copy.timing, copy.verdict),
+        (None, Some(mut copy)) => {
+            // Stored by an xsafe that left the target's system prompt out:
+            // stored as it was sent, and judged so, not with the verdict
+            // given without it.
+            if let Some(system) = system
+                && !begins_with_system_prompt(system, &copy.transcript.messages)
+            {
+                copy.transcript = transcript_with_system_prompt(Some(system), copy.transcript);
+                copy.verdict = None;
+            }
+            // A copy to judge is judged under the target's limit, as a
+            // stored answer is.
+            if copy.verdict.is_none() && permit.is_none() {
+                permit = Some(
+                    limit
+                        .clone()
+                        .acquire_owned()
+                        .await
+                        .expect("semaphores are never closed"),
+                );
+            }
+            (copy.transcript, copy.timing, copy.verdict)
+        }
         (None, None) => {
             // The target is free for the next case while a new answer is
             // judged and stored: holding the permit through the write would
@@ -1642,8 +1746,16 @@ async fn run_one(
                 .duration_since(UNIX_EPOCH)
                 .map(|d| d.as_millis() as i64)
                 .unwrap_or_default();
-            let watched = Watched::new(&**target);
-            let transcript = strategy.run(&prompt, &watched, judge, Some(seed)).await;
+            let watched = Watched::new(&**target, system.is_some());
+            let as_sent = AsSent {
+                inner: judge,
+                system,
+                target: &watched,
+            };
+            let transcript = strategy
+                .run(&prompt, &watched, &as_sent, Some(seed))
+                .await
+                .map(|t| transcript_with_system_prompt(system, t));
             let by_target = watched.refused.load(Ordering::Relaxed);
             if let Some((status, clarifier)) =
                 stops.after(&transcript, at.strategy, strategy.as_ref(), by_target)
@@ -1774,14 +1886,34 @@ struct Watched<'a> {
     inner: &'a dyn Target,
     /// Whether the last request was refused as unauthorised.
     refused: std::sync::atomic::AtomicBool,
+    /// The messages of the last request sent, as the strategy gave them,
+    /// when asked to keep them ([`Watched::new`]).
+    sent: Option<std::sync::Mutex<Vec<Message>>>,
 }
 
 impl<'a> Watched<'a> {
-    fn new(inner: &'a dyn Target) -> Self {
+    /// `inner` watched; `keep_sent` keeps the messages of its last request
+    /// for [`Watched::answered`].
+    fn new(inner: &'a dyn Target, keep_sent: bool) -> Self {
         Watched {
             inner,
             refused: std::sync::atomic::AtomicBool::new(false),
+            sent: keep_sent.then(|| std::sync::Mutex::new(Vec::new())),
         }
+    }
+
+    /// Whether `transcript` is the last request sent to this target (as
+    /// kept) followed by one reply: the conversation with the target under
+    /// test, not the one an interactive strategy's clarifier was asked.
+    fn answered(&self, transcript: &Transcript) -> bool {
+        let Some(sent) = &self.sent else {
+            return false;
+        };
+        let sent = sent.lock().expect("never poisoned");
+        transcript
+            .messages
+            .split_last()
+            .is_some_and(|(_, before)| !sent.is_empty() && before == sent.as_slice())
     }
 }
 
@@ -1799,6 +1931,9 @@ impl Target for Watched<'_> {
         &self,
         request: &xsafe_core::ChatRequest,
     ) -> Result<xsafe_core::ChatResponse, TargetError> {
+        if let Some(sent) = &self.sent {
+            *sent.lock().expect("never poisoned") = request.messages.clone();
+        }
         let response = self.inner.chat(request).await;
         let refused = response
             .as_ref()

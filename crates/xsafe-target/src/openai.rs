@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering}
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use xsafe_core::{
     ChatRequest, ChatResponse, FinishReason, Message, Role, SplitMix64, Target, TargetError, Usage,
+    with_system_prompt,
 };
 
 /// Settings of an OpenAI-compatible target.
@@ -447,27 +448,15 @@ impl OpenAiTarget {
     }
 
     fn body(&self, request: &ChatRequest) -> Value {
-        let mut messages: Vec<Value> = Vec::with_capacity(request.messages.len() + 1);
-        let mut rest = request.messages.as_slice();
-        if let Some(system) = &self.config.system_prompt {
-            // The target's own system prompt comes first; a strategy's system
-            // message is appended to it rather than sent as a second one,
-            // since many chat templates accept only one.
-            let mut content = system.clone();
-            if let Some((first, tail)) = rest.split_first()
-                && first.role == Role::System
-            {
-                content.push_str("\n\n");
-                content.push_str(&first.content);
-                rest = tail;
-            }
-            messages.push(json!({"role": "system", "content": content}));
-        }
-        // A provider's refusal goes back as its text (`Message::said`).
-        messages.extend(
-            rest.iter()
-                .map(|m| json!({"role": m.role.as_str(), "content": m.said()})),
-        );
+        // The target's own system prompt comes first, merged with a
+        // strategy's system message (`with_system_prompt`, as the runner
+        // stores the conversation). A provider's refusal goes back as its
+        // text (`Message::said`).
+        let messages: Vec<Value> =
+            with_system_prompt(self.config.system_prompt.as_deref(), &request.messages)
+                .iter()
+                .map(|m| json!({"role": m.role.as_str(), "content": m.said()}))
+                .collect();
         let mut body = json!({
             "model": self.config.model,
             "messages": messages,
