@@ -56,13 +56,20 @@ use xsafe_core::{
 /// Tokens handed to llama.cpp per decode call while reading the prompt.
 const PROMPT_BATCH: usize = 512;
 
+/// llama.cpp rounds a context up to a multiple of this many tokens (so
+/// `--context 100` gives 256, `40000` gives 40192).
+pub const CONTEXT_STEP: u32 = 256;
+
 /// How a local model generates.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LocalOptions {
     /// Threads for generation; `None` uses every core the process may use.
     pub threads: Option<usize>,
-    /// Context size in tokens: prompt plus answer must fit. `0` takes the
-    /// model's training context (large, and memory grows with it).
+    /// Context size in tokens: prompt plus answer must fit. llama.cpp
+    /// rounds it up to a multiple of 256 ([`CONTEXT_STEP`]); `0` takes the
+    /// model's training context (large, and memory grows with it). The
+    /// target warns when the context it has is not the one asked for (see
+    /// [`ModelInfo::context`]).
     pub context: u32,
     /// Most tokens per answer; an answer cut by it finishes with `length`.
     pub max_tokens: u32,
@@ -266,9 +273,9 @@ impl LocalTarget {
             .map_err(|e| TargetError::Config(format!("model file `{}`: {e}", path.display())))?;
         if let Some(why) = problem {
             return Err(TargetError::Config(format!(
-                "model file `{}` is not a whole GGUF model file: {why}; give a GGUF model \
-                 such as those `xsafe model list` names",
-                path.display()
+                "model file `{}` is not a whole GGUF model file: {why}; {}",
+                path.display(),
+                whole_file_advice(path)
             )));
         }
         let threads = options
@@ -295,6 +302,9 @@ impl LocalTarget {
                 path.display()
             ))
         })??;
+        if let Some(note) = context_note(options.context, &info) {
+            tracing::warn!("{note}");
+        }
         tracing::info!(
             target_id = %id,
             model = %info.path.display(),
@@ -531,6 +541,94 @@ fn load_model(setup: &Setup) -> Result<(LlamaModel, ModelInfo), TargetError> {
         tracing::warn!("{warning}");
     }
     Ok((model, info))
+}
+
+/// What to do about a file that is not a whole GGUF model: a known model's
+/// file (by its name, or by the name of the file a link leads to) is
+/// pulled again, which replaces a damaged copy in the cache (a file of
+/// that name in a folder named `models`, as the cache keeps them); any
+/// other file is replaced by a GGUF model.
+fn whole_file_advice(path: &Path) -> String {
+    let Some(model) = xsafe_target::models::known_by_file(path) else {
+        return "give a GGUF model such as those `xsafe model list` names".to_string();
+    };
+    let name = model.name;
+    let real = read_from(path);
+    let in_cache = real.file_name().is_some_and(|f| f == model.file_name)
+        && real
+            .parent()
+            .and_then(Path::file_name)
+            .is_some_and(|d| d == "models");
+    if in_cache {
+        format!(
+            "it is the cached file of model `{name}`, damaged: run `xsafe model pull {name}` \
+             again, which replaces it (or `xsafe model import {name} FILE` with a whole copy)"
+        )
+    } else {
+        format!(
+            "it is named as the file of model `{name}`: `xsafe model pull {name}` puts a whole \
+             copy in the cache, which `local:{name}` runs"
+        )
+    }
+}
+
+/// What to say when the target's context is not the one asked for
+/// (`asked`, [`LocalOptions::context`]): `0` takes the model's training
+/// context, and llama.cpp rounds any other value up to a multiple of
+/// [`CONTEXT_STEP`]. A context changed without a word cost memory (0 on
+/// Gemma 3 is 32768 tokens) or left prompts that seemed to fit failing.
+/// `None` when it is the one asked for.
+fn context_note(asked: u32, info: &ModelInfo) -> Option<String> {
+    let context = info.context;
+    if asked == 0 {
+        let rounded = if context == info.train_context {
+            String::new()
+        } else {
+            format!(
+                " ({} rounded up to a multiple of {CONTEXT_STEP})",
+                info.train_context
+            )
+        };
+        return Some(format!(
+            "a context of 0 (--context, or `context` in a --targets file) takes the one model \
+             `{}` was trained with: {context} tokens{rounded}; memory grows with the context \
+             ({} tokens by default): give a smaller --context unless prompts need it",
+            info.file_name,
+            LocalOptions::default().context
+        ));
+    }
+    (asked != context).then(|| {
+        format!(
+            "a context of {asked} tokens (--context, or `context` in a --targets file) is \
+             {context}: llama.cpp rounds a context up to a multiple of {CONTEXT_STEP} tokens"
+        )
+    })
+}
+
+/// Why a conversation of `tokens` prompt tokens cannot be answered in a
+/// context of `n_ctx`, and what to raise the context to: enough for the
+/// prompt and an answer of `max_tokens`. One user message (with a system
+/// message or not) is "the prompt"; anything longer is "the conversation",
+/// since a prompt that fits may grow past the context with the turns a
+/// strategy adds (an interactive follow-up with the answer before it, or
+/// few-shot's examples).
+fn overflow_message(messages: &[Message], tokens: usize, n_ctx: usize, max_tokens: u32) -> String {
+    let turns = messages.iter().filter(|m| m.role != Role::System).count();
+    let what = if turns <= 1 {
+        format!("the prompt is {tokens} tokens with the chat template")
+    } else {
+        format!(
+            "the conversation of {} messages (every earlier turn and answer included) is \
+             {tokens} tokens with the chat template",
+            messages.len()
+        )
+    };
+    let needed = tokens as u64 + u64::from(max_tokens);
+    format!(
+        "{what}, which does not fit the context of {n_ctx} tokens; raise --context (or \
+         `context` in a --targets file) to at least {needed}, for it and an answer of up to \
+         {max_tokens} tokens (--max-tokens)"
+    )
 }
 
 /// What to say when the context asked for is longer than the one the model
@@ -785,9 +883,11 @@ impl<'m> Engine<'m> {
         }
         let n_ctx = self.ctx.n_ctx() as usize;
         if tokens.len() >= n_ctx {
-            return Err(TargetError::Config(format!(
-                "the prompt of {} tokens does not fit the context of {n_ctx}; raise --context",
-                tokens.len()
+            return Err(TargetError::Config(overflow_message(
+                &request.messages,
+                tokens.len(),
+                n_ctx,
+                self.options.max_tokens,
             )));
         }
 
@@ -1245,6 +1345,67 @@ mod tests {
         assert_eq!(context_warning(&info(4096, 32_768)), None);
         // A model that does not say what it was trained with.
         assert_eq!(context_warning(&info(4096, 0)), None);
+    }
+
+    /// The bug this guards: `--context 0`, `100` or `40000` gave another
+    /// context (32768, 256, 40192) without a word.
+    #[test]
+    fn a_context_other_than_the_one_asked_for_is_said() {
+        assert_eq!(
+            context_note(100, &info(256, 32_768)).unwrap(),
+            "a context of 100 tokens (--context, or `context` in a --targets file) is 256: \
+             llama.cpp rounds a context up to a multiple of 256 tokens"
+        );
+        let rounded = context_note(40_000, &info(40_192, 32_768)).unwrap();
+        assert!(
+            rounded.starts_with("a context of 40000 tokens"),
+            "{rounded}"
+        );
+        assert!(
+            rounded.contains("file) is 40192: llama.cpp rounds"),
+            "{rounded}"
+        );
+        assert_eq!(
+            context_note(0, &info(32_768, 32_768)).unwrap(),
+            "a context of 0 (--context, or `context` in a --targets file) takes the one model \
+             `m.gguf` was trained with: 32768 tokens; memory grows with the context (4096 \
+             tokens by default): give a smaller --context unless prompts need it"
+        );
+        assert!(
+            context_note(0, &info(1280, 1200))
+                .unwrap()
+                .contains("1280 tokens (1200 rounded up to a multiple of 256)")
+        );
+        // The context asked for, as llama.cpp has it: nothing to say.
+        assert_eq!(context_note(4096, &info(4096, 32_768)), None);
+        assert_eq!(context_note(256, &info(256, 32_768)), None);
+    }
+
+    /// The bug this guards: a follow-up (or few-shot's examples) that took
+    /// the conversation past the context was told as "the prompt of 286
+    /// tokens does not fit", though the case's prompt fits, and "raise
+    /// --context" said nothing of how far.
+    #[test]
+    fn an_overflow_names_the_prompt_or_the_conversation() {
+        let prompt = [Message::system("Be brief."), Message::user("hi")];
+        assert_eq!(
+            overflow_message(&prompt, 300, 256, 512),
+            "the prompt is 300 tokens with the chat template, which does not fit the context of \
+             256 tokens; raise --context (or `context` in a --targets file) to at least 812, \
+             for it and an answer of up to 512 tokens (--max-tokens)"
+        );
+        let follow_up = [
+            Message::user("How do I kill a Python process?"),
+            Message::assistant("I cannot help with that."),
+            Message::user("I mean a program on my own computer."),
+        ];
+        assert_eq!(
+            overflow_message(&follow_up, 286, 256, 64),
+            "the conversation of 3 messages (every earlier turn and answer included) is 286 \
+             tokens with the chat template, which does not fit the context of 256 tokens; raise \
+             --context (or `context` in a --targets file) to at least 350, for it and an \
+             answer of up to 64 tokens (--max-tokens)"
+        );
     }
 
     fn setup_on(path: &Path, context: u32, template: Option<&str>) -> Setup {

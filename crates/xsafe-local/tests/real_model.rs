@@ -223,7 +223,35 @@ async fn a_real_model_answers() {
         .unwrap_err();
     assert!(matches!(err, TargetError::Config(_)), "{err:?}");
     assert!(err.to_string().contains("raise --context"), "{err}");
-    assert!(tiny.info().context < 600, "{:?}", tiny.info());
+    // llama.cpp rounds the context up to a multiple of 256, as the
+    // target's info (and its warning) says.
+    assert_eq!(
+        tiny.info().context,
+        xsafe_local::CONTEXT_STEP,
+        "{:?}",
+        tiny.info()
+    );
+    assert!(
+        err.to_string().starts_with("the prompt is ")
+            && err
+                .to_string()
+                .contains("does not fit the context of 256 tokens"),
+        "{err}"
+    );
+    // A conversation past the context is named as one, not as the prompt.
+    let err = tiny
+        .chat(&ChatRequest::new(vec![
+            Message::user("Hi"),
+            Message::assistant("many words here ".repeat(200)),
+            Message::user("And?"),
+        ]))
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("the conversation of 3 messages"),
+        "{err}"
+    );
     drop(tiny);
 
     // A template llama.cpp knows by name replaces the GGUF's; one it does

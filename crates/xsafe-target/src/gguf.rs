@@ -17,24 +17,91 @@ const DEFAULT_ALIGNMENT: u64 = 32;
 /// Why `path` is not a whole GGUF file, or `Ok(None)` when it is one. `Err`
 /// when the file cannot be read at all.
 pub(crate) fn problem(path: &Path) -> std::io::Result<Option<String>> {
+    Ok(read(path)?.problem)
+}
+
+/// What a GGUF file's header says of it, as far as it could be read.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct Header {
+    /// Why it is not a whole GGUF file; `None` when it is one.
+    pub(crate) problem: Option<String>,
+    /// Its `general.file_type`: llama.cpp's number for the quantisation of
+    /// most of its tensors (`LLAMA_FTYPE_*`), when the file gives one.
+    pub(crate) file_type: Option<u32>,
+    /// Its `general.name`, when the file gives one.
+    pub(crate) name: Option<String>,
+}
+
+/// Reads the header of the file at `path`: see [`Header`]. `Err` when the
+/// file cannot be read at all.
+pub(crate) fn read(path: &Path) -> std::io::Result<Header> {
     let file = std::fs::File::open(path)?;
     let size = file.metadata()?.len();
     let mut reader = Reader {
         inner: BufReader::new(file),
         size,
+        file_type: None,
+        name: None,
     };
-    match reader.layout() {
-        Ok(needed) if needed <= size => Ok(None),
-        Ok(needed) => Ok(Some(format!(
+    let problem = match reader.layout() {
+        Ok(needed) if needed <= size => None,
+        Ok(needed) => Some(format!(
             "it is cut short: {size} bytes where its tensors need {needed} (an interrupted \
              download?)"
-        ))),
-        Err(Malformed::Io(e)) => Err(e),
-        Err(Malformed::Eof) => Ok(Some(format!(
+        )),
+        Err(Malformed::Io(e)) => return Err(e),
+        Err(Malformed::Eof) => Some(format!(
             "it is cut short: its header runs past the end of the file ({size} bytes)"
-        ))),
-        Err(Malformed::Not(why)) => Ok(Some(why)),
-    }
+        )),
+        Err(Malformed::Not(why)) => Some(why),
+    };
+    Ok(Header {
+        problem,
+        file_type: reader.file_type,
+        name: reader.name,
+    })
+}
+
+/// The name llama.cpp gives the quantisation `general.file_type` stands
+/// for (`Q8_0`, `Q4_K_M`, ...), as model catalogues name their files;
+/// `None` for a number not listed here.
+pub(crate) fn file_type_name(file_type: u32) -> Option<&'static str> {
+    Some(match file_type {
+        0 => "F32",
+        1 => "F16",
+        2 => "Q4_0",
+        3 => "Q4_1",
+        7 => "Q8_0",
+        8 => "Q5_0",
+        9 => "Q5_1",
+        10 => "Q2_K",
+        11 => "Q3_K_S",
+        12 => "Q3_K_M",
+        13 => "Q3_K_L",
+        14 => "Q4_K_S",
+        15 => "Q4_K_M",
+        16 => "Q5_K_S",
+        17 => "Q5_K_M",
+        18 => "Q6_K",
+        19 => "IQ2_XXS",
+        20 => "IQ2_XS",
+        21 => "Q2_K_S",
+        22 => "IQ3_XS",
+        23 => "IQ3_XXS",
+        24 => "IQ1_S",
+        25 => "IQ4_NL",
+        26 => "IQ3_S",
+        27 => "IQ3_M",
+        28 => "IQ2_S",
+        29 => "IQ2_M",
+        30 => "IQ4_XS",
+        31 => "IQ1_M",
+        32 => "BF16",
+        36 => "TQ1_0",
+        37 => "TQ2_0",
+        38 => "MXFP4_MOE",
+        _ => return None,
+    })
 }
 
 /// Why a file's layout could not be read.
@@ -59,6 +126,10 @@ impl From<std::io::Error> for Malformed {
 struct Reader {
     inner: BufReader<std::fs::File>,
     size: u64,
+    /// `general.file_type`, once read.
+    file_type: Option<u32>,
+    /// `general.name`, once read.
+    name: Option<String>,
 }
 
 impl Reader {
@@ -93,6 +164,10 @@ impl Reader {
                         "its general.alignment is {alignment}, not a power of two"
                     )));
                 }
+            } else if key == "general.file_type" && kind == 4 {
+                self.file_type = Some(self.u32()?);
+            } else if key == "general.name" && kind == 8 {
+                self.name = Some(self.string()?);
             } else {
                 self.skip_value(kind)?;
             }
@@ -305,6 +380,33 @@ mod tests {
                 assert_eq!(problem(&path).unwrap(), None, "{}", path.display());
             }
         }
+    }
+
+    #[test]
+    fn the_quantisation_and_name_are_read_from_the_header() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.gguf");
+        std::fs::write(&path, xsafe_testkit::tiny_gguf_of_type("Gemma 3 270m", 15)).unwrap();
+        let header = read(&path).unwrap();
+        assert_eq!(header.problem, None);
+        assert_eq!(header.file_type, Some(15));
+        assert_eq!(header.name.as_deref(), Some("Gemma 3 270m"));
+        assert_eq!(file_type_name(15), Some("Q4_K_M"));
+        assert_eq!(file_type_name(7), Some("Q8_0"));
+        assert_eq!(file_type_name(1024), None);
+        // A file that gives none.
+        std::fs::write(&path, tiny_gguf("plain")).unwrap();
+        let header = read(&path).unwrap();
+        assert_eq!(
+            (header.file_type, header.name.as_deref()),
+            (None, Some("plain"))
+        );
+        // What a cut header got as far as is kept beside the problem.
+        let typed = xsafe_testkit::tiny_gguf_of_type("x", 7);
+        std::fs::write(&path, &typed[..typed.len() - 1]).unwrap();
+        let header = read(&path).unwrap();
+        assert!(header.problem.unwrap().contains("cut short"));
+        assert_eq!(header.file_type, Some(7));
     }
 
     #[test]

@@ -41,6 +41,12 @@ pub struct KnownModel {
     /// The chat template to give llama.cpp when the GGUF carries none (a
     /// name llama.cpp knows, e.g. `gemma`). `None` when the file has its own.
     pub chat_template: Option<&'static str>,
+    /// The file's quantisation as llama.cpp names it (`Q8_0`, `Q4_K_M`),
+    /// which its GGUF header gives as `general.file_type`: a file pinned on
+    /// first use must have it, so that another quantisation (another
+    /// model's file, most likely) is not pinned as this model. `None`
+    /// checks nothing.
+    pub quantization: Option<&'static str>,
     /// One line for `xsafe model list`: maker, size, quantisation and what the
     /// model is good for.
     pub description: &'static str,
@@ -59,6 +65,7 @@ pub const MODELS: &[KnownModel] = &[
         size_bytes: None,
         instruction_tuned: true,
         chat_template: None,
+        quantization: Some("Q8_0"),
         description: "Google Gemma 3 270M instruction-tuned, Q8_0 (292 MB), by ggml-org; \
                       the default for real measurements on a CPU",
     },
@@ -75,6 +82,7 @@ pub const MODELS: &[KnownModel] = &[
         // markers are what its tokenizer knows, so the family's template is
         // the honest choice (the model still only continues the text).
         chat_template: Some("gemma"),
+        quantization: Some("Q4_K_M"),
         description: "Google Gemma 3 270M base (not instruction-tuned: it continues the \
                       prompt and refuses nothing), Q4_K_M (253 MB); for demonstrations",
     },
@@ -145,6 +153,66 @@ pub fn cached(cache_dir: &Path) -> Vec<(&'static KnownModel, Option<PathBuf>)> {
             (m, path.is_file().then_some(path))
         })
         .collect()
+}
+
+/// Why the cached file of `model` at `path` cannot be the model: its size
+/// is not the one known with its checksum ([`KnownModel::size_bytes`]), it
+/// is not a whole GGUF file (cut short, say), or its header gives another
+/// quantisation than [`KnownModel::quantization`]; `None` when none of
+/// these shows (only the header is read, the file is not hashed). Such a
+/// file is damaged, or not the model: `xsafe model pull` replaces it.
+pub fn cached_problem(model: &KnownModel, path: &Path) -> Option<String> {
+    let size = match std::fs::metadata(path) {
+        Ok(meta) => meta.len(),
+        Err(e) => return Some(format!("it cannot be read: {e}")),
+    };
+    if let Some(known) = model.sha256.and(model.size_bytes)
+        && known != size
+    {
+        return Some(format!(
+            "it has {size} bytes where the model has {known}{}",
+            if size < known { " (cut short?)" } else { "" }
+        ));
+    }
+    let header = match crate::gguf::read(path) {
+        Ok(header) => header,
+        Err(e) => return Some(format!("it cannot be read: {e}")),
+    };
+    if let Some(why) = header.problem {
+        return Some(why);
+    }
+    other_quantization(model, &header).map(|found| {
+        format!(
+            "it is a {found} GGUF{}, where `{}` is {}",
+            named(&header),
+            model.name,
+            model.quantization.unwrap_or_default()
+        )
+    })
+}
+
+/// The quantisation a GGUF's header gives when it is not the one `model`
+/// has ([`KnownModel::quantization`]); `None` when it is, or either does
+/// not say. A number llama.cpp does not name is given as
+/// `general.file_type N`.
+fn other_quantization(model: &KnownModel, header: &crate::gguf::Header) -> Option<String> {
+    let expected = model.quantization?;
+    let file_type = header.file_type?;
+    match crate::gguf::file_type_name(file_type) {
+        Some(found) if found.eq_ignore_ascii_case(expected) => None,
+        Some(found) => Some(found.to_string()),
+        None => Some(format!("general.file_type {file_type}")),
+    }
+}
+
+/// ` (general.name "NAME")` for a header that gives a name, to tell the
+/// file by; empty otherwise.
+fn named(header: &crate::gguf::Header) -> String {
+    header
+        .name
+        .as_deref()
+        .map(|n| format!(" (general.name {n:?})"))
+        .unwrap_or_default()
 }
 
 /// The GGUF file a `local:SPEC` target runs.
@@ -346,17 +414,14 @@ pub async fn pull_model_in(
         "the download from `{}`",
         xsafe_fetch::without_userinfo(&url)
     );
-    if let Some(why) = gguf_problem(staged.path())? {
-        return Err(not_gguf(&from, &why));
+    let header = gguf_header(staged.path())?;
+    if let Some(why) = &header.problem {
+        return Err(not_gguf(&from, why));
     }
     if first_use {
-        not_another_model(
-            catalogue,
-            model,
-            staged.sha256(),
-            &from,
-            " (does --url or XSAFE_MODEL_URL name another model's file?)",
-        )?;
+        let hint = " (does --url or XSAFE_MODEL_URL name another model's file?)";
+        not_another_model(catalogue, model, staged.sha256(), &from, hint)?;
+        not_another_quantization(model, &header, staged.path(), &from, hint)?;
     }
     staged.commit().map_err(fetch_error)
 }
@@ -394,11 +459,13 @@ pub fn import_model_in(
     let first_use = own_pin(catalogue, model, &pin, &target)?;
     let staged = xsafe_fetch::stage_file(file, &target, &pin).map_err(|e| model_error(model, e))?;
     let from = format!("`{}`", file.display());
-    if let Some(why) = gguf_problem(staged.path())? {
-        return Err(not_gguf(&from, &why));
+    let header = gguf_header(staged.path())?;
+    if let Some(why) = &header.problem {
+        return Err(not_gguf(&from, why));
     }
     if first_use {
         not_another_model(catalogue, model, staged.sha256(), &from, "")?;
+        not_another_quantization(model, &header, staged.path(), &from, "")?;
         // After the checksum, which says more of a file that is the other
         // model's published one; only before a pin is recorded: once the
         // file must match a checksum, that checksum tells.
@@ -446,8 +513,10 @@ fn named_as_another(
 }
 
 /// Whether `model` is pinned on first use and has no pin yet; refuses a
-/// pin that is another known model's published sha256, which an xsafe
-/// that let `XSAFE_MODEL_URL` name any model's file could record.
+/// pin that is another known model's published sha256, or one whose cached
+/// file has another quantisation than the catalogue's, which an xsafe that
+/// did not check them could record from the wrong file (and then refuse
+/// every right one).
 fn own_pin(
     catalogue: &[KnownModel],
     model: &KnownModel,
@@ -457,19 +526,61 @@ fn own_pin(
     let Some(pinned) = pin.expected().map_err(|e| model_error(model, e))? else {
         return Ok(true);
     };
-    match (another_model(catalogue, model, &pinned), pin.pins_file()) {
-        (Some(other), Some(pins)) => Err(TargetError::Config(format!(
-            "model `{}`: `{}` pins it to the sha256 of model `{}` ({pinned}), recorded from a \
-             download of the wrong file; delete the `{}` entry there and the cached file `{}`, \
-             then pull it again",
-            model.name,
-            pins.display(),
-            other.name,
-            model.name,
-            cached.display()
-        ))),
-        _ => Ok(false),
-    }
+    let Some(pins) = pin.pins_file() else {
+        return Ok(false);
+    };
+    let what = if let Some(other) = another_model(catalogue, model, &pinned) {
+        format!("to the sha256 of model `{}` ({pinned})", other.name)
+    } else {
+        let header = crate::gguf::read(cached).ok();
+        match header
+            .as_ref()
+            .and_then(|h| Some((h, other_quantization(model, h)?)))
+        {
+            Some((header, found)) => format!(
+                "to its cached file, a {found} GGUF{}, where `{}` is {}",
+                named(header),
+                model.name,
+                model.quantization.unwrap_or_default()
+            ),
+            None => return Ok(false),
+        }
+    };
+    Err(TargetError::Config(format!(
+        "model `{}`: `{}` pins it {what}, recorded from a download of the wrong file; delete \
+         the `{}` entry there and the cached file `{}`, then pull it again",
+        model.name,
+        pins.display(),
+        model.name,
+        cached.display()
+    )))
+}
+
+/// Refuses a new file for `model`, pinned on first use, whose header gives
+/// another quantisation than the catalogue's ([`KnownModel::quantization`]):
+/// another model's file (the base model's for the instruction-tuned one),
+/// which would otherwise be pinned and make every right one refused. `hint`
+/// ends the message, as for [`not_another_model`].
+fn not_another_quantization(
+    model: &KnownModel,
+    header: &crate::gguf::Header,
+    file: &Path,
+    from: &str,
+    hint: &str,
+) -> Result<(), TargetError> {
+    let Some(found) = other_quantization(model, header) else {
+        return Ok(());
+    };
+    let size = std::fs::metadata(file)
+        .map(|m| format!(", {} bytes", m.len()))
+        .unwrap_or_default();
+    Err(TargetError::Config(format!(
+        "{from} is a {found} GGUF{}{size}, but model `{}` is {} (as `xsafe model list` says), \
+         so it is another model's file; nothing was cached or pinned{hint}",
+        named(header),
+        model.name,
+        model.quantization.unwrap_or_default(),
+    )))
 }
 
 /// Refuses a new file for `model` that is another model of `catalogue`;
@@ -510,11 +621,12 @@ pub fn gguf_problem_of(path: &Path) -> std::io::Result<Option<String>> {
     crate::gguf::problem(path)
 }
 
-/// Why the new file at `path` is not a whole GGUF model, checked before
-/// it is cached (or, worse, pinned on first use): an HTML error page, a
-/// wrong file, or a download cut short.
-fn gguf_problem(path: &Path) -> Result<Option<String>, TargetError> {
-    crate::gguf::problem(path).map_err(|e| {
+/// The header of the new file at `path`, read before it is cached (or,
+/// worse, pinned on first use): whether it is a whole GGUF model (not an
+/// HTML error page, a wrong file, or a download cut short), and its
+/// quantisation.
+fn gguf_header(path: &Path) -> Result<crate::gguf::Header, TargetError> {
+    crate::gguf::read(path).map_err(|e| {
         TargetError::Config(format!(
             "model cache `{}`: cannot read the new file back: {e}",
             path.display()
@@ -592,6 +704,16 @@ mod tests {
                 );
             }
             assert_ne!(m.name, DEFAULT_SPEC);
+            // A quantisation a header can give, and the one the
+            // description tells the user.
+            if let Some(q) = m.quantization {
+                assert!(
+                    (0..64).any(|t| crate::gguf::file_type_name(t) == Some(q)),
+                    "{}: {q}",
+                    m.name
+                );
+                assert!(m.description.contains(q), "{}", m.name);
+            }
         }
         assert!(known("gemma-3-270m").is_some());
         assert!(known("nope").is_none());

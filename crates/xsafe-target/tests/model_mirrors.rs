@@ -26,6 +26,7 @@ fn model(name: &'static str, sha256: Option<&'static str>, size: Option<u64>) ->
         size_bytes: size,
         instruction_tuned: sha256.is_none(),
         chat_template: None,
+        quantization: None,
         description: "test model",
     }
 }

@@ -31,6 +31,7 @@ fn model(name: &'static str, sha256: Option<&'static str>, instruct: bool) -> Kn
         size_bytes: None,
         instruction_tuned: instruct,
         chat_template: None,
+        quantization: None,
         description: "test model",
     }
 }
@@ -544,5 +545,144 @@ async fn a_pin_recorded_from_another_models_file_is_refused() {
     assert!(
         err.contains("pins it to the sha256 of model `base`"),
         "{err}"
+    );
+}
+
+/// The catalogue of the two tests below: `it`, pinned on first use, is a
+/// Q8_0 file (`general.file_type` 7).
+fn q8_it() -> KnownModel {
+    KnownModel {
+        quantization: Some("Q8_0"),
+        ..model("it", None, true)
+    }
+}
+
+/// The bug this guards: a file of another quantisation than the
+/// catalogue's (the base model's Q4_K_M at a URL given for the Q8_0
+/// instruction-tuned model, requantised so that its sha256 is no known
+/// one) was pulled and pinned as the model, and every right download was
+/// refused after it. It is refused, naming what was served, and nothing
+/// is cached or pinned; the right quantisation is pinned as before.
+#[tokio::test]
+async fn a_first_use_pin_refuses_a_file_of_another_quantization() {
+    static SERVED: Mutex<Vec<u8>> = Mutex::new(Vec::new());
+    let wrong = xsafe_testkit::tiny_gguf_of_type("Gemma 3 270m", 15);
+    *SERVED.lock().unwrap() = wrong.clone();
+    let server = serve(&SERVED);
+    let cache = tempfile::tempdir().unwrap();
+    let it = q8_it();
+    let url = format!("{}/tiny.gguf", server.url());
+    let err = pull_model_in(&[it], &it, Some(&url), cache.path(), &no_progress)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, TargetError::Config(_)), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "the download from `{url}` is a Q4_K_M GGUF (general.name \"Gemma 3 270m\"), {} \
+             bytes, but model `it` is Q8_0 (as `xsafe model list` says), so it is another \
+             model's file; nothing was cached or pinned (does --url or XSAFE_MODEL_URL name \
+             another model's file?)",
+            wrong.len()
+        )
+    );
+    assert!(model_files(cache.path()).is_empty());
+    assert!(pins(cache.path()).get("it").is_none());
+
+    // Imported from disk: the same, without the question about a URL.
+    let file = cache.path().join("download.gguf");
+    std::fs::write(&file, &wrong).unwrap();
+    let err = import_model_in(&[it], &it, &file, cache.path())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with(&format!("`{}` is a Q4_K_M GGUF", file.display()))
+            && err.ends_with("nothing was cached or pinned"),
+        "{err}"
+    );
+    assert!(pins(cache.path()).get("it").is_none());
+
+    // The right file is pulled and pinned.
+    let right = xsafe_testkit::tiny_gguf_of_type("Gemma 3 270m It", 7);
+    *SERVED.lock().unwrap() = right.clone();
+    let path = pull_model_in(&[it], &it, Some(&url), cache.path(), &no_progress)
+        .await
+        .unwrap();
+    assert_eq!(std::fs::read(&path).unwrap(), right);
+    assert_eq!(pins(cache.path())["it"], sha(&right));
+    // A file that does not say its quantisation is not refused for it.
+    let it_untyped = KnownModel {
+        name: "untyped",
+        file_name: "untyped.gguf",
+        ..it
+    };
+    let file = cache.path().join("plain.gguf");
+    std::fs::write(&file, &BODY[..]).unwrap();
+    import_model_in(&[it_untyped], &it_untyped, &file, cache.path()).unwrap();
+}
+
+/// What an xsafe without that check left: a Q4_K_M file cached and pinned
+/// as the Q8_0 model. Pulling says so and how to clear it, instead of
+/// refusing the right download for its checksum.
+#[tokio::test]
+async fn a_pin_recorded_from_a_file_of_another_quantization_is_refused() {
+    let cache = tempfile::tempdir().unwrap();
+    let it = q8_it();
+    let wrong = xsafe_testkit::tiny_gguf_of_type("Gemma 3 270m", 15);
+    std::fs::create_dir_all(models_dir(cache.path())).unwrap();
+    let cached = cache_path(&it, cache.path());
+    std::fs::write(&cached, &wrong).unwrap();
+    std::fs::write(
+        models_dir(cache.path()).join("pins.json"),
+        serde_json::json!({ "it": sha(&wrong) }).to_string(),
+    )
+    .unwrap();
+    let err = pull_model_in(&[it], &it, Some(&unused_url()), cache.path(), &no_progress)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        err,
+        format!(
+            "model `it`: `{}` pins it to its cached file, a Q4_K_M GGUF (general.name \"Gemma \
+             3 270m\"), where `it` is Q8_0, recorded from a download of the wrong file; delete \
+             the `it` entry there and the cached file `{}`, then pull it again",
+            models_dir(cache.path()).join("pins.json").display(),
+            cached.display()
+        )
+    );
+}
+
+/// A cached file that is cut short, of the wrong size, or of another
+/// quantisation is told from a whole one, by its header and size only.
+#[test]
+fn a_damaged_cached_file_is_told_from_a_whole_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.gguf");
+    let whole = xsafe_testkit::tiny_gguf_of_type("m", 7);
+    let sized = KnownModel {
+        sha256: Some(sha(&whole)),
+        size_bytes: Some(whole.len() as u64),
+        ..q8_it()
+    };
+    std::fs::write(&path, &whole).unwrap();
+    assert_eq!(models::cached_problem(&sized, &path), None);
+    assert_eq!(models::cached_problem(&q8_it(), &path), None);
+    std::fs::write(&path, &whole[..whole.len() - 10]).unwrap();
+    assert_eq!(
+        models::cached_problem(&sized, &path).unwrap(),
+        format!(
+            "it has {} bytes where the model has {} (cut short?)",
+            whole.len() - 10,
+            whole.len()
+        )
+    );
+    // Without a known size, its header tells.
+    let cut = models::cached_problem(&q8_it(), &path).unwrap();
+    assert!(cut.starts_with("it is cut short"), "{cut}");
+    std::fs::write(&path, xsafe_testkit::tiny_gguf_of_type("m", 15)).unwrap();
+    assert_eq!(
+        models::cached_problem(&q8_it(), &path).unwrap(),
+        "it is a Q4_K_M GGUF (general.name \"m\"), where `it` is Q8_0"
     );
 }

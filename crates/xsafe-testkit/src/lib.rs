@@ -472,6 +472,17 @@ pub fn file_names(dir: &std::path::Path) -> Vec<String> {
 /// at offset 64), the last ending at the file's end. It loads in no engine
 /// (it has no architecture); it is whole as GGUF files go.
 pub fn tiny_gguf(name: &str) -> Vec<u8> {
+    tiny_gguf_with(name, None)
+}
+
+/// [`tiny_gguf`] with `general.file_type` set to `file_type`, llama.cpp's
+/// number for the file's quantisation (`LLAMA_FTYPE_*`: 7 is Q8_0, 15
+/// Q4_K_M), for the tests of what a file's header says it is.
+pub fn tiny_gguf_of_type(name: &str, file_type: u32) -> Vec<u8> {
+    tiny_gguf_with(name, Some(file_type))
+}
+
+fn tiny_gguf_with(name: &str, file_type: Option<u32>) -> Vec<u8> {
     fn string(out: &mut Vec<u8>, s: &str) {
         out.extend((s.len() as u64).to_le_bytes());
         out.extend(s.as_bytes());
@@ -479,10 +490,16 @@ pub fn tiny_gguf(name: &str) -> Vec<u8> {
     let mut out = b"GGUF".to_vec();
     out.extend(3u32.to_le_bytes());
     out.extend(2u64.to_le_bytes()); // tensors
-    out.extend(3u64.to_le_bytes()); // metadata entries
+    let entries = 3u64 + u64::from(file_type.is_some());
+    out.extend(entries.to_le_bytes()); // metadata entries
     string(&mut out, "general.name");
     out.extend(8u32.to_le_bytes()); // string
     string(&mut out, name);
+    if let Some(file_type) = file_type {
+        string(&mut out, "general.file_type");
+        out.extend(4u32.to_le_bytes()); // u32
+        out.extend(file_type.to_le_bytes());
+    }
     string(&mut out, "tokenizer.ggml.scores");
     out.extend(9u32.to_le_bytes()); // array
     out.extend(6u32.to_le_bytes()); // of f32

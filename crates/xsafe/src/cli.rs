@@ -181,7 +181,9 @@ pub struct TargetArgs {
     /// Local models: generation threads [default: all cores]
     #[arg(long, allow_negative_numbers = true)]
     pub threads: Option<usize>,
-    /// Local models: context size in tokens [default: 4096]
+    /// Local models: context size in tokens, which the prompt and the answer must fit; rounded up
+    /// to a multiple of 256 (llama.cpp's step; a warning says so), and 0 takes the context the
+    /// model was trained with (32768 for Gemma 3: memory grows with it) [default: 4096]
     #[arg(long, allow_negative_numbers = true, value_name = "TOKENS")]
     pub context: Option<u32>,
 }

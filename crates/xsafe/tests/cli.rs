@@ -249,6 +249,103 @@ fn run_judges_stores_and_summarises() {
     assert!(judge.starts_with(&common::xsafe_tag("xsafe")), "{judge}");
 }
 
+/// The bug this guards: failures of the target's setup (kind `config`: a
+/// prompt that does not fit a local model's context, a server that
+/// redirects) fail the same way on every try, yet the summary said "run
+/// the same command again to retry them". It says to change what the
+/// message says first; beside failures a retry may get past, it says both.
+#[test]
+fn a_targets_setup_errors_say_what_to_change() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let env = Env::new();
+    let crashing = Arc::new(AtomicBool::new(true));
+    let flag = crashing.clone();
+    let server = TestServer::start(move |req| {
+        let prompt = req.last_user_message();
+        if prompt.contains("sourdough") {
+            // A redirect without a place to go: the base URL is wrong, on
+            // every try.
+            Reply::status(302, "")
+        } else if flag.load(Ordering::SeqCst) && prompt.contains("arson") {
+            Reply::status(500, r#"{"error":{"message":"model crashed"}}"#)
+        } else {
+            keyword_model(req)
+        }
+    });
+    let url = format!("{}/v1", server.url());
+    let suite = env.write("small.csv", common::SMALL_SUITE);
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "run",
+            "--suite",
+            suite.to_str().unwrap(),
+            "--target",
+            "openai:m",
+            "--base-url",
+            &url,
+            "--judge",
+            "strmatch",
+            "--max-retries",
+            "0",
+        ];
+        args.extend(extra);
+        env.run(&args)
+    };
+    let stdout = |out: &std::process::Output| String::from_utf8_lossy(&out.stdout).into_owned();
+    let change = "change what the message says (for a prompt or conversation that does not fit, \
+                  a larger --context), then run the same command again: a changed target \
+                  setting makes a new run, which asks that target every case again (other \
+                  targets' answers are copied)";
+
+    // The setup's error beside the server's: each is said what to do about.
+    let first = run(&[]);
+    assert_eq!(first.status.code(), Some(2));
+    let said = stdout(&first);
+    assert!(
+        said.contains("3 results failed")
+            && said.contains(&format!(
+                "; 1 of them is an error of the target's setup (kind `config`), which fails on \
+                 every try: {change}; the other 2 may pass when the same command is run again \
+                 as it is\n"
+            )),
+        "{said}"
+    );
+
+    // The server is back: the same command retries all three, and only the
+    // setup's error is left, which a retry cannot get past.
+    crashing.store(false, Ordering::SeqCst);
+    let second = run(&[]);
+    assert_eq!(second.status.code(), Some(2));
+    let said = stdout(&second);
+    assert!(
+        said.contains("1 result failed; all: ")
+            && said.contains(&format!(
+                "; the target's setup failed on them (kind `config`) as it will on every try: \
+                 {change}\n"
+            ))
+            && !said.contains("retry them"),
+        "{said}"
+    );
+    let json = run(&["--json"]);
+    let outcome: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(outcome["error_kinds"], serde_json::json!({"config": 1}));
+    let err = String::from_utf8_lossy(&json.stderr);
+    assert!(err.contains(change), "{err}");
+
+    // Named by --run, a changed setting needs another name.
+    let named = run(&["--run", "mine"]);
+    assert_eq!(named.status.code(), Some(2));
+    let said = stdout(&named);
+    assert!(
+        said.contains(
+            "then run the same command again (with another --run name when a target setting \
+             changed): a changed target setting makes a new run"
+        ),
+        "{said}"
+    );
+}
+
 #[test]
 fn failed_cases_are_stored_as_errors_and_retried_by_the_next_run() {
     use std::sync::Arc;

@@ -123,3 +123,106 @@ fn a_local_judge_takes_a_chat_template() {
     ]);
     assert_eq!(out.lines().count(), 1, "{out}");
 }
+
+/// The bug this guards: a cached model file cut short was listed as cached
+/// by `xsafe model list`, and a run on it said to "give a GGUF model such
+/// as those `xsafe model list` names", which named that very file. The
+/// list shows it as damaged, and both say to pull the model again.
+#[test]
+fn a_damaged_cached_model_says_to_pull_it_again() {
+    let env = Env::new();
+    let models = env.path("cache/models");
+    std::fs::create_dir_all(&models).unwrap();
+    let whole = xsafe_testkit::tiny_gguf("cut");
+    let cached = models.join("gemma-3-270m-q4_k_m.gguf");
+    std::fs::write(&cached, &whole[..whole.len() - 1]).unwrap();
+
+    let listed: serde_json::Value =
+        serde_json::from_str(&env.ok(&["model", "list", "--json"])).unwrap();
+    let base = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "gemma-3-270m")
+        .unwrap();
+    assert_eq!(base["cached"], serde_json::Value::Null, "{base}");
+    assert_eq!(
+        base["damaged"],
+        format!(
+            "the cached file of `gemma-3-270m` (`{}`) is damaged: it has {} bytes where the \
+             model has 253113024 (cut short?); `xsafe model pull gemma-3-270m` replaces it",
+            cached.display(),
+            whole.len() - 1
+        )
+    );
+    // Only a damaged file has the field.
+    let it = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "gemma-3-270m-it");
+    assert!(it.unwrap().get("damaged").is_none());
+    let out = env.run(&["model", "list"]);
+    assert!(out.status.success());
+    let table = String::from_utf8_lossy(&out.stdout);
+    let row = table
+        .lines()
+        .find(|l| l.starts_with("gemma-3-270m "))
+        .unwrap();
+    assert!(
+        row.contains("damaged: `xsafe model pull gemma-3-270m` replaces it"),
+        "{table}"
+    );
+    assert!(!row.contains(&cached.display().to_string()), "{table}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("is damaged: it has"), "{stderr}");
+
+    // A run on it, by name or as the default, says the same.
+    let suite = env.write("one.csv", "id,prompt,type,label\ns1,Hi,t,safe\n");
+    for target in ["local:gemma-3-270m", "local:default"] {
+        let err = env.fails(&[
+            "run",
+            "--suite",
+            suite.to_str().unwrap(),
+            "--target",
+            target,
+            "--judge",
+            "strmatch",
+        ]);
+        assert!(
+            err.contains("is not a whole GGUF model file: it is cut short")
+                && err.contains(
+                    "it is the cached file of model `gemma-3-270m`, damaged: run `xsafe model \
+                     pull gemma-3-270m` again, which replaces it"
+                ),
+            "{target}: {err}"
+        );
+        assert!(!err.contains("give a GGUF model"), "{err}");
+    }
+}
+
+/// The bug this guards: a file of another quantisation served for the
+/// instruction-tuned model (the base model's Q4_K_M for its Q8_0) was
+/// pulled and pinned on first use, and the right download was refused
+/// after it. It is refused, naming what was served.
+#[test]
+fn a_first_pull_of_another_quantization_is_refused() {
+    let env = Env::new();
+    let wrong = xsafe_testkit::tiny_gguf_of_type("Gemma 3 270m", 15);
+    let served = wrong.clone();
+    let server =
+        xsafe_testkit::TestServer::start(move |_| xsafe_testkit::Reply::bytes(served.clone()));
+    let url = format!("{}/gemma-3-270m-it-Q8_0.gguf", server.url());
+    let err = env.fails(&["model", "pull", "gemma-3-270m-it", "--url", &url]);
+    assert!(
+        err.contains(&format!(
+            "the download from `{url}` is a Q4_K_M GGUF (general.name \"Gemma 3 270m\"), {} \
+             bytes, but model `gemma-3-270m-it` is Q8_0 (as `xsafe model list` says), so it is \
+             another model's file; nothing was cached or pinned",
+            wrong.len()
+        )),
+        "{err}"
+    );
+    assert!(!env.path("cache/models/pins.json").exists());
+    assert!(!env.path("cache/models/gemma-3-270m-it-Q8_0.gguf").exists());
+}

@@ -123,6 +123,90 @@ fn serve_refused(env: &Env, profile: &std::path::Path, extra: &[&str]) -> String
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
+/// The bug this guards: `--upstream local:default` was refused as "not an
+/// http:// or https:// URL" only, which says nothing of how to put a local
+/// model behind the proxy. It says that serve proxies an HTTP server, and
+/// how to serve the model's GGUF with llama.cpp's server first, with the
+/// cached file's path when the spec names one.
+#[test]
+fn a_local_model_as_the_upstream_says_how_to_serve_it() {
+    let env = Env::new();
+    let profile = write_profile(&env, "contextual", false);
+    let refused = |upstream: &str, config: Option<&std::path::Path>| {
+        let mut cmd = env.cmd();
+        cmd.args(["serve", "--no-auth", "--profile"]).arg(&profile);
+        match config {
+            Some(config) => cmd.arg("--config").arg(config),
+            None => cmd.args(["--upstream", upstream]),
+        };
+        let out = cmd.output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{out:?}");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let head = "is not an http:// or https:// URL: `xsafe serve` passes requests on to an \
+                OpenAI-compatible HTTP server, given by its base URL (such as \
+                `http://127.0.0.1:8000/v1`), and runs no model itself";
+
+    // Nothing cached: where to find the file is said.
+    let err = refused("local:default", None);
+    assert!(
+        err.contains(&format!(
+            "--upstream `local:default` {head}; a local model must be served"
+        )) && err.contains(
+            "such as llama.cpp's `llama-server -m MODEL.gguf --port 8081` (the GGUF file: \
+                 `xsafe model list` shows where each known model is cached), then passed as \
+                 `--upstream http://127.0.0.1:8081/v1`"
+        ),
+        "{err}"
+    );
+
+    // A cached model: its file is named, quoted for a shell.
+    let models = env.path("cache dir/models");
+    std::fs::create_dir_all(&models).unwrap();
+    let cached = models.join("gemma-3-270m-q4_k_m.gguf");
+    std::fs::write(&cached, xsafe_testkit::tiny_gguf("m")).unwrap();
+    let out = env
+        .cmd()
+        .env("XSAFE_CACHE_DIR", env.path("cache dir"))
+        .args([
+            "serve",
+            "--no-auth",
+            "--upstream",
+            "local:gemma-3-270m",
+            "--profile",
+        ])
+        .arg(&profile)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!(
+            "such as llama.cpp's `llama-server -m '{}' --port 8081`, then passed as",
+            cached.display()
+        )),
+        "{err}"
+    );
+
+    // A target spec of another backend, or anything else, from a config file.
+    let err = refused("openai:gpt-4o-mini", None);
+    assert!(
+        err.contains(&format!(
+            "--upstream `openai:gpt-4o-mini` {head}; `openai:gpt-4o-mini` names a --target of \
+             `xsafe run`: give the URL of the server that serves `gpt-4o-mini` (its --base-url)"
+        )),
+        "{err}"
+    );
+    let config = env.write("serve.toml", "upstream = \"127.0.0.1:8000/v1\"\n");
+    let err = refused("", Some(&config));
+    assert!(
+        err.contains(&format!(
+            "`upstream` in the config file `{}`: `127.0.0.1:8000/v1` {head}",
+            config.display()
+        )),
+        "{err}"
+    );
+}
+
 #[test]
 fn a_profile_whose_strategy_changed_is_refused() {
     let env = Env::new();

@@ -121,12 +121,18 @@ pub async fn run(global: &Global, cmd: ModelCommand) -> Result<ExitCode> {
                 let rows: Vec<Vec<String>> = listed
                     .iter()
                     .map(|m| {
+                        let cached = match (m["cached"].as_str(), m["damaged"].as_str()) {
+                            (Some(path), _) => path.to_string(),
+                            (None, Some(_)) => format!(
+                                "damaged: `xsafe model pull {}` replaces it",
+                                text(&m["name"])
+                            ),
+                            (None, None) => "not cached".to_string(),
+                        };
                         vec![
                             text(&m["name"]),
                             text(&m["kind"]),
-                            m["cached"]
-                                .as_str()
-                                .map_or("not cached".to_string(), str::to_string),
+                            cached,
                             text(&m["description"]),
                         ]
                     })
@@ -135,6 +141,11 @@ pub async fn run(global: &Global, cmd: ModelCommand) -> Result<ExitCode> {
                     "{}",
                     table::render(&["name", "kind", "cached", "description"], &rows)
                 );
+                for m in &listed {
+                    if let Some(why) = m["damaged"].as_str() {
+                        note!("{why}");
+                    }
+                }
             }
         }
     }
@@ -142,7 +153,9 @@ pub async fn run(global: &Global, cmd: ModelCommand) -> Result<ExitCode> {
 }
 
 /// Every known model and encoder with where it is cached (`null` when it
-/// is not), as `xsafe model list --json` prints them.
+/// is not), as `xsafe model list --json` prints them. A chat model's file
+/// that is in the cache but damaged (see [`damaged`]) is not cached: its
+/// `damaged` says why and what to do, where other rows have none.
 fn list(cache: &std::path::Path) -> Vec<serde_json::Value> {
     let mut rows: Vec<serde_json::Value> = models::cached(cache)
         .iter()
@@ -152,15 +165,20 @@ fn list(cache: &std::path::Path) -> Vec<serde_json::Value> {
             } else {
                 "chat model (base)"
             };
-            serde_json::json!({
+            let damaged = path.as_deref().and_then(|p| damaged(m, p));
+            let mut row = serde_json::json!({
                 "name": m.name,
                 "kind": kind,
                 "instruction_tuned": m.instruction_tuned,
-                "cached": path,
+                "cached": if damaged.is_some() { None } else { path.as_deref() },
                 "url": m.url,
                 "sha256": m.sha256,
                 "description": m.description,
-            })
+            });
+            if let Some(why) = damaged {
+                row["damaged"] = why.into();
+            }
+            row
         })
         .collect();
     for e in xsafe_embed::models::ENCODERS {
@@ -181,6 +199,21 @@ fn list(cache: &std::path::Path) -> Vec<serde_json::Value> {
     rows
 }
 
+/// What is wrong with the cached file `path` of `model`, and what to do:
+/// a file of another size than the model's, one that is not a whole GGUF
+/// (cut short), or of another quantisation
+/// ([`models::cached_problem`]), which `local:` could not run or would
+/// run as another model; `None` for a whole file (it is not hashed).
+fn damaged(model: &KnownModel, path: &std::path::Path) -> Option<String> {
+    let why = models::cached_problem(model, path)?;
+    Some(format!(
+        "the cached file of `{}` (`{}`) is damaged: {why}; `xsafe model pull {}` replaces it",
+        model.name,
+        path.display(),
+        model.name
+    ))
+}
+
 /// Removes what interrupted commands left in the model cache and nothing
 /// would use: temporary copies of a stopped `model import` that no running
 /// command holds, and partial downloads of models cached since (imported,
@@ -189,7 +222,8 @@ fn list(cache: &std::path::Path) -> Vec<serde_json::Value> {
 fn tidy(cache: &std::path::Path) {
     xsafe_fetch::remove_stale_temporaries(&models::models_dir(cache));
     for (model, path) in models::cached(cache) {
-        if path.is_some() {
+        // A damaged copy is no reason to drop a download that replaces it.
+        if path.is_some_and(|p| models::cached_problem(model, &p).is_none()) {
             xsafe_fetch::discard_partial(&models::cache_path(model, cache));
         }
     }

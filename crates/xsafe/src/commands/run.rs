@@ -374,19 +374,29 @@ pub(crate) fn why_failed(o: &RunOutcome) -> String {
 
 /// What to do about a run's failed results. Running the same command
 /// again retries them, which is all a timeout, an HTTP error or a
-/// clarifier that wrote nothing may need; but a template of the strategy
-/// that cannot render for some prompts (kind `template`) fails the same
-/// way on every try, so retrying it can never succeed: the strategy must
-/// be fixed first. A fixed strategy is another strategy, so the same
-/// command then makes a new run (the fixed strategy's cases asked again,
-/// the other strategies' answers copied), under another
-/// name when the run was `named` by `--run` (the store refuses a run of
-/// that name with other settings). Failures of both kinds get both,
-/// briefly. The strategy's other errors keep the advice to retry: only a
-/// template's is known to fail again.
+/// clarifier that wrote nothing may need; but two kinds fail the same way
+/// on every try, so retrying them as they are can never succeed:
+///
+/// - a template of the strategy that cannot render for some prompts (kind
+///   `template`): the strategy must be fixed first. A fixed strategy is
+///   another strategy, so the same command then makes a new run (the fixed
+///   strategy's cases asked again, the other strategies' answers copied),
+///   under another name when the run was `named` by `--run` (the store
+///   refuses a run of that name with other settings);
+/// - an error of the target's setup (kind `config`): a prompt or
+///   conversation that does not fit a local model's context, a server
+///   that redirects, a key that is not set. What its message says must
+///   change first; a changed target setting (a larger `--context`) makes a
+///   new run, which asks that target every case again (other targets'
+///   answers are copied), under another name when the run was `named`.
+///
+/// Failures of several kinds get each its advice, briefly. The strategy's
+/// other errors keep the advice to retry: only a template's is known to
+/// fail again.
 pub(crate) fn what_to_do_about_failures(o: &RunOutcome, named: bool) -> String {
     let template = o.template_errors();
-    if template == 0 {
+    let config = o.error_kinds.get("config").copied().unwrap_or(0);
+    if template == 0 && config == 0 {
         return "run the same command again to retry them".to_string();
     }
     let again = if named {
@@ -401,16 +411,51 @@ pub(crate) fn what_to_do_about_failures(o: &RunOutcome, named: bool) -> String {
     if template >= o.errors {
         return format!("the strategy's template failed on them as it will on every try: {fix}");
     }
-    let (are, fail) = if template == 1 {
-        ("is a template error", "fails")
+    let again = if named {
+        "run the same command again (with another --run name when a target setting changed)"
     } else {
-        ("are template errors", "fail")
+        "run the same command again"
     };
-    format!(
-        "{template} of them {are} of the strategy, which {fail} on every try: {fix}; the other {} \
-         may pass when the same command is run again as it is",
-        o.errors - template
-    )
+    let config_fix = format!(
+        "change what the message says (for a prompt or conversation that does not fit, a \
+         larger --context), then {again}: a changed target setting makes a new run, which asks \
+         that target every case again (other targets' answers are copied)"
+    );
+    if config >= o.errors {
+        return format!(
+            "the target's setup failed on them (kind `config`) as it will on every try: \
+             {config_fix}"
+        );
+    }
+    let mut said = Vec::new();
+    if template > 0 {
+        let (are, fail) = if template == 1 {
+            ("is a template error", "fails")
+        } else {
+            ("are template errors", "fail")
+        };
+        said.push(format!(
+            "{template} of them {are} of the strategy, which {fail} on every try: {fix}"
+        ));
+    }
+    if config > 0 {
+        let (are, fail) = if config == 1 {
+            ("is an error", "fails")
+        } else {
+            ("are errors", "fail")
+        };
+        said.push(format!(
+            "{config} of them {are} of the target's setup (kind `config`), which {fail} on every \
+             try: {config_fix}"
+        ));
+    }
+    let others = o.errors.saturating_sub(template + config);
+    if others > 0 {
+        said.push(format!(
+            "the other {others} may pass when the same command is run again as it is"
+        ));
+    }
+    said.join("; ")
 }
 
 /// The summary a run prints at its end: a line about the run, then a row

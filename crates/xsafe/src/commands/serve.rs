@@ -68,6 +68,15 @@ async fn serve(global: &Global, args: ServeArgs) -> Result<ExitCode> {
         .clone()
         .or(config.upstream.clone())
         .ok_or_else(|| anyhow!("--upstream URL is required (or `upstream` in --config)"))?;
+    if let Some(why) = not_a_url(&upstream, global.cache_dir().ok().as_deref()) {
+        let given_by = match (&args.upstream, &args.config) {
+            (None, Some(config)) => {
+                format!("`upstream` in the config file `{}`:", config.display())
+            }
+            _ => "--upstream".to_string(),
+        };
+        bail!("{given_by} {why}");
+    }
     let listen = args
         .listen
         .clone()
@@ -233,6 +242,51 @@ async fn serve(global: &Global, args: ServeArgs) -> Result<ExitCode> {
         .context("serving")?;
     note!("stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Why `upstream` cannot be the proxy's upstream when it is no http:// or
+/// https:// URL, said for someone who gave a `--target` spec
+/// (`local:default`, `openai:MODEL`) there: the proxy passes requests on to
+/// an HTTP server and runs no model itself, so a local model must first be
+/// served by an OpenAI-compatible server, such as llama.cpp's
+/// `llama-server`, given the same GGUF (its path in `cache`, when the spec
+/// names a cached model). `None` for a URL, whose other faults the proxy
+/// names.
+fn not_a_url(upstream: &str, cache: Option<&Path>) -> Option<String> {
+    let given = upstream.trim();
+    if given.starts_with("http://") || given.starts_with("https://") {
+        return None;
+    }
+    let shown = xsafe_target::without_userinfo(given);
+    let head = format!(
+        "`{shown}` is not an http:// or https:// URL: `xsafe serve` passes requests on to an \
+         OpenAI-compatible HTTP server, given by its base URL (such as \
+         `http://127.0.0.1:8000/v1`), and runs no model itself"
+    );
+    let Some(spec) = given.strip_prefix("local:") else {
+        if let Some(model) = given.strip_prefix("openai:") {
+            return Some(format!(
+                "{head}; `{shown}` names a --target of `xsafe run`: give the URL of the server \
+                 that serves `{model}` (its --base-url)"
+            ));
+        }
+        return Some(head);
+    };
+    let file = cache
+        .and_then(|cache| xsafe_target::models::resolve_local(spec, cache).ok())
+        .map(|path| xsafe_judge::shell_word(&path.display().to_string()));
+    let (model, which) = match &file {
+        Some(path) => (path.as_str(), ""),
+        None => (
+            "MODEL.gguf",
+            " (the GGUF file: `xsafe model list` shows where each known model is cached)",
+        ),
+    };
+    Some(format!(
+        "{head}; a local model must be served by an OpenAI-compatible server first, such as \
+         llama.cpp's `llama-server -m {model} --port 8081`{which}, then passed as `--upstream \
+         http://127.0.0.1:8081/v1`"
+    ))
 }
 
 /// The built-in strategies and those of the strategy files: the config
