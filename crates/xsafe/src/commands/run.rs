@@ -347,7 +347,7 @@ fn failed_line(o: &RunOutcome, named: bool) -> String {
         "{} failed{}\nsee `xsafe runs show {}`; {}\n",
         super::count(o.errors, "result"),
         why_failed(o),
-        o.run_name,
+        xsafe_judge::shell_word(&o.run_name),
         what_to_do_about_failures(o, named)
     )
 }

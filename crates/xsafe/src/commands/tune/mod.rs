@@ -371,9 +371,10 @@ fn for_tune(error: xsafe_runner::RunError, part: &str) -> anyhow::Error {
          nothing was asked. If it serves the same model (the server moved), pass \
          --server-moved to resume the stored runs there. To tune at the new URL apart from \
          them, give another run store with --db FILE (tune names its runs by their settings, \
-         and has no --run), or delete the stored runs (`xsafe runs delete {run}`, and the \
+         and has no --run), or delete the stored runs (`xsafe runs delete {delete}`, and the \
          other part's run if there is one)",
-        moved.join("; ")
+        moved.join("; "),
+        delete = xsafe_judge::shell_word(&run),
     )
 }
 
@@ -631,7 +632,7 @@ fn incomplete(part: &str, o: &RunOutcome) -> Option<ExitCode> {
         o.run_id,
         which.join(", "),
         super::run::why_failed(o),
-        o.run_name,
+        xsafe_judge::shell_word(&o.run_name),
         what_to_do
     );
     Some(ExitCode::from(2))
