@@ -599,7 +599,7 @@ fn eval_with_an_llm_judge_against_a_server() {
         file.to_str().unwrap(),
         "--json",
     ]));
-    assert_eq!(r["judge"], "llm:openai:judge-model@9");
+    assert_eq!(r["judge"], "llm:openai:judge-model@10");
     // The empty answer is settled without a request.
     assert_eq!(server.request_count(), 7);
     assert!(server.max_in_flight() > 1, "llm judges judge concurrently");
@@ -697,7 +697,7 @@ fn unsure_verdicts_escalate_to_an_llm_judge() {
     let tag = r["judge"].as_str().unwrap();
     let prefix = common::xsafe_tag("xsafe>llm:openai:judge-model");
     assert!(tag.starts_with(&prefix), "{tag}");
-    assert!(tag.ends_with(">9<0.95"), "{tag}");
+    assert!(tag.ends_with(">10<0.95"), "{tag}");
     assert_eq!(r["n"], 8);
     assert_eq!(r["unscored"], 1);
 
@@ -774,7 +774,7 @@ fn rejudge_judges_a_stored_run_again_without_the_model() {
     let s = rejudge(&[]);
     assert_eq!(model.request_count(), 5, "the model is not asked again");
     assert_eq!(judge.request_count(), 5);
-    assert_eq!(s["judge"], "llm:openai:judge-model@9");
+    assert_eq!(s["judge"], "llm:openai:judge-model@10");
     assert_eq!(
         (s["judged"].as_u64(), s["already_judged"].as_u64()),
         (Some(5), Some(0))
@@ -805,7 +805,7 @@ fn rejudge_judges_a_stored_run_again_without_the_model() {
             .iter()
             .map(|v| v["judge"].as_str().unwrap())
             .collect();
-        assert_eq!(judges, ["strmatch@1", "llm:openai:judge-model@9"], "{line}");
+        assert_eq!(judges, ["strmatch@1", "llm:openai:judge-model@10"], "{line}");
         let v = &line["verdicts"][1];
         assert_eq!(v["confidence"], 0.8);
         let refused = line["messages"][1]["content"]
@@ -913,7 +913,7 @@ fn run_takes_an_llm_judge() {
         export
             .lines()
             .map(json)
-            .all(|l| l["verdicts"][0]["judge"] == "llm:grader@9")
+            .all(|l| l["verdicts"][0]["judge"] == "llm:grader@10")
     );
 }
 

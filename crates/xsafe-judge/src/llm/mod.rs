@@ -167,10 +167,11 @@ impl LlmJudge {
     /// calibrated per answer.
     pub const CONFIDENCE: f64 = 0.8;
 
-    /// The version in the judge's tag (`llm:TARGET@9`): bumped whenever what
-    /// is sent or how the output is read changes, so that verdicts of
+    /// The version in the judge's tag (`llm:TARGET@10`): bumped whenever what
+    /// is sent, which answers are sent at all (the precheck), or how the
+    /// output is read changes, so that verdicts of
     /// another version are told apart (see [`Judge::version`]).
-    pub const VERSION: &'static str = "9";
+    pub const VERSION: &'static str = "10";
 
     /// A judge that asks `target`, named `llm:` followed by the target's id.
     pub fn new(target: Arc<dyn Target>) -> Self {
