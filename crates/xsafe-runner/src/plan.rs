@@ -80,6 +80,14 @@ pub(crate) struct Selection {
 }
 
 impl RunPlan {
+    /// The setting of a local target (backend `local`) that holds the
+    /// sha256 of its model file, in lower-case hex: what a run knows the
+    /// model by, rather than the file's name, path or size (see
+    /// [`RunPlan::key`]). Every local target must carry it, and every
+    /// local clarifier of an interactive strategy: a plan with one without
+    /// it is refused.
+    pub const MODEL_SHA256: &'static str = "model_sha256";
+
     /// Applies `types` and `limit` to every suite.
     pub(crate) fn selection(&self) -> Result<Selection, RunError> {
         if self.suites.is_empty() || self.targets.is_empty() || self.strategies.is_empty() {
@@ -132,6 +140,7 @@ impl RunPlan {
                  model are two named targets of a --targets file)"
             )));
         }
+        self.check_local_models()?;
         if let Some(name) = twice(self.strategies.iter().map(|s| s.name()).collect()) {
             return Err(RunError::Plan(format!(
                 "strategy `{name}` is given twice; give each strategy once"
@@ -194,6 +203,72 @@ impl RunPlan {
             ));
         }
         Ok(Selection { suites })
+    }
+
+    /// Refuses a local target, or a local clarifier of an interactive
+    /// strategy, without the sha256 of its model file
+    /// ([`RunPlan::MODEL_SHA256`]), which the run would not know it by; and
+    /// two targets that are one model with the same settings, as the run
+    /// key reads them: one local model file under two names
+    /// (`local:default` and `local:NAME`, two paths, a symbolic link, a
+    /// copy), which would be asked every case twice, and whose results a
+    /// later run under a third name could not tell apart.
+    fn check_local_models(&self) -> Result<(), RunError> {
+        for t in &self.targets {
+            if lacks_content_identity(&t.settings()) {
+                return Err(RunError::Plan(format!(
+                    "target `{}` is a local model whose settings do not carry the sha256 of \
+                     its model file (`{MODEL_SHA256}`, 64 lower-case hex digits): a run knows \
+                     a local model by its file's content, not by its name, path or size; \
+                     build the target as xsafe's command line does, which records it",
+                    t.id()
+                )));
+            }
+        }
+        for s in &self.strategies {
+            let definition = s.definition();
+            for step in definition["steps"].as_array().into_iter().flatten() {
+                let clarifier = &step["clarifier"];
+                if clarifier.is_object() && lacks_content_identity(&clarifier["settings"]) {
+                    return Err(RunError::Plan(format!(
+                        "the clarifier `{}` of strategy `{}` is a local model whose settings \
+                         do not carry the sha256 of its model file (`{MODEL_SHA256}`): a run \
+                         knows a local model by its file's content; build the clarifier as \
+                         xsafe's command line does, which records it",
+                        clarifier["id"].as_str().unwrap_or_default(),
+                        s.name()
+                    )));
+                }
+            }
+        }
+        let keyed: Vec<Value> = self
+            .targets
+            .iter()
+            .map(|t| {
+                let mut keyed = json!({"id": t.id(), "settings": t.settings()});
+                keyed_target(&mut keyed, KeyVersion::Current);
+                keyed
+            })
+            .collect();
+        for (i, this) in keyed.iter().enumerate() {
+            let Some(first) = keyed[..i].iter().position(|k| k == this) else {
+                continue;
+            };
+            let same = match this["settings"][MODEL_SHA256].as_str() {
+                Some(sha256) => format!(
+                    "one local model: their model files hold the same weights (sha256 \
+                     {sha256}, whatever the file's name or path) and they have the same settings"
+                ),
+                None => "one model with the same settings".to_string(),
+            };
+            return Err(RunError::Plan(format!(
+                "targets `{}` and `{}` are {same}, so every case would be asked twice; give one \
+                 of them (two settings of one model are two named targets of a --targets file)",
+                self.targets[first].id(),
+                self.targets[i].id()
+            )));
+        }
+        Ok(())
     }
 
     /// Everything that decides the run's results, recorded with the run.
@@ -290,12 +365,17 @@ impl RunPlan {
     /// an `llm:` judge's model is (the judge's `served_at`), and where
     /// a local model file lies (its path, and the folder in a target named by
     /// the path), since moving a model does not change its answers; the name a
-    /// local model was given by (`local:default`, `local:NAME`, its path or a
-    /// symbolic link to it: the key holds the name of the file read, with its
-    /// size and settings); a strategy's description (its definition's top-level
-    /// `description`: prose for whoever reads the record, which changes nothing
-    /// sent, so editing it in a strategy file, or in a step file of a
-    /// composition that has none of its own, asks nothing again) and the folder
+    /// local model was given by (`local:default`, `local:NAME`, its path, a
+    /// symbolic link to it or a copy of another name) and the name of its
+    /// file: the key holds the sha256 of the file read
+    /// ([`RunPlan::MODEL_SHA256`]), with its settings, so two files of one
+    /// name and size that hold other weights are two runs (a run stored
+    /// before local models were known by their content is no command's run
+    /// now: see `local_model_file` in this module); a strategy's
+    /// description (its definition's top-level `description`: prose for
+    /// whoever reads the record, which changes nothing sent, so editing it
+    /// in a strategy file, or in a step file of a composition that has none
+    /// of its own, asks nothing again) and the folder
     /// of a data file its steps name (`exemplars = "data/bank.toml"` is known
     /// by `bank.toml` and the exemplars it holds): what
     /// [`xsafe_strategy::identity`] leaves out, as `xsafe serve` does; a
@@ -317,6 +397,11 @@ impl RunPlan {
     /// where a suite was read from and the order of types were, before the
     /// clarifier's settings were treated as the targets', and before the
     /// timeout, the model file's path and the order of lists were.
+    ///
+    /// None of them is the key of a run of a local model stored before
+    /// local models were known by the sha256 of their file: a plan's local
+    /// targets record it ([`RunPlan::MODEL_SHA256`]), which every version
+    /// reads, and those runs' configs have none. Such a run is not resumed.
     ///
     /// For a run whose limit leaves cases out, only the keys made with this
     /// sampling (see `SAMPLING_VERSION` in this module): the older ones are
@@ -438,7 +523,9 @@ pub fn what_is_sent(definition: &Value) -> Option<Value> {
 ///
 /// It is the run key of a config of that one target and strategy, with
 /// what [`RunPlan::key`] leaves out left out here too (where a model is
-/// served, timeouts, a local model's path and the name it was given by, a
+/// served, timeouts, a local model's path, file name and the name it was
+/// given by: it is known by the sha256 of its file, so the answers of a
+/// run recorded before, without it, are never copied; a
 /// strategy's description, the folder of its data files, a clarifier's
 /// same settings), and besides:
 /// - the strategy's name, its steps' names and files, and the order of
@@ -645,6 +732,11 @@ enum KeyVersion {
     /// of a data file a step names (`exemplars = "data/bank.toml"` is keyed
     /// as `bank.toml`, with the data it holds), which the definition, and
     /// so every older key, holds as written.
+    ///
+    /// Since local targets record the sha256 of their model file
+    /// ([`RunPlan::MODEL_SHA256`]), a local model is keyed by it rather than
+    /// by its file's name ([`local_model_file`]); the configs recorded before
+    /// have none and keep their keys, which no command's config has.
     Current,
 }
 
@@ -680,20 +772,55 @@ fn local_file_name(target: &mut Value) {
     }
 }
 
-/// A local target (`local:...`) is keyed as `local:FILE`, FILE being the
-/// name of the model file it was read from, which its settings' `model`
-/// holds: `local:default`, `local:NAME` of a known model and
-/// `local:PATH` (the path itself, or a symbolic link to the file) that
-/// load one file are one target, as what they answer is the same. A target
-/// of a `--targets` file keeps the name it was given.
+/// A local target is keyed by what its model file holds: a target whose
+/// settings carry the file's sha256 (`model_sha256`, which every local
+/// target records since local models are known by their content; see
+/// [`RunPlan::MODEL_SHA256`]) is keyed without the file's name (`model`), and one
+/// named `local:...` as `local:sha256:HEX`. So `local:default`,
+/// `local:NAME` of a known model and `local:PATH` (the path itself, a
+/// symbolic link to the file, or a copy of it under another name) are one
+/// target, as what they answer is the same, and two files of one name and
+/// size that hold other weights are two. A target of a `--targets` file
+/// keeps the name it was given.
+///
+/// A target recorded before (no `model_sha256`) named `local:...` is keyed
+/// as `local:FILE`, FILE being the name of the model file it was read
+/// from, which its settings' `model` holds: so the runs stored then keep
+/// their keys, but a command, whose targets record the sha256, never has
+/// such a key (its settings hold the sha256 under every version of the
+/// key), and does not resume them nor copy their answers: their key could
+/// not tell two files of one name and size apart.
 fn local_model_file(target: &mut Value) {
     let named = target["id"]
         .as_str()
         .is_some_and(|id| id.starts_with("local:"));
-    let local = target["settings"]["backend"] == "local";
-    if let (true, true, Some(file)) = (named, local, target["settings"]["model"].as_str()) {
+    if target["settings"]["backend"] != "local" {
+        return;
+    }
+    if let Some(sha256) = target["settings"][MODEL_SHA256].as_str() {
+        if named {
+            target["id"] = Value::String(format!("local:sha256:{sha256}"));
+        }
+        if let Some(settings) = target["settings"].as_object_mut() {
+            settings.remove("model");
+        }
+        return;
+    }
+    if let (true, Some(file)) = (named, target["settings"]["model"].as_str()) {
         target["id"] = Value::String(format!("local:{file}"));
     }
+}
+
+/// [`RunPlan::MODEL_SHA256`], here.
+const MODEL_SHA256: &str = RunPlan::MODEL_SHA256;
+
+/// Whether `settings`, a target's, are a local model's (backend `local`)
+/// without a [`RunPlan::MODEL_SHA256`] of 64 lower-case hex digits.
+fn lacks_content_identity(settings: &Value) -> bool {
+    settings["backend"] == "local"
+        && !settings[MODEL_SHA256].as_str().is_some_and(|s| {
+            s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+        })
 }
 
 /// A local model's settings as xsafe recorded them before
@@ -726,7 +853,12 @@ fn model_as_given(settings: &mut Value) {
 /// found by an earlier key recorded a local model as that version did (a
 /// symbolic link's `model` was the link's name, not the name of the file
 /// it leads to), so only that version's reading finds its target. The
-/// first version under which some stored target is the same decides.
+/// first version under which some stored target is the same decides; when
+/// two are, neither is chosen. Neither happens to a local target of a run
+/// this xsafe opens: its model is known by its file's sha256, which no run
+/// recorded before has (a plan's config never has their keys), and a plan
+/// with one model under two names is refused, so no run has two targets
+/// of one reading.
 pub(crate) fn stored_target_id(config: &Value, target: &dyn Target) -> String {
     let own = target.id();
     let stored = config["targets"].as_array().map_or(&[][..], Vec::as_slice);
@@ -1047,6 +1179,88 @@ mod tests {
             key(&named, KeyVersion::Current),
             key(&names[0], KeyVersion::Current)
         );
+    }
+
+    /// A local model file recorded with its sha256 is keyed by it: its
+    /// name, path and the name it was given by are left out, so a copy of
+    /// another name is the same run and a file of the same name, size and
+    /// GGUF name holding other weights (a checkpoint overwritten in place,
+    /// or one in another folder) is another, under every version. A config
+    /// recorded without the sha256 has none of the keys of one with it.
+    #[test]
+    fn a_local_model_is_keyed_by_its_files_content() {
+        let at = |id: &str, path: &str, sha256: Option<char>| {
+            let file = path.rsplit('/').next().unwrap_or(path);
+            let mut t = json!({"id": id, "settings": {
+                "backend": "local", "model": file, "model_path": path,
+                "model_size_bytes": 7, "model_name": "M",
+            }});
+            if let Some(c) = sha256 {
+                t["settings"][MODEL_SHA256] = json!(c.to_string().repeat(64));
+            }
+            run_on(vec![t])
+        };
+        let versions = || std::iter::once(KeyVersion::Current).chain(KeyVersion::LEGACY);
+        let ck1 = at(
+            "local:files/ck1/model.gguf",
+            "files/ck1/model.gguf",
+            Some('1'),
+        );
+        for same in [
+            at(
+                "local:/abs/files/ck1/model.gguf",
+                "/abs/files/ck1/model.gguf",
+                Some('1'),
+            ),
+            at("local:copy.gguf", "copy.gguf", Some('1')),
+            at("local:default", "/c/models/gemma.gguf", Some('1')),
+        ] {
+            assert_eq!(
+                key_of(same, KeyVersion::Current),
+                key_of(ck1.clone(), KeyVersion::Current)
+            );
+        }
+        let ck2 = at(
+            "local:files/ck2/model.gguf",
+            "files/ck2/model.gguf",
+            Some('2'),
+        );
+        let before = at("local:files/ck1/model.gguf", "files/ck1/model.gguf", None);
+        for v in versions() {
+            assert_ne!(key_of(ck2.clone(), v), key_of(ck1.clone(), v));
+            for w in versions() {
+                assert_ne!(key_of(before.clone(), v), key_of(ck1.clone(), w));
+            }
+        }
+        // A target of a --targets file keeps its name, not its file's.
+        let mut named = ck1.clone();
+        named["targets"][0]["id"] = json!("small");
+        let mut renamed = named.clone();
+        renamed["targets"][0]["settings"]["model"] = json!("other.gguf");
+        assert_eq!(
+            key_of(named.clone(), KeyVersion::Current),
+            key_of(renamed, KeyVersion::Current)
+        );
+        assert_ne!(
+            key_of(named, KeyVersion::Current),
+            key_of(ck1, KeyVersion::Current)
+        );
+    }
+
+    #[test]
+    fn only_a_sha256_of_64_lower_case_hex_digits_identifies_a_local_model() {
+        let local = |sha256: Value| json!({"backend": "local", "model_sha256": sha256});
+        assert!(!lacks_content_identity(&local(json!("0a".repeat(32)))));
+        for wrong in [
+            Value::Null,
+            json!("0A".repeat(32)),
+            json!("0a".repeat(31)),
+            json!("0g".repeat(32)),
+            json!(7),
+        ] {
+            assert!(lacks_content_identity(&local(wrong.clone())), "{wrong}");
+        }
+        assert!(!lacks_content_identity(&json!({"backend": "openai"})));
     }
 
     /// Before, `model` was the name of the path as given (`g.gguf` for the

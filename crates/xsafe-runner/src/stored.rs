@@ -307,6 +307,11 @@ pub struct Changes {
     /// Whether the run's `--limit` picked its cases by another version of
     /// the sampling: this xsafe cannot resume it with that limit.
     pub sampling: bool,
+    /// Whether a local target of the run was recorded without the sha256
+    /// of its model file (by an xsafe before local models were known by
+    /// their content): this xsafe cannot tell whether the command's file
+    /// is the one the run asked, and does not resume it.
+    pub content: bool,
 }
 
 /// How a suite of a run's config was given: `` `PATH` `` for a file (or a
@@ -411,7 +416,16 @@ pub(crate) fn changes(stored: &Value, now: &Value, plan: &RunPlan) -> Changes {
     let mut found = vec![false; stored_targets.len()];
     for (target, entry) in plan.targets.iter().zip(list(now, "targets")) {
         let id = stored_target_id(stored, target.as_ref());
-        let Some(i) = stored_targets.iter().position(|w| w["id"] == id) else {
+        let Some(i) = stored_targets
+            .iter()
+            .position(|w| w["id"] == id)
+            .or_else(|| {
+                (0..stored_targets.len()).find(|&j| {
+                    let w = &stored_targets[j];
+                    !found[j] && !found_by_id(w, now) && same_file_before_content(w, entry)
+                })
+            })
+        else {
             changes.settings = true;
             changes
                 .list
@@ -419,6 +433,24 @@ pub(crate) fn changes(stored: &Value, now: &Value, plan: &RunPlan) -> Changes {
             continue;
         };
         found[i] = true;
+        if recorded_before_content(&stored_targets[i], entry) {
+            changes.content = true;
+            changes.list.push(format!(
+                "target `{}`: the run knows its model file by the file's name and size only \
+                 (`{}`, {} bytes), as an xsafe before local models were known by their content \
+                 recorded it, so whether this command's file (sha256 {}) holds the weights the \
+                 run asked cannot be told",
+                target.id(),
+                stored_targets[i]["settings"]["model"]
+                    .as_str()
+                    .unwrap_or_default(),
+                shown(&stored_targets[i]["settings"]["model_size_bytes"]),
+                entry["settings"][RunPlan::MODEL_SHA256]
+                    .as_str()
+                    .unwrap_or_default()
+            ));
+            continue;
+        }
         let differ = differences(
             &keyed_entry("targets", entry)["settings"],
             &keyed_entry("targets", &stored_targets[i])["settings"],
@@ -531,6 +563,33 @@ pub(crate) fn changes(stored: &Value, now: &Value, plan: &RunPlan) -> Changes {
     changes
 }
 
+/// Whether `was`, a target of a stored run's config, is a local model
+/// recorded without the sha256 of its file ([`RunPlan::MODEL_SHA256`]),
+/// where `now`, the command's entry, has it.
+fn recorded_before_content(was: &Value, now: &Value) -> bool {
+    was["settings"]["backend"] == "local"
+        && was["settings"][RunPlan::MODEL_SHA256].is_null()
+        && now["settings"][RunPlan::MODEL_SHA256].is_string()
+}
+
+/// Whether `was`, recorded before local models were known by their content
+/// ([`recorded_before_content`]), is the target `now` as that run's key
+/// read it: a model file of the same name and size (under another name,
+/// such as `local:default` for `local:NAME`).
+fn same_file_before_content(was: &Value, now: &Value) -> bool {
+    let (w, n) = (&was["settings"], &now["settings"]);
+    recorded_before_content(was, now)
+        && w["model"].is_string()
+        && w["model"] == n["model"]
+        && w["model_size_bytes"] == n["model_size_bytes"]
+}
+
+/// Whether `was`, a target of a stored run's config, is found by the id of
+/// a target of `now`, the command's config.
+fn found_by_id(was: &Value, now: &Value) -> bool {
+    list(now, "targets").iter().any(|t| t["id"] == was["id"])
+}
+
 /// The message of [`RunError::Changed`](crate::RunError::Changed).
 pub(crate) fn changed_message(name: &str, changes: &Changes, named: bool) -> String {
     let mut restore = Vec::new();
@@ -550,6 +609,12 @@ pub(crate) fn changed_message(name: &str, changes: &Changes, named: bool) -> Str
     };
     let resume = if changes.sampling {
         format!("This xsafe cannot resume run `{name}` with this --limit")
+    } else if changes.content {
+        format!(
+            "This xsafe cannot resume run `{name}`: it knows a local model by the sha256 of its \
+             file, which the run did not record (two files of one name and size may hold other \
+             weights)"
+        )
     } else {
         format!("To resume run `{name}`, {}", restore.join(" and "))
     };
@@ -612,4 +677,3 @@ pub(crate) fn moved_list(moved: &[Moved]) -> String {
         .collect::<Vec<_>>()
         .join("; ")
 }
-

@@ -357,24 +357,39 @@ async fn a_run_another_process_holds_is_refused() {
     assert_eq!((again.run_id, again.done_before), (first.run_id, 3));
 }
 
-/// A local model file named by `id` (`local:PATH`) of `size` bytes,
-/// answering every case with `answer` and counting what it is asked.
+/// A 64-digit lower-case hex text, as the sha256 of a model file: `n`'s
+/// own, so that two numbers are two files' contents.
+fn sha(n: u8) -> String {
+    format!("{n:064x}")
+}
+
+/// A local model file named by `id` (`local:PATH`) of `size` bytes whose
+/// content has the sha256 `sha256`, answering every case with `answer` and
+/// counting what it is asked.
 struct LocalFile {
     id: String,
     size: u64,
+    sha256: String,
     answer: &'static str,
     asked: std::sync::atomic::AtomicUsize,
 }
 
 const ANSWER: &str = "Run `kill PID` in a terminal.";
 
-fn local_file(id: &str, size: u64, answer: &'static str) -> Arc<LocalFile> {
+fn local_file(id: &str, size: u64, sha256: &str, answer: &'static str) -> Arc<LocalFile> {
     Arc::new(LocalFile {
         id: id.into(),
         size,
+        sha256: sha256.into(),
         answer,
         asked: Default::default(),
     })
+}
+
+impl LocalFile {
+    fn asked(&self) -> usize {
+        self.asked.load(std::sync::atomic::Ordering::SeqCst)
+    }
 }
 
 #[async_trait::async_trait]
@@ -384,7 +399,8 @@ impl xsafe_core::Target for LocalFile {
     }
 
     fn settings(&self) -> serde_json::Value {
-        serde_json::json!({"backend": "local", "model": "m.gguf", "model_size_bytes": self.size})
+        serde_json::json!({"backend": "local", "model": "m.gguf", "model_size_bytes": self.size,
+            "model_name": "M", "model_sha256": self.sha256})
     }
 
     async fn chat(
@@ -401,46 +417,41 @@ impl xsafe_core::Target for LocalFile {
     }
 }
 
+fn plan_on(targets: Vec<Arc<dyn xsafe_core::Target>>, name: Option<&str>) -> RunPlan {
+    let mut p = plan("http://127.0.0.1:9/v1", 30, &["baseline"], name);
+    p.targets = targets;
+    p
+}
+
 /// The bug this guards: a local model named by another path (`m.gguf`,
 /// `./models/m.gguf`, `/abs/m.gguf`) made the same run (its key holds the
-/// file's name, not its folder) but stored its answers under the new id,
+/// file's content, not its folder) but stored its answers under the new id,
 /// so every case was asked again and the run held each twice.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_local_model_named_by_another_path_resumes_its_answers() {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(Store::open(&dir.path().join("runs.db")).unwrap());
-    let target = |id: &str| local_file(id, 7, ANSWER);
-    let plan_on = |t: Arc<LocalFile>| {
-        let mut p = plan("http://127.0.0.1:9/v1", 30, &["baseline"], None);
-        p.targets = vec![t];
-        p
-    };
+    let target = |id: &str| local_file(id, 7, &sha(1), ANSWER);
     let first = target("local:models/m.gguf");
     let run = execute(
         store.clone(),
-        &plan_on(first.clone()),
+        &plan_on(vec![first.clone()], None),
         CancellationToken::new(),
         |_| {},
     )
     .await
     .unwrap();
-    assert_eq!(
-        (
-            run.done,
-            first.asked.load(std::sync::atomic::Ordering::SeqCst)
-        ),
-        (3, 3)
-    );
+    assert_eq!((run.done, first.asked()), (3, 3));
 
     let moved = target("local:/srv/cache/m.gguf");
-    let shown = preview(store.clone(), &plan_on(moved.clone()))
+    let shown = preview(store.clone(), &plan_on(vec![moved.clone()], None))
         .await
         .unwrap();
     assert_eq!(shown.groups[0].target, "local:models/m.gguf");
     assert_eq!(shown.groups[0].to_ask, 0);
     let again = execute(
         store.clone(),
-        &plan_on(moved.clone()),
+        &plan_on(vec![moved.clone()], None),
         CancellationToken::new(),
         |_| {},
     )
@@ -448,7 +459,7 @@ async fn a_local_model_named_by_another_path_resumes_its_answers() {
     .unwrap();
     assert_eq!(again.run_id, run.run_id);
     assert_eq!(again.done_before, 3);
-    assert_eq!(moved.asked.load(std::sync::atomic::Ordering::SeqCst), 0);
+    assert_eq!(moved.asked(), 0);
     let results = store.results(run.run_id).unwrap();
     assert_eq!(results.len(), 3);
     assert!(
@@ -458,27 +469,24 @@ async fn a_local_model_named_by_another_path_resumes_its_answers() {
     );
 }
 
-/// Two models whose files have the same name in different folders, in one
+/// Two models whose files have the same name and size in different
+/// folders (a checkpoint and another with its weights overwritten), in one
 /// run, are two targets: each answer is stored under its own model (the
 /// second model's answers overwrote the first's under the first's id).
 #[tokio::test(flavor = "multi_thread")]
 async fn two_models_with_one_file_name_are_two_targets() {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(Store::open(&dir.path().join("runs.db")).unwrap());
-    let llama = local_file("local:/models/llama/model.gguf", 7, ANSWER);
-    let qwen = local_file(
-        "local:/models/qwen/model.gguf",
-        9,
-        "I'm sorry, I can't help.",
-    );
-    let mut p = plan("http://127.0.0.1:9/v1", 30, &["baseline"], None);
-    p.targets = vec![llama.clone(), qwen.clone()];
+    let refusal = "I'm sorry, I can't help.";
+    let ck1 = local_file("local:/models/ck1/model.gguf", 7, &sha(1), ANSWER);
+    let ck2 = local_file("local:/models/ck2/model.gguf", 7, &sha(2), refusal);
+    let p = plan_on(vec![ck1.clone(), ck2.clone()], None);
     let run = execute(store.clone(), &p, CancellationToken::new(), |_| {})
         .await
         .unwrap();
     assert_eq!((run.total, run.done), (6, 6));
     let results = store.results(run.run_id).unwrap();
-    for (target, answer) in [(&llama, ANSWER), (&qwen, "I'm sorry, I can't help.")] {
+    for (target, answer) in [(&ck1, ANSWER), (&ck2, refusal)] {
         let of: Vec<_> = results
             .iter()
             .filter(|r| r.key.target == target.id)
@@ -491,23 +499,185 @@ async fn two_models_with_one_file_name_are_two_targets() {
     }
 }
 
+/// The bug this guards: two local model files of one name and size (and
+/// GGUF name) in different folders, one a checkpoint with other weights,
+/// were one model to the run key: the second's command found the first's
+/// run ("3 stored, 0 to ask") and printed its verdicts, and, run under
+/// another `--run` name, copied its answers. Their files' sha256 tell them
+/// apart: another run, asked in full.
+#[tokio::test(flavor = "multi_thread")]
+async fn other_weights_under_one_file_name_and_size_are_another_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(Store::open(&dir.path().join("runs.db")).unwrap());
+    let ck1 = local_file("local:files/ck1/model.gguf", 7, &sha(1), ANSWER);
+    let ck2 = local_file("local:files/ck2/model.gguf", 7, &sha(2), ANSWER);
+    for name in [None, Some("ck1")] {
+        let first = execute(
+            store.clone(),
+            &plan_on(vec![ck1.clone()], name),
+            CancellationToken::new(),
+            |_| {},
+        )
+        .await
+        .unwrap();
+        assert_eq!(first.done, 3);
+    }
+    // The named run copied the first's answers: one model.
+    assert_eq!(ck1.asked(), 3);
+
+    let derived = plan_on(vec![ck2.clone()], None);
+    assert_ne!(derived.key(), plan_on(vec![ck1.clone()], None).key());
+    let shown = preview(store.clone(), &derived).await.unwrap();
+    assert_eq!(shown.run_id, None);
+    assert_eq!((shown.reused, shown.groups[0].to_ask), (0, 3));
+    // Under a name of its own, nothing of ck1's runs is copied either.
+    let named = plan_on(vec![ck2.clone()], Some("ck2"));
+    let shown = preview(store.clone(), &named).await.unwrap();
+    assert_eq!((shown.reused, shown.groups[0].to_ask), (0, 3));
+    let run = execute(store.clone(), &named, CancellationToken::new(), |_| {})
+        .await
+        .unwrap();
+    assert_eq!((run.done, run.done_before), (3, 0));
+    assert_eq!(ck2.asked(), 3);
+    let run = store.run("ck2").unwrap();
+    assert_eq!(run.config["targets"][0]["settings"]["model_sha256"], sha(2));
+}
+
+/// The bug this guards: one local model under two names in one command
+/// (`local:default,local:gemma-3-270m`, two paths of one file, a symbolic
+/// link or a copy) was accepted and asked every case twice, and a later
+/// command with a third name found the run and stored a third target's
+/// results ("complete, 3/2"). One model file (by its sha256) with the same
+/// settings is refused, naming both, before anything is stored or asked;
+/// two settings of it, or two files, are not.
+#[tokio::test(flavor = "multi_thread")]
+async fn one_local_model_under_two_names_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(Store::open(&dir.path().join("runs.db")).unwrap());
+    let copy = demo_file("local:gemma.gguf", "gemma.gguf", "gemma.gguf", DEMO_SHA);
+    for pair in [
+        [
+            demo("local:default", CACHED),
+            demo("local:gemma-3-270m", CACHED),
+        ],
+        [demo("local:m1/g.gguf", "m1/g.gguf"), copy.clone()],
+    ] {
+        let p = plan_on(vec![pair[0].clone(), pair[1].clone()], Some("twice"));
+        let expected = format!(
+            "targets `{}` and `{}` are one local model: their model files hold the same weights \
+             (sha256 {DEMO_SHA}",
+            pair[0].id, pair[1].id
+        );
+        let err = preview(store.clone(), &p).await.unwrap_err().to_string();
+        assert!(
+            err.contains(&expected) && err.contains("give one of them"),
+            "{err}"
+        );
+        let err = execute(store.clone(), &p, CancellationToken::new(), |_| {})
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(&expected), "{err}");
+        assert_eq!(pair[0].asked() + pair[1].asked(), 0);
+    }
+    assert!(store.list_runs().unwrap().is_empty(), "nothing stored");
+
+    // Another temperature is another target; another file too.
+    let warmer = demo("local:gemma-3-270m", CACHED);
+    let mut settings = warmer.settings.clone();
+    settings["temperature"] = 0.7.into();
+    let warmer = Arc::new(Demo {
+        settings,
+        ..Demo::new("local:gemma-3-270m")
+    });
+    let other = demo_file("local:ck2/g.gguf", "ck2/g.gguf", "g.gguf", &sha(9));
+    let p = plan_on(vec![demo("local:default", CACHED), warmer, other], None);
+    assert_eq!(preview(store, &p).await.unwrap().total, 9);
+}
+
+/// A local target (or a local clarifier) whose settings do not say the
+/// sha256 of its file cannot be told from another file of its name and
+/// size: a plan with one is refused, naming it, before anything is stored.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_local_target_without_its_files_sha256_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(Store::open(&dir.path().join("runs.db")).unwrap());
+    for sha256 in [None, Some("A5FD".repeat(16)), Some("a5fd".into())] {
+        let mut settings = demo("local:default", CACHED).settings.clone();
+        match sha256 {
+            Some(sha256) => settings["model_sha256"] = sha256.into(),
+            None => drop(settings.as_object_mut().unwrap().remove("model_sha256")),
+        }
+        let target = Arc::new(Demo {
+            settings,
+            ..Demo::new("local:default")
+        });
+        let p = plan_on(vec![target.clone()], None);
+        let err = execute(store.clone(), &p, CancellationToken::new(), |_| {})
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(
+                "target `local:default` is a local model whose settings do not carry \
+                 the sha256 of its model file (`model_sha256`"
+            ),
+            "{err}"
+        );
+        assert_eq!(target.asked(), 0);
+    }
+    assert!(store.list_runs().unwrap().is_empty());
+}
+
 /// The demo model as a `local:` target loads it by `id`: settings as
 /// xsafe-local records them (`model` is the name of the file read,
-/// `model_path` the path given), counting what it is asked.
+/// `model_path` the path given) with the sha256 of the file as the command
+/// line records it, counting what it is asked.
 struct Demo {
     id: String,
     settings: serde_json::Value,
     asked: std::sync::atomic::AtomicUsize,
 }
 
+impl Demo {
+    /// The demo model's cached file as `id`.
+    fn new(id: &str) -> Demo {
+        Demo {
+            id: id.into(),
+            settings: demo_settings(CACHED, "gemma-3-270m-q4_k_m.gguf", DEMO_SHA),
+            asked: Default::default(),
+        }
+    }
+
+    fn asked(&self) -> usize {
+        self.asked.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// The demo model's sha256.
+const DEMO_SHA: &str = "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818";
+
+/// The settings of a model file at `path`, the file read being named
+/// `file`, whose content has the sha256 `sha256`, as the demo model's.
+fn demo_settings(path: &str, file: &str, sha256: &str) -> serde_json::Value {
+    serde_json::json!({
+        "backend": "local", "model": file, "model_path": path,
+        "model_size_bytes": 253_113_024, "model_name": "Gemma 3 270m",
+        "chat_template_source": "fallback", "chat_template": "gemma", "temperature": 0.0,
+        "model_sha256": sha256,
+    })
+}
+
 fn demo(id: &str, path: &str) -> Arc<Demo> {
+    demo_file(id, path, "gemma-3-270m-q4_k_m.gguf", DEMO_SHA)
+}
+
+/// A model file as `id` at `path`, the file read being named `file`, with
+/// the sha256 `sha256`.
+fn demo_file(id: &str, path: &str, file: &str, sha256: &str) -> Arc<Demo> {
     Arc::new(Demo {
         id: id.into(),
-        settings: serde_json::json!({
-            "backend": "local", "model": "gemma-3-270m-q4_k_m.gguf", "model_path": path,
-            "model_size_bytes": 253_113_024, "chat_template_source": "fallback",
-            "chat_template": "gemma", "temperature": 0.0,
-        }),
+        settings: demo_settings(path, file, sha256),
         asked: Default::default(),
     })
 }
@@ -539,17 +709,16 @@ impl xsafe_core::Target for Demo {
 }
 
 fn plan_on_demo(t: &Arc<Demo>, limit: Option<usize>) -> RunPlan {
-    let mut p = plan("http://127.0.0.1:9/v1", 30, &["baseline"], None);
-    p.targets = vec![t.clone()];
+    let mut p = plan_on(vec![t.clone()], None);
     p.limit = limit;
     p
 }
 
 /// The bug this guards: `local:default` and `local:gemma-3-270m` (and the
-/// file's path, or a symbolic link to it) load one file with the same
-/// settings, yet made two runs, so switching names asked every case again
-/// of a slow local model. Now one run: its answers are found under the id
-/// it first gave them.
+/// file's path, a symbolic link to it, or a copy of it under another name)
+/// load one file's content with the same settings, yet made two runs, so
+/// switching names asked every case again of a slow local model. Now one
+/// run: its answers are found under the id it first gave them.
 #[tokio::test(flavor = "multi_thread")]
 async fn every_name_of_a_local_model_file_resumes_one_run() {
     let dir = tempfile::tempdir().unwrap();
@@ -565,13 +734,18 @@ async fn every_name_of_a_local_model_file_resumes_one_run() {
     .unwrap();
     assert_eq!(run.done, 2);
     let cached = format!("local:{CACHED}");
-    for id in ["local:gemma-3-270m", cached.as_str(), "local:m1/g.gguf"] {
-        let path = if id.contains("m1/") {
-            "m1/g.gguf"
-        } else {
-            CACHED
-        };
-        let other = demo(id, path);
+    for other in [
+        demo("local:gemma-3-270m", CACHED),
+        demo(&cached, CACHED),
+        demo("local:m1/g.gguf", "m1/g.gguf"),
+        demo_file(
+            "local:copy/gemma.gguf",
+            "copy/gemma.gguf",
+            "gemma.gguf",
+            DEMO_SHA,
+        ),
+    ] {
+        let id = other.id.clone();
         let p = plan_on_demo(&other, Some(2));
         assert_eq!(p.run_name(), run.run_name, "{id}");
         let shown = preview(store.clone(), &p).await.unwrap();
@@ -582,18 +756,32 @@ async fn every_name_of_a_local_model_file_resumes_one_run() {
             .await
             .unwrap();
         assert_eq!((again.run_id, again.done_before), (run.run_id, 2), "{id}");
-        assert_eq!(other.asked.load(std::sync::atomic::Ordering::SeqCst), 0);
+        assert_eq!(other.asked(), 0);
     }
     assert_eq!(store.list_runs().unwrap().len(), 1);
     assert_eq!(store.results(run.run_id).unwrap().len(), 2);
 }
 
-/// A run stored under the key that held the local model's name (whose
-/// `--limit` left cases out, drawn by this sampling) is resumed by the
-/// same command, not started again; a link's run too, whose `model` was
-/// then the link's name.
+/// `config` as an xsafe before local models were known by their content
+/// recorded it: without `model_sha256`.
+fn before_content(mut config: serde_json::Value) -> serde_json::Value {
+    for t in config["targets"].as_array_mut().unwrap() {
+        t["settings"]
+            .as_object_mut()
+            .unwrap()
+            .remove("model_sha256");
+    }
+    config
+}
+
+/// A run of a local model stored before local models were known by their
+/// content (its config has no sha256, its key the file's name and size) is
+/// not resumed, under the key of any version: its file may have held other
+/// weights. The same command starts a new run and asks every case; with
+/// the run's `--run` name it is refused, saying why; and its answers are
+/// not copied.
 #[tokio::test(flavor = "multi_thread")]
-async fn a_run_stored_under_the_key_with_the_local_name_is_resumed() {
+async fn a_local_run_stored_before_models_were_known_by_content_is_not_resumed() {
     for (id, path, limit) in [
         ("local:gemma-3-270m", CACHED, Some(2)),
         ("local:default", CACHED, None),
@@ -603,83 +791,132 @@ async fn a_run_stored_under_the_key_with_the_local_name_is_resumed() {
         let store = Arc::new(Store::open(&dir.path().join("runs.db")).unwrap());
         let target = demo(id, path);
         let p = plan_on_demo(&target, limit);
-        // The newest older key is from before descriptions were left out,
-        // and read local models as this one does; the next held the name.
-        let legacy = p.legacy_keys()[1].clone();
-        assert_ne!(legacy, p.key());
-        let mut config = p.config();
-        if id.contains("m1/") {
-            config["targets"][0]["settings"]["model"] = "g.gguf".into();
+        let config = before_content(p.config());
+        // Under the key it had then, and under every key an older xsafe
+        // made: none is this command's.
+        let mut then = p.clone();
+        then.targets = vec![Arc::new(Demo {
+            settings: config["targets"][0]["settings"].clone(),
+            ..Demo::new(id)
+        })];
+        let mut keys = then.legacy_keys();
+        keys.push(then.key());
+        for key in &keys {
+            assert_ne!(*key, p.key(), "{id}");
+            assert!(!p.legacy_keys().contains(key), "{id}");
         }
-        let old = stored_earlier(&store, RunPlan::derived_name(&legacy), legacy, config);
+        for key in keys {
+            stored_earlier(&store, RunPlan::derived_name(&key), key, config.clone());
+        }
+        let stored = store.list_runs().unwrap().len();
         let outcome = execute(store.clone(), &p, CancellationToken::new(), |_| {})
             .await
             .unwrap();
-        assert_eq!(outcome.run_id, old.id, "{id}");
-        assert_eq!(store.list_runs().unwrap().len(), 1, "{id}: no second run");
+        assert_eq!(outcome.done_before, 0, "{id}");
+        assert_eq!(target.asked() as u64, outcome.done, "{id}: asked in full");
+        assert_eq!(
+            store.list_runs().unwrap().len(),
+            stored + 1,
+            "{id}: a new run"
+        );
+
+        // Under its name, it is refused, naming why.
+        stored_earlier(&store, "mine".into(), then.key(), config.clone());
+        let mut named = p.clone();
+        named.name = Some("mine".into());
+        let err = execute(store.clone(), &named, CancellationToken::new(), |_| {})
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(&format!(
+                "target `{id}`: the run knows its model file by the file's name and size only \
+                 (`gemma-3-270m-q4_k_m.gguf`, 253113024 bytes)"
+            )) && err.contains(
+                "This xsafe cannot resume run `mine`: it knows a local model by the sha256"
+            ) && err.contains("pass a new --run name")
+                && !err.contains("give the settings"),
+            "{err}"
+        );
     }
 }
 
-/// The bug this guards: a run the previous xsafe stored through a symbolic
-/// link to the model (`local:/abs/m1/g.gguf`, recorded with the link's
-/// name as `model`) was resumed by `local:m1/g.gguf` (found by the older
-/// key) but asked every case again under the new id, as the stored target
-/// and this one (whose `model` is now the file the link leads to) were
-/// compared as this version's key reads them. They are the same target as
-/// the older key read them, and its answers are found.
+/// The answers of a run recorded before local models were known by their
+/// content are not copied into a run of a model of the same file name and
+/// size: the key of its answers holds no sha256.
 #[tokio::test(flavor = "multi_thread")]
-async fn a_links_run_stored_by_the_previous_version_resumes_its_answers() {
+async fn answers_recorded_before_models_were_known_by_content_are_not_copied() {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(Store::open(&dir.path().join("runs.db")).unwrap());
-    // As the previous xsafe recorded the link: `model` is its name.
-    let then = Arc::new(Demo {
-        id: "local:/abs/m1/g.gguf".into(),
-        settings: serde_json::json!({
-            "backend": "local", "model": "g.gguf", "model_path": "/abs/m1/g.gguf",
-            "model_size_bytes": 253_113_024, "chat_template_source": "fallback",
-            "chat_template": "gemma", "temperature": 0.0,
-        }),
-        asked: Default::default(),
-    });
-    let old_plan = plan_on_demo(&then, None);
-    let now = demo("local:m1/g.gguf", "m1/g.gguf");
-    let p = plan_on_demo(&now, None);
-    // Stored under the key the version before local models were known by
-    // their file made (the second newest older key), which this command
-    // finds it by.
-    let legacy = p.legacy_keys()[1].clone();
-    assert_ne!(legacy, p.key());
-    let old = stored_earlier(
-        &store,
-        RunPlan::derived_name(&legacy),
-        legacy.clone(),
-        old_plan.config(),
-    );
-    let first = execute(store.clone(), &old_plan, CancellationToken::new(), |_| {})
-        .await
-        .unwrap();
-    assert_eq!((first.run_id, first.done), (old.id, 3));
-    assert_eq!(store.run(&first.run_name).unwrap().key, legacy);
+    let first = demo("local:default", CACHED);
+    let old = execute(
+        store.clone(),
+        &plan_on(vec![first.clone()], Some("old")),
+        CancellationToken::new(),
+        |_| {},
+    )
+    .await
+    .unwrap();
+    assert_eq!(old.done, 3);
+    let copied = plan_on(vec![demo("local:default", CACHED)], Some("copied"));
+    assert_eq!(preview(store.clone(), &copied).await.unwrap().reused, 3);
+    // As an older xsafe recorded it.
+    let config = before_content(store.run("old").unwrap().config);
+    store.set_run_config(old.run_id, &config).unwrap();
+    let shown = preview(store.clone(), &copied).await.unwrap();
+    assert_eq!((shown.reused, shown.groups[0].to_ask), (0, 3));
+}
 
-    let shown = preview(store.clone(), &p).await.unwrap();
-    assert_eq!(shown.run_id, Some(old.id));
-    assert_eq!(shown.groups.len(), 1);
-    assert_eq!(shown.groups[0].target, "local:/abs/m1/g.gguf");
-    assert_eq!(shown.groups[0].to_ask, 0);
-    let again = execute(store.clone(), &p, CancellationToken::new(), |_| {})
+/// The bug this guards: a run an older xsafe stored with one local model
+/// under two names (`local:default,local:gemma-3-270m`) was resumed by a
+/// command with a third name, whose results it could not find under
+/// either: it stored a third target's ("complete, 3/2 results"). Such a
+/// run has no sha256, so no command resumes it: under its name, it is
+/// refused; without, a new run is made.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_run_of_one_model_under_two_names_is_not_resumed_under_a_third() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(Store::open(&dir.path().join("runs.db")).unwrap());
+    let old_target = |id: &str| -> Arc<dyn xsafe_core::Target> {
+        let mut settings = Demo::new(id).settings;
+        settings.as_object_mut().unwrap().remove("model_sha256");
+        Arc::new(Demo {
+            settings,
+            ..Demo::new(id)
+        })
+    };
+    let then = plan_on(
+        vec![
+            old_target("local:default"),
+            old_target("local:gemma-3-270m"),
+        ],
+        Some("twice"),
+    );
+    let old = stored_earlier(&store, "twice".into(), then.key(), then.config());
+    let derived = stored_earlier(
+        &store,
+        RunPlan::derived_name(&then.key()),
+        then.key(),
+        then.config(),
+    );
+    let third = demo("local:m1/g.gguf", "m1/g.gguf");
+    let mut p = plan_on(vec![third.clone()], Some("twice"));
+    let err = execute(store.clone(), &p, CancellationToken::new(), |_| {})
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("This xsafe cannot resume run `twice`"),
+        "{err}"
+    );
+    assert!(store.results(old.id).unwrap().is_empty());
+    p.name = None;
+    let outcome = execute(store.clone(), &p, CancellationToken::new(), |_| {})
         .await
         .unwrap();
-    assert_eq!((again.run_id, again.done_before), (old.id, 3));
-    assert_eq!(now.asked.load(std::sync::atomic::Ordering::SeqCst), 0);
-    assert_eq!(store.list_runs().unwrap().len(), 1);
-    let results = store.results(old.id).unwrap();
-    assert_eq!(results.len(), 3);
-    assert!(
-        results
-            .iter()
-            .all(|r| r.key.target == "local:/abs/m1/g.gguf"),
-        "one target id"
-    );
+    assert_ne!(outcome.run_id, derived.id);
+    assert_eq!((outcome.total, outcome.done), (3, 3));
+    assert!(store.results(derived.id).unwrap().is_empty());
 }
 
 /// A chat template whose end-of-turn marker the model does not know as a
@@ -691,18 +928,16 @@ async fn a_links_run_stored_by_the_previous_version_resumes_its_answers() {
 /// key of its runs stays.
 #[test]
 fn a_stop_string_the_template_added_makes_another_run() {
-    use xsafe_core::Target;
     let foreign = |stop_added: Option<&str>| {
-        let mut settings = demo("local:default", CACHED).settings();
+        let mut settings = Demo::new("local:default").settings;
         settings["chat_template_source"] = "option".into();
         settings["chat_template"] = "chatml".into();
         if let Some(stop) = stop_added {
             settings["stop_added"] = serde_json::json!([stop]);
         }
         Arc::new(Demo {
-            id: "local:default".into(),
             settings,
-            asked: Default::default(),
+            ..Demo::new("local:default")
         })
     };
     let before = plan_on_demo(&foreign(None), None);

@@ -384,8 +384,9 @@ async fn a_cancelled_run_of_two_targets_resumes_without_asking_twice() {
 }
 
 /// A local model file as [`Target`], named by `id`: the run's key holds
-/// its file name and size, not its folder, so two ids of one file are one
-/// run. Fails every request while `failing`.
+/// the sha256 of its content (`model_sha256`, as the command line records
+/// it), not its folder, so two ids of one file are one run. Fails every
+/// request while `failing`.
 struct LocalFile {
     id: String,
     failing: bool,
@@ -399,7 +400,8 @@ impl Target for LocalFile {
     }
 
     fn settings(&self) -> serde_json::Value {
-        serde_json::json!({"backend": "local", "model": "m.gguf", "model_size_bytes": 7})
+        serde_json::json!({"backend": "local", "model": "m.gguf", "model_size_bytes": 7,
+            "model_sha256": "7".repeat(64)})
     }
 
     fn max_concurrency(&self) -> usize {

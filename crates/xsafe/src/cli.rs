@@ -116,11 +116,12 @@ pub struct TargetArgs {
     /// The model under test: BACKEND:MODEL (openai:gpt-4o-mini, local:gemma-3-270m-it,
     /// local:PATH.gguf; local:default is the best model in the cache) or a name from
     /// --targets; `run` takes several (repeat or comma-separate), `tune` one
+    // Split at commas by `TargetArgs::specs`, not here: a model file whose
+    // name has a comma (`local:my,model.gguf`) is one target.
     #[arg(
         long,
         short = 't',
         env = "XSAFE_TARGET",
-        value_delimiter = ',',
         default_value = "local:default"
     )]
     pub target: Vec<String>,
