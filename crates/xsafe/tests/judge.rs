@@ -805,7 +805,11 @@ fn rejudge_judges_a_stored_run_again_without_the_model() {
             .iter()
             .map(|v| v["judge"].as_str().unwrap())
             .collect();
-        assert_eq!(judges, ["strmatch@1", "llm:openai:judge-model@10"], "{line}");
+        assert_eq!(
+            judges,
+            ["strmatch@1", "llm:openai:judge-model@10"],
+            "{line}"
+        );
         let v = &line["verdicts"][1];
         assert_eq!(v["confidence"], 0.8);
         let refused = line["messages"][1]["content"]
