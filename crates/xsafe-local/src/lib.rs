@@ -607,7 +607,9 @@ fn context_note(asked: u32, info: &ModelInfo) -> Option<String> {
 
 /// Why a conversation of `tokens` prompt tokens cannot be answered in a
 /// context of `n_ctx`, and what to raise the context to: enough for the
-/// prompt and an answer of `max_tokens`. One user message (with a system
+/// prompt and an answer of `max_tokens`. A prompt that fits the context
+/// but leaves no room for such an answer is told as that, with the
+/// `--max-tokens` that would fit as the other way out. One user message (with a system
 /// message or not) is "the prompt"; anything longer is "the conversation",
 /// since a prompt that fits may grow past the context with the turns a
 /// strategy adds (an interactive follow-up with the answer before it, or
@@ -624,6 +626,16 @@ fn overflow_message(messages: &[Message], tokens: usize, n_ctx: usize, max_token
         )
     };
     let needed = tokens as u64 + u64::from(max_tokens);
+    if tokens < n_ctx {
+        return format!(
+            "{what}, which leaves room in the context of {n_ctx} tokens for an answer of {} \
+             tokens, not one of up to {max_tokens} (--max-tokens); raise --context (or \
+             `context` in a --targets file) to at least {needed}, or lower --max-tokens to {} \
+             or less",
+            n_ctx - tokens,
+            n_ctx - tokens
+        );
+    }
     format!(
         "{what}, which does not fit the context of {n_ctx} tokens; raise --context (or \
          `context` in a --targets file) to at least {needed}, for it and an answer of up to \
@@ -881,8 +893,13 @@ impl<'m> Engine<'m> {
                 "the conversation formats to an empty prompt".into(),
             ));
         }
+        // The prompt and an answer of up to --max-tokens must fit: an
+        // answer cut by the context would read as one cut by --max-tokens
+        // (`length`), and raising --max-tokens would not help. An
+        // OpenAI-compatible server such as vLLM refuses such a request too.
         let n_ctx = self.ctx.n_ctx() as usize;
-        if tokens.len() >= n_ctx {
+        let max_tokens = self.options.max_tokens as usize;
+        if tokens.len() >= n_ctx || tokens.len() + max_tokens > n_ctx {
             return Err(TargetError::Config(overflow_message(
                 &request.messages,
                 tokens.len(),
@@ -924,7 +941,8 @@ impl<'m> Engine<'m> {
                 answer.truncate(at);
                 break FinishReason::Stop;
             }
-            if generated >= self.options.max_tokens || n_past >= n_ctx {
+            // The check above leaves the context room for every token.
+            if generated >= self.options.max_tokens {
                 break FinishReason::Length;
             }
             self.decode_one(token, n_past)?;
@@ -1406,6 +1424,46 @@ mod tests {
              --context (or `context` in a --targets file) to at least 350, for it and an \
              answer of up to 64 tokens (--max-tokens)"
         );
+        // A prompt that fits, but not with an answer of --max-tokens.
+        assert_eq!(
+            overflow_message(&prompt, 100, 256, 512),
+            "the prompt is 100 tokens with the chat template, which leaves room in the context \
+             of 256 tokens for an answer of 156 tokens, not one of up to 512 (--max-tokens); \
+             raise --context (or `context` in a --targets file) to at least 612, or lower \
+             --max-tokens to 156 or less"
+        );
+    }
+
+    /// The bug this guards: a prompt that fit the context, but not with an
+    /// answer of --max-tokens, was answered until the context was full and
+    /// the answer recorded as cut by --max-tokens (`length`), which raising
+    /// it could not help. It is refused before anything is generated; a
+    /// --max-tokens that fits is answered.
+    #[tokio::test]
+    async fn a_prompt_without_room_for_an_answer_of_max_tokens_is_refused() {
+        let Some(path) = crate::test_support::model_path() else {
+            eprintln!("skipped: no model");
+            return;
+        };
+        let load = |max_tokens: u32| {
+            let options = LocalOptions {
+                max_tokens,
+                ..setup_on(&path, 256, None).options
+            };
+            LocalTarget::load("local:test", &path, options).unwrap()
+        };
+        let ask = ChatRequest::new(vec![Message::user("Tell me a long story.")]);
+        let err = load(250).chat(&ask).await.unwrap_err();
+        assert!(matches!(err, TargetError::Config(_)), "{err:?}");
+        let err = err.to_string();
+        assert!(
+            err.starts_with("the prompt is ")
+                && err.contains("which leaves room in the context of 256 tokens for an answer of ")
+                && err.contains("not one of up to 250 (--max-tokens)"),
+            "{err}"
+        );
+        let answer = load(8).chat(&ask).await.unwrap();
+        assert!(answer.usage.unwrap().completion_tokens <= 8, "{answer:?}");
     }
 
     fn setup_on(path: &Path, context: u32, template: Option<&str>) -> Setup {

@@ -69,6 +69,30 @@ impl TargetArgs {
         parts
     }
 
+    /// The error of the first `local:` target that is a part of a value
+    /// split at its commas and names, by a path or a name, no file that
+    /// exists and no known model, as a run gives it (with the hint that
+    /// commas separate targets); `None` when there is none. For a command
+    /// that takes one target, to say what is wrong with a model file whose
+    /// path, with its comma, was mistyped, rather than count two targets.
+    pub fn missing_local_part(&self, cache_dir: &Path) -> Option<anyhow::Error> {
+        use xsafe_target::models::{DEFAULT_SPEC, known, resolve_local};
+        self.parts().into_iter().find_map(|p| {
+            p.within.as_ref()?;
+            let model = p.spec.trim().strip_prefix("local:")?.trim();
+            if model.is_empty()
+                || model == DEFAULT_SPEC
+                || known(model).is_some()
+                || Path::new(model).exists()
+            {
+                return None;
+            }
+            let error = resolve_local(model, cache_dir).err()?;
+            let error = anyhow::Error::from(error).context(format!("target `{}`", p.spec));
+            Some(p.hinted(error))
+        })
+    }
+
     /// Every target the flags name, built. The model files of local targets
     /// are found and known by their content (their sha256) before any is
     /// loaded, so that one model given twice (by two names, two paths, a
@@ -136,8 +160,37 @@ fn model_file(r: &ResolvedTarget, cache_dir: &Path) -> Result<Option<ModelFile>>
         return Ok(None);
     }
     let path = xsafe_target::models::resolve_local(&r.model, cache_dir)?;
+    refuse_damaged_cached_file(&path, cache_dir)?;
     let sha256 = identity::sha256(&path, cache_dir)?;
     Ok(Some(ModelFile { path, sha256 }))
+}
+
+/// Refuses the cached file of a known model (given by the model's name, as
+/// `default`, by its path in the cache, or through a link to it) that
+/// cannot be that model, as `xsafe model list` shows it `damaged`: of
+/// another size or quantisation, or not a whole GGUF file
+/// ([`xsafe_target::models::cached_problem`], which reads the header
+/// only). llama.cpp would load another model's file, or one with bytes
+/// added, under the model's name without a word.
+fn refuse_damaged_cached_file(path: &Path, cache_dir: &Path) -> Result<()> {
+    use xsafe_target::models::{MODELS, cache_path, cached_problem};
+    let real = canonical(path);
+    let Some(model) = MODELS
+        .iter()
+        .find(|m| canonical(&cache_path(m, cache_dir)) == real)
+    else {
+        return Ok(());
+    };
+    let Some(why) = cached_problem(model, &real) else {
+        return Ok(());
+    };
+    let name = model.name;
+    bail!(
+        "the cached file of `{name}` (`{}`) is damaged: {why}; run `xsafe model pull {name}` \
+         again, which replaces it (or `xsafe model import {name} FILE` with a whole copy); \
+         nothing was loaded",
+        cache_path(model, cache_dir).display()
+    )
 }
 
 /// Refuses two `local:` targets of one model file's content (by its

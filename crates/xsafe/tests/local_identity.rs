@@ -71,12 +71,13 @@ fn one_model_file_under_two_names_is_refused_before_it_is_loaded() {
         let link = env.path("link.gguf");
         std::os::unix::fs::symlink(&model, &link).unwrap();
         names.push((local(&link), local(&model)));
-        // The demo model's cached file, by its name and as the default.
-        let cached = env.path("cache/models/gemma-3-270m-q4_k_m.gguf");
-        std::fs::create_dir_all(cached.parent().unwrap()).unwrap();
-        std::os::unix::fs::symlink(&model, &cached).unwrap();
-        names.push(("local:default".into(), "local:gemma-3-270m".into()));
     }
+    // A model's cached file, by its name and as the default: a small GGUF
+    // of the model's quantisation, as a file of another is refused as
+    // damaged before any is compared.
+    let gguf = xsafe_testkit::tiny_gguf_of_type("Gemma 3 270m it", 7);
+    settled(&env, "cache/models/gemma-3-270m-it-Q8_0.gguf", &gguf);
+    names.push(("local:default".into(), "local:gemma-3-270m-it".into()));
     for (first, second) in names {
         let out = dry_run(&env, &format!("{first},{second}"));
         let err = stderr(&out);

@@ -177,7 +177,8 @@ fn a_damaged_cached_model_says_to_pull_it_again() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("is damaged: it has"), "{stderr}");
 
-    // A run on it, by name or as the default, says the same.
+    // A run on it, by name or as the default, says the same, before it
+    // would load it.
     let suite = env.write("one.csv", "id,prompt,type,label\ns1,Hi,t,safe\n");
     for target in ["local:gemma-3-270m", "local:default"] {
         let err = env.fails(&[
@@ -190,15 +191,94 @@ fn a_damaged_cached_model_says_to_pull_it_again() {
             "strmatch",
         ]);
         assert!(
-            err.contains("is not a whole GGUF model file: it is cut short")
-                && err.contains(
-                    "it is the cached file of model `gemma-3-270m`, damaged: run `xsafe model \
-                     pull gemma-3-270m` again, which replaces it"
-                ),
+            err.contains(&format!(
+                "the cached file of `gemma-3-270m` (`{}`) is damaged: it has {} bytes where the \
+                 model has 253113024 (cut short?); run `xsafe model pull gemma-3-270m` again, \
+                 which replaces it",
+                cached.display(),
+                whole.len() - 1
+            )) && err.contains("nothing was loaded"),
             "{target}: {err}"
         );
         assert!(!err.contains("give a GGUF model"), "{err}");
     }
+}
+
+/// `xsafe run --dry-run` of `suite` on `target`, with a chat template
+/// given (a run without one may be refused for want of it first).
+fn dry_run_on(env: &Env, suite: &std::path::Path, target: &str) -> String {
+    env.fails(&[
+        "run",
+        "--suite",
+        suite.to_str().unwrap(),
+        "--target",
+        target,
+        "--chat-template",
+        "gemma",
+        "--max-tokens",
+        "8",
+        "--judge",
+        "strmatch",
+        "--dry-run",
+    ])
+}
+
+/// The bug this guards: a cached file of another quantisation (the base
+/// model's Q4_K_M under the instruction-tuned model's Q8_0 name) or of
+/// another size (the demo file with bytes added) was loaded and run under
+/// the model's name without a word, though `xsafe model list` shows it
+/// `damaged`. `local:` on it, by the model's name, as the default, or by
+/// its path in the cache, is refused before anything is loaded, saying to
+/// pull the model again. The files are small fakes: only their header and
+/// size are read.
+#[test]
+fn a_cached_file_of_another_quantization_or_size_is_refused() {
+    let env = Env::new();
+    let models = env.path("cache/models");
+    std::fs::create_dir_all(&models).unwrap();
+    let suite = env.write("one.csv", "id,prompt,type,label\ns1,Hi,t,safe\n");
+
+    let it = models.join("gemma-3-270m-it-Q8_0.gguf");
+    std::fs::write(&it, xsafe_testkit::tiny_gguf_of_type("Gemma 3 270m", 15)).unwrap();
+    let by_path = format!("local:{}", it.display());
+    for target in ["local:gemma-3-270m-it", "local:default", by_path.as_str()] {
+        let err = dry_run_on(&env, &suite, target);
+        assert!(
+            err.contains(&format!(
+                "the cached file of `gemma-3-270m-it` (`{}`) is damaged: it is a Q4_K_M GGUF \
+                 (general.name \"Gemma 3 270m\"), where `gemma-3-270m-it` is Q8_0; run `xsafe \
+                 model pull gemma-3-270m-it` again, which replaces it (or `xsafe model import \
+                 gemma-3-270m-it FILE` with a whole copy); nothing was loaded",
+                it.display()
+            )),
+            "{target}: {err}"
+        );
+        assert!(!err.contains("cannot load"), "{target}: {err}");
+    }
+    std::fs::remove_file(&it).unwrap();
+
+    // The demo model's file with 4 KB added (a sparse file: its published
+    // size plus 4096, which is not hashed).
+    let base = models.join("gemma-3-270m-q4_k_m.gguf");
+    std::fs::write(&base, xsafe_testkit::tiny_gguf_of_type("Gemma 3 270m", 15)).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&base)
+        .unwrap()
+        .set_len(253_113_024 + 4096)
+        .unwrap();
+    for target in ["local:gemma-3-270m", "local:default"] {
+        let err = dry_run_on(&env, &suite, target);
+        assert!(
+            err.contains(&format!(
+                "the cached file of `gemma-3-270m` (`{}`) is damaged: it has 253117120 bytes \
+                 where the model has 253113024; run `xsafe model pull gemma-3-270m` again",
+                base.display()
+            )),
+            "{target}: {err}"
+        );
+    }
+    assert!(!env.db().exists(), "nothing stored");
 }
 
 /// The bug this guards: a file of another quantisation served for the

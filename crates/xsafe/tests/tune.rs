@@ -730,6 +730,49 @@ fn bad_settings_are_refused() {
     }
 }
 
+/// The bug this guards: a model file's path with a comma, mistyped, was
+/// "one target, got 2"; tune says, as run does, that the part before the
+/// comma does not exist and that commas separate targets.
+#[test]
+fn a_missing_model_path_with_a_comma_is_named_not_counted() {
+    let env = Env::new();
+    let suite = env.write("tune.csv", main_suite());
+    let missing = env.path("dir/my");
+    let value = format!("local:{},modelx.gguf", missing.display());
+    let err = env.fails(&[
+        "tune",
+        "--suite",
+        suite.to_str().unwrap(),
+        "--target",
+        &value,
+        "--judge",
+        "strmatch",
+        "--dry-run",
+    ]);
+    assert!(
+        err.contains(&format!(
+            "target `local:{0}`: model file `{0}` does not exist (`local:{0}` is a part of \
+             --target `{value}`, which names no existing file as a whole: commas separate \
+             targets",
+            missing.display()
+        )),
+        "{err}"
+    );
+    assert!(!err.contains("one target"), "{err}");
+    // Two targets that exist, or are named, are still counted.
+    let err = env.fails(&[
+        "tune",
+        "--suite",
+        suite.to_str().unwrap(),
+        "--target",
+        "local:gemma-3-270m-it,local:gemma-3-270m",
+        "--judge",
+        "strmatch",
+        "--dry-run",
+    ]);
+    assert!(err.contains("tune takes one target, got 2"), "{err}");
+}
+
 /// Tune chooses on one suite: its floor (unsafe prompts stay refused) and
 /// its held-out check are measured on that suite's parts, never on suites
 /// pooled, so several suites, as a list or as `--suite` twice, are refused

@@ -93,6 +93,10 @@ pub async fn run(global: &Global, args: TuneArgs) -> Result<ExitCode> {
     }
     let specs = args.target.specs();
     let [target_spec] = specs.as_slice() else {
+        // A model file's path mistyped, with a comma, is not two targets.
+        if let Some(error) = args.target.missing_local_part(&global.cache_dir()?) {
+            return Err(error);
+        }
         bail!(
             "--target: tune takes one target, got {} ({}); tune each separately",
             specs.len(),
