@@ -245,7 +245,9 @@ impl LocalTarget {
     /// `tokio::task::spawn_blocking` if that matters. Fails with
     /// [`TargetError::Config`] when the file is missing or not a model
     /// llama.cpp can load, when the model has no chat template and none was
-    /// given, or when llama.cpp does not know the template.
+    /// given, when llama.cpp does not know the template, or when an answer
+    /// of [`LocalOptions::max_tokens`] leaves no room for a prompt in the
+    /// context (every request would be refused).
     pub fn load(
         id: impl Into<String>,
         path: &Path,
@@ -302,6 +304,11 @@ impl LocalTarget {
                 path.display()
             ))
         })??;
+        // Refused once here rather than by every request, each as a
+        // `config` failure; dropping `jobs` stops the worker.
+        if let Some(problem) = max_tokens_problem(options.max_tokens, options.context, &info) {
+            return Err(TargetError::Config(problem));
+        }
         if let Some(note) = context_note(options.context, &info) {
             tracing::warn!("{note}");
         }
@@ -601,6 +608,33 @@ fn context_note(asked: u32, info: &ModelInfo) -> Option<String> {
         format!(
             "a context of {asked} tokens (--context, or `context` in a --targets file) is \
              {context}: llama.cpp rounds a context up to a multiple of {CONTEXT_STEP} tokens"
+        )
+    })
+}
+
+/// Why a target loaded as `info` says cannot answer anything: an answer
+/// of up to `max_tokens` ([`LocalOptions::max_tokens`]) fills the whole
+/// context, as llama.cpp rounded the `asked` one, so no prompt fits beside
+/// it and every request would be refused (see [`overflow_message`]).
+fn max_tokens_problem(max_tokens: u32, asked: u32, info: &ModelInfo) -> Option<String> {
+    let context = info.context;
+    (max_tokens >= context).then(|| {
+        let given = if asked == 0 {
+            format!(
+                " (--context 0: the one model `{}` was trained with)",
+                info.file_name
+            )
+        } else if asked != context {
+            format!(" (--context {asked}, rounded up to a multiple of {CONTEXT_STEP})")
+        } else {
+            String::new()
+        };
+        format!(
+            "an answer of up to {max_tokens} tokens (--max-tokens, or `max_tokens` in a \
+             --targets file) leaves no room for a prompt in the context of {context} \
+             tokens{given}, so every request would be refused; raise --context (or `context` \
+             in a --targets file) to more than {max_tokens} plus the longest prompt, or lower \
+             --max-tokens well below {context}, to leave room for the prompts"
         )
     })
 }
@@ -1434,6 +1468,69 @@ mod tests {
         );
     }
 
+    /// The bug this guards: a --max-tokens at or above the context (as
+    /// llama.cpp rounded it) was refused by every request, one by one, as a
+    /// `config` failure; it is said once, with both values.
+    #[test]
+    fn a_max_tokens_that_fills_the_context_is_refused() {
+        assert_eq!(
+            max_tokens_problem(4096, 4096, &info(4096, 32_768)).unwrap(),
+            "an answer of up to 4096 tokens (--max-tokens, or `max_tokens` in a --targets file) \
+             leaves no room for a prompt in the context of 4096 tokens, so every request would \
+             be refused; raise --context (or `context` in a --targets file) to more than 4096 \
+             plus the longest prompt, or lower --max-tokens well below 4096, to leave room for \
+             the prompts"
+        );
+        let rounded = max_tokens_problem(300, 100, &info(256, 32_768)).unwrap();
+        assert!(
+            rounded.contains(
+                "the context of 256 tokens (--context 100, rounded up to a multiple of 256), so"
+            ),
+            "{rounded}"
+        );
+        let trained = max_tokens_problem(40_000, 0, &info(32_768, 32_768)).unwrap();
+        assert!(
+            trained.contains(
+                "the context of 32768 tokens (--context 0: the one model `m.gguf` was trained \
+                 with), so"
+            ),
+            "{trained}"
+        );
+        // One token less leaves room for a prompt of one token.
+        assert_eq!(max_tokens_problem(4095, 4096, &info(4096, 32_768)), None);
+        assert!(max_tokens_problem(512, 100, &info(256, 32_768)).is_some());
+        assert_eq!(max_tokens_problem(255, 100, &info(256, 32_768)), None);
+    }
+
+    /// On the real model, the check reads the context llama.cpp rounded:
+    /// `--context 100` is 256, which an answer of 256 tokens fills (refused
+    /// at load, before anything is asked) and one of 255 does not.
+    #[test]
+    fn the_real_model_refuses_a_max_tokens_that_fills_the_context_at_load() {
+        let Some(path) = crate::test_support::model_path() else {
+            eprintln!("skipped: no model");
+            return;
+        };
+        let load = |max_tokens: u32| {
+            let options = LocalOptions {
+                max_tokens,
+                ..setup_on(&path, 100, None).options
+            };
+            LocalTarget::load("local:test", &path, options)
+        };
+        let err = load(256).unwrap_err();
+        assert!(matches!(err, TargetError::Config(_)), "{err:?}");
+        assert!(
+            err.to_string().starts_with(
+                "an answer of up to 256 tokens (--max-tokens, or `max_tokens` in a --targets \
+                 file) leaves no room for a prompt in the context of 256 tokens (--context 100, \
+                 rounded up to a multiple of 256)"
+            ),
+            "{err}"
+        );
+        assert_eq!(load(255).unwrap().info().context, 256);
+    }
+
     /// The bug this guards: a prompt that fit the context, but not with an
     /// answer of --max-tokens, was answered until the context was full and
     /// the answer recorded as cut by --max-tokens (`length`), which raising
@@ -1593,6 +1690,7 @@ mod tests {
         let load = |template: Option<&str>, stop: &[&str]| {
             let options = LocalOptions {
                 stop: stop.iter().map(|s| s.to_string()).collect(),
+                max_tokens: 32,
                 ..setup_on(&path, 256, template).options
             };
             LocalTarget::load("local:test", &path, options)

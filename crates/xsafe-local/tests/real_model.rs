@@ -45,6 +45,7 @@ fn a_real_model_through_a_link_is_the_same_target() {
     std::os::unix::fs::symlink(path.canonicalize().unwrap(), &link).unwrap();
     let options = || LocalOptions {
         context: 256,
+        max_tokens: 64,
         ..Default::default()
     };
     let direct = load(&path, options()).settings();
@@ -214,6 +215,7 @@ async fn a_real_model_answers() {
         &path,
         LocalOptions {
             context: 64,
+            max_tokens: 64,
             ..Default::default()
         },
     );

@@ -384,9 +384,10 @@ pub(crate) fn why_failed(o: &RunOutcome) -> String {
 ///   under another name when the run was `named` by `--run` (the store
 ///   refuses a run of that name with other settings);
 /// - an error of the target's setup (kind `config`): a prompt or
-///   conversation that does not fit a local model's context, a server
-///   that redirects, a key that is not set. What its message says must
-///   change first; a changed target setting (a larger `--context`) makes a
+///   conversation that does not fit a local model's context with room for
+///   an answer of `--max-tokens`, a server that redirects, a key that is
+///   not set. What its message says must change first; a changed target
+///   setting (a larger `--context` or a smaller `--max-tokens`) makes a
 ///   new run, which asks that target every case again (other targets'
 ///   answers are copied), under another name when the run was `named`.
 ///
@@ -418,8 +419,9 @@ pub(crate) fn what_to_do_about_failures(o: &RunOutcome, named: bool) -> String {
     };
     let config_fix = format!(
         "change what the message says (for a prompt or conversation that does not fit, a \
-         larger --context), then {again}: a changed target setting makes a new run, which asks \
-         that target every case again (other targets' answers are copied)"
+         larger --context or a smaller --max-tokens), then {again}: a changed target setting \
+         makes a new run, which asks that target every case again (other targets' answers are \
+         copied)"
     );
     if config >= o.errors {
         return format!(
