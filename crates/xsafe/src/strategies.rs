@@ -85,3 +85,38 @@ pub fn check_clarifier(options: &BuildOptions, any_interactive: bool) -> Result<
     }
     Ok(())
 }
+
+/// The `--strategy-file`s whose strategy none of the strategies
+/// `args.strategy` names uses (as itself, a part of `a+b`, or a step of a
+/// composition), each strategy once: its name and the file as given.
+/// `file_names` are the files' strategies' names, in the order of
+/// `args.strategy_files`, as `registry` read them. `run` and `tune` warn
+/// about them, each in its own words.
+pub fn unused_strategy_files(
+    args: &StrategyArgs,
+    registry: &Registry,
+    file_names: &[String],
+) -> Vec<(String, String)> {
+    let used: std::collections::BTreeSet<String> = args
+        .strategy
+        .iter()
+        .flat_map(|name| registry.parts(name.trim()))
+        .collect();
+    let mut left_out: Vec<(String, String)> = Vec::new();
+    for (file, name) in args.strategy_files.iter().zip(file_names) {
+        if !used.contains(name) && !left_out.iter().any(|(n, _)| n == name) {
+            left_out.push((name.clone(), file.display().to_string()));
+        }
+    }
+    left_out
+}
+
+/// [`unused_strategy_files`] as a warning names them: `` `mine`
+/// (--strategy-file mine.toml) ``, joined by commas.
+pub fn describe_strategy_files(left_out: &[(String, String)]) -> String {
+    left_out
+        .iter()
+        .map(|(name, file)| format!("`{name}` (--strategy-file {file})"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}

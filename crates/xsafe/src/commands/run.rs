@@ -176,25 +176,11 @@ fn warn_unused_strategy_files(
     registry: &xsafe_strategy::Registry,
     file_names: &[String],
 ) {
-    let used: std::collections::BTreeSet<String> = args
-        .strategy
-        .iter()
-        .flat_map(|name| registry.parts(name.trim()))
-        .collect();
-    let mut left_out: Vec<(String, String)> = Vec::new();
-    for (file, name) in args.strategy_files.iter().zip(file_names) {
-        if !used.contains(name) && !left_out.iter().any(|(n, _)| n == name) {
-            left_out.push((name.clone(), file.display().to_string()));
-        }
-    }
+    let left_out = crate::strategies::unused_strategy_files(args, registry, file_names);
     if left_out.is_empty() {
         return;
     }
-    let which = left_out
-        .iter()
-        .map(|(name, file)| format!("`{name}` (--strategy-file {file})"))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let which = crate::strategies::describe_strategy_files(&left_out);
     let all: Vec<&str> = args
         .strategy
         .iter()

@@ -522,30 +522,16 @@ fn warn_unused_strategy_files(
     registry: &Registry,
     file_names: &[String],
 ) {
-    let used: std::collections::BTreeSet<String> = args
-        .strategy
-        .iter()
-        .flat_map(|name| registry.parts(name.trim()))
-        .collect();
-    let mut left_out: Vec<(&str, String)> = Vec::new();
-    for (file, name) in args.strategy_files.iter().zip(file_names) {
-        if !used.contains(name) && !left_out.iter().any(|(n, _)| n == name) {
-            left_out.push((name, file.display().to_string()));
-        }
-    }
+    let left_out = crate::strategies::unused_strategy_files(args, registry, file_names);
     if left_out.is_empty() {
         return;
     }
-    let which = left_out
-        .iter()
-        .map(|(name, file)| format!("`{name}` (--strategy-file {file})"))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let which = crate::strategies::describe_strategy_files(&left_out);
     let named: Vec<&str> = args.strategy.iter().map(|s| s.trim()).collect();
     let all: Vec<&str> = named
         .iter()
         .copied()
-        .chain(left_out.iter().map(|(n, _)| *n))
+        .chain(left_out.iter().map(|(n, _)| n.as_str()))
         .collect();
     // Tune always compares baseline: said when the list does not name it.
     let and_baseline = if named.contains(&"baseline") {
