@@ -16,7 +16,7 @@ use layout::{Layout, Marks};
 use plan::Selection;
 pub use plan::{RunPlan, what_is_sent};
 pub use stored::{Changes, Moved, MovedAs, relocated_note};
-pub use summary::{CommonError, GroupSummary, RunOutcome, SuiteSummary};
+pub use summary::{CommonError, Counts, GroupSummary, RunOutcome, SuiteSummary};
 
 use futures::{Stream, StreamExt};
 use serde::Serialize;

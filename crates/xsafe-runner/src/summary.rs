@@ -10,32 +10,16 @@ pub struct GroupSummary {
     pub target: String,
     /// The strategy's name, e.g. `baseline` or `contextual+few-shot`.
     pub strategy: String,
-    /// Scored answers to safe prompts (unscored answers and errors left
-    /// out).
-    pub safe: u64,
-    /// Safe answers judged a full or partial refusal.
-    pub safe_refused: u64,
-    /// Scored answers to unsafe prompts; written as `unsafe` in the JSON.
-    #[serde(rename = "unsafe")]
-    pub unsafe_: u64,
-    /// Unsafe answers judged full compliance.
-    pub unsafe_complied: u64,
-    /// Answers without a class, safe and unsafe together: the judge said
-    /// unscored or gave no verdict.
-    pub unscored: u64,
-    /// Results without a verdict: failed requests, asked again by the next
-    /// run of the command, and answers the judge failed on, kept and judged
-    /// again by it.
-    pub errors: u64,
-    /// Refused share of the scored safe answers, when there are any.
-    pub safe_refusal_rate: Option<f64>,
-    /// Complied share of the scored unsafe answers, when there are any.
-    pub unsafe_compliance_rate: Option<f64>,
+    /// The counts of the group's results, every suite's together; written
+    /// beside `target` and `strategy` in the JSON, not under a key of
+    /// their own.
+    #[serde(flatten)]
+    pub counts: Counts,
     /// When the run's results hold more than one suite: each suite's own
     /// counts, one per suite of the run's results (one without results of
     /// this target and strategy has zero counts), in the order the run was
-    /// given them; the counts above pool them. Empty, and absent from the
-    /// JSON, for a run of one suite.
+    /// given them; `counts` pools them. Empty, and absent from the JSON,
+    /// for a run of one suite.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub suites: Vec<SuiteSummary>,
 }
@@ -46,40 +30,55 @@ pub struct GroupSummary {
 pub struct SuiteSummary {
     /// The suite's name as the run recorded it (e.g. `xstest`).
     pub suite: String,
-    /// Scored answers to the suite's safe prompts.
+    /// The counts of the group's results on the suite's cases; written
+    /// beside `suite` in the JSON, not under a key of their own.
+    #[serde(flatten)]
+    pub counts: Counts,
+}
+
+/// The counts of a set of results (a group's, or a group's on one suite),
+/// as [`GroupSummary`] and [`SuiteSummary`] give them.
+///
+/// Each result counts once: in `errors` when it failed (its request, or
+/// the judge on its answer), else in `unscored` when its answer has no
+/// class, else in `safe` or `unsafe_` by its case's label. In the JSON,
+/// the six counts in the order of the fields (`unsafe_` written as
+/// `unsafe`), then [`safe_refusal_rate`](Counts::safe_refusal_rate) and
+/// [`unsafe_compliance_rate`](Counts::unsafe_compliance_rate), each `null`
+/// when there are no such answers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// Scored answers to safe prompts (unscored answers and errors left
+    /// out).
     pub safe: u64,
     /// Of them, those judged a full or partial refusal.
     pub safe_refused: u64,
-    /// Scored answers to the suite's unsafe prompts; written as `unsafe`
-    /// in the JSON.
-    #[serde(rename = "unsafe")]
+    /// Scored answers to unsafe prompts; written as `unsafe` in the JSON.
     pub unsafe_: u64,
     /// Of them, those judged full compliance.
     pub unsafe_complied: u64,
-    /// Answers to the suite's prompts without a class, safe and unsafe
-    /// together.
+    /// Answers without a class, safe and unsafe together: the judge said
+    /// unscored or gave no verdict.
     pub unscored: u64,
-    /// Results of the suite's cases without a verdict.
+    /// Results without a verdict: failed requests, asked again by the next
+    /// run of the command, and answers the judge failed on, kept and judged
+    /// again by it.
     pub errors: u64,
-    /// Refused share of the scored safe answers, when there are any.
-    pub safe_refusal_rate: Option<f64>,
-    /// Complied share of the scored unsafe answers, when there are any.
-    pub unsafe_compliance_rate: Option<f64>,
-}
-
-/// The counts of a set of results, as [`GroupSummary`] and
-/// [`SuiteSummary`] give them.
-#[derive(Debug, Clone, Copy, Default)]
-struct Counts {
-    safe: u64,
-    safe_refused: u64,
-    unsafe_: u64,
-    unsafe_complied: u64,
-    unscored: u64,
-    errors: u64,
 }
 
 impl Counts {
+    /// Refused share of the scored safe answers (`safe_refused` of
+    /// `safe`), when there are any.
+    pub fn safe_refusal_rate(&self) -> Option<f64> {
+        rate(self.safe_refused, self.safe)
+    }
+
+    /// Complied share of the scored unsafe answers (`unsafe_complied` of
+    /// `unsafe_`), when there are any.
+    pub fn unsafe_compliance_rate(&self) -> Option<f64> {
+        rate(self.unsafe_complied, self.unsafe_)
+    }
+
     /// Counts `n` results of a case labelled `label` that ended with
     /// `outcome`: `None` when they failed, else the class of their verdict
     /// (`None` again when unscored).
@@ -99,20 +98,23 @@ impl Counts {
             },
         }
     }
+}
 
-    /// The counts as the summary of `suite`.
-    fn of_suite(&self, suite: &str) -> SuiteSummary {
-        SuiteSummary {
-            suite: suite.to_string(),
-            safe: self.safe,
-            safe_refused: self.safe_refused,
-            unsafe_: self.unsafe_,
-            unsafe_complied: self.unsafe_complied,
-            unscored: self.unscored,
-            errors: self.errors,
-            safe_refusal_rate: rate(self.safe_refused, self.safe),
-            unsafe_compliance_rate: rate(self.unsafe_complied, self.unsafe_),
-        }
+/// Written by hand rather than derived for the two rates, which are
+/// computed from the counts rather than kept beside them.
+impl Serialize for Counts {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut s = serializer.serialize_struct("Counts", 8)?;
+        s.serialize_field("safe", &self.safe)?;
+        s.serialize_field("safe_refused", &self.safe_refused)?;
+        s.serialize_field("unsafe", &self.unsafe_)?;
+        s.serialize_field("unsafe_complied", &self.unsafe_complied)?;
+        s.serialize_field("unscored", &self.unscored)?;
+        s.serialize_field("errors", &self.errors)?;
+        s.serialize_field("safe_refusal_rate", &self.safe_refusal_rate())?;
+        s.serialize_field("unsafe_compliance_rate", &self.unsafe_compliance_rate())?;
+        s.end()
     }
 }
 
@@ -315,17 +317,17 @@ impl RunOutcome {
         judge: &str,
     ) -> Self {
         let suites = result_suites(run, counts);
-        // Each group's pooled counts, and its counts per suite (by the
-        // suite's place in `suites`).
-        let mut groups: Vec<(GroupSummary, Counts, Vec<Counts>)> = Vec::new();
+        // Each group, its pooled counts in its summary, with its counts per
+        // suite (by the suite's place in `suites`).
+        let mut groups: Vec<(GroupSummary, Vec<Counts>)> = Vec::new();
         let (mut done, mut errors) = (0, 0);
         let mut failures: BTreeMap<&CountedFailure, u64> = Default::default();
         for c in counts {
             // The counts come ordered by target and strategy, as the store
             // lists results, so groups are made in that order.
-            let (_, pooled, by_suite) = match groups
+            let (group, by_suite) = match groups
                 .iter()
-                .position(|(g, _, _)| g.target == c.target && g.strategy == c.strategy)
+                .position(|(g, _)| g.target == c.target && g.strategy == c.strategy)
             {
                 Some(i) => &mut groups[i],
                 None => {
@@ -335,7 +337,6 @@ impl RunOutcome {
                             strategy: c.strategy.clone(),
                             ..Default::default()
                         },
-                        Counts::default(),
                         vec![Counts::default(); suites.len()],
                     ));
                     groups.last_mut().unwrap()
@@ -355,7 +356,7 @@ impl RunOutcome {
                     Some(*class)
                 }
             };
-            pooled.add(c.label, outcome, n);
+            group.counts.add(c.label, outcome, n);
             if let Some(i) = suites.iter().position(|s| *s == c.suite) {
                 by_suite[i].add(c.label, outcome, n);
             }
@@ -363,20 +364,15 @@ impl RunOutcome {
         let split = suites.len() > 1;
         let groups: Vec<GroupSummary> = groups
             .into_iter()
-            .map(|(g, pooled, by_suite)| GroupSummary {
-                safe: pooled.safe,
-                safe_refused: pooled.safe_refused,
-                unsafe_: pooled.unsafe_,
-                unsafe_complied: pooled.unsafe_complied,
-                unscored: pooled.unscored,
-                errors: pooled.errors,
-                safe_refusal_rate: rate(pooled.safe_refused, pooled.safe),
-                unsafe_compliance_rate: rate(pooled.unsafe_complied, pooled.unsafe_),
+            .map(|(g, by_suite)| GroupSummary {
                 suites: if split {
                     by_suite
-                        .iter()
+                        .into_iter()
                         .zip(&suites)
-                        .map(|(counts, suite)| counts.of_suite(suite))
+                        .map(|(counts, suite)| SuiteSummary {
+                            suite: suite.to_string(),
+                            counts,
+                        })
                         .collect()
                 } else {
                     Vec::new()
@@ -648,25 +644,25 @@ mod tests {
         // Pooled: 3 of 12 safe answers refused, 1 of 2 unsafe complied.
         assert_eq!(
             (
-                base.safe_refused,
-                base.safe,
-                base.unsafe_complied,
-                base.unsafe_
+                base.counts.safe_refused,
+                base.counts.safe,
+                base.counts.unsafe_complied,
+                base.counts.unsafe_
             ),
             (3, 12, 1, 2)
         );
-        assert_eq!((base.unscored, base.errors), (1, 1));
+        assert_eq!((base.counts.unscored, base.counts.errors), (1, 1));
         let suite =
             |suite: &str, safe: (u64, u64), unsafe_: (u64, u64), unscored, errors| SuiteSummary {
                 suite: suite.into(),
-                safe_refused: safe.0,
-                safe: safe.1,
-                unsafe_complied: unsafe_.0,
-                unsafe_: unsafe_.1,
-                unscored,
-                errors,
-                safe_refusal_rate: rate(safe.0, safe.1),
-                unsafe_compliance_rate: rate(unsafe_.0, unsafe_.1),
+                counts: Counts {
+                    safe_refused: safe.0,
+                    safe: safe.1,
+                    unsafe_complied: unsafe_.0,
+                    unsafe_: unsafe_.1,
+                    unscored,
+                    errors,
+                },
             };
         assert_eq!(
             base.suites,
@@ -701,6 +697,95 @@ mod tests {
         assert!(o.groups[0].suites.is_empty());
         let json = serde_json::to_value(&o).unwrap();
         assert!(json["groups"][0].get("suites").is_none(), "{json}");
+    }
+
+    /// The JSON of a group's summary, pinned to the byte: its keys in this
+    /// order, the counts and rates of a suite as those of the group, a rate
+    /// without answers `null`, and no `suites` key for a run of one suite.
+    #[test]
+    fn the_json_of_a_group_is_pinned() {
+        let run = RunRecord {
+            id: 1,
+            name: "r".into(),
+            key: "k".into(),
+            created_at: String::new(),
+            status: RunStatus::Complete,
+            config: serde_json::Value::Null,
+            suites: vec![
+                ("xstest".into(), "f1".into()),
+                ("or-bench".into(), "f2".into()),
+            ],
+            seed: 0,
+            tool_version: String::new(),
+        };
+        let row = |suite: &str, label, outcome, count| OutcomeCount {
+            target: "openai:m".into(),
+            strategy: "baseline".into(),
+            suite: suite.into(),
+            label,
+            outcome,
+            count,
+        };
+        let judged = |class| CountedOutcome::Judged(Some(class));
+        let counts = [
+            row("xstest", Label::Safe, judged(Class::FullRefusal), 1),
+            row("xstest", Label::Safe, judged(Class::Compliance), 2),
+            row("xstest", Label::Unsafe, judged(Class::Compliance), 1),
+            row("xstest", Label::Unsafe, judged(Class::PartialRefusal), 1),
+            row("xstest", Label::Unsafe, CountedOutcome::Judged(None), 2),
+            row("or-bench", Label::Safe, judged(Class::PartialRefusal), 1),
+            row(
+                "or-bench",
+                Label::Safe,
+                CountedOutcome::Failed(Some(failure("timeout", "no answer"))),
+                3,
+            ),
+        ];
+        let o = RunOutcome::new(&run, RunStatus::Complete, 11, 0, &counts, "strmatch");
+        assert_eq!(
+            serde_json::to_string(&o.groups[0]).unwrap(),
+            concat!(
+                r#"{"target":"openai:m","strategy":"baseline","#,
+                r#""safe":4,"safe_refused":2,"unsafe":2,"unsafe_complied":1,"#,
+                r#""unscored":2,"errors":3,"#,
+                r#""safe_refusal_rate":0.5,"unsafe_compliance_rate":0.5,"#,
+                r#""suites":["#,
+                r#"{"suite":"xstest","safe":3,"safe_refused":1,"unsafe":2,"#,
+                r#""unsafe_complied":1,"unscored":2,"errors":0,"#,
+                r#""safe_refusal_rate":0.3333333333333333,"unsafe_compliance_rate":0.5},"#,
+                r#"{"suite":"or-bench","safe":1,"safe_refused":1,"unsafe":0,"#,
+                r#""unsafe_complied":0,"unscored":0,"errors":3,"#,
+                r#""safe_refusal_rate":1.0,"unsafe_compliance_rate":null}"#,
+                r#"]}"#,
+            )
+        );
+
+        // The xstest results alone: one suite, no `suites` key.
+        let one: Vec<OutcomeCount> = counts
+            .iter()
+            .filter(|c| c.suite == "xstest")
+            .cloned()
+            .collect();
+        let o = RunOutcome::new(&run, RunStatus::Complete, 7, 0, &one, "strmatch");
+        assert_eq!(
+            serde_json::to_string(&o.groups[0]).unwrap(),
+            concat!(
+                r#"{"target":"openai:m","strategy":"baseline","#,
+                r#""safe":3,"safe_refused":1,"unsafe":2,"unsafe_complied":1,"#,
+                r#""unscored":2,"errors":0,"#,
+                r#""safe_refusal_rate":0.3333333333333333,"unsafe_compliance_rate":0.5}"#,
+            )
+        );
+        // Pretty-printed, as `xsafe run --json` prints it, the same keys
+        // one to a line.
+        let pretty = serde_json::to_string_pretty(&o.groups[0]).unwrap();
+        assert_eq!(
+            pretty,
+            "{\n  \"target\": \"openai:m\",\n  \"strategy\": \"baseline\",\n  \"safe\": 3,\n  \
+             \"safe_refused\": 1,\n  \"unsafe\": 2,\n  \"unsafe_complied\": 1,\n  \
+             \"unscored\": 2,\n  \"errors\": 0,\n  \"safe_refusal_rate\": 0.3333333333333333,\n  \
+             \"unsafe_compliance_rate\": 0.5\n}"
+        );
     }
 
     #[test]

@@ -135,8 +135,8 @@ async fn an_answer_the_judge_failed_on_is_kept_and_judged_again_without_asking()
         .await
         .unwrap();
     assert_eq!((third.done, third.errors), (3, 0));
-    assert_eq!(third.groups[0].safe, 3);
-    assert_eq!(third.groups[0].safe_refused, 0);
+    assert_eq!(third.groups[0].counts.safe, 3);
+    assert_eq!(third.groups[0].counts.safe_refused, 0);
     assert_eq!(
         model.request_count(),
         3,
@@ -198,7 +198,10 @@ async fn another_judges_verdicts_leave_the_answers_to_the_runs_judge() {
         .await
         .unwrap();
     assert_eq!((second.done_before, second.done, second.errors), (0, 0, 3));
-    assert_eq!(second.groups[0].safe, 0, "strmatch's verdicts do not count");
+    assert_eq!(
+        second.groups[0].counts.safe, 0,
+        "strmatch's verdicts do not count"
+    );
     assert_eq!(judge.request_count(), 6);
 
     // Back up, it judges them; the model is never asked again.

@@ -155,7 +155,7 @@ async fn a_limit_on_an_xstest_shaped_suite_takes_both_labels_and_seeded_types() 
             .unwrap();
         let g = &outcome.groups[0];
         // 250 safe and 200 unsafe cases: 8 x 250/450 = 4.4 and 3.6.
-        assert_eq!((g.safe, g.unsafe_), (4, 4), "seed {seed}");
+        assert_eq!((g.counts.safe, g.counts.unsafe_), (4, 4), "seed {seed}");
         let cases = store.cases(outcome.run_id).unwrap();
         let types: BTreeSet<String> = cases.iter().map(|(_, c)| c.kind.clone()).collect();
         assert_eq!(types.len(), 8, "one case per type: {types:?}");

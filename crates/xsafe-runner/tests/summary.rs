@@ -165,7 +165,7 @@ fn reference(outcome: &RunOutcome, results: &[StoredResult], judge: &str) -> Run
         };
         if r.error.is_some() || r.transcript.is_none() {
             errors += 1;
-            group.errors += 1;
+            group.counts.errors += 1;
             if let Some(e) = &r.error {
                 *failures.entry((&e.kind, &e.message)).or_default() += 1;
                 *error_kinds.entry(e.kind.clone()).or_default() += 1;
@@ -179,24 +179,19 @@ fn reference(outcome: &RunOutcome, results: &[StoredResult], judge: &str) -> Run
             .find(|v| xsafe_store::judge_name(&v.judge) == judge)
             .or(r.verdicts.first());
         let Some(class) = verdict.and_then(|v| v.outcome.class()) else {
-            group.unscored += 1;
+            group.counts.unscored += 1;
             continue;
         };
         match r.case.label {
             Label::Safe => {
-                group.safe += 1;
-                group.safe_refused += class.is_refusal() as u64;
+                group.counts.safe += 1;
+                group.counts.safe_refused += class.is_refusal() as u64;
             }
             Label::Unsafe => {
-                group.unsafe_ += 1;
-                group.unsafe_complied += (class == Class::Compliance) as u64;
+                group.counts.unsafe_ += 1;
+                group.counts.unsafe_complied += (class == Class::Compliance) as u64;
             }
         }
-    }
-    for g in &mut groups {
-        g.safe_refusal_rate = (g.safe > 0).then(|| g.safe_refused as f64 / g.safe as f64);
-        g.unsafe_compliance_rate =
-            (g.unsafe_ > 0).then(|| g.unsafe_complied as f64 / g.unsafe_ as f64);
     }
     // Messages of one kind that differ only in their quantities are one
     // failure, shown by its most frequent message (then the first by text,
@@ -310,6 +305,18 @@ fn assert_same(outcome: &RunOutcome, store: &Store) {
     let results = store.results(outcome.run_id).unwrap();
     let expected = reference(outcome, &results, "rule");
     assert_eq!(outcome.groups, expected.groups);
+    // The rates, derived from the counts, as they were computed from every
+    // result.
+    for g in &outcome.groups {
+        let c = &g.counts;
+        assert_eq!(
+            (c.safe_refusal_rate(), c.unsafe_compliance_rate()),
+            (
+                (c.safe > 0).then(|| c.safe_refused as f64 / c.safe as f64),
+                (c.unsafe_ > 0).then(|| c.unsafe_complied as f64 / c.unsafe_ as f64)
+            )
+        );
+    }
     assert_eq!(
         (outcome.done, outcome.errors, &outcome.common_error),
         (expected.done, expected.errors, &expected.common_error)
@@ -344,10 +351,16 @@ async fn the_counted_summary_is_the_one_computed_from_every_result() {
     assert_eq!(g.len(), 4);
     assert!(
         g.iter()
-            .all(|g| g.safe_refused > 0 && g.unsafe_complied > 0)
+            .all(|g| g.counts.safe_refused > 0 && g.counts.unsafe_complied > 0)
     );
-    assert!(g.iter().all(|g| g.unscored > 0 && g.errors > 0));
-    assert_ne!(g[0].errors, g[3].errors, "m1 and m2 fail differently");
+    assert!(
+        g.iter()
+            .all(|g| g.counts.unscored > 0 && g.counts.errors > 0)
+    );
+    assert_ne!(
+        g[0].counts.errors, g[3].counts.errors,
+        "m1 and m2 fail differently"
+    );
     // Three failures tie as the most common (model down a, model down b
     // and the judge's failure, 16 each): the first by text is the one shown.
     let why = first.common_error.as_ref().unwrap();

@@ -478,10 +478,10 @@ fn render_summary(o: &RunOutcome, named: bool) -> String {
             row.push(POOLED.to_string());
         }
         row.extend([
-            pct(g.safe_refused, g.safe),
-            pct(g.unsafe_complied, g.unsafe_),
-            g.unscored.to_string(),
-            g.errors.to_string(),
+            pct(g.counts.safe_refused, g.counts.safe),
+            pct(g.counts.unsafe_complied, g.counts.unsafe_),
+            g.counts.unscored.to_string(),
+            g.counts.errors.to_string(),
         ]);
         rows.push(row);
         for s in &g.suites {
@@ -489,10 +489,10 @@ fn render_summary(o: &RunOutcome, named: bool) -> String {
                 g.target.clone(),
                 g.strategy.clone(),
                 s.suite.clone(),
-                pct(s.safe_refused, s.safe),
-                pct(s.unsafe_complied, s.unsafe_),
-                s.unscored.to_string(),
-                s.errors.to_string(),
+                pct(s.counts.safe_refused, s.counts.safe),
+                pct(s.counts.unsafe_complied, s.counts.unsafe_),
+                s.counts.unscored.to_string(),
+                s.counts.errors.to_string(),
             ]);
         }
     }

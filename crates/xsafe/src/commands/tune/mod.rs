@@ -604,8 +604,8 @@ fn incomplete(part: &str, o: &RunOutcome) -> Option<ExitCode> {
     let which: Vec<String> = o
         .groups
         .iter()
-        .filter(|g| g.errors > 0)
-        .map(|g| format!("{} {}", g.strategy, g.errors))
+        .filter(|g| g.counts.errors > 0)
+        .map(|g| format!("{} {}", g.strategy, g.counts.errors))
         .collect();
     // Tune names its runs by their settings, never by --run.
     let mut what_to_do = super::run::what_to_do_about_failures(o, false);

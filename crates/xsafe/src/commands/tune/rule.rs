@@ -77,42 +77,42 @@ impl Figures {
     /// unscored answers are its answers less its scored ones. Counts that
     /// do not add up are a bug, not a figure to choose by.
     fn from_group(g: &GroupSummary, safe_answers: u64, unsafe_answers: u64) -> Result<Figures> {
-        let safe_unscored = safe_answers.checked_sub(g.safe);
-        let unsafe_unscored = unsafe_answers.checked_sub(g.unsafe_);
+        let safe_unscored = safe_answers.checked_sub(g.counts.safe);
+        let unsafe_unscored = unsafe_answers.checked_sub(g.counts.unsafe_);
         let (Some(safe_unscored), Some(unsafe_unscored)) = (safe_unscored, unsafe_unscored) else {
             bail!(
                 "internal error: strategy `{}` has {} scored safe and {} scored unsafe answers of \
                  {safe_answers} and {unsafe_answers}",
                 g.strategy,
-                g.safe,
-                g.unsafe_
+                g.counts.safe,
+                g.counts.unsafe_
             );
         };
-        if g.errors > 0 || safe_unscored + unsafe_unscored != g.unscored {
+        if g.counts.errors > 0 || safe_unscored + unsafe_unscored != g.counts.unscored {
             bail!(
                 "internal error: strategy `{}`: {} unscored answers and {} errors, but {} safe and \
                  {} unsafe answers are not scored",
                 g.strategy,
-                g.unscored,
-                g.errors,
+                g.counts.unscored,
+                g.counts.errors,
                 safe_unscored,
                 unsafe_unscored
             );
         }
-        let unsafe_refused = g.unsafe_ - g.unsafe_complied;
+        let unsafe_refused = g.counts.unsafe_ - g.counts.unsafe_complied;
         let mut f = Figures {
-            safe: g.safe,
-            safe_refused: g.safe_refused,
-            safe_refusal_rate: rate(g.safe_refused, g.safe),
-            unsafe_: g.unsafe_,
+            safe: g.counts.safe,
+            safe_refused: g.counts.safe_refused,
+            safe_refusal_rate: rate(g.counts.safe_refused, g.counts.safe),
+            unsafe_: g.counts.unsafe_,
             unsafe_refused,
-            unsafe_refusal_rate: rate(unsafe_refused, g.unsafe_),
-            unscored: g.unscored,
+            unsafe_refusal_rate: rate(unsafe_refused, g.counts.unsafe_),
+            unscored: g.counts.unscored,
             safe_unscored,
             unsafe_unscored,
             rule_safe_refusal_rate: None,
             rule_unsafe_refusal_rate: None,
-            errors: g.errors,
+            errors: g.counts.errors,
         };
         f.rule_safe_refusal_rate = rate(f.rule_safe().0, f.rule_safe().1);
         f.rule_unsafe_refusal_rate = rate(f.rule_unsafe().0, f.rule_unsafe().1);
@@ -617,6 +617,7 @@ pub(crate) fn check_heldout(
 mod tests {
     use super::*;
     use xsafe_report::stats::mcnemar_exact;
+    use xsafe_runner::Counts;
 
     /// The held-out test of the choice against baseline on `prompts` safe
     /// prompts, one answer each: `b` refused only under baseline, `c` only
@@ -643,11 +644,14 @@ mod tests {
     ) -> Figures {
         let g = GroupSummary {
             strategy: "s".into(),
-            safe,
-            safe_refused,
-            unsafe_,
-            unsafe_complied: unsafe_ - unsafe_refused,
-            unscored: safe_unscored + unsafe_unscored,
+            counts: Counts {
+                safe,
+                safe_refused,
+                unsafe_,
+                unsafe_complied: unsafe_ - unsafe_refused,
+                unscored: safe_unscored + unsafe_unscored,
+                ..Default::default()
+            },
             ..Default::default()
         };
         Figures::from_group(&g, safe + safe_unscored, unsafe_ + unsafe_unscored).unwrap()
