@@ -148,13 +148,20 @@ pub fn load_file(path: &Path, opts: &LoadOptions) -> Result<Suite, SuiteError> {
 /// or `80k` safe; a name with both, or with the word negated, `non-toxic`,
 /// tells nothing).
 ///
-/// Unless `opts.format` forces one, the format is detected: a first
-/// non-blank character `{` means JSONL (and a JSON array, `[{...}]`, is
-/// refused as not JSONL); a header with `id`, `prompt`, `type` and `label`
-/// means XSTest; a header of `prompt` and `category` and nothing else
-/// (OR-Bench's own) means OR-Bench; anything else is a generic CSV. Generic
-/// files take the prompt from the first of `prompt`, `text`, `question`,
-/// `input`; the label from `label` or [`Columns::default_label`]; the type
+/// Unless `opts.format` forces one, the format is detected: a file named
+/// `.jsonl`, `.ndjson` or `.json` is JSONL whatever it holds (a first
+/// line that is no JSON object is refused as JSONL, saying why the file
+/// was read so); in a file of any other name (a `.csv`, `.txt`, a pipe),
+/// a first non-blank character `{` means JSONL (and a JSON array,
+/// `[{...}]`, is refused as not JSONL). A CSV header with `id`, `prompt`,
+/// `type` and `label` means XSTest (the labels of a JSONL file with those
+/// keys are checked against their types by XSTest's rule all the same); a
+/// header of `prompt` and `category` and nothing else (OR-Bench's own; a
+/// column without a name whose cells are empty or row numbers, as Excel's
+/// trailing separators and pandas' index make, does not count) means
+/// OR-Bench; anything else is a generic CSV. Generic files take the
+/// prompt from the first of `prompt`, `text`, `question`, `input`; the
+/// label from `label` or [`Columns::default_label`]; the type
 /// from `type` or `category` (else `default`); the id from `id` (else the
 /// row number); `focus` and `note` when present. A generic file without a
 /// label column whose types include one starting with `contrast_` (as in
@@ -168,6 +175,10 @@ pub fn load_file(path: &Path, opts: &LoadOptions) -> Result<Suite, SuiteError> {
 /// What xsafe decides that the file does not say itself (labels told by
 /// the file name or by the types) is logged as a warning; see
 /// [`parse_bytes_with_notes`].
+///
+/// A prompt, an id or an XSTest type that shows nothing, being white
+/// space and invisible characters only (zero-width spaces, the soft
+/// hyphen, bidi marks, the BOM), is refused as empty.
 ///
 /// Text fields (prompt, id, type, label, focus, note) must be JSON strings
 /// in JSONL, but for an id that is a number and a label that is true or
@@ -196,20 +207,51 @@ pub fn parse_bytes_with_notes(
     origin: &str,
     opts: &LoadOptions,
 ) -> Result<(Suite, Vec<String>), SuiteError> {
-    let format = opts
-        .format
-        .unwrap_or(if jsonl_by_content_or_name(bytes, origin) {
-            Format::Jsonl
-        } else {
-            Format::Csv
-        });
+    let by_content = jsonl_by_content(bytes);
+    let by_name = jsonl_extension(origin);
+    let format = match opts.format {
+        Some(format) => format,
+        None if by_content || by_name.is_some() => Format::Jsonl,
+        None => Format::Csv,
+    };
+    // A file read as JSONL for its name alone cannot read its first line
+    // (it starts with neither `{` nor an array of objects): the error
+    // there says why the file was read as JSONL, in case it holds CSV.
+    let first_line = match (opts.format, by_name) {
+        (None, Some(extension)) if !by_content => {
+            table::first_jsonl_line(bytes).map(|line| (line, extension))
+        }
+        _ => None,
+    };
     let mut notes = Vec::new();
     // A JSONL file's fields are keys, and its errors call them so.
     let suite = parse_as(bytes, origin, opts, format, &mut notes).map_err(|e| match format {
-        Format::Jsonl => e.in_jsonl(),
+        Format::Jsonl => match first_line {
+            Some((line, extension)) => read_for_its_name(e.in_jsonl(), line, extension),
+            None => e.in_jsonl(),
+        },
         _ => e,
     })?;
     Ok((suite, notes))
+}
+
+/// `e`, an error about the file of a JSONL file read as such for its
+/// name's `extension` (its content did not tell), with that said when it
+/// is about `line`, its first line that is not blank.
+fn read_for_its_name(mut e: SuiteError, line: u64, extension: &str) -> SuiteError {
+    if let SuiteError::Invalid {
+        line: Some(at),
+        message,
+        ..
+    } = &mut e
+        && *at == line
+    {
+        message.push_str(&format!(
+            " (the file is read as JSONL because its name ends in `.{extension}`; if it holds \
+             CSV, pass --suite-format csv)"
+        ));
+    }
+    e
 }
 
 /// [`parse_bytes`] once the format is told (or forced): CSV for every
@@ -253,7 +295,14 @@ fn parse_as(
         Format::Xstest => xstest(&table, opts.format.is_none())?,
         Format::OrBench => or_bench(&table, opts.columns.default_label, notes)?,
         Format::Csv | Format::Jsonl => {
-            mapped(&table, &opts.columns, format == Format::Jsonl, notes)?
+            let detected = opts.format.is_none();
+            mapped(
+                &table,
+                &opts.columns,
+                format == Format::Jsonl,
+                detected,
+                notes,
+            )?
         }
     };
     check_unique_ids(&table, &parsed, id_column.as_deref())?;
@@ -271,43 +320,37 @@ fn parse_as(
     })
 }
 
-/// Whether a file whose format is not forced is JSONL: by its content (a
-/// first non-blank character `{`, or a JSON array of objects, which the
-/// JSONL reader refuses saying what it is and what to write instead); a
-/// file with nothing but blanks in it tells nothing, and goes by its name
-/// (`.jsonl`, `.ndjson`, `.json`), so that the message about it asks for
-/// what the file was meant to hold.
-fn jsonl_by_content_or_name(bytes: &[u8], origin: &str) -> bool {
-    if table::looks_jsonl(bytes) || table::looks_json_array(bytes) {
-        return true;
-    }
-    let blank = bytes
-        .strip_prefix(b"\xEF\xBB\xBF")
-        .unwrap_or(bytes)
-        .iter()
-        .all(u8::is_ascii_whitespace);
-    blank
-        && Path::new(origin)
-            .extension()
-            .and_then(|e| e.to_str())
-            .is_some_and(|e| {
-                ["jsonl", "ndjson", "json"]
-                    .iter()
-                    .any(|j| e.eq_ignore_ascii_case(j))
-            })
+/// Whether a file's content says it is JSONL: a first non-blank
+/// character `{`, or a JSON array of objects, which the JSONL reader
+/// refuses saying what it is and what to write instead.
+fn jsonl_by_content(bytes: &[u8]) -> bool {
+    table::looks_jsonl(bytes) || table::looks_json_array(bytes)
+}
+
+/// The extension of `origin` when it names a JSON file (`jsonl`,
+/// `ndjson` or `json`, in any case, as the file writes it): such a file
+/// is read as JSONL whatever it holds, so that the message about a line
+/// that is not JSON (a comment, YAML, a blank file) asks for JSON
+/// objects rather than a CSV header.
+fn jsonl_extension(origin: &str) -> Option<&str> {
+    Path::new(origin)
+        .extension()
+        .and_then(|e| e.to_str())
+        .filter(|e| {
+            ["jsonl", "ndjson", "json"]
+                .iter()
+                .any(|j| e.eq_ignore_ascii_case(j))
+        })
 }
 
 fn detect_csv(table: &Table, columns: &Columns) -> Format {
-    let mapping_given = columns.prompt.is_some()
-        || columns.label.is_some()
-        || columns.kind.is_some()
-        || columns.id.is_some();
-    let has = |name| table.find(name).is_some();
-    if mapping_given {
-        Format::Csv
-    } else if ["id", "prompt", "type", "label"].into_iter().all(has) {
+    if xstest_shaped(table, columns) {
         Format::Xstest
-    } else if table.columns.len() == 2 && has("prompt") && has("category") {
+    } else if columns.given().is_empty()
+        && table.find("prompt").is_some()
+        && table.find("category").is_some()
+        && besides_or_bench(table).is_empty()
+    {
         // Only OR-Bench's own header: OR-Bench ignores every other column
         // (ids, types, notes) and labels by the file name, which would
         // silently lose them from a file of one's own.
@@ -315,6 +358,42 @@ fn detect_csv(table: &Table, columns: &Columns) -> Format {
     } else {
         Format::Csv
     }
+}
+
+/// Whether a file has XSTest's columns (keys, in JSONL) `id`, `prompt`,
+/// `type` and `label`, with no column flag given to read it otherwise:
+/// a CSV file is then read as XSTest, and a JSONL file's labels checked
+/// against their types by XSTest's rule.
+fn xstest_shaped(table: &Table, columns: &Columns) -> bool {
+    columns.given().is_empty()
+        && ["id", "prompt", "type", "label"]
+            .into_iter()
+            .all(|name| table.find(name).is_some())
+}
+
+/// The columns of `table` besides `prompt` and `category` that keep it
+/// from being read as OR-Bench's: any but [`filler`] ones.
+fn besides_or_bench(table: &Table) -> Vec<usize> {
+    let own = [table.find("prompt"), table.find("category")];
+    (0..table.columns.len())
+        .filter(|&c| !own.contains(&Some(c)) && !filler(table, c))
+        .collect()
+}
+
+/// Whether column `col` is none of the file's own, which no format reads
+/// and its shape is told without: it has no name (or pandas' `Unnamed:
+/// 0`, as pandas names such a column it reads) and every cell is empty,
+/// as a spreadsheet's trailing separators make it, or a row number, as
+/// pandas' index (`to_csv` without `index=False`).
+fn filler(table: &Table, col: usize) -> bool {
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    let name = table.columns[col].trim();
+    let unnamed = name.is_empty() || name.strip_prefix("Unnamed: ").is_some_and(digits);
+    unnamed
+        && table.rows.iter().all(|row| {
+            let cell = row.cells.get(col).and_then(Option::as_deref);
+            cell.is_none_or(|cell| cell.trim().is_empty() || digits(cell.trim()))
+        })
 }
 
 /// A case and the line its id was read from, for duplicate-id errors.
@@ -389,8 +468,8 @@ impl Table {
     }
 
     /// The cell as text, or `message` as the error when it is missing or
-    /// blank; a JSONL value of a kind not in `accepted` is refused (see
-    /// [`Table::text_or`]).
+    /// shows nothing (see [`shows_nothing`]); a JSONL value of a kind not
+    /// in `accepted` is refused (see [`Table::text_or`]).
     fn required<'r>(
         &self,
         row: &'r Row,
@@ -399,7 +478,7 @@ impl Table {
         message: &str,
     ) -> Result<&'r str, SuiteError> {
         match self.text_or(row, col, accepted)? {
-            Some(s) if !s.trim().is_empty() => Ok(s),
+            Some(s) if !shows_nothing(s) => Ok(s),
             _ if !row.has(col) => {
                 let name = &self.columns[col];
                 let message = format!(
@@ -500,6 +579,54 @@ impl Table {
             },
         }
     }
+}
+
+/// Whether `text` shows nothing, so that a prompt or an id of it is
+/// empty though `str::trim` leaves something: it holds only white space
+/// and characters that are not drawn, the format characters (Unicode's
+/// general category Cf: the soft hyphen U+00AD, zero-width spaces and
+/// joiners U+200B to U+200D, bidi marks and embeddings, the word joiner
+/// and invisible operators U+2060 to U+2064, the BOM U+FEFF...) and the
+/// other characters Unicode says to leave undrawn where they cannot be
+/// shown (Default_Ignorable_Code_Point: the combining grapheme joiner,
+/// Hangul fillers, variation selectors, tags), as of Unicode 15.1.
+fn shows_nothing(text: &str) -> bool {
+    /// Cf and Default_Ignorable_Code_Point, as inclusive ranges. Cf's
+    /// prepended marks (U+0600 to U+0605...) are drawn, but hold no text
+    /// of their own.
+    const UNDRAWN: &[(char, char)] = &[
+        ('\u{00AD}', '\u{00AD}'),
+        ('\u{034F}', '\u{034F}'),
+        ('\u{0600}', '\u{0605}'),
+        ('\u{061C}', '\u{061C}'),
+        ('\u{06DD}', '\u{06DD}'),
+        ('\u{070F}', '\u{070F}'),
+        ('\u{0890}', '\u{0891}'),
+        ('\u{08E2}', '\u{08E2}'),
+        ('\u{115F}', '\u{1160}'),
+        ('\u{17B4}', '\u{17B5}'),
+        ('\u{180B}', '\u{180F}'),
+        ('\u{200B}', '\u{200F}'),
+        ('\u{202A}', '\u{202E}'),
+        ('\u{2060}', '\u{206F}'),
+        ('\u{3164}', '\u{3164}'),
+        ('\u{FE00}', '\u{FE0F}'),
+        ('\u{FEFF}', '\u{FEFF}'),
+        ('\u{FFA0}', '\u{FFA0}'),
+        ('\u{FFF0}', '\u{FFFB}'),
+        ('\u{110BD}', '\u{110BD}'),
+        ('\u{110CD}', '\u{110CD}'),
+        ('\u{13430}', '\u{1343F}'),
+        ('\u{1BCA0}', '\u{1BCA3}'),
+        ('\u{1D173}', '\u{1D17A}'),
+        ('\u{E0000}', '\u{E0FFF}'),
+    ];
+    text.chars().all(|c| {
+        c.is_whitespace()
+            || UNDRAWN
+                .iter()
+                .any(|&(first, last)| (first..=last).contains(&c))
+    })
 }
 
 /// `Some(true)` for `1` and `true`, `Some(false)` for `0` and `false` (in
@@ -838,27 +965,8 @@ fn xstest(t: &Table, detected: bool) -> Result<Cases, SuiteError> {
             )?
             .trim();
         let case_label = t.label(row, label, None, false)?;
-        let expected = label_of_type(case_kind);
-        if case_label != expected {
-            // Any CSV with these four columns is taken for XSTest; its
-            // author may never have heard of the `contrast_` rule.
-            let generic = if detected {
-                "; or, if this is not an XSTest file (it was read as one because its header \
-                 has id, prompt, type and label), pass --suite-format csv to read it as a \
-                 generic CSV, where the label column alone gives the label"
-            } else {
-                ""
-            };
-            return Err(t.err(
-                row.cell_lines[label],
-                Some(&t.columns[label]),
-                format!(
-                    "label `{case_label}` disagrees with type `{case_kind}`: in XSTest files a \
-                     type starting with `contrast_` is unsafe and any other type is safe; fix \
-                     the label or the type{generic}"
-                ),
-            ));
-        }
+        let shape = detected.then_some(Format::Csv);
+        t.check_label_by_type(row, label, LabelFrom::File(case_label), case_kind, shape)?;
         parsed.push(Parsed {
             case: Case {
                 id: case_id,
@@ -1021,14 +1129,18 @@ fn contrast_misspelt(kind: &str) -> Option<Option<String>> {
     Some((!rest.is_empty()).then(|| format!("{prefix}_{rest}")))
 }
 
-/// `keyed` says the file is JSONL, whose lines may each lack a key.
-/// Without a label column, a file whose types include one starting with
-/// `contrast_` is labelled by its types, by XSTest's rule, and `notes`
-/// gets the note that it was.
+/// `keyed` says the file is JSONL, whose lines may each lack a key;
+/// `detected`, that its format was told by its name or content rather
+/// than forced with `--suite-format`. Without a label column, a file whose
+/// types include one starting with `contrast_` is labelled by its types,
+/// by XSTest's rule, and `notes` gets the note that it was. A detected
+/// JSONL file with XSTest's keys (see [`xstest_shaped`]) has every label
+/// checked against its type by that rule, as an XSTest CSV file has.
 fn mapped(
     t: &Table,
     c: &Columns,
     keyed: bool,
+    detected: bool,
     notes: &mut Vec<String>,
 ) -> Result<Cases, SuiteError> {
     const PROMPTS: &[&str] = &["prompt", "text", "question", "input"];
@@ -1105,16 +1217,22 @@ fn mapped(
             ),
             None => "name it with --label-column".to_string(),
         };
+        let or_bench = if detected && !keyed {
+            not_or_bench(t, c).unwrap_or_default()
+        } else {
+            String::new()
+        };
         return Err(t.err(
             t.header_line,
             Some("label"),
             format!(
                 "no label {field} (the file has: {}); {name_it}, or give every case the same \
-                 label with --default-label safe|unsafe",
+                 label with --default-label safe|unsafe{or_bench}",
                 t.list()
             ),
         ));
     }
+    let xstest_keys = keyed && detected && xstest_shaped(t, c);
     let mut parsed = Vec::with_capacity(t.rows.len());
     for (number, row) in t.rows.iter().enumerate() {
         t.misspelt_keys(row, &wanted, &unread)?;
@@ -1133,6 +1251,15 @@ fn mapped(
             // Checked above: no label column means a default label.
             (None, None) => c.default_label.unwrap_or(Label::Safe),
         };
+        if let (true, Some(col), Some(case_kind)) = (xstest_keys, label, &case_kind) {
+            // A label of the line's own, or --default-label for one it
+            // lacks or leaves empty.
+            let from = match row.optional(Some(col)) {
+                Some(_) => LabelFrom::File(case_label),
+                None => LabelFrom::Default(case_label),
+            };
+            t.check_label_by_type(row, col, from, case_kind, Some(Format::Jsonl))?;
+        }
         parsed.push(Parsed {
             case: Case {
                 id: case_id,
@@ -1166,6 +1293,34 @@ fn mapped(
         ));
     }
     Ok((parsed, id.map(|i| t.columns[i].clone())))
+}
+
+/// Why a generic CSV file without a label column was not read as
+/// OR-Bench's, whose file name would have labelled it, when it nearly
+/// was: it has `prompt` and `category`, no column flag was given, and its
+/// name tells a label, but it has other columns (see
+/// [`besides_or_bench`]). `None` otherwise.
+fn not_or_bench(t: &Table, c: &Columns) -> Option<String> {
+    if !c.given().is_empty() || t.find("prompt").is_none() || t.find("category").is_none() {
+        return None;
+    }
+    let (label, word) = label_from_name(&t.file).ok()?;
+    let others: Vec<String> = besides_or_bench(t)
+        .into_iter()
+        .map(|col| match t.columns[col].trim() {
+            "" => format!("column {} (unnamed, not empty)", col + 1),
+            name => format!("`{name}`"),
+        })
+        .collect();
+    if others.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "; it is not read as an OR-Bench file, which `{word}` in its name would label \
+         {label}, because it has columns besides prompt and category, which that reading \
+         would lose: {}; remove them to read it as one",
+        others.join(", ")
+    ))
 }
 
 impl Table {
@@ -1215,6 +1370,74 @@ impl Table {
             ));
         }
         Ok(label_of_type(kind))
+    }
+}
+
+/// Where the label of a case checked by [`Table::check_label_by_type`]
+/// came from.
+#[derive(Clone, Copy)]
+enum LabelFrom {
+    /// The file's label column or key.
+    File(Label),
+    /// `--default-label`, for a case whose label is empty or missing.
+    Default(Label),
+}
+
+impl Table {
+    /// Refuses a case whose label disagrees with its type `kind` by
+    /// XSTest's rule (a type starting with `contrast_` is unsafe, any other
+    /// safe): the check of every XSTest file, CSV (read as XSTest) or JSONL
+    /// (read as a generic file, whose lines have XSTest's keys). `col` is
+    /// the label's column or key. `shape` is the generic format the file
+    /// could be read as instead when its header or keys, not
+    /// `--suite-format`, made it XSTest; the message then says how.
+    fn check_label_by_type(
+        &self,
+        row: &Row,
+        col: usize,
+        label: LabelFrom,
+        kind: &str,
+        shape: Option<Format>,
+    ) -> Result<(), SuiteError> {
+        let expected = label_of_type(kind);
+        let (label, given, fix) = match label {
+            LabelFrom::File(label) => (
+                label,
+                format!("label `{label}`"),
+                "fix the label or the type".to_string(),
+            ),
+            LabelFrom::Default(label) => (
+                label,
+                format!("the case has no label, and --default-label `{label}`"),
+                format!("write the label (`{expected}`) or fix the type"),
+            ),
+        };
+        if label == expected {
+            return Ok(());
+        }
+        // Any file with these four columns or keys is taken for XSTest;
+        // its author may never have heard of the `contrast_` rule.
+        let generic = match shape {
+            Some(Format::Jsonl) => {
+                "; or, if this is not an XSTest file (it is checked as one because its lines \
+                 have the keys id, prompt, type and label), pass --suite-format jsonl to read it \
+                 as generic JSONL, where the label key alone gives the label"
+            }
+            Some(_) => {
+                "; or, if this is not an XSTest file (it was read as one because its header \
+                 has id, prompt, type and label), pass --suite-format csv to read it as a \
+                 generic CSV, where the label column alone gives the label"
+            }
+            None => "",
+        };
+        Err(self.err(
+            row.cell_lines[col],
+            Some(&self.columns[col]),
+            format!(
+                "{given} disagrees with type `{kind}`: in XSTest files a type starting with \
+                 `contrast_` is unsafe and any other type is safe; {fix}{generic}"
+            ),
+        ))
     }
 }
 
@@ -1304,6 +1527,57 @@ mod tests {
         assert_eq!(slips(&chars(""), &chars("abc")), 3);
         assert_eq!(slips(&chars("lapel"), &chars("label")), usize::MAX);
         assert_eq!(slips(&chars("labels"), &chars("label")), usize::MAX);
+    }
+
+    /// The bug this guards: a prompt of a zero-width space, a word joiner
+    /// and a BOM, or a soft hyphen, was taken for text and shown blank.
+    #[test]
+    fn text_of_white_space_and_invisible_characters_shows_nothing() {
+        for blank in [
+            "",
+            " \t\r\n",
+            "\u{a0}\u{3000}",
+            "\u{200b}",
+            "\u{2060}\u{feff}",
+            "\u{ad}",
+            " \u{200e}\u{200f}\u{202a}\u{202e}\u{2066}\u{2069} ",
+            "\u{200c}\u{200d}\u{2061}\u{2064}\u{61c}\u{180e}",
+            "\u{34f}\u{fe0f}\u{3164}\u{ffa0}\u{115f}",
+            "\u{e0001}\u{e0041}\u{e0100}\u{1d173}\u{13430}\u{1343f}",
+        ] {
+            assert!(shows_nothing(blank), "{blank:?}");
+        }
+        for text in [
+            "a",
+            "\u{200b}a\u{200b}",
+            "\u{ad}-",
+            "\u{2800}",
+            "\u{1f600}",
+            "\u{301}",
+            "\u{2065}x",
+            "\u{e1000}",
+        ] {
+            assert!(!shows_nothing(text), "{text:?}");
+        }
+    }
+
+    /// Excel's trailing separators and pandas' index make columns that
+    /// are none of the file's own; a column without a name that holds
+    /// text is one.
+    #[test]
+    fn unnamed_columns_of_nothing_or_row_numbers_are_filler() {
+        let table = |text: &str| table::read_csv(text.as_bytes(), "t.csv", &EXAMPLE).unwrap();
+        let t = table("prompt,category,\np,c,\nq,d, \n");
+        assert!(filler(&t, 2) && !filler(&t, 0));
+        let t = table(",prompt,category\n0,p,c\n1,q,d\n");
+        assert!(filler(&t, 0));
+        let t = table("Unnamed: 0,prompt,category\n3,p,c\n17,q,d\n");
+        assert!(filler(&t, 0));
+        let t = table(",Unnamed: x,Unnamed: 1,id,prompt\n1.5,1,1,1,p\n-1,,x,,q\n");
+        assert_eq!(
+            (0..5).map(|c| filler(&t, c)).collect::<Vec<_>>(),
+            [false, false, false, false, false]
+        );
     }
 
     #[test]

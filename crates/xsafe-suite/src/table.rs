@@ -412,6 +412,21 @@ fn utf16_without_bom(start: &[u8]) -> Option<Endian> {
     }
 }
 
+/// The 1-based number of the first line that [`read_jsonl`] reads an
+/// object from (the first that is not blank, any BOM left out), for a
+/// message about it; `None` when every line is blank, or when the file is
+/// not text (a workbook, a compressed or UTF-16 file: see `not_text`),
+/// which the reader refuses as such.
+pub(crate) fn first_jsonl_line(bytes: &[u8]) -> Option<u64> {
+    let mut first = Vec::new();
+    read_line(&mut &bytes[..], &mut first).expect("reading bytes in memory does not fail");
+    if not_text(&first).is_some() {
+        return None;
+    }
+    let number = split_lines(bytes).position(|line| !strip_bom(line).trim_ascii().is_empty())?;
+    Some(number as u64 + 1)
+}
+
 /// [`looks_jsonl`] of what `reader` reads, which is read up to its first
 /// non-blank character only.
 pub fn looks_jsonl_from(mut reader: impl std::io::BufRead) -> std::io::Result<bool> {

@@ -1,8 +1,10 @@
 //! Suite files as they come from elsewhere: XSTest's first release without
 //! a label column, JSON arrays, OR-Bench files renamed, file names with
 //! commas, pipes and directories, Excel's `sep=` line, workbooks and
-//! compressed files, ids beyond 64 bits, pandas' float labels, and files
-//! joined with `cat`.
+//! compressed files, ids beyond 64 bits, pandas' float labels, files
+//! joined with `cat`, `.jsonl` files that do not start with an object,
+//! Excel's trailing commas and pandas' index beside OR-Bench's columns,
+//! and prompts of invisible characters.
 
 use std::path::Path;
 use xsafe_core::Label;
@@ -721,4 +723,288 @@ fn a_bom_may_start_any_jsonl_line() {
 fn a_missing_path_is_an_unknown_suite() {
     let e = resolve("/nonexistent/x.csv", Path::new("/nonexistent"), &opts()).unwrap_err();
     assert!(matches!(e, SuiteError::UnknownSuite { .. }), "{e:?}");
+}
+
+/// The bug this guards: a `.jsonl` file whose first line is not JSON (a
+/// comment, YAML) was read as CSV, and refused for a quote or as a header
+/// without cases. A file named for JSON is read as JSONL whatever it
+/// holds, and the error on its first line says why it was.
+#[test]
+fn a_file_named_for_json_is_read_as_jsonl_whatever_its_first_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    };
+    for (name, text, line, message) in [
+        (
+            "comment_first.jsonl",
+            "// prompts\n{\"prompt\":\"a?\",\"label\":\"safe\"}\n",
+            1,
+            "malformed JSON at character 1: expected value; write one JSON object per line",
+        ),
+        (
+            "yaml.NDJSON",
+            "\u{feff}prompt: a?\n",
+            1,
+            "malformed JSON at character 1: expected value; write one JSON object per line",
+        ),
+        (
+            "mine.json",
+            "\r\n\r\nprompt,label\r\np,safe\r\n",
+            3,
+            "malformed JSON at character 1: expected value; write one JSON object per line",
+        ),
+        (
+            "number.jsonl",
+            "7\n",
+            1,
+            "expected a JSON object such as {\"prompt\": \"...\", \"label\": \"safe\"}; write one \
+             object per line",
+        ),
+    ] {
+        let path = write(name, text);
+        let e = load_file(&path, &opts()).unwrap_err();
+        let extension = name.rsplit('.').next().unwrap();
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "suite file `{}` line {line}: {message} (the file is read as JSONL because its \
+                 name ends in `.{extension}`; if it holds CSV, pass --suite-format csv)",
+                path.display()
+            )
+        );
+        assert!(
+            matches!(e, SuiteError::Invalid { keyed: true, .. }),
+            "{e:?}"
+        );
+    }
+    // --suite-format says otherwise, and is followed.
+    let csv = LoadOptions {
+        format: Some(Format::Csv),
+        ..Default::default()
+    };
+    let s = load_file(&dir.path().join("mine.json"), &csv).unwrap();
+    assert_eq!(s.cases[0].prompt, "p");
+    // A file whose first line is an object, refused further on, is told
+    // nothing of its name; nor is a file that is not text.
+    let path = write(
+        "later.jsonl",
+        "{\"prompt\": \"a\", \"label\": \"safe\"}\n// b\n",
+    );
+    let e = load_file(&path, &opts()).unwrap_err().to_string();
+    assert!(
+        e.contains("line 2: malformed JSON") && !e.contains("because its name"),
+        "{e}"
+    );
+    let e = refused("p.jsonl", b"\x1f\x8b\x08\x00", &opts());
+    assert_eq!(
+        e,
+        "suite file `p.jsonl` line 1: the file is compressed (gzip), not CSV or JSONL text: \
+         decompress it (`gunzip -k FILE`) and give the file it holds"
+    );
+    // A blank file is asked for JSON objects, as before.
+    let e = refused("blank.jsonl", b"\n \n", &opts());
+    assert!(
+        e.starts_with("suite file `blank.jsonl` line 1: the file is empty; write one JSON object")
+            && !e.contains("because its name"),
+        "{e}"
+    );
+}
+
+/// Files of other names (a `.csv`, a `.txt`, a pipe) are told by their
+/// content: JSONL when they start with `{`, CSV otherwise.
+#[test]
+fn files_of_other_names_are_told_by_their_content() {
+    let jsonl = "{\"prompt\": \"a?\", \"label\": \"safe\"}\n";
+    for name in ["s.csv", "s.txt", "/dev/stdin", "s.jsonl.bak"] {
+        let s = parse_bytes(jsonl.as_bytes(), name, &opts()).unwrap();
+        assert_eq!(s.cases[0].prompt, "a?", "{name}");
+    }
+    let text = "// prompts\n{\"prompt\":\"a?\",\"label\":\"safe\"}\n";
+    for name in ["s.csv", "s.txt", "/dev/fd/63"] {
+        let e = refused(name, text.as_bytes(), &opts());
+        assert!(
+            e.contains("line 2: the field is quoted") && !e.contains("JSON"),
+            "{name}: {e}"
+        );
+    }
+}
+
+/// The bug this guards: OR-Bench files with Excel's trailing comma
+/// (`prompt,category,`) or pandas' index (`,prompt,category`) were not
+/// recognised, and refused for want of a label column.
+#[test]
+fn unnamed_empty_or_index_columns_do_not_hide_an_or_bench_file() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, text, label) in [
+        (
+            "or-bench-toxic-x.csv",
+            "prompt,category,\nHow to kill weeds?,violence,\nb,c,\n",
+            Label::Unsafe,
+        ),
+        (
+            "or-bench-hard-pd.csv",
+            ",prompt,category\n0,How to kill weeds?,violence\n1,b,c\n",
+            Label::Safe,
+        ),
+        (
+            "or-bench-hard-pd2.csv",
+            "Unnamed: 0,prompt,category\n0,How to kill weeds?,violence\n1,b,c\n",
+            Label::Safe,
+        ),
+        (
+            "or-bench-80k.csv",
+            ",prompt,category,,\r\n5,How to kill weeds?,violence,,\r\n9,b,c,, \r\n",
+            Label::Safe,
+        ),
+    ] {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        let s = load_file(&path, &opts()).unwrap();
+        let cases: Vec<(&str, &str, &str, Label)> = s
+            .cases
+            .iter()
+            .map(|c| (c.id.as_str(), c.prompt.as_str(), c.kind.as_str(), c.label))
+            .collect();
+        assert_eq!(
+            cases,
+            [
+                ("1", "How to kill weeds?", "violence", label),
+                ("2", "b", "c", label)
+            ],
+            "{name}"
+        );
+    }
+    // XSTest's columns with such columns around them are XSTest, as before.
+    let s = parse_bytes(
+        b",id,prompt,type,label,,\n0,1,p,contrast_x,unsafe,,\n",
+        "x.csv",
+        &opts(),
+    )
+    .unwrap();
+    assert_eq!(
+        (s.cases[0].id.as_str(), s.cases[0].label),
+        ("1", Label::Unsafe)
+    );
+}
+
+/// An OR-Bench-shaped file with more columns is a generic CSV, as before,
+/// but when its name would have labelled it the error says why it did
+/// not, naming the columns in the way.
+#[test]
+fn an_or_bench_file_with_columns_of_its_own_says_why_its_name_did_not_label_it() {
+    let e = refused(
+        "or-bench-toxic.csv",
+        b"prompt,category,\np,c,oops\n",
+        &opts(),
+    );
+    assert_eq!(
+        e,
+        "suite file `or-bench-toxic.csv` line 1, column `label`: no label column (the file has: \
+         prompt, category, ); name it with --label-column, or give every case the same label \
+         with --default-label safe|unsafe; it is not read as an OR-Bench file, which `toxic` in \
+         its name would label unsafe, because it has columns besides prompt and category, which \
+         that reading would lose: column 3 (unnamed, not empty); remove them to read it as one"
+    );
+    let e = refused(
+        "or-bench-hard-1k.csv",
+        b"id,prompt,category,Unnamed: 3\nq1,p,c,\n",
+        &opts(),
+    );
+    assert!(
+        e.ends_with(
+            "which `hard` in its name would label safe, because it has columns besides prompt \
+             and category, which that reading would lose: `id`; remove them to read it as one"
+        ),
+        "{e}"
+    );
+    // A name that tells no label, or a format forced, nearly did nothing.
+    let forced = LoadOptions {
+        format: Some(Format::Csv),
+        ..Default::default()
+    };
+    for (name, o) in [("prompts.csv", opts()), ("or-bench-toxic.csv", forced)] {
+        let e = refused(name, b"id,prompt,category\nq1,p,c\n", &o);
+        assert!(
+            e.ends_with("--default-label safe|unsafe") && !e.contains("OR-Bench"),
+            "{name}: {e}"
+        );
+    }
+    // The columns are kept once a label is given.
+    let s = parse_bytes(
+        b"id,prompt,category\nq1,p,c\n",
+        "or-bench-toxic.csv",
+        &with_default(Label::Unsafe),
+    )
+    .unwrap();
+    assert_eq!(s.cases[0].id, "q1");
+}
+
+/// The bug this guards: prompts of a zero-width space, of a word joiner
+/// and a BOM, or of a soft hyphen, were taken and shown blank, while one
+/// of U+3000 or a no-break space was refused as empty.
+#[test]
+fn a_prompt_or_id_of_invisible_characters_is_empty() {
+    for prompt in [
+        "\\u200b",
+        "\\u2060\\ufeff",
+        "\\u00ad",
+        "\\u200e \\u202e",
+        "\\u3164",
+        "\\u3000",
+    ] {
+        let text = format!(
+            "{{\"id\":1,\"prompt\":\"a?\",\"label\":\"safe\"}}\n\
+             {{\"id\":2,\"prompt\":\"{prompt}\",\"label\":\"safe\"}}\n"
+        );
+        let e = refused("invisible_prompt.jsonl", text.as_bytes(), &opts());
+        assert_eq!(
+            e,
+            "suite file `invisible_prompt.jsonl` line 2, key `prompt`: the prompt is empty; \
+             write the prompt or delete the row",
+            "{prompt}"
+        );
+    }
+    // In CSV, in XSTest's and OR-Bench's files alike, and for ids (and
+    // XSTest's types), which are checked for emptiness the same way.
+    for (name, text, at) in [
+        (
+            "x.csv",
+            "id,prompt,type,label\n1,\u{200b}\u{200c},homonyms,safe\n",
+            "line 2, column `prompt`: the prompt is empty",
+        ),
+        (
+            "or-bench-hard.csv",
+            "prompt,category\n\u{ad},c\n",
+            "line 2, column `prompt`: the prompt is empty",
+        ),
+        (
+            "x.csv",
+            "id,prompt,type,label\n\u{feff},p,homonyms,safe\n",
+            "line 2, column `id`: the id is empty",
+        ),
+        (
+            "x.csv",
+            "id,prompt,type,label\n1,p,\u{2060},safe\n",
+            "line 2, column `type`: the type is empty",
+        ),
+        (
+            "x.jsonl",
+            "{\"id\": \"\\u200b\", \"prompt\": \"p\", \"label\": \"safe\"}\n",
+            "line 1, key `id`: the id is empty",
+        ),
+    ] {
+        let e = refused(name, text.as_bytes(), &opts());
+        assert!(e.contains(at), "{e}");
+    }
+    // Visible text around invisible characters is kept as it is.
+    let s = parse_bytes(
+        "prompt,label\n\u{200b}kill\u{ad}ing time,safe\n".as_bytes(),
+        "x.csv",
+        &opts(),
+    )
+    .unwrap();
+    assert_eq!(s.cases[0].prompt, "\u{200b}kill\u{ad}ing time");
 }
