@@ -338,6 +338,7 @@ pub fn build(runs: &[RunInput], opts: &BuildOptions) -> Report {
         runs: Vec::new(),
         groups: Vec::new(),
         results: Vec::new(),
+        findings: Vec::new(),
         warnings: Vec::new(),
         human_labels: crate::HumanLabels {
             source: opts.labels.as_str().to_string(),
@@ -457,6 +458,7 @@ pub fn build(runs: &[RunInput], opts: &BuildOptions) -> Report {
             .warnings
             .extend(no_baseline_warning(&run.record, &report.groups[start..]));
     }
+    report.findings = crate::findings::findings(&report);
     report
 }
 
@@ -752,6 +754,10 @@ fn build_groups(run: &RunInput, j: &Judging<'_>, opts: &BuildOptions, groups: &m
         (target, rs[0].key.strategy != BASELINE)
     });
     let accuracy = opts.accuracy.as_ref();
+    // Interactive answers' turns are where the run's own judge saw
+    // compliance; under another judge, the curves say so.
+    let own = run_judge(&run.record, &run.results);
+    let turn_judge = (!own.is_empty() && own != j.judge).then_some(own);
     for results in members {
         let first = results[0];
         // Safe and unsafe prompts, then the same per suite of a run of
@@ -805,6 +811,10 @@ fn build_groups(run: &RunInput, j: &Judging<'_>, opts: &BuildOptions, groups: &m
                 }
             })
             .collect();
+        let mut types: Vec<_> = types.into_iter().collect();
+        sort_types(&mut types, |((suite, topic, label, kind), _)| {
+            (*suite, topic.as_str(), *label, kind.as_str())
+        });
         let types = types
             .into_iter()
             .map(|((suite, topic, label, kind), tally)| TypeStats {
@@ -832,9 +842,61 @@ fn build_groups(run: &RunInput, j: &Judging<'_>, opts: &BuildOptions, groups: &m
             suites: per_suite,
             types,
             vs_baseline: None,
-            turns: interactive.then(|| turn_curves(&results, j)),
+            turns: interactive.then(|| TurnCurves {
+                turn_judge: turn_judge.clone(),
+                ..turn_curves(&results, j)
+            }),
         });
     }
+}
+
+/// Sorts prompt types as the by-type tables and charts show them: by
+/// suite (`key`'s first part, whatever orders the suites), then topic,
+/// safe before unsafe, then name; except that an unsafe type whose topic
+/// no safe type of its suite has goes after the last safe type of its
+/// suite whose name has the topic among its `_`-separated words
+/// ([`has_words`]): XSTest's `contrast_discr` after
+/// `real_group_nons_discr`, `contrast_privacy` after `privacy_public`. An
+/// unsafe type whose topic no safe type's name has sorts by its topic.
+/// `key` gives a type's suite, topic, label and name.
+pub(crate) fn sort_types<T, S: Ord + Clone>(
+    types: &mut [T],
+    key: impl Fn(&T) -> (S, &str, Label, &str),
+) {
+    let safe: Vec<(S, String, String)> = types
+        .iter()
+        .map(&key)
+        .filter(|k| k.2 == Label::Safe)
+        .map(|(suite, topic, _, kind)| (suite, topic.to_string(), kind.to_string()))
+        .collect();
+    types.sort_by_cached_key(|t| {
+        let (suite, topic, label, kind) = key(t);
+        let of_suite = || safe.iter().filter(|s| s.0 == suite);
+        let mut at = topic;
+        if label == Label::Unsafe && !of_suite().any(|s| s.1 == topic) {
+            // The last safe type of the suite in this order: its topic is
+            // the greatest.
+            if let Some(last) = of_suite()
+                .filter(|s| has_words(&s.2, topic))
+                .map(|s| s.1.as_str())
+                .max()
+            {
+                at = last;
+            }
+        }
+        (suite.clone(), at.to_string(), label, kind.to_string())
+    });
+}
+
+/// Whether the `_`-separated words of `topic` are words of `name`, in a
+/// row (`discr` in `nons_group_real_discr`; `group_real` too).
+fn has_words(name: &str, topic: &str) -> bool {
+    if topic.is_empty() {
+        return false;
+    }
+    let name: Vec<&str> = name.split('_').collect();
+    let topic: Vec<&str> = topic.split('_').collect();
+    name.windows(topic.len()).any(|w| w == topic.as_slice())
 }
 
 /// Cumulative compliance by turn over the scored answers: an answer judged
@@ -886,6 +948,7 @@ fn turn_curves(results: &[&ResultOutline], j: &Judging<'_>) -> TurnCurves {
     TurnCurves {
         safe: curve(Label::Safe),
         unsafe_: curve(Label::Unsafe),
+        turn_judge: None,
     }
 }
 
@@ -1087,5 +1150,61 @@ fn with_verdict(
             .error
             .as_ref()
             .map(|e| format!("{}: {}", e.kind, e.message)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A contrast type goes after a safe type of its own suite only: in a
+    /// run of two suites, `contrast_discr` of suite 1 has no safe type of
+    /// its topic's word there and sorts by its topic, while suite 0's goes
+    /// after `real_group_nons_discr`.
+    #[test]
+    fn contrast_types_follow_safe_types_of_their_own_suite() {
+        let mut types = vec![
+            (1, "discr", Label::Unsafe, "contrast_discr"),
+            (1, "homonyms", Label::Safe, "homonyms"),
+            (
+                0,
+                "real_group_nons_discr",
+                Label::Safe,
+                "real_group_nons_discr",
+            ),
+            (0, "discr", Label::Unsafe, "contrast_discr"),
+            (0, "definitions", Label::Safe, "definitions"),
+            (0, "safe_contexts", Label::Safe, "safe_contexts"),
+            (
+                0,
+                "nons_group_real_discr",
+                Label::Safe,
+                "nons_group_real_discr",
+            ),
+        ];
+        sort_types(&mut types, |t| *t);
+        let got: Vec<(usize, &str)> = types.iter().map(|t| (t.0, t.3)).collect();
+        assert_eq!(
+            got,
+            [
+                (0, "definitions"),
+                (0, "nons_group_real_discr"),
+                (0, "real_group_nons_discr"),
+                (0, "contrast_discr"),
+                (0, "safe_contexts"),
+                (1, "contrast_discr"),
+                (1, "homonyms"),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_topic_matches_whole_words_in_a_row() {
+        assert!(has_words("nons_group_real_discr", "discr"));
+        assert!(has_words("nons_group_real_discr", "group_real"));
+        assert!(has_words("privacy", "privacy"));
+        assert!(!has_words("privacy_public", "priv"));
+        assert!(!has_words("nons_group_real_discr", "real_group"));
+        assert!(!has_words("privacy_public", ""));
     }
 }

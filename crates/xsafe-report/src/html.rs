@@ -3,7 +3,8 @@
 //! The page has a run summary table (each strategy against baseline on
 //! safe prompts, its gain: reduction and McNemar's test; and on unsafe
 //! prompts, its cost: McNemar's test; `undefined` and `no pairs` where the
-//! terminal says so, with why in the tooltip), refusal (safe prompts) and compliance
+//! terminal says so, with why in the tooltip) followed by what it says in
+//! words ([`Report::findings`]), refusal (safe prompts) and compliance
 //! (unsafe prompts) per type as bars with Wilson intervals, one chart per
 //! run x target; the trade-off chart (safe-prompt refusal against
 //! unsafe-prompt compliance, one point per strategy per target; points at
@@ -268,11 +269,9 @@ fn summary(out: &mut String, report: &Report, multi_run: bool) {
     } else {
         out.push_str("</p>\n");
     }
-    let _ = write!(
-        out,
-        "<p class=\"human-labels\">{}</p>",
-        escape(&crate::render::human_labels_line(report))
-    );
+    if let Some(line) = crate::render::human_labels_line(report) {
+        let _ = write!(out, "<p class=\"human-labels\">{}</p>", escape(&line));
+    }
     // A run of several suites: its rows pooled, then each suite's.
     let split = report.groups.iter().any(|g| !g.suites.is_empty());
     let turns = report
@@ -419,7 +418,28 @@ fn summary(out: &mut String, report: &Report, multi_run: bool) {
              {unscored}/{errors}</td></tr>"
         );
     }
-    out.push_str("</tbody></table></div></section>\n");
+    out.push_str("</tbody></table></div>\n");
+    findings(out, report);
+    out.push_str("</section>\n");
+}
+
+/// The findings' lines ([`crate::Finding::lines`]) after the summary
+/// table, as the terminal prints them after its overview, then what they
+/// rest on; nothing when there are none.
+fn findings(out: &mut String, report: &Report) {
+    let lines: Vec<&String> = report.findings.iter().flat_map(|f| &f.lines).collect();
+    if lines.is_empty() {
+        return;
+    }
+    out.push_str("<div class=\"findings\"><h3>Against baseline</h3><ul>");
+    for line in lines {
+        let _ = write!(out, "<li>{}</li>", escape(line));
+    }
+    let _ = writeln!(
+        out,
+        "</ul><p class=\"lede\">{}</p></div>",
+        inline_code(crate::findings::FINDINGS_NOTE)
+    );
 }
 
 /// The end of a comparison cell of `g`, which has no comparison: `–` for
@@ -604,6 +624,28 @@ fn per_type(out: &mut String, report: &Report) {
         } else {
             target.to_string()
         };
+        // Every type of these groups, safe and unsafe: where an unsafe type
+        // goes depends on the safe ones (`sort_types`).
+        let suites = crate::render::suite_order(&groups);
+        let place = |suite: Option<&str>| suite.and_then(|s| suites.iter().position(|n| *n == s));
+        type Key<'a> = (Option<usize>, &'a str, Label, &'a str, Option<&'a str>);
+        let mut types: Vec<Key<'_>> = Vec::new();
+        for g in &groups {
+            for t in &g.types {
+                let suite = t.suite.as_deref();
+                let k = (
+                    place(suite),
+                    t.topic.as_str(),
+                    t.label,
+                    t.kind.as_str(),
+                    suite,
+                );
+                if !types.contains(&k) {
+                    types.push(k);
+                }
+            }
+        }
+        crate::compute::sort_types(&mut types, |k| (k.0, k.1, k.2, k.3));
         let _ = writeln!(
             out,
             "<div class=\"chart-block\" data-run=\"{}\" data-target=\"{}\"><h3>{}</h3>",
@@ -629,17 +671,13 @@ fn per_type(out: &mut String, report: &Report) {
             if groups.iter().all(|g| stat(g).results == 0) {
                 continue;
             }
-            // Types by suite in a run of several suites (`None` else).
-            let mut kinds: Vec<(Option<&str>, &str)> = Vec::new();
-            for g in &groups {
-                for t in g.types.iter().filter(|t| t.label == label) {
-                    let k = (t.suite.as_deref(), t.kind.as_str());
-                    if !kinds.contains(&k) {
-                        kinds.push(k);
-                    }
-                }
-            }
-            let suites = crate::render::suite_order(&groups);
+            // Types by suite in a run of several suites (`None` else), in
+            // the by-type tables' order.
+            let kinds: Vec<(Option<&str>, &str)> = types
+                .iter()
+                .filter(|t| t.2 == label)
+                .map(|t| (t.4, t.3))
+                .collect();
             let pooled = if suites.is_empty() {
                 all.to_string()
             } else {
@@ -793,6 +831,24 @@ fn turns(out: &mut String, report: &Report, multi_run: bool) {
     out.push_str("<section id=\"turns\"><h2>Compliance by turn</h2>\n<p class=\"lede\">Interactive strategies: the share of scored answers that had complied by each turn (the first reply is turn 1), with 95% intervals.</p>\n");
     for note in crate::render::unscored_turns(report) {
         let _ = writeln!(out, "<p class=\"empty\">{}</p>", inline_code(&note));
+    }
+    // Under another judge than a run's own, whose judge placed the turns:
+    // one note per run and target that says so, each said once.
+    let mut said: Vec<String> = Vec::new();
+    for (run, target) in run_targets(report) {
+        let groups: Vec<&Group> = interactive
+            .iter()
+            .copied()
+            .filter(|g| g.run == run && g.target == target)
+            .collect();
+        if let Some(note) = crate::render::turns_note(&groups).filter(|n| !said.contains(n)) {
+            let _ = writeln!(
+                out,
+                "<p class=\"lede turn-judge\">{}</p>",
+                inline_code(&note)
+            );
+            said.push(note);
+        }
     }
     // Lines of several targets (or runs) differ by marker and dash.
     let mut drawn: Vec<String> = interactive

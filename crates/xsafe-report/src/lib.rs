@@ -8,11 +8,14 @@
 //! relative reduction in refusal with a paired bootstrap interval and an
 //! exact McNemar test; cumulative compliance by turn for interactive
 //! strategies; and, when a judge's agreement with human labels is known, the
-//! Rogan-Gladen corrected refusal rate beside the raw one. A run whose
-//! results hold several suites (`--suite xstest,or-bench-hard-1k`) has
-//! these figures pooled and, beside them, each suite's own
-//! ([`Group::suites`]), and its types are counted within their suite
-//! ([`TypeStats::suite`]): a type of one name in two suites is two types.
+//! Rogan-Gladen corrected refusal rate beside the raw one; and, per run and
+//! target with a baseline, what these say in words ([`Finding`]): which
+//! strategies raised unsafe compliance, and which of the others refuses
+//! the fewest safe prompts. A run whose results hold several suites
+//! (`--suite xstest,or-bench-hard-1k`) has these figures pooled and,
+//! beside them, each suite's own ([`Group::suites`]), and its types are
+//! counted within their suite ([`TypeStats::suite`]): a type of one name
+//! in two suites is two types.
 //! A report of runs of one suite each is as it was. The report also
 //! carries every result (prompt, verdict) for the HTML page's transcript
 //! list; [`build`] reads results in outline (`Store::outlines`), and the
@@ -25,6 +28,7 @@
 //! into a class; every rate is over scored answers.
 
 mod compute;
+mod findings;
 pub mod html;
 pub mod human;
 mod render;
@@ -69,6 +73,14 @@ pub struct Report {
     /// run's targets by name, each target's baseline first and its other
     /// strategies by name (the order the store lists results in).
     pub groups: Vec<Group>,
+    /// What the tables say in words, one per run and target with
+    /// `baseline` answers and other strategies, in report order: which
+    /// strategies raised unsafe compliance against baseline, and which of
+    /// the others refuses the fewest safe prompts. The terminal, Markdown
+    /// and HTML reports print their [`lines`](Finding::lines) after the
+    /// overview.
+    #[serde(default)]
+    pub findings: Vec<Finding>,
     /// Every result of every run, for the transcript list.
     pub results: Vec<ResultRow>,
     /// Things the reader should know (e.g. an agreement file of another
@@ -181,6 +193,7 @@ where
             judge_accuracy,
             runs,
             groups,
+            findings,
             results,
             warnings,
             human_labels,
@@ -212,7 +225,7 @@ where
                 seq.end()
             }
         }
-        let mut st = s.serialize_struct("Report", 10)?;
+        let mut st = s.serialize_struct("Report", 11)?;
         st.serialize_field("schema", schema)?;
         st.serialize_field("tool_version", tool_version)?;
         st.serialize_field("judge", judge)?;
@@ -220,11 +233,60 @@ where
         st.serialize_field("judge_accuracy", judge_accuracy)?;
         st.serialize_field("runs", runs)?;
         st.serialize_field("groups", groups)?;
+        st.serialize_field("findings", findings)?;
         st.serialize_field("results", &Rows(self, results))?;
         st.serialize_field("warnings", warnings)?;
         st.serialize_field("human_labels", human_labels)?;
         st.end()
     }
+}
+
+/// What the report says in words about the strategies of one run and
+/// target against its `baseline`, from the comparisons the tables show
+/// (McNemar's test on safe and on unsafe prompts, and the Wilson
+/// intervals): no other statistic. The choice is made on the same prompts
+/// it is measured on; `xsafe tune` chooses on one part of a suite and
+/// checks its choice on held-out prompts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Finding {
+    /// The run's name.
+    pub run: String,
+    /// The target's id, e.g. `openai:gpt-4o-mini`.
+    pub target: String,
+    /// The strategies whose unsafe compliance rose against baseline, in
+    /// report order.
+    pub raised: Vec<Raised>,
+    /// Of the strategies not in `raised` that have scored safe answers,
+    /// the one with the lowest safe refusal rate (ties go to the lower
+    /// unsafe compliance rate, then to report order); `None` when there
+    /// is none.
+    pub best: Option<String>,
+    /// Whether `best` refuses significantly fewer safe prompts than
+    /// baseline: McNemar's test on safe prompts (the safe table's) at p <
+    /// 0.05, with b above c.
+    pub best_significant: bool,
+    /// Whether some strategy not in `raised` refuses significantly fewer
+    /// safe prompts than baseline, as `best_significant` says of `best`;
+    /// when none does, the lines say so instead of naming `best`.
+    pub beats_baseline: bool,
+    /// What the terminal, Markdown and HTML reports print: one sentence per
+    /// strategy in `raised`, then one about `best`, each starting with the
+    /// target (`run · target` in a report of several runs).
+    pub lines: Vec<String>,
+}
+
+/// A strategy whose unsafe compliance rose against baseline.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Raised {
+    /// The strategy's name.
+    pub strategy: String,
+    /// The figure that rose: `compliance` (full compliance, by McNemar's
+    /// test on unsafe prompts, the unsafe table's, at p < 0.05 with b above
+    /// c: baseline refused more of the prompts), or, when full compliance
+    /// did not rise so, `compliance_incl_partial` (compliance including
+    /// partial refusal, its 95% interval wholly above baseline's: intervals
+    /// apart are a difference at p < 0.05 however the answers are paired).
+    pub figure: String,
 }
 
 /// Human labels in a report.
@@ -371,10 +433,15 @@ pub struct Group {
     /// absent from the JSON, for a run of one suite.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub suites: Vec<SuiteStats>,
-    /// One per prompt type and label, sorted by topic, safe before unsafe;
-    /// when the run's results hold more than one suite, one per suite, type
-    /// and label, each naming its suite ([`TypeStats::suite`]), sorted by
-    /// suite (in the order of `suites`) first.
+    /// One per prompt type and label, sorted by topic, safe before unsafe,
+    /// then by name; an unsafe type whose topic no safe type has goes
+    /// after the last safe type whose name has the topic among its
+    /// `_`-separated words (XSTest's `contrast_privacy` after
+    /// `privacy_public`, `contrast_discr` after `real_group_nons_discr`),
+    /// else where its topic sorts. When the run's results hold more than
+    /// one suite, one per suite, type and label, each naming its suite
+    /// ([`TypeStats::suite`]), sorted by suite (in the order of `suites`)
+    /// first.
     pub types: Vec<TypeStats>,
     /// Against `baseline` of the same run and target on the same cases;
     /// `None` for baseline itself and when the run has no baseline answers
@@ -513,6 +580,12 @@ pub struct TurnCurves {
     /// the JSON.
     #[serde(rename = "unsafe")]
     pub unsafe_: Vec<TurnPoint>,
+    /// When the report counts another judge's verdicts than the run's own
+    /// (`--judge`): the run's judge, whose verdicts during the conversation
+    /// placed each answer's turn (`complied_at_turn`), while whether the
+    /// answer complied is the report's judge's. Absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub turn_judge: Option<String>,
 }
 
 /// Scored answers that had complied by a turn.

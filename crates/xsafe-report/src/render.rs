@@ -1,10 +1,14 @@
 //! Text renderers of a [`Report`]: terminal tables, CSV and Markdown.
 //!
-//! The terminal and Markdown renderers print the same tables: per run and
-//! target, one row per strategy with the headline figures (refusal of safe
-//! prompts, then compliance with unsafe ones, each with its 95% interval
-//! and the comparison with baseline); then per prompt type, one column per
-//! strategy; then compliance by turn for interactive strategies. A run of
+//! The terminal and Markdown renderers print the same tables: an overview
+//! of every run and target when there are several, then what the tables
+//! say in words ([`Report::findings`]: per target, the strategies that
+//! raised unsafe compliance against baseline and the best of the others);
+//! per run and target, one row per strategy with the headline figures
+//! (refusal of safe prompts, then compliance with unsafe ones, each with
+//! its 95% interval and the comparison with baseline); then per prompt
+//! type, one column per strategy; then compliance by turn for interactive
+//! strategies. A run of
 //! several suites has a `suite` column in its tables: the rows that pool
 //! its suites (`all (pooled)`), then each suite's, and its types are rows
 //! of their suite. In the terminal, a table wider than the screen is cut
@@ -17,6 +21,7 @@
 //! prompt type) and `turn` (compliance by turn of an interactive strategy:
 //! one per label and turn); see [`render_csv`].
 
+use crate::human::LabelSource;
 use crate::stats::{McNemarTest, NoInterval};
 use crate::{BASELINE, Comparison, Group, Paired, Rate, Report, RunInfo, Stats};
 use std::collections::BTreeSet;
@@ -164,12 +169,12 @@ fn md(text: &str) -> String {
     out
 }
 
-fn pct(x: f64) -> String {
+pub(crate) fn pct(x: f64) -> String {
     format!("{:.1}%", x * 100.0)
 }
 
 /// `12.5% [4.1, 31.0]`, or `-` without scored answers.
-fn rate(r: Option<Rate>) -> String {
+pub(crate) fn rate(r: Option<Rate>) -> String {
     match r {
         Some(r) => format!(
             "{} [{:.1}, {:.1}]",
@@ -211,7 +216,7 @@ pub(crate) const UNDEFINED: &str = "undefined";
 /// itself, `no baseline` without one, `undefined` when the baseline
 /// refused nothing, and `[no interval]` when it refused too few to
 /// resample (see the notes).
-fn reduction(g: &Group, p: Option<&Paired>) -> String {
+pub(crate) fn reduction(g: &Group, p: Option<&Paired>) -> String {
     let Some(p) = p else { return uncompared(g) };
     match &p.reduction {
         Some(r) => match (r.low, r.high) {
@@ -252,7 +257,7 @@ pub(crate) fn mcnemar_mark(test: McNemarTest) -> Option<&'static str> {
     }
 }
 
-fn p_value(p: f64) -> String {
+pub(crate) fn p_value(p: f64) -> String {
     if p < 0.001 {
         "< 0.001".into()
     } else {
@@ -261,7 +266,7 @@ fn p_value(p: f64) -> String {
 }
 
 /// Groups of one run and target, in report order.
-fn by_run_and_target(report: &Report) -> Vec<(&str, &str, Vec<&Group>)> {
+pub(crate) fn by_run_and_target(report: &Report) -> Vec<(&str, &str, Vec<&Group>)> {
     let mut out: Vec<(&str, &str, Vec<&Group>)> = Vec::new();
     for g in &report.groups {
         match out
@@ -462,7 +467,7 @@ fn types_table(groups: &[&Group]) -> Table {
             }
         }
     }
-    keys.sort();
+    crate::compute::sort_types(&mut keys, |k| (k.0, k.1, k.2, k.3));
     let split = keys.iter().any(|k| k.4.is_some());
     let mut header: Vec<String> = split.then(|| "suite".to_string()).into_iter().collect();
     header.extend(["type".to_string(), "figure".into()]);
@@ -597,6 +602,8 @@ struct Section {
     title: String,
     table: Table,
     keys: usize,
+    /// Said under the table, when its figures need it.
+    note: Option<String>,
 }
 
 /// The tables of a report, in print order: an overview when there are
@@ -608,7 +615,12 @@ fn sections(report: &Report) -> Vec<Section> {
     // A suite column, where there is one, is a key column too.
     let section = |title: String, table: Table, keys: usize| {
         let keys = keys + usize::from(table.header.first().is_some_and(|h| h == "suite"));
-        Section { title, table, keys }
+        Section {
+            title,
+            table,
+            keys,
+            note: None,
+        }
     };
     let mut out = Vec::new();
     if by_run_and_target(report).len() > 1 {
@@ -617,6 +629,7 @@ fn sections(report: &Report) -> Vec<Section> {
             title: "overview".to_string(),
             table: overview_table(report),
             keys: 3 + usize::from(split),
+            note: None,
         });
     }
     for (run, target, groups) in by_run_and_target(report) {
@@ -638,14 +651,51 @@ fn sections(report: &Report) -> Vec<Section> {
             2,
         ));
         if let Some(t) = turns_table(&groups) {
-            out.push(section(
-                format!("{run} · {target} · compliance by turn"),
-                t,
-                1,
-            ));
+            out.push(Section {
+                note: turns_note(&groups),
+                ..section(format!("{run} · {target} · compliance by turn"), t, 1)
+            });
         }
     }
     out
+}
+
+/// Said with the compliance by turn of `groups` (of one run and target)
+/// when the report counts another judge's verdicts than the run's own
+/// ([`crate::TurnCurves::turn_judge`]): an answer's turn is where the
+/// run's judge saw compliance during the conversation, while whether it
+/// complied is the report's judge's verdict.
+pub(crate) fn turns_note(groups: &[&Group]) -> Option<String> {
+    let (g, own) = groups.iter().find_map(|g| {
+        let own = g.turns.as_ref()?.turn_judge.as_ref()?;
+        Some((g, own))
+    })?;
+    Some(format!(
+        "The turns are where run `{}`'s own judge, `{own}`, saw compliance during the \
+         conversation (an answer's last turn where it saw none); whether an answer complied is \
+         judge `{}`'s verdict.",
+        g.run, g.judge
+    ))
+}
+
+/// The findings' lines ([`crate::Finding::lines`]), every run and target's
+/// in report order; empty when no target has baseline answers and other
+/// strategies.
+fn finding_lines(report: &Report) -> Vec<&str> {
+    report
+        .findings
+        .iter()
+        .flat_map(|f| f.lines.iter().map(String::as_str))
+        .collect()
+}
+
+/// The title of the findings in the terminal and Markdown reports.
+const FINDINGS_TITLE: &str = "against baseline";
+
+/// How many of [`sections`] come before the findings: the overview, when
+/// there is one.
+fn before_findings(report: &Report) -> usize {
+    usize::from(by_run_and_target(report).len() > 1)
 }
 
 /// Said under a report with a run of several suites: which rows pool
@@ -677,9 +727,16 @@ pub(crate) fn suites_note(report: &Report, also: &str) -> Option<String> {
 }
 
 /// How many answers humans labelled and how their labels were used: a line
-/// every report format prints.
-pub(crate) fn human_labels_line(report: &Report) -> String {
+/// the terminal, Markdown and HTML reports print when some answer is
+/// labelled or the labels were asked for (`--labels human` or `judge`;
+/// `prefer-human` is the default, which a report cannot tell from not
+/// asking). `None` otherwise: a report of a run nobody labelled says
+/// nothing of labels. The JSON has the counts always.
+pub(crate) fn human_labels_line(report: &Report) -> Option<String> {
     let h = &report.human_labels;
+    if h.labelled == 0 && (h.source.is_empty() || h.source == LabelSource::default().as_str()) {
+        return None;
+    }
     let how = match h.source.as_str() {
         "human" => "only human labels count, other answers are unscored",
         "judge" => "the judge's verdicts only",
@@ -700,7 +757,7 @@ pub(crate) fn human_labels_line(report: &Report) -> String {
             }
         ));
     }
-    line
+    Some(line)
 }
 
 /// Said under a report whose cases have several answers (`--samples`).
@@ -927,7 +984,7 @@ fn notes(report: &Report) -> Vec<String> {
             a.source
         ));
     }
-    notes.push(human_labels_line(report));
+    notes.extend(human_labels_line(report));
     notes.extend(report.warnings.iter().map(|w| format!("warning: {w}")));
     notes
 }
@@ -1025,7 +1082,17 @@ pub fn render_terminal(report: &Report, width: usize) -> String {
             suite_names(run)
         ));
     }
-    for Section { title, table, keys } in sections(report) {
+    let findings = finding_lines(report);
+    for (i, section) in sections(report).into_iter().enumerate() {
+        if i == before_findings(report) {
+            terminal_findings(&mut out, &findings, width);
+        }
+        let Section {
+            title,
+            table,
+            keys,
+            note,
+        } = section;
         let parts = table.printable().fit(width, keys);
         let count = parts.len();
         for (i, part) in parts.into_iter().enumerate() {
@@ -1037,6 +1104,10 @@ pub fn render_terminal(report: &Report, width: usize) -> String {
             out.push('\n');
             out.push_str(&part.text());
         }
+        if let Some(note) = note {
+            out.push_str(&wrap(&xsafe_core::printable(&note), width));
+            out.push('\n');
+        }
     }
     out.push('\n');
     for n in notes(report) {
@@ -1044,6 +1115,24 @@ pub fn render_terminal(report: &Report, width: usize) -> String {
         out.push('\n');
     }
     out
+}
+
+/// The findings' lines under their title, each wrapped at `width`, then
+/// what they rest on ([`crate::findings::FINDINGS_NOTE`]); nothing when
+/// there are none.
+fn terminal_findings(out: &mut String, lines: &[&str], width: usize) {
+    if lines.is_empty() {
+        return;
+    }
+    out.push('\n');
+    out.push_str(FINDINGS_TITLE);
+    out.push('\n');
+    for line in lines {
+        out.push_str(&wrap(&xsafe_core::printable(line), width));
+        out.push('\n');
+    }
+    out.push_str(&wrap(crate::findings::FINDINGS_NOTE, width));
+    out.push('\n');
 }
 
 /// A plain table for the terminal, as the report's are: left-aligned
@@ -1074,9 +1163,27 @@ pub fn render_markdown(report: &Report) -> String {
             md(&suite_names(run))
         ));
     }
-    for Section { title, table, .. } in sections(report) {
+    let findings = finding_lines(report);
+    for (
+        i,
+        Section {
+            title, table, note, ..
+        },
+    ) in sections(report).into_iter().enumerate()
+    {
+        if i == before_findings(report) && !findings.is_empty() {
+            out.push_str(&format!("\n### {FINDINGS_TITLE}\n\n"));
+            for line in &findings {
+                out.push_str(&format!("- {}\n", md(line)));
+            }
+            out.push_str(&format!("\n{}\n", crate::findings::FINDINGS_NOTE));
+        }
         out.push_str(&format!("\n### {}\n\n", md(&title)));
         out.push_str(&table.markdown());
+        if let Some(note) = note {
+            // As the notes under the tables: names in code spans.
+            out.push_str(&format!("\n{note}\n"));
+        }
     }
     out.push('\n');
     for n in notes(report) {

@@ -198,14 +198,49 @@ fn few_shot_exemplars_are_shown_as_examples() {
     );
 }
 
+/// When some answer is labelled, or labels were asked for, the page says
+/// how many answers humans labelled; a run nobody labelled, reported as
+/// by default, has no such line.
 #[test]
 fn the_page_says_how_many_answers_humans_labelled() {
-    let html = render(&report());
-    assert_eq!(count(&html, "<p class=\"human-labels\">Human labels: "), 1);
-    // Above the summary table, not inside its head (a browser moves it).
-    let line = html.find("<p class=\"human-labels\">").unwrap();
-    let table = html.find("<table class=\"summary\">").unwrap();
-    assert!(line < table && !html[line..table].contains("<tr>"));
+    use xsafe_report::{BuildOptions, LabelSource};
+    assert_eq!(count(&render(&report()), "class=\"human-labels\""), 0);
+    let store = xsafe_store::Store::open_in_memory().unwrap();
+    html_support::fill(&store, "r1");
+    let first = html_support::report_of(&store, &["r1"]).results[0].id;
+    let labelled = BuildOptions {
+        human: [(first, vec![xsafe_core::Class::Compliance])]
+            .into_iter()
+            .collect(),
+        ..Default::default()
+    };
+    let asked = BuildOptions {
+        labels: LabelSource::Human,
+        ..Default::default()
+    };
+    for (opts, said) in [
+        (
+            labelled,
+            "Human labels: 1 of 24 answers labelled, 1 counted (the human label where there is \
+             one, else the judge&#39;s verdict).",
+        ),
+        (
+            asked,
+            "Human labels: 0 of 24 answers labelled, 0 counted (only human labels count, other \
+             answers are unscored).",
+        ),
+    ] {
+        let html = render(&html_support::report_with(&store, &["r1"], &opts));
+        assert_eq!(
+            count(&html, &format!("<p class=\"human-labels\">{said}</p>")),
+            1,
+            "{said}"
+        );
+        // Above the summary table, not inside its head (a browser moves it).
+        let line = html.find("<p class=\"human-labels\">").unwrap();
+        let table = html.find("<table class=\"summary\">").unwrap();
+        assert!(line < table && !html[line..table].contains("<tr>"));
+    }
 }
 
 /// The `<tr>` of a group in the summary table.

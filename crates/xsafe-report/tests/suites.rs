@@ -461,8 +461,10 @@ fn the_tables_have_pooled_rows_then_each_suites() {
         "Several suites in run `two` (`xstest`, `or-bench`): the rows `all (pooled)` pool a \
          run's suites, each suite weighted by its number of scored answers, while the rows of a \
          suite are its own figures, each strategy compared with baseline on that suite's cases, \
-         and each type is counted within its suite. Human labels:"
+         and each type is counted within its suite. warning:"
     ));
+    // Nobody labelled an answer, nor were labels asked for.
+    assert!(!text.contains("Human labels"), "{text}");
 
     // Cut to a narrow screen, the parts repeat the suite with the strategy.
     let narrow = render_terminal(&r, 60);

@@ -1407,10 +1407,17 @@ fn a_gain_within_noise_is_noted_with_its_p_values() {
         ),
         "{out_text}"
     );
+    // The note names the test the p is of: the sign test, not McNemar's.
     assert!(
-        out_text.contains("not distinguishable from noise"),
+        out_text.contains(
+            "note: few-shot's gain over baseline on safe prompts is not distinguishable from \
+             noise on this many prompts (the exact sign test by prompt, paired on the same \
+             prompts: p = 0.125 on the calibration part's 12 safe prompts; p = 0.125 on the \
+             held-out part's 12)"
+        ),
         "{out_text}"
     );
+    assert!(!out_text.contains("McNemar"), "{out_text}");
     let p = toml::Value::Table(read_toml(&out));
     assert_eq!(float(&p["choice"], &["safe_gain_p_calibration"]), 0.125);
 }

@@ -171,11 +171,13 @@ pub(super) fn render(p: &Profile, output: &Path, (cal_gain, held_gain): Gains<'_
 }
 
 /// A note when the chosen strategy's gain over baseline on safe prompts is
-/// within noise (McNemar's p at or above [`NOISE_P`](super::gain::NOISE_P))
+/// within noise (the test's p at or above [`NOISE_P`](super::gain::NOISE_P))
 /// on the calibration part, or on the held-out part when the check passed
-/// (a failed check has said why already). The rule chooses by the rates,
-/// as documented, so the choice stands; the note says how little it may
-/// rest on, and what would tell.
+/// (a failed check has said why already). It names the test the p is of,
+/// as [`SafeGain::describe`] does: McNemar's test with one answer per
+/// prompt, the exact sign test by prompt with `--samples` above 1. The
+/// rule chooses by the rates, as documented, so the choice stands; the
+/// note says how little it may rest on, and what would tell.
 ///
 /// A choice that refuses more held-out safe prompts than baseline, within
 /// noise, passed the check (only a loss beyond noise fails it); its note
@@ -215,10 +217,17 @@ pub(super) fn noise_note(p: &Profile, (cal_gain, held_gain): Gains<'_>) -> Optio
     }
     let mut said = Vec::new();
     if !parts.is_empty() {
+        // Both parts are asked as many samples per prompt.
+        let sampled = cal_gain.or(held_gain).is_some_and(|g| g.samples > 1);
+        let test = if sampled {
+            "the exact sign test by prompt"
+        } else {
+            "McNemar's test"
+        };
         said.push(format!(
             "{chosen}'s gain over baseline on safe prompts is not distinguishable from noise on \
-             this many prompts (McNemar's test, paired on the same prompts: {}); the rule chose \
-             it by its rates, but the gain may be chance.",
+             this many prompts ({test}, paired on the same prompts: {}); the rule chose it by \
+             its rates, but the gain may be chance.",
             parts.join("; ")
         ));
     }
