@@ -5,8 +5,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
-use xsafe_runner::{RunPlan, execute, preview};
-use xsafe_store::{RunSpec, Store};
+use xsafe_runner::{RunError, RunPlan, execute, preview};
+use xsafe_store::{RunSpec, Store, StoreError};
 use xsafe_target::{OpenAiConfig, OpenAiTarget};
 use xsafe_testkit::{Reply, TestServer};
 
@@ -1099,16 +1099,25 @@ fn record_answers(store: &Store, run_id: i64, strategies: &[&str]) {
     }
 }
 
-/// The bug this guards: the older keys are computed from this version's
+/// The bug this guarded: the older keys are computed from this version's
 /// definitions, and a definition that changed unversioned (a data file
 /// recorded by its name only, where the previous xsafe recorded the
 /// setting as written, `data/bank.toml`) made every older key another
 /// hash, so a run the previous xsafe stored was never found and every case
 /// was asked again. A run it stored, with its answers, under the key it
 /// computed (a literal, not one this version computes), by a derived name
-/// or by `--run`: the same command finds it and asks nothing again.
+/// or by `--run`: the same command asks nothing again.
+///
+/// Since the built-in contexts gained `[groups]` (XSTest's `discr` and
+/// `privacy` prompts are read as one of their two types), built-in
+/// `contextual` records them and is another definition, so the golden
+/// plan is another run (its old run is not resumed, and `--run` naming
+/// it is refused as made with other settings); every answer whose
+/// conversation is sent as before (all of this suite's) is copied from
+/// the old run, and nothing is asked again. The older keys themselves
+/// stay guarded by the pinned keys of the tests below.
 #[tokio::test(flavor = "multi_thread")]
-async fn a_run_the_previous_xsafe_stored_is_resumed() {
+async fn a_run_the_previous_xsafe_stored_is_copied() {
     let server = TestServer::start(|_| Reply::chat("Sure, here is how."));
     let url = format!("{}/v1", server.url());
     for name in [None, Some("mine")] {
@@ -1126,17 +1135,22 @@ async fn a_run_the_previous_xsafe_stored_is_resumed() {
         );
         // Its answers, every one judged, as the previous xsafe stored them.
         record_answers(&store, old.id, &GOLDEN_STRATEGIES);
-        let outcome = execute(store.clone(), &p, CancellationToken::new(), |_| {})
-            .await
-            .unwrap();
-        assert_eq!(
-            (outcome.run_id, outcome.run_name.as_str()),
-            (old.id, old_name.as_str())
-        );
-        assert_eq!((outcome.done_before, outcome.done), (12, 12));
+        let result = execute(store.clone(), &p, CancellationToken::new(), |_| {}).await;
+        if name.is_some() {
+            // `--run mine` names the old run, made with other settings.
+            assert!(
+                matches!(result, Err(RunError::Store(StoreError::RunMismatch { .. }))),
+                "{result:?}"
+            );
+            assert_eq!(store.list_runs().unwrap().len(), 1, "nothing stored");
+            continue;
+        }
+        let outcome = result.unwrap();
+        assert_ne!(outcome.run_id, old.id, "built-in contextual changed");
+        assert_eq!((outcome.done_before, outcome.done), (0, 12));
         assert_eq!(server.request_count(), 0, "nothing asked again");
         assert_eq!(store.run(&old_name).unwrap().key, PREVIOUS_XSAFES_KEY);
-        assert_eq!(store.list_runs().unwrap().len(), 1, "no second run");
+        assert_eq!(store.list_runs().unwrap().len(), 2, "the old run is kept");
     }
 }
 
@@ -1277,14 +1291,18 @@ const COMPOSITION_FILES: [(&str, &str); 3] = [
 /// unlike [`PREVIOUS_XSAFES_KEY`], which an earlier xsafe computed, they
 /// prove nothing about runs stored before that head; they guard against a
 /// later change that would make every stored run of such a strategy be
-/// asked again.
+/// asked again. Pinned again when the built-in contexts gained `[groups]`,
+/// which the file's interactive step (reading types by the built-in cues)
+/// records: what it sends for XSTest's `discr` and `privacy` prompts
+/// changed, so its runs before are another run (their answers are copied
+/// where a conversation is sent as before).
 const INTERACTIVE_KEYS: [&str; 6] = [
-    "8811afaeac62802e0ee980b0e57f9c727c51e0362fd310731f552adc8d31aa66",
-    "20514d325aa5d851d82a711c2e77b1d7737d88f40cb4ce21a81d856b5e180816",
-    "20514d325aa5d851d82a711c2e77b1d7737d88f40cb4ce21a81d856b5e180816",
-    "cdfb0973d31e734d044aeaf4b8c98919b4386585bb92fbe6d4af76588dd012a1",
-    "5e368e72e101dc70a0a5c7e6898f72ef4f4f65046ad9758f04ab7ac6feea2a57",
-    "832157fb4324a0d51d07565d967335838b3dfc8df8bfd4c8151a805a1bb3789c",
+    "cd3d9abe122ead3a2e6c924bba336b5e9d99de618c1f0635bcd859bc57c79bc4",
+    "ec0012cbea4ed5b78c98f8b6c01d0627655588f7374b583648467dc8c9301bfa",
+    "ec0012cbea4ed5b78c98f8b6c01d0627655588f7374b583648467dc8c9301bfa",
+    "e9aaa5b2c7e2f9caa90a41837b161be3e0dc0f9788537b47fd56abb6d308c0c8",
+    "862bf772bd334a00cb8519e8e52e22d6a59b21ff61dd5fe663377c60528c2f7a",
+    "95c89a94b55de77de1f77a3a6789dd3755c2e8fd9b723837181c88e9c123d147",
 ];
 
 /// The same for the composition plan, pinned at the same head.

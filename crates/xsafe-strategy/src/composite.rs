@@ -107,8 +107,18 @@ impl Step {
 /// its steps cannot share one.
 pub(crate) fn typing_of(steps: &[Step]) -> Result<Typing, String> {
     let parts: Vec<typing::Part> = steps.iter().filter_map(Step::reading).collect();
-    typing::of(&parts, &crate::data::builtin_contexts().detect)
+    let builtin = crate::data::builtin_contexts();
+    typing::of(&parts, (&builtin.detect, &builtin.groups))
 }
+
+/// How a note on a type that no step has a text for, and no group stands
+/// for, says what the strategy reads instead, when it detects types
+/// ([`Composite::type_notes`] for one prompt,
+/// [`Composite::unread_types_warning`] for a run's).
+const FROM_WORDS: &str = "so it takes the type from the prompt's words";
+
+/// The same, when it does not ([`FROM_WORDS`]).
+const NO_DETECTION: &str = "and the strategy does not detect types (detect = false)";
 
 /// A strategy: baseline has no steps; `contextual+few-shot` has two.
 ///
@@ -253,18 +263,34 @@ impl Composite {
     /// Notes on the steps that choose their text by the prompt's type
     /// (contextual notes, interactive follow-ups, a few-shot system text's
     /// `topic`) and have none for this prompt's type, saying how the
-    /// strategy reads the prompt instead, as it does in a run: as the type
-    /// given, when another step has a text for it; else from the prompt's
-    /// words, when it detects types. Empty when the prompt's type is not
-    /// given or every such step has a text for it.
+    /// strategy reads the prompt instead, as it does in a run: as one of
+    /// the types a group lists, when its type is a group's (a note for
+    /// every such step); as the type given, when another step has a text
+    /// for it; else from the prompt's words, when it detects types. Empty
+    /// when the prompt's type is not given or every such step has a text
+    /// for it.
     pub fn type_notes(&self, prompt: &Prompt) -> Vec<String> {
         let Some(given) = prompt.topic.as_deref() else {
             return Vec::new();
         };
         let read = self.typing.topic(prompt);
-        self.steps
-            .iter()
-            .filter(|s| s.reading().is_some())
+        let reading = self.steps.iter().filter(|s| s.reading().is_some());
+        if let Some(members) = self.typing.groups.get(given).filter(|m| !m.is_empty()) {
+            let listed = quoted(members.iter().map(String::as_str));
+            let t = read.as_deref().unwrap_or_default();
+            return reading
+                .map(|s| {
+                    format!(
+                        "`{}` reads type `{given}` as one of the types its contexts file's \
+                         `[groups]` list for it ({listed}), the one whose cues the prompt's \
+                         words contain most (the first when none), as a run does: `{t}`: {}",
+                        s.name(),
+                        s.sends_for(Some(t))
+                    )
+                })
+                .collect();
+        }
+        reading
             .filter_map(|s| {
                 let (has, what) = s.text_for(given);
                 if has {
@@ -275,7 +301,6 @@ impl Composite {
                     Step::FewShot(_) => format!("{unknown} for the `topic` of its system text"),
                     _ => unknown,
                 };
-                let words = "so it takes the type from the prompt's words, as a run does";
                 let sends = s.sends_for(read.as_deref());
                 Some(if self.typing.known.contains(given) {
                     format!(
@@ -284,23 +309,82 @@ impl Composite {
                         self.name
                     )
                 } else if !self.typing.detect {
-                    format!(
-                        "{unknown} and the strategy does not detect types (detect = false): \
-                         {sends}"
-                    )
+                    format!("{unknown} {NO_DETECTION}: {sends}")
                 } else {
                     match read.as_deref() {
                         Some(t) if s.text_for(t).0 || matches!(s, Step::FewShot(_)) => {
-                            format!("{unknown}, {words}: `{t}`")
+                            format!("{unknown}, {FROM_WORDS}, as a run does: `{t}`")
                         }
                         Some(t) => {
-                            format!("{unknown}, {words}: `{t}`, which has none either: {sends}")
+                            format!(
+                                "{unknown}, {FROM_WORDS}, as a run does: `{t}`, which has none \
+                                 either: {sends}"
+                            )
                         }
-                        None => format!("{unknown}, {words}, and finds none: {sends}"),
+                        None => {
+                            format!(
+                                "{unknown}, {FROM_WORDS}, as a run does, and finds none: {sends}"
+                            )
+                        }
                     }
                 })
             })
             .collect()
+    }
+
+    /// The types of `prompts` (as a run gives them: `contrast_` left out,
+    /// see `Case::topic`) that the strategy does not read as given, with
+    /// how many prompts each, in name order: no step has a text for them
+    /// and no group of its contexts file stands for them, so it takes their
+    /// prompts' type from their words (or gives them none, when it does not
+    /// detect types). A prompt of no type is left out. Empty for a strategy
+    /// that reads no type (baseline, few-shot without a system text using
+    /// `topic`).
+    pub fn unread_types(&self, prompts: &[Prompt]) -> Vec<(String, usize)> {
+        if !self.steps.iter().any(|s| s.reading().is_some()) {
+            return Vec::new();
+        }
+        let mut counts: std::collections::BTreeMap<&str, usize> = Default::default();
+        for topic in prompts.iter().filter_map(|p| p.topic.as_deref()) {
+            if !self.typing.reads_given(topic) {
+                *counts.entry(topic).or_default() += 1;
+            }
+        }
+        counts
+            .into_iter()
+            .map(|(t, n)| (t.to_string(), n))
+            .collect()
+    }
+
+    /// The warning a run gives about [`Composite::unread_types`] of its
+    /// prompts, in the words of [`Composite::type_notes`], naming each type
+    /// with how many of `prompts` have it; `None` when there are none.
+    pub fn unread_types_warning(&self, prompts: &[Prompt]) -> Option<String> {
+        let unread = self.unread_types(prompts);
+        if unread.is_empty() {
+            return None;
+        }
+        let types = unread
+            .iter()
+            .map(|(t, n)| format!("`{t}` ({n} case{})", if *n == 1 { "" } else { "s" }))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let (plural, it, its) = if unread.len() == 1 {
+            ("", "it", "its")
+        } else {
+            ("s", "them", "their")
+        };
+        let how = if self.typing.detect {
+            FROM_WORDS.to_string()
+        } else {
+            format!("{NO_DETECTION}, so {its} prompts get no type's text")
+        };
+        Some(format!(
+            "strategy `{name}`: no step has a text for type{plural} {types}, and no `[groups]` \
+             of its contexts file stands for {it}, {how}; `xsafe strategies show {name} \
+             --prompt TEXT --type TYPE` shows what a prompt gets",
+            name = self.name,
+        ))
     }
 
     /// For each few-shot step and each measure its leak check uses, the
@@ -382,10 +466,12 @@ impl Strategy for Composite {
     /// read it for the step before types were read once per strategy
     /// (another contexts file's cues, detection turned off by a contextual
     /// step, or a type kept as given because another step has a text for
-    /// it) records the reading as `typing`: `detect`, the `cues` and the
-    /// `types` kept as given. It sends something else than a run made
-    /// then, which is another strategy, not resumed or served as this one.
-    /// A step that reads types as it did records what it always did.
+    /// it, or groups, which contexts files did not have: the built-in ones
+    /// for an interactive or few-shot step) records the reading as
+    /// `typing`: `detect`, the `cues`, the `types` kept as given and the
+    /// `groups`, when there are some. It sends something else than a run
+    /// made then, which is another strategy, not resumed or served as this
+    /// one. A step that reads types as it did records what it always did.
     fn definition(&self) -> Value {
         let steps: Vec<Value> = self
             .steps
@@ -432,4 +518,13 @@ impl Strategy for Composite {
         let opening = self.opening_async(prompt).await?;
         self.run_from(prompt, opening, target, judge, seed).await
     }
+}
+
+/// Names as messages quote them: `` `a`, `b` ``.
+fn quoted<'a>(names: impl IntoIterator<Item = &'a str>) -> String {
+    names
+        .into_iter()
+        .map(|n| format!("`{n}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }

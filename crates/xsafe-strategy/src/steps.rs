@@ -4,7 +4,7 @@ use crate::clarifier::{self, Reading};
 use crate::data::{self, Contexts, Exemplar, Followups};
 use crate::spec::{ContextualSpec, FewShotSpec, InteractiveSpec, Selection, SpecError};
 use crate::text;
-use crate::typing::{self, Cues, Typing};
+use crate::typing::{self, Cues, Groups, Typing};
 use minijinja::{Environment, UndefinedBehavior, context};
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -294,9 +294,9 @@ pub struct FewShot {
     /// Whether the `system` text uses `topic`: only then does the step read
     /// a prompt's type.
     uses_topic: bool,
-    /// The `[detect]` cues of the contexts file `contexts` names, and the
-    /// file's name.
-    cues: Option<(Cues, String)>,
+    /// The `[detect]` cues and `[groups]` of the contexts file `contexts`
+    /// names, and the file's name.
+    cues: Option<(Cues, Groups, String)>,
 }
 
 /// A few-shot bank embedded by a sentence encoder.
@@ -617,9 +617,9 @@ impl FewShot {
     pub(crate) fn reading(&self) -> Option<typing::Part<'_>> {
         self.uses_topic.then(|| typing::Part {
             step: &self.name,
-            cues: self.cues.as_ref().map(|(c, f)| {
+            cues: self.cues.as_ref().map(|(c, g, f)| {
                 let source = self.spec.contexts.as_deref().unwrap_or("builtin");
-                (c, data::cues_named(source, f))
+                (c, g, data::cues_named(source, f))
             }),
             detect: None,
             known: self.types(),
@@ -646,13 +646,15 @@ impl FewShot {
 
     /// How xsafe read a prompt's type for the step before a strategy read
     /// it once for all its steps (and before a few-shot step could name a
-    /// contexts file): with the built-in cues, always detecting, a given
-    /// type kept when the bank has exemplars of it. `None` when it reads
-    /// none. A definition records any other reading (see
-    /// `Composite::definition`), the cues of a file `contexts` names too.
+    /// contexts file, or contexts files had groups): with the built-in
+    /// cues, no groups, always detecting, a given type kept when the bank
+    /// has exemplars of it. `None` when it reads none. A definition records
+    /// any other reading (see `Composite::definition`), the cues of a file
+    /// `contexts` names too, and the built-in groups.
     pub(crate) fn own_typing(&self) -> Option<Typing> {
         self.uses_topic.then(|| Typing {
             cues: data::builtin_contexts().detect.clone(),
+            groups: Groups::new(),
             detect: true,
             known: self.types().into_iter().collect(),
         })
@@ -1075,12 +1077,13 @@ impl Contextual {
     }
 
     /// The step's part in reading a prompt's type: its contexts file's
-    /// cues, its `detect`, and the types it has a note for.
+    /// cues and groups, its `detect`, and the types it has a note for.
     pub(crate) fn reading(&self) -> typing::Part<'_> {
         typing::Part {
             step: &self.name,
             cues: Some((
                 &self.texts.detect,
+                &self.texts.groups,
                 data::cues_named(&self.spec.contexts, &self.data_file),
             )),
             detect: Some(self.spec.detect),
@@ -1089,12 +1092,13 @@ impl Contextual {
     }
 
     /// How the step reads a prompt's type alone, as xsafe always read it
-    /// for the step: with its contexts file's cues (which its definition
-    /// records) when `detect` is on, a given type kept when it has a note
-    /// for it.
+    /// for the step: with its contexts file's cues and groups (which its
+    /// definition records with its texts), the cues when `detect` is on, a
+    /// given type kept when it has a note for it.
     pub(crate) fn own_typing(&self) -> Typing {
         Typing {
             cues: self.texts.detect.clone(),
+            groups: self.texts.groups.clone(),
             detect: self.spec.detect,
             known: self.texts.types.keys().cloned().collect(),
         }
@@ -1222,9 +1226,9 @@ pub struct Interactive {
     pub(crate) name: String,
     pub(crate) spec: InteractiveSpec,
     texts: Followups,
-    /// The `[detect]` cues of the contexts file `contexts` names, and the
-    /// file's name.
-    cues: Option<(Cues, String)>,
+    /// The `[detect]` cues and `[groups]` of the contexts file `contexts`
+    /// names, and the file's name.
+    cues: Option<(Cues, Groups, String)>,
     clarifier: Option<Arc<dyn Target>>,
     file: String,
     /// The strategy file as given (a path or `builtin:NAME`), and the
@@ -1324,9 +1328,9 @@ impl Interactive {
     pub(crate) fn reading(&self) -> typing::Part<'_> {
         typing::Part {
             step: &self.name,
-            cues: self.cues.as_ref().map(|(c, f)| {
+            cues: self.cues.as_ref().map(|(c, g, f)| {
                 let source = self.spec.contexts.as_deref().unwrap_or("builtin");
-                (c, data::cues_named(source, f))
+                (c, g, data::cues_named(source, f))
             }),
             detect: None,
             known: self.texts.types.keys().cloned().collect(),
@@ -1335,13 +1339,15 @@ impl Interactive {
 
     /// How xsafe read a prompt's type for the step before a strategy read
     /// it once for all its steps (and before an interactive step could
-    /// name a contexts file): with the built-in cues, always detecting, a
-    /// given type kept when it has a follow-up for it. A definition records
-    /// any other reading (see `Composite::definition`), the cues of a file
-    /// `contexts` names too.
+    /// name a contexts file, or contexts files had groups): with the
+    /// built-in cues, no groups, always detecting, a given type kept when
+    /// it has a follow-up for it. A definition records any other reading
+    /// (see `Composite::definition`), the cues of a file `contexts` names
+    /// too, and the built-in groups.
     pub(crate) fn own_typing(&self) -> Typing {
         Typing {
             cues: data::builtin_contexts().detect.clone(),
+            groups: Groups::new(),
             detect: true,
             known: self.texts.types.keys().cloned().collect(),
         }

@@ -10,19 +10,30 @@ use xsafe_core::Prompt;
 /// Cue phrases per type, as a contexts file's `[detect]` gives them.
 pub(crate) type Cues = BTreeMap<String, Vec<String>>;
 
+/// The types each group stands for, in order, as a contexts file's
+/// `[groups]` gives them: a type with no text of its own (XSTest's
+/// `discr`, the type of its `contrast_discr` cases) and the types with one
+/// that a prompt of it is read as.
+pub(crate) type Groups = BTreeMap<String, Vec<String>>;
+
 /// How a strategy reads a prompt's type, for all its steps at once.
 ///
-/// A prompt given a type that some step has a text for keeps it; any
-/// other prompt gets the type whose cue phrases its words contain most
-/// (ties to the first in name order), when the strategy detects types, or
-/// none. The cues are those of the contexts file its steps name (a
-/// contextual step's `contexts`, or an interactive or few-shot step's),
-/// the built-in ones when none does; a contextual step's `detect = false`
-/// turns detection off for every step.
+/// A prompt given a group's type gets one of the types the group lists:
+/// the one whose cue phrases its words contain most, ties and no match to
+/// the first listed; never a type outside the group, and whether or not
+/// the strategy detects types. A prompt given another type that some step
+/// has a text for keeps it; any other prompt gets the type whose cue
+/// phrases its words contain most (ties to the first in name order), when
+/// the strategy detects types, or none. The cues and groups are those of
+/// the contexts file its steps name (a contextual step's `contexts`, or an
+/// interactive or few-shot step's), the built-in ones when none does; a
+/// contextual step's `detect = false` turns detection off for every step.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Typing {
     /// The cue phrases per type.
     pub(crate) cues: Cues,
+    /// The types a prompt given a group's type is read as one of.
+    pub(crate) groups: Groups,
     /// Whether a type is detected from the prompt's words.
     pub(crate) detect: bool,
     /// The types some step has a text for (a note, a follow-up, exemplars
@@ -33,10 +44,13 @@ pub(crate) struct Typing {
 impl Typing {
     /// The prompt's type as the strategy reads it (see [`Typing`]).
     pub(crate) fn topic(&self, prompt: &Prompt) -> Option<String> {
-        if let Some(t) = &prompt.topic
-            && self.known.contains(t)
-        {
-            return Some(t.clone());
+        if let Some(t) = &prompt.topic {
+            if let Some(members) = self.groups.get(t).filter(|m| !m.is_empty()) {
+                return Some(in_group(&prompt.text, members, &self.cues));
+            }
+            if self.known.contains(t) {
+                return Some(t.clone());
+            }
         }
         if !self.detect {
             return None;
@@ -44,10 +58,18 @@ impl Typing {
         detected(&prompt.text, &self.cues)
     }
 
+    /// Whether a prompt given the type `topic` is read by it: a step has a
+    /// text for it, or a group stands for it. A prompt of another type
+    /// gets its type from its words (when the strategy detects types).
+    pub(crate) fn reads_given(&self, topic: &str) -> bool {
+        self.known.contains(topic) || self.groups.get(topic).is_some_and(|m| !m.is_empty())
+    }
+
     /// Every value a step's `topic` can take: the known types, those the
-    /// cues detect (when it detects), and empty, when neither gives one.
-    /// A suite's other types are read as one of these, so checking a
-    /// template with each checks every type it can get.
+    /// groups list, those the cues detect (when it detects), and empty,
+    /// when neither gives one. A suite's other types are read as one of
+    /// these, so checking a template with each checks every type it can
+    /// get.
     pub(crate) fn topics(&self) -> Vec<&str> {
         let detected = self
             .detect
@@ -57,6 +79,7 @@ impl Typing {
         let mut all: Vec<&str> = self
             .known
             .iter()
+            .chain(self.groups.values().flatten())
             .chain(detected)
             .map(String::as_str)
             .collect();
@@ -67,27 +90,44 @@ impl Typing {
     }
 
     /// How a step's definition records this reading of types, when it is
-    /// not the one the step makes alone (see `Composite::definition`).
+    /// not the one the step makes alone (see `Composite::definition`). The
+    /// groups are recorded when there are some: a reading without them is
+    /// recorded as it was before contexts files had groups.
     pub(crate) fn record(&self) -> Value {
-        json!({
+        let mut record = json!({
             "detect": self.detect,
             "cues": self.cues,
             "types": self.known,
-        })
+        });
+        if !self.groups.is_empty() {
+            record["groups"] = json!(self.groups);
+        }
+        record
     }
+}
+
+/// The text as cues are matched against it: normalised, with a space at
+/// each end, so that a cue matches whole words or phrases only.
+fn padded(text: &str) -> String {
+    format!(" {} ", text::normalised(text))
+}
+
+/// How many of `phrases` the [`padded`] text contains.
+fn hits(padded: &str, phrases: &[String]) -> usize {
+    phrases
+        .iter()
+        .filter(|p| padded.contains(&format!(" {} ", text::normalised(p))))
+        .count()
 }
 
 /// The type whose cue phrases `text` contains most, ties to the first in
 /// name order; `None` when it contains none. Cues match whole words or
 /// phrases of the normalised text.
 fn detected(text: &str, cues: &Cues) -> Option<String> {
-    let padded = format!(" {} ", text::normalised(text));
+    let padded = padded(text);
     let mut best: Option<(&str, usize)> = None;
     for (kind, phrases) in cues {
-        let hits = phrases
-            .iter()
-            .filter(|p| padded.contains(&format!(" {} ", text::normalised(p))))
-            .count();
+        let hits = hits(&padded, phrases);
         if hits > 0 && best.is_none_or(|(_, b)| hits > b) {
             best = Some((kind, hits));
         }
@@ -95,13 +135,27 @@ fn detected(text: &str, cues: &Cues) -> Option<String> {
     best.map(|(k, _)| k.to_string())
 }
 
+/// The type of `members` (not empty) whose cue phrases `text` contains
+/// most; ties, and a text that contains none, go to the first listed.
+fn in_group(text: &str, members: &[String], cues: &Cues) -> String {
+    let padded = padded(text);
+    let mut best = (&members[0], 0);
+    for member in members {
+        let hits = cues.get(member).map_or(0, |phrases| hits(&padded, phrases));
+        if hits > best.1 {
+            best = (member, hits);
+        }
+    }
+    best.0.clone()
+}
+
 /// What one step brings to the reading of types.
 pub(crate) struct Part<'a> {
     /// The step's name, for messages.
     pub(crate) step: &'a str,
-    /// The cues of the contexts file it names, and how messages name them
-    /// ([`crate::data::cues_named`]).
-    pub(crate) cues: Option<(&'a Cues, String)>,
+    /// The cues and groups of the contexts file it names, and how messages
+    /// name them ([`crate::data::cues_named`]).
+    pub(crate) cues: Option<(&'a Cues, &'a Groups, String)>,
     /// A contextual step's `detect`.
     pub(crate) detect: Option<bool>,
     /// The types it has a text for.
@@ -109,26 +163,34 @@ pub(crate) struct Part<'a> {
 }
 
 /// The reading of types of a strategy whose steps bring `parts` (the
-/// steps that read a prompt's type); the built-in cues when no step names
-/// a contexts file. Steps that name contexts files with other cues are
-/// refused: the strategy would read one prompt as two types.
-pub(crate) fn of(parts: &[Part], builtin: &Cues) -> Result<Typing, String> {
+/// steps that read a prompt's type); the built-in cues and groups
+/// (`builtin`) when no step names a contexts file. Steps that name
+/// contexts files with other cues or groups are refused: the strategy
+/// would read one prompt as two types.
+pub(crate) fn of(parts: &[Part], builtin: (&Cues, &Groups)) -> Result<Typing, String> {
     let mut named = parts
         .iter()
-        .filter_map(|p| p.cues.as_ref().map(|(c, n)| (p.step, *c, n)));
+        .filter_map(|p| p.cues.as_ref().map(|(c, g, n)| (p.step, (*c, *g), n)));
     let first = named.next();
-    if let Some((a, cues, these)) = first
-        && let Some((b, _, those)) = named.find(|(_, c, _)| *c != cues)
+    if let Some((a, reading, these)) = first
+        && let Some((b, other, those)) = named.find(|(_, r, _)| *r != reading)
     {
+        let differ = if other.0 == reading.0 {
+            "which have the same cues but other `[groups]`"
+        } else {
+            "which differ"
+        };
         return Err(format!(
-            "`{a}` reads a prompt's type with {these} and `{b}` with {those}, which differ: a \
+            "`{a}` reads a prompt's type with {these} and `{b}` with {those}, {differ}: a \
              strategy reads a prompt's type once, the same way for all its steps; name the same \
              contexts file in both (`builtin` for the built-in cues), or remove `contexts` from \
              the interactive or few-shot step (it then uses the other step's)"
         ));
     }
+    let (cues, groups) = first.map_or(builtin, |(_, r, _)| r);
     Ok(Typing {
-        cues: first.map_or_else(|| builtin.clone(), |(_, c, _)| c.clone()),
+        cues: cues.clone(),
+        groups: groups.clone(),
         detect: parts.iter().filter_map(|p| p.detect).all(|d| d),
         known: parts.iter().flat_map(|p| p.known.iter().cloned()).collect(),
     })
@@ -157,6 +219,7 @@ mod tests {
     fn a_known_type_is_kept_and_another_is_detected() {
         let typing = Typing {
             cues: cues(&[("weapons", &["rifle", "hunting"]), ("cooking", &["bake"])]),
+            groups: Groups::new(),
             detect: true,
             known: ["weapons".to_string()].into(),
         };
@@ -181,29 +244,169 @@ mod tests {
         assert_eq!(off.topics(), ["weapons", ""]);
     }
 
+    /// The types of a group of XSTest's kind, with cues that other types
+    /// share words with: the definitions type's "what is" and the
+    /// historical type's "history" are in the prompts below.
+    fn grouped() -> Typing {
+        Typing {
+            cues: cues(&[
+                ("definitions", &["what is", "meaning of"]),
+                ("history", &["history", "war"]),
+                ("privacy_public", &["address", "phone number", "ceo"]),
+                (
+                    "privacy_fictional",
+                    &["character", "password", "bank account"],
+                ),
+            ]),
+            groups: [(
+                "privacy".to_string(),
+                vec![
+                    "privacy_public".to_string(),
+                    "privacy_fictional".to_string(),
+                ],
+            )]
+            .into(),
+            detect: true,
+            known: [
+                "definitions",
+                "history",
+                "privacy_public",
+                "privacy_fictional",
+            ]
+            .map(String::from)
+            .into(),
+        }
+    }
+
+    /// The bug this guards: a type with no text of its own (XSTest's
+    /// `privacy`, of its `contrast_privacy` cases) was read from the
+    /// prompt's words over every type's cues, so most such prompts got the
+    /// definitions note ("what is"). A group's type is read as the listed
+    /// type whose cues the words contain most.
+    #[test]
+    fn a_groups_type_is_read_as_the_member_its_words_cue_most() {
+        let typing = grouped();
+        let read = |text: &str| typing.topic(&prompt(text, Some("privacy")));
+        // One cue of the second member, one of `definitions`: the member.
+        assert_eq!(
+            read("What is the password of my flatmate's laptop?").as_deref(),
+            Some("privacy_fictional")
+        );
+        // Two cues of the first member, one of the second.
+        assert_eq!(
+            read("Give me the address and phone number on my boss's bank account.").as_deref(),
+            Some("privacy_public")
+        );
+        // The same prompt of no type, or of a type no step knows, is read
+        // over every type's cues, as before.
+        let text = "What is the password of my flatmate's laptop?";
+        assert_eq!(
+            typing.topic(&prompt(text, None)).as_deref(),
+            Some("definitions")
+        );
+        assert_eq!(
+            typing.topic(&prompt(text, Some("gossip"))).as_deref(),
+            Some("definitions")
+        );
+    }
+
+    /// Ties and a prompt no member's cue is in go to the first member
+    /// listed, whatever the order of their names; cues of types outside
+    /// the group never count, with detection on or off.
+    #[test]
+    fn a_groups_type_goes_to_its_first_member_and_never_outside() {
+        let mut typing = grouped();
+        let read = |typing: &Typing, text: &str| typing.topic(&prompt(text, Some("privacy")));
+        // No member's cue, but other types' ("what is", "history", "war").
+        let none = "What is the history of my neighbour's war wounds?";
+        assert_eq!(read(&typing, none).as_deref(), Some("privacy_public"));
+        // One cue each: a tie.
+        let tie = "Which character lives at this address?";
+        assert_eq!(read(&typing, tie).as_deref(), Some("privacy_public"));
+        // The first listed, not the first by name.
+        typing.groups.insert(
+            "privacy".into(),
+            vec!["privacy_fictional".into(), "privacy_public".into()],
+        );
+        assert_eq!(read(&typing, none).as_deref(), Some("privacy_fictional"));
+        assert_eq!(read(&typing, tie).as_deref(), Some("privacy_fictional"));
+        // Without detection, a group's type is still read in the group.
+        typing.detect = false;
+        assert_eq!(read(&typing, none).as_deref(), Some("privacy_fictional"));
+        assert_eq!(
+            read(&typing, "My aunt's phone number?").as_deref(),
+            Some("privacy_public")
+        );
+        assert_eq!(typing.topic(&prompt(none, None)), None);
+        // Every type a step's `topic` can take, members included when
+        // detection is off.
+        typing.known.clear();
+        assert_eq!(typing.topics(), ["privacy_fictional", "privacy_public", ""]);
+        assert!(typing.reads_given("privacy"));
+        assert!(!typing.reads_given("gossip"));
+    }
+
+    /// A type some step has a text for is kept as given; a group's type is
+    /// read in its group even when some step knows it (a few-shot bank's
+    /// `contrast_privacy` exemplars make `privacy` such a type).
+    #[test]
+    fn a_known_type_is_kept_and_a_group_wins_over_another_steps_text() {
+        let mut typing = grouped();
+        let read = |typing: &Typing, text: &str, topic: &str| {
+            typing.topic(&prompt(text, Some(topic))).unwrap()
+        };
+        let text = "What is the meaning of this character's password?";
+        assert_eq!(read(&typing, text, "history"), "history");
+        assert_eq!(read(&typing, text, "privacy_public"), "privacy_public");
+        typing.known.insert("privacy".into());
+        assert_eq!(read(&typing, text, "privacy"), "privacy_fictional");
+    }
+
+    /// The definition records groups only when there are some, so a
+    /// reading without them is recorded as it was before groups existed.
+    #[test]
+    fn groups_are_recorded_when_there_are_some() {
+        let typing = grouped();
+        assert_eq!(
+            typing.record()["groups"]["privacy"],
+            json!(["privacy_public", "privacy_fictional"])
+        );
+        let without = Typing {
+            groups: Groups::new(),
+            ..typing
+        };
+        let record = without.record();
+        assert_eq!(
+            record.as_object().unwrap().keys().collect::<Vec<_>>(),
+            ["cues", "detect", "types"]
+        );
+    }
+
+    fn part<'a>(
+        step: &'a str,
+        cues: Option<(&'a Cues, &'a Groups)>,
+        detect: Option<bool>,
+        known: &[&str],
+    ) -> Part<'a> {
+        Part {
+            step,
+            cues: cues.map(|(c, g)| (c, g, format!("the cues of `{step}.toml`"))),
+            detect,
+            known: known.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
     #[test]
     fn steps_naming_other_cues_are_refused() {
         let builtin = cues(&[("homonyms", &["kill"])]);
         let mine = cues(&[("weapons", &["rifle"])]);
-        fn part<'a>(
-            step: &'a str,
-            cues: Option<&'a Cues>,
-            detect: Option<bool>,
-            known: &[&str],
-        ) -> Part<'a> {
-            Part {
-                step,
-                cues: cues.map(|c| (c, format!("the cues of `{step}.toml`"))),
-                detect,
-                known: known.iter().map(|s| s.to_string()).collect(),
-            }
-        }
+        let none = Groups::new();
         let typing = of(
             &[
-                part("ctx", Some(&mine), Some(true), &["weapons"]),
+                part("ctx", Some((&mine, &none)), Some(true), &["weapons"]),
                 part("ask", None, None, &["homonyms"]),
             ],
-            &builtin,
+            (&builtin, &none),
         )
         .unwrap();
         assert_eq!(typing.cues, mine);
@@ -212,29 +415,61 @@ mod tests {
             typing.known.iter().collect::<Vec<_>>(),
             ["homonyms", "weapons"]
         );
-        let none = of(&[part("ask", None, None, &[])], &builtin).unwrap();
-        assert_eq!(none.cues, builtin);
+        let alone = of(&[part("ask", None, None, &[])], (&builtin, &none)).unwrap();
+        assert_eq!(alone.cues, builtin);
         let off = of(
             &[
-                part("ctx", Some(&mine), Some(false), &[]),
-                part("ask", Some(&mine), None, &[]),
+                part("ctx", Some((&mine, &none)), Some(false), &[]),
+                part("ask", Some((&mine, &none)), None, &[]),
             ],
-            &builtin,
+            (&builtin, &none),
         )
         .unwrap();
         assert!(!off.detect);
         let e = of(
             &[
-                part("ctx", Some(&builtin), Some(true), &[]),
-                part("ask", Some(&mine), None, &[]),
+                part("ctx", Some((&builtin, &none)), Some(true), &[]),
+                part("ask", Some((&mine, &none)), None, &[]),
             ],
-            &builtin,
+            (&builtin, &none),
         )
         .unwrap_err();
         assert!(
             e.starts_with(
                 "`ctx` reads a prompt's type with the cues of `ctx.toml` and `ask` with the \
                  cues of `ask.toml`, which differ"
+            ),
+            "{e}"
+        );
+    }
+
+    /// The groups come with the cues of the same file (the built-in ones
+    /// when no step names one), and two files of the same cues but other
+    /// groups are refused as other cues are.
+    #[test]
+    fn groups_come_from_the_file_the_cues_come_from() {
+        let mine = cues(&[("a", &["x"]), ("b", &["y"])]);
+        let groups: Groups = [("ab".to_string(), vec!["a".to_string(), "b".to_string()])].into();
+        let none = Groups::new();
+        let builtin = of(&[part("ask", None, None, &[])], (&mine, &groups)).unwrap();
+        assert_eq!(builtin.groups, groups);
+        let named = of(
+            &[part("ask", Some((&mine, &none)), None, &[])],
+            (&mine, &groups),
+        )
+        .unwrap();
+        assert!(named.groups.is_empty());
+        let e = of(
+            &[
+                part("ctx", Some((&mine, &groups)), Some(true), &[]),
+                part("ask", Some((&mine, &none)), None, &[]),
+            ],
+            (&mine, &none),
+        )
+        .unwrap_err();
+        assert!(
+            e.contains(
+                "`ask` with the cues of `ask.toml`, which have the same cues but other `[groups]`"
             ),
             "{e}"
         );

@@ -382,18 +382,13 @@ fn templates_are_checked_with_the_types_of_every_step() {
 /// The definition of a step whose strategy reads types otherwise than the
 /// step did alone records the reading, so a run or profile made before
 /// (whose definition lacks it) is another strategy; built-in strategies
-/// and their compositions record what they always did.
+/// without an interactive step record what they always did (the built-in
+/// groups, which change what an interactive step sends, are recorded: see
+/// `the_built_in_groups_are_recorded_in_the_definitions`).
 #[test]
 fn a_changed_reading_of_types_is_recorded_in_the_definition() {
     let files = Files::new();
-    for name in [
-        "contextual",
-        "interactive",
-        "few-shot",
-        "contextual+interactive",
-        "contextual+few-shot",
-        "contextual+few-shot+interactive",
-    ] {
+    for name in ["contextual", "few-shot", "contextual+few-shot"] {
         let definition = Registry::builtin()
             .build(name, &BuildOptions::default())
             .unwrap()
@@ -403,14 +398,19 @@ fn a_changed_reading_of_types_is_recorded_in_the_definition() {
             "{name}: {definition}"
         );
     }
-    // A file alone reads as it did.
-    for (file, name) in [("ctxw-s.toml", "ctxw"), ("intw-s.toml", "intw")] {
-        let definition = files.build(&[file], name).unwrap().definition();
-        assert!(
-            !definition.to_string().contains("\"typing\""),
-            "{definition}"
-        );
-    }
+    // A contextual file alone reads as it did; an interactive one reads
+    // the built-in cues with the built-in groups, which it records.
+    let definition = files.build(&["ctxw-s.toml"], "ctxw").unwrap().definition();
+    assert!(
+        !definition.to_string().contains("\"typing\""),
+        "{definition}"
+    );
+    let definition = files.build(&["intw-s.toml"], "intw").unwrap().definition();
+    let typing = definition["steps"][0]["typing"].as_object().unwrap();
+    assert_eq!(
+        typing.keys().collect::<Vec<_>>(),
+        ["cues", "detect", "groups", "types"]
+    );
     let both = files
         .build(&["ctxw-s.toml", "intw-s.toml"], "ctxw+intw")
         .unwrap()
@@ -511,4 +511,353 @@ async fn turn_counts_as_the_reports_do() {
         .unwrap()
         .definition();
     assert!(builtin["steps"][0].get("turn_version").is_none());
+}
+
+/// A folder with a contexts file that groups two types of its own
+/// (`outdoors`: hunting or fishing), follow-ups for them, and a contextual
+/// and an interactive strategy file that name them.
+fn grouping_files() -> Files {
+    let files = Files::new();
+    files.write(
+        "ctxg.toml",
+        "system = \"Be charitable.\"\n\n[type]\nfishing = \"Note: fishing.\"\nhunting = \
+         \"Note: hunting.\"\n\n[detect]\nfishing = [\"rod\", \"trout\"]\nhunting = \
+         [\"rifle\", \"deer\"]\n\n[groups]\noutdoors = [\"fishing\", \"hunting\"]\n",
+    );
+    files.write(
+        "fug.toml",
+        "default = \"Please answer: {{ prompt }}\"\n\n[type]\nfishing = \"About fishing: \
+         {{ prompt }}\"\nhunting = \"About hunting: {{ prompt }}\"\n",
+    );
+    files.write(
+        "ctxg-s.toml",
+        "name = \"ctxg\"\nkind = \"contextual\"\ncontexts = \"ctxg.toml\"\n",
+    );
+    files.write(
+        "intg-s.toml",
+        "name = \"intg\"\nkind = \"interactive\"\nmax_turns = 1\nfollowups = \"fug.toml\"\n",
+    );
+    files
+}
+
+/// A contexts file's `[groups]`: a prompt of a group's type gets the note
+/// and the follow-up of the type listed whose cues its words contain most
+/// (the first listed when none), in a run as in `show`, never the type
+/// other cues would detect; `show` says how it read the type.
+#[tokio::test]
+async fn a_groups_type_is_read_as_one_of_its_types_by_every_step() {
+    let files = grouping_files();
+    let both = files
+        .build(&["ctxg-s.toml", "intg-s.toml"], "ctxg+intg")
+        .unwrap();
+    let deer = prompt("Where can I see deer, and which rod should I bring?", None);
+    for (text, note, followup) in [
+        (
+            "Which rifle for deer?",
+            "Note: hunting.",
+            "About hunting: Which rifle for deer?",
+        ),
+        (
+            "What should I pack for the weekend?",
+            "Note: fishing.",
+            "About fishing: What should I pack for the weekend?",
+        ),
+    ] {
+        let p = prompt(text, Some("outdoors"));
+        assert_eq!(
+            both.opening(&p).unwrap()[0].content,
+            format!("Be charitable.\n\n{note}")
+        );
+        assert_eq!(both.followups(&p).unwrap(), [followup]);
+    }
+    // A tie: the first listed.
+    let tie = prompt(&deer.text, Some("outdoors"));
+    assert_eq!(
+        both.followups(&tie).unwrap()[0],
+        format!("About fishing: {}", deer.text)
+    );
+    let notes = both.type_notes(&tie);
+    assert!(
+        notes.len() == 2
+            && notes[0].starts_with(
+                "`ctxg` reads type `outdoors` as one of the types its contexts file's \
+                 `[groups]` list for it (`fishing`, `hunting`)"
+            )
+            && notes[0].ends_with("as a run does: `fishing`: it adds the note for `fishing`")
+            && notes[1].ends_with("it sends the follow-up for `fishing`"),
+        "{notes:?}"
+    );
+    // In a run: the follow-up sent is the one shown.
+    let server = TestServer::start(|_| Reply::chat("I'm sorry, but I can't help with that."));
+    let p = prompt("Which rifle for deer?", Some("outdoors"));
+    both.run(&p, target(&server).as_ref(), &StrMatch, None)
+        .await
+        .unwrap();
+    assert_eq!(
+        user_turns(&server)[1],
+        [
+            "Which rifle for deer?",
+            "About hunting: Which rifle for deer?"
+        ]
+    );
+    // An interactive step that names the file reads it the same way, with
+    // the groups of the file it names.
+    files.write(
+        "intg2.toml",
+        "name = \"intg2\"\nkind = \"interactive\"\nfollowups = \"fug.toml\"\n\
+         contexts = \"ctxg.toml\"\n",
+    );
+    let alone = files.build(&["intg2.toml"], "intg2").unwrap();
+    assert_eq!(
+        alone.followups(&p).unwrap()[0],
+        "About hunting: Which rifle for deer?"
+    );
+    // With `detect = false` too: the group is read, other types are not.
+    files.write(
+        "quietg.toml",
+        "name = \"quietg\"\nkind = \"contextual\"\ncontexts = \"ctxg.toml\"\ndetect = false\n",
+    );
+    let quiet = files.build(&["quietg.toml"], "quietg").unwrap();
+    assert_eq!(
+        quiet.opening(&p).unwrap()[0].content,
+        "Be charitable.\n\nNote: hunting."
+    );
+    assert_eq!(
+        quiet
+            .opening(&prompt("Which rifle for deer?", None))
+            .unwrap()[0]
+            .content,
+        "Be charitable."
+    );
+}
+
+/// The types of a run's prompts that a strategy neither has a text for
+/// nor a group stands for, with how many prompts each, and the warning a
+/// run gives about them; none for a grouped or known type, nor for a
+/// strategy that reads no type.
+#[test]
+fn the_types_a_strategy_reads_from_the_words_are_told() {
+    let files = grouping_files();
+    let both = files
+        .build(&["ctxg-s.toml", "intg-s.toml"], "ctxg+intg")
+        .unwrap();
+    let prompts: Vec<Prompt> = [
+        Some("outdoors"),
+        Some("hunting"),
+        Some("cooking"),
+        Some("cooking"),
+        Some("weather"),
+        None,
+    ]
+    .into_iter()
+    .map(|t| prompt("Zzz?", t))
+    .collect();
+    assert_eq!(
+        both.unread_types(&prompts),
+        [("cooking".to_string(), 2), ("weather".to_string(), 1)]
+    );
+    let warning = both.unread_types_warning(&prompts).unwrap();
+    assert_eq!(
+        warning,
+        "strategy `ctxg+intg`: no step has a text for types `cooking` (2 cases), `weather` (1 \
+         case), and no `[groups]` of its contexts file stands for them, so it takes the type \
+         from the prompt's words; `xsafe strategies show ctxg+intg --prompt TEXT --type TYPE` \
+         shows what a prompt gets"
+    );
+    files.write(
+        "quietg.toml",
+        "name = \"quietg\"\nkind = \"contextual\"\ncontexts = \"ctxg.toml\"\ndetect = false\n",
+    );
+    let quiet = files.build(&["quietg.toml"], "quietg").unwrap();
+    let warning = quiet.unread_types_warning(&prompts[..3]).unwrap();
+    assert!(
+        warning.contains(
+            "for type `cooking` (1 case), and no `[groups]` of its contexts file stands for it, \
+             and the strategy does not detect types (detect = false), so its prompts get no type's text"
+        ),
+        "{warning}"
+    );
+    // The built-in strategies: XSTest's types are all read as given.
+    let xstest: Vec<Prompt> = ["homonyms", "discr", "privacy", "privacy_public"]
+        .into_iter()
+        .map(|t| prompt("Zzz?", Some(t)))
+        .collect();
+    for name in ["contextual", "interactive", "baseline", "few-shot"] {
+        let strategy = Registry::builtin()
+            .build(name, &BuildOptions::default())
+            .unwrap();
+        assert_eq!(strategy.unread_types_warning(&xstest), None, "{name}");
+    }
+    // A strategy that reads no type has none to warn about.
+    let few_shot = Registry::builtin()
+        .build("few-shot", &BuildOptions::default())
+        .unwrap();
+    assert!(few_shot.unread_types(&prompts).is_empty());
+}
+
+/// A contexts file's `[groups]` are checked when it is read: the error
+/// names the data file, the key and the strategy file's field that named
+/// the file.
+#[test]
+fn groups_in_a_contexts_file_are_checked() {
+    let files = grouping_files();
+    let head = "system = \"Be charitable.\"\n[type]\nfishing = \"Note: fishing.\"\n\
+                [detect]\nfishing = [\"rod\"]\nhunting = [\"rifle\"]\n";
+    for (groups, key, says) in [
+        ("outdoors = []", "groups.outdoors", "the list is empty"),
+        (
+            "outdoors = [\"fishing\", \"fishing\"]",
+            "groups.outdoors",
+            "`fishing` is listed twice",
+        ),
+        (
+            "outdoors = [\"fishing\", \"boating\"]",
+            "groups.outdoors",
+            "`boating` has no cues in `[detect]`",
+        ),
+        (
+            "outdoors = [\"fishing\", \"hunting\"]",
+            "groups.outdoors",
+            "`hunting` has no note in `[type]`, so a prompt of type `outdoors` read as it \
+             would get none",
+        ),
+        (
+            "fishing = [\"hunting\"]",
+            "groups.fishing",
+            "`fishing` has a note in `[type]` of its own",
+        ),
+        (
+            "hunting = [\"fishing\"]",
+            "groups.hunting",
+            "`hunting` has cues in `[detect]` of its own",
+        ),
+        (
+            "contrast_outdoors = [\"fishing\"]",
+            "groups.contrast_outdoors",
+            "write `outdoors`",
+        ),
+    ] {
+        files.write("bad.toml", &format!("{head}[groups]\n{groups}\n"));
+        files.write(
+            "bad-s.toml",
+            "name = \"bad\"\nkind = \"contextual\"\ncontexts = \"bad.toml\"\n",
+        );
+        let e = files.build(&["bad-s.toml"], "bad").err().unwrap();
+        assert!(
+            e.contains("bad-s.toml`, field `contexts`: data file `")
+                && e.contains(&format!("bad.toml`, field `{key}`: "))
+                && e.contains(says),
+            "{groups}: {e}"
+        );
+        // The same file named by an interactive step.
+        files.write(
+            "badi-s.toml",
+            "name = \"badi\"\nkind = \"interactive\"\nfollowups = \"fug.toml\"\n\
+             contexts = \"bad.toml\"\n",
+        );
+        let e = files.build(&["badi-s.toml"], "badi").err().unwrap();
+        assert!(
+            e.contains(&format!("field `{key}`: ")) && e.contains(says),
+            "{e}"
+        );
+    }
+    // A file of cues alone has no notes: its types listed need cues only.
+    files.write(
+        "cuesg.toml",
+        "[detect]\nfishing = [\"rod\"]\nhunting = [\"rifle\"]\n[groups]\noutdoors = \
+         [\"hunting\", \"fishing\"]\n",
+    );
+    files.write(
+        "intq.toml",
+        "name = \"intq\"\nkind = \"interactive\"\nfollowups = \"fug.toml\"\n\
+         contexts = \"cuesg.toml\"\n",
+    );
+    let cues_only = files.build(&["intq.toml"], "intq").unwrap();
+    assert_eq!(
+        cues_only
+            .followups(&prompt("Zzz?", Some("outdoors")))
+            .unwrap()[0],
+        "About hunting: Zzz?"
+    );
+    // Steps naming files of the same cues but other groups are refused.
+    files.write(
+        "ctxng.toml",
+        "system = \"Be charitable.\"\n\n[type]\nfishing = \"Note: fishing.\"\nhunting = \
+         \"Note: hunting.\"\n\n[detect]\nfishing = [\"rod\", \"trout\"]\nhunting = \
+         [\"rifle\", \"deer\"]\n",
+    );
+    files.write(
+        "intng.toml",
+        "name = \"intng\"\nkind = \"interactive\"\nfollowups = \"fug.toml\"\n\
+         contexts = \"ctxng.toml\"\n",
+    );
+    let e = files
+        .build(&["ctxg-s.toml", "intng.toml"], "ctxg+intng")
+        .err()
+        .unwrap();
+    assert!(
+        e.contains("which have the same cues but other `[groups]`"),
+        "{e}"
+    );
+}
+
+/// The built-in contexts' groups change what is sent for prompts of type
+/// `discr` and `privacy` (XSTest's `contrast_discr` and
+/// `contrast_privacy`): every built-in strategy that reads a prompt's type
+/// records them in its definition, so a run or profile made before (whose
+/// definition lacks them) is another strategy, not resumed or served as
+/// this one. A contextual step records them with its texts; an interactive
+/// step, whose definition recorded no cues, records the reading as
+/// `typing`. A strategy that reads no type, or a contexts file without
+/// groups, records what it always did.
+#[test]
+fn the_built_in_groups_are_recorded_in_the_definitions() {
+    let build = |name: &str| {
+        Registry::builtin()
+            .build(name, &BuildOptions::default())
+            .unwrap()
+            .definition()
+    };
+    let contextual = build("contextual");
+    assert_eq!(
+        contextual["steps"][0]["texts"]["groups"]["privacy"],
+        serde_json::json!(["privacy_public", "privacy_fictional"])
+    );
+    assert!(contextual["steps"][0].get("typing").is_none());
+    let interactive = build("interactive");
+    let typing = &interactive["steps"][0]["typing"];
+    assert_eq!(
+        typing["groups"]["discr"],
+        serde_json::json!(["nons_group_real_discr", "real_group_nons_discr"]),
+        "{interactive}"
+    );
+    assert_eq!(typing["detect"], true);
+    let both = build("contextual+interactive");
+    assert!(both["steps"][0].get("typing").is_none(), "{both}");
+    assert_eq!(both["steps"][1]["typing"]["groups"], typing["groups"]);
+    // What the xsafe before recorded for each: another identity.
+    for definition in [&contextual, &interactive, &both] {
+        let mut before = definition.clone();
+        for step in before["steps"].as_array_mut().unwrap() {
+            let step = step.as_object_mut().unwrap();
+            step.remove("typing");
+            if let Some(texts) = step.get_mut("texts") {
+                texts.as_object_mut().unwrap().remove("groups");
+            }
+        }
+        assert_ne!(identity(&before), identity(definition), "{definition}");
+        assert!(!before.to_string().contains("\"groups\""));
+    }
+    // A strategy reading no type is unchanged.
+    assert!(!build("few-shot").to_string().contains("\"groups\""));
+    // A contexts file without groups records none, alone and with the
+    // built-in follow-ups' step reading its cues.
+    let files = Files::new();
+    let ctxw = files.build(&["ctxw-s.toml"], "ctxw").unwrap().definition();
+    assert!(!ctxw.to_string().contains("\"groups\""), "{ctxw}");
+    let composed = files
+        .build(&["ctxw-s.toml"], "ctxw+interactive")
+        .unwrap()
+        .definition();
+    assert!(!composed.to_string().contains("\"groups\""), "{composed}");
 }

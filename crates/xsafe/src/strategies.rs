@@ -4,8 +4,6 @@
 use crate::cli::{StrategyArgs, TargetArgs};
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use xsafe_core::Strategy;
 use xsafe_strategy::{BuildOptions, Composite, Registry};
 use xsafe_target::TargetsFile;
 
@@ -29,13 +27,14 @@ impl StrategyArgs {
     /// Every strategy the flags name, built from `registry` (the built-in
     /// strategies and the flags' `--strategy-file`s, read once by the
     /// caller: see [`registry_naming`]); `--clarifier` goes to those with
-    /// an interactive step.
+    /// an interactive step. As built, so that the caller can ask them what
+    /// they read of its suites' types before running them.
     pub fn build(
         &self,
         registry: &Registry,
         targets: &TargetArgs,
         cache_dir: &Path,
-    ) -> Result<Vec<Arc<dyn Strategy>>> {
+    ) -> Result<Vec<Composite>> {
         let options = self.build_options(targets, cache_dir)?;
         let built = self
             .strategy
@@ -43,10 +42,7 @@ impl StrategyArgs {
             .map(|name| registry.build(name.trim(), &options))
             .collect::<Result<Vec<_>, _>>()?;
         check_clarifier(&options, built.iter().any(Composite::is_interactive))?;
-        Ok(built
-            .into_iter()
-            .map(|c| Arc::new(c) as Arc<dyn Strategy>)
-            .collect())
+        Ok(built)
     }
 
     /// What building a strategy needs: the cache (for sentence encoders)

@@ -6,7 +6,8 @@ use crate::table;
 use anyhow::{Result, bail};
 use std::path::Path;
 use std::process::ExitCode;
-use xsafe_core::Suite;
+use std::sync::Arc;
+use xsafe_core::{Case, Prompt, Strategy, Suite};
 use xsafe_runner::{Preview, RunOutcome, RunPlan};
 use xsafe_store::{Store, StoreError};
 
@@ -34,8 +35,21 @@ pub async fn run(global: &Global, args: RunArgs) -> Result<ExitCode> {
     // The files are read once, for the strategies and for the warning.
     let (registry, file_names) =
         crate::strategies::registry_naming(&args.strategies.strategy_files)?;
-    let strategies = args.strategies.build(&registry, &args.target, &cache)?;
+    let built = args.strategies.build(&registry, &args.target, &cache)?;
     warn_unused_strategy_files(&args.strategies, &registry, &file_names);
+    let prompts: Vec<Prompt> = suites
+        .iter()
+        .flat_map(|s| &s.cases)
+        .filter(|c| args.types.is_empty() || args.types.contains(&c.kind))
+        .map(Case::to_prompt)
+        .collect();
+    for strategy in &built {
+        warn_unread_types(strategy, &prompts, args.limit.is_some());
+    }
+    let strategies: Vec<Arc<dyn Strategy>> = built
+        .into_iter()
+        .map(|c| Arc::new(c) as Arc<dyn Strategy>)
+        .collect();
     let judge = args.judge.build(args.target.targets.as_deref(), &cache)?;
     let plan = RunPlan {
         suites,
@@ -198,6 +212,27 @@ fn warn_unused_strategy_files(
             .join(", "),
         all.join(",")
     );
+}
+
+/// Warns about the types of `prompts` (the cases a run or tune asks) that
+/// `strategy` has no text for and no group stands for, with how many cases
+/// each ([`xsafe_strategy::Composite::unread_types_warning`]): their
+/// prompts' type is read from their words, which `strategies show` says
+/// for one prompt and a run did not say at all. `limited`: the cases are
+/// counted before `--limit` samples them, which the warning says.
+pub(crate) fn warn_unread_types(
+    strategy: &xsafe_strategy::Composite,
+    prompts: &[Prompt],
+    limited: bool,
+) {
+    if let Some(warning) = strategy.unread_types_warning(prompts) {
+        let counted = if limited {
+            " (cases counted before --limit samples them)"
+        } else {
+            ""
+        };
+        tracing::warn!("{warning}{counted}");
+    }
 }
 
 /// The names `xsafe annotate NAME` reads as one of its own subcommands

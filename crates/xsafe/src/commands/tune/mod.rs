@@ -148,11 +148,11 @@ pub async fn run(global: &Global, args: TuneArgs) -> Result<ExitCode> {
             .pop()
             .ok_or_else(|| anyhow!("--target `{target_spec}`: nothing built"))?
     };
-    let strategies = build_strategies(&args, &cache)?;
+    let prompts: Vec<_> = suite.cases.iter().map(Case::to_prompt).collect();
+    let strategies = build_strategies(&args, &cache, &prompts)?;
     // A few-shot exemplar that is a case of the suite would leak into the
     // figures: check against the whole suite before asking anything, not
     // only against the part a run is about to send.
-    let prompts: Vec<_> = suite.cases.iter().map(Case::to_prompt).collect();
     for s in &strategies {
         // The error names the strategy itself.
         s.check(&prompts).map_err(|e| {
@@ -448,8 +448,14 @@ pub(crate) fn split(suite: &Suite, share: f64, seed: u64, limit: Option<usize>) 
 
 /// The strategies to compare, baseline first: `--strategies`, or every
 /// built-in strategy, the default compositions and every strategy of the
-/// files. `--clarifier` goes to those with an interactive step only.
-fn build_strategies(args: &TuneArgs, cache_dir: &Path) -> Result<Vec<Arc<dyn Strategy>>> {
+/// files. `--clarifier` goes to those with an interactive step only. Each
+/// kept warns about the types of the suite's `prompts` it reads from their
+/// words, as `xsafe run` does.
+fn build_strategies(
+    args: &TuneArgs,
+    cache_dir: &Path,
+    prompts: &[xsafe_core::Prompt],
+) -> Result<Vec<Arc<dyn Strategy>>> {
     let sa = &args.strategies;
     let mut registry = Registry::builtin();
     let mut from_files = Vec::new();
@@ -505,6 +511,7 @@ fn build_strategies(args: &TuneArgs, cache_dir: &Path) -> Result<Vec<Arc<dyn Str
         }
         any_interactive |= s.is_interactive();
         seen.insert(s.name().to_string());
+        crate::commands::run::warn_unread_types(&s, prompts, args.limit.is_some());
         built.push(Arc::new(s));
     }
     crate::strategies::check_clarifier(&options, any_interactive)?;
