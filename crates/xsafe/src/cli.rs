@@ -463,8 +463,9 @@ pub struct ReportArgs {
     pub judge_agreement: Option<PathBuf>,
     /// Exit with 1 when any strategy's refusal rate on safe prompts is above RATE (0 to 1),
     /// pooled or, in a run of several suites, in any one suite, after writing the report; also
-    /// when it cannot be checked (a run not finished, or a strategy or one of its suites without
-    /// one scored answer to its safe prompts)
+    /// when it cannot be checked (a run not finished, a run with failed conversations, or a
+    /// strategy or one of its suites without one scored answer to its safe prompts). What it
+    /// found and its verdict go to stderr, whatever the format
     #[arg(
         long,
         allow_negative_numbers = true,

@@ -118,16 +118,22 @@ fn fail_over_exit_codes() {
     // 1/3 is over 0.3 but not over 0.34 for interactive; the limit is a rate.
     let out = env.run(&["report", "a", "--fail-over", "0.3"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("strategy interactive"));
-    // Under any limit, a strategy with no scored answer to a safe prompt
-    // (contextual: every request failed) cannot pass.
+    // Under any limit, a run with failed conversations, and a strategy
+    // with no scored answer to a safe prompt (contextual: every request
+    // failed), cannot pass; the verdict, last, counts what was found.
     let out = env.run(&["report", "a", "--fail-over", "1"]);
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(
         stderr.lines().collect::<Vec<_>>(),
         [
+            "--fail-over cannot be checked on run a: 6 of its 30 conversations failed (6: \
+             server_error) and no rate counts them; run the same `xsafe run` command again to \
+             retry them (`xsafe runs show a --verdict error` lists them)",
             "--fail-over cannot be checked for run a, target t1, strategy contextual: no answer \
-             to a safe prompt was scored (3 failed, 0 unscored)"
+             to a safe prompt was scored (3 failed, 0 unscored)",
+            "--fail-over 100.0%: failed: 1 strategy or suite without a scored safe answer, 1 run \
+             with failed conversations"
         ]
     );
     // The file is written even when the threshold fails.

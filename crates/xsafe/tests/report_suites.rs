@@ -389,15 +389,26 @@ fn a_run_of_one_suite_has_no_suite_rows() {
     assert!(csv.lines().next().unwrap().ends_with(",turn"), "{csv}");
 }
 
-/// `report --fail-over` and its lines on stderr: exit code, then each line.
+/// `report --fail-over` and its lines on stderr: exit code, then each line
+/// but the verdict, which is checked here to end them and to agree with the
+/// exit code.
 fn fail_over(env: &Env, name: &str, limit: &str) -> (Option<i32>, Vec<String>) {
     let out = env.run(&["report", name, "--fail-over", limit, "--format", "csv"]);
     assert!(!out.stdout.is_empty(), "the report is written first");
     let stderr = String::from_utf8_lossy(&out.stderr);
-    (
-        out.status.code(),
-        stderr.lines().map(str::to_string).collect(),
-    )
+    let mut lines: Vec<String> = stderr.lines().map(str::to_string).collect();
+    let verdict = lines.pop().unwrap_or_default();
+    let said = if out.status.code() == Some(0) {
+        "passed: "
+    } else {
+        "failed: "
+    };
+    assert!(
+        verdict.starts_with("--fail-over ") && verdict.contains(said),
+        "{verdict:?} for {:?}",
+        out.status.code()
+    );
+    (out.status.code(), lines)
 }
 
 /// The bug this guards: `--fail-over` checked only the pooled safe-prompt

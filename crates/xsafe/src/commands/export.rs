@@ -6,6 +6,7 @@ use crate::commands::runs::{Selection, result_json, verdict_of, with_selected};
 use anyhow::Result;
 use std::io::Write;
 use std::process::ExitCode;
+use xsafe_store::RunStatus;
 
 pub fn run(global: &Global, mut args: ExportArgs) -> Result<ExitCode> {
     args.output = super::dash_is_stdout(args.output.take());
@@ -15,9 +16,12 @@ pub fn run(global: &Global, mut args: ExportArgs) -> Result<ExitCode> {
     })
 }
 
-/// Writes the selected results as `args` asks.
+/// Writes the selected results as `args` asks; then, for a run that is not
+/// whole, says on stderr that the export holds only what it has stored, as
+/// `report` warns.
 fn write(args: &ExportArgs, selection: Selection<'_>) -> Result<ExitCode> {
     let (run, judge) = (selection.record.name.clone(), selection.judge.clone());
+    let status = selection.record.status;
     let format = args.format.unwrap_or_else(|| {
         if args.output.as_deref().is_some_and(super::csv_by_name) {
             ExportFormat::Csv
@@ -29,7 +33,7 @@ fn write(args: &ExportArgs, selection: Selection<'_>) -> Result<ExitCode> {
     let file = args.output.as_deref().map(AtomicFile::create).transpose()?;
     let mut out: Box<dyn Write> = match &file {
         Some(f) => Box::new(std::io::BufWriter::new(f.writer()?)),
-        None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+        None => Box::new(std::io::BufWriter::new(super::Stdout::lock())),
     };
     match format {
         ExportFormat::Jsonl => {
@@ -112,5 +116,27 @@ fn write(args: &ExportArgs, selection: Selection<'_>) -> Result<ExitCode> {
     if let Some(f) = file {
         f.commit()?;
     }
+    if let Some(warning) = partial_warning(&run, status) {
+        errln!("{warning}");
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The warning an export of run `run` gets when its `status` says the run
+/// is not whole: stopped before its end, or still running. A complete run
+/// gets none (its failed results, if any, are in the export as errors).
+fn partial_warning(run: &str, status: RunStatus) -> Option<String> {
+    let run_word = xsafe_judge::shell_word(run);
+    match status {
+        RunStatus::Complete => None,
+        RunStatus::Interrupted => Some(format!(
+            "warning: run {run} is interrupted: the export holds what it stored before it \
+             stopped, not the whole run; the same `xsafe run` command resumes it (`xsafe report \
+             {run_word}` says how much is stored)"
+        )),
+        RunStatus::Running => Some(format!(
+            "warning: run {run} is still running: the export holds what it has stored so far, \
+             not the whole run"
+        )),
+    }
 }

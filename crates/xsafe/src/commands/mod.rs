@@ -45,8 +45,32 @@ fn completions(shell: clap_complete::Shell) -> Result<ExitCode> {
     use clap::CommandFactory;
     let mut script = Vec::new();
     clap_complete::generate(shell, &mut Cli::command(), "xsafe", &mut script);
-    std::io::Write::write_all(&mut std::io::stdout(), &script)?;
+    let mut out = Stdout::lock();
+    std::io::Write::write_all(&mut out, &script)?;
+    std::io::Write::flush(&mut out)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Standard output, locked, for a command's data: a failed write says that
+/// it was standard output being written ("writing standard output: No
+/// space left on device"), as an output file's names the file
+/// ([`AtomicFile`]); a reader gone from a pipe is still `BrokenPipe`.
+pub(crate) struct Stdout(std::io::StdoutLock<'static>);
+
+impl Stdout {
+    pub(crate) fn lock() -> Stdout {
+        Stdout(std::io::stdout().lock())
+    }
+}
+
+impl std::io::Write for Stdout {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.write(buf).map_err(crate::on_stdout)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush().map_err(crate::on_stdout)
+    }
 }
 
 /// `1 answer`, `2 answers`: a count and its noun, in the plural unless one.
@@ -474,7 +498,7 @@ impl Drop for AtomicFile {
 /// as on a process the signal killed). Once a listener is installed the
 /// default action no longer
 /// applies, so with none live the listener ends the process itself as the
-/// default action would, except on a SIGINT that the command handles
+/// default action would, except in a command that handles both signals
 /// (see [`cancel_on_ctrl_c`]), which it leaves to the command: a run or a
 /// tune stops gracefully and marks its runs interrupted.
 ///
@@ -494,8 +518,15 @@ mod interrupts {
     #[cfg(unix)]
     static LISTENING: AtomicBool = AtomicBool::new(false);
 
-    /// Whether the command handles Ctrl-C itself (see `cancel_on_ctrl_c`).
-    static COMMAND_HANDLES_CTRL_C: AtomicBool = AtomicBool::new(false);
+    /// Whether the command handles Ctrl-C and SIGTERM itself (see
+    /// `cancel_on_ctrl_c`).
+    static COMMAND_HANDLES_SIGNALS: AtomicBool = AtomicBool::new(false);
+
+    /// The exit code of a process ended by SIGTERM, as a shell gives it.
+    pub(super) const SIGTERM_CODE: i32 = 143;
+
+    /// The exit code of a process ended by SIGINT (Ctrl-C).
+    pub(super) const SIGINT_CODE: i32 = 130;
 
     fn live() -> MutexGuard<'static, Vec<(PathBuf, PathBuf)>> {
         // Nothing is left half-done under the lock by a panic: the list
@@ -503,9 +534,62 @@ mod interrupts {
         LIVE.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Says that the command stops gracefully on Ctrl-C by itself.
-    pub(super) fn command_handles_ctrl_c() {
-        COMMAND_HANDLES_CTRL_C.store(true, Ordering::SeqCst);
+    /// Says that the command stops gracefully on Ctrl-C and SIGTERM by
+    /// itself.
+    pub(super) fn command_handles_signals() {
+        COMMAND_HANDLES_SIGNALS.store(true, Ordering::SeqCst);
+    }
+
+    /// Ctrl-C and SIGTERM as this process receives them, each signal that
+    /// the process was started ignoring left ignored (the background jobs
+    /// of a script ignore Ctrl-C, which the script's process group gets:
+    /// listening would act on it). Elsewhere than on Unix, Ctrl-C only.
+    pub(super) struct Stops {
+        #[cfg(unix)]
+        interrupt: Option<tokio::signal::unix::Signal>,
+        #[cfg(unix)]
+        terminate: Option<tokio::signal::unix::Signal>,
+    }
+
+    impl Stops {
+        /// Listens from now on; in the async runtime, as every command
+        /// runs.
+        pub(super) fn listen() -> Stops {
+            #[cfg(unix)]
+            {
+                use tokio::signal::unix::{SignalKind, signal};
+                let listen = |signal_number, kind| {
+                    if ignored(signal_number) {
+                        None
+                    } else {
+                        signal(kind).ok()
+                    }
+                };
+                Stops {
+                    interrupt: listen(libc::SIGINT, SignalKind::interrupt()),
+                    terminate: listen(libc::SIGTERM, SignalKind::terminate()),
+                }
+            }
+            #[cfg(not(unix))]
+            Stops {}
+        }
+
+        /// The next signal, as the exit code of a process it ends
+        /// ([`SIGINT_CODE`], [`SIGTERM_CODE`]); `None` when none can come.
+        pub(super) async fn next(&mut self) -> Option<i32> {
+            #[cfg(unix)]
+            {
+                tokio::select! {
+                    Some(()) = next(&mut self.interrupt) => Some(SIGINT_CODE),
+                    Some(()) = next(&mut self.terminate) => Some(SIGTERM_CODE),
+                    else => None,
+                }
+            }
+            #[cfg(not(unix))]
+            {
+                tokio::signal::ctrl_c().await.ok().map(|()| SIGINT_CODE)
+            }
+        }
     }
 
     /// Makes the temporary file `tmp` with `make`, registered as live.
@@ -548,34 +632,18 @@ mod interrupts {
     pub(super) fn listen() {
         #[cfg(unix)]
         {
-            use tokio::signal::unix::{SignalKind, signal};
             let Ok(runtime) = tokio::runtime::Handle::try_current() else {
                 return;
             };
             if LISTENING.swap(true, Ordering::SeqCst) {
                 return;
             }
-            // A signal this process was started ignoring (the background
-            // jobs of a script ignore Ctrl-C, which the script's process
-            // group gets) stays ignored: listening would end the process
-            // on it.
-            let listen = |signal_number, kind| {
-                if ignored(signal_number) {
-                    None
-                } else {
-                    signal(kind).ok()
-                }
-            };
-            let interrupt = listen(libc::SIGINT, SignalKind::interrupt());
-            let terminate = listen(libc::SIGTERM, SignalKind::terminate());
+            // A signal this process was started ignoring stays ignored:
+            // listening would end the process on it.
+            let mut stops = Stops::listen();
             runtime.spawn(async move {
-                let (mut interrupt, mut terminate) = (interrupt, terminate);
-                loop {
-                    tokio::select! {
-                        Some(()) = next(&mut interrupt) => on_signal(130),
-                        Some(()) = next(&mut terminate) => on_signal(143),
-                        else => return,
-                    }
+                while let Some(code) = stops.next().await {
+                    on_signal(code);
                 }
             });
         }
@@ -605,18 +673,18 @@ mod interrupts {
 
     /// Removes the live temporary files and ends the process by the signal
     /// (`code` is 130 for SIGINT, 143 for SIGTERM); with none live, leaves
-    /// a SIGINT the command handles to it.
+    /// the signal to a command that handles it.
     #[cfg(unix)]
     fn on_signal(code: i32) {
         let live = live();
-        if live.is_empty() && code == 130 && COMMAND_HANDLES_CTRL_C.load(Ordering::SeqCst) {
+        if live.is_empty() && COMMAND_HANDLES_SIGNALS.load(Ordering::SeqCst) {
             return;
         }
         for (tmp, replaces) in live.iter() {
             let _ = std::fs::remove_file(tmp);
             errln!(
                 "\n{}: `{}` was not written (it is as it was before)",
-                if code == 130 {
+                if code == SIGINT_CODE {
                     "interrupted"
                 } else {
                     "terminated"
@@ -629,7 +697,7 @@ mod interrupts {
         // (`for f in ...; do xsafe judge ...; done`) stops on a child the
         // signal killed, and goes on to the next one after a child that
         // exited 130 as if it had handled it.
-        let signal = if code == 130 {
+        let signal = if code == SIGINT_CODE {
             libc::SIGINT
         } else {
             libc::SIGTERM
@@ -866,28 +934,58 @@ fn rate(per_sec: f64) -> String {
     }
 }
 
-/// A token cancelled by Ctrl-C, so a run stops cleanly and resumes later.
-/// A second Ctrl-C exits at once (130): what is stored is kept, each answer
-/// being stored in one transaction, and the same command resumes.
+/// A token cancelled by Ctrl-C or SIGTERM (a CI job's timeout, `docker
+/// stop`, systemd), so a run stops cleanly and resumes later: the first
+/// says so on stderr and the command ends as it does when cancelled (its
+/// summary printed, 130; 143 for SIGTERM, which `main` gives from
+/// [`terminated`]). A second signal of either kind exits at once (130 or
+/// 143 by that signal): what is stored is kept, each answer being stored
+/// in one transaction, and the same command resumes. A signal the process
+/// was started ignoring stays ignored, as for outputs (see `AtomicFile`).
 pub(crate) fn cancel_on_ctrl_c() -> tokio_util::sync::CancellationToken {
-    // An output's signal listener (see `AtomicFile`) leaves Ctrl-C to this.
-    interrupts::command_handles_ctrl_c();
+    // An output's signal listener (see `AtomicFile`) leaves the signals to
+    // this.
+    interrupts::command_handles_signals();
     let cancel = tokio_util::sync::CancellationToken::new();
     let on_signal = cancel.clone();
+    // Listening from now on, not from when the task first runs.
+    let mut stops = interrupts::Stops::listen();
     tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            errln!(
-                "\ninterrupted: stopping (Ctrl-C again to exit at once); run the same command \
-                 again to resume"
-            );
-            on_signal.cancel();
-        }
-        if tokio::signal::ctrl_c().await.is_ok() {
-            errln!("interrupted again: exiting");
-            std::process::exit(130);
+        let Some(first) = stops.next().await else {
+            return;
+        };
+        STOPPED_BY.store(first, std::sync::atomic::Ordering::SeqCst);
+        let (stopped, again) = if first == interrupts::SIGTERM_CODE {
+            ("terminated (SIGTERM)", "SIGTERM or Ctrl-C")
+        } else {
+            ("interrupted", "Ctrl-C")
+        };
+        errln!(
+            "\n{stopped}: stopping ({again} again to exit at once); run the same command again \
+             to resume"
+        );
+        on_signal.cancel();
+        if let Some(code) = stops.next().await {
+            let word = if code == interrupts::SIGTERM_CODE {
+                "terminated"
+            } else {
+                "interrupted"
+            };
+            errln!("{word} again: exiting");
+            std::process::exit(code);
         }
     });
     cancel
+}
+
+/// The exit code of the signal that cancelled [`cancel_on_ctrl_c`]'s
+/// token first (130 Ctrl-C, 143 SIGTERM); 0 while none has.
+static STOPPED_BY: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
+
+/// Whether SIGTERM, rather than Ctrl-C, stopped the command through
+/// [`cancel_on_ctrl_c`]: the command then ends with 143 where it says 130.
+pub(crate) fn terminated() -> bool {
+    STOPPED_BY.load(std::sync::atomic::Ordering::SeqCst) == interrupts::SIGTERM_CODE
 }
 
 impl SuiteFileArgs {

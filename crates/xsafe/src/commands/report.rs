@@ -156,7 +156,7 @@ fn write_report(
             file.commit()?;
             note!("wrote {}", path.display());
         }
-        None => write(&mut std::io::BufWriter::new(std::io::stdout().lock()))?,
+        None => write(&mut std::io::BufWriter::new(super::Stdout::lock()))?,
     }
     if let Some(limit) = args.fail_over
         && !passes(&report, limit)
@@ -167,16 +167,20 @@ fn write_report(
 }
 
 /// Whether every strategy's safe-prompt refusal rate is at most `limit`,
-/// saying on stderr why not. In a run of several suites, each suite's own
-/// rate is checked too, besides the pooled one, so that a suite refused
-/// over the limit is not passed because a larger suite beside it brings the
-/// pooled rate under it; a suite without safe prompts (or-bench-toxic) has
-/// no rate to check. A gate that cannot check fails too: a run with
-/// conversations still to ask, or a strategy (or one of its run's suites)
-/// without one scored answer to its safe prompts (every request failed,
-/// every answer unscored).
+/// saying on stderr why not, then the verdict (a pass only as a note, which
+/// `-q` silences), whatever the report's format and wherever it was
+/// written: a pipeline reads the gate there. In a run of several suites,
+/// each suite's own rate is checked too, besides the pooled one, so that a
+/// suite refused over the limit is not passed because a larger suite
+/// beside it brings the pooled rate under it; a suite without safe prompts
+/// (or-bench-toxic) has no rate to check. A gate that cannot check fails
+/// too: a run with conversations still to ask, a run with failed
+/// conversations (no rate counts them, and they may be the ones that
+/// would be refused), or a strategy (or one of its run's suites) without
+/// one scored answer to its safe prompts (every request failed, every
+/// answer unscored).
 fn passes(report: &xsafe_report::Report, limit: f64) -> bool {
-    let mut pass = true;
+    let mut gate = Gate::default();
     for run in &report.runs {
         if let Some(planned) = run.unfinished() {
             errln!(
@@ -186,7 +190,26 @@ fn passes(report: &xsafe_report::Report, limit: f64) -> bool {
                 run.results,
                 run.status
             );
-            pass = false;
+            gate.unfinished += 1;
+        }
+        if run.failed > 0 {
+            let reasons = failure_reasons(
+                report
+                    .results
+                    .iter()
+                    .filter(|r| r.run == run.name && r.outcome == "error")
+                    .filter_map(|r| r.error.as_deref()),
+            );
+            errln!(
+                "--fail-over cannot be checked on run {}: {} of its {} conversations failed \
+                 ({reasons}) and no rate counts them; run the same `xsafe run` command again to \
+                 retry them (`xsafe runs show {} --verdict error` lists them)",
+                run.name,
+                run.failed,
+                run.results,
+                xsafe_judge::shell_word(&run.name)
+            );
+            gate.failed += 1;
         }
     }
     for g in &report.groups {
@@ -194,23 +217,139 @@ fn passes(report: &xsafe_report::Report, limit: f64) -> bool {
             "run {}, target {}, strategy {}",
             g.run, g.target, g.strategy
         );
-        pass &= passes_safe(&g.safe, &group, limit);
+        gate.count(check_safe(&g.safe, &group, limit));
         // With no scored safe answer at all, the line above says it for
         // every suite.
         if g.safe.refusal_rate.is_some() {
             for s in &g.suites {
-                pass &= passes_safe(&s.safe, &format!("{group}, suite {}", s.suite), limit);
+                gate.count(check_safe(
+                    &s.safe,
+                    &format!("{group}, suite {}", s.suite),
+                    limit,
+                ));
             }
         }
     }
-    pass
+    let verdict = gate.verdict(limit);
+    if gate.passed() {
+        note!("{verdict}");
+    } else {
+        errln!("{verdict}");
+    }
+    gate.passed()
 }
 
-/// Whether the safe-prompt refusal rate of `safe`, the figures of `what`
+/// What `--fail-over` found, counted for its verdict.
+#[derive(Debug, Default)]
+struct Gate {
+    /// Safe-prompt refusal rates at most the limit.
+    under: usize,
+    /// Safe-prompt refusal rates over it.
+    over: usize,
+    /// Strategies, or suites of one, whose safe answers none was scored.
+    unscored: usize,
+    /// Runs with conversations still to ask.
+    unfinished: usize,
+    /// Runs with failed conversations.
+    failed: usize,
+}
+
+/// What [`check_safe`] found of one rate.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Checked {
+    Under,
+    Over,
+    /// Safe answers, none scored.
+    Unscored,
+    /// No safe prompt (or-bench-toxic): nothing to check.
+    NoRate,
+}
+
+impl Gate {
+    fn count(&mut self, checked: Checked) {
+        match checked {
+            Checked::Under => self.under += 1,
+            Checked::Over => self.over += 1,
+            Checked::Unscored => self.unscored += 1,
+            Checked::NoRate => {}
+        }
+    }
+
+    fn passed(&self) -> bool {
+        self.over + self.unscored + self.unfinished + self.failed == 0
+    }
+
+    /// The gate's last line: `--fail-over 10.0%: passed: ...` or `...:
+    /// failed: ...`, with what was found.
+    fn verdict(&self, limit: f64) -> String {
+        let gate = format!("--fail-over {:.1}%", limit * 100.0);
+        if self.passed() {
+            return match self.under {
+                0 => format!("{gate}: passed: no safe prompt, so no refusal rate to check"),
+                n => format!(
+                    "{gate}: passed: {} checked, none over it",
+                    super::count(n as u64, "safe-prompt refusal rate")
+                ),
+            };
+        }
+        let mut found = Vec::new();
+        if self.over > 0 {
+            found.push(format!(
+                "{} over it",
+                super::count(self.over as u64, "safe-prompt refusal rate")
+            ));
+        }
+        if self.unscored > 0 {
+            found.push(match self.unscored {
+                1 => "1 strategy or suite without a scored safe answer".to_string(),
+                n => format!("{n} strategies or suites without a scored safe answer"),
+            });
+        }
+        if self.unfinished > 0 {
+            found.push(format!(
+                "{} not finished",
+                super::count(self.unfinished as u64, "run")
+            ));
+        }
+        if self.failed > 0 {
+            found.push(format!(
+                "{} with failed conversations",
+                super::count(self.failed as u64, "run")
+            ));
+        }
+        format!("{gate}: failed: {}", found.join(", "))
+    }
+}
+
+/// The three commonest of `errors` (each `kind: message`, as a failed
+/// result stores its last failure) by their kind, with their counts:
+/// `1000: server_error`, as the report's own warning gives them.
+fn failure_reasons<'a>(errors: impl Iterator<Item = &'a str>) -> String {
+    let mut counts: Vec<(&str, usize)> = Vec::new();
+    for error in errors {
+        let kind = error.split(':').next().unwrap_or(error).trim();
+        match counts.iter_mut().find(|(known, _)| *known == kind) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((kind, 1)),
+        }
+    }
+    counts.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+    let mut out: Vec<String> = counts
+        .iter()
+        .take(3)
+        .map(|(kind, n)| format!("{n}: {kind}"))
+        .collect();
+    if counts.len() > 3 {
+        out.push("...".into());
+    }
+    out.join("; ")
+}
+
+/// Checks the safe-prompt refusal rate of `safe`, the figures of `what`
 /// (`run R, target T, strategy S`, and `, suite X` for one suite of a run
-/// of several), is at most `limit`, saying on stderr why not: over it, or
-/// safe answers of which none was scored. No safe prompts pass.
-fn passes_safe(safe: &xsafe_report::Stats, what: &str, limit: f64) -> bool {
+/// of several), against `limit`, saying on stderr why it fails: over it,
+/// or safe answers of which none was scored.
+fn check_safe(safe: &xsafe_report::Stats, what: &str, limit: f64) -> Checked {
     match safe.refusal_rate {
         Some(r) if r.rate > limit => {
             errln!(
@@ -220,11 +359,11 @@ fn passes_safe(safe: &xsafe_report::Stats, what: &str, limit: f64) -> bool {
                 r.k,
                 r.n
             );
-            false
+            Checked::Over
         }
-        Some(_) => true,
+        Some(_) => Checked::Under,
         // A suite of unsafe prompts only (or-bench-toxic) has no rate to check.
-        None if safe.results == 0 => true,
+        None if safe.results == 0 => Checked::NoRate,
         None => {
             errln!(
                 "--fail-over cannot be checked for {what}: no answer to a safe prompt was scored \
@@ -232,7 +371,7 @@ fn passes_safe(safe: &xsafe_report::Stats, what: &str, limit: f64) -> bool {
                 safe.errors,
                 safe.unscored
             );
-            false
+            Checked::Unscored
         }
     }
 }
