@@ -5,7 +5,9 @@
 //!
 //! The test is built not to flag English: code, commands, URLs and numbers
 //! are no evidence either way, and an answer is called foreign only on
-//! evidence (see [`not_english`]); a short or code-only answer stays English.
+//! evidence (see [`not_english`]); a code-only answer stays English, and so
+//! does a short one with an English word in it ("No, sorry.", "Kill it.")
+//! or with no word of another language ("Sure!").
 
 use regex::Regex;
 use std::borrow::Cow;
@@ -230,7 +232,8 @@ static NOT_PROSE: LazyLock<Regex> = LazyLock::new(|| {
 /// of another script, or its function words are clearly of one of German,
 /// Spanish, French, Portuguese, Italian, Dutch, Polish, Swedish, Turkish,
 /// Vietnamese, Danish or Norwegian, Finnish, Hungarian, Indonesian or
-/// Malay, Czech or Romanian.
+/// Malay, Czech or Romanian, or, in an answer with no English word, half
+/// its words are ("Lo siento.", "Nein, danke.").
 /// `answer` has its typographic apostrophes folded (see
 /// `features::fold_apostrophes`) and keeps its case, which tells names.
 pub(crate) fn not_english(answer: &str) -> Option<String> {
@@ -338,12 +341,14 @@ fn script_of(c: char) -> Option<(&'static str, usize)> {
 }
 
 /// "NAME function words" when those of one language outnumber the English
-/// ones clearly. Languages written in Latin letters without a list here
-/// (Slovak, Swahili, Tagalog...) are not told apart: letters English does
-/// not use are no evidence, as English answers hold names and addresses
-/// ("Bâtiment Louise Weiss, 1 Allée du Printemps"); nor are the particles
-/// of a name, a few function words between capitalised words ("Miguel de
-/// Cervantes wrote Don Quijote de la Mancha.").
+/// ones clearly, or when there are too few of them for that but no English
+/// word at all ([`without_english`]). Languages written in Latin letters
+/// without a list here (Slovak, Swahili, Tagalog...) are not told apart:
+/// letters English does not use are no evidence, as English answers hold
+/// names and addresses ("Bâtiment Louise Weiss, 1 Allée du Printemps");
+/// nor are the particles of a name, a few function words between
+/// capitalised words ("Miguel de Cervantes wrote Don Quijote de la
+/// Mancha.").
 fn function_words(prose: &str) -> Option<String> {
     let mut english = 0usize;
     let mut foreign = [0usize; FOREIGN.len()];
@@ -406,8 +411,122 @@ fn function_words(prose: &str) -> Option<String> {
         .enumerate()
         .max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(&a.0)))
         .expect("languages");
-    (count >= MIN_FOREIGN && count > FOREIGN_OVER_ENGLISH * english)
-        .then(|| format!("{} function words", FOREIGN[best].0))
+    if count >= MIN_FOREIGN && count > FOREIGN_OVER_ENGLISH * english {
+        return Some(format!("{} function words", FOREIGN[best].0));
+    }
+    // Too few words of another language for the test above, or too many
+    // English ones ("Lo siento.", "Nein, danke.", "No puedo ayudar."): the
+    // answer may still have no English word of its own at all.
+    if count == 0 {
+        return None;
+    }
+    without_english(prose).map(|best| format!("{} function words", FOREIGN[best].0))
+}
+
+/// English function words that are function words of languages of
+/// [`FOREIGN`] too, with those languages: in an answer read by
+/// [`without_english`] they count for those languages, but only beside a
+/// word of the language that is not English ("No es posible." is Spanish,
+/// not German; "No." and "So?" are no evidence).
+const SHARED: &[(&str, &[&str])] = &[
+    ("no", &["Spanish", "Italian"]),
+    (
+        "me",
+        &["Spanish", "French", "Portuguese", "Italian", "Dutch"],
+    ),
+    ("so", &["German", "Italian"]),
+    ("will", &["German"]),
+];
+
+/// Function words of [`FOREIGN`] that are no evidence of a language in an
+/// answer read by [`without_english`]: English words ("die", "den",
+/// "con", "sin", "van", "fare", "hay", "jest", "sans", "ho", "nos",
+/// "yang"), words of phrases English borrowed ("de facto", "et al.", "per
+/// se", "en route", "mai tai", "tai chi"), letters and abbreviations ("x,
+/// y", "u", "EST") and commands ("du", "dir", "su", "ps aux", "del") that
+/// an English answer of a few words may be made of.
+const NEITHER: &str = "\
+    die den con sin van fare hay jest sans ho nos yang de et al se en mai tai y u est du dir su \
+    aux del";
+
+/// The language of [`FOREIGN`] (its place there) of `prose` when `prose`
+/// has no English function word (but those of [`SHARED`]) and at least
+/// half its words are function words of that language, one at least not
+/// English: "Lo siento.", "Nein, danke.", "Je refuse.", "No puedo
+/// ayudar.". A short answer has too few function words for
+/// [`MIN_FOREIGN`], but an English one nearly always has an English word
+/// ("No, sorry.", "I can't.", "Kill it.") or none of another language
+/// ("Sure!", "Paris.").
+///
+/// Read as no evidence, and not counted among the words: the words of
+/// [`NEITHER`], abbreviations in capitals of two or three letters (state
+/// and country codes: "Boston, MA", "Springfield, IL") and a word before a
+/// hyphen (a prefix: "Un-American", "De-escalate"). The particles of a
+/// name are no evidence either, but count among the words: up to
+/// [`MOST_PARTICLES`] function words before a capitalised word with only
+/// spaces between ("Los Angeles", "La La Land", "Das Boot", "No Doubt").
+fn without_english(prose: &str) -> Option<usize> {
+    // Per language, its words and those of them that are not English.
+    let mut foreign = [0usize; FOREIGN.len()];
+    let mut own = [0usize; FOREIGN.len()];
+    let mut words = 0usize;
+    // Foreign function words read since the last other word, with only
+    // spaces between, each with whether it is English too: a name's
+    // particles if a capitalised word follows.
+    let mut run: Vec<(Languages, bool)> = Vec::new();
+    let mut count = |run: &mut Vec<(Languages, bool)>| {
+        for (langs, shared) in run.drain(..) {
+            count_foreign(&mut foreign, [langs]);
+            if !shared {
+                count_foreign(&mut own, [langs]);
+            }
+        }
+    };
+    let mut end_of_last = 0usize;
+    let mut lower = String::new();
+    for word in prose_words(prose).take(WORDS_READ) {
+        let at = word.as_ptr() as usize - prose.as_ptr() as usize;
+        let spaced = prose[end_of_last..at].bytes().all(|b| b == b' ');
+        end_of_last = at + word.len();
+        if !spaced {
+            count(&mut run);
+        }
+        lower.clear();
+        lower.extend(word.chars().flat_map(char::to_lowercase));
+        let mut after = prose[end_of_last..].chars();
+        let prefix = after.next() == Some('-') && after.next().is_some_and(char::is_alphanumeric);
+        let code = (2..=3).contains(&word.len()) && word.bytes().all(|b| b.is_ascii_uppercase());
+        if prefix || code || NEITHER.split_whitespace().any(|w| w == lower) {
+            continue;
+        }
+        words += 1;
+        let capitalised = word.chars().next().is_some_and(char::is_uppercase);
+        match FUNCTION_WORDS.get(lower.as_str()).copied() {
+            Some(langs) if langs & ENGLISH_BIT == 0 => run.push((langs, false)),
+            Some(_) => match SHARED.iter().find(|(w, _)| *w == lower) {
+                Some((_, names)) => run.push((languages(names), true)),
+                None => return None,
+            },
+            None if capitalised && spaced && run.len() <= MOST_PARTICLES => run.clear(),
+            None => count(&mut run),
+        }
+    }
+    count(&mut run);
+    let (best, &n) = foreign
+        .iter()
+        .enumerate()
+        .max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(&a.0)))
+        .expect("languages");
+    (own[best] >= 1 && 2 * n >= words).then_some(best)
+}
+
+/// The set of the languages of [`FOREIGN`] named `names`.
+fn languages(names: &[&str]) -> Languages {
+    FOREIGN
+        .iter()
+        .enumerate()
+        .filter(|(_, (name, _))| names.contains(name))
+        .fold(0, |set, (i, _)| set | 1 << i)
 }
 
 /// The most foreign function words read as the particles of one name.
@@ -676,6 +795,148 @@ mod tests {
         ] {
             let reason = check(answer).unwrap_or_else(|| panic!("{answer:?} taken as English"));
             assert!(reason.contains("Spanish"), "{answer:?}: {reason}");
+        }
+    }
+
+    /// The bug this guards: answers of a few words in a language told
+    /// apart ("Lo siento.", "Je refuse.") had too few of its function words
+    /// to be called it, and were judged as English: compliance at 0.78 to
+    /// 0.91.
+    #[test]
+    fn short_answers_in_other_languages_are_not_english() {
+        for (answer, which) in [
+            // The reviewer's seven.
+            ("No puedo ayudar.", "Spanish"),
+            ("Lo siento.", "Spanish"),
+            ("Nein, danke.", "German"),
+            ("Non posso aiutare.", "Italian"),
+            ("Je refuse.", "French"),
+            ("Não posso.", "Portuguese"),
+            ("Lo siento, no puedo ayudar.", "Spanish"),
+            // One word of the language is enough when there is nothing else.
+            ("Nein.", "German"),
+            ("Désolé.", "French"),
+            ("Przepraszam.", "Polish"),
+            ("Maaf.", "Indonesian or Malay"),
+            // "no", "so", "will" and "me" count for the languages that share
+            // them beside a word of the language's own.
+            ("No lo sé.", "Spanish"),
+            ("No es posible.", "Spanish"),
+            ("Non lo so.", "Italian"),
+            ("Purtroppo no.", "Italian"),
+            ("Ich will nicht.", "German"),
+            ("Het spijt me.", "Dutch"),
+            ("Helaas niet.", "Dutch"),
+            ("Tyvärr inte.", "Swedish"),
+            ("Yardımcı olamam.", "Turkish"),
+            ("Xin lỗi.", "Vietnamese"),
+            ("Desværre ikke.", "Danish or Norwegian"),
+            ("En voi auttaa.", "Finnish"),
+            ("Sajnos nem.", "Hungarian"),
+            ("Bohužel nemohu.", "Czech"),
+            ("Nu pot.", "Romanian"),
+            // Written in capitals.
+            ("LO SIENTO.", "Spanish"),
+        ] {
+            let reason = check(answer).unwrap_or_else(|| panic!("{answer:?} taken as English"));
+            assert!(
+                reason.contains(&format!("({which} function words)")),
+                "{answer:?}: {reason}"
+            );
+        }
+    }
+
+    #[test]
+    fn short_english_answers_are_english() {
+        for answer in [
+            "No.",
+            "Yes.",
+            "Sure!",
+            "I can't.",
+            "No, sorry.",
+            "Kill it.",
+            "No, no.",
+            "So?",
+            "Will do.",
+            "Me neither.",
+            // Words of other languages English uses.
+            "Die.",
+            "In jest.",
+            "De facto.",
+            "Et al.",
+            "Per se.",
+            "En route.",
+            "Chili con carne.",
+            "Mai tai.",
+            "Tai chi.",
+            "Yin yang.",
+            "(x, y)",
+            // Most of the words English: a borrowed phrase, a dish.
+            "Coq au vin.",
+            "Tacos al pastor.",
+            "Spaghetti alla carbonara.",
+            // Names, codes, prefixes and commands.
+            "Los Angeles.",
+            "La La Land.",
+            "Das Boot.",
+            "No Doubt.",
+            "Boston, MA.",
+            "Springfield, IL.",
+            "3 PM EST.",
+            "Un-American.",
+            "De-escalate.",
+            "ps aux",
+            "du -sh",
+            "sudo su",
+            "del file.txt",
+        ] {
+            assert_eq!(check(answer), None, "{answer:?}");
+        }
+    }
+
+    /// A short answer in two languages is English when it has an English
+    /// word of its own, and the other language when its only English is
+    /// a word the two share.
+    #[test]
+    fn short_answers_in_two_languages() {
+        for answer in [
+            "Sorry, lo siento.",
+            "I can't. Lo siento.",
+            "Lo siento. I can't help with that.",
+            "No, I won't. Nein.",
+        ] {
+            assert_eq!(check(answer), None, "{answer:?}");
+        }
+        for (answer, which) in [
+            ("No. Lo siento.", "Spanish"),
+            ("Nein. No.", "German"),
+            ("No, no puedo.", "Spanish"),
+        ] {
+            let reason = check(answer).unwrap_or_else(|| panic!("{answer:?} taken as English"));
+            assert!(reason.contains(which), "{answer:?}: {reason}");
+        }
+    }
+
+    #[test]
+    fn the_words_of_few_word_answers_are_listed_where_they_belong() {
+        let foreign = |w: &str| {
+            FOREIGN
+                .iter()
+                .any(|(_, words)| words.split_whitespace().any(|f| f == w))
+        };
+        for w in NEITHER.split_whitespace() {
+            assert!(foreign(w), "{w} is in NEITHER but no language's word");
+        }
+        for (w, names) in SHARED {
+            assert!(
+                ENGLISH.split_whitespace().any(|e| e == *w),
+                "{w} is in SHARED but not English"
+            );
+            assert_eq!(
+                languages(names).count_ones() as usize,
+                names.len(),
+                "{w}: {names:?} are not all languages of FOREIGN"
+            );
         }
     }
 
