@@ -222,8 +222,18 @@ pub async fn serve(
         drain: xsafe_store::BUSY_TIMEOUT + crate::SHUTDOWN_GRACE,
         // A connection here is its socket alone: the store is shared.
         max_connections: crate::open_files::connection_cap(None, 1),
+        // A page that stopped reading holds its connection no longer than
+        // one that never sent its request.
+        write_timeout: crate::http::MAX_HEADER_WAIT,
+        // Not the page's fault alone: its request may be waiting on a run
+        // store another process holds, and its work may still be done.
+        cut_off: "a label being saved may still be stored, though its page got no answer (the \
+                  run store may have been busy with another process's write), and a page that \
+                  stopped reading gets nothing more",
     };
-    crate::http::serve(listener, router(state), limits, shutdown).await
+    crate::http::serve(listener, router(state), limits, shutdown)
+        .await
+        .map(|_| ())
 }
 
 /// One judge's verdict as the page shows it.

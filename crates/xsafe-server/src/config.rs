@@ -1,8 +1,10 @@
 //! What the proxy reads at start: the profile `xsafe tune` wrote, the
 //! server's config file, and the client keys (stored as SHA-256 hashes).
 
+use crate::upstream::Secret;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
 use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -71,9 +73,43 @@ pub struct ServerConfig {
     /// they were given first.
     #[serde(default)]
     pub strategy_files: Vec<PathBuf>,
+    /// Headers sent with every upstream request, by name: an Azure-style
+    /// `api-key`, a provider's attribution headers (`HTTP-Referer`,
+    /// `X-Title`). A value is given as it is sent, or read from an
+    /// environment variable at start (`{ env = "AZURE_KEY" }`), so that a
+    /// secret stays out of the file. One named `Authorization` is sent in
+    /// place of the bearer key.
+    #[serde(default)]
+    pub upstream_headers: BTreeMap<String, UpstreamHeader>,
     /// Client keys, as SHA-256 hashes.
     #[serde(default)]
     pub keys: Vec<KeyEntry>,
+    /// The file this was read from, for the messages about it.
+    #[serde(skip)]
+    file: Option<PathBuf>,
+}
+
+/// The value of one of [`ServerConfig::upstream_headers`]. Its `Debug`
+/// output never shows a value.
+#[derive(Clone, Deserialize)]
+#[serde(untagged)]
+pub enum UpstreamHeader {
+    /// The value, as it is sent.
+    Value(String),
+    /// The environment variable whose value is sent, read at start.
+    Env {
+        /// The variable's name.
+        env: String,
+    },
+}
+
+impl std::fmt::Debug for UpstreamHeader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            UpstreamHeader::Value(_) => f.write_str("Value(<redacted>)"),
+            UpstreamHeader::Env { env } => f.debug_struct("Env").field("env", env).finish(),
+        }
+    }
 }
 
 /// One client key.
@@ -89,8 +125,10 @@ pub struct KeyEntry {
 impl ServerConfig {
     /// Reads the config file at `path`; a relative `profile` or strategy
     /// file is taken from the file's directory. Fails when the file cannot
-    /// be read, is not valid TOML, has an unknown setting, or holds a key
-    /// whose `sha256` is not 64 hex digits.
+    /// be read, is not valid TOML, has an unknown setting, holds a key
+    /// whose `sha256` is not 64 hex digits or two keys of one `name`, sets
+    /// `max_body_bytes = 0` (every request would be refused), or names an
+    /// upstream header that cannot be sent (or that the proxy sets itself).
     pub fn load(path: &Path) -> Result<ServerConfig, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             what: "config file",
@@ -109,18 +147,91 @@ impl ServerConfig {
                 *p = dir.join(&*p);
             }
         }
-        for key in &config.keys {
+        let invalid = |message: String| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            message,
+        };
+        for (i, key) in config.keys.iter().enumerate() {
             if parse_hash(&key.sha256).is_none() {
-                return Err(ConfigError::Invalid {
-                    path: path.to_path_buf(),
-                    message: format!(
-                        "key `{}`: `sha256` must be 64 hex digits (`xsafe serve hash-key` makes one)",
-                        key.name
-                    ),
-                });
+                return Err(invalid(format!(
+                    "key `{}`: `sha256` must be 64 hex digits (`xsafe serve hash-key` makes one)",
+                    key.name
+                )));
+            }
+            if config.keys[..i].iter().any(|k| k.name == key.name) {
+                return Err(invalid(format!(
+                    "two `[[keys]]` are named `{}`: the log names each request's client by its \
+                     key's name, so each key needs a name of its own; rename one",
+                    key.name
+                )));
             }
         }
+        if config.max_body_bytes == Some(0) {
+            return Err(invalid(
+                "`max_body_bytes = 0` would refuse every request with 413: give the largest \
+                 request body to accept, in bytes (1048576 by default), or leave the line out"
+                    .into(),
+            ));
+        }
+        for (name, value) in &config.upstream_headers {
+            let field = format!("`upstream_headers`: the header `{name}`");
+            let Ok(header) = reqwest::header::HeaderName::from_bytes(name.trim().as_bytes()) else {
+                return Err(invalid(format!(
+                    "{field} is not a valid HTTP header name (letters, digits and `-`, say)"
+                )));
+            };
+            if let Some(why) = crate::proxy::proxys_own_header(header.as_str()) {
+                return Err(invalid(format!(
+                    "{field} is the proxy's own to send ({why}): leave it out"
+                )));
+            }
+            match value {
+                UpstreamHeader::Value(v) if reqwest::header::HeaderValue::from_str(v).is_err() => {
+                    return Err(invalid(format!(
+                        "{field} has a value that is not a valid HTTP header value (a line \
+                         break or another control character in it?)"
+                    )));
+                }
+                UpstreamHeader::Env { env } if env.trim().is_empty() => {
+                    return Err(invalid(format!(
+                        "{field}: `env` must name the environment variable holding its value"
+                    )));
+                }
+                _ => {}
+            }
+        }
+        config.file = Some(path.to_path_buf());
         Ok(config)
+    }
+
+    /// The upstream headers as they are sent, `(name, value)`, a value
+    /// given as `{ env = "VAR" }` read from `VAR` now. Fails, naming the
+    /// header and the variable (never a value), when a variable is not set
+    /// or is empty.
+    pub fn upstream_headers(&self) -> Result<Vec<(String, Secret)>, ConfigError> {
+        let mut headers = Vec::with_capacity(self.upstream_headers.len());
+        for (name, value) in &self.upstream_headers {
+            let value = match value {
+                UpstreamHeader::Value(v) => v.clone(),
+                UpstreamHeader::Env { env } => std::env::var(env.trim())
+                    .ok()
+                    .filter(|v| !v.trim().is_empty())
+                    .ok_or_else(|| {
+                        let file = self
+                            .file
+                            .as_deref()
+                            .map(|f| format!(" in the config file `{}`", f.display()))
+                            .unwrap_or_default();
+                        ConfigError::Other(format!(
+                            "`upstream_headers`{file}: the header `{name}` takes its value from \
+                             the environment variable `{env}`, which is not set or is empty; \
+                             export it, or remove the header"
+                        ))
+                    })?,
+            };
+            headers.push((name.trim().to_string(), Secret(value)));
+        }
+        Ok(headers)
     }
 
     /// The keys as `(name, hash)` pairs.
@@ -130,6 +241,40 @@ impl ServerConfig {
             .filter_map(|k| parse_hash(&k.sha256).map(|h| (k.name.clone(), h)))
             .collect()
     }
+}
+
+/// The settings of a serve config file that `text` has, quoted, when it
+/// reads as one and not as a profile (no `[choice]`): a config file given
+/// as the profile by mistake.
+fn serve_config_settings(text: &str) -> Option<String> {
+    const SETTINGS: [&str; 11] = [
+        "profile",
+        "upstream",
+        "listen",
+        "upstream_key_env",
+        "timeout_secs",
+        "upstream_retries",
+        "max_body_bytes",
+        "max_connections",
+        "strategy_files",
+        "upstream_headers",
+        "keys",
+    ];
+    let table: toml::Table = toml::from_str(text).ok()?;
+    if table.contains_key("choice") {
+        return None;
+    }
+    let found: Vec<String> = SETTINGS
+        .iter()
+        .filter(|name| match table.get(**name) {
+            // A profile's `[profile]` is a table; a config file's a path.
+            Some(v) if **name == "profile" => v.is_str(),
+            Some(_) => true,
+            None => false,
+        })
+        .map(|name| format!("`{name}`"))
+        .collect();
+    (!found.is_empty()).then(|| found.join(", "))
 }
 
 fn parse_hash(hex_text: &str) -> Option<[u8; 32]> {
@@ -207,7 +352,14 @@ impl Profile {
         })?;
         let file: ProfileFile = toml::from_str(&text).map_err(|e| ConfigError::Invalid {
             path: path.to_path_buf(),
-            message: format!("{e} (a profile is what `xsafe tune` writes)"),
+            message: match serve_config_settings(&text) {
+                Some(settings) => format!(
+                    "this is not a profile but a config file of `xsafe serve` (it sets \
+                     {settings}): give it with --config, and the profile `xsafe tune` wrote with \
+                     --profile (or as `profile` in the config file)"
+                ),
+                None => format!("{e} (a profile is what `xsafe tune` writes)"),
+            },
         })?;
         Ok(Profile {
             path: path.to_path_buf(),
@@ -1134,6 +1286,133 @@ mod tests {
         std::fs::write(&path, "strategy_file = \"s/a.toml\"\n").unwrap();
         let err = ServerConfig::load(&path).err().unwrap().to_string();
         assert!(err.contains("`strategy_files`"), "{err}");
+    }
+
+    const HASH: &str = "2a3896b4f8324b4cd83b86bddfcd973c644f298d4cfa7169648fa72015c321ef";
+
+    /// `max_body_bytes = 0` made every request a 413, and two keys of one
+    /// name made the log unable to tell their clients apart: both are
+    /// refused at start, naming the file, the setting and the fix.
+    #[test]
+    fn a_zero_body_limit_or_two_keys_of_one_name_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("serve.toml");
+        let key = |name: &str| format!("[[keys]]\nname = \"{name}\"\nsha256 = \"{HASH}\"\n");
+        std::fs::write(&path, format!("max_body_bytes = 0\n{}", key("app"))).unwrap();
+        let err = ServerConfig::load(&path).err().unwrap().to_string();
+        assert!(err.contains(&path.display().to_string()), "{err}");
+        assert!(err.contains("`max_body_bytes = 0`"), "{err}");
+        assert!(err.contains("leave the line out"), "{err}");
+        std::fs::write(&path, format!("{}{}", key("app"), key("app"))).unwrap();
+        let err = ServerConfig::load(&path).err().unwrap().to_string();
+        assert!(err.contains(&path.display().to_string()), "{err}");
+        assert!(err.contains("two `[[keys]]` are named `app`"), "{err}");
+        assert!(err.contains("rename one"), "{err}");
+        std::fs::write(
+            &path,
+            format!("max_body_bytes = 1\n{}{}", key("app"), key("ci")),
+        )
+        .unwrap();
+        let config = ServerConfig::load(&path).unwrap();
+        assert_eq!(config.key_hashes().len(), 2);
+    }
+
+    /// `upstream_headers`: a value as written or from a variable read at
+    /// start; a variable not set, a header the proxy sends itself, or a
+    /// name or value that cannot be sent is refused naming the header,
+    /// never showing a value (nor does `Debug`).
+    #[test]
+    fn upstream_headers_are_read_as_written_or_from_a_variable() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("serve.toml");
+        std::fs::write(
+            &path,
+            "[upstream_headers]\n\"X-Title\" = \"my app\"\n\"api-key\" = { env = \"PATH\" }\n",
+        )
+        .unwrap();
+        let config = ServerConfig::load(&path).unwrap();
+        let headers = config.upstream_headers().unwrap();
+        let value = |name: &str| {
+            headers
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.0.clone())
+        };
+        assert_eq!(value("X-Title").as_deref(), Some("my app"));
+        assert_eq!(value("api-key"), std::env::var("PATH").ok());
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("my app"), "{shown}");
+        assert!(shown.contains("PATH"), "{shown}");
+
+        const UNSET: &str = "XSAFE_TEST_VARIABLE_NEVER_SET_7";
+        std::fs::write(
+            &path,
+            format!("[upstream_headers]\n\"api-key\" = {{ env = \"{UNSET}\" }}\n"),
+        )
+        .unwrap();
+        let err = ServerConfig::load(&path)
+            .unwrap()
+            .upstream_headers()
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains(&path.display().to_string()), "{err}");
+        assert!(err.contains("`api-key`"), "{err}");
+        assert!(err.contains(UNSET), "{err}");
+        assert!(err.contains("export it"), "{err}");
+
+        for (entry, said) in [
+            ("\"Host\" = \"example.com\"", "the proxy's own to send"),
+            ("\"bad name\" = \"x\"", "not a valid HTTP header name"),
+            (
+                "\"X-Key\" = \"secret-one\\nX-Other: 1\"",
+                "not a valid HTTP header value",
+            ),
+            (
+                "\"X-Key\" = { env = \"\" }",
+                "`env` must name the environment variable",
+            ),
+        ] {
+            std::fs::write(&path, format!("[upstream_headers]\n{entry}\n")).unwrap();
+            let err = ServerConfig::load(&path).err().unwrap().to_string();
+            assert!(err.contains(&path.display().to_string()), "{entry}: {err}");
+            assert!(err.contains("`upstream_headers`"), "{entry}: {err}");
+            assert!(err.contains(said), "{entry}: {err}");
+            assert!(!err.contains("secret-one"), "{entry}: {err}");
+        }
+    }
+
+    /// A serve config file given as the profile was refused as "expected
+    /// struct ProfileHeader", a type of the code's: it is named for what
+    /// it is, with where each file goes.
+    #[test]
+    fn a_serve_config_given_as_the_profile_is_named_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("serve.toml");
+        std::fs::write(
+            &path,
+            format!(
+                "profile = \"p.toml\"\nupstream = \"http://127.0.0.1:8000/v1\"\n\
+                 [[keys]]\nname = \"app\"\nsha256 = \"{HASH}\"\n"
+            ),
+        )
+        .unwrap();
+        let err = Profile::load(&path).err().unwrap().to_string();
+        assert!(err.contains(&path.display().to_string()), "{err}");
+        assert!(
+            err.contains("not a profile but a config file of `xsafe serve`"),
+            "{err}"
+        );
+        assert!(err.contains("`profile`, `upstream`, `keys`"), "{err}");
+        assert!(err.contains("--config"), "{err}");
+        assert!(!err.contains("ProfileHeader"), "{err}");
+        // Another file that is no profile keeps the parser's words.
+        std::fs::write(&path, "[choice]\nstrategy = 3\n").unwrap();
+        let err = Profile::load(&path).err().unwrap().to_string();
+        assert!(
+            err.contains("a profile is what `xsafe tune` writes"),
+            "{err}"
+        );
     }
 
     /// The bug this guards: a profile whose strategy is not built in, served

@@ -25,7 +25,8 @@ pub struct ApiError {
     /// (the body leaves `param` out otherwise).
     pub param: Option<Box<str>>,
     /// Sent as the response's `Retry-After` header: the upstream's own on
-    /// the 429 it answered, so the client backs off as long as it asked.
+    /// the 429 or the 5xx it answered, so the client backs off as long as
+    /// it asked.
     /// (Boxed, like `log`, to keep every `Result<_, ApiError>` small.)
     pub retry_after: Option<Box<str>>,
     /// What the operator's log says instead of `message`, when the fix is
@@ -131,6 +132,18 @@ impl ApiError {
                 "the upstream server did not answer within {secs} s, the proxy's time for a \
                  request (retries and follow-ups included)"
             ),
+        )
+    }
+
+    /// A 499 `client_closed`: the client closed its connection before its
+    /// request was answered (its body cut short, say). No client receives
+    /// it; it is what the log and the metrics count such a request as.
+    pub fn client_closed() -> Self {
+        Self::new(
+            StatusCode::from_u16(499).expect("499 is a valid status code"),
+            "invalid_request_error",
+            crate::metrics::CLIENT_CLOSED,
+            "the client closed its connection before its request was answered",
         )
     }
 

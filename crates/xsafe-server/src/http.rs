@@ -7,7 +7,10 @@
 //! under it: a client that opened a connection and sent half a request line
 //! (or nothing) held a task and a file descriptor for as long as it liked.
 //! The timeout alone still let a crowd of such clients take every
-//! descriptor for its length, hence the cap.
+//! descriptor for its length, hence the cap. A client that stops reading
+//! its answer is disconnected once it has accepted nothing for a while
+//! (see [`Limits::write_timeout`]): otherwise it would hold its connection,
+//! and a proxied stream its upstream request, for as long as it liked.
 
 use axum::Router;
 use axum::body::{Body, Bytes, HttpBody};
@@ -22,9 +25,11 @@ use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// The longest a client may take to send a request's line and headers
@@ -49,16 +54,38 @@ pub(crate) struct Limits {
     /// connections already held need for their upstream sockets and the
     /// store.
     pub max_connections: usize,
+    /// How long a client may go without accepting any of the answer the
+    /// server has to send it (its socket's buffers full: it stopped
+    /// reading) before its connection is closed. Counted from the first
+    /// write that could not go out, and started again by every write that
+    /// does; an idle connection, with nothing to send, is not timed by it.
+    pub write_timeout: Duration,
+    /// What the requests cut off at a forced stop were doing and what
+    /// becomes of them, for the warning that says how many there were:
+    /// each server words its own (the proxy's wait on an upstream, the
+    /// annotation page's on a run store).
+    pub cut_off: &'static str,
+}
+
+/// How a server stopped.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stopped {
+    /// The connections still open when it stopped without them (the drain
+    /// time spent, or a second signal): each had a request in flight, or a
+    /// client that had not finished sending one. 0 after a clean stop.
+    pub cut: usize,
 }
 
 /// Serves `router` on `listener` until `shutdown` resolves, then stops
-/// accepting, lets open requests finish (within `limits.drain`) and returns.
+/// accepting, lets open requests finish (within `limits.drain`) and returns
+/// how it stopped. Each request carries the [`ClientStalled`] of its
+/// connection among its extensions.
 pub(crate) async fn serve(
     listener: tokio::net::TcpListener,
     router: Router,
     limits: Limits,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
+) -> std::io::Result<Stopped> {
     let graceful = GracefulShutdown::new();
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
@@ -85,7 +112,13 @@ pub(crate) async fn serve(
         };
         // Small request and answer frames: do not wait to coalesce them.
         let _ = stream.set_nodelay(true);
-        let service = TowerToHyperService::new(router.clone());
+        let stalled = ClientStalled::default();
+        let stream = WriteWatch::new(stream, limits.write_timeout, stalled.clone());
+        let inner = TowerToHyperService::new(router.clone());
+        let service = hyper::service::service_fn(move |mut request: hyper::Request<_>| {
+            request.extensions_mut().insert(stalled.clone());
+            hyper::service::Service::call(&inner, request)
+        });
         let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
         tokio::spawn(async move {
             if let Err(e) = connection.await {
@@ -97,25 +130,174 @@ pub(crate) async fn serve(
     }
     // No new connections from here on.
     drop(listener);
-    // A second Ctrl-C or SIGTERM stops at once: whoever sends it does not
-    // want to wait for the requests still open.
-    let again = crate::shutdown_signal();
-    tokio::select! {
-        () = graceful.shutdown() => {}
-        // Not the client's fault alone: a request may be waiting on its
-        // upstream or on a run store another process holds, and its work
-        // (a label being stored) may still be done after its connection is
-        // closed.
-        () = tokio::time::sleep(limits.drain) => tracing::warn!(
-            waited_secs = limits.drain.as_secs_f64(),
-            "stopping without the requests still open: a client that stopped sending or \
-             reading, or a request still waiting on the upstream or on a run store another \
-             process is writing (a label such a request was saving may still be saved, though \
-             its page got no answer)"
-        ),
-        () = again => tracing::warn!("a second signal: stopping without the requests still open"),
+    // A second Ctrl-C, SIGTERM or SIGHUP stops at once: whoever sends it
+    // does not want to wait for the requests still open.
+    let again = crate::proxy::stop_signal();
+    let waited = limits.drain.as_secs_f64();
+    let cut = tokio::select! {
+        () = graceful.shutdown() => return Ok(Stopped::default()),
+        () = tokio::time::sleep(limits.drain) => {
+            let cut = slots.open();
+            tracing::warn!(
+                waited_secs = waited,
+                cut,
+                "stopping without the {} still open after {waited} s: {}",
+                connections(cut),
+                limits.cut_off
+            );
+            cut
+        }
+        signal = again => {
+            let cut = slots.open();
+            tracing::warn!(
+                signal,
+                cut,
+                "a second signal ({signal}): stopping without the {} still open: {}",
+                connections(cut),
+                limits.cut_off
+            );
+            cut
+        }
+    };
+    Ok(Stopped { cut })
+}
+
+/// `1 connection`, `2 connections`.
+fn connections(n: usize) -> String {
+    match n {
+        1 => "1 connection".to_string(),
+        n => format!("{n} connections"),
     }
-    Ok(())
+}
+
+/// Whether the server closed a connection because its client stopped
+/// accepting the answer (see [`Limits::write_timeout`]): set on the
+/// connection before it closes, and found among the extensions of each of
+/// its requests, so that what was being sent can say why it was cut.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ClientStalled(Arc<AtomicBool>);
+
+impl ClientStalled {
+    /// Whether the connection was closed for its client not reading.
+    pub(crate) fn get(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// A client connection whose writes fail with `TimedOut` once none of them
+/// has gone out for `limit` (its client stopped reading; the socket's
+/// buffers are full), which ends the connection: its request and the
+/// answer being sent (a proxied stream and its upstream request) are
+/// dropped. The timer runs only while a write waits.
+struct WriteWatch<S> {
+    inner: S,
+    limit: Duration,
+    /// Running from the first write that had to wait since the last one
+    /// that went out.
+    waiting: Option<Pin<Box<tokio::time::Sleep>>>,
+    stalled: ClientStalled,
+}
+
+impl<S> WriteWatch<S> {
+    fn new(inner: S, limit: Duration, stalled: ClientStalled) -> Self {
+        WriteWatch {
+            inner,
+            limit,
+            waiting: None,
+            stalled,
+        }
+    }
+
+    /// After a write that had to wait: whether the client has now accepted
+    /// nothing for the whole limit (and the connection is to be closed).
+    fn out_of_time(&mut self, cx: &mut Context<'_>) -> bool {
+        let limit = self.limit;
+        let timer = self
+            .waiting
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
+        if timer.as_mut().poll(cx).is_pending() {
+            return false;
+        }
+        self.waiting = None;
+        self.stalled.0.store(true, Ordering::SeqCst);
+        true
+    }
+
+    /// What a write that had to wait answers: still waiting, or, once the
+    /// client has accepted nothing for the limit, an error that ends the
+    /// connection.
+    fn waited<T>(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<T>> {
+        if !self.out_of_time(cx) {
+            return Poll::Pending;
+        }
+        let secs = self.limit.as_secs_f64();
+        tracing::debug!(
+            waited_secs = secs,
+            "closing a connection whose client accepted none of its answer for {secs} s"
+        );
+        Poll::Ready(Err(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            format!("the client accepted none of its answer for {secs} s"),
+        )))
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for WriteWatch<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for WriteWatch<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        match Pin::new(&mut self.inner).poll_write(cx, buf) {
+            Poll::Pending => self.waited(cx),
+            done => {
+                self.waiting = None;
+                done
+            }
+        }
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        match Pin::new(&mut self.inner).poll_write_vectored(cx, bufs) {
+            Poll::Pending => self.waited(cx),
+            done => {
+                self.waiting = None;
+                done
+            }
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match Pin::new(&mut self.inner).poll_flush(cx) {
+            Poll::Pending => self.waited(cx),
+            done => {
+                self.waiting = None;
+                done
+            }
+        }
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
 }
 
 /// The connections a server may still accept: one permit per connection,
@@ -136,6 +318,11 @@ impl ConnectionSlots {
             cap,
             cap_logged: false,
         }
+    }
+
+    /// How many connections are open: the slots taken.
+    fn open(&self) -> usize {
+        self.cap - self.free.available_permits()
     }
 
     /// A free slot, waiting for a connection to close if there is none.

@@ -20,7 +20,8 @@ mod open_files;
 mod proxy;
 mod upstream;
 
-pub use config::{ConfigError, KeyEntry, Profile, ServerConfig, hash_key};
+pub use config::{ConfigError, KeyEntry, Profile, ServerConfig, UpstreamHeader, hash_key};
+pub use http::Stopped;
 pub use proxy::{
     DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_BODY_BYTES, DEFAULT_TIMEOUT, DEFAULT_UPSTREAM_RETRIES,
     FOLLOWUPS_HEADER, NOT_APPLIED_HEADER, Proxy, ProxyOptions, SHUTDOWN_GRACE, STRATEGY_HEADER,

@@ -30,7 +30,8 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    /// Counts one answered request with this HTTP status.
+    /// Counts one API request (a path under `/v1/`) with the HTTP status it
+    /// was answered with, or 499 for one whose client went away first.
     pub fn request(&self, status: u16) {
         *self.requests.lock().unwrap().entry(status).or_default() += 1;
     }
@@ -46,7 +47,7 @@ impl Metrics {
 
     /// Counts one upstream request (every attempt: retries and follow-ups
     /// too, failed or not) by how it ended, and adds the time it took, to
-    /// its answer or its failure, to the latency histogram.
+    /// its answer, its failure or its cancelling, to the latency histogram.
     pub fn upstream_request(&self, d: Duration, outcome: UpstreamOutcome) {
         *self
             .upstream
@@ -85,7 +86,11 @@ impl Metrics {
     /// The Prometheus text exposition.
     pub fn render(&self) -> String {
         let mut out = String::new();
-        out.push_str("# HELP xsafe_proxy_requests_total Requests answered, by HTTP status.\n");
+        out.push_str(
+            "# HELP xsafe_proxy_requests_total API requests (paths under /v1/; not /healthz \
+             probes or /metrics scrapes), by HTTP status: the status answered, or 499 for a \
+             request whose client closed its connection before the answer.\n",
+        );
         out.push_str("# TYPE xsafe_proxy_requests_total counter\n");
         for (status, n) in self.requests.lock().unwrap().iter() {
             let _ = writeln!(out, "xsafe_proxy_requests_total{{status=\"{status}\"}} {n}");
@@ -96,7 +101,9 @@ impl Metrics {
              sees the upstream's own code, when it gave one). A \
              request answered 200 that then failed is here too, its 200 in requests_total: \
              upstream_stream for a stream the upstream broke off, stalled or ended without \
-             [DONE], \
+             [DONE], client_closed for a stream whose client closed its connection (and, with \
+             status 499, a request whose client did so before its answer), client_stalled for \
+             a stream closed because its client accepted none of it for the timeout, \
              followup_rejected for a follow-up the upstream refused with a 4xx or answered with \
              no choices, followup_failed for one it failed (5xx, no connection, a broken \
              answer) or that ran out of time (the client got the reply before either).\n",
@@ -108,7 +115,8 @@ impl Metrics {
         out.push_str(
             "# HELP xsafe_proxy_upstream_requests_total Upstream requests (retries and \
              follow-ups included), by outcome: ok (a 2xx), status (another HTTP status), \
-             timeout, connection (unreachable or dropped).\n",
+             timeout, connection (unreachable or dropped), cancelled (given up before its \
+             answer because the client closed its connection).\n",
         );
         out.push_str("# TYPE xsafe_proxy_upstream_requests_total counter\n");
         for (outcome, n) in self.upstream.lock().unwrap().iter() {
@@ -119,7 +127,7 @@ impl Metrics {
         }
         out.push_str(
             "# HELP xsafe_proxy_upstream_latency_seconds Time to the upstream's answer or \
-             failure, per upstream request (every outcome).\n",
+             failure (or to its cancelling), per upstream request (every outcome).\n",
         );
         out.push_str("# TYPE xsafe_proxy_upstream_latency_seconds histogram\n");
         let mut cumulative = 0;
@@ -175,6 +183,17 @@ impl Metrics {
 /// it (cleanly, as far as HTTP goes) without `data: [DONE]`.
 pub const STREAM_FAILED: &str = "upstream_stream";
 
+/// The `kind` of [`Metrics::error`] (and the `code` of the log line) for a
+/// client that closed its connection before the end of its answer: before
+/// the answer began (also counted with the status 499), or during a stream
+/// passed through, whose 200 is counted.
+pub const CLIENT_CLOSED: &str = "client_closed";
+
+/// The `kind` of [`Metrics::error`] for a stream passed through that was
+/// closed, with its upstream request, because its client accepted none of
+/// it for the request timeout (it stopped reading).
+pub const CLIENT_STALLED: &str = "client_stalled";
+
 /// The `kind` of [`Metrics::error`] for a follow-up the upstream refused
 /// with a 4xx or answered with no choices (`"choices": []`), answered with
 /// the reply before it.
@@ -198,6 +217,9 @@ pub enum UpstreamOutcome {
     Timeout,
     /// The upstream could not be reached or dropped the connection.
     Connection,
+    /// Given up before the upstream answered: the client closed its
+    /// connection, and its request was dropped.
+    Cancelled,
 }
 
 impl UpstreamOutcome {
@@ -207,6 +229,7 @@ impl UpstreamOutcome {
             UpstreamOutcome::Status => "status",
             UpstreamOutcome::Timeout => "timeout",
             UpstreamOutcome::Connection => "connection",
+            UpstreamOutcome::Cancelled => "cancelled",
         }
     }
 }

@@ -4,7 +4,10 @@
 use crate::body::RawBody;
 use crate::config::ConfigError;
 use crate::error::{ApiError, ErrorKind};
-use crate::metrics::{FOLLOWUP_FAILED, FOLLOWUP_REJECTED, Metrics, STREAM_FAILED};
+use crate::http::{ClientStalled, Stopped};
+use crate::metrics::{
+    CLIENT_CLOSED, CLIENT_STALLED, FOLLOWUP_FAILED, FOLLOWUP_REJECTED, Metrics, STREAM_FAILED,
+};
 use crate::upstream::{
     Completion, Conversation, Secret, Sent, Upstream, UpstreamError, Usage, passed_headers,
 };
@@ -12,17 +15,19 @@ use async_trait::async_trait;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::rejection::PathRejection;
-use axum::extract::{Path, Request, State};
+use axum::extract::{Extension, Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use futures::StreamExt;
+use futures::{Stream, StreamExt};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use std::num::NonZeroUsize;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 use xsafe_core::{Judge, JudgeError, Message, Prompt, Role, Strategy, Transcript, Verdict};
 use xsafe_strategy::Composite;
@@ -59,6 +64,11 @@ pub struct ProxyOptions {
     /// The environment variable the key is read from, for the message when
     /// the upstream refuses the proxy's credentials.
     pub upstream_key_env: Option<String>,
+    /// Headers sent with every upstream request, as `(name, value)`: an
+    /// Azure-style `api-key`, a provider's attribution headers. Their values
+    /// are never logged, and are taken out of what the upstream's answers
+    /// quote. One named `Authorization` is sent in place of the bearer key.
+    pub upstream_headers: Vec<(String, Secret)>,
     /// Client keys as `(name, sha256)`.
     pub keys: Vec<(String, [u8; 32])>,
     /// Serve without client keys (only when `keys` is empty).
@@ -102,6 +112,7 @@ impl ProxyOptions {
             upstream: upstream.into(),
             upstream_key: None,
             upstream_key_env: None,
+            upstream_headers: Vec::new(),
             keys: Vec::new(),
             allow_anonymous: false,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
@@ -123,6 +134,10 @@ pub struct Proxy {
     /// Shared with the streams being passed through, which count their
     /// failures after the response has left.
     metrics: Arc<Metrics>,
+    /// Set when the server stopped without the requests still open: those
+    /// are dropped with the process, not by their clients, and are neither
+    /// logged nor counted as clients that went away.
+    stopped: Arc<AtomicBool>,
 }
 
 impl Proxy {
@@ -140,6 +155,13 @@ impl Proxy {
                 "the strategy `{}` is interactive and needs a judge",
                 strategy.name()
             )));
+        }
+        if options.max_body_bytes == 0 {
+            return Err(ConfigError::Other(
+                "--max-body-bytes 0 would refuse every request with 413: give the largest \
+                 request body to accept, in bytes (1048576 by default), or leave it out"
+                    .into(),
+            ));
         }
         if options.keys.is_empty() && !options.allow_anonymous {
             return Err(ConfigError::Other(
@@ -177,6 +199,10 @@ impl Proxy {
         // A user name and password in the URL are the upstream's
         // credentials (sent as basic authentication): no API key beside them.
         let userinfo = xsafe_target::without_userinfo(&base) != base;
+        let headers = upstream_headers(&options.upstream_headers)?;
+        // Nor beside an `Authorization` header given on purpose: both
+        // would be two `Authorization` headers.
+        let header_auth = headers.contains_key(reqwest::header::AUTHORIZATION);
         let key = match &options.upstream_key {
             Some(key) => Some(xsafe_target::bearer(&key.0).ok_or_else(|| {
                 ConfigError::Other(format!(
@@ -192,7 +218,7 @@ impl Proxy {
             })?),
             None => None,
         }
-        .filter(|_| !userinfo);
+        .filter(|_| !userinfo && !header_auth);
         let client = reqwest::Client::builder()
             .connect_timeout(options.timeout.min(options.connect_timeout))
             .redirect(xsafe_target::redirect_policy())
@@ -204,11 +230,16 @@ impl Proxy {
         }
         // Sent as basic authentication, which an upstream may quote back.
         secrets.add_url_credentials(&base);
+        for (name, value) in &options.upstream_headers {
+            secrets.add_header_value(name, &value.0);
+        }
         let upstream = Upstream {
             client,
             base,
             query,
             key,
+            headers,
+            header_auth,
             userinfo,
             secrets,
             key_env: options.upstream_key_env.clone(),
@@ -222,6 +253,7 @@ impl Proxy {
             judge,
             upstream,
             metrics: Arc::default(),
+            stopped: Arc::default(),
         })
     }
 
@@ -285,7 +317,16 @@ impl Proxy {
         let read = async {
             while let Some(chunk) = stream.next().await {
                 let chunk = chunk.map_err(|e| {
-                    ApiError::bad_request("unreadable_body", format!("cannot read the body: {e}"))
+                    if malformed_body(&e) {
+                        ApiError::bad_request(
+                            "unreadable_body",
+                            format!("cannot read the body: {e}"),
+                        )
+                    } else {
+                        // Cut short by the client's hang-up: no answer
+                        // reaches it, and the request is no bad one.
+                        ApiError::client_closed()
+                    }
                 })?;
                 if out.len() + chunk.len() > limit {
                     return Err(ApiError::too_large(limit));
@@ -300,9 +341,14 @@ impl Proxy {
         Ok(out)
     }
 
-    async fn chat(&self, headers: HeaderMap, body: Body) -> Result<Response, Failure> {
-        let started = Instant::now();
-        let who = self.authorize(&headers)?.map(str::to_string);
+    async fn chat(
+        &self,
+        caller: &Caller,
+        stalled: ClientStalled,
+        headers: HeaderMap,
+        body: Body,
+    ) -> Result<Response, Failure> {
+        caller.identify(self.authorize(&headers)?);
         encoding(&headers)?;
         let bytes = self.read_body(&headers, body).await?;
         // Read as the upstream's answers are: a lone surrogate escape
@@ -372,7 +418,9 @@ impl Proxy {
                 .as_ref()
                 .map_or(Value::Null, |n| json!({"not_applied": n}));
             if parsed.stream {
-                self.stream_through(body, &request, deadline, extra).await
+                let watch = (caller.clone(), stalled);
+                self.stream_through(body, &request, deadline, extra, watch)
+                    .await
             } else {
                 self.forward(body, deadline, extra).await
             }
@@ -389,14 +437,14 @@ impl Proxy {
             response.headers_mut().insert(NOT_APPLIED_HEADER, v);
         }
         tracing::info!(
-            client = who.as_deref().unwrap_or("-"),
+            client = %caller.client(),
             status = response.status().as_u16(),
             followups = response
                 .headers()
                 .get(FOLLOWUPS_HEADER)
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or("0"),
-            ms = started.elapsed().as_millis() as u64,
+            ms = caller.ms(),
             "chat completion"
         );
         Ok(response)
@@ -565,6 +613,7 @@ impl Proxy {
         request: &Value,
         deadline: Instant,
         extra: Value,
+        watch: (Caller, ClientStalled),
     ) -> Result<Response, Failure> {
         let Sent {
             response: upstream,
@@ -604,7 +653,7 @@ impl Proxy {
                 Err(failed(UpstreamError::settled(said)))
             }
             (Some(content_type), Some("text/event-stream")) => {
-                Ok(self.pass_events(upstream, content_type, passed))
+                Ok(self.pass_events(upstream, content_type, passed, watch))
             }
             // One JSON body: a server that ignores `stream`, or an error
             // some servers send with HTTP 200 (checked as any completion).
@@ -651,14 +700,24 @@ impl Proxy {
     /// The body ends after the chunk that holds `[DONE]`: what the upstream
     /// does after it (closing late, stalling, failing) is not the client's
     /// to wait for. `passed` are the upstream's headers the client gets.
+    ///
+    /// A client that goes away before the end (it closed its connection, or
+    /// accepted none of the stream for the timeout: see
+    /// [`crate::http::Limits::write_timeout`]) drops the stream and with it
+    /// the upstream's; `watch` (who asked, and its connection's
+    /// [`ClientStalled`]) says which in the log line and the errors metric
+    /// ([`CLIENT_CLOSED`], [`CLIENT_STALLED`]).
     fn pass_events(
         &self,
         upstream: reqwest::Response,
         content_type: HeaderValue,
         passed: HeaderMap,
+        watch: (Caller, ClientStalled),
     ) -> Response {
         let idle = self.upstream.timeout;
         let metrics = Arc::clone(&self.metrics);
+        let (caller, stalled) = watch;
+        let logged = caller.clone();
         // What is left to send: the upstream's chunks, then perhaps a last
         // one of ours, then nothing.
         enum Next {
@@ -674,6 +733,7 @@ impl Proxy {
             ),
             move |(mut s, mut watch, next)| {
                 let metrics = Arc::clone(&metrics);
+                let caller = logged.clone();
                 async move {
                     match next {
                         Next::Upstream => {}
@@ -721,7 +781,10 @@ impl Proxy {
                         ),
                     };
                     tracing::warn!(
+                        client = %caller.client(),
+                        status = 200,
                         code = STREAM_FAILED,
+                        ms = caller.ms(),
                         "the upstream's stream failed after it started: {error}"
                     );
                     metrics.error(STREAM_FAILED);
@@ -729,7 +792,16 @@ impl Proxy {
                 }
             },
         );
-        self.event_stream(Body::from_stream(chunks), content_type, 0, passed)
+        let watched = Watched {
+            inner: Box::pin(chunks),
+            ended: false,
+            caller,
+            stalled,
+            metrics: Arc::clone(&self.metrics),
+            stopped: Arc::clone(&self.stopped),
+            timeout: self.upstream.timeout,
+        };
+        self.event_stream(Body::from_stream(watched), content_type, 0, passed)
     }
 
     /// Sends upstream, judges the reply and follows up on refusals before
@@ -921,8 +993,8 @@ impl Proxy {
 
     /// `GET /v1/models`: the upstream's list as it sent it, with its
     /// headers that are passed on.
-    async fn models(&self, headers: HeaderMap) -> Result<Response, Failure> {
-        self.authorize(&headers)?;
+    async fn models(&self, caller: &Caller, headers: HeaderMap) -> Result<Response, Failure> {
+        caller.identify(self.authorize(&headers)?);
         let (bytes, passed, _) = self.model_list().await?;
         let mut response = ([(header::CONTENT_TYPE, "application/json")], bytes).into_response();
         response.headers_mut().extend(passed);
@@ -940,10 +1012,11 @@ impl Proxy {
     /// they are or encoded (`%2F`).
     async fn model(
         &self,
+        caller: &Caller,
         headers: HeaderMap,
         id: Result<Path<String>, PathRejection>,
     ) -> Result<Response, Failure> {
-        self.authorize(&headers)?;
+        caller.identify(self.authorize(&headers)?);
         let Path(id) = id.map_err(|e| {
             ApiError::bad_request(
                 "invalid_request",
@@ -1095,7 +1168,8 @@ impl Failure {
         self
     }
 
-    /// The answer, after logging the failure for the operator.
+    /// The answer, carrying the operator's text of the failure for the
+    /// request's log line (see [`FailureLog`]).
     fn respond(self) -> Response {
         let Failure {
             error,
@@ -1103,13 +1177,9 @@ impl Failure {
             upstream_headers,
             upstream_body,
         } = self;
-        tracing::warn!(
-            status = error.status.as_u16(),
-            code = error.code,
-            "{}",
-            error.log_message()
-        );
+        let log = FailureLog(error.log_message().into());
         let mut response = (*error).into_response();
+        response.extensions_mut().insert(log);
         if let Some(body) = upstream_body {
             *response.body_mut() = Body::from(body);
         }
@@ -1701,20 +1771,38 @@ impl Judge for Counting<'_> {
     }
 }
 
-async fn chat(State(p): State<Arc<Proxy>>, headers: HeaderMap, body: Body) -> Response {
-    p.chat(headers, body).await.unwrap_or_else(Failure::respond)
+async fn chat(
+    State(p): State<Arc<Proxy>>,
+    Extension(caller): Extension<Caller>,
+    stalled: Option<Extension<ClientStalled>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let stalled = stalled.map(|Extension(s)| s).unwrap_or_default();
+    p.chat(&caller, stalled, headers, body)
+        .await
+        .unwrap_or_else(Failure::respond)
 }
 
-async fn models(State(p): State<Arc<Proxy>>, headers: HeaderMap) -> Response {
-    p.models(headers).await.unwrap_or_else(Failure::respond)
+async fn models(
+    State(p): State<Arc<Proxy>>,
+    Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
+) -> Response {
+    p.models(&caller, headers)
+        .await
+        .unwrap_or_else(Failure::respond)
 }
 
 async fn model(
     State(p): State<Arc<Proxy>>,
+    Extension(caller): Extension<Caller>,
     headers: HeaderMap,
     id: Result<Path<String>, PathRejection>,
 ) -> Response {
-    p.model(headers, id).await.unwrap_or_else(Failure::respond)
+    p.model(&caller, headers, id)
+        .await
+        .unwrap_or_else(Failure::respond)
 }
 
 async fn healthz() -> Response {
@@ -1757,13 +1845,244 @@ async fn method_not_allowed() -> Response {
     .into_response()
 }
 
-async fn count(State(p): State<Arc<Proxy>>, request: Request, next: Next) -> Response {
-    let response = next.run(request).await;
-    p.metrics.request(response.status().as_u16());
-    if let Some(ErrorKind(kind)) = response.extensions().get::<ErrorKind>() {
-        p.metrics.error(kind);
+/// Counts and logs each API request (a path under `/v1/`; `/healthz`
+/// probes and `/metrics` scrapes are neither) when its answer is ready: its
+/// status in the requests metric, its error's code in the errors metric,
+/// and, for a failure, a warning with who asked (the client key's name),
+/// the status, the code and how long it took. A request whose client went
+/// away first (hyper then drops it, upstream request and all) is counted
+/// and logged as a 499 [`CLIENT_CLOSED`] all the same.
+async fn count(State(p): State<Arc<Proxy>>, mut request: Request, next: Next) -> Response {
+    let caller = Caller::new();
+    request.extensions_mut().insert(caller.clone());
+    if !request.uri().path().starts_with("/v1/") {
+        return next.run(request).await;
+    }
+    let mut unanswered = Unanswered {
+        caller: caller.clone(),
+        metrics: Arc::clone(&p.metrics),
+        stopped: Arc::clone(&p.stopped),
+        answered: false,
+    };
+    let mut response = next.run(request).await;
+    unanswered.answered = true;
+    let status = response.status().as_u16();
+    p.metrics.request(status);
+    let code = response.extensions().get::<ErrorKind>().map(|k| k.0);
+    if let Some(code) = code {
+        p.metrics.error(code);
+    }
+    if let Some(FailureLog(text)) = response.extensions_mut().remove::<FailureLog>() {
+        tracing::warn!(
+            client = %caller.client(),
+            status,
+            code = code.unwrap_or("-"),
+            ms = caller.ms(),
+            "{text}"
+        );
     }
     response
+}
+
+/// The HTTP status a request whose client closed its connection before
+/// the answer is counted and logged with (nginx's "client closed request");
+/// no client ever receives it.
+const CLIENT_CLOSED_STATUS: u16 = 499;
+
+/// Who sent a request and when it came, for the line that logs it: the
+/// client key's name is filled in once the key is checked, and the line is
+/// written whether the answer went out, failed, or the client went away
+/// first.
+#[derive(Debug, Clone)]
+pub(crate) struct Caller(Arc<CallerState>);
+
+#[derive(Debug)]
+struct CallerState {
+    client: Mutex<Option<String>>,
+    started: Instant,
+}
+
+impl Caller {
+    fn new() -> Self {
+        Caller(Arc::new(CallerState {
+            client: Mutex::new(None),
+            started: Instant::now(),
+        }))
+    }
+
+    /// Records the name of the client key the request came with (`None`
+    /// without authentication).
+    fn identify(&self, name: Option<&str>) {
+        *self.0.client.lock().unwrap_or_else(|e| e.into_inner()) = name.map(str::to_string);
+    }
+
+    /// The client key's name, `-` when it is not known (no key, a wrong
+    /// one, or no authentication).
+    fn client(&self) -> String {
+        self.0
+            .client
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+            .unwrap_or_else(|| "-".to_string())
+    }
+
+    /// Milliseconds since the request came.
+    fn ms(&self) -> u64 {
+        self.0.started.elapsed().as_millis() as u64
+    }
+}
+
+/// The operator's text of a failure answered (see [`ApiError::log_message`]),
+/// carried by the answer's extensions to the line [`count`] logs it in.
+#[derive(Debug, Clone)]
+struct FailureLog(Box<str>);
+
+/// A request not answered yet: dropped so (its client closed the
+/// connection, and hyper dropped the request's handling), it is counted as
+/// a [`CLIENT_CLOSED_STATUS`] and logged.
+struct Unanswered {
+    caller: Caller,
+    metrics: Arc<Metrics>,
+    stopped: Arc<AtomicBool>,
+    answered: bool,
+}
+
+impl Drop for Unanswered {
+    fn drop(&mut self) {
+        if self.answered || self.stopped.load(Ordering::SeqCst) {
+            return;
+        }
+        self.metrics.request(CLIENT_CLOSED_STATUS);
+        self.metrics.error(CLIENT_CLOSED);
+        tracing::warn!(
+            client = %self.caller.client(),
+            status = CLIENT_CLOSED_STATUS,
+            code = CLIENT_CLOSED,
+            ms = self.caller.ms(),
+            "the client closed its connection before its answer: the request was dropped, and \
+             its upstream request, if one was under way, cancelled"
+        );
+    }
+}
+
+/// A stream passed through to the client, watched for the client going
+/// away before its end (see [`Proxy::pass_events`]): it is dropped then,
+/// and its upstream response with it.
+struct Watched {
+    inner: Pin<Box<dyn Stream<Item = Result<axum::body::Bytes, std::io::Error>> + Send>>,
+    /// The stream ended, or failed (which is logged where it fails).
+    ended: bool,
+    caller: Caller,
+    stalled: ClientStalled,
+    metrics: Arc<Metrics>,
+    stopped: Arc<AtomicBool>,
+    /// How long a client may accept nothing, for the log line.
+    timeout: Duration,
+}
+
+impl Stream for Watched {
+    type Item = Result<axum::body::Bytes, std::io::Error>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let polled = self.inner.as_mut().poll_next(cx);
+        if let Poll::Ready(None | Some(Err(_))) = &polled {
+            self.ended = true;
+        }
+        polled
+    }
+}
+
+impl Drop for Watched {
+    fn drop(&mut self) {
+        if self.ended || self.stopped.load(Ordering::SeqCst) {
+            return;
+        }
+        let client = self.caller.client();
+        let ms = self.caller.ms();
+        if self.stalled.get() {
+            self.metrics.error(CLIENT_STALLED);
+            tracing::warn!(
+                client = %client,
+                status = 200,
+                code = CLIENT_STALLED,
+                ms,
+                "the client accepted none of the stream for {} s (--timeout): its connection \
+                 and the upstream's stream were closed",
+                self.timeout.as_secs_f64()
+            );
+        } else {
+            self.metrics.error(CLIENT_CLOSED);
+            tracing::warn!(
+                client = %client,
+                status = 200,
+                code = CLIENT_CLOSED,
+                ms,
+                "the client closed its connection during the stream: the upstream's stream was \
+                 closed"
+            );
+        }
+    }
+}
+
+/// Whether a request body failed for being malformed (a chunked framing
+/// the client got wrong: a 400), rather than being cut short by the
+/// client's connection closing or failing (which no answer can reach).
+fn malformed_body(e: &axum::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(s) = source {
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            return matches!(
+                io.kind(),
+                std::io::ErrorKind::InvalidData | std::io::ErrorKind::InvalidInput
+            );
+        }
+        source = s.source();
+    }
+    false
+}
+
+/// The headers `given` (see [`ProxyOptions::upstream_headers`]) as they
+/// are sent, marked sensitive; refused naming the header (never its value)
+/// when one cannot be sent.
+fn upstream_headers(given: &[(String, Secret)]) -> Result<reqwest::header::HeaderMap, ConfigError> {
+    let mut headers = reqwest::header::HeaderMap::new();
+    for (name, value) in given {
+        let header =
+            reqwest::header::HeaderName::from_bytes(name.trim().as_bytes()).map_err(|_| {
+                ConfigError::Other(format!(
+                    "the upstream header name `{name}` is not a valid HTTP header name"
+                ))
+            })?;
+        if let Some(why) = proxys_own_header(header.as_str()) {
+            return Err(ConfigError::Other(format!(
+                "the upstream header `{name}` is the proxy's own to send ({why}): leave it out"
+            )));
+        }
+        let mut value = reqwest::header::HeaderValue::from_str(value.0.trim()).map_err(|_| {
+            ConfigError::Other(format!(
+                "the value of the upstream header `{name}` is not a valid HTTP header value (a \
+                 line break or another control character in it, such as a trailing newline?)"
+            ))
+        })?;
+        value.set_sensitive(true);
+        headers.append(header, value);
+    }
+    Ok(headers)
+}
+
+/// Why the proxy sets the header `name` (lower case) itself, if it does:
+/// the headers that frame an upstream request or its body, and the
+/// encodings it asks for (none: an answer it cannot read would be the
+/// client's error).
+pub(crate) fn proxys_own_header(name: &str) -> Option<&'static str> {
+    match name {
+        "host" | "content-length" | "transfer-encoding" | "connection" | "keep-alive" | "te"
+        | "trailer" | "upgrade" | "proxy-connection" => Some("it frames the request"),
+        "content-type" | "content-encoding" => Some("it says what the body is"),
+        "accept-encoding" => Some("the proxy reads answers uncompressed"),
+        _ => None,
+    }
 }
 
 /// The proxy's routes.
@@ -1800,10 +2119,14 @@ const FDS_PER_CONNECTION: u64 = 2;
 /// Serves until `shutdown` resolves, then lets requests in flight finish:
 /// at most the proxy's request timeout and [`SHUTDOWN_GRACE`] more, so that
 /// a client that stopped sending its request (or reading the answer) never
-/// holds the shutdown; a second signal stops at once. A client has the
+/// holds the shutdown; a second signal stops at once. Says how it stopped:
+/// [`Stopped::cut`], the connections it stopped without, is 0 unless
+/// requests were cut off. A client has the
 /// request timeout, at most 30 s, to send its request line and headers
 /// (and a kept-alive connection is closed after that long idle), and the
-/// request timeout to send its body.
+/// request timeout to send its body; one that accepts none of its answer
+/// for the request timeout (it stopped reading a stream, say) is
+/// disconnected, and a stream's upstream request closed with it.
 ///
 /// The first server started in the process raises its soft open-file
 /// limit to the hard one (a process-wide setting, as Go's runtime does at
@@ -1813,7 +2136,7 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     proxy: Arc<Proxy>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
+) -> std::io::Result<Stopped> {
     let limits = crate::http::Limits {
         header_timeout: proxy.options.timeout.min(crate::http::MAX_HEADER_WAIT),
         drain: proxy.options.timeout + SHUTDOWN_GRACE,
@@ -1821,21 +2144,59 @@ pub async fn serve(
             proxy.options.max_connections.map(NonZeroUsize::get),
             FDS_PER_CONNECTION,
         ),
+        write_timeout: proxy.options.timeout,
+        cut_off: "their clients get no answer, or a stream that ends without `[DONE]`, and their \
+                  upstream requests are cancelled (requests still waiting on the upstream, \
+                  streams still running, or requests a client had not finished sending)",
     };
-    crate::http::serve(listener, router(proxy), limits, shutdown).await
+    let stopped = Arc::clone(&proxy.stopped);
+    let outcome = crate::http::serve(listener, router(proxy), limits, shutdown).await;
+    // The requests cut off are dropped with the process: not by clients.
+    if outcome.as_ref().is_ok_and(|s| s.cut > 0) {
+        stopped.store(true, Ordering::SeqCst);
+    }
+    outcome
 }
 
-/// Resolves on Ctrl-C or SIGTERM. The handlers are installed when this is
-/// called, not when the future is first awaited: a signal that came
+/// Resolves on Ctrl-C, SIGTERM or SIGHUP (a closed terminal, or a
+/// supervisor's reload signal, which the servers have nothing to reload
+/// for: they stop as for SIGTERM, gracefully, rather than at once by the
+/// signal's default action), logging which came: SIGHUP as a warning,
+/// being no usual way to stop them. The handlers are installed when this
+/// is called, not when the future is first awaited: a signal that came
 /// between a server's start line and its first poll would otherwise end the
 /// process by the default action instead of a graceful stop. Call it in the
 /// runtime, before saying the server is up.
 pub fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
+    let signal = stop_signal();
+    async move {
+        match signal.await {
+            "SIGHUP" => tracing::warn!(
+                signal = "SIGHUP",
+                "SIGHUP: stopping as for SIGTERM: no new connections, and the requests in \
+                 flight may finish (a second signal stops at once)"
+            ),
+            name => tracing::info!(
+                signal = name,
+                "stopping: no new connections, and the requests in flight may finish (a second \
+                 signal stops at once)"
+            ),
+        }
+    }
+}
+
+/// Resolves with the name of the first stop signal to come, `SIGINT`,
+/// `SIGTERM` or `SIGHUP` (`Ctrl-C` where there are no such signals),
+/// saying nothing: what [`shutdown_signal`] waits for, and the second
+/// signal a draining server waits for. Its handlers are installed when
+/// this is called.
+pub(crate) fn stop_signal() -> impl std::future::Future<Output = &'static str> + Send + 'static {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
         let interrupt = signal(SignalKind::interrupt()).ok();
         let terminate = signal(SignalKind::terminate()).ok();
+        let hangup = signal(SignalKind::hangup()).ok();
         async move {
             let wait = |s: Option<tokio::signal::unix::Signal>| async move {
                 match s {
@@ -1846,8 +2207,9 @@ pub fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'stat
                 }
             };
             tokio::select! {
-                _ = wait(interrupt) => {},
-                _ = wait(terminate) => {},
+                _ = wait(interrupt) => "SIGINT",
+                _ = wait(terminate) => "SIGTERM",
+                _ = wait(hangup) => "SIGHUP",
             }
         }
     }
@@ -1855,6 +2217,7 @@ pub fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'stat
     {
         async {
             let _ = tokio::signal::ctrl_c().await;
+            "Ctrl-C"
         }
     }
 }

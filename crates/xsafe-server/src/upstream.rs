@@ -161,7 +161,9 @@ impl UpstreamError {
     /// status so the client sees what it did wrong, and a 429 its
     /// `Retry-After` so the client waits as long as the upstream asked; 5xx
     /// and the upstream rejecting the proxy's own key are the proxy's
-    /// problem: 502. For the latter the client only learns that the operator
+    /// problem: 502, which keeps a 5xx's `Retry-After` too (a 503 asking
+    /// for a wait the proxy had no time for), lest the client's SDK, told
+    /// no wait, send the request again at once. For the latter the client only learns that the operator
     /// must act: the upstream's words and where the key comes from (an
     /// environment variable's name) go to the operator's log.
     pub fn to_api(&self) -> ApiError {
@@ -249,6 +251,7 @@ impl UpstreamError {
                         let mut error = ApiError::upstream(format!(
                             "the upstream server answered HTTP {status}: {message}"
                         ));
+                        error.retry_after = retry_after.as_deref().map(Box::from);
                         if !operator_hint.is_empty() {
                             error.log = Some(
                                 format!(
@@ -297,8 +300,14 @@ pub struct Upstream {
     /// which Azure-style servers need), put after every path asked.
     pub query: Option<String>,
     /// The key as the `Authorization: Bearer` header it is sent as, if any
-    /// (none when `userinfo`); see [`xsafe_target::bearer`].
+    /// (none when `userinfo` or `header_auth`); see [`xsafe_target::bearer`].
     pub key: Option<reqwest::header::HeaderValue>,
+    /// The headers the operator gave to send with every request (see
+    /// `ProxyOptions::upstream_headers`), their values marked sensitive.
+    pub headers: reqwest::header::HeaderMap,
+    /// Whether `headers` has an `Authorization` header, sent in place of
+    /// the key.
+    pub header_auth: bool,
     /// Whether the base URL carries a user name and password, sent as
     /// basic authentication in place of a key.
     pub userinfo: bool,
@@ -549,7 +558,10 @@ impl Upstream {
     }
 
     fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
-        let mut r = self.client.request(method, self.url(path));
+        let mut r = self
+            .client
+            .request(method, self.url(path))
+            .headers(self.headers.clone());
         if let Some(key) = &self.key {
             r = r.header(reqwest::header::AUTHORIZATION, key.clone());
         }
@@ -618,7 +630,13 @@ impl Upstream {
                 .body(body.clone());
         }
         let sent = Instant::now();
+        let mut waiting = Waiting {
+            metrics,
+            sent,
+            over: false,
+        };
         let answered = self.within(deadline, r.send()).await;
+        waiting.over = true;
         let outcome = match &answered {
             Ok(r) if r.status().is_success() => UpstreamOutcome::Ok,
             Ok(_) => UpstreamOutcome::Status,
@@ -697,6 +715,37 @@ impl Upstream {
         }
         if self.userinfo {
             return " (the upstream refused the user name and password in --upstream)".into();
+        }
+        if self.header_auth {
+            return " (the upstream refused the `Authorization` header of `upstream_headers` in \
+                    the config file, sent in place of the API key)"
+                .into();
+        }
+        // Credentials in other headers (`api-key`, as Azure OpenAI wants).
+        let given: Vec<String> = self
+            .headers
+            .keys()
+            .filter(|name| {
+                let name = name.as_str();
+                [
+                    "key", "token", "secret", "auth", "password", "session", "cookie",
+                ]
+                .iter()
+                .any(|w| name.contains(w))
+            })
+            .map(|name| format!("`{name}`"))
+            .collect();
+        if !given.is_empty() {
+            let key = match (&self.key, self.key_env.as_deref()) {
+                (Some(_), Some(var)) => format!(" and the API key from `{var}`"),
+                (Some(_), None) => " and the API key".to_string(),
+                (None, _) => String::new(),
+            };
+            return format!(
+                " (the upstream refused the credentials sent: {} of `upstream_headers` in the \
+                 config file{key})",
+                given.join(", ")
+            );
         }
         match (&self.key, self.key_env.as_deref()) {
             (None, Some(var)) => format!(
@@ -798,6 +847,26 @@ impl Upstream {
             headers,
             retried,
         })
+    }
+}
+
+/// An upstream request waiting for its answer's status: dropped before it
+/// came (its client request dropped, the client having closed its
+/// connection), it is counted as [`UpstreamOutcome::Cancelled`], with the
+/// time it had waited.
+struct Waiting<'a> {
+    metrics: &'a Metrics,
+    sent: Instant,
+    /// The answer came, or the request failed: counted by its outcome.
+    over: bool,
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        if !self.over {
+            self.metrics
+                .upstream_request(self.sent.elapsed(), UpstreamOutcome::Cancelled);
+        }
     }
 }
 

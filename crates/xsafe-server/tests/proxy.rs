@@ -18,11 +18,11 @@ const ANSWER: &str = "To kill a Python process, find its process ID with `ps aux
 struct Running {
     url: String,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    handle: tokio::task::JoinHandle<std::io::Result<()>>,
+    handle: tokio::task::JoinHandle<std::io::Result<xsafe_server::Stopped>>,
 }
 
 impl Running {
-    async fn stop(mut self) -> std::io::Result<()> {
+    async fn stop(mut self) -> std::io::Result<xsafe_server::Stopped> {
         let _ = self.shutdown.take().unwrap().send(());
         self.handle.await.unwrap()
     }
@@ -1091,16 +1091,42 @@ async fn an_upstream_429_reaches_the_client_with_its_retry_after() {
     assert_eq!(upstream.request_count(), 2);
     proxy.stop().await.unwrap();
 
-    // Other failures carry none: a 503 the proxy retried is its own 502.
-    let upstream = TestServer::start(|_| Reply::Full {
+    // A 5xx is the proxy's 502, with the upstream's Retry-After all the
+    // same: a wait too long for the timeout is not waited, and the client
+    // is told it, as for a 429 (its SDK would otherwise send the request
+    // again at once); after the proxy's own retries, as for a 429, the
+    // client is told not to send it again.
+    let upstream = TestServer::start(|r| Reply::Full {
         status: 503,
-        headers: vec![("retry-after".into(), "0".into())],
+        headers: vec![(
+            "retry-after".into(),
+            if r.last_user_message() == "long" {
+                "30"
+            } else {
+                "0"
+            }
+            .into(),
+        )],
         body: br#"{"error":{"message":"overloaded"}}"#.to_vec(),
     });
-    let proxy = start("contextual", options(&upstream)).await;
+    let mut o = options(&upstream);
+    o.timeout = Duration::from_secs(5);
+    let proxy = start("contextual", o).await;
+    let long = json!({"model": "m", "messages": [{"role": "user", "content": "long"}]});
+    for stream in [false, true] {
+        let mut body = long.clone();
+        body["stream"] = json!(stream);
+        let before = upstream.request_count();
+        let r = post(&proxy.url, &body).await;
+        assert_eq!(r.status(), 502, "stream {stream}");
+        assert_eq!(retry_after(&r).as_deref(), Some("30"), "stream {stream}");
+        assert_eq!(should_retry(&r), None, "stream {stream}");
+        assert_eq!(upstream.request_count(), before + 1, "not retried");
+    }
     let r = post(&proxy.url, &ask).await;
     assert_eq!(r.status(), 502);
-    assert_eq!(retry_after(&r), None);
+    assert_eq!(retry_after(&r).as_deref(), Some("0"));
+    assert_eq!(should_retry(&r).as_deref(), Some("false"));
     proxy.stop().await.unwrap();
 }
 
@@ -4931,4 +4957,569 @@ async fn an_answer_that_did_not_need_the_body_keeps_the_connection_usable() {
     );
     proxy.stop().await.unwrap();
     assert_eq!(upstream.request_count(), 12);
+}
+
+/// A chat request for `body` written whole on a connection of its own,
+/// for a client that then goes away: the connection.
+async fn send_alone(proxy: &Running, body: &Value) -> tokio::net::TcpStream {
+    use tokio::io::AsyncWriteExt;
+    let addr = proxy.url.trim_start_matches("http://");
+    let mut socket = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let body = body.to_string();
+    let request = format!(
+        "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {KEY}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    socket.write_all(request.as_bytes()).await.unwrap();
+    socket
+}
+
+/// The value of the metric `name` once it is `value`, waiting for it (at
+/// most 20 s: what is counted when a client goes away is counted when the
+/// proxy notices, not when the client's socket closes).
+async fn metric_becomes(proxy: &Running, name: &str, value: &str) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let text = metrics_of(proxy).await;
+        let now = text
+            .lines()
+            .find_map(|l| l.strip_prefix(name).map(|v| v.trim().to_string()));
+        if now.as_deref() == Some(value) {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{name} is {now:?}, not {value}, in\n{text}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Waits (at most 20 s) until `upstream` has received `n` requests.
+async fn requests_reach(upstream: &TestServer, n: usize) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while upstream.request_count() < n {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the upstream got no request {n}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// A client that closes its connection while the proxy waits on the
+/// upstream (plain, streaming, or during an interactive strategy's
+/// follow-up) was invisible: hyper dropped the request's handling, and
+/// with it the code that counts and logs it. It is counted as a 499
+/// `client_closed` in the requests and errors metrics, its upstream
+/// request as `cancelled`, and logged with the client's name and the time
+/// it took. A body cut short by the client's hang-up is the same 499, not
+/// a 400 for an unreadable body.
+#[tokio::test]
+async fn a_client_that_goes_away_before_its_answer_is_counted_and_logged_as_499() {
+    use tokio::io::AsyncWriteExt;
+    let logs = Logs::capture();
+    let slow = Duration::from_secs(5);
+    let upstream = TestServer::start(move |r| {
+        // The interactive strategy's follow-up is the slow one.
+        if user_turns(r) > 1 || r.last_user_message() == "slow" {
+            Reply::chat(ANSWER).slow(slow)
+        } else {
+            Reply::chat(REFUSAL)
+        }
+    });
+    let slow_ask = |stream: bool| {
+        json!({"model": "m", "stream": stream,
+            "messages": [{"role": "user", "content": "slow"}]})
+    };
+    let proxy = start("contextual", options(&upstream)).await;
+    for (n, stream) in [(1, false), (2, true)] {
+        let socket = send_alone(&proxy, &slow_ask(stream)).await;
+        requests_reach(&upstream, n).await;
+        drop(socket);
+        let count = n.to_string();
+        metric_becomes(&proxy, "xsafe_proxy_requests_total{status=\"499\"}", &count).await;
+        metric_becomes(
+            &proxy,
+            "xsafe_proxy_errors_total{kind=\"client_closed\"}",
+            &count,
+        )
+        .await;
+        metric_becomes(
+            &proxy,
+            "xsafe_proxy_upstream_requests_total{outcome=\"cancelled\"}",
+            &count,
+        )
+        .await;
+    }
+    let log = logs.text();
+    let lines: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("code=\"client_closed\""))
+        .collect();
+    assert_eq!(lines.len(), 2, "{log}");
+    for line in lines {
+        for field in ["client=test ", "status=499 ", "ms="] {
+            assert!(line.contains(field), "{field} in {line}");
+        }
+        assert!(!line.contains("slow"), "the prompt is not logged: {line}");
+    }
+    proxy.stop().await.unwrap();
+
+    // During an interactive strategy's follow-up.
+    let proxy = start("interactive", options(&upstream)).await;
+    let before = upstream.request_count();
+    let ask = json!({"model": "m", "messages": [{"role": "user", "content": PROMPT}]});
+    let socket = send_alone(&proxy, &ask).await;
+    requests_reach(&upstream, before + 2).await;
+    drop(socket);
+    metric_becomes(&proxy, "xsafe_proxy_requests_total{status=\"499\"}", "1").await;
+    metric_becomes(
+        &proxy,
+        "xsafe_proxy_upstream_requests_total{outcome=\"cancelled\"}",
+        "1",
+    )
+    .await;
+    assert_eq!(
+        metric(
+            &proxy,
+            "xsafe_proxy_upstream_requests_total{outcome=\"ok\"}"
+        )
+        .await,
+        "1"
+    );
+    assert_eq!(
+        metric(&proxy, "xsafe_proxy_followups_sent_total").await,
+        "1"
+    );
+    proxy.stop().await.unwrap();
+
+    // A body the client stops sending and hangs up on.
+    let proxy = start("contextual", options(&upstream)).await;
+    let addr = proxy.url.trim_start_matches("http://").to_string();
+    let mut socket = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    socket
+        .write_all(
+            format!(
+                "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {KEY}\r\n\
+                 Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"mo"
+            )
+            .as_bytes(),
+        )
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    drop(socket);
+    metric_becomes(&proxy, "xsafe_proxy_requests_total{status=\"499\"}", "1").await;
+    let metrics = metrics_of(&proxy).await;
+    assert!(!metrics.contains("status=\"400\""), "{metrics}");
+    assert!(!metrics.contains("unreadable_body"), "{metrics}");
+    // A body whose chunked framing is broken is still the client's 400.
+    let mut socket = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    socket
+        .write_all(
+            format!(
+                "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {KEY}\r\n\
+                 Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n\
+                 2\r\n{{}}\r\nzz\r\n"
+            )
+            .as_bytes(),
+        )
+        .await
+        .unwrap();
+    let (status, _, body) = read_answer(&mut socket).await.expect("answered");
+    let body = String::from_utf8_lossy(&body);
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("unreadable_body"), "{body}");
+    assert_eq!(
+        metric(&proxy, "xsafe_proxy_errors_total{kind=\"unreadable_body\"}").await,
+        "1"
+    );
+    proxy.stop().await.unwrap();
+}
+
+/// An upstream that streams events as fast as its client takes them and
+/// never ends; the handle resolves once a write fails, when the proxy has
+/// closed the connection, with how many bytes it had written by then.
+async fn endless_stream_upstream() -> (String, tokio::sync::oneshot::Receiver<usize>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/v1", listener.local_addr().unwrap());
+    let (closed, closed_rx) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.unwrap();
+        let mut request = Vec::new();
+        let mut buf = [0u8; 4096];
+        while !request.ends_with(b"}") {
+            let n = socket.read(&mut buf).await.unwrap();
+            assert!(n > 0);
+            request.extend_from_slice(&buf[..n]);
+        }
+        socket
+            .write_all(
+                b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n\
+                  transfer-encoding: chunked\r\n\r\n",
+            )
+            .await
+            .unwrap();
+        let text = "x".repeat(4000);
+        let event = format!(
+            "data: {{\"object\":\"chat.completion.chunk\",\"choices\":[{{\"index\":0,\
+             \"delta\":{{\"content\":\"{text}\"}},\"finish_reason\":null}}]}}\n\n"
+        );
+        let chunk = format!("{:x}\r\n{event}\r\n", event.len());
+        let mut written = 0;
+        while socket.write_all(chunk.as_bytes()).await.is_ok() {
+            written += chunk.len();
+        }
+        let _ = closed.send(written);
+    });
+    (url, closed_rx)
+}
+
+/// A streaming client that stops reading held its upstream request open
+/// for as long as it stayed connected: `--timeout` watched the upstream
+/// only. Once it has accepted nothing for the timeout its connection is
+/// closed, and the upstream's with it; counted as `client_stalled` and
+/// logged with the client's name.
+#[tokio::test]
+async fn a_streaming_client_that_stops_reading_is_disconnected_with_its_upstream() {
+    use tokio::io::AsyncWriteExt;
+    let logs = Logs::capture();
+    let (url, closed) = endless_stream_upstream().await;
+    let mut o = ProxyOptions::new(url);
+    o.keys = options(&TestServer::start(|_| Reply::chat(ANSWER))).keys;
+    o.timeout = Duration::from_secs(1);
+    let proxy = start("contextual", o).await;
+    let addr: std::net::SocketAddr = proxy.url.trim_start_matches("http://").parse().unwrap();
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut client = socket.connect(addr).await.unwrap();
+    let body = STREAMED.to_string();
+    client
+        .write_all(
+            format!(
+                "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {KEY}\r\n\
+                 Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            )
+            .as_bytes(),
+        )
+        .await
+        .unwrap();
+    // Never read: the upstream's connection is closed all the same.
+    let written = tokio::time::timeout(Duration::from_secs(60), closed)
+        .await
+        .expect("the upstream's connection was closed")
+        .unwrap();
+    assert!(written > 0);
+    metric_becomes(
+        &proxy,
+        "xsafe_proxy_errors_total{kind=\"client_stalled\"}",
+        "1",
+    )
+    .await;
+    // Its 200 was sent: no 499 beside it.
+    assert_eq!(
+        metric(&proxy, "xsafe_proxy_requests_total{status=\"200\"}").await,
+        "1"
+    );
+    let log = logs.text();
+    let line = log
+        .lines()
+        .find(|l| l.contains("code=\"client_stalled\""))
+        .unwrap_or_else(|| panic!("{log}"));
+    assert!(line.contains("client=test "), "{line}");
+    assert!(
+        line.contains("accepted none of the stream for 1 s"),
+        "{line}"
+    );
+    drop(client);
+    proxy.stop().await.unwrap();
+}
+
+/// Failures are logged as successes are, with the client's name and the
+/// time taken: a 429 and a 502 passed on, a 400 of the proxy's own, a
+/// stream the upstream broke off after it started; a 401 has no client
+/// name to give. Never the prompt, the client's key or the upstream's.
+#[tokio::test]
+async fn failed_requests_are_logged_with_the_client_and_the_time() {
+    let logs = Logs::capture();
+    let upstream = TestServer::start(|r| match r.last_user_message().as_str() {
+        "busy" => Reply::rate_limited(Some(30)),
+        "down" => Reply::status(500, r#"{"error":{"message":"boom"}}"#),
+        _ => Reply::Truncated(Box::new(Reply::Full {
+            status: 200,
+            headers: vec![("content-type".into(), "text/event-stream".into())],
+            body: sse_body().into_bytes(),
+        })),
+    });
+    let mut o = options(&upstream);
+    o.upstream_retries = 0;
+    let proxy = start("contextual", o).await;
+    let say = |text: &str, stream: bool| {
+        json!({"model": "m", "stream": stream,
+            "messages": [{"role": "user", "content": text}]})
+    };
+    assert_eq!(post(&proxy.url, &say("busy", false)).await.status(), 429);
+    assert_eq!(post(&proxy.url, &say("down", false)).await.status(), 502);
+    let r = client()
+        .post(format!("{}/v1/chat/completions", proxy.url))
+        .bearer_auth(KEY)
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let r = post(&proxy.url, &say(PROMPT, true)).await;
+    assert_eq!(r.status(), 200);
+    let _ = r.text().await;
+    let r = client()
+        .post(format!("{}/v1/chat/completions", proxy.url))
+        .bearer_auth("wrong")
+        .json(&say("hi", false))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    proxy.stop().await.unwrap();
+    let log = logs.text();
+    for (status, code) in [
+        ("429", "upstream_rejected"),
+        ("502", "upstream_error"),
+        ("400", "invalid_json"),
+        ("200", "upstream_stream"),
+    ] {
+        let line = log
+            .lines()
+            .find(|l| l.contains(&format!("code=\"{code}\"")))
+            .unwrap_or_else(|| panic!("no {code} in {log}"));
+        for field in [
+            "client=test ".to_string(),
+            format!("status={status} "),
+            "ms=".to_string(),
+        ] {
+            assert!(line.contains(&field), "{field} in {line}");
+        }
+    }
+    let line = log
+        .lines()
+        .find(|l| l.contains("code=\"invalid_api_key\""))
+        .unwrap_or_else(|| panic!("no 401 in {log}"));
+    assert!(line.contains("client=- "), "{line}");
+    for secret in [PROMPT, KEY, UPSTREAM_KEY] {
+        assert!(!log.contains(secret), "{secret} in {log}");
+    }
+}
+
+/// `/healthz` probes and `/metrics` scrapes are not API requests: the
+/// requests metric counts only paths under `/v1/` (a 404 there too), so
+/// that probes do not dilute its error ratio.
+#[tokio::test]
+async fn probes_and_scrapes_are_not_counted_as_requests() {
+    let upstream = TestServer::start(|_| Reply::chat(ANSWER));
+    let proxy = start("contextual", options(&upstream)).await;
+    for _ in 0..5 {
+        let r = client()
+            .get(format!("{}/healthz", proxy.url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        metrics_of(&proxy).await;
+    }
+    let metrics = metrics_of(&proxy).await;
+    assert!(
+        !metrics.contains("xsafe_proxy_requests_total{"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("# HELP xsafe_proxy_requests_total API requests (paths under /v1/;"),
+        "{metrics}"
+    );
+    let ask = json!({"model": "m", "messages": [{"role": "user", "content": "hi"}]});
+    assert_eq!(post(&proxy.url, &ask).await.status(), 200);
+    let r = client()
+        .get(format!("{}/v1/embeddings", proxy.url))
+        .bearer_auth(KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let metrics = metrics_of(&proxy).await;
+    for line in [
+        "xsafe_proxy_requests_total{status=\"200\"} 1\n",
+        "xsafe_proxy_requests_total{status=\"404\"} 1\n",
+    ] {
+        assert!(metrics.contains(line), "{line} missing from\n{metrics}");
+    }
+    proxy.stop().await.unwrap();
+}
+
+/// A stop that cannot wait for every request (a steady stream outlasting
+/// `--timeout` and the grace) says how many connections it cut, in words
+/// about the proxy's requests (their upstream requests), not the
+/// annotation page's, and reports the count so that `xsafe serve` exits
+/// non-zero; a clean stop reports none.
+#[tokio::test]
+async fn a_stop_that_cuts_requests_says_how_many() {
+    use futures::StreamExt;
+    const EVENTS: &[&str] = &[FIRST_EVENT; 400];
+    let logs = Logs::capture();
+    let mut o = options_for(chunked_stream_upstream(EVENTS).await);
+    o.timeout = Duration::from_millis(500);
+    let proxy = start("contextual", o).await;
+    let r = post(&proxy.url, &STREAMED).await;
+    assert_eq!(r.status(), 200);
+    let reading = tokio::spawn(async move {
+        let mut body = r.bytes_stream();
+        while let Some(Ok(_)) = body.next().await {}
+    });
+    let stopped = tokio::time::timeout(
+        Duration::from_secs(30) + xsafe_server::SHUTDOWN_GRACE,
+        proxy.stop(),
+    )
+    .await
+    .expect("stopped after the drain time")
+    .unwrap();
+    assert_eq!(stopped.cut, 1);
+    let log = logs.text();
+    assert!(
+        log.contains("stopping without the 1 connection still open after 5.5 s"),
+        "{log}"
+    );
+    assert!(log.contains("upstream requests are cancelled"), "{log}");
+    assert!(!log.contains("run store"), "{log}");
+    reading.abort();
+
+    let upstream = TestServer::start(|_| Reply::chat(ANSWER));
+    let proxy = start("contextual", options(&upstream)).await;
+    let ask = json!({"model": "m", "messages": [{"role": "user", "content": "hi"}]});
+    assert_eq!(post(&proxy.url, &ask).await.status(), 200);
+    assert_eq!(proxy.stop().await.unwrap().cut, 0);
+}
+
+/// `max_body_bytes = 0` (or `--max-body-bytes 0`) would answer every
+/// request 413: refused at start.
+#[test]
+fn a_body_limit_of_zero_is_refused() {
+    let mut o = ProxyOptions::new("http://127.0.0.1:9/v1");
+    o.allow_anonymous = true;
+    o.max_body_bytes = 0;
+    let strategy = Registry::builtin()
+        .build("baseline", &BuildOptions::default())
+        .unwrap();
+    let Err(e) = Proxy::new(o, strategy, None) else {
+        panic!("a body limit of 0 was accepted");
+    };
+    let message = e.to_string();
+    assert!(message.contains("--max-body-bytes 0"), "{message}");
+    assert!(message.contains("413"), "{message}");
+}
+
+/// An upstream that answers 401 quoting the headers it got, unless the
+/// `api-key` header is `right-azure-key-123`.
+fn wants_api_key(r: &Request) -> Reply {
+    if r.header("api-key") == Some("right-azure-key-123") {
+        return Reply::chat(ANSWER);
+    }
+    let said = format!(
+        "bad key {} / {}",
+        r.header("api-key").unwrap_or("-"),
+        r.header("authorization").unwrap_or("-")
+    );
+    Reply::status(401, json!({"error": {"message": said}}).to_string())
+}
+
+/// `upstream_headers` go with every upstream request (chat and models),
+/// their values never in the log even when the upstream quotes them back;
+/// an `Authorization` among them is sent in place of the bearer key; one
+/// the proxy sets itself, or that cannot be sent, is refused at start
+/// naming it and not its value.
+#[tokio::test]
+async fn upstream_headers_are_sent_and_never_shown() {
+    let logs = Logs::capture();
+    let upstream = TestServer::start(wants_api_key);
+    let header = |name: &str, value: &str| (name.to_string(), Secret(value.to_string()));
+    let mut o = options(&upstream);
+    o.upstream_headers = vec![
+        header("api-key", "right-azure-key-123"),
+        header("HTTP-Referer", "https://example.com/app"),
+    ];
+    let proxy = start("contextual", o).await;
+    let ask = json!({"model": "m", "messages": [{"role": "user", "content": "hi"}]});
+    assert_eq!(post(&proxy.url, &ask).await.status(), 200);
+    let r = client()
+        .get(format!("{}/v1/models", proxy.url))
+        .bearer_auth(KEY)
+        .send()
+        .await
+        .unwrap();
+    let _ = r.text().await;
+    for sent in upstream.requests() {
+        assert_eq!(sent.header("api-key"), Some("right-azure-key-123"));
+        assert_eq!(sent.header("http-referer"), Some("https://example.com/app"));
+        assert_eq!(
+            sent.header("authorization"),
+            Some(format!("Bearer {UPSTREAM_KEY}").as_str())
+        );
+    }
+    proxy.stop().await.unwrap();
+
+    // A wrong one quoted back, and an Authorization in place of the key.
+    let mut o = options(&upstream);
+    o.upstream_headers = vec![
+        header("api-key", "wrong-azure-key-456"),
+        header("Authorization", "Token custom-credential-789"),
+    ];
+    let proxy = start("contextual", o).await;
+    let (status, err) = error_of(post(&proxy.url, &ask).await).await;
+    assert_eq!(status, 502);
+    let sent = upstream.requests().pop().unwrap();
+    assert_eq!(
+        sent.header("authorization"),
+        Some("Token custom-credential-789")
+    );
+    proxy.stop().await.unwrap();
+    let log = logs.text();
+    for secret in ["wrong-azure-key-456", "custom-credential-789", UPSTREAM_KEY] {
+        assert!(!log.contains(secret), "{secret} in {log}");
+        assert!(!err.to_string().contains(secret), "{secret} in {err}");
+    }
+    assert!(log.contains("[header value]"), "{log}");
+    assert!(
+        log.contains("the `Authorization` header of `upstream_headers`"),
+        "{log}"
+    );
+
+    let strategy = || {
+        Registry::builtin()
+            .build("baseline", &BuildOptions::default())
+            .unwrap()
+    };
+    for (name, value, said) in [
+        ("Content-Length", "5", "the proxy's own to send"),
+        (
+            "Accept-Encoding",
+            "gzip",
+            "the proxy reads answers uncompressed",
+        ),
+        ("bad name", "x", "not a valid HTTP header name"),
+        (
+            "X-Key",
+            "hidden-text\nX-Other: 1",
+            "not a valid HTTP header value",
+        ),
+    ] {
+        let mut o = options(&upstream);
+        o.upstream_headers = vec![header(name, value)];
+        let Err(e) = Proxy::new(o, strategy(), None) else {
+            panic!("{name} was accepted");
+        };
+        let message = e.to_string();
+        assert!(message.contains(said), "{message}");
+        assert!(message.contains(name), "{message}");
+        assert!(!message.contains("hidden-text"), "{message}");
+    }
 }

@@ -194,7 +194,13 @@ async fn serve(global: &Global, args: ServeArgs) -> Result<ExitCode> {
         .ok()
         .filter(|k| !k.is_empty())
         .map(Secret);
-    if upstream_key.is_none() && named_key_env.is_some() {
+    let upstream_headers = config.upstream_headers()?;
+    // An `Authorization` header given in the config file is sent in place
+    // of the key: no key is needed then.
+    let header_auth = upstream_headers
+        .iter()
+        .any(|(name, _)| name.eq_ignore_ascii_case("authorization"));
+    if upstream_key.is_none() && named_key_env.is_some() && !header_auth {
         bail!(
             "the upstream's API key variable `{key_env}` (--upstream-key-env, or \
              `upstream_key_env` in the config file) is not set or is empty; export it, or \
@@ -205,6 +211,7 @@ async fn serve(global: &Global, args: ServeArgs) -> Result<ExitCode> {
         upstream: upstream.clone(),
         upstream_key,
         upstream_key_env: Some(key_env.clone()),
+        upstream_headers,
         keys,
         allow_anonymous: args.no_auth,
         max_body_bytes,
@@ -237,9 +244,21 @@ async fn serve(global: &Global, args: ServeArgs) -> Result<ExitCode> {
         // Said even under -q: it is what makes the proxy an open relay.
         errln!("warning: --no-auth: anyone who can reach {addr} can use the upstream");
     }
-    xsafe_server::serve(listener, proxy, shutdown)
+    let stopped = xsafe_server::serve(listener, proxy, shutdown)
         .await
         .context("serving")?;
+    if stopped.cut > 0 {
+        // Said even under -q, as the warning before it: requests were lost,
+        // and the exit code says so to a supervisor or a script.
+        errln!(
+            "stopped without {} still open (exit code 2)",
+            match stopped.cut {
+                1 => "1 connection".to_string(),
+                n => format!("{n} connections"),
+            }
+        );
+        return Ok(ExitCode::from(2));
+    }
     note!("stopped");
     Ok(ExitCode::SUCCESS)
 }
