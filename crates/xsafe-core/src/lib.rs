@@ -25,7 +25,7 @@ pub use chat::{
     split_think,
 };
 pub use diff::{Difference, differences, shown};
-pub use error::{JudgeError, StrategyError, TargetError};
+pub use error::{Blocker, JudgeError, StrategyError, TargetError, duration_said, utc_clock};
 pub use json::{json_from_slice_lossy, json_without_lone_surrogates};
 pub use printable::printable;
 pub use sample::{SplitMix64, stratified_sample};

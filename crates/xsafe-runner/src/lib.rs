@@ -28,8 +28,8 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use xsafe_core::{
-    Case, Judge, JudgeError, Message, Prompt, Strategy, StrategyError, Target, TargetError,
-    Transcript, begins_with_system_prompt, transcript_with_system_prompt,
+    Blocker, Case, Judge, JudgeError, Message, Prompt, Strategy, StrategyError, Target,
+    TargetError, Transcript, begins_with_system_prompt, transcript_with_system_prompt,
 };
 use xsafe_store::{
     ResultKey, RunRecord, RunSpec, RunStatus, Store, StoreError, StoredError, Timing,
@@ -98,15 +98,18 @@ pub enum RunError {
         named: bool,
     },
     /// A target, or an interactive strategy's clarifier, refused the run's
-    /// requests as unauthorised, as every request would be (see
-    /// [`execute`]): with HTTP 401 (a key missing or wrong), or with HTTP
-    /// 403 to [`FORBIDDEN_IN_A_ROW`] conversations in a row of a target
-    /// that has no answer stored in the run, nor answered any in this
-    /// invocation (a key without access to the model). The target was asked
-    /// nothing more (under the clarifier's strategy only, when the
-    /// clarifier refused), and what was refused so was not stored. The rest
-    /// of the run went on to the end; the run is marked `interrupted`, and
-    /// the same command resumes it once the key is fixed.
+    /// requests as every request would be refused until the user changes
+    /// something (see [`execute`]): as unauthorised, with HTTP 401 (a key
+    /// missing or wrong), or with HTTP 403 to [`FORBIDDEN_IN_A_ROW`]
+    /// conversations in a row of a target that has no answer stored in the
+    /// run, nor answered any in this invocation (a key without access to
+    /// the model); or blocked ([`TargetError::Blocked`]: its quota used up,
+    /// a rate limit that resets later than xsafe waits, a model it does not
+    /// have). The target was asked nothing more (under the clarifier's
+    /// strategy only, when the clarifier refused), and what was refused so
+    /// was not stored. The rest of the run went on to the end; the run is
+    /// marked `interrupted`, and the same command resumes it once what each
+    /// [`Refusal`] says to do is done.
     #[error("{}", refused_message(run, refusals, *others))]
     Refused {
         /// The run's name.
@@ -144,9 +147,15 @@ pub struct Refusal {
     /// strategies went on. `None` when the target refused, which stopped
     /// all of its conversations.
     pub clarifier: Option<(String, String)>,
-    /// The HTTP status that stopped it: 401, or 403 for the
-    /// [`FORBIDDEN_IN_A_ROW`]th refusal in a row with nothing answered.
+    /// The HTTP status that stopped it: 401, 403 for the
+    /// [`FORBIDDEN_IN_A_ROW`]th refusal in a row with nothing answered, or
+    /// the status of the answer that said what blocks it (`blocker`).
     pub status: u16,
+    /// What blocks it, when the server said so ([`TargetError::Blocked`]:
+    /// a quota used up, a rate limit that resets later than xsafe waits,
+    /// a model it does not have); `None` for a key refused (HTTP 401 or
+    /// 403).
+    pub blocker: Option<Blocker>,
     /// The error: the HTTP status and the server's message, with the
     /// target's hint on the key it sent (the last refusal's, for a 403).
     pub message: String,
@@ -157,24 +166,36 @@ pub struct Refusal {
     pub left: u64,
 }
 
-/// The text of [`RunError::Refused`].
+/// The text of [`RunError::Refused`]: each refusal, then what to do, once
+/// for each thing to do (fix the key, add quota, wait until a rate limit
+/// resets, check the model's name), and to run the same command again.
 fn refused_message(run: &str, refusals: &[Refusal], others: bool) -> String {
     let each: Vec<String> = refusals
         .iter()
         .map(|r| {
-            let who = match (&r.clarifier, r.status) {
-                (None, 403) => format!(
+            let who = match (&r.clarifier, r.status, &r.blocker) {
+                (None, _, Some(blocker)) => {
+                    format!("target `{}` {}: {}", r.target, blocker.said(), r.message)
+                }
+                (Some((strategy, clarifier)), _, Some(blocker)) => format!(
+                    "the clarifier `{clarifier}` of strategy `{strategy}` {}: {}",
+                    blocker.said(),
+                    r.message
+                ),
+                (None, 403, None) => format!(
                     "target `{}` refused every request (HTTP 403) — a key without access to \
                      this model? The last refusal: {}",
                     r.target, r.message
                 ),
-                (None, _) => format!("target `{}` refused the requests: {}", r.target, r.message),
-                (Some((strategy, clarifier)), 403) => format!(
+                (None, _, None) => {
+                    format!("target `{}` refused the requests: {}", r.target, r.message)
+                }
+                (Some((strategy, clarifier)), 403, None) => format!(
                     "the clarifier `{clarifier}` of strategy `{strategy}` refused every request \
                      (HTTP 403) — a key without access to this model? The last refusal: {}",
                     r.message
                 ),
-                (Some((strategy, clarifier)), _) => format!(
+                (Some((strategy, clarifier)), _, None) => format!(
                     "the clarifier `{clarifier}` of strategy `{strategy}` refused the requests: \
                      {}",
                     r.message
@@ -202,10 +223,40 @@ fn refused_message(run: &str, refusals: &[Refusal], others: bool) -> String {
         }
         true => " (the rest of the run went on; its answers are stored)",
     };
+    let mut fixes: Vec<String> = Vec::new();
+    for r in refusals {
+        let fix = match &r.blocker {
+            None => "fix the key (or the credentials given with --header)".to_string(),
+            Some(Blocker::Quota) => {
+                "add to the account's quota or credit (its plan and billing details)".to_string()
+            }
+            Some(Blocker::RateLimit { until, .. }) => format!(
+                "wait until {}, when the rate limit resets",
+                xsafe_core::utc_clock(*until, Some(SystemTime::now()))
+            ),
+            Some(Blocker::ModelNotFound) => "give the key access to the model".to_string(),
+        };
+        if !fixes.contains(&fix) {
+            fixes.push(fix);
+        }
+    }
+    // A corrected name is no fix of this run: another target is another run.
+    let renamed = match refusals
+        .iter()
+        .any(|r| r.blocker == Some(Blocker::ModelNotFound))
+    {
+        true => {
+            "; if a model's name is wrong, run the command with the right one instead: another \
+             target, and so another run, which copies the answers of the others (give it \
+             another --run name if the command names one)"
+        }
+        false => "",
+    };
     format!(
-        "{}. Run `{run}` is interrupted{others}: fix the key (or the credentials given with \
-         --header), then run the same command again to resume it",
-        each.join("; ")
+        "{}. Run `{run}` is interrupted{others}: {}, then run the same command again to resume \
+         it{renamed}",
+        each.join("; "),
+        fixes.join(", and ")
     )
 }
 
@@ -357,13 +408,18 @@ struct StoredAnswer {
 /// prompts a guardrail blocks, asked again first, do not stop the target
 /// (see below) before it reaches those it has never been asked.
 ///
-/// A target that refuses a request as unauthorised, as it would every
-/// request, is asked nothing more (its requests in flight finish), and what
-/// it refused so is not stored: the rest of the run goes on, then the run
-/// is marked `interrupted` and [`RunError::Refused`] returned, so that the
-/// same command resumes it once the key is fixed. Such a refusal is an
-/// HTTP 401 (a key missing or wrong), or an HTTP 403 (a key without access
-/// to the model) that is the [`FORBIDDEN_IN_A_ROW`]th in a row from a
+/// A target that fails a request as it would every request until the user
+/// changes something is asked nothing more (its requests in flight finish,
+/// and the first to stop it says so once, as a warning), and what failed
+/// so is not stored: the rest of the run goes on, then the run is marked
+/// `interrupted` and [`RunError::Refused`] returned, which says what to do,
+/// so that the same command resumes it once that is done. Such a failure
+/// is a target blocked ([`TargetError::Blocked`]: its quota or credit used
+/// up, a rate limit whose `Retry-After` is longer than the target waits
+/// for a request, a model the server does not have), or a refusal as
+/// unauthorised: an HTTP 401 (a key missing or wrong), or an HTTP 403 (a
+/// key without access to the model) that is the [`FORBIDDEN_IN_A_ROW`]th
+/// in a row from a
 /// target that has no answer stored in the run (under any strategy,
 /// judged or not) and has answered no conversation of this invocation:
 /// counted per target in the order its conversations come back, any other
@@ -729,7 +785,7 @@ async fn execute_claimed(
                                 left[layout.group_of(at)] -= 1;
                             }
                             Ran::Skipped => {}
-                            Ran::Refused { status, message, clarifier } => {
+                            Ran::Refused { status, blocker, message, clarifier } => {
                                 let (target, strategy) = layout.group_parts(layout.group_of(at));
                                 let only = clarifier.as_ref().map(|_| strategy);
                                 // Said once per stop: a target's, or its
@@ -742,6 +798,7 @@ async fn execute_claimed(
                                         target: layout.target_ids[target].clone(),
                                         clarifier,
                                         status,
+                                        blocker,
                                         message,
                                         left: 0,
                                     }));
@@ -880,24 +937,25 @@ enum Ran {
     /// whether it is a copy of another run's answer (as
     /// [`Event::Stored`] says them).
     Stored { outcome: String, copied: bool },
-    /// Not asked: its target refused another request as unauthorised
-    /// (see [`Stops`]).
+    /// Not asked: its target refused another request as unauthorised, or
+    /// was blocked (see [`Stops`]).
     Skipped,
-    /// Its target refused the request as unauthorised, as every request
-    /// would be (see [`Stops::after`]): nothing was stored. As
-    /// [`Refusal`] holds them.
+    /// Its target refused the request as unauthorised, or was blocked, as
+    /// every request would be (see [`Stops::after`]): nothing was stored.
+    /// As [`Refusal`] holds them.
     Refused {
         status: u16,
+        blocker: Option<Blocker>,
         message: String,
         clarifier: Option<(String, String)>,
     },
 }
 
 /// What stops one target's conversations from being asked, shared by its
-/// queue and its jobs: a target that refuses the key (see [`execute`]) is
-/// asked nothing more, or, when the clarifier of the refused
-/// conversation's strategy is the one that refused, nothing more under
-/// that strategy.
+/// queue and its jobs: a target that refuses the key or is blocked (see
+/// [`execute`]) is asked nothing more, or, when the clarifier of the
+/// refused conversation's strategy is the one that refused, nothing more
+/// under that strategy.
 struct Stops {
     /// Fired when the target is asked nothing more.
     target: CancellationToken,
@@ -976,56 +1034,86 @@ impl Stops {
     }
 
     /// Counts `outcome`, a conversation of the target under `strategy`
-    /// (its index `index`) that asked it, and tells whether it was refused
-    /// as unauthorised, as every request would be: an HTTP 401, or an HTTP
-    /// 403 that is the [`FORBIDDEN_IN_A_ROW`]th in a row (in the order the
-    /// conversations came back, any other failure starting the count
-    /// again) with no conversation of the target answered before, nor an
-    /// answer of it stored in the run. A 403 of the strategy's clarifier
-    /// (`by_target` false: the target's own last request was not refused)
-    /// is counted apart, per strategy, and only a conversation answered
-    /// under the strategy (in this invocation or stored in the run) keeps
-    /// it from stopping: the target's answers under other strategies never
-    /// asked the clarifier. Then it fires the stop, the strategy's when its
-    /// clarifier refused, else the target's, and returns the HTTP status
-    /// and the clarifier (as [`Refusal::clarifier`] holds it); `None`
-    /// otherwise, for the outcome to be stored.
+    /// (its index `index`) that asked it, and tells whether it stops the
+    /// target, as every request would fail the same way (see
+    /// [`stop_of`]): blocked ([`TargetError::Blocked`]), refused with an
+    /// HTTP 401, or with an HTTP 403 that is the [`FORBIDDEN_IN_A_ROW`]th
+    /// in a row (in the order the conversations came back, any other
+    /// failure starting the count again) with no conversation of the target
+    /// answered before, nor an answer of it stored in the run. A 403 of the
+    /// strategy's clarifier (`by_target` false: the target's own last
+    /// request was not refused) is counted apart, per strategy, and only a
+    /// conversation answered under the strategy (in this invocation or
+    /// stored in the run) keeps it from stopping: the target's answers
+    /// under other strategies never asked the clarifier. Then it fires the
+    /// stop, the strategy's when its clarifier refused, else the target's,
+    /// and says why ([`Stopped`]); `None` otherwise, for the outcome to be
+    /// stored.
     fn after(
         &self,
         outcome: &Result<Transcript, StrategyError>,
         index: usize,
         strategy: &dyn Strategy,
         by_target: bool,
-    ) -> Option<(u16, Option<(String, String)>)> {
-        let status = outcome.as_ref().err().and_then(refused_status);
+    ) -> Option<Stopped> {
+        let stop = match outcome {
+            Err(StrategyError::Target(error)) => stop_of(error),
+            _ => None,
+        };
         // Read only for a refusal: the strategy's definition is built anew.
-        let clarifier = match status {
+        let clarifier = match stop {
             Some(_) if !by_target => clarifier_of(strategy),
             _ => None,
         };
-        let stop = {
-            let mut seen = self.seen.lock().expect("never poisoned");
-            let Seen { target, clarifiers } = &mut *seen;
-            match status {
-                Some(401) => true,
-                Some(_) if clarifier.is_some() => clarifiers[index].forbidden(),
-                Some(_) => target.forbidden(),
-                None => {
-                    target.ended(outcome.is_ok());
-                    clarifiers[index].ended(outcome.is_ok());
-                    false
+        let mut seen = self.seen.lock().expect("never poisoned");
+        let Seen { target, clarifiers } = &mut *seen;
+        let stops = match &stop {
+            Some(
+                Stop {
+                    blocker: Some(_), ..
                 }
+                | Stop { status: 401, .. },
+            ) => true,
+            Some(_) if clarifier.is_some() => clarifiers[index].forbidden(),
+            Some(_) => target.forbidden(),
+            None => {
+                target.ended(outcome.is_ok());
+                clarifiers[index].ended(outcome.is_ok());
+                false
             }
         };
-        if !stop {
-            return None;
-        }
-        match clarifier {
-            Some(_) => self.strategies[index].cancel(),
-            None => self.target.cancel(),
-        }
-        Some((status?, clarifier))
+        let Stop { status, blocker } = stop.filter(|_| stops)?;
+        // Fired under the lock: of the conversations that stop it at
+        // once, one is the first.
+        let token = match clarifier {
+            Some(_) => &self.strategies[index],
+            None => &self.target,
+        };
+        let first = !token.is_cancelled();
+        token.cancel();
+        Some(Stopped {
+            status,
+            blocker,
+            clarifier,
+            first,
+        })
     }
+}
+
+/// Why a conversation stopped its target (or the target under its
+/// strategy), as [`Stops::after`] tells it.
+struct Stopped {
+    /// The HTTP status of its failure.
+    status: u16,
+    /// What blocks the target, when the server said so; `None` for a key
+    /// refused.
+    blocker: Option<Blocker>,
+    /// When the strategy's clarifier refused: the strategy's name and the
+    /// clarifier's id (as [`Refusal::clarifier`] holds them).
+    clarifier: Option<(String, String)>,
+    /// Whether this conversation fired the stop (the first to stop it,
+    /// which says so), rather than one whose request was in flight then.
+    first: bool,
 }
 
 impl Job {
@@ -1657,8 +1745,8 @@ fn system_prompt_of(target: &dyn Target) -> Option<String> {
 /// none (a copy that needs no judging) takes one from `limit` if it must
 /// ask the model after all.
 ///
-/// A request the target refuses as unauthorised, as it would every request
-/// ([`Stops::after`]), stores nothing and fires the stop of `stops`, the
+/// A request the target refuses as unauthorised, or that finds it blocked,
+/// as every request would ([`Stops::after`]), stores nothing and fires the stop of `stops`, the
 /// target's (or its strategy's), before its permit is given back, so that
 /// no job it stops starts asking after it; a job that would ask once its
 /// stop fired does not. Each conversation that asked is counted in
@@ -1756,17 +1844,20 @@ async fn run_one(
                 .run(&prompt, &watched, &as_sent, Some(seed))
                 .await
                 .map(|t| transcript_with_system_prompt(system, t));
-            let by_target = watched.refused.load(Ordering::Relaxed);
-            if let Some((status, clarifier)) =
+            let by_target = watched.stopped.load(Ordering::Relaxed);
+            if let Some(stopped) =
                 stops.after(&transcript, at.strategy, strategy.as_ref(), by_target)
                 && let Err(e) = &transcript
             {
                 drop(asking);
-                tracing::warn!(target = %key.target, strategy = %key.strategy, error = %e, "a request was refused as unauthorised; the target is asked nothing more (under the strategy, when its clarifier refused)");
+                if stopped.first {
+                    warn_stopped(&key, &stopped, e);
+                }
                 return Ok(Ran::Refused {
-                    status,
+                    status: stopped.status,
+                    blocker: stopped.blocker,
                     message: e.to_string(),
-                    clarifier,
+                    clarifier: stopped.clarifier,
                 });
             }
             drop(asking);
@@ -1849,19 +1940,52 @@ async fn run_one(
     }
 }
 
-/// The HTTP status of a conversation that failed because a server refused
-/// it as unauthorised (after retries of something else too): 401, which
-/// every request to it would get, or 403, which may refuse the one request
-/// only (see [`Stops::after`]); `None` for any other failure.
-fn refused_status(error: &StrategyError) -> Option<u16> {
-    match error {
-        StrategyError::Target(error) => refused_target_status(error),
-        _ => None,
-    }
+/// Says once, as a warning, that a target (or the target under a strategy,
+/// when its clarifier refused) is asked nothing more, and why: `error`,
+/// the failure of the conversation `key` that stopped it.
+fn warn_stopped(key: &ResultKey, stopped: &Stopped, error: &StrategyError) {
+    let (who, stopped_what) = match &stopped.clarifier {
+        Some((strategy, clarifier)) => (
+            format!("the clarifier `{clarifier}` of strategy `{strategy}`"),
+            format!(
+                "target `{}` is asked nothing more under strategy `{strategy}`",
+                key.target
+            ),
+        ),
+        None => (
+            format!("target `{}`", key.target),
+            "it is asked nothing more".to_string(),
+        ),
+    };
+    let why = match &stopped.blocker {
+        Some(blocker) => blocker.said(),
+        None => "refused a request as unauthorised".to_string(),
+    };
+    tracing::warn!(
+        "{who} {why} ({error}); {stopped_what} in this run (its requests in flight finish), \
+         and the run will end interrupted, saying what to do"
+    );
 }
 
-/// [`refused_status`] of a target's error.
-fn refused_target_status(error: &TargetError) -> Option<u16> {
+/// Why a request failed as every further request to its target would,
+/// until the user changes something (see [`stop_of`]).
+struct Stop {
+    /// The HTTP status.
+    status: u16,
+    /// What blocks the target, when the server said so; `None` for a
+    /// refusal as unauthorised.
+    blocker: Option<Blocker>,
+}
+
+/// Whether a target's `error` (after retries of something else too) says
+/// that every further request to the target would fail the same way until
+/// the user changes something, and why: blocked ([`TargetError::Blocked`]:
+/// a quota used up, a rate limit that resets later than xsafe waits, a
+/// model the server does not have), or refused as unauthorised (HTTP 401,
+/// which every request would get, or 403, which may refuse the one request
+/// only, see [`Stops::after`]); `None` for any other failure. The one
+/// place that says which failures stop a target.
+fn stop_of(error: &TargetError) -> Option<Stop> {
     let error = match error {
         TargetError::Exhausted { last, .. } => last.as_ref(),
         other => other,
@@ -1870,22 +1994,31 @@ fn refused_target_status(error: &TargetError) -> Option<u16> {
         TargetError::Status {
             status: status @ (401 | 403),
             ..
-        } => Some(*status),
+        } => Some(Stop {
+            status: *status,
+            blocker: None,
+        }),
+        TargetError::Blocked {
+            status, blocker, ..
+        } => Some(Stop {
+            status: *status,
+            blocker: Some(blocker.clone()),
+        }),
         _ => None,
     }
 }
 
 /// The target under test as a strategy is given it: the target itself,
-/// remembering whether the last request sent to it was refused as
-/// unauthorised (HTTP 401 or 403, [`refused_target_status`]). A
-/// conversation refused so failed with the error of the target or of the
+/// remembering whether the last request sent to it failed in a way that
+/// stops a target ([`stop_of`]: refused as unauthorised, or blocked). A
+/// conversation stopped so failed with the error of the target or of the
 /// strategy's clarifier, which the error does not tell apart: it is the
-/// target's when the target's last request was refused, else the
+/// target's when the target's last request failed so, else the
 /// clarifier's.
 struct Watched<'a> {
     inner: &'a dyn Target,
-    /// Whether the last request was refused as unauthorised.
-    refused: std::sync::atomic::AtomicBool,
+    /// Whether the last request failed in a way that stops a target.
+    stopped: std::sync::atomic::AtomicBool,
     /// The messages of the last request sent, as the strategy gave them,
     /// when asked to keep them ([`Watched::new`]).
     sent: Option<std::sync::Mutex<Vec<Message>>>,
@@ -1897,7 +2030,7 @@ impl<'a> Watched<'a> {
     fn new(inner: &'a dyn Target, keep_sent: bool) -> Self {
         Watched {
             inner,
-            refused: std::sync::atomic::AtomicBool::new(false),
+            stopped: std::sync::atomic::AtomicBool::new(false),
             sent: keep_sent.then(|| std::sync::Mutex::new(Vec::new())),
         }
     }
@@ -1935,12 +2068,8 @@ impl Target for Watched<'_> {
             *sent.lock().expect("never poisoned") = request.messages.clone();
         }
         let response = self.inner.chat(request).await;
-        let refused = response
-            .as_ref()
-            .err()
-            .and_then(refused_target_status)
-            .is_some();
-        self.refused.store(refused, Ordering::Relaxed);
+        let stopped = response.as_ref().err().and_then(stop_of).is_some();
+        self.stopped.store(stopped, Ordering::Relaxed);
         response
     }
 

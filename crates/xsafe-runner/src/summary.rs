@@ -162,7 +162,9 @@ pub struct RunOutcome {
 /// Failures are grouped by their kind and their message with every
 /// quantity taken as the same number, so that "the prompt of 256 tokens
 /// does not fit" and "the prompt of 301 tokens does not fit" are one
-/// failure, while a number that names something stays: `HTTP 404` and
+/// failure, as are "try again in 17.9s" and "try again in 1h2m3.5s" (a
+/// wait, whatever its units) and two bodies quoting their request's id
+/// (`chatcmpl-10`, `req_...`), while a number that names something stays: `HTTP 404` and
 /// `HTTP 502`, `gpt-4o` and `gpt-3.5`, `KEY_1` and `KEY_2`, two ports or
 /// addresses are other failures, as is one message of two kinds. `message`
 /// is one of them (the most frequent, then the first by text), `count` all
@@ -240,7 +242,7 @@ impl CommonError {
 
 /// `message` with each number that is a quantity written `0`: the same for
 /// two messages that differ only in such numbers (a token count, a number
-/// of attempts), not for two that differ in what a number names.
+/// of attempts, a wait), not for two that differ in what a number names.
 ///
 /// A number is a run of ASCII digits, with the digits after a decimal point
 /// (`30.5`). It is a quantity when it stands free: not an `HTTP` status
@@ -250,6 +252,14 @@ impl CommonError {
 /// character on either side), and not inside backticks (`` `MY_KEY 2` ``).
 /// A `.` or `:` followed by a space or the end is punctuation: the `128`
 /// of "the context of 128." is a quantity.
+///
+/// A duration is a quantity too, whatever its units: numbers each joined
+/// to a unit of time (`ns`, `us`, `µs`, `ms`, `s`, `sec`, `m`, `min`, `h`)
+/// that stand free together (`17.9s`, `20ms`, `1h2m3.5s`: all written
+/// `0s`). So is the id of a request, which every answer has its own of: a
+/// word (of letters, digits, `_` and `-`) that begins `chatcmpl-`, `cmpl-`,
+/// `req_`, `req-`, `gen-` or `msg_` and has a digit after it (written as
+/// its prefix then `0`), or a UUID (written `0`).
 fn shape(message: &str) -> String {
     let chars: Vec<char> = message.chars().collect();
     let mut out = String::with_capacity(message.len());
@@ -260,6 +270,16 @@ fn shape(message: &str) -> String {
         if c == '`' {
             quoted = !quoted;
         }
+        let before = i.checked_sub(1).map(|b| chars[b]);
+        let starts_word = !before.is_some_and(|b| b.is_alphanumeric() || matches!(b, '_' | '-'));
+        if !quoted
+            && starts_word
+            && let Some((end, shaped)) = request_id(&chars, i)
+        {
+            out.push_str(&shaped);
+            i = end;
+            continue;
+        }
         if quoted || !c.is_ascii_digit() {
             out.push(c);
             i += 1;
@@ -268,17 +288,7 @@ fn shape(message: &str) -> String {
         // The number: digits, and the points between digits (`30.5`; more
         // than one make an address or a version, `127.0.0.1`).
         let start = i;
-        let mut points = 0;
-        while i < chars.len() {
-            if chars[i].is_ascii_digit() {
-                i += 1;
-            } else if chars[i] == '.' && chars.get(i + 1).is_some_and(char::is_ascii_digit) {
-                points += 1;
-                i += 1;
-            } else {
-                break;
-            }
-        }
+        let points = number_end(&chars, &mut i);
         let number: String = chars[start..i].iter().collect();
         let before = start.checked_sub(1).map(|b| chars[b]);
         let after = chars.get(i).copied();
@@ -288,11 +298,18 @@ fn shape(message: &str) -> String {
             Some('.' | ':') => beyond.is_some_and(|b| !b.is_whitespace()),
             _ => false,
         };
+        let joined_before = joined(before, start.checked_sub(2).map(|b| chars[b]));
+        if !joined_before
+            && points <= 1
+            && let Some(end) = duration_end(&chars, start)
+        {
+            out.push_str("0s");
+            i = end;
+            continue;
+        }
         // `out` has no digit run changed in "HTTP " itself.
         let status = out.ends_with("HTTP ");
-        let identifier = points > 1
-            || joined(before, start.checked_sub(2).map(|b| chars[b]))
-            || joined(after, chars.get(i + 1).copied());
+        let identifier = points > 1 || joined_before || joined(after, chars.get(i + 1).copied());
         if status || identifier {
             out.push_str(&number);
         } else {
@@ -300,6 +317,81 @@ fn shape(message: &str) -> String {
         }
     }
     out
+}
+
+/// Moves `i`, at the first digit of a number, past it: its digits and the
+/// points between digits. Returns how many points it has.
+fn number_end(chars: &[char], i: &mut usize) -> usize {
+    let mut points = 0;
+    while *i < chars.len() {
+        if chars[*i].is_ascii_digit() {
+            *i += 1;
+        } else if chars[*i] == '.' && chars.get(*i + 1).is_some_and(char::is_ascii_digit) {
+            points += 1;
+            *i += 1;
+        } else {
+            break;
+        }
+    }
+    points
+}
+
+/// The units of time a number may be joined to in a duration (see
+/// [`shape`]), the longer first where one begins another.
+const TIME_UNITS: [&str; 9] = ["min", "sec", "ms", "us", "µs", "ns", "h", "m", "s"];
+
+/// Where the duration that begins at `start` (a digit) ends: numbers, each
+/// joined to a unit of time, one after the other (`17.9s`, `1h2m3.5s`),
+/// followed by neither a letter, a digit, `_`, `-` nor `/` (`4m-x`,
+/// `2min3`, `5ms_` are not durations). `None` when there is none.
+fn duration_end(chars: &[char], start: usize) -> Option<usize> {
+    let mut i = start;
+    let mut units = 0;
+    while chars.get(i).is_some_and(char::is_ascii_digit) {
+        if number_end(chars, &mut i) > 1 {
+            return None;
+        }
+        let unit = TIME_UNITS.iter().find(|u| {
+            let u: Vec<char> = u.chars().collect();
+            chars.get(i..i + u.len()) == Some(&u[..])
+        })?;
+        i += unit.chars().count();
+        units += 1;
+    }
+    let free = !chars
+        .get(i)
+        .is_some_and(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '/'));
+    (units > 0 && free).then_some(i)
+}
+
+/// The prefixes of the ids providers give each request or answer
+/// (OpenAI's `chatcmpl-` and `req_`, OpenRouter's `gen-`, Anthropic's
+/// `msg_`, ...), which an error message may quote (see [`shape`]).
+const REQUEST_ID_PREFIXES: [&str; 6] = ["chatcmpl-", "cmpl-", "req_", "req-", "gen-", "msg_"];
+
+/// The id of a request that begins at `start` (the start of a word), and
+/// how it is shaped: where it ends, and its prefix followed by `0`, or `0`
+/// for a UUID (8-4-4-4-12 hexadecimal digits). `None` when none begins
+/// there.
+fn request_id(chars: &[char], start: usize) -> Option<(usize, String)> {
+    let word_end = chars[start..]
+        .iter()
+        .position(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '-')))
+        .map_or(chars.len(), |n| start + n);
+    let word: String = chars[start..word_end].iter().collect();
+    let prefixed = REQUEST_ID_PREFIXES.iter().find(|prefix| {
+        word.strip_prefix(**prefix)
+            .is_some_and(|rest| rest.chars().any(|c| c.is_ascii_digit()))
+    });
+    if let Some(prefix) = prefixed {
+        return Some((word_end, format!("{prefix}0")));
+    }
+    let groups: Vec<&str> = word.split('-').collect();
+    let uuid = groups.iter().map(|g| g.len()).eq([8, 4, 4, 4, 12])
+        && groups
+            .iter()
+            .all(|g| g.chars().all(|c| c.is_ascii_hexdigit()));
+    uuid.then(|| (word_end, "0".to_string()))
 }
 
 impl RunOutcome {
@@ -877,5 +969,77 @@ mod tests {
             shape("HTTP 400: the prompt of 256 tokens is over 128 for gpt-4o."),
             "HTTP 400: the prompt of 0 tokens is over 0 for gpt-4o."
         );
+    }
+
+    /// The bug this guards: a number joined to its unit was taken for an
+    /// identifier, so six 429s saying "Please try again in 17.9s" and
+    /// "9.7s" were six failures, as were timeouts of other lengths and
+    /// bodies quoting the id of each request. Waits, whatever their units,
+    /// and request ids are quantities; what names something stays apart.
+    #[test]
+    fn waits_and_request_ids_are_quantities() {
+        let limit = |wait: &str| {
+            format!(
+                "HTTP 429: Rate limit reached for gpt-4o-mini in organization org-abc on tokens \
+                 per min (TPM): Limit 200000, Used 199150, Requested 1620. Please try again in \
+                 {wait}. Visit https://platform.openai.com/account/rate-limits to learn more. \
+                 (gave up after 6 attempts)"
+            )
+        };
+        let waits = ["17.9s", "9.7s", "20ms", "1h2m3.5s", "6m0s", "350µs", "2min"];
+        let failures: Vec<(String, u64)> = waits.iter().map(|w| (limit(w), 1)).collect();
+        let failures: Vec<(&str, u64)> = failures.iter().map(|(m, n)| (m.as_str(), *n)).collect();
+        let common = most_common(&failures).unwrap();
+        assert_eq!((common.count, common.like_it), (7, 6), "{common}");
+        assert_eq!(
+            shape("Please try again in 1h2m3.5s."),
+            "Please try again in 0s."
+        );
+        for (a, b) in [
+            ("no answer within 30s", "no answer within 1.5s"),
+            ("no answer within 500ms", "no answer within 2m"),
+            (
+                "HTTP 500: failed (request chatcmpl-10)",
+                "HTTP 500: failed (request chatcmpl-11)",
+            ),
+            (
+                "HTTP 500: The server had an error. (Please include the request ID \
+                 req_0123456789abcdef0123456789abcdef in your message.)",
+                "HTTP 500: The server had an error. (Please include the request ID \
+                 req_fedcba9876543210fedcba9876543210 in your message.)",
+            ),
+            (
+                "HTTP 502: upstream failed, trace 3f2a9c1e-0b7d-4e21-9a3c-5d6e7f809a1b",
+                "HTTP 502: upstream failed, trace 0a1b2c3d-4e5f-6789-abcd-ef0123456789",
+            ),
+            (
+                "generation gen-1712345678-AbCdEf failed",
+                "generation gen-99 failed",
+            ),
+        ] {
+            assert_eq!(shape(a), shape(b), "{a} / {b}");
+        }
+        // Joined to something else, a unit's letter is a name's.
+        for (a, b) in [
+            ("model gpt-4o is busy", "model gpt-3.5 is busy"),
+            ("model llama 8b is busy", "model llama 70b is busy"),
+            ("model o1-mini is busy", "model o3-mini is busy"),
+            ("model gpt-4.1-mini is busy", "model gpt-4.5-mini is busy"),
+            ("model phi-3s is busy", "model phi-4s is busy"),
+            ("model 4mo is busy", "model 5mo is busy"),
+            (
+                "the variable KEY_1s is not set",
+                "the variable KEY_2s is not set",
+            ),
+            ("set `WAIT 2s` in the file", "set `WAIT 3s` in the file"),
+            ("HTTP 404: (empty body)", "HTTP 502: (empty body)"),
+            ("no server at 127.0.0.1:8080", "no server at 127.0.0.1:8081"),
+            (
+                "request chatcmpl-10 for `chatcmpl-1`",
+                "request chatcmpl-10 for `chatcmpl-2`",
+            ),
+        ] {
+            assert_ne!(shape(a), shape(b), "{a} / {b}");
+        }
     }
 }

@@ -12,9 +12,10 @@ mod settings;
 
 pub use limit::{AdaptiveLimit, MemberLoad, Permit};
 pub use openai::{
-    OpenAiConfig, OpenAiTarget, Redirect, base_url_hint, bearer, encoding_said, error_message,
-    json_lossy, parse_chat_completion, prompt_filtered, redirect_failure, redirect_policy,
-    retry_after, server_said, unasked_encoding, without_credentials, without_userinfo,
+    OpenAiConfig, OpenAiTarget, Redirect, asked_wait_of, base_url_hint, bearer, encoding_said,
+    endpoint, error_message, json_lossy, parse_chat_completion, prompt_filtered, redirect_failure,
+    redirect_policy, retry_after, server_said, unasked_encoding, without_credentials,
+    without_userinfo,
 };
 pub use secrets::Secrets;
 pub use settings::{

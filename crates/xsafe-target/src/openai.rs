@@ -6,8 +6,8 @@ use serde_json::{Value, json};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use xsafe_core::{
-    ChatRequest, ChatResponse, FinishReason, Message, Role, SplitMix64, Target, TargetError, Usage,
-    with_system_prompt,
+    Blocker, ChatRequest, ChatResponse, FinishReason, Message, Role, SplitMix64, Target,
+    TargetError, Usage, duration_said, with_system_prompt,
 };
 
 /// Settings of an OpenAI-compatible target.
@@ -198,7 +198,15 @@ pub struct OpenAiTarget {
     /// `max_completion_tokens` (OpenAI's reasoning models): the limit is
     /// sent under that name from then on.
     completion_tokens: AtomicBool,
+    /// Until when (milliseconds since `started`) the last wait for a rate
+    /// limit that was said runs: a wait that begins before then is not
+    /// said again (see [`OpenAiTarget::say_wait`]).
+    wait_said_until: AtomicU64,
 }
+
+/// How long a wait for a rate limit must be to be said (see
+/// [`OpenAiTarget::say_wait`]): shorter ones pass unnoticed.
+const SAID_WAIT: Duration = Duration::from_secs(5);
 
 impl OpenAiTarget {
     /// A target named `openai:MODEL`.
@@ -308,6 +316,7 @@ impl OpenAiTarget {
             started: Instant::now(),
             header_auth,
             completion_tokens: AtomicBool::new(false),
+            wait_said_until: AtomicU64::new(0),
         })
     }
 
@@ -414,7 +423,80 @@ impl OpenAiTarget {
             .unwrap_or(0);
         if wait > 0 {
             tracing::debug!(target_id = %self.id, wait_ms = wait, "every replica asked to wait");
+            self.say_wait(Duration::from_millis(wait));
             tokio::time::sleep(Duration::from_millis(wait)).await;
+        }
+    }
+
+    /// Says, as a warning, that the target's requests wait `wait` because
+    /// the server asked them to (a rate limit's `Retry-After`), when that
+    /// is at least [`SAID_WAIT`]: once per wait, however many requests
+    /// wait (a wait that begins before the last one said is over is not
+    /// said), so that a run that seems stuck says why.
+    fn say_wait(&self, wait: Duration) {
+        if wait < SAID_WAIT {
+            return;
+        }
+        let now = self.now_ms();
+        let said = self.wait_said_until.load(Ordering::SeqCst);
+        let end = now.saturating_add(millis(wait));
+        if said > now
+            || self
+                .wait_said_until
+                .compare_exchange(said, end, Ordering::SeqCst, Ordering::SeqCst)
+                .is_err()
+        {
+            return;
+        }
+        tracing::warn!(
+            "target `{}` is rate-limited: its requests wait {}, as the server asked, before it \
+             is asked again",
+            self.id,
+            duration_said(wait)
+        );
+    }
+
+    /// `error`, the error of retry number `retry` (0 for the first
+    /// attempt), or, for a 429 whose `stated` wait (its `Retry-After`, see
+    /// [`stated_wait`]) is longer than all the target would wait for the
+    /// request from now on (`retry_cap` before each retry left) while no
+    /// replica may be asked before the cap (each rests longer: a replica
+    /// resting for a shorter while takes the retry instead), the
+    /// [`Blocker::RateLimit`] it is: the retries would all get the same
+    /// answer, and the wait asked may be hours (a daily limit). Not
+    /// retried; a run asks the target nothing more and says when the limit
+    /// resets. The reset times of `x-ratelimit-reset-*` headers block
+    /// nothing: they say when a limit is whole again, and a request may
+    /// pass long before.
+    fn beyond_the_cap(
+        &self,
+        error: TargetError,
+        stated: Option<Duration>,
+        retry: u32,
+    ) -> TargetError {
+        let (TargetError::Status { status: 429, .. }, Some(wait)) = (&error, stated) else {
+            return error;
+        };
+        let left = self.config.max_retries.saturating_sub(retry);
+        let horizon = self.now_ms().saturating_add(millis(self.config.retry_cap));
+        let soon = self
+            .replicas
+            .iter()
+            .any(|r| r.resting_until.load(Ordering::SeqCst) <= horizon);
+        if wait <= self.config.retry_cap.saturating_mul(left) || soon {
+            return error;
+        }
+        let TargetError::Status { message, .. } = error else {
+            unreachable!("matched above")
+        };
+        // A wait beyond any clock's reach (a century) says a century.
+        let until = SystemTime::now()
+            .checked_add(wait.min(Duration::from_secs(100 * 365 * 86_400)))
+            .unwrap_or(UNIX_EPOCH);
+        TargetError::Blocked {
+            status: 429,
+            message,
+            blocker: Blocker::RateLimit { wait, until },
         }
     }
 
@@ -526,12 +608,17 @@ impl OpenAiTarget {
     /// as a reply the filter stopped is (see [`filtered_prompt`]). A 301,
     /// 302 or 303 is not followed (see [`redirect_policy`]) and says where
     /// it points; neither it, a body compressed though no compression was
-    /// asked for, nor `"choices": []` that says nothing more is sent again:
-    /// the same request gets the same answer.
+    /// asked for, an HTML page in place of a completion (a website's, at a
+    /// wrong base URL), nor `"choices": []` that says nothing more is sent
+    /// again: the same request gets the same answer. A choice that carries
+    /// the provider's error is that error (see [`choice_error`]). The URL
+    /// asked is the base URL's path, `/chat/completions`, then its query
+    /// (see [`endpoint`]); the wait an error asks for is read as
+    /// [`asked_wait_of`] reads it.
     async fn exchange(&self, replica: &Replica, body: &Value) -> Result<ChatResponse, Failed> {
-        let url = format!("{}/chat/completions", replica.url);
+        let url = endpoint(&replica.url, "/chat/completions");
         let base = &replica.shown;
-        let shown_url = format!("{base}/chat/completions");
+        let shown_url = endpoint(base, "/chat/completions");
         let mut req = self.client.post(&url).json(body);
         if let Some(key) = &self.api_key {
             req = req.header(reqwest::header::AUTHORIZATION, key.clone());
@@ -563,8 +650,14 @@ impl OpenAiTarget {
             };
             return Err(TargetError::Config(format!("{shown_url}: {}; {fix}", r.said())).into());
         }
-        let retry_after = retry_after(response.headers());
+        let retry_after = asked_wait_of(status.as_u16(), response.headers());
+        let stated = stated_wait(response.headers());
         let coding = unasked_encoding(response.headers());
+        let content_type = response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
         let bytes = response
             .bytes()
             .await
@@ -585,22 +678,32 @@ impl OpenAiTarget {
             let refused = (status.as_u16() == 400)
                 .then(|| refused_parameter(&bytes))
                 .flatten();
-            if refused.as_deref() == Some("temperature") {
-                message.push_str(&format!(
-                    " (the model takes no --temperature {}; run with the one it names, e.g. \
-                     --temperature 1)",
-                    self.config.temperature
-                ));
-            }
-            let error = TargetError::Status {
-                status: status.as_u16(),
-                message,
-                retry_after,
+            let body = parsed.as_ref().ok();
+            let setting = (status.as_u16() == 400)
+                .then(|| refused_setting(body?, refused.as_deref()))
+                .flatten();
+            let error = if let Some(setting) = setting {
+                // Every request sends the setting: each would be refused.
+                message.push_str(&self.setting_hint(setting));
+                TargetError::Config(format!("HTTP 400: {message}"))
+            } else if let Some(blocker) = blocker_of(status.as_u16(), body) {
+                TargetError::Blocked {
+                    status: status.as_u16(),
+                    message,
+                    blocker,
+                }
+            } else {
+                TargetError::Status {
+                    status: status.as_u16(),
+                    message,
+                    retry_after,
+                }
             };
             return Err(Failed {
                 error,
                 refused,
                 settled: false,
+                stated,
             });
         }
         let value = match parsed {
@@ -608,6 +711,21 @@ impl OpenAiTarget {
             Err(_) if coding.is_some() => {
                 let said = encoding_said(coding.as_deref().unwrap_or_default());
                 return Err(Failed::settled(TargetError::InvalidResponse(said)));
+            }
+            // A website's page, not the API's answer: the base URL is wrong,
+            // and the same request gets the same page.
+            Err(_) if html_page(content_type.as_deref(), &bytes) => {
+                let said = html_page_said(content_type.as_deref(), &bytes, &self.secrets);
+                let mut hint = base_url_hint(404, base, "POST", &shown_url);
+                if hint.is_empty() {
+                    hint = format!(
+                        " (POST {shown_url}: is the base URL right? It must be the API's \
+                         address, not the website's)"
+                    );
+                }
+                return Err(Failed::settled(TargetError::InvalidResponse(format!(
+                    "{shown_url}: {said}; it was not sent again{hint}"
+                ))));
             }
             Err(e) => return Err(not_json(&e, &bytes, &self.secrets).into()),
         };
@@ -627,7 +745,32 @@ impl OpenAiTarget {
         }
     }
 
-    /// For a 401 or 403: whether a key was sent, and from which variable.
+    /// What to add to the message of a 400 that refuses the target's
+    /// `setting` (see [`refused_setting`]): the flag to change, with the
+    /// value sent.
+    fn setting_hint(&self, setting: &str) -> String {
+        match setting {
+            "temperature" => format!(
+                " (the model takes no --temperature {}; run with the one it names, e.g. \
+                 --temperature 1)",
+                self.config.temperature
+            ),
+            "stop" => " (the model takes no stop sequences, or not these: run without --stop \
+                       (or `stop` in a targets file), or with ones it takes)"
+                .to_string(),
+            _ => format!(
+                " (the model takes no --max-tokens {}: give a smaller one, at most the limit \
+                 the message names)",
+                self.config.max_tokens
+            ),
+        }
+    }
+
+    /// For a 401 or 403: which credentials were sent, the key and the
+    /// variable it came from, or the headers given with `--header` (or a
+    /// targets file's `headers`) that carry one (`api-key`, `x-api-key`,
+    /// any name with `key`, `token`, `secret`, `auth`, `password` or
+    /// `session` in it, or `Cookie`).
     fn key_hint(&self, status: u16) -> String {
         let var = &self.config.api_key_env;
         if self.header_auth {
@@ -635,6 +778,39 @@ impl OpenAiTarget {
                 401 | 403 => " (the server refused the credentials given with --header \
                               Authorization or in the base URL)"
                     .to_string(),
+                _ => String::new(),
+            };
+        }
+        let headers: Vec<String> = self
+            .config
+            .headers
+            .iter()
+            .map(|(name, _)| name.trim())
+            .filter(|name| {
+                crate::secrets::credential_header(name)
+                    && !name.eq_ignore_ascii_case("proxy-authorization")
+            })
+            .map(|name| format!("`{name}`"))
+            .collect();
+        if !headers.is_empty() {
+            let (noun, sent) = match headers.len() {
+                1 => ("the header", headers[0].clone()),
+                _ => ("the headers", headers.join(", ")),
+            };
+            let given = format!("{noun} {sent} given with --header (or in a targets file)");
+            return match (status, &self.api_key) {
+                (401, None) => format!(" (the server refused the credentials in {given})"),
+                (403, None) => format!(
+                    " (the credentials in {given} may lack access to this model, or the \
+                     server refused this request)"
+                ),
+                (401, Some(_)) => format!(
+                    " (the server refused the API key from `{var}` or {given}; both were sent)"
+                ),
+                (403, Some(_)) => format!(
+                    " (the API key from `{var}` or {given}, both sent, may lack access to this \
+                     model, or the server refused this request)"
+                ),
                 _ => String::new(),
             };
         }
@@ -661,8 +837,9 @@ impl OpenAiTarget {
         if let Some(why) = redirect_failure(&e) {
             // Sent again, it would go round the same way.
             return TargetError::Config(format!(
-                "{base}/chat/completions: {why}; it was not sent again: fix the server's \
-                 redirects, or use the address it answers at as the base URL"
+                "{}: {why}; it was not sent again: fix the server's redirects, or use the \
+                 address it answers at as the base URL",
+                endpoint(base, "/chat/completions")
             ));
         }
         let e = e.without_url();
@@ -766,11 +943,19 @@ impl Target for OpenAiTarget {
                 }
                 Err(failed) => failed,
             };
-            let Failed { error, settled, .. } = failed;
-            match error {
+            let Failed {
+                error,
+                settled,
+                stated,
+                ..
+            } = failed;
+            match self.beyond_the_cap(error, stated, retry) {
                 err if !settled && err.is_transient() && retry < self.config.max_retries => {
                     let wait = self.backoff(retry, &err, replica, &mut rng);
                     tracing::debug!(target_id = %self.id, error = %err, ?wait, "retrying");
+                    if asked_wait(&err) >= SAID_WAIT {
+                        self.say_wait(wait);
+                    }
                     tokio::time::sleep(wait).await;
                     retry += 1;
                 }
@@ -806,6 +991,10 @@ struct Failed {
     /// error's kind is one retried (an invalid response): it is not sent
     /// again, and the replica does not rest for it.
     settled: bool,
+    /// The wait the answer stated outright (see [`stated_wait`]), which a
+    /// rate limit's wait beyond what the target waits is read from (see
+    /// [`OpenAiTarget::beyond_the_cap`]).
+    stated: Option<Duration>,
 }
 
 impl Failed {
@@ -815,6 +1004,7 @@ impl Failed {
             error,
             refused: None,
             settled: true,
+            stated: None,
         }
     }
 }
@@ -825,6 +1015,7 @@ impl From<TargetError> for Failed {
             error,
             refused: None,
             settled: false,
+            stated: None,
         }
     }
 }
@@ -844,6 +1035,15 @@ fn redact_error(secrets: &Secrets, error: TargetError) -> TargetError {
         TargetError::Connection(m) => TargetError::Connection(secrets.redact(&m)),
         TargetError::InvalidResponse(m) => TargetError::InvalidResponse(secrets.redact(&m)),
         TargetError::Config(m) => TargetError::Config(secrets.redact(&m)),
+        TargetError::Blocked {
+            status,
+            message,
+            blocker,
+        } => TargetError::Blocked {
+            status,
+            message: secrets.redact(&message),
+            blocker,
+        },
         TargetError::Exhausted { attempts, last } => TargetError::Exhausted {
             attempts,
             last: Box::new(redact_error(secrets, *last)),
@@ -879,6 +1079,72 @@ fn refused_parameter(bytes: &[u8]) -> Option<String> {
         .flatten()
 }
 
+/// The parameters every request sends from the target's settings that a
+/// 400 may refuse as the model's limits: `--temperature`, `--max-tokens`
+/// (sent as `max_tokens` or `max_completion_tokens`) and `--stop`. The
+/// seed is not among them: a run sends one with every request, whatever
+/// the settings.
+const SETTINGS: [&str; 4] = ["temperature", "max_tokens", "max_completion_tokens", "stop"];
+
+/// The setting of the target's (see [`SETTINGS`]; `max_tokens` for either
+/// name of the token limit) that an HTTP 400 with the JSON `body` refuses,
+/// as every request sends it: the one its `error.param` names (OpenAI's
+/// "max_tokens is too large: 100000. This model supports at most 16384
+/// completion tokens", "Unsupported value: 'temperature' does not support
+/// 0 with this model"), the one `refused` names (see
+/// [`refused_parameter`]), or the token limit when the message names it
+/// as too large (vLLM's "'max_tokens' or 'max_completion_tokens' is too
+/// large"). A 400 about the prompt (`param` `messages`, a context too
+/// long) is none: another prompt may pass.
+fn refused_setting(body: &Value, refused: Option<&str>) -> Option<&'static str> {
+    let error = &body["error"];
+    let named = error["param"].as_str().or(refused).map(str::trim);
+    if let Some(param) = named.and_then(|p| SETTINGS.iter().find(|s| **s == p)) {
+        return Some(match *param {
+            "max_completion_tokens" => "max_tokens",
+            other => other,
+        });
+    }
+    let said = server_said(body).unwrap_or_default().to_ascii_lowercase();
+    ((said.contains("max_tokens") || said.contains("max_completion_tokens"))
+        && said.contains("too large"))
+    .then_some("max_tokens")
+}
+
+/// What blocks the target (see [`Blocker`]), by an error answer with
+/// `status` and its JSON `body` (`None` when it is not JSON): an HTTP 402,
+/// or an `error.code` or `error.type` of `insufficient_quota`, is a
+/// [`Blocker::Quota`]; an `error.code` or `error.type` of `model_not_found`
+/// or `DeploymentNotFound` (in any case) with a 400 or a 404, or a 404 whose
+/// message names a model that "does not exist" or was "not found", is a
+/// [`Blocker::ModelNotFound`]. A 404 that names no model (a wrong path) is
+/// none. A rate limit is blocked by its wait (see
+/// [`OpenAiTarget::beyond_the_cap`]), not by its body.
+fn blocker_of(status: u16, body: Option<&Value>) -> Option<Blocker> {
+    let error = body.map(|b| &b["error"]);
+    let coded = |name: &str| {
+        ["code", "type"].iter().any(|field| {
+            error
+                .and_then(|e| e[*field].as_str())
+                .is_some_and(|v| v.trim().eq_ignore_ascii_case(name))
+        })
+    };
+    if status == 402 || ((400..500).contains(&status) && coded("insufficient_quota")) {
+        return Some(Blocker::Quota);
+    }
+    if matches!(status, 400 | 404) && (coded("model_not_found") || coded("DeploymentNotFound")) {
+        return Some(Blocker::ModelNotFound);
+    }
+    let said = body
+        .and_then(server_said)
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    (status == 404
+        && said.contains("model")
+        && (said.contains("does not exist") || said.contains("not found")))
+    .then_some(Blocker::ModelNotFound)
+}
+
 /// `url` without the user name and password it may carry; shared with the
 /// downloads of models and suites, which show their URLs the same way.
 pub use xsafe_fetch::{without_credentials, without_userinfo};
@@ -901,6 +1167,113 @@ fn retry_after_at(value: &str, now: std::time::SystemTime) -> Option<Duration> {
     }
     let date = httpdate::parse_http_date(value).ok()?;
     Some(date.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+/// The wait an answer's headers state outright: `retry-after-ms`
+/// (milliseconds), else `Retry-After` (see [`retry_after`]). Not the reset
+/// times of `x-ratelimit-reset-*`, which [`asked_wait_of`] reads too: they
+/// say when a rate limit is whole again, not when the next request may
+/// pass.
+fn stated_wait(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let ms = headers
+        .get("retry-after-ms")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .and_then(|ms| Duration::try_from_secs_f64(ms / 1000.0).ok());
+    ms.or_else(|| retry_after(headers))
+}
+
+/// How long an answer with `status` and `headers` asks to wait before the
+/// next request, from the first of these that it sends and that reads:
+/// `retry-after-ms` (milliseconds, as Azure OpenAI sends it and OpenAI's
+/// SDKs read it); `Retry-After` (see [`retry_after`]); and, for a 429, the
+/// time until the rate limit it hit resets, as OpenAI's
+/// `x-ratelimit-reset-requests` and `x-ratelimit-reset-tokens` say it
+/// (`1s`, `6m0s`, `17ms`: numbers each with its unit, as Go writes
+/// durations), the one whose
+/// `x-ratelimit-remaining-*` is `0`, the longer of the two when neither or
+/// both is. The reset headers come with every answer of OpenAI's, and say
+/// nothing of a 5xx. `None` when none is sent or reads; the caller caps the
+/// wait (`retry_cap`).
+pub fn asked_wait_of(status: u16, headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+    };
+    if let Some(stated) = stated_wait(headers) {
+        return Some(stated);
+    }
+    if status != 429 {
+        return None;
+    }
+    let resets: Vec<(bool, Duration)> = ["requests", "tokens"]
+        .iter()
+        .filter_map(|limit| {
+            let reset = header(&format!("x-ratelimit-reset-{limit}")).and_then(go_duration)?;
+            let spent = header(&format!("x-ratelimit-remaining-{limit}")) == Some("0");
+            Some((spent, reset))
+        })
+        .collect();
+    let any_spent = resets.iter().any(|(spent, _)| *spent);
+    resets
+        .into_iter()
+        .filter(|(spent, _)| *spent || !any_spent)
+        .map(|(_, reset)| reset)
+        .max()
+}
+
+/// A duration as Go writes it, which OpenAI's `x-ratelimit-reset-*`
+/// headers use: numbers, each with its unit (`h`, `m`, `s`, `ms`, `us` or
+/// `µs`, `ns`), e.g. `1s`, `6m0s`, `17ms`, `1h2m3.5s`. `None` for anything
+/// else, a number without a unit included (a count of seconds or a time
+/// stamp, which other servers send under other names).
+fn go_duration(value: &str) -> Option<Duration> {
+    let mut rest = value.trim();
+    if rest.is_empty() {
+        return None;
+    }
+    let is_number = |c: char| c.is_ascii_digit() || c == '.';
+    let mut secs = 0.0;
+    while !rest.is_empty() {
+        let end = rest.find(|c| !is_number(c)).unwrap_or(rest.len());
+        let number: f64 = rest[..end].parse().ok()?;
+        rest = &rest[end..];
+        let end = rest.find(is_number).unwrap_or(rest.len());
+        let unit = match &rest[..end] {
+            "h" => 3600.0,
+            "m" => 60.0,
+            "s" => 1.0,
+            "ms" => 1e-3,
+            "us" | "µs" | "μs" => 1e-6,
+            "ns" => 1e-9,
+            _ => return None,
+        };
+        secs += number * unit;
+        rest = &rest[end..];
+    }
+    Duration::try_from_secs_f64(secs).ok()
+}
+
+/// The URL of `path` (`/chat/completions`) under the base URL `base`:
+/// `path` after the base URL's path (a slash ending it dropped), before its
+/// query, which Azure OpenAI's deployment URLs carry
+/// (`.../openai/deployments/NAME?api-version=2024-06-01` asks
+/// `.../openai/deployments/NAME/chat/completions?api-version=2024-06-01`).
+/// `xsafe serve --upstream` splits its URL the same way (its `url_of`).
+pub fn endpoint(base: &str, path: &str) -> String {
+    let (base_path, query) = match base.split_once('?') {
+        Some((p, q)) => (p, Some(q).filter(|q| !q.is_empty())),
+        None => (base, None),
+    };
+    let mut url = base_path.trim_end_matches('/').to_string();
+    url.push_str(path);
+    if let Some(query) = query {
+        url.push('?');
+        url.push_str(query);
+    }
+    url
 }
 
 /// `key` as the `Authorization: Bearer` header value it is sent as, marked
@@ -946,11 +1319,30 @@ pub fn error_message(bytes: &[u8], secrets: &Secrets) -> String {
 
 /// What to add to the error of a request to `url` (under the base URL
 /// `base`) that the server answered with `status`: a server that does not
-/// know the path, at a base URL without `/v1`, most often means the `/v1`
-/// is missing (behind `/v1`, a 404 is usually an unknown model, which the
-/// body says). Empty otherwise.
+/// know the path, at a base URL whose path does not end in `/v1`, most
+/// often means the `/v1` is missing (behind `/v1`, a 404 is usually an
+/// unknown model, which the body says). At an Azure OpenAI deployment's
+/// URL (`/openai/deployments/NAME`, its query kept), it is the deployment
+/// name or the `api-version` query that is wrong, or missing. Empty
+/// otherwise.
 pub fn base_url_hint(status: u16, base: &str, method: &str, url: &str) -> String {
-    if matches!(status, 404 | 405 | 501) && !base.trim_end_matches('/').ends_with("/v1") {
+    if !matches!(status, 404 | 405 | 501) {
+        return String::new();
+    }
+    let (path, query) = base.split_once('?').unwrap_or((base, ""));
+    let path = path.trim_end_matches('/');
+    if path.contains("/openai/deployments/") {
+        let version = if query.split('&').any(|p| p.starts_with("api-version=")) {
+            "the api-version is one the resource serves"
+        } else {
+            "the URL ends in ?api-version=VERSION, which Azure OpenAI needs"
+        };
+        format!(
+            " ({method} {url}: is the base URL right? For Azure OpenAI it is \
+             https://RESOURCE.openai.azure.com/openai/deployments/DEPLOYMENT?api-version=VERSION: \
+             check the deployment name, and that {version})"
+        )
+    } else if !path.ends_with("/v1") {
         format!(" ({method} {url}: is the base URL right? For most servers it ends in /v1)")
     } else {
         String::new()
@@ -1208,6 +1600,39 @@ fn not_json(e: &serde_json::Error, bytes: &[u8], secrets: &Secrets) -> TargetErr
     TargetError::InvalidResponse(format!("body is not JSON ({e}): {start}"))
 }
 
+/// Whether a body that is not JSON is an HTML page: its `content_type`
+/// says `html` (`text/html`), or it starts with `<`.
+fn html_page(content_type: Option<&str>, bytes: &[u8]) -> bool {
+    content_type.is_some_and(|t| t.to_ascii_lowercase().contains("html"))
+        || bytes.trim_ascii_start().starts_with(b"<")
+}
+
+/// What to say of an HTML page (see [`html_page`]) a server answered with
+/// in place of a completion: its content type and its title, or, without
+/// one, the start of its text (the `secrets` taken out before it is cut).
+fn html_page_said(content_type: Option<&str>, bytes: &[u8], secrets: &Secrets) -> String {
+    let page = secrets.redact(&String::from_utf8_lossy(bytes));
+    let lower = page.to_ascii_lowercase();
+    let title = lower
+        .find("<title")
+        .and_then(|i| Some(i + lower[i..].find('>')? + 1))
+        .and_then(|start| Some((start, start + lower[start..].find("</title")?)))
+        .map(|(start, end)| html_text(&page[start..end]))
+        .filter(|t| !t.is_empty());
+    let shown: String = match &title {
+        Some(title) => format!("titled \"{}\"", title.chars().take(100).collect::<String>()),
+        None => {
+            let text: String = error_message(bytes, secrets).chars().take(100).collect();
+            format!("beginning \"{text}\"")
+        }
+    };
+    let content_type = content_type.map_or("none".to_string(), |t| format!("`{}`", t.trim()));
+    format!(
+        "the server answered with an HTML page (content type {content_type}), {shown}, not a \
+         chat completion"
+    )
+}
+
 /// Reads a chat completion's body (see [`json_lossy`] and
 /// [`parse_chat_completion`]).
 #[cfg(test)]
@@ -1284,6 +1709,76 @@ fn usage_of(v: &Value) -> Option<Usage> {
     })
 }
 
+/// The error a completion's `choice` carries in place of an answer, as
+/// OpenRouter sends one when the model's provider failed after the HTTP 200
+/// had gone out: an `error` (`{"code": 502, "message": "Upstream provider
+/// error: ..."}`), or a `finish_reason` of `"error"`. It is a
+/// [`TargetError::Status`] with the status the error's `code` names when
+/// that is one of 400 to 599 (a number, or a number in a string), else 502
+/// (a server error, transient): classified and retried as the HTTP error
+/// would be. Its message quotes the provider's, and says how much of an
+/// answer came before it (none of it is one). `None` for a choice with
+/// neither.
+fn choice_error(choice: &Value) -> Option<TargetError> {
+    let error = &choice["error"];
+    let has_error = match error {
+        Value::Object(fields) => !fields.is_empty(),
+        Value::String(said) => !said.is_empty(),
+        _ => false,
+    };
+    let finished = choice["finish_reason"].as_str();
+    if !has_error && finished != Some("error") {
+        return None;
+    }
+    let code = match &error["code"] {
+        Value::Number(n) => n.as_u64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    };
+    let status = code
+        .and_then(|c| u16::try_from(c).ok())
+        .filter(|c| (400..=599).contains(c))
+        .unwrap_or(502);
+    let said = error["message"]
+        .as_str()
+        .or(error.as_str())
+        .map(str::trim)
+        .filter(|s| !s.is_empty());
+    let mut details = Vec::new();
+    if has_error {
+        details.push(match code {
+            Some(code) => format!("`choices[0].error`, code {code}"),
+            None => "`choices[0].error`".to_string(),
+        });
+    }
+    if let Some(provider) = error["metadata"]["provider_name"].as_str() {
+        details.push(format!("provider {provider}"));
+    }
+    if let Some(finished) = finished {
+        details.push(format!("finish_reason \"{finished}\""));
+    }
+    let written = match &choice["message"]["content"] {
+        Value::String(s) => s.chars().count(),
+        _ => 0,
+    };
+    let before = match written {
+        0 => "no answer came before it".to_string(),
+        n => format!("the {n} characters of answer before it are no answer"),
+    };
+    let what = match said {
+        Some(said) => format!("the model's provider failed: {said}"),
+        None => "the model's provider failed and did not say why".to_string(),
+    };
+    Some(TargetError::Status {
+        status,
+        message: format!(
+            "{what} (in an HTTP 200 answer: {}); {before}",
+            details.join(", ")
+        ),
+        retry_after: None,
+    })
+}
+
 /// Reads a chat completion's first choice, keeping provider refusals and
 /// reasoning (a `reasoning_content` field or a leading `<think>` block)
 /// apart from the answer, as every judge expects. Tool calls are written
@@ -1291,6 +1786,10 @@ fn usage_of(v: &Value) -> Option<Usage> {
 /// choice with `prompt_filter_results` (Azure OpenAI's answer to a prompt
 /// its filter refused) is the provider's refusal: no content, and
 /// `finish_reason` `content_filter`, as [`prompt_filtered`] answers are.
+/// A choice that carries the provider's error (`choices[0].error`, or a
+/// `finish_reason` of `"error"`) is that error, a [`TargetError::Status`]
+/// classified by the error's code (a server error without one), never an
+/// answer.
 pub fn parse_chat_completion(v: &Value) -> Result<ChatResponse, TargetError> {
     let no_choice = v["choices"].as_array().is_some_and(Vec::is_empty);
     if no_choice && !v["prompt_filter_results"].is_null() {
@@ -1310,6 +1809,9 @@ pub fn parse_chat_completion(v: &Value) -> Result<ChatResponse, TargetError> {
             None => TargetError::InvalidResponse("no `choices[0]` in the response".into()),
         }
     })?;
+    if let Some(error) = choice_error(choice) {
+        return Err(error);
+    }
     let message = &choice["message"];
     if !message.is_object() {
         return Err(TargetError::InvalidResponse(
@@ -1453,6 +1955,204 @@ mod tests {
             let err = parse_completion(body).unwrap_err();
             assert_eq!(err.kind(), "invalid_response", "{body:?}");
         }
+    }
+
+    #[test]
+    fn an_error_in_a_choice_is_the_error_never_an_answer() {
+        let choice = |error: Value, content: &str, finish: &str| {
+            json!({"model": "m", "choices": [{"index": 0,
+                "message": {"role": "assistant", "content": content},
+                "finish_reason": finish, "error": error}]})
+        };
+        let openrouter = json!({"code": 502, "message": "Upstream provider error: model \
+            overloaded", "metadata": {"provider_name": "DeepInfra"}});
+        let err = parse_chat_completion(&choice(openrouter.clone(), "", "error")).unwrap_err();
+        assert_eq!((err.kind(), err.is_transient()), ("server_error", true));
+        assert_eq!(
+            err.to_string(),
+            "HTTP 502: the model's provider failed: Upstream provider error: model overloaded \
+             (in an HTTP 200 answer: `choices[0].error`, code 502, provider DeepInfra, \
+             finish_reason \"error\"); no answer came before it"
+        );
+        // Text before the error is no answer, a refusal's first words least.
+        let err = parse_chat_completion(&choice(openrouter, "I'm sorry", "error")).unwrap_err();
+        assert!(
+            err.to_string()
+                .ends_with("the 9 characters of answer before it are no answer"),
+            "{err}"
+        );
+        // The code says the status, as HTTP errors are classified; no code,
+        // or one that is no error status, is a server error.
+        for (error, kind, transient) in [
+            (
+                json!({"code": 429, "message": "rate limited"}),
+                "rate_limited",
+                true,
+            ),
+            (
+                json!({"code": "503", "message": "busy"}),
+                "server_error",
+                true,
+            ),
+            (
+                json!({"code": 400, "message": "bad"}),
+                "client_error",
+                false,
+            ),
+            (json!({"message": "no code"}), "server_error", true),
+            (
+                json!({"code": "overloaded", "message": "x"}),
+                "server_error",
+                true,
+            ),
+            (json!({"code": 200, "message": "x"}), "server_error", true),
+            (json!("just a string"), "server_error", true),
+        ] {
+            let err = parse_chat_completion(&choice(error.clone(), "", "stop")).unwrap_err();
+            assert_eq!(
+                (err.kind(), err.is_transient()),
+                (kind, transient),
+                "{error}"
+            );
+        }
+        // `finish_reason: "error"` alone says nothing more.
+        let err = parse_chat_completion(&choice(Value::Null, "Partial", "error")).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "HTTP 502: the model's provider failed and did not say why (in an HTTP 200 answer: \
+             finish_reason \"error\"); the 7 characters of answer before it are no answer"
+        );
+        // An empty or null `error` is none.
+        for none in [Value::Null, json!({}), json!("")] {
+            let r = parse_chat_completion(&choice(none, "Fine.", "stop")).unwrap();
+            assert_eq!(r.message.content, "Fine.");
+        }
+    }
+
+    #[test]
+    fn the_path_goes_before_the_base_urls_query() {
+        for (base, url) in [
+            ("http://h/v1", "http://h/v1/chat/completions"),
+            ("http://h/v1/", "http://h/v1/chat/completions"),
+            (
+                "https://r.openai.azure.com/openai/deployments/gpt4o?api-version=2024-06-01",
+                "https://r.openai.azure.com/openai/deployments/gpt4o/chat/completions?api-version=2024-06-01",
+            ),
+            (
+                "https://r/openai/deployments/d/?api-version=1&x=y",
+                "https://r/openai/deployments/d/chat/completions?api-version=1&x=y",
+            ),
+            ("http://h/v1?", "http://h/v1/chat/completions"),
+        ] {
+            assert_eq!(endpoint(base, "/chat/completions"), url, "{base}");
+        }
+    }
+
+    #[test]
+    fn an_azure_deployment_url_gets_its_own_hint() {
+        let base = "https://r/openai/deployments/d?api-version=2024-06-01";
+        let hint = base_url_hint(404, base, "POST", "U");
+        assert!(
+            hint.contains("check the deployment name, and that the api-version is one the")
+                && !hint.contains("/v1"),
+            "{hint}"
+        );
+        let hint = base_url_hint(404, "https://r/openai/deployments/d", "POST", "U");
+        assert!(hint.contains("ends in ?api-version=VERSION"), "{hint}");
+        // A query does not hide a path ending in /v1, nor one that does not.
+        assert_eq!(base_url_hint(404, "http://h/v1?x=1", "POST", "U"), "");
+        assert!(base_url_hint(404, "http://h/?x=/v1", "POST", "U").contains("ends in /v1"));
+    }
+
+    #[test]
+    fn the_wait_asked_is_read_from_any_header_that_says_it() {
+        let headers = |pairs: &[(&str, &str)]| {
+            let mut h = reqwest::header::HeaderMap::new();
+            for (k, v) in pairs {
+                h.insert(
+                    reqwest::header::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                    v.parse().unwrap(),
+                );
+            }
+            h
+        };
+        let wait = |status, pairs: &[(&str, &str)]| asked_wait_of(status, &headers(pairs));
+        let ms = Duration::from_millis;
+        // retry-after-ms first, then Retry-After, then the reset headers.
+        let all = [
+            ("retry-after-ms", "1500"),
+            ("retry-after", "3"),
+            ("x-ratelimit-reset-requests", "6m0s"),
+        ];
+        assert_eq!(wait(429, &all), Some(ms(1500)));
+        assert_eq!(wait(429, &all[1..]), Some(ms(3000)));
+        assert_eq!(wait(429, &all[2..]), Some(ms(360_000)));
+        assert_eq!(
+            wait(429, &[("retry-after-ms", "abc"), all[1]]),
+            Some(ms(3000))
+        );
+        assert_eq!(
+            wait(503, &[("retry-after-ms", "250.5")]),
+            Some(Duration::from_micros(250_500))
+        );
+        // The reset headers say when a rate limit resets, nothing of a 5xx.
+        assert_eq!(wait(500, &all[2..]), None);
+        // The limit that is spent; the longer when neither or both is.
+        let both = [
+            ("x-ratelimit-reset-requests", "1s"),
+            ("x-ratelimit-reset-tokens", "17ms"),
+        ];
+        assert_eq!(wait(429, &both), Some(ms(1000)));
+        let tokens_spent = [both[0], both[1], ("x-ratelimit-remaining-tokens", "0")];
+        assert_eq!(wait(429, &tokens_spent), Some(ms(17)));
+        assert_eq!(wait(429, &[]), None);
+        assert_eq!(wait(429, &[("x-ratelimit-reset-requests", "30")]), None);
+    }
+
+    #[test]
+    fn go_durations_read_as_openai_writes_them() {
+        let ms = Duration::from_millis;
+        for (text, d) in [
+            ("1s", ms(1000)),
+            ("6m0s", ms(360_000)),
+            ("17ms", ms(17)),
+            (" 1h2m3.5s ", ms(3_723_500)),
+            ("0.5s", ms(500)),
+            ("2m59.56s", ms(179_560)),
+            ("1500us", Duration::from_micros(1500)),
+            ("1500µs", Duration::from_micros(1500)),
+            ("0s", Duration::ZERO),
+        ] {
+            assert_eq!(go_duration(text), Some(d), "{text}");
+        }
+        for bad in ["", "1", "s", "1x", "-1s", "1..2s", "1s2", "soon"] {
+            assert_eq!(go_duration(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn an_html_page_is_named_by_its_type_and_title() {
+        let none = Secrets::new();
+        assert!(html_page(Some("text/html; charset=utf-8"), b"x"));
+        assert!(html_page(None, b"  \n<!doctype html>"));
+        assert!(!html_page(Some("application/json"), b"{not json"));
+        let page =
+            b"<!DOCTYPE html><html><head><title>OpenRouter</title></head><body>x</body></html>";
+        assert_eq!(
+            html_page_said(Some("text/html; charset=utf-8"), page, &none),
+            "the server answered with an HTML page (content type `text/html; charset=utf-8`), \
+             titled \"OpenRouter\", not a chat completion"
+        );
+        let untitled = format!(
+            "<html><body><p>Sign in &amp; go</p>{}</body></html>",
+            "y".repeat(300)
+        );
+        let said = html_page_said(None, untitled.as_bytes(), &none);
+        assert!(
+            said.starts_with("the server answered with an HTML page (content type none), beginning \"Sign in & go yyy")
+                && said.ends_with("y\", not a chat completion"),
+            "{said}"
+        );
     }
 
     #[test]

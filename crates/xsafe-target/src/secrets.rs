@@ -18,7 +18,9 @@ use serde_json::Value;
 /// of a message into the label, and no provider's key is that short.
 ///
 /// Each value is also taken out as a JSON string writes it (`\/` for `/`,
-/// `\"` for `"`), so that a body quoted as it came holds none of them. A
+/// `\"` for `"`), so that a body quoted as it came holds none of them, and
+/// percent-encoded as in a URL (`%2F` or `%2f` for `/`), as a server that
+/// quotes a query or a form it was sent writes it. A
 /// text made of a server's body must be redacted before it is shortened:
 /// a credential cut in two is found by neither half.
 #[derive(Clone, Default)]
@@ -42,7 +44,7 @@ const CREDENTIAL_WORDS: [&str; 6] = ["key", "token", "secret", "auth", "password
 /// `Proxy-Authorization`, `Cookie`, or a name holding one of
 /// [`CREDENTIAL_WORDS`]. Other headers (`HTTP-Referer`, `X-Title`) say
 /// nothing secret, and their values are left in messages.
-fn credential_header(name: &str) -> bool {
+pub(crate) fn credential_header(name: &str) -> bool {
     let name = name.trim().to_ascii_lowercase();
     matches!(
         name.as_str(),
@@ -137,13 +139,16 @@ impl Secrets {
         }
     }
 
-    /// Adds `value` with `label`, and the forms a JSON string writes it in.
+    /// Adds `value` with `label`, the forms a JSON string writes it in, and
+    /// its percent-encoded forms (see [`percent_encoded`]).
     fn push(&mut self, value: String, label: &'static str) {
         let escaped = serde_json::to_string(&value)
             .map(|s| s[1..s.len() - 1].to_string())
             .unwrap_or_else(|_| value.clone());
         let slashed = escaped.replace('/', "\\/");
-        for v in [value, escaped, slashed] {
+        let upper = percent_encoded(&value, false);
+        let lower = percent_encoded(&value, true);
+        for v in [value, escaped, slashed, upper, lower] {
             if !self.values.iter().any(|(known, _)| *known == v) {
                 self.values.push((v, label));
             }
@@ -235,6 +240,24 @@ fn percent_decoded(text: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
+/// `text` percent-encoded as a URL's query or a form writes it: every byte
+/// of its UTF-8 but the unreserved characters (letters, digits, `-`, `.`,
+/// `_`, `~`) as `%XX`, the hex digits in lower case when `lower`, else in
+/// upper case (as most encoders write them). A space is `%20`, not `+`.
+fn percent_encoded(text: &str, lower: bool) -> String {
+    let mut out = String::with_capacity(text.len());
+    for &b in text.as_bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(b));
+        } else if lower {
+            out.push_str(&format!("%{b:02x}"));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 /// `bytes` in standard base64, padded with `=` (as basic authentication
 /// sends a user name and password).
 fn base64(bytes: &[u8]) -> String {
@@ -286,7 +309,8 @@ mod tests {
             s.redact("Bearer EMPTY refused: the body is EMPTY"),
             "[API key] refused: the body is EMPTY"
         );
-        assert_eq!(format!("{s:?}"), "Secrets(1 values)");
+        // `Bearer EMPTY`, and `Bearer%20EMPTY` as a URL writes it.
+        assert_eq!(format!("{s:?}"), "Secrets(2 values)");
     }
 
     #[test]
@@ -401,5 +425,33 @@ mod tests {
         // Without a credential, the bytes are as they came.
         let body = br#"{"b": 1,  "a": "\u0041"}"#;
         assert_eq!(s.redact_bytes(body), body);
+    }
+
+    #[test]
+    fn a_key_is_found_percent_encoded_in_either_case() {
+        assert_eq!(
+            percent_encoded("a-Z_0.~ /+=é", false),
+            "a-Z_0.~%20%2F%2B%3D%C3%A9"
+        );
+        assert_eq!(
+            percent_encoded("a-Z_0.~ /+=é", true),
+            "a-Z_0.~%20%2f%2b%3d%c3%a9"
+        );
+        let mut s = Secrets::new();
+        s.add_api_key("sk-ab/cd+ef==XYZ123456789");
+        s.add_header_value("api-key", "az/key+value==0123");
+        assert_eq!(
+            s.redact(
+                "key sk-ab%2Fcd%2Bef%3D%3DXYZ123456789, sk-ab%2fcd%2bef%3d%3dXYZ123456789, \
+                 Bearer%20sk-ab%2Fcd%2Bef%3D%3DXYZ123456789 or az%2Fkey%2Bvalue%3D%3D0123"
+            ),
+            "key [API key], [API key], [API key] or [header value]"
+        );
+        // In a JSON body quoted as it came, too.
+        let body = br#"{"error":{"message":"bad key sk-ab%2fcd%2bef%3d%3dXYZ123456789"}}"#;
+        assert_eq!(
+            String::from_utf8(s.redact_bytes(body)).unwrap(),
+            r#"{"error":{"message":"bad key [API key]"}}"#
+        );
     }
 }

@@ -394,9 +394,10 @@ pub(crate) fn why_failed(o: &RunOutcome) -> String {
 }
 
 /// What to do about a run's failed results. Running the same command
-/// again retries them, which is all a timeout, an HTTP error or a
-/// clarifier that wrote nothing may need; but two kinds fail the same way
-/// on every try, so retrying them as they are can never succeed:
+/// again retries them, which is all a timeout, a rate limit, a server's
+/// error or a clarifier that wrote nothing may need; but three kinds fail
+/// the same way on every try, so retrying them as they are can never
+/// succeed:
 ///
 /// - a template of the strategy that cannot render for some prompts (kind
 ///   `template`): the strategy must be fixed first. A fixed strategy is
@@ -410,15 +411,25 @@ pub(crate) fn why_failed(o: &RunOutcome) -> String {
 ///   not set. What its message says must change first; a changed target
 ///   setting (a larger `--context` or a smaller `--max-tokens`) makes a
 ///   new run, which asks that target every case again (other targets'
-///   answers are copied), under another name when the run was `named`.
+///   answers are copied), under another name when the run was `named`;
+///   a setting the server refuses (`--max-tokens` above the model's most,
+///   a `--temperature` it does not take) is one, which its message names;
+/// - an HTTP 4xx answer other than a rate limit or a timeout (kind
+///   `client_error`): the server refuses the request itself (a guardrail
+///   blocking a prompt, a wrong URL), and gives the same answer to the same
+///   request. What its message names must change first.
 ///
-/// Failures of several kinds get each its advice, briefly. The strategy's
-/// other errors keep the advice to retry: only a template's is known to
-/// fail again.
+/// (A key refused, a quota used up, a rate limit that resets later than
+/// xsafe waits and a model the server does not have are no failures of
+/// results: they stop the run's target, and the run's error says what to
+/// do.) Failures of several kinds get each its advice, briefly. The
+/// strategy's other errors keep the advice to retry: only a template's is
+/// known to fail again.
 pub(crate) fn what_to_do_about_failures(o: &RunOutcome, named: bool) -> String {
     let template = o.template_errors();
     let config = o.error_kinds.get("config").copied().unwrap_or(0);
-    if template == 0 && config == 0 {
+    let refused = o.error_kinds.get("client_error").copied().unwrap_or(0);
+    if template == 0 && config == 0 && refused == 0 {
         return "run the same command again to retry them".to_string();
     }
     let again = if named {
@@ -450,6 +461,17 @@ pub(crate) fn what_to_do_about_failures(o: &RunOutcome, named: bool) -> String {
              {config_fix}"
         );
     }
+    let refused_fix = format!(
+        "change what the message names (a target setting, the base URL, the key's access), \
+         then {again}; a prompt the server itself refuses (a guardrail's block) is refused \
+         again"
+    );
+    if refused >= o.errors {
+        return format!(
+            "the server refused them (kind `client_error`, an HTTP 4xx), as it will the same \
+             requests on every try: {refused_fix}"
+        );
+    }
     let mut said = Vec::new();
     if template > 0 {
         let (are, fail) = if template == 1 {
@@ -472,7 +494,18 @@ pub(crate) fn what_to_do_about_failures(o: &RunOutcome, named: bool) -> String {
              try: {config_fix}"
         ));
     }
-    let others = o.errors.saturating_sub(template + config);
+    if refused > 0 {
+        let are = if refused == 1 {
+            "is a request"
+        } else {
+            "are requests"
+        };
+        said.push(format!(
+            "{refused} of them {are} the server refused (kind `client_error`, an HTTP 4xx), \
+             as it will on every try: {refused_fix}"
+        ));
+    }
+    let others = o.errors.saturating_sub(template + config + refused);
     if others > 0 {
         said.push(format!(
             "the other {others} may pass when the same command is run again as it is"
