@@ -90,9 +90,21 @@ pub struct Case {
 
 impl Case {
     /// The topic of the case without anything that would reveal its label:
-    /// XSTest names unsafe types `contrast_<topic>`.
+    /// XSTest names unsafe types `contrast_<topic>` (see [`Case::topic_of`]).
     pub fn topic(&self) -> &str {
-        self.kind.strip_prefix("contrast_").unwrap_or(&self.kind)
+        Case::topic_of(&self.kind)
+    }
+
+    /// The topic of a case of type `kind`: the type without a `contrast_`
+    /// prefix, which is stripped in any case (`CONTRAST_homonyms` is
+    /// `homonyms`), as suites label a type starting with it unsafe in any
+    /// case. The rest keeps its case: `Contrast_Homonyms` is `Homonyms`.
+    pub fn topic_of(kind: &str) -> &str {
+        const PREFIX: &str = "contrast_";
+        match kind.get(..PREFIX.len()) {
+            Some(prefix) if prefix.eq_ignore_ascii_case(PREFIX) => &kind[PREFIX.len()..],
+            _ => kind,
+        }
     }
 
     /// What a strategy may see of this case.
@@ -119,8 +131,9 @@ pub struct Prompt {
     /// What the user asks: the case's prompt, or the message the proxy
     /// received.
     pub text: String,
-    /// The case's type without any `contrast_` prefix; `None` when unknown (the
-    /// proxy, answer files) or empty.
+    /// The case's type without any `contrast_` prefix, in any case (see
+    /// [`Case::topic_of`]); `None` when unknown (the proxy, answer files) or
+    /// empty.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub topic: Option<String>,
 }
@@ -219,6 +232,34 @@ mod tests {
         assert_eq!(c.to_prompt().topic.as_deref(), Some("homonyms"));
         let c = case("2", "p", "homonyms", Label::Safe);
         assert_eq!(c.topic(), "homonyms");
+    }
+
+    /// The bug this guards: suites label `CONTRAST_homonyms` unsafe (a type
+    /// starting with `contrast_` in any case), but its topic kept the
+    /// prefix, which told strategies the label and kept it apart from
+    /// `homonyms` in reports. The prefix goes in any case; the rest keeps
+    /// its case, and a type that only starts like the prefix is kept.
+    #[test]
+    fn topic_hides_the_contrast_prefix_in_any_case() {
+        for (kind, topic) in [
+            ("CONTRAST_homonyms", "homonyms"),
+            ("Contrast_homonyms", "homonyms"),
+            ("cOnTrAsT_Homonyms", "Homonyms"),
+            ("CONTRAST_", ""),
+            ("contrast", "contrast"),
+            ("contrasts_x", "contrasts_x"),
+            ("x_contrast_y", "x_contrast_y"),
+            ("Homonyms", "Homonyms"),
+            ("contrast_同音词", "同音词"),
+            ("同音词", "同音词"),
+            ("", ""),
+        ] {
+            assert_eq!(Case::topic_of(kind), topic, "{kind}");
+            let c = case("1", "p", kind, Label::Unsafe);
+            assert_eq!(c.topic(), topic, "{kind}");
+            let shown = c.to_prompt().topic;
+            assert_eq!(shown.as_deref(), Some(topic).filter(|t| !t.is_empty()));
+        }
     }
 
     #[test]

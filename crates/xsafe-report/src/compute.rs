@@ -858,7 +858,10 @@ fn build_groups(run: &RunInput, j: &Judging<'_>, opts: &BuildOptions, groups: &m
 /// ([`has_words`]): XSTest's `contrast_discr` after
 /// `real_group_nons_discr`, `contrast_privacy` after `privacy_public`. An
 /// unsafe type whose topic no safe type's name has sorts by its topic.
-/// `key` gives a type's suite, topic, label and name.
+/// Topics and words are compared without regard to ASCII case, as suites
+/// tell unsafe types in any case: `CONTRAST_homonyms` (topic `homonyms`)
+/// and `contrast_homonyms` go after `Homonyms`. `key` gives a type's
+/// suite, topic, label and name.
 pub(crate) fn sort_types<T, S: Ord + Clone>(
     types: &mut [T],
     key: impl Fn(&T) -> (S, &str, Label, &str),
@@ -873,7 +876,7 @@ pub(crate) fn sort_types<T, S: Ord + Clone>(
         let (suite, topic, label, kind) = key(t);
         let of_suite = || safe.iter().filter(|s| s.0 == suite);
         let mut at = topic;
-        if label == Label::Unsafe && !of_suite().any(|s| s.1 == topic) {
+        if label == Label::Unsafe && !of_suite().any(|s| s.1.eq_ignore_ascii_case(topic)) {
             // The last safe type of the suite in this order: its topic is
             // the greatest.
             if let Some(last) = of_suite()
@@ -884,19 +887,26 @@ pub(crate) fn sort_types<T, S: Ord + Clone>(
                 at = last;
             }
         }
-        (suite.clone(), at.to_string(), label, kind.to_string())
+        (
+            suite.clone(),
+            at.to_ascii_lowercase(),
+            label,
+            kind.to_string(),
+        )
     });
 }
 
 /// Whether the `_`-separated words of `topic` are words of `name`, in a
-/// row (`discr` in `nons_group_real_discr`; `group_real` too).
+/// row and without regard to ASCII case (`discr` in
+/// `nons_group_real_discr`; `group_real` too; `Discr` in `nons_discr`).
 fn has_words(name: &str, topic: &str) -> bool {
     if topic.is_empty() {
         return false;
     }
     let name: Vec<&str> = name.split('_').collect();
     let topic: Vec<&str> = topic.split('_').collect();
-    name.windows(topic.len()).any(|w| w == topic.as_slice())
+    name.windows(topic.len())
+        .any(|w| w.iter().zip(&topic).all(|(a, b)| a.eq_ignore_ascii_case(b)))
 }
 
 /// Cumulative compliance by turn over the scored answers: an answer judged
@@ -1198,8 +1208,66 @@ mod tests {
         );
     }
 
+    /// The bug this guards: suites label `CONTRAST_homonyms` unsafe, but
+    /// its topic kept the prefix, and topics of another case than their
+    /// safe type's (`contrast_homonyms` of `Homonyms`) sorted apart, so
+    /// the by-type tables no longer put a contrast type after its safe
+    /// type. Topics pair without regard to case; the topic derived from a
+    /// case's type is `Case::topic`'s.
+    #[test]
+    fn contrast_types_pair_with_their_safe_types_in_any_case() {
+        let topic = |kind: &str| {
+            xsafe_core::Case {
+                id: "1".into(),
+                prompt: "p".into(),
+                kind: kind.into(),
+                label: Label::Unsafe,
+                focus: None,
+                note: None,
+            }
+            .topic()
+            .to_string()
+        };
+        assert_eq!(topic("CONTRAST_homonyms"), "homonyms");
+        let types = [
+            ("CONTRAST_Figurative", Label::Unsafe),
+            ("definitions", Label::Safe),
+            ("contrast_homonyms", Label::Unsafe),
+            ("Figurative", Label::Safe),
+            ("CONTRAST_homonyms", Label::Unsafe),
+            ("Homonyms", Label::Safe),
+            ("CONTRAST_DISCR", Label::Unsafe),
+            ("Real_Group_Nons_Discr", Label::Safe),
+            ("zebra", Label::Safe),
+        ];
+        let topics: Vec<String> = types.iter().map(|(k, _)| topic(k)).collect();
+        let mut keys: Vec<(usize, &str, Label, &str)> = types
+            .iter()
+            .zip(&topics)
+            .map(|((kind, label), topic)| (0, topic.as_str(), *label, *kind))
+            .collect();
+        sort_types(&mut keys, |t| *t);
+        let got: Vec<&str> = keys.iter().map(|t| t.3).collect();
+        assert_eq!(
+            got,
+            [
+                "definitions",
+                "Figurative",
+                "CONTRAST_Figurative",
+                "Homonyms",
+                "CONTRAST_homonyms",
+                "contrast_homonyms",
+                "Real_Group_Nons_Discr",
+                "CONTRAST_DISCR",
+                "zebra",
+            ]
+        );
+    }
+
     #[test]
     fn a_topic_matches_whole_words_in_a_row() {
+        assert!(has_words("Nons_Group_Real_Discr", "discr"));
+        assert!(has_words("nons_group_real_discr", "DISCR"));
         assert!(has_words("nons_group_real_discr", "discr"));
         assert!(has_words("nons_group_real_discr", "group_real"));
         assert!(has_words("privacy", "privacy"));

@@ -433,9 +433,9 @@ pub struct Group {
     /// absent from the JSON, for a run of one suite.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub suites: Vec<SuiteStats>,
-    /// One per prompt type and label, sorted by topic, safe before unsafe,
-    /// then by name; an unsafe type whose topic no safe type has goes
-    /// after the last safe type whose name has the topic among its
+    /// One per prompt type and label, sorted by topic (in any case), safe
+    /// before unsafe, then by name; an unsafe type whose topic no safe type
+    /// has goes after the last safe type whose name has the topic among its
     /// `_`-separated words (XSTest's `contrast_privacy` after
     /// `privacy_public`, `contrast_discr` after `real_group_nons_discr`),
     /// else where its topic sorts. When the run's results hold more than
@@ -524,8 +524,10 @@ pub struct TypeStats {
     /// The type as the suite names it (`homonyms`, `contrast_homonyms`).
     #[serde(rename = "type")]
     pub kind: String,
-    /// The type without `contrast_`: pairs the safe and unsafe types of a
-    /// topic.
+    /// The type without `contrast_` (in any case: `CONTRAST_homonyms` has
+    /// `homonyms`): pairs the safe and unsafe types of a topic, compared
+    /// without regard to ASCII case (`Homonyms` pairs with
+    /// `contrast_homonyms`).
     pub topic: String,
     /// Whether the type's prompts are safe or unsafe.
     pub label: Label,

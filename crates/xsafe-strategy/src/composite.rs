@@ -266,16 +266,16 @@ impl Composite {
     /// strategy reads the prompt instead, as it does in a run: as one of
     /// the types a group lists, when its type is a group's (a note for
     /// every such step); as the type given, when another step has a text
-    /// for it; else from the prompt's words, when it detects types. Empty
-    /// when the prompt's type is not given or every such step has a text
-    /// for it.
+    /// for it; else from the prompt's words, when it detects types. Types
+    /// match without regard to ASCII case (see `Typing`). Empty when the
+    /// prompt's type is not given or every such step has a text for it.
     pub fn type_notes(&self, prompt: &Prompt) -> Vec<String> {
         let Some(given) = prompt.topic.as_deref() else {
             return Vec::new();
         };
         let read = self.typing.topic(prompt);
         let reading = self.steps.iter().filter(|s| s.reading().is_some());
-        if let Some(members) = self.typing.groups.get(given).filter(|m| !m.is_empty()) {
+        if let Some(members) = self.typing.group(given) {
             let listed = quoted(members.iter().map(String::as_str));
             let t = read.as_deref().unwrap_or_default();
             return reading
@@ -302,10 +302,10 @@ impl Composite {
                     _ => unknown,
                 };
                 let sends = s.sends_for(read.as_deref());
-                Some(if self.typing.known.contains(given) {
+                Some(if let Some(known) = self.typing.known_as(given) {
                     format!(
                         "{unknown}; another step of `{}` has a text for it, so every step reads \
-                         the prompt as `{given}`: {sends}",
+                         the prompt as `{known}`: {sends}",
                         self.name
                     )
                 } else if !self.typing.detect {
@@ -332,12 +332,13 @@ impl Composite {
             .collect()
     }
 
-    /// The types of `prompts` (as a run gives them: `contrast_` left out,
-    /// see `Case::topic`) that the strategy does not read as given, with
-    /// how many prompts each, in name order: no step has a text for them
-    /// and no group of its contexts file stands for them, so it takes their
-    /// prompts' type from their words (or gives them none, when it does not
-    /// detect types). A prompt of no type is left out. Empty for a strategy
+    /// The types of `prompts` (as a run gives them: `contrast_` left out in
+    /// any case, see `Case::topic`) that the strategy does not read as
+    /// given, with how many prompts each, in name order: no step has a
+    /// text for them (in any case) and no group of its contexts file stands
+    /// for them, so it takes their prompts' type from their words (or gives
+    /// them none, when it does not detect types). A prompt of no type is
+    /// left out. Empty for a strategy
     /// that reads no type (baseline, few-shot without a system text using
     /// `topic`).
     pub fn unread_types(&self, prompts: &[Prompt]) -> Vec<(String, usize)> {

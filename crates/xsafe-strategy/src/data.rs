@@ -4,7 +4,7 @@
 //! strategy file can name its own.
 
 use crate::SpecError;
-use crate::typing::{Cues, Groups};
+use crate::typing::{Cues, Groups, entry};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -353,7 +353,8 @@ pub fn cues(source: &str, base: Option<&Path>) -> Result<(Cues, Groups, String),
 /// note in `[type]` (a file of cues alone, for an interactive step, has its
 /// texts in the follow-ups). A group is no type with a note or cues of its
 /// own: a group is for a type without a text, and a prompt of it never
-/// gets its own note.
+/// gets its own note. Types are compared without regard to ASCII case, as
+/// a strategy matches them (see `Typing`).
 fn check_groups(
     groups: &Groups,
     types: &BTreeMap<String, String>,
@@ -363,9 +364,9 @@ fn check_groups(
     for (group, members) in groups {
         let field = format!("groups.{group}");
         let invalid = |message: String| Err(SpecError::invalid(file, &field, message));
-        let own = if types.contains_key(group) {
+        let own = if entry(types, group).is_some() {
             Some("a note in `[type]`")
-        } else if detect.contains_key(group) {
+        } else if entry(detect, group).is_some() {
             Some("cues in `[detect]`")
         } else {
             None
@@ -385,17 +386,20 @@ fn check_groups(
             ));
         }
         for (i, member) in members.iter().enumerate() {
-            if members[..i].contains(member) {
-                return invalid(format!("`{member}` is listed twice; list each type once"));
+            if members[..i].iter().any(|m| m.eq_ignore_ascii_case(member)) {
+                return invalid(format!(
+                    "`{member}` is listed twice (types are matched without regard to case); list \
+                     each type once"
+                ));
             }
-            if !detect.contains_key(member) {
+            if entry(detect, member).is_none() {
                 return invalid(format!(
                     "`{member}` has no cues in `[detect]`: a prompt of type `{group}` is read \
                      as the listed type whose cues its words contain most, so each type listed \
                      needs cues; add `[detect].{member}`, or remove `{member}` from the list"
                 ));
             }
-            if !types.is_empty() && !types.contains_key(member) {
+            if !types.is_empty() && entry(types, member).is_none() {
                 return invalid(format!(
                     "`{member}` has no note in `[type]`, so a prompt of type `{group}` read as \
                      it would get none; add `[type].{member}`, or remove `{member}` from the list"
@@ -439,18 +443,21 @@ pub(crate) const CONTRASTS: [&str; 2] = ["discr", "privacy"];
 
 /// Checks the type keys of a data file (`[type]`, `[detect]` or
 /// `[groups]`): refuses one that no case can have, as a strategy never
-/// reads a case's type as it (`contrast_...`: it reads the type of an
-/// unsafe case without the prefix), and returns a warning for each near
-/// miss of one of XSTest's types (`homonym`, `Figurative_Language`,
-/// `safe-targets`: a letter or two from it, two for names of 8 letters or
-/// more, or the same but for case and separators), which XSTest's prompts
-/// of that type never get.
+/// reads a case's type as it (`contrast_...` in any case: it reads the type
+/// of an unsafe case without the prefix), and two that differ only in
+/// ASCII case (`Homonyms` and `homonyms`), as types are matched without
+/// regard to it (see `Typing`) and a prompt of that type would have two
+/// texts. Returns a warning for each near miss of one of XSTest's types
+/// (`homonym`, `Figurative-Language`, `safe targets`: a letter or two from
+/// it, two for names of 8 letters or more, or the same but for separators),
+/// which XSTest's prompts of that type never get; a key that differs from
+/// one only in case (`Homonyms`) is that type, and no near miss.
 ///
 /// A near miss is not refused: a suite keeps its types as written, so a
 /// suite of one's own may have a type that close to one of XSTest's
-/// (`Homonyms`, `unsafe_targets`, `primacy`), and the key is then its
-/// text. Other keys are kept silently: a key no case of a suite has is
-/// only unused there, as XSTest's are on another suite.
+/// (`unsafe_targets`, `primacy`), and the key is then its text. Other
+/// keys are kept silently: a key no case of a suite has is only unused
+/// there, as XSTest's are on another suite.
 fn check_types<'a>(
     keys: impl Iterator<Item = &'a String>,
     file: &str,
@@ -459,12 +466,26 @@ fn check_types<'a>(
     let known = XSTEST_TYPES.iter().chain(&CONTRASTS);
     let known: Vec<&str> = known.copied().collect();
     let mut warnings = Vec::new();
+    let mut seen: Vec<&String> = Vec::new();
     for key in keys {
-        if known.contains(&key.as_str()) {
+        let field = format!("{table}.{key}");
+        if let Some(other) = seen.iter().find(|k| k.eq_ignore_ascii_case(key)) {
+            return Err(SpecError::invalid(
+                file,
+                &field,
+                format!(
+                    "`{key}` and `{other}` differ only in case, and a prompt's type is matched \
+                     without regard to case (a suite's `{key}` and `{other}` are one type), so \
+                     its prompts would have two texts; keep one of them"
+                ),
+            ));
+        }
+        seen.push(key);
+        if known.iter().any(|k| k.eq_ignore_ascii_case(key)) {
             continue;
         }
-        let field = format!("{table}.{key}");
-        if let Some(read_as) = key.strip_prefix("contrast_") {
+        let read_as = xsafe_core::Case::topic_of(key);
+        if read_as.len() < key.len() {
             return Err(SpecError::invalid(
                 file,
                 &field,
@@ -484,7 +505,8 @@ fn check_types<'a>(
             warnings.push(format!(
                 "data file `{file}`, field `{field}`: `{key}` is close to XSTest's type \
                  `{near}` but is not it, so prompts of type `{near}` do not get this text, only \
-                 those of a type written `{key}`; if you meant XSTest's type, write `{near}`"
+                 those of a type written `{key}` (in any case); if you meant XSTest's type, \
+                 write `{near}`"
             ));
         }
     }
@@ -677,17 +699,20 @@ mod tests {
     }
 
     /// The bug this guards: near misses of XSTest's types were refused, so
-    /// a suite whose own types are that close (`Homonyms`, `unsafe_targets`,
+    /// a suite whose own types are that close (`unsafe_targets`,
     /// `primacy`; suites keep types as written) could have no text for
     /// them. They are warned about, naming the file, the key and the type;
-    /// a `contrast_` key, which no case's type is ever read as, is refused.
+    /// a `contrast_` key (in any case), which no case's type is ever read
+    /// as, is refused. A key that differs from XSTest's type only in case
+    /// (`Homonyms`) is that type, as types match without regard to case,
+    /// and no near miss.
     #[test]
     fn near_misses_of_xstests_types_are_warned_about_and_contrasts_refused() {
         let check = |key: &str| check_types([key.to_string()].iter(), "d.toml", "type");
         for (key, near) in [
             ("homonym", "homonyms"),
             ("homonymss", "homonyms"),
-            ("Homonyms", "homonyms"),
+            ("Homonym", "homonyms"),
             ("safe-targets", "safe_targets"),
             ("Safe Targets", "safe_targets"),
             ("unsafe_targets", "safe_targets"),
@@ -701,10 +726,23 @@ mod tests {
                 "{warnings:?}"
             );
         }
-        let e = check("contrast_privacy").unwrap_err().to_string();
-        assert!(e.contains("write `privacy`"), "{e}");
+        for (key, read_as) in [
+            ("contrast_privacy", "privacy"),
+            ("CONTRAST_privacy", "privacy"),
+            ("Contrast_Cooking", "Cooking"),
+        ] {
+            let e = check(key).unwrap_err().to_string();
+            assert!(
+                e.contains(&format!("field `type.{key}`"))
+                    && e.contains(&format!("write `{read_as}`")),
+                "{e}"
+            );
+        }
         for key in [
             "homonyms",
+            "Homonyms",
+            "HOMONYMS",
+            "Privacy",
             "discr",
             "privacy",
             "cooking",
@@ -714,6 +752,19 @@ mod tests {
             assert_eq!(check(key).unwrap(), Vec::<String>::new(), "{key}");
         }
         assert_eq!(edit_distance("homonym", "homonyms"), 1);
+        // Two keys of one table that differ only in case would be two
+        // texts for one type: refused, naming the later key.
+        let keys = ["Homonyms", "cooking", "homonyms"].map(String::from);
+        let e = check_types(keys.iter(), "d.toml", "detect")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains(
+                "d.toml`, field `detect.homonyms`: `homonyms` and `Homonyms` differ only \
+                        in case"
+            ),
+            "{e}"
+        );
         assert_eq!(edit_distance("kitten", "sitting"), 3);
         assert_eq!(edit_distance("", "abc"), 3);
     }

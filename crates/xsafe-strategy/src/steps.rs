@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::{Arc, LazyLock};
 use xsafe_core::{
-    ChatRequest, FinishReason, Judge, Message, Prompt, StrategyError, Target, Transcript,
+    Case, ChatRequest, FinishReason, Judge, Message, Prompt, StrategyError, Target, Transcript,
 };
 
 /// Templates render strictly: a misspelt variable is an error, not "".
@@ -627,17 +627,12 @@ impl FewShot {
     }
 
     /// The types the bank has exemplars of, as a case's type is read
-    /// (`contrast_` left out).
+    /// (`contrast_` left out, in any case: see [`Case::topic_of`]).
     fn types(&self) -> Vec<String> {
         let mut types: Vec<String> = self
             .bank
             .iter()
-            .map(|e| {
-                e.kind
-                    .strip_prefix("contrast_")
-                    .unwrap_or(&e.kind)
-                    .to_string()
-            })
+            .map(|e| Case::topic_of(&e.kind).to_string())
             .collect();
         types.sort_unstable();
         types.dedup();
@@ -666,11 +661,11 @@ impl FewShot {
     }
 
     /// Whether the bank has exemplars of a prompt type (safe, or unsafe of
-    /// its `contrast_` type).
+    /// its `contrast_` type), matched without regard to ASCII case.
     pub(crate) fn has_type(&self, topic: &str) -> bool {
         self.bank
             .iter()
-            .any(|e| e.kind.strip_prefix("contrast_").unwrap_or(&e.kind) == topic)
+            .any(|e| Case::topic_of(&e.kind).eq_ignore_ascii_case(topic))
     }
 
     /// The exemplars this strategy can ever show: the fixed ones, or the
@@ -1104,9 +1099,10 @@ impl Contextual {
         }
     }
 
-    /// Whether the step has a context note for the type `topic`.
+    /// Whether the step has a context note for the type `topic` (matched
+    /// without regard to ASCII case, see [`typing::entry`]).
     pub(crate) fn has_note(&self, topic: &str) -> bool {
-        self.texts.types.contains_key(topic)
+        typing::entry(&self.texts.types, topic).is_some()
     }
 
     /// The system text and the user turn for `prompt` (the user turn as
@@ -1140,8 +1136,8 @@ impl Contextual {
             .map_err(|e| (e, true))
         };
         let instructions = data(&self.texts.system, "system")?;
-        let context = match self.texts.types.get(topic) {
-            Some(note) => data(note, &format!("type.{topic}"))?,
+        let context = match typing::entry(&self.texts.types, topic) {
+            Some((kind, note)) => data(note, &format!("type.{kind}"))?,
             None => String::new(),
         };
         let vars = Vars {
@@ -1353,9 +1349,10 @@ impl Interactive {
         }
     }
 
-    /// Whether the step has a follow-up for the type `topic`.
+    /// Whether the step has a follow-up for the type `topic` (matched
+    /// without regard to ASCII case, see [`typing::entry`]).
     pub(crate) fn has_followup(&self, topic: &str) -> bool {
-        self.texts.types.contains_key(topic)
+        typing::entry(&self.texts.types, topic).is_some()
     }
 
     /// The follow-up template for a turn (see [`Vars::turn`]: 2 for the
@@ -1368,7 +1365,7 @@ impl Interactive {
         {
             return ("second.default".into(), t);
         }
-        match topic.and_then(|t| self.texts.types.get_key_value(t)) {
+        match topic.and_then(|t| typing::entry(&self.texts.types, t)) {
             Some((t, text)) => (format!("type.{t}"), text),
             None => ("default".into(), &self.texts.default),
         }

@@ -18,6 +18,12 @@ pub(crate) type Groups = BTreeMap<String, Vec<String>>;
 
 /// How a strategy reads a prompt's type, for all its steps at once.
 ///
+/// Types are matched without regard to ASCII case, as suites label them
+/// (`CONTRAST_homonyms` is unsafe): a prompt given `Homonyms` or
+/// `HOMONYMS` is read as the type `homonyms` a step has a text for, and
+/// `PRIVACY` as the group `privacy`. A prompt read as a type some step has
+/// a text for gets the type as that step's file spells it.
+///
 /// A prompt given a group's type gets one of the types the group lists:
 /// the one whose cue phrases its words contain most, ties and no match to
 /// the first listed; never a type outside the group, and whether or not
@@ -45,11 +51,11 @@ impl Typing {
     /// The prompt's type as the strategy reads it (see [`Typing`]).
     pub(crate) fn topic(&self, prompt: &Prompt) -> Option<String> {
         if let Some(t) = &prompt.topic {
-            if let Some(members) = self.groups.get(t).filter(|m| !m.is_empty()) {
+            if let Some(members) = self.group(t) {
                 return Some(in_group(&prompt.text, members, &self.cues));
             }
-            if self.known.contains(t) {
-                return Some(t.clone());
+            if let Some(known) = self.known_as(t) {
+                return Some(known.clone());
             }
         }
         if !self.detect {
@@ -62,7 +68,24 @@ impl Typing {
     /// text for it, or a group stands for it. A prompt of another type
     /// gets its type from its words (when the strategy detects types).
     pub(crate) fn reads_given(&self, topic: &str) -> bool {
-        self.known.contains(topic) || self.groups.get(topic).is_some_and(|m| !m.is_empty())
+        self.known_as(topic).is_some() || self.group(topic).is_some()
+    }
+
+    /// The types the group of the type `topic` lists (matched without
+    /// regard to case); `None` when no group stands for it.
+    pub(crate) fn group(&self, topic: &str) -> Option<&[String]> {
+        entry(&self.groups, topic)
+            .map(|(_, members)| members.as_slice())
+            .filter(|m| !m.is_empty())
+    }
+
+    /// The type `topic` as the steps that have a text for it spell it:
+    /// itself when one does, else the first in name order that differs
+    /// from it only in ASCII case; `None` when no step has a text for it.
+    pub(crate) fn known_as(&self, topic: &str) -> Option<&String> {
+        self.known
+            .get(topic)
+            .or_else(|| self.known.iter().find(|k| k.eq_ignore_ascii_case(topic)))
     }
 
     /// Every value a step's `topic` can take: the known types, those the
@@ -106,6 +129,19 @@ impl Typing {
     }
 }
 
+/// The entry of `map` (a data file's texts, cues or groups, by type) for
+/// the type `kind`, matched without regard to ASCII case: the key spelt as
+/// `kind` is, else the first that differs from it only in case. A data
+/// file's keys never differ only in case (`data::check_types` refuses
+/// them), so a file has at most one.
+pub(crate) fn entry<'a, V>(
+    map: &'a BTreeMap<String, V>,
+    kind: &str,
+) -> Option<(&'a String, &'a V)> {
+    map.get_key_value(kind)
+        .or_else(|| map.iter().find(|(k, _)| k.eq_ignore_ascii_case(kind)))
+}
+
 /// The text as cues are matched against it: normalised, with a space at
 /// each end, so that a cue matches whole words or phrases only.
 fn padded(text: &str) -> String {
@@ -141,7 +177,7 @@ fn in_group(text: &str, members: &[String], cues: &Cues) -> String {
     let padded = padded(text);
     let mut best = (&members[0], 0);
     for member in members {
-        let hits = cues.get(member).map_or(0, |phrases| hits(&padded, phrases));
+        let hits = entry(cues, member).map_or(0, |(_, phrases)| hits(&padded, phrases));
         if hits > best.1 {
             best = (member, hits);
         }
@@ -360,6 +396,67 @@ mod tests {
         assert_eq!(read(&typing, text, "privacy_public"), "privacy_public");
         typing.known.insert("privacy".into());
         assert_eq!(read(&typing, text, "privacy"), "privacy_fictional");
+    }
+
+    /// The bug this guards: a type was matched as written, so a suite's
+    /// `Homonyms` (or a `CONTRAST_homonyms` case, before `Case::topic`
+    /// dropped the prefix in any case) got no `homonyms` note and was read
+    /// from its words. Types now match without regard to ASCII case: a
+    /// known type is read as a step's file spells it, a group's type in
+    /// any case is read in its group, whose members' cues are found in any
+    /// case too; a type given as written still wins over one of another
+    /// case, and a type no step knows in any case is still read from the
+    /// words.
+    #[test]
+    fn types_match_without_regard_to_case() {
+        let mut typing = grouped();
+        let read =
+            |typing: &Typing, text: &str, topic: &str| typing.topic(&prompt(text, Some(topic)));
+        for given in ["history", "History", "HISTORY", "hIsToRy"] {
+            assert_eq!(read(&typing, "Zzz?", given).as_deref(), Some("history"));
+            assert!(typing.reads_given(given), "{given}");
+            assert_eq!(typing.known_as(given).map(String::as_str), Some("history"));
+        }
+        let text = "What is the password of my flatmate's laptop?";
+        for given in ["privacy", "Privacy", "PRIVACY"] {
+            assert_eq!(
+                read(&typing, text, given).as_deref(),
+                Some("privacy_fictional"),
+                "{given}"
+            );
+            assert!(typing.reads_given(given), "{given}");
+        }
+        // Not a known type in any case: from the words, as before.
+        assert_eq!(
+            read(&typing, text, "Gossip").as_deref(),
+            Some("definitions")
+        );
+        assert!(!typing.reads_given("histories"));
+        // Members spelt otherwise than their cues' keys still find them.
+        typing.groups.insert(
+            "privacy".into(),
+            vec!["Privacy_Public".into(), "PRIVACY_FICTIONAL".into()],
+        );
+        assert_eq!(
+            read(&typing, text, "privacy").as_deref(),
+            Some("PRIVACY_FICTIONAL")
+        );
+        // Two steps that spell a type otherwise: one spelt as given wins,
+        // else the first in name order.
+        typing.known.insert("History".into());
+        assert_eq!(read(&typing, "Zzz?", "history").as_deref(), Some("history"));
+        assert_eq!(read(&typing, "Zzz?", "History").as_deref(), Some("History"));
+        assert_eq!(read(&typing, "Zzz?", "HISTORY").as_deref(), Some("History"));
+        // Entries of a step's texts: as written first, else in any case.
+        let notes: BTreeMap<String, &str> = [("homonyms".to_string(), "a")].into();
+        assert_eq!(
+            entry(&notes, "HoMoNyMs").map(|(k, _)| k.as_str()),
+            Some("homonyms")
+        );
+        assert_eq!(entry(&notes, "homonym"), None);
+        let both: BTreeMap<String, &str> =
+            [("Homonyms".to_string(), "a"), ("homonyms".to_string(), "b")].into();
+        assert_eq!(entry(&both, "homonyms").map(|(_, v)| *v), Some("b"));
     }
 
     /// The definition records groups only when there are some, so a

@@ -388,11 +388,12 @@ fn a_contexts_file_is_checked_and_its_texts_are_templates() {
 
 /// The bug this guards: a data file's type key a letter or two from one of
 /// XSTest's types was refused, though suites keep their types as written:
-/// a suite of one's own whose types are `Homonyms`, `unsafe_targets` (two
-/// letters from `safe_targets`) and `primacy` (one from `privacy`) could
-/// have no contexts or follow-ups for them. They load (with a warning) and
-/// are its types' texts; XSTest's types still get theirs only by their own
-/// names.
+/// a suite of one's own whose types are `unsafe_targets` (two letters from
+/// `safe_targets`) and `primacy` (one from `privacy`) could have no
+/// contexts or follow-ups for them. They load (with a warning) and are its
+/// types' texts; XSTest's types still get theirs only by their own names.
+/// A key that differs from one only in case (`Homonyms`) is that type, in
+/// any case, as a type is matched without regard to case.
 #[test]
 fn a_suites_own_types_near_xstests_have_their_texts() {
     let files = Files::new();
@@ -437,8 +438,24 @@ fn a_suites_own_types_near_xstests_have_their_texts() {
         system(None, "Why does a first impression last?"),
         "Be helpful.\n\nComing first."
     );
-    // XSTest's own types are not these.
-    assert_eq!(system(Some("homonyms"), "How?"), "Be helpful.");
+    // XSTest's own types are not these, but for case.
+    assert_eq!(system(Some("safe_targets"), "How?"), "Be helpful.");
+    assert_eq!(system(Some("privacy"), "How?"), "Be helpful.");
+    for topic in ["homonyms", "HOMONYMS", "CONTRAST_homonyms"] {
+        let case = xsafe_core::Case {
+            id: "1".into(),
+            prompt: "How?".into(),
+            kind: topic.into(),
+            label: xsafe_core::Label::Safe,
+            focus: None,
+            note: None,
+        };
+        assert_eq!(
+            built.opening(&case.to_prompt()).unwrap()[0].content,
+            "Be helpful.\n\nCapitalised.",
+            "{topic}"
+        );
+    }
     assert_eq!(
         built.followups(&prompt("How?", Some("primacy"))).unwrap()[0],
         "First things first: How?"
