@@ -550,6 +550,7 @@ pub fn parse_labels(bytes: &[u8], name: &str) -> Result<Labelled<LabelledAnswer>
 /// are; a file none of whose rows has a label is refused.
 fn labelled(mut table: Table, jsonl: bool) -> Result<Labelled<Answer>, LabelsError> {
     let kind = FileKind::Labels;
+    no_misspelt_field(&table, kind, jsonl)?;
     let label_col = require(
         &table,
         kind,
@@ -1163,6 +1164,123 @@ fn invalid(
         line: Some(line),
         field: field.map(String::from),
         message: message.into(),
+    }
+}
+
+/// The fields `xsafe judge eval` and `xsafe judge train` read from a label
+/// file, each by its names (the first is the one a misspelling is told to
+/// take), for [`misspelt_field`]: `final_label` first, the one a label file
+/// must have.
+const LABEL_FILE_FIELDS: [&[&str]; 10] = [
+    &[LABEL_FIELD],
+    &["prompt"],
+    &["completion", "answer", "response"],
+    &[MESSAGES_FIELD],
+    &["id"],
+    &["type"],
+    &[REFUSAL_FIELD],
+    &[FINISH_REASON_FIELD],
+    &[SYSTEM_FIELD],
+    &[ERROR_FIELD],
+];
+
+/// The other columns of the files `xsafe export` and `xsafe annotate
+/// export` write, which a label file may have and [`LABEL_FILE_FIELDS`]
+/// leaves unread: never taken for a misspelling.
+const LABEL_FILE_OTHERS: [&str; 8] = [
+    "target",
+    "strategy",
+    "sample",
+    "suite",
+    "note",
+    "annotator",
+    "label",
+    "other_labels",
+];
+
+/// A column (CSV) or key (JSONL) of a label file that no field is read
+/// from but that looks like the misspelt name of a field the file has no
+/// column for ([`misspelt_field`]): its values would go unread without a
+/// word. Displayed, it says so and how to name it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Misspelt {
+    /// The field the file lacks, by the name to give it.
+    pub field: &'static str,
+    /// The file's column or key that looks like `field` misspelt.
+    pub column: String,
+    /// Whether the file is JSONL, whose fields are keys, not columns.
+    pub jsonl: bool,
+}
+
+impl std::fmt::Display for Misspelt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let what = if self.jsonl { "key" } else { "column" };
+        write!(
+            f,
+            "the file has no `{field}` {what}, and its {what} `{column}` looks like `{field}` \
+             misspelt, so it would not be read; rename it `{field}`",
+            field = self.field,
+            column = self.column
+        )
+    }
+}
+
+/// The first field of `fields` (each by its names, as [`Table::find`]
+/// finds them; the first name is the one suggested) that the table has no
+/// column for while one of its columns, read by no field and not among
+/// `others`, looks like one of its names misspelt (see
+/// [`xsafe_suite::looks_misspelt`]: `Final Label`, `finla_label`,
+/// `compeltion`). The one check of `xsafe judge eval`, `xsafe judge
+/// train` and `xsafe annotate import`, each with the fields it reads, so
+/// that they take and refuse the same headers.
+pub fn misspelt_field(
+    t: &Table,
+    fields: &[&[&'static str]],
+    others: &[&str],
+    jsonl: bool,
+) -> Option<Misspelt> {
+    let read = |c: usize| {
+        fields
+            .iter()
+            .flat_map(|names| names.iter())
+            .chain(others)
+            .any(|n| t.find(n) == Some(c))
+    };
+    let unread: Vec<&String> = t
+        .columns
+        .iter()
+        .enumerate()
+        .filter(|&(c, name)| !name.trim().is_empty() && !read(c))
+        .map(|(_, name)| name)
+        .collect();
+    fields
+        .iter()
+        .filter(|names| names.iter().all(|n| t.find(n).is_none()))
+        .find_map(|names| {
+            let column = unread
+                .iter()
+                .find(|c| names.iter().any(|n| xsafe_suite::looks_misspelt(c, n)))?;
+            Some(Misspelt {
+                field: names[0],
+                column: column.to_string(),
+                jsonl,
+            })
+        })
+}
+
+/// Refuses a label file with a column that looks like a misspelt field it
+/// lacks ([`misspelt_field`] with the fields label files are read by),
+/// naming that field, and the header line of a CSV.
+fn no_misspelt_field(t: &Table, kind: FileKind, jsonl: bool) -> Result<(), LabelsError> {
+    match misspelt_field(t, &LABEL_FILE_FIELDS, &LABEL_FILE_OTHERS, jsonl) {
+        None => Ok(()),
+        Some(m) => Err(LabelsError::Invalid {
+            kind,
+            file: t.file.clone(),
+            line: (!jsonl).then_some(t.header_line),
+            field: Some(m.field.to_string()),
+            message: m.to_string(),
+        }),
     }
 }
 

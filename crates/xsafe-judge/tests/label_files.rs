@@ -7,7 +7,8 @@
 use std::path::{Path, PathBuf};
 use xsafe_core::Class;
 use xsafe_judge::labels::{
-    FileKind, LabelsError, check_answers, load_answers, load_labels, parse_label, parse_labels,
+    FileKind, LabelsError, check_answers, load_answers, load_labels, misspelt_field, parse_label,
+    parse_labels,
 };
 
 fn file(dir: &tempfile::TempDir, name: &str, content: &str) -> PathBuf {
@@ -358,4 +359,90 @@ fn each_kind_of_file_names_itself_and_its_header() {
             ..
         })
     ));
+}
+
+/// The bug this guards: `judge eval --labels` and `judge train --labels`
+/// said only that `final_label` was missing from a file whose column was
+/// `Final Label`, while `annotate import` said it looked like
+/// `final_label` misspelt and to rename it. All three share
+/// [`misspelt_field`] and say the same, in CSV (with the header line) and
+/// JSONL (keys); a column of another name, or one an export writes that is
+/// not read, is no misspelling.
+#[test]
+fn a_misspelt_field_is_named_as_annotate_import_names_it() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, content, field, column) in [
+        (
+            "space.csv",
+            "prompt,completion,Final Label\np,No.,2_full_refusal\n",
+            "final_label",
+            "Final Label",
+        ),
+        (
+            "typo.csv",
+            "prompt,completion,finla_label\np,No.,2\n",
+            "final_label",
+            "finla_label",
+        ),
+        (
+            "prompt.csv",
+            "promt,completion,final_label\np,No.,2\n",
+            "prompt",
+            "promt",
+        ),
+        (
+            "refusal.csv",
+            "prompt,completion,refusl,final_label\np,,I can't.,2\n",
+            "refusal",
+            "refusl",
+        ),
+        (
+            "space.jsonl",
+            "{\"prompt\": \"p\", \"completion\": \"No.\", \"Final Label\": 2}\n",
+            "final_label",
+            "Final Label",
+        ),
+    ] {
+        let path = file(&dir, name, content);
+        let (what, line) = if name.ends_with(".jsonl") {
+            ("key", String::new())
+        } else {
+            ("column", " line 1".to_string())
+        };
+        let expected = format!(
+            "label file `{}`{line}, field `{field}`: the file has no `{field}` {what}, and its \
+             {what} `{column}` looks like `{field}` misspelt, so it would not be read; rename it \
+             `{field}`",
+            path.display()
+        );
+        let e = load_labels(&path).unwrap_err().to_string();
+        assert_eq!(e, expected, "{name}");
+        let e = parse_labels(content.as_bytes(), &path.display().to_string())
+            .unwrap_err()
+            .to_string();
+        assert_eq!(e, expected, "{name}");
+    }
+    // The other columns of an export, and columns of other names.
+    let path = file(
+        &dir,
+        "fine.csv",
+        "id,type,prompt,completion,final_label,annotator,note,label,target,strategy,suite,\
+         sample,refusal,finish_reason,system,other_labels,agreement\n\
+         s1,homonyms,p,No.,2,alice,,safe,t,baseline,x,0,,stop,,,1\n",
+    );
+    assert_eq!(load_labels(&path).unwrap().answers.len(), 1);
+    // The check itself, as `annotate import` calls it with its own fields.
+    let table = xsafe_suite::table::read_csv(
+        b"id,Final-Label\ns1,2\n",
+        "t.csv",
+        &xsafe_suite::table::Example {
+            header: "id,final_label",
+            row: "labelled answer",
+            object: "{}",
+        },
+    )
+    .unwrap();
+    let m = misspelt_field(&table, &[&["final_label"], &["id"]], &[], false).unwrap();
+    assert_eq!((m.field, m.column.as_str()), ("final_label", "Final-Label"));
+    assert!(misspelt_field(&table, &[&["id"]], &[], false).is_none());
 }

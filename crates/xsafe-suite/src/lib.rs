@@ -15,7 +15,8 @@ pub mod table;
 pub use builtin::{builtin, builtin_names};
 pub use error::{CachedCopy, SuiteError};
 pub use parse::{
-    Columns, Format, LoadOptions, load_file, looks_misspelt, parse_bytes, parse_bytes_with_notes,
+    Columns, Format, LoadOptions, is_undrawn, load_file, looks_misspelt, parse_bytes,
+    parse_bytes_with_notes,
 };
 pub use remote::{REMOTES, Remote, fetch, remote};
 
@@ -165,7 +166,9 @@ pub struct Available {
 
 /// Every suite a user can name without a path: the built-ins, then every
 /// fetched suite present in `cache_dir`. A cached file that cannot be used
-/// is listed with its error rather than hidden.
+/// is listed with its error rather than hidden, and so is every fetchable
+/// suite whose copy cannot be looked for (a cache folder this user may not
+/// enter): it may be there.
 pub fn available(cache_dir: &Path) -> Vec<Available> {
     let builtins = builtin_names().iter().filter_map(|&name| {
         builtin(name).map(|suite| Available {
@@ -173,13 +176,17 @@ pub fn available(cache_dir: &Path) -> Vec<Available> {
             suite: Ok(suite),
         })
     });
-    let fetched = REMOTES
-        .iter()
-        .filter(|r| remote::cache_path(r, cache_dir).is_file())
-        .map(|r| Available {
+    let fetched = REMOTES.iter().filter_map(|r| {
+        match remote::cached_file(r, cache_dir) {
+            Ok(None) => None,
+            Ok(Some(_)) => Some(remote::load_cached(r, cache_dir)),
+            Err(e) => Some(Err(e)),
+        }
+        .map(|suite| Available {
             name: r.name,
-            suite: remote::load_cached(r, cache_dir),
-        });
+            suite,
+        })
+    });
     builtins.chain(fetched).collect()
 }
 

@@ -583,14 +583,21 @@ impl Table {
 
 /// Whether `text` shows nothing, so that a prompt or an id of it is
 /// empty though `str::trim` leaves something: it holds only white space
-/// and characters that are not drawn, the format characters (Unicode's
-/// general category Cf: the soft hyphen U+00AD, zero-width spaces and
-/// joiners U+200B to U+200D, bidi marks and embeddings, the word joiner
-/// and invisible operators U+2060 to U+2064, the BOM U+FEFF...) and the
-/// other characters Unicode says to leave undrawn where they cannot be
-/// shown (Default_Ignorable_Code_Point: the combining grapheme joiner,
-/// Hangul fillers, variation selectors, tags), as of Unicode 15.1.
+/// and characters that are not drawn ([`is_undrawn`]).
 fn shows_nothing(text: &str) -> bool {
+    text.chars().all(|c| c.is_whitespace() || is_undrawn(c))
+}
+
+/// Whether `c` is a character that is not drawn: a format character
+/// (Unicode's general category Cf: the soft hyphen U+00AD, zero-width
+/// spaces and joiners U+200B to U+200D, bidi marks and embeddings, the
+/// word joiner and invisible operators U+2060 to U+2064, the BOM
+/// U+FEFF...) or another character Unicode says to leave undrawn where it
+/// cannot be shown (Default_Ignorable_Code_Point: the combining grapheme
+/// joiner, Hangul fillers, variation selectors, tags), as of Unicode 15.1.
+/// For messages that quote text, which escape such characters so that
+/// they show.
+pub fn is_undrawn(c: char) -> bool {
     /// Cf and Default_Ignorable_Code_Point, as inclusive ranges. Cf's
     /// prepended marks (U+0600 to U+0605...) are drawn, but hold no text
     /// of their own.
@@ -621,12 +628,9 @@ fn shows_nothing(text: &str) -> bool {
         ('\u{1D173}', '\u{1D17A}'),
         ('\u{E0000}', '\u{E0FFF}'),
     ];
-    text.chars().all(|c| {
-        c.is_whitespace()
-            || UNDRAWN
-                .iter()
-                .any(|&(first, last)| (first..=last).contains(&c))
-    })
+    UNDRAWN
+        .iter()
+        .any(|&(first, last)| (first..=last).contains(&c))
 }
 
 /// `Some(true)` for `1` and `true`, `Some(false)` for `0` and `false` (in

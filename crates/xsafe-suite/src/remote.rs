@@ -298,6 +298,62 @@ pub(crate) fn cache_path(remote: &Remote, cache_dir: &Path) -> PathBuf {
         .join(format!("{}.csv", remote.name))
 }
 
+/// The fetched copy of `remote` in `cache_dir`, if there is one: `None`
+/// when nothing is at its path (not fetched yet) or something other than a
+/// file is. An error naming the path when whether it is there cannot be
+/// told: a folder on its way that this user may not enter (a cache made by
+/// another user, mode 700), or a file where a folder should be. Such a
+/// cache is not one where the suite was never fetched, and saying so would
+/// send the user to fetch it again, into the same folder.
+pub(crate) fn cached_file(
+    remote: &Remote,
+    cache_dir: &Path,
+) -> Result<Option<PathBuf>, SuiteError> {
+    let path = cache_path(remote, cache_dir);
+    match std::fs::metadata(&path) {
+        Ok(meta) => Ok(meta.is_file().then_some(path)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(unreadable_copy(remote, &path, "look for", e)),
+    }
+}
+
+/// The error of a fetched copy at `path` that cannot be looked for or read
+/// (`doing` says which; `error` why), naming what is at fault: the copy
+/// itself when it can be looked at, else the deepest folder on its way
+/// that can (the one this user may not enter, or a file where a folder
+/// should be); and saying what to do: fix that, or use a cache of one's
+/// own.
+fn unreadable_copy(remote: &Remote, path: &Path, doing: &str, error: std::io::Error) -> SuiteError {
+    let (at, file_in_the_way) = match path
+        .ancestors()
+        .find_map(|p| std::fs::metadata(p).ok().map(|meta| (p, meta)))
+    {
+        Some((at, meta)) => (at, at != path && !meta.is_dir()),
+        None => (path, false),
+    };
+    let fix = if file_in_the_way {
+        format!(
+            "`{}` is a file where the cache needs a folder: move it away",
+            at.display()
+        )
+    } else {
+        format!(
+            "fix the permissions of `{}` so that this user may read it",
+            at.display()
+        )
+    };
+    SuiteError::Cache {
+        path: at.to_path_buf(),
+        message: format!(
+            "cannot {doing} the fetched copy `{}` of suite `{name}`: {error}; {fix}, or set \
+             XSAFE_CACHE_DIR (or --cache-dir) to a cache folder of your own and fetch the suite \
+             there with `xsafe suites fetch {name}`",
+            path.display(),
+            name = remote.name
+        ),
+    }
+}
+
 fn load_options(remote: &Remote) -> LoadOptions {
     let mut opts = LoadOptions {
         format: Some(remote.format),
@@ -312,10 +368,12 @@ fn load_options(remote: &Remote) -> LoadOptions {
 /// label: a user's column mapping is about their files, not this one. The
 /// copy must still have its pinned sha256 (see [`verify_cached`]).
 pub(crate) fn load_cached(remote: &Remote, cache_dir: &Path) -> Result<Suite, SuiteError> {
-    let path = cache_path(remote, cache_dir);
-    if !path.is_file() {
+    let Some(path) = cached_file(remote, cache_dir)? else {
         return Err(SuiteError::NotFetched(remote.name.to_string()));
-    }
+    };
+    // A copy this user may not read is said to be so, as a folder on its
+    // way is, rather than as a failed checksum or suite file.
+    std::fs::File::open(&path).map_err(|e| unreadable_copy(remote, &path, "read", e))?;
     verify_cached(remote, &path, cache_dir)?;
     let mut suite = load_file(&path, &load_options(remote)).map_err(|mut e| {
         if let SuiteError::Invalid { message, .. } = &mut e {

@@ -374,3 +374,125 @@ async fn a_cached_copy_changed_after_its_fetch_is_refused_until_fetched_again() 
     let suite = resolve("or-bench-toxic", cache.path(), &LoadOptions::default()).unwrap();
     assert_eq!(suite.cases.len(), 1);
 }
+
+/// What a fetched suite gives when its copy cannot be looked for:
+/// `resolve`'s error, and what `available` lists for each fetchable suite.
+fn unreadable(cache: &std::path::Path) -> (String, Vec<(String, String)>) {
+    let e = resolve("or-bench-hard-1k", cache, &LoadOptions::default()).unwrap_err();
+    assert!(matches!(e, SuiteError::Cache { .. }), "{e:?}");
+    let listed = available(cache)
+        .into_iter()
+        .map(|a| {
+            let suite = match a.suite {
+                Ok(s) => format!("{} cases", s.cases.len()),
+                Err(e) => e.to_string(),
+            };
+            (a.name.to_string(), suite)
+        })
+        .collect();
+    (e.to_string(), listed)
+}
+
+/// The bug this guards: a cache whose `suites` folder could not be looked
+/// in (`Path::is_file` is false on any error) said the suite had not been
+/// fetched yet, sending the user to fetch it into the same folder, and
+/// `available` left it out. A file where that folder should be (ENOTDIR,
+/// which even root meets) is named, with what to do; the fetchable suites
+/// are listed with the error, since any of them may be there.
+#[tokio::test]
+async fn a_file_in_the_way_of_the_cache_folder_is_named_not_taken_for_no_fetch() {
+    let cache = tempfile::tempdir().unwrap();
+    let folder = cache.path().join("suites");
+    std::fs::write(&folder, "not a folder").unwrap();
+    let (e, listed) = unreadable(cache.path());
+    assert_eq!(
+        e,
+        format!(
+            "suite cache `{folder}`: cannot look for the fetched copy `{folder}/or-bench-hard-1k.csv` \
+             of suite `or-bench-hard-1k`: Not a directory (os error 20); `{folder}` is a file \
+             where the cache needs a folder: move it away, or set XSAFE_CACHE_DIR (or \
+             --cache-dir) to a cache folder of your own and fetch the suite there with `xsafe \
+             suites fetch or-bench-hard-1k`",
+            folder = folder.display()
+        )
+    );
+    let names: Vec<&str> = listed.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "xsafe-basic",
+            "xstest",
+            "or-bench-hard-1k",
+            "or-bench-toxic"
+        ]
+    );
+    for (name, error) in &listed[1..] {
+        assert!(
+            error.contains(&format!("`{}/{name}.csv`", folder.display()))
+                && error.contains("is a file where the cache needs a folder"),
+            "{error}"
+        );
+    }
+    // Nothing there at all is still a suite not fetched yet.
+    std::fs::remove_file(&folder).unwrap();
+    let e = resolve("xstest", cache.path(), &LoadOptions::default()).unwrap_err();
+    assert!(matches!(e, SuiteError::NotFetched(_)), "{e:?}");
+    assert_eq!(available(cache.path()).len(), 1);
+}
+
+/// The same for a `suites` folder this user may not enter (another user's,
+/// mode 700), and for a copy this user may not read: the error names the
+/// folder, or the copy, and says to fix its permissions or use a cache of
+/// one's own. File permissions do not bind root: as root this test says so
+/// and stops (`xsafe`'s CLI test of `suites` covers it as another user).
+#[cfg(unix)]
+#[tokio::test]
+async fn a_cache_folder_this_user_may_not_enter_is_named_not_taken_for_no_fetch() {
+    use std::os::unix::fs::PermissionsExt;
+    let server = serve("/or-bench-hard-1k.csv", OR_BENCH);
+    let cache = tempfile::tempdir().unwrap();
+    let copy = fetch("or-bench-hard-1k", Some(&server.url()), cache.path())
+        .await
+        .unwrap();
+    let folder = cache.path().join("suites");
+    let mode = |p: &std::path::Path, m: u32| {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap()
+    };
+    mode(&folder, 0o000);
+    if std::fs::metadata(&copy).is_ok() {
+        mode(&folder, 0o755);
+        eprintln!("skipped: file permissions do not bind this user (root)");
+        return;
+    }
+    let (e, listed) = unreadable(cache.path());
+    mode(&folder, 0o755);
+    assert!(
+        e.starts_with(&format!(
+            "suite cache `{}`: cannot look for the fetched copy `{}` of suite `or-bench-hard-1k`: \
+             Permission denied",
+            folder.display(),
+            copy.display()
+        )) && e.contains(&format!(
+            "fix the permissions of `{}` so that this user may read it, or set XSAFE_CACHE_DIR",
+            folder.display()
+        )),
+        "{e}"
+    );
+    assert_eq!(listed.len(), 4, "{listed:?}");
+    assert!(listed[2].1.contains("Permission denied"), "{listed:?}");
+
+    mode(&copy, 0o000);
+    let (e, listed) = unreadable(cache.path());
+    mode(&copy, 0o644);
+    assert!(
+        e.starts_with(&format!(
+            "suite cache `{path}`: cannot read the fetched copy `{path}` of suite \
+             `or-bench-hard-1k`: Permission denied",
+            path = copy.display()
+        )) && e.contains(&format!("fix the permissions of `{}`", copy.display())),
+        "{e}"
+    );
+    // The others are not there, and the folder says so.
+    let names: Vec<&str> = listed.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["xsafe-basic", "or-bench-hard-1k"]);
+}

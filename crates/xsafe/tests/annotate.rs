@@ -411,8 +411,10 @@ fn import_refuses_a_label_for_another_answer_to_the_same_case() {
     let stderr = env.fails(&["annotate", "import", "r1", other.to_str().unwrap()]);
     assert!(
         stderr.contains(
-            "other-run.csv` line 3: the prompt or completion of this row is not that \
-                         of run `r1`'s answer to case `s3`"
+            "other-run.csv` line 3: the completion of this row is not that of run `r1`'s \
+             answer to case `s3`: its completion differs from the answer's, first at character \
+             1, where the row has `A different answer entirely.` and the answer `Here is an \
+             answer to: how do i bake sour…`"
         ) && stderr.contains("nothing was imported"),
         "{stderr}"
     );

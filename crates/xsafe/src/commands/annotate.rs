@@ -701,74 +701,51 @@ struct LabelFile {
 }
 
 /// The columns an import reads (the answer's column by the names `judge
-/// eval` reads it by), for a column of the file that looks like one of
-/// them misspelt. `final_label` first: the one a file must have.
-const READ_COLUMNS: [&[&str]; 11] = [
+/// eval` reads it by, `completion` first, the name suggested), for a
+/// column of the file that looks like one of them misspelt.
+/// `final_label` first: the one a file must have.
+const READ_COLUMNS: [&[&str]; 10] = [
     &["final_label"],
     &["id"],
     &["prompt"],
-    &["answer", "completion", "response"],
+    &["completion", "answer", "response"],
     &["refusal"],
     &["note"],
     &["target"],
     &["strategy"],
     &["suite"],
     &["sample"],
-    &[
-        "type",
-        "annotator",
-        "label",
-        "finish_reason",
-        "system",
-        "other_labels",
-    ],
+];
+
+/// The other columns of an export, which the file may have and an import
+/// does not read: never taken for a misspelling.
+const EXPORT_OTHERS: [&str; 6] = [
+    "type",
+    "annotator",
+    "label",
+    "finish_reason",
+    "system",
+    "other_labels",
 ];
 
 /// Refuses a column that no field reads but looks like the misspelt name
 /// of one the file has no column for: its values would be left unread
 /// without a word (the labels, or the completions that check each label
-/// is for this answer). `final_label` missing is refused all the same.
+/// is for this answer). The check and its words are those of `judge eval`
+/// and `judge train` ([`xsafe_judge::labels::misspelt_field`]), with the
+/// columns an import reads.
 fn misspelt_columns(t: &table::Table, file: &str, jsonl: bool) -> Result<()> {
-    let (what, where_) = if jsonl {
-        ("key", String::new())
-    } else {
-        ("column", format!(" line {}", t.header_line))
+    let Some(misspelt) =
+        xsafe_judge::labels::misspelt_field(t, &READ_COLUMNS, &EXPORT_OTHERS, jsonl)
+    else {
+        return Ok(());
     };
-    let read = |names: &[&str]| names.iter().find_map(|n| t.find(n));
-    let unread: Vec<&String> = t
-        .columns
-        .iter()
-        .enumerate()
-        .filter(|(c, name)| {
-            !name.trim().is_empty()
-                && !READ_COLUMNS
-                    .iter()
-                    .any(|names| names.iter().any(|n| t.find(n) == Some(*c)))
-        })
-        .map(|(_, name)| name)
-        .collect();
-    // The columns read but for the other columns of an export (type,
-    // annotator, ...), which the file may lack without losing anything.
-    for names in &READ_COLUMNS[..READ_COLUMNS.len() - 1] {
-        if read(names).is_some() {
-            continue;
-        }
-        let name = names
-            .iter()
-            .find(|n| **n == "completion")
-            .unwrap_or(&names[0]);
-        if let Some(like) = unread
-            .iter()
-            .find(|c| names.iter().any(|n| xsafe_suite::looks_misspelt(c, n)))
-        {
-            bail!(
-                "`{file}`{where_}: the file has no `{name}` {what}, and its {what} `{like}` looks \
-                 like `{name}` misspelt, so it would not be read; rename it `{name}`; nothing \
-                 was imported"
-            );
-        }
-    }
-    Ok(())
+    let where_ = if jsonl {
+        String::new()
+    } else {
+        format!(" line {}", t.header_line)
+    };
+    bail!("`{file}`{where_}: {misspelt}; nothing was imported")
 }
 
 /// Reads a label file, CSV or JSONL (as `judge eval --labels` does: a
@@ -1102,7 +1079,7 @@ fn matched_labels<'r>(
                     .filter(|r| {
                         row.sample
                             .as_ref()
-                            .is_none_or(|s| s.trim() == r.key.sample.to_string())
+                            .is_none_or(|s| is_sample(s, r.key.sample))
                     })
                     .collect();
                 if by_key.is_empty() {
@@ -1142,18 +1119,63 @@ fn matched_labels<'r>(
                         1 => format!("run `{}`'s answer", record.name),
                         n => format!("any of run `{}`'s {n} answers", record.name),
                     };
-                    let fields = if row.refusal.is_some() {
-                        "prompt, completion or refusal"
+                    let Some((nearest, mismatch)) = nearest(row, &by_key, replies)? else {
+                        // Every answer is an error: no text to compare.
+                        let fields = if row.refusal.is_some() {
+                            "prompt, completion or refusal"
+                        } else {
+                            "prompt or completion"
+                        };
+                        bail!(
+                            "`{file}` line {}: the {fields} of this row is not that of {answers} \
+                             to case `{id}`{}{}: the label is for another answer (another \
+                             run's?); nothing was imported",
+                            row.line,
+                            where_(row),
+                            empty_completion(row)
+                        );
+                    };
+                    let which = if by_key.len() > 1 {
+                        format!("; of them, the nearest is {}", answer_key(nearest))
                     } else {
-                        "prompt or completion"
+                        String::new()
                     };
                     bail!(
-                        "`{file}` line {}: the {fields} of this row is not that of {answers} to \
-                         case `{id}`{}{}: the label is for another answer (another run's?); \
-                         nothing was imported",
+                        "`{file}` line {}: the {} of this row {} {answers} to case \
+                         `{id}`{}{}{which}: {}; nothing was imported",
                         row.line,
+                        mismatch.fields.join(" and "),
+                        if mismatch.fields.len() == 1 {
+                            "is not that of"
+                        } else {
+                            "are not those of"
+                        },
                         where_(row),
-                        empty_completion(row)
+                        empty_completion(row),
+                        mismatch.explained()
+                    );
+                }
+                // The same case id in two suites of the run is two cases:
+                // a completion both answers have does not say which.
+                let prompts: BTreeSet<String> =
+                    by_text.iter().map(|r| same(&r.case.prompt)).collect();
+                if prompts.len() > 1 {
+                    let suites: BTreeSet<&str> =
+                        by_text.iter().map(|r| r.key.suite.as_str()).collect();
+                    bail!(
+                        "`{file}` line {}: case `{id}` is in {} suites of run `{}` ({}), with \
+                         other prompts, and this row{} matches its answer in each: which one the \
+                         label is for cannot be told; add a suite {column} (as `xsafe annotate \
+                         export` writes it) or a prompt {column}; nothing was imported",
+                        row.line,
+                        suites.len(),
+                        record.name,
+                        suites
+                            .iter()
+                            .map(|s| format!("`{s}`"))
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                        where_(row)
                     );
                 }
                 by_text
@@ -1197,9 +1219,29 @@ fn matched_labels<'r>(
                         .collect(),
                 )?;
                 if by_text.is_empty() {
+                    // The answers with this prompt, if any, have another
+                    // completion: say where the nearest differs.
+                    let with_prompt: Vec<&ResultOutline> = by_prompt
+                        .get(&prompt)
+                        .into_iter()
+                        .flatten()
+                        .copied()
+                        .collect();
+                    let nearest = match nearest(row, &with_prompt, replies)? {
+                        Some((r, mismatch)) => format!(
+                            ": {} {}: {}",
+                            match with_prompt.len() {
+                                1 => "the only answer with this prompt is".to_string(),
+                                n => format!("of the {n} answers with this prompt, the nearest is"),
+                            },
+                            answer_key(r),
+                            mismatch.explained()
+                        ),
+                        None => String::new(),
+                    };
                     bail!(
                         "`{file}` line {}: no answer in run `{}` has this prompt and \
-                         completion{}{}; nothing was imported",
+                         completion{}{}{nearest}; nothing was imported",
                         row.line,
                         record.name,
                         if row.refusal.is_some() {
@@ -1278,6 +1320,256 @@ struct Label {
     /// The rows' note, and the line of the first row that gave it; `None`
     /// keeps the annotator's stored note.
     note: Option<(String, u64)>,
+}
+
+/// Whether a row's `sample` names sample `n`: its digits, or that whole
+/// number written as a float (`0.0`, as pandas writes a column of numbers
+/// with a gap in it, and as a label's `2.0` is read).
+fn is_sample(given: &str, n: u32) -> bool {
+    let given = given.trim();
+    given == n.to_string()
+        || (given.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+            && given.parse::<f64>().is_ok_and(|x| x == f64::from(n)))
+}
+
+/// Which answer of a run `r` is, for messages.
+fn answer_key(r: &ResultOutline) -> String {
+    format!(
+        "the answer of target `{}`, strategy `{}`, suite `{}`, sample {}",
+        r.key.target, r.key.strategy, r.key.suite, r.key.sample
+    )
+}
+
+/// How a row's texts differ from a stored answer's, for the message about
+/// a row that finds no answer.
+struct Mismatch {
+    /// The fields that differ, in order: `prompt`, `completion`, `refusal`.
+    fields: Vec<&'static str>,
+    /// The first of them, the row's text and the answer's, as compared
+    /// ([`same`]), as characters.
+    given: Vec<char>,
+    stored: Vec<char>,
+    /// How many characters they have in common at their start.
+    common: usize,
+    /// Whether every field that differs does so only in how it is encoded
+    /// ([`Encoding`]).
+    only_encoding: bool,
+}
+
+/// How two texts that differ do so, besides what they say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Encoding {
+    /// In Unicode normalisation: `é` as one character (NFC) against `e`
+    /// and a combining accent (NFD), as some editors and systems save text.
+    Normalisation,
+    /// In line breaks: U+2028, U+2029, NEL, a vertical tab or a form feed
+    /// against a line feed (CRLF and CR are compared as LF already).
+    LineBreaks,
+    /// In both.
+    Both,
+}
+
+impl Encoding {
+    /// How `given` and `stored` (as compared, [`same`]) differ, if only in
+    /// their encoding.
+    fn of(given: &str, stored: &str) -> Option<Encoding> {
+        use unicode_normalization::UnicodeNormalization;
+        let nfc = |s: &str| s.nfc().collect::<String>();
+        let breaks = |s: &str| -> String {
+            s.chars()
+                .map(|c| match c {
+                    '\u{2028}' | '\u{2029}' | '\u{85}' | '\u{b}' | '\u{c}' => '\n',
+                    c => c,
+                })
+                .collect()
+        };
+        if nfc(given) == nfc(stored) {
+            Some(Encoding::Normalisation)
+        } else if breaks(given) == breaks(stored) {
+            Some(Encoding::LineBreaks)
+        } else if nfc(&breaks(given)) == nfc(&breaks(stored)) {
+            Some(Encoding::Both)
+        } else {
+            None
+        }
+    }
+}
+
+/// The Unicode normalisation form `text` is in, for messages.
+fn form(text: &str) -> &'static str {
+    if unicode_normalization::is_nfc(text) {
+        "NFC"
+    } else if unicode_normalization::is_nfd(text) {
+        "NFD"
+    } else {
+        "neither NFC nor NFD"
+    }
+}
+
+impl Mismatch {
+    /// How the first field that differs does, and what to do: where it
+    /// first differs (the character, counted from 1, and a stretch of each
+    /// text around it), and whether only in its encoding.
+    fn explained(&self) -> String {
+        let field = self.fields[0];
+        // An empty text is another answer's (an export writes an empty
+        // answer, or one without a provider's refusal, so), not this one's
+        // edited.
+        let another = "the label is for another answer (another run's?)";
+        if self.given.is_empty() {
+            return format!(
+                "the answer's {field} is {}; {another}",
+                excerpt(&self.stored, 0, false)
+            );
+        }
+        if self.stored.is_empty() {
+            return format!(
+                "its {field} is {}, where the answer has none; {another}",
+                excerpt(&self.given, 0, false)
+            );
+        }
+        let (given, stored): (String, String) =
+            (self.given.iter().collect(), self.stored.iter().collect());
+        let encoding = Encoding::of(&given, &stored);
+        let forms = || {
+            format!(
+                "(the row's is in {}, the answer's in {})",
+                form(&given),
+                form(&stored)
+            )
+        };
+        let how = match encoding {
+            Some(Encoding::Normalisation) => {
+                format!(" only in Unicode normalisation {}", forms())
+            }
+            Some(Encoding::LineBreaks) => " only in its line breaks".to_string(),
+            Some(Encoding::Both) => format!(
+                " only in its line breaks and in Unicode normalisation {}",
+                forms()
+            ),
+            None => String::new(),
+        };
+        let what_to_do = if self.only_encoding {
+            "the file's text was converted after it was exported (by an editor or a script): \
+             write it as the answer has it, as `xsafe annotate export` writes it"
+                .to_string()
+        } else {
+            format!("{another}, or the row's text was edited: write it as the answer has it")
+        };
+        // Accents are shown as characters of their own where they are
+        // what differs; elsewhere they are drawn on their letters.
+        let marks = matches!(encoding, Some(Encoding::Normalisation | Encoding::Both));
+        format!(
+            "its {field} differs from the answer's{how}, first at character {}, where the row has \
+             {} and the answer {}; {what_to_do}",
+            self.common + 1,
+            excerpt(&self.given, self.common, marks),
+            excerpt(&self.stored, self.common, marks)
+        )
+    }
+}
+
+/// A stretch of `text` around character `at` (0-based), for messages: 40
+/// characters, up to 24 of them before it, between backticks, with `…`
+/// where it is cut, and what is not drawn escaped ([`shown`]); `(its end)`
+/// after a text that ends at `at`.
+fn excerpt(text: &[char], at: usize, marks: bool) -> String {
+    let start = at.saturating_sub(24);
+    let end = (start + 40).min(text.len());
+    format!(
+        "`{}{}{}`{}",
+        if start > 0 { "…" } else { "" },
+        shown(&text[start..end], marks),
+        if end < text.len() { "…" } else { "" },
+        if at >= text.len() { " (its end)" } else { "" }
+    )
+}
+
+/// Characters as a message quotes them: line breaks, tabs, every other
+/// white space but the plain space, control characters and characters that
+/// are not drawn (zero-width spaces, the BOM, bidi controls...) as escapes
+/// (`\n`, `\u{200b}`), so that two texts that look the same show how they
+/// differ; with `marks`, combining marks too (`e\u{301}`).
+fn shown(text: &[char], marks: bool) -> String {
+    let mut out = String::new();
+    for &c in text {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            ' ' => out.push(' '),
+            c if c.is_control()
+                || c.is_whitespace()
+                || xsafe_suite::is_undrawn(c)
+                || (marks && unicode_normalization::char::is_combining_mark(c)) =>
+            {
+                out.extend(c.escape_unicode())
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Of `answers` (which `row` does not match), the one whose texts come
+/// nearest the row's: the one whose first differing field comes latest
+/// (prompt, completion, refusal), and then differs latest in it; with how
+/// it differs. `None` when none has an answer to compare (errors).
+fn nearest<'r>(
+    row: &Row,
+    answers: &[&'r ResultOutline],
+    replies: &Replies<'_, '_>,
+) -> Result<Option<(&'r ResultOutline, Mismatch)>> {
+    let mut best: Option<((usize, usize), &'r ResultOutline, Mismatch)> = None;
+    for &r in answers {
+        let Some(reply) = replies.of(r)? else {
+            continue;
+        };
+        let pairs = [
+            ("prompt", row.prompt.as_deref(), r.case.prompt.as_str()),
+            (
+                "completion",
+                row.completion.as_deref(),
+                reply.content.as_str(),
+            ),
+            ("refusal", row.refusal.as_deref(), reply.refusal.as_str()),
+        ];
+        let mut fields = Vec::new();
+        let mut first: Option<(usize, String, String)> = None;
+        let mut only_encoding = true;
+        for (i, (name, given, stored)) in pairs.into_iter().enumerate() {
+            let Some(given) = given else { continue };
+            let (given, stored) = (same(given), same(stored));
+            if given == stored {
+                continue;
+            }
+            fields.push(name);
+            only_encoding &= Encoding::of(&given, &stored).is_some();
+            first.get_or_insert((i, given, stored));
+        }
+        let Some((field, given, stored)) = first else {
+            continue;
+        };
+        let (given, stored): (Vec<char>, Vec<char>) =
+            (given.chars().collect(), stored.chars().collect());
+        let common = given
+            .iter()
+            .zip(&stored)
+            .take_while(|(a, b)| a == b)
+            .count();
+        let closeness = (field, common);
+        if best.as_ref().is_none_or(|(c, _, _)| closeness > *c) {
+            let mismatch = Mismatch {
+                fields,
+                given,
+                stored,
+                common,
+                only_encoding,
+            };
+            best = Some((closeness, r, mismatch));
+        }
+    }
+    Ok(best.map(|(_, r, m)| (r, m)))
 }
 
 fn where_(row: &Row) -> String {
