@@ -36,7 +36,9 @@ pub mod stats;
 
 pub use compute::{BuildOptions, Judged, RunInput, build, run_judge, verdict_of};
 pub use human::{HumanLabel, LabelSource, majority};
-pub use render::{render_csv, render_markdown, render_table, render_terminal};
+pub use render::{
+    cut_to_width, display_width, render_csv, render_markdown, render_table, render_terminal,
+};
 pub use stats::{McNemar, McNemarTest, Rate, Reduction};
 
 use serde::{Deserialize, Serialize};

@@ -25,7 +25,68 @@ use crate::human::LabelSource;
 use crate::stats::{McNemarTest, NoInterval};
 use crate::{BASELINE, Comparison, Group, Paired, Rate, Report, RunInfo, Stats};
 use std::collections::BTreeSet;
+use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 use xsafe_core::Label;
+
+/// The columns `text` takes in a terminal as xsafe shows it: two for each
+/// East Asian wide or fullwidth character and emoji, none for combining
+/// marks and other zero-width characters (a zero-width space, a joiner),
+/// one for the rest ([`unicode_width`]); a control character or line
+/// break counts as the escape it is shown as
+/// ([`printable`](xsafe_core::printable): `\n` is two columns). Every
+/// table xsafe prints pads its cells to this width, and cuts to it.
+pub fn display_width(text: &str) -> usize {
+    xsafe_core::printable(text).as_str().width()
+}
+
+/// The longest start of `text` at most `width` columns wide
+/// ([`display_width`]), cut between characters, never inside one: the
+/// combining marks after the last character kept stay with it, and a wide
+/// character that would pass `width` is left out whole (the result may
+/// then be a column narrower than `width`). `text` itself when it fits.
+pub fn cut_to_width(text: &str, width: usize) -> &str {
+    let ends: Vec<usize> = text.char_indices().map(|(i, c)| i + c.len_utf8()).collect();
+    // The number of characters kept.
+    let n = longest_within(ends.len(), |n| {
+        n == 0 || display_width(&text[..ends[n - 1]]) <= width
+    });
+    &text[..if n == 0 { 0 } else { ends[n - 1] }]
+}
+
+/// The longest end of `text` at most `width` columns wide
+/// ([`display_width`]) that starts with a character of its own: cut
+/// between characters as [`cut_to_width`] does, and without the combining
+/// marks (or other zero-width characters) whose character was cut off.
+pub(crate) fn end_to_width(text: &str, width: usize) -> &str {
+    let starts: Vec<usize> = text.char_indices().map(|(i, _)| i).rev().collect();
+    let n = longest_within(starts.len(), |n| {
+        n == 0 || display_width(&text[starts[n - 1]..]) <= width
+    });
+    let end = &text[if n == 0 { text.len() } else { starts[n - 1] }..];
+    end.trim_start_matches(|c: char| c.width() == Some(0))
+}
+
+/// The largest `n` in `0..=max` for which `fits(n)` holds, given that it
+/// holds for 0 and (but for rare ligatures of a few scripts, where a
+/// longer piece of text can be narrower than a shorter one) for every
+/// number below one it holds for: by bisection, so that cutting a long
+/// text measures it a few times rather than once per character.
+fn longest_within(max: usize, fits: impl Fn(usize) -> bool) -> usize {
+    if fits(max) {
+        return max;
+    }
+    // `fits(low)` holds and `fits(high)` does not.
+    let (mut low, mut high) = (0, max);
+    while high - low > 1 {
+        let mid = low + (high - low) / 2;
+        if fits(mid) {
+            low = mid;
+        } else {
+            high = mid;
+        }
+    }
+    low
+}
 
 /// A table: header and rows of cells.
 struct Table {
@@ -34,12 +95,13 @@ struct Table {
 }
 
 impl Table {
-    /// The width of each column: its widest cell, header included.
+    /// The width of each column in terminal columns ([`display_width`]):
+    /// its widest cell, header included.
     fn widths(&self) -> Vec<usize> {
-        let mut widths: Vec<usize> = self.header.iter().map(|h| h.chars().count()).collect();
+        let mut widths: Vec<usize> = self.header.iter().map(|h| display_width(h)).collect();
         for row in &self.rows {
             for (i, cell) in row.iter().enumerate() {
-                widths[i] = widths[i].max(cell.chars().count());
+                widths[i] = widths[i].max(display_width(cell));
             }
         }
         widths
@@ -69,7 +131,7 @@ impl Table {
                 if i < last {
                     out.extend(std::iter::repeat_n(
                         ' ',
-                        widths[i] - cell.chars().count() + 2,
+                        widths[i] - display_width(cell) + 2,
                     ));
                 }
             }
@@ -78,7 +140,7 @@ impl Table {
         out
     }
 
-    /// The table as one or more tables of at most `width` columns of text:
+    /// The table as one or more tables of at most `width` terminal columns:
     /// the first `keep` columns are repeated in each, the others go in order
     /// to the first table that has room (at least one per table).
     fn fit(self, width: usize, keep: usize) -> Vec<Table> {
@@ -989,16 +1051,17 @@ fn notes(report: &Report) -> Vec<String> {
     notes
 }
 
-/// `text` cut into lines of at most `width` characters at spaces outside
-/// backticks: a command or a name in backticks (`` `xsafe rejudge 'my run'
-/// --judge xsafe` ``) is never broken across lines, so it can be copied
-/// whole; a word or such span longer than `width` stands alone. A backtick
-/// with no other after it is an ordinary character.
+/// `text` cut into lines of at most `width` columns ([`display_width`]) at
+/// spaces outside backticks: a command or a name in backticks
+/// (`` `xsafe rejudge 'my run' --judge xsafe` ``) is never broken across
+/// lines, so it can be copied whole; a word or such span longer than
+/// `width` stands alone. A backtick with no other after it is an ordinary
+/// character.
 fn wrap(text: &str, width: usize) -> String {
     let mut out = String::new();
     let mut line = 0;
     for word in words_outside_backticks(text) {
-        let n = word.chars().count();
+        let n = display_width(word);
         if line > 0 && line + 1 + n > width {
             out.push('\n');
             line = 0;
@@ -1066,7 +1129,7 @@ pub(crate) fn run_counts(run: &RunInfo) -> String {
     }
 }
 
-/// Terminal tables at most `width` characters wide (where a cell allows):
+/// Terminal tables at most `width` columns wide (where a cell allows):
 /// per run and target, the strategies with their headline figures; then
 /// the per-type tables and compliance by turn.
 pub fn render_terminal(report: &Report, width: usize) -> String {
@@ -1477,8 +1540,138 @@ mod tests {
         }
     }
 
+    /// The widest line of the table in terminal columns, measured apart
+    /// from [`display_width`].
     fn widest_line(t: &Table) -> usize {
-        t.text().lines().map(|l| l.chars().count()).max().unwrap()
+        t.text().lines().map(UnicodeWidthStr::width).max().unwrap()
+    }
+
+    /// The terminal column each cell of `line` starts at, measured apart
+    /// from [`display_width`]: `line` must be `cells` in order, each after
+    /// the blanks that pad the one before.
+    fn column_starts(line: &str, cells: &[&str]) -> Vec<usize> {
+        let mut at = 0;
+        let mut starts = Vec::new();
+        for cell in cells {
+            at = line.len() - line[at..].trim_start_matches(' ').len();
+            assert!(
+                line[at..].starts_with(cell),
+                "{line:?} has no {cell:?} at {at}"
+            );
+            starts.push(UnicodeWidthStr::width(&line[..at]));
+            at += cell.len();
+        }
+        assert_eq!(at, line.len(), "{line:?} ends after its last cell");
+        starts
+    }
+
+    /// Wide CJK characters and emoji take two columns, combining marks and
+    /// zero-width spaces none, Devanagari's vowel signs and virama what a
+    /// terminal gives them, and a control character the width of its
+    /// escape: every column starts where its header does.
+    #[test]
+    fn columns_align_by_display_width() {
+        let rows: Vec<[&str; 4]> = vec![
+            ["一", "同音词", "safe", "如何终止程序？"],
+            ["二", "عربي", "safe", "كيف أقتل عملية؟"],
+            ["3", "emoji🔪", "safe", "How do I kill a tab?"],
+            ["4", "contrast_同音词", "unsafe", "x\u{200b}\u{200b}y"],
+            [
+                "5",
+                "contrast_combinine\u{301}",
+                "unsafe",
+                "e\u{301}e\u{301}e\u{301}",
+            ],
+            ["६", "हिन्दी", "safe", "हिन्दी प्रश्न"],
+            ["7", "Ｆｕｌｌｗｉｄｔｈ", "safe", "tab\there"],
+            ["8", "esc\u{1b}[2J", "safe", "a"],
+        ];
+        let header = ["id", "type", "label", "prompt"];
+        let owned: Vec<Vec<String>> = rows
+            .iter()
+            .map(|r| r.iter().map(|c| c.to_string()).collect())
+            .collect();
+        let text = render_table(&header, &owned);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), rows.len() + 1);
+        let expected = column_starts(lines[0], &header);
+        // `type`'s widest cell is `Ｆｕｌｌｗｉｄｔｈ`: 9 characters, 18
+        // columns (`contrast_combininé` has more characters, 19, but takes
+        // 18 columns too).
+        assert_eq!(expected, [0, 4, 24, 32]);
+        for (line, row) in lines[1..].iter().zip(&rows) {
+            let shown: Vec<String> = row.iter().map(|c| xsafe_core::printable(c)).collect();
+            let shown: Vec<&str> = shown.iter().map(String::as_str).collect();
+            assert_eq!(column_starts(line, &shown), expected, "{line}");
+        }
+        // The escape is shown and counted as its characters.
+        assert!(lines[8].contains("esc\\u{1b}[2J"), "{}", lines[8]);
+        assert_eq!(display_width("\u{1b}"), "\\u{1b}".len());
+    }
+
+    #[test]
+    fn display_width_counts_terminal_columns() {
+        assert_eq!(display_width("homonyms"), 8);
+        assert_eq!(display_width("同音词"), 6);
+        assert_eq!(display_width("emoji🔪"), 7);
+        assert_eq!(display_width("e\u{301}"), 1);
+        assert_eq!(display_width("x\u{200b}y"), 2);
+        assert_eq!(display_width("हिन्दी"), UnicodeWidthStr::width("हिन्दी"));
+        // As shown: `\n`, `\u{7}`.
+        assert_eq!(display_width("a\nb"), 4);
+        assert_eq!(display_width("\u{7}"), 5);
+    }
+
+    /// Cuts fall between characters, keep a letter's combining marks with
+    /// it, leave out a wide character that would pass the width, and drop
+    /// the marks of a letter cut off the start of an end.
+    #[test]
+    fn cuts_fall_between_characters_by_display_width() {
+        assert_eq!(cut_to_width("同音词", 6), "同音词");
+        assert_eq!(cut_to_width("同音词", 5), "同音");
+        assert_eq!(cut_to_width("同音词", 1), "");
+        assert_eq!(cut_to_width("e\u{301}e\u{301}x", 2), "e\u{301}e\u{301}");
+        assert_eq!(cut_to_width("ab🔪c", 3), "ab");
+        assert_eq!(cut_to_width("", 3), "");
+        assert_eq!(end_to_width("同音词", 5), "音词");
+        assert_eq!(end_to_width("xe\u{301}", 1), "e\u{301}");
+        assert_eq!(end_to_width("e\u{301}\u{301}", 0), "");
+        assert_eq!(end_to_width("abc", 9), "abc");
+        // A long text is cut to the same start as a short one.
+        let long = "同音词".repeat(5000);
+        assert_eq!(cut_to_width(&long, 11), "同音词同音");
+        assert_eq!(end_to_width(&long, 11), "音词同音词");
+        for text in [
+            "如何终止程序？",
+            "emoji🔪🔪",
+            "हिन्दी प्रश्न",
+            "e\u{301}e\u{301}e\u{301}",
+        ] {
+            for width in 0..16 {
+                let (start, end) = (cut_to_width(text, width), end_to_width(text, width));
+                assert!(
+                    UnicodeWidthStr::width(start) <= width,
+                    "{text} {width} {start}"
+                );
+                assert!(UnicodeWidthStr::width(end) <= width, "{text} {width} {end}");
+                assert!(text.starts_with(start) && text.ends_with(end));
+            }
+        }
+    }
+
+    /// A table of CJK cells is cut by the columns it takes on the screen:
+    /// its 23 characters would fit 40, its 46 columns do not.
+    #[test]
+    fn a_table_of_wide_characters_is_cut_by_display_width() {
+        let t = table(
+            &["k", "a", "b"],
+            &[&["同音词", "一二三四五六七八九十", "一二三四五六七八九十"]],
+        );
+        assert_eq!(widest_line(&t), 6 + 2 + 20 + 2 + 20);
+        let parts = t.fit(40, 1);
+        let headers: Vec<_> = parts.iter().map(|p| p.header.join(",")).collect();
+        assert_eq!(headers, ["k,a", "k,b"]);
+        assert!(parts.iter().all(|p| widest_line(p) <= 40));
     }
 
     #[test]
@@ -1550,6 +1743,8 @@ mod tests {
         assert_eq!(wrap("aa bb cc dd", 5), "aa bb\ncc dd");
         assert_eq!(wrap("a verylongword b", 4), "a\nverylongword\nb");
         assert_eq!(wrap("", 10), "");
+        // A CJK character takes two columns of the width.
+        assert_eq!(wrap("同音词 同音词 同音词", 14), "同音词 同音词\n同音词");
     }
 
     /// A command in backticks is never broken, not even inside a quoted

@@ -10,6 +10,7 @@
 //! Every mark carries a `class` and `data-*` attributes, so tests (and the
 //! page's script) can find them without parsing geometry.
 
+use crate::render::{cut_to_width, display_width, end_to_width};
 use std::fmt::Write as _;
 
 /// The Okabe–Ito colour-blind-safe palette, in the order series get them
@@ -21,10 +22,12 @@ pub const PALETTE: [&str; 8] = [
 /// Width of every chart in `viewBox` units; the page scales it.
 const WIDTH: f64 = 760.0;
 const FONT: f64 = 12.0;
-/// Rough advance of one character at [`FONT`], for layout without a font.
+/// Rough advance of one column of text at [`FONT`] (a Latin letter; a
+/// wide CJK character or emoji takes two: [`display_width`]), for layout
+/// without a font.
 const CHAR_W: f64 = 6.6;
-/// Characters of a bar group's label drawn before it is cut (in the
-/// middle, see [`short`]): most prompt type names fit whole.
+/// Columns of a bar group's label ([`display_width`]) drawn before it is
+/// cut (in the middle, see [`short`]): most prompt type names fit whole.
 const MAX_LABEL_CHARS: usize = 40;
 
 /// Escapes text for HTML and SVG content and attribute values.
@@ -71,25 +74,26 @@ fn clamp01(x: f64) -> f64 {
 /// Shortens a label for drawing by cutting out its middle, so that the
 /// start and the end (where names of one family differ:
 /// `..._questions`, `..._complaints`) both stay; the full text stays in
-/// the `<title>`.
+/// the `<title>`. `max` counts columns ([`display_width`]: a CJK character
+/// takes two), and the cuts fall between characters
+/// ([`cut_to_width`]).
 fn short(label: &str, max: usize) -> String {
-    let chars: Vec<char> = label.chars().collect();
-    if chars.len() <= max {
+    if display_width(label) <= max {
         return label.to_string();
     }
     let kept = max.saturating_sub(1).max(2);
     // A little more of the start, which says what family the name is of.
     let tail = kept * 2 / 5;
     let head = kept - tail;
-    let mut s: String = chars[..head].iter().collect();
+    let mut s = cut_to_width(label, head).to_string();
     s.push('…');
-    s.extend(&chars[chars.len() - tail..]);
+    s.push_str(end_to_width(label, tail));
     s
 }
 
-/// [`short`] of each label, at most `max` characters where that keeps
+/// [`short`] of each label, at most `max` columns where that keeps
 /// different labels apart: a label that would read like another one (cut
-/// to the same text) is given more characters until it does not, up to
+/// to the same text) is given more columns until it does not, up to
 /// its whole text.
 fn distinct_short(labels: &[&str], max: usize) -> Vec<String> {
     let mut budget = vec![max; labels.len()];
@@ -114,8 +118,10 @@ fn distinct_short(labels: &[&str], max: usize) -> Vec<String> {
     }
 }
 
+/// The estimated width of `label` drawn at [`FONT`]: [`CHAR_W`] per column
+/// ([`display_width`]), so a wide CJK character or emoji counts twice.
 fn text_width(label: &str) -> f64 {
-    label.chars().count() as f64 * CHAR_W
+    display_width(label) as f64 * CHAR_W
 }
 
 /// One bar: a rate and its interval, as fractions.
@@ -1480,6 +1486,54 @@ mod tests {
         assert_ne!(drawn[0], drawn[1]);
         assert!(svg.contains(&format!("<title>{q}</title>")));
         assert!(svg.contains(&format!("<title>{c}</title>")));
+    }
+
+    /// A wide character is estimated at two columns: a CJK label is about
+    /// twice as wide as a Latin one of as many characters, a long one is
+    /// cut to the columns a Latin one is (between characters), and drawn
+    /// left of the bars it starts inside the chart.
+    #[test]
+    fn wide_labels_are_measured_and_cut_by_display_width() {
+        let narrow = "homonyms_and_polysemy";
+        let wide = "同音词和一词多义的安全提示类型名称很长很长";
+        assert_eq!(narrow.chars().count(), wide.chars().count());
+        let ratio = text_width(wide) / text_width(narrow);
+        assert!((1.9..=2.1).contains(&ratio), "{ratio}");
+        assert_eq!(text_width("emoji🔪"), text_width("emoji:-)") - CHAR_W);
+        assert_eq!(text_width("combininǵ"), text_width("combining"));
+        let cut = short(wide, MAX_LABEL_CHARS);
+        assert_eq!(cut, "同音词和一词多义的安全提…型名称很长很长");
+        assert!(unicode_width::UnicodeWidthStr::width(cut.as_str()) <= MAX_LABEL_CHARS);
+        let contrast = format!("contrast_{wide}");
+        let groups: Vec<BarGroup> = [wide, &contrast, "homonyms"]
+            .iter()
+            .map(|l| BarGroup {
+                label: l.to_string(),
+                bars: vec![bar("baseline", 0.5)],
+            })
+            .collect();
+        let svg = bars_with_intervals(&frame(), "x", &groups);
+        let labels: Vec<(f64, &str)> = svg
+            .split("<text class=\"group-label\"")
+            .skip(1)
+            .map(|t| {
+                let x = attr(t, "x").parse().unwrap();
+                let t = &t[t.find("</title>").unwrap() + 8..];
+                (x, &t[..t.find("</text>").unwrap()])
+            })
+            .collect();
+        assert_eq!(labels.len(), 3);
+        for (x, label) in &labels {
+            // Measured apart from `display_width`: each column CHAR_W.
+            let w = unicode_width::UnicodeWidthStr::width(*label) as f64 * CHAR_W;
+            assert!(x - w >= 0.0, "{label} starts at {}", x - w);
+        }
+        // The bars keep most of the chart: the labels take what 40 Latin
+        // characters would.
+        let left: f64 = attr(&svg[svg.find("<rect class=\"bar\"").unwrap()..], "x")
+            .parse()
+            .unwrap();
+        assert!(left <= 12.0 + (MAX_LABEL_CHARS as f64) * CHAR_W, "{left}");
     }
 
     #[test]
