@@ -42,12 +42,46 @@ pub enum StoreError {
     },
 
     /// The store file's folder could not be created.
-    #[error("cannot create the folder `{}` for the run store: {source}; pass another --db path", path.display())]
+    #[error(
+        "cannot create the folder `{}` for the run store: {source}{}pass another --db path",
+        path.display(),
+        in_the_way_fix(in_the_way.as_deref())
+    )]
     CreateDir {
         /// The folder that could not be created: the parent of the `--db` path.
         path: PathBuf,
         /// Why the operating system refused.
         source: std::io::Error,
+        /// The file that stands where the path needs a folder (the folder
+        /// itself, or one on the way to it), if that is why.
+        in_the_way: Option<PathBuf>,
+    },
+
+    /// A file stands where the store's path needs a folder (`FILE/runs.db`),
+    /// so there can be no store there. Found by
+    /// [`Store::open_existing`](crate::Store::open_existing), which creates
+    /// nothing.
+    #[error(
+        "there can be no run store at `{path}`: `{}` is a file, not a folder; check the path, or move that file away, or pass another --db path",
+        file.display()
+    )]
+    FileInTheWay {
+        /// The store file as given (`--db`).
+        path: String,
+        /// The file where the path needs a folder.
+        file: PathBuf,
+    },
+
+    /// The path given is a directory, not a store file in it.
+    #[error(
+        "`{path}` is a directory: give the path of the store file in it, e.g. `{}`",
+        example.display()
+    )]
+    IsADirectory {
+        /// The path as given (`--db`).
+        path: String,
+        /// A store file in that directory, to show how the path is given.
+        example: PathBuf,
     },
 
     /// The store file does not exist and cannot be made: its folder cannot
@@ -345,6 +379,17 @@ pub enum StoreError {
         version: i64,
     },
 
+    /// A store that held nothing yet (no file, or an empty one) could not
+    /// be set up: the disk holding it is full. Nothing was stored, so there
+    /// is nothing to upgrade or keep.
+    #[error(
+        "cannot create the run store `{path}`: the disk holding it is full, and a new store needs room there for its tables and for SQLite's `-wal` and `-shm` files beside it; free some space on that disk, or pass a --db path on another disk, then run the command again"
+    )]
+    CreateDiskFull {
+        /// The store file as given (`--db`).
+        path: String,
+    },
+
     /// The operating system failed to read or write the file (a failing
     /// disk, a network share that went away, the file deleted meanwhile).
     #[error(
@@ -414,6 +459,18 @@ pub(crate) fn classify(location: &str, error: rusqlite::Error) -> StoreError {
         Some(ErrorCode::DiskFull) => StoreError::DiskFull { path, error },
         Some(ErrorCode::SystemIoFailure) => StoreError::Io { path, error },
         _ => StoreError::Sqlite { path, error },
+    }
+}
+
+/// The end of [`StoreError::CreateDir`]'s message, after the operating
+/// system's reason: what to do, naming the file in the way if there is one.
+fn in_the_way_fix(in_the_way: Option<&std::path::Path>) -> String {
+    match in_the_way {
+        Some(file) => format!(
+            ": `{}` is a file, not a folder; move that file away, or ",
+            file.display()
+        ),
+        None => "; ".to_string(),
     }
 }
 

@@ -124,15 +124,23 @@ impl Store {
     /// half-way), and another failure to read or write
     /// while opening with [`StoreError::OpenIo`].
     ///
+    /// A store that held nothing yet (no file, or an empty one) and cannot
+    /// be set up because the disk is full is refused with
+    /// [`StoreError::CreateDiskFull`] (there is nothing to upgrade).
+    ///
     /// A path SQLite would not read as a file (`:memory:`, an empty path,
     /// a `file:` URI) is refused with [`StoreError::NotAFile`]: the runs
-    /// would be lost at exit, or kept elsewhere than the path says.
+    /// would be lost at exit, or kept elsewhere than the path says. A
+    /// directory is refused with [`StoreError::IsADirectory`], and a folder
+    /// that cannot be made with [`StoreError::CreateDir`], which names the
+    /// file standing where the path needs a folder, if that is why.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
         check_file_path(path)?;
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(|source| StoreError::CreateDir {
                 path: parent.to_path_buf(),
                 source,
+                in_the_way: file_in_the_way(parent),
             })?;
         }
         Store::open_file(path, true)
@@ -144,8 +152,10 @@ impl Store {
     ///
     /// A path that names nothing (nor a folder on the way to it) is refused
     /// with [`StoreError::NotFound`], creating neither the file nor its
-    /// folders. A file that is there is opened as by [`Store::open`]: one
-    /// written by an older xsafe is migrated (read-only, it is refused with
+    /// folders; one with a file where it needs a folder (`FILE/runs.db`)
+    /// with [`StoreError::FileInTheWay`], naming that file. A file that is
+    /// there is opened as by [`Store::open`]: one written by an older xsafe
+    /// is migrated (read-only, it is refused with
     /// [`StoreError::ReadOnlyUpgrade`]), one that is not a store is refused
     /// and left unchanged.
     pub fn open_existing(path: &Path) -> Result<Store, StoreError> {
@@ -153,7 +163,16 @@ impl Store {
         let location = path.display().to_string();
         match std::fs::metadata(path) {
             Ok(_) => Store::open_file(path, false),
-            Err(e) if is_missing(&e) => Err(StoreError::NotFound { path: location }),
+            Err(e) if is_missing(&e) => {
+                let in_the_way = path.parent().and_then(file_in_the_way);
+                Err(match in_the_way {
+                    Some(file) => StoreError::FileInTheWay {
+                        path: location,
+                        file,
+                    },
+                    None => StoreError::NotFound { path: location },
+                })
+            }
             Err(source) => Err(StoreError::Unreadable {
                 path: location,
                 source,
@@ -165,6 +184,13 @@ impl Store {
     /// [`Store::open`]); only with `create` may SQLite make the file.
     fn open_file(path: &Path, create: bool) -> Result<Store, StoreError> {
         let location = path.display().to_string();
+        // SQLite would only say "unable to open database file".
+        if path.is_dir() {
+            return Err(StoreError::IsADirectory {
+                path: location,
+                example: path.join("xsafe.db"),
+            });
+        }
         let mut flags = OpenFlags::default();
         if !create {
             // The file was there a moment ago; if it is gone now, it is not
@@ -311,7 +337,13 @@ impl Store {
         setup(&conn).map_err(|e| schema::open_error(location, e))?;
         // Before anything that writes to the file (journal mode is stored in
         // it): a refused file must stay byte for byte as it was.
-        schema::check(&conn, location, migrations.len() as i64)?;
+        let version = schema::check(&conn, location, migrations.len() as i64)?;
+        // Version 0 passed the check only with nothing in it: a failure
+        // from here on sets up a new store, not an upgrade of one.
+        let new_store = |error: StoreError| match (&path, version) {
+            (Some(file), 0) => new_store_error(file, location, error),
+            _ => error,
+        };
         if path.is_some() {
             let wal = |conn: &Connection| -> rusqlite::Result<()> {
                 // A filesystem without shared memory may refuse WAL and keep
@@ -327,9 +359,9 @@ impl Store {
             // Turning WAL on takes the file's exclusive lock without waiting
             // for it (SQLite's busy handler is not called): another process
             // opening the same new store at once makes it fail at once.
-            while_busy(|| wal(&conn)).map_err(|e| schema::open_error(location, e))?;
+            while_busy(|| wal(&conn)).map_err(|e| new_store(schema::open_error(location, e)))?;
         }
-        schema::migrate(&mut conn, location, migrations)?;
+        schema::migrate(&mut conn, location, migrations).map_err(new_store)?;
         Ok(Store {
             conn: Mutex::new(conn),
             locks: path.as_deref().and_then(locks_dir),
@@ -1307,6 +1339,42 @@ fn io_failure(error: &StoreError) -> bool {
         StoreError::Open { error, .. }
             if error.sqlite_error_code() == Some(rusqlite::ErrorCode::SystemIoFailure)
     )
+}
+
+/// What `error`, met while setting up the store at `path` that held nothing
+/// yet (no file, or an empty one), is: running out of space on the way
+/// (turning WAL on, making the `-shm` file, the migrations) is
+/// [`StoreError::CreateDiskFull`], since there was nothing to upgrade or
+/// keep; any other error is returned as it is.
+fn new_store_error(path: &Path, location: &str, error: StoreError) -> StoreError {
+    let full = match &error {
+        StoreError::DiskFull { .. } | StoreError::MigrationDiskFull { .. } => true,
+        // SQLite's "disk I/O error", as when the `-shm` file cannot be
+        // made: full only if a small file does not fit beside the store.
+        StoreError::Io { .. } => disk_full(path),
+        other => io_failure(other) && disk_full(path),
+    };
+    if full {
+        return StoreError::CreateDiskFull {
+            path: location.to_string(),
+        };
+    }
+    error
+}
+
+/// The file standing where `dir` needs a folder: `dir` itself, or the
+/// nearest folder on the way to it that is a file. `None` when nothing is
+/// in the way (the folders are there, or missing, or cannot be looked at).
+fn file_in_the_way(dir: &Path) -> Option<PathBuf> {
+    for ancestor in dir.ancestors().filter(|a| !a.as_os_str().is_empty()) {
+        match std::fs::metadata(ancestor) {
+            Ok(meta) if meta.is_dir() => return None,
+            Ok(_) => return Some(ancestor.to_path_buf()),
+            Err(e) if is_missing(&e) => continue,
+            Err(_) => return None,
+        }
+    }
+    None
 }
 
 /// Whether the disk holding the store file at `path` is full: a small

@@ -1231,6 +1231,118 @@ fn a_migration_out_of_space_names_both_places() {
     );
 }
 
+/// Sets up the store file at `path` with every migration through a
+/// connection that may grow the file to `pages` pages only: SQLite then
+/// fails the write that needs more with SQLITE_FULL, as a full disk does.
+fn init_within(path: &std::path::Path, pages: i64) -> Result<Store, StoreError> {
+    let conn = Connection::open(path).unwrap();
+    let _: i64 = conn
+        .pragma_update_and_check(None, "max_page_count", pages, |r| r.get(0))
+        .unwrap();
+    Store::init(
+        conn,
+        Some(path.to_path_buf()),
+        &path.display().to_string(),
+        MIGRATIONS,
+    )
+}
+
+/// The bug this guards: a new store on a full disk said "cannot upgrade
+/// the run store to this xsafe's layout", or "what was stored before is
+/// kept", of a file that held nothing. Wherever setting it up runs out of
+/// space (turning WAL on, the first migration, a later one), from no file
+/// or from an empty one, it says the store cannot be created.
+#[test]
+fn a_new_store_out_of_space_says_it_cannot_be_created() {
+    for empty_file in [false, true] {
+        let mut failures = 0;
+        for pages in 1.. {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("runs.db");
+            if empty_file {
+                std::fs::write(&path, b"").unwrap();
+            }
+            let err = match init_within(&path, pages) {
+                Ok(store) => {
+                    assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
+                    break;
+                }
+                Err(err) => err,
+            };
+            failures += 1;
+            assert!(
+                matches!(&err, StoreError::CreateDiskFull { path: p } if *p == path.display().to_string()),
+                "{pages} pages: {err:?}"
+            );
+            let message = err.to_string();
+            assert!(
+                message.contains(&format!("cannot create the run store `{}`", path.display()))
+                    && message.contains("the disk holding it is full")
+                    && message.contains("free some space on that disk"),
+                "{message}"
+            );
+            assert!(!message.contains("upgrade"), "{message}");
+        }
+        assert!(failures > 1, "{failures} failures");
+    }
+}
+
+/// Out of space upgrading a store that holds something is still an
+/// upgrade that failed, with the store as it was.
+#[test]
+fn an_older_store_out_of_space_says_its_upgrade_failed() {
+    let (_dir, path, store) = store_of_version(1);
+    drop(store);
+    let pages: i64 = Connection::open(&path)
+        .unwrap()
+        .pragma_query_value(None, "page_count", |r| r.get(0))
+        .unwrap();
+    let err = init_within(&path, pages).unwrap_err();
+    assert!(
+        matches!(err, StoreError::MigrationDiskFull { version, .. } if version > 1),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string().contains("cannot upgrade the run store"),
+        "{err}"
+    );
+    let version: i64 = Connection::open(&path)
+        .unwrap()
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap();
+    assert!((1..SCHEMA_VERSION).contains(&version), "{version}");
+}
+
+/// Only running out of space is told apart for a new store: other
+/// failures keep their own fixes, and a disk I/O error where the disk has
+/// room stays one.
+#[test]
+fn a_new_store_keeps_the_fixes_of_other_failures() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("runs.db");
+    let location = path.display().to_string();
+    let failure = |code| rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(code), None);
+    for (code, busy) in [
+        (rusqlite::ffi::SQLITE_IOERR, false),
+        (rusqlite::ffi::SQLITE_BUSY, true),
+    ] {
+        let err = new_store_error(&path, &location, error::classify(&location, failure(code)));
+        assert_eq!(matches!(err, StoreError::Busy { .. }), busy, "{err:?}");
+        assert_eq!(matches!(err, StoreError::Io { .. }), !busy, "{err:?}");
+    }
+    let err = new_store_error(
+        &path,
+        &location,
+        schema::open_error(&location, failure(rusqlite::ffi::SQLITE_IOERR)),
+    );
+    assert!(io_failure(&err), "{err:?}");
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "the space check leaves nothing behind"
+    );
+}
+
 /// `done_outlines` reads one target and strategy of a run: its done
 /// results, with their case, sample, timing and verdicts, not its
 /// failures (a failed request, an answer the judge failed on), nor another

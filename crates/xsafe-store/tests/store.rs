@@ -145,12 +145,7 @@ fn open_existing_refuses_a_path_with_nothing_there_and_creates_nothing() {
     let plain = dir.path().join("plain");
     std::fs::write(&plain, "x").unwrap();
     let path = dir.path().join("runs.db");
-    for missing in [
-        path.clone(),
-        dir.path().join("new/deeper/runs.db"),
-        // A file where the path needs a folder.
-        plain.join("runs.db"),
-    ] {
+    for missing in [path.clone(), dir.path().join("new/deeper/runs.db")] {
         let err = Store::open_existing(&missing).unwrap_err();
         assert!(matches!(err, StoreError::NotFound { .. }), "{err}");
         let message = err.to_string();
@@ -170,6 +165,85 @@ fn open_existing_refuses_a_path_with_nothing_there_and_creates_nothing() {
     let store = Store::open_existing(&path).unwrap();
     assert!(!store.is_read_only());
     assert_eq!(store.run_by_id(run_id).unwrap().name, "r1");
+}
+
+/// The bug this guards: a path with a file where it needs a folder was
+/// "no run store there yet" to commands that read runs, and `File exists
+/// (os error 17)` to `run`, naming neither the file in the way. Both name
+/// it now, whichever folder on the way it is, and create nothing.
+#[test]
+fn a_file_where_the_store_path_needs_a_folder_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let plain = dir.path().join("plain");
+    std::fs::write(&plain, "x").unwrap();
+    for path in [plain.join("runs.db"), plain.join("sub/deeper/runs.db")] {
+        let err = Store::open_existing(&path).unwrap_err();
+        assert!(
+            matches!(&err, StoreError::FileInTheWay { file, .. } if *file == plain),
+            "{err:?}"
+        );
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "there can be no run store at `{}`: `{}` is a file, not a folder; check the \
+                 path, or move that file away, or pass another --db path",
+                path.display(),
+                plain.display()
+            )
+        );
+
+        let err = Store::open(&path).unwrap_err();
+        let folder = path.parent().unwrap();
+        assert!(
+            matches!(&err, StoreError::CreateDir { path, in_the_way: Some(file), .. }
+                if path == folder && *file == plain),
+            "{err:?}"
+        );
+        let message = err.to_string();
+        let expected = format!(
+            "`{}` is a file, not a folder; move that file away, or pass another --db path",
+            plain.display()
+        );
+        assert!(
+            message.starts_with(&format!(
+                "cannot create the folder `{}` for the run store: ",
+                folder.display()
+            )) && message.ends_with(&expected),
+            "{message}"
+        );
+        // The operating system's reason, once.
+        assert_eq!(message.matches("(os error").count(), 1, "{message}");
+    }
+    assert_eq!(std::fs::read_to_string(&plain).unwrap(), "x");
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+}
+
+/// The bug this guards: a directory given as the store was "unable to open
+/// database file; check that the file and its folder can be read and
+/// written". It is refused, saying to give a file in it, and nothing is
+/// made in it or beside it.
+#[test]
+fn a_directory_given_as_the_store_is_refused_with_a_file_in_it_to_give() {
+    let dir = tempfile::tempdir().unwrap();
+    let outdir = dir.path().join("outdir");
+    std::fs::create_dir(&outdir).unwrap();
+    for open in [Store::open, Store::open_existing] {
+        let err = open(&outdir).unwrap_err();
+        assert!(matches!(err, StoreError::IsADirectory { .. }), "{err:?}");
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "`{}` is a directory: give the path of the store file in it, e.g. `{}`",
+                outdir.display(),
+                outdir.join("xsafe.db").display()
+            )
+        );
+    }
+    assert_eq!(std::fs::read_dir(&outdir).unwrap().count(), 0);
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    // The file it suggests is a store.
+    let store = Store::open(&outdir.join("xsafe.db")).unwrap();
+    assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
 }
 
 #[test]
