@@ -624,28 +624,9 @@ fn per_type(out: &mut String, report: &Report) {
         } else {
             target.to_string()
         };
-        // Every type of these groups, safe and unsafe: where an unsafe type
-        // goes depends on the safe ones (`sort_types`).
+        // Every type of these groups, in the by-type tables' order.
         let suites = crate::render::suite_order(&groups);
-        let place = |suite: Option<&str>| suite.and_then(|s| suites.iter().position(|n| *n == s));
-        type Key<'a> = (Option<usize>, &'a str, Label, &'a str, Option<&'a str>);
-        let mut types: Vec<Key<'_>> = Vec::new();
-        for g in &groups {
-            for t in &g.types {
-                let suite = t.suite.as_deref();
-                let k = (
-                    place(suite),
-                    t.topic.as_str(),
-                    t.label,
-                    t.kind.as_str(),
-                    suite,
-                );
-                if !types.contains(&k) {
-                    types.push(k);
-                }
-            }
-        }
-        crate::compute::sort_types(&mut types, |k| (k.0, k.1, k.2, k.3));
+        let types = crate::render::type_keys(&groups);
         let _ = writeln!(
             out,
             "<div class=\"chart-block\" data-run=\"{}\" data-target=\"{}\"><h3>{}</h3>",

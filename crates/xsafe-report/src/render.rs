@@ -509,11 +509,19 @@ fn type_cell(label: Label, s: &Stats) -> String {
 /// One row per prompt type and label, one column per strategy; in a run of
 /// several suites, one row per suite, type and label (a `suite` column
 /// first), suite by suite.
-fn types_table(groups: &[&Group]) -> Table {
+/// A prompt type of some groups, as their by-type tables and charts list
+/// it: the place of its suite in [`suite_order`] (`None` for a run of one
+/// suite), its topic, label, name and suite.
+pub(crate) type TypeKey<'a> = (Option<usize>, &'a str, Label, &'a str, Option<&'a str>);
+
+/// Every type of `groups`, safe and unsafe, once each, in the order the
+/// by-type tables and charts list them: by suite, then as
+/// [`sort_types`](crate::compute::sort_types) orders them (where an
+/// unsafe type goes depends on the safe ones).
+pub(crate) fn type_keys<'a>(groups: &[&'a Group]) -> Vec<TypeKey<'a>> {
     let suites = suite_order(groups);
     let place = |suite: Option<&str>| suite.and_then(|s| suites.iter().position(|n| *n == s));
-    type Key<'a> = (Option<usize>, &'a str, Label, &'a str, Option<&'a str>);
-    let mut keys: Vec<Key<'_>> = Vec::new();
+    let mut keys: Vec<TypeKey<'_>> = Vec::new();
     for g in groups {
         for t in &g.types {
             let suite = t.suite.as_deref();
@@ -530,6 +538,11 @@ fn types_table(groups: &[&Group]) -> Table {
         }
     }
     crate::compute::sort_types(&mut keys, |k| (k.0, k.1, k.2, k.3));
+    keys
+}
+
+fn types_table(groups: &[&Group]) -> Table {
+    let keys = type_keys(groups);
     let split = keys.iter().any(|k| k.4.is_some());
     let mut header: Vec<String> = split.then(|| "suite".to_string()).into_iter().collect();
     header.extend(["type".to_string(), "figure".into()]);
