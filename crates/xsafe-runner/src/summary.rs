@@ -524,6 +524,26 @@ fn result_suites<'a>(run: &'a RunRecord, counts: &'a [OutcomeCount]) -> Vec<&'a 
 mod tests {
     use super::*;
 
+    /// A complete run of `suites` (each with a fingerprint of its own), as
+    /// the store records one; only the suites matter to a summary.
+    fn run_of(suites: &[&str]) -> RunRecord {
+        RunRecord {
+            id: 1,
+            name: "r".into(),
+            key: "k".into(),
+            created_at: String::new(),
+            status: RunStatus::Complete,
+            config: serde_json::Value::Null,
+            suites: suites
+                .iter()
+                .enumerate()
+                .map(|(i, s)| (s.to_string(), format!("f{}", i + 1)))
+                .collect(),
+            seed: 0,
+            tool_version: String::new(),
+        }
+    }
+
     fn failure(kind: &str, message: &str) -> CountedFailure {
         CountedFailure {
             kind: kind.into(),
@@ -583,17 +603,7 @@ mod tests {
     /// counted as one of them, and failures stored before had none.
     #[test]
     fn failures_are_counted_by_their_stored_kind() {
-        let run = RunRecord {
-            id: 1,
-            name: "r".into(),
-            key: "k".into(),
-            created_at: String::new(),
-            status: RunStatus::Complete,
-            config: serde_json::Value::Null,
-            suites: Vec::new(),
-            seed: 0,
-            tool_version: String::new(),
-        };
+        let run = run_of(&[]);
         let failed = |kind: &str, message: &str, count| OutcomeCount {
             target: "openai:m".into(),
             strategy: "mine".into(),
@@ -650,20 +660,7 @@ mod tests {
     /// of one suite has none, and its JSON is as it was.
     #[test]
     fn a_run_of_several_suites_is_counted_per_suite() {
-        let run = RunRecord {
-            id: 1,
-            name: "r".into(),
-            key: "k".into(),
-            created_at: String::new(),
-            status: RunStatus::Complete,
-            config: serde_json::Value::Null,
-            suites: vec![
-                ("xstest".into(), "f1".into()),
-                ("or-bench".into(), "f2".into()),
-            ],
-            seed: 0,
-            tool_version: String::new(),
-        };
+        let run = run_of(&["xstest", "or-bench"]);
         let row = |strategy: &str, suite: &str, label, outcome, count| OutcomeCount {
             target: "openai:m".into(),
             strategy: strategy.into(),
@@ -796,20 +793,7 @@ mod tests {
     /// without answers `null`, and no `suites` key for a run of one suite.
     #[test]
     fn the_json_of_a_group_is_pinned() {
-        let run = RunRecord {
-            id: 1,
-            name: "r".into(),
-            key: "k".into(),
-            created_at: String::new(),
-            status: RunStatus::Complete,
-            config: serde_json::Value::Null,
-            suites: vec![
-                ("xstest".into(), "f1".into()),
-                ("or-bench".into(), "f2".into()),
-            ],
-            seed: 0,
-            tool_version: String::new(),
-        };
+        let run = run_of(&["xstest", "or-bench"]);
         let row = |suite: &str, label, outcome, count| OutcomeCount {
             target: "openai:m".into(),
             strategy: "baseline".into(),
