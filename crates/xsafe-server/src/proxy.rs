@@ -189,13 +189,8 @@ impl Proxy {
             )));
         }
         // A query (`?api-version=...`, as Azure-style servers need) goes
-        // after each path asked, not before it.
-        let (base, query) = match given.split_once('?') {
-            Some((base, query)) => (base, Some(query).filter(|q| !q.is_empty())),
-            None => (given, None),
-        };
-        let base = base.trim_end_matches('/').to_string();
-        let query = query.map(str::to_string);
+        // after each path asked, not before it (see `Upstream::url`).
+        let base = given.to_string();
         // A user name and password in the URL are the upstream's
         // credentials (sent as basic authentication): no API key beside them.
         let userinfo = xsafe_target::without_userinfo(&base) != base;
@@ -236,7 +231,6 @@ impl Proxy {
         let upstream = Upstream {
             client,
             base,
-            query,
             key,
             headers,
             header_auth,
@@ -409,7 +403,7 @@ impl Proxy {
                 merged,
                 opening,
             };
-            self.interactive(&request, turns, &prompt, parsed.stream, deadline)
+            self.interactive(caller, &request, turns, &prompt, parsed.stream, deadline)
                 .await
         } else {
             // Messages the strategy left as they came go as they came too.
@@ -824,8 +818,11 @@ impl Proxy {
     /// `Retry-After`, and the upstream refusing the proxy's key is a 502,
     /// as on a first request; a first request failing or out of time is
     /// the client's error whatever the failure, there being no reply yet.
+    /// A follow-up's failure is logged with the `caller`'s client and time,
+    /// as a failure answered is.
     async fn interactive(
         &self,
+        caller: &Caller,
         request: &Value,
         turns: Turns,
         prompt: &Prompt,
@@ -891,7 +888,10 @@ impl Proxy {
                 {
                     verdict = None;
                 }
-                (None, Some(self.followup_failed(followups, &error, &error)))
+                (
+                    None,
+                    Some(self.followup_failed(caller, followups, &error, &error)),
+                )
             }
             Err(_) => return Err(Failure::timeout(self.upstream.timeout.as_secs_f64())),
             // The first answer had no choices: it is the client's.
@@ -903,8 +903,11 @@ impl Proxy {
             Ok(Err(_)) if empty.is_some() => {
                 let message = "the upstream answered the follow-up with no choices";
                 tracing::warn!(
+                    client = %caller.client(),
+                    status = 200,
                     code = FOLLOWUP_REJECTED,
                     followups,
+                    ms = caller.ms(),
                     "{message}; answering with the reply before it"
                 );
                 self.metrics.error(FOLLOWUP_REJECTED);
@@ -918,8 +921,11 @@ impl Proxy {
                 Some(upstream) if upstream.is_rejection() && followups > 0 => {
                     let error = upstream.to_api();
                     tracing::warn!(
+                        client = %caller.client(),
+                        status = 200,
                         code = FOLLOWUP_REJECTED,
                         followups,
+                        ms = caller.ms(),
                         "the upstream refused a follow-up; answering with the reply before it: {}",
                         error.log_message()
                     );
@@ -933,8 +939,12 @@ impl Proxy {
                 // It gets the reply it has, said so apart from a refusal.
                 Some(upstream) if upstream.is_upstream_failure() && followups > 0 => {
                     let error = upstream.to_api();
-                    let marker =
-                        self.followup_failed(followups, &error.message, error.log_message());
+                    let marker = self.followup_failed(
+                        caller,
+                        followups,
+                        &error.message,
+                        error.log_message(),
+                    );
                     (None, Some(marker))
                 }
                 // The conversation a follow-up failed in is not the
@@ -978,13 +988,16 @@ impl Proxy {
     }
 
     /// For a follow-up the upstream failed or the time ran out on: logs
-    /// it (`log`, the operator's text), counts it as [`FOLLOWUP_FAILED`],
-    /// and gives the marker saying so (`message`, the client's text) on the
-    /// reply before it.
-    fn followup_failed(&self, followups: u32, message: &str, log: &str) -> Marker {
+    /// it (`log`, the operator's text) with the `caller`'s client and
+    /// time, counts it as [`FOLLOWUP_FAILED`], and gives the marker saying
+    /// so (`message`, the client's text) on the reply before it.
+    fn followup_failed(&self, caller: &Caller, followups: u32, message: &str, log: &str) -> Marker {
         tracing::warn!(
+            client = %caller.client(),
+            status = 200,
             code = FOLLOWUP_FAILED,
             followups,
+            ms = caller.ms(),
             "a follow-up failed; answering with the reply before it: {log}"
         );
         self.metrics.error(FOLLOWUP_FAILED);

@@ -13,8 +13,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 use xsafe_core::{ChatRequest, ChatResponse, Target, TargetError};
 use xsafe_target::{
-    Redirect, Secrets, base_url_hint, encoding_said, error_message, json_lossy, prompt_filtered,
-    redirect_failure, retry_after, server_said, unasked_encoding, without_userinfo,
+    Redirect, Secrets, asked_wait_of, base_url_hint, encoding_said, endpoint, error_message,
+    json_lossy, prompt_filtered, redirect_failure, retry_after, server_said, unasked_encoding,
+    without_userinfo,
 };
 
 /// An API key that never shows in `Debug` output or logs.
@@ -56,10 +57,15 @@ pub enum UpstreamError {
         /// 403 where the proxy's key comes from; for 404, 405 and 501 the
         /// URL asked when the base URL looks wrong.
         operator_hint: String,
-        /// The upstream's `Retry-After` as it sent it (seconds or a date),
-        /// for the client when the proxy passes a 429 on.
+        /// The `Retry-After` the client's answer carries when the proxy
+        /// passes a 429 or a 5xx on (see [`client_retry_after`]): the
+        /// upstream's own as it sent it (seconds or a date), else the wait
+        /// it asked for otherwise (`wait`) in whole seconds, rounded up.
         retry_after: Option<String>,
-        /// The wait that `Retry-After` asks for, from when it came.
+        /// The wait the upstream asked for, from when its answer came
+        /// ([`xsafe_target::asked_wait_of`]: its `retry-after-ms`, else its
+        /// `Retry-After`, else, for a 429, the reset time of its
+        /// `x-ratelimit-reset-*`).
         wait: Option<Duration>,
         /// Whether the proxy had sent the request again before giving up.
         retried: bool,
@@ -158,9 +164,10 @@ impl ErrorFields {
 impl UpstreamError {
     /// The answer to the client. The upstream's 4xx answers about the
     /// request itself (unknown model, bad parameter, rate limit) keep their
-    /// status so the client sees what it did wrong, and a 429 its
-    /// `Retry-After` so the client waits as long as the upstream asked; 5xx
-    /// and the upstream rejecting the proxy's own key are the proxy's
+    /// status so the client sees what it did wrong, and a 429 a
+    /// `Retry-After` (see [`client_retry_after`]) so the client waits as
+    /// long as the upstream asked; 5xx and the upstream rejecting the
+    /// proxy's own key are the proxy's
     /// problem: 502, which keeps a 5xx's `Retry-After` too (a 503 asking
     /// for a wait the proxy had no time for), lest the client's SDK, told
     /// no wait, send the request again at once. For the latter the client only learns that the operator
@@ -293,12 +300,11 @@ impl UpstreamError {
 pub struct Upstream {
     /// The HTTP client every upstream request goes through.
     pub client: reqwest::Client,
-    /// Base URL without a trailing slash or a query, e.g.
-    /// `http://127.0.0.1:8000/v1`.
+    /// The base URL as `--upstream` gives it, e.g.
+    /// `http://127.0.0.1:8000/v1`; its query, if any (`?api-version=...`,
+    /// which Azure-style servers need), goes after every path asked (see
+    /// [`Upstream::url`]).
     pub base: String,
-    /// The base URL's query string, without its `?` (`api-version=...`,
-    /// which Azure-style servers need), put after every path asked.
-    pub query: Option<String>,
     /// The key as the `Authorization: Bearer` header it is sent as, if any
     /// (none when `userinfo` or `header_auth`); see [`xsafe_target::bearer`].
     pub key: Option<reqwest::header::HeaderValue>,
@@ -330,7 +336,8 @@ pub struct Upstream {
 }
 
 /// The first wait before a retry; it doubles with each one, up to
-/// [`MAX_BACKOFF`], unless the upstream asks for another with Retry-After.
+/// [`MAX_BACKOFF`], unless the upstream asks for another (see
+/// [`xsafe_target::asked_wait_of`]).
 const FIRST_BACKOFF: Duration = Duration::from_millis(250);
 const MAX_BACKOFF: Duration = Duration::from_secs(4);
 
@@ -552,9 +559,10 @@ impl Upstream {
     }
 
     /// The URL of `path` (`/chat/completions`): the base URL's path with
-    /// `path` after it, then the base URL's query, if any.
+    /// `path` after it, then the base URL's query, if any (see
+    /// [`xsafe_target::endpoint`]).
     pub fn url(&self, path: &str) -> String {
-        url_of(&self.base, self.query.as_deref(), path)
+        endpoint(&self.base, path)
     }
 
     fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
@@ -572,7 +580,8 @@ impl Upstream {
     /// than 2xx is an error with the body's message. A transient failure
     /// (429, 5xx, no connection, a connection closed before the answer;
     /// see [`UpstreamError::is_transient`]) is retried up to `retries` times after a
-    /// growing wait, or the one the upstream asks for, as long as it ends
+    /// growing wait, or the one the upstream asks for
+    /// ([`xsafe_target::asked_wait_of`]), as long as it ends
     /// before `deadline`: the client request's, shared by every upstream
     /// request made for it.
     pub async fn send(
@@ -666,18 +675,14 @@ impl Upstream {
             });
         }
         if !response.status().is_success() {
-            let asked = retry_after(response.headers());
-            let retry_after = response
-                .headers()
-                .get(reqwest::header::RETRY_AFTER)
-                .and_then(|v| v.to_str().ok())
-                .map(|v| v.trim().to_string());
+            let asked = asked_wait_of(status, response.headers());
+            let retry_after = client_retry_after(response.headers(), asked);
             let passed = Box::new(passed_headers(response.headers()));
             let coding = unasked_encoding(response.headers());
             let bytes = self.read(response, deadline).await.unwrap_or_default();
             // The operator's log shows the upstream without credentials.
             let base = without_userinfo(&self.base);
-            let url = url_of(&base, self.query.as_deref(), path);
+            let url = endpoint(&base, path);
             // The key is taken out before the message is cut (and again
             // by `send`, with every other text of the error).
             let message = match coding {
@@ -952,12 +957,21 @@ pub fn completion(bytes: &[u8], coding: Option<&str>) -> Result<Value, UpstreamE
     Ok(value)
 }
 
-/// `base` (without a query) with `path` after it, then `query`.
-fn url_of(base: &str, query: Option<&str>, path: &str) -> String {
-    match query {
-        Some(query) => format!("{base}{path}?{query}"),
-        None => format!("{base}{path}"),
+/// The `Retry-After` for the client's answer to an upstream error answer
+/// with `headers`, which asked for the wait `asked` (see
+/// [`xsafe_target::asked_wait_of`]): the upstream's own `Retry-After`
+/// when it reads ([`retry_after`]: seconds, or a date, passed on as it
+/// came), else `asked` in whole seconds, rounded up (a `retry-after-ms` of
+/// 1500 is `2`; a 429's `x-ratelimit-reset-requests: 40s` is `40`), the
+/// unit `Retry-After` has; `None` when the upstream asked for no wait.
+fn client_retry_after(headers: &HeaderMap, asked: Option<Duration>) -> Option<String> {
+    if retry_after(headers).is_some() {
+        let sent = headers.get(header::RETRY_AFTER)?.to_str().ok()?;
+        return Some(sent.trim().to_string());
     }
+    let asked = asked?;
+    let secs = asked.as_secs() + u64::from(asked.subsec_nanos() > 0);
+    Some(secs.to_string())
 }
 
 /// How far a request that failed for another reason than its time got:

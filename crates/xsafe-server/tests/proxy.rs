@@ -1130,6 +1130,107 @@ async fn an_upstream_429_reaches_the_client_with_its_retry_after() {
     proxy.stop().await.unwrap();
 }
 
+/// An upstream 429 that asks for its wait in `retry-after-ms` only (as
+/// Azure OpenAI does) is retried after that wait, not after the proxy's
+/// own backoff (0.25 s); passed on once the retries are spent, the client
+/// is told the wait in `Retry-After`'s whole seconds, rounded up. A 5xx
+/// asking so for a wait too long for the timeout is passed on at once,
+/// with that wait.
+#[tokio::test]
+async fn an_upstream_429_asking_in_retry_after_ms_is_retried_after_that_wait() {
+    let ask = json!({"model": "m", "messages": [{"role": "user", "content": PROMPT}]});
+    let upstream = TestServer::start(|r| Reply::Full {
+        status: if r.last_user_message() == "down" {
+            503
+        } else {
+            429
+        },
+        headers: vec![
+            ("content-type".into(), "application/json".into()),
+            (
+                "retry-after-ms".into(),
+                if r.last_user_message() == "down" {
+                    "30000"
+                } else {
+                    "1500"
+                }
+                .into(),
+            ),
+        ],
+        body: br#"{"error":{"message":"slow down"}}"#.to_vec(),
+    });
+    let mut o = options(&upstream);
+    o.upstream_retries = 1;
+    o.timeout = Duration::from_secs(20);
+    let proxy = start("contextual", o).await;
+    let started = std::time::Instant::now();
+    let r = post(&proxy.url, &ask).await;
+    let took = started.elapsed();
+    assert_eq!(r.status(), 429);
+    assert_eq!(upstream.request_count(), 2);
+    assert!(
+        took >= Duration::from_millis(1400) && took < Duration::from_secs(10),
+        "took {took:?}"
+    );
+    assert_eq!(
+        r.headers().get("retry-after").map(|v| v.to_str().unwrap()),
+        Some("2")
+    );
+    assert_eq!(should_retry(&r).as_deref(), Some("false"));
+    assert_eq!(
+        metric(&proxy, "xsafe_proxy_upstream_retries_total").await,
+        "1"
+    );
+
+    let down = json!({"model": "m", "messages": [{"role": "user", "content": "down"}]});
+    let started = std::time::Instant::now();
+    let r = post(&proxy.url, &down).await;
+    assert!(started.elapsed() < Duration::from_secs(10), "waited");
+    assert_eq!(r.status(), 502);
+    assert_eq!(upstream.request_count(), 3, "not retried");
+    assert_eq!(
+        r.headers().get("retry-after").map(|v| v.to_str().unwrap()),
+        Some("30")
+    );
+    proxy.stop().await.unwrap();
+}
+
+/// An upstream 429 that says only when its rate limit resets (OpenAI's
+/// `x-ratelimit-reset-requests`), later than `--timeout` allows, is not
+/// waited: it is passed on at once, with that wait as its `Retry-After`
+/// and the rate-limit header itself, and the client may send it again
+/// once the wait is over (no `x-should-retry: false`).
+#[tokio::test]
+async fn an_upstream_429_whose_limit_resets_after_the_timeout_is_passed_on_with_that_wait() {
+    let upstream = TestServer::start(|_| Reply::Full {
+        status: 429,
+        headers: vec![
+            ("content-type".into(), "application/json".into()),
+            ("x-ratelimit-reset-requests".into(), "40s".into()),
+        ],
+        body: br#"{"error":{"message":"rate limit reached"}}"#.to_vec(),
+    });
+    let mut o = options(&upstream);
+    o.timeout = Duration::from_secs(10);
+    let proxy = start("contextual", o).await;
+    let started = std::time::Instant::now();
+    let r = post(
+        &proxy.url,
+        &json!({"model": "m", "messages": [{"role": "user", "content": PROMPT}]}),
+    )
+    .await;
+    assert!(started.elapsed() < Duration::from_secs(5), "waited");
+    assert_eq!(upstream.request_count(), 1, "not retried");
+    assert_eq!(r.status(), 429);
+    assert_eq!(
+        r.headers().get("retry-after").map(|v| v.to_str().unwrap()),
+        Some("40")
+    );
+    assert_eq!(r.headers()["x-ratelimit-reset-requests"], "40s");
+    assert_eq!(should_retry(&r), None);
+    proxy.stop().await.unwrap();
+}
+
 #[tokio::test]
 async fn failures_are_openai_errors_with_the_right_status() {
     let upstream = TestServer::start(|r| match r.last_user_message().as_str() {
@@ -1731,11 +1832,23 @@ async fn a_follow_up_the_upstream_fails_answers_with_the_reply_before_it() {
         assert!(!metrics.contains("status=\"502\""), "{metrics}");
         proxy.stop().await.unwrap();
         let log = logs.text();
-        assert!(
-            log.contains("a follow-up failed; answering with the reply before it")
-                && log.contains(said),
-            "{said}: {log}"
-        );
+        let lines: Vec<&str> = log
+            .lines()
+            .filter(|l| l.contains("a follow-up failed; answering with the reply before it"))
+            .collect();
+        assert_eq!(lines.len(), 2, "{said}: {log}");
+        for line in lines {
+            assert!(line.contains(said), "{said}: {line}");
+            // As every failure is logged: the client and the time taken.
+            for field in [
+                "client=test ",
+                "status=200 ",
+                "code=\"followup_failed\" ",
+                "ms=",
+            ] {
+                assert!(line.contains(field), "{said}: {field} in {line}");
+            }
+        }
     }
 }
 
@@ -2038,6 +2151,7 @@ async fn a_follow_up_the_upstream_rejects_answers_with_the_reply_before_it() {
             Reply::chat(REFUSAL)
         }
     });
+    let logs = Logs::capture();
     let proxy = start("interactive", options(&upstream)).await;
     let plain = json!({"model": "m", "messages": [{"role": "user", "content": PROMPT}]});
     let r = post(&proxy.url, &plain).await;
@@ -2080,6 +2194,24 @@ async fn a_follow_up_the_upstream_rejects_answers_with_the_reply_before_it() {
         assert!(metrics.contains(line), "{line} missing from\n{metrics}");
     }
     proxy.stop().await.unwrap();
+    // Logged as every failure is: the client and the time taken.
+    let log = logs.text();
+    let lines: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("the upstream refused a follow-up"))
+        .collect();
+    assert_eq!(lines.len(), 2, "{log}");
+    for line in lines {
+        assert!(line.contains(TOO_LONG), "{line}");
+        for field in [
+            "client=test ",
+            "status=200 ",
+            "code=\"followup_rejected\" ",
+            "ms=",
+        ] {
+            assert!(line.contains(field), "{field} in {line}");
+        }
+    }
 }
 
 /// The proxy holds at most `max_connections` connections. With the cap
@@ -3737,6 +3869,44 @@ async fn an_upstream_url_with_a_query_keeps_it_after_the_path() {
         panic!("a URL with a fragment was accepted");
     };
     assert!(err.to_string().contains("`#` part"), "{err}");
+}
+
+/// An Azure OpenAI deployment URL whose `api-version` the upstream answers
+/// with a 404: the operator's log names the URL asked (the query after the
+/// path) and, the URL having an `api-version`, asks to check the
+/// deployment's name and that version, not to add one.
+#[tokio::test]
+async fn a_404_at_an_azure_deployment_url_is_explained_with_its_api_version() {
+    let upstream = TestServer::start(|_| {
+        Reply::status(
+            404,
+            r#"{"error":{"code":"DeploymentNotFound","message":"no such deployment"}}"#,
+        )
+    });
+    let logs = Logs::capture();
+    let mut o = options(&upstream);
+    o.upstream = format!(
+        "{}/openai/deployments/gpt?api-version=2024-06-01",
+        upstream.url()
+    );
+    let proxy = start("baseline", o).await;
+    let ask = json!({"model": "m", "messages": [{"role": "user", "content": "hi"}]});
+    let (status, _) = error_of(post(&proxy.url, &ask).await).await;
+    assert_eq!(status, 404);
+    proxy.stop().await.unwrap();
+    assert_eq!(
+        upstream.requests()[0].path,
+        "/openai/deployments/gpt/chat/completions?api-version=2024-06-01"
+    );
+    let log = logs.text();
+    assert!(
+        log.contains(&format!(
+            "POST {}/openai/deployments/gpt/chat/completions?api-version=2024-06-01: is the \
+             base URL right?",
+            upstream.url()
+        )) && log.contains("the api-version is one the resource serves"),
+        "{log}"
+    );
 }
 
 /// The bug this guards: after a provider's refusal (`content: null`,

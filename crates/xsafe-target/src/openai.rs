@@ -1261,7 +1261,7 @@ fn go_duration(value: &str) -> Option<Duration> {
 /// query, which Azure OpenAI's deployment URLs carry
 /// (`.../openai/deployments/NAME?api-version=2024-06-01` asks
 /// `.../openai/deployments/NAME/chat/completions?api-version=2024-06-01`).
-/// `xsafe serve --upstream` splits its URL the same way (its `url_of`).
+/// `xsafe serve --upstream` asks its upstream's URLs with it too.
 pub fn endpoint(base: &str, path: &str) -> String {
     let (base_path, query) = match base.split_once('?') {
         Some((p, q)) => (p, Some(q).filter(|q| !q.is_empty())),
