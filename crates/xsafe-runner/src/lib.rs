@@ -16,7 +16,7 @@ use layout::{Layout, Marks};
 use plan::Selection;
 pub use plan::{RunPlan, what_is_sent};
 pub use stored::{Changes, Moved, MovedAs, relocated_note};
-pub use summary::{CommonError, Counts, GroupSummary, RunOutcome, SuiteSummary};
+pub use summary::{CommonError, Counts, GroupSummary, RunOutcome, SuiteSummary, UnscoredReason};
 
 use futures::{Stream, StreamExt};
 use serde::Serialize;
@@ -97,19 +97,24 @@ pub enum RunError {
         /// Whether the command named the run (`--run`).
         named: bool,
     },
-    /// A target, or an interactive strategy's clarifier, refused the run's
-    /// requests as every request would be refused until the user changes
-    /// something (see [`execute`]): as unauthorised, with HTTP 401 (a key
-    /// missing or wrong), or with HTTP 403 to [`FORBIDDEN_IN_A_ROW`]
-    /// conversations in a row of a target that has no answer stored in the
-    /// run, nor answered any in this invocation (a key without access to
-    /// the model); or blocked ([`TargetError::Blocked`]: its quota used up,
-    /// a rate limit that resets later than xsafe waits, a model it does not
-    /// have). The target was asked nothing more (under the clarifier's
-    /// strategy only, when the clarifier refused), and what was refused so
-    /// was not stored. The rest of the run went on to the end; the run is
-    /// marked `interrupted`, and the same command resumes it once what each
-    /// [`Refusal`] says to do is done.
+    /// A target, or an interactive strategy's clarifier, failed the run's
+    /// requests as every request would fail until the user changes
+    /// something (see [`execute`]; [`Cause`] says how): refused as
+    /// unauthorised, with HTTP 401 (a key missing or wrong), or with HTTP
+    /// 403 to [`FORBIDDEN_IN_A_ROW`] conversations in a row of a target
+    /// that has no answer stored in the run, nor answered any in this
+    /// invocation (a key without access to the model); blocked
+    /// ([`TargetError::Blocked`]: its quota used up, a rate limit that
+    /// resets later than xsafe waits, a model it does not have); or, with
+    /// nothing answered so, not answering: [`UNANSWERED_IN_A_ROW`]
+    /// conversations in a row whose requests could not connect or got no
+    /// answer within the target's timeout, after their retries (a server
+    /// that is down, hangs, or is at another address). The target was asked
+    /// nothing more (under the clarifier's strategy only, when the
+    /// clarifier failed so), and what failed so was not stored. The rest of
+    /// the run went on to the end; the run is marked `interrupted`, and the
+    /// same command resumes it once what each [`Refusal`] says to do is
+    /// done.
     #[error("{}", refused_message(run, refusals, *others))]
     Refused {
         /// The run's name.
@@ -134,8 +139,23 @@ pub enum RunError {
 /// that strategy proves its key.
 pub const FORBIDDEN_IN_A_ROW: u32 = 3;
 
-/// A target that refused a run's requests as unauthorised (see
-/// [`RunError::Refused`]).
+/// How many conversations in a row that got no answer (their requests
+/// could not connect, or got none within the target's timeout, after
+/// every retry) stop a target that has no answer stored in the run and
+/// has answered no conversation of the invocation before them (see
+/// [`execute`]): one such failure may be the network's or a slow answer,
+/// but a target that has never answered and fails this many in a row (in
+/// the order they come back) is taken to be down, to hang, or to be at
+/// another address, and every further request would wait out its retries
+/// in vain (a run of 446 cases at a server that was not running took 11
+/// minutes, six attempts each). Counted as [`FORBIDDEN_IN_A_ROW`] counts
+/// 403s, and with them: a failure of the other kind, or any other
+/// outcome, starts the count again, an answer ends it for the invocation,
+/// and a clarifier is counted apart, per target and strategy.
+pub const UNANSWERED_IN_A_ROW: u32 = 3;
+
+/// A target that failed a run's requests as every request would fail
+/// until the user changes something (see [`RunError::Refused`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refusal {
     /// The target's id.
@@ -147,17 +167,11 @@ pub struct Refusal {
     /// strategies went on. `None` when the target refused, which stopped
     /// all of its conversations.
     pub clarifier: Option<(String, String)>,
-    /// The HTTP status that stopped it: 401, 403 for the
-    /// [`FORBIDDEN_IN_A_ROW`]th refusal in a row with nothing answered, or
-    /// the status of the answer that said what blocks it (`blocker`).
-    pub status: u16,
-    /// What blocks it, when the server said so ([`TargetError::Blocked`]:
-    /// a quota used up, a rate limit that resets later than xsafe waits,
-    /// a model it does not have); `None` for a key refused (HTTP 401 or
-    /// 403).
-    pub blocker: Option<Blocker>,
+    /// What stopped it.
+    pub cause: Cause,
     /// The error: the HTTP status and the server's message, with the
-    /// target's hint on the key it sent (the last refusal's, for a 403).
+    /// target's hint on the key it sent (the last refusal's, for a 403),
+    /// or the last failure to get an answer.
     pub message: String,
     /// The conversations it stopped (the target's, or only those under
     /// the strategy with a clarifier) that this invocation did not store:
@@ -166,40 +180,156 @@ pub struct Refusal {
     pub left: u64,
 }
 
+/// What stopped a target, or a target under a strategy whose clarifier
+/// failed (see [`Refusal`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cause {
+    /// Refused as unauthorised: HTTP 401, or 403 for the
+    /// [`FORBIDDEN_IN_A_ROW`]th refusal in a row with nothing answered.
+    /// Holds the status.
+    Unauthorised(u16),
+    /// Blocked, as the server said ([`TargetError::Blocked`]: a quota used
+    /// up, a rate limit that resets later than xsafe waits, a model it
+    /// does not have).
+    Blocked {
+        /// The HTTP status of the answer that said so.
+        status: u16,
+        /// What blocks it.
+        blocker: Blocker,
+    },
+    /// No answer: the [`UNANSWERED_IN_A_ROW`]th conversation in a row, with
+    /// nothing answered, whose requests could not connect or got no answer
+    /// within the timeout, after their retries.
+    Unanswered {
+        /// The timeout its last request waited out; `None` when it could
+        /// not connect (or the connection dropped).
+        timeout: Option<std::time::Duration>,
+        /// The base URLs it was asked at, as its settings show them (without
+        /// credentials); empty when it has none (not a server's model).
+        urls: Vec<String>,
+    },
+}
+
+impl Cause {
+    /// The HTTP status of the answer that stopped it; `None` when no
+    /// answer came ([`Cause::Unanswered`]).
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Cause::Unauthorised(status) | Cause::Blocked { status, .. } => Some(*status),
+            Cause::Unanswered { .. } => None,
+        }
+    }
+
+    /// What blocks it, when the server said so ([`Cause::Blocked`]).
+    pub fn blocker(&self) -> Option<&Blocker> {
+        match self {
+            Cause::Blocked { blocker, .. } => Some(blocker),
+            _ => None,
+        }
+    }
+
+    /// The kind of failure counted in a row before it stops its target
+    /// (see [`Stops::after`]); `None` for one that stops it at once (a 401,
+    /// a target blocked).
+    fn row(&self) -> Option<Row> {
+        match self {
+            Cause::Unauthorised(403) => Some(Row::Forbidden),
+            Cause::Unanswered { .. } => Some(Row::Unanswered),
+            Cause::Unauthorised(_) | Cause::Blocked { .. } => None,
+        }
+    }
+
+    /// What it is, to follow the name of the target (or clarifier) it
+    /// stopped, with `message`, the failure that stopped it: `refused the
+    /// requests: HTTP 401: ...`, `could not be reached at URL (...)`.
+    fn said(&self, message: &str) -> String {
+        match self {
+            Cause::Blocked { blocker, .. } => format!("{}: {message}", blocker.said()),
+            Cause::Unauthorised(403) => format!(
+                "refused every request (HTTP 403) — a key without access to this model? The \
+                 last refusal: {message}"
+            ),
+            Cause::Unauthorised(_) => format!("refused the requests: {message}"),
+            Cause::Unanswered { timeout, urls } => {
+                let (what, failed) = match timeout {
+                    None => (
+                        format!("could not be reached{}", at_urls(urls)),
+                        "could not connect",
+                    ),
+                    Some(t) => (
+                        format!("did not answer{} within {t:?}, its timeout", at_urls(urls)),
+                        "got no answer",
+                    ),
+                };
+                format!(
+                    "{what}: {UNANSWERED_IN_A_ROW} conversations in a row {failed}, after their \
+                     retries, and it has answered none; the last failure: {message}"
+                )
+            }
+        }
+    }
+
+    /// What to do about it, then run the same command again.
+    fn fix(&self) -> String {
+        match self {
+            Cause::Unauthorised(_) => {
+                "fix the key (or the credentials given with --header)".to_string()
+            }
+            Cause::Blocked {
+                blocker: Blocker::Quota,
+                ..
+            } => "add to the account's quota or credit (its plan and billing details)".to_string(),
+            Cause::Blocked {
+                blocker: Blocker::RateLimit { until, .. },
+                ..
+            } => format!(
+                "wait until {}, when the rate limit resets",
+                xsafe_core::utc_clock(*until, Some(SystemTime::now()))
+            ),
+            Cause::Blocked {
+                blocker: Blocker::ModelNotFound,
+                ..
+            } => "give the key access to the model".to_string(),
+            Cause::Unanswered { timeout, urls } => {
+                let server = match urls.as_slice() {
+                    [] => "the server".to_string(),
+                    [url] => format!("the server at {url}"),
+                    _ => format!("the servers at {}", urls.join(", ")),
+                };
+                match timeout {
+                    None => format!("check that {server} is up and that the base URL is right"),
+                    Some(_) => format!(
+                        "check that {server} is up and answering, and that the base URL is \
+                         right (a model slow to answer needs a longer --timeout, or \
+                         `timeout_secs` in a targets file)"
+                    ),
+                }
+            }
+        }
+    }
+}
+
+/// ` at URL` (` at URL, URL` for several), or nothing for no URL.
+fn at_urls(urls: &[String]) -> String {
+    match urls {
+        [] => String::new(),
+        _ => format!(" at {}", urls.join(", ")),
+    }
+}
+
 /// The text of [`RunError::Refused`]: each refusal, then what to do, once
 /// for each thing to do (fix the key, add quota, wait until a rate limit
-/// resets, check the model's name), and to run the same command again.
+/// resets, check the model's name, check that a server is up), and to run
+/// the same command again.
 fn refused_message(run: &str, refusals: &[Refusal], others: bool) -> String {
     let each: Vec<String> = refusals
         .iter()
         .map(|r| {
-            let who = match (&r.clarifier, r.status, &r.blocker) {
-                (None, _, Some(blocker)) => {
-                    format!("target `{}` {}: {}", r.target, blocker.said(), r.message)
+            let who = match &r.clarifier {
+                None => format!("target `{}`", r.target),
+                Some((strategy, clarifier)) => {
+                    format!("the clarifier `{clarifier}` of strategy `{strategy}`")
                 }
-                (Some((strategy, clarifier)), _, Some(blocker)) => format!(
-                    "the clarifier `{clarifier}` of strategy `{strategy}` {}: {}",
-                    blocker.said(),
-                    r.message
-                ),
-                (None, 403, None) => format!(
-                    "target `{}` refused every request (HTTP 403) — a key without access to \
-                     this model? The last refusal: {}",
-                    r.target, r.message
-                ),
-                (None, _, None) => {
-                    format!("target `{}` refused the requests: {}", r.target, r.message)
-                }
-                (Some((strategy, clarifier)), 403, None) => format!(
-                    "the clarifier `{clarifier}` of strategy `{strategy}` refused every request \
-                     (HTTP 403) — a key without access to this model? The last refusal: {}",
-                    r.message
-                ),
-                (Some((strategy, clarifier)), _, None) => format!(
-                    "the clarifier `{clarifier}` of strategy `{strategy}` refused the requests: \
-                     {}",
-                    r.message
-                ),
             };
             let left = match (r.left, &r.clarifier) {
                 (1, None) => "its 1 conversation left was".to_string(),
@@ -213,7 +343,10 @@ fn refused_message(run: &str, refusals: &[Refusal], others: bool) -> String {
                     r.target
                 ),
             };
-            format!("{who}; {left} not stored, and no more of them asked")
+            format!(
+                "{who} {}; {left} not stored, and no more of them asked",
+                r.cause.said(&r.message)
+            )
         })
         .collect();
     let others = match others {
@@ -225,17 +358,7 @@ fn refused_message(run: &str, refusals: &[Refusal], others: bool) -> String {
     };
     let mut fixes: Vec<String> = Vec::new();
     for r in refusals {
-        let fix = match &r.blocker {
-            None => "fix the key (or the credentials given with --header)".to_string(),
-            Some(Blocker::Quota) => {
-                "add to the account's quota or credit (its plan and billing details)".to_string()
-            }
-            Some(Blocker::RateLimit { until, .. }) => format!(
-                "wait until {}, when the rate limit resets",
-                xsafe_core::utc_clock(*until, Some(SystemTime::now()))
-            ),
-            Some(Blocker::ModelNotFound) => "give the key access to the model".to_string(),
-        };
+        let fix = r.cause.fix();
         if !fixes.contains(&fix) {
             fixes.push(fix);
         }
@@ -243,7 +366,7 @@ fn refused_message(run: &str, refusals: &[Refusal], others: bool) -> String {
     // A corrected name is no fix of this run: another target is another run.
     let renamed = match refusals
         .iter()
-        .any(|r| r.blocker == Some(Blocker::ModelNotFound))
+        .any(|r| r.cause.blocker() == Some(&Blocker::ModelNotFound))
     {
         true => {
             "; if a model's name is wrong, run the command with the right one instead: another \
@@ -419,20 +542,29 @@ struct StoredAnswer {
 /// for a request, a model the server does not have), or a refusal as
 /// unauthorised: an HTTP 401 (a key missing or wrong), or an HTTP 403 (a
 /// key without access to the model) that is the [`FORBIDDEN_IN_A_ROW`]th
-/// in a row from a
-/// target that has no answer stored in the run (under any strategy,
-/// judged or not) and has answered no conversation of this invocation:
-/// counted per target in the order its conversations come back, any other
-/// failure starting the count again, and an answer ending it for the rest
-/// of the invocation. Any other 403 (a moderation or guardrail block of
-/// one prompt, say) is stored as the failed request it is, which the next
-/// run asks again, and the run goes on. When the refusal is of an
-/// interactive strategy's clarifier (the target answered every request the
-/// conversation sent it), only the target's conversations under that
-/// strategy are stopped; the clarifier's 403s are counted apart from the
-/// target's, per target and strategy, and only an answer under that
-/// strategy (stored in the run, or of this invocation) keeps them from
-/// stopping it.
+/// in a row from a target that has no answer stored in the run (under any
+/// strategy, judged or not) and has answered no conversation of this
+/// invocation; or no answer at all from such a target: a conversation
+/// whose request could not connect or got no answer within the target's
+/// timeout, after its retries, that is the [`UNANSWERED_IN_A_ROW`]th in a
+/// row (a server that is down, hangs, or is at another address). Both
+/// rows are counted per target in the order its conversations come back,
+/// a failure of the other kind or any other outcome starting the count
+/// again, and an answer ending it for the rest of the invocation. Any
+/// other 403 (a moderation or guardrail block of one prompt, say) is
+/// stored as the failed request it is, which the next run asks again, and
+/// the run goes on; so are the 403s of a row before the one that stops
+/// the target. The conversations of a row of failures to answer are not
+/// stored while the row may still stop the target: stopped, none of them
+/// is; ended otherwise (an answer, another failure) or by the end of the
+/// run, each is stored as the failure it is. A target that has answered
+/// stores its failures to answer, as any failure, and goes on. When the
+/// failure is of an interactive strategy's clarifier (the target answered
+/// every request the conversation sent it), only the target's
+/// conversations under that strategy are stopped; the clarifier's rows
+/// are counted apart from the target's, per target and strategy, and only
+/// an answer under that strategy (stored in the run, or of this
+/// invocation) keeps them from stopping it.
 ///
 /// A stored run of the plan's name is refused, before anything is stored
 /// or asked, when its key is another ([`RunError::Changed`]) or when it
@@ -730,14 +862,17 @@ async fn execute_claimed(
     // The queues merged: the next job of whichever target has it ready
     // (its place and its permit taken, see [`dispatch`]). Each queue waits
     // for its own target's permit, holding at most one place meanwhile.
-    // A target that refuses a request as unauthorised, as every request
-    // would be, stops its queue, or the part of it under the refused
-    // strategy (see [`Stops`]).
+    // A target that fails a request as every request would fail stops
+    // its queue, or the part of it under the strategy whose clarifier
+    // failed (see [`Stops`]). Each target's stops are kept for the
+    // failures they hold when the loop ends.
+    let mut all_stops: Vec<Arc<Stops>> = Vec::with_capacity(queues.len());
     let mut ready =
         futures::stream::select_all(queues.into_iter().map(|(target, answered, jobs)| {
             let limit = Arc::new(Semaphore::new(target.max_concurrency().max(1)));
             let (answered, clarifiers) = answered;
             let stops = Arc::new(Stops::new(answered, clarifiers));
+            all_stops.push(stops.clone());
             Box::pin(dispatch(
                 jobs,
                 layout.clone(),
@@ -780,12 +915,14 @@ async fn execute_claimed(
                     Some(Ok(result)) => {
                         let (at, ran): (usize, Ran) = result?;
                         match ran {
-                            Ran::Stored { .. } => {
-                                finished += 1;
-                                left[layout.group_of(at)] -= 1;
+                            Ran::Stored { released, .. } => {
+                                for n in std::iter::once(at).chain(released.iter().map(|r| r.0)) {
+                                    finished += 1;
+                                    left[layout.group_of(n)] -= 1;
+                                }
                             }
-                            Ran::Skipped => {}
-                            Ran::Refused { status, blocker, message, clarifier } => {
+                            Ran::Skipped | Ran::Held => {}
+                            Ran::Refused { cause, message, clarifier } => {
                                 let (target, strategy) = layout.group_parts(layout.group_of(at));
                                 let only = clarifier.as_ref().map(|_| strategy);
                                 // Said once per stop: a target's, or its
@@ -797,8 +934,7 @@ async fn execute_claimed(
                                     refusals.push((target, only, Refusal {
                                         target: layout.target_ids[target].clone(),
                                         clarifier,
-                                        status,
-                                        blocker,
+                                        cause,
                                         message,
                                         left: 0,
                                     }));
@@ -828,7 +964,15 @@ async fn execute_claimed(
                             &stops,
                         )
                         .await?;
-                        if let Ran::Stored { outcome, copied } = &ran {
+                        if let Ran::Stored { outcome, copied, released } = &ran {
+                            // The held failures it stored first.
+                            for (at, outcome) in released {
+                                on_event(Event::Stored {
+                                    key: layout.key(*at),
+                                    outcome: outcome.clone(),
+                                    copied: false,
+                                });
+                            }
                             on_event(Event::Stored {
                                 key: layout.key(job.at),
                                 outcome: outcome.clone(),
@@ -876,6 +1020,37 @@ async fn execute_claimed(
         on_event(Event::Reused { answers, from });
     }
     looped?;
+    // The failures still held (see [`Held`]): rows of failures to answer
+    // that neither reached the count that stops their target nor were
+    // ended by another outcome (the target had no more conversations), so
+    // stored as the failures they are. Not after a cancellation, which
+    // drops what was not stored, for the next run to ask again.
+    if !interrupted {
+        for stops in &all_stops {
+            let held: Vec<(ResultKey, Held)> = stops
+                .take_held()
+                .into_iter()
+                .map(|h| (layout.key(h.at), h))
+                .collect();
+            if held.is_empty() {
+                continue;
+            }
+            let stored: Vec<(ResultKey, usize, String)> = held
+                .iter()
+                .map(|(key, h)| (key.clone(), h.at, format!("error:{}", h.kind)))
+                .collect();
+            blocking(&store, move |s| record_held(s, &held)).await?;
+            for (key, at, outcome) in stored {
+                finished += 1;
+                left[layout.group_of(at)] -= 1;
+                on_event(Event::Stored {
+                    key,
+                    outcome,
+                    copied: false,
+                });
+            }
+        }
+    }
     let status = if (interrupted || !refusals.is_empty()) && finished < to_run {
         RunStatus::Interrupted
     } else {
@@ -903,20 +1078,47 @@ async fn execute_claimed(
             refusals: refusals.into_iter().map(|(_, _, r)| r).collect(),
         });
     }
-    // Counts, not the results: loading every transcript of the run for a
-    // few numbers made the end of a large run its peak of memory. Each
-    // failure is counted with the kind stored with it, so those an earlier
-    // invocation stored (and this one did not try again) have theirs too.
     let judge = plan.judge.name().to_string();
-    let counts = blocking(&store, move |s| s.outcome_counts(run.id, &judge)).await?;
-    Ok(RunOutcome::new(
-        &run,
-        status,
-        total,
-        done_before,
-        &counts,
-        plan.judge.name(),
-    ))
+    blocking(&store, move |s| {
+        stored_outcome(s, run.id, total, done_before, &judge)
+    })
+    .await
+}
+
+/// The outcome of run `run_id` as `store` holds it now, as [`execute`]
+/// returns it: its status as stored, `total` results in all (the plan's),
+/// `done_before` of them stored by earlier invocations (as
+/// [`Event::Started`] gives both), its results counted with the verdicts
+/// of `judge` (the judge's name, no version), and the reasons of its
+/// unscored answers ([`RunOutcome::unscored_reasons`]). For the summary of
+/// a run that stopped with an error once open (a target that refused the
+/// key, say), whose record and answers are stored; [`execute`] makes its
+/// own outcome so.
+///
+/// Counts, not the results: loading every transcript of the run for a few
+/// numbers made the end of a large run its peak of memory. Each failure is
+/// counted with the kind stored with it, so those an earlier invocation
+/// stored (and this one did not try again) have theirs too. The unscored
+/// answers' reasons are read without the conversations, and only for the
+/// targets and strategies that have some.
+pub fn stored_outcome(
+    store: &Store,
+    run_id: i64,
+    total: u64,
+    done_before: u64,
+    judge: &str,
+) -> Result<RunOutcome, StoreError> {
+    let run = store.run_by_id(run_id)?;
+    let counts = store.outcome_counts(run_id, judge)?;
+    let mut outcome = RunOutcome::new(&run, run.status, total, done_before, &counts, judge);
+    let mut reasons = summary::Reasons::default();
+    for group in outcome.groups.iter().filter(|g| g.counts.unscored > 0) {
+        for result in store.done_outlines(run_id, &group.target, &group.strategy)? {
+            reasons.add(&result, judge);
+        }
+    }
+    outcome.unscored_reasons = reasons.commonest();
+    Ok(outcome)
 }
 
 /// A job ready to start: its place among the answers not stored yet taken,
@@ -935,75 +1137,150 @@ struct Ready {
 enum Ran {
     /// Its result was stored: the verdict's label or the error kind, and
     /// whether it is a copy of another run's answer (as
-    /// [`Event::Stored`] says them).
-    Stored { outcome: String, copied: bool },
+    /// [`Event::Stored`] says them); and the failures of earlier
+    /// conversations of its target it stored with it, each as its number
+    /// in the layout and its `error:<kind>`: those [`Stops`] held until
+    /// this conversation ended their row otherwise (see [`Held`]).
+    Stored {
+        outcome: String,
+        copied: bool,
+        released: Vec<(usize, String)>,
+    },
     /// Not asked: its target refused another request as unauthorised, or
-    /// was blocked (see [`Stops`]).
+    /// was blocked, or did not answer (see [`Stops`]).
     Skipped,
-    /// Its target refused the request as unauthorised, or was blocked, as
-    /// every request would be (see [`Stops::after`]): nothing was stored.
-    /// As [`Refusal`] holds them.
+    /// Asked, and got no answer, from a target that has answered nothing:
+    /// its failure is held by [`Stops`], stored once another outcome ends
+    /// the row (or the run does), or never if the row stops the target.
+    Held,
+    /// Its target refused the request as unauthorised, was blocked, or
+    /// did not answer, as every request would fail (see [`Stops::after`]):
+    /// nothing was stored. As [`Refusal`] holds them.
     Refused {
-        status: u16,
-        blocker: Option<Blocker>,
+        cause: Cause,
         message: String,
         clarifier: Option<(String, String)>,
     },
 }
 
 /// What stops one target's conversations from being asked, shared by its
-/// queue and its jobs: a target that refuses the key or is blocked (see
-/// [`execute`]) is asked nothing more, or, when the clarifier of the
-/// refused conversation's strategy is the one that refused, nothing more
-/// under that strategy.
+/// queue and its jobs: a target that refuses the key, is blocked or does
+/// not answer (see [`execute`]) is asked nothing more, or, when the
+/// clarifier of the failed conversation's strategy is the one that
+/// failed, nothing more under that strategy.
 struct Stops {
     /// Fired when the target is asked nothing more.
     target: CancellationToken,
     /// Per strategy of the plan (by index), a child of `target`, fired
     /// alone when the target is asked nothing more under that strategy.
     strategies: Vec<CancellationToken>,
-    /// The target's answers and 403s, and its clarifiers', as its
-    /// conversations come back.
+    /// The target's answers and failures in a row, and its clarifiers', as
+    /// its conversations come back.
     seen: std::sync::Mutex<Seen>,
 }
 
 /// What a target's conversations came back with, in the order they did:
-/// the target's own 403s, and those of each strategy's clarifier apart. An
-/// answer of the target proves its key, not a clarifier's: a clarifier
-/// that refuses every request is stopped whether or not the target
-/// answered under another strategy before.
+/// the target's own failures in a row, and those of each strategy's
+/// clarifier apart. An answer of the target proves its key and its
+/// server, not a clarifier's: a clarifier that refuses every request is
+/// stopped whether or not the target answered under another strategy
+/// before.
 struct Seen {
     /// The target's.
-    target: Forbidden,
+    target: InARow,
     /// Per strategy of the plan (by index), its clarifier's (the
     /// conversations under the strategy).
-    clarifiers: Vec<Forbidden>,
+    clarifiers: Vec<InARow>,
 }
 
-/// The 403s of a target or of a clarifier, and whether it answered.
-struct Forbidden {
+/// The kinds of failure that stop a target only when it fails so several
+/// conversations in a row with nothing answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Row {
+    /// HTTP 403: [`FORBIDDEN_IN_A_ROW`] of them stop it.
+    Forbidden,
+    /// No answer (could not connect, or timed out): [`UNANSWERED_IN_A_ROW`]
+    /// of them stop it.
+    Unanswered,
+}
+
+impl Row {
+    /// How many in a row stop a target that has answered nothing.
+    fn stops_at(self) -> u32 {
+        match self {
+            Row::Forbidden => FORBIDDEN_IN_A_ROW,
+            Row::Unanswered => UNANSWERED_IN_A_ROW,
+        }
+    }
+}
+
+/// A conversation that got no answer from a target (or clarifier) that
+/// has answered nothing, kept by [`Stops`] rather than stored: if its row
+/// reaches [`UNANSWERED_IN_A_ROW`], the target is stopped and nothing of
+/// it is stored (a server that is down leaves no failures to count); if
+/// another outcome ends the row first, the conversation that did stores
+/// it, as the failure it is ([`Ran::Stored`]'s `released`); those still
+/// held when the run ends are stored then.
+struct Held {
+    /// The conversation's number in the layout.
+    at: usize,
+    /// The failure's kind, message and attempts, as stored.
+    kind: String,
+    message: String,
+    attempts: u32,
+}
+
+/// The failures in a row of a target or of a clarifier, and whether it
+/// answered.
+struct InARow {
     /// Whether a conversation was answered, or the run had an answer
-    /// stored before (the target's, or under the clarifier's strategy): a
-    /// 403 no longer stops it.
+    /// stored before (the target's, or under the clarifier's strategy): no
+    /// row stops it any more.
     answered: bool,
-    /// Its HTTP 403s since the last conversation that ended otherwise.
-    in_a_row: u32,
+    /// The kind of the failures since the last conversation that ended
+    /// otherwise, and how many.
+    row: Option<(Row, u32)>,
+    /// The unanswered conversations of the row, not stored (see [`Held`]).
+    held: Vec<Held>,
 }
 
-impl Forbidden {
-    /// Counts a 403; tells whether it stops: the [`FORBIDDEN_IN_A_ROW`]th
-    /// in a row with nothing answered.
-    fn forbidden(&mut self) -> bool {
-        self.in_a_row += 1;
-        !self.answered && self.in_a_row >= FORBIDDEN_IN_A_ROW
+impl InARow {
+    /// Counts a failure of the kind `row`; tells whether it stops: the
+    /// one that makes as many in a row as [`Row::stops_at`], with nothing
+    /// answered. A failure of another kind starts the row again, which
+    /// gives back the conversations held (to be stored).
+    fn failed(&mut self, row: Row) -> (bool, Vec<Held>) {
+        let n = match self.row {
+            Some((kind, n)) if kind == row => n + 1,
+            _ => 1,
+        };
+        let released = match self.row {
+            Some((kind, _)) if kind != row => std::mem::take(&mut self.held),
+            _ => Vec::new(),
+        };
+        self.row = Some((row, n));
+        (!self.answered && n >= row.stops_at(), released)
     }
 
-    /// Counts a conversation that ended otherwise than with a 403 of it:
-    /// answered when `answered`.
-    fn ended(&mut self, answered: bool) {
+    /// Counts a conversation that ended otherwise than with a failure of
+    /// a row: answered when `answered`. Gives back the conversations held
+    /// (to be stored).
+    fn ended(&mut self, answered: bool) -> Vec<Held> {
         self.answered |= answered;
-        self.in_a_row = 0;
+        self.row = None;
+        std::mem::take(&mut self.held)
     }
+}
+
+/// What [`Stops::after`] tells a conversation that asked to do.
+enum After {
+    /// It stopped its target (or the target under its strategy): store
+    /// nothing, and say why.
+    Stopped(Stopped),
+    /// Its failure is held (see [`Held`]): store nothing now.
+    Held,
+    /// Store it, and before it these held failures its outcome released.
+    Store(Vec<Held>),
 }
 
 impl Stops {
@@ -1013,16 +1290,17 @@ impl Stops {
     /// under that strategy (which got past its clarifier, if any).
     fn new(answered: bool, clarifiers: Vec<bool>) -> Stops {
         let target = CancellationToken::new();
-        let forbidden = |answered| Forbidden {
+        let in_a_row = |answered| InARow {
             answered,
-            in_a_row: 0,
+            row: None,
+            held: Vec::new(),
         };
         Stops {
             strategies: clarifiers.iter().map(|_| target.child_token()).collect(),
             target,
             seen: std::sync::Mutex::new(Seen {
-                target: forbidden(answered),
-                clarifiers: clarifiers.into_iter().map(forbidden).collect(),
+                target: in_a_row(answered),
+                clarifiers: clarifiers.into_iter().map(in_a_row).collect(),
             }),
         }
     }
@@ -1033,81 +1311,140 @@ impl Stops {
         &self.strategies[strategy]
     }
 
-    /// Counts `outcome`, a conversation of the target under `strategy`
-    /// (its index `index`) that asked it, and tells whether it stops the
-    /// target, as every request would fail the same way (see
-    /// [`stop_of`]): blocked ([`TargetError::Blocked`]), refused with an
-    /// HTTP 401, or with an HTTP 403 that is the [`FORBIDDEN_IN_A_ROW`]th
-    /// in a row (in the order the conversations came back, any other
-    /// failure starting the count again) with no conversation of the target
-    /// answered before, nor an answer of it stored in the run. A 403 of the
-    /// strategy's clarifier (`by_target` false: the target's own last
-    /// request was not refused) is counted apart, per strategy, and only a
+    /// Counts `outcome`, conversation `at` (its number in the layout) of
+    /// `target` under `strategy` (its index `index`) that asked it, and
+    /// tells what to do with it. It stops the target when it fails as every
+    /// request would fail the same way (see [`stop_of`]): blocked
+    /// ([`TargetError::Blocked`]) or refused with an HTTP 401, at once;
+    /// refused with an HTTP 403, or not answered (could not connect, or
+    /// timed out), when it is the [`FORBIDDEN_IN_A_ROW`]th or
+    /// [`UNANSWERED_IN_A_ROW`]th such failure in a row (in the order the
+    /// conversations came back, a failure of the other kind or any other
+    /// outcome starting the count again) with no conversation of the target
+    /// answered before, nor an answer of it stored in the run. A failure of
+    /// the strategy's clarifier (`by_target` false: the target's own last
+    /// request did not fail so) is counted apart, per strategy, and only a
     /// conversation answered under the strategy (in this invocation or
     /// stored in the run) keeps it from stopping: the target's answers
     /// under other strategies never asked the clarifier. Then it fires the
-    /// stop, the strategy's when its clarifier refused, else the target's,
-    /// and says why ([`Stopped`]); `None` otherwise, for the outcome to be
-    /// stored.
+    /// stop, the strategy's when its clarifier failed, else the target's,
+    /// drops the failures held under that stop, and says why
+    /// ([`After::Stopped`]). An unanswered conversation of a row that may
+    /// still stop is held ([`After::Held`]); else the outcome is to be
+    /// stored, with the held failures it released.
     fn after(
         &self,
         outcome: &Result<Transcript, StrategyError>,
+        at: usize,
         index: usize,
         strategy: &dyn Strategy,
+        target: &dyn Target,
         by_target: bool,
-    ) -> Option<Stopped> {
-        let stop = match outcome {
-            Err(StrategyError::Target(error)) => stop_of(error),
-            _ => None,
+    ) -> After {
+        let (cause, error) = match outcome {
+            Err(e @ StrategyError::Target(t)) => (stop_of(t), Some(e)),
+            Err(e) => (None, Some(e)),
+            Ok(_) => (None, None),
         };
-        // Read only for a refusal: the strategy's definition is built anew.
-        let clarifier = match stop {
+        // Read only for a failure that may stop: the strategy's definition
+        // is built anew.
+        let clarifier = match cause {
             Some(_) if !by_target => clarifier_of(strategy),
             _ => None,
         };
         let mut seen = self.seen.lock().expect("never poisoned");
-        let Seen { target, clarifiers } = &mut *seen;
-        let stops = match &stop {
-            Some(
-                Stop {
-                    blocker: Some(_), ..
-                }
-                | Stop { status: 401, .. },
-            ) => true,
-            Some(_) if clarifier.is_some() => clarifiers[index].forbidden(),
-            Some(_) => target.forbidden(),
+        let Seen {
+            target: mine,
+            clarifiers,
+        } = &mut *seen;
+        let (stops, held, released) = match cause.as_ref().map(Cause::row) {
+            Some(None) => (true, false, Vec::new()),
+            Some(Some(row)) => {
+                let counter = match clarifier {
+                    Some(_) => &mut clarifiers[index],
+                    None => &mut *mine,
+                };
+                let (stops, released) = counter.failed(row);
+                (stops, row == Row::Unanswered && !counter.answered, released)
+            }
             None => {
-                target.ended(outcome.is_ok());
-                clarifiers[index].ended(outcome.is_ok());
-                false
+                let mut released = mine.ended(outcome.is_ok());
+                released.extend(clarifiers[index].ended(outcome.is_ok()));
+                (false, false, released)
             }
         };
-        let Stop { status, blocker } = stop.filter(|_| stops)?;
+        let (cause, error) = match (cause, error) {
+            (Some(cause), Some(error)) if stops => (cause, error),
+            (_, Some(error)) if held => {
+                let (kind, message, attempts) = failure_of(error);
+                let counter = match clarifier {
+                    Some(_) => &mut clarifiers[index],
+                    None => &mut *mine,
+                };
+                counter.held.push(Held {
+                    at,
+                    kind,
+                    message,
+                    attempts,
+                });
+                return After::Held;
+            }
+            _ => return After::Store(released),
+        };
+        // What was held under the stop is stopped with it: not stored.
+        let token = match clarifier {
+            Some(_) => {
+                clarifiers[index].held.clear();
+                &self.strategies[index]
+            }
+            None => {
+                mine.held.clear();
+                clarifiers.iter_mut().for_each(|c| c.held.clear());
+                &self.target
+            }
+        };
+        let cause = match cause {
+            Cause::Unanswered { timeout, .. } => Cause::Unanswered {
+                timeout,
+                urls: match clarifier {
+                    Some(_) => clarifier_urls(strategy),
+                    None => base_urls(&target.settings()),
+                },
+            },
+            other => other,
+        };
         // Fired under the lock: of the conversations that stop it at
         // once, one is the first.
-        let token = match clarifier {
-            Some(_) => &self.strategies[index],
-            None => &self.target,
-        };
         let first = !token.is_cancelled();
         token.cancel();
-        Some(Stopped {
-            status,
-            blocker,
+        After::Stopped(Stopped {
+            cause,
+            message: error.to_string(),
             clarifier,
             first,
         })
+    }
+
+    /// The failures still held (see [`Held`]), taken: the run ended with
+    /// their rows neither stopped nor ended otherwise.
+    fn take_held(&self) -> Vec<Held> {
+        let mut seen = self.seen.lock().expect("never poisoned");
+        let Seen { target, clarifiers } = &mut *seen;
+        let mut held = std::mem::take(&mut target.held);
+        for c in clarifiers {
+            held.append(&mut c.held);
+        }
+        held
     }
 }
 
 /// Why a conversation stopped its target (or the target under its
 /// strategy), as [`Stops::after`] tells it.
 struct Stopped {
-    /// The HTTP status of its failure.
-    status: u16,
-    /// What blocks the target, when the server said so; `None` for a key
-    /// refused.
-    blocker: Option<Blocker>,
+    /// What stopped it.
+    cause: Cause,
+    /// The failure of the conversation.
+    message: String,
     /// When the strategy's clarifier refused: the strategy's name and the
     /// clarifier's id (as [`Refusal::clarifier`] holds them).
     clarifier: Option<(String, String)>,
@@ -1132,7 +1469,7 @@ impl Job {
 /// once.
 ///
 /// Once `stops` stops the target, or a strategy of it (the target refused
-/// a request as unauthorised), the jobs of `layout` it stops that would ask
+/// the key, was blocked, or did not answer), the jobs of `layout` it stops that would ask
 /// the target are left out; those that only judge a stored answer or copy
 /// another run's still start.
 fn dispatch(
@@ -1745,12 +2082,16 @@ fn system_prompt_of(target: &dyn Target) -> Option<String> {
 /// none (a copy that needs no judging) takes one from `limit` if it must
 /// ask the model after all.
 ///
-/// A request the target refuses as unauthorised, or that finds it blocked,
-/// as every request would ([`Stops::after`]), stores nothing and fires the stop of `stops`, the
+/// A request the target refuses as unauthorised, that finds it blocked,
+/// or that ends a row of failures to answer, as every request would fail
+/// ([`Stops::after`]), stores nothing and fires the stop of `stops`, the
 /// target's (or its strategy's), before its permit is given back, so that
 /// no job it stops starts asking after it; a job that would ask once its
 /// stop fired does not. Each conversation that asked is counted in
-/// `stops` as it comes back, before its permit is given back too.
+/// `stops` as it comes back, before its permit is given back too; one
+/// that got no answer while its row may still stop the target is held
+/// there, not stored ([`Held`]), and the job whose outcome ends the row
+/// otherwise stores the held ones before its own.
 #[allow(clippy::too_many_arguments)]
 async fn run_one(
     store: &Arc<Store>,
@@ -1784,6 +2125,9 @@ async fn run_one(
     };
     // What is stored below is then the copy: the model is not asked.
     let copied = job.answer.is_none() && copy.is_some();
+    // The held failures of the target this job's outcome released and
+    // stored (see [`Held`]).
+    let mut released = Vec::new();
     let (transcript, timing, copied_verdict) = match (&job.answer, copy) {
         // The permit stays held through the judging below: it bounds how
         // many stored answers are judged at once, as it bounds conversations,
@@ -1845,22 +2189,38 @@ async fn run_one(
                 .await
                 .map(|t| transcript_with_system_prompt(system, t));
             let by_target = watched.stopped.load(Ordering::Relaxed);
-            if let Some(stopped) =
-                stops.after(&transcript, at.strategy, strategy.as_ref(), by_target)
-                && let Err(e) = &transcript
-            {
-                drop(asking);
-                if stopped.first {
-                    warn_stopped(&key, &stopped, e);
-                }
-                return Ok(Ran::Refused {
-                    status: stopped.status,
-                    blocker: stopped.blocker,
-                    message: e.to_string(),
-                    clarifier: stopped.clarifier,
-                });
-            }
+            let after = stops.after(
+                &transcript,
+                job.at,
+                at.strategy,
+                strategy.as_ref(),
+                &watched,
+                by_target,
+            );
             drop(asking);
+            match after {
+                After::Stopped(stopped) => {
+                    if stopped.first {
+                        warn_stopped(&key, &stopped);
+                    }
+                    return Ok(Ran::Refused {
+                        cause: stopped.cause,
+                        message: stopped.message,
+                        clarifier: stopped.clarifier,
+                    });
+                }
+                After::Held => return Ok(Ran::Held),
+                After::Store(held) if !held.is_empty() => {
+                    let held: Vec<(ResultKey, Held)> =
+                        held.into_iter().map(|h| (layout.key(h.at), h)).collect();
+                    released = held
+                        .iter()
+                        .map(|(_, h)| (h.at, format!("error:{}", h.kind)))
+                        .collect();
+                    write(store, place, move |s| record_held(s, &held)).await?;
+                }
+                After::Store(_) => {}
+            }
             let timing = Timing {
                 started_ms,
                 latency_ms: started.elapsed().as_millis() as u64,
@@ -1868,21 +2228,17 @@ async fn run_one(
             match transcript {
                 Ok(transcript) => (transcript, timing, None),
                 Err(e) => {
-                    let kind = e.kind().to_string();
-                    let attempts = match &e {
-                        xsafe_core::StrategyError::Target(t) => t.attempts(),
-                        _ => 1,
-                    };
-                    let message = e.to_string();
+                    let (kind, message, attempts) = failure_of(&e);
                     tracing::warn!(case = %key.case_id, target = %key.target, error = %message, "case failed");
-                    let stored_kind = kind.clone();
+                    let outcome = format!("error:{kind}");
                     write(store, place, move |s| {
-                        s.record_error(&key, &stored_kind, &message, attempts)
+                        s.record_error(&key, &kind, &message, attempts)
                     })
                     .await?;
                     return Ok(Ran::Stored {
-                        outcome: format!("error:{kind}"),
+                        outcome,
                         copied: false,
+                        released,
                     });
                 }
             }
@@ -1911,6 +2267,7 @@ async fn run_one(
             Ok(Ran::Stored {
                 outcome: label,
                 copied,
+                released,
             })
         }
         Err(e) => {
@@ -1935,15 +2292,16 @@ async fn run_one(
             Ok(Ran::Stored {
                 outcome: "error:judge".into(),
                 copied,
+                released,
             })
         }
     }
 }
 
 /// Says once, as a warning, that a target (or the target under a strategy,
-/// when its clarifier refused) is asked nothing more, and why: `error`,
+/// when its clarifier failed) is asked nothing more, and why: `stopped`,
 /// the failure of the conversation `key` that stopped it.
-fn warn_stopped(key: &ResultKey, stopped: &Stopped, error: &StrategyError) {
+fn warn_stopped(key: &ResultKey, stopped: &Stopped) {
     let (who, stopped_what) = match &stopped.clarifier {
         Some((strategy, clarifier)) => (
             format!("the clarifier `{clarifier}` of strategy `{strategy}`"),
@@ -1957,35 +2315,64 @@ fn warn_stopped(key: &ResultKey, stopped: &Stopped, error: &StrategyError) {
             "it is asked nothing more".to_string(),
         ),
     };
-    let why = match &stopped.blocker {
-        Some(blocker) => blocker.said(),
-        None => "refused a request as unauthorised".to_string(),
+    let why = match &stopped.cause {
+        Cause::Blocked { blocker, .. } => blocker.said(),
+        Cause::Unauthorised(_) => "refused a request as unauthorised".to_string(),
+        Cause::Unanswered {
+            timeout: None,
+            urls,
+        } => format!(
+            "could not be reached{} by {UNANSWERED_IN_A_ROW} conversations in a row, having \
+             answered none",
+            at_urls(urls)
+        ),
+        Cause::Unanswered {
+            timeout: Some(t),
+            urls,
+        } => format!(
+            "did not answer{} within {t:?}, its timeout, {UNANSWERED_IN_A_ROW} conversations in \
+             a row, having answered none",
+            at_urls(urls)
+        ),
     };
     tracing::warn!(
-        "{who} {why} ({error}); {stopped_what} in this run (its requests in flight finish), \
-         and the run will end interrupted, saying what to do"
+        "{who} {why} ({}); {stopped_what} in this run (its requests in flight finish), \
+         and the run will end interrupted, saying what to do",
+        stopped.message
     );
 }
 
-/// Why a request failed as every further request to its target would,
-/// until the user changes something (see [`stop_of`]).
-struct Stop {
-    /// The HTTP status.
-    status: u16,
-    /// What blocks the target, when the server said so; `None` for a
-    /// refusal as unauthorised.
-    blocker: Option<Blocker>,
+/// The kind, message and attempts a failed conversation is stored with.
+fn failure_of(error: &StrategyError) -> (String, String, u32) {
+    let attempts = match error {
+        StrategyError::Target(t) => t.attempts(),
+        _ => 1,
+    };
+    (error.kind().to_string(), error.to_string(), attempts)
+}
+
+/// Stores each of `held` (with its key) as the failure it is, saying so
+/// as [`run_one`] says a failure it stores.
+fn record_held(store: &Store, held: &[(ResultKey, Held)]) -> Result<(), StoreError> {
+    for (key, h) in held {
+        tracing::warn!(case = %key.case_id, target = %key.target, error = %h.message, "case failed");
+        store.record_error(key, &h.kind, &h.message, h.attempts)?;
+    }
+    Ok(())
 }
 
 /// Whether a target's `error` (after retries of something else too) says
 /// that every further request to the target would fail the same way until
 /// the user changes something, and why: blocked ([`TargetError::Blocked`]:
 /// a quota used up, a rate limit that resets later than xsafe waits, a
-/// model the server does not have), or refused as unauthorised (HTTP 401,
+/// model the server does not have), refused as unauthorised (HTTP 401,
 /// which every request would get, or 403, which may refuse the one request
-/// only, see [`Stops::after`]); `None` for any other failure. The one
-/// place that says which failures stop a target.
-fn stop_of(error: &TargetError) -> Option<Stop> {
+/// only), or not answered (could not connect, or no answer within the
+/// timeout, which may be the one request's only); the last two stop a
+/// target only in a row (see [`Stops::after`]). `None` for any other
+/// failure. The one place that says which failures stop a target. The
+/// URLs of [`Cause::Unanswered`] are left empty, for the caller to fill.
+fn stop_of(error: &TargetError) -> Option<Cause> {
     let error = match error {
         TargetError::Exhausted { last, .. } => last.as_ref(),
         other => other,
@@ -1994,30 +2381,48 @@ fn stop_of(error: &TargetError) -> Option<Stop> {
         TargetError::Status {
             status: status @ (401 | 403),
             ..
-        } => Some(Stop {
-            status: *status,
-            blocker: None,
-        }),
+        } => Some(Cause::Unauthorised(*status)),
         TargetError::Blocked {
             status, blocker, ..
-        } => Some(Stop {
+        } => Some(Cause::Blocked {
             status: *status,
-            blocker: Some(blocker.clone()),
+            blocker: blocker.clone(),
+        }),
+        TargetError::Connection(_) => Some(Cause::Unanswered {
+            timeout: None,
+            urls: Vec::new(),
+        }),
+        TargetError::Timeout(timeout) => Some(Cause::Unanswered {
+            timeout: Some(*timeout),
+            urls: Vec::new(),
         }),
         _ => None,
     }
 }
 
+/// The base URLs of a target's `settings` (`base_urls`, shown without
+/// credentials); none for a target that has none.
+fn base_urls(settings: &serde_json::Value) -> Vec<String> {
+    settings["base_urls"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|url| url.as_str().map(str::to_string))
+        .collect()
+}
+
 /// The target under test as a strategy is given it: the target itself,
 /// remembering whether the last request sent to it failed in a way that
-/// stops a target ([`stop_of`]: refused as unauthorised, or blocked). A
+/// stops a target ([`stop_of`]: refused as unauthorised, blocked, or not
+/// answered). A
 /// conversation stopped so failed with the error of the target or of the
 /// strategy's clarifier, which the error does not tell apart: it is the
 /// target's when the target's last request failed so, else the
 /// clarifier's.
 struct Watched<'a> {
     inner: &'a dyn Target,
-    /// Whether the last request failed in a way that stops a target.
+    /// Whether the last request failed in a way that stops a target (alone
+    /// or in a row).
     stopped: std::sync::atomic::AtomicBool,
     /// The messages of the last request sent, as the strategy gave them,
     /// when asked to keep them ([`Watched::new`]).
@@ -2088,6 +2493,19 @@ fn clarifier_of(strategy: &dyn Strategy) -> Option<(String, String)> {
         .find_map(|step| step["clarifier"]["id"].as_str())?
         .to_string();
     Some((strategy.name().to_string(), clarifier))
+}
+
+/// The base URLs of the clarifier of `strategy` ([`clarifier_of`]), as
+/// its settings in the strategy's definition show them.
+fn clarifier_urls(strategy: &dyn Strategy) -> Vec<String> {
+    let definition = strategy.definition();
+    definition["steps"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|step| step["clarifier"]["id"].is_string())
+        .map(|step| base_urls(&step["clarifier"]["settings"]))
+        .unwrap_or_default()
 }
 
 /// Where a job's copy of another run's answer is counted once stored (its

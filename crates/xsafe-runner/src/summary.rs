@@ -1,7 +1,9 @@
 use serde::Serialize;
 use std::collections::BTreeMap;
 use xsafe_core::{Class, Label};
-use xsafe_store::{CountedFailure, CountedOutcome, OutcomeCount, RunRecord, RunStatus};
+use xsafe_store::{
+    CountedFailure, CountedOutcome, OutcomeCount, ResultOutline, RunRecord, RunStatus, judge_name,
+};
 
 /// Counts for one target under one strategy.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -125,7 +127,8 @@ pub struct RunOutcome {
     pub run_id: i64,
     /// The run's name: `--run`, or the one derived from its settings.
     pub run_name: String,
-    /// `complete`, or `interrupted` when cancelled before the end.
+    /// `complete`, or `interrupted` when cancelled, or stopped by an error,
+    /// before the end ([`stored_outcome`](crate::stored_outcome)).
     pub status: String,
     /// Results the run has in all.
     pub total: u64,
@@ -155,6 +158,67 @@ pub struct RunOutcome {
     pub judge: String,
     /// One per target and strategy, in the order the store lists results.
     pub groups: Vec<GroupSummary>,
+    /// Why the answers counted `unscored` are: each reason with how many,
+    /// the most common first (see [`UnscoredReason`]); empty, and absent
+    /// from the JSON, when no answer is unscored.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unscored_reasons: Vec<UnscoredReason>,
+}
+
+/// A reason the run's judge left answers unscored, and how many it left so
+/// (e.g. `the answer is not in English (Spanish function words)`, 12).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UnscoredReason {
+    /// The reason up to its first `:`, its particulars (what to do, the
+    /// figures) left out, as `xsafe report` groups the reasons it warns
+    /// about; `no verdict of judge `NAME`` for answers without a verdict of
+    /// the run's judge, which count as unscored.
+    pub reason: String,
+    /// How many of the run's answers it was given for.
+    pub count: u64,
+}
+
+/// The reasons of a run's unscored answers, counted as they are read.
+#[derive(Default)]
+pub(crate) struct Reasons(BTreeMap<String, u64>);
+
+impl Reasons {
+    /// Counts `result` if its answer is unscored by `judge` (its name, no
+    /// version): its verdict of that judge has no class, or it has none.
+    /// A failed result, which has no answer to judge, is not counted.
+    pub(crate) fn add(&mut self, result: &ResultOutline, judge: &str) {
+        if result.error.is_some() || result.answer.is_none() {
+            return;
+        }
+        let verdict = result
+            .verdicts
+            .iter()
+            .find(|v| judge_name(&v.judge) == judge);
+        let reason = match verdict {
+            None => format!("no verdict of judge `{judge}`"),
+            Some(v) => match v.outcome.reason() {
+                Some(reason) => reason
+                    .split(':')
+                    .next()
+                    .unwrap_or(reason)
+                    .trim()
+                    .to_string(),
+                None => return,
+            },
+        };
+        *self.0.entry(reason).or_default() += 1;
+    }
+
+    /// Each reason with its count, the most common first, then by text.
+    pub(crate) fn commonest(self) -> Vec<UnscoredReason> {
+        let mut reasons: Vec<UnscoredReason> = self
+            .0
+            .into_iter()
+            .map(|(reason, count)| UnscoredReason { reason, count })
+            .collect();
+        reasons.sort_by_key(|r| std::cmp::Reverse(r.count));
+        reasons
+    }
 }
 
 /// A failure and how many results ended with it.
@@ -489,6 +553,7 @@ impl RunOutcome {
             errors,
             judge: judge.to_string(),
             groups,
+            unscored_reasons: Vec::new(),
         }
     }
 

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 use tokio_util::sync::CancellationToken;
 use xsafe_core::{Blocker, Case, Label, Suite, Target};
-use xsafe_runner::{RunError, RunPlan, execute};
+use xsafe_runner::{Cause, RunError, RunPlan, execute};
 use xsafe_store::{RunStatus, Store};
 use xsafe_target::{OpenAiConfig, OpenAiTarget};
 use xsafe_testkit::{Reply, TestServer};
@@ -114,8 +114,15 @@ async fn a_used_up_quota_stops_the_target_at_the_first_answer() {
     assert_eq!((run.as_str(), *others, refusals.len()), ("r", true, 1));
     let r = &refusals[0];
     assert_eq!(
-        (r.target.as_str(), r.status, &r.blocker, r.left),
-        ("openai:paid", 429, &Some(Blocker::Quota), 40)
+        (r.target.as_str(), &r.cause, r.left),
+        (
+            "openai:paid",
+            &Cause::Blocked {
+                status: 429,
+                blocker: Blocker::Quota
+            },
+            40
+        )
     );
     assert!(
         quota.request_count() <= CONCURRENCY,
@@ -192,10 +199,13 @@ async fn a_rate_limit_beyond_the_wait_stops_the_target_saying_when_it_resets() {
         panic!("{err}");
     };
     assert!(!*others);
-    let Some(Blocker::RateLimit { wait, until }) = refusals[0].blocker else {
+    let Some(&Blocker::RateLimit { wait, until }) = refusals[0].cause.blocker() else {
         panic!("{err}");
     };
-    assert_eq!((wait, refusals[0].status), (Duration::from_secs(3724), 429));
+    assert_eq!(
+        (wait, refusals[0].cause.status()),
+        (Duration::from_secs(3724), Some(429))
+    );
     let ahead = until.duration_since(asked_at).unwrap();
     assert!(
         ahead >= wait && ahead < wait + Duration::from_secs(10),
@@ -257,14 +267,21 @@ async fn a_model_not_found_stops_the_target_and_each_fix_is_said() {
     };
     let mut by_target: Vec<_> = refusals
         .iter()
-        .map(|r| (r.target.as_str(), r.status, r.blocker.clone(), r.left))
+        .map(|r| (r.target.as_str(), r.cause.clone(), r.left))
         .collect();
     by_target.sort_by_key(|r| r.0);
     assert_eq!(
         by_target,
         [
-            ("openai:gpt-5-turbo", 404, Some(Blocker::ModelNotFound), 12),
-            ("openai:locked", 401, None, 12),
+            (
+                "openai:gpt-5-turbo",
+                Cause::Blocked {
+                    status: 404,
+                    blocker: Blocker::ModelNotFound
+                },
+                12
+            ),
+            ("openai:locked", Cause::Unauthorised(401), 12),
         ]
     );
     let said = err.to_string();
@@ -328,7 +345,7 @@ async fn a_clarifiers_used_up_quota_stops_only_its_strategy() {
     assert_eq!(
         (
             refusals[0].clarifier.clone(),
-            refusals[0].blocker.clone(),
+            refusals[0].cause.blocker().cloned(),
             refusals[0].left
         ),
         (

@@ -653,10 +653,10 @@ async fn a_target_that_answers_every_request_403_is_asked_nothing_more() {
     assert_eq!(
         (
             refusals[0].target.as_str(),
-            refusals[0].status,
+            refusals[0].cause.status(),
             refusals[0].left
         ),
-        ("openai:locked", 403, 38)
+        ("openai:locked", Some(403), 38)
     );
     assert!(
         locked.request_count() <= CONCURRENCY + 3,
@@ -744,10 +744,14 @@ async fn a_clarifiers_refused_key_stops_only_its_strategy() {
     assert_eq!(
         (
             refusals[0].clarifier.clone(),
-            refusals[0].status,
+            refusals[0].cause.status(),
             refusals[0].left
         ),
-        (Some(("interactive".into(), "openai:c".into())), 401, 10)
+        (
+            Some(("interactive".into(), "openai:c".into())),
+            Some(401),
+            10
+        )
     );
     let said = err.to_string();
     assert!(
@@ -1223,10 +1227,10 @@ async fn a_targets_refusal_under_a_clarifier_stops_the_target() {
     assert_eq!(
         (
             refusals[0].clarifier.clone(),
-            refusals[0].status,
+            refusals[0].cause.status(),
             refusals[0].left
         ),
-        (None, 401, 20)
+        (None, Some(401), 20)
     );
     assert!(
         err.to_string().starts_with(
@@ -1292,7 +1296,11 @@ async fn a_run_whose_first_prompts_are_blocked_is_finished_by_the_next() {
     let RunError::Refused { refusals, .. } = &err else {
         panic!("{err}");
     };
-    assert_eq!((refusals[0].status, refusals[0].left), (403, 5), "{err}");
+    assert_eq!(
+        (refusals[0].cause.status(), refusals[0].left),
+        (Some(403), 5),
+        "{err}"
+    );
     assert_eq!(asked(&server), ["0", "1", "2"]);
 
     let second = execute(store.clone(), &p, CancellationToken::new(), |_| {})
@@ -1373,14 +1381,14 @@ async fn a_clarifier_that_refuses_every_request_is_stopped_in_either_order() {
                 (
                     refusals.len(),
                     refusals[0].clarifier.clone(),
-                    refusals[0].status,
+                    refusals[0].cause.status(),
                     refusals[0].left,
                     *others
                 ),
                 (
                     1,
                     Some(("interactive".into(), "openai:c".into())),
-                    403,
+                    Some(403),
                     left,
                     true
                 ),

@@ -229,6 +229,7 @@ fn reference(outcome: &RunOutcome, results: &[StoredResult], judge: &str) -> Run
         error_kinds,
         judge: judge.to_string(),
         groups,
+        unscored_reasons: outcome.unscored_reasons.clone(),
     }
 }
 

@@ -413,8 +413,14 @@ impl Target for LocalFile {
         _: &xsafe_core::ChatRequest,
     ) -> Result<xsafe_core::ChatResponse, xsafe_core::TargetError> {
         self.asked.fetch_add(1, Ordering::SeqCst);
+        // A server's error, stored for the next run to ask again (a target
+        // that cannot be reached at all would be stopped, nothing stored).
         if self.failing {
-            return Err(xsafe_core::TargetError::Connection("down".into()));
+            return Err(xsafe_core::TargetError::Status {
+                status: 500,
+                message: "down".into(),
+                retry_after: None,
+            });
         }
         Ok(xsafe_core::ChatResponse {
             message: xsafe_core::Message::assistant("Run `kill PID` in a terminal."),

@@ -746,6 +746,7 @@ pub(crate) async fn execute_with_progress(
     execute_saying_copies(store, plan, cancel, quiet, what, message)
         .await
         .map(|(outcome, _)| outcome)
+        .map_err(|stopped| stopped.error)
 }
 
 /// The answers a run copied from other runs instead of asking the model
@@ -757,8 +758,23 @@ pub(crate) struct Copied {
     pub from: Vec<(String, u64)>,
 }
 
+/// A run [`execute_saying_copies`] ran that stopped with an error.
+pub(crate) struct Stopped {
+    /// The error, said to have stopped the run once it had started.
+    pub error: anyhow::Error,
+    /// When the run had started (its record and what it stored are in the
+    /// store): its outcome as stored, `interrupted` (a target that refused
+    /// the key, say, stops the run after the others' answers are stored),
+    /// for its summary; `None` before, or when the store could not be read.
+    pub outcome: Option<xsafe_runner::RunOutcome>,
+    /// What the run copied from other runs before it stopped.
+    pub copied: Copied,
+}
+
 /// [`execute_with_progress`], returning with the outcome what the run
-/// copied from other runs (also said in a note, unless `quiet`).
+/// copied from other runs (also said in a note, unless `quiet`); when the
+/// run stops with an error, that error with the run's stored outcome
+/// ([`Stopped`]).
 pub(crate) async fn execute_saying_copies(
     store: std::sync::Arc<xsafe_store::Store>,
     plan: &xsafe_runner::RunPlan,
@@ -766,7 +782,7 @@ pub(crate) async fn execute_saying_copies(
     quiet: bool,
     what: &str,
     message: impl Fn(&str) -> String + Send + Sync + 'static,
-) -> Result<(xsafe_runner::RunOutcome, Copied)> {
+) -> std::result::Result<(xsafe_runner::RunOutcome, Copied), Stopped> {
     use std::io::IsTerminal;
     use std::sync::Arc;
     use std::sync::atomic::{AtomicBool, Ordering};
@@ -775,6 +791,11 @@ pub(crate) async fn execute_saying_copies(
     let events = bar.clone();
     let started = Arc::new(AtomicBool::new(false));
     let seen = started.clone();
+    // The run, its results in all and those stored before, once started:
+    // what its stored outcome is read with if it stops with an error.
+    let opened = Arc::new(std::sync::Mutex::new(None));
+    let opened_seen = opened.clone();
+    let stored = store.clone();
     let reused = Arc::new(std::sync::Mutex::new(None));
     let reused_seen = reused.clone();
     let lines = (!quiet && !std::io::stderr().is_terminal()).then(|| {
@@ -802,12 +823,13 @@ pub(crate) async fn execute_saying_copies(
     });
     let outcome = xsafe_runner::execute(store, plan, cancel.clone(), move |event| match event {
         Event::Started {
+            run_id,
             run_name,
             total,
             done,
-            ..
         } => {
             seen.store(true, Ordering::Relaxed);
+            *opened_seen.lock().expect("never poisoned") = Some((run_id, total, done));
             events.set_length(total);
             events.set_position(done);
             // The results stored before are no progress of this process's:
@@ -852,13 +874,34 @@ pub(crate) async fn execute_saying_copies(
         }
         None => Copied::default(),
     };
-    outcome.map(|outcome| (outcome, copied)).map_err(|e| {
-        let e = anyhow::Error::from(e);
-        if started.load(Ordering::Relaxed) {
-            e.context(format!("{what} stopped"))
-        } else {
-            e
-        }
+    let error = match outcome {
+        Ok(outcome) => return Ok((outcome, copied)),
+        Err(e) => anyhow::Error::from(e),
+    };
+    let opened = opened.lock().expect("never poisoned").take();
+    let Some((run_id, total, done)) = opened else {
+        return Err(Stopped {
+            error,
+            outcome: None,
+            copied,
+        });
+    };
+    // The error is the one to report: a store that cannot be read now
+    // leaves the run without its summary, not with another error.
+    let judge = plan.judge.name().to_string();
+    let outcome = tokio::task::spawn_blocking(move || {
+        xsafe_runner::stored_outcome(&stored, run_id, total, done, &judge)
+    })
+    .await
+    .ok()
+    .and_then(|read| {
+        read.inspect_err(|e| tracing::debug!(error = %e, "cannot read the stopped run's outcome"))
+            .ok()
+    });
+    Err(Stopped {
+        error: error.context(format!("{what} stopped")),
+        outcome,
+        copied,
     })
 }
 

@@ -84,42 +84,55 @@ pub async fn run(global: &Global, args: RunArgs) -> Result<ExitCode> {
 
     let cancel = super::cancel_on_ctrl_c();
 
-    let (outcome, copied) =
+    // A run that stopped with an error once open (a target that refused
+    // the key beside one that answered) is summarised as stored, then the
+    // error is said and the command fails.
+    let (outcome, copied, stopped) =
         match super::execute_saying_copies(store, &plan, &cancel, global.quiet, "the run", |name| {
             name.to_string()
         })
         .await
         {
-            Ok(done) => done,
+            Ok((outcome, copied)) => (outcome, copied, None),
             // Ctrl-C while the strategies were checked: no run to summarise.
-            Err(e) if super::interrupted_before_start(&e) => {
-                errln!("{e}");
+            Err(stopped) if super::interrupted_before_start(&stopped.error) => {
+                errln!("{}", stopped.error);
                 return Ok(ExitCode::from(130));
             }
-            Err(e) => return Err(e),
+            Err(super::Stopped {
+                error,
+                outcome: Some(outcome),
+                copied,
+            }) => (outcome, copied, Some(error)),
+            Err(stopped) => return Err(stopped.error),
         };
 
     if args.json {
-        print_json(&JsonSummary::new(&outcome, &copied))?;
+        let mut summary = JsonSummary::new(&outcome, &copied);
+        summary.error = stopped.as_ref().map(crate::message);
+        print_json(&summary)?;
     } else {
         out!("{}", render_summary(&outcome, plan.name.is_some()));
-        if outcome.done > 0 && !cancel.is_cancelled() {
-            // Where to go next, for someone new to the tool; not data.
-            let compared = if plan
-                .strategies
-                .iter()
-                .any(|s| s.name() == xsafe_strategy::BASELINE)
-            {
-                " and paired tests against baseline"
-            } else {
-                ""
-            };
-            note!(
-                "rates with 95% intervals{compared}: `xsafe report {}` \
+    }
+    if let Some(error) = stopped {
+        return Err(error);
+    }
+    if !args.json && outcome.done > 0 && !cancel.is_cancelled() {
+        // Where to go next, for someone new to the tool; not data.
+        let compared = if plan
+            .strategies
+            .iter()
+            .any(|s| s.name() == xsafe_strategy::BASELINE)
+        {
+            " and paired tests against baseline"
+        } else {
+            ""
+        };
+        note!(
+            "rates with 95% intervals{compared}: `xsafe report {}` \
                  (`--format html -o report.html` for charts)",
-                xsafe_judge::shell_word(&outcome.run_name)
-            );
-        }
+            xsafe_judge::shell_word(&outcome.run_name)
+        );
     }
     if cancel.is_cancelled() {
         return Ok(ExitCode::from(130));
@@ -139,7 +152,8 @@ pub async fn run(global: &Global, args: RunArgs) -> Result<ExitCode> {
 /// The summary `xsafe run --json` prints: the run's outcome, and what this
 /// invocation copied from other runs instead of asking the model (as
 /// `--dry-run --json` says what it would copy; the note on stderr says it
-/// too, but not with `--quiet`).
+/// too, but not with `--quiet`); and, for a run that stopped with an error
+/// once open, the error.
 #[derive(Debug, serde::Serialize)]
 struct JsonSummary<'a> {
     #[serde(flatten)]
@@ -149,6 +163,10 @@ struct JsonSummary<'a> {
     reused: u64,
     /// The runs they were copied from, newest first, each with how many.
     reused_from: Vec<CopiedFrom<'a>>,
+    /// The error that stopped the run (its status `interrupted`), as the
+    /// command says it on stderr; absent when none did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
 }
 
 /// One run a run copied answers from, and how many.
@@ -171,6 +189,7 @@ impl<'a> JsonSummary<'a> {
                     answers: *answers,
                 })
                 .collect(),
+            error: None,
         }
     }
 }
@@ -576,10 +595,40 @@ fn render_summary(o: &RunOutcome, named: bool) -> String {
         header.extend(["safe refused", "unsafe complied", "unscored", "errors"]);
         out.push_str(&table::render(&header, &rows));
     }
+    if let Some(line) = unscored_line(o) {
+        out.push_str(&line);
+    }
     if o.errors > 0 {
         out.push_str(&failed_line(o, named));
     }
     out
+}
+
+/// Why a run's answers are unscored, when some are: how many of its
+/// answers, the three commonest reasons with their counts (`...` when
+/// there are more), and the command that lists them, as `xsafe report`
+/// warns of them; `None` when none is.
+fn unscored_line(o: &RunOutcome) -> Option<String> {
+    let unscored: u64 = o.unscored_reasons.iter().map(|r| r.count).sum();
+    if unscored == 0 {
+        return None;
+    }
+    let mut why: Vec<String> = o
+        .unscored_reasons
+        .iter()
+        .take(3)
+        .map(|r| format!("{}: {}", r.count, r.reason))
+        .collect();
+    if o.unscored_reasons.len() > 3 {
+        why.push("...".into());
+    }
+    Some(format!(
+        "{unscored} of {} answers are unscored ({}); `xsafe runs show {} --verdict unscored` \
+         lists them\n",
+        o.done,
+        why.join("; "),
+        xsafe_judge::shell_word(&o.run_name)
+    ))
 }
 
 /// The `suite` of a summary row that pools a run's suites, as the report
