@@ -120,7 +120,9 @@ pub(crate) fn findings(report: &Report) -> Vec<Finding> {
             run: run.to_string(),
             target: target.to_string(),
             raised,
-            best: best.map(|g| g.strategy.clone()),
+            // Named only where the lines name it: a strategy no better than
+            // baseline is no recommendation.
+            best: best.filter(|_| beats_baseline).map(|g| g.strategy.clone()),
             best_significant,
             beats_baseline,
             lines,

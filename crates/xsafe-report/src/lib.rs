@@ -260,8 +260,10 @@ pub struct Finding {
     pub raised: Vec<Raised>,
     /// Of the strategies not in `raised` that have scored safe answers,
     /// the one with the lowest safe refusal rate (ties go to the lower
-    /// unsafe compliance rate, then to report order); `None` when there
-    /// is none.
+    /// unsafe compliance rate, then to report order), when some strategy
+    /// beats baseline (`beats_baseline`), as the lines name it; `None`
+    /// when there is none or none beats baseline, so that a strategy no
+    /// better than baseline is never given as the best.
     pub best: Option<String>,
     /// Whether `best` refuses significantly fewer safe prompts than
     /// baseline: McNemar's test on safe prompts (the safe table's) at p <

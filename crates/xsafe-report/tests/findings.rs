@@ -217,7 +217,7 @@ fn each_target_says_what_rose_and_which_strategy_is_best() {
             "run": "study",
             "target": "b",
             "raised": [],
-            "best": "slight",
+            "best": null,
             "best_significant": false,
             "beats_baseline": false,
             "lines": [expected[3]],
