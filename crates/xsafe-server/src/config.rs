@@ -137,7 +137,15 @@ impl ServerConfig {
         })?;
         let mut config: ServerConfig = toml::from_str(&text).map_err(|e| ConfigError::Invalid {
             path: path.to_path_buf(),
-            message: e.to_string(),
+            message: if looks_like_profile(&text) {
+                "this is not a config file of `xsafe serve` but looks like a profile written by \
+                 `xsafe tune` (it has a `[choice]` or a `[profile]` table): give it with \
+                 --profile (or as `profile = \"PATH\"` in the config file), and the config \
+                 file with --config"
+                    .to_string()
+            } else {
+                e.to_string()
+            },
         })?;
         let files = config.strategy_files.iter_mut();
         for p in config.profile.iter_mut().chain(files) {
@@ -173,8 +181,20 @@ impl ServerConfig {
                     .into(),
             ));
         }
-        for (name, value) in &config.upstream_headers {
+        for (i, (name, value)) in config.upstream_headers.iter().enumerate() {
             let field = format!("`upstream_headers`: the header `{name}`");
+            // Header names are the same in any case: both would be sent.
+            if let Some(other) = config
+                .upstream_headers
+                .keys()
+                .take(i)
+                .find(|other| other.trim().eq_ignore_ascii_case(name.trim()))
+            {
+                return Err(invalid(format!(
+                    "`upstream_headers`: the headers `{other}` and `{name}` are the same header \
+                     (names are the same in any case), and both would be sent: keep one"
+                )));
+            }
             let Ok(header) = reqwest::header::HeaderName::from_bytes(name.trim().as_bytes()) else {
                 return Err(invalid(format!(
                     "{field} is not a valid HTTP header name (letters, digits and `-`, say)"
@@ -241,6 +261,17 @@ impl ServerConfig {
             .filter_map(|k| parse_hash(&k.sha256).map(|h| (k.name.clone(), h)))
             .collect()
     }
+}
+
+/// Whether `text`, refused as a config file of `xsafe serve`, is TOML that
+/// looks like a profile `xsafe tune` wrote: a `[choice]` table, or a
+/// `[profile]` table (a config file's `profile` is a path).
+fn looks_like_profile(text: &str) -> bool {
+    let Ok(table) = toml::from_str::<toml::Table>(text) else {
+        return false;
+    };
+    table.get("choice").is_some_and(toml::Value::is_table)
+        || table.get("profile").is_some_and(toml::Value::is_table)
 }
 
 /// The settings of a serve config file that `text` has, quoted, when it
@@ -1372,6 +1403,10 @@ mod tests {
                 "\"X-Key\" = { env = \"\" }",
                 "`env` must name the environment variable",
             ),
+            (
+                "\"api-key\" = \"secret-one\"\n\"API-Key\" = \"secret-one\"",
+                "the headers `API-Key` and `api-key` are the same header",
+            ),
         ] {
             std::fs::write(&path, format!("[upstream_headers]\n{entry}\n")).unwrap();
             let err = ServerConfig::load(&path).err().unwrap().to_string();
@@ -1380,6 +1415,34 @@ mod tests {
             assert!(err.contains(said), "{entry}: {err}");
             assert!(!err.contains("secret-one"), "{entry}: {err}");
         }
+    }
+
+    /// A profile given as the config file was refused with TOML's "unknown
+    /// field `calibration`, expected one of `profile`, `upstream`...": it
+    /// is named for what it is, with where it goes.
+    #[test]
+    fn a_profile_given_as_the_config_file_is_named_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("profile.toml");
+        std::fs::write(
+            &path,
+            "[profile]\nxsafe_version = \"0.1.0\"\ntarget = \"openai:m\"\n\
+             [calibration]\nshare = 0.5\n[choice]\nstrategy = \"contextual\"\n",
+        )
+        .unwrap();
+        let err = ServerConfig::load(&path).err().unwrap().to_string();
+        assert!(err.contains(&path.display().to_string()), "{err}");
+        assert!(
+            err.contains("looks like a profile written by `xsafe tune`"),
+            "{err}"
+        );
+        assert!(err.contains("--profile"), "{err}");
+        assert!(!err.contains("unknown field"), "{err}");
+        // A config file with a typo is still told the field.
+        std::fs::write(&path, "upstreem = \"http://127.0.0.1:8000/v1\"\n").unwrap();
+        let err = ServerConfig::load(&path).err().unwrap().to_string();
+        assert!(err.contains("unknown field `upstreem`"), "{err}");
+        assert!(!err.contains("xsafe tune"), "{err}");
     }
 
     /// A serve config file given as the profile was refused as "expected

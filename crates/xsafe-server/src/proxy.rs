@@ -225,8 +225,11 @@ impl Proxy {
         }
         // Sent as basic authentication, which an upstream may quote back.
         secrets.add_url_credentials(&base);
+        // Every value configured, whatever its header's name: the user put
+        // it in `[upstream_headers]`, and an upstream may quote it back.
         for (name, value) in &options.upstream_headers {
             secrets.add_header_value(name, &value.0);
+            secrets.add_configured_header_value(&value.0);
         }
         let upstream = Upstream {
             client,
@@ -430,17 +433,7 @@ impl Proxy {
         if let Some(v) = not_applied.and_then(|n| HeaderValue::from_str(&n).ok()) {
             response.headers_mut().insert(NOT_APPLIED_HEADER, v);
         }
-        tracing::info!(
-            client = %caller.client(),
-            status = response.status().as_u16(),
-            followups = response
-                .headers()
-                .get(FOLLOWUPS_HEADER)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("0"),
-            ms = caller.ms(),
-            "chat completion"
-        );
+        // Logged with the others by `count`.
         Ok(response)
     }
 
@@ -1838,31 +1831,33 @@ async fn metrics(State(p): State<Arc<Proxy>>, headers: HeaderMap) -> Response {
 }
 
 async fn not_found() -> Response {
-    ApiError::new(
+    Failure::from(ApiError::new(
         StatusCode::NOT_FOUND,
         "invalid_request_error",
         "not_found",
         "no such route: the proxy serves POST /v1/chat/completions, GET /v1/models, GET \
          /v1/models/{id}, /healthz and /metrics",
-    )
-    .into_response()
+    ))
+    .respond()
 }
 
 async fn method_not_allowed() -> Response {
-    ApiError::new(
+    Failure::from(ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
         "invalid_request_error",
         "method_not_allowed",
         "method not allowed on this route",
-    )
-    .into_response()
+    ))
+    .respond()
 }
 
 /// Counts and logs each API request (a path under `/v1/`; `/healthz`
 /// probes and `/metrics` scrapes are neither) when its answer is ready: its
 /// status in the requests metric, its error's code in the errors metric,
-/// and, for a failure, a warning with who asked (the client key's name),
-/// the status, the code and how long it took. A request whose client went
+/// and a line with who asked (the client key's name), the status and how
+/// long it took: for a success an info line saying what was asked (and
+/// the follow-ups sent), for a failure a warning with its code and what
+/// went wrong. A request whose client went
 /// away first (hyper then drops it, upstream request and all) is counted
 /// and logged as a 499 [`CLIENT_CLOSED`] all the same.
 async fn count(State(p): State<Arc<Proxy>>, mut request: Request, next: Next) -> Response {
@@ -1877,6 +1872,7 @@ async fn count(State(p): State<Arc<Proxy>>, mut request: Request, next: Next) ->
         stopped: Arc::clone(&p.stopped),
         answered: false,
     };
+    let what = answered_what(request.uri().path());
     let mut response = next.run(request).await;
     unanswered.answered = true;
     let status = response.status().as_u16();
@@ -1885,7 +1881,17 @@ async fn count(State(p): State<Arc<Proxy>>, mut request: Request, next: Next) ->
     if let Some(code) = code {
         p.metrics.error(code);
     }
-    if let Some(FailureLog(text)) = response.extensions_mut().remove::<FailureLog>() {
+    let failure = response.extensions_mut().remove::<FailureLog>();
+    if failure.is_some() || code.is_some() || status >= 400 {
+        // A failure answered without the operator's text (one the router
+        // or a layer made) is named by its status.
+        let text = failure.map_or_else(
+            || {
+                let reason = response.status().canonical_reason().unwrap_or("failed");
+                format!("{what}: {status} {reason}")
+            },
+            |FailureLog(text)| text.into(),
+        );
         tracing::warn!(
             client = %caller.client(),
             status,
@@ -1893,8 +1899,30 @@ async fn count(State(p): State<Arc<Proxy>>, mut request: Request, next: Next) ->
             ms = caller.ms(),
             "{text}"
         );
+    } else {
+        tracing::info!(
+            client = %caller.client(),
+            status,
+            followups = response
+                .headers()
+                .get(FOLLOWUPS_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("0"),
+            ms = caller.ms(),
+            "{what}"
+        );
     }
     response
+}
+
+/// What a request to the API `path` asks for, for the line that logs it.
+fn answered_what(path: &str) -> &'static str {
+    match path {
+        "/v1/chat/completions" => "chat completion",
+        "/v1/models" => "model list",
+        p if p.starts_with("/v1/models/") => "model",
+        _ => "request",
+    }
 }
 
 /// The HTTP status a request whose client closed its connection before
@@ -2158,9 +2186,12 @@ pub async fn serve(
             FDS_PER_CONNECTION,
         ),
         write_timeout: proxy.options.timeout,
-        cut_off: "their clients get no answer, or a stream that ends without `[DONE]`, and their \
-                  upstream requests are cancelled (requests still waiting on the upstream, \
-                  streams still running, or requests a client had not finished sending)",
+        // Worded for one connection or several alike: the warning says how
+        // many.
+        cut_off: "each client cut off gets no answer, or a stream that ends without `[DONE]`, \
+                  and each upstream request under way is cancelled (requests still waiting on \
+                  the upstream, streams still running, or requests a client had not finished \
+                  sending)",
     };
     let stopped = Arc::clone(&proxy.stopped);
     let outcome = crate::http::serve(listener, router(proxy), limits, shutdown).await;

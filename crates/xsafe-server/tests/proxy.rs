@@ -730,20 +730,30 @@ struct Logs {
     lines: Arc<std::sync::Mutex<Vec<String>>>,
 }
 
+/// What the thread captures: its lines, and the least severe level kept.
+type Capture = (Arc<std::sync::Mutex<Vec<String>>>, tracing::Level);
+
 thread_local! {
-    static CAPTURING: std::cell::RefCell<Option<Arc<std::sync::Mutex<Vec<String>>>>> =
+    static CAPTURING: std::cell::RefCell<Option<Capture>> =
         const { std::cell::RefCell::new(None) };
 }
 
 impl Logs {
+    /// Captures this thread's warnings and errors.
     fn capture() -> Logs {
+        Logs::capture_from(tracing::Level::WARN)
+    }
+
+    /// Captures this thread's lines at `level` and more severe (`INFO`
+    /// at most).
+    fn capture_from(level: tracing::Level) -> Logs {
         static GLOBAL: std::sync::Once = std::sync::Once::new();
         GLOBAL.call_once(|| {
             tracing::subscriber::set_global_default(Collector)
                 .expect("no other global subscriber in this test binary");
         });
         let lines = Arc::new(std::sync::Mutex::new(Vec::new()));
-        CAPTURING.with(|c| *c.borrow_mut() = Some(lines.clone()));
+        CAPTURING.with(|c| *c.borrow_mut() = Some((lines.clone(), level)));
         Logs { lines }
     }
 
@@ -758,13 +768,13 @@ impl Drop for Logs {
     }
 }
 
-/// Keeps each warning and error in the capture of the thread it is logged
-/// on, if that thread is capturing.
+/// Keeps each line at the level captured (see [`Logs::capture_from`]) in
+/// the capture of the thread it is logged on, if that thread is capturing.
 struct Collector;
 
 impl tracing::Subscriber for Collector {
     fn enabled(&self, metadata: &tracing::Metadata<'_>) -> bool {
-        *metadata.level() <= tracing::Level::WARN
+        *metadata.level() <= tracing::Level::INFO
     }
 
     fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
@@ -783,7 +793,9 @@ impl tracing::Subscriber for Collector {
             }
         }
         CAPTURING.with(|c| {
-            if let Some(lines) = c.borrow().as_ref() {
+            if let Some((lines, level)) = c.borrow().as_ref()
+                && event.metadata().level() <= level
+            {
                 let mut line = Line(String::new());
                 event.record(&mut line);
                 lines.lock().unwrap().push(line.0);
@@ -5178,6 +5190,67 @@ async fn requests_reach(upstream: &TestServer, n: usize) {
     }
 }
 
+/// The bug this guards: the model list, a model, an unknown path (404) and
+/// a method a route does not take (405) were counted in the requests
+/// metric but never logged. Every counted request is logged as a chat
+/// completion is: a success at info, a failure as a warning, each with the
+/// client's name, the status and how long it took.
+#[tokio::test]
+async fn every_counted_api_request_is_logged() {
+    let logs = Logs::capture_from(tracing::Level::INFO);
+    let upstream = TestServer::start(|r| {
+        if r.path.starts_with("/v1/models") {
+            Reply::json(&json!({"object": "list", "data": [{"id": "m", "object": "model"}]}))
+        } else {
+            Reply::chat(ANSWER)
+        }
+    });
+    let proxy = start("contextual", options(&upstream)).await;
+    let ask = json!({"model": "m", "messages": [{"role": "user", "content": "hi"}]});
+    assert_eq!(post(&proxy.url, &ask).await.status(), 200);
+    for (path, status) in [
+        ("/v1/models", 200),
+        ("/v1/models/m", 200),
+        ("/v1/nonexist", 404),
+        ("/v1/chat/completions", 405),
+    ] {
+        let r = client()
+            .get(format!("{}{path}", proxy.url))
+            .bearer_auth(KEY)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), status, "{path}");
+    }
+    let metrics = metrics_of(&proxy).await;
+    proxy.stop().await.unwrap();
+    assert!(
+        metrics.contains("xsafe_proxy_requests_total{status=\"200\"} 3"),
+        "{metrics}"
+    );
+    let log = logs.text();
+    let lines: Vec<&str> = log.lines().filter(|l| l.contains("status=")).collect();
+    assert_eq!(lines.len(), 5, "one line for each request counted: {log}");
+    for (what, status) in [
+        ("chat completion", 200),
+        ("model list", 200),
+        ("model", 200),
+        ("no such route", 404),
+        ("method not allowed", 405),
+    ] {
+        assert!(
+            lines.iter().any(|l| l.contains(&format!("message={what}"))
+                && l.contains(&format!("status={status} "))
+                && l.contains("ms=")),
+            "{what} in {log}"
+        );
+    }
+    // The routes that check the key name the client whose key it was; a
+    // 404 or a 405 checks none (`-`).
+    let named = lines.iter().filter(|l| l.contains("client=test ")).count();
+    assert_eq!(named, 3, "{log}");
+}
+
 /// A client that closes its connection while the proxy waits on the
 /// upstream (plain, streaming, or during an interactive strategy's
 /// follow-up) was invisible: hyper dropped the request's handling, and
@@ -5559,7 +5632,12 @@ async fn a_stop_that_cuts_requests_says_how_many() {
         log.contains("stopping without the 1 connection still open after 5.5 s"),
         "{log}"
     );
-    assert!(log.contains("upstream requests are cancelled"), "{log}");
+    assert!(
+        log.contains("each upstream request under way is cancelled"),
+        "{log}"
+    );
+    // Nothing said in the plural of the one connection.
+    assert!(!log.contains("their clients"), "{log}");
     assert!(!log.contains("run store"), "{log}");
     reading.abort();
 
@@ -5600,6 +5678,51 @@ fn wants_api_key(r: &Request) -> Reply {
         r.header("authorization").unwrap_or("-")
     );
     Reply::status(401, json!({"error": {"message": said}}).to_string())
+}
+
+/// The bug this guards: a configured header whose name does not look like
+/// a credential's (`X-Custom`, `OpenAI-Organization`, `X-Title`) had its
+/// value reach the client's answer and the log when the upstream quoted
+/// its request's headers back. Every configured value long enough to be
+/// told from a word (8 characters) is `[header value]` there, whatever
+/// the name; a shorter one is left.
+#[tokio::test]
+async fn configured_header_values_the_upstream_quotes_back_are_never_shown() {
+    let logs = Logs::capture();
+    let upstream = TestServer::start(|r| {
+        let said: Vec<String> = r.headers.iter().map(|(n, v)| format!("{n}: {v}")).collect();
+        Reply::status(
+            400,
+            json!({"error": {"message": said.join("; "), "param": said.join("; ")}}).to_string(),
+        )
+    });
+    let header = |name: &str, value: &str| (name.to_string(), Secret(value.to_string()));
+    let mut o = options(&upstream);
+    o.upstream_headers = vec![
+        header("X-Custom", "custom-value-VAL1"),
+        header("OpenAI-Organization", "org-VAL2-0123"),
+        header("X-Title", "My VAL3 App"),
+        header("X-Short", "VAL4"),
+    ];
+    let proxy = start("contextual", o).await;
+    let ask = json!({"model": "m", "messages": [{"role": "user", "content": "hi"}]});
+    let (status, err) = error_of(post(&proxy.url, &ask).await).await;
+    assert_eq!(status, 400);
+    proxy.stop().await.unwrap();
+    let sent = upstream.requests().pop().unwrap();
+    assert_eq!(sent.header("x-custom"), Some("custom-value-VAL1"));
+    let err = err.to_string();
+    let log = logs.text();
+    for secret in ["VAL1", "VAL2", "VAL3"] {
+        assert!(!err.contains(secret), "{secret} in {err}");
+        assert!(!log.contains(secret), "{secret} in {log}");
+    }
+    assert!(err.contains("x-custom: [header value]"), "{err}");
+    assert!(err.contains("x-title: [header value]"), "{err}");
+    assert!(
+        err.contains("x-short: VAL4"),
+        "a short value is left: {err}"
+    );
 }
 
 /// `upstream_headers` go with every upstream request (chat and models),

@@ -96,6 +96,20 @@ impl Secrets {
         }
     }
 
+    /// Adds the value of a header sent because the user configured it (the
+    /// proxy's `[upstream_headers]`), whatever the header's name: the whole
+    /// value, when it is at least [`Secrets::MIN_LEN`] characters long, as
+    /// `[header value]`. A configured value is the user's to keep out of
+    /// messages even when its name does not look like a credential's
+    /// (`X-Custom`, `OpenAI-Organization`); a shorter one is left, as
+    /// [`Secrets::add_header_value`] leaves one.
+    pub fn add_configured_header_value(&mut self, value: &str) {
+        let value = value.trim();
+        if value.chars().count() >= Self::MIN_LEN {
+            self.push(value.to_string(), "[header value]");
+        }
+    }
+
     /// Adds the user name and password of `url` (`http://USER:PASSWORD@host/v1`),
     /// which the HTTP client sends as basic authentication
     /// (`Authorization: Basic BASE64`, `BASE64` encoding `USER:PASSWORD`
@@ -342,6 +356,23 @@ mod tests {
             s.add_header_value(name, "value-0123456789");
             assert_eq!(s.redact("value-0123456789"), "[header value]", "{name}");
         }
+    }
+
+    #[test]
+    fn configured_header_values_are_secrets_whatever_the_name() {
+        let mut s = Secrets::new();
+        for value in ["org-0123456789", "My Cool App", "short"] {
+            s.add_configured_header_value(value);
+        }
+        assert_eq!(
+            s.redact("from org-0123456789 (My Cool App), short"),
+            "from [header value] ([header value]), short"
+        );
+        assert_eq!(
+            s.redact("My%20Cool%20App"),
+            "[header value]",
+            "percent-encoded too"
+        );
     }
 
     #[test]
