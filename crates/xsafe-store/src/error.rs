@@ -9,7 +9,8 @@ use std::path::PathBuf;
 #[non_exhaustive]
 pub enum StoreError {
     /// [`Store::open_existing`](crate::Store::open_existing) found no file
-    /// at the path: nothing has been stored there, and nothing was created.
+    /// at the path, or an empty one: nothing has been stored there, and
+    /// nothing was created or written.
     #[error(
         "there is no run store at `{path}`: nothing has been run with it yet; check the path (`xsafe run` creates the store)"
     )]

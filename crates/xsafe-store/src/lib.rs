@@ -152,8 +152,10 @@ impl Store {
     ///
     /// A path that names nothing (nor a folder on the way to it) is refused
     /// with [`StoreError::NotFound`], creating neither the file nor its
-    /// folders; one with a file where it needs a folder (`FILE/runs.db`)
-    /// with [`StoreError::FileInTheWay`], naming that file. A file that is
+    /// folders; so is an empty file (`touch runs.db`), which SQLite would
+    /// make a store of, and which is left empty. One with a file where it
+    /// needs a folder (`FILE/runs.db`) is refused with
+    /// [`StoreError::FileInTheWay`], naming that file. A file that is
     /// there is opened as by [`Store::open`]: one written by an older xsafe
     /// is migrated (read-only, it is refused with
     /// [`StoreError::ReadOnlyUpgrade`]), one that is not a store is refused
@@ -162,6 +164,9 @@ impl Store {
         check_file_path(path)?;
         let location = path.display().to_string();
         match std::fs::metadata(path) {
+            Ok(meta) if meta.is_file() && meta.len() == 0 => {
+                Err(StoreError::NotFound { path: location })
+            }
             Ok(_) => Store::open_file(path, false),
             Err(e) if is_missing(&e) => {
                 let in_the_way = path.parent().and_then(file_in_the_way);

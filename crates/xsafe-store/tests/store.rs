@@ -167,6 +167,39 @@ fn open_existing_refuses_a_path_with_nothing_there_and_creates_nothing() {
     assert_eq!(store.run_by_id(run_id).unwrap().name, "r1");
 }
 
+/// The bug this guards: an empty file at the path (`touch runs.db`) was
+/// made a store by reading commands (`runs list` said "no runs yet" and
+/// left 98,304 bytes there). It is no store, as a missing file is, and is
+/// left empty; `open` makes a store of it as before.
+#[test]
+fn open_existing_takes_an_empty_file_for_no_store_and_leaves_it_empty() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("runs.db");
+    std::fs::write(&path, "").unwrap();
+    let err = Store::open_existing(&path).unwrap_err();
+    assert!(matches!(err, StoreError::NotFound { .. }), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "there is no run store at `{}`: nothing has been run with it yet; check the path \
+             (`xsafe run` creates the store)",
+            path.display()
+        )
+    );
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), 0);
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, ["runs.db"], "nothing is created beside it");
+
+    let (store, run_id) = store_with_run(Store::open(&path).unwrap(), 1);
+    drop(store);
+    assert!(std::fs::metadata(&path).unwrap().len() > 0);
+    let store = Store::open_existing(&path).unwrap();
+    assert_eq!(store.run_by_id(run_id).unwrap().name, "r1");
+}
+
 /// The bug this guards: a path with a file where it needs a folder was
 /// "no run store there yet" to commands that read runs, and `File exists
 /// (os error 17)` to `run`, naming neither the file in the way. Both name

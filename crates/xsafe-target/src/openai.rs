@@ -1716,9 +1716,11 @@ fn usage_of(v: &Value) -> Option<Usage> {
 /// [`TargetError::Status`] with the status the error's `code` names when
 /// that is one of 400 to 599 (a number, or a number in a string), else 502
 /// (a server error, transient): classified and retried as the HTTP error
-/// would be. Its message quotes the provider's, and says how much of an
-/// answer came before it (none of it is one). `None` for a choice with
-/// neither.
+/// would be. A code that would block the target as an HTTP error (a 402,
+/// OpenRouter's insufficient credit, see [`blocker_of`]) blocks it: a
+/// [`TargetError::Blocked`] with that status. Its message quotes the
+/// provider's, and says how much of an answer came before it (none of it
+/// is one). `None` for a choice with neither.
 fn choice_error(choice: &Value) -> Option<TargetError> {
     let error = &choice["error"];
     let has_error = match error {
@@ -1769,13 +1771,22 @@ fn choice_error(choice: &Value) -> Option<TargetError> {
         Some(said) => format!("the model's provider failed: {said}"),
         None => "the model's provider failed and did not say why".to_string(),
     };
-    Some(TargetError::Status {
-        status,
-        message: format!(
-            "{what} (in an HTTP 200 answer: {}); {before}",
-            details.join(", ")
-        ),
-        retry_after: None,
+    let message = format!(
+        "{what} (in an HTTP 200 answer: {}); {before}",
+        details.join(", ")
+    );
+    // The choice holds its `error` as an error answer's body does.
+    Some(match blocker_of(status, Some(choice)) {
+        Some(blocker) => TargetError::Blocked {
+            status,
+            message,
+            blocker,
+        },
+        None => TargetError::Status {
+            status,
+            message,
+            retry_after: None,
+        },
     })
 }
 
@@ -1788,8 +1799,9 @@ fn choice_error(choice: &Value) -> Option<TargetError> {
 /// `finish_reason` `content_filter`, as [`prompt_filtered`] answers are.
 /// A choice that carries the provider's error (`choices[0].error`, or a
 /// `finish_reason` of `"error"`) is that error, a [`TargetError::Status`]
-/// classified by the error's code (a server error without one), never an
-/// answer.
+/// classified by the error's code (a server error without one), or a
+/// [`TargetError::Blocked`] when the code blocks the target (a 402), never
+/// an answer.
 pub fn parse_chat_completion(v: &Value) -> Result<ChatResponse, TargetError> {
     let no_choice = v["choices"].as_array().is_some_and(Vec::is_empty);
     if no_choice && !v["prompt_filter_results"].is_null() {

@@ -19,7 +19,8 @@ use serde_json::Value;
 ///
 /// Each value is also taken out as a JSON string writes it (`\/` for `/`,
 /// `\"` for `"`), so that a body quoted as it came holds none of them, and
-/// percent-encoded as in a URL (`%2F` or `%2f` for `/`), as a server that
+/// percent-encoded as in a URL, the hex digits of each escape in either
+/// case (`%2F` or `%2f` for `/`, `%2f%2B` for `/+`), as a server that
 /// quotes a query or a form it was sent writes it. A
 /// text made of a server's body must be redacted before it is shortened:
 /// a credential cut in two is found by neither half.
@@ -27,7 +28,56 @@ use serde_json::Value;
 pub struct Secrets {
     /// Each text to take out with its label, longest first, so that
     /// `Bearer KEY` goes whole before `KEY` alone.
-    values: Vec<(String, &'static str)>,
+    values: Vec<Secret>,
+}
+
+/// One text [`Secrets`] takes out, and the label that replaces it.
+#[derive(Clone)]
+struct Secret {
+    /// The text as it is searched for; when `escapes`, percent-encoded
+    /// with upper-case hex digits (see [`percent_encoded`]).
+    text: String,
+    /// What replaces the text (`[API key]`).
+    label: &'static str,
+    /// Whether `text` is a percent-encoded form, whose `%XX` escapes
+    /// match with their hex digits in either case.
+    escapes: bool,
+}
+
+impl Secret {
+    /// The byte offset of the first occurrence of the text in `text` at
+    /// or after `from`.
+    fn find(&self, text: &str, from: usize) -> Option<usize> {
+        if !self.escapes {
+            return text[from..].find(&self.text).map(|i| from + i);
+        }
+        let (haystack, pattern) = (text.as_bytes(), self.text.as_bytes());
+        // Every `%` of a percent-encoded form starts an escape: the two
+        // bytes after it are hex digits.
+        let in_escape =
+            |j: usize| (j >= 1 && pattern[j - 1] == b'%') || (j >= 2 && pattern[j - 2] == b'%');
+        (from..=haystack.len().checked_sub(pattern.len())?).find(|&i| {
+            pattern.iter().enumerate().all(|(j, &p)| {
+                let t = haystack[i + j];
+                t == p || (in_escape(j) && t.eq_ignore_ascii_case(&p))
+            })
+        })
+    }
+
+    /// `text` with every occurrence of the text replaced by the label.
+    fn replace(&self, text: &str) -> String {
+        let mut out = String::with_capacity(text.len());
+        let mut rest = 0;
+        while let Some(i) = self.find(text, rest) {
+            // A percent-encoded form is ASCII, so what it matched is too:
+            // `i` and `i + len` fall between characters.
+            out.push_str(&text[rest..i]);
+            out.push_str(self.label);
+            rest = i + self.text.len();
+        }
+        out.push_str(&text[rest..]);
+        out
+    }
 }
 
 impl std::fmt::Debug for Secrets {
@@ -154,28 +204,33 @@ impl Secrets {
     }
 
     /// Adds `value` with `label`, the forms a JSON string writes it in, and
-    /// its percent-encoded forms (see [`percent_encoded`]).
+    /// its percent-encoded form (see [`percent_encoded`]), found with the
+    /// hex digits of each escape in either case.
     fn push(&mut self, value: String, label: &'static str) {
         let escaped = serde_json::to_string(&value)
             .map(|s| s[1..s.len() - 1].to_string())
             .unwrap_or_else(|_| value.clone());
         let slashed = escaped.replace('/', "\\/");
-        let upper = percent_encoded(&value, false);
-        let lower = percent_encoded(&value, true);
-        for v in [value, escaped, slashed, upper, lower] {
-            if !self.values.iter().any(|(known, _)| *known == v) {
-                self.values.push((v, label));
+        let encoded = percent_encoded(&value);
+        let forms = [value, escaped, slashed].map(|v| (v, false));
+        for (text, escapes) in forms.into_iter().chain([(encoded, true)]) {
+            if !self.values.iter().any(|known| known.text == text) {
+                self.values.push(Secret {
+                    text,
+                    label,
+                    escapes,
+                });
             }
         }
-        self.values.sort_by_key(|(v, _)| std::cmp::Reverse(v.len()));
+        self.values.sort_by_key(|v| std::cmp::Reverse(v.text.len()));
     }
 
     /// `text` with every occurrence of a credential replaced by its label.
     pub fn redact(&self, text: &str) -> String {
         let mut out = text.to_string();
-        for (value, label) in &self.values {
-            if out.contains(value.as_str()) {
-                out = out.replace(value.as_str(), label);
+        for secret in &self.values {
+            if secret.find(&out, 0).is_some() {
+                out = secret.replace(&out);
             }
         }
         out
@@ -190,9 +245,9 @@ impl Secrets {
         if self.values.is_empty() {
             return bytes.to_vec();
         }
-        let holds = |v: &str| bytes.windows(v.len()).any(|w| w == v.as_bytes());
-        let out = if self.values.iter().any(|(v, _)| holds(v)) {
-            self.redact(&String::from_utf8_lossy(bytes)).into_bytes()
+        let lossy = String::from_utf8_lossy(bytes);
+        let out = if self.values.iter().any(|v| v.find(&lossy, 0).is_some()) {
+            self.redact(&lossy).into_bytes()
         } else {
             bytes.to_vec()
         };
@@ -256,15 +311,13 @@ fn percent_decoded(text: &str) -> Option<String> {
 
 /// `text` percent-encoded as a URL's query or a form writes it: every byte
 /// of its UTF-8 but the unreserved characters (letters, digits, `-`, `.`,
-/// `_`, `~`) as `%XX`, the hex digits in lower case when `lower`, else in
-/// upper case (as most encoders write them). A space is `%20`, not `+`.
-fn percent_encoded(text: &str, lower: bool) -> String {
+/// `_`, `~`) as `%XX`, the hex digits in upper case (as most encoders
+/// write them). A space is `%20`, not `+`.
+fn percent_encoded(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for &b in text.as_bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
             out.push(char::from(b));
-        } else if lower {
-            out.push_str(&format!("%{b:02x}"));
         } else {
             out.push_str(&format!("%{b:02X}"));
         }
@@ -460,14 +513,7 @@ mod tests {
 
     #[test]
     fn a_key_is_found_percent_encoded_in_either_case() {
-        assert_eq!(
-            percent_encoded("a-Z_0.~ /+=é", false),
-            "a-Z_0.~%20%2F%2B%3D%C3%A9"
-        );
-        assert_eq!(
-            percent_encoded("a-Z_0.~ /+=é", true),
-            "a-Z_0.~%20%2f%2b%3d%c3%a9"
-        );
+        assert_eq!(percent_encoded("a-Z_0.~ /+=é"), "a-Z_0.~%20%2F%2B%3D%C3%A9");
         let mut s = Secrets::new();
         s.add_api_key("sk-ab/cd+ef==XYZ123456789");
         s.add_header_value("api-key", "az/key+value==0123");
@@ -484,5 +530,32 @@ mod tests {
             String::from_utf8(s.redact_bytes(body)).unwrap(),
             r#"{"error":{"message":"bad key [API key]"}}"#
         );
+    }
+
+    #[test]
+    fn a_key_is_found_percent_encoded_with_the_cases_of_its_escapes_mixed() {
+        let mut s = Secrets::new();
+        s.add_api_key("sk-ab/cd+ef==XYZ123456789");
+        assert_eq!(
+            s.redact(
+                "key sk-ab%2fcd%2Bef%3D%3dXYZ123456789 and é sk-ab%2Fcd%2bef%3d%3DXYZ123456789é"
+            ),
+            "key [API key] and é [API key]é"
+        );
+        // Only the escapes' hex digits are matched in either case: the
+        // key's own letters are as they were sent.
+        assert_eq!(
+            s.redact("sk-AB%2fcd%2Bef%3D%3DXYZ123456789"),
+            "sk-AB%2fcd%2Bef%3D%3DXYZ123456789"
+        );
+        let body = br#"{"error":{"message":"bad key sk-ab%2fcd%2Bef%3D%3DXYZ123456789"}}"#;
+        assert_eq!(
+            String::from_utf8(s.redact_bytes(body)).unwrap(),
+            r#"{"error":{"message":"bad key [API key]"}}"#
+        );
+        // A multi-byte character's escapes, too.
+        let mut s = Secrets::new();
+        s.add_api_key("pässwörd-0123");
+        assert_eq!(s.redact("p%c3%A4ssw%C3%b6rd-0123!"), "[API key]!");
     }
 }

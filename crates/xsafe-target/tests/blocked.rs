@@ -67,6 +67,48 @@ async fn a_quota_used_up_is_asked_once() {
     assert_eq!((err.kind(), err.attempts(), asked), ("rate_limited", 3, 3));
 }
 
+/// OpenRouter's answer when the credit ran out after the HTTP 200 went
+/// out: a 402 in `choices[0].error`, blocked as the HTTP 402 is (asked
+/// once, a quota), not a client error for every case.
+#[tokio::test]
+async fn a_402_inside_a_200_blocks_as_the_http_402_does() {
+    for code in [serde_json::json!(402), serde_json::json!("402")] {
+        let body = serde_json::json!({
+            "id": "gen-1", "object": "chat.completion", "model": "openai/gpt-4o",
+            "choices": [{"index": 0,
+                "message": {"role": "assistant", "content": ""},
+                "finish_reason": "error",
+                "error": {"code": code, "message": "Insufficient credits. Add more using https://openrouter.ai/settings/credits"}}]
+        });
+        let (err, asked) = error_of(Reply::json(&body), |_| {}).await;
+        assert!(
+            matches!(
+                &err,
+                TargetError::Blocked {
+                    status: 402,
+                    blocker: Blocker::Quota,
+                    ..
+                }
+            ),
+            "{code}: {err:?}"
+        );
+        assert_eq!((err.kind(), err.is_transient(), asked), ("quota", false, 1));
+        assert!(
+            err.to_string().contains(
+                "Insufficient credits. Add more using https://openrouter.ai/settings/credits (in \
+                 an HTTP 200 answer: `choices[0].error`, code 402"
+            ),
+            "{err}"
+        );
+    }
+    // A model not found, said in a 404 choice error, blocks too.
+    let body = serde_json::json!({"choices": [{"index": 0, "finish_reason": "error",
+        "message": {"role": "assistant", "content": ""},
+        "error": {"code": 404, "message": "The model `x` does not exist."}}]});
+    let (err, asked) = error_of(Reply::json(&body), |_| {}).await;
+    assert_eq!((err.kind(), asked), ("model_not_found", 1), "{err}");
+}
+
 /// A model the server does not have, said by OpenAI's code, Azure's, or a
 /// 404 whose message says so (vLLM's, Ollama's): asked once. A 404 that
 /// names no model (a wrong path) stays the server's error.

@@ -326,7 +326,7 @@ fn sigterm_stops_a_run_as_ctrl_c_does() {
 
 /// The bug this guards: `xsafe export RUN > /dev/full` said only "No space
 /// left on device (os error 28)", not what was being written. So for
-/// `report` and `run --json`.
+/// `report`, `run --json` and `runs show --json`.
 #[test]
 fn a_failed_write_to_stdout_says_it_was_standard_output() {
     let full = std::path::Path::new("/dev/full");
@@ -352,11 +352,12 @@ fn a_failed_write_to_stdout_says_it_was_standard_output() {
         "strmatch",
         "--json",
     ];
-    let commands: [Vec<&str>; 4] = [
+    let commands: [Vec<&str>; 5] = [
         run_args.to_vec(),
         vec!["export", "r"],
         vec!["report", "r"],
         vec!["report", "r", "--json"],
+        vec!["runs", "show", "r", "--json"],
     ];
     for args in commands {
         let stdout = std::fs::OpenOptions::new().write(true).open(full).unwrap();

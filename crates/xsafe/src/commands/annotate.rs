@@ -573,7 +573,7 @@ fn write_labels(
         .transpose()?;
     let mut out: Box<dyn Write> = match &file {
         Some(f) => Box::new(std::io::BufWriter::new(f.writer()?)),
-        None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+        None => Box::new(std::io::BufWriter::new(super::Stdout::lock())),
     };
     let mut w = match export_format(args) {
         ExportFormat::Csv => LabelsOut::Csv(Box::new(csv::Writer::from_writer(&mut *out))),

@@ -107,7 +107,7 @@ async fn judge_file(global: &Global, mut args: JudgeFileArgs) -> Result<ExitCode
     let file = args.output.as_deref().map(AtomicFile::create).transpose()?;
     let out: Box<dyn Write> = match &file {
         Some(f) => Box::new(std::io::BufWriter::new(f.writer()?)),
-        None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+        None => Box::new(std::io::BufWriter::new(super::Stdout::lock())),
     };
     let mut writer = VerdictWriter::new(out, format, run_fields)?;
     let tag = judge.judge.tag();

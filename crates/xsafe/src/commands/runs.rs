@@ -615,7 +615,7 @@ fn show_json(store: &Store, run: &str, filter: &ResultFilter) -> Result<()> {
         judge: &judge,
         results: &results,
     };
-    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut out = std::io::BufWriter::new(super::Stdout::lock());
     // A reader gone from the pipe (`| head`) surfaces inside serde_json;
     // as the `io::Error` it is, it ends the command quietly (141), as
     // every other output's does.
