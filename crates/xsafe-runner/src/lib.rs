@@ -532,11 +532,14 @@ struct StoredAnswer {
 /// (see below) before it reaches those it has never been asked.
 ///
 /// A target that fails a request as it would every request until the user
-/// changes something is asked nothing more (its requests in flight finish,
-/// and the first to stop it says so once, as a warning), and what failed
-/// so is not stored: the rest of the run goes on, then the run is marked
-/// `interrupted` and [`RunError::Refused`] returned, which says what to do,
-/// so that the same command resumes it once that is done. Such a failure
+/// changes something is asked nothing more (no conversation of it starts
+/// once it is stopped; its requests in flight finish, but for a target
+/// stopped for getting no answer, whose conversations in flight are
+/// dropped at once and not stored; and the first to stop it says so once,
+/// as a warning), and what failed so is not stored: the rest of the run
+/// goes on, then the run is marked `interrupted` and [`RunError::Refused`]
+/// returned, which says what to do, so that the same command resumes it
+/// once that is done. Such a failure
 /// is a target blocked ([`TargetError::Blocked`]: its quota or credit used
 /// up, a rate limit whose `Retry-After` is longer than the target waits
 /// for a request, a model the server does not have), or a refusal as
@@ -1147,7 +1150,9 @@ enum Ran {
         released: Vec<(usize, String)>,
     },
     /// Not asked: its target refused another request as unauthorised, or
-    /// was blocked, or did not answer (see [`Stops`]).
+    /// was blocked, or did not answer (see [`Stops`]); or, asked, dropped
+    /// in flight (nothing of it stored) when its target was stopped for
+    /// getting no answer.
     Skipped,
     /// Asked, and got no answer, from a target that has answered nothing:
     /// its failure is held by [`Stops`], stored once another outcome ends
@@ -1174,6 +1179,13 @@ struct Stops {
     /// Per strategy of the plan (by index), a child of `target`, fired
     /// alone when the target is asked nothing more under that strategy.
     strategies: Vec<CancellationToken>,
+    /// Fired with `target` when what stopped it is that it gets no answer
+    /// ([`Cause::Unanswered`]): its conversations in flight are dropped
+    /// rather than waited for, each up to its timeout times its attempts.
+    dropped: CancellationToken,
+    /// Per strategy of the plan (by index), a child of `dropped`, fired
+    /// with the strategy's stop when its clarifier gets no answer.
+    dropped_strategies: Vec<CancellationToken>,
     /// The target's answers and failures in a row, and its clarifiers', as
     /// its conversations come back.
     seen: std::sync::Mutex<Seen>,
@@ -1290,6 +1302,7 @@ impl Stops {
     /// under that strategy (which got past its clarifier, if any).
     fn new(answered: bool, clarifiers: Vec<bool>) -> Stops {
         let target = CancellationToken::new();
+        let dropped = CancellationToken::new();
         let in_a_row = |answered| InARow {
             answered,
             row: None,
@@ -1298,6 +1311,8 @@ impl Stops {
         Stops {
             strategies: clarifiers.iter().map(|_| target.child_token()).collect(),
             target,
+            dropped_strategies: clarifiers.iter().map(|_| dropped.child_token()).collect(),
+            dropped,
             seen: std::sync::Mutex::new(Seen {
                 target: in_a_row(answered),
                 clarifiers: clarifiers.into_iter().map(in_a_row).collect(),
@@ -1309,6 +1324,13 @@ impl Stops {
     /// index): fired when the target or that strategy is stopped.
     fn of(&self, strategy: usize) -> &CancellationToken {
         &self.strategies[strategy]
+    }
+
+    /// What drops the target's conversations in flight under strategy
+    /// `strategy` (by index): fired when the target, or the strategy's
+    /// clarifier, is stopped for getting no answer ([`Cause::Unanswered`]).
+    fn dropping(&self, strategy: usize) -> &CancellationToken {
+        &self.dropped_strategies[strategy]
     }
 
     /// Counts `outcome`, conversation `at` (its number in the layout) of
@@ -1392,15 +1414,15 @@ impl Stops {
             _ => return After::Store(released),
         };
         // What was held under the stop is stopped with it: not stored.
-        let token = match clarifier {
+        let (token, dropping) = match clarifier {
             Some(_) => {
                 clarifiers[index].held.clear();
-                &self.strategies[index]
+                (&self.strategies[index], &self.dropped_strategies[index])
             }
             None => {
                 mine.held.clear();
                 clarifiers.iter_mut().for_each(|c| c.held.clear());
-                &self.target
+                (&self.target, &self.dropped)
             }
         };
         let cause = match cause {
@@ -1417,6 +1439,13 @@ impl Stops {
         // once, one is the first.
         let first = !token.is_cancelled();
         token.cancel();
+        // A server that does not answer would keep the conversations in
+        // flight for their whole retries: dropped at once. Only when this
+        // conversation fired the stop: a target stopped first for another
+        // cause lets its requests in flight finish.
+        if first && matches!(cause, Cause::Unanswered { .. }) {
+            dropping.cancel();
+        }
         After::Stopped(Stopped {
             cause,
             message: error.to_string(),
@@ -2087,8 +2116,11 @@ fn system_prompt_of(target: &dyn Target) -> Option<String> {
 /// ([`Stops::after`]), stores nothing and fires the stop of `stops`, the
 /// target's (or its strategy's), before its permit is given back, so that
 /// no job it stops starts asking after it; a job that would ask once its
-/// stop fired does not. Each conversation that asked is counted in
-/// `stops` as it comes back, before its permit is given back too; one
+/// stop fired does not. A stop for getting no answer
+/// ([`Cause::Unanswered`]) also drops the conversations of the jobs it
+/// stops that are asking then: their requests are dropped, nothing of
+/// them stored. Each conversation that asked is counted in `stops` as it
+/// comes back, before its permit is given back too; one
 /// that got no answer while its row may still stop the target is held
 /// there, not stored ([`Held`]), and the job whose outcome ends the row
 /// otherwise stores the held ones before its own.
@@ -2184,10 +2216,13 @@ async fn run_one(
                 system,
                 target: &watched,
             };
-            let transcript = strategy
-                .run(&prompt, &watched, &as_sent, Some(seed))
-                .await
-                .map(|t| transcript_with_system_prompt(system, t));
+            // Dropped, with its requests, once the target is stopped for
+            // getting no answer: nothing of it is stored (see [`Stops`]).
+            let transcript = tokio::select! {
+                transcript = strategy.run(&prompt, &watched, &as_sent, Some(seed)) => transcript,
+                () = stops.dropping(at.strategy).cancelled() => return Ok(Ran::Skipped),
+            }
+            .map(|t| transcript_with_system_prompt(system, t));
             let by_target = watched.stopped.load(Ordering::Relaxed);
             let after = stops.after(
                 &transcript,
@@ -2335,8 +2370,12 @@ fn warn_stopped(key: &ResultKey, stopped: &Stopped) {
             at_urls(urls)
         ),
     };
+    let in_flight = match &stopped.cause {
+        Cause::Unanswered { .. } => "its requests in flight are dropped",
+        _ => "its requests in flight finish",
+    };
     tracing::warn!(
-        "{who} {why} ({}); {stopped_what} in this run (its requests in flight finish), \
+        "{who} {why} ({}); {stopped_what} in this run ({in_flight}), \
          and the run will end interrupted, saying what to do",
         stopped.message
     );

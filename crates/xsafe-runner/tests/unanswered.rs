@@ -188,7 +188,7 @@ async fn a_server_nothing_listens_at_stops_the_target_and_stores_nothing_of_it()
 
 /// A server that takes every request and never answers cost six timeouts
 /// per case. Now the target is stopped once [`UNANSWERED_IN_A_ROW`]
-/// conversations in a row timed out, after the requests in flight then:
+/// conversations in a row timed out, its requests in flight then dropped:
 /// about the time of one conversation's attempts, whatever the number of
 /// cases. The run says the timeout it waited; the same plan resumes it
 /// once the server answers.
@@ -470,4 +470,74 @@ async fn a_clarifier_that_cannot_be_reached_stops_only_its_strategy() {
     let stored = store.results(store.run("r").unwrap().id).unwrap();
     assert_eq!(stored.len(), 10, "baseline's");
     assert!(stored.iter().all(|r| r.key.strategy == "baseline"));
+}
+
+/// A server that hangs kept the run going long after the target was
+/// stopped: a conversation that started as an earlier one of the row came
+/// back (a held one gives back its permit before the row stops the
+/// target) ran its whole retries, one timeout after another, for nothing
+/// stored. At the defaults (a timeout of 120 s, five retries) the run went
+/// on for 12 minutes after the stop. Now the conversations in flight when
+/// the target is stopped for getting no answer are dropped at once: the
+/// server gets no request after the stop but the ones then in flight, and
+/// the run returns at the stop.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_target_stopped_for_no_answer_drops_its_conversations_in_flight() {
+    let arrived: Arc<Mutex<Vec<Instant>>> = Arc::default();
+    let arrivals = arrived.clone();
+    // The first case's requests fail at once (the connection closed with
+    // no answer), the others' hang: the first conversation is held at
+    // once, and the one started then comes back a moment after the second,
+    // which started another: in flight when the third stops the target.
+    let server = TestServer::start(move |request| {
+        arrivals.lock().unwrap().push(Instant::now());
+        if request.last_user_message().ends_with("number 0?") {
+            Reply::Drop
+        } else {
+            Reply::chat("too late").slow(Duration::from_secs(60))
+        }
+    });
+    const ATTEMPTS: u32 = 3;
+    let url = format!("{}/v1", server.url());
+    let timeout = Duration::from_millis(800);
+    let p = plan(
+        suite(20),
+        vec![target("hangs", &url, 2, ATTEMPTS - 1, timeout)],
+    );
+    let store = Arc::new(Store::open_in_memory().unwrap());
+    let started = Instant::now();
+    let err = execute(store.clone(), &p, CancellationToken::new(), |_| {})
+        .await
+        .unwrap_err();
+    let took = started.elapsed();
+    // The stop comes after the attempts of the third conversation, about
+    // 2.4 s; the fourth, in flight then, ran its own to 4.8 s, its last
+    // two requests at 3.2 and 4 s.
+    let stop = timeout * ATTEMPTS;
+    assert!(took < stop + timeout, "{took:?}");
+    let RunError::Refused { refusals, .. } = &err else {
+        panic!("{err}");
+    };
+    assert_eq!(
+        (&refusals[0].cause, refusals[0].left),
+        (
+            &Cause::Unanswered {
+                timeout: Some(timeout),
+                urls: vec![url.clone()],
+            },
+            20
+        )
+    );
+    // The attempts of the three conversations of the row, and the first
+    // request of the fourth, in flight at the stop (unless it was dropped
+    // before it was sent).
+    let arrived = arrived.lock().unwrap().clone();
+    let row = 3 * ATTEMPTS as usize;
+    assert!((row..=row + 1).contains(&arrived.len()), "{arrived:?}");
+    // None after the stop: the fourth's retries came a timeout later.
+    let last = arrived.iter().max().unwrap().duration_since(started);
+    assert!(last < stop + timeout / 2, "the last request at {last:?}");
+    let record = store.run("r").unwrap();
+    assert_eq!(record.status, RunStatus::Interrupted);
+    assert!(store.results(record.id).unwrap().is_empty());
 }
