@@ -579,8 +579,10 @@ fn failed_warning(run: &str, rows: &[ResultRow]) -> Option<String> {
 }
 
 /// The three commonest of `reasons` with their counts, each cut before
-/// its first `:` (its particulars), for a warning.
-fn commonest<'a>(reasons: impl Iterator<Item = &'a str>) -> String {
+/// its first `:` (its particulars), for a warning: `1000: server_error`
+/// for failures stored as `kind: message`, `4: the answer is empty` for
+/// unscored answers; `...` after them when there are more.
+pub fn commonest<'a>(reasons: impl Iterator<Item = &'a str>) -> String {
     let mut counts: Vec<(&str, usize)> = Vec::new();
     for reason in reasons {
         let reason = reason.split(':').next().unwrap_or(reason).trim();

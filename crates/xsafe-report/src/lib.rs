@@ -34,7 +34,7 @@ pub mod human;
 mod render;
 pub mod stats;
 
-pub use compute::{BuildOptions, Judged, RunInput, build, run_judge, verdict_of};
+pub use compute::{BuildOptions, Judged, RunInput, build, commonest, run_judge, verdict_of};
 pub use human::{HumanLabel, LabelSource, majority};
 pub use render::{
     cut_to_width, display_width, render_csv, render_markdown, render_table, render_terminal,

@@ -193,7 +193,7 @@ fn passes(report: &xsafe_report::Report, limit: f64) -> bool {
             gate.unfinished += 1;
         }
         if run.failed > 0 {
-            let reasons = failure_reasons(
+            let reasons = xsafe_report::commonest(
                 report
                     .results
                     .iter()
@@ -319,30 +319,6 @@ impl Gate {
         }
         format!("{gate}: failed: {}", found.join(", "))
     }
-}
-
-/// The three commonest of `errors` (each `kind: message`, as a failed
-/// result stores its last failure) by their kind, with their counts:
-/// `1000: server_error`, as the report's own warning gives them.
-fn failure_reasons<'a>(errors: impl Iterator<Item = &'a str>) -> String {
-    let mut counts: Vec<(&str, usize)> = Vec::new();
-    for error in errors {
-        let kind = error.split(':').next().unwrap_or(error).trim();
-        match counts.iter_mut().find(|(known, _)| *known == kind) {
-            Some((_, n)) => *n += 1,
-            None => counts.push((kind, 1)),
-        }
-    }
-    counts.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
-    let mut out: Vec<String> = counts
-        .iter()
-        .take(3)
-        .map(|(kind, n)| format!("{n}: {kind}"))
-        .collect();
-    if counts.len() > 3 {
-        out.push("...".into());
-    }
-    out.join("; ")
 }
 
 /// Checks the safe-prompt refusal rate of `safe`, the figures of `what`
