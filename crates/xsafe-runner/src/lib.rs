@@ -2,7 +2,11 @@
 //! transcript and stores it, one transaction per result, so that a run killed
 //! at any moment resumes where it stopped when the same command runs again.
 //! An answer the judge failed on is stored unjudged, and the next run judges
-//! it again without asking the model: nothing stored is asked twice. Nor is
+//! it again without asking the model: nothing stored is asked twice. A
+//! target, or the judge's model, that fails as every request would until
+//! the user changes something (a key refused, a quota used up, a server
+//! down) stops what it would fail: the target's conversations, or, for the
+//! judge, the whole run ([`RunError::Refused`]). Nor is
 //! what another run of the store asked the same way: a conversation not
 //! stored yet copies such a run's done answer (see [`execute`]).
 
@@ -115,15 +119,28 @@ pub enum RunError {
     /// the run went on to the end; the run is marked `interrupted`, and the
     /// same command resumes it once what each [`Refusal`] says to do is
     /// done.
-    #[error("{}", refused_message(run, refusals, *others))]
+    ///
+    /// Or the `llm:` judge's model failed so, judging an answer or consulted
+    /// by an interactive strategy between turns ([`JudgeRefusal`]): the
+    /// judge is the run's, shared by every target, so no conversation of
+    /// the run was started after it (those in flight finished; their
+    /// answers are stored unjudged, and so is every answer it failed on),
+    /// and the run is `interrupted`. The same command resumes it: it judges
+    /// the answers stored unjudged without asking the targets again, then
+    /// asks the rest.
+    #[error("{}", refused_message(run, refusals, judge.as_deref(), *others))]
     Refused {
         /// The run's name.
         run: String,
         /// Each target (or target and strategy) stopped, in the order of
-        /// their refusals.
+        /// their refusals; empty when only the judge was.
         refusals: Vec<Refusal>,
+        /// The judge, when its model stopped the run (boxed: it is the
+        /// larger part of an error most runs never make).
+        judge: Option<Box<JudgeRefusal>>,
         /// Whether the run has conversations no refusal stopped (of other
-        /// targets, or of the target's other strategies), which went on.
+        /// targets, or of the target's other strategies), which went on;
+        /// never when the judge stopped, which stops them all.
         others: bool,
     },
 }
@@ -178,6 +195,170 @@ pub struct Refusal {
     /// the refused ones and those not asked after them. Those an earlier
     /// refusal of the run stopped are counted there only.
     pub left: u64,
+}
+
+/// An `llm:` judge whose model failed a run's requests as every request
+/// would fail until the user changes something (see
+/// [`RunError::Refused`]): what stopped it, and what the run holds after.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JudgeRefusal {
+    /// The judge, what stopped it, and what to do.
+    pub stop: JudgeStop,
+    /// The run's answers stored without a verdict of the judge when the
+    /// run ended (those of the conversations in flight when it stopped,
+    /// those it failed on, and any stored so before): the next run judges
+    /// them without asking the targets again.
+    pub unjudged: u64,
+    /// The run's conversations with no answer stored when the run ended:
+    /// not asked (none was started once the judge stopped), or failed.
+    pub unasked: u64,
+}
+
+/// What stopped an `llm:` judge: its model failed a request as every
+/// request would fail until the user changes something, as [`Cause`] says
+/// for a target, and [`JudgeFailures`] counts. `xsafe run` stops the run
+/// at it ([`RunError::Refused`]); `xsafe rejudge`, `xsafe judge FILE` and
+/// `xsafe judge eval` stop judging.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JudgeStop {
+    /// The judge, as `--judge` names it: `llm:openai:gpt-4o-mini` (the
+    /// `llm:` judge of a cascade, which is the one that asks a model).
+    pub judge: String,
+    /// The base URLs of its model (without credentials); empty when they
+    /// are not known (a local model, a plan that gives none).
+    pub urls: Vec<String>,
+    /// What stopped it.
+    pub cause: Cause,
+    /// The failure: the HTTP status and the server's message, with the
+    /// model's hint on the key it sent, or the last failure to get an
+    /// answer.
+    pub message: String,
+}
+
+impl JudgeStop {
+    /// Who stopped and why, with the failure: `the judge
+    /// `llm:openai:j` (its model at http://host/v1) has used up its quota
+    /// or credit: HTTP 429: ...`, in the words a stopped target's
+    /// [`RunError::Refused`] says it in.
+    pub fn said(&self) -> String {
+        format!(
+            "{} {}",
+            self.who(),
+            self.cause.said(&self.message, Whose::Judge)
+        )
+    }
+
+    /// What to do about it before running the command again: `add to the
+    /// quota or credit of the judge's account (its plan and billing
+    /// details)`, `fix the judge's key (...)`.
+    pub fn fix(&self) -> String {
+        self.cause.fix(Whose::Judge)
+    }
+
+    /// `the judge `NAME``, with where its model is but when the cause
+    /// says it (a model not answering at its URLs).
+    fn who(&self) -> String {
+        match (&self.cause, self.urls.as_slice()) {
+            (Cause::Unanswered { .. }, _) | (_, []) => format!("the judge `{}`", self.judge),
+            (_, urls) => format!(
+                "the judge `{}` (its model at {})",
+                self.judge,
+                urls.join(", ")
+            ),
+        }
+    }
+}
+
+/// Counts an `llm:` judge's outcomes, in the order they come back, as a
+/// run counts a target's (see [`execute`]), and says when one stops the
+/// judge ([`JudgeStop`]): its model blocked ([`TargetError::Blocked`]: a
+/// quota used up, a rate limit that resets later than xsafe waits, a model
+/// the server does not have) or refusing a request as unauthorised (HTTP
+/// 401), at once; refusing with HTTP 403 [`FORBIDDEN_IN_A_ROW`] times in a
+/// row, or not answering (could not connect, or no answer within its
+/// timeout, after its retries) [`UNANSWERED_IN_A_ROW`] times in a row,
+/// when the judge has given no verdict before. Any other outcome (a
+/// verdict, `unscored` included, or another failure, such as an HTTP 500
+/// after the retries) ends a row; a verdict ends the rows for good.
+pub struct JudgeFailures {
+    /// As [`JudgeStop::judge`] says it.
+    judge: String,
+    /// As [`JudgeStop::urls`].
+    urls: Vec<String>,
+    /// The failures in a row, and whether the judge gave a verdict.
+    row: InARow,
+}
+
+impl JudgeFailures {
+    /// The counts of `judge`, which asks the models `targets` (an `llm:`
+    /// judge's model; [`RunPlan::judge_targets`]), named after the one
+    /// when there is one (`llm:ID`, the part of a cascade that asks it),
+    /// with its base URLs. `judged_before`: whether the judge gave a
+    /// verdict before the answers counted (stored in the run it resumes):
+    /// its key and server work, and no row stops it.
+    pub fn new(judge: &dyn Judge, targets: &[Arc<dyn Target>], judged_before: bool) -> Self {
+        let name = match targets {
+            [target] => format!("llm:{}", target.id()),
+            _ => judge.name().to_string(),
+        };
+        let mut urls: Vec<String> = Vec::new();
+        for target in targets {
+            for url in base_urls(&target.settings()) {
+                if !urls.contains(&url) {
+                    urls.push(url);
+                }
+            }
+        }
+        JudgeFailures {
+            judge: name,
+            urls,
+            row: InARow {
+                answered: judged_before,
+                row: None,
+                held: Vec::new(),
+            },
+        }
+    }
+
+    /// Counts the outcome of one request to the judge: one answer judged,
+    /// or one reply an interactive strategy consulted it on. The
+    /// [`JudgeStop`] when it stops the judge (each failure that does, once
+    /// a row reaches its count: the caller stops at the first).
+    pub fn count(&mut self, judged: &Result<xsafe_core::Verdict, JudgeError>) -> Option<JudgeStop> {
+        let error = match judged {
+            Ok(_) => {
+                self.row.ended(true);
+                return None;
+            }
+            Err(JudgeError::Target(error)) => error,
+            Err(JudgeError::Other(_)) => {
+                self.row.ended(false);
+                return None;
+            }
+        };
+        let Some(cause) = stop_of(error) else {
+            self.row.ended(false);
+            return None;
+        };
+        if let Some(row) = cause.row()
+            && !self.row.failed(row).0
+        {
+            return None;
+        }
+        let cause = match cause {
+            Cause::Unanswered { timeout, .. } => Cause::Unanswered {
+                timeout,
+                urls: self.urls.clone(),
+            },
+            other => other,
+        };
+        Some(JudgeStop {
+            judge: self.judge.clone(),
+            urls: self.urls.clone(),
+            cause,
+            message: error.to_string(),
+        })
+    }
 }
 
 /// What stopped a target, or a target under a strategy whose clarifier
@@ -239,10 +420,11 @@ impl Cause {
         }
     }
 
-    /// What it is, to follow the name of the target (or clarifier) it
-    /// stopped, with `message`, the failure that stopped it: `refused the
-    /// requests: HTTP 401: ...`, `could not be reached at URL (...)`.
-    fn said(&self, message: &str) -> String {
+    /// What it is, to follow the name of the target (or clarifier, or
+    /// judge: `whose`) it stopped, with `message`, the failure that stopped
+    /// it: `refused the requests: HTTP 401: ...`, `could not be reached at
+    /// URL (...)`.
+    fn said(&self, message: &str, whose: Whose) -> String {
         match self {
             Cause::Blocked { blocker, .. } => format!("{}: {message}", blocker.said()),
             Cause::Unauthorised(403) => format!(
@@ -262,23 +444,51 @@ impl Cause {
                     ),
                 };
                 format!(
-                    "{what}: {UNANSWERED_IN_A_ROW} conversations in a row {failed}, after their \
-                     retries, and it has answered none; the last failure: {message}"
+                    "{what}: {UNANSWERED_IN_A_ROW} {} in a row {failed}, after their retries, \
+                     and it has answered none; the last failure: {message}",
+                    whose.counted()
                 )
             }
         }
     }
 
-    /// What to do about it, then run the same command again.
-    fn fix(&self) -> String {
+    /// Why it stopped, said shorter than [`Cause::said`] (without the
+    /// failure), for the warning said when it does: `has used up its quota
+    /// or credit`, `could not be reached at URL by 3 conversations in a
+    /// row, having answered none`.
+    fn why(&self, whose: Whose) -> String {
+        let counted = whose.counted();
         match self {
-            Cause::Unauthorised(_) => {
-                "fix the key (or the credentials given with --header)".to_string()
-            }
+            Cause::Blocked { blocker, .. } => blocker.said(),
+            Cause::Unauthorised(_) => "refused a request as unauthorised".to_string(),
+            Cause::Unanswered {
+                timeout: None,
+                urls,
+            } => format!(
+                "could not be reached{} by {UNANSWERED_IN_A_ROW} {counted} in a row, having \
+                 answered none",
+                at_urls(urls)
+            ),
+            Cause::Unanswered {
+                timeout: Some(t),
+                urls,
+            } => format!(
+                "did not answer{} within {t:?}, its timeout, {UNANSWERED_IN_A_ROW} {counted} in \
+                 a row, having answered none",
+                at_urls(urls)
+            ),
+        }
+    }
+
+    /// What to do about it, then run the same command again: about the
+    /// flags of `whose` model (a target's, or an `llm:` judge's).
+    fn fix(&self, whose: Whose) -> String {
+        match self {
+            Cause::Unauthorised(_) => format!("fix {}", whose.key()),
             Cause::Blocked {
                 blocker: Blocker::Quota,
                 ..
-            } => "add to the account's quota or credit (its plan and billing details)".to_string(),
+            } => format!("add to {} (its plan and billing details)", whose.quota()),
             Cause::Blocked {
                 blocker: Blocker::RateLimit { until, .. },
                 ..
@@ -289,22 +499,85 @@ impl Cause {
             Cause::Blocked {
                 blocker: Blocker::ModelNotFound,
                 ..
-            } => "give the key access to the model".to_string(),
+            } => format!("give {} access to the model", whose.key_alone()),
             Cause::Unanswered { timeout, urls } => {
+                let server = whose.server();
                 let server = match urls.as_slice() {
-                    [] => "the server".to_string(),
-                    [url] => format!("the server at {url}"),
-                    _ => format!("the servers at {}", urls.join(", ")),
+                    [] => server.to_string(),
+                    [url] => format!("{server} at {url}"),
+                    _ => format!("{server}s at {}", urls.join(", ")),
                 };
                 match timeout {
                     None => format!("check that {server} is up and that the base URL is right"),
                     Some(_) => format!(
                         "check that {server} is up and answering, and that the base URL is \
-                         right (a model slow to answer needs a longer --timeout, or \
-                         `timeout_secs` in a targets file)"
+                         right (a model slow to answer needs a longer {}, or `timeout_secs` in \
+                         a targets file)",
+                        whose.timeout()
                     ),
                 }
             }
+        }
+    }
+}
+
+/// Whose model a [`Cause`] stopped, for the words that say it: a target
+/// (or an interactive strategy's clarifier), set up with `--api-key-env`,
+/// `--header`, `--timeout`, or an `llm:` judge's model, with the
+/// `--judge-*` flags.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Whose {
+    Target,
+    Judge,
+}
+
+impl Whose {
+    /// What is counted in a row of failures to answer: a target's
+    /// conversations, a judge's requests (one per answer judged).
+    fn counted(self) -> &'static str {
+        match self {
+            Whose::Target => "conversations",
+            Whose::Judge => "requests",
+        }
+    }
+
+    /// The credentials to fix.
+    fn key(self) -> &'static str {
+        match self {
+            Whose::Target => "the key (or the credentials given with --header)",
+            Whose::Judge => "the judge's key (or the credentials given with --judge-header)",
+        }
+    }
+
+    /// The key, as what has access to a model.
+    fn key_alone(self) -> &'static str {
+        match self {
+            Whose::Target => "the key",
+            Whose::Judge => "the judge's key",
+        }
+    }
+
+    /// The quota to add to.
+    fn quota(self) -> &'static str {
+        match self {
+            Whose::Target => "the account's quota or credit",
+            Whose::Judge => "the quota or credit of the judge's account",
+        }
+    }
+
+    /// The server, before its URL.
+    fn server(self) -> &'static str {
+        match self {
+            Whose::Target => "the server",
+            Whose::Judge => "the judge's server",
+        }
+    }
+
+    /// The flag of the timeout.
+    fn timeout(self) -> &'static str {
+        match self {
+            Whose::Target => "--timeout",
+            Whose::Judge => "--judge-timeout",
         }
     }
 }
@@ -321,10 +594,32 @@ fn at_urls(urls: &[String]) -> String {
 /// for each thing to do (fix the key, add quota, wait until a rate limit
 /// resets, check the model's name, check that a server is up), and to run
 /// the same command again.
-fn refused_message(run: &str, refusals: &[Refusal], others: bool) -> String {
-    let each: Vec<String> = refusals
-        .iter()
-        .map(|r| {
+///
+/// The judge's refusal, if any, comes first: it stopped the whole run.
+fn refused_message(
+    run: &str,
+    refusals: &[Refusal],
+    judge: Option<&JudgeRefusal>,
+    others: bool,
+) -> String {
+    let judged = judge.map(|j| {
+        let unjudged = match j.unjudged {
+            1 => "1 answer stored unjudged".to_string(),
+            n => format!("{n} answers stored unjudged"),
+        };
+        let unasked = match j.unasked {
+            1 => "1 conversation".to_string(),
+            n => format!("{n} conversations"),
+        };
+        format!(
+            "{}; no conversation was started after it: the run has {unjudged}, which the next \
+             run judges without asking the targets again, and {unasked} left to ask",
+            j.stop.said()
+        )
+    });
+    let each: Vec<String> = judged
+        .into_iter()
+        .chain(refusals.iter().map(|r| {
             let who = match &r.clarifier {
                 None => format!("target `{}`", r.target),
                 Some((strategy, clarifier)) => {
@@ -345,9 +640,9 @@ fn refused_message(run: &str, refusals: &[Refusal], others: bool) -> String {
             };
             format!(
                 "{who} {}; {left} not stored, and no more of them asked",
-                r.cause.said(&r.message)
+                r.cause.said(&r.message, Whose::Target)
             )
-        })
+        }))
         .collect();
     let others = match others {
         false => "",
@@ -356,9 +651,9 @@ fn refused_message(run: &str, refusals: &[Refusal], others: bool) -> String {
         }
         true => " (the rest of the run went on; its answers are stored)",
     };
-    let mut fixes: Vec<String> = Vec::new();
+    let mut fixes: Vec<String> = judge.map(|j| j.stop.fix()).into_iter().collect();
     for r in refusals {
-        let fix = r.cause.fix();
+        let fix = r.cause.fix(Whose::Target);
         if !fixes.contains(&fix) {
             fixes.push(fix);
         }
@@ -375,9 +670,20 @@ fn refused_message(run: &str, refusals: &[Refusal], others: bool) -> String {
         }
         false => "",
     };
+    // Nor of the judge's: another judge is another run too.
+    let judge_renamed =
+        match judge.is_some_and(|j| j.stop.cause.blocker() == Some(&Blocker::ModelNotFound)) {
+            true => {
+                "; if the judge's model's name is wrong, run the command with the right one \
+             instead: another judge, and so another run (give it another --run name if the \
+             command names one), which copies this run's judged answers but asks the targets \
+             again for those stored unjudged"
+            }
+            false => "",
+        };
     format!(
         "{}. Run `{run}` is interrupted{others}: {}, then run the same command again to resume \
-         it{renamed}",
+         it{renamed}{judge_renamed}",
         each.join("; "),
         fixes.join(", and ")
     )
@@ -568,6 +874,27 @@ struct StoredAnswer {
 /// are counted apart from the target's, per target and strategy, and only
 /// an answer under that strategy (stored in the run, or of this
 /// invocation) keeps them from stopping it.
+///
+/// The judge is shared by every target, and an `llm:` judge's model that
+/// fails as every request would fail until the user changes something
+/// stops the whole run, counted as a target's failures are
+/// ([`JudgeFailures`]: blocked or refused with an HTTP 401 at once; 403s,
+/// or requests that got no answer, [`FORBIDDEN_IN_A_ROW`] or
+/// [`UNANSWERED_IN_A_ROW`] in a row, with no verdict of it stored in the
+/// run nor given in this invocation), whether it judged an answer or an
+/// interactive strategy consulted it between turns. The first such failure
+/// says so once, as a warning naming the judge, its model's URL and what to
+/// do; then no conversation starts (a copy of another run's answer with
+/// this run's verdict still does), nothing more is sent to the judge, its
+/// requests in flight are dropped (they would fail the same way), and the
+/// conversations in flight finish: their answers are stored unjudged, as
+/// is every answer it failed on, for the next run to judge without asking
+/// the targets again; a conversation whose strategy consulted the judge and
+/// failed so is not stored, and the next run asks it again. The run is
+/// marked `interrupted`, and [`RunError::Refused`] says what stopped the
+/// judge, what the run holds, and what to do. Any other failure of the
+/// judge (an HTTP 500 after its retries, say) keeps the answer unjudged
+/// and the run goes on; an output it cannot read is an `unscored` verdict.
 ///
 /// A stored run of the plan's name is refused, before anything is stored
 /// or asked, when its key is another ([`RunError::Changed`]) or when it
@@ -870,6 +1197,14 @@ async fn execute_claimed(
     // failed (see [`Stops`]). Each target's stops are kept for the
     // failures they hold when the loop ends.
     let mut all_stops: Vec<Arc<Stops>> = Vec::with_capacity(queues.len());
+    // The judge, shared by every target: once its model fails as every
+    // request would, no conversation starts (see [`JudgeWatch`]). An
+    // answer judged in the run before proves its key and server.
+    let judge_watch = Arc::new(JudgeWatch::new(JudgeFailures::new(
+        &*plan.judge,
+        &plan.judge_targets,
+        done_before > 0,
+    )));
     let mut ready =
         futures::stream::select_all(queues.into_iter().map(|(target, answered, jobs)| {
             let limit = Arc::new(Semaphore::new(target.max_concurrency().max(1)));
@@ -882,6 +1217,7 @@ async fn execute_claimed(
                 limit,
                 unstored.clone(),
                 stops,
+                judge_watch.clone(),
             ))
         }));
     let mut tasks = JoinSet::new();
@@ -959,11 +1295,16 @@ async fn execute_claimed(
                     let on_event = on_event.clone();
                     let layout = layout.clone();
                     let system_prompts = system_prompts.clone();
+                    let judge_watch = judge_watch.clone();
                     let seed = plan.seed.wrapping_add(layout.conversation(job.at).sample as u64);
                     tasks.spawn(async move {
                         let system = system_prompts[layout.conversation(job.at).target].as_deref();
+                        let judge = WatchedJudge {
+                            inner: &*judge,
+                            watch: &judge_watch,
+                        };
                         let ran = run_one(
-                            &store, &layout, &job, &*judge, system, seed, permit, &limit, &place,
+                            &store, &layout, &job, &judge, system, seed, permit, &limit, &place,
                             &stops,
                         )
                         .await?;
@@ -1054,13 +1395,38 @@ async fn execute_claimed(
             }
         }
     }
-    let status = if (interrupted || !refusals.is_empty()) && finished < to_run {
-        RunStatus::Interrupted
-    } else {
-        RunStatus::Complete
-    };
+    // A judge that stopped left an answer unjudged at least (the one it
+    // failed on, stored so) or a conversation not stored (one of an
+    // interactive strategy that consulted it): the run is not done.
+    let judge_stop = judge_watch.stopped();
+    let status =
+        if judge_stop.is_some() || ((interrupted || !refusals.is_empty()) && finished < to_run) {
+            RunStatus::Interrupted
+        } else {
+            RunStatus::Complete
+        };
     blocking(&store, move |s| s.set_run_status(run.id, status)).await?;
-    if !refusals.is_empty() {
+    let judge = match judge_stop {
+        None => None,
+        Some(stop) => {
+            // Counted from the store, in outline: what this invocation
+            // stored, and what earlier ones did.
+            let outlines = blocking(&store, move |s| s.outlines(run.id)).await?;
+            let answered = |unjudged: bool| {
+                outlines
+                    .iter()
+                    .filter(|o| o.answer.is_some() && o.error.is_some() == unjudged)
+                    .count() as u64
+            };
+            let (done, unjudged) = (answered(false), answered(true));
+            Some(Box::new(JudgeRefusal {
+                stop,
+                unjudged,
+                unasked: total.saturating_sub(done + unjudged),
+            }))
+        }
+    };
+    if !refusals.is_empty() || judge.is_some() {
         // Each group is counted in the first refusal that stopped it.
         let per = layout.strategies.len();
         let mut stopped = vec![false; layout.groups()];
@@ -1077,8 +1443,9 @@ async fn execute_claimed(
         }
         return Err(RunError::Refused {
             run: run.name.clone(),
-            others: stopped.contains(&false),
+            others: judge.is_none() && stopped.contains(&false),
             refusals: refusals.into_iter().map(|(_, _, r)| r).collect(),
+            judge,
         });
     }
     let judge = plan.judge.name().to_string();
@@ -1152,7 +1519,9 @@ enum Ran {
     /// Not asked: its target refused another request as unauthorised, or
     /// was blocked, or did not answer (see [`Stops`]); or, asked, dropped
     /// in flight (nothing of it stored) when its target was stopped for
-    /// getting no answer.
+    /// getting no answer. Or the judge stopped (see [`JudgeWatch`]): not
+    /// asked, not judged (a stored answer stays as it is stored), or
+    /// failed when its strategy consulted the judge (nothing stored).
     Skipped,
     /// Asked, and got no answer, from a target that has answered nothing:
     /// its failure is held by [`Stops`], stored once another outcome ends
@@ -1488,6 +1857,12 @@ impl Job {
     fn asks(&self) -> bool {
         self.answer.is_none() && self.reuse.is_none()
     }
+
+    /// Whether the job asks the judge: all but a copy of another run's
+    /// answer with this run's verdict.
+    fn needs_judge(&self) -> bool {
+        !self.reuse.as_ref().is_some_and(|r| r.from.judged)
+    }
 }
 
 /// The jobs of one target as they may start, in their order: each takes a
@@ -1500,26 +1875,32 @@ impl Job {
 /// Once `stops` stops the target, or a strategy of it (the target refused
 /// the key, was blocked, or did not answer), the jobs of `layout` it stops that would ask
 /// the target are left out; those that only judge a stored answer or copy
-/// another run's still start.
+/// another run's still start. Once `judge` stops the run's judge, every
+/// job that needs the judge is left out: only copies with this run's
+/// verdict still start.
 fn dispatch(
     jobs: Queue,
     layout: Arc<Layout>,
     limit: Arc<Semaphore>,
     unstored: Arc<Semaphore>,
     stops: Arc<Stops>,
+    judge: Arc<JudgeWatch>,
 ) -> impl Stream<Item = Ready> {
     futures::stream::unfold(jobs, move |mut jobs| {
-        let (layout, limit, unstored, stops) = (
+        let (layout, limit, unstored, stops, judge) = (
             layout.clone(),
             limit.clone(),
             unstored.clone(),
             stops.clone(),
+            judge.clone(),
         );
         async move {
             let job = loop {
                 let job = jobs.next()?;
                 let strategy = layout.conversation(job.at).strategy;
-                if !(stops.of(strategy).is_cancelled() && job.asks()) {
+                let stopped = (stops.of(strategy).is_cancelled() && job.asks())
+                    || (judge.is_stopped() && job.needs_judge());
+                if !stopped {
                     break job;
                 }
             };
@@ -2104,6 +2485,13 @@ fn system_prompt_of(target: &dyn Target) -> Option<String> {
 /// failure there is the strategy's, with no final transcript to keep, and
 /// the conversation is asked again by the next run.
 ///
+/// `judge` is the run's judge as [`JudgeWatch`] watches it: each of its
+/// outcomes is counted, and once it stopped the job asks nothing (a job
+/// that would ask the target is skipped, a stored answer stays stored as
+/// it is, a copy is left for the next run), an answer the model gave
+/// meanwhile is stored unjudged, and a conversation whose strategy failed
+/// consulting the judge stores nothing.
+///
 /// `system` is the target's own system prompt ([`system_prompt_of`]), which
 /// the conversation is stored and judged with.
 ///
@@ -2129,7 +2517,7 @@ async fn run_one(
     store: &Arc<Store>,
     layout: &Layout,
     job: &Job,
-    judge: &dyn Judge,
+    judge: &WatchedJudge<'_>,
     system: Option<&str>,
     seed: u64,
     mut permit: Option<OwnedSemaphorePermit>,
@@ -2142,6 +2530,7 @@ async fn run_one(
     let key = layout.key(job.at);
     let at = layout.conversation(job.at);
     let (target, strategy) = (&layout.targets[at.target], &layout.strategies[at.strategy]);
+    let judge_stopped = || judge.watch.is_stopped();
     // An interactive strategy judges each reply to decide whether to follow
     // up; the last one it judged is the answer judged below, and a paid
     // `llm:` judge is not asked about it twice.
@@ -2160,6 +2549,8 @@ async fn run_one(
     // The held failures of the target this job's outcome released and
     // stored (see [`Held`]).
     let mut released = Vec::new();
+    // Whether the model is asked below: no stored answer, no copy.
+    let asked = job.answer.is_none() && copy.is_none();
     let (transcript, timing, copied_verdict) = match (&job.answer, copy) {
         // The permit stays held through the judging below: it bounds how
         // many stored answers are judged at once, as it bounds conversations,
@@ -2202,7 +2593,7 @@ async fn run_one(
                     .await
                     .expect("semaphores are never closed"),
             };
-            if stops.of(at.strategy).is_cancelled() {
+            if stops.of(at.strategy).is_cancelled() || judge_stopped() {
                 return Ok(Ran::Skipped);
             }
             let started = Instant::now();
@@ -2223,6 +2614,13 @@ async fn run_one(
                 () = stops.dropping(at.strategy).cancelled() => return Ok(Ran::Skipped),
             }
             .map(|t| transcript_with_system_prompt(system, t));
+            // The judge an interactive strategy consulted between turns
+            // stopped the run (this conversation's failure, or one before
+            // it): nothing of it is stored, as for a target stopped, and
+            // the next run asks it again.
+            if matches!(transcript, Err(StrategyError::Judge(_))) && judge_stopped() {
+                return Ok(Ran::Skipped);
+            }
             let by_target = watched.stopped.load(Ordering::Relaxed);
             let after = stops.after(
                 &transcript,
@@ -2281,6 +2679,10 @@ async fn run_one(
     };
     let verdict = match copied_verdict {
         Some(verdict) => Ok(verdict),
+        // Once the judge stopped, a stored answer stays stored as it is, and
+        // a copy is left for the next run to copy; an answer the model gave
+        // is stored unjudged (the judge's error says why).
+        None if !asked && judge_stopped() => return Ok(Ran::Skipped),
         None => judge.judge(&prompt, &transcript).await,
     };
     drop(permit);
@@ -2314,7 +2716,13 @@ async fn run_one(
                     JudgeError::Other(_) => 1,
                 },
             };
-            tracing::warn!(case = %key.case_id, target = %key.target, error = %error.message, "the judge failed; the answer is kept for the next run to judge");
+            // Once the judge stopped, the warning that said so is enough:
+            // not one more per answer in flight.
+            if judge_stopped() {
+                tracing::debug!(case = %key.case_id, target = %key.target, error = %error.message, "not judged; the answer is kept for the next run to judge");
+            } else {
+                tracing::warn!(case = %key.case_id, target = %key.target, error = %error.message, "the judge failed; the answer is kept for the next run to judge");
+            }
             write(store, place, move |s| {
                 count.stored_if(match result_id {
                     Some(_) => s.record_error(&key, &error.kind, &error.message, error.attempts),
@@ -2350,26 +2758,7 @@ fn warn_stopped(key: &ResultKey, stopped: &Stopped) {
             "it is asked nothing more".to_string(),
         ),
     };
-    let why = match &stopped.cause {
-        Cause::Blocked { blocker, .. } => blocker.said(),
-        Cause::Unauthorised(_) => "refused a request as unauthorised".to_string(),
-        Cause::Unanswered {
-            timeout: None,
-            urls,
-        } => format!(
-            "could not be reached{} by {UNANSWERED_IN_A_ROW} conversations in a row, having \
-             answered none",
-            at_urls(urls)
-        ),
-        Cause::Unanswered {
-            timeout: Some(t),
-            urls,
-        } => format!(
-            "did not answer{} within {t:?}, its timeout, {UNANSWERED_IN_A_ROW} conversations in \
-             a row, having answered none",
-            at_urls(urls)
-        ),
-    };
+    let why = stopped.cause.why(Whose::Target);
     let in_flight = match &stopped.cause {
         Cause::Unanswered { .. } => "its requests in flight are dropped",
         _ => "its requests in flight finish",
@@ -2379,6 +2768,120 @@ fn warn_stopped(key: &ResultKey, stopped: &Stopped) {
          and the run will end interrupted, saying what to do",
         stopped.message
     );
+}
+
+/// Says once, as a warning, that the run's judge stopped it, and why
+/// (`stop`), with what to do.
+fn warn_judge_stopped(stop: &JudgeStop) {
+    tracing::warn!(
+        "{} {} ({}); no more conversations of the run are started, nor answers sent to it (the \
+         conversations in flight finish, their answers stored unjudged), and the run will end \
+         interrupted: {}, then run the same command again, which judges the answers stored \
+         unjudged without asking the targets again",
+        stop.who(),
+        stop.cause.why(Whose::Judge),
+        stop.message,
+        stop.fix()
+    );
+}
+
+/// The run's judge as every conversation consults it ([`WatchedJudge`]):
+/// its outcomes counted as they come back ([`JudgeFailures`]), and what
+/// stops the run once its model fails as every request would (see
+/// [`execute`]).
+struct JudgeWatch {
+    /// The counts, and what stopped the judge, once it did.
+    seen: std::sync::Mutex<(JudgeFailures, Option<JudgeStop>)>,
+    /// Fired when the judge stops: no conversation starts after it,
+    /// nothing more is sent to the judge, and the requests to it in flight
+    /// (or waiting for their turn) are dropped: they would fail the same
+    /// way, or wait out their timeout and retries for nothing.
+    stop: CancellationToken,
+}
+
+impl JudgeWatch {
+    fn new(failures: JudgeFailures) -> Self {
+        JudgeWatch {
+            seen: std::sync::Mutex::new((failures, None)),
+            stop: CancellationToken::new(),
+        }
+    }
+
+    /// Whether the judge stopped.
+    fn is_stopped(&self) -> bool {
+        self.stop.is_cancelled()
+    }
+
+    /// What stopped the judge, once it did.
+    fn stopped(&self) -> Option<JudgeStop> {
+        self.seen.lock().expect("never poisoned").1.clone()
+    }
+
+    /// Counts one outcome of the judge; the first that stops it fires the
+    /// stop and says so.
+    fn count(&self, judged: &Result<xsafe_core::Verdict, JudgeError>) {
+        let mut seen = self.seen.lock().expect("never poisoned");
+        let (failures, stopped) = &mut *seen;
+        if let Some(stop) = failures.count(judged)
+            && stopped.is_none()
+        {
+            warn_judge_stopped(&stop);
+            *stopped = Some(stop);
+            self.stop.cancel();
+        }
+    }
+
+    /// The failure of an answer not sent to the judge (or whose request was
+    /// dropped) because the judge stopped: what the answer is stored
+    /// unjudged with.
+    fn not_sent(&self) -> JudgeError {
+        let said = match self.stopped() {
+            Some(stop) => stop.said(),
+            None => "the judge stopped".to_string(),
+        };
+        JudgeError::Other(format!(
+            "not judged, as the judge stopped in this run: {said}"
+        ))
+    }
+}
+
+/// The run's judge as a conversation consults it: each outcome counted by
+/// the run's [`JudgeWatch`], and, once the judge stopped, nothing sent to
+/// it: [`JudgeWatch::not_sent`] instead.
+struct WatchedJudge<'a> {
+    inner: &'a dyn Judge,
+    watch: &'a JudgeWatch,
+}
+
+#[async_trait::async_trait]
+impl Judge for WatchedJudge<'_> {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+
+    fn max_concurrency(&self) -> usize {
+        self.inner.max_concurrency()
+    }
+
+    fn version(&self) -> &str {
+        self.inner.version()
+    }
+
+    async fn judge(
+        &self,
+        prompt: &xsafe_core::Prompt,
+        transcript: &Transcript,
+    ) -> Result<xsafe_core::Verdict, JudgeError> {
+        if self.watch.is_stopped() {
+            return Err(self.watch.not_sent());
+        }
+        let judged = tokio::select! {
+            judged = self.inner.judge(prompt, transcript) => judged,
+            () = self.watch.stop.cancelled() => return Err(self.watch.not_sent()),
+        };
+        self.watch.count(&judged);
+        judged
+    }
 }
 
 /// The kind, message and attempts a failed conversation is stored with.

@@ -79,6 +79,7 @@ async fn a_used_up_quota_stops_the_target_at_the_first_answer() {
         run,
         refusals,
         others,
+        ..
     } = &err
     else {
         panic!("{err}");

@@ -337,6 +337,7 @@ async fn a_target_that_refuses_the_key_is_asked_nothing_more() {
         run,
         refusals,
         others,
+        ..
     } = &err
     else {
         panic!("{err}");

@@ -111,6 +111,7 @@ async fn a_server_nothing_listens_at_stops_the_target_and_stores_nothing_of_it()
         run,
         refusals,
         others,
+        ..
     } = &err
     else {
         panic!("{err}");

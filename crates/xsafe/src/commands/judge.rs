@@ -1,9 +1,15 @@
 //! `xsafe judge FILE`: verdicts for a file of prompt/answer pairs, and
 //! `xsafe judge eval`: a judge's agreement with human labels.
 //!
-//! A judge that fails on an answer (its model unreachable after retries)
-//! does not stop the command: the answer is reported as an error, counted,
-//! and the command exits with 2 once everything else is written.
+//! A judge that fails on an answer (its model failing after retries) does
+//! not stop the command: the answer is reported as an error, counted, and
+//! the command exits with 2 once everything else is written. But an `llm:`
+//! judge whose model fails as every request would until the user changes
+//! something (a quota used up, a key refused, a server down;
+//! [`xsafe_runner::JudgeFailures`] says which, as a run says it) stops it
+//! at that answer, sending nothing more, and the command fails saying what
+//! to do: `judge FILE` keeps what it keeps when it stops on a row it
+//! cannot read (see [`kept_output`]), `judge eval` gives no figures.
 
 use crate::cli::{
     Global, JudgeCommand, JudgeEvalArgs, JudgeFileArgs, JudgeSubcommand, VerdictFormat,
@@ -114,6 +120,10 @@ async fn judge_file(global: &Global, mut args: JudgeFileArgs) -> Result<ExitCode
     let bar = progress_bar(global.quiet, total as u64, &format!("judging with {tag}"));
     let mut counts = Counts::default();
     let mut written = 0u64;
+    // What stopped the judge, with the answer it stopped at, when its
+    // model failed as every request would.
+    let mut failures = xsafe_runner::JudgeFailures::new(&*judge.judge, &judge.targets, false);
+    let mut stopped = None;
     let mut chunk = Vec::with_capacity(CHUNK.min(total));
     loop {
         chunk.clear();
@@ -122,29 +132,7 @@ async fn judge_file(global: &Global, mut args: JudgeFileArgs) -> Result<ExitCode
                 Ok(a) => chunk.push(a),
                 Err(e) => {
                     bar.finish_and_clear();
-                    // What the reader of the output has got: stdout (or a
-                    // FIFO, written through) has the verdicts so far; a
-                    // file is not replaced.
-                    let through =
-                        |p: &std::path::Path| std::fs::metadata(p).is_ok_and(|m| !m.is_file());
-                    let written = match args.output.as_deref() {
-                        Some(output) if !through(output) => {
-                            if replaces {
-                                format!("`{}` is left as it was", output.display())
-                            } else {
-                                format!("`{}` was not written", output.display())
-                            }
-                        }
-                        output => {
-                            writer.finish()?;
-                            let to =
-                                output.map_or("stdout".into(), |o| format!("`{}`", o.display()));
-                            format!(
-                                "the verdicts of the first {} were written to {to}",
-                                super::count(written, "answer")
-                            )
-                        }
-                    };
+                    let written = kept_output(args.output.as_deref(), replaces, writer, written)?;
                     anyhow::bail!("{e}; {written}");
                 }
             }
@@ -159,11 +147,16 @@ async fn judge_file(global: &Global, mut args: JudgeFileArgs) -> Result<ExitCode
             .iter_mut()
             .map(|a| (a.to_prompt(), a.take_transcript()))
             .collect();
-        judge
+        let judged_chunk = judge
             .judge_each(items, |i, result| {
                 bar.inc(1);
-                written += 1;
                 let a = &chunk[i];
+                if let Some(stop) = failures.count(&result) {
+                    stopped = Some((stop, a.source.clone()));
+                    // Ends the judging: the requests in flight are dropped.
+                    anyhow::bail!("the judge stopped");
+                }
+                written += 1;
                 let row = match &result {
                     Ok(v) => {
                         counts.add(&v.outcome);
@@ -184,7 +177,18 @@ async fn judge_file(global: &Global, mut args: JudgeFileArgs) -> Result<ExitCode
                 };
                 writer.write(&row)
             })
-            .await?;
+            .await;
+        if let (Err(_), Some((stop, source))) = (&judged_chunk, &stopped) {
+            bar.finish_and_clear();
+            let written = kept_output(args.output.as_deref(), replaces, writer, written)?;
+            anyhow::bail!(
+                "{}; judging stopped at the answer of {source}, sending nothing more to it: \
+                 {written}. {}, then run the command again",
+                stop.said(),
+                super::rejudge::capitalised(&stop.fix())
+            );
+        }
+        judged_chunk?;
     }
     bar.finish_and_clear();
     writer.finish()?;
@@ -193,6 +197,38 @@ async fn judge_file(global: &Global, mut args: JudgeFileArgs) -> Result<ExitCode
     }
     note!("{}", counts.line(total, &tag));
     Ok(counts.exit_code())
+}
+
+/// What the reader of `xsafe judge FILE`'s output (`output`, stdout when
+/// `None`) has got when the command stops before its end, having written
+/// the verdicts of `written` answers with `writer`: stdout (or a FIFO,
+/// written through) has them, flushed here; a file is not replaced
+/// (`replaces`: it was there before) nor written, as it is replaced only
+/// once every answer is written.
+fn kept_output(
+    output: Option<&std::path::Path>,
+    replaces: bool,
+    writer: VerdictWriter,
+    written: u64,
+) -> Result<String> {
+    let through = |p: &std::path::Path| std::fs::metadata(p).is_ok_and(|m| !m.is_file());
+    Ok(match output {
+        Some(output) if !through(output) => {
+            if replaces {
+                format!("`{}` is left as it was", output.display())
+            } else {
+                format!("`{}` was not written", output.display())
+            }
+        }
+        output => {
+            writer.finish()?;
+            let to = output.map_or("stdout".into(), |o| format!("`{}`", o.display()));
+            format!(
+                "the verdicts of the first {} were written to {to}",
+                super::count(written, "answer")
+            )
+        }
+    })
 }
 
 /// The answers of a file of `xsafe judge FILE`: checked a row at a time,
@@ -732,9 +768,18 @@ async fn eval(global: &Global, args: JudgeEvalArgs) -> Result<ExitCode> {
     // The answers the judge failed on, by index.
     let mut failed: Vec<usize> = Vec::new();
     let started = Instant::now();
-    judge
+    // What stopped the judge, with the answer it stopped at, when its
+    // model failed as every request would.
+    let mut failures = xsafe_runner::JudgeFailures::new(&*judge.judge, &judge.targets, false);
+    let mut stopped = None;
+    let judged_all = judge
         .judge_each(items, |i, result| {
             bar.inc(1);
+            if let Some(stop) = failures.count(&result) {
+                stopped = Some((stop, answers[i].source.clone()));
+                // Ends the judging: the requests in flight are dropped.
+                anyhow::bail!("the judge stopped");
+            }
             match result {
                 Ok(v) => judged.push((i, v)),
                 Err(e) => {
@@ -744,7 +789,24 @@ async fn eval(global: &Global, args: JudgeEvalArgs) -> Result<ExitCode> {
             }
             Ok(())
         })
-        .await?;
+        .await;
+    if let (Err(_), Some((stop, source))) = (&judged_all, &stopped) {
+        bar.finish_and_clear();
+        let written = match &args.disagreements {
+            Some(path) => format!(", and `{}` was not written", path.display()),
+            None => String::new(),
+        };
+        anyhow::bail!(
+            "{}; judging stopped at the answer of {source}, sending nothing more to it, with {} \
+             of {} judged: no figures are given, as they would be of those alone{written}. {}, \
+             then run the command again",
+            stop.said(),
+            judged.len() + failed.len(),
+            super::count(answers.len() as u64, "answer"),
+            super::rejudge::capitalised(&stop.fix())
+        );
+    }
+    judged_all?;
     let seconds = started.elapsed().as_secs_f64();
     bar.finish_and_clear();
     let errors = failed.len() as u64;

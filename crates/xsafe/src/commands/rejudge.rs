@@ -8,6 +8,12 @@
 //!
 //! While it judges, it holds the run's lock as `xsafe run` does, so the
 //! run is neither run nor deleted (without `--force`) under it.
+//!
+//! An `llm:` judge whose model fails as every request would until the user
+//! changes something (a quota used up, a key refused, a server down;
+//! [`xsafe_runner::JudgeFailures`] says which, as a run says it) stops the
+//! command at that answer: nothing more is sent, the verdicts stored so far
+//! stay, the summary is printed, and the command fails saying what to do.
 
 use crate::cli::{Global, RejudgeArgs};
 use crate::commands::{print_json, progress_bar};
@@ -56,6 +62,11 @@ struct Summary {
     /// the same name. Empty when none was.
     replaced: Vec<Replaced>,
     groups: Vec<Group>,
+    /// Why the judging stopped before the end, as the command says it on
+    /// stderr: the judge's model failing as every request would; absent
+    /// when it did not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
 }
 
 /// How many verdicts of one tag a rejudge replaced.
@@ -119,6 +130,12 @@ pub async fn run(global: &Global, args: RejudgeArgs) -> Result<ExitCode> {
     // each new verdict is stored.
     let name = judge.judge.name().to_string();
     let mut replaced: std::collections::BTreeMap<String, u64> = Default::default();
+    // A verdict of this judge stored before proves its key and server: no
+    // row of failures stops it then.
+    let mut failures =
+        xsafe_runner::JudgeFailures::new(&*judge.judge, &judge.targets, already_judged > 0);
+    // What stopped the judge, when its model failed as every request would.
+    let mut stopped = None;
     for chunk in todo.chunks(CHUNK) {
         let mut items = Vec::with_capacity(chunk.len());
         for r in chunk {
@@ -130,10 +147,16 @@ pub async fn run(global: &Global, args: RejudgeArgs) -> Result<ExitCode> {
             let transcript = r.clone().with_messages(messages).transcript;
             items.push((r.case.to_prompt(), transcript.expect("an answer")));
         }
-        judge
+        let judged_chunk = judge
             .judge_each(items, |i, result| {
                 bar.inc(1);
                 let id = chunk[i].id;
+                if let Some(stop) = failures.count(&result) {
+                    errors += 1;
+                    stopped = Some(stop);
+                    // Ends the judging: the requests in flight are dropped.
+                    anyhow::bail!("the judge stopped");
+                }
                 match result {
                     Ok(verdict) => {
                         tokio::task::block_in_place(|| store.put_verdict(id, &verdict))
@@ -154,7 +177,11 @@ pub async fn run(global: &Global, args: RejudgeArgs) -> Result<ExitCode> {
                 }
                 Ok(())
             })
-            .await?;
+            .await;
+        match (judged_chunk, &stopped) {
+            (Err(_), Some(_)) => break,
+            (judged_chunk, _) => judged_chunk?,
+        }
     }
     bar.finish_and_clear();
 
@@ -197,6 +224,25 @@ pub async fn run(global: &Global, args: RejudgeArgs) -> Result<ExitCode> {
             verdicts,
         })
         .collect();
+    let error = stopped.as_ref().map(|stop| {
+        let left = todo.len() as u64 - judged;
+        let again = match args.force {
+            false => {
+                "run the same command again to judge the rest (those judged now are not \
+                      judged again)"
+            }
+            true => "run the command again without --force to judge the rest only",
+        };
+        format!(
+            "{}; judging stopped there, sending nothing more to it: {} of run `{}` judged now \
+             (their verdicts are stored), {} left without a verdict of {tag}. {}, then {again}",
+            stop.said(),
+            super::count(judged, "answer"),
+            record.name,
+            super::count(left, "answer"),
+            capitalised(&stop.fix()),
+        )
+    });
     let summary = Summary {
         run: record.name.clone(),
         run_id: record.id,
@@ -207,11 +253,15 @@ pub async fn run(global: &Global, args: RejudgeArgs) -> Result<ExitCode> {
         errors,
         replaced,
         groups,
+        error,
     };
     if args.json {
         print_json(&summary)?;
     } else {
         out!("{}", render(&summary));
+    }
+    if let Some(error) = summary.error {
+        anyhow::bail!(error);
     }
     if errors > 0 {
         errln!(
@@ -221,6 +271,16 @@ pub async fn run(global: &Global, args: RejudgeArgs) -> Result<ExitCode> {
         return Ok(ExitCode::from(2));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `text` with its first letter a capital: a clause made the start of a
+/// sentence.
+pub(crate) fn capitalised(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
 }
 
 /// How the tag `old` of a judge differs from `new`, of the same name: in
