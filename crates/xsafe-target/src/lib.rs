@@ -17,10 +17,11 @@ pub use openai::{
     redirect_policy, retry_after, server_said, unasked_encoding, without_credentials,
     without_userinfo,
 };
-pub use secrets::Secrets;
+pub use secrets::{Secrets, server_credential_header};
 pub use settings::{
-    BACKENDS, MAX_TEMPERATURE, MAX_TIMEOUT_SECS, MIN_TIMEOUT_SECS, ResolvedTarget, TargetSettings,
-    TargetsFile, parse_headers, resolve, temperature, timeout,
+    BACKENDS, Flags, Given, MAX_TEMPERATURE, MAX_TIMEOUT_SECS, MIN_TIMEOUT_SECS, ResolvedTarget,
+    SettingNames, TargetSettings, TargetsFile, parse_headers, resolve, resolve_with, temperature,
+    timeout,
 };
 
 use std::sync::Arc;
@@ -29,6 +30,7 @@ use xsafe_core::{Target, TargetError};
 /// Builds an HTTP target from a resolved spec. `local` targets are built by
 /// the `xsafe-local` crate, which carries the model engine.
 pub fn build_openai(r: &ResolvedTarget) -> Result<Arc<dyn Target>, TargetError> {
-    let config = OpenAiConfig::from_settings(&r.model, &r.settings);
+    let mut config = OpenAiConfig::from_settings(&r.model, &r.settings);
+    config.names = r.names.clone();
     Ok(Arc::new(OpenAiTarget::with_id(r.id.clone(), config)?))
 }

@@ -1,6 +1,6 @@
-use crate::TargetSettings;
 use crate::limit::{AdaptiveLimit, MemberLoad};
 use crate::secrets::Secrets;
+use crate::{Given, SettingNames, TargetSettings};
 use async_trait::async_trait;
 use serde_json::{Value, json};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
@@ -56,6 +56,11 @@ pub struct OpenAiConfig {
     /// How long after a 429 halved a replica's concurrency it holds before
     /// growing again.
     pub overload_cooldown: Duration,
+    /// Where the user gave the settings that messages may be about (the
+    /// flag of the command that built the target, or the target's field in
+    /// its targets file), so that a message names what to change; not
+    /// known by default, and messages then name `xsafe run`'s flags.
+    pub names: SettingNames,
 }
 
 impl OpenAiConfig {
@@ -80,6 +85,7 @@ impl OpenAiConfig {
             retry_base: Duration::from_millis(500),
             retry_cap: Duration::from_secs(60),
             overload_cooldown: Duration::from_secs(1),
+            names: SettingNames::default(),
         }
     }
 
@@ -190,6 +196,10 @@ pub struct OpenAiTarget {
     /// header, a user name and password in a base URL): they are sent in
     /// place of the API key.
     header_auth: bool,
+    /// Whether the key of the default variable, which nobody named, was
+    /// set but not sent, because a header given carries a credential of
+    /// the server's: a 401 or 403 says so.
+    withheld: bool,
     /// One adaptive limit per replica (member `i` is replica `i`), each
     /// lowered only by that replica's 429s, with at most `max_concurrency`
     /// requests in flight across them all.
@@ -247,12 +257,30 @@ impl OpenAiTarget {
         // Credentials given on purpose, an `Authorization` header or a user
         // name and password in a base URL (sent as basic authentication),
         // are sent in place of the API key: both would be two
-        // `Authorization` headers.
-        let header_auth = config
+        // `Authorization` headers. A variable named on purpose beside them
+        // is refused, rather than silently not sent.
+        let auth_header = config
             .headers
             .iter()
-            .any(|(k, _)| k.trim().eq_ignore_ascii_case("authorization"))
-            || config.base_urls.iter().any(|u| without_userinfo(u) != *u);
+            .any(|(k, _)| k.trim().eq_ignore_ascii_case("authorization"));
+        let url_auth = config.base_urls.iter().any(|u| without_userinfo(u) != *u);
+        let header_auth = auth_header || url_auth;
+        if config.api_key_required && header_auth {
+            return Err(TargetError::Config(two_authorizations(
+                &config,
+                auth_header,
+            )));
+        }
+        // Nor is the key of the default variable, which nobody named, sent
+        // beside any other header that carries a credential of the
+        // server's (Azure's `api-key`, `x-api-key`): the key is the user's
+        // OpenAI key, and the server another provider's. A variable named
+        // on purpose is sent beside them, as asked.
+        let own_credentials = header_auth
+            || config
+                .headers
+                .iter()
+                .any(|(k, _)| crate::secrets::server_credential_header(k));
         let mut secrets = Secrets::new();
         for (name, value) in &config.headers {
             secrets.add_header_value(name, value);
@@ -260,10 +288,15 @@ impl OpenAiTarget {
         for url in &config.base_urls {
             secrets.add_url_credentials(url);
         }
-        let api_key = match std::env::var(&config.api_key_env)
+        let in_variable = std::env::var(&config.api_key_env)
             .ok()
-            .filter(|k| !k.is_empty() && !header_auth)
-        {
+            .filter(|k| !k.is_empty());
+        let withheld = in_variable.is_some() && own_credentials && !config.api_key_required;
+        if let Some(key) = in_variable.as_deref().filter(|_| withheld) {
+            // Not sent, so not quoted back; taken out all the same.
+            secrets.add_api_key(key);
+        }
+        let api_key = match in_variable.filter(|_| !withheld) {
             Some(key) => {
                 let header = bearer(&key).ok_or_else(|| {
                     TargetError::Config(format!(
@@ -278,12 +311,12 @@ impl OpenAiTarget {
             }
             None => None,
         };
-        if api_key.is_none() && config.api_key_required && !header_auth {
+        if api_key.is_none() && config.api_key_required {
             return Err(TargetError::Config(format!(
-                "the API key variable `{}` (named by --api-key-env, by --judge-api-key-env \
-                 for an llm: judge, or by `api_key_env` in a targets file) is not set or is \
-                 empty; export it, or leave the setting out for a server that needs no key",
-                config.api_key_env
+                "the API key variable `{}` ({}) is not set or is empty; export it, or leave the \
+                 setting out for a server that needs no key",
+                config.api_key_env,
+                named_by(config.names.api_key_env.as_ref())
             )));
         }
         let replicas: Vec<Replica> = config
@@ -315,6 +348,7 @@ impl OpenAiTarget {
             next: AtomicUsize::new(0),
             started: Instant::now(),
             header_auth,
+            withheld,
             completion_tokens: AtomicBool::new(false),
             wait_said_until: AtomicU64::new(0),
         })
@@ -675,6 +709,11 @@ impl OpenAiTarget {
             };
             message.push_str(&base_url_hint(status.as_u16(), base, "POST", &shown_url));
             message.push_str(&self.key_hint(status.as_u16()));
+            // Of several replicas, the one that answered so: the one to fix
+            // when it alone refuses the key or has used up its quota.
+            if self.replicas.len() > 1 {
+                message = format!("the replica {base} answered: {message}");
+            }
             let refused = (status.as_u16() == 400)
                 .then(|| refused_parameter(&bytes))
                 .flatten();
@@ -746,23 +785,84 @@ impl OpenAiTarget {
     }
 
     /// What to add to the message of a 400 that refuses the target's
-    /// `setting` (see [`refused_setting`]): the flag to change, with the
-    /// value sent.
+    /// `setting` (see [`refused_setting`]): the value sent, and what to
+    /// change where the user gave it (see [`OpenAiConfig::names`]): the
+    /// flag, the target's field in its targets file, or, for xsafe's
+    /// default, where to give another.
     fn setting_hint(&self, setting: &str) -> String {
+        let names = &self.config.names;
         match setting {
-            "temperature" => format!(
-                " (the model takes no --temperature {}; run with the one it names, e.g. \
-                 --temperature 1)",
-                self.config.temperature
-            ),
-            "stop" => " (the model takes no stop sequences, or not these: run without --stop \
-                       (or `stop` in a targets file), or with ones it takes)"
-                .to_string(),
-            _ => format!(
-                " (the model takes no --max-tokens {}: give a smaller one, at most the limit \
-                 the message names)",
-                self.config.max_tokens
-            ),
+            "temperature" => {
+                let t = self.config.temperature;
+                let Some(g) = &names.temperature else {
+                    return format!(
+                        " (the model takes no --temperature {t}; run with the one it names, \
+                         e.g. --temperature 1)"
+                    );
+                };
+                match (g.by_flag, g.in_file("temperature").filter(|_| g.by_file)) {
+                    (true, _) => {
+                        let flag = g.flag.as_deref().unwrap_or("--temperature");
+                        format!(
+                            " (the model takes no {flag} {t}; run with the one it names, e.g. \
+                             {flag} 1)"
+                        )
+                    }
+                    (false, Some(file)) => format!(
+                        " (the model takes no temperature {t}, given as {file}: set the one it \
+                         names there, e.g. `temperature = 1`)"
+                    ),
+                    (false, None) => format!(
+                        " (the model takes no temperature {t}, xsafe's default: give the one it \
+                         names {}, e.g. 1)",
+                        g.ways("temperature")
+                    ),
+                }
+            }
+            "stop" => {
+                let g = names.stop.as_ref();
+                let file = g.filter(|g| g.by_file).and_then(|g| g.in_file("stop"));
+                let flag = g.filter(|g| g.by_flag).and_then(|g| g.flag.as_deref());
+                match (file, flag) {
+                    (Some(file), _) => format!(
+                        " (the model takes no stop sequences, or not these, given as {file}: \
+                         leave it out there, or give ones it takes)"
+                    ),
+                    (None, Some(flag)) => format!(
+                        " (the model takes no stop sequences, or not these: run without {flag}, \
+                         or with ones it takes)"
+                    ),
+                    (None, None) => " (the model takes no stop sequences, or not these: run \
+                                     without --stop (or `stop` in a targets file), or with ones \
+                                     it takes)"
+                        .to_string(),
+                }
+            }
+            _ => {
+                let n = self.config.max_tokens;
+                let Some(g) = &names.max_tokens else {
+                    return format!(
+                        " (the model takes no --max-tokens {n}: give a smaller one, at most the \
+                         limit the message names)"
+                    );
+                };
+                match (g.by_flag, g.in_file("max_tokens").filter(|_| g.by_file)) {
+                    (true, _) => format!(
+                        " (the model takes no {} {n}: give a smaller one, at most the limit the \
+                         message names)",
+                        g.flag.as_deref().unwrap_or("--max-tokens")
+                    ),
+                    (false, Some(file)) => format!(
+                        " (the model takes no max_tokens {n}, given as {file}: give a smaller one \
+                         there, at most the limit the message names)"
+                    ),
+                    (false, None) => format!(
+                        " (the model takes no max_tokens {n}, xsafe's default: give a smaller \
+                         one {}, at most the limit the message names)",
+                        g.ways("max_tokens")
+                    ),
+                }
+            }
         }
     }
 
@@ -770,66 +870,95 @@ impl OpenAiTarget {
     /// variable it came from, or the headers given with `--header` (or a
     /// targets file's `headers`) that carry one (`api-key`, `x-api-key`,
     /// any name with `key`, `token`, `secret`, `auth`, `password` or
-    /// `session` in it, or `Cookie`).
+    /// `session` in it, or `Cookie`), each named where the user gave it
+    /// (see [`OpenAiConfig::names`]); and that the default variable's key
+    /// was not sent beside such a header, and how to send it too.
     fn key_hint(&self, status: u16) -> String {
+        if !matches!(status, 401 | 403) {
+            return String::new();
+        }
         let var = &self.config.api_key_env;
+        let names = &self.config.names;
+        let given = headers_given(names);
         if self.header_auth {
-            return match status {
-                401 | 403 => " (the server refused the credentials given with --header \
+            let authorization = self
+                .config
+                .headers
+                .iter()
+                .any(|(k, _)| k.trim().eq_ignore_ascii_case("authorization"));
+            return match (&names.headers, authorization) {
+                (None, _) => " (the server refused the credentials given with --header \
                               Authorization or in the base URL)"
                     .to_string(),
-                _ => String::new(),
+                (Some(_), true) => {
+                    format!(
+                        " (the server refused the credentials in the `Authorization` header {given})"
+                    )
+                }
+                (Some(_), false) => {
+                    " (the server refused the user name and password in the base URL)".to_string()
+                }
             };
         }
+        let ways = match &names.api_key_env {
+            Some(g) => g.ways("api_key_env"),
+            None => "with --api-key-env, with --judge-api-key-env for an llm: judge, or with \
+                     `api_key_env` in a targets file"
+                .to_string(),
+        };
         let headers: Vec<String> = self
             .config
             .headers
             .iter()
             .map(|(name, _)| name.trim())
-            .filter(|name| {
-                crate::secrets::credential_header(name)
-                    && !name.eq_ignore_ascii_case("proxy-authorization")
-            })
+            .filter(|name| crate::secrets::server_credential_header(name))
             .map(|name| format!("`{name}`"))
             .collect();
         if !headers.is_empty() {
-            let (noun, sent) = match headers.len() {
-                1 => ("the header", headers[0].clone()),
-                _ => ("the headers", headers.join(", ")),
+            let (noun, sent, it) = match headers.len() {
+                1 => ("the header", headers[0].clone(), "it"),
+                _ => ("the headers", headers.join(", "), "them"),
             };
-            let given = format!("{noun} {sent} given with --header (or in a targets file)");
+            let given = format!("{noun} {sent} {given}");
+            let withheld = if self.withheld {
+                format!(
+                    "; the key in `{var}` was not sent beside {it}, as a header given carries a \
+                     credential: to send it too, name the variable {ways}"
+                )
+            } else {
+                String::new()
+            };
             return match (status, &self.api_key) {
-                (401, None) => format!(" (the server refused the credentials in {given})"),
-                (403, None) => format!(
+                (401, None) => {
+                    format!(" (the server refused the credentials in {given}{withheld})")
+                }
+                (_, None) => format!(
                     " (the credentials in {given} may lack access to this model, or the \
-                     server refused this request)"
+                     server refused this request{withheld})"
                 ),
                 (401, Some(_)) => format!(
                     " (the server refused the API key from `{var}` or {given}; both were sent)"
                 ),
-                (403, Some(_)) => format!(
+                (_, Some(_)) => format!(
                     " (the API key from `{var}` or {given}, both sent, may lack access to this \
                      model, or the server refused this request)"
                 ),
-                _ => String::new(),
             };
         }
         match (status, &self.api_key) {
             // The same target type serves `run`'s targets and `llm:` judges,
-            // whose flag is another; name both, as `new` does.
-            (401 | 403, None) => format!(
+            // whose flag is another: named as the user gave it, or each.
+            (_, None) => format!(
                 " (no API key was sent: `{var}` is not set; export the key in it, or name \
-                 the variable that holds it with --api-key-env, with --judge-api-key-env \
-                 for an llm: judge, or with `api_key_env` in a targets file)"
+                 the variable that holds it {ways})"
             ),
             (401, Some(_)) => format!(" (the server refused the API key from `{var}`)"),
             // A 403 may refuse the key's access to the model, or only this
             // request (a guardrail blocking one prompt).
-            (403, Some(_)) => format!(
+            (_, Some(_)) => format!(
                 " (the key from `{var}` may lack access to this model, or the server refused \
                  this request)"
             ),
-            _ => String::new(),
         }
     }
 
@@ -1050,6 +1179,72 @@ fn redact_error(secrets: &Secrets, error: TargetError) -> TargetError {
         },
         e @ TargetError::Timeout(_) => e,
     }
+}
+
+/// Where the headers were given, as a message about those that carry
+/// credentials says it: `given with --judge-header`, `` given in `headers`
+/// of target `t` in the targets file `t.toml` ``, or, when not known (see
+/// [`OpenAiConfig::names`]), `given with --header (or in a targets file)`.
+fn headers_given(names: &SettingNames) -> String {
+    match &names.headers {
+        None => "given with --header (or in a targets file)".to_string(),
+        Some(g) => format!(
+            "given {}",
+            g.given("headers", "in")
+                .unwrap_or_else(|| format!("with {}", g.flag.as_deref().unwrap_or("--header")))
+        ),
+    }
+}
+
+/// What named the variable of the API key: its flag, or its field of the
+/// target in the targets file; `None` when neither did.
+fn key_variable_set_by(g: &Given) -> Option<String> {
+    g.flag
+        .clone()
+        .filter(|_| g.by_flag)
+        .or_else(|| g.in_file("api_key_env").filter(|_| g.by_file))
+}
+
+/// Where the variable of the API key was named, as the error for one not
+/// set says it: `named by --judge-api-key-env`, `` named by `api_key_env`
+/// of target `t` in the targets file `t.toml` ``, or, when not known (see
+/// [`OpenAiConfig::names`]), each place it may be named.
+fn named_by(given: Option<&Given>) -> String {
+    match given.and_then(key_variable_set_by) {
+        Some(by) => format!("named by {by}"),
+        None => "named by --api-key-env, by --judge-api-key-env for an llm: judge, or by \
+                 `api_key_env` in a targets file"
+            .to_string(),
+    }
+}
+
+/// The error for a variable of the API key named on purpose beside an
+/// `Authorization` header (`auth_header`) or a user name and password in a
+/// base URL: both would be sent as the `Authorization` header, and one of
+/// them would be dropped without a word.
+fn two_authorizations(config: &OpenAiConfig, auth_header: bool) -> String {
+    let names = &config.names;
+    let other = if auth_header {
+        format!("the `Authorization` header {}", headers_given(names))
+    } else {
+        "the user name and password in the base URL".to_string()
+    };
+    let leave = names
+        .api_key_env
+        .as_ref()
+        .and_then(key_variable_set_by)
+        .unwrap_or_else(|| "the variable's setting".to_string());
+    let alone = if auth_header {
+        "the header"
+    } else {
+        "the URL's"
+    };
+    format!(
+        "the API key variable `{}` ({}) and {other} would both be sent as the `Authorization` \
+         header: give one of them (leave out {leave} to send {alone} alone)",
+        config.api_key_env,
+        named_by(names.api_key_env.as_ref())
+    )
 }
 
 /// The parameter an OpenAI-style 400 refuses as unsupported (`error.param`

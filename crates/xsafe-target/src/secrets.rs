@@ -102,6 +102,17 @@ pub(crate) fn credential_header(name: &str) -> bool {
     ) || CREDENTIAL_WORDS.iter().any(|w| name.contains(w))
 }
 
+/// Whether a header named `name` carries a credential of the server's own:
+/// `Authorization`, `Cookie`, or a name holding `key`, `token`, `secret`,
+/// `auth`, `password` or `session` (in any case; `api-key`, `x-api-key`),
+/// but not `Proxy-Authorization`, which is a proxy's on the way. Given on
+/// purpose, such a header is what the server is asked with: the key of the
+/// default variable, which nobody named, is not sent beside it, and a 401
+/// or 403 names it; `xsafe serve` asks its upstream the same way.
+pub fn server_credential_header(name: &str) -> bool {
+    credential_header(name) && !name.trim().eq_ignore_ascii_case("proxy-authorization")
+}
+
 impl Secrets {
     /// The shortest value taken out on its own (see [`Secrets`]).
     pub const MIN_LEN: usize = 8;

@@ -237,6 +237,11 @@ pub struct TargetsFile {
     /// The targets by name, as `--target NAME` refers to them.
     #[serde(default)]
     pub targets: BTreeMap<String, TargetSettings>,
+    /// The file as messages name it (its path, as given to
+    /// [`TargetsFile::load`] or as `origin` to [`TargetsFile::parse`]);
+    /// empty for a file made otherwise.
+    #[serde(skip)]
+    pub origin: String,
 }
 
 impl TargetsFile {
@@ -252,7 +257,7 @@ impl TargetsFile {
     /// with [`TargetError::Config`] when the TOML is bad or a target names an
     /// unknown backend or no model.
     pub fn parse(text: &str, origin: &str) -> Result<TargetsFile, TargetError> {
-        let file: TargetsFile = toml::from_str(text).map_err(|e| {
+        let mut file: TargetsFile = toml::from_str(text).map_err(|e| {
             malformed_header(text, origin)
                 .unwrap_or_else(|| TargetError::Config(format!("targets file `{origin}`: {e}")))
         })?;
@@ -277,6 +282,7 @@ impl TargetsFile {
                 )));
             }
         }
+        file.origin = origin.to_string();
         Ok(file)
     }
 }
@@ -347,19 +353,218 @@ pub struct ResolvedTarget {
     /// The settings to build with: the targets file's, with the command line's
     /// laid over them.
     pub settings: TargetSettings,
+    /// Where each setting a message may be about was given (see
+    /// [`SettingNames`]), for the target's messages to name what to change.
+    pub names: SettingNames,
+}
+
+/// The flags that set a target's settings on the command that builds it,
+/// as messages name them: a run's target (and its clarifier) takes
+/// `--max-tokens` ([`Flags::run`]), an `llm:` judge's model
+/// `--judge-max-tokens`. `None` where the command has no flag for the
+/// setting (an `llm:` judge's temperature and stop sequences, which only a
+/// targets file sets).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Flags {
+    /// Sets the sampling temperature (`--temperature`).
+    pub temperature: Option<String>,
+    /// Sets the most tokens per answer (`--max-tokens`).
+    pub max_tokens: Option<String>,
+    /// Sets the stop sequences (`--stop`).
+    pub stop: Option<String>,
+    /// Names the variable of the API key (`--api-key-env`).
+    pub api_key_env: Option<String>,
+    /// Gives an HTTP header (`--header`).
+    pub header: Option<String>,
+}
+
+impl Flags {
+    /// The flags of `xsafe run`'s targets: `--temperature`, `--max-tokens`,
+    /// `--stop`, `--api-key-env` and `--header`.
+    pub fn run() -> Flags {
+        Flags {
+            temperature: Some("--temperature".into()),
+            max_tokens: Some("--max-tokens".into()),
+            stop: Some("--stop".into()),
+            api_key_env: Some("--api-key-env".into()),
+            header: Some("--header".into()),
+        }
+    }
+}
+
+/// Where the user gave one setting of a target, and where they may give
+/// another, so that a message about it (a 400 that refuses it, a variable
+/// it names that is not set) names what to change: the flag of the command
+/// that built the target, the target's field in its targets file, or
+/// neither (xsafe's default).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Given {
+    /// The flag that sets it on the command that built the target
+    /// (`--max-tokens`, `--judge-max-tokens`); `None` when the command has
+    /// none.
+    pub flag: Option<String>,
+    /// The targets file (as messages name it) and the target's name in it,
+    /// when the target is one of a targets file's.
+    pub file: Option<(String, String)>,
+    /// Whether the flag gave the value sent.
+    pub by_flag: bool,
+    /// Whether the targets file gave it (headers may come from both).
+    pub by_file: bool,
+}
+
+impl Given {
+    /// The setting `field` of the target in its targets file, as a message
+    /// says it: `` `max_tokens` of target `big` in the targets file `t.toml` ``;
+    /// `None` when the target is no file's.
+    pub fn in_file(&self, field: &str) -> Option<String> {
+        let (path, target) = self.file.as_ref()?;
+        Some(if path.is_empty() {
+            format!("`{field}` of target `{target}` in a targets file")
+        } else {
+            format!("`{field}` of target `{target}` in the targets file `{path}`")
+        })
+    }
+
+    /// Where the value sent was given, as a message says it after "given":
+    /// `with --header`, `` in `headers` of target `big` in the targets file
+    /// `t.toml` `` (`word` before the file's field: `in`, `as`), both
+    /// (joined by "or"), or `None` when neither gave it (xsafe's default).
+    pub fn given(&self, field: &str, word: &str) -> Option<String> {
+        let flag = self.flag.as_ref().filter(|_| self.by_flag);
+        let file = self.in_file(field).filter(|_| self.by_file);
+        match (flag, file) {
+            (Some(flag), Some(file)) => Some(format!("with {flag} or {word} {file}")),
+            (Some(flag), None) => Some(format!("with {flag}")),
+            (None, Some(file)) => Some(format!("{word} {file}")),
+            (None, None) => None,
+        }
+    }
+
+    /// How to give the setting `field` another value, as a message says it:
+    /// `with --max-tokens`, `` as `max_tokens` of target `big` in the targets
+    /// file `t.toml` ``, both (joined by ", or"), or, when the command has
+    /// no flag for it (an `llm:` judge's temperature) and the target is no
+    /// file's, as a field of a target in a targets file that the judge
+    /// names.
+    pub fn ways(&self, field: &str) -> String {
+        let mut ways = Vec::new();
+        if let Some(flag) = &self.flag {
+            ways.push(format!("with {flag}"));
+        }
+        match self.in_file(field) {
+            Some(file) => ways.push(format!("as {file}")),
+            None if ways.is_empty() => {
+                ways.push(format!(
+                    "as `{field}` of a target NAME in a --targets file, with --judge llm:NAME"
+                ));
+            }
+            None => {}
+        }
+        ways.join(", or ")
+    }
+}
+
+/// Where the settings of a target that a message may be about were given
+/// (see [`Given`]): each `None` when not known (a target a program built
+/// rather than the command line), and messages then name the flags of
+/// `xsafe run`, and a targets file's field, as the places it may have been
+/// given.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SettingNames {
+    /// The sampling temperature (`temperature`).
+    pub temperature: Option<Given>,
+    /// The most tokens per answer (`max_tokens`).
+    pub max_tokens: Option<Given>,
+    /// The stop sequences (`stop`).
+    pub stop: Option<Given>,
+    /// The variable of the API key (`api_key_env`).
+    pub api_key_env: Option<Given>,
+    /// The HTTP headers (`headers`).
+    pub headers: Option<Given>,
+}
+
+impl SettingNames {
+    /// Where each setting of `settings` came from: the command line's
+    /// settings `cli`, named by `flags`, laid over those of the target
+    /// `name` of the targets file `file` (`None` for a target that is no
+    /// file's), which the settings are as [`resolve`] lays them.
+    pub fn of(
+        cli: &TargetSettings,
+        flags: &Flags,
+        file: Option<(&TargetsFile, &str, &TargetSettings)>,
+    ) -> SettingNames {
+        let at = file.map(|(f, name, _)| (f.origin.clone(), name.to_string()));
+        let own = file.map(|(_, _, own)| own);
+        let given = |flag: &Option<String>, by_flag: bool, by_file: bool| {
+            Some(Given {
+                flag: flag.clone(),
+                file: at.clone(),
+                by_flag,
+                by_file: by_file && own.is_some(),
+            })
+        };
+        let own_has = |has: fn(&TargetSettings) -> bool| own.is_some_and(has);
+        // A header of the file's is sent unless a flag gives one of its
+        // name (in any case).
+        let file_headers = own.is_some_and(|own| {
+            own.headers.keys().any(|name| {
+                !cli.headers
+                    .keys()
+                    .any(|flag| flag.eq_ignore_ascii_case(name))
+            })
+        });
+        let (temperature, max_tokens) = (cli.temperature.is_some(), cli.max_tokens.is_some());
+        let (stop, api_key_env) = (!cli.stop.is_empty(), cli.api_key_env.is_some());
+        SettingNames {
+            temperature: given(
+                &flags.temperature,
+                temperature,
+                !temperature && own_has(|s| s.temperature.is_some()),
+            ),
+            max_tokens: given(
+                &flags.max_tokens,
+                max_tokens,
+                !max_tokens && own_has(|s| s.max_tokens.is_some()),
+            ),
+            stop: given(&flags.stop, stop, !stop && own_has(|s| !s.stop.is_empty())),
+            api_key_env: given(
+                &flags.api_key_env,
+                api_key_env,
+                !api_key_env && own_has(|s| s.api_key_env.is_some()),
+            ),
+            headers: given(&flags.header, !cli.headers.is_empty(), file_headers),
+        }
+    }
 }
 
 /// Resolves `spec`: a target named in the targets file, or `BACKEND:MODEL`.
-/// Settings given on the command line (`cli`) win over the file's.
+/// Settings given on the command line (`cli`) win over the file's. Its
+/// messages name the settings as `xsafe run`'s flags (see
+/// [`resolve_with`]).
 pub fn resolve(
     spec: &str,
     cli: &TargetSettings,
     file: Option<&TargetsFile>,
 ) -> Result<ResolvedTarget, TargetError> {
+    resolve_with(spec, cli, file, &Flags::run())
+}
+
+/// [`resolve`], for a command whose flags for the settings `cli` holds are
+/// `flags` (an `llm:` judge's `--judge-max-tokens`): the target's messages
+/// name them, or the target's fields in the targets file, where the user
+/// gave a setting (see [`ResolvedTarget::names`]).
+pub fn resolve_with(
+    spec: &str,
+    cli: &TargetSettings,
+    file: Option<&TargetsFile>,
+    flags: &Flags,
+) -> Result<ResolvedTarget, TargetError> {
     let spec = spec.trim();
     let mut settings = TargetSettings::default();
+    let mut own = None;
     let (backend, model) = if let Some(named) = file.and_then(|f| f.targets.get(spec)) {
         settings = named.clone();
+        own = file.map(|f| (f, spec, named));
         (
             named.backend.clone().unwrap_or_else(|| "openai".into()),
             named.model.clone().unwrap_or_default(),
@@ -441,6 +646,7 @@ pub fn resolve(
         backend,
         model,
         settings,
+        names: SettingNames::of(cli, flags, own),
     })
 }
 
@@ -552,6 +758,45 @@ mod tests {
         for good in [0.0, 0.7, 2.0] {
             assert!(resolve("openai:m", &cli(good), None).is_ok(), "{good}");
         }
+    }
+
+    /// Where each setting came from: the flag that was given, else the
+    /// file's field, else neither; a file's header a flag of its name
+    /// replaced (in any case) is the flag's alone.
+    #[test]
+    fn names_say_which_layer_gave_each_setting() {
+        let file = TargetsFile::parse(
+            "[targets.t]\nmodel = \"m\"\nmax_tokens = 9\ntemperature = 0.5\n\
+             headers = { authorization = \"Bearer FILE\" }\n",
+            "t.toml",
+        )
+        .unwrap();
+        let cli = TargetSettings {
+            temperature: Some(1.0),
+            headers: [("Authorization".to_string(), "Bearer CLI".to_string())].into(),
+            ..Default::default()
+        };
+        let names = resolve("t", &cli, Some(&file)).unwrap().names;
+        let by = |g: Option<Given>| g.map(|g| (g.by_flag, g.by_file)).unwrap();
+        assert_eq!(by(names.temperature), (true, false));
+        assert_eq!(by(names.max_tokens.clone()), (false, true));
+        assert_eq!(by(names.stop), (false, false));
+        assert_eq!(by(names.headers), (true, false));
+        let tokens = names.max_tokens.unwrap();
+        assert_eq!(
+            tokens.given("max_tokens", "as").as_deref(),
+            Some("as `max_tokens` of target `t` in the targets file `t.toml`")
+        );
+        assert_eq!(
+            tokens.ways("max_tokens"),
+            "with --max-tokens, or as `max_tokens` of target `t` in the targets file `t.toml`"
+        );
+        // A spec that names no target of the file: flags only.
+        let names = resolve("openai:m", &cli, Some(&file)).unwrap().names;
+        assert_eq!(
+            names.max_tokens.unwrap().ways("max_tokens"),
+            "with --max-tokens"
+        );
     }
 
     const FILE: &str = r#"

@@ -342,3 +342,59 @@ async fn a_refused_setting_is_the_targets_setup() {
         "{err:?}"
     );
 }
+
+/// The reviewer's case: of a target's two replicas, one refused the key
+/// (its own was another, or expired) and the run stopped saying "refused
+/// the requests: HTTP 401: Incorrect API key provided", with no word of
+/// which server to fix. A target of several replicas names the one that
+/// answered so, without the credentials in its URL; a quota used up
+/// likewise. A target of one names none: its URL is the one given.
+#[tokio::test]
+async fn a_refusal_of_one_replica_names_it() {
+    let refusing = TestServer::start(|_| {
+        Reply::status(401, r#"{"error":{"message":"Incorrect API key provided"}}"#)
+    });
+    let quota = TestServer::start(|_| {
+        Reply::status(
+            429,
+            r#"{"error":{"message":"You exceeded your current quota","code":"insufficient_quota"}}"#,
+        )
+    });
+    let healthy = TestServer::start(|_| Reply::chat("fine"));
+    for (bad, kind) in [(&refusing, "client_error"), (&quota, "quota")] {
+        let with_user =
+            format!("{}/v1", bad.url()).replace("http://", "http://alice:secret-pw-0123@");
+        // As every message shows a base URL: without its credentials.
+        let shown = xsafe_target::without_userinfo(&with_user);
+        assert!(shown.ends_with(&format!("@{}/v1", bad.addr())), "{shown}");
+        let t = target(&[with_user, format!("{}/v1", healthy.url())], |_| {});
+        // The replicas take turns: within two requests, one goes to it.
+        let mut errors = Vec::new();
+        for _ in 0..2 {
+            if let Err(e) = t.chat(&ask()).await {
+                errors.push(e);
+            }
+        }
+        let [err] = errors.as_slice() else {
+            panic!("{kind}: {errors:?}");
+        };
+        assert_eq!((err.kind(), err.attempts()), (kind, 1), "{err}");
+        let said = err.to_string();
+        let status = if kind == "quota" { 429 } else { 401 };
+        assert!(
+            said.starts_with(&format!("HTTP {status}: the replica {shown} answered: ")),
+            "{said}"
+        );
+        assert!(
+            !said.contains("secret-pw") && !said.contains("alice"),
+            "{said}"
+        );
+    }
+    // One base URL: as before.
+    let t = target(&[format!("{}/v1", refusing.url())], |_| {});
+    let said = t.chat(&ask()).await.unwrap_err().to_string();
+    assert!(
+        said.starts_with("HTTP 401: Incorrect API key provided"),
+        "{said}"
+    );
+}

@@ -233,7 +233,9 @@ async fn a_wait_asked_in_milliseconds_or_as_a_reset_time_is_waited_for() {
 
 /// A 401 or 403 to a key sent in a header given with `--header` (Azure's
 /// `api-key`, `x-api-key`) names that header; it said no key was sent, or
-/// that the key from OPENAI_API_KEY was refused.
+/// that the key from OPENAI_API_KEY was refused. A variable named on
+/// purpose is sent beside such headers, and named with them; the default
+/// one is not sent beside them (`tests/credentials.rs`).
 #[tokio::test]
 async fn a_refused_key_header_is_named() {
     let server = TestServer::start(azure);
@@ -255,6 +257,7 @@ async fn a_refused_key_header_is_named() {
     unsafe { std::env::set_var("XSAFE_TEST_KEY_AND_HEADER", "sk-env-0123456789") };
     let err = target(&format!("{}/v1", forbidden.url()), |c| {
         c.api_key_env = "XSAFE_TEST_KEY_AND_HEADER".into();
+        c.api_key_required = true;
         c.headers = vec![
             ("X-Api-Key".into(), "hdr-0123456789".into()),
             ("X-Auth-Token".into(), "tok-0123456789".into()),

@@ -498,14 +498,26 @@ async fn credentials_in_the_url_are_sent_in_place_of_the_api_key_and_a_bad_key_i
     );
 }
 
+/// An `Authorization` header is sent in place of the key of the default
+/// variable; beside a variable named on purpose, it is refused: one of the
+/// two would be dropped.
 #[tokio::test]
 async fn an_authorization_header_is_sent_in_place_of_the_api_key() {
     let server = TestServer::start(|_| Reply::status(401, "no"));
     // SAFETY: this variable name is used by this test alone.
     unsafe { std::env::set_var("XSAFE_TEST_API_KEY_HEADER", "envkey") };
+    let mut config = OpenAiConfig::new("test-model");
+    config.base_urls = vec![format!("{}/v1", server.url())];
+    config.api_key_env = "XSAFE_TEST_API_KEY_HEADER".into();
+    config.api_key_required = true;
+    config.headers = vec![("Authorization".into(), "Bearer hdrkey".into())];
+    let err = OpenAiTarget::new(config).err().unwrap().to_string();
+    assert!(
+        err.contains("would both be sent as the `Authorization` header: give one of them"),
+        "{err}"
+    );
     let t = target(&server.url(), |c| {
         c.api_key_env = "XSAFE_TEST_API_KEY_HEADER".into();
-        c.api_key_required = true;
         c.headers = vec![("Authorization".into(), "Bearer hdrkey".into())];
     });
     let err = t.chat(&ask("Hi")).await.unwrap_err().to_string();

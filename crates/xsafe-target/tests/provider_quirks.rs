@@ -164,8 +164,11 @@ async fn a_key_the_server_quotes_back_is_in_no_error_message() {
     });
     // SAFETY: this variable name is used by this test alone.
     unsafe { std::env::set_var("XSAFE_TEST_ECHOED_KEY", KEY) };
+    // Named on purpose: sent beside the header (the default variable's
+    // key would not be).
     let t = target(&format!("{}/v1", server.url()), |c| {
         c.api_key_env = "XSAFE_TEST_ECHOED_KEY".into();
+        c.api_key_required = true;
         c.headers = vec![("X-Api-Key".into(), HEADER.into())];
         c.max_retries = 1;
     });

@@ -7,7 +7,7 @@ use futures::StreamExt;
 use std::path::Path;
 use std::sync::Arc;
 use xsafe_core::{Judge, JudgeError, Prompt, Target, Transcript, Verdict};
-use xsafe_target::{TargetSettings, TargetsFile};
+use xsafe_target::{Flags, TargetSettings, TargetsFile};
 
 /// A judge, and how many answers to judge at once with it.
 pub struct ResolvedJudge {
@@ -35,6 +35,25 @@ impl JudgeArgs {
             chat_template: self.judge_chat_template.clone(),
             ..TargetSettings::default()
         })
+    }
+
+    /// The flags that set an `llm:` judge's settings, as its messages name
+    /// them: `--judge-max-tokens`, `--judge-api-key-env` (or its variable
+    /// `XSAFE_JUDGE_API_KEY_ENV`, when that gave it), `--judge-header`; it
+    /// has none for the temperature (0 unless a targets file says) nor for
+    /// stop sequences, which only a targets file gives.
+    fn flags(&self) -> Flags {
+        Flags {
+            temperature: None,
+            max_tokens: Some("--judge-max-tokens".into()),
+            stop: None,
+            api_key_env: Some(crate::targets::flag_or_variable(
+                "--judge-api-key-env",
+                "XSAFE_JUDGE_API_KEY_ENV",
+                self.judge_api_key_env.as_deref(),
+            )),
+            header: Some("--judge-header".into()),
+        }
     }
 
     /// Builds the judge: `llm:TARGET` builds TARGET as `--target` would
@@ -87,8 +106,13 @@ impl JudgeArgs {
             });
         };
         let file = targets_file.map(TargetsFile::load).transpose()?;
-        let mut resolved = xsafe_target::resolve(target_spec, &self.settings()?, file.as_ref())
-            .with_context(|| format!("judge `{spec}`"))?;
+        let mut resolved = xsafe_target::resolve_with(
+            target_spec,
+            &self.settings()?,
+            file.as_ref(),
+            &self.flags(),
+        )
+        .with_context(|| format!("judge `{spec}`"))?;
         // A judge should give the same verdict for the same answer: greedy
         // and seeded unless the targets file says otherwise.
         resolved.settings.temperature.get_or_insert(0.0);

@@ -12,7 +12,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use xsafe_core::{ChatRequest, ChatResponse, Target, TargetError};
 use xsafe_runner::RunPlan;
-use xsafe_target::{ResolvedTarget, TargetSettings, TargetsFile};
+use xsafe_target::{Flags, ResolvedTarget, TargetSettings, TargetsFile};
 
 impl TargetArgs {
     /// The settings given as flags, to lay over a targets file's.
@@ -37,6 +37,20 @@ impl TargetArgs {
             threads: self.threads,
             context: self.context,
         })
+    }
+
+    /// The flags that set a run's target's settings, as its messages name
+    /// them ([`Flags::run`]), `--api-key-env` named as its variable
+    /// `XSAFE_API_KEY_ENV` when that gave it.
+    pub fn flags(&self) -> Flags {
+        Flags {
+            api_key_env: Some(flag_or_variable(
+                "--api-key-env",
+                "XSAFE_API_KEY_ENV",
+                self.api_key_env.as_deref(),
+            )),
+            ..Flags::run()
+        }
     }
 
     /// The targets the flags give, in order: each `--target` value (or
@@ -103,7 +117,7 @@ impl TargetArgs {
         let cli = self.settings()?;
         let (mut resolved, mut files) = (Vec::new(), Vec::new());
         for p in self.parts() {
-            let r = xsafe_target::resolve(&p.spec, &cli, file.as_ref())
+            let r = xsafe_target::resolve_with(&p.spec, &cli, file.as_ref(), &self.flags())
                 .map_err(|e| p.hinted(anyhow::Error::from(e)))?;
             let model = model_file(&r, cache_dir)
                 .with_context(|| format!("target `{}`", p.spec))
@@ -243,6 +257,20 @@ fn canonical(path: &Path) -> PathBuf {
     std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
 }
 
+/// How a message names where the value `given` of a flag came from: the
+/// `flag`, or, when the flag's environment `variable` holds that value
+/// (clap reads it in the flag's absence; the same value in both is named
+/// by the variable, as `--db` is), `VARIABLE (the variable of FLAG)`.
+pub fn flag_or_variable(flag: &str, variable: &str, given: Option<&str>) -> String {
+    let by_variable = given
+        .is_some_and(|given| std::env::var_os(variable).is_some_and(|v| v.to_str() == Some(given)));
+    if by_variable {
+        format!("{variable} (the variable of {flag})")
+    } else {
+        flag.to_string()
+    }
+}
+
 /// `Name: value` headers from a flag's values.
 pub fn parse_headers(values: &[String], flag: &str) -> Result<BTreeMap<String, String>> {
     xsafe_target::parse_headers(values, flag).map_err(anyhow::Error::msg)
@@ -266,6 +294,7 @@ fn build_with(r: &ResolvedTarget, file: Option<ModelFile>) -> Result<Arc<dyn Tar
 /// A local model whose settings say the sha256 of its model file
 /// ([`RunPlan::MODEL_SHA256`]), which a run knows it by; the rest is the
 /// model's.
+#[cfg_attr(not(feature = "local"), allow(dead_code))]
 struct KnownByContent {
     model: Arc<dyn Target>,
     sha256: String,

@@ -1003,3 +1003,85 @@ fn refusals_of_a_profiles_strategy_name_its_file_and_both_values() {
         "{stderr}"
     );
 }
+
+/// The reviewer's case, for the proxy: `"api-key" = { env = ... }` in
+/// `[upstream_headers]`, as the README shows for Azure OpenAI, sent the
+/// user's `OPENAI_API_KEY` beside it as `Authorization: Bearer`, to
+/// Azure's host. The header alone is sent now; a variable named with
+/// `--upstream-key-env` is sent beside it, as asked.
+#[test]
+fn a_credential_header_goes_upstream_without_the_openai_key() {
+    const OPENAI_KEY: &str = "sk-openai-users-own-0123456789";
+    let env = Env::new();
+    let upstream = TestServer::start(|_| Reply::chat("Sure."));
+    let profile = write_profile(&env, "contextual", false);
+    let config = env.write(
+        "serve.toml",
+        "[upstream_headers]\n\"api-key\" = { env = \"XSAFE_TEST_AZURE_KEY\" }\n",
+    );
+    for (extra, authorization) in [
+        (&[][..], None),
+        (
+            &["--upstream-key-env", "OPENAI_API_KEY"][..],
+            Some(format!("Bearer {OPENAI_KEY}")),
+        ),
+    ] {
+        let mut child = env
+            .cmd()
+            .args([
+                "serve",
+                "--no-auth",
+                "--listen",
+                "127.0.0.1:0",
+                "--upstream",
+            ])
+            .arg(format!("{}/v1", upstream.url()))
+            .arg("--config")
+            .arg(&config)
+            .arg("--profile")
+            .arg(&profile)
+            .args(extra)
+            .env("OPENAI_API_KEY", OPENAI_KEY)
+            .env("XSAFE_TEST_AZURE_KEY", "az-0123456789abcdef")
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stderr = BufReader::new(child.stderr.take().unwrap());
+        let url = loop {
+            let mut line = String::new();
+            if stderr.read_line(&mut line).unwrap() == 0 {
+                let _ = child.kill();
+                panic!("serve stopped before listening");
+            }
+            if let Some(rest) = line.strip_prefix("serving profile") {
+                break rest
+                    .split(" on ")
+                    .nth(1)
+                    .unwrap()
+                    .split(' ')
+                    .next()
+                    .unwrap()
+                    .to_string();
+            }
+        };
+        let drain = std::thread::spawn(move || {
+            let mut rest = String::new();
+            let _ = stderr.read_to_string(&mut rest);
+        });
+        let response = ask(&url);
+        Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert_eq!(child.wait().unwrap().code(), Some(0));
+        drain.join().unwrap();
+        assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+        let sent = upstream.requests().pop().unwrap();
+        assert_eq!(sent.header("api-key"), Some("az-0123456789abcdef"));
+        assert_eq!(
+            sent.header("authorization"),
+            authorization.as_deref(),
+            "{extra:?}"
+        );
+    }
+}

@@ -190,11 +190,18 @@ async fn serve(global: &Global, args: ServeArgs) -> Result<ExitCode> {
         }
         None
     };
+    let upstream_headers = config.upstream_headers()?;
+    // A header of `upstream_headers` that carries a credential of the
+    // upstream's (Azure's `api-key`) is what it is asked with: the key of
+    // the default variable, which nobody named, is not sent beside it (it
+    // is the user's OpenAI key, and the upstream another provider's).
+    let own_credentials = upstream_headers
+        .iter()
+        .any(|(name, _)| xsafe_target::server_credential_header(name));
     let upstream_key = std::env::var(&key_env)
         .ok()
-        .filter(|k| !k.is_empty())
+        .filter(|k| !k.is_empty() && (named_key_env.is_some() || !own_credentials))
         .map(Secret);
-    let upstream_headers = config.upstream_headers()?;
     // An `Authorization` header given in the config file is sent in place
     // of the key: no key is needed then.
     let header_auth = upstream_headers
