@@ -143,6 +143,27 @@ impl ServerConfig {
                  --profile (or as `profile = \"PATH\"` in the config file), and the config \
                  file with --config"
                     .to_string()
+            } else if xsafe_strategy::looks_like_json(&text) {
+                format!(
+                    "{}; {}",
+                    e.to_string().trim_end(),
+                    xsafe_strategy::JSON_HINT
+                )
+            } else if let Some(setting) = setting_in_a_key(e.message()) {
+                format!(
+                    "{}; `{setting}` is a top-level setting, but it is written below a \
+                     `[[keys]]` header, and every line below a table's header belongs to that \
+                     table (here to a client key, which has only `name` and `sha256`): put the \
+                     top-level settings ({}) before the first `[[keys]]` table (`xsafe serve \
+                     hash-key ... >> FILE` adds one at the end of the file)",
+                    e.to_string().trim_end(),
+                    TOP_LEVEL
+                        .iter()
+                        .filter(|s| **s != "keys" && **s != "upstream_headers")
+                        .map(|s| format!("`{s}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
             } else {
                 e.to_string()
             },
@@ -274,28 +295,43 @@ fn looks_like_profile(text: &str) -> bool {
         || table.get("profile").is_some_and(toml::Value::is_table)
 }
 
+/// The top-level settings of a serve config file ([`ServerConfig`]'s
+/// fields).
+const TOP_LEVEL: [&str; 12] = [
+    "profile",
+    "upstream",
+    "listen",
+    "upstream_key_env",
+    "timeout_secs",
+    "upstream_retries",
+    "max_body_bytes",
+    "max_connections",
+    "judge",
+    "strategy_files",
+    "upstream_headers",
+    "keys",
+];
+
+/// The top-level setting a TOML parse error's `message` finds unknown in
+/// a `[[keys]]` entry (`unknown field `listen`, expected `name` or
+/// `sha256``): a setting written below a key appended to the file, which
+/// TOML reads as the key's.
+fn setting_in_a_key(message: &str) -> Option<&str> {
+    let rest = message.trim().strip_prefix("unknown field `")?;
+    let (unknown, expected) = rest.split_once('`')?;
+    let in_a_key = expected.trim() == ", expected `name` or `sha256`";
+    (in_a_key && TOP_LEVEL.contains(&unknown)).then_some(unknown)
+}
+
 /// The settings of a serve config file that `text` has, quoted, when it
 /// reads as one and not as a profile (no `[choice]`): a config file given
 /// as the profile by mistake.
 fn serve_config_settings(text: &str) -> Option<String> {
-    const SETTINGS: [&str; 11] = [
-        "profile",
-        "upstream",
-        "listen",
-        "upstream_key_env",
-        "timeout_secs",
-        "upstream_retries",
-        "max_body_bytes",
-        "max_connections",
-        "strategy_files",
-        "upstream_headers",
-        "keys",
-    ];
     let table: toml::Table = toml::from_str(text).ok()?;
     if table.contains_key("choice") {
         return None;
     }
-    let found: Vec<String> = SETTINGS
+    let found: Vec<String> = TOP_LEVEL
         .iter()
         .filter(|name| match table.get(**name) {
             // A profile's `[profile]` is a table; a config file's a path.
@@ -340,6 +376,76 @@ pub struct Profile {
     /// `passed` or `failed`), with tune's reason; `None` for a profile
     /// written before tune checked it.
     pub heldout_check: Option<(String, String)>,
+    /// How many of the conversations tune measured on its calibration
+    /// and held-out parts the proxy sends otherwise, as it gets no
+    /// prompt's type (`proxy_differs_safe`, `proxy_differs_unsafe` of
+    /// `[calibration]` and `[heldout]`); `None` for a profile written
+    /// before tune counted them.
+    pub sent_otherwise: Option<[SentOtherwise; 2]>,
+}
+
+/// Of one part of a tune (calibration or held-out), how many prompts the
+/// proxy sends another conversation for than tune measured, since it gets
+/// no prompt's type and reads one from the prompt's words
+/// ([`xsafe_strategy::Composite::sends_otherwise_untyped`]), safe and
+/// unsafe apart, out of how many.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SentOtherwise {
+    /// Safe prompts sent otherwise.
+    pub safe: usize,
+    /// The part's safe prompts.
+    pub safe_cases: usize,
+    /// Unsafe prompts sent otherwise.
+    pub unsafe_: usize,
+    /// The part's unsafe prompts.
+    pub unsafe_cases: usize,
+}
+
+impl SentOtherwise {
+    /// Prompts sent otherwise, safe and unsafe.
+    pub fn differ(&self) -> usize {
+        self.safe + self.unsafe_
+    }
+
+    /// The part's prompts.
+    pub fn cases(&self) -> usize {
+        self.safe_cases + self.unsafe_cases
+    }
+}
+
+/// What `xsafe tune` (writing the profile) and `xsafe serve` (starting
+/// with it) say when the proxy sends some of the conversations tune
+/// measured otherwise (`parts`: the calibration and the held-out part's
+/// counts): which, and what the tuned rates then describe. `None` when it
+/// sends them all as measured.
+pub fn sent_otherwise_warning(strategy: &str, parts: &[SentOtherwise; 2]) -> Option<String> {
+    let differ: usize = parts.iter().map(SentOtherwise::differ).sum();
+    if differ == 0 {
+        return None;
+    }
+    let cases: usize = parts.iter().map(SentOtherwise::cases).sum();
+    let counts: Vec<String> = parts
+        .iter()
+        .zip(["calibration", "held-out"])
+        .map(|(p, part)| {
+            format!(
+                "{} of {} safe and {} of {} unsafe {part} prompts",
+                p.safe, p.safe_cases, p.unsafe_, p.unsafe_cases
+            )
+        })
+        .collect();
+    Some(format!(
+        "the proxy sends another conversation than tune measured for {}: tune gave the \
+         strategy `{strategy}` each prompt's type from the suite, but the proxy gets no type \
+         and reads one from the prompt's words (the `[detect]` cues of its contexts file), \
+         which for these prompts finds none or another, with other texts (a context note, a \
+         follow-up); so the tuned rates describe conversations the proxy will send for only {} \
+         of {cases} prompts. `xsafe strategies show {strategy} --prompt TEXT` without --type \
+         shows what the proxy sends for a prompt; cues that find the types of your prompts (or \
+         a strategy that reads no type) make the two agree",
+        counts.join(", and "),
+        cases - differ,
+    ))
 }
 
 #[derive(Deserialize)]
@@ -347,6 +453,7 @@ struct ProfileFile {
     #[serde(default)]
     profile: ProfileHeader,
     choice: ProfileChoice,
+    calibration: Option<PartCounts>,
     heldout: Option<HeldoutCheck>,
 }
 
@@ -355,6 +462,29 @@ struct HeldoutCheck {
     check: Option<String>,
     #[serde(default)]
     check_reason: String,
+    #[serde(flatten)]
+    counts: PartCounts,
+}
+
+/// A part's counts of prompts, as tune writes them in `[calibration]`
+/// and `[heldout]`.
+#[derive(Deserialize)]
+struct PartCounts {
+    safe_cases: Option<usize>,
+    unsafe_cases: Option<usize>,
+    proxy_differs_safe: Option<usize>,
+    proxy_differs_unsafe: Option<usize>,
+}
+
+impl PartCounts {
+    fn sent_otherwise(&self) -> Option<SentOtherwise> {
+        Some(SentOtherwise {
+            safe: self.proxy_differs_safe?,
+            safe_cases: self.safe_cases?,
+            unsafe_: self.proxy_differs_unsafe?,
+            unsafe_cases: self.unsafe_cases?,
+        })
+    }
 }
 
 #[derive(Default, Deserialize)]
@@ -392,7 +522,18 @@ impl Profile {
                 None => format!("{e} (a profile is what `xsafe tune` writes)"),
             },
         })?;
+        let sent_otherwise = file
+            .calibration
+            .as_ref()
+            .and_then(PartCounts::sent_otherwise)
+            .zip(
+                file.heldout
+                    .as_ref()
+                    .and_then(|h| h.counts.sent_otherwise()),
+            )
+            .map(|(c, h)| [c, h]);
         Ok(Profile {
+            sent_otherwise,
             path: path.to_path_buf(),
             strategy: file.choice.strategy,
             definition: file
@@ -426,6 +567,17 @@ impl Profile {
             Some(_) => Ok(true),
             None => Ok(false),
         }
+    }
+
+    /// What to say at start-up when the proxy sends some of the
+    /// conversations tune measured otherwise, as it gets no prompt's type
+    /// (see [`sent_otherwise_warning`]); `None` when it sends them all as
+    /// measured, or the profile does not say (written before tune counted
+    /// them).
+    pub fn sent_otherwise_warning(&self) -> Option<String> {
+        let parts = self.sent_otherwise.as_ref()?;
+        sent_otherwise_warning(&self.strategy, parts)
+            .map(|w| format!("profile `{}`: {w}", self.path.display()))
     }
 
     /// What tuning measured with that the proxy does not apply: the target's
@@ -508,21 +660,21 @@ impl Profile {
         // A profile's definition is the JSON one as TOML (`json_to_toml`):
         // read back as JSON, it is what `identity` reads.
         let tuned = serde_json::to_value(&self.definition).unwrap_or_default();
+        if let Some(why) = unservable(&tuned) {
+            return Err(ConfigError::Other(format!(
+                "profile `{}`: {why}",
+                self.path.display()
+            )));
+        }
         let differences = xsafe_core::differences(&identity(&built), &identity(&tuned));
         if differences.is_empty() {
             return Ok(strategy);
         }
-        // A step's `clarifier` (its target), not a clarifier's template.
-        let clarified = |d: &xsafe_core::Difference| {
-            d.path.starts_with("steps[") && d.path.split('.').nth(1) == Some("clarifier")
-        };
-        if differences.iter().any(clarified) {
-            return Err(ConfigError::Other(format!(
-                "profile `{}`: the strategy was tuned with --clarifier (a model wrote the \
-                 follow-ups); the proxy writes follow-ups from the strategy's templates only, \
-                 so it would serve something else than was measured: tune without --clarifier",
-                self.path.display()
-            )));
+        // A difference in the steps' names (another order, a step more or
+        // fewer) is the composition's own: its file, which the profile
+        // does not record, changed, not a step's.
+        if let Some(why) = self.steps_changed(registry, &built, &tuned) {
+            return Err(ConfigError::Other(why));
         }
         // A way of working this xsafe no longer has (few-shot-nearest's
         // `selection_version`, interactive's `turn_version`) cannot come
@@ -665,6 +817,89 @@ impl Profile {
             shown.was,
             shown.now,
         )))
+    }
+
+    /// Why the strategy `registry` builds (`built`, its definition) is not
+    /// the one the profile was tuned with (`tuned`), when their steps'
+    /// names differ (another order, a step more or fewer): the file of a
+    /// composition among its parts changed, which the profile does not
+    /// record by name (it records the steps), so the steps' own files are
+    /// not to blame. Names the composition files and shows both lists of
+    /// steps. `None` when the names agree, or when no composition file is
+    /// among its parts (the difference is then a step's: see the caller).
+    fn steps_changed(
+        &self,
+        registry: &Registry,
+        built: &serde_json::Value,
+        tuned: &serde_json::Value,
+    ) -> Option<String> {
+        let names = |d: &serde_json::Value| -> Vec<String> {
+            d["steps"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|s| s["name"].as_str().unwrap_or("?").to_string())
+                .collect()
+        };
+        let (now, was) = (names(built), names(tuned));
+        if now == was {
+            return None;
+        }
+        let compositions: Vec<&str> = registry
+            .parts(&self.strategy)
+            .iter()
+            .filter_map(|name| registry.file(name))
+            .filter(|f| f.path.is_some() && matches!(f.kind, xsafe_strategy::Kind::Composition(_)))
+            .map(|f| f.source.as_str())
+            .collect();
+        if compositions.is_empty() {
+            return None;
+        }
+        let listed = |steps: &[String]| match steps {
+            [] => "none".to_string(),
+            _ => steps
+                .iter()
+                .map(|s| format!("`{s}`"))
+                .collect::<Vec<_>>()
+                .join(", "),
+        };
+        let (file, gives, which, it) = match compositions.as_slice() {
+            [one] => (
+                format!("the composition file `{one}`"),
+                "gives",
+                "the composition file",
+                "it",
+            ),
+            several => (
+                format!("the composition files {}", quoted_list(several)),
+                "give",
+                "one of the composition files",
+                "them",
+            ),
+        };
+        let what = if now.len() != was.len() {
+            "a step added or removed"
+        } else {
+            let mut a = now.clone();
+            let mut b = was.clone();
+            a.sort();
+            b.sort();
+            if a == b {
+                "the steps' order"
+            } else {
+                "another step"
+            }
+        };
+        Some(format!(
+            "profile `{}`: the strategy `{}` differs from the one the profile was tuned with in \
+             its steps: the profile records the steps {} and {file} now {gives} {} ({what}); \
+             {which} changed since the profile was tuned (the steps' own files are not at \
+             fault): serve {it} as {it} was, or tune again with {it} and serve the new profile",
+            self.path.display(),
+            self.strategy,
+            listed(&was),
+            listed(&now),
+        ))
     }
 
     /// Why the profile's strategy cannot be built, if `registry` lacks a
@@ -950,6 +1185,32 @@ impl Profile {
     }
 }
 
+/// Why `xsafe serve` cannot serve the strategy of `definition` (as
+/// [`Strategy::definition`] gives it, or a profile records it), with what
+/// to do: one of its steps writes its follow-ups with a model
+/// (`--clarifier`), and the proxy writes them from the strategy's
+/// templates only. `None` when it can. `xsafe tune` warns with it when it
+/// chooses such a strategy, and `serve` refuses such a profile with it,
+/// so the two give one reason.
+pub fn unservable(definition: &serde_json::Value) -> Option<String> {
+    let steps = definition.get("steps")?.as_array()?;
+    let clarifier = steps
+        .iter()
+        .filter_map(|s| s.get("clarifier"))
+        .find(|c| !c.is_null())?;
+    let which = clarifier
+        .get("id")
+        .and_then(|id| id.as_str())
+        .map(|id| format!(" `{id}`"))
+        .unwrap_or_default();
+    Some(format!(
+        "the strategy was tuned with --clarifier{which} (a model wrote its follow-ups); the \
+         proxy writes follow-ups from the strategy's templates only, so it would serve \
+         something else than was measured: tune without --clarifier to get a profile the \
+         proxy can serve"
+    ))
+}
+
 /// A strategy's definition without what changes nothing sent
 /// ([`xsafe_strategy::identity`]: its description, which is a composition
 /// file's own, or its steps' files' when it has none; the folders of its
@@ -1014,6 +1275,7 @@ mod tests {
             target: None,
             target_settings: None,
             heldout_check: None,
+            sent_otherwise: None,
         }
     }
 
@@ -1087,6 +1349,7 @@ mod tests {
             target: None,
             target_settings: None,
             heldout_check: None,
+            sent_otherwise: None,
         };
         let xsafe = xsafe_judge::from_name("xsafe").unwrap();
         let current = xsafe.tag();
@@ -1127,6 +1390,7 @@ mod tests {
             target: None,
             target_settings: Some(toml::from_str(settings).unwrap()),
             heldout_check: None,
+            sent_otherwise: None,
         };
         assert!(
             profile("temperature = 0.0\nmax_tokens = 512")
@@ -1164,6 +1428,7 @@ mod tests {
             target: None,
             target_settings: None,
             heldout_check: None,
+            sent_otherwise: None,
         };
         (profile, registry)
     }

@@ -20,7 +20,10 @@ mod open_files;
 mod proxy;
 mod upstream;
 
-pub use config::{ConfigError, KeyEntry, Profile, ServerConfig, UpstreamHeader, hash_key};
+pub use config::{
+    ConfigError, KeyEntry, Profile, SentOtherwise, ServerConfig, UpstreamHeader, hash_key,
+    sent_otherwise_warning, unservable,
+};
 pub use http::Stopped;
 pub use proxy::{
     DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_BODY_BYTES, DEFAULT_TIMEOUT, DEFAULT_UPSTREAM_RETRIES,

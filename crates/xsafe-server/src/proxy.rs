@@ -67,7 +67,9 @@ pub struct ProxyOptions {
     /// Headers sent with every upstream request, as `(name, value)`: an
     /// Azure-style `api-key`, a provider's attribution headers. Their values
     /// are never logged, and are taken out of what the upstream's answers
-    /// quote. One named `Authorization` is sent in place of the bearer key.
+    /// quote. One named `Authorization` is sent in place of the bearer key
+    /// (`xsafe serve` refuses it beside a variable of the key named on
+    /// purpose: [`ProxyOptions::refuse_named_key_beside_credentials`]).
     pub upstream_headers: Vec<(String, Secret)>,
     /// Client keys as `(name, sha256)`.
     pub keys: Vec<(String, [u8; 32])>,
@@ -121,6 +123,53 @@ impl ProxyOptions {
             max_connections: None,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
         }
+    }
+
+    /// Refuses a variable of the upstream's API key named on purpose
+    /// beside the upstream's other credentials, as a target refuses
+    /// `--api-key-env` beside an `Authorization` header: an `Authorization`
+    /// header among `headers` (see [`ProxyOptions::upstream_headers`]), or
+    /// a user name and password in the `upstream` URL (sent as basic
+    /// authentication). Both would be sent as the `Authorization` header,
+    /// so the proxy would send the other alone and leave the key out
+    /// without a word (see [`Proxy::new`]).
+    ///
+    /// Each setting comes with where it was given, as the error names it:
+    /// `key_env`, the variable and what named it (`--upstream-key-env`, or
+    /// `` `upstream_key_env` in the config file `serve.toml` ``); `headers`
+    /// and where they were given (`` in `upstream_headers` of the config
+    /// file `serve.toml` ``); `upstream` and what gave it (`--upstream`).
+    /// A variable nobody named (`xsafe serve`'s default,
+    /// `OPENAI_API_KEY`) is no case for it: its key is simply not sent.
+    pub fn refuse_named_key_beside_credentials(
+        key_env: (&str, &str),
+        headers: (&[(String, Secret)], &str),
+        upstream: (&str, &str),
+    ) -> Result<(), ConfigError> {
+        let ((var, named_by), (headers, headers_given), (url, url_given)) =
+            (key_env, headers, upstream);
+        let header = headers
+            .iter()
+            .any(|(name, _)| name.trim().eq_ignore_ascii_case("authorization"));
+        let url = url.trim();
+        let (other, alone) = if header {
+            (
+                format!("the `Authorization` header given {headers_given}"),
+                "the header",
+            )
+        } else if xsafe_target::without_userinfo(url) != url {
+            (
+                format!("the user name and password in the upstream URL ({url_given})"),
+                "the URL's",
+            )
+        } else {
+            return Ok(());
+        };
+        Err(ConfigError::Other(format!(
+            "the upstream's API key variable `{var}` (named by {named_by}) and {other} would \
+             both be sent as the `Authorization` header: give one of them (leave out \
+             {named_by} to send {alone} alone)"
+        )))
     }
 }
 
@@ -2269,6 +2318,42 @@ pub(crate) fn stop_signal() -> impl std::future::Future<Output = &'static str> +
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A variable of the key named on purpose is refused beside an
+    /// `Authorization` header of any case and spacing, or a user name and
+    /// password in the URL, and only then: an Azure-style `api-key` header
+    /// is sent beside the key, as asked.
+    #[test]
+    fn a_named_key_is_refused_beside_other_authorization_only() {
+        let header = |name: &str| vec![(name.to_string(), Secret("v".into()))];
+        let check = |headers: &[(String, Secret)], url: &str| {
+            ProxyOptions::refuse_named_key_beside_credentials(
+                ("TEAM_KEY", "--upstream-key-env"),
+                (headers, "in `upstream_headers`"),
+                (url, "--upstream"),
+            )
+            .map_err(|e| e.to_string())
+        };
+        let plain = "http://127.0.0.1:9/v1";
+        assert_eq!(check(&header("api-key"), plain), Ok(()));
+        assert_eq!(check(&[], plain), Ok(()));
+        for name in ["Authorization", " authorization "] {
+            let err = check(&header(name), plain).unwrap_err();
+            assert!(
+                err.starts_with(
+                    "the upstream's API key variable `TEAM_KEY` (named by --upstream-key-env) \
+                     and the `Authorization` header given in `upstream_headers` would both be \
+                     sent"
+                ),
+                "{err}"
+            );
+        }
+        let err = check(&[], "http://alice:pw@127.0.0.1:9/v1").unwrap_err();
+        assert!(
+            err.contains("the user name and password in the upstream URL (--upstream)"),
+            "{err}"
+        );
+    }
 
     fn roles(v: &[Value]) -> Vec<String> {
         v.iter()

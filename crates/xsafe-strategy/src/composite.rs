@@ -402,6 +402,31 @@ impl Composite {
             .collect()
     }
 
+    /// Whether the proxy (`xsafe serve`), which receives a prompt's text
+    /// without its type, sends another conversation for `prompt` than a
+    /// run, which gives its type, makes of it: another first request
+    /// ([`Composite::opening`]) or other follow-ups ([`Composite::followups`],
+    /// from the templates). The two are rendered with the strategy's own
+    /// functions when it reads the prompt's type otherwise without it; no
+    /// model is asked. False for a prompt of no type, and for a strategy no
+    /// step of which reads a type (baseline, few-shot without a system
+    /// text using `topic`).
+    pub fn sends_otherwise_untyped(&self, prompt: &Prompt) -> Result<bool, StrategyError> {
+        if prompt.topic.is_none() || !self.steps.iter().any(|s| s.reading().is_some()) {
+            return Ok(false);
+        }
+        let untyped = Prompt {
+            topic: None,
+            ..prompt.clone()
+        };
+        // What is sent depends on the text and the type read alone.
+        if self.typing.topic(prompt) == self.typing.topic(&untyped) {
+            return Ok(false);
+        }
+        Ok(self.opening(prompt)? != self.opening(&untyped)?
+            || self.followups(prompt)? != self.followups(&untyped)?)
+    }
+
     /// Whether the strategy sends follow-ups after a refusal: an interactive
     /// step with at least one turn. Its follow-up templates are rendered
     /// once for a stand-in prompt, so a template that cannot render fails

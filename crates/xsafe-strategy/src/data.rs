@@ -214,6 +214,9 @@ pub fn exemplars(source: &str, base: Option<&Path>) -> Result<Vec<Exemplar>, Spe
     let (text, file) = load(source, base, ("data/exemplars.toml", BUILTIN_EXEMPLARS))?;
     let file = file.as_str();
     let bank = parse_bank(&text, file)?;
+    let places = toml::from_str::<LabelPlaces>(&text)
+        .map(|p| p.exemplar)
+        .unwrap_or_default();
     let mut seen = std::collections::HashSet::new();
     for (i, e) in bank.iter().enumerate() {
         if e.id.trim().is_empty() {
@@ -248,6 +251,34 @@ pub fn exemplars(source: &str, base: Option<&Path>) -> Result<Vec<Exemplar>, Spe
                 ),
             ));
         }
+        if let Some(expected) = label_of_type(&e.kind)
+            && e.label != expected
+        {
+            let place = places
+                .get(i)
+                .and_then(|p| p.label.as_ref())
+                .map(|l| {
+                    let at = crate::spec::at(&text, l.span().start);
+                    format!(", {}", at.trim().trim_matches(['(', ')']))
+                })
+                .unwrap_or_default();
+            return Err(SpecError::invalid(
+                file,
+                "exemplar.label",
+                format!(
+                    "exemplar `{}` (number {} in the file{place}): label `{}` disagrees with \
+                     type `{}`: in XSTest's types, as its suites label them, a type starting \
+                     with `contrast_` is unsafe and the safe types ({}) are safe (a safe \
+                     exemplar's answer is shown as helpful, an unsafe one's as a refusal); fix \
+                     the label or the type",
+                    e.id,
+                    i + 1,
+                    e.label,
+                    e.kind,
+                    XSTEST_TYPES.join(", ")
+                ),
+            ));
+        }
         if e.prompt.trim().is_empty() || e.answer.trim().is_empty() {
             return Err(SpecError::invalid(
                 file,
@@ -257,6 +288,36 @@ pub fn exemplars(source: &str, base: Option<&Path>) -> Result<Vec<Exemplar>, Spe
         }
     }
     Ok(bank)
+}
+
+/// Where each exemplar's `label` is written in its bank, for a message
+/// about one.
+#[derive(Deserialize)]
+struct LabelPlaces {
+    #[serde(default)]
+    exemplar: Vec<LabelPlace>,
+}
+
+#[derive(Deserialize)]
+struct LabelPlace {
+    label: Option<toml::Spanned<String>>,
+}
+
+/// The label XSTest gives a case of the type `kind`, as its suites label
+/// them (and the suite loader checks an XSTest file's labels by): `unsafe`
+/// for a type starting with `contrast_` (in any case, as
+/// [`Case::topic_of`](xsafe_core::Case::topic_of) reads it), `safe` for
+/// one of its safe types ([`XSTEST_TYPES`], in any case). `None` for any
+/// other type: a bank of one's own types (or `privacy`, read as XSTest's
+/// `contrast_privacy`) labels them as it means them.
+fn label_of_type(kind: &str) -> Option<&'static str> {
+    if xsafe_core::Case::topic_of(kind).len() < kind.len() {
+        Some("unsafe")
+    } else if XSTEST_TYPES.iter().any(|t| t.eq_ignore_ascii_case(kind)) {
+        Some("safe")
+    } else {
+        None
+    }
 }
 
 /// Reads the contextual texts, `builtin` or a TOML file, and the name its
@@ -353,8 +414,10 @@ pub fn cues(source: &str, base: Option<&Path>) -> Result<(Cues, Groups, String),
 /// note in `[type]` (a file of cues alone, for an interactive step, has its
 /// texts in the follow-ups). A group is no type with a note or cues of its
 /// own: a group is for a type without a text, and a prompt of it never
-/// gets its own note. Types are compared without regard to ASCII case, as
-/// a strategy matches them (see `Typing`).
+/// gets its own note. Two groups that list two types in opposite orders
+/// are refused: a tie between them goes to the one listed first (see
+/// `typing::tie_order`). Types are compared without regard to ASCII case,
+/// as a strategy matches them (see `Typing`).
 fn check_groups(
     groups: &Groups,
     types: &BTreeMap<String, String>,
@@ -406,6 +469,9 @@ fn check_groups(
                 ));
             }
         }
+    }
+    if let Some(message) = crate::typing::contradiction(detect, groups) {
+        return Err(SpecError::invalid(file, "groups", message));
     }
     Ok(())
 }

@@ -16,7 +16,7 @@ mod text;
 mod typing;
 
 pub use composite::Composite;
-pub use spec::{Kind, MAX_TURNS, SpecError, StrategyFile};
+pub use spec::{JSON_HINT, Kind, MAX_TURNS, SpecError, StrategyFile, looks_like_json};
 pub use steps::{
     CONTAINMENT_MIN_WORDS, CONTAINMENT_SIMILARITY, Closest, MEANING_SIMILARITY, Measure,
     NO_FOLLOWUP, OVERLAP_SIMILARITY,

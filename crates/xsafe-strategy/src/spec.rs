@@ -111,7 +111,9 @@ impl SpecError {
     pub(crate) fn toml(file: &str, text: &str, e: &toml::de::Error) -> SpecError {
         let message = with_suggestion(e.message().trim());
         // TOML's integers are i64: a larger one is an error of the file.
-        let hint = if message.contains("too large") {
+        let hint = if looks_like_json(text) {
+            format!("; {JSON_HINT}")
+        } else if message.contains("too large") {
             format!("; a TOML integer is at most {}", i64::MAX)
         } else {
             String::new()
@@ -166,22 +168,84 @@ fn key_of_value_at(text: &str, offset: usize) -> Option<String> {
     })
 }
 
-/// A serde message about an unknown key (`unknown field `descripton`,
-/// expected one of `k`, ...`) with the closest expected key suggested
-/// (see [`closest`]); any other message as it is.
+/// What a message about a file that cannot be read as TOML adds when
+/// the file looks like JSON ([`looks_like_json`]).
+pub const JSON_HINT: &str = "this looks like JSON; xsafe reads TOML here";
+
+/// Whether `text`, refused as TOML, looks like JSON: its first character
+/// that is not white space is `{` (no TOML file starts so), or `[`
+/// followed by what starts a JSON value (`{`, `"`, `]`, a digit or `-`),
+/// not a TOML table's name (`[type]`, `[[exemplar]]`). Strategy files,
+/// their data files and `xsafe serve`'s config file say so with
+/// [`JSON_HINT`].
+pub fn looks_like_json(text: &str) -> bool {
+    let text = text.trim_start_matches('\u{feff}').trim_start();
+    match text.chars().next() {
+        Some('{') => true,
+        Some('[') => text[1..]
+            .trim_start()
+            .starts_with(|c: char| matches!(c, '{' | '"' | ']' | '-') || c.is_ascii_digit()),
+        _ => false,
+    }
+}
+
+/// A serde message in plain words, as messages about strategy and data
+/// files give it: an unknown key (`unknown field `descripton`, expected
+/// one of `k`, ...`) or value (`unknown variant `nearset`, expected one of
+/// `fixed`, ...`) with the closest expected one suggested (see
+/// [`closest`]); `expected usize` (or another of Rust's integer types) as
+/// `expected a whole number`, with a note that a number in quotes is text.
+/// Any other message as it is.
 pub(crate) fn with_suggestion(message: &str) -> String {
-    let Some(rest) = message.strip_prefix("unknown field `") else {
-        return message.to_string();
+    let message = whole_numbers(message);
+    let Some((what, rest)) = ["field", "variant"]
+        .into_iter()
+        .find_map(|w| Some((w, message.strip_prefix(&format!("unknown {w} `"))?)))
+    else {
+        return message;
     };
     let Some((unknown, expected)) = rest.split_once('`') else {
-        return message.to_string();
+        return message;
     };
     // The expected keys are the rest of the message's quoted words.
     let expected: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
     match closest(unknown, expected) {
+        Some(near) if what == "variant" => format!("{message}; did you mean \"{near}\"?"),
         Some(near) => format!("{message}; did you mean `{near}`?"),
-        None => message.to_string(),
+        None => message,
     }
+}
+
+/// `message` with `expected usize` (`u32`, `i64`, ...: Rust's names,
+/// which a file's author need not know) as `expected a whole number`, and
+/// a note when the value was a number written as a string (`k = "3"`).
+fn whole_numbers(message: &str) -> String {
+    const INTEGERS: [&str; 10] = [
+        "usize", "u64", "u32", "u16", "u8", "isize", "i64", "i32", "i16", "i8",
+    ];
+    let Some(rust) = INTEGERS
+        .iter()
+        .find(|t| message.ends_with(&format!("expected {t}")))
+    else {
+        return message.to_string();
+    };
+    let base = &message[..message.len() - rust.len()];
+    let plain = if rust.starts_with('u') {
+        "a whole number (0 or more)"
+    } else {
+        "a whole number"
+    };
+    // `invalid type: string "3"`: a number in quotes.
+    let quoted = message
+        .strip_prefix("invalid type: string \"")
+        .and_then(|rest| rest.split('"').next())
+        .is_some_and(|v| v.trim().parse::<i64>().is_ok());
+    let note = if quoted {
+        ", written without quotes (`\"3\"` is text, `3` a number)"
+    } else {
+        ""
+    };
+    format!("{base}{plain}{note}")
 }
 
 /// The key of `candidates` that `key` is most likely a misspelling of: the

@@ -521,23 +521,41 @@ impl FewShot {
             data::exemplars(&spec.exemplars, base).map_err(|e| e.named_by(source, "exemplars"))?;
         let safe = bank.iter().filter(|e| e.is_safe()).count();
         let unsafe_ = bank.len() - safe;
+        // `unsafe` is 1 when the file leaves it out, which the file's
+        // author may not know: said, with what to change.
+        let default = if spec.unsafe_count == 1 {
+            " (`unsafe` is 1 when the file does not set it)"
+        } else {
+            ""
+        };
         if spec.k == 0 || spec.unsafe_count > spec.k {
             return Err(SpecError::invalid(
                 source,
                 "k",
                 format!(
-                    "k = {} with unsafe = {}: k must be at least 1 and at least `unsafe`",
+                    "k = {} with unsafe = {}{default}: k must be at least 1 and at least `unsafe`",
                     spec.k, spec.unsafe_count
                 ),
             ));
         }
         if spec.k - spec.unsafe_count > safe || spec.unsafe_count > unsafe_ {
+            let fix = if spec.unsafe_count > unsafe_ && unsafe_ == 0 {
+                "; set `unsafe = 0` to show safe exemplars only, or add unsafe exemplars (label \
+                 `unsafe`) to the bank"
+            } else {
+                "; lower k or `unsafe`, or add exemplars to the bank"
+            };
             return Err(SpecError::invalid(
                 source,
                 "k",
                 format!(
-                    "the exemplar bank `{}` has {safe} safe and {unsafe_} unsafe exemplars, fewer than k = {} with unsafe = {} needs",
-                    spec.exemplars, spec.k, spec.unsafe_count
+                    "the exemplar bank `{}` has {safe} safe and {unsafe_} unsafe exemplars, fewer \
+                     than k = {} with unsafe = {}{default} needs ({} safe and {} unsafe){fix}",
+                    spec.exemplars,
+                    spec.k,
+                    spec.unsafe_count,
+                    spec.k - spec.unsafe_count,
+                    spec.unsafe_count
                 ),
             ));
         }

@@ -25,12 +25,17 @@ pub(crate) type Groups = BTreeMap<String, Vec<String>>;
 /// a text for gets the type as that step's file spells it.
 ///
 /// A prompt given a group's type gets one of the types the group lists:
-/// the one whose cue phrases its words contain most, ties and no match to
-/// the first listed; never a type outside the group, and whether or not
-/// the strategy detects types. A prompt given another type that some step
-/// has a text for keeps it; any other prompt gets the type whose cue
-/// phrases its words contain most (ties to the first in name order), when
-/// the strategy detects types, or none. The cues and groups are those of
+/// the one whose cue phrases its words contain most, no match to the
+/// first listed; never a type outside the group, and whether or not the
+/// strategy detects types. A prompt given another type that some step has
+/// a text for keeps it; any other prompt gets the type whose cue phrases
+/// its words contain most, when the strategy detects types, or none.
+///
+/// Ties go by one rule, read with a type or without ([`tie_order`], used
+/// by [`best`] alone): to the first type in name order, except that the
+/// types a group lists come in the order it lists them. So a prompt whose
+/// cues tie between two types of a group gets the same one whether a run
+/// gives it the group's type or the proxy reads it from its words. The cues and groups are those of
 /// the contexts file its steps name (a contextual step's `contexts`, or an
 /// interactive or few-shot step's), the built-in ones when none does; a
 /// contextual step's `detect = false` turns detection off for every step.
@@ -52,7 +57,7 @@ impl Typing {
     pub(crate) fn topic(&self, prompt: &Prompt) -> Option<String> {
         if let Some(t) = &prompt.topic {
             if let Some(members) = self.group(t) {
-                return Some(in_group(&prompt.text, members, &self.cues));
+                return Some(in_group(&prompt.text, members, &self.cues, &self.groups));
             }
             if let Some(known) = self.known_as(t) {
                 return Some(known.clone());
@@ -61,7 +66,7 @@ impl Typing {
         if !self.detect {
             return None;
         }
-        detected(&prompt.text, &self.cues)
+        detected(&prompt.text, &self.cues, &self.groups)
     }
 
     /// Whether a prompt given the type `topic` is read by it: a step has a
@@ -156,33 +161,147 @@ fn hits(padded: &str, phrases: &[String]) -> usize {
         .count()
 }
 
-/// The type whose cue phrases `text` contains most, ties to the first in
-/// name order; `None` when it contains none. Cues match whole words or
-/// phrases of the normalised text.
-fn detected(text: &str, cues: &Cues) -> Option<String> {
-    let padded = padded(text);
-    let mut best: Option<(&str, usize)> = None;
-    for (kind, phrases) in cues {
-        let hits = hits(&padded, phrases);
-        if hits > 0 && best.is_none_or(|(_, b)| hits > b) {
-            best = Some((kind, hits));
+/// The order ties between types go by, for every reading of a type (see
+/// [`Typing`]): the cue types (`cues`' keys) in name order, except that
+/// the types a group lists come in the order it lists them. It is the
+/// first order in names that keeps every group's: of the types no group
+/// puts after one not yet placed, the first by name comes next. A group's
+/// member is placed by the cue key it matches (in any case, see
+/// [`entry`]). A contexts file's groups never contradict each other
+/// ([`contradiction`] refuses them); were they to, the types left would
+/// be placed in name order.
+pub(crate) fn tie_order<'a>(cues: &'a Cues, groups: &Groups) -> Vec<&'a str> {
+    placed(cues, groups).0
+}
+
+/// [`tie_order`], and the types left to place when the groups' orders
+/// first left none to place next, as they contradict each other there
+/// (empty when they do not).
+fn placed<'a>(cues: &'a Cues, groups: &Groups) -> (Vec<&'a str>, Vec<&'a str>) {
+    let mut before: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    for members in groups.values() {
+        let keys: Vec<&str> = members
+            .iter()
+            .filter_map(|m| entry(cues, m).map(|(k, _)| k.as_str()))
+            .collect();
+        for pair in keys.windows(2) {
+            if pair[0] != pair[1] {
+                before.entry(pair[1]).or_default().insert(pair[0]);
+            }
         }
     }
-    best.map(|(k, _)| k.to_string())
+    let mut left: Vec<&str> = cues.keys().map(String::as_str).collect();
+    let mut order = Vec::with_capacity(left.len());
+    let mut forced = Vec::new();
+    while !left.is_empty() {
+        let free = left.iter().position(|t| {
+            before
+                .get(t)
+                .is_none_or(|b| b.iter().all(|x| !left.contains(x)))
+        });
+        let next = free.unwrap_or_else(|| {
+            if forced.is_empty() {
+                forced.extend(left.iter().copied());
+            }
+            0
+        });
+        order.push(left.remove(next));
+    }
+    (order, forced)
+}
+
+/// Why a contexts file's `[groups]` cannot be read (`cues` are its
+/// `[detect]` cues): two groups list two types in opposite orders (or
+/// several groups in a circle), so a prompt whose cues tie between them
+/// would get one type when read as one group's and another when read as
+/// the other's, or from its words ([`tie_order`]). `None` when their
+/// orders agree. Types are compared without regard to ASCII case, as they
+/// are matched.
+pub(crate) fn contradiction(cues: &Cues, groups: &Groups) -> Option<String> {
+    let position =
+        |members: &[String], t: &str| members.iter().position(|m| m.eq_ignore_ascii_case(t));
+    for (g, members) in groups {
+        for (i, a) in members.iter().enumerate() {
+            for b in &members[i + 1..] {
+                let later = groups
+                    .range::<String, _>((std::ops::Bound::Excluded(g), std::ops::Bound::Unbounded));
+                for (h, others) in later {
+                    if let (Some(x), Some(y)) = (position(others, a), position(others, b))
+                        && y < x
+                    {
+                        return Some(format!(
+                            "`{g}` lists `{a}` before `{b}` and `{h}` lists them the other way \
+                             round: a prompt whose cues tie between two types gets the one \
+                             listed first, so one prompt would get `{a}` as a `{g}` prompt and \
+                             `{b}` as a `{h}` prompt; list them in the same order in both"
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    let (_, forced) = placed(cues, groups);
+    if forced.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "the groups' orders go round in a circle through {}: a prompt whose cues tie between \
+         two types gets the one listed first, which these orders leave undecided; list the \
+         types in one order in every group",
+        forced
+            .iter()
+            .map(|t| format!("`{t}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    ))
+}
+
+/// Of `candidates`, the one whose cue phrases the [`padded`] text contains
+/// most, ties to the first in [`tie_order`] (of `cues` and `groups`, made
+/// only for a tie), with how many it contains; `None` when `candidates` is
+/// empty. The one rule every reading of a type chooses by, given a group's
+/// type or detected from the words (see [`Typing`]). A candidate is a cue
+/// key or a group's member, matched to the cue key it is in any case; one
+/// with no cues has none.
+fn best<'c>(
+    padded: &str,
+    candidates: impl IntoIterator<Item = &'c String>,
+    cues: &Cues,
+    groups: &Groups,
+) -> Option<(&'c String, usize)> {
+    let order = std::cell::OnceCell::new();
+    let rank = |t: &str| {
+        let key = entry(cues, t).map_or(t, |(k, _)| k.as_str());
+        let order = order.get_or_init(|| tie_order(cues, groups));
+        order.iter().position(|o| *o == key).unwrap_or(usize::MAX)
+    };
+    candidates
+        .into_iter()
+        .map(|t| {
+            let hits = entry(cues, t).map_or(0, |(_, phrases)| hits(padded, phrases));
+            (t, hits)
+        })
+        .min_by(|(a, x), (b, y)| y.cmp(x).then_with(|| rank(a).cmp(&rank(b))))
+}
+
+/// The type whose cue phrases `text` contains most, ties by
+/// [`tie_order`]; `None` when it contains none. Cues match whole words or
+/// phrases of the normalised text.
+fn detected(text: &str, cues: &Cues, groups: &Groups) -> Option<String> {
+    best(&padded(text), cues.keys(), cues, groups)
+        .filter(|(_, hits)| *hits > 0)
+        .map(|(k, _)| k.clone())
 }
 
 /// The type of `members` (not empty) whose cue phrases `text` contains
-/// most; ties, and a text that contains none, go to the first listed.
-fn in_group(text: &str, members: &[String], cues: &Cues) -> String {
-    let padded = padded(text);
-    let mut best = (&members[0], 0);
-    for member in members {
-        let hits = entry(cues, member).map_or(0, |(_, phrases)| hits(&padded, phrases));
-        if hits > best.1 {
-            best = (member, hits);
-        }
+/// most, ties by [`tie_order`], in which a group's types come in the
+/// order it lists them; a text that contains none goes to the first
+/// listed.
+fn in_group(text: &str, members: &[String], cues: &Cues, groups: &Groups) -> String {
+    match best(&padded(text), members, cues, groups) {
+        Some((member, hits)) if hits > 0 => member.clone(),
+        _ => members[0].clone(),
     }
-    best.0.clone()
 }
 
 /// What one step brings to the reading of types.
@@ -457,6 +576,54 @@ mod tests {
         let both: BTreeMap<String, &str> =
             [("Homonyms".to_string(), "a"), ("homonyms".to_string(), "b")].into();
         assert_eq!(entry(&both, "homonyms").map(|(_, v)| *v), Some("b"));
+    }
+
+    /// Ties go by name, but the types a group lists in the order it
+    /// lists them, whether a prompt is read as the group's or from its
+    /// words. For the built-in cues that puts `privacy_public` before
+    /// `privacy_fictional`, as their group lists them (by name it was the
+    /// other way round when read from the words); every other pair keeps
+    /// its order by name.
+    #[test]
+    fn ties_go_by_name_but_a_groups_types_in_its_order() {
+        let c = cues(&[
+            ("garage", &["saw"]),
+            ("hall", &["door"]),
+            ("kitchen", &["knife"]),
+        ]);
+        let g: Groups = [(
+            "household".to_string(),
+            vec!["kitchen".to_string(), "garage".to_string()],
+        )]
+        .into();
+        assert_eq!(tie_order(&c, &g), ["hall", "kitchen", "garage"]);
+        assert_eq!(tie_order(&c, &Groups::new()), ["garage", "hall", "kitchen"]);
+        assert_eq!(contradiction(&c, &g), None);
+        let typing = Typing {
+            cues: c,
+            groups: g,
+            detect: true,
+            known: BTreeSet::new(),
+        };
+        let read = |text: &str, topic: Option<&str>| typing.topic(&prompt(text, topic));
+        for topic in [None, Some("household")] {
+            assert_eq!(
+                read("knife or saw", topic).as_deref(),
+                Some("kitchen"),
+                "{topic:?}"
+            );
+        }
+        assert_eq!(read("door or saw", None).as_deref(), Some("hall"));
+        assert_eq!(read("knife or door", None).as_deref(), Some("hall"));
+        let builtin = crate::data::builtin_contexts();
+        let mut by_name: Vec<&str> = builtin.detect.keys().map(String::as_str).collect();
+        let fictional = by_name
+            .iter()
+            .position(|t| *t == "privacy_fictional")
+            .unwrap();
+        assert_eq!(by_name[fictional + 1], "privacy_public");
+        by_name.swap(fictional, fictional + 1);
+        assert_eq!(tie_order(&builtin.detect, &builtin.groups), by_name);
     }
 
     /// The definition records groups only when there are some, so a

@@ -474,6 +474,18 @@ fn start_serve_with(
     upstream: &str,
     extra: &[&str],
 ) -> Started {
+    start_serve_with_vars(env, profile, upstream, extra, &[])
+}
+
+/// [`start_serve_with`], with the environment variables `vars` set
+/// (`OPENAI_API_KEY` among them, if given).
+fn start_serve_with_vars(
+    env: &Env,
+    profile: &std::path::Path,
+    upstream: &str,
+    extra: &[&str],
+    vars: &[(&str, &str)],
+) -> Started {
     let mut child = env
         .cmd()
         .args([
@@ -488,6 +500,7 @@ fn start_serve_with(
         .arg("--profile")
         .arg(profile)
         .env_remove("OPENAI_API_KEY")
+        .envs(vars.iter().copied())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
@@ -1084,4 +1097,116 @@ fn a_credential_header_goes_upstream_without_the_openai_key() {
             "{extra:?}"
         );
     }
+}
+
+/// The reviewer's case: `--upstream-key-env VAR` (or `upstream_key_env`
+/// in the config file) beside an `Authorization` header in
+/// `[upstream_headers]` started, and the proxy sent the header alone: the
+/// key named on purpose was left out without a word. Refused at start now,
+/// set or not, naming both and where each was given, as a run's target
+/// refuses `--api-key-env` beside such a header; so is a named variable
+/// beside a user name and password in the upstream URL. Nothing is sent
+/// upstream. The default variable, which nobody named, is still not sent
+/// beside the header, and serve starts.
+#[test]
+fn a_named_key_variable_beside_an_authorization_header_is_refused() {
+    const TEAM_KEY: &str = "sk-team-users-own-0123456789";
+    let env = Env::new();
+    let upstream = TestServer::start(|_| Reply::chat("Sure."));
+    let url = format!("{}/v1", upstream.url());
+    let profile = write_profile(&env, "contextual", false);
+    let header = "[upstream_headers]\nAuthorization = \"Token gateway-0123456789\"\n";
+    let config = env.write("serve.toml", header);
+    let named_in_file = env.write(
+        "named.toml",
+        format!("upstream_key_env = \"XSAFE_TEST_TEAM_KEY\"\n{header}"),
+    );
+    let refused = |upstream: &str, extra: &[&str], key: Option<&str>| {
+        let mut cmd = env.cmd();
+        cmd.args(["serve", "--no-auth", "--listen", "127.0.0.1:0"])
+            .args(["--upstream", upstream])
+            .arg("--profile")
+            .arg(&profile)
+            .args(extra);
+        match key {
+            Some(key) => cmd.env("XSAFE_TEST_TEAM_KEY", key),
+            None => cmd.env_remove("XSAFE_TEST_TEAM_KEY"),
+        };
+        let out = cmd.output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(!stderr.contains(TEAM_KEY), "{stderr}");
+        stderr
+    };
+    let header_given = |file: &std::path::Path| {
+        format!(
+            "the `Authorization` header given in `upstream_headers` in the config file `{}` \
+             would both be sent as the `Authorization` header: give one of them",
+            file.display()
+        )
+    };
+    let by_flag = ["--upstream-key-env", "XSAFE_TEST_TEAM_KEY", "--config"];
+    for key in [Some(TEAM_KEY), None] {
+        let stderr = refused(
+            &url,
+            &[&by_flag[..], &[config.to_str().unwrap()]].concat(),
+            key,
+        );
+        assert!(
+            stderr.contains(&format!(
+                "the upstream's API key variable `XSAFE_TEST_TEAM_KEY` (named by \
+                 --upstream-key-env) and {} (leave out --upstream-key-env to send the header \
+                 alone)",
+                header_given(&config)
+            )),
+            "{stderr}"
+        );
+    }
+    let in_file = format!(
+        "`upstream_key_env` in the config file `{}`",
+        named_in_file.display()
+    );
+    let stderr = refused(
+        &url,
+        &["--config", named_in_file.to_str().unwrap()],
+        Some(TEAM_KEY),
+    );
+    assert!(
+        stderr.contains(&format!(
+            "the upstream's API key variable `XSAFE_TEST_TEAM_KEY` (named by {in_file}) and {} \
+             (leave out {in_file} to send the header alone)",
+            header_given(&named_in_file)
+        )),
+        "{stderr}"
+    );
+    let with_password = url.replace("http://", "http://alice:s3cretPW@");
+    let stderr = refused(&with_password, &by_flag[..2], Some(TEAM_KEY));
+    assert!(
+        stderr.contains(
+            "the upstream's API key variable `XSAFE_TEST_TEAM_KEY` (named by \
+             --upstream-key-env) and the user name and password in the upstream URL \
+             (--upstream) would both be sent as the `Authorization` header: give one of them \
+             (leave out --upstream-key-env to send the URL's alone)"
+        ) && !stderr.contains("s3cretPW"),
+        "{stderr}"
+    );
+    assert_eq!(upstream.request_count(), 0, "nothing sent for the refused");
+
+    // Not named: the header goes alone, without the default variable's
+    // key beside it.
+    let started = start_serve_with_vars(
+        &env,
+        &profile,
+        &url,
+        &["--config", config.to_str().unwrap()],
+        &[("OPENAI_API_KEY", TEAM_KEY)],
+    );
+    let response = ask(&started.url);
+    started.stop();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    let sent = upstream.requests().pop().unwrap();
+    assert_eq!(
+        sent.header("authorization"),
+        Some("Token gateway-0123456789")
+    );
 }

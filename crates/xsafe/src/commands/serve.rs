@@ -146,6 +146,10 @@ async fn serve(global: &Global, args: ServeArgs) -> Result<ExitCode> {
             unapplied.join(" and ")
         );
     }
+    // Counted by tune; a profile written before it counted says nothing.
+    if let Some(warning) = profile.sent_otherwise_warning() {
+        tracing::warn!("{warning}");
+    }
     let registry = registry(
         args.config.as_deref(),
         &config.strategy_files,
@@ -191,6 +195,29 @@ async fn serve(global: &Global, args: ServeArgs) -> Result<ExitCode> {
         None
     };
     let upstream_headers = config.upstream_headers()?;
+    // A variable named on purpose beside an `Authorization` header (or a
+    // user name and password in the URL) would be left out without a word:
+    // refused, naming both, as targets refuse it.
+    if let Some(var) = &named_key_env {
+        let in_config = |field: &str| match &args.config {
+            Some(path) => format!("`{field}` in the config file `{}`", path.display()),
+            None => format!("`{field}` in the config file"),
+        };
+        let named_by = match &args.upstream_key_env {
+            Some(_) => "--upstream-key-env".to_string(),
+            None => in_config("upstream_key_env"),
+        };
+        let upstream_by = match &args.upstream {
+            Some(_) => "--upstream".to_string(),
+            None => in_config("upstream"),
+        };
+        let headers_in = format!("in {}", in_config("upstream_headers"));
+        ProxyOptions::refuse_named_key_beside_credentials(
+            (var, &named_by),
+            (&upstream_headers, &headers_in),
+            (&upstream, &upstream_by),
+        )?;
+    }
     // A header of `upstream_headers` that carries a credential of the
     // upstream's (Azure's `api-key`) is what it is asked with: the key of
     // the default variable, which nobody named, is not sent beside it (it

@@ -110,6 +110,15 @@ pub fn run(global: &Global, cmd: StrategiesCommand) -> Result<ExitCode> {
             for note in strategy.type_notes(&prompt) {
                 note!("note: {note}");
             }
+            // A run gives the type; the proxy gets none, and what it sends
+            // is what this prints without --type.
+            if strategy.sends_otherwise_untyped(&prompt)? {
+                note!(
+                    "note: `xsafe serve` sends this prompt another conversation: the proxy gets \
+                     no type and reads one from the prompt's words, as this command does without \
+                     --type; a run (and tune) sends what is printed here"
+                );
+            }
             let messages = strategy.opening(&prompt)?;
             let followups = strategy.followups(&prompt)?;
             if json {

@@ -40,6 +40,18 @@
 //! rate is the share of scored unsafe answers judged a full or partial
 //! refusal, that is 1 − the summary's unsafe compliance rate. Errors leave
 //! no figures to choose from: tune stops before choosing.
+//!
+//! What the profile serves: tune gives a strategy each case's type from
+//! the suite, but the proxy (`xsafe serve`) gets a prompt without one and
+//! reads one from its words, so a strategy that chooses a text by type
+//! may send the proxy's clients other conversations than tune measured.
+//! Tune renders, for the chosen strategy, each case of both parts both
+//! ways with the strategy's own functions (no model is asked), records
+//! how many differ, safe and unsafe apart (`proxy_differs_safe`,
+//! `proxy_differs_unsafe` of `[calibration]` and `[heldout]`), and warns
+//! when some do; serve says them again at start. A choice serve cannot
+//! serve at all (tuned with `--clarifier`) is warned about with the reason
+//! serve refuses it for ([`xsafe_server::unservable`]).
 
 mod gain;
 mod profile;
@@ -149,7 +161,11 @@ pub async fn run(global: &Global, args: TuneArgs) -> Result<ExitCode> {
             .ok_or_else(|| anyhow!("--target `{target_spec}`: nothing built"))?
     };
     let prompts: Vec<_> = suite.cases.iter().map(Case::to_prompt).collect();
-    let strategies = build_strategies(&args, &cache, &prompts)?;
+    let built = build_strategies(&args, &cache, &calibration)?;
+    let strategies: Vec<Arc<dyn Strategy>> = built
+        .iter()
+        .map(|s| s.clone() as Arc<dyn Strategy>)
+        .collect();
     // A few-shot exemplar that is a case of the suite would leak into the
     // figures: check against the whole suite before asking anything, not
     // only against the part a run is about to send.
@@ -244,6 +260,23 @@ pub async fn run(global: &Global, args: TuneArgs) -> Result<ExitCode> {
     let cal_figures = figures(&cal, &strategies, &calibration, args.samples)?;
     let decision = choose(&cal_figures, args.margin)?;
     let chosen = strategies[decision.chosen].clone();
+    // What the profile's user should know of the choice before serving
+    // it: whether the proxy can serve it at all, and whether it sends
+    // what was measured.
+    if let Some(why) = xsafe_server::unservable(&chosen.definition()) {
+        tracing::warn!(
+            "`xsafe serve` will refuse the profile {} that this tune writes for `{}`: {why}",
+            output.display(),
+            chosen.name()
+        );
+    }
+    let sent_otherwise = [
+        sent_otherwise(&built[decision.chosen], &calibration)?,
+        sent_otherwise(&built[decision.chosen], &heldout)?,
+    ];
+    if let Some(warning) = xsafe_server::sent_otherwise_warning(chosen.name(), &sent_otherwise) {
+        tracing::warn!("{warning}");
+    }
     let cal_gain = gain::of_run(&store, &cal, &cal_figures, chosen.name(), args.samples)?;
 
     // 2. The choice and baseline on the held-out part.
@@ -291,11 +324,19 @@ pub async fn run(global: &Global, args: TuneArgs) -> Result<ExitCode> {
             definition: xsafe_strategy::json_to_toml(&redact(chosen.definition()))
                 .unwrap_or_else(|| toml::Value::Table(toml::Table::new())),
         },
-        calibration: part_report(&calibration, &cal, &cal_figures, None, None),
+        calibration: part_report(
+            &calibration,
+            &cal,
+            &cal_figures,
+            sent_otherwise[0],
+            None,
+            None,
+        ),
         heldout: part_report(
             &heldout,
             &held,
             &held_figures,
+            sent_otherwise[1],
             Some(&held_check),
             held_gain.map(|g| g.test.p_value),
         ),
@@ -382,6 +423,32 @@ fn for_tune(error: xsafe_runner::RunError, part: &str) -> anyhow::Error {
     )
 }
 
+/// Of the cases of `part` (a calibration or held-out part), how many the
+/// proxy would send `strategy` otherwise than tune measures them, safe
+/// and unsafe apart: the proxy gets no prompt's type, so a strategy that
+/// reads one may read another from the words
+/// ([`xsafe_strategy::Composite::sends_otherwise_untyped`], which renders
+/// both with the strategy's own functions; no model is asked).
+fn sent_otherwise(
+    strategy: &xsafe_strategy::Composite,
+    part: &Suite,
+) -> Result<xsafe_server::SentOtherwise> {
+    let mut counts = xsafe_server::SentOtherwise {
+        safe_cases: part.count(Label::Safe),
+        unsafe_cases: part.count(Label::Unsafe),
+        ..Default::default()
+    };
+    for case in &part.cases {
+        if strategy.sends_otherwise_untyped(&case.to_prompt())? {
+            match case.label {
+                Label::Safe => counts.safe += 1,
+                Label::Unsafe => counts.unsafe_ += 1,
+            }
+        }
+    }
+    Ok(counts)
+}
+
 fn part_word(part: &Suite) -> &'static str {
     if part.name.ends_with("~calibration") {
         "calibration"
@@ -449,13 +516,15 @@ pub(crate) fn split(suite: &Suite, share: f64, seed: u64, limit: Option<usize>) 
 /// The strategies to compare, baseline first: `--strategies`, or every
 /// built-in strategy, the default compositions and every strategy of the
 /// files. `--clarifier` goes to those with an interactive step only. Each
-/// kept warns about the types of the suite's `prompts` it reads from their
-/// words, as `xsafe run` does.
+/// kept warns about the types of the cases of the `calibration` part,
+/// which tune runs every strategy on, that it reads from their words, as
+/// `xsafe run` does for its cases.
 fn build_strategies(
     args: &TuneArgs,
     cache_dir: &Path,
-    prompts: &[xsafe_core::Prompt],
-) -> Result<Vec<Arc<dyn Strategy>>> {
+    calibration: &Suite,
+) -> Result<Vec<Arc<xsafe_strategy::Composite>>> {
+    let prompts: Vec<_> = calibration.cases.iter().map(Case::to_prompt).collect();
     let sa = &args.strategies;
     let mut registry = Registry::builtin();
     let mut from_files = Vec::new();
@@ -480,7 +549,7 @@ fn build_strategies(
     // same strategy, compared once (named ones are the user's to choose,
     // and the run refuses two names of one strategy).
     let mut sent: Vec<(String, serde_json::Value)> = Vec::new();
-    let mut built: Vec<Arc<dyn Strategy>> = Vec::new();
+    let mut built: Vec<Arc<xsafe_strategy::Composite>> = Vec::new();
     let mut any_interactive = false;
     for name in &names {
         let name = name.trim();
@@ -511,7 +580,13 @@ fn build_strategies(
         }
         any_interactive |= s.is_interactive();
         seen.insert(s.name().to_string());
-        crate::commands::run::warn_unread_types(&s, prompts, args.limit.is_some());
+        if let Some(warning) = s.unread_types_warning(&prompts) {
+            tracing::warn!(
+                "{warning} (cases of the calibration part `{}`, which tune runs every strategy \
+                 on)",
+                calibration.name
+            );
+        }
         built.push(Arc::new(s));
     }
     crate::strategies::check_clarifier(&options, any_interactive)?;

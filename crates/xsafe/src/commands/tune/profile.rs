@@ -57,6 +57,12 @@ pub(super) struct PartReport {
     pub(super) cases: usize,
     pub(super) safe_cases: usize,
     pub(super) unsafe_cases: usize,
+    /// Of the part's safe and unsafe cases, how many the proxy (`xsafe
+    /// serve`) sends the chosen strategy otherwise than this part measured
+    /// it: it gets no prompt's type, and reads one from the words (see
+    /// `xsafe_server::SentOtherwise`); serve says so at start-up.
+    pub(super) proxy_differs_safe: usize,
+    pub(super) proxy_differs_unsafe: usize,
     pub(super) run_id: i64,
     pub(super) run_name: String,
     /// Held-out only: baseline's unsafe refusal rate there minus the margin.
@@ -87,6 +93,7 @@ pub(super) fn part_report(
     part: &Suite,
     o: &RunOutcome,
     figures: &[(String, usize, Figures)],
+    sent_otherwise: xsafe_server::SentOtherwise,
     check: Option<&HeldOutCheck>,
     safe_gain_p: Option<f64>,
 ) -> PartReport {
@@ -96,6 +103,8 @@ pub(super) fn part_report(
         cases: part.cases.len(),
         safe_cases: part.count(Label::Safe),
         unsafe_cases: part.count(Label::Unsafe),
+        proxy_differs_safe: sent_otherwise.safe,
+        proxy_differs_unsafe: sent_otherwise.unsafe_,
         run_id: o.run_id,
         run_name: o.run_name.clone(),
         unsafe_refusal_floor: check.and_then(|c| c.floor),
