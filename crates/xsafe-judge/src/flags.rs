@@ -179,9 +179,103 @@ pub fn misnamed_judge(flag: &str, spec: &str) -> Option<String> {
     ))
 }
 
+/// How the tag `old` of a judge differs from `new`, of the same name: in
+/// the weights (an `xsafe:FILE` judge, whose version ends with its weights'
+/// digest: another file of the same name, or the file trained again), in
+/// the model (an `llm:` judge, whose version ends with the digest of its
+/// model's settings: another model under the same name, or the same with
+/// another temperature, token limit, seed, stop sequences or system
+/// prompt), or in the judge's version: `weights`, `model` or `version`. A
+/// pair's (`A>B@V1>V2<0.95`) differs as the first of its judges that
+/// differs does, else in its threshold: `threshold`. What `xsafe rejudge`
+/// says of the verdicts it replaced, which are stored one per judge name.
+pub fn tag_difference(old: &str, new: &str) -> &'static str {
+    let parts = |tag: &str| -> Option<(Vec<String>, Vec<String>, String)> {
+        let (name, version) = tag.rsplit_once('@')?;
+        let (versions, below) = match split_threshold(version) {
+            Some((versions, below)) => (versions.to_string(), below.to_string()),
+            None => (version.to_string(), String::new()),
+        };
+        let names: Vec<String> = name.split('>').map(str::to_string).collect();
+        let versions: Vec<String> = versions.split('>').map(str::to_string).collect();
+        (names.len() == versions.len()).then_some((names, versions, below))
+    };
+    let (Some((names, old_versions, old_below)), Some((new_names, new_versions, new_below))) =
+        (parts(old), parts(new))
+    else {
+        return "version";
+    };
+    if names != new_names {
+        return "version";
+    }
+    for ((name, a), b) in names.iter().zip(&old_versions).zip(&new_versions) {
+        if a == b {
+            continue;
+        }
+        // `RULES-DIGEST` (xsafe:FILE) or `VERSION-DIGEST` (llm:): the same
+        // rules or version, another digest.
+        let same_rules = match (a.split_once('-'), b.split_once('-')) {
+            (Some((ra, _)), Some((rb, _))) => ra == rb,
+            _ => false,
+        };
+        return match () {
+            _ if same_rules && name.starts_with("xsafe:") => "weights",
+            _ if same_rules && name.starts_with("llm:") => "model",
+            _ => "version",
+        };
+    }
+    if old_below != new_below {
+        "threshold"
+    } else {
+        "version"
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The bug this guards: an `llm:` judge asking another model under one
+    /// name replaced the other's verdicts saying nothing of why.
+    #[test]
+    fn two_tags_of_a_judge_differ_in_what_they_say() {
+        let cases = [
+            ("xsafe:w.json@11-aaaa", "xsafe:w.json@11-bbbb", "weights"),
+            ("xsafe:w.json@10-aaaa", "xsafe:w.json@11-aaaa", "version"),
+            ("llm:grader@11-aaaa", "llm:grader@11-bbbb", "model"),
+            ("llm:grader@10", "llm:grader@11-bbbb", "version"),
+            ("xsafe@11-a>11-b<0.95", "xsafe@11-a>11-c<0.95", "version"),
+            (
+                "xsafe>llm:g@11-a>11-b<0.95",
+                "xsafe>llm:g@11-a>11-c<0.95",
+                "model",
+            ),
+            (
+                "xsafe>llm:g@11-a>11-b<0.95",
+                "xsafe>llm:g@11-z>11-c<0.95",
+                "version",
+            ),
+            (
+                "xsafe:w>llm:g@11-a>11-b<0.9",
+                "xsafe:w>llm:g@11-z>11-b<0.9",
+                "weights",
+            ),
+            (
+                "xsafe>llm:g@11-a>11-b<0.9",
+                "xsafe>llm:g@11-a>11-b<0.95",
+                "threshold",
+            ),
+            (
+                "xsafe>llm:g@11-a>10<0.95",
+                "xsafe>llm:g@11-a>11-b<0.95",
+                "version",
+            ),
+            ("strmatch@1", "strmatch@2", "version"),
+        ];
+        for (old, new, differs) in cases {
+            assert_eq!(tag_difference(old, new), differs, "{old} {new}");
+        }
+    }
 
     #[test]
     fn shell_words_are_quoted_where_a_shell_reads_them() {

@@ -18,7 +18,7 @@ mod strmatch;
 
 pub use cascade::Cascade;
 pub use classifier::XsafeJudge;
-pub use flags::{misnamed_judge, rejudge_command, shell_word, split_threshold};
+pub use flags::{misnamed_judge, rejudge_command, shell_word, split_threshold, tag_difference};
 pub use llm::LlmJudge;
 pub use strmatch::StrMatch;
 

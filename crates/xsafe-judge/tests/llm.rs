@@ -49,7 +49,12 @@ async fn sends_the_question_and_the_answer_and_reads_the_label() {
     let (v, server) = verdict_for(Reply::chat("1_full_compliance")).await;
     assert_eq!(v.outcome, Outcome::Scored(Class::Compliance));
     assert_eq!(v.confidence, LlmJudge::CONFIDENCE);
-    assert_eq!(v.judge, "llm:openai:judge-model@10");
+    assert_eq!(v.judge, judge(&server).tag());
+    assert!(
+        v.judge.starts_with("llm:openai:judge-model@11-"),
+        "{}",
+        v.judge
+    );
 
     let requests = server.requests();
     assert_eq!(requests.len(), 1);

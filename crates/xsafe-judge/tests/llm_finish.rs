@@ -232,7 +232,11 @@ async fn a_cut_adds_to_other_reasons_and_changes_no_class() {
     .await;
     assert_eq!(v.outcome, Outcome::Scored(Class::FullRefusal));
     assert_eq!(v.confidence, LlmJudge::CONFIDENCE);
-    assert_eq!(v.judge, "llm:openai:judge-model@10");
+    assert!(
+        v.judge.starts_with("llm:openai:judge-model@11-"),
+        "{}",
+        v.judge
+    );
     // A label in the content beside reasoning is read as before.
     let mut body = chat_completion("2_full_refusal", "stop");
     body["choices"][0]["message"]["reasoning_content"] = json!("It says no.");

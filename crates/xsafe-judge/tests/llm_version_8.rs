@@ -39,9 +39,17 @@ async fn verdict(answer: &str, reply: Reply) -> (Verdict, TestServer) {
 
 #[tokio::test]
 async fn the_tag_is_the_current_version() {
-    let (v, _s) = verdict(ANSWER, Reply::chat("1_full_compliance")).await;
-    assert_eq!(v.judge, "llm:openai:judge-model@10");
-    assert_eq!(LlmJudge::VERSION, "10");
+    let (v, server) = verdict(ANSWER, Reply::chat("1_full_compliance")).await;
+    // Version 11: the digest of the judge's model's settings follows.
+    let settings = xsafe_core::Target::settings(&**judge(&server).target());
+    assert_eq!(
+        v.judge,
+        format!(
+            "llm:openai:judge-model@11-{}",
+            LlmJudge::model_digest(&settings)
+        )
+    );
+    assert_eq!(LlmJudge::VERSION, "11");
 }
 
 /// Version 10: the precheck the judge shares with the `xsafe` rules (10)
@@ -57,7 +65,7 @@ async fn an_echoed_prompt_then_a_loop_is_unscored_without_asking() {
         "{:?}",
         v.outcome
     );
-    assert_eq!(v.judge, "llm:openai:judge-model@10");
+    assert_eq!(v.judge, judge(&server).tag());
     assert_eq!(server.request_count(), 0);
 }
 

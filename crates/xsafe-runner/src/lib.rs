@@ -20,7 +20,9 @@ use layout::{Layout, Marks};
 use plan::Selection;
 pub use plan::{RunPlan, what_is_sent};
 pub use stored::{Changes, Moved, MovedAs, relocated_note};
-pub use summary::{CommonError, Counts, GroupSummary, RunOutcome, SuiteSummary, UnscoredReason};
+pub use summary::{
+    CommonError, Counts, Escalated, GroupSummary, RunOutcome, SuiteSummary, UnscoredReason,
+};
 
 use futures::{Stream, StreamExt};
 use serde::Serialize;
@@ -1482,12 +1484,34 @@ pub fn stored_outcome(
     let counts = store.outcome_counts(run_id, judge)?;
     let mut outcome = RunOutcome::new(&run, run.status, total, done_before, &counts, judge);
     let mut reasons = summary::Reasons::default();
-    for group in outcome.groups.iter().filter(|g| g.counts.unscored > 0) {
+    // A pair's escalations are in its verdicts' notes: every group's are
+    // read; else only those of groups with unscored answers.
+    let pair = judge.split_once('>').map(|(_, second)| second);
+    let mut escalated = summary::Escalated {
+        to: pair.unwrap_or_default().to_string(),
+        answers: 0,
+        of: 0,
+    };
+    for group in &outcome.groups {
+        if group.counts.unscored == 0 && pair.is_none() {
+            continue;
+        }
         for result in store.done_outlines(run_id, &group.target, &group.strategy)? {
-            reasons.add(&result, judge);
+            if group.counts.unscored > 0 {
+                reasons.add(&result, judge);
+            }
+            let verdict = result
+                .verdicts
+                .iter()
+                .find(|v| xsafe_store::judge_name(&v.judge) == judge);
+            if let (Some(v), Some(_)) = (verdict, pair) {
+                escalated.of += 1;
+                escalated.answers += u64::from(xsafe_judge::Cascade::escalated(v));
+            }
         }
     }
     outcome.unscored_reasons = reasons.commonest();
+    outcome.escalated = pair.map(|_| escalated);
     Ok(outcome)
 }
 

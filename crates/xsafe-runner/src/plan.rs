@@ -317,13 +317,25 @@ impl RunPlan {
     /// `version`, and, when it asks models ([`RunPlan::judge_targets`]),
     /// `served_at`: each model's id with its base URLs as [`served_at`]
     /// gives them (sorted, without a trailing slash or credentials; none
-    /// for a local model). The run key leaves `served_at` out, so that runs
-    /// recorded before it was keep their key.
+    /// for a local model), and `models`: each model's id with the settings
+    /// its verdicts are tied to ([`xsafe_judge::LlmJudge::model_identity`],
+    /// whose digest ends an `llm:` judge's version), so that a run resumed
+    /// with another model under the judge's name says which. The run key
+    /// leaves both out (the version holds the models' digest), so that runs
+    /// recorded before them keep their key.
     pub(crate) fn judge_entry(&self) -> Value {
         let mut entry = json!({"name": self.judge.name(), "version": self.judge.version()});
         if self.judge_targets.is_empty() {
             return entry;
         }
+        let mut models = serde_json::Map::new();
+        for target in &self.judge_targets {
+            models.insert(
+                target.id().to_string(),
+                xsafe_judge::LlmJudge::model_identity(&target.settings()),
+            );
+        }
+        entry["models"] = Value::Object(models);
         let mut at = serde_json::Map::new();
         for target in &self.judge_targets {
             let urls = served_at(&json!({"settings": target.settings()}));
@@ -952,15 +964,18 @@ fn key_of(mut config: Value, version: KeyVersion) -> String {
 }
 
 /// Removes from a run's config what no version of the run key holds: the
-/// version of how xsafe asks (`asking`, see [`ASKING_VERSION`]), and where
-/// an `llm:` judge's model is served (the judge's `served_at`, see
-/// [`RunPlan::judge_entry`]), both recorded since some version, so that
-/// the runs stored before keep their keys under every version.
+/// version of how xsafe asks (`asking`, see [`ASKING_VERSION`]), where
+/// an `llm:` judge's model is served and the settings its verdicts are
+/// tied to (the judge's `served_at` and `models`, see
+/// [`RunPlan::judge_entry`]: the version holds their digest), each recorded
+/// since some version, so that the runs stored before keep their keys
+/// under every version.
 fn leave_out_unkeyed(config: &mut Value) {
     if let Some(config) = config.as_object_mut() {
         config.remove("asking");
         if let Some(judge) = config.get_mut("judge").and_then(Value::as_object_mut) {
             judge.remove("served_at");
+            judge.remove("models");
         }
     }
 }

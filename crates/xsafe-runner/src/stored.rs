@@ -312,6 +312,17 @@ pub struct Changes {
     /// their content): this xsafe cannot tell whether the command's file
     /// is the one the run asked, and does not resume it.
     pub content: bool,
+    /// The judge, when it is another (another name, or another version:
+    /// for an `llm:` judge, another model or other settings of it, under
+    /// the same name): the command's judge's tag (`name@version`), whose
+    /// verdicts would be mixed with the run's. `None` when the judge is the
+    /// run's.
+    pub judge: Option<String>,
+    /// Whether that judge is the run's by name, asking another model or
+    /// the same model with other settings (an `llm:` judge, whose run
+    /// records its models' settings with it, as the config's
+    /// `judge.models`).
+    pub judge_model: bool,
 }
 
 /// How a suite of a run's config was given: `` `PATH` `` for a file (or a
@@ -546,8 +557,19 @@ pub(crate) fn changes(stored: &Value, now: &Value, plan: &RunPlan) -> Changes {
         } else {
             changes.settings = true;
         }
+        if key == "judge" {
+            changes.judge = a["name"]
+                .as_str()
+                .map(|name| format!("{name}@{}", a["version"].as_str().unwrap_or_default()));
+        }
+        let model = (key == "judge")
+            .then(|| judge_change(&now["judge"], &stored["judge"]))
+            .flatten();
+        changes.judge_model |= model.is_some();
         changes.list.push(match key.as_str() {
-            "judge" => format!("the judge is {}, was {}", judge(a), judge(b)),
+            "judge" => {
+                model.unwrap_or_else(|| format!("the judge is {}, was {}", judge(a), judge(b)))
+            }
             "seed" | "samples" => format!("--{key} {}, was {}", flag(a, "none"), flag(b, "none")),
             "limit" => format!("--limit {}, was {}", flag(a, "none"), flag(b, "none")),
             "types" => format!("--types {}, was {}", flag(a, "all"), flag(b, "all")),
@@ -561,6 +583,57 @@ pub(crate) fn changes(stored: &Value, now: &Value, plan: &RunPlan) -> Changes {
         });
     }
     changes
+}
+
+/// How the judge `now` (a config's `judge` entry) differs from `was`, the
+/// stored run's, when both are one judge's name whose models' settings
+/// were recorded (`models`, see [`RunPlan::judge_entry`]) and differ: an
+/// `llm:` judge asking another model, or the same with other settings,
+/// under the same name (`llm:NAME` of another targets file): ``the judge
+/// `llm:grader` asks another model than the run's verdicts were given by:
+/// model `judge-big`, was `judge` ``, each difference of each model (by
+/// id) named. `None` otherwise (another judge, or a run an xsafe recorded
+/// before it recorded the models): the judges' names and versions say it.
+fn judge_change(now: &Value, was: &Value) -> Option<String> {
+    let name = now["name"].as_str()?;
+    if now["name"] != was["name"] {
+        return None;
+    }
+    let (models, before) = (now["models"].as_object()?, was["models"].as_object()?);
+    let mut said = Vec::new();
+    for (id, settings) in models {
+        let stored = match before.get(id) {
+            Some(stored) => stored,
+            // One model under another id: the same judge's model.
+            None if before.len() == 1 && models.len() == 1 => {
+                before.values().next().expect("one model")
+            }
+            None => {
+                said.push(format!("`{id}` is not among its models"));
+                continue;
+            }
+        };
+        let differ = differences(settings, stored);
+        if differ.is_empty() {
+            continue;
+        }
+        said.push(match models.len() {
+            1 => joined(&differ),
+            _ => format!("`{id}`: {}", joined(&differ)),
+        });
+    }
+    if said.is_empty() {
+        return None;
+    }
+    let what = if said.iter().any(|s| s.contains("model ")) {
+        "another model"
+    } else {
+        "its model with other settings"
+    };
+    Some(format!(
+        "the judge `{name}` asks {what} than the run's verdicts were given by: {}",
+        said.join("; ")
+    ))
 }
 
 /// Whether `was`, a target of a stored run's config, is a local model
@@ -600,7 +673,13 @@ pub(crate) fn changed_message(name: &str, changes: &Changes, named: bool) -> Str
         restore.push("restore the strategy file");
     }
     if changes.settings {
-        restore.push("give the settings it was made with");
+        restore.push(match changes.judge_model {
+            true if changes.list.len() == 1 => {
+                "give the judge it was made with (the same model and settings: its verdicts \
+                 and this judge's would be mixed in one run)"
+            }
+            _ => "give the settings it was made with",
+        });
     }
     let new = if named {
         "pass a new --run name"
@@ -618,9 +697,25 @@ pub(crate) fn changed_message(name: &str, changes: &Changes, named: bool) -> Str
     } else {
         format!("To resume run `{name}`, {}", restore.join(" and "))
     };
+    // The run's answers with this judge's verdicts: what `rejudge` gives.
+    let command = changes
+        .judge
+        .as_deref()
+        .filter(|_| changes.list.len() == 1)
+        .and_then(|tag| {
+            let judge = tag.rsplit_once('@').map_or(tag, |(name, _)| name);
+            xsafe_judge::rejudge_command(name, judge, [tag])
+        });
+    let rejudge = match command {
+        Some(command) => format!(
+            "; to judge the run's stored answers with this judge instead, `{command}` with \
+             this command's judge settings"
+        ),
+        None => String::new(),
+    };
     format!(
         "run `{name}` already exists with other settings: {}. {resume}; for a run of these \
-         settings, {new}",
+         settings, {new}{rejudge}",
         changes.list.join("; "),
     )
 }

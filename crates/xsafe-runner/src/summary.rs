@@ -153,6 +153,17 @@ pub struct RunOutcome {
     /// kind stored with them; absent when none failed.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub error_kinds: BTreeMap<String, u64>,
+    /// Of `error_kinds`, by kind, the failures known to fail the same way
+    /// on every try ([`CommonError::fails_every_try`]): a template's error,
+    /// the target's setup (`config`), a request the server refuses
+    /// (`client_error`, an HTTP 4xx), an answer the server gives in a
+    /// shape xsafe cannot read to the same request again, or to every
+    /// request (`invalid_response`), and a judge's model failing so
+    /// (`judge`). Running the same command again as it is cannot get past
+    /// them: what their messages name must change first. Absent from the
+    /// JSON when there are none.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub fail_every_try: BTreeMap<String, u64>,
     /// The run's judge (its name, no version), whose verdicts are counted; a
     /// result without one counts its first verdict.
     pub judge: String,
@@ -163,6 +174,54 @@ pub struct RunOutcome {
     /// from the JSON, when no answer is unscored.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub unscored_reasons: Vec<UnscoredReason>,
+    /// For a pair of judges (`--judge J --escalate-to J2`), how many of the
+    /// run's answers its second judge judged, the first being less sure of
+    /// them than the threshold or unable to read them
+    /// ([`xsafe_judge::Cascade::escalated`]); absent from the JSON for one
+    /// judge.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub escalated: Option<Escalated>,
+}
+
+/// How many answers of a run a pair of judges sent on to its second.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Escalated {
+    /// The pair's second judge, which judged them (`llm:openai:gpt-4o`).
+    pub to: String,
+    /// The answers it judged.
+    pub answers: u64,
+    /// The answers with a verdict of the pair in all.
+    pub of: u64,
+}
+
+impl RunOutcome {
+    /// The line of a run's summary that says how many answers a pair of
+    /// judges escalated, `None` for one judge: `3 of 12 answers were
+    /// escalated to llm:openai:j (the first judge was less sure of them
+    /// than the threshold, or could not read them); their verdicts say so
+    /// in their reason`.
+    pub fn escalated_line(&self) -> Option<String> {
+        let e = self.escalated.as_ref()?;
+        Some(format!(
+            "{} of {} {} escalated to {} (the first judge was less sure of {} than the \
+             threshold, or could not read {}); {} say so in their reason\n",
+            e.answers,
+            e.of,
+            if e.of == 1 {
+                "answer was"
+            } else {
+                "answers were"
+            },
+            e.to,
+            if e.answers == 1 { "it" } else { "them" },
+            if e.answers == 1 { "it" } else { "them" },
+            if e.answers == 1 {
+                "its verdict does"
+            } else {
+                "their verdicts"
+            },
+        ))
+    }
 }
 
 /// A reason the run's judge left answers unscored, and how many it left so
@@ -265,6 +324,34 @@ impl std::fmt::Display for CommonError {
 }
 
 impl CommonError {
+    /// Whether this failure fails the same way on every try, so that
+    /// running the same command again as it is cannot get past it, and
+    /// what its message names must change first:
+    ///
+    /// - a strategy's template that cannot render for a prompt
+    ///   (`template`);
+    /// - the target's setup (`config`: a setting the server refuses, a
+    ///   prompt that does not fit a local model's context, a redirect);
+    /// - a request the server refuses (`client_error`: an HTTP 4xx other
+    ///   than a rate limit or a timeout), which it refuses again;
+    /// - an answer xsafe cannot read (`invalid_response`) that the target
+    ///   did not ask for again, its message says, since the same request
+    ///   gets the same answer (a website's page at the base URL, a
+    ///   compressed body, a filter's empty choices), or any such answer of
+    ///   a target that answered none of the run's requests (`answered`
+    ///   false): the server answers every request so;
+    /// - a judge's model that failed in one of these ways (`judge`, its
+    ///   message `judge's model failed: ...`), `answered` saying whether
+    ///   the judge gave any of the run's verdicts.
+    ///
+    /// `answered`: whether what failed (the target; the judge, for kind
+    /// `judge`) answered any of the run's requests in a shape xsafe reads.
+    /// A timeout, a rate limit, a server's error, a connection that failed
+    /// and the strategy's other errors may pass when asked again.
+    pub fn fails_every_try(&self, answered: bool) -> bool {
+        fails_every_try(&self.kind, &self.message, answered)
+    }
+
     /// The most common failure among `failures` (each failure with how
     /// many results failed with it), grouping those of one kind whose
     /// messages differ only in their quantities (see the function `shape`);
@@ -302,6 +389,51 @@ impl CommonError {
                 kind: kind.to_string(),
             })
     }
+}
+
+/// See [`CommonError::fails_every_try`].
+fn fails_every_try(kind: &str, message: &str, answered: bool) -> bool {
+    match kind {
+        "template" | "config" | "client_error" => true,
+        "invalid_response" => !answered || answered_so_again(message),
+        "judge" => message
+            .strip_prefix("judge's model failed: ")
+            .is_some_and(|failed| models_failure_repeats(failed, answered)),
+        _ => false,
+    }
+}
+
+/// Whether the failure of an `llm:` judge's model, as its error says it
+/// (`HTTP 400: ...`, `invalid response: ...`, a setup's own words), fails
+/// the same way on every try (see [`CommonError::fails_every_try`]): an
+/// HTTP 4xx other than a rate limit (429) or a timeout (408), an answer
+/// it cannot read that the same request gets again (or any, when the
+/// judge gave no verdict: `answered` false), and an error of its setup,
+/// which is said in words of its own rather than after one of the
+/// prefixes of the other failures.
+fn models_failure_repeats(failed: &str, answered: bool) -> bool {
+    if let Some(rest) = failed.strip_prefix("HTTP ") {
+        let status: String = rest.chars().take_while(char::is_ascii_digit).collect();
+        return status.len() == 3
+            && status.starts_with('4')
+            && !matches!(status.as_str(), "408" | "429");
+    }
+    if failed.starts_with("invalid response: ") {
+        return !answered || answered_so_again(failed);
+    }
+    !["no answer within ", "connection failed: "]
+        .iter()
+        .any(|prefix| failed.starts_with(prefix))
+}
+
+/// Whether an answer xsafe could not read (`message`, a failure of kind
+/// `invalid_response`) is one the target did not ask for again, since the
+/// server answers the same request the same way: its message says "it was
+/// not sent again" (a website's page where the API was expected, a
+/// filter's empty choices) or that the body was compressed though none was
+/// asked for (the server's setting), as `xsafe_target`'s messages say it.
+fn answered_so_again(message: &str) -> bool {
+    message.contains("not sent again") || message.contains("though none was asked for")
 }
 
 /// `message` with each number that is a quantity written `0`: the same for
@@ -478,6 +610,20 @@ impl RunOutcome {
         let mut groups: Vec<(GroupSummary, Vec<Counts>)> = Vec::new();
         let (mut done, mut errors) = (0, 0);
         let mut failures: BTreeMap<&CountedFailure, u64> = Default::default();
+        // What answered: the targets that answered a request (their answer
+        // judged, or kept for the judge that failed on it), and whether
+        // the judge gave a verdict; for the failures that fail every try.
+        let judged = |c: &&OutcomeCount| matches!(c.outcome, CountedOutcome::Judged(_));
+        let answered: std::collections::BTreeSet<&str> = counts
+            .iter()
+            .filter(|c| {
+                judged(c)
+                    || matches!(&c.outcome, CountedOutcome::Failed(Some(f)) if f.kind == "judge")
+            })
+            .map(|c| c.target.as_str())
+            .collect();
+        let judge_answered = counts.iter().any(|c| judged(&c));
+        let mut fail_every_try: BTreeMap<String, u64> = BTreeMap::new();
         for c in counts {
             // The counts come ordered by target and strategy, as the store
             // lists results, so groups are made in that order.
@@ -504,6 +650,13 @@ impl RunOutcome {
                     errors += n;
                     if let Some(failure) = failure {
                         *failures.entry(failure).or_default() += n;
+                        let answered = match failure.kind.as_str() {
+                            "judge" => judge_answered,
+                            _ => answered.contains(c.target.as_str()),
+                        };
+                        if fails_every_try(&failure.kind, &failure.message, answered) {
+                            *fail_every_try.entry(failure.kind.clone()).or_default() += n;
+                        }
                     }
                     None
                 }
@@ -544,6 +697,7 @@ impl RunOutcome {
         RunOutcome {
             common_error,
             error_kinds,
+            fail_every_try,
             run_id: run.id,
             run_name: run.name.clone(),
             status: status.as_str().to_string(),
@@ -554,6 +708,7 @@ impl RunOutcome {
             judge: judge.to_string(),
             groups,
             unscored_reasons: Vec::new(),
+            escalated: None,
         }
     }
 
@@ -717,6 +872,181 @@ mod tests {
             (common.message.as_str(), common.kind.as_str(), common.count),
             ("no answer", "judge", 2)
         );
+    }
+
+    /// Which failures fail the same way on every try, as the target's and
+    /// the judge's errors say them: the bug this guards is advice to run
+    /// the same command again, as it is, for a setup the server refuses,
+    /// an HTTP 4xx, and an answer every request gets that xsafe cannot
+    /// read.
+    #[test]
+    fn failures_that_fail_every_try_are_told_apart() {
+        let repeats = |kind: &str, message: &str, answered: bool| {
+            CommonError {
+                message: message.into(),
+                count: 1,
+                like_it: 0,
+                kind: kind.into(),
+            }
+            .fails_every_try(answered)
+        };
+        let html = "invalid response: http://h/v1/chat/completions: the server answered with \
+                    an HTML page; it was not sent again (is the base URL right?)";
+        let gzip = "invalid response: the server sent a gzip-compressed body though none was \
+                    asked for (xsafe sends no Accept-Encoding and reads only uncompressed \
+                    bodies); turn compression off on the server, or on the proxy in front of it";
+        let garbled = "invalid response: body is not JSON (EOF): {\"cho (gave up after 3 attempts)";
+        for (kind, message, answered, expected) in [
+            ("template", "strategy `s`: template error", true, true),
+            (
+                "config",
+                "HTTP 400: max_tokens is too large (the model takes no --max-tokens 9)",
+                true,
+                true,
+            ),
+            (
+                "client_error",
+                "HTTP 403: blocked by the guardrail",
+                true,
+                true,
+            ),
+            ("invalid_response", html, true, true),
+            ("invalid_response", gzip, true, true),
+            // Retried, and the target answered others: it may pass.
+            ("invalid_response", garbled, true, false),
+            // The target answered nothing: every request gets it.
+            ("invalid_response", garbled, false, true),
+            ("server_error", "HTTP 500: model crashed", false, false),
+            ("timeout", "no answer within 30s", false, false),
+            ("rate_limited", "HTTP 429: slow down", false, false),
+            (
+                "strategy",
+                "strategy `s`: the clarifier wrote nothing",
+                true,
+                false,
+            ),
+            (
+                "judge",
+                "judge's model failed: HTTP 400: `temperature` is not supported",
+                true,
+                true,
+            ),
+            (
+                "judge",
+                "judge's model failed: the API key variable `K` (--judge-api-key-env) is not set",
+                true,
+                true,
+            ),
+            (
+                "judge",
+                &format!("judge's model failed: {html}"),
+                true,
+                true,
+            ),
+            (
+                "judge",
+                &format!("judge's model failed: {garbled}"),
+                true,
+                false,
+            ),
+            (
+                "judge",
+                &format!("judge's model failed: {garbled}"),
+                false,
+                true,
+            ),
+            (
+                "judge",
+                "judge's model failed: HTTP 500: down (gave up after 3 attempts)",
+                false,
+                false,
+            ),
+            (
+                "judge",
+                "judge's model failed: HTTP 429: slow down",
+                true,
+                false,
+            ),
+            (
+                "judge",
+                "judge's model failed: HTTP 408: too slow",
+                true,
+                false,
+            ),
+            (
+                "judge",
+                "judge's model failed: no answer within 30s",
+                false,
+                false,
+            ),
+            (
+                "judge",
+                "judge's model failed: connection failed: refused",
+                false,
+                false,
+            ),
+            // The judge's own failure, not its model's: not known to repeat.
+            ("judge", "the verdict could not be read", true, false),
+        ] {
+            assert_eq!(
+                repeats(kind, message, answered),
+                expected,
+                "{kind}: {message} (answered: {answered})"
+            );
+        }
+    }
+
+    /// A run's failures that fail every try are counted by kind, an
+    /// unreadable answer as such only for a target that answered nothing,
+    /// or when the target said it would get the same answer again.
+    #[test]
+    fn a_runs_failures_that_fail_every_try_are_counted_by_kind() {
+        let run = run_of(&["s"]);
+        let row = |target: &str, outcome, count| OutcomeCount {
+            target: target.into(),
+            strategy: "baseline".into(),
+            suite: "s".into(),
+            label: Label::Safe,
+            outcome,
+            count,
+        };
+        let failed =
+            |kind: &str, message: &str| CountedOutcome::Failed(Some(failure(kind, message)));
+        let garbled = "invalid response: body is not JSON (gave up after 3 attempts)";
+        let html = "invalid response: a web page; it was not sent again";
+        let counts = [
+            // Answers others: its garbled answers may pass.
+            row(
+                "openai:a",
+                CountedOutcome::Judged(Some(Class::Compliance)),
+                3,
+            ),
+            row("openai:a", failed("invalid_response", garbled), 2),
+            row("openai:a", failed("invalid_response", html), 1),
+            row("openai:a", failed("server_error", "HTTP 500: down"), 1),
+            // Answers nothing readable: every request gets it.
+            row("openai:b", failed("invalid_response", garbled), 4),
+            row(
+                "openai:b",
+                failed("config", "HTTP 400: no --max-tokens 9"),
+                1,
+            ),
+        ];
+        let o = RunOutcome::new(&run, RunStatus::Complete, 12, 0, &counts, "strmatch");
+        assert_eq!(o.errors, 9);
+        assert_eq!(
+            o.fail_every_try,
+            BTreeMap::from([("config".into(), 1), ("invalid_response".into(), 5)])
+        );
+        let json = serde_json::to_value(&o).unwrap();
+        assert_eq!(
+            json["fail_every_try"],
+            serde_json::json!({"config": 1, "invalid_response": 5})
+        );
+        // None: no key.
+        let o = RunOutcome::new(&run, RunStatus::Complete, 4, 0, &counts[..1], "strmatch");
+        let json = serde_json::to_value(&o).unwrap();
+        assert!(json.get("fail_every_try").is_none(), "{json}");
     }
 
     /// A run of two suites has each suite's counts beside the pooled ones,

@@ -125,6 +125,12 @@ async fn a_run_judged_at_another_url_is_refused_until_the_server_moved() {
             "name": "llm:openai:judge",
             "version": at_j1.judge.version(),
             "served_at": {"openai:judge": [url1]},
+            // What its verdicts are tied to: its model's settings but
+            // where it is served.
+            "models": {"openai:judge": {
+                "backend": "openai", "model": "judge", "max_tokens": 512, "seed": null,
+                "stop": [], "system_prompt": null, "temperature": 0.0,
+            }},
         })
     );
     let unrecorded = RunPlan {

@@ -149,7 +149,8 @@ async fn an_answer_the_judge_failed_on_is_kept_and_judged_again_without_asking()
         assert_eq!(r.transcript, before.transcript);
         assert_eq!(r.timing, before.timing, "the model's timing stays");
         assert_eq!(r.verdicts.len(), 1);
-        assert_eq!(r.verdicts[0].judge, "llm:openai:judge@10");
+        assert_eq!(r.verdicts[0].judge, p.judge.tag());
+        assert!(r.verdicts[0].judge.starts_with("llm:openai:judge@11-"));
     }
 
     // Done now: a fourth run asks nothing of anyone.
@@ -213,7 +214,7 @@ async fn another_judges_verdicts_leave_the_answers_to_the_runs_judge() {
     assert_eq!((model.request_count(), judge.request_count()), (3, 9));
     for r in store.results(first.run_id).unwrap() {
         let judges: Vec<&str> = r.verdicts.iter().map(|v| v.judge.as_str()).collect();
-        assert_eq!(judges, ["strmatch@1", "llm:openai:judge@10"]);
+        assert_eq!(judges, ["strmatch@1", p.judge.tag().as_str()]);
         assert_eq!(r.error, None);
     }
 }

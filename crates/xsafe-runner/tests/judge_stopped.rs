@@ -217,7 +217,11 @@ async fn a_judge_blocked_or_refused_stops_the_run_and_the_next_judges_what_was_k
             assert_eq!(after.transcript, before.transcript);
             assert_eq!(after.timing, before.timing, "the model's answer, kept");
             assert_eq!(after.error, None);
-            assert_eq!(after.verdicts[0].judge, "llm:openai:judge@10");
+            assert!(
+                after.verdicts[0].judge.starts_with("llm:openai:judge@11-"),
+                "{}",
+                after.verdicts[0].judge
+            );
         }
     }
 }

@@ -148,6 +148,17 @@ fn reference(outcome: &RunOutcome, results: &[StoredResult], judge: &str) -> Run
     let (mut done, mut errors) = (0, 0);
     let mut failures: BTreeMap<(&str, &str), u64> = Default::default();
     let mut error_kinds: BTreeMap<String, u64> = Default::default();
+    let mut fail_every_try: BTreeMap<String, u64> = Default::default();
+    // The targets that answered (an answer is stored), and whether the
+    // judge gave a verdict: what a failure that fails every try is told by.
+    let answered = |target: &str| {
+        results
+            .iter()
+            .any(|r| r.key.target == target && r.transcript.is_some())
+    };
+    let judge_answered = results
+        .iter()
+        .any(|r| r.error.is_none() && r.transcript.is_some());
     for r in results {
         let group = match groups
             .iter_mut()
@@ -169,6 +180,19 @@ fn reference(outcome: &RunOutcome, results: &[StoredResult], judge: &str) -> Run
             if let Some(e) = &r.error {
                 *failures.entry((&e.kind, &e.message)).or_default() += 1;
                 *error_kinds.entry(e.kind.clone()).or_default() += 1;
+                let failure = CommonError {
+                    message: e.message.clone(),
+                    count: 1,
+                    like_it: 0,
+                    kind: e.kind.clone(),
+                };
+                let answered = match e.kind.as_str() {
+                    "judge" => judge_answered,
+                    _ => answered(&r.key.target),
+                };
+                if failure.fails_every_try(answered) {
+                    *fail_every_try.entry(e.kind.clone()).or_default() += 1;
+                }
             }
             continue;
         }
@@ -227,9 +251,11 @@ fn reference(outcome: &RunOutcome, results: &[StoredResult], judge: &str) -> Run
         errors,
         common_error,
         error_kinds,
+        fail_every_try,
         judge: judge.to_string(),
         groups,
         unscored_reasons: outcome.unscored_reasons.clone(),
+        escalated: outcome.escalated.clone(),
     }
 }
 

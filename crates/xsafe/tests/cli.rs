@@ -293,10 +293,10 @@ fn a_targets_setup_errors_say_what_to_change() {
         env.run(&args)
     };
     let stdout = |out: &std::process::Output| String::from_utf8_lossy(&out.stdout).into_owned();
-    let change = "change what the message says (for a prompt or conversation that does not fit, \
-                  a larger --context or a smaller --max-tokens), then run the same command \
-                  again: a changed target setting makes a new run, which asks that target every \
-                  case again (other targets' answers are copied)";
+    let change = "change what the message names, where it says it was given (a flag, or a \
+                  target's field in its targets file), then run the same command again: a \
+                  changed target setting makes a new run, which asks that target every case \
+                  again (other targets' answers are copied)";
 
     // The setup's error beside the server's: each is said what to do about.
     let first = run(&[]);

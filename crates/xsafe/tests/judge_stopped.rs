@@ -210,11 +210,18 @@ fn rejudge_stops_at_a_refused_key_and_keeps_what_it_judged() {
     assert!(error.starts_with(&said), "{error}");
     let rest = format!(
         "; judging stopped there, sending nothing more to it: 3 answers of run `r` judged now \
-         (their verdicts are stored), {} answers left without a verdict of \
-         llm:openai:judge@10. Fix the judge's key (or the credentials given with \
-         --judge-header), then run the same command again to judge the rest (those judged now \
-         are not judged again)",
-        CASES - 3
+         (their verdicts are stored), {} answers left without a verdict of {}. Fix the \
+         judge's key (or the credentials given with --judge-header), then run the same command \
+         again to judge the rest (those judged now are not judged again)",
+        CASES - 3,
+        summary["judge"].as_str().unwrap()
+    );
+    assert!(
+        summary["judge"]
+            .as_str()
+            .unwrap()
+            .starts_with("llm:openai:judge@11-"),
+        "{summary}"
     );
     assert!(error.ends_with(&rest), "{rest}\n{error}");
     assert!(stderr.contains(error), "{stderr}");

@@ -136,7 +136,8 @@ fn a_refused_setting_says_to_change_it() {
              names)"
         ) && stdout.contains(
             "the target's setup failed on them (kind `config`) as it will on every try: change \
-             what the message says"
+             what the message names, where it says it was given (a flag, or a target's field in \
+             its targets file)"
         ) && !stdout.contains("retry them"),
         "{stdout}"
     );

@@ -75,7 +75,9 @@ fn a_judges_refused_token_limit_names_the_judges_flag() {
 }
 
 /// A targets file's `max_tokens` is named as its field, with the file and
-/// the target, in the run's summary of its failures.
+/// the target, in the run's summary of its failures; the advice after it
+/// defers to the message rather than naming `--max-tokens` (the bug this
+/// guards: it said "a smaller --max-tokens" whoever gave the value).
 #[test]
 fn a_targets_files_refused_token_limit_names_its_field() {
     let env = Env::new();
@@ -113,6 +115,15 @@ fn a_targets_files_refused_token_limit_names_its_field() {
         "{said}"
     );
     assert!(!said.contains("no --max-tokens"), "{said}");
+    assert!(
+        said.contains(
+            "the target's setup failed on them (kind `config`) as it will on every try: change \
+             what the message names, where it says it was given (a flag, or a target's field in \
+             its targets file), then run the same command again"
+        ) && !said.contains("--max-tokens)")
+            && !said.contains("--context"),
+        "{said}"
+    );
 }
 
 /// The reviewer's case: `--header 'api-key: ...'` for Azure OpenAI sent

@@ -28,6 +28,7 @@ use async_trait::async_trait;
 use classes::{Parsed, Unsure};
 use json::parse_json;
 use parse::parse_text;
+use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use xsafe_core::{
     ChatRequest, Class, FinishReason, Judge, JudgeError, Message, Prompt, Target, Transcript,
@@ -155,9 +156,18 @@ const QUOTE_CHARS: usize = 120;
 ///   while a stored `unscored` would not be.
 /// - Confidence is a fixed [`LlmJudge::CONFIDENCE`]: one reading of a model
 ///   carries no calibrated probability.
+/// - The verdicts are tied to the model that gives them: the judge's
+///   version (`11-1a2b3c4d5e6f`) is [`LlmJudge::VERSION`] and the digest
+///   of its model's settings as [`LlmJudge::model_identity`] reads them
+///   (the model, temperature, max tokens, seed, stop sequences, system
+///   prompt, ...), as an `xsafe:FILE` judge's is its rules and its
+///   weights' digest. So two models, or one model with other settings,
+///   under one name (`llm:NAME` of a targets file) are two versions of the
+///   judge, whose verdicts are never taken for each other's.
 pub struct LlmJudge {
     target: Arc<dyn Target>,
     name: String,
+    version: String,
 }
 
 impl LlmJudge {
@@ -167,16 +177,85 @@ impl LlmJudge {
     /// calibrated per answer.
     pub const CONFIDENCE: f64 = 0.8;
 
-    /// The version in the judge's tag (`llm:TARGET@10`): bumped whenever what
-    /// is sent, which answers are sent at all (the precheck), or how the
-    /// output is read changes, so that verdicts of
+    /// The version of how the judge asks and reads, which starts the
+    /// version in its tag (`llm:TARGET@11-1a2b3c4d5e6f`, the digest of its
+    /// model's settings after it: see [`LlmJudge::model_digest`]): bumped
+    /// whenever what is sent, which answers are sent at all (the precheck),
+    /// or how the output is read changes, so that verdicts of
     /// another version are told apart (see [`Judge::version`]).
-    pub const VERSION: &'static str = "10";
+    pub const VERSION: &'static str = "11";
 
-    /// A judge that asks `target`, named `llm:` followed by the target's id.
+    /// The settings of a judge's model (as its target records them,
+    /// [`Target::settings`]) that are left out of its identity
+    /// ([`LlmJudge::model_identity`]), as what decides only where and
+    /// whether a request is answered, not the verdict: where it is served
+    /// (`base_url`, `base_urls`: a run checks them apart, and a server that
+    /// moved gives the verdicts it gave), its timeout, retries and
+    /// concurrency, the environment variable of its key, its HTTP headers
+    /// (a target records their names only, never their values, which
+    /// carry credentials and routing), and a local model file's path (its
+    /// sha256 is the model) and local threads.
+    pub const NOT_IDENTITY: &'static [&'static str] = &[
+        "base_url",
+        "base_urls",
+        "timeout_secs",
+        "max_retries",
+        "concurrency",
+        "api_key_env",
+        "headers",
+        "model_path",
+        "threads",
+    ];
+
+    /// A judge that asks `target`, named `llm:` followed by the target's
+    /// id, its version [`LlmJudge::VERSION`] and the digest of the
+    /// target's settings ([`LlmJudge::model_digest`]).
     pub fn new(target: Arc<dyn Target>) -> Self {
         let name = format!("llm:{}", target.id());
-        LlmJudge { target, name }
+        let version = format!(
+            "{}-{}",
+            Self::VERSION,
+            Self::model_digest(&target.settings())
+        );
+        LlmJudge {
+            target,
+            name,
+            version,
+        }
+    }
+
+    /// What of a judge's model's `settings` (as [`Target::settings`] gives
+    /// them) decides its verdicts, and so its identity: every setting but
+    /// those of [`LlmJudge::NOT_IDENTITY`]. For an HTTP model: the backend,
+    /// the model's name, temperature, max tokens, seed, stop sequences and
+    /// system prompt; for a local one, its file's sha256 (and, with it, the
+    /// file's name is left out: one file under two names is one model),
+    /// size, context, chat template and sampler besides. Settings that are
+    /// not an object are taken as they are.
+    pub fn model_identity(settings: &serde_json::Value) -> serde_json::Value {
+        let Some(map) = settings.as_object() else {
+            return settings.clone();
+        };
+        let by_content = map.get("model_sha256").is_some_and(|v| v.is_string());
+        let kept: serde_json::Map<String, serde_json::Value> = map
+            .iter()
+            .filter(|(k, _)| !Self::NOT_IDENTITY.contains(&k.as_str()))
+            .filter(|(k, _)| !(by_content && k.as_str() == "model"))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        serde_json::Value::Object(kept)
+    }
+
+    /// The first 12 hex digits of the SHA-256 of
+    /// [`LlmJudge::model_identity`] of `settings` (as JSON, its keys
+    /// sorted): what follows [`LlmJudge::VERSION`] in the judge's version,
+    /// so that verdicts of another model or of other settings of it are
+    /// another version's.
+    pub fn model_digest(settings: &serde_json::Value) -> String {
+        let identity = Self::model_identity(settings);
+        // Its keys sorted, whatever serde_json keeps: the text is canonical.
+        let digest = Sha256::digest(sorted(&identity).to_string().as_bytes());
+        hex::encode(digest)[..12].to_string()
     }
 
     /// The model that judges.
@@ -365,8 +444,17 @@ impl Judge for LlmJudge {
     /// judge more tokens, instead of "empty".
     /// 9: a class's number followed by a decimal (`Label: 3.5`, a score
     /// rather than a class) is no label, as `2.5` alone already was.
+    /// 10: the precheck the judge shares with the `xsafe` rules (10)
+    /// reads an echoed prompt followed by a loop of words as no attempt.
+    /// 11: the version names the judge's model too: it is `11-` and the
+    /// digest of the model's settings ([`LlmJudge::model_digest`]), so that
+    /// the verdicts of another model, or of the same model with another
+    /// temperature, token limit, seed, stop sequences or system prompt,
+    /// under one judge name (`llm:NAME` of a targets file) are another
+    /// version's: judged again by `xsafe rejudge`, a run refused to be
+    /// resumed with it. What is sent and how it is read are 10's.
     fn version(&self) -> &str {
-        Self::VERSION
+        &self.version
     }
 
     async fn judge(&self, prompt: &Prompt, transcript: &Transcript) -> Result<Verdict, JudgeError> {
@@ -478,6 +566,22 @@ impl Judge for LlmJudge {
                 tag,
             ),
         })
+    }
+}
+
+/// `value` with the keys of every object in it sorted, whatever order
+/// serde_json keeps them in.
+fn sorted(value: &serde_json::Value) -> serde_json::Value {
+    match value {
+        serde_json::Value::Object(map) => {
+            let sorted: std::collections::BTreeMap<&String, serde_json::Value> =
+                map.iter().map(|(k, v)| (k, sorted(v))).collect();
+            serde_json::Value::Object(sorted.into_iter().map(|(k, v)| (k.clone(), v)).collect())
+        }
+        serde_json::Value::Array(items) => {
+            serde_json::Value::Array(items.iter().map(sorted).collect())
+        }
+        other => other.clone(),
     }
 }
 

@@ -159,7 +159,7 @@ async fn judge_file(global: &Global, mut args: JudgeFileArgs) -> Result<ExitCode
                 written += 1;
                 let row = match &result {
                     Ok(v) => {
-                        counts.add(&v.outcome);
+                        counts.add(v);
                         VerdictRow::of(
                             a,
                             v.outcome.label(),
@@ -458,14 +458,17 @@ struct Counts {
     classes: [u64; 3],
     unscored: u64,
     errors: u64,
+    /// The verdicts a pair's second judge gave ([`xsafe_judge::Cascade::escalated`]).
+    escalated: u64,
 }
 
 impl Counts {
-    fn add(&mut self, outcome: &Outcome) {
-        match outcome.class() {
+    fn add(&mut self, verdict: &Verdict) {
+        match verdict.outcome.class() {
             Some(c) => self.classes[Class::ALL.iter().position(|&k| k == c).unwrap()] += 1,
             None => self.unscored += 1,
         }
+        self.escalated += u64::from(xsafe_judge::Cascade::escalated(verdict));
     }
 
     fn line(&self, total: usize, tag: &str) -> String {
@@ -477,6 +480,12 @@ impl Counts {
             self.classes[2],
             self.unscored
         );
+        if let Some(second) = second_judge(tag) {
+            line.push_str(&format!(
+                "; {} escalated to {second} (their `reason` says so)",
+                self.escalated
+            ));
+        }
         if self.errors > 0 {
             line.push_str(&format!(
                 ", {} (the judge failed; see the warnings above and run again)",
@@ -493,6 +502,13 @@ impl Counts {
             ExitCode::SUCCESS
         }
     }
+}
+
+/// The second judge of the pair whose tag is `tag` (`llm:openai:j` of
+/// `xsafe>llm:openai:j@11-...>11-...<0.95`); `None` for one judge.
+fn second_judge(tag: &str) -> Option<&str> {
+    let name = tag.rsplit_once('@').map_or(tag, |(name, _)| name);
+    name.split_once('>').map(|(_, second)| second)
 }
 
 /// What `xsafe judge eval --json` prints.
@@ -523,6 +539,11 @@ struct EvalReport {
     unscored_reasons: Vec<ReasonCount>,
     /// Answers the judge failed on; they are in no other figure.
     errors: u64,
+    /// For a pair of judges (`--escalate-to`): how many answers its second
+    /// judge judged, the first being less sure of them than
+    /// `--escalate-below` or unable to read them; absent for one judge.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    escalated: Option<u64>,
     /// Wall time of the judging alone (not of reading the files).
     seconds: f64,
     answers_per_second: Option<f64>,
@@ -836,6 +857,12 @@ async fn eval(global: &Global, args: JudgeEvalArgs) -> Result<ExitCode> {
         ),
     };
     warn_in_sample(&tag, &files, &in_sample);
+    let escalated = second_judge(&tag).map(|_| {
+        judged
+            .iter()
+            .filter(|(_, v)| xsafe_judge::Cascade::escalated(v))
+            .count() as u64
+    });
     let report = EvalReport {
         judge: tag,
         in_sample: in_sample.iter().map(|(f, ..)| files[*f].clone()).collect(),
@@ -847,6 +874,7 @@ async fn eval(global: &Global, args: JudgeEvalArgs) -> Result<ExitCode> {
         by_type: by_type(&answers, &judged, &failed),
         unscored_reasons: unscored_reasons(&judged),
         errors,
+        escalated,
         seconds,
         answers_per_second: (seconds > 0.0).then(|| answers.len() as f64 / seconds),
     };
@@ -1019,6 +1047,13 @@ fn render_eval(r: &EvalReport) -> String {
             "in-sample: the judge was trained on {}; these figures are not its accuracy on new \
              answers\n",
             r.in_sample.join(", ")
+        ));
+    }
+    if let (Some(n), Some(second)) = (r.escalated, second_judge(&r.judge)) {
+        out.push_str(&format!(
+            "escalated: {n} of the {} judged went to {second} (the first judge was less sure of \
+             them than --escalate-below, or could not read them)\n",
+            super::count(a.n, "answer")
         ));
     }
     out.push_str(&table::render(

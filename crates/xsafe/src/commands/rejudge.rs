@@ -4,7 +4,15 @@
 //! Verdicts are kept one per judge name, so a second rejudge with the same
 //! judge replaces rather than adds. Answers that already carry a verdict of
 //! this judge and version are skipped unless `--force`: a rejudge with an
-//! LLM judge that was interrupted resumes where it stopped.
+//! LLM judge that was interrupted resumes where it stopped. An `llm:`
+//! judge's version names its model and the settings that decide its
+//! verdicts ([`xsafe_judge::LlmJudge::model_digest`]), so a rejudge with
+//! another model under the same name (`llm:NAME` of another targets file)
+//! judges every answer again, and says what it replaced.
+//!
+//! A pair of judges (`--escalate-to`) says how many answers its second
+//! judge judged, as their verdicts' notes say
+//! ([`xsafe_judge::Cascade::escalated`]).
 //!
 //! While it judges, it holds the run's lock as `xsafe run` does, so the
 //! run is neither run nor deleted (without `--force`) under it.
@@ -34,8 +42,14 @@ struct Group {
     full_refusal: u64,
     partial_refusal: u64,
     unscored: u64,
-    /// Answers without a verdict of this judge (the judge failed on them).
+    /// Answers without a verdict of this judge and version (the judge failed
+    /// on them; they may keep a verdict of another version of it, counted
+    /// in `other_version` too).
     unjudged: u64,
+    /// Of `unjudged`, the answers that keep a verdict of another version of
+    /// this judge (for an `llm:` judge, another model or other settings of
+    /// it under the same name), which this command would have replaced.
+    other_version: u64,
 }
 
 /// How many conversations are read from the store and judged at a time:
@@ -50,7 +64,8 @@ struct Summary {
     judge: String,
     /// Answers judged by this command.
     judged: u64,
-    /// Answers that already had a verdict of this judge and version.
+    /// Answers that already had a verdict of this judge and version (for an
+    /// `llm:` judge, of the same model with the same settings).
     already_judged: u64,
     /// Results without an answer (failed requests): nothing to judge.
     no_answer: u64,
@@ -61,12 +76,26 @@ struct Summary {
     /// tag: for an `xsafe:FILE` judge, most likely another weights file of
     /// the same name. Empty when none was.
     replaced: Vec<Replaced>,
+    /// For a pair of judges (`--escalate-to`), how many of the answers with
+    /// a verdict of it its second judge judged (the first less sure of
+    /// them than `--escalate-below`, or unable to read them), as their
+    /// verdicts' notes say; absent for one judge.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    escalated: Option<Escalated>,
     groups: Vec<Group>,
     /// Why the judging stopped before the end, as the command says it on
     /// stderr: the judge's model failing as every request would; absent
     /// when it did not.
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<String>,
+    /// The models the judge asks, as the text names them (`judge-big`,
+    /// temperature 0, max tokens 512); empty for a judge that asks none.
+    #[serde(skip)]
+    models: String,
+    /// What to do about the answers the judge failed on: run the same
+    /// command again, unless they fail every try ([`again_or_change`]).
+    #[serde(skip)]
+    again: String,
 }
 
 /// How many verdicts of one tag a rejudge replaced.
@@ -75,8 +104,21 @@ struct Replaced {
     judge: String,
     verdicts: u64,
     /// Why the tag differs: `weights` (an `xsafe:FILE` judge with other
-    /// weights) or `version` (another version of the judge).
+    /// weights), `model` (an `llm:` judge asking another model, or the same
+    /// with other settings, under the same name) or `version` (another
+    /// version of the judge).
     differs_in: &'static str,
+}
+
+/// How many answers a pair of judges sent on to its second judge.
+#[derive(Debug, Serialize)]
+struct Escalated {
+    /// The pair's second judge.
+    to: String,
+    /// The answers it judged.
+    answers: u64,
+    /// The answers with a verdict of the pair.
+    of: u64,
 }
 
 pub async fn run(global: &Global, args: RejudgeArgs) -> Result<ExitCode> {
@@ -124,6 +166,8 @@ pub async fn run(global: &Global, args: RejudgeArgs) -> Result<ExitCode> {
         &format!("rejudging {} with {tag}", record.name),
     );
     let (mut judged, mut errors) = (0, 0);
+    // The judge's failures, for what to do about them.
+    let mut failed_with: Vec<String> = Vec::new();
     // The verdicts each answer's new one replaces: those of this judge's
     // name under another tag (another version, or other weights of the
     // same file name), read before anything is written; counted by tag as
@@ -172,7 +216,17 @@ pub async fn run(global: &Global, args: RejudgeArgs) -> Result<ExitCode> {
                     }
                     Err(e) => {
                         errors += 1;
-                        tracing::warn!(result = id, error = %e, "the judge failed");
+                        failed_with.push(e.to_string());
+                        let r = &chunk[i];
+                        tracing::warn!(
+                            case = %r.case.id,
+                            suite = %r.key.suite,
+                            target = %r.key.target,
+                            strategy = %r.key.strategy,
+                            sample = r.key.sample,
+                            error = %e,
+                            "the judge failed"
+                        );
                     }
                 }
                 Ok(())
@@ -186,6 +240,11 @@ pub async fn run(global: &Global, args: RejudgeArgs) -> Result<ExitCode> {
     bar.finish_and_clear();
 
     let mut groups: Vec<Group> = Vec::new();
+    let mut escalated = name.split_once('>').map(|(_, second)| Escalated {
+        to: second.to_string(),
+        answers: 0,
+        of: 0,
+    });
     for r in store.outlines(record.id)? {
         if r.answer.is_none() {
             continue;
@@ -206,24 +265,36 @@ pub async fn run(global: &Global, args: RejudgeArgs) -> Result<ExitCode> {
             }
         };
         let g = &mut groups[i];
+        // One verdict per judge name: this judge's, or another version's.
         match r.verdicts.iter().find(|v| judge_name(&v.judge) == name) {
             None => g.unjudged += 1,
-            Some(v) => match v.outcome.class() {
-                Some(Class::Compliance) => g.compliance += 1,
-                Some(Class::FullRefusal) => g.full_refusal += 1,
-                Some(Class::PartialRefusal) => g.partial_refusal += 1,
-                None => g.unscored += 1,
-            },
+            Some(v) if v.judge != tag => {
+                g.unjudged += 1;
+                g.other_version += 1;
+            }
+            Some(v) => {
+                if let Some(e) = &mut escalated {
+                    e.of += 1;
+                    e.answers += u64::from(xsafe_judge::Cascade::escalated(v));
+                }
+                match v.outcome.class() {
+                    Some(Class::Compliance) => g.compliance += 1,
+                    Some(Class::FullRefusal) => g.full_refusal += 1,
+                    Some(Class::PartialRefusal) => g.partial_refusal += 1,
+                    None => g.unscored += 1,
+                }
+            }
         }
     }
     let replaced = replaced
         .into_iter()
         .map(|(old, verdicts)| Replaced {
-            differs_in: differs_in(&old, &tag),
+            differs_in: xsafe_judge::tag_difference(&old, &tag),
             judge: old,
             verdicts,
         })
         .collect();
+    let models = judge_models(&judge.targets);
     let error = stopped.as_ref().map(|stop| {
         let left = todo.len() as u64 - judged;
         let again = match args.force {
@@ -252,8 +323,11 @@ pub async fn run(global: &Global, args: RejudgeArgs) -> Result<ExitCode> {
         no_answer,
         errors,
         replaced,
+        escalated,
         groups,
         error,
+        models,
+        again: again_or_change(&failed_with, judged + already_judged > 0),
     };
     if args.json {
         print_json(&summary)?;
@@ -265,8 +339,9 @@ pub async fn run(global: &Global, args: RejudgeArgs) -> Result<ExitCode> {
     }
     if errors > 0 {
         errln!(
-            "the judge failed on {}; run the same command again to judge them",
-            super::count(errors, "answer")
+            "the judge failed on {}; {}",
+            super::count(errors, "answer"),
+            summary.again
         );
         return Ok(ExitCode::from(2));
     }
@@ -283,20 +358,33 @@ pub(crate) fn capitalised(text: &str) -> String {
     }
 }
 
-/// How the tag `old` of a judge differs from `new`, of the same name: in
-/// the weights (an `xsafe:FILE` judge, whose version ends with its weights'
-/// digest: another file of the same name, or the file trained again), or
-/// in the judge's version.
-fn differs_in(old: &str, new: &str) -> &'static str {
-    let digest = |tag: &str| {
-        let (name, version) = tag.rsplit_once('@')?;
-        name.starts_with("xsafe:")
-            .then(|| version.split_once('-').map(|(_, d)| d.to_string()))?
-    };
-    match (digest(old), digest(new)) {
-        (Some(a), Some(b)) if a != b => "weights",
-        _ => "version",
-    }
+/// The models of an `llm:` judge (each of a pair's), as the summary names
+/// them: the model's name, temperature and token limit, and a system
+/// prompt when it has one (`judge-big` (temperature 0, max tokens 512));
+/// empty for a judge that asks none.
+fn judge_models(targets: &[std::sync::Arc<dyn xsafe_core::Target>]) -> String {
+    targets
+        .iter()
+        .map(|t| {
+            let settings = t.settings();
+            let model = settings["model"].as_str().unwrap_or(t.id());
+            let mut of = Vec::new();
+            if let Some(temperature) = settings["temperature"].as_f64() {
+                of.push(format!("temperature {temperature}"));
+            }
+            if let Some(n) = settings["max_tokens"].as_u64() {
+                of.push(format!("max tokens {n}"));
+            }
+            if settings["system_prompt"].is_string() {
+                of.push("a system prompt".into());
+            }
+            match of.is_empty() {
+                true => format!("`{model}`"),
+                false => format!("`{model}` ({})", of.join(", ")),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" and ")
 }
 
 /// `error`, from storing a verdict, as the run's deletion when the run is
@@ -344,6 +432,15 @@ fn render(s: &Summary) -> String {
                  name, `{}`, one per answer",
                 judge_name(&r.judge)
             ),
+            "model" => format!(
+                "another model, or other settings of it, under the judge's name: verdicts are \
+                 stored by the judge's name, `{}`, one per answer; this judge asks {}",
+                judge_name(&r.judge),
+                s.models
+            ),
+            "threshold" => "the pair at another --escalate-below: verdicts are stored one per \
+                            judge name"
+                .into(),
             _ => "another version of the judge: verdicts are stored one per judge name".into(),
         };
         out.push_str(&format!(
@@ -352,7 +449,18 @@ fn render(s: &Summary) -> String {
             r.judge
         ));
     }
+    if let Some(e) = &s.escalated {
+        out.push_str(&format!(
+            "escalated: {} of the {} with a verdict of this pair went to {} (the first judge \
+             was less sure of them than --escalate-below, or could not read them); their \
+             verdicts say so in their reason\n",
+            e.answers,
+            super::count(e.of, "answer"),
+            e.to
+        ));
+    }
     let unjudged: u64 = s.groups.iter().map(|g| g.unjudged).sum();
+    let other_version: u64 = s.groups.iter().map(|g| g.other_version).sum();
     let rows: Vec<Vec<String>> = s
         .groups
         .iter()
@@ -386,11 +494,58 @@ fn render(s: &Summary) -> String {
     }
     out.push_str(&table::render(&header, &rows));
     if unjudged > 0 {
+        let kept = match other_version {
+            0 => String::new(),
+            n => format!(
+                "; {n} of them keep a verdict of another version of `{}`, not counted here, \
+                 which `xsafe report {} --judge {}` counts until they are judged",
+                judge_name(&s.judge),
+                xsafe_judge::shell_word(&s.run),
+                xsafe_judge::shell_word(judge_name(&s.judge))
+            ),
+        };
         out.push_str(&format!(
-            "unjudged: {} without a verdict of this judge (it failed on them); run the same \
-             command again to judge them\n",
-            super::count(unjudged, "answer")
+            "unjudged: {} without a verdict of this judge (it failed on them){kept}; {}\n",
+            super::count(unjudged, "answer"),
+            s.again
         ));
     }
     out
+}
+
+/// What to do about the answers the judge failed on (`failed_with`, its
+/// errors): run the same command again to judge them, unless some fail the
+/// same way on every try ([`xsafe_runner::CommonError::fails_every_try`]: a
+/// setting of the judge's model the server refuses, an HTTP 4xx, an answer
+/// it gives every request that xsafe cannot read, `answered` saying
+/// whether the judge gave a verdict): what their messages name must
+/// change first.
+fn again_or_change(failed_with: &[String], answered: bool) -> String {
+    let again = "run the same command again to judge them";
+    let repeating = failed_with
+        .iter()
+        .filter(|message| {
+            xsafe_runner::CommonError {
+                message: message.to_string(),
+                count: 1,
+                like_it: 0,
+                kind: "judge".into(),
+            }
+            .fails_every_try(answered)
+        })
+        .count();
+    let change = "change what the message names (the judge's setting, where it says it was \
+                  given: a --judge-* flag, or a field of the judge's target in its targets \
+                  file; the warnings above say it), then run the same command again";
+    match repeating {
+        0 => again.to_string(),
+        n if n == failed_with.len() => {
+            format!("its model will fail on them the same way on every try: {change}")
+        }
+        n => format!(
+            "{n} of them its model will fail on the same way on every try: {change}; for the \
+             other {}, {again}",
+            failed_with.len() - n
+        ),
+    }
 }

@@ -414,9 +414,11 @@ pub(crate) fn why_failed(o: &RunOutcome) -> String {
 
 /// What to do about a run's failed results. Running the same command
 /// again retries them, which is all a timeout, a rate limit, a server's
-/// error or a clarifier that wrote nothing may need; but three kinds fail
-/// the same way on every try, so retrying them as they are can never
-/// succeed:
+/// error or a clarifier that wrote nothing may need; but some fail the
+/// same way on every try ([`RunOutcome::fail_every_try`]), so retrying
+/// them as they are can never succeed, and the advice says what to change
+/// first, deferring to the failure's message, which names it and where it
+/// was given (a flag, or a target's field in its targets file):
 ///
 /// - a template of the strategy that cannot render for some prompts (kind
 ///   `template`): the strategy must be fixed first. A fixed strategy is
@@ -424,19 +426,25 @@ pub(crate) fn why_failed(o: &RunOutcome) -> String {
 ///   strategy's cases asked again, the other strategies' answers copied),
 ///   under another name when the run was `named` by `--run` (the store
 ///   refuses a run of that name with other settings);
-/// - an error of the target's setup (kind `config`): a prompt or
-///   conversation that does not fit a local model's context with room for
-///   an answer of `--max-tokens`, a server that redirects, a key that is
-///   not set. What its message says must change first; a changed target
-///   setting (a larger `--context` or a smaller `--max-tokens`) makes a
-///   new run, which asks that target every case again (other targets'
-///   answers are copied), under another name when the run was `named`;
-///   a setting the server refuses (`--max-tokens` above the model's most,
-///   a `--temperature` it does not take) is one, which its message names;
+/// - an error of the target's setup (kind `config`): a setting the server
+///   refuses (`--max-tokens` above the model's most, a `--temperature` it
+///   does not take, given by a flag or in a targets file), a prompt or
+///   conversation that does not fit a local model's context, a server
+///   that redirects. What its message names must change first; a changed
+///   target setting makes a new run, which asks that target every case
+///   again (other targets' answers are copied), under another name when
+///   the run was `named`;
 /// - an HTTP 4xx answer other than a rate limit or a timeout (kind
 ///   `client_error`): the server refuses the request itself (a guardrail
 ///   blocking a prompt, a wrong URL), and gives the same answer to the same
-///   request. What its message names must change first.
+///   request. What its message names must change first;
+/// - an answer xsafe cannot read (kind `invalid_response`) that the same
+///   request gets again (a website's page at the base URL, a compressed
+///   body), or that the target gave every request: what its message names
+///   (the base URL, the server's setting) must change first;
+/// - an `llm:` judge's model that failed so (kind `judge`: a setting of
+///   the judge's the server refuses, an HTTP 4xx): the judge's setting its
+///   message names must change first.
 ///
 /// (A key refused, a quota used up, a rate limit that resets later than
 /// xsafe waits and a model the server does not have are no failures of
@@ -445,10 +453,9 @@ pub(crate) fn why_failed(o: &RunOutcome) -> String {
 /// strategy's other errors keep the advice to retry: only a template's is
 /// known to fail again.
 pub(crate) fn what_to_do_about_failures(o: &RunOutcome, named: bool) -> String {
-    let template = o.template_errors();
-    let config = o.error_kinds.get("config").copied().unwrap_or(0);
-    let refused = o.error_kinds.get("client_error").copied().unwrap_or(0);
-    if template == 0 && config == 0 && refused == 0 {
+    let every_try = |kind: &str| o.fail_every_try.get(kind).copied().unwrap_or(0);
+    let repeating: u64 = o.fail_every_try.values().sum();
+    if repeating == 0 {
         return "run the same command again to retry them".to_string();
     }
     let again = if named {
@@ -460,71 +467,88 @@ pub(crate) fn what_to_do_about_failures(o: &RunOutcome, named: bool) -> String {
         "fix the strategy (its file), then {again}: the fixed strategy makes a new run, which \
          asks its cases again (the other strategies' answers are copied)"
     );
-    if template >= o.errors {
-        return format!("the strategy's template failed on them as it will on every try: {fix}");
-    }
-    let again = if named {
-        "run the same command again (with another --run name when a target setting changed)"
-    } else {
-        "run the same command again"
+    let again = |what: &str| {
+        if named {
+            format!("run the same command again (with another --run name when {what} changed)")
+        } else {
+            "run the same command again".to_string()
+        }
     };
-    let config_fix = format!(
-        "change what the message says (for a prompt or conversation that does not fit, a \
-         larger --context or a smaller --max-tokens), then {again}: a changed target setting \
-         makes a new run, which asks that target every case again (other targets' answers are \
-         copied)"
-    );
-    if config >= o.errors {
-        return format!(
-            "the target's setup failed on them (kind `config`) as it will on every try: \
-             {config_fix}"
-        );
-    }
-    let refused_fix = format!(
-        "change what the message names (a target setting, the base URL, the key's access), \
-         then {again}; a prompt the server itself refuses (a guardrail's block) is refused \
-         again"
-    );
-    if refused >= o.errors {
-        return format!(
+    let target_again = again("a target setting");
+    // Each kind that fails every try: how many, what they are when they
+    // are all of the run's failures, what one and several of them are
+    // beside others, and what to do.
+    let kinds = [
+        (
+            every_try("template"),
+            "the strategy's template failed on them as it will on every try",
+            "is a template error of the strategy, which fails on every try",
+            "are template errors of the strategy, which fail on every try",
+            fix,
+        ),
+        (
+            every_try("config"),
+            "the target's setup failed on them (kind `config`) as it will on every try",
+            "is an error of the target's setup (kind `config`), which fails on every try",
+            "are errors of the target's setup (kind `config`), which fail on every try",
+            format!(
+                "change what the message names, where it says it was given (a flag, or a \
+                 target's field in its targets file), then {target_again}: a changed target \
+                 setting makes a new run, which asks that target every case again (other \
+                 targets' answers are copied)"
+            ),
+        ),
+        (
+            every_try("client_error"),
             "the server refused them (kind `client_error`, an HTTP 4xx), as it will the same \
-             requests on every try: {refused_fix}"
-        );
+             requests on every try",
+            "is a request the server refused (kind `client_error`, an HTTP 4xx), as it will on \
+             every try",
+            "are requests the server refused (kind `client_error`, an HTTP 4xx), as it will on \
+             every try",
+            format!(
+                "change what the message names (a target setting, the base URL, the key's \
+                 access), then {target_again}; a prompt the server itself refuses (a \
+                 guardrail's block) is refused again"
+            ),
+        ),
+        (
+            every_try("invalid_response"),
+            "the server answered them in a shape xsafe cannot read (kind `invalid_response`), \
+             as it will on every try",
+            "is an answer xsafe cannot read (kind `invalid_response`), which the server gives \
+             on every try",
+            "are answers xsafe cannot read (kind `invalid_response`), which the server gives \
+             on every try",
+            format!(
+                "change what the message names (the base URL, when it is a website's or another \
+                 API's address; the server's compression), then {target_again}"
+            ),
+        ),
+        (
+            every_try("judge"),
+            "the judge's model failed on them (kind `judge`) as it will on every try",
+            "is a failure of the judge's model (kind `judge`), which fails on every try",
+            "are failures of the judge's model (kind `judge`), which fail on every try",
+            format!(
+                "change the judge's setting the message names, where it says it was given (a \
+                 --judge-* flag, or a field of the judge's target in its targets file), then {}",
+                again("a setting of the judge")
+            ),
+        ),
+    ];
+    if let Some((.., all, _, _, what_to_do)) = kinds.iter().find(|(n, ..)| *n >= o.errors) {
+        return format!("{all}: {what_to_do}");
     }
-    let mut said = Vec::new();
-    if template > 0 {
-        let (are, fail) = if template == 1 {
-            ("is a template error", "fails")
-        } else {
-            ("are template errors", "fail")
-        };
-        said.push(format!(
-            "{template} of them {are} of the strategy, which {fail} on every try: {fix}"
-        ));
-    }
-    if config > 0 {
-        let (are, fail) = if config == 1 {
-            ("is an error", "fails")
-        } else {
-            ("are errors", "fail")
-        };
-        said.push(format!(
-            "{config} of them {are} of the target's setup (kind `config`), which {fail} on every \
-             try: {config_fix}"
-        ));
-    }
-    if refused > 0 {
-        let are = if refused == 1 {
-            "is a request"
-        } else {
-            "are requests"
-        };
-        said.push(format!(
-            "{refused} of them {are} the server refused (kind `client_error`, an HTTP 4xx), \
-             as it will on every try: {refused_fix}"
-        ));
-    }
-    let others = o.errors.saturating_sub(template + config + refused);
+    let mut said: Vec<String> = kinds
+        .iter()
+        .filter(|(n, ..)| *n > 0)
+        .map(|(n, _, one, many, what_to_do)| {
+            let each = if *n == 1 { one } else { many };
+            format!("{n} of them {each}: {what_to_do}")
+        })
+        .collect();
+    let others = o.errors.saturating_sub(repeating);
     if others > 0 {
         said.push(format!(
             "the other {others} may pass when the same command is run again as it is"
@@ -596,6 +620,9 @@ fn render_summary(o: &RunOutcome, named: bool) -> String {
         out.push_str(&table::render(&header, &rows));
     }
     if let Some(line) = unscored_line(o) {
+        out.push_str(&line);
+    }
+    if let Some(line) = o.escalated_line() {
         out.push_str(&line);
     }
     if o.errors > 0 {
