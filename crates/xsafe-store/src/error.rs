@@ -274,6 +274,22 @@ pub enum StoreError {
     #[error("no result {0} in the run store; `xsafe runs show RUN` lists a run's results")]
     ResultNotFound(i64),
 
+    /// A result was deleted while a command read a run a chunk at a time
+    /// (see [`Store::for_each_result`](crate::Store::for_each_result)):
+    /// its run deleted by another process. What the command wrote stops
+    /// before it.
+    #[error(
+        "result {result} of run {run_id} was deleted from the run store `{path}` while this command read the run (by `xsafe runs delete` in another process, say), so what it wrote stops before that result and is not the whole run; run the command again if the run is still there (`xsafe runs list` shows the runs)"
+    )]
+    ResultDeleted {
+        /// The store file as given (`--db`).
+        path: String,
+        /// The result's id.
+        result: i64,
+        /// The id of the run it belonged to.
+        run_id: i64,
+    },
+
     /// A verdict or annotation for a result that has no transcript.
     #[error("result {0} failed and has no transcript, so there is nothing to judge or annotate")]
     NoTranscript(i64),
@@ -283,11 +299,20 @@ pub enum StoreError {
     /// [`Store::open`](crate::Store::open)); this write was refused and
     /// nothing was changed.
     #[error(
-        "cannot write to the run store `{path}`: the file or its folder is read-only for this user (commands that only read it still work); make both writable (e.g. `chmod u+w` on each), or pass another --db path"
+        "cannot write to the run store `{path}`: the file or its folder is read-only for this user (commands that only read it still work); {}",
+        writable_fix(
+            "make both writable (e.g. `chmod u+w` on each)",
+            owners,
+            "or pass another --db path"
+        )
     )]
     ReadOnly {
         /// The store file as given (`--db`).
         path: String,
+        /// Who owns the file or the folder this user may not write, when
+        /// another user does: only they (or root) can make it writable.
+        /// Empty when this user owns what is read-only.
+        owners: Vec<Owner>,
     },
 
     /// The store file may be written, but SQLite's `-shm` or `-wal` file
@@ -295,19 +320,27 @@ pub enum StoreError {
     /// was read-only left them so (SQLite gives them the store's
     /// permissions), and making the store writable does not change them.
     #[error(
-        "cannot write to the run store `{path}`: `{file}` beside it is read-only for this user (SQLite left it so when the store was read while it was read-only); make it writable (e.g. `chmod u+w {file}`), or delete it while no xsafe or other program has the store open, then run the command again (what was stored is kept)"
+        "cannot write to the run store `{path}`: `{file}` beside it is read-only for this user (SQLite left it so when the store was read while it was read-only); {}",
+        writable_fix(&format!("make it writable (e.g. `chmod u+w {file}`)"), owners, "or delete it while no xsafe or other program has the store open, then run the command again (what was stored is kept)")
     )]
     ReadOnlySideFile {
         /// The store file as given (`--db`).
         path: String,
         /// The read-only `-shm` or `-wal` file.
         file: String,
+        /// Its owner, when it is another user.
+        owners: Vec<Owner>,
     },
 
     /// The file is at an older schema version, and bringing it up to date
     /// writes to it, which this user may not. It is left unchanged.
     #[error(
-        "the run store `{path}` has schema version {found} and must be upgraded to version {version} before xsafe can use it, which writes to it, but the file or its folder is read-only for this user: make both writable (e.g. `chmod u+w` on each), then run the command again (the file was left unchanged)"
+        "the run store `{path}` has schema version {found} and must be upgraded to version {version} before xsafe can use it, which writes to it, but the file or its folder is read-only for this user: {} (the file was left unchanged)",
+        writable_fix(
+            "make both writable (e.g. `chmod u+w` on each)",
+            owners,
+            "then run the command again"
+        )
     )]
     ReadOnlyUpgrade {
         /// The store file as given (`--db`).
@@ -316,6 +349,9 @@ pub enum StoreError {
         found: i64,
         /// The version this build needs ([`SCHEMA_VERSION`](crate::SCHEMA_VERSION)).
         version: i64,
+        /// Who owns the file or the folder this user may not write, when
+        /// another user does.
+        owners: Vec<Owner>,
     },
 
     /// The file's folder cannot be written, and a `-wal` file beside the
@@ -378,6 +414,18 @@ pub enum StoreError {
         path: String,
         /// The schema version the failed migration would have reached.
         version: i64,
+    },
+
+    /// Compacting the store ([`Store::compact`](crate::Store::compact))
+    /// ran out of space: it writes a copy of what the store holds, through
+    /// the temporary directory and the write-ahead log beside the store.
+    /// It was rolled back.
+    #[error(
+        "cannot compact the run store `{path}`: the disk is full, either the store's (its `-wal` file takes a copy of what the store holds) or the one with the temporary directory SQLite copies it through (SQLITE_TMPDIR, else TMPDIR, else /var/tmp or /tmp); compacting needs about the store's size free on each: free some space, or set SQLITE_TMPDIR to a directory on a disk with room, then run the command again (the store is as it was)"
+    )]
+    CompactDiskFull {
+        /// The store file as given (`--db`).
+        path: String,
     },
 
     /// A store that held nothing yet (no file, or an empty one) could not
@@ -463,6 +511,178 @@ pub(crate) fn classify(location: &str, error: rusqlite::Error) -> StoreError {
     }
 }
 
+/// A file or folder of the store that this user may not write and does
+/// not own: only its owner (or root) can change its permissions, so
+/// `chmod` is no fix to give this user.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Owner {
+    /// The file or folder.
+    pub path: PathBuf,
+    /// Its owner's user id.
+    pub uid: u32,
+    /// Its owner's user name, when the system knows it.
+    pub name: Option<String>,
+}
+
+impl std::fmt::Display for Owner {
+    /// `user alice (uid 1001)`, or `user 1001` when the name is not known.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.name {
+            Some(name) => write!(f, "user {name} (uid {})", self.uid),
+            None => write!(f, "user {}", self.uid),
+        }
+    }
+}
+
+/// What a read-only error says to do: `fix`, then `otherwise`, when this
+/// user owns what is read-only; when another user owns it, that only
+/// they can apply `fix`, and that a copy of the store works.
+fn writable_fix(fix: &str, owners: &[Owner], otherwise: &str) -> String {
+    if owners.is_empty() {
+        return format!("{fix}, {otherwise}");
+    }
+    let whose: Vec<String> = owners
+        .iter()
+        .map(|o| format!("`{}` belongs to {o}", o.path.display()))
+        .collect();
+    let me = this_user().map_or_else(String::new, |me| format!(", not to this user, {me}"));
+    format!(
+        "{}{me}: only its owner (or root) can {fix}; ask them to, or copy the store (with its \
+         `-wal` file, if there is one) to a folder of yours and pass the copy with --db",
+        whose.join(", and ")
+    )
+}
+
+/// The user this process runs as (its effective id): `bob (uid 1002)`,
+/// or `uid 1002` when the name is not known; `None` where users are not
+/// known.
+fn this_user() -> Option<String> {
+    #[cfg(unix)]
+    {
+        let uid = effective_uid();
+        Some(match user_name(uid) {
+            Some(name) => format!("{name} (uid {uid})"),
+            None => format!("uid {uid}"),
+        })
+    }
+    #[cfg(not(unix))]
+    {
+        None
+    }
+}
+
+#[cfg(unix)]
+fn effective_uid() -> u32 {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() }
+}
+
+/// The name of user `uid`, as the system's user database knows it.
+#[cfg(unix)]
+fn user_name(uid: u32) -> Option<String> {
+    let mut buf = vec![0 as libc::c_char; 4096];
+    // SAFETY: a zeroed passwd is a valid value for getpwuid_r to fill.
+    let mut entry: libc::passwd = unsafe { std::mem::zeroed() };
+    let mut found: *mut libc::passwd = std::ptr::null_mut();
+    // SAFETY: every pointer is valid for the length given; on success
+    // `found` points at `entry`, whose strings live in `buf`.
+    let rc = unsafe { libc::getpwuid_r(uid, &mut entry, buf.as_mut_ptr(), buf.len(), &mut found) };
+    if rc != 0 || found.is_null() || entry.pw_name.is_null() {
+        return None;
+    }
+    // SAFETY: getpwuid_r succeeded, so pw_name is a C string in `buf`.
+    let name = unsafe { std::ffi::CStr::from_ptr(entry.pw_name) };
+    Some(name.to_string_lossy().into_owned())
+}
+
+/// Whether this user may write `path`, as the system decides it for the
+/// process's effective ids (groups, ACLs and root included).
+#[cfg(unix)]
+fn writable(path: &std::path::Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(c_path) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
+        return true;
+    };
+    // SAFETY: `c_path` is a valid C string for the call's duration.
+    unsafe {
+        libc::faccessat(
+            libc::AT_FDCWD,
+            c_path.as_ptr(),
+            libc::W_OK,
+            libc::AT_EACCESS,
+        ) == 0
+    }
+}
+
+/// Of `paths`, those another user than `me` owns, with that user: what
+/// a read-only error names as theirs to make writable.
+#[cfg(unix)]
+pub(crate) fn other_owners<'a>(
+    paths: impl IntoIterator<Item = &'a std::path::Path>,
+    me: u32,
+) -> Vec<Owner> {
+    use std::os::unix::fs::MetadataExt;
+    paths
+        .into_iter()
+        .filter_map(|path| {
+            let uid = std::fs::metadata(path).ok()?.uid();
+            (uid != me).then(|| Owner {
+                path: path.to_path_buf(),
+                uid,
+                name: user_name(uid),
+            })
+        })
+        .collect()
+}
+
+/// The owners of what makes the store at `location` read-only for this
+/// user, among `paths` (the store file and its folder, or a file beside
+/// it), when they are other users; empty when this user owns them.
+pub(crate) fn owners_of_read_only(paths: &[&std::path::Path]) -> Vec<Owner> {
+    #[cfg(unix)]
+    {
+        let blocking = paths.iter().copied().filter(|p| !writable(p));
+        other_owners(blocking, effective_uid())
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = paths;
+        Vec::new()
+    }
+}
+
+/// The store file at `location` and its folder.
+fn store_and_folder(location: &str) -> [PathBuf; 2] {
+    let file = PathBuf::from(location);
+    let folder = match file.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    [file, folder]
+}
+
+/// [`StoreError::ReadOnly`] for the store at `location`, naming the other
+/// users who own what is read-only.
+pub(crate) fn read_only_store(location: &str) -> StoreError {
+    let [file, folder] = store_and_folder(location);
+    StoreError::ReadOnly {
+        path: location.to_string(),
+        owners: owners_of_read_only(&[&file, &folder]),
+    }
+}
+
+/// [`StoreError::ReadOnlyUpgrade`] for the store at `location`, at schema
+/// version `found`.
+pub(crate) fn read_only_upgrade(location: &str, found: i64, version: i64) -> StoreError {
+    let [file, folder] = store_and_folder(location);
+    StoreError::ReadOnlyUpgrade {
+        path: location.to_string(),
+        found,
+        version,
+        owners: owners_of_read_only(&[&file, &folder]),
+    }
+}
+
 /// The end of [`StoreError::CreateDir`]'s message, after the operating
 /// system's reason: what to do, naming the file in the way if there is one.
 fn in_the_way_fix(in_the_way: Option<&std::path::Path>) -> String {
@@ -491,13 +711,13 @@ pub(crate) fn read_only(location: &str) -> StoreError {
         let file = format!("{location}{side}");
         let read_only = std::fs::metadata(&file).is_ok_and(|m| m.permissions().readonly());
         if read_only && std::fs::metadata(location).is_ok_and(|m| !m.permissions().readonly()) {
+            let owners = owners_of_read_only(&[std::path::Path::new(&file)]);
             return StoreError::ReadOnlySideFile {
                 path: location.to_string(),
                 file,
+                owners,
             };
         }
     }
-    StoreError::ReadOnly {
-        path: location.to_string(),
-    }
+    read_only_store(location)
 }

@@ -18,6 +18,18 @@
 //! named a deleted run names nothing rather than another run. A store this
 //! user may only read is opened read-only, so reading commands still work.
 //!
+//! A command that writes a run out (`export`, `runs show`) reads it in
+//! outline in one snapshot, then the conversations a chunk of results at
+//! a time, each chunk in a read transaction of its own
+//! ([`Store::each_with_messages`], [`Store::for_each_result`]): a read
+//! transaction held while a slow reader takes the output would keep the
+//! write-ahead log from being copied back into the file, and it would grow
+//! by every page a run writes meanwhile. A log grown anyway (by another
+//! program's long read) is cut back to [`JOURNAL_SIZE_LIMIT`] once it can
+//! start again. Pages are [`PAGE_SIZE`] bytes, which each result's
+//! transaction writes whole. A deleted run's space stays in the file for
+//! the next runs until [`Store::compact`] gives it back.
+//!
 //! The store is synchronous: one connection behind a mutex, which makes
 //! [`Store`] `Send + Sync`. Async callers wrap calls in `spawn_blocking`;
 //! each call is short.
@@ -30,12 +42,12 @@ mod time;
 pub use time::now as now_rfc3339;
 mod types;
 
-pub use error::StoreError;
+pub use error::{Owner, StoreError};
 pub use schema::{APPLICATION_ID, SCHEMA_VERSION};
 pub use types::{
-    Annotation, AnswerOutline, CountedFailure, CountedOutcome, DeletedRun, LabelSeen, OutcomeCount,
-    Relabel, ResultKey, ResultOutline, RunLock, RunRecord, RunSpec, RunStatus, RunSummary,
-    StoredError, StoredResult, Timing, judge_name,
+    Annotation, AnswerOutline, Compacted, CountedFailure, CountedOutcome, DeletedRun, LabelSeen,
+    OutcomeCount, Relabel, ResultKey, ResultOutline, RunLock, RunRecord, RunSpec, RunStatus,
+    RunSummary, StoredError, StoredResult, Timing, judge_name,
 };
 
 use rusqlite::types::Type;
@@ -55,6 +67,50 @@ use xsafe_core::{Case, Class, FinishReason, Label, Message, Role, Transcript, Ve
 /// work half done. A process stuck for a minute is still reported.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// The page size of a new store file, in bytes (SQLite's default is
+/// 4,096). Each result is one transaction, and a transaction in WAL mode
+/// writes every page it changed, whole, to the log: a result changes a
+/// page or so in each of the dozen tables and indexes it has rows in (the
+/// result, its messages, their texts, its verdict, and the indexes over
+/// them), a few rows in each, so the pages' size is most of what a result
+/// writes: some 14 pages of 4 KB for an answer of 600 bytes. Half-size
+/// pages write 1.6 to 1.7 times fewer bytes per result
+/// (`benches/writes.rs`: 39 KB to the disk per answer of 600 bytes, where
+/// 4 KB pages write 62 KB), record faster and read as fast; the file may
+/// be up to a fifth larger (12 to 18 % there), as rows of about a third
+/// of a page leave more of each page unused. A store made with other
+/// pages keeps them (SQLite cannot change the page size of a file in WAL
+/// mode) until [`Store::compact`] rewrites it alone.
+pub const PAGE_SIZE: i64 = 2048;
+
+/// How many pages the write-ahead log holds before a commit copies them
+/// back into the store file (`PRAGMA wal_autocheckpoint`, SQLite's
+/// default): a log of 2 MB (4 MB for a store of 4 KB pages).
+pub const WAL_AUTOCHECKPOINT: i64 = 1000;
+
+/// The size in bytes the write-ahead log file is cut back to when it
+/// starts again from its beginning (`PRAGMA journal_size_limit`): above
+/// what [`WAL_AUTOCHECKPOINT`] lets it reach, so that a run never cuts it,
+/// but a log a long-held snapshot made grow (to gigabytes, in a long run)
+/// does not stay that size on disk.
+pub const JOURNAL_SIZE_LIMIT: i64 = 8 * 1024 * 1024;
+
+/// How many results [`Store::for_each_result`] and
+/// [`Store::each_with_messages`] read in one read transaction: a read
+/// transaction keeps the write-ahead log from being copied back into the
+/// file and started again, so none is held while the results are written
+/// out (to a pipe that may be slow to take them), and memory holds one
+/// chunk of conversations at a time.
+pub const READ_CHUNK: usize = 256;
+
+/// Whether SQLite refused for want of a lock another connection holds.
+fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    )
+}
+
 /// `f` again, after a short pause, for as long as it fails because another
 /// connection holds the file's lock, up to [`BUSY_TIMEOUT`] in all: for the
 /// statements SQLite fails at once rather than wait for the lock.
@@ -63,12 +119,7 @@ fn while_busy<T>(mut f: impl FnMut() -> rusqlite::Result<T>) -> rusqlite::Result
     let mut pause = Duration::from_millis(2);
     loop {
         match f() {
-            Err(e)
-                if matches!(
-                    e.sqlite_error_code(),
-                    Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
-                ) && start.elapsed() < BUSY_TIMEOUT =>
-            {
+            Err(e) if is_busy(&e) && start.elapsed() < BUSY_TIMEOUT => {
                 std::thread::sleep(pause);
                 pause = (pause * 2).min(Duration::from_millis(50));
             }
@@ -297,14 +348,8 @@ impl Store {
         if version < SCHEMA_VERSION {
             return Err(match version {
                 // Nothing in it yet: making it a store writes to it.
-                0 => StoreError::ReadOnly {
-                    path: location.to_string(),
-                },
-                found => StoreError::ReadOnlyUpgrade {
-                    path: location.to_string(),
-                    found,
-                    version: SCHEMA_VERSION,
-                },
+                0 => error::read_only_store(location),
+                found => error::read_only_upgrade(location, found, SCHEMA_VERSION),
             });
         }
         conn.pragma_update(None, "query_only", true)
@@ -351,6 +396,12 @@ impl Store {
         };
         if path.is_some() {
             let wal = |conn: &Connection| -> rusqlite::Result<()> {
+                if version == 0 {
+                    // Only a file with nothing in it yet takes a page size
+                    // (see PAGE_SIZE); before the journal mode, which is
+                    // the first thing written to it.
+                    conn.pragma_update(None, "page_size", PAGE_SIZE)?;
+                }
                 // A filesystem without shared memory may refuse WAL and keep
                 // the rollback journal: still correct, readers just wait for
                 // writers, so that is accepted rather than refused.
@@ -359,7 +410,25 @@ impl Store {
                 // In WAL mode NORMAL loses no committed transaction when the
                 // process dies (kill -9), only on power loss, and saves an
                 // fsync per result.
-                conn.pragma_update(None, "synchronous", "normal")
+                conn.pragma_update(None, "synchronous", "normal")?;
+                // SQLite's default, said here because the next line counts
+                // on it: after a commit that leaves this many pages in the
+                // log, they are copied back into the file, and the next
+                // writer starts the log again from its beginning.
+                conn.pragma_update(None, "wal_autocheckpoint", WAL_AUTOCHECKPOINT)?;
+                // A reader that holds one snapshot for long (an older
+                // xsafe, an SQL shell) keeps the log from starting again,
+                // and it grows by every page written meanwhile, to
+                // gigabytes in a long run; without a limit it then stays
+                // that size on disk. With one, the first commit after the
+                // log starts again cuts the file down to it.
+                let _limit: i64 = conn.pragma_update_and_check(
+                    None,
+                    "journal_size_limit",
+                    JOURNAL_SIZE_LIMIT,
+                    |r| r.get(0),
+                )?;
+                Ok(())
             };
             // Turning WAL on takes the file's exclusive lock without waiting
             // for it (SQLite's busy handler is not called): another process
@@ -736,6 +805,195 @@ impl Store {
         }
     }
 
+    /// Gives back to the file system the space of what was deleted
+    /// (`VACUUM`): SQLite keeps a deleted run's pages in the file, for
+    /// the next runs to reuse, and never shrinks it by itself. Rewrites the
+    /// whole store, so it needs about the store's size free, on its disk
+    /// and in the temporary directory SQLite copies it through; a full
+    /// disk is [`StoreError::CompactDiskFull`], with the store as it was.
+    ///
+    /// Refused with [`StoreError::RunBusy`] while a process holds a run
+    /// (`xsafe run`, `rejudge`; see [`lock_run`](Store::lock_run)), which
+    /// would wait on it for as long as it takes, and with
+    /// [`StoreError::ReadOnly`] on a store opened read-only. Every run is
+    /// claimed until it is done, so none starts meanwhile. Another process
+    /// writing (a label from an annotation page) waits for it, as for
+    /// any write. With no other process having the store open, its pages
+    /// are made [`PAGE_SIZE`] too (a store made by an older xsafe has
+    /// pages twice that size, which every result writes whole).
+    pub fn compact(&self) -> Result<Compacted, StoreError> {
+        self.check_writable()?;
+        let runs: Vec<i64> = self.read(|tx| {
+            let mut stmt = tx.prepare("SELECT id FROM runs ORDER BY id")?;
+            let ids = stmt.query_map([], |row| row.get(0))?;
+            Ok(ids.collect::<Result<_, _>>()?)
+        })?;
+        let mut claims = Vec::with_capacity(runs.len());
+        for id in runs {
+            claims.push(self.lock_run(&self.run_by_id(id)?)?);
+        }
+        let on_disk = || {
+            let size = |path: &Path| std::fs::metadata(path).map_or(0, |m| m.len());
+            self.path.as_deref().map_or(0, |path| {
+                size(path) + size(Path::new(&format!("{}-wal", path.display())))
+            })
+        };
+        let before = on_disk();
+        let conn = self.conn();
+        let page_size = |conn: &Connection| -> rusqlite::Result<i64> {
+            conn.pragma_query_value(None, "page_size", |row| row.get(0))
+        };
+        let page_size_before = page_size(&conn).map_err(|e| self.compact_error(e))?;
+        let readers = (|| -> rusqlite::Result<bool> {
+            // Leaving WAL mode, which changing the page size needs, is
+            // refused at once (busy) while another connection has the
+            // store open; it is then compacted with the pages it has.
+            let convert = self.path.is_some() && page_size_before != PAGE_SIZE;
+            let mode: String = if convert {
+                conn.busy_timeout(Duration::ZERO)?;
+                let mode =
+                    conn.pragma_update_and_check(None, "journal_mode", "delete", |r| r.get(0));
+                conn.busy_timeout(BUSY_TIMEOUT)?;
+                match mode {
+                    Err(e) if is_busy(&e) => String::new(),
+                    mode => mode?,
+                }
+            } else {
+                String::new()
+            };
+            let converting = mode.eq_ignore_ascii_case("delete");
+            if converting {
+                // Out of WAL mode, NORMAL may lose the file to a power cut
+                // half-way through; FULL syncs the rollback journal first.
+                conn.pragma_update(None, "synchronous", "full")?;
+                conn.pragma_update(None, "page_size", PAGE_SIZE)?;
+            }
+            let vacuumed = conn.execute_batch("VACUUM");
+            if converting {
+                let _mode: String =
+                    conn.pragma_update_and_check(None, "journal_mode", "wal", |r| r.get(0))?;
+                conn.pragma_update(None, "synchronous", "normal")?;
+            }
+            vacuumed?;
+            // Out of WAL mode, the copy went to the file itself, and the
+            // log starts empty.
+            if self.path.is_none() || converting {
+                return Ok(false);
+            }
+            // Copies the log back into the file and empties it, which cuts
+            // the file to its new size; a reader's snapshot holds both
+            // back, and is not waited for.
+            conn.busy_timeout(Duration::ZERO)?;
+            let checkpoint = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| {
+                row.get::<_, i64>(0)
+            });
+            conn.busy_timeout(BUSY_TIMEOUT)?;
+            Ok(checkpoint? != 0)
+        })()
+        .map_err(|e| self.compact_error(e))?;
+        let page_size = page_size(&conn).map_err(|e| self.compact_error(e))?;
+        drop(conn);
+        drop(claims);
+        Ok(Compacted {
+            before,
+            after: on_disk(),
+            page_size_before,
+            page_size,
+            readers,
+        })
+    }
+
+    /// A failure of [`compact`](Store::compact): a full disk says where
+    /// room is needed, the rest as any failure.
+    fn compact_error(&self, error: rusqlite::Error) -> StoreError {
+        match error::classify(&self.location, error) {
+            StoreError::DiskFull { path, .. } => StoreError::CompactDiskFull { path },
+            other => other,
+        }
+    }
+
+    /// Looks for damage that the store's own reads may never meet: a copy
+    /// of the file made while a run wrote to it (`cp` during a run) can
+    /// hold some pages from before a write and some from after, which
+    /// SQLite only notices when a command reads those pages. Such a copy
+    /// almost always has an index that no longer holds one entry per row
+    /// of its table (what `PRAGMA quick_check` calls "wrong # of entries
+    /// in index"): this counts the entries of every index and the rows of
+    /// its table, in one read transaction, and says
+    /// [`StoreError::Corrupt`] when two differ, or when counting meets a
+    /// broken page.
+    ///
+    /// Counting reads the pages of the indexes and of the tables of short
+    /// rows, not the cells in them; the table of message texts, most of a
+    /// store, is left out (its one index has nothing to be compared with).
+    /// On a store of 120,000 answers (`benches/writes.rs`), 17 ms (36 ms
+    /// when each has a few-shot set-up, eleven messages), where
+    /// [`list_runs`](Store::list_runs) takes 6 ms and `PRAGMA
+    /// quick_check` a second or more.
+    pub fn check_index_counts(&self) -> Result<(), StoreError> {
+        self.read(|tx| {
+            // Tables whose rows hold the message texts: counting them
+            // reads most of the file.
+            const LEFT_OUT: [&str; 1] = ["texts"];
+            let tables: Vec<(String, bool)> = {
+                let mut stmt = tx.prepare(
+                    "SELECT name, wr FROM pragma_table_list
+                     WHERE schema = 'main' AND type = 'table' AND name NOT LIKE 'sqlite_%'
+                     ORDER BY name",
+                )?;
+                let rows = stmt.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?;
+                rows.collect::<Result<_, _>>()?
+            };
+            let quote = |name: &str| format!("\"{}\"", name.replace('"', "\"\""));
+            let count = |sql: String| -> Result<i64, StoreError> {
+                Ok(tx.query_row(&sql, [], |row| row.get(0))?)
+            };
+            for (table, without_rowid) in tables {
+                let indexes: Vec<(String, String)> = {
+                    let mut stmt = tx.prepare(
+                        "SELECT name, origin FROM pragma_index_list(?1) WHERE partial = 0",
+                    )?;
+                    let rows = stmt.query_map([&table], |row| Ok((row.get(0)?, row.get(1)?)))?;
+                    rows.collect::<Result<_, _>>()?
+                };
+                // A table WITHOUT ROWID is its primary key's index.
+                let indexes: Vec<String> = indexes
+                    .into_iter()
+                    .filter(|(_, origin)| !(without_rowid && origin == "pk"))
+                    .map(|(name, _)| name)
+                    .collect();
+                if indexes.is_empty() || LEFT_OUT.contains(&table.as_str()) {
+                    continue;
+                }
+                let rows = count(format!(
+                    "SELECT count(*) FROM {} NOT INDEXED",
+                    quote(&table)
+                ))?;
+                for index in indexes {
+                    let entries = count(format!(
+                        "SELECT count(*) FROM {} INDEXED BY {}",
+                        quote(&table),
+                        quote(&index)
+                    ))?;
+                    if entries != rows {
+                        return Err(StoreError::Corrupt {
+                            path: self.location.clone(),
+                            error: rusqlite::Error::SqliteFailure(
+                                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CORRUPT),
+                                Some(format!(
+                                    "index `{index}` holds {entries} entries for the {rows} rows \
+                                     of table `{table}`, as a copy of the file made while it \
+                                     was written leaves it"
+                                )),
+                            ),
+                        });
+                    }
+                }
+            }
+            Ok(())
+        })
+    }
+
     /// Marks a run as running, interrupted or complete.
     pub fn set_run_status(&self, run_id: i64, status: RunStatus) -> Result<(), StoreError> {
         self.write(|tx| {
@@ -1002,22 +1260,113 @@ impl Store {
     /// Every result of a run, failed ones included, ordered by target,
     /// strategy, suite, case (in the order added) and sample.
     pub fn results(&self, run_id: i64) -> Result<Vec<StoredResult>, StoreError> {
-        self.read(|tx| load_results(tx, Filter::Run(run_id)))
+        self.read(|tx| Filter::Run(run_id).load(tx))
     }
 
     /// Every result of a run, as [`results`](Store::results) reads them
     /// and in its order, handed to `each` one at a time instead of
     /// collected: for output that grows with the run (`runs show --json`),
-    /// in memory that does not. The first error `each` returns stops the
-    /// reading and is returned; the store's errors are turned into `E`.
-    /// The results are read in one transaction, so a run being written
-    /// meanwhile is read as it was when the reading began.
+    /// in memory that does not (the run's result ids, and one chunk of
+    /// results). The first error `each` returns stops the reading and is
+    /// returned; the store's errors are turned into `E`.
+    ///
+    /// Which results, and in what order, is read in one transaction, when
+    /// the reading begins: results stored after it are left out. The
+    /// results themselves are read [`READ_CHUNK`] at a time, each chunk in
+    /// a read transaction of its own, ended before `each` sees them, so
+    /// that output as slow as its reader (a pipe) never holds one (which
+    /// would keep the write-ahead log growing while a run writes). A
+    /// result's key never changes, nor does xsafe replace its conversation
+    /// once stored; its status and verdicts are read as they are when its
+    /// chunk is read. A result
+    /// deleted before its chunk was read (its run deleted by another
+    /// process) stops the reading with [`StoreError::ResultDeleted`]: what
+    /// `each` was given is not the whole run.
     pub fn for_each_result<E: From<StoreError>>(
         &self,
         run_id: i64,
-        each: impl FnMut(StoredResult) -> Result<(), E>,
+        mut each: impl FnMut(StoredResult) -> Result<(), E>,
     ) -> Result<(), E> {
-        self.read(|tx| each_result(tx, Filter::Run(run_id), each))?
+        let ids = self.read(|tx| result_ids(tx, run_id))?;
+        for chunk in ids.chunks(READ_CHUNK) {
+            let mut read: HashMap<i64, StoredResult> = self
+                .read(|tx| load_results(tx, &ids_condition("r.id"), &[&id_list(chunk)]))?
+                .into_iter()
+                .map(|r| (r.id, r))
+                .collect();
+            for id in chunk {
+                let result = read.remove(id).ok_or_else(|| StoreError::ResultDeleted {
+                    path: self.location.clone(),
+                    result: *id,
+                    run_id,
+                })?;
+                each(result)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The messages of the transcripts of the results `result_ids`, oldest
+    /// first, by result, as [`messages`](Store::messages) reads each (empty
+    /// for a result without one), in one read transaction: for reading the
+    /// conversations of outlines read before a chunk at a time (see
+    /// [`each_with_messages`](Store::each_with_messages)). A result not
+    /// stored (deleted since) is [`StoreError::ResultNotFound`].
+    pub fn messages_of(
+        &self,
+        result_ids: &[i64],
+    ) -> Result<HashMap<i64, Vec<Message>>, StoreError> {
+        self.read(|tx| load_messages_of(tx, result_ids))
+    }
+
+    /// Each outline of `outlines` made whole with its transcript's messages
+    /// ([`ResultOutline::with_messages`]), handed to `each` in order: the
+    /// outlines of a run read in one [`snapshot`](Store::snapshot) (or by
+    /// [`outlines`](Store::outlines)), written out with their
+    /// conversations. The messages are read [`READ_CHUNK`] results at a
+    /// time, each chunk in a read transaction of its own that ends before
+    /// `each` sees it ([`messages_of`](Store::messages_of)), so that output
+    /// as slow as its reader never holds one (a read transaction held
+    /// while a run writes keeps the write-ahead log growing), in memory
+    /// that holds one chunk of conversations. xsafe never replaces a
+    /// stored conversation (a resumed run judges a stored answer again
+    /// rather than ask for another), so it is the one the outline was read
+    /// with. A result
+    /// deleted since its outline was read (its run deleted by another
+    /// process) stops the reading with [`StoreError::ResultDeleted`], the
+    /// results before it handed to `each`. The first error `each` returns
+    /// stops the reading and is returned.
+    pub fn each_with_messages<E: From<StoreError>>(
+        &self,
+        outlines: impl IntoIterator<Item = ResultOutline>,
+        mut each: impl FnMut(StoredResult) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let mut outlines = outlines.into_iter();
+        loop {
+            let chunk: Vec<ResultOutline> = outlines.by_ref().take(READ_CHUNK).collect();
+            if chunk.is_empty() {
+                return Ok(());
+            }
+            let ids: Vec<i64> = chunk.iter().map(|o| o.id).collect();
+            let mut messages = self.messages_of(&ids).map_err(|e| match e {
+                StoreError::ResultNotFound(id) => StoreError::ResultDeleted {
+                    path: self.location.clone(),
+                    result: id,
+                    run_id: chunk
+                        .iter()
+                        .find(|o| o.id == id)
+                        .map_or(0, |o| o.key.run_id),
+                },
+                e => e,
+            })?;
+            for outline in chunk {
+                let said = match outline.answer {
+                    Some(_) => messages.remove(&outline.id).unwrap_or_default(),
+                    None => Vec::new(),
+                };
+                each(outline.with_messages(said))?;
+            }
+        }
     }
 
     /// Every result of a run as [`results`](Store::results) reads them and
@@ -1025,9 +1374,10 @@ impl Store {
     /// [`ResultOutline`] of what `results` reads, the model's turns counted
     /// by the store. What reports and statistics need, in memory that grows
     /// with the results but not with the conversations' length (system
-    /// texts and exemplars come again with every answer read). To read
-    /// some of the messages after, as the outline has them, read both in
-    /// one [`snapshot`](Store::snapshot).
+    /// texts and exemplars come again with every answer read). Their
+    /// messages, which never change once stored, are read after with
+    /// [`each_with_messages`](Store::each_with_messages) or
+    /// [`messages`](Store::messages).
     pub fn outlines(&self, run_id: i64) -> Result<Vec<ResultOutline>, StoreError> {
         let (condition, param) = Filter::Run(run_id).condition();
         self.read(|tx| load_outlines(tx, &condition, &[&param]))
@@ -1065,8 +1415,15 @@ impl Store {
     /// deleted), as [`results`](Store::results) reads a run at once. For
     /// reading a run in outline, then the conversations wanted. The
     /// store's other methods must not be called from `f` (its connection
-    /// is `f`'s until `f` returns); a long `f` keeps the write-ahead log
-    /// from being folded back into the store until it ends.
+    /// is `f`'s until `f` returns).
+    ///
+    /// Keep `f` short: read what is needed, and write output after the
+    /// snapshot ends. While it lasts, the write-ahead log cannot be copied
+    /// back into the file and started again, so a run writing meanwhile
+    /// makes it grow by every page it writes (hundreds of megabytes while a
+    /// slow pipe took an export). To write a run's conversations out, read
+    /// its outlines in a snapshot, then the messages with
+    /// [`each_with_messages`](Store::each_with_messages).
     pub fn snapshot<T, E: From<StoreError>>(
         &self,
         f: impl FnOnce(&Snapshot<'_>) -> Result<T, E>,
@@ -1169,12 +1526,12 @@ impl Store {
     /// [`results`](Store::results): what a resumed run judges again without
     /// asking the model.
     pub fn unjudged(&self, run_id: i64) -> Result<Vec<StoredResult>, StoreError> {
-        self.read(|tx| load_results(tx, Filter::Unjudged(run_id)))
+        self.read(|tx| Filter::Unjudged(run_id).load(tx))
     }
 
     /// One result by id.
     pub fn result(&self, result_id: i64) -> Result<StoredResult, StoreError> {
-        self.read(|tx| load_results(tx, Filter::Result(result_id)))?
+        self.read(|tx| Filter::Result(result_id).load(tx))?
             .pop()
             .ok_or(StoreError::ResultNotFound(result_id))
     }
@@ -1182,9 +1539,8 @@ impl Store {
     /// The messages of a result's transcript, oldest first, as
     /// [`result`](Store::result) reads them; empty when it has none (the
     /// request failed). [`StoreError::ResultNotFound`] when no result has
-    /// this id (its run deleted, say). To read them as an outline read
-    /// before has the result, read both in one
-    /// [`snapshot`](Store::snapshot).
+    /// this id (its run deleted, say). A transcript never changes once
+    /// stored, so they are those of an outline read before.
     pub fn messages(&self, result_id: i64) -> Result<Vec<Message>, StoreError> {
         self.read(|tx| load_messages(tx, result_id))
     }
@@ -1883,14 +2239,51 @@ impl Filter {
             ),
         }
     }
+
+    /// The results of the filter, as [`load_results`] reads them.
+    fn load(self, conn: &Connection) -> Result<Vec<StoredResult>, StoreError> {
+        let (condition, param) = self.condition();
+        load_results(conn, &condition, &[&param])
+    }
 }
 
-/// Reads results with three queries (results with their case and last
-/// error, then all their messages, then all their verdicts) rather than
-/// three per result, which keeps a run of tens of thousands of results fast.
-fn load_results(conn: &Connection, filter: Filter) -> Result<Vec<StoredResult>, StoreError> {
-    let (condition, param) = filter.condition();
+/// SQL that is true when `column` is one of the ids of the JSON array
+/// given as `?1` ([`id_list`]): a chunk of ids in one parameter.
+fn ids_condition(column: &str) -> String {
+    format!("{column} IN (SELECT value FROM json_each(?1))")
+}
 
+/// `ids` as the JSON array [`ids_condition`] takes.
+fn id_list(ids: &[i64]) -> String {
+    let list: Vec<String> = ids.iter().map(i64::to_string).collect();
+    format!("[{}]", list.join(","))
+}
+
+/// The ids of run `run_id`'s results, in the order results are listed
+/// (see [`results_query`]).
+fn result_ids(conn: &Connection, run_id: i64) -> Result<Vec<i64>, StoreError> {
+    let mut stmt = conn.prepare(
+        "SELECT r.id
+         FROM results r
+         JOIN cases c ON c.run_id = r.run_id AND c.suite = r.suite AND c.case_id = r.case_id
+         WHERE r.run_id = ?1
+         ORDER BY r.target, r.strategy, r.suite, c.ordinal, r.sample",
+    )?;
+    let ids = stmt
+        .query_map([run_id], |row| row.get(0))?
+        .collect::<Result<_, _>>()?;
+    Ok(ids)
+}
+
+/// Reads the results `condition` selects (over `results r`, with
+/// `params`) with three queries (results with their case and last error,
+/// then all their messages, then all their verdicts) rather than three
+/// per result, which keeps a run of tens of thousands of results fast.
+fn load_results(
+    conn: &Connection,
+    condition: &str,
+    params: &[&dyn ToSql],
+) -> Result<Vec<StoredResult>, StoreError> {
     let mut messages: HashMap<i64, Vec<Message>> = HashMap::new();
     let mut stmt = conn.prepare(&format!(
         "SELECT {MESSAGE_COLUMNS}
@@ -1898,7 +2291,7 @@ fn load_results(conn: &Connection, filter: Filter) -> Result<Vec<StoredResult>, 
          WHERE {condition}
          ORDER BY m.result_id, m.idx"
     ))?;
-    let rows = stmt.query_map([param], |row| {
+    let rows = stmt.query_map(params, |row| {
         Ok((row.get::<_, i64>(0)?, message_from_row(row)?))
     })?;
     for row in rows {
@@ -1906,10 +2299,10 @@ fn load_results(conn: &Connection, filter: Filter) -> Result<Vec<StoredResult>, 
         messages.entry(id).or_default().push(message);
     }
 
-    let mut verdicts = verdicts_by_result(conn, &condition, &[&param])?;
+    let mut verdicts = verdicts_by_result(conn, condition, params)?;
 
-    let mut stmt = conn.prepare(&results_query(&condition, ""))?;
-    let rows = stmt.query_map([param], result_from_row)?;
+    let mut stmt = conn.prepare(&results_query(condition, ""))?;
+    let rows = stmt.query_map(params, result_from_row)?;
     let mut results = Vec::new();
     for row in rows {
         let mut result = row?;
@@ -2004,6 +2397,37 @@ fn load_messages(conn: &Connection, result_id: i64) -> Result<Vec<Message>, Stor
     Ok(messages)
 }
 
+/// The messages of each result of `ids`; see [`Store::messages_of`].
+fn load_messages_of(
+    conn: &Connection,
+    ids: &[i64],
+) -> Result<HashMap<i64, Vec<Message>>, StoreError> {
+    let list = id_list(ids);
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT r.id FROM results r WHERE {}",
+        ids_condition("r.id")
+    ))?;
+    let stored: HashSet<i64> = stmt
+        .query_map([&list], |row| row.get(0))?
+        .collect::<Result<_, _>>()?;
+    if let Some(gone) = ids.iter().find(|id| !stored.contains(id)) {
+        return Err(StoreError::ResultNotFound(*gone));
+    }
+    let mut messages: HashMap<i64, Vec<Message>> = ids.iter().map(|id| (*id, Vec::new())).collect();
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {MESSAGE_COLUMNS} FROM {MESSAGES} WHERE {} ORDER BY m.result_id, m.idx",
+        ids_condition("m.result_id")
+    ))?;
+    let rows = stmt.query_map([&list], |row| {
+        Ok((row.get::<_, i64>(0)?, message_from_row(row)?))
+    })?;
+    for row in rows {
+        let (id, message) = row?;
+        messages.entry(id).or_default().push(message);
+    }
+    Ok(messages)
+}
+
 /// The verdicts of the results `condition` selects, by result, each
 /// result's in the order they were added (the run's judge first).
 fn verdicts_by_result(
@@ -2026,43 +2450,6 @@ fn verdicts_by_result(
         verdicts.entry(id).or_default().push(verdict);
     }
     Ok(verdicts)
-}
-
-/// Hands the results `filter` selects to `each` one at a time, in the
-/// order of [`load_results`] and with the same content, reading each
-/// result's messages and verdicts as it comes (two indexed look-ups per
-/// result): memory holds one result, not the run's. `each` returning an
-/// error stops the reading, and that error is returned as `Ok(Err(_))`.
-fn each_result<E>(
-    conn: &Connection,
-    filter: Filter,
-    mut each: impl FnMut(StoredResult) -> Result<(), E>,
-) -> Result<Result<(), E>, StoreError> {
-    let (condition, param) = filter.condition();
-    let mut messages = conn.prepare(&format!(
-        "SELECT {MESSAGE_COLUMNS} FROM {MESSAGES} WHERE m.result_id = ?1 ORDER BY m.idx"
-    ))?;
-    let mut verdicts = conn.prepare(
-        "SELECT v.result_id, v.judge, v.label, v.reason, v.confidence
-         FROM verdicts v WHERE v.result_id = ?1 ORDER BY v.id",
-    )?;
-    let mut stmt = conn.prepare(&results_query(&condition, ""))?;
-    let mut rows = stmt.query([param])?;
-    while let Some(row) = rows.next()? {
-        let mut result = result_from_row(row)?;
-        if let Some(transcript) = &mut result.transcript {
-            transcript.messages = messages
-                .query_map([result.id], message_from_row)?
-                .collect::<Result<_, _>>()?;
-        }
-        result.verdicts = verdicts
-            .query_map([result.id], verdict_from_row)?
-            .collect::<Result<_, _>>()?;
-        if let Err(e) = each(result) {
-            return Ok(Err(e));
-        }
-    }
-    Ok(Ok(()))
 }
 
 /// The messages as `m`, each with its text as `t`.

@@ -1493,6 +1493,96 @@ fn a_read_only_shm_beside_a_writable_store_is_named() {
     ));
 }
 
+/// The bug this guards: a store another user owns, read-only for this
+/// one, said to "make both writable (e.g. `chmod u+w` on each)", which
+/// only the owner can. The error names the owner, says that only they
+/// (or root) can, and that a copy of the store works; the store of this
+/// user keeps its own fix.
+#[cfg(unix)]
+#[test]
+fn a_read_only_store_of_another_user_names_its_owner() {
+    use std::os::unix::fs::MetadataExt;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("runs.db");
+    std::fs::write(&db, b"").unwrap();
+    let location = db.display().to_string();
+    let mine = std::fs::metadata(&db).unwrap().uid();
+    // As root, the file is given to `nobody`; else it is this user's,
+    // looked at as by another user.
+    let (owner, me) = if mine == 0 {
+        std::os::unix::fs::chown(&db, Some(65534), None).unwrap();
+        std::os::unix::fs::chown(dir.path(), Some(65534), None).unwrap();
+        (65534, 0)
+    } else {
+        (mine, mine + 1)
+    };
+    let owners = error::other_owners([db.as_path(), dir.path()], me);
+    assert_eq!(owners.len(), 2, "{owners:?}");
+    assert_eq!(
+        (owners[0].path.as_path(), owners[0].uid),
+        (db.as_path(), owner)
+    );
+    let message = StoreError::ReadOnly {
+        path: location.clone(),
+        owners: owners[..1].to_vec(),
+    }
+    .to_string();
+    let name = owners[0]
+        .name
+        .as_ref()
+        .map_or(String::new(), |n| format!("{n} "));
+    for part in [
+        format!("`{location}` belongs to user {name}(uid {owner})"),
+        "not to this user".into(),
+        "only its owner (or root) can make both writable".into(),
+        "copy the store (with its `-wal` file, if there is one) to a folder of yours".into(),
+        "pass the copy with --db".into(),
+    ] {
+        assert!(message.contains(&part), "`{part}` missing from: {message}");
+    }
+    assert!(!message.contains("pass another --db path"), "{message}");
+    let upgrade = StoreError::ReadOnlyUpgrade {
+        path: location.clone(),
+        found: 2,
+        version: SCHEMA_VERSION,
+        owners: owners.clone(),
+    }
+    .to_string();
+    assert!(
+        upgrade.contains("only its owner (or root) can make both writable")
+            && upgrade.contains(&format!("and `{}` belongs to", dir.path().display()))
+            && upgrade.ends_with("(the file was left unchanged)"),
+        "{upgrade}"
+    );
+
+    // This user's own store: this user can make it writable.
+    assert!(error::other_owners([db.as_path()], owner).is_empty());
+    let message = StoreError::ReadOnly {
+        path: location.clone(),
+        owners: Vec::new(),
+    }
+    .to_string();
+    assert!(
+        message
+            .ends_with("make both writable (e.g. `chmod u+w` on each), or pass another --db path"),
+        "{message}"
+    );
+    let upgrade = StoreError::ReadOnlyUpgrade {
+        path: location,
+        found: 2,
+        version: SCHEMA_VERSION,
+        owners: Vec::new(),
+    }
+    .to_string();
+    assert!(
+        upgrade.ends_with(
+            "make both writable (e.g. `chmod u+w` on each), then run the command again (the file \
+             was left unchanged)"
+        ),
+        "{upgrade}"
+    );
+}
+
 /// A store at schema version 4 (where only an unscored verdict could have a
 /// reason) holding verdicts of every label is migrated with every row as it
 /// was, ids included, its keys and cascades still in place; afterwards it

@@ -145,6 +145,27 @@ pub struct DeletedRun {
     pub annotations: u64,
 }
 
+/// What [`Store::compact`](crate::Store::compact) did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Compacted {
+    /// Bytes the store took on disk before: the file and its write-ahead
+    /// log.
+    pub before: u64,
+    /// Bytes it takes now.
+    pub after: u64,
+    /// The page size of the file before, in bytes.
+    pub page_size_before: i64,
+    /// The page size of the file now: [`PAGE_SIZE`](crate::PAGE_SIZE)
+    /// when the store was compacted with no other process having it open,
+    /// else as it was.
+    pub page_size: i64,
+    /// Another process was reading the store (another xsafe command, an
+    /// SQL shell), so the compacted store is still partly in its
+    /// write-ahead log: the file is cut down to `after`'s share of it when
+    /// the last reader ends (SQLite does it then, or at the next write).
+    pub readers: bool,
+}
+
 /// When a result was asked for and how long it took, in milliseconds.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Timing {
