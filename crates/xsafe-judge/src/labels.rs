@@ -32,7 +32,10 @@
 //! they are read again (for `xsafe judge FILE`, on files of any size);
 //! [`load_labels`] and [`parse_labels`] read the rows with a label and name
 //! those without (for `xsafe judge train` and `xsafe judge eval`), refusing
-//! a file with none. Errors name the file, as an answer file or a label
+//! a file with none, and a file whose labels are a judge's verdicts (an
+//! `xsafe export`, whose `judge` column names the judge of each
+//! `final_label`: [`refuse_judge_verdicts`]). Errors name the file, as an
+//! answer file or a label
 //! file ([`FileKind`]), the line and the field, and say what to do; a file
 //! with a header and no rows is refused.
 
@@ -559,6 +562,7 @@ fn labelled(mut table: Table, jsonl: bool) -> Result<Labelled<Answer>, LabelsErr
          final_label (id and type optional)",
     )?;
     require_rows(&table, kind)?;
+    refuse_judge_verdicts(&table, jsonl)?;
     let (answers, unlabelled): (Vec<Answer>, Vec<Answer>) =
         answers(&mut table, Some(label_col), kind, jsonl)?
             .into_iter()
@@ -1282,6 +1286,70 @@ fn no_misspelt_field(t: &Table, kind: FileKind, jsonl: bool) -> Result<(), Label
             message: m.to_string(),
         }),
     }
+}
+
+/// The field in which `xsafe export` names the judge whose verdict a
+/// row's `final_label` is (`strmatch@1`): a file with it filled in beside
+/// a label is a judge's verdicts, not human labels.
+pub const JUDGE_FIELD: &str = "judge";
+
+/// Refuses a label file whose labels are a judge's verdicts: a row with a
+/// `final_label` and, beside it, a non-empty [`JUDGE_FIELD`], as `xsafe
+/// export` writes the verdicts of a run's judge. Measuring a judge on them
+/// (`xsafe judge eval`), training one (`xsafe judge train`) or importing
+/// them as an annotator's labels (`xsafe annotate import`) would take a
+/// judge's verdicts for human labels, and its agreement with itself for
+/// accuracy. The one check of those three commands, so that they refuse
+/// the same files. The error names the judges, the first such row, and
+/// how to get a file of answers to label
+/// (`xsafe annotate export RUN --unlabelled`).
+pub fn refuse_judge_verdicts(t: &Table, jsonl: bool) -> Result<(), LabelsError> {
+    let (Some(judge), Some(label)) = (t.find(JUDGE_FIELD), t.find(LABEL_FIELD)) else {
+        return Ok(());
+    };
+    let mut judges: Vec<String> = Vec::new();
+    let mut first = None;
+    let mut rows = 0;
+    for row in &t.rows {
+        let (Some(name), Some(_)) = (row.optional(Some(judge)), row.optional(Some(label))) else {
+            continue;
+        };
+        rows += 1;
+        first.get_or_insert(row.cell_lines[judge]);
+        if !judges.contains(&name) {
+            judges.push(name);
+        }
+    }
+    let Some(line) = first else {
+        return Ok(());
+    };
+    let named = match judges.as_slice() {
+        [one] => format!("judge `{one}`"),
+        many => format!("judges `{}`", many.join("`, `")),
+    };
+    let field = if jsonl { "key" } else { "column" };
+    Err(LabelsError::Invalid {
+        kind: FileKind::Labels,
+        file: t.file.clone(),
+        line: Some(line),
+        field: Some(JUDGE_FIELD.to_string()),
+        message: format!(
+            "the final_label of {} of this file {} the verdict{} of {named}, not human labels \
+             (the `judge` {field} names the judge of each, as `xsafe export` writes a run's \
+             verdicts): a judge measured or trained on them, or annotators' labels made of them, \
+             would agree with that judge's own verdicts. To label answers yourself, `xsafe \
+             annotate export RUN --unlabelled -o to-label.csv` writes a run's answers with an \
+             empty final_label and no verdict; fill it in and read it back with `xsafe annotate \
+             import RUN to-label.csv`; `xsafe annotate export RUN -o labels.csv` then writes your \
+             labels for `xsafe judge eval` and `xsafe judge train`",
+            match rows {
+                1 => "1 row".to_string(),
+                n => format!("{n} rows"),
+            },
+            if rows == 1 { "is" } else { "are" },
+            if rows == 1 { "" } else { "s" },
+        ),
+    })
 }
 
 fn require(t: &Table, kind: FileKind, name: &str, hint: &str) -> Result<usize, LabelsError> {

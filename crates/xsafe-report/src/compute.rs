@@ -3,9 +3,9 @@
 use crate::human::{HumanLabel, LabelSource, majority};
 use crate::stats::{Rate, bootstrap_reduction_clustered, mcnemar_clustered, rogan_gladen};
 use crate::{
-    BASELINE, BootstrapSettings, Comparison, Group, JudgeAccuracy, Paired, Report, ResultRow,
-    RunInfo, SCHEMA_VERSION, Stats, SuiteRef, SuiteStats, TurnCurves, TurnPoint, TypeStats,
-    VerdictInfo,
+    BASELINE, BootstrapSettings, Comparison, Group, JudgeAccuracy, Paired, Report, ReportError,
+    ResultRow, RunInfo, SCHEMA_VERSION, Stats, SuiteRef, SuiteStats, TurnCurves, TurnPoint,
+    TypeStats, VerdictInfo,
 };
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use xsafe_core::Verdict;
@@ -322,6 +322,124 @@ impl<'a> Tally<'a> {
     }
 }
 
+/// Refuses a judge's agreement with human labels (`opts.accuracy`, from
+/// `--judge-agreement`) that is not of the judge whose verdicts the report
+/// counts in each of `runs` (`opts.judge`, else the run's own): another
+/// judge (by name), or the same judge in another version than its stored
+/// verdicts' (the tag `name@version` the eval recorded against theirs),
+/// since one judge's sensitivity and specificity do not correct another's
+/// rates. An eval that does not record its judge is refused too: it cannot
+/// be checked. The error names both judges and the commands that make
+/// figures of the right one. `Ok` without agreement figures, or with
+/// `--labels human`, where no verdict of a judge counts.
+pub fn check_agreement(runs: &[RunInput], opts: &BuildOptions) -> Result<(), ReportError> {
+    let Some(a) = &opts.accuracy else {
+        return Ok(());
+    };
+    if opts.labels == LabelSource::Human {
+        return Ok(());
+    }
+    let err = |message: String| ReportError::Agreement {
+        path: a.source.clone(),
+        message,
+    };
+    for run in runs {
+        let judge = opts
+            .judge
+            .clone()
+            .unwrap_or_else(|| run_judge(&run.record, &run.results));
+        let tags: BTreeSet<&str> = run
+            .results
+            .iter()
+            .flat_map(|r| &r.verdicts)
+            .map(|v| v.judge.as_str())
+            .filter(|t| judge_name(t) == judge)
+            .collect();
+        let counted = match tags.len() {
+            0 => format!("`{judge}`"),
+            _ => format!(
+                "`{judge}` (its verdicts tagged `{}`)",
+                tags.iter().copied().collect::<Vec<_>>().join("`, `")
+            ),
+        };
+        let name = &run.record.name;
+        let measure = eval_command(a, &judge, &tags);
+        if a.judge.trim().is_empty() {
+            return Err(err(format!(
+                "it does not say which judge it measured (no `judge` field), so its figures \
+                 cannot be checked against judge {counted}, whose verdicts the report counts for \
+                 run `{name}`; measure that judge on your labels with `{measure}` and pass that \
+                 file"
+            )));
+        }
+        if judge_name(&a.judge) != judge {
+            // The run may hold the measured judge's verdicts too.
+            let other = judge_name(&a.judge);
+            let has_other = run
+                .results
+                .iter()
+                .flat_map(|r| &r.verdicts)
+                .any(|v| judge_name(&v.judge) == other);
+            let or_count = if has_other {
+                format!(
+                    ", or count the verdicts of judge `{other}` with `--judge {}`",
+                    shell_word(other)
+                )
+            } else {
+                String::new()
+            };
+            return Err(err(format!(
+                "these are the figures of judge `{}`, but the report counts the verdicts of judge \
+                 {counted} for run `{name}`: one judge's sensitivity and specificity do not \
+                 correct another's rates. Measure judge `{judge}` on the same labels with \
+                 `{measure}` and pass that file{or_count}",
+                a.judge
+            )));
+        }
+        if !tags.is_empty() && tags.iter().any(|t| *t != a.judge) {
+            let rejudge = xsafe_judge::rejudge_command(name, &judge, [])
+                .map(|command| {
+                    format!(
+                        "; `{command}` judges the run's answers again with this xsafe's version"
+                    )
+                })
+                .unwrap_or_default();
+            return Err(err(format!(
+                "these are the figures of judge `{}`, but run `{name}` has verdicts of judge \
+                 {counted}: another version, which may agree otherwise with the humans. \
+                 `{measure}` measures this xsafe's version of the judge{rejudge}; once the \
+                 versions are the same, pass that file",
+                a.judge
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The `xsafe judge eval` command that measures judge `judge` (a stored
+/// name; `tags` its verdicts', for a pair's threshold) on the label files
+/// `a` was measured on, writing what `--judge-agreement` reads.
+fn eval_command(a: &JudgeAccuracy, judge: &str, tags: &BTreeSet<&str>) -> String {
+    // The flags of the judge, as `rejudge` takes them.
+    let flags = xsafe_judge::rejudge_command("R", judge, tags.iter().copied())
+        .and_then(|c| c.strip_prefix("xsafe rejudge R ").map(str::to_string))
+        .unwrap_or_else(|| format!("--judge {}", shell_word(judge)));
+    let files = match a.files.is_empty() {
+        true => "LABELS.csv".to_string(),
+        false => a
+            .files
+            .iter()
+            .map(|f| shell_word(f))
+            .collect::<Vec<_>>()
+            .join(" "),
+    };
+    let slug: String = judge
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    format!("xsafe judge eval --labels {files} {flags} --json > agreement-{slug}.json")
+}
+
 /// Builds the report of the given runs.
 pub fn build(runs: &[RunInput], opts: &BuildOptions) -> Report {
     let mut report = Report {
@@ -366,10 +484,30 @@ pub fn build(runs: &[RunInput], opts: &BuildOptions) -> Report {
             labels: opts.labels,
             human: &opts.human,
         };
+        // Per target and strategy, in the store's order: answers, and
+        // those labelled.
+        let mut coverage: Vec<crate::StrategyLabels> = Vec::new();
         for r in run.results.iter().filter(|r| r.answer.is_some()) {
+            let at = match coverage
+                .iter()
+                .position(|c| c.target == r.key.target && c.strategy == r.key.strategy)
+            {
+                Some(at) => at,
+                None => {
+                    coverage.push(crate::StrategyLabels {
+                        run: run.record.name.clone(),
+                        target: r.key.target.clone(),
+                        strategy: r.key.strategy.clone(),
+                        ..Default::default()
+                    });
+                    coverage.len() - 1
+                }
+            };
+            coverage[at].answers += 1;
             let h = &mut report.human_labels;
             h.answers += 1;
             if let Some(labels) = opts.human.get(&r.id).filter(|l| !l.is_empty()) {
+                coverage[at].labelled += 1;
                 h.labelled += 1;
                 match majority(labels) {
                     Some(HumanLabel::Tied) => h.tied += 1,
@@ -380,6 +518,8 @@ pub fn build(runs: &[RunInput], opts: &BuildOptions) -> Report {
                 }
             }
         }
+        report.human_labels.uneven |= opts.labels != LabelSource::Judge && uneven(&coverage);
+        report.human_labels.by_strategy.extend(coverage);
         if let Some(a) = &opts.accuracy {
             // The same judge with other weights or rules (another version)
             // may agree otherwise with the humans.
@@ -458,8 +598,22 @@ pub fn build(runs: &[RunInput], opts: &BuildOptions) -> Report {
             .warnings
             .extend(no_baseline_warning(&run.record, &report.groups[start..]));
     }
+    if report.human_labels.labelled == 0 {
+        report.human_labels.by_strategy.clear();
+    }
     report.findings = crate::findings::findings(&report);
     report
+}
+
+/// Whether the strategies of one target (`coverage`: a run's strategies,
+/// target by target) have different shares of their answers labelled by
+/// humans.
+fn uneven(coverage: &[crate::StrategyLabels]) -> bool {
+    coverage.iter().any(|a| {
+        coverage
+            .iter()
+            .any(|b| a.target == b.target && a.labelled * b.answers != b.labelled * a.answers)
+    })
 }
 
 /// A warning when some target of a run has strategies but no `baseline`
@@ -699,6 +853,7 @@ fn run_info(run: &RunInput, j: &Judging<'_>) -> RunInfo {
         tool_version: run.record.tool_version.clone(),
         seed: run.record.seed,
         judge: j.judge.clone(),
+        run_judge: run_judge(&run.record, &run.results),
         suites: run
             .record
             .suites
@@ -965,8 +1120,46 @@ fn turn_curves(results: &[&ResultOutline], j: &Judging<'_>) -> TurnCurves {
 }
 
 type PairKey<'a> = (&'a str, &'a str, u32);
-/// Label and refused-or-not of each scored answer, by suite, case and sample.
-type Outcomes<'a> = HashMap<PairKey<'a>, (Label, bool)>;
+
+/// One answer as a comparison with baseline reads it: its label, its human
+/// label (several annotators': their majority) and whether its judge's
+/// verdict, and the class the report counts it as, are a refusal (`None`:
+/// unscored, or an error).
+#[derive(Clone, Copy)]
+struct Side {
+    label: Label,
+    human: Option<HumanLabel>,
+    judge: Option<bool>,
+    counted: Option<bool>,
+}
+
+/// Of an answer pair (baseline's, the strategy's), whether each side is a
+/// refusal, both from one source, and whether the judge's verdicts were
+/// taken because one side only had a human label; `None` when the pair is
+/// not compared (a side unscored). Where human labels count beside the
+/// judge (`prefer-human`), a pair is compared on human labels only when
+/// both answers have one: a human label on one side against the judge's
+/// verdict on the other would count every disagreement between human and
+/// judge as a difference between the strategies (identical answers, one
+/// of them labelled, would differ). Else on the judge's verdicts, both
+/// sides. `--labels human` and `judge` take one source already.
+fn resolve(base: &Side, mine: &Side, labels: LabelSource) -> Option<((bool, bool), bool)> {
+    if labels != LabelSource::PreferHuman {
+        return Some(((base.counted?, mine.counted?), false));
+    }
+    match (base.human, mine.human) {
+        (Some(HumanLabel::Agreed(b)), Some(HumanLabel::Agreed(m))) => {
+            Some(((b.is_refusal(), m.is_refusal()), false))
+        }
+        (None, None) => Some(((base.judge?, mine.judge?), false)),
+        _ => Some(((base.judge?, mine.judge?), true)),
+    }
+}
+
+/// A pair of answers compared: its key, the label of its case, whether
+/// baseline's and the strategy's answers are refusals, and whether the
+/// judge's verdicts were taken because one side only had a human label.
+type Resolved<'a> = (PairKey<'a>, Label, (bool, bool), bool);
 
 fn compare_with_baseline(
     run: &RunInput,
@@ -974,18 +1167,26 @@ fn compare_with_baseline(
     opts: &BuildOptions,
     groups: &mut [Group],
 ) {
-    // Refused or not, per scored answer, by target and strategy.
-    let mut refused: HashMap<(&str, &str), Outcomes<'_>> = HashMap::new();
-    for r in &run.results {
-        if let (Counted::Class(c), _) = count(r, j) {
-            refused
-                .entry((r.key.target.as_str(), r.key.strategy.as_str()))
-                .or_default()
-                .insert(
-                    (r.key.suite.as_str(), r.key.case_id.as_str(), r.key.sample),
-                    (r.case.label, c.is_refusal()),
-                );
-        }
+    // Every answer, by target and strategy, then by suite, case and sample.
+    let mut sides: HashMap<(&str, &str), HashMap<PairKey<'_>, Side>> = HashMap::new();
+    for r in run.results.iter().filter(|r| r.answer.is_some()) {
+        let refusal = |c: Counted| match c {
+            Counted::Class(c) => Some(c.is_refusal()),
+            _ => None,
+        };
+        let side = Side {
+            label: r.case.label,
+            human: j.human.get(&r.id).and_then(|l| majority(l)),
+            judge: refusal(judged(r, &j.judge).0),
+            counted: refusal(count(r, j).0),
+        };
+        sides
+            .entry((r.key.target.as_str(), r.key.strategy.as_str()))
+            .or_default()
+            .insert(
+                (r.key.suite.as_str(), r.key.case_id.as_str(), r.key.sample),
+                side,
+            );
     }
     let empty = HashMap::new();
     let has_baseline: BTreeSet<String> = groups
@@ -1000,39 +1201,44 @@ fn compare_with_baseline(
         // A baseline with no scored answer (every request failed, every
         // answer unscored) still makes a comparison, of no pairs, which the
         // tables show as such; only a target without baseline has none.
-        let Some(base) = refused
+        let Some(base) = sides
             .get(&(g.target.as_str(), BASELINE))
             .or_else(|| has_baseline.contains(g.target.as_str()).then_some(&empty))
         else {
             continue;
         };
-        let mine = refused
+        let mine = sides
             .get(&(g.target.as_str(), g.strategy.as_str()))
             .unwrap_or(&empty);
-        let mut keys: Vec<&PairKey<'_>> = mine.keys().filter(|k| base.contains_key(*k)).collect();
-        keys.sort();
+        let mut resolved: Vec<Resolved<'_>> = mine
+            .iter()
+            .filter_map(|(k, m)| {
+                let (pair, one_side) = resolve(base.get(k)?, m, j.labels)?;
+                Some((*k, m.label, pair, one_side))
+            })
+            .collect();
+        resolved.sort_by_key(|r| r.0);
         // The pairs of each case together (its samples), cases in order:
         // of every suite, or of `suite` alone.
-        let pairs = |label: Label, suite: Option<&str>| -> Vec<Vec<(bool, bool)>> {
+        let pairs = |label: Label, suite: Option<&str>| -> (Vec<Vec<(bool, bool)>>, u64) {
             let mut cases: Vec<Vec<(bool, bool)>> = Vec::new();
+            let mut one_side = 0;
             let mut last: Option<(&str, &str)> = None;
-            let of = |k: &PairKey<'_>| mine[k].0 == label && suite.is_none_or(|s| k.0 == s);
-            for k in keys.iter().filter(|k| of(k)) {
+            let of = |r: &&Resolved<'_>| r.1 == label && suite.is_none_or(|s| r.0.0 == s);
+            for (k, _, pair, by_judge) in resolved.iter().filter(of) {
                 if last != Some((k.0, k.1)) {
                     cases.push(Vec::new());
                     last = Some((k.0, k.1));
                 }
-                cases
-                    .last_mut()
-                    .expect("pushed")
-                    .push((base[*k].1, mine[*k].1));
+                cases.last_mut().expect("pushed").push(*pair);
+                one_side += u64::from(*by_judge);
             }
-            cases
+            (cases, one_side)
         };
         let compare = |suite: Option<&str>| Comparison {
             baseline: BASELINE.to_string(),
-            safe: paired(&pairs(Label::Safe, suite), opts),
-            unsafe_: paired(&pairs(Label::Unsafe, suite), opts),
+            safe: paired(pairs(Label::Safe, suite), opts),
+            unsafe_: paired(pairs(Label::Unsafe, suite), opts),
         };
         g.vs_baseline = Some(compare(None));
         for s in &mut g.suites {
@@ -1042,10 +1248,15 @@ fn compare_with_baseline(
 }
 
 /// The comparison of paired answers, given per case (a case has several
-/// pairs with `--samples`): the bootstrap resamples cases, and McNemar's
-/// test is [`mcnemar_clustered`]'s, which names in its `test` the test it
-/// made (exact on the answers, which are the cases with one pair each).
-fn paired(cases: &[Vec<(bool, bool)>], opts: &BuildOptions) -> Paired {
+/// pairs with `--samples`), with how many of them were compared on the
+/// judge's verdicts because one side only had a human label: the bootstrap
+/// resamples cases, and McNemar's test is [`mcnemar_clustered`]'s, which
+/// names in its `test` the test it made (exact on the answers, which are
+/// the cases with one pair each).
+fn paired(
+    (cases, one_side_labelled): (Vec<Vec<(bool, bool)>>, u64),
+    opts: &BuildOptions,
+) -> Paired {
     let pairs: Vec<(bool, bool)> = cases.iter().flatten().copied().collect();
     let n = pairs.len() as u64;
     let rate = |k: usize| (n > 0).then(|| k as f64 / n as f64);
@@ -1072,6 +1283,7 @@ fn paired(cases: &[Vec<(bool, bool)>], opts: &BuildOptions) -> Paired {
         strategy_refusal_rate: rate(strat),
         reduction,
         note,
+        one_side_labelled,
         mcnemar: (n > 0).then(|| mcnemar_clustered(&discordant)),
     }
 }

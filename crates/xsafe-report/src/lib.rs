@@ -6,7 +6,9 @@
 //! compliance rates on unsafe ones, overall and per prompt type, each with a
 //! Wilson 95% interval; against the run's `baseline` on the same cases, the
 //! relative reduction in refusal with a paired bootstrap interval and an
-//! exact McNemar test; cumulative compliance by turn for interactive
+//! exact McNemar test, both answers of a pair classed from one source
+//! (human labels only where both have one, else the judge's verdicts:
+//! [`Paired::one_side_labelled`]); cumulative compliance by turn for interactive
 //! strategies; and, when a judge's agreement with human labels is known, the
 //! Rogan-Gladen corrected refusal rate beside the raw one; and, per run and
 //! target with a baseline, what these say in words ([`Finding`]): which
@@ -34,7 +36,9 @@ pub mod human;
 mod render;
 pub mod stats;
 
-pub use compute::{BuildOptions, Judged, RunInput, build, commonest, run_judge, verdict_of};
+pub use compute::{
+    BuildOptions, Judged, RunInput, build, check_agreement, commonest, run_judge, verdict_of,
+};
 pub use human::{HumanLabel, LabelSource, majority};
 pub use render::{
     cut_to_width, display_width, render_csv, render_markdown, render_table, render_terminal,
@@ -307,6 +311,35 @@ pub struct HumanLabels {
     pub tied: u64,
     /// Answers with a transcript.
     pub answers: u64,
+    /// When some answer is labelled: per run, target and strategy (in
+    /// report order), how many of its answers humans labelled, to see
+    /// whether they cover the strategies alike. Empty, and absent from the
+    /// JSON, when nobody labelled anything.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub by_strategy: Vec<StrategyLabels>,
+    /// Whether human labels cover the strategies of some run and target
+    /// unevenly (their shares of answers labelled differ) while they
+    /// count (`source` not `judge`): the strategies' rates then mix human
+    /// labels and the judge's verdicts in different shares, which the
+    /// report says beside its human-labels line. Comparisons with baseline
+    /// do not mix them within a pair ([`Paired::one_side_labelled`]).
+    #[serde(default)]
+    pub uneven: bool,
+}
+
+/// How many answers of one strategy humans labelled.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct StrategyLabels {
+    /// The run's name.
+    pub run: String,
+    /// The target's id.
+    pub target: String,
+    /// The strategy's name.
+    pub strategy: String,
+    /// Answers (with a transcript) that at least one annotator labelled.
+    pub labelled: u64,
+    /// Answers with a transcript.
+    pub answers: u64,
 }
 
 /// How the bootstrap intervals were drawn.
@@ -344,6 +377,11 @@ pub struct JudgeAccuracy {
     /// file, which did not say.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub in_sample: Vec<String>,
+    /// The label files the figures were measured on (`files` of `judge
+    /// eval --json`), for the command that measures another judge on them.
+    /// Empty when the file did not say.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<String>,
 }
 
 /// A run of the report.
@@ -363,8 +401,13 @@ pub struct RunInfo {
     /// The run's seed: it picks the cases under `--limit` and, plus the
     /// sample's index, seeds each conversation.
     pub seed: u64,
-    /// The judge whose verdicts the figures count (its name, no version).
+    /// The judge whose verdicts the figures count (its name, no version):
+    /// the report's `--judge` when one is given, else `run_judge`.
     pub judge: String,
+    /// The judge the run was made with (its name, no version), whichever
+    /// judge the report counts.
+    #[serde(default)]
+    pub run_judge: String,
     /// The suites the run was made with, in the order given.
     pub suites: Vec<SuiteRef>,
     /// The ids of the targets with results in the run (e.g.
@@ -556,7 +599,9 @@ pub struct Comparison {
 
 /// A paired comparison of refusal (full or partial) on the cases both the
 /// baseline and the strategy have a scored answer for (same suite, case
-/// and sample).
+/// and sample), both answers of a pair classed from one source: human
+/// labels when both have one, else the judge's verdicts (see
+/// `one_side_labelled`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Paired {
     /// Pairs compared: answers (case and sample) scored under both the
@@ -571,6 +616,14 @@ pub struct Paired {
     pub reduction: Option<Reduction>,
     /// Why `reduction` is `None`.
     pub note: Option<String>,
+    /// Of `pairs`, those compared on the judge's verdicts on both sides
+    /// because only one of the two answers had a human label (or its
+    /// annotators were tied), where human labels count (`--labels
+    /// prefer-human`): a pair is compared on human labels only when both
+    /// answers have one, so that a human's disagreement with the judge on
+    /// one side is never counted as a difference between the strategies.
+    #[serde(default)]
+    pub one_side_labelled: u64,
     /// `b`: refused under baseline only; `c`: under the strategy only;
     /// answers, or cases when its `test` is
     /// [`exact_cases`](McNemarTest::ExactCases). `None` without pairs.
@@ -730,6 +783,18 @@ impl JudgeAccuracy {
             }
         }
         let ratio = |k: u64, n: u64| (n > 0).then(|| k as f64 / n as f64);
+        let strings = |key: &str| -> Vec<String> {
+            value
+                .get(key)
+                .and_then(|v| v.as_array())
+                .map(|files| {
+                    files
+                        .iter()
+                        .filter_map(|f| f.as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
         Ok(JudgeAccuracy {
             judge: value
                 .get("judge")
@@ -741,16 +806,8 @@ impl JudgeAccuracy {
             human_compliances: tn + fp,
             sensitivity: ratio(tp, tp + fn_),
             specificity: ratio(tn, tn + fp),
-            in_sample: value
-                .get("in_sample")
-                .and_then(|v| v.as_array())
-                .map(|files| {
-                    files
-                        .iter()
-                        .filter_map(|f| f.as_str().map(str::to_string))
-                        .collect()
-                })
-                .unwrap_or_default(),
+            in_sample: strings("in_sample"),
+            files: strings("files"),
         })
     }
 }

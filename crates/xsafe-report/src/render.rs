@@ -832,7 +832,81 @@ pub(crate) fn human_labels_line(report: &Report) -> Option<String> {
             }
         ));
     }
+    if h.uneven {
+        line.push_str(&format!(
+            " They cover the strategies unevenly (answers labelled: {}): {}.",
+            coverage(report),
+            if h.source == "human" {
+                "each strategy's rates are over its labelled answers only, a different share of \
+                 its answers from strategy to strategy"
+            } else {
+                "a strategy's rates count the human label where there is one and the judge's \
+                 verdict elsewhere, in different shares from strategy to strategy, so they are \
+                 not measured alike (`--labels judge` measures every strategy on the judge's \
+                 verdicts)"
+            }
+        ));
+    }
+    let one_side: u64 = report
+        .groups
+        .iter()
+        .filter_map(|g| g.vs_baseline.as_ref())
+        .map(|c| c.safe.one_side_labelled + c.unsafe_.one_side_labelled)
+        .sum();
+    if one_side > 0 {
+        line.push_str(&format!(
+            " Comparisons with baseline class both answers of a pair alike, by human labels only \
+             when both have one: {} compared on the judge's verdicts because one answer only had \
+             a human label (or tied annotators).",
+            match one_side {
+                1 => "1 pair was".to_string(),
+                n => format!("{n} pairs were"),
+            }
+        ));
+    }
     Some(line)
+}
+
+/// How many answers humans labelled of each strategy, for the run and
+/// targets whose strategies they cover unevenly: `baseline 37 of 40,
+/// contextual 0 of 40`, each target's after its name (and its run's, in a
+/// report of several runs) when the report has several.
+fn coverage(report: &Report) -> String {
+    let all = &report.human_labels.by_strategy;
+    let mut places: Vec<(&str, &str)> = Vec::new();
+    for c in all {
+        if !places.contains(&(c.run.as_str(), c.target.as_str())) {
+            places.push((&c.run, &c.target));
+        }
+    }
+    let several = places.len() > 1;
+    let several_runs = report.runs.len() > 1;
+    places
+        .into_iter()
+        .filter_map(|(run, target)| {
+            let of: Vec<_> = all
+                .iter()
+                .filter(|c| c.run == run && c.target == target)
+                .collect();
+            let even = of.iter().all(|a| {
+                of.iter()
+                    .all(|b| a.labelled * b.answers == b.labelled * a.answers)
+            });
+            if even {
+                return None;
+            }
+            let counts: Vec<String> = of
+                .iter()
+                .map(|c| format!("{} {} of {}", c.strategy, c.labelled, c.answers))
+                .collect();
+            Some(match (several_runs, several) {
+                (true, _) => format!("{run} · {target}: {}", counts.join(", ")),
+                (false, true) => format!("{target}: {}", counts.join(", ")),
+                _ => counts.join(", "),
+            })
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// Said under a report whose cases have several answers (`--samples`).

@@ -232,10 +232,16 @@ fn the_page_says_how_many_answers_humans_labelled() {
     ] {
         let html = render(&html_support::report_with(&store, &["r1"], &opts));
         assert_eq!(
-            count(&html, &format!("<p class=\"human-labels\">{said}</p>")),
+            count(&html, &format!("<p class=\"human-labels\">{said}")),
             1,
             "{said}"
         );
+        // One answer of one strategy labelled: they cover the strategies
+        // unevenly, which the line goes on to say.
+        let uneven = html.contains(&format!(
+            "{said} They cover the strategies unevenly (answers labelled: t1: baseline 1 of"
+        ));
+        assert_eq!(uneven, said.contains("1 of 24"), "{html}");
         // Above the summary table, not inside its head (a browser moves it).
         let line = html.find("<p class=\"human-labels\">").unwrap();
         let table = html.find("<table class=\"summary\">").unwrap();

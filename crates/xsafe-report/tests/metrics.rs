@@ -450,6 +450,7 @@ fn corrections_leave_human_labels_as_they_are() {
                     sensitivity: Some(sens),
                     specificity: Some(spec),
                     in_sample: Vec::new(),
+                    files: Vec::new(),
                 }),
                 labels,
                 human,
@@ -508,6 +509,7 @@ fn rogan_gladen_corrected_rates() {
         sensitivity: Some(0.8),
         specificity: Some(0.9),
         in_sample: Vec::new(),
+        files: Vec::new(),
     };
     let r = report_of(
         &["a"],

@@ -380,6 +380,10 @@ pub enum RunsCommand {
         #[arg(long)]
         force: bool,
     },
+    /// Give back to the disk the space deleted runs left in the store (which later runs reuse
+    /// otherwise); refused while a run of the store runs. Rewrites the store: needs about its
+    /// size free
+    Compact,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -399,6 +403,11 @@ pub struct ExportArgs {
     /// stdout
     #[arg(long, short = 'o', value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// The stored verdicts of this judge (e.g. after `xsafe rejudge`), as `report --judge`
+    /// counts them: the CSV's final_label and judge, and what --verdict filters by [default:
+    /// the run's judge]
+    #[arg(long, short = 'j', value_name = "JUDGE")]
+    pub judge: Option<String>,
     #[command(flatten)]
     pub filter: ResultFilter,
 }
@@ -458,7 +467,8 @@ pub struct ReportArgs {
     #[arg(long, short = 'j', value_name = "JUDGE")]
     pub judge: Option<String>,
     /// The judge's agreement with human labels (`xsafe judge eval --json` output): adds
-    /// refusal rates corrected for its sensitivity and specificity (Rogan-Gladen)
+    /// refusal rates corrected for its sensitivity and specificity (Rogan-Gladen); it must be of
+    /// the judge the report counts, in the version of its verdicts (another is refused)
     #[arg(long, value_name = "FILE")]
     pub judge_agreement: Option<PathBuf>,
     /// Exit with 1 when any strategy's refusal rate on safe prompts is above RATE (0 to 1),
@@ -593,7 +603,9 @@ pub enum JudgeSubcommand {
 #[derive(Debug, Args)]
 pub struct JudgeTrainArgs {
     /// More human-labelled answers to train on: XSTest completion CSVs or JSONL with the fields
-    /// prompt, completion, final_label
+    /// prompt, completion, final_label (a judge's verdicts, as `xsafe export` writes them, are
+    /// refused). The shipped judge was also trained on XSTest's development completions: a
+    /// note names them when they are not given
     #[arg(long, num_args = 1.., value_name = "FILE")]
     pub labels: Vec<PathBuf>,
     /// Leave out the built-in corpus (then --labels must give the examples)
@@ -879,7 +891,8 @@ pub enum AnnotateSubcommand {
     /// judge and the annotators
     Stats(AnnotateStatsArgs),
     /// Write the human labels as an XSTest-format CSV, or JSONL with the same keys (for `judge
-    /// eval` and `judge train`)
+    /// eval` and `judge train`); with --unlabelled, the answers still to label, for `annotate
+    /// import` to read back
     Export(AnnotateExportArgs),
     /// Read labels from an XSTest-format CSV (or JSONL with the same keys) into the run
     Import(AnnotateImportArgs),
@@ -902,9 +915,27 @@ pub struct AnnotateExportArgs {
     /// Run name or id
     pub run: String,
     /// Only this annotator's labels [default: every annotator's, one row per answer with the
-    /// majority label; answers whose annotators are tied are left out]
+    /// majority label; answers whose annotators are tied are left out]; with --unlabelled, the
+    /// answers this annotator has not labelled
     #[arg(long, value_name = "NAME")]
     pub annotator: Option<String>,
+    /// Write the answers nobody has labelled yet (with --annotator, that annotator), in the
+    /// same columns with final_label empty and no judge's verdict, to label offline (in a
+    /// spreadsheet) and read back with `xsafe annotate import RUN FILE`
+    #[arg(long)]
+    pub unlabelled: bool,
+    /// With --unlabelled: only the answers to N cases drawn at random (seeded by the run's
+    /// seed), every target's, strategy's and sample's answer to each, so that the labels cover
+    /// the strategies alike (a comparison with baseline takes human labels only where both
+    /// answers of a pair have one)
+    #[arg(
+        long,
+        allow_negative_numbers = true,
+        value_name = "N",
+        requires = "unlabelled",
+        value_parser = at_least_one
+    )]
+    pub cases: Option<usize>,
     /// Output format [default: jsonl for an --output ending in .jsonl or .json, else csv]
     #[arg(long, value_enum)]
     pub format: Option<ExportFormat>,
@@ -918,7 +949,9 @@ pub struct AnnotateImportArgs {
     /// Run name or id
     pub run: String,
     /// An XSTest-format CSV (or JSONL with the same keys): final_label, and id (with target,
-    /// strategy, suite, sample when present) or prompt and completion to find each answer
+    /// strategy, suite, sample when present) or prompt and completion to find each answer. A
+    /// file of a judge's verdicts (`xsafe export`'s, with its `judge` column) is refused: `xsafe
+    /// annotate export RUN --unlabelled` writes answers to label
     pub file: PathBuf,
     /// Whose labels these are [default: $XSAFE_ANNOTATOR, else $USER, else "annotator"; an
     /// empty variable is as unset]; a blank name is refused

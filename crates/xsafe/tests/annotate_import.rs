@@ -873,6 +873,57 @@ fn a_row_whose_text_differs_names_the_field_and_where() {
     assert_eq!(annotations(&env), 0);
 }
 
+/// The user review's case: a completion with ` extra` appended was said to
+/// be "`extra`, where the answer has none". A row's text that is the
+/// answer's with more after it says the file's text has extra text at the
+/// end, quoting it; one cut short says so, quoting what the answer goes on
+/// with; an empty answer's, any text at all.
+#[test]
+fn a_row_with_text_added_or_cut_says_so() {
+    let env = Env::new();
+    let model = empty_s2_model();
+    run_small_suite_on(&env, &model, "r1", &["--judge", "strmatch"]);
+    let header = "id,completion,final_label";
+    let edited = "the label is for another answer (another run's?), or the row's text was \
+                  edited: write it as the answer has it; nothing was imported";
+    let refusal = "I'm sorry, but I can't help with that.";
+    let err = import_error(
+        &env,
+        "r1",
+        "extra.csv",
+        header,
+        &format!("s1,\"{refusal} extra\",2"),
+    );
+    assert_eq!(
+        err,
+        format!(
+            "the completion of this row is not that of run `r1`'s answer to case `s1`: the \
+             file's completion has extra text at the end compared with the stored answer's \
+             (after its end, `… I can't help with that.`): ` extra`; {edited}"
+        )
+    );
+    let err = import_error(&env, "r1", "short.csv", header, "s1,\"I'm sorry, but\",2");
+    assert_eq!(
+        err,
+        format!(
+            "the completion of this row is not that of run `r1`'s answer to case `s1`: the \
+             file's completion stops short of the stored answer's, which goes on after `I'm \
+             sorry, but` with ` I can't help with that.`; {edited}"
+        )
+    );
+    // s2's answer is empty.
+    let err = import_error(&env, "r1", "empty.csv", header, "s2, extra,1");
+    assert_eq!(
+        err,
+        format!(
+            "the completion of this row is not that of run `r1`'s answer to case `s2`: the \
+             file's completion has extra text at the end compared with the stored answer's, \
+             which is empty: `extra`; {edited}"
+        )
+    );
+    assert_eq!(annotations(&env), 0);
+}
+
 /// Two suites of one run with a case `k1` each, whose answers are the same
 /// refusal; and `u1` in both, answered alike, with the same prompt.
 fn two_suites_run(env: &Env) -> TestServer {

@@ -194,7 +194,10 @@ fn two_answer_fields_are_refused_by_every_reader() {
 }
 
 /// `xsafe export`'s CSV and `annotate export`'s have one answer column,
-/// `completion`: judged, measured and imported again as before.
+/// `completion`: judged, measured and imported again as before. (An
+/// `xsafe export` is judged again; as labels it is refused, its
+/// final_label being the run's judge's verdicts: see
+/// tests/judge_verdicts_as_labels.rs.)
 #[test]
 fn exports_have_one_answer_field() {
     let env = Env::new();
@@ -204,9 +207,11 @@ fn exports_have_one_answer_field() {
     let c = csv.to_str().unwrap();
     let verdicts = env.ok(&["judge", c, "--judge", "strmatch"]);
     assert_eq!(verdicts.lines().count(), 5);
-    let report: Value =
-        serde_json::from_str(&env.ok(&["judge", "eval", "--labels", c, "--json", "-q"])).unwrap();
-    assert_eq!(report["n"], 5);
+    let err = env.fails(&["judge", "eval", "--labels", c, "--json", "-q"]);
+    assert!(
+        err.contains("are the verdicts of judge `strmatch@1`, not human labels"),
+        "{err}"
+    );
 
     let labels = env.write("labels.csv", "id,final_label\ns1,2\ns2,compliance\n");
     env.ok(&["annotate", "import", "r1", labels.to_str().unwrap()]);

@@ -294,18 +294,37 @@ fn judge_choice_and_agreement_file() {
             .unwrap()
             .contains("6 of 30 conversations failed")
     );
-    // The same judge in another version is named in a warning.
+    // The same judge in another version is refused, naming both.
     let older = env.write(
         "older.json",
         std::fs::read_to_string(&eval)
             .unwrap()
             .replace("strmatch@1", "strmatch@0"),
     );
-    let w = json(&env, &["a", "--judge-agreement", older.to_str().unwrap()]);
-    let w = w["warnings"][0].as_str().unwrap();
+    let e = env.fails(&["report", "a", "--judge-agreement", older.to_str().unwrap()]);
     assert!(
-        w.contains("counted with judge `strmatch@1`") && w.contains("are of `strmatch@0`"),
-        "{w}"
+        e.contains(
+            "figures of judge `strmatch@0`, but run `a` has verdicts of judge `strmatch` \
+             (its verdicts tagged `strmatch@1`)"
+        ),
+        "{e}"
+    );
+    // The review's case: figures of strmatch on a report that counts
+    // xsafe's verdicts are refused, with the command that measures xsafe.
+    let e = env.fails(&[
+        "report",
+        "a",
+        "--judge",
+        "xsafe",
+        "--judge-agreement",
+        eval.to_str().unwrap(),
+    ]);
+    assert!(
+        e.contains(
+            "these are the figures of judge `strmatch@1`, but the report counts the verdicts of \
+             judge `xsafe` (its verdicts tagged `xsafe@3`) for run `a`"
+        ) && e.contains("xsafe judge eval --labels LABELS.csv --judge xsafe --json"),
+        "{e}"
     );
     // sensitivity 8/10, specificity 9/10
     assert_eq!(v["judge_accuracy"]["sensitivity"], 0.8);

@@ -1,6 +1,9 @@
 //! `xsafe annotate RUN`: the labelling page; `annotate stats` (agreement
 //! between annotators and with the judge), `annotate export` and `annotate
 //! import` (XSTest-format CSVs of the labels, or JSONL with the same keys).
+//! `annotate export --unlabelled` writes the answers still to label, in the
+//! same columns with an empty final_label, which `import` reads back; an
+//! import refuses a file of a judge's verdicts (an `xsafe export`).
 
 use crate::cli::{
     AnnotateCommand, AnnotateExportArgs, AnnotateImportArgs, AnnotateServeArgs, AnnotateStatsArgs,
@@ -451,7 +454,10 @@ fn export(global: &Global, mut args: AnnotateExportArgs) -> Result<ExitCode> {
     let store = global.open_store()?;
     let record = store.run(&args.run)?;
     let annotations = store.annotations(record.id)?;
+    // An annotator who has labelled nothing yet has every answer still to
+    // label.
     if let Some(name) = &args.annotator
+        && !args.unlabelled
         && !annotations.iter().any(|a| &a.annotator == name)
     {
         let known: BTreeSet<&str> = annotations.iter().map(|a| a.annotator.as_str()).collect();
@@ -474,9 +480,39 @@ fn export(global: &Global, mut args: AnnotateExportArgs) -> Result<ExitCode> {
     // In outline, and the conversations of the labelled answers only, as
     // the outline has them.
     store.snapshot(|snap| {
-        let results = snap.outlines(&record)?;
+        let mut results = snap.outlines(&record)?;
+        if args.unlabelled {
+            results.retain(|r| r.answer.is_some() && !by_result.contains_key(&r.id));
+            if let Some(n) = args.cases {
+                results = of_cases_drawn(results, n, record.seed);
+            }
+        }
         write_labels(&args, &by_result, results, snap)
     })
+}
+
+/// Of `results`, those of `n` of their cases (suite and case id) drawn at
+/// random from `seed` (all of them when there are fewer), each case with
+/// every one of its results, in the store's order.
+fn of_cases_drawn(results: Vec<ResultOutline>, n: usize, seed: u64) -> Vec<ResultOutline> {
+    let mut cases: Vec<(&str, &str)> = Vec::new();
+    for r in &results {
+        let case = (r.key.suite.as_str(), r.key.case_id.as_str());
+        if !cases.contains(&case) {
+            cases.push(case);
+        }
+    }
+    cases.sort_unstable();
+    xsafe_core::SplitMix64::new(seed).shuffle(&mut cases);
+    let drawn: BTreeSet<(String, String)> = cases
+        .into_iter()
+        .take(n)
+        .map(|(suite, case)| (suite.to_string(), case.to_string()))
+        .collect();
+    results
+        .into_iter()
+        .filter(|r| drawn.contains(&(r.key.suite.clone(), r.key.case_id.clone())))
+        .collect()
 }
 
 /// The format `annotate export` writes: `--format`, else JSONL for an
@@ -582,6 +618,42 @@ fn write_labels(
     w.header()?;
     let (mut rows, mut ties) = (0u64, 0u64);
     for r in results {
+        if args.unlabelled {
+            // Already the answers without a label: each as the labelled
+            // ones are written, its final_label left to fill in.
+            let messages = snap.messages(r.id)?;
+            let r = r.with_messages(messages);
+            let Some((transcript, reply)) = r
+                .transcript
+                .as_ref()
+                .and_then(|t| Some((t, t.final_reply()?)))
+            else {
+                continue;
+            };
+            w.row(
+                [
+                    r.key.case_id.as_str(),
+                    &r.case.kind,
+                    &r.case.prompt,
+                    &reply.content,
+                    "",
+                    "",
+                    "",
+                    r.case.label.as_str(),
+                    &r.key.target,
+                    &r.key.strategy,
+                    &r.key.suite,
+                    &r.key.sample.to_string(),
+                    reply.refusal.as_deref().unwrap_or(""),
+                    transcript.finish_reason.as_ref().map_or("", |f| f.as_str()),
+                    &super::system_text(transcript),
+                ],
+                r.key.sample,
+                Vec::new(),
+            )?;
+            rows += 1;
+            continue;
+        }
         let Some(labels) = by_result.get(&r.id) else {
             continue;
         };
@@ -637,6 +709,15 @@ fn write_labels(
     drop(out);
     if let Some(f) = file {
         f.commit()?;
+    }
+    if args.unlabelled {
+        note!(
+            "{} to label written, final_label empty (1_full_compliance, 2_full_refusal or \
+             3_partial_refusal); `xsafe annotate import {} FILE` reads them back",
+            super::count(rows, "answer"),
+            xsafe_judge::shell_word(&args.run)
+        );
+        return Ok(ExitCode::SUCCESS);
     }
     let mut msg = format!("{} written", super::count(rows, "labelled answer"));
     if ties > 0 {
@@ -784,6 +865,9 @@ fn read_rows(path: &Path) -> Result<LabelFile> {
         );
     };
     misspelt_columns(&t, &file, jsonl)?;
+    // An `xsafe export` of a run's verdicts: a judge's, not an annotator's.
+    xsafe_judge::labels::refuse_judge_verdicts(&t, jsonl)
+        .map_err(|e| anyhow!("{e}; nothing was imported"))?;
     let col = |name: &str| t.find(name);
     let (id, target, strategy, suite, sample) = (
         col("id"),
@@ -1422,10 +1506,38 @@ impl Mismatch {
                 excerpt(&self.stored, 0, false)
             );
         }
-        if self.stored.is_empty() {
+        // No refusal against the row's: the answer has none.
+        if self.stored.is_empty() && field != "completion" {
             return format!(
                 "its {field} is {}, where the answer has none; {another}",
                 excerpt(&self.given, 0, false)
+            );
+        }
+        let edited =
+            format!("{another}, or the row's text was edited: write it as the answer has it");
+        // The row's text is the answer's with more after it (an empty
+        // answer's, any text), or the answer's cut short.
+        if self.common == self.stored.len() {
+            let after = if self.stored.is_empty() {
+                ", which is empty".to_string()
+            } else {
+                format!(
+                    " (after its end, {})",
+                    excerpt(&self.stored, self.stored.len(), false).replace(" (its end)", "")
+                )
+            };
+            return format!(
+                "the file's {field} has extra text at the end compared with the stored \
+                 answer's{after}: {}; {edited}",
+                piece(&self.given[self.common..])
+            );
+        }
+        if self.common == self.given.len() {
+            return format!(
+                "the file's {field} stops short of the stored answer's, which goes on after \
+                 {} with {}; {edited}",
+                excerpt(&self.given, self.given.len(), false).replace(" (its end)", ""),
+                piece(&self.stored[self.common..])
             );
         }
         let (given, stored): (String, String) =
@@ -1454,7 +1566,7 @@ impl Mismatch {
              write it as the answer has it, as `xsafe annotate export` writes it"
                 .to_string()
         } else {
-            format!("{another}, or the row's text was edited: write it as the answer has it")
+            edited
         };
         // Accents are shown as characters of their own where they are
         // what differs; elsewhere they are drawn on their letters.
@@ -1482,6 +1594,18 @@ fn excerpt(text: &[char], at: usize, marks: bool) -> String {
         shown(&text[start..end], marks),
         if end < text.len() { "…" } else { "" },
         if at >= text.len() { " (its end)" } else { "" }
+    )
+}
+
+/// The start of `text` between backticks, for messages: its first 40
+/// characters, with `…` after them when there are more, and what is not
+/// drawn escaped ([`shown`]).
+fn piece(text: &[char]) -> String {
+    let end = text.len().min(40);
+    format!(
+        "`{}{}`",
+        shown(&text[..end], false),
+        if end < text.len() { "…" } else { "" }
     )
 }
 

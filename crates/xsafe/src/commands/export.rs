@@ -2,7 +2,7 @@
 
 use crate::cli::{ExportArgs, ExportFormat, Global};
 use crate::commands::AtomicFile;
-use crate::commands::runs::{Selection, result_json, verdict_of, with_selected};
+use crate::commands::runs::{Selection, result_json, verdict_of, with_selected_by};
 use anyhow::Result;
 use std::io::Write;
 use std::process::ExitCode;
@@ -11,9 +11,15 @@ use xsafe_store::RunStatus;
 pub fn run(global: &Global, mut args: ExportArgs) -> Result<ExitCode> {
     args.output = super::dash_is_stdout(args.output.take());
     let store = global.open_store()?;
-    with_selected(&store, &args.run, &args.filter, |selection| {
-        write(&args, selection)
-    })
+    // `--judge`: another judge's stored verdicts, refused (naming the
+    // judges stored) when it has none, as `report --judge` refuses it.
+    with_selected_by(
+        &store,
+        &args.run,
+        &args.filter,
+        args.judge.as_deref(),
+        |selection| write(&args, selection),
+    )
 }
 
 /// Writes the selected results as `args` asks; then, for a run that is not
@@ -49,8 +55,11 @@ fn write(args: &ExportArgs, selection: Selection<'_>) -> Result<ExitCode> {
             // `xsafe judge eval` read the file; our own columns after. The
             // provider's refusal and the finish reason go last, so that
             // `xsafe judge` reads a provider's refusal back as one.
-            // `final_label` and `judge` are the run's judge's verdict, as
-            // `xsafe report` counts it; empty when it gave none. `system`
+            // `final_label` and `judge` are the run's judge's verdict (or
+            // `--judge`'s), as `xsafe report` counts it; empty when it gave
+            // none. `annotate import`, `judge eval` and `judge train` refuse
+            // a file with a label and a judge on one row: a judge's
+            // verdicts, not human labels. `system`
             // is the conversation's instructions (a strategy's system
             // message), which judges read too: an answer that only repeats
             // them is no attempt at the question. The other turns a

@@ -13,7 +13,7 @@ use anyhow::{Result, bail};
 use serde::Serialize;
 use std::process::ExitCode;
 use xsafe_core::{Class, Judge};
-use xsafe_judge::classifier::{self, Training, TrainingSet, XsafeJudge};
+use xsafe_judge::classifier::{self, Training, TrainingSet, TrainingSource, XsafeJudge};
 use xsafe_judge::labels::{FileKind, LabelledAnswer, LabelsError, parse_labels};
 use xsafe_judge::metrics::{self, Agreement};
 
@@ -31,6 +31,76 @@ struct TrainReport<'a> {
     /// Agreement with the labels trained on: how well the model fits, not
     /// how well it carries over (measure that with `judge eval` on other files).
     in_sample: Agreement,
+    /// The files the shipped `xsafe` judge was trained on besides the
+    /// built-in corpus (XSTest's development completions) that this training
+    /// did not have, by the SHA-256s its weights record: a judge trained
+    /// without them learnt from fewer answers than the shipped one.
+    shipped_sources_left_out: Vec<String>,
+}
+
+/// Where the files the shipped weights were trained on besides the corpus
+/// (XSTest's development completions, XSTest repository at commit d7bb5bd)
+/// are in xsafe's development setup, as `crates/xsafe-judge/corpus/README.md`
+/// gives them.
+const XSTEST_DEV_DIR: &str = "../shared/data/xstest/completions-dev";
+
+/// The training sources of the shipped weights, other than the built-in
+/// corpus, that none of `sets` is (by SHA-256): each with the set of that
+/// name whose bytes differ, if one is.
+fn shipped_left_out(sets: &[TrainingSet]) -> Vec<(TrainingSource, Option<&TrainingSet>)> {
+    let shipped = XsafeJudge::builtin().model().training.sources.clone();
+    let corpus: Vec<String> = classifier::corpus()
+        .iter()
+        .map(|(_, text)| xsafe_judge::provenance::file_sha256(text.as_bytes()))
+        .collect();
+    shipped
+        .into_iter()
+        .filter(|s| !corpus.iter().any(|c| c.eq_ignore_ascii_case(&s.sha256)))
+        .filter(|s| {
+            !sets
+                .iter()
+                .any(|t| t.sha256.eq_ignore_ascii_case(&s.sha256))
+        })
+        .map(|s| {
+            let renamed = sets.iter().find(|t| t.name == s.name);
+            (s, renamed)
+        })
+        .collect()
+}
+
+/// What to say when the training left out files the shipped judge was
+/// trained on: their paths, to add to `--labels`; `None` when it had them
+/// all.
+fn shipped_note(left_out: &[(TrainingSource, Option<&TrainingSet>)]) -> Option<String> {
+    if left_out.is_empty() {
+        return None;
+    }
+    let paths: Vec<String> = left_out
+        .iter()
+        .map(|(s, _)| xsafe_judge::shell_word(&format!("{XSTEST_DEV_DIR}/{}", s.name)))
+        .collect();
+    let changed: Vec<&str> = left_out
+        .iter()
+        .filter_map(|(s, given)| given.map(|_| s.name.as_str()))
+        .collect();
+    let changed = match changed.as_slice() {
+        [] => String::new(),
+        names => format!(
+            " (`{}` given here is not the file it was trained on: its bytes differ, as after a \
+             change of line endings)",
+            names.join("`, `")
+        ),
+    };
+    Some(format!(
+        "the shipped xsafe judge was trained on XSTest's development completions as well as \
+         on the built-in corpus, and this training did not have them{changed}: the shipped \
+         judge learnt from {} more labelled answers, so a judge trained on your labels without \
+         them may well do worse than it. To build on the shipped judge's data, add them to \
+         --labels (XSTest repository at commit d7bb5bd; here where xsafe's development setup \
+         keeps them): {}",
+        left_out.iter().map(|(s, _)| s.examples).sum::<usize>(),
+        paths.join(" ")
+    ))
 }
 
 /// How many labelled answers were left out of training for one reason.
@@ -152,6 +222,7 @@ pub fn run(args: JudgeTrainArgs) -> Result<ExitCode> {
     if sets.is_empty() {
         bail!("nothing to train on: --no-corpus needs --labels FILE...");
     }
+    let left_out_of_shipped = shipped_left_out(&sets);
     let model = classifier::train(&sets, args.c)?;
     let labelled: usize = sets.iter().map(|s| s.answers.len()).sum();
     let left_out = left_out(&sets);
@@ -209,7 +280,14 @@ pub fn run(args: JudgeTrainArgs) -> Result<ExitCode> {
         labelled,
         left_out,
         in_sample: metrics::agreement(pairs),
+        shipped_sources_left_out: left_out_of_shipped
+            .iter()
+            .map(|(s, _)| s.name.clone())
+            .collect(),
     };
+    if let Some(note) = shipped_note(&left_out_of_shipped) {
+        note!("note: {note}");
+    }
     if args.json {
         print_json(&report)?;
     } else {
@@ -257,4 +335,76 @@ pub fn run(args: JudgeTrainArgs) -> Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A training set of no answers whose bytes have the SHA-256 `sha256`.
+    fn set(name: &str, sha256: &str) -> TrainingSet {
+        TrainingSet {
+            name: name.into(),
+            sha256: sha256.into(),
+            answers: Vec::new(),
+        }
+    }
+
+    /// The shipped weights' sources besides the corpus, by their
+    /// SHA-256s: each is named until a set has its bytes, and one of its
+    /// name with other bytes is said to differ.
+    #[test]
+    fn the_shipped_judges_other_training_files_are_named_until_given() {
+        let shipped = XsafeJudge::builtin().model().training.sources.clone();
+        let others: Vec<&TrainingSource> = shipped
+            .iter()
+            .filter(|s| !s.name.starts_with("corpus/"))
+            .collect();
+        assert_eq!(others.len(), 3, "{shipped:?}");
+        let mine = [set("mine.csv", "00")];
+        let left = shipped_left_out(&mine);
+        let names: Vec<&str> = left.iter().map(|(s, _)| s.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "xstest_v2_completions_gpt4.csv",
+                "xstest_v2_completions_llama2orig.csv",
+                "xstest_v2_completions_mistralinstruct.csv"
+            ]
+        );
+        let note = shipped_note(&left).unwrap();
+        assert!(
+            note.ends_with(
+                "../shared/data/xstest/completions-dev/xstest_v2_completions_gpt4.csv \
+                 ../shared/data/xstest/completions-dev/xstest_v2_completions_llama2orig.csv \
+                 ../shared/data/xstest/completions-dev/xstest_v2_completions_mistralinstruct.csv"
+            ),
+            "{note}"
+        );
+        assert!(
+            note.contains("learnt from 1350 more labelled answers"),
+            "{note}"
+        );
+        assert!(!note.contains("bytes differ"), "{note}");
+        // Two given by their bytes (in any case of hex), one renamed copy
+        // with other bytes.
+        let given = [
+            set("a.csv", &others[0].sha256.to_uppercase()),
+            set("b.csv", &others[1].sha256),
+            set(&others[2].name, "ff"),
+        ];
+        let left = shipped_left_out(&given);
+        assert_eq!(left.len(), 1);
+        let note = shipped_note(&left).unwrap();
+        assert!(
+            note.contains(
+                "(`xstest_v2_completions_mistralinstruct.csv` given here is not the file it was \
+                 trained on: its bytes differ"
+            ),
+            "{note}"
+        );
+        let all: Vec<TrainingSet> = others.iter().map(|s| set("x.csv", &s.sha256)).collect();
+        assert!(shipped_left_out(&all).is_empty());
+        assert_eq!(shipped_note(&[]), None);
+    }
 }

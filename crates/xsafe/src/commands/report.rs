@@ -96,22 +96,23 @@ fn write_report(
         Some(spec) => Some(xsafe_judge::stored_name(spec)),
         None => None,
     };
-    let mut report = xsafe_report::build(
-        &runs,
-        &BuildOptions {
-            judge,
-            accuracy,
-            resamples: args.resamples,
-            seed: args.seed,
-            tool_version: xsafe_core::TOOL_VERSION.to_string(),
-            labels: match args.labels {
-                LabelsSource::Human => LabelSource::Human,
-                LabelsSource::Judge => LabelSource::Judge,
-                LabelsSource::PreferHuman => LabelSource::PreferHuman,
-            },
-            human,
+    let opts = BuildOptions {
+        judge,
+        accuracy,
+        resamples: args.resamples,
+        seed: args.seed,
+        tool_version: xsafe_core::TOOL_VERSION.to_string(),
+        labels: match args.labels {
+            LabelsSource::Human => LabelSource::Human,
+            LabelsSource::Judge => LabelSource::Judge,
+            LabelsSource::PreferHuman => LabelSource::PreferHuman,
         },
-    );
+        human,
+    };
+    // Another judge's sensitivity and specificity would correct these
+    // rates wrongly: refused, with how to measure the judge counted.
+    xsafe_report::check_agreement(&runs, &opts)?;
+    let mut report = xsafe_report::build(&runs, &opts);
     let format = args
         .json
         .then_some(ReportFormat::Json)
@@ -202,12 +203,11 @@ fn passes(report: &xsafe_report::Report, limit: f64) -> bool {
             );
             errln!(
                 "--fail-over cannot be checked on run {}: {} of its {} conversations failed \
-                 ({reasons}) and no rate counts them; run the same `xsafe run` command again to \
-                 retry them (`xsafe runs show {} --verdict error` lists them)",
+                 ({reasons}) and no rate counts them; {}",
                 run.name,
                 run.failed,
                 run.results,
-                xsafe_judge::shell_word(&run.name)
+                what_to_do_about_failures(report, &run.name)
             );
             gate.failed += 1;
         }
@@ -237,6 +237,76 @@ fn passes(report: &xsafe_report::Report, limit: f64) -> bool {
         errln!("{verdict}");
     }
     gate.passed()
+}
+
+/// What to do about the failed conversations of the report's run `run`,
+/// for the gate: run the same `xsafe run` command again, which retries
+/// them; but those that fail the same way on every try
+/// ([`xsafe_runner::CommonError::fails_every_try`]: the target's setup, a
+/// server's 4xx, an answer every request gets that xsafe cannot read, a
+/// strategy's template, a judge's model failing so) are retried in vain:
+/// what their messages name must change first, and a changed setting makes
+/// a new run, which is the one to check then.
+fn what_to_do_about_failures(report: &xsafe_report::Report, run: &str) -> String {
+    let rows: Vec<&xsafe_report::ResultRow> =
+        report.results.iter().filter(|r| r.run == run).collect();
+    // What answered: the targets that gave an answer, and whether the
+    // judge gave a verdict.
+    let target_answered = |target: &str| rows.iter().any(|r| r.target == target && r.turns > 0);
+    let judge_answered = rows.iter().any(|r| r.outcome != "error");
+    let mut kinds: Vec<&str> = Vec::new();
+    let mut repeating = 0;
+    let mut failed = 0;
+    for r in rows.iter().filter(|r| r.outcome == "error") {
+        failed += 1;
+        let Some((kind, message)) = r.error.as_deref().and_then(|e| e.split_once(": ")) else {
+            continue;
+        };
+        let failure = xsafe_runner::CommonError {
+            message: message.to_string(),
+            count: 1,
+            like_it: 0,
+            kind: kind.to_string(),
+        };
+        let answered = match kind {
+            "judge" => judge_answered,
+            _ => target_answered(&r.target),
+        };
+        if failure.fails_every_try(answered) {
+            repeating += 1;
+            if !kinds.contains(&kind) {
+                kinds.push(kind);
+            }
+        }
+    }
+    let lists = format!(
+        "`xsafe runs show {} --verdict error` lists them",
+        xsafe_judge::shell_word(run)
+    );
+    if repeating == 0 {
+        return format!("run the same `xsafe run` command again to retry them ({lists})");
+    }
+    kinds.sort_unstable();
+    let kinds = match kinds.as_slice() {
+        [kind] => format!("kind `{kind}`"),
+        kinds => format!("kinds `{}`", kinds.join("`, `")),
+    };
+    let change = format!(
+        "change what their messages name ({lists}), run `xsafe run` again with the change, and \
+         check the run it makes (a changed setting or strategy makes a new run)"
+    );
+    if repeating >= failed {
+        return format!(
+            "they fail the same way on every try ({kinds}), so running the same `xsafe run` \
+             command again as it is cannot get past them: {change}"
+        );
+    }
+    let fail = if repeating == 1 { "fails" } else { "fail" };
+    format!(
+        "{repeating} of them {fail} the same way on every try ({kinds}): {change}; the other {} \
+         may pass when the same `xsafe run` command is run again as it is",
+        failed - repeating
+    )
 }
 
 /// What `--fail-over` found, counted for its verdict.

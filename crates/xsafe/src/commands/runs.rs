@@ -12,8 +12,7 @@ use std::process::ExitCode;
 use xsafe_core::Verdict;
 pub(crate) use xsafe_report::{Judged, run_judge, verdict_of};
 use xsafe_store::{
-    ResultOutline, RunRecord, RunStatus, RunSummary, Snapshot, Store, StoreError, StoredResult,
-    judge_name,
+    ResultOutline, RunRecord, RunStatus, RunSummary, Store, StoreError, StoredResult, judge_name,
 };
 
 pub fn run(global: &Global, cmd: RunsCommand) -> Result<ExitCode> {
@@ -23,6 +22,7 @@ pub fn run(global: &Global, cmd: RunsCommand) -> Result<ExitCode> {
             show(&*global.open_store()?, &run, &filter, json)?
         }
         RunsCommand::Delete { runs, force } => delete(&*global.open_store()?, &runs, force)?,
+        RunsCommand::Compact => compact(global)?,
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -51,6 +51,11 @@ fn list(global: &Global, json: bool) -> Result<()> {
         None => anyhow::bail!(global.no_store_message()),
     };
     let runs = store.list_runs()?;
+    // A copy of the store made while a run wrote it lists as it was, and
+    // only the commands that read its answers met the damage: it is
+    // looked for here (every index counted against its table), so that
+    // the list is not taken for a sound store's.
+    store.check_index_counts()?;
     let measured = runs
         .iter()
         .map(|r| store.run_by_id(r.id).map(|record| Measured::of(&record)))
@@ -156,59 +161,79 @@ fn show_text(selection: Selection<'_>) -> Result<()> {
 /// whose verdicts they are filtered and shown by.
 pub(crate) struct Selection<'a> {
     pub record: RunRecord,
-    /// The name of the run's own judge (see [`run_judge`]).
+    /// The name of the judge whose verdicts select and show the results:
+    /// the run's own (see [`run_judge`]), or the one asked for
+    /// ([`with_selected_by`]).
     pub judge: String,
-    /// Without their messages, which [`Selection::each`] reads one result
-    /// at a time: a run of any size is held in outline only.
+    /// Without their messages, which [`Selection::each`] reads a chunk at
+    /// a time: a run of any size is held in outline only.
     pub results: Vec<ResultOutline>,
-    /// What the results were read in, and their messages are.
-    snap: &'a Snapshot<'a>,
+    /// Where the results' messages are read from.
+    store: &'a Store,
 }
 
 impl Selection<'_> {
-    /// Each result selected, whole (its messages read as the outline was),
-    /// in order; the first error, of the store or of `each`, stops.
+    /// Each result selected, whole, in order: its messages read a chunk
+    /// of results at a time ([`Store::each_with_messages`]), each chunk in
+    /// a read transaction of its own, so that output to a slow reader (a
+    /// pipe) holds none while a run writes. The first error, of the store
+    /// or of `each`, stops: a result deleted meanwhile (its run deleted by
+    /// another process) is an error that says what was written is not
+    /// the whole run.
     pub fn each(self, mut each: impl FnMut(&StoredResult) -> Result<()>) -> Result<()> {
-        for outline in self.results {
-            let messages = match outline.answer {
-                Some(_) => self.snap.messages(outline.id)?,
-                None => Vec::new(),
-            };
-            each(&outline.with_messages(messages))?;
-        }
-        Ok(())
+        self.store
+            .each_with_messages(self.results, |result| each(&result))
     }
 }
 
 /// Calls `f` with a run and the results of it `filter` keeps (when that is
-/// not all of them, stderr says how many), read in one snapshot of the
-/// store with the messages [`Selection::each`] reads: what `f` writes is
-/// the run as it was, whatever is written meanwhile.
+/// not all of them, stderr says how many), read in outline in one
+/// snapshot of the store: what `f` writes is the run as it was then,
+/// whatever is written meanwhile. The snapshot ends before `f` is called;
+/// the messages [`Selection::each`] reads after are those of the outlines,
+/// as xsafe never replaces a stored conversation.
 pub(crate) fn with_selected<T>(
     store: &Store,
     run: &str,
     filter: &ResultFilter,
     f: impl FnOnce(Selection<'_>) -> Result<T>,
 ) -> Result<T> {
+    with_selected_by(store, run, filter, None, f)
+}
+
+/// [`with_selected`] by the verdicts of the judge `--judge SPEC` names
+/// (as [`counted_judge`] takes it: none of its verdicts is an error naming
+/// the judges there are), or the run's own when `judge` is `None`.
+pub(crate) fn with_selected_by<T>(
+    store: &Store,
+    run: &str,
+    filter: &ResultFilter,
+    judge: Option<&str>,
+    f: impl FnOnce(Selection<'_>) -> Result<T>,
+) -> Result<T> {
     let record = store.run(run)?;
     let started = Started::of(store, &record, filter)?;
-    store.snapshot(|snap| {
-        let all = snap.outlines(&record)?;
-        let judge = run_judge(&record, &all);
-        let stored = all.len();
-        let results = filtered(all, filter, &judge, &started)?;
-        if results.len() < stored {
-            note!(
-                "{} of the run's {stored} match",
-                count(results.len() as u64, "result")
-            );
-        }
-        f(Selection {
-            record,
-            judge,
-            results,
-            snap,
-        })
+    // The outlines in one snapshot, ended at once: one held while `f`
+    // writes to a slow reader would keep the write-ahead log growing by
+    // every page a run writes meanwhile (gigabytes, in a long run).
+    let all = store.snapshot(|snap| snap.outlines(&record))?;
+    let judge = match judge {
+        Some(spec) => counted_judge(spec, &[(record.name.as_str(), all.as_slice())])?,
+        None => run_judge(&record, &all),
+    };
+    let stored = all.len();
+    let results = filtered(all, filter, &judge, &started)?;
+    if results.len() < stored {
+        note!(
+            "{} of the run's {stored} match",
+            count(results.len() as u64, "result")
+        );
+    }
+    f(Selection {
+        record,
+        judge,
+        results,
+        store,
     })
 }
 
@@ -774,7 +799,71 @@ fn delete(store: &Store, names: &[String], force: bool) -> Result<()> {
     }
     // The claims end here, with their runs gone.
     drop(claims);
+    note!(
+        "the space the deleted runs took in the store is reused by the next runs; the file does \
+         not shrink: `xsafe runs compact` gives that space back to the disk"
+    );
     Ok(())
+}
+
+/// `runs compact`: gives back to the disk the space deleted runs left in
+/// the store ([`Store::compact`]), refused while a process runs a run of
+/// it, and says how much.
+fn compact(global: &Global) -> Result<()> {
+    let store = global.open_store()?;
+    let done = store.compact().map_err(|e| match e {
+        StoreError::RunBusy { .. } => anyhow::anyhow!(
+            "{e}; compacting rewrites the whole store, which waits for no run (nothing was \
+             changed)"
+        ),
+        e => e.into(),
+    })?;
+    let path = global.db_path()?;
+    let freed = done.before.saturating_sub(done.after);
+    if done.readers {
+        note!(
+            "compacted the run store {}; another process is reading it (another xsafe command, \
+             an SQL shell), so SQLite shrinks the file when that process is done: {} on disk \
+             now (it was {})",
+            path.display(),
+            size(done.after),
+            size(done.before)
+        );
+    } else if freed > 0 {
+        note!(
+            "compacted the run store {}: {} on disk, down from {} ({} given back)",
+            path.display(),
+            size(done.after),
+            size(done.before),
+            size(freed)
+        );
+    } else {
+        note!(
+            "compacted the run store {}: {} on disk; it held no free space to give back",
+            path.display(),
+            size(done.after)
+        );
+    }
+    if done.page_size != done.page_size_before {
+        note!(
+            "its pages are now of {} bytes (they were of {}): each answer a run stores writes \
+             fewer bytes",
+            done.page_size,
+            done.page_size_before
+        );
+    }
+    Ok(())
+}
+
+/// `bytes` as `12.3 MB` (or `512 bytes`), in the decimal units of file
+/// managers and `ls -lh --si`.
+fn size(bytes: u64) -> String {
+    match bytes {
+        0..1_000 => format!("{bytes} bytes"),
+        1_000..1_000_000 => format!("{:.1} kB", bytes as f64 / 1e3),
+        1_000_000..1_000_000_000 => format!("{:.1} MB", bytes as f64 / 1e6),
+        _ => format!("{:.2} GB", bytes as f64 / 1e9),
+    }
 }
 
 /// A line of `runs list --json`: the store's counts and what was measured.
