@@ -676,3 +676,80 @@ fn terminal_tables_escape_what_models_and_suites_write() {
     let report = env.ok(&["report", "odd"]);
     assert!(report.contains("defi\\nnitions"), "{report}");
 }
+
+/// A JSON report written to a reader that does not read (a full pipe)
+/// holds no read transaction of the store while it waits: the write-ahead
+/// log of what another process writes meanwhile can be copied back into
+/// the store and started again (`wal_checkpoint(TRUNCATE)` is not busy),
+/// as it cannot while a reader's snapshot is older than the log's end.
+/// The report then reads on, whole, as the store was before.
+#[test]
+fn a_report_waiting_on_a_full_pipe_holds_no_snapshot() {
+    use std::io::Read;
+    use std::process::Stdio;
+    // Several fixture runs: a report (some 70 KB a run) larger than a
+    // pipe's buffer and the writer's.
+    let names = ["a", "b", "c", "d", "e", "f"];
+    let env = env_with(&names);
+    let mut args = vec!["report"];
+    args.extend(names);
+    args.extend(["--format", "json"]);
+    let mut child = env
+        .cmd()
+        .args(&args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut first = [0u8; 1];
+    stdout.read_exact(&mut first).unwrap();
+    // The report is writing; another process writes a run meanwhile.
+    {
+        let store = Store::open(&env.db()).unwrap();
+        fixture::fill(&store, "written-meanwhile");
+    }
+    let conn = rusqlite::Connection::open(env.db()).unwrap();
+    // Busy while the report reads a chunk of transcripts; not once it
+    // waits on the pipe. A snapshot held while it waits would keep it
+    // busy for good: the generous bound only ends that case.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let truncated = loop {
+        let busy: i64 = conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| row.get(0))
+            .unwrap();
+        if busy == 0 {
+            break true;
+        }
+        if std::time::Instant::now() > deadline {
+            break false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let mut rest = Vec::new();
+    stdout.read_to_end(&mut rest).unwrap();
+    let status = child.wait().unwrap();
+    assert!(
+        truncated,
+        "the write-ahead log stayed busy while the report waited on its pipe"
+    );
+    assert!(status.success());
+    let mut text = first.to_vec();
+    text.extend(rest);
+    let report: serde_json::Value = serde_json::from_slice(&text).unwrap();
+    let runs: Vec<&str> = report["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(runs, names);
+    // The conversations are written with their rows.
+    assert!(
+        report["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| !r["messages"].as_array().unwrap().is_empty())
+    );
+}

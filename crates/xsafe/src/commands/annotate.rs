@@ -21,7 +21,7 @@ use xsafe_core::{Class, Outcome};
 use xsafe_judge::metrics::{self, Agreement};
 use xsafe_report::{HumanLabel, majority};
 use xsafe_server::annotate::AnnotateState;
-use xsafe_store::{Annotation, ResultOutline, Snapshot};
+use xsafe_store::{Annotation, ResultOutline, Snapshot, Store};
 use xsafe_suite::table::{self, Example};
 
 pub async fn run(global: &Global, cmd: AnnotateCommand) -> Result<ExitCode> {
@@ -477,18 +477,20 @@ fn export(global: &Global, mut args: AnnotateExportArgs) -> Result<ExitCode> {
             by_result.entry(a.result_id).or_default().push(a);
         }
     }
-    // In outline, and the conversations of the labelled answers only, as
-    // the outline has them.
-    store.snapshot(|snap| {
-        let mut results = snap.outlines(&record)?;
-        if args.unlabelled {
-            results.retain(|r| r.answer.is_some() && !by_result.contains_key(&r.id));
-            if let Some(n) = args.cases {
-                results = of_cases_drawn(results, n, record.seed);
-            }
+    // In outline, in one snapshot ended at once (one held while a slow
+    // reader takes the rows would keep the write-ahead log growing by
+    // every page a run writes meanwhile); then the conversations of the
+    // answers written only, as the outline has them.
+    let mut results = store.snapshot(|snap| snap.outlines(&record))?;
+    if args.unlabelled {
+        results.retain(|r| r.answer.is_some() && !by_result.contains_key(&r.id));
+        if let Some(n) = args.cases {
+            results = of_cases_drawn(results, n, record.seed);
         }
-        write_labels(&args, &by_result, results, snap)
-    })
+    } else {
+        results.retain(|r| by_result.contains_key(&r.id));
+    }
+    write_labels(&args, &by_result, results, &store)
 }
 
 /// Of `results`, those of `n` of their cases (suite and case id) drawn at
@@ -594,12 +596,16 @@ impl LabelsOut<'_> {
 
 /// Writes the labelled answers of `results` (`by_result`: their labels) as
 /// an XSTest-format CSV or as JSONL ([`export_format`]), reading their
-/// conversations from `snap`.
+/// conversations from `store` a chunk of results at a time
+/// ([`Store::each_with_messages`]), each chunk in a read transaction of
+/// its own that ends before its rows are written. A result deleted since
+/// its outline was read (its run deleted by another process) is an error
+/// saying so, and a labels file is then left as it was.
 fn write_labels(
     args: &AnnotateExportArgs,
     by_result: &HashMap<i64, Vec<&Annotation>>,
     results: Vec<ResultOutline>,
-    snap: &Snapshot<'_>,
+    store: &Store,
 ) -> Result<ExitCode> {
     // A labels file is replaced only once the export is whole.
     let file = args
@@ -617,18 +623,16 @@ fn write_labels(
     };
     w.header()?;
     let (mut rows, mut ties) = (0u64, 0u64);
-    for r in results {
+    store.each_with_messages(results, |r| -> Result<()> {
         if args.unlabelled {
             // Already the answers without a label: each as the labelled
             // ones are written, its final_label left to fill in.
-            let messages = snap.messages(r.id)?;
-            let r = r.with_messages(messages);
             let Some((transcript, reply)) = r
                 .transcript
                 .as_ref()
                 .and_then(|t| Some((t, t.final_reply()?)))
             else {
-                continue;
+                return Ok(());
             };
             w.row(
                 [
@@ -652,28 +656,26 @@ fn write_labels(
                 Vec::new(),
             )?;
             rows += 1;
-            continue;
+            return Ok(());
         }
         let Some(labels) = by_result.get(&r.id) else {
-            continue;
+            return Ok(());
         };
-        let messages = snap.messages(r.id)?;
-        let r = r.with_messages(messages);
         let Some((transcript, reply)) = r
             .transcript
             .as_ref()
             .and_then(|t| Some((t, t.final_reply()?)))
         else {
-            continue;
+            return Ok(());
         };
         let classes: Vec<Class> = labels.iter().map(|a| a.class).collect();
         let class = match majority(&classes) {
             Some(HumanLabel::Agreed(c)) => c,
             Some(HumanLabel::Tied) => {
                 ties += 1;
-                continue;
+                return Ok(());
             }
-            None => continue,
+            None => return Ok(()),
         };
         let chosen: Vec<&&Annotation> = labels.iter().filter(|a| a.class == class).collect();
         // Empty with --annotator: `labels` are that annotator's alone.
@@ -702,7 +704,8 @@ fn write_labels(
             others,
         )?;
         rows += 1;
-    }
+        Ok(())
+    })?;
     w.flush()?;
     drop(w);
     out.flush()?;

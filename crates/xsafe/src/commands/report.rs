@@ -7,8 +7,9 @@ use anyhow::{Context, Result, bail};
 use std::collections::HashMap;
 use std::io::Write;
 use std::process::ExitCode;
-use xsafe_report::{BuildOptions, JsonError, JudgeAccuracy, LabelSource, RunInput};
-use xsafe_store::{RunRecord, Snapshot};
+use xsafe_core::Message;
+use xsafe_report::{BuildOptions, JsonError, JudgeAccuracy, LabelSource, ResultRow, RunInput};
+use xsafe_store::{READ_CHUNK, RunRecord, Store, StoreError};
 
 pub fn run(global: &Global, mut args: ReportArgs) -> Result<ExitCode> {
     args.output = super::dash_is_stdout(args.output.take());
@@ -57,11 +58,15 @@ pub fn run(global: &Global, mut args: ReportArgs) -> Result<ExitCode> {
         let cases = Some(store.cases(record.id)?.len() as u64);
         records.push((record, cases));
     }
-    // The results without their messages (the tables count), then the
-    // messages of the transcripts the format shows, read as the outlines
-    // have them: in one snapshot, whatever is written meanwhile.
-    store.snapshot(|snap| {
-        let runs = records
+    // The results without their messages (the tables count), in one
+    // snapshot, whatever is written meanwhile, ended at once: one held
+    // while the report is written to a slow reader (a pipe) would keep
+    // the write-ahead log growing by every page a run writes meanwhile.
+    // The messages of the transcripts the format shows are read after,
+    // as the outlines have them (xsafe never replaces a stored
+    // conversation).
+    let runs = store.snapshot(|snap| {
+        records
             .into_iter()
             .map(|(record, cases)| {
                 Ok(RunInput {
@@ -70,20 +75,20 @@ pub fn run(global: &Global, mut args: ReportArgs) -> Result<ExitCode> {
                     cases,
                 })
             })
-            .collect::<Result<Vec<_>>>()?;
-        write_report(&args, accuracy, human, runs, snap)
-    })
+            .collect::<Result<Vec<_>>>()
+    })?;
+    write_report(&args, accuracy, human, runs, &store)
 }
 
 /// Builds the report of `runs` and writes it as `args` asks, reading the
-/// messages of the transcripts it shows from `snap`; exit 1 when
-/// `--fail-over` fails.
+/// messages of the transcripts it shows from `store` ([`Transcripts`]);
+/// exit 1 when `--fail-over` fails.
 fn write_report(
     args: &ReportArgs,
     accuracy: Option<JudgeAccuracy>,
     human: HashMap<i64, Vec<xsafe_core::Class>>,
     runs: Vec<RunInput>,
-    snap: &Snapshot<'_>,
+    store: &Store,
 ) -> Result<ExitCode> {
     let judge = match &args.judge {
         Some(spec) if args.labels != LabelsSource::Human => {
@@ -113,6 +118,11 @@ fn write_report(
     // rates wrongly: refused, with how to measure the judge counted.
     xsafe_report::check_agreement(&runs, &opts)?;
     let mut report = xsafe_report::build(&runs, &opts);
+    let run_ids: HashMap<String, i64> = runs
+        .iter()
+        .map(|r| (r.record.name.clone(), r.record.id))
+        .collect();
+    drop(runs);
     let format = args
         .json
         .then_some(ReportFormat::Json)
@@ -126,7 +136,10 @@ fn write_report(
         ReportFormat::Csv => Some(xsafe_report::render_csv(&report)?),
         ReportFormat::Md => Some(xsafe_report::render_markdown(&report)),
         ReportFormat::Html => {
-            report.fill_messages(xsafe_report::html::listed(&report), |id| snap.messages(id))?;
+            let listed = xsafe_report::html::listed(&report);
+            let mut transcripts =
+                Transcripts::new(store, &run_ids, listed.iter().map(|&i| &report.results[i]));
+            report.fill_messages(listed, |id| transcripts.messages(id))?;
             Some(xsafe_report::html::render(&report))
         }
     };
@@ -134,8 +147,15 @@ fn write_report(
         match &text {
             Some(text) => out.write_all(text.as_bytes())?,
             None => {
+                // In the order `write_json` asks for them: the rows
+                // without messages.
+                let mut transcripts = Transcripts::new(
+                    store,
+                    &run_ids,
+                    report.results.iter().filter(|r| r.messages.is_empty()),
+                );
                 report
-                    .write_json(&mut *out, |id| snap.messages(id))
+                    .write_json(&mut *out, |id| transcripts.messages(id))
                     .map_err(|e| match e {
                         JsonError::Messages(e) => anyhow::Error::from(e),
                         // A reader gone from the pipe (`| head`) surfaces
@@ -165,6 +185,82 @@ fn write_report(
         return Ok(ExitCode::from(1));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The messages of the transcripts of a report's rows, read from the
+/// store [`READ_CHUNK`] rows at a time ([`Store::messages_of`]) in the
+/// order the rows are asked for, each chunk in a read transaction of its
+/// own that ends before its rows are written: output to a slow reader
+/// holds no transaction, and memory holds one chunk of conversations. A
+/// row's result deleted since its outline was read (its run deleted by
+/// another process) is [`StoreError::ResultDeleted`], which says the
+/// output is not the whole report.
+struct Transcripts<'a> {
+    store: &'a Store,
+    /// The rows' result ids and their runs' ids, in the order they will
+    /// be asked for.
+    rows: Vec<(i64, i64)>,
+    /// How many of `rows` have been read.
+    next: usize,
+    /// The messages read and not yet asked for.
+    read: HashMap<i64, Vec<Message>>,
+}
+
+impl<'a> Transcripts<'a> {
+    /// For `rows`, in the order [`messages`](Transcripts::messages) will be
+    /// asked for theirs; `run_ids` are the runs' ids by name.
+    fn new<'r>(
+        store: &'a Store,
+        run_ids: &HashMap<String, i64>,
+        rows: impl IntoIterator<Item = &'r ResultRow>,
+    ) -> Transcripts<'a> {
+        Transcripts {
+            store,
+            rows: rows
+                .into_iter()
+                .map(|r| (r.id, run_ids.get(&r.run).copied().unwrap_or_default()))
+                .collect(),
+            next: 0,
+            read: HashMap::new(),
+        }
+    }
+
+    /// The messages of the transcript of result `id`, as
+    /// [`Store::messages`] reads them.
+    fn messages(&mut self, id: i64) -> Result<Vec<Message>, StoreError> {
+        if let Some(messages) = self.read.remove(&id) {
+            return Ok(messages);
+        }
+        let end = (self.next + READ_CHUNK).min(self.rows.len());
+        let chunk = &self.rows[self.next..end];
+        let run_of = |gone: i64| {
+            self.rows
+                .iter()
+                .find(|(result, _)| *result == gone)
+                .map_or(0, |(_, run)| *run)
+        };
+        let deleted = |e: StoreError| match e {
+            StoreError::ResultNotFound(gone) => StoreError::ResultDeleted {
+                path: self
+                    .store
+                    .path()
+                    .map_or_else(|| ":memory:".to_string(), |p| p.display().to_string()),
+                result: gone,
+                run_id: run_of(gone),
+            },
+            e => e,
+        };
+        if !chunk.iter().any(|(result, _)| *result == id) {
+            // Not asked for in the order given: read on its own.
+            return self.store.messages(id).map_err(deleted);
+        }
+        let ids: Vec<i64> = chunk.iter().map(|(result, _)| *result).collect();
+        let mut read = self.store.messages_of(&ids).map_err(deleted)?;
+        let messages = read.remove(&id).unwrap_or_default();
+        self.read = read;
+        self.next = end;
+        Ok(messages)
+    }
 }
 
 /// Whether every strategy's safe-prompt refusal rate is at most `limit`,
