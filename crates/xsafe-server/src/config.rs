@@ -128,13 +128,28 @@ impl ServerConfig {
     /// be read, is not valid TOML, has an unknown setting, holds a key
     /// whose `sha256` is not 64 hex digits or two keys of one `name`, sets
     /// `max_body_bytes = 0` (every request would be refused), or names an
-    /// upstream header that cannot be sent (or that the proxy sets itself).
+    /// upstream header that cannot be sent (or that the proxy sets itself)
+    /// or that is named as a top-level setting (written below
+    /// `[upstream_headers]`, which TOML reads as a header).
     pub fn load(path: &Path) -> Result<ServerConfig, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             what: "config file",
             path: path.to_path_buf(),
             source,
         })?;
+        if let Some(setting) = setting_in_upstream_headers(&text) {
+            return Err(ConfigError::Invalid {
+                path: path.to_path_buf(),
+                message: format!(
+                    "`upstream_headers`: `{setting}` is a top-level setting, but it is written \
+                     below the `[upstream_headers]` header, and every line below a table's header belongs \
+                     to that table (here it would be sent upstream as a header, and the setting \
+                     not applied): put the top-level settings ({}) before the first table \
+                     (`[upstream_headers]`, `[[keys]]`)",
+                    settings_list()
+                ),
+            });
+        }
         let mut config: ServerConfig = toml::from_str(&text).map_err(|e| ConfigError::Invalid {
             path: path.to_path_buf(),
             message: if looks_like_profile(&text) {
@@ -157,12 +172,7 @@ impl ServerConfig {
                      top-level settings ({}) before the first `[[keys]]` table (`xsafe serve \
                      hash-key ... >> FILE` adds one at the end of the file)",
                     e.to_string().trim_end(),
-                    TOP_LEVEL
-                        .iter()
-                        .filter(|s| **s != "keys" && **s != "upstream_headers")
-                        .map(|s| format!("`{s}`"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    settings_list()
                 )
             } else {
                 e.to_string()
@@ -311,6 +321,29 @@ const TOP_LEVEL: [&str; 12] = [
     "upstream_headers",
     "keys",
 ];
+
+/// The top-level settings written as a line (not a table), quoted and
+/// joined, for the messages saying where they go.
+fn settings_list() -> String {
+    TOP_LEVEL
+        .iter()
+        .filter(|s| **s != "keys" && **s != "upstream_headers")
+        .map(|s| format!("`{s}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The top-level setting `text` has as a header of its
+/// `[upstream_headers]` table: a setting written below that table's
+/// header, which TOML reads as the table's (a header sent upstream).
+fn setting_in_upstream_headers(text: &str) -> Option<&'static str> {
+    let table: toml::Table = toml::from_str(text).ok()?;
+    let headers = table.get("upstream_headers")?.as_table()?;
+    TOP_LEVEL
+        .iter()
+        .find(|setting| headers.contains_key(**setting))
+        .copied()
+}
 
 /// The top-level setting a TOML parse error's `message` finds unknown in
 /// a `[[keys]]` entry (`unknown field `listen`, expected `name` or
@@ -1680,6 +1713,58 @@ mod tests {
             assert!(err.contains(said), "{entry}: {err}");
             assert!(!err.contains("secret-one"), "{entry}: {err}");
         }
+    }
+
+    /// A top-level setting written below `[upstream_headers]` belongs to
+    /// that table: `listen = "..."` there was sent upstream as a header
+    /// named `listen`, and the proxy listened elsewhere. A header named
+    /// as a top-level setting is refused at start, naming the setting and
+    /// where it goes; one whose value is no header's (a number, a list)
+    /// says the same rather than TOML's "did not match any variant".
+    #[test]
+    fn a_setting_written_below_upstream_headers_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("serve.toml");
+        for (setting, line) in [
+            ("listen", "listen = \"127.0.0.1:9000\""),
+            ("upstream", "upstream = \"https://llm.example/v1\""),
+            ("upstream_key_env", "upstream_key_env = \"MY_KEY\""),
+            ("timeout_secs", "timeout_secs = 30"),
+            ("strategy_files", "strategy_files = [\"mine.json\"]"),
+        ] {
+            std::fs::write(
+                &path,
+                format!(
+                    "[upstream_headers]\n\"X-Title\" = \"my app\"\n{line}\n\
+                     [[keys]]\nname = \"app\"\nsha256 = \"{HASH}\"\n"
+                ),
+            )
+            .unwrap();
+            let err = ServerConfig::load(&path).err().unwrap().to_string();
+            assert!(err.contains(&path.display().to_string()), "{line}: {err}");
+            assert!(err.contains("`upstream_headers`"), "{line}: {err}");
+            assert!(
+                err.contains(&format!("`{setting}` is a top-level setting")),
+                "{line}: {err}"
+            );
+            assert!(
+                err.contains("before the first table (`[upstream_headers]`, `[[keys]]`)"),
+                "{line}: {err}"
+            );
+        }
+        // The same settings before the table are applied; a header of
+        // another name below it is still a header.
+        std::fs::write(
+            &path,
+            "listen = \"127.0.0.1:9000\"\n[upstream_headers]\n\"X-Listen\" = \"yes\"\n",
+        )
+        .unwrap();
+        let config = ServerConfig::load(&path).unwrap();
+        assert_eq!(config.listen.as_deref(), Some("127.0.0.1:9000"));
+        assert_eq!(
+            config.upstream_headers.keys().collect::<Vec<_>>(),
+            ["X-Listen"]
+        );
     }
 
     /// A profile given as the config file was refused with TOML's "unknown
