@@ -60,6 +60,8 @@ const SYSTEM_FIELD: &str = "system";
 /// The human label. Not `label`: in XSTest's prompt files and in
 /// `xsafe export` CSVs that column holds `safe`/`unsafe`.
 const LABEL_FIELD: &str = "final_label";
+/// The field of XSTest's prompt type (`homonyms`), read as [`Answer::kind`].
+const TYPE_FIELD: &str = "type";
 /// The fields that say where in a run an answer came from, as `xsafe
 /// export` writes them (JSONL and CSV): an export's rows repeat a case's
 /// `id` for each target, strategy and sample, and a run of several suites
@@ -86,9 +88,11 @@ const LABELS: [(&str, Class); 11] = [
 
 /// A human label as label files write it (a `final_label`): XSTest's
 /// `1_full_compliance`, `2_full_refusal` or `3_partial_refusal`, or one
-/// of the other names `LABELS` accepts, in any case. Otherwise what is
-/// wrong with it and every label accepted, for a message that names the
-/// file, line and field.
+/// of the other names `LABELS` accepts, in any case, with spaces or
+/// hyphens where a name has underscores (`full refusal`, `Full-Refusal`:
+/// a run of them is one underscore). Otherwise what is wrong with it and
+/// every label accepted, for a message that names the file, line and
+/// field.
 pub fn parse_label(text: &str) -> Result<Class, String> {
     let label = text.trim();
     let class = |label: &str| {
@@ -97,7 +101,7 @@ pub fn parse_label(text: &str) -> Result<Class, String> {
             .find(|(name, _)| name.eq_ignore_ascii_case(label))
             .map(|&(_, class)| class)
     };
-    if let Some(class) = class(label) {
+    if let Some(class) = class(&underscored(label)) {
         return Ok(class);
     }
     // A class's number written as a float (`2.0`), as pandas writes a
@@ -124,7 +128,8 @@ pub fn parse_label(text: &str) -> Result<Class, String> {
     };
     let main = names(&LABELS[..3]);
     let accepted = format!(
-        "{}, {} or {} (also accepted: {}; in upper or lower case)",
+        "{}, {} or {} (also accepted: {}; in upper or lower case, with spaces or hyphens \
+         for underscores)",
         main[0],
         main[1],
         main[2],
@@ -138,6 +143,28 @@ pub fn parse_label(text: &str) -> Result<Class, String> {
     } else {
         format!("unknown label `{label}`; use {accepted}")
     })
+}
+
+/// `label` with each run of whitespace and hyphens (`-`, U+2010, U+2011)
+/// as one underscore: `full refusal` and `Full - Refusal` as
+/// `full_refusal`, for the lookup of [`parse_label`]. Underscores stay as
+/// they are.
+fn underscored(label: &str) -> String {
+    let is_gap = |c: char| c.is_whitespace() || matches!(c, '-' | '\u{2010}' | '\u{2011}');
+    let mut out = String::with_capacity(label.len());
+    let mut in_gap = false;
+    for c in label.chars() {
+        if is_gap(c) {
+            if !in_gap {
+                out.push('_');
+            }
+            in_gap = true;
+        } else {
+            out.push(c);
+            in_gap = false;
+        }
+    }
+    out
 }
 
 /// Which kind of file is read, for messages: answers to judge (`xsafe
@@ -615,6 +642,9 @@ pub struct AnswerFile {
     /// Which of [`RUN_FIELDS`] the file has, in that order (its rows may
     /// still leave them empty).
     pub run_fields: [bool; 4],
+    /// Whether the file has a `type` field ([`Answer::kind`]; its rows may
+    /// still leave it empty).
+    pub has_type: bool,
 }
 
 /// Which of [`RUN_FIELDS`] a table has (its rows may still leave them
@@ -648,10 +678,12 @@ fn answer_file(mut table: Table, jsonl: bool) -> Result<AnswerFile, LabelsError>
     let failed = drop_failed_results(&mut table);
     let label = table.find(LABEL_FIELD);
     let run_fields = run_fields(&table);
+    let has_type = table.find(TYPE_FIELD).is_some();
     Ok(AnswerFile {
         answers: answers(&mut table, label, kind, jsonl)?,
         failed,
         run_fields,
+        has_type,
     })
 }
 
@@ -944,6 +976,11 @@ impl CheckedAnswers {
     /// Which of [`RUN_FIELDS`] the file has, as [`AnswerFile::run_fields`].
     pub fn run_fields(&self) -> [bool; 4] {
         run_fields(&self.header)
+    }
+
+    /// Whether the file has a `type` field, as [`AnswerFile::has_type`].
+    pub fn has_type(&self) -> bool {
+        self.header.find(TYPE_FIELD).is_some()
     }
 
     /// Reads the answers again, a row at a time, in the file's order: the
@@ -1438,7 +1475,7 @@ impl Fields {
         Ok(Fields {
             answer_in,
             id: t.find("id"),
-            kind: t.find("type"),
+            kind: t.find(TYPE_FIELD),
             messages,
             refusal: t.find(REFUSAL_FIELD),
             finish_reason: t.find(FINISH_REASON_FIELD),

@@ -128,8 +128,6 @@ fn the_labels_listed_are_exactly_those_accepted() {
         "0",
         "4",
         "4_other",
-        "full-refusal",
-        "full refusal",
         "2_full_compliance",
         "compliant",
         "unscored",
@@ -137,6 +135,59 @@ fn the_labels_listed_are_exactly_those_accepted() {
     ] {
         assert!(parse_label(other).is_err(), "`{other}` is accepted");
     }
+}
+
+/// A label written with spaces or hyphens where the list has underscores
+/// (`full refusal`, `Full-Refusal`, `2 full refusal`) is the class the
+/// list's name says, as a run of them is one underscore; a bare `refusal`
+/// stays ambiguous, and a word the list lacks stays unknown however it is
+/// spaced.
+#[test]
+fn spaces_or_hyphens_stand_for_underscores() {
+    for (label, class) in [
+        ("full refusal", Class::FullRefusal),
+        ("Full Refusal", Class::FullRefusal),
+        ("full-refusal", Class::FullRefusal),
+        ("FULL - REFUSAL", Class::FullRefusal),
+        ("full\u{2011}refusal", Class::FullRefusal),
+        ("partial refusal", Class::PartialRefusal),
+        ("Partial-Refusal", Class::PartialRefusal),
+        ("3 partial refusal", Class::PartialRefusal),
+        ("full compliance", Class::Compliance),
+        ("full-compliance", Class::Compliance),
+        ("1-full-compliance", Class::Compliance),
+        ("  2   full  refusal  ", Class::FullRefusal),
+    ] {
+        assert_eq!(parse_label(label), Ok(class), "{label:?}");
+        assert_eq!(
+            label_error(label),
+            format!("read as {class:?}"),
+            "{label:?}"
+        );
+    }
+    for label in [" refusal ", "Refusal\t"] {
+        assert!(label_error(label).contains("ambiguous label"), "{label:?}");
+    }
+    for label in [
+        "full refused",
+        "-refusal",
+        "refusal-",
+        "-1",
+        "full-",
+        "-full",
+        "2 full compliance",
+        "full__refusal",
+        "fullrefusal",
+        "full refusal please",
+    ] {
+        let e = label_error(label);
+        assert!(e.contains("unknown label"), "{label:?}: {e}");
+        assert!(parse_label(label).is_err(), "{label:?}");
+    }
+    // The error says so, with the label as it was written.
+    let e = label_error("full refused");
+    assert!(e.contains("unknown label `full refused`"), "{e}");
+    assert!(e.contains("spaces or hyphens"), "{e}");
 }
 
 /// A file with two answer fields reads neither: the error names the file,

@@ -387,6 +387,38 @@ fn labels_in_jsonl_are_read() {
     );
 }
 
+/// `annotate import` reads a label with spaces or hyphens for its
+/// underscores as `judge eval` does (one function): `Full Refusal`,
+/// `partial-refusal` and `full compliance` are stored as their classes.
+#[test]
+fn labels_with_spaces_or_hyphens_are_read() {
+    let env = Env::new();
+    let _model = run_small_suite(&env, "r1", &[]);
+    let file = env.write(
+        "labels.csv",
+        "id,final_label\ns1,Full Refusal\ns2,partial-refusal\ns3,full compliance\n",
+    );
+    env.ok(&[
+        "annotate",
+        "import",
+        "r1",
+        file.to_str().unwrap(),
+        "--annotator",
+        "alice",
+    ]);
+    assert_eq!(
+        stored(&env)
+            .into_iter()
+            .map(|l| (l.1, l.3))
+            .collect::<Vec<_>>(),
+        [
+            ("s1".to_string(), "full_refusal".to_string()),
+            ("s2".to_string(), "partial_refusal".to_string()),
+            ("s3".to_string(), "compliance".to_string())
+        ]
+    );
+}
+
 /// A column that looks like a misspelt one the import reads is named, with
 /// the name to give it, rather than the file read without it.
 #[test]

@@ -26,8 +26,11 @@ fn in_order<'a>(line: &str, names: &[&'a str]) -> Vec<&'a str> {
     at.into_iter().map(|(_, n)| n).collect()
 }
 
-/// The fields of `xsafe judge`'s rows from `source` on.
-const AFTER: [&str; 6] = ["judge", "source", "target", "strategy", "sample", "suite"];
+/// The fields of `xsafe judge`'s rows from `source` on: the export's
+/// `type`, written back, last.
+const AFTER: [&str; 7] = [
+    "judge", "source", "target", "strategy", "sample", "suite", "type",
+];
 
 /// A second suite whose ids are [`common::SMALL_SUITE`]'s, with other
 /// prompts: the keyword model refuses s1 ("kill") and answers s2.
@@ -121,9 +124,12 @@ fn judged_rows_of_two_suites_carry_their_suite() {
             let rows: Vec<(String, Key)> = if format == "jsonl" {
                 out.lines()
                     .map(|line| {
-                        // The fields in their order: the suite last.
+                        // The fields in their order: the suite, then the
+                        // type, last.
                         assert_eq!(in_order(line, &AFTER), AFTER, "{line}");
                         let v = json(line);
+                        // Every case of both suites has a type.
+                        assert!(v["type"].is_string(), "{line}");
                         let text = |k: &str| v[k].as_str().unwrap().to_string();
                         let key = (
                             text("id"),
@@ -152,7 +158,8 @@ fn judged_rows_of_two_suites_carry_their_suite() {
                         "target",
                         "strategy",
                         "sample",
-                        "suite"
+                        "suite",
+                        "type"
                     ],
                     "{input:?}"
                 );

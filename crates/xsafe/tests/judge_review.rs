@@ -295,7 +295,8 @@ fn judged_rows_say_where_in_the_input_they_came_from() {
                         "target",
                         "strategy",
                         "sample",
-                        "suite"
+                        "suite",
+                        "type"
                     ],
                     "{input:?}"
                 );

@@ -41,7 +41,8 @@ fn a_bare_refusal_label_is_refused_by_every_reader() {
         let l = file.to_str().unwrap();
         let accepted = "1_full_compliance, 2_full_refusal or 3_partial_refusal (also accepted: \
                         1, 2, 3, compliance, full_compliance, full_refusal, partial_refusal, \
-                        partial; in upper or lower case)";
+                        partial; in upper or lower case, with spaces or hyphens for \
+                        underscores)";
         let what = if label == "refusal" {
             format!(
                 "ambiguous label `refusal`: it may mean a full or a partial refusal; write \
@@ -65,8 +66,16 @@ fn a_bare_refusal_label_is_refused_by_every_reader() {
             "{err}"
         );
     }
-    // The labels listed are read, in any case.
-    for label in ["2", "Full_Refusal", "PARTIAL", "1_full_compliance"] {
+    // The labels listed are read, in any case, with spaces or hyphens
+    // for underscores.
+    for label in [
+        "2",
+        "Full_Refusal",
+        "PARTIAL",
+        "1_full_compliance",
+        "Full Refusal",
+        "partial-refusal",
+    ] {
         let file = env.write("ok.csv", one_label(label));
         env.ok(&[
             "judge",

@@ -93,6 +93,12 @@ async fn judge_file(global: &Global, mut args: JudgeFileArgs) -> Result<ExitCode
         .iter()
         .map(AnswersToJudge::run_fields)
         .fold([false; 4], |a, b| std::array::from_fn(|i| a[i] | b[i]));
+    // XSTest's `type`, where some file has it: written back, last.
+    let has_type = inputs.iter().any(AnswersToJudge::has_type);
+    let columns = Columns {
+        run_fields,
+        has_type,
+    };
     let judge = args
         .judge
         .build(args.targets.as_deref(), &global.cache_dir()?)?;
@@ -115,7 +121,7 @@ async fn judge_file(global: &Global, mut args: JudgeFileArgs) -> Result<ExitCode
         Some(f) => Box::new(std::io::BufWriter::new(f.writer()?)),
         None => Box::new(std::io::BufWriter::new(super::Stdout::lock())),
     };
-    let mut writer = VerdictWriter::new(out, format, run_fields)?;
+    let mut writer = VerdictWriter::new(out, format, columns)?;
     let tag = judge.judge.tag();
     let bar = progress_bar(global.quiet, total as u64, &format!("judging with {tag}"));
     let mut counts = Counts::default();
@@ -166,13 +172,13 @@ async fn judge_file(global: &Global, mut args: JudgeFileArgs) -> Result<ExitCode
                             Some(v.confidence),
                             v.reason().map(String::from),
                             &v.judge,
-                            run_fields,
+                            columns,
                         )
                     }
                     Err(e) => {
                         counts.errors += 1;
                         tracing::warn!(answer = %a.source, error = %e, "the judge failed");
-                        VerdictRow::of(a, "error", None, Some(e.to_string()), &tag, run_fields)
+                        VerdictRow::of(a, "error", None, Some(e.to_string()), &tag, columns)
                     }
                 };
                 writer.write(&row)
@@ -294,6 +300,14 @@ impl AnswersToJudge {
         }
     }
 
+    /// Whether the file has a `type` field.
+    fn has_type(&self) -> bool {
+        match self {
+            AnswersToJudge::Checked(c) => c.has_type(),
+            AnswersToJudge::Whole(w) => w.has_type,
+        }
+    }
+
     /// The answers, read again (or handed over, for a file read whole);
     /// an error, then nothing, when the file is no longer as checked.
     fn read(&mut self) -> Box<dyn Iterator<Item = Result<Answer, LabelsError>> + '_> {
@@ -309,11 +323,20 @@ impl AnswersToJudge {
     }
 }
 
+/// The columns of `xsafe judge FILE`'s output that some input has: which
+/// of [`RUN_FIELDS`], and `type`.
+#[derive(Debug, Clone, Copy)]
+struct Columns {
+    run_fields: [bool; 4],
+    has_type: bool,
+}
+
 /// One line of `xsafe judge FILE`'s output: the verdict's fields, then
 /// where the answer is in the input (`FILE:LINE`, the line its row starts
 /// on), then, when the input has them, the run's fields of an `xsafe
-/// export` (which rows of one case differ by), [`RUN_FIELDS`]: the
-/// columns after `source`, each where some input has it.
+/// export` (which rows of one case differ by), [`RUN_FIELDS`], then
+/// XSTest's `type`: the columns after `source`, each where some input has
+/// it, each added after the others so that those keep their places.
 #[derive(Serialize)]
 struct VerdictRow<'a> {
     id: Option<&'a str>,
@@ -337,6 +360,9 @@ struct VerdictRow<'a> {
     /// A run of several suites may repeat a case's id in each.
     #[serde(skip_serializing_if = "Option::is_none")]
     suite: Option<Option<&'a str>>,
+    /// XSTest's prompt type (`homonyms`), as the input gave it.
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    kind: Option<Option<&'a str>>,
 }
 
 impl<'a> VerdictRow<'a> {
@@ -346,10 +372,10 @@ impl<'a> VerdictRow<'a> {
         confidence: Option<f64>,
         reason: Option<String>,
         judge: &'a str,
-        run_fields: [bool; 4],
+        columns: Columns,
     ) -> Self {
         let values = a.run.each_ref().map(Option::as_deref);
-        let field = |i: usize| run_fields[i].then_some(values[i]);
+        let field = |i: usize| columns.run_fields[i].then_some(values[i]);
         VerdictRow {
             id: a.id.as_deref(),
             prompt: &a.prompt,
@@ -363,6 +389,7 @@ impl<'a> VerdictRow<'a> {
             strategy: field(1),
             sample: field(2).map(|s| s.map(sample_value)),
             suite: field(3),
+            kind: columns.has_type.then_some(a.kind.as_deref()),
         }
     }
 }
@@ -383,16 +410,17 @@ enum VerdictWriter {
 
 impl VerdictWriter {
     /// A writer of `format`; a CSV's header has the columns of
-    /// [`VerdictRow`], those of the run's fields only where `run_fields`
-    /// says an input has them.
-    fn new(out: Box<dyn Write>, format: VerdictFormat, run_fields: [bool; 4]) -> Result<Self> {
+    /// [`VerdictRow`], those of the run's fields and `type` only where
+    /// `columns` says an input has them.
+    fn new(out: Box<dyn Write>, format: VerdictFormat, columns: Columns) -> Result<Self> {
         Ok(match format {
             VerdictFormat::Jsonl => VerdictWriter::Jsonl(out),
             VerdictFormat::Csv => {
                 let mut w = csv::Writer::from_writer(out);
                 let run = RUN_FIELDS
                     .iter()
-                    .zip(run_fields)
+                    .zip(columns.run_fields)
+                    .chain([(&"type", columns.has_type)])
                     .filter(|(_, has)| *has)
                     .map(|(f, _)| *f);
                 let header = [
@@ -426,6 +454,7 @@ impl VerdictWriter {
                     row.strategy.map(|s| s.unwrap_or_default()),
                     sample.as_deref(),
                     row.suite.map(|s| s.unwrap_or_default()),
+                    row.kind.map(|k| k.unwrap_or_default()),
                 ];
                 let fields = [
                     row.id.unwrap_or_default(),
