@@ -2,44 +2,12 @@
 //! file and the field: a composition of no steps, too many follow-ups,
 //! and an exemplar that lacks a field.
 
-use std::path::PathBuf;
+#[path = "support/files.rs"]
+mod support_files;
+use support_files::Files;
+
 use xsafe_core::Prompt;
 use xsafe_strategy::{BuildOptions, MAX_TURNS, Registry};
-
-/// A folder of strategy and data files.
-struct Files {
-    dir: tempfile::TempDir,
-}
-
-impl Files {
-    fn new() -> Files {
-        Files {
-            dir: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn write(&self, name: &str, text: &str) -> PathBuf {
-        let path = self.dir.path().join(name);
-        std::fs::write(&path, text).unwrap();
-        path
-    }
-
-    fn path(&self, name: &str) -> String {
-        self.dir.path().join(name).display().to_string()
-    }
-
-    /// The error adding the file `file` and building `name` gives.
-    fn refused(&self, file: &str, name: &str) -> String {
-        let mut registry = Registry::builtin();
-        let built = registry
-            .add_file(&self.dir.path().join(file))
-            .and_then(|_| registry.build(name, &BuildOptions::default()));
-        match built {
-            Err(e) => e.to_string(),
-            Ok(_) => panic!("{file} was accepted"),
-        }
-    }
-}
 
 /// The bug this guards: `steps = []` was taken as a strategy that sends
 /// the prompt as it is (baseline under another name), while `max_turns =

@@ -3,40 +3,11 @@
 //! exemplar's type (as suites refuse such rows), JSON where TOML is read,
 //! a number in quotes, a misspelt value, and `unsafe` defaulting to 1.
 
-use std::path::PathBuf;
+#[path = "support/files.rs"]
+mod support_files;
+use support_files::Files;
+
 use xsafe_strategy::{BuildOptions, Registry};
-
-/// A folder of strategy and data files.
-struct Files {
-    dir: tempfile::TempDir,
-}
-
-impl Files {
-    fn new() -> Files {
-        Files {
-            dir: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn write(&self, name: &str, text: &str) -> PathBuf {
-        let path = self.dir.path().join(name);
-        std::fs::write(&path, text).unwrap();
-        path
-    }
-
-    /// The error adding and building the strategy file `file` (its
-    /// strategy named `name`) gives.
-    fn refused(&self, file: &str, name: &str) -> String {
-        let mut registry = Registry::builtin();
-        let built = registry
-            .add_file(&self.dir.path().join(file))
-            .and_then(|_| registry.build(name, &BuildOptions::default()));
-        match built {
-            Err(e) => e.to_string(),
-            Ok(_) => panic!("{file} was accepted"),
-        }
-    }
-}
 
 /// One exemplar of a bank, as TOML.
 fn exemplar(id: &str, kind: &str, label: &str) -> String {

@@ -3,70 +3,19 @@
 //! showing up in a run as figures for prompts that were never sent; what
 //! cannot be seen then fails the case at run time, saying where.
 
+#[path = "support/files.rs"]
+mod support_files;
+use support_files::{Files, prompt};
+
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
-use xsafe_core::{Prompt, Strategy, Target};
+use xsafe_core::{Strategy, Target};
 use xsafe_judge::StrMatch;
-use xsafe_strategy::{BuildOptions, Composite, Registry, identity};
+use xsafe_strategy::{BuildOptions, Registry, identity};
 use xsafe_target::{OpenAiConfig, OpenAiTarget};
 use xsafe_testkit::{Reply, TestServer};
-
-/// A folder of strategy and data files.
-struct Files {
-    dir: tempfile::TempDir,
-}
-
-impl Files {
-    fn new() -> Files {
-        Files {
-            dir: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn write(&self, name: &str, text: &str) -> PathBuf {
-        let path = self.dir.path().join(name);
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).unwrap();
-        }
-        std::fs::write(&path, text).unwrap();
-        path
-    }
-
-    fn path(&self, name: &str) -> String {
-        self.dir.path().join(name).display().to_string()
-    }
-
-    /// The files added in order, then `name` built.
-    fn build(&self, files: &[&str], name: &str) -> Result<Composite, String> {
-        let mut registry = Registry::builtin();
-        for f in files {
-            registry
-                .add_file(&self.dir.path().join(f))
-                .map_err(|e| e.to_string())?;
-        }
-        registry
-            .build(name, &BuildOptions::default())
-            .map_err(|e| e.to_string())
-    }
-
-    /// The error adding and building one file gives.
-    fn refused(&self, file: &str, name: &str) -> String {
-        match self.build(&[file], name) {
-            Err(e) => e,
-            Ok(_) => panic!("{file} was accepted"),
-        }
-    }
-}
-
-fn prompt(text: &str, topic: Option<&str>) -> Prompt {
-    Prompt {
-        id: "p1".into(),
-        text: text.into(),
-        topic: topic.map(String::from),
-    }
-}
 
 fn target(server: &TestServer) -> Arc<dyn Target> {
     let mut config = OpenAiConfig::new("m");

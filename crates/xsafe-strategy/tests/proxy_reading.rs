@@ -6,48 +6,12 @@
 //! ([`Composite::sends_otherwise_untyped`]); and a tie between two types
 //! of a group goes to one type by one rule, read either way.
 
-use std::path::PathBuf;
+#[path = "support/files.rs"]
+mod support_files;
+use support_files::{Files, prompt};
+
 use xsafe_core::Prompt;
 use xsafe_strategy::{BuildOptions, Composite, Registry};
-
-/// A folder of strategy and data files.
-struct Files {
-    dir: tempfile::TempDir,
-}
-
-impl Files {
-    fn new() -> Files {
-        Files {
-            dir: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn write(&self, name: &str, text: &str) -> PathBuf {
-        let path = self.dir.path().join(name);
-        std::fs::write(&path, text).unwrap();
-        path
-    }
-
-    fn build(&self, files: &[&str], name: &str) -> Result<Composite, String> {
-        let mut registry = Registry::builtin();
-        for f in files {
-            registry
-                .add_file(&self.dir.path().join(f))
-                .map_err(|e| e.to_string())?;
-        }
-        registry
-            .build(name, &BuildOptions::default())
-            .map_err(|e| e.to_string())
-    }
-}
-
-fn prompt(text: &str, topic: Option<&str>) -> Prompt {
-    Prompt {
-        id: "p1".into(),
-        text: text.into(),
-        topic: topic.map(String::from),
-    }
-}
 
 /// The system message a strategy opens with for `p`.
 fn system(s: &Composite, p: &Prompt) -> String {
