@@ -6,7 +6,9 @@
 //! in its targets file. Against a real server on 127.0.0.1.
 
 use xsafe_core::{ChatRequest, Message, TargetError};
-use xsafe_target::{Flags, TargetSettings, TargetsFile, build_openai, resolve, resolve_with};
+use xsafe_target::{
+    Flags, ResolvedTarget, TargetSettings, TargetsFile, build_openai, resolve, resolve_with,
+};
 use xsafe_testkit::{Reply, TestServer};
 
 /// OpenAI's 400 for a token limit above the model's most.
@@ -40,14 +42,18 @@ fn targets_file(dir: &std::path::Path, server: &TestServer, lines: &str) -> Stri
 
 /// The error of one request to `spec` resolved with `cli` over `file`.
 async fn error_of(spec: &str, cli: &TargetSettings, file: Option<&TargetsFile>) -> String {
-    let resolved = resolve(spec, cli, file).unwrap();
-    let target = build_openai(&resolved).unwrap();
-    let err = target
-        .chat(&ChatRequest::new(vec![Message::user("Hi")]))
-        .await
-        .unwrap_err();
+    let err = asked(&resolve(spec, cli, file).unwrap()).await;
     assert!(matches!(err, TargetError::Config(_)), "{err:?}");
     err.to_string()
+}
+
+/// The error of one request to the target `resolved` builds.
+async fn asked(resolved: &ResolvedTarget) -> TargetError {
+    build_openai(resolved)
+        .unwrap()
+        .chat(&ChatRequest::new(vec![Message::user("Hi")]))
+        .await
+        .unwrap_err()
 }
 
 /// The reviewer's case: a targets file's `max_tokens = 100000` was said to
@@ -166,12 +172,7 @@ async fn another_commands_flags_are_named() {
         ..Default::default()
     };
     let resolved = resolve_with("openai:j", &judge, None, &judge_flags()).unwrap();
-    let err = build_openai(&resolved)
-        .unwrap()
-        .chat(&ChatRequest::new(vec![Message::user("Hi")]))
-        .await
-        .unwrap_err()
-        .to_string();
+    let err = asked(&resolved).await.to_string();
     assert!(
         err.ends_with(
             "(the model takes no --judge-max-tokens 100000: give a smaller one, at most the \
@@ -188,12 +189,7 @@ async fn another_commands_flags_are_named() {
     };
     let mut resolved = resolve_with("openai:j", &judge, None, &judge_flags()).unwrap();
     resolved.settings.temperature = Some(0.0);
-    let err = build_openai(&resolved)
-        .unwrap()
-        .chat(&ChatRequest::new(vec![Message::user("Hi")]))
-        .await
-        .unwrap_err()
-        .to_string();
+    let err = asked(&resolved).await.to_string();
     assert!(
         err.ends_with(
             "(the model takes no temperature 0, xsafe's default: give the one it names as \
@@ -221,12 +217,7 @@ async fn another_commands_flags_are_named() {
         ..Default::default()
     };
     let resolved = resolve_with("openai:j", &keyed, None, &judge_flags()).unwrap();
-    let err = build_openai(&resolved)
-        .unwrap()
-        .chat(&ChatRequest::new(vec![Message::user("Hi")]))
-        .await
-        .unwrap_err()
-        .to_string();
+    let err = asked(&resolved).await.to_string();
     assert!(
         err.contains(
             "(the server refused the credentials in the header `x-api-key` given with \
