@@ -348,13 +348,7 @@ pub fn check_agreement(runs: &[RunInput], opts: &BuildOptions) -> Result<(), Rep
             .judge
             .clone()
             .unwrap_or_else(|| run_judge(&run.record, &run.results));
-        let tags: BTreeSet<&str> = run
-            .results
-            .iter()
-            .flat_map(|r| &r.verdicts)
-            .map(|v| v.judge.as_str())
-            .filter(|t| judge_name(t) == judge)
-            .collect();
+        let tags = judge_tags(run, &judge);
         let counted = match tags.len() {
             0 => format!("`{judge}`"),
             _ => format!(
@@ -414,6 +408,17 @@ pub fn check_agreement(runs: &[RunInput], opts: &BuildOptions) -> Result<(), Rep
         }
     }
     Ok(())
+}
+
+/// The tags (`name@version`) of the verdicts of `run` given by the judge
+/// named `judge`, in any version.
+fn judge_tags<'a>(run: &'a RunInput, judge: &str) -> BTreeSet<&'a str> {
+    run.results
+        .iter()
+        .flat_map(|r| &r.verdicts)
+        .map(|v| v.judge.as_str())
+        .filter(|t| judge_name(t) == judge)
+        .collect()
 }
 
 /// The `xsafe judge eval` command that measures judge `judge` (a stored
@@ -523,13 +528,7 @@ pub fn build(runs: &[RunInput], opts: &BuildOptions) -> Report {
         if let Some(a) = &opts.accuracy {
             // The same judge with other weights or rules (another version)
             // may agree otherwise with the humans.
-            let tags: BTreeSet<&str> = run
-                .results
-                .iter()
-                .flat_map(|r| &r.verdicts)
-                .map(|v| v.judge.as_str())
-                .filter(|t| judge_name(t) == judge)
-                .collect();
+            let tags = judge_tags(run, &judge);
             let same_judge = judge_name(&a.judge) == judge;
             if !same_judge || (!tags.is_empty() && !tags.contains(a.judge.as_str())) {
                 let counted = if same_judge {
