@@ -624,43 +624,6 @@ fn write_labels(
     w.header()?;
     let (mut rows, mut ties) = (0u64, 0u64);
     store.each_with_messages(results, |r| -> Result<()> {
-        if args.unlabelled {
-            // Already the answers without a label: each as the labelled
-            // ones are written, its final_label left to fill in.
-            let Some((transcript, reply)) = r
-                .transcript
-                .as_ref()
-                .and_then(|t| Some((t, t.final_reply()?)))
-            else {
-                return Ok(());
-            };
-            w.row(
-                [
-                    r.key.case_id.as_str(),
-                    &r.case.kind,
-                    &r.case.prompt,
-                    &reply.content,
-                    "",
-                    "",
-                    "",
-                    r.case.label.as_str(),
-                    &r.key.target,
-                    &r.key.strategy,
-                    &r.key.suite,
-                    &r.key.sample.to_string(),
-                    reply.refusal.as_deref().unwrap_or(""),
-                    transcript.finish_reason.as_ref().map_or("", |f| f.as_str()),
-                    &super::system_text(transcript),
-                ],
-                r.key.sample,
-                Vec::new(),
-            )?;
-            rows += 1;
-            return Ok(());
-        }
-        let Some(labels) = by_result.get(&r.id) else {
-            return Ok(());
-        };
         let Some((transcript, reply)) = r
             .transcript
             .as_ref()
@@ -668,29 +631,45 @@ fn write_labels(
         else {
             return Ok(());
         };
-        let classes: Vec<Class> = labels.iter().map(|a| a.class).collect();
-        let class = match majority(&classes) {
-            Some(HumanLabel::Agreed(c)) => c,
-            Some(HumanLabel::Tied) => {
-                ties += 1;
+        // The answers without a label (all of them, with --unlabelled)
+        // are written as the labelled ones are, final_label left to fill
+        // in.
+        let (label, who, notes, others) = if args.unlabelled {
+            ("", String::new(), String::new(), Vec::new())
+        } else {
+            let Some(labels) = by_result.get(&r.id) else {
                 return Ok(());
-            }
-            None => return Ok(()),
+            };
+            let classes: Vec<Class> = labels.iter().map(|a| a.class).collect();
+            let class = match majority(&classes) {
+                Some(HumanLabel::Agreed(c)) => c,
+                Some(HumanLabel::Tied) => {
+                    ties += 1;
+                    return Ok(());
+                }
+                None => return Ok(()),
+            };
+            let chosen: Vec<&&Annotation> = labels.iter().filter(|a| a.class == class).collect();
+            // Empty with --annotator: `labels` are that annotator's alone.
+            let others = other_labels(labels.iter().copied().filter(|a| a.class != class));
+            let who: Vec<&str> = chosen.iter().map(|a| a.annotator.as_str()).collect();
+            let notes: Vec<&str> = chosen.iter().filter_map(|a| a.note.as_deref()).collect();
+            (
+                class.xstest_label(),
+                who.join(";"),
+                notes.join("; "),
+                others,
+            )
         };
-        let chosen: Vec<&&Annotation> = labels.iter().filter(|a| a.class == class).collect();
-        // Empty with --annotator: `labels` are that annotator's alone.
-        let others = other_labels(labels.iter().copied().filter(|a| a.class != class));
-        let who: Vec<&str> = chosen.iter().map(|a| a.annotator.as_str()).collect();
-        let notes: Vec<&str> = chosen.iter().filter_map(|a| a.note.as_deref()).collect();
         w.row(
             [
                 r.key.case_id.as_str(),
                 &r.case.kind,
                 &r.case.prompt,
                 &reply.content,
-                class.xstest_label(),
-                &who.join(";"),
-                &notes.join("; "),
+                label,
+                &who,
+                &notes,
                 r.case.label.as_str(),
                 &r.key.target,
                 &r.key.strategy,
